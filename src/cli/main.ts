@@ -1,0 +1,140 @@
+import { access, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { ConclaveError, ConfigError } from '../core/errors.ts'
+import { consoleLogger, silentLogger } from '../core/logger.ts'
+import { CONFIG_TEMPLATE, parseRunConfig, readConfigFile, type RunConfigInput } from '../federation/config.ts'
+import { roundTable } from '../federation/report.ts'
+import { runFederation, writeReport, type RunProgress } from '../federation/run.ts'
+import { auditRunDir } from './audit-dir.ts'
+
+const USAGE = `conclave — federations of agents that train models together, with no central server
+
+Usage:
+  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--force] [--verbose]
+  conclave audit DIR [--json]
+  conclave init  [--out FILE]
+
+run     N participants in this process: train, publish, anchor, vote, merge; then audit.
+        --quorum takes a count (4), a fraction of the peers (0.75) or "majority".
+audit   Replays DIR's ledger and store, re-derives every decision and the model hash.
+        Exits 0 only when everything verifies; names the first record that does not.
+init    Writes a commented config file (default conclave.yaml).`
+
+export async function main (argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'run': return await run(rest)
+      case 'audit': return await auditCommand(rest)
+      case 'init': return await init(rest)
+      case undefined: case '-h': case '--help': case 'help':
+        process.stdout.write(USAGE + '\n')
+        return command === undefined ? 2 : 0
+      default:
+        process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`)
+        return 2
+    }
+  } catch (err) {
+    if (err instanceof ConclaveError) {
+      process.stderr.write(`conclave: ${err.name} (${err.code}): ${err.message}\n`)
+      return 1
+    }
+    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`conclave: ${err.message}\n\n${USAGE}\n`)
+      return 2
+    }
+    throw err
+  }
+}
+
+async function run (args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      agents: { type: 'string' },
+      rounds: { type: 'string' },
+      seed: { type: 'string' },
+      quorum: { type: 'string' },
+      out: { type: 'string', default: 'runs/latest' },
+      config: { type: 'string' },
+      force: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false }
+    },
+    strict: true
+  })
+  const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
+  const config = parseRunConfig({
+    ...fromFile,
+    ...integer('agents', values.agents),
+    ...integer('rounds', values.rounds),
+    ...integer('seed', values.seed),
+    ...(values.quorum === undefined ? {} : { quorum: values.quorum })
+  })
+  const out = resolve(values.out)
+  process.stderr.write(`conclave run: ${config.agents} agents, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)} → ${out}\n`)
+  const report = await runFederation(config, { out, force: values.force, logger: values.verbose ? consoleLogger : silentLogger, onProgress: showProgress })
+  process.stdout.write(`\n${roundTable(report)}\n\nrejection rate ${(100 * report.rejectionRate).toFixed(1)}% · backend ${report.backend} · ${report.wallSeconds.toFixed(1)} s · model sha-256 ${report.modelHash}\n`)
+
+  process.stderr.write('auditing the run directory…\n')
+  const audit = await auditRunDir(out)
+  await writeReport(out, { ...report, audit })
+  if (!audit.ok) {
+    process.stdout.write(`audit FAILED at record ${audit.firstFailure?.seq}: ${audit.firstFailure?.error.name}: ${audit.firstFailure?.error.message}\n`)
+    return 1
+  }
+  const same = audit.modelHash === report.modelHash
+  process.stdout.write(`audit ok: ${audit.records} records (${audit.proposals} proposals, ${audit.votes} votes, ${audit.decisions} decisions), replayed model ${same ? 'matches' : 'DIFFERS FROM'} the run's\n`)
+  process.stdout.write(`report: ${join(out, 'report.md')} · ${join(out, 'report.json')} · ${join(out, 'learning-curve.svg')}\n`)
+  return same ? 0 : 1
+}
+
+async function auditCommand (args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, allowPositionals: true, strict: true })
+  const dir = positionals[0]
+  if (dir === undefined || positionals.length > 1) throw new ConfigError('usage: conclave audit DIR [--json]')
+  const report = await auditRunDir(resolve(dir))
+  if (values.json) {
+    const { checkpoints: _checkpoints, ...contract } = report
+    process.stdout.write(JSON.stringify(contract, null, 2) + '\n')
+  } else if (report.ok) {
+    process.stdout.write(`ok: ${report.records} records, ${report.proposals} proposals, ${report.votes} votes, ${report.decisions} decisions, ${report.checkpoints} checkpoints\nmodel sha-256 ${report.modelHash}\n`)
+  } else {
+    const f = report.firstFailure
+    process.stdout.write(`FAILED at record ${f?.seq} (block ${f?.block ?? 'unparseable'}, ${f?.type ?? 'unknown type'}${f?.issuer ? ` by ${f.issuer}` : ''}): ${f?.error.name}: ${f?.error.message}\n`)
+  }
+  return report.ok ? 0 : 1
+}
+
+async function init (args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { out: { type: 'string', default: 'conclave.yaml' } }, strict: true })
+  const exists = await access(values.out).then(() => true, () => false)
+  if (exists) throw new ConfigError(`${values.out} exists; not overwriting it`)
+  await writeFile(values.out, CONFIG_TEMPLATE)
+  process.stdout.write(`wrote ${values.out}; run it with: conclave run --config ${values.out}\n`)
+  return 0
+}
+
+function integer (name: string, value: string | undefined): Record<string, number> {
+  if (value === undefined) return {}
+  if (!/^\d+$/.test(value)) throw new ConfigError(`--${name} must be a whole number, not "${value}"`)
+  return { [name]: Number(value) }
+}
+
+function showProgress (event: RunProgress): void {
+  switch (event.type) {
+    case 'conclave:run:start':
+      process.stderr.write(`TF.js backend: ${event.backend}\n`)
+      break
+    case 'conclave:round:start':
+      process.stderr.write(`round ${event.round}/${event.rounds}: `)
+      break
+    case 'conclave:round:propose':
+      process.stderr.write(`${event.agent} trains… `)
+      break
+    case 'conclave:round:end': {
+      const r = event.report
+      process.stderr.write(`${r.accepts}/${r.proposals} accepted, ${r.metric.name} ${r.metric.value.toFixed(4)} (${r.wallSeconds.toFixed(1)} s)\n`)
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * One error class per failure, all under ConclaveError. `name` and `code` derive from the
+ * class so tests and callers branch on them, never on message text.
+ */
+export class ConclaveError extends Error {
+  readonly code: string
+
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = codeOf(new.target.name)
+  }
+}
+
+/** `BadSignatureError` → `ERR_BAD_SIGNATURE` */
+function codeOf (name: string): string {
+  const stem = name.replace(/Error$/, '') || 'Conclave'
+  return 'ERR_' + stem.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()
+}
+
+/** A configuration file or flag that does not describe a runnable federation. */
+export class ConfigError extends ConclaveError {}
+/** A record or message that does not parse or does not match its schema. */
+export class InvalidRecordError extends ConclaveError {}
+/** A JWT whose signature does not verify against its issuer's DID. */
+export class BadSignatureError extends ConclaveError {}
+/** A record signed by a DID that is not a member of the federation. */
+export class NotMemberError extends ConclaveError {}
+/** A record past its `exp`, or issued in the future. */
+export class ExpiredRecordError extends ConclaveError {}
+/** A nonce this participant has already seen from the same issuer. */
+export class ReplayedNonceError extends ConclaveError {}
+/** A second vote by the same DID on the same proposal. */
+export class DuplicateVoteError extends ConclaveError {}
+/** A vote cast by the proposer on its own proposal. */
+export class SelfVoteError extends ConclaveError {}
+/** A vote that references a proposal nobody anchored. */
+export class UnknownProposalError extends ConclaveError {}
+/** A vote anchored after its proposal's validation window closed. */
+export class VoteOutsideWindowError extends ConclaveError {}
+/** A record announced on the bus that the ledger does not hold. */
+export class NotAnchoredError extends ConclaveError {}
+/** A record that does not follow the protocol's sequence (wrong round, wrong base model, …). */
+export class ProtocolViolationError extends ConclaveError {}
+/** Bytes that do not hash to the CID they were asked for under. */
+export class ContentMismatchError extends ConclaveError {}
+/** A CID the store does not hold. */
+export class ContentNotFoundError extends ConclaveError {}
+/** A payload larger than the configured limit. */
+export class PayloadTooLargeError extends ConclaveError {}
+/** A backend (daemon, node, homeserver) that cannot be reached. */
+export class BackendUnavailableError extends ConclaveError {}
+/** A ledger block whose hash, parents, proof of work or signature does not verify. */
+export class LedgerCorruptError extends ConclaveError {}
+/** A block id the ledger does not hold. */
+export class BlockNotFoundError extends ConclaveError {}
+/** Weights or deltas with NaN/Infinity values, unknown tensors or wrong shapes. */
+export class InvalidWeightsError extends ConclaveError {}
+/** A dataset file with wrong columns, bad tags or no examples. */
+export class DatasetError extends ConclaveError {}
+/** A keystore that is missing, unreadable or too permissive. */
+export class KeystoreError extends ConclaveError {}
+/** An anchored decision or checkpoint that differs from what the records imply. */
+export class DerivationMismatchError extends ConclaveError {}

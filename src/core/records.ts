@@ -1,0 +1,129 @@
+import { z } from 'zod'
+import { QuorumRule } from './quorum.ts'
+
+/** did:key with a multibase base58btc key (Ed25519 keys start with z6Mk). */
+export const Did = z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$/, 'expected a did:key DID')
+export type Did = z.infer<typeof Did>
+
+/** A CIDv1 in base32, as Helia and kubo print it. */
+export const Cid = z.string().regex(/^b[a-z2-7]{50,120}$/, 'expected a base32 CIDv1')
+export type Cid = z.infer<typeof Cid>
+
+export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex sha-256')
+
+/** The ledger's name for an anchored record: a block hash on the tangle, a digest on IOTA. */
+export const BlockId = z.string().regex(/^[0-9a-zA-Z_:-]{8,128}$/, 'expected a block id')
+export type BlockId = z.infer<typeof BlockId>
+
+const FederationId = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'expected a lowercase federation id')
+const Round = z.number().int().nonnegative()
+const FiniteNumber = z.number().refine(Number.isFinite, 'expected a finite number')
+
+/** A model's content: its CID and the sha-256 of its safetensors bytes. */
+export const ModelRef = z.object({
+  cid: Cid,
+  sha256: Sha256Hex
+}).strict()
+export type ModelRef = z.infer<typeof ModelRef>
+
+export const Metric = z.object({
+  name: z.string().min(1).max(32),
+  value: FiniteNumber
+}).strict()
+
+/** How accepted deltas merge; voting decides which, the rule decides how. */
+export const AggregationRule = z.enum(['fedavg'])
+export type AggregationRule = z.infer<typeof AggregationRule>
+
+/**
+ * The genesis of a federation: who is a member, how decisions are made, and the model
+ * everyone starts from. The audit trusts the first charter on the ledger as its root.
+ */
+export const Charter = z.object({
+  type: z.literal('charter'),
+  federation: FederationId,
+  round: z.literal(0),
+  members: z.array(Did).min(1).max(256)
+    .refine(m => new Set(m).size === m.length, 'members must be unique'),
+  quorum: QuorumRule,
+  windowSeconds: z.number().int().positive().max(86_400),
+  aggregation: AggregationRule,
+  task: z.string().min(1).max(64),
+  initial: ModelRef
+}).strict()
+export type Charter = z.infer<typeof Charter>
+
+/** "Here is my update Δw = w_t − w_{t−1}, trained from `base`." */
+export const Proposal = z.object({
+  type: z.literal('proposal'),
+  federation: FederationId,
+  round: Round.min(1),
+  base: Cid,
+  delta: ModelRef,
+  numSamples: z.number().int().positive(),
+  metric: Metric.optional()
+}).strict()
+export type Proposal = z.infer<typeof Proposal>
+
+/** A peer's judgement of a proposal, with its reason, so the ledger shows why. */
+export const Vote = z.object({
+  type: z.literal('vote'),
+  federation: FederationId,
+  round: Round.min(1),
+  proposal: BlockId,
+  accept: z.boolean(),
+  score: FiniteNumber,
+  rationale: z.string().max(2000)
+}).strict()
+export type Vote = z.infer<typeof Vote>
+
+/** The tally of one proposal, as derived from the anchored votes. */
+export const Decision = z.object({
+  type: z.literal('decision'),
+  federation: FederationId,
+  round: Round.min(1),
+  proposal: BlockId,
+  proposer: Did,
+  accepted: z.boolean(),
+  accepts: z.number().int().nonnegative(),
+  rejects: z.number().int().nonnegative(),
+  required: z.number().int().positive(),
+  votes: z.array(BlockId)
+}).strict()
+export type Decision = z.infer<typeof Decision>
+
+/** The global model after a round's accepted updates were merged. */
+export const Checkpoint = z.object({
+  type: z.literal('checkpoint'),
+  federation: FederationId,
+  round: Round.min(1),
+  parent: Cid,
+  model: ModelRef,
+  merged: z.array(BlockId)
+}).strict()
+export type Checkpoint = z.infer<typeof Checkpoint>
+
+export const Record = z.discriminatedUnion('type', [Charter, Proposal, Vote, Decision, Checkpoint])
+export type Record = z.infer<typeof Record>
+export type RecordType = Record['type']
+
+/** The JWT claims that wrap every record: issuer, times and a one-time nonce (`jti`). */
+export const Claims = z.object({
+  iss: Did,
+  iat: z.number().int().positive(),
+  exp: z.number().int().positive(),
+  jti: z.string().regex(/^[0-9a-f]{32}$/, 'expected a 128-bit hex nonce')
+})
+
+/** A record whose signature, issuer and times were checked. */
+export interface SignedRecord<R extends Record = Record> {
+  jwt: string
+  issuer: Did
+  issuedAt: number
+  expiresAt: number
+  nonce: string
+  record: R
+}
+
+/** Upper bound on one record's JWT, so a peer cannot make others parse megabytes. */
+export const MAX_RECORD_BYTES = 16 * 1024

@@ -1,0 +1,142 @@
+import { z } from 'zod'
+import { ConclaveError, ContentMismatchError, ContentNotFoundError, DerivationMismatchError, InvalidWeightsError, PayloadTooLargeError } from '../core/errors.ts'
+import type { AbortOptions, ProgressOptions } from '../core/options.ts'
+import type { ModelRef } from '../core/records.ts'
+import { peekRecord } from '../identity/index.ts'
+import type { Block, Ledger } from '../ledger/index.ts'
+import { weightsSha256, type Weights } from '../ml/weights.ts'
+import type { ContentStore } from '../storage/index.ts'
+import { decodeModel, fetchModel, MAX_MODEL_BYTES } from './content.ts'
+import { mergeRound } from './merge.ts'
+import { FederationState } from './state.ts'
+
+export const AuditFailure = z.object({
+  /** Position of the record on the ledger. */
+  seq: z.number().int().nonnegative(),
+  block: z.string().nullable(),
+  type: z.string().nullable(),
+  issuer: z.string().nullable(),
+  error: z.object({ name: z.string(), code: z.string(), message: z.string() })
+})
+
+/** What `conclave audit --json` prints. */
+export const AuditReport = z.object({
+  ok: z.boolean(),
+  records: z.number().int(),
+  proposals: z.number().int(),
+  votes: z.number().int(),
+  decisions: z.number().int(),
+  checkpoints: z.number().int(),
+  /** sha-256 of the final global model's safetensors bytes. */
+  modelHash: z.string().nullable(),
+  firstFailure: AuditFailure.nullable()
+})
+export type AuditReport = z.infer<typeof AuditReport>
+
+export interface AuditOptions extends AbortOptions, ProgressOptions<{ type: 'conclave:audit:block', seq: number }> {
+  /** Re-hashes every block the store holds, referenced or not (Helia's `verifyAllBlocks`). */
+  verifyStore?: () => Promise<string[]>
+}
+
+/**
+ * Replays the ledger from its charter: re-verifies every block and signature, re-applies
+ * every protocol rule, re-derives every decision and re-computes every merge from the
+ * stored deltas, then checks the store for blocks no record reaches. Stops at the first
+ * record that does not verify and names it.
+ */
+export async function audit (ledger: Ledger, store: ContentStore, options: AuditOptions = {}): Promise<AuditReport> {
+  const counts = { records: 0, proposals: 0, votes: 0, decisions: 0, checkpoints: 0 }
+  const report = (firstFailure: AuditReport['firstFailure'], modelHash: string | null): AuditReport =>
+    ({ ok: firstFailure === null, ...counts, modelHash, firstFailure })
+
+  const structural = await ledger.verify(options)
+  if (!structural.ok) {
+    return report({ seq: structural.failure.seq, block: structural.failure.id ?? null, type: null, issuer: null, error: describe(structural.failure.error) }, null)
+  }
+
+  const state = new FederationState()
+  const usable = new Map<string, Weights | ConclaveError>()
+  let global: { ref: ModelRef, weights: Weights } | undefined
+  for await (const block of ledger.blocks(options)) {
+    options.signal?.throwIfAborted()
+    options.onProgress?.({ type: 'conclave:audit:block', seq: block.seq })
+    try {
+      const claimed = peekRecord(block.record).record
+      if (claimed?.type === 'checkpoint' && global !== undefined) {
+        const merged = mergeRound(global.weights, state.accepted(claimed.round).map(p => ({ delta: usableDelta(usable, p.block), numSamples: p.signed.record.numSamples })), state.charter?.record.aggregation ?? 'fedavg')
+        if (weightsSha256(merged) !== claimed.model.sha256) {
+          throw new DerivationMismatchError(`the accepted updates of round ${claimed.round} merge to ${weightsSha256(merged)}, the checkpoint says ${claimed.model.sha256}`)
+        }
+      }
+      const signed = await state.apply(block, { now: block.time })
+      counts.records++
+      const record = signed.record
+      switch (record.type) {
+        case 'charter':
+          global = { ref: record.initial, weights: await fetchModel(store, record.initial) }
+          break
+        case 'proposal':
+          counts.proposals++
+          usable.set(block.id, await readUpdate(store, record.delta))
+          break
+        case 'vote':
+          counts.votes++
+          break
+        case 'decision':
+          counts.decisions++
+          if (record.accepted) usableDelta(usable, record.proposal)
+          break
+        case 'checkpoint':
+          counts.checkpoints++
+          global = { ref: record.model, weights: await fetchModel(store, record.model) }
+      }
+    } catch (err) {
+      if (!(err instanceof ConclaveError)) throw err
+      return report(failureAt(block, err), null)
+    }
+  }
+
+  const corrupt = await options.verifyStore?.() ?? []
+  if (corrupt.length > 0) {
+    const err = new ContentMismatchError(`store blocks ${corrupt.join(', ')} do not hash to their CIDs`)
+    return report({ seq: counts.records, block: null, type: null, issuer: null, error: describe(err) }, null)
+  }
+  return report(null, global?.ref.sha256 ?? null)
+}
+
+/**
+ * A proposer may publish unusable content (missing, mislabelled, NaN): that is legitimate
+ * history as long as nobody merged it. A store block that no longer matches its CID is
+ * not: the store's ContentMismatchError ends the audit.
+ */
+async function readUpdate (store: ContentStore, ref: ModelRef): Promise<Weights | ConclaveError> {
+  let bytes: Uint8Array
+  try {
+    bytes = await store.get(ref.cid, { maxBytes: MAX_MODEL_BYTES })
+  } catch (err) {
+    if (err instanceof ContentNotFoundError || err instanceof PayloadTooLargeError) return err
+    throw err
+  }
+  try {
+    return decodeModel(bytes, ref)
+  } catch (err) {
+    if (err instanceof ConclaveError) return err
+    throw err
+  }
+}
+
+function usableDelta (usable: Map<string, Weights | ConclaveError>, proposal: string): Weights {
+  const delta = usable.get(proposal)
+  if (delta === undefined) throw new ContentNotFoundError(`no update content was read for proposal ${proposal}`)
+  if (delta instanceof ConclaveError) throw new InvalidWeightsError(`proposal ${proposal} was accepted but its update is unusable (${delta.code})`, { cause: delta })
+  return delta
+}
+
+function failureAt (block: Block, err: ConclaveError): AuditReport['firstFailure'] {
+  const { issuer, record } = peekRecord(block.record)
+  return { seq: block.seq, block: block.id, type: record?.type ?? null, issuer, error: describe(err) }
+}
+
+function describe (err: ConclaveError): { name: string, code: string, message: string } {
+  return { name: err.name, code: err.code, message: err.message }
+}

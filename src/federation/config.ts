@@ -1,0 +1,102 @@
+import { readFile } from 'node:fs/promises'
+import { parse as parseYaml } from 'yaml'
+import { z } from 'zod'
+import { ConfigError } from '../core/errors.ts'
+import { assertReachable, parseQuorum, QuorumRule } from '../core/quorum.ts'
+import { AggregationRule } from '../core/records.ts'
+import { LedgerConfig } from '../ledger/index.ts'
+import { TaskConfig } from '../ml/task.ts'
+import { StoreConfig } from '../storage/index.ts'
+import { BusConfig } from '../transport/index.ts'
+
+/** `4`, `0.75`, `majority` or the full object. */
+const QuorumInput = z.union([QuorumRule, z.string().transform(s => parseQuorum(s)), z.number().int().transform(n => parseQuorum(String(n)))])
+
+/** Everything `conclave run` needs; every field has a documented default. */
+export const RunConfig = z.object({
+  /** The federation's id, used as its room name. @default "conclave-local" */
+  federation: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/).default('conclave-local'),
+  /** Participants in this process. @default 5 */
+  agents: z.number().int().min(2).max(64).default(5),
+  /** Rounds to run. @default 3 */
+  rounds: z.number().int().min(1).max(1000).default(3),
+  /** Seeds partitioning, initial weights and every agent's training. @default 42 */
+  seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+  /** Accepts that merge a proposal. @default every peer (4 of 5) */
+  quorum: QuorumInput.default({ kind: 'fraction', fraction: 1 }),
+  /** Seconds after a proposal during which votes on it count. @default 600 */
+  windowSeconds: z.number().int().positive().max(86_400).default(600),
+  /** A peer accepts an update that lowers its validation metric by at most this much. @default 0.01 */
+  tolerance: z.number().min(0).max(1).default(0.01),
+  /** How each agent's share of the training data is drawn. @default Dirichlet(α = 1) by label */
+  partition: z.object({
+    kind: z.enum(['iid', 'dirichlet']).default('dirichlet'),
+    alpha: z.number().positive().default(1)
+  }).strict().default({ kind: 'dirichlet', alpha: 1 }),
+  aggregation: AggregationRule.default('fedavg'),
+  task: TaskConfig.default({ kind: 'classify' } as z.input<typeof TaskConfig>),
+  store: StoreConfig.default({ kind: 'helia' }),
+  ledger: LedgerConfig.default({ kind: 'tangle', difficulty: 8 }),
+  bus: BusConfig.default({ kind: 'local' })
+}).strict()
+export type RunConfig = z.infer<typeof RunConfig>
+export type RunConfigInput = z.input<typeof RunConfig>
+
+/** Validates a config object; every problem is named with its path. */
+export function parseRunConfig (input: unknown): RunConfig {
+  const result = RunConfig.safeParse(input)
+  if (!result.success) throw new ConfigError(`invalid config:\n${z.prettifyError(result.error)}`)
+  assertReachable(result.data.quorum, result.data.agents)
+  return result.data
+}
+
+/** Reads a YAML or JSON config file (JSON is YAML). */
+export async function readConfigFile (path: string): Promise<RunConfigInput> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}`, { cause: err })
+  }
+  try {
+    const value: unknown = parseYaml(text) ?? {}
+    if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${path} must hold a mapping of settings`)
+    return value as RunConfigInput
+  } catch (err) {
+    if (err instanceof ConfigError) throw err
+    throw new ConfigError(`${path} is not valid YAML: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/** The commented config `conclave init` writes. */
+export const CONFIG_TEMPLATE = `# Conclave federation config. Every key is optional; the values shown are the defaults.
+# Flags given to \`conclave run\` override this file.
+
+# The federation's id (also its room on the bus).
+federation: conclave-local
+# Participants in this process, and rounds to run.
+agents: 5
+rounds: 3
+# Seeds partitioning, initial weights and every agent's training.
+seed: 42
+# Accepts that merge a proposal: a count (4), a fraction of the peers who may vote (1 = all
+# of them; a proposer never votes on its own update) or "majority" (ceil(N/2)).
+quorum: { kind: fraction, fraction: 1 }
+# Seconds after a proposal during which votes on it count.
+windowSeconds: 600
+# A peer accepts an update that lowers its validation metric by at most this much.
+tolerance: 0.01
+# How each agent's share of the training data is drawn: iid, or dirichlet (non-IID by label).
+partition: { kind: dirichlet, alpha: 1 }
+# How accepted updates merge.
+aggregation: fedavg
+# The learning task. data: a folder with train.jsonl / test.jsonl (and labels.json).
+task:
+  kind: classify
+# Where content lives: helia (embedded, under the run directory) or kubo (url: http://127.0.0.1:5001).
+store: { kind: helia }
+# Where records are anchored: tangle (embedded file; difficulty = proof-of-work bits) or iota.
+ledger: { kind: tangle, difficulty: 8 }
+# How participants talk: local (in-process).
+bus: { kind: local }
+`

@@ -1,0 +1,255 @@
+import { EventEmitter } from 'node:events'
+import { ConclaveError, DerivationMismatchError, NotAnchoredError } from '../core/errors.ts'
+import { silentLogger, type Logger } from '../core/logger.ts'
+import type { BlockId, Checkpoint, Did, ModelRef, Record, RecordType, SignedRecord } from '../core/records.ts'
+import { peekRecord, type Identity } from '../identity/index.ts'
+import type { Ledger } from '../ledger/index.ts'
+import type { Shard, Task } from '../ml/task.ts'
+import { delta as deltaOf, applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
+import type { ContentStore } from '../storage/index.ts'
+import type { Bus, BusMessage, Subscription } from '../transport/index.ts'
+import { fetchModel, putModel } from './content.ts'
+import { mergeRound } from './merge.ts'
+import { PhaseTimer } from './phases.ts'
+import { FederationState, type ProposalEntry } from './state.ts'
+
+export interface ParticipantInit {
+  /** Human-facing name for logs, chat and reports, e.g. `agent-2`. */
+  name: string
+  identity: Identity
+  store: ContentStore
+  ledger: Ledger
+  bus: Bus
+  /** The federation's room on the bus. */
+  room: string
+  task: Task
+  /** This participant's own data: it trains on `train` and judges peers on `val`. */
+  shard: Shard
+  /** Base seed of this participant's training; each round derives its own from it. */
+  seed: number
+  /** Accept a peer's update when it lowers my validation metric by at most this much. @default 0 */
+  tolerance?: number
+  /** Unix-seconds clock, for record times. @default the system clock */
+  clock?: () => number
+  logger?: Logger
+}
+
+export interface ParticipantEvents {
+  'conclave:record:applied': [{ block: BlockId, type: RecordType, issuer: Did }]
+  'conclave:record:rejected': [{ block: BlockId, error: ConclaveError }]
+  'conclave:vote:cast': [{ proposal: BlockId, accept: boolean, score: number, rationale: string }]
+  'conclave:checkpoint': [{ round: number, model: ModelRef }]
+}
+
+/**
+ * One member of a federation. It learns of records only through the bus, checks each
+ * against the ledger and the protocol (FederationState), judges peers' updates on its own
+ * validation data, and derives every decision and merge itself.
+ */
+export class Participant extends EventEmitter<ParticipantEvents> {
+  readonly name: string
+  readonly identity: Identity
+  readonly state = new FederationState()
+  readonly timer = new PhaseTimer()
+  readonly #init: ParticipantInit
+  readonly #deltas = new Map<BlockId, Weights>()
+  /** The recorder's own merge, so checking its checkpoint does not merge twice. */
+  readonly #merged = new Map<number, Weights>()
+  readonly #logger: Logger
+  #global?: { ref: ModelRef, weights: Weights, metric?: number }
+  #queue: Promise<void> = Promise.resolve()
+  #pending = 0
+  #subscription?: Subscription
+
+  constructor (init: ParticipantInit) {
+    super()
+    this.name = init.name
+    this.identity = init.identity
+    this.#init = init
+    this.#logger = init.logger ?? silentLogger
+  }
+
+  get did (): Did { return this.identity.did }
+  get globalModel (): { ref: ModelRef, weights: Weights } | undefined { return this.#global }
+
+  async start (): Promise<void> {
+    this.#subscription = await this.#init.bus.subscribe(this.#init.room, (message) => { this.#enqueue(message) })
+  }
+
+  stop (): void {
+    this.#subscription?.unsubscribe()
+  }
+
+  /** True while received messages wait to be handled. */
+  get busy (): boolean { return this.#pending > 0 }
+
+  /** Resolves once every message received so far has been handled. */
+  async idle (): Promise<void> {
+    await this.#queue
+  }
+
+  /** Signs a record, anchors it and announces it; returns its block id. */
+  async publishRecord (record: Record): Promise<BlockId> {
+    const { identity, ledger, bus, room } = this.#init
+    const jwt = await identity.sign(record, { now: this.#now() })
+    const block = await this.timer.time('anchor', () => ledger.append(jwt))
+    await this.timer.time('announce', () => bus.publish(room, { kind: 'record', block: block.id, jwt }))
+    return block.id
+  }
+
+  /** Trains on the global model, publishes Δw and proposes it. */
+  async propose (round: number): Promise<BlockId> {
+    const global = this.#requireGlobal()
+    const { task, shard, store, seed } = this.#init
+    const trained = await this.timer.time('train', () => task.train(global.weights, shard, { seed: seed + round * 1_000_003 }))
+    const delta = deltaOf(trained.weights, global.weights)
+    const ref = await this.timer.time('publish', () => putModel(store, delta))
+    const block = await this.publishRecord({
+      type: 'proposal',
+      federation: this.#federation(),
+      round,
+      base: global.ref.cid,
+      delta: ref,
+      numSamples: trained.numSamples,
+      metric: { name: 'loss', value: trained.loss }
+    })
+    this.#deltas.set(block, delta)
+    return block
+  }
+
+  /**
+   * Called by the round clock when the validation window closes. The round's recorder
+   * anchors a decision per proposal, then (once they are applied) the checkpoint;
+   * everyone else derives the same records and checks the recorder's against their own.
+   */
+  async closeRound (round: number): Promise<void> {
+    if (this.state.recorder(round) !== this.did) return
+    const open = (this.state.rounds.get(round)?.proposals ?? []).map(id => this.state.proposals.get(id)).filter(e => e !== undefined && e.decision === undefined)
+    if (open.length === 0) return this.#recordCheckpoint(round)
+    for (const entry of open) {
+      if (entry === undefined) continue
+      await this.publishRecord({ type: 'decision', federation: this.#federation(), round, proposal: entry.block, proposer: entry.signed.issuer, ...this.state.derive(entry.block) })
+    }
+  }
+
+  async #recordCheckpoint (round: number): Promise<void> {
+    const parent = this.#requireGlobal()
+    const merged = await this.#merge(round)
+    this.#merged.set(round, merged)
+    const model = await this.timer.time('publish', () => putModel(this.#init.store, merged))
+    await this.publishRecord({ type: 'checkpoint', federation: this.#federation(), round, parent: parent.ref.cid, model, merged: this.state.accepted(round).map(p => p.block) })
+  }
+
+  #enqueue (message: BusMessage): void {
+    if (message.kind !== 'record') return
+    this.#pending++
+    this.#queue = this.#queue.then(async () => {
+      try {
+        await this.#handle(message.block, message.jwt)
+      } finally {
+        this.#pending--
+      }
+    })
+  }
+
+  async #handle (blockId: BlockId, jwt: string): Promise<void> {
+    if (this.state.has(blockId)) return // at-least-once delivery: seen it
+    try {
+      const block = await this.timer.time('fetchVerify', () => this.#init.ledger.get(blockId))
+      if (block?.record !== jwt) throw new NotAnchoredError(`announced record is not what block ${blockId} anchors`)
+      const claimed = peekRecord(jwt).record
+      // A checkpoint is checked against my own merge before it may move my global model.
+      const ownMerge = claimed?.type === 'checkpoint' ? await this.#checkMerge(claimed) : undefined
+      const signed = await this.timer.time('fetchVerify', () => this.state.apply(block, { now: this.#now() }))
+      this.emit('conclave:record:applied', { block: blockId, type: signed.record.type, issuer: signed.issuer })
+      await this.#react(signed, blockId, ownMerge)
+    } catch (err) {
+      if (!(err instanceof ConclaveError)) throw err
+      this.#logger.warn(`${this.name} rejected block ${blockId}`, { error: err.name, reason: err.message })
+      this.emit('conclave:record:rejected', { block: blockId, error: err })
+    }
+  }
+
+  async #react (signed: SignedRecord, block: BlockId, ownMerge?: Weights): Promise<void> {
+    const record = signed.record
+    if (record.type === 'charter') {
+      const weights = await fetchModel(this.#init.store, record.initial)
+      this.#global = { ref: record.initial, weights }
+    } else if (record.type === 'proposal' && signed.issuer !== this.did) {
+      await this.#judge(this.state.proposals.get(block) as ProposalEntry)
+    } else if (record.type === 'decision' && this.state.recorder(record.round) === this.did && this.#roundDecided(record.round)) {
+      await this.#recordCheckpoint(record.round)
+    } else if (record.type === 'checkpoint' && ownMerge !== undefined) {
+      this.#global = { ref: record.model, weights: ownMerge }
+      this.emit('conclave:checkpoint', { round: record.round, model: record.model })
+    }
+  }
+
+  /** Fetches a peer's Δw, evaluates global + Δw on my validation data, and votes with my reason. */
+  async #judge (entry: ProposalEntry): Promise<void> {
+    const global = this.#requireGlobal()
+    const { task, shard, store } = this.#init
+    let accept = false
+    let score = 0
+    let rationale: string
+    try {
+      const delta = await this.timer.time('fetchVerify', () => fetchModel(store, entry.signed.record.delta))
+      const candidate = applyDelta(global.weights, delta)
+      const before = global.metric ?? (global.metric = (await this.timer.time('evaluate', () => task.evaluate(global.weights, shard.val))).metric)
+      const after = (await this.timer.time('evaluate', () => task.evaluate(candidate, shard.val))).metric
+      score = after - before
+      accept = score >= -(this.#init.tolerance ?? 0)
+      this.#deltas.set(entry.block, delta)
+      rationale = `${task.metricName} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}); ${accept ? 'accept' : 'reject'}`
+    } catch (err) {
+      if (!(err instanceof ConclaveError)) throw err
+      this.emit('conclave:record:rejected', { block: entry.block, error: err })
+      rationale = `cannot use this update: ${err.code}`
+    }
+    await this.timer.time('vote', () => this.publishRecord({
+      type: 'vote', federation: this.#federation(), round: entry.signed.record.round, proposal: entry.block, accept, score, rationale
+    }))
+    this.emit('conclave:vote:cast', { proposal: entry.block, accept, score, rationale })
+  }
+
+  async #checkMerge (checkpoint: Checkpoint): Promise<Weights> {
+    const merged = this.#merged.get(checkpoint.round) ?? await this.#merge(checkpoint.round)
+    const sha256 = weightsSha256(merged)
+    if (sha256 !== checkpoint.model.sha256) {
+      throw new DerivationMismatchError(`checkpoint of round ${checkpoint.round} claims model ${checkpoint.model.sha256}, my merge of the accepted updates gives ${sha256}`)
+    }
+    return merged
+  }
+
+  /** The next global model as I derive it from the round's accepted proposals. */
+  async #merge (round: number): Promise<Weights> {
+    const global = this.#requireGlobal()
+    return this.timer.time('merge', async () => {
+      const accepted = []
+      for (const entry of this.state.accepted(round)) {
+        const delta = this.#deltas.get(entry.block) ?? await fetchModel(this.#init.store, entry.signed.record.delta)
+        accepted.push({ delta, numSamples: entry.signed.record.numSamples })
+      }
+      return mergeRound(global.weights, accepted, this.state.charter?.record.aggregation ?? 'fedavg')
+    })
+  }
+
+  #roundDecided (round: number): boolean {
+    return (this.state.rounds.get(round)?.proposals ?? []).every(id => this.state.proposals.get(id)?.decision !== undefined)
+  }
+
+  #requireGlobal (): { ref: ModelRef, weights: Weights, metric?: number } {
+    if (this.#global === undefined) throw new NotAnchoredError(`${this.name} has not seen the federation's charter yet`)
+    return this.#global
+  }
+
+  #federation (): string {
+    const charter = this.state.charter
+    if (charter === undefined) throw new NotAnchoredError(`${this.name} has not seen the federation's charter yet`)
+    return charter.record.federation
+  }
+
+  #now (): number {
+    return Math.floor(this.#init.clock?.() ?? Date.now() / 1000)
+  }
+}

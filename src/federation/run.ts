@@ -1,0 +1,95 @@
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ConfigError } from '../core/errors.ts'
+import { silentLogger, type Logger } from '../core/logger.ts'
+import type { AbortOptions, ProgressOptions } from '../core/options.ts'
+import { initBackend } from '../ml/backend.ts'
+import type { RunConfig } from './config.ts'
+import { learningCurveSvg, roundTable, type RoundReport, type RunReport } from './report.ts'
+import { Simulation } from './simulation.ts'
+
+export type RunProgress =
+  | { type: 'conclave:run:start', agents: number, rounds: number, backend: string }
+  | { type: 'conclave:round:start', round: number, rounds: number }
+  | { type: 'conclave:round:propose', round: number, agent: string }
+  | { type: 'conclave:round:end', report: RoundReport }
+
+export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
+  /** The run directory: protocol state in `ledger/` and `store/`, reports beside them. */
+  out: string
+  /** Replace an earlier run in `out` (only a directory that looks like a Conclave run). */
+  force?: boolean
+  logger?: Logger
+}
+
+/** `conclave run`: a simulated federation on this machine, with its report written to `out`. */
+export async function runFederation (config: RunConfig, options: RunOptions): Promise<RunReport> {
+  const started = performance.now()
+  const startedAt = new Date().toISOString()
+  await prepareRunDir(options.out, options.force === true)
+  await writeFile(join(options.out, 'config.json'), JSON.stringify(config, null, 2) + '\n')
+  const logger = options.logger ?? silentLogger
+  const backend = await initBackend({ logger })
+  options.onProgress?.({ type: 'conclave:run:start', agents: config.agents, rounds: config.rounds, backend: backend.backend })
+
+  const sim = await Simulation.create(config, {
+    dir: options.out,
+    logger,
+    onPropose: (round, agent) => options.onProgress?.({ type: 'conclave:round:propose', round, agent })
+  })
+  try {
+    const rounds = [await sim.charter()]
+    for (let round = 1; round <= config.rounds; round++) {
+      options.signal?.throwIfAborted()
+      options.onProgress?.({ type: 'conclave:round:start', round, rounds: config.rounds })
+      const report = await sim.round(round)
+      rounds.push(report)
+      options.onProgress?.({ type: 'conclave:round:end', report })
+    }
+    const decided = rounds.slice(1)
+    const proposals = decided.reduce((s, r) => s + r.proposals, 0)
+    const reputation = sim.participants[0]?.state.reputation
+    const report: RunReport = {
+      conclave: '0.1.0',
+      startedAt,
+      seed: config.seed,
+      backend: backend.backend,
+      config: config as unknown as Record<string, unknown>,
+      agents: sim.participants.map((p, i) => ({
+        name: p.name,
+        did: p.did,
+        trainExamples: sim.shards[i]?.train.length ?? 0,
+        valExamples: sim.shards[i]?.val.length ?? 0,
+        accepted: reputation?.get(p.did)?.accepted ?? 0,
+        rejected: reputation?.get(p.did)?.rejected ?? 0,
+        rejections: (sim.rejections.get(p.name) ?? []).map(r => ({ block: r.block, error: r.error.name }))
+      })),
+      rounds,
+      rejectionRate: proposals === 0 ? 0 : decided.reduce((s, r) => s + r.rejects, 0) / proposals,
+      modelHash: rounds.at(-1)?.modelHash ?? '',
+      wallSeconds: (performance.now() - started) / 1000
+    }
+    await writeReport(options.out, report)
+    return report
+  } finally {
+    await sim.close()
+  }
+}
+
+export async function writeReport (dir: string, report: RunReport): Promise<void> {
+  await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n')
+  await writeFile(join(dir, 'learning-curve.svg'), learningCurveSvg(report))
+  await writeFile(join(dir, 'report.md'), `# Conclave run (seed ${report.seed})\n\n${roundTable(report)}\n\nRejection rate: ${(100 * report.rejectionRate).toFixed(1)}% · final model sha-256 ${report.modelHash}\n\n![learning curve](learning-curve.svg)\n`)
+}
+
+async function prepareRunDir (out: string, force: boolean): Promise<void> {
+  const entries = await readdir(out).catch(() => [] as string[])
+  if (entries.length > 0) {
+    const isRun = entries.includes('ledger') || entries.includes('report.json')
+    if (!force || !isRun) {
+      throw new ConfigError(`run directory ${out} is not empty${isRun ? '; pass --force to replace that run' : ''}`)
+    }
+    await rm(out, { recursive: true, force: true })
+  }
+  await mkdir(out, { recursive: true })
+}

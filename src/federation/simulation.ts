@@ -1,0 +1,175 @@
+import { join } from 'node:path'
+import { ConfigError, DerivationMismatchError, type ConclaveError } from '../core/errors.ts'
+import { silentLogger, type Logger } from '../core/logger.ts'
+import { loadOrCreateKeystore } from '../identity/index.ts'
+import { createLedger, type Ledger } from '../ledger/index.ts'
+import { loadTask, type Shard, type Task } from '../ml/task.ts'
+import { createContentStore, type ContentStore } from '../storage/index.ts'
+import { createBus, type Bus } from '../transport/index.ts'
+import type { RunConfig } from './config.ts'
+import { putModel } from './content.ts'
+import { Participant } from './participant.ts'
+import { PHASES, zeroPhases, type PhaseSeconds } from './phases.ts'
+import type { RoundReport } from './report.ts'
+
+export interface SimulationOptions {
+  /** The run directory: `ledger/`, `store/` and `keys/` go under it. */
+  dir: string
+  logger?: Logger
+  onPropose?: (round: number, agent: string) => void
+}
+
+/**
+ * A federation of N participants in one process, sharing one store, ledger and bus the
+ * way separate machines share IPFS, IOTA and Matrix. The simulation is only the round
+ * clock: it says when to propose and when a window closes. Everything else is the
+ * participants' own doing.
+ */
+interface SimulationParts {
+  config: RunConfig
+  task: Task
+  store: ContentStore
+  ledger: Ledger
+  bus: Bus
+  participants: Participant[]
+  shards: Shard[]
+  options: SimulationOptions
+}
+
+export class Simulation {
+  readonly config: RunConfig
+  readonly task: Task
+  readonly store: ContentStore
+  readonly ledger: Ledger
+  readonly bus: Bus
+  readonly participants: Participant[]
+  readonly shards: Shard[]
+  readonly rejections = new Map<string, Array<{ block: string, error: ConclaveError }>>()
+  readonly #options: SimulationOptions
+
+  private constructor (parts: SimulationParts) {
+    this.config = parts.config
+    this.task = parts.task
+    this.store = parts.store
+    this.ledger = parts.ledger
+    this.bus = parts.bus
+    this.participants = parts.participants
+    this.shards = parts.shards
+    this.#options = parts.options
+    for (const p of this.participants) {
+      const list: Array<{ block: string, error: ConclaveError }> = []
+      this.rejections.set(p.name, list)
+      p.on('conclave:record:rejected', e => { list.push(e) })
+    }
+  }
+
+  static async create (config: RunConfig, options: SimulationOptions): Promise<Simulation> {
+    const logger = options.logger ?? silentLogger
+    const task = await loadTask(config.task, { logger })
+    const shards = task.shards(config.agents, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })
+    const store = await createContentStore(config.store, { dir: join(options.dir, 'store'), logger })
+    const ledger = await createLedger(config.ledger, { dir: join(options.dir, 'ledger'), logger })
+    const bus = await createBus(config.bus)
+    const participants: Participant[] = []
+    for (let i = 0; i < config.agents; i++) {
+      const name = `agent-${i + 1}`
+      const shard = shards[i]
+      if (shard === undefined) throw new ConfigError(`task gave ${shards.length} shards for ${config.agents} agents`)
+      const identity = await loadOrCreateKeystore(join(options.dir, 'keys', `${name}.key.json`))
+      participants.push(new Participant({ name, identity, store, ledger, bus, room: config.federation, task, shard, seed: config.seed * 7919 + i, tolerance: config.tolerance, logger }))
+    }
+    for (const p of participants) await p.start()
+    return new Simulation({ config, task, store, ledger, bus, participants, shards, options })
+  }
+
+  /** The first participant founds the federation: members, quorum, window, initial model. */
+  async charter (): Promise<RoundReport> {
+    const founder = this.#founder()
+    const initial = await putModel(this.store, this.task.initialWeights(this.config.seed))
+    await founder.publishRecord({
+      type: 'charter',
+      federation: this.config.federation,
+      round: 0,
+      members: this.participants.map(p => p.did),
+      quorum: this.config.quorum,
+      windowSeconds: this.config.windowSeconds,
+      aggregation: this.config.aggregation,
+      task: this.task.name,
+      initial
+    })
+    await this.settle()
+    return this.#report(0, zeroPhases(), 0)
+  }
+
+  /** One round: everyone proposes, peers judge and vote, the window closes, all merge. */
+  async round (round: number, options: { proposers?: readonly Participant[] } = {}): Promise<RoundReport> {
+    const start = performance.now()
+    for (const p of options.proposers ?? this.participants) {
+      this.#options.onPropose?.(round, p.name)
+      await p.propose(round)
+    }
+    await this.settle()
+    for (const p of this.participants) await p.closeRound(round)
+    await this.settle()
+    this.#assertConsensus(round)
+    const phases = sumPhases(this.participants.map(p => p.timer.take()))
+    return this.#report(round, phases, (performance.now() - start) / 1000)
+  }
+
+  /** Waits until no participant has a message left to handle, bus deliveries included. */
+  async settle (): Promise<void> {
+    for (;;) {
+      await new Promise(resolve => setImmediate(resolve))
+      if (this.participants.every(p => !p.busy)) return
+      await Promise.all(this.participants.map(p => p.idle()))
+    }
+  }
+
+  async close (): Promise<void> {
+    for (const p of this.participants) p.stop()
+    await this.bus.close()
+    await this.ledger.close()
+    await this.store.close()
+    this.task.dispose()
+  }
+
+  #founder (): Participant {
+    const founder = this.participants[0]
+    if (founder === undefined) throw new ConfigError('a federation needs participants')
+    return founder
+  }
+
+  #assertConsensus (round: number): void {
+    const hashes = new Set(this.participants.map(p => p.globalModel?.ref.sha256))
+    const rounds = new Set(this.participants.map(p => p.state.global?.round))
+    if (hashes.size !== 1 || rounds.size !== 1 || !rounds.has(round)) {
+      throw new DerivationMismatchError(`participants disagree after round ${round}: models ${[...hashes].join(', ')}, rounds ${[...rounds].join(', ')}`)
+    }
+  }
+
+  /** The global model scored on the held-out test split: reporting only, never a protocol input. */
+  async #report (round: number, phases: PhaseSeconds, wallSeconds: number): Promise<RoundReport> {
+    const observer = this.#founder()
+    const global = observer.globalModel
+    if (global === undefined) throw new ConfigError('no global model: the charter was not applied')
+    const evaluation = await this.task.evaluate(global.weights, 'test')
+    const proposals = [...observer.state.proposals.values()].filter(p => p.signed.record.round === round)
+    return {
+      round,
+      proposals: proposals.length,
+      accepts: proposals.filter(p => p.decision?.record.accepted === true).length,
+      rejects: proposals.filter(p => p.decision?.record.accepted === false).length,
+      metric: { name: evaluation.metricName, value: evaluation.metric },
+      modelHash: global.ref.sha256,
+      phases,
+      wallSeconds,
+      peakRssMiB: process.resourceUsage().maxRSS / 1024
+    }
+  }
+}
+
+function sumPhases (all: PhaseSeconds[]): PhaseSeconds {
+  const sum = zeroPhases()
+  for (const phases of all) for (const p of PHASES) sum[p] += phases[p]
+  return sum
+}

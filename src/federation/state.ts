@@ -1,0 +1,220 @@
+import {
+  DerivationMismatchError, DuplicateVoteError, ProtocolViolationError, SelfVoteError,
+  UnknownProposalError, VoteOutsideWindowError
+} from '../core/errors.ts'
+import type {
+  BlockId, Charter, Checkpoint, Decision, Did, ModelRef, Proposal, SignedRecord, Vote
+} from '../core/records.ts'
+import { assertReachable, requiredAccepts } from '../core/quorum.ts'
+import { NonceRegistry, verifyRecord } from '../identity/index.ts'
+import type { Block } from '../ledger/index.ts'
+import { recorderOf, tally, type Tally } from './tally.ts'
+
+export interface ProposalEntry {
+  block: BlockId
+  signed: SignedRecord<Proposal>
+  votes: Map<Did, { block: BlockId, signed: SignedRecord<Vote> }>
+  decision?: { block: BlockId, record: Decision }
+}
+
+export interface RoundEntry {
+  proposals: BlockId[]
+  checkpoint?: { block: BlockId, record: Checkpoint }
+}
+
+export interface Reputation {
+  accepted: number
+  rejected: number
+  votes: number
+}
+
+export interface ApplyOptions {
+  /** Unix seconds to check validity times against: now when live, the block's time in an audit. */
+  now?: number
+}
+
+/**
+ * One participant's view of the federation, built only from signed, anchored records.
+ * Every rule of the protocol is checked here, once, for live participants and the audit
+ * alike: whoever applies the same blocks ends in the same state.
+ */
+export class FederationState {
+  charter?: SignedRecord<Charter>
+  readonly proposals = new Map<BlockId, ProposalEntry>()
+  readonly rounds = new Map<number, RoundEntry>()
+  readonly reputation = new Map<Did, Reputation>()
+  /** The model everyone trains from: the charter's, then each round's checkpoint. */
+  global?: { round: number, model: ModelRef }
+  readonly #nonces = new NonceRegistry()
+  readonly #applied = new Set<BlockId>()
+
+  get members (): ReadonlySet<Did> { return new Set(this.charter?.record.members ?? []) }
+  get required (): number {
+    const charter = this.#charter()
+    return requiredAccepts(charter.record.quorum, charter.record.members.length)
+  }
+
+  has (block: BlockId): boolean { return this.#applied.has(block) }
+
+  /** Verifies the block's record and applies it; throws a named error and changes nothing if invalid. */
+  async apply (block: Block, options: ApplyOptions = {}): Promise<SignedRecord> {
+    if (this.#applied.has(block.id)) throw new ProtocolViolationError(`block ${block.id} was already applied`)
+    const signed = await verifyRecord(block.record, {
+      members: this.charter === undefined ? undefined : this.members,
+      now: options.now
+    })
+    this.#nonces.assertFresh(signed.issuer, signed.nonce)
+    this.#check(signed, block)
+    this.#nonces.claim(signed.issuer, signed.nonce)
+    this.#commit(signed, block)
+    this.#applied.add(block.id)
+    return signed
+  }
+
+  /** What the recorder must write for a proposal, from the votes applied so far. */
+  derive (proposal: BlockId): Tally {
+    const entry = this.#proposal(proposal)
+    const ballots = [...entry.votes.entries()].map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
+    return tally(ballots, this.required)
+  }
+
+  /**
+   * Accepted proposals of a round in merge order: by the delta's content hash, so the
+   * float sums (and the model hash) depend on what was merged, not on ids or timing.
+   */
+  accepted (round: number): ProposalEntry[] {
+    const key = (p: ProposalEntry): string => p.signed.record.delta.sha256 + p.block
+    return (this.rounds.get(round)?.proposals ?? [])
+      .map(id => this.#proposal(id))
+      .filter(p => p.decision?.record.accepted === true)
+      .sort((a, b) => key(a) < key(b) ? -1 : 1)
+  }
+
+  recorder (round: number): Did { return recorderOf(this.#charter().record.members, round) }
+  currentRound (): number { return (this.global?.round ?? 0) + 1 }
+
+  #check (signed: SignedRecord, block: Block): void {
+    const record = signed.record
+    if (record.type === 'charter') {
+      if (this.charter !== undefined) throw new ProtocolViolationError('the federation already has a charter')
+      if (!record.members.includes(signed.issuer)) throw new ProtocolViolationError('the charter must be signed by a member')
+      assertReachable(record.quorum, record.members.length)
+      return
+    }
+    const charter = this.#charter()
+    if (record.federation !== charter.record.federation) {
+      throw new ProtocolViolationError(`record for federation ${record.federation}, not ${charter.record.federation}`)
+    }
+    switch (record.type) {
+      case 'proposal': return this.#checkProposal(signed as SignedRecord<Proposal>)
+      case 'vote': return this.#checkVote(signed as SignedRecord<Vote>)
+      case 'decision': return this.#checkDecision(signed as SignedRecord<Decision>, block)
+      case 'checkpoint': return this.#checkCheckpoint(signed as SignedRecord<Checkpoint>)
+    }
+  }
+
+  #checkProposal (signed: SignedRecord<Proposal>): void {
+    const { record, issuer } = signed
+    const round = this.currentRound()
+    if (record.round !== round) throw new ProtocolViolationError(`proposal for round ${record.round} while round ${round} is open`)
+    if (record.base !== this.global?.model.cid) throw new ProtocolViolationError(`proposal trained from ${record.base}, not the global model ${this.global?.model.cid}`)
+    const mine = (this.rounds.get(round)?.proposals ?? []).some(id => this.#proposal(id).signed.issuer === issuer)
+    if (mine) throw new ProtocolViolationError(`${issuer} already proposed in round ${round}`)
+  }
+
+  #checkVote (signed: SignedRecord<Vote>): void {
+    const { record, issuer } = signed
+    const entry = this.proposals.get(record.proposal)
+    if (entry === undefined) throw new UnknownProposalError(`vote on ${record.proposal}, which is not an anchored proposal`)
+    if (entry.signed.issuer === issuer) throw new SelfVoteError(`${issuer} voted on its own proposal`)
+    if (entry.votes.has(issuer)) throw new DuplicateVoteError(`${issuer} already voted on ${record.proposal}`)
+    if (record.round !== entry.signed.record.round) throw new ProtocolViolationError(`vote says round ${record.round}, its proposal is in round ${entry.signed.record.round}`)
+    const window = this.#charter().record.windowSeconds
+    if (entry.decision !== undefined || signed.issuedAt > entry.signed.issuedAt + window) {
+      throw new VoteOutsideWindowError(`vote on ${record.proposal} came after its ${window}s window closed`)
+    }
+  }
+
+  #checkDecision (signed: SignedRecord<Decision>, block: Block): void {
+    const { record, issuer } = signed
+    this.#assertRecorder(issuer, record.round, 'decision')
+    const entry = this.proposals.get(record.proposal)
+    if (entry === undefined) throw new UnknownProposalError(`decision on ${record.proposal}, which is not an anchored proposal`)
+    if (entry.decision !== undefined) throw new ProtocolViolationError(`${record.proposal} was already decided`)
+    const derived = { ...this.derive(record.proposal), proposer: entry.signed.issuer, round: entry.signed.record.round }
+    const claimed = { accepted: record.accepted, accepts: record.accepts, rejects: record.rejects, required: record.required, votes: record.votes, proposer: record.proposer, round: record.round }
+    if (JSON.stringify(claimed) !== JSON.stringify(derived)) {
+      throw new DerivationMismatchError(`decision in block ${block.id} says ${JSON.stringify(claimed)}, the anchored votes give ${JSON.stringify(derived)}`)
+    }
+  }
+
+  #checkCheckpoint (signed: SignedRecord<Checkpoint>): void {
+    const { record, issuer } = signed
+    this.#assertRecorder(issuer, record.round, 'checkpoint')
+    if (record.round !== this.currentRound()) throw new ProtocolViolationError(`checkpoint for round ${record.round} while round ${this.currentRound()} is open`)
+    if (record.parent !== this.global?.model.cid) throw new ProtocolViolationError(`checkpoint parent ${record.parent} is not the global model`)
+    const undecided = (this.rounds.get(record.round)?.proposals ?? []).filter(id => this.#proposal(id).decision === undefined)
+    if (undecided.length > 0) throw new ProtocolViolationError(`checkpoint before proposals ${undecided.join(', ')} were decided`)
+    const merged = this.accepted(record.round).map(p => p.block)
+    if (JSON.stringify(merged) !== JSON.stringify(record.merged)) {
+      throw new DerivationMismatchError(`checkpoint merges ${JSON.stringify(record.merged)}, the decisions accept ${JSON.stringify(merged)}`)
+    }
+  }
+
+  #commit (signed: SignedRecord, block: Block): void {
+    const record = signed.record
+    switch (record.type) {
+      case 'charter':
+        this.charter = signed as SignedRecord<Charter>
+        this.global = { round: 0, model: record.initial }
+        for (const m of record.members) this.reputation.set(m, { accepted: 0, rejected: 0, votes: 0 })
+        return
+      case 'proposal': {
+        this.proposals.set(block.id, { block: block.id, signed: signed as SignedRecord<Proposal>, votes: new Map() })
+        const round = this.rounds.get(record.round) ?? { proposals: [] }
+        round.proposals.push(block.id)
+        this.rounds.set(record.round, round)
+        return
+      }
+      case 'vote':
+        this.#proposal(record.proposal).votes.set(signed.issuer, { block: block.id, signed: signed as SignedRecord<Vote> })
+        this.#reputation(signed.issuer).votes++
+        return
+      case 'decision': {
+        this.#proposal(record.proposal).decision = { block: block.id, record }
+        const rep = this.#reputation(record.proposer)
+        if (record.accepted) rep.accepted++
+        else rep.rejected++
+        return
+      }
+      case 'checkpoint': {
+        const round = this.rounds.get(record.round) ?? { proposals: [] }
+        round.checkpoint = { block: block.id, record }
+        this.rounds.set(record.round, round)
+        this.global = { round: record.round, model: record.model }
+      }
+    }
+  }
+
+  #assertRecorder (issuer: Did, round: number, what: string): void {
+    const recorder = this.recorder(round)
+    if (issuer !== recorder) throw new ProtocolViolationError(`${issuer} anchored a ${what} for round ${round}, whose recorder is ${recorder}`)
+  }
+
+  #charter (): SignedRecord<Charter> {
+    if (this.charter === undefined) throw new ProtocolViolationError('no charter: the ledger must start with one')
+    return this.charter
+  }
+
+  #proposal (id: BlockId): ProposalEntry {
+    const entry = this.proposals.get(id)
+    if (entry === undefined) throw new UnknownProposalError(`${id} is not an anchored proposal`)
+    return entry
+  }
+
+  #reputation (did: Did): Reputation {
+    const rep = this.reputation.get(did)
+    if (rep === undefined) throw new ProtocolViolationError(`${did} has no reputation entry`)
+    return rep
+  }
+}

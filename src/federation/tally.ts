@@ -1,0 +1,39 @@
+import type { BlockId, Did } from '../core/records.ts'
+
+export interface Ballot {
+  block: BlockId
+  voter: Did
+  accept: boolean
+}
+
+export interface Tally {
+  accepted: boolean
+  accepts: number
+  rejects: number
+  required: number
+  /** The counted votes' block ids, sorted, so every participant writes the same record. */
+  votes: BlockId[]
+}
+
+/** Σ accepts ≥ required merges the proposal; abstentions count for nothing. */
+export function tally (ballots: readonly Ballot[], required: number): Tally {
+  const accepts = ballots.filter(b => b.accept).length
+  return {
+    accepted: accepts >= required,
+    accepts,
+    rejects: ballots.length - accepts,
+    required,
+    votes: ballots.map(b => b.block).sort()
+  }
+}
+
+/**
+ * Who anchors round r's decisions and checkpoint: members in DID order, taking turns.
+ * Everyone else derives the same records and checks the recorder's against their own.
+ */
+export function recorderOf (members: readonly Did[], round: number): Did {
+  const sorted = [...members].sort()
+  const recorder = sorted[(round - 1) % sorted.length]
+  if (recorder === undefined) throw new RangeError('a federation has at least one member')
+  return recorder
+}

@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto'
+import { ed25519 } from '@noble/curves/ed25519.js'
+import { createJWT, EdDSASigner } from 'did-jwt'
+import { InvalidRecordError } from '../core/errors.ts'
+import { MAX_RECORD_BYTES, Record, type Did } from '../core/records.ts'
+import { didFromPublicKey, publicKeyFromSecret } from './did-key.ts'
+
+export interface SignOptions {
+  /** Seconds the record stays valid. @default 3600 */
+  expiresIn?: number
+  /** Issue time in Unix seconds. @default now */
+  now?: number
+}
+
+/** An agent's DID and the ability to sign records as it. The secret key never leaves. */
+export interface Identity {
+  readonly did: Did
+  readonly publicKey: Uint8Array
+  /** Signs a record as an EdDSA JWT with a fresh 128-bit nonce (`jti`). */
+  sign(record: Record, options?: SignOptions): Promise<string>
+  /** Raw Ed25519 signature over bytes (ledger adapters that sign transactions). */
+  signBytes(bytes: Uint8Array): Uint8Array
+  /** The 32-byte seed, for adapters that derive their own keypair from it (IOTA). */
+  exportSecretKey(): Uint8Array
+}
+
+export function createIdentity (secretKey: Uint8Array): Identity {
+  const key = Uint8Array.from(secretKey)
+  const publicKey = publicKeyFromSecret(key)
+  const did = didFromPublicKey(publicKey)
+  const signer = EdDSASigner(key)
+  return {
+    did,
+    publicKey,
+    async sign (record, options = {}) {
+      const valid = Record.parse(record)
+      const iat = options.now ?? Math.floor(Date.now() / 1000)
+      const jwt = await createJWT(
+        { ...valid, iat, exp: iat + (options.expiresIn ?? 3600), jti: randomBytes(16).toString('hex') },
+        { issuer: did, signer },
+        { alg: 'EdDSA' }
+      )
+      if (jwt.length > MAX_RECORD_BYTES) {
+        throw new InvalidRecordError(`a ${valid.type} record of ${jwt.length} bytes exceeds the ${MAX_RECORD_BYTES}-byte limit`)
+      }
+      return jwt
+    },
+    signBytes (bytes) {
+      return ed25519.sign(bytes, key)
+    },
+    exportSecretKey () {
+      return Uint8Array.from(key)
+    }
+  }
+}

@@ -1,0 +1,100 @@
+import { decodeJWT, verifyJWT } from 'did-jwt'
+import { Resolver } from 'did-resolver'
+import { getResolver } from 'key-did-resolver'
+import { z } from 'zod'
+import {
+  BadSignatureError, ExpiredRecordError, InvalidRecordError, NotMemberError,
+  PayloadTooLargeError, ReplayedNonceError
+} from '../core/errors.ts'
+import { Claims, MAX_RECORD_BYTES, Record, type SignedRecord } from '../core/records.ts'
+
+const resolver = new Resolver(getResolver())
+
+/** Clock skew tolerated between peers, in seconds. */
+const SKEW_SECONDS = 60
+
+export interface VerifyOptions {
+  /** DIDs allowed to issue records; omit to accept any valid signature (the charter). */
+  members?: ReadonlySet<string>
+  /** Unix seconds to check `iat`/`exp` against. @default now */
+  now?: number
+  /** Remembers nonces per issuer; a second sighting is a replay. */
+  nonces?: NonceRegistry
+}
+
+/**
+ * Checks, in order: size, JWT structure, record schema, EdDSA signature against the
+ * issuer's did:key, membership, validity times, and the nonce. Each failure has its own
+ * error class, so a peer's bad record is rejected by name and the federation goes on.
+ */
+export async function verifyRecord (jwt: string, options: VerifyOptions = {}): Promise<SignedRecord> {
+  if (jwt.length > MAX_RECORD_BYTES) {
+    throw new PayloadTooLargeError(`record of ${jwt.length} bytes exceeds the ${MAX_RECORD_BYTES}-byte limit`)
+  }
+  const { payload, header } = decode(jwt)
+  if (header.alg !== 'EdDSA') throw new InvalidRecordError(`records are signed with EdDSA, not ${String(header.alg)}`)
+  const claims = Claims.safeParse(payload)
+  const record = Record.safeParse(withoutClaims(payload))
+  if (!claims.success) throw new InvalidRecordError(`bad JWT claims: ${z.prettifyError(claims.error)}`)
+  if (!record.success) throw new InvalidRecordError(`bad record: ${z.prettifyError(record.error)}`)
+
+  try {
+    await verifyJWT(jwt, { resolver, policies: { now: claims.data.iat, iat: false, nbf: false, exp: false, aud: false } })
+  } catch (err) {
+    throw new BadSignatureError(`signature of a ${record.data.type} record does not verify for ${claims.data.iss}`, { cause: err })
+  }
+  if (options.members !== undefined && !options.members.has(claims.data.iss)) {
+    throw new NotMemberError(`${claims.data.iss} is not a member of federation ${record.data.federation}`)
+  }
+  const now = options.now ?? Math.floor(Date.now() / 1000)
+  if (claims.data.iat > now + SKEW_SECONDS || claims.data.exp < now - SKEW_SECONDS || claims.data.exp <= claims.data.iat) {
+    throw new ExpiredRecordError(`${record.data.type} record from ${claims.data.iss} is valid ${claims.data.iat}..${claims.data.exp}, not at ${now}`)
+  }
+  options.nonces?.claim(claims.data.iss, claims.data.jti)
+  return { jwt, issuer: claims.data.iss, issuedAt: claims.data.iat, expiresAt: claims.data.exp, nonce: claims.data.jti, record: record.data }
+}
+
+/**
+ * What a JWT claims to carry, unverified: only for deciding what to prepare before
+ * verification, or for naming a record that failed it. Never for trusting it.
+ */
+export function peekRecord (jwt: string): { issuer: string | null, record: Record | null } {
+  try {
+    const payload = decodeJWT(jwt).payload
+    const result = Record.safeParse(withoutClaims(payload))
+    return { issuer: typeof payload.iss === 'string' ? payload.iss : null, record: result.success ? result.data : null }
+  } catch {
+    return { issuer: null, record: null }
+  }
+}
+
+/** The record is the JWT payload less the registered claims. */
+function withoutClaims (payload: object): object {
+  const { iss: _iss, iat: _iat, exp: _exp, jti: _jti, ...record } = payload as { [claim: string]: unknown }
+  return record
+}
+
+function decode (jwt: string): ReturnType<typeof decodeJWT> {
+  try {
+    return decodeJWT(jwt)
+  } catch (err) {
+    throw new InvalidRecordError('not a JWT', { cause: err })
+  }
+}
+
+/** Nonces seen per issuer. A record whose nonce was already claimed is a replay. */
+export class NonceRegistry {
+  readonly #seen = new Map<string, Set<string>>()
+
+  /** Throws ReplayedNonceError if the nonce was claimed before; records nothing. */
+  assertFresh (issuer: string, nonce: string): void {
+    if (this.#seen.get(issuer)?.has(nonce) === true) throw new ReplayedNonceError(`nonce ${nonce} from ${issuer} was already used`)
+  }
+
+  claim (issuer: string, nonce: string): void {
+    this.assertFresh(issuer, nonce)
+    let set = this.#seen.get(issuer)
+    if (set === undefined) this.#seen.set(issuer, set = new Set())
+    set.add(nonce)
+  }
+}

@@ -1,0 +1,77 @@
+import { z } from 'zod'
+import type { ConclaveError } from '../core/errors.ts'
+import type { Identity } from '../identity/index.ts'
+import type { Logger } from '../core/logger.ts'
+import type { AbortOptions } from '../core/options.ts'
+import { BlockId } from '../core/records.ts'
+
+/**
+ * One anchored record. `id` is the hash of everything else, so a flipped byte anywhere
+ * in a block changes its id and breaks its children's references.
+ */
+export const Block = z.object({
+  id: BlockId,
+  /** Position in this ledger's append order (0 = genesis). */
+  seq: z.number().int().nonnegative(),
+  /** Earlier blocks this one approves, picked by tip selection (fewer than 2 only near genesis). */
+  parents: z.array(BlockId).max(2),
+  /** The signed record, a JWT. */
+  record: z.string().min(1),
+  /** Unix seconds at which the ledger accepted the block. */
+  time: z.number().int().positive(),
+  /** Proof-of-work nonce (0 when the difficulty is 0). */
+  pow: z.number().int().nonnegative()
+}).strict()
+export type Block = z.infer<typeof Block>
+
+export type LedgerVerification =
+  | { ok: true, blocks: number }
+  | { ok: false, blocks: number, failure: { seq: number, id?: string, error: ConclaveError } }
+
+/**
+ * An append-only DAG of signed records. `append` accepts only a validly signed record
+ * (membership and protocol rules are the federation's business, not the ledger's).
+ */
+export interface Ledger {
+  append(jwt: string, options?: AbortOptions): Promise<Block>
+  get(id: string, options?: AbortOptions): Promise<Block | undefined>
+  /** Blocks in append order; a block's parents always come before it. */
+  blocks(options?: AbortOptions): AsyncIterable<Block>
+  /** Re-checks every block: hash, parents, proof of work, signature. Names the first failure. */
+  verify(options?: AbortOptions): Promise<LedgerVerification>
+  close(): Promise<void>
+}
+
+export const LedgerConfig = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('tangle'),
+    /** Leading zero bits required of a block hash; 0 disables proof of work. @default 8 */
+    difficulty: z.number().int().min(0).max(24).default(8)
+  }).strict(),
+  z.object({
+    kind: z.literal('iota'),
+    /** IOTA Rebased JSON-RPC endpoint (devnet, testnet or a local node). */
+    url: z.url(),
+    /** Package that exposes the Conclave anchor Move module. */
+    packageId: z.string().regex(/^0x[0-9a-f]{1,64}$/),
+    /** Gas budget per transaction, in nanos. @default 10_000_000 */
+    gasBudget: z.number().int().positive().default(10_000_000)
+  }).strict()
+])
+export type LedgerConfig = z.infer<typeof LedgerConfig>
+
+export interface CreateLedgerOptions {
+  /** Where an embedded ledger keeps its file (the run's `ledger/`). */
+  dir: string
+  /** Signs transactions (IOTA); the tangle needs none. */
+  identity?: Identity
+  logger?: Logger
+}
+
+/** The only place a ledger backend is constructed; call sites pick one by config. */
+export async function createLedger (config: LedgerConfig, options: CreateLedgerOptions): Promise<Ledger> {
+  switch (config.kind) {
+    case 'tangle': return (await import('./tangle.ts')).openTangle({ dir: options.dir, difficulty: config.difficulty, logger: options.logger })
+    case 'iota': return (await import('./iota.ts')).createIotaLedger({ ...config, identity: options.identity, logger: options.logger })
+  }
+}

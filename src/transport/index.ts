@@ -1,0 +1,57 @@
+import { z } from 'zod'
+import type { AbortOptions } from '../core/options.ts'
+import { BlockId, MAX_RECORD_BYTES } from '../core/records.ts'
+
+/** A room is one federation's channel (a Matrix room later). */
+export const RoomId = z.string().regex(/^[a-zA-Z0-9!#:._-]{1,255}$/, 'expected a room id')
+
+/**
+ * What travels on the bus. Records are only ever announced as the signed JWT plus the
+ * block that anchors it: receivers verify both and trust neither the sender nor the bus.
+ */
+export const BusMessage = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('record'),
+    block: BlockId,
+    jwt: z.string().min(1).max(MAX_RECORD_BYTES)
+  }).strict(),
+  z.object({
+    kind: z.literal('chat'),
+    /** Who wrote it: a DID, or a researcher's account name. */
+    from: z.string().min(1).max(255),
+    body: z.string().min(1).max(8000),
+    /** The message this one answers, for threads. */
+    inReplyTo: z.string().max(255).optional(),
+    id: z.string().min(1).max(255)
+  }).strict()
+])
+export type BusMessage = z.infer<typeof BusMessage>
+
+export type BusHandler = (message: BusMessage) => void | Promise<void>
+
+export interface Subscription {
+  unsubscribe(): void
+}
+
+/**
+ * Typed publish/subscribe per room. Delivery is at-least-once and in publish order per
+ * publisher; handlers see only messages that pass the `BusMessage` schema, and a handler
+ * that throws does not stop delivery to the others.
+ */
+export interface Bus {
+  publish(room: string, message: BusMessage, options?: AbortOptions): Promise<void>
+  subscribe(room: string, handler: BusHandler, options?: AbortOptions): Promise<Subscription>
+  close(): Promise<void>
+}
+
+export const BusConfig = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('local') }).strict()
+])
+export type BusConfig = z.infer<typeof BusConfig>
+
+/** The only place a bus backend is constructed; call sites pick one by config. */
+export async function createBus (config: BusConfig): Promise<Bus> {
+  switch (config.kind) {
+    case 'local': return (await import('./local.ts')).createLocalBus()
+  }
+}

@@ -1,0 +1,53 @@
+import { InvalidRecordError } from '../core/errors.ts'
+import { BusMessage, RoomId, type Bus, type BusHandler } from './index.ts'
+
+/**
+ * In-process bus for one machine. Delivery runs through one promise chain, so handlers
+ * see messages one at a time in publish order, as a Matrix timeline would.
+ */
+export function createLocalBus (): Bus {
+  const rooms = new Map<string, Set<BusHandler>>()
+  let delivery: Promise<void> = Promise.resolve()
+  let closed = false
+
+  return {
+    async publish (room, message, options = {}) {
+      options.signal?.throwIfAborted()
+      if (closed) throw new InvalidRecordError('bus is closed')
+      const valid = parse(room, message)
+      const handlers = [...rooms.get(room) ?? []]
+      // Queued, not awaited: a handler that publishes in turn must not wait on itself.
+      // Each handler gets a copy, so one that mutates its message cannot change what others see.
+      delivery = delivery.then(async () => {
+        for (const handler of handlers) {
+          try {
+            await handler(structuredClone(valid))
+          } catch {
+            // A failing handler is the subscriber's problem; the others still get the message.
+          }
+        }
+      })
+    },
+    async subscribe (room, handler, options = {}) {
+      options.signal?.throwIfAborted()
+      RoomId.parse(room)
+      let set = rooms.get(room)
+      if (set === undefined) rooms.set(room, set = new Set())
+      const wrapped: BusHandler = (m) => handler(m)
+      set.add(wrapped)
+      return { unsubscribe: () => { set.delete(wrapped) } }
+    },
+    async close () {
+      closed = true
+      rooms.clear()
+      await delivery
+    }
+  }
+}
+
+function parse (room: string, message: unknown): BusMessage {
+  if (!RoomId.safeParse(room).success) throw new InvalidRecordError(`"${room}" is not a room id`)
+  const result = BusMessage.safeParse(message)
+  if (!result.success) throw new InvalidRecordError(`not a bus message: ${result.error.issues[0]?.message ?? 'invalid'}`)
+  return result.data
+}

@@ -1,0 +1,99 @@
+import { mkdtemp, stat, chmod, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { decodeJWT } from 'did-jwt'
+import type { Vote } from '../../src/core/records.ts'
+import { createIdentity, loadOrCreateKeystore, NonceRegistry, verifyRecord } from '../../src/identity/index.ts'
+import { randomSecretKey } from '../../src/identity/did-key.ts'
+
+const vote: Vote = { type: 'vote', federation: 'test', round: 1, proposal: 'a'.repeat(64), accept: true, score: 0.01, rationale: 'improves my validation accuracy' }
+
+/** Re-encodes a JWT's payload without re-signing it: what a forger can do. */
+function withPayload (jwt: string, change: (p: Record<string, unknown>) => void): string {
+  const [h, , s] = jwt.split('.')
+  const payload = decodeJWT(jwt).payload as Record<string, unknown>
+  change(payload)
+  return [h, Buffer.from(JSON.stringify(payload)).toString('base64url'), s].join('.')
+}
+
+describe('identity', () => {
+  it('derives did:key from the Ed25519 key (z6Mk prefix) and is stable for a key', () => {
+    const key = randomSecretKey()
+    const a = createIdentity(key)
+    expect(a.did).toMatch(/^did:key:z6Mk/)
+    expect(createIdentity(key).did).toBe(a.did)
+  })
+
+  it('signs records that verify, with issuer, times and nonce', async () => {
+    const alice = createIdentity(randomSecretKey())
+    const jwt = await alice.sign(vote, { now: 1_800_000_000, expiresIn: 600 })
+    const signed = await verifyRecord(jwt, { members: new Set([alice.did]), now: 1_800_000_100 })
+    expect(signed).toEqual({ jwt, issuer: alice.did, issuedAt: 1_800_000_000, expiresAt: 1_800_000_600, nonce: expect.stringMatching(/^[0-9a-f]{32}$/), record: vote })
+  })
+
+  it('rejects a forged issuer (payload claims another DID) with BadSignatureError', async () => {
+    const alice = createIdentity(randomSecretKey())
+    const mallory = createIdentity(randomSecretKey())
+    const jwt = await mallory.sign(vote)
+    const forged = withPayload(jwt, p => { p.iss = alice.did })
+    await expect(verifyRecord(forged)).rejects.toMatchObject({ name: 'BadSignatureError', code: 'ERR_BAD_SIGNATURE' })
+  })
+
+  it('rejects a tampered record with BadSignatureError', async () => {
+    const alice = createIdentity(randomSecretKey())
+    const tampered = withPayload(await alice.sign(vote), p => { p.accept = false })
+    await expect(verifyRecord(tampered)).rejects.toMatchObject({ name: 'BadSignatureError' })
+  })
+
+  it('rejects a non-member with NotMemberError', async () => {
+    const alice = createIdentity(randomSecretKey())
+    const stranger = createIdentity(randomSecretKey())
+    await expect(verifyRecord(await stranger.sign(vote), { members: new Set([alice.did]) })).rejects.toMatchObject({ name: 'NotMemberError' })
+  })
+
+  it('rejects an expired record and one from the future with ExpiredRecordError', async () => {
+    const alice = createIdentity(randomSecretKey())
+    const jwt = await alice.sign(vote, { now: 1_800_000_000, expiresIn: 60 })
+    await expect(verifyRecord(jwt, { now: 1_800_001_000 })).rejects.toMatchObject({ name: 'ExpiredRecordError' })
+    await expect(verifyRecord(jwt, { now: 1_700_000_000 })).rejects.toMatchObject({ name: 'ExpiredRecordError' })
+  })
+
+  it('rejects a replayed nonce with ReplayedNonceError', async () => {
+    const alice = createIdentity(randomSecretKey())
+    const nonces = new NonceRegistry()
+    const jwt = await alice.sign(vote)
+    await verifyRecord(jwt, { nonces })
+    await expect(verifyRecord(jwt, { nonces })).rejects.toMatchObject({ name: 'ReplayedNonceError' })
+  })
+
+  it('rejects malformed input with InvalidRecordError or PayloadTooLargeError', async () => {
+    const alice = createIdentity(randomSecretKey())
+    await expect(verifyRecord('not a jwt')).rejects.toMatchObject({ name: 'InvalidRecordError' })
+    await expect(verifyRecord('x'.repeat(100_000))).rejects.toMatchObject({ name: 'PayloadTooLargeError' })
+    const badShape = withPayload(await alice.sign(vote), p => { p.score = 'NaN' })
+    await expect(verifyRecord(badShape)).rejects.toMatchObject({ name: 'InvalidRecordError' })
+    await expect(alice.sign({ ...vote, score: Number.NaN })).rejects.toThrow()
+  })
+})
+
+describe('keystore', () => {
+  it('creates a 0600 keystore and loads the same identity back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-ks-'))
+    const path = join(dir, 'agent.key.json')
+    const created = await loadOrCreateKeystore(path)
+    expect((await stat(path)).mode & 0o777).toBe(0o600)
+    expect((await loadOrCreateKeystore(path)).did).toBe(created.did)
+  })
+
+  it('refuses a keystore readable by others, or one that is not a keystore', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-ks-'))
+    const path = join(dir, 'agent.key.json')
+    await loadOrCreateKeystore(path)
+    await chmod(path, 0o644)
+    await expect(loadOrCreateKeystore(path)).rejects.toMatchObject({ name: 'KeystoreError' })
+    const junk = join(dir, 'junk.json')
+    await writeFile(junk, '{"version":1}', { mode: 0o600 })
+    await expect(loadOrCreateKeystore(junk)).rejects.toMatchObject({ name: 'KeystoreError' })
+  })
+})
