@@ -1,7 +1,11 @@
 import { z } from 'zod'
-import { ConclaveError, ContentMismatchError, ContentNotFoundError, DerivationMismatchError, InvalidWeightsError, PayloadTooLargeError } from '../core/errors.ts'
+import {
+  ConclaveError, ContentMismatchError, ContentNotFoundError, DerivationMismatchError, DuplicateVoteError,
+  ExpiredRecordError, InvalidRecordError, InvalidWeightsError, NotMemberError, PayloadTooLargeError,
+  ProtocolViolationError, ReplayedNonceError, SelfVoteError, UnknownProposalError, VoteOutsideWindowError
+} from '../core/errors.ts'
 import type { AbortOptions, ProgressOptions } from '../core/options.ts'
-import type { ModelRef } from '../core/records.ts'
+import type { ModelRef, SignedRecord } from '../core/records.ts'
 import { peekRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
 import { weightsSha256, type Weights } from '../ml/weights.ts'
@@ -10,6 +14,7 @@ import { decodeModel, fetchModel, MAX_MODEL_BYTES } from './content.ts'
 import { mergeRound } from './merge.ts'
 import { FederationState } from './state.ts'
 
+/** A record is named by where it sits on the ledger, what it claims to be and who signed it. */
 export const AuditFailure = z.object({
   /** Position of the record on the ledger. */
   seq: z.number().int().nonnegative(),
@@ -29,9 +34,18 @@ export const AuditReport = z.object({
   checkpoints: z.number().int(),
   /** sha-256 of the final global model's safetensors bytes. */
   modelHash: z.string().nullable(),
-  firstFailure: AuditFailure.nullable()
+  firstFailure: AuditFailure.nullable(),
+  /** Anchored records the protocol refuses (non-members, replays, double votes…), as every honest participant did. */
+  rejected: z.array(AuditFailure)
 })
 export type AuditReport = z.infer<typeof AuditReport>
+type Rejection = z.infer<typeof AuditFailure>
+
+/** Errors by which the protocol refuses a record; anything else is damage. */
+function isProtocolRejection (err: ConclaveError): boolean {
+  return [NotMemberError, ReplayedNonceError, DuplicateVoteError, SelfVoteError, UnknownProposalError,
+    VoteOutsideWindowError, ProtocolViolationError, ExpiredRecordError, InvalidRecordError].some(kind => err instanceof kind)
+}
 
 export interface AuditOptions extends AbortOptions, ProgressOptions<{ type: 'conclave:audit:block', seq: number }> {
   /** Re-hashes every block the store holds, referenced or not (Helia's `verifyAllBlocks`). */
@@ -41,13 +55,15 @@ export interface AuditOptions extends AbortOptions, ProgressOptions<{ type: 'con
 /**
  * Replays the ledger from its charter: re-verifies every block and signature, re-applies
  * every protocol rule, re-derives every decision and re-computes every merge from the
- * stored deltas, then checks the store for blocks no record reaches. Stops at the first
- * record that does not verify and names it.
+ * stored deltas, then re-hashes every block in the store. Records the protocol refuses
+ * are listed, as participants refused them; the audit fails at the first block that is
+ * damaged, whose content is broken, or whose recorder's decision or checkpoint does not
+ * follow from the records, and names it.
  */
 export async function audit (ledger: Ledger, store: ContentStore, options: AuditOptions = {}): Promise<AuditReport> {
   const counts = { records: 0, proposals: 0, votes: 0, decisions: 0, checkpoints: 0 }
-  const report = (firstFailure: AuditReport['firstFailure'], modelHash: string | null): AuditReport =>
-    ({ ok: firstFailure === null, ...counts, modelHash, firstFailure })
+  const report = (firstFailure: AuditReport['firstFailure'], modelHash: string | null, rejected: Rejection[] = []): AuditReport =>
+    ({ ok: firstFailure === null, ...counts, modelHash, firstFailure, rejected })
 
   const structural = await ledger.verify(options)
   if (!structural.ok) {
@@ -56,20 +72,34 @@ export async function audit (ledger: Ledger, store: ContentStore, options: Audit
 
   const state = new FederationState()
   const usable = new Map<string, Weights | ConclaveError>()
+  const rejected: Rejection[] = []
   let global: { ref: ModelRef, weights: Weights } | undefined
   for await (const block of ledger.blocks(options)) {
     options.signal?.throwIfAborted()
     options.onProgress?.({ type: 'conclave:audit:block', seq: block.seq })
+    counts.records++
+    let signed: SignedRecord
     try {
-      const claimed = peekRecord(block.record).record
-      if (claimed?.type === 'checkpoint' && global !== undefined) {
-        const merged = mergeRound(global.weights, state.accepted(claimed.round).map(p => ({ delta: usableDelta(usable, p.block), numSamples: p.signed.record.numSamples })), state.charter?.record.aggregation ?? 'fedavg')
-        if (weightsSha256(merged) !== claimed.model.sha256) {
-          throw new DerivationMismatchError(`the accepted updates of round ${claimed.round} merge to ${weightsSha256(merged)}, the checkpoint says ${claimed.model.sha256}`)
+      signed = await state.apply(block, {
+        now: block.time,
+        beforeCommit: async ({ record }) => {
+          if (record.type !== 'checkpoint' || global === undefined) return
+          const accepted = state.accepted(record.round).map(p => ({ delta: usableDelta(usable, p.block), numSamples: p.signed.record.numSamples }))
+          const merged = weightsSha256(mergeRound(global.weights, accepted, state.charter?.record.aggregation ?? 'fedavg'))
+          if (merged !== record.model.sha256) {
+            throw new DerivationMismatchError(`the accepted updates of round ${record.round} merge to ${merged}, the checkpoint says ${record.model.sha256}`)
+          }
         }
-      }
-      const signed = await state.apply(block, { now: block.time })
-      counts.records++
+      })
+    } catch (err) {
+      if (!(err instanceof ConclaveError)) throw err
+      // What honest participants also refuse is history, not damage; a recorder's wrong
+      // decision or checkpoint, or broken content, is.
+      if (err instanceof DerivationMismatchError || !isProtocolRejection(err)) return report(failureAt(block, err), null, rejected)
+      rejected.push(failureAt(block, err))
+      continue
+    }
+    try {
       const record = signed.record
       switch (record.type) {
         case 'charter':
@@ -92,16 +122,16 @@ export async function audit (ledger: Ledger, store: ContentStore, options: Audit
       }
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err
-      return report(failureAt(block, err), null)
+      return report(failureAt(block, err), null, rejected)
     }
   }
 
   const corrupt = await options.verifyStore?.() ?? []
   if (corrupt.length > 0) {
     const err = new ContentMismatchError(`store blocks ${corrupt.join(', ')} do not hash to their CIDs`)
-    return report({ seq: counts.records, block: null, type: null, issuer: null, error: describe(err) }, null)
+    return report({ seq: counts.records, block: null, type: null, issuer: null, error: describe(err) }, null, rejected)
   }
-  return report(null, global?.ref.sha256 ?? null)
+  return report(null, global?.ref.sha256 ?? null, rejected)
 }
 
 /**
@@ -132,7 +162,7 @@ function usableDelta (usable: Map<string, Weights | ConclaveError>, proposal: st
   return delta
 }
 
-function failureAt (block: Block, err: ConclaveError): AuditReport['firstFailure'] {
+function failureAt (block: Block, err: ConclaveError): Rejection {
   const { issuer, record } = peekRecord(block.record)
   return { seq: block.seq, block: block.id, type: record?.type ?? null, issuer, error: describe(err) }
 }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { ConclaveError, DerivationMismatchError, NotAnchoredError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { BlockId, Checkpoint, Did, ModelRef, Record, RecordType, SignedRecord } from '../core/records.ts'
-import { peekRecord, type Identity } from '../identity/index.ts'
+import type { Identity } from '../identity/index.ts'
 import type { Ledger } from '../ledger/index.ts'
 import type { Shard, Task } from '../ml/task.ts'
 import { delta as deltaOf, applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
@@ -157,10 +157,14 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     try {
       const block = await this.timer.time('fetchVerify', () => this.#init.ledger.get(blockId))
       if (block?.record !== jwt) throw new NotAnchoredError(`announced record is not what block ${blockId} anchors`)
-      const claimed = peekRecord(jwt).record
-      // A checkpoint is checked against my own merge before it may move my global model.
-      const ownMerge = claimed?.type === 'checkpoint' ? await this.#checkMerge(claimed) : undefined
-      const signed = await this.timer.time('fetchVerify', () => this.state.apply(block, { now: this.#now() }))
+      // A checkpoint must match my own merge before it may move my global model.
+      let ownMerge: Weights | undefined
+      const signed = await this.timer.time('fetchVerify', () => this.state.apply(block, {
+        now: this.#now(),
+        beforeCommit: async ({ record }) => {
+          if (record.type === 'checkpoint') ownMerge = await this.#checkMerge(record)
+        }
+      }))
       this.emit('conclave:record:applied', { block: blockId, type: signed.record.type, issuer: signed.issuer })
       await this.#react(signed, blockId, ownMerge)
     } catch (err) {

@@ -102,13 +102,23 @@ export class Simulation {
   }
 
   /** One round: everyone proposes, peers judge and vote, the window closes, all merge. */
-  async round (round: number, options: { proposers?: readonly Participant[] } = {}): Promise<RoundReport> {
+  async round (round: number): Promise<RoundReport> {
     const start = performance.now()
-    for (const p of options.proposers ?? this.participants) {
+    await this.propose(round)
+    return this.close(round, start)
+  }
+
+  /** The round's first half: each proposer trains and proposes; peers judge and vote. */
+  async propose (round: number, proposers: readonly Participant[] = this.participants): Promise<void> {
+    for (const p of proposers) {
       this.#options.onPropose?.(round, p.name)
       await p.propose(round)
     }
     await this.settle()
+  }
+
+  /** The round's second half: the window closes, the recorder anchors, everyone merges and agrees. */
+  async close (round: number, start = performance.now()): Promise<RoundReport> {
     for (const p of this.participants) await p.closeRound(round)
     await this.settle()
     this.#assertConsensus(round)

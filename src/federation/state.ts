@@ -31,6 +31,11 @@ export interface Reputation {
 export interface ApplyOptions {
   /** Unix seconds to check validity times against: now when live, the block's time in an audit. */
   now?: number
+  /**
+   * Runs after every protocol check passed and before anything changes: for checks that
+   * need content, such as re-computing a checkpoint's merge. If it throws, nothing changes.
+   */
+  beforeCommit?: (signed: SignedRecord) => Promise<void>
 }
 
 /**
@@ -65,6 +70,7 @@ export class FederationState {
     })
     this.#nonces.assertFresh(signed.issuer, signed.nonce)
     this.#check(signed, block)
+    await options.beforeCommit?.(signed)
     this.#nonces.claim(signed.issuer, signed.nonce)
     this.#commit(signed, block)
     this.#applied.add(block.id)

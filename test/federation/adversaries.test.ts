@@ -1,0 +1,114 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { ConclaveError } from '../../src/core/errors.ts'
+import type { Vote } from '../../src/core/records.ts'
+import { audit } from '../../src/federation/audit.ts'
+import { putModel } from '../../src/federation/content.ts'
+import type { Participant } from '../../src/federation/participant.ts'
+import { Simulation } from '../../src/federation/simulation.ts'
+import { createIdentity, type Identity } from '../../src/identity/index.ts'
+import { randomSecretKey } from '../../src/identity/did-key.ts'
+import { smallConfig, tempDir } from './helpers.ts'
+
+/**
+ * Hostile input arrives while a real (embedded) federation runs a round. Each bad record
+ * must be refused by name by every honest participant, and the round must still end in
+ * one agreed, auditable model.
+ */
+describe('a federation under hostile records', () => {
+  let sim: Simulation
+  let rejections: Map<string, Array<{ block: string, error: ConclaveError }>>
+  const [agent1, agent2, agent3] = [0, 1, 2]
+  const p = (i: number): Participant => sim.participants[i] as Participant
+
+  /** Signs, anchors and announces a record as `who`, like any peer could. */
+  async function inject (who: Identity, record: Parameters<Identity['sign']>[0]): Promise<string> {
+    const jwt = await who.sign(record)
+    const block = await sim.ledger.append(jwt)
+    await sim.bus.publish(sim.config.federation, { kind: 'record', block: block.id, jwt })
+    await sim.settle()
+    return block.id
+  }
+
+  const errorsFor = (block: string): string[] =>
+    sim.participants.flatMap(q => (rejections.get(q.name) ?? []).filter(r => r.block === block).map(r => r.error.name))
+
+  const vote = (proposal: string, accept = true): Vote =>
+    ({ type: 'vote', federation: sim.config.federation, round: 1, proposal, accept, score: 0.5, rationale: 'trust me' })
+
+  beforeEach(async () => {
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir() })
+    rejections = sim.rejections
+    await sim.charter()
+  })
+  afterEach(async () => { await sim.close() })
+
+  async function firstProposal (): Promise<string> {
+    await sim.propose(1, [p(agent1), p(agent2)])
+    const id = sim.participants[0]?.state.rounds.get(1)?.proposals[0]
+    if (id === undefined) throw new Error('no proposal')
+    return id
+  }
+
+  async function finishAndAudit (): Promise<Awaited<ReturnType<typeof audit>>> {
+    const report = await sim.close(1)
+    expect(report.proposals).toBeGreaterThan(0)
+    return audit(sim.ledger, sim.store)
+  }
+
+  it('refuses a vote signed by a non-member (NotMemberError)', async () => {
+    const proposal = await firstProposal()
+    const stranger = createIdentity(randomSecretKey())
+    const block = await inject(stranger, vote(proposal))
+    expect(errorsFor(block)).toEqual(['NotMemberError', 'NotMemberError', 'NotMemberError'])
+    const result = await finishAndAudit()
+    expect(result.ok).toBe(true)
+    expect(result.rejected.map(r => [r.block, r.error.name])).toEqual([[block, 'NotMemberError']])
+  })
+
+  it('refuses a second vote by the same DID (DuplicateVoteError) and keeps the first', async () => {
+    const proposal = await firstProposal()
+    const voter = p(agent3)
+    const before = sim.participants.map(q => q.state.derive(proposal))
+    const block = await inject(voter.identity, vote(proposal, false))
+    expect(errorsFor(block)).toEqual(['DuplicateVoteError', 'DuplicateVoteError', 'DuplicateVoteError'])
+    expect(sim.participants.map(q => q.state.derive(proposal))).toEqual(before)
+    expect((await finishAndAudit()).ok).toBe(true)
+  })
+
+  it('refuses a replayed vote: the ledger will not anchor it twice, and an unanchored announcement is NotAnchoredError', async () => {
+    const proposal = await firstProposal()
+    const voteEntry = [...(p(agent1).state.proposals.get(proposal)?.votes.values() ?? [])][0]
+    expect(voteEntry).toBeDefined()
+    const jwt = voteEntry?.signed.jwt as string
+    await expect(sim.ledger.append(jwt)).rejects.toMatchObject({ name: expect.stringMatching(/Error$/) })
+    await sim.bus.publish(sim.config.federation, { kind: 'record', block: 'f'.repeat(64), jwt })
+    await sim.settle()
+    expect(errorsFor('f'.repeat(64))).toEqual(['NotAnchoredError', 'NotAnchoredError', 'NotAnchoredError'])
+    expect((await finishAndAudit()).ok).toBe(true)
+  })
+
+  it('refuses a vote on an unknown proposal (UnknownProposalError)', async () => {
+    await firstProposal()
+    const block = await inject(p(agent2).identity, vote('e'.repeat(64)))
+    expect(errorsFor(block)).toEqual(['UnknownProposalError', 'UnknownProposalError', 'UnknownProposalError'])
+    expect((await finishAndAudit()).ok).toBe(true)
+  })
+
+  it('rejects a proposal whose content does not hash to what it claims (ContentMismatchError), and goes on', async () => {
+    await firstProposal()
+    const liar = p(agent3)
+    const global = liar.globalModel
+    if (global === undefined) throw new Error('no global model')
+    const real = await putModel(sim.store, global.weights)
+    const block = await inject(liar.identity, {
+      type: 'proposal', federation: sim.config.federation, round: 1, base: global.ref.cid,
+      delta: { cid: real.cid, sha256: '0'.repeat(64) }, numSamples: 100
+    })
+    expect(errorsFor(block)).toEqual(['ContentMismatchError', 'ContentMismatchError'])
+    const votes = [...(p(agent1).state.proposals.get(block)?.votes.values() ?? [])].map(v => v.signed.record)
+    expect(votes.map(v => [v.accept, v.rationale])).toEqual([[false, 'cannot use this update: ERR_CONTENT_MISMATCH'], [false, 'cannot use this update: ERR_CONTENT_MISMATCH']])
+    const result = await finishAndAudit()
+    expect(result.ok).toBe(true)
+    expect(p(agent1).state.proposals.get(block)?.decision?.record.accepted).toBe(false)
+  })
+})
