@@ -52,6 +52,8 @@ export class PayloadTooLargeError extends ConclaveError {}
 export class BackendUnavailableError extends ConclaveError {}
 /** A ledger block whose hash, parents, proof of work or signature does not verify. */
 export class LedgerCorruptError extends ConclaveError {}
+/** A record the ledger already anchors: the same signed record may not be anchored twice. */
+export class DuplicateRecordError extends ConclaveError {}
 /** A block id the ledger does not hold. */
 export class BlockNotFoundError extends ConclaveError {}
 /** Weights or deltas with NaN/Infinity values, unknown tensors or wrong shapes. */

@@ -28,16 +28,16 @@ export const RunConfig = z.object({
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /** A peer accepts an update that lowers its validation metric by at most this much. @default 0.01 */
   tolerance: z.number().min(0).max(1).default(0.01),
-  /** How each agent's share of the training data is drawn. @default Dirichlet(α = 1) by label */
+  /** How each agent's share of the training data is drawn. @default IID (dirichlet: non-IID by label, α = 1) */
   partition: z.object({
-    kind: z.enum(['iid', 'dirichlet']).default('dirichlet'),
+    kind: z.enum(['iid', 'dirichlet']).default('iid'),
     alpha: z.number().positive().default(1)
-  }).strict().default({ kind: 'dirichlet', alpha: 1 }),
+  }).strict().prefault({}),
   aggregation: AggregationRule.default('fedavg'),
-  task: TaskConfig.default({ kind: 'classify' } as z.input<typeof TaskConfig>),
-  store: StoreConfig.default({ kind: 'helia' }),
-  ledger: LedgerConfig.default({ kind: 'tangle', difficulty: 8 }),
-  bus: BusConfig.default({ kind: 'local' })
+  task: TaskConfig.prefault({ kind: 'classify' }),
+  store: StoreConfig.prefault({ kind: 'helia' }),
+  ledger: LedgerConfig.prefault({ kind: 'tangle' }),
+  bus: BusConfig.prefault({ kind: 'local' })
 }).strict()
 export type RunConfig = z.infer<typeof RunConfig>
 export type RunConfigInput = z.input<typeof RunConfig>
@@ -87,7 +87,7 @@ windowSeconds: 600
 # A peer accepts an update that lowers its validation metric by at most this much.
 tolerance: 0.01
 # How each agent's share of the training data is drawn: iid, or dirichlet (non-IID by label).
-partition: { kind: dirichlet, alpha: 1 }
+partition: { kind: iid, alpha: 1 }
 # How accepted updates merge.
 aggregation: fedavg
 # The learning task. data: a folder with train.jsonl / test.jsonl (and labels.json).

@@ -11,6 +11,7 @@ import type { Bus, BusMessage, Subscription } from '../transport/index.ts'
 import { fetchModel, putModel } from './content.ts'
 import { mergeRound } from './merge.ts'
 import { PhaseTimer } from './phases.ts'
+import { SerialQueue } from './serial-queue.ts'
 import { FederationState, type ProposalEntry } from './state.ts'
 
 export interface ParticipantInit {
@@ -31,6 +32,8 @@ export interface ParticipantInit {
   tolerance?: number
   /** Unix-seconds clock, for record times. @default the system clock */
   clock?: () => number
+  /** Where this participant's work runs, one task at a time. @default a queue of its own */
+  queue?: SerialQueue
   logger?: Logger
 }
 
@@ -57,8 +60,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly #merged = new Map<number, Weights>()
   readonly #logger: Logger
   #global?: { ref: ModelRef, weights: Weights, metric?: number }
-  #queue: Promise<void> = Promise.resolve()
-  #pending = 0
+  readonly #queue: SerialQueue
+  #fault: unknown
   #subscription?: Subscription
 
   constructor (init: ParticipantInit) {
@@ -67,6 +70,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.identity = init.identity
     this.#init = init
     this.#logger = init.logger ?? silentLogger
+    this.#queue = init.queue ?? new SerialQueue()
   }
 
   get did (): Did { return this.identity.did }
@@ -81,11 +85,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   }
 
   /** True while received messages wait to be handled. */
-  get busy (): boolean { return this.#pending > 0 }
+  get busy (): boolean { return this.#queue.busy }
 
   /** Resolves once every message received so far has been handled. */
   async idle (): Promise<void> {
-    await this.#queue
+    await this.#queue.idle()
+    if (this.#fault !== undefined) throw this.#fault
   }
 
   /** Signs a record, anchors it and announces it; returns its block id. */
@@ -99,6 +104,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** Trains on the global model, publishes Δw and proposes it. */
   async propose (round: number): Promise<BlockId> {
+    return this.#queue.run(() => this.#propose(round))
+  }
+
+  async #propose (round: number): Promise<BlockId> {
     const global = this.#requireGlobal()
     const { task, shard, store, seed } = this.#init
     const trained = await this.timer.time('train', () => task.train(global.weights, shard, { seed: seed + round * 1_000_003 }))
@@ -123,6 +132,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
    * everyone else derives the same records and checks the recorder's against their own.
    */
   async closeRound (round: number): Promise<void> {
+    return this.#queue.run(() => this.#closeRound(round))
+  }
+
+  async #closeRound (round: number): Promise<void> {
     if (this.state.recorder(round) !== this.did) return
     const open = (this.state.rounds.get(round)?.proposals ?? []).map(id => this.state.proposals.get(id)).filter(e => e !== undefined && e.decision === undefined)
     if (open.length === 0) return this.#recordCheckpoint(round)
@@ -142,14 +155,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   #enqueue (message: BusMessage): void {
     if (message.kind !== 'record') return
-    this.#pending++
-    this.#queue = this.#queue.then(async () => {
-      try {
-        await this.#handle(message.block, message.jwt)
-      } finally {
-        this.#pending--
-      }
-    })
+    // A bug (not a ConclaveError) must not vanish as an unhandled rejection: idle() rethrows it.
+    this.#queue.run(() => this.#handle(message.block, message.jwt)).catch((err: unknown) => { this.#fault ??= err })
   }
 
   async #handle (blockId: BlockId, jwt: string): Promise<void> {

@@ -9,6 +9,7 @@ import { createBus, type Bus } from '../transport/index.ts'
 import type { RunConfig } from './config.ts'
 import { putModel } from './content.ts'
 import { Participant } from './participant.ts'
+import { SerialQueue } from './serial-queue.ts'
 import { PHASES, zeroPhases, type PhaseSeconds } from './phases.ts'
 import type { RoundReport } from './report.ts'
 
@@ -71,12 +72,13 @@ export class Simulation {
     const ledger = await createLedger(config.ledger, { dir: join(options.dir, 'ledger'), logger })
     const bus = await createBus(config.bus)
     const participants: Participant[] = []
+    const queue = new SerialQueue()
     for (let i = 0; i < config.agents; i++) {
       const name = `agent-${i + 1}`
       const shard = shards[i]
       if (shard === undefined) throw new ConfigError(`task gave ${shards.length} shards for ${config.agents} agents`)
       const identity = await loadOrCreateKeystore(join(options.dir, 'keys', `${name}.key.json`))
-      participants.push(new Participant({ name, identity, store, ledger, bus, room: config.federation, task, shard, seed: config.seed * 7919 + i, tolerance: config.tolerance, logger }))
+      participants.push(new Participant({ name, identity, store, ledger, bus, room: config.federation, task, shard, seed: config.seed * 7919 + i, tolerance: config.tolerance, logger, queue }))
     }
     for (const p of participants) await p.start()
     return new Simulation({ config, task, store, ledger, bus, participants, shards, options })
@@ -105,7 +107,7 @@ export class Simulation {
   async round (round: number): Promise<RoundReport> {
     const start = performance.now()
     await this.propose(round)
-    return this.close(round, start)
+    return this.closeRound(round, start)
   }
 
   /** The round's first half: each proposer trains and proposes; peers judge and vote. */
@@ -118,7 +120,7 @@ export class Simulation {
   }
 
   /** The round's second half: the window closes, the recorder anchors, everyone merges and agrees. */
-  async close (round: number, start = performance.now()): Promise<RoundReport> {
+  async closeRound (round: number, start = performance.now()): Promise<RoundReport> {
     for (const p of this.participants) await p.closeRound(round)
     await this.settle()
     this.#assertConsensus(round)

@@ -40,7 +40,7 @@ describe('a federation under hostile records', () => {
     rejections = sim.rejections
     await sim.charter()
   })
-  afterEach(async () => { await sim.close() })
+  afterEach(async () => { await sim?.close() })
 
   async function firstProposal (): Promise<string> {
     await sim.propose(1, [p(agent1), p(agent2)])
@@ -50,7 +50,7 @@ describe('a federation under hostile records', () => {
   }
 
   async function finishAndAudit (): Promise<Awaited<ReturnType<typeof audit>>> {
-    const report = await sim.close(1)
+    const report = await sim.closeRound(1)
     expect(report.proposals).toBeGreaterThan(0)
     return audit(sim.ledger, sim.store)
   }

@@ -11,7 +11,7 @@ export function smallConfig (overrides: RunConfigInput = {}): RunConfig {
     seed: 7,
     quorum: 'majority',
     ledger: { kind: 'tangle', difficulty: 4 },
-    task: { kind: 'classify', trainLimit: 600, maxVocab: 2000 },
+    task: { kind: 'classify', trainLimit: 900, testLimit: 400, features: 2048 },
     ...overrides
   })
 }

@@ -43,17 +43,18 @@ describe('conclave run → audit, end to end on the embedded engines', () => {
     const ledgerFile = join(out, 'ledger', 'tangle.jsonl')
     const original = await readFile(ledgerFile)
     const lines = original.toString().split('\n')
-    // One position per line, spread over the file: each flip must be caught and named.
+    // Line 0 is the header (difficulty); block `seq` is on line seq + 1. One position per
+    // line, spread over the file: each flip must be caught and the block named.
     let offset = 0
-    for (const [seq, line] of lines.entries()) {
+    for (const [index, line] of lines.entries()) {
       if (line.length === 0) continue
       const flipped = Buffer.from(original)
-      const at = offset + Math.floor(line.length * ((seq * 0.37) % 1))
+      const at = offset + Math.floor(line.length * ((index * 0.37) % 1))
       flipped[at] = (flipped[at] as number) ^ 0x01
       await writeFile(ledgerFile, flipped)
       const audit = await auditRunDir(out)
-      expect(audit.ok, `flip at byte ${at} (line ${seq})`).toBe(false)
-      expect(audit.firstFailure?.seq).toBe(seq)
+      expect(audit.ok, `flip at byte ${at} (line ${index})`).toBe(false)
+      expect(audit.firstFailure?.seq).toBe(Math.max(0, index - 1))
       offset += line.length + 1
     }
     await writeFile(ledgerFile, original)

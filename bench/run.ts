@@ -1,0 +1,59 @@
+/**
+ * `npm run bench`: what the protocol costs, measured on this machine. Prints figures;
+ * asserts nothing (tests assert behaviour, never wall-clock time).
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Vote } from '../src/core/records.ts'
+import { createIdentity, verifyRecord } from '../src/identity/index.ts'
+import { randomSecretKey } from '../src/identity/did-key.ts'
+import { createLedger } from '../src/ledger/index.ts'
+import { createContentStore } from '../src/storage/index.ts'
+import { fromSafetensors, toSafetensors, type Weights } from '../src/ml/weights.ts'
+
+interface Row { what: string, n: number, seconds: number, unit: string, perUnit?: number }
+const rows: Row[] = []
+
+async function measure (what: string, n: number, unit: string, work: (i: number) => Promise<unknown> | unknown, perUnit?: number): Promise<void> {
+  const start = performance.now()
+  for (let i = 0; i < n; i++) await work(i)
+  rows.push({ what, n, seconds: (performance.now() - start) / 1000, unit, perUnit })
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'conclave-bench-'))
+try {
+  const alice = createIdentity(randomSecretKey())
+  const vote: Vote = { type: 'vote', federation: 'bench', round: 1, proposal: 'a'.repeat(64), accept: true, score: 0.01, rationale: 'accuracy on my 120 validation examples: 0.5100 → 0.5300 (+0.0200); accept' }
+  const jwts: string[] = []
+  await measure('sign a vote (EdDSA JWT)', 500, 'records', async () => { jwts.push(await alice.sign(vote)) })
+  await measure('verify a vote (did:key resolve + EdDSA)', 500, 'records', i => verifyRecord(jwts[i] as string))
+
+  for (const difficulty of [0, 8, 12]) {
+    const ledger = await createLedger({ kind: 'tangle', difficulty }, { dir: join(dir, `tangle-${difficulty}`) })
+    await measure(`tangle append, difficulty ${difficulty}`, 200, 'blocks', i => ledger.append(jwts[i] as string))
+    await measure(`tangle verify (200 blocks), difficulty ${difficulty}`, 1, 'ledgers', () => ledger.verify())
+    await ledger.close()
+  }
+
+  const store = await createContentStore({ kind: 'helia' }, { dir: join(dir, 'store') })
+  const mib = 4
+  const payloads = Array.from({ length: 5 }, () => crypto.getRandomValues(new Uint8Array(mib * 1024 * 1024 / 16)))
+    .map(chunk => { const b = new Uint8Array(mib * 1024 * 1024); for (let o = 0; o < b.length; o += chunk.length) b.set(chunk, o); b[0] = Math.random() * 255; return b })
+  const cids: string[] = []
+  await measure(`helia put ${mib} MiB`, payloads.length, 'MiB', async i => { cids.push(await store.put(payloads[i] as Uint8Array)) }, mib)
+  await measure(`helia get + verify ${mib} MiB`, cids.length, 'MiB', i => store.get(cids[i] as string), mib)
+  await store.close()
+
+  const weights: Weights = new Map([['dense0.bias', { shape: [23], data: new Float32Array(23) }], ['dense0.kernel', { shape: [2000, 23], data: Float32Array.from({ length: 46_000 }, (_, i) => Math.sin(i)) }]])
+  let bytes: Uint8Array = new Uint8Array()
+  await measure('safetensors encode (184 KiB model)', 200, 'models', () => { bytes = toSafetensors(weights) })
+  await measure('safetensors decode + validate (184 KiB model)', 200, 'models', () => fromSafetensors(bytes))
+} finally {
+  await rm(dir, { recursive: true, force: true })
+}
+
+const memory = process.memoryUsage()
+process.stdout.write('| operation | n | total s | per second |\n|---|---:|---:|---:|\n')
+for (const r of rows) process.stdout.write(`| ${r.what} | ${r.n} | ${r.seconds.toFixed(3)} | ${((r.n * (r.perUnit ?? 1)) / r.seconds).toFixed(1)} ${r.unit}/s |\n`)
+process.stdout.write(`\npeak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB · heap used ${(memory.heapUsed / 2 ** 20).toFixed(0)} MiB · node ${process.version}\n`)

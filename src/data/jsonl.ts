@@ -1,0 +1,28 @@
+import { readFile } from 'node:fs/promises'
+import type { z } from 'zod'
+import { DatasetError } from '../core/errors.ts'
+
+/** Reads a JSONL file, validating each line; a bad line is a DatasetError with its line number. */
+export async function readJsonl<S extends z.ZodType> (path: string, schema: S): Promise<Array<z.infer<S>>> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new DatasetError(`cannot read ${path}`, { cause: err })
+  }
+  const rows: Array<z.infer<S>> = []
+  for (const [i, line] of text.split('\n').entries()) {
+    if (line.trim() === '') continue
+    let value: unknown
+    try {
+      value = JSON.parse(line)
+    } catch (err) {
+      throw new DatasetError(`${path}:${i + 1}: not JSON`, { cause: err })
+    }
+    const parsed = schema.safeParse(value)
+    if (!parsed.success) throw new DatasetError(`${path}:${i + 1}: ${parsed.error.issues.map(x => `${x.path.join('.') || 'line'} ${x.message}`).join('; ')}`)
+    rows.push(parsed.data)
+  }
+  if (rows.length === 0) throw new DatasetError(`${path} has no examples`)
+  return rows
+}

@@ -1,0 +1,96 @@
+import { z } from 'zod'
+import { InvalidWeightsError } from '../core/errors.ts'
+
+/**
+ * The safetensors format (huggingface/safetensors): an 8-byte little-endian header length,
+ * a JSON header naming each tensor's dtype, shape and byte range, then the raw data.
+ * We write F32 only, tensors sorted by name and the header space-padded to 8 bytes, so
+ * the same weights always give the same bytes (and hash), and PyTorch/HF tools read them.
+ */
+export interface Tensor {
+  shape: number[]
+  data: Float32Array
+}
+
+/** Named tensors in name order: a model's weights, or a delta between two of them. */
+export type Weights = Map<string, Tensor>
+
+const MAX_HEADER_BYTES = 100 * 1024 * 1024
+const DTYPE_BYTES = { F32: 4, F16: 2, BF16: 2, F64: 8, I32: 4, I64: 8, I8: 1, U8: 1, BOOL: 1 } as const
+
+const TensorInfo = z.object({
+  dtype: z.enum(Object.keys(DTYPE_BYTES) as [keyof typeof DTYPE_BYTES]),
+  shape: z.array(z.number().int().nonnegative()).max(8),
+  data_offsets: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])
+}).strict()
+const Header = z.record(z.string(), z.unknown())
+
+export function encodeSafetensors (weights: Weights, metadata: Record<string, string> = {}): Uint8Array {
+  const names = [...weights.keys()].sort()
+  const header: Record<string, unknown> = {}
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata
+  let offset = 0
+  for (const name of names) {
+    const t = weights.get(name) as Tensor
+    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] }
+    offset += t.data.byteLength
+  }
+  let json = JSON.stringify(header)
+  json += ' '.repeat((8 - (json.length % 8)) % 8)
+  const headerBytes = new TextEncoder().encode(json)
+  const out = new Uint8Array(8 + headerBytes.length + offset)
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true)
+  out.set(headerBytes, 8)
+  let at = 8 + headerBytes.length
+  for (const name of names) {
+    const t = weights.get(name) as Tensor
+    // Float32Array is platform-endian; every platform Node runs on is little-endian, as the format requires.
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at)
+    at += t.data.byteLength
+  }
+  return out
+}
+
+export interface DecodeOptions {
+  /** Refuse files larger than this. @default 256 MiB */
+  maxBytes?: number
+}
+
+/** Decodes and validates a safetensors file into F32 weights; every inconsistency is an InvalidWeightsError. */
+export function decodeSafetensors (bytes: Uint8Array, options: DecodeOptions = {}): Weights {
+  const maxBytes = options.maxBytes ?? 256 * 1024 * 1024
+  if (bytes.length > maxBytes) throw new InvalidWeightsError(`safetensors file of ${bytes.length} bytes exceeds ${maxBytes}`)
+  if (bytes.length < 8) throw new InvalidWeightsError('safetensors file shorter than its 8-byte header length')
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const headerLength = Number(view.getBigUint64(0, true))
+  if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > bytes.length) throw new InvalidWeightsError(`safetensors header length ${headerLength} does not fit the file`)
+  let header: Record<string, unknown>
+  try {
+    header = Header.parse(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength))))
+  } catch (err) {
+    throw new InvalidWeightsError('safetensors header is not a JSON object', { cause: err })
+  }
+  const dataStart = 8 + headerLength
+  const dataLength = bytes.length - dataStart
+  const entries = Object.entries(header).filter(([name]) => name !== '__metadata__')
+    .map(([name, raw]) => {
+      const info = TensorInfo.safeParse(raw)
+      if (!info.success) throw new InvalidWeightsError(`tensor "${name}" has a malformed header entry`)
+      return { name, ...info.data }
+    })
+    .sort((a, b) => a.data_offsets[0] - b.data_offsets[0])
+  let expected = 0
+  const weights: Weights = new Map()
+  for (const e of entries) {
+    const [begin, end] = e.data_offsets
+    const elements = e.shape.reduce((n, d) => n * d, 1)
+    if (begin !== expected || end < begin || end > dataLength) throw new InvalidWeightsError(`tensor "${e.name}" has offsets [${begin}, ${end}] that are not contiguous and in bounds`)
+    if (end - begin !== elements * DTYPE_BYTES[e.dtype]) throw new InvalidWeightsError(`tensor "${e.name}" has ${end - begin} bytes for shape [${e.shape.join(', ')}] of ${e.dtype}`)
+    if (e.dtype !== 'F32') throw new InvalidWeightsError(`tensor "${e.name}" is ${e.dtype}; Conclave exchanges F32 weights`)
+    const copy = bytes.slice(dataStart + begin, dataStart + end)
+    weights.set(e.name, { shape: e.shape, data: new Float32Array(copy.buffer, copy.byteOffset, elements) })
+    expected = end
+  }
+  if (expected !== dataLength) throw new InvalidWeightsError(`safetensors data has ${dataLength - expected} trailing bytes no tensor claims`)
+  return new Map([...weights].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+}

@@ -1,0 +1,81 @@
+import { fileURLToPath } from 'node:url'
+import { z } from 'zod'
+import type { Logger } from '../core/logger.ts'
+import type { Weights } from './weights.ts'
+
+/** A participant's own data: it trains on `train` and judges peers' updates on `val`. */
+export interface Shard<Example = unknown> {
+  train: Example[]
+  val: Example[]
+}
+
+export interface TrainResult {
+  weights: Weights
+  numSamples: number
+  /** Mean training loss of the last epoch. */
+  loss: number
+}
+
+export interface EvalResult {
+  metric: number
+  metricName: string
+  details: Record<string, number>
+}
+
+export interface ShardOptions {
+  seed: number
+  partition: 'iid' | 'dirichlet'
+  /** Dirichlet concentration; smaller is more skewed. @default 1 */
+  alpha?: number
+}
+
+export interface TrainOptions {
+  seed: number
+  signal?: AbortSignal
+  onProgress?: (event: { type: 'conclave:train:epoch', epoch: number, loss: number }) => void
+}
+
+/** A learning task: its model, its data and its metric. The federation sees only this. */
+export interface Task<Example = unknown> {
+  readonly name: string
+  readonly metricName: string
+  /** Deterministic for a seed. */
+  initialWeights(seed: number): Weights
+  shards(parts: number, options: ShardOptions): Array<Shard<Example>>
+  train(base: Weights, shard: Shard<Example>, options: TrainOptions): Promise<TrainResult>
+  /** `'test'` scores the task's held-out test split. */
+  evaluate(weights: Weights, examples: 'test' | Example[]): Promise<EvalResult>
+  dispose(): void
+}
+
+const bundled = (name: string): string => fileURLToPath(new URL(`../../data/${name}`, import.meta.url))
+
+export const ClassifyConfig = z.object({
+  kind: z.literal('classify'),
+  /** Folder with train.jsonl / test.jsonl ({ text, label }) and labels.json. @default the bundled OHSUMED-23 */
+  data: z.string().default(bundled('ohsumed23')),
+  /** Hashed feature buckets (word unigrams + bigrams). @default 8192 */
+  features: z.number().int().min(16).max(1 << 20).default(8192),
+  /** Hidden units; 0 is multinomial logistic regression. @default 0 */
+  hidden: z.number().int().min(0).max(4096).default(0),
+  /** Local epochs per round. @default 3 */
+  epochs: z.number().int().min(1).max(100).default(3),
+  batchSize: z.number().int().min(1).max(4096).default(32),
+  /** Adam learning rate. @default 0.05 */
+  learningRate: z.number().positive().max(10).default(0.05),
+  /** Share of each participant's data held out as its validation set. @default 0.15 */
+  valFraction: z.number().gt(0).lt(1).default(0.15),
+  /** Use only this many training examples (a fixed subset), for quick runs and tests. */
+  trainLimit: z.number().int().positive().optional(),
+  /** Score on only this many test examples (a fixed subset), for quick runs and tests. */
+  testLimit: z.number().int().positive().optional()
+}).strict()
+
+export const TaskConfig = z.discriminatedUnion('kind', [ClassifyConfig])
+export type TaskConfig = z.infer<typeof TaskConfig>
+
+export async function loadTask (config: TaskConfig, options: { logger?: Logger } = {}): Promise<Task> {
+  switch (config.kind) {
+    case 'classify': return (await import('./tasks/classify.ts')).createClassifyTask(config, options) as Promise<Task>
+  }
+}

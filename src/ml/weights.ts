@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto'
+import { InvalidWeightsError } from '../core/errors.ts'
+import { decodeSafetensors, encodeSafetensors, type DecodeOptions, type Tensor, type Weights } from './safetensors.ts'
+
+export type { Tensor, Weights } from './safetensors.ts'
+
+/**
+ * Weight arithmetic in plain Float32 with a fixed element order, so every participant
+ * computes bit-identical results: the model hash is reproducible and auditable.
+ */
+export function delta (next: Weights, prev: Weights): Weights {
+  assertCompatible(next, prev)
+  return map(next, (name, t) => {
+    const p = (prev.get(name) as Tensor).data
+    return t.data.map((v, i) => v - (p[i] as number))
+  })
+}
+
+/** base + scale · delta */
+export function applyDelta (base: Weights, d: Weights, scale = 1): Weights {
+  assertCompatible(base, d)
+  return map(base, (name, t) => {
+    const dd = (d.get(name) as Tensor).data
+    return t.data.map((v, i) => v + scale * (dd[i] as number))
+  })
+}
+
+/** Same tensor names and shapes, or InvalidWeightsError naming the first difference. */
+export function assertCompatible (a: Weights, b: Weights): void {
+  const names = [...a.keys()]
+  const other = [...b.keys()]
+  if (names.length !== other.length || names.some(n => !b.has(n))) {
+    throw new InvalidWeightsError(`tensor names differ: [${names.join(', ')}] vs [${other.join(', ')}]`)
+  }
+  for (const name of names) {
+    const sa = (a.get(name) as Tensor).shape
+    const sb = (b.get(name) as Tensor).shape
+    if (sa.length !== sb.length || sa.some((d, i) => d !== sb[i])) {
+      throw new InvalidWeightsError(`tensor "${name}" has shape [${sa.join(', ')}] vs [${sb.join(', ')}]`)
+    }
+  }
+}
+
+/** NaN or ±Infinity anywhere is an InvalidWeightsError naming the tensor and index. */
+export function assertFinite (w: Weights): void {
+  for (const [name, t] of w) {
+    const i = t.data.findIndex(v => !Number.isFinite(v))
+    if (i >= 0) throw new InvalidWeightsError(`tensor "${name}" has a non-finite value (${t.data[i]}) at index ${i}`)
+  }
+}
+
+export function toSafetensors (w: Weights): Uint8Array {
+  return encodeSafetensors(w)
+}
+
+/** Decodes, then refuses non-finite values: nothing with NaN enters a merge. */
+export function fromSafetensors (bytes: Uint8Array, options: DecodeOptions = {}): Weights {
+  const w = decodeSafetensors(bytes, options)
+  assertFinite(w)
+  return w
+}
+
+/** sha-256 (hex) of the weights' safetensors encoding: the model hash. */
+export function weightsSha256 (w: Weights): string {
+  return createHash('sha256').update(toSafetensors(w)).digest('hex')
+}
+
+/** Total number of parameters. */
+export function size (w: Weights): number {
+  let n = 0
+  for (const t of w.values()) n += t.data.length
+  return n
+}
+
+function map (w: Weights, fn: (name: string, t: Tensor) => Float32Array): Weights {
+  const out: Weights = new Map()
+  for (const [name, t] of w) out.set(name, { shape: [...t.shape], data: fn(name, t) })
+  return out
+}
