@@ -42,12 +42,14 @@ class HeliaStore implements ContentStore {
   }
 
   async put (bytes: Uint8Array, options: AbortOptions = {}): Promise<string> {
+    options.signal?.throwIfAborted()
     const cid = await this.#fs.addBytes(bytes, { ...importerOptions, signal: options.signal })
     return cid.toString()
   }
 
   async get (text: string, options: GetOptions = {}): Promise<Uint8Array> {
     const cid = parseCid(text)
+    options.signal?.throwIfAborted()
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
     return await readVerified(text, async () => {
       const stat = await this.#fs.stat(cid, { offline: true, signal: options.signal })

@@ -23,6 +23,7 @@ export function createKuboStore (options: KuboStoreOptions): ContentStore {
   const client = create({ url: options.url })
   const timeout = options.timeoutMs ?? 5000
   const call = async <T>(what: string, cid: string, fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> => {
+    signal?.throwIfAborted()
     const limit = AbortSignal.any([AbortSignal.timeout(timeout), ...(signal === undefined ? [] : [signal])])
     try {
       return await fn(limit)

@@ -1,0 +1,110 @@
+import { decodeJWT } from 'did-jwt'
+import { describe, expect, it } from 'vitest'
+import type { Vote } from '../../src/core/records.ts'
+import { createIdentity } from '../../src/identity/index.ts'
+import { randomSecretKey } from '../../src/identity/did-key.ts'
+import type { Block, Ledger } from '../../src/ledger/index.ts'
+
+export interface LedgerFactory {
+  setup: () => Promise<Ledger>
+  teardown: (ledger: Ledger) => Promise<void>
+  /** Closes and opens the same ledger again (persistent ledgers). */
+  reopen?: (ledger: Ledger) => Promise<Ledger>
+}
+
+const voter = createIdentity(randomSecretKey())
+const vote = (n: number): Vote => ({ type: 'vote', federation: 'conformance', round: 1, proposal: String(n).padStart(64, '0'), accept: n % 2 === 0, score: n / 100, rationale: `vote ${n}` })
+const records = async (n: number): Promise<string[]> => Promise.all(Array.from({ length: n }, (_, i) => voter.sign(vote(i))))
+
+async function all (ledger: Ledger): Promise<Block[]> {
+  const out: Block[] = []
+  for await (const b of ledger.blocks()) out.push(b)
+  return out
+}
+
+/**
+ * Every Ledger runs this: the tangle in unit tests, IOTA against a node where one exists.
+ * Usage: `ledgerTests('tangle', { setup: () => openTangle({ dir }), teardown: l => l.close() })`.
+ */
+export function ledgerTests (name: string, factory: LedgerFactory): void {
+  describe(`Ledger conformance: ${name}`, () => {
+    it('appends a signed record and gets it back by id', async () => {
+      const ledger = await factory.setup()
+      try {
+        const [jwt] = await records(1)
+        const block = await ledger.append(jwt as string)
+        expect(block.record).toBe(jwt)
+        expect(await ledger.get(block.id)).toEqual(block)
+        expect(await ledger.get('0'.repeat(64))).toBeUndefined()
+      } finally { await factory.teardown(ledger) }
+    })
+
+    it('iterates in append order, parents before children, two distinct parents once there is history', async () => {
+      const ledger = await factory.setup()
+      try {
+        const jwts = await records(8)
+        for (const jwt of jwts) await ledger.append(jwt)
+        const blocks = await all(ledger)
+        expect(blocks.map(b => b.record)).toEqual(jwts)
+        const position = new Map(blocks.map((b, i) => [b.id, i]))
+        blocks.forEach((b, i) => {
+          for (const p of b.parents) expect(position.get(p)).toBeLessThan(i)
+          expect(new Set(b.parents).size).toBe(b.parents.length)
+          if (i >= 2) expect(b.parents).toHaveLength(2)
+        })
+        expect(await ledger.verify()).toEqual({ ok: true, blocks: 8 })
+      } finally { await factory.teardown(ledger) }
+    })
+
+    it('refuses a tampered record (BadSignatureError), a non-JWT (InvalidRecordError) and a second anchoring of the same record', async () => {
+      const ledger = await factory.setup()
+      try {
+        const [jwt] = await records(1) as [string]
+        const [h, , s] = jwt.split('.')
+        const payload = decodeJWT(jwt).payload as Record<string, unknown>
+        const tampered = [h, Buffer.from(JSON.stringify({ ...payload, accept: false })).toString('base64url'), s].join('.')
+        await expect(ledger.append(tampered)).rejects.toMatchObject({ name: 'BadSignatureError' })
+        await expect(ledger.append('not-a-jwt')).rejects.toMatchObject({ name: 'InvalidRecordError' })
+        await ledger.append(jwt)
+        await expect(ledger.append(jwt)).rejects.toMatchObject({ name: 'DuplicateRecordError' })
+        expect((await all(ledger)).length).toBe(1)
+      } finally { await factory.teardown(ledger) }
+    })
+
+    it('serialises concurrent appends from many participants', async () => {
+      const ledger = await factory.setup()
+      try {
+        const jwts = await records(20)
+        const blocks = await Promise.all(jwts.map(jwt => ledger.append(jwt)))
+        expect(new Set(blocks.map(b => b.id)).size).toBe(20)
+        expect(await ledger.verify()).toEqual({ ok: true, blocks: 20 })
+      } finally { await factory.teardown(ledger) }
+    })
+
+    it('honours an aborted signal', async () => {
+      const ledger = await factory.setup()
+      try {
+        const [jwt] = await records(1)
+        await expect(ledger.append(jwt as string, { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' })
+      } finally { await factory.teardown(ledger) }
+    })
+
+    if (factory.reopen !== undefined) {
+      const reopen = factory.reopen
+      it('persists across close and reopen, and re-verifies', async () => {
+        let ledger = await factory.setup()
+        const jwts = await records(5)
+        for (const jwt of jwts) await ledger.append(jwt)
+        const before = await all(ledger)
+        ledger = await reopen(ledger)
+        try {
+          expect(await all(ledger)).toEqual(before)
+          expect(await ledger.verify()).toEqual({ ok: true, blocks: 5 })
+          const [next] = await records(1)
+          const block = await ledger.append(next as string)
+          expect(block.seq).toBe(5)
+        } finally { await factory.teardown(ledger) }
+      })
+    }
+  })
+}
