@@ -1,0 +1,86 @@
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { loadClassification } from '../../src/data/classification.ts'
+import { densify, hashFeatures, tokenize } from '../../src/data/features.ts'
+import { readJsonl } from '../../src/data/jsonl.ts'
+import { dirichlet, iid } from '../../src/data/partition.ts'
+import { mixSeed, Rng } from '../../src/data/rng.ts'
+
+describe('seeded randomness', () => {
+  it('repeats for a seed and differs across seeds', () => {
+    const draw = (seed: number): number[] => { const r = new Rng(seed); return Array.from({ length: 5 }, () => r.next()) }
+    expect(draw(1)).toEqual(draw(1))
+    expect(draw(1)).not.toEqual(draw(2))
+    expect(mixSeed(1, 2)).not.toBe(mixSeed(2, 1))
+  })
+
+  it('draws Dirichlet vectors that sum to 1', () => {
+    const p = new Rng(3).dirichlet(5, 0.3)
+    expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 10)
+    expect(p.every(x => x >= 0)).toBe(true)
+  })
+})
+
+describe('partitioners', () => {
+  const labels = Array.from({ length: 600 }, (_, i) => i % 6)
+
+  it('IID: disjoint, covering, near-equal, reproducible', () => {
+    const parts = iid(600, 5, new Rng(1))
+    expect(parts.map(p => p.length)).toEqual([120, 120, 120, 120, 120])
+    expect(new Set(parts.flat()).size).toBe(600)
+    expect(iid(600, 5, new Rng(1))).toEqual(parts)
+  })
+
+  it('Dirichlet: disjoint, covering, non-empty, reproducible, and more skewed for small α', () => {
+    const skew = (alpha: number): number => {
+      const parts = dirichlet(labels, 5, alpha, new Rng(9))
+      expect(new Set(parts.flat()).size).toBe(600)
+      expect(parts.every(p => p.length > 0)).toBe(true)
+      expect(dirichlet(labels, 5, alpha, new Rng(9))).toEqual(parts)
+      // Mean share of each part's most common label.
+      return parts.reduce((s, p) => { const c = new Map<number, number>(); p.forEach(i => c.set(labels[i] as number, (c.get(labels[i] as number) ?? 0) + 1)); return s + Math.max(...c.values()) / p.length }, 0) / parts.length
+    }
+    expect(skew(0.1)).toBeGreaterThan(skew(100))
+  })
+
+  it('refuses more parts than examples (DatasetError)', () => {
+    expect(() => iid(3, 5, new Rng(1))).toThrow(expect.objectContaining({ name: 'DatasetError' }))
+  })
+})
+
+describe('loading and featurising', () => {
+  it('names the file and line of a bad JSONL row, and refuses an empty file (DatasetError)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-data-'))
+    const file = join(dir, 'x.jsonl')
+    const Row = z.object({ text: z.string(), label: z.string() })
+    await writeFile(file, '{"text":"a","label":"x"}\n{"text":"b"}\n')
+    await expect(readJsonl(file, Row)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('x.jsonl:2') })
+    await writeFile(file, '{"text":"a","label":"x"}\nnot json\n')
+    await expect(readJsonl(file, Row)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('x.jsonl:2') })
+    await writeFile(file, '\n')
+    await expect(readJsonl(file, Row)).rejects.toMatchObject({ name: 'DatasetError' })
+  })
+
+  it('loads a bring-your-own classification folder and refuses unknown labels', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-data-'))
+    await writeFile(join(dir, 'train.jsonl'), '{"text":"fever and cough","label":"flu"}\n{"text":"broken arm","label":"injury"}\n')
+    await writeFile(join(dir, 'test.jsonl'), '{"text":"sore arm","label":"injury"}\n')
+    expect(await loadClassification(dir)).toEqual({ labels: ['flu', 'injury'], train: [{ text: 'fever and cough', label: 0 }, { text: 'broken arm', label: 1 }], test: [{ text: 'sore arm', label: 1 }] })
+    await writeFile(join(dir, 'test.jsonl'), '{"text":"rash","label":"skin"}\n')
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('test.jsonl:1') })
+  })
+
+  it('hashes unigrams and bigrams into L2-normalised sparse vectors', () => {
+    expect(tokenize("Patients' IL-2 levels, 5 mg.")).toEqual(['patients', 'il-2', 'levels', '5', 'mg'])
+    const v = hashFeatures('fever fever cough', 64)
+    expect(Math.hypot(...v.values)).toBeCloseTo(1, 6)
+    expect(v.indices.length).toBeLessThanOrEqual(4)
+    expect([...v.indices]).toEqual([...v.indices].sort((a, b) => a - b))
+    const dense = densify([v], 64)
+    expect(dense.length).toBe(64)
+    expect(Math.hypot(...dense)).toBeCloseTo(1, 6)
+  })
+})

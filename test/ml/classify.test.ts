@@ -1,0 +1,68 @@
+import * as tf from '@tensorflow/tfjs'
+import { describe, expect, it } from 'vitest'
+import { initBackend } from '../../src/ml/backend.ts'
+import { loadTask, TaskConfig } from '../../src/ml/task.ts'
+import { weightsSha256 } from '../../src/ml/weights.ts'
+
+const config = TaskConfig.parse({ kind: 'classify', trainLimit: 500, testLimit: 200, features: 1024, epochs: 2 })
+
+describe('TF.js backend', () => {
+  it('picks the best backend that loads and says why the better ones did not', async () => {
+    const choice = await initBackend()
+    expect(['wasm', 'cpu', 'tensorflow']).toContain(choice.backend)
+    expect(choice.backend).toBe(tf.getBackend())
+    expect(choice.skipped.map(s => s.backend).slice(0, 2)).toEqual(['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'])
+    expect(choice.skipped.every(s => s.reason.length > 0)).toBe(true)
+  })
+})
+
+describe('classify task', () => {
+  it('trains bit-reproducibly for a seed, and differently for another seed', async () => {
+    const task = await loadTask(config)
+    const [shard] = task.shards(2, { seed: 1, partition: 'iid' })
+    if (shard === undefined) throw new Error('no shard')
+    const base = task.initialWeights(1)
+    expect(weightsSha256(task.initialWeights(1))).toBe(weightsSha256(base))
+    const a = await task.train(base, shard, { seed: 5 })
+    const b = await task.train(base, shard, { seed: 5 })
+    const c = await task.train(base, shard, { seed: 6 })
+    expect(weightsSha256(a.weights)).toBe(weightsSha256(b.weights))
+    expect(weightsSha256(c.weights)).not.toBe(weightsSha256(a.weights))
+    expect(a.numSamples).toBe(shard.train.length)
+  })
+
+  it('learns: accuracy on held-out data rises above the majority-class rate', async () => {
+    const task = await loadTask(config)
+    const [shard] = task.shards(1, { seed: 2, partition: 'iid' })
+    if (shard === undefined) throw new Error('no shard')
+    const before = await task.evaluate(task.initialWeights(2), 'test')
+    const trained = await task.train(task.initialWeights(2), shard, { seed: 2 })
+    const after = await task.evaluate(trained.weights, 'test')
+    expect(after.metricName).toBe('accuracy')
+    expect(after.metric).toBeGreaterThan(before.metric)
+    expect(after.metric).toBeGreaterThan(0.2) // C14, the largest class, is 15% of the test split
+    expect(after.details.examples).toBe(200)
+  })
+
+  it('leaks no tensors across rounds of training and evaluation', async () => {
+    const task = await loadTask(config)
+    const [shard] = task.shards(2, { seed: 3, partition: 'dirichlet', alpha: 0.5 })
+    if (shard === undefined) throw new Error('no shard')
+    let weights = task.initialWeights(3)
+    const counts: number[] = []
+    for (let round = 0; round < 3; round++) {
+      weights = (await task.train(weights, shard, { seed: round })).weights
+      await task.evaluate(weights, shard.val)
+      await task.evaluate(weights, 'test')
+      counts.push(tf.memory().numTensors)
+    }
+    expect(new Set(counts).size).toBe(1)
+  })
+
+  it('refuses weights of another shape (InvalidWeightsError)', async () => {
+    const task = await loadTask(config)
+    const other = await loadTask(TaskConfig.parse({ ...config, features: 512 }))
+    const [shard] = task.shards(2, { seed: 1, partition: 'iid' })
+    await expect(task.train(other.initialWeights(1), shard as never, { seed: 1 })).rejects.toMatchObject({ name: 'InvalidWeightsError' })
+  })
+})

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest'
+import { aggregate } from '../../src/ml/aggregate/index.ts'
+import { applyDelta, assertCompatible, assertFinite, delta, weightsSha256, type Weights } from '../../src/ml/weights.ts'
+
+const w = (kernel: number[], bias: number[]): Weights => new Map([
+  ['b', { shape: [bias.length], data: Float32Array.from(bias) }],
+  ['k', { shape: [2, 2], data: Float32Array.from(kernel) }]
+])
+
+describe('weights', () => {
+  it('computes Δw = next − prev and applies it back', () => {
+    const prev = w([1, 2, 3, 4], [0.5])
+    const next = w([1.5, 2, 2, 8], [0])
+    const d = delta(next, prev)
+    expect(d).toEqual(w([0.5, 0, -1, 4], [-0.5]))
+    expect(applyDelta(prev, d)).toEqual(next)
+    expect(applyDelta(prev, d, 0.5)).toEqual(w([1.25, 2, 2.5, 6], [0.25]))
+  })
+
+  it('refuses different tensor names or shapes, and non-finite values (InvalidWeightsError)', () => {
+    const a = w([1, 2, 3, 4], [0])
+    expect(() => assertCompatible(a, new Map([['k', { shape: [4], data: new Float32Array(4) }], ['b', { shape: [1], data: new Float32Array(1) }]]))).toThrow(expect.objectContaining({ name: 'InvalidWeightsError' }))
+    expect(() => assertCompatible(a, new Map([['k', { shape: [2, 2], data: new Float32Array(4) }]]))).toThrow(expect.objectContaining({ name: 'InvalidWeightsError' }))
+    expect(() => delta(a, w([1, 2, 3, 4], [0, 1]))).toThrow(expect.objectContaining({ name: 'InvalidWeightsError' }))
+    expect(() => assertFinite(w([1, Number.NaN, 3, 4], [0]))).toThrow(expect.objectContaining({ name: 'InvalidWeightsError' }))
+  })
+
+  it('hashes the safetensors encoding: equal weights, equal hash', () => {
+    expect(weightsSha256(w([1, 2, 3, 4], [0]))).toBe(weightsSha256(new Map([...w([1, 2, 3, 4], [0])].reverse())))
+    expect(weightsSha256(w([1, 2, 3, 4], [0]))).not.toBe(weightsSha256(w([1, 2, 3, 4.0001], [0])))
+  })
+})
+
+describe('FedAvg', () => {
+  it('is the sample-weighted mean of the deltas (checked by hand)', () => {
+    const merged = aggregate([
+      { delta: w([1, 0, 0, 0], [3]), numSamples: 1 },
+      { delta: w([0, 4, 0, 0], [0]), numSamples: 3 }
+    ], { rule: 'fedavg' })
+    // (1·1 + 3·0)/4, (1·0 + 3·4)/4, 0, 0 ; bias (1·3 + 0)/4
+    expect(merged).toEqual(w([0.25, 3, 0, 0], [0.75]))
+  })
+
+  it('of one update is that update, and refuses zero samples or nothing at all', () => {
+    const only = w([1, 2, 3, 4], [5])
+    expect(aggregate([{ delta: only, numSamples: 7 }], { rule: 'fedavg' })).toEqual(only)
+    expect(() => aggregate([], { rule: 'fedavg' })).toThrow(expect.objectContaining({ name: 'InvalidWeightsError' }))
+  })
+})
