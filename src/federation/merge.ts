@@ -1,10 +1,18 @@
 import type { AggregationRule } from '../core/records.ts'
 import { aggregate } from '../ml/aggregate/index.ts'
 import { applyDelta, assertCompatible, assertFinite, type Weights } from '../ml/weights.ts'
+import type { ProposalEntry } from './state.ts'
 
 export interface AcceptedUpdate {
   delta: Weights
   numSamples: number
+  trust?: number
+}
+
+/** The mean validation gain the proposal's voters measured and signed: its trust. */
+export function trustOf (entry: ProposalEntry): number {
+  const scores = [...entry.votes.values()].map(v => v.signed.record.score)
+  return scores.length === 0 ? 0 : scores.reduce((a, b) => a + b, 0) / scores.length
 }
 
 /**

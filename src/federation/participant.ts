@@ -9,7 +9,7 @@ import { delta as deltaOf, applyDelta, weightsSha256, type Weights } from '../ml
 import type { ContentStore } from '../storage/index.ts'
 import type { Bus, BusMessage, Subscription } from '../transport/index.ts'
 import { fetchModel, putModel } from './content.ts'
-import { mergeRound } from './merge.ts'
+import { mergeRound, trustOf } from './merge.ts'
 import { PhaseTimer } from './phases.ts'
 import { SerialQueue } from './serial-queue.ts'
 import { FederationState, type ProposalEntry } from './state.ts'
@@ -239,7 +239,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       const accepted = []
       for (const entry of this.state.accepted(round)) {
         const delta = this.#deltas.get(entry.block) ?? await fetchModel(this.#init.store, entry.signed.record.delta)
-        accepted.push({ delta, numSamples: entry.signed.record.numSamples })
+        accepted.push({ delta, numSamples: entry.signed.record.numSamples, trust: trustOf(entry) })
       }
       return mergeRound(global.weights, accepted, this.state.charter?.record.aggregation ?? 'fedavg')
     })

@@ -2,17 +2,30 @@ import { InvalidWeightsError } from '../../core/errors.ts'
 import type { AggregationRule } from '../../core/records.ts'
 import type { Weights } from '../weights.ts'
 import { fedavg } from './fedavg.ts'
+import { krum, multiKrum } from './krum.ts'
+import { median } from './median.ts'
+import { trimmedMean } from './trimmed-mean.ts'
+import { trustWeighted } from './trust-weighted.ts'
 
-/** One accepted update: its delta and how many examples it was trained on. */
+/** One accepted update: its delta, how many examples it was trained on, and how much its judges trusted it. */
 export interface Update {
   delta: Weights
   numSamples: number
+  /** Mean validation-metric gain its voters measured (trust-weighted rule only). */
+  trust?: number
 }
 
 /** Voting decides which updates merge; a rule decides how. Each rule is one small file. */
 export type AggregationFn = (updates: readonly Update[]) => Weights
 
-const RULES: Record<AggregationRule, AggregationFn> = { fedavg }
+const RULES: Record<AggregationRule, AggregationFn> = {
+  fedavg,
+  median,
+  'trimmed-mean': u => trimmedMean(u, 0.2),
+  krum: u => krum(u, Math.floor((u.length - 1) / 3)),
+  'multi-krum': u => multiKrum(u, { byzantine: Math.floor((u.length - 1) / 3), keep: Math.max(1, u.length - Math.floor((u.length - 1) / 3)) }),
+  'trust-weighted': trustWeighted
+}
 
 /** The merged delta of `updates`, in the order given (callers sort for reproducibility). */
 export function aggregate (updates: readonly Update[], options: { rule: AggregationRule }): Weights {
