@@ -7,6 +7,7 @@ import { CONFIG_TEMPLATE, parseRunConfig, readConfigFile, type RunConfigInput } 
 import { roundTable } from '../federation/report.ts'
 import { runFederation, writeReport, type RunProgress } from '../federation/run.ts'
 import { auditRunDir } from './audit-dir.ts'
+import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
@@ -14,12 +15,15 @@ Usage:
   conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--force] [--verbose]
   conclave audit DIR [--json]
   conclave init  [--out FILE]
+  conclave baseline centralized|fedavg [--agents N] [--rounds R] [--seed S] [--config FILE] [--json]
 
 run     N participants in this process: train, publish, anchor, vote, merge; then audit.
         --quorum takes a count (4), a fraction of the peers (0.75) or "majority".
 audit   Replays DIR's ledger and store, re-derives every decision and the model hash.
         Exits 0 only when everything verifies; names the first record that does not.
-init    Writes a commented config file (default conclave.yaml).`
+init    Writes a commented config file (default conclave.yaml).
+baseline  The references a federation is judged against, on the same data and seeds:
+        one model trained on all data pooled, or FedAvg of every update with no vote.`
 
 export async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -28,6 +32,7 @@ export async function main (argv: string[]): Promise<number> {
       case 'run': return await run(rest)
       case 'audit': return await auditCommand(rest)
       case 'init': return await init(rest)
+      case 'baseline': return await baseline(rest)
       case undefined: case '-h': case '--help': case 'help':
         process.stdout.write(USAGE + '\n')
         return command === undefined ? 2 : 0
@@ -87,6 +92,24 @@ async function run (args: string[]): Promise<number> {
   process.stdout.write(`audit ok: ${audit.records} records (${audit.proposals} proposals, ${audit.votes} votes, ${audit.decisions} decisions), replayed model ${same ? 'matches' : 'DIFFERS FROM'} the run's\n`)
   process.stdout.write(`report: ${join(out, 'report.md')} · ${join(out, 'report.json')} · ${join(out, 'learning-curve.svg')}\n`)
   return same ? 0 : 1
+}
+
+async function baseline (args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { agents: { type: 'string' }, rounds: { type: 'string' }, seed: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean', default: false } },
+    allowPositionals: true,
+    strict: true
+  })
+  const kind = BaselineKind.safeParse(positionals[0])
+  if (!kind.success || positionals.length > 1) throw new ConfigError('usage: conclave baseline centralized|fedavg [--agents N] [--rounds R] [--seed S] [--config FILE] [--json]')
+  const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
+  const config = parseRunConfig({ ...fromFile, ...integer('agents', values.agents), ...integer('rounds', values.rounds), ...integer('seed', values.seed) })
+  const report = await runBaseline(kind.data, config, {
+    onRound: r => { if (!values.json) process.stderr.write(`round ${r.round}: ${r.metric.name} ${r.metric.value.toFixed(4)}\n`) }
+  })
+  process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : `${kind.data}: ${report.rounds.at(-1)?.metric.name} ${report.rounds.at(-1)?.metric.value.toFixed(4)} after ${config.rounds} rounds (seed ${config.seed}, ${report.wallSeconds.toFixed(1)} s)\n`)
+  return 0
 }
 
 async function auditCommand (args: string[]): Promise<number> {

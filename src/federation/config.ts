@@ -8,6 +8,7 @@ import { LedgerConfig } from '../ledger/index.ts'
 import { TaskConfig } from '../ml/task.ts'
 import { StoreConfig } from '../storage/index.ts'
 import { BusConfig } from '../transport/index.ts'
+import { Attack } from './attacks.ts'
 
 /** `4`, `0.75`, `majority` or the full object. */
 const QuorumInput = z.union([QuorumRule, z.string().transform(s => parseQuorum(s)), z.number().int().transform(n => parseQuorum(String(n)))])
@@ -37,8 +38,14 @@ export const RunConfig = z.object({
   task: TaskConfig.prefault({ kind: 'classify' }),
   store: StoreConfig.prefault({ kind: 'helia' }),
   ledger: LedgerConfig.prefault({ kind: 'tangle' }),
-  bus: BusConfig.prefault({ kind: 'local' })
-}).strict()
+  bus: BusConfig.prefault({ kind: 'local' }),
+  /** Hostile agents, for robustness experiments. @default none */
+  attacks: z.array(Attack).default([])
+}).strict().superRefine((config, ctx) => {
+  const agents = config.attacks.map(a => a.agent)
+  if (agents.some(a => a > config.agents)) ctx.addIssue({ code: 'custom', path: ['attacks'], message: `attacks name agents beyond the ${config.agents} in this run` })
+  if (new Set(agents).size !== agents.length) ctx.addIssue({ code: 'custom', path: ['attacks'], message: 'an agent can carry one attack' })
+})
 export type RunConfig = z.infer<typeof RunConfig>
 export type RunConfigInput = z.input<typeof RunConfig>
 
@@ -99,4 +106,7 @@ store: { kind: helia }
 ledger: { kind: tangle, difficulty: 8 }
 # How participants talk: local (in-process).
 bus: { kind: local }
+# Hostile agents for robustness experiments, e.g. [{ kind: sign-flip, agent: 5, scale: 5 }].
+# Kinds: label-noise (rate), label-flip, sign-flip (scale), scale (factor), random-noise (std), free-ride.
+attacks: []
 `

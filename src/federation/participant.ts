@@ -5,10 +5,11 @@ import type { BlockId, Checkpoint, Did, ModelRef, Record, RecordType, SignedReco
 import type { Identity } from '../identity/index.ts'
 import type { Ledger } from '../ledger/index.ts'
 import type { Shard, Task } from '../ml/task.ts'
-import { delta as deltaOf, applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
+import { applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
 import type { Bus, BusMessage, Subscription } from '../transport/index.ts'
 import { fetchModel, putModel } from './content.ts'
+import { localUpdate, poisonShard, type Attack } from './attacks.ts'
 import { mergeRound, trustOf } from './merge.ts'
 import { PhaseTimer } from './phases.ts'
 import { SerialQueue } from './serial-queue.ts'
@@ -34,6 +35,8 @@ export interface ParticipantInit {
   clock?: () => number
   /** Where this participant's work runs, one task at a time. @default a queue of its own */
   queue?: SerialQueue
+  /** Makes this participant hostile, for robustness experiments. @default honest */
+  attack?: Attack
   logger?: Logger
 }
 
@@ -56,6 +59,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly timer = new PhaseTimer()
   readonly #init: ParticipantInit
   readonly #deltas = new Map<BlockId, Weights>()
+  /** What a free-rider re-posts every round after its first. */
+  readonly #memory: { first?: Weights } = {}
+  /** What I train on: my shard, or its poisoned copy if I am hostile. */
+  readonly #trainShard: Shard
   /** The recorder's own merge, so checking its checkpoint does not merge twice. */
   readonly #merged = new Map<number, Weights>()
   readonly #logger: Logger
@@ -71,6 +78,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#init = init
     this.#logger = init.logger ?? silentLogger
     this.#queue = init.queue ?? new SerialQueue()
+    this.#trainShard = poisonShard(init.task, init.shard, init.attack, init.seed)
   }
 
   get did (): Did { return this.identity.did }
@@ -109,9 +117,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   async #propose (round: number): Promise<BlockId> {
     const global = this.#requireGlobal()
-    const { task, shard, store, seed } = this.#init
-    const trained = await this.timer.time('train', () => task.train(global.weights, shard, { seed: seed + round * 1_000_003 }))
-    const delta = deltaOf(trained.weights, global.weights)
+    const { task, store, seed, attack } = this.#init
+    const update = await this.timer.time('train', () => localUpdate(task, this.#trainShard, global.weights, { attack, seed, round, memory: this.#memory }))
+    const delta = update.delta
     const ref = await this.timer.time('publish', () => putModel(store, delta))
     const block = await this.publishRecord({
       type: 'proposal',
@@ -119,8 +127,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       round,
       base: global.ref.cid,
       delta: ref,
-      numSamples: trained.numSamples,
-      metric: { name: 'loss', value: trained.loss }
+      numSamples: update.numSamples,
+      metric: { name: 'loss', value: update.loss }
     })
     this.#deltas.set(block, delta)
     return block

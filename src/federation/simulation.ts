@@ -78,7 +78,7 @@ export class Simulation {
       const shard = shards[i]
       if (shard === undefined) throw new ConfigError(`task gave ${shards.length} shards for ${config.agents} agents`)
       const identity = await loadOrCreateKeystore(join(options.dir, 'keys', `${name}.key.json`))
-      participants.push(new Participant({ name, identity, store, ledger, bus, room: config.federation, task, shard, seed: config.seed * 7919 + i, tolerance: config.tolerance, logger, queue }))
+      participants.push(new Participant({ name, identity, store, ledger, bus, room: config.federation, task, shard, seed: config.seed * 7919 + i, tolerance: config.tolerance, logger, queue, attack: config.attacks.find(a => a.agent === i + 1) }))
     }
     for (const p of participants) await p.start()
     return new Simulation({ config, task, store, ledger, bus, participants, shards, options })

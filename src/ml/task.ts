@@ -45,6 +45,11 @@ export interface Task<Example = unknown> {
   train(base: Weights, shard: Shard<Example>, options: TrainOptions): Promise<TrainResult>
   /** `'test'` scores the task's held-out test split. */
   evaluate(weights: Weights, examples: 'test' | Example[]): Promise<EvalResult>
+  /**
+   * Examples with corrupted labels, for attack simulations: `noise` replaces a `rate`
+   * share of labels with random ones, `flip` maps every label to another fixed one.
+   */
+  poison(examples: Example[], options: { kind: 'noise' | 'flip', rate: number, seed: number }): Example[]
   dispose(): void
 }
 

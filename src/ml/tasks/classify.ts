@@ -135,6 +135,14 @@ export async function createClassifyTask (config: Config, options: { logger?: Lo
       return { metric: scores.accuracy, metricName: 'accuracy', details: { ...scores, examples: rows.length } }
     },
 
+    poison (examples, options) {
+      const rng = new Rng(options.seed)
+      return examples.map(e => {
+        if (options.kind === 'flip') return { ...e, label: (e.label + 1) % classes }
+        return rng.next() < options.rate ? { ...e, label: rng.int(classes) } : e
+      })
+    },
+
     dispose () {}
   }
 }

@@ -1,0 +1,71 @@
+import { z } from 'zod'
+import { silentLogger, type Logger } from '../core/logger.ts'
+import { mixSeed } from '../data/rng.ts'
+import { aggregate } from '../ml/aggregate/index.ts'
+import { initBackend } from '../ml/backend.ts'
+import { loadTask, type Shard } from '../ml/task.ts'
+import { applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
+import { localUpdate, poisonShard } from './attacks.ts'
+import type { RunConfig } from './config.ts'
+
+export const BaselineKind = z.enum(['centralized', 'fedavg'])
+export type BaselineKind = z.infer<typeof BaselineKind>
+
+export interface BaselineRound {
+  round: number
+  metric: { name: string, value: number }
+  details: Record<string, number>
+}
+
+export interface BaselineReport {
+  kind: BaselineKind
+  seed: number
+  backend: string
+  rounds: BaselineRound[]
+  modelHash: string
+  wallSeconds: number
+}
+
+/**
+ * The two references a federation is judged against, on the same data, seeds and rounds:
+ * `centralized` trains one model on every agent's (honest) data pooled; `fedavg` has every
+ * agent train each round and merges all updates with the configured rule, with no vote
+ * (hostile agents included, as configured).
+ */
+export async function runBaseline (kind: BaselineKind, config: RunConfig, options: { logger?: Logger, onRound?: (r: BaselineRound) => void } = {}): Promise<BaselineReport> {
+  const started = performance.now()
+  const logger = options.logger ?? silentLogger
+  const backend = await initBackend({ logger })
+  const task = await loadTask(config.task, { logger })
+  try {
+    const shards = task.shards(config.agents, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })
+    let global = task.initialWeights(config.seed)
+    const rounds: BaselineRound[] = []
+    const score = async (round: number, weights: Weights): Promise<void> => {
+      const e = await task.evaluate(weights, 'test')
+      const r = { round, metric: { name: e.metricName, value: e.metric }, details: e.details }
+      rounds.push(r)
+      options.onRound?.(r)
+    }
+    await score(0, global)
+    const pooled: Shard = { train: shards.flatMap(s => s.train), val: shards.flatMap(s => s.val) }
+    const hostile = shards.map((s, i) => poisonShard(task, s, config.attacks.find(a => a.agent === i + 1), mixSeed(config.seed, i)))
+    const memories = shards.map(() => ({}))
+    for (let round = 1; round <= config.rounds; round++) {
+      if (kind === 'centralized') {
+        global = (await task.train(global, pooled, { seed: mixSeed(config.seed, round) })).weights
+      } else {
+        const updates = []
+        for (const [i, shard] of hostile.entries()) {
+          const attack = config.attacks.find(a => a.agent === i + 1)
+          updates.push(await localUpdate(task, shard, global, { attack, seed: mixSeed(config.seed, i), round, memory: memories[i] as object }))
+        }
+        global = applyDelta(global, aggregate(updates, { rule: config.aggregation }))
+      }
+      await score(round, global)
+    }
+    return { kind, seed: config.seed, backend: backend.backend, rounds, modelHash: weightsSha256(global), wallSeconds: (performance.now() - started) / 1000 }
+  } finally {
+    task.dispose()
+  }
+}

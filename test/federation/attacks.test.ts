@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest'
+import { audit } from '../../src/federation/audit.ts'
+import { corruptDelta } from '../../src/federation/attacks.ts'
+import { runBaseline } from '../../src/federation/baselines.ts'
+import { parseRunConfig } from '../../src/federation/config.ts'
+import { Simulation } from '../../src/federation/simulation.ts'
+import { loadTask, TaskConfig } from '../../src/ml/task.ts'
+import type { Weights } from '../../src/ml/weights.ts'
+import { smallConfig, tempDir } from './helpers.ts'
+
+const d: Weights = new Map([['w', { shape: [3], data: Float32Array.from([1, -2, 0.5]) }]])
+const values = (w: Weights): number[] => [...(w.get('w')?.data ?? [])]
+
+describe('attack modes', () => {
+  it('corrupt updates as configured, deterministically', () => {
+    expect(values(corruptDelta(d, { kind: 'sign-flip', agent: 1, scale: 2 }, 1))).toEqual([-2, 4, -1])
+    expect(values(corruptDelta(d, { kind: 'scale', agent: 1, factor: 10 }, 1))).toEqual([10, -20, 5])
+    const noise = values(corruptDelta(d, { kind: 'random-noise', agent: 1, std: 1 }, 7))
+    expect(noise).toEqual(values(corruptDelta(d, { kind: 'random-noise', agent: 1, std: 1 }, 7)))
+    expect(noise).not.toEqual(values(d))
+    expect(corruptDelta(d, undefined, 1)).toBe(d)
+  })
+
+  it('poison labels: flip maps every label to another, noise changes about `rate` of them', async () => {
+    const task = await loadTask(TaskConfig.parse({ kind: 'classify', trainLimit: 400, testLimit: 50, features: 256 }))
+    const [shard] = task.shards(1, { seed: 1, partition: 'iid' })
+    const train = shard?.train ?? []
+    const flipped = task.poison(train, { kind: 'flip', rate: 1, seed: 1 }) as Array<{ label: number }>
+    expect(flipped.every((e, i) => e.label !== (train[i] as { label: number }).label)).toBe(true)
+    const noisy = task.poison(train, { kind: 'noise', rate: 0.5, seed: 1 }) as Array<{ label: number }>
+    const changed = noisy.filter((e, i) => e.label !== (train[i] as { label: number }).label).length / train.length
+    expect(changed).toBeGreaterThan(0.3)
+    expect(changed).toBeLessThan(0.6)
+  })
+
+  it('refuses attacks on agents the run does not have', () => {
+    expect(() => parseRunConfig({ agents: 3, quorum: 'majority', attacks: [{ kind: 'sign-flip', agent: 4 }] })).toThrow(expect.objectContaining({ name: 'ConfigError' }))
+    expect(() => parseRunConfig({ agents: 3, quorum: 'majority', attacks: [{ kind: 'sign-flip', agent: 2 }, { kind: 'scale', agent: 2 }] })).toThrow(expect.objectContaining({ name: 'ConfigError' }))
+  })
+})
+
+describe('a federation with a hostile member', () => {
+  it('votes down a sign-flipping agent\'s updates every round, and the audit still passes', async () => {
+    const config = smallConfig({ agents: 4, quorum: 2, rounds: 2, attacks: [{ kind: 'sign-flip', agent: 4, scale: 5 }] })
+    const sim = await Simulation.create(config, { dir: await tempDir() })
+    try {
+      await sim.charter()
+      for (let round = 1; round <= 2; round++) await sim.round(round)
+      const hostile = sim.participants[3]?.did
+      const state = sim.participants[0]?.state
+      const theirs = [...(state?.proposals.values() ?? [])].filter(p => p.signed.issuer === hostile)
+      expect(theirs.map(p => p.decision?.record.accepted)).toEqual([false, false])
+      expect(state?.reputation.get(hostile ?? '')).toMatchObject({ accepted: 0, rejected: 2 })
+      expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
+    } finally {
+      await sim.close()
+    }
+  })
+
+  it('a free-rider re-posts the same update (same content id) instead of training', async () => {
+    const config = smallConfig({ agents: 3, rounds: 2, attacks: [{ kind: 'free-ride', agent: 3 }] })
+    const sim = await Simulation.create(config, { dir: await tempDir() })
+    try {
+      await sim.charter()
+      for (let round = 1; round <= 2; round++) await sim.round(round)
+      const freeRider = sim.participants[2]?.did
+      const posts = [...(sim.participants[0]?.state.proposals.values() ?? [])].filter(p => p.signed.issuer === freeRider)
+      expect(posts).toHaveLength(2)
+      expect(posts[1]?.signed.record.delta).toEqual(posts[0]?.signed.record.delta)
+    } finally {
+      await sim.close()
+    }
+  })
+})
+
+describe('baselines', () => {
+  it('centralized and FedAvg run on the same data and seeds, reproducibly', async () => {
+    const config = smallConfig({ rounds: 1 })
+    const central = await runBaseline('centralized', config)
+    const fed = await runBaseline('fedavg', config)
+    expect(central.rounds.map(r => r.round)).toEqual([0, 1])
+    expect(fed.rounds[0]?.metric).toEqual(central.rounds[0]?.metric)
+    expect((fed.rounds[1]?.metric.value ?? 0)).toBeGreaterThan(fed.rounds[0]?.metric.value ?? 1)
+    expect((await runBaseline('fedavg', config)).modelHash).toBe(fed.modelHash)
+  })
+})
