@@ -84,3 +84,29 @@ describe('loading and featurising', () => {
     expect(Math.hypot(...dense)).toBeCloseTo(1, 6)
   })
 })
+
+describe('CoNLL BIO files', () => {
+  it('reads sentences and names the line of wrong columns, bad tags or an empty file', async () => {
+    const { readConll } = await import('../../src/data/conll.ts')
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-conll-'))
+    const file = join(dir, 'x.conll')
+    await writeFile(file, '-DOCSTART-\tO\n\nAspirin\tB-Chemical\ncauses\tO\nulcers\tB-Disease\n\nNo\tO\n')
+    expect(await readConll(file)).toEqual([
+      { tokens: ['Aspirin', 'causes', 'ulcers'], tags: ['B-Chemical', 'O', 'B-Disease'] },
+      { tokens: ['No'], tags: ['O'] }
+    ])
+    for (const [content, line] of [['a\tO\nb\n', 2], ['a\tO\nb\tX-Chem\n', 2], ['a\tO\n\nb\tB-\n', 3]] as const) {
+      await writeFile(file, content)
+      await expect(readConll(file)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining(`x.conll:${line}`) })
+    }
+    await writeFile(file, '\n\n')
+    await expect(readConll(file)).rejects.toMatchObject({ name: 'DatasetError' })
+  })
+
+  it('reads the bundled BC5CDR splits with the README\'s counts', async () => {
+    const { readConll } = await import('../../src/data/conll.ts')
+    const train = await readConll(new URL('../../data/bc5cdr/train.conll', import.meta.url).pathname)
+    expect(train.length).toBe(4560)
+    expect(train.reduce((n, s) => n + s.tokens.length, 0)).toBe(118170)
+  })
+})

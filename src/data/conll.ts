@@ -1,0 +1,46 @@
+import { readFile } from 'node:fs/promises'
+import { DatasetError } from '../core/errors.ts'
+
+export interface TaggedSentence {
+  tokens: string[]
+  tags: string[]
+}
+
+const TAG = /^(O|[BIES]-[A-Za-z][\w.-]*)$/
+
+/**
+ * Reads a CoNLL-style BIO file: one `token<TAB>tag` per line (extra columns before the tag
+ * are allowed; the last column is the tag), a blank line after each sentence,
+ * `-DOCSTART-` lines skipped. Wrong columns, bad tags and an empty file are DatasetErrors
+ * naming the file and line.
+ */
+export async function readConll (path: string): Promise<TaggedSentence[]> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new DatasetError(`cannot read ${path}`, { cause: err })
+  }
+  const sentences: TaggedSentence[] = []
+  let current: TaggedSentence = { tokens: [], tags: [] }
+  const flush = (): void => {
+    if (current.tokens.length > 0) sentences.push(current)
+    current = { tokens: [], tags: [] }
+  }
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.replace(/\r$/, '')
+    if (line.trim() === '') { flush(); continue }
+    if (line.startsWith('-DOCSTART-')) continue
+    const columns = line.split('\t')
+    if (columns.length < 2) throw new DatasetError(`${path}:${i + 1}: expected "token<TAB>tag", got ${JSON.stringify(line.slice(0, 60))}`)
+    const token = columns[0] as string
+    const tag = columns.at(-1) as string
+    if (token.length === 0 || /\s/.test(token)) throw new DatasetError(`${path}:${i + 1}: empty token or token with whitespace`)
+    if (!TAG.test(tag)) throw new DatasetError(`${path}:${i + 1}: "${tag}" is not a BIO tag (O, B-TYPE, I-TYPE)`)
+    current.tokens.push(token)
+    current.tags.push(tag)
+  }
+  flush()
+  if (sentences.length === 0) throw new DatasetError(`${path} has no sentences`)
+  return sentences
+}
