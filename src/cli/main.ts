@@ -12,13 +12,14 @@ import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
 Usage:
-  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--force] [--verbose]
+  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--data DIR] [--force] [--verbose]
   conclave audit DIR [--json]
   conclave init  [--out FILE]
-  conclave baseline centralized|fedavg [--agents N] [--rounds R] [--seed S] [--config FILE] [--json]
+  conclave baseline centralized|fedavg [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]
 
 run     N participants in this process: train, publish, anchor, vote, merge; then audit.
         --quorum takes a count (4), a fraction of the peers (0.75) or "majority".
+        --data points the task at your own dataset folder (train.jsonl, test.jsonl).
 audit   Replays DIR's ledger and store, re-derives every decision and the model hash.
         Exits 0 only when everything verifies; names the first record that does not.
 init    Writes a commented config file (default conclave.yaml).
@@ -63,6 +64,7 @@ async function run (args: string[]): Promise<number> {
       quorum: { type: 'string' },
       out: { type: 'string', default: 'runs/latest' },
       config: { type: 'string' },
+      data: { type: 'string' },
       force: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false }
     },
@@ -71,6 +73,7 @@ async function run (args: string[]): Promise<number> {
   const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
   const config = parseRunConfig({
     ...fromFile,
+    ...dataFlag(fromFile, values.data),
     ...integer('agents', values.agents),
     ...integer('rounds', values.rounds),
     ...integer('seed', values.seed),
@@ -97,14 +100,14 @@ async function run (args: string[]): Promise<number> {
 async function baseline (args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { agents: { type: 'string' }, rounds: { type: 'string' }, seed: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: { agents: { type: 'string' }, rounds: { type: 'string' }, seed: { type: 'string' }, config: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean', default: false } },
     allowPositionals: true,
     strict: true
   })
   const kind = BaselineKind.safeParse(positionals[0])
   if (!kind.success || positionals.length > 1) throw new ConfigError('usage: conclave baseline centralized|fedavg [--agents N] [--rounds R] [--seed S] [--config FILE] [--json]')
   const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
-  const config = parseRunConfig({ ...fromFile, ...integer('agents', values.agents), ...integer('rounds', values.rounds), ...integer('seed', values.seed) })
+  const config = parseRunConfig({ ...fromFile, ...dataFlag(fromFile, values.data), ...integer('agents', values.agents), ...integer('rounds', values.rounds), ...integer('seed', values.seed) })
   const report = await runBaseline(kind.data, config, {
     onRound: r => { if (!values.json) process.stderr.write(`round ${r.round}: ${r.metric.name} ${r.metric.value.toFixed(4)}\n`) }
   })
@@ -136,6 +139,12 @@ async function init (args: string[]): Promise<number> {
   await writeFile(values.out, CONFIG_TEMPLATE)
   process.stdout.write(`wrote ${values.out}; run it with: conclave run --config ${values.out}\n`)
   return 0
+}
+
+/** `--data DIR`: the task's dataset folder (train/test files), keeping the rest of its config. */
+function dataFlag (fromFile: RunConfigInput, dir: string | undefined): RunConfigInput {
+  if (dir === undefined) return {}
+  return { task: { ...(fromFile.task ?? { kind: 'classify' }), data: resolve(dir) } }
 }
 
 function integer (name: string, value: string | undefined): Record<string, number> {

@@ -1,0 +1,60 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it, vi } from 'vitest'
+import { main } from '../../src/cli/main.ts'
+
+async function capture (argv: string[]): Promise<{ code: number, out: string, err: string }> {
+  let out = ''
+  let err = ''
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => { out += String(c); return true })
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => { err += String(c); return true })
+  try {
+    return { code: await main(argv), out, err }
+  } finally {
+    o.mockRestore()
+    e.mockRestore()
+  }
+}
+
+describe('conclave CLI', () => {
+  it('runs a federation on a bring-your-own dataset (--data), and audit --json prints the contract', async () => {
+    const data = await mkdtemp(join(tmpdir(), 'conclave-byod-'))
+    const rows = (n: number, offset: number): string => Array.from({ length: n }, (_, i) => {
+      const label = (i + offset) % 3
+      const words = [['fever cough influenza virus'], ['fracture bone cast orthopedic'], ['rash skin itch dermatitis']][label]
+      return JSON.stringify({ text: `${words} patient case ${i}`, label: ['flu', 'bone', 'skin'][label] })
+    }).join('\n') + '\n'
+    await writeFile(join(data, 'train.jsonl'), rows(90, 0))
+    await writeFile(join(data, 'test.jsonl'), rows(30, 1))
+    const out = join(await mkdtemp(join(tmpdir(), 'conclave-cli-')), 'run')
+    const run = await capture(['run', '--agents', '3', '--rounds', '1', '--quorum', 'majority', '--data', data, '--out', out])
+    expect(run.code).toBe(0)
+    expect(run.out).toMatch(/audit ok/)
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as { rounds: Array<{ metric: { value: number } }> }
+    expect(report.rounds.at(-1)?.metric.value).toBeGreaterThan(0.5)
+
+    const audit = await capture(['audit', out, '--json'])
+    expect(audit.code).toBe(0)
+    expect(Object.keys(JSON.parse(audit.out) as object)).toEqual(['ok', 'records', 'proposals', 'votes', 'decisions', 'modelHash', 'firstFailure', 'rejected'])
+  })
+
+  it('gives clear errors and exit codes for bad input', async () => {
+    expect((await capture(['run', '--agents', 'five'])).code).toBe(1)
+    expect((await capture(['run', '--agents', '3', '--quorum', '3'])).err).toMatch(/ConfigError/)
+    expect((await capture(['run', '--bogus'])).code).toBe(2)
+    expect((await capture(['audit', '/nonexistent/dir'])).err).toMatch(/ConfigError.*not a Conclave run directory/)
+    expect((await capture(['frobnicate'])).code).toBe(2)
+    const bad = join(await mkdtemp(join(tmpdir(), 'conclave-cfg-')), 'bad.yaml')
+    await writeFile(bad, 'agents: [1, 2\n')
+    expect((await capture(['run', '--config', bad])).err).toMatch(/ConfigError/)
+  })
+
+  it('init writes a config that run accepts unchanged', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'conclave-init-')), 'conclave.yaml')
+    expect((await capture(['init', '--out', file])).code).toBe(0)
+    const { readConfigFile, parseRunConfig } = await import('../../src/federation/config.ts')
+    expect(parseRunConfig(await readConfigFile(file))).toEqual(parseRunConfig({}))
+    expect((await capture(['init', '--out', file])).code).toBe(1)
+  })
+})
