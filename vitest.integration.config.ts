@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config'
+
+// Real services on loopback, started by scripts/services/*.sh (see test/integration/setup.ts).
+export default defineConfig({
+  test: {
+    include: ['test/integration/**/*.int.test.ts'],
+    globalSetup: ['test/integration/setup.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 1_800_000,
+    pool: 'forks',
+    fileParallelism: false
+  }
+})
