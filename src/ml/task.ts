@@ -76,11 +76,29 @@ export const ClassifyConfig = z.object({
   testLimit: z.number().int().positive().optional()
 }).strict()
 
-export const TaskConfig = z.discriminatedUnion('kind', [ClassifyConfig])
+export const NerConfig = z.object({
+  kind: z.literal('ner'),
+  /** Folder with train.conll / test.conll (token<TAB>BIO tag). @default the bundled BC5CDR */
+  data: z.string().default(bundled('bc5cdr')),
+  /** Hashed window-feature buckets. @default 32768 */
+  features: z.number().int().min(16).max(1 << 20).default(32_768),
+  hidden: z.number().int().min(0).max(4096).default(0),
+  epochs: z.number().int().min(1).max(100).default(2),
+  batchSize: z.number().int().min(1).max(4096).default(128),
+  learningRate: z.number().positive().max(10).default(0.02),
+  valFraction: z.number().gt(0).lt(1).default(0.15),
+  /** Use only this many training sentences (a fixed subset). */
+  trainLimit: z.number().int().positive().optional(),
+  /** Score on only this many test sentences (a fixed subset). */
+  testLimit: z.number().int().positive().optional()
+}).strict()
+
+export const TaskConfig = z.discriminatedUnion('kind', [ClassifyConfig, NerConfig])
 export type TaskConfig = z.infer<typeof TaskConfig>
 
 export async function loadTask (config: TaskConfig, options: { logger?: Logger } = {}): Promise<Task> {
   switch (config.kind) {
     case 'classify': return (await import('./tasks/classify.ts')).createClassifyTask(config, options) as Promise<Task>
+    case 'ner': return (await import('./tasks/ner.ts')).createNerTask(config, options) as Promise<Task>
   }
 }

@@ -7,9 +7,10 @@ import { execFileSync } from 'node:child_process'
 export function setup (): void {
   for (const service of ['kubo']) {
     try {
-      execFileSync(`scripts/services/${service}.sh`, ['up'], { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' })
+      // Output streams through, so a first-time build shows its progress.
+      execFileSync(`scripts/services/${service}.sh`, ['up'], { stdio: ['ignore', 'inherit', 'inherit'] })
     } catch (err) {
-      throw new Error(`${service} could not start: ${(err as { stderr?: string }).stderr ?? String(err)}`)
+      throw new Error(`${service} could not start; its script's reason is printed above (${String(err)})`)
     }
   }
 }

@@ -1,15 +1,14 @@
-import * as tf from '@tensorflow/tfjs'
 import type { z } from 'zod'
-import { ConfigError } from '../../core/errors.ts'
 import { silentLogger, type Logger } from '../../core/logger.ts'
 import { loadClassification, type Example } from '../../data/classification.ts'
-import { densify, hashFeatures, type SparseVector } from '../../data/features.ts'
+import { hashFeatures, type SparseVector } from '../../data/features.ts'
 import { dirichlet, iid } from '../../data/partition.ts'
 import { mixSeed, Rng } from '../../data/rng.ts'
 import { classificationScores } from '../../metrics/classification.ts'
 import { initBackend } from '../backend.ts'
 import type { ClassifyConfig, EvalResult, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
-import { assertCompatible, type Weights } from '../weights.ts'
+import { initSoftmax, predictSoftmax, trainSoftmax } from '../sparse-softmax.ts'
+import type { Weights } from '../weights.ts'
 
 type Config = z.infer<typeof ClassifyConfig>
 
@@ -19,9 +18,8 @@ interface Featurized extends Example {
 }
 
 /**
- * Text classification (the first task: OHSUMED-23 disease categories). Hashed word
- * features → an optional hidden ReLU layer → softmax, trained with Adam in a hand-written
- * loop: seeded batches and seeded initial weights make training bit-reproducible.
+ * Text classification (the first task: OHSUMED-23 disease categories): hashed word
+ * features into the shared sparse-softmax model.
  */
 export async function createClassifyTask (config: Config, options: { logger?: Logger } = {}): Promise<Task<Featurized>> {
   await initBackend(options)
@@ -34,57 +32,13 @@ export async function createClassifyTask (config: Config, options: { logger?: Lo
   const test = subset(data.test, config.testLimit).map(featurize)
   const classes = data.labels.length
   logger.info('classify task loaded', { train: train.length, test: test.length, classes, features: config.features })
-  const layers = config.hidden === 0 ? [[config.features, classes]] : [[config.features, config.hidden], [config.hidden, classes]]
-
-  const forward = (params: tf.Tensor[], x: tf.Tensor2D): tf.Tensor2D => {
-    let h: tf.Tensor2D = x
-    for (let l = 0; l < layers.length; l++) {
-      h = tf.add(tf.matMul(h, params[2 * l] as tf.Tensor2D), params[2 * l + 1] as tf.Tensor1D)
-      if (l < layers.length - 1) h = tf.relu(h)
-    }
-    return h
-  }
-  const names = layers.flatMap((_, l) => [`dense${l}.kernel`, `dense${l}.bias`])
-  const toTensors = (w: Weights): tf.Tensor[] => names.map(n => {
-    const t = w.get(n)
-    if (t === undefined) throw new ConfigError(`weights lack tensor ${n}`)
-    return tf.tensor(t.data, t.shape)
-  })
-
-  const predict = (weights: Weights, rows: readonly Featurized[]): number[] => {
-    const params = toTensors(weights)
-    const out: number[] = []
-    try {
-      for (let i = 0; i < rows.length; i += 256) {
-        const batch = rows.slice(i, i + 256)
-        const ids = tf.tidy(() => forward(params, tf.tensor2d(densify(batch.map(r => r.x), config.features), [batch.length, config.features])).argMax(1))
-        out.push(...(ids.dataSync() as Int32Array))
-        ids.dispose()
-      }
-    } finally {
-      tf.dispose(params)
-    }
-    return out
-  }
-
-  /** Glorot-uniform kernels and zero biases from a seeded stream. */
-  const initialWeights = (seed: number): Weights => {
-    const rng = new Rng(mixSeed(seed, 0x1417))
-    const w: Weights = new Map()
-    layers.forEach(([fanIn, fanOut], l) => {
-      const limit = Math.sqrt(6 / ((fanIn as number) + (fanOut as number)))
-      w.set(`dense${l}.kernel`, { shape: [fanIn as number, fanOut as number], data: Float32Array.from({ length: (fanIn as number) * (fanOut as number) }, () => (2 * rng.next() - 1) * limit) })
-      w.set(`dense${l}.bias`, { shape: [fanOut as number], data: new Float32Array(fanOut as number) })
-    })
-    return new Map([...w].sort(([a], [b]) => a < b ? -1 : 1))
-  }
-  const shapeReference = initialWeights(0)
+  const shape = { features: config.features, hidden: config.hidden, classes }
 
   return {
     name: 'classify',
     metricName: 'accuracy',
 
-    initialWeights,
+    initialWeights: seed => initSoftmax(shape, seed),
 
     shards (parts: number, options: ShardOptions): Array<Shard<Featurized>> {
       const rng = new Rng(mixSeed(options.seed, 0x5a4d))
@@ -97,41 +51,18 @@ export async function createClassifyTask (config: Config, options: { logger?: Lo
     },
 
     async train (base: Weights, shard: Shard<Featurized>, options: TrainOptions): Promise<TrainResult> {
-      assertCompatible(base, shapeReference)
-      const rng = new Rng(options.seed)
-      const params = toTensors(base).map(t => { const v = tf.variable(t); t.dispose(); return v })
-      const optimizer = tf.train.adam(config.learningRate)
-      let loss = 0
-      try {
-        for (let epoch = 0; epoch < config.epochs; epoch++) {
-          options.signal?.throwIfAborted()
-          const order = rng.shuffle(shard.train.map((_, i) => i))
-          let sum = 0
-          for (let i = 0; i < order.length; i += config.batchSize) {
-            const batch = order.slice(i, i + config.batchSize).map(j => shard.train[j] as Featurized)
-            const cost = tf.tidy(() => {
-              const x = tf.tensor2d(densify(batch.map(r => r.x), config.features), [batch.length, config.features])
-              const y = tf.oneHot(tf.tensor1d(batch.map(r => r.label), 'int32'), classes)
-              return optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(params, x)) as tf.Scalar, true) as tf.Scalar
-            })
-            sum += (await cost.data())[0] as number * batch.length
-            cost.dispose()
-          }
-          loss = sum / Math.max(1, shard.train.length)
-          options.onProgress?.({ type: 'conclave:train:epoch', epoch, loss })
-        }
-        const weights: Weights = new Map()
-        params.forEach((p, i) => { weights.set(names[i] as string, { shape: [...p.shape], data: Float32Array.from(p.dataSync() as Float32Array) }) })
-        return { weights: new Map([...weights].sort(([a], [b]) => a < b ? -1 : 1)), numSamples: shard.train.length, loss }
-      } finally {
-        optimizer.dispose()
-        tf.dispose(params)
-      }
+      const { weights, loss } = await trainSoftmax(shape, base, shard.train.map(e => e.x), shard.train.map(e => e.label), {
+        ...config,
+        seed: options.seed,
+        signal: options.signal,
+        onEpoch: (epoch, l) => options.onProgress?.({ type: 'conclave:train:epoch', epoch, loss: l })
+      })
+      return { weights, numSamples: shard.train.length, loss }
     },
 
     async evaluate (weights: Weights, examples: 'test' | Featurized[]): Promise<EvalResult> {
       const rows = examples === 'test' ? test : examples
-      const scores = classificationScores(rows.map(r => r.label), predict(weights, rows))
+      const scores = classificationScores(rows.map(r => r.label), predictSoftmax(shape, weights, rows.map(r => r.x)))
       return { metric: scores.accuracy, metricName: 'accuracy', details: { ...scores, examples: rows.length } }
     },
 

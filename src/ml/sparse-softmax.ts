@@ -1,0 +1,115 @@
+import * as tf from '@tensorflow/tfjs'
+import { InvalidWeightsError } from '../core/errors.ts'
+import { densify, type SparseVector } from '../data/features.ts'
+import { mixSeed, Rng } from '../data/rng.ts'
+import { assertCompatible, type Weights } from './weights.ts'
+
+/**
+ * Sparse features → optional hidden ReLU layer → softmax: the model under the classify
+ * and NER tasks. Trained with Adam in a hand-written loop over seeded batches, so a seed
+ * fixes the result bit for bit; every tensor is disposed (tests check tf.memory()).
+ */
+export interface SoftmaxShape {
+  features: number
+  hidden: number
+  classes: number
+}
+
+export interface SoftmaxTraining {
+  epochs: number
+  batchSize: number
+  learningRate: number
+  seed: number
+  signal?: AbortSignal
+  onEpoch?: (epoch: number, loss: number) => void
+}
+
+function layers (shape: SoftmaxShape): Array<[number, number]> {
+  return shape.hidden === 0 ? [[shape.features, shape.classes]] : [[shape.features, shape.hidden], [shape.hidden, shape.classes]]
+}
+
+const names = (shape: SoftmaxShape): string[] => layers(shape).flatMap((_, l) => [`dense${l}.kernel`, `dense${l}.bias`])
+
+/** Glorot-uniform kernels and zero biases from a seeded stream, tensors in name order. */
+export function initSoftmax (shape: SoftmaxShape, seed: number): Weights {
+  const rng = new Rng(mixSeed(seed, 0x1417))
+  const w: Weights = new Map()
+  layers(shape).forEach(([fanIn, fanOut], l) => {
+    const limit = Math.sqrt(6 / (fanIn + fanOut))
+    w.set(`dense${l}.kernel`, { shape: [fanIn, fanOut], data: Float32Array.from({ length: fanIn * fanOut }, () => (2 * rng.next() - 1) * limit) })
+    w.set(`dense${l}.bias`, { shape: [fanOut], data: new Float32Array(fanOut) })
+  })
+  return new Map([...w].sort(([a], [b]) => a < b ? -1 : 1))
+}
+
+function toTensors (shape: SoftmaxShape, w: Weights): tf.Tensor[] {
+  return names(shape).map(n => {
+    const t = w.get(n)
+    if (t === undefined) throw new InvalidWeightsError(`weights lack tensor ${n}`)
+    return tf.tensor(t.data, t.shape)
+  })
+}
+
+function forward (params: tf.Tensor[], x: tf.Tensor2D): tf.Tensor2D {
+  let h: tf.Tensor2D = x
+  const depth = params.length / 2
+  for (let l = 0; l < depth; l++) {
+    h = tf.add(tf.matMul(h, params[2 * l] as tf.Tensor2D), params[2 * l + 1] as tf.Tensor1D)
+    if (l < depth - 1) h = tf.relu(h)
+  }
+  return h
+}
+
+/** Local training from `base`; returns the new weights and the last epoch's mean loss. */
+export async function trainSoftmax (shape: SoftmaxShape, base: Weights, rows: readonly SparseVector[], labels: readonly number[], options: SoftmaxTraining): Promise<{ weights: Weights, loss: number }> {
+  assertCompatible(base, initSoftmax(shape, 0))
+  const rng = new Rng(options.seed)
+  const params = toTensors(shape, base).map(t => { const v = tf.variable(t); t.dispose(); return v })
+  const optimizer = tf.train.adam(options.learningRate)
+  let loss = 0
+  try {
+    for (let epoch = 0; epoch < options.epochs; epoch++) {
+      options.signal?.throwIfAborted()
+      const order = rng.shuffle(rows.map((_, i) => i))
+      let sum = 0
+      for (let i = 0; i < order.length; i += options.batchSize) {
+        const batch = order.slice(i, i + options.batchSize)
+        const cost = tf.tidy(() => {
+          const x = tf.tensor2d(densify(batch.map(j => rows[j] as SparseVector), shape.features), [batch.length, shape.features])
+          const y = tf.oneHot(tf.tensor1d(batch.map(j => labels[j] as number), 'int32'), shape.classes)
+          return optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(params, x)) as tf.Scalar, true) as tf.Scalar
+        })
+        sum += (await cost.data())[0] as number * batch.length
+        cost.dispose()
+      }
+      loss = sum / Math.max(1, rows.length)
+      options.onEpoch?.(epoch, loss)
+    }
+    const weights: Weights = new Map()
+    names(shape).forEach((n, i) => {
+      const p = params[i] as tf.Variable
+      weights.set(n, { shape: [...p.shape], data: Float32Array.from(p.dataSync() as Float32Array) })
+    })
+    return { weights: new Map([...weights].sort(([a], [b]) => a < b ? -1 : 1)), loss }
+  } finally {
+    optimizer.dispose()
+    tf.dispose(params)
+  }
+}
+
+/** The most likely class of each row. */
+export function predictSoftmax (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[]): number[] {
+  const params = toTensors(shape, weights)
+  const out: number[] = []
+  try {
+    for (let i = 0; i < rows.length; i += 512) {
+      const batch = rows.slice(i, i + 512)
+      const ids = tf.tidy(() => forward(params, tf.tensor2d(densify(batch, shape.features), [batch.length, shape.features])).argMax(1))
+      out.push(...(ids.dataSync() as Int32Array))
+      ids.dispose()
+    }
+  } finally {
+    tf.dispose(params)
+  }
+  return out
+}

@@ -1,0 +1,96 @@
+import { join } from 'node:path'
+import type { z } from 'zod'
+import { DatasetError } from '../../core/errors.ts'
+import { silentLogger, type Logger } from '../../core/logger.ts'
+import { readConll, type TaggedSentence } from '../../data/conll.ts'
+import type { SparseVector } from '../../data/features.ts'
+import { dirichlet, iid } from '../../data/partition.ts'
+import { mixSeed, Rng } from '../../data/rng.ts'
+import { tokenFeatures } from '../../data/token-features.ts'
+import { entityScores } from '../../metrics/entities.ts'
+import { initBackend } from '../backend.ts'
+import { initSoftmax, predictSoftmax, trainSoftmax } from '../sparse-softmax.ts'
+import type { EvalResult, NerConfig, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
+import type { Weights } from '../weights.ts'
+
+type Config = z.infer<typeof NerConfig>
+
+/** A sentence with its tags as class ids and its tokens' features computed once. */
+interface Sentence extends TaggedSentence {
+  labels: number[]
+  x: SparseVector[]
+}
+
+/**
+ * Named-entity recognition (BC5CDR: Chemical, Disease) as per-token classification over
+ * hashed window features, scored with entity-level micro F1 (seqeval conventions).
+ * Shards are split by sentence; non-IID partitions use each sentence's first entity type.
+ */
+export async function createNerTask (config: Config, options: { logger?: Logger } = {}): Promise<Task<Sentence>> {
+  await initBackend(options)
+  const logger = options.logger ?? silentLogger
+  const [trainRaw, testRaw] = await Promise.all([readConll(join(config.data, 'train.conll')), readConll(join(config.data, 'test.conll'))])
+  const tags = [...new Set(trainRaw.flatMap(s => s.tags))].sort()
+  const index = new Map(tags.map((t, i) => [t, i]))
+  const prepare = (s: TaggedSentence, file: string): Sentence => ({
+    ...s,
+    labels: s.tags.map(t => {
+      const id = index.get(t)
+      if (id === undefined) throw new DatasetError(`${file}: tag "${t}" does not occur in train.conll`)
+      return id
+    }),
+    x: s.tokens.map((_, i) => tokenFeatures(s.tokens, i, config.features))
+  })
+  const subset = <T>(rows: T[], limit?: number): T[] => limit === undefined || limit >= rows.length ? rows : new Rng(0).shuffle([...rows]).slice(0, limit)
+  const train = subset(trainRaw, config.trainLimit).map(s => prepare(s, 'train.conll'))
+  const test = subset(testRaw, config.testLimit).map(s => prepare(s, 'test.conll'))
+  const shape = { features: config.features, hidden: config.hidden, classes: tags.length }
+  logger.info('ner task loaded', { train: train.length, test: test.length, tags })
+
+  return {
+    name: 'ner',
+    metricName: 'entityF1',
+    initialWeights: seed => initSoftmax(shape, seed),
+
+    shards (parts: number, options: ShardOptions): Array<Shard<Sentence>> {
+      const rng = new Rng(mixSeed(options.seed, 0x5a4d))
+      const firstType = train.map(s => { const t = s.tags.find(tag => tag !== 'O'); return t === undefined ? 0 : 1 + (index.get(t) as number) })
+      const split = options.partition === 'iid' ? iid(train.length, parts, rng) : dirichlet(firstType, parts, options.alpha ?? 1, rng)
+      return split.map(indices => {
+        const mine = rng.shuffle(indices.map(i => train[i] as Sentence))
+        const nVal = Math.max(1, Math.round(mine.length * config.valFraction))
+        return { val: mine.slice(0, nVal), train: mine.slice(nVal) }
+      })
+    },
+
+    async train (base: Weights, shard: Shard<Sentence>, options: TrainOptions): Promise<TrainResult> {
+      const { weights, loss } = await trainSoftmax(shape, base, shard.train.flatMap(s => s.x), shard.train.flatMap(s => s.labels), {
+        ...config,
+        seed: options.seed,
+        signal: options.signal,
+        onEpoch: (epoch, l) => options.onProgress?.({ type: 'conclave:train:epoch', epoch, loss: l })
+      })
+      return { weights, numSamples: shard.train.reduce((n, s) => n + s.tokens.length, 0), loss }
+    },
+
+    async evaluate (weights: Weights, examples: 'test' | Sentence[]): Promise<EvalResult> {
+      const rows = examples === 'test' ? test : examples
+      const flat = predictSoftmax(shape, weights, rows.flatMap(s => s.x))
+      let at = 0
+      const predicted = rows.map(s => s.tokens.map(() => tags[flat[at++] as number] as string))
+      const scores = entityScores(rows.map(s => s.tags), predicted)
+      return { metric: scores.f1, metricName: 'entityF1', details: { precision: scores.precision, recall: scores.recall, f1: scores.f1, sentences: rows.length } }
+    },
+
+    poison (examples, options) {
+      const rng = new Rng(options.seed)
+      const relabel = (id: number): number => options.kind === 'flip' ? (id + 1) % tags.length : rng.int(tags.length)
+      return examples.map(s => {
+        const labels = s.labels.map(id => (options.kind === 'flip' || rng.next() < options.rate ? relabel(id) : id))
+        return { ...s, labels, tags: labels.map(id => tags[id] as string) }
+      })
+    },
+
+    dispose () {}
+  }
+}
