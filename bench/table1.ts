@@ -4,7 +4,7 @@
  * shares, over seeds. Prints a markdown table (mean ± std over seeds), writes
  * docs/results/table1.json (or table1-quick.json) and a learning-curve SVG.
  *
- * Tasks so far: classify (OHSUMED-23). NER and QA join when their models exist.
+ * Tasks so far: classify (OHSUMED-23) and ner (BC5CDR). QA joins when its student exists.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -18,7 +18,9 @@ const { values } = parseArgs({ options: { quick: { type: 'boolean', default: fal
 const quick = values.quick
 const seeds = quick ? [1] : [1, 2, 3]
 const rounds = quick ? 2 : 5
-const task = quick ? { kind: 'classify', trainLimit: 1200, testLimit: 800 } : { kind: 'classify' }
+const tasks = quick
+  ? [{ kind: 'classify', trainLimit: 1200, testLimit: 800 }, { kind: 'ner', trainLimit: 1000, testLimit: 500 }]
+  : [{ kind: 'classify' }, { kind: 'ner' }]
 const hostile = [{ kind: 'sign-flip', agent: 5, scale: 5 }]
 const settings = [{ name: 'clean', hostile: 0, attacks: [] }, { name: '1 of 5 hostile', hostile: 1, attacks: hostile }]
 
@@ -29,6 +31,7 @@ const stats = (xs: number[]): { mean: number, std: number } => {
   return { mean, std: Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, xs.length - 1)) }
 }
 
+for (const task of tasks) {
 for (const setting of settings) {
   for (const method of ['centralized', 'fedavg', 'conclave'] as const) {
     if (method === 'centralized' && setting.hostile > 0) continue // pooled data has no hostile agent
@@ -37,7 +40,7 @@ for (const setting of settings) {
     const rejections: number[] = []
     let wall = 0
     for (const seed of seeds) {
-      const config = parseRunConfig({ agents: 5, rounds, seed, quorum: 4, partition: { kind: 'dirichlet', alpha: 1 }, task, attacks: setting.attacks } as RunConfigInput)
+      const config = parseRunConfig({ agents: 5, rounds, seed, quorum: 4, partition: { kind: 'dirichlet', alpha: 1 }, task, attacks: setting.attacks } as unknown as RunConfigInput)
       const started = performance.now()
       let curve: number[]
       if (method === 'conclave') {
@@ -52,18 +55,19 @@ for (const setting of settings) {
       wall += (performance.now() - started) / 1000
       finals.push(curve.at(-1) as number)
       curves.push(curve)
-      process.stderr.write(`classify · ${setting.name} · ${method} · seed ${seed}: accuracy ${(curve.at(-1) as number).toFixed(4)}\n`)
+      process.stderr.write(`${task.kind} · ${setting.name} · ${method} · seed ${seed}: ${metricOf(task.kind)} ${(curve.at(-1) as number).toFixed(4)}\n`)
     }
     entries.push({
-      task: 'classify', setting: method, hostile: setting.hostile, metric: 'accuracy', ...stats(finals), seeds, values: finals,
+      task: task.kind, setting: method, hostile: setting.hostile, metric: metricOf(task.kind), ...stats(finals), seeds, values: finals,
       rejectionRate: rejections.length > 0 ? stats(rejections).mean : null, wallSeconds: wall / seeds.length,
       curve: curves[0]?.map((_, r) => curves.reduce((s, c) => s + (c[r] as number), 0) / curves.length).map(v => [v]) ?? []
     })
   }
 }
+}
 
-const lines = ['| task | hostile | method | accuracy (mean ± std) | rejected | s / run |', '|---|---:|---|---:|---:|---:|']
-for (const e of entries) lines.push(`| ${e.task} | ${e.hostile} of 5 | ${e.setting} | ${(100 * e.mean).toFixed(2)} ± ${(100 * e.std).toFixed(2)} | ${e.rejectionRate === null ? '—' : `${(100 * e.rejectionRate).toFixed(1)}%`} | ${e.wallSeconds.toFixed(0)} |`)
+const lines = ['| task | hostile | method | metric | mean ± std (%) | rejected | s / run |', '|---|---:|---|---|---:|---:|---:|']
+for (const e of entries) lines.push(`| ${e.task} | ${e.hostile} of 5 | ${e.setting} | ${e.metric} | ${(100 * e.mean).toFixed(2)} ± ${(100 * e.std).toFixed(2)} | ${e.rejectionRate === null ? '—' : `${(100 * e.rejectionRate).toFixed(1)}%`} | ${e.wallSeconds.toFixed(0)} |`)
 const table = lines.join('\n')
 process.stdout.write(`\n${table}\n\nseeds ${seeds.join(', ')} · ${rounds} rounds · 5 agents · quorum 4 of 5 · Dirichlet(α = 1) · hostile: agent 5 sign-flips its update ×5\n`)
 
@@ -71,8 +75,12 @@ await mkdir(values.out, { recursive: true })
 const name = quick ? 'table1-quick' : 'table1'
 const command = `npm run bench:table1${quick ? ' -- --quick' : ''}`
 await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, seeds, rounds, generatedAt: new Date().toISOString(), entries: entries.map(({ curve: _curve, ...e }) => e) }, null, 2) + '\n')
-await writeFile(join(values.out, `${name}.md`), `# Table 1 (classification only so far)\n\nMade by \`${command}\`.\n\n${table}\n`)
-await writeFile(join(values.out, `${name}-curves.svg`), curvesSvg(entries))
+await writeFile(join(values.out, `${name}.md`), `# Table 1 (classification and NER so far)\n\nMade by \`${command}\`.\n\n${table}\n`)
+for (const task of tasks) await writeFile(join(values.out, `${name}-${task.kind}-curves.svg`), curvesSvg(entries.filter(e => e.task === task.kind)))
+
+function metricOf (kind: string): string {
+  return kind === 'ner' ? 'entity F1' : 'accuracy'
+}
 
 function curvesSvg (all: Entry[]): string {
   const w = 560
@@ -89,7 +97,7 @@ function curvesSvg (all: Entry[]): string {
   }).join('\n')
   const ticks = [0, 0.25, 0.5, 0.75, 1].map(v => `<text x="${pad - 6}" y="${(sy(v) + 4).toFixed(1)}" text-anchor="end" font-size="10">${v}</text>`).join('')
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w + 90}" height="${h}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>
-<text x="${w / 2}" y="16" text-anchor="middle" font-size="12">OHSUMED-23 test accuracy per round (mean over seeds ${seeds.join(', ')})</text>
+<text x="${w / 2}" y="16" text-anchor="middle" font-size="12">${all[0]?.task === 'ner' ? 'BC5CDR test entity F1' : 'OHSUMED-23 test accuracy'} per round (mean over seeds ${seeds.join(', ')})</text>
 <line x1="${pad}" y1="${h - pad}" x2="${w - pad}" y2="${h - pad}" stroke="black"/><line x1="${pad}" y1="${pad}" x2="${pad}" y2="${h - pad}" stroke="black"/>${ticks}
 <text x="${w / 2}" y="${h - 12}" text-anchor="middle" font-size="11">round</text>
 ${paths}

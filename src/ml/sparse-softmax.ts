@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs'
 import { InvalidWeightsError } from '../core/errors.ts'
-import { densify, type SparseVector } from '../data/features.ts'
+import type { SparseVector } from '../data/features.ts'
 import { mixSeed, Rng } from '../data/rng.ts'
 import { assertCompatible, type Weights } from './weights.ts'
 
 /**
  * Sparse features → optional hidden ReLU layer → softmax: the model under the classify
- * and NER tasks. Trained with Adam in a hand-written loop over seeded batches, so a seed
+ * and NER tasks. Inputs stay sparse (see sparseMatMul), so wide hashed features are cheap. Trained with Adam in a hand-written loop over seeded batches, so a seed
  * fixes the result bit for bit; every tensor is disposed (tests check tf.memory()).
  */
 export interface SoftmaxShape {
@@ -50,12 +50,42 @@ function toTensors (shape: SoftmaxShape, w: Weights): tf.Tensor[] {
   })
 }
 
-function forward (params: tf.Tensor[], x: tf.Tensor2D): tf.Tensor2D {
-  let h: tf.Tensor2D = x
-  const depth = params.length / 2
-  for (let l = 0; l < depth; l++) {
-    h = tf.add(tf.matMul(h, params[2 * l] as tf.Tensor2D), params[2 * l + 1] as tf.Tensor1D)
-    if (l < depth - 1) h = tf.relu(h)
+/** A batch of sparse rows as flat (feature, row, value) triples, ready for sparseMatMul. */
+interface SparseBatch {
+  size: number
+  feature: tf.Tensor1D
+  row: tf.Tensor1D
+  value: tf.Tensor2D
+}
+
+/** Built outside the function being differentiated, so its tensors outlive the forward pass. */
+function sparseBatch (rows: readonly SparseVector[]): SparseBatch {
+  const feature: number[] = []
+  const row: number[] = []
+  const value: number[] = []
+  rows.forEach((r, i) => { r.indices.forEach((f, k) => { feature.push(f); row.push(i); value.push(r.values[k] as number) }) })
+  return { size: rows.length, feature: tf.tensor1d(feature, 'int32'), row: tf.tensor1d(row, 'int32'), value: tf.tensor2d(value, [value.length, 1]) }
+}
+
+/**
+ * x·W for a batch of sparse rows without densifying it: gather the rows of W the features
+ * hit, scale them, and sum them per example with scatterND (which sums duplicates). The
+ * gradient is written by hand, with scatterND again, because tf.gather's own gradient
+ * needs UnsortedSegmentSum, which the wasm backend lacks.
+ */
+function sparseMatMul (kernel: tf.Tensor, x: SparseBatch): tf.Tensor2D {
+  const [features, width] = kernel.shape as [number, number]
+  const product = tf.customGrad(((w: tf.Tensor) => ({
+    value: tf.scatterND(x.row.expandDims(1), tf.mul(tf.gather(w, x.feature), x.value), [x.size, width]),
+    gradFunc: (dy: tf.Tensor) => tf.scatterND(x.feature.expandDims(1), tf.mul(tf.gather(dy, x.row), x.value), [features, width])
+  })) as Parameters<typeof tf.customGrad>[0])
+  return product(kernel) as tf.Tensor2D
+}
+
+function forward (params: tf.Tensor[], x: SparseBatch): tf.Tensor2D {
+  let h = tf.add(sparseMatMul(params[0] as tf.Tensor, x), params[1] as tf.Tensor1D) as tf.Tensor2D
+  for (let l = 1; l < params.length / 2; l++) {
+    h = tf.add(tf.matMul(tf.relu(h), params[2 * l] as tf.Tensor2D), params[2 * l + 1] as tf.Tensor1D)
   }
   return h
 }
@@ -75,7 +105,7 @@ export async function trainSoftmax (shape: SoftmaxShape, base: Weights, rows: re
       for (let i = 0; i < order.length; i += options.batchSize) {
         const batch = order.slice(i, i + options.batchSize)
         const cost = tf.tidy(() => {
-          const x = tf.tensor2d(densify(batch.map(j => rows[j] as SparseVector), shape.features), [batch.length, shape.features])
+          const x = sparseBatch(batch.map(j => rows[j] as SparseVector))
           const y = tf.oneHot(tf.tensor1d(batch.map(j => labels[j] as number), 'int32'), shape.classes)
           return optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(params, x)) as tf.Scalar, true) as tf.Scalar
         })
@@ -104,7 +134,7 @@ export function predictSoftmax (shape: SoftmaxShape, weights: Weights, rows: rea
   try {
     for (let i = 0; i < rows.length; i += 512) {
       const batch = rows.slice(i, i + 512)
-      const ids = tf.tidy(() => forward(params, tf.tensor2d(densify(batch, shape.features), [batch.length, shape.features])).argMax(1))
+      const ids = tf.tidy(() => forward(params, sparseBatch(batch)).argMax(1))
       out.push(...(ids.dataSync() as Int32Array))
       ids.dispose()
     }
