@@ -1,5 +1,5 @@
 import { DatasetError } from '../core/errors.ts'
-import type { Rng } from './rng.ts'
+import { mixSeed, Rng } from './rng.ts'
 
 /** Indices 0..n−1 dealt round-robin after a seeded shuffle: IID parts of near-equal size. */
 export function iid (n: number, parts: number, rng: Rng): number[][] {
@@ -38,4 +38,31 @@ export function dirichlet (labels: readonly number[], parts: number, alpha: numb
     part.push(largest.pop() as number)
   }
   return out.map(part => part.sort((a, b) => a - b))
+}
+
+/** A fixed subset (seed 0) of at most `limit` items, so a limit picks the same ones in every run. */
+export function fixedSubset<T> (items: T[], limit?: number): T[] {
+  return limit === undefined || limit >= items.length ? items : new Rng(0).shuffle([...items]).slice(0, limit)
+}
+
+export interface ShardSplit {
+  seed: number
+  partition: 'iid' | 'dirichlet'
+  alpha?: number
+  /** Share of each part held out as its owner's validation set (at least one item). */
+  valFraction: number
+}
+
+/**
+ * Deals `items` to `parts` participants (IID, or Dirichlet non-IID by `labels`) and carves
+ * each participant's validation set out of its own part.
+ */
+export function splitShards<T> (items: readonly T[], labels: readonly number[], parts: number, options: ShardSplit): Array<{ train: T[], val: T[] }> {
+  const rng = new Rng(mixSeed(options.seed, 0x5a4d))
+  const split = options.partition === 'iid' ? iid(items.length, parts, rng) : dirichlet(labels, parts, options.alpha ?? 1, rng)
+  return split.map(indices => {
+    const mine = rng.shuffle(indices.map(i => items[i] as T))
+    const nVal = Math.max(1, Math.round(mine.length * options.valFraction))
+    return { val: mine.slice(0, nVal), train: mine.slice(nVal) }
+  })
 }

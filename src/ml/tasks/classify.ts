@@ -2,8 +2,8 @@ import type { z } from 'zod'
 import { silentLogger, type Logger } from '../../core/logger.ts'
 import { loadClassification, type Example } from '../../data/classification.ts'
 import { hashFeatures, type SparseVector } from '../../data/features.ts'
-import { dirichlet, iid } from '../../data/partition.ts'
-import { mixSeed, Rng } from '../../data/rng.ts'
+import { fixedSubset, splitShards } from '../../data/partition.ts'
+import { Rng } from '../../data/rng.ts'
 import { classificationScores } from '../../metrics/classification.ts'
 import { initBackend } from '../backend.ts'
 import type { ClassifyConfig, EvalResult, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
@@ -26,10 +26,8 @@ export async function createClassifyTask (config: Config, options: { logger?: Lo
   const logger = options.logger ?? silentLogger
   const data = await loadClassification(config.data)
   const featurize = (e: Example): Featurized => ({ ...e, x: hashFeatures(e.text, config.features) })
-  // Fixed subsets (seed 0), so a limit picks the same examples in every run.
-  const subset = <T>(rows: T[], limit?: number): T[] => limit === undefined || limit >= rows.length ? rows : new Rng(0).shuffle([...rows]).slice(0, limit)
-  const train = subset(data.train, config.trainLimit).map(featurize)
-  const test = subset(data.test, config.testLimit).map(featurize)
+  const train = fixedSubset(data.train, config.trainLimit).map(featurize)
+  const test = fixedSubset(data.test, config.testLimit).map(featurize)
   const classes = data.labels.length
   logger.info('classify task loaded', { train: train.length, test: test.length, classes, features: config.features })
   const shape = { features: config.features, hidden: config.hidden, classes }
@@ -41,13 +39,7 @@ export async function createClassifyTask (config: Config, options: { logger?: Lo
     initialWeights: seed => initSoftmax(shape, seed),
 
     shards (parts: number, options: ShardOptions): Array<Shard<Featurized>> {
-      const rng = new Rng(mixSeed(options.seed, 0x5a4d))
-      const split = options.partition === 'iid' ? iid(train.length, parts, rng) : dirichlet(train.map(e => e.label), parts, options.alpha ?? 1, rng)
-      return split.map(indices => {
-        const mine = rng.shuffle(indices.map(i => train[i] as Featurized))
-        const nVal = Math.max(1, Math.round(mine.length * config.valFraction))
-        return { val: mine.slice(0, nVal), train: mine.slice(nVal) }
-      })
+      return splitShards(train, train.map(e => e.label), parts, { ...options, valFraction: config.valFraction })
     },
 
     async train (base: Weights, shard: Shard<Featurized>, options: TrainOptions): Promise<TrainResult> {

@@ -4,8 +4,8 @@ import { DatasetError } from '../../core/errors.ts'
 import { silentLogger, type Logger } from '../../core/logger.ts'
 import { readConll, type TaggedSentence } from '../../data/conll.ts'
 import type { SparseVector } from '../../data/features.ts'
-import { dirichlet, iid } from '../../data/partition.ts'
-import { mixSeed, Rng } from '../../data/rng.ts'
+import { fixedSubset, splitShards } from '../../data/partition.ts'
+import { Rng } from '../../data/rng.ts'
 import { tokenFeatures } from '../../data/token-features.ts'
 import { entityScores } from '../../metrics/entities.ts'
 import { initBackend } from '../backend.ts'
@@ -41,9 +41,8 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
     }),
     x: s.tokens.map((_, i) => tokenFeatures(s.tokens, i, config.features))
   })
-  const subset = <T>(rows: T[], limit?: number): T[] => limit === undefined || limit >= rows.length ? rows : new Rng(0).shuffle([...rows]).slice(0, limit)
-  const train = subset(trainRaw, config.trainLimit).map(s => prepare(s, 'train.conll'))
-  const test = subset(testRaw, config.testLimit).map(s => prepare(s, 'test.conll'))
+  const train = fixedSubset(trainRaw, config.trainLimit).map(s => prepare(s, 'train.conll'))
+  const test = fixedSubset(testRaw, config.testLimit).map(s => prepare(s, 'test.conll'))
   const shape = { features: config.features, hidden: config.hidden, classes: tags.length }
   logger.info('ner task loaded', { train: train.length, test: test.length, tags })
 
@@ -53,14 +52,8 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
     initialWeights: seed => initSoftmax(shape, seed),
 
     shards (parts: number, options: ShardOptions): Array<Shard<Sentence>> {
-      const rng = new Rng(mixSeed(options.seed, 0x5a4d))
       const firstType = train.map(s => { const t = s.tags.find(tag => tag !== 'O'); return t === undefined ? 0 : 1 + (index.get(t) as number) })
-      const split = options.partition === 'iid' ? iid(train.length, parts, rng) : dirichlet(firstType, parts, options.alpha ?? 1, rng)
-      return split.map(indices => {
-        const mine = rng.shuffle(indices.map(i => train[i] as Sentence))
-        const nVal = Math.max(1, Math.round(mine.length * config.valFraction))
-        return { val: mine.slice(0, nVal), train: mine.slice(nVal) }
-      })
+      return splitShards(train, firstType, parts, { ...options, valFraction: config.valFraction })
     },
 
     async train (base: Weights, shard: Shard<Sentence>, options: TrainOptions): Promise<TrainResult> {
