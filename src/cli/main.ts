@@ -12,14 +12,15 @@ import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
 Usage:
-  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--data DIR] [--force] [--verbose]
+  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--task classify|ner] [--data DIR] [--force] [--verbose]
   conclave audit DIR [--json]
   conclave init  [--out FILE]
-  conclave baseline centralized|fedavg [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]
+  conclave baseline centralized|fedavg [--task classify|ner] [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]
 
 run     N participants in this process: train, publish, anchor, vote, merge; then audit.
         --quorum takes a count (4), a fraction of the peers (0.75) or "majority".
-        --data points the task at your own dataset folder (train.jsonl, test.jsonl).
+        --task picks the learning task; --data points it at your own dataset folder
+        (classify: train.jsonl/test.jsonl; ner: train.conll/test.conll).
 audit   Replays DIR's ledger and store, re-derives every decision and the model hash.
         Exits 0 only when everything verifies; names the first record that does not.
 init    Writes a commented config file (default conclave.yaml).
@@ -64,6 +65,7 @@ async function run (args: string[]): Promise<number> {
       quorum: { type: 'string' },
       out: { type: 'string', default: 'runs/latest' },
       config: { type: 'string' },
+      task: { type: 'string' },
       data: { type: 'string' },
       force: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false }
@@ -73,7 +75,7 @@ async function run (args: string[]): Promise<number> {
   const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
   const config = parseRunConfig({
     ...fromFile,
-    ...dataFlag(fromFile, values.data),
+    ...taskFlags(fromFile, values.task, values.data),
     ...integer('agents', values.agents),
     ...integer('rounds', values.rounds),
     ...integer('seed', values.seed),
@@ -100,14 +102,14 @@ async function run (args: string[]): Promise<number> {
 async function baseline (args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { agents: { type: 'string' }, rounds: { type: 'string' }, seed: { type: 'string' }, config: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: { agents: { type: 'string' }, rounds: { type: 'string' }, seed: { type: 'string' }, config: { type: 'string' }, task: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean', default: false } },
     allowPositionals: true,
     strict: true
   })
   const kind = BaselineKind.safeParse(positionals[0])
-  if (!kind.success || positionals.length > 1) throw new ConfigError('usage: conclave baseline centralized|fedavg [--agents N] [--rounds R] [--seed S] [--config FILE] [--json]')
+  if (!kind.success || positionals.length > 1) throw new ConfigError('usage: conclave baseline centralized|fedavg [--task classify|ner] [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]')
   const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
-  const config = parseRunConfig({ ...fromFile, ...dataFlag(fromFile, values.data), ...integer('agents', values.agents), ...integer('rounds', values.rounds), ...integer('seed', values.seed) })
+  const config = parseRunConfig({ ...fromFile, ...taskFlags(fromFile, values.task, values.data), ...integer('agents', values.agents), ...integer('rounds', values.rounds), ...integer('seed', values.seed) })
   const report = await runBaseline(kind.data, config, {
     onRound: r => { if (!values.json) process.stderr.write(`round ${r.round}: ${r.metric.name} ${r.metric.value.toFixed(4)}\n`) }
   })
@@ -141,10 +143,15 @@ async function init (args: string[]): Promise<number> {
   return 0
 }
 
-/** `--data DIR`: the task's dataset folder (train/test files), keeping the rest of its config. */
-function dataFlag (fromFile: RunConfigInput, dir: string | undefined): RunConfigInput {
-  if (dir === undefined) return {}
-  return { task: { ...(fromFile.task ?? { kind: 'classify' }), data: resolve(dir) } }
+/**
+ * `--task KIND` picks the task (keeping the file's task settings when it names the same
+ * kind); `--data DIR` points it at a dataset folder.
+ */
+function taskFlags (fromFile: RunConfigInput, kind: string | undefined, dir: string | undefined): RunConfigInput {
+  if (kind === undefined && dir === undefined) return {}
+  const base = fromFile.task ?? { kind: 'classify' }
+  const task = kind === undefined || kind === base.kind ? base : { kind }
+  return { task: { ...task, ...(dir === undefined ? {} : { data: resolve(dir) }) } as RunConfigInput['task'] }
 }
 
 function integer (name: string, value: string | undefined): Record<string, number> {

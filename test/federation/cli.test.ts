@@ -39,6 +39,19 @@ describe('conclave CLI', () => {
     expect(Object.keys(JSON.parse(audit.out) as object)).toEqual(['ok', 'records', 'proposals', 'votes', 'decisions', 'modelHash', 'firstFailure', 'rejected'])
   })
 
+  it('runs a baseline for another task on its own data (--task ner --data), and refuses unknown tasks', async () => {
+    const data = await mkdtemp(join(tmpdir(), 'conclave-ner-'))
+    const sentence = (i: number): string => `Aspirin\tB-Chemical\ncaused\tO\nulcer\tB-Disease\nin\tO\npatient\tO\n${i}\tO\n\n`
+    await writeFile(join(data, 'train.conll'), Array.from({ length: 40 }, (_, i) => sentence(i)).join(''))
+    await writeFile(join(data, 'test.conll'), Array.from({ length: 10 }, (_, i) => sentence(i)).join(''))
+    const result = await capture(['baseline', 'fedavg', '--task', 'ner', '--data', data, '--agents', '2', '--rounds', '1', '--json'])
+    expect(result.code).toBe(0)
+    const report = JSON.parse(result.out) as { rounds: Array<{ metric: { name: string, value: number } }> }
+    expect(report.rounds.at(-1)?.metric.name).toBe('entityF1')
+    expect(report.rounds.at(-1)?.metric.value).toBeGreaterThan(0.5)
+    expect((await capture(['baseline', 'fedavg', '--task', 'qa'])).err).toMatch(/ConfigError/)
+  })
+
   it('gives clear errors and exit codes for bad input', async () => {
     expect((await capture(['run', '--agents', 'five'])).code).toBe(1)
     expect((await capture(['run', '--agents', '3', '--quorum', '3'])).err).toMatch(/ConfigError/)
