@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { ConfigError } from '../core/errors.ts'
 import { audit, type AuditReport } from '../federation/audit.ts'
 import { openTangle } from '../ledger/tangle.ts'
-import { createHeliaStore, verifyAllBlocks } from '../storage/helia.ts'
+import { createHeliaStore, verifyStoreDir } from '../storage/helia.ts'
 
 /** Audits a run directory of the embedded engines: `DIR/ledger/` and `DIR/store/`. */
 export async function auditRunDir (dir: string): Promise<AuditReport> {
@@ -14,7 +14,7 @@ export async function auditRunDir (dir: string): Promise<AuditReport> {
   const ledger = await openTangle({ dir: join(dir, 'ledger') })
   const store = await createHeliaStore({ dir: join(dir, 'store') })
   try {
-    return await audit(ledger, store, { verifyStore: () => verifyAllBlocks(join(dir, 'store')) })
+    return await audit(ledger, store, { verifyStore: () => verifyStoreDir(join(dir, 'store')) })
   } finally {
     await ledger.close()
     await store.close()

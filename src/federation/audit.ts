@@ -48,7 +48,7 @@ function isProtocolRejection (err: ConclaveError): boolean {
 }
 
 export interface AuditOptions extends AbortOptions, ProgressOptions<{ type: 'conclave:audit:block', seq: number }> {
-  /** Re-hashes every block the store holds, referenced or not (Helia's `verifyAllBlocks`). */
+  /** Re-hashes every block the store holds, referenced or not and every datastore file (Helia's `verifyStoreDir`). */
   verifyStore?: () => Promise<string[]>
 }
 

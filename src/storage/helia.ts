@@ -2,46 +2,58 @@ import { unixfs, type UnixFS } from '@helia/unixfs'
 import { FsBlockstore } from 'blockstore-fs'
 import { FsDatastore } from 'datastore-fs'
 import { createHeliaLight, type Helia } from 'helia'
+import { exporter } from 'ipfs-unixfs-exporter'
 import type { CID } from 'multiformats/cid'
-import { sha256 } from 'multiformats/hashes/sha2'
 import { join } from 'node:path'
-import { ConclaveError, ContentMismatchError, ContentNotFoundError, PayloadTooLargeError } from '../core/errors.ts'
-import type { Logger } from '../core/logger.ts'
+import { ConclaveError, ContentMismatchError, ContentNotFoundError, InvalidRecordError, PayloadTooLargeError } from '../core/errors.ts'
+import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
+import { blockMatches } from './helia-verify.ts'
 import type { ContentStore, GetOptions } from './index.ts'
 import { DEFAULT_MAX_BYTES, importerOptions, parseCid } from './unixfs-settings.ts'
 
+export { inspectStoreDir, verifyAllBlocks, verifyStoreDir, type StoreDamage, type VerifyStoreOptions } from './helia-verify.ts'
+
 export interface HeliaStoreOptions {
-  /** Blocks go to `dir/blocks`, pins to `dir/datastore`. */
+  /** Blocks go to `dir/blocks` (blockstore-fs), pins to `dir/datastore` (datastore-fs). */
   dir: string
+  /** @default silentLogger */
   logger?: Logger
 }
 
 /**
  * The embedded content store: Helia with no networking at all (createHeliaLight: no
- * libp2p, no block brokers) over a file blockstore. Every block read is re-hashed
- * against its CID, because a file blockstore trusts its disk.
+ * libp2p, no block brokers, every read `offline`) over a file blockstore.
+ *
+ * `get` is verified block by block: blockstore-fs trusts its disk, so the blockstore here
+ * re-hashes every block it reads against its CID's multihash before Helia sees it. The
+ * DAG is walked from the requested CID through links in verified blocks only, so the bytes
+ * returned are exactly the ones the CID commits to; any damaged or undecodable block is a
+ * ContentMismatchError naming the requested CID and the block.
  */
 export async function createHeliaStore (options: HeliaStoreOptions): Promise<ContentStore> {
   const blockstore = new VerifyingFsBlockstore(join(options.dir, 'blocks'))
   const datastore = new FsDatastore(join(options.dir, 'datastore'))
   await blockstore.open()
   await datastore.open()
-  const helia = createHeliaLight({ blockstore, datastore, start: false } as Parameters<typeof createHeliaLight>[0])
+  const helia = createHeliaLight({ blockstore, datastore })
   await helia.start()
-  return new HeliaStore(helia, unixfs(helia))
+  return new HeliaStore(helia, unixfs(helia), options.logger ?? silentLogger)
 }
 
 class HeliaStore implements ContentStore {
   readonly #helia: Helia
   readonly #fs: UnixFS
+  readonly #logger: Logger
 
-  constructor (helia: Helia, fs: UnixFS) {
+  constructor (helia: Helia, fs: UnixFS, logger: Logger) {
     this.#helia = helia
     this.#fs = fs
+    this.#logger = logger
   }
 
   async put (bytes: Uint8Array, options: AbortOptions = {}): Promise<string> {
+    if (!(bytes instanceof Uint8Array)) throw new InvalidRecordError('put takes a Uint8Array')
     options.signal?.throwIfAborted()
     const cid = await this.#fs.addBytes(bytes, { ...importerOptions, signal: options.signal })
     return cid.toString()
@@ -49,9 +61,10 @@ class HeliaStore implements ContentStore {
 
   async get (text: string, options: GetOptions = {}): Promise<Uint8Array> {
     const cid = parseCid(text)
-    options.signal?.throwIfAborted()
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
-    return await readVerified(text, async () => {
+    options.signal?.throwIfAborted()
+    return await this.#read(text, async () => {
+      // stat reads (and verifies) the root block only: the size is known before the rest.
       const stat = await this.#fs.stat(cid, { offline: true, signal: options.signal })
       const size = Number(stat.size)
       if (size > maxBytes) throw new PayloadTooLargeError(`content ${text} has ${size} bytes, over the ${maxBytes}-byte limit`)
@@ -68,88 +81,65 @@ class HeliaStore implements ContentStore {
   }
 
   async has (text: string, options: AbortOptions = {}): Promise<boolean> {
-    return this.#helia.blockstore.has(parseCid(text), options)
+    const cid = parseCid(text)
+    options.signal?.throwIfAborted()
+    return this.#helia.blockstore.has(cid, options)
   }
 
   async pin (text: string, options: AbortOptions = {}): Promise<void> {
     const cid = parseCid(text)
+    options.signal?.throwIfAborted()
     if (await this.#helia.pins.isPinned(cid, options)) return
-    await readVerified(text, async () => {
-      for await (const _ of this.#helia.pins.add(cid, { ...options, offline: true } as AbortOptions)) { /* walks and pins every block */ }
+    await this.#read(text, async () => {
+      // Helia's pin walker records a DAG with missing blocks as pinned (its failed reads
+      // become unhandled rejections), so the whole DAG is read and verified first.
+      const todo = [cid]
+      for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+        const entry = await exporter(next, this.#helia.blockstore, { offline: true, signal: options.signal } as AbortOptions)
+        if (entry.type === 'file' || entry.type === 'directory') todo.push(...entry.node.Links.map(link => link.Hash))
+      }
+      for await (const _ of this.#helia.pins.add(cid, { signal: options.signal, offline: true } as AbortOptions)) { /* records every block as pinned */ }
     })
   }
 
   async isPinned (text: string, options: AbortOptions = {}): Promise<boolean> {
-    return this.#helia.pins.isPinned(parseCid(text), options)
+    const cid = parseCid(text)
+    options.signal?.throwIfAborted()
+    return this.#helia.pins.isPinned(cid, options)
   }
 
   async close (): Promise<void> {
     await this.#helia.stop()
   }
-}
 
-/** Maps whatever Helia throws on a missing or undecodable block to the store's named errors. */
-async function readVerified<T> (cid: string, read: () => Promise<T>): Promise<T> {
-  try {
-    return await read()
-  } catch (err) {
-    if (err instanceof ConclaveError || (err as Error).name === 'AbortError') throw err
-    if ((err as Error).name === 'NotFoundError' || /not found|offline/i.test((err as Error).name)) {
-      throw new ContentNotFoundError(`the store does not hold ${cid}`, { cause: err })
+  /** Maps whatever Helia throws on a missing, damaged or undecodable block to the store's named errors. */
+  async #read<T> (cid: string, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read()
+    } catch (err) {
+      const name = (err as Error).name
+      if (name === 'AbortError' || name === 'TimeoutError') throw err
+      if (err instanceof PayloadTooLargeError || err instanceof ContentNotFoundError) throw err
+      if (err instanceof ConclaveError) {
+        this.#logger.warn('content damaged', { cid, problem: err.message })
+        throw new ContentMismatchError(`content ${cid}: ${err.message}`, { cause: err })
+      }
+      if (name === 'NotFoundError' || name === 'BlockNotFoundWhileOfflineError') {
+        throw new ContentNotFoundError(`the store does not hold ${cid} (or a block under it)`, { cause: err })
+      }
+      this.#logger.warn('content damaged', { cid, problem: `${name}: ${(err as Error).message}` })
+      throw new ContentMismatchError(`content ${cid} does not decode (${name}): a block is damaged`, { cause: err })
     }
-    throw new ContentMismatchError(`content ${cid} does not decode: a block is damaged`, { cause: err })
   }
 }
 
-/** A file blockstore that re-hashes each block it reads. */
+/** A file blockstore that re-hashes each block it reads (blockstore-fs itself trusts its disk). */
 class VerifyingFsBlockstore extends FsBlockstore {
   override async * get (cid: CID, options?: AbortOptions): AsyncGenerator<Uint8Array> {
     const chunks: Uint8Array[] = []
     for await (const chunk of super.get(cid, options)) chunks.push(chunk)
-    const bytes = concat(chunks)
-    await assertBlockHash(cid, bytes)
+    const bytes = chunks.length === 1 ? chunks[0] as Uint8Array : Buffer.concat(chunks)
+    if (!await blockMatches(cid.multihash, bytes)) throw new ContentMismatchError(`block ${cid} does not hash to its CID: the store is damaged`)
     yield bytes
   }
-}
-
-async function assertBlockHash (cid: CID, bytes: Uint8Array): Promise<void> {
-  if (cid.multihash.code !== sha256.code) throw new ContentMismatchError(`block ${cid} uses a hash other than sha2-256`)
-  const digest = await sha256.digest(bytes)
-  if (!equal(digest.bytes, cid.multihash.bytes)) throw new ContentMismatchError(`block ${cid} does not hash to its CID: the store is damaged`)
-}
-
-/**
- * Re-hashes every block under `dir/blocks`, referenced or not, and returns the CIDs of
- * those that do not match: the audit's check that every byte of the store is intact.
- */
-export async function verifyAllBlocks (dir: string): Promise<string[]> {
-  const blockstore = new FsBlockstore(join(dir, 'blocks'))
-  await blockstore.open()
-  const bad: string[] = []
-  try {
-    for await (const { cid, bytes } of blockstore.getAll()) {
-      const chunks: Uint8Array[] = []
-      for await (const chunk of bytes) chunks.push(chunk)
-      try {
-        await assertBlockHash(cid, concat(chunks))
-      } catch {
-        bad.push(cid.toString())
-      }
-    }
-  } finally {
-    await blockstore.close()
-  }
-  return bad
-}
-
-function concat (chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0] as Uint8Array
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
-  let at = 0
-  for (const c of chunks) { out.set(c, at); at += c.length }
-  return out
-}
-
-function equal (a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i])
 }

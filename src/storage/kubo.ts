@@ -1,7 +1,8 @@
 import { importer } from 'ipfs-unixfs-importer'
 import { create, type KuboRPCClient } from 'kubo-rpc-client'
-import { BackendUnavailableError, ConclaveError, ContentMismatchError, ContentNotFoundError, PayloadTooLargeError } from '../core/errors.ts'
-import type { Logger } from '../core/logger.ts'
+import type { CID } from 'multiformats/cid'
+import { BackendUnavailableError, ConclaveError, ConfigError, ContentMismatchError, ContentNotFoundError, InvalidRecordError, PayloadTooLargeError } from '../core/errors.ts'
+import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import type { ContentStore, GetOptions } from './index.ts'
 import { CHUNK_BYTES, DEFAULT_MAX_BYTES, importerOptions, parseCid } from './unixfs-settings.ts'
@@ -9,61 +10,69 @@ import { CHUNK_BYTES, DEFAULT_MAX_BYTES, importerOptions, parseCid } from './uni
 export interface KuboStoreOptions {
   /** kubo's RPC API, e.g. http://127.0.0.1:5001 */
   url: string
-  /** How long a lookup may take before the content counts as missing. @default 5000 */
+  /**
+   * How long one RPC call may take before the daemon counts as unavailable. Missing
+   * content does not wait for it: every lookup is sent `offline`, so kubo answers "not
+   * found" at once instead of searching the network. @default 30000
+   */
   timeoutMs?: number
+  /** @default silentLogger */
   logger?: Logger
 }
 
 /**
- * The real IPFS engine: a kubo daemon over its RPC API. Adds use the same chunking as
- * Helia (CIDv1, raw leaves, 256 KiB), and since `cat` returns bytes only, `get`
- * re-chunks what it received and checks that it rebuilds the requested CID.
+ * The real IPFS engine: a kubo daemon over its RPC API. `put` adds with the same chunking
+ * as Helia (CIDv1, raw leaves, 256 KiB, balanced) and checks that kubo's CID is the one
+ * computed locally (a daemon whose Import.* config changes the DAG layout is refused).
+ * `cat` returns bytes only, so `get` re-chunks them in memory and checks that they
+ * rebuild the requested CID: content added to kubo with other settings does not verify.
  */
 export function createKuboStore (options: KuboStoreOptions): ContentStore {
-  const client = create({ url: options.url })
-  const timeout = options.timeoutMs ?? 5000
-  const call = async <T>(what: string, cid: string, fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> => {
-    signal?.throwIfAborted()
-    const limit = AbortSignal.any([AbortSignal.timeout(timeout), ...(signal === undefined ? [] : [signal])])
-    try {
-      return await fn(limit)
-    } catch (err) {
-      signal?.throwIfAborted()
-      if (err instanceof ConclaveError) throw err
-      if (isUnreachable(err)) throw new BackendUnavailableError(`kubo is not reachable at ${options.url}: start it with \`npm run services:up\``, { cause: err })
-      if (limit.aborted || /not found|no link/i.test((err as Error).message)) throw new ContentNotFoundError(`kubo does not have ${cid} (${what})`, { cause: err })
-      throw err
-    }
+  let url: URL
+  try {
+    url = new URL(options.url)
+  } catch (err) {
+    throw new ConfigError(`kubo url "${options.url}" is not a URL`, { cause: err })
   }
-  return new KuboStore(client, call)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`kubo url "${options.url}" is not http(s)`)
+  const timeoutMs = options.timeoutMs ?? 30_000
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new ConfigError(`kubo timeoutMs must be a positive number, not ${timeoutMs}`)
+  return new KuboStore(create({ url: options.url }), options.url, timeoutMs, options.logger ?? silentLogger)
 }
-
-type Call = <T>(what: string, cid: string, fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal) => Promise<T>
 
 class KuboStore implements ContentStore {
   readonly #client: KuboRPCClient
-  readonly #call: Call
+  readonly #url: string
+  readonly #timeoutMs: number
+  readonly #logger: Logger
 
-  constructor (client: KuboRPCClient, call: Call) {
+  constructor (client: KuboRPCClient, url: string, timeoutMs: number, logger: Logger) {
     this.#client = client
-    this.#call = call
+    this.#url = url
+    this.#timeoutMs = timeoutMs
+    this.#logger = logger
   }
 
   async put (bytes: Uint8Array, options: AbortOptions = {}): Promise<string> {
-    const added = await this.#call('add', '', signal => this.#client.add(bytes, { cidVersion: 1, rawLeaves: true, chunker: `size-${CHUNK_BYTES}`, pin: false, signal }), options.signal)
-    return added.cid.toString()
+    if (!(bytes instanceof Uint8Array)) throw new InvalidRecordError('put takes a Uint8Array')
+    const added = await this.#call('add', undefined, signal => this.#client.add(bytes, { cidVersion: 1, rawLeaves: true, chunker: `size-${CHUNK_BYTES}`, pin: false, signal }), options.signal)
+    const expected = await rootCid(bytes)
+    if (added.cid.toString() !== expected) {
+      throw new ContentMismatchError(`kubo at ${this.#url} stored the bytes as ${added.cid}, not ${expected}: check its Import.* settings`)
+    }
+    return expected
   }
 
   async get (text: string, options: GetOptions = {}): Promise<Uint8Array> {
     const cid = parseCid(text)
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
-    const stat = await this.#call('stat', text, signal => this.#client.files.stat(`/ipfs/${text}`, { signal, offline: true } as object), options.signal)
+    const stat = await this.#call('files/stat', cid, signal => this.#client.files.stat(`/ipfs/${cid}`, { signal, offline: true } as AbortOptions), options.signal)
     const size = Number(stat.size)
     if (size > maxBytes) throw new PayloadTooLargeError(`content ${text} has ${size} bytes, over the ${maxBytes}-byte limit`)
-    const bytes = await this.#call('cat', text, async signal => {
+    const bytes = await this.#call('cat', cid, async signal => {
       const chunks: Uint8Array[] = []
       let total = 0
-      for await (const chunk of this.#client.cat(cid, { signal, offline: true } as object)) {
+      for await (const chunk of this.#client.cat(cid, { signal, offline: true } as AbortOptions)) {
         total += chunk.length
         if (total > maxBytes) throw new PayloadTooLargeError(`content ${text} exceeds the ${maxBytes}-byte limit`)
         chunks.push(chunk)
@@ -71,14 +80,17 @@ class KuboStore implements ContentStore {
       return Buffer.concat(chunks)
     }, options.signal)
     const rebuilt = await rootCid(bytes)
-    if (rebuilt !== cid.toString()) throw new ContentMismatchError(`kubo returned bytes for ${text} that rebuild ${rebuilt}`)
+    if (rebuilt !== cid.toString()) {
+      this.#logger.warn('content damaged', { cid: text, rebuilt })
+      throw new ContentMismatchError(`kubo returned bytes for ${text} that rebuild ${rebuilt}`)
+    }
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
 
   async has (text: string, options: AbortOptions = {}): Promise<boolean> {
     const cid = parseCid(text)
     try {
-      await this.#call('block stat', text, signal => this.#client.block.stat(cid, { signal, offline: true } as object), options.signal)
+      await this.#call('block/stat', cid, signal => this.#client.block.stat(cid, { signal, offline: true } as AbortOptions), options.signal)
       return true
     } catch (err) {
       if (err instanceof ContentNotFoundError) return false
@@ -88,32 +100,56 @@ class KuboStore implements ContentStore {
 
   async pin (text: string, options: AbortOptions = {}): Promise<void> {
     const cid = parseCid(text)
-    await this.#call('pin', text, signal => this.#client.pin.add(cid, { signal }), options.signal)
+    await this.#call('pin/add', cid, signal => this.#client.pin.add(cid, { signal, offline: true } as AbortOptions), options.signal)
   }
 
   async isPinned (text: string, options: AbortOptions = {}): Promise<boolean> {
     const cid = parseCid(text)
-    try {
-      for await (const _ of this.#client.pin.ls({ paths: [cid], signal: options.signal })) return true
-      return false
-    } catch (err) {
-      if (isUnreachable(err)) throw new BackendUnavailableError('kubo is not reachable', { cause: err })
-      return false
-    }
+    return this.#call('pin/ls', cid, async (signal) => {
+      try {
+        for await (const _ of this.#client.pin.ls({ paths: [cid], signal, offline: true } as AbortOptions)) return true
+        return false
+      } catch (err) {
+        if (/not pinned|not found/i.test((err as Error).message) && !isUnreachable(err)) return false
+        throw err
+      }
+    }, options.signal)
   }
 
   async close (): Promise<void> {}
+
+  /** One RPC call under the store's timeout and the caller's signal, its failures mapped to the store's named errors. */
+  async #call<T> (command: string, cid: CID | undefined, fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    signal?.throwIfAborted()
+    const timeout = AbortSignal.timeout(this.#timeoutMs)
+    try {
+      return await fn(signal === undefined ? timeout : AbortSignal.any([timeout, signal]))
+    } catch (err) {
+      signal?.throwIfAborted()
+      if (err instanceof ConclaveError) throw err
+      if (timeout.aborted) throw this.#unavailable(`gave no answer to ${command} within ${this.#timeoutMs} ms`, err)
+      if (isUnreachable(err)) throw this.#unavailable('is not reachable', err)
+      if (cid !== undefined && /not found|no link named/i.test((err as Error).message)) {
+        throw new ContentNotFoundError(`kubo at ${this.#url} does not hold ${cid} (${command})`, { cause: err })
+      }
+      throw err
+    }
+  }
+
+  #unavailable (what: string, cause: unknown): BackendUnavailableError {
+    return new BackendUnavailableError(`kubo at ${this.#url} ${what}: start one with \`npm run services:up\``, { cause })
+  }
 }
 
-/** The CID these bytes get under the store's chunking, computed without storing anything. */
+/** The CID these bytes get under the store's chunking, computed in memory without storing anything. */
 async function rootCid (bytes: Uint8Array): Promise<string> {
-  const sink = { put: async (cid: unknown) => cid }
+  const discard = { put: async (cid: CID) => cid }
   let root = ''
-  for await (const entry of importer([{ content: bytes }], sink as never, importerOptions)) root = entry.cid.toString()
+  for await (const entry of importer([{ content: bytes }], discard, importerOptions)) root = entry.cid.toString()
   return root
 }
 
+/** What fetch throws when nothing answers at the URL (connection refused, reset, no route, DNS). */
 function isUnreachable (err: unknown): boolean {
-  const cause = (err as { cause?: { code?: string } }).cause
-  return err instanceof TypeError && (cause?.code === 'ECONNREFUSED' || /fetch failed/.test(err.message))
+  return err instanceof TypeError && /fetch failed/i.test(err.message)
 }

@@ -1,54 +1,84 @@
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { FsBlockstore } from 'blockstore-fs'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { verifyAllBlocks } from '../../src/storage/helia.ts'
 import type { ContentStore } from '../../src/storage/index.ts'
-import { createHeliaStore, verifyAllBlocks } from '../../src/storage/helia.ts'
-import { contentStoreTests } from '../conformance/content-store.ts'
+import { contentStoreTests, pseudoRandom } from '../conformance/content-store.ts'
+import { flip, openHelia, storeFiles } from './helia-helpers.ts'
 
-const dirs = new WeakMap<object, string>()
-async function open (dir?: string): Promise<ContentStore> {
-  const where = dir ?? await mkdtemp(join(tmpdir(), 'conclave-helia-'))
-  const store = await createHeliaStore({ dir: where })
-  dirs.set(store, where)
-  return store
+const dirs = new WeakMap<ContentStore, string>()
+const open = async (dir?: string): Promise<ContentStore> => {
+  const opened = await openHelia(dir)
+  dirs.set(opened.store, opened.dir)
+  return opened.store
 }
 
 contentStoreTests('helia', {
   setup: () => open(),
-  teardown: s => s.close(),
-  reopen: async (s) => { const dir = dirs.get(s) as string; await s.close(); return open(dir) }
+  teardown: async (s) => { await s.close(); await rm(dirs.get(s) as string, { recursive: true, force: true }) },
+  reopen: async (s) => { await s.close(); return open(dirs.get(s)) }
 })
 
-async function blockFiles (dir: string): Promise<string[]> {
-  const entries = await readdir(join(dir, 'blocks'), { withFileTypes: true, recursive: true })
-  return entries.filter(e => e.isFile()).map(e => join(e.parentPath, e.name))
-}
+const failures = async (store: ContentStore, cids: string[]): Promise<string[]> =>
+  (await Promise.allSettled(cids.map(c => store.get(c)))).map(r => r.status === 'rejected' ? (r.reason as Error).name : 'ok')
 
-describe('helia store on disk', () => {
-  it('refuses content when any byte of any of its block files flips (ContentMismatchError), and verifyAllBlocks names the block', async () => {
-    const store = await open()
-    const dir = dirs.get(store) as string
-    const big = Uint8Array.from({ length: 700_000 }, (_, i) => (i * 31) % 251)
+describe('helia store: damage on disk', () => {
+  it('refuses content when any byte of any of its block files flips (ContentMismatchError); verifyAllBlocks names the block', async () => {
+    const { store, dir } = await openHelia()
+    const big = pseudoRandom(262_144 + 5_000, 21) // 2 raw leaves + a dag-pb root
     const small = new TextEncoder().encode('a single raw block')
-    const cids = [await store.put(big), await store.put(small)]
-    const files = await blockFiles(dir)
-    expect(files.length).toBe(5) // 3 raw leaves + 1 dag-pb root for `big`, 1 raw block for `small`
+    const bigCid = await store.put(big)
+    const smallCid = await store.put(small)
+    const files = await storeFiles(dir, 'blocks')
+    expect(files.length).toBe(4)
     expect(await verifyAllBlocks(dir)).toEqual([])
-    for (const file of files) {
-      const bytes = await readFile(file)
-      for (const at of [0, Math.floor(bytes.length / 2), bytes.length - 1]) {
-        const flipped = Buffer.from(bytes)
-        flipped[at] = (flipped[at] as number) ^ 0x04
-        await writeFile(file, flipped)
-        const results = await Promise.allSettled(cids.map(c => store.get(c)))
-        const failures = results.filter(r => r.status === 'rejected').map(r => (r as PromiseRejectedResult).reason.name)
-        expect(failures, `flip at ${at} of ${file}`).toEqual(['ContentMismatchError'])
-        expect(await verifyAllBlocks(dir)).toHaveLength(1)
+    for (const { file, bytes, cid } of files) {
+      const holder = cid === smallCid ? 'small' : 'big'
+      // Every byte of the small blocks (the dag-pb root, the single raw block); a spread of bytes in the 256 KiB leaves.
+      const positions = bytes.length < 1000 ? [...bytes.keys()] : [0, 1, 4095, bytes.length >> 1, bytes.length - 2, bytes.length - 1]
+      for (const at of positions) {
+        await writeFile(file, flip(bytes, at))
+        expect(await failures(store, [bigCid, smallCid]), `${file} byte ${at}`)
+          .toEqual(holder === 'big' ? ['ContentMismatchError', 'ok'] : ['ok', 'ContentMismatchError'])
+        expect(await verifyAllBlocks(dir)).toEqual([cid])
       }
       await writeFile(file, bytes)
     }
+    expect(await failures(store, [bigCid, smallCid])).toEqual(['ok', 'ok'])
     expect(await verifyAllBlocks(dir)).toEqual([])
+    await store.close()
+  })
+
+  it('refuses a dag-pb block that hashes right but does not decode, or is not UnixFS (ContentMismatchError)', async () => {
+    const { store, dir } = await openHelia()
+    const blocks = new FsBlockstore(join(dir, 'blocks'))
+    await blocks.open()
+    for (const bytes of [Uint8Array.of(0xff, 0xff, 0xff), new Uint8Array(0) /* a dag-pb node with no Data */]) {
+      const cid = CID.createV1(0x70, await sha256.digest(bytes))
+      await blocks.put(cid, bytes)
+      await expect(store.get(cid.toString())).rejects.toMatchObject({ name: 'ContentMismatchError', code: 'ERR_CONTENT_MISMATCH' })
+    }
+    await store.close()
+  })
+
+  it('reports a DAG with a missing leaf as ContentNotFoundError', async () => {
+    const { store, dir } = await openHelia()
+    const cid = await store.put(pseudoRandom(600_000, 4))
+    const leaf = (await storeFiles(dir, 'blocks')).find(f => f.bytes.length === 262_144)
+    await rm(leaf?.file as string)
+    await expect(store.get(cid)).rejects.toMatchObject({ name: 'ContentNotFoundError' })
+    await expect(store.pin(cid)).rejects.toMatchObject({ name: 'ContentNotFoundError' })
+    await store.close()
+  })
+
+  it('knows the size before reading the leaves: a too-large DAG is refused even with its leaves missing', async () => {
+    const { store, dir } = await openHelia()
+    const cid = await store.put(pseudoRandom(1_048_577, 8))
+    for (const f of await storeFiles(dir, 'blocks')) if (f.bytes.length === 262_144) await rm(f.file)
+    await expect(store.get(cid, { maxBytes: 1_048_576 })).rejects.toMatchObject({ name: 'PayloadTooLargeError' })
     await store.close()
   })
 })
