@@ -1,7 +1,12 @@
-import { IotaClient } from '@iota/iota-sdk/client'
+import { bcs } from '@iota/iota-sdk/bcs'
+import { IotaClient, IotaHTTPStatusError, IotaHTTPTransport, type CoinStruct, type EventId, type IotaEvent } from '@iota/iota-sdk/client'
 import { Ed25519Keypair } from '@iota/iota-sdk/keypairs/ed25519'
-import { Transaction } from '@iota/iota-sdk/transactions'
-import { BackendUnavailableError, ConclaveError, KeystoreError, LedgerCorruptError } from '../core/errors.ts'
+import { Transaction, TransactionDataBuilder } from '@iota/iota-sdk/transactions'
+import { fromBase58, fromBase64, normalizeIotaAddress } from '@iota/iota-sdk/utils'
+import { decodeJWT } from 'did-jwt'
+import {
+  BackendUnavailableError, ConclaveError, ConfigError, DuplicateRecordError, KeystoreError, LedgerCorruptError
+} from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { verifyRecord, type Identity } from '../identity/index.ts'
@@ -10,23 +15,50 @@ import type { Block, Ledger, LedgerVerification } from './index.ts'
 /**
  * The IOTA Rebased ledger (`@iota/iota-sdk`; the older `@iota/sdk` served the retired
  * Stardust network). Each record is anchored by a transaction that calls
- * `<packageId>::anchor::anchor(record)` (Move source in `move/anchor/`), which emits an
- * `Anchored { sender, record }` event; the ledger reads those events back in order.
- * The agent's Ed25519 did:key seed is its IOTA key, so one key signs records and pays.
+ * `<packageId>::anchor::anchor(record: vector<u8>)` (Move source in `move/anchor/`),
+ * which emits `Anchored { sender, record }`; the ledger reads those events back with
+ * `queryEvents` (by MoveEventType, ascending).
  *
- * What runs offline and is tested: keypair derivation, transaction building with explicit
- * gas, signing, and signature verification. What has not been run here (no IOTA node is
- * reachable from this machine): publishing the Move package, submitting transactions,
- * reading events. Use devnet or testnet: `url` https://api.devnet.iota.cafe or
- * https://api.testnet.iota.cafe, fund the address from the faucet, publish the package
- * with `iota client publish src/ledger/move/anchor`, and put its id in `packageId`.
+ * - Keys: the agent's Ed25519 did:key seed is its IOTA key (`Ed25519Keypair.fromSecretKey`),
+ *   so one key signs records and pays gas; `address` is the IOTA address to fund.
+ * - Append: verify the JWT, refuse a record already anchored, fetch the reference gas
+ *   price and the address's IOTA coins, build the bytes offline with
+ *   `buildAnchorTransaction`, sign with `signAnchorTransaction`, execute, wait for the
+ *   checkpoint, read the event back, and return that block.
+ * - Blocks: id = transaction digest (`digest:eventSeq` for a second event in one
+ *   transaction); seq = order of first anchoring among the package's events; parents =
+ *   the previous two blocks in that order, newest first (IOTA orders them; the parents
+ *   restate that order, they are not a tip selection); time = the checkpoint's timestamp;
+ *   pow = 0. A record that someone anchors again is skipped (the first anchoring counts).
+ * - Verify re-reads every event from the node, re-checks every signature at its block's
+ *   time, and checks that the node still lists the blocks this ledger saw, in order.
+ * - A node that cannot be reached, times out or answers 5xx gives BackendUnavailableError;
+ *   an unfunded address or a failed transaction gives ConfigError.
+ *
+ * What is tested, and how: keypair derivation, offline building, signing and signature
+ * checks, event decoding, and the whole Ledger conformance suite against a stand-in
+ * JSON-RPC node in the tests (`test/ledger/fake-iota-node.ts`) that answers the five
+ * methods used here as the SDK types describe them. Not run here (no IOTA node reachable
+ * from this machine): publishing the Move package, a real node's responses, gas
+ * accounting, indexer lag. A record near the 16 KiB record limit may also exceed the
+ * network's limit on one pure argument. To run it for real: `iota client publish
+ * src/ledger/move/anchor` on devnet or testnet (https://api.devnet.iota.cafe,
+ * https://api.testnet.iota.cafe), fund `address` from the faucet, set `packageId`.
  */
 export interface IotaLedgerOptions {
+  /** JSON-RPC endpoint of a full node. */
   url: string
+  /** Package that holds the `anchor` module. */
   packageId: string
+  /** Gas budget per anchor transaction, in nanos. */
   gasBudget: number
+  /** The agent; its key signs and pays. Required. */
   identity?: Identity
   logger?: Logger
+  /** Milliseconds one JSON-RPC request may take before the node counts as unavailable. @default 30_000 */
+  requestTimeoutMs?: number
+  /** Milliseconds between polls for a submitted transaction's checkpoint. @default 1_000 */
+  pollIntervalMs?: number
 }
 
 export interface ObjectRef {
@@ -45,14 +77,33 @@ export interface AnchorTransactionInput {
   gasPayment: ObjectRef[]
 }
 
+/** An IOTA-backed Ledger, with the address that pays for its transactions. */
+export interface IotaLedger extends Ledger {
+  readonly address: string
+}
+
+/** The `move/anchor` event struct, as BCS. */
+const Anchored = bcs.struct('Anchored', { sender: bcs.Address, record: bcs.byteVector() })
+
+const IOTA_COIN = '0x2::iota::IOTA'
+
 /** The agent's IOTA keypair: the same Ed25519 seed as its did:key. */
 export function iotaKeypair (identity: Identity): Ed25519Keypair {
   return Ed25519Keypair.fromSecretKey(identity.exportSecretKey())
 }
 
+/** The Move event type the anchor module emits. */
+export function anchoredEventType (packageId: string): string {
+  return `${normalizeIotaAddress(packageId)}::anchor::Anchored`
+}
+
 /** The anchor transaction for one record, fully built offline (gas given explicitly). */
 export async function buildAnchorTransaction (input: AnchorTransactionInput): Promise<Uint8Array> {
-  const tx = anchorCall(input.packageId, input.record)
+  const tx = new Transaction()
+  tx.moveCall({
+    target: `${normalizeIotaAddress(input.packageId)}::anchor::anchor`,
+    arguments: [tx.pure.vector('u8', Array.from(new TextEncoder().encode(input.record)))]
+  })
   tx.setSender(input.sender)
   tx.setGasPrice(input.gasPrice)
   tx.setGasBudget(input.gasBudget)
@@ -60,94 +111,196 @@ export async function buildAnchorTransaction (input: AnchorTransactionInput): Pr
   return tx.build()
 }
 
-export async function signAnchorTransaction (keypair: Ed25519Keypair, bytes: Uint8Array): Promise<{ bytes: string, signature: string }> {
-  return keypair.signTransaction(bytes)
+/** Signs transaction bytes; `signature` is the serialized IOTA signature (scheme, signature, public key). */
+export async function signAnchorTransaction (keypair: Ed25519Keypair, bytes: Uint8Array): Promise<{ bytes: string, signature: string, digest: string }> {
+  const signed = await keypair.signTransaction(bytes)
+  return { ...signed, digest: TransactionDataBuilder.getDigestFromBytes(bytes) }
 }
 
-function anchorCall (packageId: string, record: string): Transaction {
-  const tx = new Transaction()
-  tx.moveCall({ target: `${packageId}::anchor::anchor`, arguments: [tx.pure.vector('u8', Array.from(new TextEncoder().encode(record)))] })
-  return tx
+/** The largest coins first, until they cover `budget`; undefined when they cannot. */
+export function selectGas (coins: readonly CoinStruct[], budget: bigint): ObjectRef[] | undefined {
+  const picked: ObjectRef[] = []
+  let total = 0n
+  for (const coin of [...coins].sort((a, b) => Number(BigInt(b.balance) - BigInt(a.balance)))) {
+    picked.push({ objectId: coin.coinObjectId, version: coin.version, digest: coin.digest })
+    total += BigInt(coin.balance)
+    if (total >= budget) return picked
+  }
+  return undefined
 }
 
-export async function createIotaLedger (options: IotaLedgerOptions): Promise<Ledger> {
+/** The record an Anchored event carries (the raw event text when it does not decode). */
+export function anchoredRecord (event: Pick<IotaEvent, 'bcs' | 'bcsEncoding'>): string {
+  try {
+    const bytes = event.bcsEncoding === 'base64' ? fromBase64(event.bcs) : fromBase58(event.bcs)
+    return new TextDecoder('utf-8', { fatal: true }).decode(Anchored.parse(bytes).record)
+  } catch {
+    return event.bcs || '-'
+  }
+}
+
+export async function createIotaLedger (options: IotaLedgerOptions): Promise<IotaLedger> {
   if (options.identity === undefined) throw new KeystoreError('the IOTA ledger needs the agent identity to sign transactions')
-  return new IotaLedger(options, iotaKeypair(options.identity))
+  const ledger = new IotaRebasedLedger(options, iotaKeypair(options.identity))
+  ;(options.logger ?? silentLogger).info('IOTA ledger', { url: options.url, packageId: options.packageId, address: ledger.address })
+  return ledger
 }
 
-interface AnchoredEvent { sender: string, record: number[] | string }
+/** The ledger as read from the node: blocks in order, and where reading stopped. */
+interface View { blocks: Block[], byId: Map<string, Block>, records: Set<string>, cursor: EventId | null }
 
-class IotaLedger implements Ledger {
+const emptyView = (): View => ({ blocks: [], byId: new Map(), records: new Set(), cursor: null })
+
+class IotaRebasedLedger implements IotaLedger {
+  readonly address: string
   readonly #client: IotaClient
   readonly #keypair: Ed25519Keypair
   readonly #options: IotaLedgerOptions
   readonly #logger: Logger
+  #view = emptyView()
+  #lock: Promise<unknown> = Promise.resolve()
 
   constructor (options: IotaLedgerOptions, keypair: Ed25519Keypair) {
-    this.#client = new IotaClient({ url: options.url })
+    const timeout = options.requestTimeoutMs ?? 30_000
+    this.#client = new IotaClient({
+      transport: new IotaHTTPTransport({
+        url: options.url,
+        fetch: async (input, init) => fetch(input, { ...init, signal: withTimeout(init?.signal, timeout) })
+      })
+    })
     this.#keypair = keypair
+    this.address = keypair.toIotaAddress()
     this.#options = options
     this.#logger = options.logger ?? silentLogger
   }
 
   async append (jwt: string, options: AbortOptions = {}): Promise<Block> {
-    await verifyRecord(jwt, {})
-    const tx = anchorCall(this.#options.packageId, jwt)
-    tx.setGasBudget(this.#options.gasBudget)
-    const result = await this.#reach(() => this.#client.signAndExecuteTransaction({ transaction: tx, signer: this.#keypair, options: { showEvents: true } }), options)
-    await this.#reach(() => this.#client.waitForTransaction({ digest: result.digest, signal: options.signal }), options)
-    this.#logger.info('anchored on IOTA', { digest: result.digest })
-    return { id: result.digest, seq: 0, parents: [], record: jwt, time: Math.floor(Date.now() / 1000), pow: 0 }
+    options.signal?.throwIfAborted()
+    await verifyRecord(jwt)
+    return this.#exclusive(async () => {
+      await this.#sync(this.#view, options)
+      if (this.#view.records.has(jwt)) throw new DuplicateRecordError('this signed record is already anchored')
+      const { signal } = options
+      const budget = BigInt(this.#options.gasBudget)
+      const [gasPrice, coins] = await Promise.all([
+        this.#reach(() => this.#client.getReferenceGasPrice({ signal }), options),
+        this.#reach(() => this.#client.getCoins({ owner: this.address, coinType: IOTA_COIN, signal }), options)
+      ])
+      const gasPayment = selectGas(coins.data, budget)
+      if (gasPayment === undefined) throw new ConfigError(`IOTA address ${this.address} holds too little IOTA for a gas budget of ${budget} nanos; fund it`)
+      const bytes = await buildAnchorTransaction({ sender: this.address, packageId: this.#options.packageId, record: jwt, gasBudget: budget, gasPrice, gasPayment })
+      const { signature, digest } = await signAnchorTransaction(this.#keypair, bytes)
+      const result = await this.#reach(() => this.#client.executeTransactionBlock({ transactionBlock: bytes, signature, options: { showEffects: true }, signal }), options)
+      if (result.digest !== digest) throw new LedgerCorruptError(`the node executed ${result.digest}, not the signed transaction ${digest}`)
+      const status = result.effects?.status
+      if (status?.status !== 'success') throw new ConfigError(`anchor transaction ${digest} failed: ${status?.error ?? 'no effects returned'}`)
+      await this.#reach(() => this.#client.waitForTransaction({ digest, signal, timeout: this.#options.requestTimeoutMs ?? 30_000, pollInterval: this.#options.pollIntervalMs ?? 1_000 }), options)
+      await this.#sync(this.#view, options)
+      const block = this.#view.byId.get(digest)
+      if (block === undefined) throw new BackendUnavailableError(`the node executed ${digest} but does not list its Anchored event`)
+      this.#logger.info('anchored on IOTA', { digest, seq: block.seq })
+      return block
+    })
   }
 
   async get (id: string, options: AbortOptions = {}): Promise<Block | undefined> {
-    for await (const block of this.blocks(options)) if (block.id === id) return block
-    return undefined
+    const held = this.#view.byId.get(id)
+    if (held !== undefined) return held
+    await this.#exclusive(async () => this.#sync(this.#view, options))
+    return this.#view.byId.get(id)
   }
 
-  /** Anchored events in chain order; parents are the previous two anchors (the order itself is IOTA's). */
   async * blocks (options: AbortOptions = {}): AsyncIterable<Block> {
-    let cursor: Parameters<IotaClient['queryEvents']>[0]['cursor'] = null
-    const seen: string[] = []
-    for (;;) {
-      const page = await this.#reach(() => this.#client.queryEvents({ query: { MoveEventType: `${this.#options.packageId}::anchor::Anchored` }, cursor, order: 'ascending' }), options)
-      for (const event of page.data) {
-        const parsed = event.parsedJson as AnchoredEvent
-        const record = typeof parsed.record === 'string' ? parsed.record : new TextDecoder().decode(Uint8Array.from(parsed.record))
-        const id = event.id.txDigest
-        yield { id, seq: seen.length, parents: seen.slice(-2), record, time: Math.floor(Number(event.timestampMs ?? 0) / 1000) || 1, pow: 0 }
-        seen.push(id)
-      }
-      if (!page.hasNextPage) return
-      cursor = page.nextCursor ?? null
+    await this.#exclusive(async () => this.#sync(this.#view, options))
+    for (const block of this.#view.blocks.slice()) {
+      options.signal?.throwIfAborted()
+      yield block
     }
   }
 
   async verify (options: AbortOptions = {}): Promise<LedgerVerification> {
-    let count = 0
-    for await (const block of this.blocks(options)) {
-      try {
-        await verifyRecord(block.record, { now: block.time })
-      } catch (err) {
-        const error = err instanceof ConclaveError ? err : new LedgerCorruptError('anchored record does not verify', { cause: err })
-        return { ok: false, blocks: count, failure: { seq: block.seq, id: block.id, error } }
+    return this.#exclusive(async () => {
+      const fresh = emptyView()
+      await this.#sync(fresh, options)
+      for (const block of fresh.blocks) {
+        try {
+          await verifyRecord(block.record, { now: block.time })
+        } catch (err) {
+          const error = err instanceof ConclaveError ? err : new LedgerCorruptError('an anchored record does not verify', { cause: err })
+          return { ok: false, blocks: block.seq, failure: { seq: block.seq, id: block.id, error } }
+        }
       }
-      count++
-    }
-    return { ok: true, blocks: count }
+      const lost = this.#view.blocks.find((b, seq) => fresh.blocks[seq]?.id !== b.id)
+      if (lost !== undefined) {
+        return { ok: false, blocks: lost.seq, failure: { seq: lost.seq, id: lost.id, error: new LedgerCorruptError(`the node no longer lists block ${lost.seq} (${lost.id}) where it was`) } }
+      }
+      return { ok: true, blocks: fresh.blocks.length }
+    })
   }
 
-  async close (): Promise<void> {}
+  async close (): Promise<void> {
+    await this.#lock
+  }
+
+  async #exclusive<T> (task: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(task)
+    this.#lock = run.catch(() => undefined)
+    return run
+  }
+
+  /** Reads the package's Anchored events after `view.cursor` into `view`. */
+  async #sync (view: View, options: AbortOptions): Promise<void> {
+    const query = { MoveEventType: anchoredEventType(this.#options.packageId) }
+    for (;;) {
+      const page = await this.#reach(() => this.#client.queryEvents({ query, cursor: view.cursor, order: 'ascending', signal: options.signal }), options)
+      for (const event of page.data) {
+        view.cursor = event.id
+        const record = anchoredRecord(event)
+        if (view.records.has(record)) {
+          this.#logger.warn('record anchored again on IOTA; the first anchoring counts', { digest: event.id.txDigest, sender: event.sender })
+          continue
+        }
+        const id = event.id.eventSeq === '0' ? event.id.txDigest : `${event.id.txDigest}:${event.id.eventSeq}`
+        const block: Block = { id, seq: view.blocks.length, parents: view.blocks.slice(-2).map(b => b.id).reverse(), record, time: timeOf(event, record), pow: 0 }
+        view.blocks.push(block)
+        view.byId.set(id, block)
+        view.records.add(record)
+      }
+      if (!page.hasNextPage || page.data.length === 0) return
+    }
+  }
 
   async #reach<T> (call: () => Promise<T>, options: AbortOptions): Promise<T> {
     options.signal?.throwIfAborted()
     try {
       return await call()
     } catch (err) {
-      if (err instanceof TypeError || /fetch failed|ECONNREFUSED|ENOTFOUND/.test(String((err as Error).message))) {
-        throw new BackendUnavailableError(`no IOTA node answers at ${this.#options.url}`, { cause: err })
-      }
+      if (options.signal?.aborted === true) throw options.signal.reason
+      if (unreachable(err)) throw new BackendUnavailableError(`no IOTA node answers at ${this.#options.url}`, { cause: err })
       throw err
     }
+  }
+}
+
+function unreachable (err: unknown): boolean {
+  if (err instanceof IotaHTTPStatusError) return err.status >= 500 || err.status === 408 || err.status === 429
+  const name = (err as { name?: unknown } | null)?.name
+  return err instanceof TypeError || name === 'TimeoutError'
+}
+
+function withTimeout (signal: AbortSignal | null | undefined, ms: number): AbortSignal {
+  const timeout = AbortSignal.timeout(ms)
+  return signal == null ? timeout : AbortSignal.any([signal, timeout])
+}
+
+/** The checkpoint's time in Unix seconds; the record's own `iat` when the node gives none. */
+function timeOf (event: IotaEvent, record: string): number {
+  const ms = Number(event.timestampMs ?? NaN)
+  if (Number.isFinite(ms) && ms >= 1000) return Math.floor(ms / 1000)
+  try {
+    const iat = decodeJWT(record).payload.iat
+    return typeof iat === 'number' && Number.isInteger(iat) && iat > 0 ? iat : 1
+  } catch {
+    return 1
   }
 }

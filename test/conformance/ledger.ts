@@ -13,7 +13,7 @@ export interface LedgerFactory {
 }
 
 const voter = createIdentity(randomSecretKey())
-const vote = (n: number): Vote => ({ type: 'vote', federation: 'conformance', round: 1, proposal: String(n).padStart(64, '0'), accept: n % 2 === 0, score: n / 100, rationale: `vote ${n}` })
+const vote = (n: number): Vote => ({ type: 'vote', federation: 'test', round: 1, proposal: String(n).padStart(64, 'a'), accept: n % 2 === 0, score: n / 100, rationale: `vote ${n}` })
 const records = async (n: number): Promise<string[]> => Promise.all(Array.from({ length: n }, (_, i) => voter.sign(vote(i))))
 
 async function all (ledger: Ledger): Promise<Block[]> {
@@ -23,18 +23,28 @@ async function all (ledger: Ledger): Promise<Block[]> {
 }
 
 /**
- * Every Ledger runs this: the tangle in unit tests, IOTA against a node where one exists.
+ * Every Ledger runs this: the tangle, and the IOTA adapter against a stand-in JSON-RPC
+ * node in unit tests; the IOTA adapter against a real node in integration tests.
  * Usage: `ledgerTests('tangle', { setup: () => openTangle({ dir }), teardown: l => l.close() })`.
  */
 export function ledgerTests (name: string, factory: LedgerFactory): void {
   describe(`Ledger conformance: ${name}`, () => {
+    it('verifies a fresh, empty ledger', async () => {
+      const ledger = await factory.setup()
+      try {
+        expect(await ledger.verify()).toEqual({ ok: true, blocks: 0 })
+        expect(await all(ledger)).toEqual([])
+      } finally { await factory.teardown(ledger) }
+    })
+
     it('appends a signed record and gets it back by id', async () => {
       const ledger = await factory.setup()
       try {
         const [jwt] = await records(1)
         const block = await ledger.append(jwt as string)
-        expect(block.record).toBe(jwt)
+        expect(block).toMatchObject({ seq: 0, parents: [], record: jwt })
         expect(await ledger.get(block.id)).toEqual(block)
+        expect(await all(ledger)).toEqual([block])
         expect(await ledger.get('0'.repeat(64))).toBeUndefined()
       } finally { await factory.teardown(ledger) }
     })
@@ -43,11 +53,14 @@ export function ledgerTests (name: string, factory: LedgerFactory): void {
       const ledger = await factory.setup()
       try {
         const jwts = await records(8)
-        for (const jwt of jwts) await ledger.append(jwt)
+        const appended: Block[] = []
+        for (const jwt of jwts) appended.push(await ledger.append(jwt))
         const blocks = await all(ledger)
+        expect(blocks).toEqual(appended)
         expect(blocks.map(b => b.record)).toEqual(jwts)
         const position = new Map(blocks.map((b, i) => [b.id, i]))
         blocks.forEach((b, i) => {
+          expect(b.seq).toBe(i)
           for (const p of b.parents) expect(position.get(p)).toBeLessThan(i)
           expect(new Set(b.parents).size).toBe(b.parents.length)
           if (i >= 2) expect(b.parents).toHaveLength(2)
@@ -63,11 +76,12 @@ export function ledgerTests (name: string, factory: LedgerFactory): void {
         const [h, , s] = jwt.split('.')
         const payload = decodeJWT(jwt).payload as Record<string, unknown>
         const tampered = [h, Buffer.from(JSON.stringify({ ...payload, accept: false })).toString('base64url'), s].join('.')
-        await expect(ledger.append(tampered)).rejects.toMatchObject({ name: 'BadSignatureError' })
-        await expect(ledger.append('not-a-jwt')).rejects.toMatchObject({ name: 'InvalidRecordError' })
+        await expect(ledger.append(tampered)).rejects.toMatchObject({ name: 'BadSignatureError', code: 'ERR_BAD_SIGNATURE' })
+        await expect(ledger.append('not-a-jwt')).rejects.toMatchObject({ name: 'InvalidRecordError', code: 'ERR_INVALID_RECORD' })
         await ledger.append(jwt)
-        await expect(ledger.append(jwt)).rejects.toMatchObject({ name: 'DuplicateRecordError' })
-        expect((await all(ledger)).length).toBe(1)
+        await expect(ledger.append(jwt)).rejects.toMatchObject({ name: 'DuplicateRecordError', code: 'ERR_DUPLICATE_RECORD' })
+        expect((await all(ledger)).map(b => b.record)).toEqual([jwt])
+        expect(await ledger.verify()).toEqual({ ok: true, blocks: 1 })
       } finally { await factory.teardown(ledger) }
     })
 
@@ -76,7 +90,10 @@ export function ledgerTests (name: string, factory: LedgerFactory): void {
       try {
         const jwts = await records(20)
         const blocks = await Promise.all(jwts.map(jwt => ledger.append(jwt)))
+        expect(blocks.map(b => b.record)).toEqual(jwts)
         expect(new Set(blocks.map(b => b.id)).size).toBe(20)
+        expect(blocks.map(b => b.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+        expect(new Set((await all(ledger)).map(b => b.record))).toEqual(new Set(jwts))
         expect(await ledger.verify()).toEqual({ ok: true, blocks: 20 })
       } finally { await factory.teardown(ledger) }
     })
@@ -100,9 +117,13 @@ export function ledgerTests (name: string, factory: LedgerFactory): void {
         try {
           expect(await all(ledger)).toEqual(before)
           expect(await ledger.verify()).toEqual({ ok: true, blocks: 5 })
+          expect(await ledger.get(before[2]?.id as string)).toEqual(before[2])
+          await expect(ledger.append(jwts[0] as string)).rejects.toMatchObject({ name: 'DuplicateRecordError' })
           const [next] = await records(1)
           const block = await ledger.append(next as string)
           expect(block.seq).toBe(5)
+          expect(block.parents).toHaveLength(2)
+          expect(await ledger.verify()).toEqual({ ok: true, blocks: 6 })
         } finally { await factory.teardown(ledger) }
       })
     }
