@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises'
+import { access, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { DatasetError } from '../core/errors.ts'
+import { ConfigError, DatasetError } from '../core/errors.ts'
 import { readJsonl } from './jsonl.ts'
+import { mixSeed, Rng } from './rng.ts'
 
 const Row = z.object({ id: z.string().optional(), text: z.string().min(1), label: z.string().min(1) }).loose()
 /** `labels.json`: a list of `{ label, name }` or of plain label strings. */
@@ -14,14 +15,33 @@ export interface Example {
 }
 
 export interface ClassificationData {
+  /** Label strings; an example's `label` is an index into this list. */
   labels: string[]
   train: Example[]
+  /** From `dev.jsonl`, or carved out of train (and no longer in `train`). */
+  dev: Example[]
   test: Example[]
 }
 
-/** A folder with `train.jsonl`, `test.jsonl` ({ text, label }) and optionally `labels.json`. */
-export async function loadClassification (dir: string): Promise<ClassificationData> {
-  const [train, test] = await Promise.all([readJsonl(join(dir, 'train.jsonl'), Row), readJsonl(join(dir, 'test.jsonl'), Row)])
+export interface LoadClassificationOptions {
+  /** Share of train carved out as the dev split when the folder has no `dev.jsonl`. @default 0.1 */
+  devFraction?: number
+  /** Seed of that carve: a property of the dataset, not of a run. @default 0 */
+  seed?: number
+}
+
+/**
+ * A folder with `train.jsonl`, `test.jsonl` ({ id?, text, label } lines), optionally
+ * `dev.jsonl` and `labels.json`. Without `labels.json` the labels are train's, sorted.
+ */
+export async function loadClassification (dir: string, options: LoadClassificationOptions = {}): Promise<ClassificationData> {
+  const devFile = join(dir, 'dev.jsonl')
+  const hasDev = await access(devFile).then(() => true, () => false)
+  const [train, test, dev] = await Promise.all([
+    readJsonl(join(dir, 'train.jsonl'), Row),
+    readJsonl(join(dir, 'test.jsonl'), Row),
+    hasDev ? readJsonl(devFile, Row) : undefined
+  ])
   const labels = await readLabels(dir) ?? [...new Set(train.map(r => r.label))].sort()
   const index = new Map(labels.map((l, i) => [l, i]))
   const convert = (rows: typeof train, split: string): Example[] => rows.map((r, i) => {
@@ -29,7 +49,17 @@ export async function loadClassification (dir: string): Promise<ClassificationDa
     if (label === undefined) throw new DatasetError(`${join(dir, `${split}.jsonl`)}:${i + 1}: unknown label "${r.label}"`)
     return { text: r.text, label }
   })
-  return { labels, train: convert(train, 'train'), test: convert(test, 'test') }
+  const all = convert(train, 'train')
+  if (dev !== undefined) return { labels, train: all, dev: convert(dev, 'dev'), test: convert(test, 'test') }
+  const { train: kept, dev: carved } = carveDev(all, options.devFraction ?? 0.1, options.seed ?? 0)
+  return { labels, train: kept, dev: carved, test: convert(test, 'test') }
+}
+
+/** A seeded random `fraction` of `items` as dev; both parts keep the file's order. */
+function carveDev<T> (items: readonly T[], fraction: number, seed: number): { train: T[], dev: T[] } {
+  if (!(fraction >= 0 && fraction < 1)) throw new ConfigError(`dev fraction ${fraction} is not in [0, 1)`)
+  const picked = new Set(new Rng(mixSeed(seed, 0xde7)).shuffle(items.map((_, i) => i)).slice(0, Math.round(items.length * fraction)))
+  return { train: items.filter((_, i) => !picked.has(i)), dev: items.filter((_, i) => picked.has(i)) }
 }
 
 async function readLabels (dir: string): Promise<string[] | undefined> {

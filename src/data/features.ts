@@ -1,3 +1,5 @@
+import { tokenize } from './tokenizer.ts'
+
 /**
  * Text → features by the hashing trick: lowercase word unigrams and bigrams hashed into
  * `dims` buckets, sublinear term frequency (1 + log tf), L2-normalised. No vocabulary is
@@ -6,10 +8,6 @@
 export interface SparseVector {
   indices: Int32Array
   values: Float32Array
-}
-
-export function tokenize (text: string): string[] {
-  return text.toLowerCase().match(/[a-z0-9][a-z0-9'-]*[a-z0-9]|[a-z0-9]/g) ?? []
 }
 
 export function hashFeatures (text: string, dims: number): SparseVector {

@@ -28,3 +28,16 @@ export function classificationScores (gold: readonly number[], predicted: readon
   // Single-label: every error is one false positive and one false negative, so micro-F1 = accuracy.
   return { accuracy, microF1: accuracy, macroF1: classes.reduce((s, c) => s + f1(c), 0) / classes.length }
 }
+
+/** `counts[g][p]`: how many examples of gold class `g` were predicted as `p` (`classes` × `classes`). */
+export function confusionMatrix (gold: readonly number[], predicted: readonly number[], classes: number): number[][] {
+  if (gold.length !== predicted.length) throw new RangeError(`${gold.length} gold labels but ${predicted.length} predictions`)
+  const counts = Array.from({ length: classes }, () => new Array<number>(classes).fill(0))
+  gold.forEach((g, i) => {
+    const row = counts[g]
+    const p = predicted[i] as number
+    if (row === undefined || p < 0 || p >= classes) throw new RangeError(`class id out of range [0, ${classes}): gold ${g}, predicted ${p}`)
+    row[p] = (row[p] as number) + 1
+  })
+  return counts
+}

@@ -31,7 +31,13 @@ async function choose (logger: Logger): Promise<BackendChoice> {
       logger.info(`TF.js backend: ${backend} (${pkg})`)
       return { backend, skipped }
     } catch (err) {
-      skipped.push({ backend: pkg, reason: `not installable offline (needs libtensorflow from outside the npm registry): ${firstLine(err)}` })
+      const missing = (err as { code?: string })?.code === 'ERR_MODULE_NOT_FOUND'
+      skipped.push({
+        backend: pkg,
+        reason: missing
+          ? 'not installed: its install script downloads libtensorflow from outside the npm registry, which this machine cannot reach'
+          : `installed but failed to load: ${firstLine(err)}`
+      })
     }
   }
   try {

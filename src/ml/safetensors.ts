@@ -35,9 +35,10 @@ export function encodeSafetensors (weights: Weights, metadata: Record<string, st
     header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] }
     offset += t.data.byteLength
   }
-  let json = JSON.stringify(header)
-  json += ' '.repeat((8 - (json.length % 8)) % 8)
-  const headerBytes = new TextEncoder().encode(json)
+  const json = new TextEncoder().encode(JSON.stringify(header))
+  // Pad by bytes, not UTF-16 units: a non-ASCII tensor name takes several bytes.
+  const headerBytes = new Uint8Array(json.length + (8 - (json.length % 8)) % 8).fill(0x20)
+  headerBytes.set(json)
   const out = new Uint8Array(8 + headerBytes.length + offset)
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true)
   out.set(headerBytes, 8)

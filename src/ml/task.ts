@@ -46,6 +46,11 @@ export interface Task<Example = unknown> {
   /** `'test'` scores the task's held-out test split. */
   evaluate(weights: Weights, examples: 'test' | Example[]): Promise<EvalResult>
   /**
+   * Held out of every shard (dev.jsonl, or carved out of train): for choosing settings,
+   * so nothing is tuned on the test split. Absent for tasks without one.
+   */
+  readonly dev?: Example[]
+  /**
    * Examples with corrupted labels, for attack simulations: `noise` replaces a `rate`
    * share of labels with random ones, `flip` maps every label to another fixed one.
    */
@@ -57,20 +62,34 @@ const bundled = (name: string): string => fileURLToPath(new URL(`../../data/${na
 
 export const ClassifyConfig = z.object({
   kind: z.literal('classify'),
-  /** Folder with train.jsonl / test.jsonl ({ text, label }) and labels.json. @default the bundled OHSUMED-23 */
+  /** Folder with train.jsonl / test.jsonl ({ text, label }), optional dev.jsonl and labels.json. @default the bundled OHSUMED-23 */
   data: z.string().default(bundled('ohsumed23')),
-  /** Hashed feature buckets (word unigrams + bigrams). @default 8192 */
+  /**
+   * `tfidf`: word unigrams over a vocabulary with IDF, both fitted on the training split
+   * (every participant featurises alike, as if the vocabulary were published with the task).
+   * `hashed`: unigrams + bigrams hashed into `features` buckets, no statistics from any data.
+   * @default 'tfidf'
+   */
+  featurizer: z.enum(['tfidf', 'hashed']).default('tfidf'),
+  /** tfidf: keep at most this many terms, most frequent first. @default 20000 */
+  maxVocab: z.number().int().min(1).max(1 << 20).default(20_000),
+  /** tfidf: a term must occur in at least this many training documents. @default 2 */
+  minCount: z.number().int().min(1).default(2),
+  /** hashed: feature buckets. @default 8192 */
   features: z.number().int().min(16).max(1 << 20).default(8192),
-  /** Hidden units; 0 is multinomial logistic regression. @default 0 */
-  hidden: z.number().int().min(0).max(4096).default(0),
+  /** Hidden ReLU units; 0 is multinomial logistic regression. @default 32 */
+  hidden: z.number().int().min(0).max(4096).default(32),
   /** Local epochs per round. @default 3 */
   epochs: z.number().int().min(1).max(100).default(3),
+  /** @default 32 */
   batchSize: z.number().int().min(1).max(4096).default(32),
-  /** Adam learning rate. @default 0.05 */
-  learningRate: z.number().positive().max(10).default(0.05),
+  /** Adam learning rate. @default 0.01 */
+  learningRate: z.number().positive().max(10).default(0.01),
   /** Share of each participant's data held out as its validation set. @default 0.15 */
   valFraction: z.number().gt(0).lt(1).default(0.15),
-  /** Use only this many training examples (a fixed subset), for quick runs and tests. */
+  /** Share of train held out as the dev split when the folder has no dev.jsonl (seed 0). @default 0.1 */
+  devFraction: z.number().min(0).lt(1).default(0.1),
+  /** Use only this many training examples (a fixed subset, taken after the dev split), for quick runs and tests. */
   trainLimit: z.number().int().positive().optional(),
   /** Score on only this many test examples (a fixed subset), for quick runs and tests. */
   testLimit: z.number().int().positive().optional()

@@ -4,10 +4,11 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { loadClassification } from '../../src/data/classification.ts'
-import { densify, hashFeatures, tokenize } from '../../src/data/features.ts'
+import { densify, hashFeatures } from '../../src/data/features.ts'
 import { readJsonl } from '../../src/data/jsonl.ts'
 import { dirichlet, iid } from '../../src/data/partition.ts'
 import { mixSeed, Rng } from '../../src/data/rng.ts'
+import { fitTfidf, tokenize } from '../../src/data/tokenizer.ts'
 
 describe('seeded randomness', () => {
   it('repeats for a seed and differs across seeds', () => {
@@ -68,9 +69,22 @@ describe('loading and featurising', () => {
     const dir = await mkdtemp(join(tmpdir(), 'conclave-data-'))
     await writeFile(join(dir, 'train.jsonl'), '{"text":"fever and cough","label":"flu"}\n{"text":"broken arm","label":"injury"}\n')
     await writeFile(join(dir, 'test.jsonl'), '{"text":"sore arm","label":"injury"}\n')
-    expect(await loadClassification(dir)).toEqual({ labels: ['flu', 'injury'], train: [{ text: 'fever and cough', label: 0 }, { text: 'broken arm', label: 1 }], test: [{ text: 'sore arm', label: 1 }] })
+    expect(await loadClassification(dir, { devFraction: 0 })).toEqual({ labels: ['flu', 'injury'], train: [{ text: 'fever and cough', label: 0 }, { text: 'broken arm', label: 1 }], dev: [], test: [{ text: 'sore arm', label: 1 }] })
+    await writeFile(join(dir, 'dev.jsonl'), '{"id":"d1","text":"chills","label":"flu"}\n')
+    expect((await loadClassification(dir)).dev).toEqual([{ text: 'chills', label: 0 }])
     await writeFile(join(dir, 'test.jsonl'), '{"text":"rash","label":"skin"}\n')
     await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('test.jsonl:1') })
+  })
+
+  it('carves a seeded dev split out of train when there is no dev.jsonl: disjoint, same every time', async () => {
+    const ohsumed = new URL('../../data/ohsumed23', import.meta.url).pathname
+    const a = await loadClassification(ohsumed)
+    expect([a.labels.length, a.train.length, a.dev.length, a.test.length]).toEqual([23, 3021, 336, 4043])
+    const texts = new Set(a.train.map(e => e.text))
+    expect(a.dev.some(e => texts.has(e.text))).toBe(false)
+    expect((await loadClassification(ohsumed)).dev).toEqual(a.dev)
+    expect((await loadClassification(ohsumed, { seed: 1 })).dev).not.toEqual(a.dev)
+    await expect(loadClassification(ohsumed, { devFraction: 1 })).rejects.toMatchObject({ name: 'ConfigError' })
   })
 
   it('hashes unigrams and bigrams into L2-normalised sparse vectors', () => {
@@ -82,6 +96,33 @@ describe('loading and featurising', () => {
     const dense = densify([v], 64)
     expect(dense.length).toBe(64)
     expect(Math.hypot(...dense)).toBeCloseTo(1, 6)
+  })
+})
+
+describe('vocabulary and TF-IDF', () => {
+  const docs = ['Fever and cough.', 'fever, rash and fever', 'cough and cold', 'rash']
+
+  it('keeps terms by document frequency, ties in code-unit order, within minCount and maxSize', () => {
+    // document frequency: and 3, fever 2, cough 2, rash 2, cold 1
+    expect(fitTfidf(docs, { minCount: 1 }).terms).toEqual(['and', 'cough', 'fever', 'rash', 'cold'])
+    expect(fitTfidf(docs).terms).toEqual(['and', 'cough', 'fever', 'rash'])
+    expect(fitTfidf(docs, { minCount: 1, maxSize: 2 }).terms).toEqual(['and', 'cough'])
+    expect(fitTfidf([...docs].reverse()).terms).toEqual(fitTfidf(docs).terms)
+    expect(() => fitTfidf([])).toThrow(expect.objectContaining({ name: 'DatasetError' }))
+  })
+
+  it('weighs (1 + ln tf) · idf with smoothed idf, L2-normalised, dropping unknown words (hand-computed)', () => {
+    const tfidf = fitTfidf(docs)
+    const idf = (df: number): number => Math.log(5 / (1 + df)) + 1
+    expect([...tfidf.idf]).toEqual([idf(3), idf(2), idf(2), idf(2)].map(Math.fround))
+    const v = tfidf.transform('Fever fever and unknown words')
+    const fever = (1 + Math.log(2)) * Math.fround(idf(2))
+    const and = Math.fround(idf(3))
+    const norm = Math.hypot(fever, and)
+    expect([...v.indices]).toEqual([0, 2])
+    expect(v.values[0]).toBeCloseTo(and / norm, 6)
+    expect(v.values[1]).toBeCloseTo(fever / norm, 6)
+    expect(tfidf.transform('nothing known here')).toEqual({ indices: new Int32Array(0), values: new Float32Array(0) })
   })
 })
 

@@ -4,7 +4,7 @@ import { initBackend } from '../../src/ml/backend.ts'
 import { loadTask, TaskConfig } from '../../src/ml/task.ts'
 import { weightsSha256 } from '../../src/ml/weights.ts'
 
-const config = TaskConfig.parse({ kind: 'classify', trainLimit: 500, testLimit: 200, features: 1024, epochs: 2 })
+const config = TaskConfig.parse({ kind: 'classify', trainLimit: 500, testLimit: 200, maxVocab: 2000, epochs: 2 })
 
 describe('TF.js backend', () => {
   it('picks the best backend that loads and says why the better ones did not', async () => {
@@ -31,6 +31,25 @@ describe('classify task', () => {
     expect(a.numSamples).toBe(shard.train.length)
   })
 
+  it('fits its vocabulary on the training split only, and holds a dev split out of every shard', async () => {
+    const task = await loadTask(config)
+    const shards = task.shards(3, { seed: 1, partition: 'iid' })
+    const kernel = task.initialWeights(1).get('dense0.kernel')
+    expect(kernel?.shape).toEqual([2000, 32])
+    const dev = new Set(task.dev?.map(e => (e as { text: string }).text))
+    expect(dev.size).toBe(336)
+    expect(shards.flatMap(s => [...s.train, ...s.val]).some(e => dev.has((e as { text: string }).text))).toBe(false)
+  })
+
+  it('trains reproducibly on hashed features too', async () => {
+    const task = await loadTask(TaskConfig.parse({ ...config, featurizer: 'hashed', features: 512 }))
+    const [shard] = task.shards(2, { seed: 1, partition: 'iid' })
+    if (shard === undefined) throw new Error('no shard')
+    expect(task.initialWeights(1).get('dense0.kernel')?.shape).toEqual([512, 32])
+    const a = await task.train(task.initialWeights(1), shard, { seed: 5 })
+    expect(weightsSha256((await task.train(task.initialWeights(1), shard, { seed: 5 })).weights)).toBe(weightsSha256(a.weights))
+  })
+
   it('learns: accuracy on held-out data rises above the majority-class rate', async () => {
     const task = await loadTask(config)
     const [shard] = task.shards(1, { seed: 2, partition: 'iid' })
@@ -49,8 +68,8 @@ describe('classify task', () => {
     const [shard] = task.shards(2, { seed: 3, partition: 'dirichlet', alpha: 0.5 })
     if (shard === undefined) throw new Error('no shard')
     let weights = task.initialWeights(3)
-    const counts: number[] = []
-    for (let round = 0; round < 3; round++) {
+    const counts: number[] = [tf.memory().numTensors]
+    for (let round = 0; round < 2; round++) {
       weights = (await task.train(weights, shard, { seed: round })).weights
       await task.evaluate(weights, shard.val)
       await task.evaluate(weights, 'test')
@@ -61,7 +80,7 @@ describe('classify task', () => {
 
   it('refuses weights of another shape (InvalidWeightsError)', async () => {
     const task = await loadTask(config)
-    const other = await loadTask(TaskConfig.parse({ ...config, features: 512 }))
+    const other = await loadTask(TaskConfig.parse({ ...config, maxVocab: 500 }))
     const [shard] = task.shards(2, { seed: 1, partition: 'iid' })
     await expect(task.train(other.initialWeights(1), shard as never, { seed: 1 })).rejects.toMatchObject({ name: 'InvalidWeightsError' })
   })

@@ -44,6 +44,13 @@ describe('safetensors', () => {
     expect((8 + Number(new DataView(bytes.buffer).getBigUint64(0, true))) % 8).toBe(0)
   })
 
+  it('pads the header to 8 bytes by bytes, also for non-ASCII tensor names', () => {
+    const named: Weights = new Map([['λ.é', { shape: [1], data: Float32Array.from([3]) }]])
+    const bytes = toSafetensors(named)
+    expect((8 + Number(new DataView(bytes.buffer).getBigUint64(0, true))) % 8).toBe(0)
+    expect(fromSafetensors(bytes)).toEqual(named)
+  })
+
   it.each([
     ['truncated file', (b: Uint8Array) => b.subarray(0, b.length - 3)],
     ['shorter than its length field', () => new Uint8Array(5)],

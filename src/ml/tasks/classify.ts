@@ -1,9 +1,11 @@
 import type { z } from 'zod'
+import { DatasetError } from '../../core/errors.ts'
 import { silentLogger, type Logger } from '../../core/logger.ts'
 import { loadClassification, type Example } from '../../data/classification.ts'
 import { hashFeatures, type SparseVector } from '../../data/features.ts'
 import { fixedSubset, splitShards } from '../../data/partition.ts'
 import { Rng } from '../../data/rng.ts'
+import { fitTfidf } from '../../data/tokenizer.ts'
 import { classificationScores } from '../../metrics/classification.ts'
 import { initBackend } from '../backend.ts'
 import type { ClassifyConfig, EvalResult, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
@@ -18,23 +20,27 @@ interface Featurized extends Example {
 }
 
 /**
- * Text classification (the first task: OHSUMED-23 disease categories): hashed word
- * features into the shared sparse-softmax model.
+ * Text classification (the first task: OHSUMED-23 disease categories): TF-IDF (or hashed)
+ * word features into the shared sparse-softmax model.
  */
 export async function createClassifyTask (config: Config, options: { logger?: Logger } = {}): Promise<Task<Featurized>> {
   await initBackend(options)
   const logger = options.logger ?? silentLogger
-  const data = await loadClassification(config.data)
-  const featurize = (e: Example): Featurized => ({ ...e, x: hashFeatures(e.text, config.features) })
-  const train = fixedSubset(data.train, config.trainLimit).map(featurize)
+  const data = await loadClassification(config.data, { devFraction: config.devFraction })
+  const trainRaw = fixedSubset(data.train, config.trainLimit)
+  const { features, vector } = featurizer(config, trainRaw.map(e => e.text))
+  const featurize = (e: Example): Featurized => ({ ...e, x: vector(e.text) })
+  const train = trainRaw.map(featurize)
+  const dev = data.dev.map(featurize)
   const test = fixedSubset(data.test, config.testLimit).map(featurize)
   const classes = data.labels.length
-  logger.info('classify task loaded', { train: train.length, test: test.length, classes, features: config.features })
-  const shape = { features: config.features, hidden: config.hidden, classes }
+  logger.info('classify task loaded', { train: train.length, dev: dev.length, test: test.length, classes, featurizer: config.featurizer, features })
+  const shape = { features, hidden: config.hidden, classes }
 
   return {
     name: 'classify',
     metricName: 'accuracy',
+    dev,
 
     initialWeights: seed => initSoftmax(shape, seed),
 
@@ -68,4 +74,12 @@ export async function createClassifyTask (config: Config, options: { logger?: Lo
 
     dispose () {}
   }
+}
+
+/** The featuriser: fitted on the training texts only (tfidf), or fixed (hashed). */
+function featurizer (config: Config, trainTexts: readonly string[]): { features: number, vector: (text: string) => SparseVector } {
+  if (config.featurizer === 'hashed') return { features: config.features, vector: text => hashFeatures(text, config.features) }
+  const tfidf = fitTfidf(trainTexts, { minCount: config.minCount, maxSize: config.maxVocab })
+  if (tfidf.terms.length === 0) throw new DatasetError(`no word occurs in ${config.minCount} training documents: lower minCount`)
+  return { features: tfidf.terms.length, vector: text => tfidf.transform(text) }
 }
