@@ -1,9 +1,10 @@
 import { access, writeFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConclaveError, ConfigError } from '../core/errors.ts'
-import { consoleLogger, silentLogger } from '../core/logger.ts'
-import { CONFIG_TEMPLATE, parseRunConfig, readConfigFile, type RunConfigInput } from '../federation/config.ts'
+import { consoleLogger, silentLogger, type Logger } from '../core/logger.ts'
+import { CONFIG_TEMPLATE, parseRunConfig, readConfigFile, type RunConfig, type RunConfigInput } from '../federation/config.ts'
+import type { DriverFactory } from '../federation/driver.ts'
 import { roundTable } from '../federation/report.ts'
 import { runFederation, writeReport, type RunProgress } from '../federation/run.ts'
 import { auditRunDir } from './audit-dir.ts'
@@ -12,13 +13,15 @@ import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
 Usage:
-  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--task classify|ner] [--data DIR] [--force] [--verbose]
+  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--task classify|ner] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose]
   conclave audit DIR [--json]
   conclave init  [--out FILE]
   conclave baseline centralized|fedavg [--task classify|ner] [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]
 
 run     N participants in this process: train, publish, anchor, vote, merge; then audit.
         --quorum takes a count (4), a fraction of the peers (0.75) or "majority".
+        Each participant is a LangGraph agent; --llm picks the model behind its loop
+        (default: policy, the deterministic protocol policy); --autopilot runs plain code instead.
         --task picks the learning task; --data points it at your own dataset folder
         (classify: train.jsonl/test.jsonl; ner: train.conll/test.conll).
 audit   Replays DIR's ledger and store, re-derives every decision and the model hash.
@@ -67,23 +70,29 @@ async function run (args: string[]): Promise<number> {
       config: { type: 'string' },
       task: { type: 'string' },
       data: { type: 'string' },
+      llm: { type: 'string' },
+      autopilot: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false }
     },
     strict: true
   })
   const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
+  const agent = { ...fromFile.agent, ...(values.llm === undefined ? {} : { llm: values.llm }), ...(values.autopilot ? { driver: 'autopilot' as const } : {}) }
   const config = parseRunConfig({
     ...fromFile,
     ...taskFlags(fromFile, values.task, values.data),
     ...integer('agents', values.agents),
     ...integer('rounds', values.rounds),
     ...integer('seed', values.seed),
-    ...(values.quorum === undefined ? {} : { quorum: values.quorum })
+    ...(values.quorum === undefined ? {} : { quorum: values.quorum }),
+    agent
   })
   const out = resolve(values.out)
-  process.stderr.write(`conclave run: ${config.agents} agents, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)} → ${out}\n`)
-  const report = await runFederation(config, { out, force: values.force, logger: values.verbose ? consoleLogger : silentLogger, onProgress: showProgress })
+  const logger = values.verbose ? consoleLogger : silentLogger
+  const driver = config.agent.driver === 'autopilot' ? undefined : await agentsFor(config, values.config, logger)
+  process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)} → ${out}\n`)
+  const report = await runFederation(config, { out, force: values.force, logger, onProgress: showProgress, driver })
   process.stdout.write(`\n${roundTable(report)}\n\nrejection rate ${(100 * report.rejectionRate).toFixed(1)}% · backend ${report.backend} · ${report.wallSeconds.toFixed(1)} s · model sha-256 ${report.modelHash}\n`)
 
   process.stderr.write('auditing the run directory…\n')
@@ -176,4 +185,12 @@ function showProgress (event: RunProgress): void {
       process.stderr.write(`${r.accepts}/${r.proposals} accepted, ${r.metric.name} ${r.metric.value.toFixed(4)} (${r.wallSeconds.toFixed(1)} s)\n`)
     }
   }
+}
+
+/** The agent driver for a run: plugin tools load relative to the config file. */
+async function agentsFor (config: RunConfig, configPath: string | undefined, logger: Logger): Promise<DriverFactory> {
+  const { agentDriver } = await import('../../agents/index.ts')
+  const { loadPluginTools } = await import('../../tools/index.ts')
+  const plugins = await loadPluginTools(config.agent.tools, configPath === undefined ? process.cwd() : dirname(resolve(configPath)))
+  return agentDriver({ llm: config.agent.llm, plugins, maxSteps: config.agent.maxSteps, seed: config.seed, logger })
 }

@@ -5,6 +5,7 @@ import { ConfigError } from '../core/errors.ts'
 import { assertReachable, parseQuorum, QuorumRule } from '../core/quorum.ts'
 import { AggregationRule } from '../core/records.ts'
 import { LedgerConfig } from '../ledger/index.ts'
+import { LlmSpec } from '../llm/spec.ts'
 import { TaskConfig } from '../ml/task.ts'
 import { StoreConfig } from '../storage/index.ts'
 import { BusConfig } from '../transport/index.ts'
@@ -40,7 +41,18 @@ export const RunConfig = z.object({
   ledger: LedgerConfig.prefault({ kind: 'tangle' }),
   bus: BusConfig.prefault({ kind: 'local' }),
   /** Hostile agents, for robustness experiments. @default none */
-  attacks: z.array(Attack).default([])
+  attacks: z.array(Attack).default([]),
+  /** Who drives each participant. */
+  agent: z.object({
+    /** `agents`: a LangGraph agent per participant decides through the protocol tools; `autopilot`: plain code proposes and votes. @default agents */
+    driver: z.enum(['agents', 'autopilot']).default('agents'),
+    /** The model behind each agent's loop: policy, ollama:<model> or gguf:<path>. @default policy */
+    llm: LlmSpec.default('policy'),
+    /** Plugin tool modules (paths relative to the config file), each exporting defineTool(...) or a LangChain tool. @default none */
+    tools: z.array(z.string().min(1)).default([]),
+    /** Most model steps an agent takes for one event. @default 8 */
+    maxSteps: z.number().int().min(1).max(64).default(8)
+  }).strict().prefault({})
 }).strict().superRefine((config, ctx) => {
   const agents = config.attacks.map(a => a.agent)
   if (agents.some(a => a > config.agents)) ctx.addIssue({ code: 'custom', path: ['attacks'], message: `attacks name agents beyond the ${config.agents} in this run` })
@@ -109,4 +121,8 @@ bus: { kind: local }
 # Hostile agents for robustness experiments, e.g. [{ kind: sign-flip, agent: 5, scale: 5 }].
 # Kinds: label-noise (rate), label-flip, sign-flip (scale), scale (factor), random-noise (std), free-ride.
 attacks: []
+# Who drives each participant: agents (a LangGraph agent per participant, deciding through
+# the protocol tools) or autopilot. llm: policy (deterministic protocol policy),
+# ollama:<model> or gguf:<path>. tools: plugin tool modules, e.g. [./examples/plugin-tool/index.ts].
+agent: { driver: agents, llm: policy, tools: [], maxSteps: 8 }
 `

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
-import { ConclaveError, DerivationMismatchError, NotAnchoredError } from '../core/errors.ts'
+import { ConclaveError, DerivationMismatchError, DuplicateVoteError, NotAnchoredError, ProtocolViolationError, SelfVoteError, UnknownProposalError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
-import type { BlockId, Checkpoint, Did, ModelRef, Record, RecordType, SignedRecord } from '../core/records.ts'
+import type { BlockId, Checkpoint, Did, ModelRef, Record, RecordType, SignedRecord, Vote } from '../core/records.ts'
 import type { Identity } from '../identity/index.ts'
 import type { Ledger } from '../ledger/index.ts'
 import type { Shard, Task } from '../ml/task.ts'
@@ -37,12 +37,45 @@ export interface ParticipantInit {
   queue?: SerialQueue
   /** Makes this participant hostile, for robustness experiments. @default honest */
   attack?: Attack
+  /**
+   * Judge and vote on every peer proposal as it arrives (the protocol autopilot). An
+   * agent turns this off and decides itself, through evaluate() and vote(). @default true
+   */
+  autoVote?: boolean
   logger?: Logger
+}
+
+/** A trained update held locally until it is published and proposed. */
+export interface Draft {
+  round: number
+  delta: Weights
+  numSamples: number
+  loss: number
+  /** Set once the Δw is in the content store. */
+  ref?: ModelRef
+}
+
+/** What I measured of a peer's update on my validation data, and what the protocol rule recommends. */
+export interface Evaluation {
+  proposal: BlockId
+  proposer: Did
+  round: number
+  before: number
+  after: number
+  /** after − before, in the task's metric. */
+  score: number
+  /** Whether the update passes the federation's acceptance rule. */
+  passes: boolean
+  /** The measurement in words, for the vote's rationale. */
+  summary: string
+  /** Set when the update cannot be used at all (bad content, wrong shape…): the only vote is reject. */
+  unusable?: string
 }
 
 export interface ParticipantEvents {
   'conclave:record:applied': [{ block: BlockId, type: RecordType, issuer: Did }]
   'conclave:record:rejected': [{ block: BlockId, error: ConclaveError }]
+  'conclave:evaluated': [Evaluation]
   'conclave:vote:cast': [{ proposal: BlockId, accept: boolean, score: number, rationale: string }]
   'conclave:checkpoint': [{ round: number, model: ModelRef }]
 }
@@ -59,6 +92,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly timer = new PhaseTimer()
   readonly #init: ParticipantInit
   readonly #deltas = new Map<BlockId, Weights>()
+  readonly #evaluations = new Map<BlockId, Evaluation>()
+  #draft?: Draft
+  /** True while catching up from the ledger: replayed records cause no new ones. */
+  #replaying = false
   /** What a free-rider re-posts every round after its first. */
   readonly #memory: { first?: Weights } = {}
   /** What I train on: my shard, or its poisoned copy if I am hostile. */
@@ -110,28 +147,94 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     return block.id
   }
 
-  /** Trains on the global model, publishes Δw and proposes it. */
+  /** Trains, publishes Δw and proposes it: the three steps an agent may also take one by one. */
   async propose (round: number): Promise<BlockId> {
-    return this.#queue.run(() => this.#propose(round))
+    await this.train(round)
+    await this.publishDraft()
+    return this.proposeDraft()
   }
 
-  async #propose (round: number): Promise<BlockId> {
-    const global = this.#requireGlobal()
-    const { task, store, seed, attack } = this.#init
-    const update = await this.timer.time('train', () => localUpdate(task, this.#trainShard, global.weights, { attack, seed, round, memory: this.#memory }))
-    const delta = update.delta
-    const ref = await this.timer.time('publish', () => putModel(store, delta))
-    const block = await this.publishRecord({
-      type: 'proposal',
-      federation: this.#federation(),
-      round,
-      base: global.ref.cid,
-      delta: ref,
-      numSamples: update.numSamples,
-      metric: { name: 'loss', value: update.loss }
+  /** Trains on the current global model and keeps the update as my draft for `round`. */
+  async train (round: number): Promise<Draft> {
+    return this.#queue.run(async () => {
+      const global = this.#requireGlobal()
+      const { task, seed, attack } = this.#init
+      const update = await this.timer.time('train', () => localUpdate(task, this.#trainShard, global.weights, { attack, seed, round, memory: this.#memory }))
+      this.#draft = { round, delta: update.delta, numSamples: update.numSamples, loss: update.loss }
+      return this.#draft
     })
-    this.#deltas.set(block, delta)
-    return block
+  }
+
+  /** Puts my draft's Δw in the content store (safetensors); its CID goes in the proposal. */
+  async publishDraft (): Promise<ModelRef> {
+    return this.#queue.run(async () => {
+      const draft = this.#requireDraft()
+      draft.ref ??= await this.timer.time('publish', () => putModel(this.#init.store, draft.delta))
+      return draft.ref
+    })
+  }
+
+  /** Signs, anchors and announces a proposal of my published draft. */
+  async proposeDraft (): Promise<BlockId> {
+    return this.#queue.run(async () => {
+      const draft = this.#requireDraft()
+      if (draft.ref === undefined) throw new ProtocolViolationError('publish the draft before proposing it: the proposal must point at stored content')
+      const global = this.#requireGlobal()
+      const block = await this.publishRecord({
+        type: 'proposal',
+        federation: this.#federation(),
+        round: draft.round,
+        base: global.ref.cid,
+        delta: draft.ref,
+        numSamples: draft.numSamples,
+        metric: { name: 'loss', value: draft.loss }
+      })
+      this.#deltas.set(block, draft.delta)
+      this.#draft = undefined
+      return block
+    })
+  }
+
+  get draft (): Draft | undefined { return this.#draft }
+
+  /** My evaluation of a proposal, if I made one. */
+  evaluation (proposal: BlockId): Evaluation | undefined { return this.#evaluations.get(proposal) }
+
+  /** My vote on a proposal, as anchored, if I cast one. */
+  myVote (proposal: BlockId): Vote | undefined {
+    return this.state.proposals.get(proposal)?.votes.get(this.did)?.signed.record
+  }
+
+  /** Fetches a peer's Δw, checks it, and measures global + Δw against global on my validation data. */
+  async evaluate (proposal: BlockId): Promise<Evaluation> {
+    return this.#queue.run(() => this.#evaluate(this.#peerProposal(proposal)))
+  }
+
+  /**
+   * Casts my vote. The protocol's rules hold whatever the caller (an agent's model) wants:
+   * no vote without my evaluation, none on my own proposal, one per proposal, and an
+   * update that cannot be used can only be rejected.
+   */
+  async vote (proposal: BlockId, accept: boolean, reason?: string): Promise<BlockId> {
+    return this.#queue.run(() => this.#vote(this.#peerProposal(proposal), accept, reason))
+  }
+
+  /** Replays the ledger into my state (after a restart), without reacting to what I replay. */
+  async catchUp (): Promise<number> {
+    return this.#queue.run(async () => {
+      let applied = 0
+      this.#replaying = true
+      try {
+        for await (const block of this.#init.ledger.blocks()) {
+          if (this.state.has(block.id)) continue
+          await this.#handle(block.id, block.record)
+          applied++
+        }
+      } finally {
+        this.#replaying = false
+      }
+      return applied
+    })
   }
 
   /**
@@ -194,9 +297,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     if (record.type === 'charter') {
       const weights = await fetchModel(this.#init.store, record.initial)
       this.#global = { ref: record.initial, weights }
-    } else if (record.type === 'proposal' && signed.issuer !== this.did) {
+    } else if (record.type === 'proposal' && signed.issuer !== this.did && this.#init.autoVote !== false && !this.#replaying) {
       await this.#judge(this.state.proposals.get(block) as ProposalEntry)
-    } else if (record.type === 'decision' && this.state.recorder(record.round) === this.did && this.#roundDecided(record.round)) {
+    } else if (record.type === 'decision' && !this.#replaying && this.state.recorder(record.round) === this.did && this.#roundDecided(record.round)) {
       await this.#recordCheckpoint(record.round)
     } else if (record.type === 'checkpoint' && ownMerge !== undefined) {
       this.#global = { ref: record.model, weights: ownMerge }
@@ -204,31 +307,64 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
   }
 
-  /** Fetches a peer's Δw, evaluates global + Δw on my validation data, and votes with my reason. */
+  /** The autopilot: evaluate, then vote as the acceptance rule says. */
   async #judge (entry: ProposalEntry): Promise<void> {
+    const evaluation = await this.#evaluate(entry)
+    await this.#vote(entry, evaluation.passes && evaluation.unusable === undefined)
+  }
+
+  async #evaluate (entry: ProposalEntry): Promise<Evaluation> {
+    const known = this.#evaluations.get(entry.block)
+    if (known !== undefined) return known
     const global = this.#requireGlobal()
     const { task, shard, store } = this.#init
-    let accept = false
-    let score = 0
-    let rationale: string
+    const base = { proposal: entry.block, proposer: entry.signed.issuer, round: entry.signed.record.round }
+    let evaluation: Evaluation
     try {
       const delta = await this.timer.time('fetchVerify', () => fetchModel(store, entry.signed.record.delta))
       const candidate = applyDelta(global.weights, delta)
       const before = global.metric ?? (global.metric = (await this.timer.time('evaluate', () => task.evaluate(global.weights, shard.val))).metric)
       const after = (await this.timer.time('evaluate', () => task.evaluate(candidate, shard.val))).metric
-      score = after - before
-      accept = score >= -(this.#init.tolerance ?? 0)
+      const score = after - before
+      const passes = score >= -(this.#init.tolerance ?? 0)
       this.#deltas.set(entry.block, delta)
-      rationale = `${task.metricName} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}); ${accept ? 'accept' : 'reject'}`
+      const summary = `${task.metricName} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)})`
+      evaluation = { ...base, before, after, score, passes, summary }
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err
       this.emit('conclave:record:rejected', { block: entry.block, error: err })
-      rationale = `cannot use this update: ${err.code}`
+      evaluation = { ...base, before: Number.NaN, after: Number.NaN, score: 0, passes: false, summary: `cannot use this update: ${err.code}`, unusable: err.code }
     }
-    await this.timer.time('vote', () => this.publishRecord({
+    this.#evaluations.set(entry.block, evaluation)
+    this.emit('conclave:evaluated', evaluation)
+    return evaluation
+  }
+
+  async #vote (entry: ProposalEntry, accept: boolean, reason?: string): Promise<BlockId> {
+    const evaluation = this.#evaluations.get(entry.block)
+    if (evaluation === undefined) throw new ProtocolViolationError(`no vote without an evaluation: evaluate ${entry.block} first`)
+    if (entry.votes.has(this.did)) throw new DuplicateVoteError(`${this.name} already voted on ${entry.block}`)
+    if (accept && evaluation.unusable !== undefined) throw new ProtocolViolationError(`${entry.block} cannot be accepted: ${evaluation.summary}`)
+    const decision = accept ? 'accept' : 'reject'
+    const rationale = `${evaluation.summary}; ${decision}${reason === undefined || reason.trim() === '' ? '' : ` — ${reason.trim()}`}`.slice(0, 1000)
+    const score = Number.isFinite(evaluation.score) ? evaluation.score : 0
+    const block = await this.timer.time('vote', () => this.publishRecord({
       type: 'vote', federation: this.#federation(), round: entry.signed.record.round, proposal: entry.block, accept, score, rationale
     }))
     this.emit('conclave:vote:cast', { proposal: entry.block, accept, score, rationale })
+    return block
+  }
+
+  #peerProposal (proposal: BlockId): ProposalEntry {
+    const entry = this.state.proposals.get(proposal)
+    if (entry === undefined) throw new UnknownProposalError(`no proposal ${proposal} in my state`)
+    if (entry.signed.issuer === this.did) throw new SelfVoteError(`${proposal} is my own proposal`)
+    return entry
+  }
+
+  #requireDraft (): Draft {
+    if (this.#draft === undefined) throw new ProtocolViolationError(`${this.name} has no trained draft: train first`)
+    return this.#draft
   }
 
   async #checkMerge (checkpoint: Checkpoint): Promise<Weights> {

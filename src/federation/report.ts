@@ -33,7 +33,11 @@ export const RunReport = z.object({
     valExamples: z.number().int(),
     accepted: z.number().int(),
     rejected: z.number().int(),
-    rejections: z.array(z.object({ block: z.string(), error: z.string() }))
+    rejections: z.array(z.object({ block: z.string(), error: z.string() })),
+    /** Agents only: protocol tool calls by tool name. */
+    toolCalls: z.record(z.string(), z.number().int()).optional(),
+    /** Agents only: model calls, valid at once, retried once, handed to the policy. */
+    llm: z.object({ calls: z.number().int(), valid: z.number().int(), retried: z.number().int(), fallback: z.number().int() }).optional()
   })),
   rounds: z.array(RoundReport),
   /** Fraction of proposals the quorum rejected. */

@@ -5,6 +5,7 @@ import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions, ProgressOptions } from '../core/options.ts'
 import { initBackend } from '../ml/backend.ts'
 import type { RunConfig } from './config.ts'
+import type { DriverFactory } from './driver.ts'
 import { learningCurveSvg, roundTable, type RoundReport, type RunReport } from './report.ts'
 import { Simulation } from './simulation.ts'
 
@@ -20,6 +21,8 @@ export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
   /** Replace an earlier run in `out` (only a directory that looks like a Conclave run). */
   force?: boolean
   logger?: Logger
+  /** What decides for each participant (agents/ builds one per LangGraph agent). @default the autopilot */
+  driver?: DriverFactory
 }
 
 /** `conclave run`: a simulated federation on this machine, with its report written to `out`. */
@@ -35,6 +38,7 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
   const sim = await Simulation.create(config, {
     dir: options.out,
     logger,
+    driver: options.driver,
     onPropose: (round, agent) => options.onProgress?.({ type: 'conclave:round:propose', round, agent })
   })
   try {
@@ -62,7 +66,8 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
         valExamples: sim.shards[i]?.val.length ?? 0,
         accepted: reputation?.get(p.did)?.accepted ?? 0,
         rejected: reputation?.get(p.did)?.rejected ?? 0,
-        rejections: (sim.rejections.get(p.name) ?? []).map(r => ({ block: r.block, error: r.error.name }))
+        rejections: (sim.rejections.get(p.name) ?? []).map(r => ({ block: r.block, error: r.error.name })),
+        ...sim.drivers[i]?.activity?.()
       })),
       rounds,
       rejectionRate: proposals === 0 ? 0 : decided.reduce((s, r) => s + r.rejects, 0) / proposals,

@@ -8,6 +8,7 @@ import { createContentStore, type ContentStore } from '../storage/index.ts'
 import { createBus, type Bus } from '../transport/index.ts'
 import type { RunConfig } from './config.ts'
 import { putModel } from './content.ts'
+import { autopilot, type Driver, type DriverFactory } from './driver.ts'
 import { Participant } from './participant.ts'
 import { SerialQueue } from './serial-queue.ts'
 import { PHASES, zeroPhases, type PhaseSeconds } from './phases.ts'
@@ -18,6 +19,8 @@ export interface SimulationOptions {
   dir: string
   logger?: Logger
   onPropose?: (round: number, agent: string) => void
+  /** What decides for each participant. @default the autopilot */
+  driver?: DriverFactory
 }
 
 /**
@@ -33,6 +36,7 @@ interface SimulationParts {
   ledger: Ledger
   bus: Bus
   participants: Participant[]
+  drivers: Driver[]
   shards: Shard[]
   options: SimulationOptions
 }
@@ -44,9 +48,13 @@ export class Simulation {
   readonly ledger: Ledger
   readonly bus: Bus
   readonly participants: Participant[]
+  readonly drivers: Driver[]
   readonly shards: Shard[]
   readonly rejections = new Map<string, Array<{ block: string, error: ConclaveError }>>()
   readonly #options: SimulationOptions
+  /** One work queue for everyone: on one thread, no participant's work overlaps another's. */
+  readonly #queue = new SerialQueue()
+  readonly #names = new Map<string, string>()
 
   private constructor (parts: SimulationParts) {
     this.config = parts.config
@@ -55,33 +63,48 @@ export class Simulation {
     this.ledger = parts.ledger
     this.bus = parts.bus
     this.participants = parts.participants
+    this.drivers = parts.drivers
     this.shards = parts.shards
     this.#options = parts.options
-    for (const p of this.participants) {
-      const list: Array<{ block: string, error: ConclaveError }> = []
-      this.rejections.set(p.name, list)
-      p.on('conclave:record:rejected', e => { list.push(e) })
-    }
   }
 
   static async create (config: RunConfig, options: SimulationOptions): Promise<Simulation> {
     const logger = options.logger ?? silentLogger
+    options = { ...options, logger }
     const task = await loadTask(config.task, { logger })
     const shards = task.shards(config.agents, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })
     const store = await createContentStore(config.store, { dir: join(options.dir, 'store'), logger })
     const ledger = await createLedger(config.ledger, { dir: join(options.dir, 'ledger'), logger })
     const bus = await createBus(config.bus)
-    const participants: Participant[] = []
-    const queue = new SerialQueue()
-    for (let i = 0; i < config.agents; i++) {
-      const name = `agent-${i + 1}`
-      const shard = shards[i]
-      if (shard === undefined) throw new ConfigError(`task gave ${shards.length} shards for ${config.agents} agents`)
-      const identity = await loadOrCreateKeystore(join(options.dir, 'keys', `${name}.key.json`))
-      participants.push(new Participant({ name, identity, store, ledger, bus, room: config.federation, task, shard, seed: config.seed * 7919 + i, tolerance: config.tolerance, logger, queue, attack: config.attacks.find(a => a.agent === i + 1) }))
-    }
-    for (const p of participants) await p.start()
-    return new Simulation({ config, task, store, ledger, bus, participants, shards, options })
+    if (shards.length < config.agents) throw new ConfigError(`task gave ${shards.length} shards for ${config.agents} agents`)
+    const sim = new Simulation({ config, task, store, ledger, bus, participants: [], drivers: [], shards, options })
+    for (let i = 0; i < config.agents; i++) sim.participants.push(await sim.#participant(i))
+    for (const p of sim.participants) sim.#names.set(p.did, p.name)
+    for (const p of sim.participants) sim.drivers.push(await sim.#driver(p))
+    for (const p of sim.participants) await p.start()
+    return sim
+  }
+
+  /** Participant `index` (agent-N) with its key from the run directory. */
+  async #participant (index: number): Promise<Participant> {
+    const { config, task, store, ledger, bus } = this
+    const name = `agent-${index + 1}`
+    const identity = await loadOrCreateKeystore(join(this.#options.dir, 'keys', `${name}.key.json`))
+    const list = this.rejections.get(name) ?? []
+    this.rejections.set(name, list)
+    const participant = new Participant({
+      name, identity, store, ledger, bus, room: config.federation, task, shard: this.shards[index] as Shard,
+      seed: config.seed * 7919 + index, tolerance: config.tolerance, logger: this.#options.logger, queue: this.#queue,
+      attack: config.attacks.find(a => a.agent === index + 1),
+      autoVote: this.#options.driver === undefined || this.#options.driver === autopilot
+    })
+    participant.on('conclave:record:rejected', e => { list.push(e) })
+    return participant
+  }
+
+  async #driver (participant: Participant): Promise<Driver> {
+    const nameOf = (did: string): string => this.#names.get(did) ?? did
+    return (this.#options.driver ?? autopilot)(participant, { ledger: this.ledger, nameOf, dir: join(this.#options.dir, 'agents', participant.name) })
   }
 
   /** The first participant founds the federation: members, quorum, window, initial model. */
@@ -114,9 +137,9 @@ export class Simulation {
   async propose (round: number, proposers: readonly Participant[] = this.participants): Promise<void> {
     for (const p of proposers) {
       this.#options.onPropose?.(round, p.name)
-      await p.propose(round)
+      await this.drivers[this.participants.indexOf(p)]?.openRound(round)
+      await this.settle()
     }
-    await this.settle()
   }
 
   /** The round's second half: the window closes, the recorder anchors, everyone merges and agrees. */
@@ -132,17 +155,39 @@ export class Simulation {
   async settle (): Promise<void> {
     for (;;) {
       await new Promise(resolve => setImmediate(resolve))
-      if (this.participants.every(p => !p.busy)) return
-      await Promise.all(this.participants.map(p => p.idle()))
+      if (this.participants.every(p => !p.busy) && this.drivers.every(d => !d.busy)) return
+      await Promise.all([...this.participants.map(p => p.idle()), ...this.drivers.map(d => d.idle())])
     }
   }
 
   async close (): Promise<void> {
+    for (const d of this.drivers) await d.close()
     for (const p of this.participants) p.stop()
     await this.bus.close()
     await this.ledger.close()
     await this.store.close()
     this.task.dispose()
+  }
+
+  /**
+   * Restarts participant `index` as a crashed process would be restarted: the old one is
+   * stopped mid-whatever (its driver killed), a new one loads the same key, replays the
+   * ledger into its state, and its driver resumes from its own memory on disk.
+   */
+  async restart (index: number): Promise<Participant> {
+    const old = this.participants[index]
+    if (old === undefined) throw new ConfigError(`no participant ${index + 1}`)
+    this.drivers[index]?.kill?.()
+    old.stop()
+    const fresh = await this.#participant(index)
+    await fresh.start()
+    await fresh.catchUp()
+    this.participants[index] = fresh
+    const driver = await this.#driver(fresh)
+    this.drivers[index] = driver
+    await driver.resume?.()
+    await this.settle()
+    return fresh
   }
 
   #founder (): Participant {

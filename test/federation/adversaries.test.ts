@@ -106,7 +106,7 @@ describe('a federation under hostile records', () => {
     })
     expect(errorsFor(block)).toEqual(['ContentMismatchError', 'ContentMismatchError'])
     const votes = [...(p(agent1).state.proposals.get(block)?.votes.values() ?? [])].map(v => v.signed.record)
-    expect(votes.map(v => [v.accept, v.rationale])).toEqual([[false, 'cannot use this update: ERR_CONTENT_MISMATCH'], [false, 'cannot use this update: ERR_CONTENT_MISMATCH']])
+    expect(votes.map(v => [v.accept, v.rationale])).toEqual([[false, 'cannot use this update: ERR_CONTENT_MISMATCH; reject'], [false, 'cannot use this update: ERR_CONTENT_MISMATCH; reject']])
     const result = await finishAndAudit()
     expect(result.ok).toBe(true)
     expect(p(agent1).state.proposals.get(block)?.decision?.record.accepted).toBe(false)

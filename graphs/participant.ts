@@ -1,0 +1,118 @@
+import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
+import { AIMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages'
+import type { StructuredToolInterface } from '@langchain/core/tools'
+import { Annotation, END, MessagesAnnotation, START, StateGraph, type BaseCheckpointSaver } from '@langchain/langgraph'
+import { ToolNode } from '@langchain/langgraph/prebuilt'
+import type { LlmCounts } from '../src/federation/driver.ts'
+import { textOf } from '../src/llm/policy.ts'
+
+export const ParticipantState = Annotation.Root({
+  ...MessagesAnnotation.spec,
+  /** Model steps taken for the current event; the agent resets it per event. */
+  steps: Annotation<number>({ reducer: (_old, next) => next, default: () => 0 })
+})
+export type ParticipantStateType = typeof ParticipantState.State
+
+export interface ParticipantGraphInit {
+  model: BaseChatModel
+  /** Takes over a turn when the model's call is invalid twice (the protocol policy). */
+  fallback: BaseChatModel
+  tools: readonly StructuredToolInterface[]
+  systemPrompt: string
+  maxSteps: number
+  /** Updated in place: how the model behaved. */
+  llm: LlmCounts
+  /** Updated in place: calls per tool name. */
+  toolCalls: Record<string, number>
+  checkpointer?: BaseCheckpointSaver
+  /** Stops the agent between steps (a kill): no further model call or tool runs. */
+  signal?: AbortSignal
+}
+
+/**
+ * The participant's ReAct graph: `agent` (the model picks a tool call or ends the turn) ⇄
+ * `tools` (LangGraph's ToolNode runs it; a tool error goes back as a tool message).
+ * Every call is validated against the tool's schema before it runs: an invalid one is
+ * retried once with the error, then the turn's step goes to the policy. A turn ends after
+ * `maxSteps` model steps whatever the model wants.
+ */
+export function buildParticipantGraph (init: ParticipantGraphInit) {
+  const { tools, llm, toolCalls, maxSteps } = init
+  const byName = new Map(tools.map(t => [t.name, t]))
+  const model = init.model.bindTools?.([...tools]) ?? init.model
+  const fallback = init.fallback.bindTools?.([...tools]) ?? init.fallback
+
+  async function agent (state: ParticipantStateType, config: { signal?: AbortSignal }): Promise<Partial<ParticipantStateType>> {
+    init.signal?.throwIfAborted()
+    if (state.steps >= maxSteps) return { messages: [new AIMessage(`Step cap of ${maxSteps} reached; ending this turn.`)] }
+    const context = [new SystemMessage(init.systemPrompt), ...currentTurn(state.messages)]
+    llm.calls++
+    const first = await ask(model, context, config.signal)
+    const problem = invalid(first, byName)
+    let reply: AIMessage
+    if (problem === undefined && first !== undefined) {
+      llm.valid++
+      reply = first
+    } else {
+      llm.retried++
+      const second = await ask(model, [...context, new SystemMessage(`Your last answer was invalid: ${problem}. Answer again with one valid tool call, or a reply if you are done.`)], config.signal)
+      if (invalid(second, byName) === undefined && second !== undefined) {
+        reply = second
+      } else {
+        llm.fallback++
+        reply = await fallback.invoke(context, { signal: config.signal }) as AIMessage
+      }
+    }
+    for (const call of reply.tool_calls ?? []) toolCalls[call.name] = (toolCalls[call.name] ?? 0) + 1
+    return { messages: [reply], steps: state.steps + 1 }
+  }
+
+  const route = (state: ParticipantStateType): 'tools' | typeof END => {
+    const last = state.messages.at(-1) as AIMessage | undefined
+    return (last?.tool_calls?.length ?? 0) > 0 ? 'tools' : END
+  }
+
+  return new StateGraph(ParticipantState)
+    .addNode('agent', agent)
+    .addNode('tools', new ToolNode([...tools], { handleToolErrors: true }))
+    .addEdge(START, 'agent')
+    .addConditionalEdges('agent', route, ['tools', END])
+    .addEdge('tools', 'agent')
+    .compile({ checkpointer: init.checkpointer })
+}
+
+/** The messages since the latest event: each turn is judged on its own. */
+export function currentTurn (messages: readonly BaseMessage[]): BaseMessage[] {
+  const start = messages.findLastIndex(m => m.type === 'human')
+  return messages.slice(Math.max(0, start))
+}
+
+async function ask (model: { invoke: BaseChatModel['invoke'] }, messages: BaseMessage[], signal?: AbortSignal): Promise<AIMessage | undefined> {
+  try {
+    return await model.invoke(messages, { signal }) as AIMessage
+  } catch (err) {
+    if (signal?.aborted === true) throw err
+    return new AIMessage({ content: '', invalid_tool_calls: [{ type: 'invalid_tool_call', id: 'error', name: undefined, args: undefined, error: `the model failed: ${(err as Error).message}` }] })
+  }
+}
+
+/** Why a model reply cannot run, or undefined when every call names a tool and fits its schema. */
+function invalid (reply: AIMessage | undefined, tools: Map<string, StructuredToolInterface>): string | undefined {
+  if (reply === undefined) return 'no answer'
+  const bad = reply.invalid_tool_calls?.[0]
+  if (bad !== undefined) return bad.error ?? 'malformed tool call'
+  const calls = reply.tool_calls ?? []
+  if (calls.length === 0) return textOf(reply).trim() === '' ? 'an empty answer' : undefined
+  if (calls.length > 1) return 'one tool call at a time'
+  for (const call of calls) {
+    const tool = tools.get(call.name)
+    if (tool === undefined) return `there is no tool named ${call.name}; the tools are ${[...tools.keys()].join(', ')}`
+    const schema = tool.schema as { safeParse?: (v: unknown) => { success: boolean, error?: { issues: Array<{ path: PropertyKey[], message: string }> } } }
+    const parsed = schema.safeParse?.(call.args)
+    if (parsed !== undefined && !parsed.success) {
+      const issue = parsed.error?.issues[0]
+      return `arguments of ${call.name} do not fit its schema${issue === undefined ? '' : ` (${issue.path.join('.') || 'args'}: ${issue.message})`}`
+    }
+  }
+  return undefined
+}

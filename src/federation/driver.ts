@@ -1,0 +1,44 @@
+import type { Did } from '../core/records.ts'
+import type { Ledger } from '../ledger/index.ts'
+import type { Participant } from './participant.ts'
+
+/** How often an agent's model behaved: calls made, valid at once, needing a retry, handed to the policy. */
+export interface LlmCounts { calls: number, valid: number, retried: number, fallback: number }
+
+/**
+ * What decides for a participant: the autopilot (plain protocol code) or an agent (a
+ * LangGraph loop over the protocol tools, built in agents/). The round clock only says
+ * when a round opens; a driver may propose or not, and votes when it decides to.
+ */
+export interface Driver {
+  openRound(round: number): Promise<void>
+  /** True while the driver has work queued or running. */
+  readonly busy: boolean
+  /** Resolves when the driver has nothing left to do. */
+  idle(): Promise<void>
+  /** What the driver did, for the run report (agents only). */
+  activity?(): { toolCalls: Record<string, number>, llm: LlmCounts }
+  /** After a restart: finishes what the driver was doing when it stopped. */
+  resume?(): Promise<boolean>
+  /** Stops at once, as a crash would (agents only; for restart tests and operators). */
+  kill?(): void
+  close(): Promise<void>
+}
+
+export interface DriverContext {
+  ledger: Ledger
+  /** `agent-2` for a member's DID. */
+  nameOf: (did: Did) => string
+  /** This participant's own directory (agent memory lives there). */
+  dir: string
+}
+
+export type DriverFactory = (participant: Participant, context: DriverContext) => Promise<Driver>
+
+/** The participant proposes every round and judges every peer's update by the rule. */
+export const autopilot: DriverFactory = async (participant) => ({
+  openRound: async (round) => { await participant.propose(round) },
+  busy: false,
+  idle: async () => {},
+  close: async () => {}
+})

@@ -1,0 +1,33 @@
+import { z } from 'zod'
+import { BlockId } from '../core/records.ts'
+
+/**
+ * What wakes an agent. Each event reaches the model as one message: a line a person can
+ * read, then `EVENT {json}` so any model (and the protocol policy) can act on it exactly.
+ */
+export const AgentEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('round-open'), round: z.number().int().positive() }).strict(),
+  z.object({ type: z.literal('proposal'), round: z.number().int().positive(), proposal: BlockId, proposer: z.string().min(1).max(255) }).strict()
+])
+export type AgentEvent = z.infer<typeof AgentEvent>
+
+const MARK = 'EVENT '
+
+export function describeEvent (event: AgentEvent): string {
+  const line = event.type === 'round-open'
+    ? `Round ${event.round} is open. Decide whether to train and propose an update.`
+    : `${event.proposer} proposed update ${event.proposal} for round ${event.round}. Decide how to judge it.`
+  return `${line}\n${MARK}${JSON.stringify(event)}`
+}
+
+/** The event a message carries, if it carries one. */
+export function parseEvent (text: string): AgentEvent | undefined {
+  const line = text.split('\n').find(l => l.startsWith(MARK))
+  if (line === undefined) return undefined
+  try {
+    const parsed = AgentEvent.safeParse(JSON.parse(line.slice(MARK.length)))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}

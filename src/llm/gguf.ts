@@ -1,0 +1,70 @@
+import { access } from 'node:fs/promises'
+import { ConfigError } from '../core/errors.ts'
+import type { JsonCompleter, JsonSchema } from './json-tools.ts'
+
+type NodeLlama = typeof import('node-llama-cpp')
+type Loaded = { llama: Awaited<ReturnType<NodeLlama['getLlama']>>, model: Awaited<ReturnType<Awaited<ReturnType<NodeLlama['getLlama']>>['loadModel']>>, context: Awaited<ReturnType<Awaited<ReturnType<Awaited<ReturnType<NodeLlama['getLlama']>>['loadModel']>>['createContext']>> }
+
+// One loaded model per file for the whole process: agents share it, one completion at a time.
+const loaded = new Map<string, Promise<Loaded>>()
+let chain: Promise<unknown> = Promise.resolve()
+
+/**
+ * A local GGUF model run in-process by node-llama-cpp (prebuilt CPU binaries, never built
+ * at run time), answering under a JSON-schema grammar so a small model cannot emit a
+ * malformed call.
+ */
+export function ggufCompleter (path: string, options: { maxTokens?: number, temperature?: number, seed?: number } = {}): JsonCompleter {
+  return {
+    name: `gguf:${path}`,
+    async complete (prompt, schema, { signal } = {}) {
+      const { llama, context } = await load(path)
+      const run = async (): Promise<string> => {
+        const { LlamaChatSession } = await import('node-llama-cpp')
+        const grammar = await llama.createGrammarForJsonSchema(schema as never)
+        const sequence = context.getSequence()
+        const session = new LlamaChatSession({ contextSequence: sequence, systemPrompt: prompt.system })
+        try {
+          return await session.prompt(prompt.user, { grammar, maxTokens: options.maxTokens ?? 200, temperature: options.temperature ?? 0, seed: options.seed ?? 0, signal })
+        } finally {
+          session.dispose({ disposeSequence: true })
+        }
+      }
+      const result = chain.then(run, run)
+      chain = result.catch(() => undefined)
+      return result
+    }
+  }
+}
+
+async function load (path: string): Promise<Loaded> {
+  let model = loaded.get(path)
+  if (model === undefined) {
+    model = (async () => {
+      const found = await access(path).then(() => true, () => false)
+      if (!found) throw new ConfigError(`gguf model ${path} does not exist; \`npm run models:gemma\` installs Gemma 3 270M and prints its path`)
+      const { getLlama } = await import('node-llama-cpp')
+      const llama = await getLlama({ gpu: false, build: 'never' })
+      const m = await llama.loadModel({ modelPath: path })
+      const context = await m.createContext({ contextSize: 4096, sequences: 1 })
+      return { llama, model: m, context }
+    })()
+    loaded.set(path, model)
+    model.catch(() => loaded.delete(path))
+  }
+  return model
+}
+
+/** Frees every loaded model (end of a run or a test). */
+export async function unloadGguf (): Promise<void> {
+  const all = [...loaded.values()]
+  loaded.clear()
+  for (const p of all) {
+    const l = await p.catch(() => undefined)
+    await l?.context.dispose()
+    await l?.model.dispose()
+    await l?.llama.dispose()
+  }
+}
+
+export type { JsonSchema }

@@ -1,0 +1,36 @@
+import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
+import { ConfigError } from '../core/errors.ts'
+import { JsonToolChatModel } from './json-tools.ts'
+import { ProtocolPolicyChatModel } from './policy.ts'
+import { LlmSpec } from './spec.ts'
+
+export { AgentEvent, describeEvent, parseEvent } from './events.ts'
+export { policyStep, ProtocolPolicyChatModel, textOf } from './policy.ts'
+export { JsonToolChatModel, type JsonCompleter } from './json-tools.ts'
+
+export { LlmSpec } from './spec.ts'
+
+export interface LlmOptions {
+  /** Ollama's base URL. @default http://127.0.0.1:11434 (or $OLLAMA_HOST) */
+  ollamaUrl?: string
+  seed?: number
+}
+
+export async function createChatModel (spec: string, options: LlmOptions = {}): Promise<BaseChatModel> {
+  const parsed = LlmSpec.safeParse(spec)
+  if (!parsed.success) throw new ConfigError(`--llm ${spec}: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+  if (spec === 'policy') return new ProtocolPolicyChatModel()
+  if (spec.startsWith('ollama:')) {
+    const { ollamaCompleter, DEFAULT_OLLAMA_URL } = await import('./ollama.ts')
+    const url = options.ollamaUrl ?? ollamaHost() ?? DEFAULT_OLLAMA_URL
+    return new JsonToolChatModel(ollamaCompleter(spec.slice('ollama:'.length), url, { seed: options.seed }))
+  }
+  const { ggufCompleter } = await import('./gguf.ts')
+  return new JsonToolChatModel(ggufCompleter(spec.slice('gguf:'.length), { seed: options.seed }))
+}
+
+function ollamaHost (): string | undefined {
+  const host = process.env.OLLAMA_HOST
+  if (host === undefined || host === '') return undefined
+  return host.startsWith('http') ? host : `http://${host}`
+}

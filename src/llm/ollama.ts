@@ -1,0 +1,37 @@
+import { ChatOllama } from '@langchain/ollama'
+import { BackendUnavailableError } from '../core/errors.ts'
+import type { JsonCompleter } from './json-tools.ts'
+
+export const DEFAULT_OLLAMA_URL = 'http://127.0.0.1:11434'
+
+/**
+ * A model served by Ollama through ChatOllama, answering under Ollama's `format` JSON
+ * schema: works for models without tool tags in their template (Gemma 3 answers 400
+ * "does not support tools" when sent tools).
+ */
+export function ollamaCompleter (model: string, url = DEFAULT_OLLAMA_URL, options: { temperature?: number, seed?: number } = {}): JsonCompleter {
+  return {
+    name: `ollama:${model}`,
+    async complete (prompt, schema, { signal } = {}) {
+      const chat = new ChatOllama({ model, baseUrl: url, format: schema, temperature: options.temperature ?? 0, seed: options.seed ?? 0 })
+      try {
+        const reply = await chat.invoke([['system', prompt.system], ['human', prompt.user]], { signal })
+        return typeof reply.content === 'string' ? reply.content : JSON.stringify(reply.content)
+      } catch (err) {
+        throw explainOllamaError(err, model, url)
+      }
+    }
+  }
+}
+
+/** Turns "fetch failed" and 404s into errors that name the command that fixes them. */
+export function explainOllamaError (err: unknown, model: string, url: string): Error {
+  const e = err as { cause?: { code?: string }, status_code?: number, message?: string }
+  if (e.cause?.code === 'ECONNREFUSED' || /fetch failed/.test(e.message ?? '')) {
+    return new BackendUnavailableError(`no Ollama server at ${url}: start one with \`npm run services:up\` (scripts/services/ollama.sh up)`, { cause: err })
+  }
+  if (e.status_code === 404 || /not found/i.test(e.message ?? '')) {
+    return new BackendUnavailableError(`Ollama at ${url} has no model ${model}: \`ollama pull ${model}\`, or \`scripts/services/ollama.sh up\` for the project's Gemma 3 270M`, { cause: err })
+  }
+  return err instanceof Error ? err : new Error(String(err))
+}

@@ -1,0 +1,73 @@
+import { BaseChatModel, type BaseChatModelParams, type BindToolsInput } from '@langchain/core/language_models/chat_models'
+import { AIMessage, type BaseMessage, type ToolCall } from '@langchain/core/messages'
+import type { ChatResult } from '@langchain/core/outputs'
+import { parseEvent } from './events.ts'
+
+/** A tool call the policy wants next, or the text that ends the turn. */
+export type PolicyStep = { tool: string, args: Record<string, unknown> } | { reply: string }
+
+/**
+ * The protocol policy: a deterministic "model" that emits exactly the tool calls the
+ * protocol's rules imply for the current event, and nothing else. It is not a language
+ * model and does not reason; it is the embedded default when no model is configured or
+ * reachable, and the fallback when a real model's call is invalid twice in a row.
+ *
+ *   round opens        → train, publish, anchor
+ *   a peer's proposal  → evaluate, then vote as the acceptance rule recommends
+ */
+export function policyStep (messages: readonly BaseMessage[]): PolicyStep {
+  const start = messages.findLastIndex(m => m.type === 'human')
+  const event = start < 0 ? undefined : parseEvent(textOf(messages[start] as BaseMessage))
+  if (event === undefined) return { reply: 'No protocol event to act on.' }
+  const results = new Map<string, unknown>()
+  for (const m of messages.slice(start + 1)) {
+    if (m.type !== 'tool') continue
+    const name = (m as BaseMessage & { name?: string }).name ?? ''
+    const text = textOf(m)
+    if (text.startsWith('Error')) return { reply: `Stopped: ${name} failed (${text.slice(0, 200)}).` }
+    results.set(name, safeJson(text))
+  }
+  if (event.type === 'round-open') {
+    if (!results.has('train')) return { tool: 'train', args: { round: event.round } }
+    if (!results.has('publish')) return { tool: 'publish', args: {} }
+    if (!results.has('anchor')) return { tool: 'anchor', args: {} }
+    return { reply: `Proposed my round ${event.round} update.` }
+  }
+  if (!results.has('evaluate')) return { tool: 'evaluate', args: { proposal: event.proposal } }
+  const evaluation = results.get('evaluate') as { passesRule?: boolean, summary?: string }
+  if (!results.has('vote')) {
+    const accept = evaluation.passesRule === true
+    return { tool: 'vote', args: { proposal: event.proposal, accept, rationale: `protocol policy: the update ${accept ? 'passes' : 'fails'} the federation's acceptance rule` } }
+  }
+  return { reply: `Voted on ${event.proposal}.` }
+}
+
+export class ProtocolPolicyChatModel extends BaseChatModel {
+  #calls = 0
+
+  constructor (fields: BaseChatModelParams = {}) {
+    super(fields)
+  }
+
+  _llmType (): string { return 'conclave-protocol-policy' }
+
+  override bindTools (_tools: BindToolsInput[]): this {
+    return this // the policy knows the protocol tools by name; binding changes nothing
+  }
+
+  async _generate (messages: BaseMessage[]): Promise<ChatResult> {
+    const step = policyStep(messages)
+    const message = 'tool' in step
+      ? new AIMessage({ content: '', tool_calls: [{ id: `policy-${++this.#calls}`, name: step.tool, args: step.args, type: 'tool_call' } satisfies ToolCall] })
+      : new AIMessage(step.reply)
+    return { generations: [{ text: typeof message.content === 'string' ? message.content : '', message }] }
+  }
+}
+
+export function textOf (message: BaseMessage): string {
+  return typeof message.content === 'string' ? message.content : message.content.map(c => 'text' in c && typeof c.text === 'string' ? c.text : '').join('')
+}
+
+function safeJson (text: string): unknown {
+  try { return JSON.parse(text) } catch { return text }
+}

@@ -1,0 +1,214 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ParticipantAgent, agentDriver } from '../../agents/index.ts'
+import type { Vote } from '../../src/core/records.ts'
+import { audit } from '../../src/federation/audit.ts'
+import { Simulation } from '../../src/federation/simulation.ts'
+import { peekRecord } from '../../src/identity/index.ts'
+import { JsonToolChatModel } from '../../src/llm/json-tools.ts'
+import { loadPluginTools } from '../../tools/index.ts'
+import { smallConfig, tempDir } from '../federation/helpers.ts'
+import { eventProposal, scripted } from './scripted.ts'
+
+/** A well-behaved model's next step, read from the rendered prompt (the protocol, by hand). */
+function sensible (user: string): string {
+  const proposal = eventProposal(user)
+  const done = (tool: string): boolean => user.includes(`RESULT of ${tool}`)
+  if (proposal === undefined) {
+    for (const tool of ['train', 'publish', 'anchor']) if (!done(tool)) return JSON.stringify({ tool, args: {} })
+    return JSON.stringify({ reply: 'proposed' })
+  }
+  if (!done('evaluate')) return JSON.stringify({ tool: 'evaluate', args: { proposal } })
+  if (!done('vote')) return JSON.stringify({ tool: 'vote', args: { proposal, accept: /"passesRule":true/.test(user), rationale: 'my validation data says so' } })
+  return JSON.stringify({ reply: 'voted' })
+}
+
+const agentOf = (sim: Simulation, i: number): ParticipantAgent => sim.drivers[i] as ParticipantAgent
+
+async function votesOnLedger (sim: Simulation): Promise<Array<{ issuer: string, vote: Vote }>> {
+  const out: Array<{ issuer: string, vote: Vote }> = []
+  for await (const block of sim.ledger.blocks()) {
+    const { issuer, record } = peekRecord(block.record)
+    if (record?.type === 'vote' && issuer !== null) out.push({ issuer, vote: record })
+  }
+  return out
+}
+
+describe('agents drive the protocol through tools', () => {
+  let sim: Simulation | undefined
+  afterEach(async () => { await sim?.close(); sim = undefined })
+
+  it('policy agents propose, evaluate and vote with rationales; the report counts tools and model calls; the audit passes', async () => {
+    sim = await Simulation.create(smallConfig({ rounds: 2 }), { dir: await tempDir(), driver: agentDriver() })
+    await sim.charter()
+    for (const round of [1, 2]) await sim.round(round)
+    const votes = await votesOnLedger(sim)
+    expect(votes).toHaveLength(2 * 3 * 2) // 2 rounds × 3 proposals × 2 peers
+    for (const { vote } of votes) expect(vote.rationale).toMatch(/validation examples: .* (accept|reject) — protocol policy/)
+    for (let i = 0; i < 3; i++) {
+      const { toolCalls, llm } = agentOf(sim, i).activity()
+      expect(toolCalls).toEqual({ train: 2, publish: 2, anchor: 2, evaluate: 4, vote: 4 })
+      expect(llm.calls).toBe(llm.valid)
+      expect(llm.retried + llm.fallback).toBe(0)
+    }
+    expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
+  })
+
+  it('runs the same federation to the same model as the autopilot', async () => {
+    const byAgents = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: agentDriver() })
+    const byCode = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir() })
+    try {
+      for (const s of [byAgents, byCode]) { await s.charter(); await s.round(1) }
+      expect(byAgents.participants[0]?.globalModel?.ref.sha256).toBe(byCode.participants[0]?.globalModel?.ref.sha256)
+    } finally {
+      await byAgents.close()
+      await byCode.close()
+    }
+  })
+
+  it('sends a tool error back to the model as a tool message, and the protocol holds: no vote without an evaluation', async () => {
+    // A careless model: votes at once, then gives up when told why it cannot.
+    const model = scripted(p => {
+      const proposal = eventProposal(p.user)
+      if (proposal === undefined) return JSON.stringify({ reply: 'not proposing' })
+      if (!p.user.includes('RESULT of vote')) return JSON.stringify({ tool: 'vote', args: { proposal, accept: true, rationale: 'looks fine' } })
+      return JSON.stringify({ reply: 'the vote was refused' })
+    })
+    const dir = await tempDir()
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), {
+      dir,
+      driver: async (participant, context) => ParticipantAgent.create(participant, context, participant.name === 'agent-2' ? { model: new JsonToolChatModel(model) } : {})
+    })
+    await sim.charter()
+    await sim.round(1)
+    const refused = model.prompts.filter(u => u.includes('RESULT of vote'))
+    expect(refused.length).toBeGreaterThan(0)
+    for (const u of refused) expect(u).toMatch(/no vote without an evaluation/)
+    const agent2 = sim.participants[1]?.did
+    expect((await votesOnLedger(sim)).filter(v => v.issuer === agent2)).toHaveLength(0)
+    expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
+  })
+
+  it('validates every call: a malformed one is retried once with the error, twice malformed falls back to the policy, and both are counted', async () => {
+    // agent-2's model gets it right only when told what was wrong; agent-3's never does.
+    const learner = scripted(p => p.system.includes('Your last answer was invalid') ? sensible(p.user) : JSON.stringify({ tool: 'approve_everything', args: {} }))
+    const hopeless = scripted((_p, n) => n % 2 === 1 ? 'vote yes please' : JSON.stringify({ tool: 'vote', args: { proposal: 'not a block id!' } }))
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), {
+      dir: await tempDir(),
+      driver: async (participant, context) => ParticipantAgent.create(participant, context,
+        participant.name === 'agent-2' ? { model: new JsonToolChatModel(learner) } : participant.name === 'agent-3' ? { model: new JsonToolChatModel(hopeless) } : {})
+    })
+    await sim.charter()
+    await sim.round(1)
+    const [, learned, gaveUp] = [0, 1, 2].map(i => agentOf(sim as Simulation, i).activity())
+    expect(learned?.llm).toEqual({ calls: learned?.llm.calls, valid: 0, retried: learned?.llm.calls, fallback: 0 })
+    expect(learner.prompts.some(u => u.includes('approve_everything'))).toBe(false) // the bad call never ran
+    expect(gaveUp?.llm).toEqual({ calls: gaveUp?.llm.calls, valid: 0, retried: gaveUp?.llm.calls, fallback: gaveUp?.llm.calls })
+    for (const a of [learned, gaveUp]) {
+      expect(a?.llm.calls).toBeGreaterThanOrEqual(9) // 4 steps to propose, 3 per peer proposal judged
+      // every turn still got done: by the model after its retry, or by the policy
+      expect(a?.toolCalls).toEqual({ train: 1, publish: 1, anchor: 1, evaluate: 2, vote: 2 })
+    }
+    expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
+  })
+
+  it('loads a plugin tool from the config and an agent calls it', async () => {
+    const dir = await tempDir()
+    await writeFile(join(dir, 'conclave.yaml'), `agent:\n  tools: [${join(process.cwd(), 'examples/plugin-tool/index.ts')}]\n`)
+    const plugins = await loadPluginTools([join(process.cwd(), 'examples/plugin-tool/index.ts')], dir)
+    expect(plugins.map(p => p.name)).toEqual(['ledger_stats'])
+    // A model that checks who has been voting before it judges, then leaves the rest to the rule.
+    const model = scripted(p => {
+      const proposal = eventProposal(p.user)
+      if (proposal === undefined) return JSON.stringify({ reply: 'skip' })
+      if (!p.user.includes('RESULT of ledger_stats')) return JSON.stringify({ tool: 'ledger_stats', args: { type: 'vote' } })
+      if (!p.user.includes('RESULT of evaluate')) return JSON.stringify({ tool: 'evaluate', args: { proposal } })
+      if (!p.user.includes('RESULT of vote')) return JSON.stringify({ tool: 'vote', args: { proposal, accept: /"passesRule":true/.test(p.user), rationale: 'checked the ledger and my validation data' } })
+      return JSON.stringify({ reply: 'voted' })
+    })
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), {
+      dir,
+      driver: async (participant, context) => ParticipantAgent.create(participant, context, { plugins, ...(participant.name === 'agent-1' ? { model: new JsonToolChatModel(model) } : {}) })
+    })
+    await sim.charter()
+    await sim.round(1)
+    const agent1 = agentOf(sim, 0)
+    expect(agent1.toolNames).toContain('ledger_stats')
+    expect(agent1.activity().toolCalls.ledger_stats).toBe(2)
+    expect(model.prompts.some(u => /RESULT of ledger_stats: \{"byType":\{"charter":1/.test(u))).toBe(true)
+    expect(await agent1.chat('!tools')).toMatch(/ledger_stats/)
+    const mine = (await votesOnLedger(sim)).filter(v => v.issuer === agent1.participant.did)
+    expect(mine.map(v => v.vote.rationale).every(r => r.endsWith('checked the ledger and my validation data'))).toBe(true)
+  })
+})
+
+describe('a killed agent restarts where it was', () => {
+  let sim: Simulation | undefined
+  afterEach(async () => { await sim?.close(); sim = undefined })
+
+  it.each(['after evaluating, before voting', 'after voting, before its memory caught up'] as const)('%s: it resumes, never votes twice, and the audit passes', async (when) => {
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: agentDriver() })
+    await sim.charter()
+    const victim = 1
+    const s = sim
+    const moment = when === 'after evaluating, before voting' ? 'conclave:evaluated' : 'conclave:vote:cast'
+    agentOf(sim, victim).participant.once(moment, () => { agentOf(s, victim).kill() })
+    await sim.propose(1, [sim.participants[0]!])
+    const proposal = sim.participants[0]?.state.rounds.get(1)?.proposals[0] as string
+    const victimDid = sim.participants[victim]?.did
+    const votesBefore = (await votesOnLedger(sim)).filter(v => v.issuer === victimDid).length
+    expect(votesBefore).toBe(when === 'after evaluating, before voting' ? 0 : 1)
+
+    const fresh = await sim.restart(victim)
+    expect(fresh.myVote(proposal)).toBeDefined()
+    const after = (await votesOnLedger(sim)).filter(v => v.issuer === victimDid && v.vote.proposal === proposal)
+    expect(after).toHaveLength(1)
+
+    await sim.propose(1, sim.participants.slice(1))
+    await sim.closeRound(1)
+    expect((await votesOnLedger(sim)).filter(v => v.issuer === victimDid && v.vote.proposal === proposal)).toHaveLength(1)
+    const result = await audit(sim.ledger, sim.store)
+    expect(result.ok).toBe(true)
+  })
+})
+
+describe('chat', () => {
+  let sim: Simulation | undefined
+  afterEach(async () => { await sim?.close(); sim = undefined })
+
+  it('answers why it voted as it did from its signed vote, and obeys !status, !pause, !resume, !propose', async () => {
+    sim = await Simulation.create(smallConfig({ rounds: 1, attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }] }), { dir: await tempDir(), driver: agentDriver() })
+    await sim.charter()
+    await sim.round(1)
+    const agent2 = agentOf(sim, 1)
+    const hostile = sim.participants[2]?.state.rounds.get(1)?.proposals.map(id => sim?.participants[1]?.state.proposals.get(id)).find(e => e?.signed.issuer === sim?.participants[2]?.did)
+    const vote = hostile?.votes.get(agent2.participant.did)?.signed.record
+    expect(vote?.accept).toBe(false)
+
+    const answer = await agent2.chat("@agent-2 why did you reject agent-3's update in round 1?")
+    expect(answer).toContain('I voted to reject agent-3\'s round 1 update')
+    expect(answer).toContain(vote?.rationale)
+    expect(answer).toMatch(/The federation rejected it/)
+    expect(await agent2.chat(`why ${hostile?.block.slice(0, 12)}?`)).toContain(vote?.rationale)
+    expect(await agent2.chat('why did you do that?')).toMatch(/could not tell which proposal/)
+
+    expect(await agent2.chat('!status')).toMatch(/round 2 open; global model [0-9a-f]{12} from round 1; 1 proposals of mine \(\d accepted\), 2 votes cast/)
+    expect(await agent2.chat('!pause')).toMatch(/paused/)
+    expect(await agent2.chat('!propose')).toMatch(/paused/)
+    expect(await agent2.chat('!resume')).toMatch(/resumed/)
+    expect(await agent2.chat('!propose')).toMatch(/proposing an update for round 2/)
+    await sim.settle()
+    expect(agent2.activity().toolCalls.anchor).toBe(2)
+    expect(await agent2.chat('!frobnicate')).toMatch(/Unknown command/)
+  })
+})
+
+describe('agent memory file', () => {
+  it('refuses a damaged memory file by name instead of starting with a blank memory', async () => {
+    const { FileCheckpointSaver } = await import('../../graphs/file-checkpointer.ts')
+    const dir = await tempDir()
+    await writeFile(join(dir, 'memory.json'), '{"version":1,"storage":')
+    await expect(FileCheckpointSaver.open(join(dir, 'memory.json'))).rejects.toThrow(/agent memory .*memory.json is damaged/)
+  })
+})

@@ -1,0 +1,28 @@
+import { z } from 'zod'
+import { peekRecord } from '../src/identity/index.ts'
+import { defineTool } from './define.ts'
+
+export default defineTool({
+  name: 'read_ledger',
+  description: 'Read the latest records anchored on the ledger (type, round, issuer, and for votes the rationale).',
+  schema: z.object({
+    last: z.number().int().min(1).max(50).optional().describe('How many of the latest records; default 10.'),
+    type: z.enum(['charter', 'proposal', 'vote', 'decision', 'checkpoint']).optional().describe('Only records of this type.')
+  }),
+  run: async ({ last, type }, { ledger, nameOf }) => {
+    const rows: unknown[] = []
+    for await (const block of ledger.blocks()) {
+      const { issuer, record } = peekRecord(block.record)
+      if (record === null || (type !== undefined && record.type !== type)) continue
+      rows.push({
+        block: block.id,
+        type: record.type,
+        round: record.round,
+        issuer: issuer === null ? null : nameOf(issuer),
+        ...(record.type === 'vote' ? { proposal: record.proposal, accept: record.accept, rationale: record.rationale } : {}),
+        ...(record.type === 'decision' ? { proposal: record.proposal, accepted: record.accepted } : {})
+      })
+    }
+    return rows.slice(-(last ?? 10))
+  }
+})
