@@ -97,6 +97,10 @@ export class ParticipantAgent implements Driver {
       maxSteps: options.maxSteps ?? 8,
       checkpointer: await FileCheckpointSaver.open(join(context.dir, 'memory.json')),
       signal: abort.signal,
+      // Abstaining starves the quorum: a turn on a peer's proposal ends only once I voted on it.
+      duty: event => event.type === 'proposal' && !participant.hasVoted(event.proposal)
+        ? `you must vote on ${event.proposal} before ending this turn (evaluate it first if you have not)`
+        : undefined,
       ...counters
     })
     return new ParticipantAgent(participant, context, graph, tools.map(t => t.name), options, counters, abort)

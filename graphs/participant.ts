@@ -4,6 +4,8 @@ import type { StructuredToolInterface } from '@langchain/core/tools'
 import { Annotation, END, MessagesAnnotation, START, StateGraph, type BaseCheckpointSaver } from '@langchain/langgraph'
 import { ToolNode } from '@langchain/langgraph/prebuilt'
 import type { LlmCounts } from '../src/federation/driver.ts'
+import type { Runnable } from '@langchain/core/runnables'
+import { parseEvent, type AgentEvent } from '../src/llm/events.ts'
 import { textOf } from '../src/llm/policy.ts'
 
 export const ParticipantState = Annotation.Root({
@@ -27,6 +29,8 @@ export interface ParticipantGraphInit {
   checkpointer?: BaseCheckpointSaver
   /** Stops the agent between steps (a kill): no further model call or tool runs. */
   signal?: AbortSignal
+  /** What an event still requires before the turn may end (a vote on a peer's proposal), or undefined. */
+  duty?: (event: AgentEvent) => string | undefined
 }
 
 /**
@@ -38,17 +42,33 @@ export interface ParticipantGraphInit {
  */
 export function buildParticipantGraph (init: ParticipantGraphInit) {
   const { tools, llm, toolCalls, maxSteps } = init
-  const byName = new Map(tools.map(t => [t.name, t]))
-  const model = init.model.bindTools?.([...tools]) ?? init.model
-  const fallback = init.fallback.bindTools?.([...tools]) ?? init.fallback
+  // Each event offers the tools that can serve it (plus read-only and plugin tools), so a
+  // small model chooses among few; the ToolNode still holds all of them.
+  const offered = (event: AgentEvent['type'] | undefined): StructuredToolInterface[] => tools.filter(t => !(OFF_TOPIC[event ?? 'none'] ?? []).includes(t.name))
+  const bound = new Map<string, { model: Runnable, fallback: Runnable, byName: Map<string, StructuredToolInterface> }>()
+  const bind = (event: AgentEvent['type'] | undefined): { model: Runnable, fallback: Runnable, byName: Map<string, StructuredToolInterface> } => {
+    const key = event ?? 'none'
+    let b = bound.get(key)
+    if (b === undefined) {
+      const set = offered(event)
+      b = { model: init.model.bindTools?.(set) ?? init.model, fallback: init.fallback.bindTools?.(set) ?? init.fallback, byName: new Map(set.map(t => [t.name, t])) }
+      bound.set(key, b)
+    }
+    return b
+  }
 
   async function agent (state: ParticipantStateType, config: { signal?: AbortSignal }): Promise<Partial<ParticipantStateType>> {
     init.signal?.throwIfAborted()
     if (state.steps >= maxSteps) return { messages: [new AIMessage(`Step cap of ${maxSteps} reached; ending this turn.`)] }
-    const context = [new SystemMessage(init.systemPrompt), ...currentTurn(state.messages)]
+    const turn = currentTurn(state.messages)
+    const event = turn[0]?.type === 'human' ? parseEvent(textOf(turn[0])) : undefined
+    const { model, fallback, byName } = bind(event?.type)
+    const context = [new SystemMessage(init.systemPrompt), ...turn]
     llm.calls++
     const first = await ask(model, context, config.signal)
-    const problem = invalid(first, byName)
+    const check = (reply: AIMessage | undefined): string | undefined => invalid(reply, byName, turn) ??
+      (reply !== undefined && (reply.tool_calls ?? []).length === 0 && event !== undefined ? init.duty?.(event) : undefined)
+    const problem = check(first)
     let reply: AIMessage
     if (problem === undefined && first !== undefined) {
       llm.valid++
@@ -56,7 +76,7 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
     } else {
       llm.retried++
       const second = await ask(model, [...context, new SystemMessage(`Your last answer was invalid: ${problem}. Answer again with one valid tool call, or a reply if you are done.`)], config.signal)
-      if (invalid(second, byName) === undefined && second !== undefined) {
+      if (check(second) === undefined && second !== undefined) {
         reply = second
       } else {
         llm.fallback++
@@ -87,7 +107,14 @@ export function currentTurn (messages: readonly BaseMessage[]): BaseMessage[] {
   return messages.slice(Math.max(0, start))
 }
 
-async function ask (model: { invoke: BaseChatModel['invoke'] }, messages: BaseMessage[], signal?: AbortSignal): Promise<AIMessage | undefined> {
+/** Protocol tools that cannot serve an event. */
+const OFF_TOPIC: Record<string, string[]> = {
+  'round-open': ['evaluate', 'vote'],
+  proposal: ['train', 'publish', 'anchor'],
+  none: ['train', 'publish', 'anchor', 'evaluate', 'vote']
+}
+
+async function ask (model: Runnable, messages: BaseMessage[], signal?: AbortSignal): Promise<AIMessage | undefined> {
   try {
     return await model.invoke(messages, { signal }) as AIMessage
   } catch (err) {
@@ -97,7 +124,7 @@ async function ask (model: { invoke: BaseChatModel['invoke'] }, messages: BaseMe
 }
 
 /** Why a model reply cannot run, or undefined when every call names a tool and fits its schema. */
-function invalid (reply: AIMessage | undefined, tools: Map<string, StructuredToolInterface>): string | undefined {
+function invalid (reply: AIMessage | undefined, tools: Map<string, StructuredToolInterface>, turn: readonly BaseMessage[]): string | undefined {
   if (reply === undefined) return 'no answer'
   const bad = reply.invalid_tool_calls?.[0]
   if (bad !== undefined) return bad.error ?? 'malformed tool call'
@@ -106,7 +133,9 @@ function invalid (reply: AIMessage | undefined, tools: Map<string, StructuredToo
   if (calls.length > 1) return 'one tool call at a time'
   for (const call of calls) {
     const tool = tools.get(call.name)
-    if (tool === undefined) return `there is no tool named ${call.name}; the tools are ${[...tools.keys()].join(', ')}`
+    if (tool === undefined) return `there is no tool named ${call.name} for this event; the tools are ${[...tools.keys()].join(', ')}`
+    const repeated = turn.some(m => m.type === 'ai' && ((m as AIMessage).tool_calls ?? []).some(c => c.name === call.name && JSON.stringify(c.args) === JSON.stringify(call.args)))
+    if (repeated) return `you already called ${call.name} with these arguments in this turn; its result is above, take the next step`
     const schema = tool.schema as { safeParse?: (v: unknown) => { success: boolean, error?: { issues: Array<{ path: PropertyKey[], message: string }> } } }
     const parsed = schema.safeParse?.(call.args)
     if (parsed !== undefined && !parsed.success) {

@@ -3,12 +3,10 @@ import { defineTool } from './define.ts'
 
 export default defineTool({
   name: 'train',
-  description: 'Train the shared model on my own data, starting from the current global model. Keeps the update (Δw) as my draft; publish and anchor it to propose it.',
-  schema: z.object({
-    round: z.number().int().positive().optional().describe('The round to train for; defaults to the open round.')
-  }),
-  run: async ({ round }, { participant }) => {
-    const draft = await participant.train(round ?? participant.state.currentRound())
+  description: 'Train the shared model on my own data for the open round, starting from the current global model. Keeps the update (Δw) as my draft; publish and anchor it to propose it.',
+  schema: z.object({}),
+  run: async (_input, { participant }) => {
+    const draft = await participant.train(participant.state.currentRound())
     return { round: draft.round, numSamples: draft.numSamples, loss: Number(draft.loss.toFixed(6)), next: 'publish' }
   }
 })

@@ -93,6 +93,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly #init: ParticipantInit
   readonly #deltas = new Map<BlockId, Weights>()
   readonly #evaluations = new Map<BlockId, Evaluation>()
+  readonly #cast = new Set<BlockId>()
   #draft?: Draft
   /** True while catching up from the ledger: replayed records cause no new ones. */
   #replaying = false
@@ -158,6 +159,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   async train (round: number): Promise<Draft> {
     return this.#queue.run(async () => {
       const global = this.#requireGlobal()
+      if (this.#draft?.round === round) throw new ProtocolViolationError(`I already trained a draft for round ${round}: ${this.#draft.ref === undefined ? 'publish' : 'anchor'} it next`)
+      const mine = (this.state.rounds.get(round)?.proposals ?? []).some(id => this.state.proposals.get(id)?.signed.issuer === this.did)
+      if (mine) throw new ProtocolViolationError(`I already proposed an update for round ${round}`)
       const { task, seed, attack } = this.#init
       const update = await this.timer.time('train', () => localUpdate(task, this.#trainShard, global.weights, { attack, seed, round, memory: this.#memory }))
       this.#draft = { round, delta: update.delta, numSamples: update.numSamples, loss: update.loss }
@@ -199,6 +203,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** My evaluation of a proposal, if I made one. */
   evaluation (proposal: BlockId): Evaluation | undefined { return this.#evaluations.get(proposal) }
+
+  /** Whether I voted on a proposal: anchored and applied, or just cast by me and not yet back from the bus. */
+  hasVoted (proposal: BlockId): boolean {
+    return this.#cast.has(proposal) || this.myVote(proposal) !== undefined
+  }
 
   /** My vote on a proposal, as anchored, if I cast one. */
   myVote (proposal: BlockId): Vote | undefined {
@@ -343,7 +352,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   async #vote (entry: ProposalEntry, accept: boolean, reason?: string): Promise<BlockId> {
     const evaluation = this.#evaluations.get(entry.block)
     if (evaluation === undefined) throw new ProtocolViolationError(`no vote without an evaluation: evaluate ${entry.block} first`)
-    if (entry.votes.has(this.did)) throw new DuplicateVoteError(`${this.name} already voted on ${entry.block}`)
+    if (entry.votes.has(this.did) || this.#cast.has(entry.block)) throw new DuplicateVoteError(`${this.name} already voted on ${entry.block}`)
     if (accept && evaluation.unusable !== undefined) throw new ProtocolViolationError(`${entry.block} cannot be accepted: ${evaluation.summary}`)
     const decision = accept ? 'accept' : 'reject'
     const rationale = `${evaluation.summary}; ${decision}${reason === undefined || reason.trim() === '' ? '' : ` — ${reason.trim()}`}`.slice(0, 1000)
@@ -351,6 +360,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const block = await this.timer.time('vote', () => this.publishRecord({
       type: 'vote', federation: this.#federation(), round: entry.signed.record.round, proposal: entry.block, accept, score, rationale
     }))
+    this.#cast.add(entry.block)
     this.emit('conclave:vote:cast', { proposal: entry.block, accept, score, rationale })
     return block
   }

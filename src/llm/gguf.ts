@@ -46,7 +46,9 @@ async function load (path: string): Promise<Loaded> {
       const { getLlama } = await import('node-llama-cpp')
       const llama = await getLlama({ gpu: false, build: 'never' })
       const m = await llama.loadModel({ modelPath: path })
-      const context = await m.createContext({ contextSize: 4096, sequences: 1 })
+      // One thread: llama.cpp's default (all cores, spinning) collapses to ~1 token/s when
+      // the cores are shared with training; one thread measured ~30 tokens/s on 2 cores.
+      const context = await m.createContext({ contextSize: 4096, sequences: 1, threads: 1 })
       return { llama, model: m, context }
     })()
     loaded.set(path, model)

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { BaseChatModel, type BaseChatModelParams, type BindToolsInput } from '@langchain/core/language_models/chat_models'
 import { AIMessage, type BaseMessage } from '@langchain/core/messages'
 import type { ChatResult } from '@langchain/core/outputs'
@@ -24,7 +25,6 @@ export interface JsonCompleter {
 export class JsonToolChatModel extends BaseChatModel {
   readonly completer: JsonCompleter
   readonly tools: readonly StructuredToolInterface[]
-  #calls = 0
 
   constructor (completer: JsonCompleter, tools: readonly StructuredToolInterface[] = [], fields: BaseChatModelParams = {}) {
     super(fields)
@@ -41,7 +41,8 @@ export class JsonToolChatModel extends BaseChatModel {
   async _generate (messages: BaseMessage[], options: this['ParsedCallOptions']): Promise<ChatResult> {
     const schema = decisionSchema(this.tools)
     const text = await this.completer.complete(renderPrompt(messages, this.tools), schema, { signal: options.signal })
-    const message = toMessage(text, `json-${++this.#calls}`)
+    // Tool-call ids must be unique across the whole thread: ToolNode skips a call whose id already has a result.
+    const message = toMessage(text, `call-${randomUUID()}`)
     return { generations: [{ text, message }] }
   }
 }

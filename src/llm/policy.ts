@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { BaseChatModel, type BaseChatModelParams, type BindToolsInput } from '@langchain/core/language_models/chat_models'
 import { AIMessage, type BaseMessage, type ToolCall } from '@langchain/core/messages'
 import type { ChatResult } from '@langchain/core/outputs'
@@ -28,7 +29,7 @@ export function policyStep (messages: readonly BaseMessage[]): PolicyStep {
     results.set(name, safeJson(text))
   }
   if (event.type === 'round-open') {
-    if (!results.has('train')) return { tool: 'train', args: { round: event.round } }
+    if (!results.has('train')) return { tool: 'train', args: {} }
     if (!results.has('publish')) return { tool: 'publish', args: {} }
     if (!results.has('anchor')) return { tool: 'anchor', args: {} }
     return { reply: `Proposed my round ${event.round} update.` }
@@ -43,8 +44,6 @@ export function policyStep (messages: readonly BaseMessage[]): PolicyStep {
 }
 
 export class ProtocolPolicyChatModel extends BaseChatModel {
-  #calls = 0
-
   constructor (fields: BaseChatModelParams = {}) {
     super(fields)
   }
@@ -58,7 +57,7 @@ export class ProtocolPolicyChatModel extends BaseChatModel {
   async _generate (messages: BaseMessage[]): Promise<ChatResult> {
     const step = policyStep(messages)
     const message = 'tool' in step
-      ? new AIMessage({ content: '', tool_calls: [{ id: `policy-${++this.#calls}`, name: step.tool, args: step.args, type: 'tool_call' } satisfies ToolCall] })
+      ? new AIMessage({ content: '', tool_calls: [{ id: `policy-${randomUUID()}`, name: step.tool, args: step.args, type: 'tool_call' } satisfies ToolCall] })
       : new AIMessage(step.reply)
     return { generations: [{ text: typeof message.content === 'string' ? message.content : '', message }] }
   }
