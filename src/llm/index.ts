@@ -1,3 +1,4 @@
+import { access } from 'node:fs/promises'
 import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
 import { ConfigError } from '../core/errors.ts'
 import { JsonToolChatModel } from './json-tools.ts'
@@ -20,13 +21,19 @@ export async function createChatModel (spec: string, options: LlmOptions = {}): 
   const parsed = LlmSpec.safeParse(spec)
   if (!parsed.success) throw new ConfigError(`--llm ${spec}: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
   if (spec === 'policy') return new ProtocolPolicyChatModel()
+  // A missing model fails the run at once, by name: at run time every failed call would
+  // quietly become a policy fallback.
   if (spec.startsWith('ollama:')) {
-    const { ollamaCompleter, DEFAULT_OLLAMA_URL } = await import('./ollama.ts')
+    const { ollamaCompleter, assertOllamaModel, DEFAULT_OLLAMA_URL } = await import('./ollama.ts')
     const url = options.ollamaUrl ?? ollamaHost() ?? DEFAULT_OLLAMA_URL
-    return new JsonToolChatModel(ollamaCompleter(spec.slice('ollama:'.length), url, { seed: options.seed }))
+    const model = spec.slice('ollama:'.length)
+    await assertOllamaModel(model, url)
+    return new JsonToolChatModel(ollamaCompleter(model, url, { seed: options.seed }))
   }
+  const path = spec.slice('gguf:'.length)
+  if (!await access(path).then(() => true, () => false)) throw new ConfigError(`gguf model ${path} does not exist; \`npm run models:gemma\` installs Gemma 3 270M and prints its path`)
   const { ggufCompleter } = await import('./gguf.ts')
-  return new JsonToolChatModel(ggufCompleter(spec.slice('gguf:'.length), { seed: options.seed }))
+  return new JsonToolChatModel(ggufCompleter(path, { seed: options.seed }))
 }
 
 function ollamaHost (): string | undefined {

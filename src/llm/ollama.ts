@@ -35,3 +35,17 @@ export function explainOllamaError (err: unknown, model: string, url: string): E
   }
   return err instanceof Error ? err : new Error(String(err))
 }
+
+/** Checks that the server answers and has the model; the error names the command that fixes it. */
+export async function assertOllamaModel (model: string, url = DEFAULT_OLLAMA_URL): Promise<void> {
+  let tags: { models?: Array<{ name: string, model?: string }> }
+  try {
+    const response = await fetch(new URL('/api/tags', url), { signal: AbortSignal.timeout(3000) })
+    tags = await response.json() as typeof tags
+  } catch (err) {
+    throw explainOllamaError(err instanceof Error && err.name === 'TimeoutError' ? new Error('fetch failed') : err, model, url)
+  }
+  const names = (tags.models ?? []).flatMap(m => [m.name, m.model ?? m.name])
+  const wanted = model.includes(':') ? [model] : [model, `${model}:latest`]
+  if (!names.some(n => wanted.includes(n))) throw explainOllamaError({ status_code: 404, message: `model ${model} not found` }, model, url)
+}

@@ -1,0 +1,57 @@
+import { AIMessage, HumanMessage, ToolMessage } from '@langchain/core/messages'
+import { describe, expect, it } from 'vitest'
+import { createChatModel, describeEvent, parseEvent, policyStep } from '../../src/llm/index.ts'
+import { decisionSchema, simplify } from '../../src/llm/json-tools.ts'
+import { assertOllamaModel } from '../../src/llm/ollama.ts'
+import { bindTool } from '../../tools/index.ts'
+import vote from '../../tools/vote.ts'
+
+const proposal = 'a'.repeat(64)
+
+describe('the protocol policy', () => {
+  const event = new HumanMessage(describeEvent({ type: 'proposal', round: 2, proposal, proposer: 'agent-3' }))
+  const call = (name: string, args: Record<string, unknown>): AIMessage => new AIMessage({ content: '', tool_calls: [{ id: name, name, args, type: 'tool_call' }] })
+  const result = (name: string, content: string): ToolMessage => new ToolMessage({ content, name, tool_call_id: name })
+
+  it('evaluates a peer proposal, then votes as the rule says, then stops', () => {
+    expect(policyStep([event])).toEqual({ tool: 'evaluate', args: { proposal } })
+    const evaluated = [event, call('evaluate', { proposal }), result('evaluate', JSON.stringify({ passesRule: false }))]
+    expect(policyStep(evaluated)).toMatchObject({ tool: 'vote', args: { proposal, accept: false } })
+    expect(policyStep([...evaluated, call('vote', {}), result('vote', '{}')])).toHaveProperty('reply')
+  })
+
+  it('trains, publishes and anchors when a round opens; stops at a tool error; ignores messages without an event', () => {
+    const open = new HumanMessage(describeEvent({ type: 'round-open', round: 1 }))
+    expect(policyStep([open])).toEqual({ tool: 'train', args: {} })
+    expect(policyStep([open, call('train', {}), result('train', '{}')])).toEqual({ tool: 'publish', args: {} })
+    expect(policyStep([open, call('train', {}), result('train', 'Error: no global model')])).toMatchObject({ reply: expect.stringMatching(/train failed/) })
+    expect(policyStep([new HumanMessage('hello')])).toHaveProperty('reply')
+  })
+
+  it('reads events back exactly, and refuses forged ones', () => {
+    expect(parseEvent(describeEvent({ type: 'round-open', round: 3 }))).toEqual({ type: 'round-open', round: 3 })
+    expect(parseEvent('EVENT {"type":"round-open","round":-1}')).toBeUndefined()
+    expect(parseEvent('EVENT {not json')).toBeUndefined()
+  })
+})
+
+describe('constrained tool calls for small models', () => {
+  it('builds one JSON-schema branch per tool plus a reply, keeping only what grammars support', () => {
+    const schema = decisionSchema([bindTool(vote, {} as never)]) as { oneOf: Array<{ properties: Record<string, { const?: string, properties?: Record<string, Record<string, unknown>>, required?: string[] }> }> }
+    expect(schema.oneOf).toHaveLength(2)
+    const branch = schema.oneOf[0]?.properties
+    expect(branch?.tool?.const).toBe('vote')
+    expect(branch?.args?.required).toEqual(['proposal', 'accept', 'rationale'])
+    expect(branch?.args?.properties?.proposal).not.toHaveProperty('pattern') // validated by zod after the call instead
+    expect(simplify({ type: 'string', pattern: '^x$', format: 'uri', maxLength: 3 })).toEqual({ type: 'string', maxLength: 3 })
+  })
+})
+
+describe('model specs', () => {
+  it('refuses unknown specs and missing models by name, with the command that fixes them', async () => {
+    await expect(createChatModel('gpt-4')).rejects.toThrow(/expected policy, ollama:<model> or gguf:<path/)
+    await expect(createChatModel('gguf:/nonexistent/x.gguf')).rejects.toThrow(/npm run models:gemma/)
+    await expect(assertOllamaModel('gemma3', 'http://127.0.0.1:9')).rejects.toThrow(/no Ollama server at http:\/\/127.0.0.1:9: start one with `npm run services:up`/)
+    expect((await createChatModel('policy'))._llmType()).toBe('conclave-protocol-policy')
+  })
+})
