@@ -111,6 +111,35 @@ export async function buildAnchorTransaction (input: AnchorTransactionInput): Pr
   return tx.build()
 }
 
+export interface BatchAnchorTransactionInput extends Omit<AnchorTransactionInput, 'record'> {
+  /** Merkle root (src/ledger/merkle.ts) of the batch's records, 32 bytes. */
+  root: Uint8Array
+  /** How many records the root covers. */
+  count: number
+  /** Where the batch's records are (a content-store CID of the JWT list), so readers can fetch and re-hash them. */
+  batch: string
+}
+
+/**
+ * Builds the transaction that anchors a whole round's records at once: one call to
+ * `anchor::anchor_root(root, count, batch)`, one fee. Each record then carries an
+ * InclusionReceipt (merkle.ts) proving it is under that root.
+ */
+export async function buildBatchAnchorTransaction (input: BatchAnchorTransactionInput): Promise<Uint8Array> {
+  if (input.root.length !== 32) throw new ConfigError(`a batch root is 32 bytes, not ${input.root.length}`)
+  if (!Number.isInteger(input.count) || input.count < 1) throw new ConfigError('a batch anchors at least one record')
+  const tx = new Transaction()
+  tx.moveCall({
+    target: `${normalizeIotaAddress(input.packageId)}::anchor::anchor_root`,
+    arguments: [tx.pure.vector('u8', Array.from(input.root)), tx.pure.u64(input.count), tx.pure.string(input.batch)]
+  })
+  tx.setSender(input.sender)
+  tx.setGasPrice(input.gasPrice)
+  tx.setGasBudget(input.gasBudget)
+  tx.setGasPayment(input.gasPayment)
+  return tx.build()
+}
+
 /** Signs transaction bytes; `signature` is the serialized IOTA signature (scheme, signature, public key). */
 export async function signAnchorTransaction (keypair: Ed25519Keypair, bytes: Uint8Array): Promise<{ bytes: string, signature: string, digest: string }> {
   const signed = await keypair.signTransaction(bytes)
