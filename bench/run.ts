@@ -12,6 +12,9 @@ import { randomSecretKey } from '../src/identity/did-key.ts'
 import { createLedger } from '../src/ledger/index.ts'
 import { createContentStore } from '../src/storage/index.ts'
 import { fromSafetensors, toSafetensors, type Weights } from '../src/ml/weights.ts'
+import { parseRunConfig } from '../src/federation/config.ts'
+import { Simulation } from '../src/federation/simulation.ts'
+import { agentDriver } from '../agents/index.ts'
 
 interface Row { what: string, n: number, seconds: number, unit: string, perUnit?: number }
 const rows: Row[] = []
@@ -56,6 +59,16 @@ try {
   let bytes: Uint8Array = new Uint8Array()
   await measure('safetensors encode (184 KiB model)', 200, 'models', () => { bytes = toSafetensors(weights) })
   await measure('safetensors decode + validate (184 KiB model)', 200, 'models', () => fromSafetensors(bytes))
+
+  // The agent layer's own cost: the same small federation round driven by plain code and by
+  // policy agents (LangGraph graph, tool calls, memory checkpoint to disk per step).
+  const config = parseRunConfig({ agents: 3, rounds: 1, seed: 1, quorum: 'majority', ledger: { kind: 'tangle', difficulty: 0 }, task: { kind: 'classify', trainLimit: 300, testLimit: 100, featurizer: 'hashed', features: 512 } })
+  for (const [label, driver] of [['autopilot', undefined], ['policy agents', agentDriver()]] as const) {
+    const sim = await Simulation.create(config, { dir: await mkdtemp(join(dir, 'sim-')), driver })
+    await sim.charter()
+    await measure(`one round, 3 participants, ${label}`, 1, 'rounds', () => sim.round(1))
+    await sim.close()
+  }
 } finally {
   await rm(dir, { recursive: true, force: true })
 }
