@@ -64,3 +64,9 @@ export class DatasetError extends ConclaveError {}
 export class KeystoreError extends ConclaveError {}
 /** An anchored decision or checkpoint that differs from what the records imply. */
 export class DerivationMismatchError extends ConclaveError {}
+
+/** A teacher cannot answer (no such question in its cache, a server or model missing). */
+export class TeacherError extends ConclaveError {}
+
+/** A query would spend more of an agent's teacher budget than is left. */
+export class BudgetExceededError extends ConclaveError {}

@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { z } from 'zod'
+import { BudgetExceededError, ConfigError } from '../core/errors.ts'
+import type { ContentStore } from '../storage/index.ts'
+import { TeacherAnswer, type AskOptions, type Teacher } from './index.ts'
+
+const Index = z.object({ version: z.literal(1), answers: z.record(z.string().regex(/^[0-9a-f]{64}$/), z.string().min(1)) }).strict()
+
+/**
+ * Every answer a teacher gives is stored in the content store (so it is addressed by its
+ * hash, verified on read, and auditable) and indexed by what was asked (teacher, question,
+ * token cap); asking again reads it back instead of paying the teacher twice. An optional
+ * budget caps the tokens actually paid for; cached answers cost nothing.
+ */
+export class CachedTeacher implements Teacher {
+  readonly name: string
+  readonly #teacher: Teacher
+  readonly #store: ContentStore
+  readonly #indexPath: string
+  readonly #index: Map<string, string>
+  readonly #budget: number
+  spent = 0
+  hits = 0
+  misses = 0
+
+  private constructor (teacher: Teacher, store: ContentStore, indexPath: string, index: Map<string, string>, budget: number) {
+    this.name = teacher.name
+    this.#teacher = teacher
+    this.#store = store
+    this.#indexPath = indexPath
+    this.#index = index
+    this.#budget = budget
+  }
+
+  /** `indexPath`: a JSON file mapping request hashes to answer CIDs (kept with the agent). */
+  static async open (teacher: Teacher, store: ContentStore, indexPath: string, options: { budgetTokens?: number } = {}): Promise<CachedTeacher> {
+    const text = await readFile(indexPath, 'utf8').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return undefined; throw err })
+    let index = new Map<string, string>()
+    if (text !== undefined) {
+      const parsed = Index.safeParse(JSON.parse(text))
+      if (!parsed.success) throw new ConfigError(`teacher cache index ${indexPath} is damaged: ${parsed.error.issues[0]?.message}`)
+      index = new Map(Object.entries(parsed.data.answers))
+    }
+    return new CachedTeacher(teacher, store, indexPath, index, options.budgetTokens ?? Number.POSITIVE_INFINITY)
+  }
+
+  get remaining (): number { return this.#budget - this.spent }
+
+  /** Whether this exact query is already paid for. */
+  has (question: string, options: AskOptions = {}): boolean {
+    return this.#index.has(this.#key(question, options))
+  }
+
+  async ask (question: string, options: AskOptions = {}): Promise<TeacherAnswer & { cid: string, cached: boolean }> {
+    const key = this.#key(question, options)
+    const cid = this.#index.get(key)
+    if (cid !== undefined) {
+      this.hits++
+      const answer = TeacherAnswer.parse(JSON.parse(new TextDecoder().decode(await this.#store.get(cid, options))))
+      return { ...answer, cid, cached: true }
+    }
+    const cap = options.maxTokens ?? 256
+    if (cap > this.remaining) throw new BudgetExceededError(`asking ${this.name} may cost ${cap} tokens; ${Math.max(0, this.remaining)} of the budget are left`)
+    const answer = TeacherAnswer.parse(await this.#teacher.ask(question, options))
+    this.misses++
+    this.spent += answer.tokens
+    const stored = await this.#store.put(new TextEncoder().encode(JSON.stringify(answer)), options)
+    this.#index.set(key, stored)
+    await this.#save()
+    return { ...answer, cid: stored, cached: false }
+  }
+
+  #key (question: string, options: AskOptions): string {
+    return createHash('sha256').update(JSON.stringify([this.name, question, options.maxTokens ?? 256])).digest('hex')
+  }
+
+  async #save (): Promise<void> {
+    await mkdir(dirname(this.#indexPath), { recursive: true })
+    const tmp = `${this.#indexPath}.tmp`
+    await writeFile(tmp, JSON.stringify({ version: 1, answers: Object.fromEntries(this.#index) }))
+    await rename(tmp, this.#indexPath)
+  }
+}

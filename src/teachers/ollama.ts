@@ -1,0 +1,50 @@
+import { Ollama } from 'ollama'
+import { TeacherError } from '../core/errors.ts'
+import { countWords, type AskOptions, type Teacher, type TeacherAnswer } from './index.ts'
+
+export interface OllamaTeacherOptions {
+  /** Any model the server has: the paper used LLaMA and BioGPT; BioGPT is not in Ollama's library, a biomedical substitute is meditron. */
+  model: string
+  /** @default http://127.0.0.1:11434 */
+  url?: string
+  /** Prepended to every question. */
+  system?: string
+  seed?: number
+}
+
+/**
+ * A teacher served by Ollama (the `ollama` client). Deterministic settings (temperature 0,
+ * a seed) so the same question gets the same answer, which the content-addressed cache
+ * then keeps.
+ */
+export class OllamaTeacher implements Teacher {
+  readonly name: string
+  readonly #client: Ollama
+  readonly #options: OllamaTeacherOptions
+
+  constructor (options: OllamaTeacherOptions) {
+    this.name = `ollama:${options.model}`
+    this.#options = options
+    this.#client = new Ollama({ host: options.url ?? 'http://127.0.0.1:11434' })
+  }
+
+  async ask (question: string, options: AskOptions = {}): Promise<TeacherAnswer> {
+    options.signal?.throwIfAborted()
+    const maxTokens = options.maxTokens ?? 256
+    let response: Awaited<ReturnType<Ollama['generate']>>
+    try {
+      response = await this.#client.generate({
+        model: this.#options.model,
+        prompt: question,
+        system: this.#options.system ?? 'You are a medical expert. Answer the question accurately and concisely.',
+        stream: false,
+        options: { temperature: 0, seed: this.#options.seed ?? 0, num_predict: maxTokens }
+      })
+    } catch (err) {
+      const { explainOllamaError } = await import('../llm/ollama.ts')
+      throw new TeacherError(explainOllamaError(err, this.#options.model, this.#options.url ?? 'http://127.0.0.1:11434').message, { cause: err })
+    }
+    const text = (response.response ?? '').trim()
+    return { teacher: this.name, question, text, tokens: response.eval_count ?? countWords(text) }
+  }
+}
