@@ -7,6 +7,7 @@ import { loadTask, type Shard } from '../ml/task.ts'
 import { applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
 import { localUpdate, poisonShard } from './attacks.ts'
 import type { RunConfig } from './config.ts'
+import { evalExamples } from './simulation.ts'
 
 export const BaselineKind = z.enum(['centralized', 'fedavg'])
 export type BaselineKind = z.infer<typeof BaselineKind>
@@ -42,7 +43,7 @@ export async function runBaseline (kind: BaselineKind, config: RunConfig, option
     let global = task.initialWeights(config.seed)
     const rounds: BaselineRound[] = []
     const score = async (round: number, weights: Weights): Promise<void> => {
-      const e = await task.evaluate(weights, 'test')
+      const e = await task.evaluate(weights, evalExamples(task, config.evalSplit))
       const r = { round, metric: { name: e.metricName, value: e.metric }, details: e.details }
       rounds.push(r)
       options.onRound?.(r)

@@ -30,6 +30,15 @@ export const RunConfig = z.object({
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /** A peer accepts an update that lowers its validation metric by at most this much. @default 0.01 */
   tolerance: z.number().min(0).max(1).default(0.01),
+  /**
+   * How a peer measures an update: `full` scores global + Δw (as if the update replaced the
+   * round), `share` scores global + Δw / N, the share one of N members' updates gets in a
+   * FedAvg merge. Chosen on the dev split (docs/results/vote-rule-selection.md): `full`
+   * rejected most honest but specialised updates under non-IID data. @default share
+   */
+  voteScale: z.enum(['full', 'share']).default('share'),
+  /** Where reports score the global model: `test`, or `dev` for choosing settings without touching test. @default test */
+  evalSplit: z.enum(['test', 'dev']).default('test'),
   /** How each agent's share of the training data is drawn. @default IID (dirichlet: non-IID by label, α = 1) */
   partition: z.object({
     kind: z.enum(['iid', 'dirichlet']).default('iid'),
@@ -105,6 +114,11 @@ quorum: { kind: fraction, fraction: 1 }
 windowSeconds: 600
 # A peer accepts an update that lowers its validation metric by at most this much.
 tolerance: 0.01
+# How a peer measures an update: share (global + Δw / N, its share of a FedAvg merge) or
+# full (global + Δw, as if it replaced the round).
+voteScale: share
+# Where reports score the global model: test, or dev while choosing settings.
+evalSplit: test
 # How each agent's share of the training data is drawn: iid, or dirichlet (non-IID by label).
 partition: { kind: iid, alpha: 1 }
 # How accepted updates merge.

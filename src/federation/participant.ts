@@ -31,6 +31,8 @@ export interface ParticipantInit {
   seed: number
   /** Accept a peer's update when it lowers my validation metric by at most this much. @default 0 */
   tolerance?: number
+  /** Score global + Δw (`full`) or global + Δw / N (`share`). @default full (the run config defaults to share) */
+  voteScale?: 'full' | 'share'
   /** Unix-seconds clock, for record times. @default the system clock */
   clock?: () => number
   /** Where this participant's work runs, one task at a time. @default a queue of its own */
@@ -331,7 +333,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     let evaluation: Evaluation
     try {
       const delta = await this.timer.time('fetchVerify', () => fetchModel(store, entry.signed.record.delta))
-      const candidate = applyDelta(global.weights, delta)
+      const candidate = applyDelta(global.weights, delta, this.#init.voteScale === 'share' ? 1 / Math.max(1, this.state.members.size) : 1)
       const before = global.metric ?? (global.metric = (await this.timer.time('evaluate', () => task.evaluate(global.weights, shard.val))).metric)
       const after = (await this.timer.time('evaluate', () => task.evaluate(candidate, shard.val))).metric
       const score = after - before

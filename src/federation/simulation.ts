@@ -94,7 +94,7 @@ export class Simulation {
     this.rejections.set(name, list)
     const participant = new Participant({
       name, identity, store, ledger, bus, room: config.federation, task, shard: this.shards[index] as Shard,
-      seed: config.seed * 7919 + index, tolerance: config.tolerance, logger: this.#options.logger, queue: this.#queue,
+      seed: config.seed * 7919 + index, tolerance: config.tolerance, voteScale: config.voteScale, logger: this.#options.logger, queue: this.#queue,
       attack: config.attacks.find(a => a.agent === index + 1),
       autoVote: this.#options.driver === undefined || this.#options.driver === autopilot
     })
@@ -209,7 +209,7 @@ export class Simulation {
     const observer = this.#founder()
     const global = observer.globalModel
     if (global === undefined) throw new ConfigError('no global model: the charter was not applied')
-    const evaluation = await this.task.evaluate(global.weights, 'test')
+    const evaluation = await this.task.evaluate(global.weights, evalExamples(this.task, this.config.evalSplit))
     const proposals = [...observer.state.proposals.values()].filter(p => p.signed.record.round === round)
     return {
       round,
@@ -229,4 +229,11 @@ function sumPhases (all: PhaseSeconds[]): PhaseSeconds {
   const sum = zeroPhases()
   for (const phases of all) for (const p of PHASES) sum[p] += phases[p]
   return sum
+}
+
+/** The examples reports score on: the test split, or the dev split while choosing settings. */
+export function evalExamples<E> (task: Task<E>, split: 'test' | 'dev'): 'test' | E[] {
+  if (split === 'test') return 'test'
+  if (task.dev === undefined || task.dev.length === 0) throw new ConfigError(`task ${task.name} has no dev split to score on`)
+  return task.dev
 }

@@ -1,3 +1,4 @@
+import { access } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { z } from 'zod'
 import { DatasetError } from '../../core/errors.ts'
@@ -29,7 +30,9 @@ interface Sentence extends TaggedSentence {
 export async function createNerTask (config: Config, options: { logger?: Logger } = {}): Promise<Task<Sentence>> {
   await initBackend(options)
   const logger = options.logger ?? silentLogger
-  const [trainRaw, testRaw] = await Promise.all([readConll(join(config.data, 'train.conll')), readConll(join(config.data, 'test.conll'))])
+  const devPath = join(config.data, 'dev.conll')
+  const hasDev = await access(devPath).then(() => true, () => false)
+  const [trainRaw, testRaw, devRaw] = await Promise.all([readConll(join(config.data, 'train.conll')), readConll(join(config.data, 'test.conll')), hasDev ? readConll(devPath) : Promise.resolve([])])
   const tags = [...new Set(trainRaw.flatMap(s => s.tags))].sort()
   const index = new Map(tags.map((t, i) => [t, i]))
   const prepare = (s: TaggedSentence, file: string): Sentence => ({
@@ -43,12 +46,15 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
   })
   const train = fixedSubset(trainRaw, config.trainLimit).map(s => prepare(s, 'train.conll'))
   const test = fixedSubset(testRaw, config.testLimit).map(s => prepare(s, 'test.conll'))
+  // dev.conll, when the folder has one, is for choosing settings; never part of any shard.
+  const dev = fixedSubset(devRaw, config.testLimit).map(s => prepare(s, 'dev.conll'))
   const shape = { features: config.features, hidden: config.hidden, classes: tags.length }
   logger.info('ner task loaded', { train: train.length, test: test.length, tags })
 
   return {
     name: 'ner',
     metricName: 'entityF1',
+    ...(dev.length > 0 ? { dev } : {}),
     initialWeights: seed => initSoftmax(shape, seed),
 
     shards (parts: number, options: ShardOptions): Array<Shard<Sentence>> {

@@ -1,0 +1,67 @@
+/**
+ * `node bench/vote-rules.ts [--seeds 11,12] [--tasks classify,ner]`: chooses how peers
+ * measure an update before voting, on the DEV split only (the global model is scored on
+ * each task's dev split; the test split is never read). Same setting as Table 1: 5 agents,
+ * quorum 4 of 5, Dirichlet(α = 1), 5 rounds, clean and with agent 5 sign-flipping ×5.
+ * Writes docs/results/vote-rule-selection.{md,json}.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { runBaseline } from '../src/federation/baselines.ts'
+import { parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
+import { runFederation } from '../src/federation/run.ts'
+
+const { values } = parseArgs({ options: { seeds: { type: 'string', default: '11' }, tasks: { type: 'string', default: 'classify,ner' }, only: { type: 'string' }, out: { type: 'string', default: 'docs/results' } } })
+const seeds = values.seeds.split(',').map(Number)
+const tasks = values.tasks.split(',')
+const candidates = [
+  { name: 'full Δ, tolerance 0.01 (before)', voteScale: 'full', tolerance: 0.01 },
+  { name: 'full Δ, tolerance 0.05', voteScale: 'full', tolerance: 0.05 },
+  { name: 'share Δ/N, tolerance 0.01', voteScale: 'share', tolerance: 0.01 },
+  { name: 'share Δ/N, tolerance 0', voteScale: 'share', tolerance: 0 },
+  // "4 of 5" read as four members endorsing, the proposer's own proposal counting as its endorsement: 3 of 4 peers
+  { name: 'full Δ, tolerance 0.01, proposer endorses (3 of 4 peers)', voteScale: 'full', tolerance: 0.01, quorum: 3 },
+  { name: 'share Δ/N, tolerance 0.01, proposer endorses (3 of 4 peers)', voteScale: 'share', tolerance: 0.01, quorum: 3 }
+].filter((_, i) => values.only === undefined || values.only.split(',').map(Number).includes(i))
+const settings = [{ name: 'clean', attacks: [] }, { name: '1 of 5 hostile', attacks: [{ kind: 'sign-flip', agent: 5, scale: 5 }] }]
+
+interface Row { task: string, setting: string, method: string, seed: number, dev: number, rejectionRate: number | null }
+const rows: Row[] = []
+for (const task of tasks) {
+  for (const setting of settings) {
+    for (const seed of seeds) {
+      const base = { agents: 5, rounds: 5, seed, quorum: 4, partition: { kind: 'dirichlet', alpha: 1 }, task: { kind: task }, attacks: setting.attacks, evalSplit: 'dev' } as unknown as RunConfigInput
+      const fedavg = await runBaseline('fedavg', parseRunConfig(base))
+      rows.push({ task, setting: setting.name, method: 'fedavg', seed, dev: fedavg.rounds.at(-1)?.metric.value ?? Number.NaN, rejectionRate: null })
+      for (const c of candidates) {
+        const out = await mkdtemp(join(tmpdir(), 'conclave-vote-rules-'))
+        const report = await runFederation(parseRunConfig({ ...base, voteScale: c.voteScale, tolerance: c.tolerance, quorum: 'quorum' in c ? c.quorum : 4 } as RunConfigInput), { out, force: true })
+        await rm(out, { recursive: true, force: true })
+        rows.push({ task, setting: setting.name, method: c.name, seed, dev: report.rounds.at(-1)?.metric.value ?? Number.NaN, rejectionRate: report.rejectionRate })
+      }
+      for (const r of rows.filter(r => r.task === task && r.setting === setting.name && r.seed === seed)) {
+        process.stderr.write(`${task} · ${setting.name} · seed ${seed} · ${r.method}: dev ${r.dev.toFixed(4)}${r.rejectionRate === null ? '' : ` · rejected ${(100 * r.rejectionRate).toFixed(0)}%`}\n`)
+      }
+    }
+  }
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
+const lines = ['| task | setting | method | dev metric (mean over seeds, %) | rejected |', '|---|---|---|---:|---:|']
+for (const task of tasks) {
+  for (const setting of settings) {
+    for (const method of ['fedavg', ...candidates.map(c => c.name)]) {
+      const rs = rows.filter(r => r.task === task && r.setting === setting.name && r.method === method)
+      const rej = rs.map(r => r.rejectionRate).filter(x => x !== null)
+      lines.push(`| ${task} | ${setting.name} | ${method} | ${(100 * mean(rs.map(r => r.dev))).toFixed(2)} | ${rej.length === 0 ? '—' : `${(100 * mean(rej)).toFixed(1)}%`} |`)
+    }
+  }
+}
+const table = lines.join('\n')
+process.stdout.write(`\n${table}\n`)
+await mkdir(values.out, { recursive: true })
+const command = `node bench/vote-rules.ts --seeds ${values.seeds} --tasks ${values.tasks}`
+await writeFile(join(values.out, 'vote-rule-selection.json'), JSON.stringify({ command, seeds, split: 'dev', rows }, null, 2) + '\n')
+await writeFile(join(values.out, 'vote-rule-selection.md'), `# Choosing the vote rule on the dev split\n\nMade by \`${command}\` (dev split only; the test split is not read).\n\n${table}\n`)
