@@ -1,4 +1,5 @@
 import { AsyncResource } from 'node:async_hooks'
+import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
 import { HumanMessage, RemoveMessage, type BaseMessage } from '@langchain/core/messages'
@@ -8,6 +9,7 @@ import type { BlockId } from '../src/core/records.ts'
 import type { Driver, DriverContext, LlmCounts } from '../src/federation/driver.ts'
 import type { Participant } from '../src/federation/participant.ts'
 import { SerialQueue } from '../src/federation/serial-queue.ts'
+import type { Subscription } from '../src/transport/index.ts'
 import { createChatModel, describeEvent, ProtocolPolicyChatModel, type AgentEvent } from '../src/llm/index.ts'
 import { buildChatGraph, stripMention } from '../graphs/chat.ts'
 import { FileCheckpointSaver } from '../graphs/file-checkpointer.ts'
@@ -54,6 +56,7 @@ export class ParticipantAgent implements Driver {
   readonly #logger: Logger
   readonly #listener: (e: { block: BlockId, type: string, issuer: string }) => void
   readonly #abort: AbortController
+  #chatSubscription?: Subscription
   /**
    * Runs in the context the agent was created in. An event often arrives while another
    * agent's graph is running (its anchor announces the proposal that wakes me); LangGraph
@@ -84,6 +87,23 @@ export class ParticipantAgent implements Driver {
     participant.on('conclave:record:applied', this.#listener)
   }
 
+  /**
+   * Listens for researchers on the federation's bus: a chat message that mentions me
+   * (`@agent-2 …`), or a bare `!command` meant for every agent, gets my answer as a reply.
+   */
+  async listen (): Promise<void> {
+    const me = this.participant.name
+    this.#chatSubscription = await this.#context.bus.subscribe(this.#context.room, (message) => {
+      if (message.kind !== 'chat' || message.from === me || message.from === this.participant.did) return
+      const mentioned = new RegExp(`(^|\\s)@${me}\\b`).test(message.body)
+      const broadcast = message.body.trim().startsWith('!') && !/(^|\s)@agent-\d+\b/.test(message.body)
+      if (!mentioned && !broadcast) return
+      void this.chat(message.body, message.from)
+        .then(body => this.#context.bus.publish(this.#context.room, { kind: 'chat', from: me, body: body.slice(0, 8000), inReplyTo: message.id, id: randomUUID() }))
+        .catch((err: unknown) => { this.#logger.warn(`${me}: could not answer chat`, { error: (err as Error).message }) })
+    })
+  }
+
   static async create (participant: Participant, context: DriverContext, options: AgentOptions = {}): Promise<ParticipantAgent> {
     const model = options.model ?? await createChatModel(options.llm ?? 'policy', { seed: options.seed })
     const counters = { llm: { calls: 0, valid: 0, retried: 0, fallback: 0 }, toolCalls: {} as Record<string, number> }
@@ -103,7 +123,9 @@ export class ParticipantAgent implements Driver {
         : undefined,
       ...counters
     })
-    return new ParticipantAgent(participant, context, graph, tools.map(t => t.name), options, counters, abort)
+    const agent = new ParticipantAgent(participant, context, graph, tools.map(t => t.name), options, counters, abort)
+    await agent.listen()
+    return agent
   }
 
   get paused (): boolean { return this.#paused }
@@ -149,11 +171,13 @@ export class ParticipantAgent implements Driver {
   kill (): void {
     this.#abort.abort(new Error(`${this.participant.name} was stopped`))
     this.participant.off('conclave:record:applied', this.#listener)
+    this.#chatSubscription?.unsubscribe()
   }
 
   async close (): Promise<void> {
     await this.#queue.idle().catch(() => undefined)
     this.participant.off('conclave:record:applied', this.#listener)
+    this.#chatSubscription?.unsubscribe()
   }
 
   async #turn (event: AgentEvent): Promise<void> {

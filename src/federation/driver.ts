@@ -1,5 +1,6 @@
 import type { Did } from '../core/records.ts'
 import type { Ledger } from '../ledger/index.ts'
+import type { Bus } from '../transport/index.ts'
 import type { Participant } from './participant.ts'
 
 /** How often an agent's model behaved: calls made, valid at once, needing a retry, handed to the policy. */
@@ -27,6 +28,9 @@ export interface Driver {
 
 export interface DriverContext {
   ledger: Ledger
+  /** The federation's bus and room: agents hear researchers' chat there and answer. */
+  bus: Bus
+  room: string
   /** `agent-2` for a member's DID. */
   nameOf: (did: Did) => string
   /** This participant's own directory (agent memory lives there). */

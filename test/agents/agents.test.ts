@@ -177,7 +177,7 @@ describe('chat', () => {
   let sim: Simulation | undefined
   afterEach(async () => { await sim?.close(); sim = undefined })
 
-  it('answers why it voted as it did from its signed vote, and obeys !status, !pause, !resume, !propose', async () => {
+  it('answers why it voted as it did from its signed vote, and obeys !status, !pause, !resume, !propose — directly and over the bus', async () => {
     sim = await Simulation.create(smallConfig({ rounds: 1, attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }] }), { dir: await tempDir(), driver: agentDriver() })
     await sim.charter()
     await sim.round(1)
@@ -201,6 +201,15 @@ describe('chat', () => {
     await sim.settle()
     expect(agent2.activity().toolCalls.anchor).toBe(2)
     expect(await agent2.chat('!frobnicate')).toMatch(/Unknown command/)
+
+    // The same through the federation's bus, as a researcher in the room would ask.
+    const replies: Array<{ from: string, body: string, inReplyTo?: string }> = []
+    await sim.bus.subscribe(sim.config.federation, m => { if (m.kind === 'chat' && m.from.startsWith('agent-')) replies.push(m) })
+    await sim.bus.publish(sim.config.federation, { kind: 'chat', from: '@alice:lab', body: "@agent-2 why did you reject agent-3's update in round 1?", id: 'q1' })
+    await sim.bus.publish(sim.config.federation, { kind: 'chat', from: '@alice:lab', body: '!tools', id: 'q2' })
+    await expect.poll(() => replies.length).toBe(4) // agent-2 answers q1; all three answer q2
+    expect(replies.filter(r => r.inReplyTo === 'q1')).toEqual([expect.objectContaining({ from: 'agent-2', body: expect.stringContaining(vote?.rationale as string) })])
+    expect(replies.filter(r => r.inReplyTo === 'q2').map(r => r.from).sort()).toEqual(['agent-1', 'agent-2', 'agent-3'])
   })
 })
 
