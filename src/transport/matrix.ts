@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { createClient, Method, MatrixError, type MatrixClient } from 'matrix-js-sdk'
+import type { Logger as SdkLogger } from 'matrix-js-sdk/lib/logger.js'
+import { BackendUnavailableError, InvalidRecordError } from '../core/errors.ts'
+import { silentLogger, type Logger } from '../core/logger.ts'
+import { BusMessage, RoomId, type Bus, type BusHandler, type Subscription } from './index.ts'
+
+/** Custom event types that carry bus messages; the content is the message itself. */
+export const EVENT_TYPES = { record: 'org.conclave.record', chat: 'org.conclave.chat' } as const
+
+export interface MatrixBusOptions {
+  /** Homeserver base URL, e.g. http://127.0.0.1:8008 */
+  baseUrl: string
+  userId: string
+  accessToken: string
+  /** Where the sync token is kept, so a restart resumes after the last event it saw. */
+  syncTokenFile?: string
+  /** Long-poll timeout of one /sync, in ms. @default 5000 */
+  pollMs?: number
+  logger?: Logger
+}
+
+interface SyncResponse {
+  next_batch: string
+  rooms?: { join?: Record<string, { timeline?: { events?: Array<{ type: string, event_id: string, sender: string, state_key?: string, content: unknown }> } }> }
+}
+
+/**
+ * The Matrix bus (matrix-js-sdk's HTTP layer): a bus room is the Matrix room with alias
+ * `#<room>:<server>` (created by whoever needs it first, joined by the others); messages
+ * travel as `org.conclave.record` / `org.conclave.chat` events whose content is the
+ * message. One /sync long-poll loop per bus delivers new events, in timeline order, to the
+ * room's subscribers, each event once (deduplicated by event id). The sync token is saved
+ * after every batch, so after a restart — of this process or of the homeserver — the loop
+ * resumes where it stopped: nothing is lost or seen twice. M_LIMIT_EXCEEDED is retried
+ * after the server's retry_after_ms.
+ */
+export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> {
+  const logger = options.logger ?? silentLogger
+  const client = createClient({ baseUrl: options.baseUrl, userId: options.userId, accessToken: options.accessToken, logger: sdkLogger(logger) })
+  const server = options.userId.split(':').slice(1).join(':')
+  const rooms = new Map<string, Promise<string>>() // bus room → Matrix room id
+  const handlers = new Map<string, Set<BusHandler>>() // Matrix room id → handlers
+  const seen = new Set<string>()
+  let since = await readToken(options.syncTokenFile)
+  let closed = false
+  let delivery: Promise<void> = Promise.resolve()
+
+  const roomFor = (room: string): Promise<string> => {
+    if (!RoomId.safeParse(room).success) return Promise.reject(new InvalidRecordError(`"${room}" is not a room id`))
+    let id = rooms.get(room)
+    if (id === undefined) {
+      id = ensureRoom(client, room, server)
+      rooms.set(room, id)
+      id.catch(() => rooms.delete(room))
+    }
+    return id
+  }
+
+  // A room's history from before I joined is not mine to replay: in a room I join, delivery
+  // starts after my own join event. Rooms joined before a restart are live at once.
+  const live = new Set<string>()
+  if (since !== undefined) {
+    const joined = await request<{ joined_rooms: string[] }>(() => client.http.authedRequest(Method.Get, '/joined_rooms'))
+    for (const id of joined.joined_rooms) live.add(id)
+  }
+
+  // First sync: no history (a new subscriber starts now); later ones: everything since.
+  if (since === undefined) {
+    const first = await request<SyncResponse>(() => client.http.authedRequest(Method.Get, '/sync', { filter: JSON.stringify({ room: { timeline: { limit: 0 } } }), timeout: '0' }))
+    since = first.next_batch
+    await writeToken(options.syncTokenFile, since)
+  }
+
+  // Messages for rooms nobody has subscribed to yet (a restarted agent catching up before it
+  // subscribes): held, and handed to the room's first subscriber.
+  const pending = new Map<string, BusMessage[]>()
+  let loop: Promise<void> | undefined
+  const run = async (): Promise<void> => {
+    while (!closed) {
+      try {
+        const batch = await request<SyncResponse>(() => client.http.authedRequest(Method.Get, '/sync', { since: since as string, timeout: String(options.pollMs ?? 5000) }))
+        for (const [roomId, joined] of Object.entries(batch.rooms?.join ?? {})) {
+          for (const event of joined.timeline?.events ?? []) {
+            if (seen.has(event.event_id)) continue
+            seen.add(event.event_id)
+            if (!live.has(roomId)) {
+              const mine = event.type === 'm.room.member' && event.state_key === options.userId && (event.content as { membership?: string }).membership === 'join'
+              if (mine) live.add(roomId)
+              continue
+            }
+            if (event.type !== EVENT_TYPES.record && event.type !== EVENT_TYPES.chat) continue
+            const parsed = BusMessage.safeParse(event.content)
+            if (!parsed.success) { logger.warn('ignored a malformed conclave event', { eventId: event.event_id, sender: event.sender }); continue }
+            const targets = [...handlers.get(roomId) ?? []]
+            if (targets.length === 0) {
+              const held = pending.get(roomId) ?? []
+              if (held.length < 10_000) held.push(parsed.data)
+              pending.set(roomId, held)
+              continue
+            }
+            delivery = delivery.then(async () => {
+              for (const h of targets) { try { await h(structuredClone(parsed.data)) } catch { /* the subscriber's problem */ } }
+            })
+          }
+        }
+        since = batch.next_batch
+        await writeToken(options.syncTokenFile, since)
+      } catch (err) {
+        if (closed) return
+        // The homeserver is down or restarting: keep the token and try again.
+        logger.warn('matrix sync failed; retrying', { error: (err as Error).message })
+        await new Promise(resolve => setTimeout(resolve, 500))
+      }
+    }
+  }
+
+  return {
+    async publish (room, message, opts = {}) {
+      opts.signal?.throwIfAborted()
+      if (closed) throw new InvalidRecordError('bus is closed')
+      const parsed = BusMessage.safeParse(message)
+      if (!RoomId.safeParse(room).success) throw new InvalidRecordError(`"${room}" is not a room id`)
+      if (!parsed.success) throw new InvalidRecordError(`not a bus message: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+      const roomId = await roomFor(room)
+      const type = parsed.data.kind === 'record' ? EVENT_TYPES.record : EVENT_TYPES.chat
+      await request(() => client.http.authedRequest(Method.Put, `/rooms/${encodeURIComponent(roomId)}/send/${type}/${randomUUID()}`, undefined, parsed.data as never))
+    },
+    async subscribe (room, handler, opts = {}) {
+      opts.signal?.throwIfAborted()
+      const roomId = await roomFor(room)
+      let set = handlers.get(roomId)
+      if (set === undefined) handlers.set(roomId, set = new Set())
+      const wrapped: BusHandler = m => handler(m)
+      set.add(wrapped)
+      const held = pending.get(roomId) ?? []
+      pending.delete(roomId)
+      if (held.length > 0) {
+        delivery = delivery.then(async () => {
+          for (const m of held) { try { await wrapped(structuredClone(m)) } catch { /* the subscriber's problem */ } }
+        })
+      }
+      loop ??= run() // the sync loop starts with the first subscription
+      return { unsubscribe: () => { set.delete(wrapped) } } satisfies Subscription
+    },
+    async close () {
+      closed = true
+      client.http.abort()
+      await loop?.catch(() => undefined)
+      await delivery
+      client.stopClient()
+    }
+  }
+}
+
+/** The SDK logs every request; only its warnings and errors reach our logger. */
+function sdkLogger (logger: Logger): SdkLogger {
+  const quiet = (): void => {}
+  const self: SdkLogger = {
+    trace: quiet,
+    debug: quiet,
+    info: quiet,
+    warn: (...msg: unknown[]) => { logger.warn(`matrix-js-sdk: ${msg.map(String).join(' ')}`) },
+    error: (...msg: unknown[]) => { logger.warn(`matrix-js-sdk error: ${msg.map(String).join(' ')}`) },
+    getChild: () => self
+  }
+  return self
+}
+
+/** The room behind alias `#room:server`: joined if it exists, created (and joined) if not. */
+async function ensureRoom (client: MatrixClient, room: string, server: string): Promise<string> {
+  const alias = `#${room}:${server}`
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const { room_id: id } = await request(() => client.getRoomIdForAlias(alias))
+      await request(() => client.joinRoom(id))
+      return id
+    } catch (err) {
+      if (!(err instanceof MatrixError && err.errcode === 'M_NOT_FOUND')) throw err
+    }
+    try {
+      const { room_id: id } = await request(() => client.createRoom({ room_alias_name: room, preset: 'public_chat' as never, name: `Conclave: ${room}` }))
+      return id
+    } catch (err) {
+      if (!(err instanceof MatrixError && err.errcode === 'M_ROOM_IN_USE')) throw err // someone created it meanwhile: join it
+    }
+  }
+  throw new BackendUnavailableError(`could not create or join ${alias}`)
+}
+
+/** Runs a homeserver request, waiting out M_LIMIT_EXCEEDED as the server asks. */
+async function request<T> (call: () => Promise<T>, tries = 5): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await call()
+    } catch (err) {
+      if (err instanceof MatrixError && err.errcode === 'M_LIMIT_EXCEEDED' && i < tries) {
+        const wait = Number((err.data as { retry_after_ms?: number }).retry_after_ms ?? 1000)
+        await new Promise(resolve => setTimeout(resolve, Math.min(wait, 30_000)))
+        continue
+      }
+      throw err
+    }
+  }
+}
+
+async function readToken (file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return undefined
+  const text = await readFile(file, 'utf8').catch(() => undefined)
+  return text?.trim() || undefined
+}
+
+async function writeToken (file: string | undefined, token: string): Promise<void> {
+  if (file === undefined) return
+  await mkdir(dirname(file), { recursive: true })
+  await writeFile(`${file}.tmp`, token)
+  await rename(`${file}.tmp`, file)
+}
