@@ -5,10 +5,12 @@ import { createClient, Method, MatrixError, type MatrixClient } from 'matrix-js-
 import type { Logger as SdkLogger } from 'matrix-js-sdk/lib/logger.js'
 import { BackendUnavailableError, InvalidRecordError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
+import { peekRecord } from '../identity/index.ts'
 import { BusMessage, RoomId, type Bus, type BusHandler, type Subscription } from './index.ts'
 
-/** Custom event types that carry bus messages; the content is the message itself. */
+/** Custom event types that carry bus messages, under `CONTENT_KEY` in the event content. */
 export const EVENT_TYPES = { record: 'org.conclave.record', chat: 'org.conclave.chat' } as const
+export const CONTENT_KEY = 'org.conclave.message'
 
 export interface MatrixBusOptions {
   /** Homeserver base URL, e.g. http://127.0.0.1:8008 */
@@ -30,8 +32,9 @@ interface SyncResponse {
 /**
  * The Matrix bus (matrix-js-sdk's HTTP layer): a bus room is the Matrix room with alias
  * `#<room>:<server>` (created by whoever needs it first, joined by the others); messages
- * travel as `org.conclave.record` / `org.conclave.chat` events whose content is the
- * message. One /sync long-poll loop per bus delivers new events, in timeline order, to the
+ * travel as `org.conclave.record` / `org.conclave.chat` events carrying the message under
+ * `org.conclave.message`, with a `body` line for people (Element shows it). A vote is sent
+ * into its proposal's thread (m.thread) and adds a 👍/👎 reaction to the proposal. One /sync long-poll loop per bus delivers new events, in timeline order, to the
  * room's subscribers, each event once (deduplicated by event id). The sync token is saved
  * after every batch, so after a restart — of this process or of the homeserver — the loop
  * resumes where it stopped: nothing is lost or seen twice. M_LIMIT_EXCEEDED is retried
@@ -44,6 +47,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   const rooms = new Map<string, Promise<string>>() // bus room → Matrix room id
   const handlers = new Map<string, Set<BusHandler>>() // Matrix room id → handlers
   const seen = new Set<string>()
+  const threads = new Map<string, string>() // proposal block → its Matrix event (the thread root)
   let since = await readToken(options.syncTokenFile)
   let closed = false
   let delivery: Promise<void> = Promise.resolve()
@@ -92,8 +96,9 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
               continue
             }
             if (event.type !== EVENT_TYPES.record && event.type !== EVENT_TYPES.chat) continue
-            const parsed = BusMessage.safeParse(event.content)
+            const parsed = BusMessage.safeParse((event.content as Record<string, unknown> | null)?.[CONTENT_KEY])
             if (!parsed.success) { logger.warn('ignored a malformed conclave event', { eventId: event.event_id, sender: event.sender }); continue }
+            if (parsed.data.kind === 'record' && peekRecord(parsed.data.jwt).record?.type === 'proposal') threads.set(parsed.data.block, event.event_id)
             const targets = [...handlers.get(roomId) ?? []]
             if (targets.length === 0) {
               const held = pending.get(roomId) ?? []
@@ -125,8 +130,17 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       if (!RoomId.safeParse(room).success) throw new InvalidRecordError(`"${room}" is not a room id`)
       if (!parsed.success) throw new InvalidRecordError(`not a bus message: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
       const roomId = await roomFor(room)
-      const type = parsed.data.kind === 'record' ? EVENT_TYPES.record : EVENT_TYPES.chat
-      await request(() => client.http.authedRequest(Method.Put, `/rooms/${encodeURIComponent(roomId)}/send/${type}/${randomUUID()}`, undefined, parsed.data as never))
+      const msg = parsed.data
+      const type = msg.kind === 'record' ? EVENT_TYPES.record : EVENT_TYPES.chat
+      const record = msg.kind === 'record' ? peekRecord(msg.jwt).record : null
+      // A vote goes into its proposal's thread, with a 👍/👎 on the proposal, so people in the room can follow.
+      const root = record?.type === 'vote' ? threads.get(record.proposal) : undefined
+      const content = { [CONTENT_KEY]: msg, msgtype: 'm.notice', body: describe(msg, record), ...(root === undefined ? {} : { 'm.relates_to': { rel_type: 'm.thread', event_id: root } }) }
+      const sent = await request(() => client.http.authedRequest<{ event_id: string }>(Method.Put, `/rooms/${encodeURIComponent(roomId)}/send/${type}/${randomUUID()}`, undefined, content as never))
+      if (msg.kind === 'record' && record?.type === 'proposal') threads.set(msg.block, sent.event_id)
+      if (root !== undefined && record?.type === 'vote') {
+        await request(() => client.http.authedRequest(Method.Put, `/rooms/${encodeURIComponent(roomId)}/send/m.reaction/${randomUUID()}`, undefined, { 'm.relates_to': { rel_type: 'm.annotation', event_id: root, key: record.accept ? '👍' : '👎' } } as never))
+      }
     },
     async subscribe (room, handler, opts = {}) {
       opts.signal?.throwIfAborted()
@@ -152,6 +166,19 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       await delivery
       client.stopClient()
     }
+  }
+}
+
+/** The line a person reads in Element for each protocol event. */
+function describe (message: BusMessage, record: ReturnType<typeof peekRecord>['record']): string {
+  if (message.kind === 'chat') return message.body
+  if (record === null) return `record ${message.block}`
+  switch (record.type) {
+    case 'proposal': return `📦 proposal for round ${record.round}: Δw ${record.delta.cid} (${record.numSamples} samples) — block ${message.block}`
+    case 'vote': return `${record.accept ? '👍 accept' : '👎 reject'}: ${record.rationale}`
+    case 'decision': return `⚖️ round ${record.round}: proposal ${record.proposal.slice(0, 12)}… ${record.accepted ? 'accepted' : 'rejected'} (${record.accepts} of ${record.required} accepts needed)`
+    case 'checkpoint': return `✅ checkpoint of round ${record.round}: model ${record.model.sha256.slice(0, 12)}…`
+    default: return `${record.type} for round ${record.round}`
   }
 }
 

@@ -8,6 +8,8 @@ import type { BusMessage } from '../../src/transport/index.ts'
 import { createMatrixBus } from '../../src/transport/matrix.ts'
 import { registerWithSharedSecret } from '../../src/transport/matrix-admin.ts'
 import { busTests } from '../conformance/bus.ts'
+import { createIdentity } from '../../src/identity/index.ts'
+import { randomSecretKey } from '../../src/identity/did-key.ts'
 
 const baseUrl = `http://127.0.0.1:${process.env.SYNAPSE_PORT ?? '8008'}`
 const secret = (): string => readFileSync('.services/synapse/shared-secret', 'utf8').trim()
@@ -30,6 +32,40 @@ busTests('matrix (real Synapse)', {
   },
   teardown: async ({ a, b }) => { await a.close(); await b.close() },
   settleMs: 2500
+})
+
+describe('Matrix bus: what people in the room see', () => {
+  it('puts each vote in its proposal\'s thread with a readable line, and a 👍/👎 reaction on the proposal', async () => {
+    const [alice, bob] = [await user(), await user()]
+    const room = `threads-${Date.now().toString(36)}`
+    const a = await createMatrixBus({ baseUrl, ...alice, pollMs: 500 })
+    const b = await createMatrixBus({ baseUrl, ...bob, pollMs: 500 })
+    const seen: BusMessage[] = []
+    await a.subscribe(room, () => {})
+    await b.subscribe(room, m => { seen.push(m) })
+    const proposer = createIdentity(randomSecretKey())
+    const voter = createIdentity(randomSecretKey())
+    const cid = 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i'
+    const proposal = await proposer.sign({ type: 'proposal', federation: 'f', round: 1, base: cid, delta: { cid, sha256: 'a'.repeat(64) }, numSamples: 10 })
+    const block = 'b'.repeat(64)
+    await a.publish(room, { kind: 'record', block, jwt: proposal })
+    await until(() => seen.length === 1)
+    // bob learned the proposal's event from the room, so his vote threads under it
+    const vote = await voter.sign({ type: 'vote', federation: 'f', round: 1, proposal: block, accept: false, score: -0.2, rationale: 'accuracy on my 50 validation examples: 0.60 → 0.40 (-0.20); reject' })
+    await b.publish(room, { kind: 'record', block: 'c'.repeat(64), jwt: vote })
+
+    const http = async <T>(path: string): Promise<T> => (await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${alice.accessToken}` } })).json() as Promise<T>
+    const { room_id: roomId } = await http<{ room_id: string }>(`/_matrix/client/v3/directory/room/${encodeURIComponent(`#${room}:localhost`)}`)
+    const { chunk } = await http<{ chunk: Array<{ type: string, event_id: string, content: Record<string, unknown> }> }>(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=20`)
+    const root = chunk.find(e => e.type === 'org.conclave.record' && (e.content.body as string).startsWith('📦 proposal for round 1'))
+    expect(root).toBeDefined()
+    const thread = await http<{ chunk: Array<{ content: { body: string } }> }>(`/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(root?.event_id as string)}/m.thread`)
+    expect(thread.chunk.map(e => e.content.body)).toEqual(['👎 reject: accuracy on my 50 validation examples: 0.60 → 0.40 (-0.20); reject'])
+    const reactions = await http<{ chunk: Array<{ content: { 'm.relates_to': { key: string } } }> }>(`/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(root?.event_id as string)}/m.annotation`)
+    expect(reactions.chunk.map(e => e.content['m.relates_to'].key)).toEqual(['👎'])
+    await a.close()
+    await b.close()
+  }, 60_000)
 })
 
 describe('Matrix bus: restarts lose and duplicate nothing', () => {
