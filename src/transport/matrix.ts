@@ -136,10 +136,12 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       // A vote goes into its proposal's thread, with a 👍/👎 on the proposal, so people in the room can follow.
       const root = record?.type === 'vote' ? threads.get(record.proposal) : undefined
       const content = { [CONTENT_KEY]: msg, msgtype: 'm.notice', body: describe(msg, record), ...(root === undefined ? {} : { 'm.relates_to': { rel_type: 'm.thread', event_id: root } }) }
-      const sent = await request(() => client.http.authedRequest<{ event_id: string }>(Method.Put, `/rooms/${encodeURIComponent(roomId)}/send/${type}/${randomUUID()}`, undefined, content as never))
+      const txn = randomUUID() // the same transaction id on a retry: the server sends it once
+      const sent = await request(() => client.http.authedRequest<{ event_id: string }>(Method.Put, `/rooms/${encodeURIComponent(roomId)}/send/${type}/${txn}`, undefined, content as never), logger)
       if (msg.kind === 'record' && record?.type === 'proposal') threads.set(msg.block, sent.event_id)
       if (root !== undefined && record?.type === 'vote') {
-        await request(() => client.http.authedRequest(Method.Put, `/rooms/${encodeURIComponent(roomId)}/send/m.reaction/${randomUUID()}`, undefined, { 'm.relates_to': { rel_type: 'm.annotation', event_id: root, key: record.accept ? '👍' : '👎' } } as never))
+        const reaction = randomUUID()
+        await request(() => client.http.authedRequest(Method.Put, `/rooms/${encodeURIComponent(roomId)}/send/m.reaction/${reaction}`, undefined, { 'm.relates_to': { rel_type: 'm.annotation', event_id: root, key: record.accept ? '👍' : '👎' } } as never), logger)
       }
     },
     async subscribe (room, handler, opts = {}) {
@@ -218,13 +220,14 @@ async function ensureRoom (client: MatrixClient, room: string, server: string): 
 }
 
 /** Runs a homeserver request, waiting out M_LIMIT_EXCEEDED as the server asks. */
-async function request<T> (call: () => Promise<T>, tries = 5): Promise<T> {
+async function request<T> (call: () => Promise<T>, logger: Logger = silentLogger, tries = 5): Promise<T> {
   for (let i = 0; ; i++) {
     try {
       return await call()
     } catch (err) {
       if (err instanceof MatrixError && err.errcode === 'M_LIMIT_EXCEEDED' && i < tries) {
         const wait = Number((err.data as { retry_after_ms?: number }).retry_after_ms ?? 1000)
+        logger.warn('rate limited by the homeserver; waiting as asked', { retryAfterMs: wait })
         await new Promise(resolve => setTimeout(resolve, Math.min(wait, 30_000)))
         continue
       }

@@ -8,6 +8,7 @@ import type { BusMessage } from '../../src/transport/index.ts'
 import { createMatrixBus } from '../../src/transport/matrix.ts'
 import { registerWithSharedSecret } from '../../src/transport/matrix-admin.ts'
 import { busTests } from '../conformance/bus.ts'
+import { silentLogger } from '../../src/core/logger.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 
@@ -63,6 +64,42 @@ describe('Matrix bus: what people in the room see', () => {
     expect(thread.chunk.map(e => e.content.body)).toEqual(['👎 reject: accuracy on my 50 validation examples: 0.60 → 0.40 (-0.20); reject'])
     const reactions = await http<{ chunk: Array<{ content: { 'm.relates_to': { key: string } } }> }>(`/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(root?.event_id as string)}/m.annotation`)
     expect(reactions.chunk.map(e => e.content['m.relates_to'].key)).toEqual(['👎'])
+    await a.close()
+    await b.close()
+  }, 60_000)
+})
+
+describe('Matrix bus: rate limits', () => {
+  it('waits out M_LIMIT_EXCEEDED as the homeserver asks, and every message still arrives once, in order', async () => {
+    const admin = await registerWithSharedSecret(baseUrl, secret(), `admin-${Date.now().toString(36)}`, 'pw-' + Math.random().toString(36), true)
+    const [alice, bob] = [await user(), await user()]
+    // A real limit on alice, set through Synapse's admin API: one message per second, no burst.
+    const limited = await fetch(`${baseUrl}/_synapse/admin/v1/users/${encodeURIComponent(alice.userId)}/override_ratelimit`, {
+      method: 'POST', headers: { authorization: `Bearer ${admin.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ messages_per_second: 1, burst_count: 1 })
+    })
+    expect(limited.ok).toBe(true)
+    const room = `ratelimit-${Date.now().toString(36)}`
+    const waits: unknown[] = []
+    const logger = { ...silentLogger, warn: (msg: string, fields?: unknown) => { if (msg.startsWith('rate limited')) waits.push(fields) } }
+    const a = await createMatrixBus({ baseUrl, ...alice, pollMs: 500, logger })
+    const b = await createMatrixBus({ baseUrl, ...bob, pollMs: 500 })
+    const seen: BusMessage[] = []
+    await b.subscribe(room, m => { seen.push(m) })
+    const limits: number[] = []
+    const raw = await fetch(`${baseUrl}/_matrix/client/v3/directory/room/${encodeURIComponent(`#${room}:localhost`)}`, { headers: { authorization: `Bearer ${alice.accessToken}` } }).then(r => r.json()) as { room_id: string }
+    // Prove the limit bites: raw sends without retry get M_LIMIT_EXCEEDED.
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(raw.room_id)}/join`, { method: 'POST', headers: { authorization: `Bearer ${alice.accessToken}`, 'content-type': 'application/json' }, body: '{}' })
+      expect(r.ok).toBe(true)
+      const sent = await fetch(`${baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(raw.room_id)}/send/m.room.message/raw-${i}-${Date.now()}`, { method: 'PUT', headers: { authorization: `Bearer ${alice.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ msgtype: 'm.text', body: 'hi' }) })
+      if (sent.status === 429) limits.push(((await sent.json()) as { retry_after_ms: number }).retry_after_ms)
+    }
+    expect(limits.length).toBeGreaterThan(0)
+    for (const n of [1, 2, 3, 4]) await a.publish(room, record(n))
+    expect(waits.length).toBeGreaterThan(0) // the server said M_LIMIT_EXCEEDED and the bus waited as told
+    await until(() => seen.length >= 4)
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    expect(seen).toEqual([1, 2, 3, 4].map(record))
     await a.close()
     await b.close()
   }, 60_000)
