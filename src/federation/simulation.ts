@@ -75,7 +75,7 @@ export class Simulation {
     const shards = task.shards(config.agents, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })
     const store = await createContentStore(config.store, { dir: join(options.dir, 'store'), logger })
     const ledger = await createLedger(config.ledger, { dir: join(options.dir, 'ledger'), logger })
-    const bus = await createBus(config.bus)
+    const bus = await createBus(config.bus, { logger })
     if (shards.length < config.agents) throw new ConfigError(`task gave ${shards.length} shards for ${config.agents} agents`)
     const sim = new Simulation({ config, task, store, ledger, bus, participants: [], drivers: [], shards, options })
     for (let i = 0; i < config.agents; i++) sim.participants.push(await sim.#participant(i))
@@ -155,6 +155,7 @@ export class Simulation {
   async settle (): Promise<void> {
     for (;;) {
       await new Promise(resolve => setImmediate(resolve))
+      await this.bus.settled?.()
       if (this.participants.every(p => !p.busy) && this.drivers.every(d => !d.busy)) return
       await Promise.all([...this.participants.map(p => p.idle()), ...this.drivers.map(d => d.idle())])
     }

@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import type { AbortOptions } from '../core/options.ts'
+import { ConfigError } from '../core/errors.ts'
+import type { Logger } from '../core/logger.ts'
 import { BlockId, MAX_RECORD_BYTES } from '../core/records.ts'
 
 /** A room is one federation's channel (a Matrix room later). */
@@ -41,17 +43,39 @@ export interface Subscription {
 export interface Bus {
   publish(room: string, message: BusMessage, options?: AbortOptions): Promise<void>
   subscribe(room: string, handler: BusHandler, options?: AbortOptions): Promise<Subscription>
+  /**
+   * Resolves once every message this bus published has been delivered to its subscribers
+   * (for a network bus: once each has come back through the network). A simulation waits on
+   * it to know a round has settled.
+   */
+  settled?(): Promise<void>
   close(): Promise<void>
 }
 
 export const BusConfig = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('local') }).strict()
+  z.object({ kind: z.literal('local') }).strict(),
+  z.object({
+    kind: z.literal('matrix'),
+    /** Homeserver base URL, e.g. http://127.0.0.1:8008 */
+    baseUrl: z.url(),
+    /** The Matrix account this process talks as, e.g. @conclave:localhost */
+    userId: z.string().regex(/^@[^:\s]+:\S+$/, 'expected a Matrix user id like @name:server'),
+    /** Its access token; or leave empty and set CONCLAVE_MATRIX_TOKEN. */
+    accessToken: z.string().min(1).optional(),
+    /** Where the sync token is kept across restarts. */
+    syncTokenFile: z.string().optional()
+  }).strict()
 ])
 export type BusConfig = z.infer<typeof BusConfig>
 
 /** The only place a bus backend is constructed; call sites pick one by config. */
-export async function createBus (config: BusConfig): Promise<Bus> {
+export async function createBus (config: BusConfig, options: { logger?: Logger } = {}): Promise<Bus> {
   switch (config.kind) {
     case 'local': return (await import('./local.ts')).createLocalBus()
+    case 'matrix': {
+      const accessToken = config.accessToken ?? process.env.CONCLAVE_MATRIX_TOKEN
+      if (accessToken === undefined || accessToken === '') throw new ConfigError('bus.kind matrix needs an accessToken (or CONCLAVE_MATRIX_TOKEN)')
+      return (await import('./matrix.ts')).createMatrixBus({ baseUrl: config.baseUrl, userId: config.userId, accessToken, syncTokenFile: config.syncTokenFile, logger: options.logger })
+    }
   }
 }

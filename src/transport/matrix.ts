@@ -8,8 +8,10 @@ import { silentLogger, type Logger } from '../core/logger.ts'
 import { peekRecord } from '../identity/index.ts'
 import { BusMessage, RoomId, type Bus, type BusHandler, type Subscription } from './index.ts'
 
-/** Custom event types that carry bus messages, under `CONTENT_KEY` in the event content. */
-export const EVENT_TYPES = { record: 'org.conclave.record', chat: 'org.conclave.chat' } as const
+/**
+ * Bus messages travel as `m.room.message` notices, so Element shows them, with the message
+ * itself under `CONTENT_KEY`; a room message without it is a person talking to the agents.
+ */
 export const CONTENT_KEY = 'org.conclave.message'
 
 export interface MatrixBusOptions {
@@ -32,9 +34,11 @@ interface SyncResponse {
 /**
  * The Matrix bus (matrix-js-sdk's HTTP layer): a bus room is the Matrix room with alias
  * `#<room>:<server>` (created by whoever needs it first, joined by the others); messages
- * travel as `org.conclave.record` / `org.conclave.chat` events carrying the message under
- * `org.conclave.message`, with a `body` line for people (Element shows it). A vote is sent
- * into its proposal's thread (m.thread) and adds a 👍/👎 reaction to the proposal. One /sync long-poll loop per bus delivers new events, in timeline order, to the
+ * travel as `m.room.message` notices carrying the message under `org.conclave.message` and a
+ * `body` line for people (Element shows it). A vote is sent into its proposal's thread
+ * (m.thread) and adds a 👍/👎 reaction to the proposal. A person's own message in the room
+ * reaches subscribers as a chat message (id = its event id), and an agent's answer to it goes
+ * into that message's thread. One /sync long-poll loop per bus delivers new events, in timeline order, to the
  * room's subscribers, each event once (deduplicated by event id). The sync token is saved
  * after every batch, so after a restart — of this process or of the homeserver — the loop
  * resumes where it stopped: nothing is lost or seen twice. M_LIMIT_EXCEEDED is retried
@@ -48,6 +52,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   const handlers = new Map<string, Set<BusHandler>>() // Matrix room id → handlers
   const seen = new Set<string>()
   const threads = new Map<string, string>() // proposal block → its Matrix event (the thread root)
+  const outstanding = new Set<string>() // events I sent that have not come back through /sync yet
   let since = await readToken(options.syncTokenFile)
   let closed = false
   let delivery: Promise<void> = Promise.resolve()
@@ -90,13 +95,15 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
           for (const event of joined.timeline?.events ?? []) {
             if (seen.has(event.event_id)) continue
             seen.add(event.event_id)
+            outstanding.delete(event.event_id)
             if (!live.has(roomId)) {
               const mine = event.type === 'm.room.member' && event.state_key === options.userId && (event.content as { membership?: string }).membership === 'join'
               if (mine) live.add(roomId)
               continue
             }
-            if (event.type !== EVENT_TYPES.record && event.type !== EVENT_TYPES.chat) continue
-            const parsed = BusMessage.safeParse((event.content as Record<string, unknown> | null)?.[CONTENT_KEY])
+            if (event.type !== 'm.room.message') continue
+            const content = (event.content ?? {}) as Record<string, unknown>
+            const parsed = CONTENT_KEY in content ? BusMessage.safeParse(content[CONTENT_KEY]) : fromPerson(event.event_id, event.sender, content)
             if (!parsed.success) { logger.warn('ignored a malformed conclave event', { eventId: event.event_id, sender: event.sender }); continue }
             if (parsed.data.kind === 'record' && peekRecord(parsed.data.jwt).record?.type === 'proposal') threads.set(parsed.data.block, event.event_id)
             const targets = [...handlers.get(roomId) ?? []]
@@ -131,13 +138,17 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       if (!parsed.success) throw new InvalidRecordError(`not a bus message: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
       const roomId = await roomFor(room)
       const msg = parsed.data
-      const type = msg.kind === 'record' ? EVENT_TYPES.record : EVENT_TYPES.chat
       const record = msg.kind === 'record' ? peekRecord(msg.jwt).record : null
       // A vote goes into its proposal's thread, with a 👍/👎 on the proposal, so people in the room can follow.
       const root = record?.type === 'vote' ? threads.get(record.proposal) : undefined
-      const content = { [CONTENT_KEY]: msg, msgtype: 'm.notice', body: describe(msg, record), ...(root === undefined ? {} : { 'm.relates_to': { rel_type: 'm.thread', event_id: root } }) }
+      // An answer to a person goes into the thread of their message (Matrix event ids start with $).
+      const replyTo = msg.kind === 'chat' && msg.inReplyTo?.startsWith('$') === true ? msg.inReplyTo : undefined
+      const thread = root ?? replyTo
+      const relation = thread === undefined ? {} : { 'm.relates_to': { rel_type: 'm.thread', event_id: thread, is_falling_back: true, 'm.in_reply_to': { event_id: thread } } }
+      const content = { [CONTENT_KEY]: msg, msgtype: 'm.notice', body: describe(msg, record), ...relation }
       const txn = randomUUID() // the same transaction id on a retry: the server sends it once
-      const sent = await request(() => client.http.authedRequest<{ event_id: string }>(Method.Put, `/rooms/${encodeURIComponent(roomId)}/send/${type}/${txn}`, undefined, content as never), logger)
+      const sent = await request(() => client.http.authedRequest<{ event_id: string }>(Method.Put, `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${txn}`, undefined, content as never), logger)
+      if (!seen.has(sent.event_id) && handlers.get(roomId)?.size) outstanding.add(sent.event_id)
       if (msg.kind === 'record' && record?.type === 'proposal') threads.set(msg.block, sent.event_id)
       if (root !== undefined && record?.type === 'vote') {
         const reaction = randomUUID()
@@ -161,6 +172,10 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       loop ??= run() // the sync loop starts with the first subscription
       return { unsubscribe: () => { set.delete(wrapped) } } satisfies Subscription
     },
+    async settled () {
+      for (let i = 0; outstanding.size > 0 && !closed && i < 1200; i++) await new Promise(resolve => setTimeout(resolve, 50))
+      await delivery
+    },
     async close () {
       closed = true
       client.http.abort()
@@ -169,6 +184,13 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       client.stopClient()
     }
   }
+}
+
+/** A person's message in the room, as a chat message to the agents (its event id is its id). */
+function fromPerson (eventId: string, sender: string, content: Record<string, unknown>): ReturnType<typeof BusMessage.safeParse> {
+  const body = typeof content.body === 'string' ? content.body.trim() : ''
+  const relates = content['m.relates_to'] as { rel_type?: string, event_id?: string } | undefined
+  return BusMessage.safeParse({ kind: 'chat', from: sender, body: body.slice(0, 8000), id: eventId, ...(relates?.rel_type === 'm.thread' && relates.event_id !== undefined ? { inReplyTo: relates.event_id } : {}) })
 }
 
 /** The line a person reads in Element for each protocol event. */

@@ -1,0 +1,64 @@
+import { readFileSync } from 'node:fs'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { agentDriver } from '../../agents/index.ts'
+import { audit } from '../../src/federation/audit.ts'
+import { parseRunConfig } from '../../src/federation/config.ts'
+import { Simulation } from '../../src/federation/simulation.ts'
+import { registerWithSharedSecret } from '../../src/transport/matrix-admin.ts'
+
+const baseUrl = `http://127.0.0.1:${process.env.SYNAPSE_PORT ?? '8008'}`
+const secret = (): string => readFileSync('.services/synapse/shared-secret', 'utf8').trim()
+const name = (p: string): string => `${p}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`
+
+/**
+ * A federation whose messages travel through a real Synapse room, and a researcher in that
+ * room (a second Matrix account, as in Element) asking an agent why it voted as it did.
+ */
+describe('a researcher in the federation\'s Matrix room', () => {
+  it('sees the records as notices and gets an agent\'s answer, from its signed vote, in the thread of the question', async () => {
+    const bot = await registerWithSharedSecret(baseUrl, secret(), name('conclave'), 'pw-' + Math.random())
+    const researcher = await registerWithSharedSecret(baseUrl, secret(), name('alice'), 'pw-' + Math.random())
+    const federation = name('fed').toLowerCase()
+    const config = parseRunConfig({
+      federation, agents: 3, rounds: 1, seed: 5, quorum: 'majority', ledger: { kind: 'tangle', difficulty: 4 },
+      task: { kind: 'classify', trainLimit: 600, testLimit: 200 }, attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }],
+      bus: { kind: 'matrix', baseUrl, userId: bot.userId, accessToken: bot.accessToken }
+    })
+    const sim = await Simulation.create(config, { dir: await mkdtemp(join(tmpdir(), 'conclave-matrix-fed-')), driver: agentDriver() })
+    const http = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+      const r = await fetch(`${baseUrl}${path}`, { method, headers: { authorization: `Bearer ${researcher.accessToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
+      expect(r.ok).toBe(true)
+      return r.json() as Promise<T>
+    }
+    try {
+      await sim.charter()
+      await sim.round(1)
+      const { room_id: roomId } = await http<{ room_id: string }>('POST', `/_matrix/client/v3/join/${encodeURIComponent(`#${federation}:localhost`)}`, {})
+      const { event_id: question } = await http<{ event_id: string }>('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/q-${Date.now()}`,
+        { msgtype: 'm.text', body: "@agent-2 why did you reject agent-3's update in round 1?" })
+
+      let answers: Array<{ sender: string, content: { body: string } }> = []
+      for (let i = 0; i < 60 && answers.length === 0; i++) {
+        await new Promise(resolve => setTimeout(resolve, 500))
+        answers = (await http<{ chunk: typeof answers }>('GET', `/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(question)}/m.thread`)).chunk
+      }
+      const vote = [...(sim.participants[1]?.state.proposals.values() ?? [])].find(e => e.signed.issuer === sim.participants[2]?.did)?.votes.get(sim.participants[1]?.did as string)?.signed.record
+      expect(vote?.accept).toBe(false)
+      expect(answers).toHaveLength(1)
+      expect(answers[0]?.content.body).toContain("I voted to reject agent-3's round 1 update")
+      expect(answers[0]?.content.body).toContain(vote?.rationale)
+
+      // the federation itself is readable in the room: proposals and decisions as notices
+      const { chunk } = await http<{ chunk: Array<{ type: string, content: { body?: string } }> }>('GET', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=100`)
+      const bodies = chunk.map(e => e.content.body ?? '')
+      expect(bodies.filter(b => b.startsWith('📦 proposal for round 1'))).toHaveLength(3)
+      expect(bodies.some(b => b.startsWith('⚖️ round 1:'))).toBe(true)
+      expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
+    } finally {
+      await sim.close()
+    }
+  }, 180_000)
+})
