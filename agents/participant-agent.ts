@@ -41,8 +41,8 @@ export interface AgentOptions {
  */
 export class ParticipantAgent implements Driver {
   readonly participant: Participant
-  readonly toolCalls: Record<string, number> = {}
-  readonly llm: LlmCounts = { calls: 0, valid: 0, retried: 0, fallback: 0 }
+  readonly toolCalls: Record<string, number>
+  readonly llm: LlmCounts
   readonly toolNames: string[]
   #paused = false
   readonly #held: AgentEvent[] = []
@@ -50,9 +50,9 @@ export class ParticipantAgent implements Driver {
   readonly #graph: ReturnType<typeof buildParticipantGraph>
   readonly #chat: ReturnType<typeof buildChatGraph>
   readonly #context: DriverContext
-  readonly #thread: { configurable: { thread_id: string } }
+  /** How every run of the graph goes: my thread, stoppable by kill(), bounded, checkpointed as it goes. */
+  readonly #run: { configurable: { thread_id: string }, signal: AbortSignal, recursionLimit: number, durability: 'sync' }
   readonly #memory: number
-  readonly #maxSteps: number
   readonly #logger: Logger
   readonly #listener: (e: { block: BlockId, type: string, issuer: string }) => void
   readonly #abort: AbortController
@@ -74,9 +74,8 @@ export class ParticipantAgent implements Driver {
     this.toolNames = toolNames
     this.llm = counters.llm
     this.toolCalls = counters.toolCalls
-    this.#thread = { configurable: { thread_id: participant.did } }
+    this.#run = { configurable: { thread_id: participant.did }, signal: abort.signal, recursionLimit: 4 * (options.maxSteps ?? 8) + 8, durability: 'sync' }
     this.#memory = options.memory ?? 60
-    this.#maxSteps = options.maxSteps ?? 8
     this.#logger = options.logger ?? silentLogger
     this.#chat = buildChatGraph({ command: (n, a) => this.#command(n, a), question: q => this.#question(q) })
     this.#listener = ({ block, type, issuer }) => {
@@ -151,9 +150,9 @@ export class ParticipantAgent implements Driver {
 
   /** After a restart: finishes the turn the agent was in when it stopped, if any. */
   async resume (): Promise<boolean> {
-    const state = await this.#graph.getState(this.#thread)
+    const state = await this.#graph.getState(this.#run)
     if (state.next.length === 0) return false
-    await this.#detached(() => this.#queue.run(() => this.#graph.invoke(null, { ...this.#thread, signal: this.#abort.signal, recursionLimit: 4 * this.#maxSteps + 8, durability: 'sync' })))
+    await this.#detached(() => this.#queue.run(() => this.#graph.invoke(null, this.#run)))
     return true
   }
 
@@ -170,25 +169,25 @@ export class ParticipantAgent implements Driver {
   /** Stops at once, abandoning any turn in flight (its last checkpoint stays on disk). */
   kill (): void {
     this.#abort.abort(new Error(`${this.participant.name} was stopped`))
-    this.participant.off('conclave:record:applied', this.#listener)
-    this.#chatSubscription?.unsubscribe()
+    this.#stopListening()
   }
 
   async close (): Promise<void> {
     await this.#queue.idle().catch(() => undefined)
+    this.#stopListening()
+  }
+
+  #stopListening (): void {
     this.participant.off('conclave:record:applied', this.#listener)
     this.#chatSubscription?.unsubscribe()
   }
 
   async #turn (event: AgentEvent): Promise<void> {
     if (this.#abort.signal.aborted) return
-    const before = await this.#graph.getState(this.#thread)
+    const before = await this.#graph.getState(this.#run)
     const old = ((before.values.messages ?? []) as BaseMessage[]).slice(0, -this.#memory).flatMap(m => m.id === undefined ? [] : [new RemoveMessage({ id: m.id })])
     try {
-      await this.#graph.invoke(
-        { messages: [...old, new HumanMessage(describeEvent(event))], steps: 0 },
-        { ...this.#thread, signal: this.#abort.signal, recursionLimit: 4 * this.#maxSteps + 8, durability: 'sync' }
-      )
+      await this.#graph.invoke({ messages: [...old, new HumanMessage(describeEvent(event))], steps: 0 }, this.#run)
     } catch (err) {
       if (this.#abort.signal.aborted) return
       if (!(err instanceof ConclaveError)) throw err

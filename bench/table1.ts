@@ -13,16 +13,16 @@ import { parseArgs } from 'node:util'
 import { runBaseline } from '../src/federation/baselines.ts'
 import { parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
+import { TABLE1_BASE, TABLE1_ROUNDS, TABLE1_SETTINGS } from './table1-setting.ts'
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' } } })
 const quick = values.quick
 const seeds = quick ? [1] : [1, 2, 3]
-const rounds = quick ? 2 : 5
+const rounds = quick ? 2 : TABLE1_ROUNDS
 const tasks = quick
   ? [{ kind: 'classify', trainLimit: 1200, testLimit: 800 }, { kind: 'ner', trainLimit: 1000, testLimit: 500 }]
   : [{ kind: 'classify' }, { kind: 'ner' }]
-const hostile = [{ kind: 'sign-flip', agent: 5, scale: 5 }]
-const settings = [{ name: 'clean', hostile: 0, attacks: [] }, { name: '1 of 5 hostile', hostile: 1, attacks: hostile }]
+const settings = TABLE1_SETTINGS
 
 interface Entry { task: string, setting: string, hostile: number, metric: string, mean: number, std: number, seeds: number[], values: number[], rejectionRate: number | null, wallSeconds: number, curve: number[][] }
 const entries: Entry[] = []
@@ -40,7 +40,7 @@ for (const setting of settings) {
     const rejections: number[] = []
     let wall = 0
     for (const seed of seeds) {
-      const config = parseRunConfig({ agents: 5, rounds, seed, quorum: 4, partition: { kind: 'dirichlet', alpha: 1 }, task, attacks: setting.attacks } as unknown as RunConfigInput)
+      const config = parseRunConfig({ ...TABLE1_BASE, rounds, seed, task, attacks: setting.attacks } as unknown as RunConfigInput)
       const started = performance.now()
       let curve: number[]
       if (method === 'conclave') {

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util'
 import { runBaseline } from '../src/federation/baselines.ts'
 import { parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
+import { TABLE1_BASE, TABLE1_ROUNDS, TABLE1_SETTINGS } from './table1-setting.ts'
 
 const { values } = parseArgs({ options: { seeds: { type: 'string', default: '11' }, tasks: { type: 'string', default: 'classify,ner' }, only: { type: 'string' }, out: { type: 'string', default: 'docs/results' } } })
 const seeds = values.seeds.split(',').map(Number)
@@ -25,14 +26,14 @@ const candidates = [
   { name: 'full Δ, tolerance 0.01, proposer endorses (3 of 4 peers)', voteScale: 'full', tolerance: 0.01, quorum: 3 },
   { name: 'share Δ/N, tolerance 0.01, proposer endorses (3 of 4 peers)', voteScale: 'share', tolerance: 0.01, quorum: 3 }
 ].filter((_, i) => values.only === undefined || values.only.split(',').map(Number).includes(i))
-const settings = [{ name: 'clean', attacks: [] }, { name: '1 of 5 hostile', attacks: [{ kind: 'sign-flip', agent: 5, scale: 5 }] }]
+const settings = TABLE1_SETTINGS
 
 interface Row { task: string, setting: string, method: string, seed: number, dev: number, rejectionRate: number | null }
 const rows: Row[] = []
 for (const task of tasks) {
   for (const setting of settings) {
     for (const seed of seeds) {
-      const base = { agents: 5, rounds: 5, seed, quorum: 4, partition: { kind: 'dirichlet', alpha: 1 }, task: { kind: task }, attacks: setting.attacks, evalSplit: 'dev' } as unknown as RunConfigInput
+      const base = { ...TABLE1_BASE, rounds: TABLE1_ROUNDS, seed, task: { kind: task }, attacks: setting.attacks, evalSplit: 'dev' } as unknown as RunConfigInput
       const fedavg = await runBaseline('fedavg', parseRunConfig(base))
       rows.push({ task, setting: setting.name, method: 'fedavg', seed, dev: fedavg.rounds.at(-1)?.metric.value ?? Number.NaN, rejectionRate: null })
       for (const c of candidates) {

@@ -1,9 +1,8 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
 import { MemorySaver, type Checkpoint, type CheckpointMetadata, type PendingWrite } from '@langchain/langgraph-checkpoint'
 import type { RunnableConfig } from '@langchain/core/runnables'
 import { z } from 'zod'
 import { ConfigError } from '../src/core/errors.ts'
+import { readIfExists, writeAtomic } from '../src/core/files.ts'
 
 const KEEP = 3
 const Bytes = z.object({ $bytes: z.base64() })
@@ -11,8 +10,8 @@ const Snapshot = z.object({ version: z.literal(1), storage: z.record(z.string(),
 
 /**
  * LangGraph's MemorySaver, persisted: after every checkpoint and every pending write the
- * whole store is rewritten to one JSON file (write to a temporary file, then rename, so a
- * kill leaves the old or the new file, never half of one). Small by design: an agent keeps
+ * whole store is rewritten to one JSON file (atomically, so a kill leaves the old or the new
+ * file, never half of one). Small by design: an agent keeps
  * one thread whose history it trims. A restarted agent opens the same file and resumes.
  */
 export class FileCheckpointSaver extends MemorySaver {
@@ -26,10 +25,7 @@ export class FileCheckpointSaver extends MemorySaver {
 
   static async open (path: string): Promise<FileCheckpointSaver> {
     const saver = new FileCheckpointSaver(path)
-    const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined
-      throw err
-    })
+    const text = (await readIfExists(path))?.toString('utf8')
     if (text !== undefined) {
       let snapshot: z.infer<typeof Snapshot>
       try {
@@ -73,12 +69,7 @@ export class FileCheckpointSaver extends MemorySaver {
 
   async #save (): Promise<void> {
     this.#prune()
-    const save = async (): Promise<void> => {
-      await mkdir(dirname(this.path), { recursive: true })
-      const tmp = `${this.path}.tmp`
-      await writeFile(tmp, JSON.stringify({ version: 1, storage: this.storage, writes: this.writes }, replace), { mode: 0o600 })
-      await rename(tmp, this.path)
-    }
+    const save = async (): Promise<void> => writeAtomic(this.path, JSON.stringify({ version: 1, storage: this.storage, writes: this.writes }, replace), { mode: 0o600 })
     this.#saving = this.#saving.then(save, save)
     await this.#saving
   }

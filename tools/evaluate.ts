@@ -17,7 +17,7 @@ export default defineTool({
       before: e.before,
       after: e.after,
       score: e.score,
-      passesRule: e.passes && e.unusable === undefined,
+      passesRule: e.passes,
       unusable: e.unusable ?? null,
       summary: e.summary
     }

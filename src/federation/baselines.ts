@@ -3,11 +3,10 @@ import { silentLogger, type Logger } from '../core/logger.ts'
 import { mixSeed } from '../data/rng.ts'
 import { aggregate } from '../ml/aggregate/index.ts'
 import { initBackend } from '../ml/backend.ts'
-import { loadTask, type Shard } from '../ml/task.ts'
+import { evalExamples, loadTask, type Shard } from '../ml/task.ts'
 import { applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
 import { localUpdate, poisonShard } from './attacks.ts'
 import type { RunConfig } from './config.ts'
-import { evalExamples } from './simulation.ts'
 
 export const BaselineKind = z.enum(['centralized', 'fedavg'])
 export type BaselineKind = z.infer<typeof BaselineKind>

@@ -66,7 +66,7 @@ export interface Evaluation {
   after: number
   /** after − before, in the task's metric. */
   score: number
-  /** Whether the update passes the federation's acceptance rule. */
+  /** Whether the update passes the federation's acceptance rule (never when it is unusable). */
   passes: boolean
   /** The measurement in words, for the vote's rationale. */
   summary: string
@@ -321,7 +321,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   /** The autopilot: evaluate, then vote as the acceptance rule says. */
   async #judge (entry: ProposalEntry): Promise<void> {
     const evaluation = await this.#evaluate(entry)
-    await this.#vote(entry, evaluation.passes && evaluation.unusable === undefined)
+    await this.#vote(entry, evaluation.passes)
   }
 
   async #evaluate (entry: ProposalEntry): Promise<Evaluation> {
@@ -354,7 +354,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   async #vote (entry: ProposalEntry, accept: boolean, reason?: string): Promise<BlockId> {
     const evaluation = this.#evaluations.get(entry.block)
     if (evaluation === undefined) throw new ProtocolViolationError(`no vote without an evaluation: evaluate ${entry.block} first`)
-    if (entry.votes.has(this.did) || this.#cast.has(entry.block)) throw new DuplicateVoteError(`${this.name} already voted on ${entry.block}`)
+    if (this.hasVoted(entry.block)) throw new DuplicateVoteError(`${this.name} already voted on ${entry.block}`)
     if (accept && evaluation.unusable !== undefined) throw new ProtocolViolationError(`${entry.block} cannot be accepted: ${evaluation.summary}`)
     const decision = accept ? 'accept' : 'reject'
     const rationale = `${evaluation.summary}; ${decision}${reason === undefined || reason.trim() === '' ? '' : ` — ${reason.trim()}`}`.slice(0, 1000)

@@ -3,7 +3,7 @@ import { ConfigError, DerivationMismatchError, type ConclaveError } from '../cor
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { loadOrCreateKeystore } from '../identity/index.ts'
 import { createLedger, type Ledger } from '../ledger/index.ts'
-import { loadTask, type Shard, type Task } from '../ml/task.ts'
+import { evalExamples, loadTask, type Shard, type Task } from '../ml/task.ts'
 import { createContentStore, type ContentStore } from '../storage/index.ts'
 import { createBus, type Bus } from '../transport/index.ts'
 import type { RunConfig } from './config.ts'
@@ -230,11 +230,4 @@ function sumPhases (all: PhaseSeconds[]): PhaseSeconds {
   const sum = zeroPhases()
   for (const phases of all) for (const p of PHASES) sum[p] += phases[p]
   return sum
-}
-
-/** The examples reports score on: the test split, or the dev split while choosing settings. */
-export function evalExamples<E> (task: Task<E>, split: 'test' | 'dev'): 'test' | E[] {
-  if (split === 'test') return 'test'
-  if (task.dev === undefined || task.dev.length === 0) throw new ConfigError(`task ${task.name} has no dev split to score on`)
-  return task.dev
 }

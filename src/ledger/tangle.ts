@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises'
+import { readIfExists } from '../core/files.ts'
 import { join } from 'node:path'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { BackendUnavailableError, ConclaveError, DuplicateRecordError, LedgerCorruptError } from '../core/errors.ts'
@@ -54,10 +55,7 @@ export async function openTangle (options: TangleOptions): Promise<Ledger> {
   const logger = options.logger ?? silentLogger
   await mkdir(options.dir, { recursive: true })
   const path = join(options.dir, FILE)
-  const existing = await readFile(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined
-    throw err
-  })
+  const existing = await readIfExists(path)
   const file = await open(path, 'a')
   try {
     if (existing === undefined || existing.length === 0) {

@@ -37,12 +37,17 @@ export function ggufCompleter (path: string, options: { maxTokens?: number, temp
   }
 }
 
+/** Fails, naming the fix, when the model file is missing. */
+export async function assertGgufFile (path: string): Promise<void> {
+  const found = await access(path).then(() => true, () => false)
+  if (!found) throw new ConfigError(`gguf model ${path} does not exist; \`npm run models:gemma\` installs Gemma 3 270M and prints its path`)
+}
+
 async function load (path: string): Promise<Loaded> {
   let model = loaded.get(path)
   if (model === undefined) {
     model = (async () => {
-      const found = await access(path).then(() => true, () => false)
-      if (!found) throw new ConfigError(`gguf model ${path} does not exist; \`npm run models:gemma\` installs Gemma 3 270M and prints its path`)
+      await assertGgufFile(path)
       const { getLlama } = await import('node-llama-cpp')
       const llama = await getLlama({ gpu: false, build: 'never' })
       const m = await llama.loadModel({ modelPath: path })

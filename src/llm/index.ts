@@ -1,4 +1,3 @@
-import { access } from 'node:fs/promises'
 import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
 import { ConfigError } from '../core/errors.ts'
 import { JsonToolChatModel } from './json-tools.ts'
@@ -31,8 +30,8 @@ export async function createChatModel (spec: string, options: LlmOptions = {}): 
     return new JsonToolChatModel(ollamaCompleter(model, url, { seed: options.seed }))
   }
   const path = spec.slice('gguf:'.length)
-  if (!await access(path).then(() => true, () => false)) throw new ConfigError(`gguf model ${path} does not exist; \`npm run models:gemma\` installs Gemma 3 270M and prints its path`)
-  const { ggufCompleter } = await import('./gguf.ts')
+  const { assertGgufFile, ggufCompleter } = await import('./gguf.ts')
+  await assertGgufFile(path)
   return new JsonToolChatModel(ggufCompleter(path, { seed: options.seed }))
 }
 

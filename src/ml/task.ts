@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
+import { ConfigError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import type { Weights } from './weights.ts'
 
@@ -56,6 +57,13 @@ export interface Task<Example = unknown> {
    */
   poison(examples: Example[], options: { kind: 'noise' | 'flip', rate: number, seed: number }): Example[]
   dispose(): void
+}
+
+/** The examples reports score on: the test split, or the dev split while choosing settings. */
+export function evalExamples<E> (task: Task<E>, split: 'test' | 'dev'): 'test' | E[] {
+  if (split === 'test') return 'test'
+  if (task.dev === undefined || task.dev.length === 0) throw new ConfigError(`task ${task.name} has no dev split to score on`)
+  return task.dev
 }
 
 const bundled = (name: string): string => fileURLToPath(new URL(`../../data/${name}`, import.meta.url))

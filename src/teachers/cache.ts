@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
 import { z } from 'zod'
 import { BudgetExceededError, ConfigError } from '../core/errors.ts'
+import { readIfExists, writeAtomic } from '../core/files.ts'
 import type { ContentStore } from '../storage/index.ts'
 import { TeacherAnswer, type AskOptions, type Teacher } from './index.ts'
 
@@ -36,7 +35,7 @@ export class CachedTeacher implements Teacher {
 
   /** `indexPath`: a JSON file mapping request hashes to answer CIDs (kept with the agent). */
   static async open (teacher: Teacher, store: ContentStore, indexPath: string, options: { budgetTokens?: number } = {}): Promise<CachedTeacher> {
-    const text = await readFile(indexPath, 'utf8').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return undefined; throw err })
+    const text = (await readIfExists(indexPath))?.toString('utf8')
     let index = new Map<string, string>()
     if (text !== undefined) {
       const parsed = Index.safeParse(JSON.parse(text))
@@ -77,9 +76,6 @@ export class CachedTeacher implements Teacher {
   }
 
   async #save (): Promise<void> {
-    await mkdir(dirname(this.#indexPath), { recursive: true })
-    const tmp = `${this.#indexPath}.tmp`
-    await writeFile(tmp, JSON.stringify({ version: 1, answers: Object.fromEntries(this.#index) }))
-    await rename(tmp, this.#indexPath)
+    await writeAtomic(this.#indexPath, JSON.stringify({ version: 1, answers: Object.fromEntries(this.#index) }))
   }
 }

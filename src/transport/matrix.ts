@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
 import { createClient, Method, MatrixError, type MatrixClient } from 'matrix-js-sdk'
 import type { Logger as SdkLogger } from 'matrix-js-sdk/lib/logger.js'
 import { BackendUnavailableError, InvalidRecordError } from '../core/errors.ts'
+import { readIfExists, writeAtomic } from '../core/files.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { peekRecord } from '../identity/index.ts'
 import { BusMessage, RoomId, type Bus, type BusHandler, type Subscription } from './index.ts'
@@ -260,13 +259,9 @@ async function request<T> (call: () => Promise<T>, logger: Logger = silentLogger
 
 async function readToken (file: string | undefined): Promise<string | undefined> {
   if (file === undefined) return undefined
-  const text = await readFile(file, 'utf8').catch(() => undefined)
-  return text?.trim() || undefined
+  return (await readIfExists(file))?.toString('utf8').trim() || undefined
 }
 
 async function writeToken (file: string | undefined, token: string): Promise<void> {
-  if (file === undefined) return
-  await mkdir(dirname(file), { recursive: true })
-  await writeFile(`${file}.tmp`, token)
-  await rename(`${file}.tmp`, file)
+  if (file !== undefined) await writeAtomic(file, token)
 }

@@ -1,21 +1,18 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { BusMessage } from '../../src/transport/index.ts'
 import { createMatrixBus } from '../../src/transport/matrix.ts'
-import { registerWithSharedSecret } from '../../src/transport/matrix-admin.ts'
+import { newMatrixUser, synapseUrl } from './synapse.ts'
 import { busTests } from '../conformance/bus.ts'
 import { silentLogger } from '../../src/core/logger.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 
-const baseUrl = `http://127.0.0.1:${process.env.SYNAPSE_PORT ?? '8008'}`
-const secret = (): string => readFileSync('.services/synapse/shared-secret', 'utf8').trim()
-const user = async (): Promise<{ userId: string, accessToken: string }> =>
-  registerWithSharedSecret(baseUrl, secret(), `agent-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`, 'pw-' + Math.random().toString(36))
+const baseUrl = synapseUrl
+const user = async (): Promise<{ userId: string, accessToken: string }> => newMatrixUser()
 const record = (n: number): BusMessage => ({ kind: 'record', block: `block-${String(n).padStart(4, '0')}`, jwt: `jwt.${n}.sig` })
 
 async function until (check: () => boolean, ms = 20_000): Promise<void> {
@@ -71,7 +68,7 @@ describe('Matrix bus: what people in the room see', () => {
 
 describe('Matrix bus: rate limits', () => {
   it('waits out M_LIMIT_EXCEEDED as the homeserver asks, and every message still arrives once, in order', async () => {
-    const admin = await registerWithSharedSecret(baseUrl, secret(), `admin-${Date.now().toString(36)}`, 'pw-' + Math.random().toString(36), true)
+    const admin = await newMatrixUser('admin', true)
     const [alice, bob] = [await user(), await user()]
     // A real limit on alice, set through Synapse's admin API: one message per second, no burst.
     const limited = await fetch(`${baseUrl}/_synapse/admin/v1/users/${encodeURIComponent(alice.userId)}/override_ratelimit`, {

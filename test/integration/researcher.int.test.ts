@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,11 +6,9 @@ import { agentDriver } from '../../agents/index.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { parseRunConfig } from '../../src/federation/config.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { registerWithSharedSecret } from '../../src/transport/matrix-admin.ts'
+import { newMatrixUser, synapseUrl, uniqueName } from './synapse.ts'
 
-const baseUrl = `http://127.0.0.1:${process.env.SYNAPSE_PORT ?? '8008'}`
-const secret = (): string => readFileSync('.services/synapse/shared-secret', 'utf8').trim()
-const name = (p: string): string => `${p}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`
+const baseUrl = synapseUrl
 
 /**
  * A federation whose messages travel through a real Synapse room, and a researcher in that
@@ -19,9 +16,9 @@ const name = (p: string): string => `${p}-${Date.now().toString(36)}-${Math.rand
  */
 describe('a researcher in the federation\'s Matrix room', () => {
   it('sees the records as notices and gets an agent\'s answer, from its signed vote, in the thread of the question', async () => {
-    const bot = await registerWithSharedSecret(baseUrl, secret(), name('conclave'), 'pw-' + Math.random())
-    const researcher = await registerWithSharedSecret(baseUrl, secret(), name('alice'), 'pw-' + Math.random())
-    const federation = name('fed').toLowerCase()
+    const bot = await newMatrixUser('conclave')
+    const researcher = await newMatrixUser('alice')
+    const federation = uniqueName('fed')
     const config = parseRunConfig({
       federation, agents: 3, rounds: 1, seed: 5, quorum: 'majority', ledger: { kind: 'tangle', difficulty: 4 },
       task: { kind: 'classify', trainLimit: 600, testLimit: 200 }, attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }],
