@@ -1,9 +1,9 @@
 import { access, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { ConfigError, DatasetError } from '../core/errors.ts'
+import { DatasetError } from '../core/errors.ts'
 import { readJsonl } from './jsonl.ts'
-import { mixSeed, Rng } from './rng.ts'
+import { carveDev } from './partition.ts'
 
 const Row = z.object({ id: z.string().optional(), text: z.string().min(1), label: z.string().min(1) }).loose()
 /** `labels.json`: a list of `{ label, name }` or of plain label strings. */
@@ -53,13 +53,6 @@ export async function loadClassification (dir: string, options: LoadClassificati
   if (dev !== undefined) return { labels, train: all, dev: convert(dev, 'dev'), test: convert(test, 'test') }
   const { train: kept, dev: carved } = carveDev(all, options.devFraction ?? 0.1, options.seed ?? 0)
   return { labels, train: kept, dev: carved, test: convert(test, 'test') }
-}
-
-/** A seeded random `fraction` of `items` as dev; both parts keep the file's order. */
-function carveDev<T> (items: readonly T[], fraction: number, seed: number): { train: T[], dev: T[] } {
-  if (!(fraction >= 0 && fraction < 1)) throw new ConfigError(`dev fraction ${fraction} is not in [0, 1)`)
-  const picked = new Set(new Rng(mixSeed(seed, 0xde7)).shuffle(items.map((_, i) => i)).slice(0, Math.round(items.length * fraction)))
-  return { train: items.filter((_, i) => !picked.has(i)), dev: items.filter((_, i) => picked.has(i)) }
 }
 
 async function readLabels (dir: string): Promise<string[] | undefined> {

@@ -37,7 +37,8 @@ export function densify (rows: readonly SparseVector[], dims: number): Float32Ar
   return out
 }
 
-function fnv1a (text: string): number {
+/** 32-bit FNV-1a: the hash behind every hashed feature. */
+export function fnv1a (text: string): number {
   let h = 0x811c9dc5
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
   return h >>> 0

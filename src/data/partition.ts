@@ -1,4 +1,4 @@
-import { DatasetError } from '../core/errors.ts'
+import { ConfigError, DatasetError } from '../core/errors.ts'
 import { mixSeed, Rng } from './rng.ts'
 
 /** Indices 0..n−1 dealt round-robin after a seeded shuffle: IID parts of near-equal size. */
@@ -65,4 +65,16 @@ export function splitShards<T> (items: readonly T[], labels: readonly number[], 
     const nVal = Math.max(1, Math.round(mine.length * options.valFraction))
     return { val: mine.slice(0, nVal), train: mine.slice(nVal) }
   })
+}
+
+/**
+ * A seeded random `fraction` of `items` as dev; both parts keep the file's order. With
+ * `groupOf`, whole groups go one way (MedQuAD's foci), so dev shares none with train.
+ */
+export function carveDev<T> (items: readonly T[], fraction: number, seed: number, groupOf: (item: T, index: number) => string = (_, i) => String(i)): { train: T[], dev: T[] } {
+  if (!(fraction >= 0 && fraction < 1)) throw new ConfigError(`dev fraction ${fraction} is not in [0, 1)`)
+  const groups = [...new Set(items.map(groupOf))]
+  const picked = new Set(new Rng(mixSeed(seed, 0xde7)).shuffle(groups).slice(0, Math.round(groups.length * fraction)))
+  const inDev = items.map((item, i) => picked.has(groupOf(item, i)))
+  return { train: items.filter((_, i) => !inDev[i]), dev: items.filter((_, i) => inDev[i]) }
 }

@@ -1,4 +1,4 @@
-import type { SparseVector } from './features.ts'
+import { fnv1a, type SparseVector } from './features.ts'
 
 /**
  * Features of one token in its sentence, hashed into `dims` buckets: the word and its
@@ -34,8 +34,3 @@ function shape (word: string): string {
   return word.replace(/[A-Z]/g, 'X').replace(/[a-z]/g, 'x').replace(/[0-9]/g, 'd').replace(/(.)\1+/g, '$1')
 }
 
-function fnv1a (text: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
-  return h >>> 0
-}

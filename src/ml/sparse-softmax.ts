@@ -129,17 +129,37 @@ export async function trainSoftmax (shape: SoftmaxShape, base: Weights, rows: re
 
 /** The most likely class of each row. */
 export function predictSoftmax (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[]): number[] {
-  const params = toTensors(shape, weights)
   const out: number[] = []
+  withBatches(shape, weights, rows, (params, x) => {
+    const ids = tf.tidy(() => forward(params, x).argMax(1))
+    out.push(...(ids.dataSync() as Int32Array))
+    ids.dispose()
+  })
+  return out
+}
+
+/** Every class's logit for each row, row-major (rows × classes): for decoders that constrain the choice. */
+export function softmaxLogits (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[]): Float32Array {
+  const out = new Float32Array(rows.length * shape.classes)
+  let at = 0
+  withBatches(shape, weights, rows, (params, x) => {
+    const logits = tf.tidy(() => forward(params, x))
+    out.set(logits.dataSync() as Float32Array, at)
+    at += logits.size
+    logits.dispose()
+  })
+  return out
+}
+
+/** Runs `fn` over batches of 512 rows with the weights loaded once, disposing everything. */
+function withBatches (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[], fn: (params: tf.Tensor[], x: SparseBatch) => void): void {
+  const params = toTensors(shape, weights)
   try {
     for (let i = 0; i < rows.length; i += 512) {
-      const batch = rows.slice(i, i + 512)
-      const ids = tf.tidy(() => forward(params, sparseBatch(batch)).argMax(1))
-      out.push(...(ids.dataSync() as Int32Array))
-      ids.dispose()
+      const x = sparseBatch(rows.slice(i, i + 512))
+      try { fn(params, x) } finally { tf.dispose([x.feature, x.row, x.value]) }
     }
   } finally {
     tf.dispose(params)
   }
-  return out
 }
