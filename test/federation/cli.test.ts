@@ -49,7 +49,7 @@ describe('conclave CLI', () => {
     const report = JSON.parse(result.out) as { rounds: Array<{ metric: { name: string, value: number } }> }
     expect(report.rounds.at(-1)?.metric.name).toBe('entityF1')
     expect(report.rounds.at(-1)?.metric.value).toBeGreaterThan(0.5)
-    expect((await capture(['baseline', 'fedavg', '--task', 'qa'])).err).toMatch(/ConfigError/)
+    expect((await capture(['baseline', 'fedavg', '--task', 'summarise'])).err).toMatch(/ConfigError/)
   })
 
   it('gives clear errors and exit codes for bad input', async () => {

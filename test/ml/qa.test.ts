@@ -1,0 +1,113 @@
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { DatasetError } from '../../src/core/errors.ts'
+import { loadQa } from '../../src/data/qa.ts'
+import { tokenize13a } from '../../src/metrics/bleu.ts'
+import { answerRows, classCount, COPY_SLOTS, EOS, fitVocabulary, greedyDecode, readQuestion, UNK } from '../../src/ml/qa-student.ts'
+import { loadTask, TaskConfig, type Task } from '../../src/ml/task.ts'
+import type { QaExample } from '../../src/ml/tasks/qa.ts'
+import { weightsSha256 } from '../../src/ml/weights.ts'
+
+const config = TaskConfig.parse({ kind: 'qa', trainLimit: 300, testLimit: 60, features: 4096, hidden: 32, maxWords: 300, epochs: 2, learningRate: 0.01 })
+const FIRST_WORD = 2 + COPY_SLOTS
+
+describe('QA student', () => {
+  const vocabulary = fitVocabulary([['the', 'disease', 'is', 'rare', '.'], ['the', 'disease', 'is', 'common', '.'], ['the', 'cause', '.']], { maxWords: 10, minCount: 2, common: 1 })
+
+  it('keeps words seen often enough, most frequent first, and never copies the commonest', () => {
+    expect(vocabulary.words).toEqual(['.', 'the', 'disease', 'is'])
+    expect(vocabulary.common).toEqual(new Set(['.']))
+    expect(classCount(vocabulary)).toBe(FIRST_WORD + 4)
+  })
+
+  it('learns to copy question words (so it can name what was asked about), to say vocabulary words, and to stop', () => {
+    const q = readQuestion('What is Gaucher disease ?')
+    expect(q.head).toBe('what is gaucher')
+    const { x, y } = answerRows(vocabulary, q, ['Gaucher', 'disease', 'is', 'rare', '.'], 32, 1024)
+    // "Gaucher" and "disease" are copied from question positions 2 and 3; "is" too (position 1);
+    // "rare" is neither in the question nor in the vocabulary; "." is common, so said, not copied.
+    expect(y).toEqual([2 + 2, 2 + 3, 2 + 1, UNK, FIRST_WORD + 0, EOS])
+    expect(x).toHaveLength(6)
+    // Cut at maxTokens: no EOS, because the answer goes on.
+    expect(answerRows(vocabulary, q, ['Gaucher', 'disease', 'is', 'rare', '.'], 3, 1024).y).toEqual([4, 5, 3])
+  })
+
+  it('decodes greedily: copies resolve to the question, never UNK, no repeated trigram, stops at EOS', () => {
+    const q = readQuestion('Is Gaucher inherited ?')
+    const classes = classCount(vocabulary)
+    // A model that always prefers UNK, then copying "Gaucher", then "the", then EOS.
+    const prefer = [UNK, 2 + 1, FIRST_WORD + 1, EOS]
+    const said = greedyDecode(vocabulary, [q], rows => {
+      const out = new Float32Array(rows.length * classes)
+      rows.forEach((_, r) => prefer.forEach((c, rank) => { out[r * classes + c] = 10 - rank }))
+      return out
+    }, { maxTokens: 12, dims: 1024 })
+    // UNK is never said. "Gaucher" until "Gaucher Gaucher Gaucher" would repeat, then "the";
+    // once both "Gaucher Gaucher Gaucher" and "Gaucher Gaucher the" were said, EOS is left.
+    expect(said).toEqual([['Gaucher', 'Gaucher', 'Gaucher', 'the', 'Gaucher', 'Gaucher']])
+  })
+})
+
+describe('QA data', () => {
+  it('names a bad line by file and number, and uses the question as focus when there is none', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-qa-'))
+    await writeFile(join(dir, 'train.jsonl'), '{"question":"What is A?","answer":"A is a.","focus":""}\n{"question":"What is B?","answer":"B is b."}\n')
+    await writeFile(join(dir, 'test.jsonl'), '{"question":"What is C?"}\n')
+    await expect(loadQa(dir)).rejects.toThrow(/test\.jsonl:1: answer/)
+    await writeFile(join(dir, 'test.jsonl'), '{"question":"What is C?","answer":"C is c."}\n')
+    const data = await loadQa(dir, { devFraction: 0 })
+    expect(data.train.map(p => p.focus)).toEqual(['what is a?', 'what is b?'])
+  })
+
+  it('carves dev from train by whole foci on MedQuAD, so dev never asks about a train focus', async () => {
+    const data = await loadQa(TaskConfig.parse({ kind: 'qa' }).data as string)
+    const trainFoci = new Set(data.train.map(p => p.focus))
+    expect(data.dev.length).toBeGreaterThan(100)
+    expect(data.dev.some(p => trainFoci.has(p.focus))).toBe(false)
+  })
+})
+
+describe('QA task (MedQuAD, by distillation)', () => {
+  const teach = (task: Task<QaExample>, examples: QaExample[]): QaExample[] => examples.map(e => task.teaching?.learn(e, e.answer) as QaExample)
+
+  it('refuses to train or score before a teacher has answered', async () => {
+    const task = await loadTask(config) as Task<QaExample>
+    const [shard] = task.shards(1, { seed: 1, partition: 'iid' })
+    if (shard === undefined) throw new Error('no shard')
+    expect(shard.train.every(e => task.teaching?.taught(e) === false)).toBe(true)
+    await expect(task.train(task.initialWeights(1), shard, { seed: 1 })).rejects.toThrow(DatasetError)
+    await expect(task.evaluate(task.initialWeights(1), shard.val)).rejects.toThrow(/distil before evaluating/)
+  })
+
+  it('learns what the teacher said: reproducible, better BLEU than untrained, readable answers', async () => {
+    const task = await loadTask(config) as Task<QaExample>
+    const [raw] = task.shards(1, { seed: 1, partition: 'iid' })
+    if (raw === undefined) throw new Error('no shard')
+    const shard = { train: teach(task, raw.train), val: teach(task, raw.val) }
+    const base = task.initialWeights(1)
+    const a = await task.train(base, shard, { seed: 3 })
+    expect(weightsSha256((await task.train(base, shard, { seed: 3 })).weights)).toBe(weightsSha256(a.weights))
+    expect(a.numSamples).toBe(shard.train.length)
+    const before = await task.evaluate(base, 'test')
+    const after = await task.evaluate(a.weights, 'test')
+    expect(after.metricName).toBe('bleu')
+    expect(after.metric).toBeGreaterThan(before.metric)
+    expect(after.details).toMatchObject({ questions: 60, refLength: expect.any(Number) })
+    const [answer] = await task.answer?.(a.weights, ['What are the symptoms of Marfan syndrome ?']) ?? []
+    expect(tokenize13a(answer ?? '').length).toBeGreaterThan(3)
+  })
+
+  it('poisons targets: a flip gives every answered question another question\'s answer', async () => {
+    const task = await loadTask(config) as Task<QaExample>
+    const [raw] = task.shards(1, { seed: 1, partition: 'iid' })
+    const taught = teach(task, raw?.train ?? [])
+    const flipped = task.poison(taught, { kind: 'flip', rate: 1, seed: 1 })
+    expect(flipped.filter((e, i) => e.target !== taught[i]?.target).length).toBe(taught.length)
+    const noisy = task.poison(taught, { kind: 'noise', rate: 0.5, seed: 1 })
+    const changed = noisy.filter((e, i) => e.target !== taught[i]?.target).length
+    expect(changed).toBeGreaterThan(taught.length * 0.3)
+    expect(changed).toBeLessThan(taught.length * 0.7)
+  })
+})
