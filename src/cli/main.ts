@@ -13,10 +13,10 @@ import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
 Usage:
-  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--task classify|ner] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose]
+  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose]
   conclave audit DIR [--json]
   conclave init  [--out FILE]
-  conclave baseline centralized|fedavg [--task classify|ner] [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]
+  conclave baseline centralized|fedavg|local [--task classify|ner|qa] [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]
 
 run     N participants in this process: train, publish, anchor, vote, merge; then audit.
         --quorum takes a count (4), a fraction of the peers (0.75) or "majority".
@@ -116,7 +116,7 @@ async function baseline (args: string[]): Promise<number> {
     strict: true
   })
   const kind = BaselineKind.safeParse(positionals[0])
-  if (!kind.success || positionals.length > 1) throw new ConfigError('usage: conclave baseline centralized|fedavg [--task classify|ner] [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]')
+  if (!kind.success || positionals.length > 1) throw new ConfigError('usage: conclave baseline centralized|fedavg|local [--task classify|ner|qa] [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]')
   const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
   const config = parseRunConfig({ ...fromFile, ...taskFlags(fromFile, values.task, values.data), ...integer('agents', values.agents), ...integer('rounds', values.rounds), ...integer('seed', values.seed) })
   const report = await runBaseline(kind.data, config, {

@@ -3,12 +3,14 @@ import { silentLogger, type Logger } from '../core/logger.ts'
 import { mixSeed } from '../data/rng.ts'
 import { aggregate } from '../ml/aggregate/index.ts'
 import { initBackend } from '../ml/backend.ts'
-import { evalExamples, loadTask, type Shard } from '../ml/task.ts'
+import { evalExamples, loadTask, type Shard, type Task } from '../ml/task.ts'
+import { createTeacher } from '../teachers/index.ts'
 import { applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
 import { localUpdate, poisonShard } from './attacks.ts'
 import type { RunConfig } from './config.ts'
+import { distil } from './distill.ts'
 
-export const BaselineKind = z.enum(['centralized', 'fedavg'])
+export const BaselineKind = z.enum(['centralized', 'fedavg', 'local'])
 export type BaselineKind = z.infer<typeof BaselineKind>
 
 export interface BaselineRound {
@@ -26,19 +28,28 @@ export interface BaselineReport {
   wallSeconds: number
 }
 
+export interface BaselineOptions {
+  logger?: Logger
+  onRound?: (r: BaselineRound) => void
+  /** Called with the final model while the task is still loaded, for callers that score it further. */
+  onModel?: (weights: Weights, task: Task) => Promise<void>
+}
+
 /**
- * The two references a federation is judged against, on the same data, seeds and rounds:
+ * The references a federation is judged against, on the same data, seeds and rounds:
  * `centralized` trains one model on every agent's (honest) data pooled; `fedavg` has every
  * agent train each round and merges all updates with the configured rule, with no vote
- * (hostile agents included, as configured).
+ * (hostile agents included, as configured); `local` is agent 1 alone on its own share.
+ * Tasks learned by distillation ask the configured teacher every question first, with no
+ * budget: the references get everything a teacher can tell.
  */
-export async function runBaseline (kind: BaselineKind, config: RunConfig, options: { logger?: Logger, onRound?: (r: BaselineRound) => void } = {}): Promise<BaselineReport> {
+export async function runBaseline (kind: BaselineKind, config: RunConfig, options: BaselineOptions = {}): Promise<BaselineReport> {
   const started = performance.now()
   const logger = options.logger ?? silentLogger
   const backend = await initBackend({ logger })
   const task = await loadTask(config.task, { logger })
   try {
-    const shards = task.shards(config.agents, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })
+    const shards = await teach(task, task.shards(config.agents, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha }), config)
     let global = task.initialWeights(config.seed)
     const rounds: BaselineRound[] = []
     const score = async (round: number, weights: Weights): Promise<void> => {
@@ -52,8 +63,8 @@ export async function runBaseline (kind: BaselineKind, config: RunConfig, option
     const hostile = shards.map((s, i) => poisonShard(task, s, config.attacks.find(a => a.agent === i + 1), mixSeed(config.seed, i)))
     const memories = shards.map(() => ({}))
     for (let round = 1; round <= config.rounds; round++) {
-      if (kind === 'centralized') {
-        global = (await task.train(global, pooled, { seed: mixSeed(config.seed, round) })).weights
+      if (kind === 'centralized' || kind === 'local') {
+        global = (await task.train(global, kind === 'local' ? shards[0] as Shard : pooled, { seed: mixSeed(config.seed, round) })).weights
       } else {
         const updates = []
         for (const [i, shard] of hostile.entries()) {
@@ -64,8 +75,20 @@ export async function runBaseline (kind: BaselineKind, config: RunConfig, option
       }
       await score(round, global)
     }
+    await options.onModel?.(global, task)
     return { kind, seed: config.seed, backend: backend.backend, rounds, modelHash: weightsSha256(global), wallSeconds: (performance.now() - started) / 1000 }
   } finally {
     task.dispose()
   }
+}
+
+/** Shards whose questions carry the configured teacher's answers (unchanged for tasks learned from labels). */
+async function teach (task: Task, shards: Shard[], config: RunConfig): Promise<Shard[]> {
+  const teaching = task.teaching
+  if (teaching === undefined) return shards
+  const teacher = await createTeacher(config.teacher, teaching.pairs)
+  const ask = async (examples: unknown[]): Promise<unknown[]> => (await distil(teaching, examples, teacher, { maxTokens: config.teacher.maxTokens })).examples
+  const taught = []
+  for (const s of shards) taught.push({ train: await ask(s.train), val: await ask(s.val) })
+  return taught
 }

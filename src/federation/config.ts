@@ -8,6 +8,7 @@ import { LedgerConfig } from '../ledger/index.ts'
 import { LlmSpec } from '../llm/spec.ts'
 import { TaskConfig } from '../ml/task.ts'
 import { StoreConfig } from '../storage/index.ts'
+import { TeacherConfig } from '../teachers/index.ts'
 import { BusConfig } from '../transport/index.ts'
 import { Attack } from './attacks.ts'
 
@@ -46,6 +47,8 @@ export const RunConfig = z.object({
   }).strict().prefault({}),
   aggregation: AggregationRule.default('fedavg'),
   task: TaskConfig.prefault({ kind: 'classify' }),
+  /** Who answers the questions of a task learned by distillation (qa). @default the dataset's own answers */
+  teacher: TeacherConfig.prefault({ kind: 'dataset' }),
   store: StoreConfig.prefault({ kind: 'helia' }),
   ledger: LedgerConfig.prefault({ kind: 'tangle' }),
   bus: BusConfig.prefault({ kind: 'local' }),
@@ -126,6 +129,10 @@ aggregation: fedavg
 # The learning task. data: a folder with train.jsonl / test.jsonl (and labels.json).
 task:
   kind: classify
+# Who answers the questions of a task learned by distillation (task kind qa): dataset (the
+# dataset's own answers) or ollama (model, url). Each agent pays its own budgetTokens
+# (omitted: no cap); answers are cached, never paid for twice; maxTokens caps one answer.
+teacher: { kind: dataset, maxTokens: 64 }
 # Where content lives: helia (embedded, under the run directory) or kubo (url: http://127.0.0.1:5001).
 store: { kind: helia }
 # Where records are anchored: tangle (embedded file; difficulty = proof-of-work bits) or iota.

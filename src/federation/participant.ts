@@ -7,9 +7,11 @@ import type { Ledger } from '../ledger/index.ts'
 import type { Shard, Task } from '../ml/task.ts'
 import { applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
+import type { CachedTeacher } from '../teachers/cache.ts'
 import type { Bus, BusMessage, Subscription } from '../transport/index.ts'
 import { fetchModel, putModel } from './content.ts'
 import { localUpdate, poisonShard, type Attack } from './attacks.ts'
+import { distil, type Distillation } from './distill.ts'
 import { mergeRound, trustOf } from './merge.ts'
 import { PhaseTimer } from './phases.ts'
 import { SerialQueue } from './serial-queue.ts'
@@ -27,6 +29,13 @@ export interface ParticipantInit {
   task: Task
   /** This participant's own data: it trains on `train` and judges peers on `val`. */
   shard: Shard
+  /**
+   * Where a task learned by distillation (qa) gets its targets: this participant's own
+   * teacher, cached and budgeted. Its questions have no targets until it distils.
+   */
+  teacher?: CachedTeacher
+  /** Most tokens one teacher answer may cost. @default 64 */
+  teacherMaxTokens?: number
   /** Base seed of this participant's training; each round derives its own from it. */
   seed: number
   /** Accept a peer's update when it lowers my validation metric by at most this much. @default 0 */
@@ -101,8 +110,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   #replaying = false
   /** What a free-rider re-posts every round after its first. */
   readonly #memory: { first?: Weights } = {}
-  /** What I train on: my shard, or its poisoned copy if I am hostile. */
-  readonly #trainShard: Shard
+  /** My data; distilling gives its questions their teacher's answers. */
+  #shard: Shard
+  /** What I train on: my shard, or its poisoned copy if I am hostile (made when first needed, again after distilling). */
+  #trainShard?: Shard
+  /** Questions my teacher could not answer: not asked again. */
+  readonly #unanswerable = new Set<string>()
   /** The recorder's own merge, so checking its checkpoint does not merge twice. */
   readonly #merged = new Map<number, Weights>()
   readonly #logger: Logger
@@ -118,7 +131,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#init = init
     this.#logger = init.logger ?? silentLogger
     this.#queue = init.queue ?? new SerialQueue()
-    this.#trainShard = poisonShard(init.task, init.shard, init.attack, init.seed)
+    this.#shard = init.shard
   }
 
   get did (): Did { return this.identity.did }
@@ -165,7 +178,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       const mine = (this.state.rounds.get(round)?.proposals ?? []).some(id => this.state.proposals.get(id)?.signed.issuer === this.did)
       if (mine) throw new ProtocolViolationError(`I already proposed an update for round ${round}`)
       const { task, seed, attack } = this.#init
-      const update = await this.timer.time('train', () => localUpdate(task, this.#trainShard, global.weights, { attack, seed, round, memory: this.#memory }))
+      await this.#autoDistil()
+      if (task.teaching !== undefined && !this.#shard.train.some(e => task.teaching?.taught(e))) throw new ProtocolViolationError(`none of my ${this.#shard.train.length} training questions has a teacher's answer: distil first`)
+      this.#trainShard ??= poisonShard(task, this.#shard, attack, seed)
+      const trainShard = this.#trainShard
+      const update = await this.timer.time('train', () => localUpdate(task, trainShard, global.weights, { attack, seed, round, memory: this.#memory }))
       this.#draft = { round, delta: update.delta, numSamples: update.numSamples, loss: update.loss }
       return this.#draft
     })
@@ -202,6 +219,53 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   }
 
   get draft (): Draft | undefined { return this.#draft }
+
+  /** My questions still without a teacher's answer (0 for tasks that learn from labels). */
+  get undistilled (): number {
+    const teaching = this.#init.task.teaching
+    if (teaching === undefined) return 0
+    return [...this.#shard.val, ...this.#shard.train].filter(e => !teaching.taught(e) && !this.#unanswerable.has(teaching.question(e))).length
+  }
+
+  /** What my teacher cost so far (undefined: no teacher). */
+  get teacherUse (): { asked: number, cached: number, tokens: number, undistilled: number } | undefined {
+    const teacher = this.#init.teacher
+    return teacher === undefined ? undefined : { asked: teacher.misses, cached: teacher.hits, tokens: teacher.spent, undistilled: this.undistilled }
+  }
+
+  /** What is left of my teacher budget, in tokens (Infinity: no cap; undefined: no teacher). */
+  get teacherBudget (): number | undefined { return this.#init.teacher?.remaining }
+
+  /**
+   * Asks my teacher about my questions that have no answer yet, validation questions first
+   * (I cannot judge peers without them), up to `limit` questions or until the budget is spent.
+   */
+  async distill (options: { limit?: number, signal?: AbortSignal } = {}): Promise<Distillation> {
+    return this.#queue.run(() => this.#distil(options))
+  }
+
+  async #distil (options: { limit?: number, signal?: AbortSignal }): Promise<Distillation> {
+    const { task, teacher } = this.#init
+    if (task.teaching === undefined) throw new ProtocolViolationError(`the ${task.name} task learns from its labels: there is nothing to distil`)
+    if (teacher === undefined) throw new ProtocolViolationError(`${this.name} has no teacher to distil from`)
+    const { val, train } = this.#shard
+    const { examples, report } = await this.timer.time('distill', () => distil(task.teaching as NonNullable<typeof task.teaching>, [...val, ...train], teacher, {
+      limit: options.limit, maxTokens: this.#init.teacherMaxTokens ?? 64, failed: this.#unanswerable, signal: options.signal
+    }))
+    this.#shard = { val: examples.slice(0, val.length), train: examples.slice(val.length) }
+    this.#trainShard = undefined
+    // My validation set changed, so the global model's score on it must be measured again.
+    if (this.#global !== undefined) this.#global.metric = undefined
+    this.#logger.info(`${this.name} distilled`, { ...report })
+    return report
+  }
+
+  /** The autopilot distils everything it can before it first trains or judges; an agent decides itself. */
+  async #autoDistil (): Promise<void> {
+    if (this.#init.autoVote === false || this.#init.teacher === undefined || this.undistilled === 0) return
+    if (this.#init.teacher.remaining <= 0) return
+    await this.#distil({})
+  }
 
   /** My evaluation of a proposal, if I made one. */
   evaluation (proposal: BlockId): Evaluation | undefined { return this.#evaluations.get(proposal) }
@@ -328,7 +392,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const known = this.#evaluations.get(entry.block)
     if (known !== undefined) return known
     const global = this.#requireGlobal()
-    const { task, shard, store } = this.#init
+    await this.#autoDistil()
+    const { task, store } = this.#init
+    const shard = this.#shard
+    // Without answers to my own validation questions I cannot judge, and must not reject for it.
+    if (task.teaching !== undefined && !shard.val.some(e => task.teaching?.taught(e))) throw new ProtocolViolationError(`none of my ${shard.val.length} validation questions has a teacher's answer: distil before judging`)
     const base = { proposal: entry.block, proposer: entry.signed.issuer, round: entry.signed.record.round }
     let evaluation: Evaluation
     try {

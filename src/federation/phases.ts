@@ -4,6 +4,7 @@ const seconds = z.number().nonnegative()
 
 /** Seconds per protocol phase, in the order a proposal travels them; report.json times each. */
 export const PhaseSeconds = z.object({
+  distill: seconds,
   train: seconds,
   publish: seconds,
   anchor: seconds,

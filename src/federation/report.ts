@@ -37,7 +37,9 @@ export const RunReport = z.object({
     /** Agents only: protocol tool calls by tool name. */
     toolCalls: z.record(z.string(), z.number().int()).optional(),
     /** Agents only: model calls, valid at once, retried once, handed to the policy. */
-    llm: z.object({ calls: z.number().int(), valid: z.number().int(), retried: z.number().int(), fallback: z.number().int() }).optional()
+    llm: z.object({ calls: z.number().int(), valid: z.number().int(), retried: z.number().int(), fallback: z.number().int() }).optional(),
+    /** Tasks learned by distillation: answers paid for, answers from the cache, tokens paid, questions left unanswered. */
+    teacher: z.object({ asked: z.number().int(), cached: z.number().int(), tokens: z.number().int(), undistilled: z.number().int() }).optional()
   })),
   rounds: z.array(RoundReport),
   /** Fraction of proposals the quorum rejected. */

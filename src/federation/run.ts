@@ -4,6 +4,8 @@ import { ConfigError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions, ProgressOptions } from '../core/options.ts'
 import { initBackend } from '../ml/backend.ts'
+import type { Task } from '../ml/task.ts'
+import type { Weights } from '../ml/weights.ts'
 import type { RunConfig } from './config.ts'
 import type { DriverFactory } from './driver.ts'
 import { learningCurveSvg, roundTable, type RoundReport, type RunReport } from './report.ts'
@@ -23,6 +25,8 @@ export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
   logger?: Logger
   /** What decides for each participant (agents/ builds one per LangGraph agent). @default the autopilot */
   driver?: DriverFactory
+  /** Called with the final global model while the task is still loaded, for callers that score it further. */
+  onModel?: (weights: Weights, task: Task) => Promise<void>
 }
 
 /** `conclave run`: a simulated federation on this machine, with its report written to `out`. */
@@ -67,7 +71,8 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
         accepted: reputation?.get(p.did)?.accepted ?? 0,
         rejected: reputation?.get(p.did)?.rejected ?? 0,
         rejections: (sim.rejections.get(p.name) ?? []).map(r => ({ block: r.block, error: r.error.name })),
-        ...sim.drivers[i]?.activity?.()
+        ...sim.drivers[i]?.activity?.(),
+        ...(p.teacherUse === undefined ? {} : { teacher: p.teacherUse })
       })),
       rounds,
       rejectionRate: proposals === 0 ? 0 : decided.reduce((s, r) => s + r.rejects, 0) / proposals,
@@ -75,6 +80,8 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
       wallSeconds: (performance.now() - started) / 1000
     }
     await writeReport(options.out, report)
+    const final = sim.participants[0]?.globalModel
+    if (final !== undefined) await options.onModel?.(final.weights, sim.task)
     return report
   } finally {
     await sim.close()

@@ -5,6 +5,8 @@ import { loadOrCreateKeystore } from '../identity/index.ts'
 import { createLedger, type Ledger } from '../ledger/index.ts'
 import { evalExamples, loadTask, type Shard, type Task } from '../ml/task.ts'
 import { createContentStore, type ContentStore } from '../storage/index.ts'
+import { CachedTeacher } from '../teachers/cache.ts'
+import { createTeacher, type Teacher } from '../teachers/index.ts'
 import { createBus, type Bus } from '../transport/index.ts'
 import type { RunConfig } from './config.ts'
 import { putModel } from './content.ts'
@@ -38,6 +40,8 @@ interface SimulationParts {
   participants: Participant[]
   drivers: Driver[]
   shards: Shard[]
+  /** The teacher every participant asks through its own cache and budget (tasks learned by distillation). */
+  teacher?: Teacher
   options: SimulationOptions
 }
 
@@ -50,6 +54,7 @@ export class Simulation {
   readonly participants: Participant[]
   readonly drivers: Driver[]
   readonly shards: Shard[]
+  readonly teacher?: Teacher
   readonly rejections = new Map<string, Array<{ block: string, error: ConclaveError }>>()
   readonly #options: SimulationOptions
   /** One work queue for everyone: on one thread, no participant's work overlaps another's. */
@@ -65,6 +70,7 @@ export class Simulation {
     this.participants = parts.participants
     this.drivers = parts.drivers
     this.shards = parts.shards
+    this.teacher = parts.teacher
     this.#options = parts.options
   }
 
@@ -77,7 +83,8 @@ export class Simulation {
     const ledger = await createLedger(config.ledger, { dir: join(options.dir, 'ledger'), logger })
     const bus = await createBus(config.bus, { logger })
     if (shards.length < config.agents) throw new ConfigError(`task gave ${shards.length} shards for ${config.agents} agents`)
-    const sim = new Simulation({ config, task, store, ledger, bus, participants: [], drivers: [], shards, options })
+    const teacher = task.teaching === undefined ? undefined : await createTeacher(config.teacher, task.teaching.pairs)
+    const sim = new Simulation({ config, task, store, ledger, bus, participants: [], drivers: [], shards, teacher, options })
     for (let i = 0; i < config.agents; i++) sim.participants.push(await sim.#participant(i))
     for (const p of sim.participants) sim.#names.set(p.did, p.name)
     for (const p of sim.participants) sim.drivers.push(await sim.#driver(p))
@@ -92,8 +99,10 @@ export class Simulation {
     const identity = await loadOrCreateKeystore(join(this.#options.dir, 'keys', `${name}.key.json`))
     const list = this.rejections.get(name) ?? []
     this.rejections.set(name, list)
+    // Each agent pays its own teacher budget; answers are shared through the content store.
+    const teacher = this.teacher === undefined ? undefined : await CachedTeacher.open(this.teacher, store, join(this.#options.dir, 'agents', name, 'teacher-index.json'), { budgetTokens: config.teacher.budgetTokens })
     const participant = new Participant({
-      name, identity, store, ledger, bus, room: config.federation, task, shard: this.shards[index] as Shard,
+      name, identity, store, ledger, bus, room: config.federation, task, shard: this.shards[index] as Shard, teacher, teacherMaxTokens: config.teacher.maxTokens,
       seed: config.seed * 7919 + index, tolerance: config.tolerance, voteScale: config.voteScale, logger: this.#options.logger, queue: this.#queue,
       attack: config.attacks.find(a => a.agent === index + 1),
       autoVote: this.#options.driver === undefined || this.#options.driver === autopilot

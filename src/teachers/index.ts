@@ -38,3 +38,31 @@ export const countWords = (text: string): number => text.split(/\s+/).filter(Boo
 export function firstWords (text: string, max: number): string {
   return text.split(/\s+/).filter(Boolean).slice(0, max).join(' ')
 }
+
+const Budget = {
+  /** Most tokens each agent may pay its teacher for (cached answers are free). @default no cap */
+  budgetTokens: z.number().int().nonnegative().optional(),
+  /** Most tokens one answer may cost. @default 64 */
+  maxTokens: z.number().int().min(1).max(4096).default(64)
+}
+
+/** Who answers a generative task's questions: the dataset's own answers (embedded default) or a model served by Ollama. */
+export const TeacherConfig = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('dataset'), ...Budget }).strict(),
+  z.object({
+    kind: z.literal('ollama'),
+    /** e.g. llama3.1:8b, meditron:7b (BioGPT is not in Ollama's library), or conclave-gemma3 from scripts/services/ollama.sh. */
+    model: z.string().min(1).max(200),
+    url: z.url().default('http://127.0.0.1:11434'),
+    ...Budget
+  }).strict()
+])
+export type TeacherConfig = z.infer<typeof TeacherConfig>
+
+/** The configured teacher; `pairs` are what the dataset teacher knows. */
+export async function createTeacher (config: TeacherConfig, pairs: Iterable<{ question: string, answer: string }>): Promise<Teacher> {
+  switch (config.kind) {
+    case 'dataset': return new (await import('./dataset.ts')).DatasetTeacher(pairs)
+    case 'ollama': return new (await import('./ollama.ts')).OllamaTeacher({ model: config.model, url: config.url })
+  }
+}
