@@ -187,12 +187,17 @@ export class ParticipantAgent implements Driver {
     const before = await this.#graph.getState(this.#run)
     const old = ((before.values.messages ?? []) as BaseMessage[]).slice(0, -this.#memory).flatMap(m => m.id === undefined ? [] : [new RemoveMessage({ id: m.id })])
     try {
-      await this.#graph.invoke({ messages: [...old, new HumanMessage(describeEvent(event))], steps: 0 }, this.#run)
+      await this.#graph.invoke({ messages: [...old, new HumanMessage(describeEvent({ ...event, distillable: this.#distillable() }))], steps: 0 }, this.#run)
     } catch (err) {
       if (this.#abort.signal.aborted) return
       if (!(err instanceof ConclaveError)) throw err
       this.#logger.warn(`${this.participant.name}: turn on ${event.type} failed`, { error: err.name, reason: err.message })
     }
+  }
+
+  /** Questions my teacher could still answer, as the agent should hear it now (not when the event was queued). */
+  #distillable (): number | undefined {
+    return this.participant.distillable > 0 ? this.participant.distillable : undefined
   }
 
   async #command (name: string, args: string): Promise<string> {

@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url'
 import type { StructuredToolInterface } from '@langchain/core/tools'
 import { ConfigError } from '../src/core/errors.ts'
 import anchor from './anchor.ts'
+import distill from './distill.ts'
 import { bindTool, isToolDefinition, type ToolContext, type ToolDefinition } from './define.ts'
 import evaluate from './evaluate.ts'
 import federationStatus from './federation_status.ts'
@@ -16,7 +17,7 @@ import vote from './vote.ts'
 export { bindTool, defineTool, short, type ToolContext, type ToolDefinition } from './define.ts'
 
 /** The protocol's own tools, in the order an agent meets them. */
-export const PROTOCOL_TOOLS: readonly ToolDefinition[] = [train, publish, anchor, evaluate, vote, listProposals, reputation, readLedger, federationStatus] as ToolDefinition[]
+export const PROTOCOL_TOOLS: readonly ToolDefinition[] = [distill, train, publish, anchor, evaluate, vote, listProposals, reputation, readLedger, federationStatus] as ToolDefinition[]
 
 /** A tool an agent can be given: a Conclave definition, or a plain LangChain tool. */
 export type AgentTool = ToolDefinition | StructuredToolInterface

@@ -227,6 +227,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     return [...this.#shard.val, ...this.#shard.train].filter(e => !teaching.taught(e) && !this.#unanswerable.has(teaching.question(e))).length
   }
 
+  /** My unanswered questions, if my budget still pays for one more answer; else 0. */
+  get distillable (): number {
+    const budget = this.#init.teacher?.remaining ?? 0
+    return budget >= (this.#init.teacherMaxTokens ?? 64) ? this.undistilled : 0
+  }
+
   /** What my teacher cost so far (undefined: no teacher). */
   get teacherUse (): { asked: number, cached: number, tokens: number, undistilled: number } | undefined {
     const teacher = this.#init.teacher
@@ -262,9 +268,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** The autopilot distils everything it can before it first trains or judges; an agent decides itself. */
   async #autoDistil (): Promise<void> {
-    if (this.#init.autoVote === false || this.#init.teacher === undefined || this.undistilled === 0) return
-    if (this.#init.teacher.remaining <= 0) return
-    await this.#distil({})
+    if (this.#init.autoVote !== false && this.distillable > 0) await this.#distil({})
   }
 
   /** My evaluation of a proposal, if I made one. */

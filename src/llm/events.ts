@@ -5,9 +5,12 @@ import { BlockId } from '../core/records.ts'
  * What wakes an agent. Each event reaches the model as one message: a line a person can
  * read, then `EVENT {json}` so any model (and the protocol policy) can act on it exactly.
  */
+/** Questions still without a teacher's answer while budget remains (tasks learned by distillation). */
+const distillable = z.number().int().positive().optional()
+
 export const AgentEvent = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('round-open'), round: z.number().int().positive() }).strict(),
-  z.object({ type: z.literal('proposal'), round: z.number().int().positive(), proposal: BlockId, proposer: z.string().min(1).max(255) }).strict()
+  z.object({ type: z.literal('round-open'), round: z.number().int().positive(), distillable }).strict(),
+  z.object({ type: z.literal('proposal'), round: z.number().int().positive(), proposal: BlockId, proposer: z.string().min(1).max(255), distillable }).strict()
 ])
 export type AgentEvent = z.infer<typeof AgentEvent>
 
@@ -17,7 +20,8 @@ export function describeEvent (event: AgentEvent): string {
   const line = event.type === 'round-open'
     ? `Round ${event.round} is open. Decide whether to train and propose an update.`
     : `${event.proposer} proposed update ${event.proposal} for round ${event.round}. Decide how to judge it.`
-  return `${line}\n${MARK}${JSON.stringify(event)}`
+  const teacher = event.distillable === undefined ? '' : ` ${event.distillable} of your questions have no teacher's answer yet and your teacher budget is not spent: distill them first.`
+  return `${line}${teacher}\n${MARK}${JSON.stringify(event)}`
 }
 
 /** The event a message carries, if it carries one. */

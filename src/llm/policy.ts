@@ -15,6 +15,7 @@ export type PolicyStep = { tool: string, args: Record<string, unknown> } | { rep
  *
  *   round opens        → train, publish, anchor
  *   a peer's proposal  → evaluate, then vote as the acceptance rule recommends
+ *   either, while questions wait for a teacher's answer and budget remains → distill first
  */
 export function policyStep (messages: readonly BaseMessage[]): PolicyStep {
   const start = messages.findLastIndex(m => m.type === 'human')
@@ -28,6 +29,7 @@ export function policyStep (messages: readonly BaseMessage[]): PolicyStep {
     if (text.startsWith('Error')) return { reply: `Stopped: ${name} failed (${text.slice(0, 200)}).` }
     results.set(name, safeJson(text))
   }
+  if (event.distillable !== undefined && !results.has('distill')) return { tool: 'distill', args: {} }
   if (event.type === 'round-open') {
     if (!results.has('train')) return { tool: 'train', args: {} }
     if (!results.has('publish')) return { tool: 'publish', args: {} }

@@ -67,6 +67,23 @@ describe('agents drive the protocol through tools', () => {
     }
   })
 
+  it('on a task learned from a teacher, policy agents distil first (once), then act, and reach the autopilot\'s model', async () => {
+    const config = smallConfig({ rounds: 1, task: { kind: 'qa', trainLimit: 300, testLimit: 40, features: 4096, hidden: 32, maxWords: 300 } })
+    const byAgents = await Simulation.create(config, { dir: await tempDir(), driver: agentDriver() })
+    const byCode = await Simulation.create(config, { dir: await tempDir() })
+    try {
+      for (const s of [byAgents, byCode]) { await s.charter(); await s.round(1) }
+      for (let i = 0; i < 3; i++) {
+        expect(agentOf(byAgents, i).activity().toolCalls).toEqual({ distill: 1, train: 1, publish: 1, anchor: 1, evaluate: 2, vote: 2 })
+        expect(byAgents.participants[i]?.undistilled).toBe(0)
+      }
+      expect(byAgents.participants[0]?.globalModel?.ref.sha256).toBe(byCode.participants[0]?.globalModel?.ref.sha256)
+    } finally {
+      await byAgents.close()
+      await byCode.close()
+    }
+  })
+
   it('sends a tool error back to the model as a tool message, and the protocol holds: no vote without an evaluation', async () => {
     // A careless model: votes at once, then gives up when told why it cannot.
     const model = scripted(p => {
