@@ -4,28 +4,56 @@
  * shares, over seeds. Prints a markdown table (mean ± std over seeds), writes
  * docs/results/table1.json (or table1-quick.json) and a learning-curve SVG.
  *
- * Tasks so far: classify (OHSUMED-23) and ner (BC5CDR). QA joins when its student exists.
+ * Tasks: classify (OHSUMED-23), ner (BC5CDR) and qa (MedQuAD by distillation from the
+ * dataset teacher; BLEU-4, plus the embedding similarity of the final model's answers to
+ * the references on a fixed sample of test questions, all-MiniLM-L6-v2 from
+ * `npm run models:minilm`). `--tasks qa` runs only those tasks and replaces their rows in
+ * the existing table. Results are written after every row, so a long run keeps what it has.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
+import { parseArgs, promisify } from 'node:util'
+import { fixedSubset } from '../src/data/partition.ts'
+import { loadQa } from '../src/data/qa.ts'
 import { runBaseline } from '../src/federation/baselines.ts'
-import { parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
+import { parseRunConfig, type RunConfig, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
+import { tokenize13a } from '../src/metrics/bleu.ts'
+import { embeddingSimilarity, SentenceEncoder } from '../src/metrics/embedding.ts'
+import type { Task } from '../src/ml/task.ts'
+import type { Weights } from '../src/ml/weights.ts'
 import { TABLE1_BASE, TABLE1_ROUNDS, TABLE1_SETTINGS } from './table1-setting.ts'
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' } } })
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' }, tasks: { type: 'string', default: 'classify,ner,qa' } } })
 const quick = values.quick
 const seeds = quick ? [1] : [1, 2, 3]
 const rounds = quick ? 2 : TABLE1_ROUNDS
-const tasks = quick
-  ? [{ kind: 'classify', trainLimit: 1200, testLimit: 800 }, { kind: 'ner', trainLimit: 1000, testLimit: 500 }]
-  : [{ kind: 'classify' }, { kind: 'ner' }]
+const wanted = new Set(values.tasks.split(','))
+const tasks = (quick
+  ? [{ kind: 'classify', trainLimit: 1200, testLimit: 800 }, { kind: 'ner', trainLimit: 1000, testLimit: 500 }, { kind: 'qa', trainLimit: 600, testLimit: 100 }]
+  : [{ kind: 'classify' }, { kind: 'ner' }, { kind: 'qa' }]).filter(t => wanted.has(t.kind))
 const settings = TABLE1_SETTINGS
+/** Test questions whose answers are embedded (the same fixed sample for every run). */
+const EMBEDDED_QUESTIONS = quick ? 50 : 200
 
-interface Entry { task: string, setting: string, hostile: number, metric: string, mean: number, std: number, seeds: number[], values: number[], rejectionRate: number | null, wallSeconds: number, curve: number[][] }
+interface Entry { task: string, setting: string, hostile: number, metric: string, mean: number, std: number, seeds: number[], values: number[], embedding?: { mean: number, std: number, values: number[], questions: number }, rejectionRate: number | null, wallSeconds: number, curve: number[][] }
+const name = quick ? 'table1-quick' : 'table1'
+const command = `npm run bench:table1${quick ? ' -- --quick' : ''}`
+// Rows of tasks not run now are kept from the last full table.
+const kept: Entry[] = quick ? [] : await readFile(join(values.out, `${name}.json`), 'utf8').then(t => (JSON.parse(t) as { entries: Entry[] }).entries.filter(e => !wanted.has(e.task)), () => [])
 const entries: Entry[] = []
+const encoder = tasks.some(t => t.kind === 'qa') ? await SentenceEncoder.load((await promisify(execFile)('scripts/models/minilm.sh')).stdout.trim().split('\n').at(-1) as string) : undefined
+
+/** Embedding similarity of the final model's answers to the references (their first `answerTokens` tokens, as BLEU scores them). */
+async function similarity (weights: Weights, task: Task, config: RunConfig): Promise<number> {
+  if (encoder === undefined || task.answer === undefined || config.task.kind !== 'qa') throw new Error('embedding similarity needs the sentence encoder and the qa task')
+  const sample = fixedSubset((await loadQa(config.task.data)).test, EMBEDDED_QUESTIONS)
+  const said = await task.answer(weights, sample.map(p => p.question))
+  const answerTokens = config.task.answerTokens
+  return (await embeddingSimilarity(encoder, said, sample.map(p => tokenize13a(p.answer).slice(0, answerTokens).join(' ')))).mean
+}
 const stats = (xs: number[]): { mean: number, std: number } => {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length
   return { mean, std: Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, xs.length - 1)) }
@@ -38,48 +66,58 @@ for (const setting of settings) {
     const finals: number[] = []
     const curves: number[][] = []
     const rejections: number[] = []
+    const similarities: number[] = []
+    // QA only: the final model's answers, embedded and compared with the references.
+    const onModel = task.kind === 'qa' ? async (weights: Weights, t: Task): Promise<void> => { similarities.push(await similarity(weights, t, config)) } : undefined
+    let config: RunConfig
     let wall = 0
     for (const seed of seeds) {
-      const config = parseRunConfig({ ...TABLE1_BASE, rounds, seed, task, attacks: setting.attacks } as unknown as RunConfigInput)
+      config = parseRunConfig({ ...TABLE1_BASE, rounds, seed, task, attacks: setting.attacks } as unknown as RunConfigInput)
       const started = performance.now()
       let curve: number[]
       if (method === 'conclave') {
         const out = await mkdtemp(join(tmpdir(), 'conclave-table1-'))
-        const report = await runFederation(config, { out, force: true })
+        const report = await runFederation(config, { out, force: true, onModel })
         curve = report.rounds.map(r => r.metric.value)
         rejections.push(report.rejectionRate)
         await rm(out, { recursive: true, force: true })
       } else {
-        curve = (await runBaseline(method, config)).rounds.map(r => r.metric.value)
+        curve = (await runBaseline(method, config, { onModel })).rounds.map(r => r.metric.value)
       }
       wall += (performance.now() - started) / 1000
       finals.push(curve.at(-1) as number)
       curves.push(curve)
-      process.stderr.write(`${task.kind} · ${setting.name} · ${method} · seed ${seed}: ${metricOf(task.kind)} ${(curve.at(-1) as number).toFixed(4)}\n`)
+      process.stderr.write(`${task.kind} · ${setting.name} · ${method} · seed ${seed}: ${metricOf(task.kind)} ${(curve.at(-1) as number).toFixed(4)}${similarities.length > 0 ? ` · embedding similarity ${(similarities.at(-1) as number).toFixed(4)}` : ''}\n`)
     }
     entries.push({
       task: task.kind, setting: method, hostile: setting.hostile, metric: metricOf(task.kind), ...stats(finals), seeds, values: finals,
+      ...(similarities.length > 0 ? { embedding: { ...stats(similarities), values: similarities, questions: EMBEDDED_QUESTIONS } } : {}),
       rejectionRate: rejections.length > 0 ? stats(rejections).mean : null, wallSeconds: wall / seeds.length,
       curve: curves[0]?.map((_, r) => curves.reduce((s, c) => s + (c[r] as number), 0) / curves.length).map(v => [v]) ?? []
     })
+    await write()
   }
 }
 }
+encoder?.dispose()
 
-const lines = ['| task | hostile | method | metric | mean ± std (%) | rejected | s / run |', '|---|---:|---|---|---:|---:|---:|']
-for (const e of entries) lines.push(`| ${e.task} | ${e.hostile} of 5 | ${e.setting} | ${e.metric} | ${(100 * e.mean).toFixed(2)} ± ${(100 * e.std).toFixed(2)} | ${e.rejectionRate === null ? '—' : `${(100 * e.rejectionRate).toFixed(1)}%`} | ${e.wallSeconds.toFixed(0)} |`)
-const table = lines.join('\n')
-process.stdout.write(`\n${table}\n\nseeds ${seeds.join(', ')} · ${rounds} rounds · 5 agents · quorum 4 of 5 · Dirichlet(α = 1) · hostile: agent 5 sign-flips its update ×5\n`)
-
-await mkdir(values.out, { recursive: true })
-const name = quick ? 'table1-quick' : 'table1'
-const command = `npm run bench:table1${quick ? ' -- --quick' : ''}`
-await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, seeds, rounds, generatedAt: new Date().toISOString(), entries: entries.map(({ curve: _curve, ...e }) => e) }, null, 2) + '\n')
-await writeFile(join(values.out, `${name}.md`), `# Table 1 (classification and NER so far)\n\nMade by \`${command}\`.\n\n${table}\n`)
-for (const task of tasks) await writeFile(join(values.out, `${name}-${task.kind}-curves.svg`), curvesSvg(entries.filter(e => e.task === task.kind)))
+/** Writes the table so far: JSON, markdown and one learning-curve plot per task run now. */
+async function write (): Promise<void> {
+  const all = [...kept, ...entries]
+  const pct = (m: number, sd: number): string => `${(100 * m).toFixed(2)} ± ${(100 * sd).toFixed(2)}`
+  const lines = ['| task | hostile | method | metric | mean ± std (%) | embedding similarity (%) | rejected | s / run |', '|---|---:|---|---|---:|---:|---:|---:|']
+  for (const e of all) lines.push(`| ${e.task} | ${e.hostile} of 5 | ${e.setting} | ${e.metric} | ${pct(e.mean, e.std)} | ${e.embedding === undefined ? '—' : pct(e.embedding.mean, e.embedding.std)} | ${e.rejectionRate === null ? '—' : `${(100 * e.rejectionRate).toFixed(1)}%`} | ${e.wallSeconds.toFixed(0)} |`)
+  const table = lines.join('\n')
+  const setting = `seeds ${seeds.join(', ')} · ${rounds} rounds · 5 agents · quorum 4 of 5 · Dirichlet(α = 1) · hostile: agent 5 sign-flips its update ×5 · qa embedding similarity: all-MiniLM-L6-v2 cosine on a fixed sample of ${EMBEDDED_QUESTIONS} test questions`
+  process.stdout.write(`\n${table}\n\n${setting}\n`)
+  await mkdir(values.out, { recursive: true })
+  await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, seeds, rounds, generatedAt: new Date().toISOString(), entries: all.map(({ curve: _curve, ...e }) => e) }, null, 2) + '\n')
+  await writeFile(join(values.out, `${name}.md`), `# Table 1\n\nMade by \`${command}\`; ${setting}.\n\n${table}\n`)
+  for (const task of tasks) await writeFile(join(values.out, `${name}-${task.kind}-curves.svg`), curvesSvg(entries.filter(e => e.task === task.kind)))
+}
 
 function metricOf (kind: string): string {
-  return kind === 'ner' ? 'entity F1' : 'accuracy'
+  return kind === 'ner' ? 'entity F1' : kind === 'qa' ? 'BLEU-4' : 'accuracy'
 }
 
 function curvesSvg (all: Entry[]): string {
@@ -88,16 +126,18 @@ function curvesSvg (all: Entry[]): string {
   const pad = 50
   const maxR = Math.max(...all.map(e => e.curve.length - 1), 1)
   const sx = (r: number): number => pad + (r / maxR) * (w - 2 * pad)
-  const sy = (v: number): number => h - pad - v * (h - 2 * pad)
+  // The y axis ends at the next tenth above the best value, so BLEU near 0.1 is not a flat line.
+  const top = Math.min(1, Math.max(0.1, Math.ceil(10 * Math.max(...all.flatMap(e => e.curve.map(v => v[0] as number)))) / 10))
+  const sy = (v: number): number => h - pad - (v / top) * (h - 2 * pad)
   const colours = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd']
   const paths = all.map((e, i) => {
     const d = e.curve.map((v, r) => `${r === 0 ? 'M' : 'L'}${sx(r).toFixed(1)},${sy(v[0] as number).toFixed(1)}`).join(' ')
     const colour = colours[i % colours.length] as string
     return `<path d="${d}" fill="none" stroke="${colour}" stroke-width="2"${e.hostile > 0 ? ' stroke-dasharray="5,3"' : ''}/><text x="${w - pad + 4}" y="${(20 + 14 * i).toFixed(0)}" fill="${colour}" font-size="10">${e.setting}${e.hostile > 0 ? ' (hostile)' : ''}</text>`
   }).join('\n')
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map(v => `<text x="${pad - 6}" y="${(sy(v) + 4).toFixed(1)}" text-anchor="end" font-size="10">${v}</text>`).join('')
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map(f => f * top).map(v => `<text x="${pad - 6}" y="${(sy(v) + 4).toFixed(1)}" text-anchor="end" font-size="10">${Number(v.toFixed(3))}</text>`).join('')
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w + 90}" height="${h}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>
-<text x="${w / 2}" y="16" text-anchor="middle" font-size="12">${all[0]?.task === 'ner' ? 'BC5CDR test entity F1' : 'OHSUMED-23 test accuracy'} per round (mean over seeds ${seeds.join(', ')})</text>
+<text x="${w / 2}" y="16" text-anchor="middle" font-size="12">${({ ner: 'BC5CDR test entity F1', qa: 'MedQuAD test BLEU-4', classify: 'OHSUMED-23 test accuracy' } as Record<string, string>)[all[0]?.task ?? 'classify']} per round (mean over seeds ${seeds.join(', ')})</text>
 <line x1="${pad}" y1="${h - pad}" x2="${w - pad}" y2="${h - pad}" stroke="black"/><line x1="${pad}" y1="${pad}" x2="${pad}" y2="${h - pad}" stroke="black"/>${ticks}
 <text x="${w / 2}" y="${h - 12}" text-anchor="middle" font-size="11">round</text>
 ${paths}
