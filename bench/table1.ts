@@ -26,9 +26,11 @@ import type { Task } from '../src/ml/task.ts'
 import type { Weights } from '../src/ml/weights.ts'
 import { TABLE1_BASE, TABLE1_ROUNDS, TABLE1_SETTINGS } from './table1-setting.ts'
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' }, tasks: { type: 'string', default: 'classify,ner,qa' } } })
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' }, tasks: { type: 'string', default: 'classify,ner,qa' }, seeds: { type: 'string' } } })
 const quick = values.quick
-const seeds = quick ? [1] : [1, 2, 3]
+// QA's full rows cost about 7 minutes a run on 2 cores, so they may be run on fewer seeds (--seeds 1).
+const seeds = values.seeds?.split(',').map(Number) ?? (quick ? [1] : [1, 2, 3])
+if (seeds.some(s => !Number.isInteger(s) || s < 0)) throw new Error(`--seeds takes whole numbers separated by commas, not "${values.seeds}"`)
 const rounds = quick ? 2 : TABLE1_ROUNDS
 const wanted = new Set(values.tasks.split(','))
 const tasks = (quick
@@ -40,7 +42,8 @@ const EMBEDDED_QUESTIONS = quick ? 50 : 200
 
 interface Entry { task: string, setting: string, hostile: number, metric: string, mean: number, std: number, seeds: number[], values: number[], embedding?: { mean: number, std: number, values: number[], questions: number }, rejectionRate: number | null, wallSeconds: number, curve: number[][] }
 const name = quick ? 'table1-quick' : 'table1'
-const command = `npm run bench:table1${quick ? ' -- --quick' : ''}`
+const flags = [...(quick ? ['--quick'] : []), ...(values.seeds === undefined ? [] : ['--seeds', values.seeds]), ...(values.tasks === 'classify,ner,qa' ? [] : ['--tasks', values.tasks])]
+const command = `npm run bench:table1${flags.length > 0 ? ` -- ${flags.join(' ')}` : ''}`
 // Rows of tasks not run now are kept from the last full table.
 const kept: Entry[] = quick ? [] : await readFile(join(values.out, `${name}.json`), 'utf8').then(t => (JSON.parse(t) as { entries: Entry[] }).entries.filter(e => !wanted.has(e.task)), () => [])
 const entries: Entry[] = []
@@ -108,7 +111,7 @@ async function write (): Promise<void> {
   const lines = ['| task | hostile | method | metric | mean ± std (%) | embedding similarity (%) | rejected | s / run |', '|---|---:|---|---|---:|---:|---:|---:|']
   for (const e of all) lines.push(`| ${e.task} | ${e.hostile} of 5 | ${e.setting} | ${e.metric} | ${pct(e.mean, e.std)} | ${e.embedding === undefined ? '—' : pct(e.embedding.mean, e.embedding.std)} | ${e.rejectionRate === null ? '—' : `${(100 * e.rejectionRate).toFixed(1)}%`} | ${e.wallSeconds.toFixed(0)} |`)
   const table = lines.join('\n')
-  const setting = `seeds ${seeds.join(', ')} · ${rounds} rounds · 5 agents · quorum 4 of 5 · Dirichlet(α = 1) · hostile: agent 5 sign-flips its update ×5 · qa embedding similarity: all-MiniLM-L6-v2 cosine on a fixed sample of ${EMBEDDED_QUESTIONS} test questions`
+  const setting = `${kept.length > 0 ? `rows of ${[...new Set(kept.map(e => e.task))].join(', ')} kept from the last full run (their seeds are in the JSON); ` : ''}seeds ${seeds.join(', ')} · ${rounds} rounds · 5 agents · quorum 4 of 5 · Dirichlet(α = 1) · hostile: agent 5 sign-flips its update ×5 · qa embedding similarity: all-MiniLM-L6-v2 cosine on a fixed sample of ${EMBEDDED_QUESTIONS} test questions`
   process.stdout.write(`\n${table}\n\n${setting}\n`)
   await mkdir(values.out, { recursive: true })
   await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, seeds, rounds, generatedAt: new Date().toISOString(), entries: all.map(({ curve: _curve, ...e }) => e) }, null, 2) + '\n')
