@@ -9,11 +9,14 @@ import { roundTable } from '../federation/report.ts'
 import { runFederation, writeReport, type RunProgress } from '../federation/run.ts'
 import { auditRunDir } from './audit-dir.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
+import { parseMemberConfig, runMember } from '../federation/member.ts'
 
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
 Usage:
   conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose]
+  conclave agent --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--stay] [--verbose]
+  conclave key   FILE
   conclave audit DIR [--json]
   conclave init  [--out FILE]
   conclave baseline centralized|fedavg|local [--task classify|ner|qa] [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]
@@ -24,6 +27,11 @@ run     N participants in this process: train, publish, anchor, vote, merge; the
         (default: policy, the deterministic protocol policy); --autopilot runs plain code instead.
         --task picks the learning task; --data points it at your own dataset folder
         (classify: train.jsonl/test.jsonl; ner: train.conll/test.conll).
+agent   One member of a federation as its own process (one per machine): shares the bus room
+        (Matrix) and the content store (kubo) with the others, keeps its own copy of the
+        ledger (ledger.kind replica), runs its rounds, then audits its copy. --stay keeps it
+        in the room answering researchers until Ctrl-C.
+key     Creates a keystore at FILE if there is none, and prints its DID (for members: lists).
 audit   Replays DIR's ledger and store, re-derives every decision and the model hash.
         Exits 0 only when everything verifies; names the first record that does not.
 init    Writes a commented config file (default conclave.yaml).
@@ -35,6 +43,8 @@ export async function main (argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'run': return await run(rest)
+      case 'agent': return await agentCommand(rest)
+      case 'key': return await keyCommand(rest)
       case 'audit': return await auditCommand(rest)
       case 'init': return await init(rest)
       case 'baseline': return await baseline(rest)
@@ -123,6 +133,35 @@ async function baseline (args: string[]): Promise<number> {
     onRound: r => { if (!values.json) process.stderr.write(`round ${r.round}: ${r.metric.name} ${r.metric.value.toFixed(4)}\n`) }
   })
   process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : `${kind.data}: ${report.rounds.at(-1)?.metric.name} ${report.rounds.at(-1)?.metric.value.toFixed(4)} after ${config.rounds} rounds (seed ${config.seed}, ${report.wallSeconds.toFixed(1)} s)\n`)
+  return 0
+}
+
+async function agentCommand (args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string' }, llm: { type: 'string' }, autopilot: { type: 'boolean', default: false }, stay: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } },
+    strict: true
+  })
+  if (values.config === undefined) throw new ConfigError('usage: conclave agent --config FILE (member, members, key, dir, and the run settings; see README "Run a federation across machines")')
+  const fromFile = await readConfigFile(values.config) as Record<string, unknown>
+  const agent = { ...(fromFile.agent as object | undefined), ...(values.llm === undefined ? {} : { llm: values.llm }), ...(values.autopilot ? { driver: 'autopilot' } : {}) }
+  const config = parseMemberConfig({ ...fromFile, agent }, dirname(resolve(values.config)))
+  const logger = values.verbose ? consoleLogger : silentLogger
+  const driver = config.run.agent.driver === 'autopilot' ? undefined : await agentsFor(config.run, values.config, logger)
+  const stop = new AbortController()
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { stop.abort() })
+  const say = (line: string): void => { process.stderr.write(`${line}\n`) }
+  say(`conclave agent: ${config.name} of ${config.members.length} in ${config.run.federation} → ${config.dir}`)
+  const report = await runMember(config, { logger, driver, say, stay: values.stay, signal: stop.signal })
+  process.stdout.write(JSON.stringify({ name: report.name, rounds: report.rounds, audit: { ok: report.audit.ok, records: report.audit.records, modelHash: report.audit.modelHash } }) + '\n')
+  return report.audit.ok ? 0 : 1
+}
+
+async function keyCommand (args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, strict: true })
+  if (positionals.length !== 1) throw new ConfigError('usage: conclave key FILE')
+  const { loadOrCreateKeystore } = await import('../identity/index.ts')
+  process.stdout.write(`${(await loadOrCreateKeystore(resolve(positionals[0] as string))).did}\n`)
   return 0
 }
 

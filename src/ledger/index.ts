@@ -1,9 +1,10 @@
 import { z } from 'zod'
-import type { ConclaveError } from '../core/errors.ts'
+import { ConfigError, type ConclaveError } from '../core/errors.ts'
 import type { Identity } from '../identity/index.ts'
 import type { Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { BlockId } from '../core/records.ts'
+import type { Bus } from '../transport/index.ts'
 
 /**
  * One anchored record. `id` is the hash of everything else, so a flipped byte anywhere
@@ -49,6 +50,15 @@ export const LedgerConfig = z.discriminatedUnion('kind', [
     difficulty: z.number().int().min(0).max(24).default(8)
   }).strict(),
   z.object({
+    /**
+     * The replicated tangle: each process keeps its own copy and blocks travel on the
+     * federation's bus room, so processes on different machines share one ledger.
+     */
+    kind: z.literal('replica'),
+    /** Leading zero bits required of a block hash; the same for every copy. @default 8 */
+    difficulty: z.number().int().min(0).max(24).default(8)
+  }).strict(),
+  z.object({
     kind: z.literal('iota'),
     /** IOTA Rebased JSON-RPC endpoint (devnet, testnet or a local node). */
     url: z.url(),
@@ -65,6 +75,9 @@ export interface CreateLedgerOptions {
   dir: string
   /** Signs transactions (IOTA); the tangle needs none. */
   identity?: Identity
+  /** The bus and room a replica's copies share (kind `replica` needs both). */
+  bus?: Bus
+  room?: string
   logger?: Logger
 }
 
@@ -72,6 +85,11 @@ export interface CreateLedgerOptions {
 export async function createLedger (config: LedgerConfig, options: CreateLedgerOptions): Promise<Ledger> {
   switch (config.kind) {
     case 'tangle': return (await import('./tangle.ts')).openTangle({ dir: options.dir, difficulty: config.difficulty, logger: options.logger })
+    case 'replica': {
+      // A copy without a bus would fail only at its first append; a read-only copy is openReplica's (audit-dir.ts).
+      if (options.bus === undefined || options.room === undefined) throw new ConfigError('ledger.kind replica needs the federation\'s bus and room')
+      return (await import('./replica.ts')).openReplica({ dir: options.dir, bus: options.bus, room: options.room, difficulty: config.difficulty, logger: options.logger })
+    }
     case 'iota': return (await import('./iota.ts')).createIotaLedger({ ...config, identity: options.identity, logger: options.logger })
   }
 }

@@ -2,14 +2,28 @@ import { z } from 'zod'
 import type { AbortOptions } from '../core/options.ts'
 import { ConfigError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
-import { BlockId, MAX_RECORD_BYTES } from '../core/records.ts'
+import { BlockId, Did, MAX_RECORD_BYTES } from '../core/records.ts'
 
 /** A room is one federation's channel (a Matrix room later). */
 export const RoomId = z.string().regex(/^[a-zA-Z0-9!#:._-]{1,255}$/, 'expected a room id')
 
 /**
+ * A block of the replicated tangle (src/ledger/replica.ts) as it travels: everything but
+ * `seq`, which each copy assigns in its own ingest order. Receivers check it all again.
+ */
+export const ReplicaBlock = z.object({
+  id: BlockId,
+  parents: z.array(BlockId).max(2),
+  record: z.string().min(1).max(MAX_RECORD_BYTES),
+  time: z.number().int().positive(),
+  pow: z.number().int().nonnegative()
+}).strict()
+export type ReplicaBlock = z.infer<typeof ReplicaBlock>
+
+/**
  * What travels on the bus. Records are only ever announced as the signed JWT plus the
  * block that anchors it: receivers verify both and trust neither the sender nor the bus.
+ * Replicas of a replicated ledger exchange their blocks here too.
  */
 export const BusMessage = z.discriminatedUnion('kind', [
   z.object({
@@ -25,6 +39,16 @@ export const BusMessage = z.discriminatedUnion('kind', [
     /** The message this one answers, for threads. */
     inReplyTo: z.string().max(255).optional(),
     id: z.string().min(1).max(255)
+  }).strict(),
+  z.object({ kind: z.literal('block'), block: ReplicaBlock }).strict(),
+  z.object({
+    /**
+     * Presence: a process says it after subscribing, so a founder can wait until every
+     * member listens (a Matrix room delivers only what comes after one joined).
+     */
+    kind: z.literal('hello'),
+    did: Did,
+    name: z.string().min(1).max(64)
   }).strict()
 ])
 export type BusMessage = z.infer<typeof BusMessage>

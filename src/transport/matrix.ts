@@ -37,8 +37,10 @@ interface SyncResponse {
  * `body` line for people (Element shows it). A vote is sent into its proposal's thread
  * (m.thread) and adds a 👍/👎 reaction to the proposal. A person's own message in the room
  * reaches subscribers as a chat message (id = its event id), and an agent's answer to it goes
- * into that message's thread. One /sync long-poll loop per bus delivers new events, in timeline order, to the
- * room's subscribers, each event once (deduplicated by event id). The sync token is saved
+ * into that message's thread. A replicated ledger's blocks and the members' hellos are notices
+ * too, with a one-line body (`⛓ block <id8>`, `👋 <name> is listening`). One /sync long-poll
+ * loop per bus delivers new events, in timeline order, to the room's subscribers, each event
+ * once (deduplicated by event id). The sync token is saved
  * after every batch, so after a restart — of this process or of the homeserver — the loop
  * resumes where it stopped: nothing is lost or seen twice. M_LIMIT_EXCEEDED is retried
  * after the server's retry_after_ms.
@@ -194,7 +196,12 @@ function fromPerson (eventId: string, sender: string, content: Record<string, un
 
 /** The line a person reads in Element for each protocol event. */
 function describe (message: BusMessage, record: ReturnType<typeof peekRecord>['record']): string {
-  if (message.kind === 'chat') return message.body
+  switch (message.kind) {
+    case 'chat': return message.body
+    // Ledger plumbing, once per record and per member: one short line each, for people to skim past.
+    case 'block': return `⛓ block ${message.block.id.slice(0, 8)}`
+    case 'hello': return `👋 ${message.name} is listening`
+  }
   if (record === null) return `record ${message.block}`
   switch (record.type) {
     case 'proposal': return `📦 proposal for round ${record.round}: Δw ${record.delta.cid} (${record.numSamples} samples) — block ${message.block}`
@@ -222,12 +229,14 @@ function sdkLogger (logger: Logger): SdkLogger {
 /** The room behind alias `#room:server`: joined if it exists, created (and joined) if not. */
 async function ensureRoom (client: MatrixClient, room: string, server: string): Promise<string> {
   const alias = `#${room}:${server}`
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; attempt < 10; attempt++) {
     try {
       const { room_id: id } = await request(() => client.getRoomIdForAlias(alias))
       await request(() => client.joinRoom(id))
       return id
     } catch (err) {
+      // A room being created has its alias before its public join rule: wait for the rule.
+      if (err instanceof MatrixError && err.errcode === 'M_FORBIDDEN' && attempt < 9) { await new Promise(resolve => setTimeout(resolve, 300)); continue }
       if (!(err instanceof MatrixError && err.errcode === 'M_NOT_FOUND')) throw err
     }
     try {

@@ -1,0 +1,187 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { z } from 'zod'
+import { BackendUnavailableError, ConfigError } from '../core/errors.ts'
+import { silentLogger, type Logger } from '../core/logger.ts'
+import { Did } from '../core/records.ts'
+import { loadOrCreateKeystore } from '../identity/index.ts'
+import { createLedger } from '../ledger/index.ts'
+import { evalExamples, loadTask } from '../ml/task.ts'
+import { createContentStore } from '../storage/index.ts'
+import { CachedTeacher } from '../teachers/cache.ts'
+import { createTeacher } from '../teachers/index.ts'
+import { createBus } from '../transport/index.ts'
+import { audit, type AuditReport } from './audit.ts'
+import { parseRunConfig, type RunConfig } from './config.ts'
+import { putModel } from './content.ts'
+import { autopilot, type DriverFactory } from './driver.ts'
+import { Participant } from './participant.ts'
+
+/**
+ * What one member process needs beyond a run config: who it is among the members, its key
+ * and where its state lives. The run config's `agents` is the number of members.
+ */
+const MemberPart = z.object({
+  /** My 1-based position in `members`: it picks my share of the data and names me agent-N. */
+  member: z.number().int().min(1),
+  /** Every member's DID, in order; the first founds the federation (anchors its charter). */
+  members: z.array(Did).min(2).max(64),
+  /** My keystore (`conclave key FILE` creates one and prints its DID). */
+  key: z.string().min(1),
+  /** My state: the ledger copy, the agent's memory, the teacher cache index, report.json. */
+  dir: z.string().min(1),
+  /** How long the founder waits for every member to be listening before the charter. @default 300 */
+  joinSeconds: z.number().int().positive().max(86_400).default(300)
+})
+
+export interface MemberConfig extends z.infer<typeof MemberPart> {
+  run: RunConfig
+  name: string
+}
+
+/** Validates a member config: the member part, then the rest as a run config with `agents` = the number of members. */
+export function parseMemberConfig (input: unknown, base = process.cwd()): MemberConfig {
+  if (typeof input !== 'object' || input === null) throw new ConfigError('a member config must be a mapping of settings')
+  const { member, members, key, dir, joinSeconds, ...rest } = input as Record<string, unknown>
+  const own = MemberPart.safeParse({ member, members, key, dir, joinSeconds })
+  if (!own.success) throw new ConfigError(`invalid member config:\n${z.prettifyError(own.error)}`)
+  if (own.data.member > own.data.members.length) throw new ConfigError(`member ${own.data.member} is not among the ${own.data.members.length} members`)
+  if (new Set(own.data.members).size !== own.data.members.length) throw new ConfigError('members lists a DID twice')
+  const run = parseRunConfig({ ...rest, agents: own.data.members.length })
+  const home = resolve(base, own.data.dir)
+  // A member resumes the room where it stopped: its sync token is kept in its dir unless placed elsewhere.
+  if (run.bus.kind === 'matrix') run.bus.syncTokenFile = resolve(base, run.bus.syncTokenFile ?? join(home, 'sync-token'))
+  return { ...own.data, key: resolve(base, own.data.key), dir: home, run, name: `agent-${own.data.member}` }
+}
+
+export interface MemberRound { round: number, metric: { name: string, value: number }, accepts: number, rejects: number, modelHash: string }
+
+export interface MemberReport {
+  name: string
+  did: string
+  rounds: MemberRound[]
+  /** The audit of this member's own copy of the ledger, against the shared store. */
+  audit: AuditReport
+}
+
+export interface MemberOptions {
+  logger?: Logger
+  signal?: AbortSignal
+  /** Who decides for this member. @default the autopilot */
+  driver?: DriverFactory
+  /** Lines for the person running the process. */
+  say?: (line: string) => void
+  /** Keep serving chat (and the room) after the last round until the signal aborts. */
+  stay?: boolean
+}
+
+/**
+ * One member of a federation as its own process (`conclave agent`): it shares the content
+ * store and the bus room with the other members, keeps its own copy of the ledger, and
+ * runs its own round clock. A round closes, for me, when every member's proposal and every
+ * peer's vote on it is in, or when the validation window has passed; the round's recorder
+ * then anchors the decisions and checkpoint, which everyone checks against their own merge.
+ */
+export async function runMember (config: MemberConfig, options: MemberOptions = {}): Promise<MemberReport> {
+  const { run } = config
+  const logger = options.logger ?? silentLogger
+  const say = options.say ?? (() => {})
+  const identity = await loadOrCreateKeystore(config.key)
+  if (identity.did !== config.members[config.member - 1]) throw new ConfigError(`${config.key} holds ${identity.did}, but member ${config.member} is ${config.members[config.member - 1]}`)
+  await mkdir(config.dir, { recursive: true })
+  const task = await loadTask(run.task, { logger })
+  const shard = task.shards(config.members.length, { seed: run.seed, partition: run.partition.kind, alpha: run.partition.alpha })[config.member - 1]
+  if (shard === undefined) throw new ConfigError(`the task gave no share for member ${config.member}`)
+  const store = await createContentStore(run.store, { dir: join(config.dir, 'store'), logger })
+  const bus = await createBus(run.bus, { logger })
+  const room = run.federation
+  const ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, logger })
+  const teacher = task.teaching === undefined
+    ? undefined
+    : await CachedTeacher.open(await createTeacher(run.teacher, task.teaching.pairs), store, join(config.dir, 'agents', config.name, 'teacher-index.json'), { budgetTokens: run.teacher.budgetTokens })
+  const participant = new Participant({
+    name: config.name, identity, store, ledger, bus, room, task, shard, teacher, teacherMaxTokens: run.teacher.maxTokens,
+    seed: run.seed * 7919 + config.member - 1, tolerance: run.tolerance, voteScale: run.voteScale, logger,
+    attack: run.attacks.find(a => a.agent === config.member),
+    autoVote: options.driver === undefined || options.driver === autopilot
+  })
+  const names = new Map(config.members.map((did, i) => [did, `agent-${i + 1}`]))
+  const driver = await (options.driver ?? autopilot)(participant, { ledger, bus, room, nameOf: did => names.get(did) ?? did, dir: join(config.dir, 'agents', config.name) })
+  const until = async (what: string, done: () => boolean, seconds: number): Promise<boolean> => {
+    const deadline = Date.now() + seconds * 1000
+    while (!done()) {
+      options.signal?.throwIfAborted()
+      await participant.idle()
+      if (Date.now() > deadline) return false
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+    logger.info(`${config.name}: ${what}`)
+    return true
+  }
+
+  try {
+    await participant.start()
+    await participant.catchUp()
+    const heard = new Set<string>([identity.did])
+    const hello = await bus.subscribe(room, m => { if (m.kind === 'hello') heard.add(m.did) })
+    // Say hello until the charter is anchored: a member that joins later than my first hello still hears one.
+    const greet = async (): Promise<void> => { await bus.publish(room, { kind: 'hello', did: identity.did, name: config.name }) }
+    await greet()
+    const greeter = setInterval(() => { if (participant.state.charter === undefined) greet().catch(() => {}) }, 2000)
+    try {
+      if (config.member === 1 && participant.state.charter === undefined) {
+        say(`${config.name}: waiting for ${config.members.length - 1} members to listen…`)
+        if (!await until('every member listens', () => config.members.every(d => heard.has(d)), config.joinSeconds)) {
+          throw new BackendUnavailableError(`only ${heard.size} of ${config.members.length} members said hello within ${config.joinSeconds} s: ${config.members.filter(d => !heard.has(d)).map(d => names.get(d)).join(', ')} missing`)
+        }
+        const initial = await putModel(store, task.initialWeights(run.seed))
+        await participant.publishRecord({ type: 'charter', federation: room, round: 0, members: config.members, quorum: run.quorum, windowSeconds: run.windowSeconds, aggregation: run.aggregation, task: task.name, initial })
+      }
+      if (!await until('the charter is applied', () => participant.globalModel !== undefined, config.joinSeconds)) throw new BackendUnavailableError(`no charter from ${names.get(config.members[0] as string)} within ${config.joinSeconds} s`)
+    } finally {
+      clearInterval(greeter)
+      hello.unsubscribe()
+    }
+    say(`${config.name}: federation ${room} chartered; ${run.rounds} rounds`)
+
+    const rounds: MemberRound[] = []
+    for (let round = (participant.state.global?.round ?? 0) + 1; round <= run.rounds; round++) {
+      await driver.openRound(round)
+      const peers = config.members.length - 1
+      const complete = (): boolean => {
+        const ids = participant.state.rounds.get(round)?.proposals ?? []
+        return ids.length === config.members.length && ids.every(id => (participant.state.proposals.get(id)?.votes.size ?? 0) === peers)
+      }
+      const full = await until(`round ${round} has every proposal and vote`, () => complete() && !driver.busy, run.windowSeconds)
+      await driver.idle()
+      await participant.closeRound(round)
+      if (!await until(`round ${round} is checkpointed`, () => (participant.state.global?.round ?? 0) >= round, run.windowSeconds)) {
+        throw new BackendUnavailableError(`round ${round} got no checkpoint from its recorder within ${run.windowSeconds} s`)
+      }
+      const global = participant.globalModel
+      if (global === undefined) throw new BackendUnavailableError('no global model')
+      const evaluation = await task.evaluate(global.weights, evalExamples(task, run.evalSplit))
+      const decided = (participant.state.rounds.get(round)?.proposals ?? []).map(id => participant.state.proposals.get(id)?.decision?.record.accepted)
+      const result = { round, metric: { name: evaluation.metricName, value: evaluation.metric }, accepts: decided.filter(a => a === true).length, rejects: decided.filter(a => a === false).length, modelHash: global.ref.sha256 }
+      rounds.push(result)
+      say(`${config.name}: round ${round}${full ? '' : ' (window closed before every vote was in)'}: ${result.accepts} accepted, ${result.rejects} rejected, ${result.metric.name} ${result.metric.value.toFixed(4)}`)
+    }
+
+    const checked = await audit(ledger, store)
+    const report: MemberReport = { name: config.name, did: identity.did, rounds, audit: checked }
+    await writeFile(join(config.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n')
+    say(`${config.name}: audit of my ledger copy ${checked.ok ? 'ok' : `FAILED (${checked.firstFailure?.error.message})`}: ${checked.records} records, model ${checked.modelHash}`)
+    if (options.stay === true && options.signal !== undefined && !options.signal.aborted) {
+      say(`${config.name}: staying in the room to answer questions (stop with Ctrl-C)`)
+      await new Promise(resolve => options.signal?.addEventListener('abort', resolve, { once: true }))
+    }
+    return report
+  } finally {
+    await driver.close()
+    participant.stop()
+    await bus.close()
+    await ledger.close()
+    await store.close()
+    task.dispose()
+  }
+}

@@ -1,0 +1,332 @@
+import { createHash } from 'node:crypto'
+import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import { ConclaveError, LedgerCorruptError } from '../core/errors.ts'
+import { readIfExists } from '../core/files.ts'
+import type { Logger } from '../core/logger.ts'
+import { verifyRecord } from '../identity/index.ts'
+import { Block, type LedgerVerification } from './index.ts'
+
+/**
+ * What the embedded tangle (tangle.ts) and the replicated tangle (replica.ts) share: proof
+ * of work over a block id, tip selection, and the checked, append-only JSONL block file.
+ * The two differ only in the header's name and in what the block id hashes: the tangle's
+ * covers `seq`, its one writer's order; a replica's cannot, since every copy orders for itself.
+ *
+ * The file: line 1 is the header `{"<name>":1,"difficulty":D}`; every further line is one
+ * block as compact JSON in the key order `id, seq, parents, record, time, pow`, block `seq`
+ * on line `seq + 2`, each line its block's canonical JSON byte for byte (so a flip that
+ * leaves the values intact, a key's case or an escape, is caught as well).
+ */
+export interface BlockFormat {
+  /** The header's key, and the file's name in errors and logs: 'tangle' or 'replica'. */
+  name: string
+  /** The block's id as this format computes it from the block's content. */
+  id: (block: Block, difficulty: number) => string
+}
+
+type Failure = { seq: number, id?: string, error: ConclaveError }
+export interface Checked { difficulty: number, blocks: Block[], failure?: Failure }
+
+/**
+ * Deterministic tip selection over `blocks` in seq order, given the current `tips`
+ * (blocks nobody approves yet): the two oldest tips; when there is only one tip, that tip
+ * and the newest other block; at genesis, none. Never the same block twice.
+ */
+export function tipSelection (blocks: readonly Block[], tips: ReadonlySet<string>): string[] {
+  const parents: string[] = []
+  for (const block of blocks) {
+    if (parents.length === 2) break
+    if (tips.has(block.id)) parents.push(block.id)
+  }
+  if (parents.length === 1) {
+    const other = blocks.findLast(b => b.id !== parents[0])
+    if (other !== undefined) parents.push(other.id)
+  }
+  return parents
+}
+
+/** The blocks a ledger holds, in its order, indexed the ways appends and ingestion look them up. */
+export class BlockIndex {
+  readonly #blocks: Block[] = []
+  readonly #byId = new Map<string, Block>()
+  readonly #records = new Set<string>()
+  /** Blocks nobody approves yet. */
+  readonly #tips = new Set<string>()
+
+  constructor (blocks: Iterable<Block>) {
+    for (const block of blocks) this.add(block)
+  }
+
+  get blocks (): readonly Block[] { return this.#blocks }
+
+  add (block: Block): void {
+    this.#blocks.push(block)
+    this.#byId.set(block.id, block)
+    this.#records.add(block.record)
+    for (const parent of block.parents) this.#tips.delete(parent)
+    this.#tips.add(block.id)
+  }
+
+  get (id: string): Block | undefined { return this.#byId.get(id) }
+
+  has (id: string): boolean { return this.#byId.has(id) }
+
+  anchors (record: string): boolean { return this.#records.has(record) }
+
+  /** The parents of the next block: tip selection over what is held. */
+  parents (): string[] { return tipSelection(this.#blocks, this.#tips) }
+
+  /** The blocks held now, in order (not those added while iterating). */
+  async * snapshot (signal?: AbortSignal): AsyncIterable<Block> {
+    for (const block of this.#blocks.slice()) {
+      signal?.throwIfAborted()
+      yield block
+    }
+  }
+}
+
+/** Leading zero bits of a hex string (the proof-of-work measure). */
+export function leadingZeroBits (hex: string): number {
+  let bits = 0
+  for (const c of hex) {
+    const nibble = parseInt(c, 16)
+    if (nibble === 0) { bits += 4; continue }
+    return bits + Math.clz32(nibble) - 28
+  }
+  return bits
+}
+
+/** A block id: sha-256 hex of the JSON array `[...head, pow, difficulty]`. */
+export function hashId (head: readonly unknown[], pow: number, difficulty: number): string {
+  return headHash(head).update(`${pow},${difficulty}]`).digest('hex')
+}
+
+/** Finds the first `pow` whose id has `difficulty` leading zero bits, yielding to the event loop now and then. */
+export async function mine (head: readonly unknown[], difficulty: number, signal?: AbortSignal): Promise<{ id: string, pow: number }> {
+  const prefix = headHash(head)
+  for (let pow = 0; ; pow++) {
+    const id = prefix.copy().update(`${pow},${difficulty}]`).digest('hex')
+    if (leadingZeroBits(id) >= difficulty) return { id, pow }
+    if (pow % 16_384 === 16_383) {
+      await yieldToEventLoop()
+      signal?.throwIfAborted()
+    }
+  }
+}
+
+/** Why `id` is not a valid id for content that hashes to `hashed`, or undefined when it is. */
+export function proofFault (id: string, hashed: string, difficulty: number): string | undefined {
+  if (hashed !== id) return 'its id is not the hash of its content'
+  if (leadingZeroBits(id) < difficulty) return `its id lacks ${difficulty} bits of proof of work`
+  return undefined
+}
+
+export function blockLine (b: Block): string {
+  return JSON.stringify({ id: b.id, seq: b.seq, parents: b.parents, record: b.record, time: b.time, pow: b.pow }) + '\n'
+}
+
+/**
+ * One process's block file: opened for appending, each line appended and fdatasync'ed, a
+ * failed write truncated away. Damage is never an error here: `open` and `verify` report it
+ * as the first failing block, so the caller can still read the good prefix.
+ */
+export class BlockFile {
+  readonly #path: string
+  readonly #file: FileHandle
+  readonly #format: BlockFormat
+  readonly #logger: Logger
+  #size: number
+  /**
+   * The first damage found (on opening, by `verify`, or a failed write that could not be
+   * taken back off): the file must not be extended.
+   */
+  damage?: Failure
+
+  private constructor (path: string, file: FileHandle, format: BlockFormat, size: number, logger: Logger, damage?: Failure) {
+    this.#path = path
+    this.#file = file
+    this.#format = format
+    this.#size = size
+    this.#logger = logger
+    this.damage = damage
+  }
+
+  /** Opens `${dir}/${format.name}.jsonl`, creating it with `difficulty` when missing or empty; an existing file keeps its own. */
+  static async open (dir: string, format: BlockFormat, difficulty: number, logger: Logger): Promise<{ file: BlockFile, checked: Checked }> {
+    await mkdir(dir, { recursive: true })
+    const path = join(dir, `${format.name}.jsonl`)
+    const existing = await readIfExists(path)
+    const handle = await open(path, 'a')
+    try {
+      if (existing === undefined || existing.length === 0) {
+        const header = Buffer.from(headerLine(format, difficulty))
+        await handle.appendFile(header)
+        await handle.datasync()
+        await syncDir(dir)
+        return { file: new BlockFile(path, handle, format, header.length, logger), checked: { difficulty, blocks: [] } }
+      }
+      const checked = await checkFile(existing, format)
+      if (checked.failure !== undefined) logger.warn(`${format.name} does not verify`, { seq: checked.failure.seq, id: checked.failure.id, error: checked.failure.error.name })
+      return { file: new BlockFile(path, handle, format, existing.length, logger, checked.failure), checked }
+    } catch (err) {
+      await handle.close()
+      throw err
+    }
+  }
+
+  /** Throws LedgerCorruptError once damage is known: a damaged file is never extended. */
+  assertExtendable (): void {
+    if (this.damage !== undefined) throw new LedgerCorruptError(`the ${this.#format.name} is damaged at block ${this.damage.seq}; it cannot be extended`, { cause: this.damage.error })
+  }
+
+  async append (block: Block): Promise<void> {
+    this.assertExtendable()
+    const bytes = Buffer.from(blockLine(block))
+    try {
+      await this.#file.appendFile(bytes)
+      await this.#file.datasync()
+    } catch (err) {
+      // Take a partial line back off, or refuse further appends if even that fails.
+      await this.#file.truncate(this.#size).catch((truncateError: unknown) => {
+        this.damage ??= { seq: block.seq, error: new LedgerCorruptError(`a failed write may have left part of block ${block.seq} in the file`, { cause: truncateError }) }
+      })
+      this.#logger.warn(`${this.#format.name} append failed`, { seq: block.seq, error: (err as Error).message })
+      throw err
+    }
+    this.#size += bytes.length
+  }
+
+  /** Re-reads and re-checks the whole file; also checks it still holds the blocks in `held`, in order. */
+  async verify (held: readonly Block[], signal?: AbortSignal): Promise<LedgerVerification> {
+    const checked = await checkFile(await readFile(this.#path), this.#format, signal)
+    const failure = checked.failure ?? divergence(held, checked.blocks)
+    if (failure === undefined) return { ok: true, blocks: checked.blocks.length }
+    this.damage ??= failure
+    return { ok: false, blocks: failure.seq, failure }
+  }
+
+  async close (): Promise<void> {
+    await this.#file.close()
+  }
+}
+
+/** The hash state after `[...head,`: the id preimage less `pow,difficulty]`. */
+function headHash (head: readonly unknown[]): ReturnType<typeof createHash> {
+  return createHash('sha256').update(JSON.stringify(head).slice(0, -1) + ',')
+}
+
+function headerLine (format: BlockFormat, difficulty: number): string {
+  return JSON.stringify({ [format.name]: 1, difficulty }) + '\n'
+}
+
+/** Checks a whole file; stops at the first failure and returns the good prefix with it. */
+async function checkFile (bytes: Buffer, format: BlockFormat, signal?: AbortSignal): Promise<Checked> {
+  const { lines, complete } = splitLines(bytes)
+  const blocks: Block[] = []
+  const byId = new Set<string>()
+  const records = new Set<string>()
+  const headerText = utf8(lines[0])
+  const header = parseJson(headerText) as { difficulty?: unknown } | undefined
+  const difficulty = header?.difficulty
+  if (typeof difficulty !== 'number' || !Number.isInteger(difficulty) || difficulty < 0 || difficulty > 64 ||
+    (lines.length === 1 && !complete) || headerText + '\n' !== headerLine(format, difficulty)) {
+    return { difficulty: 0, blocks, failure: { seq: 0, error: new LedgerCorruptError(`the ${format.name} header is damaged`) } }
+  }
+  const fail = (seq: number, message: string, id: string | undefined, cause?: unknown): Checked => ({
+    difficulty,
+    blocks,
+    failure: { seq, id, error: cause instanceof ConclaveError ? cause : new LedgerCorruptError(`block ${seq}${id === undefined ? '' : ` (${id})`}: ${message}`, { cause }) }
+  })
+
+  for (const [seq, bytesOfLine] of lines.slice(1).entries()) {
+    signal?.throwIfAborted()
+    const text = utf8(bytesOfLine)
+    const json = text === undefined ? undefined : parseJson(text)
+    const id = idOf(json, bytesOfLine)
+    if (seq === lines.length - 2 && !complete) return fail(seq, 'the file ends inside this block (a torn write)', id)
+    if (text === undefined) return fail(seq, 'not UTF-8', id)
+    const parsed = Block.safeParse(json)
+    if (!parsed.success) return fail(seq, 'not a well-formed block', id, parsed.error)
+    const b = parsed.data
+    if (blockLine(b) !== text + '\n') return fail(seq, 'not in canonical form', id)
+    if (b.seq !== seq) return fail(seq, `says seq ${b.seq}`, id)
+    const fault = proofFault(b.id, format.id(b, difficulty), difficulty)
+    if (fault !== undefined) return fail(seq, fault, id)
+    if (new Set(b.parents).size !== b.parents.length || b.parents.some(p => !byId.has(p))) return fail(seq, 'approves a block that does not precede it', id)
+    if (records.has(b.record)) return fail(seq, 'anchors a record a second time', id)
+    try {
+      await verifyRecord(b.record, { now: b.time })
+    } catch (err) {
+      return fail(seq, 'its record does not verify', id, err)
+    }
+    blocks.push(b)
+    byId.add(b.id)
+    records.add(b.record)
+  }
+  return { difficulty, blocks }
+}
+
+/** Where the file on disk no longer holds the blocks this ledger appended or loaded. */
+function divergence (held: readonly Block[], onDisk: readonly Block[]): Failure | undefined {
+  for (let seq = 0; seq < Math.max(held.length, onDisk.length); seq++) {
+    const kept = held[seq]
+    const found = onDisk[seq]
+    if (kept?.id === found?.id) continue
+    const message = kept === undefined ? `block ${seq} on disk was not written by this ledger` : `block ${seq} (${kept.id}) is no longer in the file`
+    return { seq, id: kept?.id ?? found?.id, error: new LedgerCorruptError(message) }
+  }
+  return undefined
+}
+
+function splitLines (bytes: Buffer): { lines: Buffer[], complete: boolean } {
+  const lines: Buffer[] = []
+  let start = 0
+  for (let end = bytes.indexOf(0x0a); end !== -1; end = bytes.indexOf(0x0a, start)) {
+    lines.push(bytes.subarray(start, end))
+    start = end + 1
+  }
+  if (start < bytes.length) lines.push(bytes.subarray(start))
+  return { lines, complete: start === bytes.length }
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+function utf8 (bytes: Buffer | undefined): string | undefined {
+  if (bytes === undefined) return undefined
+  try {
+    return decoder.decode(bytes)
+  } catch {
+    return undefined
+  }
+}
+
+/** A damaged line's block id, when its JSON still parses or its id field is still intact. */
+function idOf (json: unknown, line: Buffer): string | undefined {
+  const id = (json as { id?: unknown } | undefined)?.id
+  if (typeof id === 'string') return id
+  return /^\{"id":"([0-9a-f]{64})"/.exec(line.toString('latin1'))?.[1]
+}
+
+function parseJson (text: string | undefined): unknown {
+  if (text === undefined) return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** Makes a new file's directory entry durable (best effort where directories cannot be opened). */
+async function syncDir (dir: string): Promise<void> {
+  const handle = await open(dir, 'r').catch(() => undefined)
+  if (handle === undefined) return
+  try {
+    await handle.sync()
+  } catch {
+    // Some platforms refuse fsync on a directory; the file itself is synced.
+  } finally {
+    await handle.close()
+  }
+}

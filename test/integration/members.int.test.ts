@@ -1,0 +1,97 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { MemberReport } from '../../src/federation/member.ts'
+import { loadOrCreateKeystore } from '../../src/identity/index.ts'
+import { newMatrixUser, synapseUrl, uniqueName } from './synapse.ts'
+
+const kuboUrl = `http://127.0.0.1:${process.env.KUBO_API_PORT ?? '5001'}`
+
+interface Member { child: ChildProcess, output: string[], exited: Promise<number | null> }
+
+/** `conclave agent --config FILE --stay` as its own OS process, its output kept for failures. */
+function start (config: string): Member {
+  const child = spawn('node_modules/.bin/node', ['bin/conclave.js', 'agent', '--config', config, '--stay'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const output: string[] = []
+  child.stdout?.on('data', (d: Buffer) => output.push(d.toString()))
+  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()))
+  return { child, output, exited: new Promise(resolve => child.on('exit', code => { resolve(code) })) }
+}
+
+async function until<T> (what: string, probe: () => Promise<T | undefined>, members: Member[], seconds = 300): Promise<T> {
+  for (let i = 0; i < seconds * 2; i++) {
+    const value = await probe().catch(() => undefined)
+    if (value !== undefined) return value
+    if (members.some(m => m.child.exitCode !== null)) break
+    await new Promise(resolve => setTimeout(resolve, 500))
+  }
+  throw new Error(`${what}: gave up.\n${members.map((m, i) => `--- agent-${i + 1} (exit ${m.child.exitCode}):\n${m.output.join('').slice(-3000)}`).join('\n')}`)
+}
+
+/**
+ * Three members as three OS processes, as on three machines: a Matrix room on a real Synapse
+ * for the bus, a real kubo daemon for content, and each its own copy of the ledger, kept in
+ * step through the room. A researcher in the room asks one of them why it voted as it did.
+ */
+describe('a federation across processes (Synapse + kubo)', () => {
+  it('three member processes federate for 2 rounds to one model; every copy of the ledger audits; an agent answers a researcher in the thread', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'conclave-members-'))
+    const federation = uniqueName('fed')
+    const keys = [1, 2, 3].map(i => join(root, `agent-${i}.key.json`))
+    const members = await Promise.all(keys.map(async k => (await loadOrCreateKeystore(k)).did))
+    const configs: string[] = []
+    for (const [i, key] of keys.entries()) {
+      const account = await newMatrixUser(`member${i + 1}`)
+      const dir = join(root, `agent-${i + 1}`)
+      const config = {
+        member: i + 1, members, key, dir, joinSeconds: 120,
+        federation, rounds: 2, seed: 5, quorum: 'majority', windowSeconds: 300,
+        task: { kind: 'classify', trainLimit: 600, testLimit: 200 },
+        attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }],
+        store: { kind: 'kubo', url: kuboUrl },
+        ledger: { kind: 'replica', difficulty: 4 },
+        bus: { kind: 'matrix', baseUrl: synapseUrl, userId: account.userId, accessToken: account.accessToken, syncTokenFile: join(dir, 'sync-token') },
+        agent: { driver: 'agents', llm: 'policy' }
+      }
+      configs.push(join(root, `agent-${i + 1}.json`))
+      await writeFile(configs.at(-1) as string, JSON.stringify(config, null, 2))
+    }
+    const running = configs.map(start)
+    try {
+      const reports = await until('every member writes its report', async () => {
+        const all = await Promise.all([1, 2, 3].map(async i => JSON.parse(await readFile(join(root, `agent-${i}`, 'report.json'), 'utf8')) as MemberReport))
+        return all
+      }, running)
+      for (const report of reports) {
+        expect(report.rounds.map(r => r.round)).toEqual([1, 2])
+        expect(report.audit.ok).toBe(true)
+        // Three proposals a round, the hostile agent-3's rejected by its peers.
+        expect(report.rounds.map(r => r.accepts + r.rejects)).toEqual([3, 3])
+        expect(report.rounds.every(r => r.rejects >= 1)).toBe(true)
+      }
+      expect(new Set(reports.map(r => r.audit.modelHash)).size).toBe(1)
+      expect(reports[0]?.audit.modelHash).toBe(reports[0]?.rounds.at(-1)?.modelHash)
+
+      const researcher = await newMatrixUser('alice')
+      const http = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+        const r = await fetch(`${synapseUrl}${path}`, { method, headers: { authorization: `Bearer ${researcher.accessToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
+        if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`)
+        return r.json() as Promise<T>
+      }
+      const { room_id: roomId } = await http<{ room_id: string }>('POST', `/_matrix/client/v3/join/${encodeURIComponent(`#${federation}:localhost`)}`, {})
+      const { event_id: question } = await http<{ event_id: string }>('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/q-${Date.now()}`,
+        { msgtype: 'm.text', body: "@agent-2 why did you reject agent-3's update in round 1?" })
+      const answers = await until('agent-2 answers in the thread', async () => {
+        const { chunk } = await http<{ chunk: Array<{ sender: string, content: { body: string } }> }>('GET', `/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(question)}/m.thread`)
+        return chunk.length > 0 ? chunk : undefined
+      }, running, 60)
+      expect(answers).toHaveLength(1)
+      expect(answers[0]?.content.body).toContain("I voted to reject agent-3's round 1 update")
+    } finally {
+      for (const m of running) m.child.kill('SIGTERM')
+    }
+    expect(await Promise.all(running.map(m => m.exited))).toEqual([0, 0, 0])
+  }, 900_000)
+})
