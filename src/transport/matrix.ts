@@ -249,8 +249,16 @@ async function ensureRoom (client: MatrixClient, room: string, server: string): 
   throw new BackendUnavailableError(`could not create or join ${alias}`)
 }
 
-/** Runs a homeserver request, waiting out M_LIMIT_EXCEEDED as the server asks. */
+/** How long a request keeps retrying while the homeserver is unreachable (a restart). */
+const UNREACHABLE_MS = 120_000
+
+/**
+ * Runs a homeserver request, waiting out M_LIMIT_EXCEEDED as the server asks, and retrying
+ * while the homeserver cannot be reached or answers 502–504 (restarting), for up to two
+ * minutes. A send keeps its transaction id across retries, so the server stores it once.
+ */
 async function request<T> (call: () => Promise<T>, logger: Logger = silentLogger, tries = 5): Promise<T> {
+  const started = Date.now()
   for (let i = 0; ; i++) {
     try {
       return await call()
@@ -259,6 +267,12 @@ async function request<T> (call: () => Promise<T>, logger: Logger = silentLogger
         const wait = Number((err.data as { retry_after_ms?: number }).retry_after_ms ?? 1000)
         logger.warn('rate limited by the homeserver; waiting as asked', { retryAfterMs: wait })
         await new Promise(resolve => setTimeout(resolve, Math.min(wait, 30_000)))
+        continue
+      }
+      const unreachable = err instanceof MatrixError ? [502, 503, 504].includes(err.httpStatus ?? 0) : (err as Error).name === 'ConnectionError'
+      if (unreachable && Date.now() - started < UNREACHABLE_MS) {
+        logger.warn('homeserver unreachable; retrying', { error: (err as Error).message })
+        await new Promise(resolve => setTimeout(resolve, 500))
         continue
       }
       throw err

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,9 +11,9 @@ const kuboUrl = `http://127.0.0.1:${process.env.KUBO_API_PORT ?? '5001'}`
 
 interface Member { child: ChildProcess, output: string[], exited: Promise<number | null> }
 
-/** `conclave agent --config FILE --stay` as its own OS process, its output kept for failures. */
-function start (config: string): Member {
-  const child = spawn('node_modules/.bin/node', ['bin/conclave.js', 'agent', '--config', config, '--stay'], { stdio: ['ignore', 'pipe', 'pipe'] })
+/** `conclave agent --config FILE` as its own OS process, its output kept for failures. */
+function start (config: string, flags: string[] = []): Member {
+  const child = spawn('node_modules/.bin/node', ['bin/conclave.js', 'agent', '--config', config, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] })
   const output: string[] = []
   child.stdout?.on('data', (d: Buffer) => output.push(d.toString()))
   child.stderr?.on('data', (d: Buffer) => output.push(d.toString()))
@@ -30,6 +30,31 @@ async function until<T> (what: string, probe: () => Promise<T | undefined>, memb
   throw new Error(`${what}: gave up.\n${members.map((m, i) => `--- agent-${i + 1} (exit ${m.child.exitCode}):\n${m.output.join('').slice(-3000)}`).join('\n')}`)
 }
 
+/** Three members' config files (keys, Matrix accounts, directories) under `root`, for 2 rounds. */
+async function threeMembers (root: string, federation: string, driver: 'agents' | 'autopilot'): Promise<string[]> {
+  const keys = [1, 2, 3].map(i => join(root, `agent-${i}.key.json`))
+  const members = await Promise.all(keys.map(async k => (await loadOrCreateKeystore(k)).did))
+  const configs: string[] = []
+  for (const [i, key] of keys.entries()) {
+    const account = await newMatrixUser(`member${i + 1}`)
+    const config = {
+      member: i + 1, members, key, dir: join(root, `agent-${i + 1}`), joinSeconds: 120,
+      federation, rounds: 2, seed: 5, quorum: 'majority', windowSeconds: 300,
+      task: { kind: 'classify', trainLimit: 600, testLimit: 200 },
+      attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }],
+      store: { kind: 'kubo', url: kuboUrl },
+      ledger: { kind: 'replica', difficulty: 4 },
+      bus: { kind: 'matrix', baseUrl: synapseUrl, userId: account.userId, accessToken: account.accessToken },
+      agent: { driver, llm: 'policy' }
+    }
+    configs.push(join(root, `agent-${i + 1}.json`))
+    await writeFile(configs.at(-1) as string, JSON.stringify(config, null, 2))
+  }
+  return configs
+}
+
+const reportsOf = async (root: string): Promise<MemberReport[]> => Promise.all([1, 2, 3].map(async i => JSON.parse(await readFile(join(root, `agent-${i}`, 'report.json'), 'utf8')) as MemberReport))
+
 /**
  * Three members as three OS processes, as on three machines: a Matrix room on a real Synapse
  * for the bus, a real kubo daemon for content, and each its own copy of the ledger, kept in
@@ -39,31 +64,9 @@ describe('a federation across processes (Synapse + kubo)', () => {
   it('three member processes federate for 2 rounds to one model; every copy of the ledger audits; an agent answers a researcher in the thread', async () => {
     const root = await mkdtemp(join(tmpdir(), 'conclave-members-'))
     const federation = uniqueName('fed')
-    const keys = [1, 2, 3].map(i => join(root, `agent-${i}.key.json`))
-    const members = await Promise.all(keys.map(async k => (await loadOrCreateKeystore(k)).did))
-    const configs: string[] = []
-    for (const [i, key] of keys.entries()) {
-      const account = await newMatrixUser(`member${i + 1}`)
-      const dir = join(root, `agent-${i + 1}`)
-      const config = {
-        member: i + 1, members, key, dir, joinSeconds: 120,
-        federation, rounds: 2, seed: 5, quorum: 'majority', windowSeconds: 300,
-        task: { kind: 'classify', trainLimit: 600, testLimit: 200 },
-        attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }],
-        store: { kind: 'kubo', url: kuboUrl },
-        ledger: { kind: 'replica', difficulty: 4 },
-        bus: { kind: 'matrix', baseUrl: synapseUrl, userId: account.userId, accessToken: account.accessToken, syncTokenFile: join(dir, 'sync-token') },
-        agent: { driver: 'agents', llm: 'policy' }
-      }
-      configs.push(join(root, `agent-${i + 1}.json`))
-      await writeFile(configs.at(-1) as string, JSON.stringify(config, null, 2))
-    }
-    const running = configs.map(start)
+    const running = (await threeMembers(root, federation, 'agents')).map(c => start(c, ['--stay']))
     try {
-      const reports = await until('every member writes its report', async () => {
-        const all = await Promise.all([1, 2, 3].map(async i => JSON.parse(await readFile(join(root, `agent-${i}`, 'report.json'), 'utf8')) as MemberReport))
-        return all
-      }, running)
+      const reports = await until('every member writes its report', async () => reportsOf(root), running)
       for (const report of reports) {
         expect(report.rounds.map(r => r.round)).toEqual([1, 2])
         expect(report.audit.ok).toBe(true)
@@ -93,5 +96,30 @@ describe('a federation across processes (Synapse + kubo)', () => {
       for (const m of running) m.child.kill('SIGTERM')
     }
     expect(await Promise.all(running.map(m => m.exited))).toEqual([0, 0, 0])
+  }, 900_000)
+})
+
+describe('a homeserver restart during a federation across processes', () => {
+  it('loses and duplicates nothing: every member ends with the same 27 blocks, the same model, and an audit that passes', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'conclave-members-restart-'))
+    const running = (await threeMembers(root, uniqueName('fed'), 'autopilot')).map(c => start(c))
+    try {
+      await until('every member has the charter', async () => running.every(m => m.output.join('').includes('chartered')) ? true : undefined, running, 180)
+      // The restart falls inside the federation: nobody has finished its last round.
+      expect(running.filter(m => m.output.join('').includes('round 2:'))).toEqual([])
+      execFileSync('scripts/services/synapse.sh', ['down'], { stdio: 'inherit' })
+      execFileSync('scripts/services/synapse.sh', ['up'], { stdio: 'inherit' })
+      expect(await Promise.all(running.map(m => m.exited))).toEqual([0, 0, 0])
+      const reports = await reportsOf(root)
+      for (const report of reports) expect(report.audit).toMatchObject({ ok: true, records: 27 }) // charter + 2 × (3 proposals, 6 votes, 3 decisions, 1 checkpoint)
+      expect(new Set(reports.map(r => r.audit.modelHash)).size).toBe(1)
+      const copies = await Promise.all([1, 2, 3].map(async i => (await readFile(join(root, `agent-${i}`, 'ledger', 'replica.jsonl'), 'utf8')).trim().split('\n').slice(1).map(l => (JSON.parse(l) as { id: string }).id)))
+      for (const copy of copies) {
+        expect(new Set(copy).size).toBe(27)
+        expect(copy).toEqual(copies[0])
+      }
+    } finally {
+      for (const m of running) if (m.child.exitCode === null) m.child.kill('SIGTERM')
+    }
   }, 900_000)
 })
