@@ -123,6 +123,18 @@ async function ask (model: Runnable, messages: BaseMessage[], signal?: AbortSign
   }
 }
 
+/**
+ * Whether `call` repeats one made this turn to no purpose: the same call succeeded already,
+ * or it failed as the very last call (nothing changed since). A failed call may be made
+ * again after another step (e.g. train, refused, then distill, then train).
+ */
+function repeats (call: { name: string, args: unknown }, turn: readonly BaseMessage[]): boolean {
+  const same = (c: { name: string, args: unknown }): boolean => c.name === call.name && JSON.stringify(c.args) === JSON.stringify(call.args)
+  const calls = turn.flatMap(m => m.type === 'ai' ? ((m as AIMessage).tool_calls ?? []) : [])
+  const failed = (id: string | undefined): boolean => turn.some(m => m.type === 'tool' && (m as BaseMessage & { tool_call_id?: string }).tool_call_id === id && textOf(m).startsWith('Error'))
+  return calls.some(c => same(c) && (!failed(c.id) || c === calls.at(-1)))
+}
+
 /** Why a model reply cannot run, or undefined when every call names a tool and fits its schema. */
 function invalid (reply: AIMessage | undefined, tools: Map<string, StructuredToolInterface>, turn: readonly BaseMessage[]): string | undefined {
   if (reply === undefined) return 'no answer'
@@ -134,8 +146,7 @@ function invalid (reply: AIMessage | undefined, tools: Map<string, StructuredToo
   for (const call of calls) {
     const tool = tools.get(call.name)
     if (tool === undefined) return `there is no tool named ${call.name} for this event; the tools are ${[...tools.keys()].join(', ')}`
-    const repeated = turn.some(m => m.type === 'ai' && ((m as AIMessage).tool_calls ?? []).some(c => c.name === call.name && JSON.stringify(c.args) === JSON.stringify(call.args)))
-    if (repeated) return `you already called ${call.name} with these arguments in this turn; its result is above, take the next step`
+    if (repeats(call, turn)) return `you already called ${call.name} with these arguments in this turn; its result is above, take the next step`
     const schema = tool.schema as { safeParse?: (v: unknown) => { success: boolean, error?: { issues: Array<{ path: PropertyKey[], message: string }> } } }
     const parsed = schema.safeParse?.(call.args)
     if (parsed !== undefined && !parsed.success) {

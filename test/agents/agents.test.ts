@@ -84,6 +84,34 @@ describe('agents drive the protocol through tools', () => {
     }
   })
 
+  it('a model decides how much to ask its teacher; training on unanswered questions is refused and the model is told why', async () => {
+    const count = (user: string, tool: string): number => user.split(`RESULT of ${tool}`).length - 1
+    // Asks for three answers, tries to train, reads the refusal, asks for the rest, proposes.
+    const frugal = scripted(p => {
+      if (eventProposal(p.user) !== undefined) return sensible(p.user)
+      const [distills, trains] = [count(p.user, 'distill'), count(p.user, 'train')]
+      if (distills === 0) return JSON.stringify({ tool: 'distill', args: { limit: 3 } })
+      if (trains === 0) return JSON.stringify({ tool: 'train', args: {} })
+      if (distills === 1) return JSON.stringify({ tool: 'distill', args: {} })
+      if (trains === 1) return JSON.stringify({ tool: 'train', args: {} })
+      for (const tool of ['publish', 'anchor']) if (count(p.user, tool) === 0) return JSON.stringify({ tool, args: {} })
+      return JSON.stringify({ reply: 'proposed' })
+    })
+    sim = await Simulation.create(smallConfig({ rounds: 1, task: { kind: 'qa', trainLimit: 300, testLimit: 40, features: 4096, hidden: 32, maxWords: 300 } }), {
+      dir: await tempDir(),
+      driver: async (participant, context) => ParticipantAgent.create(participant, context, participant.name === 'agent-1' ? { model: new JsonToolChatModel(frugal) } : {})
+    })
+    await sim.charter()
+    await sim.round(1)
+    const afterFirstDistill = frugal.prompts.find(u => count(u, 'distill') === 1 && count(u, 'train') === 0)
+    expect(afterFirstDistill).toMatch(/RESULT of distill: \{"asked":3,"cached":0,"failed":0,"tokens":\d+,"pending":\d+,"exhausted":false,"undistilled":\d+/)
+    expect(frugal.prompts.some(u => /RESULT of train: .*none of my \d+ training questions has a teacher's answer: distil first/.test(u))).toBe(true)
+    expect(agentOf(sim, 0).activity().toolCalls).toMatchObject({ distill: 2, train: 2, publish: 1, anchor: 1 })
+    expect(sim.participants[0]?.undistilled).toBe(0)
+    expect(sim.participants[0]?.state.rounds.get(1)?.proposals).toHaveLength(3)
+    expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
+  })
+
   it('sends a tool error back to the model as a tool message, and the protocol holds: no vote without an evaluation', async () => {
     // A careless model: votes at once, then gives up when told why it cannot.
     const model = scripted(p => {
