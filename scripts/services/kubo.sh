@@ -25,12 +25,9 @@ healthy () { http_ok POST "$API/api/v0/version"; }
 build () {
   [ -x "$BIN" ] && return 0
   need go "build kubo $KUBO_VERSION from the Go module proxy"
-  local work=$CACHE/build/kubo-$KUBO_VERSION dir
+  local work=$CACHE/build/kubo-$KUBO_VERSION
   say "building kubo $KUBO_VERSION (first time only; cached as $BIN; log $work/build.log)"
-  mkdir -p "$work"
-  dir=$(go mod download -json "github.com/ipfs/kubo@$KUBO_VERSION" 2> "$work/build.log" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p') || true
-  [ -n "$dir" ] || die "go mod download github.com/ipfs/kubo@$KUBO_VERSION failed" "$work/build.log"
-  rm -rf "$work/src" && cp -r "$dir" "$work/src" && chmod -R u+w "$work/src" || die "could not copy kubo's source to $work/src"
+  go_source "github.com/ipfs/kubo@$KUBO_VERSION" "$work"
   (cd "$work/src" && go build -trimpath -o "$BIN.tmp" ./cmd/ipfs) >> "$work/build.log" 2>&1 \
     || die "go build of kubo $KUBO_VERSION failed" "$work/build.log"
   mv "$BIN.tmp" "$BIN"

@@ -64,6 +64,18 @@ pip_venv () {
   touch "$venv/.installed"
 }
 
+# go_source MODULE@VERSION WORK: the module's source from the Go module proxy (`go mod
+# download`: same proxy and checksums as `go install`), copied writable to WORK/src, to be
+# built as the main module. `go mod download -json` reports failures on stdout, so that
+# goes to WORK/build.log too.
+go_source () {
+  local dir
+  mkdir -p "$2"
+  dir=$(go mod download -json "$1" 2> "$2/build.log" | tee -a "$2/build.log" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p') || true
+  [ -n "$dir" ] || die "go mod download $1 failed" "$2/build.log"
+  rm -rf "$2/src" && cp -r "$dir" "$2/src" && chmod -R u+w "$2/src" || die "could not copy the source of $1 to $2/src"
+}
+
 need () { command -v "$1" > /dev/null 2>&1 || die "'$1' is not installed; it is needed to $2"; }
 
 pid_alive () { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2> /dev/null; }

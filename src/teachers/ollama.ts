@@ -13,9 +13,10 @@ export interface OllamaTeacherOptions {
 }
 
 /**
- * A teacher served by Ollama (the `ollama` client). Deterministic settings (temperature 0,
- * a seed) so the same question gets the same answer, which the content-addressed cache
- * then keeps.
+ * A teacher served by Ollama (the `ollama` client), at temperature 0 with a seed. That is
+ * nearly but not exactly deterministic: asked twice in a row, Ollama reuses its KV cache and
+ * the rounding can tip greedy decoding onto another answer. What makes an answer stable is
+ * the content-addressed cache (`CachedTeacher`): a question is asked once, then read back.
  */
 export class OllamaTeacher implements Teacher {
   readonly name: string

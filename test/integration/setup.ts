@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
  * fails the whole run here, loudly, with its script's reason: nothing is skipped.
  */
 export function setup (): void {
-  for (const service of ['kubo', 'synapse']) {
+  for (const service of ['kubo', 'synapse', 'ollama']) {
     try {
       // Output streams through, so a first-time build shows its progress.
       execFileSync(`scripts/services/${service}.sh`, ['up'], { stdio: ['ignore', 'inherit', 'inherit'] })
