@@ -30,13 +30,15 @@ import type { QaExample } from '../src/ml/tasks/qa.ts'
 import type { Weights } from '../src/ml/weights.ts'
 import { TABLE1_BASE, TABLE1_ROUNDS, TABLE1_SETTINGS } from './table1-setting.ts'
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' }, tasks: { type: 'string', default: 'classify,ner,qa' }, seeds: { type: 'string' } } })
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' }, tasks: { type: 'string', default: 'classify,ner,qa' }, methods: { type: 'string', default: 'centralized,fedavg,conclave,local' }, seeds: { type: 'string' } } })
 const quick = values.quick
 // QA's full rows cost about 7 minutes a run on 2 cores, so they may be run on fewer seeds (--seeds 1).
 const seeds = values.seeds?.split(',').map(Number) ?? (quick ? [1] : [1, 2, 3])
 if (seeds.some(s => !Number.isInteger(s) || s < 0)) throw new Error(`--seeds takes whole numbers separated by commas, not "${values.seeds}"`)
 const rounds = quick ? 2 : TABLE1_ROUNDS
 const wanted = new Set(values.tasks.split(','))
+// Rerun only some methods of those tasks (--methods conclave); the other rows are kept.
+const methods = new Set(values.methods.split(','))
 const tasks = (quick
   ? [{ kind: 'classify', trainLimit: 1200, testLimit: 800 }, { kind: 'ner', trainLimit: 1000, testLimit: 500 }, { kind: 'qa', trainLimit: 600, testLimit: 100 }]
   : [{ kind: 'classify' }, { kind: 'ner' }, { kind: 'qa' }]).filter(t => wanted.has(t.kind))
@@ -47,10 +49,10 @@ const EMBEDDED_QUESTIONS = quick ? 50 : 200
 interface Extra { mean: number, std: number, values: number[], questions: number }
 interface Entry { task: string, setting: string, hostile: number, metric: string, mean: number, std: number, seeds: number[], values: number[], embedding?: Extra, slices?: Extra, rejectionRate: number | null, wallSeconds: number, curve: number[][] }
 const name = quick ? 'table1-quick' : 'table1'
-const flags = [...(quick ? ['--quick'] : []), ...(values.seeds === undefined ? [] : ['--seeds', values.seeds]), ...(values.tasks === 'classify,ner,qa' ? [] : ['--tasks', values.tasks])]
+const flags = [...(quick ? ['--quick'] : []), ...(values.seeds === undefined ? [] : ['--seeds', values.seeds]), ...(values.tasks === 'classify,ner,qa' ? [] : ['--tasks', values.tasks]), ...(values.methods === 'centralized,fedavg,conclave,local' ? [] : ['--methods', values.methods])]
 const command = `npm run bench:table1${flags.length > 0 ? ` -- ${flags.join(' ')}` : ''}`
 // Rows of tasks not run now are kept from the last full table.
-const kept: Entry[] = quick ? [] : await readFile(join(values.out, `${name}.json`), 'utf8').then(t => (JSON.parse(t) as { entries: Entry[] }).entries.filter(e => !wanted.has(e.task)), () => [])
+const kept: Entry[] = quick ? [] : await readFile(join(values.out, `${name}.json`), 'utf8').then(t => (JSON.parse(t) as { entries: Entry[] }).entries.filter(e => !wanted.has(e.task) || !methods.has(e.setting)), () => [])
 const entries: Entry[] = []
 const encoder = tasks.some(t => t.kind === 'qa') ? await SentenceEncoder.load((await promisify(execFile)('scripts/models/minilm.sh')).stdout.trim().split('\n').at(-1) as string) : undefined
 
@@ -82,6 +84,7 @@ const stats = (xs: number[]): { mean: number, std: number } => {
 for (const task of tasks) {
 for (const setting of settings) {
   for (const method of ['centralized', 'fedavg', 'conclave', ...(task.kind === 'qa' ? ['local'] as const : [])] as const) {
+    if (!methods.has(method)) continue
     if ((method === 'centralized' || method === 'local') && setting.hostile > 0) continue // pooled data, or agent 1 alone: no hostile agent
     const finals: number[] = []
     const curves: number[][] = []
@@ -130,13 +133,14 @@ encoder?.dispose()
 
 /** Writes the table so far: JSON, markdown and one learning-curve plot per task run now. */
 async function write (): Promise<void> {
-  const all = [...kept, ...entries]
+  const order = (e: Entry): number => ['classify', 'ner', 'qa'].indexOf(e.task) * 100 + e.hostile * 10 + ['centralized', 'fedavg', 'conclave', 'local'].indexOf(e.setting)
+  const all = [...kept, ...entries].sort((a, b) => order(a) - order(b))
   const pct = (m: number, sd: number): string => `${(100 * m).toFixed(2)} ± ${(100 * sd).toFixed(2)}`
   const lines = ['| task | hostile | method | metric | mean ± std (%) | qa: embedding similarity (%) | qa: BLEU-4 on agents 2–5\'s questions (%) | rejected | s / run |', '|---|---:|---|---|---:|---:|---:|---:|---:|']
   const extra = (x: Extra | undefined): string => x === undefined ? '—' : pct(x.mean, x.std)
   for (const e of all) lines.push(`| ${e.task} | ${e.hostile} of 5 | ${e.setting} | ${e.metric} | ${pct(e.mean, e.std)} | ${extra(e.embedding)} | ${extra(e.slices)} | ${e.rejectionRate === null ? '—' : `${(100 * e.rejectionRate).toFixed(1)}%`} | ${e.wallSeconds.toFixed(0)} |`)
   const table = lines.join('\n')
-  const setting = `${kept.length > 0 ? `rows of ${[...new Set(kept.map(e => e.task))].join(', ')} kept from the last full run (their seeds are in the JSON); ` : ''}seeds ${seeds.join(', ')} · ${rounds} rounds · 5 agents · quorum 4 of 5 · Dirichlet(α = 1) · hostile: agent 5 sign-flips its update ×5 · qa embedding similarity: all-MiniLM-L6-v2 cosine on a fixed sample of ${EMBEDDED_QUESTIONS} test questions; agents 2–5's questions: a fixed sample of ${SLICE_QUESTIONS} of their training questions, teacher's answers as references; local: agent 1 alone`
+  const setting = `${kept.length > 0 ? `rows of ${[...new Set(kept.map(e => `${e.task} ${e.setting}`))].join(', ')} kept from the last full run (their seeds are in the JSON); ` : ''}seeds ${seeds.join(', ')} · ${rounds} rounds · 5 agents · quorum 4 of 5 · Dirichlet(α = 1) · hostile: agent 5 sign-flips its update ×5 · qa embedding similarity: all-MiniLM-L6-v2 cosine on a fixed sample of ${EMBEDDED_QUESTIONS} test questions; agents 2–5's questions: a fixed sample of ${SLICE_QUESTIONS} of their training questions, teacher's answers as references; local: agent 1 alone`
   process.stdout.write(`\n${table}\n\n${setting}\n`)
   await mkdir(values.out, { recursive: true })
   await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, seeds, rounds, generatedAt: new Date().toISOString(), entries: all.map(({ curve: _curve, ...e }) => e) }, null, 2) + '\n')
