@@ -406,12 +406,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     try {
       const delta = await this.timer.time('fetchVerify', () => fetchModel(store, entry.signed.record.delta))
       const candidate = applyDelta(global.weights, delta, this.#init.voteScale === 'share' ? 1 / Math.max(1, this.state.members.size) : 1)
-      const before = global.metric ?? (global.metric = (await this.timer.time('evaluate', () => task.evaluate(global.weights, shard.val))).metric)
-      const after = (await this.timer.time('evaluate', () => task.evaluate(candidate, shard.val))).metric
+      const judge = task.judge ?? { name: task.metricName, score: async (w: Weights, e: unknown[]) => (await task.evaluate(w, e)).metric }
+      const before = global.metric ?? (global.metric = await this.timer.time('evaluate', () => judge.score(global.weights, shard.val)))
+      const after = await this.timer.time('evaluate', () => judge.score(candidate, shard.val))
       const score = after - before
       const passes = score >= -(this.#init.tolerance ?? 0)
       this.#deltas.set(entry.block, delta)
-      const summary = `${task.metricName} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)})`
+      const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)})`
       evaluation = { ...base, before, after, score, passes, summary }
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err

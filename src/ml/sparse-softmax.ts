@@ -151,6 +151,24 @@ export function softmaxLogits (shape: SoftmaxShape, weights: Weights, rows: read
   return out
 }
 
+/** Mean log-probability of each row's label (≤ 0; higher is better), e.g. of a teacher's tokens under teacher forcing. */
+export function softmaxLogLikelihood (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[], labels: readonly number[]): number {
+  if (rows.length === 0) return 0
+  let sum = 0
+  let at = 0
+  withBatches(shape, weights, rows, (params, x) => {
+    const n = x.size
+    const picked = tf.tidy(() => {
+      const logp = tf.logSoftmax(forward(params, x))
+      return tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(labels.slice(at, at + n), 'int32'), shape.classes)))
+    })
+    sum += (picked.dataSync() as Float32Array)[0] as number
+    picked.dispose()
+    at += n
+  })
+  return sum / rows.length
+}
+
 /** Runs `fn` over batches of 512 rows with the weights loaded once, disposing everything. */
 function withBatches (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[], fn: (params: tf.Tensor[], x: SparseBatch) => void): void {
   const params = toTensors(shape, weights)

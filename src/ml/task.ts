@@ -56,6 +56,13 @@ export interface Task<Example = unknown> {
    * share of labels with random ones, `flip` maps every label to another fixed one.
    */
   poison(examples: Example[], options: { kind: 'noise' | 'flip', rate: number, seed: number }): Example[]
+  /**
+   * How peers judge an update, where the reported metric is a poor judge: a score of
+   * examples, higher is better. QA judges by the log-likelihood of the teacher's answers,
+   * because BLEU of greedy answers is flat near zero early on and would let harm through.
+   * Absent: peers judge by `evaluate`'s metric.
+   */
+  readonly judge?: { name: string, score(weights: Weights, examples: Example[]): Promise<number> }
   /** Tasks learned from a teacher (qa): shards hold questions, and targets come from asking. */
   readonly teaching?: Teaching<Example>
   /** Generative tasks: the model's answers to free questions. */

@@ -87,7 +87,7 @@ describe('distillation', () => {
       await sim.settle()
       const evaluation = await b.evaluate(proposal)
       expect(evaluation.unusable).toBeUndefined()
-      expect(evaluation.summary).toMatch(/^bleu on my \d+ validation examples/)
+      expect(evaluation.summary).toMatch(/^logLikelihood on my \d+ validation examples/)
     } finally {
       await sim.close()
     }

@@ -8,7 +8,7 @@ import { tokenize13a } from '../../src/metrics/bleu.ts'
 import { answerRows, classCount, COPY_SLOTS, EOS, fitVocabulary, greedyDecode, readQuestion, UNK } from '../../src/ml/qa-student.ts'
 import { loadTask, TaskConfig, type Task } from '../../src/ml/task.ts'
 import type { QaExample } from '../../src/ml/tasks/qa.ts'
-import { weightsSha256 } from '../../src/ml/weights.ts'
+import { applyDelta, delta, weightsSha256 } from '../../src/ml/weights.ts'
 
 const config = TaskConfig.parse({ kind: 'qa', trainLimit: 300, testLimit: 60, features: 4096, hidden: 32, maxWords: 300, epochs: 2, learningRate: 0.01 })
 const FIRST_WORD = 2 + COPY_SLOTS
@@ -97,6 +97,21 @@ describe('QA task (MedQuAD, by distillation)', () => {
     expect(after.details).toMatchObject({ questions: 60, refLength: expect.any(Number) })
     const [answer] = await task.answer?.(a.weights, ['What are the symptoms of Marfan syndrome ?']) ?? []
     expect(tokenize13a(answer ?? '').length).toBeGreaterThan(3)
+  })
+
+  it('judges updates by the log-likelihood of the teacher\'s answers: training raises it, the reversed update lowers it', async () => {
+    const task = await loadTask(config) as Task<QaExample>
+    const [raw] = task.shards(1, { seed: 1, partition: 'iid' })
+    if (raw === undefined || task.judge === undefined) throw new Error('no shard or judge')
+    const shard = { train: teach(task, raw.train), val: teach(task, raw.val) }
+    const base = task.initialWeights(1)
+    const trained = (await task.train(base, shard, { seed: 3 })).weights
+    const [before, after, reversed] = await Promise.all([base, trained, applyDelta(base, delta(trained, base), -1)].map(w => task.judge?.score(w, shard.val) as Promise<number>)) as [number, number, number]
+    expect(task.judge.name).toBe('logLikelihood')
+    expect(before).toBeLessThan(0)
+    expect(after).toBeGreaterThan(before)
+    expect(reversed).toBeLessThan(before)
+    await expect(task.judge.score(base, raw.val)).rejects.toThrow(/distil before judging/)
   })
 
   it('poisons targets: a flip gives every answered question another question\'s answer', async () => {

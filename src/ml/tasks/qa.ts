@@ -7,7 +7,7 @@ import { Rng } from '../../data/rng.ts'
 import { corpusBleu, tokenize13a } from '../../metrics/bleu.ts'
 import { initBackend } from '../backend.ts'
 import { answerRows, classCount, fitVocabulary, greedyDecode, readQuestion, type Question } from '../qa-student.ts'
-import { initSoftmax, softmaxLogits, trainSoftmax } from '../sparse-softmax.ts'
+import { initSoftmax, softmaxLogits, softmaxLogLikelihood, trainSoftmax } from '../sparse-softmax.ts'
 import type { EvalResult, QaConfig, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
 import type { Weights } from '../weights.ts'
 
@@ -89,6 +89,16 @@ export async function createQaTask (config: Config, options: { logger?: Logger }
     /** Answers the student would give, for people to read (and the CLI to print). */
     async answer (weights: Weights, questions: string[]): Promise<string[]> {
       return greedyDecode(vocabulary, questions.map(readQuestion), x => softmaxLogits(shape, weights, x), { maxTokens: config.answerTokens, dims: config.features }).map(s => s.join(' '))
+    },
+
+    judge: {
+      name: 'logLikelihood',
+      /** Mean log-probability per token of the teacher's answers, teacher-forced (cheap: no decoding). */
+      async score (weights, examples) {
+        const { x, y } = rowsOf(examples)
+        if (x.length === 0) throw new DatasetError('no answered question to judge on: distil before judging')
+        return softmaxLogLikelihood(shape, weights, x, y)
+      }
     },
 
     teaching: {
