@@ -47,7 +47,7 @@ const settings = TABLE1_SETTINGS
 const EMBEDDED_QUESTIONS = quick ? 50 : 200
 
 interface Extra { mean: number, std: number, values: number[], questions: number }
-interface Entry { task: string, setting: string, hostile: number, metric: string, mean: number, std: number, seeds: number[], values: number[], embedding?: Extra, slices?: Extra, rejectionRate: number | null, wallSeconds: number, curve: number[][] }
+interface Entry { task: string, setting: string, hostile: number, metric: string, mean: number, std: number, seeds: number[], values: number[], embedding?: Extra, slices?: Extra, rejectionRate: number | null, wallSeconds: number, curve?: number[][] }
 const name = quick ? 'table1-quick' : 'table1'
 const flags = [...(quick ? ['--quick'] : []), ...(values.seeds === undefined ? [] : ['--seeds', values.seeds]), ...(values.tasks === 'classify,ner,qa' ? [] : ['--tasks', values.tasks]), ...(values.methods === 'centralized,fedavg,conclave,local' ? [] : ['--methods', values.methods])]
 const command = `npm run bench:table1${flags.length > 0 ? ` -- ${flags.join(' ')}` : ''}`
@@ -143,16 +143,18 @@ async function write (): Promise<void> {
   const setting = `${kept.length > 0 ? `rows of ${[...new Set(kept.map(e => `${e.task} ${e.setting}`))].join(', ')} kept from the last full run (their seeds are in the JSON); ` : ''}seeds ${seeds.join(', ')} · ${rounds} rounds · 5 agents · quorum 4 of 5 · Dirichlet(α = 1) · hostile: agent 5 sign-flips its update ×5 · qa embedding similarity: all-MiniLM-L6-v2 cosine on a fixed sample of ${EMBEDDED_QUESTIONS} test questions; agents 2–5's questions: a fixed sample of ${SLICE_QUESTIONS} of their training questions, teacher's answers as references; local: agent 1 alone`
   process.stdout.write(`\n${table}\n\n${setting}\n`)
   await mkdir(values.out, { recursive: true })
-  await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, seeds, rounds, generatedAt: new Date().toISOString(), entries: all.map(({ curve: _curve, ...e }) => e) }, null, 2) + '\n')
+  await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, seeds, rounds, generatedAt: new Date().toISOString(), entries: all }, null, 2) + '\n')
   await writeFile(join(values.out, `${name}.md`), `# Table 1\n\nMade by \`${command}\`; ${setting}.\n\n${table}\n`)
-  for (const task of tasks) await writeFile(join(values.out, `${name}-${task.kind}-curves.svg`), curvesSvg(entries.filter(e => e.task === task.kind)))
+  // Kept rows carry their curves in the JSON (rows from before curves were kept there have none).
+  for (const task of tasks) await writeFile(join(values.out, `${name}-${task.kind}-curves.svg`), curvesSvg(all.filter(e => e.task === task.kind && (e.curve?.length ?? 0) > 0)))
 }
 
 function metricOf (kind: string): string {
   return kind === 'ner' ? 'entity F1' : kind === 'qa' ? 'BLEU-4' : 'accuracy'
 }
 
-function curvesSvg (all: Entry[]): string {
+function curvesSvg (entries: Entry[]): string {
+  const all = entries.map(e => ({ ...e, curve: e.curve ?? [] }))
   const w = 560
   const h = 320
   const pad = 50
