@@ -14,7 +14,7 @@ import { localUpdate, poisonShard, type Attack } from './attacks.ts'
 import { distil, type Distillation } from './distill.ts'
 import { mergeRound, trustOf } from './merge.ts'
 import { PhaseTimer } from './phases.ts'
-import { SerialQueue } from './serial-queue.ts'
+import { SerialQueue } from '../core/serial-queue.ts'
 import { FederationState, type ProposalEntry } from './state.ts'
 
 export interface ParticipantInit {

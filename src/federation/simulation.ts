@@ -12,7 +12,7 @@ import type { RunConfig } from './config.ts'
 import { putModel } from './content.ts'
 import { autopilot, type Driver, type DriverFactory } from './driver.ts'
 import { Participant } from './participant.ts'
-import { SerialQueue } from './serial-queue.ts'
+import { SerialQueue } from '../core/serial-queue.ts'
 import { PHASES, zeroPhases, type PhaseSeconds } from './phases.ts'
 import type { RoundReport } from './report.ts'
 
