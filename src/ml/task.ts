@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
+import type { SoftmaxTraining } from './sparse-softmax.ts'
 import type { Weights } from './weights.ts'
 
 /** A participant's own data: it trains on `train` and judges peers' updates on `val`. */
@@ -80,6 +81,18 @@ export interface Teaching<Example> {
   taught(example: Example): boolean
   /** The dataset's own question–answer pairs: what the embedded dataset teacher knows. */
   readonly pairs: ReadonlyArray<{ question: string, answer: string }>
+}
+
+/** A task's training settings with one call's seed, signal and progress, as the sparse softmax takes them. */
+export function softmaxTraining (settings: { epochs: number, batchSize: number, learningRate: number }, options: TrainOptions): SoftmaxTraining {
+  return {
+    epochs: settings.epochs,
+    batchSize: settings.batchSize,
+    learningRate: settings.learningRate,
+    seed: options.seed,
+    signal: options.signal,
+    onEpoch: (epoch, loss) => options.onProgress?.({ type: 'conclave:train:epoch', epoch, loss })
+  }
 }
 
 /** The examples reports score on: the test split, or the dev split while choosing settings. */

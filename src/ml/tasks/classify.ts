@@ -9,6 +9,7 @@ import { fitTfidf } from '../../data/tokenizer.ts'
 import { classificationScores } from '../../metrics/classification.ts'
 import { initBackend } from '../backend.ts'
 import type { ClassifyConfig, EvalResult, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
+import { softmaxTraining } from '../task.ts'
 import { initSoftmax, predictSoftmax, trainSoftmax } from '../sparse-softmax.ts'
 import type { Weights } from '../weights.ts'
 
@@ -49,12 +50,7 @@ export async function createClassifyTask (config: Config, options: { logger?: Lo
     },
 
     async train (base: Weights, shard: Shard<Featurized>, options: TrainOptions): Promise<TrainResult> {
-      const { weights, loss } = await trainSoftmax(shape, base, shard.train.map(e => e.x), shard.train.map(e => e.label), {
-        ...config,
-        seed: options.seed,
-        signal: options.signal,
-        onEpoch: (epoch, l) => options.onProgress?.({ type: 'conclave:train:epoch', epoch, loss: l })
-      })
+      const { weights, loss } = await trainSoftmax(shape, base, shard.train.map(e => e.x), shard.train.map(e => e.label), softmaxTraining(config, options))
       return { weights, numSamples: shard.train.length, loss }
     },
 

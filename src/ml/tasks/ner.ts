@@ -12,6 +12,7 @@ import { entityScores } from '../../metrics/entities.ts'
 import { initBackend } from '../backend.ts'
 import { initSoftmax, predictSoftmax, trainSoftmax } from '../sparse-softmax.ts'
 import type { EvalResult, NerConfig, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
+import { softmaxTraining } from '../task.ts'
 import type { Weights } from '../weights.ts'
 
 type Config = z.infer<typeof NerConfig>
@@ -63,12 +64,7 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
     },
 
     async train (base: Weights, shard: Shard<Sentence>, options: TrainOptions): Promise<TrainResult> {
-      const { weights, loss } = await trainSoftmax(shape, base, shard.train.flatMap(s => s.x), shard.train.flatMap(s => s.labels), {
-        ...config,
-        seed: options.seed,
-        signal: options.signal,
-        onEpoch: (epoch, l) => options.onProgress?.({ type: 'conclave:train:epoch', epoch, loss: l })
-      })
+      const { weights, loss } = await trainSoftmax(shape, base, shard.train.flatMap(s => s.x), shard.train.flatMap(s => s.labels), softmaxTraining(config, options))
       return { weights, numSamples: shard.train.reduce((n, s) => n + s.tokens.length, 0), loss }
     },
 

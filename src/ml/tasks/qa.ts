@@ -9,6 +9,7 @@ import { initBackend } from '../backend.ts'
 import { answerRows, classCount, fitVocabulary, greedyDecode, readQuestion, type Question } from '../qa-student.ts'
 import { initSoftmax, softmaxLogits, softmaxLogLikelihood, trainSoftmax } from '../sparse-softmax.ts'
 import type { EvalResult, QaConfig, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
+import { softmaxTraining } from '../task.ts'
 import type { Weights } from '../weights.ts'
 
 type Config = z.infer<typeof QaConfig>
@@ -67,12 +68,7 @@ export async function createQaTask (config: Config, options: { logger?: Logger }
       const taught = shard.train.filter(e => e.target !== undefined)
       if (taught.length === 0) throw new DatasetError('none of these questions has a teacher\'s answer yet: distil before training')
       const { x, y } = rowsOf(taught)
-      const { weights, loss } = await trainSoftmax(shape, base, x, y, {
-        ...config,
-        seed: options.seed,
-        signal: options.signal,
-        onEpoch: (epoch, l) => options.onProgress?.({ type: 'conclave:train:epoch', epoch, loss: l })
-      })
+      const { weights, loss } = await trainSoftmax(shape, base, x, y, softmaxTraining(config, options))
       return { weights, numSamples: taught.length, loss }
     },
 
