@@ -8,14 +8,12 @@ import { loadOrCreateKeystore } from '../identity/index.ts'
 import { createLedger } from '../ledger/index.ts'
 import { evalExamples, loadTask } from '../ml/task.ts'
 import { createContentStore } from '../storage/index.ts'
-import { CachedTeacher } from '../teachers/cache.ts'
 import { createTeacher } from '../teachers/index.ts'
 import { createBus } from '../transport/index.ts'
 import { audit, type AuditReport } from './audit.ts'
 import { parseRunConfig, type RunConfig } from './config.ts'
-import { putModel } from './content.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
-import { Participant } from './participant.ts'
+import { charterOf, enrol } from './enrol.ts'
 
 /**
  * What one member process needs beyond a run config: who it is among the members, its key
@@ -96,15 +94,8 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   const bus = await createBus(run.bus, { logger })
   const room = run.federation
   const ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, logger })
-  const teacher = task.teaching === undefined
-    ? undefined
-    : await CachedTeacher.open(await createTeacher(run.teacher, task.teaching.pairs), store, join(config.dir, 'agents', config.name, 'teacher-index.json'), { budgetTokens: run.teacher.budgetTokens })
-  const participant = new Participant({
-    name: config.name, identity, store, ledger, bus, room, task, shard, teacher, teacherMaxTokens: run.teacher.maxTokens,
-    seed: run.seed * 7919 + config.member - 1, tolerance: run.tolerance, voteScale: run.voteScale, logger,
-    attack: run.attacks.find(a => a.agent === config.member),
-    autoVote: options.driver === undefined || options.driver === autopilot
-  })
+  const teacher = task.teaching === undefined ? undefined : await createTeacher(run.teacher, task.teaching.pairs)
+  const participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
   const names = new Map(config.members.map((did, i) => [did, `agent-${i + 1}`]))
   const driver = await (options.driver ?? autopilot)(participant, { ledger, bus, room, nameOf: did => names.get(did) ?? did, dir: join(config.dir, 'agents', config.name) })
   const until = async (what: string, done: () => boolean, seconds: number): Promise<boolean> => {
@@ -134,8 +125,7 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
         if (!await until('every member listens', () => config.members.every(d => heard.has(d)), config.joinSeconds)) {
           throw new BackendUnavailableError(`only ${heard.size} of ${config.members.length} members said hello within ${config.joinSeconds} s: ${config.members.filter(d => !heard.has(d)).map(d => names.get(d)).join(', ')} missing`)
         }
-        const initial = await putModel(store, task.initialWeights(run.seed))
-        await participant.publishRecord({ type: 'charter', federation: room, round: 0, members: config.members, quorum: run.quorum, windowSeconds: run.windowSeconds, aggregation: run.aggregation, task: task.name, initial })
+        await participant.publishRecord(await charterOf(run, task, store, config.members))
       }
       if (!await until('the charter is applied', () => participant.globalModel !== undefined, config.joinSeconds)) throw new BackendUnavailableError(`no charter from ${names.get(config.members[0] as string)} within ${config.joinSeconds} s`)
     } finally {

@@ -33,9 +33,7 @@ export interface ParticipantInit {
    * Where a task learned by distillation (qa) gets its targets: this participant's own
    * teacher, cached and budgeted. Its questions have no targets until it distils.
    */
-  teacher?: CachedTeacher
-  /** Most tokens one teacher answer may cost. @default 64 */
-  teacherMaxTokens?: number
+  teacher?: { cache: CachedTeacher, /** Most tokens one answer may cost. */ maxTokens: number }
   /** Base seed of this participant's training; each round derives its own from it. */
   seed: number
   /** Accept a peer's update when it lowers my validation metric by at most this much. @default 0 */
@@ -179,7 +177,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       if (mine) throw new ProtocolViolationError(`I already proposed an update for round ${round}`)
       const { task, seed, attack } = this.#init
       await this.#autoDistil()
-      if (task.teaching !== undefined && !this.#shard.train.some(e => task.teaching?.taught(e))) throw new ProtocolViolationError(`none of my ${this.#shard.train.length} training questions has a teacher's answer: distil first`)
+      this.#requireTaught(this.#shard.train, 'training', 'distil first')
       this.#trainShard ??= poisonShard(task, this.#shard, attack, seed)
       const trainShard = this.#trainShard
       const update = await this.timer.time('train', () => localUpdate(task, trainShard, global.weights, { attack, seed, round, memory: this.#memory }))
@@ -229,18 +227,18 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** My unanswered questions, if my budget still pays for one more answer; else 0. */
   get distillable (): number {
-    const budget = this.#init.teacher?.remaining ?? 0
-    return budget >= (this.#init.teacherMaxTokens ?? 64) ? this.undistilled : 0
+    const teacher = this.#init.teacher
+    return teacher !== undefined && teacher.cache.remaining >= teacher.maxTokens ? this.undistilled : 0
   }
 
   /** What my teacher cost so far (undefined: no teacher). */
   get teacherUse (): { asked: number, cached: number, tokens: number, undistilled: number } | undefined {
-    const teacher = this.#init.teacher
+    const teacher = this.#init.teacher?.cache
     return teacher === undefined ? undefined : { asked: teacher.misses, cached: teacher.hits, tokens: teacher.spent, undistilled: this.undistilled }
   }
 
   /** What is left of my teacher budget, in tokens (Infinity: no cap; undefined: no teacher). */
-  get teacherBudget (): number | undefined { return this.#init.teacher?.remaining }
+  get teacherBudget (): number | undefined { return this.#init.teacher?.cache.remaining }
 
   /**
    * Asks my teacher about my questions that have no answer yet, validation questions first
@@ -255,8 +253,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     if (task.teaching === undefined) throw new ProtocolViolationError(`the ${task.name} task learns from its labels: there is nothing to distil`)
     if (teacher === undefined) throw new ProtocolViolationError(`${this.name} has no teacher to distil from`)
     const { val, train } = this.#shard
-    const { examples, report } = await this.timer.time('distill', () => distil(task.teaching as NonNullable<typeof task.teaching>, [...val, ...train], teacher, {
-      limit: options.limit, maxTokens: this.#init.teacherMaxTokens ?? 64, failed: this.#unanswerable, signal: options.signal
+    const { examples, report } = await this.timer.time('distill', () => distil(task.teaching as NonNullable<typeof task.teaching>, [...val, ...train], teacher.cache, {
+      limit: options.limit, maxTokens: teacher.maxTokens, failed: this.#unanswerable, signal: options.signal
     }))
     this.#shard = { val: examples.slice(0, val.length), train: examples.slice(val.length) }
     this.#trainShard = undefined
@@ -264,6 +262,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     if (this.#global !== undefined) this.#global.metric = undefined
     this.#logger.info(`${this.name} distilled`, { ...report })
     return report
+  }
+
+  /** Refuses work that needs some of `examples` answered by my teacher while none is (tasks learned by distillation). */
+  #requireTaught (examples: unknown[], kind: string, remedy: string): void {
+    const teaching = this.#init.task.teaching
+    if (teaching !== undefined && !examples.some(e => teaching.taught(e))) throw new ProtocolViolationError(`none of my ${examples.length} ${kind} questions has a teacher's answer: ${remedy}`)
   }
 
   /** The autopilot distils everything it can before it first trains or judges; an agent decides itself. */
@@ -400,7 +404,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const { task, store } = this.#init
     const shard = this.#shard
     // Without answers to my own validation questions I cannot judge, and must not reject for it.
-    if (task.teaching !== undefined && !shard.val.some(e => task.teaching?.taught(e))) throw new ProtocolViolationError(`none of my ${shard.val.length} validation questions has a teacher's answer: distil before judging`)
+    this.#requireTaught(shard.val, 'validation', 'distil before judging')
     const base = { proposal: entry.block, proposer: entry.signed.issuer, round: entry.signed.record.round }
     let evaluation: Evaluation
     try {

@@ -5,13 +5,12 @@ import { loadOrCreateKeystore } from '../identity/index.ts'
 import { createLedger, type Ledger } from '../ledger/index.ts'
 import { evalExamples, loadTask, type Shard, type Task } from '../ml/task.ts'
 import { createContentStore, type ContentStore } from '../storage/index.ts'
-import { CachedTeacher } from '../teachers/cache.ts'
 import { createTeacher, type Teacher } from '../teachers/index.ts'
 import { createBus, type Bus } from '../transport/index.ts'
 import type { RunConfig } from './config.ts'
-import { putModel } from './content.ts'
+import { charterOf, enrol } from './enrol.ts'
 import { autopilot, type Driver, type DriverFactory } from './driver.ts'
-import { Participant } from './participant.ts'
+import type { Participant } from './participant.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
 import { PHASES, zeroPhases, type PhaseSeconds } from './phases.ts'
 import type { RoundReport } from './report.ts'
@@ -99,13 +98,9 @@ export class Simulation {
     const identity = await loadOrCreateKeystore(join(this.#options.dir, 'keys', `${name}.key.json`))
     const list = this.rejections.get(name) ?? []
     this.rejections.set(name, list)
-    // Each agent pays its own teacher budget; answers are shared through the content store.
-    const teacher = this.teacher === undefined ? undefined : await CachedTeacher.open(this.teacher, store, join(this.#options.dir, 'agents', name, 'teacher-index.json'), { budgetTokens: config.teacher.budgetTokens })
-    const participant = new Participant({
-      name, identity, store, ledger, bus, room: config.federation, task, shard: this.shards[index] as Shard, teacher, teacherMaxTokens: config.teacher.maxTokens,
-      seed: config.seed * 7919 + index, tolerance: config.tolerance, voteScale: config.voteScale, logger: this.#options.logger, queue: this.#queue,
-      attack: config.attacks.find(a => a.agent === index + 1),
-      autoVote: this.#options.driver === undefined || this.#options.driver === autopilot
+    const participant = await enrol(config, index, {
+      identity, store, ledger, bus, task, shard: this.shards[index] as Shard, teacher: this.teacher,
+      dir: this.#options.dir, driver: this.#options.driver, logger: this.#options.logger, queue: this.#queue
     })
     participant.on('conclave:record:rejected', e => { list.push(e) })
     return participant
@@ -119,18 +114,7 @@ export class Simulation {
   /** The first participant founds the federation: members, quorum, window, initial model. */
   async charter (): Promise<RoundReport> {
     const founder = this.#founder()
-    const initial = await putModel(this.store, this.task.initialWeights(this.config.seed))
-    await founder.publishRecord({
-      type: 'charter',
-      federation: this.config.federation,
-      round: 0,
-      members: this.participants.map(p => p.did),
-      quorum: this.config.quorum,
-      windowSeconds: this.config.windowSeconds,
-      aggregation: this.config.aggregation,
-      task: this.task.name,
-      initial
-    })
+    await founder.publishRecord(await charterOf(this.config, this.task, this.store, this.participants.map(p => p.did)))
     await this.settle()
     return this.#report(0, zeroPhases(), 0)
   }

@@ -1,0 +1,70 @@
+import { join } from 'node:path'
+import type { Logger } from '../core/logger.ts'
+import type { Charter, Did } from '../core/records.ts'
+import type { SerialQueue } from '../core/serial-queue.ts'
+import type { Identity } from '../identity/index.ts'
+import type { Ledger } from '../ledger/index.ts'
+import type { Shard, Task } from '../ml/task.ts'
+import type { ContentStore } from '../storage/index.ts'
+import { CachedTeacher } from '../teachers/cache.ts'
+import type { Teacher } from '../teachers/index.ts'
+import type { Bus } from '../transport/index.ts'
+import type { RunConfig } from './config.ts'
+import { putModel } from './content.ts'
+import { autopilot, type DriverFactory } from './driver.ts'
+import { Participant } from './participant.ts'
+
+/**
+ * How a run config becomes members and a charter, the same whether all members share one
+ * process (Simulation) or each runs as its own (`conclave agent`).
+ */
+
+export interface Enrolment {
+  identity: Identity
+  store: ContentStore
+  ledger: Ledger
+  bus: Bus
+  task: Task
+  shard: Shard
+  /** The task's teacher (tasks learned by distillation); each member gets its own cache and budget. */
+  teacher?: Teacher
+  /** Where the member's own files go: its teacher cache index under `agents/<name>/`. */
+  dir: string
+  /** Who decides for it: the autopilot judges and votes by itself, an agent through tools. */
+  driver?: DriverFactory
+  logger?: Logger
+  queue?: SerialQueue
+}
+
+/** Member `index` (0-based, named agent-N) of a run: the config sets its seed, vote rule, attack and teacher budget. */
+export async function enrol (config: RunConfig, index: number, parts: Enrolment): Promise<Participant> {
+  const name = `agent-${index + 1}`
+  // Each member pays its own teacher budget; answers are shared through the content store.
+  const teacher = parts.teacher === undefined
+    ? undefined
+    : { cache: await CachedTeacher.open(parts.teacher, parts.store, join(parts.dir, 'agents', name, 'teacher-index.json'), { budgetTokens: config.teacher.budgetTokens }), maxTokens: config.teacher.maxTokens }
+  return new Participant({
+    name,
+    identity: parts.identity,
+    store: parts.store,
+    ledger: parts.ledger,
+    bus: parts.bus,
+    room: config.federation,
+    task: parts.task,
+    shard: parts.shard,
+    teacher,
+    seed: config.seed * 7919 + index,
+    tolerance: config.tolerance,
+    voteScale: config.voteScale,
+    attack: config.attacks.find(a => a.agent === index + 1),
+    autoVote: parts.driver === undefined || parts.driver === autopilot,
+    logger: parts.logger,
+    queue: parts.queue
+  })
+}
+
+/** The charter the founder anchors: the members, the rules, and the initial model (put in the store). */
+export async function charterOf (config: RunConfig, task: Task, store: ContentStore, members: Did[]): Promise<Charter> {
+  const initial = await putModel(store, task.initialWeights(config.seed))
+  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, task: task.name, initial }
+}
