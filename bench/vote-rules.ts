@@ -1,5 +1,5 @@
 /**
- * `node bench/vote-rules.ts [--seeds 11,12] [--tasks classify,ner]`: chooses how peers
+ * `node bench/vote-rules.ts [--seeds 11,12] [--tasks classify,ner,qa] [--only I,J] [--out DIR]`: chooses how peers
  * measure an update before voting, on the DEV split only (the global model is scored on
  * each task's dev split; the test split is never read). Same setting as Table 1: 5 agents,
  * quorum 4 of 5, Dirichlet(α = 1), 5 rounds, clean and with agent 5 sign-flipping ×5.
