@@ -131,6 +131,12 @@ export const ClassifyConfig = z.object({
   learningRate: z.number().positive().max(10).default(0.01),
   /** Share of each participant's data held out as its validation set. @default 0.15 */
   valFraction: z.number().gt(0).lt(1).default(0.15),
+  /**
+   * How peers judge an update on their validation examples: `accuracy`, or `logLikelihood`,
+   * the mean log-probability of the true labels (continuous, so ~90 examples do not move it
+   * in steps of one example). @default 'accuracy'
+   */
+  judge: z.enum(['accuracy', 'logLikelihood']).default('accuracy'),
   /** Share of train held out as the dev split when the folder has no dev.jsonl (seed 0). @default 0.1 */
   devFraction: z.number().min(0).lt(1).default(0.1),
   /** Use only this many training examples (a fixed subset, taken after the dev split), for quick runs and tests. */
@@ -143,12 +149,15 @@ export const NerConfig = z.object({
   kind: z.literal('ner'),
   /** Folder with train.conll / test.conll (token<TAB>BIO tag). @default the bundled BC5CDR */
   data: z.string().default(bundled('bc5cdr')),
-  /** Hashed window-feature buckets. @default 32768 */
-  features: z.number().int().min(16).max(1 << 20).default(32_768),
+  // Features, buckets, batch and rate chosen on BC5CDR's dev split: docs/results/ner-features.md.
+  /** Hashed window-feature buckets. @default 262144 */
+  features: z.number().int().min(16).max(1 << 20).default(262_144),
+  /** Sentences before a token's own whose abbreviation definitions its features see. @default 10 */
+  context: z.number().int().min(0).max(1000).default(10),
   hidden: z.number().int().min(0).max(4096).default(0),
   epochs: z.number().int().min(1).max(100).default(2),
-  batchSize: z.number().int().min(1).max(4096).default(128),
-  learningRate: z.number().positive().max(10).default(0.02),
+  batchSize: z.number().int().min(1).max(4096).default(512),
+  learningRate: z.number().positive().max(10).default(0.01),
   valFraction: z.number().gt(0).lt(1).default(0.15),
   /** Use only this many training sentences (a fixed subset). */
   trainLimit: z.number().int().positive().optional(),

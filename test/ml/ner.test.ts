@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest'
+import { abbreviations } from '../../src/data/abbreviations.ts'
 import { tokenFeatures } from '../../src/data/token-features.ts'
+import { decodeBio } from '../../src/ml/bio-decode.ts'
 import { loadTask, TaskConfig } from '../../src/ml/task.ts'
 import { weightsSha256 } from '../../src/ml/weights.ts'
 
-const config = TaskConfig.parse({ kind: 'ner', trainLimit: 400, testLimit: 150, features: 4096, epochs: 2 })
+const config = TaskConfig.parse({ kind: 'ner', trainLimit: 400, testLimit: 150, features: 4096, epochs: 2, batchSize: 64, learningRate: 0.02 })
 
 describe('NER task (BC5CDR)', () => {
   it('hashes window features deterministically, normalised', () => {
@@ -11,6 +13,28 @@ describe('NER task (BC5CDR)', () => {
     expect(tokenFeatures(['Aspirin', 'induced', 'ulcers'], 0, 1024)).toEqual(a)
     expect(Math.hypot(...a.values)).toBeCloseTo(1, 6)
     expect(tokenFeatures(['aspirin', 'induced', 'ulcers'], 0, 1024)).not.toEqual(a)
+  })
+
+  it('lets an abbreviation carry what its long form says, from the sentences before', () => {
+    const defined = abbreviations([['Patients', 'with', 'atrial', 'fibrillation', '(', 'AF', ')', 'were', 'treated', '.']])
+    expect(defined.get('AF')).toBe('atrial fibrillation')
+    expect(abbreviations([['the', 'dose', '(', 'mg', ')']]).size).toBe(0) // no capital: a unit, not an abbreviation
+    expect(abbreviations([['in', 'the', 'cortex', '(', 'AF', ')']]).size).toBe(0) // no word starts with its first letter
+    const sentence = ['AF', 'recurred', '.']
+    expect(tokenFeatures(sentence, 0, 1 << 18, defined)).not.toEqual(tokenFeatures(sentence, 0, 1 << 18))
+    expect(tokenFeatures(sentence, 1, 1 << 18, defined)).toEqual(tokenFeatures(sentence, 1, 1 << 18))
+  })
+
+  it('decodes valid BIO: no entity starts with I-, none changes type inside', () => {
+    const tags = ['B-Chemical', 'B-Disease', 'I-Chemical', 'I-Disease', 'O']
+    // Per-token argmax would say I-Disease, I-Chemical: both invalid starts/continuations.
+    const logits = Float32Array.from([
+      0, 1, 0, 3, 0,
+      0, 0, 2, 1.5, 0
+    ])
+    expect(decodeBio(tags, logits, 0, 2).map(i => tags[i])).toEqual(['B-Disease', 'I-Disease'])
+    expect(decodeBio(tags, Float32Array.from([0, 0, 0, 0, 5]), 0, 1).map(i => tags[i])).toEqual(['O'])
+    expect(decodeBio(tags, new Float32Array(0), 0, 0)).toEqual([])
   })
 
   it('trains reproducibly, finds entities better than the untrained model, and scores with entity F1', async () => {

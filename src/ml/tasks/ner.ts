@@ -7,10 +7,12 @@ import { readConll, type TaggedSentence } from '../../data/conll.ts'
 import type { SparseVector } from '../../data/features.ts'
 import { fixedSubset, splitShards } from '../../data/partition.ts'
 import { Rng } from '../../data/rng.ts'
+import { abbreviations } from '../../data/abbreviations.ts'
 import { tokenFeatures } from '../../data/token-features.ts'
 import { entityScores } from '../../metrics/entities.ts'
 import { initBackend } from '../backend.ts'
-import { initSoftmax, predictSoftmax, trainSoftmax } from '../sparse-softmax.ts'
+import { decodeBio } from '../bio-decode.ts'
+import { initSoftmax, softmaxLogits, trainSoftmax } from '../sparse-softmax.ts'
 import type { EvalResult, NerConfig, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
 import type { Weights } from '../weights.ts'
@@ -25,8 +27,9 @@ interface Sentence extends TaggedSentence {
 
 /**
  * Named-entity recognition (BC5CDR: Chemical, Disease) as per-token classification over
- * hashed window features, scored with entity-level micro F1 (seqeval conventions).
- * Shards are split by sentence; non-IID partitions use each sentence's first entity type.
+ * hashed window features, decoded as valid BIO by Viterbi, scored with entity-level micro F1
+ * (seqeval conventions). Shards are split by sentence; non-IID partitions use each
+ * sentence's first entity type.
  */
 export async function createNerTask (config: Config, options: { logger?: Logger } = {}): Promise<Task<Sentence>> {
   await initBackend(options)
@@ -36,19 +39,26 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
   const [trainRaw, testRaw, devRaw] = await Promise.all([readConll(join(config.data, 'train.conll')), readConll(join(config.data, 'test.conll')), hasDev ? readConll(devPath) : Promise.resolve([])])
   const tags = [...new Set(trainRaw.flatMap(s => s.tags))].sort()
   const index = new Map(tags.map((t, i) => [t, i]))
-  const prepare = (s: TaggedSentence, file: string): Sentence => ({
-    ...s,
-    labels: s.tags.map(t => {
-      const id = index.get(t)
-      if (id === undefined) throw new DatasetError(`${file}: tag "${t}" does not occur in train.conll`)
-      return id
-    }),
-    x: s.tokens.map((_, i) => tokenFeatures(s.tokens, i, config.features))
-  })
-  const train = fixedSubset(trainRaw, config.trainLimit).map(s => prepare(s, 'train.conll'))
-  const test = fixedSubset(testRaw, config.testLimit).map(s => prepare(s, 'test.conll'))
+  // A sentence's features see the abbreviations defined in it and the sentences before it
+  // (the files keep each abstract's sentences in order but mark no document boundaries).
+  const prepare = (s: TaggedSentence, at: number, all: TaggedSentence[], file: string): Sentence => {
+    const defined = abbreviations(all.slice(Math.max(0, at - config.context), at + 1).map(p => p.tokens))
+    return {
+      ...s,
+      labels: s.tags.map(t => {
+        const id = index.get(t)
+        if (id === undefined) throw new DatasetError(`${file}: tag "${t}" does not occur in train.conll`)
+        return id
+      }),
+      x: s.tokens.map((_, i) => tokenFeatures(s.tokens, i, config.features, defined))
+    }
+  }
+  const subset = (raw: TaggedSentence[], limit: number | undefined, file: string): Sentence[] =>
+    fixedSubset(raw.map((_, at) => at), limit).map(at => prepare(raw[at] as TaggedSentence, at, raw, file))
+  const train = subset(trainRaw, config.trainLimit, 'train.conll')
+  const test = subset(testRaw, config.testLimit, 'test.conll')
   // dev.conll, when the folder has one, is for choosing settings; never part of any shard.
-  const dev = fixedSubset(devRaw, config.testLimit).map(s => prepare(s, 'dev.conll'))
+  const dev = subset(devRaw, config.testLimit, 'dev.conll')
   const shape = { features: config.features, hidden: config.hidden, classes: tags.length }
   logger.info('ner task loaded', { train: train.length, test: test.length, tags })
 
@@ -70,9 +80,13 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
 
     async evaluate (weights: Weights, examples: 'test' | Sentence[]): Promise<EvalResult> {
       const rows = examples === 'test' ? test : examples
-      const flat = predictSoftmax(shape, weights, rows.flatMap(s => s.x))
+      const logits = softmaxLogits(shape, weights, rows.flatMap(s => s.x))
       let at = 0
-      const predicted = rows.map(s => s.tokens.map(() => tags[flat[at++] as number] as string))
+      const predicted = rows.map(s => {
+        const path = decodeBio(tags, logits, at, s.tokens.length)
+        at += s.tokens.length
+        return path.map(id => tags[id] as string)
+      })
       const scores = entityScores(rows.map(s => s.tags), predicted)
       return { metric: scores.f1, metricName: 'entityF1', details: { precision: scores.precision, recall: scores.recall, f1: scores.f1, sentences: rows.length } }
     },
