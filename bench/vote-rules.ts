@@ -17,14 +17,21 @@ import { TABLE1_BASE, TABLE1_ROUNDS, TABLE1_SETTINGS } from './table1-setting.ts
 const { values } = parseArgs({ options: { seeds: { type: 'string', default: '11' }, tasks: { type: 'string', default: 'classify,ner' }, only: { type: 'string' }, out: { type: 'string', default: 'docs/results' } } })
 const seeds = values.seeds.split(',').map(Number)
 const tasks = values.tasks.split(',')
+// classify's peers judged by accuracy until the log-likelihood rows were measured; its judge is now set per candidate.
 const candidates = [
-  { name: 'full Δ, tolerance 0.01 (before)', voteScale: 'full', tolerance: 0.01 },
-  { name: 'full Δ, tolerance 0.05', voteScale: 'full', tolerance: 0.05 },
-  { name: 'share Δ/N, tolerance 0.01', voteScale: 'share', tolerance: 0.01 },
-  { name: 'share Δ/N, tolerance 0', voteScale: 'share', tolerance: 0 },
+  { name: 'full Δ, tolerance 0.01 (before)', voteScale: 'full', tolerance: 0.01, judge: 'accuracy' },
+  { name: 'full Δ, tolerance 0.05', voteScale: 'full', tolerance: 0.05, judge: 'accuracy' },
+  { name: 'share Δ/N, tolerance 0.01', voteScale: 'share', tolerance: 0.01, judge: 'accuracy' },
+  { name: 'share Δ/N, tolerance 0', voteScale: 'share', tolerance: 0, judge: 'accuracy' },
   // "4 of 5" read as four members endorsing, the proposer's own proposal counting as its endorsement: 3 of 4 peers
-  { name: 'full Δ, tolerance 0.01, proposer endorses (3 of 4 peers)', voteScale: 'full', tolerance: 0.01, quorum: 3 },
-  { name: 'share Δ/N, tolerance 0.01, proposer endorses (3 of 4 peers)', voteScale: 'share', tolerance: 0.01, quorum: 3 }
+  { name: 'full Δ, tolerance 0.01, proposer endorses (3 of 4 peers)', voteScale: 'full', tolerance: 0.01, quorum: 3, judge: 'accuracy' },
+  { name: 'share Δ/N, tolerance 0.01, proposer endorses (3 of 4 peers)', voteScale: 'share', tolerance: 0.01, quorum: 3, judge: 'accuracy' },
+  // classify only: peers judge by their validation labels' log-likelihood (nats per example)
+  { name: 'share Δ/N, log-likelihood, tolerance 0.01', voteScale: 'share', tolerance: 0.01, judge: 'logLikelihood' },
+  { name: 'share Δ/N, log-likelihood, tolerance 0', voteScale: 'share', tolerance: 0, judge: 'logLikelihood' },
+  { name: 'full Δ, log-likelihood, tolerance 0.01', voteScale: 'full', tolerance: 0.01, judge: 'logLikelihood' },
+  { name: 'share Δ/N, log-likelihood, tolerance 0.03', voteScale: 'share', tolerance: 0.03, judge: 'logLikelihood' },
+  { name: 'share Δ/N, log-likelihood, tolerance 0.1', voteScale: 'share', tolerance: 0.1, judge: 'logLikelihood' }
 ].filter((_, i) => values.only === undefined || values.only.split(',').map(Number).includes(i))
 const settings = TABLE1_SETTINGS
 
@@ -38,7 +45,8 @@ for (const task of tasks) {
       rows.push({ task, setting: setting.name, method: 'fedavg', seed, dev: fedavg.rounds.at(-1)?.metric.value ?? Number.NaN, rejectionRate: null })
       for (const c of candidates) {
         const out = await mkdtemp(join(tmpdir(), 'conclave-vote-rules-'))
-        const report = await runFederation(parseRunConfig({ ...base, voteScale: c.voteScale, tolerance: c.tolerance, quorum: 'quorum' in c ? c.quorum : 4 } as RunConfigInput), { out, force: true })
+        const judged = task === 'classify' ? { task: { kind: task, judge: c.judge } } : {}
+        const report = await runFederation(parseRunConfig({ ...base, ...judged, voteScale: c.voteScale, tolerance: c.tolerance, quorum: 'quorum' in c ? c.quorum : 4 } as RunConfigInput), { out, force: true })
         await rm(out, { recursive: true, force: true })
         rows.push({ task, setting: setting.name, method: c.name, seed, dev: report.rounds.at(-1)?.metric.value ?? Number.NaN, rejectionRate: report.rejectionRate })
       }

@@ -29,8 +29,12 @@ export const RunConfig = z.object({
   quorum: QuorumInput.default({ kind: 'fraction', fraction: 1 }),
   /** Seconds after a proposal during which votes on it count. @default 600 */
   windowSeconds: z.number().int().positive().max(86_400).default(600),
-  /** A peer accepts an update that lowers its validation metric by at most this much. @default 0.01 */
-  tolerance: z.number().min(0).max(1).default(0.01),
+  /**
+   * A peer accepts an update that lowers its judge's score on its validation examples by at
+   * most this much. @default the task's own: 0.01 of its metric, 0.1 nats of log-likelihood
+   * for classify, 0.01 for qa
+   */
+  tolerance: z.number().min(0).max(1).optional(),
   /**
    * How a peer measures an update: `full` scores global + Δw (as if the update replaced the
    * round), `share` scores global + Δw / N, the share one of N members' updates gets in a
@@ -115,8 +119,10 @@ seed: 42
 quorum: { kind: fraction, fraction: 1 }
 # Seconds after a proposal during which votes on it count.
 windowSeconds: 600
-# A peer accepts an update that lowers its validation metric by at most this much.
-tolerance: 0.01
+# A peer accepts an update that lowers its judge's score on its validation examples by at
+# most this much (omitted: the task's own, 0.01 of the metric; classify judges by labels'
+# log-likelihood with 0.1 nats).
+# tolerance: 0.01
 # How a peer measures an update: share (global + Δw / N, its share of a FedAvg merge) or
 # full (global + Δw, as if it replaced the round).
 voteScale: share

@@ -4,7 +4,7 @@ import { silentLogger, type Logger } from '../core/logger.ts'
 import type { BlockId, Checkpoint, Did, ModelRef, Record, RecordType, SignedRecord, Vote } from '../core/records.ts'
 import type { Identity } from '../identity/index.ts'
 import type { Ledger } from '../ledger/index.ts'
-import type { Shard, Task } from '../ml/task.ts'
+import { judgeOf, type Shard, type Task } from '../ml/task.ts'
 import { applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
 import type { CachedTeacher } from '../teachers/cache.ts'
@@ -410,11 +410,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     try {
       const delta = await this.timer.time('fetchVerify', () => fetchModel(store, entry.signed.record.delta))
       const candidate = applyDelta(global.weights, delta, this.#init.voteScale === 'share' ? 1 / Math.max(1, this.state.members.size) : 1)
-      const judge = task.judge ?? { name: task.metricName, score: async (w: Weights, e: unknown[]) => (await task.evaluate(w, e)).metric }
+      const judge = judgeOf(task)
       const before = global.metric ?? (global.metric = await this.timer.time('evaluate', () => judge.score(global.weights, shard.val)))
       const after = await this.timer.time('evaluate', () => judge.score(candidate, shard.val))
       const score = after - before
-      const passes = score >= -(this.#init.tolerance ?? 0)
+      const passes = score >= -(this.#init.tolerance ?? judge.tolerance)
       this.#deltas.set(entry.block, delta)
       const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)})`
       evaluation = { ...base, before, after, score, passes, summary }

@@ -61,14 +61,27 @@ export interface Task<Example = unknown> {
    * How peers judge an update, where the reported metric is a poor judge: a score of
    * examples, higher is better. QA judges by the log-likelihood of the teacher's answers,
    * because BLEU of greedy answers is flat near zero early on and would let harm through.
-   * Absent: peers judge by `evaluate`'s metric.
+   * Absent: peers judge by `evaluate`'s metric (see judgeOf).
    */
-  readonly judge?: { name: string, score(weights: Weights, examples: Example[]): Promise<number> }
+  readonly judge?: Judge<Example>
   /** Tasks learned from a teacher (qa): shards hold questions, and targets come from asking. */
   readonly teaching?: Teaching<Example>
   /** Generative tasks: the model's answers to free questions. */
   answer?(weights: Weights, questions: string[]): Promise<string[]>
   dispose(): void
+}
+
+/** A score of examples under some weights, higher is better, and how much worse an update may make it. */
+export interface Judge<Example> {
+  name: string
+  score(weights: Weights, examples: Example[]): Promise<number>
+  /** How much lower an update may make the score and still pass, in the score's units, where the run does not say. */
+  tolerance: number
+}
+
+/** The task's judge, or its reported metric with a tolerance of 0.01 (one point). */
+export function judgeOf<E> (task: Task<E>): Judge<E> {
+  return task.judge ?? { name: task.metricName, score: async (w, e) => (await task.evaluate(w, e)).metric, tolerance: 0.01 }
 }
 
 /** How a task's examples get their targets from a teacher. */
@@ -132,11 +145,12 @@ export const ClassifyConfig = z.object({
   /** Share of each participant's data held out as its validation set. @default 0.15 */
   valFraction: z.number().gt(0).lt(1).default(0.15),
   /**
-   * How peers judge an update on their validation examples: `accuracy`, or `logLikelihood`,
-   * the mean log-probability of the true labels (continuous, so ~90 examples do not move it
-   * in steps of one example). @default 'accuracy'
+   * How peers judge an update on their validation examples: `accuracy` (tolerance 0.01), or
+   * `logLikelihood`, the mean log-probability of the true labels (tolerance 0.1 nats):
+   * continuous, where ~90 examples move accuracy in steps of a point. Chosen on the dev split
+   * (docs/results/vote-rule-selection.md). @default 'logLikelihood'
    */
-  judge: z.enum(['accuracy', 'logLikelihood']).default('accuracy'),
+  judge: z.enum(['accuracy', 'logLikelihood']).default('logLikelihood'),
   /** Share of train held out as the dev split when the folder has no dev.jsonl (seed 0). @default 0.1 */
   devFraction: z.number().min(0).lt(1).default(0.1),
   /** Use only this many training examples (a fixed subset, taken after the dev split), for quick runs and tests. */
@@ -157,7 +171,7 @@ export const NerConfig = z.object({
   hidden: z.number().int().min(0).max(4096).default(0),
   epochs: z.number().int().min(1).max(100).default(2),
   batchSize: z.number().int().min(1).max(4096).default(512),
-  learningRate: z.number().positive().max(10).default(0.01),
+  learningRate: z.number().positive().max(10).default(0.05),
   valFraction: z.number().gt(0).lt(1).default(0.15),
   /** Use only this many training sentences (a fixed subset). */
   trainLimit: z.number().int().positive().optional(),

@@ -63,6 +63,25 @@ describe('classify task', () => {
     expect(after.details.examples).toBe(200)
   })
 
+  it('judges by the validation labels\' log-likelihood, or by accuracy when configured', async () => {
+    expect((await loadTask(TaskConfig.parse({ ...config, judge: 'accuracy' }))).judge).toBeUndefined()
+    const task = await loadTask(config)
+    const [shard] = task.shards(1, { seed: 2, partition: 'iid' })
+    if (shard === undefined || task.judge === undefined) throw new Error('no shard or judge')
+    const base = task.initialWeights(2)
+    const trained = (await task.train(base, shard, { seed: 2 })).weights
+    const before = await task.judge.score(base, shard.val)
+    const after = await task.judge.score(trained, shard.val)
+    expect(task.judge.name).toBe('logLikelihood')
+    expect(task.judge.tolerance).toBe(0.1)
+    expect(before).toBeLessThan(0)
+    expect(before).toBeCloseTo(-Math.log(23), 0) // near-uniform at the start: 23 classes
+    expect(after).toBeGreaterThan(before)
+    // Undoing the update (w0 − Δ) makes the labels less likely than the start did.
+    const undone = new Map([...base].map(([name, t]) => [name, { shape: t.shape, data: t.data.map((v, i) => 2 * v - (trained.get(name)?.data[i] as number)) }]))
+    expect(await task.judge.score(undone, shard.val)).toBeLessThan(before)
+  })
+
   it('leaks no tensors across rounds of training and evaluation', async () => {
     const task = await loadTask(config)
     const [shard] = task.shards(2, { seed: 3, partition: 'dirichlet', alpha: 0.5 })

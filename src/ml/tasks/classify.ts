@@ -10,7 +10,7 @@ import { classificationScores } from '../../metrics/classification.ts'
 import { initBackend } from '../backend.ts'
 import type { ClassifyConfig, EvalResult, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
-import { initSoftmax, predictSoftmax, trainSoftmax } from '../sparse-softmax.ts'
+import { initSoftmax, predictSoftmax, softmaxLogLikelihood, trainSoftmax } from '../sparse-softmax.ts'
 import type { Weights } from '../weights.ts'
 
 type Config = z.infer<typeof ClassifyConfig>
@@ -59,6 +59,10 @@ export async function createClassifyTask (config: Config, options: { logger?: Lo
       const scores = classificationScores(rows.map(r => r.label), predictSoftmax(shape, weights, rows.map(r => r.x)))
       return { metric: scores.accuracy, metricName: 'accuracy', details: { ...scores, examples: rows.length } }
     },
+
+    ...(config.judge === 'logLikelihood'
+      ? { judge: { name: 'logLikelihood', score: async (weights: Weights, rows: Featurized[]) => softmaxLogLikelihood(shape, weights, rows.map(r => r.x), rows.map(r => r.label)), tolerance: 0.1 } }
+      : {}),
 
     poison (examples, options) {
       const rng = new Rng(options.seed)

@@ -89,6 +89,7 @@ export async function createQaTask (config: Config, options: { logger?: Logger }
 
     judge: {
       name: 'logLikelihood',
+      tolerance: 0.01,
       /** Mean log-probability per token of the teacher's answers, teacher-forced (cheap: no decoding). */
       async score (weights, examples) {
         const { x, y } = rowsOf(examples)
