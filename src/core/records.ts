@@ -32,7 +32,7 @@ export const Metric = z.object({
 }).strict()
 
 /** How accepted deltas merge; voting decides which, the rule decides how. */
-export const AggregationRule = z.enum(['fedavg', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'trust-weighted'])
+export const AggregationRule = z.enum(['fedavg', 'fedavg-share', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'trust-weighted'])
 export type AggregationRule = z.infer<typeof AggregationRule>
 
 /**

@@ -12,7 +12,7 @@ import type { Bus, BusMessage, Subscription } from '../transport/index.ts'
 import { fetchModel, putModel } from './content.ts'
 import { localUpdate, poisonShard, type Attack } from './attacks.ts'
 import { distil, type Distillation } from './distill.ts'
-import { mergeRound, trustOf } from './merge.ts'
+import { mergeRound, proposedSamples, trustOf } from './merge.ts'
 import { PhaseTimer } from './phases.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
 import { FederationState, type ProposalEntry } from './state.ts'
@@ -474,7 +474,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         const delta = this.#deltas.get(entry.block) ?? await fetchModel(this.#init.store, entry.signed.record.delta)
         accepted.push({ delta, numSamples: entry.signed.record.numSamples, trust: trustOf(entry) })
       }
-      return mergeRound(global.weights, accepted, this.state.charter?.record.aggregation ?? 'fedavg')
+      return mergeRound(global.weights, accepted, this.state.charter?.record.aggregation ?? 'fedavg', proposedSamples(this.state, round))
     })
   }
 

@@ -57,6 +57,37 @@ describe('a federation with a hostile member', () => {
     }
   })
 
+  it('fedavg-share moves the model by the accepted updates\' share of the round: the rejected one counts as zero', async () => {
+    const roundOne = async (aggregation: 'fedavg' | 'fedavg-share'): Promise<{ before: Weights, after: Weights, audited: boolean }> => {
+      const sim = await Simulation.create(smallConfig({ agents: 4, quorum: 2, rounds: 1, aggregation, attacks: [{ kind: 'sign-flip', agent: 4, scale: 5 }] }), { dir: await tempDir() })
+      try {
+        await sim.charter()
+        const before = sim.participants[0]?.globalModel?.weights as Weights
+        await sim.round(1)
+        const state = sim.participants[0]?.state
+        expect([...(state?.proposals.values() ?? [])].filter(p => p.decision?.record.accepted === false)).toHaveLength(1)
+        return { before, after: sim.participants[0]?.globalModel?.weights as Weights, audited: (await audit(sim.ledger, sim.store)).ok }
+      } finally {
+        await sim.close()
+      }
+    }
+    const plain = await roundOne('fedavg')
+    const share = await roundOne('fedavg-share')
+    expect(plain.audited && share.audited).toBe(true)
+    // Four proposals of equal-ish size, three accepted: the step is Σ_accepted n / Σ_proposed n of FedAvg's.
+    const ratios: number[] = []
+    for (const [name, t] of share.after) {
+      const base = (share.before.get(name) as { data: Float32Array }).data
+      const fed = (plain.after.get(name) as { data: Float32Array }).data
+      t.data.forEach((v, i) => { const d = (fed[i] as number) - (base[i] as number); if (Math.abs(d) > 1e-3) ratios.push((v - (base[i] as number)) / d) })
+    }
+    expect(ratios.length).toBeGreaterThan(0)
+    const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length
+    expect(mean).toBeGreaterThan(0.6)
+    expect(mean).toBeLessThan(0.9)
+    expect(ratios.reduce((a, b) => Math.max(a, b)) - ratios.reduce((a, b) => Math.min(a, b))).toBeLessThan(1e-2)
+  })
+
   it('a free-rider re-posts the same update (same content id) instead of training', async () => {
     const config = smallConfig({ agents: 3, rounds: 2, attacks: [{ kind: 'free-ride', agent: 3 }] })
     const sim = await Simulation.create(config, { dir: await tempDir() })

@@ -45,6 +45,14 @@ describe('robust aggregation rules', () => {
     expect(values(trustWeighted([up([2], 1, 0), up([4], 3, -0.1)]))).toEqual([3.5])
   })
 
+  it('fedavg-share counts the round\'s rejected proposals as zero updates', () => {
+    // Accepted: 2 and 4 with 1 and 3 samples; rejected proposals held 4 more samples: (1·2 + 3·4) / 8.
+    expect(values(aggregate([up([2], 1), up([4], 3)], { rule: 'fedavg-share', proposedSamples: 8 }))).toEqual([1.75])
+    // Nothing rejected: FedAvg.
+    expect(values(aggregate([up([2], 1), up([4], 3)], { rule: 'fedavg-share' }))).toEqual(values(aggregate([up([2], 1), up([4], 3)], { rule: 'fedavg' })))
+    expect(() => aggregate([up([2], 5)], { rule: 'fedavg-share', proposedSamples: 4 })).toThrow(expect.objectContaining({ name: 'InvalidWeightsError' }))
+  })
+
   it('is selectable by name, and each rule resists the attacker where FedAvg does not', () => {
     const updates = [...honest, attacker].map(v => up(v))
     const fed = values(aggregate(updates, { rule: 'fedavg' }))

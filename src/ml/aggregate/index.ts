@@ -2,6 +2,7 @@ import { InvalidWeightsError } from '../../core/errors.ts'
 import type { AggregationRule } from '../../core/records.ts'
 import type { Weights } from '../weights.ts'
 import { fedavg } from './fedavg.ts'
+import { fedavgShare } from './fedavg-share.ts'
 import { krum, multiKrum } from './krum.ts'
 import { median } from './median.ts'
 import { trimmedMean } from './trimmed-mean.ts'
@@ -16,10 +17,11 @@ export interface Update {
 }
 
 /** Voting decides which updates merge; a rule decides how. Each rule is one small file. */
-export type AggregationFn = (updates: readonly Update[]) => Weights
+export type AggregationFn = (updates: readonly Update[], round: { proposedSamples: number }) => Weights
 
 const RULES: Record<AggregationRule, AggregationFn> = {
   fedavg,
+  'fedavg-share': (u, round) => fedavgShare(u, round.proposedSamples),
   median,
   'trimmed-mean': u => trimmedMean(u, 0.2),
   krum: u => krum(u, Math.floor((u.length - 1) / 3)),
@@ -27,8 +29,11 @@ const RULES: Record<AggregationRule, AggregationFn> = {
   'trust-weighted': trustWeighted
 }
 
-/** The merged delta of `updates`, in the order given (callers sort for reproducibility). */
-export function aggregate (updates: readonly Update[], options: { rule: AggregationRule }): Weights {
+/**
+ * The merged delta of `updates`, in the order given (callers sort for reproducibility).
+ * `proposedSamples`: the samples behind every proposal of the round, accepted or not (default: the updates').
+ */
+export function aggregate (updates: readonly Update[], options: { rule: AggregationRule, proposedSamples?: number }): Weights {
   if (updates.length === 0) throw new InvalidWeightsError('nothing to aggregate')
-  return RULES[options.rule](updates)
+  return RULES[options.rule](updates, { proposedSamples: options.proposedSamples ?? updates.reduce((n, u) => n + u.numSamples, 0) })
 }
