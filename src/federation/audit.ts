@@ -11,7 +11,7 @@ import type { Block, Ledger } from '../ledger/index.ts'
 import { weightsSha256, type Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
 import { decodeModel, fetchModel, MAX_MODEL_BYTES } from './content.ts'
-import { mergeRound, proposedSamples, trustOf } from './merge.ts'
+import { mergeRound, trustOf } from './merge.ts'
 import { FederationState } from './state.ts'
 
 /** A record is named by where it sits on the ledger, what it claims to be and who signed it. */
@@ -85,7 +85,7 @@ export async function audit (ledger: Ledger, store: ContentStore, options: Audit
         beforeCommit: async ({ record }) => {
           if (record.type !== 'checkpoint' || global === undefined) return
           const accepted = state.accepted(record.round).map(p => ({ delta: usableDelta(usable, p.block), numSamples: p.signed.record.numSamples, trust: trustOf(p) }))
-          const merged = weightsSha256(mergeRound(global.weights, accepted, state.charter?.record.aggregation ?? 'fedavg', proposedSamples(state, record.round)))
+          const merged = weightsSha256(mergeRound(global.weights, accepted, state, record.round))
           if (merged !== record.model.sha256) {
             throw new DerivationMismatchError(`the accepted updates of round ${record.round} merge to ${merged}, the checkpoint says ${record.model.sha256}`)
           }

@@ -12,7 +12,7 @@ import type { Bus, BusMessage, Subscription } from '../transport/index.ts'
 import { fetchModel, putModel } from './content.ts'
 import { localUpdate, poisonShard, type Attack } from './attacks.ts'
 import { distil, type Distillation } from './distill.ts'
-import { mergeRound, proposedSamples, trustOf } from './merge.ts'
+import { mergeRound, trustOf } from './merge.ts'
 import { PhaseTimer } from './phases.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
 import { FederationState, type ProposalEntry } from './state.ts'
@@ -36,7 +36,7 @@ export interface ParticipantInit {
   teacher?: { cache: CachedTeacher, /** Most tokens one answer may cost. */ maxTokens: number }
   /** Base seed of this participant's training; each round derives its own from it. */
   seed: number
-  /** Accept a peer's update when it lowers my validation metric by at most this much. @default 0 */
+  /** Accept a peer's update when it lowers my judge's score on my validation examples by at most this much. @default the task's judge's tolerance */
   tolerance?: number
   /** Score global + Δw (`full`) or global + Δw / N (`share`). @default full (the run config defaults to share) */
   voteScale?: 'full' | 'share'
@@ -117,7 +117,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   /** The recorder's own merge, so checking its checkpoint does not merge twice. */
   readonly #merged = new Map<number, Weights>()
   readonly #logger: Logger
-  #global?: { ref: ModelRef, weights: Weights, metric?: number }
+  /** The global model; `judged`: my judge's score of it on my validation examples, measured once per model. */
+  #global?: { ref: ModelRef, weights: Weights, judged?: number }
   readonly #queue: SerialQueue
   #fault: unknown
   #subscription?: Subscription
@@ -259,7 +260,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#shard = { val: examples.slice(0, val.length), train: examples.slice(val.length) }
     this.#trainShard = undefined
     // My validation set changed, so the global model's score on it must be measured again.
-    if (this.#global !== undefined) this.#global.metric = undefined
+    if (this.#global !== undefined) this.#global.judged = undefined
     this.#logger.info(`${this.name} distilled`, { ...report })
     return report
   }
@@ -411,7 +412,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       const delta = await this.timer.time('fetchVerify', () => fetchModel(store, entry.signed.record.delta))
       const candidate = applyDelta(global.weights, delta, this.#init.voteScale === 'share' ? 1 / Math.max(1, this.state.members.size) : 1)
       const judge = judgeOf(task)
-      const before = global.metric ?? (global.metric = await this.timer.time('evaluate', () => judge.score(global.weights, shard.val)))
+      const before = global.judged ?? (global.judged = await this.timer.time('evaluate', () => judge.score(global.weights, shard.val)))
       const after = await this.timer.time('evaluate', () => judge.score(candidate, shard.val))
       const score = after - before
       const passes = score >= -(this.#init.tolerance ?? judge.tolerance)
@@ -474,7 +475,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         const delta = this.#deltas.get(entry.block) ?? await fetchModel(this.#init.store, entry.signed.record.delta)
         accepted.push({ delta, numSamples: entry.signed.record.numSamples, trust: trustOf(entry) })
       }
-      return mergeRound(global.weights, accepted, this.state.charter?.record.aggregation ?? 'fedavg', proposedSamples(this.state, round))
+      return mergeRound(global.weights, accepted, this.state, round)
     })
   }
 
@@ -482,7 +483,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     return (this.state.rounds.get(round)?.proposals ?? []).every(id => this.state.proposals.get(id)?.decision !== undefined)
   }
 
-  #requireGlobal (): { ref: ModelRef, weights: Weights, metric?: number } {
+  #requireGlobal (): { ref: ModelRef, weights: Weights, judged?: number } {
     if (this.#global === undefined) throw new NotAnchoredError(`${this.name} has not seen the federation's charter yet`)
     return this.#global
   }
