@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { abbreviations } from '../../src/data/abbreviations.ts'
 import { tokenFeatures } from '../../src/data/token-features.ts'
-import { decodeBio } from '../../src/ml/bio-decode.ts'
+import { bioDecoder } from '../../src/ml/bio-decode.ts'
 import { loadTask, TaskConfig } from '../../src/ml/task.ts'
 import { weightsSha256 } from '../../src/ml/weights.ts'
 
@@ -27,14 +27,15 @@ describe('NER task (BC5CDR)', () => {
 
   it('decodes valid BIO: no entity starts with I-, none changes type inside', () => {
     const tags = ['B-Chemical', 'B-Disease', 'I-Chemical', 'I-Disease', 'O']
+    const decode = bioDecoder(tags)
     // Per-token argmax would say I-Disease, I-Chemical: both invalid starts/continuations.
     const logits = Float32Array.from([
       0, 1, 0, 3, 0,
       0, 0, 2, 1.5, 0
     ])
-    expect(decodeBio(tags, logits, 0, 2).map(i => tags[i])).toEqual(['B-Disease', 'I-Disease'])
-    expect(decodeBio(tags, Float32Array.from([0, 0, 0, 0, 5]), 0, 1).map(i => tags[i])).toEqual(['O'])
-    expect(decodeBio(tags, new Float32Array(0), 0, 0)).toEqual([])
+    expect(decode(logits, 0, 2).map(i => tags[i])).toEqual(['B-Disease', 'I-Disease'])
+    expect(decode(Float32Array.from([0, 0, 0, 0, 5]), 0, 1).map(i => tags[i])).toEqual(['O'])
+    expect(decode(new Float32Array(0), 0, 0)).toEqual([])
   })
 
   it('trains reproducibly, finds entities better than the untrained model, and scores with entity F1', async () => {

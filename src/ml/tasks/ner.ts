@@ -11,7 +11,7 @@ import { abbreviations } from '../../data/abbreviations.ts'
 import { tokenFeatures } from '../../data/token-features.ts'
 import { entityScores } from '../../metrics/entities.ts'
 import { initBackend } from '../backend.ts'
-import { decodeBio } from '../bio-decode.ts'
+import { bioDecoder } from '../bio-decode.ts'
 import { initSoftmax, softmaxLogits, trainSoftmax } from '../sparse-softmax.ts'
 import type { EvalResult, NerConfig, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
@@ -60,6 +60,7 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
   // dev.conll, when the folder has one, is for choosing settings; never part of any shard.
   const dev = subset(devRaw, config.testLimit, 'dev.conll')
   const shape = { features: config.features, hidden: config.hidden, classes: tags.length }
+  const decode = bioDecoder(tags)
   logger.info('ner task loaded', { train: train.length, test: test.length, tags })
 
   return {
@@ -83,7 +84,7 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
       const logits = softmaxLogits(shape, weights, rows.flatMap(s => s.x))
       let at = 0
       const predicted = rows.map(s => {
-        const path = decodeBio(tags, logits, at, s.tokens.length)
+        const path = decode(logits, at, s.tokens.length)
         at += s.tokens.length
         return path.map(id => tags[id] as string)
       })
