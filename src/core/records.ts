@@ -48,6 +48,8 @@ export const Charter = z.object({
   quorum: QuorumRule,
   windowSeconds: z.number().int().positive().max(86_400),
   aggregation: AggregationRule,
+  /** Server momentum β: each round's step adds β times the previous round's (FedAvgM). @default 0 */
+  momentum: z.number().min(0).lt(1).default(0),
   task: z.string().min(1).max(64),
   initial: ModelRef
 }).strict()

@@ -63,7 +63,7 @@ export async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: We
   if (options.attack?.kind === 'free-ride' && options.memory.first !== undefined) {
     return { delta: options.memory.first, numSamples: shard.train.length, loss: 0 }
   }
-  const trained = await task.train(global, shard, { seed })
+  const trained = await task.train(global, shard, { seed, round: options.round })
   const delta = corruptDelta(deltaOf(trained.weights, global), options.attack, seed)
   options.memory.first ??= delta
   return { delta, numSamples: trained.numSamples, loss: trained.loss }

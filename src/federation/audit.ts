@@ -11,7 +11,7 @@ import type { Block, Ledger } from '../ledger/index.ts'
 import { weightsSha256, type Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
 import { decodeModel, fetchModel, MAX_MODEL_BYTES } from './content.ts'
-import { mergeRound, trustOf } from './merge.ts'
+import { mergeRound, trustOf, type GlobalModel } from './merge.ts'
 import { FederationState } from './state.ts'
 
 /** A record is named by where it sits on the ledger, what it claims to be and who signed it. */
@@ -73,7 +73,9 @@ export async function audit (ledger: Ledger, store: ContentStore, options: Audit
   const state = new FederationState()
   const usable = new Map<string, Weights | ConclaveError>()
   const rejected: Rejection[] = []
-  let global: { ref: ModelRef, weights: Weights } | undefined
+  let global: GlobalModel & { ref: ModelRef } | undefined
+  // The step of the checkpoint being applied, as derived in its beforeCommit: the next round's momentum.
+  let step: Weights | undefined
   for await (const block of ledger.blocks(options)) {
     options.signal?.throwIfAborted()
     options.onProgress?.({ type: 'conclave:audit:block', seq: block.seq })
@@ -85,10 +87,12 @@ export async function audit (ledger: Ledger, store: ContentStore, options: Audit
         beforeCommit: async ({ record }) => {
           if (record.type !== 'checkpoint' || global === undefined) return
           const accepted = state.accepted(record.round).map(p => ({ delta: usableDelta(usable, p.block), numSamples: p.signed.record.numSamples, trust: trustOf(p) }))
-          const merged = weightsSha256(mergeRound(global.weights, accepted, state, record.round))
+          const next = mergeRound(global, accepted, state, record.round)
+          const merged = weightsSha256(next.weights)
           if (merged !== record.model.sha256) {
             throw new DerivationMismatchError(`the accepted updates of round ${record.round} merge to ${merged}, the checkpoint says ${record.model.sha256}`)
           }
+          step = next.step
         }
       })
     } catch (err) {
@@ -118,7 +122,7 @@ export async function audit (ledger: Ledger, store: ContentStore, options: Audit
           break
         case 'checkpoint':
           counts.checkpoints++
-          global = { ref: record.model, weights: await fetchModel(store, record.model) }
+          global = { ref: record.model, weights: await fetchModel(store, record.model), step }
       }
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err

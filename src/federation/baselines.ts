@@ -9,6 +9,7 @@ import { applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
 import { localUpdate, poisonShard } from './attacks.ts'
 import type { RunConfig } from './config.ts'
 import { distil } from './distill.ts'
+import { withMomentum } from './merge.ts'
 
 export const BaselineKind = z.enum(['centralized', 'fedavg', 'local'])
 export type BaselineKind = z.infer<typeof BaselineKind>
@@ -38,7 +39,7 @@ export interface BaselineOptions {
 /**
  * The references a federation is judged against, on the same data, seeds and rounds:
  * `centralized` trains one model on every agent's (honest) data pooled; `fedavg` has every
- * agent train each round and merges all updates with the configured rule, with no vote
+ * agent train each round and merges all updates with the configured rule and momentum, with no vote
  * (hostile agents included, as configured); `local` is agent 1 alone on its own share.
  * Tasks learned by distillation ask the configured teacher every question first, with no
  * budget: the references get everything a teacher can tell.
@@ -62,6 +63,7 @@ export async function runBaseline (kind: BaselineKind, config: RunConfig, option
     const pooled: Shard = { train: shards.flatMap(s => s.train), val: shards.flatMap(s => s.val) }
     const hostile = shards.map((s, i) => poisonShard(task, s, config.attacks.find(a => a.agent === i + 1), mixSeed(config.seed, i)))
     const memories = shards.map(() => ({}))
+    let step: Weights | undefined
     for (let round = 1; round <= config.rounds; round++) {
       if (kind === 'centralized' || kind === 'local') {
         global = (await task.train(global, kind === 'local' ? shards[0] as Shard : pooled, { seed: mixSeed(config.seed, round) })).weights
@@ -71,7 +73,8 @@ export async function runBaseline (kind: BaselineKind, config: RunConfig, option
           const attack = config.attacks.find(a => a.agent === i + 1)
           updates.push(await localUpdate(task, shard, global, { attack, seed: mixSeed(config.seed, i), round, memory: memories[i] as object }))
         }
-        global = applyDelta(global, aggregate(updates, { rule: config.aggregation }))
+        step = withMomentum(aggregate(updates, { rule: config.aggregation }), step, config.momentum)
+        global = applyDelta(global, step)
       }
       await score(round, global)
     }

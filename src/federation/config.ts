@@ -50,6 +50,12 @@ export const RunConfig = z.object({
     alpha: z.number().positive().default(1)
   }).strict().prefault({}),
   aggregation: AggregationRule.default('fedavg'),
+  /**
+   * Server momentum β (FedAvgM): a round's step is the merged update plus β times the
+   * previous round's step, which every participant and the audit derive from the two
+   * checkpoints before. A round that merges nothing does not move, and restarts it. @default 0
+   */
+  momentum: z.number().min(0).lt(1).default(0),
   task: TaskConfig.prefault({ kind: 'classify' }),
   /** Who answers the questions of a task learned by distillation (qa). @default the dataset's own answers */
   teacher: TeacherConfig.prefault({ kind: 'dataset' }),
@@ -130,8 +136,9 @@ voteScale: share
 evalSplit: test
 # How each agent's share of the training data is drawn: iid, or dirichlet (non-IID by label).
 partition: { kind: iid, alpha: 1 }
-# How accepted updates merge.
+# How accepted updates merge, and the server momentum on each round's step (0: none).
 aggregation: fedavg
+momentum: 0
 # The learning task. data: a folder with train.jsonl / test.jsonl (and labels.json).
 task:
   kind: classify

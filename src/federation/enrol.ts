@@ -66,5 +66,5 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
 /** The charter the founder anchors: the members, the rules, and the initial model (put in the store). */
 export async function charterOf (config: RunConfig, task: Task, store: ContentStore, members: Did[]): Promise<Charter> {
   const initial = await putModel(store, task.initialWeights(config.seed))
-  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, task: task.name, initial }
+  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial }
 }

@@ -12,7 +12,7 @@ import type { Bus, BusMessage, Subscription } from '../transport/index.ts'
 import { fetchModel, putModel } from './content.ts'
 import { localUpdate, poisonShard, type Attack } from './attacks.ts'
 import { distil, type Distillation } from './distill.ts'
-import { mergeRound, trustOf } from './merge.ts'
+import { mergeRound, trustOf, type GlobalModel } from './merge.ts'
 import { PhaseTimer } from './phases.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
 import { FederationState, type ProposalEntry } from './state.ts'
@@ -115,10 +115,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   /** Questions my teacher could not answer: not asked again. */
   readonly #unanswerable = new Set<string>()
   /** The recorder's own merge, so checking its checkpoint does not merge twice. */
-  readonly #merged = new Map<number, Weights>()
+  readonly #merged = new Map<number, GlobalModel>()
   readonly #logger: Logger
   /** The global model; `judged`: my judge's score of it on my validation examples, measured once per model. */
-  #global?: { ref: ModelRef, weights: Weights, judged?: number }
+  #global?: GlobalModel & { ref: ModelRef, judged?: number }
   readonly #queue: SerialQueue
   #fault: unknown
   #subscription?: Subscription
@@ -344,7 +344,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const parent = this.#requireGlobal()
     const merged = await this.#merge(round)
     this.#merged.set(round, merged)
-    const model = await this.timer.time('publish', () => putModel(this.#init.store, merged))
+    const model = await this.timer.time('publish', () => putModel(this.#init.store, merged.weights))
     await this.publishRecord({ type: 'checkpoint', federation: this.#federation(), round, parent: parent.ref.cid, model, merged: this.state.accepted(round).map(p => p.block) })
   }
 
@@ -360,7 +360,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       const block = await this.timer.time('fetchVerify', () => this.#init.ledger.get(blockId))
       if (block?.record !== jwt) throw new NotAnchoredError(`announced record is not what block ${blockId} anchors`)
       // A checkpoint must match my own merge before it may move my global model.
-      let ownMerge: Weights | undefined
+      let ownMerge: GlobalModel | undefined
       const signed = await this.timer.time('fetchVerify', () => this.state.apply(block, {
         now: this.#now(),
         beforeCommit: async ({ record }) => {
@@ -376,7 +376,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
   }
 
-  async #react (signed: SignedRecord, block: BlockId, ownMerge?: Weights): Promise<void> {
+  async #react (signed: SignedRecord, block: BlockId, ownMerge?: GlobalModel): Promise<void> {
     const record = signed.record
     if (record.type === 'charter') {
       const weights = await fetchModel(this.#init.store, record.initial)
@@ -386,7 +386,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     } else if (record.type === 'decision' && !this.#replaying && this.state.recorder(record.round) === this.did && this.#roundDecided(record.round)) {
       await this.#recordCheckpoint(record.round)
     } else if (record.type === 'checkpoint' && ownMerge !== undefined) {
-      this.#global = { ref: record.model, weights: ownMerge }
+      this.#global = { ref: record.model, ...ownMerge }
       this.emit('conclave:checkpoint', { round: record.round, model: record.model })
     }
   }
@@ -457,9 +457,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     return this.#draft
   }
 
-  async #checkMerge (checkpoint: Checkpoint): Promise<Weights> {
+  async #checkMerge (checkpoint: Checkpoint): Promise<GlobalModel> {
     const merged = this.#merged.get(checkpoint.round) ?? await this.#merge(checkpoint.round)
-    const sha256 = weightsSha256(merged)
+    const sha256 = weightsSha256(merged.weights)
     if (sha256 !== checkpoint.model.sha256) {
       throw new DerivationMismatchError(`checkpoint of round ${checkpoint.round} claims model ${checkpoint.model.sha256}, my merge of the accepted updates gives ${sha256}`)
     }
@@ -467,7 +467,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   }
 
   /** The next global model as I derive it from the round's accepted proposals. */
-  async #merge (round: number): Promise<Weights> {
+  async #merge (round: number): Promise<GlobalModel> {
     const global = this.#requireGlobal()
     return this.timer.time('merge', async () => {
       const accepted = []
@@ -475,7 +475,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         const delta = this.#deltas.get(entry.block) ?? await fetchModel(this.#init.store, entry.signed.record.delta)
         accepted.push({ delta, numSamples: entry.signed.record.numSamples, trust: trustOf(entry) })
       }
-      return mergeRound(global.weights, accepted, this.state, round)
+      return mergeRound(global, accepted, this.state, round)
     })
   }
 

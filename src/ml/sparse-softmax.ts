@@ -19,6 +19,8 @@ export interface SoftmaxTraining {
   epochs: number
   batchSize: number
   learningRate: number
+  /** Adam's ε: a larger one damps the full-sized steps a fresh Adam takes on tiny gradients. @default 1e-7 */
+  epsilon?: number
   seed: number
   signal?: AbortSignal
   onEpoch?: (epoch: number, loss: number) => void
@@ -95,7 +97,7 @@ export async function trainSoftmax (shape: SoftmaxShape, base: Weights, rows: re
   assertCompatible(base, initSoftmax(shape, 0))
   const rng = new Rng(options.seed)
   const params = toTensors(shape, base).map(t => { const v = tf.variable(t); t.dispose(); return v })
-  const optimizer = tf.train.adam(options.learningRate)
+  const optimizer = tf.train.adam(options.learningRate, 0.9, 0.999, options.epsilon ?? 1e-7)
   let loss = 0
   try {
     for (let epoch = 0; epoch < options.epochs; epoch++) {

@@ -3,9 +3,11 @@ import { audit } from '../../src/federation/audit.ts'
 import { corruptDelta } from '../../src/federation/attacks.ts'
 import { runBaseline } from '../../src/federation/baselines.ts'
 import { parseRunConfig } from '../../src/federation/config.ts'
+import { mergeRound } from '../../src/federation/merge.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
+import { FederationState } from '../../src/federation/state.ts'
 import { loadTask, TaskConfig } from '../../src/ml/task.ts'
-import type { Weights } from '../../src/ml/weights.ts'
+import { applyDelta, delta, weightsSha256, type Weights } from '../../src/ml/weights.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
 const d: Weights = new Map([['w', { shape: [3], data: Float32Array.from([1, -2, 0.5]) }]])
@@ -86,6 +88,40 @@ describe('a federation with a hostile member', () => {
     expect(mean).toBeGreaterThan(0.6)
     expect(mean).toBeLessThan(0.9)
     expect(ratios.reduce((a, b) => Math.max(a, b)) - ratios.reduce((a, b) => Math.min(a, b))).toBeLessThan(1e-2)
+  })
+
+  it('server momentum adds β times the previous round\'s step to the merge (none after a round that merged nothing), and the audit derives the same', async () => {
+    const models = async (momentum: number): Promise<{ globals: Weights[], audited: boolean }> => {
+      const sim = await Simulation.create(smallConfig({ agents: 3, quorum: 1, rounds: 2, momentum }), { dir: await tempDir() })
+      try {
+        await sim.charter()
+        const globals = [sim.participants[0]?.globalModel?.weights as Weights]
+        for (let round = 1; round <= 2; round++) {
+          await sim.round(round)
+          globals.push(sim.participants[0]?.globalModel?.weights as Weights)
+        }
+        expect(weightsSha256(sim.participants[2]?.globalModel?.weights as Weights)).toBe(weightsSha256(globals[2] as Weights))
+        return { globals, audited: (await audit(sim.ledger, sim.store)).ok }
+      } finally {
+        await sim.close()
+      }
+    }
+    expect(() => smallConfig({ momentum: 1 })).toThrow(/momentum/)
+    expect(mergeRound({ weights: new Map(), step: new Map() }, [], new FederationState(), 1)).toEqual({ weights: new Map() })
+    const plain = await models(0)
+    const heavy = await models(0.5)
+    expect(plain.audited && heavy.audited).toBe(true)
+    // Round 1 has no step before it; round 2 trains from the same model, so only the momentum term differs.
+    expect(weightsSha256(heavy.globals[1] as Weights)).toBe(weightsSha256(plain.globals[1] as Weights))
+    const [w0, w1, plain2, heavy2] = [heavy.globals[0], heavy.globals[1], plain.globals[2], heavy.globals[2]] as Weights[]
+    const expected = applyDelta(plain2 as Weights, delta(w1 as Weights, w0 as Weights), 0.5)
+    let worst = 0
+    for (const [name, t] of heavy2 as Weights) {
+      const e = expected.get(name)?.data as Float32Array
+      t.data.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - (e[i] as number))) })
+    }
+    expect(worst).toBeLessThan(1e-6)
+    expect(weightsSha256(heavy2 as Weights)).not.toBe(weightsSha256(plain2 as Weights))
   })
 
   it('a free-rider re-posts the same update (same content id) instead of training', async () => {

@@ -36,7 +36,7 @@ describe('FederationState', () => {
     state = new FederationState()
     await state.apply(await block(member(a), {
       type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'count', count: 2 },
-      windowSeconds: 600, aggregation: 'fedavg', task: 'classify', initial: { cid: CID_A, sha256: sha('initial') }
+      windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') }
     }), { now: T0 })
   })
 

@@ -31,6 +31,17 @@ describe('classify task', () => {
     expect(a.numSamples).toBe(shard.train.length)
   })
 
+  it('decays its rate by round: round 3 at rate r trains exactly as round 1 at r · decay²', async () => {
+    const decaying = await loadTask(TaskConfig.parse({ ...config, learningRate: 0.02, rateDecay: 0.5 }))
+    const constant = await loadTask(TaskConfig.parse({ ...config, learningRate: 0.005, rateDecay: 1 }))
+    const [shard] = decaying.shards(2, { seed: 1, partition: 'iid' })
+    if (shard === undefined) throw new Error('no shard')
+    const base = decaying.initialWeights(1)
+    const third = await decaying.train(base, shard, { seed: 5, round: 3 })
+    expect(weightsSha256(third.weights)).toBe(weightsSha256((await constant.train(base, shard, { seed: 5, round: 3 })).weights))
+    expect(weightsSha256(third.weights)).not.toBe(weightsSha256((await decaying.train(base, shard, { seed: 5, round: 1 })).weights))
+  })
+
   it('fits its vocabulary on the training split only, and holds a dev split out of every shard', async () => {
     const task = await loadTask(config)
     const shards = task.shards(3, { seed: 1, partition: 'iid' })
