@@ -28,20 +28,22 @@ import { embeddingSimilarity, SentenceEncoder } from '../src/metrics/embedding.t
 import type { Task } from '../src/ml/task.ts'
 import type { QaExample } from '../src/ml/tasks/qa.ts'
 import type { Weights } from '../src/ml/weights.ts'
-import { TABLE1_BASE, TABLE1_ROUNDS, TABLE1_SETTINGS } from './table1-setting.ts'
+import { TABLE1_BASE, TABLE1_SCHEDULE, TABLE1_SETTINGS } from './table1-setting.ts'
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' }, tasks: { type: 'string', default: 'classify,ner,qa' }, methods: { type: 'string', default: 'centralized,fedavg,conclave,local' }, seeds: { type: 'string' } } })
 const quick = values.quick
 // QA's full rows cost about 7 minutes a run on 2 cores, so they may be run on fewer seeds (--seeds 1).
 const seeds = values.seeds?.split(',').map(Number) ?? (quick ? [1] : [1, 2, 3])
 if (seeds.some(s => !Number.isInteger(s) || s < 0)) throw new Error(`--seeds takes whole numbers separated by commas, not "${values.seeds}"`)
-const rounds = quick ? 2 : TABLE1_ROUNDS
+const KINDS = Object.keys(TABLE1_SCHEDULE) as Array<keyof typeof TABLE1_SCHEDULE>
+/** The task's rounds (2 in a quick run) and momentum. */
+const schedule = (kind: keyof typeof TABLE1_SCHEDULE): { rounds: number, momentum: number } => ({ ...TABLE1_SCHEDULE[kind], ...(quick ? { rounds: 2 } : {}) })
 const wanted = new Set(values.tasks.split(','))
 // Rerun only some methods of those tasks (--methods conclave); the other rows are kept.
 const methods = new Set(values.methods.split(','))
 const tasks = (quick
-  ? [{ kind: 'classify', trainLimit: 1200, testLimit: 800 }, { kind: 'ner', trainLimit: 1000, testLimit: 500 }, { kind: 'qa', trainLimit: 600, testLimit: 100 }]
-  : [{ kind: 'classify' }, { kind: 'ner' }, { kind: 'qa' }]).filter(t => wanted.has(t.kind))
+  ? [{ kind: 'classify', trainLimit: 1200, testLimit: 800 } as const, { kind: 'ner', trainLimit: 1000, testLimit: 500 } as const, { kind: 'qa', trainLimit: 600, testLimit: 100 } as const]
+  : [{ kind: 'classify' } as const, { kind: 'ner' } as const, { kind: 'qa' } as const]).filter(t => wanted.has(t.kind))
 const settings = TABLE1_SETTINGS
 /** Test questions whose answers are embedded (the same fixed sample for every run). */
 const EMBEDDED_QUESTIONS = quick ? 50 : 200
@@ -102,7 +104,7 @@ for (const setting of settings) {
     let config: RunConfig
     let wall = 0
     for (const seed of seeds) {
-      config = parseRunConfig({ ...TABLE1_BASE, rounds, seed, task, attacks: setting.attacks } as unknown as RunConfigInput)
+      config = parseRunConfig({ ...TABLE1_BASE, ...schedule(task.kind), seed, task, attacks: setting.attacks } as unknown as RunConfigInput)
       const started = performance.now()
       let curve: number[]
       if (method === 'conclave') {
@@ -140,10 +142,10 @@ async function write (): Promise<void> {
   const extra = (x: Extra | undefined): string => x === undefined ? '—' : pct(x.mean, x.std)
   for (const e of all) lines.push(`| ${e.task} | ${e.hostile} of 5 | ${e.setting} | ${e.metric} | ${pct(e.mean, e.std)} | ${extra(e.embedding)} | ${extra(e.slices)} | ${e.rejectionRate === null ? '—' : `${(100 * e.rejectionRate).toFixed(1)}%`} | ${e.wallSeconds.toFixed(0)} |`)
   const table = lines.join('\n')
-  const setting = `${kept.length > 0 ? `rows of ${[...new Set(kept.map(e => `${e.task} ${e.setting}`))].join(', ')} kept from the last full run (their seeds are in the JSON); ` : ''}seeds ${seeds.join(', ')} · ${rounds} rounds · 5 agents · quorum 4 of 5 · Dirichlet(α = 1) · hostile: agent 5 sign-flips its update ×5 · qa embedding similarity: all-MiniLM-L6-v2 cosine on a fixed sample of ${EMBEDDED_QUESTIONS} test questions; agents 2–5's questions: a fixed sample of ${SLICE_QUESTIONS} of their training questions, teacher's answers as references; local: agent 1 alone`
+  const setting = `${kept.length > 0 ? `rows of ${[...new Set(kept.map(e => `${e.task} ${e.setting}`))].join(', ')} kept from the last full run (their seeds are in the JSON); ` : ''}seeds ${seeds.join(', ')} · rounds (server momentum): ${KINDS.map(k => `${k} ${schedule(k).rounds} (${schedule(k).momentum})`).join(', ')} · 5 agents · quorum 4 of 5 · Dirichlet(α = 1) · hostile: agent 5 sign-flips its update ×5 · qa embedding similarity: all-MiniLM-L6-v2 cosine on a fixed sample of ${EMBEDDED_QUESTIONS} test questions; agents 2–5's questions: a fixed sample of ${SLICE_QUESTIONS} of their training questions, teacher's answers as references; local: agent 1 alone`
   process.stdout.write(`\n${table}\n\n${setting}\n`)
   await mkdir(values.out, { recursive: true })
-  await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, seeds, rounds, generatedAt: new Date().toISOString(), entries: all }, null, 2) + '\n')
+  await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, seeds, schedule: Object.fromEntries(KINDS.map(k => [k, schedule(k)])), generatedAt: new Date().toISOString(), entries: all }, null, 2) + '\n')
   await writeFile(join(values.out, `${name}.md`), `# Table 1\n\nMade by \`${command}\`; ${setting}.\n\n${table}\n`)
   // Kept rows carry their curves in the JSON (rows from before curves were kept there have none).
   for (const task of tasks) await writeFile(join(values.out, `${name}-${task.kind}-curves.svg`), curvesSvg(all.filter(e => e.task === task.kind && (e.curve?.length ?? 0) > 0)))

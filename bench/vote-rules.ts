@@ -2,7 +2,7 @@
  * `node bench/vote-rules.ts [--seeds 11,12] [--tasks classify,ner,qa] [--only I,J] [--out DIR]`: chooses how peers
  * measure an update before voting, on the DEV split only (the global model is scored on
  * each task's dev split; the test split is never read). Same setting as Table 1: 5 agents,
- * quorum 4 of 5, Dirichlet(α = 1), 5 rounds, clean and with agent 5 sign-flipping ×5.
+ * quorum 4 of 5, Dirichlet(α = 1), Table 1's rounds and momentum per task, clean and with agent 5 sign-flipping ×5.
  * Writes docs/results/vote-rule-selection.{md,json}.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util'
 import { runBaseline } from '../src/federation/baselines.ts'
 import { parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
-import { TABLE1_BASE, TABLE1_ROUNDS, TABLE1_SETTINGS } from './table1-setting.ts'
+import { TABLE1_BASE, TABLE1_SCHEDULE, TABLE1_SETTINGS } from './table1-setting.ts'
 
 const { values } = parseArgs({ options: { seeds: { type: 'string', default: '11' }, tasks: { type: 'string', default: 'classify,ner' }, only: { type: 'string' }, out: { type: 'string', default: 'docs/results' } } })
 const seeds = values.seeds.split(',').map(Number)
@@ -40,7 +40,7 @@ const rows: Row[] = []
 for (const task of tasks) {
   for (const setting of settings) {
     for (const seed of seeds) {
-      const base = { ...TABLE1_BASE, rounds: TABLE1_ROUNDS, seed, task: { kind: task }, attacks: setting.attacks, evalSplit: 'dev' } as unknown as RunConfigInput
+      const base = { ...TABLE1_BASE, ...TABLE1_SCHEDULE[task as keyof typeof TABLE1_SCHEDULE], seed, task: { kind: task }, attacks: setting.attacks, evalSplit: 'dev' } as unknown as RunConfigInput
       const fedavg = await runBaseline('fedavg', parseRunConfig(base))
       rows.push({ task, setting: setting.name, method: 'fedavg', seed, dev: fedavg.rounds.at(-1)?.metric.value ?? Number.NaN, rejectionRate: null })
       for (const c of candidates) {
