@@ -143,8 +143,10 @@ momentum: 0
 task:
   kind: classify
 # Who answers the questions of a task learned by distillation (task kind qa): dataset (the
-# dataset's own answers) or ollama (model, url). Each agent pays its own budgetTokens
-# (omitted: no cap); answers are cached, never paid for twice; maxTokens caps one answer.
+# dataset's own answers), ollama (model, url) or gguf (path: a GGUF file run in-process,
+# which also gives its token distributions, distilled as a KL term with weight task.kl).
+# Each agent pays its own budgetTokens (omitted: no cap); answers are cached, never paid
+# for twice; maxTokens caps one answer.
 teacher: { kind: dataset, maxTokens: 64 }
 # Where content lives: helia (embedded, under the run directory) or kubo (url: http://127.0.0.1:5001).
 store: { kind: helia }

@@ -46,7 +46,7 @@ export async function distil<E> (teaching: Teaching<E>, examples: readonly E[], 
     budget--
     try {
       const answer = await teacher.ask(question, { maxTokens: options.maxTokens, signal: options.signal })
-      out[i] = teaching.learn(example, answer.text)
+      out[i] = teaching.learn(example, answer.text, answer.topK)
       if ((answer as { cached?: boolean }).cached === true) report.cached++
       else { report.asked++; report.tokens += answer.tokens }
     } catch (err) {

@@ -3,7 +3,7 @@ import { ConfigError } from '../core/errors.ts'
 import type { JsonCompleter, JsonSchema } from './json-tools.ts'
 
 type NodeLlama = typeof import('node-llama-cpp')
-type Loaded = { llama: Awaited<ReturnType<NodeLlama['getLlama']>>, model: Awaited<ReturnType<Awaited<ReturnType<NodeLlama['getLlama']>>['loadModel']>>, context: Awaited<ReturnType<Awaited<ReturnType<Awaited<ReturnType<NodeLlama['getLlama']>>['loadModel']>>['createContext']>> }
+export type Loaded = { llama: Awaited<ReturnType<NodeLlama['getLlama']>>, model: Awaited<ReturnType<Awaited<ReturnType<NodeLlama['getLlama']>>['loadModel']>>, context: Awaited<ReturnType<Awaited<ReturnType<Awaited<ReturnType<NodeLlama['getLlama']>>['loadModel']>>['createContext']>> }
 
 // One loaded model per file for the whole process: agents share it, one completion at a time.
 const loaded = new Map<string, Promise<Loaded>>()
@@ -18,8 +18,7 @@ export function ggufCompleter (path: string, options: { maxTokens?: number, temp
   return {
     name: `gguf:${path}`,
     async complete (prompt, schema, { signal } = {}) {
-      const { llama, context } = await load(path)
-      const run = async (): Promise<string> => {
+      return withGguf(path, async ({ llama, context }) => {
         const { LlamaChatSession } = await import('node-llama-cpp')
         const grammar = await llama.createGrammarForJsonSchema(schema as never)
         const sequence = context.getSequence()
@@ -29,12 +28,18 @@ export function ggufCompleter (path: string, options: { maxTokens?: number, temp
         } finally {
           session.dispose({ disposeSequence: true })
         }
-      }
-      const result = chain.then(run, run)
-      chain = result.catch(() => undefined)
-      return result
+      })
     }
   }
+}
+
+/** Runs `fn` with the file's model loaded, after every earlier use of a GGUF model has finished (one context, one user at a time). */
+export async function withGguf<T> (path: string, fn: (loaded: Loaded) => Promise<T>): Promise<T> {
+  const loadedModel = await load(path)
+  const run = async (): Promise<T> => fn(loadedModel)
+  const result = chain.then(run, run)
+  chain = result.catch(() => undefined)
+  return result
 }
 
 /** Fails, naming the fix, when the model file is missing. */

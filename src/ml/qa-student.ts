@@ -85,6 +85,49 @@ export function answerRows (v: Vocabulary, q: Question, answer: readonly string[
   return { x, y }
 }
 
+/** A soft target: classes with probabilities summing to 1. */
+export type SoftTarget = Array<[cls: number, p: number]>
+
+/**
+ * The teacher's distribution at each answer word, in the student's classes, where it can be
+ * read off: the word must be exactly one token the teacher said, and each of that token's
+ * candidates counts for the class its text names (a word the vocabulary has, or a copy of a
+ * question word); candidates that name none drop out. Undefined where the word is not one
+ * teacher token (a piece of one, or several), or where less than
+ * `minMass` of the teacher's probability names a class. `topK` as a teacher gives it: per
+ * generated token, candidates with log-probabilities, the generated one first.
+ */
+export function softTargets (v: Vocabulary, q: Question, target: readonly string[], topK: ReadonlyArray<ReadonlyArray<readonly [string, number]>>, options: { maxTokens: number, minMass?: number }): Array<SoftTarget | undefined> {
+  const pieces = topK.map(c => c[0]?.[0] ?? '')
+  const raw = pieces.join('')
+  // Where each teacher token's visible text starts in the answer (after its leading spaces).
+  const startsAt = new Map<number, number>()
+  let at = 0
+  pieces.forEach((piece, k) => {
+    const lead = piece.length - piece.trimStart().length
+    if (piece.trim() !== '') startsAt.set(at + lead, k)
+    at += piece.length
+  })
+  const out: Array<SoftTarget | undefined> = []
+  let cursor = 0
+  for (const word of target.slice(0, options.maxTokens)) {
+    const pos = raw.indexOf(word, cursor)
+    // Only where the word is exactly the token the teacher said: its rivals are then words too.
+    const k = pos < 0 || pieces[startsAt.get(pos) ?? -1]?.trim() !== word ? undefined : startsAt.get(pos)
+    if (pos >= 0) cursor = pos + word.length
+    const mass = new Map<number, number>()
+    for (const [text, logp] of k === undefined ? [] : topK[k] ?? []) {
+      const name = text.trim()
+      if (name === '') continue
+      const { cls } = targetOf(v, q, name)
+      if (cls !== UNK) mass.set(cls, (mass.get(cls) ?? 0) + Math.exp(logp))
+    }
+    const total = [...mass.values()].reduce((a, b) => a + b, 0)
+    out.push(total < (options.minMass ?? 0.1) ? undefined : [...mass].map(([cls, p]) => [cls, p / total]))
+  }
+  return out
+}
+
 const bucket = (t: number): string => (t < 4 ? String(t) : t < 8 ? '4-7' : t < 16 ? '8-15' : t < 32 ? '16-31' : '32+')
 
 /** Hashed features for the next token: the question (template, words, length) and the last three tokens said, alone and with the template. */

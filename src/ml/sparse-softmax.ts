@@ -22,6 +22,12 @@ export interface SoftmaxTraining {
   /** Adam's ε: a larger one damps the full-sized steps a fresh Adam takes on tiny gradients. @default 1e-7 */
   epsilon?: number
   seed: number
+  /**
+   * Per row, a teacher's distribution over classes (class, probability) to mix into its
+   * one-hot label with `weight`: the cross-entropy to that mix adds `weight` × KL(teacher ‖
+   * model), up to a constant. Rows without one keep their label.
+   */
+  soft?: { targets: ReadonlyArray<ReadonlyArray<readonly [number, number]> | undefined>, weight: number }
   signal?: AbortSignal
   onEpoch?: (epoch: number, loss: number) => void
 }
@@ -108,7 +114,7 @@ export async function trainSoftmax (shape: SoftmaxShape, base: Weights, rows: re
         const batch = order.slice(i, i + options.batchSize)
         const cost = tf.tidy(() => {
           const x = sparseBatch(batch.map(j => rows[j] as SparseVector))
-          const y = tf.oneHot(tf.tensor1d(batch.map(j => labels[j] as number), 'int32'), shape.classes)
+          const y = targets(batch, labels, shape.classes, options.soft)
           return optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(params, x)) as tf.Scalar, true) as tf.Scalar
         })
         sum += (await cost.data())[0] as number * batch.length
@@ -127,6 +133,21 @@ export async function trainSoftmax (shape: SoftmaxShape, base: Weights, rows: re
     optimizer.dispose()
     tf.dispose(params)
   }
+}
+
+/** The batch's target rows: one-hot labels, mixed with the soft targets some rows have. */
+function targets (batch: readonly number[], labels: readonly number[], classes: number, soft: SoftmaxTraining['soft']): tf.Tensor2D {
+  if (soft === undefined || soft.weight === 0 || batch.every(j => soft.targets[j] === undefined)) {
+    return tf.oneHot(tf.tensor1d(batch.map(j => labels[j] as number), 'int32'), classes) as tf.Tensor2D
+  }
+  const y = new Float32Array(batch.length * classes)
+  batch.forEach((j, r) => {
+    const target = soft.targets[j]
+    const hard = target === undefined ? 1 : 1 - soft.weight
+    y[r * classes + (labels[j] as number)] = hard
+    for (const [cls, p] of target ?? []) y[r * classes + cls] = (y[r * classes + cls] as number) + soft.weight * p
+  })
+  return tf.tensor2d(y, [batch.length, classes])
 }
 
 /** The most likely class of each row. */

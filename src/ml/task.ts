@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
+import type { TeacherAnswer } from '../teachers/index.ts'
 import type { SoftmaxTraining } from './sparse-softmax.ts'
 import type { Weights } from './weights.ts'
 
@@ -90,8 +91,8 @@ export function judgeOf<E> (task: Task<E>): Judge<E> {
 export interface Teaching<Example> {
   /** What to ask the teacher for this example. */
   question(example: Example): string
-  /** The example with the teacher's answer as its target. */
-  learn(example: Example, answer: string): Example
+  /** The example with the teacher's answer as its target, and its token distributions where the teacher gave them. */
+  learn(example: Example, answer: string, topK?: TeacherAnswer['topK']): Example
   /** Whether the example has a target yet. */
   taught(example: Example): boolean
   /** The dataset's own question–answer pairs: what the embedded dataset teacher knows. */
@@ -216,6 +217,12 @@ export const QaConfig = z.object({
   epochs: z.number().int().min(1).max(100).default(1),
   batchSize: z.number().int().min(1).max(4096).default(128),
   learningRate: z.number().positive().max(10).default(0.003),
+  /**
+   * Where the teacher gives its token distributions (gguf), the weight of that distribution
+   * in each answer word's target, the rest on the word it said: the loss gains kl × KL(teacher
+   * ‖ student). Not chosen on data yet (no teacher here gives distributions at scale). @default 0.5
+   */
+  kl: z.number().min(0).max(1).default(0.5),
   valFraction: z.number().gt(0).lt(1).default(0.15),
   /** Share of train's foci held out as the dev split when the folder has no dev.jsonl (seed 0). @default 0.1 */
   devFraction: z.number().min(0).lt(1).default(0.1),

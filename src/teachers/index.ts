@@ -8,8 +8,9 @@ export const TeacherAnswer = z.object({
   /** Tokens the answer cost (the teacher's count when it gives one, else words). */
   tokens: z.number().int().nonnegative(),
   /**
-   * Per generated token, the teacher's top candidates with log-probabilities, when the
-   * teacher exposes them (for a KL loss); absent otherwise.
+   * Per generated token, the teacher's top candidates with log-probabilities, the generated
+   * one first (so the first candidates, joined, spell the answer), when the teacher exposes
+   * them (gguf); absent otherwise. Students take them as soft targets (a KL term).
    */
   topK: z.array(z.array(z.tuple([z.string(), z.number()]))).optional()
 }).strict()
@@ -46,7 +47,7 @@ const Budget = {
   maxTokens: z.number().int().min(1).max(4096).default(64)
 }
 
-/** Who answers a generative task's questions: the dataset's own answers (embedded default) or a model served by Ollama. */
+/** Who answers a generative task's questions: the dataset's own answers (embedded default), a model served by Ollama, or a GGUF file run in-process. */
 export const TeacherConfig = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('dataset'), ...Budget }).strict(),
   z.object({
@@ -54,6 +55,14 @@ export const TeacherConfig = z.discriminatedUnion('kind', [
     /** e.g. llama3.1:8b, meditron:7b (BioGPT is not in Ollama's library), or conclave-gemma3 from scripts/services/ollama.sh. */
     model: z.string().min(1).max(200),
     url: z.url().default('http://127.0.0.1:11434'),
+    ...Budget
+  }).strict(),
+  z.object({
+    kind: z.literal('gguf'),
+    /** A GGUF file run in-process (`npm run models:gemma` prints Gemma 3 270M's); it also gives its token distributions. */
+    path: z.string().min(1),
+    /** Candidates kept per generated token. @default 8 */
+    topK: z.number().int().min(1).max(64).default(8),
     ...Budget
   }).strict()
 ])
@@ -64,5 +73,6 @@ export async function createTeacher (config: TeacherConfig, pairs: Iterable<{ qu
   switch (config.kind) {
     case 'dataset': return new (await import('./dataset.ts')).DatasetTeacher(pairs)
     case 'ollama': return new (await import('./ollama.ts')).OllamaTeacher({ model: config.model, url: config.url })
+    case 'gguf': return new (await import('./gguf.ts')).GgufTeacher({ path: config.path, topK: config.topK })
   }
 }

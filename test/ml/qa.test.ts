@@ -5,7 +5,10 @@ import { describe, expect, it } from 'vitest'
 import { DatasetError } from '../../src/core/errors.ts'
 import { loadQa } from '../../src/data/qa.ts'
 import { tokenize13a } from '../../src/metrics/bleu.ts'
-import { answerRows, classCount, COPY_SLOTS, EOS, fitVocabulary, greedyDecode, readQuestion, UNK } from '../../src/ml/qa-student.ts'
+import * as tf from '@tensorflow/tfjs'
+import { initBackend } from '../../src/ml/backend.ts'
+import { answerRows, classCount, COPY_SLOTS, EOS, fitVocabulary, greedyDecode, readQuestion, softTargets, UNK } from '../../src/ml/qa-student.ts'
+import { initSoftmax, softmaxLogits, trainSoftmax } from '../../src/ml/sparse-softmax.ts'
 import { loadTask, TaskConfig, type Task } from '../../src/ml/task.ts'
 import type { QaExample } from '../../src/ml/tasks/qa.ts'
 import { applyDelta, delta, weightsSha256 } from '../../src/ml/weights.ts'
@@ -32,6 +35,51 @@ describe('QA student', () => {
     expect(x).toHaveLength(6)
     // Cut at maxTokens: no EOS, because the answer goes on.
     expect(answerRows(vocabulary, q, ['Gaucher', 'disease', 'is', 'rare', '.'], 3, 1024).y).toEqual([4, 5, 3])
+  })
+
+  it('reads a teacher\'s token distributions as soft targets over its classes, where a word is exactly one teacher token', () => {
+    const q = readQuestion('What is Gaucher disease ?')
+    // The teacher said "Gaucher disease is rare." in five tokens, the generated one first in each list.
+    const topK: Array<Array<[string, number]>> = [
+      [['Gauch', Math.log(0.9)], ['The', Math.log(0.1)]],
+      [['er', Math.log(1)]],
+      [[' disease', Math.log(0.6)], [' is', Math.log(0.2)], [' syndrome', Math.log(0.2)]],
+      [[' is', Math.log(0.5)], [' the', Math.log(0.3)], [' disease', Math.log(0.1)], [' isn', Math.log(0.1)]],
+      [[' rare', Math.log(0.8)], [' common', Math.log(0.1)], [' .', Math.log(0.1)]],
+      [['.', Math.log(0.97)], ['!', Math.log(0.03)]]
+    ]
+    const soft = softTargets(vocabulary, q, ['Gaucher', 'disease', 'is', 'rare', '.'], topK, { maxTokens: 32 })
+    // "Gaucher" spans two teacher tokens: no soft target.
+    expect(soft[0]).toBeUndefined()
+    // "disease" (a copy of question position 3) 0.6, "is" (a copy of position 1) 0.2; "syndrome" is no class.
+    expect(soft[1]).toEqual([[2 + 3, 0.6 / 0.8], [2 + 1, 0.2 / 0.8]])
+    // "is" 0.5, "the" 0.3, "disease" 0.1 (a copy); "isn" names no class.
+    expect(soft[2]?.map(([c, p]) => [c, Number(p.toFixed(4))])).toEqual([[2 + 1, 0.5556], [FIRST_WORD + 1, 0.3333], [2 + 3, 0.1111]])
+    // "rare" is not in the vocabulary, nor in the question: only "." (0.1) names a class, at the floor's edge.
+    expect(soft[3]).toEqual([[FIRST_WORD + 0, 1]])
+    expect(softTargets(vocabulary, q, ['Gaucher', 'disease', 'is', 'rare', '.'], topK, { maxTokens: 32, minMass: 0.2 })[3]).toBeUndefined()
+    expect(soft[4]).toEqual([[FIRST_WORD + 0, 1]])
+    // Cut at maxTokens, as the rows are.
+    expect(softTargets(vocabulary, q, ['Gaucher', 'disease', 'is'], topK, { maxTokens: 2 })).toHaveLength(2)
+  })
+
+  it('trains toward a soft target in proportion to its weight (the KL term)', async () => {
+    await initBackend()
+    const shape = { features: 4, hidden: 0, classes: 3 }
+    const rows = Array.from({ length: 64 }, () => ({ indices: Int32Array.from([0]), values: Float32Array.from([1]) }))
+    const labels = rows.map(() => 0)
+    const teacher: Array<[number, number]> = [[0, 0.5], [1, 0.5]]
+    const probabilities = async (weight: number): Promise<number[]> => {
+      const { weights } = await trainSoftmax(shape, initSoftmax(shape, 1), rows, labels, { epochs: 60, batchSize: 16, learningRate: 0.1, seed: 1, soft: { targets: rows.map(() => teacher), weight } })
+      return [...tf.tidy(() => tf.softmax(tf.tensor1d(softmaxLogits(shape, weights, rows.slice(0, 1)))).dataSync())]
+    }
+    const [hard, half, full] = [await probabilities(0), await probabilities(0.5), await probabilities(1)]
+    expect(hard[0]).toBeGreaterThan(0.95)
+    // Targets (0.75, 0.25, 0) and (0.5, 0.5, 0): the fitted model says them.
+    expect(half[0]).toBeCloseTo(0.75, 1)
+    expect(half[1]).toBeCloseTo(0.25, 1)
+    expect(full[0]).toBeCloseTo(0.5, 1)
+    expect(full[1]).toBeCloseTo(0.5, 1)
   })
 
   it('decodes greedily: copies resolve to the question, never UNK, no repeated trigram, stops at EOS', () => {

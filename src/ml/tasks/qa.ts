@@ -6,7 +6,7 @@ import { loadQa, type QaPair } from '../../data/qa.ts'
 import { Rng } from '../../data/rng.ts'
 import { corpusBleu, tokenize13a } from '../../metrics/bleu.ts'
 import { initBackend } from '../backend.ts'
-import { answerRows, classCount, fitVocabulary, greedyDecode, readQuestion, type Question } from '../qa-student.ts'
+import { answerRows, classCount, fitVocabulary, greedyDecode, readQuestion, softTargets, type Question, type SoftTarget } from '../qa-student.ts'
 import { initSoftmax, softmaxLogits, softmaxLogLikelihood, trainSoftmax } from '../sparse-softmax.ts'
 import type { EvalResult, QaConfig, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
@@ -19,6 +19,8 @@ export interface QaExample extends QaPair {
   q: Question
   /** 13a tokens of the target answer; absent until a teacher has answered (see Task.teaching). */
   target?: string[]
+  /** Per target word, the teacher's distribution over the student's classes, where the teacher gave one (see softTargets). */
+  soft?: Array<SoftTarget | undefined>
 }
 
 /**
@@ -42,16 +44,19 @@ export async function createQaTask (config: Config, options: { logger?: Logger }
   const shape = { features: config.features, hidden: config.hidden, classes: classCount(vocabulary) }
   logger.info('qa task loaded', { train: train.length, dev: dev.length, test: test.length, vocabulary: vocabulary.words.length, classes: shape.classes })
 
-  const rowsOf = (examples: readonly QaExample[]): { x: ReturnType<typeof answerRows>['x'], y: number[] } => {
+  const rowsOf = (examples: readonly QaExample[]): { x: ReturnType<typeof answerRows>['x'], y: number[], soft: Array<SoftTarget | undefined> } => {
     const x = []
     const y = []
+    const soft = []
     for (const e of examples) {
       if (e.target === undefined) continue
       const rows = answerRows(vocabulary, e.q, e.target, config.answerTokens, config.features)
       x.push(...rows.x)
       y.push(...rows.y)
+      // One soft target per answer word; none for the end of the answer.
+      soft.push(...rows.y.map((_, i) => e.soft?.[i]))
     }
-    return { x, y }
+    return { x, y, soft }
   }
 
   return {
@@ -67,8 +72,8 @@ export async function createQaTask (config: Config, options: { logger?: Logger }
     async train (base: Weights, shard: Shard<QaExample>, options: TrainOptions): Promise<TrainResult> {
       const taught = shard.train.filter(e => e.target !== undefined)
       if (taught.length === 0) throw new DatasetError('none of these questions has a teacher\'s answer yet: distil before training')
-      const { x, y } = rowsOf(taught)
-      const { weights, loss } = await trainSoftmax(shape, base, x, y, softmaxTraining(config, options))
+      const { x, y, soft } = rowsOf(taught)
+      const { weights, loss } = await trainSoftmax(shape, base, x, y, { ...softmaxTraining(config, options), soft: { targets: soft, weight: config.kl } })
       return { weights, numSamples: taught.length, loss }
     },
 
@@ -100,7 +105,10 @@ export async function createQaTask (config: Config, options: { logger?: Logger }
 
     teaching: {
       question: e => e.question,
-      learn: (e, answer) => ({ ...e, target: tokenize13a(answer) }),
+      learn: (e, answer, topK) => {
+        const target = tokenize13a(answer)
+        return { ...e, target, soft: topK === undefined ? undefined : softTargets(vocabulary, e.q, target, topK, { maxTokens: config.answerTokens }) }
+      },
       taught: e => e.target !== undefined,
       pairs: trainPairs
     },
@@ -110,8 +118,10 @@ export async function createQaTask (config: Config, options: { logger?: Logger }
       const taught = examples.filter(e => e.target !== undefined)
       return examples.map((e, i) => {
         if (e.target === undefined || taught.length < 2) return e
-        if (options.kind === 'flip') return { ...e, target: taught[(taught.indexOf(e) + 1) % taught.length]?.target }
-        return rng.next() < options.rate ? { ...e, target: taught[rng.int(taught.length)]?.target } : examples[i] as QaExample
+        // Another question's answer, with its soft targets.
+        const other = (k: number): QaExample => ({ ...e, target: taught[k]?.target, soft: taught[k]?.soft })
+        if (options.kind === 'flip') return other((taught.indexOf(e) + 1) % taught.length)
+        return rng.next() < options.rate ? other(rng.int(taught.length)) : examples[i] as QaExample
       })
     },
 
