@@ -243,7 +243,9 @@ async function ensureRoom (client: MatrixClient, room: string, server: string): 
       const { room_id: id } = await request(() => client.createRoom({ room_alias_name: room, preset: 'public_chat' as never, name: `Conclave: ${room}` }))
       return id
     } catch (err) {
-      if (!(err instanceof MatrixError && err.errcode === 'M_ROOM_IN_USE')) throw err // someone created it meanwhile: join it
+      // Someone created it meanwhile: join it. Synapse says M_ROOM_IN_USE when the alias was
+      // there before; 409 M_UNKNOWN ("already exists") when a concurrent creation won the race.
+      if (!(err instanceof MatrixError && (err.errcode === 'M_ROOM_IN_USE' || err.httpStatus === 409))) throw err
     }
   }
   throw new BackendUnavailableError(`could not create or join ${alias}`)
