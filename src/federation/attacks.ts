@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { mixSeed, Rng } from '../data/rng.ts'
 import type { Shard, Task } from '../ml/task.ts'
-import { delta as deltaOf, type Tensor, type Weights } from '../ml/weights.ts'
+import { delta as deltaOf, mapValues, type Weights } from '../ml/weights.ts'
 
 const Agent = z.number().int().min(1).describe('1-based index of the hostile agent (agent-N)')
 
@@ -39,12 +39,6 @@ export function corruptDelta (delta: Weights, attack: Attack | undefined, seed: 
     }
     default: return delta
   }
-}
-
-function mapValues (w: Weights, fn: (v: number) => number): Weights {
-  const out: Weights = new Map()
-  for (const [name, t] of w) out.set(name, { shape: [...t.shape], data: (t as Tensor).data.map(fn) })
-  return out
 }
 
 export interface LocalUpdate {

@@ -483,7 +483,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     return (this.state.rounds.get(round)?.proposals ?? []).every(id => this.state.proposals.get(id)?.decision !== undefined)
   }
 
-  #requireGlobal (): { ref: ModelRef, weights: Weights, judged?: number } {
+  #requireGlobal (): GlobalModel & { ref: ModelRef, judged?: number } {
     if (this.#global === undefined) throw new NotAnchoredError(`${this.name} has not seen the federation's charter yet`)
     return this.#global
   }

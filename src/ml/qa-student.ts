@@ -113,7 +113,8 @@ export function softTargets (v: Vocabulary, q: Question, target: readonly string
   for (const word of target.slice(0, options.maxTokens)) {
     const pos = raw.indexOf(word, cursor)
     // Only where the word is exactly the token the teacher said: its rivals are then words too.
-    const k = pos < 0 || pieces[startsAt.get(pos) ?? -1]?.trim() !== word ? undefined : startsAt.get(pos)
+    const starting = pos < 0 ? undefined : startsAt.get(pos)
+    const k = starting !== undefined && pieces[starting]?.trim() === word ? starting : undefined
     if (pos >= 0) cursor = pos + word.length
     const mass = new Map<number, number>()
     for (const [text, logp] of k === undefined ? [] : topK[k] ?? []) {

@@ -72,6 +72,11 @@ export function size (w: Weights): number {
   return n
 }
 
+/** Every value through `fn`, tensor by tensor in name order. */
+export function mapValues (w: Weights, fn: (v: number) => number): Weights {
+  return map(w, (_, t) => t.data.map(fn))
+}
+
 function map (w: Weights, fn: (name: string, t: Tensor) => Float32Array): Weights {
   const out: Weights = new Map()
   for (const [name, t] of w) out.set(name, { shape: [...t.shape], data: fn(name, t) })

@@ -51,9 +51,14 @@ export class GgufTeacher implements Teacher {
             options.signal?.throwIfAborted()
             if (model.isEogToken(step.token) || said.length >= maxTokens) break
             // Each candidate's text as it would continue what was said (leading spaces included).
-            const ranked = [...step.probabilities.entries()]
-            const chosen = ranked.find(([token]) => token === step.token) ?? [step.token, 0]
-            const candidates = [chosen, ...ranked.filter(([token]) => token !== step.token)].slice(0, k)
+            // The map holds the whole vocabulary, most likely first: read only its head.
+            const head: Array<[Token, number]> = []
+            for (const entry of step.probabilities) {
+              if (head.length === k) break
+              head.push(entry)
+            }
+            const chosen: [Token, number] = [step.token, step.probabilities.get(step.token) ?? 0]
+            const candidates = [chosen, ...head.filter(([token]) => token !== step.token)].slice(0, k)
               .map(([token, p]): [string, number] => [model.detokenize([token], false, said.slice(-4)), Math.log(Math.max(p, Number.MIN_VALUE))])
             said.push(step.token)
             topK.push(candidates)

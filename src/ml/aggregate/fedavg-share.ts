@@ -1,5 +1,5 @@
 import { InvalidWeightsError } from '../../core/errors.ts'
-import type { Weights } from '../weights.ts'
+import { mapValues, type Weights } from '../weights.ts'
 import { fedavg } from './fedavg.ts'
 import type { Update } from './index.ts'
 
@@ -13,5 +13,5 @@ export function fedavgShare (updates: readonly Update[], proposedSamples: number
   const accepted = updates.reduce((n, u) => n + u.numSamples, 0)
   if (!(proposedSamples >= accepted)) throw new InvalidWeightsError(`the round's proposals hold ${proposedSamples} samples, fewer than the ${accepted} accepted`)
   const scale = accepted / proposedSamples
-  return new Map([...fedavg(updates)].map(([name, t]) => [name, { shape: t.shape, data: t.data.map(v => v * scale) }]))
+  return mapValues(fedavg(updates), v => v * scale)
 }
