@@ -5,9 +5,10 @@ import { aggregate } from '../ml/aggregate/index.ts'
 import { initBackend } from '../ml/backend.ts'
 import { evalExamples, loadTask, type Shard, type Task } from '../ml/task.ts'
 import { createTeacher } from '../teachers/index.ts'
-import { applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
+import { applyDelta, toSafetensors, weightsSha256, type Weights } from '../ml/weights.ts'
 import { localUpdate, poisonShard } from './attacks.ts'
-import type { RunConfig } from './config.ts'
+import { memberSeed, type RunConfig } from './config.ts'
+import { sha256Hex } from './content.ts'
 import { distil } from './distill.ts'
 import { withMomentum } from './merge.ts'
 
@@ -37,7 +38,9 @@ export interface BaselineOptions {
 }
 
 /**
- * The references a federation is judged against, on the same data, seeds and rounds:
+ * The references a federation is judged against, on the same data, seeds and rounds (each
+ * FedAvg member trains as the same member of a federation does, so a federation that
+ * accepts every update ends where FedAvg does):
  * `centralized` trains one model on every agent's (honest) data pooled; `fedavg` has every
  * agent train each round and merges all updates with the configured rule and momentum, with no vote
  * (hostile agents included, as configured); `local` is agent 1 alone on its own share.
@@ -61,7 +64,7 @@ export async function runBaseline (kind: BaselineKind, config: RunConfig, option
     }
     await score(0, global)
     const pooled: Shard = { train: shards.flatMap(s => s.train), val: shards.flatMap(s => s.val) }
-    const hostile = shards.map((s, i) => poisonShard(task, s, config.attacks.find(a => a.agent === i + 1), mixSeed(config.seed, i)))
+    const hostile = shards.map((s, i) => poisonShard(task, s, config.attacks.find(a => a.agent === i + 1), memberSeed(config, i)))
     const memories = shards.map(() => ({}))
     let step: Weights | undefined
     for (let round = 1; round <= config.rounds; round++) {
@@ -71,8 +74,11 @@ export async function runBaseline (kind: BaselineKind, config: RunConfig, option
         const updates = []
         for (const [i, shard] of hostile.entries()) {
           const attack = config.attacks.find(a => a.agent === i + 1)
-          updates.push(await localUpdate(task, shard, global, { attack, seed: mixSeed(config.seed, i), round, memory: memories[i] as object }))
+          updates.push(await localUpdate(task, shard, global, { attack, seed: memberSeed(config, i), round, memory: memories[i] as object }))
         }
+        // In the federation's merge order (by the delta's content hash: FederationState.accepted), so the float sums agree.
+        const key = new Map(updates.map(u => [u, sha256Hex(toSafetensors(u.delta))]))
+        updates.sort((a, b) => (key.get(a) as string) < (key.get(b) as string) ? -1 : 1)
         step = withMomentum(aggregate(updates, { rule: config.aggregation }), step, config.momentum)
         global = applyDelta(global, step)
       }

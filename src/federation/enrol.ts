@@ -9,7 +9,7 @@ import type { ContentStore } from '../storage/index.ts'
 import { CachedTeacher } from '../teachers/cache.ts'
 import type { Teacher } from '../teachers/index.ts'
 import type { Bus } from '../transport/index.ts'
-import type { RunConfig } from './config.ts'
+import { memberSeed, type RunConfig } from './config.ts'
 import { putModel } from './content.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
 import { Participant } from './participant.ts'
@@ -53,7 +53,7 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
     task: parts.task,
     shard: parts.shard,
     teacher,
-    seed: config.seed * 7919 + index,
+    seed: memberSeed(config, index),
     tolerance: config.tolerance,
     voteScale: config.voteScale,
     attack: config.attacks.find(a => a.agent === index + 1),

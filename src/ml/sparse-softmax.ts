@@ -2,17 +2,22 @@ import * as tf from '@tensorflow/tfjs'
 import { InvalidWeightsError } from '../core/errors.ts'
 import type { SparseVector } from '../data/features.ts'
 import { mixSeed, Rng } from '../data/rng.ts'
+import { chainNll, type Chain, type ChainScores } from './crf.ts'
 import { assertCompatible, type Weights } from './weights.ts'
 
 /**
- * Sparse features → optional hidden ReLU layer → softmax: the model under the classify
- * and NER tasks. Inputs stay sparse (see sparseMatMul), so wide hashed features are cheap. Trained with Adam in a hand-written loop over seeded batches, so a seed
- * fixes the result bit for bit; every tensor is disposed (tests check tf.memory()).
+ * Sparse features → optional hidden ReLU layer → softmax: the model under the classify, NER
+ * and QA tasks; with a `chain`, the scores feed a linear-chain CRF over each sequence instead
+ * (crf.ts). Inputs stay sparse (see sparseMatMul), so wide hashed features are cheap.
+ * Trained with Adam in a hand-written loop over seeded batches, so a seed fixes the result
+ * bit for bit; every tensor is disposed (tests check tf.memory()).
  */
 export interface SoftmaxShape {
   features: number
   hidden: number
   classes: number
+  /** Score each sequence's classes jointly under this rule, with learnt `crf.start` and `crf.transitions`. */
+  chain?: Chain
 }
 
 export interface SoftmaxTraining {
@@ -28,6 +33,8 @@ export interface SoftmaxTraining {
    * model), up to a constant. Rows without one keep their label.
    */
   soft?: { targets: ReadonlyArray<ReadonlyArray<readonly [number, number]> | undefined>, weight: number }
+  /** With a chain: the lengths of the consecutive runs of rows that form sequences; batches hold whole sequences. */
+  sequences?: readonly number[]
   signal?: AbortSignal
   onEpoch?: (epoch: number, loss: number) => void
 }
@@ -36,9 +43,13 @@ function layers (shape: SoftmaxShape): Array<[number, number]> {
   return shape.hidden === 0 ? [[shape.features, shape.classes]] : [[shape.features, shape.hidden], [shape.hidden, shape.classes]]
 }
 
-const names = (shape: SoftmaxShape): string[] => layers(shape).flatMap((_, l) => [`dense${l}.kernel`, `dense${l}.bias`])
+/** The dense layers' tensors, then the chain's: the order params come in. */
+const names = (shape: SoftmaxShape): string[] => [
+  ...layers(shape).flatMap((_, l) => [`dense${l}.kernel`, `dense${l}.bias`]),
+  ...(shape.chain === undefined ? [] : ['crf.start', 'crf.transitions'])
+]
 
-/** Glorot-uniform kernels and zero biases from a seeded stream, tensors in name order. */
+/** Glorot-uniform kernels, zero biases and chain scores, from a seeded stream; tensors in name order. */
 export function initSoftmax (shape: SoftmaxShape, seed: number): Weights {
   const rng = new Rng(mixSeed(seed, 0x1417))
   const w: Weights = new Map()
@@ -47,7 +58,19 @@ export function initSoftmax (shape: SoftmaxShape, seed: number): Weights {
     w.set(`dense${l}.kernel`, { shape: [fanIn, fanOut], data: Float32Array.from({ length: fanIn * fanOut }, () => (2 * rng.next() - 1) * limit) })
     w.set(`dense${l}.bias`, { shape: [fanOut], data: new Float32Array(fanOut) })
   })
+  if (shape.chain !== undefined) {
+    w.set('crf.start', { shape: [shape.classes], data: new Float32Array(shape.classes) })
+    w.set('crf.transitions', { shape: [shape.classes, shape.classes], data: new Float32Array(shape.classes ** 2) })
+  }
   return new Map([...w].sort(([a], [b]) => a < b ? -1 : 1))
+}
+
+/** The chain's learnt scores in a model's weights. */
+export function chainScores (weights: Weights): ChainScores {
+  const start = weights.get('crf.start')
+  const transitions = weights.get('crf.transitions')
+  if (start === undefined || transitions === undefined) throw new InvalidWeightsError('weights lack the CRF\'s crf.start and crf.transitions')
+  return { start: start.data, transitions: transitions.data }
 }
 
 function toTensors (shape: SoftmaxShape, w: Weights): tf.Tensor[] {
@@ -90,36 +113,33 @@ function sparseMatMul (kernel: tf.Tensor, x: SparseBatch): tf.Tensor2D {
   return product(kernel) as tf.Tensor2D
 }
 
-function forward (params: tf.Tensor[], x: SparseBatch): tf.Tensor2D {
+/** Per-row class scores from the dense layers' params (a chain's come after them). */
+function forward (shape: SoftmaxShape, params: tf.Tensor[], x: SparseBatch): tf.Tensor2D {
   let h = tf.add(sparseMatMul(params[0] as tf.Tensor, x), params[1] as tf.Tensor1D) as tf.Tensor2D
-  for (let l = 1; l < params.length / 2; l++) {
+  for (let l = 1; l < layers(shape).length; l++) {
     h = tf.add(tf.matMul(tf.relu(h), params[2 * l] as tf.Tensor2D), params[2 * l + 1] as tf.Tensor1D)
   }
   return h
 }
 
-/** Local training from `base`; returns the new weights and the last epoch's mean loss. */
+/** Local training from `base`; returns the new weights and the last epoch's mean loss (per row). */
 export async function trainSoftmax (shape: SoftmaxShape, base: Weights, rows: readonly SparseVector[], labels: readonly number[], options: SoftmaxTraining): Promise<{ weights: Weights, loss: number }> {
   assertCompatible(base, initSoftmax(shape, 0))
   const rng = new Rng(options.seed)
   const params = toTensors(shape, base).map(t => { const v = tf.variable(t); t.dispose(); return v })
   const optimizer = tf.train.adam(options.learningRate, 0.9, 0.999, options.epsilon ?? 1e-7)
+  const step = shape.chain === undefined
+    ? (batch: number[]) => softmaxStep(shape, params, optimizer, rows, labels, batch, options.soft)
+    : chainStep(shape, shape.chain, params, optimizer, rows, labels, options.sequences)
+  const batches = shape.chain === undefined
+    ? () => chunks(rng.shuffle(rows.map((_, i) => i)), options.batchSize)
+    : sequenceBatches(rng, options.sequences ?? [], options.batchSize)
   let loss = 0
   try {
     for (let epoch = 0; epoch < options.epochs; epoch++) {
       options.signal?.throwIfAborted()
-      const order = rng.shuffle(rows.map((_, i) => i))
       let sum = 0
-      for (let i = 0; i < order.length; i += options.batchSize) {
-        const batch = order.slice(i, i + options.batchSize)
-        const cost = tf.tidy(() => {
-          const x = sparseBatch(batch.map(j => rows[j] as SparseVector))
-          const y = targets(batch, labels, shape.classes, options.soft)
-          return optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(params, x)) as tf.Scalar, true) as tf.Scalar
-        })
-        sum += (await cost.data())[0] as number * batch.length
-        cost.dispose()
-      }
+      for (const batch of batches()) sum += await step(batch)
       loss = sum / Math.max(1, rows.length)
       options.onEpoch?.(epoch, loss)
     }
@@ -132,6 +152,77 @@ export async function trainSoftmax (shape: SoftmaxShape, base: Weights, rows: re
   } finally {
     optimizer.dispose()
     tf.dispose(params)
+  }
+}
+
+function chunks (order: number[], size: number): number[][] {
+  const out: number[][] = []
+  for (let i = 0; i < order.length; i += size) out.push(order.slice(i, i + size))
+  return out
+}
+
+/** One Adam step on a batch of rows by cross-entropy; returns the batch's summed loss. */
+async function softmaxStep (shape: SoftmaxShape, params: tf.Variable[], optimizer: tf.Optimizer, rows: readonly SparseVector[], labels: readonly number[], batch: number[], soft: SoftmaxTraining['soft']): Promise<number> {
+  const cost = tf.tidy(() => {
+    const x = sparseBatch(batch.map(j => rows[j] as SparseVector))
+    const y = targets(batch, labels, shape.classes, soft)
+    return optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(shape, params, x)) as tf.Scalar, true) as tf.Scalar
+  })
+  const mean = (await cost.data())[0] as number
+  cost.dispose()
+  return mean * batch.length
+}
+
+/** Each epoch, the sequences in a seeded order, grouped into batches of about `size` rows; a batch lists its rows. */
+function sequenceBatches (rng: Rng, lengths: readonly number[], size: number): () => number[][] {
+  const starts: number[] = []
+  lengths.reduce((at, n) => { starts.push(at); return at + n }, 0)
+  return () => {
+    const out: number[][] = []
+    let batch: number[] = []
+    for (const s of rng.shuffle(lengths.map((_, i) => i))) {
+      for (let k = 0; k < (lengths[s] as number); k++) batch.push((starts[s] as number) + k)
+      if (batch.length >= size) { out.push(batch); batch = [] }
+    }
+    if (batch.length > 0) out.push(batch)
+    return out
+  }
+}
+
+/**
+ * One Adam step on a batch of whole sequences by the CRF's negative log-likelihood. The
+ * likelihood and its gradient with respect to the emissions and chain scores come from
+ * crf.ts; the step minimises Σ emissions · ∂NLL/∂emissions (+ the same for the chain's
+ * params), whose gradient is the NLL's, so TF.js carries it back through the sparse layer.
+ */
+function chainStep (shape: SoftmaxShape, chain: Chain, params: tf.Variable[], optimizer: tf.Optimizer, rows: readonly SparseVector[], labels: readonly number[], sequences: readonly number[] | undefined): (batch: number[]) => Promise<number> {
+  if (sequences === undefined || sequences.reduce((a, b) => a + b, 0) !== rows.length) throw new RangeError('a chain model trains on sequences: their lengths must cover the rows')
+  const [start, transitions] = params.slice(-2) as [tf.Variable, tf.Variable]
+  const sequenceOf = new Int32Array(rows.length)
+  sequences.reduce((at, n, s) => { sequenceOf.fill(s, at, at + n); return at + n }, 0)
+  return async batch => {
+    let nll = 0
+    tf.tidy(() => {
+      const x = sparseBatch(batch.map(j => rows[j] as SparseVector))
+      const scores = { start: start.dataSync() as Float32Array, transitions: transitions.dataSync() as Float32Array }
+      optimizer.minimize(() => {
+        const emissions = forward(shape, params, x)
+        const grad = { emissions: new Float32Array(emissions.size), start: new Float32Array(chain.classes), transitions: new Float32Array(chain.classes ** 2) }
+        const values = emissions.dataSync()
+        for (let at = 0; at < batch.length;) {
+          let end = at + 1
+          while (end < batch.length && sequenceOf[batch[end] as number] === sequenceOf[batch[at] as number]) end++
+          nll += chainNll(chain, values, at, batch.slice(at, end).map(j => labels[j] as number), scores, grad)
+          at = end
+        }
+        return tf.addN([
+          tf.sum(tf.mul(emissions, tf.tensor2d(grad.emissions, emissions.shape))),
+          tf.sum(tf.mul(start, tf.tensor1d(grad.start))),
+          tf.sum(tf.mul(transitions, tf.tensor2d(grad.transitions, [chain.classes, chain.classes])))
+        ]).div(batch.length) as tf.Scalar
+      })
+    })
+    return nll
   }
 }
 
@@ -154,7 +245,7 @@ function targets (batch: readonly number[], labels: readonly number[], classes: 
 export function predictSoftmax (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[]): number[] {
   const out: number[] = []
   withBatches(shape, weights, rows, (params, x) => {
-    const ids = tf.tidy(() => forward(params, x).argMax(1))
+    const ids = tf.tidy(() => forward(shape, params, x).argMax(1))
     out.push(...(ids.dataSync() as Int32Array))
     ids.dispose()
   })
@@ -166,7 +257,7 @@ export function softmaxLogits (shape: SoftmaxShape, weights: Weights, rows: read
   const out = new Float32Array(rows.length * shape.classes)
   let at = 0
   withBatches(shape, weights, rows, (params, x) => {
-    const logits = tf.tidy(() => forward(params, x))
+    const logits = tf.tidy(() => forward(shape, params, x))
     out.set(logits.dataSync() as Float32Array, at)
     at += logits.size
     logits.dispose()
@@ -182,7 +273,7 @@ export function softmaxLogLikelihood (shape: SoftmaxShape, weights: Weights, row
   withBatches(shape, weights, rows, (params, x) => {
     const n = x.size
     const picked = tf.tidy(() => {
-      const logp = tf.logSoftmax(forward(params, x))
+      const logp = tf.logSoftmax(forward(shape, params, x))
       return tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(labels.slice(at, at + n), 'int32'), shape.classes)))
     })
     sum += (picked.dataSync() as Float32Array)[0] as number

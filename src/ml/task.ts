@@ -187,10 +187,23 @@ export const NerConfig = z.object({
   /** Sentences before a token's own whose abbreviation definitions its features see. @default 10 */
   context: z.number().int().min(0).max(1000).default(10),
   hidden: z.number().int().min(0).max(4096).default(0),
+  /** Score each sentence's tags jointly with a linear-chain CRF; false: per-token softmax, decoded as valid BIO. @default true */
+  crf: z.boolean().default(true),
   epochs: z.number().int().min(1).max(100).default(2),
+  /** Tokens per batch (whole sentences with the CRF). @default 512 */
   batchSize: z.number().int().min(1).max(4096).default(512),
   learningRate: z.number().positive().max(10).default(0.05),
   valFraction: z.number().gt(0).lt(1).default(0.15),
+  /**
+   * How peers judge an update on their validation sentences: `logLikelihood`, the mean
+   * log-probability per token of the gold tags (tolerance below), or `entityF1` (tolerance
+   * 0.01). On dev the likelihood rejected exactly the hostile agent's updates and no honest
+   * one, where entity F1 on ~100 sentences rejected 12–28% of honest updates and let a
+   * label-flipper through (docs/results/ner-crf.md). @default 'logLikelihood'
+   */
+  judge: z.enum(['entityF1', 'logLikelihood']).default('logLikelihood'),
+  /** How much a `logLikelihood` judge lets an update lower it, in nats per token. @default 0.01 */
+  tolerance: z.number().min(0).default(0.01),
   /** Use only this many training sentences (a fixed subset). */
   trainLimit: z.number().int().positive().optional(),
   /** Score on only this many test sentences (a fixed subset). */

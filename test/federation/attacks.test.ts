@@ -150,4 +150,17 @@ describe('baselines', () => {
     expect((fed.rounds[1]?.metric.value ?? 0)).toBeGreaterThan(fed.rounds[0]?.metric.value ?? 1)
     expect((await runBaseline('fedavg', config)).modelHash).toBe(fed.modelHash)
   })
+
+  it('FedAvg is the federation with every update accepted: members train alike, so the models are the same', async () => {
+    const config = smallConfig({ rounds: 2, tolerance: 1 })
+    const fed = await runBaseline('fedavg', config)
+    const sim = await Simulation.create(config, { dir: await tempDir() })
+    try {
+      await sim.charter()
+      for (let round = 1; round <= 2; round++) expect((await sim.round(round)).rejects).toBe(0)
+      expect(weightsSha256(sim.participants[0]?.globalModel?.weights as Weights)).toBe(fed.modelHash)
+    } finally {
+      await sim.close()
+    }
+  })
 })

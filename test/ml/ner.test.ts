@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { abbreviations } from '../../src/data/abbreviations.ts'
 import { tokenFeatures } from '../../src/data/token-features.ts'
-import { bioDecoder } from '../../src/ml/bio-decode.ts'
 import { loadTask, TaskConfig } from '../../src/ml/task.ts'
-import { weightsSha256 } from '../../src/ml/weights.ts'
+import { iob2 } from '../../src/ml/tasks/ner.ts'
+import { applyDelta, delta, weightsSha256 } from '../../src/ml/weights.ts'
 
 const config = TaskConfig.parse({ kind: 'ner', trainLimit: 400, testLimit: 150, features: 4096, epochs: 2, batchSize: 64, learningRate: 0.02 })
 
@@ -25,17 +25,9 @@ describe('NER task (BC5CDR)', () => {
     expect(tokenFeatures(sentence, 1, 1 << 18, defined)).toEqual(tokenFeatures(sentence, 1, 1 << 18))
   })
 
-  it('decodes valid BIO: no entity starts with I-, none changes type inside', () => {
-    const tags = ['B-Chemical', 'B-Disease', 'I-Chemical', 'I-Disease', 'O']
-    const decode = bioDecoder(tags)
-    // Per-token argmax would say I-Disease, I-Chemical: both invalid starts/continuations.
-    const logits = Float32Array.from([
-      0, 1, 0, 3, 0,
-      0, 0, 2, 1.5, 0
-    ])
-    expect(decode(logits, 0, 2).map(i => tags[i])).toEqual(['B-Disease', 'I-Disease'])
-    expect(decode(Float32Array.from([0, 0, 0, 0, 5]), 0, 1).map(i => tags[i])).toEqual(['O'])
-    expect(decode(new Float32Array(0), 0, 0)).toEqual([])
+  it('reads tags as IOB2, as seqeval does: an I- that continues nothing begins an entity', () => {
+    expect(iob2(['I-Disease', 'I-Disease', 'O', 'I-Chemical', 'B-Disease', 'I-Chemical', 'I-Chemical'])).toEqual(['B-Disease', 'I-Disease', 'O', 'B-Chemical', 'B-Disease', 'B-Chemical', 'I-Chemical'])
+    expect(iob2([])).toEqual([])
   })
 
   it('trains reproducibly, finds entities better than the untrained model, and scores with entity F1', async () => {
@@ -51,6 +43,25 @@ describe('NER task (BC5CDR)', () => {
     expect(after.metricName).toBe('entityF1')
     expect(after.metric).toBeGreaterThan(before.metric)
     expect(after.metric).toBeGreaterThan(0.15) // 340 training sentences, 2 epochs: a sanity bar, not the task's quality
+    // The CRF learnt (scores are [previous][current], tags sorted: B-Chemical B-Disease I-Chemical I-Disease O)
+    // that a disease's beginning is followed by its inside more readily than by another disease.
+    const transitions = a.weights.get('crf.transitions')?.data ?? new Float32Array()
+    expect(transitions[1 * 5 + 3]).toBeGreaterThan(transitions[1 * 5 + 1] as number)
+  })
+
+  it('judges by the log-likelihood of the gold tags: higher after training, far lower for a reversed update', async () => {
+    const task = await loadTask(config)
+    expect((await loadTask(TaskConfig.parse({ ...config, judge: 'entityF1' }))).judge).toBeUndefined() // scored by evaluate's metric
+    const [shard] = task.shards(1, { seed: 1, partition: 'iid' })
+    if (shard === undefined || task.judge === undefined) throw new Error('no shard or judge')
+    const base = task.initialWeights(1)
+    const trained = (await task.train(base, shard, { seed: 3 })).weights
+    const reversed = applyDelta(base, delta(trained, base), -1)
+    const [before, after, harmed] = await Promise.all([base, trained, reversed].map(async w => task.judge?.score(w, shard.val) as Promise<number>))
+    expect(after).toBeLessThan(0)
+    expect(after).toBeGreaterThan(before as number)
+    expect(harmed).toBeLessThan((before as number) - 0.1)
+    expect(task.judge.tolerance).toBe(0.01)
   })
 
   it('partitions by sentence, non-IID by first entity type, every part non-empty', async () => {
@@ -66,5 +77,9 @@ describe('NER task (BC5CDR)', () => {
     const flipped = task.poison(shard?.train ?? [], { kind: 'flip', rate: 1, seed: 1 }) as Array<{ tags: string[] }>
     const original = (shard?.train ?? []) as Array<{ tags: string[] }>
     expect(flipped.every((s, i) => s.tags.every((t, j) => t !== original[i]?.tags[j]))).toBe(true)
+    // Still valid BIO, so the CRF trains on them; random noise too.
+    const noisy = task.poison(shard?.train ?? [], { kind: 'noise', rate: 0.5, seed: 2 }) as Array<{ tags: string[] }>
+    expect([...flipped, ...noisy].every(s => iob2(s.tags).join() === s.tags.join())).toBe(true)
+    await task.train(task.initialWeights(1), { train: noisy, val: [] } as unknown as NonNullable<typeof shard>, { seed: 1 })
   })
 })

@@ -11,8 +11,8 @@ import { abbreviations } from '../../data/abbreviations.ts'
 import { tokenFeatures } from '../../data/token-features.ts'
 import { entityScores } from '../../metrics/entities.ts'
 import { initBackend } from '../backend.ts'
-import { bioDecoder } from '../bio-decode.ts'
-import { initSoftmax, softmaxLogits, trainSoftmax } from '../sparse-softmax.ts'
+import { bioChain, chainDecode, chainNll, zeroScores } from '../crf.ts'
+import { chainScores, initSoftmax, softmaxLogits, softmaxLogLikelihood, trainSoftmax } from '../sparse-softmax.ts'
 import type { EvalResult, NerConfig, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
 import type { Weights } from '../weights.ts'
@@ -26,10 +26,10 @@ interface Sentence extends TaggedSentence {
 }
 
 /**
- * Named-entity recognition (BC5CDR: Chemical, Disease) as per-token classification over
- * hashed window features, decoded as valid BIO by Viterbi, scored with entity-level micro F1
- * (seqeval conventions). Shards are split by sentence; non-IID partitions use each
- * sentence's first entity type.
+ * Named-entity recognition (BC5CDR: Chemical, Disease): a linear-chain CRF over hashed window
+ * features (or, with `crf: false`, per-token softmax), decoded as valid BIO by Viterbi, scored
+ * with entity-level micro F1 (seqeval conventions). Shards are split by sentence; non-IID
+ * partitions use each sentence's first entity type.
  */
 export async function createNerTask (config: Config, options: { logger?: Logger } = {}): Promise<Task<Sentence>> {
   await initBackend(options)
@@ -43,11 +43,12 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
   // (the files keep each abstract's sentences in order but mark no document boundaries).
   const prepare = (s: TaggedSentence, at: number, all: TaggedSentence[], file: string): Sentence => {
     const defined = abbreviations(all.slice(Math.max(0, at - config.context), at + 1).map(p => p.tokens))
+    for (const t of s.tags) if (!index.has(t)) throw new DatasetError(`${file}: tag "${t}" does not occur in train.conll`)
     return {
       ...s,
-      labels: s.tags.map(t => {
+      labels: iob2(s.tags).map(t => {
         const id = index.get(t)
-        if (id === undefined) throw new DatasetError(`${file}: tag "${t}" does not occur in train.conll`)
+        if (id === undefined) throw new DatasetError(`${file}: an entity starts with I-${t.slice(2)} but train.conll has no ${t} tag`)
         return id
       }),
       x: s.tokens.map((_, i) => tokenFeatures(s.tokens, i, config.features, defined))
@@ -59,8 +60,20 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
   const test = subset(testRaw, config.testLimit, 'test.conll')
   // dev.conll, when the folder has one, is for choosing settings; never part of any shard.
   const dev = subset(devRaw, config.testLimit, 'dev.conll')
-  const shape = { features: config.features, hidden: config.hidden, classes: tags.length }
-  const decode = bioDecoder(tags)
+  const chain = bioChain(tags)
+  const shape = { features: config.features, hidden: config.hidden, classes: tags.length, ...(config.crf ? { chain } : {}) }
+  /** Mean log-probability per token of the gold tags: of each sentence's whole sequence under the CRF, else of each tag. */
+  const logLikelihood = async (weights: Weights, rows: Sentence[]): Promise<number> => {
+    const x = rows.flatMap(s => s.x)
+    if (!config.crf) return softmaxLogLikelihood(shape, weights, x, rows.flatMap(s => s.labels))
+    const logits = softmaxLogits(shape, weights, x)
+    const scores = chainScores(weights)
+    const unused = { emissions: new Float32Array(logits.length), start: new Float32Array(tags.length), transitions: new Float32Array(tags.length ** 2) }
+    let nll = 0
+    let at = 0
+    for (const s of rows) { nll += chainNll(chain, logits, at, s.labels, scores, unused); at += s.tokens.length }
+    return -nll / Math.max(1, at)
+  }
   logger.info('ner task loaded', { train: train.length, test: test.length, tags })
 
   return {
@@ -75,16 +88,18 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
     },
 
     async train (base: Weights, shard: Shard<Sentence>, options: TrainOptions): Promise<TrainResult> {
-      const { weights, loss } = await trainSoftmax(shape, base, shard.train.flatMap(s => s.x), shard.train.flatMap(s => s.labels), softmaxTraining(config, options))
+      const sequences = shard.train.map(s => s.tokens.length)
+      const { weights, loss } = await trainSoftmax(shape, base, shard.train.flatMap(s => s.x), shard.train.flatMap(s => s.labels), { ...softmaxTraining(config, options), sequences })
       return { weights, numSamples: shard.train.reduce((n, s) => n + s.tokens.length, 0), loss }
     },
 
     async evaluate (weights: Weights, examples: 'test' | Sentence[]): Promise<EvalResult> {
       const rows = examples === 'test' ? test : examples
       const logits = softmaxLogits(shape, weights, rows.flatMap(s => s.x))
+      const learnt = config.crf ? chainScores(weights) : zeroScores(tags.length)
       let at = 0
       const predicted = rows.map(s => {
-        const path = decode(logits, at, s.tokens.length)
+        const path = chainDecode(chain, logits, at, s.tokens.length, learnt)
         at += s.tokens.length
         return path.map(id => tags[id] as string)
       })
@@ -92,15 +107,26 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
       return { metric: scores.f1, metricName: 'entityF1', details: { precision: scores.precision, recall: scores.recall, f1: scores.f1, sentences: rows.length } }
     },
 
+    ...(config.judge === 'logLikelihood' ? { judge: { name: 'logLikelihood', score: logLikelihood, tolerance: config.tolerance } } : {}),
+
     poison (examples, options) {
       const rng = new Rng(options.seed)
       const relabel = (id: number): number => options.kind === 'flip' ? (id + 1) % tags.length : rng.int(tags.length)
       return examples.map(s => {
-        const labels = s.labels.map(id => (options.kind === 'flip' || rng.next() < options.rate ? relabel(id) : id))
-        return { ...s, labels, tags: labels.map(id => tags[id] as string) }
+        const poisoned = iob2(s.labels.map(id => tags[options.kind === 'flip' || rng.next() < options.rate ? relabel(id) : id] as string))
+        return { ...s, labels: poisoned.map(t => index.get(t) as number), tags: poisoned }
       })
     },
 
     dispose () {}
   }
+}
+
+/**
+ * Tags as strict IOB2, the way seqeval reads them: an I-X that follows neither B-X nor I-X
+ * begins an entity, so it becomes B-X. The CRF trains only on sequences BIO admits; files in
+ * IOB1 style, and poisoned tags, keep the entities they mean.
+ */
+export function iob2 (tags: readonly string[]): string[] {
+  return tags.map((t, i) => t.startsWith('I-') && (i === 0 || (tags[i - 1] as string).slice(2) !== t.slice(2) || tags[i - 1] === 'O') ? `B-${t.slice(2)}` : t)
 }
