@@ -31,8 +31,8 @@ export const RunConfig = z.object({
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /**
    * A peer accepts an update that lowers its judge's score on its validation examples by at
-   * most this much. @default the task's own: 0.01 of its metric, 0.1 nats of log-likelihood
-   * for classify, 0.01 for qa
+   * most this much. @default the task's own: 0.1 nats of log-likelihood for classify, 0.01
+   * nats per token for ner and qa (0.01 of the metric where a task judges by its metric)
    */
   tolerance: z.number().min(0).max(1).optional(),
   /**
@@ -131,8 +131,8 @@ quorum: { kind: fraction, fraction: 1 }
 # Seconds after a proposal during which votes on it count.
 windowSeconds: 600
 # A peer accepts an update that lowers its judge's score on its validation examples by at
-# most this much (omitted: the task's own, 0.01 of the metric; classify judges by labels'
-# log-likelihood with 0.1 nats).
+# most this much (omitted: the task's own; classify judges by labels' log-likelihood with
+# 0.1 nats, ner and qa by log-likelihood with 0.01 nats per token).
 # tolerance: 0.01
 # How a peer measures an update: share (global + Δw / N, its share of a FedAvg merge) or
 # full (global + Δw, as if it replaced the round).
