@@ -83,12 +83,12 @@ export const RunConfig = z.object({
 export type RunConfig = z.infer<typeof RunConfig>
 export type RunConfigInput = z.input<typeof RunConfig>
 
-/** Validates a config object; every problem is named with its path. */
 /** Member `index`'s (0-based) base seed in a run: its training and attack draw from it, in a federation and in the FedAvg baseline alike. */
 export function memberSeed (config: Pick<RunConfig, 'seed'>, index: number): number {
   return config.seed * 7919 + index
 }
 
+/** Validates a config object; every problem is named with its path. */
 export function parseRunConfig (input: unknown): RunConfig {
   const result = RunConfig.safeParse(input)
   if (!result.success) throw new ConfigError(`invalid config:\n${z.prettifyError(result.error)}`)

@@ -57,17 +57,16 @@ function transitionScore (chain: Chain, scores: ChainScores): (p: number, c: num
 
 /**
  * Negative log-likelihood of one sequence's `labels` (rows from … from + labels.length − 1 of
- * `emissions`), adding its gradient with respect to emissions, start and transitions into
- * `grad` (same layouts).
+ * `emissions`); with `grad`, adds its gradient with respect to emissions, start and
+ * transitions into it (same layouts). Judging needs only the likelihood: no backward pass.
  */
-export function chainNll (chain: Chain, emissions: ArrayLike<number>, from: number, labels: readonly number[], scores: ChainScores, grad: { emissions: Float32Array, start: Float32Array, transitions: Float32Array }): number {
+export function chainNll (chain: Chain, emissions: ArrayLike<number>, from: number, labels: readonly number[], scores: ChainScores, grad?: { emissions: Float32Array, start: Float32Array, transitions: Float32Array }): number {
   const C = chain.classes
   const n = labels.length
   if (n === 0) return 0
   const move = transitionScore(chain, scores)
   const emit = (t: number, c: number): number => emissions[(from + t) * C + c] as number
   const alpha = new Float64Array(n * C)
-  const beta = new Float64Array(n * C)
   const terms = new Float64Array(C)
   for (let c = 0; c < C; c++) alpha[c] = chain.first[c] === true ? (scores.start[c] as number) + emit(0, c) : -Infinity
   for (let t = 1; t < n; t++) {
@@ -76,16 +75,18 @@ export function chainNll (chain: Chain, emissions: ArrayLike<number>, from: numb
       alpha[t * C + c] = logSumExp(terms) + emit(t, c)
     }
   }
+  const logZ = logSumExp(alpha.subarray((n - 1) * C))
+  let gold = (scores.start[labels[0] as number] as number) + emit(0, labels[0] as number)
+  for (let t = 1; t < n; t++) gold += move(labels[t - 1] as number, labels[t] as number) + emit(t, labels[t] as number)
+  if (!Number.isFinite(gold)) throw new RangeError('labels break the chain\'s rule (e.g. an I- tag with no B- before it)')
+  if (grad === undefined) return logZ - gold
+  const beta = new Float64Array(n * C)
   for (let t = n - 2; t >= 0; t--) {
     for (let p = 0; p < C; p++) {
       for (let c = 0; c < C; c++) terms[c] = move(p, c) + emit(t + 1, c) + (beta[(t + 1) * C + c] as number)
       beta[t * C + p] = logSumExp(terms)
     }
   }
-  const logZ = logSumExp(alpha.subarray((n - 1) * C))
-  let gold = (scores.start[labels[0] as number] as number) + emit(0, labels[0] as number)
-  for (let t = 1; t < n; t++) gold += move(labels[t - 1] as number, labels[t] as number) + emit(t, labels[t] as number)
-  if (!Number.isFinite(gold)) throw new RangeError('labels break the chain\'s rule (e.g. an I- tag with no B- before it)')
   // Gradients: expected counts under the model minus the gold sequence's counts.
   for (let t = 0; t < n; t++) {
     for (let c = 0; c < C; c++) {

@@ -57,6 +57,7 @@ describe('linear-chain CRF', () => {
   it('gives the negative log-likelihood the enumeration of every admitted sequence gives', () => {
     const got = chainNll(chain, emissions, 0, labels, scores, zeros())
     expect(got).toBeCloseTo(nllByEnumeration(emissions, labels, scores), 4)
+    expect(chainNll(chain, emissions, 0, labels, scores)).toBe(got) // without gradients: the same likelihood
     // A sequence starting at a later row reads its own rows.
     const shifted = Float32Array.from([...random(rng, 2 * C), ...emissions])
     expect(chainNll(chain, shifted, 2, labels, scores, { ...zeros(), emissions: new Float32Array(6 * C) })).toBeCloseTo(got, 5)

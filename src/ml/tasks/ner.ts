@@ -68,10 +68,9 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
     if (!config.crf) return softmaxLogLikelihood(shape, weights, x, rows.flatMap(s => s.labels))
     const logits = softmaxLogits(shape, weights, x)
     const scores = chainScores(weights)
-    const unused = { emissions: new Float32Array(logits.length), start: new Float32Array(tags.length), transitions: new Float32Array(tags.length ** 2) }
     let nll = 0
     let at = 0
-    for (const s of rows) { nll += chainNll(chain, logits, at, s.labels, scores, unused); at += s.tokens.length }
+    for (const s of rows) { nll += chainNll(chain, logits, at, s.labels, scores); at += s.tokens.length }
     return -nll / Math.max(1, at)
   }
   logger.info('ner task loaded', { train: train.length, test: test.length, tags })
