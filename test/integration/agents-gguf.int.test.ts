@@ -40,6 +40,7 @@ describe('agents on a real GGUF model (Gemma 3 270M)', () => {
         // model may call vote again on one it already voted on; the protocol refuses that
         // call, so calls can outnumber votes but votes cannot outnumber proposals.
         const me = sim.participants[i]
+        if (me === undefined) throw new Error(`no participant ${i}`)
         const peers = [...me.state.proposals.values()].filter(e => e.signed.issuer !== me.did)
         expect(peers.length).toBeGreaterThan(0)
         expect(peers.filter(e => e.votes.has(me.did))).toHaveLength(peers.length)
