@@ -5,10 +5,9 @@ import { aggregate } from '../ml/aggregate/index.ts'
 import { initBackend } from '../ml/backend.ts'
 import { evalExamples, loadTask, type Shard, type Task } from '../ml/task.ts'
 import { createTeacher } from '../teachers/index.ts'
-import { applyDelta, toSafetensors, weightsSha256, type Weights } from '../ml/weights.ts'
+import { applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
 import { localUpdate, poisonShard } from './attacks.ts'
 import { memberSeed, type RunConfig } from './config.ts'
-import { sha256Hex } from './content.ts'
 import { distil } from './distill.ts'
 import { withMomentum } from './merge.ts'
 
@@ -77,7 +76,7 @@ export async function runBaseline (kind: BaselineKind, config: RunConfig, option
           updates.push(await localUpdate(task, shard, global, { attack, seed: memberSeed(config, i), round, memory: memories[i] as object }))
         }
         // In the federation's merge order (by the delta's content hash: FederationState.accepted), so the float sums agree.
-        const key = new Map(updates.map(u => [u, sha256Hex(toSafetensors(u.delta))]))
+        const key = new Map(updates.map(u => [u, weightsSha256(u.delta)]))
         updates.sort((a, b) => (key.get(a) as string) < (key.get(b) as string) ? -1 : 1)
         step = withMomentum(aggregate(updates, { rule: config.aggregation }), step, config.momentum)
         global = applyDelta(global, step)

@@ -128,19 +128,14 @@ export async function trainSoftmax (shape: SoftmaxShape, base: Weights, rows: re
   const rng = new Rng(options.seed)
   const params = toTensors(shape, base).map(t => { const v = tf.variable(t); t.dispose(); return v })
   const optimizer = tf.train.adam(options.learningRate, 0.9, 0.999, options.epsilon ?? 1e-7)
-  const step = shape.chain === undefined
-    ? (batch: number[]) => softmaxStep(shape, params, optimizer, rows, labels, batch, options.soft)
-    : chainStep(shape, shape.chain, params, optimizer, rows, labels, options.sequences)
-  const batches = shape.chain === undefined
-    ? () => chunks(rng.shuffle(rows.map((_, i) => i)), options.batchSize)
-    : sequenceBatches(rng, options.sequences ?? [], options.batchSize)
+  const epochLoss = shape.chain === undefined
+    ? epochOf(() => chunks(rng.shuffle(rows.map((_, i) => i)), options.batchSize), batch => softmaxStep(shape, params, optimizer, rows, labels, batch, options.soft))
+    : epochOf(sequenceBatches(rng, rows.length, options.sequences, options.batchSize), chainStep(shape, shape.chain, params, optimizer, rows, labels))
   let loss = 0
   try {
     for (let epoch = 0; epoch < options.epochs; epoch++) {
       options.signal?.throwIfAborted()
-      let sum = 0
-      for (const batch of batches()) sum += await step(batch)
-      loss = sum / Math.max(1, rows.length)
+      loss = await epochLoss() / Math.max(1, rows.length)
       options.onEpoch?.(epoch, loss)
     }
     const weights: Weights = new Map()
@@ -152,6 +147,15 @@ export async function trainSoftmax (shape: SoftmaxShape, base: Weights, rows: re
   } finally {
     optimizer.dispose()
     tf.dispose(params)
+  }
+}
+
+/** One epoch: `step` on each of the epoch's batches, in order; returns the summed loss. */
+function epochOf<B> (batches: () => B[], step: (batch: B) => Promise<number>): () => Promise<number> {
+  return async () => {
+    let sum = 0
+    for (const batch of batches()) sum += await step(batch)
+    return sum
   }
 }
 
@@ -173,16 +177,23 @@ async function softmaxStep (shape: SoftmaxShape, params: tf.Variable[], optimize
   return mean * batch.length
 }
 
-/** Each epoch, the sequences in a seeded order, grouped into batches of about `size` rows; a batch lists its rows. */
-function sequenceBatches (rng: Rng, lengths: readonly number[], size: number): () => number[][] {
-  const starts: number[] = []
-  lengths.reduce((at, n) => { starts.push(at); return at + n }, 0)
+/**
+ * Each epoch, the sequences in a seeded order, grouped into batches of about `size` rows; a
+ * batch lists its sequences, each by its rows.
+ */
+function sequenceBatches (rng: Rng, rows: number, lengths: readonly number[] | undefined, size: number): () => number[][][] {
+  if (lengths === undefined || lengths.reduce((a, b) => a + b, 0) !== rows) throw new RangeError('a chain model trains on sequences: their lengths must cover the rows')
+  const sequences: number[][] = []
+  lengths.reduce((at, n) => { sequences.push(Array.from({ length: n }, (_, k) => at + k)); return at + n }, 0)
   return () => {
-    const out: number[][] = []
-    let batch: number[] = []
-    for (const s of rng.shuffle(lengths.map((_, i) => i))) {
-      for (let k = 0; k < (lengths[s] as number); k++) batch.push((starts[s] as number) + k)
-      if (batch.length >= size) { out.push(batch); batch = [] }
+    const out: number[][][] = []
+    let batch: number[][] = []
+    let batchRows = 0
+    for (const s of rng.shuffle(sequences.map((_, i) => i))) {
+      const sequence = sequences[s] as number[]
+      batch.push(sequence)
+      batchRows += sequence.length
+      if (batchRows >= size) { out.push(batch); batch = []; batchRows = 0 }
     }
     if (batch.length > 0) out.push(batch)
     return out
@@ -195,31 +206,28 @@ function sequenceBatches (rng: Rng, lengths: readonly number[], size: number): (
  * crf.ts; the step minimises Σ emissions · ∂NLL/∂emissions (+ the same for the chain's
  * params), whose gradient is the NLL's, so TF.js carries it back through the sparse layer.
  */
-function chainStep (shape: SoftmaxShape, chain: Chain, params: tf.Variable[], optimizer: tf.Optimizer, rows: readonly SparseVector[], labels: readonly number[], sequences: readonly number[] | undefined): (batch: number[]) => Promise<number> {
-  if (sequences === undefined || sequences.reduce((a, b) => a + b, 0) !== rows.length) throw new RangeError('a chain model trains on sequences: their lengths must cover the rows')
+function chainStep (shape: SoftmaxShape, chain: Chain, params: tf.Variable[], optimizer: tf.Optimizer, rows: readonly SparseVector[], labels: readonly number[]): (batch: number[][]) => Promise<number> {
   const [start, transitions] = params.slice(-2) as [tf.Variable, tf.Variable]
-  const sequenceOf = new Int32Array(rows.length)
-  sequences.reduce((at, n, s) => { sequenceOf.fill(s, at, at + n); return at + n }, 0)
   return async batch => {
+    const flat = batch.flat()
     let nll = 0
     tf.tidy(() => {
-      const x = sparseBatch(batch.map(j => rows[j] as SparseVector))
+      const x = sparseBatch(flat.map(j => rows[j] as SparseVector))
       const scores = { start: start.dataSync() as Float32Array, transitions: transitions.dataSync() as Float32Array }
       optimizer.minimize(() => {
         const emissions = forward(shape, params, x)
         const grad = { emissions: new Float32Array(emissions.size), start: new Float32Array(chain.classes), transitions: new Float32Array(chain.classes ** 2) }
         const values = emissions.dataSync()
-        for (let at = 0; at < batch.length;) {
-          let end = at + 1
-          while (end < batch.length && sequenceOf[batch[end] as number] === sequenceOf[batch[at] as number]) end++
-          nll += chainNll(chain, values, at, batch.slice(at, end).map(j => labels[j] as number), scores, grad)
-          at = end
+        let at = 0
+        for (const sequence of batch) {
+          nll += chainNll(chain, values, at, sequence.map(j => labels[j] as number), scores, grad)
+          at += sequence.length
         }
         return tf.addN([
           tf.sum(tf.mul(emissions, tf.tensor2d(grad.emissions, emissions.shape))),
           tf.sum(tf.mul(start, tf.tensor1d(grad.start))),
           tf.sum(tf.mul(transitions, tf.tensor2d(grad.transitions, [chain.classes, chain.classes])))
-        ]).div(batch.length) as tf.Scalar
+        ]).div(flat.length) as tf.Scalar
       })
     })
     return nll
@@ -267,20 +275,24 @@ export function softmaxLogits (shape: SoftmaxShape, weights: Weights, rows: read
 
 /** Mean log-probability of each row's label (≤ 0; higher is better), e.g. of a teacher's tokens under teacher forcing. */
 export function softmaxLogLikelihood (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[], labels: readonly number[]): number {
-  if (rows.length === 0) return 0
-  let sum = 0
+  return rows.length === 0 ? 0 : softmaxLogProbs(shape, weights, rows, labels).reduce((a, b) => a + b, 0) / rows.length
+}
+
+/** Each row's log-probability of its label. */
+export function softmaxLogProbs (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[], labels: readonly number[]): Float64Array {
+  const out = new Float64Array(rows.length)
   let at = 0
   withBatches(shape, weights, rows, (params, x) => {
     const n = x.size
     const picked = tf.tidy(() => {
       const logp = tf.logSoftmax(forward(shape, params, x))
-      return tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(labels.slice(at, at + n), 'int32'), shape.classes)))
+      return tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(labels.slice(at, at + n), 'int32'), shape.classes)), 1)
     })
-    sum += (picked.dataSync() as Float32Array)[0] as number
+    out.set(picked.dataSync() as Float32Array, at)
     picked.dispose()
     at += n
   })
-  return sum / rows.length
+  return out
 }
 
 /** Runs `fn` over batches of 512 rows with the weights loaded once, disposing everything. */

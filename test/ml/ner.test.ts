@@ -1,3 +1,6 @@
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { abbreviations } from '../../src/data/abbreviations.ts'
 import { tokenFeatures } from '../../src/data/token-features.ts'
@@ -28,6 +31,19 @@ describe('NER task (BC5CDR)', () => {
   it('reads tags as IOB2, as seqeval does: an I- that continues nothing begins an entity', () => {
     expect(iob2(['I-Disease', 'I-Disease', 'O', 'I-Chemical', 'B-Disease', 'I-Chemical', 'I-Chemical'])).toEqual(['B-Disease', 'I-Disease', 'O', 'B-Chemical', 'B-Disease', 'B-Chemical', 'I-Chemical'])
     expect(iob2([])).toEqual([])
+  })
+
+  it('reads a file that starts entities with I- (IOB1), and refuses a test tag train.conll lacks, naming file and tag', async () => {
+    const data = await mkdtemp(join(tmpdir(), 'conclave-ner-tags-'))
+    // no B-Disease anywhere: IOB2 reading makes the first I-Disease one, so the tag set has it
+    await writeFile(join(data, 'train.conll'), 'Aspirin\tB-Chemical\nsalt\tI-Chemical\ncaused\tO\nulcer\tI-Disease\n\n')
+    const load = async (test: string): Promise<Awaited<ReturnType<typeof loadTask>>> => {
+      await writeFile(join(data, 'test.conll'), test)
+      return loadTask(TaskConfig.parse({ kind: 'ner', data, features: 256 }))
+    }
+    expect((await load('ulcer\tI-Disease\n\n')).initialWeights(1).get('crf.start')?.shape).toEqual([5])
+    await expect(load('Aspirin\tB-Drug\n\n')).rejects.toThrow(/test\.conll: tag "B-Drug" does not occur in train\.conll/)
+    await expect(load('ulcer\tB-Disease\nsores\tI-Disease\nand\tO\nsalt\tI-Salt\n\n')).rejects.toThrow(/test\.conll: tag "I-Salt" does not occur/)
   })
 
   it('trains reproducibly, finds entities better than the untrained model, and scores with entity F1', async () => {

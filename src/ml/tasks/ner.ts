@@ -37,18 +37,18 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
   const devPath = join(config.data, 'dev.conll')
   const hasDev = await access(devPath).then(() => true, () => false)
   const [trainRaw, testRaw, devRaw] = await Promise.all([readConll(join(config.data, 'train.conll')), readConll(join(config.data, 'test.conll')), hasDev ? readConll(devPath) : Promise.resolve([])])
-  const tags = [...new Set(trainRaw.flatMap(s => s.tags))].sort()
+  // With the tags IOB2 reading makes: a file that starts entities with I-X needs B-X.
+  const tags = [...new Set(trainRaw.flatMap(s => [...s.tags, ...iob2(s.tags)]))].sort()
   const index = new Map(tags.map((t, i) => [t, i]))
   // A sentence's features see the abbreviations defined in it and the sentences before it
   // (the files keep each abstract's sentences in order but mark no document boundaries).
   const prepare = (s: TaggedSentence, at: number, all: TaggedSentence[], file: string): Sentence => {
     const defined = abbreviations(all.slice(Math.max(0, at - config.context), at + 1).map(p => p.tokens))
-    for (const t of s.tags) if (!index.has(t)) throw new DatasetError(`${file}: tag "${t}" does not occur in train.conll`)
     return {
       ...s,
-      labels: iob2(s.tags).map(t => {
+      labels: iob2(s.tags).map((t, i) => {
         const id = index.get(t)
-        if (id === undefined) throw new DatasetError(`${file}: an entity starts with I-${t.slice(2)} but train.conll has no ${t} tag`)
+        if (id === undefined) throw new DatasetError(`${file}: tag "${s.tags[i] as string}" does not occur in train.conll`)
         return id
       }),
       x: s.tokens.map((_, i) => tokenFeatures(s.tokens, i, config.features, defined))
