@@ -31,10 +31,18 @@ export const RunConfig = z.object({
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /**
    * A peer accepts an update that lowers its judge's score on its validation examples by at
-   * most this much. @default the task's own: 0.1 nats of log-likelihood for classify, 0.01
-   * nats per token for ner and qa (0.01 of the metric where a task judges by its metric)
+   * most this much (plus `relativeTolerance`). @default the task's own: 0.1 nats of
+   * log-likelihood for classify, 0.01 nats per token for ner and qa (0.01 of the metric where
+   * a task judges by its metric)
    */
   tolerance: z.number().min(0).max(1).optional(),
+  /**
+   * On top of `tolerance`, the share of what the federation has taught a peer (its judge's
+   * score at the global model minus at the initial one) that an update may undo: honest
+   * non-IID updates pull against each other harder as the model learns. @default the task's
+   * own: 0.1 for classify (docs/results/vote-rule-selection.md), 0 for ner and qa
+   */
+  relativeTolerance: z.number().min(0).max(1).optional(),
   /**
    * How a peer measures an update: `full` scores global + Δw (as if the update replaced the
    * round), `share` scores global + Δw / N, the share one of N members' updates gets in a
@@ -134,6 +142,10 @@ windowSeconds: 600
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
 # 0.1 nats, ner and qa by log-likelihood with 0.01 nats per token).
 # tolerance: 0.01
+# ... plus this share of what the federation has taught the peer since the initial model
+# (its judge's score at the global model minus at the initial one; omitted: the task's own,
+# 0.1 for classify, 0 for ner and qa).
+# relativeTolerance: 0.1
 # How a peer measures an update: share (global + Δw / N, its share of a FedAvg merge) or
 # full (global + Δw, as if it replaced the round).
 voteScale: share

@@ -55,6 +55,7 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
     teacher,
     seed: memberSeed(config, index),
     tolerance: config.tolerance,
+    relativeTolerance: config.relativeTolerance,
     voteScale: config.voteScale,
     attack: config.attacks.find(a => a.agent === index + 1),
     autoVote: parts.driver === undefined || parts.driver === autopilot,

@@ -4,7 +4,7 @@ import { silentLogger, type Logger } from '../core/logger.ts'
 import type { BlockId, Checkpoint, Did, ModelRef, Record, RecordType, SignedRecord, Vote } from '../core/records.ts'
 import type { Identity } from '../identity/index.ts'
 import type { Ledger } from '../ledger/index.ts'
-import { judgeOf, type Shard, type Task } from '../ml/task.ts'
+import { judgeOf, type Judge, type Shard, type Task } from '../ml/task.ts'
 import { applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
 import type { CachedTeacher } from '../teachers/cache.ts'
@@ -38,6 +38,8 @@ export interface ParticipantInit {
   seed: number
   /** Accept a peer's update when it lowers my judge's score on my validation examples by at most this much. @default the task's judge's tolerance */
   tolerance?: number
+  /** On top of `tolerance`, the share of my judge's gain since the initial model that an update may undo. @default the task's judge's */
+  relativeTolerance?: number
   /** Score global + Δw (`full`) or global + Δw / N (`share`). @default full (the run config defaults to share) */
   voteScale?: 'full' | 'share'
   /** Unix-seconds clock, for record times. @default the system clock */
@@ -119,6 +121,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly #logger: Logger
   /** The global model; `judged`: my judge's score of it on my validation examples, measured once per model. */
   #global?: GlobalModel & { ref: ModelRef, judged?: number }
+  /** The charter's initial model, kept while a relative tolerance needs its score. */
+  #initial?: { weights: Weights, judged?: number }
   readonly #queue: SerialQueue
   #fault: unknown
   #subscription?: Subscription
@@ -261,6 +265,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#trainShard = undefined
     // My validation set changed, so the global model's score on it must be measured again.
     if (this.#global !== undefined) this.#global.judged = undefined
+    if (this.#initial !== undefined) this.#initial.judged = undefined
     this.#logger.info(`${this.name} distilled`, { ...report })
     return report
   }
@@ -381,6 +386,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     if (record.type === 'charter') {
       const weights = await fetchModel(this.#init.store, record.initial)
       this.#global = { ref: record.initial, weights }
+      if (this.#relativeTolerance(judgeOf(this.#init.task)) > 0) this.#initial = { weights }
     } else if (record.type === 'proposal' && signed.issuer !== this.did && this.#init.autoVote !== false && !this.#replaying) {
       await this.#judge(this.state.proposals.get(block) as ProposalEntry)
     } else if (record.type === 'decision' && !this.#replaying && this.state.recorder(record.round) === this.did && this.#roundDecided(record.round)) {
@@ -415,9 +421,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       const before = global.judged ?? (global.judged = await this.timer.time('evaluate', () => judge.score(global.weights, shard.val)))
       const after = await this.timer.time('evaluate', () => judge.score(candidate, shard.val))
       const score = after - before
-      const passes = score >= -(this.#init.tolerance ?? judge.tolerance)
+      const allowed = await this.#allowance(judge, before)
+      const passes = score >= -allowed
       this.#deltas.set(entry.block, delta)
-      const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)})`
+      const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}; may fall ${allowed.toFixed(4)})`
       evaluation = { ...base, before, after, score, passes, summary }
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err
@@ -427,6 +434,20 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#evaluations.set(entry.block, evaluation)
     this.emit('conclave:evaluated', evaluation)
     return evaluation
+  }
+
+  #relativeTolerance (judge: Judge<unknown>): number {
+    return this.#init.relativeTolerance ?? judge.relativeTolerance ?? 0
+  }
+
+  /** How far an update may lower my judge's score from `before`, the global model's. */
+  async #allowance (judge: Judge<unknown>, before: number): Promise<number> {
+    const absolute = this.#init.tolerance ?? judge.tolerance
+    const relative = this.#relativeTolerance(judge)
+    if (relative === 0 || this.#initial === undefined) return absolute
+    const initial = this.#initial
+    const reference = initial.judged ?? (initial.judged = await this.timer.time('evaluate', () => judge.score(initial.weights, this.#shard.val)))
+    return absolute + relative * Math.max(0, before - reference)
   }
 
   async #vote (entry: ProposalEntry, accept: boolean, reason?: string): Promise<BlockId> {

@@ -80,6 +80,12 @@ export interface Judge<Example> {
   score(weights: Weights, examples: Example[]): Promise<number>
   /** How much lower an update may make the score and still pass, in the score's units, where the run does not say. */
   tolerance: number
+  /**
+   * How much of what the federation has taught me (the score at the global model minus the
+   * score at the initial one) an update may undo on top of `tolerance`, where the run does
+   * not say. @default 0
+   */
+  relativeTolerance?: number
 }
 
 /** The task's judge, or its reported metric with a tolerance of 0.01 (one point). */
@@ -164,8 +170,9 @@ export const ClassifyConfig = z.object({
   valFraction: z.number().gt(0).lt(1).default(0.15),
   /**
    * How peers judge an update on their validation examples: `accuracy` (tolerance 0.01), or
-   * `logLikelihood`, the mean log-probability of the true labels (tolerance 0.1 nats):
-   * continuous, where ~90 examples move accuracy in steps of a point. Chosen on the dev split
+   * `logLikelihood`, the mean log-probability of the true labels (tolerance 0.1 nats plus a
+   * tenth of what the federation has taught the peer since the initial model): continuous,
+   * where ~90 examples move accuracy in steps of a point. Chosen on the dev split
    * (docs/results/vote-rule-selection.md). @default 'logLikelihood'
    */
   judge: z.enum(['accuracy', 'logLikelihood']).default('logLikelihood'),

@@ -85,6 +85,7 @@ describe('classify task', () => {
     const after = await task.judge.score(trained, shard.val)
     expect(task.judge.name).toBe('logLikelihood')
     expect(task.judge.tolerance).toBe(0.1)
+    expect(task.judge.relativeTolerance).toBe(0.1)
     expect(before).toBeLessThan(0)
     expect(before).toBeCloseTo(-Math.log(23), 0) // near-uniform at the start: 23 classes
     expect(after).toBeGreaterThan(before)

@@ -61,7 +61,7 @@ export async function createClassifyTask (config: Config, options: { logger?: Lo
     },
 
     ...(config.judge === 'logLikelihood'
-      ? { judge: { name: 'logLikelihood', score: async (weights: Weights, rows: Featurized[]) => softmaxLogLikelihood(shape, weights, rows.map(r => r.x), rows.map(r => r.label)), tolerance: 0.1 } }
+      ? { judge: { name: 'logLikelihood', score: async (weights: Weights, rows: Featurized[]) => softmaxLogLikelihood(shape, weights, rows.map(r => r.x), rows.map(r => r.label)), tolerance: 0.1, relativeTolerance: 0.1 } }
       : {}),
 
     poison (examples, options) {
