@@ -31,11 +31,16 @@ const candidates = [
   { name: 'share Δ/N, log-likelihood, tolerance 0', voteScale: 'share', tolerance: 0, judge: 'logLikelihood' },
   { name: 'full Δ, log-likelihood, tolerance 0.01', voteScale: 'full', tolerance: 0.01, judge: 'logLikelihood' },
   { name: 'share Δ/N, log-likelihood, tolerance 0.03', voteScale: 'share', tolerance: 0.03, judge: 'logLikelihood' },
-  { name: 'share Δ/N, log-likelihood, tolerance 0.1', voteScale: 'share', tolerance: 0.1, judge: 'logLikelihood' }
+  { name: 'share Δ/N, log-likelihood, tolerance 0.1', voteScale: 'share', tolerance: 0.1, judge: 'logLikelihood' },
+  // classify only: on top of 0.1 nats, a share of what the federation has taught the peer since the initial model
+  { name: 'share Δ/N, log-likelihood, tolerance 0.1 + 0.05 of the gain', voteScale: 'share', tolerance: 0.1, relativeTolerance: 0.05, judge: 'logLikelihood' },
+  { name: 'share Δ/N, log-likelihood, tolerance 0.1 + 0.1 of the gain', voteScale: 'share', tolerance: 0.1, relativeTolerance: 0.1, judge: 'logLikelihood' },
+  { name: 'share Δ/N, log-likelihood, tolerance 0.1 + 0.2 of the gain', voteScale: 'share', tolerance: 0.1, relativeTolerance: 0.2, judge: 'logLikelihood' }
 ].filter((_, i) => values.only === undefined || values.only.split(',').map(Number).includes(i))
 const settings = TABLE1_SETTINGS
 
-interface Row { task: string, setting: string, method: string, seed: number, dev: number, rejectionRate: number | null }
+/** rejectedHonest / acceptedHostile: proposals of honest agents the vote rejected, of the hostile agent it merged. */
+interface Row { task: string, setting: string, method: string, seed: number, dev: number, rejectionRate: number | null, rejectedHonest?: number, acceptedHostile?: number }
 const rows: Row[] = []
 for (const task of tasks) {
   for (const setting of settings) {
@@ -46,25 +51,32 @@ for (const task of tasks) {
       for (const c of candidates) {
         const out = await mkdtemp(join(tmpdir(), 'conclave-vote-rules-'))
         const judged = task === 'classify' ? { task: { kind: task, judge: c.judge } } : {}
-        const report = await runFederation(parseRunConfig({ ...base, ...judged, voteScale: c.voteScale, tolerance: c.tolerance, quorum: 'quorum' in c ? c.quorum : 4 } as RunConfigInput), { out, force: true })
+        const report = await runFederation(parseRunConfig({ ...base, ...judged, voteScale: c.voteScale, tolerance: c.tolerance, relativeTolerance: c.relativeTolerance ?? 0, quorum: 'quorum' in c ? c.quorum : 4 } as RunConfigInput), { out, force: true })
         await rm(out, { recursive: true, force: true })
-        rows.push({ task, setting: setting.name, method: c.name, seed, dev: report.rounds.at(-1)?.metric.value ?? Number.NaN, rejectionRate: report.rejectionRate })
+        const hostile = new Set(setting.attacks.map(a => `agent-${a.agent}`))
+        const honest = report.agents.filter(a => !hostile.has(a.name))
+        rows.push({
+          task, setting: setting.name, method: c.name, seed, dev: report.rounds.at(-1)?.metric.value ?? Number.NaN, rejectionRate: report.rejectionRate,
+          rejectedHonest: honest.reduce((n, a) => n + a.rejected, 0),
+          acceptedHostile: report.agents.filter(a => hostile.has(a.name)).reduce((n, a) => n + a.accepted, 0)
+        })
       }
       for (const r of rows.filter(r => r.task === task && r.setting === setting.name && r.seed === seed)) {
-        process.stderr.write(`${task} · ${setting.name} · seed ${seed} · ${r.method}: dev ${r.dev.toFixed(4)}${r.rejectionRate === null ? '' : ` · rejected ${(100 * r.rejectionRate).toFixed(0)}%`}\n`)
+        process.stderr.write(`${task} · ${setting.name} · seed ${seed} · ${r.method}: dev ${r.dev.toFixed(4)}${r.rejectionRate === null ? '' : ` · rejected ${(100 * r.rejectionRate).toFixed(0)}% (honest ${r.rejectedHonest ?? '?'}; hostile merged ${r.acceptedHostile ?? '?'})`}\n`)
       }
     }
   }
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
-const lines = ['| task | setting | method | dev metric (mean over seeds, %) | rejected |', '|---|---|---|---:|---:|']
+const lines = ['| task | setting | method | dev metric (mean over seeds, %) | rejected | honest rejected | hostile merged |', '|---|---|---|---:|---:|---:|---:|']
 for (const task of tasks) {
   for (const setting of settings) {
     for (const method of ['fedavg', ...candidates.map(c => c.name)]) {
       const rs = rows.filter(r => r.task === task && r.setting === setting.name && r.method === method)
       const rej = rs.map(r => r.rejectionRate).filter(x => x !== null)
-      lines.push(`| ${task} | ${setting.name} | ${method} | ${(100 * mean(rs.map(r => r.dev))).toFixed(2)} | ${rej.length === 0 ? '—' : `${(100 * mean(rej)).toFixed(1)}%`} |`)
+      const total = (key: 'rejectedHonest' | 'acceptedHostile'): string => rej.length === 0 ? '—' : String(rs.reduce((n, r) => n + (r[key] ?? 0), 0))
+      lines.push(`| ${task} | ${setting.name} | ${method} | ${(100 * mean(rs.map(r => r.dev))).toFixed(2)} | ${rej.length === 0 ? '—' : `${(100 * mean(rej)).toFixed(1)}%`} | ${total('rejectedHonest')} | ${total('acceptedHostile')} |`)
     }
   }
 }
