@@ -12,6 +12,8 @@
  * student answers every agent's questions about as well as a central one, and better than
  * agent 1 alone, the `local` row). `--tasks qa` runs only those tasks and replaces their rows in
  * the existing table. Results are written after every row, so a long run keeps what it has.
+ * Each row records the command that made it, and the markdown says which rows came from
+ * which command. `--render` rewrites the markdown and plots from the JSON, running nothing.
  */
 import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -30,7 +32,7 @@ import type { QaExample } from '../src/ml/tasks/qa.ts'
 import type { Weights } from '../src/ml/weights.ts'
 import { TABLE1_BASE, TABLE1_SCHEDULE, TABLE1_SETTINGS } from './table1-setting.ts'
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' }, tasks: { type: 'string', default: 'classify,ner,qa' }, methods: { type: 'string', default: 'centralized,fedavg,conclave,local' }, seeds: { type: 'string' } } })
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' }, tasks: { type: 'string', default: 'classify,ner,qa' }, methods: { type: 'string', default: 'centralized,fedavg,conclave,local' }, seeds: { type: 'string' }, render: { type: 'boolean', default: false } } })
 const quick = values.quick
 // QA's full rows cost about 7 minutes a run on 2 cores, so they may be run on fewer seeds (--seeds 1).
 const seeds = values.seeds?.split(',').map(Number) ?? (quick ? [1] : [1, 2, 3])
@@ -49,14 +51,16 @@ const settings = TABLE1_SETTINGS
 const EMBEDDED_QUESTIONS = quick ? 50 : 200
 
 interface Extra { mean: number, std: number, values: number[], questions: number }
-interface Entry { task: string, setting: string, hostile: number, metric: string, mean: number, std: number, seeds: number[], values: number[], embedding?: Extra, slices?: Extra, rejectionRate: number | null, wallSeconds: number, curve?: number[][] }
+/** `command`, `madeAt`: what made the row, and when (rows from before they were recorded have neither). */
+interface Entry { task: string, setting: string, hostile: number, metric: string, mean: number, std: number, seeds: number[], values: number[], embedding?: Extra, slices?: Extra, rejectionRate: number | null, wallSeconds: number, curve?: number[][], command?: string, madeAt?: string }
 const name = quick ? 'table1-quick' : 'table1'
 const flags = [...(quick ? ['--quick'] : []), ...(values.seeds === undefined ? [] : ['--seeds', values.seeds]), ...(values.tasks === 'classify,ner,qa' ? [] : ['--tasks', values.tasks]), ...(values.methods === 'centralized,fedavg,conclave,local' ? [] : ['--methods', values.methods])]
 const command = `npm run bench:table1${flags.length > 0 ? ` -- ${flags.join(' ')}` : ''}`
-// Rows of tasks not run now are kept from the last full table.
-const kept: Entry[] = quick ? [] : await readFile(join(values.out, `${name}.json`), 'utf8').then(t => (JSON.parse(t) as { entries: Entry[] }).entries.filter(e => !wanted.has(e.task) || !methods.has(e.setting)), () => [])
+// Rows of tasks not run now are kept from the last full table (all of them when rendering).
+const kept: Entry[] = quick ? [] : await readFile(join(values.out, `${name}.json`), 'utf8').then(t => (JSON.parse(t) as { entries: Entry[] }).entries.filter(e => values.render || !wanted.has(e.task) || !methods.has(e.setting)), () => [])
+if (values.render && kept.length === 0) throw new Error(`--render needs ${join(values.out, `${name}.json`)}`)
 const entries: Entry[] = []
-const encoder = tasks.some(t => t.kind === 'qa') ? await SentenceEncoder.load((await promisify(execFile)('scripts/models/minilm.sh')).stdout.trim().split('\n').at(-1) as string) : undefined
+const encoder = !values.render && tasks.some(t => t.kind === 'qa') ? await SentenceEncoder.load((await promisify(execFile)('scripts/models/minilm.sh')).stdout.trim().split('\n').at(-1) as string) : undefined
 
 /** Questions of the other agents' slices scored per run (a fixed sample). */
 const SLICE_QUESTIONS = quick ? 100 : 400
@@ -83,7 +87,7 @@ const stats = (xs: number[]): { mean: number, std: number } => {
   return { mean, std: Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, xs.length - 1)) }
 }
 
-for (const task of tasks) {
+for (const task of values.render ? [] : tasks) {
 for (const setting of settings) {
   for (const method of ['centralized', 'fedavg', 'conclave', ...(task.kind === 'qa' ? ['local'] as const : [])] as const) {
     if (!methods.has(method)) continue
@@ -125,13 +129,16 @@ for (const setting of settings) {
       task: task.kind, setting: method, hostile: setting.hostile, metric: metricOf(task.kind), ...stats(finals), seeds, values: finals,
       ...(similarities.length > 0 ? { embedding: { ...stats(similarities), values: similarities, questions: EMBEDDED_QUESTIONS }, slices: { ...stats(slices), values: slices, questions: SLICE_QUESTIONS } } : {}),
       rejectionRate: rejections.length > 0 ? stats(rejections).mean : null, wallSeconds: wall / seeds.length,
-      curve: curves[0]?.map((_, r) => curves.reduce((s, c) => s + (c[r] as number), 0) / curves.length).map(v => [v]) ?? []
+      curve: curves[0]?.map((_, r) => curves.reduce((s, c) => s + (c[r] as number), 0) / curves.length).map(v => [v]) ?? [],
+      command,
+      madeAt: new Date().toISOString()
     })
     await write()
   }
 }
 }
 encoder?.dispose()
+if (values.render) await write()
 
 /** Writes the table so far: JSON, markdown and one learning-curve plot per task run now. */
 async function write (): Promise<void> {
@@ -142,13 +149,23 @@ async function write (): Promise<void> {
   const extra = (x: Extra | undefined): string => x === undefined ? '—' : pct(x.mean, x.std)
   for (const e of all) lines.push(`| ${e.task} | ${e.hostile} of 5 | ${e.setting} | ${e.metric} | ${pct(e.mean, e.std)} | ${extra(e.embedding)} | ${extra(e.slices)} | ${e.rejectionRate === null ? '—' : `${(100 * e.rejectionRate).toFixed(1)}%`} | ${e.wallSeconds.toFixed(0)} |`)
   const table = lines.join('\n')
-  const setting = `${kept.length > 0 ? `rows of ${[...new Set(kept.map(e => `${e.task} ${e.setting}`))].join(', ')} kept from the last full run (their seeds are in the JSON); ` : ''}seeds ${seeds.join(', ')} · rounds (server momentum): ${KINDS.map(k => `${k} ${schedule(k).rounds} (${schedule(k).momentum})`).join(', ')} · 5 agents · quorum 4 of 5 · Dirichlet(α = 1) · hostile: agent 5 sign-flips its update ×5 · qa embedding similarity: all-MiniLM-L6-v2 cosine on a fixed sample of ${EMBEDDED_QUESTIONS} test questions; agents 2–5's questions: a fixed sample of ${SLICE_QUESTIONS} of their training questions, teacher's answers as references; local: agent 1 alone`
+  const setting = `${provenance(all)}seeds ${seeds.join(', ')} · rounds (server momentum): ${KINDS.map(k => `${k} ${schedule(k).rounds} (${schedule(k).momentum})`).join(', ')} · 5 agents · quorum 4 of 5 · Dirichlet(α = 1) · hostile: agent 5 sign-flips its update ×5 · qa embedding similarity: all-MiniLM-L6-v2 cosine on a fixed sample of ${EMBEDDED_QUESTIONS} test questions; agents 2–5's questions: a fixed sample of ${SLICE_QUESTIONS} of their training questions, teacher's answers as references; local: agent 1 alone`
   process.stdout.write(`\n${table}\n\n${setting}\n`)
   await mkdir(values.out, { recursive: true })
-  await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, seeds, schedule: Object.fromEntries(KINDS.map(k => [k, schedule(k)])), generatedAt: new Date().toISOString(), entries: all }, null, 2) + '\n')
-  await writeFile(join(values.out, `${name}.md`), `# Table 1\n\nMade by \`${command}\`; ${setting}.\n\n${table}\n`)
+  if (!values.render) await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, seeds, schedule: Object.fromEntries(KINDS.map(k => [k, schedule(k)])), generatedAt: new Date().toISOString(), entries: all }, null, 2) + '\n')
+  await writeFile(join(values.out, `${name}.md`), `# Table 1\n\n${setting}.\n\n${table}\n`)
   // Kept rows carry their curves in the JSON (rows from before curves were kept there have none).
-  for (const task of tasks) await writeFile(join(values.out, `${name}-${task.kind}-curves.svg`), curvesSvg(all.filter(e => e.task === task.kind && (e.curve?.length ?? 0) > 0)))
+  for (const task of values.render ? [...new Set(all.map(e => e.task))].map(kind => ({ kind })) : tasks) await writeFile(join(values.out, `${name}-${task.kind}-curves.svg`), curvesSvg(all.filter(e => e.task === task.kind && (e.curve?.length ?? 0) > 0)))
+}
+
+/** Which command made which rows, in the order the commands first appear. */
+function provenance (all: Entry[]): string {
+  const groups = new Map<string, Entry[]>()
+  for (const e of all) groups.set(e.command ?? '', [...(groups.get(e.command ?? '') ?? []), e])
+  if (groups.size === 1 && groups.has(command)) return `Made by \`${command}\`; `
+  const rows = (es: Entry[]): string => es.map(e => `${e.task} ${e.setting}${e.hostile > 0 ? ' (hostile)' : ''}`).join(', ')
+  const parts = [...groups].map(([cmd, es]) => cmd === '' ? `${rows(es)} from runs made before rows recorded their command` : `${rows(es)} by \`${cmd}\`${es[0]?.madeAt === undefined ? '' : ` (${es[0].madeAt.slice(0, 10)})`}`)
+  return `Rows made by separate runs of the bench (each row's seeds are in the JSON): ${parts.join('; ')}; `
 }
 
 function metricOf (kind: string): string {
