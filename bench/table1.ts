@@ -57,7 +57,7 @@ const name = quick ? 'table1-quick' : 'table1'
 const flags = [...(quick ? ['--quick'] : []), ...(values.seeds === undefined ? [] : ['--seeds', values.seeds]), ...(values.tasks === 'classify,ner,qa' ? [] : ['--tasks', values.tasks]), ...(values.methods === 'centralized,fedavg,conclave,local' ? [] : ['--methods', values.methods])]
 const command = `npm run bench:table1${flags.length > 0 ? ` -- ${flags.join(' ')}` : ''}`
 // Rows of tasks not run now are kept from the last full table (all of them when rendering).
-const kept: Entry[] = quick ? [] : await readFile(join(values.out, `${name}.json`), 'utf8').then(t => (JSON.parse(t) as { entries: Entry[] }).entries.filter(e => values.render || !wanted.has(e.task) || !methods.has(e.setting)), () => [])
+const kept: Entry[] = quick && !values.render ? [] : await readFile(join(values.out, `${name}.json`), 'utf8').then(t => (JSON.parse(t) as { entries: Entry[] }).entries.filter(e => values.render || !wanted.has(e.task) || !methods.has(e.setting)), () => [])
 if (values.render && kept.length === 0) throw new Error(`--render needs ${join(values.out, `${name}.json`)}`)
 const entries: Entry[] = []
 const encoder = !values.render && tasks.some(t => t.kind === 'qa') ? await SentenceEncoder.load((await promisify(execFile)('scripts/models/minilm.sh')).stdout.trim().split('\n').at(-1) as string) : undefined
