@@ -162,7 +162,8 @@ async function write (): Promise<void> {
 function provenance (all: Entry[]): string {
   const groups = new Map<string, Entry[]>()
   for (const e of all) groups.set(e.command ?? '', [...(groups.get(e.command ?? '') ?? []), e])
-  if (groups.size === 1 && groups.has(command)) return `Made by \`${command}\`; `
+  const [only] = groups.keys()
+  if (groups.size === 1 && only !== undefined && only !== '') return `Made by \`${only}\`; `
   const rows = (es: Entry[]): string => es.map(e => `${e.task} ${e.setting}${e.hostile > 0 ? ' (hostile)' : ''}`).join(', ')
   const parts = [...groups].map(([cmd, es]) => cmd === '' ? `${rows(es)} from runs made before rows recorded their command` : `${rows(es)} by \`${cmd}\`${es[0]?.madeAt === undefined ? '' : ` (${es[0].madeAt.slice(0, 10)})`}`)
   return `Rows made by separate runs of the bench (each row's seeds are in the JSON): ${parts.join('; ')}; `
