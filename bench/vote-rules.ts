@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { runBaseline } from '../src/federation/baselines.ts'
-import { parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
+import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
 import { TABLE1_BASE, TABLE1_SCHEDULE, TABLE1_SETTINGS } from './table1-setting.ts'
 
@@ -53,7 +53,7 @@ for (const task of tasks) {
         const judged = task === 'classify' ? { task: { kind: task, judge: c.judge } } : {}
         const report = await runFederation(parseRunConfig({ ...base, ...judged, voteScale: c.voteScale, tolerance: c.tolerance, relativeTolerance: c.relativeTolerance ?? 0, quorum: 'quorum' in c ? c.quorum : 4 } as RunConfigInput), { out, force: true })
         await rm(out, { recursive: true, force: true })
-        const hostile = new Set(setting.attacks.map(a => `agent-${a.agent}`))
+        const hostile = new Set(setting.attacks.map(a => memberName(a.agent - 1)))
         const honest = report.agents.filter(a => !hostile.has(a.name))
         rows.push({
           task, setting: setting.name, method: c.name, seed, dev: report.rounds.at(-1)?.metric.value ?? Number.NaN, rejectionRate: report.rejectionRate,

@@ -96,6 +96,11 @@ export function memberSeed (config: Pick<RunConfig, 'seed'>, index: number): num
   return config.seed * 7919 + index
 }
 
+/** Member `index`'s (0-based) name: agent-1, agent-2, … as the logs, reports and attacks (`agent: N`) call it. */
+export function memberName (index: number): string {
+  return `agent-${index + 1}`
+}
+
 /** Validates a config object; every problem is named with its path. */
 export function parseRunConfig (input: unknown): RunConfig {
   const result = RunConfig.safeParse(input)

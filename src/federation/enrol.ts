@@ -9,7 +9,7 @@ import type { ContentStore } from '../storage/index.ts'
 import { CachedTeacher } from '../teachers/cache.ts'
 import type { Teacher } from '../teachers/index.ts'
 import type { Bus } from '../transport/index.ts'
-import { memberSeed, type RunConfig } from './config.ts'
+import { memberName, memberSeed, type RunConfig } from './config.ts'
 import { putModel } from './content.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
 import { Participant } from './participant.ts'
@@ -38,7 +38,7 @@ export interface Enrolment {
 
 /** Member `index` (0-based, named agent-N) of a run: the config sets its seed, vote rule, attack and teacher budget. */
 export async function enrol (config: RunConfig, index: number, parts: Enrolment): Promise<Participant> {
-  const name = `agent-${index + 1}`
+  const name = memberName(index)
   // Each member pays its own teacher budget; answers are shared through the content store.
   const teacher = parts.teacher === undefined
     ? undefined

@@ -11,7 +11,7 @@ import { createContentStore } from '../storage/index.ts'
 import { createTeacher } from '../teachers/index.ts'
 import { createBus } from '../transport/index.ts'
 import { audit, type AuditReport } from './audit.ts'
-import { parseRunConfig, type RunConfig } from './config.ts'
+import { memberName, parseRunConfig, type RunConfig } from './config.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
 import { charterOf, enrol } from './enrol.ts'
 
@@ -49,7 +49,7 @@ export function parseMemberConfig (input: unknown, base = process.cwd()): Member
   const home = resolve(base, own.data.dir)
   // A member resumes the room where it stopped: its sync token is kept in its dir unless placed elsewhere.
   if (run.bus.kind === 'matrix') run.bus.syncTokenFile = resolve(base, run.bus.syncTokenFile ?? join(home, 'sync-token'))
-  return { ...own.data, key: resolve(base, own.data.key), dir: home, run, name: `agent-${own.data.member}` }
+  return { ...own.data, key: resolve(base, own.data.key), dir: home, run, name: memberName(own.data.member - 1) }
 }
 
 export interface MemberRound { round: number, metric: { name: string, value: number }, accepts: number, rejects: number, modelHash: string }
@@ -96,7 +96,7 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   const ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, logger })
   const teacher = task.teaching === undefined ? undefined : await createTeacher(run.teacher, task.teaching.pairs)
   const participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
-  const names = new Map(config.members.map((did, i) => [did, `agent-${i + 1}`]))
+  const names = new Map(config.members.map((did, i) => [did, memberName(i)]))
   const driver = await (options.driver ?? autopilot)(participant, { ledger, bus, room, nameOf: did => names.get(did) ?? did, dir: join(config.dir, 'agents', config.name) })
   const until = async (what: string, done: () => boolean, seconds: number): Promise<boolean> => {
     const deadline = Date.now() + seconds * 1000

@@ -418,7 +418,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       const delta = await this.timer.time('fetchVerify', () => fetchModel(store, entry.signed.record.delta))
       const candidate = applyDelta(global.weights, delta, this.#init.voteScale === 'share' ? 1 / Math.max(1, this.state.members.size) : 1)
       const judge = judgeOf(task)
-      const before = global.judged ?? (global.judged = await this.timer.time('evaluate', () => judge.score(global.weights, shard.val)))
+      const before = await this.#judged(global, judge)
       const after = await this.timer.time('evaluate', () => judge.score(candidate, shard.val))
       const score = after - before
       const allowed = await this.#allowance(judge, before)
@@ -445,9 +445,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const absolute = this.#init.tolerance ?? judge.tolerance
     const relative = this.#relativeTolerance(judge)
     if (relative === 0 || this.#initial === undefined) return absolute
-    const initial = this.#initial
-    const reference = initial.judged ?? (initial.judged = await this.timer.time('evaluate', () => judge.score(initial.weights, this.#shard.val)))
-    return absolute + relative * Math.max(0, before - reference)
+    return absolute + relative * Math.max(0, before - await this.#judged(this.#initial, judge))
+  }
+
+  /** My judge's score of `model` on my validation examples, measured once until they change. */
+  async #judged (model: { weights: Weights, judged?: number }, judge: Judge<unknown>): Promise<number> {
+    model.judged ??= await this.timer.time('evaluate', () => judge.score(model.weights, this.#shard.val))
+    return model.judged
   }
 
   async #vote (entry: ProposalEntry, accept: boolean, reason?: string): Promise<BlockId> {

@@ -7,7 +7,7 @@ import { evalExamples, loadTask, type Shard, type Task } from '../ml/task.ts'
 import { createContentStore, type ContentStore } from '../storage/index.ts'
 import { createTeacher, type Teacher } from '../teachers/index.ts'
 import { createBus, type Bus } from '../transport/index.ts'
-import type { RunConfig } from './config.ts'
+import { memberName, type RunConfig } from './config.ts'
 import { charterOf, enrol } from './enrol.ts'
 import { autopilot, type Driver, type DriverFactory } from './driver.ts'
 import type { Participant } from './participant.ts'
@@ -94,7 +94,7 @@ export class Simulation {
   /** Participant `index` (agent-N) with its key from the run directory. */
   async #participant (index: number): Promise<Participant> {
     const { config, task, store, ledger, bus } = this
-    const name = `agent-${index + 1}`
+    const name = memberName(index)
     const identity = await loadOrCreateKeystore(join(this.#options.dir, 'keys', `${name}.key.json`))
     const list = this.rejections.get(name) ?? []
     this.rejections.set(name, list)
