@@ -42,6 +42,10 @@ export class VoteOutsideWindowError extends ConclaveError {}
 export class NotAnchoredError extends ConclaveError {}
 /** A record that does not follow the protocol's sequence (wrong round, wrong base model, …). */
 export class ProtocolViolationError extends ConclaveError {}
+/** A proposal that re-sends an update already proposed (the same content): a replay or a free ride. */
+export class ReplayedUpdateError extends ProtocolViolationError {}
+/** A proposal claiming more training samples than its proposer declared in the charter. */
+export class InflatedSamplesError extends ProtocolViolationError {}
 /** Bytes that do not hash to the CID they were asked for under. */
 export class ContentMismatchError extends ConclaveError {}
 /** A CID the store does not hold. */

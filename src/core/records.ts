@@ -51,8 +51,14 @@ export const Charter = z.object({
   /** Server momentum β: each round's step adds β times the previous round's (FedAvgM). @default 0 */
   momentum: z.number().min(0).lt(1).default(0),
   task: z.string().min(1).max(64),
-  initial: ModelRef
-}).strict()
+  initial: ModelRef,
+  /**
+   * What each member (in `members` order) declared at enrolment it trains on: a proposal may
+   * claim at most its proposer's figure, so no member can buy the merge with a claimed
+   * sample count. Absent: proposals' counts are not bounded (charters before it existed).
+   */
+  samples: z.array(z.number().int().positive()).optional()
+}).strict().refine(c => c.samples === undefined || c.samples.length === c.members.length, { message: 'samples must give one count per member', path: ['samples'] })
 export type Charter = z.infer<typeof Charter>
 
 /** "Here is my update Δw = w_t − w_{t−1}, trained from `base`." */

@@ -8,8 +8,12 @@ const Agent = z.number().int().min(1).describe('1-based index of the hostile age
 /**
  * How a hostile participant misbehaves. Data attacks poison its training labels; update
  * attacks replace its honest Δw before publishing; free-riding re-posts its first update
- * instead of training. Hostile agents still judge and vote on others' updates honestly,
- * so what is measured is the damage their own updates do.
+ * instead of training, `stale` re-posts it disguised by a little noise; `inflate-samples`
+ * claims far more training examples than it has; `alie` ("A Little Is Enough", Baruch et
+ * al. 2019) sends μ − z·σ, per coordinate, of the round's updates it has seen (its own
+ * included), small enough to pass distance- and statistics-based defences. Hostile agents
+ * judge and vote on others' updates honestly, except `collude`rs: they sign-flip their
+ * own updates, accept each other's and reject everyone else's.
  */
 export const Attack = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('label-noise'), agent: Agent, rate: z.number().min(0).max(1).default(0.5) }).strict(),
@@ -17,7 +21,11 @@ export const Attack = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('sign-flip'), agent: Agent, scale: z.number().positive().default(1) }).strict(),
   z.object({ kind: z.literal('scale'), agent: Agent, factor: z.number().default(10) }).strict(),
   z.object({ kind: z.literal('random-noise'), agent: Agent, std: z.number().positive().default(0.1) }).strict(),
-  z.object({ kind: z.literal('free-ride'), agent: Agent }).strict()
+  z.object({ kind: z.literal('free-ride'), agent: Agent }).strict(),
+  z.object({ kind: z.literal('stale'), agent: Agent, noise: z.number().positive().default(1e-3).describe('relative noise on the re-sent update') }).strict(),
+  z.object({ kind: z.literal('inflate-samples'), agent: Agent, factor: z.number().min(1).default(1e6) }).strict(),
+  z.object({ kind: z.literal('alie'), agent: Agent, z: z.number().default(1) }).strict(),
+  z.object({ kind: z.literal('collude'), agent: Agent, scale: z.number().positive().default(5) }).strict()
 ])
 export type Attack = z.infer<typeof Attack>
 
@@ -28,10 +36,11 @@ export function poisonShard<E> (task: Task<E>, shard: Shard<E>, attack: Attack |
   return shard
 }
 
-/** The update a hostile agent publishes in place of its honest Δw. */
-export function corruptDelta (delta: Weights, attack: Attack | undefined, seed: number): Weights {
+/** The update a hostile agent publishes in place of its honest Δw; `seen`: the round's other updates it has read. */
+export function corruptDelta (delta: Weights, attack: Attack | undefined, seed: number, seen: readonly Weights[] = []): Weights {
   switch (attack?.kind) {
-    case 'sign-flip': return mapValues(delta, v => -attack.scale * v)
+    case 'sign-flip': case 'collude': return mapValues(delta, v => -attack.scale * v)
+    case 'alie': return littleIsEnough([delta, ...seen], attack.z)
     case 'scale': return mapValues(delta, v => attack.factor * v)
     case 'random-noise': {
       const rng = new Rng(seed)
@@ -39,6 +48,29 @@ export function corruptDelta (delta: Weights, attack: Attack | undefined, seed: 
     }
     default: return delta
   }
+}
+
+/** μ − z·σ per coordinate over `updates` (population σ), tensor by tensor. */
+export function littleIsEnough (updates: readonly Weights[], z: number): Weights {
+  const [first] = updates
+  if (first === undefined) throw new RangeError('ALIE needs at least one update')
+  const out: Weights = new Map()
+  for (const [name, t] of first) {
+    const data = new Float32Array(t.data.length)
+    for (let i = 0; i < data.length; i++) {
+      let sum = 0
+      let squares = 0
+      for (const u of updates) {
+        const v = (u.get(name)?.data[i] ?? 0)
+        sum += v
+        squares += v * v
+      }
+      const mean = sum / updates.length
+      data[i] = mean - z * Math.sqrt(Math.max(0, squares / updates.length - mean * mean))
+    }
+    out.set(name, { shape: [...t.shape], data })
+  }
+  return out
 }
 
 export interface LocalUpdate {
@@ -52,13 +84,17 @@ export interface LocalUpdate {
  * poisoned) shard and publish Δw, unless it is hostile. `memory` keeps a free-rider's
  * first update between rounds. Used by live participants and the FedAvg baseline alike.
  */
-export async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: Weights, options: { attack?: Attack, seed: number, round: number, memory: { first?: Weights } }): Promise<LocalUpdate> {
+export async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: Weights, options: { attack?: Attack, seed: number, round: number, memory: { first?: Weights }, seen?: readonly Weights[] }): Promise<LocalUpdate> {
   const seed = mixSeed(options.seed, options.round)
-  if (options.attack?.kind === 'free-ride' && options.memory.first !== undefined) {
-    return { delta: options.memory.first, numSamples: shard.train.length, loss: 0 }
+  const { attack, memory } = options
+  if ((attack?.kind === 'free-ride' || attack?.kind === 'stale') && memory.first !== undefined) {
+    const rng = new Rng(seed)
+    const delta = attack.kind === 'free-ride' ? memory.first : mapValues(memory.first, v => v * (1 + attack.noise * rng.normal()))
+    return { delta, numSamples: task.samples(shard), loss: 0 }
   }
   const trained = await task.train(global, shard, { seed, round: options.round })
-  const delta = corruptDelta(deltaOf(trained.weights, global), options.attack, seed)
-  options.memory.first ??= delta
-  return { delta, numSamples: trained.numSamples, loss: trained.loss }
+  const delta = corruptDelta(deltaOf(trained.weights, global), attack, seed, options.seen)
+  memory.first ??= delta
+  const numSamples = attack?.kind === 'inflate-samples' ? Math.min(2 ** 31 - 1, Math.round(trained.numSamples * attack.factor)) : trained.numSamples
+  return { delta, numSamples, loss: trained.loss }
 }

@@ -34,6 +34,8 @@ export interface BaselineOptions {
   onRound?: (r: BaselineRound) => void
   /** Called with the final model while the task is still loaded, for callers that score it further. */
   onModel?: (weights: Weights, task: Task) => Promise<void>
+  /** 1-based members that take no part (fedavg): the federation as it would be with them simply absent. */
+  absent?: readonly number[]
 }
 
 /**
@@ -72,6 +74,7 @@ export async function runBaseline (kind: BaselineKind, config: RunConfig, option
       } else {
         const updates = []
         for (const [i, shard] of hostile.entries()) {
+          if (options.absent?.includes(i + 1) === true) continue
           const attack = config.attacks.find(a => a.agent === i + 1)
           updates.push(await localUpdate(task, shard, global, { attack, seed: memberSeed(config, i), round, memory: memories[i] as object }))
         }

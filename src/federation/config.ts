@@ -11,6 +11,7 @@ import { StoreConfig } from '../storage/index.ts'
 import { TeacherConfig } from '../teachers/index.ts'
 import { BusConfig } from '../transport/index.ts'
 import { Attack } from './attacks.ts'
+import { Robustness } from './robust-acceptance.ts'
 
 /** `4`, `0.75`, `majority` or the full object. */
 const QuorumInput = z.union([QuorumRule, z.string().transform(s => parseQuorum(s)), z.number().int().transform(n => parseQuorum(String(n)))])
@@ -25,8 +26,13 @@ export const RunConfig = z.object({
   rounds: z.number().int().min(1).max(1000).default(3),
   /** Seeds partitioning, initial weights and every agent's training. @default 42 */
   seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
-  /** Accepts that merge a proposal. @default every peer (4 of 5) */
-  quorum: QuorumInput.default({ kind: 'fraction', fraction: 1 }),
+  /**
+   * Accepts that merge a proposal. A majority of the peers (2 of 4 at 5 members): honest
+   * proposals still merge while fewer than half the members are hostile, and hostile ones
+   * need an honest accept; "every peer" lets one hostile voter veto everything.
+   * @default half the peers, rounded up (⌈(N−1)/2⌉)
+   */
+  quorum: QuorumInput.default({ kind: 'fraction', fraction: 0.5 }),
   /** Seconds after a proposal during which votes on it count. @default 600 */
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /**
@@ -52,6 +58,12 @@ export const RunConfig = z.object({
   voteScale: z.enum(['full', 'share']).default('share'),
   /** Where reports score the global model: `test`, or `dev` for choosing settings without touching test. @default test */
   evalSplit: z.enum(['test', 'dev']).default('test'),
+  /**
+   * Bounds a peer puts on an update's geometry before its judge's score counts: its norm and
+   * direction against the peer's own update of the round, and its likeness to earlier
+   * updates (a re-sent one). `false` turns them off. @default the bounds' defaults
+   */
+  robustness: z.union([z.literal(false), Robustness]).default(Robustness.parse({})),
   /** How each agent's share of the training data is drawn. @default IID (dirichlet: non-IID by label, α = 1) */
   partition: z.object({
     kind: z.enum(['iid', 'dirichlet']).default('iid'),
@@ -139,8 +151,9 @@ rounds: 3
 # Seeds partitioning, initial weights and every agent's training.
 seed: 42
 # Accepts that merge a proposal: a count (4), a fraction of the peers who may vote (1 = all
-# of them; a proposer never votes on its own update) or "majority" (ceil(N/2)).
-quorum: { kind: fraction, fraction: 1 }
+# of them; a proposer never votes on its own update) or "majority" (ceil(N/2)). Half the
+# peers keeps honest proposals merging while fewer than half the members are hostile.
+quorum: { kind: fraction, fraction: 0.5 }
 # Seconds after a proposal during which votes on it count.
 windowSeconds: 600
 # A peer accepts an update that lowers its judge's score on its validation examples by at
@@ -176,8 +189,15 @@ store: { kind: helia }
 ledger: { kind: tangle, difficulty: 8 }
 # How participants talk: local (in-process).
 bus: { kind: local }
+# Bounds a peer puts on an update before its judge's score counts (false: none): its norm at
+# most maxNormRatio times the peer's own update's, along the peer's update (cosine at least
+# minCosine) or along an earlier update (minHistoryCosine), and no re-sent update (cosine with
+# an earlier one above maxEarlierCosine).
+robustness: { maxNormRatio: 3, minCosine: 0.03, minHistoryCosine: 0.3, maxEarlierCosine: 0.99 }
 # Hostile agents for robustness experiments, e.g. [{ kind: sign-flip, agent: 5, scale: 5 }].
-# Kinds: label-noise (rate), label-flip, sign-flip (scale), scale (factor), random-noise (std), free-ride.
+# Kinds: label-noise (rate), label-flip, sign-flip (scale), scale (factor), random-noise (std),
+# free-ride, stale (noise), inflate-samples (factor), alie (z), collude (scale; colluders
+# accept each other's updates and reject everyone else's).
 attacks: []
 # Who drives each participant: agents (a LangGraph agent per participant, deciding through
 # the protocol tools) or autopilot. llm: policy (deterministic protocol policy),

@@ -57,7 +57,9 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
     tolerance: config.tolerance,
     relativeTolerance: config.relativeTolerance,
     voteScale: config.voteScale,
+    robustness: config.robustness === false ? undefined : config.robustness,
     attack: config.attacks.find(a => a.agent === index + 1),
+    allies: config.attacks.filter(a => a.kind === 'collude').map(a => a.agent),
     autoVote: parts.driver === undefined || parts.driver === autopilot,
     logger: parts.logger,
     queue: parts.queue
@@ -67,5 +69,7 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
 /** The charter the founder anchors: the members, the rules, and the initial model (put in the store). */
 export async function charterOf (config: RunConfig, task: Task, store: ContentStore, members: Did[]): Promise<Charter> {
   const initial = await putModel(store, task.initialWeights(config.seed))
-  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial }
+  // Every member's share is derived from the run's seed, so the founder can state what each trains on.
+  const samples = task.shards(members.length, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha }).map(s => task.samples(s))
+  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial, samples }
 }

@@ -13,6 +13,8 @@ import { fetchModel, putModel } from './content.ts'
 import { localUpdate, poisonShard, type Attack } from './attacks.ts'
 import { distil, type Distillation } from './distill.ts'
 import { mergeRound, trustOf, type GlobalModel } from './merge.ts'
+import { cosine, l2Norm, sketch, sketchCosine } from '../ml/similarity.ts'
+import { robustVerdict, type Geometry, type Robustness } from './robust-acceptance.ts'
 import { PhaseTimer } from './phases.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
 import { FederationState, type ProposalEntry } from './state.ts'
@@ -46,8 +48,12 @@ export interface ParticipantInit {
   clock?: () => number
   /** Where this participant's work runs, one task at a time. @default a queue of its own */
   queue?: SerialQueue
+  /** Bounds on an update's norm and direction against mine, and on its likeness to earlier ones. @default none */
+  robustness?: Robustness
   /** Makes this participant hostile, for robustness experiments. @default honest */
   attack?: Attack
+  /** Fellow colluders (1-based positions in the charter's members), whose updates a colluding member accepts while it rejects everyone else's. */
+  allies?: readonly number[]
   /**
    * Judge and vote on every peer proposal as it arrives (the protocol autopilot). An
    * agent turns this off and decides itself, through evaluate() and vote(). @default true
@@ -77,6 +83,8 @@ export interface Evaluation {
   score: number
   /** Whether the update passes the federation's acceptance rule (never when it is unusable). */
   passes: boolean
+  /** How the update lies against my own update of the round and every earlier one I have seen. */
+  geometry?: Geometry
   /** The measurement in words, for the vote's rationale. */
   summary: string
   /** Set when the update cannot be used at all (bad content, wrong shape…): the only vote is reject. */
@@ -106,6 +114,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly #evaluations = new Map<BlockId, Evaluation>()
   readonly #cast = new Set<BlockId>()
   #draft?: Draft
+  /** My own update per round (the reference I measure peers' updates against), dropped once its round is merged. */
+  readonly #own = new Map<number, Weights>()
+  /** Sketches of every update I have seen, by round: a re-sent one is nearly parallel to its original. */
+  readonly #sketches: Array<{ round: number, block: BlockId, sketch: Float32Array }> = []
   /** True while catching up from the ledger: replayed records cause no new ones. */
   #replaying = false
   /** What a free-rider re-posts every round after its first. */
@@ -168,7 +180,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** Trains, publishes Δw and proposes it: the three steps an agent may also take one by one. */
   async propose (round: number): Promise<BlockId> {
-    await this.train(round)
+    // Judging a peer may already have trained my draft (my reference for the round).
+    // ALIE trains when it proposes, to read every update proposed before it.
+    if (this.#draft?.round === round && this.#draft.ref === undefined && this.#init.attack?.kind === 'alie') this.#draft = undefined
+    if (this.#draft?.round !== round) await this.train(round)
     await this.publishDraft()
     return this.proposeDraft()
   }
@@ -176,19 +191,35 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   /** Trains on the current global model and keeps the update as my draft for `round`. */
   async train (round: number): Promise<Draft> {
     return this.#queue.run(async () => {
-      const global = this.#requireGlobal()
       if (this.#draft?.round === round) throw new ProtocolViolationError(`I already trained a draft for round ${round}: ${this.#draft.ref === undefined ? 'publish' : 'anchor'} it next`)
       const mine = (this.state.rounds.get(round)?.proposals ?? []).some(id => this.state.proposals.get(id)?.signed.issuer === this.did)
       if (mine) throw new ProtocolViolationError(`I already proposed an update for round ${round}`)
-      const { task, seed, attack } = this.#init
-      await this.#autoDistil()
-      this.#requireTaught(this.#shard.train, 'training', 'distil first')
-      this.#trainShard ??= poisonShard(task, this.#shard, attack, seed)
-      const trainShard = this.#trainShard
-      const update = await this.timer.time('train', () => localUpdate(task, trainShard, global.weights, { attack, seed, round, memory: this.#memory }))
-      this.#draft = { round, delta: update.delta, numSamples: update.numSamples, loss: update.loss }
-      return this.#draft
+      return this.#train(round)
     })
+  }
+
+  async #train (round: number): Promise<Draft> {
+    const global = this.#requireGlobal()
+    const { task, seed, attack } = this.#init
+    await this.#autoDistil()
+    this.#requireTaught(this.#shard.train, 'training', 'distil first')
+    this.#trainShard ??= poisonShard(task, this.#shard, attack, seed)
+    const trainShard = this.#trainShard
+    // What a hostile member may read of the round: the updates already proposed in it.
+    const seen = (this.state.rounds.get(round)?.proposals ?? []).map(id => this.#deltas.get(id)).filter(d => d !== undefined)
+    const update = await this.timer.time('train', () => localUpdate(task, trainShard, global.weights, { attack, seed, round, memory: this.#memory, seen }))
+    this.#draft = { round, delta: update.delta, numSamples: update.numSamples, loss: update.loss }
+    this.#own.set(round, update.delta)
+    return this.#draft
+  }
+
+  /** My own update for `round`, trained now if I have none yet: what I measure peers' updates against. */
+  async #reference (round: number): Promise<Weights | undefined> {
+    const known = this.#own.get(round)
+    if (known !== undefined) return known
+    const proposed = (this.state.rounds.get(round)?.proposals ?? []).some(id => this.state.proposals.get(id)?.signed.issuer === this.did)
+    if (proposed || this.#draft !== undefined || this.state.currentRound() !== round) return undefined
+    return (await this.#train(round)).delta
   }
 
   /** Puts my draft's Δw in the content store (safetensors); its CID goes in the proposal. */
@@ -216,6 +247,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         metric: { name: 'loss', value: draft.loss }
       })
       this.#deltas.set(block, draft.delta)
+      this.#sketches.push({ round: draft.round, block, sketch: sketch(draft.delta) })
       this.#draft = undefined
       return block
     })
@@ -393,6 +425,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       await this.#recordCheckpoint(record.round)
     } else if (record.type === 'checkpoint' && ownMerge !== undefined) {
       this.#global = { ref: record.model, ...ownMerge }
+      this.#own.delete(record.round)
       this.emit('conclave:checkpoint', { round: record.round, model: record.model })
     }
   }
@@ -400,6 +433,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   /** The autopilot: evaluate, then vote as the acceptance rule says. */
   async #judge (entry: ProposalEntry): Promise<void> {
     const evaluation = await this.#evaluate(entry)
+    if (this.#init.attack?.kind === 'collude') {
+      const ally = (this.#init.allies ?? []).some(i => this.state.charter?.record.members[i - 1] === entry.signed.issuer)
+      return void await this.#vote(entry, ally && evaluation.unusable === undefined)
+    }
     await this.#vote(entry, evaluation.passes)
   }
 
@@ -422,10 +459,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       const after = await this.timer.time('evaluate', () => judge.score(candidate, shard.val))
       const score = after - before
       const allowed = await this.#allowance(judge, before)
-      const passes = score >= -allowed
+      const geometry = await this.#geometry(entry, delta)
+      const verdict = robustVerdict(geometry, this.#init.robustness)
+      const passes = score >= -allowed && verdict.passes
       this.#deltas.set(entry.block, delta)
-      const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}; may fall ${allowed.toFixed(4)})`
-      evaluation = { ...base, before, after, score, passes, summary }
+      const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}; may fall ${allowed.toFixed(4)})${verdict.summary}`
+      evaluation = { ...base, before, after, score, passes, summary, geometry }
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err
       this.emit('conclave:record:rejected', { block: entry.block, error: err })
@@ -434,6 +473,19 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#evaluations.set(entry.block, evaluation)
     this.emit('conclave:evaluated', evaluation)
     return evaluation
+  }
+
+  /** The update's size and direction against mine, and its likeness to every earlier update I have seen. */
+  async #geometry (entry: ProposalEntry, delta: Weights): Promise<Geometry> {
+    const round = entry.signed.record.round
+    const mine = await this.#reference(round)
+    const own = this.#sketches.find(s => s.block === entry.block)
+    const sk = own?.sketch ?? sketch(delta)
+    if (own === undefined) this.#sketches.push({ round, block: entry.block, sketch: sk })
+    const earlier = this.#sketches.filter(s => s.round < round).reduce((max, s) => Math.max(max, sketchCosine(sk, s.sketch)), -1)
+    if (mine === undefined) return { earlierCosine: earlier }
+    const norm = l2Norm(mine)
+    return { earlierCosine: earlier, normRatio: norm === 0 ? Number.POSITIVE_INFINITY : l2Norm(delta) / norm, cosine: cosine(delta, mine) }
   }
 
   #relativeTolerance (judge: Judge<unknown>): number {

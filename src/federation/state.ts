@@ -1,6 +1,6 @@
 import {
-  DerivationMismatchError, DuplicateVoteError, ProtocolViolationError, SelfVoteError,
-  UnknownProposalError, VoteOutsideWindowError
+  DerivationMismatchError, DuplicateVoteError, InflatedSamplesError, ProtocolViolationError, ReplayedUpdateError,
+  SelfVoteError, UnknownProposalError, VoteOutsideWindowError
 } from '../core/errors.ts'
 import type {
   BlockId, Charter, Checkpoint, Decision, Did, ModelRef, Proposal, SignedRecord, Vote
@@ -126,6 +126,11 @@ export class FederationState {
     if (record.base !== this.global?.model.cid) throw new ProtocolViolationError(`proposal trained from ${record.base}, not the global model ${this.global?.model.cid}`)
     const mine = (this.rounds.get(round)?.proposals ?? []).some(id => this.#proposal(id).signed.issuer === issuer)
     if (mine) throw new ProtocolViolationError(`${issuer} already proposed in round ${round}`)
+    const charter = this.#charter().record
+    const declared = charter.samples?.[charter.members.indexOf(issuer)]
+    if (declared !== undefined && record.numSamples > declared) throw new InflatedSamplesError(`${issuer} claims ${record.numSamples} samples, it declared ${declared} in the charter`)
+    const earlier = [...this.proposals.values()].find(p => p.signed.record.delta.sha256 === record.delta.sha256 || p.signed.record.delta.cid === record.delta.cid)
+    if (earlier !== undefined) throw new ReplayedUpdateError(`${issuer} re-sends the update of proposal ${earlier.block} (round ${earlier.signed.record.round})`)
   }
 
   #checkVote (signed: SignedRecord<Vote>): void {

@@ -48,6 +48,8 @@ export interface Task<Example = unknown> {
   initialWeights(seed: number): Weights
   shards(parts: number, options: ShardOptions): Array<Shard<Example>>
   train(base: Weights, shard: Shard<Example>, options: TrainOptions): Promise<TrainResult>
+  /** The most `numSamples` training on `shard` can report (examples, or tokens for ner): what a member declares at enrolment. */
+  samples(shard: Shard<Example>): number
   /** `'test'` scores the task's held-out test split. */
   evaluate(weights: Weights, examples: 'test' | Example[]): Promise<EvalResult>
   /**

@@ -64,6 +64,8 @@ export async function createClassifyTask (config: Config, options: { logger?: Lo
       ? { judge: { name: 'logLikelihood', score: async (weights: Weights, rows: Featurized[]) => softmaxLogLikelihood(shape, weights, rows.map(r => r.x), rows.map(r => r.label)), tolerance: 0.1, relativeTolerance: 0.1 } }
       : {}),
 
+    samples (shard) { return shard.train.length },
+
     poison (examples, options) {
       const rng = new Rng(options.seed)
       return examples.map(e => {

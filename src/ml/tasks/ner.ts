@@ -108,6 +108,8 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
 
     ...(config.judge === 'logLikelihood' ? { judge: { name: 'logLikelihood', score: logLikelihood, tolerance: config.tolerance } } : {}),
 
+    samples (shard) { return shard.train.reduce((n, s) => n + s.tokens.length, 0) },
+
     poison (examples, options) {
       const rng = new Rng(options.seed)
       const relabel = (id: number): number => options.kind === 'flip' ? (id + 1) % tags.length : rng.int(tags.length)

@@ -113,6 +113,8 @@ export async function createQaTask (config: Config, options: { logger?: Logger }
       pairs: trainPairs
     },
 
+    samples (shard) { return shard.train.length },
+
     poison (examples, options) {
       const rng = new Rng(options.seed)
       const taught = examples.filter(e => e.target !== undefined)

@@ -1,0 +1,141 @@
+/**
+ * `npm run bench:robustness -- [--tasks classify,ner] [--seeds 1,2,3] [--hostile 1,2] [--attacks all|a,b]
+ *  [--rounds R] [--split test|dev] [--out DIR] [--render]`: every attack of the harness against a 5-member
+ * federation with its last h members hostile, next to the same federation with those members simply
+ * absent (FedAvg of the honest members' updates: what a vote that keeps exactly the hostile updates out
+ * ends with, model for model). Per cell: the final metric, the gap to the absent-hostile run, the share of
+ * hostile updates merged and of honest ones rejected. Writes robustness.{json,md} and a heatmap of the gaps.
+ * Rows are saved as they finish, so a long grid can be continued (finished cells are skipped).
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import * as vega from 'vega'
+import * as vegaLite from 'vega-lite'
+import { runBaseline } from '../src/federation/baselines.ts'
+import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
+import { runFederation } from '../src/federation/run.ts'
+import { TABLE1_BASE } from './table1-setting.ts'
+
+const ATTACKS = ['scale', 'random-noise', 'sign-flip', 'label-flip', 'label-noise', 'free-ride', 'stale', 'inflate-samples', 'collude', 'alie'] as const
+const { values } = parseArgs({
+  options: {
+    tasks: { type: 'string', default: 'classify,ner' },
+    seeds: { type: 'string', default: '1,2,3' },
+    hostile: { type: 'string', default: '1,2' },
+    attacks: { type: 'string', default: 'all' },
+    rounds: { type: 'string', default: '3' },
+    split: { type: 'string', default: 'test' },
+    out: { type: 'string', default: 'docs/results' },
+    render: { type: 'boolean', default: false }
+  }
+})
+const AGENTS = 5
+const tasks = values.tasks.split(',')
+const seeds = values.seeds.split(',').map(Number)
+const hostiles = values.hostile.split(',').map(Number)
+const attacks = values.attacks === 'all' ? [...ATTACKS] : values.attacks.split(',')
+const rounds = Number(values.rounds)
+const command = `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split}`
+
+interface Row {
+  task: string, seed: number, hostile: number, attack: string, rounds: number, split: string
+  /** Final metric of the federation under attack, and of the same federation with the hostile members absent. */
+  metric: number, absent: number
+  hostileMerged: number, hostileProposed: number, honestRejected: number, honestProposed: number
+}
+const jsonPath = join(values.out, 'robustness.json')
+const saved: Row[] = await readFile(jsonPath, 'utf8').then(t => (JSON.parse(t) as { rows: Row[] }).rows, () => [])
+const rows = saved
+const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}`
+const done = new Set(rows.map(key))
+
+if (!values.render) {
+  for (const task of tasks) {
+    for (const seed of seeds) {
+      for (const hostile of hostiles) {
+        const bad = Array.from({ length: hostile }, (_, i) => AGENTS - i)
+        const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: 0.5 }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0 } as unknown as RunConfigInput
+        let absent: number | undefined
+        for (const attack of attacks) {
+          const cell = { task, seed, hostile, attack, rounds, split: values.split }
+          if (done.has(key(cell))) continue
+          absent ??= (await runBaseline('fedavg', parseRunConfig(base), { absent: bad })).rounds.at(-1)?.metric.value ?? Number.NaN
+          const out = await mkdtemp(join(tmpdir(), 'conclave-robustness-'))
+          const config = parseRunConfig({ ...base, attacks: bad.map(agent => ({ kind: attack, agent })) })
+          const report = await runFederation(config, { out, force: true })
+          await rm(out, { recursive: true, force: true })
+          const hostileNames = new Set(bad.map(a => memberName(a - 1)))
+          const of = (isHostile: boolean): typeof report.agents => report.agents.filter(a => hostileNames.has(a.name) === isHostile)
+          const row: Row = {
+            ...cell,
+            metric: report.rounds.at(-1)?.metric.value ?? Number.NaN,
+            absent,
+            // Refused proposals (re-sent, inflated) never reach a vote: they count as proposed and not merged.
+            hostileMerged: of(true).reduce((n, a) => n + a.accepted, 0),
+            hostileProposed: rounds * hostile,
+            honestRejected: of(false).reduce((n, a) => n + a.rejected, 0),
+            honestProposed: rounds * (AGENTS - hostile)
+          }
+          rows.push(row)
+          done.add(key(row))
+          process.stderr.write(`${task} seed ${seed} · ${hostile} hostile · ${attack}: ${(100 * row.metric).toFixed(2)} (absent ${(100 * absent).toFixed(2)}) · hostile merged ${row.hostileMerged}/${row.hostileProposed} · honest rejected ${row.honestRejected}/${row.honestProposed}\n`)
+          await save()
+        }
+      }
+    }
+  }
+}
+await save()
+
+async function save (): Promise<void> {
+  await mkdir(values.out, { recursive: true })
+  await writeFile(jsonPath, JSON.stringify({ command, agents: AGENTS, rows }, null, 2) + '\n')
+  await writeFile(join(values.out, 'robustness.md'), markdown())
+  await writeFile(join(values.out, 'robustness-heatmap.svg'), await heatmap())
+}
+
+interface Cell { task: string, hostile: number, attack: string, seeds: number, gap: number, merged: number, rejected: number, pass: boolean }
+function cells (): Cell[] {
+  const out: Cell[] = []
+  for (const task of [...new Set(rows.map(r => r.task))]) {
+    for (const hostile of [...new Set(rows.map(r => r.hostile))].sort()) {
+      for (const attack of ATTACKS) {
+        const rs = rows.filter(r => r.task === task && r.hostile === hostile && r.attack === attack)
+        if (rs.length === 0) continue
+        const gap = 100 * rs.reduce((s, r) => s + (r.metric - r.absent), 0) / rs.length
+        const merged = rs.reduce((s, r) => s + r.hostileMerged, 0) / rs.reduce((s, r) => s + r.hostileProposed, 0)
+        const rejected = rs.reduce((s, r) => s + r.honestRejected, 0) / rs.reduce((s, r) => s + r.honestProposed, 0)
+        // ALIE's single updates may be indistinguishable from honest ones: judged by the final metric alone.
+        const pass = gap >= -1 && (attack === 'alie' || merged <= 0.05) && rejected <= 0.05
+        out.push({ task, hostile, attack, seeds: rs.length, gap, merged, rejected, pass })
+      }
+    }
+  }
+  return out
+}
+
+function markdown (): string {
+  const table = ['| task | hostile of 5 | attack | seeds | metric − absent (points) | hostile merged | honest rejected | bar met |', '|---|---:|---|---:|---:|---:|---:|---|']
+  for (const c of cells()) table.push(`| ${c.task} | ${c.hostile} | ${c.attack} | ${c.seeds} | ${c.gap >= 0 ? '+' : ''}${c.gap.toFixed(2)} | ${(100 * c.merged).toFixed(1)}% | ${(100 * c.rejected).toFixed(1)}% | ${c.pass ? 'yes' : '**no**'} |`)
+  return `# Robustness: every attack against a 5-member federation\n\nMade by \`${command}\` (rows accumulate across commands; each row in robustness.json names its seed, rounds and split).\nSetting: Table 1's partition (Dirichlet α = 1), quorum ⌈(N−1)/2⌉ = 2 of 4 peers, the last h members hostile; "absent" is FedAvg of the honest members alone (the federation with the hostile members simply absent). The bar: metric within 1.0 point of absent, hostile updates merged ≤ 5% (ALIE: the metric alone), honest updates rejected ≤ 5%.\n\n${table.join('\n')}\n\n![gap to the absent-hostile federation](robustness-heatmap.svg)\n`
+}
+
+async function heatmap (): Promise<string> {
+  const data = cells().map(c => ({ ...c, row: `${c.task} · ${c.hostile} hostile`, label: `${c.gap >= 0 ? '+' : ''}${c.gap.toFixed(1)}${c.pass ? '' : ' ✗'}` }))
+  const spec: vegaLite.TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'Final metric minus the federation without its hostile members (points; ✗: bar not met)',
+    data: { values: data },
+    width: { step: 58 },
+    height: { step: 30 },
+    encoding: { x: { field: 'attack', type: 'nominal', sort: [...ATTACKS], title: null }, y: { field: 'row', type: 'nominal', title: null } },
+    layer: [
+      { mark: 'rect', encoding: { color: { field: 'gap', type: 'quantitative', title: 'points', scale: { domain: [-10, 0, 2], range: ['#b2182b', '#f7f7f7', '#2166ac'], clamp: true } } } },
+      { mark: { type: 'text', fontSize: 10 }, encoding: { text: { field: 'label' } } }
+    ]
+  }
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' })
+  return view.toSVG()
+}

@@ -1,0 +1,65 @@
+import type { Weights } from './weights.ts'
+
+/** Length of an update's count sketch: cosines from sketches are within ~1/√SKETCH of the exact ones. */
+export const SKETCH_SIZE = 4096
+
+/** Euclidean norm of all values, tensor by tensor in name order (the same float order everywhere). */
+export function l2Norm (w: Weights): number {
+  let sum = 0
+  for (const t of w.values()) for (let i = 0; i < t.data.length; i++) sum += (t.data[i] as number) ** 2
+  return Math.sqrt(sum)
+}
+
+/** cos(a, b); 0 when either is all zeros. Both must have the same tensors (assertCompatible first). */
+export function cosine (a: Weights, b: Weights): number {
+  let dot = 0
+  let na = 0
+  let nb = 0
+  for (const [name, t] of a) {
+    const u = t.data
+    const v = (b.get(name) as { data: Float32Array }).data
+    for (let i = 0; i < u.length; i++) {
+      const x = u[i] as number
+      const y = v[i] as number
+      dot += x * y
+      na += x * x
+      nb += y * y
+    }
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb)
+}
+
+/**
+ * A count sketch of an update (each value added, with a hashed sign, into one of
+ * SKETCH_SIZE hashed buckets): inner products survive in expectation, so a peer can keep
+ * every update it has seen at 16 KiB each and still tell a re-sent one from a new one.
+ */
+export function sketch (w: Weights): Float32Array {
+  const out = new Float32Array(SKETCH_SIZE)
+  let salt = 0
+  for (const t of w.values()) {
+    salt = (salt + 0x9e3779b9) >>> 0
+    for (let i = 0; i < t.data.length; i++) {
+      const h = Math.imul((i ^ salt) >>> 0, 0x85ebca6b) ^ Math.imul(i >>> 16, 0xc2b2ae35)
+      const mixed = (h ^ (h >>> 13)) >>> 0
+      const bucket = mixed % SKETCH_SIZE
+      out[bucket] = (out[bucket] as number) + ((mixed & 0x80000000) === 0 ? 1 : -1) * (t.data[i] as number)
+    }
+  }
+  return out
+}
+
+/** cos of two sketches (0 when either is all zeros). */
+export function sketchCosine (a: Float32Array, b: Float32Array): number {
+  let dot = 0
+  let na = 0
+  let nb = 0
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as number
+    const y = b[i] as number
+    dot += x * y
+    na += x * x
+    nb += y * y
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb)
+}

@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import type { Record as ConclaveRecord } from '../../src/core/records.ts'
+import { littleIsEnough } from '../../src/federation/attacks.ts'
+import { Robustness, robustVerdict } from '../../src/federation/robust-acceptance.ts'
+import { FederationState } from '../../src/federation/state.ts'
+import { createIdentity, type Identity } from '../../src/identity/index.ts'
+import { randomSecretKey } from '../../src/identity/did-key.ts'
+import type { Block } from '../../src/ledger/index.ts'
+import { Rng } from '../../src/data/rng.ts'
+import { cosine, l2Norm, sketch, sketchCosine } from '../../src/ml/similarity.ts'
+import type { Weights } from '../../src/ml/weights.ts'
+
+const bounds = Robustness.parse({})
+
+describe('the geometry bounds on an update', () => {
+  it('accepts an honest-looking update: its size near mine, along mine', () => {
+    expect(robustVerdict({ normRatio: 1.4, cosine: 0.07, earlierCosine: -1 }, bounds).passes).toBe(true)
+  })
+  it('accepts an update across mine that follows an earlier one (a later round\'s honest update)', () => {
+    expect(robustVerdict({ normRatio: 2.4, cosine: 0.008, earlierCosine: 0.73 }, bounds).passes).toBe(true)
+  })
+  it('rejects an update many times my own (scaling)', () => {
+    expect(robustVerdict({ normRatio: 10, cosine: 0.1, earlierCosine: 0.8 }, bounds).passes).toBe(false)
+  })
+  it('rejects an update along nothing it could have learnt from (noise)', () => {
+    expect(robustVerdict({ normRatio: 2.2, cosine: 0.001, earlierCosine: 0.015 }, bounds).passes).toBe(false)
+  })
+  it('rejects a re-sent update, however small its disguise', () => {
+    expect(robustVerdict({ normRatio: 1, cosine: 0.1, earlierCosine: 0.995 }, bounds).passes).toBe(false)
+  })
+  it('is at the bounds inclusive: exactly maxNormRatio and minCosine pass', () => {
+    expect(robustVerdict({ normRatio: 3, cosine: 0.03, earlierCosine: -1 }, bounds).passes).toBe(true)
+  })
+  it('passes everything when no bounds are set', () => {
+    expect(robustVerdict({ normRatio: 100, cosine: -1, earlierCosine: 1 }, undefined).passes).toBe(true)
+  })
+})
+
+function randomWeights (rng: Rng, sizes: number[]): Weights {
+  return new Map(sizes.map((n, i) => [`t${i}`, { shape: [n], data: Float32Array.from({ length: n }, () => rng.normal()) }]))
+}
+
+describe('update similarity', () => {
+  const rng = new Rng(5)
+  const a = randomWeights(rng, [3000, 5000])
+  const b = randomWeights(rng, [3000, 5000])
+  it('measures norm and cosine exactly', () => {
+    const two: Weights = new Map([['x', { shape: [2], data: Float32Array.from([3, 4]) }]])
+    const other: Weights = new Map([['x', { shape: [2], data: Float32Array.from([4, 3]) }]])
+    expect(l2Norm(two)).toBe(5)
+    expect(cosine(two, other)).toBeCloseTo(24 / 25, 6)
+  })
+  it('sketches keep cosines: unrelated updates near 0, a re-sent one with 0.1% noise above 0.99', () => {
+    const resent: Weights = new Map([...a].map(([k, t]) => [k, { shape: t.shape, data: t.data.map(v => v * (1 + 1e-3 * rng.normal())) }]))
+    expect(Math.abs(sketchCosine(sketch(a), sketch(b)))).toBeLessThan(0.1)
+    expect(sketchCosine(sketch(a), sketch(resent))).toBeGreaterThan(0.99)
+    expect(Math.abs(sketchCosine(sketch(a), sketch(b)) - cosine(a, b))).toBeLessThan(0.1)
+  })
+})
+
+describe('A Little Is Enough', () => {
+  it('sends μ − z·σ per coordinate', () => {
+    const u = (xs: number[]): Weights => new Map([['w', { shape: [xs.length], data: Float32Array.from(xs) }]])
+    const out = littleIsEnough([u([1, 0]), u([3, 0])], 1)
+    expect([...(out.get('w')?.data ?? [])]).toEqual([1, 0])
+  })
+})
+
+const CID_A = 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i'
+const CID_B = 'bafkreiaxnnnb7qz2focittuqq3ya25q7rcv3bqynnczfzako47346wosmu'
+const CID_C = 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'
+const sha = (s: string): string => createHash('sha256').update(s).digest('hex')
+const T0 = 1_800_000_000
+let seq = 0
+async function block (who: Identity, record: ConclaveRecord): Promise<Block> {
+  const jwt = await who.sign(record, { now: T0 })
+  const n = seq++
+  return { id: sha(`${n}:${jwt}`), seq: n, parents: [], record: jwt, time: T0, pow: 0 }
+}
+
+describe('proposals the protocol refuses before any vote', () => {
+  const setup = async (): Promise<{ state: FederationState, members: Identity[] }> => {
+    const members = [0, 1, 2].map(() => createIdentity(randomSecretKey()))
+    const state = new FederationState()
+    await state.apply(await block(members[0] as Identity, {
+      type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'count', count: 1 },
+      windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') }, samples: [100, 200, 300]
+    }), { now: T0 })
+    return { state, members }
+  }
+  const proposal = (cid: string, digest: string, numSamples: number): ConclaveRecord =>
+    ({ type: 'proposal', federation: 'fed', round: 1, base: CID_A, delta: { cid, sha256: sha(digest) }, numSamples })
+
+  it('refuses a proposal claiming more samples than its proposer declared (InflatedSamplesError)', async () => {
+    const { state, members } = await setup()
+    await expect(state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 201)), { now: T0 })).rejects.toMatchObject({ name: 'InflatedSamplesError', code: 'ERR_INFLATED_SAMPLES' })
+    await expect(state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 200)), { now: T0 })).resolves.toMatchObject({ issuer: members[1]?.did })
+  })
+
+  it('refuses a proposal that re-sends an update already proposed, by anyone (ReplayedUpdateError)', async () => {
+    const { state, members } = await setup()
+    await state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 10)), { now: T0 })
+    await expect(state.apply(await block(members[2] as Identity, proposal(CID_B, 'b', 10)), { now: T0 })).rejects.toMatchObject({ name: 'ReplayedUpdateError', code: 'ERR_REPLAYED_UPDATE' })
+    await expect(state.apply(await block(members[2] as Identity, proposal(CID_C, 'b', 10)), { now: T0 })).rejects.toMatchObject({ name: 'ReplayedUpdateError' })
+  })
+})
