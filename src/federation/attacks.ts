@@ -8,7 +8,8 @@ const Agent = z.number().int().min(1).describe('1-based index of the hostile age
 /**
  * How a hostile participant misbehaves. Data attacks poison its training labels; update
  * attacks replace its honest Δw before publishing; free-riding re-posts its first update
- * instead of training, `stale` re-posts it disguised by a little noise; `inflate-samples`
+ * instead of training (or, when it can, a copy of the round's first update it read), `stale`
+ * re-posts it disguised by a little noise; `inflate-samples`
  * claims far more training examples than it has; `alie` ("A Little Is Enough", Baruch et
  * al. 2019) sends μ − z·σ, per coordinate, of the round's updates it has seen (its own
  * included), small enough to pass distance- and statistics-based defences. Hostile agents
@@ -87,6 +88,8 @@ export interface LocalUpdate {
 export async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: Weights, options: { attack?: Attack, seed: number, round: number, memory: { first?: Weights }, seen?: readonly Weights[] }): Promise<LocalUpdate> {
   const seed = mixSeed(options.seed, options.round)
   const { attack, memory } = options
+  // A free-rider never trains when it can copy: the first update of the round it has read, then that one again.
+  if (attack?.kind === 'free-ride' || attack?.kind === 'stale') memory.first ??= options.seen?.[0]
   if ((attack?.kind === 'free-ride' || attack?.kind === 'stale') && memory.first !== undefined) {
     const rng = new Rng(seed)
     const delta = attack.kind === 'free-ride' ? memory.first : mapValues(memory.first, v => v * (1 + attack.noise * rng.normal()))

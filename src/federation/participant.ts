@@ -117,7 +117,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   /** My own update per round (the reference I measure peers' updates against), dropped once its round is merged. */
   readonly #own = new Map<number, Weights>()
   /** Sketches of every update I have seen, by round: a re-sent one is nearly parallel to its original. */
-  readonly #sketches: Array<{ round: number, block: BlockId, sketch: Float32Array }> = []
+  readonly #sketches: Array<{ round: number, block: BlockId, sketch: Float32Array, merged?: boolean }> = []
   /** True while catching up from the ledger: replayed records cause no new ones. */
   #replaying = false
   /** What a free-rider re-posts every round after its first. */
@@ -426,6 +426,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     } else if (record.type === 'checkpoint' && ownMerge !== undefined) {
       this.#global = { ref: record.model, ...ownMerge }
       this.#own.delete(record.round)
+      for (const s of this.#sketches) if (record.merged.includes(s.block)) s.merged = true
       this.emit('conclave:checkpoint', { round: record.round, model: record.model })
     }
   }
@@ -482,10 +483,16 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const own = this.#sketches.find(s => s.block === entry.block)
     const sk = own?.sketch ?? sketch(delta)
     if (own === undefined) this.#sketches.push({ round, block: entry.block, sketch: sk })
-    const earlier = this.#sketches.filter(s => s.round < round).reduce((max, s) => Math.max(max, sketchCosine(sk, s.sketch)), -1)
-    if (mine === undefined) return { earlierCosine: earlier }
+    // Everything anchored before it counts, this round's proposals included: a copy comes after its original.
+    const order = this.state.rounds.get(round)?.proposals ?? []
+    const before = (s: { round: number, block: BlockId }): boolean => s.round < round || (s.round === round && order.indexOf(s.block) < order.indexOf(entry.block) && order.includes(s.block))
+    const likeness = (list: ReadonlyArray<{ sketch: Float32Array }>): number => list.reduce((max, s) => Math.max(max, sketchCosine(sk, s.sketch)), -1)
+    const earlierCosine = likeness(this.#sketches.filter(before))
+    // Only what the federation merged can explain a direction: a rejected member's own history cannot vouch for it.
+    const historyCosine = likeness(this.#sketches.filter(s => s.merged === true && s.round < round))
+    if (mine === undefined) return { earlierCosine, historyCosine }
     const norm = l2Norm(mine)
-    return { earlierCosine: earlier, normRatio: norm === 0 ? Number.POSITIVE_INFINITY : l2Norm(delta) / norm, cosine: cosine(delta, mine) }
+    return { earlierCosine, historyCosine, normRatio: norm === 0 ? Number.POSITIVE_INFINITY : l2Norm(delta) / norm, cosine: cosine(delta, mine) }
   }
 
   #relativeTolerance (judge: Judge<unknown>): number {

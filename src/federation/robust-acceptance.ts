@@ -10,8 +10,10 @@ export const Geometry = z.object({
   normRatio: z.number().nonnegative().optional(),
   /** cos(Δ_peer, Δ_mine); absent likewise. */
   cosine: z.number().min(-1).max(1).optional(),
-  /** The largest cosine with any update of an earlier round (−1: none seen): a re-sent update is ≈ 1. */
-  earlierCosine: z.number().min(-1).max(1)
+  /** The largest cosine with any update seen before it, of this round or an earlier one (−1: none): a re-sent update is ≈ 1. */
+  earlierCosine: z.number().min(-1).max(1),
+  /** The largest cosine with an update the federation merged in an earlier round (−1: none). */
+  historyCosine: z.number().min(-1).max(1)
 }).strict()
 export type Geometry = z.infer<typeof Geometry>
 
@@ -21,9 +23,9 @@ export const Robustness = z.object({
   maxNormRatio: z.number().positive().default(3),
   /**
    * An update must be explained: along my own update by at least this cosine, or along an
-   * earlier update by `minHistoryCosine`. Honest updates are (cosine ≥ 0.07 with a peer's in
-   * round 1, ≥ 0.72 with the proposer's previous one after it, on classify's dev split);
-   * noise is not (≤ 0.02 with either).
+   * update the federation merged in an earlier round by `minHistoryCosine`. Honest updates
+   * are (cosine ≥ 0.07 with a peer's in round 1, ≥ 0.72 with the proposer's previous one
+   * after it, on classify's dev split); noise is not (≤ 0.02 with either).
    */
   minCosine: z.number().min(-1).max(1).default(0.03),
   minHistoryCosine: z.number().min(-1).max(1).default(0.3),
@@ -38,9 +40,9 @@ export function robustVerdict (g: Geometry, bounds: Robustness | undefined): { p
   const failures: string[] = []
   if (g.earlierCosine > bounds.maxEarlierCosine) failures.push(`re-sent: cosine ${g.earlierCosine.toFixed(3)} with an earlier update`)
   if (g.normRatio !== undefined && g.normRatio > bounds.maxNormRatio) failures.push(`${g.normRatio.toFixed(2)}× my update's norm (at most ${bounds.maxNormRatio})`)
-  if (g.cosine !== undefined && g.cosine < bounds.minCosine && g.earlierCosine < bounds.minHistoryCosine) {
-    failures.push(`unexplained: cosine ${g.cosine.toFixed(3)} with my update (at least ${bounds.minCosine}) and at most ${g.earlierCosine.toFixed(3)} with any earlier one (at least ${bounds.minHistoryCosine})`)
+  if (g.cosine !== undefined && g.cosine < bounds.minCosine && g.historyCosine < bounds.minHistoryCosine) {
+    failures.push(`unexplained: cosine ${g.cosine.toFixed(3)} with my update (at least ${bounds.minCosine}) and at most ${g.historyCosine.toFixed(3)} with any merged one (at least ${bounds.minHistoryCosine})`)
   }
-  const shape = g.normRatio === undefined ? '' : `; norm ${g.normRatio.toFixed(2)}× mine, cosine ${g.cosine?.toFixed(3)}, ${g.earlierCosine.toFixed(3)} with earlier updates`
+  const shape = g.normRatio === undefined ? '' : `; norm ${g.normRatio.toFixed(2)}× mine, cosine ${g.cosine?.toFixed(3)}, ${g.historyCosine.toFixed(3)} with merged updates`
   return { passes: failures.length === 0, summary: shape + (failures.length === 0 ? '' : `; fails: ${failures.join(', ')}`) }
 }

@@ -15,25 +15,25 @@ const bounds = Robustness.parse({})
 
 describe('the geometry bounds on an update', () => {
   it('accepts an honest-looking update: its size near mine, along mine', () => {
-    expect(robustVerdict({ normRatio: 1.4, cosine: 0.07, earlierCosine: -1 }, bounds).passes).toBe(true)
+    expect(robustVerdict({ normRatio: 1.4, cosine: 0.07, earlierCosine: -1, historyCosine: -1 }, bounds).passes).toBe(true)
   })
   it('accepts an update across mine that follows an earlier one (a later round\'s honest update)', () => {
-    expect(robustVerdict({ normRatio: 2.4, cosine: 0.008, earlierCosine: 0.73 }, bounds).passes).toBe(true)
+    expect(robustVerdict({ normRatio: 2.4, cosine: 0.008, earlierCosine: 0.73, historyCosine: 0.73 }, bounds).passes).toBe(true)
   })
   it('rejects an update many times my own (scaling)', () => {
-    expect(robustVerdict({ normRatio: 10, cosine: 0.1, earlierCosine: 0.8 }, bounds).passes).toBe(false)
+    expect(robustVerdict({ normRatio: 10, cosine: 0.1, earlierCosine: 0.8, historyCosine: 0.8 }, bounds).passes).toBe(false)
   })
   it('rejects an update along nothing it could have learnt from (noise)', () => {
-    expect(robustVerdict({ normRatio: 2.2, cosine: 0.001, earlierCosine: 0.015 }, bounds).passes).toBe(false)
+    expect(robustVerdict({ normRatio: 2.2, cosine: 0.001, earlierCosine: 0.015, historyCosine: 0.015 }, bounds).passes).toBe(false)
   })
   it('rejects a re-sent update, however small its disguise', () => {
-    expect(robustVerdict({ normRatio: 1, cosine: 0.1, earlierCosine: 0.995 }, bounds).passes).toBe(false)
+    expect(robustVerdict({ normRatio: 1, cosine: 0.1, earlierCosine: 0.995, historyCosine: 0.5 }, bounds).passes).toBe(false)
   })
   it('is at the bounds inclusive: exactly maxNormRatio and minCosine pass', () => {
-    expect(robustVerdict({ normRatio: 3, cosine: 0.03, earlierCosine: -1 }, bounds).passes).toBe(true)
+    expect(robustVerdict({ normRatio: 3, cosine: 0.03, earlierCosine: -1, historyCosine: -1 }, bounds).passes).toBe(true)
   })
   it('passes everything when no bounds are set', () => {
-    expect(robustVerdict({ normRatio: 100, cosine: -1, earlierCosine: 1 }, undefined).passes).toBe(true)
+    expect(robustVerdict({ normRatio: 100, cosine: -1, earlierCosine: 1, historyCosine: 1 }, undefined).passes).toBe(true)
   })
 })
 
