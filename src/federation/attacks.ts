@@ -76,6 +76,8 @@ export function littleIsEnough (updates: readonly Weights[], z: number): Weights
 
 export interface LocalUpdate {
   delta: Weights
+  /** The Δw the member trained, before any attack replaced it (absent when it did not train). */
+  trained?: Weights
   numSamples: number
   loss: number
 }
@@ -96,8 +98,9 @@ export async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: We
     return { delta, numSamples: task.samples(shard), loss: 0 }
   }
   const trained = await task.train(global, shard, { seed, round: options.round })
-  const delta = corruptDelta(deltaOf(trained.weights, global), attack, seed, options.seen)
+  const honest = deltaOf(trained.weights, global)
+  const delta = corruptDelta(honest, attack, seed, options.seen)
   memory.first ??= delta
   const numSamples = attack?.kind === 'inflate-samples' ? Math.min(2 ** 31 - 1, Math.round(trained.numSamples * attack.factor)) : trained.numSamples
-  return { delta, numSamples, loss: trained.loss }
+  return { delta, trained: honest, numSamples, loss: trained.loss }
 }

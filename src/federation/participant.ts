@@ -209,7 +209,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const seen = (this.state.rounds.get(round)?.proposals ?? []).map(id => this.#deltas.get(id)).filter(d => d !== undefined)
     const update = await this.timer.time('train', () => localUpdate(task, trainShard, global.weights, { attack, seed, round, memory: this.#memory, seen }))
     this.#draft = { round, delta: update.delta, numSamples: update.numSamples, loss: update.loss }
-    this.#own.set(round, update.delta)
+    // Hostile members still judge by what they trained: the attack is in what they publish.
+    this.#own.set(round, update.trained ?? update.delta)
     return this.#draft
   }
 
@@ -454,6 +455,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     let evaluation: Evaluation
     try {
       const delta = await this.timer.time('fetchVerify', () => fetchModel(store, entry.signed.record.delta))
+      this.#deltas.set(entry.block, delta)
       const candidate = applyDelta(global.weights, delta, this.#init.voteScale === 'share' ? 1 / Math.max(1, this.state.members.size) : 1)
       const judge = judgeOf(task)
       const before = await this.#judged(global, judge)
@@ -463,7 +465,6 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       const geometry = await this.#geometry(entry, delta)
       const verdict = robustVerdict(geometry, this.#init.robustness)
       const passes = score >= -allowed && verdict.passes
-      this.#deltas.set(entry.block, delta)
       const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}; may fall ${allowed.toFixed(4)})${verdict.summary}`
       evaluation = { ...base, before, after, score, passes, summary, geometry }
     } catch (err) {
