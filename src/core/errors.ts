@@ -40,8 +40,46 @@ export class UnknownProposalError extends ConclaveError {}
 export class VoteOutsideWindowError extends ConclaveError {}
 /** A record announced on the bus that the ledger does not hold. */
 export class NotAnchoredError extends ConclaveError {}
-/** A record that does not follow the protocol's sequence (wrong round, wrong base model, …). */
+/**
+ * A record, or a step a member is asked to take, that does not follow the protocol's
+ * sequence. Each way of breaking it is its own class below; callers that only need to
+ * know "the protocol refuses this" (the audit) test for this parent.
+ */
 export class ProtocolViolationError extends ConclaveError {}
+/** Nothing happens before the charter: a record ahead of it on the ledger, or a step before the member applied it. */
+export class NoCharterError extends ProtocolViolationError {}
+/** A second charter for a federation that has one. */
+export class CharterExistsError extends ProtocolViolationError {}
+/** A record naming another federation. */
+export class WrongFederationError extends ProtocolViolationError {}
+/** A proposal or checkpoint for a round that is not open, or a vote whose round is not its proposal's. */
+export class WrongRoundError extends ProtocolViolationError {}
+/** A proposal trained from, or a checkpoint built on, a model other than the current global one. */
+export class WrongBaseModelError extends ProtocolViolationError {}
+/** A second proposal by the same member in one round. */
+export class AlreadyProposedError extends ProtocolViolationError {}
+/** A decision or checkpoint anchored by a member who is not the round's recorder. */
+export class NotRecorderError extends ProtocolViolationError {}
+/** A second decision on one proposal. */
+export class AlreadyDecidedError extends ProtocolViolationError {}
+/** A checkpoint anchored before every proposal of its round was decided. */
+export class UndecidedRoundError extends ProtocolViolationError {}
+/** A block applied a second time to the same state. */
+export class AlreadyAppliedError extends ProtocolViolationError {}
+/** A second draft for a round the member already trained for. */
+export class DraftExistsError extends ProtocolViolationError {}
+/** Publishing or proposing with no trained draft. */
+export class NoDraftError extends ProtocolViolationError {}
+/** Proposing a draft whose Δw is not in the content store yet. */
+export class UnpublishedDraftError extends ProtocolViolationError {}
+/** A vote without the voter's own evaluation of the proposal. */
+export class NoEvaluationError extends ProtocolViolationError {}
+/** Accepting an update that cannot be used (missing, mislabelled or malformed content). */
+export class UnusableUpdateError extends ProtocolViolationError {}
+/** Distilling for a task that learns from its labels, or as a member with no teacher. */
+export class NothingToDistilError extends ProtocolViolationError {}
+/** Training or judging on questions none of which has a teacher's answer yet. */
+export class UntaughtError extends ProtocolViolationError {}
 /** Bytes that do not hash to the CID they were asked for under. */
 export class ContentMismatchError extends ConclaveError {}
 /** A CID the store does not hold. */
@@ -64,6 +102,9 @@ export class DatasetError extends ConclaveError {}
 export class KeystoreError extends ConclaveError {}
 /** An anchored decision or checkpoint that differs from what the records imply. */
 export class DerivationMismatchError extends ConclaveError {}
+
+/** A round whose window passed with no checkpoint from its recorder that this process accepts. */
+export class NoCheckpointError extends ConclaveError {}
 
 /** A teacher cannot answer (no such question in its cache, a server or model missing). */
 export class TeacherError extends ConclaveError {}

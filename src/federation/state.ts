@@ -1,6 +1,7 @@
 import {
-  DerivationMismatchError, DuplicateVoteError, ProtocolViolationError, SelfVoteError,
-  UnknownProposalError, VoteOutsideWindowError
+  AlreadyAppliedError, AlreadyDecidedError, AlreadyProposedError, CharterExistsError, DerivationMismatchError,
+  DuplicateVoteError, NoCharterError, NotMemberError, NotRecorderError, SelfVoteError, UndecidedRoundError,
+  UnknownProposalError, VoteOutsideWindowError, WrongBaseModelError, WrongFederationError, WrongRoundError
 } from '../core/errors.ts'
 import type {
   BlockId, Charter, Checkpoint, Decision, Did, ModelRef, Proposal, SignedRecord, Vote
@@ -63,7 +64,7 @@ export class FederationState {
 
   /** Verifies the block's record and applies it; throws a named error and changes nothing if invalid. */
   async apply (block: Block, options: ApplyOptions = {}): Promise<SignedRecord> {
-    if (this.#applied.has(block.id)) throw new ProtocolViolationError(`block ${block.id} was already applied`)
+    if (this.#applied.has(block.id)) throw new AlreadyAppliedError(`block ${block.id} was already applied`)
     const signed = await verifyRecord(block.record, {
       members: this.charter === undefined ? undefined : this.members,
       now: options.now
@@ -102,14 +103,14 @@ export class FederationState {
   #check (signed: SignedRecord, block: Block): void {
     const record = signed.record
     if (record.type === 'charter') {
-      if (this.charter !== undefined) throw new ProtocolViolationError('the federation already has a charter')
-      if (!record.members.includes(signed.issuer)) throw new ProtocolViolationError('the charter must be signed by a member')
+      if (this.charter !== undefined) throw new CharterExistsError('the federation already has a charter')
+      if (!record.members.includes(signed.issuer)) throw new NotMemberError('the charter must be signed by a member')
       assertReachable(record.quorum, record.members.length)
       return
     }
     const charter = this.#charter()
     if (record.federation !== charter.record.federation) {
-      throw new ProtocolViolationError(`record for federation ${record.federation}, not ${charter.record.federation}`)
+      throw new WrongFederationError(`record for federation ${record.federation}, not ${charter.record.federation}`)
     }
     switch (record.type) {
       case 'proposal': return this.#checkProposal(signed as SignedRecord<Proposal>)
@@ -122,10 +123,10 @@ export class FederationState {
   #checkProposal (signed: SignedRecord<Proposal>): void {
     const { record, issuer } = signed
     const round = this.currentRound()
-    if (record.round !== round) throw new ProtocolViolationError(`proposal for round ${record.round} while round ${round} is open`)
-    if (record.base !== this.global?.model.cid) throw new ProtocolViolationError(`proposal trained from ${record.base}, not the global model ${this.global?.model.cid}`)
+    if (record.round !== round) throw new WrongRoundError(`proposal for round ${record.round} while round ${round} is open`)
+    if (record.base !== this.global?.model.cid) throw new WrongBaseModelError(`proposal trained from ${record.base}, not the global model ${this.global?.model.cid}`)
     const mine = (this.rounds.get(round)?.proposals ?? []).some(id => this.#proposal(id).signed.issuer === issuer)
-    if (mine) throw new ProtocolViolationError(`${issuer} already proposed in round ${round}`)
+    if (mine) throw new AlreadyProposedError(`${issuer} already proposed in round ${round}`)
   }
 
   #checkVote (signed: SignedRecord<Vote>): void {
@@ -134,7 +135,7 @@ export class FederationState {
     if (entry === undefined) throw new UnknownProposalError(`vote on ${record.proposal}, which is not an anchored proposal`)
     if (entry.signed.issuer === issuer) throw new SelfVoteError(`${issuer} voted on its own proposal`)
     if (entry.votes.has(issuer)) throw new DuplicateVoteError(`${issuer} already voted on ${record.proposal}`)
-    if (record.round !== entry.signed.record.round) throw new ProtocolViolationError(`vote says round ${record.round}, its proposal is in round ${entry.signed.record.round}`)
+    if (record.round !== entry.signed.record.round) throw new WrongRoundError(`vote says round ${record.round}, its proposal is in round ${entry.signed.record.round}`)
     const window = this.#charter().record.windowSeconds
     if (entry.decision !== undefined || signed.issuedAt > entry.signed.issuedAt + window) {
       throw new VoteOutsideWindowError(`vote on ${record.proposal} came after its ${window}s window closed`)
@@ -146,7 +147,7 @@ export class FederationState {
     this.#assertRecorder(issuer, record.round, 'decision')
     const entry = this.proposals.get(record.proposal)
     if (entry === undefined) throw new UnknownProposalError(`decision on ${record.proposal}, which is not an anchored proposal`)
-    if (entry.decision !== undefined) throw new ProtocolViolationError(`${record.proposal} was already decided`)
+    if (entry.decision !== undefined) throw new AlreadyDecidedError(`${record.proposal} was already decided`)
     const derived = { ...this.derive(record.proposal), proposer: entry.signed.issuer, round: entry.signed.record.round }
     const claimed = { accepted: record.accepted, accepts: record.accepts, rejects: record.rejects, required: record.required, votes: record.votes, proposer: record.proposer, round: record.round }
     if (JSON.stringify(claimed) !== JSON.stringify(derived)) {
@@ -157,10 +158,10 @@ export class FederationState {
   #checkCheckpoint (signed: SignedRecord<Checkpoint>): void {
     const { record, issuer } = signed
     this.#assertRecorder(issuer, record.round, 'checkpoint')
-    if (record.round !== this.currentRound()) throw new ProtocolViolationError(`checkpoint for round ${record.round} while round ${this.currentRound()} is open`)
-    if (record.parent !== this.global?.model.cid) throw new ProtocolViolationError(`checkpoint parent ${record.parent} is not the global model`)
+    if (record.round !== this.currentRound()) throw new WrongRoundError(`checkpoint for round ${record.round} while round ${this.currentRound()} is open`)
+    if (record.parent !== this.global?.model.cid) throw new WrongBaseModelError(`checkpoint parent ${record.parent} is not the global model`)
     const undecided = (this.rounds.get(record.round)?.proposals ?? []).filter(id => this.#proposal(id).decision === undefined)
-    if (undecided.length > 0) throw new ProtocolViolationError(`checkpoint before proposals ${undecided.join(', ')} were decided`)
+    if (undecided.length > 0) throw new UndecidedRoundError(`checkpoint before proposals ${undecided.join(', ')} were decided`)
     const merged = this.accepted(record.round).map(p => p.block)
     if (JSON.stringify(merged) !== JSON.stringify(record.merged)) {
       throw new DerivationMismatchError(`checkpoint merges ${JSON.stringify(record.merged)}, the decisions accept ${JSON.stringify(merged)}`)
@@ -204,11 +205,11 @@ export class FederationState {
 
   #assertRecorder (issuer: Did, round: number, what: string): void {
     const recorder = this.recorder(round)
-    if (issuer !== recorder) throw new ProtocolViolationError(`${issuer} anchored a ${what} for round ${round}, whose recorder is ${recorder}`)
+    if (issuer !== recorder) throw new NotRecorderError(`${issuer} anchored a ${what} for round ${round}, whose recorder is ${recorder}`)
   }
 
   #charter (): SignedRecord<Charter> {
-    if (this.charter === undefined) throw new ProtocolViolationError('no charter: the ledger must start with one')
+    if (this.charter === undefined) throw new NoCharterError('no charter: the ledger must start with one')
     return this.charter
   }
 
@@ -220,7 +221,7 @@ export class FederationState {
 
   #reputation (did: Did): Reputation {
     const rep = this.reputation.get(did)
-    if (rep === undefined) throw new ProtocolViolationError(`${did} has no reputation entry`)
+    if (rep === undefined) throw new NotMemberError(`${did} has no reputation entry`)
     return rep
   }
 }

@@ -100,11 +100,11 @@ describe('FederationState', () => {
     await expect(state.apply(await block(member(b), vote(p.id), late), { now: late })).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
   })
 
-  it('rejects a proposal for another round or another base model (ProtocolViolationError)', async () => {
-    await expect(state.apply(await block(member(a), proposal(2)), { now: T0 })).rejects.toMatchObject({ name: 'ProtocolViolationError' })
-    await expect(state.apply(await block(member(a), { ...proposal(), base: CID_B } as ConclaveRecord), { now: T0 })).rejects.toMatchObject({ name: 'ProtocolViolationError' })
+  it('rejects a proposal for another round, from another base model, or a second one by the same member', async () => {
+    await expect(state.apply(await block(member(a), proposal(2)), { now: T0 })).rejects.toMatchObject({ name: 'WrongRoundError', code: 'ERR_WRONG_ROUND' })
+    await expect(state.apply(await block(member(a), { ...proposal(), base: CID_B } as ConclaveRecord), { now: T0 })).rejects.toMatchObject({ name: 'WrongBaseModelError', code: 'ERR_WRONG_BASE_MODEL' })
     await state.apply(await block(member(a), proposal()), { now: T0 })
-    await expect(state.apply(await block(member(a), proposal()), { now: T0 })).rejects.toMatchObject({ name: 'ProtocolViolationError' })
+    await expect(state.apply(await block(member(a), proposal()), { now: T0 })).rejects.toMatchObject({ name: 'AlreadyProposedError', code: 'ERR_ALREADY_PROPOSED' })
   })
 
   it('rejects a decision that the votes do not imply (DerivationMismatchError) or from a non-recorder', async () => {
@@ -116,7 +116,7 @@ describe('FederationState', () => {
     const lie = { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id), accepted: true } as ConclaveRecord
     await expect(state.apply(await block(recorder, lie), { now: T0 })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
     const honest = { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) } as ConclaveRecord
-    await expect(state.apply(await block(other, honest), { now: T0 })).rejects.toMatchObject({ name: 'ProtocolViolationError' })
+    await expect(state.apply(await block(other, honest), { now: T0 })).rejects.toMatchObject({ name: 'NotRecorderError', code: 'ERR_NOT_RECORDER' })
     await state.apply(await block(recorder, honest), { now: T0 })
     expect(state.proposals.get(p.id)?.decision?.record.accepted).toBe(false)
   })
@@ -126,7 +126,7 @@ describe('FederationState', () => {
     await state.apply(p, { now: T0 })
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
     const checkpoint = (merged: string[]): ConclaveRecord => ({ type: 'checkpoint', federation: 'fed', round: 1, parent: CID_A, model: { cid: CID_B, sha256: sha('next') }, merged })
-    await expect(state.apply(await block(recorder, checkpoint([])), { now: T0 })).rejects.toMatchObject({ name: 'ProtocolViolationError' })
+    await expect(state.apply(await block(recorder, checkpoint([])), { now: T0 })).rejects.toMatchObject({ name: 'UndecidedRoundError', code: 'ERR_UNDECIDED_ROUND' })
     await state.apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) }), { now: T0 })
     await expect(state.apply(await block(recorder, checkpoint([p.id])), { now: T0 })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
     await state.apply(await block(recorder, checkpoint([])), { now: T0 })
