@@ -10,6 +10,7 @@ import { TaskConfig } from '../ml/task.ts'
 import { StoreConfig } from '../storage/index.ts'
 import { TeacherConfig } from '../teachers/index.ts'
 import { BusConfig } from '../transport/index.ts'
+import { AcceptanceRuleName } from './acceptance.ts'
 import { Attack } from './attacks.ts'
 
 /** `4`, `0.75`, `majority` or the full object. */
@@ -29,6 +30,11 @@ export const RunConfig = z.object({
   quorum: QuorumInput.default({ kind: 'fraction', fraction: 1 }),
   /** Seconds after a proposal during which votes on it count. @default 600 */
   windowSeconds: z.number().int().positive().max(86_400).default(600),
+  /**
+   * How a peer decides on an update from what it measured (src/federation/acceptance.ts):
+   * `tolerance` accepts within `tolerance` plus `relativeTolerance`. @default tolerance
+   */
+  acceptance: AcceptanceRuleName.default('tolerance'),
   /**
    * A peer accepts an update that lowers its judge's score on its validation examples by at
    * most this much (plus `relativeTolerance`). @default the task's own: 0.1 nats of
@@ -143,6 +149,8 @@ seed: 42
 quorum: { kind: fraction, fraction: 1 }
 # Seconds after a proposal during which votes on it count.
 windowSeconds: 600
+# How a peer decides on an update from what it measured: tolerance (the two settings below).
+acceptance: tolerance
 # A peer accepts an update that lowers its judge's score on its validation examples by at
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
 # 0.1 nats, ner and qa by log-likelihood with 0.01 nats per token).

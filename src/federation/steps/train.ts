@@ -1,0 +1,21 @@
+import { AlreadyProposedError, DraftExistsError } from '../../core/errors.ts'
+import { requireGlobal, type Draft, type StepContext, type StepOptions } from '../context.ts'
+import { assertTaught, autoDistil, type DistilContext } from './distill.ts'
+
+export type TrainContext = DistilContext & Pick<StepContext, 'identity' | 'state' | 'conduct'>
+
+/** Trains on the current global model and keeps the update as my draft for `round`. */
+export async function train (ctx: TrainContext, { round }: { round: number }, options: StepOptions = {}): Promise<Draft> {
+  options.signal?.throwIfAborted()
+  const { held, state } = ctx
+  const global = requireGlobal(ctx)
+  if (held.draft?.round === round) throw new DraftExistsError(`I already trained a draft for round ${round}: ${held.draft.ref === undefined ? 'publish' : 'anchor'} it next`)
+  const mine = (state.rounds.get(round)?.proposals ?? []).some(id => state.proposals.get(id)?.signed.issuer === ctx.identity.did)
+  if (mine) throw new AlreadyProposedError(`I already proposed an update for round ${round}`)
+  await autoDistil(ctx, options)
+  assertTaught(ctx, held.shard.train, 'training', 'distil first')
+  const shard = held.shard
+  const update = await ctx.timer.time('train', () => ctx.conduct.update(shard, global.weights, round))
+  held.draft = { round, delta: update.delta, numSamples: update.numSamples, loss: update.loss }
+  return held.draft
+}
