@@ -9,12 +9,12 @@ import type { Weights } from '../ml/weights.ts'
 import type { RunConfig } from './config.ts'
 import type { DriverFactory } from './driver.ts'
 import { learningCurveSvg, roundTable, type RoundReport, type RunReport } from './report.ts'
+import type { RoundProgress } from './round-loop.ts'
 import { Simulation } from './simulation.ts'
 
 export type RunProgress =
   | { type: 'conclave:run:start', agents: number, rounds: number, backend: string }
-  | { type: 'conclave:round:start', round: number, rounds: number }
-  | { type: 'conclave:round:propose', round: number, agent: string }
+  | RoundProgress
   | { type: 'conclave:round:end', report: RoundReport }
 
 export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
@@ -39,21 +39,17 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
   const backend = await initBackend({ logger })
   options.onProgress?.({ type: 'conclave:run:start', agents: config.agents, rounds: config.rounds, backend: backend.backend })
 
-  const sim = await Simulation.create(config, {
-    dir: options.out,
-    logger,
-    driver: options.driver,
-    onPropose: (round, agent) => options.onProgress?.({ type: 'conclave:round:propose', round, agent })
-  })
+  const sim = await Simulation.create(config, { dir: options.out, logger, driver: options.driver })
   try {
     const rounds = [await sim.charter()]
-    for (let round = 1; round <= config.rounds; round++) {
-      options.signal?.throwIfAborted()
-      options.onProgress?.({ type: 'conclave:round:start', round, rounds: config.rounds })
-      const report = await sim.round(round)
-      rounds.push(report)
-      options.onProgress?.({ type: 'conclave:round:end', report })
-    }
+    await sim.run({ from: 1, to: config.rounds }, {
+      signal: options.signal,
+      onProgress: options.onProgress,
+      onRound: report => {
+        rounds.push(report)
+        options.onProgress?.({ type: 'conclave:round:end', report })
+      }
+    })
     const decided = rounds.slice(1)
     const proposals = decided.reduce((s, r) => s + r.proposals, 0)
     const reputation = sim.participants[0]?.state.reputation
