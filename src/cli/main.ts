@@ -6,7 +6,7 @@ import { consoleLogger, silentLogger, type Logger } from '../core/logger.ts'
 import { CONFIG_TEMPLATE, parseRunConfig, readConfigFile, type RunConfig, type RunConfigInput } from '../federation/config.ts'
 import type { DriverFactory } from '../federation/driver.ts'
 import { roundTable } from '../federation/report.ts'
-import { runFederation, writeReport, type RunProgress } from '../federation/run.ts'
+import { readRunConfig, runFederation, writeReport, type RunProgress } from '../federation/run.ts'
 import { auditRunDir } from './audit-dir.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 import { parseMemberConfig, runMember } from '../federation/member.ts'
@@ -15,6 +15,7 @@ const USAGE = `conclave — federations of agents that train models together, wi
 
 Usage:
   conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose]
+  conclave run   --resume DIR [--verbose]
   conclave agent --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--stay] [--verbose]
   conclave key   FILE
   conclave audit DIR [--json]
@@ -27,6 +28,7 @@ run     N participants in this process: train, publish, anchor, vote, merge; the
         (default: policy, the deterministic protocol policy); --autopilot runs plain code instead.
         --task picks the learning task; --data points it at your own dataset folder
         (classify: train.jsonl/test.jsonl; ner: train.conll/test.conll).
+        --resume DIR continues a run that was stopped, from its ledger, with its config.json.
 agent   One member of a federation as its own process (one per machine): shares the bus room
         (Matrix) and the content store (kubo) with the others, keeps its own copy of the
         ledger (ledger.kind replica), runs its rounds, then audits its copy. --stay keeps it
@@ -83,26 +85,33 @@ async function run (args: string[]): Promise<number> {
       llm: { type: 'string' },
       autopilot: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
+      resume: { type: 'string' },
       verbose: { type: 'boolean', default: false }
     },
     strict: true
   })
+  if (values.resume !== undefined) {
+    const mixed = (['agents', 'rounds', 'seed', 'quorum', 'config', 'task', 'data', 'llm', 'autopilot', 'force'] as const).filter(k => values[k] !== undefined && values[k] !== false)
+    if (mixed.length > 0) throw new ConfigError(`--resume continues a run as its config.json says; drop --${mixed.join(', --')}`)
+  }
   const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
   const agent = { ...fromFile.agent, ...(values.llm === undefined ? {} : { llm: values.llm }), ...(values.autopilot ? { driver: 'autopilot' as const } : {}) }
-  const config = parseRunConfig({
-    ...fromFile,
-    ...taskFlags(fromFile, values.task, values.data),
-    ...integer('agents', values.agents),
-    ...integer('rounds', values.rounds),
-    ...integer('seed', values.seed),
-    ...(values.quorum === undefined ? {} : { quorum: values.quorum }),
-    agent
-  })
-  const out = resolve(values.out)
+  const config = values.resume !== undefined
+    ? await readRunConfig(resolve(values.resume))
+    : parseRunConfig({
+      ...fromFile,
+      ...taskFlags(fromFile, values.task, values.data),
+      ...integer('agents', values.agents),
+      ...integer('rounds', values.rounds),
+      ...integer('seed', values.seed),
+      ...(values.quorum === undefined ? {} : { quorum: values.quorum }),
+      agent
+    })
+  const out = resolve(values.resume ?? values.out)
   const logger = values.verbose ? consoleLogger : silentLogger
   const driver = config.agent.driver === 'autopilot' ? undefined : await agentsFor(config, values.config, logger)
   process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)} → ${out}\n`)
-  const report = await runFederation(config, { out, force: values.force, logger, onProgress: showProgress, driver })
+  const report = await runFederation(config, { out, force: values.force, resume: values.resume !== undefined, logger, onProgress: showProgress, driver })
   process.stdout.write(`\n${roundTable(report)}\n\nrejection rate ${(100 * report.rejectionRate).toFixed(1)}% · backend ${report.backend} · ${report.wallSeconds.toFixed(1)} s · model sha-256 ${report.modelHash}\n`)
 
   process.stderr.write('auditing the run directory…\n')

@@ -21,7 +21,7 @@ import { evaluate } from './steps/evaluate.ts'
 import { catchUp, receive } from './steps/inbox.ts'
 import { proposeDraft } from './steps/propose.ts'
 import { publishDraft } from './steps/publish.ts'
-import { train } from './steps/train.ts'
+import { hasProposed, train } from './steps/train.ts'
 import { hasVoted, vote } from './steps/vote.ts'
 
 export type { Draft, Evaluation, ParticipantEvents, ParticipantInit } from './context.ts'
@@ -99,6 +99,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     await this.publishDraft(options)
     return this.proposeDraft(options)
   }
+
+  /** Whether my proposal for `round` is anchored and applied. */
+  hasProposed (round: number): boolean { return hasProposed(this.#ctx, round) }
 
   /** Trains on the current global model and keeps the update as my draft for `round`. */
   async train (round: number, options: AbortOptions = {}): Promise<Draft> {

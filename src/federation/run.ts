@@ -6,7 +6,7 @@ import type { AbortOptions, ProgressOptions } from '../core/options.ts'
 import { initBackend } from '../ml/backend.ts'
 import type { Task } from '../ml/task.ts'
 import type { Weights } from '../ml/weights.ts'
-import type { RunConfig } from './config.ts'
+import { parseRunConfig, readConfigFile, type RunConfig } from './config.ts'
 import type { DriverFactory } from './driver.ts'
 import { learningCurveSvg, roundTable, type RoundReport, type RunReport } from './report.ts'
 import type { RoundProgress } from './round-loop.ts'
@@ -22,6 +22,8 @@ export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
   out: string
   /** Replace an earlier run in `out` (only a directory that looks like a Conclave run). */
   force?: boolean
+  /** Continue the killed run in `out` from its ledger, to the same model a run that was never stopped ends with. */
+  resume?: boolean
   logger?: Logger
   /** What decides for each participant (agents/ builds one per LangGraph agent). @default the autopilot */
   driver?: DriverFactory
@@ -33,16 +35,20 @@ export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
 export async function runFederation (config: RunConfig, options: RunOptions): Promise<RunReport> {
   const started = performance.now()
   const startedAt = new Date().toISOString()
-  await prepareRunDir(options.out, options.force === true)
-  await writeFile(join(options.out, 'config.json'), JSON.stringify(config, null, 2) + '\n')
+  if (options.resume === true) await assertRunDir(options.out)
+  else {
+    await prepareRunDir(options.out, options.force === true)
+    await writeFile(join(options.out, 'config.json'), JSON.stringify(config, null, 2) + '\n')
+  }
   const logger = options.logger ?? silentLogger
   const backend = await initBackend({ logger })
   options.onProgress?.({ type: 'conclave:run:start', agents: config.agents, rounds: config.rounds, backend: backend.backend })
 
-  const sim = await Simulation.create(config, { dir: options.out, logger, driver: options.driver })
+  const sim = await Simulation.create(config, { dir: options.out, logger, driver: options.driver, resume: options.resume })
   try {
-    const rounds = [await sim.charter()]
-    await sim.run({ from: 1, to: config.rounds }, {
+    const rounds = await sim.history()
+    if (rounds.length === 0) rounds.push(await sim.charter())
+    await sim.run({ from: rounds.length, to: config.rounds }, {
       signal: options.signal,
       onProgress: options.onProgress,
       onRound: report => {
@@ -88,6 +94,17 @@ export async function writeReport (dir: string, report: RunReport): Promise<void
   await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n')
   await writeFile(join(dir, 'learning-curve.svg'), learningCurveSvg(report))
   await writeFile(join(dir, 'report.md'), `# Conclave run (seed ${report.seed})\n\n${roundTable(report)}\n\nRejection rate: ${(100 * report.rejectionRate).toFixed(1)}% · final model sha-256 ${report.modelHash}\n\n![learning curve](learning-curve.svg)\n`)
+}
+
+/** Reads the config of the run `dir` holds, for `conclave run --resume`. */
+export async function readRunConfig (dir: string): Promise<RunConfig> {
+  await assertRunDir(dir)
+  return parseRunConfig(await readConfigFile(join(dir, 'config.json')))
+}
+
+async function assertRunDir (dir: string): Promise<void> {
+  const entries = await readdir(dir).catch(() => [] as string[])
+  if (!entries.includes('config.json') || !entries.includes('ledger')) throw new ConfigError(`${dir} holds no run to resume: it needs config.json and ledger/`)
 }
 
 async function prepareRunDir (out: string, force: boolean): Promise<void> {

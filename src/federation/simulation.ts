@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { ConfigError, DerivationMismatchError, type ConclaveError } from '../core/errors.ts'
+import { ConfigError, DerivationMismatchError, NoCheckpointError, type ConclaveError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { loadOrCreateKeystore } from '../identity/index.ts'
 import { createLedger, type Ledger } from '../ledger/index.ts'
@@ -14,6 +14,7 @@ import type { Participant } from './participant.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
 import { PHASES, zeroPhases, type PhaseSeconds } from './phases.ts'
 import type { RoundReport } from './report.ts'
+import { fetchModel } from './content.ts'
 import { RoundLoop, settlingClock, type RoundOptions, type RoundOutcome } from './round-loop.ts'
 
 export interface SimulationOptions {
@@ -22,6 +23,8 @@ export interface SimulationOptions {
   logger?: Logger
   /** What decides for each participant. @default the autopilot */
   driver?: DriverFactory
+  /** Continue the run `dir` holds: participants catch up from its ledger, drivers from their memory. @default a new run */
+  resume?: boolean
 }
 
 interface SimulationParts {
@@ -93,6 +96,15 @@ export class Simulation {
     const sim = new Simulation({ config, task, store, ledger, bus, participants: [], drivers: [], shards, teacher, options })
     for (let i = 0; i < config.agents; i++) sim.participants.push(await sim.#participant(i))
     for (const p of sim.participants) sim.#names.set(p.did, p.name)
+    if (options.resume === true) {
+      // As restarted processes would: all catch up from the ledger (making no records), then their drivers wake and finish what was left.
+      for (const p of sim.participants) await p.start()
+      for (const p of sim.participants) await p.catchUp()
+      for (const p of sim.participants) sim.drivers.push(await sim.#driver(p))
+      for (const d of sim.drivers) await d.resume?.()
+      await sim.settle()
+      return sim
+    }
     for (const p of sim.participants) sim.drivers.push(await sim.#driver(p))
     for (const p of sim.participants) await p.start()
     return sim
@@ -125,6 +137,22 @@ export class Simulation {
     await founder.publishRecord(await charterOf(this.config, this.task, this.store, this.participants.map(p => p.did)))
     await this.settle()
     return this.#report(0, this.#takePhases(), (performance.now() - start) / 1000)
+  }
+
+  /**
+   * Reports of the rounds the ledger already holds (none in a new run), their models scored
+   * again from the store; their phases and times were not measured by this process.
+   */
+  async history (): Promise<RoundReport[]> {
+    const state = this.#founder().state
+    if (state.charter === undefined) return []
+    const reports = []
+    for (let round = 0; round <= (state.global?.round ?? 0); round++) {
+      const ref = round === 0 ? state.charter.record.initial : state.rounds.get(round)?.checkpoint?.record.model
+      if (ref === undefined) throw new NoCheckpointError(`the ledger has no checkpoint of round ${round}`)
+      reports.push(await this.#report(round, zeroPhases(), 0, { ref, weights: await fetchModel(this.store, ref) }))
+    }
+    return reports
   }
 
   /** Rounds `from` to `to` through the round loop; `onRound` gets each one's report. */
@@ -216,9 +244,8 @@ export class Simulation {
   }
 
   /** The global model scored on the held-out test split: reporting only, never a protocol input. */
-  async #report (round: number, phases: PhaseSeconds, wallSeconds: number): Promise<RoundReport> {
+  async #report (round: number, phases: PhaseSeconds, wallSeconds: number, global = this.#founder().globalModel): Promise<RoundReport> {
     const observer = this.#founder()
-    const global = observer.globalModel
     if (global === undefined) throw new ConfigError('no global model: the charter was not applied')
     const evaluation = await this.task.evaluate(global.weights, evalExamples(this.task, this.config.evalSplit))
     const proposals = [...observer.state.proposals.values()].filter(p => p.signed.record.round === round)

@@ -4,14 +4,18 @@ import { assertTaught, autoDistil, type DistilContext } from './distill.ts'
 
 export type TrainContext = DistilContext & Pick<StepContext, 'identity' | 'state' | 'conduct'>
 
+/** Whether my proposal for `round` is anchored and applied. */
+export function hasProposed ({ state, identity }: Pick<StepContext, 'state' | 'identity'>, round: number): boolean {
+  return (state.rounds.get(round)?.proposals ?? []).some(id => state.proposals.get(id)?.signed.issuer === identity.did)
+}
+
 /** Trains on the current global model and keeps the update as my draft for `round`. */
 export async function train (ctx: TrainContext, { round }: { round: number }, options: StepOptions = {}): Promise<Draft> {
   options.signal?.throwIfAborted()
-  const { held, state } = ctx
+  const { held } = ctx
   const global = requireGlobal(ctx)
   if (held.draft?.round === round) throw new DraftExistsError(`I already trained a draft for round ${round}: ${held.draft.ref === undefined ? 'publish' : 'anchor'} it next`)
-  const mine = (state.rounds.get(round)?.proposals ?? []).some(id => state.proposals.get(id)?.signed.issuer === ctx.identity.did)
-  if (mine) throw new AlreadyProposedError(`I already proposed an update for round ${round}`)
+  if (hasProposed(ctx, round)) throw new AlreadyProposedError(`I already proposed an update for round ${round}`)
   await autoDistil(ctx, options)
   assertTaught(ctx, held.shard.train, 'training', 'distil first')
   const shard = held.shard
