@@ -38,6 +38,12 @@ export class SelfVoteError extends ConclaveError {}
 export class UnknownProposalError extends ConclaveError {}
 /** A vote anchored after its proposal's validation window closed. */
 export class VoteOutsideWindowError extends ConclaveError {}
+/** A record whose signed issue time (`iat`) is further from its block's time than the allowed skew. */
+export class RecordTimeMismatchError extends ConclaveError {}
+/** A block dated ahead of the receiver's clock, before a block it approves, or far behind the newest block the receiver holds. */
+export class ImplausibleBlockTimeError extends ConclaveError {}
+/** A block waiting for its parents beyond its signer's share of the blocks a replica holds for them. */
+export class OrphanLimitError extends ConclaveError {}
 /** A record announced on the bus that the ledger does not hold. */
 export class NotAnchoredError extends ConclaveError {}
 /** A record that does not follow the protocol's sequence (wrong round, wrong base model, …). */

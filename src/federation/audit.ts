@@ -2,7 +2,7 @@ import { z } from 'zod'
 import {
   ConclaveError, ContentMismatchError, ContentNotFoundError, DerivationMismatchError, DuplicateVoteError,
   ExpiredRecordError, InvalidRecordError, InvalidWeightsError, NotMemberError, PayloadTooLargeError,
-  ProtocolViolationError, ReplayedNonceError, SelfVoteError, UnknownProposalError, VoteOutsideWindowError
+  ProtocolViolationError, RecordTimeMismatchError, ReplayedNonceError, SelfVoteError, UnknownProposalError, VoteOutsideWindowError
 } from '../core/errors.ts'
 import type { AbortOptions, ProgressOptions } from '../core/options.ts'
 import type { ModelRef, SignedRecord } from '../core/records.ts'
@@ -44,7 +44,7 @@ type Rejection = z.infer<typeof AuditFailure>
 /** Errors by which the protocol refuses a record; anything else is damage. */
 function isProtocolRejection (err: ConclaveError): boolean {
   return [NotMemberError, ReplayedNonceError, DuplicateVoteError, SelfVoteError, UnknownProposalError,
-    VoteOutsideWindowError, ProtocolViolationError, ExpiredRecordError, InvalidRecordError].some(kind => err instanceof kind)
+    VoteOutsideWindowError, RecordTimeMismatchError, ProtocolViolationError, ExpiredRecordError, InvalidRecordError].some(kind => err instanceof kind)
 }
 
 export interface AuditOptions extends AbortOptions, ProgressOptions<{ type: 'conclave:audit:block', seq: number }> {
@@ -83,6 +83,7 @@ export async function audit (ledger: Ledger, store: ContentStore, options: Audit
     let signed: SignedRecord
     try {
       signed = await state.apply(block, {
+        ledger,
         now: block.time,
         beforeCommit: async ({ record }) => {
           if (record.type !== 'checkpoint' || global === undefined) return

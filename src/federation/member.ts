@@ -93,7 +93,8 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   const store = await createContentStore(run.store, { dir: join(config.dir, 'store'), logger })
   const bus = await createBus(run.bus, { logger })
   const room = run.federation
-  const ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, logger })
+  // The first member anchors the charter: until then, my copy keeps only its blocks.
+  const ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, founder: config.members[0], logger })
   const teacher = task.teaching === undefined ? undefined : await createTeacher(run.teacher, task.teaching.pairs)
   const participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
   const names = new Map(config.members.map((did, i) => [did, memberName(i)]))

@@ -147,6 +147,26 @@ describe('replicas on one bus', () => {
     } finally { await close() }
   })
 
+  it('appends a block that descends from a given block when the tips it would approve do not', async () => {
+    const { bus, ledger, close } = await copies(1)
+    try {
+      const genesis = await forge(await sign(0))
+      await publish(bus, genesis)
+      // Three copies' blocks on the same parent: three tips.
+      const siblings = [await forge(await sign(1), [genesis.id]), await forge(await sign(2), [genesis.id]), await forge(await sign(3), [genesis.id])]
+      for (const block of siblings) await publish(bus, block)
+      const [a, b, c] = siblings.map(x => x.id) as [string, string, string]
+      // Tip selection alone approves the two oldest tips, a and b.
+      const after = await ledger.append(await sign(4), { after: c })
+      expect(after.parents).toEqual([a, c])
+      expect(await ledger.descends(after.id, c)).toBe(true)
+      expect(await ledger.descends(after.id, b)).toBe(false)
+      const plain = await ledger.append(await sign(5))
+      expect(plain.parents).toEqual([b, after.id])
+      await expect(ledger.append(await sign(6), { after: 'f'.repeat(64) })).rejects.toMatchObject({ name: 'BlockNotFoundError' })
+    } finally { await close() }
+  })
+
   it('times out an append whose block never comes back, naming the room', async () => {
     const silent: Bus = { publish: async () => {}, subscribe: async () => ({ unsubscribe () {} }), close: async () => {} }
     const ledger = await openReplica({ dir: await tempDir(), bus: silent, room: ROOM, difficulty: 0, waitMs: 100 })
@@ -354,6 +374,20 @@ describe('replica membership and time', () => {
       await l.close()
       await bus.close()
     }
+  })
+})
+
+describe('replica lookups', () => {
+  it('answers get without waiting when asked not to wait, and still waits when asked', async () => {
+    const { bus, ledger: l, close } = await copies(1, { waitMs: 3_600_000 })
+    try {
+      const block = await forge(await sign(0))
+      expect(await l.get(block.id, { wait: false })).toBeUndefined()
+      const asked = l.get(block.id)
+      await publish(bus, block)
+      expect(await asked).toMatchObject({ ...block, seq: 0 })
+      expect(await l.get(block.id, { wait: false })).toMatchObject({ ...block, seq: 0 })
+    } finally { await close() }
   })
 })
 
