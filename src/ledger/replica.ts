@@ -34,8 +34,11 @@ import type { AppendOptions, Block, GetOptions, Ledger, LedgerVerification } fro
  *   having expired since). A block already known is ignored (delivery is at-least-once). A
  *   bad block is logged and never written, with a named error; ingestion of good ones goes on.
  * - Members: once this copy holds a charter, only blocks its members signed are kept; before
- *   it, only the founder's (`founder`). A copy opened without a founder keeps any signer's
- *   blocks until a charter arrives, and the first charter decides (tests; not for a federation).
+ *   it, only the founder's (`founder`). A block that waits for its parents before the charter
+ *   is held whoever signed it (a bus may deliver a member's block early) and judged when it
+ *   is kept; once the charter is kept, non-members' waiting blocks are refused. A copy opened
+ *   without a founder keeps any signer's blocks until a charter arrives, and the first charter
+ *   decides (tests; not for a federation).
  * - Time: a block dated more than `aheadSeconds` ahead of this copy's clock, more than
  *   `lagSeconds` before the newest block this copy holds, or before any block it approves is
  *   refused (ImplausibleBlockTimeError). A live copy's newest block is about its clock, so a
@@ -45,7 +48,8 @@ import type { AppendOptions, Block, GetOptions, Ledger, LedgerVerification } fro
  * - Orphans: a block whose parents have not arrived waits, at most MAX_ORPHANS_PER_SENDER per
  *   signer (OrphanLimitError beyond: a flood fills only its own sender's share, so it can
  *   neither evict nor crowd out another member's early block), and is ingested right after
- *   them. A refused block's waiting descendants are refused with it.
+ *   them. While the members are not known, at most MAX_ORPHANS wait in all, the founder's
+ *   aside. A refused block's waiting descendants are refused with it.
  * - Copies agree on the set of blocks as long as they all receive the same blocks; they
  *   agree on the order too when the bus delivers in one order to everyone (a Matrix room's
  *   timeline does). Where two blocks anchor the same record, the first delivered wins.
@@ -281,19 +285,22 @@ class Replica implements Ledger {
     // Who the record says signed it, unverified: enough to refuse what verifying would refuse too.
     const { issuer } = peekRecord(b.record)
     if (issuer === null) { this.#refuse(b.id, new InvalidRecordError(`block ${b.id} does not carry a signed record`)); return }
-    const signers = this.#signers()
-    if (signers !== undefined && !signers.has(issuer)) { this.#refuse(b.id, new NotMemberError(`block ${b.id} is signed by ${issuer}, who is not ${this.#members === undefined ? 'the founder' : 'a member'}`)); return }
-    if (this.#held.anchors(b.record)) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already anchored under another block`)); return }
     const missing = b.parents.filter(p => !this.#held.has(p))
-    const full = this.#orphanLimit(issuer)
-    if (missing.length > 0 && full !== undefined) { this.#refuse(b.id, new OrphanLimitError(`block ${b.id} waits for parents while ${full}`)); return }
+    // Before the charter, a block waiting for parents may be a member's that came early (a
+    // bus may reorder): its signer is judged when it is kept, once the charter is known.
+    const judged = this.#members !== undefined || missing.length === 0
+    const outsider = judged ? this.#outsider(b.id, issuer) : undefined
+    if (outsider !== undefined) { this.#refuse(b.id, outsider); return }
+    if (this.#held.anchors(b.record)) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already anchored under another block`)); return }
+    const full = missing.length > 0 ? this.#orphanLimit(issuer) : undefined
+    if (full !== undefined) { this.#refuse(b.id, new OrphanLimitError(`block ${b.id} waits for parents while ${full}`)); return }
     try {
-      await verifyRecord(b.record, { now: b.time, members: signers })
+      await verifyRecord(b.record, { now: b.time, members: judged ? this.#signers() : undefined })
     } catch (err) {
       this.#refuse(b.id, err instanceof ConclaveError ? err : new LedgerCorruptError(`block ${b.id}: its record does not verify`, { cause: err }))
       return
     }
-    if (missing.length === 0) return this.#keepWithDescendants(b)
+    if (missing.length === 0) return this.#keepWithDescendants({ block: b, signer: issuer })
     this.#pending.set(b.id, { block: b, signer: issuer })
     this.#waiting.set(issuer, (this.#waiting.get(issuer) ?? 0) + 1)
     for (const parent of missing) {
@@ -306,6 +313,13 @@ class Replica implements Ledger {
   /** Who may sign the blocks this copy keeps: the charter's members, or its founder before it; undefined: anyone. */
   #signers (): ReadonlySet<string> | undefined {
     return this.#members ?? (this.#settings.founder === undefined ? undefined : new Set([this.#settings.founder]))
+  }
+
+  /** Why block `id`, signed by `signer`, may not be kept now, or undefined when it may. */
+  #outsider (id: string, signer: string): NotMemberError | undefined {
+    const signers = this.#signers()
+    if (signers === undefined || signers.has(signer)) return undefined
+    return new NotMemberError(`block ${id} is signed by ${signer}, who is not ${this.#members === undefined ? 'the founder' : 'a member'}`)
   }
 
   /** Why a block's time is implausible to this copy on arrival, or undefined. Its parents' times are checked when it is kept. */
@@ -321,28 +335,30 @@ class Replica implements Ledger {
   /** Why `signer` may not have one more block wait for its parents, or undefined. */
   #orphanLimit (signer: string): string | undefined {
     if ((this.#waiting.get(signer) ?? 0) >= MAX_ORPHANS_PER_SENDER) return `${MAX_ORPHANS_PER_SENDER} blocks of its signer already do`
-    if (this.#signers() === undefined && this.#pending.size >= MAX_ORPHANS) return `${MAX_ORPHANS} blocks already do`
+    if (this.#members === undefined && signer !== this.#settings.founder && this.#pending.size >= MAX_ORPHANS) return `${MAX_ORPHANS} blocks already do`
     return undefined
   }
 
   /** Keeps `first`, then every held block that it (or one kept after it) completes, in arrival order. */
-  async #keepWithDescendants (first: ReplicaBlock): Promise<void> {
+  async #keepWithDescendants (first: Orphan): Promise<void> {
     const ready = [first]
-    for (let b = ready.shift(); b !== undefined; b = ready.shift()) {
+    for (let next = ready.shift(); next !== undefined; next = ready.shift()) {
       // Refusing a block refuses the blocks held for it too.
-      if (!await this.#keep(b)) continue
-      for (const child of this.#orphans.get(b.id) ?? []) {
+      if (!await this.#keep(next)) continue
+      for (const child of this.#orphans.get(next.block.id) ?? []) {
         const orphan = this.#pending.get(child)
         if (orphan === undefined || !orphan.block.parents.every(p => this.#held.has(p))) continue
         this.#release(child)
-        ready.push(orphan.block)
+        ready.push(orphan)
       }
-      this.#orphans.delete(b.id)
+      this.#orphans.delete(next.block.id)
     }
   }
 
   /** Writes a checked block whose parents are held; false when it is refused. */
-  async #keep (b: ReplicaBlock): Promise<boolean> {
+  async #keep ({ block: b, signer }: Orphan): Promise<boolean> {
+    const outsider = this.#outsider(b.id, signer)
+    if (outsider !== undefined) return this.#refuse(b.id, outsider)
     const approved = Math.max(...b.parents.map(p => this.#held.get(p)?.time ?? 0))
     if (b.time < approved) return this.#refuse(b.id, new ImplausibleBlockTimeError(`block ${b.id} is dated ${approved - b.time} s before a block it approves`))
     if (this.#held.anchors(b.record)) return this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already anchored under another block`))
@@ -354,9 +370,19 @@ class Replica implements Ledger {
       return this.#refuse(b.id, err instanceof ConclaveError ? err : new BackendUnavailableError(`could not write block ${b.id}`, { cause: err }))
     }
     this.#held.add(block)
-    this.#members ??= charterMembers(block.record)
     this.#settle(block.id, block)
+    if (this.#members === undefined) this.#learnMembers(block.record)
     return true
+  }
+
+  /** Takes the members from a charter record once one is kept, and refuses the waiting blocks of anyone else. */
+  #learnMembers (record: string): void {
+    this.#members = charterMembers(record)
+    if (this.#members === undefined) return
+    const outsiders = [...this.#pending.values()].filter(o => this.#members?.has(o.signer) !== true)
+    for (const { block, signer } of outsiders) {
+      if (this.#release(block.id) !== undefined) this.#refuse(block.id, this.#outsider(block.id, signer) as NotMemberError)
+    }
   }
 
   /** Takes a block off the orphans, and off its signer's share. */
