@@ -79,7 +79,7 @@ export interface ReplicaOptions {
    */
   difficulty?: number
   logger?: Logger
-  /** Unix seconds, the time a new block carries. @default the system clock */
+  /** Unix seconds: the time a new block carries, and what arriving blocks' times are judged by. @default the system clock */
   clock?: () => number
   /** How long `append` waits for its block to come back, and `get` for an unknown block to arrive. @default 30_000 */
   waitMs?: number
@@ -191,7 +191,7 @@ class Replica implements Ledger {
       // Queued, not awaited: the bus goes on delivering while blocks are checked.
       if (message.kind !== 'block') return
       this.#ingest.run(() => this.#receive(message.block)).catch((err: unknown) => {
-        this.#logger.warn('replica ingestion failed', { id: message.block.id, error: (err as Error).message })
+        this.#logger.warn('replica ingestion failed', { id: (message.block as { id?: unknown } | null)?.id, error: (err as Error).message })
       })
     })
     this.#bus = { bus, room, subscription }

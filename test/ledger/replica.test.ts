@@ -324,6 +324,22 @@ describe('replica membership and time', () => {
     }
   })
 
+  it('holds blocks that come before the charter they descend from, keeps a member\'s once it comes and refuses a stranger\'s', async () => {
+    const logger = recording()
+    const { bus, ledger: l, close } = await copies(1, { founder: founder.did, logger })
+    try {
+      const genesis = await forge(await founder.sign(charter))
+      const fromMember = await forge(await member.sign(vote(1)), [genesis.id])
+      const fromStranger = await forge(await stranger.sign(vote(2)), [genesis.id])
+      await publish(bus, fromMember)
+      await publish(bus, fromStranger)
+      expect(await all(l)).toEqual([])
+      await publish(bus, genesis)
+      expect((await all(l)).map(b => b.id)).toEqual([genesis.id, fromMember.id])
+      expect(logger.refused).toEqual(['NotMemberError'])
+    } finally { await close() }
+  })
+
   it('refuses blocks dated a year ahead of its clock, 10 days behind its newest block, at t = 1 or before their parents (ImplausibleBlockTimeError)', async () => {
     const now = 1_800_000_000
     const logger = recording()
