@@ -3,6 +3,7 @@ import type { AbortOptions } from '../core/options.ts'
 import { ConfigError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import { BlockId, Did, MAX_RECORD_BYTES } from '../core/records.ts'
+import { SecretField, ServiceUrl } from '../core/secret.ts'
 
 /** A room is one federation's channel (a Matrix room later). */
 export const RoomId = z.string().regex(/^[a-zA-Z0-9!#:._-]{1,255}$/, 'expected a room id')
@@ -81,11 +82,14 @@ export const BusConfig = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('matrix'),
     /** Homeserver base URL, e.g. http://127.0.0.1:8008 */
-    baseUrl: z.url(),
+    baseUrl: ServiceUrl,
     /** The Matrix account this process talks as, e.g. @conclave:localhost */
     userId: z.string().regex(/^@[^:\s]+:\S+$/, 'expected a Matrix user id like @name:server'),
-    /** Its access token; or leave empty and set CONCLAVE_MATRIX_TOKEN. */
-    accessToken: z.string().min(1).optional(),
+    /**
+     * Its access token. Better left out, with CONCLAVE_MATRIX_TOKEN set instead: a token in a
+     * config is never written anywhere (config.json and the reports say `[redacted]`).
+     */
+    accessToken: SecretField,
     /** Where the sync token is kept across restarts. */
     syncTokenFile: z.string().optional()
   }).strict()
@@ -97,7 +101,7 @@ export async function createBus (config: BusConfig, options: { logger?: Logger }
   switch (config.kind) {
     case 'local': return (await import('./local.ts')).createLocalBus()
     case 'matrix': {
-      const accessToken = config.accessToken ?? process.env.CONCLAVE_MATRIX_TOKEN
+      const accessToken = config.accessToken?.reveal() ?? process.env.CONCLAVE_MATRIX_TOKEN
       if (accessToken === undefined || accessToken === '') throw new ConfigError('bus.kind matrix needs an accessToken (or CONCLAVE_MATRIX_TOKEN)')
       return (await import('./matrix.ts')).createMatrixBus({ baseUrl: config.baseUrl, userId: config.userId, accessToken, syncTokenFile: config.syncTokenFile, logger: options.logger })
     }
