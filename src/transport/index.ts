@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { AbortOptions } from '../core/options.ts'
-import { ConfigError } from '../core/errors.ts'
+import { BackendUnavailableError, ConclaveError, ConfigError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import { BlockId, Did, MAX_RECORD_BYTES } from '../core/records.ts'
 import { SecretField, ServiceUrl } from '../core/secret.ts'
@@ -103,7 +103,24 @@ export async function createBus (config: BusConfig, options: { logger?: Logger }
     case 'matrix': {
       const accessToken = config.accessToken?.reveal() ?? process.env.CONCLAVE_MATRIX_TOKEN
       if (accessToken === undefined || accessToken === '') throw new ConfigError('bus.kind matrix needs an accessToken (or CONCLAVE_MATRIX_TOKEN)')
-      return (await import('./matrix.ts')).createMatrixBus({ baseUrl: config.baseUrl, userId: config.userId, accessToken, syncTokenFile: config.syncTokenFile, logger: options.logger })
+      const { createMatrixBus } = await import('./matrix.ts')
+      try {
+        return await createMatrixBus({ baseUrl: config.baseUrl, userId: config.userId, accessToken, syncTokenFile: config.syncTokenFile, logger: options.logger })
+      } catch (err) {
+        throw matrixStartError(err, config)
+      }
     }
   }
+}
+
+/**
+ * Why a Matrix bus could not start, as a named error: the homeserver refusing the account's
+ * token is a config problem; not answering (its first sync retried, then given up) is an
+ * unavailable backend, named with the command that starts a local one.
+ */
+function matrixStartError (err: unknown, config: { baseUrl: string, userId: string }): Error {
+  if (err instanceof ConclaveError) return err
+  const status = (err as { httpStatus?: number }).httpStatus
+  if (status === 401 || status === 403) return new ConfigError(`${config.baseUrl} refused the access token of ${config.userId} (HTTP ${status}): check bus.accessToken or CONCLAVE_MATRIX_TOKEN`, { cause: err })
+  return new BackendUnavailableError(`the Matrix homeserver at ${config.baseUrl} did not answer ${config.userId}'s first sync (${(err as Error).message}): \`scripts/services/synapse.sh up\` starts a local one`, { cause: err })
 }
