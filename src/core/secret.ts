@@ -44,6 +44,8 @@ export const SecretField = z.union([
 
 /** A service's URL: credentials in it would be written down with it (config.json, reports, logs), so it may carry none. */
 export const ServiceUrl = z.url().refine(url => {
+  // Refinements run even when the URL check failed: that failure is reported, not this one.
+  if (!URL.canParse(url)) return true
   const { username, password } = new URL(url)
   return username === '' && password === ''
 }, 'a service URL may not carry a user or password: they would be written to config.json and the reports')
