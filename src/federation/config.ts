@@ -183,7 +183,8 @@ teacher: { kind: dataset, maxTokens: 64 }
 store: { kind: helia }
 # Where records are anchored: tangle (embedded file; difficulty = proof-of-work bits) or iota.
 ledger: { kind: tangle, difficulty: 8 }
-# How participants talk: local (in-process).
+# How participants talk: local (in-process), or matrix (baseUrl, userId; its access token
+# best in CONCLAVE_MATRIX_TOKEN: a token written here is never written anywhere else).
 bus: { kind: local }
 # Hostile agents for robustness experiments, e.g. [{ kind: sign-flip, agent: 5, scale: 5 }].
 # Kinds: label-noise (rate), label-flip, sign-flip (scale), scale (factor), random-noise (std), free-ride.
