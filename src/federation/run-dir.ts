@@ -31,7 +31,7 @@ export async function prepareRunDir (dir: string, options: { force?: boolean } =
     return
   }
   if (!entries.includes(RUN_MARKER)) {
-    throw new RunDirectoryError(`${dir} is not empty and no Conclave run made it (it has no ${RUN_MARKER}): choose another --out, or move its files away yourself`)
+    throw new RunDirectoryError(`${dir} is not empty and has no ${RUN_MARKER} marker, so nothing says a Conclave run made it (a run from before the marker has none either): choose another --out, or empty it yourself`)
   }
   await assertKnownMarker(dir)
   const written = entries.filter(e => e !== RUN_MARKER)
