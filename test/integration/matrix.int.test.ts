@@ -29,7 +29,7 @@ busTests('matrix (real Synapse)', {
     return { a: await createMatrixBus({ baseUrl, ...a, pollMs: 500 }), b: await createMatrixBus({ baseUrl, ...b, pollMs: 500 }) }
   },
   teardown: async ({ a, b }) => { await a.close(); await b.close() },
-  settleMs: 2500
+  deliveryMs: 20_000
 })
 
 describe('Matrix bus: what people in the room see', () => {
