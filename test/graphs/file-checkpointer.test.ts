@@ -47,6 +47,12 @@ for (const initializer of [fileSaver, reopened]) {
 }
 
 describe('FileCheckpointSaver: its file', () => {
+  it('refuses a damaged file by name instead of starting with a blank memory', async () => {
+    const path = await memoryFile()
+    await writeFile(path, '{"version":1,"storage":')
+    await expect(FileCheckpointSaver.open(path)).rejects.toMatchObject({ name: 'ConfigError', code: 'ERR_CONFIG' })
+  })
+
   it('reads a version 1 file (each checkpoint holding all its values, no parent written as null) as it was written', async () => {
     const before = new MemorySaver() // what version 1 kept, and how it wrote it
     const checkpoint = { ...emptyCheckpoint(), id: uuid6(0), channel_values: { messages: ['hello'], steps: 2 }, channel_versions: { messages: 3, steps: 2 } }
