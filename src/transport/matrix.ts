@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { Method } from 'matrix-js-sdk'
+import { MatrixError, Method } from 'matrix-js-sdk'
 import { InvalidRecordError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { BusMessage, RoomId, type Bus } from './index.ts'
@@ -21,6 +21,14 @@ export interface MatrixBusOptions {
   /** Long-poll timeout of one /sync, in ms. @default 5000 */
   pollMs?: number
   logger?: Logger
+}
+
+/**
+ * Agents sharing one account (as in `conclave run`) vote alike on a proposal: the homeserver
+ * keeps one reaction per account and key, and refuses the second. The first stands for both.
+ */
+function reactedAlready (err: unknown): void {
+  if (!(err instanceof MatrixError && err.errcode === 'M_DUPLICATE_ANNOTATION')) throw err
 }
 
 /** How long `settled` waits for my messages to come back through /sync. */
@@ -74,7 +82,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       const sent = await send('m.room.message', content)
       if (subscribers.listening(roomId)) sync.sent(sent)
       threads.note(parsed.data, sent)
-      if (reaction !== undefined) await send('m.reaction', { 'm.relates_to': { rel_type: 'm.annotation', event_id: reaction.root, key: reaction.key } })
+      if (reaction !== undefined) await send('m.reaction', { 'm.relates_to': { rel_type: 'm.annotation', event_id: reaction.root, key: reaction.key } }).catch(reactedAlready)
     },
     async subscribe (room, handler, opts = {}) {
       opts.signal?.throwIfAborted()
