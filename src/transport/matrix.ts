@@ -46,9 +46,10 @@ const SETTLE_MS = 60_000
  */
 export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> {
   const logger = options.logger ?? silentLogger
-  const client = matrixClient({ ...options, logger })
+  const pollMs = options.pollMs ?? 5000
+  const client = matrixClient({ ...options, pollMs, logger })
   const closing = new AbortController()
-  const sync = await Sync.open(client, { userId: options.userId, tokenFile: options.syncTokenFile, pollMs: options.pollMs ?? 5000, logger, signal: closing.signal })
+  const sync = await Sync.open(client, { userId: options.userId, tokenFile: options.syncTokenFile, pollMs, logger, signal: closing.signal })
   const roomFor = roomDirectory(client, options.userId.split(':').slice(1).join(':'), closing.signal)
   const threads = new Threads()
   const subscribers = new Subscribers()

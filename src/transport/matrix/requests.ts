@@ -48,8 +48,10 @@ export async function request<T> (call: () => Promise<T>, { logger = silentLogge
 }
 
 /** matrix-js-sdk's client, used for its HTTP layer only; its warnings and errors reach our logger. */
-export function matrixClient (options: { baseUrl: string, userId: string, accessToken: string, logger: Logger }): MatrixClient {
-  return createClient({ baseUrl: options.baseUrl, userId: options.userId, accessToken: options.accessToken, logger: sdkLogger(options.logger) })
+export function matrixClient (options: { baseUrl: string, userId: string, accessToken: string, pollMs: number, logger: Logger }): MatrixClient {
+  // No request waits forever on a homeserver that accepts and never answers: a /sync long-poll
+  // answers within pollMs, anything else within seconds; a timed-out request is retried as unreachable.
+  return createClient({ baseUrl: options.baseUrl, userId: options.userId, accessToken: options.accessToken, logger: sdkLogger(options.logger), localTimeoutMs: options.pollMs + 30_000 })
 }
 
 /** The SDK logs every request; only its warnings and errors reach our logger. */
