@@ -18,7 +18,7 @@ export const HEAD_FILE = 'head.json'
  */
 export const RunHead = z.object({
   federation: z.string().min(1).max(64),
-  tips: z.array(BlockId).min(1).max(64),
+  tips: z.array(BlockId).min(1).max(10_000),
   blocks: z.number().int().positive(),
   model: Sha256Hex,
   manifest: Sha256Hex
