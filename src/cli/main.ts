@@ -10,6 +10,7 @@ import { runFederation, writeReport, type RunProgress } from '../federation/run.
 import { auditRunDir } from './audit-dir.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 import { parseMemberConfig, runMember } from '../federation/member.ts'
+import { preflight } from '../federation/preflight.ts'
 
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
@@ -102,6 +103,7 @@ async function run (args: string[]): Promise<number> {
     agent
   })
   const out = resolve(values.out)
+  await preflight(config)
   const logger = values.verbose ? consoleLogger : silentLogger
   const driver = config.agent.driver === 'autopilot' ? undefined : await agentsFor(config, values.config, logger)
   process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)} → ${out}\n`)
@@ -150,6 +152,7 @@ async function agentCommand (args: string[]): Promise<number> {
   const fromFile = await readConfigFile(values.config) as Record<string, unknown>
   const agent = { ...(fromFile.agent as object | undefined), ...(values.llm === undefined ? {} : { llm: values.llm }), ...(values.autopilot ? { driver: 'autopilot' } : {}) }
   const config = parseMemberConfig({ ...fromFile, agent }, dirname(resolve(values.config)))
+  await preflight(config.run)
   const logger = values.verbose ? consoleLogger : silentLogger
   const driver = config.run.agent.driver === 'autopilot' ? undefined : await agentsFor(config.run, values.config, logger)
   const stop = new AbortController()

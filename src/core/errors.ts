@@ -20,6 +20,11 @@ function codeOf (name: string): string {
 
 /** A configuration file or flag that does not describe a runnable federation. */
 export class ConfigError extends ConclaveError {}
+/**
+ * A run directory Conclave may not write into: one that holds files no Conclave run made,
+ * or an earlier run that `--force` was not given to replace.
+ */
+export class RunDirectoryError extends ConfigError {}
 /** A record or message that does not parse or does not match its schema. */
 export class InvalidRecordError extends ConclaveError {}
 /** A JWT whose signature does not verify against its issuer's DID. */

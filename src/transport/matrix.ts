@@ -47,7 +47,9 @@ interface SyncResponse {
  */
 export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> {
   const logger = options.logger ?? silentLogger
-  const client = createClient({ baseUrl: options.baseUrl, userId: options.userId, accessToken: options.accessToken, logger: sdkLogger(logger) })
+  // No request waits forever on a homeserver that accepts and never answers: a /sync long-poll
+  // answers within pollMs, anything else within seconds; a timed-out request is retried as unreachable.
+  const client = createClient({ baseUrl: options.baseUrl, userId: options.userId, accessToken: options.accessToken, logger: sdkLogger(logger), localTimeoutMs: (options.pollMs ?? 5000) + 30_000 })
   const server = options.userId.split(':').slice(1).join(':')
   const rooms = new Map<string, Promise<string>>() // bus room → Matrix room id
   const handlers = new Map<string, Set<BusHandler>>() // Matrix room id → handlers

@@ -9,7 +9,7 @@ import { createIdentity, loadOrCreateKeystore } from '../../src/identity/index.t
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { openTangle } from '../../src/ledger/tangle.ts'
 import { createHeliaStore } from '../../src/storage/helia.ts'
-import { copyRun, filesOf, sealedRun, treeOf } from './run-dir.ts'
+import { copyRun, filesOf, sealedRun, treeOf } from './sealed-run.ts'
 
 let run: { dir: string, modelHash: string }
 let headId: string

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { auditRunDir } from '../../src/cli/audit-dir.ts'
 import { ConclaveError } from '../../src/core/errors.ts'
-import { copyRun, filesOf, sealedRun, treeOf } from './run-dir.ts'
+import { copyRun, filesOf, sealedRun, treeOf } from './sealed-run.ts'
 
 /** What the audit answers for: the sealed folders and the two files that seal them. */
 const audited = (path: string): boolean => /^(ledger|store)\//.test(path) || path === 'manifest.json' || path === 'head.json'
