@@ -81,3 +81,20 @@ export class TeacherError extends ConclaveError {}
 
 /** A query would spend more of an agent's teacher budget than is left. */
 export class BudgetExceededError extends ConclaveError {}
+
+/** A ledger that holds no block where a federation's history was expected. */
+export class EmptyLedgerError extends ConclaveError {}
+/** A ledger whose history has no charter to start from. */
+export class MissingCharterError extends ConclaveError {}
+/** A file a run directory's manifest lists (or the manifest or head itself) that is not there. */
+export class MissingFileError extends ConclaveError {}
+/** A file or folder in a run directory that its manifest does not list. */
+export class StrayFileError extends ConclaveError {}
+/** A file whose size or sha-256 differs from what the run directory's manifest says. */
+export class AlteredFileError extends ConclaveError {}
+/** A ledger whose head (tips, blocks, model, manifest) is not the head it is checked against. */
+export class HeadMismatchError extends ConclaveError {}
+/** Two copies of one ledger where one holds only a strict prefix of the other. */
+export class LedgerBehindError extends ConclaveError {}
+/** Two copies of one ledger that part ways: neither is a prefix of the other. */
+export class LedgerDivergedError extends ConclaveError {}

@@ -2,6 +2,8 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { RunDirectoryError } from '../core/errors.ts'
+import { HEAD_FILE } from './head.ts'
+import { MANIFEST_FILE } from './manifest.ts'
 
 /**
  * The file that says "a Conclave run made this directory". It is written before anything
@@ -16,7 +18,7 @@ const MARKER: z.infer<typeof RunMarker> = { conclave: 'run', version: 1 }
  * Everything a run writes at the top of its directory (besides the marker). `--force`
  * removes these and nothing else; a directory holding anything more is refused.
  */
-export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'config.json', 'report.json', 'report.md', 'learning-curve.svg']
+export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'config.json', 'report.json', 'report.md', 'learning-curve.svg', MANIFEST_FILE, HEAD_FILE]
 
 /**
  * Makes `dir` ready for a new run: creates it (or takes it empty) and marks it. A directory

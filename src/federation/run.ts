@@ -7,6 +7,7 @@ import type { Task } from '../ml/task.ts'
 import type { Weights } from '../ml/weights.ts'
 import type { RunConfig } from './config.ts'
 import type { DriverFactory } from './driver.ts'
+import { sealRunDir } from './head.ts'
 import { prepareRunDir } from './run-dir.ts'
 import { learningCurveSvg, roundTable, type RoundReport, type RunReport } from './report.ts'
 import { Simulation } from './simulation.ts'
@@ -45,6 +46,7 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
     driver: options.driver,
     onPropose: (round, agent) => options.onProgress?.({ type: 'conclave:round:propose', round, agent })
   })
+  let report: RunReport
   try {
     const rounds = [await sim.charter()]
     for (let round = 1; round <= config.rounds; round++) {
@@ -57,7 +59,7 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
     const decided = rounds.slice(1)
     const proposals = decided.reduce((s, r) => s + r.proposals, 0)
     const reputation = sim.participants[0]?.state.reputation
-    const report: RunReport = {
+    report = {
       conclave: '0.1.0',
       startedAt,
       seed: config.seed,
@@ -82,10 +84,12 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
     await writeReport(options.out, report)
     const final = sim.participants[0]?.globalModel
     if (final !== undefined) await options.onModel?.(final.weights, sim.task)
-    return report
   } finally {
     await sim.close()
   }
+  // What the run made, signed by every participant once its ledger and store are closed (an embedded ledger only: IOTA's is not in the directory).
+  if (config.ledger.kind !== 'iota') await sealRunDir(options.out, { federation: config.federation, model: report.modelHash, signers: sim.participants.map(p => p.identity) })
+  return report
 }
 
 /**

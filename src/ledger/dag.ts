@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
-import { BlockNotFoundError, ConclaveError, LedgerCorruptError } from '../core/errors.ts'
+import { BlockNotFoundError, ConclaveError, ConfigError, EmptyLedgerError, LedgerCorruptError } from '../core/errors.ts'
 import { readIfExists } from '../core/files.ts'
 import type { Logger } from '../core/logger.ts'
 import { verifyRecord } from '../identity/index.ts'
@@ -171,7 +171,8 @@ export function blockLine (b: Block): string {
  */
 export class BlockFile {
   readonly #path: string
-  readonly #file: FileHandle
+  /** Undefined when opened read-only. */
+  readonly #file: FileHandle | undefined
   readonly #format: BlockFormat
   readonly #logger: Logger
   #size: number
@@ -181,7 +182,7 @@ export class BlockFile {
    */
   damage?: Failure
 
-  private constructor (path: string, file: FileHandle, format: BlockFormat, size: number, logger: Logger, damage?: Failure) {
+  private constructor (path: string, file: FileHandle | undefined, format: BlockFormat, size: number, logger: Logger, damage?: Failure) {
     this.#path = path
     this.#file = file
     this.#format = format
@@ -190,10 +191,19 @@ export class BlockFile {
     this.damage = damage
   }
 
-  /** Opens `${dir}/${format.name}.jsonl`, creating it with `difficulty` when missing or empty; an existing file keeps its own. */
-  static async open (dir: string, format: BlockFormat, difficulty: number, logger: Logger): Promise<{ file: BlockFile, checked: Checked }> {
-    await mkdir(dir, { recursive: true })
+  /**
+   * Opens `${dir}/${format.name}.jsonl`, creating it with `difficulty` when missing or empty; an existing file keeps its own.
+   * `readOnly` reads an existing file and never creates, opens for writing or extends anything (an audit).
+   */
+  static async open (dir: string, format: BlockFormat, difficulty: number, logger: Logger, options: { readOnly?: boolean } = {}): Promise<{ file: BlockFile, checked: Checked }> {
     const path = join(dir, `${format.name}.jsonl`)
+    if (options.readOnly === true) {
+      const existing = await readIfExists(path)
+      if (existing === undefined) throw new EmptyLedgerError(`${path} does not exist: the ledger holds no block`)
+      const checked = await checkFile(existing, format)
+      return { file: new BlockFile(path, undefined, format, existing.length, logger, checked.failure), checked }
+    }
+    await mkdir(dir, { recursive: true })
     const existing = await readIfExists(path)
     const handle = await open(path, 'a')
     try {
@@ -213,20 +223,22 @@ export class BlockFile {
     }
   }
 
-  /** Throws LedgerCorruptError once damage is known: a damaged file is never extended. */
-  assertExtendable (): void {
+  /** Throws LedgerCorruptError once damage is known: a damaged file is never extended; ConfigError when opened read-only. */
+  assertExtendable (): FileHandle {
     if (this.damage !== undefined) throw new LedgerCorruptError(`the ${this.#format.name} is damaged at block ${this.damage.seq}; it cannot be extended`, { cause: this.damage.error })
+    if (this.#file === undefined) throw new ConfigError(`${this.#path} was opened read-only`)
+    return this.#file
   }
 
   async append (block: Block): Promise<void> {
-    this.assertExtendable()
+    const file = this.assertExtendable()
     const bytes = Buffer.from(blockLine(block))
     try {
-      await this.#file.appendFile(bytes)
-      await this.#file.datasync()
+      await file.appendFile(bytes)
+      await file.datasync()
     } catch (err) {
       // Take a partial line back off, or refuse further appends if even that fails.
-      await this.#file.truncate(this.#size).catch((truncateError: unknown) => {
+      await file.truncate(this.#size).catch((truncateError: unknown) => {
         this.damage ??= { seq: block.seq, error: new LedgerCorruptError(`a failed write may have left part of block ${block.seq} in the file`, { cause: truncateError }) }
       })
       this.#logger.warn(`${this.#format.name} append failed`, { seq: block.seq, error: (err as Error).message })
@@ -245,7 +257,7 @@ export class BlockFile {
   }
 
   async close (): Promise<void> {
-    await this.#file.close()
+    await this.#file?.close()
   }
 }
 

@@ -1,3 +1,5 @@
+import { access } from 'node:fs/promises'
+import { join } from 'node:path'
 import { z } from 'zod'
 import { ConfigError, type ConclaveError } from '../core/errors.ts'
 import type { Identity } from '../identity/index.ts'
@@ -111,4 +113,16 @@ export async function createLedger (config: LedgerConfig, options: CreateLedgerO
     }
     case 'iota': return (await import('./iota.ts')).createIotaLedger({ ...config, identity: options.identity, logger: options.logger })
   }
+}
+
+/**
+ * The embedded ledger a run's `ledger/` folder holds, opened read-only (an audit): a member's
+ * copy of the replicated tangle when there is one, else the tangle. Creates and writes
+ * nothing; EmptyLedgerError when the folder holds neither file.
+ */
+export async function openLedgerDir (dir: string, options: { logger?: Logger } = {}): Promise<Ledger> {
+  const { openReplica, REPLICA_FILE } = await import('./replica.ts')
+  const replica = await access(join(dir, REPLICA_FILE)).then(() => true, () => false)
+  if (replica) return openReplica({ dir, logger: options.logger })
+  return (await import('./tangle.ts')).openTangle({ dir, readOnly: true, logger: options.logger })
 }

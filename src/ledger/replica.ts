@@ -59,8 +59,9 @@ import type { AppendOptions, Block, GetOptions, Ledger, LedgerVerification } fro
  *   the first block (hence the bus's 'hello'). Nor does a restarted copy ask others for what
  *   it missed while down; the Matrix bus, though, resumes from its saved sync token, so a
  *   process that keeps its token does receive what was published meanwhile.
- * - Without a bus the copy is read-only (an audit of a run directory): `append` throws
- *   ConfigError, and `get` does not wait for blocks that cannot arrive.
+ * - Without a bus the copy is read-only (an audit of a run directory): its file must exist
+ *   and is never written, `append` throws ConfigError, and `get` does not wait for blocks
+ *   that cannot arrive.
  * - Damage is reported as the tangle reports it: the file still opens, `verify()` names the
  *   first bad block and `blocks()` yields the good prefix; the copy is then neither extended
  *   by `append` nor by ingestion.
@@ -116,7 +117,7 @@ function replicaId (b: ReplicaBlock, difficulty: number): string {
 export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
   if ((options.bus === undefined) !== (options.room === undefined)) throw new ConfigError('a replica needs both a bus and a room, or neither (read-only)')
   const logger = options.logger ?? silentLogger
-  const { file, checked } = await BlockFile.open(options.dir, REPLICA, options.difficulty ?? DEFAULT_DIFFICULTY, logger)
+  const { file, checked } = await BlockFile.open(options.dir, REPLICA, options.difficulty ?? DEFAULT_DIFFICULTY, logger, { readOnly: options.bus === undefined })
   if (options.difficulty !== undefined && checked.failure === undefined && checked.difficulty !== options.difficulty) {
     await file.close()
     throw new ConfigError(`${join(options.dir, REPLICA_FILE)} has difficulty ${checked.difficulty}, not ${options.difficulty}: every copy must use the same`)

@@ -38,13 +38,15 @@ export { leadingZeroBits, tipSelection } from './dag.ts'
  * re-checks the whole file each time, so damage done after opening is found too.
  */
 export interface TangleOptions {
-  /** Folder that holds `tangle.jsonl`; created when missing. */
+  /** Folder that holds `tangle.jsonl`; created when missing (unless `readOnly`). */
   dir: string
   /** Leading zero bits required of block ids, for a new file; an existing file keeps its own. @default 8 */
   difficulty?: number
   logger?: Logger
   /** Unix seconds. @default the system clock */
   clock?: () => number
+  /** Read an existing tangle only (an audit): nothing is created or written, `append` throws ConfigError. @default false */
+  readOnly?: boolean
 }
 
 const DEFAULT_DIFFICULTY = 8
@@ -54,7 +56,7 @@ const TANGLE: BlockFormat = { name: 'tangle', id: (b, difficulty) => hashId([b.s
 
 export async function openTangle (options: TangleOptions): Promise<Ledger> {
   const logger = options.logger ?? silentLogger
-  const { file, checked } = await BlockFile.open(options.dir, TANGLE, options.difficulty ?? DEFAULT_DIFFICULTY, logger)
+  const { file, checked } = await BlockFile.open(options.dir, TANGLE, options.difficulty ?? DEFAULT_DIFFICULTY, logger, { readOnly: options.readOnly })
   return new Tangle(file, checked, options.clock)
 }
 

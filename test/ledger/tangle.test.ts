@@ -240,3 +240,20 @@ describe('tangle time', () => {
     await ledger.close()
   })
 })
+
+describe('tangle opened read-only (the audit)', () => {
+  it('reads the blocks and verifies, refuses to append, and never creates or writes the file', async () => {
+    const { dir, file, blocks } = await tangleFile(3)
+    const before = await readFile(file)
+    const ledger = await openTangle({ dir, readOnly: true })
+    expect(await all(ledger)).toEqual(blocks)
+    expect(await ledger.verify()).toEqual({ ok: true, blocks: 3 })
+    await expect(ledger.append(await who.sign(vote(9)))).rejects.toMatchObject({ name: 'ConfigError' })
+    await ledger.close()
+    expect(await readFile(file)).toEqual(before)
+
+    const nothing = join(dir, 'none')
+    await expect(openTangle({ dir: nothing, readOnly: true })).rejects.toMatchObject({ name: 'EmptyLedgerError', code: 'ERR_EMPTY_LEDGER' })
+    await expect(readFile(join(nothing, 'tangle.jsonl'))).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+})
