@@ -70,9 +70,15 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   async start (): Promise<void> {
     this.#subscription = await this.#ctx.bus.subscribe(this.#ctx.room, (message) => {
       if (message.kind !== 'record') return
-      // A bug (not a ConclaveError) must not vanish as an unhandled rejection: idle() rethrows it.
-      this.#run(options => receive(this.#ctx, message, options)).catch((err: unknown) => { this.#fault ??= err })
+      // A block not here yet is waited for off my queue; its record is handled in turn once it comes (or the wait ends).
+      const defer = (arrival: Promise<unknown>): void => { this.#handle(arrival.then(async () => this.#run(o => receive(this.#ctx, message, o)))) }
+      this.#handle(this.#run(o => receive(this.#ctx, { ...message, defer }, o)))
     })
+  }
+
+  /** A bug (not a ConclaveError) in handling a message must not vanish as an unhandled rejection: idle() rethrows it. */
+  #handle (handling: Promise<void>): void {
+    handling.catch((err: unknown) => { this.#fault ??= err })
   }
 
   stop (): void {

@@ -70,7 +70,7 @@ describe('conclave run --resume', () => {
   })
 
   it('refuses a directory that holds no run, and flags that would change the run it continues, changing nothing', async () => {
-    await expect(readRunConfig(await tempDir())).rejects.toMatchObject({ name: 'ConfigError', code: 'ERR_CONFIG' })
+    await expect(readRunConfig(await tempDir())).rejects.toMatchObject({ name: 'RunDirectoryError', code: 'ERR_RUN_DIRECTORY' })
     const before = await readFile(join(whole, 'report.json'))
     expect(await conclave(['run', '--resume', whole, '--seed', '8'])).toEqual({ code: 1, signal: null })
     expect(await readFile(join(whole, 'report.json'))).toEqual(before)

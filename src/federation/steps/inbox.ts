@@ -11,19 +11,36 @@ import { vote, type VoteContext } from './vote.ts'
 
 export type InboxContext = CloseContext & EvaluateContext & VoteContext
 
+export interface Announcement {
+  block: BlockId
+  jwt: string
+  /**
+   * Called with the wait for a block the ledger does not hold yet, instead of waiting: the
+   * caller handles the record again once that wait ends, so records announced after it are
+   * handled meanwhile. Absent, or on that second try: the record is judged as it stands.
+   */
+  defer?: (arrival: Promise<unknown>) => void
+}
+
 /**
  * Handles a record announced on the bus: checks that the ledger anchors it, applies it to
  * my state (which checks it against the protocol) and reacts. A record the protocol
  * refuses is reported and dropped; anything else that goes wrong is a bug and is thrown.
  */
-export async function receive (ctx: InboxContext, { block: blockId, jwt }: { block: BlockId, jwt: string }, options: StepOptions = {}): Promise<void> {
+export async function receive (ctx: InboxContext, { block: blockId, jwt, defer }: Announcement, options: StepOptions = {}): Promise<void> {
   if (ctx.state.has(blockId)) return // at-least-once delivery: seen it
   try {
-    const block = await ctx.timer.time('fetchVerify', () => ctx.ledger.get(blockId, options))
+    const block = await ctx.timer.time('fetchVerify', () => ctx.ledger.get(blockId, { ...options, wait: false }))
+    if (block === undefined && defer !== undefined) {
+      // The lookup on the second try reports whatever made the wait fail.
+      defer(ctx.ledger.get(blockId, options).catch(() => undefined))
+      return
+    }
     if (block?.record !== jwt) throw new NotAnchoredError(`announced record is not what block ${blockId} anchors`)
     // A checkpoint must match my own merge before it may move my global model.
     let ownMerge: GlobalModel | undefined
     const signed = await ctx.timer.time('fetchVerify', () => ctx.state.apply(block, {
+      ledger: ctx.ledger,
       now: ctx.now(),
       beforeCommit: async ({ record }) => {
         if (record.type === 'checkpoint') ownMerge = await checkMerge(ctx, { checkpoint: record }, options)
