@@ -96,17 +96,14 @@ export class Simulation {
     const sim = new Simulation({ config, task, store, ledger, bus, participants: [], drivers: [], shards, teacher, options })
     for (let i = 0; i < config.agents; i++) sim.participants.push(await sim.#participant(i))
     for (const p of sim.participants) sim.#names.set(p.did, p.name)
-    if (options.resume === true) {
-      // As restarted processes would: all catch up from the ledger (making no records), then their drivers wake and finish what was left.
-      for (const p of sim.participants) await p.start()
-      for (const p of sim.participants) await p.catchUp()
-      for (const p of sim.participants) sim.drivers.push(await sim.#driver(p))
-      for (const d of sim.drivers) await d.resume?.()
-      await sim.settle()
-      return sim
-    }
+    const resume = options.resume === true
+    // Resuming, as restarted processes would: all catch up from the ledger (which makes no records) before any driver wakes.
+    if (resume) for (const p of sim.participants) { await p.start(); await p.catchUp() }
     for (const p of sim.participants) sim.drivers.push(await sim.#driver(p))
-    for (const p of sim.participants) await p.start()
+    if (!resume) for (const p of sim.participants) await p.start()
+    // Then each driver finishes what it left undone: the autopilot judges what arrived while it was down.
+    if (resume) for (const d of sim.drivers) await d.resume?.()
+    await sim.settle()
     return sim
   }
 
