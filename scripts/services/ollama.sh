@@ -53,13 +53,14 @@ healthy () { http_ok GET "$URL/api/version"; }
 # whose ggml picks one of its CPU builds at run time by CPUID: the sapphirerapids one, taken
 # only where AMX-INT8 is present, has the AMX sources compiled in, and when the kernel
 # refuses AMX it prints "AMX is not ready to be used!" and runs on AVX-512.
-native_build () {
+# for_this_cpu: sets VARIANT, NATIVE_CFLAGS and BIN (the cached binary) for this machine's CPU.
+for_this_cpu () {
   local node=$SERVICES_ROOT/node_modules/.bin/node out
   need "$node" "derive the C flags for this CPU (run npm install)"
   out=$("$node" "$SERVICES_ROOT/scripts/services/cpu-flags.ts" "$(grep -m1 '^flags' /proc/cpuinfo || true)") \
     || die "scripts/services/cpu-flags.ts could not derive the C flags (its reason is above)"
   VARIANT=${out%%$'\n'*}
-  CFLAGS=${out#*$'\n'}
+  NATIVE_CFLAGS=${out#*$'\n'}
   BIN=$CACHE/bin/ollama-$OLLAMA_VERSION-$VARIANT
 }
 
@@ -68,10 +69,10 @@ build () {
   need go "build Ollama $OLLAMA_VERSION from the Go module proxy"
   need gcc "compile Ollama's ggml (cgo)"
   local work=$CACHE/build/ollama-$OLLAMA_VERSION-$VARIANT
-  say "building Ollama $OLLAMA_VERSION for this CPU ($VARIANT: $CFLAGS; first time only, minutes; cached as $BIN; log $work/build.log)"
+  say "building Ollama $OLLAMA_VERSION for this CPU ($VARIANT: $NATIVE_CFLAGS; first time only, minutes; cached as $BIN; log $work/build.log)"
   # -json reports a failure on stdout (its "Error" field), so that goes to the log too.
   go_source "github.com/ollama/ollama@$OLLAMA_VERSION" "$work"
-  (cd "$work/src" && CGO_ENABLED=1 CGO_CFLAGS="$CFLAGS" CGO_CXXFLAGS="$CFLAGS" \
+  (cd "$work/src" && CGO_ENABLED=1 CGO_CFLAGS="$NATIVE_CFLAGS" CGO_CXXFLAGS="$NATIVE_CFLAGS" \
     go build -trimpath -ldflags "-X github.com/ollama/ollama/version.Version=${OLLAMA_VERSION#v}" -o "$BIN.tmp" .) >> "$work/build.log" 2>&1 \
     || die "go build of Ollama $OLLAMA_VERSION failed" "$work/build.log"
   mv "$BIN.tmp" "$BIN"
@@ -120,7 +121,7 @@ ensure_model () {
 }
 
 up () {
-  native_build
+  for_this_cpu
   if healthy; then
     timed build with_lock "ollama-$OLLAMA_VERSION-$VARIANT" build
     timed model ensure_model
