@@ -55,9 +55,11 @@ healthy () { http_ok GET "$URL/api/version"; }
 # refuses AMX it prints "AMX is not ready to be used!" and runs on AVX-512.
 # for_this_cpu: sets VARIANT, NATIVE_CFLAGS and BIN (the cached binary) for this machine's CPU.
 for_this_cpu () {
-  local node=$SERVICES_ROOT/node_modules/.bin/node out
+  local node=$SERVICES_ROOT/node_modules/.bin/node out compiler=()
   need "$node" "derive the C flags for this CPU (run npm install)"
-  out=$("$node" "$SERVICES_ROOT/scripts/services/cpu-flags.ts" "$(grep -m1 '^flags' /proc/cpuinfo || true)") \
+  # cgo compiles with $CC, gcc by default; GCC 10 and older refuse -mno-amx-int8.
+  "${CC:-gcc}" -mno-amx-int8 -E -x c /dev/null > /dev/null 2>&1 || compiler=(--compiler-lacks-amx)
+  out=$("$node" "$SERVICES_ROOT/scripts/services/cpu-flags.ts" "$(grep -m1 '^flags' /proc/cpuinfo || true)" "${compiler[@]}") \
     || die "scripts/services/cpu-flags.ts could not derive the C flags (its reason is above)"
   VARIANT=${out%%$'\n'*}
   NATIVE_CFLAGS=${out#*$'\n'}

@@ -21,30 +21,39 @@ describe('nativeBuild', () => {
     ['a CPU with only the x86-64 baseline: native', 'flags : fpu cx8 cmov mmx fxsr sse sse2 syscall nx lm', ['-O3', '-march=native'], /^x86-64-[0-9a-f]{12}$/],
     ['a non-x86 CPU: the compiler defaults', graviton, ['-O3'], /^portable$/],
     ['no flags at all: the compiler defaults', '', ['-O3'], /^portable$/]
-  ])('builds for %s', (_, flags, cflags, variant) => {
-    const build = nativeBuild(flags)
+  ])('builds for %s', (_, cpuFlags, cflags, variant) => {
+    const build = nativeBuild({ cpuFlags })
     expect(build.cflags).toEqual(cflags)
     expect(build.variant).toMatch(variant)
   })
 
+  it('gives no AMX flags to a compiler that knows no AMX (it never targets AMX, and would refuse them)', () => {
+    const build = nativeBuild({ cpuFlags: sapphireRapids, compilerKnowsAmx: false })
+    expect(build.cflags).toEqual(['-O3', '-march=native'])
+    expect(build.variant).not.toBe(nativeBuild({ cpuFlags: sapphireRapids }).variant)
+  })
+
   it('keys the cache by the whole set of flags, in any order, with or without the label', () => {
     const bare = epycZen5.replace(/^flags\s*:\s*/, '')
-    expect(nativeBuild(bare.split(' ').reverse().join('  '))).toEqual(nativeBuild(epycZen5))
-    const variants = [sapphireRapids, epycZen5, haswell, graviton].map(flags => nativeBuild(flags).variant)
+    expect(nativeBuild({ cpuFlags: bare.split(' ').reverse().join('  ') })).toEqual(nativeBuild({ cpuFlags: epycZen5 }))
+    const variants = [sapphireRapids, epycZen5, haswell, graviton].map(cpuFlags => nativeBuild({ cpuFlags }).variant)
     expect(new Set(variants).size).toBe(4)
   })
 
   it('never reuses a native binary on a CPU that lacks one of its flags', () => {
     const flags = epycZen5.replace(/^flags\s*:\s*/, '').split(' ')
-    const built = nativeBuild(epycZen5).variant
+    const built = nativeBuild({ cpuFlags: epycZen5 }).variant
     fc.assert(fc.property(fc.integer({ min: 0, max: flags.length - 1 }), dropped => {
-      expect(nativeBuild(flags.filter((_, i) => i !== dropped).join(' ')).variant).not.toBe(built)
+      expect(nativeBuild({ cpuFlags: flags.filter((_, i) => i !== dropped).join(' ') }).variant).not.toBe(built)
     }), { seed: 17, numRuns: 50 })
   })
 
-  it('prints the variant and the C flags when run by ollama.sh', () => {
-    const out = execFileSync(process.execPath, ['scripts/services/cpu-flags.ts', sapphireRapids], { encoding: 'utf8' })
-    const { variant, cflags } = nativeBuild(sapphireRapids)
+  it.each([
+    [[], { cpuFlags: sapphireRapids }],
+    [['--compiler-lacks-amx'], { cpuFlags: sapphireRapids, compilerKnowsAmx: false }]
+  ])('prints the variant and the C flags when run by ollama.sh (%j)', (args, machine) => {
+    const out = execFileSync(process.execPath, ['scripts/services/cpu-flags.ts', sapphireRapids, ...args], { encoding: 'utf8' })
+    const { variant, cflags } = nativeBuild(machine)
     expect(out).toBe(`${variant}\n${cflags.join(' ')}\n`)
   })
 })
@@ -63,6 +72,6 @@ describe.runIf(gccKnowsSapphireRapids)('the derived flags under gcc on an AMX CP
 
   it('turn ggml\'s AMX path off and keep AVX-512', () => {
     expect(macros(['-O3', '-march=native'])).toEqual(['__AMX_INT8__', '__AVX512VNNI__', '__AVX512F__'])
-    expect(macros(nativeBuild(sapphireRapids).cflags)).toEqual(['__AVX512VNNI__', '__AVX512F__'])
+    expect(macros(nativeBuild({ cpuFlags: sapphireRapids }).cflags)).toEqual(['__AVX512VNNI__', '__AVX512F__'])
   })
 })
