@@ -20,6 +20,11 @@ function codeOf (name: string): string {
 
 /** A configuration file or flag that does not describe a runnable federation. */
 export class ConfigError extends ConclaveError {}
+/**
+ * A run directory Conclave may not write into: one that holds files no Conclave run made,
+ * or an earlier run that `--force` was not given to replace.
+ */
+export class RunDirectoryError extends ConfigError {}
 /** A record or message that does not parse or does not match its schema. */
 export class InvalidRecordError extends ConclaveError {}
 /** A JWT whose signature does not verify against its issuer's DID. */
@@ -38,6 +43,12 @@ export class SelfVoteError extends ConclaveError {}
 export class UnknownProposalError extends ConclaveError {}
 /** A vote anchored after its proposal's validation window closed. */
 export class VoteOutsideWindowError extends ConclaveError {}
+/** A record whose signed issue time (`iat`) is further from its block's time than the allowed skew. */
+export class RecordTimeMismatchError extends ConclaveError {}
+/** A block dated ahead of the receiver's clock, before a block it approves, or far behind the newest block the receiver holds. */
+export class ImplausibleBlockTimeError extends ConclaveError {}
+/** A block waiting for its parents beyond its signer's share of the blocks a replica holds for them. */
+export class OrphanLimitError extends ConclaveError {}
 /** A record announced on the bus that the ledger does not hold. */
 export class NotAnchoredError extends ConclaveError {}
 /** A record that does not follow the protocol's sequence (wrong round, wrong base model, …). */
@@ -70,3 +81,20 @@ export class TeacherError extends ConclaveError {}
 
 /** A query would spend more of an agent's teacher budget than is left. */
 export class BudgetExceededError extends ConclaveError {}
+
+/** A ledger that holds no block where a federation's history was expected. */
+export class EmptyLedgerError extends ConclaveError {}
+/** A ledger whose history has no charter to start from. */
+export class MissingCharterError extends ConclaveError {}
+/** A file a run directory's manifest lists (or the manifest or head itself) that is not there. */
+export class MissingFileError extends ConclaveError {}
+/** A file or folder in a run directory that its manifest does not list. */
+export class StrayFileError extends ConclaveError {}
+/** A file whose size or sha-256 differs from what the run directory's manifest says. */
+export class AlteredFileError extends ConclaveError {}
+/** A ledger whose head (tips, blocks, model, manifest) is not the head it is checked against. */
+export class HeadMismatchError extends ConclaveError {}
+/** Two copies of one ledger where one holds only a strict prefix of the other. */
+export class LedgerBehindError extends ConclaveError {}
+/** Two copies of one ledger that part ways: neither is a prefix of the other. */
+export class LedgerDivergedError extends ConclaveError {}

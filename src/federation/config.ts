@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { parse as parseYaml } from 'yaml'
+import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import { assertReachable, parseQuorum, QuorumRule } from '../core/quorum.ts'
@@ -13,7 +13,7 @@ import { BusConfig } from '../transport/index.ts'
 import { Attack } from './attacks.ts'
 
 /** `4`, `0.75`, `majority` or the full object. */
-const QuorumInput = z.union([QuorumRule, z.string().transform(s => parseQuorum(s)), z.number().int().transform(n => parseQuorum(String(n)))])
+const QuorumInput = z.union([QuorumRule, z.string().transform(s => parseQuorum(s)), z.number().transform(n => parseQuorum(String(n)))])
 
 /** Everything `conclave run` needs; every field has a documented default. */
 export const RunConfig = z.object({
@@ -117,14 +117,23 @@ export async function readConfigFile (path: string): Promise<RunConfigInput> {
   } catch (err) {
     throw new ConfigError(`cannot read config file ${path}`, { cause: err })
   }
+  return parseConfigText(text, path)
+}
+
+/** A config file's text (YAML, or JSON, which is YAML) as settings; `source` names it in errors. */
+export function parseConfigText (text: string, source: string): RunConfigInput {
+  let value: unknown
   try {
-    const value: unknown = parseYaml(text) ?? {}
-    if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${path} must hold a mapping of settings`)
-    return value as RunConfigInput
+    // What YAML only warns about (an unknown !tag, an ambiguous alias) is a mistake in a config.
+    const doc = parseDocument(text)
+    const problem = doc.errors[0] ?? doc.warnings[0]
+    if (problem !== undefined) throw problem
+    value = doc.toJS() ?? {}
   } catch (err) {
-    if (err instanceof ConfigError) throw err
-    throw new ConfigError(`${path} is not valid YAML: ${(err as Error).message}`, { cause: err })
+    throw new ConfigError(`${source} is not valid YAML: ${(err as Error).message}`, { cause: err })
   }
+  if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${source} must hold a mapping of settings`)
+  return value as RunConfigInput
 }
 
 /** The commented config `conclave init` writes. */
@@ -174,7 +183,8 @@ teacher: { kind: dataset, maxTokens: 64 }
 store: { kind: helia }
 # Where records are anchored: tangle (embedded file; difficulty = proof-of-work bits) or iota.
 ledger: { kind: tangle, difficulty: 8 }
-# How participants talk: local (in-process).
+# How participants talk: local (in-process), or matrix (baseUrl, userId; its access token
+# best in CONCLAVE_MATRIX_TOKEN: a token written here is never written anywhere else).
 bus: { kind: local }
 # Hostile agents for robustness experiments, e.g. [{ kind: sign-flip, agent: 5, scale: 5 }].
 # Kinds: label-noise (rate), label-flip, sign-flip (scale), scale (factor), random-noise (std), free-ride.

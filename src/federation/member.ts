@@ -14,6 +14,7 @@ import { audit, type AuditReport } from './audit.ts'
 import { memberName, parseRunConfig, type RunConfig } from './config.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
 import { charterOf, enrol } from './enrol.ts'
+import { sealRunDir } from './head.ts'
 
 /**
  * What one member process needs beyond a run config: who it is among the members, its key
@@ -60,6 +61,8 @@ export interface MemberReport {
   rounds: MemberRound[]
   /** The audit of this member's own copy of the ledger, against the shared store. */
   audit: AuditReport
+  /** The id of the head this member signed (`head.json` in its dir); absent when its audit failed. */
+  head?: string
 }
 
 export interface MemberOptions {
@@ -93,7 +96,8 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   const store = await createContentStore(run.store, { dir: join(config.dir, 'store'), logger })
   const bus = await createBus(run.bus, { logger })
   const room = run.federation
-  const ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, logger })
+  // The first member anchors the charter: until then, my copy keeps only its blocks.
+  const ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, founder: config.members[0], logger })
   const teacher = task.teaching === undefined ? undefined : await createTeacher(run.teacher, task.teaching.pairs)
   const participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
   const names = new Map(config.members.map((did, i) => [did, memberName(i)]))
@@ -158,9 +162,11 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
     }
 
     const checked = await audit(ledger, store)
-    const report: MemberReport = { name: config.name, did: identity.did, rounds, audit: checked }
+    // My copy as it ends, signed by me: what `conclave audit DIR` checks it against.
+    const head = checked.modelHash === null || run.ledger.kind === 'iota' ? undefined : (await sealRunDir(config.dir, { federation: run.federation, model: checked.modelHash, signers: [identity] })).id
+    const report: MemberReport = { name: config.name, did: identity.did, rounds, audit: checked, head }
     await writeFile(join(config.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n')
-    say(`${config.name}: audit of my ledger copy ${checked.ok ? 'ok' : `FAILED (${checked.firstFailure?.error.message})`}: ${checked.records} records, model ${checked.modelHash}`)
+    say(`${config.name}: audit of my ledger copy ${checked.ok ? 'ok' : `FAILED (${checked.firstFailure?.error.message})`}: ${checked.records} records, model ${checked.modelHash}${head === undefined ? '' : `, head ${head}`}`)
     if (options.stay === true && options.signal !== undefined && !options.signal.aborted) {
       say(`${config.name}: staying in the room to answer questions (stop with Ctrl-C)`)
       await new Promise(resolve => options.signal?.addEventListener('abort', resolve, { once: true }))

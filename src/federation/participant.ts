@@ -161,7 +161,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   async publishRecord (record: Record): Promise<BlockId> {
     const { identity, ledger, bus, room } = this.#init
     const jwt = await identity.sign(record, { now: this.#now() })
-    const block = await this.timer.time('anchor', () => ledger.append(jwt))
+    // A vote is timed from its proposal's block, so it must descend from it.
+    const block = await this.timer.time('anchor', () => ledger.append(jwt, { after: record.type === 'vote' ? record.proposal : undefined }))
     await this.timer.time('announce', () => bus.publish(room, { kind: 'record', block: block.id, jwt }))
     return block.id
   }
@@ -359,14 +360,26 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#queue.run(() => this.#handle(message.block, message.jwt)).catch((err: unknown) => { this.#fault ??= err })
   }
 
-  async #handle (blockId: BlockId, jwt: string): Promise<void> {
+  /**
+   * Applies an announced record. Its block is looked up without waiting: one that has not
+   * arrived yet is waited for off my queue, so the records announced after it are handled
+   * meanwhile, and its own record is handled in turn once it comes (or the wait ends).
+   */
+  async #handle (blockId: BlockId, jwt: string, waited = false): Promise<void> {
     if (this.state.has(blockId)) return // at-least-once delivery: seen it
     try {
-      const block = await this.timer.time('fetchVerify', () => this.#init.ledger.get(blockId))
+      const block = await this.timer.time('fetchVerify', () => this.#init.ledger.get(blockId, { wait: false }))
+      if (block === undefined && !waited) {
+        // The lookup in turn reports whatever made the wait fail.
+        const arrival = this.#init.ledger.get(blockId).catch(() => undefined)
+        arrival.then(async () => this.#queue.run(() => this.#handle(blockId, jwt, true))).catch((err: unknown) => { this.#fault ??= err })
+        return
+      }
       if (block?.record !== jwt) throw new NotAnchoredError(`announced record is not what block ${blockId} anchors`)
       // A checkpoint must match my own merge before it may move my global model.
       let ownMerge: GlobalModel | undefined
       const signed = await this.timer.time('fetchVerify', () => this.state.apply(block, {
+        ledger: this.#init.ledger,
         now: this.#now(),
         beforeCommit: async ({ record }) => {
           if (record.type === 'checkpoint') ownMerge = await this.#checkMerge(record)

@@ -1,6 +1,5 @@
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ConfigError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions, ProgressOptions } from '../core/options.ts'
 import { initBackend } from '../ml/backend.ts'
@@ -8,6 +7,8 @@ import type { Task } from '../ml/task.ts'
 import type { Weights } from '../ml/weights.ts'
 import type { RunConfig } from './config.ts'
 import type { DriverFactory } from './driver.ts'
+import { sealRunDir } from './head.ts'
+import { prepareRunDir } from './run-dir.ts'
 import { learningCurveSvg, roundTable, type RoundReport, type RunReport } from './report.ts'
 import { Simulation } from './simulation.ts'
 
@@ -20,7 +21,7 @@ export type RunProgress =
 export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
   /** The run directory: protocol state in `ledger/` and `store/`, reports beside them. */
   out: string
-  /** Replace an earlier run in `out` (only a directory that looks like a Conclave run). */
+  /** Replace an earlier run in `out`: only what a Conclave run wrote there, and only where its marker says a run made `out` (run-dir.ts). */
   force?: boolean
   logger?: Logger
   /** What decides for each participant (agents/ builds one per LangGraph agent). @default the autopilot */
@@ -33,8 +34,8 @@ export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
 export async function runFederation (config: RunConfig, options: RunOptions): Promise<RunReport> {
   const started = performance.now()
   const startedAt = new Date().toISOString()
-  await prepareRunDir(options.out, options.force === true)
-  await writeFile(join(options.out, 'config.json'), JSON.stringify(config, null, 2) + '\n')
+  await prepareRunDir(options.out, { force: options.force })
+  await writeRunConfig(options.out, config)
   const logger = options.logger ?? silentLogger
   const backend = await initBackend({ logger })
   options.onProgress?.({ type: 'conclave:run:start', agents: config.agents, rounds: config.rounds, backend: backend.backend })
@@ -45,6 +46,7 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
     driver: options.driver,
     onPropose: (round, agent) => options.onProgress?.({ type: 'conclave:round:propose', round, agent })
   })
+  let report: RunReport
   try {
     const rounds = [await sim.charter()]
     for (let round = 1; round <= config.rounds; round++) {
@@ -57,7 +59,7 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
     const decided = rounds.slice(1)
     const proposals = decided.reduce((s, r) => s + r.proposals, 0)
     const reputation = sim.participants[0]?.state.reputation
-    const report: RunReport = {
+    report = {
       conclave: '0.1.0',
       startedAt,
       seed: config.seed,
@@ -82,26 +84,24 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
     await writeReport(options.out, report)
     const final = sim.participants[0]?.globalModel
     if (final !== undefined) await options.onModel?.(final.weights, sim.task)
-    return report
   } finally {
     await sim.close()
   }
+  // What the run made, signed by every participant once its ledger and store are closed (an embedded ledger only: IOTA's is not in the directory).
+  if (config.ledger.kind !== 'iota') await sealRunDir(options.out, { federation: config.federation, model: report.modelHash, signers: sim.participants.map(p => p.identity) })
+  return report
+}
+
+/**
+ * `DIR/config.json`: the settings the run used, defaults filled in, secrets as `[redacted]`
+ * (src/core/secret.ts). Owner-only, like report.json, which repeats it.
+ */
+export async function writeRunConfig (dir: string, config: RunConfig): Promise<void> {
+  await writeFile(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
 }
 
 export async function writeReport (dir: string, report: RunReport): Promise<void> {
-  await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n')
+  await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n', { mode: 0o600 })
   await writeFile(join(dir, 'learning-curve.svg'), learningCurveSvg(report))
   await writeFile(join(dir, 'report.md'), `# Conclave run (seed ${report.seed})\n\n${roundTable(report)}\n\nRejection rate: ${(100 * report.rejectionRate).toFixed(1)}% · final model sha-256 ${report.modelHash}\n\n![learning curve](learning-curve.svg)\n`)
-}
-
-async function prepareRunDir (out: string, force: boolean): Promise<void> {
-  const entries = await readdir(out).catch(() => [] as string[])
-  if (entries.length > 0) {
-    const isRun = entries.includes('ledger') || entries.includes('report.json')
-    if (!force || !isRun) {
-      throw new ConfigError(`run directory ${out} is not empty${isRun ? '; pass --force to replace that run' : ''}`)
-    }
-    await rm(out, { recursive: true, force: true })
-  }
-  await mkdir(out, { recursive: true })
 }
