@@ -1,12 +1,12 @@
 import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
-import { AIMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages'
+import { AIMessage, SystemMessage, type BaseMessage, type ToolMessage } from '@langchain/core/messages'
 import type { StructuredToolInterface } from '@langchain/core/tools'
 import { Annotation, END, MessagesAnnotation, START, StateGraph, type BaseCheckpointSaver } from '@langchain/langgraph'
-import { ToolNode } from '@langchain/langgraph/prebuilt'
 import type { LlmCounts } from '../src/federation/driver.ts'
 import type { Runnable } from '@langchain/core/runnables'
 import { parseEvent, type AgentEvent } from '../src/llm/events.ts'
-import { textOf } from '../src/llm/policy.ts'
+import { refused, textOf } from '../src/llm/policy.ts'
+import { ConclaveToolNode } from './tool-node.ts'
 
 export const ParticipantState = Annotation.Root({
   ...MessagesAnnotation.spec,
@@ -35,7 +35,8 @@ export interface ParticipantGraphInit {
 
 /**
  * The participant's ReAct graph: `agent` (the model picks a tool call or ends the turn) ⇄
- * `tools` (LangGraph's ToolNode runs it; a tool error goes back as a tool message).
+ * `tools` (a ConclaveToolNode runs it: a Conclave error goes back to the model as a tool
+ * message with status 'error', any other error ends the run).
  * Every call is validated against the tool's schema before it runs: an invalid one is
  * retried once with the error, then the turn's step goes to the policy. A turn ends after
  * `maxSteps` model steps whatever the model wants.
@@ -94,7 +95,7 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
 
   return new StateGraph(ParticipantState)
     .addNode('agent', agent)
-    .addNode('tools', new ToolNode([...tools], { handleToolErrors: true }))
+    .addNode('tools', new ConclaveToolNode(tools))
     .addEdge(START, 'agent')
     .addConditionalEdges('agent', route, ['tools', END])
     .addEdge('tools', 'agent')
@@ -131,7 +132,7 @@ async function ask (model: Runnable, messages: BaseMessage[], signal?: AbortSign
 function repeats (call: { name: string, args: unknown }, turn: readonly BaseMessage[]): boolean {
   const same = (c: { name: string, args: unknown }): boolean => c.name === call.name && JSON.stringify(c.args) === JSON.stringify(call.args)
   const calls = turn.flatMap(m => m.type === 'ai' ? ((m as AIMessage).tool_calls ?? []) : [])
-  const failed = (id: string | undefined): boolean => turn.some(m => m.type === 'tool' && (m as BaseMessage & { tool_call_id?: string }).tool_call_id === id && textOf(m).startsWith('Error'))
+  const failed = (id: string | undefined): boolean => turn.some(m => refused(m) && (m as ToolMessage).tool_call_id === id)
   return calls.some(c => same(c) && (!failed(c.id) || c === calls.at(-1)))
 }
 

@@ -2,11 +2,23 @@ import { tool, type StructuredToolInterface } from '@langchain/core/tools'
 import { z } from 'zod'
 import type { Did } from '../src/core/records.ts'
 import type { Participant } from '../src/federation/participant.ts'
+import type { FederationState } from '../src/federation/state.ts'
 import type { Ledger } from '../src/ledger/index.ts'
 
-/** What a tool may reach: the agent's protocol participant, the ledger it reads, and names for DIDs. */
+/**
+ * What a tool sees of its agent's participant: the protocol actions (each enforces the
+ * protocol whatever the model asks) and the reads a model needs to choose one; not its
+ * inbox, timers, lifecycle or the state's write side.
+ */
+export type ParticipantView = Pick<Participant,
+  | 'name' | 'did' | 'draft' | 'globalModel' | 'undistilled' | 'teacherBudget' | 'evaluation' | 'myVote'
+  | 'distill' | 'train' | 'publishDraft' | 'proposeDraft' | 'evaluate' | 'vote'> & {
+  readonly state: Readonly<Pick<FederationState, 'charter' | 'global' | 'members' | 'required' | 'rounds' | 'proposals' | 'reputation' | 'currentRound'>>
+}
+
+/** What a tool may reach: a view of the agent's protocol participant, the ledger it reads, and names for DIDs. */
 export interface ToolContext {
-  participant: Participant
+  participant: ParticipantView
   ledger: Ledger
   /** Human names of the members (`agent-2`), for readable tool output. */
   nameOf: (did: Did) => string
@@ -17,8 +29,9 @@ export interface ToolContext {
 /**
  * A Conclave tool: a name, a description the model reads, a zod schema with `.describe()` on
  * every field, and `run`, a thin adapter over `src/`. It becomes a LangChain tool bound to
- * one agent's context; what `run` returns goes back to the model as JSON, what it throws
- * goes back as a tool error message (the agent never crashes on a tool error).
+ * one agent's context; what `run` returns goes back to the model as JSON. A ConclaveError it
+ * throws (a refusal) goes back as a tool message with status 'error'; any other error is a
+ * bug and ends the agent's run (graphs/tool-node.ts).
  */
 export interface ToolDefinition<S extends z.ZodObject = z.ZodObject> {
   name: string

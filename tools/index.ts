@@ -14,7 +14,7 @@ import reputation from './reputation.ts'
 import train from './train.ts'
 import vote from './vote.ts'
 
-export { bindTool, defineTool, short, type ToolContext, type ToolDefinition } from './define.ts'
+export { bindTool, defineTool, short, type ParticipantView, type ToolContext, type ToolDefinition } from './define.ts'
 
 /** The protocol's own tools, in the order an agent meets them. */
 export const PROTOCOL_TOOLS: readonly ToolDefinition[] = [distill, train, publish, anchor, evaluate, vote, listProposals, reputation, readLedger, federationStatus] as ToolDefinition[]

@@ -16,7 +16,6 @@ OLLAMA_VERSION=${OLLAMA_VERSION:-v0.9.6}
 PORT=${OLLAMA_PORT:-11434}
 URL=http://127.0.0.1:$PORT
 MODEL=${OLLAMA_MODEL:-conclave-gemma3}
-BIN=$CACHE/bin/ollama-$OLLAMA_VERSION
 # The server and the `ollama` client both read these.
 export OLLAMA_HOST=127.0.0.1:$PORT
 export OLLAMA_MODELS=$STATE/models
@@ -34,16 +33,48 @@ healthy () { http_ok GET "$URL/api/version"; }
 #
 # -march=native: cgo compiles ggml's CPU backend with no SIMD flags (Ollama's releases build
 # per-CPU variants with CMake instead), which left Gemma 3 270M at 7-9 tokens/s here; built
-# native (AVX2/AVX-512) it made 35-50. The binary is cached per machine, like the rest.
+# native (AVX2/AVX-512) it made 35-50.
+#
+# Minus AMX (issue 17): on a CPU with AMX, -march=native turns on ggml's AMX path
+# (`__AMX_INT8__ && __AVX512VNNI__`), whose buffer type is in ggml-cpu/amx/, a folder with
+# no Go file that cgo never compiles, so the link fails. We turn AMX off rather than
+# compile those sources in: that would mean patching Ollama's module source, for a path
+# its cgo build has never run, while AVX-512 (VNNI, BF16) keeps the speed above. The flags
+# come from scripts/services/cpu-flags.ts (tested in test/services/cpu-flags.test.ts).
+#
+# The binary is cached per CPU: its name carries a variant that hashes the CPU's flags and
+# the C flags, so a native binary never runs on a CPU without its instructions. Binaries
+# under the old name (ollama-v0.9.6, before the variant) are left alone and unused.
+#
+# The other native code needs no such care. kubo needs no cgo (with CGO_ENABLED=0 it builds
+# pure Go); where gcc is found Go compiles its few C parts (DataDog/zstd for pebble, net,
+# os/user) with Go's default -O2 and no -march, which runs on any x86-64. node-llama-cpp
+# (src/llm/gguf.ts, src/teachers/gguf.ts) loads its prebuilt @node-llama-cpp/linux-x64,
+# whose ggml picks one of its CPU builds at run time by CPUID: the sapphirerapids one, taken
+# only where AMX-INT8 is present, has the AMX sources compiled in, and when the kernel
+# refuses AMX it prints "AMX is not ready to be used!" and runs on AVX-512.
+# for_this_cpu: sets VARIANT, NATIVE_CFLAGS and BIN (the cached binary) for this machine's CPU.
+for_this_cpu () {
+  local node=$SERVICES_ROOT/node_modules/.bin/node out compiler=()
+  need "$node" "derive the C flags for this CPU (run npm install)"
+  # cgo compiles with $CC, gcc by default; GCC 10 and older refuse -mno-amx-int8.
+  "${CC:-gcc}" -mno-amx-int8 -E -x c /dev/null > /dev/null 2>&1 || compiler=(--compiler-lacks-amx)
+  out=$("$node" "$SERVICES_ROOT/scripts/services/cpu-flags.ts" "$(grep -m1 '^flags' /proc/cpuinfo || true)" "${compiler[@]}") \
+    || die "scripts/services/cpu-flags.ts could not derive the C flags (its reason is above)"
+  VARIANT=${out%%$'\n'*}
+  NATIVE_CFLAGS=${out#*$'\n'}
+  BIN=$CACHE/bin/ollama-$OLLAMA_VERSION-$VARIANT
+}
+
 build () {
   [ -x "$BIN" ] && return 0
   need go "build Ollama $OLLAMA_VERSION from the Go module proxy"
   need gcc "compile Ollama's ggml (cgo)"
-  local work=$CACHE/build/ollama-$OLLAMA_VERSION
-  say "building Ollama $OLLAMA_VERSION (first time only, minutes; cached as $BIN; log $work/build.log)"
+  local work=$CACHE/build/ollama-$OLLAMA_VERSION-$VARIANT
+  say "building Ollama $OLLAMA_VERSION for this CPU ($VARIANT: $NATIVE_CFLAGS; first time only, minutes; cached as $BIN; log $work/build.log)"
   # -json reports a failure on stdout (its "Error" field), so that goes to the log too.
   go_source "github.com/ollama/ollama@$OLLAMA_VERSION" "$work"
-  (cd "$work/src" && CGO_ENABLED=1 CGO_CFLAGS="-O3 -march=native" CGO_CXXFLAGS="-O3 -march=native" \
+  (cd "$work/src" && CGO_ENABLED=1 CGO_CFLAGS="$NATIVE_CFLAGS" CGO_CXXFLAGS="$NATIVE_CFLAGS" \
     go build -trimpath -ldflags "-X github.com/ollama/ollama/version.Version=${OLLAMA_VERSION#v}" -o "$BIN.tmp" .) >> "$work/build.log" 2>&1 \
     || die "go build of Ollama $OLLAMA_VERSION failed" "$work/build.log"
   mv "$BIN.tmp" "$BIN"
@@ -92,15 +123,16 @@ ensure_model () {
 }
 
 up () {
+  for_this_cpu
   if healthy; then
-    timed build with_lock "ollama-$OLLAMA_VERSION" build
+    timed build with_lock "ollama-$OLLAMA_VERSION-$VARIANT" build
     timed model ensure_model
     say "already up at $URL (model $MODEL)"
     return 0
   fi
   pid_alive && die "pid $(cat "$PIDFILE") runs but $URL does not answer; run '$0 down' first"
   port_busy "$PORT" && die "port $PORT is taken by another process that is not an Ollama server; set OLLAMA_PORT"
-  timed build with_lock "ollama-$OLLAMA_VERSION" build
+  timed build with_lock "ollama-$OLLAMA_VERSION-$VARIANT" build
   local start; start=$(now)
   start_bg "$BIN" serve
   wait_http GET "$URL/api/version" 60

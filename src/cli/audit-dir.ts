@@ -1,31 +1,127 @@
-import { access } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ConfigError } from '../core/errors.ts'
-import { audit, type AuditReport } from '../federation/audit.ts'
-import { openReplica, REPLICA_FILE } from '../ledger/replica.ts'
-import { openTangle } from '../ledger/tangle.ts'
+import { ConclaveError, ConfigError, ContentMismatchError, EmptyLedgerError, HeadMismatchError, LedgerBehindError, LedgerCorruptError, LedgerDivergedError } from '../core/errors.ts'
+import { failureAfter, replay, type AuditReport } from '../federation/audit.ts'
+import { sha256Hex } from '../federation/content.ts'
+import { checkHeadFile, headId, ledgerHead, type HeadReport } from '../federation/head.ts'
+import { compareManifest, parseManifest, readManifestBytes, SEALED_FOLDERS, takeManifest } from '../federation/manifest.ts'
+import { openLedgerDir, type Block, type Ledger } from '../ledger/index.ts'
 import { createHeliaStore, verifyStoreDir } from '../storage/helia.ts'
 
+export interface AuditRunOptions {
+  /** The head id the ledger must have: kept from the end of the run (`conclave run` prints it). */
+  head?: string
+  /** Another copy of the same run (another member's directory): both ledgers must hold the same blocks. */
+  against?: string
+}
+
+/** What `conclave audit DIR` reports: the replay, and the head the ledger and files make (null when the replay failed first). */
+export type RunAuditReport = AuditReport & { head: HeadReport | null }
+
+type Failure = NonNullable<AuditReport['firstFailure']>
+
 /**
- * Audits a run directory of the embedded engines: `DIR/ledger/` and `DIR/store/`. A member's
- * directory holds its copy of a replicated ledger (`ledger/replica.jsonl`), opened read-only;
- * a simulation's holds the tangle.
+ * Audits a run directory of the embedded engines, changing no byte of it: `DIR/ledger/`
+ * (a member's copy of a replicated ledger, or the tangle) and `DIR/store/` are opened
+ * read-only. Integrity: the ledger is replayed from its charter (audit.ts). Completeness:
+ * every file and folder under `ledger/` and `store/` is the one `manifest.json` lists,
+ * every block in the store hashes to its name, and `head.json` holds the head the ledger
+ * and the manifest make, signed by members. A head id kept elsewhere (`head`), or another
+ * copy (`against`), catches a suffix dropped by someone who could also re-sign.
  */
-export async function auditRunDir (dir: string): Promise<AuditReport> {
-  for (const part of ['ledger', 'store']) {
-    if (!await exists(join(dir, part))) throw new ConfigError(`${dir} is not a Conclave run directory: it has no ${part}/`)
+export async function auditRunDir (dir: string, options: AuditRunOptions = {}): Promise<RunAuditReport> {
+  for (const part of SEALED_FOLDERS) {
+    if (!await isFolder(join(dir, part))) throw new ConfigError(`${dir} is not a Conclave run directory: it has no ${part}/`)
   }
-  const ledgerDir = join(dir, 'ledger')
-  const ledger = await exists(join(ledgerDir, REPLICA_FILE)) ? await openReplica({ dir: ledgerDir }) : await openTangle({ dir: ledgerDir })
-  const store = await createHeliaStore({ dir: join(dir, 'store') })
+  const ledger = await openOrEmpty(join(dir, 'ledger'))
+  if (ledger instanceof EmptyLedgerError) return failed(emptyReport(), failureAfter(0, ledger), null)
+  const store = await createHeliaStore({ dir: join(dir, 'store'), readOnly: true })
   try {
-    return await audit(ledger, store, { verifyStore: () => verifyStoreDir(join(dir, 'store')) })
+    const { report, charter } = await replay(ledger, store)
+    if (!report.ok || charter === undefined || report.modelHash === null) return { ...report, head: null }
+    const blocks = await all(ledger)
+    const at = (err: ConclaveError): Failure => failureAfter(report.records, err)
+    let manifestBytes: Buffer
+    try {
+      manifestBytes = await readManifestBytes(dir)
+    } catch (err) {
+      if (err instanceof ConclaveError) return failed(report, at(err), null)
+      throw err
+    }
+    const head = ledgerHead(blocks, { federation: charter.federation, model: report.modelHash, manifest: sha256Hex(manifestBytes) })
+    const id = headId(head)
+    const unsigned: HeadReport = { id, ...head, signedBy: [] }
+    try {
+      if (options.head !== undefined && options.head !== id) throw new HeadMismatchError(`the ledger's head is ${id}, not ${options.head}`)
+      const apart = options.against === undefined ? undefined : await compareCopies(dir, blocks, options.against)
+      if (apart !== undefined) return failed(report, apart, unsigned)
+      const missing = compareManifest(parseManifest(manifestBytes), await takeManifest(dir))
+      if (missing !== undefined) throw missing
+      const corrupt = await verifyStoreDir(join(dir, 'store'))
+      if (corrupt.length > 0) throw new ContentMismatchError(`store blocks ${corrupt.join(', ')} do not hash to their CIDs`)
+      const signedBy = await checkHeadFile(dir, head, new Set(charter.members))
+      return { ...report, head: { ...unsigned, signedBy } }
+    } catch (err) {
+      if (err instanceof ConclaveError) return failed(report, at(err), unsigned)
+      throw err
+    }
   } finally {
     await ledger.close()
     await store.close()
   }
 }
 
-async function exists (path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false)
+/**
+ * Where another copy of the ledger parts from this one: the first block that differs, or,
+ * when one copy is a strict prefix of the other, the first block the shorter one lacks.
+ */
+async function compareCopies (dir: string, mine: readonly Block[], otherDir: string): Promise<Failure | undefined> {
+  const other = await openOrEmpty(join(otherDir, 'ledger'))
+  let theirs: Block[] = []
+  if (!(other instanceof EmptyLedgerError)) {
+    try {
+      const checked = await other.verify()
+      if (!checked.ok) return failureAfter(checked.failure.seq, new LedgerCorruptError(`the copy in ${otherDir} is damaged at block ${checked.failure.seq}: ${checked.failure.error.message}`), checked.failure.id)
+      theirs = await all(other)
+    } finally {
+      await other.close()
+    }
+  }
+  const at = (seq: number, block: Block | undefined, err: ConclaveError): Failure => failureAfter(seq, err, block?.id)
+  const common = Math.min(mine.length, theirs.length)
+  for (let seq = 0; seq < common; seq++) {
+    if (mine[seq]?.id !== theirs[seq]?.id) {
+      return at(seq, mine[seq], new LedgerDivergedError(`block ${seq} is ${mine[seq]?.id} in ${dir} but ${theirs[seq]?.id} in ${otherDir}: the copies part ways`))
+    }
+  }
+  if (mine.length < theirs.length) return at(mine.length, theirs[mine.length], new LedgerBehindError(`${dir} is behind ${otherDir} by ${theirs.length - mine.length} blocks (${mine.length} of ${theirs.length})`))
+  if (theirs.length < mine.length) return at(theirs.length, mine[theirs.length], new LedgerBehindError(`${otherDir} is behind ${dir} by ${mine.length - theirs.length} blocks (${theirs.length} of ${mine.length})`))
+  return undefined
+}
+
+async function openOrEmpty (dir: string): Promise<Ledger | EmptyLedgerError> {
+  try {
+    return await openLedgerDir(dir)
+  } catch (err) {
+    if (err instanceof EmptyLedgerError) return err
+    throw err
+  }
+}
+
+function failed (report: AuditReport, firstFailure: Failure, head: HeadReport | null): RunAuditReport {
+  return { ...report, ok: false, modelHash: null, firstFailure, head }
+}
+
+function emptyReport (): AuditReport {
+  return { ok: false, records: 0, proposals: 0, votes: 0, decisions: 0, checkpoints: 0, modelHash: null, firstFailure: null, rejected: [] }
+}
+
+async function all (ledger: Ledger): Promise<Block[]> {
+  const blocks: Block[] = []
+  for await (const block of ledger.blocks()) blocks.push(block)
+  return blocks
+}
+
+async function isFolder (path: string): Promise<boolean> {
+  return stat(path).then(s => s.isDirectory(), () => false)
 }

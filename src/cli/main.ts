@@ -6,18 +6,20 @@ import { consoleLogger, silentLogger, type Logger } from '../core/logger.ts'
 import { CONFIG_TEMPLATE, parseRunConfig, readConfigFile, type RunConfig, type RunConfigInput } from '../federation/config.ts'
 import type { DriverFactory } from '../federation/driver.ts'
 import { roundTable } from '../federation/report.ts'
-import { runFederation, writeReport, type RunProgress } from '../federation/run.ts'
+import { readRunConfig, runFederation, writeReport, type RunProgress } from '../federation/run.ts'
 import { auditRunDir } from './audit-dir.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 import { parseMemberConfig, runMember } from '../federation/member.ts'
+import { preflight } from '../federation/preflight.ts'
 
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
 Usage:
   conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose]
+  conclave run   --resume DIR [--verbose]
   conclave agent --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--stay] [--verbose]
   conclave key   FILE
-  conclave audit DIR [--json]
+  conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--json]
   conclave init  [--out FILE]
   conclave baseline centralized|fedavg|local [--task classify|ner|qa] [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]
 
@@ -27,13 +29,17 @@ run     N participants in this process: train, publish, anchor, vote, merge; the
         (default: policy, the deterministic protocol policy); --autopilot runs plain code instead.
         --task picks the learning task; --data points it at your own dataset folder
         (classify: train.jsonl/test.jsonl; ner: train.conll/test.conll).
+        --resume DIR continues a run that was stopped, from its ledger, with its config.json.
 agent   One member of a federation as its own process (one per machine): shares the bus room
         (Matrix) and the content store (kubo) with the others, keeps its own copy of the
         ledger (ledger.kind replica), runs its rounds, then audits its copy. --stay keeps it
         in the room answering researchers until Ctrl-C.
 key     Creates a keystore at FILE if there is none, and prints its DID (for members: lists).
-audit   Replays DIR's ledger and store, re-derives every decision and the model hash.
-        Exits 0 only when everything verifies; names the first record that does not.
+audit   Replays DIR's ledger and store, re-derives every decision and the model hash, and
+        checks that nothing under ledger/ and store/ is missing, extra or changed since the
+        run signed its head. --head ID: the ledger must end at that head (as \`run\` printed it);
+        --against: another copy of the run must hold the same ledger, not more and not less.
+        Reads only. Exits 0 only when everything verifies; names the first thing that does not.
 init    Writes a commented config file (default conclave.yaml).
 baseline  The references a federation is judged against, on the same data and seeds:
         one model trained on all data pooled, or FedAvg of every update with no vote.`
@@ -83,26 +89,34 @@ async function run (args: string[]): Promise<number> {
       llm: { type: 'string' },
       autopilot: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
+      resume: { type: 'string' },
       verbose: { type: 'boolean', default: false }
     },
     strict: true
   })
+  if (values.resume !== undefined) {
+    const mixed = (['agents', 'rounds', 'seed', 'quorum', 'config', 'task', 'data', 'llm', 'autopilot', 'force'] as const).filter(k => values[k] !== undefined && values[k] !== false)
+    if (mixed.length > 0) throw new ConfigError(`--resume continues a run as its config.json says; drop --${mixed.join(', --')}`)
+  }
   const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
   const agent = { ...fromFile.agent, ...(values.llm === undefined ? {} : { llm: values.llm }), ...(values.autopilot ? { driver: 'autopilot' as const } : {}) }
-  const config = parseRunConfig({
-    ...fromFile,
-    ...taskFlags(fromFile, values.task, values.data),
-    ...integer('agents', values.agents),
-    ...integer('rounds', values.rounds),
-    ...integer('seed', values.seed),
-    ...(values.quorum === undefined ? {} : { quorum: values.quorum }),
-    agent
-  })
-  const out = resolve(values.out)
+  const config = values.resume !== undefined
+    ? await readRunConfig(resolve(values.resume))
+    : parseRunConfig({
+      ...fromFile,
+      ...taskFlags(fromFile, values.task, values.data),
+      ...integer('agents', values.agents),
+      ...integer('rounds', values.rounds),
+      ...integer('seed', values.seed),
+      ...(values.quorum === undefined ? {} : { quorum: values.quorum }),
+      agent
+    })
+  const out = resolve(values.resume ?? values.out)
+  await preflight(config)
   const logger = values.verbose ? consoleLogger : silentLogger
   const driver = config.agent.driver === 'autopilot' ? undefined : await agentsFor(config, values.config, logger)
   process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)} → ${out}\n`)
-  const report = await runFederation(config, { out, force: values.force, logger, onProgress: showProgress, driver })
+  const report = await runFederation(config, { out, force: values.force, resume: values.resume !== undefined, logger, onProgress: showProgress, driver })
   process.stdout.write(`\n${roundTable(report)}\n\nrejection rate ${(100 * report.rejectionRate).toFixed(1)}% · backend ${report.backend} · ${report.wallSeconds.toFixed(1)} s · model sha-256 ${report.modelHash}\n`)
 
   process.stderr.write('auditing the run directory…\n')
@@ -114,6 +128,7 @@ async function run (args: string[]): Promise<number> {
   }
   const same = audit.modelHash === report.modelHash
   process.stdout.write(`audit ok: ${audit.records} records (${audit.proposals} proposals, ${audit.votes} votes, ${audit.decisions} decisions), replayed model ${same ? 'matches' : 'DIFFERS FROM'} the run's\n`)
+  process.stdout.write(`head ${audit.head?.id}: keep it to check this directory later with conclave audit ${values.out} --head ${audit.head?.id}\n`)
   process.stdout.write(`report: ${join(out, 'report.md')} · ${join(out, 'report.json')} · ${join(out, 'learning-curve.svg')}\n`)
   return same ? 0 : 1
 }
@@ -146,6 +161,7 @@ async function agentCommand (args: string[]): Promise<number> {
   const fromFile = await readConfigFile(values.config) as Record<string, unknown>
   const agent = { ...(fromFile.agent as object | undefined), ...(values.llm === undefined ? {} : { llm: values.llm }), ...(values.autopilot ? { driver: 'autopilot' } : {}) }
   const config = parseMemberConfig({ ...fromFile, agent }, dirname(resolve(values.config)))
+  await preflight(config.run)
   const logger = values.verbose ? consoleLogger : silentLogger
   const driver = config.run.agent.driver === 'autopilot' ? undefined : await agentsFor(config.run, values.config, logger)
   const stop = new AbortController()
@@ -153,7 +169,7 @@ async function agentCommand (args: string[]): Promise<number> {
   const say = (line: string): void => { process.stderr.write(`${line}\n`) }
   say(`conclave agent: ${config.name} of ${config.members.length} in ${config.run.federation} → ${config.dir}`)
   const report = await runMember(config, { logger, driver, say, stay: values.stay, signal: stop.signal })
-  process.stdout.write(JSON.stringify({ name: report.name, rounds: report.rounds, audit: { ok: report.audit.ok, records: report.audit.records, modelHash: report.audit.modelHash } }) + '\n')
+  process.stdout.write(JSON.stringify({ name: report.name, rounds: report.rounds, audit: { ok: report.audit.ok, records: report.audit.records, modelHash: report.audit.modelHash }, head: report.head }) + '\n')
   return report.audit.ok ? 0 : 1
 }
 
@@ -166,18 +182,24 @@ async function keyCommand (args: string[]): Promise<number> {
 }
 
 async function auditCommand (args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, allowPositionals: true, strict: true })
+  const { values, positionals } = parseArgs({
+    args,
+    options: { json: { type: 'boolean', default: false }, head: { type: 'string' }, against: { type: 'string' } },
+    allowPositionals: true,
+    strict: true
+  })
   const dir = positionals[0]
-  if (dir === undefined || positionals.length > 1) throw new ConfigError('usage: conclave audit DIR [--json]')
-  const report = await auditRunDir(resolve(dir))
+  if (dir === undefined || positionals.length > 1) throw new ConfigError('usage: conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--json]')
+  const report = await auditRunDir(resolve(dir), { head: values.head, against: values.against === undefined ? undefined : resolve(values.against) })
   if (values.json) {
     const { checkpoints: _checkpoints, ...contract } = report
     process.stdout.write(JSON.stringify(contract, null, 2) + '\n')
   } else if (report.ok) {
-    process.stdout.write(`ok: ${report.records} records, ${report.proposals} proposals, ${report.votes} votes, ${report.decisions} decisions, ${report.checkpoints} checkpoints\nmodel sha-256 ${report.modelHash}\n`)
+    process.stdout.write(`ok: ${report.records} records, ${report.proposals} proposals, ${report.votes} votes, ${report.decisions} decisions, ${report.checkpoints} checkpoints\nmodel sha-256 ${report.modelHash}\nhead ${report.head?.id} (signed by ${report.head?.signedBy.length} members)\n`)
   } else {
     const f = report.firstFailure
-    process.stdout.write(`FAILED at record ${f?.seq} (block ${f?.block ?? 'unparseable'}, ${f?.type ?? 'unknown type'}${f?.issuer ? ` by ${f.issuer}` : ''}): ${f?.error.name}: ${f?.error.message}\n`)
+    const where = f?.type === null && f.issuer === null ? `after record ${f.seq}${f.block === null ? '' : ` (block ${f.block})`}` : `at record ${f?.seq} (block ${f?.block ?? 'unparseable'}, ${f?.type ?? 'unknown type'}${f?.issuer ? ` by ${f.issuer}` : ''})`
+    process.stdout.write(`FAILED ${where}: ${f?.error.name}: ${f?.error.message}\n`)
   }
   return report.ok ? 0 : 1
 }

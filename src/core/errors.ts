@@ -20,6 +20,11 @@ function codeOf (name: string): string {
 
 /** A configuration file or flag that does not describe a runnable federation. */
 export class ConfigError extends ConclaveError {}
+/**
+ * A run directory Conclave may not write into: one that holds files no Conclave run made,
+ * or an earlier run that `--force` was not given to replace.
+ */
+export class RunDirectoryError extends ConfigError {}
 /** A record or message that does not parse or does not match its schema. */
 export class InvalidRecordError extends ConclaveError {}
 /** A JWT whose signature does not verify against its issuer's DID. */
@@ -38,10 +43,52 @@ export class SelfVoteError extends ConclaveError {}
 export class UnknownProposalError extends ConclaveError {}
 /** A vote anchored after its proposal's validation window closed. */
 export class VoteOutsideWindowError extends ConclaveError {}
+/** A record whose signed issue time (`iat`) is further from its block's time than the allowed skew. */
+export class RecordTimeMismatchError extends ConclaveError {}
+/** A block dated ahead of the receiver's clock, before a block it approves, or far behind the newest block the receiver holds. */
+export class ImplausibleBlockTimeError extends ConclaveError {}
+/** A block waiting for its parents beyond its signer's share of the blocks a replica holds for them. */
+export class OrphanLimitError extends ConclaveError {}
 /** A record announced on the bus that the ledger does not hold. */
 export class NotAnchoredError extends ConclaveError {}
-/** A record that does not follow the protocol's sequence (wrong round, wrong base model, …). */
+/**
+ * A record, or a step a member is asked to take, that does not follow the protocol's
+ * sequence. Each way of breaking it is its own class below; callers that only need to
+ * know "the protocol refuses this" (the audit) test for this parent.
+ */
 export class ProtocolViolationError extends ConclaveError {}
+/** Nothing happens before the charter: a record ahead of it on the ledger, or a step before the member applied it. */
+export class NoCharterError extends ProtocolViolationError {}
+/** A second charter for a federation that has one. */
+export class CharterExistsError extends ProtocolViolationError {}
+/** A record naming another federation. */
+export class WrongFederationError extends ProtocolViolationError {}
+/** A proposal or checkpoint for a round that is not open, or a vote whose round is not its proposal's. */
+export class WrongRoundError extends ProtocolViolationError {}
+/** A proposal trained from, or a checkpoint built on, a model other than the current global one. */
+export class WrongBaseModelError extends ProtocolViolationError {}
+/** A second proposal by the same member in one round. */
+export class AlreadyProposedError extends ProtocolViolationError {}
+/** A decision or checkpoint anchored by a member who is not the round's recorder. */
+export class NotRecorderError extends ProtocolViolationError {}
+/** A second decision on one proposal. */
+export class AlreadyDecidedError extends ProtocolViolationError {}
+/** A checkpoint anchored before every proposal of its round was decided. */
+export class UndecidedRoundError extends ProtocolViolationError {}
+/** A block applied a second time to the same state. */
+export class AlreadyAppliedError extends ProtocolViolationError {}
+/** A second draft for a round the member already trained for. */
+export class DraftExistsError extends ProtocolViolationError {}
+/** Publishing or proposing with no trained draft. */
+export class NoDraftError extends ProtocolViolationError {}
+/** Proposing a draft whose Δw is not in the content store yet. */
+export class UnpublishedDraftError extends ProtocolViolationError {}
+/** A vote without the voter's own evaluation of the proposal. */
+export class NoEvaluationError extends ProtocolViolationError {}
+/** Accepting an update that cannot be used (missing, mislabelled or malformed content). */
+export class UnusableUpdateError extends ProtocolViolationError {}
+/** Distilling for a task that learns from its labels, or as a member with no teacher. */
+export class NothingToDistilError extends ProtocolViolationError {}
 /** A proposal that re-sends an update already proposed (the same content): a replay or a free ride. */
 export class ReplayedUpdateError extends ProtocolViolationError {}
 /** A proposal claiming more training samples than its proposer declared in the charter. */
@@ -64,13 +111,39 @@ export class BlockNotFoundError extends ConclaveError {}
 export class InvalidWeightsError extends ConclaveError {}
 /** A dataset file with wrong columns, bad tags or no examples. */
 export class DatasetError extends ConclaveError {}
+/** Training, judging or scoring on questions none of which has a teacher's answer yet. */
+export class UntaughtError extends ConclaveError {}
+/** A file Conclave wrote earlier (an answer cache index, an agent's memory) that no longer parses. */
+export class DamagedFileError extends ConclaveError {}
+/** A model the configuration names that is not there: a missing GGUF file, a model an Ollama server does not have. */
+export class ModelNotFoundError extends ConclaveError {}
 /** A keystore that is missing, unreadable or too permissive. */
 export class KeystoreError extends ConclaveError {}
 /** An anchored decision or checkpoint that differs from what the records imply. */
 export class DerivationMismatchError extends ConclaveError {}
+
+/** A round whose window passed with no checkpoint from its recorder that this process accepts. */
+export class NoCheckpointError extends ConclaveError {}
 
 /** A teacher cannot answer (no such question in its cache, a server or model missing). */
 export class TeacherError extends ConclaveError {}
 
 /** A query would spend more of an agent's teacher budget than is left. */
 export class BudgetExceededError extends ConclaveError {}
+
+/** A ledger that holds no block where a federation's history was expected. */
+export class EmptyLedgerError extends ConclaveError {}
+/** A ledger whose history has no charter to start from. */
+export class MissingCharterError extends ConclaveError {}
+/** A file a run directory's manifest lists (or the manifest or head itself) that is not there. */
+export class MissingFileError extends ConclaveError {}
+/** A file or folder in a run directory that its manifest does not list. */
+export class StrayFileError extends ConclaveError {}
+/** A file whose size or sha-256 differs from what the run directory's manifest says. */
+export class AlteredFileError extends ConclaveError {}
+/** A ledger whose head (tips, blocks, model, manifest) is not the head it is checked against. */
+export class HeadMismatchError extends ConclaveError {}
+/** Two copies of one ledger where one holds only a strict prefix of the other. */
+export class LedgerBehindError extends ConclaveError {}
+/** Two copies of one ledger that part ways: neither is a prefix of the other. */
+export class LedgerDivergedError extends ConclaveError {}

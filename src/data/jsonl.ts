@@ -20,7 +20,7 @@ export async function readJsonl<S extends z.ZodType> (path: string, schema: S): 
       throw new DatasetError(`${path}:${i + 1}: not JSON`, { cause: err })
     }
     const parsed = schema.safeParse(value)
-    if (!parsed.success) throw new DatasetError(`${path}:${i + 1}: ${parsed.error.issues.map(x => `${x.path.join('.') || 'line'} ${x.message}`).join('; ')}`)
+    if (!parsed.success) throw new DatasetError(`${path}:${i + 1}: ${parsed.error.issues.map(x => `${x.path.join('.') || 'line'} ${x.message}`).join('; ')}`, { cause: parsed.error })
     rows.push(parsed.data)
   }
   if (rows.length === 0) throw new DatasetError(`${path} has no examples`)

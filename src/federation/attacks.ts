@@ -31,7 +31,7 @@ export const Attack = z.discriminatedUnion('kind', [
 export type Attack = z.infer<typeof Attack>
 
 /** The shard a hostile agent actually trains on. */
-export function poisonShard<E> (task: Task<E>, shard: Shard<E>, attack: Attack | undefined, seed: number): Shard<E> {
+function poisonShard<E> (task: Task<E>, shard: Shard<E>, attack: Attack | undefined, seed: number): Shard<E> {
   if (attack?.kind === 'label-noise') return { ...shard, train: task.poison(shard.train, { kind: 'noise', rate: attack.rate, seed }) }
   if (attack?.kind === 'label-flip') return { ...shard, train: task.poison(shard.train, { kind: 'flip', rate: 1, seed }) }
   return shard
@@ -85,9 +85,9 @@ export interface LocalUpdate {
 /**
  * One participant's update for a round: train from the global model on its (possibly
  * poisoned) shard and publish Δw, unless it is hostile. `memory` keeps a free-rider's
- * first update between rounds. Used by live participants and the FedAvg baseline alike.
+ * first update between rounds.
  */
-export async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: Weights, options: { attack?: Attack, seed: number, round: number, memory: { first?: Weights }, seen?: readonly Weights[] }): Promise<LocalUpdate> {
+async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: Weights, options: { attack?: Attack, seed: number, round: number, memory: { first?: Weights }, seen?: readonly Weights[] }): Promise<LocalUpdate> {
   const seed = mixSeed(options.seed, options.round)
   const { attack, memory } = options
   // A free-rider never trains when it can copy: the first update of the round it has read, then that one again.
@@ -103,4 +103,33 @@ export async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: We
   memory.first ??= delta
   const numSamples = attack?.kind === 'inflate-samples' ? Math.min(2 ** 31 - 1, Math.round(trained.numSamples * attack.factor)) : trained.numSamples
   return { delta, trained: honest, numSamples, loss: trained.loss }
+}
+
+/**
+ * How one member makes its updates, honestly or as its attack says, and what an attack
+ * keeps between rounds: a free-rider's first update, a data attacker's poisoned copy of
+ * its shard (made again when the shard changes, as distilling changes it). Live
+ * participants and the FedAvg baseline alike make their updates through one.
+ */
+export class Conduct<E = unknown> {
+  readonly #task: Task<E>
+  readonly #attack: Attack | undefined
+  readonly #seed: number
+  readonly #memory: { first?: Weights } = {}
+  #poisoned?: { from: Shard<E>, shard: Shard<E> }
+
+  get attack (): Attack | undefined { return this.#attack }
+
+  constructor (task: Task<E>, attack: Attack | undefined, seed: number) {
+    this.#task = task
+    this.#attack = attack
+    this.#seed = seed
+  }
+
+  /** My update for `round`, trained from `global` on `shard` (or on its poisoned copy). */
+  /** `seen`: the round's updates already proposed, which a hostile member may read. */
+  async update (shard: Shard<E>, global: Weights, round: number, seen: readonly Weights[] = []): Promise<LocalUpdate> {
+    if (this.#poisoned?.from !== shard) this.#poisoned = { from: shard, shard: poisonShard(this.#task, shard, this.#attack, this.#seed) }
+    return localUpdate(this.#task, this.#poisoned.shard, global, { attack: this.#attack, seed: this.#seed, round, memory: this.#memory, seen })
+  }
 }

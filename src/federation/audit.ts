@@ -1,11 +1,11 @@
 import { z } from 'zod'
 import {
-  ConclaveError, ContentMismatchError, ContentNotFoundError, DerivationMismatchError, DuplicateVoteError,
-  ExpiredRecordError, InvalidRecordError, InvalidWeightsError, NotMemberError, PayloadTooLargeError,
-  ProtocolViolationError, ReplayedNonceError, SelfVoteError, UnknownProposalError, VoteOutsideWindowError
+  ConclaveError, ContentNotFoundError, DerivationMismatchError, DuplicateVoteError, EmptyLedgerError,
+  ExpiredRecordError, InvalidRecordError, InvalidWeightsError, MissingCharterError, NotMemberError, PayloadTooLargeError,
+  ProtocolViolationError, RecordTimeMismatchError, ReplayedNonceError, SelfVoteError, UnknownProposalError, VoteOutsideWindowError
 } from '../core/errors.ts'
 import type { AbortOptions, ProgressOptions } from '../core/options.ts'
-import type { ModelRef, SignedRecord } from '../core/records.ts'
+import type { Charter, ModelRef, SignedRecord } from '../core/records.ts'
 import { peekRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
 import { weightsSha256, type Weights } from '../ml/weights.ts'
@@ -44,26 +44,28 @@ type Rejection = z.infer<typeof AuditFailure>
 /** Errors by which the protocol refuses a record; anything else is damage. */
 function isProtocolRejection (err: ConclaveError): boolean {
   return [NotMemberError, ReplayedNonceError, DuplicateVoteError, SelfVoteError, UnknownProposalError,
-    VoteOutsideWindowError, ProtocolViolationError, ExpiredRecordError, InvalidRecordError].some(kind => err instanceof kind)
+    VoteOutsideWindowError, RecordTimeMismatchError, ProtocolViolationError, ExpiredRecordError, InvalidRecordError].some(kind => err instanceof kind)
 }
 
-export interface AuditOptions extends AbortOptions, ProgressOptions<{ type: 'conclave:audit:block', seq: number }> {
-  /** Re-hashes every block the store holds, referenced or not and every datastore file (Helia's `verifyStoreDir`). */
-  verifyStore?: () => Promise<string[]>
-}
+export type AuditOptions = AbortOptions & ProgressOptions<{ type: 'conclave:audit:block', seq: number }>
 
 /**
  * Replays the ledger from its charter: re-verifies every block and signature, re-applies
  * every protocol rule, re-derives every decision and re-computes every merge from the
- * stored deltas, then re-hashes every block in the store. Records the protocol refuses
- * are listed, as participants refused them; the audit fails at the first block that is
- * damaged, whose content is broken, or whose recorder's decision or checkpoint does not
- * follow from the records, and names it.
+ * stored deltas. Records the protocol refuses are listed, as participants refused them;
+ * the audit fails at the first block that is damaged, whose content is broken, or whose
+ * recorder's decision or checkpoint does not follow from the records, and names it. A
+ * ledger with no block, or with no charter to start from, fails too.
  */
 export async function audit (ledger: Ledger, store: ContentStore, options: AuditOptions = {}): Promise<AuditReport> {
+  return (await replay(ledger, store, options)).report
+}
+
+/** The audit, and the charter its replay started from (a run directory's audit checks the head against it). */
+export async function replay (ledger: Ledger, store: ContentStore, options: AuditOptions = {}): Promise<{ report: AuditReport, charter?: Charter }> {
   const counts = { records: 0, proposals: 0, votes: 0, decisions: 0, checkpoints: 0 }
-  const report = (firstFailure: AuditReport['firstFailure'], modelHash: string | null, rejected: Rejection[] = []): AuditReport =>
-    ({ ok: firstFailure === null, ...counts, modelHash, firstFailure, rejected })
+  const report = (firstFailure: AuditReport['firstFailure'], modelHash: string | null, rejected: Rejection[] = []): { report: AuditReport } =>
+    ({ report: { ok: firstFailure === null, ...counts, modelHash, firstFailure, rejected } })
 
   const structural = await ledger.verify(options)
   if (!structural.ok) {
@@ -83,6 +85,7 @@ export async function audit (ledger: Ledger, store: ContentStore, options: Audit
     let signed: SignedRecord
     try {
       signed = await state.apply(block, {
+        ledger,
         now: block.time,
         beforeCommit: async ({ record }) => {
           if (record.type !== 'checkpoint' || global === undefined) return
@@ -130,12 +133,17 @@ export async function audit (ledger: Ledger, store: ContentStore, options: Audit
     }
   }
 
-  const corrupt = await options.verifyStore?.() ?? []
-  if (corrupt.length > 0) {
-    const err = new ContentMismatchError(`store blocks ${corrupt.join(', ')} do not hash to their CIDs`)
-    return report({ seq: counts.records, block: null, type: null, issuer: null, error: describe(err) }, null, rejected)
+  const charter = state.charter
+  if (charter === undefined || global === undefined) {
+    const err = counts.records === 0 ? new EmptyLedgerError('the ledger holds no block') : new MissingCharterError(`none of the ledger's ${counts.records} records is a charter the federation starts from`)
+    return report(failureAfter(counts.records, err), null, rejected)
   }
-  return report(null, global?.ref.sha256 ?? null, rejected)
+  return { ...report(null, global.ref.sha256, rejected), charter: charter.record }
+}
+
+/** A failure that is no record's: in the files around the ledger (at `seq`, its record count), or between two copies of it. */
+export function failureAfter (seq: number, err: ConclaveError, block: string | null = null): Rejection {
+  return { seq, block, type: null, issuer: null, error: describe(err) }
 }
 
 /**

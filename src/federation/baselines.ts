@@ -6,7 +6,7 @@ import { initBackend } from '../ml/backend.ts'
 import { evalExamples, loadTask, type Shard, type Task } from '../ml/task.ts'
 import { createTeacher } from '../teachers/index.ts'
 import { applyDelta, weightsSha256, type Weights } from '../ml/weights.ts'
-import { localUpdate, poisonShard } from './attacks.ts'
+import { Conduct } from './attacks.ts'
 import { memberSeed, type RunConfig } from './config.ts'
 import { distil } from './distill.ts'
 import { withMomentum } from './merge.ts'
@@ -65,18 +65,19 @@ export async function runBaseline (kind: BaselineKind, config: RunConfig, option
     }
     await score(0, global)
     const pooled: Shard = { train: shards.flatMap(s => s.train), val: shards.flatMap(s => s.val) }
-    const hostile = shards.map((s, i) => poisonShard(task, s, config.attacks.find(a => a.agent === i + 1), memberSeed(config, i)))
-    const memories = shards.map(() => ({}))
+    const conducts = shards.map((_, i) => new Conduct(task, config.attacks.find(a => a.agent === i + 1), memberSeed(config, i)))
     let step: Weights | undefined
     for (let round = 1; round <= config.rounds; round++) {
       if (kind === 'centralized' || kind === 'local') {
         global = (await task.train(global, kind === 'local' ? shards[0] as Shard : pooled, { seed: mixSeed(config.seed, round) })).weights
       } else {
         const updates = []
-        for (const [i, shard] of hostile.entries()) {
+        const seen = []
+        for (const [i, shard] of shards.entries()) {
           if (options.absent?.includes(i + 1) === true) continue
-          const attack = config.attacks.find(a => a.agent === i + 1)
-          updates.push(await localUpdate(task, shard, global, { attack, seed: memberSeed(config, i), round, memory: memories[i] as object }))
+          const update = await (conducts[i] as Conduct).update(shard, global, round, seen)
+          seen.push(update.delta)
+          updates.push(update)
         }
         // In the federation's merge order (by the delta's content hash: FederationState.accepted), so the float sums agree.
         const key = new Map(updates.map(u => [u, weightsSha256(u.delta)]))

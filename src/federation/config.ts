@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { parse as parseYaml } from 'yaml'
+import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import { assertReachable, parseQuorum, QuorumRule } from '../core/quorum.ts'
@@ -10,11 +10,12 @@ import { TaskConfig } from '../ml/task.ts'
 import { StoreConfig } from '../storage/index.ts'
 import { TeacherConfig } from '../teachers/index.ts'
 import { BusConfig } from '../transport/index.ts'
+import { AcceptanceRuleName } from './acceptance.ts'
 import { Attack } from './attacks.ts'
 import { Robustness } from './robust-acceptance.ts'
 
 /** `4`, `0.75`, `majority` or the full object. */
-const QuorumInput = z.union([QuorumRule, z.string().transform(s => parseQuorum(s)), z.number().int().transform(n => parseQuorum(String(n)))])
+const QuorumInput = z.union([QuorumRule, z.string().transform(s => parseQuorum(s)), z.number().transform(n => parseQuorum(String(n)))])
 
 /** Everything `conclave run` needs; every field has a documented default. */
 export const RunConfig = z.object({
@@ -35,6 +36,11 @@ export const RunConfig = z.object({
   quorum: QuorumInput.default({ kind: 'fraction', fraction: 0.5 }),
   /** Seconds after a proposal during which votes on it count. @default 600 */
   windowSeconds: z.number().int().positive().max(86_400).default(600),
+  /**
+   * How a peer decides on an update from what it measured (src/federation/acceptance.ts):
+   * `tolerance` accepts within `tolerance` plus `relativeTolerance`. @default tolerance
+   */
+  acceptance: AcceptanceRuleName.default('tolerance'),
   /**
    * A peer accepts an update that lowers its judge's score on its validation examples by at
    * most this much (plus `relativeTolerance`). @default the task's own: 0.1 nats of
@@ -116,7 +122,7 @@ export function memberName (index: number): string {
 /** Validates a config object; every problem is named with its path. */
 export function parseRunConfig (input: unknown): RunConfig {
   const result = RunConfig.safeParse(input)
-  if (!result.success) throw new ConfigError(`invalid config:\n${z.prettifyError(result.error)}`)
+  if (!result.success) throw new ConfigError(`invalid config:\n${z.prettifyError(result.error)}`, { cause: result.error })
   assertReachable(result.data.quorum, result.data.agents)
   return result.data
 }
@@ -129,14 +135,23 @@ export async function readConfigFile (path: string): Promise<RunConfigInput> {
   } catch (err) {
     throw new ConfigError(`cannot read config file ${path}`, { cause: err })
   }
+  return parseConfigText(text, path)
+}
+
+/** A config file's text (YAML, or JSON, which is YAML) as settings; `source` names it in errors. */
+export function parseConfigText (text: string, source: string): RunConfigInput {
+  let value: unknown
   try {
-    const value: unknown = parseYaml(text) ?? {}
-    if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${path} must hold a mapping of settings`)
-    return value as RunConfigInput
+    // What YAML only warns about (an unknown !tag, an ambiguous alias) is a mistake in a config.
+    const doc = parseDocument(text)
+    const problem = doc.errors[0] ?? doc.warnings[0]
+    if (problem !== undefined) throw problem
+    value = doc.toJS() ?? {}
   } catch (err) {
-    if (err instanceof ConfigError) throw err
-    throw new ConfigError(`${path} is not valid YAML: ${(err as Error).message}`, { cause: err })
+    throw new ConfigError(`${source} is not valid YAML: ${(err as Error).message}`, { cause: err })
   }
+  if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${source} must hold a mapping of settings`)
+  return value as RunConfigInput
 }
 
 /** The commented config `conclave init` writes. */
@@ -156,6 +171,8 @@ seed: 42
 quorum: { kind: fraction, fraction: 0.5 }
 # Seconds after a proposal during which votes on it count.
 windowSeconds: 600
+# How a peer decides on an update from what it measured: tolerance (the two settings below).
+acceptance: tolerance
 # A peer accepts an update that lowers its judge's score on its validation examples by at
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
 # 0.1 nats, ner and qa by log-likelihood with 0.01 nats per token).
@@ -187,7 +204,8 @@ teacher: { kind: dataset, maxTokens: 64 }
 store: { kind: helia }
 # Where records are anchored: tangle (embedded file; difficulty = proof-of-work bits) or iota.
 ledger: { kind: tangle, difficulty: 8 }
-# How participants talk: local (in-process).
+# How participants talk: local (in-process), or matrix (baseUrl, userId; its access token
+# best in CONCLAVE_MATRIX_TOKEN: a token written here is never written anywhere else).
 bus: { kind: local }
 # Bounds a peer puts on an update before its judge's score counts (false: none): its norm at
 # most maxNormRatio times the peer's own update's, along the peer's update (cosine at least

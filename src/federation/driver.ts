@@ -39,9 +39,21 @@ export interface DriverContext {
 
 export type DriverFactory = (participant: Participant, context: DriverContext) => Promise<Driver>
 
-/** The participant proposes every round and judges every peer's update by the rule. */
+/**
+ * The participant proposes every round and judges every peer's update by the rule as it
+ * arrives. Resumed, it judges what arrived while it was down; a resumed round may hold its
+ * proposal already.
+ */
 export const autopilot: DriverFactory = async (participant) => ({
-  openRound: async (round) => { await participant.propose(round) },
+  openRound: async (round) => { if (!participant.hasProposed(round)) await participant.propose(round) },
+  resume: async () => {
+    const { state } = participant
+    if (state.charter === undefined) return false
+    const open = (state.rounds.get(state.currentRound())?.proposals ?? []).flatMap(id => state.proposals.get(id) ?? [])
+    const unjudged = open.filter(e => e.signed.issuer !== participant.did && e.decision === undefined && !participant.hasVoted(e.block))
+    for (const { block } of unjudged) await participant.vote(block, (await participant.evaluate(block)).passes)
+    return unjudged.length > 0
+  },
   busy: false,
   idle: async () => {},
   close: async () => {}

@@ -4,11 +4,12 @@ import type { Charter, Did } from '../core/records.ts'
 import type { SerialQueue } from '../core/serial-queue.ts'
 import type { Identity } from '../identity/index.ts'
 import type { Ledger } from '../ledger/index.ts'
-import type { Shard, Task } from '../ml/task.ts'
+import { judgeOf, type Shard, type Task } from '../ml/task.ts'
 import type { ContentStore } from '../storage/index.ts'
 import { CachedTeacher } from '../teachers/cache.ts'
 import type { Teacher } from '../teachers/index.ts'
 import type { Bus } from '../transport/index.ts'
+import { acceptanceRule } from './acceptance.ts'
 import { memberName, memberSeed, type RunConfig } from './config.ts'
 import { putModel } from './content.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
@@ -54,8 +55,7 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
     shard: parts.shard,
     teacher,
     seed: memberSeed(config, index),
-    tolerance: config.tolerance,
-    relativeTolerance: config.relativeTolerance,
+    acceptance: acceptanceRule(config, judgeOf(parts.task)),
     voteScale: config.voteScale,
     robustness: config.robustness === false ? undefined : config.robustness,
     attack: config.attacks.find(a => a.agent === index + 1),

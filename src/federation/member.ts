@@ -14,6 +14,8 @@ import { audit, type AuditReport } from './audit.ts'
 import { memberName, parseRunConfig, type RunConfig } from './config.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
 import { charterOf, enrol } from './enrol.ts'
+import { sealRunDir } from './head.ts'
+import { RoundLoop, wallClock, type RoundOutcome, type RoundProgress } from './round-loop.ts'
 
 /**
  * What one member process needs beyond a run config: who it is among the members, its key
@@ -60,6 +62,8 @@ export interface MemberReport {
   rounds: MemberRound[]
   /** The audit of this member's own copy of the ledger, against the shared store. */
   audit: AuditReport
+  /** The id of the head this member signed (`head.json` in its dir); absent when its audit failed. */
+  head?: string
 }
 
 export interface MemberOptions {
@@ -76,9 +80,10 @@ export interface MemberOptions {
 /**
  * One member of a federation as its own process (`conclave agent`): it shares the content
  * store and the bus room with the other members, keeps its own copy of the ledger, and
- * runs its own round clock. A round closes, for me, when every member's proposal and every
- * peer's vote on it is in, or when the validation window has passed; the round's recorder
- * then anchors the decisions and checkpoint, which everyone checks against their own merge.
+ * runs the round loop on a wall clock. A round closes, for me, when every member's
+ * proposal and every peer's vote on it is in, or when the validation window has passed;
+ * the round's recorder then anchors the decisions and checkpoint, which everyone checks
+ * against their own merge.
  */
 export async function runMember (config: MemberConfig, options: MemberOptions = {}): Promise<MemberReport> {
   const { run } = config
@@ -93,22 +98,15 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   const store = await createContentStore(run.store, { dir: join(config.dir, 'store'), logger })
   const bus = await createBus(run.bus, { logger })
   const room = run.federation
-  const ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, logger })
+  // The first member anchors the charter: until then, my copy keeps only its blocks.
+  const ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, founder: config.members[0], logger })
   const teacher = task.teaching === undefined ? undefined : await createTeacher(run.teacher, task.teaching.pairs)
   const participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
   const names = new Map(config.members.map((did, i) => [did, memberName(i)]))
   const driver = await (options.driver ?? autopilot)(participant, { ledger, bus, room, nameOf: did => names.get(did) ?? did, dir: join(config.dir, 'agents', config.name) })
-  const until = async (what: string, done: () => boolean, seconds: number): Promise<boolean> => {
-    const deadline = Date.now() + seconds * 1000
-    while (!done()) {
-      options.signal?.throwIfAborted()
-      await participant.idle()
-      if (Date.now() > deadline) return false
-      await new Promise(resolve => setTimeout(resolve, 200))
-    }
-    logger.info(`${config.name}: ${what}`)
-    return true
-  }
+  const clock = wallClock(participant)
+  const until = async (done: () => boolean, seconds: number): Promise<boolean> => clock.until(done, seconds, { signal: options.signal })
+  const log = (event: RoundProgress): void => { logger.info(`${config.name}: ${event.type}`, { ...event }) }
 
   try {
     await participant.start()
@@ -122,12 +120,12 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
     try {
       if (config.member === 1 && participant.state.charter === undefined) {
         say(`${config.name}: waiting for ${config.members.length - 1} members to listen…`)
-        if (!await until('every member listens', () => config.members.every(d => heard.has(d)), config.joinSeconds)) {
+        if (!await until(() => config.members.every(d => heard.has(d)), config.joinSeconds)) {
           throw new BackendUnavailableError(`only ${heard.size} of ${config.members.length} members said hello within ${config.joinSeconds} s: ${config.members.filter(d => !heard.has(d)).map(d => names.get(d)).join(', ')} missing`)
         }
         await participant.publishRecord(await charterOf(run, task, store, config.members))
       }
-      if (!await until('the charter is applied', () => participant.globalModel !== undefined, config.joinSeconds)) throw new BackendUnavailableError(`no charter from ${names.get(config.members[0] as string)} within ${config.joinSeconds} s`)
+      if (!await until(() => participant.globalModel !== undefined, config.joinSeconds)) throw new BackendUnavailableError(`no charter from ${names.get(config.members[0] as string)} within ${config.joinSeconds} s`)
     } finally {
       clearInterval(greeter)
       hello.unsubscribe()
@@ -135,19 +133,8 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
     say(`${config.name}: federation ${room} chartered; ${run.rounds} rounds`)
 
     const rounds: MemberRound[] = []
-    for (let round = (participant.state.global?.round ?? 0) + 1; round <= run.rounds; round++) {
-      await driver.openRound(round)
-      const peers = config.members.length - 1
-      const complete = (): boolean => {
-        const ids = participant.state.rounds.get(round)?.proposals ?? []
-        return ids.length === config.members.length && ids.every(id => (participant.state.proposals.get(id)?.votes.size ?? 0) === peers)
-      }
-      const full = await until(`round ${round} has every proposal and vote`, () => complete() && !driver.busy, run.windowSeconds)
-      await driver.idle()
-      await participant.closeRound(round)
-      if (!await until(`round ${round} is checkpointed`, () => (participant.state.global?.round ?? 0) >= round, run.windowSeconds)) {
-        throw new BackendUnavailableError(`round ${round} got no checkpoint from its recorder within ${run.windowSeconds} s`)
-      }
+    const loop = new RoundLoop({ seats: () => [{ participant, driver }], members: config.members.length, windowSeconds: run.windowSeconds, clock })
+    const onRound = async (round: number, { full }: RoundOutcome): Promise<void> => {
       const global = participant.globalModel
       if (global === undefined) throw new BackendUnavailableError('no global model')
       const evaluation = await task.evaluate(global.weights, evalExamples(task, run.evalSplit))
@@ -156,11 +143,14 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
       rounds.push(result)
       say(`${config.name}: round ${round}${full ? '' : ' (window closed before every vote was in)'}: ${result.accepts} accepted, ${result.rejects} rejected, ${result.metric.name} ${result.metric.value.toFixed(4)}`)
     }
+    await loop.run({ from: (participant.state.global?.round ?? 0) + 1, to: run.rounds }, { signal: options.signal, onProgress: log, onRound })
 
     const checked = await audit(ledger, store)
-    const report: MemberReport = { name: config.name, did: identity.did, rounds, audit: checked }
+    // My copy as it ends, signed by me: what `conclave audit DIR` checks it against.
+    const head = checked.modelHash === null || run.ledger.kind === 'iota' ? undefined : (await sealRunDir(config.dir, { federation: run.federation, model: checked.modelHash, signers: [identity] })).id
+    const report: MemberReport = { name: config.name, did: identity.did, rounds, audit: checked, head }
     await writeFile(join(config.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n')
-    say(`${config.name}: audit of my ledger copy ${checked.ok ? 'ok' : `FAILED (${checked.firstFailure?.error.message})`}: ${checked.records} records, model ${checked.modelHash}`)
+    say(`${config.name}: audit of my ledger copy ${checked.ok ? 'ok' : `FAILED (${checked.firstFailure?.error.message})`}: ${checked.records} records, model ${checked.modelHash}${head === undefined ? '' : `, head ${head}`}`)
     if (options.stay === true && options.signal !== undefined && !options.signal.aborted) {
       say(`${config.name}: staying in the room to answer questions (stop with Ctrl-C)`)
       await new Promise(resolve => options.signal?.addEventListener('abort', resolve, { once: true }))

@@ -1,27 +1,30 @@
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ConfigError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions, ProgressOptions } from '../core/options.ts'
 import { initBackend } from '../ml/backend.ts'
 import type { Task } from '../ml/task.ts'
 import type { Weights } from '../ml/weights.ts'
-import type { RunConfig } from './config.ts'
+import { parseRunConfig, readConfigFile, type RunConfig } from './config.ts'
 import type { DriverFactory } from './driver.ts'
+import { sealRunDir } from './head.ts'
+import { assertResumable, prepareRunDir } from './run-dir.ts'
 import { learningCurveSvg, roundTable, type RoundReport, type RunReport } from './report.ts'
+import type { RoundProgress } from './round-loop.ts'
 import { Simulation } from './simulation.ts'
 
 export type RunProgress =
   | { type: 'conclave:run:start', agents: number, rounds: number, backend: string }
-  | { type: 'conclave:round:start', round: number, rounds: number }
-  | { type: 'conclave:round:propose', round: number, agent: string }
+  | RoundProgress
   | { type: 'conclave:round:end', report: RoundReport }
 
 export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
   /** The run directory: protocol state in `ledger/` and `store/`, reports beside them. */
   out: string
-  /** Replace an earlier run in `out` (only a directory that looks like a Conclave run). */
+  /** Replace an earlier run in `out`: only what a Conclave run wrote there, and only where its marker says a run made `out` (run-dir.ts). */
   force?: boolean
+  /** Continue the killed run in `out` from its ledger, to the same model a run that was never stopped ends with. */
+  resume?: boolean
   logger?: Logger
   /** What decides for each participant (agents/ builds one per LangGraph agent). @default the autopilot */
   driver?: DriverFactory
@@ -33,31 +36,32 @@ export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
 export async function runFederation (config: RunConfig, options: RunOptions): Promise<RunReport> {
   const started = performance.now()
   const startedAt = new Date().toISOString()
-  await prepareRunDir(options.out, options.force === true)
-  await writeFile(join(options.out, 'config.json'), JSON.stringify(config, null, 2) + '\n')
+  if (options.resume === true) await assertResumable(options.out)
+  else {
+    await prepareRunDir(options.out, { force: options.force })
+    await writeRunConfig(options.out, config)
+  }
   const logger = options.logger ?? silentLogger
   const backend = await initBackend({ logger })
   options.onProgress?.({ type: 'conclave:run:start', agents: config.agents, rounds: config.rounds, backend: backend.backend })
 
-  const sim = await Simulation.create(config, {
-    dir: options.out,
-    logger,
-    driver: options.driver,
-    onPropose: (round, agent) => options.onProgress?.({ type: 'conclave:round:propose', round, agent })
-  })
+  const sim = await Simulation.create(config, { dir: options.out, logger, driver: options.driver, resume: options.resume })
+  let report: RunReport
   try {
-    const rounds = [await sim.charter()]
-    for (let round = 1; round <= config.rounds; round++) {
-      options.signal?.throwIfAborted()
-      options.onProgress?.({ type: 'conclave:round:start', round, rounds: config.rounds })
-      const report = await sim.round(round)
-      rounds.push(report)
-      options.onProgress?.({ type: 'conclave:round:end', report })
-    }
+    const rounds = await sim.history()
+    if (rounds.length === 0) rounds.push(await sim.charter())
+    await sim.run({ from: rounds.length, to: config.rounds }, {
+      signal: options.signal,
+      onProgress: options.onProgress,
+      onRound: report => {
+        rounds.push(report)
+        options.onProgress?.({ type: 'conclave:round:end', report })
+      }
+    })
     const decided = rounds.slice(1)
     const proposals = decided.reduce((s, r) => s + r.proposals, 0)
     const reputation = sim.participants[0]?.state.reputation
-    const report: RunReport = {
+    report = {
       conclave: '0.1.0',
       startedAt,
       seed: config.seed,
@@ -82,26 +86,30 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
     await writeReport(options.out, report)
     const final = sim.participants[0]?.globalModel
     if (final !== undefined) await options.onModel?.(final.weights, sim.task)
-    return report
   } finally {
     await sim.close()
   }
+  // What the run made, signed by every participant once its ledger and store are closed (an embedded ledger only: IOTA's is not in the directory).
+  if (config.ledger.kind !== 'iota') await sealRunDir(options.out, { federation: config.federation, model: report.modelHash, signers: sim.participants.map(p => p.identity) })
+  return report
+}
+
+/** Reads the config of the run `dir` holds, for `conclave run --resume`. */
+export async function readRunConfig (dir: string): Promise<RunConfig> {
+  await assertResumable(dir)
+  return parseRunConfig(await readConfigFile(join(dir, 'config.json')))
+}
+
+/**
+ * `DIR/config.json`: the settings the run used, defaults filled in, secrets as `[redacted]`
+ * (src/core/secret.ts). Owner-only, like report.json, which repeats it.
+ */
+export async function writeRunConfig (dir: string, config: RunConfig): Promise<void> {
+  await writeFile(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
 }
 
 export async function writeReport (dir: string, report: RunReport): Promise<void> {
-  await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n')
+  await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n', { mode: 0o600 })
   await writeFile(join(dir, 'learning-curve.svg'), learningCurveSvg(report))
   await writeFile(join(dir, 'report.md'), `# Conclave run (seed ${report.seed})\n\n${roundTable(report)}\n\nRejection rate: ${(100 * report.rejectionRate).toFixed(1)}% · final model sha-256 ${report.modelHash}\n\n![learning curve](learning-curve.svg)\n`)
-}
-
-async function prepareRunDir (out: string, force: boolean): Promise<void> {
-  const entries = await readdir(out).catch(() => [] as string[])
-  if (entries.length > 0) {
-    const isRun = entries.includes('ledger') || entries.includes('report.json')
-    if (!force || !isRun) {
-      throw new ConfigError(`run directory ${out} is not empty${isRun ? '; pass --force to replace that run' : ''}`)
-    }
-    await rm(out, { recursive: true, force: true })
-  }
-  await mkdir(out, { recursive: true })
 }

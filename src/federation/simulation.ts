@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { ConfigError, DerivationMismatchError, type ConclaveError } from '../core/errors.ts'
+import { ConfigError, DerivationMismatchError, NoCheckpointError, type ConclaveError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { loadOrCreateKeystore } from '../identity/index.ts'
 import { createLedger, type Ledger } from '../ledger/index.ts'
@@ -14,22 +14,19 @@ import type { Participant } from './participant.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
 import { PHASES, zeroPhases, type PhaseSeconds } from './phases.ts'
 import type { RoundReport } from './report.ts'
+import { fetchModel } from './content.ts'
+import { RoundLoop, settlingClock, type RoundOptions, type RoundOutcome } from './round-loop.ts'
 
 export interface SimulationOptions {
   /** The run directory: `ledger/`, `store/` and `keys/` go under it. */
   dir: string
   logger?: Logger
-  onPropose?: (round: number, agent: string) => void
   /** What decides for each participant. @default the autopilot */
   driver?: DriverFactory
+  /** Continue the run `dir` holds: participants catch up from its ledger, drivers from their memory. @default a new run */
+  resume?: boolean
 }
 
-/**
- * A federation of N participants in one process, sharing one store, ledger and bus the
- * way separate machines share IPFS, IOTA and Matrix. The simulation is only the round
- * clock: it says when to propose and when a window closes. Everything else is the
- * participants' own doing.
- */
 interface SimulationParts {
   config: RunConfig
   task: Task
@@ -44,6 +41,12 @@ interface SimulationParts {
   options: SimulationOptions
 }
 
+/**
+ * A federation of N participants in one process, sharing one store, ledger and bus the
+ * way separate machines share IPFS, IOTA and Matrix. The simulation is only the round
+ * loop's clock: its work is done when everyone has settled. Everything else is the
+ * participants' own doing.
+ */
 export class Simulation {
   readonly config: RunConfig
   readonly task: Task
@@ -59,6 +62,7 @@ export class Simulation {
   /** One work queue for everyone: on one thread, no participant's work overlaps another's. */
   readonly #queue = new SerialQueue()
   readonly #names = new Map<string, string>()
+  readonly #loop: RoundLoop
 
   private constructor (parts: SimulationParts) {
     this.config = parts.config
@@ -71,6 +75,12 @@ export class Simulation {
     this.shards = parts.shards
     this.teacher = parts.teacher
     this.#options = parts.options
+    this.#loop = new RoundLoop({
+      seats: () => this.participants.map((participant, i) => ({ participant, driver: this.drivers[i] as Driver })),
+      members: this.config.agents,
+      windowSeconds: this.config.windowSeconds,
+      clock: settlingClock(() => this.settle())
+    })
   }
 
   static async create (config: RunConfig, options: SimulationOptions): Promise<Simulation> {
@@ -86,8 +96,14 @@ export class Simulation {
     const sim = new Simulation({ config, task, store, ledger, bus, participants: [], drivers: [], shards, teacher, options })
     for (let i = 0; i < config.agents; i++) sim.participants.push(await sim.#participant(i))
     for (const p of sim.participants) sim.#names.set(p.did, p.name)
+    const resume = options.resume === true
+    // Resuming, as restarted processes would: all catch up from the ledger (which makes no records) before any driver wakes.
+    if (resume) for (const p of sim.participants) { await p.start(); await p.catchUp() }
     for (const p of sim.participants) sim.drivers.push(await sim.#driver(p))
-    for (const p of sim.participants) await p.start()
+    if (!resume) for (const p of sim.participants) await p.start()
+    // Then each driver finishes what it left undone: the autopilot judges what arrived while it was down.
+    if (resume) for (const d of sim.drivers) await d.resume?.()
+    await sim.settle()
     return sim
   }
 
@@ -113,35 +129,61 @@ export class Simulation {
 
   /** The first participant founds the federation: members, quorum, window, initial model. */
   async charter (): Promise<RoundReport> {
+    const start = performance.now()
     const founder = this.#founder()
     await founder.publishRecord(await charterOf(this.config, this.task, this.store, this.participants.map(p => p.did)))
     await this.settle()
-    return this.#report(0, zeroPhases(), 0)
+    return this.#report(0, this.#takePhases(), (performance.now() - start) / 1000)
+  }
+
+  /**
+   * Reports of the rounds the ledger already holds (none in a new run), their models scored
+   * again from the store; their phases and times were not measured by this process.
+   */
+  async history (): Promise<RoundReport[]> {
+    const state = this.#founder().state
+    if (state.charter === undefined) return []
+    const reports = []
+    for (let round = 0; round <= (state.global?.round ?? 0); round++) {
+      const ref = round === 0 ? state.charter.record.initial : state.rounds.get(round)?.checkpoint?.record.model
+      if (ref === undefined) throw new NoCheckpointError(`the ledger has no checkpoint of round ${round}`)
+      reports.push(await this.#report(round, zeroPhases(), 0, { ref, weights: await fetchModel(this.store, ref) }))
+    }
+    return reports
+  }
+
+  /** Rounds `from` to `to` through the round loop; `onRound` gets each one's report. */
+  async run (rounds: { from: number, to: number }, options: RoundOptions & { onRound: (report: RoundReport) => void }): Promise<void> {
+    await this.#loop.run(rounds, { ...options, onRound: async (round, outcome) => { options.onRound(await this.#finish(round, outcome)) } })
   }
 
   /** One round: everyone proposes, peers judge and vote, the window closes, all merge. */
   async round (round: number): Promise<RoundReport> {
-    const start = performance.now()
-    await this.propose(round)
-    return this.closeRound(round, start)
+    return this.#finish(round, await this.#loop.round(round))
   }
 
   /** The round's first half: each proposer trains and proposes; peers judge and vote. */
   async propose (round: number, proposers: readonly Participant[] = this.participants): Promise<void> {
-    for (const p of proposers) {
-      this.#options.onPropose?.(round, p.name)
-      await this.drivers[this.participants.indexOf(p)]?.openRound(round)
-      await this.settle()
-    }
+    await this.#loop.open(round, { proposers })
   }
 
   /** The round's second half: the window closes, the recorder anchors, everyone merges and agrees. */
   async closeRound (round: number, start = performance.now()): Promise<RoundReport> {
-    for (const p of this.participants) await p.closeRound(round)
-    await this.settle()
+    const { full } = await this.#loop.close(round)
+    return this.#finish(round, { full, wallSeconds: (performance.now() - start) / 1000 })
+  }
+
+  /** After a round: every participant holds the same model; its report. */
+  async #finish (round: number, outcome: RoundOutcome): Promise<RoundReport> {
     this.#assertConsensus(round)
-    const phases = sumPhases(this.participants.map(p => p.timer.take()))
-    return this.#report(round, phases, (performance.now() - start) / 1000)
+    return this.#report(round, this.#takePhases(), outcome.wallSeconds)
+  }
+
+  /** Each phase's time since the last take, summed over the participants (who never work at once: they share one queue). */
+  #takePhases (): PhaseSeconds {
+    const sum = zeroPhases()
+    for (const phases of this.participants.map(p => p.timer.take())) for (const p of PHASES) sum[p] += phases[p]
+    return sum
   }
 
   /** Waits until no participant has a message left to handle, bus deliveries included. */
@@ -199,9 +241,8 @@ export class Simulation {
   }
 
   /** The global model scored on the held-out test split: reporting only, never a protocol input. */
-  async #report (round: number, phases: PhaseSeconds, wallSeconds: number): Promise<RoundReport> {
+  async #report (round: number, phases: PhaseSeconds, wallSeconds: number, global = this.#founder().globalModel): Promise<RoundReport> {
     const observer = this.#founder()
-    const global = observer.globalModel
     if (global === undefined) throw new ConfigError('no global model: the charter was not applied')
     const evaluation = await this.task.evaluate(global.weights, evalExamples(this.task, this.config.evalSplit))
     const proposals = [...observer.state.proposals.values()].filter(p => p.signed.record.round === round)
@@ -217,10 +258,4 @@ export class Simulation {
       peakRssMiB: process.resourceUsage().maxRSS / 1024
     }
   }
-}
-
-function sumPhases (all: PhaseSeconds[]): PhaseSeconds {
-  const sum = zeroPhases()
-  for (const phases of all) for (const p of PHASES) sum[p] += phases[p]
-  return sum
 }

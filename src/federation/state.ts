@@ -1,17 +1,21 @@
 import {
-  DerivationMismatchError, DuplicateVoteError, InflatedSamplesError, ProtocolViolationError, ReplayedUpdateError,
-  SelfVoteError, UnknownProposalError, VoteOutsideWindowError
+  AlreadyAppliedError, AlreadyDecidedError, AlreadyProposedError, InflatedSamplesError, ReplayedUpdateError, CharterExistsError, DerivationMismatchError,
+  DuplicateVoteError, NoCharterError, NotMemberError, NotRecorderError, RecordTimeMismatchError, SelfVoteError,
+  UndecidedRoundError, UnknownProposalError, VoteOutsideWindowError, WrongBaseModelError, WrongFederationError,
+  WrongRoundError
 } from '../core/errors.ts'
 import type {
   BlockId, Charter, Checkpoint, Decision, Did, ModelRef, Proposal, SignedRecord, Vote
 } from '../core/records.ts'
 import { assertReachable, requiredAccepts } from '../core/quorum.ts'
 import { NonceRegistry, verifyRecord } from '../identity/index.ts'
-import type { Block } from '../ledger/index.ts'
+import type { Block, Ledger } from '../ledger/index.ts'
 import { recorderOf, tally, type Tally } from './tally.ts'
 
 export interface ProposalEntry {
   block: BlockId
+  /** Its block's time: the ledger's, not the proposer's. Its votes' window opens here. */
+  time: number
   signed: SignedRecord<Proposal>
   votes: Map<Did, { block: BlockId, signed: SignedRecord<Vote> }>
   decision?: { block: BlockId, record: Decision }
@@ -28,7 +32,16 @@ export interface Reputation {
   votes: number
 }
 
+/**
+ * How far a record's signed time (`iat`) may lie from its block's time, either way: signing,
+ * mining and delivery take seconds. Beyond it the signer's clock, not the ledger's, would be
+ * telling when the record was made.
+ */
+const ANCHOR_SKEW_SECONDS = 60
+
 export interface ApplyOptions {
+  /** The ledger the block is on: it orders blocks (a vote must descend from its proposal's block). */
+  ledger: Pick<Ledger, 'descends'>
   /** Unix seconds to check validity times against: now when live, the block's time in an audit. */
   now?: number
   /**
@@ -42,6 +55,11 @@ export interface ApplyOptions {
  * One participant's view of the federation, built only from signed, anchored records.
  * Every rule of the protocol is checked here, once, for live participants and the audit
  * alike: whoever applies the same blocks ends in the same state.
+ *
+ * Time is the ledger's: a record must be signed within ANCHOR_SKEW_SECONDS of its block's
+ * time, and a vote counts only if its block descends from its proposal's block and is dated
+ * at most the charter's window after it. Block times never go back along parents, so a vote
+ * cannot be dated before the proposal it follows, and a signer's backdated `iat` buys nothing.
  */
 export class FederationState {
   charter?: SignedRecord<Charter>
@@ -62,14 +80,17 @@ export class FederationState {
   has (block: BlockId): boolean { return this.#applied.has(block) }
 
   /** Verifies the block's record and applies it; throws a named error and changes nothing if invalid. */
-  async apply (block: Block, options: ApplyOptions = {}): Promise<SignedRecord> {
-    if (this.#applied.has(block.id)) throw new ProtocolViolationError(`block ${block.id} was already applied`)
+  async apply (block: Block, options: ApplyOptions): Promise<SignedRecord> {
+    if (this.#applied.has(block.id)) throw new AlreadyAppliedError(`block ${block.id} was already applied`)
     const signed = await verifyRecord(block.record, {
       members: this.charter === undefined ? undefined : this.members,
       now: options.now
     })
+    if (Math.abs(signed.issuedAt - block.time) > ANCHOR_SKEW_SECONDS) {
+      throw new RecordTimeMismatchError(`${signed.record.type} record in block ${block.id} is signed at ${signed.issuedAt} but anchored at ${block.time}, more than ${ANCHOR_SKEW_SECONDS} s apart`)
+    }
     this.#nonces.assertFresh(signed.issuer, signed.nonce)
-    this.#check(signed, block)
+    await this.#check(signed, block, options.ledger)
     await options.beforeCommit?.(signed)
     this.#nonces.claim(signed.issuer, signed.nonce)
     this.#commit(signed, block)
@@ -99,21 +120,21 @@ export class FederationState {
   recorder (round: number): Did { return recorderOf(this.#charter().record.members, round) }
   currentRound (): number { return (this.global?.round ?? 0) + 1 }
 
-  #check (signed: SignedRecord, block: Block): void {
+  async #check (signed: SignedRecord, block: Block, ledger: ApplyOptions['ledger']): Promise<void> {
     const record = signed.record
     if (record.type === 'charter') {
-      if (this.charter !== undefined) throw new ProtocolViolationError('the federation already has a charter')
-      if (!record.members.includes(signed.issuer)) throw new ProtocolViolationError('the charter must be signed by a member')
+      if (this.charter !== undefined) throw new CharterExistsError('the federation already has a charter')
+      if (!record.members.includes(signed.issuer)) throw new NotMemberError('the charter must be signed by a member')
       assertReachable(record.quorum, record.members.length)
       return
     }
     const charter = this.#charter()
     if (record.federation !== charter.record.federation) {
-      throw new ProtocolViolationError(`record for federation ${record.federation}, not ${charter.record.federation}`)
+      throw new WrongFederationError(`record for federation ${record.federation}, not ${charter.record.federation}`)
     }
     switch (record.type) {
       case 'proposal': return this.#checkProposal(signed as SignedRecord<Proposal>)
-      case 'vote': return this.#checkVote(signed as SignedRecord<Vote>)
+      case 'vote': return this.#checkVote(signed as SignedRecord<Vote>, block, ledger)
       case 'decision': return this.#checkDecision(signed as SignedRecord<Decision>, block)
       case 'checkpoint': return this.#checkCheckpoint(signed as SignedRecord<Checkpoint>)
     }
@@ -122,10 +143,10 @@ export class FederationState {
   #checkProposal (signed: SignedRecord<Proposal>): void {
     const { record, issuer } = signed
     const round = this.currentRound()
-    if (record.round !== round) throw new ProtocolViolationError(`proposal for round ${record.round} while round ${round} is open`)
-    if (record.base !== this.global?.model.cid) throw new ProtocolViolationError(`proposal trained from ${record.base}, not the global model ${this.global?.model.cid}`)
+    if (record.round !== round) throw new WrongRoundError(`proposal for round ${record.round} while round ${round} is open`)
+    if (record.base !== this.global?.model.cid) throw new WrongBaseModelError(`proposal trained from ${record.base}, not the global model ${this.global?.model.cid}`)
     const mine = (this.rounds.get(round)?.proposals ?? []).some(id => this.#proposal(id).signed.issuer === issuer)
-    if (mine) throw new ProtocolViolationError(`${issuer} already proposed in round ${round}`)
+    if (mine) throw new AlreadyProposedError(`${issuer} already proposed in round ${round}`)
     const charter = this.#charter().record
     const declared = charter.samples?.[charter.members.indexOf(issuer)]
     if (declared !== undefined && record.numSamples > declared) throw new InflatedSamplesError(`${issuer} claims ${record.numSamples} samples, it declared ${declared} in the charter`)
@@ -133,16 +154,20 @@ export class FederationState {
     if (earlier !== undefined) throw new ReplayedUpdateError(`${issuer} re-sends the update of proposal ${earlier.block} (round ${earlier.signed.record.round})`)
   }
 
-  #checkVote (signed: SignedRecord<Vote>): void {
+  async #checkVote (signed: SignedRecord<Vote>, block: Block, ledger: ApplyOptions['ledger']): Promise<void> {
     const { record, issuer } = signed
     const entry = this.proposals.get(record.proposal)
     if (entry === undefined) throw new UnknownProposalError(`vote on ${record.proposal}, which is not an anchored proposal`)
     if (entry.signed.issuer === issuer) throw new SelfVoteError(`${issuer} voted on its own proposal`)
     if (entry.votes.has(issuer)) throw new DuplicateVoteError(`${issuer} already voted on ${record.proposal}`)
-    if (record.round !== entry.signed.record.round) throw new ProtocolViolationError(`vote says round ${record.round}, its proposal is in round ${entry.signed.record.round}`)
+    if (record.round !== entry.signed.record.round) throw new WrongRoundError(`vote says round ${record.round}, its proposal is in round ${entry.signed.record.round}`)
+    if (entry.decision !== undefined) throw new VoteOutsideWindowError(`vote on ${record.proposal} came after its decision`)
+    if (!await ledger.descends(block.id, entry.block)) {
+      throw new VoteOutsideWindowError(`vote in block ${block.id} does not descend from its proposal's block ${entry.block}: the ledger does not order it after the proposal`)
+    }
     const window = this.#charter().record.windowSeconds
-    if (entry.decision !== undefined || signed.issuedAt > entry.signed.issuedAt + window) {
-      throw new VoteOutsideWindowError(`vote on ${record.proposal} came after its ${window}s window closed`)
+    if (block.time > entry.time + window) {
+      throw new VoteOutsideWindowError(`vote on ${record.proposal} was anchored ${block.time - entry.time} s after it, past its ${window} s window`)
     }
   }
 
@@ -151,7 +176,7 @@ export class FederationState {
     this.#assertRecorder(issuer, record.round, 'decision')
     const entry = this.proposals.get(record.proposal)
     if (entry === undefined) throw new UnknownProposalError(`decision on ${record.proposal}, which is not an anchored proposal`)
-    if (entry.decision !== undefined) throw new ProtocolViolationError(`${record.proposal} was already decided`)
+    if (entry.decision !== undefined) throw new AlreadyDecidedError(`${record.proposal} was already decided`)
     const derived = { ...this.derive(record.proposal), proposer: entry.signed.issuer, round: entry.signed.record.round }
     const claimed = { accepted: record.accepted, accepts: record.accepts, rejects: record.rejects, required: record.required, votes: record.votes, proposer: record.proposer, round: record.round }
     if (JSON.stringify(claimed) !== JSON.stringify(derived)) {
@@ -162,10 +187,10 @@ export class FederationState {
   #checkCheckpoint (signed: SignedRecord<Checkpoint>): void {
     const { record, issuer } = signed
     this.#assertRecorder(issuer, record.round, 'checkpoint')
-    if (record.round !== this.currentRound()) throw new ProtocolViolationError(`checkpoint for round ${record.round} while round ${this.currentRound()} is open`)
-    if (record.parent !== this.global?.model.cid) throw new ProtocolViolationError(`checkpoint parent ${record.parent} is not the global model`)
+    if (record.round !== this.currentRound()) throw new WrongRoundError(`checkpoint for round ${record.round} while round ${this.currentRound()} is open`)
+    if (record.parent !== this.global?.model.cid) throw new WrongBaseModelError(`checkpoint parent ${record.parent} is not the global model`)
     const undecided = (this.rounds.get(record.round)?.proposals ?? []).filter(id => this.#proposal(id).decision === undefined)
-    if (undecided.length > 0) throw new ProtocolViolationError(`checkpoint before proposals ${undecided.join(', ')} were decided`)
+    if (undecided.length > 0) throw new UndecidedRoundError(`checkpoint before proposals ${undecided.join(', ')} were decided`)
     const merged = this.accepted(record.round).map(p => p.block)
     if (JSON.stringify(merged) !== JSON.stringify(record.merged)) {
       throw new DerivationMismatchError(`checkpoint merges ${JSON.stringify(record.merged)}, the decisions accept ${JSON.stringify(merged)}`)
@@ -181,7 +206,7 @@ export class FederationState {
         for (const m of record.members) this.reputation.set(m, { accepted: 0, rejected: 0, votes: 0 })
         return
       case 'proposal': {
-        this.proposals.set(block.id, { block: block.id, signed: signed as SignedRecord<Proposal>, votes: new Map() })
+        this.proposals.set(block.id, { block: block.id, time: block.time, signed: signed as SignedRecord<Proposal>, votes: new Map() })
         const round = this.rounds.get(record.round) ?? { proposals: [] }
         round.proposals.push(block.id)
         this.rounds.set(record.round, round)
@@ -209,11 +234,11 @@ export class FederationState {
 
   #assertRecorder (issuer: Did, round: number, what: string): void {
     const recorder = this.recorder(round)
-    if (issuer !== recorder) throw new ProtocolViolationError(`${issuer} anchored a ${what} for round ${round}, whose recorder is ${recorder}`)
+    if (issuer !== recorder) throw new NotRecorderError(`${issuer} anchored a ${what} for round ${round}, whose recorder is ${recorder}`)
   }
 
   #charter (): SignedRecord<Charter> {
-    if (this.charter === undefined) throw new ProtocolViolationError('no charter: the ledger must start with one')
+    if (this.charter === undefined) throw new NoCharterError('no charter: the ledger must start with one')
     return this.charter
   }
 
@@ -225,7 +250,7 @@ export class FederationState {
 
   #reputation (did: Did): Reputation {
     const rep = this.reputation.get(did)
-    if (rep === undefined) throw new ProtocolViolationError(`${did} has no reputation entry`)
+    if (rep === undefined) throw new NotMemberError(`${did} has no reputation entry`)
     return rep
   }
 }

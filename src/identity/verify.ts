@@ -8,7 +8,8 @@ import {
 } from '../core/errors.ts'
 import { Claims, MAX_RECORD_BYTES, Record, type SignedRecord } from '../core/records.ts'
 
-const resolver = new Resolver(getResolver())
+/** Resolves did:key DIDs (no network): every signature check here uses it. */
+export const didKeyResolver = new Resolver(getResolver())
 
 /** Clock skew tolerated between peers, in seconds. */
 const SKEW_SECONDS = 60
@@ -39,7 +40,7 @@ export async function verifyRecord (jwt: string, options: VerifyOptions = {}): P
   if (!record.success) throw new InvalidRecordError(`bad record: ${z.prettifyError(record.error)}`)
 
   try {
-    await verifyJWT(jwt, { resolver, policies: { now: claims.data.iat, iat: false, nbf: false, exp: false, aud: false } })
+    await verifyJWT(jwt, { resolver: didKeyResolver, policies: { now: claims.data.iat, iat: false, nbf: false, exp: false, aud: false } })
   } catch (err) {
     throw new BadSignatureError(`signature of a ${record.data.type} record does not verify for ${claims.data.iss}`, { cause: err })
   }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
-import { ConclaveError, LedgerCorruptError } from '../core/errors.ts'
+import { BlockNotFoundError, ConclaveError, ConfigError, EmptyLedgerError, LedgerCorruptError } from '../core/errors.ts'
 import { readIfExists } from '../core/files.ts'
 import type { Logger } from '../core/logger.ts'
 import { verifyRecord } from '../identity/index.ts'
@@ -54,6 +54,7 @@ export class BlockIndex {
   readonly #records = new Set<string>()
   /** Blocks nobody approves yet. */
   readonly #tips = new Set<string>()
+  #latest?: number
 
   constructor (blocks: Iterable<Block>) {
     for (const block of blocks) this.add(block)
@@ -61,12 +62,16 @@ export class BlockIndex {
 
   get blocks (): readonly Block[] { return this.#blocks }
 
+  /** The time of the newest block held (undefined when none is). */
+  get latest (): number | undefined { return this.#latest }
+
   add (block: Block): void {
     this.#blocks.push(block)
     this.#byId.set(block.id, block)
     this.#records.add(block.record)
     for (const parent of block.parents) this.#tips.delete(parent)
     this.#tips.add(block.id)
+    this.#latest = Math.max(this.#latest ?? block.time, block.time)
   }
 
   get (id: string): Block | undefined { return this.#byId.get(id) }
@@ -75,8 +80,40 @@ export class BlockIndex {
 
   anchors (record: string): boolean { return this.#records.has(record) }
 
-  /** The parents of the next block: tip selection over what is held. */
-  parents (): string[] { return tipSelection(this.#blocks, this.#tips) }
+  /**
+   * The parents and time of the next block: tip selection over what is held, with a tip that
+   * descends from `after` in place of the second parent when neither selected one does (every
+   * held block is a tip or below one); dated `now`, or its newest parent's time if later.
+   */
+  next (now: number, after?: string): { parents: string[], time: number } {
+    const parents = tipSelection(this.#blocks, this.#tips)
+    if (after !== undefined && !parents.some(p => p === after || this.descends(p, after))) {
+      if (!this.has(after)) throw new BlockNotFoundError(`block ${after}, which the new block must descend from, is not held here`)
+      const tip = this.#blocks.find(b => this.#tips.has(b.id) && (b.id === after || this.descends(b.id, after))) as Block
+      parents.splice(1, 1, tip.id)
+    }
+    return { parents, time: Math.max(now, ...parents.map(p => this.#byId.get(p)?.time ?? now)) }
+  }
+
+  /**
+   * Whether `ancestor` is reachable from block `id` through parents (false when either is not
+   * held). Parents come before their children, so only blocks after `ancestor` are walked.
+   */
+  descends (id: string, ancestor: string): boolean {
+    const target = this.#byId.get(ancestor)
+    const start = this.#byId.get(id)
+    if (target === undefined || start === undefined) return false
+    const seen = new Set<string>()
+    const stack = [...start.parents]
+    for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+      if (next === ancestor) return true
+      const block = this.#byId.get(next)
+      if (seen.has(next) || block === undefined || block.seq < target.seq) continue
+      seen.add(next)
+      stack.push(...block.parents)
+    }
+    return false
+  }
 
   /** The blocks held now, in order (not those added while iterating). */
   async * snapshot (signal?: AbortSignal): AsyncIterable<Block> {
@@ -134,7 +171,8 @@ export function blockLine (b: Block): string {
  */
 export class BlockFile {
   readonly #path: string
-  readonly #file: FileHandle
+  /** Undefined when opened read-only. */
+  readonly #file: FileHandle | undefined
   readonly #format: BlockFormat
   readonly #logger: Logger
   #size: number
@@ -144,7 +182,7 @@ export class BlockFile {
    */
   damage?: Failure
 
-  private constructor (path: string, file: FileHandle, format: BlockFormat, size: number, logger: Logger, damage?: Failure) {
+  private constructor (path: string, file: FileHandle | undefined, format: BlockFormat, size: number, logger: Logger, damage?: Failure) {
     this.#path = path
     this.#file = file
     this.#format = format
@@ -153,10 +191,19 @@ export class BlockFile {
     this.damage = damage
   }
 
-  /** Opens `${dir}/${format.name}.jsonl`, creating it with `difficulty` when missing or empty; an existing file keeps its own. */
-  static async open (dir: string, format: BlockFormat, difficulty: number, logger: Logger): Promise<{ file: BlockFile, checked: Checked }> {
-    await mkdir(dir, { recursive: true })
+  /**
+   * Opens `${dir}/${format.name}.jsonl`, creating it with `difficulty` when missing or empty; an existing file keeps its own.
+   * `readOnly` reads an existing file and never creates, opens for writing or extends anything (an audit).
+   */
+  static async open (dir: string, format: BlockFormat, difficulty: number, logger: Logger, options: { readOnly?: boolean } = {}): Promise<{ file: BlockFile, checked: Checked }> {
     const path = join(dir, `${format.name}.jsonl`)
+    if (options.readOnly === true) {
+      const existing = await readIfExists(path)
+      if (existing === undefined) throw new EmptyLedgerError(`${path} does not exist: the ledger holds no block`)
+      const checked = await checkFile(existing, format)
+      return { file: new BlockFile(path, undefined, format, existing.length, logger, checked.failure), checked }
+    }
+    await mkdir(dir, { recursive: true })
     const existing = await readIfExists(path)
     const handle = await open(path, 'a')
     try {
@@ -176,20 +223,22 @@ export class BlockFile {
     }
   }
 
-  /** Throws LedgerCorruptError once damage is known: a damaged file is never extended. */
-  assertExtendable (): void {
+  /** Throws LedgerCorruptError once damage is known: a damaged file is never extended; ConfigError when opened read-only. */
+  assertExtendable (): FileHandle {
     if (this.damage !== undefined) throw new LedgerCorruptError(`the ${this.#format.name} is damaged at block ${this.damage.seq}; it cannot be extended`, { cause: this.damage.error })
+    if (this.#file === undefined) throw new ConfigError(`${this.#path} was opened read-only`)
+    return this.#file
   }
 
   async append (block: Block): Promise<void> {
-    this.assertExtendable()
+    const file = this.assertExtendable()
     const bytes = Buffer.from(blockLine(block))
     try {
-      await this.#file.appendFile(bytes)
-      await this.#file.datasync()
+      await file.appendFile(bytes)
+      await file.datasync()
     } catch (err) {
       // Take a partial line back off, or refuse further appends if even that fails.
-      await this.#file.truncate(this.#size).catch((truncateError: unknown) => {
+      await file.truncate(this.#size).catch((truncateError: unknown) => {
         this.damage ??= { seq: block.seq, error: new LedgerCorruptError(`a failed write may have left part of block ${block.seq} in the file`, { cause: truncateError }) }
       })
       this.#logger.warn(`${this.#format.name} append failed`, { seq: block.seq, error: (err as Error).message })
@@ -208,7 +257,7 @@ export class BlockFile {
   }
 
   async close (): Promise<void> {
-    await this.#file.close()
+    await this.#file?.close()
   }
 }
 
@@ -225,7 +274,8 @@ function headerLine (format: BlockFormat, difficulty: number): string {
 async function checkFile (bytes: Buffer, format: BlockFormat, signal?: AbortSignal): Promise<Checked> {
   const { lines, complete } = splitLines(bytes)
   const blocks: Block[] = []
-  const byId = new Set<string>()
+  /** Each block's time, by id. */
+  const byId = new Map<string, number>()
   const records = new Set<string>()
   const headerText = utf8(lines[0])
   const header = parseJson(headerText) as { difficulty?: unknown } | undefined
@@ -255,6 +305,7 @@ async function checkFile (bytes: Buffer, format: BlockFormat, signal?: AbortSign
     const fault = proofFault(b.id, format.id(b, difficulty), difficulty)
     if (fault !== undefined) return fail(seq, fault, id)
     if (new Set(b.parents).size !== b.parents.length || b.parents.some(p => !byId.has(p))) return fail(seq, 'approves a block that does not precede it', id)
+    if (b.parents.some(p => (byId.get(p) as number) > b.time)) return fail(seq, 'is dated before a block it approves', id)
     if (records.has(b.record)) return fail(seq, 'anchors a record a second time', id)
     try {
       await verifyRecord(b.record, { now: b.time })
@@ -262,7 +313,7 @@ async function checkFile (bytes: Buffer, format: BlockFormat, signal?: AbortSign
       return fail(seq, 'its record does not verify', id, err)
     }
     blocks.push(b)
-    byId.add(b.id)
+    byId.set(b.id, b.time)
     records.add(b.record)
   }
   return { difficulty, blocks }

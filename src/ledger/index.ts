@@ -1,3 +1,5 @@
+import { access } from 'node:fs/promises'
+import { join } from 'node:path'
 import { z } from 'zod'
 import { ConfigError, type ConclaveError } from '../core/errors.ts'
 import type { Identity } from '../identity/index.ts'
@@ -18,7 +20,7 @@ export const Block = z.object({
   parents: z.array(BlockId).max(2),
   /** The signed record, a JWT. */
   record: z.string().min(1),
-  /** Unix seconds at which the ledger accepted the block. */
+  /** Unix seconds at which the ledger accepted the block; never earlier than any of its parents'. */
   time: z.number().int().positive(),
   /** Proof-of-work nonce (0 when the difficulty is 0). */
   pow: z.number().int().nonnegative()
@@ -29,13 +31,30 @@ export type LedgerVerification =
   | { ok: true, blocks: number }
   | { ok: false, blocks: number, failure: { seq: number, id?: string, error: ConclaveError } }
 
+export interface AppendOptions extends AbortOptions {
+  /**
+   * A block the new one must descend from (a vote, its proposal's block): the ledger's order
+   * is what times a vote. Ledgers where every block descends from all earlier ones (the
+   * embedded tangle, IOTA) have nothing more to do.
+   */
+  after?: string
+}
+
+export interface GetOptions extends AbortOptions {
+  /** Wait for a block that has not arrived yet (only a replica ever waits). @default true */
+  wait?: boolean
+}
+
 /**
  * An append-only DAG of signed records. `append` accepts only a validly signed record
- * (membership and protocol rules are the federation's business, not the ledger's).
+ * (protocol rules are the federation's business, not the ledger's; a replica, which takes
+ * blocks from others, also keeps only members' blocks).
  */
 export interface Ledger {
-  append(jwt: string, options?: AbortOptions): Promise<Block>
-  get(id: string, options?: AbortOptions): Promise<Block | undefined>
+  append(jwt: string, options?: AppendOptions): Promise<Block>
+  get(id: string, options?: GetOptions): Promise<Block | undefined>
+  /** Whether block `ancestor` is reachable from block `id` through parents: the ledger's order. False when either is not held. */
+  descends(id: string, ancestor: string, options?: AbortOptions): Promise<boolean>
   /** Blocks in append order; a block's parents always come before it. */
   blocks(options?: AbortOptions): AsyncIterable<Block>
   /** Re-checks every block: hash, parents, proof of work, signature. Names the first failure. */
@@ -78,6 +97,8 @@ export interface CreateLedgerOptions {
   /** The bus and room a replica's copies share (kind `replica` needs both). */
   bus?: Bus
   room?: string
+  /** The DID that anchors the charter: a replica keeps only its blocks until it holds the charter. */
+  founder?: string
   logger?: Logger
 }
 
@@ -88,8 +109,20 @@ export async function createLedger (config: LedgerConfig, options: CreateLedgerO
     case 'replica': {
       // A copy without a bus would fail only at its first append; a read-only copy is openReplica's (audit-dir.ts).
       if (options.bus === undefined || options.room === undefined) throw new ConfigError('ledger.kind replica needs the federation\'s bus and room')
-      return (await import('./replica.ts')).openReplica({ dir: options.dir, bus: options.bus, room: options.room, difficulty: config.difficulty, logger: options.logger })
+      return (await import('./replica.ts')).openReplica({ dir: options.dir, bus: options.bus, room: options.room, founder: options.founder, difficulty: config.difficulty, logger: options.logger })
     }
     case 'iota': return (await import('./iota.ts')).createIotaLedger({ ...config, identity: options.identity, logger: options.logger })
   }
+}
+
+/**
+ * The embedded ledger a run's `ledger/` folder holds, opened read-only (an audit): a member's
+ * copy of the replicated tangle when there is one, else the tangle. Creates and writes
+ * nothing; EmptyLedgerError when the folder holds neither file.
+ */
+export async function openLedgerDir (dir: string, options: { logger?: Logger } = {}): Promise<Ledger> {
+  const { openReplica, REPLICA_FILE } = await import('./replica.ts')
+  const replica = await access(join(dir, REPLICA_FILE)).then(() => true, () => false)
+  if (replica) return openReplica({ dir, logger: options.logger })
+  return (await import('./tangle.ts')).openTangle({ dir, readOnly: true, logger: options.logger })
 }

@@ -28,7 +28,8 @@ import type { Block, Ledger, LedgerVerification } from './index.ts'
  * - Blocks: id = transaction digest (`digest:eventSeq` for a second event in one
  *   transaction); seq = order of first anchoring among the package's events; parents =
  *   the previous two blocks in that order, newest first (IOTA orders them; the parents
- *   restate that order, they are not a tip selection); time = the checkpoint's timestamp;
+ *   restate that order, they are not a tip selection, and make every block descend from all
+ *   earlier ones, so `append`'s `after` asks nothing more); time = the checkpoint's timestamp;
  *   pow = 0. A record that someone anchors again is skipped (the first anchoring counts).
  * - Verify re-reads every event from the node, re-checks every signature at its block's
  *   time, and checks that the node still lists the blocks this ledger saw, in order.
@@ -237,6 +238,12 @@ class IotaRebasedLedger implements IotaLedger {
     if (held !== undefined) return held
     await this.#exclusive(async () => this.#sync(this.#view, options))
     return this.#view.byId.get(id)
+  }
+
+  /** Each block approves the one before it, so it descends from every earlier block. */
+  async descends (id: string, ancestor: string, options: AbortOptions = {}): Promise<boolean> {
+    const [block, earlier] = [await this.get(id, options), await this.get(ancestor, options)]
+    return block !== undefined && earlier !== undefined && earlier.seq < block.seq
   }
 
   async * blocks (options: AbortOptions = {}): AsyncIterable<Block> {

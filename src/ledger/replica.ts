@@ -1,12 +1,15 @@
 import { join } from 'node:path'
-import { BackendUnavailableError, ConclaveError, ConfigError, DuplicateRecordError, InvalidRecordError, LedgerCorruptError } from '../core/errors.ts'
+import {
+  BackendUnavailableError, ConclaveError, ConfigError, DuplicateRecordError, ImplausibleBlockTimeError, InvalidRecordError,
+  LedgerCorruptError, NotMemberError, OrphanLimitError
+} from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
-import { verifyRecord } from '../identity/index.ts'
+import { peekRecord, verifyRecord } from '../identity/index.ts'
 import { ReplicaBlock, type Bus, type Subscription } from '../transport/index.ts'
 import { BlockFile, BlockIndex, hashId, mine, proofFault, type BlockFormat, type Checked } from './dag.ts'
-import type { Block, Ledger, LedgerVerification } from './index.ts'
+import type { AppendOptions, Block, GetOptions, Ledger, LedgerVerification } from './index.ts'
 
 /**
  * The replicated tangle: one ledger shared by processes on different machines, with no
@@ -18,27 +21,47 @@ import type { Block, Ledger, LedgerVerification } from './index.ts'
  *   but a block id is the sha-256 hex of JSON `[parents, record, time, pow, difficulty]`:
  *   it leaves out `seq`, which is this copy's ingest order, so every copy computes the same
  *   id for the same block. Proof of work and tip selection are the tangle's.
- * - `append` mines a block over this copy's tips, publishes it, and resolves once it has
- *   come back through the bus and been ingested, so every copy, the author's included,
- *   keeps blocks in the order the bus delivered them. Appends from one copy are serialised:
- *   each new block sees the one before it. Aborting while the block is on its way stops the
- *   wait, not the block: it may still be anchored.
- * - Ingestion runs one block at a time and checks the schema, the id hash (which covers the
- *   difficulty), the proof of work, the record's signature (as of the block's time: an old
- *   block is not refused for having expired since), that its parents are known, and that its
- *   record is not anchored under another id. A block whose parents have not arrived waits
- *   (at most MAX_PENDING of them) and is ingested right after them. A block already known is
- *   ignored (delivery is at-least-once). A bad block is logged and never written; ingestion
- *   of good ones goes on.
+ * - `append` mines a block over this copy's tips (one of them descending from `after` when
+ *   given), dated by this copy's clock or its newest parent's time if later, publishes it,
+ *   and resolves once it has come back through the bus and been ingested, so every copy, the
+ *   author's included, keeps blocks in the order the bus delivered them. Appends from one copy
+ *   are serialised: each new block sees the one before it. Aborting while the block is on its
+ *   way stops the wait, not the block: it may still be anchored.
+ * - Ingestion runs one block at a time, cheapest checks first, so a flood costs little: the
+ *   schema, the id hash (which covers the difficulty) and proof of work, the time, the signer
+ *   named in the record against the members, the signer's share of held orphans, and only
+ *   then the record's signature (as of the block's time: an old block is not refused for
+ *   having expired since). A block already known is ignored (delivery is at-least-once). A
+ *   bad block is logged and never written, with a named error; ingestion of good ones goes on.
+ * - Members: once this copy holds a charter, only blocks its members signed are kept; before
+ *   it, only the founder's (`founder`). A block that waits for its parents before the charter
+ *   is held whoever signed it (a bus may deliver a member's block early) and judged when it
+ *   is kept; once the charter is kept, non-members' waiting blocks are refused. A copy opened
+ *   without a founder keeps any signer's blocks until a charter arrives, and the first charter
+ *   decides (tests; not for a federation).
+ * - Time: a block dated more than `aheadSeconds` ahead of this copy's clock, more than
+ *   `lagSeconds` before the newest block this copy holds, or before any block it approves is
+ *   refused (ImplausibleBlockTimeError). A live copy's newest block is about its clock, so a
+ *   block from the past is refused; a copy catching up after a restart (the Matrix bus delivers
+ *   from its saved sync token what was published meanwhile) measures each block against the
+ *   history it has ingested so far, in the order every copy ingested it, so history still syncs.
+ * - Orphans: a block whose parents have not arrived waits, at most MAX_ORPHANS_PER_SENDER per
+ *   signer (OrphanLimitError beyond: a flood fills only its own sender's share, so it can
+ *   neither evict nor crowd out another member's early block), and is ingested right after
+ *   them. While the members are not known, at most MAX_ORPHANS wait in all, the founder's
+ *   aside. A refused block's waiting descendants are refused with it.
  * - Copies agree on the set of blocks as long as they all receive the same blocks; they
  *   agree on the order too when the bus delivers in one order to everyone (a Matrix room's
  *   timeline does). Where two blocks anchor the same record, the first delivered wins.
+ *   The future bound depends on each copy's clock and is hygiene, not agreement: a copy that
+ *   was down may keep a block others refused as dated ahead, if by its return it no longer is.
  * - A copy only sees blocks published while it is subscribed: every copy must listen before
  *   the first block (hence the bus's 'hello'). Nor does a restarted copy ask others for what
  *   it missed while down; the Matrix bus, though, resumes from its saved sync token, so a
  *   process that keeps its token does receive what was published meanwhile.
- * - Without a bus the copy is read-only (an audit of a run directory): `append` throws
- *   ConfigError, and `get` does not wait for blocks that cannot arrive.
+ * - Without a bus the copy is read-only (an audit of a run directory): its file must exist
+ *   and is never written, `append` throws ConfigError, and `get` does not wait for blocks
+ *   that cannot arrive.
  * - Damage is reported as the tangle reports it: the file still opens, `verify()` names the
  *   first bad block and `blocks()` yields the good prefix; the copy is then neither extended
  *   by `append` nor by ingestion.
@@ -57,16 +80,30 @@ export interface ReplicaOptions {
    */
   difficulty?: number
   logger?: Logger
-  /** Unix seconds, the time a new block carries. @default the system clock */
+  /** Unix seconds: the time a new block carries, and what arriving blocks' times are judged by. @default the system clock */
   clock?: () => number
   /** How long `append` waits for its block to come back, and `get` for an unknown block to arrive. @default 30_000 */
   waitMs?: number
+  /**
+   * The DID that anchors the federation's charter: until this copy holds a charter, only its
+   * blocks are kept. Leave out only where no federation is known (tests): then any signer's
+   * blocks are kept until the first charter arrives.
+   */
+  founder?: string
+  /** How far ahead of this copy's clock a block may be dated, in seconds. @default 60 */
+  aheadSeconds?: number
+  /** How far before the newest block this copy holds an arriving block may be dated, in seconds. @default 300 */
+  lagSeconds?: number
 }
 
 const DEFAULT_DIFFICULTY = 8
 const DEFAULT_WAIT_MS = 30_000
-/** Blocks held for missing parents; beyond this a new one is dropped (a flood, or a parent that never comes). */
-const MAX_PENDING = 10_000
+const DEFAULT_AHEAD_SECONDS = 60
+const DEFAULT_LAG_SECONDS = 300
+/** Blocks held for missing parents per signer; beyond this a new one of theirs is refused (a flood, or a parent that never comes). */
+export const MAX_ORPHANS_PER_SENDER = 256
+/** Blocks held for missing parents in all, while the members are not known (no founder, no charter yet). */
+const MAX_ORPHANS = 10_000
 
 const REPLICA: BlockFormat = { name: 'replica', id: replicaId }
 /** The file a replica keeps in its `dir`. */
@@ -80,12 +117,18 @@ function replicaId (b: ReplicaBlock, difficulty: number): string {
 export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
   if ((options.bus === undefined) !== (options.room === undefined)) throw new ConfigError('a replica needs both a bus and a room, or neither (read-only)')
   const logger = options.logger ?? silentLogger
-  const { file, checked } = await BlockFile.open(options.dir, REPLICA, options.difficulty ?? DEFAULT_DIFFICULTY, logger)
+  const { file, checked } = await BlockFile.open(options.dir, REPLICA, options.difficulty ?? DEFAULT_DIFFICULTY, logger, { readOnly: options.bus === undefined })
   if (options.difficulty !== undefined && checked.failure === undefined && checked.difficulty !== options.difficulty) {
     await file.close()
     throw new ConfigError(`${join(options.dir, REPLICA_FILE)} has difficulty ${checked.difficulty}, not ${options.difficulty}: every copy must use the same`)
   }
-  const replica = new Replica(file, checked, logger, options.waitMs ?? DEFAULT_WAIT_MS, options.clock)
+  const replica = new Replica(file, checked, logger, {
+    waitMs: options.waitMs ?? DEFAULT_WAIT_MS,
+    clock: options.clock ?? ((): number => Math.floor(Date.now() / 1000)),
+    founder: options.founder,
+    aheadSeconds: options.aheadSeconds ?? DEFAULT_AHEAD_SECONDS,
+    lagSeconds: options.lagSeconds ?? DEFAULT_LAG_SECONDS
+  })
   if (options.bus !== undefined && options.room !== undefined) {
     try {
       await replica.listen(options.bus, options.room)
@@ -100,16 +143,29 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
 /** What a caller waiting on a block id learns: the block, or why it was refused. */
 type Outcome = Block | ConclaveError
 
+interface Settings { waitMs: number, clock: () => number, founder?: string, aheadSeconds: number, lagSeconds: number }
+
+/** A checked block waiting for its parents, and who signed it. */
+interface Orphan { block: ReplicaBlock, signer: string }
+
+/** The members a charter record names, or undefined when the record is no charter. */
+function charterMembers (record: string): ReadonlySet<string> | undefined {
+  const { record: parsed } = peekRecord(record)
+  return parsed?.type === 'charter' ? new Set(parsed.members) : undefined
+}
+
 class Replica implements Ledger {
   readonly #file: BlockFile
   readonly #difficulty: number
   readonly #logger: Logger
-  readonly #waitMs: number
-  readonly #clock: () => number
+  readonly #settings: Settings
   readonly #held: BlockIndex
-  /** Checked blocks waiting for parents, by id; and, per missing parent, the ids that wait on it. */
-  readonly #pending = new Map<string, ReplicaBlock>()
+  /** The members of the charter this copy holds. */
+  #members?: ReadonlySet<string>
+  /** Checked blocks waiting for parents, by id; per missing parent, the ids that wait on it; per signer, how many wait. */
+  readonly #pending = new Map<string, Orphan>()
   readonly #orphans = new Map<string, string[]>()
+  readonly #waiting = new Map<string, number>()
   /** Callers waiting for a block id to be ingested or refused. */
   readonly #watchers = new Map<string, Set<(outcome: Outcome) => void>>()
   /** Ingestion, one block at a time; `verify` runs on it too, so it never reads a half-written line. */
@@ -119,13 +175,16 @@ class Replica implements Ledger {
   #bus?: { bus: Bus, room: string, subscription: Subscription }
   #closed = false
 
-  constructor (file: BlockFile, checked: Checked, logger: Logger, waitMs: number, clock = (): number => Math.floor(Date.now() / 1000)) {
+  constructor (file: BlockFile, checked: Checked, logger: Logger, settings: Settings) {
     this.#file = file
     this.#difficulty = checked.difficulty
     this.#logger = logger
-    this.#waitMs = waitMs
-    this.#clock = clock
+    this.#settings = settings
     this.#held = new BlockIndex(checked.blocks)
+    for (const block of checked.blocks) {
+      this.#members = charterMembers(block.record)
+      if (this.#members !== undefined) break
+    }
   }
 
   async listen (bus: Bus, room: string): Promise<void> {
@@ -133,13 +192,13 @@ class Replica implements Ledger {
       // Queued, not awaited: the bus goes on delivering while blocks are checked.
       if (message.kind !== 'block') return
       this.#ingest.run(() => this.#receive(message.block)).catch((err: unknown) => {
-        this.#logger.warn('replica ingestion failed', { id: message.block.id, error: (err as Error).message })
+        this.#logger.warn('replica ingestion failed', { id: (message.block as { id?: unknown } | null)?.id, error: (err as Error).message })
       })
     })
     this.#bus = { bus, room, subscription }
   }
 
-  async append (jwt: string, options: AbortOptions = {}): Promise<Block> {
+  async append (jwt: string, options: AppendOptions = {}): Promise<Block> {
     options.signal?.throwIfAborted()
     const listening = this.#bus
     if (listening === undefined) throw new ConfigError('this replica was opened without a bus (read-only); it cannot append')
@@ -149,9 +208,8 @@ class Replica implements Ledger {
       if (this.#closed) throw new BackendUnavailableError('the replica is closed')
       this.#file.assertExtendable()
       if (this.#held.anchors(jwt)) throw new DuplicateRecordError('this signed record is already anchored')
-      const time = this.#clock()
+      const { parents, time } = this.#held.next(this.#settings.clock(), options.after)
       await verifyRecord(jwt, { now: time })
-      const parents = this.#held.parents()
       const { id, pow } = await mine([parents, jwt, time], this.#difficulty, options.signal)
       if (this.#closed) throw new BackendUnavailableError('the replica is closed')
       // Another copy may have mined this very block (same record, parents and second) meanwhile.
@@ -165,7 +223,7 @@ class Replica implements Ledger {
         throw err
       }
       const outcome = await watch.arrival
-      if (outcome === undefined) throw new BackendUnavailableError(`block ${id} did not come back through bus room ${listening.room} within ${this.#waitMs} ms`)
+      if (outcome === undefined) throw new BackendUnavailableError(`block ${id} did not come back through bus room ${listening.room} within ${this.#settings.waitMs} ms`)
       if (outcome instanceof ConclaveError) throw outcome
       return outcome
     })
@@ -173,15 +231,21 @@ class Replica implements Ledger {
 
   /**
    * The block, once ingestion queued so far is done; an unknown block is waited for up to
-   * `waitMs`, since a record is announced right after its block and may be asked for first.
+   * `waitMs` (unless `wait` is false), since a record is announced right after its block and
+   * may be asked for first.
    */
-  async get (id: string, options: AbortOptions = {}): Promise<Block | undefined> {
+  async get (id: string, options: GetOptions = {}): Promise<Block | undefined> {
     options.signal?.throwIfAborted()
     await this.#ingest.run(async () => {})
     const known = this.#held.get(id)
-    if (known !== undefined || this.#bus === undefined || this.#closed) return known
+    if (known !== undefined || options.wait === false || this.#bus === undefined || this.#closed) return known
     const outcome = await this.#watch(id, options.signal).arrival
     return outcome instanceof ConclaveError ? undefined : outcome
+  }
+
+  /** Over the blocks this copy holds (all of a held block's ancestors are held). */
+  async descends (id: string, ancestor: string): Promise<boolean> {
+    return this.#held.descends(id, ancestor)
   }
 
   /** Blocks in this copy's ingest order, after what has arrived so far is ingested. */
@@ -206,7 +270,7 @@ class Replica implements Ledger {
     await this.#file.close()
   }
 
-  /** Checks a block from the bus; keeps it, holds it for its parents, or refuses it. */
+  /** Checks a block from the bus, cheapest checks first; keeps it, holds it for its parents, or refuses it. */
   async #receive (raw: unknown): Promise<void> {
     if (this.#closed) return
     const parsed = ReplicaBlock.safeParse(raw)
@@ -217,40 +281,87 @@ class Replica implements Ledger {
     // Not the block its id names, so nobody waiting on that id hears of it.
     if (fault !== undefined) { this.#refuse(b.id, new LedgerCorruptError(`block ${b.id}: ${fault} (difficulty ${this.#difficulty})`), false); return }
     if (new Set(b.parents).size !== b.parents.length) { this.#refuse(b.id, new LedgerCorruptError(`block ${b.id} names the same parent twice`)); return }
+    const implausible = this.#timeFault(b)
+    if (implausible !== undefined) { this.#refuse(b.id, new ImplausibleBlockTimeError(`block ${b.id} is dated ${implausible}`)); return }
+    // Who the record says signed it, unverified: enough to refuse what verifying would refuse too.
+    const { issuer } = peekRecord(b.record)
+    if (issuer === null) { this.#refuse(b.id, new InvalidRecordError(`block ${b.id} does not carry a signed record`)); return }
+    const missing = b.parents.filter(p => !this.#held.has(p))
+    // Before the charter, a block waiting for parents may be a member's that came early (a
+    // bus may reorder): its signer is judged when it is kept, once the charter is known.
+    const judged = this.#members !== undefined || missing.length === 0
+    const outsider = judged ? this.#outsider(b.id, issuer) : undefined
+    if (outsider !== undefined) { this.#refuse(b.id, outsider); return }
+    if (this.#held.anchors(b.record)) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already anchored under another block`)); return }
+    const full = missing.length > 0 ? this.#orphanLimit(issuer) : undefined
+    if (full !== undefined) { this.#refuse(b.id, new OrphanLimitError(`block ${b.id} waits for parents while ${full}`)); return }
     try {
-      await verifyRecord(b.record, { now: b.time })
+      await verifyRecord(b.record, { now: b.time, members: judged ? this.#signers() : undefined })
     } catch (err) {
       this.#refuse(b.id, err instanceof ConclaveError ? err : new LedgerCorruptError(`block ${b.id}: its record does not verify`, { cause: err }))
       return
     }
-    const missing = b.parents.filter(p => !this.#held.has(p))
-    if (missing.length === 0) return this.#keepWithDescendants(b)
-    if (this.#pending.size >= MAX_PENDING) { this.#refuse(b.id, new BackendUnavailableError(`block ${b.id} dropped: ${MAX_PENDING} blocks already wait for their parents`)); return }
-    this.#pending.set(b.id, b)
-    for (const parent of missing) this.#orphans.set(parent, [...this.#orphans.get(parent) ?? [], b.id])
-  }
-
-  /**
-   * Keeps `first`, then every held block that it (or one kept after it) completes, in
-   * arrival order. A held child of a refused block can never be kept: it is refused in turn.
-   */
-  async #keepWithDescendants (first: ReplicaBlock): Promise<void> {
-    const ready = [first]
-    for (let b = ready.shift(); b !== undefined; b = ready.shift()) {
-      const kept = await this.#keep(b)
-      for (const child of this.#orphans.get(b.id) ?? []) {
-        const held = this.#pending.get(child)
-        if (held === undefined || (kept && !held.parents.every(p => this.#held.has(p)))) continue
-        this.#pending.delete(child)
-        ready.push(held)
-      }
-      this.#orphans.delete(b.id)
+    if (missing.length === 0) return this.#keepWithDescendants({ block: b, signer: issuer })
+    this.#pending.set(b.id, { block: b, signer: issuer })
+    this.#waiting.set(issuer, (this.#waiting.get(issuer) ?? 0) + 1)
+    for (const parent of missing) {
+      const children = this.#orphans.get(parent)
+      if (children === undefined) this.#orphans.set(parent, [b.id])
+      else children.push(b.id)
     }
   }
 
-  /** Writes a checked block; false when it is refused. */
-  async #keep (b: ReplicaBlock): Promise<boolean> {
-    if (!b.parents.every(p => this.#held.has(p))) return this.#refuse(b.id, new LedgerCorruptError(`block ${b.id} approves a block this replica refused`))
+  /** Who may sign the blocks this copy keeps: the charter's members, or its founder before it; undefined: anyone. */
+  #signers (): ReadonlySet<string> | undefined {
+    return this.#members ?? (this.#settings.founder === undefined ? undefined : new Set([this.#settings.founder]))
+  }
+
+  /** Why block `id`, signed by `signer`, may not be kept now, or undefined when it may. */
+  #outsider (id: string, signer: string): NotMemberError | undefined {
+    const signers = this.#signers()
+    if (signers === undefined || signers.has(signer)) return undefined
+    return new NotMemberError(`block ${id} is signed by ${signer}, who is not ${this.#members === undefined ? 'the founder' : 'a member'}`)
+  }
+
+  /** Why a block's time is implausible to this copy on arrival, or undefined. Its parents' times are checked when it is kept. */
+  #timeFault (b: ReplicaBlock): string | undefined {
+    const { clock, aheadSeconds, lagSeconds } = this.#settings
+    const now = clock()
+    if (b.time > now + aheadSeconds) return `${b.time - now} s ahead of this copy's clock`
+    const latest = this.#held.latest
+    if (latest !== undefined && b.time < latest - lagSeconds) return `${latest - b.time} s before the newest block this copy holds`
+    return undefined
+  }
+
+  /** Why `signer` may not have one more block wait for its parents, or undefined. */
+  #orphanLimit (signer: string): string | undefined {
+    if ((this.#waiting.get(signer) ?? 0) >= MAX_ORPHANS_PER_SENDER) return `${MAX_ORPHANS_PER_SENDER} blocks of its signer already do`
+    if (this.#members === undefined && signer !== this.#settings.founder && this.#pending.size >= MAX_ORPHANS) return `${MAX_ORPHANS} blocks already do`
+    return undefined
+  }
+
+  /** Keeps `first`, then every held block that it (or one kept after it) completes, in arrival order. */
+  async #keepWithDescendants (first: Orphan): Promise<void> {
+    const ready = [first]
+    for (let next = ready.shift(); next !== undefined; next = ready.shift()) {
+      // Refusing a block refuses the blocks held for it too.
+      if (!await this.#keep(next)) continue
+      for (const child of this.#orphans.get(next.block.id) ?? []) {
+        const orphan = this.#pending.get(child)
+        if (orphan === undefined || !orphan.block.parents.every(p => this.#held.has(p))) continue
+        this.#release(child)
+        ready.push(orphan)
+      }
+      this.#orphans.delete(next.block.id)
+    }
+  }
+
+  /** Writes a checked block whose parents are held; false when it is refused. */
+  async #keep ({ block: b, signer }: Orphan): Promise<boolean> {
+    const outsider = this.#outsider(b.id, signer)
+    if (outsider !== undefined) return this.#refuse(b.id, outsider)
+    const approved = Math.max(...b.parents.map(p => this.#held.get(p)?.time ?? 0))
+    if (b.time < approved) return this.#refuse(b.id, new ImplausibleBlockTimeError(`block ${b.id} is dated ${approved - b.time} s before a block it approves`))
     if (this.#held.anchors(b.record)) return this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already anchored under another block`))
     const block: Block = { id: b.id, seq: this.#held.blocks.length, parents: b.parents, record: b.record, time: b.time, pow: b.pow }
     try {
@@ -261,12 +372,44 @@ class Replica implements Ledger {
     }
     this.#held.add(block)
     this.#settle(block.id, block)
+    if (this.#members === undefined) this.#learnMembers(block.record)
     return true
   }
 
+  /** Takes the members from a charter record once one is kept, and refuses the waiting blocks of anyone else. */
+  #learnMembers (record: string): void {
+    this.#members = charterMembers(record)
+    if (this.#members === undefined) return
+    const outsiders = [...this.#pending.values()].filter(o => this.#members?.has(o.signer) !== true)
+    for (const { block, signer } of outsiders) {
+      if (this.#release(block.id) !== undefined) this.#refuse(block.id, this.#outsider(block.id, signer) as NotMemberError)
+    }
+  }
+
+  /** Takes a block off the orphans, and off its signer's share. */
+  #release (id: string): Orphan | undefined {
+    const orphan = this.#pending.get(id)
+    if (orphan === undefined) return undefined
+    this.#pending.delete(id)
+    const left = (this.#waiting.get(orphan.signer) ?? 1) - 1
+    if (left === 0) this.#waiting.delete(orphan.signer)
+    else this.#waiting.set(orphan.signer, left)
+    return orphan
+  }
+
+  /** Logs a refusal and tells whoever waits on the block; the blocks held for it are refused in turn (they can never be kept). */
   #refuse (id: string | undefined, error: ConclaveError, tellWaiting = true): false {
-    this.#logger.warn('replica refused a block', { id, error: error.name, reason: error.message })
-    if (id !== undefined && tellWaiting) this.#settle(id, error)
+    const refused: Array<[string | undefined, ConclaveError]> = [[id, error]]
+    for (let next = refused.shift(); next !== undefined; next = refused.shift()) {
+      const [blockId, reason] = next
+      this.#logger.warn('replica refused a block', { id: blockId, error: reason.name, reason: reason.message })
+      if (blockId === undefined || !tellWaiting) continue
+      this.#settle(blockId, reason)
+      for (const child of this.#orphans.get(blockId) ?? []) {
+        if (this.#release(child) !== undefined) refused.push([child, new LedgerCorruptError(`block ${child} approves block ${blockId}, which this replica refused`)])
+      }
+      this.#orphans.delete(blockId)
+    }
     return false
   }
 
@@ -283,7 +426,7 @@ class Replica implements Ledger {
     }
     const settle = (outcome?: Outcome): void => { stop(); resolve(outcome) }
     const abort = (): void => { stop(); reject(signal?.reason) }
-    const timer = setTimeout(settle, this.#waitMs)
+    const timer = setTimeout(settle, this.#settings.waitMs)
     signal?.addEventListener('abort', abort, { once: true })
     waiting.add(settle)
     if (signal?.aborted === true) abort()

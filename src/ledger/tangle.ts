@@ -3,7 +3,7 @@ import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { verifyRecord } from '../identity/index.ts'
 import { BlockFile, BlockIndex, hashId, mine, type BlockFormat, type Checked } from './dag.ts'
-import type { Block, Ledger, LedgerVerification } from './index.ts'
+import type { AppendOptions, Block, Ledger, LedgerVerification } from './index.ts'
 
 // The tangle's own API since before dag.ts: its callers and tests import them from here.
 export { leadingZeroBits, tipSelection } from './dag.ts'
@@ -21,7 +21,10 @@ export { leadingZeroBits, tipSelection } from './dag.ts'
  * - Tip selection (`tipSelection`): deterministic. A new block approves the two oldest
  *   tips (blocks nobody approves yet, lowest seq first); when only one tip exists it
  *   approves that tip and the newest other block; the genesis block approves nothing and
- *   block 1 approves the genesis. A block never names the same parent twice.
+ *   block 1 approves the genesis. A block never names the same parent twice. With one
+ *   writer there is one tip, so every block descends from all earlier ones.
+ * - Time: the tangle's clock when the block is appended, or its newest parent's time if that
+ *   is later (a clock stepped back); a block is never dated before a block it approves.
  * - Proof of work: the id must have `difficulty` leading zero bits (rate-limits spam;
  *   integrity comes from the hashes and signatures).
  * - Appends are serialised in-process (a promise chain), so many participants can share
@@ -35,13 +38,15 @@ export { leadingZeroBits, tipSelection } from './dag.ts'
  * re-checks the whole file each time, so damage done after opening is found too.
  */
 export interface TangleOptions {
-  /** Folder that holds `tangle.jsonl`; created when missing. */
+  /** Folder that holds `tangle.jsonl`; created when missing (unless `readOnly`). */
   dir: string
   /** Leading zero bits required of block ids, for a new file; an existing file keeps its own. @default 8 */
   difficulty?: number
   logger?: Logger
   /** Unix seconds. @default the system clock */
   clock?: () => number
+  /** Read an existing tangle only (an audit): nothing is created or written, `append` throws ConfigError. @default false */
+  readOnly?: boolean
 }
 
 const DEFAULT_DIFFICULTY = 8
@@ -51,7 +56,7 @@ const TANGLE: BlockFormat = { name: 'tangle', id: (b, difficulty) => hashId([b.s
 
 export async function openTangle (options: TangleOptions): Promise<Ledger> {
   const logger = options.logger ?? silentLogger
-  const { file, checked } = await BlockFile.open(options.dir, TANGLE, options.difficulty ?? DEFAULT_DIFFICULTY, logger)
+  const { file, checked } = await BlockFile.open(options.dir, TANGLE, options.difficulty ?? DEFAULT_DIFFICULTY, logger, { readOnly: options.readOnly })
   return new Tangle(file, checked, options.clock)
 }
 
@@ -70,17 +75,16 @@ class Tangle implements Ledger {
     this.#held = new BlockIndex(checked.blocks)
   }
 
-  async append (jwt: string, options: AbortOptions = {}): Promise<Block> {
+  async append (jwt: string, options: AppendOptions = {}): Promise<Block> {
     options.signal?.throwIfAborted()
     return this.#exclusive(async () => {
       options.signal?.throwIfAborted()
       if (this.#closed) throw new BackendUnavailableError('the tangle is closed')
       this.#file.assertExtendable()
       if (this.#held.anchors(jwt)) throw new DuplicateRecordError('this signed record is already anchored')
-      const time = this.#clock()
+      const { parents, time } = this.#held.next(this.#clock(), options.after)
       await verifyRecord(jwt, { now: time })
       const seq = this.#held.blocks.length
-      const parents = this.#held.parents()
       const { id, pow } = await mine([seq, parents, jwt, time], this.#difficulty, options.signal)
       const block: Block = { id, seq, parents, record: jwt, time, pow }
       await this.#file.append(block)
@@ -91,6 +95,10 @@ class Tangle implements Ledger {
 
   async get (id: string): Promise<Block | undefined> {
     return this.#held.get(id)
+  }
+
+  async descends (id: string, ancestor: string): Promise<boolean> {
+    return this.#held.descends(id, ancestor)
   }
 
   async * blocks (options: AbortOptions = {}): AsyncIterable<Block> {

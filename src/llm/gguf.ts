@@ -1,5 +1,5 @@
 import { access } from 'node:fs/promises'
-import { ConfigError } from '../core/errors.ts'
+import { ModelNotFoundError } from '../core/errors.ts'
 import type { JsonCompleter, JsonSchema } from './json-tools.ts'
 
 type NodeLlama = typeof import('node-llama-cpp')
@@ -45,7 +45,7 @@ export async function withGguf<T> (path: string, fn: (loaded: Loaded) => Promise
 /** Fails, naming the fix, when the model file is missing. */
 export async function assertGgufFile (path: string): Promise<void> {
   const found = await access(path).then(() => true, () => false)
-  if (!found) throw new ConfigError(`gguf model ${path} does not exist; \`npm run models:gemma\` installs Gemma 3 270M and prints its path`)
+  if (!found) throw new ModelNotFoundError(`gguf model ${path} does not exist; \`npm run models:gemma\` installs Gemma 3 270M and prints its path`)
 }
 
 async function load (path: string): Promise<Loaded> {

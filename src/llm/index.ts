@@ -5,7 +5,7 @@ import { ProtocolPolicyChatModel } from './policy.ts'
 import { LlmSpec } from './spec.ts'
 
 export { AgentEvent, describeEvent, parseEvent } from './events.ts'
-export { policyStep, ProtocolPolicyChatModel, textOf } from './policy.ts'
+export { policyStep, ProtocolPolicyChatModel, refused, textOf } from './policy.ts'
 export { JsonToolChatModel, type JsonCompleter } from './json-tools.ts'
 
 export { LlmSpec } from './spec.ts'

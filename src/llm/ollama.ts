@@ -1,5 +1,5 @@
 import { ChatOllama } from '@langchain/ollama'
-import { BackendUnavailableError } from '../core/errors.ts'
+import { BackendUnavailableError, ModelNotFoundError } from '../core/errors.ts'
 import type { JsonCompleter } from './json-tools.ts'
 
 export const DEFAULT_OLLAMA_URL = 'http://127.0.0.1:11434'
@@ -31,7 +31,7 @@ export function explainOllamaError (err: unknown, model: string, url: string): E
     return new BackendUnavailableError(`no Ollama server at ${url}: start one with \`npm run services:up\` (scripts/services/ollama.sh up)`, { cause: err })
   }
   if (e.status_code === 404 || /not found/i.test(e.message ?? '')) {
-    return new BackendUnavailableError(`Ollama at ${url} has no model ${model}: \`ollama pull ${model}\`, or \`scripts/services/ollama.sh up\` for the project's Gemma 3 270M`, { cause: err })
+    return new ModelNotFoundError(`Ollama at ${url} has no model ${model}: \`ollama pull ${model}\`, or \`scripts/services/ollama.sh up\` for the project's Gemma 3 270M`, { cause: err })
   }
   return err instanceof Error ? err : new Error(String(err))
 }

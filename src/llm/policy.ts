@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { BaseChatModel, type BaseChatModelParams, type BindToolsInput } from '@langchain/core/language_models/chat_models'
-import { AIMessage, type BaseMessage, type ToolCall } from '@langchain/core/messages'
+import { AIMessage, type BaseMessage, type ToolCall, type ToolMessage } from '@langchain/core/messages'
 import type { ChatResult } from '@langchain/core/outputs'
 import { parseEvent } from './events.ts'
 
@@ -26,7 +26,7 @@ export function policyStep (messages: readonly BaseMessage[]): PolicyStep {
     if (m.type !== 'tool') continue
     const name = (m as BaseMessage & { name?: string }).name ?? ''
     const text = textOf(m)
-    if (text.startsWith('Error')) return { reply: `Stopped: ${name} failed (${text.slice(0, 200)}).` }
+    if (refused(m)) return { reply: `Stopped: ${name} failed (${text.slice(0, 200)}).` }
     results.set(name, safeJson(text))
   }
   if (event.distillable !== undefined && !results.has('distill')) return { tool: 'distill', args: {} }
@@ -63,6 +63,11 @@ export class ProtocolPolicyChatModel extends BaseChatModel {
       : new AIMessage(step.reply)
     return { generations: [{ text: typeof message.content === 'string' ? message.content : '', message }] }
   }
+}
+
+/** Whether a message is a tool's refusal: a ToolMessage with status 'error' (graphs/tool-node.ts). */
+export function refused (message: BaseMessage): boolean {
+  return message.type === 'tool' && (message as ToolMessage).status === 'error'
 }
 
 export function textOf (message: BaseMessage): string {

@@ -5,7 +5,7 @@ import { createHeliaLight, type Helia } from 'helia'
 import { exporter } from 'ipfs-unixfs-exporter'
 import type { CID } from 'multiformats/cid'
 import { join } from 'node:path'
-import { ConclaveError, ContentMismatchError, ContentNotFoundError, InvalidRecordError, PayloadTooLargeError } from '../core/errors.ts'
+import { ConclaveError, ConfigError, ContentMismatchError, ContentNotFoundError, InvalidRecordError, PayloadTooLargeError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { blockMatches } from './helia-verify.ts'
@@ -19,6 +19,11 @@ export interface HeliaStoreOptions {
   dir: string
   /** @default silentLogger */
   logger?: Logger
+  /**
+   * Read an existing store only (an audit): no folder or file is created or written (not
+   * even the datastore's `version.data`), `put` and `pin` throw ConfigError. @default false
+   */
+  readOnly?: boolean
 }
 
 /**
@@ -32,27 +37,37 @@ export interface HeliaStoreOptions {
  * ContentMismatchError naming the requested CID and the block.
  */
 export async function createHeliaStore (options: HeliaStoreOptions): Promise<ContentStore> {
+  const logger = options.logger ?? silentLogger
+  if (options.readOnly === true) {
+    // Pins live in the datastore, which reads never need: Helia keeps its own in memory.
+    const helia = createHeliaLight({ blockstore: new ReadOnlyBlockstore(join(options.dir, 'blocks')) })
+    await helia.start()
+    return new HeliaStore(helia, unixfs(helia), logger, true)
+  }
   const blockstore = new VerifyingFsBlockstore(join(options.dir, 'blocks'))
   const datastore = new FsDatastore(join(options.dir, 'datastore'))
   await blockstore.open()
   await datastore.open()
   const helia = createHeliaLight({ blockstore, datastore })
   await helia.start()
-  return new HeliaStore(helia, unixfs(helia), options.logger ?? silentLogger)
+  return new HeliaStore(helia, unixfs(helia), logger, false)
 }
 
 class HeliaStore implements ContentStore {
   readonly #helia: Helia
   readonly #fs: UnixFS
   readonly #logger: Logger
+  readonly #readOnly: boolean
 
-  constructor (helia: Helia, fs: UnixFS, logger: Logger) {
+  constructor (helia: Helia, fs: UnixFS, logger: Logger, readOnly: boolean) {
     this.#helia = helia
     this.#fs = fs
     this.#logger = logger
+    this.#readOnly = readOnly
   }
 
   async put (bytes: Uint8Array, options: AbortOptions = {}): Promise<string> {
+    this.#assertWritable()
     if (!(bytes instanceof Uint8Array)) throw new InvalidRecordError('put takes a Uint8Array')
     options.signal?.throwIfAborted()
     const cid = await this.#fs.addBytes(bytes, { ...importerOptions, signal: options.signal })
@@ -87,6 +102,7 @@ class HeliaStore implements ContentStore {
   }
 
   async pin (text: string, options: AbortOptions = {}): Promise<void> {
+    this.#assertWritable()
     const cid = parseCid(text)
     options.signal?.throwIfAborted()
     if (await this.#helia.pins.isPinned(cid, options)) return
@@ -110,6 +126,10 @@ class HeliaStore implements ContentStore {
 
   async close (): Promise<void> {
     await this.#helia.stop()
+  }
+
+  #assertWritable (): void {
+    if (this.#readOnly) throw new ConfigError('this store was opened read-only')
   }
 
   /** Maps whatever Helia throws on a missing, damaged or undecodable block to the store's named errors. */
@@ -141,5 +161,22 @@ class VerifyingFsBlockstore extends FsBlockstore {
     const bytes = chunks.length === 1 ? chunks[0] as Uint8Array : Buffer.concat(chunks)
     if (!await blockMatches(cid.multihash, bytes)) throw new ContentMismatchError(`block ${cid} does not hash to its CID: the store is damaged`)
     yield bytes
+  }
+}
+
+/** The audit's blockstore: verified reads of existing files; opening creates nothing and writes are refused. */
+class ReadOnlyBlockstore extends VerifyingFsBlockstore {
+  constructor (path: string) {
+    super(path, { createIfMissing: false })
+  }
+
+  override async open (): Promise<void> {}
+
+  override async put (): Promise<never> {
+    throw new ConfigError('this store was opened read-only')
+  }
+
+  override async delete (): Promise<never> {
+    throw new ConfigError('this store was opened read-only')
   }
 }

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import type { Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import type { Cid } from '../core/records.ts'
+import { ServiceUrl } from '../core/secret.ts'
 
 export interface GetOptions extends AbortOptions {
   /** Refuse content larger than this many bytes (PayloadTooLargeError). @default 64 MiB */
@@ -31,7 +32,7 @@ export const StoreConfig = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('kubo'),
     /** kubo's RPC API. @default http://127.0.0.1:5001 */
-    url: z.url().default('http://127.0.0.1:5001')
+    url: ServiceUrl.default('http://127.0.0.1:5001')
   }).strict()
 ])
 export type StoreConfig = z.infer<typeof StoreConfig>

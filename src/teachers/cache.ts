@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { BudgetExceededError, ConfigError } from '../core/errors.ts'
+import { BudgetExceededError, DamagedFileError } from '../core/errors.ts'
 import { readIfExists, writeAtomic } from '../core/files.ts'
 import type { ContentStore } from '../storage/index.ts'
 import { TeacherAnswer, type AskOptions, type Teacher } from './index.ts'
@@ -39,7 +39,7 @@ export class CachedTeacher implements Teacher {
     let index = new Map<string, string>()
     if (text !== undefined) {
       const parsed = Index.safeParse(JSON.parse(text))
-      if (!parsed.success) throw new ConfigError(`teacher cache index ${indexPath} is damaged: ${parsed.error.issues[0]?.message}`)
+      if (!parsed.success) throw new DamagedFileError(`teacher cache index ${indexPath} is damaged: ${parsed.error.issues[0]?.message}`)
       index = new Map(Object.entries(parsed.data.answers))
     }
     return new CachedTeacher(teacher, store, indexPath, index, options.budgetTokens ?? Number.POSITIVE_INFINITY)

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { ServiceUrl } from '../core/secret.ts'
 
 /** One teacher answer, as stored and reused: what was asked, of whom, and what it cost. */
 export const TeacherAnswer = z.object({
@@ -54,7 +55,7 @@ export const TeacherConfig = z.discriminatedUnion('kind', [
     kind: z.literal('ollama'),
     /** e.g. llama3.1:8b, meditron:7b (BioGPT is not in Ollama's library), or conclave-gemma3 from scripts/services/ollama.sh. */
     model: z.string().min(1).max(200),
-    url: z.url().default('http://127.0.0.1:11434'),
+    url: ServiceUrl.default('http://127.0.0.1:11434'),
     ...Budget
   }).strict(),
   z.object({

@@ -43,7 +43,8 @@ export class OllamaTeacher implements Teacher {
       })
     } catch (err) {
       const { explainOllamaError } = await import('../llm/ollama.ts')
-      throw new TeacherError(explainOllamaError(err, this.#options.model, this.#options.url ?? 'http://127.0.0.1:11434').message, { cause: err })
+      const explained = explainOllamaError(err, this.#options.model, this.#options.url ?? 'http://127.0.0.1:11434')
+      throw new TeacherError(explained.message, { cause: explained })
     }
     const text = (response.response ?? '').trim()
     return { teacher: this.name, question, text, tokens: response.eval_count ?? countWords(text) }

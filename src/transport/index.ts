@@ -1,8 +1,9 @@
 import { z } from 'zod'
 import type { AbortOptions } from '../core/options.ts'
-import { ConfigError } from '../core/errors.ts'
+import { BackendUnavailableError, ConclaveError, ConfigError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import { BlockId, Did, MAX_RECORD_BYTES } from '../core/records.ts'
+import { SecretField, ServiceUrl } from '../core/secret.ts'
 
 /** A room is one federation's channel (a Matrix room later). */
 export const RoomId = z.string().regex(/^[a-zA-Z0-9!#:._-]{1,255}$/, 'expected a room id')
@@ -81,11 +82,14 @@ export const BusConfig = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('matrix'),
     /** Homeserver base URL, e.g. http://127.0.0.1:8008 */
-    baseUrl: z.url(),
+    baseUrl: ServiceUrl,
     /** The Matrix account this process talks as, e.g. @conclave:localhost */
     userId: z.string().regex(/^@[^:\s]+:\S+$/, 'expected a Matrix user id like @name:server'),
-    /** Its access token; or leave empty and set CONCLAVE_MATRIX_TOKEN. */
-    accessToken: z.string().min(1).optional(),
+    /**
+     * Its access token. Better left out, with CONCLAVE_MATRIX_TOKEN set instead: a token in a
+     * config is never written anywhere (config.json and the reports say `[redacted]`).
+     */
+    accessToken: SecretField,
     /** Where the sync token is kept across restarts. */
     syncTokenFile: z.string().optional()
   }).strict()
@@ -97,9 +101,26 @@ export async function createBus (config: BusConfig, options: { logger?: Logger }
   switch (config.kind) {
     case 'local': return (await import('./local.ts')).createLocalBus()
     case 'matrix': {
-      const accessToken = config.accessToken ?? process.env.CONCLAVE_MATRIX_TOKEN
+      const accessToken = config.accessToken?.reveal() ?? process.env.CONCLAVE_MATRIX_TOKEN
       if (accessToken === undefined || accessToken === '') throw new ConfigError('bus.kind matrix needs an accessToken (or CONCLAVE_MATRIX_TOKEN)')
-      return (await import('./matrix.ts')).createMatrixBus({ baseUrl: config.baseUrl, userId: config.userId, accessToken, syncTokenFile: config.syncTokenFile, logger: options.logger })
+      const { createMatrixBus } = await import('./matrix.ts')
+      try {
+        return await createMatrixBus({ baseUrl: config.baseUrl, userId: config.userId, accessToken, syncTokenFile: config.syncTokenFile, logger: options.logger })
+      } catch (err) {
+        throw matrixStartError(err, config)
+      }
     }
   }
+}
+
+/**
+ * Why a Matrix bus could not start, as a named error: the homeserver refusing the account's
+ * token is a config problem; not answering (its first sync retried, then given up) is an
+ * unavailable backend, named with the command that starts a local one.
+ */
+function matrixStartError (err: unknown, config: { baseUrl: string, userId: string }): Error {
+  if (err instanceof ConclaveError) return err
+  const status = (err as { httpStatus?: number }).httpStatus
+  if (status === 401 || status === 403) return new ConfigError(`${config.baseUrl} refused the access token of ${config.userId} (HTTP ${status}): check bus.accessToken or CONCLAVE_MATRIX_TOKEN`, { cause: err })
+  return new BackendUnavailableError(`the Matrix homeserver at ${config.baseUrl} did not answer ${config.userId}'s first sync (${(err as Error).message}): \`scripts/services/synapse.sh up\` starts a local one`, { cause: err })
 }

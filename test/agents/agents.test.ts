@@ -1,13 +1,17 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { BaseMessage, ToolMessage } from '@langchain/core/messages'
 import { afterEach, describe, expect, it } from 'vitest'
+import { z } from 'zod'
 import { ParticipantAgent, agentDriver } from '../../agents/index.ts'
+import { FileCheckpointSaver } from '../../graphs/file-checkpointer.ts'
+import { ConclaveError } from '../../src/core/errors.ts'
 import type { Vote } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { peekRecord } from '../../src/identity/index.ts'
 import { JsonToolChatModel } from '../../src/llm/json-tools.ts'
-import { loadPluginTools } from '../../tools/index.ts'
+import { defineTool, loadPluginTools, type AgentTool } from '../../tools/index.ts'
 import { smallConfig, tempDir } from '../federation/helpers.ts'
 import { eventProposal, scripted } from './scripted.ts'
 
@@ -258,11 +262,49 @@ describe('chat', () => {
   })
 })
 
-describe('agent memory file', () => {
-  it('refuses a damaged memory file by name instead of starting with a blank memory', async () => {
-    const { FileCheckpointSaver } = await import('../../graphs/file-checkpointer.ts')
-    const dir = await tempDir()
-    await writeFile(join(dir, 'memory.json'), '{"version":1,"storage":')
-    await expect(FileCheckpointSaver.open(join(dir, 'memory.json'))).rejects.toThrow(/agent memory .*memory.json is damaged/)
+describe('tool errors', () => {
+  let sim: Simulation | undefined
+  afterEach(async () => { await sim?.close(); sim = undefined })
+
+  /** A federation where agent-1 has `plugin` and a model that calls it once when a round opens, then does the sensible thing. */
+  async function withPlugin (plugin: AgentTool): Promise<{ sim: Simulation, model: ReturnType<typeof scripted>, memory: () => Promise<BaseMessage[]> }> {
+    const model = scripted(p => eventProposal(p.user) === undefined && !p.user.includes(`RESULT of ${plugin.name}`) ? JSON.stringify({ tool: plugin.name, args: {} }) : sensible(p.user))
+    let agent1: { dir: string, did: string } | undefined
+    const s = await Simulation.create(smallConfig({ rounds: 1 }), {
+      dir: await tempDir(),
+      driver: async (participant, context) => {
+        if (participant.name !== 'agent-1') return ParticipantAgent.create(participant, context, { plugins: [plugin] })
+        agent1 = { dir: context.dir, did: participant.did }
+        return ParticipantAgent.create(participant, context, { plugins: [plugin], model: new JsonToolChatModel(model) })
+      }
+    })
+    const memory = async (): Promise<BaseMessage[]> => {
+      const saved = await (await FileCheckpointSaver.open(join(agent1?.dir as string, 'memory.json'))).getTuple({ configurable: { thread_id: agent1?.did } })
+      return (saved?.checkpoint.channel_values.messages ?? []) as BaseMessage[]
+    }
+    return { sim: s, model, memory }
+  }
+
+  it('a tool that throws anything but a ConclaveError (a bug) ends the agent\'s run with that very error', async () => {
+    const bug = new TypeError('a plugin bug')
+    const federation = await withPlugin(defineTool({ name: 'buggy', description: 'Breaks.', schema: z.object({}), run: async () => { throw bug } }))
+    sim = federation.sim
+    await sim.charter()
+    await expect(sim.round(1)).rejects.toBe(bug)
+    expect(federation.model.prompts.some(u => u.includes('RESULT of buggy'))).toBe(false) // the model was never told
+  })
+
+  it('a tool that throws a ConclaveError gives the model a tool message with status error, and the run goes on', async () => {
+    class NotNowError extends ConclaveError {}
+    const federation = await withPlugin(defineTool({ name: 'picky', description: 'Refuses.', schema: z.object({}), run: async () => { throw new NotNowError('not in this round') } }))
+    sim = federation.sim
+    await sim.charter()
+    await sim.round(1)
+    expect((await federation.memory()).filter(m => m.type === 'tool').map(m => ({ name: (m as ToolMessage).name, status: (m as ToolMessage).status }))).toEqual([
+      { name: 'picky', status: 'error' }, { name: 'train', status: 'success' }, { name: 'publish', status: 'success' }, { name: 'anchor', status: 'success' },
+      { name: 'evaluate', status: 'success' }, { name: 'vote', status: 'success' }, { name: 'evaluate', status: 'success' }, { name: 'vote', status: 'success' }
+    ])
+    expect(sim.participants[0]?.state.rounds.get(1)?.proposals).toHaveLength(3)
+    expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
   })
 })

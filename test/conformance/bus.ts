@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import type { Bus, BusMessage } from '../../src/transport/index.ts'
 
@@ -5,37 +6,61 @@ export interface BusFactory {
   /** Two handles on the same network (two participants); for the local bus, the same object. */
   setup: () => Promise<{ a: Bus, b: Bus }>
   teardown: (buses: { a: Bus, b: Bus }) => Promise<void>
-  /** How long to wait for remote delivery. @default 0 */
-  settleMs?: number
+  /** How long a message may take to arrive before the suite calls it lost. @default 5000 */
+  deliveryMs?: number
 }
 
 const record = (n: number): BusMessage => ({ kind: 'record', block: `block-${String(n).padStart(4, '0')}`, jwt: `jwt.${n}.sig` })
 
+/**
+ * One subscription's messages as they arrive. `arrived(n)` resolves when the n-th comes (an
+ * event, not a sleep) and fails once `deliveryMs` pass without it. That nothing else came is
+ * checked against a witness: a later message whose arrival proves an earlier one would have.
+ */
+function inbox (deliveryMs: number): { messages: BusMessage[], handler: (m: BusMessage) => void, arrived: (n: number) => Promise<BusMessage[]> } {
+  const messages: BusMessage[] = []
+  const arrivals = new EventTarget()
+  return {
+    messages,
+    handler: (m) => {
+      messages.push(m)
+      arrivals.dispatchEvent(new Event('message'))
+    },
+    async arrived (n) {
+      const signal = AbortSignal.timeout(deliveryMs)
+      while (messages.length < n) {
+        await once(arrivals, 'message', { signal }).catch(() => { throw new Error(`${messages.length} of ${n} messages arrived within ${deliveryMs} ms`) })
+      }
+      return messages
+    }
+  }
+}
+
 /** Every Bus implementation runs this: local in unit tests, Matrix in integration tests. */
 export function busTests (name: string, factory: BusFactory): void {
   describe(`Bus conformance: ${name}`, () => {
-    const settle = async (): Promise<void> => { await new Promise(resolve => setTimeout(resolve, factory.settleMs ?? 0)) }
+    const newInbox = (): ReturnType<typeof inbox> => inbox(factory.deliveryMs ?? 5000)
 
     it('delivers typed messages to subscribers of the room, in publish order', async () => {
       const buses = await factory.setup()
       try {
-        const seen: BusMessage[] = []
-        await buses.b.subscribe('room-1', m => { seen.push(m) })
+        const seen = newInbox()
+        await buses.b.subscribe('room-1', seen.handler)
         for (let i = 0; i < 5; i++) await buses.a.publish('room-1', record(i))
-        await settle()
-        expect(seen).toEqual([0, 1, 2, 3, 4].map(record))
+        expect(await seen.arrived(5)).toEqual([0, 1, 2, 3, 4].map(record))
       } finally { await factory.teardown(buses) }
     })
 
     it('keeps rooms apart', async () => {
       const buses = await factory.setup()
       try {
-        const seen: string[] = []
-        await buses.b.subscribe('room-1', () => { seen.push('room-1') })
-        await buses.b.subscribe('room-2', () => { seen.push('room-2') })
+        const [one, two] = [newInbox(), newInbox()]
+        await buses.b.subscribe('room-1', one.handler)
+        await buses.b.subscribe('room-2', two.handler)
         await buses.a.publish('room-2', record(1))
-        await settle()
-        expect(seen).toEqual(['room-2'])
+        await buses.a.publish('room-1', record(2)) // the witness: room-1 hears this, and only this
+        await Promise.all([one.arrived(1), two.arrived(1)])
+        expect({ one: one.messages, two: two.messages }).toEqual({ one: [record(2)], two: [record(1)] })
       } finally { await factory.teardown(buses) }
     })
 
@@ -52,38 +77,37 @@ export function busTests (name: string, factory: BusFactory): void {
     it('goes on delivering to others when one handler throws', async () => {
       const buses = await factory.setup()
       try {
-        const seen: BusMessage[] = []
+        const seen = newInbox()
         await buses.b.subscribe('room-1', () => { throw new Error('subscriber bug') })
-        await buses.b.subscribe('room-1', m => { seen.push(m) })
+        await buses.b.subscribe('room-1', seen.handler)
         await buses.a.publish('room-1', record(7))
-        await settle()
-        expect(seen).toEqual([record(7)])
+        expect(await seen.arrived(1)).toEqual([record(7)])
       } finally { await factory.teardown(buses) }
     })
 
     it('stops delivering after unsubscribe', async () => {
       const buses = await factory.setup()
       try {
-        const seen: BusMessage[] = []
-        const sub = await buses.b.subscribe('room-1', m => { seen.push(m) })
+        const [seen, witness] = [newInbox(), newInbox()]
+        const sub = await buses.b.subscribe('room-1', seen.handler)
+        await buses.b.subscribe('room-1', witness.handler) // stays subscribed: what it gets, `seen` would have got
         await buses.a.publish('room-1', record(1))
-        await settle()
+        await seen.arrived(1)
         sub.unsubscribe()
         await buses.a.publish('room-1', record(2))
-        await settle()
-        expect(seen).toEqual([record(1)])
+        await witness.arrived(2)
+        expect(seen.messages).toEqual([record(1)])
       } finally { await factory.teardown(buses) }
     })
 
     it('carries chat messages with threading', async () => {
       const buses = await factory.setup()
       try {
-        const seen: BusMessage[] = []
-        await buses.b.subscribe('room-1', m => { seen.push(m) })
+        const seen = newInbox()
+        await buses.b.subscribe('room-1', seen.handler)
         const chat: BusMessage = { kind: 'chat', from: '@alice:localhost', body: '@agent-2 !status', id: 'm1', inReplyTo: 'm0' }
         await buses.a.publish('room-1', chat)
-        await settle()
-        expect(seen).toEqual([chat])
+        expect(await seen.arrived(1)).toEqual([chat])
       } finally { await factory.teardown(buses) }
     })
 

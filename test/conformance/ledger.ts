@@ -98,6 +98,24 @@ export function ledgerTests (name: string, factory: LedgerFactory): void {
       } finally { await factory.teardown(ledger) }
     })
 
+    it('orders blocks: each descends from every block appended before it, none from a later one or an unknown one', async () => {
+      const ledger = await factory.setup()
+      try {
+        const blocks: Block[] = []
+        for (const jwt of await records(4)) blocks.push(await ledger.append(jwt))
+        const [first, , , last] = blocks as [Block, Block, Block, Block]
+        for (const [j, later] of blocks.entries()) {
+          for (const [i, earlier] of blocks.entries()) expect(await ledger.descends(later.id, earlier.id)).toBe(i < j)
+          expect(later.time).toBeGreaterThanOrEqual(Math.max(0, ...blocks.filter(b => later.parents.includes(b.id)).map(b => b.time)))
+        }
+        const after = await ledger.append((await records(1))[0] as string, { after: first.id })
+        expect(await ledger.descends(after.id, first.id)).toBe(true)
+        expect(await ledger.descends(after.id, last.id)).toBe(true)
+        expect(await ledger.descends(last.id, '0'.repeat(64))).toBe(false)
+        expect(await ledger.descends('0'.repeat(64), first.id)).toBe(false)
+      } finally { await factory.teardown(ledger) }
+    })
+
     it('honours an aborted signal', async () => {
       const ledger = await factory.setup()
       try {

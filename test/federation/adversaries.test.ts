@@ -1,8 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { ConclaveError } from '../../src/core/errors.ts'
 import type { Vote } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { putModel } from '../../src/federation/content.ts'
+import type { DriverFactory } from '../../src/federation/driver.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { createIdentity, type Identity } from '../../src/identity/index.ts'
@@ -110,5 +111,56 @@ describe('a federation under hostile records', () => {
     const result = await finishAndAudit()
     expect(result.ok).toBe(true)
     expect(p(agent1).state.proposals.get(block)?.decision?.record.accepted).toBe(false)
+  })
+})
+
+/**
+ * A vote's window is measured on the ledger: from its proposal's block to its own block,
+ * by the times the ledger gave them, never by the `iat` the voter signed.
+ */
+describe('votes timed by the ledger, not by their signers', () => {
+  let sim: Simulation
+  const p = (i: number): Participant => sim.participants[i] as Participant
+  /** Every participant votes only when told: nobody's honest vote gets in the way of a late one. */
+  const byHand: DriverFactory = async participant => ({ openRound: async (round) => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
+
+  beforeEach(async () => {
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: byHand })
+    await sim.charter()
+  })
+  afterEach(async () => {
+    vi.useRealTimers()
+    await sim?.close()
+  })
+
+  it('refuses, at every peer and in the audit, a vote anchored 2,000 s after its proposal but signed 10 s after it', async () => {
+    await sim.propose(1, [p(0)])
+    const proposal = p(0).state.rounds.get(1)?.proposals[0] as string
+    const proposed = (await sim.ledger.get(proposal))?.time as number
+    await p(1).evaluate(proposal)
+    await p(1).vote(proposal, true)
+    await sim.settle()
+
+    // 2,000 s later by the ledger's clock (and everyone's), with a window of 600 s.
+    vi.useFakeTimers({ toFake: ['Date'], now: (proposed + 2000) * 1000 })
+    const record: Vote = { type: 'vote', federation: sim.config.federation, round: 1, proposal, accept: true, score: 0.5, rationale: 'I was on time, look at my iat' }
+    const announce = async (jwt: string): Promise<string> => {
+      const block = await sim.ledger.append(jwt)
+      await sim.bus.publish(sim.config.federation, { kind: 'record', block: block.id, jwt })
+      await sim.settle()
+      return block.id
+    }
+    const backdated = await announce(await p(2).identity.sign(record, { now: proposed + 10 }))
+    const honestlyLate = await announce(await p(2).identity.sign(record))
+    const errorsFor = (block: string): string[] => sim.participants.flatMap(q => (sim.rejections.get(q.name) ?? []).filter(r => r.block === block).map(r => r.error.name))
+    expect(errorsFor(backdated)).toEqual(['RecordTimeMismatchError', 'RecordTimeMismatchError', 'RecordTimeMismatchError'])
+    expect(errorsFor(honestlyLate)).toEqual(['VoteOutsideWindowError', 'VoteOutsideWindowError', 'VoteOutsideWindowError'])
+    expect(sim.participants.map(q => q.state.derive(proposal).accepts)).toEqual([1, 1, 1])
+
+    await sim.closeRound(1)
+    const report = await audit(sim.ledger, sim.store)
+    expect(report.ok).toBe(true)
+    expect(report.rejected.map(r => [r.block, r.error.name])).toEqual([[backdated, 'RecordTimeMismatchError'], [honestlyLate, 'VoteOutsideWindowError']])
+    expect(p(0).state.proposals.get(proposal)?.decision?.record.votes).toHaveLength(1)
   })
 })

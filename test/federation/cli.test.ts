@@ -1,21 +1,8 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it, vi } from 'vitest'
-import { main } from '../../src/cli/main.ts'
-
-async function capture (argv: string[]): Promise<{ code: number, out: string, err: string }> {
-  let out = ''
-  let err = ''
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => { out += String(c); return true })
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => { err += String(c); return true })
-  try {
-    return { code: await main(argv), out, err }
-  } finally {
-    o.mockRestore()
-    e.mockRestore()
-  }
-}
+import { describe, expect, it } from 'vitest'
+import { capture } from './capture.ts'
 
 describe('conclave CLI', () => {
   it('runs a federation on a bring-your-own dataset (--data), and audit --json prints the contract', async () => {
@@ -36,7 +23,8 @@ describe('conclave CLI', () => {
 
     const audit = await capture(['audit', out, '--json'])
     expect(audit.code).toBe(0)
-    expect(Object.keys(JSON.parse(audit.out) as object)).toEqual(['ok', 'records', 'proposals', 'votes', 'decisions', 'modelHash', 'firstFailure', 'rejected'])
+    expect(Object.keys(JSON.parse(audit.out) as object)).toEqual(['ok', 'records', 'proposals', 'votes', 'decisions', 'modelHash', 'firstFailure', 'rejected', 'head'])
+    expect(run.out).toContain(`head ${(JSON.parse(audit.out) as { head: { id: string } }).head.id}`)
   })
 
   it('runs a baseline for another task on its own data (--task ner --data), and refuses unknown tasks', async () => {

@@ -1,6 +1,5 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ProtocolViolationError } from '../../src/core/errors.ts'
 import { runBaseline } from '../../src/federation/baselines.ts'
 import { distil } from '../../src/federation/distill.ts'
 import type { DriverFactory } from '../../src/federation/driver.ts'
@@ -73,13 +72,12 @@ describe('distillation', () => {
       const [a, b] = sim.participants
       if (a === undefined || b === undefined) throw new Error('no participants')
       const total = a.undistilled
-      await expect(a.train(1)).rejects.toThrow(ProtocolViolationError)
-      await expect(a.train(1)).rejects.toThrow(/distil first/)
+      await expect(a.train(1)).rejects.toMatchObject({ name: 'UntaughtError', code: 'ERR_UNTAUGHT' })
       const step = await a.distill({ limit: 5 })
       expect(step).toMatchObject({ asked: 5, cached: 0, pending: total - 5, exhausted: false })
       expect(a.undistilled).toBe(total - 5)
       // Five validation questions answered, no training question yet.
-      await expect(a.train(1)).rejects.toThrow(/none of my \d+ training questions/)
+      await expect(a.train(1)).rejects.toMatchObject({ name: 'UntaughtError', code: 'ERR_UNTAUGHT' })
       await a.distill()
       expect(a.undistilled).toBe(0)
       await b.distill()
@@ -87,7 +85,8 @@ describe('distillation', () => {
       await sim.settle()
       const evaluation = await b.evaluate(proposal)
       expect(evaluation.unusable).toBeUndefined()
-      expect(evaluation.summary).toMatch(/^logLikelihood on my \d+ validation examples/)
+      expect(Number.isFinite(evaluation.measurement?.before)).toBe(true)
+      expect(Number.isFinite(evaluation.measurement?.after)).toBe(true)
     } finally {
       await sim.close()
     }
@@ -106,7 +105,7 @@ describe('distillation', () => {
     const sim = await Simulation.create(smallConfig(), { dir: await tempDir(), driver: hands })
     try {
       expect(sim.participants[0]?.undistilled).toBe(0)
-      await expect(sim.participants[0]?.distill()).rejects.toThrow(/learns from its labels/)
+      await expect(sim.participants[0]?.distill()).rejects.toMatchObject({ name: 'NothingToDistilError', code: 'ERR_NOTHING_TO_DISTIL' })
     } finally {
       await sim.close()
     }

@@ -1,12 +1,66 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { acceptanceRule, Measurement, toleranceRule } from '../../src/federation/acceptance.ts'
 import type { Evaluation } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
-describe('how far a peer lets an update lower its judge', () => {
+describe('the tolerance rule', () => {
+  it('accepts an update that lowers the score by at most the tolerance', () => {
+    const rule = toleranceRule({ tolerance: 0.25, relativeTolerance: 0 })
+    expect(rule.needs).toEqual([])
+    expect(rule.decide({ before: -1, after: -0.5 })).toEqual({ accept: true, allowance: 0.25 })
+    expect(rule.decide({ before: -1, after: -1.25 })).toEqual({ accept: true, allowance: 0.25 })
+    expect(rule.decide({ before: -1, after: -1.5 })).toEqual({ accept: false, allowance: 0.25 })
+    // a score at the initial model changes nothing without a relative tolerance
+    expect(rule.decide({ before: -1, after: -1.5, initial: -4 })).toEqual({ accept: false, allowance: 0.25 })
+  })
+
+  it('adds the relative tolerance times what the peer gained since the initial model, never less than nothing', () => {
+    const rule = toleranceRule({ tolerance: 0.25, relativeTolerance: 0.5 })
+    expect(rule.needs).toEqual(['initial'])
+    // gained 2 since the initial model: may fall 0.25 + 0.5 × 2
+    expect(rule.decide({ before: -1, after: -2.25, initial: -3 })).toEqual({ accept: true, allowance: 1.25 })
+    expect(rule.decide({ before: -1, after: -2.5, initial: -3 })).toEqual({ accept: false, allowance: 1.25 })
+    // worse than the initial model: nothing gained, nothing more to give
+    expect(rule.decide({ before: -3, after: -3.5, initial: -1 })).toEqual({ accept: false, allowance: 0.25 })
+    // not measured: the absolute tolerance alone
+    expect(rule.decide({ before: -1, after: -1.5 })).toEqual({ accept: false, allowance: 0.25 })
+  })
+
+  it('accepts exactly when after − before ≥ −allowance, with allowance ≥ tolerance, and accepts every better update', () => {
+    const score = fc.double({ min: -50, max: 50, noNaN: true })
+    const share = fc.double({ min: 0, max: 1, noNaN: true })
+    fc.assert(fc.property(share, share, score, score, score, (tolerance, relativeTolerance, before, after, initial) => {
+      const rule = toleranceRule({ tolerance, relativeTolerance })
+      const verdict = rule.decide({ before, after, initial })
+      expect(verdict.allowance).toBeGreaterThanOrEqual(tolerance)
+      expect(verdict.accept).toBe(after - before >= -verdict.allowance)
+      if (after >= before) expect(verdict.accept).toBe(true)
+    }), { seed: 18, numRuns: 2000 })
+  })
+
+  it('is chosen by the run config, with the task judge filling in unset tolerances', () => {
+    const judge = { tolerance: 0.125, relativeTolerance: 0.25 }
+    const m = { before: -1, after: -1.25, initial: -2 }
+    expect(acceptanceRule({ acceptance: 'tolerance' }, judge).decide(m)).toEqual({ accept: true, allowance: 0.375 })
+    expect(acceptanceRule({ acceptance: 'tolerance', tolerance: 0, relativeTolerance: 0 }, judge).decide(m)).toEqual({ accept: false, allowance: 0 })
+    expect(acceptanceRule({ acceptance: 'tolerance' }, { tolerance: 0.01 }).needs).toEqual([])
+  })
+
+  it('takes a measurement that parses as one, and nothing else', () => {
+    expect(Measurement.parse({ before: -1, after: -0.5, initial: -2 })).toEqual({ before: -1, after: -0.5, initial: -2 })
+    expect(Measurement.safeParse({ before: -1 }).success).toBe(false)
+    expect(Measurement.safeParse({ before: -1, after: Number.NaN }).success).toBe(false)
+    expect(Measurement.safeParse({ before: -1, after: 0, surprise: 1 }).success).toBe(false)
+  })
+})
+
+describe('how far a peer lets an update lower its judge, in a run', () => {
   it('a relative tolerance lets an update undo that share of what the federation taught the peer since the initial model', async () => {
     // tolerance 0, relative 1: an update passes when it leaves my score at least at the initial model's
     const config = smallConfig({ rounds: 2, tolerance: 0, relativeTolerance: 1 })
+    const rule = toleranceRule({ tolerance: 0, relativeTolerance: 1 })
     const sim = await Simulation.create(config, { dir: await tempDir() })
     const seen = sim.participants.map(() => [] as Evaluation[])
     sim.participants.forEach((p, i) => p.on('conclave:evaluated', e => { seen[i]?.push(e) }))
@@ -23,18 +77,17 @@ describe('how far a peer lets an update lower its judge', () => {
       const second = evaluations.filter(e => e.round === 2)
       expect(first.length).toBe(2)
       expect(second.length).toBe(2)
-      // round 1 judges against the initial model itself: nothing taught yet, nothing may be undone
-      const initial = first[0]?.before as number
-      for (const e of first) {
-        expect(e.before).toBe(initial)
-        expect(e.summary).toMatch(/may fall 0\.0000\)/)
-        expect(e.passes).toBe(e.score >= 0)
+      for (const e of [...first, ...second]) {
+        const m = e.measurement as Measurement
+        expect(m).toEqual({ before: e.before, after: e.after, initial: expect.any(Number) })
+        expect(e.verdict).toEqual(rule.decide(m))
+        expect(e.passes).toBe(e.verdict?.accept)
       }
-      if (second.some(e => e.before > initial)) learnt++
+      // round 1 judges against the initial model itself: nothing taught yet, nothing may be undone
+      for (const e of first) expect(e.verdict).toEqual({ accept: e.score >= 0, allowance: 0 })
       for (const e of second) {
-        const allowed = Math.max(0, e.before - initial)
-        expect(e.summary).toContain(`may fall ${allowed.toFixed(4)})`)
-        expect(e.passes).toBe(e.score >= -allowed)
+        const initial = e.measurement?.initial as number
+        if (e.before > initial) learnt++
         if (Math.abs(e.after - initial) > 1e-9) expect(e.passes).toBe(e.after > initial)
       }
     }

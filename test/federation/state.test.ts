@@ -4,6 +4,7 @@ import type { Record as ConclaveRecord } from '../../src/core/records.ts'
 import { FederationState } from '../../src/federation/state.ts'
 import { createIdentity, type Identity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
+import { BlockIndex } from '../../src/ledger/dag.ts'
 import type { Block } from '../../src/ledger/index.ts'
 
 const CID_A = 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i'
@@ -11,16 +12,24 @@ const CID_B = 'bafkreiaxnnnb7qz2focittuqq3ya25q7rcv3bqynnczfzako47346wosmu'
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex')
 const T0 = 1_800_000_000
 
-/** Blocks by hand: the reducer's rules do not depend on which ledger produced them. */
-let seq = 0
-async function block (who: Identity, record: ConclaveRecord, at = T0): Promise<Block> {
-  const jwt = await who.sign(record, { now: at })
-  return blockOf(jwt, at)
+/**
+ * Blocks by hand: the reducer's rules do not depend on which ledger produced them. Each
+ * approves the one made before it (a chain, as one writer's tangle is), unless told otherwise.
+ */
+let dag: BlockIndex
+async function block (who: Identity, record: ConclaveRecord, at = T0, options: { signedAt?: number, parents?: string[] } = {}): Promise<Block> {
+  const jwt = await who.sign(record, { now: options.signedAt ?? at })
+  return blockOf(jwt, at, options.parents)
 }
-function blockOf (jwt: string, at = T0): Block {
-  const n = seq++
-  return { id: sha(`${n}:${jwt}`), seq: n, parents: [], record: jwt, time: at, pow: 0 }
+function blockOf (jwt: string, at = T0, parents?: string[]): Block {
+  const seq = dag.blocks.length
+  const last = dag.blocks.at(-1)
+  const b: Block = { id: sha(`${seq}:${jwt}`), seq, parents: parents ?? (last === undefined ? [] : [last.id]), record: jwt, time: at, pow: 0 }
+  dag.add(b)
+  return b
 }
+/** The ledger the blocks are on, as the state asks it about their order. */
+const ledger = { descends: async (id: string, ancestor: string) => dag.descends(id, ancestor) }
 
 describe('FederationState', () => {
   let members: Identity[]
@@ -32,12 +41,13 @@ describe('FederationState', () => {
   const vote = (proposalId: string, accept = true): ConclaveRecord => ({ type: 'vote', federation: 'fed', round: 1, proposal: proposalId, accept, score: accept ? 0.1 : -0.1, rationale: 'measured on my validation split' })
 
   beforeEach(async () => {
+    dag = new BlockIndex([])
     members = [0, 1, 2].map(() => createIdentity(randomSecretKey()))
     state = new FederationState()
     await state.apply(await block(member(a), {
       type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'count', count: 2 },
       windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') }
-    }), { now: T0 })
+    }), { now: T0, ledger })
   })
 
   it('starts from the charter: members, quorum, global model', () => {
@@ -48,96 +58,122 @@ describe('FederationState', () => {
 
   it('tallies votes into a decision and tracks reputation', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0 })
+    await state.apply(p, { now: T0, ledger })
     const v1 = await block(member(b), vote(p.id))
     const v2 = await block(member(c), vote(p.id))
-    await state.apply(v1, { now: T0 })
-    await state.apply(v2, { now: T0 })
+    await state.apply(v1, { now: T0, ledger })
+    await state.apply(v2, { now: T0, ledger })
     expect(state.derive(p.id)).toEqual({ accepted: true, accepts: 2, rejects: 0, required: 2, votes: [v1.id, v2.id].sort() })
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
-    await state.apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) }), { now: T0 })
+    await state.apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) }), { now: T0, ledger })
     expect(state.reputation.get(member(a).did)).toEqual({ accepted: 1, rejected: 0, votes: 0 })
     expect(state.accepted(1).map(e => e.block)).toEqual([p.id])
   })
 
   it('rejects a vote signed by a non-member (NotMemberError)', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0 })
+    await state.apply(p, { now: T0, ledger })
     const stranger = createIdentity(randomSecretKey())
-    await expect(state.apply(await block(stranger, vote(p.id)), { now: T0 })).rejects.toMatchObject({ name: 'NotMemberError' })
+    await expect(state.apply(await block(stranger, vote(p.id)), { now: T0, ledger })).rejects.toMatchObject({ name: 'NotMemberError' })
   })
 
   it('rejects a replayed vote, the same signed record anchored again (ReplayedNonceError)', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0 })
+    await state.apply(p, { now: T0, ledger })
     const v = await block(member(b), vote(p.id))
-    await state.apply(v, { now: T0 })
-    await expect(state.apply(blockOf(v.record), { now: T0 })).rejects.toMatchObject({ name: 'ReplayedNonceError' })
+    await state.apply(v, { now: T0, ledger })
+    await expect(state.apply(blockOf(v.record), { now: T0, ledger })).rejects.toMatchObject({ name: 'ReplayedNonceError' })
   })
 
   it('rejects a second vote by the same DID (DuplicateVoteError)', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0 })
-    await state.apply(await block(member(b), vote(p.id, true)), { now: T0 })
-    await expect(state.apply(await block(member(b), vote(p.id, false)), { now: T0 })).rejects.toMatchObject({ name: 'DuplicateVoteError' })
+    await state.apply(p, { now: T0, ledger })
+    await state.apply(await block(member(b), vote(p.id, true)), { now: T0, ledger })
+    await expect(state.apply(await block(member(b), vote(p.id, false)), { now: T0, ledger })).rejects.toMatchObject({ name: 'DuplicateVoteError' })
     expect(state.derive(p.id).accepts).toBe(1)
   })
 
   it('rejects a vote on an unknown proposal (UnknownProposalError)', async () => {
-    await expect(state.apply(await block(member(b), vote('f'.repeat(64))), { now: T0 })).rejects.toMatchObject({ name: 'UnknownProposalError' })
+    await expect(state.apply(await block(member(b), vote('f'.repeat(64))), { now: T0, ledger })).rejects.toMatchObject({ name: 'UnknownProposalError' })
   })
 
   it('rejects a vote on one\'s own proposal (SelfVoteError)', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0 })
-    await expect(state.apply(await block(member(a), vote(p.id)), { now: T0 })).rejects.toMatchObject({ name: 'SelfVoteError' })
+    await state.apply(p, { now: T0, ledger })
+    await expect(state.apply(await block(member(a), vote(p.id)), { now: T0, ledger })).rejects.toMatchObject({ name: 'SelfVoteError' })
   })
 
   it('rejects a vote after the validation window (VoteOutsideWindowError)', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0 })
+    await state.apply(p, { now: T0, ledger })
     const late = T0 + 601
-    await expect(state.apply(await block(member(b), vote(p.id), late), { now: late })).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
+    await expect(state.apply(await block(member(b), vote(p.id), late), { now: late, ledger })).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
   })
 
-  it('rejects a proposal for another round or another base model (ProtocolViolationError)', async () => {
-    await expect(state.apply(await block(member(a), proposal(2)), { now: T0 })).rejects.toMatchObject({ name: 'ProtocolViolationError' })
-    await expect(state.apply(await block(member(a), { ...proposal(), base: CID_B } as ConclaveRecord), { now: T0 })).rejects.toMatchObject({ name: 'ProtocolViolationError' })
-    await state.apply(await block(member(a), proposal()), { now: T0 })
-    await expect(state.apply(await block(member(a), proposal()), { now: T0 })).rejects.toMatchObject({ name: 'ProtocolViolationError' })
+  it('times a vote by the blocks, not by its signer: one anchored 2,000 s after its proposal but signed as if 10 s after is refused (RecordTimeMismatchError)', async () => {
+    const p = await block(member(a), proposal())
+    await state.apply(p, { now: T0, ledger })
+    const late = T0 + 2000
+    const backdated = await block(member(b), vote(p.id), late, { signedAt: T0 + 10 })
+    await expect(state.apply(backdated, { now: late, ledger })).rejects.toMatchObject({ name: 'RecordTimeMismatchError', code: 'ERR_RECORD_TIME_MISMATCH' })
+    expect(state.derive(p.id).votes).toEqual([])
+  })
+
+  it('refuses any record signed further from its block\'s time than the skew allows, either way (RecordTimeMismatchError)', async () => {
+    await expect(state.apply(await block(member(a), proposal(), T0, { signedAt: T0 - 3000 }), { now: T0, ledger })).rejects.toMatchObject({ name: 'RecordTimeMismatchError' })
+    await expect(state.apply(await block(member(a), proposal(), T0, { signedAt: T0 + 61 }), { now: T0 + 61, ledger })).rejects.toMatchObject({ name: 'RecordTimeMismatchError' })
+    await state.apply(await block(member(a), proposal(), T0 + 30, { signedAt: T0 }), { now: T0 + 30, ledger })
+  })
+
+  it('counts a vote only when its block descends from its proposal\'s block and comes within the window of it (VoteOutsideWindowError)', async () => {
+    const p = await block(member(a), proposal())
+    await state.apply(p, { now: T0, ledger })
+    // A sibling of the proposal's block: not ordered after it by the ledger.
+    const beside = await block(member(b), vote(p.id), T0, { parents: p.parents })
+    await expect(state.apply(beside, { now: T0, ledger })).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
+    const last = T0 + 600
+    await state.apply(await block(member(c), vote(p.id), last, { parents: [beside.id, p.id] }), { now: last, ledger })
+    expect(state.derive(p.id).accepts).toBe(1)
+  })
+
+  it('rejects a proposal for another round, from another base model, or a second one by the same member', async () => {
+    await expect(state.apply(await block(member(a), proposal(2)), { now: T0, ledger })).rejects.toMatchObject({ name: 'WrongRoundError', code: 'ERR_WRONG_ROUND' })
+    await expect(state.apply(await block(member(a), { ...proposal(), base: CID_B } as ConclaveRecord), { now: T0, ledger })).rejects.toMatchObject({ name: 'WrongBaseModelError', code: 'ERR_WRONG_BASE_MODEL' })
+    await state.apply(await block(member(a), proposal()), { now: T0, ledger })
+    await expect(state.apply(await block(member(a), proposal()), { now: T0, ledger })).rejects.toMatchObject({ name: 'AlreadyProposedError', code: 'ERR_ALREADY_PROPOSED' })
   })
 
   it('rejects a decision that the votes do not imply (DerivationMismatchError) or from a non-recorder', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0 })
-    await state.apply(await block(member(b), vote(p.id, false)), { now: T0 })
+    await state.apply(p, { now: T0, ledger })
+    await state.apply(await block(member(b), vote(p.id, false)), { now: T0, ledger })
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
     const other = members.find(m => m.did !== state.recorder(1)) as Identity
     const lie = { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id), accepted: true } as ConclaveRecord
-    await expect(state.apply(await block(recorder, lie), { now: T0 })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
+    await expect(state.apply(await block(recorder, lie), { now: T0, ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
     const honest = { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) } as ConclaveRecord
-    await expect(state.apply(await block(other, honest), { now: T0 })).rejects.toMatchObject({ name: 'ProtocolViolationError' })
-    await state.apply(await block(recorder, honest), { now: T0 })
+    await expect(state.apply(await block(other, honest), { now: T0, ledger })).rejects.toMatchObject({ name: 'NotRecorderError', code: 'ERR_NOT_RECORDER' })
+    await state.apply(await block(recorder, honest), { now: T0, ledger })
     expect(state.proposals.get(p.id)?.decision?.record.accepted).toBe(false)
   })
 
   it('refuses a checkpoint before every proposal is decided, or one that merges the wrong set', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0 })
+    await state.apply(p, { now: T0, ledger })
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
     const checkpoint = (merged: string[]): ConclaveRecord => ({ type: 'checkpoint', federation: 'fed', round: 1, parent: CID_A, model: { cid: CID_B, sha256: sha('next') }, merged })
-    await expect(state.apply(await block(recorder, checkpoint([])), { now: T0 })).rejects.toMatchObject({ name: 'ProtocolViolationError' })
-    await state.apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) }), { now: T0 })
-    await expect(state.apply(await block(recorder, checkpoint([p.id])), { now: T0 })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
-    await state.apply(await block(recorder, checkpoint([])), { now: T0 })
+    await expect(state.apply(await block(recorder, checkpoint([])), { now: T0, ledger })).rejects.toMatchObject({ name: 'UndecidedRoundError', code: 'ERR_UNDECIDED_ROUND' })
+    await state.apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) }), { now: T0, ledger })
+    await expect(state.apply(await block(recorder, checkpoint([p.id])), { now: T0, ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
+    await state.apply(await block(recorder, checkpoint([])), { now: T0, ledger })
     expect(state.global).toEqual({ round: 1, model: { cid: CID_B, sha256: sha('next') } })
   })
 
   it('changes nothing when a record is rejected', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0 })
+    await state.apply(p, { now: T0, ledger })
     const before = JSON.stringify([...state.reputation], null, 0) + state.derive(p.id).votes.length
-    await state.apply(await block(member(b), vote('e'.repeat(64))), { now: T0 }).catch(() => undefined)
+    await state.apply(await block(member(b), vote('e'.repeat(64))), { now: T0, ledger }).catch(() => undefined)
     expect(JSON.stringify([...state.reputation], null, 0) + state.derive(p.id).votes.length).toBe(before)
   })
 })

@@ -12,6 +12,8 @@ import { cosine, l2Norm, sketch, sketchCosine } from '../../src/ml/similarity.ts
 import type { Weights } from '../../src/ml/weights.ts'
 
 const bounds = Robustness.parse({})
+/** Hand-made blocks carry no votes, so no ancestry is ever asked. */
+const ledger = { descends: async () => true }
 
 describe('the geometry bounds on an update', () => {
   it('accepts an honest-looking update: its size near mine, along mine', () => {
@@ -86,7 +88,7 @@ describe('proposals the protocol refuses before any vote', () => {
     await state.apply(await block(members[0] as Identity, {
       type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'count', count: 1 },
       windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') }, samples: [100, 200, 300]
-    }), { now: T0 })
+    }), { now: T0, ledger })
     return { state, members }
   }
   const proposal = (cid: string, digest: string, numSamples: number): ConclaveRecord =>
@@ -94,14 +96,14 @@ describe('proposals the protocol refuses before any vote', () => {
 
   it('refuses a proposal claiming more samples than its proposer declared (InflatedSamplesError)', async () => {
     const { state, members } = await setup()
-    await expect(state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 201)), { now: T0 })).rejects.toMatchObject({ name: 'InflatedSamplesError', code: 'ERR_INFLATED_SAMPLES' })
-    await expect(state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 200)), { now: T0 })).resolves.toMatchObject({ issuer: members[1]?.did })
+    await expect(state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 201)), { now: T0, ledger })).rejects.toMatchObject({ name: 'InflatedSamplesError', code: 'ERR_INFLATED_SAMPLES' })
+    await expect(state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 200)), { now: T0, ledger })).resolves.toMatchObject({ issuer: members[1]?.did })
   })
 
   it('refuses a proposal that re-sends an update already proposed, by anyone (ReplayedUpdateError)', async () => {
     const { state, members } = await setup()
-    await state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 10)), { now: T0 })
-    await expect(state.apply(await block(members[2] as Identity, proposal(CID_B, 'b', 10)), { now: T0 })).rejects.toMatchObject({ name: 'ReplayedUpdateError', code: 'ERR_REPLAYED_UPDATE' })
-    await expect(state.apply(await block(members[2] as Identity, proposal(CID_C, 'b', 10)), { now: T0 })).rejects.toMatchObject({ name: 'ReplayedUpdateError' })
+    await state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 10)), { now: T0, ledger })
+    await expect(state.apply(await block(members[2] as Identity, proposal(CID_B, 'b', 10)), { now: T0, ledger })).rejects.toMatchObject({ name: 'ReplayedUpdateError', code: 'ERR_REPLAYED_UPDATE' })
+    await expect(state.apply(await block(members[2] as Identity, proposal(CID_C, 'b', 10)), { now: T0, ledger })).rejects.toMatchObject({ name: 'ReplayedUpdateError' })
   })
 })

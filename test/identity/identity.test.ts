@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { decodeJWT } from 'did-jwt'
 import type { Vote } from '../../src/core/records.ts'
-import { createIdentity, loadOrCreateKeystore, NonceRegistry, verifyRecord } from '../../src/identity/index.ts'
+import { createIdentity, loadOrCreateKeystore, NonceRegistry, signClaims, verifyClaims, verifyRecord } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 
 const vote: Vote = { type: 'vote', federation: 'test', round: 1, proposal: 'a'.repeat(64), accept: true, score: 0.01, rationale: 'improves my validation accuracy' }
@@ -95,5 +95,16 @@ describe('keystore', () => {
     const junk = join(dir, 'junk.json')
     await writeFile(junk, '{"version":1}', { mode: 0o600 })
     await expect(loadOrCreateKeystore(junk)).rejects.toMatchObject({ name: 'KeystoreError' })
+  })
+})
+
+describe('signed statements (a run\'s head)', () => {
+  it('verify for their signer, and name a forged payload or a non-JWT', async () => {
+    const me = createIdentity(randomSecretKey())
+    const jwt = await signClaims(me, { head: 'f'.repeat(64) })
+    expect(await verifyClaims(jwt)).toEqual({ issuer: me.did, claims: { head: 'f'.repeat(64) } })
+    await expect(verifyClaims(withPayload(jwt, p => { p.head = 'e'.repeat(64) }))).rejects.toMatchObject({ name: 'BadSignatureError', code: 'ERR_BAD_SIGNATURE' })
+    await expect(verifyClaims(withPayload(jwt, p => { p.iss = createIdentity(randomSecretKey()).did }))).rejects.toMatchObject({ name: 'BadSignatureError' })
+    await expect(verifyClaims('not.a.jwt')).rejects.toMatchObject({ name: 'InvalidRecordError', code: 'ERR_INVALID_RECORD' })
   })
 })

@@ -29,7 +29,7 @@ busTests('matrix (real Synapse)', {
     return { a: await createMatrixBus({ baseUrl, ...a, pollMs: 500 }), b: await createMatrixBus({ baseUrl, ...b, pollMs: 500 }) }
   },
   teardown: async ({ a, b }) => { await a.close(); await b.close() },
-  settleMs: 2500
+  deliveryMs: 20_000
 })
 
 describe('Matrix bus: what people in the room see', () => {
@@ -63,6 +63,33 @@ describe('Matrix bus: what people in the room see', () => {
     expect(reactions.chunk.map(e => e.content['m.relates_to'].key)).toEqual(['👎'])
     await a.close()
     await b.close()
+  }, 60_000)
+  it('agents sharing one account may vote alike: both votes go through, and the proposal shows the one 👍 the homeserver keeps per account', async () => {
+    const [alice, bot] = [await user(), await user()]
+    const room = `shared-${Date.now().toString(36)}`
+    const a = await createMatrixBus({ baseUrl, ...alice, pollMs: 500 })
+    const agents = await createMatrixBus({ baseUrl, ...bot, pollMs: 500 }) // one account for all agents, as `conclave run` has it
+    const seen: BusMessage[] = []
+    await a.subscribe(room, () => {})
+    await agents.subscribe(room, m => { seen.push(m) })
+    const cid = 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i'
+    const block = 'b'.repeat(64)
+    await a.publish(room, { kind: 'record', block, jwt: await createIdentity(randomSecretKey()).sign({ type: 'proposal', federation: 'f', round: 1, base: cid, delta: { cid, sha256: 'a'.repeat(64) }, numSamples: 10 }) })
+    await until(() => seen.length === 1)
+    for (const n of [1, 2]) {
+      const jwt = await createIdentity(randomSecretKey()).sign({ type: 'vote', federation: 'f', round: 1, proposal: block, accept: true, score: 0.1, rationale: `voter ${n}: better` })
+      await agents.publish(room, { kind: 'record', block: String(n).repeat(64), jwt })
+    }
+    const http = async <T>(path: string): Promise<T> => (await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${alice.accessToken}` } })).json() as Promise<T>
+    const { room_id: roomId } = await http<{ room_id: string }>(`/_matrix/client/v3/directory/room/${encodeURIComponent(`#${room}:localhost`)}`)
+    const { chunk } = await http<{ chunk: Array<{ type: string, event_id: string, content: Record<string, unknown> }> }>(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=20`)
+    const root = chunk.find(e => e.type === 'm.room.message' && String(e.content.body).startsWith('📦 proposal for round 1'))?.event_id as string
+    const thread = await http<{ chunk: Array<{ content: { body: string } }> }>(`/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(root)}/m.thread`)
+    expect(thread.chunk.map(e => e.content.body).sort()).toEqual(['👍 accept: voter 1: better', '👍 accept: voter 2: better'])
+    const reactions = await http<{ chunk: Array<{ content: { 'm.relates_to': { key: string } } }> }>(`/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(root)}/m.annotation`)
+    expect(reactions.chunk.map(e => e.content['m.relates_to'].key)).toEqual(['👍'])
+    await a.close()
+    await agents.close()
   }, 60_000)
 })
 

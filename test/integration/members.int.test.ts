@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -53,6 +53,21 @@ async function threeMembers (root: string, federation: string, driver: 'agents' 
   return configs
 }
 
+/**
+ * No member's access token (given in its config file) is anywhere in what it wrote (its
+ * directory: ledger copy, agent memory, report) or printed.
+ */
+async function expectNoTokenLeft (root: string, members: Member[]): Promise<void> {
+  for (const [i, member] of members.entries()) {
+    const { bus } = JSON.parse(await readFile(join(root, `agent-${i + 1}.json`), 'utf8')) as { bus: { accessToken: string } }
+    const dir = join(root, `agent-${i + 1}`)
+    const files = (await readdir(dir, { recursive: true, withFileTypes: true })).filter(e => e.isFile()).map(e => join(e.parentPath, e.name))
+    const holding = await Promise.all(files.map(async f => (await readFile(f, 'latin1')).includes(bus.accessToken) ? f : undefined))
+    expect(holding.filter(f => f !== undefined)).toEqual([])
+    expect(member.output.join('')).not.toContain(bus.accessToken)
+  }
+}
+
 const reportsOf = async (root: string): Promise<MemberReport[]> => Promise.all([1, 2, 3].map(async i => JSON.parse(await readFile(join(root, `agent-${i}`, 'report.json'), 'utf8')) as MemberReport))
 
 /**
@@ -76,6 +91,7 @@ describe('a federation across processes (Synapse + kubo)', () => {
       }
       expect(new Set(reports.map(r => r.audit.modelHash)).size).toBe(1)
       expect(reports[0]?.audit.modelHash).toBe(reports[0]?.rounds.at(-1)?.modelHash)
+      await expectNoTokenLeft(root, running)
 
       const researcher = await newMatrixUser('alice')
       const http = async <T>(method: string, path: string, body?: unknown): Promise<T> => {

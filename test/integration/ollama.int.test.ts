@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { main } from '../../src/cli/main.ts'
-import { BackendUnavailableError } from '../../src/core/errors.ts'
 import { RunReport } from '../../src/federation/report.ts'
 import { assertOllamaModel, ollamaCompleter } from '../../src/llm/ollama.ts'
 import { createContentStore } from '../../src/storage/index.ts'
@@ -26,8 +25,7 @@ describe('Ollama (real server, Gemma 3 270M)', () => {
   it('has the project\'s model; a missing model is refused by name, with the command that fixes it', async () => {
     await assertOllamaModel(model, url)
     const missing = assertOllamaModel('no-such-model', url)
-    await expect(missing).rejects.toBeInstanceOf(BackendUnavailableError)
-    await expect(missing).rejects.toThrow(/has no model no-such-model: `ollama pull no-such-model`, or `scripts\/services\/ollama\.sh up`/)
+    await expect(missing).rejects.toMatchObject({ name: 'ModelNotFoundError', code: 'ERR_MODEL_NOT_FOUND' })
   })
 
   it('answers under a JSON schema with JSON that matches it', async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { auditRunDir } from '../../src/cli/audit-dir.ts'
 import type { Logger } from '../../src/core/logger.ts'
-import type { Vote } from '../../src/core/records.ts'
+import type { Charter, Vote } from '../../src/core/records.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { hashId, leadingZeroBits, mine } from '../../src/ledger/dag.ts'
@@ -147,6 +147,26 @@ describe('replicas on one bus', () => {
     } finally { await close() }
   })
 
+  it('appends a block that descends from a given block when the tips it would approve do not', async () => {
+    const { bus, ledger, close } = await copies(1)
+    try {
+      const genesis = await forge(await sign(0))
+      await publish(bus, genesis)
+      // Three copies' blocks on the same parent: three tips.
+      const siblings = [await forge(await sign(1), [genesis.id]), await forge(await sign(2), [genesis.id]), await forge(await sign(3), [genesis.id])]
+      for (const block of siblings) await publish(bus, block)
+      const [a, b, c] = siblings.map(x => x.id) as [string, string, string]
+      // Tip selection alone approves the two oldest tips, a and b.
+      const after = await ledger.append(await sign(4), { after: c })
+      expect(after.parents).toEqual([a, c])
+      expect(await ledger.descends(after.id, c)).toBe(true)
+      expect(await ledger.descends(after.id, b)).toBe(false)
+      const plain = await ledger.append(await sign(5))
+      expect(plain.parents).toEqual([b, after.id])
+      await expect(ledger.append(await sign(6), { after: 'f'.repeat(64) })).rejects.toMatchObject({ name: 'BlockNotFoundError' })
+    } finally { await close() }
+  })
+
   it('times out an append whose block never comes back, naming the room', async () => {
     const silent: Bus = { publish: async () => {}, subscribe: async () => ({ unsubscribe () {} }), close: async () => {} }
     const ledger = await openReplica({ dir: await tempDir(), bus: silent, room: ROOM, difficulty: 0, waitMs: 100 })
@@ -258,6 +278,131 @@ describe('replica ingestion', () => {
       expect(await l.get('e'.repeat(64))).toBeUndefined()
       expect(Date.now() - started).toBeGreaterThanOrEqual(1900)
       await expect(l.get('e'.repeat(64), { signal: AbortSignal.timeout(50) })).rejects.toMatchObject({ name: 'TimeoutError' })
+    } finally { await close() }
+  })
+})
+
+describe('replica membership and time', () => {
+  const founder = createIdentity(randomSecretKey())
+  const member = createIdentity(randomSecretKey())
+  const stranger = createIdentity(randomSecretKey())
+  const charter: Charter = {
+    type: 'charter', federation: 'test', round: 0, members: [founder.did, member.did], quorum: { kind: 'count', count: 1 },
+    windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify',
+    initial: { cid: 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i', sha256: 'a'.repeat(64) }
+  }
+
+  it('keeps only its founder\'s blocks before the charter and only members\' after it, also once reopened (NotMemberError)', async () => {
+    const logger = recording()
+    const dir = await tempDir()
+    const bus = createLocalBus()
+    let l = await openReplica({ dir, bus, room: ROOM, difficulty: 4, founder: founder.did, logger })
+    try {
+      // Before the charter nobody but the founder is known to be a member.
+      await publish(bus, await forge(await member.sign(vote(1))))
+      const genesis = await forge(await founder.sign(charter))
+      await publish(bus, genesis)
+      const fromStranger = await forge(await stranger.sign(vote(2)), [genesis.id])
+      const fromMember = await forge(await member.sign(vote(3)), [genesis.id])
+      await publish(bus, fromStranger)
+      await publish(bus, fromMember)
+      expect((await all(l)).map(b => b.id)).toEqual([genesis.id, fromMember.id])
+      expect(logger.refused).toEqual(['NotMemberError', 'NotMemberError'])
+
+      // Reopened, it learns the members from the charter it holds.
+      await l.close()
+      l = await openReplica({ dir, bus, room: ROOM, founder: founder.did, logger })
+      await publish(bus, await forge(await stranger.sign(vote(4)), [fromMember.id]))
+      const again = await forge(await member.sign(vote(5)), [fromMember.id])
+      await publish(bus, again)
+      expect((await all(l)).map(b => b.id)).toEqual([genesis.id, fromMember.id, again.id])
+      expect(logger.refused).toEqual(['NotMemberError', 'NotMemberError', 'NotMemberError'])
+      expect(await l.verify()).toEqual({ ok: true, blocks: 3 })
+    } finally {
+      await l.close()
+      await bus.close()
+    }
+  })
+
+  it('holds blocks that come before the charter they descend from, keeps a member\'s once it comes and refuses a stranger\'s', async () => {
+    const logger = recording()
+    const { bus, ledger: l, close } = await copies(1, { founder: founder.did, logger })
+    try {
+      const genesis = await forge(await founder.sign(charter))
+      const fromMember = await forge(await member.sign(vote(1)), [genesis.id])
+      const fromStranger = await forge(await stranger.sign(vote(2)), [genesis.id])
+      await publish(bus, fromMember)
+      await publish(bus, fromStranger)
+      expect(await all(l)).toEqual([])
+      await publish(bus, genesis)
+      expect((await all(l)).map(b => b.id)).toEqual([genesis.id, fromMember.id])
+      expect(logger.refused).toEqual(['NotMemberError'])
+    } finally { await close() }
+  })
+
+  it('refuses blocks dated a year ahead of its clock, 10 days behind its newest block, at t = 1 or before their parents (ImplausibleBlockTimeError)', async () => {
+    const now = 1_800_000_000
+    const logger = recording()
+    const { bus, ledger: l, close } = await copies(1, { clock: () => now, logger })
+    try {
+      const genesis = await forge(await sign(0, now), [], { time: now })
+      await publish(bus, genesis)
+      const at = async (n: number, time: number, parents = [genesis.id]): Promise<ReplicaBlock> => forge(await sign(n, time), parents, { time })
+      const bad = [
+        await at(1, now + 365 * 86_400),
+        await at(2, now - 10 * 86_400, []),
+        await at(3, 1, []),
+        await at(4, now - 10)
+      ]
+      for (const block of bad) await publish(bus, block)
+      const good = [await at(5, now + 30), await at(6, now - 200, [])]
+      for (const block of good) await publish(bus, block)
+      expect((await all(l)).map(b => b.id)).toEqual([genesis.id, ...good.map(b => b.id)])
+      expect(logger.refused).toEqual(bad.map(() => 'ImplausibleBlockTimeError'))
+    } finally { await close() }
+  })
+
+  it('catches up after a restart: history published while it was down is kept however old by its clock, but not a block older than that history', async () => {
+    const down = 1_800_000_000
+    const logger = recording()
+    const dir = await tempDir()
+    const bus = createLocalBus()
+    let l = await openReplica({ dir, bus, room: ROOM, difficulty: 4, clock: () => down, logger })
+    try {
+      const genesis = await forge(await sign(0, down), [], { time: down })
+      await publish(bus, genesis)
+      expect(await l.get(genesis.id)).toBeDefined()
+      await l.close()
+      // Ten days later it comes back and the bus delivers what was published meanwhile
+      // (as the Matrix bus does from its saved sync token): a day's worth of blocks.
+      l = await openReplica({ dir, bus, room: ROOM, clock: () => down + 10 * 86_400, logger })
+      const history: ReplicaBlock[] = []
+      for (let n = 1; n <= 4; n++) {
+        const time = down + n * 6 * 3600
+        history.push(await forge(await sign(n, time), [(history.at(-1) ?? genesis).id], { time }))
+      }
+      for (const block of history) await publish(bus, block)
+      const older = await forge(await sign(9, down + 3600), [], { time: down + 3600 })
+      await publish(bus, older)
+      expect((await all(l)).map(b => b.id)).toEqual([genesis.id, ...history.map(b => b.id)])
+      expect(logger.refused).toEqual(['ImplausibleBlockTimeError'])
+    } finally {
+      await l.close()
+      await bus.close()
+    }
+  })
+})
+
+describe('replica lookups', () => {
+  it('answers get without waiting when asked not to wait, and still waits when asked', async () => {
+    const { bus, ledger: l, close } = await copies(1, { waitMs: 3_600_000 })
+    try {
+      const block = await forge(await sign(0))
+      expect(await l.get(block.id, { wait: false })).toBeUndefined()
+      const asked = l.get(block.id)
+      await publish(bus, block)
+      expect(await asked).toMatchObject({ ...block, seq: 0 })
+      expect(await l.get(block.id, { wait: false })).toMatchObject({ ...block, seq: 0 })
     } finally { await close() }
   })
 })

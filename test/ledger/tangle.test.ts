@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import type { Vote } from '../../src/core/records.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
+import { hashId } from '../../src/ledger/dag.ts'
 import type { Block, Ledger } from '../../src/ledger/index.ts'
 import { leadingZeroBits, openTangle, tipSelection } from '../../src/ledger/tangle.ts'
 import { ledgerTests } from '../conformance/ledger.ts'
@@ -209,5 +210,50 @@ describe('tangle damage', () => {
     // A whole-line truncation is a valid shorter tangle, but not the one this ledger holds.
     expect(await held.verify()).toMatchObject({ ok: false, blocks: 2, failure: { seq: 2, id: blocks[2]?.id } })
     await held.close()
+  })
+})
+
+describe('tangle time', () => {
+  it('dates a block no earlier than the blocks it approves, even when its clock steps back', async () => {
+    const times = [1_800_000_100, 1_800_000_000]
+    const ledger = await openTangle({ dir: await tempDir(), difficulty: 0, clock: () => times.shift() ?? 1_800_000_000 })
+    const first = await ledger.append(await who.sign(vote(1), { now: 1_800_000_100 }))
+    const second = await ledger.append(await who.sign(vote(2), { now: 1_800_000_000 }))
+    expect(second.parents).toEqual([first.id])
+    expect(second.time).toBe(first.time)
+    expect(await ledger.verify()).toEqual({ ok: true, blocks: 2 })
+    await ledger.close()
+  })
+
+  it('names a block dated before a block it approves as damage, though its id and signature hold', async () => {
+    const dir = await tempDir()
+    const block = async (seq: number, parents: string[], time: number): Promise<Block> => {
+      const record = await who.sign(vote(seq), { now: time })
+      return { id: hashId([seq, parents, record, time], 0, 0), seq, parents, record, time, pow: 0 }
+    }
+    const first = await block(0, [], 1_800_000_100)
+    const second = await block(1, [first.id], 1_800_000_000)
+    await writeFile(join(dir, 'tangle.jsonl'), ['{"tangle":1,"difficulty":0}', JSON.stringify(first), JSON.stringify(second), ''].join('\n'))
+    const ledger = await openTangle({ dir })
+    expect(await ledger.verify()).toMatchObject({ ok: false, blocks: 1, failure: { seq: 1, id: second.id, error: { name: 'LedgerCorruptError' } } })
+    expect(await all(ledger)).toEqual([first])
+    await ledger.close()
+  })
+})
+
+describe('tangle opened read-only (the audit)', () => {
+  it('reads the blocks and verifies, refuses to append, and never creates or writes the file', async () => {
+    const { dir, file, blocks } = await tangleFile(3)
+    const before = await readFile(file)
+    const ledger = await openTangle({ dir, readOnly: true })
+    expect(await all(ledger)).toEqual(blocks)
+    expect(await ledger.verify()).toEqual({ ok: true, blocks: 3 })
+    await expect(ledger.append(await who.sign(vote(9)))).rejects.toMatchObject({ name: 'ConfigError' })
+    await ledger.close()
+    expect(await readFile(file)).toEqual(before)
+
+    const nothing = join(dir, 'none')
+    await expect(openTangle({ dir: nothing, readOnly: true })).rejects.toMatchObject({ name: 'EmptyLedgerError', code: 'ERR_EMPTY_LEDGER' })
+    await expect(readFile(join(nothing, 'tangle.jsonl'))).rejects.toMatchObject({ code: 'ENOENT' })
   })
 })

@@ -11,7 +11,7 @@ const proposal = 'a'.repeat(64)
 describe('the protocol policy', () => {
   const event = new HumanMessage(describeEvent({ type: 'proposal', round: 2, proposal, proposer: 'agent-3' }))
   const call = (name: string, args: Record<string, unknown>): AIMessage => new AIMessage({ content: '', tool_calls: [{ id: name, name, args, type: 'tool_call' }] })
-  const result = (name: string, content: string): ToolMessage => new ToolMessage({ content, name, tool_call_id: name })
+  const result = (name: string, content: string, status: 'success' | 'error' = 'success'): ToolMessage => new ToolMessage({ content, name, tool_call_id: name, status })
 
   it('evaluates a peer proposal, then votes as the rule says, then stops', () => {
     expect(policyStep([event])).toEqual({ tool: 'evaluate', args: { proposal } })
@@ -24,7 +24,7 @@ describe('the protocol policy', () => {
     const open = new HumanMessage(describeEvent({ type: 'round-open', round: 1 }))
     expect(policyStep([open])).toEqual({ tool: 'train', args: {} })
     expect(policyStep([open, call('train', {}), result('train', '{}')])).toEqual({ tool: 'publish', args: {} })
-    expect(policyStep([open, call('train', {}), result('train', 'Error: no global model')])).toMatchObject({ reply: expect.stringMatching(/train failed/) })
+    expect(policyStep([open, call('train', {}), result('train', 'ProtocolViolationError: no global model', 'error')])).toMatchObject({ reply: expect.stringMatching(/train failed/) })
     expect(policyStep([new HumanMessage('hello')])).toHaveProperty('reply')
   })
 
@@ -49,9 +49,9 @@ describe('constrained tool calls for small models', () => {
 
 describe('model specs', () => {
   it('refuses unknown specs and missing models by name, with the command that fixes them', async () => {
-    await expect(createChatModel('gpt-4')).rejects.toThrow(/expected policy, ollama:<model> or gguf:<path/)
-    await expect(createChatModel('gguf:/nonexistent/x.gguf')).rejects.toThrow(/npm run models:gemma/)
-    await expect(assertOllamaModel('gemma3', 'http://127.0.0.1:9')).rejects.toThrow(/no Ollama server at http:\/\/127.0.0.1:9: start one with `npm run services:up`/)
+    await expect(createChatModel('gpt-4')).rejects.toMatchObject({ name: 'ConfigError', code: 'ERR_CONFIG' })
+    await expect(createChatModel('gguf:/nonexistent/x.gguf')).rejects.toMatchObject({ name: 'ModelNotFoundError', code: 'ERR_MODEL_NOT_FOUND' })
+    await expect(assertOllamaModel('gemma3', 'http://127.0.0.1:9')).rejects.toMatchObject({ name: 'BackendUnavailableError', code: 'ERR_BACKEND_UNAVAILABLE' })
     expect((await createChatModel('policy'))._llmType()).toBe('conclave-protocol-policy')
   })
 })

@@ -2,7 +2,6 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { DatasetError } from '../../src/core/errors.ts'
 import { loadQa } from '../../src/data/qa.ts'
 import { tokenize13a } from '../../src/metrics/bleu.ts'
 import * as tf from '@tensorflow/tfjs'
@@ -103,7 +102,7 @@ describe('QA data', () => {
     const dir = await mkdtemp(join(tmpdir(), 'conclave-qa-'))
     await writeFile(join(dir, 'train.jsonl'), '{"question":"What is A?","answer":"A is a.","focus":""}\n{"question":"What is B?","answer":"B is b."}\n')
     await writeFile(join(dir, 'test.jsonl'), '{"question":"What is C?"}\n')
-    await expect(loadQa(dir)).rejects.toThrow(/test\.jsonl:1: answer/)
+    await expect(loadQa(dir)).rejects.toMatchObject({ name: 'DatasetError', code: 'ERR_DATASET', cause: { issues: [expect.objectContaining({ path: ['answer'] })] } })
     await writeFile(join(dir, 'test.jsonl'), '{"question":"What is C?","answer":"C is c."}\n')
     const data = await loadQa(dir, { devFraction: 0 })
     expect(data.train.map(p => p.focus)).toEqual(['what is a?', 'what is b?'])
@@ -125,8 +124,8 @@ describe('QA task (MedQuAD, by distillation)', () => {
     const [shard] = task.shards(1, { seed: 1, partition: 'iid' })
     if (shard === undefined) throw new Error('no shard')
     expect(shard.train.every(e => task.teaching?.taught(e) === false)).toBe(true)
-    await expect(task.train(task.initialWeights(1), shard, { seed: 1 })).rejects.toThrow(DatasetError)
-    await expect(task.evaluate(task.initialWeights(1), shard.val)).rejects.toThrow(/distil before evaluating/)
+    await expect(task.train(task.initialWeights(1), shard, { seed: 1 })).rejects.toMatchObject({ name: 'UntaughtError', code: 'ERR_UNTAUGHT' })
+    await expect(task.evaluate(task.initialWeights(1), shard.val)).rejects.toMatchObject({ name: 'UntaughtError', code: 'ERR_UNTAUGHT' })
   })
 
   it('learns what the teacher said: reproducible, better BLEU than untrained, readable answers', async () => {
@@ -159,7 +158,7 @@ describe('QA task (MedQuAD, by distillation)', () => {
     expect(before).toBeLessThan(0)
     expect(after).toBeGreaterThan(before)
     expect(reversed).toBeLessThan(before)
-    await expect(task.judge.score(base, raw.val)).rejects.toThrow(/distil before judging/)
+    await expect(task.judge.score(base, raw.val)).rejects.toMatchObject({ name: 'UntaughtError', code: 'ERR_UNTAUGHT' })
   })
 
   it('poisons targets: a flip gives every answered question another question\'s answer', async () => {

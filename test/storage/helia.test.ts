@@ -1,10 +1,10 @@
 import { FsBlockstore } from 'blockstore-fs'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { rm, writeFile } from 'node:fs/promises'
+import { readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { verifyAllBlocks } from '../../src/storage/helia.ts'
+import { createHeliaStore, verifyAllBlocks } from '../../src/storage/helia.ts'
 import type { ContentStore } from '../../src/storage/index.ts'
 import { contentStoreTests, pseudoRandom } from '../conformance/content-store.ts'
 import { flip, openHelia, storeFiles } from './helia-helpers.ts'
@@ -80,5 +80,29 @@ describe('helia store: damage on disk', () => {
     for (const f of await storeFiles(dir, 'blocks')) if (f.bytes.length === 262_144) await rm(f.file)
     await expect(store.get(cid, { maxBytes: 1_048_576 })).rejects.toMatchObject({ name: 'PayloadTooLargeError' })
     await store.close()
+  })
+})
+
+describe('helia store opened read-only (the audit)', () => {
+  it('reads and verifies content, refuses put and pin, and creates or writes nothing', async () => {
+    const { store, dir } = await openHelia()
+    const bytes = pseudoRandom(300_000, 5)
+    const cid = await store.put(bytes)
+    await store.pin(cid)
+    await store.close()
+    await rm(join(dir, 'datastore', 'version.data'))
+    const before = (await storeFiles(dir, 'blocks')).concat(await storeFiles(dir, 'datastore')).map(f => [f.rel, f.cid])
+    const readOnly = await createHeliaStore({ dir, readOnly: true })
+    expect(await readOnly.get(cid)).toEqual(bytes)
+    await expect(readOnly.put(new Uint8Array([1]))).rejects.toMatchObject({ name: 'ConfigError' })
+    await expect(readOnly.pin(cid)).rejects.toMatchObject({ name: 'ConfigError' })
+    await readOnly.close()
+    expect((await storeFiles(dir, 'blocks')).concat(await storeFiles(dir, 'datastore')).map(f => [f.rel, f.cid])).toEqual(before)
+
+    const nothing = join(dir, 'not-a-store')
+    const empty = await createHeliaStore({ dir: nothing, readOnly: true })
+    await expect(empty.get(cid)).rejects.toMatchObject({ name: 'ContentNotFoundError' })
+    await empty.close()
+    await expect(readdir(nothing)).rejects.toMatchObject({ code: 'ENOENT' })
   })
 })

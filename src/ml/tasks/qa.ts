@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { DatasetError } from '../../core/errors.ts'
+import { UntaughtError } from '../../core/errors.ts'
 import { silentLogger, type Logger } from '../../core/logger.ts'
 import { fixedSubset, splitShards } from '../../data/partition.ts'
 import { loadQa, type QaPair } from '../../data/qa.ts'
@@ -71,7 +71,7 @@ export async function createQaTask (config: Config, options: { logger?: Logger }
 
     async train (base: Weights, shard: Shard<QaExample>, options: TrainOptions): Promise<TrainResult> {
       const taught = shard.train.filter(e => e.target !== undefined)
-      if (taught.length === 0) throw new DatasetError('none of these questions has a teacher\'s answer yet: distil before training')
+      if (taught.length === 0) throw new UntaughtError('none of these questions has a teacher\'s answer yet: distil before training')
       const { x, y, soft } = rowsOf(taught)
       const { weights, loss } = await trainSoftmax(shape, base, x, y, { ...softmaxTraining(config, options), soft: { targets: soft, weight: config.kl } })
       return { weights, numSamples: taught.length, loss }
@@ -79,7 +79,7 @@ export async function createQaTask (config: Config, options: { logger?: Logger }
 
     async evaluate (weights: Weights, examples: 'test' | QaExample[]): Promise<EvalResult> {
       const rows = (examples === 'test' ? test : examples).filter(e => e.target !== undefined)
-      if (rows.length === 0) throw new DatasetError('no answered question to score on: distil before evaluating')
+      if (rows.length === 0) throw new UntaughtError('no answered question to score on: distil before evaluating')
       const said = greedyDecode(vocabulary, rows.map(e => e.q), x => softmaxLogits(shape, weights, x), { maxTokens: config.answerTokens, dims: config.features })
       const references = rows.map(e => (e.target as string[]).slice(0, config.answerTokens).join(' '))
       const bleu = corpusBleu(said.map(s => s.join(' ')), references)
@@ -98,7 +98,7 @@ export async function createQaTask (config: Config, options: { logger?: Logger }
       /** Mean log-probability per token of the teacher's answers, teacher-forced (cheap: no decoding). */
       async score (weights, examples) {
         const { x, y } = rowsOf(examples)
-        if (x.length === 0) throw new DatasetError('no answered question to judge on: distil before judging')
+        if (x.length === 0) throw new UntaughtError('no answered question to judge on: distil before judging')
         return softmaxLogLikelihood(shape, weights, x, y)
       }
     },

@@ -1,0 +1,27 @@
+import { ToolMessage, type ToolCall } from '@langchain/core/messages'
+import type { StructuredToolInterface } from '@langchain/core/tools'
+import type { Command, LangGraphRunnableConfig } from '@langchain/langgraph'
+import { ToolNode } from '@langchain/langgraph/prebuilt'
+import { ConclaveError } from '../src/core/errors.ts'
+
+/**
+ * LangGraph's ToolNode, but only Conclave's own errors go back to the model: a refusal it
+ * can act on (no vote without an evaluation, a teacher out of budget) becomes a ToolMessage
+ * with status 'error'. Anything else a tool throws (a TypeError, a RangeError: a bug) ends
+ * the run, as bugs must surface; LangGraph's `handleToolErrors` would hand it to the model
+ * as advice. Control errors (interrupts) pass through untouched, as they do upstream.
+ */
+export class ConclaveToolNode extends ToolNode {
+  constructor (tools: readonly StructuredToolInterface[]) {
+    super([...tools], { handleToolErrors: false })
+  }
+
+  protected override async runTool (call: ToolCall, config: LangGraphRunnableConfig, state: unknown): Promise<ToolMessage | Command> {
+    try {
+      return await super.runTool(call, config, state)
+    } catch (err) {
+      if (!(err instanceof ConclaveError)) throw err
+      return new ToolMessage({ status: 'error', name: call.name, tool_call_id: call.id ?? '', content: `${err.name}: ${err.message}` })
+    }
+  }
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod'
+import type { Judge } from '../ml/task.ts'
+
+/**
+ * What a peer measured of one update on its own validation examples, in its judge's units:
+ * everything an acceptance rule may look at, so that whoever holds the numbers (the audit,
+ * once votes sign them) reaches the same verdict. A rule that needs more adds a field here.
+ */
+export const Measurement = z.object({
+  /** The judge's score of the global model. */
+  before: z.number(),
+  /** Its score of the global model with the update applied (in full, or as one member's share). */
+  after: z.number(),
+  /** Its score of the charter's initial model; measured only for a rule that needs it. */
+  initial: z.number().optional()
+}).strict()
+export type Measurement = z.infer<typeof Measurement>
+
+/** What a rule may ask to be measured beyond `before` and `after` (each costs a pass of the judge). */
+export type Extra = Exclude<keyof Measurement, 'before' | 'after'>
+
+export interface Verdict {
+  accept: boolean
+  /** How far the rule let the update lower the judge's score. */
+  allowance: number
+}
+
+/** When a peer accepts an update: one hook, as a federated-learning strategy overrides one method. */
+export interface AcceptanceRule {
+  readonly name: AcceptanceRuleName
+  /** The measurements `decide` reads beyond `before` and `after`. */
+  readonly needs: readonly Extra[]
+  decide(measurement: Measurement): Verdict
+}
+
+export interface ToleranceSettings {
+  /** How far an update may lower the score. */
+  tolerance: number
+  /** On top: the share of the score gained since the initial model that an update may undo. */
+  relativeTolerance: number
+}
+
+/**
+ * Accept an update that lowers the judge's score by at most `tolerance`, plus
+ * `relativeTolerance` times what the federation has taught this peer since the initial
+ * model (honest non-IID updates pull against each other harder as the model learns).
+ */
+export function toleranceRule ({ tolerance, relativeTolerance }: ToleranceSettings): AcceptanceRule {
+  return {
+    name: 'tolerance',
+    needs: relativeTolerance > 0 ? ['initial'] : [],
+    decide: ({ before, after, initial }) => {
+      const allowance = relativeTolerance === 0 || initial === undefined ? tolerance : tolerance + relativeTolerance * Math.max(0, before - initial)
+      return { accept: after - before >= -allowance, allowance }
+    }
+  }
+}
+
+export const AcceptanceRuleName = z.enum(['tolerance'])
+export type AcceptanceRuleName = z.infer<typeof AcceptanceRuleName>
+
+/** What a run config says about acceptance; unset tolerances come from the task's judge. */
+export interface AcceptanceConfig {
+  acceptance: AcceptanceRuleName
+  tolerance?: number
+  relativeTolerance?: number
+}
+
+/** The rule a run config names, with the task's judge filling in what the config leaves out. */
+export function acceptanceRule (config: AcceptanceConfig, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance'>): AcceptanceRule {
+  switch (config.acceptance) {
+    case 'tolerance': return toleranceRule({ tolerance: config.tolerance ?? judge.tolerance, relativeTolerance: config.relativeTolerance ?? judge.relativeTolerance ?? 0 })
+  }
+}

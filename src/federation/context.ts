@@ -1,0 +1,185 @@
+import { NoCharterError, NoDraftError, type ConclaveError } from '../core/errors.ts'
+import type { Logger } from '../core/logger.ts'
+import type { AbortOptions, ProgressOptions } from '../core/options.ts'
+import type { BlockId, Did, ModelRef, RecordType } from '../core/records.ts'
+import type { SerialQueue } from '../core/serial-queue.ts'
+import type { Identity } from '../identity/index.ts'
+import type { Ledger } from '../ledger/index.ts'
+import type { Shard, Task } from '../ml/task.ts'
+import type { Weights } from '../ml/weights.ts'
+import type { ContentStore } from '../storage/index.ts'
+import type { CachedTeacher } from '../teachers/cache.ts'
+import type { Bus } from '../transport/index.ts'
+import type { AcceptanceRule, Measurement, Verdict } from './acceptance.ts'
+import type { Attack, Conduct } from './attacks.ts'
+import type { Geometry, Robustness } from './robust-acceptance.ts'
+import type { GlobalModel } from './merge.ts'
+import type { PhaseTimer } from './phases.ts'
+import type { FederationState } from './state.ts'
+
+/** What a participant is made of: its services, data, settings and, for experiments, its attack. */
+export interface ParticipantInit {
+  /** Human-facing name for logs, chat and reports, e.g. `agent-2`. */
+  name: string
+  identity: Identity
+  store: ContentStore
+  ledger: Ledger
+  bus: Bus
+  /** The federation's room on the bus. */
+  room: string
+  task: Task
+  /** This participant's own data: it trains on `train` and judges peers on `val`. */
+  shard: Shard
+  /**
+   * Where a task learned by distillation (qa) gets its targets: this participant's own
+   * teacher, cached and budgeted. Its questions have no targets until it distils.
+   */
+  teacher?: { cache: CachedTeacher, /** Most tokens one answer may cost. */ maxTokens: number }
+  /** Base seed of this participant's training; each round derives its own from it. */
+  seed: number
+  /** When I accept a peer's update, from what I measured of it. @default the tolerance rule with the task's judge's tolerances */
+  acceptance?: AcceptanceRule
+  /** Score global + Δw (`full`) or global + Δw / N (`share`). @default full (the run config defaults to share) */
+  voteScale?: 'full' | 'share'
+  /** Unix-seconds clock, for record times. @default the system clock */
+  clock?: () => number
+  /** Where this participant's work runs, one task at a time. @default a queue of its own */
+  queue?: SerialQueue
+  /** Bounds on an update's norm and direction against mine, and on its likeness to earlier ones. @default none */
+  robustness?: Robustness
+  /** Makes this participant hostile, for robustness experiments. @default honest */
+  attack?: Attack
+  /** Fellow colluders (1-based positions in the charter's members), whose updates a colluding member accepts while it rejects everyone else's. */
+  allies?: readonly number[]
+  /**
+   * Judge and vote on every peer proposal as it arrives (the protocol autopilot). An
+   * agent turns this off and decides itself, through evaluate() and vote(). @default true
+   */
+  autoVote?: boolean
+  logger?: Logger
+}
+
+/** A trained update held locally until it is published and proposed. */
+export interface Draft {
+  round: number
+  delta: Weights
+  numSamples: number
+  loss: number
+  /** Set once the Δw is in the content store. */
+  ref?: ModelRef
+}
+
+/** What I measured of a peer's update on my validation data, and what the acceptance rule says of it. */
+export interface Evaluation {
+  proposal: BlockId
+  proposer: Did
+  round: number
+  before: number
+  after: number
+  /** after − before, in the task's metric. */
+  score: number
+  /** Whether the update passes the federation's acceptance rule (never when it is unusable). */
+  passes: boolean
+  /** How the update lies against my own update of the round and every earlier one I have seen. */
+  geometry?: Geometry
+  /** The measurement in words, for the vote's rationale. */
+  summary: string
+  /** What the acceptance rule decided on, and its verdict: the numbers a vote can sign and an audit re-decide. Absent when unusable. */
+  measurement?: Measurement
+  verdict?: Verdict
+  /** Set when the update cannot be used at all (bad content, wrong shape…): the only vote is reject. */
+  unusable?: string
+}
+
+export interface ParticipantEvents {
+  'conclave:record:applied': [{ block: BlockId, type: RecordType, issuer: Did }]
+  'conclave:record:rejected': [{ block: BlockId, error: ConclaveError }]
+  'conclave:evaluated': [Evaluation]
+  'conclave:vote:cast': [{ proposal: BlockId, accept: boolean, score: number, rationale: string }]
+  'conclave:checkpoint': [{ round: number, model: ModelRef }]
+}
+
+/** A step's progress: one of the participant's events, as `{ type, detail }`. */
+export type StepProgress = { [K in keyof ParticipantEvents]: { type: K, detail: ParticipantEvents[K][0] } }[keyof ParticipantEvents]
+
+/** Every step takes these last. */
+export interface StepOptions extends AbortOptions, ProgressOptions<StepProgress> {}
+
+/** The global model as I hold it; `judged`: my judge's score of it on my validation examples, measured once per model. */
+export type HeldModel = GlobalModel & { ref: ModelRef, judged?: number }
+
+/** What one member holds between steps: its own, changed only by its steps. */
+export interface Holdings {
+  /** My data; distilling gives its questions their teacher's answers. */
+  shard: Shard
+  draft?: Draft
+  global?: HeldModel
+  /** The charter's initial model, kept while the acceptance rule needs its score. */
+  initial?: { weights: Weights, judged?: number }
+  /** True while catching up from the ledger: replayed records cause no new ones. */
+  replaying: boolean
+  /** Δw of proposals I made or fetched, by proposal block. */
+  readonly deltas: Map<BlockId, Weights>
+  readonly evaluations: Map<BlockId, Evaluation>
+  /** Proposals I voted on, before my vote comes back from the bus. */
+  readonly cast: Set<BlockId>
+  /** The recorder's own merge, so checking its checkpoint does not merge twice. */
+  readonly merged: Map<number, GlobalModel>
+  /** Questions my teacher could not answer: not asked again. */
+  readonly unanswerable: Set<string>
+  /** My own trained update per round, the reference I measure peers' updates against; dropped once its round is merged. */
+  readonly own: Map<number, Weights>
+  /** Sketches of every update I have seen: a re-sent one is nearly parallel to its original. */
+  readonly sketches: Array<{ round: number, block: BlockId, sketch: Float32Array, merged?: boolean }>
+}
+
+/**
+ * What the protocol steps share: one member's services, settings, its view of the
+ * federation and what it holds. Each step takes only the part it reads (a `Pick`).
+ */
+export interface StepContext {
+  readonly name: string
+  readonly identity: Identity
+  readonly store: ContentStore
+  readonly ledger: Ledger
+  readonly bus: Bus
+  /** The federation's room on the bus. */
+  readonly room: string
+  readonly task: Task
+  /** Where a task learned by distillation gets its targets (absent: no teacher). */
+  readonly teacher?: { cache: CachedTeacher, maxTokens: number }
+  readonly acceptance: AcceptanceRule
+  /** Bounds on an update's geometry, on top of the acceptance rule (absent: none). */
+  readonly robustness?: Robustness
+  /** Score global + Δw (`full`) or global + Δw / N (`share`). */
+  readonly voteScale: 'full' | 'share'
+  /** How I make updates: honestly, or as my attack says. */
+  readonly conduct: Conduct
+  /** For a colluding member: the allies whose updates it accepts (1-based member positions). */
+  readonly collusion?: readonly number[]
+  /** Judge, vote and distil by myself (the autopilot), rather than wait for an agent to. */
+  readonly autoVote: boolean
+  readonly state: FederationState
+  readonly timer: PhaseTimer
+  readonly logger: Logger
+  /** Unix seconds, for record times. */
+  now(): number
+  readonly held: Holdings
+}
+
+/** The global model I hold; there is none before I applied the charter. */
+export function requireGlobal ({ name, held }: Pick<StepContext, 'name' | 'held'>): HeldModel {
+  if (held.global === undefined) throw new NoCharterError(`${name} has not seen the federation's charter yet`)
+  return held.global
+}
+
+/** The federation my records belong to, from its charter. */
+export function federationOf ({ name, state }: Pick<StepContext, 'name' | 'state'>): string {
+  if (state.charter === undefined) throw new NoCharterError(`${name} has not seen the federation's charter yet`)
+  return state.charter.record.federation
+}
+
+export function requireDraft ({ name, held }: Pick<StepContext, 'name' | 'held'>): Draft {
+  if (held.draft === undefined) throw new NoDraftError(`${name} has no trained draft: train first`)
+  return held.draft
+}

@@ -1,0 +1,85 @@
+import { readdir, readFile } from 'node:fs/promises'
+import { join, sep } from 'node:path'
+import { z } from 'zod'
+import { AlteredFileError, type ConclaveError, InvalidRecordError, MissingFileError, StrayFileError } from '../core/errors.ts'
+import { readIfExists } from '../core/files.ts'
+import { Sha256Hex } from '../core/records.ts'
+import { sha256Hex } from './content.ts'
+
+/** The folders of a run directory whose every byte the manifest accounts for. */
+export const SEALED_FOLDERS = ['ledger', 'store'] as const
+export const MANIFEST_FILE = 'manifest.json'
+
+const RelPath = z.string().min(1).max(1024)
+
+/**
+ * `DIR/manifest.json`: everything a run left under `ledger/` and `store/` when it ended,
+ * `/`-separated paths relative to DIR, sorted. With the ledger's head it is what makes a
+ * run directory complete: a file that is missing, extra or changed since does not audit.
+ */
+export const RunManifest = z.object({
+  manifest: z.literal(1),
+  dirs: z.array(RelPath),
+  files: z.array(z.object({ path: RelPath, size: z.number().int().nonnegative(), sha256: Sha256Hex }).strict())
+}).strict()
+export type RunManifest = z.infer<typeof RunManifest>
+
+/** What is under the sealed folders now; `others` are entries that are neither a file nor a folder (links, sockets…). */
+export async function takeManifest (dir: string): Promise<RunManifest & { others: string[] }> {
+  const found: RunManifest & { others: string[] } = { manifest: 1, dirs: [], files: [], others: [] }
+  for (const folder of SEALED_FOLDERS) {
+    const entries = await readdir(join(dir, folder), { withFileTypes: true, recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return []
+      throw err
+    })
+    for (const e of entries) {
+      const path = [folder, ...e.parentPath.slice(join(dir, folder).length).split(sep).filter(Boolean), e.name].join('/')
+      if (e.isDirectory()) found.dirs.push(path)
+      else if (e.isFile()) {
+        const bytes = await readFile(join(e.parentPath, e.name))
+        found.files.push({ path, size: bytes.length, sha256: sha256Hex(bytes) })
+      } else found.others.push(path)
+    }
+  }
+  found.dirs.sort()
+  found.files.sort((a, b) => a.path < b.path ? -1 : 1)
+  return found
+}
+
+/** The manifest's bytes: one canonical form, so any byte changed in it is a change. */
+export function manifestText (manifest: RunManifest): string {
+  const { dirs, files } = manifest
+  return JSON.stringify({ manifest: 1, dirs, files: files.map(f => ({ path: f.path, size: f.size, sha256: f.sha256 })) }, null, 2) + '\n'
+}
+
+/** Reads `DIR/manifest.json`: its bytes, or MissingFileError; InvalidRecordError unless it is a manifest in canonical form. */
+export async function readManifestBytes (dir: string): Promise<Buffer> {
+  const bytes = await readIfExists(join(dir, MANIFEST_FILE))
+  if (bytes === undefined) throw new MissingFileError(`${MANIFEST_FILE} is missing: the run did not end, or its record of what it made is gone`)
+  return bytes
+}
+
+export function parseManifest (bytes: Buffer): RunManifest {
+  let parsed: RunManifest
+  try {
+    parsed = RunManifest.parse(JSON.parse(bytes.toString('utf8')))
+  } catch (err) {
+    throw new InvalidRecordError(`${MANIFEST_FILE} is not a run manifest`, { cause: err })
+  }
+  if (manifestText(parsed) !== bytes.toString('utf8')) throw new InvalidRecordError(`${MANIFEST_FILE} is not in its canonical form`)
+  return parsed
+}
+
+/** The first difference between what the manifest lists and what is there, by path; undefined when none. */
+export function compareManifest (expected: RunManifest, found: RunManifest & { others: string[] }): ConclaveError | undefined {
+  const want = new Map<string, string>([...expected.dirs.map(d => [d, 'dir'] as const), ...expected.files.map(f => [f.path, `${f.size} ${f.sha256}`] as const)])
+  const have = new Map<string, string>([...found.dirs.map(d => [d, 'dir'] as const), ...found.files.map(f => [f.path, `${f.size} ${f.sha256}`] as const), ...found.others.map(o => [o, 'other'] as const)])
+  for (const path of [...new Set([...want.keys(), ...have.keys()])].sort()) {
+    const [w, h] = [want.get(path), have.get(path)]
+    if (w === h) continue
+    if (h === undefined) return new MissingFileError(`${path} is missing: the run's manifest lists it`)
+    if (w === undefined) return new StrayFileError(`${path} is not part of the run: its manifest does not list it`)
+    return new AlteredFileError(`${path} differs from what the run's manifest says (${w === 'dir' ? 'a folder' : w}, found ${h === 'dir' ? 'a folder' : h})`)
+  }
+  return undefined
+}

@@ -1,0 +1,126 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { NoCheckpointError } from '../core/errors.ts'
+import type { AbortOptions, ProgressOptions } from '../core/options.ts'
+import type { Driver } from './driver.ts'
+import type { Participant } from './participant.ts'
+
+/**
+ * When a round moves on. In one process (`conclave run`) all work is this process's own,
+ * so waiting means letting it settle; a member process (`conclave agent`) waits on the wall
+ * clock for the other members' records to arrive.
+ */
+export interface Clock {
+  /** Lets the work just started run its course before the next proposer starts. */
+  settle(): Promise<void>
+  /** Resolves true once `done()` holds, or false once `seconds` passed without it. */
+  until(done: () => boolean, seconds: number, options?: AbortOptions): Promise<boolean>
+}
+
+/** The clock of a federation in one process: nothing happens unless this process does it, so once settled, what has not happened will not. */
+export function settlingClock (settle: () => Promise<void>): Clock {
+  return {
+    settle,
+    until: async (done) => {
+      await settle()
+      return done()
+    }
+  }
+}
+
+/** The clock of a member process: polls every `pollMs` (rethrowing the participant's faults) until done or the time is up. */
+export function wallClock (participant: Pick<Participant, 'idle'>, { pollMs = 200 } = {}): Clock {
+  return {
+    settle: async () => {}, // the other members run on their own
+    until: async (done, seconds, { signal } = {}) => {
+      const deadline = Date.now() + seconds * 1000
+      while (!done()) {
+        signal?.throwIfAborted()
+        await participant.idle()
+        if (Date.now() > deadline) return false
+        await sleep(pollMs, undefined, { signal }).catch(() => signal?.throwIfAborted())
+      }
+      return true
+    }
+  }
+}
+
+/** A participant this process runs, and what decides for it. */
+export interface Seat { participant: Participant, driver: Driver }
+
+export type RoundProgress =
+  | { type: 'conclave:round:start', round: number, rounds: number }
+  | { type: 'conclave:round:propose', round: number, agent: string }
+
+export interface RoundOptions extends AbortOptions, ProgressOptions<RoundProgress> {}
+
+/** How a round went: whether every proposal and vote came in before its window closed, and how long it took. */
+export interface RoundOutcome { full: boolean, wallSeconds: number }
+
+export interface RoundLoopInit {
+  /** The participants of this process with their drivers, read anew each time (a restart replaces one). */
+  seats: () => readonly Seat[]
+  /** Members of the federation: a round is full once each proposed and each peer voted on each proposal. */
+  members: number
+  /** How long a round waits for its proposals' votes, and then for its checkpoint. */
+  windowSeconds: number
+  clock: Clock
+}
+
+/**
+ * The rounds of a federation, the same for every caller: drivers open a round (the
+ * autopilot proposes at once, an agent when it decides), votes come in until every peer
+ * voted or the window passed, then every participant closes the round (its recorder
+ * anchors the decisions and checkpoint) and the loop waits for the checkpoint.
+ */
+export class RoundLoop {
+  readonly #init: RoundLoopInit
+
+  constructor (init: RoundLoopInit) {
+    this.#init = init
+  }
+
+  /** Rounds `from` to `to`; `onRound` sees each once it is checkpointed. */
+  async run ({ from, to }: { from: number, to: number }, options: RoundOptions & { onRound: (round: number, outcome: RoundOutcome) => Promise<void> | void }): Promise<void> {
+    for (let round = from; round <= to; round++) {
+      options.signal?.throwIfAborted()
+      options.onProgress?.({ type: 'conclave:round:start', round, rounds: to })
+      await options.onRound(round, await this.round(round, options))
+    }
+  }
+
+  /** One round, opened and closed. */
+  async round (round: number, options: RoundOptions = {}): Promise<RoundOutcome> {
+    const start = performance.now()
+    await this.open(round, options)
+    const { full } = await this.close(round, options)
+    return { full, wallSeconds: (performance.now() - start) / 1000 }
+  }
+
+  /** The round's first half: each proposer's driver opens it, one after another. */
+  async open (round: number, options: RoundOptions & { proposers?: readonly Participant[] } = {}): Promise<void> {
+    for (const { participant, driver } of this.#init.seats()) {
+      if (options.proposers !== undefined && !options.proposers.includes(participant)) continue
+      options.onProgress?.({ type: 'conclave:round:propose', round, agent: participant.name })
+      await driver.openRound(round)
+      await this.#init.clock.settle()
+    }
+  }
+
+  /** The round's second half: waits for its votes, closes it everywhere, and waits for its checkpoint. */
+  async close (round: number, options: AbortOptions = {}): Promise<{ full: boolean }> {
+    const { seats, windowSeconds, clock } = this.#init
+    const full = await clock.until(() => this.#complete(round) && seats().every(s => !s.driver.busy), windowSeconds, options)
+    for (const { driver } of seats()) await driver.idle()
+    for (const { participant } of seats()) await participant.closeRound(round, options)
+    const checkpointed = (): boolean => seats().some(s => (s.participant.state.global?.round ?? 0) >= round)
+    if (!await clock.until(checkpointed, windowSeconds, options)) throw new NoCheckpointError(`round ${round} got no checkpoint from its recorder within ${windowSeconds} s`)
+    return { full }
+  }
+
+  /** Every member proposed, and every peer voted on every proposal. */
+  #complete (round: number): boolean {
+    const state = this.#init.seats()[0]?.participant.state
+    const ids = state?.rounds.get(round)?.proposals ?? []
+    return ids.length === this.#init.members && ids.every(id => (state?.proposals.get(id)?.votes.size ?? 0) === this.#init.members - 1)
+  }
+}

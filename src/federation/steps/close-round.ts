@@ -1,0 +1,36 @@
+import type { AbortOptions } from '../../core/options.ts'
+import { putModel } from '../content.ts'
+import { federationOf, requireGlobal, type StepContext } from '../context.ts'
+import { anchorRecord, type AnchorContext } from './anchor.ts'
+import { merge, type MergeContext } from './merge.ts'
+
+export type CloseContext = AnchorContext & MergeContext
+
+/**
+ * When the validation window closes, the round's recorder anchors a decision per open
+ * proposal, then (once they are applied: see recordCheckpoint) the checkpoint; everyone
+ * else derives the same records and checks the recorder's against their own.
+ */
+export async function closeRound (ctx: CloseContext, { round }: { round: number }, options: AbortOptions = {}): Promise<void> {
+  const { state } = ctx
+  if (state.recorder(round) !== ctx.identity.did) return
+  const open = (state.rounds.get(round)?.proposals ?? []).flatMap(id => state.proposals.get(id) ?? []).filter(e => e.decision === undefined)
+  if (open.length === 0) return recordCheckpoint(ctx, { round }, options)
+  for (const entry of open) {
+    await anchorRecord(ctx, { type: 'decision', federation: federationOf(ctx), round, proposal: entry.block, proposer: entry.signed.issuer, ...state.derive(entry.block) }, options)
+  }
+}
+
+/** Whether every proposal of the round has its decision: then the recorder anchors the checkpoint. */
+export function roundDecided ({ state }: Pick<StepContext, 'state'>, round: number): boolean {
+  return (state.rounds.get(round)?.proposals ?? []).every(id => state.proposals.get(id)?.decision !== undefined)
+}
+
+/** The recorder merges the round's accepted updates, stores the model and anchors the checkpoint. */
+export async function recordCheckpoint (ctx: CloseContext, { round }: { round: number }, options: AbortOptions = {}): Promise<void> {
+  const parent = requireGlobal(ctx)
+  const merged = await merge(ctx, { round }, options)
+  ctx.held.merged.set(round, merged)
+  const model = await ctx.timer.time('publish', () => putModel(ctx.store, merged.weights, options))
+  await anchorRecord(ctx, { type: 'checkpoint', federation: federationOf(ctx), round, parent: parent.ref.cid, model, merged: ctx.state.accepted(round).map(p => p.block) }, options)
+}

@@ -1,0 +1,60 @@
+import { ConclaveError } from '../../core/errors.ts'
+import { judgeOf, type Judge } from '../../ml/task.ts'
+import { applyDelta, type Weights } from '../../ml/weights.ts'
+import type { Measurement } from '../acceptance.ts'
+import { fetchModel } from '../content.ts'
+import { requireGlobal, type Evaluation, type StepContext, type StepOptions } from '../context.ts'
+import type { ProposalEntry } from '../state.ts'
+import { assertTaught, autoDistil } from './distill.ts'
+import { measureGeometry, type GeometryContext } from './geometry.ts'
+import { robustVerdict } from '../robust-acceptance.ts'
+
+export type EvaluateContext = GeometryContext & Pick<StepContext, 'store' | 'state' | 'acceptance' | 'voteScale' | 'robustness'>
+
+/**
+ * Fetches a peer's Δw, checks it, measures global + Δw (or its share) against global on my
+ * validation data and asks the acceptance rule. An update that cannot be used is evaluated
+ * as such, never thrown: the only vote on it is reject. Measured once per proposal.
+ */
+export async function evaluate (ctx: EvaluateContext, { entry }: { entry: ProposalEntry }, options: StepOptions = {}): Promise<Evaluation> {
+  const { held, task } = ctx
+  const known = held.evaluations.get(entry.block)
+  if (known !== undefined) return known
+  const global = requireGlobal(ctx)
+  await autoDistil(ctx, options)
+  const shard = held.shard
+  // Without answers to my own validation questions I cannot judge, and must not reject for it.
+  assertTaught(ctx, shard.val, 'validation', 'distil before judging')
+  const base = { proposal: entry.block, proposer: entry.signed.issuer, round: entry.signed.record.round }
+  let evaluation: Evaluation
+  try {
+    const delta = await ctx.timer.time('fetchVerify', () => fetchModel(ctx.store, entry.signed.record.delta, options))
+    // Held at once, so a member training its reference now reads it as the round's.
+    held.deltas.set(entry.block, delta)
+    const candidate = applyDelta(global.weights, delta, ctx.voteScale === 'share' ? 1 / Math.max(1, ctx.state.members.size) : 1)
+    const judge = judgeOf(task)
+    const before = await judged(ctx, global, judge)
+    const after = await ctx.timer.time('evaluate', () => judge.score(candidate, shard.val))
+    const measurement: Measurement = { before, after }
+    if (ctx.acceptance.needs.includes('initial') && held.initial !== undefined) measurement.initial = await judged(ctx, held.initial, judge)
+    const verdict = ctx.acceptance.decide(measurement)
+    const score = after - before
+    const geometry = ctx.robustness === undefined ? undefined : await measureGeometry(ctx, { entry, delta }, options)
+    const bounded = geometry === undefined ? { passes: true, summary: '' } : robustVerdict(geometry, ctx.robustness)
+    const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}; may fall ${verdict.allowance.toFixed(4)})${bounded.summary}`
+    evaluation = { ...base, before, after, score, passes: verdict.accept && bounded.passes, summary, measurement, verdict, geometry }
+  } catch (err) {
+    if (!(err instanceof ConclaveError)) throw err
+    options.onProgress?.({ type: 'conclave:record:rejected', detail: { block: entry.block, error: err } })
+    evaluation = { ...base, before: Number.NaN, after: Number.NaN, score: 0, passes: false, summary: `cannot use this update: ${err.code}`, unusable: err.code }
+  }
+  held.evaluations.set(entry.block, evaluation)
+  options.onProgress?.({ type: 'conclave:evaluated', detail: evaluation })
+  return evaluation
+}
+
+/** My judge's score of `model` on my validation examples, measured once until they change. */
+async function judged (ctx: Pick<StepContext, 'held' | 'timer'>, model: { weights: Weights, judged?: number }, judge: Judge<unknown>): Promise<number> {
+  model.judged ??= await ctx.timer.time('evaluate', () => judge.score(model.weights, ctx.held.shard.val))
+  return model.judged
+}

@@ -1,0 +1,41 @@
+import type { Weights } from '../../ml/weights.ts'
+import { cosine, l2Norm, sketch, sketchCosine } from '../../ml/similarity.ts'
+import type { StepContext, StepOptions } from '../context.ts'
+import type { Geometry } from '../robust-acceptance.ts'
+import type { ProposalEntry } from '../state.ts'
+import { hasProposed, trainDraft, type TrainContext } from './train.ts'
+
+export type GeometryContext = TrainContext & Pick<StepContext, 'state'>
+
+/**
+ * How a peer's update lies against my own update of its round (trained now if I have none
+ * yet: I need it to propose anyway) and against every update anchored before it.
+ */
+export async function measureGeometry (ctx: GeometryContext, { entry, delta }: { entry: ProposalEntry, delta: Weights }, options: StepOptions = {}): Promise<Geometry> {
+  const { held, state } = ctx
+  const round = entry.signed.record.round
+  const mine = await reference(ctx, round, options)
+  const known = held.sketches.find(s => s.block === entry.block)
+  const sk = known?.sketch ?? sketch(delta)
+  if (known === undefined) held.sketches.push({ round, block: entry.block, sketch: sk })
+  // Everything anchored before it counts, this round's proposals included: a copy comes after its original.
+  const order = state.rounds.get(round)?.proposals ?? []
+  const before = (s: { round: number, block: string }): boolean => s.round < round || (s.round === round && order.includes(s.block) && order.indexOf(s.block) < order.indexOf(entry.block))
+  const likeness = (list: ReadonlyArray<{ sketch: Float32Array }>): number => list.reduce((max, s) => Math.max(max, sketchCosine(sk, s.sketch)), -1)
+  const earlierCosine = likeness(held.sketches.filter(before))
+  // Only what the federation merged can explain a direction: a rejected member's own history cannot vouch for it.
+  const historyCosine = likeness(held.sketches.filter(s => s.merged === true && s.round < round))
+  if (mine === undefined) return { earlierCosine, historyCosine }
+  const norm = l2Norm(mine)
+  return { earlierCosine, historyCosine, normRatio: norm === 0 ? Number.POSITIVE_INFINITY : l2Norm(delta) / norm, cosine: cosine(delta, mine) }
+}
+
+/** My own update for `round`: the one I trained, or one trained now while the round is open and I have neither proposed nor drafted. */
+async function reference (ctx: GeometryContext, round: number, options: StepOptions): Promise<Weights | undefined> {
+  const { held, state } = ctx
+  const known = held.own.get(round)
+  if (known !== undefined) return known
+  if (hasProposed(ctx, round) || held.draft !== undefined || state.currentRound() !== round) return undefined
+  await trainDraft(ctx, round, options)
+  return held.own.get(round)
+}

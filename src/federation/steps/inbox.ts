@@ -1,0 +1,103 @@
+import type { StepContext } from '../context.ts'
+import { ConclaveError, NotAnchoredError } from '../../core/errors.ts'
+import type { BlockId, SignedRecord } from '../../core/records.ts'
+import { fetchModel } from '../content.ts'
+import type { StepOptions } from '../context.ts'
+import type { GlobalModel } from '../merge.ts'
+import type { ProposalEntry } from '../state.ts'
+import { recordCheckpoint, roundDecided, type CloseContext } from './close-round.ts'
+import { evaluate, type EvaluateContext } from './evaluate.ts'
+import { checkMerge } from './merge.ts'
+import { vote, type VoteContext } from './vote.ts'
+
+export type InboxContext = CloseContext & EvaluateContext & VoteContext & Pick<StepContext, 'collusion'>
+
+export interface Announcement {
+  block: BlockId
+  jwt: string
+  /**
+   * Called with the wait for a block the ledger does not hold yet, instead of waiting: the
+   * caller handles the record again once that wait ends, so records announced after it are
+   * handled meanwhile. Absent, or on that second try: the record is judged as it stands.
+   */
+  defer?: (arrival: Promise<unknown>) => void
+}
+
+/**
+ * Handles a record announced on the bus: checks that the ledger anchors it, applies it to
+ * my state (which checks it against the protocol) and reacts. A record the protocol
+ * refuses is reported and dropped; anything else that goes wrong is a bug and is thrown.
+ */
+export async function receive (ctx: InboxContext, { block: blockId, jwt, defer }: Announcement, options: StepOptions = {}): Promise<void> {
+  if (ctx.state.has(blockId)) return // at-least-once delivery: seen it
+  try {
+    const block = await ctx.timer.time('fetchVerify', () => ctx.ledger.get(blockId, { ...options, wait: false }))
+    if (block === undefined && defer !== undefined) {
+      // The lookup on the second try reports whatever made the wait fail.
+      defer(ctx.ledger.get(blockId, options).catch(() => undefined))
+      return
+    }
+    if (block?.record !== jwt) throw new NotAnchoredError(`announced record is not what block ${blockId} anchors`)
+    // A checkpoint must match my own merge before it may move my global model.
+    let ownMerge: GlobalModel | undefined
+    const signed = await ctx.timer.time('fetchVerify', () => ctx.state.apply(block, {
+      ledger: ctx.ledger,
+      now: ctx.now(),
+      beforeCommit: async ({ record }) => {
+        if (record.type === 'checkpoint') ownMerge = await checkMerge(ctx, { checkpoint: record }, options)
+      }
+    }))
+    options.onProgress?.({ type: 'conclave:record:applied', detail: { block: blockId, type: signed.record.type, issuer: signed.issuer } })
+    await react(ctx, { signed, block: blockId, ownMerge }, options)
+  } catch (err) {
+    if (!(err instanceof ConclaveError)) throw err
+    ctx.logger.warn(`${ctx.name} rejected block ${blockId}`, { error: err.name, reason: err.message })
+    options.onProgress?.({ type: 'conclave:record:rejected', detail: { block: blockId, error: err } })
+  }
+}
+
+/** Replays the ledger into my state (after a restart), without reacting to what I replay by new records. */
+export async function catchUp (ctx: InboxContext, options: StepOptions = {}): Promise<number> {
+  let applied = 0
+  ctx.held.replaying = true
+  try {
+    for await (const block of ctx.ledger.blocks(options)) {
+      if (ctx.state.has(block.id)) continue
+      await receive(ctx, { block: block.id, jwt: block.record }, options)
+      applied++
+    }
+  } finally {
+    ctx.held.replaying = false
+  }
+  return applied
+}
+
+/** What an applied record makes me do: hold the charter's model, judge a peer's proposal, anchor a checkpoint, move to the next model. */
+async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: SignedRecord, block: BlockId, ownMerge?: GlobalModel }, options: StepOptions): Promise<void> {
+  const { record } = signed
+  const { held, state } = ctx
+  if (record.type === 'charter') {
+    const weights = await fetchModel(ctx.store, record.initial, options)
+    held.global = { ref: record.initial, weights }
+    if (ctx.acceptance.needs.includes('initial')) held.initial = { weights }
+  } else if (record.type === 'proposal' && signed.issuer !== ctx.identity.did && ctx.autoVote && !held.replaying) {
+    await judge(ctx, state.proposals.get(block) as ProposalEntry, options)
+  } else if (record.type === 'decision' && !held.replaying && state.recorder(record.round) === ctx.identity.did && roundDecided(ctx, record.round)) {
+    await recordCheckpoint(ctx, { round: record.round }, options)
+  } else if (record.type === 'checkpoint' && ownMerge !== undefined) {
+    held.global = { ref: record.model, ...ownMerge }
+    held.own.delete(record.round)
+    for (const s of held.sketches) if (record.merged.includes(s.block)) s.merged = true
+    options.onProgress?.({ type: 'conclave:checkpoint', detail: { round: record.round, model: record.model } })
+  }
+}
+
+/** The autopilot: evaluate, then vote as the acceptance rule says. */
+async function judge (ctx: InboxContext, entry: ProposalEntry, options: StepOptions): Promise<void> {
+  const evaluation = await evaluate(ctx, { entry }, options)
+  if (ctx.collusion !== undefined) {
+    const ally = ctx.collusion.some(i => ctx.state.charter?.record.members[i - 1] === entry.signed.issuer)
+    return vote(ctx, { entry, accept: ally && evaluation.unusable === undefined }, options).then(() => undefined)
+  }
+  await vote(ctx, { entry, accept: evaluation.passes }, options)
+}

@@ -1,0 +1,36 @@
+import { AlreadyProposedError, DraftExistsError } from '../../core/errors.ts'
+import { requireGlobal, type Draft, type StepContext, type StepOptions } from '../context.ts'
+import { assertTaught, autoDistil, type DistilContext } from './distill.ts'
+
+export type TrainContext = DistilContext & Pick<StepContext, 'identity' | 'state' | 'conduct'>
+
+/** Whether my proposal for `round` is anchored and applied. */
+export function hasProposed ({ state, identity }: Pick<StepContext, 'state' | 'identity'>, round: number): boolean {
+  return (state.rounds.get(round)?.proposals ?? []).some(id => state.proposals.get(id)?.signed.issuer === identity.did)
+}
+
+/** Trains on the current global model and keeps the update as my draft for `round`. */
+export async function train (ctx: TrainContext, { round }: { round: number }, options: StepOptions = {}): Promise<Draft> {
+  options.signal?.throwIfAborted()
+  const { held } = ctx
+  const global = requireGlobal(ctx)
+  if (held.draft?.round === round) throw new DraftExistsError(`I already trained a draft for round ${round}: ${held.draft.ref === undefined ? 'publish' : 'anchor'} it next`)
+  if (hasProposed(ctx, round)) throw new AlreadyProposedError(`I already proposed an update for round ${round}`)
+  return trainDraft(ctx, round, options)
+}
+
+/** Trains my draft for `round` (the checks are the caller's). */
+export async function trainDraft (ctx: TrainContext, round: number, options: StepOptions = {}): Promise<Draft> {
+  const { held, state } = ctx
+  const global = requireGlobal(ctx)
+  await autoDistil(ctx, options)
+  assertTaught(ctx, held.shard.train, 'training', 'distil first')
+  const shard = held.shard
+  // What a hostile member may read of the round: the updates already proposed in it.
+  const seen = (state.rounds.get(round)?.proposals ?? []).map(id => held.deltas.get(id)).filter(d => d !== undefined)
+  const update = await ctx.timer.time('train', () => ctx.conduct.update(shard, global.weights, round, seen))
+  held.draft = { round, delta: update.delta, numSamples: update.numSamples, loss: update.loss }
+  // Hostile members still judge by what they trained: the attack is in what they publish.
+  held.own.set(round, update.trained ?? update.delta)
+  return held.draft
+}

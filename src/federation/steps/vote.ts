@@ -1,0 +1,40 @@
+import { DuplicateVoteError, NoEvaluationError, UnusableUpdateError } from '../../core/errors.ts'
+import type { BlockId } from '../../core/records.ts'
+import { federationOf, type StepContext, type StepOptions } from '../context.ts'
+import type { ProposalEntry } from '../state.ts'
+import { anchorRecord, type AnchorContext } from './anchor.ts'
+
+export type VoteContext = AnchorContext & Pick<StepContext, 'name' | 'held' | 'state'>
+
+export interface VoteParams {
+  entry: ProposalEntry
+  accept: boolean
+  /** The caller's own reason, appended to the measurement in the vote's rationale. */
+  reason?: string
+}
+
+/** Whether I voted on a proposal: anchored and applied, or just cast by me and not yet back from the bus. */
+export function hasVoted ({ held, state, identity }: Pick<StepContext, 'held' | 'state' | 'identity'>, proposal: BlockId): boolean {
+  return held.cast.has(proposal) || state.proposals.get(proposal)?.votes.has(identity.did) === true
+}
+
+/**
+ * Casts my vote. The protocol's rules hold whatever the caller (an agent's model) wants:
+ * no vote without my evaluation, one per proposal, and an update that cannot be used can
+ * only be rejected.
+ */
+export async function vote (ctx: VoteContext, { entry, accept, reason }: VoteParams, options: StepOptions = {}): Promise<BlockId> {
+  const evaluation = ctx.held.evaluations.get(entry.block)
+  if (evaluation === undefined) throw new NoEvaluationError(`no vote without an evaluation: evaluate ${entry.block} first`)
+  if (hasVoted(ctx, entry.block)) throw new DuplicateVoteError(`${ctx.name} already voted on ${entry.block}`)
+  if (accept && evaluation.unusable !== undefined) throw new UnusableUpdateError(`${entry.block} cannot be accepted: ${evaluation.summary}`)
+  const decision = accept ? 'accept' : 'reject'
+  const rationale = `${evaluation.summary}; ${decision}${reason === undefined || reason.trim() === '' ? '' : ` — ${reason.trim()}`}`.slice(0, 1000)
+  const score = Number.isFinite(evaluation.score) ? evaluation.score : 0
+  const block = await ctx.timer.time('vote', () => anchorRecord(ctx, {
+    type: 'vote', federation: federationOf(ctx), round: entry.signed.record.round, proposal: entry.block, accept, score, rationale
+  }, options))
+  ctx.held.cast.add(entry.block)
+  options.onProgress?.({ type: 'conclave:vote:cast', detail: { proposal: entry.block, accept, score, rationale } })
+  return block
+}

@@ -1,0 +1,51 @@
+import { setTimeout as pause } from 'node:timers/promises'
+import { MatrixError, type MatrixClient } from 'matrix-js-sdk'
+import { BackendUnavailableError, InvalidRecordError } from '../../core/errors.ts'
+import { RoomId } from '../index.ts'
+import { request } from './requests.ts'
+
+/** How long to wait for a room being created to open its doors (its join rule). */
+const JOIN_RULE_MS = 300
+
+/**
+ * Bus rooms and the Matrix rooms behind them: bus room `r` is the room with alias
+ * `#r:<server>`, joined if it exists and created if not, each looked up once (a failed look-up
+ * is tried again next time). `signal` cancels the waits.
+ */
+export function roomDirectory (client: MatrixClient, server: string, signal: AbortSignal): (room: string) => Promise<string> {
+  const ids = new Map<string, Promise<string>>()
+  return async (room) => {
+    if (!RoomId.safeParse(room).success) throw new InvalidRecordError(`"${room}" is not a room id`)
+    let id = ids.get(room)
+    if (id === undefined) {
+      id = ensureRoom(client, `#${room}:${server}`, room, signal)
+      ids.set(room, id)
+      id.catch(() => ids.delete(room))
+    }
+    return id
+  }
+}
+
+/** The room behind `alias`: joined if it exists, created (and joined) if not. */
+async function ensureRoom (client: MatrixClient, alias: string, room: string, signal: AbortSignal): Promise<string> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    try {
+      const { room_id: id } = await request(() => client.getRoomIdForAlias(alias), { signal })
+      await request(() => client.joinRoom(id), { signal })
+      return id
+    } catch (err) {
+      // A room being created has its alias before its public join rule: wait for the rule.
+      if (err instanceof MatrixError && err.errcode === 'M_FORBIDDEN' && attempt < 9) { await pause(JOIN_RULE_MS, undefined, { signal }); continue }
+      if (!(err instanceof MatrixError && err.errcode === 'M_NOT_FOUND')) throw err
+    }
+    try {
+      const { room_id: id } = await request(() => client.createRoom({ room_alias_name: room, preset: 'public_chat' as never, name: `Conclave: ${room}` }), { signal })
+      return id
+    } catch (err) {
+      // Someone created it meanwhile: join it. Synapse says M_ROOM_IN_USE when the alias was
+      // there before; 409 M_UNKNOWN ("already exists") when a concurrent creation won the race.
+      if (!(err instanceof MatrixError && (err.errcode === 'M_ROOM_IN_USE' || err.httpStatus === 409))) throw err
+    }
+  }
+  throw new BackendUnavailableError(`could not create or join ${alias}`)
+}

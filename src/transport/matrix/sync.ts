@@ -1,0 +1,118 @@
+import { once } from 'node:events'
+import { setTimeout as pause } from 'node:timers/promises'
+import { Method, type MatrixClient } from 'matrix-js-sdk'
+import { BoundedMap } from '../../core/bounded-map.ts'
+import { readIfExists, writeAtomic } from '../../core/files.ts'
+import type { Logger } from '../../core/logger.ts'
+import { request, RETRY_MS } from './requests.ts'
+
+export interface TimelineEvent { type: string, event_id: string, sender: string, state_key?: string, content: unknown }
+
+interface SyncResponse {
+  next_batch: string
+  rooms?: { join?: Record<string, { timeline?: { events?: TimelineEvent[] } }> }
+}
+
+/** Event ids remembered to deliver each event once: far more than one /sync batch holds, which is where repeats come from. */
+const SEEN_KEPT = 10_000
+
+export interface SyncOptions {
+  userId: string
+  /** Where the sync token is kept, so a restart resumes after the last event it saw. */
+  tokenFile?: string
+  /** Long-poll timeout of one /sync, in ms. */
+  pollMs: number
+  logger: Logger
+  /** Stops the loop and every wait in it. */
+  signal: AbortSignal
+}
+
+/**
+ * The /sync long-poll loop: new timeline events, in order, each once (deduplicated by event
+ * id). The sync token is saved after every batch, so after a restart (of this process or of
+ * the homeserver) the loop resumes where it stopped: nothing is lost or seen twice. A room's
+ * history from before I joined is not mine to replay: in a room I join, events count from my
+ * own join event; rooms joined before a restart count at once. Also tells when the events
+ * this process sent have come back (`echoed`).
+ */
+export class Sync {
+  readonly #client: MatrixClient
+  readonly #options: SyncOptions
+  readonly #seen = new BoundedMap<string, string>(SEEN_KEPT) // event id → its room
+  readonly #live: Set<string>
+  readonly #outstanding = new Set<string>() // events I sent that have not come back yet
+  readonly #echoes = new EventTarget()
+  #since: string
+  #loop?: Promise<void>
+
+  private constructor (client: MatrixClient, options: SyncOptions, since: string, live: Set<string>) {
+    this.#client = client
+    this.#options = options
+    this.#since = since
+    this.#live = live
+  }
+
+  /** Picks up from the saved token; with none, starts now (a first sync without history). */
+  static async open (client: MatrixClient, options: SyncOptions): Promise<Sync> {
+    const { signal, tokenFile } = options
+    const saved = tokenFile === undefined ? undefined : (await readIfExists(tokenFile))?.toString('utf8').trim() || undefined
+    if (saved !== undefined) {
+      const joined = await request(() => client.http.authedRequest<{ joined_rooms: string[] }>(Method.Get, '/joined_rooms'), { signal })
+      return new Sync(client, options, saved, new Set(joined.joined_rooms))
+    }
+    const first = await request(() => client.http.authedRequest<SyncResponse>(Method.Get, '/sync', { filter: JSON.stringify({ room: { timeline: { limit: 0 } } }), timeout: '0' }), { signal })
+    if (tokenFile !== undefined) await writeAtomic(tokenFile, first.next_batch)
+    return new Sync(client, options, first.next_batch, new Set())
+  }
+
+  /** Starts the loop (once), handing each new event of a room I count to `deliver`. */
+  start (deliver: (roomId: string, event: TimelineEvent) => void): void {
+    this.#loop ??= this.#run(deliver)
+  }
+
+  /** Notes an event I sent, to be waited for by `echoed`. */
+  sent (eventId: string): void {
+    if (!this.#seen.has(eventId)) this.#outstanding.add(eventId)
+  }
+
+  /** Resolves when every event I noted as sent has come back, or when `signal` aborts. */
+  async echoed (signal: AbortSignal): Promise<void> {
+    while (this.#outstanding.size > 0 && !signal.aborted) await once(this.#echoes, 'echo', { signal }).catch(() => undefined)
+  }
+
+  /** Resolves when the loop has stopped (after the signal aborted). */
+  async stopped (): Promise<void> {
+    await this.#loop?.catch(() => undefined)
+  }
+
+  async #run (deliver: (roomId: string, event: TimelineEvent) => void): Promise<void> {
+    const { signal, logger, pollMs, tokenFile } = this.#options
+    while (!signal.aborted) {
+      try {
+        const batch = await request(() => this.#client.http.authedRequest<SyncResponse>(Method.Get, '/sync', { since: this.#since, timeout: String(pollMs) }), { signal })
+        for (const [roomId, joined] of Object.entries(batch.rooms?.join ?? {})) {
+          for (const event of joined.timeline?.events ?? []) this.#take(roomId, event, deliver)
+        }
+        this.#since = batch.next_batch
+        if (tokenFile !== undefined) await writeAtomic(tokenFile, this.#since)
+      } catch (err) {
+        if (signal.aborted) return
+        // The homeserver is down or restarting: keep the token and try again.
+        logger.warn('matrix sync failed; retrying', { error: (err as Error).message })
+        await pause(RETRY_MS, undefined, { signal }).catch(() => undefined)
+      }
+    }
+  }
+
+  #take (roomId: string, event: TimelineEvent, deliver: (roomId: string, event: TimelineEvent) => void): void {
+    if (this.#seen.has(event.event_id)) return
+    this.#seen.set(event.event_id, roomId)
+    if (this.#outstanding.delete(event.event_id)) this.#echoes.dispatchEvent(new Event('echo'))
+    if (!this.#live.has(roomId)) {
+      const myJoin = event.type === 'm.room.member' && event.state_key === this.#options.userId && (event.content as { membership?: string }).membership === 'join'
+      if (myJoin) this.#live.add(roomId)
+      return
+    }
+    deliver(roomId, event)
+  }
+}

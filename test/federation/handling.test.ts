@@ -1,0 +1,64 @@
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { BlockId, Proposal } from '../../src/core/records.ts'
+import type { DriverFactory } from '../../src/federation/driver.ts'
+import { charterOf, enrol } from '../../src/federation/enrol.ts'
+import { createIdentity } from '../../src/identity/index.ts'
+import { randomSecretKey } from '../../src/identity/did-key.ts'
+import { mine } from '../../src/ledger/dag.ts'
+import { openReplica } from '../../src/ledger/replica.ts'
+import { loadTask } from '../../src/ml/task.ts'
+import { createContentStore } from '../../src/storage/index.ts'
+import { createLocalBus } from '../../src/transport/local.ts'
+import { smallConfig, tempDir } from './helpers.ts'
+
+const CID = 'bafkreiaxnnnb7qz2focittuqq3ya25q7rcv3bqynnczfzako47346wosmu'
+
+describe('a participant waiting for a block', () => {
+  it('handles records announced after one whose block has not arrived, and that one once its block comes', { timeout: 60_000 }, async () => {
+    const config = smallConfig({ agents: 2, rounds: 1 })
+    const room = config.federation
+    const dir = await tempDir()
+    const task = await loadTask(config.task)
+    const store = await createContentStore(config.store, { dir: join(dir, 'store') })
+    const bus = createLocalBus()
+    // A wait far longer than this test may take: a record that waited for it would never be handled in time.
+    const ledger = await openReplica({ dir: join(dir, 'ledger'), bus, room, difficulty: 4, waitMs: 3_600_000 })
+    const [me, peer] = [createIdentity(randomSecretKey()), createIdentity(randomSecretKey())]
+    const byHand: DriverFactory = async () => ({ openRound: async () => {}, busy: false, idle: async () => {}, close: async () => {} })
+    const shard = task.shards(2, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })[0]
+    if (shard === undefined) throw new Error('no shard')
+    const participant = await enrol(config, 0, { identity: me, store, ledger, bus, task, shard, dir, driver: byHand })
+    const applied: BlockId[] = []
+    participant.on('conclave:record:applied', e => { applied.push(e.block) })
+    try {
+      await participant.start()
+      const charter = await participant.publishRecord(await charterOf(config, task, store, [me.did, peer.did]))
+      await participant.idle()
+      const global = participant.globalModel?.ref.cid as string
+      const proposal = (delta: string): Proposal => ({ type: 'proposal', federation: room, round: 1, base: global, delta: { cid: CID, sha256: delta }, numSamples: 10 })
+
+      // The peer's proposal is announced before its block reached my copy.
+      const jwt = await peer.sign(proposal('1'.repeat(64)))
+      const time = Math.floor(Date.now() / 1000)
+      const { id, pow } = await mine([[charter], jwt, time], 4)
+      await bus.publish(room, { kind: 'record', block: id, jwt })
+      // Then my own proposal, anchored and announced as usual.
+      const mine_ = await participant.publishRecord(proposal('2'.repeat(64)))
+      await participant.idle()
+      expect(applied).toEqual([charter, mine_])
+
+      await bus.publish(room, { kind: 'block', block: { id, parents: [charter], record: jwt, time, pow } })
+      await new Promise<void>(resolve => { participant.on('conclave:record:applied', e => { if (e.block === id) resolve() }) })
+      await participant.idle()
+      expect(applied).toEqual([charter, mine_, id])
+      expect(participant.state.rounds.get(1)?.proposals).toEqual([mine_, id])
+    } finally {
+      participant.stop()
+      await ledger.close()
+      await bus.close()
+      await store.close()
+      task.dispose()
+    }
+  })
+})

@@ -1,0 +1,67 @@
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { runFederation } from '../../src/federation/run.ts'
+import { smallConfig, tempDir } from './helpers.ts'
+
+const refused = { name: 'RunDirectoryError', code: 'ERR_RUN_DIRECTORY' }
+const tiny = smallConfig({ agents: 2, rounds: 1, quorum: 1, agent: { driver: 'autopilot' }, task: { kind: 'classify', trainLimit: 200, testLimit: 100, features: 512 } })
+
+describe('the run directory: --force replaces only what a Conclave run made', () => {
+  it('refuses a directory that merely holds a ledger/ folder, and its other files stay', async () => {
+    const out = await tempDir()
+    await mkdir(join(out, 'ledger'))
+    await writeFile(join(out, 'notes.txt'), 'my notes')
+    await expect(runFederation(tiny, { out, force: true })).rejects.toMatchObject(refused)
+    expect(await readFile(join(out, 'notes.txt'), 'utf8')).toBe('my notes')
+    expect((await readdir(out)).sort()).toEqual(['ledger', 'notes.txt'])
+  })
+
+  it('refuses a run directory that someone added a file to, even with --force, and keeps everything', async () => {
+    const out = await tempDir()
+    await runFederation(tiny, { out })
+    await writeFile(join(out, 'notes.txt'), 'my notes')
+    const before = (await readdir(out)).sort()
+    await expect(runFederation(tiny, { out, force: true })).rejects.toMatchObject(refused)
+    expect((await readdir(out)).sort()).toEqual(before)
+    expect(await readFile(join(out, 'notes.txt'), 'utf8')).toBe('my notes')
+  })
+
+  it('refuses an earlier run without --force, and replaces it with --force', async () => {
+    const out = await tempDir()
+    const first = await runFederation(tiny, { out })
+    await expect(runFederation(tiny, { out })).rejects.toMatchObject(refused)
+    // What lies inside the folders a run made goes with them.
+    await writeFile(join(out, 'ledger', 'stale.jsonl'), 'from the earlier run')
+    const second = await runFederation(tiny, { out, force: true })
+    expect(second.modelHash).toBe(first.modelHash)
+    expect(second.startedAt).not.toBe(first.startedAt)
+    expect(await readdir(join(out, 'ledger'))).toEqual(['tangle.jsonl'])
+    expect(JSON.parse(await readFile(join(out, 'report.json'), 'utf8'))).toMatchObject({ startedAt: second.startedAt })
+  })
+
+  it('takes a directory that holds only the marker (a run killed as it began) without --force', async () => {
+    const out = await tempDir()
+    await writeFile(join(out, '.conclave-run'), JSON.stringify({ conclave: 'run', version: 1 }))
+    await runFederation(tiny, { out })
+    expect(await readdir(out)).toEqual(expect.arrayContaining(['.conclave-run', 'config.json', 'ledger', 'report.json']))
+  })
+
+  it('refuses a marker it does not know (another format version) and a path that is a file', async () => {
+    const out = await tempDir()
+    await writeFile(join(out, '.conclave-run'), JSON.stringify({ conclave: 'run', version: 99 }))
+    await mkdir(join(out, 'ledger'))
+    await expect(runFederation(tiny, { out, force: true })).rejects.toMatchObject(refused)
+    expect((await readdir(out)).sort()).toEqual(['.conclave-run', 'ledger'])
+    const file = join(await tempDir(), 'a-file')
+    await writeFile(file, 'x')
+    await expect(runFederation(tiny, { out: file, force: true })).rejects.toMatchObject(refused)
+    expect(await readFile(file, 'utf8')).toBe('x')
+  })
+
+  it('writes the config and the report readable by their owner only', async () => {
+    const out = await tempDir()
+    await runFederation(tiny, { out })
+    for (const file of ['config.json', 'report.json']) expect((await stat(join(out, file))).mode & 0o777).toBe(0o600)
+  })
+})

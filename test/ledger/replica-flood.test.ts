@@ -1,0 +1,125 @@
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { describe, expect, it, vi } from 'vitest'
+import type { Charter, Vote } from '../../src/core/records.ts'
+import type { Logger } from '../../src/core/logger.ts'
+import { createIdentity } from '../../src/identity/index.ts'
+import { randomSecretKey } from '../../src/identity/did-key.ts'
+import { mine } from '../../src/ledger/dag.ts'
+import type { Block, Ledger } from '../../src/ledger/index.ts'
+import { MAX_ORPHANS_PER_SENDER, openReplica } from '../../src/ledger/replica.ts'
+import { createLocalBus } from '../../src/transport/local.ts'
+import type { Bus, ReplicaBlock } from '../../src/transport/index.ts'
+
+/** How many signatures the replica checked: the cost of ingesting a block, counted rather than timed. */
+const signatures = vi.hoisted(() => ({ checked: 0 }))
+vi.mock('../../src/identity/index.ts', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../src/identity/index.ts')>()
+  return {
+    ...actual,
+    verifyRecord: async (...args: Parameters<typeof actual.verifyRecord>) => {
+      signatures.checked++
+      return actual.verifyRecord(...args)
+    }
+  }
+})
+
+const ROOM = 'fed-flood'
+const FLOOD = 10_050
+const founder = createIdentity(randomSecretKey())
+const honest = createIdentity(randomSecretKey())
+const hostile = createIdentity(randomSecretKey())
+const stranger = createIdentity(randomSecretKey())
+const charter: Charter = {
+  type: 'charter', federation: 'test', round: 0, members: [founder.did, honest.did, hostile.did], quorum: { kind: 'count', count: 1 },
+  windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify',
+  initial: { cid: 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i', sha256: 'a'.repeat(64) }
+}
+const vote = (n: number): Vote => ({ type: 'vote', federation: 'test', round: 1, proposal: String(n).padStart(64, 'b'), accept: true, score: 0.1, rationale: `vote ${n}` })
+
+async function forge (record: string, parents: string[] = []): Promise<ReplicaBlock> {
+  const time = Math.floor(Date.now() / 1000)
+  const { id, pow } = await mine([parents, record, time], 4)
+  return { id, parents, record, time, pow }
+}
+
+async function all (ledger: Ledger): Promise<Block[]> {
+  const out: Block[] = []
+  for await (const b of ledger.blocks()) out.push(b)
+  return out
+}
+
+/** Names of the errors of refused blocks, counted. */
+function tally (): Logger & { refused: Map<string, number> } {
+  const refused = new Map<string, number>()
+  return {
+    refused,
+    info () {},
+    warn (_message, fields) {
+      const name = (fields as { error: string }).error
+      refused.set(name, (refused.get(name) ?? 0) + 1)
+    }
+  }
+}
+
+/**
+ * A flood of blocks whose parents never come, from one signer: one signed record under
+ * FLOOD different (never published) parents, each block honestly mined.
+ */
+async function flood (jwt: string): Promise<ReplicaBlock[]> {
+  const blocks: ReplicaBlock[] = []
+  for (let i = 0; i < FLOOD; i++) blocks.push(await forge(jwt, [randomBytes(32).toString('hex')]))
+  return blocks
+}
+
+describe('a replica under a flood of orphan blocks', () => {
+  async function chartered (logger: Logger): Promise<{ bus: Bus, ledger: Ledger, genesis: ReplicaBlock, close: () => Promise<void> }> {
+    const bus = createLocalBus()
+    const ledger = await openReplica({ dir: await mkdtemp(join(tmpdir(), 'conclave-flood-')), bus, room: ROOM, difficulty: 4, founder: founder.did, logger })
+    const genesis = await forge(await founder.sign(charter))
+    await bus.publish(ROOM, { kind: 'block', block: genesis })
+    expect(await ledger.get(genesis.id)).toBeDefined()
+    return { bus, ledger, genesis, close: async () => { await ledger.close(); await bus.close() } }
+  }
+
+  /** A member's block that arrives before its parent, after the flood; then the parent. */
+  async function lateParent (bus: Bus, ledger: Ledger, genesis: ReplicaBlock): Promise<string[]> {
+    const parent = await forge(await honest.sign(vote(1)), [genesis.id])
+    const child = await forge(await honest.sign(vote(2)), [parent.id])
+    await bus.publish(ROOM, { kind: 'block', block: child })
+    await bus.publish(ROOM, { kind: 'block', block: parent })
+    expect(await ledger.get(child.id)).toBeDefined()
+    return [parent.id, child.id]
+  }
+
+  it(`refuses ${FLOOD} orphans from a non-member without checking one signature, and keeps a member's block that came before its parent`, async () => {
+    const logger = tally()
+    const { bus, ledger, genesis, close } = await chartered(logger)
+    try {
+      const blocks = await flood(await stranger.sign(vote(0)))
+      const before = signatures.checked
+      for (const block of blocks) await bus.publish(ROOM, { kind: 'block', block })
+      const kept = await lateParent(bus, ledger, genesis)
+      expect(signatures.checked - before).toBe(2)
+      expect((await all(ledger)).map(b => b.id)).toEqual([genesis.id, ...kept])
+      expect(Object.fromEntries(logger.refused)).toEqual({ NotMemberError: FLOOD })
+    } finally { await close() }
+  })
+
+  it(`holds at most ${MAX_ORPHANS_PER_SENDER} orphans of a member flooding ${FLOOD}, checking no more signatures, and loses no other member's block`, async () => {
+    const logger = tally()
+    const { bus, ledger, genesis, close } = await chartered(logger)
+    try {
+      const blocks = await flood(await hostile.sign(vote(0)))
+      const before = signatures.checked
+      for (const block of blocks) await bus.publish(ROOM, { kind: 'block', block })
+      const kept = await lateParent(bus, ledger, genesis)
+      expect(signatures.checked - before).toBe(MAX_ORPHANS_PER_SENDER + 2)
+      expect((await all(ledger)).map(b => b.id)).toEqual([genesis.id, ...kept])
+      expect(Object.fromEntries(logger.refused)).toEqual({ OrphanLimitError: FLOOD - MAX_ORPHANS_PER_SENDER })
+      expect(await ledger.verify()).toEqual({ ok: true, blocks: 3 })
+    } finally { await close() }
+  })
+})

@@ -1,0 +1,105 @@
+import fc from 'fast-check'
+import { MatrixError } from 'matrix-js-sdk'
+import { describe, expect, it } from 'vitest'
+import { BoundedMap } from '../../src/core/bounded-map.ts'
+import { randomSecretKey } from '../../src/identity/did-key.ts'
+import { createIdentity } from '../../src/identity/index.ts'
+import type { BusMessage } from '../../src/transport/index.ts'
+import { CONTENT_KEY, fromEvent, notice, Threads } from '../../src/transport/matrix/render.ts'
+import { request } from '../../src/transport/matrix/requests.ts'
+import { Subscribers } from '../../src/transport/matrix/subscribers.ts'
+
+// The Matrix bus's parts that need no homeserver; the bus itself runs against a real
+// Synapse in test/integration/matrix.int.test.ts.
+
+describe('BoundedMap', () => {
+  it('keeps exactly the last `limit` distinct keys set, oldest first', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 8 }), fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 60 }), (limit, keys) => {
+      const map = new BoundedMap<number, number>(limit)
+      keys.forEach((key, i) => map.set(key, i))
+      const lastSet = [...new Map(keys.map((key, i) => [key, i])).entries()].sort((a, b) => a[1] - b[1])
+      expect([...map.entries()]).toEqual(lastSet.slice(-limit))
+    }), { seed: 18, numRuns: 200 })
+  })
+
+  it('refuses a limit below one', () => {
+    expect(() => new BoundedMap(0)).toThrow(RangeError)
+  })
+})
+
+describe('requests to the homeserver', () => {
+  it('a rate-limit wait ends when its signal aborts, and the request is not tried again', async () => {
+    const controller = new AbortController()
+    let calls = 0
+    const limited = request(async () => {
+      calls++
+      throw new MatrixError({ errcode: 'M_LIMIT_EXCEEDED', error: 'slow down', retry_after_ms: 30_000 }, 429)
+    }, { logger: { info () {}, warn: () => { controller.abort() } }, signal: controller.signal }) // aborts as the wait begins
+    await expect(limited).rejects.toMatchObject({ name: 'AbortError' })
+    expect(calls).toBe(1)
+  }, 10_000) // far less than the 30 s the server asked for: the wait was cut short
+})
+
+describe('how bus messages show in a Matrix room', () => {
+  const proposer = createIdentity(randomSecretKey())
+  const voter = createIdentity(randomSecretKey())
+  const cid = 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i'
+  const block = 'b'.repeat(64)
+
+  it('a vote goes into its proposal\'s thread with a 👍/👎 reaction; a vote on an unknown proposal goes unthreaded', async () => {
+    const proposal: BusMessage = { kind: 'record', block, jwt: await proposer.sign({ type: 'proposal', federation: 'f', round: 1, base: cid, delta: { cid, sha256: 'a'.repeat(64) }, numSamples: 10 }) }
+    const vote: BusMessage = { kind: 'record', block: 'c'.repeat(64), jwt: await voter.sign({ type: 'vote', federation: 'f', round: 1, proposal: block, accept: true, score: 0.1, rationale: 'better on my data' }) }
+    const threads = new Threads()
+    expect(notice(vote, threads)).toEqual({ content: { [CONTENT_KEY]: vote, msgtype: 'm.notice', body: '👍 accept: better on my data' } })
+    expect(notice(proposal, threads).content).toMatchObject({ body: `📦 proposal for round 1: Δw ${cid} (10 samples) — block ${block}` })
+    threads.note(proposal, '$proposal')
+    expect(notice(vote, threads)).toEqual({
+      content: { [CONTENT_KEY]: vote, msgtype: 'm.notice', body: '👍 accept: better on my data', 'm.relates_to': { rel_type: 'm.thread', event_id: '$proposal', is_falling_back: true, 'm.in_reply_to': { event_id: '$proposal' } } },
+      reaction: { root: '$proposal', key: '👍' }
+    })
+  })
+
+  it('an answer to a person goes into the thread of their message', () => {
+    const answer: BusMessage = { kind: 'chat', from: 'agent-2', body: 'I voted to accept', id: 'a1', inReplyTo: '$question' }
+    expect(notice(answer, new Threads()).content['m.relates_to']).toMatchObject({ rel_type: 'm.thread', event_id: '$question' })
+  })
+
+  it('reads a bus message back from its event, a person\'s message as chat, and refuses a malformed one', () => {
+    const chat: BusMessage = { kind: 'chat', from: 'agent-1', body: 'hi', id: 'm1' }
+    expect(fromEvent({ type: 'm.room.message', event_id: '$1', sender: '@a:x', content: { [CONTENT_KEY]: chat, body: 'hi' } })).toMatchObject({ success: true, data: chat })
+    expect(fromEvent({ type: 'm.room.message', event_id: '$2', sender: '@alice:x', content: { body: ' @agent-2 why? ', 'm.relates_to': { rel_type: 'm.thread', event_id: '$1' } } }))
+      .toMatchObject({ success: true, data: { kind: 'chat', from: '@alice:x', body: '@agent-2 why?', id: '$2', inReplyTo: '$1' } })
+    expect(fromEvent({ type: 'm.room.message', event_id: '$3', sender: '@m:x', content: { [CONTENT_KEY]: { kind: 'gossip' } } }).success).toBe(false)
+  })
+})
+
+describe('a Matrix room\'s subscribers', () => {
+  const record = (n: number): BusMessage => ({ kind: 'record', block: `block-${n}`, jwt: `jwt.${n}.sig` })
+
+  it('holds what comes before anyone subscribes and hands it, in order, to the first subscriber', async () => {
+    const subscribers = new Subscribers()
+    for (const n of [1, 2]) subscribers.deliver('!room', record(n))
+    const first: BusMessage[] = []
+    const second: BusMessage[] = []
+    subscribers.add('!room', m => { first.push(m) })
+    subscribers.deliver('!room', record(3))
+    subscribers.add('!room', m => { second.push(m) })
+    subscribers.deliver('!room', record(4))
+    await subscribers.idle()
+    expect({ first, second }).toEqual({ first: [1, 2, 3, 4].map(record), second: [record(4)] })
+  })
+
+  it('goes on delivering when a handler throws, and stops after unsubscribe', async () => {
+    const subscribers = new Subscribers()
+    const seen: BusMessage[] = []
+    subscribers.add('!room', () => { throw new Error('subscriber bug') })
+    const subscription = subscribers.add('!room', m => { seen.push(m) })
+    expect(subscribers.listening('!room')).toBe(true)
+    subscribers.deliver('!room', record(1))
+    await subscribers.idle()
+    subscription.unsubscribe()
+    subscribers.deliver('!room', record(2))
+    await subscribers.idle()
+    expect(seen).toEqual([record(1)])
+  })
+})
