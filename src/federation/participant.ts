@@ -61,7 +61,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       timer: this.timer,
       logger: init.logger ?? silentLogger,
       now: () => Math.floor(clock?.() ?? Date.now() / 1000),
-      held: { shard: init.shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), sketches: [] }
+      held: { shard: init.shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), prepared: new Map(), sketches: [] }
     }
   }
 
@@ -103,11 +103,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** Trains, publishes Δw and proposes it: the three steps an agent may also take one by one. */
   async propose (round: number, options: AbortOptions = {}): Promise<BlockId> {
-    const held = this.#ctx.held
-    // ALIE trains when it proposes, to read every update proposed before it.
-    if (held.draft?.round === round && held.draft.ref === undefined && this.#ctx.conduct.attack?.kind === 'alie') held.draft = undefined
-    // Judging a peer may already have trained my draft (my reference for the round).
-    if (held.draft?.round !== round) await this.train(round, options)
+    await this.train(round, options)
     await this.publishDraft(options)
     return this.proposeDraft(options)
   }

@@ -3,7 +3,7 @@ import { cosine, l2Norm, sketch, sketchCosine } from '../../ml/similarity.ts'
 import type { StepContext, StepOptions } from '../context.ts'
 import type { Geometry } from '../robust-acceptance.ts'
 import type { ProposalEntry } from '../state.ts'
-import { hasProposed, trainDraft, type TrainContext } from './train.ts'
+import { hasProposed, prepareUpdate, type TrainContext } from './train.ts'
 
 export type GeometryContext = TrainContext & Pick<StepContext, 'state'>
 
@@ -30,12 +30,12 @@ export async function measureGeometry (ctx: GeometryContext, { entry, delta }: {
   return { earlierCosine, historyCosine, normRatio: norm === 0 ? Number.POSITIVE_INFINITY : l2Norm(delta) / norm, cosine: cosine(delta, mine) }
 }
 
-/** My own update for `round`: the one I trained, or one trained now while the round is open and I have neither proposed nor drafted. */
+/** My own update for `round`: the one I trained, or one trained now while the round is open and I have not proposed. */
 async function reference (ctx: GeometryContext, round: number, options: StepOptions): Promise<Weights | undefined> {
   const { held, state } = ctx
   const known = held.own.get(round)
   if (known !== undefined) return known
-  if (hasProposed(ctx, round) || held.draft !== undefined || state.currentRound() !== round) return undefined
-  await trainDraft(ctx, round, options)
+  if (hasProposed(ctx, round) || state.currentRound() !== round) return undefined
+  await prepareUpdate(ctx, round, options)
   return held.own.get(round)
 }

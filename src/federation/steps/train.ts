@@ -19,8 +19,19 @@ export async function train (ctx: TrainContext, { round }: { round: number }, op
   return trainDraft(ctx, round, options)
 }
 
-/** Trains my draft for `round` (the checks are the caller's). */
+/** Trains my draft for `round` (the checks are the caller's), or takes the update I trained for it as my reference. */
 export async function trainDraft (ctx: TrainContext, round: number, options: StepOptions = {}): Promise<Draft> {
+  const { held } = ctx
+  const prepared = held.prepared.get(round)
+  held.prepared.delete(round)
+  // ALIE trains when it proposes, to read every update proposed before it.
+  held.draft = prepared !== undefined && ctx.conduct.attack?.kind !== 'alie' ? prepared : await prepareUpdate(ctx, round, options)
+  held.prepared.delete(round)
+  return held.draft
+}
+
+/** Trains my update for `round` and keeps it as prepared, and what I trained as my reference for judging the round's peers. */
+export async function prepareUpdate (ctx: TrainContext, round: number, options: StepOptions = {}): Promise<Draft> {
   const { held, state } = ctx
   const global = requireGlobal(ctx)
   await autoDistil(ctx, options)
@@ -29,8 +40,9 @@ export async function trainDraft (ctx: TrainContext, round: number, options: Ste
   // What a hostile member may read of the round: the updates already proposed in it.
   const seen = (state.rounds.get(round)?.proposals ?? []).map(id => held.deltas.get(id)).filter(d => d !== undefined)
   const update = await ctx.timer.time('train', () => ctx.conduct.update(shard, global.weights, round, seen))
-  held.draft = { round, delta: update.delta, numSamples: update.numSamples, loss: update.loss }
+  const draft = { round, delta: update.delta, numSamples: update.numSamples, loss: update.loss }
+  held.prepared.set(round, draft)
   // Hostile members still judge by what they trained: the attack is in what they publish.
   held.own.set(round, update.trained ?? update.delta)
-  return held.draft
+  return draft
 }
