@@ -8,6 +8,7 @@ import type { AbortOptions, ProgressOptions } from '../core/options.ts'
 import { initBackend } from '../ml/backend.ts'
 import { BertConfig, BertEncoder, readF32Tensors } from '../ml/bert.ts'
 import { wordPieceTokenizer, type WordPiece } from '../ml/wordpiece.ts'
+import { vectorCosine } from '../ml/similarity.ts'
 
 /**
  * Embedding similarity of generated answers to references: the cosine between their
@@ -113,16 +114,4 @@ export async function embeddingSimilarity (encoder: SentenceEncoder, hypotheses:
 }
 
 /** Cosine of two vectors (the embeddings are unit length already; dividing keeps it exact for any input). */
-export function cosine (a: Float32Array, b: Float32Array): number {
-  let dot = 0
-  let na = 0
-  let nb = 0
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as number
-    const y = b[i] as number
-    dot += x * y
-    na += x * x
-    nb += y * y
-  }
-  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb)
-}
+export const cosine = vectorCosine

@@ -10,23 +10,32 @@ export function l2Norm (w: Weights): number {
   return Math.sqrt(sum)
 }
 
-/** cos(a, b); 0 when either is all zeros. Both must have the same tensors (assertCompatible first). */
-export function cosine (a: Weights, b: Weights): number {
-  let dot = 0
-  let na = 0
-  let nb = 0
-  for (const [name, t] of a) {
-    const u = t.data
-    const v = (b.get(name) as { data: Float32Array }).data
-    for (let i = 0; i < u.length; i++) {
-      const x = u[i] as number
-      const y = v[i] as number
-      dot += x * y
-      na += x * x
-      nb += y * y
-    }
+interface Sums { dot: number, na: number, nb: number }
+
+/** Adds u·v, u·u and v·v into `acc`. */
+function accumulate (u: Float32Array, v: Float32Array, acc: Sums): Sums {
+  for (let i = 0; i < u.length; i++) {
+    const x = u[i] as number
+    const y = v[i] as number
+    acc.dot += x * y
+    acc.na += x * x
+    acc.nb += y * y
   }
-  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb)
+  return acc
+}
+
+const ratio = ({ dot, na, nb }: Sums): number => na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb)
+
+/** cos of two vectors of the same length; 0 when either is all zeros. */
+export function vectorCosine (a: Float32Array, b: Float32Array): number {
+  return ratio(accumulate(a, b, { dot: 0, na: 0, nb: 0 }))
+}
+
+/** cos(a, b) over all tensors; 0 when either is all zeros. Both must have the same tensors (assertCompatible first). */
+export function cosine (a: Weights, b: Weights): number {
+  const acc = { dot: 0, na: 0, nb: 0 }
+  for (const [name, t] of a) accumulate(t.data, (b.get(name) as { data: Float32Array }).data, acc)
+  return ratio(acc)
 }
 
 /**
@@ -50,16 +59,4 @@ export function sketch (w: Weights): Float32Array {
 }
 
 /** cos of two sketches (0 when either is all zeros). */
-export function sketchCosine (a: Float32Array, b: Float32Array): number {
-  let dot = 0
-  let na = 0
-  let nb = 0
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as number
-    const y = b[i] as number
-    dot += x * y
-    na += x * x
-    nb += y * y
-  }
-  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb)
-}
+export const sketchCosine = vectorCosine
