@@ -4,6 +4,7 @@ import { corruptDelta } from '../../src/federation/attacks.ts'
 import { runBaseline } from '../../src/federation/baselines.ts'
 import { parseRunConfig } from '../../src/federation/config.ts'
 import { mergeRound } from '../../src/federation/merge.ts'
+import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { FederationState } from '../../src/federation/state.ts'
 import { loadTask, TaskConfig } from '../../src/ml/task.ts'
@@ -124,16 +125,17 @@ describe('a federation with a hostile member', () => {
     expect(weightsSha256(heavy2 as Weights)).not.toBe(weightsSha256(plain2 as Weights))
   })
 
-  it('a free-rider re-posts the same update (same content id) instead of training', async () => {
+  it('a free-rider copies another member\'s update instead of training, and every copy is refused (ReplayedUpdateError)', async () => {
     const config = smallConfig({ agents: 3, rounds: 2, attacks: [{ kind: 'free-ride', agent: 3 }] })
     const sim = await Simulation.create(config, { dir: await tempDir() })
     try {
       await sim.charter()
       for (let round = 1; round <= 2; round++) await sim.round(round)
       const freeRider = sim.participants[2]?.did
-      const posts = [...(sim.participants[0]?.state.proposals.values() ?? [])].filter(p => p.signed.issuer === freeRider)
-      expect(posts).toHaveLength(2)
-      expect(posts[1]?.signed.record.delta).toEqual(posts[0]?.signed.record.delta)
+      const honest = sim.participants[0] as Participant
+      expect([...honest.state.proposals.values()].filter(p => p.signed.issuer === freeRider)).toEqual([])
+      const refused = (sim.rejections.get(honest.name) ?? []).map(r => r.error.name)
+      expect(refused).toEqual(['ReplayedUpdateError', 'ReplayedUpdateError'])
     } finally {
       await sim.close()
     }

@@ -12,7 +12,8 @@ import { createContentStore } from '../../src/storage/index.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
-const CID = 'bafkreiaxnnnb7qz2focittuqq3ya25q7rcv3bqynnczfzako47346wosmu'
+// Two proposals' contents: the same content proposed twice is a replay, refused.
+const CIDS = { '1': 'bafkreiaxnnnb7qz2focittuqq3ya25q7rcv3bqynnczfzako47346wosmu', '2': 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i' }
 
 describe('a participant waiting for a block', () => {
   it('handles records announced after one whose block has not arrived, and that one once its block comes', { timeout: 60_000 }, async () => {
@@ -36,15 +37,15 @@ describe('a participant waiting for a block', () => {
       const charter = await participant.publishRecord(await charterOf(config, task, store, [me.did, peer.did]))
       await participant.idle()
       const global = participant.globalModel?.ref.cid as string
-      const proposal = (delta: string): Proposal => ({ type: 'proposal', federation: room, round: 1, base: global, delta: { cid: CID, sha256: delta }, numSamples: 10 })
+      const proposal = (n: '1' | '2'): Proposal => ({ type: 'proposal', federation: room, round: 1, base: global, delta: { cid: CIDS[n], sha256: n.repeat(64) }, numSamples: 10 })
 
       // The peer's proposal is announced before its block reached my copy.
-      const jwt = await peer.sign(proposal('1'.repeat(64)))
+      const jwt = await peer.sign(proposal('1'))
       const time = Math.floor(Date.now() / 1000)
       const { id, pow } = await mine([[charter], jwt, time], 4)
       await bus.publish(room, { kind: 'record', block: id, jwt })
       // Then my own proposal, anchored and announced as usual.
-      const mine_ = await participant.publishRecord(proposal('2'.repeat(64)))
+      const mine_ = await participant.publishRecord(proposal('2'))
       await participant.idle()
       expect(applied).toEqual([charter, mine_])
 
