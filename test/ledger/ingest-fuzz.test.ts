@@ -5,15 +5,15 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ConclaveError } from '../../src/core/errors.ts'
 import type { Logger } from '../../src/core/logger.ts'
-import type { Charter, Vote } from '../../src/core/records.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
-import { BlockIndex, blockLine, hashId, mine } from '../../src/ledger/dag.ts'
-import type { Block, Ledger } from '../../src/ledger/index.ts'
+import { BlockIndex, blockLine, hashId } from '../../src/ledger/dag.ts'
+import type { Block } from '../../src/ledger/index.ts'
 import { openReplica } from '../../src/ledger/replica.ts'
 import { openTangle } from '../../src/ledger/tangle.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import { BusMessage, type Bus, type BusHandler, type ReplicaBlock } from '../../src/transport/index.ts'
+import { all, charterOf, forge, vote } from './helpers.ts'
 
 /**
  * Property-based tests of what a ledger takes from outside: blocks from the bus (a replica),
@@ -28,24 +28,10 @@ const founder = createIdentity(randomSecretKey())
 const member = createIdentity(randomSecretKey())
 const hostile = createIdentity(randomSecretKey())
 const stranger = createIdentity(randomSecretKey())
-const charter: Charter = {
-  type: 'charter', federation: 'test', round: 0, members: [founder.did, member.did, hostile.did], quorum: { kind: 'count', count: 1 },
-  windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify',
-  initial: { cid: 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i', sha256: 'a'.repeat(64) }
-}
-const vote = (n: number): Vote => ({ type: 'vote', federation: 'test', round: 1, proposal: String(n).padStart(64, 'c'), accept: true, score: 0.1, rationale: `vote ${n}` })
+const charter = charterOf([founder.did, member.did, hostile.did])
 const tempDir = async (): Promise<string> => mkdtemp(join(tmpdir(), 'conclave-fuzz-'))
 
-async function mined (record: string, parents: string[], time: number): Promise<ReplicaBlock> {
-  const { id, pow } = await mine([parents, record, time], 4)
-  return { id, parents, record, time, pow }
-}
-
-async function all (ledger: Ledger): Promise<Block[]> {
-  const out: Block[] = []
-  for await (const b of ledger.blocks()) out.push(b)
-  return out
-}
+const mined = async (record: string, parents: string[], time: number): Promise<ReplicaBlock> => forge(record, parents, { time })
 
 /** Keeps what a replica logs: refusals by error name, and ingestion that failed outright (a bug). */
 function watching (): Logger & { failed: string[], refused: string[] } {

@@ -3,15 +3,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it, vi } from 'vitest'
-import type { Charter, Vote } from '../../src/core/records.ts'
 import type { Logger } from '../../src/core/logger.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
-import { mine } from '../../src/ledger/dag.ts'
-import type { Block, Ledger } from '../../src/ledger/index.ts'
+import type { Ledger } from '../../src/ledger/index.ts'
 import { MAX_ORPHANS_PER_SENDER, openReplica } from '../../src/ledger/replica.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import type { Bus, ReplicaBlock } from '../../src/transport/index.ts'
+import { all, charterOf, forge, vote } from './helpers.ts'
 
 /** How many signatures the replica checked: the cost of ingesting a block, counted rather than timed. */
 const signatures = vi.hoisted(() => ({ checked: 0 }))
@@ -32,24 +31,7 @@ const founder = createIdentity(randomSecretKey())
 const honest = createIdentity(randomSecretKey())
 const hostile = createIdentity(randomSecretKey())
 const stranger = createIdentity(randomSecretKey())
-const charter: Charter = {
-  type: 'charter', federation: 'test', round: 0, members: [founder.did, honest.did, hostile.did], quorum: { kind: 'count', count: 1 },
-  windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify',
-  initial: { cid: 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i', sha256: 'a'.repeat(64) }
-}
-const vote = (n: number): Vote => ({ type: 'vote', federation: 'test', round: 1, proposal: String(n).padStart(64, 'b'), accept: true, score: 0.1, rationale: `vote ${n}` })
-
-async function forge (record: string, parents: string[] = []): Promise<ReplicaBlock> {
-  const time = Math.floor(Date.now() / 1000)
-  const { id, pow } = await mine([parents, record, time], 4)
-  return { id, parents, record, time, pow }
-}
-
-async function all (ledger: Ledger): Promise<Block[]> {
-  const out: Block[] = []
-  for await (const b of ledger.blocks()) out.push(b)
-  return out
-}
+const charter = charterOf([founder.did, honest.did, hostile.did])
 
 /** Names of the errors of refused blocks, counted. */
 function tally (): Logger & { refused: Map<string, number> } {

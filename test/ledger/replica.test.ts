@@ -4,16 +4,16 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { auditRunDir } from '../../src/cli/audit-dir.ts'
 import type { Logger } from '../../src/core/logger.ts'
-import type { Charter, Vote } from '../../src/core/records.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
-import { hashId, leadingZeroBits, mine } from '../../src/ledger/dag.ts'
+import { hashId, leadingZeroBits } from '../../src/ledger/dag.ts'
 import { createLedger, LedgerConfig, type Block, type Ledger } from '../../src/ledger/index.ts'
 import { openReplica, REPLICA_FILE, type ReplicaOptions } from '../../src/ledger/replica.ts'
 import { createHeliaStore } from '../../src/storage/helia.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import type { Bus, ReplicaBlock } from '../../src/transport/index.ts'
 import { ledgerTests } from '../conformance/ledger.ts'
+import { all, charterOf, forge, vote } from './helpers.ts'
 
 const ROOM = 'fed-replica'
 const tempDir = async (): Promise<string> => mkdtemp(join(tmpdir(), 'conclave-replica-'))
@@ -42,14 +42,8 @@ ledgerTests('replica (local bus)', {
 })
 
 const who = createIdentity(randomSecretKey())
-const vote = (n: number): Vote => ({ type: 'vote', federation: 'test', round: 1, proposal: String(n).padStart(64, 'b'), accept: true, score: 0.1, rationale: `vote ${n}` })
 const sign = async (n: number, now?: number): Promise<string> => who.sign(vote(n), { now })
 
-async function all (ledger: Ledger): Promise<Block[]> {
-  const out: Block[] = []
-  for await (const b of ledger.blocks()) out.push(b)
-  return out
-}
 
 /** A logger that keeps the names of the errors of refused blocks. */
 function recording (): Logger & { refused: string[] } {
@@ -61,12 +55,6 @@ function recording (): Logger & { refused: string[] } {
   }
 }
 
-/** A block as another copy would publish it, honestly mined unless told otherwise. */
-async function forge (record: string, parents: string[] = [], options: { difficulty?: number, time?: number } = {}): Promise<ReplicaBlock> {
-  const time = options.time ?? Math.floor(Date.now() / 1000)
-  const { id, pow } = await mine([parents, record, time], options.difficulty ?? 4)
-  return { id, parents, record, time, pow }
-}
 
 const publish = async (bus: Bus, block: ReplicaBlock): Promise<void> => { await bus.publish(ROOM, { kind: 'block', block }) }
 
@@ -286,11 +274,7 @@ describe('replica membership and time', () => {
   const founder = createIdentity(randomSecretKey())
   const member = createIdentity(randomSecretKey())
   const stranger = createIdentity(randomSecretKey())
-  const charter: Charter = {
-    type: 'charter', federation: 'test', round: 0, members: [founder.did, member.did], quorum: { kind: 'count', count: 1 },
-    windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify',
-    initial: { cid: 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i', sha256: 'a'.repeat(64) }
-  }
+  const charter = charterOf([founder.did, member.did])
 
   it('keeps only its founder\'s blocks before the charter and only members\' after it, also once reopened (NotMemberError)', async () => {
     const logger = recording()

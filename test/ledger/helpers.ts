@@ -1,0 +1,30 @@
+import type { Charter, Did, Vote } from '../../src/core/records.ts'
+import { mine } from '../../src/ledger/dag.ts'
+import type { Block, Ledger } from '../../src/ledger/index.ts'
+import type { ReplicaBlock } from '../../src/transport/index.ts'
+
+/** Every block a ledger yields, in its order. */
+export async function all (ledger: Ledger): Promise<Block[]> {
+  const out: Block[] = []
+  for await (const b of ledger.blocks()) out.push(b)
+  return out
+}
+
+/** A block as another copy would publish it, honestly mined unless told otherwise, dated now unless told otherwise. */
+export async function forge (record: string, parents: string[] = [], options: { difficulty?: number, time?: number } = {}): Promise<ReplicaBlock> {
+  const time = options.time ?? Math.floor(Date.now() / 1000)
+  const { id, pow } = await mine([parents, record, time], options.difficulty ?? 4)
+  return { id, parents, record, time, pow }
+}
+
+/** A vote on a made-up proposal: a record the ledgers accept without any federation behind it. */
+export const vote = (n: number): Vote => ({ type: 'vote', federation: 'test', round: 1, proposal: String(n).padStart(64, 'b'), accept: true, score: 0.1, rationale: `vote ${n}` })
+
+/** The charter of a federation `test` of `members`, the first its founder. */
+export function charterOf (members: Did[]): Charter {
+  return {
+    type: 'charter', federation: 'test', round: 0, members, quorum: { kind: 'count', count: 1 },
+    windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify',
+    initial: { cid: 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i', sha256: 'a'.repeat(64) }
+  }
+}
