@@ -6,7 +6,7 @@ import { BlockId, Did, Sha256Hex } from '../core/records.ts'
 import { signClaims, verifyClaims, type Identity } from '../identity/index.ts'
 import { openLedgerDir, type Block } from '../ledger/index.ts'
 import { sha256Hex } from './content.ts'
-import { MANIFEST_FILE, manifestText, takeManifest } from './manifest.ts'
+import { MANIFEST_FILE, manifestText, parseSealedFile, takeManifest } from './manifest.ts'
 
 export const HEAD_FILE = 'head.json'
 
@@ -89,13 +89,7 @@ export async function sealRunDir (dir: string, options: SealOptions): Promise<{ 
 export async function checkHeadFile (dir: string, derived: RunHead, members: ReadonlySet<string>): Promise<Did[]> {
   const bytes = await readIfExists(join(dir, HEAD_FILE))
   if (bytes === undefined) throw new MissingFileError(`${HEAD_FILE} is missing: the run did not end, or its signed head is gone`)
-  let file: HeadFile
-  try {
-    file = HeadFile.parse(JSON.parse(bytes.toString('utf8')))
-  } catch (err) {
-    throw new InvalidRecordError(`${HEAD_FILE} is not a run head`, { cause: err })
-  }
-  if (headFileText(file) !== bytes.toString('utf8')) throw new InvalidRecordError(`${HEAD_FILE} is not in its canonical form`)
+  const file = parseSealedFile(bytes, { name: HEAD_FILE, what: 'a run head', schema: HeadFile, text: headFileText })
   if (headId(file.head) !== file.id) throw new HeadMismatchError(`${HEAD_FILE}'s id ${file.id} is not the hash of its head`)
   const id = headId(derived)
   if (file.id !== id) throw new HeadMismatchError(`${HEAD_FILE} names head ${file.id}, but the ledger and files here make head ${id}`)

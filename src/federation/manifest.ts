@@ -60,13 +60,21 @@ export async function readManifestBytes (dir: string): Promise<Buffer> {
 }
 
 export function parseManifest (bytes: Buffer): RunManifest {
-  let parsed: RunManifest
+  return parseSealedFile(bytes, { name: MANIFEST_FILE, what: 'a run manifest', schema: RunManifest, text: manifestText })
+}
+
+/**
+ * A file a run seals (manifest.json, head.json): it must parse under its schema and be
+ * byte for byte the canonical text of what it holds, so no two files can mean the same.
+ */
+export function parseSealedFile<T> (bytes: Buffer, file: { name: string, what: string, schema: z.ZodType<T>, text: (value: T) => string }): T {
+  let parsed: T
   try {
-    parsed = RunManifest.parse(JSON.parse(bytes.toString('utf8')))
+    parsed = file.schema.parse(JSON.parse(bytes.toString('utf8')))
   } catch (err) {
-    throw new InvalidRecordError(`${MANIFEST_FILE} is not a run manifest`, { cause: err })
+    throw new InvalidRecordError(`${file.name} is not ${file.what}`, { cause: err })
   }
-  if (manifestText(parsed) !== bytes.toString('utf8')) throw new InvalidRecordError(`${MANIFEST_FILE} is not in its canonical form`)
+  if (file.text(parsed) !== bytes.toString('utf8')) throw new InvalidRecordError(`${file.name} is not in its canonical form`)
   return parsed
 }
 
