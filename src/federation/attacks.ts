@@ -58,11 +58,13 @@ export function littleIsEnough (updates: readonly Weights[], z: number): Weights
   const out: Weights = new Map()
   for (const [name, t] of first) {
     const data = new Float32Array(t.data.length)
+    // Looked up once per tensor, not once per value.
+    const columns = updates.map(u => u.get(name)?.data ?? new Float32Array(data.length))
     for (let i = 0; i < data.length; i++) {
       let sum = 0
       let squares = 0
-      for (const u of updates) {
-        const v = (u.get(name)?.data[i] ?? 0)
+      for (const column of columns) {
+        const v = column[i] as number
         sum += v
         squares += v * v
       }

@@ -22,10 +22,9 @@ export async function train (ctx: TrainContext, { round }: { round: number }, op
 /** Trains my draft for `round` (the checks are the caller's), or takes the update I trained for it as my reference. */
 export async function trainDraft (ctx: TrainContext, round: number, options: StepOptions = {}): Promise<Draft> {
   const { held } = ctx
-  const prepared = held.prepared.get(round)
-  held.prepared.delete(round)
   // ALIE trains when it proposes, to read every update proposed before it.
-  held.draft = prepared !== undefined && ctx.conduct.attack?.kind !== 'alie' ? prepared : await prepareUpdate(ctx, round, options)
+  const prepared = ctx.conduct.attack?.kind === 'alie' ? undefined : held.prepared.get(round)
+  held.draft = prepared ?? await prepareUpdate(ctx, round, options)
   held.prepared.delete(round)
   return held.draft
 }
