@@ -87,6 +87,15 @@ describe('distillation', () => {
       expect(evaluation.unusable).toBeUndefined()
       expect(Number.isFinite(evaluation.measurement?.before)).toBe(true)
       expect(Number.isFinite(evaluation.measurement?.after)).toBe(true)
+      // A peer that can judge but not yet train has no update of its own to measure against:
+      // the proposal is judged without one, not refused for the judge's own shortcoming.
+      const c = sim.participants[2]
+      if (c === undefined) throw new Error('no third participant')
+      await c.distill({ limit: sim.shards[2]?.val.length })
+      await expect(c.train(1)).rejects.toMatchObject({ name: 'UntaughtError' })
+      const unready = await c.evaluate(proposal)
+      expect(unready.unusable).toBeUndefined()
+      expect(unready.geometry?.normRatio).toBeUndefined()
     } finally {
       await sim.close()
     }

@@ -1,3 +1,4 @@
+import { ConclaveError } from '../../core/errors.ts'
 import type { Weights } from '../../ml/weights.ts'
 import { cosine, l2Norm, sketch, sketchCosine } from '../../ml/similarity.ts'
 import type { StepContext, StepOptions } from '../context.ts'
@@ -30,12 +31,21 @@ export async function measureGeometry (ctx: GeometryContext, { entry, delta }: {
   return { earlierCosine, historyCosine, normRatio: norm === 0 ? Number.POSITIVE_INFINITY : l2Norm(delta) / norm, cosine: cosine(delta, mine) }
 }
 
-/** My own update for `round`: the one I trained, or one trained now while the round is open and I have not proposed. */
+/**
+ * My own update for `round`: the one I trained, or one trained now while the round is open
+ * and I have not proposed. If I cannot train (my training questions not yet taught), I have
+ * none: that is my shortcoming, not the peer's, so its update is not refused for it.
+ */
 async function reference (ctx: GeometryContext, round: number, options: StepOptions): Promise<Weights | undefined> {
   const { held, state } = ctx
   const known = held.own.get(round)
   if (known !== undefined) return known
   if (hasProposed(ctx, round) || state.currentRound() !== round) return undefined
-  await prepareUpdate(ctx, round, options)
+  try {
+    await prepareUpdate(ctx, round, options)
+  } catch (err) {
+    if (!(err instanceof ConclaveError)) throw err
+    return undefined
+  }
   return held.own.get(round)
 }
