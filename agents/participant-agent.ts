@@ -5,12 +5,12 @@ import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
 import { HumanMessage, RemoveMessage, type BaseMessage } from '@langchain/core/messages'
 import { ConclaveError } from '../src/core/errors.ts'
 import { silentLogger, type Logger } from '../src/core/logger.ts'
-import type { BlockId } from '../src/core/records.ts'
-import type { Driver, DriverContext, LlmCounts } from '../src/federation/driver.ts'
+import { POLICY, type BlockId, type Judgement } from '../src/core/records.ts'
+import type { Activity, Decisions, Driver, DriverContext, LlmCounts } from '../src/federation/driver.ts'
 import type { Participant } from '../src/federation/participant.ts'
 import { SerialQueue } from '../src/core/serial-queue.ts'
 import type { Subscription } from '../src/transport/index.ts'
-import { createChatModel, describeEvent, ProtocolPolicyChatModel, type AgentEvent } from '../src/llm/index.ts'
+import { createChatModel, describeEvent, JsonToolChatModel, ProtocolPolicyChatModel, type AgentEvent } from '../src/llm/index.ts'
 import { buildChatGraph, stripMention } from '../graphs/chat.ts'
 import { FileCheckpointSaver } from '../graphs/file-checkpointer.ts'
 import { buildParticipantGraph } from '../graphs/participant.ts'
@@ -26,6 +26,8 @@ export interface AgentOptions {
   plugins?: readonly AgentTool[]
   /** Most model steps per event. @default 8 */
   maxSteps?: number
+  /** Who decides a vote's accept: the acceptance rule, the model, or the model within the rule (records.ts Judgement). @default rule */
+  judgement?: Judgement
   /** Messages kept in the agent's memory between events. @default 60 */
   memory?: number
   seed?: number
@@ -42,6 +44,7 @@ export interface AgentOptions {
 export class ParticipantAgent implements Driver {
   readonly participant: Participant
   readonly toolCalls: Record<string, number>
+  readonly decisions: Decisions
   readonly llm: LlmCounts
   readonly toolNames: string[]
   #paused = false
@@ -66,7 +69,7 @@ export class ParticipantAgent implements Driver {
   readonly #detached = AsyncResource.bind(<T>(fn: () => T): T => fn())
   #fault: unknown
 
-  private constructor (participant: Participant, context: DriverContext, graph: ReturnType<typeof buildParticipantGraph>, toolNames: string[], options: AgentOptions, counters: { llm: LlmCounts, toolCalls: Record<string, number> }, abort: AbortController) {
+  private constructor (participant: Participant, context: DriverContext, graph: ReturnType<typeof buildParticipantGraph>, toolNames: string[], options: AgentOptions, counters: { llm: LlmCounts, toolCalls: Record<string, number>, decisions: Decisions }, abort: AbortController) {
     this.#abort = abort
     this.participant = participant
     this.#context = context
@@ -74,6 +77,7 @@ export class ParticipantAgent implements Driver {
     this.toolNames = toolNames
     this.llm = counters.llm
     this.toolCalls = counters.toolCalls
+    this.decisions = counters.decisions
     this.#run = { configurable: { thread_id: participant.did }, signal: abort.signal, recursionLimit: 4 * (options.maxSteps ?? 8) + 8, durability: 'sync' }
     this.#memory = options.memory ?? 60
     this.#logger = options.logger ?? silentLogger
@@ -105,9 +109,9 @@ export class ParticipantAgent implements Driver {
 
   static async create (participant: Participant, context: DriverContext, options: AgentOptions = {}): Promise<ParticipantAgent> {
     const model = options.model ?? await createChatModel(options.llm ?? 'policy', { seed: options.seed })
-    const counters = { llm: { calls: 0, valid: 0, retried: 0, fallback: 0 }, toolCalls: {} as Record<string, number> }
+    const counters = { llm: { calls: 0, valid: 0, retried: 0, fallback: 0 }, toolCalls: {} as Record<string, number>, decisions: {} as Decisions }
     const abort = new AbortController()
-    const tools = bindTools([...PROTOCOL_TOOLS, ...(options.plugins ?? [])], { participant, ledger: context.ledger, nameOf: context.nameOf, signal: abort.signal })
+    const tools = bindTools([...PROTOCOL_TOOLS, ...(options.plugins ?? [])], { participant, ledger: context.ledger, nameOf: context.nameOf, signal: abort.signal, judgement: options.judgement ?? 'rule' })
     const graph = buildParticipantGraph({
       model,
       fallback: new ProtocolPolicyChatModel(),
@@ -116,6 +120,7 @@ export class ParticipantAgent implements Driver {
       maxSteps: options.maxSteps ?? 8,
       checkpointer: await FileCheckpointSaver.open(join(context.dir, 'memory.json')),
       signal: abort.signal,
+      decider: deciderOf(model),
       // Abstaining starves the quorum: a turn on a peer's proposal ends only once I voted on it.
       duty: event => event.type === 'proposal' && !participant.hasVoted(event.proposal)
         ? `you must vote on ${event.proposal} before ending this turn (evaluate it first if you have not)`
@@ -162,8 +167,8 @@ export class ParticipantAgent implements Driver {
     return result.answer
   }
 
-  activity (): { toolCalls: Record<string, number>, llm: LlmCounts } {
-    return { toolCalls: { ...this.toolCalls }, llm: { ...this.llm } }
+  activity (): Activity {
+    return { toolCalls: { ...this.toolCalls }, llm: { ...this.llm }, decisions: structuredClone(this.decisions) }
   }
 
   /** Stops at once, abandoning any turn in flight (its last checkpoint stays on disk). */
@@ -256,4 +261,10 @@ export class ParticipantAgent implements Driver {
     const decision = target.decision === undefined ? 'The federation has not decided yet.' : `The federation ${target.decision.record.accepted ? 'accepted' : 'rejected'} it (${target.decision.record.accepts} accepts of ${target.decision.record.required} needed).`
     return `I voted to ${vote.accept ? 'accept' : 'reject'} ${head}. My signed rationale: "${vote.rationale}". ${decision}`
   }
+}
+
+/** The model's name on the record: its spec (`gguf:<file name>`, `ollama:<model>`), or `policy`. */
+function deciderOf (model: BaseChatModel): string {
+  if (model instanceof ProtocolPolicyChatModel) return POLICY
+  return model instanceof JsonToolChatModel ? model.completer.name : model._llmType()
 }

@@ -2,8 +2,9 @@ import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
 import { AIMessage, SystemMessage, type BaseMessage, type ToolMessage } from '@langchain/core/messages'
 import type { StructuredToolInterface } from '@langchain/core/tools'
 import { Annotation, END, MessagesAnnotation, START, StateGraph, type BaseCheckpointSaver } from '@langchain/langgraph'
-import type { LlmCounts } from '../src/federation/driver.ts'
+import type { Decisions, LlmCounts } from '../src/federation/driver.ts'
 import type { Runnable } from '@langchain/core/runnables'
+import { POLICY } from '../src/core/records.ts'
 import { parseEvent, type AgentEvent } from '../src/llm/events.ts'
 import { refused, textOf } from '../src/llm/policy.ts'
 import { ConclaveToolNode } from './tool-node.ts'
@@ -26,6 +27,10 @@ export interface ParticipantGraphInit {
   llm: LlmCounts
   /** Updated in place: calls per tool name. */
   toolCalls: Record<string, number>
+  /** Updated in place: per tool, the calls the model made and those the policy made. */
+  decisions: Decisions
+  /** The model's name on the record (`decidedBy`): its spec, or `policy` when the policy is the model. */
+  decider: string
   checkpointer?: BaseCheckpointSaver
   /** Stops the agent between steps (a kill): no further model call or tool runs. */
   signal?: AbortSignal
@@ -42,7 +47,7 @@ export interface ParticipantGraphInit {
  * `maxSteps` model steps whatever the model wants.
  */
 export function buildParticipantGraph (init: ParticipantGraphInit) {
-  const { tools, llm, toolCalls, maxSteps } = init
+  const { tools, llm, toolCalls, decisions, maxSteps } = init
   // Each event offers the tools that can serve it (plus read-only and plugin tools), so a
   // small model chooses among few; the ToolNode still holds all of them.
   const offered = (event: AgentEvent['type'] | undefined): StructuredToolInterface[] => tools.filter(t => !(OFF_TOPIC[event ?? 'none'] ?? []).includes(t.name))
@@ -71,6 +76,7 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
       (reply !== undefined && (reply.tool_calls ?? []).length === 0 && event !== undefined ? init.duty?.(event) : undefined)
     const problem = check(first)
     let reply: AIMessage
+    let decidedBy = init.decider
     if (problem === undefined && first !== undefined) {
       llm.valid++
       reply = first
@@ -81,10 +87,17 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
         reply = second
       } else {
         llm.fallback++
+        decidedBy = POLICY
         reply = await fallback.invoke(context, { signal: config.signal }) as AIMessage
       }
     }
-    for (const call of reply.tool_calls ?? []) toolCalls[call.name] = (toolCalls[call.name] ?? 0) + 1
+    for (const call of reply.tool_calls ?? []) {
+      toolCalls[call.name] = (toolCalls[call.name] ?? 0) + 1
+      const counts = decisions[call.name] ??= { model: 0, policy: 0 }
+      counts[decidedBy === POLICY ? 'policy' : 'model']++
+    }
+    // The message's author is who decided: the tool node hands it to the tools (a vote records it).
+    reply.name = decidedBy
     return { messages: [reply], steps: state.steps + 1 }
   }
 

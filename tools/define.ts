@@ -1,6 +1,6 @@
 import { tool, type StructuredToolInterface } from '@langchain/core/tools'
 import { z } from 'zod'
-import type { Did } from '../src/core/records.ts'
+import type { Did, Judgement } from '../src/core/records.ts'
 import type { Participant } from '../src/federation/participant.ts'
 import type { FederationState } from '../src/federation/state.ts'
 import type { Ledger } from '../src/ledger/index.ts'
@@ -24,7 +24,12 @@ export interface ToolContext {
   nameOf: (did: Did) => string
   /** Aborted when the agent is stopped. */
   signal?: AbortSignal
+  /** Who may decide a vote's accept (records.ts Judgement). @default rule */
+  judgement?: Judgement
 }
+
+/** About the one call a tool is running: who decided it (the model's spec, or `policy`), as the graph recorded. */
+export interface ToolCallInfo { decidedBy?: string }
 
 /**
  * A Conclave tool: a name, a description the model reads, a zod schema with `.describe()` on
@@ -37,7 +42,7 @@ export interface ToolDefinition<S extends z.ZodObject = z.ZodObject> {
   name: string
   description: string
   schema: S
-  run: (input: z.output<S>, context: ToolContext) => Promise<unknown>
+  run: (input: z.output<S>, context: ToolContext, call: ToolCallInfo) => Promise<unknown>
 }
 
 export const ToolName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'tool names are snake_case')
@@ -58,9 +63,10 @@ export function isToolDefinition (value: unknown): value is ToolDefinition {
 
 /** Binds a definition to one agent's context as a LangChain tool. */
 export function bindTool (definition: ToolDefinition, context: ToolContext): StructuredToolInterface {
-  return tool(async (input: Record<string, unknown>) => {
+  return tool(async (input: Record<string, unknown>, config?: { configurable?: { decidedBy?: unknown } }) => {
     context.signal?.throwIfAborted() // a stopped agent takes no further action
-    return JSON.stringify(await definition.run(definition.schema.parse(input), context))
+    const decidedBy = config?.configurable?.decidedBy
+    return JSON.stringify(await definition.run(definition.schema.parse(input), context, { decidedBy: typeof decidedBy === 'string' ? decidedBy : undefined }))
   }, {
     name: definition.name,
     description: definition.description,

@@ -10,8 +10,8 @@ export default defineTool({
     accept: z.boolean().describe('true to accept the update into the global model, false to reject it.'),
     rationale: z.string().max(500).describe('Why, in one sentence; stored in the signed vote.')
   }),
-  run: async ({ proposal, accept, rationale }, { participant }) => {
-    const vote = await participant.vote(proposal, accept, rationale)
+  run: async ({ proposal, accept, rationale }, { participant, judgement }, { decidedBy }) => {
+    const vote = await participant.vote(proposal, accept, rationale, { decidedBy, judgement: judgement ?? 'rule' })
     return { vote, proposal, accept }
   }
 })

@@ -87,6 +87,8 @@ export class UnpublishedDraftError extends ProtocolViolationError {}
 export class NoEvaluationError extends ProtocolViolationError {}
 /** Accepting an update that cannot be used (missing, mislabelled or malformed content). */
 export class UnusableUpdateError extends ProtocolViolationError {}
+/** A vote against the acceptance rule where the voter's judgement mode binds it to the rule (`rule`: either way; `guarded`: accepting). */
+export class JudgementError extends ProtocolViolationError {}
 /** Distilling for a task that learns from its labels, or as a member with no teacher. */
 export class NothingToDistilError extends ProtocolViolationError {}
 /** A proposal that re-sends an update already proposed (the same content): a replay or a free ride. */

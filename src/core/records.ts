@@ -73,6 +73,20 @@ export const Proposal = z.object({
 }).strict()
 export type Proposal = z.infer<typeof Proposal>
 
+/**
+ * Who may decide a vote's accept: `rule` (the charter's acceptance rule decides; the voter
+ * only explains), `model` (the voter's model decides; the protocol alone binds it) or
+ * `guarded` (the model decides, but cannot accept what the rule rejects).
+ */
+export const Judgement = z.enum(['rule', 'model', 'guarded'])
+export type Judgement = z.infer<typeof Judgement>
+
+/** What took a vote's step: a model's spec (`ollama:qwen3`, `gguf:<file name>`) or `policy` (the protocol policy, the fallback). */
+export const DecidedBy = z.string().min(1).max(200).regex(/^[\w.:/@+-]+$/, 'expected a model spec or policy')
+
+/** `decidedBy` of a step the protocol policy took (as an agent's fallback or its only model, or the autopilot). */
+export const POLICY = 'policy'
+
 /** A peer's judgement of a proposal, with its reason, so the ledger shows why. */
 export const Vote = z.object({
   type: z.literal('vote'),
@@ -81,7 +95,11 @@ export const Vote = z.object({
   proposal: BlockId,
   accept: z.boolean(),
   score: FiniteNumber,
-  rationale: z.string().max(2000)
+  rationale: z.string().max(2000),
+  /** Who took the step. Absent: a vote from before it was recorded. */
+  decidedBy: DecidedBy.optional(),
+  /** The judgement mode the voter declared and the protocol enforced. Absent: before modes existed. */
+  judgement: Judgement.optional()
 }).strict()
 export type Vote = z.infer<typeof Vote>
 

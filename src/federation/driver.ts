@@ -1,10 +1,16 @@
-import type { Did } from '../core/records.ts'
+import { POLICY, type Did } from '../core/records.ts'
 import type { Ledger } from '../ledger/index.ts'
 import type { Bus } from '../transport/index.ts'
 import type { Participant } from './participant.ts'
 
 /** How often an agent's model behaved: calls made, valid at once, needing a retry, handed to the policy. */
 export interface LlmCounts { calls: number, valid: number, retried: number, fallback: number }
+
+/** Who took each tool's steps: the agent's model, or the protocol policy (its fallback, or its only model). */
+export type Decisions = Record<string, { model: number, policy: number }>
+
+/** What an agent did, for the run report. */
+export interface Activity { toolCalls: Record<string, number>, llm: LlmCounts, decisions: Decisions }
 
 /**
  * What decides for a participant: the autopilot (plain protocol code) or an agent (a
@@ -18,7 +24,7 @@ export interface Driver {
   /** Resolves when the driver has nothing left to do. */
   idle(): Promise<void>
   /** What the driver did, for the run report (agents only). */
-  activity?(): { toolCalls: Record<string, number>, llm: LlmCounts }
+  activity?(): Activity
   /** After a restart: finishes what the driver was doing when it stopped. */
   resume?(): Promise<boolean>
   /** Stops at once, as a crash would (agents only; for restart tests and operators). */
@@ -51,7 +57,7 @@ export const autopilot: DriverFactory = async (participant) => ({
     if (state.charter === undefined) return false
     const open = (state.rounds.get(state.currentRound())?.proposals ?? []).flatMap(id => state.proposals.get(id) ?? [])
     const unjudged = open.filter(e => e.signed.issuer !== participant.did && e.decision === undefined && !participant.hasVoted(e.block))
-    for (const { block } of unjudged) await participant.vote(block, (await participant.evaluate(block)).passes)
+    for (const { block } of unjudged) await participant.vote(block, (await participant.evaluate(block)).passes, undefined, { decidedBy: POLICY, judgement: 'rule' })
     return unjudged.length > 0
   },
   busy: false,

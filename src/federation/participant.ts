@@ -22,7 +22,7 @@ import { catchUp, receive } from './steps/inbox.ts'
 import { proposeDraft } from './steps/propose.ts'
 import { publishDraft } from './steps/publish.ts'
 import { hasProposed, train } from './steps/train.ts'
-import { hasVoted, vote } from './steps/vote.ts'
+import { hasVoted, vote, type VoteParams } from './steps/vote.ts'
 
 export type { Draft, Evaluation, ParticipantEvents, ParticipantInit } from './context.ts'
 
@@ -159,9 +159,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     return this.#run(o => evaluate(this.#ctx, { entry: this.#peerProposal(proposal) }, o), options)
   }
 
-  /** Casts my vote (never on my own proposal; see steps/vote.ts for the rest of the rules). */
-  async vote (proposal: BlockId, accept: boolean, reason?: string, options: AbortOptions = {}): Promise<BlockId> {
-    return this.#run(o => vote(this.#ctx, { entry: this.#peerProposal(proposal), accept, reason }, o), options)
+  /** Casts my vote (never on my own proposal; see steps/vote.ts for the rest of the rules, and who decided). */
+  async vote (proposal: BlockId, accept: boolean, reason?: string, options: AbortOptions & Pick<VoteParams, 'decidedBy' | 'judgement'> = {}): Promise<BlockId> {
+    return this.#run(o => vote(this.#ctx, { entry: this.#peerProposal(proposal), accept, reason, decidedBy: options.decidedBy, judgement: options.judgement }, o), options)
   }
 
   /** Replays the ledger into my state (after a restart), without reacting to what I replay. */

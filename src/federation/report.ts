@@ -7,6 +7,8 @@ export const RoundReport = z.object({
   proposals: z.number().int(),
   accepts: z.number().int(),
   rejects: z.number().int(),
+  /** Share of the round's votes a model decided (`decidedBy` other than policy); absent when no vote of the round says who decided. */
+  modelVotes: z.number().min(0).max(1).optional(),
   /** The global model's metric on the task's held-out test split, after the round. */
   metric: z.object({ name: z.string(), value: z.number() }),
   /** sha-256 of the global model after the round. */
@@ -38,6 +40,8 @@ export const RunReport = z.object({
     toolCalls: z.record(z.string(), z.number().int()).optional(),
     /** Agents only: model calls, valid at once, retried once, handed to the policy. */
     llm: z.object({ calls: z.number().int(), valid: z.number().int(), retried: z.number().int(), fallback: z.number().int() }).optional(),
+    /** Agents only: per tool, the steps its model took and those the protocol policy took. */
+    decisions: z.record(z.string(), z.object({ model: z.number().int(), policy: z.number().int() })).optional(),
     /** Tasks learned by distillation: answers paid for, answers from the cache, tokens paid, questions left unanswered. */
     teacher: z.object({ asked: z.number().int(), cached: z.number().int(), tokens: z.number().int(), undistilled: z.number().int() }).optional()
   })),
@@ -53,12 +57,13 @@ export type RunReport = z.infer<typeof RunReport>
 /** The per-round table printed at the end of a run. */
 export function roundTable (report: RunReport): string {
   const metric = report.rounds[0]?.metric.name ?? 'metric'
-  const header = `| round | proposals | accepts | rejects | ${metric} | train s | protocol s | wall s | peak MiB |`
+  const header = `| round | proposals | accepts | rejects | model votes | ${metric} | train s | protocol s | wall s | peak MiB |`
   const rows = report.rounds.map(r => {
     const protocol = PHASES.filter(p => p !== 'train').reduce((sum, p) => sum + r.phases[p], 0)
-    return `| ${r.round} | ${r.proposals} | ${r.accepts} | ${r.rejects} | ${r.metric.value.toFixed(4)} | ${r.phases.train.toFixed(1)} | ${protocol.toFixed(1)} | ${r.wallSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} |`
+    const model = r.modelVotes === undefined ? '—' : `${(100 * r.modelVotes).toFixed(0)}%`
+    return `| ${r.round} | ${r.proposals} | ${r.accepts} | ${r.rejects} | ${model} | ${r.metric.value.toFixed(4)} | ${r.phases.train.toFixed(1)} | ${protocol.toFixed(1)} | ${r.wallSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} |`
   })
-  return [header, '|---:|---:|---:|---:|---:|---:|---:|---:|---:|', ...rows].join('\n')
+  return [header, '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|', ...rows].join('\n')
 }
 
 /** A learning curve: the global metric per round, as a self-contained SVG. */

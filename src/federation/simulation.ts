@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { ConfigError, DerivationMismatchError, NoCheckpointError, type ConclaveError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
+import { POLICY } from '../core/records.ts'
 import { loadOrCreateKeystore } from '../identity/index.ts'
 import { createLedger, type Ledger } from '../ledger/index.ts'
 import { evalExamples, loadTask, type Shard, type Task } from '../ml/task.ts'
@@ -246,11 +247,13 @@ export class Simulation {
     if (global === undefined) throw new ConfigError('no global model: the charter was not applied')
     const evaluation = await this.task.evaluate(global.weights, evalExamples(this.task, this.config.evalSplit))
     const proposals = [...observer.state.proposals.values()].filter(p => p.signed.record.round === round)
+    const deciders = proposals.flatMap(p => [...p.votes.values()].flatMap(v => v.signed.record.decidedBy ?? []))
     return {
       round,
       proposals: proposals.length,
       accepts: proposals.filter(p => p.decision?.record.accepted === true).length,
       rejects: proposals.filter(p => p.decision?.record.accepted === false).length,
+      ...(deciders.length === 0 ? {} : { modelVotes: deciders.filter(d => d !== POLICY).length / deciders.length }),
       metric: { name: evaluation.metricName, value: evaluation.metric },
       modelHash: global.ref.sha256,
       phases,

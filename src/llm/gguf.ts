@@ -1,4 +1,5 @@
 import { access } from 'node:fs/promises'
+import { basename } from 'node:path'
 import { ModelNotFoundError } from '../core/errors.ts'
 import type { JsonCompleter, JsonSchema } from './json-tools.ts'
 
@@ -16,7 +17,8 @@ let chain: Promise<unknown> = Promise.resolve()
  */
 export function ggufCompleter (path: string, options: { maxTokens?: number, temperature?: number, seed?: number } = {}): JsonCompleter {
   return {
-    name: `gguf:${path}`,
+    // The file's name, not its path: it goes on the ledger (`decidedBy`), where a local path means nothing.
+    name: `gguf:${basename(path)}`,
     async complete (prompt, schema, { signal } = {}) {
       return withGguf(path, async ({ llama, context }) => {
         const { LlamaChatSession } = await import('node-llama-cpp')

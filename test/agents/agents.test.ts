@@ -49,10 +49,15 @@ describe('agents drive the protocol through tools', () => {
     for (const round of [1, 2]) await sim.round(round)
     const votes = await votesOnLedger(sim)
     expect(votes).toHaveLength(2 * 3 * 2) // 2 rounds × 3 proposals × 2 peers
-    for (const { vote } of votes) expect(vote.rationale).toMatch(/validation examples: .* (accept|reject) — protocol policy/)
+    for (const { vote } of votes) {
+      expect(vote.rationale).toMatch(/validation examples: .* (accept|reject) — protocol policy/)
+      expect(vote).toMatchObject({ decidedBy: 'policy', judgement: 'rule' })
+    }
     for (let i = 0; i < 3; i++) {
-      const { toolCalls, llm } = agentOf(sim, i).activity()
+      const { toolCalls, llm, decisions } = agentOf(sim, i).activity()
       expect(toolCalls).toEqual({ train: 2, publish: 2, anchor: 2, evaluate: 4, vote: 4 })
+      const byPolicy = (n: number): { model: number, policy: number } => ({ model: 0, policy: n })
+      expect(decisions).toEqual({ train: byPolicy(2), publish: byPolicy(2), anchor: byPolicy(2), evaluate: byPolicy(4), vote: byPolicy(4) })
       expect(llm.calls).toBe(llm.valid)
       expect(llm.retried + llm.fallback).toBe(0)
     }
@@ -159,6 +164,12 @@ describe('agents drive the protocol through tools', () => {
       // every turn still got done: by the model after its retry, or by the policy
       expect(a?.toolCalls).toEqual({ train: 1, publish: 1, anchor: 1, evaluate: 2, vote: 2 })
     }
+    // who decided is on the record: the model's own spec, or the policy that took its steps
+    expect(learned?.decisions).toEqual({ train: { model: 1, policy: 0 }, publish: { model: 1, policy: 0 }, anchor: { model: 1, policy: 0 }, evaluate: { model: 2, policy: 0 }, vote: { model: 2, policy: 0 } })
+    expect(gaveUp?.decisions.vote).toEqual({ model: 0, policy: 2 })
+    const votes = await votesOnLedger(sim)
+    const deciders = (i: number): Array<string | undefined> => votes.filter(v => v.issuer === sim?.participants[i]?.did).map(v => v.vote.decidedBy)
+    expect([deciders(1), deciders(2)]).toEqual([['scripted', 'scripted'], ['policy', 'policy']])
     expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
   })
 

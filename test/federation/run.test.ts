@@ -2,7 +2,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { auditRunDir } from '../../src/cli/audit-dir.ts'
-import { RunReport } from '../../src/federation/report.ts'
+import { roundTable, RunReport } from '../../src/federation/report.ts'
 import { runFederation } from '../../src/federation/run.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
@@ -14,6 +14,7 @@ describe('conclave run → audit, end to end on the embedded engines', () => {
     for (const round of report.rounds.slice(1)) {
       expect(round.proposals).toBe(3)
       expect(round.accepts + round.rejects).toBe(3)
+      expect(round.modelVotes).toBe(0) // the autopilot: the policy decided every vote, and the votes say so
       expect(Object.keys(round.phases)).toEqual(['distill', 'train', 'publish', 'anchor', 'announce', 'fetchVerify', 'evaluate', 'vote', 'merge'])
       expect(round.phases.train).toBeGreaterThan(0)
       expect(round.peakRssMiB).toBeGreaterThan(0)
@@ -21,6 +22,7 @@ describe('conclave run → audit, end to end on the embedded engines', () => {
     const onDisk = RunReport.parse(JSON.parse(await readFile(join(out, 'report.json'), 'utf8')))
     expect(onDisk.modelHash).toBe(report.modelHash)
     expect(await readFile(join(out, 'learning-curve.svg'), 'utf8')).toMatch(/^<svg/)
+    expect(roundTable(onDisk).split('\n')[3]).toMatch(/^\| 1 \| 3 \| \d \| \d \| 0% \|/)
 
     const audit = await auditRunDir(out)
     expect(audit).toMatchObject({ ok: true, proposals: 6, votes: 12, decisions: 6, checkpoints: 2, modelHash: report.modelHash, firstFailure: null, rejected: [] })

@@ -1,6 +1,6 @@
 import type { StepContext } from '../context.ts'
 import { ConclaveError, NotAnchoredError } from '../../core/errors.ts'
-import type { BlockId, SignedRecord } from '../../core/records.ts'
+import { POLICY, type BlockId, type SignedRecord } from '../../core/records.ts'
 import { fetchModel } from '../content.ts'
 import type { StepOptions } from '../context.ts'
 import type { GlobalModel } from '../merge.ts'
@@ -98,7 +98,7 @@ async function judge (ctx: InboxContext, entry: ProposalEntry, options: StepOpti
   const evaluation = await evaluate(ctx, { entry }, options)
   if (ctx.collusion !== undefined) {
     const ally = ctx.collusion.some(i => ctx.state.charter?.record.members[i - 1] === entry.signed.issuer)
-    return vote(ctx, { entry, accept: ally && evaluation.unusable === undefined }, options).then(() => undefined)
+    return vote(ctx, { entry, accept: ally && evaluation.unusable === undefined, decidedBy: POLICY }, options).then(() => undefined)
   }
-  await vote(ctx, { entry, accept: evaluation.passes }, options)
+  await vote(ctx, { entry, accept: evaluation.passes, decidedBy: POLICY, judgement: 'rule' }, options)
 }

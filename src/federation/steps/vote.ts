@@ -1,5 +1,5 @@
-import { DuplicateVoteError, NoEvaluationError, UnusableUpdateError } from '../../core/errors.ts'
-import type { BlockId } from '../../core/records.ts'
+import { DuplicateVoteError, JudgementError, NoEvaluationError, UnusableUpdateError } from '../../core/errors.ts'
+import type { BlockId, Judgement } from '../../core/records.ts'
 import { federationOf, type StepContext, type StepOptions } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
 import { anchorRecord, type AnchorContext } from './anchor.ts'
@@ -11,6 +11,10 @@ export interface VoteParams {
   accept: boolean
   /** The caller's own reason, appended to the measurement in the vote's rationale. */
   reason?: string
+  /** What took the step (a model's spec, or `policy`); recorded in the vote. */
+  decidedBy?: string
+  /** Who may decide accept (records.ts Judgement); recorded in the vote and enforced here. @default model (the caller decides) */
+  judgement?: Judgement
 }
 
 /** Whether I voted on a proposal: anchored and applied, or just cast by me and not yet back from the bus. */
@@ -23,18 +27,29 @@ export function hasVoted ({ held, state, identity }: Pick<StepContext, 'held' | 
  * no vote without my evaluation, one per proposal, and an update that cannot be used can
  * only be rejected.
  */
-export async function vote (ctx: VoteContext, { entry, accept, reason }: VoteParams, options: StepOptions = {}): Promise<BlockId> {
+export async function vote (ctx: VoteContext, { entry, accept, reason, decidedBy, judgement = 'model' }: VoteParams, options: StepOptions = {}): Promise<BlockId> {
   const evaluation = ctx.held.evaluations.get(entry.block)
   if (evaluation === undefined) throw new NoEvaluationError(`no vote without an evaluation: evaluate ${entry.block} first`)
   if (hasVoted(ctx, entry.block)) throw new DuplicateVoteError(`${ctx.name} already voted on ${entry.block}`)
   if (accept && evaluation.unusable !== undefined) throw new UnusableUpdateError(`${entry.block} cannot be accepted: ${evaluation.summary}`)
+  if (!allowedAccepts(judgement, evaluation.passes).includes(accept)) {
+    throw new JudgementError(`under ${judgement} judgement ${entry.block} can only be ${evaluation.passes ? 'accepted' : 'rejected'}: it ${evaluation.passes ? 'passes' : 'fails'} the acceptance rule`)
+  }
   const decision = accept ? 'accept' : 'reject'
   const rationale = `${evaluation.summary}; ${decision}${reason === undefined || reason.trim() === '' ? '' : ` — ${reason.trim()}`}`.slice(0, 1000)
   const score = Number.isFinite(evaluation.score) ? evaluation.score : 0
   const block = await ctx.timer.time('vote', () => anchorRecord(ctx, {
-    type: 'vote', federation: federationOf(ctx), round: entry.signed.record.round, proposal: entry.block, accept, score, rationale
+    type: 'vote', federation: federationOf(ctx), round: entry.signed.record.round, proposal: entry.block, accept, score, rationale,
+    ...(decidedBy === undefined ? {} : { decidedBy }), judgement
   }, options))
   ctx.held.cast.add(entry.block)
   options.onProgress?.({ type: 'conclave:vote:cast', detail: { proposal: entry.block, accept, score, rationale } })
   return block
+}
+
+/** The accepts a judgement mode allows, given whether the update passes the acceptance rule. */
+export function allowedAccepts (judgement: Judgement, passes: boolean): boolean[] {
+  if (judgement === 'model') return [true, false]
+  if (judgement === 'guarded') return passes ? [true, false] : [false]
+  return [passes]
 }
