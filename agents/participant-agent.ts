@@ -122,12 +122,12 @@ export class ParticipantAgent implements Driver {
       signal: abort.signal,
       decider: deciderOf(model),
       // Abstaining starves the quorum: a turn on a peer's proposal ends only once I voted on it.
-      duty: event => event.type === 'proposal' && !participant.hasVoted(event.proposal)
+      duty: event => event.type === 'proposal' && !participant.hasVoted(event.proposal) && participant.state.proposals.get(event.proposal)?.decision === undefined
         ? `you must vote on ${event.proposal} before ending this turn (evaluate it first if you have not)`
         : undefined,
       ...counters
     })
-    const agent = new ParticipantAgent(participant, context, graph, tools.map(t => t.name), options, counters, abort)
+    const agent = new ParticipantAgent(participant, context, graph, tools.map(t => t.tool.name), options, counters, abort)
     await agent.listen()
     return agent
   }

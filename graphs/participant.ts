@@ -2,11 +2,13 @@ import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
 import { AIMessage, SystemMessage, type BaseMessage, type ToolMessage } from '@langchain/core/messages'
 import type { StructuredToolInterface } from '@langchain/core/tools'
 import { Annotation, END, MessagesAnnotation, START, StateGraph, type BaseCheckpointSaver } from '@langchain/langgraph'
+import { z } from 'zod'
 import type { Decisions, LlmCounts } from '../src/federation/driver.ts'
 import type { Runnable } from '@langchain/core/runnables'
 import { POLICY } from '../src/core/records.ts'
 import { parseEvent, type AgentEvent } from '../src/llm/events.ts'
 import { refused, textOf } from '../src/llm/policy.ts'
+import type { BoundTool } from '../tools/define.ts'
 import { ConclaveToolNode } from './tool-node.ts'
 
 export const ParticipantState = Annotation.Root({
@@ -20,7 +22,8 @@ export interface ParticipantGraphInit {
   model: BaseChatModel
   /** Takes over a turn when the model's call is invalid twice (the protocol policy). */
   fallback: BaseChatModel
-  tools: readonly StructuredToolInterface[]
+  /** Every tool the agent has, each with what it accepts now where it narrows that (tools/define.ts `legal`). */
+  tools: readonly BoundTool[]
   systemPrompt: string
   maxSteps: number
   /** Updated in place: how the model behaved. */
@@ -42,38 +45,32 @@ export interface ParticipantGraphInit {
  * The participant's ReAct graph: `agent` (the model picks a tool call or ends the turn) ⇄
  * `tools` (a ConclaveToolNode runs it: a Conclave error goes back to the model as a tool
  * message with status 'error', any other error ends the run).
- * Every call is validated against the tool's schema before it runs: an invalid one is
- * retried once with the error, then the turn's step goes to the policy. A turn ends after
+ * Each step offers the model only what is legal now (`offer`): the tools that can serve the
+ * event, each narrowed to the calls the agent's state allows, and no way to end a turn that
+ * owes a vote. Every call is validated against that before it runs: an invalid one is
+ * retried once with the error, then the step goes to the policy. A turn ends after
  * `maxSteps` model steps whatever the model wants.
  */
 export function buildParticipantGraph (init: ParticipantGraphInit) {
-  const { tools, llm, toolCalls, decisions, maxSteps } = init
-  // Each event offers the tools that can serve it (plus read-only and plugin tools), so a
-  // small model chooses among few; the ToolNode still holds all of them.
-  const offered = (event: AgentEvent['type'] | undefined): StructuredToolInterface[] => tools.filter(t => !(OFF_TOPIC[event ?? 'none'] ?? []).includes(t.name))
-  const bound = new Map<string, { model: Runnable, fallback: Runnable, byName: Map<string, StructuredToolInterface> }>()
-  const bind = (event: AgentEvent['type'] | undefined): { model: Runnable, fallback: Runnable, byName: Map<string, StructuredToolInterface> } => {
-    const key = event ?? 'none'
-    let b = bound.get(key)
-    if (b === undefined) {
-      const set = offered(event)
-      b = { model: init.model.bindTools?.(set) ?? init.model, fallback: init.fallback.bindTools?.(set) ?? init.fallback, byName: new Map(set.map(t => [t.name, t])) }
-      bound.set(key, b)
-    }
-    return b
-  }
+  const { llm, toolCalls, decisions, maxSteps } = init
 
   async function agent (state: ParticipantStateType, config: { signal?: AbortSignal }): Promise<Partial<ParticipantStateType>> {
     init.signal?.throwIfAborted()
     if (state.steps >= maxSteps) return { messages: [new AIMessage(`Step cap of ${maxSteps} reached; ending this turn.`)] }
     const turn = currentTurn(state.messages)
     const event = turn[0]?.type === 'human' ? parseEvent(textOf(turn[0])) : undefined
-    const { model, fallback, byName } = bind(event?.type)
+    const owed = event === undefined ? undefined : init.duty?.(event)
+    const set = offer(init.tools, { event: event?.type, turn, owed: owed !== undefined, stepsLeft: maxSteps - state.steps })
+    // A turn that owes a vote may not end while a tool can still serve it.
+    const mustCall = owed !== undefined && set.length > 0
+    const model: Runnable = init.model.bindTools?.(set, mustCall ? { tool_choice: 'any' } : {}) ?? init.model
+    const fallback: Runnable = init.fallback.bindTools?.(set) ?? init.fallback
+    const byName = new Map(set.map(t => [t.name, t]))
     const context = [new SystemMessage(init.systemPrompt), ...turn]
     llm.calls++
     const first = await ask(model, context, config.signal)
     const check = (reply: AIMessage | undefined): string | undefined => invalid(reply, byName, turn) ??
-      (reply !== undefined && (reply.tool_calls ?? []).length === 0 && event !== undefined ? init.duty?.(event) : undefined)
+      (reply !== undefined && (reply.tool_calls ?? []).length === 0 && mustCall ? owed : undefined)
     const problem = check(first)
     let reply: AIMessage
     let decidedBy = init.decider
@@ -108,7 +105,7 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
 
   return new StateGraph(ParticipantState)
     .addNode('agent', agent)
-    .addNode('tools', new ConclaveToolNode(tools))
+    .addNode('tools', new ConclaveToolNode(init.tools.map(t => t.tool)))
     .addEdge(START, 'agent')
     .addConditionalEdges('agent', route, ['tools', END])
     .addEdge('tools', 'agent')
@@ -120,6 +117,30 @@ export function currentTurn (messages: readonly BaseMessage[]): BaseMessage[] {
   const start = messages.findLastIndex(m => m.type === 'human')
   return messages.slice(Math.max(0, start))
 }
+
+/** What a step may call: a tool's name and description, and the schema its call must fit now. */
+type Offered = Pick<StructuredToolInterface, 'name' | 'description' | 'schema'>
+
+/**
+ * The tools the model may call at this step, each with the schema that fits what is legal
+ * now: tools that can serve the event; a tool that narrows its calls offers only those (and
+ * is left out when it has none); a tool that does not (read-only and plugin tools) once per
+ * turn. When the steps left are only enough to pay a vote owed, only the tools that pay it.
+ */
+export function offer (tools: readonly BoundTool[], { event, turn, owed, stepsLeft }: { event: AgentEvent['type'] | undefined, turn: readonly BaseMessage[], owed: boolean, stepsLeft: number }): Offered[] {
+  const called = new Set(turn.flatMap(m => m.type === 'ai' ? ((m as AIMessage).tool_calls ?? []).map(c => c.name) : []))
+  const hurry = owed && stepsLeft <= DUTY.length - 1
+  return tools.flatMap(({ tool, legal }): Offered[] => {
+    if ((OFF_TOPIC[event ?? 'none'] ?? []).includes(tool.name) || (hurry && !DUTY.includes(tool.name))) return []
+    if (legal === undefined) return called.has(tool.name) ? [] : [tool]
+    const [first, ...more] = legal()
+    if (first === undefined) return []
+    return [{ name: tool.name, description: tool.description, schema: more.length === 0 ? first : z.union([first, ...more]) }]
+  })
+}
+
+/** The tools that pay a vote owed, in order. */
+const DUTY = ['distill', 'evaluate', 'vote']
 
 /** Protocol tools that cannot serve an event. */
 const OFF_TOPIC: Record<string, string[]> = {
@@ -150,7 +171,7 @@ function repeats (call: { name: string, args: unknown }, turn: readonly BaseMess
 }
 
 /** Why a model reply cannot run, or undefined when every call names a tool and fits its schema. */
-function invalid (reply: AIMessage | undefined, tools: Map<string, StructuredToolInterface>, turn: readonly BaseMessage[]): string | undefined {
+function invalid (reply: AIMessage | undefined, tools: Map<string, Offered>, turn: readonly BaseMessage[]): string | undefined {
   if (reply === undefined) return 'no answer'
   const bad = reply.invalid_tool_calls?.[0]
   if (bad !== undefined) return bad.error ?? 'malformed tool call'
@@ -159,7 +180,7 @@ function invalid (reply: AIMessage | undefined, tools: Map<string, StructuredToo
   if (calls.length > 1) return 'one tool call at a time'
   for (const call of calls) {
     const tool = tools.get(call.name)
-    if (tool === undefined) return `there is no tool named ${call.name} for this event; the tools are ${[...tools.keys()].join(', ')}`
+    if (tool === undefined) return `${call.name} is not a tool you can call now; the tools are ${[...tools.keys()].join(', ')}`
     if (repeats(call, turn)) return `you already called ${call.name} with these arguments in this turn; its result is above, take the next step`
     const schema = tool.schema as { safeParse?: (v: unknown) => { success: boolean, error?: { issues: Array<{ path: PropertyKey[], message: string }> } } }
     const parsed = schema.safeParse?.(call.args)

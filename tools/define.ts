@@ -2,7 +2,7 @@ import { tool, type StructuredToolInterface } from '@langchain/core/tools'
 import { z } from 'zod'
 import type { Did, Judgement } from '../src/core/records.ts'
 import type { Participant } from '../src/federation/participant.ts'
-import type { FederationState } from '../src/federation/state.ts'
+import type { FederationState, ProposalEntry } from '../src/federation/state.ts'
 import type { Ledger } from '../src/ledger/index.ts'
 
 /**
@@ -11,7 +11,7 @@ import type { Ledger } from '../src/ledger/index.ts'
  * inbox, timers, lifecycle or the state's write side.
  */
 export type ParticipantView = Pick<Participant,
-  | 'name' | 'did' | 'draft' | 'globalModel' | 'undistilled' | 'teacherBudget' | 'evaluation' | 'myVote'
+  | 'name' | 'did' | 'draft' | 'globalModel' | 'undistilled' | 'distillable' | 'teacherBudget' | 'evaluation' | 'myVote' | 'hasVoted' | 'hasProposed'
   | 'distill' | 'train' | 'publishDraft' | 'proposeDraft' | 'evaluate' | 'vote'> & {
   readonly state: Readonly<Pick<FederationState, 'charter' | 'global' | 'members' | 'required' | 'rounds' | 'proposals' | 'reputation' | 'currentRound'>>
 }
@@ -43,6 +43,14 @@ export interface ToolDefinition<S extends z.ZodObject = z.ZodObject> {
   description: string
   schema: S
   run: (input: z.output<S>, context: ToolContext, call: ToolCallInfo) => Promise<unknown>
+  /**
+   * The calls the tool accepts now, read from its agent's state: none (`[]`: not now), or
+   * one schema per kind of call, narrower than `schema` (the real ids as enums, the accepts
+   * the judgement mode allows). Absent: any call that fits `schema`. The graph offers the
+   * model only these and checks every call against them, so a small model answering under
+   * a grammar cannot make an illegal one; the protocol still enforces its rules itself.
+   */
+  legal?: (context: ToolContext) => Array<z.ZodObject>
 }
 
 export const ToolName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'tool names are snake_case')
@@ -72,6 +80,14 @@ export function bindTool (definition: ToolDefinition, context: ToolContext): Str
     description: definition.description,
     schema: definition.schema
   }) as unknown as StructuredToolInterface
+}
+
+/** A tool as its agent may call it now (graphs/participant.ts): the LangChain tool, and its legal variants where it narrows them. */
+export interface BoundTool { tool: StructuredToolInterface, legal?: () => Array<z.ZodObject> }
+
+/** Proposals that await my vote: a peer's, undecided, not voted on by me. */
+export function awaitingMyVote (participant: ParticipantView): ProposalEntry[] {
+  return [...participant.state.proposals.values()].filter(e => e.signed.issuer !== participant.did && e.decision === undefined && !participant.hasVoted(e.block))
 }
 
 /** Short form of a block id for humans and small models. */

@@ -7,6 +7,11 @@ export default defineTool({
   schema: z.object({
     limit: z.number().int().positive().max(100_000).optional().describe('Ask about at most this many questions (default: all that the budget allows).')
   }),
+  // How much to ask is the model's call, up to the questions that wait.
+  legal: ({ participant }) => {
+    const waiting = participant.distillable
+    return waiting === 0 ? [] : [z.object({ limit: z.number().int().min(1).max(waiting).optional().describe(`Ask about at most this many of my ${waiting} waiting questions.`) })]
+  },
   run: async ({ limit }, { participant, signal }) => {
     const report = await participant.distill({ limit, signal })
     const budget = participant.teacherBudget

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { BlockId } from '../src/core/records.ts'
-import { defineTool } from './define.ts'
+import { awaitingMyVote, defineTool } from './define.ts'
 
 export default defineTool({
   name: 'evaluate',
@@ -8,6 +8,10 @@ export default defineTool({
   schema: z.object({
     proposal: BlockId.describe('The proposal block id (from list_proposals or the event).')
   }),
+  legal: ({ participant }) => {
+    const ids = awaitingMyVote(participant).filter(e => participant.evaluation(e.block) === undefined).map(e => e.block)
+    return ids.length === 0 ? [] : [z.object({ proposal: z.enum(ids as [string, ...string[]]).describe('A proposal that awaits my vote.') })]
+  },
   run: async ({ proposal }, { participant, nameOf }) => {
     const e = await participant.evaluate(proposal)
     return {

@@ -4,7 +4,7 @@ import type { StructuredToolInterface } from '@langchain/core/tools'
 import { ConfigError } from '../src/core/errors.ts'
 import anchor from './anchor.ts'
 import distill from './distill.ts'
-import { bindTool, isToolDefinition, type ToolContext, type ToolDefinition } from './define.ts'
+import { bindTool, isToolDefinition, type BoundTool, type ToolContext, type ToolDefinition } from './define.ts'
 import evaluate from './evaluate.ts'
 import federationStatus from './federation_status.ts'
 import listProposals from './list_proposals.ts'
@@ -14,7 +14,7 @@ import reputation from './reputation.ts'
 import train from './train.ts'
 import vote from './vote.ts'
 
-export { bindTool, defineTool, short, type ParticipantView, type ToolContext, type ToolDefinition } from './define.ts'
+export { bindTool, defineTool, short, type BoundTool, type ParticipantView, type ToolContext, type ToolDefinition } from './define.ts'
 
 /** The protocol's own tools, in the order an agent meets them. */
 export const PROTOCOL_TOOLS: readonly ToolDefinition[] = [distill, train, publish, anchor, evaluate, vote, listProposals, reputation, readLedger, federationStatus] as ToolDefinition[]
@@ -50,11 +50,15 @@ function isLangChainTool (value: unknown): value is StructuredToolInterface {
   return typeof v === 'object' && v !== null && typeof v.name === 'string' && typeof v.invoke === 'function' && v.schema !== undefined
 }
 
-/** Binds every tool to one agent; names must be unique. */
-export function bindTools (tools: readonly AgentTool[], context: ToolContext): StructuredToolInterface[] {
-  const bound = tools.map(t => isToolDefinition(t) ? bindTool(t, context) : t)
+/** Binds every tool to one agent, with what it accepts now where it says; names must be unique. */
+export function bindTools (tools: readonly AgentTool[], context: ToolContext): BoundTool[] {
+  const bound = tools.map((t): BoundTool => {
+    if (!isToolDefinition(t)) return { tool: t }
+    const { legal } = t
+    return { tool: bindTool(t, context), ...(legal === undefined ? {} : { legal: () => legal(context) }) }
+  })
   const seen = new Set<string>()
-  for (const t of bound) {
+  for (const { tool: t } of bound) {
     if (seen.has(t.name)) throw new ConfigError(`two tools are named ${t.name}`)
     seen.add(t.name)
   }

@@ -24,22 +24,26 @@ export interface JsonCompleter {
  */
 export class JsonToolChatModel extends BaseChatModel {
   readonly completer: JsonCompleter
-  readonly tools: readonly StructuredToolInterface[]
+  readonly tools: readonly Tool[]
+  /** Whether the answer must call a tool (`tool_choice: 'any'` or `'required'`): no reply branch. */
+  readonly mustCall: boolean
 
-  constructor (completer: JsonCompleter, tools: readonly StructuredToolInterface[] = [], fields: BaseChatModelParams = {}) {
+  constructor (completer: JsonCompleter, tools: readonly Tool[] = [], fields: BaseChatModelParams & { mustCall?: boolean } = {}) {
     super(fields)
     this.completer = completer
     this.tools = tools
+    this.mustCall = fields.mustCall === true
   }
 
   _llmType (): string { return 'conclave-json-tools' }
 
-  override bindTools (tools: BindToolsInput[]): JsonToolChatModel {
-    return new JsonToolChatModel(this.completer, tools as StructuredToolInterface[])
+  override bindTools (tools: BindToolsInput[], kwargs: { tool_choice?: unknown } = {}): JsonToolChatModel {
+    const mustCall = (kwargs.tool_choice === 'any' || kwargs.tool_choice === 'required') && tools.length > 0
+    return new JsonToolChatModel(this.completer, tools as Tool[], { mustCall })
   }
 
   async _generate (messages: BaseMessage[], options: this['ParsedCallOptions']): Promise<ChatResult> {
-    const schema = decisionSchema(this.tools)
+    const schema = decisionSchema(this.tools, { mustCall: this.mustCall })
     const text = await this.completer.complete(renderPrompt(messages, this.tools), schema, { signal: options.signal })
     // Tool-call ids must be unique across the whole thread: ToolNode skips a call whose id already has a result.
     const message = toMessage(text, `call-${randomUUID()}`)
@@ -47,8 +51,12 @@ export class JsonToolChatModel extends BaseChatModel {
   }
 }
 
-/** `{"tool": …, "args": …}` per tool, or `{"reply": …}`. */
-export function decisionSchema (tools: readonly StructuredToolInterface[]): JsonSchema {
+/** What the model needs of a tool: its name, what it is for, and the schema of its arguments. */
+type Tool = Pick<StructuredToolInterface, 'name' | 'description' | 'schema'>
+
+/** `{"tool": …, "args": …}` per tool, or `{"reply": …}` unless a tool call is required. */
+export function decisionSchema (tools: readonly Tool[], { mustCall = false }: { mustCall?: boolean } = {}): JsonSchema {
+  const reply = { type: 'object', properties: { reply: { type: 'string', minLength: 1, maxLength: 400 } }, required: ['reply'] }
   return {
     oneOf: [
       ...tools.map(t => ({
@@ -56,7 +64,7 @@ export function decisionSchema (tools: readonly StructuredToolInterface[]): Json
         properties: { tool: { const: t.name }, args: simplify(toJsonSchema(t.schema as never) as JsonSchema) },
         required: ['tool', 'args']
       })),
-      { type: 'object', properties: { reply: { type: 'string', maxLength: 400 } }, required: ['reply'] }
+      ...(mustCall ? [] : [reply])
     ]
   }
 }
@@ -77,7 +85,7 @@ export function simplify (schema: JsonSchema): JsonSchema {
 }
 
 /** A compact transcript: the system prompt and tool list, then this turn's event and results. */
-export function renderPrompt (messages: readonly BaseMessage[], tools: readonly StructuredToolInterface[]): { system: string, user: string } {
+export function renderPrompt (messages: readonly BaseMessage[], tools: readonly Tool[]): { system: string, user: string } {
   const system = messages.filter(m => m.type === 'system').map(textOf).join('\n\n')
   const toolList = tools.map(t => `- ${t.name}: ${t.description}`).join('\n')
   const start = messages.findLastIndex(m => m.type === 'human')

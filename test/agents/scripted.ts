@@ -1,17 +1,20 @@
-import type { JsonCompleter } from '../../src/llm/json-tools.ts'
+import type { JsonCompleter, JsonSchema } from '../../src/llm/json-tools.ts'
 
 /**
  * A completer that answers from a script instead of a model: each call gets the prompt
  * the graph rendered (so a script can react to results) and returns the JSON a model would.
  * It drives the real JsonToolChatModel → graph → tools path; only the model is replaced.
  */
-export function scripted (answer: (prompt: { system: string, user: string }, call: number) => string): JsonCompleter & { prompts: string[] } {
+export function scripted (answer: (prompt: { system: string, user: string }, call: number) => string): JsonCompleter & { prompts: string[], schemas: JsonSchema[] } {
   const prompts: string[] = []
+  const schemas: JsonSchema[] = []
   return {
     name: 'scripted',
     prompts,
-    async complete (prompt) {
+    schemas,
+    async complete (prompt, schema) {
       prompts.push(prompt.user)
+      schemas.push(schema)
       return answer(prompt, prompts.length)
     }
   }

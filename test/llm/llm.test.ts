@@ -44,6 +44,7 @@ describe('constrained tool calls for small models', () => {
     expect(branch?.args?.required).toEqual(['proposal', 'accept', 'rationale'])
     expect(branch?.args?.properties?.proposal).not.toHaveProperty('pattern') // validated by zod after the call instead
     expect(simplify({ type: 'string', pattern: '^x$', format: 'uri', maxLength: 3 })).toEqual({ type: 'string', maxLength: 3 })
+    expect((decisionSchema([bindTool(vote, {} as never)], { mustCall: true }) as { oneOf: unknown[] }).oneOf).toHaveLength(1) // a turn that must call a tool cannot reply
   })
 })
 
