@@ -253,5 +253,5 @@ async function agentsFor (config: RunConfig, configPath: string | undefined, log
   const { agentDriver } = await import('../../agents/index.ts')
   const { loadPluginTools } = await import('../../tools/index.ts')
   const plugins = await loadPluginTools(config.agent.tools, configPath === undefined ? process.cwd() : dirname(resolve(configPath)))
-  return agentDriver({ llm: config.agent.llm, plugins, maxSteps: config.agent.maxSteps, seed: config.seed, logger })
+  return agentDriver({ llm: config.agent.llm, plugins, maxSteps: config.agent.maxSteps, judgement: config.agent.judgement, seed: config.seed, logger })
 }

@@ -3,7 +3,7 @@ import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import { assertReachable, parseQuorum, QuorumRule } from '../core/quorum.ts'
-import { AggregationRule } from '../core/records.ts'
+import { AggregationRule, Judgement } from '../core/records.ts'
 import { LedgerConfig } from '../ledger/index.ts'
 import { LlmSpec } from '../llm/spec.ts'
 import { TaskConfig } from '../ml/task.ts'
@@ -99,7 +99,9 @@ export const RunConfig = z.object({
     /** Plugin tool modules (paths relative to the config file), each exporting defineTool(...) or a LangChain tool. @default none */
     tools: z.array(z.string().min(1)).default([]),
     /** Most model steps an agent takes for one event. @default 8 */
-    maxSteps: z.number().int().min(1).max(64).default(8)
+    maxSteps: z.number().int().min(1).max(64).default(8),
+    /** Who decides a vote's accept: `rule` (the charter's acceptance rule), `model` (the agent's model; the protocol alone binds it) or `guarded` (the model, but never accepting what the rule rejects). Recorded in every vote. @default rule */
+    judgement: Judgement.default('rule')
   }).strict().prefault({})
 }).strict().superRefine((config, ctx) => {
   const agents = config.attacks.map(a => a.agent)
@@ -220,5 +222,7 @@ attacks: []
 # Who drives each participant: agents (a LangGraph agent per participant, deciding through
 # the protocol tools) or autopilot. llm: policy (deterministic protocol policy),
 # ollama:<model> or gguf:<path>. tools: plugin tool modules, e.g. [./examples/plugin-tool/index.ts].
-agent: { driver: agents, llm: policy, tools: [], maxSteps: 8 }
+# judgement: who decides a vote's accept: rule (the acceptance rule), model (the agent's model),
+# or guarded (the model, but it cannot accept what the rule rejects); every vote records it.
+agent: { driver: agents, llm: policy, tools: [], maxSteps: 8, judgement: rule }
 `

@@ -1,8 +1,10 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { acceptanceRule, Measurement, toleranceRule } from '../../src/federation/acceptance.ts'
-import type { Evaluation } from '../../src/federation/participant.ts'
+import type { Evaluation, Participant } from '../../src/federation/participant.ts'
+import type { DriverFactory } from '../../src/federation/driver.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
+import { allowedAccepts } from '../../src/federation/steps/vote.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
 describe('the tolerance rule', () => {
@@ -93,5 +95,39 @@ describe('how far a peer lets an update lower its judge, in a run', () => {
     }
     // the federation learnt in round 1, so in round 2 some peers had room to give
     expect(learnt).toBeGreaterThan(0)
+  })
+})
+
+describe('judgement modes: who may decide a vote\'s accept', () => {
+  it('rule: the rule\'s answer only; guarded: reject always, accept only what passes; model: either', () => {
+    expect([true, false].map(passes => allowedAccepts('rule', passes))).toEqual([[true], [false]])
+    expect([true, false].map(passes => allowedAccepts('guarded', passes))).toEqual([[true, false], [false]])
+    expect([true, false].map(passes => allowedAccepts('model', passes))).toEqual([[true, false], [true, false]])
+  })
+
+  it('the vote step enforces the declared mode and records it with who decided', async () => {
+    const byHand: DriverFactory = async participant => ({ openRound: async (round) => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
+    const sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: byHand })
+    try {
+      await sim.charter()
+      const [a, b, c] = sim.participants as [Participant, Participant, Participant]
+      await sim.propose(1, [a])
+      const [first] = a.state.rounds.get(1)?.proposals as [string]
+      const passes = (await c.evaluate(first)).passes
+      // against the rule, under rule and (when it fails) guarded: refused, nothing anchored
+      await expect(c.vote(first, !passes, 'I disagree', { judgement: 'rule', decidedBy: 'gguf:x.gguf' })).rejects.toMatchObject({ name: 'JudgementError', code: 'ERR_JUDGEMENT' })
+      if (!passes) await expect(c.vote(first, true, 'I disagree', { judgement: 'guarded', decidedBy: 'gguf:x.gguf' })).rejects.toMatchObject({ name: 'JudgementError' })
+      expect(c.hasVoted(first)).toBe(false)
+      // under model judgement the model's answer stands, and the vote says who gave it under which mode
+      await c.vote(first, !passes, 'I disagree', { judgement: 'model', decidedBy: 'gguf:x.gguf' })
+      await b.evaluate(first)
+      await b.vote(first, (b.evaluation(first) as Evaluation).passes)
+      await sim.settle()
+      expect(c.myVote(first)).toMatchObject({ accept: !passes, decidedBy: 'gguf:x.gguf', judgement: 'model' })
+      expect(b.myVote(first)).toMatchObject({ judgement: 'model' })
+      expect(b.myVote(first)).not.toHaveProperty('decidedBy')
+    } finally {
+      await sim.close()
+    }
   })
 })
