@@ -28,6 +28,10 @@ export interface AgentOptions {
   maxSteps?: number
   /** Who decides a vote's accept: the acceptance rule, the model, or the model within the rule (records.ts Judgement). @default rule */
   judgement?: Judgement
+  /** The system prompt's template file ({name}, {persona}, {judgement}). @default prompts/participant.md */
+  prompt?: string
+  /** Personas by agent name, each put in that agent's prompt. @default none */
+  personas?: Readonly<Record<string, string>>
   /** Messages kept in the agent's memory between events. @default 60 */
   memory?: number
   seed?: number
@@ -116,7 +120,7 @@ export class ParticipantAgent implements Driver {
       model,
       fallback: new ProtocolPolicyChatModel(),
       tools,
-      systemPrompt: await loadPrompt('participant', { name: participant.name }),
+      systemPrompt: await systemPrompt(participant.name, options),
       maxSteps: options.maxSteps ?? 8,
       checkpointer: await FileCheckpointSaver.open(join(context.dir, 'memory.json')),
       signal: abort.signal,
@@ -267,4 +271,22 @@ export class ParticipantAgent implements Driver {
 function deciderOf (model: BaseChatModel): string {
   if (model instanceof ProtocolPolicyChatModel) return POLICY
   return model instanceof JsonToolChatModel ? model.completer.name : model._llmType()
+}
+
+/** What each judgement mode tells the model it decides. */
+const JUDGEMENT_GUIDE: Record<Judgement, string> = {
+  rule: 'Your accept must be what the federation\'s acceptance rule says (`passesRule`); your rationale says why it holds.',
+  model: 'Accept or reject is your own judgement: weigh the measured change on your validation data, the update\'s geometry and the proposer\'s record. `passesRule` is the federation\'s rule of thumb, not binding; say in your rationale why you decided as you did.',
+  guarded: 'Accept or reject is your judgement, within the rule: you cannot accept an update that fails it (`passesRule` false), and you may reject one that passes when the evaluation gives you reason; say why in your rationale.'
+}
+
+/** The agent's system prompt: its template, its name, its persona and what its judgement mode lets it decide. */
+async function systemPrompt (name: string, options: AgentOptions): Promise<string> {
+  const persona = options.personas?.[name]
+  const text = await loadPrompt(options.prompt === undefined ? 'participant' : { path: options.prompt }, {
+    name,
+    persona: persona === undefined ? '' : `Your persona: ${persona}`,
+    judgement: JUDGEMENT_GUIDE[options.judgement ?? 'rule']
+  })
+  return persona === undefined || text.includes(persona) ? text : `${text}\n\nYour persona: ${persona}`
 }

@@ -41,6 +41,8 @@ export interface ToolCallInfo { decidedBy?: string }
 export interface ToolDefinition<S extends z.ZodObject = z.ZodObject> {
   name: string
   description: string
+  /** When the model should call it ("before voting on a proposal from a member with rejected updates"): shown to the model with the description. */
+  when?: string
   schema: S
   run: (input: z.output<S>, context: ToolContext, call: ToolCallInfo) => Promise<unknown>
   /**
@@ -77,7 +79,7 @@ export function bindTool (definition: ToolDefinition, context: ToolContext): Str
     return JSON.stringify(await definition.run(definition.schema.parse(input), context, { decidedBy: typeof decidedBy === 'string' ? decidedBy : undefined }))
   }, {
     name: definition.name,
-    description: definition.description,
+    description: definition.when === undefined ? definition.description : `${definition.description} Use it when ${definition.when.replace(/^use it when /i, '')}`,
     schema: definition.schema
   }) as unknown as StructuredToolInterface
 }

@@ -7,7 +7,7 @@
  *     tools: [./examples/plugin-tool/index.ts]
  *
  * This one tallies the ledger by record type and issuer, so an agent can see who has been
- * active before it decides.
+ * active before it decides. `when` tells the model in which situation the tool helps.
  */
 import { z } from 'zod'
 import { peekRecord } from '../../src/identity/index.ts'
@@ -16,6 +16,7 @@ import { defineTool } from '../../tools/index.ts'
 export default defineTool({
   name: 'ledger_stats',
   description: 'Count the records on the ledger by type, and by member for one type.',
+  when: 'you want to know who has been proposing or voting before you judge a proposal (type "vote" or "proposal").',
   schema: z.object({
     type: z.enum(['proposal', 'vote', 'decision', 'checkpoint']).describe('Which record type to break down by member.')
   }),

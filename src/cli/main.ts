@@ -252,6 +252,9 @@ function showProgress (event: RunProgress): void {
 async function agentsFor (config: RunConfig, configPath: string | undefined, logger: Logger): Promise<DriverFactory> {
   const { agentDriver } = await import('../../agents/index.ts')
   const { loadPluginTools } = await import('../../tools/index.ts')
-  const plugins = await loadPluginTools(config.agent.tools, configPath === undefined ? process.cwd() : dirname(resolve(configPath)))
-  return agentDriver({ llm: config.agent.llm, plugins, maxSteps: config.agent.maxSteps, judgement: config.agent.judgement, seed: config.seed, logger })
+  const base = configPath === undefined ? process.cwd() : dirname(resolve(configPath))
+  const plugins = await loadPluginTools(config.agent.tools, base)
+  const { llm, maxSteps, judgement, personas } = config.agent
+  const prompt = config.agent.prompt === undefined ? undefined : resolve(base, config.agent.prompt)
+  return agentDriver({ llm, plugins, maxSteps, judgement, prompt, personas, seed: config.seed, logger })
 }

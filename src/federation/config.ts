@@ -101,7 +101,11 @@ export const RunConfig = z.object({
     /** Most model steps an agent takes for one event. @default 8 */
     maxSteps: z.number().int().min(1).max(64).default(8),
     /** Who decides a vote's accept: `rule` (the charter's acceptance rule), `model` (the agent's model; the protocol alone binds it) or `guarded` (the model, but never accepting what the rule rejects). Recorded in every vote. @default rule */
-    judgement: Judgement.default('rule')
+    judgement: Judgement.default('rule'),
+    /** The agents' system prompt: a template file (relative to the config file) with {name}, {persona} and {judgement} placeholders. @default prompts/participant.md */
+    prompt: z.string().min(1).optional(),
+    /** A persona per agent, by name (`agent-2: a cautious reviewer who …`), put in its prompt. @default none */
+    personas: z.record(z.string().regex(/^agent-\d+$/, 'personas are keyed by agent name (agent-2)'), z.string().min(1).max(2000)).default({})
   }).strict().prefault({})
 }).strict().superRefine((config, ctx) => {
   const agents = config.attacks.map(a => a.agent)
@@ -224,5 +228,6 @@ attacks: []
 # ollama:<model> or gguf:<path>. tools: plugin tool modules, e.g. [./examples/plugin-tool/index.ts].
 # judgement: who decides a vote's accept: rule (the acceptance rule), model (the agent's model),
 # or guarded (the model, but it cannot accept what the rule rejects); every vote records it.
-agent: { driver: agents, llm: policy, tools: [], maxSteps: 8, judgement: rule }
+# prompt: a system prompt template file (default prompts/participant.md); personas: { agent-2: … }.
+agent: { driver: agents, llm: policy, tools: [], maxSteps: 8, judgement: rule, personas: {} }
 `

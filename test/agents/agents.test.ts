@@ -212,13 +212,16 @@ describe('agents drive the protocol through tools', () => {
     expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
   })
 
-  it('loads a plugin tool from the config and an agent calls it', async () => {
+  it('loads a plugin tool from the config and an agent calls it; its prompt, persona and the tool\'s when-to-use reach the model', async () => {
     const dir = await tempDir()
     await writeFile(join(dir, 'conclave.yaml'), `agent:\n  tools: [${join(process.cwd(), 'examples/plugin-tool/index.ts')}]\n`)
+    await writeFile(join(dir, 'terse.md'), 'You are {name}. {judgement}\nBe brief.')
     const plugins = await loadPluginTools([join(process.cwd(), 'examples/plugin-tool/index.ts')], dir)
     expect(plugins.map(p => p.name)).toEqual(['ledger_stats'])
+    const systems = new Set<string>()
     // A model that checks who has been voting before it judges, then leaves the rest to the rule.
     const model = scripted(p => {
+      systems.add(p.system)
       const proposal = eventProposal(p.user)
       if (proposal === undefined) return JSON.stringify({ reply: 'skip' })
       if (!p.user.includes('RESULT of ledger_stats')) return JSON.stringify({ tool: 'ledger_stats', args: { type: 'vote' } })
@@ -228,7 +231,10 @@ describe('agents drive the protocol through tools', () => {
     })
     sim = await Simulation.create(smallConfig({ rounds: 1 }), {
       dir,
-      driver: async (participant, context) => ParticipantAgent.create(participant, context, { plugins, ...(participant.name === 'agent-1' ? { model: new JsonToolChatModel(model) } : {}) })
+      driver: async (participant, context) => ParticipantAgent.create(participant, context, {
+        plugins,
+        ...(participant.name === 'agent-1' ? { model: new JsonToolChatModel(model), prompt: join(dir, 'terse.md'), personas: { 'agent-1': 'a sceptic who checks the record first.' }, judgement: 'guarded' } : {})
+      })
     })
     await sim.charter()
     await sim.round(1)
@@ -236,6 +242,9 @@ describe('agents drive the protocol through tools', () => {
     expect(agent1.toolNames).toContain('ledger_stats')
     expect(agent1.activity().toolCalls.ledger_stats).toBe(2)
     expect(model.prompts.some(u => /RESULT of ledger_stats: \{"byType":\{"charter":1/.test(u))).toBe(true)
+    for (const system of systems) expect(system).toMatch(/^You are agent-1\. Accept or reject is your judgement, within the rule: .*\nBe brief\.\n\nYour persona: a sceptic who checks the record first\./)
+    // offered (once per turn) with when to use it
+    expect([...systems].some(system => /- ledger_stats: Count the records .* Use it when you want to know who has been proposing or voting before you judge a proposal/.test(system))).toBe(true)
     expect(await agent1.chat('!tools')).toMatch(/ledger_stats/)
     const mine = (await votesOnLedger(sim)).filter(v => v.issuer === agent1.participant.did)
     expect(mine.map(v => v.vote.rationale).every(r => r.endsWith('checked the ledger and my validation data'))).toBe(true)
