@@ -270,7 +270,9 @@ export class ParticipantAgent implements Driver {
 /** The model's name on the record: its spec (`gguf:<file name>`, `ollama:<model>`), or `policy`. */
 function deciderOf (model: BaseChatModel): string {
   if (model instanceof ProtocolPolicyChatModel) return POLICY
-  return model instanceof JsonToolChatModel ? model.completer.name : model._llmType()
+  if (model instanceof JsonToolChatModel) return model.completer.name
+  const served = (model as { model?: unknown }).model // ChatOllama and most providers name their model here
+  return `${model._llmType()}${typeof served === 'string' ? `:${served}` : ''}`
 }
 
 /** What each judgement mode tells the model it decides. */

@@ -23,10 +23,11 @@ export async function createChatModel (spec: string, options: LlmOptions = {}): 
   // A missing model fails the run at once, by name: at run time every failed call would
   // quietly become a policy fallback.
   if (spec.startsWith('ollama:')) {
-    const { ollamaCompleter, assertOllamaModel, DEFAULT_OLLAMA_URL } = await import('./ollama.ts')
+    const { ollamaCompleter, assertOllamaModel, nativeOllama, ollamaSupportsTools, DEFAULT_OLLAMA_URL } = await import('./ollama.ts')
     const url = options.ollamaUrl ?? ollamaHost() ?? DEFAULT_OLLAMA_URL
     const model = spec.slice('ollama:'.length)
     await assertOllamaModel(model, url)
+    if (await ollamaSupportsTools(model, url)) return nativeOllama(model, url, { seed: options.seed })
     return new JsonToolChatModel(ollamaCompleter(model, url, { seed: options.seed }))
   }
   const path = spec.slice('gguf:'.length)

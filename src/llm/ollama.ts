@@ -49,3 +49,24 @@ export async function assertOllamaModel (model: string, url = DEFAULT_OLLAMA_URL
   const wanted = model.includes(':') ? [model] : [model, `${model}:latest`]
   if (!names.some(n => wanted.includes(n))) throw explainOllamaError({ status_code: 404, message: `model ${model} not found` }, model, url)
 }
+
+/**
+ * Whether Ollama says the model takes native tool calls (`capabilities` of /api/show holds
+ * `tools`: llama3.1+, qwen3). Such a model keeps its own tool calling; the others (Gemma 3)
+ * answer under a JSON-schema `format`. Any doubt (an older server, no answer) means no.
+ */
+export async function ollamaSupportsTools (model: string, url = DEFAULT_OLLAMA_URL): Promise<boolean> {
+  try {
+    const response = await fetch(new URL('/api/show', url), { method: 'POST', body: JSON.stringify({ model }), signal: AbortSignal.timeout(3000) })
+    if (!response.ok) return false
+    const shown = await response.json() as { capabilities?: unknown }
+    return Array.isArray(shown.capabilities) && shown.capabilities.includes('tools')
+  } catch {
+    return false
+  }
+}
+
+/** A model served by Ollama with its native tool calling; the graph validates every call as it does for the others. */
+export function nativeOllama (model: string, url = DEFAULT_OLLAMA_URL, options: { temperature?: number, seed?: number } = {}): ChatOllama {
+  return new ChatOllama({ model, baseUrl: url, temperature: options.temperature ?? 0, seed: options.seed ?? 0 })
+}

@@ -1,7 +1,10 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { AIMessage, HumanMessage, ToolMessage } from '@langchain/core/messages'
+import { ChatOllama } from '@langchain/ollama'
 import { describe, expect, it } from 'vitest'
 import { createChatModel, describeEvent, parseEvent, policyStep } from '../../src/llm/index.ts'
-import { decisionSchema, simplify } from '../../src/llm/json-tools.ts'
+import { decisionSchema, JsonToolChatModel, simplify } from '../../src/llm/json-tools.ts'
 import { assertOllamaModel } from '../../src/llm/ollama.ts'
 import { bindTool } from '../../tools/index.ts'
 import vote from '../../tools/vote.ts'
@@ -54,5 +57,29 @@ describe('model specs', () => {
     await expect(createChatModel('gguf:/nonexistent/x.gguf')).rejects.toMatchObject({ name: 'ModelNotFoundError', code: 'ERR_MODEL_NOT_FOUND' })
     await expect(assertOllamaModel('gemma3', 'http://127.0.0.1:9')).rejects.toMatchObject({ name: 'BackendUnavailableError', code: 'ERR_BACKEND_UNAVAILABLE' })
     expect((await createChatModel('policy'))._llmType()).toBe('conclave-protocol-policy')
+  })
+})
+
+describe('Ollama models', () => {
+  it('a model Ollama says takes tools keeps its native tool calling; one without (Gemma 3) answers under a JSON schema', async () => {
+    // A stand-in Ollama: two models, and what /api/show says each can do.
+    const server = createServer((req, res) => {
+      let body = ''
+      req.on('data', (c: Buffer) => { body += c.toString() })
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json')
+        if (req.url === '/api/tags') return res.end(JSON.stringify({ models: [{ name: 'qwen3:0.6b' }, { name: 'gemma3:270m' }] }))
+        const { model } = JSON.parse(body) as { model: string }
+        res.end(JSON.stringify({ capabilities: model === 'qwen3:0.6b' ? ['completion', 'tools'] : ['completion'] }))
+      })
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const ollamaUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    try {
+      expect(await createChatModel('ollama:qwen3:0.6b', { ollamaUrl })).toBeInstanceOf(ChatOllama)
+      expect(await createChatModel('ollama:gemma3:270m', { ollamaUrl })).toBeInstanceOf(JsonToolChatModel)
+    } finally {
+      server.close()
+    }
   })
 })
