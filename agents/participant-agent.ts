@@ -125,6 +125,7 @@ export class ParticipantAgent implements Driver {
       checkpointer: await FileCheckpointSaver.open(join(context.dir, 'memory.json')),
       signal: abort.signal,
       decider: deciderOf(model),
+      logger: options.logger,
       // Abstaining starves the quorum: a turn on a peer's proposal ends only once I voted on it.
       duty: event => event.type === 'proposal' && !participant.hasVoted(event.proposal) && participant.state.proposals.get(event.proposal)?.decision === undefined
         ? `you must vote on ${event.proposal} before ending this turn (evaluate it first if you have not)`

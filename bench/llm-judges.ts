@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { agentDriver, type ParticipantAgent } from '../agents/index.ts'
+import { consoleLogger } from '../src/core/logger.ts'
 import { Judgement, POLICY } from '../src/core/records.ts'
 import { audit } from '../src/federation/audit.ts'
 import { parseRunConfig } from '../src/federation/config.ts'
@@ -38,7 +39,7 @@ const config = parseRunConfig({
   task: { kind: 'classify', trainLimit: 900, testLimit: 400 },
   agent: { llm: values.llm, judgement }
 })
-const sim = await Simulation.create(config, { dir: await mkdtemp(join(tmpdir(), 'conclave-llm-judges-')), driver: agentDriver({ llm: config.agent.llm, judgement, seed }) })
+const sim = await Simulation.create(config, { dir: await mkdtemp(join(tmpdir(), 'conclave-llm-judges-')), driver: agentDriver({ llm: config.agent.llm, judgement, seed, logger: consoleLogger }) })
 // What the rule said of each (voter, proposal), from each voter's own evaluation.
 const passes = new Map<string, boolean>()
 sim.participants.forEach(p => p.on('conclave:evaluated', e => { passes.set(`${p.did} ${e.proposal}`, e.passes) }))

@@ -5,6 +5,7 @@ import { Annotation, END, MessagesAnnotation, START, StateGraph, type BaseCheckp
 import { z } from 'zod'
 import type { Decisions, LlmCounts } from '../src/federation/driver.ts'
 import type { Runnable } from '@langchain/core/runnables'
+import type { Logger } from '../src/core/logger.ts'
 import { POLICY } from '../src/core/records.ts'
 import { parseEvent, type AgentEvent } from '../src/llm/events.ts'
 import { refused, textOf } from '../src/llm/policy.ts'
@@ -37,6 +38,8 @@ export interface ParticipantGraphInit {
   checkpointer?: BaseCheckpointSaver
   /** Stops the agent between steps (a kill): no further model call or tool runs. */
   signal?: AbortSignal
+  /** Hears each invalid model step and why (the counts say how many; this says what). */
+  logger?: Logger
   /** What an event still requires before the turn may end (a vote on a peer's proposal), or undefined. */
   duty?: (event: AgentEvent) => string | undefined
 }
@@ -80,7 +83,9 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
     } else {
       llm.retried++
       const second = await ask(model, [...context, new SystemMessage(`Your last answer was invalid: ${problem}. Answer again with one valid tool call, or a reply if you are done.`)], config.signal)
-      if (check(second) === undefined && second !== undefined) {
+      const again = check(second)
+      init.logger?.info('invalid model step', { decider: init.decider, problem, retry: again ?? 'valid', answer: shown(first) })
+      if (again === undefined && second !== undefined) {
         reply = second
       } else {
         llm.fallback++
@@ -110,6 +115,12 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
     .addConditionalEdges('agent', route, ['tools', END])
     .addEdge('tools', 'agent')
     .compile({ checkpointer: init.checkpointer })
+}
+
+/** A model's answer in a log line: its calls, or its text. */
+function shown (reply: AIMessage | undefined): string {
+  const calls = reply?.tool_calls ?? []
+  return (calls.length > 0 ? JSON.stringify(calls.map(c => ({ name: c.name, args: c.args }))) : reply === undefined ? '' : textOf(reply)).slice(0, 300)
 }
 
 /** The messages since the latest event: each turn is judged on its own. */

@@ -18,7 +18,7 @@ export default defineTool({
     const accepts = evaluation.unusable !== undefined ? [false] : allowedAccepts(judgement ?? 'rule', evaluation.passes)
     return [z.object({
       proposal: z.literal(block).describe('The proposal I evaluated.'),
-      rationale: z.string().min(1).max(300).describe('Why, in one sentence; stored in the signed vote.'),
+      rationale: z.string().min(1).max(200).describe('Why, in one sentence; stored in the signed vote.'),
       accept: z.literal(accepts as [boolean, ...boolean[]]).describe('true to accept the update into the global model, false to reject it.')
     })]
   }),

@@ -24,11 +24,12 @@ export function ggufCompleter (path: string, options: { maxTokens?: number, temp
         const { LlamaChatSession } = await import('node-llama-cpp')
         const grammar = await llama.createGrammarForJsonSchema(schema as never)
         const sequence = context.getSequence()
-        const session = new LlamaChatSession({ contextSequence: sequence, systemPrompt: prompt.system })
+        const session = new LlamaChatSession({ contextSequence: sequence, systemPrompt: prompt.system, autoDisposeSequence: false })
         try {
-          return await session.prompt(prompt.user, { grammar, maxTokens: options.maxTokens ?? 200, temperature: options.temperature ?? 0, seed: options.seed ?? 0, signal })
+          return await session.prompt(prompt.user, { grammar, maxTokens: options.maxTokens ?? 400, temperature: options.temperature ?? 0, seed: options.seed ?? 0, signal })
         } finally {
-          session.dispose({ disposeSequence: true })
+          session.dispose({ disposeSequence: false })
+          await releaseSequence(sequence)
         }
       })
     }
@@ -42,6 +43,15 @@ export async function withGguf<T> (path: string, fn: (loaded: Loaded) => Promise
   const result = chain.then(run, run)
   chain = result.catch(() => undefined)
   return result
+}
+
+/**
+ * Disposes a context sequence and waits until the context has it back. node-llama-cpp
+ * returns a disposed sequence's slot asynchronously: the next use of a one-sequence context
+ * would otherwise fail with "No sequences left" (it did for whole runs of agent steps).
+ */
+export async function releaseSequence (sequence: { dispose(): Promise<void> | void }): Promise<void> {
+  await sequence.dispose()
 }
 
 /** Fails, naming the fix, when the model file is missing. */

@@ -1,6 +1,6 @@
 import { basename } from 'node:path'
 import { ConclaveError, TeacherError } from '../core/errors.ts'
-import { withGguf } from '../llm/gguf.ts'
+import { releaseSequence, withGguf } from '../llm/gguf.ts'
 import type { Token } from 'node-llama-cpp'
 import type { AskOptions, Teacher, TeacherAnswer } from './index.ts'
 
@@ -64,7 +64,7 @@ export class GgufTeacher implements Teacher {
             topK.push(candidates)
           }
         } finally {
-          sequence.dispose()
+          await releaseSequence(sequence)
         }
         const text = model.detokenize(said).trim()
         return { teacher: this.name, question, text, tokens: said.length, topK }
