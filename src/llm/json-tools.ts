@@ -87,7 +87,7 @@ export function simplify (schema: JsonSchema): JsonSchema {
 /** A compact transcript: the system prompt and tool list, then this turn's event and results. */
 export function renderPrompt (messages: readonly BaseMessage[], tools: readonly Tool[]): { system: string, user: string } {
   const system = messages.filter(m => m.type === 'system').map(textOf).join('\n\n')
-  const toolList = tools.map(t => `- ${t.name}: ${t.description}`).join('\n')
+  const toolList = tools.map(t => `- ${t.name}: ${t.description}${argumentsOf(t)}`).join('\n')
   const start = messages.findLastIndex(m => m.type === 'human')
   const turn = messages.slice(Math.max(0, start)).filter(m => m.type !== 'system').map(m => {
     if (m.type === 'human') return `EVENT: ${textOf(m)}`
@@ -99,6 +99,15 @@ export function renderPrompt (messages: readonly BaseMessage[], tools: readonly 
     system: `${system}\n\nTools:\n${toolList}\n\nAnswer with one JSON object: {"tool": "<name>", "args": {...}} to call a tool, or {"reply": "<text>"} when you are done.`,
     user: `${turn}\n\nWhat is your next step?`
   }
+}
+
+/** A tool's arguments as the model should fill them: each name with what it means (the grammar shows only their types). */
+function argumentsOf (tool: Tool): string {
+  type Props = { properties?: Record<string, { description?: string }> }
+  const json = toJsonSchema(tool.schema as never) as Props & { anyOf?: Props[] }
+  const properties = json.properties ?? json.anyOf?.[0]?.properties ?? {} // a tool narrowed to variants: they share their arguments
+  const described = Object.entries(properties).map(([name, p]) => `${name} (${(p.description ?? name).replace(/\.$/, '')})`)
+  return described.length === 0 ? '' : ` Arguments: ${described.join('; ')}`
 }
 
 function toMessage (text: string, id: string): AIMessage {
