@@ -14,6 +14,7 @@ import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { blockMatches } from './helia-verify.ts'
 import type { ContentStore, GetOptions } from './index.ts'
+import { readUnixfsFile } from './unixfs-reader.ts'
 import { DEFAULT_MAX_BYTES, importerOptions, parseCid } from './unixfs-settings.ts'
 
 export { inspectStoreDir, verifyAllBlocks, verifyStoreDir, type StoreDamage, type VerifyStoreOptions } from './helia-verify.ts'
@@ -44,9 +45,10 @@ export async function createHeliaStore (options: HeliaStoreOptions): Promise<Con
   const logger = options.logger ?? silentLogger
   if (options.readOnly === true) {
     // Pins live in the datastore, which reads never need: Helia keeps its own in memory.
-    const helia = createHeliaLight({ blockstore: new ReadOnlyBlockstore(join(options.dir, 'blocks')) })
+    const blocks = new ReadOnlyBlockstore(join(options.dir, 'blocks'))
+    const helia = createHeliaLight({ blockstore: blocks })
     await helia.start()
-    return new HeliaStore(helia, unixfs(helia), logger, true)
+    return new HeliaStore(helia, blocks, logger, true)
   }
   const blockstore = new VerifyingFsBlockstore(join(options.dir, 'blocks'))
   const datastore = new FsDatastore(join(options.dir, 'datastore'))
@@ -54,20 +56,22 @@ export async function createHeliaStore (options: HeliaStoreOptions): Promise<Con
   await datastore.open()
   const helia = createHeliaLight({ blockstore, datastore })
   await helia.start()
-  return new HeliaStore(helia, unixfs(helia), logger, false)
+  return new HeliaStore(helia, blockstore, logger, false)
 }
 
 class HeliaStore implements ContentStore {
   readonly #helia: Helia
   readonly #fs: UnixFS
+  readonly #blocks: VerifyingFsBlockstore
   readonly #logger: Logger
   readonly #readOnly: boolean
   /** Roots this store wrote itself: their blocks were hashed from the caller's bytes as they were stored. */
   readonly #written = new BoundedMap<string, true>(256)
 
-  constructor (helia: Helia, fs: UnixFS, logger: Logger, readOnly: boolean) {
+  constructor (helia: Helia, blocks: VerifyingFsBlockstore, logger: Logger, readOnly: boolean) {
     this.#helia = helia
-    this.#fs = fs
+    this.#fs = unixfs(helia)
+    this.#blocks = blocks
     this.#logger = logger
     this.#readOnly = readOnly
   }
@@ -85,21 +89,7 @@ class HeliaStore implements ContentStore {
     const cid = parseCid(text)
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
     options.signal?.throwIfAborted()
-    return await this.#read(text, async () => {
-      // stat reads (and verifies) the root block only: the size is known before the rest.
-      const stat = await this.#fs.stat(cid, { offline: true, signal: options.signal })
-      const size = Number(stat.size)
-      if (size > maxBytes) throw new PayloadTooLargeError(`content ${text} has ${size} bytes, over the ${maxBytes}-byte limit`)
-      const out = new Uint8Array(size)
-      let at = 0
-      for await (const chunk of this.#fs.cat(cid, { offline: true, signal: options.signal })) {
-        if (at + chunk.length > size) throw new ContentMismatchError(`content ${text} is longer than its DAG says`)
-        out.set(chunk, at)
-        at += chunk.length
-      }
-      if (at !== size) throw new ContentMismatchError(`content ${text} is shorter than its DAG says`)
-      return out
-    })
+    return await this.#read(text, async () => await readUnixfsFile(cid, (block, o) => this.#blocks.read(block, o), { maxBytes, signal: options.signal }))
   }
 
   async has (text: string, options: AbortOptions = {}): Promise<boolean> {
@@ -192,16 +182,22 @@ class VerifyingFsBlockstore extends FsBlockstore {
   }
 
   override async * get (cid: CID, options?: AbortOptions): AsyncGenerator<Uint8Array> {
+    yield await this.read(cid, options)
+  }
+
+  /** The block's bytes, whole, once they hash to its CID. */
+  async read (cid: CID, options?: AbortOptions): Promise<Uint8Array> {
     const { dir, file } = this.#sharding.encode(cid)
     let bytes: Uint8Array
     try {
-      bytes = await readFile(join(this.path, dir, file), { signal: options?.signal })
+      const read = await readFile(join(this.path, dir, file), { signal: options?.signal })
+      bytes = new Uint8Array(read.buffer, read.byteOffset, read.length) // a plain view, not a Buffer
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err
       throw new ContentNotFoundError(`block ${cid} is not in the store`, { cause: err })
     }
     if (!await blockMatches(cid.multihash, bytes)) throw new ContentMismatchError(`block ${cid} does not hash to its CID: the store is damaged`)
-    yield bytes
+    return bytes
   }
 }
 

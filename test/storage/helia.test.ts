@@ -1,5 +1,8 @@
+import * as dagPb from '@ipld/dag-pb'
 import { FsBlockstore } from 'blockstore-fs'
+import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -60,6 +63,30 @@ describe('helia store: damage on disk', () => {
       const cid = CID.createV1(0x70, await sha256.digest(bytes))
       await blocks.put(cid, bytes)
       await expect(store.get(cid.toString())).rejects.toMatchObject({ name: 'ContentMismatchError', code: 'ERR_CONTENT_MISMATCH' })
+    }
+    await store.close()
+  })
+
+  it('refuses a file DAG whose sizes do not add up: a leaf longer than its parent says, or links without sizes (ContentMismatchError)', async () => {
+    const { store, dir } = await openHelia()
+    const blocks = new FsBlockstore(join(dir, 'blocks'))
+    await blocks.open()
+    const leaf = async (bytes: Uint8Array): Promise<CID> => {
+      const cid = CID.createV1(raw.code, await sha256.digest(bytes))
+      await blocks.put(cid, bytes)
+      return cid
+    }
+    const root = async (links: CID[], blockSizes: bigint[]): Promise<string> => {
+      const bytes = dagPb.encode({ Data: new UnixFS({ type: 'file', blockSizes }).marshal(), Links: links.map(Hash => ({ Hash })) })
+      const cid = CID.createV1(dagPb.code, await sha256.digest(bytes))
+      await blocks.put(cid, bytes)
+      return cid.toString()
+    }
+    const a = await leaf(new Uint8Array(10).fill(1))
+    const b = await leaf(new Uint8Array(11).fill(2))
+    expect(await store.get(await root([a, a], [10n, 10n]))).toEqual(new Uint8Array(20).fill(1))
+    for (const bad of [await root([a, b], [10n, 10n]), await root([a, b], [10n]), await root([a], [10n, 11n])]) {
+      await expect(store.get(bad)).rejects.toMatchObject({ name: 'ContentMismatchError', code: 'ERR_CONTENT_MISMATCH' })
     }
     await store.close()
   })
