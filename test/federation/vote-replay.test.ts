@@ -6,7 +6,7 @@ import { charterOf } from '../../src/federation/enrol.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import type { Identity } from '../../src/identity/index.ts'
-import { smallConfig, tempDir } from './helpers.ts'
+import { errorsFor as refusals, inject as injectAs, smallConfig, tempDir } from './helpers.ts'
 
 /**
  * A vote is decided from what its voter measured, by the terms the charter states: whoever
@@ -26,16 +26,8 @@ describe('votes re-decided from their signed measurement', () => {
   }
   afterEach(async () => { await sim?.close() })
 
-  /** Signs, anchors and announces a record as `who`, like any member could. */
-  async function inject (who: Identity, record: Parameters<Identity['sign']>[0]): Promise<string> {
-    const jwt = await who.sign(record)
-    const block = await sim.ledger.append(jwt)
-    await sim.bus.publish(sim.config.federation, { kind: 'record', block: block.id, jwt })
-    await sim.settle()
-    return block.id
-  }
-  const errorsFor = (block: string): string[] =>
-    sim.participants.flatMap(q => (sim.rejections.get(q.name) ?? []).filter(r => r.block === block).map(r => r.error.name))
+  const inject = async (who: Identity, record: Parameters<Identity['sign']>[0]): Promise<string> => injectAs(sim, who, record)
+  const errorsFor = (block: string): string[] => refusals(sim, block)
 
   /** agent-1 proposes; agent-3 votes as it measured; agent-2 has measured and not voted. */
   async function proposed (): Promise<{ proposal: string, measured: Vote }> {
