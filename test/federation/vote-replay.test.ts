@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { Charter, Decision, Vote } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { autopilot, type DriverFactory } from '../../src/federation/driver.ts'
+import { putModel } from '../../src/federation/content.ts'
 import { charterOf } from '../../src/federation/enrol.ts'
+import { mapValues } from '../../src/ml/weights.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import type { Identity } from '../../src/identity/index.ts'
@@ -86,6 +88,16 @@ describe('votes re-decided from their signed measurement', () => {
       ['UnmeasuredVoteError', 'UnmeasuredVoteError', 'UnmeasuredVoteError'],
       ['UnusableUpdateError', 'UnusableUpdateError', 'UnusableUpdateError']
     ])
+  })
+
+  it('an update scored NaN or beyond what a vote may sign is rejected as unusable, its votes still signed and counted', async () => {
+    await start(c => c, autopilot)
+    const global = p(0).globalModel
+    if (global === undefined) throw new Error('no global model')
+    const huge = await putModel(sim.store, mapValues(global.weights, () => 1e30))
+    const proposal = await inject(p(0).identity, { type: 'proposal', federation: sim.config.federation, round: 1, base: global.ref.cid, delta: huge, numSamples: 10 })
+    const votes = [...(p(0).state.proposals.get(proposal)?.votes.values() ?? [])].map(v => v.signed.record)
+    expect(votes.map(v => [v.accept, v.measurement])).toEqual([[false, { unusable: 'ERR_UNMEASURABLE_UPDATE' }], [false, { unusable: 'ERR_UNMEASURABLE_UPDATE' }]])
   })
 
   it('members judge by the charter\'s terms, not their own config', async () => {
