@@ -37,7 +37,7 @@ export async function vote (ctx: VoteContext, { entry, accept, reason, measureme
   const score = Number.isFinite(evaluation.score) ? evaluation.score : 0
   const record: Vote = {
     type: 'vote', federation: federationOf(ctx), round: entry.signed.record.round, proposal: entry.block, accept, score, rationale,
-    measurement: measurement ?? evaluation.measurement ?? { unusable: evaluation.unusable ?? 'ERR_UNMEASURED' }
+    measurement: measurement ?? (evaluation.unusable === undefined ? evaluation.measurement : { unusable: evaluation.unusable })
   }
   // Every peer refuses a vote the charter's terms do not decide as it says: I anchor none.
   const terms = ctx.state.charter?.record.acceptance
