@@ -10,6 +10,7 @@ import type {
 import { assertReachable, requiredAccepts } from '../core/quorum.ts'
 import { NonceRegistry, verifyRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
+import { assertFollowsTerms } from './acceptance-terms.ts'
 import { recorderOf, tally, type Tally } from './tally.ts'
 
 export interface ProposalEntry {
@@ -60,6 +61,8 @@ export interface ApplyOptions {
  * time, and a vote counts only if its block descends from its proposal's block and is dated
  * at most the charter's window after it. Block times never go back along parents, so a vote
  * cannot be dated before the proposal it follows, and a signer's backdated `iat` buys nothing.
+ * Under a charter that states its acceptance terms, a vote counts only if they decide, from
+ * the measurement it signs, what it says.
  */
 export class FederationState {
   charter?: SignedRecord<Charter>
@@ -171,6 +174,8 @@ export class FederationState {
     if (block.time > entry.time + window) {
       throw new VoteOutsideWindowError(`vote on ${record.proposal} was anchored ${block.time - entry.time} s after it, past its ${window} s window`)
     }
+    const terms = this.#charter().record.acceptance
+    if (terms !== undefined) assertFollowsTerms(terms, record, `vote in block ${block.id}`)
   }
 
   #checkDecision (signed: SignedRecord<Decision>, block: Block): void {
