@@ -15,7 +15,7 @@ export interface Chart {
 export type ChartId = 'timeline' | 'learning' | 'votes' | 'reputation' | 'dag' | 'teacher'
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json'
-const WIDTH = 560
+const WIDTH = 500
 const RECORD_TYPES = ['charter', 'proposal', 'vote', 'decision', 'checkpoint']
 const VOTE_COLOURS = { domain: ['accept', 'reject'], range: ['#1a9850', '#d73027'] }
 const DECISION_COLOURS = { domain: ['accepted', 'rejected', 'undecided'], range: ['#1a9850', '#d73027', '#999999'] }
@@ -40,6 +40,7 @@ export function roundTimeline (view: RunView): Chart {
     spec: {
       $schema: SCHEMA,
       width: WIDTH,
+      height: { step: 28 },
       layer: [
         { data: { values: spans }, mark: { type: 'bar', opacity: 0.25, color: '#4c78a8' }, encoding: { y: { field: 'round', type: 'nominal', title: null }, x: { field: 'from', type: 'quantitative', title: 'seconds since the charter' }, x2: { field: 'to' }, tooltip: [{ field: 'round' }, { field: 'state' }] } },
         { data: { values: records }, mark: { type: 'tick', thickness: 2 }, encoding: { y: { field: 'round', type: 'nominal' }, x: { field: 'at', type: 'quantitative' }, color: { field: 'type', type: 'nominal', scale: { domain: RECORD_TYPES }, title: 'record' }, tooltip: [{ field: 'type' }, { field: 'seq', title: 'block' }, { field: 'at', title: 's' }] } }
@@ -141,6 +142,8 @@ export function reputationOverRounds (view: RunView): Chart {
         x: { field: 'round', type: 'quantitative', axis: { tickMinStep: 1 }, title: 'after round' },
         y: { field: 'net', type: 'quantitative', axis: { tickMinStep: 1 }, title: 'proposals accepted − rejected' },
         color: { field: 'member', type: 'nominal', sort: view.members.map(m => m.name), title: 'member' },
+        // Members with the same record share a line: dashes keep each visible.
+        strokeDash: { field: 'member', type: 'nominal', sort: view.members.map(m => m.name), title: 'member' },
         tooltip: [{ field: 'member' }, { field: 'round' }, { field: 'accepted' }, { field: 'rejected' }, { field: 'votes', title: 'votes cast' }]
       }
     }
