@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { chartSvg, learningCurve, reputationOverRounds, runCharts, voteHeatmap } from '../../src/federation/charts.ts'
+import { chartSvg, learningCurve, reputationOverRounds, runCharts, teacherSpend, voteHeatmap } from '../../src/federation/charts.ts'
 import { readRunView, type RunView } from '../../src/federation/run-view.ts'
 import { LedgerWriter, oneRound } from '../dashboard/ledger-writer.ts'
 import { tempDir } from './helpers.ts'
@@ -48,6 +48,14 @@ describe('the charts that explain a run, from its ledger', () => {
       [0, 'agent-1', 0], [0, 'agent-2', 0], [0, 'agent-3', 0],
       [1, 'agent-1', 1], [1, 'agent-2', 1], [1, 'agent-3', -1]
     ])
+  })
+
+  it('teacher spend: what each member paid its teacher, only when the report names one', () => {
+    const teacher = { asked: 12, cached: 3, tokens: 900, undistilled: 1 }
+    const report = { agents: [{ name: 'agent-1', teacher }, { name: 'agent-2', teacher: { ...teacher, tokens: 400 } }] }
+    expect(values((teacherSpend(report as never)?.spec) as object)).toEqual([{ agent: 'agent-1', ...teacher }, { agent: 'agent-2', ...teacher, tokens: 400 }])
+    expect(teacherSpend({ agents: [{ name: 'agent-1' }] } as never)).toBeUndefined()
+    expect(runCharts(view, report as never).map(c => c.id)).toEqual(['timeline', 'learning', 'votes', 'reputation', 'dag', 'teacher'])
   })
 
   it('every chart renders to SVG offline with Vega', async () => {
