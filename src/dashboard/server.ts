@@ -105,13 +105,20 @@ export async function startDashboard (options: DashboardOptions): Promise<Dashbo
   live.on('report', () => { broadcast('event: report\ndata: {}\n\n') })
   live.on('reset', () => { broadcast('event: reset\ndata: {}\n\n') })
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 8787, DASHBOARD_HOST, () => {
-      server.off('error', reject)
-      resolve()
+  const wanted = options.port ?? 8787
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(wanted, DASHBOARD_HOST, () => {
+        server.off('error', reject)
+        resolve()
+      })
     })
-  })
+  } catch (err) {
+    await live.close()
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new ConfigError(`port ${wanted} on ${DASHBOARD_HOST} is taken: choose another with --port (0 takes any free one)`, { cause: err })
+    throw err
+  }
   port = (server.address() as AddressInfo).port
   return {
     url: `http://${DASHBOARD_HOST}:${port}/`,

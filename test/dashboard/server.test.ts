@@ -158,7 +158,8 @@ describe('conclave dashboard: the server', () => {
     expect(await treeOf(dir)).toEqual(before)
   })
 
-  it('refuses to serve what is not a directory (ConfigError)', async () => {
+  it('refuses to serve what is not a directory, or on a port that is taken (ConfigError)', async () => {
     await expect(startDashboard({ dir: join(dir, 'missing'), port: 0 })).rejects.toMatchObject({ name: 'ConfigError' })
+    await expect(startDashboard({ dir, port: dashboard.port })).rejects.toMatchObject({ name: 'ConfigError' })
   })
 })
