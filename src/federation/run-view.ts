@@ -78,7 +78,7 @@ export const RunView = z.object({
 })
 export type RunView = z.infer<typeof RunView>
 
-/** What one new block became: a record the view now shows, or one the protocol refused. */
+/** What one new block became: a record the view now shows, or one the protocol refused (round 0: a refused record's claims are not trusted). */
 export type Applied = { seq: number, block: string, type: string, round: number, refused?: string }
 
 /**
