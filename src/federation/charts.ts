@@ -126,9 +126,14 @@ export function voteHeatmap (view: RunView): Chart {
   }
 }
 
-/** Each member's standing after each round: its proposals accepted minus rejected, cumulative. */
+/**
+ * Each member's standing after each round: its proposals accepted minus rejected,
+ * cumulative. Bars side by side, so members with the same record stay visible.
+ */
 export function reputationOverRounds (view: RunView): Chart {
-  const rows = view.reputation.map(r => ({ round: r.round, member: r.member.name, net: r.accepted - r.rejected, accepted: r.accepted, rejected: r.rejected, votes: r.votes }))
+  // Round 0 (the charter) is everyone at zero: no bars to draw.
+  const rows = view.reputation.filter(r => r.round > 0).map(r => ({ round: r.round, member: r.member.name, net: r.accepted - r.rejected, accepted: r.accepted, rejected: r.rejected, votes: r.votes }))
+  const members = view.members.map(m => m.name)
   return {
     id: 'reputation',
     title: 'Reputation over rounds',
@@ -137,13 +142,12 @@ export function reputationOverRounds (view: RunView): Chart {
       width: WIDTH,
       height: 200,
       data: { values: rows },
-      mark: { type: 'line', point: true },
+      mark: 'bar',
       encoding: {
-        x: { field: 'round', type: 'quantitative', axis: { tickMinStep: 1 }, title: 'after round' },
+        x: { field: 'round', type: 'ordinal', title: 'after round', axis: { labelAngle: 0 } },
+        xOffset: { field: 'member', type: 'nominal', sort: members },
         y: { field: 'net', type: 'quantitative', axis: { tickMinStep: 1 }, title: 'proposals accepted − rejected' },
-        color: { field: 'member', type: 'nominal', sort: view.members.map(m => m.name), title: 'member' },
-        // Members with the same record share a line: dashes keep each visible.
-        strokeDash: { field: 'member', type: 'nominal', sort: view.members.map(m => m.name), title: 'member' },
+        color: { field: 'member', type: 'nominal', sort: members, title: 'member' },
         tooltip: [{ field: 'member' }, { field: 'round' }, { field: 'accepted' }, { field: 'rejected' }, { field: 'votes', title: 'votes cast' }]
       }
     }

@@ -45,7 +45,6 @@ describe('the charts that explain a run, from its ledger', () => {
 
   it('reputation over rounds: each member\'s accepted minus rejected proposals after each round', () => {
     expect(values(reputationOverRounds(view).spec).map(r => { const { round, member, net } = r as Record<string, unknown>; return [round, member, net] })).toEqual([
-      [0, 'agent-1', 0], [0, 'agent-2', 0], [0, 'agent-3', 0],
       [1, 'agent-1', 1], [1, 'agent-2', 1], [1, 'agent-3', -1]
     ])
   })
