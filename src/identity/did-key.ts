@@ -1,9 +1,9 @@
-import type { KeyObject } from 'node:crypto'
+import { randomBytes, type KeyObject } from 'node:crypto'
 import { base58btc } from 'multiformats/bases/base58'
 import { BoundedMap } from '../core/bounded-map.ts'
 import { InvalidRecordError } from '../core/errors.ts'
 import { Did } from '../core/records.ts'
-import { privateKeyFromSeed, publicKeyFromRaw, randomSeed, rawPublicKey } from './ed25519.ts'
+import { privateKeyFromSeed, PUBLIC_KEY_BYTES, publicKeyFromRaw, rawPublicKey, SEED_BYTES } from './ed25519.ts'
 
 /** Multicodec prefix of an Ed25519 public key (0xed, varint-encoded). */
 const ED25519_PUB = Uint8Array.of(0xed, 0x01)
@@ -40,7 +40,7 @@ function ed25519KeyBytes (did: string): Uint8Array {
   } catch (err) {
     throw new InvalidRecordError(`${did} is not a did:key`, { cause: err })
   }
-  if (bytes.length !== ED25519_PUB.length + 32 || bytes[0] !== ED25519_PUB[0] || bytes[1] !== ED25519_PUB[1]) {
+  if (bytes.length !== ED25519_PUB.length + PUBLIC_KEY_BYTES || bytes[0] !== ED25519_PUB[0] || bytes[1] !== ED25519_PUB[1]) {
     throw new InvalidRecordError(`${did} does not name an Ed25519 key`)
   }
   return bytes.subarray(ED25519_PUB.length)
@@ -50,6 +50,7 @@ export function publicKeyFromSecret (secretKey: Uint8Array): Uint8Array {
   return rawPublicKey(privateKeyFromSeed(secretKey))
 }
 
+/** A fresh Ed25519 seed: 32 random bytes, as the key's owner keeps it. */
 export function randomSecretKey (): Uint8Array {
-  return randomSeed()
+  return Uint8Array.from(randomBytes(SEED_BYTES))
 }

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 
 /**
  * Ed25519 through node:crypto (OpenSSL): about ten times the speed of the pure-JS curve,
@@ -38,8 +38,4 @@ export function signEd25519 (key: KeyObject, bytes: Uint8Array): Uint8Array {
 /** Whether `signature` is `key`'s over `bytes`; false (never a throw) for a signature of the wrong length. */
 export function verifyEd25519 (key: KeyObject, bytes: Uint8Array, signature: Uint8Array): boolean {
   return signature.length === SIGNATURE_BYTES && verify(null, bytes, key, signature)
-}
-
-export function randomSeed (): Uint8Array {
-  return Uint8Array.from(randomBytes(SEED_BYTES))
 }
