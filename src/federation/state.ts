@@ -70,6 +70,8 @@ export class FederationState {
   global?: { round: number, model: ModelRef }
   readonly #nonces = new NonceRegistry()
   readonly #applied = new Set<BlockId>()
+  /** Each proposal by its delta's sha-256 and by its CID, so that a re-sent update is found without a scan of them all. */
+  readonly #updates = new Map<string, ProposalEntry>()
 
   get members (): ReadonlySet<Did> { return new Set(this.charter?.record.members ?? []) }
   get required (): number {
@@ -150,7 +152,7 @@ export class FederationState {
     const charter = this.#charter().record
     const declared = charter.samples?.[charter.members.indexOf(issuer)]
     if (declared !== undefined && record.numSamples > declared) throw new InflatedSamplesError(`${issuer} claims ${record.numSamples} samples, it declared ${declared} in the charter`)
-    const earlier = [...this.proposals.values()].find(p => p.signed.record.delta.sha256 === record.delta.sha256 || p.signed.record.delta.cid === record.delta.cid)
+    const earlier = this.#updates.get(`sha256:${record.delta.sha256}`) ?? this.#updates.get(`cid:${record.delta.cid}`)
     if (earlier !== undefined) throw new ReplayedUpdateError(`${issuer} re-sends the update of proposal ${earlier.block} (round ${earlier.signed.record.round})`)
   }
 
@@ -206,7 +208,9 @@ export class FederationState {
         for (const m of record.members) this.reputation.set(m, { accepted: 0, rejected: 0, votes: 0 })
         return
       case 'proposal': {
-        this.proposals.set(block.id, { block: block.id, time: block.time, signed: signed as SignedRecord<Proposal>, votes: new Map() })
+        const entry: ProposalEntry = { block: block.id, time: block.time, signed: signed as SignedRecord<Proposal>, votes: new Map() }
+        this.proposals.set(block.id, entry)
+        this.#updates.set(`sha256:${record.delta.sha256}`, entry).set(`cid:${record.delta.cid}`, entry)
         const round = this.rounds.get(record.round) ?? { proposals: [] }
         round.proposals.push(block.id)
         this.rounds.set(record.round, round)
