@@ -66,12 +66,12 @@ export class FederationState {
   readonly proposals = new Map<BlockId, ProposalEntry>()
   readonly rounds = new Map<number, RoundEntry>()
   readonly reputation = new Map<Did, Reputation>()
+  /** Every proposal by its Δw's sha-256 and by its CID: a re-sent update is found without a scan. */
+  readonly #byContent = new Map<string, BlockId>()
   /** The model everyone trains from: the charter's, then each round's checkpoint. */
   global?: { round: number, model: ModelRef }
   readonly #nonces = new NonceRegistry()
   readonly #applied = new Set<BlockId>()
-  /** Each proposal by its delta's sha-256 and by its CID, so that a re-sent update is found without a scan of them all. */
-  readonly #updates = new Map<string, ProposalEntry>()
 
   get members (): ReadonlySet<Did> { return new Set(this.charter?.record.members ?? []) }
   get required (): number {
@@ -152,7 +152,7 @@ export class FederationState {
     const charter = this.#charter().record
     const declared = charter.samples?.[charter.members.indexOf(issuer)]
     if (declared !== undefined && record.numSamples > declared) throw new InflatedSamplesError(`${issuer} claims ${record.numSamples} samples, it declared ${declared} in the charter`)
-    const earlier = this.#updates.get(`sha256:${record.delta.sha256}`) ?? this.#updates.get(`cid:${record.delta.cid}`)
+    const earlier = this.proposals.get(this.#byContent.get(record.delta.sha256) ?? this.#byContent.get(record.delta.cid) ?? '')
     if (earlier !== undefined) throw new ReplayedUpdateError(`${issuer} re-sends the update of proposal ${earlier.block} (round ${earlier.signed.record.round})`)
   }
 
@@ -208,9 +208,8 @@ export class FederationState {
         for (const m of record.members) this.reputation.set(m, { accepted: 0, rejected: 0, votes: 0 })
         return
       case 'proposal': {
-        const entry: ProposalEntry = { block: block.id, time: block.time, signed: signed as SignedRecord<Proposal>, votes: new Map() }
-        this.proposals.set(block.id, entry)
-        this.#updates.set(`sha256:${record.delta.sha256}`, entry).set(`cid:${record.delta.cid}`, entry)
+        this.proposals.set(block.id, { block: block.id, time: block.time, signed: signed as SignedRecord<Proposal>, votes: new Map() })
+        this.#byContent.set(record.delta.sha256, block.id).set(record.delta.cid, block.id)
         const round = this.rounds.get(record.round) ?? { proposals: [] }
         round.proposals.push(block.id)
         this.rounds.set(record.round, round)
