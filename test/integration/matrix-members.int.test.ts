@@ -84,6 +84,8 @@ describe('conclave run on Matrix: one account per agent, a private room, researc
       })
 
       const events = await alice.messages(roomId)
+      expect(events.filter(e => String(e.content.body).startsWith('📜 ')).map(e => [e.sender, e.content.body]))
+        .toEqual([[account(0), '📜 agent-1 charters the federation: 4 members, task classify, votes counted for 600 s after each proposal']])
       const proposals = events.filter(e => e.type === 'm.room.message' && String(e.content.body).startsWith('📦 '))
       expect(proposals.map(e => e.sender).sort()).toEqual([0, 1, 2, 3].map(account))
       for (const e of proposals) {

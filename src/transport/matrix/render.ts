@@ -103,7 +103,7 @@ function describe (message: BusMessage, record: PeekedRecord, who: { author: str
       `'s round ${record.round} update (score change ${signed(record.score)}): ${record.rationale}`])
     case 'decision': return line([`⚖️ round ${record.round}: `, { value: who.proposer, bold: true }, `'s update ${record.accepted ? 'accepted' : 'rejected'}, `,
       `${record.accepts} accepts and ${record.rejects} rejects, ${record.required} accepts needed (recorded by `, author, ')'])
+    case 'charter': return line(['📜 ', author, ` charters the federation: ${record.members.length} members, task ${record.task}, votes counted for ${record.windowSeconds} s after each proposal`])
     case 'checkpoint': return line([`✅ round ${record.round} checkpoint by `, author, `: ${record.merged.length} update${record.merged.length === 1 ? '' : 's'} merged, model `, { value: record.model.sha256.slice(0, 12), code: true }])
-    default: return line([`${record.type} for round ${record.round} by `, author])
   }
 }
