@@ -35,6 +35,11 @@ export async function memberAccount (baseUrl: string, secret: string, user: stri
   return { userId: body.user_id, accessToken: body.access_token }
 }
 
+/** Ends the session of a token Conclave got by registering or logging in, so runs leave no sessions behind. */
+export async function logout (baseUrl: string, accessToken: string): Promise<void> {
+  await fetch(new URL('/_matrix/client/v3/logout', baseUrl), { method: 'POST', headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' }, body: '{}' })
+}
+
 async function register (baseUrl: string, secret: string, user: string, password: string, admin: boolean): Promise<{ account: MatrixAccount } | { errcode?: string, error: string }> {
   const url = new URL('/_synapse/admin/v1/register', baseUrl)
   const nonceResponse = await fetch(url)

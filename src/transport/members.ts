@@ -39,8 +39,13 @@ export async function createMemberBuses (config: BusConfig, init: MemberBusesIni
     return { of: () => bus, accounts: [], settled: async () => { await bus.settled?.() }, close: async () => { await bus.close() } }
   }
   const { createMatrixBus, EchoGroup } = await import('./matrix.ts')
-  const opened = new Map<number, MatrixAccount>()
+  const opened = new Map<number, MatrixAccount & { session?: true }>()
   for (const index of init.mine) opened.set(index, await openAccount(config, init, index))
+  // The sessions this process opened (registered or logged in) end with it; given tokens are the owner's.
+  const endSessions = async (): Promise<void> => {
+    const { logout } = await import('./matrix-admin.ts')
+    for (const account of opened.values()) if (account.session === true) await logout(config.baseUrl, account.accessToken).catch(() => {})
+  }
   const accounts = memberIds(config, init, opened)
   const peers = new EchoGroup()
   const buses = new Map<number, Bus>()
@@ -50,13 +55,14 @@ export async function createMemberBuses (config: BusConfig, init: MemberBusesIni
       // One sync token per account: several members of one process must not share a file.
       const syncTokenFile = config.syncTokenFile === undefined || init.mine.length === 1 ? config.syncTokenFile : `${config.syncTokenFile}.${name}`
       const bus = await createMatrixBus({
-        baseUrl: config.baseUrl, ...account, syncTokenFile, name, nameOf: init.nameOf, peers, logger: init.logger,
+        baseUrl: config.baseUrl, userId: account.userId, accessToken: account.accessToken, syncTokenFile, name, nameOf: init.nameOf, peers, logger: init.logger,
         room: { invite: [...accounts, ...init.researchers ?? []], public: config.public }
       }).catch((err: unknown) => { throw matrixStartError(err, { baseUrl: config.baseUrl, userId: account.userId }) })
       buses.set(index, bus)
     }
   } catch (err) {
     for (const bus of buses.values()) await bus.close()
+    await endSessions()
     throw err
   }
   return {
@@ -67,7 +73,10 @@ export async function createMemberBuses (config: BusConfig, init: MemberBusesIni
     },
     accounts,
     settled: async () => { for (const bus of buses.values()) await bus.settled?.() },
-    close: async () => { for (const bus of buses.values()) await bus.close() }
+    close: async () => {
+      for (const bus of buses.values()) await bus.close()
+      await endSessions()
+    }
   }
 }
 
@@ -86,7 +95,7 @@ function localpart (init: MemberBusesInit, index: number): string {
  * CONCLAVE_MATRIX_TOKEN_<N>); the process's one `userId` where it runs one member; else
  * registered (or logged into) through the shared secret.
  */
-async function openAccount (config: MatrixBusConfig, init: MemberBusesInit, index: number): Promise<MatrixAccount> {
+async function openAccount (config: MatrixBusConfig, init: MemberBusesInit, index: number): Promise<MatrixAccount & { session?: true }> {
   const listed = config.accounts?.[index]
   if (listed !== undefined) {
     // A member process may give its own token as for its one account.
@@ -105,7 +114,7 @@ async function openAccount (config: MatrixBusConfig, init: MemberBusesInit, inde
     throw new ConfigError(`on Matrix each agent talks as its own account, and ${init.names[index]} has none: set bus.registrationSecret (or CONCLAVE_MATRIX_REGISTRATION_SECRET) to register them, or list one per agent in bus.accounts`)
   }
   const { memberAccount } = await import('./matrix-admin.ts')
-  return memberAccount(config.baseUrl, secret, localpart(init, index))
+  return { ...await memberAccount(config.baseUrl, secret, localpart(init, index)), session: true }
 }
 
 /** Every member's Matrix id that can be known here: listed, opened, or registered on the same server as mine. */

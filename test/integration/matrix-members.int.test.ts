@@ -112,6 +112,10 @@ describe('conclave run on Matrix: one account per agent, a private room, researc
     } finally {
       await sim.close()
     }
+    // The sessions the run opened for its agents ended with it: no device is left on their accounts.
+    const admin = client(await newMatrixUser('admin', true))
+    const devices = await Promise.all([0, 1, 2, 3].map(async i => (await admin.json<{ total: number }>('GET', `/_synapse/admin/v2/users/${encodeURIComponent(`@${federation}.agent-${i + 1}:localhost`)}/devices`)).total))
+    expect(devices).toEqual([0, 0, 0, 0])
   }, 300_000)
 
   it('the room is invite-only; a stranger brought in cannot pause anyone, gets one refusal, and a flood of questions gets the limit of answers; a researcher pauses every agent', async () => {
