@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest'
 import { agentDriver, type ParticipantAgent } from '../../agents/index.ts'
 import { parseRunConfig, type RunConfigInput } from '../../src/federation/config.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
+import { BusConfig } from '../../src/transport/index.ts'
+import { createMemberBuses } from '../../src/transport/members.ts'
 import { newMatrixUser, registrationSecret, synapseUrl, uniqueName } from './synapse.ts'
 
 const baseUrl = synapseUrl
@@ -170,4 +172,20 @@ describe('conclave run on Matrix: one account per agent, a private room, researc
       await sim.close()
     }
   }, 300_000)
+
+  it('a room an earlier run created invites whoever the config lists now', async () => {
+    const federation = uniqueName('fed')
+    const researcher = await newMatrixUser('alice')
+    const alias = encodeURIComponent(`#${federation}:localhost`)
+    const config = BusConfig.parse({ kind: 'matrix', baseUrl, registrationSecret: registrationSecret() })
+    const run = async (researchers: string[]): Promise<void> => {
+      const buses = await createMemberBuses(config, { federation, names: ['agent-1', 'agent-2'], mine: [0, 1], researchers })
+      for (const i of [0, 1]) await buses.of(i).subscribe(federation, () => {})
+      await buses.close()
+    }
+    await run([])
+    expect((await client(researcher).call('POST', `/_matrix/client/v3/join/${alias}`, {})).status).toBe(403)
+    await run([researcher.userId])
+    expect((await client(researcher).call('POST', `/_matrix/client/v3/join/${alias}`, {})).status).toBe(200)
+  }, 120_000)
 })

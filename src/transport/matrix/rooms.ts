@@ -1,5 +1,5 @@
 import { setTimeout as pause } from 'node:timers/promises'
-import { MatrixError, type MatrixClient } from 'matrix-js-sdk'
+import { MatrixError, Method, type MatrixClient } from 'matrix-js-sdk'
 import { BackendUnavailableError, ConfigError, InvalidRecordError } from '../../core/errors.ts'
 import { RoomId } from '../index.ts'
 import { request } from './requests.ts'
@@ -35,12 +35,27 @@ export function roomDirectory (client: MatrixClient, server: string, settings: R
   }
 }
 
-/** The room behind `alias`: joined if it exists, created (and joined) if not. */
+/**
+ * Invites those of `invite` who are neither in the room nor invited: a room an earlier run
+ * created knows only the accounts and researchers that run listed.
+ */
+async function inviteMissing (client: MatrixClient, roomId: string, invite: readonly string[], signal: AbortSignal): Promise<void> {
+  if (invite.length === 0) return
+  const { chunk } = await request(() => client.http.authedRequest<{ chunk: Array<{ state_key: string, content: { membership?: string } }> }>(Method.Get, `/rooms/${encodeURIComponent(roomId)}/members`), { signal })
+  const present = new Set(chunk.filter(e => e.content.membership === 'join' || e.content.membership === 'invite').map(e => e.state_key))
+  for (const user of new Set(invite)) {
+    // Where this member may not invite (or the user is banned), it is left to those who may.
+    if (!present.has(user)) await request(() => client.invite(roomId, user), { signal }).catch((err: unknown) => { if (!(err instanceof MatrixError && err.errcode === 'M_FORBIDDEN')) throw err })
+  }
+}
+
+/** The room behind `alias`: joined if it exists (inviting whoever `settings` lists and it lacks), created (and joined) if not. */
 async function ensureRoom (client: MatrixClient, alias: string, room: string, settings: RoomSettings, signal: AbortSignal): Promise<string> {
   for (let attempt = 0; attempt < 10; attempt++) {
     try {
       const { room_id: id } = await request(() => client.getRoomIdForAlias(alias), { signal })
       await request(() => client.joinRoom(id), { signal })
+      await inviteMissing(client, id, settings.invite ?? [], signal)
       return id
     } catch (err) {
       // A room being created has its alias before its join rule and its invites: wait for them.
