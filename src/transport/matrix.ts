@@ -57,8 +57,10 @@ const SETTLE_MS = 60_000
  * delivers new events in timeline order, each once, and resumes after a restart
  * (matrix/sync.ts); each room's subscribers are served in order (matrix/subscribers.ts);
  * requests wait out rate limits and homeserver restarts (matrix/requests.ts). A person's
- * own message in the room reaches subscribers as a chat message. `close()` ends the loop
- * and every wait.
+ * own message in the room reaches subscribers as a chat message, and every chat message
+ * comes from its Matrix sender. A room the bus creates is invite-only unless `room` says
+ * otherwise. One bus is one account: `conclave run` gives each agent its own (members.ts).
+ * `close()` ends the loop and every wait.
  */
 export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> {
   const logger = options.logger ?? silentLogger
