@@ -7,6 +7,7 @@ import { CONFIG_TEMPLATE, parseRunConfig, readConfigFile, type RunConfig, type R
 import type { DriverFactory } from '../federation/driver.ts'
 import { roundTable } from '../federation/report.ts'
 import { readRunConfig, runFederation, writeReport, type RunProgress } from '../federation/run.ts'
+import type { AuditReport } from '../federation/audit.ts'
 import { auditRunDir } from './audit-dir.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 import { parseMemberConfig, runMember } from '../federation/member.ts'
@@ -127,7 +128,7 @@ async function run (args: string[]): Promise<number> {
     return 1
   }
   const same = audit.modelHash === report.modelHash
-  process.stdout.write(`audit ok: ${audit.records} records (${audit.proposals} proposals, ${audit.votes} votes, ${audit.decisions} decisions), replayed model ${same ? 'matches' : 'DIFFERS FROM'} the run's\n`)
+  process.stdout.write(`audit ok: ${audit.records} records (${audit.proposals} proposals, ${audit.votes} votes, ${audit.decisions} decisions), ${replayedVotes(audit)}, replayed model ${same ? 'matches' : 'DIFFERS FROM'} the run's\n`)
   process.stdout.write(`head ${audit.head?.id}: keep it to check this directory later with conclave audit ${values.out} --head ${audit.head?.id}\n`)
   process.stdout.write(`report: ${join(out, 'report.md')} · ${join(out, 'report.json')} · ${join(out, 'learning-curve.svg')}\n`)
   return same ? 0 : 1
@@ -195,13 +196,18 @@ async function auditCommand (args: string[]): Promise<number> {
     const { checkpoints: _checkpoints, ...contract } = report
     process.stdout.write(JSON.stringify(contract, null, 2) + '\n')
   } else if (report.ok) {
-    process.stdout.write(`ok: ${report.records} records, ${report.proposals} proposals, ${report.votes} votes, ${report.decisions} decisions, ${report.checkpoints} checkpoints\nmodel sha-256 ${report.modelHash}\nhead ${report.head?.id} (signed by ${report.head?.signedBy.length} members)\n`)
+    process.stdout.write(`ok: ${report.records} records, ${report.proposals} proposals, ${report.votes} votes, ${report.decisions} decisions, ${report.checkpoints} checkpoints\n${replayedVotes(report)}\nmodel sha-256 ${report.modelHash}\nhead ${report.head?.id} (signed by ${report.head?.signedBy.length} members)\n`)
   } else {
     const f = report.firstFailure
     const where = f?.type === null && f.issuer === null ? `after record ${f.seq}${f.block === null ? '' : ` (block ${f.block})`}` : `at record ${f?.seq} (block ${f?.block ?? 'unparseable'}, ${f?.type ?? 'unknown type'}${f?.issuer ? ` by ${f.issuer}` : ''})`
     process.stdout.write(`FAILED ${where}: ${f?.error.name}: ${f?.error.message}\n`)
   }
   return report.ok ? 0 : 1
+}
+
+/** Whether the audit decided every vote again by the charter's acceptance terms, in words. */
+function replayedVotes (report: Pick<AuditReport, 'votesReplayed'>): string {
+  return report.votesReplayed ? "every vote re-decided by the charter's acceptance terms" : 'votes not replayable (the charter states no acceptance terms)'
 }
 
 async function init (args: string[]): Promise<number> {

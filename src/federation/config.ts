@@ -38,7 +38,9 @@ export const RunConfig = z.object({
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /**
    * How a peer decides on an update from what it measured (src/federation/acceptance.ts):
-   * `tolerance` accepts within `tolerance` plus `relativeTolerance`. @default tolerance
+   * `tolerance` accepts within `tolerance` plus `relativeTolerance`. The founder writes this,
+   * the two tolerances, `voteScale` and `robustness` into the charter; every member then
+   * judges by the charter's terms, whatever its own config says. @default tolerance
    */
   acceptance: AcceptanceRuleName.default('tolerance'),
   /**
@@ -187,6 +189,9 @@ quorum: { kind: fraction, fraction: 0.5 }
 # Seconds after a proposal during which votes on it count.
 windowSeconds: 600
 # How a peer decides on an update from what it measured: tolerance (the two settings below).
+# The founder writes these acceptance terms (with voteScale and robustness) into the charter;
+# every member judges by the charter's, and each vote signs what it measured, so the audit
+# decides every vote again.
 acceptance: tolerance
 # A peer accepts an update that lowers its judge's score on its validation examples by at
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
