@@ -93,6 +93,11 @@ export class NothingToDistilError extends ProtocolViolationError {}
 export class ReplayedUpdateError extends ProtocolViolationError {}
 /** A proposal claiming more training samples than its proposer declared in the charter. */
 export class InflatedSamplesError extends ProtocolViolationError {}
+/**
+ * A vote on a proposal by a member its committee was not drawn from, or a member asked to
+ * judge such a proposal: where the charter sets a committee, only the k members drawn vote.
+ */
+export class NotOnCommitteeError extends ProtocolViolationError {}
 /** Bytes that do not hash to the CID they were asked for under. */
 export class ContentMismatchError extends ConclaveError {}
 /** A CID the store does not hold. */

@@ -57,8 +57,16 @@ export const Charter = z.object({
    * claim at most its proposer's figure, so no member can buy the merge with a claimed
    * sample count. Absent: proposals' counts are not bounded (charters before it existed).
    */
-  samples: z.array(z.number().int().positive()).optional()
-}).strict().refine(c => c.samples === undefined || c.samples.length === c.members.length, { message: 'samples must give one count per member', path: ['samples'] })
+  samples: z.array(z.number().int().positive()).optional(),
+  /**
+   * k: each proposal is judged by k of its proposer's peers, drawn from the round's base
+   * model and the proposer (src/federation/committee.ts), and the quorum counts within them.
+   * Absent: every peer judges every proposal.
+   */
+  committee: z.number().int().positive().optional()
+}).strict()
+  .refine(c => c.samples === undefined || c.samples.length === c.members.length, { message: 'samples must give one count per member', path: ['samples'] })
+  .refine(c => c.committee === undefined || c.committee < c.members.length, { message: 'a committee holds at most the proposer\'s peers: fewer than the members', path: ['committee'] })
 export type Charter = z.infer<typeof Charter>
 
 /** "Here is my update Δw = w_t − w_{t−1}, trained from `base`." */
@@ -96,7 +104,9 @@ export const Decision = z.object({
   accepts: z.number().int().nonnegative(),
   rejects: z.number().int().nonnegative(),
   required: z.number().int().positive(),
-  votes: z.array(BlockId)
+  votes: z.array(BlockId),
+  /** The members drawn to judge it, in draw order, where the charter sets a committee. */
+  committee: z.array(Did).optional()
 }).strict()
 export type Decision = z.infer<typeof Decision>
 
