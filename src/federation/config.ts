@@ -34,6 +34,14 @@ export const RunConfig = z.object({
    * @default half the peers, rounded up (⌈(N−1)/2⌉)
    */
   quorum: QuorumInput.default({ kind: 'fraction', fraction: 0.5 }),
+  /**
+   * k: each proposal is judged by k of its proposer's peers, drawn from the round's base
+   * model and the proposer, and `quorum` counts within those k (half of them: ⌈k/2⌉). Each
+   * member then judges about k proposals a round instead of N − 1. docs/committees.md gives
+   * the odds that hostile members hold a committee, and the k to choose.
+   * @default none: every peer judges every proposal
+   */
+  committee: z.number().int().positive().optional(),
   /** Seconds after a proposal during which votes on it count. @default 600 */
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /**
@@ -105,6 +113,7 @@ export const RunConfig = z.object({
   const agents = config.attacks.map(a => a.agent)
   if (agents.some(a => a > config.agents)) ctx.addIssue({ code: 'custom', path: ['attacks'], message: `attacks name agents beyond the ${config.agents} in this run` })
   if (new Set(agents).size !== agents.length) ctx.addIssue({ code: 'custom', path: ['attacks'], message: 'an agent can carry one attack' })
+  if (config.committee !== undefined && config.committee >= config.agents) ctx.addIssue({ code: 'custom', path: ['committee'], message: `a committee holds at most the ${config.agents - 1} peers of a proposer` })
 })
 export type RunConfig = z.infer<typeof RunConfig>
 export type RunConfigInput = z.input<typeof RunConfig>
@@ -123,7 +132,7 @@ export function memberName (index: number): string {
 export function parseRunConfig (input: unknown): RunConfig {
   const result = RunConfig.safeParse(input)
   if (!result.success) throw new ConfigError(`invalid config:\n${z.prettifyError(result.error)}`, { cause: result.error })
-  assertReachable(result.data.quorum, result.data.agents)
+  assertReachable(result.data.quorum, result.data.agents, result.data.committee)
   return result.data
 }
 
@@ -169,6 +178,10 @@ seed: 42
 # of them; a proposer never votes on its own update) or "majority" (ceil(N/2)). Half the
 # peers keeps honest proposals merging while fewer than half the members are hostile.
 quorum: { kind: fraction, fraction: 0.5 }
+# Committee validation: each proposal is judged by this many of its proposer's peers, drawn
+# from the round's base model and the proposer, and the quorum counts within them. Omitted:
+# every peer judges every proposal. See docs/committees.md before choosing one.
+# committee: 5
 # Seconds after a proposal during which votes on it count.
 windowSeconds: 600
 # How a peer decides on an update from what it measured: tolerance (the two settings below).

@@ -1,6 +1,11 @@
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Vote } from '../../src/core/records.ts'
+import { audit } from '../../src/federation/audit.ts'
 import { drawCommittee, type CommitteeSlot } from '../../src/federation/committee.ts'
-import { createIdentity } from '../../src/identity/index.ts'
+import type { Participant } from '../../src/federation/participant.ts'
+import { Simulation } from '../../src/federation/simulation.ts'
+import { createIdentity, type Identity } from '../../src/identity/index.ts'
+import { smallConfig, tempDir } from './helpers.ts'
 
 const members = Array.from({ length: 20 }, (_, i) => createIdentity(new Uint8Array(32).fill(i + 1)).did)
 const slot: CommitteeSlot = { federation: 'fed', round: 3, base: 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i', proposer: members[4] as string }
@@ -30,5 +35,79 @@ describe('the committee draw', () => {
     // Expected 2,000 · 5/19 ≈ 526 each; binomial sd ≈ 20, so ±100 is five of them.
     expect(seats.size).toBe(19)
     for (const n of seats.values()) expect(Math.abs(n - 2000 * 5 / 19)).toBeLessThan(100)
+  })
+})
+
+/**
+ * Ten members, committees of three: each proposal is judged and voted on by its three
+ * only, a vote from anyone else is refused by every member and listed by the audit, and
+ * the audit re-derives every draw, so a recorder's decision naming another committee fails it.
+ */
+describe('a federation with committees', () => {
+  let sim: Simulation
+  const vote = (proposal: string): Vote => ({ type: 'vote', federation: sim.config.federation, round: 1, proposal, accept: true, score: 0.5, rationale: 'not drawn, voting anyway' })
+
+  /** Signs, anchors and announces a record as `who`, like any member could. */
+  async function inject (who: Identity, record: Parameters<Identity['sign']>[0]): Promise<string> {
+    const jwt = await who.sign(record)
+    const block = await sim.ledger.append(jwt)
+    await sim.bus.publish(sim.config.federation, { kind: 'record', block: block.id, jwt })
+    await sim.settle()
+    return block.id
+  }
+  const errorsFor = (block: string): string[] =>
+    sim.participants.flatMap(q => (sim.rejections.get(q.name) ?? []).filter(r => r.block === block).map(r => r.error.name))
+  const member = (did: string): Participant => sim.participants.find(q => q.did === did) as Participant
+
+  beforeAll(async () => {
+    sim = await Simulation.create(smallConfig({ agents: 10, committee: 3, rounds: 2 }), { dir: await tempDir() })
+    await sim.charter()
+  })
+  afterAll(async () => { await sim?.close() })
+
+  it('completes a round in which only the committees judge and vote, refuses an outsider\'s vote, merges, and passes the audit', async () => {
+    await sim.propose(1)
+    const observer = sim.participants[0] as Participant
+    const proposals = [...observer.state.proposals.values()]
+    expect(proposals).toHaveLength(10)
+    for (const entry of proposals) {
+      const committee = observer.state.judges(entry.block)
+      expect(committee).toEqual(drawCommittee({ federation: sim.config.federation, round: 1, base: entry.signed.record.base, proposer: entry.signed.issuer }, [...observer.state.members], 3))
+      expect([...entry.votes.keys()].sort()).toEqual([...committee].sort())
+      // Only the judges measured it: 3 evaluations of each proposal, not 9.
+      expect(sim.participants.filter(q => q.evaluation(entry.block) !== undefined).map(q => q.did).sort()).toEqual([...committee].sort())
+    }
+
+    const target = proposals[0] as (typeof proposals)[number]
+    const outsider = sim.participants.find(q => q.did !== target.signed.issuer && !observer.state.judges(target.block).includes(q.did)) as Participant
+    await expect(outsider.vote(target.block, true)).rejects.toMatchObject({ name: 'NotOnCommitteeError', code: 'ERR_NOT_ON_COMMITTEE' })
+    await expect(outsider.evaluate(target.block)).rejects.toMatchObject({ name: 'NotOnCommitteeError' })
+    const intruder = await inject(outsider.identity, vote(target.block))
+    expect(errorsFor(intruder)).toEqual(Array(10).fill('NotOnCommitteeError'))
+
+    const report = await sim.closeRound(1)
+    expect(report.accepts).toBeGreaterThan(0)
+    for (const entry of observer.state.proposals.values()) {
+      expect(entry.decision?.record).toMatchObject({ required: 2, committee: observer.state.judges(entry.block) })
+    }
+    const result = await audit(sim.ledger, sim.store)
+    expect(result).toMatchObject({ ok: true, proposals: 10, votes: 30, decisions: 10, checkpoints: 1, modelHash: report.modelHash })
+    expect(result.rejected.map(r => [r.block, r.error.code])).toEqual([[intruder, 'ERR_NOT_ON_COMMITTEE']])
+  })
+
+  it('fails the audit at a recorder\'s decision that names a committee other than the draw', async () => {
+    const observer = sim.participants[0] as Participant
+    await sim.propose(2, [observer])
+    const block = observer.state.rounds.get(2)?.proposals[0] as string
+    const drawn = observer.state.judges(block)
+    const forged = [...observer.state.members].filter(m => m !== observer.did && !drawn.includes(m)).slice(0, 3)
+    const recorder = member(observer.state.recorder(2))
+    const decision = await inject(recorder.identity, {
+      type: 'decision', federation: sim.config.federation, round: 2, proposal: block, proposer: observer.did, ...observer.state.derive(block), committee: forged
+    })
+    expect(errorsFor(decision)).toEqual(Array(10).fill('DerivationMismatchError'))
+    const result = await audit(sim.ledger, sim.store)
+    expect(result.ok).toBe(false)
+    expect(result.firstFailure).toMatchObject({ block: decision, type: 'decision', error: { name: 'DerivationMismatchError' } })
   })
 })

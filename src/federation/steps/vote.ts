@@ -3,6 +3,7 @@ import type { BlockId } from '../../core/records.ts'
 import { federationOf, type StepContext, type StepOptions } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
 import { anchorRecord, type AnchorContext } from './anchor.ts'
+import { assertJudge } from './evaluate.ts'
 
 export type VoteContext = AnchorContext & Pick<StepContext, 'name' | 'held' | 'state'>
 
@@ -20,10 +21,11 @@ export function hasVoted ({ held, state, identity }: Pick<StepContext, 'held' | 
 
 /**
  * Casts my vote. The protocol's rules hold whatever the caller (an agent's model) wants:
- * no vote without my evaluation, one per proposal, and an update that cannot be used can
- * only be rejected.
+ * only on a proposal whose committee I was drawn for, no vote without my evaluation, one
+ * per proposal, and an update that cannot be used can only be rejected.
  */
 export async function vote (ctx: VoteContext, { entry, accept, reason }: VoteParams, options: StepOptions = {}): Promise<BlockId> {
+  assertJudge(ctx, entry)
   const evaluation = ctx.held.evaluations.get(entry.block)
   if (evaluation === undefined) throw new NoEvaluationError(`no vote without an evaluation: evaluate ${entry.block} first`)
   if (hasVoted(ctx, entry.block)) throw new DuplicateVoteError(`${ctx.name} already voted on ${entry.block}`)
