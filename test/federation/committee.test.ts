@@ -4,8 +4,8 @@ import { audit } from '../../src/federation/audit.ts'
 import { drawCommittee, type CommitteeSlot } from '../../src/federation/committee.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { createIdentity, type Identity } from '../../src/identity/index.ts'
-import { smallConfig, tempDir } from './helpers.ts'
+import { createIdentity } from '../../src/identity/index.ts'
+import { inject, refusals, smallConfig, tempDir } from './helpers.ts'
 
 const members = Array.from({ length: 20 }, (_, i) => createIdentity(new Uint8Array(32).fill(i + 1)).did)
 const slot: CommitteeSlot = { federation: 'fed', round: 3, base: 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i', proposer: members[4] as string }
@@ -47,16 +47,6 @@ describe('a federation with committees', () => {
   let sim: Simulation
   const vote = (proposal: string): Vote => ({ type: 'vote', federation: sim.config.federation, round: 1, proposal, accept: true, score: 0.5, rationale: 'not drawn, voting anyway' })
 
-  /** Signs, anchors and announces a record as `who`, like any member could. */
-  async function inject (who: Identity, record: Parameters<Identity['sign']>[0]): Promise<string> {
-    const jwt = await who.sign(record)
-    const block = await sim.ledger.append(jwt)
-    await sim.bus.publish(sim.config.federation, { kind: 'record', block: block.id, jwt })
-    await sim.settle()
-    return block.id
-  }
-  const errorsFor = (block: string): string[] =>
-    sim.participants.flatMap(q => (sim.rejections.get(q.name) ?? []).filter(r => r.block === block).map(r => r.error.name))
   const member = (did: string): Participant => sim.participants.find(q => q.did === did) as Participant
 
   beforeAll(async () => {
@@ -82,8 +72,8 @@ describe('a federation with committees', () => {
     const outsider = sim.participants.find(q => q.did !== target.signed.issuer && !observer.state.judges(target.block).includes(q.did)) as Participant
     await expect(outsider.vote(target.block, true)).rejects.toMatchObject({ name: 'NotOnCommitteeError', code: 'ERR_NOT_ON_COMMITTEE' })
     await expect(outsider.evaluate(target.block)).rejects.toMatchObject({ name: 'NotOnCommitteeError' })
-    const intruder = await inject(outsider.identity, vote(target.block))
-    expect(errorsFor(intruder)).toEqual(Array(10).fill('NotOnCommitteeError'))
+    const intruder = await inject(sim, outsider.identity, vote(target.block))
+    expect(refusals(sim, intruder)).toEqual(Array(10).fill('NotOnCommitteeError'))
 
     const report = await sim.closeRound(1)
     expect(report.accepts).toBeGreaterThan(0)
@@ -102,10 +92,10 @@ describe('a federation with committees', () => {
     const drawn = observer.state.judges(block)
     const forged = [...observer.state.members].filter(m => m !== observer.did && !drawn.includes(m)).slice(0, 3)
     const recorder = member(observer.state.recorder(2))
-    const decision = await inject(recorder.identity, {
+    const decision = await inject(sim, recorder.identity, {
       type: 'decision', federation: sim.config.federation, round: 2, proposal: block, proposer: observer.did, ...observer.state.derive(block), committee: forged
     })
-    expect(errorsFor(decision)).toEqual(Array(10).fill('DerivationMismatchError'))
+    expect(refusals(sim, decision)).toEqual(Array(10).fill('DerivationMismatchError'))
     const result = await audit(sim.ledger, sim.store)
     expect(result.ok).toBe(false)
     expect(result.firstFailure).toMatchObject({ block: decision, type: 'decision', error: { name: 'DerivationMismatchError' } })
