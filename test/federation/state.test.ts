@@ -185,14 +185,17 @@ describe('FederationState with a committee', () => {
   const vote = (proposalId: string): ConclaveRecord => ({ type: 'vote', federation: 'fed', round: 1, proposal: proposalId, accept: true, score: 0.1, rationale: 'measured on my validation split' })
   const who = (did: string): Identity => members.find(m => m.did === did) as Identity
 
+  let charter: Block
+
   beforeEach(async () => {
     dag = new BlockIndex([])
     members = [0, 1, 2, 3, 4, 5].map(() => createIdentity(randomSecretKey()))
     state = new FederationState()
-    await state.apply(await block(members[0] as Identity, {
+    charter = await block(members[0] as Identity, {
       type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'fraction', fraction: 0.5 }, committee: 3,
       windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') }
-    }), { now: T0, ledger })
+    })
+    await state.apply(charter, { now: T0, ledger })
   })
 
   /** Member 0's proposal, its committee, and the peers left out of it. */
@@ -230,5 +233,17 @@ describe('FederationState with a committee', () => {
     await expect(state.apply(await block(recorder, unnamed), { now: T0, ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
     await state.apply(await block(recorder, decision as ConclaveRecord), { now: T0, ledger })
     expect(state.proposals.get(p.id)?.decision?.record.committee).toEqual(committee)
+  })
+
+  it('gives a proposer nothing to grind: 30 versions of its proposal (other content, sample counts, nonces, block ids) all draw one committee', async () => {
+    const drawn = new Set<string>()
+    for (let i = 0; i < 30; i++) {
+      const fresh = new FederationState()
+      await fresh.apply(charter, { now: T0, ledger })
+      const variant = await block(members[0] as Identity, { ...proposal, delta: { cid: CID_B, sha256: sha(`delta ${i}`) }, numSamples: 10 + i } as ConclaveRecord)
+      await fresh.apply(variant, { now: T0, ledger })
+      drawn.add(fresh.judges(variant.id).join(' '))
+    }
+    expect(drawn.size).toBe(1)
   })
 })
