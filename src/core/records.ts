@@ -35,6 +35,9 @@ export const Metric = z.object({
 export const AggregationRule = z.enum(['fedavg', 'fedavg-share', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'trust-weighted'])
 export type AggregationRule = z.infer<typeof AggregationRule>
 
+/** Largest committee: a decision lists its committee and votes, 11.4 KiB signed at 64 (under MAX_RECORD_BYTES), too large at 96. */
+export const MAX_COMMITTEE = 64
+
 /**
  * The genesis of a federation: who is a member, how decisions are made, and the model
  * everyone starts from. The audit trusts the first charter on the ledger as its root.
@@ -63,7 +66,7 @@ export const Charter = z.object({
    * model and the proposer (src/federation/committee.ts), and the quorum counts within them.
    * Absent: every peer judges every proposal.
    */
-  committee: z.number().int().positive().optional()
+  committee: z.number().int().positive().max(MAX_COMMITTEE).optional()
 }).strict()
   .refine(c => c.samples === undefined || c.samples.length === c.members.length, { message: 'samples must give one count per member', path: ['samples'] })
   .refine(c => c.committee === undefined || c.committee < c.members.length, { message: 'a committee holds at most the proposer\'s peers: fewer than the members', path: ['committee'] })
@@ -145,3 +148,4 @@ export interface SignedRecord<R extends Record = Record> {
 
 /** Upper bound on one record's JWT, so a peer cannot make others parse megabytes. */
 export const MAX_RECORD_BYTES = 16 * 1024
+

@@ -3,7 +3,7 @@ import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import { assertReachable, parseQuorum, QuorumRule } from '../core/quorum.ts'
-import { AggregationRule } from '../core/records.ts'
+import { AggregationRule, MAX_COMMITTEE } from '../core/records.ts'
 import { LedgerConfig } from '../ledger/index.ts'
 import { LlmSpec } from '../llm/spec.ts'
 import { TaskConfig } from '../ml/task.ts'
@@ -38,10 +38,11 @@ export const RunConfig = z.object({
    * k: each proposal is judged by k of its proposer's peers, drawn from the round's base
    * model and the proposer, and `quorum` counts within those k (half of them: ⌈k/2⌉). Each
    * member then judges about k proposals a round instead of N − 1. docs/committees.md gives
-   * the odds that hostile members hold a committee, and the k to choose.
+   * the odds that hostile members hold a committee, and the k to choose. At most 64, so a
+   * decision naming its committee and votes fits in one record.
    * @default none: every peer judges every proposal
    */
-  committee: z.number().int().positive().optional(),
+  committee: z.number().int().positive().max(MAX_COMMITTEE).optional(),
   /** Seconds after a proposal during which votes on it count. @default 600 */
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /**
@@ -113,7 +114,6 @@ export const RunConfig = z.object({
   const agents = config.attacks.map(a => a.agent)
   if (agents.some(a => a > config.agents)) ctx.addIssue({ code: 'custom', path: ['attacks'], message: `attacks name agents beyond the ${config.agents} in this run` })
   if (new Set(agents).size !== agents.length) ctx.addIssue({ code: 'custom', path: ['attacks'], message: 'an agent can carry one attack' })
-  if (config.committee !== undefined && config.committee >= config.agents) ctx.addIssue({ code: 'custom', path: ['committee'], message: `a committee holds at most the ${config.agents - 1} peers of a proposer` })
 })
 export type RunConfig = z.infer<typeof RunConfig>
 export type RunConfigInput = z.input<typeof RunConfig>

@@ -1,10 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Vote } from '../../src/core/records.ts'
+import { ConfigError } from '../../src/core/errors.ts'
+import { Charter, MAX_COMMITTEE, MAX_RECORD_BYTES, type Vote } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { drawCommittee, type CommitteeSlot } from '../../src/federation/committee.ts'
+import { parseRunConfig } from '../../src/federation/config.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { createIdentity } from '../../src/identity/index.ts'
+import { charterOf } from '../ledger/helpers.ts'
 import { inject, refusals, smallConfig, tempDir } from './helpers.ts'
 
 const members = Array.from({ length: 20 }, (_, i) => createIdentity(new Uint8Array(32).fill(i + 1)).did)
@@ -35,6 +38,26 @@ describe('the committee draw', () => {
     // Expected 2,000 · 5/19 ≈ 526 each; binomial sd ≈ 20, so ±100 is five of them.
     expect(seats.size).toBe(19)
     for (const n of seats.values()) expect(Math.abs(n - 2000 * 5 / 19)).toBeLessThan(100)
+  })
+})
+
+describe('the committee setting of a run config', () => {
+  it('is absent unless set, and refuses a committee of every member or a quorum beyond it (ConfigError)', () => {
+    expect(parseRunConfig({}).committee).toBeUndefined()
+    expect(parseRunConfig({ agents: 5, committee: 4, quorum: 4 }).committee).toBe(4)
+    expect(() => parseRunConfig({ agents: 5, committee: 5 })).toThrow(ConfigError)
+    expect(() => parseRunConfig({ agents: 5, committee: 3, quorum: 4 })).toThrow(ConfigError)
+    expect(() => parseRunConfig({ agents: 5, committee: 0 })).toThrow(ConfigError)
+  })
+
+  it('is at most MAX_COMMITTEE, so a decision naming a full committee and its votes still signs as one record', async () => {
+    const recorder = createIdentity(new Uint8Array(32).fill(99))
+    const committee = Array.from({ length: MAX_COMMITTEE }, (_, i) => createIdentity(new Uint8Array(32).fill(i + 100)).did)
+    const votes = committee.map((_, i) => i.toString(16).padStart(64, 'a'))
+    const jwt = await recorder.sign({ type: 'decision', federation: 'fed', round: 1, proposal: 'b'.repeat(64), proposer: recorder.did, accepted: true, accepts: MAX_COMMITTEE, rejects: 0, required: 33, votes, committee })
+    expect(jwt.length).toBeLessThan(MAX_RECORD_BYTES)
+    const federation = charterOf([...committee, ...members])
+    expect([MAX_COMMITTEE, MAX_COMMITTEE + 1].map(k => Charter.safeParse({ ...federation, committee: k }).success)).toEqual([true, false])
   })
 })
 
