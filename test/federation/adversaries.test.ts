@@ -7,7 +7,7 @@ import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { createIdentity, type Identity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
-import { announce, inject as injectRecord, refusals, smallConfig, tempDir } from './helpers.ts'
+import { errorsFor as refusals, inject as injectAs, smallConfig, tempDir } from './helpers.ts'
 
 /**
  * Hostile input arrives while a real (embedded) federation runs a round. Each bad record
@@ -19,8 +19,7 @@ describe('a federation under hostile records', () => {
   const [agent1, agent2, agent3] = [0, 1, 2]
   const p = (i: number): Participant => sim.participants[i] as Participant
 
-  /** Signs, anchors and announces a record as `who`, like any peer could. */
-  const inject = async (who: Identity, record: Parameters<Identity['sign']>[0]): Promise<string> => injectRecord(sim, who, record)
+  const inject = async (who: Identity, record: Parameters<Identity['sign']>[0]): Promise<string> => injectAs(sim, who, record)
   const errorsFor = (block: string): string[] => refusals(sim, block)
 
   const vote = (proposal: string, accept = true): Vote =>
@@ -133,8 +132,14 @@ describe('votes timed by the ledger, not by their signers', () => {
     // 2,000 s later by the ledger's clock (and everyone's), with a window of 600 s.
     vi.useFakeTimers({ toFake: ['Date'], now: (proposed + 2000) * 1000 })
     const record: Vote = { type: 'vote', federation: sim.config.federation, round: 1, proposal, accept: true, score: 0.5, rationale: 'I was on time, look at my iat' }
-    const backdated = await announce(sim, await p(2).identity.sign(record, { now: proposed + 10 }))
-    const honestlyLate = await announce(sim, await p(2).identity.sign(record))
+    const announce = async (jwt: string): Promise<string> => {
+      const block = await sim.ledger.append(jwt)
+      await sim.bus.publish(sim.config.federation, { kind: 'record', block: block.id, jwt })
+      await sim.settle()
+      return block.id
+    }
+    const backdated = await announce(await p(2).identity.sign(record, { now: proposed + 10 }))
+    const honestlyLate = await announce(await p(2).identity.sign(record))
     const errorsFor = (block: string): string[] => refusals(sim, block)
     expect(errorsFor(backdated)).toEqual(['RecordTimeMismatchError', 'RecordTimeMismatchError', 'RecordTimeMismatchError'])
     expect(errorsFor(honestlyLate)).toEqual(['VoteOutsideWindowError', 'VoteOutsideWindowError', 'VoteOutsideWindowError'])

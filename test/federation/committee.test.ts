@@ -8,7 +8,7 @@ import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import { charterOf } from '../ledger/helpers.ts'
-import { inject, refusals, smallConfig, tempDir } from './helpers.ts'
+import { errorsFor, inject, smallConfig, tempDir } from './helpers.ts'
 
 const members = Array.from({ length: 20 }, (_, i) => createIdentity(new Uint8Array(32).fill(i + 1)).did)
 const slot: CommitteeSlot = { federation: 'fed', round: 3, base: 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i', proposer: members[4] as string }
@@ -96,7 +96,7 @@ describe('a federation with committees', () => {
     await expect(outsider.vote(target.block, true)).rejects.toMatchObject({ name: 'NotOnCommitteeError', code: 'ERR_NOT_ON_COMMITTEE' })
     await expect(outsider.evaluate(target.block)).rejects.toMatchObject({ name: 'NotOnCommitteeError' })
     const intruder = await inject(sim, outsider.identity, vote(target.block))
-    expect(refusals(sim, intruder)).toEqual(Array(10).fill('NotOnCommitteeError'))
+    expect(errorsFor(sim, intruder)).toEqual(Array(10).fill('NotOnCommitteeError'))
 
     const report = await sim.closeRound(1)
     expect(report.accepts).toBeGreaterThan(0)
@@ -118,7 +118,7 @@ describe('a federation with committees', () => {
     const decision = await inject(sim, recorder.identity, {
       type: 'decision', federation: sim.config.federation, round: 2, proposal: block, proposer: observer.did, ...observer.state.derive(block), committee: forged
     })
-    expect(refusals(sim, decision)).toEqual(Array(10).fill('DerivationMismatchError'))
+    expect(errorsFor(sim, decision)).toEqual(Array(10).fill('DerivationMismatchError'))
     const result = await audit(sim.ledger, sim.store)
     expect(result.ok).toBe(false)
     expect(result.firstFailure).toMatchObject({ block: decision, type: 'decision', error: { name: 'DerivationMismatchError' } })

@@ -22,20 +22,16 @@ export async function tempDir (prefix = 'conclave-run-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix))
 }
 
-/** Anchors a signed record and announces it, as any member could; returns once everyone handled it. */
-export async function announce (sim: Simulation, jwt: string): Promise<string> {
+/** Signs, anchors and announces a record as `who`, like any peer could, and waits until every participant handled it. */
+export async function inject (sim: Simulation, who: Identity, record: Parameters<Identity['sign']>[0]): Promise<string> {
+  const jwt = await who.sign(record)
   const block = await sim.ledger.append(jwt)
   await sim.bus.publish(sim.config.federation, { kind: 'record', block: block.id, jwt })
   await sim.settle()
   return block.id
 }
 
-/** Signs a record as `who`, then anchors and announces it. */
-export async function inject (sim: Simulation, who: Identity, record: Parameters<Identity['sign']>[0]): Promise<string> {
-  return announce(sim, await who.sign(record))
-}
-
-/** The errors by which each participant refused `block`, in participant order. */
-export function refusals (sim: Simulation, block: string): string[] {
+/** The errors by which the participants refused `block`, one per participant that did. */
+export function errorsFor (sim: Simulation, block: string): string[] {
   return sim.participants.flatMap(q => (sim.rejections.get(q.name) ?? []).filter(r => r.block === block).map(r => r.error.name))
 }
