@@ -68,6 +68,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   get did (): Did { return this.identity.did }
   get globalModel (): { ref: ModelRef, weights: Weights } | undefined { return this.#ctx.held.global }
   get draft (): Draft | undefined { return this.#ctx.held.draft }
+  /** How many Δw and own merges this member holds in memory: only the open round's (the rest are on the store). */
+  get holding (): { updates: number, merges: number } { return { updates: this.#ctx.held.deltas.size, merges: this.#ctx.held.merged.size } }
 
   async start (): Promise<void> {
     this.#subscription = await this.#ctx.bus.subscribe(this.#ctx.room, (message) => {

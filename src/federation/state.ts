@@ -69,6 +69,8 @@ export class FederationState {
   readonly proposals = new Map<BlockId, ProposalEntry>()
   readonly rounds = new Map<number, RoundEntry>()
   readonly reputation = new Map<Did, Reputation>()
+  /** Every proposal by its Δw's sha-256 and by its CID: a re-sent update is found without a scan. */
+  readonly #byContent = new Map<string, BlockId>()
   /** The model everyone trains from: the charter's, then each round's checkpoint. */
   global?: { round: number, model: ModelRef }
   readonly #nonces = new NonceRegistry()
@@ -160,7 +162,7 @@ export class FederationState {
     const charter = this.#charter().record
     const declared = charter.samples?.[charter.members.indexOf(issuer)]
     if (declared !== undefined && record.numSamples > declared) throw new InflatedSamplesError(`${issuer} claims ${record.numSamples} samples, it declared ${declared} in the charter`)
-    const earlier = [...this.proposals.values()].find(p => p.signed.record.delta.sha256 === record.delta.sha256 || p.signed.record.delta.cid === record.delta.cid)
+    const earlier = this.proposals.get(this.#byContent.get(record.delta.sha256) ?? this.#byContent.get(record.delta.cid) ?? '')
     if (earlier !== undefined) throw new ReplayedUpdateError(`${issuer} re-sends the update of proposal ${earlier.block} (round ${earlier.signed.record.round})`)
   }
 
@@ -226,6 +228,7 @@ export class FederationState {
           block: block.id, time: block.time, signed: signed as SignedRecord<Proposal>, votes: new Map(),
           ...(committee === undefined ? {} : { committee: drawCommittee(slot, members, committee) })
         })
+        this.#byContent.set(record.delta.sha256, block.id).set(record.delta.cid, block.id)
         const round = this.rounds.get(record.round) ?? { proposals: [] }
         round.proposals.push(block.id)
         this.rounds.set(record.round, round)

@@ -4,10 +4,10 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { createHeliaStore, verifyAllBlocks } from '../../src/storage/helia.ts'
+import { createHeliaStore, inspectStoreDir, verifyAllBlocks } from '../../src/storage/helia.ts'
 import type { ContentStore } from '../../src/storage/index.ts'
 import { contentStoreTests, pseudoRandom } from '../conformance/content-store.ts'
-import { flip, openHelia, storeFiles } from './helia-helpers.ts'
+import { flip, openHelia, storeFiles, type StoreFile } from './helia-helpers.ts'
 
 const dirs = new WeakMap<ContentStore, string>()
 const open = async (dir?: string): Promise<ContentStore> => {
@@ -72,6 +72,27 @@ describe('helia store: damage on disk', () => {
     await expect(store.get(cid)).rejects.toMatchObject({ name: 'ContentNotFoundError' })
     await expect(store.pin(cid)).rejects.toMatchObject({ name: 'ContentNotFoundError' })
     await store.close()
+  })
+
+  it('pins what it wrote without reading its leaves back, and every block is recorded as pinned', async () => {
+    const { store, dir } = await openHelia()
+    const cid = await store.put(pseudoRandom(3 * 262_144 + 17, 5))
+    await store.pin(cid)
+    expect(await store.isPinned(cid)).toBe(true)
+    await store.close()
+    expect(await inspectStoreDir(dir)).toEqual([])
+  })
+
+  it('reads and verifies every block of content it did not write in this life before pinning it', async () => {
+    const { store, dir } = await openHelia()
+    const cid = await store.put(pseudoRandom(3 * 262_144, 6))
+    await store.close()
+    const leaf = (await storeFiles(dir, 'blocks')).find(f => f.bytes.length === 262_144) as StoreFile
+    await writeFile(leaf.file, flip(leaf.bytes, 7))
+    const reopened = await open(dir)
+    await expect(reopened.pin(cid)).rejects.toMatchObject({ name: 'ContentMismatchError' })
+    expect(await reopened.isPinned(cid)).toBe(false)
+    await reopened.close()
   })
 
   it('knows the size before reading the leaves: a too-large DAG is refused even with its leaves missing', async () => {

@@ -88,6 +88,9 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
     held.global = { ref: record.model, ...ownMerge }
     held.own.delete(record.round)
     held.prepared.delete(record.round)
+    held.merged.delete(record.round)
+    // A merged round's Δw are on the store under their CIDs: memory stays flat however long the run.
+    for (const id of state.rounds.get(record.round)?.proposals ?? []) held.deltas.delete(id)
     for (const s of held.sketches) if (record.merged.includes(s.block)) s.merged = true
     options.onProgress?.({ type: 'conclave:checkpoint', detail: { round: record.round, model: record.model } })
   }
