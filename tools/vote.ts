@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { BlockId } from '../src/core/records.ts'
-import { allowedAccepts } from '../src/federation/steps/vote.ts'
+import { allowedAccepts } from '../src/federation/acceptance-terms.ts'
 import { awaitingMyVote, defineTool } from './define.ts'
 
 export default defineTool({

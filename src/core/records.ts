@@ -1,4 +1,7 @@
 import { z } from 'zod'
+import { AcceptanceTerms, Judgement, VoteMeasurement } from '../federation/acceptance-terms.ts'
+
+export { Judgement }
 import { QuorumRule } from './quorum.ts'
 
 /** did:key with a multibase base58btc key (Ed25519 keys start with z6Mk). */
@@ -35,6 +38,9 @@ export const Metric = z.object({
 export const AggregationRule = z.enum(['fedavg', 'fedavg-share', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'trust-weighted'])
 export type AggregationRule = z.infer<typeof AggregationRule>
 
+/** Largest committee: a decision lists its committee and votes, 11.4 KiB signed at 64 (under MAX_RECORD_BYTES), too large at 96. */
+export const MAX_COMMITTEE = 64
+
 /**
  * The genesis of a federation: who is a member, how decisions are made, and the model
  * everyone starts from. The audit trusts the first charter on the ledger as its root.
@@ -57,8 +63,23 @@ export const Charter = z.object({
    * claim at most its proposer's figure, so no member can buy the merge with a claimed
    * sample count. Absent: proposals' counts are not bounded (charters before it existed).
    */
-  samples: z.array(z.number().int().positive()).optional()
-}).strict().refine(c => c.samples === undefined || c.samples.length === c.members.length, { message: 'samples must give one count per member', path: ['samples'] })
+  samples: z.array(z.number().int().positive()).optional(),
+  /**
+   * How members decide on an update: every member follows these, whatever its own config
+   * says, and each vote must be what they decide from the measurement it signs. Absent
+   * (charters before it existed): each member judged by its own config, and the audit
+   * cannot re-decide the votes.
+   */
+  acceptance: AcceptanceTerms.optional(),
+  /**
+   * k: each proposal is judged by k of its proposer's peers, drawn from the round's base
+   * model and the proposer (src/federation/committee.ts), and the quorum counts within them.
+   * Absent: every peer judges every proposal.
+   */
+  committee: z.number().int().positive().max(MAX_COMMITTEE).optional()
+}).strict()
+  .refine(c => c.samples === undefined || c.samples.length === c.members.length, { message: 'samples must give one count per member', path: ['samples'] })
+  .refine(c => c.committee === undefined || c.committee < c.members.length, { message: 'a committee holds at most the proposer\'s peers: fewer than the members', path: ['committee'] })
 export type Charter = z.infer<typeof Charter>
 
 /** "Here is my update Δw = w_t − w_{t−1}, trained from `base`." */
@@ -72,14 +93,6 @@ export const Proposal = z.object({
   metric: Metric.optional()
 }).strict()
 export type Proposal = z.infer<typeof Proposal>
-
-/**
- * Who may decide a vote's accept: `rule` (the charter's acceptance rule decides; the voter
- * only explains), `model` (the voter's model decides; the protocol alone binds it) or
- * `guarded` (the model decides, but cannot accept what the rule rejects).
- */
-export const Judgement = z.enum(['rule', 'model', 'guarded'])
-export type Judgement = z.infer<typeof Judgement>
 
 /** What took a vote's step: a model's spec (`ollama:qwen3`, `gguf:<file name>`) or `policy` (the protocol policy, the fallback). */
 export const DecidedBy = z.string().min(1).max(200).regex(/^[\w.:/@+-]+$/, 'expected a model spec or policy')
@@ -99,7 +112,9 @@ export const Vote = z.object({
   /** Who took the step. Absent: a vote from before it was recorded. */
   decidedBy: DecidedBy.optional(),
   /** The judgement mode the voter declared and the protocol enforced. Absent: before modes existed. */
-  judgement: Judgement.optional()
+  judgement: Judgement.optional(),
+  /** What the voter measured and decided from: required under a charter that states its acceptance terms. */
+  measurement: VoteMeasurement.optional()
 }).strict()
 export type Vote = z.infer<typeof Vote>
 
@@ -114,7 +129,9 @@ export const Decision = z.object({
   accepts: z.number().int().nonnegative(),
   rejects: z.number().int().nonnegative(),
   required: z.number().int().positive(),
-  votes: z.array(BlockId)
+  votes: z.array(BlockId),
+  /** The members drawn to judge it, in draw order, where the charter sets a committee. */
+  committee: z.array(Did).optional()
 }).strict()
 export type Decision = z.infer<typeof Decision>
 
@@ -153,3 +170,4 @@ export interface SignedRecord<R extends Record = Record> {
 
 /** Upper bound on one record's JWT, so a peer cannot make others parse megabytes. */
 export const MAX_RECORD_BYTES = 16 * 1024
+

@@ -4,7 +4,7 @@ import { acceptanceRule, Measurement, toleranceRule } from '../../src/federation
 import type { Evaluation, Participant } from '../../src/federation/participant.ts'
 import type { DriverFactory } from '../../src/federation/driver.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { allowedAccepts } from '../../src/federation/steps/vote.ts'
+import { allowedAccepts } from '../../src/federation/acceptance-terms.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
 describe('the tolerance rule', () => {
@@ -81,7 +81,7 @@ describe('how far a peer lets an update lower its judge, in a run', () => {
       expect(second.length).toBe(2)
       for (const e of [...first, ...second]) {
         const m = e.measurement as Measurement
-        expect(m).toEqual({ before: e.before, after: e.after, initial: expect.any(Number) })
+        expect(m).toEqual({ before: e.before, after: e.after, initial: expect.any(Number), geometry: expect.any(Object) })
         expect(e.verdict).toEqual(rule.decide(m))
         expect(e.passes).toBe(e.verdict?.accept)
       }
@@ -105,9 +105,9 @@ describe('judgement modes: who may decide a vote\'s accept', () => {
     expect([true, false].map(passes => allowedAccepts('model', passes))).toEqual([[true, false], [true, false]])
   })
 
-  it('the vote step enforces the declared mode and records it with who decided', async () => {
+  it('the vote step enforces the declared mode and records it with who decided; the charter\'s mode binds every vote', async () => {
     const byHand: DriverFactory = async participant => ({ openRound: async (round) => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
-    const sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: byHand })
+    const sim = await Simulation.create(smallConfig({ rounds: 1, agent: { judgement: 'model' } }), { dir: await tempDir(), driver: byHand })
     try {
       await sim.charter()
       const [a, b, c] = sim.participants as [Participant, Participant, Participant]
@@ -115,8 +115,8 @@ describe('judgement modes: who may decide a vote\'s accept', () => {
       const [first] = a.state.rounds.get(1)?.proposals as [string]
       const passes = (await c.evaluate(first)).passes
       // against the rule, under rule and (when it fails) guarded: refused, nothing anchored
-      await expect(c.vote(first, !passes, 'I disagree', { judgement: 'rule', decidedBy: 'gguf:x.gguf' })).rejects.toMatchObject({ name: 'JudgementError', code: 'ERR_JUDGEMENT' })
-      if (!passes) await expect(c.vote(first, true, 'I disagree', { judgement: 'guarded', decidedBy: 'gguf:x.gguf' })).rejects.toMatchObject({ name: 'JudgementError' })
+      await expect(c.vote(first, !passes, 'I disagree', { judgement: 'rule', decidedBy: 'gguf:x.gguf' })).rejects.toMatchObject({ name: 'VoteAgainstRuleError', code: 'ERR_VOTE_AGAINST_RULE' })
+      if (!passes) await expect(c.vote(first, true, 'I disagree', { judgement: 'guarded', decidedBy: 'gguf:x.gguf' })).rejects.toMatchObject({ name: 'VoteAgainstRuleError' })
       expect(c.hasVoted(first)).toBe(false)
       // under model judgement the model's answer stands, and the vote says who gave it under which mode
       await c.vote(first, !passes, 'I disagree', { judgement: 'model', decidedBy: 'gguf:x.gguf' })
@@ -126,6 +126,7 @@ describe('judgement modes: who may decide a vote\'s accept', () => {
       expect(c.myVote(first)).toMatchObject({ accept: !passes, decidedBy: 'gguf:x.gguf', judgement: 'model' })
       expect(b.myVote(first)).toMatchObject({ judgement: 'model' })
       expect(b.myVote(first)).not.toHaveProperty('decidedBy')
+      expect(a.state.charter?.record.acceptance?.judgement).toBe('model')
     } finally {
       await sim.close()
     }
