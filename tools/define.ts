@@ -87,9 +87,9 @@ export function bindTool (definition: ToolDefinition, context: ToolContext): Str
 /** A tool as its agent may call it now (graphs/participant.ts): the LangChain tool, and its legal variants where it narrows them. */
 export interface BoundTool { tool: StructuredToolInterface, legal?: () => Array<z.ZodObject> }
 
-/** Proposals that await my vote: a peer's, undecided, not voted on by me. */
+/** Proposals that await my vote: undecided, I am one of their judges (every peer, or the committee drawn), not voted on by me. */
 export function awaitingMyVote (participant: ParticipantView): ProposalEntry[] {
-  return [...participant.state.proposals.values()].filter(e => e.signed.issuer !== participant.did && e.decision === undefined && !participant.hasVoted(e.block))
+  return [...participant.state.proposals.values()].filter(e => e.decision === undefined && participant.state.judges(e.block).includes(participant.did) && !participant.hasVoted(e.block))
 }
 
 /** Short form of a block id for humans and small models. */
