@@ -13,7 +13,7 @@ export const RoundReport = z.object({
   metric: z.object({ name: z.string(), value: z.number() }),
   /** sha-256 of the global model after the round. */
   modelHash: z.string(),
-  /** Seconds spent in each protocol phase, summed over the agents. */
+  /** Seconds spent in each phase by the agents, each instant counted once (in a simulation they share one phase timer). */
   phases: PhaseSeconds,
   wallSeconds: z.number(),
   /** Peak resident memory of the process so far, in MiB. */
