@@ -125,6 +125,8 @@ export interface Holdings {
   readonly evaluations: Map<BlockId, Evaluation>
   /** Proposals I voted on, before my vote comes back from the bus. */
   readonly cast: Set<BlockId>
+  /** Researchers' reactions I anchored as human votes (`proposal researcher`), before they come back from the bus. */
+  readonly reacted: Set<string>
   /** The recorder's own merge, so checking its checkpoint does not merge twice. */
   readonly merged: Map<number, GlobalModel>
   /** Questions my teacher could not answer: not asked again. */

@@ -3,7 +3,7 @@ import { Method } from 'matrix-js-sdk'
 import { InvalidRecordError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { BusMessage, RoomId, type Bus } from './index.ts'
-import { fromEvent, notice, Threads, type NameOf } from './matrix/render.ts'
+import { fromEvent, notice, reactionOf, Threads, type NameOf } from './matrix/render.ts'
 import { matrixClient, request } from './matrix/requests.ts'
 import { roomDirectory, type RoomSettings } from './matrix/rooms.ts'
 import { Subscribers } from './matrix/subscribers.ts'
@@ -79,6 +79,11 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   }
 
   const receive = (roomId: string, event: TimelineEvent): void => {
+    if (event.type === 'm.reaction') {
+      const reaction = reactionOf(event, threads)
+      if (reaction !== undefined) subscribers.deliver(roomId, reaction)
+      return
+    }
     if (event.type !== 'm.room.message') return
     const parsed = fromEvent(event)
     if (!parsed.success) {
@@ -97,6 +102,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       const parsed = BusMessage.safeParse(message)
       if (!RoomId.safeParse(room).success) throw new InvalidRecordError(`"${room}" is not a room id`)
       if (!parsed.success) throw new InvalidRecordError(`not a bus message: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+      if (parsed.data.kind === 'reaction') throw new InvalidRecordError('a reaction comes from the room, as its sender made it: nobody publishes one')
       const signal = opts.signal === undefined ? closing.signal : AbortSignal.any([closing.signal, opts.signal])
       const roomId = await roomFor(room)
       const { content, reaction } = notice(parsed.data, threads, options.nameOf)
