@@ -99,6 +99,8 @@ export interface ParticipantEvents {
   'conclave:evaluated': [Evaluation]
   'conclave:vote:cast': [{ proposal: BlockId, accept: boolean, score: number, rationale: string }]
   'conclave:checkpoint': [{ round: number, model: ModelRef }]
+  /** A human vote the room does not back: no such reaction, or another sender, key or proposal. */
+  'conclave:human-vote:unconfirmed': [{ block: BlockId, researcher: string, event: string, reason: string }]
 }
 
 /** A step's progress: one of the participant's events, as `{ type, detail }`. */

@@ -93,6 +93,12 @@ export interface Bus {
    * it to know a round has settled.
    */
   settled?(): Promise<void>
+  /**
+   * What the room holds under a reaction's event id: who sent it, its key and the proposal
+   * whose notice it reacts to; undefined if the room holds no such reaction. Absent on a bus
+   * with no room to ask (the local bus): whoever anchors a reaction is then taken at its word.
+   */
+  reaction?(room: string, event: string, options?: AbortOptions): Promise<{ from: string, key: string, proposal?: BlockId } | undefined>
   close(): Promise<void>
 }
 

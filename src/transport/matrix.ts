@@ -129,6 +129,31 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       sync.start(receive) // the sync loop starts with the first subscription
       return subscription
     },
+    async reaction (room, eventId, opts = {}) {
+      const signal = opts.signal === undefined ? closing.signal : AbortSignal.any([closing.signal, opts.signal])
+      const roomId = await roomFor(room)
+      const event = async (id: string): Promise<TimelineEvent | undefined> => {
+        const path = `/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(id)}`
+        try {
+          return await request(() => client.http.authedRequest<TimelineEvent>(Method.Get, path, undefined, undefined, { abortSignal: signal }), { logger, signal })
+        } catch (err) {
+          if ((err as { httpStatus?: number }).httpStatus === 404) return undefined
+          throw err
+        }
+      }
+      const found = await event(eventId)
+      if (found?.type !== 'm.reaction') return undefined
+      const relates = (found.content as { 'm.relates_to'?: { rel_type?: unknown, event_id?: unknown, key?: unknown } })['m.relates_to']
+      if (relates?.rel_type !== 'm.annotation' || typeof relates.event_id !== 'string' || typeof relates.key !== 'string') return undefined
+      // The notice it reacts to names its proposal; one I have not seen is asked for.
+      let proposal = threads.proposalAt(relates.event_id)
+      if (proposal === undefined) {
+        const target = await event(relates.event_id)
+        const carried = target === undefined ? undefined : fromEvent(target)
+        if (carried?.success === true && carried.data.kind === 'record') proposal = carried.data.block
+      }
+      return { from: found.sender, key: relates.key, proposal }
+    },
     async settled () {
       await sync.echoed(AbortSignal.any([closing.signal, AbortSignal.timeout(SETTLE_MS)]))
       await subscribers.idle()

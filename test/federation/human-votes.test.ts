@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { HumanVote, type Record as ConclaveRecord, type HumanVotes } from '../../src/core/records.ts'
+import { silentLogger } from '../../src/core/logger.ts'
 import { FederationState } from '../../src/federation/state.ts'
+import { confirmReaction } from '../../src/federation/steps/human-vote.ts'
+import type { Bus } from '../../src/transport/index.ts'
 import { createIdentity, type Identity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { BlockIndex } from '../../src/ledger/dag.ts'
@@ -117,5 +120,29 @@ describe('a charter that names no researcher', () => {
     await state.apply(p, { now: T0, ledger })
     await expect(state.apply(await block(b, { type: 'human-vote', federation: 'fed', round: 1, proposal: p.id, accept: true, researcher: ALICE, event: '$r' }), { now: T0, ledger }))
       .rejects.toMatchObject({ name: 'NotResearcherError' })
+  })
+})
+
+describe('asking the room whether it backs a human vote', () => {
+  const vote = { type: 'human-vote' as const, federation: 'fed', round: 1, proposal: 'p'.repeat(64), accept: true, researcher: ALICE, event: '$r1' }
+  const room = new Map([
+    ['$r1', { from: ALICE, key: '👍️', proposal: 'p'.repeat(64) }],
+    ['$bob', { from: BOB, key: '👍', proposal: 'p'.repeat(64) }],
+    ['$down', { from: ALICE, key: '👎', proposal: 'p'.repeat(64) }],
+    ['$other', { from: ALICE, key: '👍', proposal: 'q'.repeat(64) }]
+  ])
+  const ask = async (event: string): Promise<string[]> => {
+    const reasons: string[] = []
+    const bus = { reaction: async (_room: string, id: string) => room.get(id) } as unknown as Bus
+    await confirmReaction({ bus, room: 'fed', name: 'agent-1', logger: silentLogger }, { block: 'b'.repeat(64), record: { ...vote, event } }, { onProgress: e => { if (e.type === 'conclave:human-vote:unconfirmed') reasons.push(e.detail.reason) } })
+    return reasons
+  }
+
+  it('confirms the researcher\'s own 👍 on that proposal, and names every mismatch', async () => {
+    expect(await ask('$r1')).toEqual([])
+    expect(await ask('$none')).toEqual(['the room holds no reaction $none'])
+    expect(await ask('$bob')).toEqual([`reaction $bob was sent by ${BOB}, not ${ALICE}`])
+    expect(await ask('$down')).toEqual(['reaction $down is 👎, not a 👍'])
+    expect(await ask('$other')).toEqual([`reaction $other is not on proposal ${'p'.repeat(64)}'s notice`])
   })
 })
