@@ -80,7 +80,8 @@ export class ParticipantAgent implements Driver {
     this.#logger = options.logger ?? silentLogger
     this.#chat = buildChatGraph({ command: (n, a) => this.#command(n, a), question: q => this.#question(q) })
     this.#listener = ({ block, type, issuer }) => {
-      if (type !== 'proposal' || issuer === participant.did) return
+      // A proposal wakes only its judges: every peer, or the committee drawn for it.
+      if (type !== 'proposal' || !participant.state.judges(block).includes(participant.did)) return
       const entry = participant.state.proposals.get(block)
       if (entry !== undefined) this.notify({ type: 'proposal', round: entry.signed.record.round, proposal: block, proposer: context.nameOf(issuer) })
     }

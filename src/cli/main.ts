@@ -17,7 +17,7 @@ import { preflight } from '../federation/preflight.ts'
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
 Usage:
-  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose] [--dashboard [--port P]]
+  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--committee K] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose] [--dashboard [--port P]]
   conclave run   --resume DIR [--verbose]
   conclave dashboard DIR [--port P]
   conclave agent --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--stay] [--verbose]
@@ -28,6 +28,8 @@ Usage:
 
 run     N participants in this process: train, publish, anchor, vote, merge; then audit.
         --quorum takes a count (4), a fraction of the peers (0.75) or "majority".
+        --committee K: each proposal is judged by K peers drawn from the ledger, the
+        quorum counted among them (docs/committees.md).
         Each participant is a LangGraph agent; --llm picks the model behind its loop
         (default: policy, the deterministic protocol policy); --autopilot runs plain code instead.
         --task picks the learning task; --data points it at your own dataset folder
@@ -91,6 +93,7 @@ async function run (args: string[]): Promise<number> {
       rounds: { type: 'string' },
       seed: { type: 'string' },
       quorum: { type: 'string' },
+      committee: { type: 'string' },
       out: { type: 'string', default: 'runs/latest' },
       config: { type: 'string' },
       task: { type: 'string' },
@@ -107,7 +110,7 @@ async function run (args: string[]): Promise<number> {
   })
   if (values.port !== undefined && !values.dashboard) throw new ConfigError('--port sets the dashboard\'s port: give --dashboard too')
   if (values.resume !== undefined) {
-    const mixed = (['agents', 'rounds', 'seed', 'quorum', 'config', 'task', 'data', 'llm', 'autopilot', 'force'] as const).filter(k => values[k] !== undefined && values[k] !== false)
+    const mixed = (['agents', 'rounds', 'seed', 'quorum', 'committee', 'config', 'task', 'data', 'llm', 'autopilot', 'force'] as const).filter(k => values[k] !== undefined && values[k] !== false)
     if (mixed.length > 0) throw new ConfigError(`--resume continues a run as its config.json says; drop --${mixed.join(', --')}`)
   }
   const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
@@ -121,13 +124,14 @@ async function run (args: string[]): Promise<number> {
       ...integer('rounds', values.rounds),
       ...integer('seed', values.seed),
       ...(values.quorum === undefined ? {} : { quorum: values.quorum }),
+      ...integer('committee', values.committee),
       agent
     })
   const out = resolve(values.resume ?? values.out)
   await preflight(config)
   const logger = values.verbose ? consoleLogger : silentLogger
   const driver = config.agent.driver === 'autopilot' ? undefined : await agentsFor(config, values.config, logger)
-  process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)} → ${out}\n`)
+  process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)}${config.committee === undefined ? '' : ` within committees of ${config.committee}`} → ${out}\n`)
   const dashboard = values.dashboard ? await dashboardForRun(out, values.port) : undefined
   try {
     const code = await runAndAudit(config, { out, shownOut: values.out, force: values.force, resume: values.resume !== undefined, logger, driver })

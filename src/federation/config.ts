@@ -3,7 +3,7 @@ import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import { assertReachable, parseQuorum, QuorumRule } from '../core/quorum.ts'
-import { AggregationRule, HumanVotes, MatrixUserId } from '../core/records.ts'
+import { AggregationRule, HumanVotes, MAX_COMMITTEE, MatrixUserId } from '../core/records.ts'
 import { LedgerConfig } from '../ledger/index.ts'
 import { LlmSpec } from '../llm/spec.ts'
 import { TaskConfig } from '../ml/task.ts'
@@ -34,6 +34,15 @@ export const RunConfig = z.object({
    * @default half the peers, rounded up (⌈(N−1)/2⌉)
    */
   quorum: QuorumInput.default({ kind: 'fraction', fraction: 0.5 }),
+  /**
+   * k: each proposal is judged by k of its proposer's peers, drawn from the round's base
+   * model and the proposer, and `quorum` counts within those k (half of them: ⌈k/2⌉). Each
+   * member then judges about k proposals a round instead of N − 1. docs/committees.md gives
+   * the odds that hostile members hold a committee, and the k to choose. At most 64, so a
+   * decision naming its committee and votes fits in one record.
+   * @default none: every peer judges every proposal
+   */
+  committee: z.number().int().positive().max(MAX_COMMITTEE).optional(),
   /** Seconds after a proposal during which votes on it count. @default 600 */
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /**
@@ -146,7 +155,7 @@ export function memberName (index: number): string {
 export function parseRunConfig (input: unknown): RunConfig {
   const result = RunConfig.safeParse(input)
   if (!result.success) throw new ConfigError(`invalid config:\n${z.prettifyError(result.error)}`, { cause: result.error })
-  assertReachable(result.data.quorum, result.data.agents)
+  assertReachable(result.data.quorum, result.data.agents, result.data.committee)
   return result.data
 }
 
@@ -192,6 +201,10 @@ seed: 42
 # of them; a proposer never votes on its own update) or "majority" (ceil(N/2)). Half the
 # peers keeps honest proposals merging while fewer than half the members are hostile.
 quorum: { kind: fraction, fraction: 0.5 }
+# Committee validation: each proposal is judged by this many of its proposer's peers, drawn
+# from the round's base model and the proposer, and the quorum counts within them. Omitted:
+# every peer judges every proposal. See docs/committees.md before choosing one.
+# committee: 5
 # Seconds after a proposal during which votes on it count.
 windowSeconds: 600
 # How a peer decides on an update from what it measured: tolerance (the two settings below).

@@ -71,5 +71,6 @@ export async function charterOf (config: RunConfig, task: Task, store: ContentSt
   const samples = task.shards(members.length, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha }).map(s => task.samples(s))
   // Researchers, and what their reactions weigh, only where there are some: a charter without them is the one runs always wrote.
   const people = config.researchers.length === 0 ? {} : { researchers: config.researchers, humanVotes: config.humanVotes }
-  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial, samples, acceptance: termsOf(config, judgeOf(task)), ...people }
+  const committee = config.committee === undefined ? {} : { committee: config.committee }
+  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial, samples, acceptance: termsOf(config, judgeOf(task)), ...committee, ...people }
 }
