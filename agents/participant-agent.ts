@@ -13,6 +13,7 @@ import type { Subscription } from '../src/transport/index.ts'
 import { createChatModel, describeEvent, ProtocolPolicyChatModel, type AgentEvent } from '../src/llm/index.ts'
 import { buildChatGraph, stripMention } from '../graphs/chat.ts'
 import { ChatGate } from './chat-gate.ts'
+import { stepLine } from './step-line.ts'
 import { FileCheckpointSaver } from '../graphs/file-checkpointer.ts'
 import { buildParticipantGraph } from '../graphs/participant.ts'
 import { loadPrompt } from '../prompts/index.ts'
@@ -141,6 +142,8 @@ export class ParticipantAgent implements Driver {
       duty: event => event.type === 'proposal' && !participant.hasVoted(event.proposal)
         ? `you must vote on ${event.proposal} before ending this turn (evaluate it first if you have not)`
         : undefined,
+      think: call => participant.timer.time('model', call),
+      onStep: step => { (options.logger ?? silentLogger).info(stepLine(participant.name, step)) },
       ...counters
     })
     const agent = new ParticipantAgent(participant, context, graph, tools.map(t => t.name), options, counters, abort)

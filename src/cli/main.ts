@@ -134,7 +134,7 @@ async function run (args: string[]): Promise<number> {
   process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)}${config.committee === undefined ? '' : ` within committees of ${config.committee}`} → ${out}\n`)
   const dashboard = values.dashboard ? await dashboardForRun(out, values.port) : undefined
   try {
-    const code = await runAndAudit(config, { out, shownOut: values.out, force: values.force, resume: values.resume !== undefined, logger, driver })
+    const code = await runAndAudit(config, { out, shownOut: values.out, force: values.force, resume: values.resume !== undefined, logger, verbose: values.verbose, driver })
     if (dashboard !== undefined) {
       process.stderr.write(`dashboard: still at ${dashboard.url} (Ctrl-C to stop)\n`)
       await untilStopped()
@@ -145,9 +145,9 @@ async function run (args: string[]): Promise<number> {
   }
 }
 
-async function runAndAudit (config: RunConfig, options: { out: string, shownOut: string, force: boolean, resume: boolean, logger: Logger, driver?: DriverFactory }): Promise<number> {
+async function runAndAudit (config: RunConfig, options: { out: string, shownOut: string, force: boolean, resume: boolean, logger: Logger, verbose: boolean, driver?: DriverFactory }): Promise<number> {
   const { out } = options
-  const report = await runFederation(config, { out, force: options.force, resume: options.resume, logger: options.logger, onProgress: showProgress, driver: options.driver })
+  const report = await runFederation(config, { out, force: options.force, resume: options.resume, logger: options.logger, onProgress: progress(options.verbose), driver: options.driver })
   process.stdout.write(`\n${roundTable(report)}\n\nrejection rate ${(100 * report.rejectionRate).toFixed(1)}% · backend ${report.backend} · ${report.wallSeconds.toFixed(1)} s · model sha-256 ${report.modelHash}\n`)
 
   process.stderr.write('auditing the run directory…\n')
@@ -271,16 +271,18 @@ function integer (name: string, value: string | undefined): Record<string, numbe
   return { [name]: Number(value) }
 }
 
-function showProgress (event: RunProgress): void {
+/** A round's progress on one line, or a line per step when `--verbose` logs lines between them. */
+const progress = (verbose: boolean) => (event: RunProgress): void => {
+  const end = verbose ? '\n' : ' '
   switch (event.type) {
     case 'conclave:run:start':
       process.stderr.write(`TF.js backend: ${event.backend}\n`)
       break
     case 'conclave:round:start':
-      process.stderr.write(`round ${event.round}/${event.rounds}: `)
+      process.stderr.write(`round ${event.round}/${event.rounds}:${end}`)
       break
     case 'conclave:round:propose':
-      process.stderr.write(`${event.agent} trains… `)
+      process.stderr.write(`${event.agent} trains…${end}`)
       break
     case 'conclave:round:end': {
       const r = event.report

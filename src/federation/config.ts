@@ -248,7 +248,9 @@ ledger: { kind: tangle, difficulty: 8 }
 # or accounts lists one { userId } per agent; a member process may give its one userId).
 # Secrets are best in the environment (CONCLAVE_MATRIX_REGISTRATION_SECRET,
 # CONCLAVE_MATRIX_TOKEN_<N>, CONCLAVE_MATRIX_TOKEN): one written here is never written
-# anywhere else. The room is invite-only unless public: true.
+# anywhere else. The room is invite-only unless public: true. How to get a token or the
+# secret: README, "Get a Matrix access token". For example, on scripts/services/synapse.sh's Synapse:
+# bus: { kind: matrix, baseUrl: http://127.0.0.1:8008 }
 bus: { kind: local }
 # Researchers' Matrix ids: invited to the room; only they (and the agents) may !pause,
 # !resume or !propose. Anyone else's command gets one polite refusal.
@@ -270,5 +272,7 @@ attacks: []
 # the protocol tools) or autopilot. llm: policy (deterministic protocol policy),
 # ollama:<model> or gguf:<path>. tools: plugin tool modules, e.g. [./examples/plugin-tool/index.ts].
 # chatLimit: answers per sender in the room (each may cost a model call), at most messages per seconds.
+# --verbose prints each agent step; LANGSMITH_TRACING=true with LANGSMITH_API_KEY traces every
+# model and tool call to LangSmith (README, "Trace agents with LangSmith").
 agent: { driver: agents, llm: policy, tools: [], maxSteps: 8, chatLimit: { messages: 6, seconds: 60 } }
 `

@@ -14,6 +14,7 @@ import { memberName, memberSeed, type RunConfig } from './config.ts'
 import { putModel } from './content.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
 import { Participant } from './participant.ts'
+import type { PhaseTimer } from './phases.ts'
 
 /**
  * How a run config becomes members and a charter, the same whether all members share one
@@ -35,6 +36,7 @@ export interface Enrolment {
   driver?: DriverFactory
   logger?: Logger
   queue?: SerialQueue
+  timer?: PhaseTimer
 }
 
 /** Member `index` (0-based, named agent-N) of a run: the config sets its seed, vote rule, attack and teacher budget. */
@@ -60,7 +62,8 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
     allies: config.attacks.filter(a => a.kind === 'collude').map(a => a.agent),
     autoVote: parts.driver === undefined || parts.driver === autopilot,
     logger: parts.logger,
-    queue: parts.queue
+    queue: parts.queue,
+    timer: parts.timer
   })
 }
 
