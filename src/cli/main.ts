@@ -239,13 +239,18 @@ async function auditCommand (args: string[]): Promise<number> {
     const { checkpoints: _checkpoints, ...contract } = report
     process.stdout.write(JSON.stringify(contract, null, 2) + '\n')
   } else if (report.ok) {
-    process.stdout.write(`ok: ${report.records} records, ${report.proposals} proposals, ${report.votes} votes, ${report.decisions} decisions, ${report.checkpoints} checkpoints\n${replayedVotes(report)}\nmodel sha-256 ${report.modelHash}\nhead ${report.head?.id} (signed by ${report.head?.signedBy.length} members)\n`)
+    process.stdout.write(`ok: ${report.records} records, ${report.proposals} proposals, ${report.votes} votes, ${humanVotes(report)}${report.decisions} decisions, ${report.checkpoints} checkpoints\n${replayedVotes(report)}\nmodel sha-256 ${report.modelHash}\nhead ${report.head?.id} (signed by ${report.head?.signedBy.length} members)\n`)
   } else {
     const f = report.firstFailure
     const where = f?.type === null && f.issuer === null ? `after record ${f.seq}${f.block === null ? '' : ` (block ${f.block})`}` : `at record ${f?.seq} (block ${f?.block ?? 'unparseable'}, ${f?.type ?? 'unknown type'}${f?.issuer ? ` by ${f.issuer}` : ''})`
     process.stdout.write(`FAILED ${where}: ${f?.error.name}: ${f?.error.message}\n`)
   }
   return report.ok ? 0 : 1
+}
+
+/** Researchers' votes, when there are any, and whether the decisions counted them. */
+function humanVotes (report: Pick<AuditReport, 'humanVotes' | 'humanVotesCounted'>): string {
+  return report.humanVotes === 0 ? '' : `${report.humanVotes} human votes (${report.humanVotesCounted ? 'counted' : 'advisory'}), `
 }
 
 /** Whether the audit decided every vote again by the charter's acceptance terms, in words. */
