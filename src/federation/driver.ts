@@ -35,6 +35,8 @@ export interface DriverContext {
   nameOf: (did: Did) => string
   /** This participant's own directory (agent memory lives there). */
   dir: string
+  /** Rounds the run is configured for: past them, an agent says the run has ended. */
+  rounds?: number
 }
 
 export type DriverFactory = (participant: Participant, context: DriverContext) => Promise<Driver>

@@ -103,7 +103,7 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   const teacher = task.teaching === undefined ? undefined : await createTeacher(run.teacher, task.teaching.pairs)
   const participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
   const names = new Map(config.members.map((did, i) => [did, memberName(i)]))
-  const driver = await (options.driver ?? autopilot)(participant, { ledger, bus, room, nameOf: did => names.get(did) ?? did, dir: join(config.dir, 'agents', config.name) })
+  const driver = await (options.driver ?? autopilot)(participant, { ledger, bus, room, nameOf: did => names.get(did) ?? did, dir: join(config.dir, 'agents', config.name), rounds: run.rounds })
   const clock = wallClock(participant)
   const until = async (done: () => boolean, seconds: number): Promise<boolean> => clock.until(done, seconds, { signal: options.signal })
   const log = (event: RoundProgress): void => { logger.info(`${config.name}: ${event.type}`, { ...event }) }

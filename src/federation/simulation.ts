@@ -124,7 +124,7 @@ export class Simulation {
 
   async #driver (participant: Participant): Promise<Driver> {
     const nameOf = (did: string): string => this.#names.get(did) ?? did
-    return (this.#options.driver ?? autopilot)(participant, { ledger: this.ledger, bus: this.bus, room: this.config.federation, nameOf, dir: join(this.#options.dir, 'agents', participant.name) })
+    return (this.#options.driver ?? autopilot)(participant, { ledger: this.ledger, bus: this.bus, room: this.config.federation, nameOf, dir: join(this.#options.dir, 'agents', participant.name), rounds: this.config.rounds })
   }
 
   /** The first participant founds the federation: members, quorum, window, initial model. */
