@@ -8,6 +8,7 @@ import type { DriverFactory } from '../federation/driver.ts'
 import { roundTable } from '../federation/report.ts'
 import { readRunConfig, runFederation, writeReport, type RunProgress } from '../federation/run.ts'
 import { auditRunDir } from './audit-dir.ts'
+import { chatCommand } from './chat.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 import { parseMemberConfig, runMember } from '../federation/member.ts'
 import { preflight } from '../federation/preflight.ts'
@@ -20,6 +21,7 @@ Usage:
   conclave agent --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--stay] [--verbose]
   conclave key   FILE
   conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--json]
+  conclave chat  DIR [--agent NAME] [--llm policy|ollama:M|gguf:PATH]
   conclave init  [--out FILE]
   conclave baseline centralized|fedavg|local [--task classify|ner|qa] [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]
 
@@ -40,6 +42,10 @@ audit   Replays DIR's ledger and store, re-derives every decision and the model 
         run signed its head. --head ID: the ledger must end at that head (as \`run\` printed it);
         --against: another copy of the run must hold the same ledger, not more and not less.
         Reads only. Exits 0 only when everything verifies; names the first thing that does not.
+chat    Talk in the terminal to the agents of a run in DIR, finished or still going, loaded
+        read-only (nothing is written into DIR): why an agent voted as it did, the accuracy
+        trend, reputations, what a round merged, its tools, status. Answers come from the
+        ledger as it stands, worded by the chat policy, or by a model with --llm. /help inside.
 init    Writes a commented config file (default conclave.yaml).
 baseline  The references a federation is judged against, on the same data and seeds:
         one model trained on all data pooled, or FedAvg of every update with no vote.`
@@ -52,6 +58,7 @@ export async function main (argv: string[]): Promise<number> {
       case 'agent': return await agentCommand(rest)
       case 'key': return await keyCommand(rest)
       case 'audit': return await auditCommand(rest)
+      case 'chat': return await chatCommand(rest, { input: process.stdin, output: process.stdout })
       case 'init': return await init(rest)
       case 'baseline': return await baseline(rest)
       case undefined: case '-h': case '--help': case 'help':

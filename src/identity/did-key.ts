@@ -20,3 +20,9 @@ export function publicKeyFromSecret (secretKey: Uint8Array): Uint8Array {
 export function randomSecretKey (): Uint8Array {
   return ed25519.utils.randomSecretKey()
 }
+
+/** The Ed25519 public key a did:key names. */
+export function publicKeyFromDid (did: Did): Uint8Array {
+  const bytes = base58btc.decode(Did.parse(did).slice('did:key:'.length))
+  return bytes.slice(ED25519_PUB.length)
+}

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { createJWT, EdDSASigner } from 'did-jwt'
-import { InvalidRecordError } from '../core/errors.ts'
+import { InvalidRecordError, ReadOnlyMemberError } from '../core/errors.ts'
 import { MAX_RECORD_BYTES, Record, type Did } from '../core/records.ts'
-import { didFromPublicKey, publicKeyFromSecret } from './did-key.ts'
+import { didFromPublicKey, publicKeyFromDid, publicKeyFromSecret } from './did-key.ts'
 
 export interface SignOptions {
   /** Seconds the record stays valid. @default 3600 */
@@ -52,4 +52,13 @@ export function createIdentity (secretKey: Uint8Array): Identity {
       return Uint8Array.from(key)
     }
   }
+}
+
+/**
+ * A member as others see it: its DID and public key, no secret. What a run's members are
+ * when loaded read-only (`conclave chat DIR`): anything that would sign is refused.
+ */
+export function watchOnlyIdentity (did: Did): Identity {
+  const refuse = (): never => { throw new ReadOnlyMemberError(`${did} is loaded read-only: it signs nothing`) }
+  return { did, publicKey: publicKeyFromDid(did), sign: async () => refuse(), signBytes: refuse, exportSecretKey: refuse }
 }

@@ -60,9 +60,9 @@ describe('chat with a live agent', () => {
     await ask('q2', '@agent-9 are you there?')
     await ask('q3', '!tools')
     await ask('q4', '@bob: lunch?') // people talking to each other: no agent answers
-    await expect.poll(() => replies.filter(r => r.inReplyTo === 'q3').length).toBe(3)
+    await expect.poll(() => replies.filter(r => r.inReplyTo === 'q3').length, { timeout: 60_000 }).toBe(3)
     await ask('q5', '@agent-1 !status')
-    await expect.poll(() => replies.filter(r => r.inReplyTo === 'q5').length).toBe(1)
+    await expect.poll(() => replies.filter(r => r.inReplyTo === 'q5').length, { timeout: 60_000 }).toBe(1)
 
     expect(replies.filter(r => r.inReplyTo === 'q1')).toEqual([expect.objectContaining({ from: 'agent-2', body: expect.stringContaining(vote?.rationale as string) })])
     // Before: no reply at all.
