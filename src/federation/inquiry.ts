@@ -23,10 +23,10 @@ export interface ProposalFact {
   proposer: string
   round: number
   mine: boolean
+  decision: { accepted: boolean, accepts: number, rejects: number, required: number } | null
   /** My vote on it, as anchored (null: none, or it is mine). */
   myVote: VoteFact | null
   votes: VoteFact[]
-  decision: { accepted: boolean, accepts: number, rejects: number, required: number } | null
 }
 
 export interface ProposalQuery {
@@ -51,14 +51,15 @@ function proposalFact (e: ProposalEntry, { me, nameOf }: Inquirer): ProposalFact
   const votes = [...e.votes.entries()].map(([voter, v]) => ({ voter: nameOf(voter), accept: v.signed.record.accept, score: v.signed.record.score, rationale: v.signed.record.rationale }))
   const mine = e.votes.get(me)?.signed.record
   const d = e.decision?.record
+  // Most telling first: a small model's prompt may show only the start of a long result.
   return {
     proposal: e.block,
     proposer: nameOf(e.signed.issuer),
     round: e.signed.record.round,
     mine: e.signed.issuer === me,
+    decision: d === undefined ? null : { accepted: d.accepted, accepts: d.accepts, rejects: d.rejects, required: d.required },
     myVote: mine === undefined ? null : { voter: nameOf(me), accept: mine.accept, score: mine.score, rationale: mine.rationale },
-    votes,
-    decision: d === undefined ? null : { accepted: d.accepted, accepts: d.accepts, rejects: d.rejects, required: d.required }
+    votes
   }
 }
 

@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { AgentChat } from '../../agents/agent-chat.ts'
 import { ParticipantAgent, agentDriver } from '../../agents/index.ts'
 import type { BlockId } from '../../src/core/records.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
+import { JsonToolChatModel } from '../../src/llm/json-tools.ts'
 import { smallConfig, tempDir } from '../federation/helpers.ts'
+import { scripted } from './scripted.ts'
 
 const agentOf = (sim: Simulation, i: number): ParticipantAgent => sim.drivers[i] as ParticipantAgent
 
@@ -108,5 +111,42 @@ describe('chat with a live agent', () => {
     expect(await agent.chat(`why did you reject ${block.slice(0, 12)}?`)).toMatch(/The federation rejected it/)
     expect(agent.participant.state.global?.round).toBe(1)
     expect(agent.participant.globalModel?.ref.sha256).toBe(sim.participants[observer]?.globalModel?.ref.sha256)
+  })
+})
+
+describe('chat with a language model', () => {
+  let sim: Simulation | undefined
+  afterEach(async () => { await sim?.close(); sim = undefined })
+
+  it('the model answers from a read-only tool\'s result; one that answers without reading the record is retried, then the chat policy answers', async () => {
+    sim = await Simulation.create(withHostile(1), { dir: await tempDir(), driver: agentDriver() })
+    await sim.charter()
+    await sim.round(1)
+    const s = sim
+    const p = s.participants[1] as NonNullable<typeof s.participants[1]>
+    const chatWith = async (completer: ReturnType<typeof scripted>): Promise<AgentChat> => AgentChat.create({
+      participant: p, ledger: s.ledger, nameOf: did => s.participants.find(q => q.did === did)?.name ?? did,
+      sync: () => p.catchUp({ react: true }), activity: () => ({ tools: [], toolCalls: {} })
+    }, { model: new JsonToolChatModel(completer) })
+    const hostile = hostileProposal(s, 1, 1)
+    const question = "why did you reject agent-3's update in round 1?"
+
+    // A model that reads the votes, then quotes the proposal id and the decision it read.
+    const reader = scripted(prompt => {
+      const result = /RESULT of read_votes: (.*)/.exec(prompt.user)?.[1] // the prompt shows a long result's start only
+      if (result === undefined) return JSON.stringify({ tool: 'read_votes', args: { proposer: 'agent-3', round: 1 } })
+      const [, proposal, accepted] = /"proposal":"([^"]+)".*"decision":\{"accepted":(true|false)/.exec(result) ?? []
+      return JSON.stringify({ reply: `I rejected ${proposal}; the federation ${accepted === 'true' ? 'accepted' : 'rejected'} it.` })
+    })
+    expect(await (await chatWith(reader)).answer(question)).toBe(`I rejected ${hostile?.block}; the federation rejected it.`)
+    expect(reader.prompts).toHaveLength(2)
+    expect(reader.prompts[1]).toContain(`RESULT of read_votes: [{"proposal":"${hostile?.block}"`)
+
+    // A model that answers without reading anything: told so once, then the chat policy answers from the record.
+    const guesser = scripted(() => JSON.stringify({ reply: 'Everything is fine.' }))
+    const answer = await (await chatWith(guesser)).answer(question)
+    expect(guesser.prompts).toHaveLength(2)
+    expect(answer).toContain(`I voted to reject agent-3's round 1 update (${hostile?.block.slice(0, 12)})`)
+    expect(answer).toContain(hostile?.votes.get(p.did)?.signed.record.rationale)
   })
 })
