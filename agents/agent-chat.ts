@@ -12,7 +12,7 @@ import { ChatPolicyChatModel } from '../src/llm/chat-policy.ts'
 import type { Bus, Subscription } from '../src/transport/index.ts'
 import { answerOf, buildChatGraph, stripMention } from '../graphs/chat.ts'
 import { loadPrompt } from '../prompts/index.ts'
-import { bindTools, CHAT_TOOLS, type ParticipantView } from '../tools/index.ts'
+import { bindTools, CHAT_TOOLS, chatToolsNow, type ParticipantView, type ToolDefinition } from '../tools/index.ts'
 
 /** What an agent answers about: its participant's record, and what it did. */
 export interface ChatMember {
@@ -34,6 +34,8 @@ export interface AgentChatOptions {
   model?: BaseChatModel
   /** Most model steps per question before the policy finishes it. @default 4 */
   maxSteps?: number
+  /** Tool results per question after which the model may only answer. @default 1 */
+  maxTools?: number
   logger?: Logger
 }
 
@@ -44,28 +46,34 @@ export interface AgentChatOptions {
  * participant caught up with the ledger. `!commands` act on the agent when it is live.
  */
 export class AgentChat {
+  /** Questions answered by the model, and by the chat policy (no model, or it could not finish). */
+  readonly answered = { model: 0, policy: 0 }
   readonly #member: ChatMember
-  readonly #graph: ReturnType<typeof buildChatGraph>
-  /** The same tools, worded by the chat policy alone: what !status and !tools say. */
+  readonly #options: AgentChatOptions
+  readonly #systemPrompt: string
+  /** The chat policy over the tools: what answers without a model, and what !status and !tools say. */
   readonly #policy: ReturnType<typeof buildChatGraph>
   readonly #logger: Logger
   /** Runs outside whatever graph the caller is in (a bus delivery inside an agent's turn), so the answer is no subgraph of it. */
   readonly #detached = AsyncResource.bind(<T>(fn: () => T): T => fn())
 
-  private constructor (member: ChatMember, graph: ReturnType<typeof buildChatGraph>, policy: ReturnType<typeof buildChatGraph>, logger: Logger) {
+  private constructor (member: ChatMember, options: AgentChatOptions, systemPrompt: string) {
     this.#member = member
-    this.#graph = graph
-    this.#policy = policy
-    this.#logger = logger
+    this.#options = options
+    this.#systemPrompt = systemPrompt
+    this.#policy = this.#build(new ChatPolicyChatModel(), CHAT_TOOLS)
+    this.#logger = options.logger ?? silentLogger
   }
 
   static async create (member: ChatMember, options: AgentChatOptions = {}): Promise<AgentChat> {
-    const tools = [...bindTools(CHAT_TOOLS, { participant: member.participant, ledger: member.ledger, nameOf: member.nameOf, plannedRounds: member.plannedRounds }), myTools(member)]
-    const systemPrompt = await loadPrompt('chat', { name: member.participant.name })
-    const policy = new ChatPolicyChatModel()
-    const build = (model: BaseChatModel): ReturnType<typeof buildChatGraph> => buildChatGraph({ model, fallback: policy, tools, systemPrompt, maxSteps: options.maxSteps ?? 4 })
-    const byPolicy = build(policy)
-    return new AgentChat(member, options.model === undefined ? byPolicy : build(options.model), byPolicy, options.logger ?? silentLogger)
+    return new AgentChat(member, options, await loadPrompt('chat', { name: member.participant.name }))
+  }
+
+  /** The chat graph for one question: `tools` bound to my participant, the chat policy finishing what the model cannot. */
+  #build (model: BaseChatModel, tools: readonly ToolDefinition[]): ReturnType<typeof buildChatGraph> {
+    const m = this.#member
+    const bound = [...bindTools(tools, { participant: m.participant, ledger: m.ledger, nameOf: m.nameOf, plannedRounds: m.plannedRounds }), myTools(m)]
+    return buildChatGraph({ model, fallback: new ChatPolicyChatModel(), tools: bound, systemPrompt: this.#systemPrompt, maxSteps: this.#options.maxSteps ?? 4, maxTools: this.#options.maxTools })
   }
 
   get name (): string { return this.#member.participant.name }
@@ -78,7 +86,12 @@ export class AgentChat {
       const [name = '', ...rest] = text.slice(1).trim().split(/\s+/)
       return this.#command(name.toLowerCase(), rest.join(' '))
     }
-    return this.#ask(this.#graph, text)
+    const model = this.#options.model
+    // A model's arguments can name only what the record holds now (ids, rounds, members): a small model cannot invent one.
+    const graph = model === undefined ? this.#policy : this.#build(model, chatToolsNow(this.#member.participant.state, this.members()))
+    const { answer, byPolicy } = await this.#ask(graph, text)
+    this.answered[byPolicy || model === undefined ? 'policy' : 'model']++
+    return answer
   }
 
   /** The members' names, in the charter's order (just mine before there is one). */
@@ -116,16 +129,16 @@ export class AgentChat {
     return Promise.resolve(strangersReply(strangers, members))
   }
 
-  async #ask (graph: ReturnType<typeof buildChatGraph>, question: string): Promise<string> {
+  async #ask (graph: ReturnType<typeof buildChatGraph>, question: string): Promise<{ answer: string, byPolicy: boolean }> {
     const state = await this.#detached(() => graph.invoke({ messages: [new HumanMessage(question)] }, { recursionLimit: 32 }))
-    return answerOf(state)
+    return { answer: answerOf(state), byPolicy: state.byPolicy }
   }
 
   async #command (name: string, args: string): Promise<string> {
     const control = this.#member.control
     switch (name) {
-      case 'status': return `${await this.#ask(this.#policy, 'status')} ${this.#doings()}`
-      case 'tools': return this.#ask(this.#policy, 'which tools do you have')
+      case 'status': return `${(await this.#ask(this.#policy, 'status')).answer} ${this.#doings()}`
+      case 'tools': return (await this.#ask(this.#policy, 'which tools do you have')).answer
       case 'pause': case 'resume': case 'propose':
         return control === undefined ? `I am ${this.name} of a run loaded read-only: I answer questions but cannot !${name}.` : control[name]()
       default: return `Unknown command !${name}${args === '' ? '' : ` ${args}`}. Commands: !status, !tools, !propose, !pause, !resume; or ask me a question (why I voted on a proposal, the accuracy trend, reputations, what a round merged).`

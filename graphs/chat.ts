@@ -25,6 +25,8 @@ export interface ChatGraphInit {
   systemPrompt: string
   /** Most model steps per question before the policy finishes it. */
   maxSteps: number
+  /** Tool results after which the model may only answer (a small model otherwise calls on and on). @default 1 */
+  maxTools?: number
 }
 
 /** Steps the chat policy may need to finish an answer: one tool call and its reply. */
@@ -33,14 +35,17 @@ const POLICY_STEPS = 2
 /**
  * The graph that answers a researcher's question: `agent` (the model calls a read-only tool
  * or answers) ⇄ `tools`. An answer must rest on the record: a reply before any tool result
- * is invalid, as is a call that does not fit its tool's schema; an invalid step is retried
- * once with the reason, then the chat policy finishes the answer, as it does past
- * `maxSteps`. Each question is its own thread: answers come from the record, not memory.
+ * is invalid, as is a call that does not fit its tool's schema; after `maxTools` results
+ * the model may only answer. An invalid step is retried once with the reason, then the
+ * chat policy finishes the answer, as it does past `maxSteps`. Each question is its own
+ * thread: answers come from the record, not memory.
  */
 export function buildChatGraph (init: ChatGraphInit) {
   const byName = new Map(init.tools.map(t => [t.name, t]))
   const model: Runnable = init.model.bindTools?.([...init.tools]) ?? init.model
+  const answering: Runnable = init.model.bindTools?.([]) ?? init.model
   const fallback: Runnable = init.fallback.bindTools?.([...init.tools]) ?? init.fallback
+  const maxTools = init.maxTools ?? 1
 
   async function agent (state: ChatStateType, config: { signal?: AbortSignal }): Promise<Partial<ChatStateType>> {
     const context = [new SystemMessage(init.systemPrompt), ...state.messages]
@@ -49,10 +54,13 @@ export function buildChatGraph (init: ChatGraphInit) {
       if (state.steps >= init.maxSteps + POLICY_STEPS) return { messages: [new AIMessage('I could not finish this answer from the record.')], steps }
       return { messages: [await fallback.invoke(context, { signal: config.signal }) as AIMessage], steps, byPolicy: true }
     }
-    const check = (reply: AIMessage | undefined): string | undefined => invalid(reply, byName, state.messages) ?? ungrounded(reply, state.messages)
-    const first = await ask(model, context, config.signal)
+    const read = state.messages.filter(m => m.type === 'tool').length >= maxTools
+    const check = (reply: AIMessage | undefined): string | undefined => invalid(reply, read ? new Map() : byName, state.messages) ?? ungrounded(reply, state.messages)
+    const asking = read ? answering : model
+    if (read) context.push(new SystemMessage(ANSWER_NOW))
+    const first = await ask(asking, context, config.signal)
     if (check(first) === undefined && first !== undefined) return { messages: [first], steps }
-    const second = await ask(model, [...context, new SystemMessage(`Your last answer was invalid: ${check(first)}. Answer again.`)], config.signal)
+    const second = await ask(asking, [...context, new SystemMessage(`Your last answer was invalid: ${check(first)}. Answer again.`)], config.signal)
     if (check(second) === undefined && second !== undefined) return { messages: [second], steps }
     return { messages: [await fallback.invoke(context, { signal: config.signal }) as AIMessage], steps, byPolicy: true }
   }
@@ -68,10 +76,18 @@ export function buildChatGraph (init: ChatGraphInit) {
     .compile()
 }
 
-/** A reply before any tool result says nothing the record holds. */
+const ANSWER_NOW = 'Now answer the question in one or two plain sentences, from the tool results above: name the members, rounds and proposal ids exactly as they appear there.'
+
+/**
+ * A reply must rest on what the tools returned: before any result it says nothing the record
+ * holds, and after one it must name something in it (an id, a member, a number of 2+ digits).
+ */
 function ungrounded (reply: AIMessage | undefined, messages: readonly BaseMessage[]): string | undefined {
-  if ((reply?.tool_calls?.length ?? 0) > 0 || messages.some(m => m.type === 'tool')) return undefined
-  return 'answer from the record: call one of the tools first, then reply with what it returned'
+  if ((reply?.tool_calls?.length ?? 0) > 0) return undefined
+  const results = messages.filter(m => m.type === 'tool').map(textOf).join('\n')
+  if (results === '') return 'answer from the record: call one of the tools first, then reply with what it returned'
+  const cites = (reply === undefined ? '' : textOf(reply)).split(/[^\w.-]+/).some(w => (w.length >= 6 || /^agent-\d+$|\d\d/.test(w)) && results.includes(w))
+  return cites ? undefined : 'your answer names nothing the tool results hold: quote the members, rounds, ids or figures they give'
 }
 
 async function ask (model: Runnable, messages: BaseMessage[], signal?: AbortSignal): Promise<AIMessage | undefined> {

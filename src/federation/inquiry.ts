@@ -29,21 +29,22 @@ export interface ProposalFact {
   votes: VoteFact[]
 }
 
+/** What to look for; null or absent: any (models that must fill every field say null). */
 export interface ProposalQuery {
   /** A proposal id, or at least its first 8 characters. */
-  proposal?: string
-  round?: number
+  proposal?: string | null
+  round?: number | null
   /** A member's name (agent-3). */
-  proposer?: string
+  proposer?: string | null
 }
 
 /** Proposals that fit the query, oldest first, with every anchored vote and its rationale. */
 export function proposalFacts (state: RecordState, who: Inquirer, query: ProposalQuery = {}): ProposalFact[] {
   const ref = query.proposal?.trim()
   return [...state.proposals.values()]
-    .filter(e => ref === undefined || e.block === ref || (ref.length >= 8 && e.block.startsWith(ref)))
-    .filter(e => query.round === undefined || e.signed.record.round === query.round)
-    .filter(e => query.proposer === undefined || who.nameOf(e.signed.issuer) === query.proposer)
+    .filter(e => ref === undefined || ref === null || e.block === ref || (ref.length >= 8 && e.block.startsWith(ref)))
+    .filter(e => query.round === undefined || query.round === null || e.signed.record.round === query.round)
+    .filter(e => query.proposer === undefined || query.proposer === null || who.nameOf(e.signed.issuer) === query.proposer)
     .map(e => proposalFact(e, who))
 }
 

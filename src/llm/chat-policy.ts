@@ -1,5 +1,5 @@
 import { BaseChatModel, type BaseChatModelParams, type BindToolsInput } from '@langchain/core/language_models/chat_models'
-import type { BaseMessage } from '@langchain/core/messages'
+import type { AIMessage, BaseMessage, ToolMessage } from '@langchain/core/messages'
 import type { ChatResult } from '@langchain/core/outputs'
 import type { ProposalFact, RoundFact, RunStatus, Standing, Trend, TrendPoint } from '../federation/inquiry.ts'
 import { refused, stepResult, textOf, type PolicyStep } from './policy.ts'
@@ -23,8 +23,11 @@ export function chatPolicyStep (messages: readonly BaseMessage[]): PolicyStep {
   const question = textOf(messages[start] as BaseMessage)
   const intent = intentOf(question)
   if (intent === undefined) return { reply: `I answer from the record. ${HELP}` }
-  const result = messages.slice(start + 1).findLast(m => m.type === 'tool' && (m as BaseMessage & { name?: string }).name === intent.tool)
-  if (result === undefined) return intent
+  // Only my own call's result answers: a model before me may have called the same tool with other arguments.
+  const mine = new Set(messages.slice(start + 1).flatMap(m => (m as AIMessage).tool_calls ?? [])
+    .filter(c => c.name === intent.tool && JSON.stringify(c.args) === JSON.stringify(intent.args)).map(c => c.id))
+  const result = messages.slice(start + 1).findLast(m => m.type === 'tool' && mine.has((m as ToolMessage).tool_call_id))
+  if (result === undefined) return { tool: intent.tool, args: intent.args }
   if (refused(result)) return { reply: `I could not read that from the record: ${textOf(result).slice(0, 300)}` }
   return { reply: word(intent, JSON.parse(textOf(result)) as unknown) }
 }

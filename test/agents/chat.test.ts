@@ -138,15 +138,26 @@ describe('chat with a language model', () => {
       const [, proposal, accepted] = /"proposal":"([^"]+)".*"decision":\{"accepted":(true|false)/.exec(result) ?? []
       return JSON.stringify({ reply: `I rejected ${proposal}; the federation ${accepted === 'true' ? 'accepted' : 'rejected'} it.` })
     })
-    expect(await (await chatWith(reader)).answer(question)).toBe(`I rejected ${hostile?.block}; the federation rejected it.`)
+    const byReader = await chatWith(reader)
+    expect(await byReader.answer(question)).toBe(`I rejected ${hostile?.block}; the federation rejected it.`)
+    expect(byReader.answered).toEqual({ model: 1, policy: 0 })
     expect(reader.prompts).toHaveLength(2)
     expect(reader.prompts[1]).toContain(`RESULT of read_votes: [{"proposal":"${hostile?.block}"`)
 
     // A model that answers without reading anything: told so once, then the chat policy answers from the record.
     const guesser = scripted(() => JSON.stringify({ reply: 'Everything is fine.' }))
-    const answer = await (await chatWith(guesser)).answer(question)
+    const byGuesser = await chatWith(guesser)
+    const answer = await byGuesser.answer(question)
     expect(guesser.prompts).toHaveLength(2)
+    expect(byGuesser.answered).toEqual({ model: 0, policy: 1 })
     expect(answer).toContain(`I voted to reject agent-3's round 1 update (${hostile?.block.slice(0, 12)})`)
     expect(answer).toContain(hostile?.votes.get(p.did)?.signed.record.rationale)
+
+    // A model that reads the record but answers with nothing it read (Gemma 3 270M answered "1"): retried, then the policy answers.
+    const mumbler = scripted(prompt => prompt.user.includes('RESULT of read_votes') ? JSON.stringify({ reply: '1' }) : JSON.stringify({ tool: 'read_votes', args: { proposer: 'agent-3', round: 1, proposal: null } }))
+    const byMumbler = await chatWith(mumbler)
+    expect(await byMumbler.answer(question)).toContain(`I voted to reject agent-3's round 1 update (${hostile?.block.slice(0, 12)})`)
+    expect(mumbler.prompts).toHaveLength(3)
+    expect(byMumbler.answered).toEqual({ model: 0, policy: 1 })
   })
 })
