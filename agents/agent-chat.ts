@@ -6,11 +6,12 @@ import { tool, type StructuredToolInterface } from '@langchain/core/tools'
 import { z } from 'zod'
 import { silentLogger, type Logger } from '../src/core/logger.ts'
 import type { Did } from '../src/core/records.ts'
-import type { LlmCounts } from '../src/federation/driver.ts'
+import type { ChatRules, LlmCounts } from '../src/federation/driver.ts'
 import type { Ledger } from '../src/ledger/index.ts'
 import { ChatPolicyChatModel } from '../src/llm/chat-policy.ts'
 import type { Bus, Subscription } from '../src/transport/index.ts'
 import { answerOf, buildChatGraph, stripMention } from '../graphs/chat.ts'
+import { ChatGate } from './chat-gate.ts'
 import { loadPrompt } from '../prompts/index.ts'
 import { bindTools, CHAT_TOOLS, chatToolsNow, type ParticipantView, type ToolDefinition } from '../tools/index.ts'
 
@@ -104,15 +105,19 @@ export class AgentChat {
    * Answers in the room: a message that mentions me (`@agent-2 …`), or a bare `!command`
    * meant for every agent. Every reply starts with my name, so replies to a broadcast say
    * who sent each. A message addressed only to agents that are not members gets one reply,
-   * from the first member, naming the members.
+   * from the founder (the charter's first member), naming the members. Commands that act
+   * come only from those who may steer, and everyone gets at most so many answers per window
+   * (chat-gate.ts); a refusal or a request to wait, for a message not addressed to me by
+   * name, comes from the founder alone.
    */
-  async listen (bus: Bus, room: string): Promise<Subscription> {
+  async listen (bus: Bus, room: string, rules: ChatRules): Promise<Subscription> {
     const me = this.name
+    const gate = new ChatGate(rules)
     return bus.subscribe(room, (message) => {
       if (message.kind !== 'chat') return
       const members = this.members()
-      if (message.from === me || message.from === this.#member.participant.did || members.includes(message.from)) return
-      const reply = this.#replyTo(message.body, members)
+      if ([me, this.#member.participant.did, bus.sender, ...members].includes(message.from)) return
+      const reply = this.#replyTo(message.body, message.from, members, gate, rules)
       if (reply === undefined) return
       void reply
         .then(body => bus.publish(room, { kind: 'chat', from: me, body: `${me}: ${body}`.slice(0, 8000), inReplyTo: message.id, id: randomUUID() }))
@@ -120,13 +125,19 @@ export class AgentChat {
     })
   }
 
-  #replyTo (body: string, members: readonly string[]): Promise<string> | undefined {
-    const addressed = mentions(body)
-    if (addressed.includes(this.name)) return this.answer(body)
-    if (addressed.length === 0) return body.trim().startsWith('!') ? this.answer(body) : undefined
+  #replyTo (body: string, from: string, members: readonly string[], gate: ChatGate, rules: ChatRules): Promise<string> | undefined {
+    const mentioned = mentions(body).includes(this.name)
+    const founder = members[0] === this.name
     const strangers = strangersIn(body, members)
-    if (strangers.length === 0 || members[0] !== this.name) return undefined
-    return Promise.resolve(strangersReply(strangers, members))
+    const broadcast = mentions(body).length === 0 && body.trim().startsWith('!')
+    if (!mentioned && !broadcast && (strangers.length === 0 || !founder)) return undefined
+    const text = stripMention(body)
+    const command = mentioned || broadcast ? /^!\s*(\S+)/.exec(text)?.[1]?.toLowerCase() : undefined
+    const admission = gate.admit(from, command)
+    if (admission === 'ignore' || (admission !== 'answer' && !mentioned && !founder)) return undefined
+    if (admission === 'refuse') return Promise.resolve(`sorry, I take !${command} only from this federation's researchers. You can still ask me questions, or !status.`)
+    if (admission === 'wait') return Promise.resolve(`you have sent me ${rules.limit.messages} messages within ${rules.limit.seconds} s; I will answer again once that window has room.`)
+    return mentioned || broadcast ? this.answer(body) : Promise.resolve(strangersReply(strangers, members))
   }
 
   async #ask (graph: ReturnType<typeof buildChatGraph>, question: string): Promise<{ answer: string, byPolicy: boolean }> {

@@ -101,7 +101,7 @@ export class ParticipantAgent implements Driver {
       activity: () => ({ tools: this.toolNames, ...this.activity() }),
       control: { pause: () => this.#pause(), resume: () => this.#resume(), propose: () => this.#propose(), paused: () => this.#paused }
     }, { model: model instanceof ProtocolPolicyChatModel ? undefined : model, logger: this.#logger })
-    this.#chatSubscription = await this.#chat.listen(this.#context.bus, this.#context.room)
+    this.#chatSubscription = await this.#chat.listen(this.#context.bus, this.#context.room, this.#context.chat)
   }
 
   static async create (participant: Participant, context: DriverContext, options: AgentOptions = {}): Promise<ParticipantAgent> {

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { AcceptanceTerms, VoteMeasurement } from '../federation/acceptance-terms.ts'
 import { QuorumRule } from './quorum.ts'
 
 /** did:key with a multibase base58btc key (Ed25519 keys start with z6Mk). */
@@ -57,7 +58,14 @@ export const Charter = z.object({
    * claim at most its proposer's figure, so no member can buy the merge with a claimed
    * sample count. Absent: proposals' counts are not bounded (charters before it existed).
    */
-  samples: z.array(z.number().int().positive()).optional()
+  samples: z.array(z.number().int().positive()).optional(),
+  /**
+   * How members decide on an update: every member follows these, whatever its own config
+   * says, and each vote must be what they decide from the measurement it signs. Absent
+   * (charters before it existed): each member judged by its own config, and the audit
+   * cannot re-decide the votes.
+   */
+  acceptance: AcceptanceTerms.optional()
 }).strict().refine(c => c.samples === undefined || c.samples.length === c.members.length, { message: 'samples must give one count per member', path: ['samples'] })
 export type Charter = z.infer<typeof Charter>
 
@@ -81,7 +89,9 @@ export const Vote = z.object({
   proposal: BlockId,
   accept: z.boolean(),
   score: FiniteNumber,
-  rationale: z.string().max(2000)
+  rationale: z.string().max(2000),
+  /** What the voter measured and decided from: required under a charter that states its acceptance terms. */
+  measurement: VoteMeasurement.optional()
 }).strict()
 export type Vote = z.infer<typeof Vote>
 

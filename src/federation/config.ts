@@ -38,7 +38,9 @@ export const RunConfig = z.object({
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /**
    * How a peer decides on an update from what it measured (src/federation/acceptance.ts):
-   * `tolerance` accepts within `tolerance` plus `relativeTolerance`. @default tolerance
+   * `tolerance` accepts within `tolerance` plus `relativeTolerance`. The founder writes this,
+   * the two tolerances, `voteScale` and `robustness` into the charter; every member then
+   * judges by the charter's terms, whatever its own config says. @default tolerance
    */
   acceptance: AcceptanceRuleName.default('tolerance'),
   /**
@@ -88,6 +90,12 @@ export const RunConfig = z.object({
   store: StoreConfig.prefault({ kind: 'helia' }),
   ledger: LedgerConfig.prefault({ kind: 'tangle' }),
   bus: BusConfig.prefault({ kind: 'local' }),
+  /**
+   * Researchers' Matrix ids (`@alice:example.org`): invited to the federation's room, and the
+   * only people whose commands that act (`!pause`, `!resume`, `!propose`) the agents obey,
+   * besides the members themselves. @default nobody
+   */
+  researchers: z.array(z.string().regex(/^@[^:\s]+:\S+$/, 'expected a Matrix user id like @name:server')).max(256).default([]),
   /** Hostile agents, for robustness experiments. @default none */
   attacks: z.array(Attack).default([]),
   /** Who drives each participant. */
@@ -99,7 +107,16 @@ export const RunConfig = z.object({
     /** Plugin tool modules (paths relative to the config file), each exporting defineTool(...) or a LangChain tool. @default none */
     tools: z.array(z.string().min(1)).default([]),
     /** Most model steps an agent takes for one event. @default 8 */
-    maxSteps: z.number().int().min(1).max(64).default(8)
+    maxSteps: z.number().int().min(1).max(64).default(8),
+    /**
+     * Messages an agent answers per sender (each may cost a model call): at most `messages` in
+     * any `seconds`; past that, one note that the sender must wait, then silence until the
+     * window has room. @default 6 per 60 s
+     */
+    chatLimit: z.object({
+      messages: z.number().int().min(1).max(10_000).default(6),
+      seconds: z.number().int().min(1).max(86_400).default(60)
+    }).strict().prefault({})
   }).strict().prefault({})
 }).strict().superRefine((config, ctx) => {
   const agents = config.attacks.map(a => a.agent)
@@ -172,6 +189,9 @@ quorum: { kind: fraction, fraction: 0.5 }
 # Seconds after a proposal during which votes on it count.
 windowSeconds: 600
 # How a peer decides on an update from what it measured: tolerance (the two settings below).
+# The founder writes these acceptance terms (with voteScale and robustness) into the charter;
+# every member judges by the charter's, and each vote signs what it measured, so the audit
+# decides every vote again.
 acceptance: tolerance
 # A peer accepts an update that lowers its judge's score on its validation examples by at
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
@@ -204,9 +224,16 @@ teacher: { kind: dataset, maxTokens: 64 }
 store: { kind: helia }
 # Where records are anchored: tangle (embedded file; difficulty = proof-of-work bits) or iota.
 ledger: { kind: tangle, difficulty: 8 }
-# How participants talk: local (in-process), or matrix (baseUrl, userId; its access token
-# best in CONCLAVE_MATRIX_TOKEN: a token written here is never written anywhere else).
+# How participants talk: local (in-process), or matrix (baseUrl; each agent its own account:
+# registrationSecret registers @<federation>.agent-N through the homeserver's shared secret,
+# or accounts lists one { userId } per agent; a member process may give its one userId).
+# Secrets are best in the environment (CONCLAVE_MATRIX_REGISTRATION_SECRET,
+# CONCLAVE_MATRIX_TOKEN_<N>, CONCLAVE_MATRIX_TOKEN): one written here is never written
+# anywhere else. The room is invite-only unless public: true.
 bus: { kind: local }
+# Researchers' Matrix ids: invited to the room; only they (and the agents) may !pause,
+# !resume or !propose. Anyone else's command gets one polite refusal.
+researchers: []
 # Bounds a peer puts on an update before its judge's score counts (false: none): its norm at
 # most maxNormRatio times the peer's own update's, along the peer's update (cosine at least
 # minCosine) or along an earlier update (minHistoryCosine), and no re-sent update (cosine with
@@ -220,5 +247,6 @@ attacks: []
 # Who drives each participant: agents (a LangGraph agent per participant, deciding through
 # the protocol tools) or autopilot. llm: policy (deterministic protocol policy),
 # ollama:<model> or gguf:<path>. tools: plugin tool modules, e.g. [./examples/plugin-tool/index.ts].
-agent: { driver: agents, llm: policy, tools: [], maxSteps: 8 }
+# chatLimit: answers per sender in the room (each may cost a model call), at most messages per seconds.
+agent: { driver: agents, llm: policy, tools: [], maxSteps: 8, chatLimit: { messages: 6, seconds: 60 } }
 `

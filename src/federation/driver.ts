@@ -26,6 +26,17 @@ export interface Driver {
   close(): Promise<void>
 }
 
+/** Who may steer an agent through its room, and how often anyone may make it answer. */
+export interface ChatRules {
+  /**
+   * Senders whose commands that act (`!pause`, `!resume`, `!propose`) are obeyed: the run's
+   * researchers and the members' own accounts, as the bus names senders (Matrix ids).
+   */
+  steer: ReadonlySet<string>
+  /** At most `messages` answers per sender in any `seconds`. */
+  limit: { messages: number, seconds: number }
+}
+
 export interface DriverContext {
   ledger: Ledger
   /** The federation's bus and room: agents hear researchers' chat there and answer. */
@@ -35,6 +46,8 @@ export interface DriverContext {
   nameOf: (did: Did) => string
   /** This participant's own directory (agent memory lives there). */
   dir: string
+  /** Who may steer an agent through the room, and how often anyone may make it answer. */
+  chat: ChatRules
   /** Rounds the run is configured for: past them, an agent says the run has ended. */
   rounds?: number
 }

@@ -9,7 +9,7 @@ import type { ContentStore } from '../storage/index.ts'
 import { CachedTeacher } from '../teachers/cache.ts'
 import type { Teacher } from '../teachers/index.ts'
 import type { Bus } from '../transport/index.ts'
-import { acceptanceRule } from './acceptance.ts'
+import { termsOf } from './acceptance-terms.ts'
 import { memberName, memberSeed, type RunConfig } from './config.ts'
 import { putModel } from './content.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
@@ -55,9 +55,7 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
     shard: parts.shard,
     teacher,
     seed: memberSeed(config, index),
-    acceptance: acceptanceRule(config, judgeOf(parts.task)),
-    voteScale: config.voteScale,
-    robustness: config.robustness === false ? undefined : config.robustness,
+    terms: termsOf(config, judgeOf(parts.task)),
     attack: config.attacks.find(a => a.agent === index + 1),
     allies: config.attacks.filter(a => a.kind === 'collude').map(a => a.agent),
     autoVote: parts.driver === undefined || parts.driver === autopilot,
@@ -66,10 +64,10 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
   })
 }
 
-/** The charter the founder anchors: the members, the rules, and the initial model (put in the store). */
+/** The charter the founder anchors: the members, the rules (acceptance terms included), and the initial model (put in the store). */
 export async function charterOf (config: RunConfig, task: Task, store: ContentStore, members: Did[]): Promise<Charter> {
   const initial = await putModel(store, task.initialWeights(config.seed))
   // Every member's share is derived from the run's seed, so the founder can state what each trains on.
   const samples = task.shards(members.length, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha }).map(s => task.samples(s))
-  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial, samples }
+  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial, samples, acceptance: termsOf(config, judgeOf(task)) }
 }

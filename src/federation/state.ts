@@ -10,6 +10,7 @@ import type {
 import { assertReachable, requiredAccepts } from '../core/quorum.ts'
 import { NonceRegistry, verifyRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
+import { assertFollowsTerms } from './acceptance-terms.ts'
 import { recorderOf, tally, type Tally } from './tally.ts'
 
 export interface ProposalEntry {
@@ -60,12 +61,16 @@ export interface ApplyOptions {
  * time, and a vote counts only if its block descends from its proposal's block and is dated
  * at most the charter's window after it. Block times never go back along parents, so a vote
  * cannot be dated before the proposal it follows, and a signer's backdated `iat` buys nothing.
+ * Under a charter that states its acceptance terms, a vote counts only if they decide, from
+ * the measurement it signs, what it says.
  */
 export class FederationState {
   charter?: SignedRecord<Charter>
   readonly proposals = new Map<BlockId, ProposalEntry>()
   readonly rounds = new Map<number, RoundEntry>()
   readonly reputation = new Map<Did, Reputation>()
+  /** Every proposal by its Δw's sha-256 and by its CID: a re-sent update is found without a scan. */
+  readonly #byContent = new Map<string, BlockId>()
   /** The model everyone trains from: the charter's, then each round's checkpoint. */
   global?: { round: number, model: ModelRef }
   readonly #nonces = new NonceRegistry()
@@ -150,7 +155,7 @@ export class FederationState {
     const charter = this.#charter().record
     const declared = charter.samples?.[charter.members.indexOf(issuer)]
     if (declared !== undefined && record.numSamples > declared) throw new InflatedSamplesError(`${issuer} claims ${record.numSamples} samples, it declared ${declared} in the charter`)
-    const earlier = [...this.proposals.values()].find(p => p.signed.record.delta.sha256 === record.delta.sha256 || p.signed.record.delta.cid === record.delta.cid)
+    const earlier = this.proposals.get(this.#byContent.get(record.delta.sha256) ?? this.#byContent.get(record.delta.cid) ?? '')
     if (earlier !== undefined) throw new ReplayedUpdateError(`${issuer} re-sends the update of proposal ${earlier.block} (round ${earlier.signed.record.round})`)
   }
 
@@ -169,6 +174,8 @@ export class FederationState {
     if (block.time > entry.time + window) {
       throw new VoteOutsideWindowError(`vote on ${record.proposal} was anchored ${block.time - entry.time} s after it, past its ${window} s window`)
     }
+    const terms = this.#charter().record.acceptance
+    if (terms !== undefined) assertFollowsTerms(terms, record, `vote in block ${block.id}`)
   }
 
   #checkDecision (signed: SignedRecord<Decision>, block: Block): void {
@@ -207,6 +214,7 @@ export class FederationState {
         return
       case 'proposal': {
         this.proposals.set(block.id, { block: block.id, time: block.time, signed: signed as SignedRecord<Proposal>, votes: new Map() })
+        this.#byContent.set(record.delta.sha256, block.id).set(record.delta.cid, block.id)
         const round = this.rounds.get(record.round) ?? { proposals: [] }
         round.proposals.push(block.id)
         this.rounds.set(record.round, round)

@@ -52,7 +52,7 @@ describe('chat with a live agent', () => {
   })
 
   it('in the room: a mention gets its agent\'s answer, a broadcast one reply per agent naming it, an unknown agent one reply naming the members', async () => {
-    sim = await Simulation.create(withHostile(1), { dir: await tempDir(), driver: agentDriver() })
+    sim = await Simulation.create(smallConfig({ rounds: 1, attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }], researchers: ['@alice:lab'] }), { dir: await tempDir(), driver: agentDriver() })
     await sim.charter()
     await sim.round(1)
     const vote = hostileProposal(sim, 1, 1)?.votes.get(agentOf(sim, 1).participant.did)?.signed.record
@@ -79,6 +79,14 @@ describe('chat with a live agent', () => {
     expect(new Set(broadcast.map(r => r.body)).size).toBe(3)
     expect(replies.filter(r => r.inReplyTo === 'q4')).toEqual([])
     expect(replies.filter(r => r.inReplyTo === 'q5')).toEqual([expect.objectContaining({ from: 'agent-1', body: expect.stringMatching(/^agent-1: The run has ended/) })])
+
+    // Who may steer: a stranger's !pause, meant for every agent, gets one refusal (from the
+    // founder, for all) and pauses nobody, twice over; the researcher's pauses every agent.
+    for (const id of ['p1', 'p2']) await sim.bus.publish(sim.config.federation, { kind: 'chat', from: '@mallory:lab', body: '!pause', id })
+    await ask('p3', '!pause')
+    await expect.poll(() => replies.filter(r => r.inReplyTo === 'p3').length, { timeout: 60_000 }).toBe(3)
+    expect(replies.filter(r => r.inReplyTo === 'p1' || r.inReplyTo === 'p2')).toEqual([expect.objectContaining({ from: 'agent-1', inReplyTo: 'p1', body: expect.stringContaining("agent-1: sorry, I take !pause only from this federation's researchers") })])
+    expect([0, 1, 2].map(i => agentOf(sim as Simulation, i).paused)).toEqual([true, true, true])
   })
 
   it('a run that has ended says so: no "round 3 open" after a 2-round run', async () => {

@@ -1,6 +1,8 @@
-import type { StepContext } from '../context.ts'
+import { ruleOf } from '../acceptance-terms.ts'
+import { termsFor, type StepContext } from '../context.ts'
 import { ConclaveError, NotAnchoredError } from '../../core/errors.ts'
 import type { BlockId, SignedRecord } from '../../core/records.ts'
+import { forgedMeasurement } from '../attacks.ts'
 import { fetchModel } from '../content.ts'
 import type { StepOptions } from '../context.ts'
 import type { GlobalModel } from '../merge.ts'
@@ -83,7 +85,7 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
   if (record.type === 'charter') {
     const weights = await fetchModel(ctx.store, record.initial, options)
     held.global = { ref: record.initial, weights }
-    if (ctx.acceptance.needs.includes('initial')) held.initial = { weights }
+    if (ruleOf(termsFor(ctx)).needs.includes('initial')) held.initial = { weights }
   } else if (record.type === 'proposal' && signed.issuer !== ctx.identity.did && ctx.autoVote && !held.replaying) {
     await judge(ctx, state.proposals.get(block) as ProposalEntry, options)
   } else if (record.type === 'decision' && !held.replaying && state.recorder(record.round) === ctx.identity.did && roundDecided(ctx, record.round)) {
@@ -92,6 +94,9 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
     held.global = { ref: record.model, ...ownMerge }
     held.own.delete(record.round)
     held.prepared.delete(record.round)
+    held.merged.delete(record.round)
+    // A merged round's Δw are on the store under their CIDs: memory stays flat however long the run.
+    for (const id of state.rounds.get(record.round)?.proposals ?? []) held.deltas.delete(id)
     for (const s of held.sketches) if (record.merged.includes(s.block)) s.merged = true
     options.onProgress?.({ type: 'conclave:checkpoint', detail: { round: record.round, model: record.model } })
   }
@@ -102,7 +107,9 @@ async function judge (ctx: InboxContext, entry: ProposalEntry, options: StepOpti
   const evaluation = await evaluate(ctx, { entry }, options)
   if (ctx.collusion !== undefined) {
     const ally = ctx.collusion.some(i => ctx.state.charter?.record.members[i - 1] === entry.signed.issuer)
-    return vote(ctx, { entry, accept: ally && evaluation.unusable === undefined }, options).then(() => undefined)
+    const accept = ally && evaluation.unusable === undefined
+    const measurement = evaluation.measurement === undefined ? undefined : forgedMeasurement(evaluation.measurement, accept)
+    return vote(ctx, { entry, accept, measurement }, options).then(() => undefined)
   }
   await vote(ctx, { entry, accept: evaluation.passes }, options)
 }
