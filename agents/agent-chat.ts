@@ -103,7 +103,7 @@ export class AgentChat {
 
   /**
    * Answers in the room: a message that mentions me (`@agent-2 …`), or a bare `!command`
-   * meant for every agent. Every reply starts with my name, so replies to a broadcast say
+   * meant for every agent. Every reply starts with my name (`agent-2: …`, or `agent-2 paused…`), so replies to a broadcast say
    * who sent each. A message addressed only to agents that are not members gets one reply,
    * from the founder (the charter's first member), naming the members. Commands that act
    * come only from those who may steer, and everyone gets at most so many answers per window
@@ -120,7 +120,7 @@ export class AgentChat {
       const reply = this.#replyTo(message.body, message.from, members, gate, rules)
       if (reply === undefined) return
       void reply
-        .then(body => bus.publish(room, { kind: 'chat', from: me, body: `${me}: ${body}`.slice(0, 8000), inReplyTo: message.id, id: randomUUID() }))
+        .then(body => bus.publish(room, { kind: 'chat', from: me, body: (body.startsWith(`${me} `) ? body : `${me}: ${body}`).slice(0, 8000), inReplyTo: message.id, id: randomUUID() }))
         .catch((err: unknown) => { this.#logger.warn(`${me}: could not answer chat`, { error: (err as Error).message }) })
     })
   }

@@ -50,9 +50,15 @@ export function buildChatGraph (init: ChatGraphInit) {
   async function agent (state: ChatStateType, config: { signal?: AbortSignal }): Promise<Partial<ChatStateType>> {
     const context = [new SystemMessage(init.systemPrompt), ...state.messages]
     const steps = state.steps + 1
+    // The policy's steps are checked too: a call that does not fit its tool ends the answer with the reason, never the run.
+    const byPolicy = async (): Promise<Partial<ChatStateType>> => {
+      const reply = await fallback.invoke(context, { signal: config.signal }) as AIMessage
+      const problem = invalid(reply, byName, state.messages)
+      return { messages: [problem === undefined ? reply : new AIMessage(`I could not read that from the record: ${problem}.`)], steps, byPolicy: true }
+    }
     if (state.byPolicy || state.steps >= init.maxSteps) {
       if (state.steps >= init.maxSteps + POLICY_STEPS) return { messages: [new AIMessage('I could not finish this answer from the record.')], steps }
-      return { messages: [await fallback.invoke(context, { signal: config.signal }) as AIMessage], steps, byPolicy: true }
+      return byPolicy()
     }
     const read = state.messages.filter(m => m.type === 'tool').length >= maxTools
     const check = (reply: AIMessage | undefined): string | undefined => invalid(reply, read ? new Map() : byName, state.messages) ?? ungrounded(reply, state.messages)
@@ -62,7 +68,7 @@ export function buildChatGraph (init: ChatGraphInit) {
     if (check(first) === undefined && first !== undefined) return { messages: [first], steps }
     const second = await ask(asking, [...context, new SystemMessage(`Your last answer was invalid: ${check(first)}. Answer again.`)], config.signal)
     if (check(second) === undefined && second !== undefined) return { messages: [second], steps }
-    return { messages: [await fallback.invoke(context, { signal: config.signal }) as AIMessage], steps, byPolicy: true }
+    return byPolicy()
   }
 
   const route = (state: ChatStateType): 'tools' | typeof END => ((state.messages.at(-1) as AIMessage | undefined)?.tool_calls?.length ?? 0) > 0 ? 'tools' : END

@@ -39,10 +39,10 @@ type Intent = { tool: string, args: Record<string, unknown>, topic?: 'teacher' }
 /** Which tool holds the answer to a question, and with which arguments. */
 export function intentOf (question: string): Intent | undefined {
   const q = question.toLowerCase()
-  const round = Number(/\bround\s*(\d+)/.exec(q)?.[1] ?? Number.NaN)
+  const round = Number(/\bround\s*(\d+)/.exec(q)?.[1] ?? Number.NaN) // round 0 is the charter's: no proposals, no merge
   const proposer = /\bagent-\d+\b/.exec(q)?.[0]
   const proposal = question.split(/[^\w:-]+/).find(w => w.length >= 8 && /\d/.test(w) && !/^agent-\d+$/i.test(w) && !/^round\d+$/i.test(w))
-  const withRound = Number.isNaN(round) ? {} : { round }
+  const withRound = Number.isNaN(round) || round < 1 || round > Number.MAX_SAFE_INTEGER ? {} : { round }
   if (/\btools?\b/.test(q)) return { tool: 'my_tools', args: {} }
   if (/\bmerg/.test(q)) return { tool: 'round_result', args: withRound }
   if (/\b(why|vote[ds]?|voting|accept(ed)?|reject(ed)?|judge[ds]?)\b/.test(q) || proposal !== undefined) {

@@ -40,6 +40,8 @@ describe('chat with a live agent', () => {
     // Before, anything vague got "I could not tell which proposal you mean".
     expect(await agent2.chat('why did you vote like that?')).toMatch(/^I voted on 2 proposals: accepted agent-1's round 1 update .*; rejected agent-3's round 1 update/)
     expect(await agent2.chat('what is the meaning of life?')).toMatch(/^I answer from the record\. Ask me why I voted/)
+    // Round 0 is the charter's: read_votes takes no such round; the question still gets an answer, never a thrown chat.
+    expect(await agent2.chat('why did you vote as you did in round 0?')).toMatch(/^I voted on 2 proposals/)
 
     expect(await agent2.chat('!status')).toMatch(/^Round 2 is open \(of 2 planned\); 1 round merged so far and the global model is [0-9a-f]{12}\. .* I made 1 proposals \(1 accepted\) and cast 2 votes; model: \d+ calls/)
     expect(await agent2.chat('!pause')).toMatch(/paused/)

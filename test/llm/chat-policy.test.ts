@@ -12,6 +12,8 @@ describe('the chat policy', () => {
     ['which tools do you have?', { tool: 'my_tools', args: {} }],
     ['what is your teacher spend?', { tool: 'federation_status', args: {}, topic: 'teacher' }],
     ['has the run ended?', { tool: 'federation_status', args: {} }],
+    ['why did you vote as you did in round 0?', { tool: 'read_votes', args: {} }],
+    ['what did round 99999999999999999999 merge?', { tool: 'round_result', args: {} }],
     ['what is the meaning of life?', undefined]
   ])('%s → %j', (question, intent) => {
     expect(intentOf(question)).toEqual(intent)
