@@ -11,6 +11,7 @@ import { SerialQueue } from '../src/core/serial-queue.ts'
 import type { Subscription } from '../src/transport/index.ts'
 import { createChatModel, describeEvent, ProtocolPolicyChatModel, type AgentEvent } from '../src/llm/index.ts'
 import { AgentChat } from './agent-chat.ts'
+import { stepLine } from './step-line.ts'
 import { FileCheckpointSaver } from '../graphs/file-checkpointer.ts'
 import { buildParticipantGraph } from '../graphs/participant.ts'
 import { loadPrompt } from '../prompts/index.ts'
@@ -77,7 +78,8 @@ export class ParticipantAgent implements Driver {
     this.#memory = options.memory ?? 60
     this.#logger = options.logger ?? silentLogger
     this.#listener = ({ block, type, issuer }) => {
-      if (type !== 'proposal' || issuer === participant.did) return
+      // A proposal wakes only its judges: every peer, or the committee drawn for it.
+      if (type !== 'proposal' || !participant.state.judges(block).includes(participant.did)) return
       const entry = participant.state.proposals.get(block)
       if (entry !== undefined) this.notify({ type: 'proposal', round: entry.signed.record.round, proposal: block, proposer: context.nameOf(issuer) })
     }
@@ -121,6 +123,8 @@ export class ParticipantAgent implements Driver {
       duty: event => event.type === 'proposal' && !participant.hasVoted(event.proposal)
         ? `you must vote on ${event.proposal} before ending this turn (evaluate it first if you have not)`
         : undefined,
+      think: call => participant.timer.time('model', call),
+      onStep: step => { (options.logger ?? silentLogger).info(stepLine(participant.name, step)) },
       ...counters
     })
     const agent = new ParticipantAgent(participant, context, graph, tools.map(t => t.name), options, counters, abort)

@@ -18,7 +18,7 @@ import { preflight } from '../federation/preflight.ts'
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
 Usage:
-  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose] [--dashboard [--port P]]
+  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--committee K] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose] [--dashboard [--port P]]
   conclave run   --resume DIR [--verbose]
   conclave dashboard DIR [--port P]
   conclave agent --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--stay] [--verbose]
@@ -30,6 +30,8 @@ Usage:
 
 run     N participants in this process: train, publish, anchor, vote, merge; then audit.
         --quorum takes a count (4), a fraction of the peers (0.75) or "majority".
+        --committee K: each proposal is judged by K peers drawn from the ledger, the
+        quorum counted among them (docs/committees.md).
         Each participant is a LangGraph agent; --llm picks the model behind its loop
         (default: policy, the deterministic protocol policy); --autopilot runs plain code instead.
         --task picks the learning task; --data points it at your own dataset folder
@@ -98,6 +100,7 @@ async function run (args: string[]): Promise<number> {
       rounds: { type: 'string' },
       seed: { type: 'string' },
       quorum: { type: 'string' },
+      committee: { type: 'string' },
       out: { type: 'string', default: 'runs/latest' },
       config: { type: 'string' },
       task: { type: 'string' },
@@ -114,7 +117,7 @@ async function run (args: string[]): Promise<number> {
   })
   if (values.port !== undefined && !values.dashboard) throw new ConfigError('--port sets the dashboard\'s port: give --dashboard too')
   if (values.resume !== undefined) {
-    const mixed = (['agents', 'rounds', 'seed', 'quorum', 'config', 'task', 'data', 'llm', 'autopilot', 'force'] as const).filter(k => values[k] !== undefined && values[k] !== false)
+    const mixed = (['agents', 'rounds', 'seed', 'quorum', 'committee', 'config', 'task', 'data', 'llm', 'autopilot', 'force'] as const).filter(k => values[k] !== undefined && values[k] !== false)
     if (mixed.length > 0) throw new ConfigError(`--resume continues a run as its config.json says; drop --${mixed.join(', --')}`)
   }
   const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
@@ -128,16 +131,17 @@ async function run (args: string[]): Promise<number> {
       ...integer('rounds', values.rounds),
       ...integer('seed', values.seed),
       ...(values.quorum === undefined ? {} : { quorum: values.quorum }),
+      ...integer('committee', values.committee),
       agent
     })
   const out = resolve(values.resume ?? values.out)
   await preflight(config)
   const logger = values.verbose ? consoleLogger : silentLogger
   const driver = config.agent.driver === 'autopilot' ? undefined : await agentsFor(config, values.config, logger)
-  process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)} → ${out}\n`)
+  process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)}${config.committee === undefined ? '' : ` within committees of ${config.committee}`} → ${out}\n`)
   const dashboard = values.dashboard ? await dashboardForRun(out, values.port) : undefined
   try {
-    const code = await runAndAudit(config, { out, shownOut: values.out, force: values.force, resume: values.resume !== undefined, logger, driver })
+    const code = await runAndAudit(config, { out, shownOut: values.out, force: values.force, resume: values.resume !== undefined, logger, verbose: values.verbose, driver })
     if (dashboard !== undefined) {
       process.stderr.write(`dashboard: still at ${dashboard.url} (Ctrl-C to stop)\n`)
       await untilStopped()
@@ -148,9 +152,9 @@ async function run (args: string[]): Promise<number> {
   }
 }
 
-async function runAndAudit (config: RunConfig, options: { out: string, shownOut: string, force: boolean, resume: boolean, logger: Logger, driver?: DriverFactory }): Promise<number> {
+async function runAndAudit (config: RunConfig, options: { out: string, shownOut: string, force: boolean, resume: boolean, logger: Logger, verbose: boolean, driver?: DriverFactory }): Promise<number> {
   const { out } = options
-  const report = await runFederation(config, { out, force: options.force, resume: options.resume, logger: options.logger, onProgress: showProgress, driver: options.driver })
+  const report = await runFederation(config, { out, force: options.force, resume: options.resume, logger: options.logger, onProgress: progress(options.verbose), driver: options.driver })
   process.stdout.write(`\n${roundTable(report)}\n\nrejection rate ${(100 * report.rejectionRate).toFixed(1)}% · backend ${report.backend} · ${report.wallSeconds.toFixed(1)} s · model sha-256 ${report.modelHash}\n`)
 
   process.stderr.write('auditing the run directory…\n')
@@ -269,16 +273,18 @@ function integer (name: string, value: string | undefined): Record<string, numbe
   return { [name]: Number(value) }
 }
 
-function showProgress (event: RunProgress): void {
+/** A round's progress on one line, or a line per step when `--verbose` logs lines between them. */
+const progress = (verbose: boolean) => (event: RunProgress): void => {
+  const end = verbose ? '\n' : ' '
   switch (event.type) {
     case 'conclave:run:start':
       process.stderr.write(`TF.js backend: ${event.backend}\n`)
       break
     case 'conclave:round:start':
-      process.stderr.write(`round ${event.round}/${event.rounds}: `)
+      process.stderr.write(`round ${event.round}/${event.rounds}:${end}`)
       break
     case 'conclave:round:propose':
-      process.stderr.write(`${event.agent} trains… `)
+      process.stderr.write(`${event.agent} trains…${end}`)
       break
     case 'conclave:round:end': {
       const r = event.report

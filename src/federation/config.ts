@@ -3,7 +3,7 @@ import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import { assertReachable, parseQuorum, QuorumRule } from '../core/quorum.ts'
-import { AggregationRule } from '../core/records.ts'
+import { AggregationRule, MAX_COMMITTEE } from '../core/records.ts'
 import { LedgerConfig } from '../ledger/index.ts'
 import { LlmSpec } from '../llm/spec.ts'
 import { TaskConfig } from '../ml/task.ts'
@@ -34,6 +34,15 @@ export const RunConfig = z.object({
    * @default half the peers, rounded up (⌈(N−1)/2⌉)
    */
   quorum: QuorumInput.default({ kind: 'fraction', fraction: 0.5 }),
+  /**
+   * k: each proposal is judged by k of its proposer's peers, drawn from the round's base
+   * model and the proposer, and `quorum` counts within those k (half of them: ⌈k/2⌉). Each
+   * member then judges about k proposals a round instead of N − 1. docs/committees.md gives
+   * the odds that hostile members hold a committee, and the k to choose. At most 64, so a
+   * decision naming its committee and votes fits in one record.
+   * @default none: every peer judges every proposal
+   */
+  committee: z.number().int().positive().max(MAX_COMMITTEE).optional(),
   /** Seconds after a proposal during which votes on it count. @default 600 */
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /**
@@ -140,7 +149,7 @@ export function memberName (index: number): string {
 export function parseRunConfig (input: unknown): RunConfig {
   const result = RunConfig.safeParse(input)
   if (!result.success) throw new ConfigError(`invalid config:\n${z.prettifyError(result.error)}`, { cause: result.error })
-  assertReachable(result.data.quorum, result.data.agents)
+  assertReachable(result.data.quorum, result.data.agents, result.data.committee)
   return result.data
 }
 
@@ -186,6 +195,10 @@ seed: 42
 # of them; a proposer never votes on its own update) or "majority" (ceil(N/2)). Half the
 # peers keeps honest proposals merging while fewer than half the members are hostile.
 quorum: { kind: fraction, fraction: 0.5 }
+# Committee validation: each proposal is judged by this many of its proposer's peers, drawn
+# from the round's base model and the proposer, and the quorum counts within them. Omitted:
+# every peer judges every proposal. See docs/committees.md before choosing one.
+# committee: 5
 # Seconds after a proposal during which votes on it count.
 windowSeconds: 600
 # How a peer decides on an update from what it measured: tolerance (the two settings below).
@@ -229,7 +242,9 @@ ledger: { kind: tangle, difficulty: 8 }
 # or accounts lists one { userId } per agent; a member process may give its one userId).
 # Secrets are best in the environment (CONCLAVE_MATRIX_REGISTRATION_SECRET,
 # CONCLAVE_MATRIX_TOKEN_<N>, CONCLAVE_MATRIX_TOKEN): one written here is never written
-# anywhere else. The room is invite-only unless public: true.
+# anywhere else. The room is invite-only unless public: true. How to get a token or the
+# secret: README, "Get a Matrix access token". For example, on scripts/services/synapse.sh's Synapse:
+# bus: { kind: matrix, baseUrl: http://127.0.0.1:8008 }
 bus: { kind: local }
 # Researchers' Matrix ids: invited to the room; only they (and the agents) may !pause,
 # !resume or !propose. Anyone else's command gets one polite refusal.
@@ -248,5 +263,7 @@ attacks: []
 # the protocol tools) or autopilot. llm: policy (deterministic protocol policy),
 # ollama:<model> or gguf:<path>. tools: plugin tool modules, e.g. [./examples/plugin-tool/index.ts].
 # chatLimit: answers per sender in the room (each may cost a model call), at most messages per seconds.
+# --verbose prints each agent step; LANGSMITH_TRACING=true with LANGSMITH_API_KEY traces every
+# model and tool call to LangSmith (README, "Trace agents with LangSmith").
 agent: { driver: agents, llm: policy, tools: [], maxSteps: 8, chatLimit: { messages: 6, seconds: 60 } }
 `

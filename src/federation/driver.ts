@@ -55,8 +55,8 @@ export interface DriverContext {
 export type DriverFactory = (participant: Participant, context: DriverContext) => Promise<Driver>
 
 /**
- * The participant proposes every round and judges every peer's update by the rule as it
- * arrives. Resumed, it judges what arrived while it was down; a resumed round may hold its
+ * The participant proposes every round and judges every peer's update it is a judge of
+ * (all of them, unless the charter sets a committee) by the rule as it arrives. Resumed, it judges what arrived while it was down; a resumed round may hold its
  * proposal already.
  */
 export const autopilot: DriverFactory = async (participant) => ({
@@ -65,7 +65,7 @@ export const autopilot: DriverFactory = async (participant) => ({
     const { state } = participant
     if (state.charter === undefined) return false
     const open = (state.rounds.get(state.currentRound())?.proposals ?? []).flatMap(id => state.proposals.get(id) ?? [])
-    const unjudged = open.filter(e => e.signed.issuer !== participant.did && e.decision === undefined && !participant.hasVoted(e.block))
+    const unjudged = open.filter(e => state.judges(e.block).includes(participant.did) && e.decision === undefined && !participant.hasVoted(e.block))
     for (const { block } of unjudged) await participant.vote(block, (await participant.evaluate(block)).passes)
     return unjudged.length > 0
   },

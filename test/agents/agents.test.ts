@@ -59,6 +59,23 @@ describe('agents drive the protocol through tools', () => {
     expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
   })
 
+  it('with committees, an agent is woken for, evaluates and votes on only the proposals it was drawn to judge', async () => {
+    sim = await Simulation.create(smallConfig({ agents: 4, committee: 2, rounds: 1 }), { dir: await tempDir(), driver: agentDriver() })
+    await sim.charter()
+    await sim.round(1)
+    const state = sim.participants[0]?.state
+    const proposals = [...state?.proposals.values() ?? []]
+    expect(proposals).toHaveLength(4)
+    const votes = await votesOnLedger(sim)
+    expect(votes).toHaveLength(4 * 2)
+    for (const { issuer, vote } of votes) expect(state?.judges(vote.proposal)).toContain(issuer)
+    for (let i = 0; i < 4; i++) {
+      const drawn = proposals.filter(p => state?.judges(p.block).includes(sim?.participants[i]?.did as string)).length
+      expect(agentOf(sim, i).activity().toolCalls).toEqual({ train: 1, publish: 1, anchor: 1, ...(drawn === 0 ? {} : { evaluate: drawn, vote: drawn }) })
+    }
+    expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
+  })
+
   it('runs the same federation to the same model as the autopilot', async () => {
     const byAgents = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: agentDriver() })
     const byCode = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir() })

@@ -14,7 +14,7 @@ describe('conclave run → audit, end to end on the embedded engines', () => {
     for (const round of report.rounds.slice(1)) {
       expect(round.proposals).toBe(3)
       expect(round.accepts + round.rejects).toBe(3)
-      expect(Object.keys(round.phases)).toEqual(['distill', 'train', 'publish', 'anchor', 'announce', 'fetchVerify', 'evaluate', 'vote', 'merge'])
+      expect(Object.keys(round.phases)).toEqual(['model', 'distill', 'train', 'publish', 'anchor', 'announce', 'fetchVerify', 'evaluate', 'vote', 'merge'])
       expect(round.phases.train).toBeGreaterThan(0)
       expect(round.peakRssMiB).toBeGreaterThan(0)
     }

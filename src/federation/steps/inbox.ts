@@ -78,7 +78,7 @@ export async function catchUp (ctx: InboxContext, { react }: { react: boolean },
   return applied
 }
 
-/** What an applied record makes me do: hold the charter's model, judge a peer's proposal, anchor a checkpoint, move to the next model. */
+/** What an applied record makes me do: hold the charter's model, judge a peer's proposal (if I am one of its judges), anchor a checkpoint, move to the next model. */
 async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: SignedRecord, block: BlockId, ownMerge?: GlobalModel }, options: StepOptions): Promise<void> {
   const { record } = signed
   const { held, state } = ctx
@@ -86,7 +86,7 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
     const weights = await fetchModel(ctx.store, record.initial, options)
     held.global = { ref: record.initial, weights }
     if (ruleOf(termsFor(ctx)).needs.includes('initial')) held.initial = { weights }
-  } else if (record.type === 'proposal' && signed.issuer !== ctx.identity.did && ctx.autoVote && !held.replaying) {
+  } else if (record.type === 'proposal' && ctx.autoVote && !held.replaying && state.judges(block).includes(ctx.identity.did)) {
     await judge(ctx, state.proposals.get(block) as ProposalEntry, options)
   } else if (record.type === 'decision' && !held.replaying && state.recorder(record.round) === ctx.identity.did && roundDecided(ctx, record.round)) {
     await recordCheckpoint(ctx, { round: record.round }, options)
