@@ -162,7 +162,7 @@ function repeats (call: { name: string, args: unknown }, turn: readonly BaseMess
 }
 
 /** Why a model reply cannot run, or undefined when every call names a tool and fits its schema. */
-function invalid (reply: AIMessage | undefined, tools: Map<string, StructuredToolInterface>, turn: readonly BaseMessage[]): string | undefined {
+export function invalid (reply: AIMessage | undefined, tools: Map<string, StructuredToolInterface>, turn: readonly BaseMessage[]): string | undefined {
   if (reply === undefined) return 'no answer'
   const bad = reply.invalid_tool_calls?.[0]
   if (bad !== undefined) return bad.error ?? 'malformed tool call'

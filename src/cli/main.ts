@@ -9,6 +9,7 @@ import { roundTable } from '../federation/report.ts'
 import { readRunConfig, runFederation, writeReport, type RunProgress } from '../federation/run.ts'
 import type { AuditReport } from '../federation/audit.ts'
 import { auditRunDir } from './audit-dir.ts'
+import { chatCommand } from './chat.ts'
 import { dashboardCommand, dashboardForRun, untilStopped } from './dashboard.ts'
 import { exportCommand, predictCommand } from './export.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
@@ -26,6 +27,7 @@ Usage:
   conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--json]
   conclave export DIR [--round R] --out DIR2 [--force]
   conclave predict DIR2 [--in FILE.jsonl] [--out FILE.jsonl]
+  conclave chat  DIR [--agent NAME] [--llm policy|ollama:M|gguf:PATH]
   conclave init  [--out FILE]
   conclave baseline centralized|fedavg|local [--task classify|ner|qa] [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]
 
@@ -61,6 +63,10 @@ export  Writes the global model of round R (default: the last checkpoint) to DIR
 predict Runs an export on JSONL examples, one per line ({"text"} for classify, {"tokens"} for
         ner, {"question"} for qa; an "id" is copied through), from stdin or --in, to stdout or
         --out. A bad line is named on stderr and skipped; the exit code is then 1.
+chat    Talk in the terminal to the agents of a run in DIR, finished or still going, loaded
+        read-only (nothing is written into DIR): why an agent voted as it did, the accuracy
+        trend, reputations, what a round merged, its tools, status. Answers come from the
+        ledger as it stands, worded by the chat policy, or by a model with --llm. /help inside.
 init    Writes a commented config file (default conclave.yaml).
 baseline  The references a federation is judged against, on the same data and seeds:
         one model trained on all data pooled, or FedAvg of every update with no vote.`
@@ -73,6 +79,7 @@ export async function main (argv: string[]): Promise<number> {
       case 'agent': return await agentCommand(rest)
       case 'key': return await keyCommand(rest)
       case 'audit': return await auditCommand(rest)
+      case 'chat': return await chatCommand(rest, { input: process.stdin, output: process.stdout })
       case 'dashboard': return await dashboardCommand(rest)
       case 'export': return await exportCommand(rest)
       case 'predict': return await predictCommand(rest)

@@ -166,3 +166,5 @@ export class HeadMismatchError extends ConclaveError {}
 export class LedgerBehindError extends ConclaveError {}
 /** Two copies of one ledger that part ways: neither is a prefix of the other. */
 export class LedgerDivergedError extends ConclaveError {}
+/** An action asked of a member loaded read-only (`conclave chat` over a run directory): it may read the record, never add to it. */
+export class ReadOnlyMemberError extends ConclaveError {}

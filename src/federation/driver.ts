@@ -48,6 +48,8 @@ export interface DriverContext {
   dir: string
   /** Who may steer an agent through the room, and how often anyone may make it answer. */
   chat: ChatRules
+  /** Rounds the run is configured for: past them, an agent says the run has ended. */
+  rounds?: number
 }
 
 export type DriverFactory = (participant: Participant, context: DriverContext) => Promise<Driver>

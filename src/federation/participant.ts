@@ -21,6 +21,7 @@ import { evaluate } from './steps/evaluate.ts'
 import { catchUp, receive } from './steps/inbox.ts'
 import { proposeDraft } from './steps/propose.ts'
 import { publishDraft } from './steps/publish.ts'
+import { scoreModel, type ModelScore } from './steps/score.ts'
 import { hasProposed, train } from './steps/train.ts'
 import { hasVoted, vote } from './steps/vote.ts'
 import { recordReaction } from './steps/human-vote.ts'
@@ -167,10 +168,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     return this.#run(o => vote(this.#ctx, { entry: this.#peerProposal(proposal), accept, reason }, o), options)
   }
 
-  /** Replays the ledger into my state (after a restart), without reacting to what I replay. */
-  async catchUp (options: AbortOptions = {}): Promise<number> {
-    return this.#run(o => catchUp(this.#ctx, o), options)
+  /** Applies what the ledger holds and I have not: replayed quietly (after a restart), or as if it came on the bus (`react`: before answering live). */
+  async catchUp (options: AbortOptions & { react?: boolean } = {}): Promise<number> {
+    return this.#run(o => catchUp(this.#ctx, { react: options.react === true }, o), options)
   }
+
+  /** My judge's score of a stored model (a checkpoint) on my validation examples. */
+  async score (model: ModelRef, options: AbortOptions = {}): Promise<ModelScore> { return this.#run(o => scoreModel(this.#ctx, { model }, o), options) }
 
   /** Called by the round loop when the validation window closes (the round's recorder anchors its records). */
   async closeRound (round: number, options: AbortOptions = {}): Promise<void> {

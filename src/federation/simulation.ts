@@ -143,7 +143,7 @@ export class Simulation {
   async #driver (participant: Participant, index: number): Promise<Driver> {
     const nameOf = (did: string): string => this.#names.get(did) ?? did
     const chat = { steer: new Set([...this.config.researchers, ...this.buses.accounts]), limit: this.config.agent.chatLimit }
-    return (this.#options.driver ?? autopilot)(participant, { ledger: this.ledger, bus: this.buses.of(index), room: this.config.federation, nameOf, dir: join(this.#options.dir, 'agents', participant.name), chat })
+    return (this.#options.driver ?? autopilot)(participant, { ledger: this.ledger, bus: this.buses.of(index), room: this.config.federation, nameOf, dir: join(this.#options.dir, 'agents', participant.name), chat, rounds: this.config.rounds })
   }
 
   /** The first participant founds the federation: members, quorum, window, initial model. */

@@ -59,10 +59,14 @@ export async function receive (ctx: InboxContext, { block: blockId, jwt, defer }
   }
 }
 
-/** Replays the ledger into my state (after a restart), without reacting to what I replay by new records. */
-export async function catchUp (ctx: InboxContext, options: StepOptions = {}): Promise<number> {
+/**
+ * Applies the ledger's blocks I have not applied. After a restart they are replayed without
+ * reacting by new records; `react` handles each as if it had just come on the bus (a live
+ * member catching up before it answers: the recorder still anchors what a decision calls for).
+ */
+export async function catchUp (ctx: InboxContext, { react }: { react: boolean }, options: StepOptions = {}): Promise<number> {
   let applied = 0
-  ctx.held.replaying = true
+  ctx.held.replaying = !react
   try {
     for await (const block of ctx.ledger.blocks(options)) {
       if (ctx.state.has(block.id)) continue
