@@ -38,7 +38,9 @@ export const RunConfig = z.object({
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /**
    * How a peer decides on an update from what it measured (src/federation/acceptance.ts):
-   * `tolerance` accepts within `tolerance` plus `relativeTolerance`. @default tolerance
+   * `tolerance` accepts within `tolerance` plus `relativeTolerance`; `improve` accepts an
+   * update that gains at least `minGain` of what the peer's own update of the round gains
+   * it. @default tolerance
    */
   acceptance: AcceptanceRuleName.default('tolerance'),
   /**
@@ -55,6 +57,12 @@ export const RunConfig = z.object({
    * own: 0.1 for classify (docs/results/vote-rule-selection.md), 0 for ner and qa
    */
   relativeTolerance: z.number().min(0).max(1).optional(),
+  /**
+   * For `acceptance: improve`: the share of what a peer's own update of the round gains it
+   * on its validation examples that another member's update must gain it too.
+   * @default 0.1 (chosen on classify's dev split: docs/results/robustness-selection.md)
+   */
+  minGain: z.number().min(0).max(1).optional(),
   /**
    * How a peer measures an update: `full` scores global + Δw (as if the update replaced the
    * round), `share` scores global + Δw / N, the share one of N members' updates gets in a

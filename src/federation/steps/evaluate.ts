@@ -3,10 +3,10 @@ import { judgeOf, type Judge } from '../../ml/task.ts'
 import { applyDelta, type Weights } from '../../ml/weights.ts'
 import type { Measurement } from '../acceptance.ts'
 import { fetchModel } from '../content.ts'
-import { requireGlobal, type Evaluation, type StepContext, type StepOptions } from '../context.ts'
+import { requireGlobal, type Evaluation, type HeldModel, type StepContext, type StepOptions } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
 import { assertTaught, autoDistil } from './distill.ts'
-import { measureGeometry, type GeometryContext } from './geometry.ts'
+import { measureGeometry, ownUpdate, type GeometryContext } from './geometry.ts'
 import { robustVerdict } from '../robust-acceptance.ts'
 
 export type EvaluateContext = GeometryContext & Pick<StepContext, 'store' | 'state' | 'acceptance' | 'voteScale' | 'robustness'>
@@ -31,17 +31,22 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
     const delta = await ctx.timer.time('fetchVerify', () => fetchModel(ctx.store, entry.signed.record.delta, options))
     // Held at once, so a member training its reference now reads it as the round's.
     held.deltas.set(entry.block, delta)
-    const candidate = applyDelta(global.weights, delta, ctx.voteScale === 'share' ? 1 / Math.max(1, ctx.state.members.size) : 1)
+    const scale = ctx.voteScale === 'share' ? 1 / Math.max(1, ctx.state.members.size) : 1
     const judge = judgeOf(task)
     const before = await judged(ctx, global, judge)
-    const after = await ctx.timer.time('evaluate', () => judge.score(candidate, shard.val))
+    const after = await ctx.timer.time('evaluate', () => judge.score(applyDelta(global.weights, delta, scale), shard.val))
     const measurement: Measurement = { before, after }
     if (ctx.acceptance.needs.includes('initial') && held.initial !== undefined) measurement.initial = await judged(ctx, held.initial, judge)
+    if (ctx.acceptance.needs.includes('reference')) {
+      const round = entry.signed.record.round
+      const mine = await ownUpdate(ctx, round, options)
+      if (mine !== undefined) measurement.reference = await referenceScore(ctx, { round, global, mine, scale, judge })
+    }
     const verdict = ctx.acceptance.decide(measurement)
     const score = after - before
     const geometry = ctx.robustness === undefined ? undefined : await measureGeometry(ctx, { entry, delta }, options)
     const bounded = geometry === undefined ? { passes: true, summary: '' } : robustVerdict(geometry, ctx.robustness)
-    const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}; may fall ${verdict.allowance.toFixed(4)})${bounded.summary}`
+    const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}; ${mineSummary(measurement)}may fall ${verdict.allowance.toFixed(4)})${bounded.summary}`
     evaluation = { ...base, before, after, score, passes: verdict.accept && bounded.passes, summary, measurement, verdict, geometry }
   } catch (err) {
     if (!(err instanceof ConclaveError)) throw err
@@ -51,6 +56,19 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
   held.evaluations.set(entry.block, evaluation)
   options.onProgress?.({ type: 'conclave:evaluated', detail: evaluation })
   return evaluation
+}
+
+function mineSummary ({ before, reference }: Measurement): string {
+  return reference === undefined ? '' : `my own update ${reference - before >= 0 ? '+' : ''}${(reference - before).toFixed(4)}; `
+}
+
+/** My judge's score of the global model with my own update of `round` applied as a peer's would be, measured once per round. */
+async function referenceScore (ctx: Pick<StepContext, 'held' | 'timer'>, { round, global, mine, scale, judge }: { round: number, global: HeldModel, mine: Weights, scale: number, judge: Judge<unknown> }): Promise<number> {
+  const known = ctx.held.referenceScores.get(round)
+  if (known?.model === global.ref.cid) return known.score
+  const score = await ctx.timer.time('evaluate', () => judge.score(applyDelta(global.weights, mine, scale), ctx.held.shard.val))
+  ctx.held.referenceScores.set(round, { model: global.ref.cid, score })
+  return score
 }
 
 /** My judge's score of `model` on my validation examples, measured once until they change. */
