@@ -6,8 +6,8 @@
  * ends with, model for model). Per cell: the final metric, the gap to the absent-hostile run, the share of
  * hostile updates merged and of honest ones rejected. Writes robustness.{json,md} and a heatmap of the gaps.
  * Rows are saved as they finish, so a long grid can be continued (finished cells are skipped). Members vote
- * by the `improve` acceptance rule unless --acceptance says otherwise (a row names its rule; the tables
- * show the rows of the rule asked for).
+ * by the `improve` acceptance rule unless --acceptance says otherwise; a row names its rule, and the tables
+ * show each rule's cells side by side.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -57,8 +57,7 @@ const saved: Row[] = await readFile(jsonPath, 'utf8').then(t => (JSON.parse(t) a
 const rows = saved
 const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}`
 const done = new Set(rows.map(key))
-/** The rows the tables show: those of the rule asked for. */
-const shown = (): Row[] => rows.filter(r => (r.acceptance ?? 'tolerance') === acceptance)
+const ruleOf = (r: Row): AcceptanceRuleName => r.acceptance ?? 'tolerance'
 
 if (!values.render) {
   for (const task of tasks) {
@@ -105,21 +104,22 @@ async function save (): Promise<void> {
   await writeFile(join(values.out, 'robustness-heatmap.svg'), await heatmap())
 }
 
-interface Cell { task: string, hostile: number, attack: string, seeds: number, gap: number, merged: number, rejected: number, pass: boolean }
+interface Cell { task: string, rule: AcceptanceRuleName, hostile: number, attack: string, seeds: number, gap: number, merged: number, rejected: number, pass: boolean }
 function cells (): Cell[] {
   const out: Cell[] = []
-  const rows = shown()
   for (const task of [...new Set(rows.map(r => r.task))]) {
-    for (const hostile of [...new Set(rows.map(r => r.hostile))].sort()) {
-      for (const attack of ATTACKS) {
-        const rs = rows.filter(r => r.task === task && r.hostile === hostile && r.attack === attack)
-        if (rs.length === 0) continue
-        const gap = 100 * rs.reduce((s, r) => s + (r.metric - r.absent), 0) / rs.length
-        const merged = rs.reduce((s, r) => s + r.hostileMerged, 0) / rs.reduce((s, r) => s + r.hostileProposed, 0)
-        const rejected = rs.reduce((s, r) => s + r.honestRejected, 0) / rs.reduce((s, r) => s + r.honestProposed, 0)
-        // ALIE's single updates may be indistinguishable from honest ones: judged by the final metric alone.
-        const pass = gap >= -1 && (attack === 'alie' || merged <= 0.05) && rejected <= 0.05
-        out.push({ task, hostile, attack, seeds: rs.length, gap, merged, rejected, pass })
+    for (const rule of AcceptanceRuleName.options.filter(a => rows.some(r => ruleOf(r) === a))) {
+      for (const hostile of [...new Set(rows.map(r => r.hostile))].sort()) {
+        for (const attack of ATTACKS) {
+          const rs = rows.filter(r => r.task === task && ruleOf(r) === rule && r.hostile === hostile && r.attack === attack)
+          if (rs.length === 0) continue
+          const gap = 100 * rs.reduce((s, r) => s + (r.metric - r.absent), 0) / rs.length
+          const merged = rs.reduce((s, r) => s + r.hostileMerged, 0) / rs.reduce((s, r) => s + r.hostileProposed, 0)
+          const rejected = rs.reduce((s, r) => s + r.honestRejected, 0) / rs.reduce((s, r) => s + r.honestProposed, 0)
+          // ALIE's single updates may be indistinguishable from honest ones: judged by the final metric alone.
+          const pass = gap >= -1 && (attack === 'alie' || merged <= 0.05) && rejected <= 0.05
+          out.push({ task, rule, hostile, attack, seeds: rs.length, gap, merged, rejected, pass })
+        }
       }
     }
   }
@@ -127,13 +127,13 @@ function cells (): Cell[] {
 }
 
 function markdown (): string {
-  const table = ['| task | hostile of 5 | attack | seeds | metric − absent (points) | hostile merged | honest rejected | bar met |', '|---|---:|---|---:|---:|---:|---:|---|']
-  for (const c of cells()) table.push(`| ${c.task} | ${c.hostile} | ${c.attack} | ${c.seeds} | ${c.gap >= 0 ? '+' : ''}${c.gap.toFixed(2)} | ${(100 * c.merged).toFixed(1)}% | ${(100 * c.rejected).toFixed(1)}% | ${c.pass ? 'yes' : '**no**'} |`)
-  return `# Robustness: every attack against a 5-member federation\n\nMade by \`${command}\` (rows accumulate across commands; each row in robustness.json names its seed, rounds and split).\nSetting: Table 1's partition (Dirichlet α = 1), quorum ⌈(N−1)/2⌉ = 2 of 4 peers, acceptance rule \`${acceptance}\` (src/federation/acceptance.ts; robustness-selection.md says how it was chosen), the last h members hostile; "absent" is FedAvg of the honest members alone (the federation with the hostile members simply absent). The bar: metric within 1.0 point of absent, hostile updates merged ≤ 5% (ALIE: the metric alone), honest updates rejected ≤ 5%.\n\n${table.join('\n')}\n\n![gap to the absent-hostile federation](robustness-heatmap.svg)\n`
+  const table = ['| task | acceptance rule | hostile of 5 | attack | seeds | metric − absent (points) | hostile merged | honest rejected | bar met |', '|---|---|---:|---|---:|---:|---:|---:|---|']
+  for (const c of cells()) table.push(`| ${c.task} | ${c.rule} | ${c.hostile} | ${c.attack} | ${c.seeds} | ${c.gap >= 0 ? '+' : ''}${c.gap.toFixed(2)} | ${(100 * c.merged).toFixed(1)}% | ${(100 * c.rejected).toFixed(1)}% | ${c.pass ? 'yes' : '**no**'} |`)
+  return `# Robustness: every attack against a 5-member federation\n\nMade by \`${command}\` (rows accumulate across commands; each row in robustness.json names its seed, rounds and split).\nSetting: Table 1's partition (Dirichlet α = 1), quorum ⌈(N−1)/2⌉ = 2 of 4 peers, the members' acceptance rule as the table says (src/federation/acceptance.ts; robustness-selection.md says how its settings were chosen), the last h members hostile; "absent" is FedAvg of the honest members alone (the federation with the hostile members simply absent). The bar: metric within 1.0 point of absent, hostile updates merged ≤ 5% (ALIE: the metric alone), honest updates rejected ≤ 5%.\n\n${table.join('\n')}\n\n![gap to the absent-hostile federation](robustness-heatmap.svg)\n`
 }
 
 async function heatmap (): Promise<string> {
-  const data = cells().map(c => ({ ...c, row: `${c.task} · ${c.hostile} hostile`, label: `${c.gap >= 0 ? '+' : ''}${c.gap.toFixed(1)}${c.pass ? '' : ' ✗'}` }))
+  const data = cells().map(c => ({ ...c, row: `${c.task} · ${c.rule} · ${c.hostile} hostile`, label: `${c.gap >= 0 ? '+' : ''}${c.gap.toFixed(1)}${c.pass ? '' : ' ✗'}` }))
   const spec: vegaLite.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: 'Final metric minus the federation without its hostile members (points; ✗: bar not met)',
