@@ -179,8 +179,11 @@ seed: 42
 quorum: { kind: fraction, fraction: 0.5 }
 # Seconds after a proposal during which votes on it count.
 windowSeconds: 600
-# How a peer decides on an update from what it measured: tolerance (the two settings below).
+# How a peer decides on an update from what it measured: tolerance (the two settings below),
+# or improve: an update must gain the peer at least minGain times what its own update of the
+# round gains it (keeps label-flipped updates out; stricter on honest non-IID ones).
 acceptance: tolerance
+# minGain: 0.1
 # A peer accepts an update that lowers its judge's score on its validation examples by at
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
 # 0.1 nats, ner and qa by log-likelihood with 0.01 nats per token).

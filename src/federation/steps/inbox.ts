@@ -87,6 +87,7 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
   } else if (record.type === 'checkpoint' && ownMerge !== undefined) {
     held.global = { ref: record.model, ...ownMerge }
     held.own.delete(record.round)
+    held.referenceScores.delete(record.round)
     held.prepared.delete(record.round)
     for (const s of held.sketches) if (record.merged.includes(s.block)) s.merged = true
     options.onProgress?.({ type: 'conclave:checkpoint', detail: { round: record.round, model: record.model } })
