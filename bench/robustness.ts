@@ -1,13 +1,13 @@
 /**
  * `npm run bench:robustness -- [--tasks classify,ner] [--seeds 1,2,3] [--hostile 1,2] [--attacks all|a,b]
- *  [--rounds R] [--split test|dev] [--acceptance improve|tolerance] [--out DIR] [--render]`: every attack of the harness against a 5-member
+ *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve] [--out DIR] [--render]`: every attack of the harness against a 5-member
  * federation with its last h members hostile, next to the same federation with those members simply
  * absent (FedAvg of the honest members' updates: what a vote that keeps exactly the hostile updates out
  * ends with, model for model). Per cell: the final metric, the gap to the absent-hostile run, the share of
  * hostile updates merged and of honest ones rejected. Writes robustness.{json,md} and a heatmap of the gaps.
  * Rows are saved as they finish, so a long grid can be continued (finished cells are skipped). Members vote
- * by the `improve` acceptance rule unless --acceptance says otherwise; a row names its rule, and the tables
- * show each rule's cells side by side.
+ * by the run config's default acceptance rule (tolerance) unless --acceptance names another; a row names
+ * its rule, and the tables show each rule's cells side by side.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -30,7 +30,7 @@ const { values } = parseArgs({
     attacks: { type: 'string', default: 'all' },
     rounds: { type: 'string', default: '3' },
     split: { type: 'string', default: 'test' },
-    acceptance: { type: 'string', default: 'improve' },
+    acceptance: { type: 'string', default: 'tolerance' },
     out: { type: 'string', default: 'docs/results' },
     render: { type: 'boolean', default: false }
   }
