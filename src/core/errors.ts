@@ -93,6 +93,20 @@ export class NothingToDistilError extends ProtocolViolationError {}
 export class ReplayedUpdateError extends ProtocolViolationError {}
 /** A proposal claiming more training samples than its proposer declared in the charter. */
 export class InflatedSamplesError extends ProtocolViolationError {}
+/**
+ * A vote, under a charter that names its acceptance rule, without the measurement that rule
+ * decides from (or without a value the rule reads): nobody could decide it again.
+ */
+export class UnmeasuredVoteError extends ProtocolViolationError {}
+/** A vote whose accept is not what the charter's rule decides from the measurement the voter signed with it. */
+export class VoteAgainstRuleError extends ProtocolViolationError {}
+/** An update my judge scores as NaN, infinite or beyond what a vote may sign: it cannot be judged, only rejected. */
+export class UnmeasurableUpdateError extends ConclaveError {}
+/**
+ * A vote on a proposal by a member its committee was not drawn from, or a member asked to
+ * judge such a proposal: where the charter sets a committee, only the k members drawn vote.
+ */
+export class NotOnCommitteeError extends ProtocolViolationError {}
 /** Bytes that do not hash to the CID they were asked for under. */
 export class ContentMismatchError extends ConclaveError {}
 /** A CID the store does not hold. */

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { AcceptanceTerms, VoteMeasurement } from '../federation/acceptance-terms.ts'
 import { QuorumRule } from './quorum.ts'
 
 /** did:key with a multibase base58btc key (Ed25519 keys start with z6Mk). */
@@ -35,6 +36,9 @@ export const Metric = z.object({
 export const AggregationRule = z.enum(['fedavg', 'fedavg-share', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'trust-weighted'])
 export type AggregationRule = z.infer<typeof AggregationRule>
 
+/** Largest committee: a decision lists its committee and votes, 11.4 KiB signed at 64 (under MAX_RECORD_BYTES), too large at 96. */
+export const MAX_COMMITTEE = 64
+
 /**
  * The genesis of a federation: who is a member, how decisions are made, and the model
  * everyone starts from. The audit trusts the first charter on the ledger as its root.
@@ -57,8 +61,23 @@ export const Charter = z.object({
    * claim at most its proposer's figure, so no member can buy the merge with a claimed
    * sample count. Absent: proposals' counts are not bounded (charters before it existed).
    */
-  samples: z.array(z.number().int().positive()).optional()
-}).strict().refine(c => c.samples === undefined || c.samples.length === c.members.length, { message: 'samples must give one count per member', path: ['samples'] })
+  samples: z.array(z.number().int().positive()).optional(),
+  /**
+   * How members decide on an update: every member follows these, whatever its own config
+   * says, and each vote must be what they decide from the measurement it signs. Absent
+   * (charters before it existed): each member judged by its own config, and the audit
+   * cannot re-decide the votes.
+   */
+  acceptance: AcceptanceTerms.optional(),
+  /**
+   * k: each proposal is judged by k of its proposer's peers, drawn from the round's base
+   * model and the proposer (src/federation/committee.ts), and the quorum counts within them.
+   * Absent: every peer judges every proposal.
+   */
+  committee: z.number().int().positive().max(MAX_COMMITTEE).optional()
+}).strict()
+  .refine(c => c.samples === undefined || c.samples.length === c.members.length, { message: 'samples must give one count per member', path: ['samples'] })
+  .refine(c => c.committee === undefined || c.committee < c.members.length, { message: 'a committee holds at most the proposer\'s peers: fewer than the members', path: ['committee'] })
 export type Charter = z.infer<typeof Charter>
 
 /** "Here is my update Δw = w_t − w_{t−1}, trained from `base`." */
@@ -81,7 +100,9 @@ export const Vote = z.object({
   proposal: BlockId,
   accept: z.boolean(),
   score: FiniteNumber,
-  rationale: z.string().max(2000)
+  rationale: z.string().max(2000),
+  /** What the voter measured and decided from: required under a charter that states its acceptance terms. */
+  measurement: VoteMeasurement.optional()
 }).strict()
 export type Vote = z.infer<typeof Vote>
 
@@ -96,7 +117,9 @@ export const Decision = z.object({
   accepts: z.number().int().nonnegative(),
   rejects: z.number().int().nonnegative(),
   required: z.number().int().positive(),
-  votes: z.array(BlockId)
+  votes: z.array(BlockId),
+  /** The members drawn to judge it, in draw order, where the charter sets a committee. */
+  committee: z.array(Did).optional()
 }).strict()
 export type Decision = z.infer<typeof Decision>
 
@@ -135,3 +158,4 @@ export interface SignedRecord<R extends Record = Record> {
 
 /** Upper bound on one record's JWT, so a peer cannot make others parse megabytes. */
 export const MAX_RECORD_BYTES = 16 * 1024
+

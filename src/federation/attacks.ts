@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { mixSeed, Rng } from '../data/rng.ts'
+import { MEASURED_LIMIT, type Measured } from './acceptance-terms.ts'
 import type { Shard, Task } from '../ml/task.ts'
 import { delta as deltaOf, mapValues, type Weights } from '../ml/weights.ts'
 
@@ -134,4 +135,14 @@ export class Conduct<E = unknown> {
     if (this.#poisoned?.from !== shard) this.#poisoned = { from: shard, shard: poisonShard(this.#task, shard, this.#attack, this.#seed) }
     return localUpdate(this.#task, this.#poisoned.shard, global, { attack: this.#attack, seed: this.#seed, round, memory: this.#memory, seen })
   }
+}
+
+/**
+ * What a colluder signs as measured so that its vote looks like the rule's: an accept claims
+ * the update changed nothing and lies along its own; a reject claims it ruined the model.
+ * The numbers come from its own data, so nobody can tell them from honest ones.
+ */
+export function forgedMeasurement (measured: Measured, accept: boolean): Measured {
+  if (!accept) return { ...measured, after: -MEASURED_LIMIT, initial: measured.before }
+  return { ...measured, after: measured.before, initial: measured.before, ...(measured.geometry === undefined ? {} : { geometry: { normRatio: 1, cosine: 1, earlierCosine: -1, historyCosine: 1 } }) }
 }

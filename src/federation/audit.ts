@@ -34,6 +34,13 @@ export const AuditReport = z.object({
   checkpoints: z.number().int(),
   /** sha-256 of the final global model's safetensors bytes. */
   modelHash: z.string().nullable(),
+  /**
+   * Whether every vote was decided again, from the measurement it signs, by the acceptance
+   * terms the charter states (a vote they decide otherwise is refused, and a decision that
+   * counts one fails the audit). False: votes not replayable, as under a charter that states
+   * no terms (one made before charters did); their accepts are taken as signed.
+   */
+  votesReplayed: z.boolean(),
   firstFailure: AuditFailure.nullable(),
   /** Anchored records the protocol refuses (non-members, replays, double votes…), as every honest participant did. */
   rejected: z.array(AuditFailure)
@@ -64,15 +71,15 @@ export async function audit (ledger: Ledger, store: ContentStore, options: Audit
 /** The audit, and the charter its replay started from (a run directory's audit checks the head against it). */
 export async function replay (ledger: Ledger, store: ContentStore, options: AuditOptions = {}): Promise<{ report: AuditReport, charter?: Charter }> {
   const counts = { records: 0, proposals: 0, votes: 0, decisions: 0, checkpoints: 0 }
+  const state = new FederationState()
   const report = (firstFailure: AuditReport['firstFailure'], modelHash: string | null, rejected: Rejection[] = []): { report: AuditReport } =>
-    ({ report: { ok: firstFailure === null, ...counts, modelHash, firstFailure, rejected } })
+    ({ report: { ok: firstFailure === null, ...counts, modelHash, votesReplayed: state.charter?.record.acceptance !== undefined, firstFailure, rejected } })
 
   const structural = await ledger.verify(options)
   if (!structural.ok) {
     return report({ seq: structural.failure.seq, block: structural.failure.id ?? null, type: null, issuer: null, error: describe(structural.failure.error) }, null)
   }
 
-  const state = new FederationState()
   const usable = new Map<string, Weights | ConclaveError>()
   const rejected: Rejection[] = []
   let global: GlobalModel & { ref: ModelRef } | undefined
@@ -102,7 +109,7 @@ export async function replay (ledger: Ledger, store: ContentStore, options: Audi
       if (!(err instanceof ConclaveError)) throw err
       // What honest participants also refuse is history, not damage; a recorder's wrong
       // decision or checkpoint, or broken content, is.
-      if (err instanceof DerivationMismatchError || !isProtocolRejection(err)) return report(failureAt(block, err), null, rejected)
+      if (err instanceof DerivationMismatchError || !isProtocolRejection(err)) return report(failureAt(block, err, rejected), null, rejected)
       rejected.push(failureAt(block, err))
       continue
     }
@@ -174,9 +181,13 @@ function usableDelta (usable: Map<string, Weights | ConclaveError>, proposal: st
   return delta
 }
 
-function failureAt (block: Block, err: ConclaveError): Rejection {
+/** The failure at `block`; a decision that counts votes the protocol refused (`rejected` so far) names them and why. */
+function failureAt (block: Block, err: ConclaveError, rejected: readonly Rejection[] = []): Rejection {
   const { issuer, record } = peekRecord(block.record)
-  return { seq: block.seq, block: block.id, type: record?.type ?? null, issuer, error: describe(err) }
+  const counted = record?.type === 'decision' ? rejected.filter(r => r.block !== null && record.votes.includes(r.block)) : []
+  const error = describe(err)
+  if (counted.length > 0) error.message += `; it counts refused votes: ${counted.map(r => `${r.block} (${r.error.code})`).join(', ')}`
+  return { seq: block.seq, block: block.id, type: record?.type ?? null, issuer, error }
 }
 
 function describe (err: ConclaveError): { name: string, code: string, message: string } {

@@ -10,9 +10,10 @@ import type { Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
 import type { CachedTeacher } from '../teachers/cache.ts'
 import type { Bus } from '../transport/index.ts'
-import type { AcceptanceRule, Measurement, Verdict } from './acceptance.ts'
+import type { Verdict } from './acceptance.ts'
+import type { AcceptanceTerms, Measured } from './acceptance-terms.ts'
 import type { Attack, Conduct } from './attacks.ts'
-import type { Geometry, Robustness } from './robust-acceptance.ts'
+import type { Geometry } from './robust-acceptance.ts'
 import type { GlobalModel } from './merge.ts'
 import type { PhaseTimer } from './phases.ts'
 import type { FederationState } from './state.ts'
@@ -37,16 +38,19 @@ export interface ParticipantInit {
   teacher?: { cache: CachedTeacher, /** Most tokens one answer may cost. */ maxTokens: number }
   /** Base seed of this participant's training; each round derives its own from it. */
   seed: number
-  /** When I accept a peer's update, from what I measured of it. @default the tolerance rule with the task's judge's tolerances */
-  acceptance?: AcceptanceRule
-  /** Score global + Δw (`full`) or global + Δw / N (`share`). @default full (the run config defaults to share) */
-  voteScale?: 'full' | 'share'
+  /**
+   * When I accept a peer's update, from what I measured of it: the terms I found a federation
+   * with. A charter's own terms override them; I follow these only under a charter that
+   * states none (charters before it did). @default the tolerance rule with the task's judge's
+   * tolerances, scoring the full Δw, no geometry bounds
+   */
+  terms?: AcceptanceTerms
   /** Unix-seconds clock, for record times. @default the system clock */
   clock?: () => number
   /** Where this participant's work runs, one task at a time. @default a queue of its own */
   queue?: SerialQueue
-  /** Bounds on an update's norm and direction against mine, and on its likeness to earlier ones. @default none */
-  robustness?: Robustness
+  /** Counts the participant's time per phase; one timer for all who share a queue counts each instant once. @default a timer of its own */
+  timer?: PhaseTimer
   /** Makes this participant hostile, for robustness experiments. @default honest */
   attack?: Attack
   /** Fellow colluders (1-based positions in the charter's members), whose updates a colluding member accepts while it rejects everyone else's. */
@@ -84,8 +88,8 @@ export interface Evaluation {
   geometry?: Geometry
   /** The measurement in words, for the vote's rationale. */
   summary: string
-  /** What the acceptance rule decided on, and its verdict: the numbers a vote can sign and an audit re-decide. Absent when unusable. */
-  measurement?: Measurement
+  /** What the acceptance terms decided on, as my vote signs it (geometry included), and their verdict. Absent when unusable. */
+  measurement?: Measured
   verdict?: Verdict
   /** Set when the update cannot be used at all (bad content, wrong shape…): the only vote is reject. */
   unusable?: string
@@ -152,11 +156,8 @@ export interface StepContext {
   readonly task: Task
   /** Where a task learned by distillation gets its targets (absent: no teacher). */
   readonly teacher?: { cache: CachedTeacher, maxTokens: number }
-  readonly acceptance: AcceptanceRule
-  /** Bounds on an update's geometry, on top of the acceptance rule (absent: none). */
-  readonly robustness?: Robustness
-  /** Score global + Δw (`full`) or global + Δw / N (`share`). */
-  readonly voteScale: 'full' | 'share'
+  /** My own acceptance terms, followed only under a charter that states none (see termsFor). */
+  readonly terms: AcceptanceTerms
   /** How I make updates: honestly, or as my attack says. */
   readonly conduct: Conduct
   /** For a colluding member: the allies whose updates it accepts (1-based member positions). */
@@ -186,4 +187,9 @@ export function federationOf ({ name, state }: Pick<StepContext, 'name' | 'state
 export function requireDraft ({ name, held }: Pick<StepContext, 'name' | 'held'>): Draft {
   if (held.draft === undefined) throw new NoDraftError(`${name} has no trained draft: train first`)
   return held.draft
+}
+
+/** The acceptance terms I judge by: the charter's, or my own under a charter that states none. */
+export function termsFor ({ state, terms }: Pick<StepContext, 'state' | 'terms'>): AcceptanceTerms {
+  return state.charter?.record.acceptance ?? terms
 }

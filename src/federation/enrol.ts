@@ -9,11 +9,12 @@ import type { ContentStore } from '../storage/index.ts'
 import { CachedTeacher } from '../teachers/cache.ts'
 import type { Teacher } from '../teachers/index.ts'
 import type { Bus } from '../transport/index.ts'
-import { acceptanceRule } from './acceptance.ts'
+import { termsOf } from './acceptance-terms.ts'
 import { memberName, memberSeed, type RunConfig } from './config.ts'
 import { putModel } from './content.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
 import { Participant } from './participant.ts'
+import type { PhaseTimer } from './phases.ts'
 
 /**
  * How a run config becomes members and a charter, the same whether all members share one
@@ -35,6 +36,7 @@ export interface Enrolment {
   driver?: DriverFactory
   logger?: Logger
   queue?: SerialQueue
+  timer?: PhaseTimer
 }
 
 /** Member `index` (0-based, named agent-N) of a run: the config sets its seed, vote rule, attack and teacher budget. */
@@ -55,21 +57,21 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
     shard: parts.shard,
     teacher,
     seed: memberSeed(config, index),
-    acceptance: acceptanceRule(config, judgeOf(parts.task)),
-    voteScale: config.voteScale,
-    robustness: config.robustness === false ? undefined : config.robustness,
+    terms: termsOf(config, judgeOf(parts.task)),
     attack: config.attacks.find(a => a.agent === index + 1),
     allies: config.attacks.filter(a => a.kind === 'collude').map(a => a.agent),
     autoVote: parts.driver === undefined || parts.driver === autopilot,
     logger: parts.logger,
-    queue: parts.queue
+    queue: parts.queue,
+    timer: parts.timer
   })
 }
 
-/** The charter the founder anchors: the members, the rules, and the initial model (put in the store). */
+/** The charter the founder anchors: the members, the rules (acceptance terms included), and the initial model (put in the store). */
 export async function charterOf (config: RunConfig, task: Task, store: ContentStore, members: Did[]): Promise<Charter> {
   const initial = await putModel(store, task.initialWeights(config.seed))
   // Every member's share is derived from the run's seed, so the founder can state what each trains on.
   const samples = task.shards(members.length, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha }).map(s => task.samples(s))
-  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial, samples }
+  const committee = config.committee === undefined ? {} : { committee: config.committee }
+  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial, samples, acceptance: termsOf(config, judgeOf(task)), ...committee }
 }

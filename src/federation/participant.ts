@@ -8,7 +8,7 @@ import type { Identity } from '../identity/index.ts'
 import { judgeOf } from '../ml/task.ts'
 import type { Weights } from '../ml/weights.ts'
 import type { Subscription } from '../transport/index.ts'
-import { acceptanceRule } from './acceptance.ts'
+import { termsOf } from './acceptance-terms.ts'
 import { Conduct } from './attacks.ts'
 import type { Draft, Evaluation, ParticipantEvents, ParticipantInit, StepContext, StepOptions } from './context.ts'
 import type { Distillation } from './distill.ts'
@@ -37,7 +37,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly name: string
   readonly identity: Identity
   readonly state = new FederationState()
-  readonly timer = new PhaseTimer()
+  readonly timer: PhaseTimer
   readonly #ctx: StepContext
   readonly #queue: SerialQueue
   #fault: unknown
@@ -48,12 +48,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.name = init.name
     this.identity = init.identity
     this.#queue = init.queue ?? new SerialQueue()
+    this.timer = init.timer ?? new PhaseTimer()
     const { name, identity, store, ledger, bus, room, task, teacher, clock } = init
     this.#ctx = {
       name, identity, store, ledger, bus, room, task, teacher,
-      acceptance: init.acceptance ?? acceptanceRule({ acceptance: 'tolerance' }, judgeOf(task)),
-      voteScale: init.voteScale ?? 'full',
-      robustness: init.robustness,
+      terms: init.terms ?? termsOf({ acceptance: 'tolerance', voteScale: 'full' }, judgeOf(task)),
       conduct: new Conduct(task, init.attack, init.seed),
       collusion: init.attack?.kind === 'collude' ? init.allies ?? [] : undefined,
       autoVote: init.autoVote !== false,
@@ -68,6 +67,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   get did (): Did { return this.identity.did }
   get globalModel (): { ref: ModelRef, weights: Weights } | undefined { return this.#ctx.held.global }
   get draft (): Draft | undefined { return this.#ctx.held.draft }
+  /** How many Δw and own merges this member holds in memory: only the open round's (the rest are on the store). */
+  get holding (): { updates: number, merges: number } { return { updates: this.#ctx.held.deltas.size, merges: this.#ctx.held.merged.size } }
 
   async start (): Promise<void> {
     this.#subscription = await this.#ctx.bus.subscribe(this.#ctx.room, (message) => {

@@ -12,7 +12,10 @@ export function delta (next: Weights, prev: Weights): Weights {
   assertCompatible(next, prev)
   return map(next, (name, t) => {
     const p = (prev.get(name) as Tensor).data
-    return t.data.map((v, i) => v - (p[i] as number))
+    const n = t.data
+    const out = new Float32Array(n.length)
+    for (let i = 0; i < n.length; i++) out[i] = (n[i] as number) - (p[i] as number)
+    return out
   })
 }
 
@@ -21,7 +24,10 @@ export function applyDelta (base: Weights, d: Weights, scale = 1): Weights {
   assertCompatible(base, d)
   return map(base, (name, t) => {
     const dd = (d.get(name) as Tensor).data
-    return t.data.map((v, i) => v + scale * (dd[i] as number))
+    const b = t.data
+    const out = new Float32Array(b.length)
+    for (let i = 0; i < b.length; i++) out[i] = (b[i] as number) + scale * (dd[i] as number)
+    return out
   })
 }
 
@@ -44,8 +50,12 @@ export function assertCompatible (a: Weights, b: Weights): void {
 /** NaN or ±Infinity anywhere is an InvalidWeightsError naming the tensor and index. */
 export function assertFinite (w: Weights): void {
   for (const [name, t] of w) {
-    const i = t.data.findIndex(v => !Number.isFinite(v))
-    if (i >= 0) throw new InvalidWeightsError(`tensor "${name}" has a non-finite value (${t.data[i]}) at index ${i}`)
+    const data = t.data
+    // v − v is 0 for every finite v and NaN for NaN and ±Infinity: one subtraction per value, no call.
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i] as number
+      if (v - v !== 0) throw new InvalidWeightsError(`tensor "${name}" has a non-finite value (${v}) at index ${i}`)
+    }
   }
 }
 

@@ -1,15 +1,20 @@
 import { unixfs, type UnixFS } from '@helia/unixfs'
 import { FsBlockstore } from 'blockstore-fs'
+import { NextToLast } from 'blockstore-fs/sharding'
 import { FsDatastore } from 'datastore-fs'
-import { createHeliaLight, type Helia } from 'helia'
+import { createHeliaLight, type GraphNode, type GraphWalkerFactory, type Helia } from 'helia'
 import { exporter } from 'ipfs-unixfs-exporter'
 import type { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { BoundedMap } from '../core/bounded-map.ts'
 import { ConclaveError, ConfigError, ContentMismatchError, ContentNotFoundError, InvalidRecordError, PayloadTooLargeError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { blockMatches } from './helia-verify.ts'
 import type { ContentStore, GetOptions } from './index.ts'
+import { readUnixfsFile } from './unixfs-reader.ts'
 import { DEFAULT_MAX_BYTES, importerOptions, parseCid } from './unixfs-settings.ts'
 
 export { inspectStoreDir, verifyAllBlocks, verifyStoreDir, type StoreDamage, type VerifyStoreOptions } from './helia-verify.ts'
@@ -40,9 +45,10 @@ export async function createHeliaStore (options: HeliaStoreOptions): Promise<Con
   const logger = options.logger ?? silentLogger
   if (options.readOnly === true) {
     // Pins live in the datastore, which reads never need: Helia keeps its own in memory.
-    const helia = createHeliaLight({ blockstore: new ReadOnlyBlockstore(join(options.dir, 'blocks')) })
+    const blocks = new ReadOnlyBlockstore(join(options.dir, 'blocks'))
+    const helia = createHeliaLight({ blockstore: blocks })
     await helia.start()
-    return new HeliaStore(helia, unixfs(helia), logger, true)
+    return new HeliaStore(helia, blocks, logger, true)
   }
   const blockstore = new VerifyingFsBlockstore(join(options.dir, 'blocks'))
   const datastore = new FsDatastore(join(options.dir, 'datastore'))
@@ -50,18 +56,22 @@ export async function createHeliaStore (options: HeliaStoreOptions): Promise<Con
   await datastore.open()
   const helia = createHeliaLight({ blockstore, datastore })
   await helia.start()
-  return new HeliaStore(helia, unixfs(helia), logger, false)
+  return new HeliaStore(helia, blockstore, logger, false)
 }
 
 class HeliaStore implements ContentStore {
   readonly #helia: Helia
   readonly #fs: UnixFS
+  readonly #blocks: VerifyingFsBlockstore
   readonly #logger: Logger
   readonly #readOnly: boolean
+  /** Roots this store wrote itself: their blocks were hashed from the caller's bytes as they were stored. */
+  readonly #written = new BoundedMap<string, true>(256)
 
-  constructor (helia: Helia, fs: UnixFS, logger: Logger, readOnly: boolean) {
+  constructor (helia: Helia, blocks: VerifyingFsBlockstore, logger: Logger, readOnly: boolean) {
     this.#helia = helia
-    this.#fs = fs
+    this.#fs = unixfs(helia)
+    this.#blocks = blocks
     this.#logger = logger
     this.#readOnly = readOnly
   }
@@ -71,6 +81,7 @@ class HeliaStore implements ContentStore {
     if (!(bytes instanceof Uint8Array)) throw new InvalidRecordError('put takes a Uint8Array')
     options.signal?.throwIfAborted()
     const cid = await this.#fs.addBytes(bytes, { ...importerOptions, signal: options.signal })
+    this.#written.set(cid.toString(), true)
     return cid.toString()
   }
 
@@ -78,21 +89,7 @@ class HeliaStore implements ContentStore {
     const cid = parseCid(text)
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
     options.signal?.throwIfAborted()
-    return await this.#read(text, async () => {
-      // stat reads (and verifies) the root block only: the size is known before the rest.
-      const stat = await this.#fs.stat(cid, { offline: true, signal: options.signal })
-      const size = Number(stat.size)
-      if (size > maxBytes) throw new PayloadTooLargeError(`content ${text} has ${size} bytes, over the ${maxBytes}-byte limit`)
-      const out = new Uint8Array(size)
-      let at = 0
-      for await (const chunk of this.#fs.cat(cid, { offline: true, signal: options.signal })) {
-        if (at + chunk.length > size) throw new ContentMismatchError(`content ${text} is longer than its DAG says`)
-        out.set(chunk, at)
-        at += chunk.length
-      }
-      if (at !== size) throw new ContentMismatchError(`content ${text} is shorter than its DAG says`)
-      return out
-    })
+    return await this.#read(text, async () => await readUnixfsFile(cid, (block, o) => this.#blocks.read(block, o), { maxBytes, signal: options.signal }))
   }
 
   async has (text: string, options: AbortOptions = {}): Promise<boolean> {
@@ -108,13 +105,23 @@ class HeliaStore implements ContentStore {
     if (await this.#helia.pins.isPinned(cid, options)) return
     await this.#read(text, async () => {
       // Helia's pin walker records a DAG with missing blocks as pinned (its failed reads
-      // become unhandled rejections), so the whole DAG is read and verified first.
+      // become unhandled rejections), so the whole DAG is read and verified first, once:
+      // Helia's pin then walks the list made here instead of reading every block again.
+      // The raw leaves of a DAG this store just wrote are only checked to be there, not
+      // read: they were hashed from the caller's bytes on the way in.
+      const own = this.#written.has(text)
+      const dag: CID[] = []
       const todo = [cid]
       for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+        dag.push(next)
+        if (own && next.code === raw.code) {
+          if (!await this.#helia.blockstore.has(next, options)) throw new ContentNotFoundError(`the store does not hold ${text} (block ${next} is missing)`)
+          continue
+        }
         const entry = await exporter(next, this.#helia.blockstore, { offline: true, signal: options.signal } as AbortOptions)
         if (entry.type === 'file' || entry.type === 'directory') todo.push(...entry.node.Links.map(link => link.Hash))
       }
-      for await (const _ of this.#helia.pins.add(cid, { signal: options.signal, offline: true } as AbortOptions)) { /* records every block as pinned */ }
+      for await (const _ of this.#helia.pins.add(cid, { signal: options.signal, offline: true, walker: listed(dag) } as AbortOptions)) { /* records every block as pinned */ }
     })
   }
 
@@ -153,14 +160,44 @@ class HeliaStore implements ContentStore {
   }
 }
 
-/** A file blockstore that re-hashes each block it reads (blockstore-fs itself trusts its disk). */
+/** A walker over a DAG already read and verified: Helia's pins read only each node's CID. */
+function listed (dag: readonly CID[]): GraphWalkerFactory {
+  return () => ({
+    async * walk () {
+      for (const cid of dag) yield { block: { cid }, depth: 0, path: [] } as unknown as GraphNode
+    }
+  }) as ReturnType<GraphWalkerFactory>
+}
+
+/**
+ * A file blockstore that re-hashes each block it reads (blockstore-fs itself trusts its
+ * disk). A block is read whole, in one call: blockstore-fs streams it in 64 KiB pieces
+ * that would only be joined again here.
+ */
 class VerifyingFsBlockstore extends FsBlockstore {
+  readonly #sharding = new NextToLast()
+
+  constructor (path: string, init: { createIfMissing?: boolean } = {}) {
+    super(path, { ...init, shardingStrategy: new NextToLast() })
+  }
+
   override async * get (cid: CID, options?: AbortOptions): AsyncGenerator<Uint8Array> {
-    const chunks: Uint8Array[] = []
-    for await (const chunk of super.get(cid, options)) chunks.push(chunk)
-    const bytes = chunks.length === 1 ? chunks[0] as Uint8Array : Buffer.concat(chunks)
+    yield await this.read(cid, options)
+  }
+
+  /** The block's bytes, whole, once they hash to its CID. */
+  async read (cid: CID, options?: AbortOptions): Promise<Uint8Array> {
+    const { dir, file } = this.#sharding.encode(cid)
+    let bytes: Uint8Array
+    try {
+      const read = await readFile(join(this.path, dir, file), { signal: options?.signal })
+      bytes = new Uint8Array(read.buffer, read.byteOffset, read.length) // a plain view, not a Buffer
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err
+      throw new ContentNotFoundError(`block ${cid} is not in the store`, { cause: err })
+    }
     if (!await blockMatches(cid.multihash, bytes)) throw new ContentMismatchError(`block ${cid} does not hash to its CID: the store is damaged`)
-    yield bytes
+    return bytes
   }
 }
 

@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import type { ConclaveError } from '../../src/core/errors.ts'
 import type { Vote } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { putModel } from '../../src/federation/content.ts'
@@ -8,7 +7,7 @@ import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { createIdentity, type Identity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
-import { smallConfig, tempDir } from './helpers.ts'
+import { errorsFor as refusals, inject as injectAs, smallConfig, tempDir } from './helpers.ts'
 
 /**
  * Hostile input arrives while a real (embedded) federation runs a round. Each bad record
@@ -17,28 +16,17 @@ import { smallConfig, tempDir } from './helpers.ts'
  */
 describe('a federation under hostile records', () => {
   let sim: Simulation
-  let rejections: Map<string, Array<{ block: string, error: ConclaveError }>>
   const [agent1, agent2, agent3] = [0, 1, 2]
   const p = (i: number): Participant => sim.participants[i] as Participant
 
-  /** Signs, anchors and announces a record as `who`, like any peer could. */
-  async function inject (who: Identity, record: Parameters<Identity['sign']>[0]): Promise<string> {
-    const jwt = await who.sign(record)
-    const block = await sim.ledger.append(jwt)
-    await sim.bus.publish(sim.config.federation, { kind: 'record', block: block.id, jwt })
-    await sim.settle()
-    return block.id
-  }
-
-  const errorsFor = (block: string): string[] =>
-    sim.participants.flatMap(q => (rejections.get(q.name) ?? []).filter(r => r.block === block).map(r => r.error.name))
+  const inject = async (who: Identity, record: Parameters<Identity['sign']>[0]): Promise<string> => injectAs(sim, who, record)
+  const errorsFor = (block: string): string[] => refusals(sim, block)
 
   const vote = (proposal: string, accept = true): Vote =>
     ({ type: 'vote', federation: sim.config.federation, round: 1, proposal, accept, score: 0.5, rationale: 'trust me' })
 
   beforeEach(async () => {
     sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir() })
-    rejections = sim.rejections
     await sim.charter()
   })
   afterEach(async () => { await sim?.close() })
@@ -152,7 +140,7 @@ describe('votes timed by the ledger, not by their signers', () => {
     }
     const backdated = await announce(await p(2).identity.sign(record, { now: proposed + 10 }))
     const honestlyLate = await announce(await p(2).identity.sign(record))
-    const errorsFor = (block: string): string[] => sim.participants.flatMap(q => (sim.rejections.get(q.name) ?? []).filter(r => r.block === block).map(r => r.error.name))
+    const errorsFor = (block: string): string[] => refusals(sim, block)
     expect(errorsFor(backdated)).toEqual(['RecordTimeMismatchError', 'RecordTimeMismatchError', 'RecordTimeMismatchError'])
     expect(errorsFor(honestlyLate)).toEqual(['VoteOutsideWindowError', 'VoteOutsideWindowError', 'VoteOutsideWindowError'])
     expect(sim.participants.map(q => q.state.derive(proposal).accepts)).toEqual([1, 1, 1])

@@ -1,7 +1,9 @@
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseRunConfig, type RunConfig, type RunConfigInput } from '../../src/federation/config.ts'
+import type { Simulation } from '../../src/federation/simulation.ts'
+import type { Identity } from '../../src/identity/index.ts'
 
 /** A federation small enough for tests: few agents, a slice of OHSUMED, few rounds. */
 export function smallConfig (overrides: RunConfigInput = {}): RunConfig {
@@ -16,6 +18,33 @@ export function smallConfig (overrides: RunConfigInput = {}): RunConfig {
   })
 }
 
+/** A bring-your-own classification dataset (`--data`) a federation learns in a second: three labels with telling words. */
+export async function tinyDataset (): Promise<string> {
+  const data = await tempDir('conclave-byod-')
+  const rows = (n: number, offset: number): string => Array.from({ length: n }, (_, i) => {
+    const label = (i + offset) % 3
+    const words = [['fever cough influenza virus'], ['fracture bone cast orthopedic'], ['rash skin itch dermatitis']][label]
+    return JSON.stringify({ text: `${words} patient case ${i}`, label: ['flu', 'bone', 'skin'][label] })
+  }).join('\n') + '\n'
+  await writeFile(join(data, 'train.jsonl'), rows(90, 0))
+  await writeFile(join(data, 'test.jsonl'), rows(30, 1))
+  return data
+}
+
 export async function tempDir (prefix = 'conclave-run-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix))
+}
+
+/** Signs, anchors and announces a record as `who`, like any peer could, and waits until every participant handled it. */
+export async function inject (sim: Simulation, who: Identity, record: Parameters<Identity['sign']>[0]): Promise<string> {
+  const jwt = await who.sign(record)
+  const block = await sim.ledger.append(jwt)
+  await sim.bus.publish(sim.config.federation, { kind: 'record', block: block.id, jwt })
+  await sim.settle()
+  return block.id
+}
+
+/** The errors by which the participants refused `block`, one per participant that did. */
+export function errorsFor (sim: Simulation, block: string): string[] {
+  return sim.participants.flatMap(q => (sim.rejections.get(q.name) ?? []).filter(r => r.block === block).map(r => r.error.name))
 }

@@ -119,7 +119,7 @@ describe('how far a peer lets an update lower its judge, in a run', () => {
       expect(second.length).toBe(2)
       for (const e of [...first, ...second]) {
         const m = e.measurement as Measurement
-        expect(m).toEqual({ before: e.before, after: e.after, initial: expect.any(Number) })
+        expect(m).toEqual({ before: e.before, after: e.after, initial: expect.any(Number), geometry: expect.any(Object) })
         expect(e.verdict).toEqual(rule.decide(m))
         expect(e.passes).toBe(e.verdict?.accept)
       }

@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { aggregate } from '../../src/ml/aggregate/index.ts'
 import { applyDelta, assertCompatible, assertFinite, delta, weightsSha256, type Weights } from '../../src/ml/weights.ts'
@@ -23,6 +24,21 @@ describe('weights', () => {
     expect(() => assertCompatible(a, new Map([['k', { shape: [2, 2], data: new Float32Array(4) }]]))).toThrow(expect.objectContaining({ name: 'InvalidWeightsError' }))
     expect(() => delta(a, w([1, 2, 3, 4], [0, 1]))).toThrow(expect.objectContaining({ name: 'InvalidWeightsError' }))
     expect(() => assertFinite(w([1, Number.NaN, 3, 4], [0]))).toThrow(expect.objectContaining({ name: 'InvalidWeightsError' }))
+  })
+
+  it('computes in Float32 exactly as the element-wise definition, and finds any NaN or ±Infinity wherever it is', () => {
+    const values = fc.float32Array({ minLength: 1, maxLength: 64 })
+    fc.assert(fc.property(values, values, fc.float({ noNaN: true, noDefaultInfinity: true }), (a, b, scale) => {
+      const n = Math.min(a.length, b.length)
+      const one = (x: Float32Array): Weights => new Map([['t', { shape: [n], data: x.slice(0, n) }]])
+      const d = delta(one(a), one(b)).get('t')?.data as Float32Array
+      const applied = applyDelta(one(a), one(b), scale).get('t')?.data as Float32Array
+      expect(d).toEqual(a.slice(0, n).map((v, i) => v - (b[i] as number)))
+      expect(applied).toEqual(a.slice(0, n).map((v, i) => v + scale * (b[i] as number)))
+      const finite = Array.from(a.slice(0, n)).every(Number.isFinite)
+      if (finite) expect(() => assertFinite(one(a))).not.toThrow()
+      else expect(() => assertFinite(one(a))).toThrow(expect.objectContaining({ name: 'InvalidWeightsError' }))
+    }), { seed: 17, numRuns: 2000 })
   })
 
   it('hashes the safetensors encoding: equal weights, equal hash', () => {

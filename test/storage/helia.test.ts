@@ -1,13 +1,16 @@
+import * as dagPb from '@ipld/dag-pb'
 import { FsBlockstore } from 'blockstore-fs'
+import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { createHeliaStore, verifyAllBlocks } from '../../src/storage/helia.ts'
+import { createHeliaStore, inspectStoreDir, verifyAllBlocks } from '../../src/storage/helia.ts'
 import type { ContentStore } from '../../src/storage/index.ts'
 import { contentStoreTests, pseudoRandom } from '../conformance/content-store.ts'
-import { flip, openHelia, storeFiles } from './helia-helpers.ts'
+import { flip, openHelia, storeFiles, type StoreFile } from './helia-helpers.ts'
 
 const dirs = new WeakMap<ContentStore, string>()
 const open = async (dir?: string): Promise<ContentStore> => {
@@ -64,6 +67,30 @@ describe('helia store: damage on disk', () => {
     await store.close()
   })
 
+  it('refuses a file DAG whose sizes do not add up: a leaf longer than its parent says, or links without sizes (ContentMismatchError)', async () => {
+    const { store, dir } = await openHelia()
+    const blocks = new FsBlockstore(join(dir, 'blocks'))
+    await blocks.open()
+    const leaf = async (bytes: Uint8Array): Promise<CID> => {
+      const cid = CID.createV1(raw.code, await sha256.digest(bytes))
+      await blocks.put(cid, bytes)
+      return cid
+    }
+    const root = async (links: CID[], blockSizes: bigint[]): Promise<string> => {
+      const bytes = dagPb.encode({ Data: new UnixFS({ type: 'file', blockSizes }).marshal(), Links: links.map(Hash => ({ Hash })) })
+      const cid = CID.createV1(dagPb.code, await sha256.digest(bytes))
+      await blocks.put(cid, bytes)
+      return cid.toString()
+    }
+    const a = await leaf(new Uint8Array(10).fill(1))
+    const b = await leaf(new Uint8Array(11).fill(2))
+    expect(await store.get(await root([a, a], [10n, 10n]))).toEqual(new Uint8Array(20).fill(1))
+    for (const bad of [await root([a, b], [10n, 10n]), await root([a, b], [10n]), await root([a], [10n, 11n])]) {
+      await expect(store.get(bad)).rejects.toMatchObject({ name: 'ContentMismatchError', code: 'ERR_CONTENT_MISMATCH' })
+    }
+    await store.close()
+  })
+
   it('reports a DAG with a missing leaf as ContentNotFoundError', async () => {
     const { store, dir } = await openHelia()
     const cid = await store.put(pseudoRandom(600_000, 4))
@@ -72,6 +99,27 @@ describe('helia store: damage on disk', () => {
     await expect(store.get(cid)).rejects.toMatchObject({ name: 'ContentNotFoundError' })
     await expect(store.pin(cid)).rejects.toMatchObject({ name: 'ContentNotFoundError' })
     await store.close()
+  })
+
+  it('pins what it wrote without reading its leaves back, and every block is recorded as pinned', async () => {
+    const { store, dir } = await openHelia()
+    const cid = await store.put(pseudoRandom(3 * 262_144 + 17, 5))
+    await store.pin(cid)
+    expect(await store.isPinned(cid)).toBe(true)
+    await store.close()
+    expect(await inspectStoreDir(dir)).toEqual([])
+  })
+
+  it('reads and verifies every block of content it did not write in this life before pinning it', async () => {
+    const { store, dir } = await openHelia()
+    const cid = await store.put(pseudoRandom(3 * 262_144, 6))
+    await store.close()
+    const leaf = (await storeFiles(dir, 'blocks')).find(f => f.bytes.length === 262_144) as StoreFile
+    await writeFile(leaf.file, flip(leaf.bytes, 7))
+    const reopened = await open(dir)
+    await expect(reopened.pin(cid)).rejects.toMatchObject({ name: 'ContentMismatchError' })
+    expect(await reopened.isPinned(cid)).toBe(false)
+    await reopened.close()
   })
 
   it('knows the size before reading the leaves: a too-large DAG is refused even with its leaves missing', async () => {

@@ -1,25 +1,37 @@
-import { ConclaveError } from '../../core/errors.ts'
+import { z } from 'zod'
+import { ConclaveError, NotOnCommitteeError, UnmeasurableUpdateError } from '../../core/errors.ts'
 import { judgeOf, type Judge } from '../../ml/task.ts'
 import { applyDelta, type Weights } from '../../ml/weights.ts'
 import type { Measurement } from '../acceptance.ts'
 import { fetchModel } from '../content.ts'
-import { requireGlobal, type Evaluation, type HeldModel, type StepContext, type StepOptions } from '../context.ts'
+import { ruleOf, ruling, VoteMeasurement, type Measured } from '../acceptance-terms.ts'
+import { requireGlobal, termsFor, type Evaluation, type HeldModel, type StepContext, type StepOptions } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
 import { assertTaught, autoDistil } from './distill.ts'
 import { measureGeometry, ownUpdate, type GeometryContext } from './geometry.ts'
-import { robustVerdict } from '../robust-acceptance.ts'
 
-export type EvaluateContext = GeometryContext & Pick<StepContext, 'store' | 'state' | 'acceptance' | 'voteScale' | 'robustness'>
+export type EvaluateContext = GeometryContext & Pick<StepContext, 'store' | 'state' | 'identity' | 'terms'>
+
+/**
+ * Refuses a member the proposal's committee was not drawn from: it may neither judge nor
+ * vote, so it skips the fetch and the measurement (that is what a committee saves).
+ */
+export function assertJudge ({ state, identity }: Pick<StepContext, 'state' | 'identity'>, entry: ProposalEntry): void {
+  if (!state.judges(entry.block).includes(identity.did)) {
+    throw new NotOnCommitteeError(`${identity.did} is not on the committee of ${entry.block}: only ${state.judges(entry.block).join(', ')} judge it`)
+  }
+}
 
 /**
  * Fetches a peer's Δw, checks it, measures global + Δw (or its share) against global on my
- * validation data and asks the acceptance rule. An update that cannot be used is evaluated
+ * validation data and asks the charter's acceptance terms. An update that cannot be used is evaluated
  * as such, never thrown: the only vote on it is reject. Measured once per proposal.
  */
 export async function evaluate (ctx: EvaluateContext, { entry }: { entry: ProposalEntry }, options: StepOptions = {}): Promise<Evaluation> {
   const { held, task } = ctx
   const known = held.evaluations.get(entry.block)
   if (known !== undefined) return known
+  assertJudge(ctx, entry)
   const global = requireGlobal(ctx)
   await autoDistil(ctx, options)
   const shard = held.shard
@@ -31,23 +43,25 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
     const delta = await ctx.timer.time('fetchVerify', () => fetchModel(ctx.store, entry.signed.record.delta, options))
     // Held at once, so a member training its reference now reads it as the round's.
     held.deltas.set(entry.block, delta)
-    const scale = ctx.voteScale === 'share' ? 1 / Math.max(1, ctx.state.members.size) : 1
+    const terms = termsFor(ctx)
+    const scale = terms.scale === 'share' ? 1 / Math.max(1, ctx.state.members.size) : 1
     const judge = judgeOf(task)
     const before = await judged(ctx, global, judge)
     const after = await ctx.timer.time('evaluate', () => judge.score(applyDelta(global.weights, delta, scale), shard.val))
-    const measurement: Measurement = { before, after }
-    if (ctx.acceptance.needs.includes('initial') && held.initial !== undefined) measurement.initial = await judged(ctx, held.initial, judge)
-    if (ctx.acceptance.needs.includes('reference')) {
+    const scores: Measurement = { before, after }
+    const needs = ruleOf(terms).needs
+    if (needs.includes('initial') && held.initial !== undefined) scores.initial = await judged(ctx, held.initial, judge)
+    if (needs.includes('reference')) {
       const round = entry.signed.record.round
       const mine = await ownUpdate(ctx, round, options)
-      if (mine !== undefined) measurement.reference = await referenceScore(ctx, { round, global, mine, scale, judge })
+      if (mine !== undefined) scores.reference = await referenceScore(ctx, { round, global, mine, scale, judge })
     }
-    const verdict = ctx.acceptance.decide(measurement)
+    const geometry = terms.robustness === undefined ? undefined : await measureGeometry(ctx, { entry, delta }, options)
+    const measurement = signable(geometry === undefined ? scores : { ...scores, geometry })
+    const verdict = ruling(terms, measurement)
     const score = after - before
-    const geometry = ctx.robustness === undefined ? undefined : await measureGeometry(ctx, { entry, delta }, options)
-    const bounded = geometry === undefined ? { passes: true, summary: '' } : robustVerdict(geometry, ctx.robustness)
-    const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}; ${mineSummary(measurement)}may fall ${verdict.allowance.toFixed(4)})${bounded.summary}`
-    evaluation = { ...base, before, after, score, passes: verdict.accept && bounded.passes, summary, measurement, verdict, geometry }
+    const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}; ${mineSummary(scores)}may fall ${verdict.allowance.toFixed(4)})${verdict.geometry}`
+    evaluation = { ...base, before, after, score, passes: verdict.accept, summary, measurement, verdict: { accept: verdict.accept, allowance: verdict.allowance }, geometry }
   } catch (err) {
     if (!(err instanceof ConclaveError)) throw err
     options.onProgress?.({ type: 'conclave:record:rejected', detail: { block: entry.block, error: err } })
@@ -56,6 +70,13 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
   held.evaluations.set(entry.block, evaluation)
   options.onProgress?.({ type: 'conclave:evaluated', detail: evaluation })
   return evaluation
+}
+
+/** The measurement as my vote will sign it: an update scored NaN, infinite or beyond the signable limit can only be rejected as unusable. */
+function signable (measurement: Measured): Measured {
+  const parsed = VoteMeasurement.safeParse(measurement)
+  if (!parsed.success) throw new UnmeasurableUpdateError(`my measurement of this update cannot be signed: ${z.prettifyError(parsed.error)}`)
+  return measurement
 }
 
 function mineSummary ({ before, reference }: Measurement): string {

@@ -1,6 +1,8 @@
-import type { StepContext } from '../context.ts'
+import { ruleOf } from '../acceptance-terms.ts'
+import { termsFor, type StepContext } from '../context.ts'
 import { ConclaveError, NotAnchoredError } from '../../core/errors.ts'
 import type { BlockId, SignedRecord } from '../../core/records.ts'
+import { forgedMeasurement } from '../attacks.ts'
 import { fetchModel } from '../content.ts'
 import type { StepOptions } from '../context.ts'
 import type { GlobalModel } from '../merge.ts'
@@ -72,15 +74,15 @@ export async function catchUp (ctx: InboxContext, options: StepOptions = {}): Pr
   return applied
 }
 
-/** What an applied record makes me do: hold the charter's model, judge a peer's proposal, anchor a checkpoint, move to the next model. */
+/** What an applied record makes me do: hold the charter's model, judge a peer's proposal (if I am one of its judges), anchor a checkpoint, move to the next model. */
 async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: SignedRecord, block: BlockId, ownMerge?: GlobalModel }, options: StepOptions): Promise<void> {
   const { record } = signed
   const { held, state } = ctx
   if (record.type === 'charter') {
     const weights = await fetchModel(ctx.store, record.initial, options)
     held.global = { ref: record.initial, weights }
-    if (ctx.acceptance.needs.includes('initial')) held.initial = { weights }
-  } else if (record.type === 'proposal' && signed.issuer !== ctx.identity.did && ctx.autoVote && !held.replaying) {
+    if (ruleOf(termsFor(ctx)).needs.includes('initial')) held.initial = { weights }
+  } else if (record.type === 'proposal' && ctx.autoVote && !held.replaying && state.judges(block).includes(ctx.identity.did)) {
     await judge(ctx, state.proposals.get(block) as ProposalEntry, options)
   } else if (record.type === 'decision' && !held.replaying && state.recorder(record.round) === ctx.identity.did && roundDecided(ctx, record.round)) {
     await recordCheckpoint(ctx, { round: record.round }, options)
@@ -89,6 +91,9 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
     held.own.delete(record.round)
     held.referenceScores.delete(record.round)
     held.prepared.delete(record.round)
+    held.merged.delete(record.round)
+    // A merged round's Δw are on the store under their CIDs: memory stays flat however long the run.
+    for (const id of state.rounds.get(record.round)?.proposals ?? []) held.deltas.delete(id)
     for (const s of held.sketches) if (record.merged.includes(s.block)) s.merged = true
     options.onProgress?.({ type: 'conclave:checkpoint', detail: { round: record.round, model: record.model } })
   }
@@ -99,7 +104,9 @@ async function judge (ctx: InboxContext, entry: ProposalEntry, options: StepOpti
   const evaluation = await evaluate(ctx, { entry }, options)
   if (ctx.collusion !== undefined) {
     const ally = ctx.collusion.some(i => ctx.state.charter?.record.members[i - 1] === entry.signed.issuer)
-    return vote(ctx, { entry, accept: ally && evaluation.unusable === undefined }, options).then(() => undefined)
+    const accept = ally && evaluation.unusable === undefined
+    const measurement = evaluation.measurement === undefined ? undefined : forgedMeasurement(evaluation.measurement, accept)
+    return vote(ctx, { entry, accept, measurement }, options).then(() => undefined)
   }
   await vote(ctx, { entry, accept: evaluation.passes }, options)
 }

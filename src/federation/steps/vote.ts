@@ -1,8 +1,10 @@
 import { DuplicateVoteError, NoEvaluationError, UnusableUpdateError } from '../../core/errors.ts'
-import type { BlockId } from '../../core/records.ts'
+import type { BlockId, Vote } from '../../core/records.ts'
+import { assertFollowsTerms, type VoteMeasurement } from '../acceptance-terms.ts'
 import { federationOf, type StepContext, type StepOptions } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
 import { anchorRecord, type AnchorContext } from './anchor.ts'
+import { assertJudge } from './evaluate.ts'
 
 export type VoteContext = AnchorContext & Pick<StepContext, 'name' | 'held' | 'state'>
 
@@ -11,6 +13,8 @@ export interface VoteParams {
   accept: boolean
   /** The caller's own reason, appended to the measurement in the vote's rationale. */
   reason?: string
+  /** What the vote signs as measured. Only a hostile member (an experiment's colluder) signs anything but its evaluation's. @default my evaluation's */
+  measurement?: VoteMeasurement
 }
 
 /** Whether I voted on a proposal: anchored and applied, or just cast by me and not yet back from the bus. */
@@ -19,11 +23,14 @@ export function hasVoted ({ held, state, identity }: Pick<StepContext, 'held' | 
 }
 
 /**
- * Casts my vote. The protocol's rules hold whatever the caller (an agent's model) wants:
- * no vote without my evaluation, one per proposal, and an update that cannot be used can
- * only be rejected.
+ * Casts my vote, signed with what I measured. The protocol's rules hold whatever the caller
+ * (an agent's model) wants: only on a proposal whose committee I was drawn for, no vote
+ * without my evaluation, one per proposal, an update that cannot be used can only be
+ * rejected, and under a charter that states its acceptance terms the vote is what they
+ * decide from my measurement.
  */
-export async function vote (ctx: VoteContext, { entry, accept, reason }: VoteParams, options: StepOptions = {}): Promise<BlockId> {
+export async function vote (ctx: VoteContext, { entry, accept, reason, measurement }: VoteParams, options: StepOptions = {}): Promise<BlockId> {
+  assertJudge(ctx, entry)
   const evaluation = ctx.held.evaluations.get(entry.block)
   if (evaluation === undefined) throw new NoEvaluationError(`no vote without an evaluation: evaluate ${entry.block} first`)
   if (hasVoted(ctx, entry.block)) throw new DuplicateVoteError(`${ctx.name} already voted on ${entry.block}`)
@@ -31,9 +38,14 @@ export async function vote (ctx: VoteContext, { entry, accept, reason }: VotePar
   const decision = accept ? 'accept' : 'reject'
   const rationale = `${evaluation.summary}; ${decision}${reason === undefined || reason.trim() === '' ? '' : ` — ${reason.trim()}`}`.slice(0, 1000)
   const score = Number.isFinite(evaluation.score) ? evaluation.score : 0
-  const block = await ctx.timer.time('vote', () => anchorRecord(ctx, {
-    type: 'vote', federation: federationOf(ctx), round: entry.signed.record.round, proposal: entry.block, accept, score, rationale
-  }, options))
+  const record: Vote = {
+    type: 'vote', federation: federationOf(ctx), round: entry.signed.record.round, proposal: entry.block, accept, score, rationale,
+    measurement: measurement ?? (evaluation.unusable === undefined ? evaluation.measurement : { unusable: evaluation.unusable })
+  }
+  // Every peer refuses a vote the charter's terms do not decide as it says: I anchor none.
+  const terms = ctx.state.charter?.record.acceptance
+  if (terms !== undefined) assertFollowsTerms(terms, record, `my vote on ${entry.block}`)
+  const block = await ctx.timer.time('vote', () => anchorRecord(ctx, record, options))
   ctx.held.cast.add(entry.block)
   options.onProgress?.({ type: 'conclave:vote:cast', detail: { proposal: entry.block, accept, score, rationale } })
   return block

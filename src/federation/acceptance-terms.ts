@@ -1,0 +1,101 @@
+import { z } from 'zod'
+import { UnmeasuredVoteError, UnusableUpdateError, VoteAgainstRuleError } from '../core/errors.ts'
+import type { Vote } from '../core/records.ts'
+import type { Judge } from '../ml/task.ts'
+import { acceptanceRule, AcceptanceRuleName, DEFAULT_MIN_GAIN, Measurement, type AcceptanceConfig, type AcceptanceRule, type Verdict } from './acceptance.ts'
+import { Geometry, Robustness, robustVerdict } from './robust-acceptance.ts'
+
+/**
+ * How the federation decides on an update, written in its charter: every member judges by
+ * these terms whatever its own config says, and anyone holding a vote (a peer, the audit)
+ * can decide it again from the measurement it carries. A later setting for who decides
+ * (the rule, an agent's model, or a model the rule guards) sits beside these.
+ */
+export const AcceptanceTerms = z.object({
+  /** The rule a measurement is decided by (acceptance.ts). */
+  rule: AcceptanceRuleName,
+  /** How far an update may lower a voter's judge's score. */
+  tolerance: z.number().min(0).max(1),
+  /** On top: the share of what the federation has taught the voter that an update may undo. */
+  relativeTolerance: z.number().min(0).max(1),
+  /** For the improve rule: the share of what a voter's own update gains it that an update must gain it too. */
+  minGain: z.number().min(0).max(1).optional(),
+  /** What is scored: global + Δw (`full`) or global + Δw / N (`share`). */
+  scale: z.enum(['full', 'share']),
+  /** Bounds on an update's geometry against the voter's own update; absent: none. */
+  robustness: Robustness.optional()
+}).strict()
+export type AcceptanceTerms = z.infer<typeof AcceptanceTerms>
+
+/**
+ * Largest magnitude of a value a vote may sign. A judge's score beyond it (or NaN) says
+ * only that the update is unusable; it never passes as a number anyone must compute with.
+ */
+export const MEASURED_LIMIT = 1e9
+
+const withinLimit = (value: unknown): boolean =>
+  typeof value === 'number' ? Math.abs(value) <= MEASURED_LIMIT : typeof value !== 'object' || value === null || Object.values(value).every(withinLimit)
+
+/**
+ * What a voter measured of an update and signs with its vote: its judge's scores (every
+ * field of Measurement, whatever rules it grows for) and, where the charter bounds it, the
+ * update's geometry. Or, for an update it could not use, why.
+ */
+export const VoteMeasurement = z.union([
+  Measurement.extend({ geometry: Geometry.optional() })
+    .refine(withinLimit, `a measured value beyond ±${MEASURED_LIMIT}`),
+  z.object({ unusable: z.string().regex(/^ERR_[A-Z0-9_]{1,64}$/, 'expected an error code') }).strict()
+])
+export type VoteMeasurement = z.infer<typeof VoteMeasurement>
+export type Measured = Exclude<VoteMeasurement, { unusable: string }>
+
+/** The terms a run config states (the founder writes them into the charter); unset tolerances come from the task's judge. */
+export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms['scale'], robustness?: Robustness | false }, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance'>): AcceptanceTerms {
+  return {
+    rule: config.acceptance,
+    tolerance: config.tolerance ?? judge.tolerance,
+    relativeTolerance: config.relativeTolerance ?? judge.relativeTolerance ?? 0,
+    ...(config.acceptance === 'improve' ? { minGain: config.minGain ?? DEFAULT_MIN_GAIN } : {}),
+    scale: config.voteScale,
+    ...(config.robustness === undefined || config.robustness === false ? {} : { robustness: config.robustness })
+  }
+}
+
+/** The rule the terms name, ready to decide. */
+export function ruleOf (terms: AcceptanceTerms): AcceptanceRule {
+  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain }, terms)
+}
+
+export interface Ruling extends Verdict {
+  /** The geometry bounds' part of it, in words for a rationale ('' without bounds). */
+  geometry: string
+}
+
+/** What the terms decide of a measurement: the rule's verdict on the scores, and the geometry bounds on top. */
+export function ruling (terms: AcceptanceTerms, measured: Measured): Ruling {
+  const verdict = ruleOf(terms).decide(measured)
+  const bounded = measured.geometry === undefined ? { passes: true, summary: '' } : robustVerdict(measured.geometry, terms.robustness)
+  return { accept: verdict.accept && bounded.passes, allowance: verdict.allowance, geometry: bounded.summary }
+}
+
+/**
+ * Throws unless `vote` (`which` names it in errors) is what the charter's terms decide from
+ * the measurement it carries.
+ * Whether the measurement is true cannot be checked: it was taken on the voter's own data.
+ * Where a later `judgement` setting lets a model decide, this is where it relaxes: under a
+ * model only the unusable check stays; under a guarded model only an accept must follow.
+ */
+export function assertFollowsTerms (terms: AcceptanceTerms, vote: Vote, which: string): void {
+  const measured = vote.measurement
+  if (measured === undefined) throw new UnmeasuredVoteError(`${which} carries no measurement for the charter's ${terms.rule} rule to decide from`)
+  if ('unusable' in measured) {
+    if (vote.accept) throw new UnusableUpdateError(`${which} accepts an update its voter could not use (${measured.unusable})`)
+    return
+  }
+  const missing = [...ruleOf(terms).needs.filter(key => measured[key] === undefined), ...(terms.robustness !== undefined && measured.geometry === undefined ? ['geometry'] : [])]
+  if (missing.length > 0) throw new UnmeasuredVoteError(`${which} lacks ${missing.join(', ')}, which the charter's terms decide from`)
+  const { accept } = ruling(terms, measured)
+  if (accept !== vote.accept) {
+    throw new VoteAgainstRuleError(`${which} ${vote.accept ? 'accepts' : 'rejects'} an update its own signed measurement makes the charter's ${terms.rule} rule ${accept ? 'accept' : 'reject'}`)
+  }
+}

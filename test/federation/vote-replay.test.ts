@@ -1,0 +1,123 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Charter, Decision, Vote } from '../../src/core/records.ts'
+import { audit } from '../../src/federation/audit.ts'
+import { autopilot, type DriverFactory } from '../../src/federation/driver.ts'
+import { putModel } from '../../src/federation/content.ts'
+import { charterOf } from '../../src/federation/enrol.ts'
+import { mapValues } from '../../src/ml/weights.ts'
+import type { Participant } from '../../src/federation/participant.ts'
+import { Simulation } from '../../src/federation/simulation.ts'
+import type { Identity } from '../../src/identity/index.ts'
+import { errorsFor as refusals, inject as injectAs, smallConfig, tempDir } from './helpers.ts'
+
+/**
+ * A vote is decided from what its voter measured, by the terms the charter states: whoever
+ * holds the vote (every peer, the audit) decides it again and refuses it if its accept does
+ * not follow. Whether the measurement itself is true nobody else can check.
+ */
+describe('votes re-decided from their signed measurement', () => {
+  let sim: Simulation
+  const p = (i: number): Participant => sim.participants[i] as Participant
+  /** Every participant votes only when told, so a test decides what each vote says. */
+  const byHand: DriverFactory = async participant => ({ openRound: async (round) => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
+
+  async function start (charter: (c: Charter) => Charter = c => c, driver = byHand): Promise<void> {
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver })
+    await p(0).publishRecord(charter(await charterOf(sim.config, sim.task, sim.store, sim.participants.map(q => q.did))))
+    await sim.settle()
+  }
+  afterEach(async () => { await sim?.close() })
+
+  const inject = async (who: Identity, record: Parameters<Identity['sign']>[0]): Promise<string> => injectAs(sim, who, record)
+  const errorsFor = (block: string): string[] => refusals(sim, block)
+
+  /** agent-1 proposes; agent-3 votes as it measured; agent-2 has measured and not voted. */
+  async function proposed (): Promise<{ proposal: string, measured: Vote }> {
+    await sim.propose(1, [p(0)])
+    const proposal = p(0).state.rounds.get(1)?.proposals[0] as string
+    await p(2).vote(proposal, (await p(2).evaluate(proposal)).passes)
+    const evaluation = await p(1).evaluate(proposal)
+    await sim.settle()
+    const measured: Vote = { type: 'vote', federation: sim.config.federation, round: 1, proposal, accept: evaluation.passes, score: evaluation.score, rationale: 'as measured', measurement: evaluation.measurement }
+    return { proposal, measured }
+  }
+
+  it('refuses, at every peer and in the audit, a vote whose accept contradicts the measurement it signs (it was counted before)', async () => {
+    await start()
+    const { proposal, measured } = await proposed()
+    await expect(p(1).vote(proposal, !measured.accept)).rejects.toMatchObject({ name: 'VoteAgainstRuleError', code: 'ERR_VOTE_AGAINST_RULE' })
+    const forged = await inject(p(1).identity, { ...measured, accept: !measured.accept })
+    expect(errorsFor(forged)).toEqual(['VoteAgainstRuleError', 'VoteAgainstRuleError', 'VoteAgainstRuleError'])
+    expect(sim.participants.map(q => q.state.derive(proposal).votes.length)).toEqual([1, 1, 1])
+
+    await sim.closeRound(1)
+    const report = await audit(sim.ledger, sim.store)
+    expect(report).toMatchObject({ ok: true, votesReplayed: true, votes: 1 })
+    expect(report.rejected.map(r => [r.block, r.type, r.error.code])).toEqual([[forged, 'vote', 'ERR_VOTE_AGAINST_RULE']])
+  })
+
+  it('fails the audit at a decision that counts such a vote, naming the vote', async () => {
+    await start()
+    const { proposal, measured } = await proposed()
+    const forged = await inject(p(1).identity, { ...measured, accept: !measured.accept })
+    const recorder = sim.participants.find(q => q.did === p(0).state.recorder(1)) as Participant
+    const honest = p(0).state.derive(proposal)
+    const votes = [...honest.votes, forged].sort()
+    const accepts = honest.accepts + (measured.accept ? 0 : 1)
+    const decision: Decision = { type: 'decision', federation: sim.config.federation, round: 1, proposal, proposer: p(0).did, accepted: accepts >= honest.required, accepts, rejects: votes.length - accepts, required: honest.required, votes }
+    const wrong = await inject(recorder.identity, decision)
+    expect(errorsFor(wrong)).toEqual(['DerivationMismatchError', 'DerivationMismatchError', 'DerivationMismatchError'])
+
+    const report = await audit(sim.ledger, sim.store)
+    expect(report.ok).toBe(false)
+    expect(report.firstFailure).toMatchObject({ block: wrong, type: 'decision', error: { name: 'DerivationMismatchError', code: 'ERR_DERIVATION_MISMATCH' } })
+    expect(report.firstFailure?.error.message).toContain(`${forged} (ERR_VOTE_AGAINST_RULE)`)
+  })
+
+  it('refuses a vote without its measurement, without the geometry the charter bounds, or accepting what it found unusable', async () => {
+    await start()
+    const { measured } = await proposed()
+    const { measurement, ...bare } = measured
+    if (measurement === undefined || 'unusable' in measurement) throw new Error('agent-2 measured nothing')
+    const { geometry: _, ...scoresOnly } = measurement
+    const unmeasured = await inject(p(1).identity, bare)
+    const shapeless = await inject(p(1).identity, { ...bare, measurement: scoresOnly })
+    const unusable = await inject(p(1).identity, { ...bare, accept: true, measurement: { unusable: 'ERR_CONTENT_NOT_FOUND' } })
+    expect([unmeasured, shapeless, unusable].map(errorsFor)).toEqual([
+      ['UnmeasuredVoteError', 'UnmeasuredVoteError', 'UnmeasuredVoteError'],
+      ['UnmeasuredVoteError', 'UnmeasuredVoteError', 'UnmeasuredVoteError'],
+      ['UnusableUpdateError', 'UnusableUpdateError', 'UnusableUpdateError']
+    ])
+  })
+
+  it('an update scored NaN or beyond what a vote may sign is rejected as unusable, its votes still signed and counted', async () => {
+    await start(c => c, autopilot)
+    const global = p(0).globalModel
+    if (global === undefined) throw new Error('no global model')
+    const huge = await putModel(sim.store, mapValues(global.weights, () => 1e30))
+    const proposal = await inject(p(0).identity, { type: 'proposal', federation: sim.config.federation, round: 1, base: global.ref.cid, delta: huge, numSamples: 10 })
+    const votes = [...(p(0).state.proposals.get(proposal)?.votes.values() ?? [])].map(v => v.signed.record)
+    expect(votes.map(v => [v.accept, v.measurement])).toEqual([[false, { unusable: 'ERR_UNMEASURABLE_UPDATE' }], [false, { unusable: 'ERR_UNMEASURABLE_UPDATE' }]])
+  })
+
+  it('members judge by the charter\'s terms, not their own config', async () => {
+    // Every member's config bounds an update's norm at 3× its own; the charter at a millionth.
+    await start(c => ({ ...c, acceptance: { ...c.acceptance!, robustness: { ...c.acceptance!.robustness!, maxNormRatio: 1e-6 } } }), autopilot)
+    await sim.round(1)
+    expect([...p(0).state.proposals.values()].map(e => e.decision?.record.accepted)).toEqual([false, false, false])
+    const votes = [...p(0).state.proposals.values()].flatMap(e => [...e.votes.values()].map(v => v.signed.record))
+    expect(votes).toHaveLength(6)
+    expect(votes.every(v => !v.accept && v.rationale.includes('at most 0.000001'))).toBe(true)
+    expect(await audit(sim.ledger, sim.store)).toMatchObject({ ok: true, votesReplayed: true, votes: 6, rejected: [] })
+  })
+
+  it('under a charter that states no terms, counts votes as signed and reports them not replayable', async () => {
+    await start(({ acceptance: _, ...old }) => old)
+    const { proposal, measured } = await proposed()
+    await p(1).vote(proposal, !measured.accept)
+    await sim.settle()
+    expect(sim.participants.map(q => q.state.derive(proposal).votes.length)).toEqual([2, 2, 2])
+    await sim.closeRound(1)
+    expect(await audit(sim.ledger, sim.store)).toMatchObject({ ok: true, votesReplayed: false, votes: 2, rejected: [] })
+  })
+})
