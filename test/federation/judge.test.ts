@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { acceptanceRule, improveRule, Measurement, toleranceRule } from '../../src/federation/acceptance.ts'
+import { AcceptanceTerms, assertFollowsTerms, ruleOf, termsOf } from '../../src/federation/acceptance-terms.ts'
 import type { Evaluation } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { smallConfig, tempDir } from './helpers.ts'
@@ -133,5 +134,21 @@ describe('how far a peer lets an update lower its judge, in a run', () => {
     }
     // the federation learnt in round 1, so in round 2 some peers had room to give
     expect(learnt).toBeGreaterThan(0)
+  })
+})
+
+describe('the improve rule under the charter\'s terms', () => {
+  it('writes minGain into the terms (0.1 unless set) and decides a signed measurement by it', () => {
+    const judge = { tolerance: 0.1 }
+    expect(termsOf({ acceptance: 'improve', voteScale: 'share' }, judge).minGain).toBe(0.1)
+    expect(termsOf({ acceptance: 'tolerance', voteScale: 'share' }, judge).minGain).toBeUndefined()
+    const terms = AcceptanceTerms.parse(termsOf({ acceptance: 'improve', minGain: 0.5, voteScale: 'share' }, judge))
+    expect(ruleOf(terms).needs).toEqual(['reference'])
+    // my own update gains 0.2: a peer's must gain 0.1 under minGain 0.5
+    const measurement = { before: -1, after: -0.95, reference: -0.8 }
+    expect(ruleOf(terms).decide(measurement).accept).toBe(false)
+    const vote = { type: 'vote', federation: 'f', round: 1, proposal: 'p', accept: true, score: 0.05, rationale: '', measurement } as never
+    expect(() => { assertFollowsTerms(terms, vote, 'the vote') }).toThrow(/reject/)
+    expect(() => { assertFollowsTerms(terms, { ...(vote as object), measurement: { before: -1, after: -0.95 } } as never, 'the vote') }).toThrow(/reference/)
   })
 })
