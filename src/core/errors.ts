@@ -136,6 +136,9 @@ export class KeystoreError extends ConclaveError {}
 /** An anchored decision or checkpoint that differs from what the records imply. */
 export class DerivationMismatchError extends ConclaveError {}
 
+/** A run directory whose audit fails: there is no model it vouches for, so none is exported. */
+export class AuditFailedError extends ConclaveError {}
+
 /** A round whose window passed with no checkpoint from its recorder that this process accepts. */
 export class NoCheckpointError extends ConclaveError {}
 
