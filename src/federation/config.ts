@@ -47,7 +47,9 @@ export const RunConfig = z.object({
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /**
    * How a peer decides on an update from what it measured (src/federation/acceptance.ts):
-   * `tolerance` accepts within `tolerance` plus `relativeTolerance`. The founder writes this,
+   * `tolerance` accepts within `tolerance` plus `relativeTolerance`; `improve` accepts an
+   * update that gains at least `minGain` of what the peer's own update of the round gains
+   * it. The founder writes this,
    * the two tolerances, `voteScale` and `robustness` into the charter; every member then
    * judges by the charter's terms, whatever its own config says. @default tolerance
    */
@@ -66,6 +68,12 @@ export const RunConfig = z.object({
    * own: 0.1 for classify (docs/results/vote-rule-selection.md), 0 for ner and qa
    */
   relativeTolerance: z.number().min(0).max(1).optional(),
+  /**
+   * For `acceptance: improve`: the share of what a peer's own update of the round gains it
+   * on its validation examples that another member's update must gain it too.
+   * @default 0.1 (chosen on classify's dev split: docs/results/robustness-selection.md)
+   */
+  minGain: z.number().min(0).max(1).optional(),
   /**
    * How a peer measures an update: `full` scores global + Δw (as if the update replaced the
    * round), `share` scores global + Δw / N, the share one of N members' updates gets in a
@@ -207,11 +215,14 @@ quorum: { kind: fraction, fraction: 0.5 }
 # committee: 5
 # Seconds after a proposal during which votes on it count.
 windowSeconds: 600
-# How a peer decides on an update from what it measured: tolerance (the two settings below).
+# How a peer decides on an update from what it measured: tolerance (the two settings below),
+# or improve: an update must gain the peer at least minGain times what its own update of the
+# round gains it (keeps label-flipped updates out; stricter on honest non-IID ones).
 # The founder writes these acceptance terms (with voteScale and robustness) into the charter;
 # every member judges by the charter's, and each vote signs what it measured, so the audit
 # decides every vote again.
 acceptance: tolerance
+# minGain: 0.1
 # A peer accepts an update that lowers its judge's score on its validation examples by at
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
 # 0.1 nats, ner and qa by log-likelihood with 0.01 nats per token).

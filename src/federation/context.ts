@@ -137,6 +137,8 @@ export interface Holdings {
   readonly unanswerable: Set<string>
   /** My own trained update per round, the reference I measure peers' updates against; dropped once its round is merged. */
   readonly own: Map<number, Weights>
+  /** My judge's score of the global model (by its CID) with my own update of a round applied, the bar a must-improve rule sets peers. */
+  readonly referenceScores: Map<number, { model: string, score: number }>
   /** An update trained for a round before I drafted it (as my reference when judging a peer): my draft takes it rather than train twice. */
   readonly prepared: Map<number, Draft>
   /** Sketches of every update I have seen: a re-sent one is nearly parallel to its original. */

@@ -15,7 +15,7 @@ export type GeometryContext = TrainContext & Pick<StepContext, 'state'>
 export async function measureGeometry (ctx: GeometryContext, { entry, delta }: { entry: ProposalEntry, delta: Weights }, options: StepOptions = {}): Promise<Geometry> {
   const { held, state } = ctx
   const round = entry.signed.record.round
-  const mine = await reference(ctx, round, options)
+  const mine = await ownUpdate(ctx, round, options)
   const known = held.sketches.find(s => s.block === entry.block)
   const sk = known?.sketch ?? sketch(delta)
   if (known === undefined) held.sketches.push({ round, block: entry.block, sketch: sk })
@@ -36,7 +36,7 @@ export async function measureGeometry (ctx: GeometryContext, { entry, delta }: {
  * and I have not proposed. If I cannot train (my training questions not yet taught), I have
  * none: that is my shortcoming, not the peer's, so its update is not refused for it.
  */
-async function reference (ctx: GeometryContext, round: number, options: StepOptions): Promise<Weights | undefined> {
+export async function ownUpdate (ctx: GeometryContext, round: number, options: StepOptions): Promise<Weights | undefined> {
   const { held, state } = ctx
   const known = held.own.get(round)
   if (known !== undefined) return known

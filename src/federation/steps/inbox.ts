@@ -96,6 +96,7 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
   } else if (record.type === 'checkpoint' && ownMerge !== undefined) {
     held.global = { ref: record.model, ...ownMerge }
     held.own.delete(record.round)
+    held.referenceScores.delete(record.round)
     held.prepared.delete(record.round)
     held.merged.delete(record.round)
     // A merged round's Δw are on the store under their CIDs: memory stays flat however long the run.
