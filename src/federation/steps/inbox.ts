@@ -9,6 +9,7 @@ import type { GlobalModel } from '../merge.ts'
 import type { ProposalEntry } from '../state.ts'
 import { recordCheckpoint, roundDecided, type CloseContext } from './close-round.ts'
 import { evaluate, type EvaluateContext } from './evaluate.ts'
+import { recallSketch } from './geometry.ts'
 import { checkMerge } from './merge.ts'
 import { vote, type VoteContext } from './vote.ts'
 
@@ -82,7 +83,9 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
     const weights = await fetchModel(ctx.store, record.initial, options)
     held.global = { ref: record.initial, weights }
     if (ruleOf(termsFor(ctx)).needs.includes('initial')) held.initial = { weights }
-  } else if (record.type === 'proposal' && signed.issuer !== ctx.identity.did && ctx.autoVote && !held.replaying) {
+  } else if (record.type === 'proposal' && held.replaying) {
+    if (termsFor(ctx).robustness !== undefined) await recallSketch(ctx, state.proposals.get(block) as ProposalEntry, options)
+  } else if (record.type === 'proposal' && signed.issuer !== ctx.identity.did && ctx.autoVote) {
     await judge(ctx, state.proposals.get(block) as ProposalEntry, options)
   } else if (record.type === 'decision' && !held.replaying && state.recorder(record.round) === ctx.identity.did && roundDecided(ctx, record.round)) {
     await recordCheckpoint(ctx, { round: record.round }, options)
