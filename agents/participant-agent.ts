@@ -12,6 +12,8 @@ import { SerialQueue } from '../src/core/serial-queue.ts'
 import type { Subscription } from '../src/transport/index.ts'
 import { createChatModel, describeEvent, ProtocolPolicyChatModel, type AgentEvent } from '../src/llm/index.ts'
 import { buildChatGraph, stripMention } from '../graphs/chat.ts'
+import { ChatGate } from './chat-gate.ts'
+import { stepLine } from './step-line.ts'
 import { FileCheckpointSaver } from '../graphs/file-checkpointer.ts'
 import { buildParticipantGraph } from '../graphs/participant.ts'
 import { loadPrompt } from '../prompts/index.ts'
@@ -79,7 +81,8 @@ export class ParticipantAgent implements Driver {
     this.#logger = options.logger ?? silentLogger
     this.#chat = buildChatGraph({ command: (n, a) => this.#command(n, a), question: q => this.#question(q) })
     this.#listener = ({ block, type, issuer }) => {
-      if (type !== 'proposal' || issuer === participant.did) return
+      // A proposal wakes only its judges: every peer, or the committee drawn for it.
+      if (type !== 'proposal' || !participant.state.judges(block).includes(participant.did)) return
       const entry = participant.state.proposals.get(block)
       if (entry !== undefined) this.notify({ type: 'proposal', round: entry.signed.record.round, proposal: block, proposer: context.nameOf(issuer) })
     }
@@ -89,18 +92,37 @@ export class ParticipantAgent implements Driver {
   /**
    * Listens for researchers on the federation's bus: a chat message that mentions me
    * (`@agent-2 …`), or a bare `!command` meant for every agent, gets my answer as a reply.
+   * Commands that act come only from those who may steer (the run's researchers and the
+   * members); everyone gets at most so many answers per window (chat-gate.ts). A refusal or a
+   * request to wait, for a message meant for every agent, comes from the founder alone.
    */
   async listen (): Promise<void> {
     const me = this.participant.name
-    this.#chatSubscription = await this.#context.bus.subscribe(this.#context.room, (message) => {
-      if (message.kind !== 'chat' || message.from === me || message.from === this.participant.did) return
+    const { bus, room } = this.#context
+    const gate = new ChatGate(this.#context.chat)
+    this.#chatSubscription = await bus.subscribe(room, (message) => {
+      if (message.kind !== 'chat' || [me, this.participant.did, bus.sender].includes(message.from)) return
       const mentioned = new RegExp(`(^|\\s)@${me}\\b`).test(message.body)
       const broadcast = message.body.trim().startsWith('!') && !/(^|\s)@agent-\d+\b/.test(message.body)
       if (!mentioned && !broadcast) return
-      void this.chat(message.body, message.from)
-        .then(body => this.#context.bus.publish(this.#context.room, { kind: 'chat', from: me, body: body.slice(0, 8000), inReplyTo: message.id, id: randomUUID() }))
+      const text = stripMention(message.body)
+      const command = text.startsWith('!') ? text.slice(1).trim().split(/\s+/)[0]?.toLowerCase() : undefined
+      const admission = gate.admit(message.from, command)
+      if (admission === 'ignore' || (admission !== 'answer' && !mentioned && !this.#foundedBy(this.participant.did))) return
+      const answer = admission === 'answer'
+        ? this.chat(message.body, message.from)
+        : Promise.resolve(admission === 'refuse'
+          ? `${me}: sorry, I take !${command} only from this federation's researchers. You can still ask me questions, or !status.`
+          : `${me}: you have sent me ${this.#context.chat.limit.messages} messages within ${this.#context.chat.limit.seconds} s; I will answer again once that window has room.`)
+      void answer
+        .then(body => bus.publish(room, { kind: 'chat', from: me, body: body.slice(0, 8000), inReplyTo: message.id, id: randomUUID() }))
         .catch((err: unknown) => { this.#logger.warn(`${me}: could not answer chat`, { error: (err as Error).message }) })
     })
+  }
+
+  /** Whether `did` founded the federation (anchored its charter): it speaks for every agent. */
+  #foundedBy (did: string): boolean {
+    return this.participant.state.charter?.record.members[0] === did
   }
 
   static async create (participant: Participant, context: DriverContext, options: AgentOptions = {}): Promise<ParticipantAgent> {
@@ -120,6 +142,8 @@ export class ParticipantAgent implements Driver {
       duty: event => event.type === 'proposal' && !participant.hasVoted(event.proposal)
         ? `you must vote on ${event.proposal} before ending this turn (evaluate it first if you have not)`
         : undefined,
+      think: call => participant.timer.time('model', call),
+      onStep: step => { (options.logger ?? silentLogger).info(stepLine(participant.name, step)) },
       ...counters
     })
     const agent = new ParticipantAgent(participant, context, graph, tools.map(t => t.name), options, counters, abort)

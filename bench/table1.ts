@@ -2,7 +2,8 @@
  * `npm run bench:table1 [-- --quick]`: centralised vs FedAvg vs Conclave, clean and with
  * one hostile agent of five (sign flip ×5), quorum 4 of 5, Dirichlet(α = 1) non-IID
  * shares, over seeds. Prints a markdown table (mean ± std over seeds), writes
- * docs/results/table1.json (or table1-quick.json) and a learning-curve SVG.
+ * docs/results/table1.json (or table1-quick.json), a learning-curve SVG per task and the table as a
+ * radar (the paper's Figure 3, table1-radar.svg).
  *
  * Tasks: classify (OHSUMED-23), ner (BC5CDR) and qa (MedQuAD by distillation from the
  * dataset teacher; BLEU-4, plus the embedding similarity of the final model's answers to
@@ -30,6 +31,7 @@ import { embeddingSimilarity, SentenceEncoder } from '../src/metrics/embedding.t
 import type { Task } from '../src/ml/task.ts'
 import type { QaExample } from '../src/ml/tasks/qa.ts'
 import type { Weights } from '../src/ml/weights.ts'
+import { radarAxes, radarSvg } from './table1-radar.ts'
 import { TABLE1_BASE, TABLE1_SCHEDULE, TABLE1_SETTINGS } from './table1-setting.ts'
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' }, tasks: { type: 'string', default: 'classify,ner,qa' }, methods: { type: 'string', default: 'centralized,fedavg,conclave,local' }, seeds: { type: 'string' }, render: { type: 'boolean', default: false } } })
@@ -153,7 +155,10 @@ async function write (): Promise<void> {
   process.stdout.write(`\n${table}\n\n${setting}\n`)
   await mkdir(values.out, { recursive: true })
   if (!values.render) await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, seeds, schedule: Object.fromEntries(KINDS.map(k => [k, schedule(k)])), generatedAt: new Date().toISOString(), entries: all }, null, 2) + '\n')
-  await writeFile(join(values.out, `${name}.md`), `# Table 1\n\n${setting}.\n\n${table}\n`)
+  const radar = radarAxes(all)
+  await writeFile(join(values.out, `${name}-radar.svg`), await radarSvg(all, `Table 1 as a radar: FedAvg and Conclave (1 = the reference each axis names)`))
+  const axes = radar.axes.map(a => `- **${a.axis}**: ${a.measures}`).join('\n')
+  await writeFile(join(values.out, `${name}.md`), `# Table 1\n\n${setting}.\n\n${table}\n\n![Table 1 as a radar](${name}-radar.svg)\n\nEach axis of the radar (the paper's Figure 3), from the rows above:\n\n${axes}\n`)
   // Kept rows carry their curves in the JSON (rows from before curves were kept there have none).
   for (const task of values.render ? [...new Set(all.map(e => e.task))].map(kind => ({ kind })) : tasks) await writeFile(join(values.out, `${name}-${task.kind}-curves.svg`), curvesSvg(all.filter(e => e.task === task.kind && (e.curve?.length ?? 0) > 0)))
 }

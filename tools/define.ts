@@ -13,7 +13,7 @@ import type { Ledger } from '../src/ledger/index.ts'
 export type ParticipantView = Pick<Participant,
   | 'name' | 'did' | 'draft' | 'globalModel' | 'undistilled' | 'teacherBudget' | 'evaluation' | 'myVote'
   | 'distill' | 'train' | 'publishDraft' | 'proposeDraft' | 'evaluate' | 'vote'> & {
-  readonly state: Readonly<Pick<FederationState, 'charter' | 'global' | 'members' | 'required' | 'rounds' | 'proposals' | 'reputation' | 'currentRound'>>
+  readonly state: Readonly<Pick<FederationState, 'charter' | 'global' | 'members' | 'required' | 'rounds' | 'proposals' | 'reputation' | 'currentRound' | 'judges'>>
 }
 
 /** What a tool may reach: a view of the agent's protocol participant, the ledger it reads, and names for DIDs. */

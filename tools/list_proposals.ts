@@ -3,7 +3,7 @@ import { defineTool } from './define.ts'
 
 export default defineTool({
   name: 'list_proposals',
-  description: 'List proposals of a round with their proposer, votes so far, my evaluation and vote, and the decision.',
+  description: 'List proposals of a round with their proposer, whether I may vote on it (I am one of its judges), votes so far, my evaluation and vote, and the decision.',
   schema: z.object({
     round: z.number().int().positive().optional().describe('Round to list; defaults to the open round.'),
     undecidedOnly: z.boolean().optional().describe('Only proposals without a decision yet.')
@@ -17,6 +17,7 @@ export default defineTool({
         proposal: e.block,
         proposer: nameOf(e.signed.issuer),
         mine: e.signed.issuer === participant.did,
+        mayVote: participant.state.judges(e.block).includes(participant.did),
         votes: { accept: [...e.votes.values()].filter(v => v.signed.record.accept).length, reject: [...e.votes.values()].filter(v => !v.signed.record.accept).length },
         myEvaluation: participant.evaluation(e.block)?.summary ?? null,
         myVote: participant.myVote(e.block)?.accept ?? null,

@@ -9,6 +9,7 @@ import { roundTable } from '../federation/report.ts'
 import { readRunConfig, runFederation, writeReport, type RunProgress } from '../federation/run.ts'
 import type { AuditReport } from '../federation/audit.ts'
 import { auditRunDir } from './audit-dir.ts'
+import { dashboardCommand, dashboardForRun, untilStopped } from './dashboard.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 import { parseMemberConfig, runMember, type MemberReport } from '../federation/member.ts'
 import { preflight } from '../federation/preflight.ts'
@@ -16,8 +17,9 @@ import { preflight } from '../federation/preflight.ts'
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
 Usage:
-  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose]
+  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--committee K] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose] [--dashboard [--port P]]
   conclave run   --resume DIR [--verbose]
+  conclave dashboard DIR [--port P]
   conclave agent --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--stay] [--verbose]
   conclave key   FILE
   conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--json]
@@ -26,11 +28,18 @@ Usage:
 
 run     N participants in this process: train, publish, anchor, vote, merge; then audit.
         --quorum takes a count (4), a fraction of the peers (0.75) or "majority".
+        --committee K: each proposal is judged by K peers drawn from the ledger, the
+        quorum counted among them (docs/committees.md).
         Each participant is a LangGraph agent; --llm picks the model behind its loop
         (default: policy, the deterministic protocol policy); --autopilot runs plain code instead.
         --task picks the learning task; --data points it at your own dataset folder
         (classify: train.jsonl/test.jsonl; ner: train.conll/test.conll).
         --resume DIR continues a run that was stopped, from its ledger, with its config.json.
+        --dashboard serves the run's dashboard while it runs, and after it until Ctrl-C.
+dashboard  A read-only page on 127.0.0.1 (default port 8787) that follows a run directory as
+        its records land: the round timeline, each proposal with its votes and rationales,
+        learning curve, vote heatmap, reputation, teacher spend and the ledger DAG.
+        GET /api/state (JSON), GET /events (one server-sent event per new record).
 agent   One member of a federation as its own process (one per machine): shares the bus room
         (Matrix) and the content store (kubo) with the others, keeps its own copy of the
         ledger (ledger.kind replica), runs its rounds, then audits its copy. --stay keeps it
@@ -53,6 +62,7 @@ export async function main (argv: string[]): Promise<number> {
       case 'agent': return await agentCommand(rest)
       case 'key': return await keyCommand(rest)
       case 'audit': return await auditCommand(rest)
+      case 'dashboard': return await dashboardCommand(rest)
       case 'init': return await init(rest)
       case 'baseline': return await baseline(rest)
       case undefined: case '-h': case '--help': case 'help':
@@ -83,6 +93,7 @@ async function run (args: string[]): Promise<number> {
       rounds: { type: 'string' },
       seed: { type: 'string' },
       quorum: { type: 'string' },
+      committee: { type: 'string' },
       out: { type: 'string', default: 'runs/latest' },
       config: { type: 'string' },
       task: { type: 'string' },
@@ -91,12 +102,15 @@ async function run (args: string[]): Promise<number> {
       autopilot: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
       resume: { type: 'string' },
-      verbose: { type: 'boolean', default: false }
+      verbose: { type: 'boolean', default: false },
+      dashboard: { type: 'boolean', default: false },
+      port: { type: 'string' }
     },
     strict: true
   })
+  if (values.port !== undefined && !values.dashboard) throw new ConfigError('--port sets the dashboard\'s port: give --dashboard too')
   if (values.resume !== undefined) {
-    const mixed = (['agents', 'rounds', 'seed', 'quorum', 'config', 'task', 'data', 'llm', 'autopilot', 'force'] as const).filter(k => values[k] !== undefined && values[k] !== false)
+    const mixed = (['agents', 'rounds', 'seed', 'quorum', 'committee', 'config', 'task', 'data', 'llm', 'autopilot', 'force'] as const).filter(k => values[k] !== undefined && values[k] !== false)
     if (mixed.length > 0) throw new ConfigError(`--resume continues a run as its config.json says; drop --${mixed.join(', --')}`)
   }
   const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
@@ -110,14 +124,30 @@ async function run (args: string[]): Promise<number> {
       ...integer('rounds', values.rounds),
       ...integer('seed', values.seed),
       ...(values.quorum === undefined ? {} : { quorum: values.quorum }),
+      ...integer('committee', values.committee),
       agent
     })
   const out = resolve(values.resume ?? values.out)
   await preflight(config)
   const logger = values.verbose ? consoleLogger : silentLogger
   const driver = config.agent.driver === 'autopilot' ? undefined : await agentsFor(config, values.config, logger)
-  process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)} → ${out}\n`)
-  const report = await runFederation(config, { out, force: values.force, resume: values.resume !== undefined, logger, onProgress: showProgress, driver })
+  process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)}${config.committee === undefined ? '' : ` within committees of ${config.committee}`} → ${out}\n`)
+  const dashboard = values.dashboard ? await dashboardForRun(out, values.port) : undefined
+  try {
+    const code = await runAndAudit(config, { out, shownOut: values.out, force: values.force, resume: values.resume !== undefined, logger, verbose: values.verbose, driver })
+    if (dashboard !== undefined) {
+      process.stderr.write(`dashboard: still at ${dashboard.url} (Ctrl-C to stop)\n`)
+      await untilStopped()
+    }
+    return code
+  } finally {
+    await dashboard?.close()
+  }
+}
+
+async function runAndAudit (config: RunConfig, options: { out: string, shownOut: string, force: boolean, resume: boolean, logger: Logger, verbose: boolean, driver?: DriverFactory }): Promise<number> {
+  const { out } = options
+  const report = await runFederation(config, { out, force: options.force, resume: options.resume, logger: options.logger, onProgress: progress(options.verbose), driver: options.driver })
   process.stdout.write(`\n${roundTable(report)}\n\nrejection rate ${(100 * report.rejectionRate).toFixed(1)}% · backend ${report.backend} · ${report.wallSeconds.toFixed(1)} s · model sha-256 ${report.modelHash}\n`)
 
   process.stderr.write('auditing the run directory…\n')
@@ -129,7 +159,7 @@ async function run (args: string[]): Promise<number> {
   }
   const same = audit.modelHash === report.modelHash
   process.stdout.write(`audit ok: ${audit.records} records (${audit.proposals} proposals, ${audit.votes} votes, ${audit.decisions} decisions), ${replayedVotes(audit)}, replayed model ${same ? 'matches' : 'DIFFERS FROM'} the run's\n`)
-  process.stdout.write(`head ${audit.head?.id}: keep it to check this directory later with conclave audit ${values.out} --head ${audit.head?.id}\n`)
+  process.stdout.write(`head ${audit.head?.id}: keep it to check this directory later with conclave audit ${options.shownOut} --head ${audit.head?.id}\n`)
   process.stdout.write(`report: ${join(out, 'report.md')} · ${join(out, 'report.json')} · ${join(out, 'learning-curve.svg')}\n`)
   return same ? 0 : 1
 }
@@ -244,16 +274,18 @@ function integer (name: string, value: string | undefined): Record<string, numbe
   return { [name]: Number(value) }
 }
 
-function showProgress (event: RunProgress): void {
+/** A round's progress on one line, or a line per step when `--verbose` logs lines between them. */
+const progress = (verbose: boolean) => (event: RunProgress): void => {
+  const end = verbose ? '\n' : ' '
   switch (event.type) {
     case 'conclave:run:start':
       process.stderr.write(`TF.js backend: ${event.backend}\n`)
       break
     case 'conclave:round:start':
-      process.stderr.write(`round ${event.round}/${event.rounds}: `)
+      process.stderr.write(`round ${event.round}/${event.rounds}:${end}`)
       break
     case 'conclave:round:propose':
-      process.stderr.write(`${event.agent} trains… `)
+      process.stderr.write(`${event.agent} trains…${end}`)
       break
     case 'conclave:round:end': {
       const r = event.report

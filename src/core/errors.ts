@@ -102,6 +102,11 @@ export class UnmeasuredVoteError extends ProtocolViolationError {}
 export class VoteAgainstRuleError extends ProtocolViolationError {}
 /** An update my judge scores as NaN, infinite or beyond what a vote may sign: it cannot be judged, only rejected. */
 export class UnmeasurableUpdateError extends ConclaveError {}
+/**
+ * A vote on a proposal by a member its committee was not drawn from, or a member asked to
+ * judge such a proposal: where the charter sets a committee, only the k members drawn vote.
+ */
+export class NotOnCommitteeError extends ProtocolViolationError {}
 /** Bytes that do not hash to the CID they were asked for under. */
 export class ContentMismatchError extends ConclaveError {}
 /** A CID the store does not hold. */

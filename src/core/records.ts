@@ -36,6 +36,9 @@ export const Metric = z.object({
 export const AggregationRule = z.enum(['fedavg', 'fedavg-share', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'trust-weighted'])
 export type AggregationRule = z.infer<typeof AggregationRule>
 
+/** Largest committee: a decision lists its committee and votes, 11.4 KiB signed at 64 (under MAX_RECORD_BYTES), too large at 96. */
+export const MAX_COMMITTEE = 64
+
 /**
  * The genesis of a federation: who is a member, how decisions are made, and the model
  * everyone starts from. The audit trusts the first charter on the ledger as its root.
@@ -65,8 +68,16 @@ export const Charter = z.object({
    * (charters before it existed): each member judged by its own config, and the audit
    * cannot re-decide the votes.
    */
-  acceptance: AcceptanceTerms.optional()
-}).strict().refine(c => c.samples === undefined || c.samples.length === c.members.length, { message: 'samples must give one count per member', path: ['samples'] })
+  acceptance: AcceptanceTerms.optional(),
+  /**
+   * k: each proposal is judged by k of its proposer's peers, drawn from the round's base
+   * model and the proposer (src/federation/committee.ts), and the quorum counts within them.
+   * Absent: every peer judges every proposal.
+   */
+  committee: z.number().int().positive().max(MAX_COMMITTEE).optional()
+}).strict()
+  .refine(c => c.samples === undefined || c.samples.length === c.members.length, { message: 'samples must give one count per member', path: ['samples'] })
+  .refine(c => c.committee === undefined || c.committee < c.members.length, { message: 'a committee holds at most the proposer\'s peers: fewer than the members', path: ['committee'] })
 export type Charter = z.infer<typeof Charter>
 
 /** "Here is my update Δw = w_t − w_{t−1}, trained from `base`." */
@@ -106,7 +117,9 @@ export const Decision = z.object({
   accepts: z.number().int().nonnegative(),
   rejects: z.number().int().nonnegative(),
   required: z.number().int().positive(),
-  votes: z.array(BlockId)
+  votes: z.array(BlockId),
+  /** The members drawn to judge it, in draw order, where the charter sets a committee. */
+  committee: z.array(Did).optional()
 }).strict()
 export type Decision = z.infer<typeof Decision>
 
@@ -145,3 +158,4 @@ export interface SignedRecord<R extends Record = Record> {
 
 /** Upper bound on one record's JWT, so a peer cannot make others parse megabytes. */
 export const MAX_RECORD_BYTES = 16 * 1024
+

@@ -3,7 +3,7 @@ import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import { assertReachable, parseQuorum, QuorumRule } from '../core/quorum.ts'
-import { AggregationRule } from '../core/records.ts'
+import { AggregationRule, MAX_COMMITTEE } from '../core/records.ts'
 import { LedgerConfig } from '../ledger/index.ts'
 import { LlmSpec } from '../llm/spec.ts'
 import { TaskConfig } from '../ml/task.ts'
@@ -34,6 +34,15 @@ export const RunConfig = z.object({
    * @default half the peers, rounded up (⌈(N−1)/2⌉)
    */
   quorum: QuorumInput.default({ kind: 'fraction', fraction: 0.5 }),
+  /**
+   * k: each proposal is judged by k of its proposer's peers, drawn from the round's base
+   * model and the proposer, and `quorum` counts within those k (half of them: ⌈k/2⌉). Each
+   * member then judges about k proposals a round instead of N − 1. docs/committees.md gives
+   * the odds that hostile members hold a committee, and the k to choose. At most 64, so a
+   * decision naming its committee and votes fits in one record.
+   * @default none: every peer judges every proposal
+   */
+  committee: z.number().int().positive().max(MAX_COMMITTEE).optional(),
   /** Seconds after a proposal during which votes on it count. @default 600 */
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /**
@@ -90,6 +99,12 @@ export const RunConfig = z.object({
   store: StoreConfig.prefault({ kind: 'helia' }),
   ledger: LedgerConfig.prefault({ kind: 'tangle' }),
   bus: BusConfig.prefault({ kind: 'local' }),
+  /**
+   * Researchers' Matrix ids (`@alice:example.org`): invited to the federation's room, and the
+   * only people whose commands that act (`!pause`, `!resume`, `!propose`) the agents obey,
+   * besides the members themselves. @default nobody
+   */
+  researchers: z.array(z.string().regex(/^@[^:\s]+:\S+$/, 'expected a Matrix user id like @name:server')).max(256).default([]),
   /** Hostile agents, for robustness experiments. @default none */
   attacks: z.array(Attack).default([]),
   /** Who drives each participant. */
@@ -101,7 +116,16 @@ export const RunConfig = z.object({
     /** Plugin tool modules (paths relative to the config file), each exporting defineTool(...) or a LangChain tool. @default none */
     tools: z.array(z.string().min(1)).default([]),
     /** Most model steps an agent takes for one event. @default 8 */
-    maxSteps: z.number().int().min(1).max(64).default(8)
+    maxSteps: z.number().int().min(1).max(64).default(8),
+    /**
+     * Messages an agent answers per sender (each may cost a model call): at most `messages` in
+     * any `seconds`; past that, one note that the sender must wait, then silence until the
+     * window has room. @default 6 per 60 s
+     */
+    chatLimit: z.object({
+      messages: z.number().int().min(1).max(10_000).default(6),
+      seconds: z.number().int().min(1).max(86_400).default(60)
+    }).strict().prefault({})
   }).strict().prefault({})
 }).strict().superRefine((config, ctx) => {
   const agents = config.attacks.map(a => a.agent)
@@ -125,7 +149,7 @@ export function memberName (index: number): string {
 export function parseRunConfig (input: unknown): RunConfig {
   const result = RunConfig.safeParse(input)
   if (!result.success) throw new ConfigError(`invalid config:\n${z.prettifyError(result.error)}`, { cause: result.error })
-  assertReachable(result.data.quorum, result.data.agents)
+  assertReachable(result.data.quorum, result.data.agents, result.data.committee)
   return result.data
 }
 
@@ -171,6 +195,10 @@ seed: 42
 # of them; a proposer never votes on its own update) or "majority" (ceil(N/2)). Half the
 # peers keeps honest proposals merging while fewer than half the members are hostile.
 quorum: { kind: fraction, fraction: 0.5 }
+# Committee validation: each proposal is judged by this many of its proposer's peers, drawn
+# from the round's base model and the proposer, and the quorum counts within them. Omitted:
+# every peer judges every proposal. See docs/committees.md before choosing one.
+# committee: 5
 # Seconds after a proposal during which votes on it count.
 windowSeconds: 600
 # How a peer decides on an update from what it measured: tolerance (the two settings below).
@@ -209,9 +237,18 @@ teacher: { kind: dataset, maxTokens: 64 }
 store: { kind: helia }
 # Where records are anchored: tangle (embedded file; difficulty = proof-of-work bits) or iota.
 ledger: { kind: tangle, difficulty: 8 }
-# How participants talk: local (in-process), or matrix (baseUrl, userId; its access token
-# best in CONCLAVE_MATRIX_TOKEN: a token written here is never written anywhere else).
+# How participants talk: local (in-process), or matrix (baseUrl; each agent its own account:
+# registrationSecret registers @<federation>.agent-N through the homeserver's shared secret,
+# or accounts lists one { userId } per agent; a member process may give its one userId).
+# Secrets are best in the environment (CONCLAVE_MATRIX_REGISTRATION_SECRET,
+# CONCLAVE_MATRIX_TOKEN_<N>, CONCLAVE_MATRIX_TOKEN): one written here is never written
+# anywhere else. The room is invite-only unless public: true. How to get a token or the
+# secret: README, "Get a Matrix access token". For example, on scripts/services/synapse.sh's Synapse:
+# bus: { kind: matrix, baseUrl: http://127.0.0.1:8008 }
 bus: { kind: local }
+# Researchers' Matrix ids: invited to the room; only they (and the agents) may !pause,
+# !resume or !propose. Anyone else's command gets one polite refusal.
+researchers: []
 # Bounds a peer puts on an update before its judge's score counts (false: none): its norm at
 # most maxNormRatio times the peer's own update's, along the peer's update (cosine at least
 # minCosine) or along an earlier update (minHistoryCosine), and no re-sent update (cosine with
@@ -225,5 +262,8 @@ attacks: []
 # Who drives each participant: agents (a LangGraph agent per participant, deciding through
 # the protocol tools) or autopilot. llm: policy (deterministic protocol policy),
 # ollama:<model> or gguf:<path>. tools: plugin tool modules, e.g. [./examples/plugin-tool/index.ts].
-agent: { driver: agents, llm: policy, tools: [], maxSteps: 8 }
+# chatLimit: answers per sender in the room (each may cost a model call), at most messages per seconds.
+# --verbose prints each agent step; LANGSMITH_TRACING=true with LANGSMITH_API_KEY traces every
+# model and tool call to LangSmith (README, "Trace agents with LangSmith").
+agent: { driver: agents, llm: policy, tools: [], maxSteps: 8, chatLimit: { messages: 6, seconds: 60 } }
 `

@@ -49,6 +49,8 @@ export interface ParticipantInit {
   clock?: () => number
   /** Where this participant's work runs, one task at a time. @default a queue of its own */
   queue?: SerialQueue
+  /** Counts the participant's time per phase; one timer for all who share a queue counts each instant once. @default a timer of its own */
+  timer?: PhaseTimer
   /** Makes this participant hostile, for robustness experiments. @default honest */
   attack?: Attack
   /** Fellow colluders (1-based positions in the charter's members), whose updates a colluding member accepts while it rejects everyone else's. */

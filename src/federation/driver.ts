@@ -27,6 +27,17 @@ export interface Driver {
   close(): Promise<void>
 }
 
+/** Who may steer an agent through its room, and how often anyone may make it answer. */
+export interface ChatRules {
+  /**
+   * Senders whose commands that act (`!pause`, `!resume`, `!propose`) are obeyed: the run's
+   * researchers and the members' own accounts, as the bus names senders (Matrix ids).
+   */
+  steer: ReadonlySet<string>
+  /** At most `messages` answers per sender in any `seconds`. */
+  limit: { messages: number, seconds: number }
+}
+
 export interface DriverContext {
   ledger: Ledger
   /** The federation's bus and room: agents hear researchers' chat there and answer. */
@@ -36,13 +47,15 @@ export interface DriverContext {
   nameOf: (did: Did) => string
   /** This participant's own directory (agent memory lives there). */
   dir: string
+  /** Who may steer an agent through the room, and how often anyone may make it answer. */
+  chat: ChatRules
 }
 
 export type DriverFactory = (participant: Participant, context: DriverContext) => Promise<Driver>
 
 /**
- * The participant proposes every round and judges every peer's update by the rule as it
- * arrives. Resumed, it judges what arrived while it was down; a resumed round may hold its
+ * The participant proposes every round and judges every peer's update it is a judge of
+ * (all of them, unless the charter sets a committee) by the rule as it arrives. Resumed, it judges what arrived while it was down; a resumed round may hold its
  * proposal already.
  */
 export const autopilot: DriverFactory = async (participant) => ({
@@ -58,7 +71,8 @@ export const autopilot: DriverFactory = async (participant) => ({
 })
 
 /**
- * Peers' proposals of the open round, undecided and without my vote, in ledger order: what a
+ * Proposals of the open round that I judge (their committee, or every member but the
+ * proposer), undecided and without my vote, in ledger order: what a
  * restarted driver owes, since the events that would have had it judge them died with the
  * process (or came while it was down).
  */
@@ -66,5 +80,5 @@ export function unjudged (participant: Pick<Participant, 'state' | 'did' | 'hasV
   const { state } = participant
   if (state.charter === undefined) return []
   return (state.rounds.get(state.currentRound())?.proposals ?? []).flatMap(id => state.proposals.get(id) ?? [])
-    .filter(e => e.signed.issuer !== participant.did && e.decision === undefined && !participant.hasVoted(e.block))
+    .filter(e => state.judges(e.block).includes(participant.did) && e.decision === undefined && !participant.hasVoted(e.block))
 }

@@ -9,7 +9,7 @@ import { createLedger } from '../ledger/index.ts'
 import { evalExamples, loadTask } from '../ml/task.ts'
 import { createContentStore } from '../storage/index.ts'
 import { createTeacher } from '../teachers/index.ts'
-import { createBus } from '../transport/index.ts'
+import { createMemberBuses } from '../transport/members.ts'
 import { audit, type AuditReport } from './audit.ts'
 import { memberName, parseRunConfig, type RunConfig } from './config.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
@@ -96,14 +96,16 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   const shard = task.shards(config.members.length, { seed: run.seed, partition: run.partition.kind, alpha: run.partition.alpha })[config.member - 1]
   if (shard === undefined) throw new ConfigError(`the task gave no share for member ${config.member}`)
   const store = await createContentStore(run.store, { dir: join(config.dir, 'store'), logger })
-  const bus = await createBus(run.bus, { logger })
+  const names = new Map(config.members.map((did, i) => [did, memberName(i)]))
+  const buses = await createMemberBuses(run.bus, { federation: run.federation, names: config.members.map((_, i) => memberName(i)), mine: [config.member - 1], researchers: run.researchers, nameOf: did => names.get(did), logger })
+  const bus = buses.of(config.member - 1)
   const room = run.federation
   // The first member anchors the charter: until then, my copy keeps only its blocks.
   const ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, founder: config.members[0], logger })
   const teacher = task.teaching === undefined ? undefined : await createTeacher(run.teacher, task.teaching.pairs)
   const participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
-  const names = new Map(config.members.map((did, i) => [did, memberName(i)]))
-  const driver = await (options.driver ?? autopilot)(participant, { ledger, bus, room, nameOf: did => names.get(did) ?? did, dir: join(config.dir, 'agents', config.name) })
+  const chat = { steer: new Set([...run.researchers, ...buses.accounts]), limit: run.agent.chatLimit }
+  const driver = await (options.driver ?? autopilot)(participant, { ledger, bus, room, nameOf: did => names.get(did) ?? did, dir: join(config.dir, 'agents', config.name), chat })
   const clock = wallClock(participant)
   const until = async (done: () => boolean, seconds: number): Promise<boolean> => clock.until(done, seconds, { signal: options.signal })
   const log = (event: RoundProgress): void => { logger.info(`${config.name}: ${event.type}`, { ...event }) }
@@ -159,7 +161,7 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   } finally {
     await driver.close()
     participant.stop()
-    await bus.close()
+    await buses.close()
     await ledger.close()
     await store.close()
     task.dispose()

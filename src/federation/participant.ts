@@ -37,7 +37,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly name: string
   readonly identity: Identity
   readonly state = new FederationState()
-  readonly timer = new PhaseTimer()
+  readonly timer: PhaseTimer
   readonly #ctx: StepContext
   readonly #queue: SerialQueue
   #fault: unknown
@@ -48,6 +48,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.name = init.name
     this.identity = init.identity
     this.#queue = init.queue ?? new SerialQueue()
+    this.timer = init.timer ?? new PhaseTimer()
     const { name, identity, store, ledger, bus, room, task, teacher, clock } = init
     this.#ctx = {
       name, identity, store, ledger, bus, room, task, teacher,

@@ -1,6 +1,8 @@
 import { z } from 'zod'
 import { AuditReport } from './audit.ts'
+import { chartSvg, runCharts, type ChartId } from './charts.ts'
 import { PHASES, PhaseSeconds } from './phases.ts'
+import type { RunView } from './run-view.ts'
 
 export const RoundReport = z.object({
   round: z.number().int().nonnegative(),
@@ -11,7 +13,7 @@ export const RoundReport = z.object({
   metric: z.object({ name: z.string(), value: z.number() }),
   /** sha-256 of the global model after the round. */
   modelHash: z.string(),
-  /** Seconds spent in each protocol phase, summed over the agents. */
+  /** Seconds spent in each phase by the agents, each instant counted once (in a simulation they share one phase timer). */
   phases: PhaseSeconds,
   wallSeconds: z.number(),
   /** Peak resident memory of the process so far, in MiB. */
@@ -53,37 +55,36 @@ export type RunReport = z.infer<typeof RunReport>
 /** The per-round table printed at the end of a run. */
 export function roundTable (report: RunReport): string {
   const metric = report.rounds[0]?.metric.name ?? 'metric'
-  const header = `| round | proposals | accepts | rejects | ${metric} | train s | protocol s | wall s | peak MiB |`
+  const header = `| round | proposals | accepts | rejects | ${metric} | model s | train s | protocol s | wall s | peak MiB |`
   const rows = report.rounds.map(r => {
-    const protocol = PHASES.filter(p => p !== 'train').reduce((sum, p) => sum + r.phases[p], 0)
-    return `| ${r.round} | ${r.proposals} | ${r.accepts} | ${r.rejects} | ${r.metric.value.toFixed(4)} | ${r.phases.train.toFixed(1)} | ${protocol.toFixed(1)} | ${r.wallSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} |`
+    const protocol = PHASES.filter(p => p !== 'train' && p !== 'model').reduce((sum, p) => sum + r.phases[p], 0)
+    return `| ${r.round} | ${r.proposals} | ${r.accepts} | ${r.rejects} | ${r.metric.value.toFixed(4)} | ${r.phases.model.toFixed(1)} | ${r.phases.train.toFixed(1)} | ${protocol.toFixed(1)} | ${r.wallSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} |`
   })
-  return [header, '|---:|---:|---:|---:|---:|---:|---:|---:|---:|', ...rows].join('\n')
+  return [header, '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|', ...rows].join('\n')
 }
 
-/** A learning curve: the global metric per round, as a self-contained SVG. */
-export function learningCurveSvg (report: RunReport): string {
-  const w = 480
-  const h = 280
-  const pad = 48
-  const points = report.rounds.map(r => ({ x: r.round, y: r.metric.value }))
-  const maxX = Math.max(1, ...points.map(p => p.x))
-  const ys = points.map(p => p.y)
-  const lo = Math.max(0, Math.floor((Math.min(...ys) - 0.05) * 10) / 10)
-  const hi = Math.min(1, Math.ceil((Math.max(...ys) + 0.05) * 10) / 10)
-  const sx = (x: number): number => pad + (x / maxX) * (w - 2 * pad)
-  const sy = (y: number): number => h - pad - ((y - lo) / Math.max(1e-9, hi - lo)) * (h - 2 * pad)
-  const path = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')
-  const dots = points.map(p => `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3"/>`).join('')
-  const xTicks = points.map(p => `<text x="${sx(p.x).toFixed(1)}" y="${h - pad + 16}" text-anchor="middle">${p.x}</text>`).join('')
-  const yTicks = [lo, (lo + hi) / 2, hi].map(y => `<text x="${pad - 6}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end">${y.toFixed(2)}</text>`).join('')
-  const metric = report.rounds[0]?.metric.name ?? 'metric'
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">
-<rect width="100%" height="100%" fill="white"/>
-<text x="${w / 2}" y="18" text-anchor="middle" font-size="13">Global model ${metric} on the test split (seed ${report.seed})</text>
-<line x1="${pad}" y1="${h - pad}" x2="${w - pad}" y2="${h - pad}" stroke="black"/><line x1="${pad}" y1="${pad}" x2="${pad}" y2="${h - pad}" stroke="black"/>
-${xTicks}${yTicks}<text x="${w / 2}" y="${h - 10}" text-anchor="middle">round</text>
-<path d="${path}" fill="none" stroke="#1f77b4" stroke-width="2"/><g fill="#1f77b4">${dots}</g>
-</svg>
-`
+/** The plots report.md shows, each an SVG file beside it: what the quorum did with every update, and who it trusted. */
+export const REPORT_PLOTS = [
+  { file: 'learning-curve.svg', chart: 'learning', caption: 'learning curve, rejected updates marked' },
+  { file: 'votes.svg', chart: 'votes', caption: 'votes: voter × proposal' },
+  { file: 'reputation.svg', chart: 'reputation', caption: 'reputation over rounds' }
+] as const satisfies ReadonlyArray<{ file: string, chart: ChartId, caption: string }>
+
+/**
+ * report.md and its plots, from the report and what the run's ledger shows: the round
+ * table, then the learning curve with rejected updates marked, the vote heatmap and
+ * reputation over rounds, rendered to SVG offline with Vega-Lite.
+ */
+export async function reportFiles (report: RunReport, view: RunView): Promise<Map<string, string>> {
+  const charts = runCharts(view, report)
+  const files = new Map<string, string>()
+  const lines = [`# Conclave run (seed ${report.seed})`, '', roundTable(report), '', `Rejection rate: ${(100 * report.rejectionRate).toFixed(1)}% · final model sha-256 ${report.modelHash}`]
+  for (const plot of REPORT_PLOTS) {
+    const chart = charts.find(c => c.id === plot.chart)
+    if (chart === undefined) continue
+    files.set(plot.file, await chartSvg(chart))
+    lines.push('', `![${plot.caption}](${plot.file})`)
+  }
+  files.set('report.md', lines.join('\n') + '\n')
+  return files
 }

@@ -59,7 +59,7 @@ export interface RoundOutcome { full: boolean, wallSeconds: number }
 export interface RoundLoopInit {
   /** The participants of this process with their drivers, read anew each time (a restart replaces one). */
   seats: () => readonly Seat[]
-  /** Members of the federation: a round is full once each proposed and each peer voted on each proposal. */
+  /** Members of the federation: a round is full once each proposed and each judge voted on each proposal. */
   members: number
   /** How long a round waits for its proposals' votes, and then for its checkpoint. */
   windowSeconds: number
@@ -117,10 +117,10 @@ export class RoundLoop {
     return { full }
   }
 
-  /** Every member proposed, and every peer voted on every proposal. */
+  /** Every member proposed, and every judge (each peer, or its committee) voted on every proposal. */
   #complete (round: number): boolean {
     const state = this.#init.seats()[0]?.participant.state
     const ids = state?.rounds.get(round)?.proposals ?? []
-    return ids.length === this.#init.members && ids.every(id => (state?.proposals.get(id)?.votes.size ?? 0) === this.#init.members - 1)
+    return ids.length === this.#init.members && ids.every(id => (state?.proposals.get(id)?.votes.size ?? 0) === state?.judges(id).length)
   }
 }

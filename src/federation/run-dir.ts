@@ -18,7 +18,7 @@ const MARKER: z.infer<typeof RunMarker> = { conclave: 'run', version: 1 }
  * Everything a run writes at the top of its directory (besides the marker). `--force`
  * removes these and nothing else; a directory holding anything more is refused.
  */
-export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'config.json', 'report.json', 'report.md', 'learning-curve.svg', MANIFEST_FILE, HEAD_FILE]
+export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'config.json', 'report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg', MANIFEST_FILE, HEAD_FILE]
 
 /**
  * Makes `dir` ready for a new run: creates it (or takes it empty) and marks it. A directory

@@ -9,7 +9,8 @@ import { parseRunConfig, readConfigFile, type RunConfig } from './config.ts'
 import type { DriverFactory } from './driver.ts'
 import { sealRunDir } from './head.ts'
 import { assertResumable, prepareRunDir } from './run-dir.ts'
-import { learningCurveSvg, roundTable, type RoundReport, type RunReport } from './report.ts'
+import { reportFiles, type RoundReport, type RunReport } from './report.ts'
+import { readRunView } from './run-view.ts'
 import type { RoundProgress } from './round-loop.ts'
 import { Simulation } from './simulation.ts'
 
@@ -110,6 +111,5 @@ export async function writeRunConfig (dir: string, config: RunConfig): Promise<v
 
 export async function writeReport (dir: string, report: RunReport): Promise<void> {
   await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n', { mode: 0o600 })
-  await writeFile(join(dir, 'learning-curve.svg'), learningCurveSvg(report))
-  await writeFile(join(dir, 'report.md'), `# Conclave run (seed ${report.seed})\n\n${roundTable(report)}\n\nRejection rate: ${(100 * report.rejectionRate).toFixed(1)}% · final model sha-256 ${report.modelHash}\n\n![learning curve](learning-curve.svg)\n`)
+  for (const [file, text] of await reportFiles(report, await readRunView(join(dir, 'ledger')))) await writeFile(join(dir, file), text)
 }

@@ -6,13 +6,14 @@ import { createLedger, type Ledger } from '../ledger/index.ts'
 import { evalExamples, loadTask, type Shard, type Task } from '../ml/task.ts'
 import { createContentStore, type ContentStore } from '../storage/index.ts'
 import { createTeacher, type Teacher } from '../teachers/index.ts'
-import { createBus, type Bus } from '../transport/index.ts'
+import type { Bus } from '../transport/index.ts'
+import { createMemberBuses, type MemberBuses } from '../transport/members.ts'
 import { memberName, type RunConfig } from './config.ts'
 import { charterOf, enrol } from './enrol.ts'
 import { autopilot, type Driver, type DriverFactory } from './driver.ts'
 import type { Participant } from './participant.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
-import { PHASES, zeroPhases, type PhaseSeconds } from './phases.ts'
+import { PhaseTimer, zeroPhases, type PhaseSeconds } from './phases.ts'
 import type { RoundReport } from './report.ts'
 import { fetchModel } from './content.ts'
 import { RoundLoop, settlingClock, type RoundOptions, type RoundOutcome } from './round-loop.ts'
@@ -32,7 +33,8 @@ interface SimulationParts {
   task: Task
   store: ContentStore
   ledger: Ledger
-  bus: Bus
+  buses: MemberBuses
+  names: Map<string, string>
   participants: Participant[]
   drivers: Driver[]
   shards: Shard[]
@@ -42,8 +44,9 @@ interface SimulationParts {
 }
 
 /**
- * A federation of N participants in one process, sharing one store, ledger and bus the
- * way separate machines share IPFS, IOTA and Matrix. The simulation is only the round
+ * A federation of N participants in one process, sharing one store and ledger the way
+ * separate machines share IPFS and IOTA, and one room (on Matrix each through its own
+ * account, as separate machines would). The simulation is only the round
  * loop's clock: its work is done when everyone has settled. Everything else is the
  * participants' own doing.
  */
@@ -52,7 +55,8 @@ export class Simulation {
   readonly task: Task
   readonly store: ContentStore
   readonly ledger: Ledger
-  readonly bus: Bus
+  /** Every participant's bus (on Matrix, each its own account). */
+  readonly buses: MemberBuses
   readonly participants: Participant[]
   readonly drivers: Driver[]
   readonly shards: Shard[]
@@ -61,7 +65,12 @@ export class Simulation {
   readonly #options: SimulationOptions
   /** One work queue for everyone: on one thread, no participant's work overlaps another's. */
   readonly #queue = new SerialQueue()
-  readonly #names = new Map<string, string>()
+  /**
+   * One clock for everyone: agents wait on their models off the queue, while others work,
+   * and each instant is counted once, by the phase that began last.
+   */
+  readonly #timer = new PhaseTimer()
+  readonly #names: Map<string, string>
   readonly #loop: RoundLoop
 
   private constructor (parts: SimulationParts) {
@@ -69,7 +78,8 @@ export class Simulation {
     this.task = parts.task
     this.store = parts.store
     this.ledger = parts.ledger
-    this.bus = parts.bus
+    this.buses = parts.buses
+    this.#names = parts.names
     this.participants = parts.participants
     this.drivers = parts.drivers
     this.shards = parts.shards
@@ -90,16 +100,18 @@ export class Simulation {
     const shards = task.shards(config.agents, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })
     const store = await createContentStore(config.store, { dir: join(options.dir, 'store'), logger })
     const ledger = await createLedger(config.ledger, { dir: join(options.dir, 'ledger'), logger })
-    const bus = await createBus(config.bus, { logger })
     if (shards.length < config.agents) throw new ConfigError(`task gave ${shards.length} shards for ${config.agents} agents`)
+    const names = new Map<string, string>() // DID → agent-N, filled in as participants enrol
+    const members = Array.from({ length: config.agents }, (_, i) => memberName(i))
+    const buses = await createMemberBuses(config.bus, { federation: config.federation, names: members, mine: members.map((_, i) => i), researchers: config.researchers, nameOf: did => names.get(did), logger })
     const teacher = task.teaching === undefined ? undefined : await createTeacher(config.teacher, task.teaching.pairs)
-    const sim = new Simulation({ config, task, store, ledger, bus, participants: [], drivers: [], shards, teacher, options })
+    const sim = new Simulation({ config, task, store, ledger, buses, names, participants: [], drivers: [], shards, teacher, options })
     for (let i = 0; i < config.agents; i++) sim.participants.push(await sim.#participant(i))
     for (const p of sim.participants) sim.#names.set(p.did, p.name)
     const resume = options.resume === true
     // Resuming, as restarted processes would: all catch up from the ledger (which makes no records) before any driver wakes.
     if (resume) for (const p of sim.participants) { await p.start(); await p.catchUp() }
-    for (const p of sim.participants) sim.drivers.push(await sim.#driver(p))
+    for (const [i, p] of sim.participants.entries()) sim.drivers.push(await sim.#driver(p, i))
     if (!resume) for (const p of sim.participants) await p.start()
     // Then each driver finishes what it left undone: the autopilot judges what arrived while it was down.
     if (resume) for (const d of sim.drivers) await d.resume?.()
@@ -108,23 +120,30 @@ export class Simulation {
   }
 
   /** Participant `index` (agent-N) with its key from the run directory. */
+  /** The first participant's bus: what it publishes comes from agent-1. */
+  get bus (): Bus {
+    return this.buses.of(0)
+  }
+
   async #participant (index: number): Promise<Participant> {
-    const { config, task, store, ledger, bus } = this
+    const { config, task, store, ledger } = this
+    const bus = this.buses.of(index)
     const name = memberName(index)
     const identity = await loadOrCreateKeystore(join(this.#options.dir, 'keys', `${name}.key.json`))
     const list = this.rejections.get(name) ?? []
     this.rejections.set(name, list)
     const participant = await enrol(config, index, {
       identity, store, ledger, bus, task, shard: this.shards[index] as Shard, teacher: this.teacher,
-      dir: this.#options.dir, driver: this.#options.driver, logger: this.#options.logger, queue: this.#queue
+      dir: this.#options.dir, driver: this.#options.driver, logger: this.#options.logger, queue: this.#queue, timer: this.#timer
     })
     participant.on('conclave:record:rejected', e => { list.push(e) })
     return participant
   }
 
-  async #driver (participant: Participant): Promise<Driver> {
+  async #driver (participant: Participant, index: number): Promise<Driver> {
     const nameOf = (did: string): string => this.#names.get(did) ?? did
-    return (this.#options.driver ?? autopilot)(participant, { ledger: this.ledger, bus: this.bus, room: this.config.federation, nameOf, dir: join(this.#options.dir, 'agents', participant.name) })
+    const chat = { steer: new Set([...this.config.researchers, ...this.buses.accounts]), limit: this.config.agent.chatLimit }
+    return (this.#options.driver ?? autopilot)(participant, { ledger: this.ledger, bus: this.buses.of(index), room: this.config.federation, nameOf, dir: join(this.#options.dir, 'agents', participant.name), chat })
   }
 
   /** The first participant founds the federation: members, quorum, window, initial model. */
@@ -179,18 +198,16 @@ export class Simulation {
     return this.#report(round, this.#takePhases(), outcome.wallSeconds)
   }
 
-  /** Each phase's time since the last take, summed over the participants (who never work at once: they share one queue). */
+  /** Each phase's time since the last take, over all participants (they share one timer). */
   #takePhases (): PhaseSeconds {
-    const sum = zeroPhases()
-    for (const phases of this.participants.map(p => p.timer.take())) for (const p of PHASES) sum[p] += phases[p]
-    return sum
+    return this.#timer.take()
   }
 
   /** Waits until no participant has a message left to handle, bus deliveries included. */
   async settle (): Promise<void> {
     for (;;) {
       await new Promise(resolve => setImmediate(resolve))
-      await this.bus.settled?.()
+      await this.buses.settled()
       if (this.participants.every(p => !p.busy) && this.drivers.every(d => !d.busy)) return
       await Promise.all([...this.participants.map(p => p.idle()), ...this.drivers.map(d => d.idle())])
     }
@@ -199,7 +216,7 @@ export class Simulation {
   async close (): Promise<void> {
     for (const d of this.drivers) await d.close()
     for (const p of this.participants) p.stop()
-    await this.bus.close()
+    await this.buses.close()
     await this.ledger.close()
     await this.store.close()
     this.task.dispose()
@@ -219,7 +236,7 @@ export class Simulation {
     await fresh.start()
     await fresh.catchUp()
     this.participants[index] = fresh
-    const driver = await this.#driver(fresh)
+    const driver = await this.#driver(fresh, index)
     this.drivers[index] = driver
     await driver.resume?.()
     await this.settle()

@@ -1,6 +1,6 @@
 import {
   AlreadyAppliedError, AlreadyDecidedError, AlreadyProposedError, InflatedSamplesError, ReplayedUpdateError, CharterExistsError, DerivationMismatchError,
-  DuplicateVoteError, NoCharterError, NotMemberError, NotRecorderError, RecordTimeMismatchError, SelfVoteError,
+  DuplicateVoteError, NoCharterError, NotMemberError, NotOnCommitteeError, NotRecorderError, RecordTimeMismatchError, SelfVoteError,
   UndecidedRoundError, UnknownProposalError, VoteOutsideWindowError, WrongBaseModelError, WrongFederationError,
   WrongRoundError
 } from '../core/errors.ts'
@@ -11,6 +11,7 @@ import { assertReachable, requiredAccepts } from '../core/quorum.ts'
 import { NonceRegistry, verifyRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
 import { assertFollowsTerms } from './acceptance-terms.ts'
+import { drawCommittee } from './committee.ts'
 import { recorderOf, tally, type Tally } from './tally.ts'
 
 export interface ProposalEntry {
@@ -19,6 +20,8 @@ export interface ProposalEntry {
   time: number
   signed: SignedRecord<Proposal>
   votes: Map<Did, { block: BlockId, signed: SignedRecord<Vote> }>
+  /** Who was drawn to judge it, in draw order, where the charter sets a committee. */
+  committee?: Did[]
   decision?: { block: BlockId, record: Decision }
 }
 
@@ -77,9 +80,16 @@ export class FederationState {
   readonly #applied = new Set<BlockId>()
 
   get members (): ReadonlySet<Did> { return new Set(this.charter?.record.members ?? []) }
+  /** Accepts that merge a proposal: of every peer, or of its committee where the charter sets one. */
   get required (): number {
     const charter = this.#charter()
-    return requiredAccepts(charter.record.quorum, charter.record.members.length)
+    return requiredAccepts(charter.record.quorum, charter.record.members.length, charter.record.committee)
+  }
+
+  /** Who may vote on a proposal: its committee, or else every member but its proposer. */
+  judges (proposal: BlockId): Did[] {
+    const entry = this.#proposal(proposal)
+    return entry.committee ?? this.#charter().record.members.filter(m => m !== entry.signed.issuer)
   }
 
   has (block: BlockId): boolean { return this.#applied.has(block) }
@@ -107,7 +117,7 @@ export class FederationState {
   derive (proposal: BlockId): Tally {
     const entry = this.#proposal(proposal)
     const ballots = [...entry.votes.entries()].map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
-    return tally(ballots, this.required)
+    return tally(ballots, this.required, entry.committee)
   }
 
   /**
@@ -130,7 +140,7 @@ export class FederationState {
     if (record.type === 'charter') {
       if (this.charter !== undefined) throw new CharterExistsError('the federation already has a charter')
       if (!record.members.includes(signed.issuer)) throw new NotMemberError('the charter must be signed by a member')
-      assertReachable(record.quorum, record.members.length)
+      assertReachable(record.quorum, record.members.length, record.committee)
       return
     }
     const charter = this.#charter()
@@ -164,6 +174,9 @@ export class FederationState {
     const entry = this.proposals.get(record.proposal)
     if (entry === undefined) throw new UnknownProposalError(`vote on ${record.proposal}, which is not an anchored proposal`)
     if (entry.signed.issuer === issuer) throw new SelfVoteError(`${issuer} voted on its own proposal`)
+    if (entry.committee !== undefined && !entry.committee.includes(issuer)) {
+      throw new NotOnCommitteeError(`${issuer} voted on ${record.proposal}, whose committee drawn from round ${record.round}'s base model is ${entry.committee.join(', ')}`)
+    }
     if (entry.votes.has(issuer)) throw new DuplicateVoteError(`${issuer} already voted on ${record.proposal}`)
     if (record.round !== entry.signed.record.round) throw new WrongRoundError(`vote says round ${record.round}, its proposal is in round ${entry.signed.record.round}`)
     if (entry.decision !== undefined) throw new VoteOutsideWindowError(`vote on ${record.proposal} came after its decision`)
@@ -185,7 +198,8 @@ export class FederationState {
     if (entry === undefined) throw new UnknownProposalError(`decision on ${record.proposal}, which is not an anchored proposal`)
     if (entry.decision !== undefined) throw new AlreadyDecidedError(`${record.proposal} was already decided`)
     const derived = { ...this.derive(record.proposal), proposer: entry.signed.issuer, round: entry.signed.record.round }
-    const claimed = { accepted: record.accepted, accepts: record.accepts, rejects: record.rejects, required: record.required, votes: record.votes, proposer: record.proposer, round: record.round }
+    // In the derivation's key order; an absent committee drops out of both texts.
+    const claimed = { accepted: record.accepted, accepts: record.accepts, rejects: record.rejects, required: record.required, votes: record.votes, committee: record.committee, proposer: record.proposer, round: record.round }
     if (JSON.stringify(claimed) !== JSON.stringify(derived)) {
       throw new DerivationMismatchError(`decision in block ${block.id} says ${JSON.stringify(claimed)}, the anchored votes give ${JSON.stringify(derived)}`)
     }
@@ -213,7 +227,12 @@ export class FederationState {
         for (const m of record.members) this.reputation.set(m, { accepted: 0, rejected: 0, votes: 0 })
         return
       case 'proposal': {
-        this.proposals.set(block.id, { block: block.id, time: block.time, signed: signed as SignedRecord<Proposal>, votes: new Map() })
+        const { committee, members } = this.#charter().record
+        const slot = { federation: record.federation, round: record.round, base: record.base, proposer: signed.issuer }
+        this.proposals.set(block.id, {
+          block: block.id, time: block.time, signed: signed as SignedRecord<Proposal>, votes: new Map(),
+          ...(committee === undefined ? {} : { committee: drawCommittee(slot, members, committee) })
+        })
         this.#byContent.set(record.delta.sha256, block.id).set(record.delta.cid, block.id)
         const round = this.rounds.get(record.round) ?? { proposals: [] }
         round.proposals.push(block.id)

@@ -13,17 +13,20 @@ export interface Tally {
   required: number
   /** The counted votes' block ids, sorted, so every participant writes the same record. */
   votes: BlockId[]
+  /** The members drawn to judge the proposal, in draw order (only where the charter sets a committee). */
+  committee?: Did[]
 }
 
 /** Σ accepts ≥ required merges the proposal; abstentions count for nothing. */
-export function tally (ballots: readonly Ballot[], required: number): Tally {
+export function tally (ballots: readonly Ballot[], required: number, committee?: readonly Did[]): Tally {
   const accepts = ballots.filter(b => b.accept).length
   return {
     accepted: accepts >= required,
     accepts,
     rejects: ballots.length - accepts,
     required,
-    votes: ballots.map(b => b.block).sort()
+    votes: ballots.map(b => b.block).sort(),
+    ...(committee === undefined ? {} : { committee: [...committee] })
   }
 }
 

@@ -1,9 +1,18 @@
-import { ed25519 } from '@noble/curves/ed25519.js'
+import { randomBytes, type KeyObject } from 'node:crypto'
 import { base58btc } from 'multiformats/bases/base58'
+import { BoundedMap } from '../core/bounded-map.ts'
+import { InvalidRecordError } from '../core/errors.ts'
 import { Did } from '../core/records.ts'
+import { privateKeyFromSeed, PUBLIC_KEY_BYTES, publicKeyFromRaw, rawPublicKey, SEED_BYTES } from './ed25519.ts'
 
 /** Multicodec prefix of an Ed25519 public key (0xed, varint-encoded). */
 const ED25519_PUB = Uint8Array.of(0xed, 0x01)
+
+/** How many DIDs keep their decoded key: a charter has at most 256 members; strangers come and go. */
+const KEYS_KEPT = 4096
+
+/** did:key → its verification key, decoded once (base58 and the key import cost more than a verify). */
+const keys = new BoundedMap<string, KeyObject>(KEYS_KEPT)
 
 /** `did:key:z6Mk…` for an Ed25519 public key. */
 export function didFromPublicKey (publicKey: Uint8Array): Did {
@@ -13,10 +22,35 @@ export function didFromPublicKey (publicKey: Uint8Array): Did {
   return Did.parse('did:key:' + base58btc.encode(bytes))
 }
 
-export function publicKeyFromSecret (secretKey: Uint8Array): Uint8Array {
-  return ed25519.getPublicKey(secretKey)
+/** The Ed25519 key a did:key names; InvalidRecordError when it names none. */
+export function publicKeyOfDid (did: string): KeyObject {
+  let key = keys.get(did)
+  if (key === undefined) {
+    keys.set(did, key = publicKeyFromRaw(ed25519KeyBytes(did)))
+  }
+  return key
 }
 
+function ed25519KeyBytes (did: string): Uint8Array {
+  const prefix = 'did:key:'
+  let bytes: Uint8Array
+  try {
+    if (!did.startsWith(prefix)) throw new Error('not a did:key')
+    bytes = base58btc.decode(did.slice(prefix.length))
+  } catch (err) {
+    throw new InvalidRecordError(`${did} is not a did:key`, { cause: err })
+  }
+  if (bytes.length !== ED25519_PUB.length + PUBLIC_KEY_BYTES || bytes[0] !== ED25519_PUB[0] || bytes[1] !== ED25519_PUB[1]) {
+    throw new InvalidRecordError(`${did} does not name an Ed25519 key`)
+  }
+  return bytes.subarray(ED25519_PUB.length)
+}
+
+export function publicKeyFromSecret (secretKey: Uint8Array): Uint8Array {
+  return rawPublicKey(privateKeyFromSeed(secretKey))
+}
+
+/** A fresh Ed25519 seed: 32 random bytes, as the key's owner keeps it. */
 export function randomSecretKey (): Uint8Array {
-  return ed25519.utils.randomSecretKey()
+  return Uint8Array.from(randomBytes(SEED_BYTES))
 }

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { ed25519 } from '@noble/curves/ed25519.js'
-import { createJWT, EdDSASigner } from 'did-jwt'
 import { InvalidRecordError } from '../core/errors.ts'
 import { MAX_RECORD_BYTES, Record, type Did } from '../core/records.ts'
-import { didFromPublicKey, publicKeyFromSecret } from './did-key.ts'
+import { didFromPublicKey } from './did-key.ts'
+import { privateKeyFromSeed, rawPublicKey, signEd25519 } from './ed25519.ts'
+import { signJwt } from './jwt.ts'
 
 export interface SignOptions {
   /** Seconds the record stays valid. @default 3600 */
@@ -26,30 +26,27 @@ export interface Identity {
 
 export function createIdentity (secretKey: Uint8Array): Identity {
   const key = Uint8Array.from(secretKey)
-  const publicKey = publicKeyFromSecret(key)
+  const signing = privateKeyFromSeed(key)
+  const publicKey = rawPublicKey(signing)
   const did = didFromPublicKey(publicKey)
-  const signer = EdDSASigner(key)
-  return {
+  const identity: Identity = {
     did,
     publicKey,
     async sign (record, options = {}) {
       const valid = Record.parse(record)
       const iat = options.now ?? Math.floor(Date.now() / 1000)
-      const jwt = await createJWT(
-        { ...valid, iat, exp: iat + (options.expiresIn ?? 3600), jti: randomBytes(16).toString('hex') },
-        { issuer: did, signer },
-        { alg: 'EdDSA' }
-      )
+      const jwt = await signJwt(identity, { ...valid, iat, exp: iat + (options.expiresIn ?? 3600), jti: randomBytes(16).toString('hex') })
       if (jwt.length > MAX_RECORD_BYTES) {
         throw new InvalidRecordError(`a ${valid.type} record of ${jwt.length} bytes exceeds the ${MAX_RECORD_BYTES}-byte limit`)
       }
       return jwt
     },
     signBytes (bytes) {
-      return ed25519.sign(bytes, key)
+      return signEd25519(signing, bytes)
     },
     exportSecretKey () {
       return Uint8Array.from(key)
     }
   }
+  return identity
 }

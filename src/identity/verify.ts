@@ -1,15 +1,10 @@
-import { decodeJWT, verifyJWT } from 'did-jwt'
-import { Resolver } from 'did-resolver'
-import { getResolver } from 'key-did-resolver'
 import { z } from 'zod'
 import {
   BadSignatureError, ExpiredRecordError, InvalidRecordError, NotMemberError,
   PayloadTooLargeError, ReplayedNonceError
 } from '../core/errors.ts'
 import { Claims, MAX_RECORD_BYTES, Record, type SignedRecord } from '../core/records.ts'
-
-/** Resolves did:key DIDs (no network): every signature check here uses it. */
-export const didKeyResolver = new Resolver(getResolver())
+import { Jwt } from './jwt.ts'
 
 /** Clock skew tolerated between peers, in seconds. */
 const SKEW_SECONDS = 60
@@ -27,22 +22,23 @@ export interface VerifyOptions {
  * Checks, in order: size, JWT structure, record schema, EdDSA signature against the
  * issuer's did:key, membership, validity times, and the nonce. Each failure has its own
  * error class, so a peer's bad record is rejected by name and the federation goes on.
+ * The signature of a given text is checked once per process (jwt.ts); everything that
+ * depends on the options is checked on every call.
  */
 export async function verifyRecord (jwt: string, options: VerifyOptions = {}): Promise<SignedRecord> {
   if (jwt.length > MAX_RECORD_BYTES) {
     throw new PayloadTooLargeError(`record of ${jwt.length} bytes exceeds the ${MAX_RECORD_BYTES}-byte limit`)
   }
-  const { payload, header } = decode(jwt)
+  const decoded = Jwt.decode(jwt)
+  const { payload, header } = decoded
   if (header.alg !== 'EdDSA') throw new InvalidRecordError(`records are signed with EdDSA, not ${String(header.alg)}`)
   const claims = Claims.safeParse(payload)
   const record = Record.safeParse(withoutClaims(payload))
   if (!claims.success) throw new InvalidRecordError(`bad JWT claims: ${z.prettifyError(claims.error)}`)
   if (!record.success) throw new InvalidRecordError(`bad record: ${z.prettifyError(record.error)}`)
 
-  try {
-    await verifyJWT(jwt, { resolver: didKeyResolver, policies: { now: claims.data.iat, iat: false, nbf: false, exp: false, aud: false } })
-  } catch (err) {
-    throw new BadSignatureError(`signature of a ${record.data.type} record does not verify for ${claims.data.iss}`, { cause: err })
+  if (!decoded.signedByIssuer()) {
+    throw new BadSignatureError(`signature of a ${record.data.type} record does not verify for ${claims.data.iss}`)
   }
   if (options.members !== undefined && !options.members.has(claims.data.iss)) {
     throw new NotMemberError(`${claims.data.iss} is not a member of federation ${record.data.federation}`)
@@ -61,7 +57,7 @@ export async function verifyRecord (jwt: string, options: VerifyOptions = {}): P
  */
 export function peekRecord (jwt: string): { issuer: string | null, record: Record | null } {
   try {
-    const payload = decodeJWT(jwt).payload
+    const payload = Jwt.decode(jwt).payload
     const result = Record.safeParse(withoutClaims(payload))
     return { issuer: typeof payload.iss === 'string' ? payload.iss : null, record: result.success ? result.data : null }
   } catch {
@@ -73,14 +69,6 @@ export function peekRecord (jwt: string): { issuer: string | null, record: Recor
 function withoutClaims (payload: object): object {
   const { iss: _iss, iat: _iat, exp: _exp, jti: _jti, ...record } = payload as { [claim: string]: unknown }
   return record
-}
-
-function decode (jwt: string): ReturnType<typeof decodeJWT> {
-  try {
-    return decodeJWT(jwt)
-  } catch (err) {
-    throw new InvalidRecordError('not a JWT', { cause: err })
-  }
 }
 
 /** Nonces seen per issuer. A record whose nonce was already claimed is a replay. */

@@ -66,6 +66,11 @@ export interface Subscription {
  * that throws does not stop delivery to the others.
  */
 export interface Bus {
+  /**
+   * Who this bus's messages come from, as its subscribers see it: chat messages arrive with
+   * this `from` (the Matrix account it talks as). Absent on a bus that carries `from` as published.
+   */
+  readonly sender?: string
   publish(room: string, message: BusMessage, options?: AbortOptions): Promise<void>
   subscribe(room: string, handler: BusHandler, options?: AbortOptions): Promise<Subscription>
   /**
@@ -77,37 +82,70 @@ export interface Bus {
   close(): Promise<void>
 }
 
+const MatrixUserId = z.string().regex(/^@[^:\s]+:\S+$/, 'expected a Matrix user id like @name:server')
+
+/** A Matrix account a member talks as: its id, and its access token unless it comes from the environment. */
+export const MatrixAccountConfig = z.object({ userId: MatrixUserId, accessToken: SecretField }).strict()
+
+export const MatrixBusConfig = z.object({
+  kind: z.literal('matrix'),
+  /** Homeserver base URL, e.g. http://127.0.0.1:8008 */
+  baseUrl: ServiceUrl,
+  /**
+   * The one Matrix account this process talks as (`conclave agent`), e.g. @conclave:localhost.
+   * `conclave run` gives each agent its own account instead (`accounts` or `registrationSecret`).
+   */
+  userId: MatrixUserId.optional(),
+  /**
+   * Its access token. Better left out, with CONCLAVE_MATRIX_TOKEN set instead: a token in a
+   * config is never written anywhere (config.json and the reports say `[redacted]`).
+   */
+  accessToken: SecretField,
+  /**
+   * One account per member, in member order: in `conclave run` agent-N talks as the Nth; a
+   * member process talks as its own and invites the others to the room. Each token is best
+   * left out, with CONCLAVE_MATRIX_TOKEN_<N> set instead.
+   */
+  accounts: z.array(MatrixAccountConfig).min(1).max(64).optional(),
+  /**
+   * The homeserver's registration shared secret (Synapse's `registration_shared_secret`):
+   * each agent without an account in `accounts` gets its own, `@<federation>.agent-N`,
+   * registered on first use and logged into afterwards with a password derived from the
+   * secret (never stored). Better left out, with CONCLAVE_MATRIX_REGISTRATION_SECRET set instead.
+   */
+  registrationSecret: SecretField,
+  /**
+   * Anyone may join and read the room. @default false: the room is invite-only, its members'
+   * accounts and the run's researchers invited
+   */
+  public: z.boolean().default(false),
+  /** Where the sync token is kept across restarts. */
+  syncTokenFile: z.string().optional()
+}).strict()
+export type MatrixBusConfig = z.infer<typeof MatrixBusConfig>
+
 export const BusConfig = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('local') }).strict(),
-  z.object({
-    kind: z.literal('matrix'),
-    /** Homeserver base URL, e.g. http://127.0.0.1:8008 */
-    baseUrl: ServiceUrl,
-    /** The Matrix account this process talks as, e.g. @conclave:localhost */
-    userId: z.string().regex(/^@[^:\s]+:\S+$/, 'expected a Matrix user id like @name:server'),
-    /**
-     * Its access token. Better left out, with CONCLAVE_MATRIX_TOKEN set instead: a token in a
-     * config is never written anywhere (config.json and the reports say `[redacted]`).
-     */
-    accessToken: SecretField,
-    /** Where the sync token is kept across restarts. */
-    syncTokenFile: z.string().optional()
-  }).strict()
+  MatrixBusConfig
 ])
 export type BusConfig = z.infer<typeof BusConfig>
 
-/** The only place a bus backend is constructed; call sites pick one by config. */
+/**
+ * One bus by config, talking as the config's one account; call sites pick a backend by
+ * config. The members of a run each get their own account through createMemberBuses (members.ts).
+ */
 export async function createBus (config: BusConfig, options: { logger?: Logger } = {}): Promise<Bus> {
   switch (config.kind) {
     case 'local': return (await import('./local.ts')).createLocalBus()
     case 'matrix': {
       const accessToken = config.accessToken?.reveal() ?? process.env.CONCLAVE_MATRIX_TOKEN
       if (accessToken === undefined || accessToken === '') throw new ConfigError('bus.kind matrix needs an accessToken (or CONCLAVE_MATRIX_TOKEN)')
+      if (config.userId === undefined) throw new ConfigError('bus.kind matrix needs the userId its accessToken belongs to')
       const { createMatrixBus } = await import('./matrix.ts')
       try {
-        return await createMatrixBus({ baseUrl: config.baseUrl, userId: config.userId, accessToken, syncTokenFile: config.syncTokenFile, logger: options.logger })
+        return await createMatrixBus({ baseUrl: config.baseUrl, userId: config.userId, accessToken, syncTokenFile: config.syncTokenFile, room: { public: config.public }, logger: options.logger })
       } catch (err) {
-        throw matrixStartError(err, config)
+        throw matrixStartError(err, { baseUrl: config.baseUrl, userId: config.userId })
       }
     }
   }
@@ -118,7 +156,7 @@ export async function createBus (config: BusConfig, options: { logger?: Logger }
  * token is a config problem; not answering (its first sync retried, then given up) is an
  * unavailable backend, named with the command that starts a local one.
  */
-function matrixStartError (err: unknown, config: { baseUrl: string, userId: string }): Error {
+export function matrixStartError (err: unknown, config: { baseUrl: string, userId: string }): Error {
   if (err instanceof ConclaveError) return err
   const status = (err as { httpStatus?: number }).httpStatus
   if (status === 401 || status === 403) return new ConfigError(`${config.baseUrl} refused the access token of ${config.userId} (HTTP ${status}): check bus.accessToken or CONCLAVE_MATRIX_TOKEN`, { cause: err })

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto'
-import { MatrixError, Method } from 'matrix-js-sdk'
+import { Method } from 'matrix-js-sdk'
 import { InvalidRecordError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { BusMessage, RoomId, type Bus } from './index.ts'
-import { fromEvent, notice, Threads } from './matrix/render.ts'
+import { fromEvent, notice, Threads, type NameOf } from './matrix/render.ts'
 import { matrixClient, request } from './matrix/requests.ts'
-import { roomDirectory } from './matrix/rooms.ts'
+import { roomDirectory, type RoomSettings } from './matrix/rooms.ts'
 import { Subscribers } from './matrix/subscribers.ts'
 import { Sync, type TimelineEvent } from './matrix/sync.ts'
 
@@ -21,14 +21,30 @@ export interface MatrixBusOptions {
   /** Long-poll timeout of one /sync, in ms. @default 5000 */
   pollMs?: number
   logger?: Logger
+  /** The member this account is (`agent-2`): its display name in the room. */
+  name?: string
+  /** Members' names for their DIDs, for the notices people read. */
+  nameOf?: NameOf
+  /** How a room this bus creates is set up. @default invite-only, nobody invited */
+  room?: RoomSettings
+  /** The other buses of this process: a message one sends has settled once each of them has seen it. */
+  peers?: EchoGroup
 }
 
 /**
- * Agents sharing one account (as in `conclave run`) vote alike on a proposal: the homeserver
- * keeps one reaction per account and key, and refuses the second. The first stands for both.
+ * The buses one process runs (`conclave run`: each agent its own account and /sync): each
+ * notes what any of them sends, so `settled` waits until every one has seen it come back.
  */
-function reactedAlready (err: unknown): void {
-  if (!(err instanceof MatrixError && err.errcode === 'M_DUPLICATE_ANNOTATION')) throw err
+export class EchoGroup {
+  readonly #members = new Set<(roomId: string, eventId: string) => void>()
+
+  join (expect: (roomId: string, eventId: string) => void): void {
+    this.#members.add(expect)
+  }
+
+  sent (roomId: string, eventId: string): void {
+    for (const expect of this.#members) expect(roomId, eventId)
+  }
 }
 
 /** How long `settled` waits for my messages to come back through /sync. */
@@ -41,8 +57,10 @@ const SETTLE_MS = 60_000
  * delivers new events in timeline order, each once, and resumes after a restart
  * (matrix/sync.ts); each room's subscribers are served in order (matrix/subscribers.ts);
  * requests wait out rate limits and homeserver restarts (matrix/requests.ts). A person's
- * own message in the room reaches subscribers as a chat message. `close()` ends the loop
- * and every wait.
+ * own message in the room reaches subscribers as a chat message, and every chat message
+ * comes from its Matrix sender. A room the bus creates is invite-only unless `room` says
+ * otherwise. One bus is one account: `conclave run` gives each agent its own (members.ts).
+ * `close()` ends the loop and every wait.
  */
 export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> {
   const logger = options.logger ?? silentLogger
@@ -50,9 +68,15 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   const client = matrixClient({ ...options, pollMs, logger })
   const closing = new AbortController()
   const sync = await Sync.open(client, { userId: options.userId, tokenFile: options.syncTokenFile, pollMs, logger, signal: closing.signal })
-  const roomFor = roomDirectory(client, options.userId.split(':').slice(1).join(':'), closing.signal)
+  const roomFor = roomDirectory(client, options.userId.split(':').slice(1).join(':'), options.room ?? {}, closing.signal)
   const threads = new Threads()
   const subscribers = new Subscribers()
+  const peers = options.peers ?? new EchoGroup()
+  peers.join((roomId, eventId) => { if (subscribers.listening(roomId)) sync.sent(eventId) })
+  if (options.name !== undefined) {
+    const name = options.name
+    await request(() => client.setDisplayName(name), { logger, signal: closing.signal })
+  }
 
   const receive = (roomId: string, event: TimelineEvent): void => {
     if (event.type !== 'm.room.message') return
@@ -66,6 +90,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   }
 
   return {
+    sender: options.userId,
     async publish (room, message, opts = {}) {
       opts.signal?.throwIfAborted()
       if (closing.signal.aborted) throw new InvalidRecordError('bus is closed')
@@ -74,16 +99,23 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       if (!parsed.success) throw new InvalidRecordError(`not a bus message: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
       const signal = opts.signal === undefined ? closing.signal : AbortSignal.any([closing.signal, opts.signal])
       const roomId = await roomFor(room)
-      const { content, reaction } = notice(parsed.data, threads)
+      const { content, reaction } = notice(parsed.data, threads, options.nameOf)
       const send = async (type: string, body: Record<string, unknown>): Promise<string> => {
         const txn = randomUUID() // the same transaction id on a retry: the server stores it once
         const path = `/rooms/${encodeURIComponent(roomId)}/send/${type}/${txn}`
         return (await request(() => client.http.authedRequest<{ event_id: string }>(Method.Put, path, undefined, body as never, { abortSignal: signal }), { logger, signal })).event_id
       }
       const sent = await send('m.room.message', content)
-      if (subscribers.listening(roomId)) sync.sent(sent)
+      peers.sent(roomId, sent)
       threads.note(parsed.data, sent)
-      if (reaction !== undefined) await send('m.reaction', { 'm.relates_to': { rel_type: 'm.annotation', event_id: reaction.root, key: reaction.key } }).catch(reactedAlready)
+      if (reaction !== undefined) {
+        // The reaction only shows the vote, which the notice above carries: failing to show it must
+        // not fail the vote (a vote whose announce failed was once retried by every agent's model).
+        await send('m.reaction', { 'm.relates_to': { rel_type: 'm.annotation', event_id: reaction.root, key: reaction.key } }).catch((err: unknown) => {
+          if (signal.aborted) throw err
+          logger.warn('could not show a vote as a reaction on its proposal', { error: (err as Error).message })
+        })
+      }
     },
     async subscribe (room, handler, opts = {}) {
       opts.signal?.throwIfAborted()

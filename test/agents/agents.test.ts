@@ -59,6 +59,23 @@ describe('agents drive the protocol through tools', () => {
     expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
   })
 
+  it('with committees, an agent is woken for, evaluates and votes on only the proposals it was drawn to judge', async () => {
+    sim = await Simulation.create(smallConfig({ agents: 4, committee: 2, rounds: 1 }), { dir: await tempDir(), driver: agentDriver() })
+    await sim.charter()
+    await sim.round(1)
+    const state = sim.participants[0]?.state
+    const proposals = [...state?.proposals.values() ?? []]
+    expect(proposals).toHaveLength(4)
+    const votes = await votesOnLedger(sim)
+    expect(votes).toHaveLength(4 * 2)
+    for (const { issuer, vote } of votes) expect(state?.judges(vote.proposal)).toContain(issuer)
+    for (let i = 0; i < 4; i++) {
+      const drawn = proposals.filter(p => state?.judges(p.block).includes(sim?.participants[i]?.did as string)).length
+      expect(agentOf(sim, i).activity().toolCalls).toEqual({ train: 1, publish: 1, anchor: 1, ...(drawn === 0 ? {} : { evaluate: drawn, vote: drawn }) })
+    }
+    expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
+  })
+
   it('runs the same federation to the same model as the autopilot', async () => {
     const byAgents = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: agentDriver() })
     const byCode = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir() })
@@ -228,7 +245,7 @@ describe('chat', () => {
   afterEach(async () => { await sim?.close(); sim = undefined })
 
   it('answers why it voted as it did from its signed vote, and obeys !status, !pause, !resume, !propose — directly and over the bus', async () => {
-    sim = await Simulation.create(smallConfig({ rounds: 1, attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }] }), { dir: await tempDir(), driver: agentDriver() })
+    sim = await Simulation.create(smallConfig({ rounds: 1, attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }], researchers: ['@alice:lab'] }), { dir: await tempDir(), driver: agentDriver() })
     await sim.charter()
     await sim.round(1)
     const agent2 = agentOf(sim, 1)
@@ -260,6 +277,14 @@ describe('chat', () => {
     await expect.poll(() => replies.length).toBe(4) // agent-2 answers q1; all three answer q2
     expect(replies.filter(r => r.inReplyTo === 'q1')).toEqual([expect.objectContaining({ from: 'agent-2', body: expect.stringContaining(vote?.rationale as string) })])
     expect(replies.filter(r => r.inReplyTo === 'q2').map(r => r.from).sort()).toEqual(['agent-1', 'agent-2', 'agent-3'])
+
+    // Who may steer: a stranger's !pause, meant for every agent, gets one refusal (from the
+    // founder, for all) and pauses nobody, twice over; the researcher's pauses every agent.
+    for (const id of ['p1', 'p2']) await sim.bus.publish(sim.config.federation, { kind: 'chat', from: '@mallory:lab', body: '!pause', id })
+    await sim.bus.publish(sim.config.federation, { kind: 'chat', from: '@alice:lab', body: '!pause', id: 'p3' })
+    await expect.poll(() => replies.filter(r => r.inReplyTo === 'p3').length).toBe(3)
+    expect(replies.filter(r => r.inReplyTo === 'p1' || r.inReplyTo === 'p2')).toEqual([expect.objectContaining({ from: 'agent-1', inReplyTo: 'p1', body: expect.stringContaining("I take !pause only from this federation's researchers") })])
+    expect([0, 1, 2].map(i => agentOf(sim as Simulation, i).paused)).toEqual([true, true, true])
   })
 })
 

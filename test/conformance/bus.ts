@@ -100,14 +100,14 @@ export function busTests (name: string, factory: BusFactory): void {
       } finally { await factory.teardown(buses) }
     })
 
-    it('carries chat messages with threading', async () => {
+    it('carries chat messages with threading, from the sender the bus vouches for', async () => {
       const buses = await factory.setup()
       try {
         const seen = newInbox()
         await buses.b.subscribe('room-1', seen.handler)
         const chat: BusMessage = { kind: 'chat', from: '@alice:localhost', body: '@agent-2 !status', id: 'm1', inReplyTo: 'm0' }
         await buses.a.publish('room-1', chat)
-        expect(await seen.arrived(1)).toEqual([chat])
+        expect(await seen.arrived(1)).toEqual([{ ...chat, from: buses.a.sender ?? chat.from }])
       } finally { await factory.teardown(buses) }
     })
 

@@ -15,6 +15,24 @@ describe('quorum rule', () => {
     expect(requiredAccepts(rule, members)).toBe(required)
   })
 
+  it.each([
+    [{ kind: 'fraction', fraction: 0.5 } as const, 5, 3],
+    [{ kind: 'fraction', fraction: 0.5 } as const, 7, 4],
+    [{ kind: 'fraction', fraction: 1 } as const, 5, 5],
+    [{ kind: 'majority' } as const, 5, 3],
+    [{ kind: 'majority' } as const, 4, 3],
+    [{ kind: 'count', count: 2 } as const, 5, 2]
+  ])('%j within a committee of %i needs %i accepts, whatever the federation\'s size', (rule, committee, required) => {
+    expect(requiredAccepts(rule, 100, committee)).toBe(required)
+  })
+
+  it('refuses a committee larger than the proposer\'s peers, or a quorum beyond it', () => {
+    expect(() => assertReachable({ kind: 'majority' }, 5, 5)).toThrow(ConfigError)
+    expect(() => assertReachable({ kind: 'count', count: 4 }, 20, 3)).toThrow(ConfigError)
+    expect(() => assertReachable({ kind: 'count', count: 3 }, 20, 3)).not.toThrow()
+    expect(() => assertReachable({ kind: 'majority' }, 5, 4)).not.toThrow()
+  })
+
   it('refuses a quorum no federation of that size can reach', () => {
     expect(() => assertReachable({ kind: 'count', count: 5 }, 5)).toThrow(ConfigError)
     expect(() => assertReachable({ kind: 'count', count: 4 }, 5)).not.toThrow()

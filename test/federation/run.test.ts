@@ -14,13 +14,17 @@ describe('conclave run → audit, end to end on the embedded engines', () => {
     for (const round of report.rounds.slice(1)) {
       expect(round.proposals).toBe(3)
       expect(round.accepts + round.rejects).toBe(3)
-      expect(Object.keys(round.phases)).toEqual(['distill', 'train', 'publish', 'anchor', 'announce', 'fetchVerify', 'evaluate', 'vote', 'merge'])
+      expect(Object.keys(round.phases)).toEqual(['model', 'distill', 'train', 'publish', 'anchor', 'announce', 'fetchVerify', 'evaluate', 'vote', 'merge'])
       expect(round.phases.train).toBeGreaterThan(0)
       expect(round.peakRssMiB).toBeGreaterThan(0)
     }
     const onDisk = RunReport.parse(JSON.parse(await readFile(join(out, 'report.json'), 'utf8')))
     expect(onDisk.modelHash).toBe(report.modelHash)
-    expect(await readFile(join(out, 'learning-curve.svg'), 'utf8')).toMatch(/^<svg/)
+    const markdown = await readFile(join(out, 'report.md'), 'utf8')
+    for (const plot of ['learning-curve.svg', 'votes.svg', 'reputation.svg']) {
+      expect(markdown).toContain(`](${plot})`)
+      expect(await readFile(join(out, plot), 'utf8')).toMatch(/^<svg/)
+    }
 
     const audit = await auditRunDir(out)
     expect(audit).toMatchObject({ ok: true, proposals: 6, votes: 12, decisions: 6, checkpoints: 2, modelHash: report.modelHash, firstFailure: null, rejected: [] })

@@ -8,7 +8,15 @@ import { runFederation, writeReport, writeRunConfig } from '../../src/federation
 import { smallConfig, tempDir } from './helpers.ts'
 
 const TOKEN = 'syt_c2VjcmV0_TOKEN_never_on_disk_4Xz'
-const withToken = parseRunConfig({ bus: { kind: 'matrix', baseUrl: 'http://127.0.0.1:8008', userId: '@conclave:localhost', accessToken: TOKEN } })
+const AGENT_TOKEN = 'syt_YWdlbnQy_AGENT_TOKEN_never_on_disk_9Qw'
+const REGISTRATION = 'registration-shared-secret-never-on-disk-7Rt'
+const SECRETS = [TOKEN, AGENT_TOKEN, REGISTRATION]
+const withToken = parseRunConfig({
+  bus: {
+    kind: 'matrix', baseUrl: 'http://127.0.0.1:8008', userId: '@conclave:localhost', accessToken: TOKEN,
+    accounts: [{ userId: '@a1:localhost' }, { userId: '@a2:localhost', accessToken: AGENT_TOKEN }], registrationSecret: REGISTRATION
+  }
+})
 
 /** Every file under `dir`, recursively, as text. */
 async function everyFile (dir: string): Promise<Array<{ path: string, text: string }>> {
@@ -22,10 +30,10 @@ describe('secrets in the config never reach a file or a log', () => {
     const report = await runFederation(smallConfig({ agents: 2, rounds: 1, quorum: 1, agent: { driver: 'autopilot' }, task: { kind: 'classify', trainLimit: 200, testLimit: 100, features: 512 } }), { out, force: false })
     await writeRunConfig(out, withToken)
     await writeReport(out, { ...report, config: withToken as unknown as Record<string, unknown> })
-    const leaks = (await everyFile(out)).filter(f => f.text.includes(TOKEN)).map(f => f.path)
+    const leaks = (await everyFile(out)).filter(f => SECRETS.some(secret => f.text.includes(secret))).map(f => f.path)
     expect(leaks).toEqual([])
-    const written = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as { bus: { accessToken: string } }
-    expect(written.bus.accessToken).toBe('[redacted]')
+    const written = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as { bus: Record<string, unknown> }
+    expect(written.bus).toMatchObject({ accessToken: '[redacted]', accounts: [{ userId: '@a1:localhost' }, { userId: '@a2:localhost', accessToken: '[redacted]' }], registrationSecret: '[redacted]' })
   })
 
   it('a logged or printed config shows [redacted] in place of the token', () => {
@@ -37,15 +45,18 @@ describe('secrets in the config never reach a file or a log', () => {
     } finally {
       spy.mockRestore()
     }
-    expect(err).not.toContain(TOKEN)
+    for (const secret of SECRETS) {
+      expect(err).not.toContain(secret)
+      expect(inspect(withToken, { depth: 10 })).not.toContain(secret)
+    }
     expect(err).toContain('[redacted]')
-    expect(inspect(withToken, { depth: 10 })).not.toContain(TOKEN)
   })
 
-  it('a written config read back has no token (it comes from CONCLAVE_MATRIX_TOKEN again), and the token itself is kept for the bus', () => {
+  it('a written config read back has no token or secret (they come from the environment again), and the secrets themselves are kept for the bus', () => {
     const again = parseRunConfig(JSON.parse(JSON.stringify(withToken)))
-    expect(again.bus).toEqual({ kind: 'matrix', baseUrl: 'http://127.0.0.1:8008', userId: '@conclave:localhost' })
-    expect(withToken.bus.kind === 'matrix' ? withToken.bus.accessToken?.reveal() : undefined).toBe(TOKEN)
+    expect(again.bus).toEqual({ kind: 'matrix', baseUrl: 'http://127.0.0.1:8008', userId: '@conclave:localhost', accounts: [{ userId: '@a1:localhost' }, { userId: '@a2:localhost' }], public: false })
+    const bus = withToken.bus.kind === 'matrix' ? withToken.bus : undefined
+    expect([bus?.accessToken?.reveal(), bus?.accounts?.[1]?.accessToken?.reveal(), bus?.registrationSecret?.reveal()]).toEqual(SECRETS)
   })
 
   it('refuses credentials inside a service URL, where they would be written down with it', () => {

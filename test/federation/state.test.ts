@@ -177,3 +177,73 @@ describe('FederationState', () => {
     expect(JSON.stringify([...state.reputation], null, 0) + state.derive(p.id).votes.length).toBe(before)
   })
 })
+
+describe('FederationState with a committee', () => {
+  let members: Identity[]
+  let state: FederationState
+  const proposal: ConclaveRecord = { type: 'proposal', federation: 'fed', round: 1, base: CID_A, delta: { cid: CID_B, sha256: sha('delta') }, numSamples: 10 }
+  const vote = (proposalId: string): ConclaveRecord => ({ type: 'vote', federation: 'fed', round: 1, proposal: proposalId, accept: true, score: 0.1, rationale: 'measured on my validation split' })
+  const who = (did: string): Identity => members.find(m => m.did === did) as Identity
+
+  let charter: Block
+
+  beforeEach(async () => {
+    dag = new BlockIndex([])
+    members = [0, 1, 2, 3, 4, 5].map(() => createIdentity(randomSecretKey()))
+    state = new FederationState()
+    charter = await block(members[0] as Identity, {
+      type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'fraction', fraction: 0.5 }, committee: 3,
+      windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') }
+    })
+    await state.apply(charter, { now: T0, ledger })
+  })
+
+  /** Member 0's proposal, its committee, and the peers left out of it. */
+  async function proposed (): Promise<{ p: Block, committee: string[], outside: Identity[] }> {
+    const p = await block(members[0] as Identity, proposal)
+    await state.apply(p, { now: T0, ledger })
+    const committee = state.judges(p.id)
+    return { p, committee, outside: members.slice(1).filter(m => !committee.includes(m.did)) }
+  }
+
+  it('draws k of the proposer\'s peers and counts the quorum within them (half of 3 is 2)', async () => {
+    const { committee, outside } = await proposed()
+    expect(committee).toHaveLength(3)
+    expect(committee).not.toContain(members[0]?.did)
+    expect(outside).toHaveLength(2)
+    expect(state.required).toBe(2)
+  })
+
+  it('refuses a vote by a member the committee was not drawn from (NotOnCommitteeError), and counts the committee\'s', async () => {
+    const { p, committee, outside } = await proposed()
+    const intruder = await block(outside[0] as Identity, vote(p.id))
+    await expect(state.apply(intruder, { now: T0, ledger })).rejects.toMatchObject({ name: 'NotOnCommitteeError', code: 'ERR_NOT_ON_COMMITTEE' })
+    for (const did of committee) await state.apply(await block(who(did), vote(p.id)), { now: T0, ledger })
+    expect(state.derive(p.id)).toMatchObject({ accepted: true, accepts: 3, required: 2, committee })
+  })
+
+  it('refuses a decision that names another committee than the draw (DerivationMismatchError)', async () => {
+    const { p, committee, outside } = await proposed()
+    await state.apply(await block(who(committee[0] as string), vote(p.id)), { now: T0, ledger })
+    const recorder = who(state.recorder(1))
+    const decision = { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: members[0]?.did, ...state.derive(p.id) }
+    const forged = { ...decision, committee: [committee[0], ...outside.map(m => m.did)] } as ConclaveRecord
+    await expect(state.apply(await block(recorder, forged), { now: T0, ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
+    const unnamed = { ...decision, committee: undefined } as ConclaveRecord
+    await expect(state.apply(await block(recorder, unnamed), { now: T0, ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
+    await state.apply(await block(recorder, decision as ConclaveRecord), { now: T0, ledger })
+    expect(state.proposals.get(p.id)?.decision?.record.committee).toEqual(committee)
+  })
+
+  it('gives a proposer nothing to grind: 30 versions of its proposal (other content, sample counts, nonces, block ids) all draw one committee', async () => {
+    const drawn = new Set<string>()
+    for (let i = 0; i < 30; i++) {
+      const fresh = new FederationState()
+      await fresh.apply(charter, { now: T0, ledger })
+      const variant = await block(members[0] as Identity, { ...proposal, delta: { cid: CID_B, sha256: sha(`delta ${i}`) }, numSamples: 10 + i } as ConclaveRecord)
+      await fresh.apply(variant, { now: T0, ledger })
+      drawn.add(fresh.judges(variant.id).join(' '))
+    }
+    expect(drawn.size).toBe(1)
+  })
+})

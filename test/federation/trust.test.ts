@@ -105,5 +105,7 @@ describe('proposals the protocol refuses before any vote', () => {
     await state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 10)), { now: T0, ledger })
     await expect(state.apply(await block(members[2] as Identity, proposal(CID_B, 'b', 10)), { now: T0, ledger })).rejects.toMatchObject({ name: 'ReplayedUpdateError', code: 'ERR_REPLAYED_UPDATE' })
     await expect(state.apply(await block(members[2] as Identity, proposal(CID_C, 'b', 10)), { now: T0, ledger })).rejects.toMatchObject({ name: 'ReplayedUpdateError' })
+    await expect(state.apply(await block(members[2] as Identity, proposal(CID_B, 'c', 10)), { now: T0, ledger })).rejects.toMatchObject({ name: 'ReplayedUpdateError' })
+    await expect(state.apply(await block(members[2] as Identity, proposal(CID_C, 'c', 10)), { now: T0, ledger })).resolves.toMatchObject({ issuer: members[2]?.did })
   })
 })

@@ -6,7 +6,7 @@ import { parseRunConfig } from '../../src/federation/config.ts'
 import { preflight } from '../../src/federation/preflight.ts'
 import { BusConfig, createBus } from '../../src/transport/index.ts'
 import { capture } from '../federation/capture.ts'
-import { newMatrixUser, synapseUrl, uniqueName } from './synapse.ts'
+import { newMatrixUser, registrationSecret, synapseUrl, uniqueName } from './synapse.ts'
 
 const kuboUrl = `http://127.0.0.1:${process.env.KUBO_API_PORT ?? '5001'}`
 const ollamaUrl = `http://127.0.0.1:${process.env.OLLAMA_PORT ?? '11434'}`
@@ -37,20 +37,24 @@ describe('the CLI against the real services', () => {
     await expect(createBus(config)).rejects.toMatchObject({ name: 'ConfigError', code: 'ERR_CONFIG' })
   })
 
-  it('conclave run on a Matrix bus: its token is in no file of the run directory and in no output', async () => {
-    const account = await newMatrixUser('cli')
+  it('conclave run on a Matrix bus: its agents\' tokens and the registration secret are in no file of the run directory and in no output', async () => {
+    const accounts = [await newMatrixUser('cli'), await newMatrixUser('cli')]
+    const secret = registrationSecret()
     const root = await mkdtemp(join(tmpdir(), 'conclave-cli-secret-'))
     const config = join(root, 'conclave.json')
     await writeFile(config, JSON.stringify({
       federation: uniqueName('fed'), task: { kind: 'classify', trainLimit: 300, testLimit: 100 },
-      bus: { kind: 'matrix', baseUrl: synapseUrl, userId: account.userId, accessToken: account.accessToken }
+      // agent-1 and agent-2 by token, agent-3 registered through the shared secret
+      bus: { kind: 'matrix', baseUrl: synapseUrl, accounts, registrationSecret: secret }
     }))
     const out = join(root, 'run')
-    const result = await capture(['run', '--config', config, '--out', out, '--agents', '2', '--rounds', '1', '--quorum', '1', '--verbose'])
+    const result = await capture(['run', '--config', config, '--out', out, '--agents', '3', '--rounds', '1', '--quorum', '1', '--verbose'])
     expect(result.code).toBe(0)
-    expect(await filesHolding(out, account.accessToken)).toEqual([])
-    expect(result.out + result.err).not.toContain(account.accessToken)
+    for (const secretText of [...accounts.map(a => a.accessToken), secret]) {
+      expect(await filesHolding(out, secretText)).toEqual([])
+      expect(result.out + result.err).not.toContain(secretText)
+    }
     for (const file of ['config.json', 'report.json']) expect((await stat(join(out, file))).mode & 0o777).toBe(0o600)
-    expect(JSON.parse(await readFile(join(out, 'config.json'), 'utf8'))).toMatchObject({ bus: { accessToken: '[redacted]' } })
+    expect(JSON.parse(await readFile(join(out, 'config.json'), 'utf8'))).toMatchObject({ bus: { accounts: accounts.map(a => ({ userId: a.userId, accessToken: '[redacted]' })), registrationSecret: '[redacted]' } })
   }, 300_000)
 })

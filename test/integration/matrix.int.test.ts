@@ -12,6 +12,8 @@ import { createIdentity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 
 const baseUrl = synapseUrl
+/** These tests are about delivery, so their rooms are open; who may join is matrix-members.int.test.ts's. */
+const open = { public: true }
 const user = async (): Promise<{ userId: string, accessToken: string }> => newMatrixUser()
 const record = (n: number): BusMessage => ({ kind: 'record', block: `block-${String(n).padStart(4, '0')}`, jwt: `jwt.${n}.sig` })
 
@@ -26,7 +28,7 @@ async function until (check: () => boolean, ms = 20_000): Promise<void> {
 busTests('matrix (real Synapse)', {
   setup: async () => {
     const [a, b] = [await user(), await user()]
-    return { a: await createMatrixBus({ baseUrl, ...a, pollMs: 500 }), b: await createMatrixBus({ baseUrl, ...b, pollMs: 500 }) }
+    return { a: await createMatrixBus({ baseUrl, ...a, pollMs: 500, room: open }), b: await createMatrixBus({ baseUrl, ...b, pollMs: 500, room: open }) }
   },
   teardown: async ({ a, b }) => { await a.close(); await b.close() },
   deliveryMs: 20_000
@@ -36,8 +38,8 @@ describe('Matrix bus: what people in the room see', () => {
   it('puts each vote in its proposal\'s thread with a readable line, and a 👍/👎 reaction on the proposal', async () => {
     const [alice, bob] = [await user(), await user()]
     const room = `threads-${Date.now().toString(36)}`
-    const a = await createMatrixBus({ baseUrl, ...alice, pollMs: 500 })
-    const b = await createMatrixBus({ baseUrl, ...bob, pollMs: 500 })
+    const a = await createMatrixBus({ baseUrl, ...alice, pollMs: 500, room: open })
+    const b = await createMatrixBus({ baseUrl, ...bob, pollMs: 500, room: open })
     const seen: BusMessage[] = []
     await a.subscribe(room, () => {})
     await b.subscribe(room, m => { seen.push(m) })
@@ -55,10 +57,10 @@ describe('Matrix bus: what people in the room see', () => {
     const http = async <T>(path: string): Promise<T> => (await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${alice.accessToken}` } })).json() as Promise<T>
     const { room_id: roomId } = await http<{ room_id: string }>(`/_matrix/client/v3/directory/room/${encodeURIComponent(`#${room}:localhost`)}`)
     const { chunk } = await http<{ chunk: Array<{ type: string, event_id: string, content: Record<string, unknown> }> }>(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=20`)
-    const root = chunk.find(e => e.type === 'm.room.message' && String(e.content.body).startsWith('📦 proposal for round 1'))
+    const root = chunk.find(e => e.type === 'm.room.message' && /^📦 did:key:\S+ proposes its round 1 update/.test(String(e.content.body)))
     expect(root).toBeDefined()
     const thread = await http<{ chunk: Array<{ content: { body: string } }> }>(`/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(root?.event_id as string)}/m.thread`)
-    expect(thread.chunk.map(e => e.content.body)).toEqual(['👎 reject: accuracy on my 50 validation examples: 0.60 → 0.40 (-0.20); reject'])
+    expect(thread.chunk.map(e => e.content.body)).toEqual([`👎 ${voter.did.slice(0, 16)}… rejects ${proposer.did.slice(0, 16)}…'s round 1 update (score change −0.2000): accuracy on my 50 validation examples: 0.60 → 0.40 (-0.20); reject`])
     const reactions = await http<{ chunk: Array<{ content: { 'm.relates_to': { key: string } } }> }>(`/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(root?.event_id as string)}/m.annotation`)
     expect(reactions.chunk.map(e => e.content['m.relates_to'].key)).toEqual(['👎'])
     await a.close()
@@ -67,8 +69,8 @@ describe('Matrix bus: what people in the room see', () => {
   it('agents sharing one account may vote alike: both votes go through, and the proposal shows the one 👍 the homeserver keeps per account', async () => {
     const [alice, bot] = [await user(), await user()]
     const room = `shared-${Date.now().toString(36)}`
-    const a = await createMatrixBus({ baseUrl, ...alice, pollMs: 500 })
-    const agents = await createMatrixBus({ baseUrl, ...bot, pollMs: 500 }) // one account for all agents, as `conclave run` has it
+    const a = await createMatrixBus({ baseUrl, ...alice, pollMs: 500, room: open })
+    const agents = await createMatrixBus({ baseUrl, ...bot, pollMs: 500, room: open }) // one account for several agents, as `conclave run` had it
     const seen: BusMessage[] = []
     await a.subscribe(room, () => {})
     await agents.subscribe(room, m => { seen.push(m) })
@@ -83,9 +85,9 @@ describe('Matrix bus: what people in the room see', () => {
     const http = async <T>(path: string): Promise<T> => (await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${alice.accessToken}` } })).json() as Promise<T>
     const { room_id: roomId } = await http<{ room_id: string }>(`/_matrix/client/v3/directory/room/${encodeURIComponent(`#${room}:localhost`)}`)
     const { chunk } = await http<{ chunk: Array<{ type: string, event_id: string, content: Record<string, unknown> }> }>(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=20`)
-    const root = chunk.find(e => e.type === 'm.room.message' && String(e.content.body).startsWith('📦 proposal for round 1'))?.event_id as string
+    const root = chunk.find(e => e.type === 'm.room.message' && /^📦 did:key:\S+ proposes its round 1 update/.test(String(e.content.body)))?.event_id as string
     const thread = await http<{ chunk: Array<{ content: { body: string } }> }>(`/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(root)}/m.thread`)
-    expect(thread.chunk.map(e => e.content.body).sort()).toEqual(['👍 accept: voter 1: better', '👍 accept: voter 2: better'])
+    expect(thread.chunk.map(e => /^👍 did:key:\S+ accepts did:key:\S+'s round 1 update \(score change \+0\.1000\): voter (\d): better$/.exec(e.content.body)?.[1]).sort()).toEqual(['1', '2'])
     const reactions = await http<{ chunk: Array<{ content: { 'm.relates_to': { key: string } } }> }>(`/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(root)}/m.annotation`)
     expect(reactions.chunk.map(e => e.content['m.relates_to'].key)).toEqual(['👍'])
     await a.close()
@@ -105,8 +107,8 @@ describe('Matrix bus: rate limits', () => {
     const room = `ratelimit-${Date.now().toString(36)}`
     const waits: unknown[] = []
     const logger = { ...silentLogger, warn: (msg: string, fields?: unknown) => { if (msg.startsWith('rate limited')) waits.push(fields) } }
-    const a = await createMatrixBus({ baseUrl, ...alice, pollMs: 500, logger })
-    const b = await createMatrixBus({ baseUrl, ...bob, pollMs: 500 })
+    const a = await createMatrixBus({ baseUrl, ...alice, pollMs: 500, room: open, logger })
+    const b = await createMatrixBus({ baseUrl, ...bob, pollMs: 500, room: open })
     const seen: BusMessage[] = []
     await b.subscribe(room, m => { if (m.kind === 'record') seen.push(m) }) // the raw 'hi's below arrive as chat
     const limits: number[] = []
@@ -134,15 +136,15 @@ describe('Matrix bus: restarts lose and duplicate nothing', () => {
     const dir = await mkdtemp(join(tmpdir(), 'conclave-matrix-'))
     const [alice, bob] = [await user(), await user()]
     const room = `restart-${Date.now().toString(36)}`
-    const a = await createMatrixBus({ baseUrl, ...alice, pollMs: 500 })
+    const a = await createMatrixBus({ baseUrl, ...alice, pollMs: 500, room: open })
     const seen: BusMessage[] = []
-    let b = await createMatrixBus({ baseUrl, ...bob, pollMs: 500, syncTokenFile: join(dir, 'sync-token') })
+    let b = await createMatrixBus({ baseUrl, ...bob, pollMs: 500, room: open, syncTokenFile: join(dir, 'sync-token') })
     await b.subscribe(room, m => { seen.push(m) })
     await a.publish(room, record(1))
     await until(() => seen.length === 1).catch((e: Error) => { throw new Error('first: ' + e.message) })
     await b.close()
     for (const n of [2, 3, 4]) await a.publish(room, record(n))
-    b = await createMatrixBus({ baseUrl, ...bob, pollMs: 500, syncTokenFile: join(dir, 'sync-token') })
+    b = await createMatrixBus({ baseUrl, ...bob, pollMs: 500, room: open, syncTokenFile: join(dir, 'sync-token') })
     await b.subscribe(room, m => { seen.push(m) })
     await until(() => seen.length >= 4).catch((e: Error) => { throw new Error(`after restart (seen ${JSON.stringify(seen)}): ${e.message}`) })
     await new Promise(resolve => setTimeout(resolve, 1500))
@@ -154,8 +156,8 @@ describe('Matrix bus: restarts lose and duplicate nothing', () => {
   it('a homeserver restart mid-stream: every message arrives once, in order', async () => {
     const [alice, bob] = [await user(), await user()]
     const room = `synapse-restart-${Date.now().toString(36)}`
-    const a = await createMatrixBus({ baseUrl, ...alice, pollMs: 500 })
-    const b = await createMatrixBus({ baseUrl, ...bob, pollMs: 500 })
+    const a = await createMatrixBus({ baseUrl, ...alice, pollMs: 500, room: open })
+    const b = await createMatrixBus({ baseUrl, ...bob, pollMs: 500, room: open })
     const seen: BusMessage[] = []
     await b.subscribe(room, m => { seen.push(m) })
     await a.publish(room, record(1))

@@ -30,13 +30,17 @@ async function until<T> (what: string, probe: () => Promise<T | undefined>, memb
   throw new Error(`${what}: gave up.\n${members.map((m, i) => `--- agent-${i + 1} (exit ${m.child.exitCode}):\n${m.output.join('').slice(-3000)}`).join('\n')}`)
 }
 
-/** Three members' config files (keys, Matrix accounts, directories) under `root`, for 2 rounds. */
-async function threeMembers (root: string, federation: string, driver: 'agents' | 'autopilot'): Promise<string[]> {
+/**
+ * Three members' config files (keys, Matrix accounts, directories) under `root`, for 2 rounds.
+ * Each lists every member's account (its own with its token), so whoever creates the
+ * invite-only room invites the others and the researchers.
+ */
+async function threeMembers (root: string, federation: string, driver: 'agents' | 'autopilot', researchers: string[] = []): Promise<string[]> {
   const keys = [1, 2, 3].map(i => join(root, `agent-${i}.key.json`))
   const members = await Promise.all(keys.map(async k => (await loadOrCreateKeystore(k)).did))
+  const accounts = await Promise.all([1, 2, 3].map(async i => newMatrixUser(`member${i}`)))
   const configs: string[] = []
   for (const [i, key] of keys.entries()) {
-    const account = await newMatrixUser(`member${i + 1}`)
     const config = {
       member: i + 1, members, key, dir: join(root, `agent-${i + 1}`), joinSeconds: 120,
       federation, rounds: 2, seed: 5, quorum: 'majority', windowSeconds: 300,
@@ -44,7 +48,8 @@ async function threeMembers (root: string, federation: string, driver: 'agents' 
       attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }],
       store: { kind: 'kubo', url: kuboUrl },
       ledger: { kind: 'replica', difficulty: 4 },
-      bus: { kind: 'matrix', baseUrl: synapseUrl, userId: account.userId, accessToken: account.accessToken },
+      bus: { kind: 'matrix', baseUrl: synapseUrl, accounts: accounts.map((a, j) => j === i ? a : { userId: a.userId }) },
+      researchers,
       agent: { driver, llm: 'policy' }
     }
     configs.push(join(root, `agent-${i + 1}.json`))
@@ -59,12 +64,13 @@ async function threeMembers (root: string, federation: string, driver: 'agents' 
  */
 async function expectNoTokenLeft (root: string, members: Member[]): Promise<void> {
   for (const [i, member] of members.entries()) {
-    const { bus } = JSON.parse(await readFile(join(root, `agent-${i + 1}.json`), 'utf8')) as { bus: { accessToken: string } }
+    const { bus } = JSON.parse(await readFile(join(root, `agent-${i + 1}.json`), 'utf8')) as { bus: { accounts: Array<{ accessToken: string }> } }
+    const token = bus.accounts[i]?.accessToken as string
     const dir = join(root, `agent-${i + 1}`)
     const files = (await readdir(dir, { recursive: true, withFileTypes: true })).filter(e => e.isFile()).map(e => join(e.parentPath, e.name))
-    const holding = await Promise.all(files.map(async f => (await readFile(f, 'latin1')).includes(bus.accessToken) ? f : undefined))
+    const holding = await Promise.all(files.map(async f => (await readFile(f, 'latin1')).includes(token) ? f : undefined))
     expect(holding.filter(f => f !== undefined)).toEqual([])
-    expect(member.output.join('')).not.toContain(bus.accessToken)
+    expect(member.output.join('')).not.toContain(token)
   }
 }
 
@@ -79,7 +85,8 @@ describe('a federation across processes (Synapse + kubo)', () => {
   it('three member processes federate for 2 rounds to one model; every copy of the ledger audits; an agent answers a researcher in the thread', async () => {
     const root = await mkdtemp(join(tmpdir(), 'conclave-members-'))
     const federation = uniqueName('fed')
-    const running = (await threeMembers(root, federation, 'agents')).map(c => start(c, ['--stay']))
+    const researcher = await newMatrixUser('alice')
+    const running = (await threeMembers(root, federation, 'agents', [researcher.userId])).map(c => start(c, ['--stay']))
     try {
       const reports = await until('every member writes its report', async () => reportsOf(root), running)
       for (const report of reports) {
@@ -93,7 +100,6 @@ describe('a federation across processes (Synapse + kubo)', () => {
       expect(reports[0]?.audit.modelHash).toBe(reports[0]?.rounds.at(-1)?.modelHash)
       await expectNoTokenLeft(root, running)
 
-      const researcher = await newMatrixUser('alice')
       const http = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
         const r = await fetch(`${synapseUrl}${path}`, { method, headers: { authorization: `Bearer ${researcher.accessToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
         if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`)

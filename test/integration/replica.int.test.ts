@@ -38,7 +38,7 @@ describe('replicated ledger over a real Synapse', () => {
       while (buses.length < members.length) {
         const user = await newMatrixUser('replica')
         users.push(user)
-        const bus = await createMatrixBus({ baseUrl: synapseUrl, ...user, pollMs: 500 })
+        const bus = await createMatrixBus({ baseUrl: synapseUrl, ...user, pollMs: 500, room: { public: true } }) // delivery, not who may join, is tested here
         buses.push(bus)
         ledgers.push(await openReplica({ dir: await mkdtemp(join(tmpdir(), 'conclave-replica-int-')), bus, room, difficulty: 4 }))
       }

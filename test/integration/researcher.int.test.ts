@@ -6,7 +6,7 @@ import { agentDriver } from '../../agents/index.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { parseRunConfig } from '../../src/federation/config.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { newMatrixUser, synapseUrl, uniqueName } from './synapse.ts'
+import { newMatrixUser, registrationSecret, synapseUrl, uniqueName } from './synapse.ts'
 
 const baseUrl = synapseUrl
 
@@ -16,13 +16,13 @@ const baseUrl = synapseUrl
  */
 describe('a researcher in the federation\'s Matrix room', () => {
   it('sees the records as notices and gets an agent\'s answer, from its signed vote, in the thread of the question', async () => {
-    const bot = await newMatrixUser('conclave')
     const researcher = await newMatrixUser('alice')
     const federation = uniqueName('fed')
     const config = parseRunConfig({
       federation, agents: 3, rounds: 1, seed: 5, quorum: 'majority', ledger: { kind: 'tangle', difficulty: 4 },
       task: { kind: 'classify', trainLimit: 600, testLimit: 200 }, attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }],
-      bus: { kind: 'matrix', baseUrl, userId: bot.userId, accessToken: bot.accessToken }
+      researchers: [researcher.userId],
+      bus: { kind: 'matrix', baseUrl, registrationSecret: registrationSecret() }
     })
     const sim = await Simulation.create(config, { dir: await mkdtemp(join(tmpdir(), 'conclave-matrix-fed-')), driver: agentDriver() })
     const http = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
@@ -51,7 +51,7 @@ describe('a researcher in the federation\'s Matrix room', () => {
       // the federation itself is readable in the room: proposals and decisions as notices
       const { chunk } = await http<{ chunk: Array<{ type: string, content: { body?: string } }> }>('GET', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=100`)
       const bodies = chunk.map(e => e.content.body ?? '')
-      expect(bodies.filter(b => b.startsWith('📦 proposal for round 1'))).toHaveLength(3)
+      expect(bodies.filter(b => /^📦 agent-\d proposes its round 1 update/.test(b))).toHaveLength(3)
       expect(bodies.some(b => b.startsWith('⚖️ round 1:'))).toBe(true)
       expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
     } finally {

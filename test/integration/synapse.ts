@@ -9,8 +9,12 @@ export function uniqueName (prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
 }
 
+/** That Synapse's registration shared secret (what `bus.registrationSecret` takes). */
+export function registrationSecret (): string {
+  return readFileSync('.services/synapse/shared-secret', 'utf8').trim()
+}
+
 /** A fresh account on that Synapse, registered through its shared secret. */
 export async function newMatrixUser (prefix = 'agent', admin = false): Promise<{ userId: string, accessToken: string }> {
-  const secret = readFileSync('.services/synapse/shared-secret', 'utf8').trim()
-  return registerWithSharedSecret(synapseUrl, secret, uniqueName(prefix), `pw-${Math.random().toString(36)}`, admin)
+  return registerWithSharedSecret(synapseUrl, registrationSecret(), uniqueName(prefix), `pw-${Math.random().toString(36)}`, admin)
 }

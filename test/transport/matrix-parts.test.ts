@@ -46,17 +46,42 @@ describe('how bus messages show in a Matrix room', () => {
   const cid = 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i'
   const block = 'b'.repeat(64)
 
-  it('a vote goes into its proposal\'s thread with a 👍/👎 reaction; a vote on an unknown proposal goes unthreaded', async () => {
-    const proposal: BusMessage = { kind: 'record', block, jwt: await proposer.sign({ type: 'proposal', federation: 'f', round: 1, base: cid, delta: { cid, sha256: 'a'.repeat(64) }, numSamples: 10 }) }
-    const vote: BusMessage = { kind: 'record', block: 'c'.repeat(64), jwt: await voter.sign({ type: 'vote', federation: 'f', round: 1, proposal: block, accept: true, score: 0.1, rationale: 'better on my data' }) }
+  it('a vote goes into its proposal\'s thread with a 👍/👎 reaction, naming voter, proposer, round and measured change; a vote on an unknown proposal goes unthreaded', async () => {
+    const proposal: BusMessage = { kind: 'record', block, jwt: await proposer.sign({ type: 'proposal', federation: 'f', round: 1, base: cid, delta: { cid, sha256: 'a'.repeat(64) }, numSamples: 10, metric: { name: 'loss', value: 0.5 } }) }
+    const vote: BusMessage = { kind: 'record', block: 'c'.repeat(64), jwt: await voter.sign({ type: 'vote', federation: 'f', round: 1, proposal: block, accept: true, score: 0.1, rationale: 'better on my <data>' }) }
+    const names = new Map([[proposer.did, 'agent-2'], [voter.did, 'agent-3']])
+    const nameOf = (did: string): string | undefined => names.get(did)
     const threads = new Threads()
-    expect(notice(vote, threads)).toEqual({ content: { [CONTENT_KEY]: vote, msgtype: 'm.notice', body: '👍 accept: better on my data' } })
-    expect(notice(proposal, threads).content).toMatchObject({ body: `📦 proposal for round 1: Δw ${cid} (10 samples) — block ${block}` })
+    const html = { format: 'org.matrix.custom.html' }
+    expect(notice(vote, threads, nameOf)).toEqual({
+      content: { [CONTENT_KEY]: vote, msgtype: 'm.notice', ...html, body: "👍 agent-3 accepts a member's round 1 update (score change +0.1000): better on my <data>", formatted_body: "👍 <b>agent-3</b> accepts <b>a member</b>&#39;s round 1 update (score change +0.1000): better on my &lt;data&gt;" }
+    })
+    expect(notice(proposal, threads, nameOf).content).toMatchObject({
+      body: `📦 agent-2 proposes its round 1 update: trained on 10 samples, loss 0.5000; Δw ${cid} in block ${block}`,
+      formatted_body: `📦 <b>agent-2</b> proposes its round 1 update: trained on 10 samples, loss 0.5000; Δw <code>${cid}</code> in block <code>${block}</code>`
+    })
     threads.note(proposal, '$proposal')
-    expect(notice(vote, threads)).toEqual({
-      content: { [CONTENT_KEY]: vote, msgtype: 'm.notice', body: '👍 accept: better on my data', 'm.relates_to': { rel_type: 'm.thread', event_id: '$proposal', is_falling_back: true, 'm.in_reply_to': { event_id: '$proposal' } } },
+    expect(notice(vote, threads, nameOf)).toEqual({
+      content: {
+        [CONTENT_KEY]: vote, msgtype: 'm.notice', ...html,
+        body: "👍 agent-3 accepts agent-2's round 1 update (score change +0.1000): better on my <data>",
+        formatted_body: "👍 <b>agent-3</b> accepts <b>agent-2</b>&#39;s round 1 update (score change +0.1000): better on my &lt;data&gt;",
+        'm.relates_to': { rel_type: 'm.thread', event_id: '$proposal', is_falling_back: true, 'm.in_reply_to': { event_id: '$proposal' } }
+      },
       reaction: { root: '$proposal', key: '👍' }
     })
+  })
+
+  it('a decision goes into its proposal\'s thread, naming the proposer, the count and the recorder', async () => {
+    const recorder = createIdentity(randomSecretKey())
+    const proposal: BusMessage = { kind: 'record', block, jwt: await proposer.sign({ type: 'proposal', federation: 'f', round: 2, base: cid, delta: { cid, sha256: 'a'.repeat(64) }, numSamples: 10 }) }
+    const decision: BusMessage = { kind: 'record', block: 'd'.repeat(64), jwt: await recorder.sign({ type: 'decision', federation: 'f', round: 2, proposal: block, proposer: proposer.did, accepted: false, accepts: 1, rejects: 3, required: 2, votes: [] }) }
+    const names = new Map([[proposer.did, 'agent-2'], [recorder.did, 'agent-1']])
+    const threads = new Threads()
+    threads.note(proposal, '$proposal')
+    const { content, reaction } = notice(decision, threads, did => names.get(did))
+    expect(content).toMatchObject({ body: "⚖️ round 2: agent-2's update rejected, 1 accepts and 3 rejects, 2 accepts needed (recorded by agent-1)", 'm.relates_to': { event_id: '$proposal' } })
+    expect(reaction).toBeUndefined()
   })
 
   it('an answer to a person goes into the thread of their message', () => {
@@ -65,11 +90,17 @@ describe('how bus messages show in a Matrix room', () => {
   })
 
   it('reads a bus message back from its event, a person\'s message as chat, and refuses a malformed one', () => {
-    const chat: BusMessage = { kind: 'chat', from: 'agent-1', body: 'hi', id: 'm1' }
+    const chat: BusMessage = { kind: 'chat', from: '@a:x', body: 'hi', id: 'm1' }
     expect(fromEvent({ type: 'm.room.message', event_id: '$1', sender: '@a:x', content: { [CONTENT_KEY]: chat, body: 'hi' } })).toMatchObject({ success: true, data: chat })
     expect(fromEvent({ type: 'm.room.message', event_id: '$2', sender: '@alice:x', content: { body: ' @agent-2 why? ', 'm.relates_to': { rel_type: 'm.thread', event_id: '$1' } } }))
       .toMatchObject({ success: true, data: { kind: 'chat', from: '@alice:x', body: '@agent-2 why?', id: '$2', inReplyTo: '$1' } })
     expect(fromEvent({ type: 'm.room.message', event_id: '$3', sender: '@m:x', content: { [CONTENT_KEY]: { kind: 'gossip' } } }).success).toBe(false)
+  })
+
+  it('a chat message is from its Matrix sender, whoever it claims to be from (a stranger cannot speak as a researcher)', () => {
+    const forged = { kind: 'chat', from: '@researcher:x', body: '!pause', id: 'f1' }
+    expect(fromEvent({ type: 'm.room.message', event_id: '$4', sender: '@stranger:x', content: { [CONTENT_KEY]: forged, body: '!pause' } }))
+      .toMatchObject({ success: true, data: { ...forged, from: '@stranger:x' } })
   })
 })
 

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { ConclaveError, UnmeasurableUpdateError } from '../../core/errors.ts'
+import { ConclaveError, NotOnCommitteeError, UnmeasurableUpdateError } from '../../core/errors.ts'
 import { judgeOf, type Judge } from '../../ml/task.ts'
 import { applyDelta, type Weights } from '../../ml/weights.ts'
 import type { Measurement } from '../acceptance.ts'
@@ -10,7 +10,17 @@ import type { ProposalEntry } from '../state.ts'
 import { assertTaught, autoDistil } from './distill.ts'
 import { measureGeometry, type GeometryContext } from './geometry.ts'
 
-export type EvaluateContext = GeometryContext & Pick<StepContext, 'store' | 'state' | 'terms'>
+export type EvaluateContext = GeometryContext & Pick<StepContext, 'store' | 'state' | 'identity' | 'terms'>
+
+/**
+ * Refuses a member the proposal's committee was not drawn from: it may neither judge nor
+ * vote, so it skips the fetch and the measurement (that is what a committee saves).
+ */
+export function assertJudge ({ state, identity }: Pick<StepContext, 'state' | 'identity'>, entry: ProposalEntry): void {
+  if (!state.judges(entry.block).includes(identity.did)) {
+    throw new NotOnCommitteeError(`${identity.did} is not on the committee of ${entry.block}: only ${state.judges(entry.block).join(', ')} judge it`)
+  }
+}
 
 /**
  * Fetches a peer's Δw, checks it, measures global + Δw (or its share) against global on my
@@ -21,6 +31,7 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
   const { held, task } = ctx
   const known = held.evaluations.get(entry.block)
   if (known !== undefined) return known
+  assertJudge(ctx, entry)
   const global = requireGlobal(ctx)
   await autoDistil(ctx, options)
   const shard = held.shard

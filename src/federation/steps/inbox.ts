@@ -75,7 +75,7 @@ export async function catchUp (ctx: InboxContext, options: StepOptions = {}): Pr
   return applied
 }
 
-/** What an applied record makes me do: hold the charter's model, judge a peer's proposal, anchor a checkpoint, move to the next model. */
+/** What an applied record makes me do: hold the charter's model, judge a peer's proposal (if I am one of its judges), anchor a checkpoint, move to the next model. */
 async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: SignedRecord, block: BlockId, ownMerge?: GlobalModel }, options: StepOptions): Promise<void> {
   const { record } = signed
   const { held, state } = ctx
@@ -84,8 +84,10 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
     held.global = { ref: record.initial, weights }
     if (ruleOf(termsFor(ctx)).needs.includes('initial')) held.initial = { weights }
   } else if (record.type === 'proposal' && held.replaying) {
-    if (termsFor(ctx).robustness !== undefined) await recallSketch(ctx, state.proposals.get(block) as ProposalEntry, options)
-  } else if (record.type === 'proposal' && signed.issuer !== ctx.identity.did && ctx.autoVote) {
+    // What I sketched before the restart: my own proposals and those I judged.
+    const mine = signed.issuer === ctx.identity.did || state.judges(block).includes(ctx.identity.did)
+    if (mine && termsFor(ctx).robustness !== undefined) await recallSketch(ctx, state.proposals.get(block) as ProposalEntry, options)
+  } else if (record.type === 'proposal' && ctx.autoVote && state.judges(block).includes(ctx.identity.did)) {
     await judge(ctx, state.proposals.get(block) as ProposalEntry, options)
   } else if (record.type === 'decision' && !held.replaying && state.recorder(record.round) === ctx.identity.did && roundDecided(ctx, record.round)) {
     await recordCheckpoint(ctx, { round: record.round }, options)

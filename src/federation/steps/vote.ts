@@ -4,6 +4,7 @@ import { assertFollowsTerms, type VoteMeasurement } from '../acceptance-terms.ts
 import { federationOf, type StepContext, type StepOptions } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
 import { anchorRecord, type AnchorContext } from './anchor.ts'
+import { assertJudge } from './evaluate.ts'
 
 export type VoteContext = AnchorContext & Pick<StepContext, 'name' | 'held' | 'state'>
 
@@ -23,11 +24,13 @@ export function hasVoted ({ held, state, identity }: Pick<StepContext, 'held' | 
 
 /**
  * Casts my vote, signed with what I measured. The protocol's rules hold whatever the caller
- * (an agent's model) wants: no vote without my evaluation, one per proposal, an update that
- * cannot be used can only be rejected, and under a charter that states its acceptance terms
- * the vote is what they decide from my measurement.
+ * (an agent's model) wants: only on a proposal whose committee I was drawn for, no vote
+ * without my evaluation, one per proposal, an update that cannot be used can only be
+ * rejected, and under a charter that states its acceptance terms the vote is what they
+ * decide from my measurement.
  */
 export async function vote (ctx: VoteContext, { entry, accept, reason, measurement }: VoteParams, options: StepOptions = {}): Promise<BlockId> {
+  assertJudge(ctx, entry)
   const evaluation = ctx.held.evaluations.get(entry.block)
   if (evaluation === undefined) throw new NoEvaluationError(`no vote without an evaluation: evaluate ${entry.block} first`)
   if (hasVoted(ctx, entry.block)) throw new DuplicateVoteError(`${ctx.name} already voted on ${entry.block}`)

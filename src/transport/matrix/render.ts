@@ -15,59 +15,95 @@ const THREADS_KEPT = 10_000
 
 type PeekedRecord = ReturnType<typeof peekRecord>['record']
 
-/** Each proposal's event: the root of the thread its votes go into. */
+/** A member's name for its DID (`agent-2`), where the bus knows it. */
+export type NameOf = (did: string) => string | undefined
+
+/** Each proposal's event and proposer: the root of the thread its votes go into. */
 export class Threads {
-  readonly #roots = new BoundedMap<BlockId, string>(THREADS_KEPT)
+  readonly #roots = new BoundedMap<BlockId, { event: string, proposer: string | null }>(THREADS_KEPT)
 
   /** Notes a message's event, sent or seen: a proposal's becomes its thread's root. */
   note (message: BusMessage, eventId: string): void {
-    if (message.kind === 'record' && peekRecord(message.jwt).record?.type === 'proposal') this.#roots.set(message.block, eventId)
+    if (message.kind !== 'record') return
+    const { record, issuer } = peekRecord(message.jwt)
+    if (record?.type === 'proposal') this.#roots.set(message.block, { event: eventId, proposer: issuer })
   }
 
-  /** A vote's proposal's event, if known. */
-  rootOf (record: PeekedRecord): string | undefined {
-    return record?.type === 'vote' ? this.#roots.get(record.proposal) : undefined
+  /** The event of the proposal a vote or decision is about, and its proposer, if known. */
+  rootOf (record: PeekedRecord): { event: string, proposer: string | null } | undefined {
+    return record?.type === 'vote' || record?.type === 'decision' ? this.#roots.get(record.proposal) : undefined
   }
 }
 
 /**
- * How a bus message shows in the room: a notice with a line for people. A vote goes into
- * its proposal's thread, with a 👍/👎 reaction on the proposal; an answer to a person goes
+ * How a bus message shows in the room: a notice with a line for people (plain and HTML, as
+ * Element shows it) naming the member, the round and what was measured. A vote and its
+ * proposal's decision go into the proposal's thread, a vote also as a 👍/👎 reaction on the
+ * proposal (one per voter: each member has its own account); an answer to a person goes
  * into the thread of their message (Matrix event ids start with $).
  */
-export function notice (message: BusMessage, threads: Threads): { content: Record<string, unknown>, reaction?: { root: string, key: string } } {
-  const record = message.kind === 'record' ? peekRecord(message.jwt).record : null
+export function notice (message: BusMessage, threads: Threads, nameOf: NameOf = () => undefined): { content: Record<string, unknown>, reaction?: { root: string, key: string } } {
+  const { record, issuer } = message.kind === 'record' ? peekRecord(message.jwt) : { record: null, issuer: null }
   const root = threads.rootOf(record)
   const replyTo = message.kind === 'chat' && message.inReplyTo?.startsWith('$') === true ? message.inReplyTo : undefined
-  const thread = root ?? replyTo
+  const thread = root?.event ?? replyTo
   const relation = thread === undefined ? {} : { 'm.relates_to': { rel_type: 'm.thread', event_id: thread, is_falling_back: true, 'm.in_reply_to': { event_id: thread } } }
-  const content = { [CONTENT_KEY]: message, msgtype: 'm.notice', body: describe(message, record), ...relation }
-  return root !== undefined && record?.type === 'vote' ? { content, reaction: { root, key: record.accept ? '👍' : '👎' } } : { content }
+  const name = (did: string | null | undefined): string => (did === null || did === undefined ? undefined : nameOf(did)) ?? (did === null || did === undefined ? 'a member' : `${did.slice(0, 16)}…`)
+  const line = describe(message, record, { author: name(issuer), proposer: name(root?.proposer ?? (record?.type === 'decision' ? record.proposer : undefined)) })
+  const content = { [CONTENT_KEY]: message, msgtype: 'm.notice', body: line.text, format: 'org.matrix.custom.html', formatted_body: line.html, ...relation }
+  return root !== undefined && record?.type === 'vote' ? { content, reaction: { root: root.event, key: record.accept ? '👍' : '👎' } } : { content }
 }
 
-/** The bus message a room message carries, or a person's own message as a chat message (its event id is its id). */
+/**
+ * The bus message a room message carries, or a person's own message as a chat message (its
+ * event id is its id). A chat message is from its Matrix sender, whatever it says: the
+ * homeserver vouches for the sender, nobody for the text.
+ */
 export function fromEvent (event: TimelineEvent): ReturnType<typeof BusMessage.safeParse> {
   const content = (event.content ?? {}) as Record<string, unknown>
-  if (CONTENT_KEY in content) return BusMessage.safeParse(content[CONTENT_KEY])
+  if (CONTENT_KEY in content) {
+    const carried = content[CONTENT_KEY] as { kind?: unknown } | null
+    return BusMessage.safeParse(carried?.kind === 'chat' ? { ...carried, from: event.sender } : carried)
+  }
   const body = typeof content.body === 'string' ? content.body.trim() : ''
   const relates = content['m.relates_to'] as { rel_type?: string, event_id?: string } | undefined
   return BusMessage.safeParse({ kind: 'chat', from: event.sender, body: body.slice(0, 8000), id: event.event_id, ...(relates?.rel_type === 'm.thread' && relates.event_id !== undefined ? { inReplyTo: relates.event_id } : {}) })
 }
 
+/** A notice's line, as plain text and as HTML. */
+interface Line { text: string, html: string }
+
+/** Builds a line from literal parts and values; values are escaped in the HTML, `bold` ones emphasised. */
+function line (parts: ReadonlyArray<string | { value: string, bold?: boolean, code?: boolean }>): Line {
+  const text = parts.map(p => typeof p === 'string' ? p : p.value).join('')
+  const html = parts.map(p => typeof p === 'string' ? escapeHtml(p) : p.bold === true ? `<b>${escapeHtml(p.value)}</b>` : p.code === true ? `<code>${escapeHtml(p.value)}</code>` : escapeHtml(p.value)).join('')
+  return { text, html }
+}
+
+function escapeHtml (text: string): string {
+  return text.replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
+}
+
+const signed = (n: number): string => `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(4)}`
+
 /** The line a person reads in Element for each protocol event. */
-function describe (message: BusMessage, record: PeekedRecord): string {
+function describe (message: BusMessage, record: PeekedRecord, who: { author: string, proposer: string }): Line {
+  const author = { value: who.author, bold: true }
   switch (message.kind) {
-    case 'chat': return message.body
+    case 'chat': return { text: message.body, html: escapeHtml(message.body).replace(/\n/g, '<br>') }
     // Ledger plumbing, once per record and per member: one short line each, for people to skim past.
-    case 'block': return `⛓ block ${message.block.id.slice(0, 8)}`
-    case 'hello': return `👋 ${message.name} is listening`
+    case 'block': return line(['⛓ block ', { value: message.block.id.slice(0, 8), code: true }])
+    case 'hello': return line(['👋 ', { value: message.name, bold: true }, ' is listening'])
   }
-  if (record === null) return `record ${message.block}`
+  if (record === null) return line(['record ', { value: message.block, code: true }])
   switch (record.type) {
-    case 'proposal': return `📦 proposal for round ${record.round}: Δw ${record.delta.cid} (${record.numSamples} samples) — block ${message.block}`
-    case 'vote': return `${record.accept ? '👍 accept' : '👎 reject'}: ${record.rationale}`
-    case 'decision': return `⚖️ round ${record.round}: proposal ${record.proposal.slice(0, 12)}… ${record.accepted ? 'accepted' : 'rejected'} (${record.accepts} of ${record.required} accepts needed)`
-    case 'checkpoint': return `✅ checkpoint of round ${record.round}: model ${record.model.sha256.slice(0, 12)}…`
-    default: return `${record.type} for round ${record.round}`
+    case 'proposal': return line(['📦 ', author, ` proposes its round ${record.round} update: trained on ${record.numSamples} samples`,
+      record.metric === undefined ? '' : `, ${record.metric.name} ${record.metric.value.toFixed(4)}`, '; Δw ', { value: record.delta.cid, code: true }, ' in block ', { value: message.block, code: true }])
+    case 'vote': return line([record.accept ? '👍 ' : '👎 ', author, ` ${record.accept ? 'accepts' : 'rejects'} `, { value: who.proposer, bold: true },
+      `'s round ${record.round} update (score change ${signed(record.score)}): ${record.rationale}`])
+    case 'decision': return line([`⚖️ round ${record.round}: `, { value: who.proposer, bold: true }, `'s update ${record.accepted ? 'accepted' : 'rejected'}, `,
+      `${record.accepts} accepts and ${record.rejects} rejects, ${record.required} accepts needed (recorded by `, author, ')'])
+    case 'charter': return line(['📜 ', author, ` charters the federation: ${record.members.length} members, task ${record.task}, votes counted for ${record.windowSeconds} s after each proposal`])
+    case 'checkpoint': return line([`✅ round ${record.round} checkpoint by `, author, `: ${record.merged.length} update${record.merged.length === 1 ? '' : 's'} merged, model `, { value: record.model.sha256.slice(0, 12), code: true }])
   }
 }

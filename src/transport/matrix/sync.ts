@@ -10,8 +10,16 @@ export interface TimelineEvent { type: string, event_id: string, sender: string,
 
 interface SyncResponse {
   next_batch: string
-  rooms?: { join?: Record<string, { timeline?: { events?: TimelineEvent[] } }> }
+  rooms?: { join?: Record<string, { state?: { events?: TimelineEvent[] }, timeline?: { events?: TimelineEvent[], limited?: boolean } }> }
 }
+
+/**
+ * Events one /sync may hand over per room. Synapse's default is 10: a busier batch comes
+ * `limited`, its earlier events left out (and a new room's own creation pushes my join out of
+ * the timeline into its state).
+ */
+const TIMELINE_LIMIT = 1000
+const TIMELINE_FILTER = JSON.stringify({ room: { timeline: { limit: TIMELINE_LIMIT } } })
 
 /** Event ids remembered to deliver each event once: far more than one /sync batch holds, which is where repeats come from. */
 const SEEN_KEPT = 10_000
@@ -89,8 +97,11 @@ export class Sync {
     const { signal, logger, pollMs, tokenFile } = this.#options
     while (!signal.aborted) {
       try {
-        const batch = await request(() => this.#client.http.authedRequest<SyncResponse>(Method.Get, '/sync', { since: this.#since, timeout: String(pollMs) }), { signal })
+        const batch = await request(() => this.#client.http.authedRequest<SyncResponse>(Method.Get, '/sync', { since: this.#since, timeout: String(pollMs), filter: TIMELINE_FILTER }), { signal })
         for (const [roomId, joined] of Object.entries(batch.rooms?.join ?? {})) {
+          if (joined.timeline?.limited === true) logger.warn('the homeserver left events out of a sync batch: more than the timeline limit happened at once', { roomId, limit: TIMELINE_LIMIT })
+          // My join before this batch's timeline: everything in it comes after.
+          if ((joined.state?.events ?? []).some(e => this.#isMyJoin(e))) this.#live.add(roomId)
           for (const event of joined.timeline?.events ?? []) this.#take(roomId, event, deliver)
         }
         this.#since = batch.next_batch
@@ -109,10 +120,13 @@ export class Sync {
     this.#seen.set(event.event_id, roomId)
     if (this.#outstanding.delete(event.event_id)) this.#echoes.dispatchEvent(new Event('echo'))
     if (!this.#live.has(roomId)) {
-      const myJoin = event.type === 'm.room.member' && event.state_key === this.#options.userId && (event.content as { membership?: string }).membership === 'join'
-      if (myJoin) this.#live.add(roomId)
+      if (this.#isMyJoin(event)) this.#live.add(roomId)
       return
     }
     deliver(roomId, event)
+  }
+
+  #isMyJoin (event: TimelineEvent): boolean {
+    return event.type === 'm.room.member' && event.state_key === this.#options.userId && (event.content as { membership?: string }).membership === 'join'
   }
 }

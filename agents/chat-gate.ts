@@ -1,0 +1,53 @@
+import { BoundedMap } from '../src/core/bounded-map.ts'
+import type { ChatRules } from '../src/federation/driver.ts'
+
+/** Commands that change what an agent does; the others (`!status`, `!tools`) only read. */
+export const ACTING_COMMANDS: ReadonlySet<string> = new Set(['pause', 'resume', 'propose'])
+
+/** Senders whose recent answers are remembered: a flood of new accounts cannot grow this without bound. */
+const SENDERS_KEPT = 10_000
+
+/**
+ * What an agent does with a message addressed to it: `answer` it; `refuse` a command that
+ * acts from someone who may not steer (once per sender and window, then `ignore`); `wait`,
+ * one note to a sender past the limit (then `ignore` until the window has room).
+ */
+export type Admission = 'answer' | 'refuse' | 'wait' | 'ignore'
+
+/**
+ * The door between a room and an agent's model: commands that act only from the senders in
+ * `steer`, and at most `limit.messages` answers per sender in any `limit.seconds`, so no
+ * one can spend an agent's model calls by flooding it.
+ */
+export class ChatGate {
+  readonly #rules: ChatRules
+  readonly #now: () => number
+  readonly #answered = new BoundedMap<string, number[]>(SENDERS_KEPT) // sender → times of answers in the window
+  readonly #noted = new BoundedMap<string, number>(SENDERS_KEPT) // refusal or wait note, and sender → when it was last given
+
+  /** `now` in ms; injected so tests need no clock. */
+  constructor (rules: ChatRules, now: () => number = Date.now) {
+    this.#rules = rules
+    this.#now = now
+  }
+
+  /** Whether `command` (the word after `!`, or undefined for a question) from `from` gets an answer. */
+  admit (from: string, command: string | undefined): Admission {
+    const now = this.#now()
+    const windowMs = this.#rules.limit.seconds * 1000
+    if (command !== undefined && ACTING_COMMANDS.has(command) && !this.#rules.steer.has(from)) return this.#note('refuse', from, now, windowMs)
+    const recent = (this.#answered.get(from) ?? []).filter(t => now - t < windowMs)
+    if (recent.length >= this.#rules.limit.messages) return this.#note('wait', from, now, windowMs)
+    this.#answered.set(from, [...recent, now])
+    return 'answer'
+  }
+
+  /** The note, if `from` has not had this one within the window; else silence. */
+  #note (note: 'refuse' | 'wait', from: string, now: number, windowMs: number): Admission {
+    const key = `${note} ${from}`
+    const last = this.#noted.get(key)
+    if (last !== undefined && now - last < windowMs) return 'ignore'
+    this.#noted.set(key, now)
+    return note
+  }
+}

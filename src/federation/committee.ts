@@ -1,0 +1,43 @@
+import { createHash } from 'node:crypto'
+import type { Cid, Did } from '../core/records.ts'
+
+/** What a proposal's committee is drawn from: nothing its proposer chooses in the round. */
+export interface CommitteeSlot {
+  federation: string
+  round: number
+  /**
+   * The model the round trains from: the previous checkpoint's (the charter's in round 1),
+   * which every member had to derive and agree on before the round opened.
+   */
+  base: Cid
+  proposer: Did
+}
+
+const DOMAIN = 'conclave/committee/v1'
+
+/**
+ * The k members who judge the proposal in `slot`, in draw order: the other members ranked
+ * by sha-256(seed ‖ proposer ‖ member), seed = sha-256(domain ‖ federation ‖ round ‖ base).
+ *
+ * The slot is (round, proposer), never the proposal's content or block id: a proposer who
+ * could re-roll its committee by re-encoding its update (flipping a low bit of Δw is free)
+ * would try until it drew friends. Its only lever left is the base model, which it shares
+ * with every merged proposer of the round before (docs/committees.md bounds what that buys).
+ */
+export function drawCommittee (slot: CommitteeSlot, members: readonly Did[], size: number): Did[] {
+  const seed = sha256(DOMAIN, slot.federation, String(slot.round), slot.base)
+  return members
+    .filter(m => m !== slot.proposer)
+    .map(member => ({ member, rank: sha256(seed, slot.proposer, member) }))
+    // Ranks are sha-256 digests: equal ones would be a collision, so the DID order below never decides.
+    .sort((a, b) => a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : a.member < b.member ? -1 : 1)
+    .slice(0, size)
+    .map(r => r.member)
+}
+
+/** sha-256 of the parts, each ended by a NUL so no two lists of parts hash the same text. */
+function sha256 (...parts: string[]): string {
+  const hash = createHash('sha256')
+  for (const part of parts) hash.update(part).update('\0')
+  return hash.digest('hex')
+}

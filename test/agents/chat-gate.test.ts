@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest'
+import { ChatGate } from '../../agents/chat-gate.ts'
+
+// The clock is a number the test moves: no test here waits on time.
+describe('the door between a room and an agent', () => {
+  const rules = { steer: new Set(['@alice:lab', '@fed.agent-1:lab']), limit: { messages: 3, seconds: 60 } }
+
+  it('obeys commands that act only from those who may steer; a stranger is refused once per window, then ignored', () => {
+    let now = 0
+    const gate = new ChatGate(rules, () => now)
+    expect(gate.admit('@alice:lab', 'pause')).toBe('answer')
+    expect(gate.admit('@fed.agent-1:lab', 'resume')).toBe('answer')
+    expect(['pause', 'propose', 'resume', 'pause'].map(c => gate.admit('@mallory:lab', c))).toEqual(['refuse', 'ignore', 'ignore', 'ignore'])
+    now = 60_000
+    expect(gate.admit('@mallory:lab', 'pause')).toBe('refuse')
+  })
+
+  it('answers a stranger\'s questions and read-only commands, up to the limit per window', () => {
+    let now = 0
+    const gate = new ChatGate(rules, () => now)
+    expect(gate.admit('@bob:lab', 'status')).toBe('answer')
+    expect(gate.admit('@bob:lab', undefined)).toBe('answer')
+    expect(gate.admit('@bob:lab', 'tools')).toBe('answer')
+  })
+
+  it('a flood gets `messages` answers and one note to wait, then silence until the window has room; another sender is not held back', () => {
+    let now = 0
+    const gate = new ChatGate(rules, () => now)
+    const flood = Array.from({ length: 20 }, (_, i) => { now = i * 100; return gate.admit('@mallory:lab', undefined) })
+    expect(flood).toEqual(['answer', 'answer', 'answer', 'wait', ...Array(16).fill('ignore')])
+    expect(gate.admit('@alice:lab', undefined)).toBe('answer')
+    now = 60_000 // the first answer (at 0) has left the window
+    expect(gate.admit('@mallory:lab', undefined)).toBe('answer')
+    expect(gate.admit('@mallory:lab', undefined)).toBe('ignore') // the answers at 100 and 200 are still in it; the note at 300 too
+  })
+
+  it('the researchers are rate-limited like anyone: the limit is on model calls, not on trust', () => {
+    const gate = new ChatGate(rules, () => 0)
+    expect([1, 2, 3, 4].map(() => gate.admit('@alice:lab', undefined))).toEqual(['answer', 'answer', 'answer', 'wait'])
+  })
+})
+
+describe('the door\'s notes', () => {
+  it('a refusal does not use up the note to wait, nor the other way round', () => {
+    let now = 0
+    const gate = new ChatGate({ steer: new Set(), limit: { messages: 1, seconds: 60 } }, () => now++)
+    expect(['pause', undefined, undefined, 'pause', undefined].map(c => gate.admit('@mallory:lab', c))).toEqual(['refuse', 'answer', 'wait', 'ignore', 'ignore'])
+  })
+})
