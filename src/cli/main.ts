@@ -10,6 +10,7 @@ import { readRunConfig, runFederation, writeReport, type RunProgress } from '../
 import type { AuditReport } from '../federation/audit.ts'
 import { auditRunDir } from './audit-dir.ts'
 import { dashboardCommand, dashboardForRun, untilStopped } from './dashboard.ts'
+import { exportCommand, predictCommand } from './export.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 import { parseMemberConfig, runMember, type MemberReport } from '../federation/member.ts'
 import { preflight } from '../federation/preflight.ts'
@@ -23,6 +24,8 @@ Usage:
   conclave agent --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--stay] [--verbose]
   conclave key   FILE
   conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--json]
+  conclave export DIR [--round R] --out DIR2 [--force]
+  conclave predict DIR2 [--in FILE.jsonl] [--out FILE.jsonl]
   conclave init  [--out FILE]
   conclave baseline centralized|fedavg|local [--task classify|ner|qa] [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]
 
@@ -50,6 +53,14 @@ audit   Replays DIR's ledger and store, re-derives every decision and the model 
         run signed its head. --head ID: the ledger must end at that head (as \`run\` printed it);
         --against: another copy of the run must hold the same ledger, not more and not less.
         Reads only. Exits 0 only when everything verifies; names the first thing that does not.
+export  Writes the global model of round R (default: the last checkpoint) to DIR2, with all a
+        predictor needs: model.safetensors (its sha-256 is the run's model hash), predictor.json
+        (vocabulary, features, labels), task.json and a model card (README.md) naming the ledger
+        head and the audit. Reads DIR only, and refuses it unless its audit passes. DIR2 must be
+        new or empty; --force replaces an earlier export there, never anything else.
+predict Runs an export on JSONL examples, one per line ({"text"} for classify, {"tokens"} for
+        ner, {"question"} for qa; an "id" is copied through), from stdin or --in, to stdout or
+        --out. A bad line is named on stderr and skipped; the exit code is then 1.
 init    Writes a commented config file (default conclave.yaml).
 baseline  The references a federation is judged against, on the same data and seeds:
         one model trained on all data pooled, or FedAvg of every update with no vote.`
@@ -63,6 +74,8 @@ export async function main (argv: string[]): Promise<number> {
       case 'key': return await keyCommand(rest)
       case 'audit': return await auditCommand(rest)
       case 'dashboard': return await dashboardCommand(rest)
+      case 'export': return await exportCommand(rest)
+      case 'predict': return await predictCommand(rest)
       case 'init': return await init(rest)
       case 'baseline': return await baseline(rest)
       case undefined: case '-h': case '--help': case 'help':
@@ -234,13 +247,18 @@ async function auditCommand (args: string[]): Promise<number> {
     const { checkpoints: _checkpoints, ...contract } = report
     process.stdout.write(JSON.stringify(contract, null, 2) + '\n')
   } else if (report.ok) {
-    process.stdout.write(`ok: ${report.records} records, ${report.proposals} proposals, ${report.votes} votes, ${report.decisions} decisions, ${report.checkpoints} checkpoints\n${replayedVotes(report)}\nmodel sha-256 ${report.modelHash}\nhead ${report.head?.id} (signed by ${report.head?.signedBy.length} members)\n`)
+    process.stdout.write(`ok: ${report.records} records, ${report.proposals} proposals, ${report.votes} votes, ${humanVotes(report)}${report.decisions} decisions, ${report.checkpoints} checkpoints\n${replayedVotes(report)}\nmodel sha-256 ${report.modelHash}\nhead ${report.head?.id} (signed by ${report.head?.signedBy.length} members)\n`)
   } else {
     const f = report.firstFailure
     const where = f?.type === null && f.issuer === null ? `after record ${f.seq}${f.block === null ? '' : ` (block ${f.block})`}` : `at record ${f?.seq} (block ${f?.block ?? 'unparseable'}, ${f?.type ?? 'unknown type'}${f?.issuer ? ` by ${f.issuer}` : ''})`
     process.stdout.write(`FAILED ${where}: ${f?.error.name}: ${f?.error.message}\n`)
   }
   return report.ok ? 0 : 1
+}
+
+/** Researchers' votes, when there are any, and whether the decisions counted them. */
+function humanVotes (report: Pick<AuditReport, 'humanVotes' | 'humanVotesCounted'>): string {
+  return report.humanVotes === 0 ? '' : `${report.humanVotes} human votes (${report.humanVotesCounted ? 'counted' : 'advisory'}), `
 }
 
 /** Whether the audit decided every vote again by the charter's acceptance terms, in words. */

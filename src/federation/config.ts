@@ -3,7 +3,7 @@ import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import { assertReachable, parseQuorum, QuorumRule } from '../core/quorum.ts'
-import { AggregationRule, MAX_COMMITTEE } from '../core/records.ts'
+import { AggregationRule, HumanVotes, MAX_COMMITTEE, MatrixUserId } from '../core/records.ts'
 import { LedgerConfig } from '../ledger/index.ts'
 import { LlmSpec } from '../llm/spec.ts'
 import { TaskConfig } from '../ml/task.ts'
@@ -104,7 +104,13 @@ export const RunConfig = z.object({
    * only people whose commands that act (`!pause`, `!resume`, `!propose`) the agents obey,
    * besides the members themselves. @default nobody
    */
-  researchers: z.array(z.string().regex(/^@[^:\s]+:\S+$/, 'expected a Matrix user id like @name:server')).max(256).default([]),
+  researchers: z.array(MatrixUserId).max(256).default([]),
+  /**
+   * Whether researchers' 👍/👎 on a proposal, which members anchor as human votes, count
+   * toward the quorum (`counted`) or only stand beside the members' votes. The charter
+   * states it, with the researchers. @default advisory
+   */
+  humanVotes: HumanVotes.default('advisory'),
   /** Hostile agents, for robustness experiments. @default none */
   attacks: z.array(Attack).default([]),
   /** Who drives each participant. */
@@ -249,6 +255,9 @@ bus: { kind: local }
 # Researchers' Matrix ids: invited to the room; only they (and the agents) may !pause,
 # !resume or !propose. Anyone else's command gets one polite refusal.
 researchers: []
+# Their 👍/👎 on a proposal is anchored as a human vote: advisory (beside the agents' votes)
+# or counted (toward the quorum, like a member's).
+humanVotes: advisory
 # Bounds a peer puts on an update before its judge's score counts (false: none): its norm at
 # most maxNormRatio times the peer's own update's, along the peer's update (cosine at least
 # minCosine) or along an earlier update (minHistoryCosine), and no re-sent update (cosine with

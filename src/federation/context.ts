@@ -101,6 +101,8 @@ export interface ParticipantEvents {
   'conclave:evaluated': [Evaluation]
   'conclave:vote:cast': [{ proposal: BlockId, accept: boolean, score: number, rationale: string }]
   'conclave:checkpoint': [{ round: number, model: ModelRef }]
+  /** A human vote the room does not back: no such reaction, or another sender, key or proposal. */
+  'conclave:human-vote:unconfirmed': [{ block: BlockId, researcher: string, event: string, reason: string }]
 }
 
 /** A step's progress: one of the participant's events, as `{ type, detail }`. */
@@ -127,6 +129,8 @@ export interface Holdings {
   readonly evaluations: Map<BlockId, Evaluation>
   /** Proposals I voted on, before my vote comes back from the bus. */
   readonly cast: Set<BlockId>
+  /** Researchers' reactions I anchored as human votes (`proposal researcher`), before they come back from the bus. */
+  readonly reacted: Set<string>
   /** The recorder's own merge, so checking its checkpoint does not merge twice. */
   readonly merged: Map<number, GlobalModel>
   /** Questions my teacher could not answer: not asked again. */

@@ -72,6 +72,8 @@ export async function charterOf (config: RunConfig, task: Task, store: ContentSt
   const initial = await putModel(store, task.initialWeights(config.seed))
   // Every member's share is derived from the run's seed, so the founder can state what each trains on.
   const samples = task.shards(members.length, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha }).map(s => task.samples(s))
+  // Researchers, and what their reactions weigh, only where there are some: a charter without them is the one runs always wrote.
+  const people = config.researchers.length === 0 ? {} : { researchers: config.researchers, humanVotes: config.humanVotes }
   const committee = config.committee === undefined ? {} : { committee: config.committee }
-  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial, samples, acceptance: termsOf(config, judgeOf(task)), ...committee }
+  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial, samples, acceptance: termsOf(config, judgeOf(task)), ...committee, ...people }
 }

@@ -23,6 +23,7 @@ import { proposeDraft } from './steps/propose.ts'
 import { publishDraft } from './steps/publish.ts'
 import { hasProposed, train } from './steps/train.ts'
 import { hasVoted, vote } from './steps/vote.ts'
+import { recordReaction } from './steps/human-vote.ts'
 
 export type { Draft, Evaluation, ParticipantEvents, ParticipantInit } from './context.ts'
 
@@ -60,7 +61,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       timer: this.timer,
       logger: init.logger ?? silentLogger,
       now: () => Math.floor(clock?.() ?? Date.now() / 1000),
-      held: { shard: init.shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), prepared: new Map(), sketches: [] }
+      held: { shard: init.shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), prepared: new Map(), sketches: [] }
     }
   }
 
@@ -72,6 +73,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   async start (): Promise<void> {
     this.#subscription = await this.#ctx.bus.subscribe(this.#ctx.room, (message) => {
+      if (message.kind === 'reaction') return this.#handle(this.#run(o => recordReaction(this.#ctx, message, o)))
       if (message.kind !== 'record') return
       // A block not here yet is waited for off my queue; its record is handled in turn once it comes (or the wait ends).
       const defer = (arrival: Promise<unknown>): void => { this.#handle(arrival.then(async () => this.#run(o => receive(this.#ctx, message, o)))) }

@@ -10,6 +10,7 @@ import type { ProposalEntry } from '../state.ts'
 import { recordCheckpoint, roundDecided, type CloseContext } from './close-round.ts'
 import { evaluate, type EvaluateContext } from './evaluate.ts'
 import { recallSketch } from './geometry.ts'
+import { confirmReaction } from './human-vote.ts'
 import { checkMerge } from './merge.ts'
 import { vote, type VoteContext } from './vote.ts'
 
@@ -91,6 +92,8 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
     await judge(ctx, state.proposals.get(block) as ProposalEntry, options)
   } else if (record.type === 'decision' && !held.replaying && state.recorder(record.round) === ctx.identity.did && roundDecided(ctx, record.round)) {
     await recordCheckpoint(ctx, { round: record.round }, options)
+  } else if (record.type === 'human-vote' && !held.replaying) {
+    await confirmReaction(ctx, { block, record }, options)
   } else if (record.type === 'checkpoint' && ownMerge !== undefined) {
     held.global = { ref: record.model, ...ownMerge }
     held.own.delete(record.round)
