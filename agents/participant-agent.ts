@@ -5,7 +5,7 @@ import { HumanMessage, RemoveMessage, type BaseMessage } from '@langchain/core/m
 import { ConclaveError } from '../src/core/errors.ts'
 import { silentLogger, type Logger } from '../src/core/logger.ts'
 import type { BlockId } from '../src/core/records.ts'
-import type { Driver, DriverContext, LlmCounts } from '../src/federation/driver.ts'
+import { unjudged, type Driver, type DriverContext, type LlmCounts } from '../src/federation/driver.ts'
 import type { Participant } from '../src/federation/participant.ts'
 import { SerialQueue } from '../src/core/serial-queue.ts'
 import type { Subscription } from '../src/transport/index.ts'
@@ -153,12 +153,21 @@ export class ParticipantAgent implements Driver {
     this.#detached(() => { this.#queue.run(() => this.#turn(event)).catch((err: unknown) => { this.#fault ??= err }) })
   }
 
-  /** After a restart: finishes the turn the agent was in when it stopped, if any. */
+  /**
+   * After a restart: finishes the turn the agent was in when it stopped, if any, then hears
+   * again of every open proposal it has not voted on. Those events were lost with the
+   * process (queued behind that turn, or announced while it was down), and without the
+   * votes they owed, the round would be decided differently from a run never stopped.
+   */
   async resume (): Promise<boolean> {
     const state = await this.#graph.getState(this.#run)
-    if (state.next.length === 0) return false
-    await this.#detached(() => this.#queue.run(() => this.#graph.invoke(null, this.#run)))
-    return true
+    const unfinished = state.next.length > 0
+    if (unfinished) await this.#detached(() => this.#queue.run(() => this.#graph.invoke(null, this.#run)))
+    const owed = unjudged(this.participant)
+    for (const entry of owed) {
+      this.notify({ type: 'proposal', round: entry.signed.record.round, proposal: entry.block, proposer: this.#context.nameOf(entry.signed.issuer) })
+    }
+    return unfinished || owed.length > 0
   }
 
   /** Answers a researcher's message (a question or a `!command`) from the ledger as it stands. */

@@ -13,7 +13,7 @@ import { chatCommand } from './chat.ts'
 import { dashboardCommand, dashboardForRun, untilStopped } from './dashboard.ts'
 import { exportCommand, predictCommand } from './export.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
-import { parseMemberConfig, runMember } from '../federation/member.ts'
+import { parseMemberConfig, runMember, type MemberReport } from '../federation/member.ts'
 import { preflight } from '../federation/preflight.ts'
 
 const USAGE = `conclave — federations of agents that train models together, with no central server
@@ -216,10 +216,18 @@ async function agentCommand (args: string[]): Promise<number> {
   const logger = values.verbose ? consoleLogger : silentLogger
   const driver = config.run.agent.driver === 'autopilot' ? undefined : await agentsFor(config.run, values.config, logger)
   const stop = new AbortController()
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { stop.abort() })
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { stop.abort(signal) })
   const say = (line: string): void => { process.stderr.write(`${line}\n`) }
   say(`conclave agent: ${config.name} of ${config.members.length} in ${config.run.federation} → ${config.dir}`)
-  const report = await runMember(config, { logger, driver, say, stay: values.stay, signal: stop.signal })
+  let report: MemberReport
+  try {
+    report = await runMember(config, { logger, driver, say, stay: values.stay, signal: stop.signal })
+  } catch (err) {
+    // Being told to stop is how a member ends, not a fault: whatever it was doing gave way to the signal.
+    if (!stop.signal.aborted) throw err
+    say(`conclave agent: ${config.name} stopped on ${String(stop.signal.reason)}; its ledger copy and memory in ${config.dir} are kept`)
+    return 0
+  }
   process.stdout.write(JSON.stringify({ name: report.name, rounds: report.rounds, audit: { ok: report.audit.ok, records: report.audit.records, modelHash: report.audit.modelHash }, head: report.head }) + '\n')
   return report.audit.ok ? 0 : 1
 }

@@ -213,18 +213,19 @@ describe('a killed agent restarts where it was', () => {
   let sim: Simulation | undefined
   afterEach(async () => { await sim?.close(); sim = undefined })
 
-  it.each(['after evaluating, before voting', 'after voting, before its memory caught up'] as const)('%s: it resumes, never votes twice, and the audit passes', async (when) => {
+  // Before its turn began: the proposal's event was queued, and died with the agent; nothing in its memory says it owes a vote.
+  it.each(['before its turn on the proposal began', 'after evaluating, before voting', 'after voting, before its memory caught up'] as const)('%s: it resumes, never votes twice, and the audit passes', async (when) => {
     sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: agentDriver() })
     await sim.charter()
     const victim = 1
     const s = sim
-    const moment = when === 'after evaluating, before voting' ? 'conclave:evaluated' : 'conclave:vote:cast'
+    const moment = ({ 'before its turn on the proposal began': 'conclave:record:applied', 'after evaluating, before voting': 'conclave:evaluated', 'after voting, before its memory caught up': 'conclave:vote:cast' } as const)[when]
     agentOf(sim, victim).participant.once(moment, () => { agentOf(s, victim).kill() })
     await sim.propose(1, [sim.participants[0]!])
     const proposal = sim.participants[0]?.state.rounds.get(1)?.proposals[0] as string
     const victimDid = sim.participants[victim]?.did
     const votesBefore = (await votesOnLedger(sim)).filter(v => v.issuer === victimDid).length
-    expect(votesBefore).toBe(when === 'after evaluating, before voting' ? 0 : 1)
+    expect(votesBefore).toBe(when === 'after voting, before its memory caught up' ? 1 : 0)
 
     const fresh = await sim.restart(victim)
     expect(fresh.myVote(proposal)).toBeDefined()

@@ -9,6 +9,7 @@ import type { GlobalModel } from '../merge.ts'
 import type { ProposalEntry } from '../state.ts'
 import { recordCheckpoint, roundDecided, type CloseContext } from './close-round.ts'
 import { evaluate, type EvaluateContext } from './evaluate.ts'
+import { recallSketch } from './geometry.ts'
 import { confirmReaction } from './human-vote.ts'
 import { checkMerge } from './merge.ts'
 import { vote, type VoteContext } from './vote.ts'
@@ -87,7 +88,11 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
     const weights = await fetchModel(ctx.store, record.initial, options)
     held.global = { ref: record.initial, weights }
     if (ruleOf(termsFor(ctx)).needs.includes('initial')) held.initial = { weights }
-  } else if (record.type === 'proposal' && ctx.autoVote && !held.replaying && state.judges(block).includes(ctx.identity.did)) {
+  } else if (record.type === 'proposal' && held.replaying) {
+    // What I sketched before the restart: my own proposals and those I judged.
+    const mine = signed.issuer === ctx.identity.did || state.judges(block).includes(ctx.identity.did)
+    if (mine && termsFor(ctx).robustness !== undefined) await recallSketch(ctx, state.proposals.get(block) as ProposalEntry, options)
+  } else if (record.type === 'proposal' && ctx.autoVote && state.judges(block).includes(ctx.identity.did)) {
     await judge(ctx, state.proposals.get(block) as ProposalEntry, options)
   } else if (record.type === 'decision' && !held.replaying && state.recorder(record.round) === ctx.identity.did && roundDecided(ctx, record.round)) {
     await recordCheckpoint(ctx, { round: record.round }, options)
