@@ -2,7 +2,7 @@ import { BoundedMap } from '../src/core/bounded-map.ts'
 import type { ChatRules } from '../src/federation/driver.ts'
 
 /** Commands that change what an agent does; the others (`!status`, `!tools`) only read. */
-export const ACTING_COMMANDS: ReadonlySet<string> = new Set(['pause', 'resume', 'propose'])
+export const ACTING_COMMANDS: ReadonlySet<string> = new Set(['pause', 'resume', 'propose', 'federate'])
 
 /** Senders whose recent answers are remembered: a flood of new accounts cannot grow this without bound. */
 const SENDERS_KEPT = 10_000

@@ -1,11 +1,13 @@
 /**
  * `npm run bench:robustness -- [--tasks classify,ner] [--seeds 1,2,3] [--hostile 1,2] [--attacks all|a,b]
- *  [--rounds R] [--split test|dev] [--out DIR] [--render]`: every attack of the harness against a 5-member
+ *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve] [--out DIR] [--render]`: every attack of the harness against a 5-member
  * federation with its last h members hostile, next to the same federation with those members simply
  * absent (FedAvg of the honest members' updates: what a vote that keeps exactly the hostile updates out
  * ends with, model for model). Per cell: the final metric, the gap to the absent-hostile run, the share of
  * hostile updates merged and of honest ones rejected. Writes robustness.{json,md} and a heatmap of the gaps.
- * Rows are saved as they finish, so a long grid can be continued (finished cells are skipped).
+ * Rows are saved as they finish, so a long grid can be continued (finished cells are skipped). Members vote
+ * by the run config's default acceptance rule (tolerance) unless --acceptance names another; a row names
+ * its rule, and the tables show each rule's cells side by side.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -13,6 +15,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import * as vega from 'vega'
 import * as vegaLite from 'vega-lite'
+import { AcceptanceRuleName } from '../src/federation/acceptance.ts'
 import { runBaseline } from '../src/federation/baselines.ts'
 import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
@@ -27,6 +30,7 @@ const { values } = parseArgs({
     attacks: { type: 'string', default: 'all' },
     rounds: { type: 'string', default: '3' },
     split: { type: 'string', default: 'test' },
+    acceptance: { type: 'string', default: 'tolerance' },
     out: { type: 'string', default: 'docs/results' },
     render: { type: 'boolean', default: false }
   }
@@ -37,10 +41,13 @@ const seeds = values.seeds.split(',').map(Number)
 const hostiles = values.hostile.split(',').map(Number)
 const attacks = values.attacks === 'all' ? [...ATTACKS] : values.attacks.split(',')
 const rounds = Number(values.rounds)
-const command = `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split}`
+const acceptance = AcceptanceRuleName.parse(values.acceptance)
+const command = `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}`
 
 interface Row {
   task: string, seed: number, hostile: number, attack: string, rounds: number, split: string
+  /** The members' acceptance rule (rows written before rules were named: tolerance). */
+  acceptance?: AcceptanceRuleName
   /** Final metric of the federation under attack, and of the same federation with the hostile members absent. */
   metric: number, absent: number
   hostileMerged: number, hostileProposed: number, honestRejected: number, honestProposed: number
@@ -48,18 +55,19 @@ interface Row {
 const jsonPath = join(values.out, 'robustness.json')
 const saved: Row[] = await readFile(jsonPath, 'utf8').then(t => (JSON.parse(t) as { rows: Row[] }).rows, () => [])
 const rows = saved
-const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}`
+const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}`
 const done = new Set(rows.map(key))
+const ruleOf = (r: Row): AcceptanceRuleName => r.acceptance ?? 'tolerance'
 
 if (!values.render) {
   for (const task of tasks) {
     for (const seed of seeds) {
       for (const hostile of hostiles) {
         const bad = Array.from({ length: hostile }, (_, i) => AGENTS - i)
-        const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: 0.5 }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0 } as unknown as RunConfigInput
+        const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: 0.5 }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0, acceptance } as unknown as RunConfigInput
         let absent: number | undefined
         for (const attack of attacks) {
-          const cell = { task, seed, hostile, attack, rounds, split: values.split }
+          const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance }
           if (done.has(key(cell))) continue
           absent ??= (await runBaseline('fedavg', parseRunConfig(base), { absent: bad })).rounds.at(-1)?.metric.value ?? Number.NaN
           const out = await mkdtemp(join(tmpdir(), 'conclave-robustness-'))
@@ -96,20 +104,22 @@ async function save (): Promise<void> {
   await writeFile(join(values.out, 'robustness-heatmap.svg'), await heatmap())
 }
 
-interface Cell { task: string, hostile: number, attack: string, seeds: number, gap: number, merged: number, rejected: number, pass: boolean }
+interface Cell { task: string, rule: AcceptanceRuleName, hostile: number, attack: string, seeds: number, gap: number, merged: number, rejected: number, pass: boolean }
 function cells (): Cell[] {
   const out: Cell[] = []
   for (const task of [...new Set(rows.map(r => r.task))]) {
-    for (const hostile of [...new Set(rows.map(r => r.hostile))].sort()) {
-      for (const attack of ATTACKS) {
-        const rs = rows.filter(r => r.task === task && r.hostile === hostile && r.attack === attack)
-        if (rs.length === 0) continue
-        const gap = 100 * rs.reduce((s, r) => s + (r.metric - r.absent), 0) / rs.length
-        const merged = rs.reduce((s, r) => s + r.hostileMerged, 0) / rs.reduce((s, r) => s + r.hostileProposed, 0)
-        const rejected = rs.reduce((s, r) => s + r.honestRejected, 0) / rs.reduce((s, r) => s + r.honestProposed, 0)
-        // ALIE's single updates may be indistinguishable from honest ones: judged by the final metric alone.
-        const pass = gap >= -1 && (attack === 'alie' || merged <= 0.05) && rejected <= 0.05
-        out.push({ task, hostile, attack, seeds: rs.length, gap, merged, rejected, pass })
+    for (const rule of AcceptanceRuleName.options.filter(a => rows.some(r => ruleOf(r) === a))) {
+      for (const hostile of [...new Set(rows.map(r => r.hostile))].sort()) {
+        for (const attack of ATTACKS) {
+          const rs = rows.filter(r => r.task === task && ruleOf(r) === rule && r.hostile === hostile && r.attack === attack)
+          if (rs.length === 0) continue
+          const gap = 100 * rs.reduce((s, r) => s + (r.metric - r.absent), 0) / rs.length
+          const merged = rs.reduce((s, r) => s + r.hostileMerged, 0) / rs.reduce((s, r) => s + r.hostileProposed, 0)
+          const rejected = rs.reduce((s, r) => s + r.honestRejected, 0) / rs.reduce((s, r) => s + r.honestProposed, 0)
+          // ALIE's single updates may be indistinguishable from honest ones: judged by the final metric alone.
+          const pass = gap >= -1 && (attack === 'alie' || merged <= 0.05) && rejected <= 0.05
+          out.push({ task, rule, hostile, attack, seeds: rs.length, gap, merged, rejected, pass })
+        }
       }
     }
   }
@@ -117,13 +127,13 @@ function cells (): Cell[] {
 }
 
 function markdown (): string {
-  const table = ['| task | hostile of 5 | attack | seeds | metric − absent (points) | hostile merged | honest rejected | bar met |', '|---|---:|---|---:|---:|---:|---:|---|']
-  for (const c of cells()) table.push(`| ${c.task} | ${c.hostile} | ${c.attack} | ${c.seeds} | ${c.gap >= 0 ? '+' : ''}${c.gap.toFixed(2)} | ${(100 * c.merged).toFixed(1)}% | ${(100 * c.rejected).toFixed(1)}% | ${c.pass ? 'yes' : '**no**'} |`)
-  return `# Robustness: every attack against a 5-member federation\n\nMade by \`${command}\` (rows accumulate across commands; each row in robustness.json names its seed, rounds and split).\nSetting: Table 1's partition (Dirichlet α = 1), quorum ⌈(N−1)/2⌉ = 2 of 4 peers, the last h members hostile; "absent" is FedAvg of the honest members alone (the federation with the hostile members simply absent). The bar: metric within 1.0 point of absent, hostile updates merged ≤ 5% (ALIE: the metric alone), honest updates rejected ≤ 5%.\n\n${table.join('\n')}\n\n![gap to the absent-hostile federation](robustness-heatmap.svg)\n`
+  const table = ['| task | acceptance rule | hostile of 5 | attack | seeds | metric − absent (points) | hostile merged | honest rejected | bar met |', '|---|---|---:|---|---:|---:|---:|---:|---|']
+  for (const c of cells()) table.push(`| ${c.task} | ${c.rule} | ${c.hostile} | ${c.attack} | ${c.seeds} | ${c.gap >= 0 ? '+' : ''}${c.gap.toFixed(2)} | ${(100 * c.merged).toFixed(1)}% | ${(100 * c.rejected).toFixed(1)}% | ${c.pass ? 'yes' : '**no**'} |`)
+  return `# Robustness: every attack against a 5-member federation\n\nMade by \`${command}\` (rows accumulate across commands; each row in robustness.json names its seed, rounds and split).\nSetting: Table 1's partition (Dirichlet α = 1), quorum ⌈(N−1)/2⌉ = 2 of 4 peers, the members' acceptance rule as the table says (src/federation/acceptance.ts; robustness-selection.md says how its settings were chosen), the last h members hostile; "absent" is FedAvg of the honest members alone (the federation with the hostile members simply absent). The bar: metric within 1.0 point of absent, hostile updates merged ≤ 5% (ALIE: the metric alone), honest updates rejected ≤ 5%.\n\n${table.join('\n')}\n\n![gap to the absent-hostile federation](robustness-heatmap.svg)\n`
 }
 
 async function heatmap (): Promise<string> {
-  const data = cells().map(c => ({ ...c, row: `${c.task} · ${c.hostile} hostile`, label: `${c.gap >= 0 ? '+' : ''}${c.gap.toFixed(1)}${c.pass ? '' : ' ✗'}` }))
+  const data = cells().map(c => ({ ...c, row: `${c.task} · ${c.rule} · ${c.hostile} hostile`, label: `${c.gap >= 0 ? '+' : ''}${c.gap.toFixed(1)}${c.pass ? '' : ' ✗'}` }))
   const spec: vegaLite.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: 'Final metric minus the federation without its hostile members (points; ✗: bar not met)',

@@ -1,7 +1,7 @@
 import { BaseCheckpointSaver, MemorySaver, type ChannelVersions, type Checkpoint, type CheckpointListOptions, type CheckpointMetadata, type CheckpointTuple, type PendingWrite } from '@langchain/langgraph-checkpoint'
 import type { RunnableConfig } from '@langchain/core/runnables'
 import { z } from 'zod'
-import { ConfigError } from '../src/core/errors.ts'
+import { DamagedFileError } from '../src/core/errors.ts'
 import { readIfExists, writeAtomic } from '../src/core/files.ts'
 import { SerialQueue } from '../src/core/serial-queue.ts'
 
@@ -50,7 +50,7 @@ export class FileCheckpointSaver extends MemorySaver {
       try {
         snapshot = Snapshot.parse(JSON.parse(text, revive))
       } catch (err) {
-        throw new ConfigError(`agent memory ${path} is damaged: ${(err as Error).message}`, { cause: err })
+        throw new DamagedFileError(`agent memory ${path} is damaged (${(err as Error).message}): move it away to start this agent with a blank memory; what it did is on the ledger`, { cause: err })
       }
       Object.assign(saver.storage, snapshot.storage)
       Object.assign(saver.writes, snapshot.writes)

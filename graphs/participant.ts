@@ -42,6 +42,24 @@ export interface ParticipantGraphInit {
   logger?: Logger
   /** What an event still requires before the turn may end (a vote on a peer's proposal), or undefined. */
   duty?: (event: AgentEvent) => string | undefined
+  /** Runs each call of the model or the fallback, e.g. on the participant's phase timer. @default runs it */
+  think?: <T>(call: () => Promise<T>) => Promise<T>
+  /** Told of every step once the model decided it (`--verbose` prints it). */
+  onStep?: (step: AgentStep) => void
+}
+
+/** One model step of a turn: what it decided, how, and how long the model took. */
+export interface AgentStep {
+  /** 1-based within the turn. */
+  step: number
+  event?: AgentEvent['type']
+  /** The tool calls decided; none when the step ends the turn with `reply`. */
+  calls: Array<{ name: string, args: unknown }>
+  reply: string
+  /** Valid at once, after one retry, or taken over by the fallback policy. */
+  via: 'model' | 'retry' | 'fallback'
+  /** Seconds spent in model calls for this step, retry and fallback included. */
+  seconds: number
 }
 
 /**
@@ -70,29 +88,33 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
     const fallback: Runnable = init.fallback.bindTools?.(set) ?? init.fallback
     const byName = new Map(set.map(t => [t.name, t]))
     const context = [new SystemMessage(init.systemPrompt), ...turn]
+    const think = init.think ?? (<T>(call: () => Promise<T>) => call())
+    const started = performance.now()
     llm.calls++
-    const first = await ask(model, context, config.signal)
+    const first = await think(() => ask(model, context, config.signal))
     const check = (reply: AIMessage | undefined): string | undefined => invalid(reply, byName, turn) ??
       (reply !== undefined && (reply.tool_calls ?? []).length === 0 && mustCall ? owed : undefined)
     const problem = check(first)
     let reply: AIMessage
-    let decidedBy = init.decider
+    let via: AgentStep['via'] = 'model'
     if (problem === undefined && first !== undefined) {
       llm.valid++
       reply = first
     } else {
       llm.retried++
-      const second = await ask(model, [...context, new SystemMessage(`Your last answer was invalid: ${problem}. Answer again with one valid tool call, or a reply if you are done.`)], config.signal)
+      via = 'retry'
+      const second = await think(() => ask(model, [...context, new SystemMessage(`Your last answer was invalid: ${problem}. Answer again with one valid tool call, or a reply if you are done.`)], config.signal))
       const again = check(second)
       init.logger?.info('invalid model step', { decider: init.decider, problem, retry: again ?? 'valid', answer: shown(first) })
       if (again === undefined && second !== undefined) {
         reply = second
       } else {
         llm.fallback++
-        decidedBy = POLICY
-        reply = await fallback.invoke(context, { signal: config.signal }) as AIMessage
+        via = 'fallback'
+        reply = await think(async () => await fallback.invoke(context, { signal: config.signal }) as AIMessage)
       }
     }
+    const decidedBy = via === 'fallback' ? POLICY : init.decider
     for (const call of reply.tool_calls ?? []) {
       toolCalls[call.name] = (toolCalls[call.name] ?? 0) + 1
       const counts = decisions[call.name] ??= { model: 0, policy: 0 }
@@ -100,6 +122,8 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
     }
     // The message's author is who decided: the tool node hands it to the tools (a vote records it).
     reply.name = decidedBy
+    const calls = (reply.tool_calls ?? []).map(c => ({ name: c.name, args: c.args }))
+    init.onStep?.({ step: state.steps + 1, event: event?.type, calls, reply: calls.length === 0 ? textOf(reply) : '', via, seconds: (performance.now() - started) / 1000 })
     return { messages: [reply], steps: state.steps + 1 }
   }
 
@@ -182,7 +206,7 @@ function repeats (call: { name: string, args: unknown }, turn: readonly BaseMess
 }
 
 /** Why a model reply cannot run, or undefined when every call names a tool and fits its schema. */
-function invalid (reply: AIMessage | undefined, tools: Map<string, Offered>, turn: readonly BaseMessage[]): string | undefined {
+export function invalid (reply: AIMessage | undefined, tools: Map<string, Offered>, turn: readonly BaseMessage[]): string | undefined {
   if (reply === undefined) return 'no answer'
   const bad = reply.invalid_tool_calls?.[0]
   if (bad !== undefined) return bad.error ?? 'malformed tool call'

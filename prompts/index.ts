@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { ConfigError } from '../src/core/errors.ts'
 
 /** The default template for a role: `prompts/<name>.md`. */
-export const DEFAULT_PROMPTS = { participant: new URL('./participant.md', import.meta.url) } as const
+export const DEFAULT_PROMPTS = { participant: new URL('./participant.md', import.meta.url), chat: new URL('./chat.md', import.meta.url) } as const
 
 /**
  * Reads a prompt template (the role's default, or a file the config names) and fills its

@@ -11,7 +11,7 @@ import type { Ledger } from '../src/ledger/index.ts'
  * inbox, timers, lifecycle or the state's write side.
  */
 export type ParticipantView = Pick<Participant,
-  | 'name' | 'did' | 'draft' | 'globalModel' | 'undistilled' | 'distillable' | 'teacherBudget' | 'evaluation' | 'myVote' | 'hasVoted' | 'hasProposed'
+  | 'name' | 'did' | 'draft' | 'globalModel' | 'undistilled' | 'distillable' | 'teacherBudget' | 'teacherUse' | 'evaluation' | 'myVote' | 'score' | 'hasVoted' | 'hasProposed'
   | 'distill' | 'train' | 'publishDraft' | 'proposeDraft' | 'evaluate' | 'vote'> & {
   readonly state: Readonly<Pick<FederationState, 'charter' | 'global' | 'members' | 'required' | 'rounds' | 'proposals' | 'reputation' | 'currentRound' | 'judges'>>
 }
@@ -22,6 +22,8 @@ export interface ToolContext {
   ledger: Ledger
   /** Human names of the members (`agent-2`), for readable tool output. */
   nameOf: (did: Did) => string
+  /** Rounds the run was configured for, when known: a run past them has ended. */
+  plannedRounds?: number
   /** Aborted when the agent is stopped. */
   signal?: AbortSignal
   /** Who may decide a vote's accept (records.ts Judgement). @default rule */

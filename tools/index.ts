@@ -2,15 +2,18 @@ import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { StructuredToolInterface } from '@langchain/core/tools'
 import { ConfigError } from '../src/core/errors.ts'
+import accuracyTrend from './accuracy_trend.ts'
 import anchor from './anchor.ts'
 import distill from './distill.ts'
-import { bindTool, isToolDefinition, type BoundTool, type ToolContext, type ToolDefinition } from './define.ts'
+import { bindTool, isToolDefinition, type BoundTool, type ParticipantView, type ToolContext, type ToolDefinition } from './define.ts'
 import evaluate from './evaluate.ts'
 import federationStatus from './federation_status.ts'
 import listProposals from './list_proposals.ts'
 import publish from './publish.ts'
 import readLedger from './read_ledger.ts'
+import readVotes, { readVotesNow } from './read_votes.ts'
 import reputation from './reputation.ts'
+import roundResult, { roundResultNow } from './round_result.ts'
 import train from './train.ts'
 import vote from './vote.ts'
 
@@ -18,6 +21,14 @@ export { bindTool, defineTool, short, type BoundTool, type ParticipantView, type
 
 /** The protocol's own tools, in the order an agent meets them. */
 export const PROTOCOL_TOOLS: readonly ToolDefinition[] = [distill, train, publish, anchor, evaluate, vote, listProposals, reputation, readLedger, federationStatus] as ToolDefinition[]
+
+/** What an agent answers researchers with: tools that only read the record, so every answer rests on it. */
+export const CHAT_TOOLS: readonly ToolDefinition[] = [federationStatus, readVotes, roundResult, accuracyTrend, reputation, listProposals, readLedger] as ToolDefinition[]
+
+/** CHAT_TOOLS whose arguments can only be the proposal ids, rounds and members the record holds now (for models under a schema). */
+export function chatToolsNow (state: ParticipantView['state'], members: readonly string[]): ToolDefinition[] {
+  return CHAT_TOOLS.map(t => t === readVotes ? readVotesNow(state, members) : t === roundResult ? roundResultNow(state) : t)
+}
 
 /** A tool an agent can be given: a Conclave definition, or a plain LangChain tool. */
 export type AgentTool = ToolDefinition | StructuredToolInterface

@@ -28,7 +28,8 @@ build () {
   local work=$CACHE/build/kubo-$KUBO_VERSION
   say "building kubo $KUBO_VERSION (first time only; cached as $BIN; log $work/build.log)"
   go_source "github.com/ipfs/kubo@$KUBO_VERSION" "$work"
-  (cd "$work/src" && go build -trimpath -o "$BIN.tmp" ./cmd/ipfs) >> "$work/build.log" 2>&1 \
+  # -v names each package as it is compiled: with_progress shows the latest.
+  with_progress "$work/build.log" go -C "$work/src" build -v -trimpath -o "$BIN.tmp" ./cmd/ipfs \
     || die "go build of kubo $KUBO_VERSION failed" "$work/build.log"
   mv "$BIN.tmp" "$BIN"
   rm -rf "$work/src"

@@ -49,6 +49,31 @@ with_lock () {
   ) 9> "$CACHE/locks/$name.lock"
 }
 
+# with_progress LOG CMD...: runs CMD with its output appended to LOG and, every
+# ${CONCLAVE_PROGRESS_S:-30} s while it runs, says how long it has run and LOG's last
+# non-empty line: a build of minutes shows it is alive, as plain lines that read the same
+# in a terminal and in a CI log (no carriage returns, no spinner). Returns CMD's status.
+with_progress () {
+  local log=$1; shift
+  local every=${CONCLAVE_PROGRESS_S:-30} start=$SECONDS rc=0 pid last
+  local next=$((start + every))
+  "$@" >> "$log" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2> /dev/null; do
+    sleep 1
+    if [ "$SECONDS" -ge "$next" ]; then
+      last=$(tail -n 50 "$log" | grep -v '^[[:space:]]*$' | tail -n 1 | cut -c 1-160)
+      say "… $(minutes $((SECONDS - start))) so far${last:+; last: $last}"
+      next=$((next + every))
+    fi
+  done
+  wait "$pid" || rc=$?
+  return $rc
+}
+
+# minutes S: 185 → 3m05s.
+minutes () { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
 # pip_venv VENV LOG REQUIREMENT: a cached virtualenv holding REQUIREMENT from PyPI, built once
 # (marked by VENV/.installed); the build's output goes to LOG, and a failure dies naming it.
 pip_venv () {
@@ -60,7 +85,7 @@ pip_venv () {
   say "installing $requirement from PyPI into $venv (first time only; log $log)"
   rm -rf "$venv"
   "$python" -m venv "$venv" > "$log" 2>&1 || die "$python -m venv $venv failed" "$log"
-  "$venv/bin/pip" install --disable-pip-version-check "$requirement" >> "$log" 2>&1 || die "pip install $requirement failed" "$log"
+  with_progress "$log" "$venv/bin/pip" install --disable-pip-version-check --progress-bar off "$requirement" || die "pip install $requirement failed" "$log"
   touch "$venv/.installed"
 }
 

@@ -74,8 +74,9 @@ build () {
   say "building Ollama $OLLAMA_VERSION for this CPU ($VARIANT: $NATIVE_CFLAGS; first time only, minutes; cached as $BIN; log $work/build.log)"
   # -json reports a failure on stdout (its "Error" field), so that goes to the log too.
   go_source "github.com/ollama/ollama@$OLLAMA_VERSION" "$work"
-  (cd "$work/src" && CGO_ENABLED=1 CGO_CFLAGS="$NATIVE_CFLAGS" CGO_CXXFLAGS="$NATIVE_CFLAGS" \
-    go build -trimpath -ldflags "-X github.com/ollama/ollama/version.Version=${OLLAMA_VERSION#v}" -o "$BIN.tmp" .) >> "$work/build.log" 2>&1 \
+  # -v names each package as it is compiled (ggml's cgo takes most of the time): with_progress shows the latest.
+  with_progress "$work/build.log" env CGO_ENABLED=1 CGO_CFLAGS="$NATIVE_CFLAGS" CGO_CXXFLAGS="$NATIVE_CFLAGS" \
+    go -C "$work/src" build -v -trimpath -ldflags "-X github.com/ollama/ollama/version.Version=${OLLAMA_VERSION#v}" -o "$BIN.tmp" . \
     || die "go build of Ollama $OLLAMA_VERSION failed" "$work/build.log"
   mv "$BIN.tmp" "$BIN"
   rm -rf "$work/src"

@@ -9,9 +9,11 @@ import { roundTable } from '../federation/report.ts'
 import { readRunConfig, runFederation, writeReport, type RunProgress } from '../federation/run.ts'
 import type { AuditReport } from '../federation/audit.ts'
 import { auditRunDir } from './audit-dir.ts'
+import { chatCommand } from './chat.ts'
 import { dashboardCommand, dashboardForRun, untilStopped } from './dashboard.ts'
+import { exportCommand, predictCommand } from './export.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
-import { parseMemberConfig, runMember } from '../federation/member.ts'
+import { parseMemberConfig, runMember, type MemberReport } from '../federation/member.ts'
 import { preflight } from '../federation/preflight.ts'
 
 const USAGE = `conclave — federations of agents that train models together, with no central server
@@ -23,6 +25,9 @@ Usage:
   conclave agent --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--stay] [--verbose]
   conclave key   FILE
   conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--json]
+  conclave export DIR [--round R] --out DIR2 [--force]
+  conclave predict DIR2 [--in FILE.jsonl] [--out FILE.jsonl]
+  conclave chat  DIR [--agent NAME] [--llm policy|ollama:M|gguf:PATH]
   conclave init  [--out FILE]
   conclave baseline centralized|fedavg|local [--task classify|ner|qa] [--agents N] [--rounds R] [--seed S] [--config FILE] [--data DIR] [--json]
 
@@ -50,6 +55,18 @@ audit   Replays DIR's ledger and store, re-derives every decision and the model 
         run signed its head. --head ID: the ledger must end at that head (as \`run\` printed it);
         --against: another copy of the run must hold the same ledger, not more and not less.
         Reads only. Exits 0 only when everything verifies; names the first thing that does not.
+export  Writes the global model of round R (default: the last checkpoint) to DIR2, with all a
+        predictor needs: model.safetensors (its sha-256 is the run's model hash), predictor.json
+        (vocabulary, features, labels), task.json and a model card (README.md) naming the ledger
+        head and the audit. Reads DIR only, and refuses it unless its audit passes. DIR2 must be
+        new or empty; --force replaces an earlier export there, never anything else.
+predict Runs an export on JSONL examples, one per line ({"text"} for classify, {"tokens"} for
+        ner, {"question"} for qa; an "id" is copied through), from stdin or --in, to stdout or
+        --out. A bad line is named on stderr and skipped; the exit code is then 1.
+chat    Talk in the terminal to the agents of a run in DIR, finished or still going, loaded
+        read-only (nothing is written into DIR): why an agent voted as it did, the accuracy
+        trend, reputations, what a round merged, its tools, status. Answers come from the
+        ledger as it stands, worded by the chat policy, or by a model with --llm. /help inside.
 init    Writes a commented config file (default conclave.yaml).
 baseline  The references a federation is judged against, on the same data and seeds:
         one model trained on all data pooled, or FedAvg of every update with no vote.`
@@ -62,7 +79,10 @@ export async function main (argv: string[]): Promise<number> {
       case 'agent': return await agentCommand(rest)
       case 'key': return await keyCommand(rest)
       case 'audit': return await auditCommand(rest)
+      case 'chat': return await chatCommand(rest, { input: process.stdin, output: process.stdout })
       case 'dashboard': return await dashboardCommand(rest)
+      case 'export': return await exportCommand(rest)
+      case 'predict': return await predictCommand(rest)
       case 'init': return await init(rest)
       case 'baseline': return await baseline(rest)
       case undefined: case '-h': case '--help': case 'help':
@@ -134,7 +154,7 @@ async function run (args: string[]): Promise<number> {
   process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)}${config.committee === undefined ? '' : ` within committees of ${config.committee}`} → ${out}\n`)
   const dashboard = values.dashboard ? await dashboardForRun(out, values.port) : undefined
   try {
-    const code = await runAndAudit(config, { out, shownOut: values.out, force: values.force, resume: values.resume !== undefined, logger, driver })
+    const code = await runAndAudit(config, { out, shownOut: values.out, force: values.force, resume: values.resume !== undefined, logger, verbose: values.verbose, driver })
     if (dashboard !== undefined) {
       process.stderr.write(`dashboard: still at ${dashboard.url} (Ctrl-C to stop)\n`)
       await untilStopped()
@@ -145,9 +165,9 @@ async function run (args: string[]): Promise<number> {
   }
 }
 
-async function runAndAudit (config: RunConfig, options: { out: string, shownOut: string, force: boolean, resume: boolean, logger: Logger, driver?: DriverFactory }): Promise<number> {
+async function runAndAudit (config: RunConfig, options: { out: string, shownOut: string, force: boolean, resume: boolean, logger: Logger, verbose: boolean, driver?: DriverFactory }): Promise<number> {
   const { out } = options
-  const report = await runFederation(config, { out, force: options.force, resume: options.resume, logger: options.logger, onProgress: showProgress, driver: options.driver })
+  const report = await runFederation(config, { out, force: options.force, resume: options.resume, logger: options.logger, onProgress: progress(options.verbose), driver: options.driver })
   process.stdout.write(`\n${roundTable(report)}\n\nrejection rate ${(100 * report.rejectionRate).toFixed(1)}% · backend ${report.backend} · ${report.wallSeconds.toFixed(1)} s · model sha-256 ${report.modelHash}\n`)
 
   process.stderr.write('auditing the run directory…\n')
@@ -196,10 +216,18 @@ async function agentCommand (args: string[]): Promise<number> {
   const logger = values.verbose ? consoleLogger : silentLogger
   const driver = config.run.agent.driver === 'autopilot' ? undefined : await agentsFor(config.run, values.config, logger)
   const stop = new AbortController()
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { stop.abort() })
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { stop.abort(signal) })
   const say = (line: string): void => { process.stderr.write(`${line}\n`) }
   say(`conclave agent: ${config.name} of ${config.members.length} in ${config.run.federation} → ${config.dir}`)
-  const report = await runMember(config, { logger, driver, say, stay: values.stay, signal: stop.signal })
+  let report: MemberReport
+  try {
+    report = await runMember(config, { logger, driver, say, stay: values.stay, signal: stop.signal })
+  } catch (err) {
+    // Being told to stop is how a member ends, not a fault: whatever it was doing gave way to the signal.
+    if (!stop.signal.aborted) throw err
+    say(`conclave agent: ${config.name} stopped on ${String(stop.signal.reason)}; its ledger copy and memory in ${config.dir} are kept`)
+    return 0
+  }
   process.stdout.write(JSON.stringify({ name: report.name, rounds: report.rounds, audit: { ok: report.audit.ok, records: report.audit.records, modelHash: report.audit.modelHash }, head: report.head }) + '\n')
   return report.audit.ok ? 0 : 1
 }
@@ -226,13 +254,18 @@ async function auditCommand (args: string[]): Promise<number> {
     const { checkpoints: _checkpoints, ...contract } = report
     process.stdout.write(JSON.stringify(contract, null, 2) + '\n')
   } else if (report.ok) {
-    process.stdout.write(`ok: ${report.records} records, ${report.proposals} proposals, ${report.votes} votes, ${report.decisions} decisions, ${report.checkpoints} checkpoints\n${replayedVotes(report)}\nmodel sha-256 ${report.modelHash}\nhead ${report.head?.id} (signed by ${report.head?.signedBy.length} members)\n`)
+    process.stdout.write(`ok: ${report.records} records, ${report.proposals} proposals, ${report.votes} votes, ${humanVotes(report)}${report.decisions} decisions, ${report.checkpoints} checkpoints\n${replayedVotes(report)}\nmodel sha-256 ${report.modelHash}\nhead ${report.head?.id} (signed by ${report.head?.signedBy.length} members)\n`)
   } else {
     const f = report.firstFailure
     const where = f?.type === null && f.issuer === null ? `after record ${f.seq}${f.block === null ? '' : ` (block ${f.block})`}` : `at record ${f?.seq} (block ${f?.block ?? 'unparseable'}, ${f?.type ?? 'unknown type'}${f?.issuer ? ` by ${f.issuer}` : ''})`
     process.stdout.write(`FAILED ${where}: ${f?.error.name}: ${f?.error.message}\n`)
   }
   return report.ok ? 0 : 1
+}
+
+/** Researchers' votes, when there are any, and whether the decisions counted them. */
+function humanVotes (report: Pick<AuditReport, 'humanVotes' | 'humanVotesCounted'>): string {
+  return report.humanVotes === 0 ? '' : `${report.humanVotes} human votes (${report.humanVotesCounted ? 'counted' : 'advisory'}), `
 }
 
 /** Whether the audit decided every vote again by the charter's acceptance terms, in words. */
@@ -266,16 +299,18 @@ function integer (name: string, value: string | undefined): Record<string, numbe
   return { [name]: Number(value) }
 }
 
-function showProgress (event: RunProgress): void {
+/** A round's progress on one line, or a line per step when `--verbose` logs lines between them. */
+const progress = (verbose: boolean) => (event: RunProgress): void => {
+  const end = verbose ? '\n' : ' '
   switch (event.type) {
     case 'conclave:run:start':
       process.stderr.write(`TF.js backend: ${event.backend}\n`)
       break
     case 'conclave:round:start':
-      process.stderr.write(`round ${event.round}/${event.rounds}: `)
+      process.stderr.write(`round ${event.round}/${event.rounds}:${end}`)
       break
     case 'conclave:round:propose':
-      process.stderr.write(`${event.agent} trains… `)
+      process.stderr.write(`${event.agent} trains…${end}`)
       break
     case 'conclave:round:end': {
       const r = event.report

@@ -100,6 +100,8 @@ export class InflatedSamplesError extends ProtocolViolationError {}
 export class UnmeasuredVoteError extends ProtocolViolationError {}
 /** A vote whose accept is not what the charter's rule decides from the measurement the voter signed with it. */
 export class VoteAgainstRuleError extends ProtocolViolationError {}
+/** A human vote for someone the charter does not name as a researcher. */
+export class NotResearcherError extends ProtocolViolationError {}
 /** An update my judge scores as NaN, infinite or beyond what a vote may sign: it cannot be judged, only rejected. */
 export class UnmeasurableUpdateError extends ConclaveError {}
 /**
@@ -136,6 +138,9 @@ export class KeystoreError extends ConclaveError {}
 /** An anchored decision or checkpoint that differs from what the records imply. */
 export class DerivationMismatchError extends ConclaveError {}
 
+/** A run directory whose audit fails: there is no model it vouches for, so none is exported. */
+export class AuditFailedError extends ConclaveError {}
+
 /** A round whose window passed with no checkpoint from its recorder that this process accepts. */
 export class NoCheckpointError extends ConclaveError {}
 
@@ -161,3 +166,5 @@ export class HeadMismatchError extends ConclaveError {}
 export class LedgerBehindError extends ConclaveError {}
 /** Two copies of one ledger that part ways: neither is a prefix of the other. */
 export class LedgerDivergedError extends ConclaveError {}
+/** An action asked of a member loaded read-only (`conclave chat` over a run directory): it may read the record, never add to it. */
+export class ReadOnlyMemberError extends ConclaveError {}

@@ -22,6 +22,18 @@ const FederationId = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'expected a
 const Round = z.number().int().nonnegative()
 const FiniteNumber = z.number().refine(Number.isFinite, 'expected a finite number')
 
+/** A person's Matrix account, e.g. @alice:example.org. */
+export const MatrixUserId = z.string().max(255).regex(/^@[^:\s]+:\S+$/, 'expected a Matrix user id like @name:server')
+/** A Matrix event id (room versions 4 and later: `$` and url-safe base64). */
+export const MatrixEventId = z.string().regex(/^\$[A-Za-z0-9+/=_.:-]{1,254}$/, 'expected a Matrix event id')
+
+/**
+ * What researchers' 👍/👎 on a proposal do: `advisory` votes are on the ledger beside the
+ * members' and count for nothing; `counted` ones count toward the quorum like a member's.
+ */
+export const HumanVotes = z.enum(['advisory', 'counted'])
+export type HumanVotes = z.infer<typeof HumanVotes>
+
 /** A model's content: its CID and the sha-256 of its safetensors bytes. */
 export const ModelRef = z.object({
   cid: Cid,
@@ -71,6 +83,10 @@ export const Charter = z.object({
    * cannot re-decide the votes.
    */
   acceptance: AcceptanceTerms.optional(),
+  /** The researchers whose reactions on a proposal members anchor as human votes. Absent: none. */
+  researchers: z.array(MatrixUserId).max(256).optional(),
+  /** Whether those human votes count toward the quorum. Absent: advisory. */
+  humanVotes: HumanVotes.optional(),
   /**
    * k: each proposal is judged by k of its proposer's peers, drawn from the round's base
    * model and the proposer (src/federation/committee.ts), and the quorum counts within them.
@@ -118,6 +134,24 @@ export const Vote = z.object({
 }).strict()
 export type Vote = z.infer<typeof Vote>
 
+/**
+ * A researcher's 👍/👎 reaction on a proposal's notice, anchored by a member that saw it in
+ * the room: the researcher signs nothing, so the record names the reaction's Matrix event,
+ * which anyone in the room can fetch and check (sender, key, the proposal it reacts to).
+ */
+export const HumanVote = z.object({
+  type: z.literal('human-vote'),
+  federation: FederationId,
+  round: Round.min(1),
+  proposal: BlockId,
+  accept: z.boolean(),
+  /** Who reacted: their Matrix account, as the homeserver named the reaction's sender. */
+  researcher: MatrixUserId,
+  /** The reaction's Matrix event id. */
+  event: MatrixEventId
+}).strict()
+export type HumanVote = z.infer<typeof HumanVote>
+
 /** The tally of one proposal, as derived from the anchored votes. */
 export const Decision = z.object({
   type: z.literal('decision'),
@@ -146,7 +180,7 @@ export const Checkpoint = z.object({
 }).strict()
 export type Checkpoint = z.infer<typeof Checkpoint>
 
-export const Record = z.discriminatedUnion('type', [Charter, Proposal, Vote, Decision, Checkpoint])
+export const Record = z.discriminatedUnion('type', [Charter, Proposal, Vote, HumanVote, Decision, Checkpoint])
 export type Record = z.infer<typeof Record>
 export type RecordType = Record['type']
 

@@ -13,16 +13,23 @@ export async function readJsonl<S extends z.ZodType> (path: string, schema: S): 
   const rows: Array<z.infer<S>> = []
   for (const [i, line] of text.split('\n').entries()) {
     if (line.trim() === '') continue
-    let value: unknown
-    try {
-      value = JSON.parse(line)
-    } catch (err) {
-      throw new DatasetError(`${path}:${i + 1}: not JSON`, { cause: err })
-    }
-    const parsed = schema.safeParse(value)
-    if (!parsed.success) throw new DatasetError(`${path}:${i + 1}: ${parsed.error.issues.map(x => `${x.path.join('.') || 'line'} ${x.message}`).join('; ')}`, { cause: parsed.error })
-    rows.push(parsed.data)
+    const row = parseJsonLine(line, schema, `${path}:${i + 1}`)
+    if (row instanceof DatasetError) throw row
+    rows.push(row)
   }
   if (rows.length === 0) throw new DatasetError(`${path} has no examples`)
   return rows
+}
+
+/** One JSONL line validated against `schema`, or the DatasetError that names `where` (file:line) and what is wrong. */
+export function parseJsonLine<S extends z.ZodType> (line: string, schema: S, where: string): z.infer<S> | DatasetError {
+  let value: unknown
+  try {
+    value = JSON.parse(line)
+  } catch (err) {
+    return new DatasetError(`${where}: not JSON`, { cause: err })
+  }
+  const parsed = schema.safeParse(value)
+  if (!parsed.success) return new DatasetError(`${where}: ${parsed.error.issues.map(x => `${x.path.join('.') || 'line'} ${x.message}`).join('; ')}`, { cause: parsed.error })
+  return parsed.data
 }

@@ -40,9 +40,14 @@ export function fitTfidf (texts: readonly string[], options: TfidfOptions = {}):
     .sort(([a, na], [b, nb]) => nb - na || (a < b ? -1 : a > b ? 1 : 0))
     .slice(0, maxSize)
     .map(([term]) => term)
-  const index = new Map(terms.map((t, i) => [t, i]))
   const n = texts.length
-  const idf = Float32Array.from(terms, t => Math.log((1 + n) / (1 + (df.get(t) as number))) + 1)
+  return tfidfOf(terms, Float32Array.from(terms, t => Math.log((1 + n) / (1 + (df.get(t) as number))) + 1))
+}
+
+/** A fitted vocabulary and IDF, as fitTfidf made them or as an export materialised them: the same features either way. */
+export function tfidfOf (terms: readonly string[], idf: Float32Array): Tfidf {
+  if (idf.length !== terms.length) throw new DatasetError(`a vocabulary of ${terms.length} terms needs as many IDF weights, not ${idf.length}`)
+  const index = new Map(terms.map((t, i) => [t, i]))
   return {
     terms,
     idf,

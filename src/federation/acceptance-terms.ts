@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { UnmeasuredVoteError, UnusableUpdateError, VoteAgainstRuleError } from '../core/errors.ts'
 import type { Vote } from '../core/records.ts'
 import type { Judge } from '../ml/task.ts'
-import { acceptanceRule, AcceptanceRuleName, Measurement, type AcceptanceConfig, type AcceptanceRule, type Verdict } from './acceptance.ts'
+import { acceptanceRule, AcceptanceRuleName, DEFAULT_MIN_GAIN, Measurement, type AcceptanceConfig, type AcceptanceRule, type Verdict } from './acceptance.ts'
 import { Geometry, Robustness, robustVerdict } from './robust-acceptance.ts'
 
 /**
@@ -33,6 +33,8 @@ export const AcceptanceTerms = z.object({
   tolerance: z.number().min(0).max(1),
   /** On top: the share of what the federation has taught the voter that an update may undo. */
   relativeTolerance: z.number().min(0).max(1),
+  /** For the improve rule: the share of what a voter's own update gains it that an update must gain it too. */
+  minGain: z.number().min(0).max(1).optional(),
   /** What is scored: global + Δw (`full`) or global + Δw / N (`share`). */
   scale: z.enum(['full', 'share']),
   /** Bounds on an update's geometry against the voter's own update; absent: none. */
@@ -70,6 +72,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
     rule: config.acceptance,
     tolerance: config.tolerance ?? judge.tolerance,
     relativeTolerance: config.relativeTolerance ?? judge.relativeTolerance ?? 0,
+    ...(config.acceptance === 'improve' ? { minGain: config.minGain ?? DEFAULT_MIN_GAIN } : {}),
     scale: config.voteScale,
     ...(config.robustness === undefined || config.robustness === false ? {} : { robustness: config.robustness }),
     // `rule` is what a charter without judgement means: it stays off the record, as before modes existed.
@@ -79,7 +82,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
 
 /** The rule the terms name, ready to decide. */
 export function ruleOf (terms: AcceptanceTerms): AcceptanceRule {
-  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance }, terms)
+  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain }, terms)
 }
 
 export interface Ruling extends Verdict {

@@ -30,6 +30,14 @@ export const AuditReport = z.object({
   records: z.number().int(),
   proposals: z.number().int(),
   votes: z.number().int(),
+  /** Researchers' reactions members anchored as human votes (refused ones not included). */
+  humanVotes: z.number().int(),
+  /**
+   * Whether the charter counts human votes toward the quorum (then every decision was
+   * re-derived with them). The audit checks who may vote, once, in time; that a researcher
+   * really made the reaction a human vote names is in the Matrix room, not on the ledger.
+   */
+  humanVotesCounted: z.boolean(),
   decisions: z.number().int(),
   checkpoints: z.number().int(),
   /** sha-256 of the final global model's safetensors bytes. */
@@ -70,10 +78,10 @@ export async function audit (ledger: Ledger, store: ContentStore, options: Audit
 
 /** The audit, and the charter its replay started from (a run directory's audit checks the head against it). */
 export async function replay (ledger: Ledger, store: ContentStore, options: AuditOptions = {}): Promise<{ report: AuditReport, charter?: Charter }> {
-  const counts = { records: 0, proposals: 0, votes: 0, decisions: 0, checkpoints: 0 }
+  const counts = { records: 0, proposals: 0, votes: 0, humanVotes: 0, decisions: 0, checkpoints: 0 }
   const state = new FederationState()
   const report = (firstFailure: AuditReport['firstFailure'], modelHash: string | null, rejected: Rejection[] = []): { report: AuditReport } =>
-    ({ report: { ok: firstFailure === null, ...counts, modelHash, votesReplayed: state.charter?.record.acceptance !== undefined, firstFailure, rejected } })
+    ({ report: { ok: firstFailure === null, ...counts, humanVotesCounted: state.charter?.record.humanVotes === 'counted', modelHash, votesReplayed: state.charter?.record.acceptance !== undefined, firstFailure, rejected } })
 
   const structural = await ledger.verify(options)
   if (!structural.ok) {
@@ -125,6 +133,9 @@ export async function replay (ledger: Ledger, store: ContentStore, options: Audi
           break
         case 'vote':
           counts.votes++
+          break
+        case 'human-vote':
+          counts.humanVotes++
           break
         case 'decision':
           counts.decisions++

@@ -3,7 +3,7 @@ import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import { assertReachable, parseQuorum, QuorumRule } from '../core/quorum.ts'
-import { AggregationRule, Judgement, MAX_COMMITTEE } from '../core/records.ts'
+import { AggregationRule, HumanVotes, Judgement, MAX_COMMITTEE, MatrixUserId } from '../core/records.ts'
 import { LedgerConfig } from '../ledger/index.ts'
 import { LlmSpec } from '../llm/spec.ts'
 import { TaskConfig } from '../ml/task.ts'
@@ -47,7 +47,9 @@ export const RunConfig = z.object({
   windowSeconds: z.number().int().positive().max(86_400).default(600),
   /**
    * How a peer decides on an update from what it measured (src/federation/acceptance.ts):
-   * `tolerance` accepts within `tolerance` plus `relativeTolerance`. The founder writes this,
+   * `tolerance` accepts within `tolerance` plus `relativeTolerance`; `improve` accepts an
+   * update that gains at least `minGain` of what the peer's own update of the round gains
+   * it. The founder writes this,
    * the two tolerances, `voteScale` and `robustness` into the charter; every member then
    * judges by the charter's terms, whatever its own config says. @default tolerance
    */
@@ -66,6 +68,12 @@ export const RunConfig = z.object({
    * own: 0.1 for classify (docs/results/vote-rule-selection.md), 0 for ner and qa
    */
   relativeTolerance: z.number().min(0).max(1).optional(),
+  /**
+   * For `acceptance: improve`: the share of what a peer's own update of the round gains it
+   * on its validation examples that another member's update must gain it too.
+   * @default 0.1 (chosen on classify's dev split: docs/results/robustness-selection.md)
+   */
+  minGain: z.number().min(0).max(1).optional(),
   /**
    * How a peer measures an update: `full` scores global + Δw (as if the update replaced the
    * round), `share` scores global + Δw / N, the share one of N members' updates gets in a
@@ -104,7 +112,13 @@ export const RunConfig = z.object({
    * only people whose commands that act (`!pause`, `!resume`, `!propose`) the agents obey,
    * besides the members themselves. @default nobody
    */
-  researchers: z.array(z.string().regex(/^@[^:\s]+:\S+$/, 'expected a Matrix user id like @name:server')).max(256).default([]),
+  researchers: z.array(MatrixUserId).max(256).default([]),
+  /**
+   * Whether researchers' 👍/👎 on a proposal, which members anchor as human votes, count
+   * toward the quorum (`counted`) or only stand beside the members' votes. The charter
+   * states it, with the researchers. @default advisory
+   */
+  humanVotes: HumanVotes.default('advisory'),
   /** Hostile agents, for robustness experiments. @default none */
   attacks: z.array(Attack).default([]),
   /** Who drives each participant. */
@@ -207,11 +221,14 @@ quorum: { kind: fraction, fraction: 0.5 }
 # committee: 5
 # Seconds after a proposal during which votes on it count.
 windowSeconds: 600
-# How a peer decides on an update from what it measured: tolerance (the two settings below).
+# How a peer decides on an update from what it measured: tolerance (the two settings below),
+# or improve: an update must gain the peer at least minGain times what its own update of the
+# round gains it (keeps label-flipped updates out; stricter on honest non-IID ones).
 # The founder writes these acceptance terms (with voteScale and robustness) into the charter;
 # every member judges by the charter's, and each vote signs what it measured, so the audit
 # decides every vote again.
 acceptance: tolerance
+# minGain: 0.1
 # A peer accepts an update that lowers its judge's score on its validation examples by at
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
 # 0.1 nats, ner and qa by log-likelihood with 0.01 nats per token).
@@ -248,11 +265,16 @@ ledger: { kind: tangle, difficulty: 8 }
 # or accounts lists one { userId } per agent; a member process may give its one userId).
 # Secrets are best in the environment (CONCLAVE_MATRIX_REGISTRATION_SECRET,
 # CONCLAVE_MATRIX_TOKEN_<N>, CONCLAVE_MATRIX_TOKEN): one written here is never written
-# anywhere else. The room is invite-only unless public: true.
+# anywhere else. The room is invite-only unless public: true. How to get a token or the
+# secret: README, "Get a Matrix access token". For example, on scripts/services/synapse.sh's Synapse:
+# bus: { kind: matrix, baseUrl: http://127.0.0.1:8008 }
 bus: { kind: local }
 # Researchers' Matrix ids: invited to the room; only they (and the agents) may !pause,
 # !resume or !propose. Anyone else's command gets one polite refusal.
 researchers: []
+# Their 👍/👎 on a proposal is anchored as a human vote: advisory (beside the agents' votes)
+# or counted (toward the quorum, like a member's).
+humanVotes: advisory
 # Bounds a peer puts on an update before its judge's score counts (false: none): its norm at
 # most maxNormRatio times the peer's own update's, along the peer's update (cosine at least
 # minCosine) or along an earlier update (minHistoryCosine), and no re-sent update (cosine with
@@ -270,5 +292,7 @@ attacks: []
 # or guarded (the model, but it cannot accept what the rule rejects); every vote records it.
 # prompt: a system prompt template file (default prompts/participant.md); personas: { agent-2: … }.
 # chatLimit: answers per sender in the room (each may cost a model call), at most messages per seconds.
+# --verbose prints each agent step; LANGSMITH_TRACING=true with LANGSMITH_API_KEY traces every
+# model and tool call to LangSmith (README, "Trace agents with LangSmith").
 agent: { driver: agents, llm: policy, tools: [], maxSteps: 8, judgement: rule, personas: {}, chatLimit: { messages: 6, seconds: 60 } }
 `

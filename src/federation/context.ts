@@ -49,6 +49,8 @@ export interface ParticipantInit {
   clock?: () => number
   /** Where this participant's work runs, one task at a time. @default a queue of its own */
   queue?: SerialQueue
+  /** Counts the participant's time per phase; one timer for all who share a queue counts each instant once. @default a timer of its own */
+  timer?: PhaseTimer
   /** Makes this participant hostile, for robustness experiments. @default honest */
   attack?: Attack
   /** Fellow colluders (1-based positions in the charter's members), whose updates a colluding member accepts while it rejects everyone else's. */
@@ -99,6 +101,8 @@ export interface ParticipantEvents {
   'conclave:evaluated': [Evaluation]
   'conclave:vote:cast': [{ proposal: BlockId, accept: boolean, score: number, rationale: string }]
   'conclave:checkpoint': [{ round: number, model: ModelRef }]
+  /** A human vote the room does not back: no such reaction, or another sender, key or proposal. */
+  'conclave:human-vote:unconfirmed': [{ block: BlockId, researcher: string, event: string, reason: string }]
 }
 
 /** A step's progress: one of the participant's events, as `{ type, detail }`. */
@@ -125,12 +129,16 @@ export interface Holdings {
   readonly evaluations: Map<BlockId, Evaluation>
   /** Proposals I voted on, before my vote comes back from the bus. */
   readonly cast: Set<BlockId>
+  /** Researchers' reactions I anchored as human votes (`proposal researcher`), before they come back from the bus. */
+  readonly reacted: Set<string>
   /** The recorder's own merge, so checking its checkpoint does not merge twice. */
   readonly merged: Map<number, GlobalModel>
   /** Questions my teacher could not answer: not asked again. */
   readonly unanswerable: Set<string>
   /** My own trained update per round, the reference I measure peers' updates against; dropped once its round is merged. */
   readonly own: Map<number, Weights>
+  /** My judge's score of the global model (by its CID) with my own update of a round applied, the bar a must-improve rule sets peers. */
+  readonly referenceScores: Map<number, { model: string, score: number }>
   /** An update trained for a round before I drafted it (as my reference when judging a peer): my draft takes it rather than train twice. */
   readonly prepared: Map<number, Draft>
   /** Sketches of every update I have seen: a re-sent one is nearly parallel to its original. */

@@ -2,6 +2,7 @@ import { POLICY, type Did } from '../core/records.ts'
 import type { Ledger } from '../ledger/index.ts'
 import type { Bus } from '../transport/index.ts'
 import type { Participant } from './participant.ts'
+import type { ProposalEntry } from './state.ts'
 
 /** How often an agent's model behaved: calls made, valid at once, needing a retry, handed to the policy. */
 export interface LlmCounts { calls: number, valid: number, retried: number, fallback: number }
@@ -54,6 +55,8 @@ export interface DriverContext {
   dir: string
   /** Who may steer an agent through the room, and how often anyone may make it answer. */
   chat: ChatRules
+  /** Rounds the run is configured for: past them, an agent says the run has ended. */
+  rounds?: number
 }
 
 export type DriverFactory = (participant: Participant, context: DriverContext) => Promise<Driver>
@@ -66,14 +69,24 @@ export type DriverFactory = (participant: Participant, context: DriverContext) =
 export const autopilot: DriverFactory = async (participant) => ({
   openRound: async (round) => { if (!participant.hasProposed(round)) await participant.propose(round) },
   resume: async () => {
-    const { state } = participant
-    if (state.charter === undefined) return false
-    const open = (state.rounds.get(state.currentRound())?.proposals ?? []).flatMap(id => state.proposals.get(id) ?? [])
-    const unjudged = open.filter(e => state.judges(e.block).includes(participant.did) && e.decision === undefined && !participant.hasVoted(e.block))
-    for (const { block } of unjudged) await participant.vote(block, (await participant.evaluate(block)).passes, undefined, { decidedBy: POLICY, judgement: 'rule' })
-    return unjudged.length > 0
+    const owed = unjudged(participant)
+    for (const { block } of owed) await participant.vote(block, (await participant.evaluate(block)).passes, undefined, { decidedBy: POLICY, judgement: 'rule' })
+    return owed.length > 0
   },
   busy: false,
   idle: async () => {},
   close: async () => {}
 })
+
+/**
+ * Proposals of the open round that I judge (their committee, or every member but the
+ * proposer), undecided and without my vote, in ledger order: what a
+ * restarted driver owes, since the events that would have had it judge them died with the
+ * process (or came while it was down).
+ */
+export function unjudged (participant: Pick<Participant, 'state' | 'did' | 'hasVoted'>): ProposalEntry[] {
+  const { state } = participant
+  if (state.charter === undefined) return []
+  return (state.rounds.get(state.currentRound())?.proposals ?? []).flatMap(id => state.proposals.get(id) ?? [])
+    .filter(e => state.judges(e.block).includes(participant.did) && e.decision === undefined && !participant.hasVoted(e.block))
+}

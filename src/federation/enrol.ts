@@ -14,6 +14,7 @@ import { memberName, memberSeed, type RunConfig } from './config.ts'
 import { putModel } from './content.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
 import { Participant } from './participant.ts'
+import type { PhaseTimer } from './phases.ts'
 
 /**
  * How a run config becomes members and a charter, the same whether all members share one
@@ -35,6 +36,7 @@ export interface Enrolment {
   driver?: DriverFactory
   logger?: Logger
   queue?: SerialQueue
+  timer?: PhaseTimer
 }
 
 /** Member `index` (0-based, named agent-N) of a run: the config sets its seed, vote rule, attack and teacher budget. */
@@ -60,7 +62,8 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
     allies: config.attacks.filter(a => a.kind === 'collude').map(a => a.agent),
     autoVote: parts.driver === undefined || parts.driver === autopilot,
     logger: parts.logger,
-    queue: parts.queue
+    queue: parts.queue,
+    timer: parts.timer
   })
 }
 
@@ -69,6 +72,8 @@ export async function charterOf (config: RunConfig, task: Task, store: ContentSt
   const initial = await putModel(store, task.initialWeights(config.seed))
   // Every member's share is derived from the run's seed, so the founder can state what each trains on.
   const samples = task.shards(members.length, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha }).map(s => task.samples(s))
+  // Researchers, and what their reactions weigh, only where there are some: a charter without them is the one runs always wrote.
+  const people = config.researchers.length === 0 ? {} : { researchers: config.researchers, humanVotes: config.humanVotes }
   const committee = config.committee === undefined ? {} : { committee: config.committee }
-  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial, samples, acceptance: termsOf({ ...config, judgement: config.agent.judgement }, judgeOf(task)), ...committee }
+  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial, samples, acceptance: termsOf({ ...config, judgement: config.agent.judgement }, judgeOf(task)), ...committee, ...people }
 }

@@ -21,8 +21,10 @@ import { evaluate } from './steps/evaluate.ts'
 import { catchUp, receive } from './steps/inbox.ts'
 import { proposeDraft } from './steps/propose.ts'
 import { publishDraft } from './steps/publish.ts'
+import { scoreModel, type ModelScore } from './steps/score.ts'
 import { hasProposed, train } from './steps/train.ts'
 import { hasVoted, vote, type VoteParams } from './steps/vote.ts'
+import { recordReaction } from './steps/human-vote.ts'
 
 export type { Draft, Evaluation, ParticipantEvents, ParticipantInit } from './context.ts'
 
@@ -37,7 +39,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly name: string
   readonly identity: Identity
   readonly state = new FederationState()
-  readonly timer = new PhaseTimer()
+  readonly timer: PhaseTimer
   readonly #ctx: StepContext
   readonly #queue: SerialQueue
   #fault: unknown
@@ -48,6 +50,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.name = init.name
     this.identity = init.identity
     this.#queue = init.queue ?? new SerialQueue()
+    this.timer = init.timer ?? new PhaseTimer()
     const { name, identity, store, ledger, bus, room, task, teacher, clock } = init
     this.#ctx = {
       name, identity, store, ledger, bus, room, task, teacher,
@@ -59,7 +62,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       timer: this.timer,
       logger: init.logger ?? silentLogger,
       now: () => Math.floor(clock?.() ?? Date.now() / 1000),
-      held: { shard: init.shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), prepared: new Map(), sketches: [] }
+      held: { shard: init.shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), prepared: new Map(), sketches: [] }
     }
   }
 
@@ -71,6 +74,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   async start (): Promise<void> {
     this.#subscription = await this.#ctx.bus.subscribe(this.#ctx.room, (message) => {
+      if (message.kind === 'reaction') return this.#handle(this.#run(o => recordReaction(this.#ctx, message, o)))
       if (message.kind !== 'record') return
       // A block not here yet is waited for off my queue; its record is handled in turn once it comes (or the wait ends).
       const defer = (arrival: Promise<unknown>): void => { this.#handle(arrival.then(async () => this.#run(o => receive(this.#ctx, message, o)))) }
@@ -164,10 +168,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     return this.#run(o => vote(this.#ctx, { entry: this.#peerProposal(proposal), accept, reason, decidedBy: options.decidedBy, judgement: options.judgement }, o), options)
   }
 
-  /** Replays the ledger into my state (after a restart), without reacting to what I replay. */
-  async catchUp (options: AbortOptions = {}): Promise<number> {
-    return this.#run(o => catchUp(this.#ctx, o), options)
+  /** Applies what the ledger holds and I have not: replayed quietly (after a restart), or as if it came on the bus (`react`: before answering live). */
+  async catchUp (options: AbortOptions & { react?: boolean } = {}): Promise<number> {
+    return this.#run(o => catchUp(this.#ctx, { react: options.react === true }, o), options)
   }
+
+  /** My judge's score of a stored model (a checkpoint) on my validation examples. */
+  async score (model: ModelRef, options: AbortOptions = {}): Promise<ModelScore> { return this.#run(o => scoreModel(this.#ctx, { model }, o), options) }
 
   /** Called by the round loop when the validation window closes (the round's recorder anchors its records). */
   async closeRound (round: number, options: AbortOptions = {}): Promise<void> {

@@ -2,8 +2,13 @@ import { z } from 'zod'
 
 const seconds = z.number().nonnegative()
 
-/** Seconds per protocol phase, in the order a proposal travels them; report.json times each. */
+/**
+ * Seconds per phase, in the order a proposal travels them; report.json times each. `model`
+ * is the time agents wait on their model to decide a step (0 on autopilot); reports written
+ * before it was measured read as 0.
+ */
 export const PhaseSeconds = z.object({
+  model: seconds.default(0),
   distill: seconds,
   train: seconds,
   publish: seconds,

@@ -15,7 +15,7 @@ export const RoundReport = z.object({
   metric: z.object({ name: z.string(), value: z.number() }),
   /** sha-256 of the global model after the round. */
   modelHash: z.string(),
-  /** Seconds spent in each protocol phase, summed over the agents. */
+  /** Seconds spent in each phase by the agents, each instant counted once (in a simulation they share one phase timer). */
   phases: PhaseSeconds,
   wallSeconds: z.number(),
   /** Peak resident memory of the process so far, in MiB. */
@@ -59,11 +59,11 @@ export type RunReport = z.infer<typeof RunReport>
 /** The per-round table printed at the end of a run. */
 export function roundTable (report: RunReport): string {
   const metric = report.rounds[0]?.metric.name ?? 'metric'
-  const header = `| round | proposals | accepts | rejects | model votes | ${metric} | train s | protocol s | wall s | peak MiB |`
+  const header = `| round | proposals | accepts | rejects | model votes | ${metric} | model s | train s | protocol s | wall s | peak MiB |`
   const rows = report.rounds.map(r => {
-    const protocol = PHASES.filter(p => p !== 'train').reduce((sum, p) => sum + r.phases[p], 0)
+    const protocol = PHASES.filter(p => p !== 'train' && p !== 'model').reduce((sum, p) => sum + r.phases[p], 0)
     const model = r.modelVotes === undefined ? '—' : `${(100 * r.modelVotes).toFixed(0)}%`
-    return `| ${r.round} | ${r.proposals} | ${r.accepts} | ${r.rejects} | ${model} | ${r.metric.value.toFixed(4)} | ${r.phases.train.toFixed(1)} | ${protocol.toFixed(1)} | ${r.wallSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} |`
+    return `| ${r.round} | ${r.proposals} | ${r.accepts} | ${r.rejects} | ${model} | ${r.metric.value.toFixed(4)} | ${r.phases.model.toFixed(1)} | ${r.phases.train.toFixed(1)} | ${protocol.toFixed(1)} | ${r.wallSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} |`
   })
   return [header, '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|', ...rows].join('\n')
 }

@@ -11,14 +11,24 @@ import { MANIFEST_FILE } from './manifest.ts'
  */
 export const RUN_MARKER = '.conclave-run'
 
-const RunMarker = z.object({ conclave: z.literal('run'), version: z.literal(1) }).strict()
-const MARKER: z.infer<typeof RunMarker> = { conclave: 'run', version: 1 }
-
 /**
  * Everything a run writes at the top of its directory (besides the marker). `--force`
  * removes these and nothing else; a directory holding anything more is refused.
  */
 export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'config.json', 'report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg', MANIFEST_FILE, HEAD_FILE]
+
+/** What Conclave makes a directory for: a run (`conclave run`) or a model taken out of one (`conclave export`). */
+export interface DirOwner {
+  kind: 'run' | 'export'
+  /** The marker file, written first. */
+  marker: string
+  /** Everything it writes at the top of its directory (besides the marker): what `force` removes. */
+  entries: readonly string[]
+}
+
+export const RUN_OWNER: DirOwner = { kind: 'run', marker: RUN_MARKER, entries: RUN_ENTRIES }
+
+const Marker = z.object({ conclave: z.enum(['run', 'export']), version: z.literal(1) }).strict()
 
 /**
  * Makes `dir` ready for a new run: creates it (or takes it empty) and marks it. A directory
@@ -26,22 +36,27 @@ export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agent
  * anything else in it is never touched: the run is refused and the error says what to do.
  */
 export async function prepareRunDir (dir: string, options: { force?: boolean } = {}): Promise<void> {
+  await prepareOwnedDir(dir, RUN_OWNER, options)
+}
+
+/** prepareRunDir for any owner: a directory this owner did not mark is never written into. */
+export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { force?: boolean } = {}): Promise<void> {
   const entries = await entriesOf(dir)
   if (entries === undefined || entries.length === 0) {
     await mkdir(dir, { recursive: true })
-    await writeFile(join(dir, RUN_MARKER), JSON.stringify(MARKER) + '\n')
+    await writeFile(join(dir, owner.marker), JSON.stringify({ conclave: owner.kind, version: 1 }) + '\n')
     return
   }
-  if (!entries.includes(RUN_MARKER)) {
-    throw new RunDirectoryError(`${dir} is not empty and has no ${RUN_MARKER} marker, so nothing says a Conclave run made it (a run from before the marker has none either): choose another --out, or empty it yourself`)
+  if (!entries.includes(owner.marker)) {
+    throw new RunDirectoryError(`${dir} is not empty and has no ${owner.marker} marker, so nothing says a Conclave ${owner.kind} made it${owner.kind === 'run' ? ' (a run from before the marker has none either)' : ''}: choose another --out, or empty it yourself`)
   }
-  await assertKnownMarker(dir)
-  const written = entries.filter(e => e !== RUN_MARKER)
-  const unknown = written.filter(e => !RUN_ENTRIES.includes(e))
+  await assertKnownMarker(dir, owner)
+  const written = entries.filter(e => e !== owner.marker)
+  const unknown = written.filter(e => !owner.entries.includes(e))
   if (unknown.length > 0) {
-    throw new RunDirectoryError(`${dir} holds an earlier run, and also ${unknown.map(e => `"${e}"`).join(', ')}, which no run made; move ${unknown.length === 1 ? 'it' : 'them'} away, then run again`)
+    throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}, and also ${unknown.map(e => `"${e}"`).join(', ')}, which no ${owner.kind} made; move ${unknown.length === 1 ? 'it' : 'them'} away, then ${owner.kind} again`)
   }
-  if (written.length > 0 && options.force !== true) throw new RunDirectoryError(`${dir} holds an earlier run; pass --force to replace it, or choose another --out`)
+  if (written.length > 0 && options.force !== true) throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}; pass --force to replace it, or choose another --out`)
   for (const entry of written) await rm(join(dir, entry), { recursive: true, force: true })
 }
 
@@ -50,7 +65,7 @@ export async function assertResumable (dir: string): Promise<void> {
   const entries = await entriesOf(dir) ?? []
   const missing = [RUN_MARKER, 'config.json', 'ledger'].filter(e => !entries.includes(e))
   if (missing.length > 0) throw new RunDirectoryError(`${dir} holds no run to resume: it has no ${missing.join(', ')}`)
-  await assertKnownMarker(dir)
+  await assertKnownMarker(dir, RUN_OWNER)
 }
 
 /** The names in `dir`, or undefined when there is no such directory. */
@@ -64,11 +79,12 @@ async function entriesOf (dir: string): Promise<string[] | undefined> {
   return readdir(dir)
 }
 
-async function assertKnownMarker (dir: string): Promise<void> {
-  const text = await readFile(join(dir, RUN_MARKER), 'utf8').catch(() => '')
+async function assertKnownMarker (dir: string, owner: DirOwner): Promise<void> {
+  const text = await readFile(join(dir, owner.marker), 'utf8').catch(() => '')
   let marker: unknown
   try { marker = JSON.parse(text) } catch { marker = undefined }
-  if (!RunMarker.safeParse(marker).success) {
-    throw new RunDirectoryError(`${join(dir, RUN_MARKER)} is not a run marker this Conclave knows (format version ${MARKER.version}); a newer Conclave may have made ${dir}: use that, or choose another --out`)
+  const known = Marker.safeParse(marker)
+  if (!known.success || known.data.conclave !== owner.kind) {
+    throw new RunDirectoryError(`${join(dir, owner.marker)} is not a ${owner.kind} marker this Conclave knows (format version 1); a newer Conclave may have made ${dir}: use that, or choose another --out`)
   }
 }

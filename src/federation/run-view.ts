@@ -69,6 +69,20 @@ export const RunView = z.object({
     /** Who made the call behind the vote (the agent's model or the policy), when the vote says. */
     decidedBy: z.string().optional()
   })),
+  /** Researchers' 👍/👎 on proposals, beside the members' votes: `counted` when the charter counts them toward the quorum. */
+  humanVotes: z.array(z.object({
+    block: z.string(),
+    seq: z.number().int(),
+    round: z.number().int(),
+    proposal: z.string(),
+    researcher: z.string(),
+    accept: z.boolean(),
+    /** The reaction's Matrix event id, which anyone in the room can check. */
+    event: z.string(),
+    /** The member that anchored it. */
+    recordedBy: Member,
+    counted: z.boolean()
+  })),
   decisions: z.array(Decided.extend({ block: z.string(), seq: z.number().int(), round: z.number().int(), proposal: z.string(), recorder: Member })),
   /** Each member's standing after each round: proposals accepted and rejected, votes cast (cumulative). */
   reputation: z.array(z.object({ round: z.number().int(), member: Member, accepted: z.number().int(), rejected: z.number().int(), votes: z.number().int() })),
@@ -88,7 +102,7 @@ export type Applied = { seq: number, block: string, type: string, round: number,
  */
 export class RunViewBuilder {
   readonly #state = new FederationState()
-  readonly #view: Omit<RunView, 'reputation' | 'rounds' | 'federation' | 'members' | 'required'> = { proposals: [], votes: [], decisions: [], blocks: [], refused: [] }
+  readonly #view: Omit<RunView, 'reputation' | 'rounds' | 'federation' | 'members' | 'required'> = { proposals: [], votes: [], humanVotes: [], decisions: [], blocks: [], refused: [] }
   readonly #closed = new Map<number, { time: number, model: string }>()
   #charterTime = 0
 
@@ -126,6 +140,9 @@ export class RunViewBuilder {
         })
         break
       }
+      case 'human-vote':
+        this.#view.humanVotes.push({ ...at, proposal: record.proposal, researcher: record.researcher, accept: record.accept, event: record.event, recordedBy: this.#member(signed.issuer), counted: this.#state.charter?.record.humanVotes === 'counted' })
+        break
       case 'decision': {
         const decided = { accepted: record.accepted, accepts: record.accepts, rejects: record.rejects, required: record.required }
         const by = this.#member(signed.issuer)

@@ -14,7 +14,7 @@ import { charterOf, enrol } from './enrol.ts'
 import { autopilot, type Driver, type DriverFactory } from './driver.ts'
 import type { Participant } from './participant.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
-import { PHASES, zeroPhases, type PhaseSeconds } from './phases.ts'
+import { PhaseTimer, zeroPhases, type PhaseSeconds } from './phases.ts'
 import type { RoundReport } from './report.ts'
 import { fetchModel } from './content.ts'
 import { RoundLoop, settlingClock, type RoundOptions, type RoundOutcome } from './round-loop.ts'
@@ -66,6 +66,11 @@ export class Simulation {
   readonly #options: SimulationOptions
   /** One work queue for everyone: on one thread, no participant's work overlaps another's. */
   readonly #queue = new SerialQueue()
+  /**
+   * One clock for everyone: agents wait on their models off the queue, while others work,
+   * and each instant is counted once, by the phase that began last.
+   */
+  readonly #timer = new PhaseTimer()
   readonly #names: Map<string, string>
   readonly #loop: RoundLoop
 
@@ -130,7 +135,7 @@ export class Simulation {
     this.rejections.set(name, list)
     const participant = await enrol(config, index, {
       identity, store, ledger, bus, task, shard: this.shards[index] as Shard, teacher: this.teacher,
-      dir: this.#options.dir, driver: this.#options.driver, logger: this.#options.logger, queue: this.#queue
+      dir: this.#options.dir, driver: this.#options.driver, logger: this.#options.logger, queue: this.#queue, timer: this.#timer
     })
     participant.on('conclave:record:rejected', e => { list.push(e) })
     return participant
@@ -139,7 +144,7 @@ export class Simulation {
   async #driver (participant: Participant, index: number): Promise<Driver> {
     const nameOf = (did: string): string => this.#names.get(did) ?? did
     const chat = { steer: new Set([...this.config.researchers, ...this.buses.accounts]), limit: this.config.agent.chatLimit }
-    return (this.#options.driver ?? autopilot)(participant, { ledger: this.ledger, bus: this.buses.of(index), room: this.config.federation, nameOf, dir: join(this.#options.dir, 'agents', participant.name), chat })
+    return (this.#options.driver ?? autopilot)(participant, { ledger: this.ledger, bus: this.buses.of(index), room: this.config.federation, nameOf, dir: join(this.#options.dir, 'agents', participant.name), chat, rounds: this.config.rounds })
   }
 
   /** The first participant founds the federation: members, quorum, window, initial model. */
@@ -194,11 +199,9 @@ export class Simulation {
     return this.#report(round, this.#takePhases(), outcome.wallSeconds)
   }
 
-  /** Each phase's time since the last take, summed over the participants (who never work at once: they share one queue). */
+  /** Each phase's time since the last take, over all participants (they share one timer). */
   #takePhases (): PhaseSeconds {
-    const sum = zeroPhases()
-    for (const phases of this.participants.map(p => p.timer.take())) for (const p of PHASES) sum[p] += phases[p]
-    return sum
+    return this.#timer.take()
   }
 
   /** Waits until no participant has a message left to handle, bus deliveries included. */

@@ -1,11 +1,11 @@
 import {
   AlreadyAppliedError, AlreadyDecidedError, AlreadyProposedError, InflatedSamplesError, ReplayedUpdateError, CharterExistsError, DerivationMismatchError,
-  DuplicateVoteError, NoCharterError, NotMemberError, NotOnCommitteeError, NotRecorderError, RecordTimeMismatchError, SelfVoteError,
+  DuplicateVoteError, NoCharterError, NotMemberError, NotOnCommitteeError, NotRecorderError, NotResearcherError, RecordTimeMismatchError, SelfVoteError,
   UndecidedRoundError, UnknownProposalError, VoteOutsideWindowError, WrongBaseModelError, WrongFederationError,
   WrongRoundError
 } from '../core/errors.ts'
 import type {
-  BlockId, Charter, Checkpoint, Decision, Did, ModelRef, Proposal, SignedRecord, Vote
+  BlockId, Charter, Checkpoint, Decision, Did, HumanVote, ModelRef, Proposal, SignedRecord, Vote
 } from '../core/records.ts'
 import { assertReachable, requiredAccepts } from '../core/quorum.ts'
 import { NonceRegistry, verifyRecord } from '../identity/index.ts'
@@ -20,6 +20,8 @@ export interface ProposalEntry {
   time: number
   signed: SignedRecord<Proposal>
   votes: Map<Did, { block: BlockId, signed: SignedRecord<Vote> }>
+  /** Researchers' votes by their Matrix id, each anchored by the member named in `signed`. */
+  humans: Map<string, { block: BlockId, signed: SignedRecord<HumanVote> }>
   /** Who was drawn to judge it, in draw order, where the charter sets a committee. */
   committee?: Did[]
   decision?: { block: BlockId, record: Decision }
@@ -74,6 +76,8 @@ export class FederationState {
   readonly reputation = new Map<Did, Reputation>()
   /** Every proposal by its Δw's sha-256 and by its CID: a re-sent update is found without a scan. */
   readonly #byContent = new Map<string, BlockId>()
+  /** Every human vote's Matrix event: one reaction backs one human vote, whoever anchors it. */
+  readonly #reactions = new Set<string>()
   /** The model everyone trains from: the charter's, then each round's checkpoint. */
   global?: { round: number, model: ModelRef }
   readonly #nonces = new NonceRegistry()
@@ -113,11 +117,17 @@ export class FederationState {
     return signed
   }
 
-  /** What the recorder must write for a proposal, from the votes applied so far. */
+  /**
+   * What the recorder must write for a proposal, from the votes applied so far: the members',
+   * and the researchers' where the charter counts them.
+   */
   derive (proposal: BlockId): Tally {
     const entry = this.#proposal(proposal)
     const ballots = [...entry.votes.entries()].map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
-    return tally(ballots, this.required, entry.committee)
+    const humans = this.#charter().record.humanVotes === 'counted'
+      ? [...entry.humans.entries()].map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
+      : []
+    return tally([...ballots, ...humans], this.required, entry.committee)
   }
 
   /**
@@ -150,6 +160,7 @@ export class FederationState {
     switch (record.type) {
       case 'proposal': return this.#checkProposal(signed as SignedRecord<Proposal>)
       case 'vote': return this.#checkVote(signed as SignedRecord<Vote>, block, ledger)
+      case 'human-vote': return this.#checkHumanVote(signed as SignedRecord<HumanVote>, block, ledger)
       case 'decision': return this.#checkDecision(signed as SignedRecord<Decision>, block)
       case 'checkpoint': return this.#checkCheckpoint(signed as SignedRecord<Checkpoint>)
     }
@@ -179,16 +190,38 @@ export class FederationState {
     }
     if (entry.votes.has(issuer)) throw new DuplicateVoteError(`${issuer} already voted on ${record.proposal}`)
     if (record.round !== entry.signed.record.round) throw new WrongRoundError(`vote says round ${record.round}, its proposal is in round ${entry.signed.record.round}`)
-    if (entry.decision !== undefined) throw new VoteOutsideWindowError(`vote on ${record.proposal} came after its decision`)
+    await this.#assertInWindow(entry, block, ledger, 'vote')
+    const terms = this.#charter().record.acceptance
+    if (terms !== undefined) assertFollowsTerms(terms, record, `vote in block ${block.id}`)
+  }
+
+  /**
+   * A researcher's vote, anchored by a member: only for the charter's researchers, one per
+   * researcher and proposal and one per reaction event, in the proposal's window like a
+   * member's vote. That the researcher made the reaction is not on the ledger: the room
+   * holds the event (human-votes.ts checks it there).
+   */
+  async #checkHumanVote (signed: SignedRecord<HumanVote>, block: Block, ledger: ApplyOptions['ledger']): Promise<void> {
+    const { record } = signed
+    if (!(this.#charter().record.researchers ?? []).includes(record.researcher)) throw new NotResearcherError(`${record.researcher} is not among the charter's researchers`)
+    const entry = this.proposals.get(record.proposal)
+    if (entry === undefined) throw new UnknownProposalError(`human vote on ${record.proposal}, which is not an anchored proposal`)
+    if (entry.humans.has(record.researcher)) throw new DuplicateVoteError(`${record.researcher} already voted on ${record.proposal}`)
+    if (this.#reactions.has(record.event)) throw new DuplicateVoteError(`reaction ${record.event} already backs a human vote`)
+    if (record.round !== entry.signed.record.round) throw new WrongRoundError(`human vote says round ${record.round}, its proposal is in round ${entry.signed.record.round}`)
+    await this.#assertInWindow(entry, block, ledger, 'human vote')
+  }
+
+  /** A vote counts only before its proposal's decision, after its proposal on the ledger, and within the charter's window. */
+  async #assertInWindow (entry: ProposalEntry, block: Block, ledger: ApplyOptions['ledger'], what: string): Promise<void> {
+    if (entry.decision !== undefined) throw new VoteOutsideWindowError(`${what} on ${entry.block} came after its decision`)
     if (!await ledger.descends(block.id, entry.block)) {
-      throw new VoteOutsideWindowError(`vote in block ${block.id} does not descend from its proposal's block ${entry.block}: the ledger does not order it after the proposal`)
+      throw new VoteOutsideWindowError(`${what} in block ${block.id} does not descend from its proposal's block ${entry.block}: the ledger does not order it after the proposal`)
     }
     const window = this.#charter().record.windowSeconds
     if (block.time > entry.time + window) {
-      throw new VoteOutsideWindowError(`vote on ${record.proposal} was anchored ${block.time - entry.time} s after it, past its ${window} s window`)
+      throw new VoteOutsideWindowError(`${what} on ${entry.block} was anchored ${block.time - entry.time} s after it, past its ${window} s window`)
     }
-    const terms = this.#charter().record.acceptance
-    if (terms !== undefined) assertFollowsTerms(terms, record, `vote in block ${block.id}`)
   }
 
   #checkDecision (signed: SignedRecord<Decision>, block: Block): void {
@@ -230,7 +263,7 @@ export class FederationState {
         const { committee, members } = this.#charter().record
         const slot = { federation: record.federation, round: record.round, base: record.base, proposer: signed.issuer }
         this.proposals.set(block.id, {
-          block: block.id, time: block.time, signed: signed as SignedRecord<Proposal>, votes: new Map(),
+          block: block.id, time: block.time, signed: signed as SignedRecord<Proposal>, votes: new Map(), humans: new Map(),
           ...(committee === undefined ? {} : { committee: drawCommittee(slot, members, committee) })
         })
         this.#byContent.set(record.delta.sha256, block.id).set(record.delta.cid, block.id)
@@ -242,6 +275,10 @@ export class FederationState {
       case 'vote':
         this.#proposal(record.proposal).votes.set(signed.issuer, { block: block.id, signed: signed as SignedRecord<Vote> })
         this.#reputation(signed.issuer).votes++
+        return
+      case 'human-vote':
+        this.#proposal(record.proposal).humans.set(record.researcher, { block: block.id, signed: signed as SignedRecord<HumanVote> })
+        this.#reactions.add(record.event)
         return
       case 'decision': {
         this.#proposal(record.proposal).decision = { block: block.id, record }

@@ -2,7 +2,8 @@ import type { BlockId, Did } from '../core/records.ts'
 
 export interface Ballot {
   block: BlockId
-  voter: Did
+  /** A member's DID, or a researcher's Matrix id for a counted human vote. */
+  voter: string
   accept: boolean
 }
 

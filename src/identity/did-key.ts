@@ -54,3 +54,8 @@ export function publicKeyFromSecret (secretKey: Uint8Array): Uint8Array {
 export function randomSecretKey (): Uint8Array {
   return Uint8Array.from(randomBytes(SEED_BYTES))
 }
+
+/** The raw Ed25519 public key a did:key names; InvalidRecordError when it names none. */
+export function publicKeyFromDid (did: string): Uint8Array {
+  return Uint8Array.from(ed25519KeyBytes(did))
+}

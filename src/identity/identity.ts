@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { InvalidRecordError } from '../core/errors.ts'
+import { InvalidRecordError, ReadOnlyMemberError } from '../core/errors.ts'
 import { MAX_RECORD_BYTES, Record, type Did } from '../core/records.ts'
-import { didFromPublicKey } from './did-key.ts'
+import { didFromPublicKey, publicKeyFromDid } from './did-key.ts'
 import { privateKeyFromSeed, rawPublicKey, signEd25519 } from './ed25519.ts'
 import { signJwt } from './jwt.ts'
 
@@ -49,4 +49,13 @@ export function createIdentity (secretKey: Uint8Array): Identity {
     }
   }
   return identity
+}
+
+/**
+ * A member as others see it: its DID and public key, no secret. What a run's members are
+ * when loaded read-only (`conclave chat DIR`): anything that would sign is refused.
+ */
+export function watchOnlyIdentity (did: Did): Identity {
+  const refuse = (): never => { throw new ReadOnlyMemberError(`${did} is loaded read-only: it signs nothing`) }
+  return { did, publicKey: publicKeyFromDid(did), sign: async () => refuse(), signBytes: refuse, exportSecretKey: refuse }
 }

@@ -1,4 +1,4 @@
-export { createIdentity, type Identity, type SignOptions } from './identity.ts'
+export { createIdentity, watchOnlyIdentity, type Identity, type SignOptions } from './identity.ts'
 export { loadOrCreateKeystore } from './keystore.ts'
 export { verifyRecord, peekRecord, NonceRegistry, type VerifyOptions } from './verify.ts'
 export { signClaims, verifyClaims } from './claims.ts'

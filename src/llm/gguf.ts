@@ -28,8 +28,10 @@ export function ggufCompleter (path: string, options: { maxTokens?: number, temp
         try {
           return await session.prompt(prompt.user, { grammar, maxTokens: options.maxTokens ?? 400, temperature: options.temperature ?? 0, seed: options.seed ?? 0, signal })
         } finally {
+          // The sequence's disposal is asynchronous: awaited, so the next completion (a retry at
+          // once) finds the context's only sequence free instead of failing "No sequences left".
           session.dispose({ disposeSequence: false })
-          await releaseSequence(sequence)
+          await sequence.dispose()
         }
       })
     }

@@ -6,6 +6,7 @@ import { LlmSpec } from './spec.ts'
 
 export { AgentEvent, describeEvent, parseEvent } from './events.ts'
 export { policyStep, ProtocolPolicyChatModel, refused, textOf } from './policy.ts'
+export { ChatPolicyChatModel, chatPolicyStep, intentOf, quoteId } from './chat-policy.ts'
 export { JsonToolChatModel, type JsonCompleter } from './json-tools.ts'
 
 export { LlmSpec } from './spec.ts'

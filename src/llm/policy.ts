@@ -57,12 +57,16 @@ export class ProtocolPolicyChatModel extends BaseChatModel {
   }
 
   async _generate (messages: BaseMessage[]): Promise<ChatResult> {
-    const step = policyStep(messages)
-    const message = 'tool' in step
-      ? new AIMessage({ content: '', tool_calls: [{ id: `policy-${randomUUID()}`, name: step.tool, args: step.args, type: 'tool_call' } satisfies ToolCall] })
-      : new AIMessage(step.reply)
-    return { generations: [{ text: typeof message.content === 'string' ? message.content : '', message }] }
+    return stepResult(policyStep(messages), 'policy')
   }
+}
+
+/** A policy's step as a chat model's answer: one tool call (its id unique in the thread), or the reply. */
+export function stepResult (step: PolicyStep, prefix: string): ChatResult {
+  const message = 'tool' in step
+    ? new AIMessage({ content: '', tool_calls: [{ id: `${prefix}-${randomUUID()}`, name: step.tool, args: step.args, type: 'tool_call' } satisfies ToolCall] })
+    : new AIMessage(step.reply)
+  return { generations: [{ text: typeof message.content === 'string' ? message.content : '', message }] }
 }
 
 /** Whether a message is a tool's refusal: a ToolMessage with status 'error' (graphs/tool-node.ts). */

@@ -29,7 +29,12 @@ export function fitVocabulary (answers: readonly string[][], options: { maxWords
   const words = [...counts].filter(([, n]) => n >= options.minCount)
     .sort(([a, na], [b, nb]) => nb - na || (a < b ? -1 : a > b ? 1 : 0))
     .slice(0, options.maxWords).map(([w]) => w)
-  return { words, index: new Map(words.map((w, i) => [w, FIRST_WORD + i])), common: new Set(words.slice(0, options.common)) }
+  return vocabularyOf(words, options.common)
+}
+
+/** The vocabulary of these words (most frequent first), the first `common` of them never copied: as fitted, or as an export materialised it. */
+export function vocabularyOf (words: readonly string[], common: number): Vocabulary {
+  return { words: [...words], index: new Map(words.map((w, i) => [w, FIRST_WORD + i])), common: new Set(words.slice(0, common)) }
 }
 
 export const classCount = (v: Vocabulary): number => FIRST_WORD + v.words.length

@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import type { TeacherAnswer } from '../teachers/index.ts'
+import type { PredictorSpec } from './predictor.ts'
 import type { SoftmaxTraining } from './sparse-softmax.ts'
 import type { Weights } from './weights.ts'
 
@@ -71,6 +72,8 @@ export interface Task<Example = unknown> {
   readonly judge?: Judge<Example>
   /** Tasks learned from a teacher (qa): shards hold questions, and targets come from asking. */
   readonly teaching?: Teaching<Example>
+  /** What a predictor needs besides the weights (vocabulary, features, labels), as fitted on the training split: `conclave export` writes it. */
+  readonly predictor?: PredictorSpec
   /** Generative tasks: the model's answers to free questions. */
   answer?(weights: Weights, questions: string[]): Promise<string[]>
   dispose(): void

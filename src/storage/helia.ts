@@ -102,7 +102,7 @@ class HeliaStore implements ContentStore {
     this.#assertWritable()
     const cid = parseCid(text)
     options.signal?.throwIfAborted()
-    if (await this.#helia.pins.isPinned(cid, options)) return
+    if (await this.#pinned(cid, options)) return
     await this.#read(text, async () => {
       // Helia's pin walker records a DAG with missing blocks as pinned (its failed reads
       // become unhandled rejections), so the whole DAG is read and verified first, once:
@@ -128,7 +128,22 @@ class HeliaStore implements ContentStore {
   async isPinned (text: string, options: AbortOptions = {}): Promise<boolean> {
     const cid = parseCid(text)
     options.signal?.throwIfAborted()
-    return this.#helia.pins.isPinned(cid, options)
+    return this.#pinned(cid, options)
+  }
+
+  /**
+   * Whether the pin of `cid` itself is recorded. Helia's `isPinned` asks only whether its root
+   * block is recorded as pinned, which a pin killed part-way already says: Helia records
+   * every block (the root first) before the pin. Pinning again completes such a pin.
+   */
+  async #pinned (cid: CID, options: AbortOptions): Promise<boolean> {
+    try {
+      await this.#helia.pins.get(cid, options)
+      return true
+    } catch (err) {
+      if ((err as Error).name === 'NotFoundError') return false
+      throw err
+    }
   }
 
   async close (): Promise<void> {

@@ -2,7 +2,7 @@ import { z } from 'zod'
 import type { AbortOptions } from '../core/options.ts'
 import { BackendUnavailableError, ConclaveError, ConfigError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
-import { BlockId, Did, MAX_RECORD_BYTES } from '../core/records.ts'
+import { BlockId, Did, MatrixUserId, MAX_RECORD_BYTES } from '../core/records.ts'
 import { SecretField, ServiceUrl } from '../core/secret.ts'
 
 /** A room is one federation's channel (a Matrix room later). */
@@ -44,6 +44,20 @@ export const BusMessage = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('block'), block: ReplicaBlock }).strict(),
   z.object({
     /**
+     * A person's reaction on a proposal's notice, as the room saw it: only a room makes one
+     * (Matrix: an `m.reaction` event, its sender named by the homeserver); nobody publishes one.
+     */
+    kind: z.literal('reaction'),
+    /** Who reacted, as the room names them (a Matrix user id). */
+    from: z.string().min(1).max(255),
+    key: z.string().min(1).max(64),
+    /** The reaction's own event id. */
+    event: z.string().min(1).max(255),
+    /** The proposal whose notice it reacts to. */
+    proposal: BlockId
+  }).strict(),
+  z.object({
+    /**
      * Presence: a process says it after subscribing, so a founder can wait until every
      * member listens (a Matrix room delivers only what comes after one joined).
      */
@@ -79,10 +93,14 @@ export interface Bus {
    * it to know a round has settled.
    */
   settled?(): Promise<void>
+  /**
+   * What the room holds under a reaction's event id: who sent it, its key and the proposal
+   * whose notice it reacts to; undefined if the room holds no such reaction. Absent on a bus
+   * with no room to ask (the local bus): whoever anchors a reaction is then taken at its word.
+   */
+  reaction?(room: string, event: string, options?: AbortOptions): Promise<{ from: string, key: string, proposal?: BlockId } | undefined>
   close(): Promise<void>
 }
-
-const MatrixUserId = z.string().regex(/^@[^:\s]+:\S+$/, 'expected a Matrix user id like @name:server')
 
 /** A Matrix account a member talks as: its id, and its access token unless it comes from the environment. */
 export const MatrixAccountConfig = z.object({ userId: MatrixUserId, accessToken: SecretField }).strict()

@@ -3,7 +3,7 @@ import { Method } from 'matrix-js-sdk'
 import { InvalidRecordError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { BusMessage, RoomId, type Bus } from './index.ts'
-import { fromEvent, notice, Threads, type NameOf } from './matrix/render.ts'
+import { fromEvent, notice, reactionOf, Threads, type NameOf } from './matrix/render.ts'
 import { matrixClient, request } from './matrix/requests.ts'
 import { roomDirectory, type RoomSettings } from './matrix/rooms.ts'
 import { Subscribers } from './matrix/subscribers.ts'
@@ -79,6 +79,11 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   }
 
   const receive = (roomId: string, event: TimelineEvent): void => {
+    if (event.type === 'm.reaction') {
+      const reaction = reactionOf(event, threads)
+      if (reaction !== undefined) subscribers.deliver(roomId, reaction)
+      return
+    }
     if (event.type !== 'm.room.message') return
     const parsed = fromEvent(event)
     if (!parsed.success) {
@@ -97,6 +102,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       const parsed = BusMessage.safeParse(message)
       if (!RoomId.safeParse(room).success) throw new InvalidRecordError(`"${room}" is not a room id`)
       if (!parsed.success) throw new InvalidRecordError(`not a bus message: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+      if (parsed.data.kind === 'reaction') throw new InvalidRecordError('a reaction comes from the room, as its sender made it: nobody publishes one')
       const signal = opts.signal === undefined ? closing.signal : AbortSignal.any([closing.signal, opts.signal])
       const roomId = await roomFor(room)
       const { content, reaction } = notice(parsed.data, threads, options.nameOf)
@@ -122,6 +128,31 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       const subscription = subscribers.add(await roomFor(room), handler)
       sync.start(receive) // the sync loop starts with the first subscription
       return subscription
+    },
+    async reaction (room, eventId, opts = {}) {
+      const signal = opts.signal === undefined ? closing.signal : AbortSignal.any([closing.signal, opts.signal])
+      const roomId = await roomFor(room)
+      const event = async (id: string): Promise<TimelineEvent | undefined> => {
+        const path = `/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(id)}`
+        try {
+          return await request(() => client.http.authedRequest<TimelineEvent>(Method.Get, path, undefined, undefined, { abortSignal: signal }), { logger, signal })
+        } catch (err) {
+          if ((err as { httpStatus?: number }).httpStatus === 404) return undefined
+          throw err
+        }
+      }
+      const found = await event(eventId)
+      if (found?.type !== 'm.reaction') return undefined
+      const relates = (found.content as { 'm.relates_to'?: { rel_type?: unknown, event_id?: unknown, key?: unknown } })['m.relates_to']
+      if (relates?.rel_type !== 'm.annotation' || typeof relates.event_id !== 'string' || typeof relates.key !== 'string') return undefined
+      // The notice it reacts to names its proposal; one I have not seen is asked for.
+      let proposal = threads.proposalAt(relates.event_id)
+      if (proposal === undefined) {
+        const target = await event(relates.event_id)
+        const carried = target === undefined ? undefined : fromEvent(target)
+        if (carried?.success === true && carried.data.kind === 'record') proposal = carried.data.block
+      }
+      return { from: found.sender, key: relates.key, proposal }
     },
     async settled () {
       await sync.echoed(AbortSignal.any([closing.signal, AbortSignal.timeout(SETTLE_MS)]))

@@ -272,18 +272,19 @@ describe('a killed agent restarts where it was', () => {
   let sim: Simulation | undefined
   afterEach(async () => { await sim?.close(); sim = undefined })
 
-  it.each(['after evaluating, before voting', 'after voting, before its memory caught up'] as const)('%s: it resumes, never votes twice, and the audit passes', async (when) => {
+  // Before its turn began: the proposal's event was queued, and died with the agent; nothing in its memory says it owes a vote.
+  it.each(['before its turn on the proposal began', 'after evaluating, before voting', 'after voting, before its memory caught up'] as const)('%s: it resumes, never votes twice, and the audit passes', async (when) => {
     sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: agentDriver() })
     await sim.charter()
     const victim = 1
     const s = sim
-    const moment = when === 'after evaluating, before voting' ? 'conclave:evaluated' : 'conclave:vote:cast'
+    const moment = ({ 'before its turn on the proposal began': 'conclave:record:applied', 'after evaluating, before voting': 'conclave:evaluated', 'after voting, before its memory caught up': 'conclave:vote:cast' } as const)[when]
     agentOf(sim, victim).participant.once(moment, () => { agentOf(s, victim).kill() })
     await sim.propose(1, [sim.participants[0]!])
     const proposal = sim.participants[0]?.state.rounds.get(1)?.proposals[0] as string
     const victimDid = sim.participants[victim]?.did
     const votesBefore = (await votesOnLedger(sim)).filter(v => v.issuer === victimDid).length
-    expect(votesBefore).toBe(when === 'after evaluating, before voting' ? 0 : 1)
+    expect(votesBefore).toBe(when === 'after voting, before its memory caught up' ? 1 : 0)
 
     const fresh = await sim.restart(victim)
     expect(fresh.myVote(proposal)).toBeDefined()
@@ -295,54 +296,6 @@ describe('a killed agent restarts where it was', () => {
     expect((await votesOnLedger(sim)).filter(v => v.issuer === victimDid && v.vote.proposal === proposal)).toHaveLength(1)
     const result = await audit(sim.ledger, sim.store)
     expect(result.ok).toBe(true)
-  })
-})
-
-describe('chat', () => {
-  let sim: Simulation | undefined
-  afterEach(async () => { await sim?.close(); sim = undefined })
-
-  it('answers why it voted as it did from its signed vote, and obeys !status, !pause, !resume, !propose — directly and over the bus', async () => {
-    sim = await Simulation.create(smallConfig({ rounds: 1, attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }], researchers: ['@alice:lab'] }), { dir: await tempDir(), driver: agentDriver() })
-    await sim.charter()
-    await sim.round(1)
-    const agent2 = agentOf(sim, 1)
-    const hostile = sim.participants[2]?.state.rounds.get(1)?.proposals.map(id => sim?.participants[1]?.state.proposals.get(id)).find(e => e?.signed.issuer === sim?.participants[2]?.did)
-    const vote = hostile?.votes.get(agent2.participant.did)?.signed.record
-    expect(vote?.accept).toBe(false)
-
-    const answer = await agent2.chat("@agent-2 why did you reject agent-3's update in round 1?")
-    expect(answer).toContain('I voted to reject agent-3\'s round 1 update')
-    expect(answer).toContain(vote?.rationale)
-    expect(answer).toMatch(/The federation rejected it/)
-    expect(await agent2.chat(`why ${hostile?.block.slice(0, 12)}?`)).toContain(vote?.rationale)
-    expect(await agent2.chat('why did you do that?')).toMatch(/could not tell which proposal/)
-
-    expect(await agent2.chat('!status')).toMatch(/round 2 open; global model [0-9a-f]{12} from round 1; 1 proposals of mine \(\d accepted\), 2 votes cast/)
-    expect(await agent2.chat('!pause')).toMatch(/paused/)
-    expect(await agent2.chat('!propose')).toMatch(/paused/)
-    expect(await agent2.chat('!resume')).toMatch(/resumed/)
-    expect(await agent2.chat('!propose')).toMatch(/proposing an update for round 2/)
-    await sim.settle()
-    expect(agent2.activity().toolCalls.anchor).toBe(2)
-    expect(await agent2.chat('!frobnicate')).toMatch(/Unknown command/)
-
-    // The same through the federation's bus, as a researcher in the room would ask.
-    const replies: Array<{ from: string, body: string, inReplyTo?: string }> = []
-    await sim.bus.subscribe(sim.config.federation, m => { if (m.kind === 'chat' && m.from.startsWith('agent-')) replies.push(m) })
-    await sim.bus.publish(sim.config.federation, { kind: 'chat', from: '@alice:lab', body: "@agent-2 why did you reject agent-3's update in round 1?", id: 'q1' })
-    await sim.bus.publish(sim.config.federation, { kind: 'chat', from: '@alice:lab', body: '!tools', id: 'q2' })
-    await expect.poll(() => replies.length).toBe(4) // agent-2 answers q1; all three answer q2
-    expect(replies.filter(r => r.inReplyTo === 'q1')).toEqual([expect.objectContaining({ from: 'agent-2', body: expect.stringContaining(vote?.rationale as string) })])
-    expect(replies.filter(r => r.inReplyTo === 'q2').map(r => r.from).sort()).toEqual(['agent-1', 'agent-2', 'agent-3'])
-
-    // Who may steer: a stranger's !pause, meant for every agent, gets one refusal (from the
-    // founder, for all) and pauses nobody, twice over; the researcher's pauses every agent.
-    for (const id of ['p1', 'p2']) await sim.bus.publish(sim.config.federation, { kind: 'chat', from: '@mallory:lab', body: '!pause', id })
-    await sim.bus.publish(sim.config.federation, { kind: 'chat', from: '@alice:lab', body: '!pause', id: 'p3' })
-    await expect.poll(() => replies.filter(r => r.inReplyTo === 'p3').length).toBe(3)
-    expect(replies.filter(r => r.inReplyTo === 'p1' || r.inReplyTo === 'p2')).toEqual([expect.objectContaining({ from: 'agent-1', inReplyTo: 'p1', body: expect.stringContaining("I take !pause only from this federation's researchers") })])
-    expect([0, 1, 2].map(i => agentOf(sim as Simulation, i).paused)).toEqual([true, true, true])
   })
 })
 

@@ -13,6 +13,9 @@ describe('the door between a room and an agent', () => {
     expect(['pause', 'propose', 'resume', 'pause'].map(c => gate.admit('@mallory:lab', c))).toEqual(['refuse', 'ignore', 'ignore', 'ignore'])
     now = 60_000
     expect(gate.admit('@mallory:lab', 'pause')).toBe('refuse')
+    // Starting a federation is a command that acts, too.
+    expect(gate.admit('@eve:lab', 'federate')).toBe('refuse')
+    expect(gate.admit('@alice:lab', 'federate')).toBe('answer')
   })
 
   it('answers a stranger\'s questions and read-only commands, up to the limit per window', () => {

@@ -3,17 +3,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { capture } from './capture.ts'
+import { tinyDataset } from './helpers.ts'
 
 describe('conclave CLI', () => {
   it('runs a federation on a bring-your-own dataset (--data), and audit --json prints the contract', async () => {
-    const data = await mkdtemp(join(tmpdir(), 'conclave-byod-'))
-    const rows = (n: number, offset: number): string => Array.from({ length: n }, (_, i) => {
-      const label = (i + offset) % 3
-      const words = [['fever cough influenza virus'], ['fracture bone cast orthopedic'], ['rash skin itch dermatitis']][label]
-      return JSON.stringify({ text: `${words} patient case ${i}`, label: ['flu', 'bone', 'skin'][label] })
-    }).join('\n') + '\n'
-    await writeFile(join(data, 'train.jsonl'), rows(90, 0))
-    await writeFile(join(data, 'test.jsonl'), rows(30, 1))
+    const data = await tinyDataset()
     const out = join(await mkdtemp(join(tmpdir(), 'conclave-cli-')), 'run')
     const run = await capture(['run', '--agents', '3', '--rounds', '1', '--quorum', 'majority', '--data', data, '--out', out])
     expect(run.code).toBe(0)
@@ -23,7 +17,7 @@ describe('conclave CLI', () => {
 
     const audit = await capture(['audit', out, '--json'])
     expect(audit.code).toBe(0)
-    expect(Object.keys(JSON.parse(audit.out) as object)).toEqual(['ok', 'records', 'proposals', 'votes', 'decisions', 'modelHash', 'votesReplayed', 'firstFailure', 'rejected', 'head'])
+    expect(Object.keys(JSON.parse(audit.out) as object)).toEqual(['ok', 'records', 'proposals', 'votes', 'humanVotes', 'decisions', 'humanVotesCounted', 'modelHash', 'votesReplayed', 'firstFailure', 'rejected', 'head'])
     expect(run.out).toContain(`head ${(JSON.parse(audit.out) as { head: { id: string } }).head.id}`)
   })
 

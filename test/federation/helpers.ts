@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseRunConfig, type RunConfig, type RunConfigInput } from '../../src/federation/config.ts'
@@ -16,6 +16,19 @@ export function smallConfig (overrides: RunConfigInput = {}): RunConfig {
     task: { kind: 'classify', trainLimit: 900, testLimit: 400, features: 2048 },
     ...overrides
   })
+}
+
+/** A bring-your-own classification dataset (`--data`) a federation learns in a second: three labels with telling words. */
+export async function tinyDataset (): Promise<string> {
+  const data = await tempDir('conclave-byod-')
+  const rows = (n: number, offset: number): string => Array.from({ length: n }, (_, i) => {
+    const label = (i + offset) % 3
+    const words = [['fever cough influenza virus'], ['fracture bone cast orthopedic'], ['rash skin itch dermatitis']][label]
+    return JSON.stringify({ text: `${words} patient case ${i}`, label: ['flu', 'bone', 'skin'][label] })
+  }).join('\n') + '\n'
+  await writeFile(join(data, 'train.jsonl'), rows(90, 0))
+  await writeFile(join(data, 'test.jsonl'), rows(30, 1))
+  return data
 }
 
 export async function tempDir (prefix = 'conclave-run-'): Promise<string> {

@@ -1,10 +1,10 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { acceptanceRule, Measurement, toleranceRule } from '../../src/federation/acceptance.ts'
+import { acceptanceRule, improveRule, Measurement, toleranceRule } from '../../src/federation/acceptance.ts'
+import { AcceptanceTerms, allowedAccepts, assertFollowsTerms, ruleOf, termsOf } from '../../src/federation/acceptance-terms.ts'
 import type { Evaluation, Participant } from '../../src/federation/participant.ts'
 import type { DriverFactory } from '../../src/federation/driver.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { allowedAccepts } from '../../src/federation/acceptance-terms.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
 describe('the tolerance rule', () => {
@@ -52,9 +52,49 @@ describe('the tolerance rule', () => {
 
   it('takes a measurement that parses as one, and nothing else', () => {
     expect(Measurement.parse({ before: -1, after: -0.5, initial: -2 })).toEqual({ before: -1, after: -0.5, initial: -2 })
+    expect(Measurement.parse({ before: -1, after: -0.5, reference: -0.4 })).toEqual({ before: -1, after: -0.5, reference: -0.4 })
     expect(Measurement.safeParse({ before: -1 }).success).toBe(false)
     expect(Measurement.safeParse({ before: -1, after: Number.NaN }).success).toBe(false)
     expect(Measurement.safeParse({ before: -1, after: 0, surprise: 1 }).success).toBe(false)
+  })
+})
+
+describe('the improve rule', () => {
+  it('accepts an update that gains at least minGain of what my own update gains, and needs my own update\'s score', () => {
+    const rule = improveRule({ minGain: 0.25 })
+    expect(rule.needs).toEqual(['reference'])
+    // my own update gains 0.5: a peer's must gain 0.125
+    const verdict = rule.decide({ before: -1, after: -0.8, reference: -0.5 })
+    expect(verdict.accept).toBe(true)
+    expect(verdict.allowance).toBeCloseTo(-0.125, 12)
+    expect(rule.decide({ before: -1, after: -0.9, reference: -0.5 }).accept).toBe(false)
+    // a label-flipped update: lowers the score a little, far within the tolerance rule's 0.1
+    expect(rule.decide({ before: -1, after: -1.02, reference: -0.5 }).accept).toBe(false)
+    // without an update of my own: not lowering my score is enough
+    expect(rule.decide({ before: -1, after: -1 })).toEqual({ accept: true, allowance: 0 })
+    expect(rule.decide({ before: -1, after: -1.01 }).accept).toBe(false)
+    // my own update lowers my score: a peer's may lower it by that share
+    expect(rule.decide({ before: -1, after: -1.1, reference: -1.5 }).accept).toBe(true)
+    expect(rule.decide({ before: -1, after: -1.2, reference: -1.5 }).accept).toBe(false)
+  })
+
+  it('accepts exactly when after − before ≥ minGain × (reference − before), and every update that gains more than mine', () => {
+    const score = fc.double({ min: -50, max: 50, noNaN: true })
+    fc.assert(fc.property(fc.double({ min: 0, max: 1, noNaN: true }), score, score, score, (minGain, before, after, reference) => {
+      const verdict = improveRule({ minGain }).decide({ before, after, reference })
+      expect(verdict.accept).toBe(after - before >= -verdict.allowance)
+      expect(verdict.allowance).toBe(minGain * (before - reference))
+      if (after - before >= Math.max(0, reference - before)) expect(verdict.accept).toBe(true)
+    }), { seed: 18, numRuns: 2000 })
+  })
+
+  it('is chosen by the run config, minGain 0.1 unless set', () => {
+    const judge = { tolerance: 0.125 }
+    // my own update gains 0.5; the peer's 0.03
+    const m = { before: -1, after: -0.97, reference: -0.5 }
+    expect(acceptanceRule({ acceptance: 'improve' }, judge).decide(m).accept).toBe(false)
+    expect(acceptanceRule({ acceptance: 'improve', minGain: 0.1 }, judge).decide(m).accept).toBe(false)
+    expect(acceptanceRule({ acceptance: 'improve', minGain: 0.05 }, judge).decide(m).accept).toBe(true)
   })
 })
 
@@ -130,5 +170,21 @@ describe('judgement modes: who may decide a vote\'s accept', () => {
     } finally {
       await sim.close()
     }
+  })
+})
+
+describe('the improve rule under the charter\'s terms', () => {
+  it('writes minGain into the terms (0.1 unless set) and decides a signed measurement by it', () => {
+    const judge = { tolerance: 0.1 }
+    expect(termsOf({ acceptance: 'improve', voteScale: 'share' }, judge).minGain).toBe(0.1)
+    expect(termsOf({ acceptance: 'tolerance', voteScale: 'share' }, judge).minGain).toBeUndefined()
+    const terms = AcceptanceTerms.parse(termsOf({ acceptance: 'improve', minGain: 0.5, voteScale: 'share' }, judge))
+    expect(ruleOf(terms).needs).toEqual(['reference'])
+    // my own update gains 0.2: a peer's must gain 0.1 under minGain 0.5
+    const measurement = { before: -1, after: -0.95, reference: -0.8 }
+    expect(ruleOf(terms).decide(measurement).accept).toBe(false)
+    const vote = { type: 'vote', federation: 'f', round: 1, proposal: 'p', accept: true, score: 0.05, rationale: '', measurement } as never
+    expect(() => { assertFollowsTerms(terms, vote, 'the vote') }).toThrow(/reject/)
+    expect(() => { assertFollowsTerms(terms, { ...(vote as object), measurement: { before: -1, after: -0.95 } } as never, 'the vote') }).toThrow(/reference/)
   })
 })

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { parseRunConfig } from '../../src/federation/config.ts'
 import { preflight, servicesOf } from '../../src/federation/preflight.ts'
 import { loadOrCreateKeystore } from '../../src/identity/index.ts'
+import { startFakeIotaNode } from '../ledger/fake-iota-node.ts'
 import { capture } from './capture.ts'
 
 const unavailable = { name: 'BackendUnavailableError', code: 'ERR_BACKEND_UNAVAILABLE' }
@@ -49,6 +50,15 @@ async function wrongServer (): Promise<string> {
 }
 
 const matrixAt = (baseUrl: string): object => ({ bus: { kind: 'matrix', baseUrl, userId: '@conclave:localhost', accessToken: 't' } })
+const iotaAt = (url: string): object => ({ ledger: { kind: 'iota', url, packageId: '0x1' } })
+
+/** An HTTP server that answers 200 with a page, whatever it is asked. */
+async function pageServer (): Promise<string> {
+  const server = createHttpServer((_req, res) => { res.writeHead(200, { 'content-type': 'text/html' }).end('<html>welcome</html>') })
+  const url = await listen(server)
+  open.push(async () => { server.closeAllConnections(); await new Promise(resolve => server.close(resolve)) })
+  return url
+}
 
 describe('preflight: every remote service the config names answers before anything starts', () => {
   it('probes nothing for the embedded engines, and each configured service at its version endpoint', () => {
@@ -57,12 +67,14 @@ describe('preflight: every remote service the config names answers before anythi
       ...matrixAt('http://10.0.0.1:8008/'),
       store: { kind: 'kubo', url: 'http://10.0.0.2:5001' },
       task: { kind: 'qa' },
-      teacher: { kind: 'ollama', model: 'llama3.1:8b', url: 'http://10.0.0.3:11434' }
+      teacher: { kind: 'ollama', model: 'llama3.1:8b', url: 'http://10.0.0.3:11434' },
+      ...iotaAt('http://10.0.0.4:9000')
     })
     expect(servicesOf(config).map(s => ({ ...s, url: s.url.href }))).toEqual([
       { name: 'Matrix homeserver', url: 'http://10.0.0.1:8008/_matrix/client/versions', method: 'GET', fix: 'scripts/services/synapse.sh up' },
       { name: 'kubo', url: 'http://10.0.0.2:5001/api/v0/version', method: 'POST', fix: 'scripts/services/kubo.sh up' },
-      { name: 'Ollama', url: 'http://10.0.0.3:11434/api/version', method: 'GET', fix: 'scripts/services/ollama.sh up' }
+      { name: 'Ollama', url: 'http://10.0.0.3:11434/api/version', method: 'GET', fix: 'scripts/services/ollama.sh up' },
+      { name: 'IOTA node', url: 'http://10.0.0.4:9000/', method: 'POST', rpc: 'iotax_getReferenceGasPrice', fix: 'iota start --force-regenesis --with-faucet' }
     ])
   })
 
@@ -88,6 +100,19 @@ describe('preflight: every remote service the config names answers before anythi
     expect(error).toMatchObject(unavailable)
     expect((error as Error).message).toContain(`${url}/api/version`)
     expect((error as Error).message).toContain('scripts/services/ollama.sh up')
+  })
+
+  it('an IOTA ledger URL is probed like the other services: unreachable, silent, or not a JSON-RPC node fails naming it; a node passes', async () => {
+    for (const url of [await closedPort(), await silentServer(), await wrongServer(), await pageServer()]) {
+      const error = await preflight(parseRunConfig(iotaAt(url)), { timeoutMs: 200 }).catch((err: unknown) => err)
+      expect(error).toMatchObject(unavailable)
+      expect((error as Error).message).toContain(`${url}/`)
+      expect((error as Error).message).toContain('iota start')
+    }
+    const node = await startFakeIotaNode()
+    open.push(async () => { await node.close() })
+    await expect(preflight(parseRunConfig(iotaAt(node.url)), { timeoutMs: 2000 })).resolves.toBeUndefined()
+    expect(node.calls).toEqual(['iotax_getReferenceGasPrice'])
   })
 
   it('conclave run fails at once on an unreachable homeserver, names it, and creates no run directory', async () => {

@@ -3,30 +3,48 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { Rng } from '../../src/data/rng.ts'
 import { readRunConfig } from '../../src/federation/run.ts'
 import { tempDir } from './helpers.ts'
 
 const BIN = join(import.meta.dirname, '../../bin/conclave.js')
 /** 27 records: the charter, then per round 3 proposals, 6 votes, 3 decisions and a checkpoint. */
+const RECORDS = 27
 const CONFIG = `agents: 3
 rounds: 2
 seed: 7
 quorum: majority
 ledger: { kind: tangle, difficulty: 4 }
-task: { kind: classify, trainLimit: 900, testLimit: 400, features: 2048 }
-agent: { driver: autopilot }
+task: { kind: classify, trainLimit: 300, testLimit: 200, features: 512 }
 `
+/** Both drivers: the autopilot, and LangGraph agents (the policy model) with their memory files. */
+const DRIVERS = [
+  { driver: 'autopilot', config: `${CONFIG}agent: { driver: autopilot }\n`, seed: 1 },
+  { driver: 'agents', config: CONFIG, seed: 2 }
+] as const
+
+/**
+ * Seeded random kill moments, one in each third of the run (round 1's proposals and votes;
+ * its decisions, checkpoint and round 2's first proposals; the rest): a random record count,
+ * then a random delay, so the kill lands inside whatever runs then (training, evaluating,
+ * between a proposal and its votes, a checkpoint, an agent's memory write).
+ */
+function killMoments (seed: number): Array<{ records: number, delayMs: number }> {
+  const rng = new Rng(seed)
+  return [[1, 9], [10, 18], [19, 26]].map(([lo = 0, hi = 0]) => ({ records: lo + rng.int(hi - lo + 1), delayMs: rng.int(400) }))
+}
 
 interface Ended { code: number | null, signal: NodeJS.Signals | null }
 
-/** `conclave ARGS` as its own process; `whenRecords` kills it with SIGKILL once its ledger holds that many records. */
-async function conclave (args: string[], kill?: { dir: string, whenRecords: number }): Promise<Ended> {
+/** `conclave ARGS` as its own process; `kill` sends it SIGKILL `delayMs` after its ledger holds `records` records. */
+async function conclave (args: string[], kill?: { dir: string, records: number, delayMs: number }): Promise<Ended> {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: 'ignore' })
   const ended = new Promise<Ended>(resolve => child.on('exit', (code, signal) => { resolve({ code, signal }) }))
   if (kill !== undefined) {
     let done = false
     void ended.then(() => { done = true })
-    while (!done && await records(kill.dir) < kill.whenRecords) await sleep(10)
+    while (!done && await records(kill.dir) < kill.records) await sleep(10)
+    await sleep(kill.delayMs)
     child.kill('SIGKILL')
   }
   return ended
@@ -38,41 +56,41 @@ async function records (dir: string): Promise<number> {
   return Math.max(0, text.split('\n').filter(Boolean).length - 1)
 }
 
+/** What report.json says of the final model, and of the audit of the whole directory (ledger, store, manifest, signed head). */
 async function finalReport (dir: string): Promise<{ modelHash: string, audit: { ok: boolean, records: number } }> {
-  return JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as { modelHash: string, audit: { ok: boolean, records: number } }
+  const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as { modelHash: string, audit: { ok: boolean, records: number } }
+  return { modelHash: report.modelHash, audit: { ok: report.audit.ok, records: report.audit.records } }
 }
 
-describe('conclave run --resume', () => {
+describe.each(DRIVERS)('conclave run --resume, $driver', ({ driver, config: text, seed }) => {
   let root: string
   let config: string
-  let whole: string
+  let reference: Awaited<ReturnType<typeof finalReport>>
   beforeAll(async () => {
     root = await tempDir()
     config = join(root, 'run.yaml')
-    await writeFile(config, CONFIG)
-    whole = join(root, 'whole')
-    expect(await conclave(['run', '--config', config, '--out', whole])).toEqual({ code: 0, signal: null })
+    await writeFile(config, text)
+    expect(await conclave(['run', '--config', config, '--out', join(root, 'whole')])).toEqual({ code: 0, signal: null })
+    reference = await finalReport(join(root, 'whole'))
+    expect(reference.audit).toEqual({ ok: true, records: RECORDS })
   })
 
-  it('continues a run killed at any moment to the model an uninterrupted run of the same seed ends with', async () => {
-    const reference = await finalReport(whole)
-    expect(reference.audit).toMatchObject({ ok: true, records: 27 })
-    // while round 1's proposals and votes arrive, around its decisions and checkpoint, and in round 2
-    for (const whenRecords of [4, 12, 20]) {
-      const dir = join(root, `killed-at-${whenRecords}`)
-      expect(await conclave(['run', '--config', config, '--out', dir], { dir, whenRecords })).toEqual({ code: null, signal: 'SIGKILL' })
-      const killedAt = await records(dir)
-      expect(killedAt).toBeGreaterThanOrEqual(whenRecords)
-      expect(killedAt).toBeLessThan(27)
-      expect(await conclave(['run', '--resume', dir])).toEqual({ code: 0, signal: null })
-      expect(await finalReport(dir)).toMatchObject({ modelHash: reference.modelHash, audit: { ok: true, records: 27 } })
-    }
+  // Side by side, each in its own directory: on a busy machine the moments take turns anyway.
+  it.concurrent.for(killMoments(seed))('killed by SIGKILL $delayMs ms after record $records, it resumes to the model of the run never stopped, and its directory audits', { timeout: 300_000 }, async (moment, { expect }) => {
+    const dir = join(root, `killed-${moment.records}-${moment.delayMs}`)
+    expect(await conclave(['run', '--config', config, '--out', dir], { dir, ...moment })).toEqual({ code: null, signal: 'SIGKILL' })
+    expect(await records(dir)).toBeGreaterThanOrEqual(moment.records)
+    expect(await conclave(['run', '--resume', dir])).toEqual({ code: 0, signal: null })
+    expect(await finalReport(dir)).toEqual(reference)
   })
 
-  it('refuses a directory that holds no run, and flags that would change the run it continues, changing nothing', async () => {
-    await expect(readRunConfig(await tempDir())).rejects.toMatchObject({ name: 'RunDirectoryError', code: 'ERR_RUN_DIRECTORY' })
-    const before = await readFile(join(whole, 'report.json'))
-    expect(await conclave(['run', '--resume', whole, '--seed', '8'])).toEqual({ code: 1, signal: null })
-    expect(await readFile(join(whole, 'report.json'))).toEqual(before)
-  })
+  if (driver === 'autopilot') {
+    it('refuses a directory that holds no run, and flags that would change the run it continues, changing nothing', async () => {
+      await expect(readRunConfig(await tempDir())).rejects.toMatchObject({ name: 'RunDirectoryError', code: 'ERR_RUN_DIRECTORY' })
+      const whole = join(root, 'whole')
+      const before = await readFile(join(whole, 'report.json'))
+      expect(await conclave(['run', '--resume', whole, '--seed', '8'])).toEqual({ code: 1, signal: null })
+      expect(await readFile(join(whole, 'report.json'))).toEqual(before)
+    })
+  }
 })

@@ -31,3 +31,36 @@ describe.each([
     }
   }, 240_000)
 })
+
+/**
+ * Label-flipping members train honestly on wrong labels: their updates lower a peer's score
+ * by less than the tolerance rule lets an honest non-IID update lower it, so that rule
+ * merges them; the improve rule asks every update to gain a share of what the voter's own
+ * update gains, which a flipped update never does.
+ */
+describe('two hostile members: label-flip (trained on wrong labels, vote honestly)', () => {
+  const input: RunConfigInput = { agents: 5, rounds: 2, quorum: { kind: 'fraction', fraction: 0.5 }, attacks: [4, 5].map(agent => ({ kind: 'label-flip', agent })) } as RunConfigInput
+  const hostileMerged = async (acceptance: 'tolerance' | 'improve'): Promise<{ merged: number, honest: number[][], modelHash: string }> => {
+    const out = await tempDir()
+    try {
+      const report = await runFederation(smallConfig({ ...input, acceptance }), { out, force: true })
+      const hostile = report.agents.filter(a => a.name === 'agent-4' || a.name === 'agent-5')
+      const honest = report.agents.filter(a => !hostile.includes(a)).map(a => [a.accepted, a.rejected])
+      return { merged: hostile.reduce((n, a) => n + a.accepted, 0), honest, modelHash: report.modelHash }
+    } finally {
+      await rm(out, { recursive: true, force: true })
+    }
+  }
+
+  it('gets its updates merged by the tolerance rule', async () => {
+    expect((await hostileMerged('tolerance')).merged).toBeGreaterThan(0)
+  }, 240_000)
+
+  it('gets none merged by the improve rule, which rejects no honest update and ends at the honest members\' model', async () => {
+    const { merged, honest, modelHash } = await hostileMerged('improve')
+    expect(merged).toBe(0)
+    expect(honest).toEqual([[2, 0], [2, 0], [2, 0]])
+    const absent = await runBaseline('fedavg', smallConfig({ agents: 5, rounds: 2, quorum: { kind: 'fraction', fraction: 0.5 } }), { absent: [4, 5] })
+    expect(modelHash).toBe(absent.modelHash)
+  }, 240_000)
+})

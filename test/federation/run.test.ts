@@ -15,7 +15,7 @@ describe('conclave run → audit, end to end on the embedded engines', () => {
       expect(round.proposals).toBe(3)
       expect(round.accepts + round.rejects).toBe(3)
       expect(round.modelVotes).toBe(0) // the autopilot: the policy decided every vote, and the votes say so
-      expect(Object.keys(round.phases)).toEqual(['distill', 'train', 'publish', 'anchor', 'announce', 'fetchVerify', 'evaluate', 'vote', 'merge'])
+      expect(Object.keys(round.phases)).toEqual(['model', 'distill', 'train', 'publish', 'anchor', 'announce', 'fetchVerify', 'evaluate', 'vote', 'merge'])
       expect(round.phases.train).toBeGreaterThan(0)
       expect(round.peakRssMiB).toBeGreaterThan(0)
     }

@@ -50,7 +50,7 @@ describe('FileCheckpointSaver: its file', () => {
   it('refuses a damaged file by name instead of starting with a blank memory', async () => {
     const path = await memoryFile()
     await writeFile(path, '{"version":1,"storage":')
-    await expect(FileCheckpointSaver.open(path)).rejects.toMatchObject({ name: 'ConfigError', code: 'ERR_CONFIG' })
+    await expect(FileCheckpointSaver.open(path)).rejects.toMatchObject({ name: 'DamagedFileError', code: 'ERR_DAMAGED_FILE' })
   })
 
   it('reads a version 1 file (each checkpoint holding all its values, no parent written as null) as it was written', async () => {

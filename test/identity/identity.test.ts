@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { decodeJWT } from 'did-jwt'
 import type { Vote } from '../../src/core/records.ts'
-import { createIdentity, loadOrCreateKeystore, NonceRegistry, signClaims, verifyClaims, verifyRecord } from '../../src/identity/index.ts'
-import { randomSecretKey } from '../../src/identity/did-key.ts'
+import { createIdentity, loadOrCreateKeystore, NonceRegistry, signClaims, verifyClaims, verifyRecord, watchOnlyIdentity } from '../../src/identity/index.ts'
+import { publicKeyFromDid, randomSecretKey } from '../../src/identity/did-key.ts'
 
 const vote: Vote = { type: 'vote', federation: 'test', round: 1, proposal: 'a'.repeat(64), accept: true, score: 0.01, rationale: 'improves my validation accuracy' }
 
@@ -106,5 +106,17 @@ describe('signed statements (a run\'s head)', () => {
     await expect(verifyClaims(withPayload(jwt, p => { p.head = 'e'.repeat(64) }))).rejects.toMatchObject({ name: 'BadSignatureError', code: 'ERR_BAD_SIGNATURE' })
     await expect(verifyClaims(withPayload(jwt, p => { p.iss = createIdentity(randomSecretKey()).did }))).rejects.toMatchObject({ name: 'BadSignatureError' })
     await expect(verifyClaims('not.a.jwt')).rejects.toMatchObject({ name: 'InvalidRecordError', code: 'ERR_INVALID_RECORD' })
+  })
+})
+
+describe('a watch-only identity (a member loaded read-only)', () => {
+  it('has the DID and public key of the member, and signs nothing', async () => {
+    const member = createIdentity(randomSecretKey())
+    expect(publicKeyFromDid(member.did)).toEqual(member.publicKey)
+    const watched = watchOnlyIdentity(member.did)
+    expect({ did: watched.did, publicKey: watched.publicKey }).toEqual({ did: member.did, publicKey: member.publicKey })
+    const vote: Vote = { type: 'vote', federation: 'f', round: 1, proposal: 'block-0001', accept: true, score: 0, rationale: '' }
+    await expect(watched.sign(vote)).rejects.toMatchObject({ name: 'ReadOnlyMemberError', code: 'ERR_READ_ONLY_MEMBER' })
+    expect(() => watched.signBytes(new Uint8Array(1))).toThrow(expect.objectContaining({ name: 'ReadOnlyMemberError' }))
   })
 })

@@ -7,41 +7,9 @@ import { parseRunConfig, type RunConfigInput } from '../../src/federation/config
 import { Simulation } from '../../src/federation/simulation.ts'
 import { BusConfig } from '../../src/transport/index.ts'
 import { createMemberBuses } from '../../src/transport/members.ts'
-import { newMatrixUser, registrationSecret, synapseUrl, uniqueName } from './synapse.ts'
+import { client, newMatrixUser, registrationSecret, synapseUrl, uniqueName, until, type RoomEvent } from './synapse.ts'
 
 const baseUrl = synapseUrl
-
-interface RoomEvent { type: string, event_id: string, sender: string, content: Record<string, unknown> }
-
-/** A person's Matrix client, as matrix-nio or Element would talk to the homeserver. */
-function client (account: { accessToken: string }) {
-  const call = async (method: string, path: string, body?: unknown): Promise<Response> =>
-    fetch(`${baseUrl}${path}`, { method, headers: { authorization: `Bearer ${account.accessToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
-  const json = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const r = await call(method, path, body)
-    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`)
-    return r.json() as Promise<T>
-  }
-  let n = 0
-  return {
-    call,
-    json,
-    send: async (roomId: string, content: Record<string, unknown>): Promise<string> =>
-      (await json<{ event_id: string }>('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/t-${Date.now()}-${n++}`, content)).event_id,
-    messages: async (roomId: string): Promise<RoomEvent[]> =>
-      (await json<{ chunk: RoomEvent[] }>('GET', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=1000`)).chunk.reverse(),
-    relations: async (roomId: string, event: string, type: 'm.thread' | 'm.annotation'): Promise<RoomEvent[]> =>
-      (await json<{ chunk: RoomEvent[] }>('GET', `/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(event)}/${type}?limit=100`)).chunk
-  }
-}
-
-async function until (check: () => Promise<boolean> | boolean, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!await check()) {
-    if (Date.now() > end) throw new Error('timed out')
-    await new Promise(resolve => setTimeout(resolve, 250))
-  }
-}
 
 const agentsOf = (sim: Simulation): ParticipantAgent[] => sim.drivers as ParticipantAgent[]
 

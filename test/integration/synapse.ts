@@ -18,3 +18,35 @@ export function registrationSecret (): string {
 export async function newMatrixUser (prefix = 'agent', admin = false): Promise<{ userId: string, accessToken: string }> {
   return registerWithSharedSecret(synapseUrl, registrationSecret(), uniqueName(prefix), `pw-${Math.random().toString(36)}`, admin)
 }
+
+export interface RoomEvent { type: string, event_id: string, sender: string, content: Record<string, unknown> }
+
+/** A person's Matrix client, as matrix-nio or Element would talk to the homeserver. */
+export function client (account: { accessToken: string }) {
+  const call = async (method: string, path: string, body?: unknown): Promise<Response> =>
+    fetch(`${synapseUrl}${path}`, { method, headers: { authorization: `Bearer ${account.accessToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
+  const json = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const r = await call(method, path, body)
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`)
+    return r.json() as Promise<T>
+  }
+  let n = 0
+  return {
+    call,
+    json,
+    send: async (roomId: string, content: Record<string, unknown>): Promise<string> =>
+      (await json<{ event_id: string }>('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/t-${Date.now()}-${n++}`, content)).event_id,
+    messages: async (roomId: string): Promise<RoomEvent[]> =>
+      (await json<{ chunk: RoomEvent[] }>('GET', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=1000`)).chunk.reverse(),
+    relations: async (roomId: string, event: string, type: 'm.thread' | 'm.annotation'): Promise<RoomEvent[]> =>
+      (await json<{ chunk: RoomEvent[] }>('GET', `/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(event)}/${type}?limit=100`)).chunk
+  }
+}
+
+export async function until (check: () => Promise<boolean> | boolean, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!await check()) {
+    if (Date.now() > end) throw new Error('timed out')
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+}

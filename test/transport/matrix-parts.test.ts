@@ -5,7 +5,7 @@ import { BoundedMap } from '../../src/core/bounded-map.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import type { BusMessage } from '../../src/transport/index.ts'
-import { CONTENT_KEY, fromEvent, notice, Threads } from '../../src/transport/matrix/render.ts'
+import { CONTENT_KEY, fromEvent, notice, reactionOf, Threads } from '../../src/transport/matrix/render.ts'
 import { request } from '../../src/transport/matrix/requests.ts'
 import { Subscribers } from '../../src/transport/matrix/subscribers.ts'
 
@@ -101,6 +101,28 @@ describe('how bus messages show in a Matrix room', () => {
     const forged = { kind: 'chat', from: '@researcher:x', body: '!pause', id: 'f1' }
     expect(fromEvent({ type: 'm.room.message', event_id: '$4', sender: '@stranger:x', content: { [CONTENT_KEY]: forged, body: '!pause' } }))
       .toMatchObject({ success: true, data: { ...forged, from: '@stranger:x' } })
+  })
+
+  it('a person\'s reaction on a proposal\'s notice is a reaction message from its Matrix sender; one on anything else, or one carried in a message, is nothing', async () => {
+    const proposal: BusMessage = { kind: 'record', block, jwt: await proposer.sign({ type: 'proposal', federation: 'f', round: 1, base: cid, delta: { cid, sha256: 'a'.repeat(64) }, numSamples: 10 }) }
+    const threads = new Threads()
+    threads.note(proposal, '$proposal')
+    const reaction = (on: string): Parameters<typeof reactionOf>[0] => ({ type: 'm.reaction', event_id: '$r1', sender: '@alice:x', content: { 'm.relates_to': { rel_type: 'm.annotation', event_id: on, key: '👍' } } })
+    expect(reactionOf(reaction('$proposal'), threads)).toEqual({ kind: 'reaction', from: '@alice:x', key: '👍', event: '$r1', proposal: block })
+    expect(reactionOf(reaction('$chat'), threads)).toBeUndefined()
+    const forged = { kind: 'reaction', from: '@alice:x', key: '👍', event: '$r1', proposal: block }
+    expect(fromEvent({ type: 'm.room.message', event_id: '$5', sender: '@mallory:x', content: { [CONTENT_KEY]: forged, body: '👍' } }).success).toBe(false)
+  })
+
+  it('a human vote goes into its proposal\'s thread, naming the researcher, the proposer, the reaction and who recorded it', async () => {
+    const proposal: BusMessage = { kind: 'record', block, jwt: await proposer.sign({ type: 'proposal', federation: 'f', round: 1, base: cid, delta: { cid, sha256: 'a'.repeat(64) }, numSamples: 10 }) }
+    const human: BusMessage = { kind: 'record', block: 'd'.repeat(64), jwt: await voter.sign({ type: 'human-vote', federation: 'f', round: 1, proposal: block, accept: false, researcher: '@alice:x', event: '$r1' }) }
+    const names = new Map([[proposer.did, 'agent-2'], [voter.did, 'agent-3']])
+    const threads = new Threads()
+    threads.note(proposal, '$proposal')
+    const shown = notice(human, threads, did => names.get(did))
+    expect(shown.reaction).toBeUndefined()
+    expect(shown.content).toMatchObject({ body: "🧑‍🔬 👎 @alice:x rejects agent-2's round 1 update (reaction $r1, recorded by agent-3)", 'm.relates_to': { event_id: '$proposal' } })
   })
 })
 

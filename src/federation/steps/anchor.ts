@@ -9,7 +9,7 @@ export async function anchorRecord (ctx: AnchorContext, record: Record, options:
   options.signal?.throwIfAborted()
   const jwt = await ctx.identity.sign(record, { now: ctx.now() })
   // A vote is timed from its proposal's block, so it must descend from it.
-  const block = await ctx.timer.time('anchor', () => ctx.ledger.append(jwt, { ...options, after: record.type === 'vote' ? record.proposal : undefined }))
+  const block = await ctx.timer.time('anchor', () => ctx.ledger.append(jwt, { ...options, after: record.type === 'vote' || record.type === 'human-vote' ? record.proposal : undefined }))
   await ctx.timer.time('announce', () => ctx.bus.publish(ctx.room, { kind: 'record', block: block.id, jwt }, options))
   return block.id
 }

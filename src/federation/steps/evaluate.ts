@@ -5,10 +5,10 @@ import { applyDelta, type Weights } from '../../ml/weights.ts'
 import type { Measurement } from '../acceptance.ts'
 import { fetchModel } from '../content.ts'
 import { ruleOf, ruling, VoteMeasurement, type Measured } from '../acceptance-terms.ts'
-import { requireGlobal, termsFor, type Evaluation, type StepContext, type StepOptions } from '../context.ts'
+import { requireGlobal, termsFor, type Evaluation, type HeldModel, type StepContext, type StepOptions } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
 import { assertTaught, autoDistil } from './distill.ts'
-import { measureGeometry, type GeometryContext } from './geometry.ts'
+import { measureGeometry, ownUpdate, type GeometryContext } from './geometry.ts'
 
 export type EvaluateContext = GeometryContext & Pick<StepContext, 'store' | 'state' | 'identity' | 'terms'>
 
@@ -44,17 +44,23 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
     // Held at once, so a member training its reference now reads it as the round's.
     held.deltas.set(entry.block, delta)
     const terms = termsFor(ctx)
-    const candidate = applyDelta(global.weights, delta, terms.scale === 'share' ? 1 / Math.max(1, ctx.state.members.size) : 1)
+    const scale = terms.scale === 'share' ? 1 / Math.max(1, ctx.state.members.size) : 1
     const judge = judgeOf(task)
     const before = await judged(ctx, global, judge)
-    const after = await ctx.timer.time('evaluate', () => judge.score(candidate, shard.val))
+    const after = await ctx.timer.time('evaluate', () => judge.score(applyDelta(global.weights, delta, scale), shard.val))
     const scores: Measurement = { before, after }
-    if (ruleOf(terms).needs.includes('initial') && held.initial !== undefined) scores.initial = await judged(ctx, held.initial, judge)
+    const needs = ruleOf(terms).needs
+    if (needs.includes('initial') && held.initial !== undefined) scores.initial = await judged(ctx, held.initial, judge)
+    if (needs.includes('reference')) {
+      const round = entry.signed.record.round
+      const mine = await ownUpdate(ctx, round, options)
+      if (mine !== undefined) scores.reference = await referenceScore(ctx, { round, global, mine, scale, judge })
+    }
     const geometry = terms.robustness === undefined ? undefined : await measureGeometry(ctx, { entry, delta }, options)
     const measurement = signable(geometry === undefined ? scores : { ...scores, geometry })
     const verdict = ruling(terms, measurement)
     const score = after - before
-    const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}; may fall ${verdict.allowance.toFixed(4)})${verdict.geometry}`
+    const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}; ${mineSummary(scores)}may fall ${verdict.allowance.toFixed(4)})${verdict.geometry}`
     evaluation = { ...base, before, after, score, passes: verdict.accept, summary, measurement, verdict: { accept: verdict.accept, allowance: verdict.allowance }, geometry }
   } catch (err) {
     if (!(err instanceof ConclaveError)) throw err
@@ -71,6 +77,19 @@ function signable (measurement: Measured): Measured {
   const parsed = VoteMeasurement.safeParse(measurement)
   if (!parsed.success) throw new UnmeasurableUpdateError(`my measurement of this update cannot be signed: ${z.prettifyError(parsed.error)}`)
   return measurement
+}
+
+function mineSummary ({ before, reference }: Measurement): string {
+  return reference === undefined ? '' : `my own update ${reference - before >= 0 ? '+' : ''}${(reference - before).toFixed(4)}; `
+}
+
+/** My judge's score of the global model with my own update of `round` applied as a peer's would be, measured once per round. */
+async function referenceScore (ctx: Pick<StepContext, 'held' | 'timer'>, { round, global, mine, scale, judge }: { round: number, global: HeldModel, mine: Weights, scale: number, judge: Judge<unknown> }): Promise<number> {
+  const known = ctx.held.referenceScores.get(round)
+  if (known?.model === global.ref.cid) return known.score
+  const score = await ctx.timer.time('evaluate', () => judge.score(applyDelta(global.weights, mine, scale), ctx.held.shard.val))
+  ctx.held.referenceScores.set(round, { model: global.ref.cid, score })
+  return score
 }
 
 /** My judge's score of `model` on my validation examples, measured once until they change. */

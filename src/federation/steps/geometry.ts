@@ -2,9 +2,10 @@ import { ConclaveError } from '../../core/errors.ts'
 import type { Weights } from '../../ml/weights.ts'
 import { cosine, l2Norm, sketch, sketchCosine } from '../../ml/similarity.ts'
 import type { StepContext, StepOptions } from '../context.ts'
+import { fetchModel } from '../content.ts'
 import type { Geometry } from '../robust-acceptance.ts'
 import type { ProposalEntry } from '../state.ts'
-import { hasProposed, prepareUpdate, type TrainContext } from './train.ts'
+import { prepareUpdate, type TrainContext } from './train.ts'
 
 export type GeometryContext = TrainContext & Pick<StepContext, 'state'>
 
@@ -15,7 +16,7 @@ export type GeometryContext = TrainContext & Pick<StepContext, 'state'>
 export async function measureGeometry (ctx: GeometryContext, { entry, delta }: { entry: ProposalEntry, delta: Weights }, options: StepOptions = {}): Promise<Geometry> {
   const { held, state } = ctx
   const round = entry.signed.record.round
-  const mine = await reference(ctx, round, options)
+  const mine = await ownUpdate(ctx, round, options)
   const known = held.sketches.find(s => s.block === entry.block)
   const sk = known?.sketch ?? sketch(delta)
   if (known === undefined) held.sketches.push({ round, block: entry.block, sketch: sk })
@@ -32,15 +33,34 @@ export async function measureGeometry (ctx: GeometryContext, { entry, delta }: {
 }
 
 /**
- * My own update for `round`: the one I trained, or one trained now while the round is open
- * and I have not proposed. If I cannot train (my training questions not yet taught), I have
- * none: that is my shortcoming, not the peer's, so its update is not refused for it.
+ * A proposal replayed from the ledger after a restart: its sketch, as I had taken it when it
+ * was proposed or judged, so that I measure what comes after it as a member never stopped
+ * would (a re-sent copy of it, a direction only its merge explains).
  */
-async function reference (ctx: GeometryContext, round: number, options: StepOptions): Promise<Weights | undefined> {
+export async function recallSketch (ctx: Pick<StepContext, 'held' | 'store'>, entry: ProposalEntry, options: StepOptions = {}): Promise<void> {
+  const { held } = ctx
+  if (held.sketches.some(s => s.block === entry.block)) return
+  let delta: Weights
+  try {
+    delta = await fetchModel(ctx.store, entry.signed.record.delta, options)
+  } catch (err) {
+    if (!(err instanceof ConclaveError)) throw err
+    return // unusable: judged as such, it was never sketched
+  }
+  held.sketches.push({ round: entry.signed.record.round, block: entry.block, sketch: sketch(delta) })
+}
+
+/**
+ * My own update for `round`: the one I trained, or one trained now while the round is open.
+ * Having proposed, I lack it only after a restart: trained again (training is seeded by the
+ * round), it is the one I proposed from. If I cannot train (my training questions not yet
+ * taught), I have none: that is my shortcoming, not the peer's, so its update is not refused for it.
+ */
+export async function ownUpdate (ctx: GeometryContext, round: number, options: StepOptions): Promise<Weights | undefined> {
   const { held, state } = ctx
   const known = held.own.get(round)
   if (known !== undefined) return known
-  if (hasProposed(ctx, round) || state.currentRound() !== round) return undefined
+  if (state.currentRound() !== round) return undefined
   try {
     await prepareUpdate(ctx, round, options)
   } catch (err) {

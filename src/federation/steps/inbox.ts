@@ -9,6 +9,8 @@ import type { GlobalModel } from '../merge.ts'
 import type { ProposalEntry } from '../state.ts'
 import { recordCheckpoint, roundDecided, type CloseContext } from './close-round.ts'
 import { evaluate, type EvaluateContext } from './evaluate.ts'
+import { recallSketch } from './geometry.ts'
+import { confirmReaction } from './human-vote.ts'
 import { checkMerge } from './merge.ts'
 import { vote, type VoteContext } from './vote.ts'
 
@@ -58,10 +60,14 @@ export async function receive (ctx: InboxContext, { block: blockId, jwt, defer }
   }
 }
 
-/** Replays the ledger into my state (after a restart), without reacting to what I replay by new records. */
-export async function catchUp (ctx: InboxContext, options: StepOptions = {}): Promise<number> {
+/**
+ * Applies the ledger's blocks I have not applied. After a restart they are replayed without
+ * reacting by new records; `react` handles each as if it had just come on the bus (a live
+ * member catching up before it answers: the recorder still anchors what a decision calls for).
+ */
+export async function catchUp (ctx: InboxContext, { react }: { react: boolean }, options: StepOptions = {}): Promise<number> {
   let applied = 0
-  ctx.held.replaying = true
+  ctx.held.replaying = !react
   try {
     for await (const block of ctx.ledger.blocks(options)) {
       if (ctx.state.has(block.id)) continue
@@ -82,13 +88,20 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
     const weights = await fetchModel(ctx.store, record.initial, options)
     held.global = { ref: record.initial, weights }
     if (ruleOf(termsFor(ctx)).needs.includes('initial')) held.initial = { weights }
-  } else if (record.type === 'proposal' && ctx.autoVote && !held.replaying && state.judges(block).includes(ctx.identity.did)) {
+  } else if (record.type === 'proposal' && held.replaying) {
+    // What I sketched before the restart: my own proposals and those I judged.
+    const mine = signed.issuer === ctx.identity.did || state.judges(block).includes(ctx.identity.did)
+    if (mine && termsFor(ctx).robustness !== undefined) await recallSketch(ctx, state.proposals.get(block) as ProposalEntry, options)
+  } else if (record.type === 'proposal' && ctx.autoVote && state.judges(block).includes(ctx.identity.did)) {
     await judge(ctx, state.proposals.get(block) as ProposalEntry, options)
   } else if (record.type === 'decision' && !held.replaying && state.recorder(record.round) === ctx.identity.did && roundDecided(ctx, record.round)) {
     await recordCheckpoint(ctx, { round: record.round }, options)
+  } else if (record.type === 'human-vote' && !held.replaying) {
+    await confirmReaction(ctx, { block, record }, options)
   } else if (record.type === 'checkpoint' && ownMerge !== undefined) {
     held.global = { ref: record.model, ...ownMerge }
     held.own.delete(record.round)
+    held.referenceScores.delete(record.round)
     held.prepared.delete(record.round)
     held.merged.delete(record.round)
     // A merged round's Δw are on the store under their CIDs: memory stays flat however long the run.

@@ -11,6 +11,7 @@ import { initBackend } from '../backend.ts'
 import type { ClassifyConfig, EvalResult, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
 import { initSoftmax, predictSoftmax, softmaxLogLikelihood, trainSoftmax } from '../sparse-softmax.ts'
+import type { PredictorSpec } from '../predictor.ts'
 import type { Weights } from '../weights.ts'
 
 type Config = z.infer<typeof ClassifyConfig>
@@ -29,7 +30,7 @@ export async function createClassifyTask (config: Config, options: { logger?: Lo
   const logger = options.logger ?? silentLogger
   const data = await loadClassification(config.data, { devFraction: config.devFraction })
   const trainRaw = fixedSubset(data.train, config.trainLimit)
-  const { features, vector } = featurizer(config, trainRaw.map(e => e.text))
+  const { features, vector, spec } = featurizer(config, trainRaw.map(e => e.text))
   const featurize = (e: Example): Featurized => ({ ...e, x: vector(e.text) })
   const train = trainRaw.map(featurize)
   const dev = data.dev.map(featurize)
@@ -74,14 +75,16 @@ export async function createClassifyTask (config: Config, options: { logger?: Lo
       })
     },
 
+    predictor: { kind: 'classify', labels: data.labels, hidden: config.hidden, featurizer: spec },
+
     dispose () {}
   }
 }
 
-/** The featuriser: fitted on the training texts only (tfidf), or fixed (hashed). */
-function featurizer (config: Config, trainTexts: readonly string[]): { features: number, vector: (text: string) => SparseVector } {
-  if (config.featurizer === 'hashed') return { features: config.features, vector: text => hashFeatures(text, config.features) }
+/** The featuriser: fitted on the training texts only (tfidf), or fixed (hashed); and what a predictor needs to featurise alike. */
+function featurizer (config: Config, trainTexts: readonly string[]): { features: number, vector: (text: string) => SparseVector, spec: Extract<PredictorSpec, { kind: 'classify' }>['featurizer'] } {
+  if (config.featurizer === 'hashed') return { features: config.features, vector: text => hashFeatures(text, config.features), spec: { kind: 'hashed', features: config.features } }
   const tfidf = fitTfidf(trainTexts, { minCount: config.minCount, maxSize: config.maxVocab })
   if (tfidf.terms.length === 0) throw new DatasetError(`no word occurs in ${config.minCount} training documents: lower minCount`)
-  return { features: tfidf.terms.length, vector: text => tfidf.transform(text) }
+  return { features: tfidf.terms.length, vector: text => tfidf.transform(text), spec: { kind: 'tfidf', terms: [...tfidf.terms], idf: Array.from(tfidf.idf) } }
 }

@@ -11,8 +11,8 @@ import { abbreviations } from '../../data/abbreviations.ts'
 import { tokenFeatures } from '../../data/token-features.ts'
 import { entityScores } from '../../metrics/entities.ts'
 import { initBackend } from '../backend.ts'
-import { bioChain, chainDecode, chainNll, zeroScores } from '../crf.ts'
-import { chainScores, initSoftmax, softmaxLogits, softmaxLogLikelihood, trainSoftmax } from '../sparse-softmax.ts'
+import { bioChain, chainDecode, chainNll, zeroScores, type Chain } from '../crf.ts'
+import { chainScores, initSoftmax, softmaxLogits, softmaxLogLikelihood, trainSoftmax, type SoftmaxShape } from '../sparse-softmax.ts'
 import type { EvalResult, NerConfig, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
 import type { Weights } from '../weights.ts'
@@ -40,22 +40,19 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
   // With the tags IOB2 reading makes: a file that starts entities with I-X needs B-X.
   const tags = [...new Set(trainRaw.flatMap(s => [...s.tags, ...iob2(s.tags)]))].sort()
   const index = new Map(tags.map((t, i) => [t, i]))
-  // A sentence's features see the abbreviations defined in it and the sentences before it
-  // (the files keep each abstract's sentences in order but mark no document boundaries).
-  const prepare = (s: TaggedSentence, at: number, all: TaggedSentence[], file: string): Sentence => {
-    const defined = abbreviations(all.slice(Math.max(0, at - config.context), at + 1).map(p => p.tokens))
-    return {
-      ...s,
-      labels: iob2(s.tags).map((t, i) => {
-        const id = index.get(t)
-        if (id === undefined) throw new DatasetError(`${file}: tag "${s.tags[i] as string}" does not occur in train.conll`)
-        return id
-      }),
-      x: s.tokens.map((_, i) => tokenFeatures(s.tokens, i, config.features, defined))
-    }
+  const prepare = (s: TaggedSentence, at: number, all: ReadonlyArray<readonly string[]>, file: string): Sentence => ({
+    ...s,
+    labels: iob2(s.tags).map((t, i) => {
+      const id = index.get(t)
+      if (id === undefined) throw new DatasetError(`${file}: tag "${s.tags[i] as string}" does not occur in train.conll`)
+      return id
+    }),
+    x: sentenceFeatures(all, at, config)
+  })
+  const subset = (raw: TaggedSentence[], limit: number | undefined, file: string): Sentence[] => {
+    const tokens = raw.map(s => s.tokens)
+    return fixedSubset(raw.map((_, at) => at), limit).map(at => prepare(raw[at] as TaggedSentence, at, tokens, file))
   }
-  const subset = (raw: TaggedSentence[], limit: number | undefined, file: string): Sentence[] =>
-    fixedSubset(raw.map((_, at) => at), limit).map(at => prepare(raw[at] as TaggedSentence, at, raw, file))
   const train = subset(trainRaw, config.trainLimit, 'train.conll')
   const test = subset(testRaw, config.testLimit, 'test.conll')
   // dev.conll, when the folder has one, is for choosing settings; never part of any shard.
@@ -94,14 +91,7 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
 
     async evaluate (weights: Weights, examples: 'test' | Sentence[]): Promise<EvalResult> {
       const rows = examples === 'test' ? test : examples
-      const logits = softmaxLogits(shape, weights, rows.flatMap(s => s.x))
-      const learnt = config.crf ? chainScores(weights) : zeroScores(tags.length)
-      let at = 0
-      const predicted = rows.map(s => {
-        const path = chainDecode(chain, logits, at, s.tokens.length, learnt)
-        at += s.tokens.length
-        return path.map(id => tags[id] as string)
-      })
+      const predicted = tagSentences({ shape, chain, tags, crf: config.crf }, weights, rows.map(s => s.x))
       const scores = entityScores(rows.map(s => s.tags), predicted)
       return { metric: scores.f1, metricName: 'entityF1', details: { precision: scores.precision, recall: scores.recall, f1: scores.f1, sentences: rows.length } }
     },
@@ -119,8 +109,33 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
       })
     },
 
+    predictor: { kind: 'ner', tags, features: config.features, context: config.context, hidden: config.hidden, crf: config.crf },
+
     dispose () {}
   }
+}
+
+/**
+ * A sentence's token features: they see the abbreviations defined in it and in the `context`
+ * sentences before it (the files keep each abstract's sentences in order but mark no
+ * document boundaries).
+ */
+export function sentenceFeatures (sentences: ReadonlyArray<readonly string[]>, at: number, settings: { features: number, context: number }): SparseVector[] {
+  const tokens = sentences[at] as readonly string[]
+  const defined = abbreviations(sentences.slice(Math.max(0, at - settings.context), at + 1))
+  return tokens.map((_, i) => tokenFeatures(tokens, i, settings.features, defined))
+}
+
+/** Each sentence's tags as the model decodes them: Viterbi under the CRF's learnt scores, or per-token scores kept to valid BIO. */
+export function tagSentences (model: { shape: SoftmaxShape, chain: Chain, tags: readonly string[], crf: boolean }, weights: Weights, sentences: ReadonlyArray<readonly SparseVector[]>): string[][] {
+  const logits = softmaxLogits(model.shape, weights, sentences.flat())
+  const learnt = model.crf ? chainScores(weights) : zeroScores(model.tags.length)
+  let at = 0
+  return sentences.map(x => {
+    const path = chainDecode(model.chain, logits, at, x.length, learnt)
+    at += x.length
+    return path.map(id => model.tags[id] as string)
+  })
 }
 
 /**

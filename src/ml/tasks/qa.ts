@@ -127,6 +127,8 @@ export async function createQaTask (config: Config, options: { logger?: Logger }
       })
     },
 
+    predictor: { kind: 'qa', words: vocabulary.words, common: vocabulary.common.size, answerTokens: config.answerTokens, features: config.features, hidden: config.hidden },
+
     dispose () {}
   }
 }

@@ -21,17 +21,25 @@ export type NameOf = (did: string) => string | undefined
 /** Each proposal's event and proposer: the root of the thread its votes go into. */
 export class Threads {
   readonly #roots = new BoundedMap<BlockId, { event: string, proposer: string | null }>(THREADS_KEPT)
+  readonly #proposals = new BoundedMap<string, BlockId>(THREADS_KEPT) // a proposal notice's event → the proposal
 
   /** Notes a message's event, sent or seen: a proposal's becomes its thread's root. */
   note (message: BusMessage, eventId: string): void {
     if (message.kind !== 'record') return
     const { record, issuer } = peekRecord(message.jwt)
-    if (record?.type === 'proposal') this.#roots.set(message.block, { event: eventId, proposer: issuer })
+    if (record?.type !== 'proposal') return
+    this.#roots.set(message.block, { event: eventId, proposer: issuer })
+    this.#proposals.set(eventId, message.block)
+  }
+
+  /** The proposal whose notice is the event `eventId`, if it is one. */
+  proposalAt (eventId: string): BlockId | undefined {
+    return this.#proposals.get(eventId)
   }
 
   /** The event of the proposal a vote or decision is about, and its proposer, if known. */
   rootOf (record: PeekedRecord): { event: string, proposer: string | null } | undefined {
-    return record?.type === 'vote' || record?.type === 'decision' ? this.#roots.get(record.proposal) : undefined
+    return record?.type === 'vote' || record?.type === 'human-vote' || record?.type === 'decision' ? this.#roots.get(record.proposal) : undefined
   }
 }
 
@@ -63,11 +71,26 @@ export function fromEvent (event: TimelineEvent): ReturnType<typeof BusMessage.s
   const content = (event.content ?? {}) as Record<string, unknown>
   if (CONTENT_KEY in content) {
     const carried = content[CONTENT_KEY] as { kind?: unknown } | null
+    // A reaction is only ever the room's own m.reaction event: one carried in a message is someone's claim.
+    if (carried?.kind === 'reaction') return BusMessage.safeParse(null)
     return BusMessage.safeParse(carried?.kind === 'chat' ? { ...carried, from: event.sender } : carried)
   }
   const body = typeof content.body === 'string' ? content.body.trim() : ''
   const relates = content['m.relates_to'] as { rel_type?: string, event_id?: string } | undefined
   return BusMessage.safeParse({ kind: 'chat', from: event.sender, body: body.slice(0, 8000), id: event.event_id, ...(relates?.rel_type === 'm.thread' && relates.event_id !== undefined ? { inReplyTo: relates.event_id } : {}) })
+}
+
+/**
+ * A person's 👍/👎 (or any key) on a proposal's notice, as a reaction message from its
+ * Matrix sender; undefined for a reaction on anything else.
+ */
+export function reactionOf (event: TimelineEvent, threads: Threads): BusMessage | undefined {
+  const relates = ((event.content ?? {}) as { 'm.relates_to'?: { rel_type?: unknown, event_id?: unknown, key?: unknown } })['m.relates_to']
+  if (relates?.rel_type !== 'm.annotation' || typeof relates.event_id !== 'string' || typeof relates.key !== 'string') return undefined
+  const proposal = threads.proposalAt(relates.event_id)
+  if (proposal === undefined) return undefined
+  const parsed = BusMessage.safeParse({ kind: 'reaction', from: event.sender, key: relates.key, event: event.event_id, proposal })
+  return parsed.success ? parsed.data : undefined
 }
 
 /** A notice's line, as plain text and as HTML. */
@@ -94,6 +117,7 @@ function describe (message: BusMessage, record: PeekedRecord, who: { author: str
     // Ledger plumbing, once per record and per member: one short line each, for people to skim past.
     case 'block': return line(['⛓ block ', { value: message.block.id.slice(0, 8), code: true }])
     case 'hello': return line(['👋 ', { value: message.name, bold: true }, ' is listening'])
+    case 'reaction': return line([message.key])
   }
   if (record === null) return line(['record ', { value: message.block, code: true }])
   switch (record.type) {
@@ -101,6 +125,8 @@ function describe (message: BusMessage, record: PeekedRecord, who: { author: str
       record.metric === undefined ? '' : `, ${record.metric.name} ${record.metric.value.toFixed(4)}`, '; Δw ', { value: record.delta.cid, code: true }, ' in block ', { value: message.block, code: true }])
     case 'vote': return line([record.accept ? '👍 ' : '👎 ', author, ` ${record.accept ? 'accepts' : 'rejects'} `, { value: who.proposer, bold: true },
       `'s round ${record.round} update (score change ${signed(record.score)}): ${record.rationale}`])
+    case 'human-vote': return line([`🧑‍🔬 ${record.accept ? '👍' : '👎'} `, { value: record.researcher, bold: true }, ` ${record.accept ? 'accepts' : 'rejects'} `, { value: who.proposer, bold: true },
+      `'s round ${record.round} update (reaction `, { value: record.event, code: true }, ', recorded by ', author, ')'])
     case 'decision': return line([`⚖️ round ${record.round}: `, { value: who.proposer, bold: true }, `'s update ${record.accepted ? 'accepted' : 'rejected'}, `,
       `${record.accepts} accepts and ${record.rejects} rejects, ${record.required} accepts needed (recorded by `, author, ')'])
     case 'charter': return line(['📜 ', author, ` charters the federation: ${record.members.length} members, task ${record.task}, votes counted for ${record.windowSeconds} s after each proposal`])

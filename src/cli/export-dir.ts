@@ -1,0 +1,147 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { join, relative, resolve, isAbsolute } from 'node:path'
+import { z } from 'zod'
+import { AuditFailedError, ConclaveError, ConfigError, DatasetError, NoCheckpointError } from '../core/errors.ts'
+import type { Charter, ModelRef } from '../core/records.ts'
+import { createPredictor, PredictorSpec } from '../ml/predictor.ts'
+import { evalExamples, loadTask, TaskConfig } from '../ml/task.ts'
+import { createHeliaStore } from '../storage/helia.ts'
+import { decodeModel, MAX_MODEL_BYTES } from '../federation/content.ts'
+import { memberName } from '../federation/config.ts'
+import { prepareOwnedDir, type DirOwner } from '../federation/run-dir.ts'
+import { readRunConfig } from '../federation/run.ts'
+import { readLedgerDir } from '../federation/run-view.ts'
+import { FederationState } from '../federation/state.ts'
+import { auditRunDir } from './audit-dir.ts'
+import { modelCard } from './model-card.ts'
+
+/** The files an export holds: everything `conclave predict` needs, and nothing from the run directory besides. */
+export const EXPORT_FILES = { model: 'model.safetensors', predictor: 'predictor.json', task: 'task.json', card: 'README.md' } as const
+
+export const EXPORT_OWNER: DirOwner = { kind: 'export', marker: '.conclave-export', entries: Object.values(EXPORT_FILES) }
+
+/** `predictor.json`: which model the export holds, and what a predictor needs besides its weights. */
+export const ExportedPredictor = z.object({
+  format: z.literal('conclave-predictor'),
+  version: z.literal(1),
+  /** The checkpoint's model: model.safetensors must hash to `sha256`. */
+  model: z.object({ round: z.number().int().nonnegative(), cid: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict(),
+  predictor: PredictorSpec
+}).strict()
+export type ExportedPredictor = z.infer<typeof ExportedPredictor>
+
+export interface ExportOptions {
+  /** A new directory, or one an earlier export made (replaced only with `force`). */
+  out: string
+  /** The round whose global model to export (0: the charter's initial model). @default the last checkpoint */
+  round?: number
+  /** Replace an earlier export in `out`. @default false */
+  force?: boolean
+}
+
+export interface ExportResult {
+  round: number
+  modelHash: string
+  metric: { name: string, value: number, split: 'test' | 'dev' }
+  head: string
+}
+
+/**
+ * Takes the global model of one round out of a run directory, as a folder that needs
+ * nothing else: the checkpoint's safetensors bytes (their sha-256 is the run's model hash),
+ * the task's materialised vocabulary, features and labels, the task config and a model card.
+ * The run directory is only read (its store opened read-only), and only when its audit
+ * passes: an export vouches for its model, and a run whose audit fails has none to vouch for.
+ * The vocabulary is fitted again from the dataset the run names; the model is scored with it
+ * and must score what the run reported for that round, so a dataset changed since the run
+ * cannot slip a different vocabulary under the weights.
+ */
+export async function exportRun (runDir: string, options: ExportOptions): Promise<ExportResult> {
+  const dir = resolve(runDir)
+  const out = resolve(options.out)
+  const inside = relative(dir, out)
+  if (inside === '' || (!inside.startsWith('..') && !isAbsolute(inside))) throw new ConfigError(`--out ${out} is inside the run directory ${dir}, which an export never writes into`)
+  const audit = await auditRunDir(dir)
+  if (!audit.ok || audit.head === null) {
+    const f = audit.firstFailure
+    throw new AuditFailedError(`the audit of ${dir} fails at record ${f?.seq}: ${f?.error.name}: ${f?.error.message}; nothing was exported`)
+  }
+  const config = await readRunConfig(dir)
+  const { charter, checkpoints } = await checkpointsOf(dir)
+  const last = Math.max(0, ...checkpoints.keys())
+  if (checkpoints.get(last)?.sha256 !== audit.modelHash) throw new AuditFailedError(`the last checkpoint is not the model the audit replayed (${audit.modelHash})`)
+  const round = options.round ?? last
+  const ref = checkpoints.get(round)
+  if (ref === undefined) throw new NoCheckpointError(`the run has no checkpoint of round ${round}: its rounds are 0 (the initial model) to ${last}`)
+  await prepareOwnedDir(out, EXPORT_OWNER, { force: options.force })
+
+  const store = await createHeliaStore({ dir: join(dir, 'store'), readOnly: true })
+  const bytes = await store.get(ref.cid, { maxBytes: MAX_MODEL_BYTES }).finally(() => store.close())
+  const weights = decodeModel(bytes, ref)
+
+  const task = await loadTask(config.task)
+  let metric: ExportResult['metric']
+  let spec: PredictorSpec
+  try {
+    if (task.predictor === undefined) throw new ConfigError(`task ${task.name} has no predictor to export`)
+    spec = task.predictor
+    await createPredictor(spec, weights)
+    const scored = await task.evaluate(weights, evalExamples(task, config.evalSplit))
+    metric = { name: scored.metricName, value: scored.metric, split: config.evalSplit }
+  } finally {
+    task.dispose()
+  }
+  const reported = (await reportedMetrics(dir)).get(round)
+  if (reported !== undefined && reported !== metric.value) {
+    throw new DatasetError(`round ${round}'s model scores ${metric.name} ${metric.value} with the vocabulary fitted from ${config.task.data} now, where the run reported ${reported}: the dataset has changed since the run, so its vocabulary would not be the model's`)
+  }
+
+  const exported: ExportedPredictor = { format: 'conclave-predictor', version: 1, model: { round, ...ref }, predictor: spec }
+  await writeFile(join(out, EXPORT_FILES.model), bytes)
+  await writeFile(join(out, EXPORT_FILES.predictor), JSON.stringify(exported) + '\n')
+  await writeFile(join(out, EXPORT_FILES.task), JSON.stringify(TaskConfig.parse(config.task), null, 2) + '\n')
+  await writeFile(join(out, EXPORT_FILES.card), modelCard({
+    federation: charter.federation,
+    task: config.task,
+    round,
+    lastRound: last,
+    model: ref,
+    head: audit.head,
+    audit,
+    members: charter.members.map((did, i) => ({ name: memberName(i), did })),
+    seed: config.seed,
+    metric,
+    labels: 'labels' in spec ? spec.labels : 'tags' in spec ? spec.tags : undefined
+  }))
+  return { round, modelHash: ref.sha256, metric, head: audit.head.id }
+}
+
+/** The charter and each round's checkpoint (0: the charter's initial model), from the records the protocol applies. */
+async function checkpointsOf (dir: string): Promise<{ charter: Charter, checkpoints: Map<number, ModelRef> }> {
+  const { blocks, ledger } = await readLedgerDir(join(dir, 'ledger'))
+  const state = new FederationState()
+  for (const block of blocks) {
+    try {
+      await state.apply(block, { ledger, now: block.time })
+    } catch (err) {
+      // A record the protocol refuses (the audit listed it) holds no checkpoint anyone follows.
+      if (!(err instanceof ConclaveError)) throw err
+    }
+  }
+  const charter = state.charter?.record
+  if (charter === undefined) throw new AuditFailedError(`the ledger of ${dir} has no charter`)
+  const checkpoints = new Map<number, ModelRef>([[0, charter.initial]])
+  for (const [round, r] of state.rounds) if (r.checkpoint !== undefined) checkpoints.set(round, r.checkpoint.record.model)
+  return { charter, checkpoints }
+}
+
+/** What report.json says each round's global model scored (none where the run wrote no report.json, or one that does not parse). */
+async function reportedMetrics (dir: string): Promise<Map<number, number>> {
+  const text = await readFile(join(dir, 'report.json'), 'utf8').catch(() => undefined)
+  let json: unknown
+  try { json = text === undefined ? undefined : JSON.parse(text) } catch { json = undefined }
+  const parsed = ReportedRounds.safeParse(json)
+  return new Map(parsed.success ? parsed.data.rounds.map(r => [r.round, r.metric.value]) : [])
+}
+
+const ReportedRounds = z.object({ rounds: z.array(z.object({ round: z.number().int(), metric: z.object({ value: z.number() }) })) })

@@ -1,0 +1,19 @@
+import type { ModelRef } from '../../core/records.ts'
+import { judgeOf } from '../../ml/task.ts'
+import { fetchModel } from '../content.ts'
+import type { StepContext, StepOptions } from '../context.ts'
+import { assertTaught } from './distill.ts'
+
+/**
+ * My judge's score of a model from the store on my validation examples: what my votes call
+ * "before" when that model was the global one. Reads only; for questions about the record.
+ */
+export async function scoreModel (ctx: Pick<StepContext, 'store' | 'task' | 'held' | 'timer'>, { model }: { model: ModelRef }, options: StepOptions = {}): Promise<ModelScore> {
+  assertTaught(ctx, ctx.held.shard.val, 'validation', 'distil before measuring')
+  const weights = await ctx.timer.time('fetchVerify', () => fetchModel(ctx.store, model, options))
+  const judge = judgeOf(ctx.task)
+  return { metric: judge.name, value: await judge.score(weights, ctx.held.shard.val), examples: ctx.held.shard.val.length }
+}
+
+/** A model's score by my judge (its metric's name) on my validation examples. */
+export interface ModelScore { metric: string, value: number, examples: number }

@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { HumanVotes } from '../../src/core/records.ts'
+import { audit } from '../../src/federation/audit.ts'
+import type { DriverFactory } from '../../src/federation/driver.ts'
+import type { Participant } from '../../src/federation/participant.ts'
+import { Simulation } from '../../src/federation/simulation.ts'
+import { inject, smallConfig, tempDir } from './helpers.ts'
+
+const ALICE = '@alice:localhost'
+
+/**
+ * Researchers' reactions in a running federation (the local bus stands in for the room):
+ * the round's recorder anchors an allow-listed researcher's first 👍/👎 on an undecided
+ * proposal as a human vote; the decision and the audit count it only under `counted`.
+ */
+describe.each<[HumanVotes]>([['advisory'], ['counted']])('human votes in a run, %s', (humanVotes) => {
+  let sim: Simulation
+  const p = (i: number): Participant => sim.participants[i] as Participant
+  /** Nobody votes unless told: the test decides what each vote says. */
+  const byHand: DriverFactory = async participant => ({ openRound: async (round) => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
+  afterEach(async () => { await sim?.close() })
+
+  async function proposed (): Promise<string> {
+    sim = await Simulation.create(smallConfig({ rounds: 1, researchers: [ALICE], humanVotes }), { dir: await tempDir(), driver: byHand })
+    await sim.charter()
+    await sim.propose(1, [p(0)])
+    return p(0).state.rounds.get(1)?.proposals[0] as string
+  }
+  const react = async (from: string, key: string, event: string, proposal: string): Promise<void> => {
+    await sim.bus.publish(sim.config.federation, { kind: 'reaction', from, key, event, proposal })
+    await sim.settle()
+  }
+  const humans = (proposal: string): Array<[string, boolean, string]> =>
+    [...p(2).state.proposals.get(proposal)?.humans.values() ?? []].map(h => [h.signed.record.researcher, h.signed.record.accept, h.signed.issuer])
+
+  it('anchors a researcher\'s 👍 once, by the round\'s recorder; a stranger\'s reaction, a second reaction and any other emoji change nothing', async () => {
+    const proposal = await proposed()
+    expect(p(0).state.charter?.record).toMatchObject({ researchers: [ALICE], humanVotes })
+    await react('@mallory:localhost', '👍', '$m1', proposal)
+    await react(ALICE, '🎉', '$a0', proposal)
+    await react(ALICE, '👍️', '$a1', proposal) // with the presentation selector Element adds
+    await react(ALICE, '👎', '$a2', proposal)
+    const recorder = p(0).state.recorder(1)
+    expect(humans(proposal)).toEqual([[ALICE, true, recorder]])
+    expect(sim.participants.map(q => q.state.proposals.get(proposal)?.humans.size)).toEqual([1, 1, 1])
+
+    await p(1).vote(proposal, (await p(1).evaluate(proposal)).passes)
+    await sim.settle()
+    const report = await sim.closeRound(1)
+    const decision = p(0).state.proposals.get(proposal)?.decision?.record
+    const agents = decision === undefined ? 0 : [...p(0).state.proposals.get(proposal)?.votes.values() ?? []].filter(v => v.signed.record.accept).length
+    expect(decision?.accepts).toBe(agents + (humanVotes === 'counted' ? 1 : 0))
+    expect(report.round).toBe(1)
+    expect(await audit(sim.ledger, sim.store)).toMatchObject({ ok: true, humanVotes: 1, humanVotesCounted: humanVotes === 'counted', rejected: [] })
+
+    // After the decision: nothing more is anchored.
+    await react(ALICE, '👎', '$late', proposal)
+    expect(humans(proposal)).toHaveLength(1)
+  })
+
+  it('an agent forging a human vote for a stranger, or a second one for the researcher, is refused by every peer and listed by the audit', async () => {
+    const proposal = await proposed()
+    const forged = { type: 'human-vote' as const, federation: sim.config.federation, round: 1, proposal, accept: true, event: '$forged' }
+    const stranger = await inject(sim, p(1).identity, { ...forged, researcher: '@mallory:localhost' })
+    await react(ALICE, '👎', '$a1', proposal)
+    const twice = await inject(sim, p(1).identity, { ...forged, researcher: ALICE })
+    expect(humans(proposal)).toEqual([[ALICE, false, p(0).state.recorder(1)]])
+    await sim.closeRound(1)
+    const report = await audit(sim.ledger, sim.store)
+    expect(report).toMatchObject({ ok: true, humanVotes: 1 })
+    expect(report.rejected.map(r => [r.block, r.error.name])).toEqual([[stranger, 'NotResearcherError'], [twice, 'DuplicateVoteError']])
+  })
+})
+
+describe('an advisory human vote counted by the recorder', () => {
+  it('fails the audit at that decision', async () => {
+    const byHand: DriverFactory = async participant => ({ openRound: async (round) => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
+    const sim = await Simulation.create(smallConfig({ rounds: 1, researchers: [ALICE] }), { dir: await tempDir(), driver: byHand })
+    try {
+      await sim.charter()
+      const p = (i: number): Participant => sim.participants[i] as Participant
+      await sim.propose(1, [p(0)])
+      const proposal = p(0).state.rounds.get(1)?.proposals[0] as string
+      await sim.bus.publish(sim.config.federation, { kind: 'reaction', from: ALICE, key: '👍', event: '$a1', proposal })
+      await sim.settle()
+      const human = [...p(0).state.proposals.get(proposal)?.humans.values() ?? []][0]?.block as string
+      const recorder = sim.participants.find(q => q.did === p(0).state.recorder(1)) as Participant
+      // The recorder counts the advisory 👍 toward a quorum of 2; every peer refuses the decision, and so does the audit.
+      const decision = await inject(sim, recorder.identity, { type: 'decision', federation: sim.config.federation, round: 1, proposal, proposer: p(0).did, accepted: false, accepts: 1, rejects: 0, required: 2, votes: [human] })
+      expect(sim.participants.map(q => q.state.proposals.get(proposal)?.decision)).toEqual([undefined, undefined, undefined])
+      const report = await audit(sim.ledger, sim.store)
+      expect(report).toMatchObject({ ok: false, firstFailure: { block: decision, type: 'decision', error: { name: 'DerivationMismatchError' } } })
+    } finally {
+      await sim.close()
+    }
+  })
+})

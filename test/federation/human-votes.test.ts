@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { HumanVote, type Record as ConclaveRecord, type HumanVotes } from '../../src/core/records.ts'
+import { silentLogger } from '../../src/core/logger.ts'
+import { FederationState } from '../../src/federation/state.ts'
+import { confirmReaction } from '../../src/federation/steps/human-vote.ts'
+import type { Bus } from '../../src/transport/index.ts'
+import { createIdentity, type Identity } from '../../src/identity/index.ts'
+import { randomSecretKey } from '../../src/identity/did-key.ts'
+import { BlockIndex } from '../../src/ledger/dag.ts'
+import type { Block } from '../../src/ledger/index.ts'
+
+const CID_A = 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i'
+const CID_B = 'bafkreiaxnnnb7qz2focittuqq3ya25q7rcv3bqynnczfzako47346wosmu'
+const sha = (s: string): string => createHash('sha256').update(s).digest('hex')
+const T0 = 1_800_000_000
+const ALICE = '@alice:localhost'
+const BOB = '@bob:localhost'
+
+let dag: BlockIndex
+async function block (who: Identity, record: ConclaveRecord, at = T0): Promise<Block> {
+  const jwt = await who.sign(record, { now: at })
+  const seq = dag.blocks.length
+  const last = dag.blocks.at(-1)
+  const b: Block = { id: sha(`${seq}:${jwt}`), seq, parents: last === undefined ? [] : [last.id], record: jwt, time: at, pow: 0 }
+  dag.add(b)
+  return b
+}
+const ledger = { descends: async (id: string, ancestor: string) => dag.descends(id, ancestor) }
+
+describe('HumanVote record', () => {
+  it('names a researcher\'s Matrix account and the reaction\'s event; anything else is refused', () => {
+    const vote = { type: 'human-vote', federation: 'fed', round: 1, proposal: 'f'.repeat(64), accept: true, researcher: ALICE, event: '$abc_DEF-123' }
+    expect(HumanVote.parse(vote)).toEqual(vote)
+    expect(HumanVote.safeParse({ ...vote, researcher: 'alice' }).success).toBe(false)
+    expect(HumanVote.safeParse({ ...vote, event: 'abc' }).success).toBe(false)
+    expect(HumanVote.safeParse({ ...vote, weight: 5 }).success).toBe(false)
+  })
+})
+
+/**
+ * Researchers' reactions, anchored by a member as human votes: one per researcher and
+ * proposal, only for the charter's researchers, within the window, before the decision;
+ * counted toward the quorum only where the charter says so.
+ */
+describe.each<[HumanVotes | undefined]>([[undefined], ['advisory'], ['counted']])('human votes under a charter whose humanVotes is %s', (humanVotes) => {
+  let members: Identity[]
+  let state: FederationState
+  const member = (i: number): Identity => members[i] as Identity
+  const counted = humanVotes === 'counted'
+  const human = (proposal: string, researcher = ALICE, event = '$reaction1', accept = true): ConclaveRecord =>
+    ({ type: 'human-vote', federation: 'fed', round: 1, proposal, accept, researcher, event })
+  const apply = async (b: Block, now = T0) => state.apply(b, { now, ledger })
+  let proposal: Block
+
+  beforeEach(async () => {
+    dag = new BlockIndex([])
+    members = [0, 1, 2].map(() => createIdentity(randomSecretKey()))
+    state = new FederationState()
+    await apply(await block(member(0), {
+      type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'count', count: 2 },
+      windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') },
+      researchers: [ALICE, BOB], ...(humanVotes === undefined ? {} : { humanVotes })
+    }))
+    proposal = await block(member(0), { type: 'proposal', federation: 'fed', round: 1, base: CID_A, delta: { cid: CID_B, sha256: sha('delta') }, numSamples: 10 })
+    await apply(proposal)
+  })
+
+  it(`a researcher's 👍 anchored by a member is on the proposal; ${counted ? 'it counts toward the quorum' : 'it counts for nothing'}, and the decision must say so`, async () => {
+    const h = await block(member(1), human(proposal.id))
+    await apply(h)
+    const v = await block(member(2), { type: 'vote', federation: 'fed', round: 1, proposal: proposal.id, accept: true, score: 0.1, rationale: 'better' })
+    await apply(v)
+    expect([...state.proposals.get(proposal.id)?.humans.keys() ?? []]).toEqual([ALICE])
+    const expected = counted
+      ? { accepted: true, accepts: 2, rejects: 0, required: 2, votes: [h.id, v.id].sort() }
+      : { accepted: false, accepts: 1, rejects: 0, required: 2, votes: [v.id] }
+    expect(state.derive(proposal.id)).toEqual(expected)
+    // A recorder who counts the other way is caught, as the audit would.
+    const recorder = members.find(m => m.did === state.recorder(1)) as Identity
+    const other = counted ? { accepted: false, accepts: 1, votes: [v.id] } : { accepted: true, accepts: 2, votes: [h.id, v.id].sort() }
+    await expect(apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: proposal.id, proposer: member(0).did, ...expected, ...other })))
+      .rejects.toMatchObject({ name: 'DerivationMismatchError' })
+    await apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: proposal.id, proposer: member(0).did, ...expected }))
+    expect(state.proposals.get(proposal.id)?.decision?.record.accepted).toBe(counted)
+  })
+
+  it('refuses a stranger\'s reaction: the charter does not name them (NotResearcherError)', async () => {
+    await expect(apply(await block(member(1), human(proposal.id, '@mallory:localhost')))).rejects.toMatchObject({ name: 'NotResearcherError', code: 'ERR_NOT_RESEARCHER' })
+    expect(state.proposals.get(proposal.id)?.humans.size).toBe(0)
+  })
+
+  it('refuses a researcher\'s second vote on the same proposal, whoever anchors it, and the same reaction backing two votes (DuplicateVoteError)', async () => {
+    await apply(await block(member(1), human(proposal.id, ALICE, '$first')))
+    await expect(apply(await block(member(2), human(proposal.id, ALICE, '$second', false)))).rejects.toMatchObject({ name: 'DuplicateVoteError' })
+    await expect(apply(await block(member(2), human(proposal.id, BOB, '$first')))).rejects.toMatchObject({ name: 'DuplicateVoteError' })
+    expect([...state.proposals.get(proposal.id)?.humans.values() ?? []].map(h => h.signed.record.accept)).toEqual([true])
+  })
+
+  it('refuses a reaction anchored after the decision or past the window (VoteOutsideWindowError), and one anchored by a non-member (NotMemberError)', async () => {
+    await expect(apply(await block(member(1), human(proposal.id), T0 + 601), T0 + 601)).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
+    await expect(apply(await block(createIdentity(randomSecretKey()), human(proposal.id)))).rejects.toMatchObject({ name: 'NotMemberError' })
+    const recorder = members.find(m => m.did === state.recorder(1)) as Identity
+    await apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: proposal.id, proposer: member(0).did, ...state.derive(proposal.id) }))
+    await expect(apply(await block(member(1), human(proposal.id)))).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
+  })
+
+  it('refuses a reaction on an unknown proposal (UnknownProposalError)', async () => {
+    await expect(apply(await block(member(1), human('e'.repeat(64))))).rejects.toMatchObject({ name: 'UnknownProposalError' })
+  })
+})
+
+describe('a charter that names no researcher', () => {
+  it('takes no human vote (NotResearcherError)', async () => {
+    dag = new BlockIndex([])
+    const [a, b] = [createIdentity(randomSecretKey()), createIdentity(randomSecretKey())]
+    const state = new FederationState()
+    await state.apply(await block(a, { type: 'charter', federation: 'fed', round: 0, members: [a.did, b.did], quorum: { kind: 'count', count: 1 }, windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') } }), { now: T0, ledger })
+    const p = await block(a, { type: 'proposal', federation: 'fed', round: 1, base: CID_A, delta: { cid: CID_B, sha256: sha('delta') }, numSamples: 10 })
+    await state.apply(p, { now: T0, ledger })
+    await expect(state.apply(await block(b, { type: 'human-vote', federation: 'fed', round: 1, proposal: p.id, accept: true, researcher: ALICE, event: '$r' }), { now: T0, ledger }))
+      .rejects.toMatchObject({ name: 'NotResearcherError' })
+  })
+})
+
+describe('asking the room whether it backs a human vote', () => {
+  const vote = { type: 'human-vote' as const, federation: 'fed', round: 1, proposal: 'p'.repeat(64), accept: true, researcher: ALICE, event: '$r1' }
+  const room = new Map([
+    ['$r1', { from: ALICE, key: '👍️', proposal: 'p'.repeat(64) }],
+    ['$bob', { from: BOB, key: '👍', proposal: 'p'.repeat(64) }],
+    ['$down', { from: ALICE, key: '👎', proposal: 'p'.repeat(64) }],
+    ['$other', { from: ALICE, key: '👍', proposal: 'q'.repeat(64) }]
+  ])
+  const ask = async (event: string): Promise<string[]> => {
+    const reasons: string[] = []
+    const bus = { reaction: async (_room: string, id: string) => room.get(id) } as unknown as Bus
+    await confirmReaction({ bus, room: 'fed', name: 'agent-1', logger: silentLogger }, { block: 'b'.repeat(64), record: { ...vote, event } }, { onProgress: e => { if (e.type === 'conclave:human-vote:unconfirmed') reasons.push(e.detail.reason) } })
+    return reasons
+  }
+
+  it('confirms the researcher\'s own 👍 on that proposal, and names every mismatch', async () => {
+    expect(await ask('$r1')).toEqual([])
+    expect(await ask('$none')).toEqual(['the room holds no reaction $none'])
+    expect(await ask('$bob')).toEqual([`reaction $bob was sent by ${BOB}, not ${ALICE}`])
+    expect(await ask('$down')).toEqual(['reaction $down is 👎, not a 👍'])
+    expect(await ask('$other')).toEqual([`reaction $other is not on proposal ${'p'.repeat(64)}'s notice`])
+  })
+})

@@ -1,0 +1,42 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Vote } from '../../src/core/records.ts'
+import { peekRecord } from '../../src/identity/index.ts'
+import { Simulation } from '../../src/federation/simulation.ts'
+import { smallConfig, tempDir } from './helpers.ts'
+
+/** The votes `did` signed, in ledger order. */
+async function votesOf (sim: Simulation, did: string): Promise<Vote[]> {
+  const votes: Vote[] = []
+  for await (const block of sim.ledger.blocks()) {
+    const { issuer, record } = peekRecord(block.record)
+    if (record?.type === 'vote' && issuer === did) votes.push(record)
+  }
+  return votes
+}
+
+describe('a member restarted mid-run', () => {
+  const sims: Simulation[] = []
+  afterEach(async () => { for (const sim of sims.splice(0)) await sim.close() })
+
+  it('measures the updates it judges as a member never stopped: the same signed measurements, the same model', async () => {
+    const victim = 1
+    // The same run twice; in one, the victim is restarted after proposing in round 2, before its peers propose.
+    const runs = []
+    for (const restart of [false, true]) {
+      const sim = await Simulation.create(smallConfig({ task: { kind: 'classify', trainLimit: 300, testLimit: 200, features: 512 } }), { dir: await tempDir() })
+      sims.push(sim)
+      await sim.charter()
+      await sim.round(1)
+      await sim.propose(2, [sim.participants[victim]!])
+      if (restart) await sim.restart(victim)
+      await sim.propose(2, sim.participants.filter((_, i) => i !== victim))
+      await sim.closeRound(2)
+      // Block ids differ between runs (blocks carry their time): what the victim decided, and from what.
+      const votes = (await votesOf(sim, sim.participants[victim]!.did)).map(v => ({ round: v.round, accept: v.accept, measurement: v.measurement }))
+      runs.push({ votes, model: sim.participants[0]?.globalModel?.ref.sha256 })
+    }
+    const [whole, restarted] = runs
+    expect(whole?.votes.filter(v => v.round === 2 && v.measurement !== undefined && 'geometry' in v.measurement && v.measurement.geometry?.normRatio !== undefined)).toHaveLength(2)
+    expect(restarted).toEqual(whole)
+  })
+})
