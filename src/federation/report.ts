@@ -65,7 +65,8 @@ export function roundTable (report: RunReport): string {
     const model = r.modelVotes === undefined ? '—' : `${(100 * r.modelVotes).toFixed(0)}%`
     return `| ${r.round} | ${r.proposals} | ${r.accepts} | ${r.rejects} | ${model} | ${r.metric.value.toFixed(4)} | ${r.phases.model.toFixed(1)} | ${r.phases.train.toFixed(1)} | ${protocol.toFixed(1)} | ${r.wallSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} |`
   })
-  return [header, '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|', ...rows].join('\n')
+  // One alignment cell per header cell: a short row would make Markdown drop the table.
+  return [header, header.replace(/[^|]+\|/g, '---:|'), ...rows].join('\n')
 }
 
 /** The plots report.md shows, each an SVG file beside it: what the quorum did with every update, and who it trusted. */

@@ -24,7 +24,7 @@ describe('conclave run --verbose', () => {
       for (const args of votes) expect([args.length, args.at(-1)]).toEqual([120, '…'])
       expect(mine.filter(l => / reply ".*" · model /.test(l))).toHaveLength(3)
     }
-    expect(run.out).toMatch(/\| round \| proposals \| accepts \| rejects \| accuracy \| model s \| train s \| protocol s \| wall s \| peak MiB \|/)
+    expect(run.out).toMatch(/\| round \| proposals \| accepts \| rejects \| model votes \| accuracy \| model s \| train s \| protocol s \| wall s \| peak MiB \|\n(\|---:){11}\|\n/)
     const round = report.rounds.at(-1)
     expect(round?.phases.model).toBeGreaterThan(0)
     // the agents' thinking is counted once, beside the protocol's work
