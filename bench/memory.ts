@@ -11,8 +11,8 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import * as vega from 'vega'
-import * as vegaLite from 'vega-lite'
+import type { TopLevelSpec } from 'vega-lite'
+import { vegaLiteSvg } from '../src/federation/charts.ts'
 import { parseRunConfig } from '../src/federation/config.ts'
 import { Simulation } from '../src/federation/simulation.ts'
 import { agentDriver } from '../agents/index.ts'
@@ -66,7 +66,7 @@ const peak = Math.max(...samples.map(s => s.rssMiB))
 const driver = values.autopilot ? 'the protocol autopilot' : 'policy agents'
 const command = `npm run bench:memory -- --rounds ${rounds} --agents ${agents} --seed ${seed}${values.autopilot ? ' --autopilot' : ''}`
 await writeFile(join(values.out, 'memory.json'), JSON.stringify({ command, node: process.version, rounds, agents, seed, driver, slopeMiBPerRound: fit, peakRssMiB: peak, samples }, null, 2) + '\n')
-const spec: vegaLite.TopLevelSpec = {
+const spec: TopLevelSpec = {
   $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
   title: `Memory after a full GC: ${agents} agents (${driver}) in one process, classify, seed ${seed}`,
   width: 480,
@@ -75,7 +75,7 @@ const spec: vegaLite.TopLevelSpec = {
   mark: { type: 'line', point: true },
   encoding: { x: { field: 'round', type: 'quantitative' }, y: { field: 'MiB', type: 'quantitative' }, color: { field: 'what', type: 'nominal', title: null } }
 }
-await writeFile(join(values.out, 'memory.svg'), await new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' }).toSVG())
+await writeFile(join(values.out, 'memory.svg'), await vegaLiteSvg(spec))
 const md = `# Memory over a long run\n\nMade by \`${command}\` (Node ${process.version}): \`npm start\`'s federation (classify, ${agents} agents in one process driven by ${driver}, quorum 4 of 5) for ${rounds} rounds; after each round a full GC, then the process's memory.\n\n| | slope after round 5 (MiB per round) |\n|---|---:|\n| RSS | ${fit.rss.toFixed(2)} |\n| JS heap | ${fit.heap.toFixed(2)} |\n| array buffers | ${fit.arrayBuffers.toFixed(2)} |\n\nPeak RSS ${peak.toFixed(0)} MiB.\n\n![memory per round](memory.svg)\n`
 await writeFile(join(values.out, 'memory.md'), md)
 process.stdout.write(md)

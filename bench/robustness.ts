@@ -13,10 +13,10 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import * as vega from 'vega'
-import * as vegaLite from 'vega-lite'
+import type { TopLevelSpec } from 'vega-lite'
 import { AcceptanceRuleName } from '../src/federation/acceptance.ts'
 import { runBaseline } from '../src/federation/baselines.ts'
+import { vegaLiteSvg } from '../src/federation/charts.ts'
 import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
 import { TABLE1_BASE } from './table1-setting.ts'
@@ -134,7 +134,7 @@ function markdown (): string {
 
 async function heatmap (): Promise<string> {
   const data = cells().map(c => ({ ...c, row: `${c.task} · ${c.rule} · ${c.hostile} hostile`, label: `${c.gap >= 0 ? '+' : ''}${c.gap.toFixed(1)}${c.pass ? '' : ' ✗'}` }))
-  const spec: vegaLite.TopLevelSpec = {
+  const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: 'Final metric minus the federation without its hostile members (points; ✗: bar not met)',
     data: { values: data },
@@ -146,6 +146,5 @@ async function heatmap (): Promise<string> {
       { mark: { type: 'text', fontSize: 10 }, encoding: { text: { field: 'label' } } }
     ]
   }
-  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' })
-  return view.toSVG()
+  return await vegaLiteSvg(spec)
 }

@@ -208,10 +208,14 @@ export function teacherSpend (report?: RunReport): Chart | undefined {
   }
 }
 
-/** A chart rendered to a self-contained SVG offline, with Vega's headless view (no browser, no canvas). */
+/** A chart rendered to a self-contained SVG offline (white background, its title on top). */
 export async function chartSvg (chart: Chart): Promise<string> {
+  return await vegaLiteSvg({ ...chart.spec, title: chart.title, background: 'white' } as TopLevelSpec)
+}
+
+/** Any Vega-Lite spec rendered to SVG offline, with Vega's headless view (no browser, no canvas). */
+export async function vegaLiteSvg (spec: TopLevelSpec): Promise<string> {
   const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')])
-  const spec: TopLevelSpec = { ...chart.spec, title: chart.title, background: 'white' } as TopLevelSpec
   const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' })
   try {
     return await view.toSVG()
