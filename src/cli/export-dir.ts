@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join, relative, resolve, isAbsolute } from 'node:path'
 import { z } from 'zod'
 import { AuditFailedError, ConclaveError, ConfigError, DatasetError, NoCheckpointError } from '../core/errors.ts'
@@ -9,6 +9,7 @@ import { createHeliaStore } from '../storage/helia.ts'
 import { decodeModel, MAX_MODEL_BYTES } from '../federation/content.ts'
 import { memberName } from '../federation/config.ts'
 import { prepareOwnedDir, type DirOwner } from '../federation/run-dir.ts'
+import { readRunReport } from '../federation/report.ts'
 import { readRunConfig } from '../federation/run.ts'
 import { readLedgerDir } from '../federation/run-view.ts'
 import { FederationState } from '../federation/state.ts'
@@ -91,7 +92,7 @@ export async function exportRun (runDir: string, options: ExportOptions): Promis
   } finally {
     task.dispose()
   }
-  const reported = (await reportedMetrics(dir)).get(round)
+  const reported = (await readRunReport(dir))?.rounds.find(r => r.round === round)?.metric.value
   if (reported !== undefined && reported !== metric.value) {
     throw new DatasetError(`round ${round}'s model scores ${metric.name} ${metric.value} with the vocabulary fitted from ${config.task.data} now, where the run reported ${reported}: the dataset has changed since the run, so its vocabulary would not be the model's`)
   }
@@ -136,12 +137,3 @@ async function checkpointsOf (dir: string): Promise<{ charter: Charter, checkpoi
 }
 
 /** What report.json says each round's global model scored (none where the run wrote no report.json, or one that does not parse). */
-async function reportedMetrics (dir: string): Promise<Map<number, number>> {
-  const text = await readFile(join(dir, 'report.json'), 'utf8').catch(() => undefined)
-  let json: unknown
-  try { json = text === undefined ? undefined : JSON.parse(text) } catch { json = undefined }
-  const parsed = ReportedRounds.safeParse(json)
-  return new Map(parsed.success ? parsed.data.rounds.map(r => [r.round, r.metric.value]) : [])
-}
-
-const ReportedRounds = z.object({ rounds: z.array(z.object({ round: z.number().int(), metric: z.object({ value: z.number() }) })) })

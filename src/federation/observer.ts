@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError, EmptyLedgerError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
@@ -12,7 +12,7 @@ import { createLocalBus } from '../transport/local.ts'
 import { memberName, parseRunConfig, readConfigFile, type RunConfig } from './config.ts'
 import { enrol } from './enrol.ts'
 import type { Participant } from './participant.ts'
-import { RunReport } from './report.ts'
+import { readRunReport, type RunReport } from './report.ts'
 
 /**
  * A run's members loaded read-only from its directory, to be asked about the record
@@ -61,7 +61,7 @@ export class ObservedRun {
     const store = config.store.kind === 'helia'
       ? await createHeliaStore({ dir: join(dir, 'store'), readOnly: true, logger })
       : await createContentStore(config.store, { dir: join(dir, 'store'), logger })
-    const report = await readFile(join(dir, 'report.json'), 'utf8').then(t => RunReport.safeParse(JSON.parse(t)).data, () => undefined)
+    const report = await readRunReport(dir)
     return new ObservedRun({ dir, config, dids, ledger, store, stamp, report, logger })
   }
 

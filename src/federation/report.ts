@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { z } from 'zod'
 import { AuditReport } from './audit.ts'
 import { chartSvg, runCharts, type ChartId } from './charts.ts'
@@ -55,6 +57,17 @@ export const RunReport = z.object({
   audit: AuditReport.optional()
 })
 export type RunReport = z.infer<typeof RunReport>
+
+/** DIR/report.json as a run wrote it; undefined when there is none yet, or it is half-written or not a Conclave report. */
+export async function readRunReport (dir: string): Promise<RunReport | undefined> {
+  const text = await readFile(join(dir, 'report.json'), 'utf8').catch(() => undefined)
+  if (text === undefined) return undefined
+  try {
+    return RunReport.safeParse(JSON.parse(text)).data
+  } catch {
+    return undefined
+  }
+}
 
 /** The per-round table printed at the end of a run. */
 export function roundTable (report: RunReport): string {
