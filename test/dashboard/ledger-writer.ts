@@ -64,7 +64,7 @@ export class LedgerWriter {
   async vote (who: number, proposal: Block, accept: boolean, rationale = accept ? 'better on my data' : 'worse on my data'): Promise<Block> {
     // Signed with a measurement that makes the vote what the charter's terms decide: a clear gain, or a collapse.
     const measurement = { before: 0.5, after: accept ? 0.6 : -99.5, initial: 0, reference: 0.6, geometry: { normRatio: 1, cosine: 0.5, earlierCosine: 0, historyCosine: 0.5 } }
-    return this.append(who, { type: 'vote', federation: this.#federation, round: this.round, proposal: proposal.id, accept, score: accept ? 0.1 : -100, rationale, measurement })
+    return this.append(who, { type: 'vote', federation: this.#federation, round: this.round, proposal: proposal.id, accept, score: accept ? 0.1 : -0.1, rationale, measurement })
   }
 
   /** The round's recorder anchors the decision the votes make. */
