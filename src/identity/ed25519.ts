@@ -39,3 +39,11 @@ export function signEd25519 (key: KeyObject, bytes: Uint8Array): Uint8Array {
 export function verifyEd25519 (key: KeyObject, bytes: Uint8Array, signature: Uint8Array): boolean {
   return signature.length === SIGNATURE_BYTES && verify(null, bytes, key, signature)
 }
+
+/** `verifyEd25519` on libuv's thread pool (node:crypto's callback form), so many checks use every core. */
+export async function verifyEd25519Async (key: KeyObject, bytes: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  if (signature.length !== SIGNATURE_BYTES) return false
+  return new Promise((resolve, reject) => {
+    verify(null, bytes, key, signature, (err, good) => { if (err === null) resolve(good); else reject(err) })
+  })
+}

@@ -10,8 +10,12 @@ import { identity } from 'multiformats/hashes/identity'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { readdir, readFile } from 'node:fs/promises'
 import { join, sep } from 'node:path'
+import { mapConcurrently } from '../core/concurrently.ts'
 import type { Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
+
+/** Store files read at once: a store holds thousands of small ones. */
+const READS_IN_FLIGHT = 32
 
 /** One damaged thing in a store directory. */
 export interface StoreDamage {
@@ -89,19 +93,23 @@ interface BlockScan {
 async function inspectBlocks (dir: string, options: AbortOptions): Promise<BlockScan> {
   const damage: StoreDamage[] = []
   const intact = new Set<string>()
-  for (const { rel, isFile, isDir } of await listTree(join(dir, 'blocks'), 'blocks')) {
+  const found = await mapConcurrently(await listTree(join(dir, 'blocks'), 'blocks'), READS_IN_FLIGHT, async ({ rel, isFile, isDir }): Promise<StoreDamage | string | undefined> => {
     options.signal?.throwIfAborted()
     const parts = rel.split('/')
     if (!isFile) {
-      if (!isDir || parts.length !== 2 || !/^[A-Z2-7]{2}$/.test(parts[1] as string)) damage.push({ where: rel, problem: 'not a blockstore shard directory' })
-      continue
+      if (!isDir || parts.length !== 2 || !/^[A-Z2-7]{2}$/.test(parts[1] as string)) return { where: rel, problem: 'not a blockstore shard directory' }
+      return undefined
     }
     const name = parts[2] ?? ''
     const stem = name.slice(0, -'.data'.length)
     const digest = parts.length === 3 && name.endsWith('.data') && stem.endsWith(parts[1] as string) ? decodeDigest(() => base32upper.decode(stem)) : undefined
-    if (digest === undefined) { damage.push({ where: rel, problem: 'not a block file name' }); continue }
-    if (await blockMatches(digest, await readFile(join(dir, rel)))) intact.add(stem)
-    else damage.push({ where: CID.createV1(raw.code, digest).toString(), problem: `${rel} does not hash to its name` })
+    if (digest === undefined) return { where: rel, problem: 'not a block file name' }
+    if (await blockMatches(digest, await readFile(join(dir, rel)))) return stem
+    return { where: CID.createV1(raw.code, digest).toString(), problem: `${rel} does not hash to its name` }
+  })
+  for (const f of found) {
+    if (typeof f === 'string') intact.add(f)
+    else if (f !== undefined) damage.push(f)
   }
   return { damage, intact }
 }
@@ -119,14 +127,16 @@ const PIN_RECORD = cborg.encode({ depth: Infinity, metadata: {} })
 async function inspectDatastore (dir: string, options: AbortOptions): Promise<PinScan> {
   const scan: PinScan = { damage: [], pins: new Map(), records: new Map() }
   const bad = (where: string, problem: string): void => { scan.damage.push({ where, problem }) }
-  for (const { rel, isFile, isDir } of await listTree(join(dir, 'datastore'), 'datastore')) {
+  const entries = await listTree(join(dir, 'datastore'), 'datastore')
+  const contents = await mapConcurrently(entries, READS_IN_FLIGHT, async ({ rel, isFile }) => isFile ? readFile(join(dir, rel)) : undefined)
+  for (const [i, { rel, isFile, isDir }] of entries.entries()) {
     options.signal?.throwIfAborted()
     const parts = rel.split('/')
-    if (!isFile) {
+    const bytes = contents[i]
+    if (!isFile || bytes === undefined) {
       if (!isDir || parts.length !== 2 || (parts[1] !== 'pin' && parts[1] !== 'pinned-block')) bad(rel, 'not a datastore directory')
       continue
     }
-    const bytes = await readFile(join(dir, rel))
     const name = (parts.at(-1) ?? '').replace(/\.data$/, '')
     if (rel === 'datastore/version.data') {
       if (new TextDecoder().decode(bytes) !== '1') bad(rel, 'datastore version is not 1')

@@ -2,6 +2,7 @@ import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
+import { mapConcurrently } from '../core/concurrently.ts'
 import { ContentMismatchError, PayloadTooLargeError } from '../core/errors.ts'
 import type { AbortOptions } from '../core/options.ts'
 
@@ -47,15 +48,11 @@ export async function readUnixfsFile (root: CID, readBlock: ReadBlock, options: 
     }
   }
   await place(root, top, 0, size)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    for (let leaf = leaves[next++]; leaf !== undefined; leaf = leaves[next++]) {
-      const bytes = await readBlock(leaf.cid, options)
-      if (bytes.length !== leaf.size) throw new ContentMismatchError(`leaf ${leaf.cid} has ${bytes.length} bytes where its parent says ${leaf.size}`)
-      out.set(bytes, leaf.at)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 8, leaves.length) }, worker))
+  await mapConcurrently(leaves, options.concurrency ?? 8, async leaf => {
+    const bytes = await readBlock(leaf.cid, options)
+    if (bytes.length !== leaf.size) throw new ContentMismatchError(`leaf ${leaf.cid} has ${bytes.length} bytes where its parent says ${leaf.size}`)
+    out.set(bytes, leaf.at)
+  })
   return out
 }
 

@@ -4,7 +4,7 @@ import { getResolver } from 'key-did-resolver'
 import { base58btc } from 'multiformats/bases/base58'
 import { describe, expect, it } from 'vitest'
 import type { Vote } from '../../src/core/records.ts'
-import { createIdentity, NonceRegistry, verifyRecord } from '../../src/identity/index.ts'
+import { createIdentity, NonceRegistry, preverifyRecords, verifyRecord } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { Jwt } from '../../src/identity/jwt.ts'
 import { VerifiedJwts } from '../../src/identity/verified-jwts.ts'
@@ -88,6 +88,21 @@ describe('a remembered signature lets no other text through', () => {
     const nonces = new NonceRegistry()
     await verifyRecord(jwt, { now: 1_800_000_000, nonces })
     await expect(verifyRecord(jwt, { now: 1_800_000_000, nonces })).rejects.toMatchObject({ name: 'ReplayedNonceError' })
+  })
+})
+
+describe('signatures checked ahead, many at once', () => {
+  it('remembers only the texts that verify: forged, garbled and foreign-key texts still fail in their turn', async () => {
+    const alice = createIdentity(randomSecretKey())
+    const mallory = createIdentity(randomSecretKey())
+    const good = await Promise.all([1, 2, 3].map(async round => alice.sign({ ...vote, round })))
+    const [header, , signature] = segments(good[0] as string)
+    const forged = [header, encode({ ...payloadOf(good[0] as string), iss: mallory.did }), signature].join('.')
+    const garbled = 'not.a.jwt!'
+    await preverifyRecords([...good, forged, garbled, good[0] as string])
+    expect(good.map(jwt => Jwt.decode(jwt).signedByIssuer())).toEqual([true, true, true])
+    await expect(verifyRecord(forged)).rejects.toMatchObject({ name: 'BadSignatureError' })
+    await expect(verifyRecord(garbled)).rejects.toMatchObject({ name: 'InvalidRecordError' })
   })
 })
 
