@@ -16,6 +16,7 @@ import type { Attack, Conduct } from './attacks.ts'
 import type { Geometry } from './robust-acceptance.ts'
 import type { GlobalModel } from './merge.ts'
 import type { PhaseTimer } from './phases.ts'
+import type { SharedWork } from './shared-work.ts'
 import type { FederationState } from './state.ts'
 
 /** What a participant is made of: its services, data, settings and, for experiments, its attack. */
@@ -51,6 +52,8 @@ export interface ParticipantInit {
   queue?: SerialQueue
   /** Counts the participant's time per phase; one timer for all who share a queue counts each instant once. @default a timer of its own */
   timer?: PhaseTimer
+  /** Work done once for every participant of this process (a simulation's); absent: all my own. */
+  shared?: SharedWork
   /** Makes this participant hostile, for robustness experiments. @default honest */
   attack?: Attack
   /** Fellow colluders (1-based positions in the charter's members), whose updates a colluding member accepts while it rejects everyone else's. */
@@ -170,6 +173,8 @@ export interface StepContext {
   readonly autoVote: boolean
   readonly state: FederationState
   readonly timer: PhaseTimer
+  /** Work shared with the other participants of this process, where there are any. */
+  readonly shared?: SharedWork
   readonly logger: Logger
   /** Unix seconds, for record times. */
   now(): number

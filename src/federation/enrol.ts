@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import type { Logger } from '../core/logger.ts'
 import type { Charter, Did } from '../core/records.ts'
 import type { SerialQueue } from '../core/serial-queue.ts'
+import type { SharedWork } from './shared-work.ts'
 import type { Identity } from '../identity/index.ts'
 import type { Ledger } from '../ledger/index.ts'
 import { judgeOf, type Shard, type Task } from '../ml/task.ts'
@@ -37,6 +38,7 @@ export interface Enrolment {
   logger?: Logger
   queue?: SerialQueue
   timer?: PhaseTimer
+  shared?: SharedWork
 }
 
 /** Member `index` (0-based, named agent-N) of a run: the config sets its seed, vote rule, attack and teacher budget. */
@@ -63,7 +65,8 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
     autoVote: parts.driver === undefined || parts.driver === autopilot,
     logger: parts.logger,
     queue: parts.queue,
-    timer: parts.timer
+    timer: parts.timer,
+    shared: parts.shared
   })
 }
 

@@ -60,6 +60,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       autoVote: init.autoVote !== false,
       state: this.state,
       timer: this.timer,
+      shared: init.shared,
       logger: init.logger ?? silentLogger,
       now: () => Math.floor(clock?.() ?? Date.now() / 1000),
       held: { shard: init.shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), prepared: new Map(), sketches: [] }

@@ -14,6 +14,7 @@ import { charterOf, enrol } from './enrol.ts'
 import { autopilot, type Driver, type DriverFactory } from './driver.ts'
 import type { Participant } from './participant.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
+import { SharedWork } from './shared-work.ts'
 import { PhaseTimer, zeroPhases, type PhaseSeconds } from './phases.ts'
 import type { RoundReport } from './report.ts'
 import { fetchModel } from './content.ts'
@@ -71,11 +72,14 @@ export class Simulation {
    * and each instant is counted once, by the phase that began last.
    */
   readonly #timer = new PhaseTimer()
+  /** Merges of the same inputs and decoded updates, done once for everyone. */
+  readonly shared: SharedWork
   readonly #names: Map<string, string>
   readonly #loop: RoundLoop
 
   private constructor (parts: SimulationParts) {
     this.config = parts.config
+    this.shared = new SharedWork(parts.config.agents)
     this.task = parts.task
     this.store = parts.store
     this.ledger = parts.ledger
@@ -135,7 +139,7 @@ export class Simulation {
     this.rejections.set(name, list)
     const participant = await enrol(config, index, {
       identity, store, ledger, bus, task, shard: this.shards[index] as Shard, teacher: this.teacher,
-      dir: this.#options.dir, driver: this.#options.driver, logger: this.#options.logger, queue: this.#queue, timer: this.#timer
+      dir: this.#options.dir, driver: this.#options.driver, logger: this.#options.logger, queue: this.#queue, timer: this.#timer, shared: this.shared
     })
     participant.on('conclave:record:rejected', e => { list.push(e) })
     return participant

@@ -2,22 +2,38 @@ import { DerivationMismatchError } from '../../core/errors.ts'
 import type { AbortOptions } from '../../core/options.ts'
 import type { Checkpoint } from '../../core/records.ts'
 import { weightsSha256 } from '../../ml/weights.ts'
-import { fetchModel } from '../content.ts'
 import { requireGlobal, type StepContext } from '../context.ts'
 import { mergeRound, trustOf, type GlobalModel } from '../merge.ts'
+import { fetchShared } from '../shared-work.ts'
 
-export type MergeContext = Pick<StepContext, 'name' | 'held' | 'state' | 'store' | 'timer'>
+export type MergeContext = Pick<StepContext, 'name' | 'held' | 'state' | 'store' | 'timer' | 'shared'>
 
-/** The next global model as I derive it from the round's accepted proposals. */
+/**
+ * The next global model as I derive it from the round's accepted proposals; where I share
+ * a process with other members, the merge of the very same inputs is done once for all.
+ */
 export async function merge (ctx: MergeContext, { round }: { round: number }, options: AbortOptions = {}): Promise<GlobalModel> {
   const global = requireGlobal(ctx)
   return ctx.timer.time('merge', async () => {
-    const accepted = []
-    for (const entry of ctx.state.accepted(round)) {
-      const delta = ctx.held.deltas.get(entry.block) ?? await fetchModel(ctx.store, entry.signed.record.delta, options)
-      accepted.push({ delta, numSamples: entry.signed.record.numSamples, trust: trustOf(entry) })
+    const entries = ctx.state.accepted(round)
+    const compute = async (): Promise<GlobalModel> => {
+      const accepted = []
+      for (const entry of entries) {
+        const delta = ctx.held.deltas.get(entry.block) ?? await fetchShared(ctx, entry.signed.record.delta, options)
+        accepted.push({ delta, numSamples: entry.signed.record.numSamples, trust: trustOf(entry) })
+      }
+      return mergeRound(global, accepted, ctx.state, round)
     }
-    return mergeRound(global, accepted, ctx.state, round)
+    if (ctx.shared === undefined) return compute()
+    // Everything mergeRound reads: the charter (rule, momentum), the parent and its step, each accepted update and its weight, the round's proposed samples.
+    const inputs = {
+      charter: ctx.state.charter?.jwt,
+      parent: global.ref.cid,
+      step: global.step === undefined ? null : weightsSha256(global.step),
+      accepted: entries.map(e => [e.signed.record.delta.cid, e.signed.record.numSamples, trustOf(e)]),
+      proposed: (ctx.state.rounds.get(round)?.proposals ?? []).map(id => ctx.state.proposals.get(id)?.signed.record.numSamples ?? 0)
+    }
+    return ctx.shared.merge(inputs, compute)
   })
 }
 
