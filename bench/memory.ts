@@ -17,6 +17,7 @@ import { parseRunConfig } from '../src/federation/config.ts'
 import { Simulation } from '../src/federation/simulation.ts'
 import { agentDriver } from '../agents/index.ts'
 import { initBackend } from '../src/ml/backend.ts'
+import { slope } from './fit.ts'
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '50' }, agents: { type: 'string', default: '5' }, seed: { type: 'string', default: '42' }, autopilot: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' } } })
 const rounds = Number(values.rounds)
@@ -47,15 +48,6 @@ try {
   await rm(dir, { recursive: true, force: true })
 }
 
-/** Least-squares slope of y over x. */
-function slope (points: Array<[number, number]>): number {
-  const n = points.length
-  const mx = points.reduce((s, [x]) => s + x, 0) / n
-  const my = points.reduce((s, [, y]) => s + y, 0) / n
-  const sxy = points.reduce((s, [x, y]) => s + (x - mx) * (y - my), 0)
-  const sxx = points.reduce((s, [x]) => s + (x - mx) ** 2, 0)
-  return sxx === 0 ? 0 : sxy / sxx
-}
 const settled = samples.filter(s => s.round > 5)
 const fit = {
   rss: slope(settled.map(s => [s.round, s.rssMiB])),
