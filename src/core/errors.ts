@@ -25,6 +25,10 @@ export class ConfigError extends ConclaveError {}
  * or an earlier run that `--force` was not given to replace.
  */
 export class RunDirectoryError extends ConfigError {}
+/** A command typed in a room (`!federate …`) that does not say what to do: its reply names what is wrong. */
+export class BadCommandError extends ConclaveError {}
+/** A call to federate that too few agents answered. */
+export class NotEnoughAgentsError extends ConclaveError {}
 /** A record or message that does not parse or does not match its schema. */
 export class InvalidRecordError extends ConclaveError {}
 /** A JWT whose signature does not verify against its issuer's DID. */

@@ -9,7 +9,7 @@ import { createLedger } from '../ledger/index.ts'
 import { evalExamples, loadTask } from '../ml/task.ts'
 import { createContentStore } from '../storage/index.ts'
 import { createTeacher } from '../teachers/index.ts'
-import { createMemberBuses } from '../transport/members.ts'
+import { createMemberBuses, type MemberBuses } from '../transport/members.ts'
 import { audit, type AuditReport } from './audit.ts'
 import { memberName, parseRunConfig, type RunConfig } from './config.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
@@ -37,6 +37,8 @@ const MemberPart = z.object({
 export interface MemberConfig extends z.infer<typeof MemberPart> {
   run: RunConfig
   name: string
+  /** The bus room the federation talks in. @default its federation's id (a lobby's federations talk in the lobby's room) */
+  room?: string
 }
 
 /** Validates a member config: the member part, then the rest as a run config with `agents` = the number of members. */
@@ -75,6 +77,8 @@ export interface MemberOptions {
   say?: (line: string) => void
   /** Keep serving chat (and the room) after the last round until the signal aborts. */
   stay?: boolean
+  /** The room's buses, opened (and closed) by the caller: a lobby's, which outlives its federations. @default opened here */
+  buses?: MemberBuses
 }
 
 /**
@@ -97,13 +101,13 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   if (shard === undefined) throw new ConfigError(`the task gave no share for member ${config.member}`)
   const store = await createContentStore(run.store, { dir: join(config.dir, 'store'), logger })
   const names = new Map(config.members.map((did, i) => [did, memberName(i)]))
-  const buses = await createMemberBuses(run.bus, { federation: run.federation, names: config.members.map((_, i) => memberName(i)), mine: [config.member - 1], researchers: run.researchers, nameOf: did => names.get(did), logger })
+  const buses = options.buses ?? await createMemberBuses(run.bus, { federation: run.federation, names: config.members.map((_, i) => memberName(i)), mine: [config.member - 1], researchers: run.researchers, nameOf: did => names.get(did), logger })
   const bus = buses.of(config.member - 1)
-  const room = run.federation
+  const room = config.room ?? run.federation
   // The first member anchors the charter: until then, my copy keeps only its blocks.
   const ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, founder: config.members[0], logger })
   const teacher = task.teaching === undefined ? undefined : await createTeacher(run.teacher, task.teaching.pairs)
-  const participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
+  const participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, room, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
   const chat = { steer: new Set([...run.researchers, ...buses.accounts]), limit: run.agent.chatLimit }
   const driver = await (options.driver ?? autopilot)(participant, { ledger, bus, room, nameOf: did => names.get(did) ?? did, dir: join(config.dir, 'agents', config.name), chat, rounds: run.rounds })
   const clock = wallClock(participant)
@@ -161,7 +165,7 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   } finally {
     await driver.close()
     participant.stop()
-    await buses.close()
+    if (options.buses === undefined) await buses.close()
     await ledger.close()
     await store.close()
     task.dispose()
