@@ -15,6 +15,7 @@ import { exportCommand, predictCommand } from './export.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 import { parseMemberConfig, runMember, type MemberReport } from '../federation/member.ts'
 import { preflight } from '../federation/preflight.ts'
+import { ServiceUrl } from '../core/secret.ts'
 
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
@@ -25,7 +26,7 @@ Usage:
   conclave agent --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--stay] [--verbose]
   conclave agent --lobby --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--verbose]
   conclave key   FILE
-  conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--json]
+  conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--kubo URL] [--json]
   conclave export DIR [--round R] --out DIR2 [--force]
   conclave predict DIR2 [--in FILE.jsonl] [--out FILE.jsonl]
   conclave chat  DIR [--agent NAME] [--llm policy|ollama:M|gguf:PATH]
@@ -59,6 +60,7 @@ audit   Replays DIR's ledger and store, re-derives every decision and the model 
         checks that nothing under ledger/ and store/ is missing, extra or changed since the
         run signed its head. --head ID: the ledger must end at that head (as \`run\` printed it);
         --against: another copy of the run must hold the same ledger, not more and not less.
+        --kubo URL: the content is on that kubo node (a member's directory of \`conclave agent\`).
         Reads only. Exits 0 only when everything verifies; names the first thing that does not.
 export  Writes the global model of round R (default: the last checkpoint) to DIR2, with all a
         predictor needs: model.safetensors (its sha-256 is the run's model hash), predictor.json
@@ -268,13 +270,15 @@ async function keyCommand (args: string[]): Promise<number> {
 async function auditCommand (args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { json: { type: 'boolean', default: false }, head: { type: 'string' }, against: { type: 'string' } },
+    options: { json: { type: 'boolean', default: false }, head: { type: 'string' }, against: { type: 'string' }, kubo: { type: 'string' } },
     allowPositionals: true,
     strict: true
   })
   const dir = positionals[0]
-  if (dir === undefined || positionals.length > 1) throw new ConfigError('usage: conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--json]')
-  const report = await auditRunDir(resolve(dir), { head: values.head, against: values.against === undefined ? undefined : resolve(values.against) })
+  if (dir === undefined || positionals.length > 1) throw new ConfigError('usage: conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--kubo URL] [--json]')
+  const kubo = values.kubo === undefined ? undefined : ServiceUrl.safeParse(values.kubo).data
+  if (values.kubo !== undefined && kubo === undefined) throw new ConfigError(`--kubo ${values.kubo} is not a service URL (http://127.0.0.1:5001)`)
+  const report = await auditRunDir(resolve(dir), { head: values.head, against: values.against === undefined ? undefined : resolve(values.against), kubo })
   if (values.json) {
     const { checkpoints: _checkpoints, ...contract } = report
     process.stdout.write(JSON.stringify(contract, null, 2) + '\n')

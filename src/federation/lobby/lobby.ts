@@ -46,7 +46,9 @@ export interface LobbyInit {
  * enrolment, the first to answer sends the roster (call.ts), and each agent on it gets a
  * Start from `next()`. Anyone else's `!federate` (or `!pause`…) gets the chat gate's
  * refusal and changes nothing; a bad command gets a reply naming what is wrong. The
- * lobby's first agent speaks for all (refusals, errors); each agent answers `!status`.
+ * lobby's first agent speaks for all (refusals, errors, busy), or the agent addressed by
+ * name; each agent answers `!status`. While it federates, the lobby leaves the room to
+ * the federation's own chat.
  */
 export class Lobby {
   readonly #init: LobbyInit
@@ -105,6 +107,8 @@ export class Lobby {
   async #chat (message: Extract<BusMessage, { kind: 'chat' }>): Promise<void> {
     const { agents, account, name } = this.#init
     if (agents.includes(message.from) || message.from === account || message.from === name) return
+    // While I federate, my agent answers the room (a new !federate included); an autopilot is silent.
+    if (this.#phase === 'federating') return
     const mention = /^\s*@([\w.:-]+?)[,:]?\s+/.exec(message.body)
     if (mention !== null && mention[1] !== name) return // addressed to someone else
     const text = message.body.slice(mention?.[0].length ?? 0).trim()

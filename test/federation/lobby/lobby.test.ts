@@ -109,12 +109,18 @@ describe('agents in a lobby, called to federate from the room', () => {
     expect(kinds(heard).filter(k => k === 'roster')).toEqual([])
   })
 
-  it('a researcher\'s second call while one runs is told the lobby is busy', async () => {
-    const { heard, agents, say } = await lobbies()
-    await say(ALICE, '!federate task=classify rounds=2')
+  it('a researcher\'s second call while one is gathering is told the lobby is busy; while one runs, the lobby leaves the room to the federation', async () => {
+    const { heard, agents, say, bus } = await lobbies([0, 1])
+    await say(ALICE, '!federate task=classify rounds=2 wait=20')
     const second = await say(ALICE, '!federate task=ner rounds=5')
-    expect(replies(heard, second)).toEqual([{ from: 'agent-1', body: expect.stringMatching(/^agent-1: busy: agent-1 is federating in lab-lobby\.f[0-9a-f]{10}\./) }])
-    expect(agents.map(a => a.lobby.phase)).toEqual(['federating', 'federating', 'federating'])
+    expect(replies(heard, second)).toEqual([{ from: 'agent-1', body: expect.stringMatching(/^agent-1: busy: agent-1 has answered the call to federate lab-lobby\.f[0-9a-f]{10}, and waits for its roster\./) }])
+    await vi.advanceTimersByTimeAsync(20_000)
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['federating', 'federating'])
+    const third = await say(ALICE, '!federate task=ner rounds=5')
+    const stranger = await say(MALLORY, '!federate task=ner rounds=5')
+    expect([...replies(heard, third), ...replies(heard, stranger)]).toEqual([])
+    expect(agents.map(a => a.lobby.phase)).toEqual(['federating', 'federating'])
   })
 })
 
