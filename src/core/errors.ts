@@ -63,6 +63,8 @@ export class NotAnchoredError extends ConclaveError {}
 export class ProtocolViolationError extends ConclaveError {}
 /** Nothing happens before the charter: a record ahead of it on the ledger, or a step before the member applied it. */
 export class NoCharterError extends ProtocolViolationError {}
+/** A charter that is not the one the member agreed to (a lobby's call: its members, task, seed or quorum). */
+export class UnexpectedCharterError extends ProtocolViolationError {}
 /** A second charter for a federation that has one. */
 export class CharterExistsError extends ProtocolViolationError {}
 /** A record naming another federation. */

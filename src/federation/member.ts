@@ -3,10 +3,10 @@ import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { BackendUnavailableError, ConfigError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
-import { Did } from '../core/records.ts'
+import { Did, type Charter } from '../core/records.ts'
 import { loadOrCreateKeystore } from '../identity/index.ts'
 import { createLedger } from '../ledger/index.ts'
-import { evalExamples, loadTask } from '../ml/task.ts'
+import { evalExamples, loadTask, type Task } from '../ml/task.ts'
 import { createContentStore } from '../storage/index.ts'
 import { createTeacher } from '../teachers/index.ts'
 import { createMemberBuses, type MemberBuses } from '../transport/members.ts'
@@ -79,6 +79,8 @@ export interface MemberOptions {
   stay?: boolean
   /** The room's buses, opened (and closed) by the caller: a lobby's, which outlives its federations. @default opened here */
   buses?: MemberBuses
+  /** Throws (a ConclaveError) on a charter the member did not agree to, before any round. @default any charter its founder anchors */
+  expect?: (charter: Charter, task: Task) => void
 }
 
 /**
@@ -136,7 +138,9 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
       clearInterval(greeter)
       hello.unsubscribe()
     }
-    say(`${config.name}: federation ${room} chartered; ${run.rounds} rounds`)
+    const charter = participant.state.charter
+    if (charter !== undefined) options.expect?.(charter.record, task)
+    say(`${config.name}: federation ${run.federation} chartered; ${run.rounds} rounds`)
 
     const rounds: MemberRound[] = []
     const loop = new RoundLoop({ seats: () => [{ participant, driver }], members: config.members.length, windowSeconds: run.windowSeconds, clock })

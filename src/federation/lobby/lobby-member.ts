@@ -1,6 +1,11 @@
 import { join, resolve } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
 import { z } from 'zod'
-import { ConclaveError, ConfigError } from '../../core/errors.ts'
+import { ConclaveError, ConfigError, UnexpectedCharterError } from '../../core/errors.ts'
+import type { Charter, Did } from '../../core/records.ts'
+import type { Task } from '../../ml/task.ts'
+import { toSafetensors } from '../../ml/weights.ts'
+import { sha256Hex } from '../content.ts'
 import { silentLogger } from '../../core/logger.ts'
 import { loadOrCreateKeystore } from '../../identity/index.ts'
 import { createMemberBuses, type MemberBuses } from '../../transport/members.ts'
@@ -81,6 +86,26 @@ export function memberConfigOf (lobby: LobbyConfig, start: Start, did: string): 
 }
 
 /**
+ * What a member of a call checks in the charter its founder anchors, before any round: the
+ * federation, the roster, the task, the initial model (so the seed) and the quorum and
+ * committee the call and the lobby's settings give. A founder cannot start another
+ * federation than the one the researcher asked for and the members answered.
+ */
+export function expectCharter (run: RunConfig, members: readonly Did[]): (charter: Charter, task: Task) => void {
+  return (charter, task) => {
+    const wrong = [
+      charter.federation !== run.federation && 'federation',
+      !isDeepStrictEqual(charter.members, [...members]) && 'members',
+      charter.task !== task.name && 'task',
+      charter.initial.sha256 !== sha256Hex(toSafetensors(task.initialWeights(run.seed))) && 'initial model (the seed)',
+      !isDeepStrictEqual(charter.quorum, run.quorum) && 'quorum',
+      charter.committee !== run.committee && 'committee'
+    ].filter(w => w !== false)
+    if (wrong.length > 0) throw new UnexpectedCharterError(`the charter of ${charter.federation} differs from the call in its ${wrong.join(', ')}`)
+  }
+}
+
+/**
  * `conclave agent --lobby`: an agent that waits in the lobby's room until an allow-listed
  * researcher's `!federate` calls a federation, runs it with the agents that answered (as
  * `conclave agent` runs a member), tells the call's thread how it ended, and waits for the
@@ -116,7 +141,8 @@ export async function runLobby (config: LobbyConfig, options: MemberOptions = {}
       start.members.forEach((did, i) => names.set(did, memberName(i)))
       say(`${config.name}: called to ${start.federation} with ${start.members.length} members`)
       try {
-        const report = await runMember(memberConfigOf(config, start, identity.did), { ...options, buses: mine, stay: false })
+        const member = memberConfigOf(config, start, identity.did)
+        const report = await runMember(member, { ...options, buses: mine, stay: false, expect: expectCharter(member.run, start.members) })
         reports.push(report)
         await tell(start, `${report.name} finished ${start.federation}: ${outcome(report)}`)
       } catch (err) {
