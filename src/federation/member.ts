@@ -21,7 +21,7 @@ import { RoundLoop, wallClock, type RoundOutcome, type RoundProgress } from './r
  * What one member process needs beyond a run config: who it is among the members, its key
  * and where its state lives. The run config's `agents` is the number of members.
  */
-const MemberPart = z.object({
+export const MemberPart = z.object({
   /** My 1-based position in `members`: it picks my share of the data and names me agent-N. */
   member: z.number().int().min(1),
   /** Every member's DID, in order; the first founds the federation (anchors its charter). */

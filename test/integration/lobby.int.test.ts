@@ -128,6 +128,14 @@ describe('a federation started from the room (Synapse + kubo)', () => {
       for (const i of [0, 1, 2]) expect((await readdir(join(root, `agent-${i + 1}`), { withFileTypes: true })).filter(e => e.isDirectory()).map(e => e.name)).toEqual([federation])
       await expect(access(join(root, 'agent-1', federationOf(lobby, refusedFederate)))).rejects.toThrow()
       expect(events.filter(e => carried(e)?.kind === 'enrol')).toHaveLength(3)
+
+      // Back in the lobby: the next call is a new federation, in its own directory.
+      const next = await alice.send(roomId, { msgtype: 'm.text', body: '!federate task=classify rounds=1 seed=6' })
+      const second = federationOf(lobby, next)
+      await waitFor('every agent finishes the second federation', async () => (await thread(next)).filter(e => String(e.content.body).includes(`finished ${second}`)).length === 3, agents, 600_000)
+      const again = await Promise.all([0, 1, 2].map(async i => JSON.parse(await readFile(join(root, `agent-${i + 1}`, second, 'report.json'), 'utf8')) as MemberReport))
+      expect(again.map(r => ({ rounds: r.rounds.map(x => x.round), ok: r.audit.ok, records: r.audit.records }))).toEqual([0, 1, 2].map(() => ({ rounds: [1], ok: true, records: 14 }))) // charter + 3 proposals, 6 votes, 3 decisions, 1 checkpoint
+      expect(new Set(again.map(r => r.audit.modelHash)).size).toBe(1)
     } finally {
       for (const a of agents) a.child.kill('SIGTERM')
     }

@@ -10,24 +10,17 @@ import { silentLogger } from '../../core/logger.ts'
 import { loadOrCreateKeystore } from '../../identity/index.ts'
 import { createMemberBuses, type MemberBuses } from '../../transport/members.ts'
 import { memberName, parseRunConfig, type RunConfig } from '../config.ts'
-import { runMember, type MemberConfig, type MemberOptions, type MemberReport } from '../member.ts'
+import { MemberPart, runMember, type MemberConfig, type MemberOptions, type MemberReport } from '../member.ts'
 import type { Call } from './call.ts'
 import { Lobby, type Start } from './lobby.ts'
 
 /**
  * What an agent in a lobby needs beyond the run settings it shares with the other agents
- * there: who it is among them, its key and where its federations' state lives.
+ * there: a member's part with no members. `member` is my place among the lobby's agents
+ * (the order of `bus.accounts`, naming me agent-N there), and each federation I join keeps
+ * its state in `dir/<federation>/`.
  */
-const LobbyPart = z.object({
-  /** My 1-based position among the lobby's agents (`bus.accounts`): it names me agent-N in the lobby. */
-  member: z.number().int().min(1),
-  /** My keystore (`conclave key FILE` creates one). */
-  key: z.string().min(1),
-  /** Each federation I join keeps its state in `DIR/<federation>/`. */
-  dir: z.string().min(1),
-  /** How long a federation's founder waits for every member to listen before its charter. @default 300 */
-  joinSeconds: z.number().int().positive().max(86_400).default(300)
-})
+const LobbyPart = MemberPart.omit({ members: true })
 
 export interface LobbyConfig extends z.infer<typeof LobbyPart> {
   /** The lobby's settings, checked: its room is `federation`, its agents `agents` (one per `bus.accounts`). */
