@@ -109,6 +109,9 @@ describe('a federation started from the room (Synapse + kubo)', () => {
       const results = answers.filter(e => String(e.content.body).includes(`finished ${federation}`))
       expect(results.map(e => e.sender).sort()).toEqual(accounts.map(a => a.userId).sort())
       for (const e of results) expect(String(e.content.body)).toContain(`model ${model}; audit of my ledger copy ok`)
+      // The founder's adds the round table.
+      expect(results.map(e => String(e.content.body).split('\n').length).sort()).toEqual([1, 1, 3])
+      expect(results.find(e => e.sender === accounts[0]?.userId)?.content.body).toMatch(/\nround 1: \d accepted, \d rejected, accuracy \d\.\d{4}, model [0-9a-f]{12}\nround 2: \d accepted, \d rejected, accuracy \d\.\d{4}, model [0-9a-f]{12}$/)
 
       // What the researcher's client sees: the federation's notices from three distinct senders, one charter
       // naming the three, and each vote as a reaction by its voter.

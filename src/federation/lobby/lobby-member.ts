@@ -137,7 +137,9 @@ export async function runLobby (config: LobbyConfig, options: MemberOptions = {}
         const member = memberConfigOf(config, start, identity.did)
         const report = await runMember(member, { ...options, buses: mine, stay: false, expect: expectCharter(member.run, start.members) })
         reports.push(report)
-        await tell(start, `${report.name} finished ${start.federation}: ${outcome(report)}`)
+        // The founder adds the round table: one copy in the thread, not one per member.
+        const table = start.members[0] === identity.did ? `\n${roundLines(report)}` : ''
+        await tell(start, `${report.name} finished ${start.federation}: ${outcome(report)}${table}`)
       } catch (err) {
         if (stopped() || !(err instanceof ConclaveError)) throw err
         say(`${config.name}: ${start.federation} failed: ${err.message}`)
@@ -163,4 +165,9 @@ function outcome (report: MemberReport): string {
   const last = report.rounds.at(-1)
   const metric = last === undefined ? 'no rounds' : `${report.rounds.length} rounds, ${last.metric.name} ${last.metric.value.toFixed(4)}`
   return `${metric}; model ${report.audit.modelHash ?? 'none'}; audit of my ledger copy ${report.audit.ok ? 'ok' : `FAILED (${report.audit.firstFailure?.error.name ?? 'unknown'})`}, ${report.audit.records} records.`
+}
+
+/** One line per round: what was decided, the metric, the model it ended with. */
+function roundLines (report: MemberReport): string {
+  return report.rounds.map(r => `round ${r.round}: ${r.accepts} accepted, ${r.rejects} rejected, ${r.metric.name} ${r.metric.value.toFixed(4)}, model ${r.modelHash.slice(0, 12)}`).join('\n')
 }
