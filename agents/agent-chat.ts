@@ -11,7 +11,7 @@ import type { Ledger } from '../src/ledger/index.ts'
 import { ChatPolicyChatModel } from '../src/llm/chat-policy.ts'
 import type { Bus, Subscription } from '../src/transport/index.ts'
 import { answerOf, buildChatGraph, stripMention } from '../graphs/chat.ts'
-import { ChatGate } from './chat-gate.ts'
+import { ChatGate } from '../src/federation/chat-gate.ts'
 import { loadPrompt } from '../prompts/index.ts'
 import { bindTools, CHAT_TOOLS, chatToolsNow, type ParticipantView, type ToolDefinition } from '../tools/index.ts'
 
@@ -152,6 +152,7 @@ export class AgentChat {
       case 'tools': return (await this.#ask(this.#policy, 'which tools do you have')).answer
       case 'pause': case 'resume': case 'propose':
         return control === undefined ? `I am ${this.name} of a run loaded read-only: I answer questions but cannot !${name}.` : control[name]()
+      case 'federate': return `I am ${this.name} of a federation that is running${control === undefined ? ' or has run' : ''}: a new one is called with !federate in a lobby (conclave agent --lobby), once the agents there are free.`
       default: return `Unknown command !${name}${args === '' ? '' : ` ${args}`}. Commands: !status, !tools, !propose, !pause, !resume; or ask me a question (why I voted on a proposal, the accuracy trend, reputations, what a round merged).`
     }
   }

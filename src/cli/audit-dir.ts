@@ -7,12 +7,18 @@ import { checkHeadFile, headId, ledgerHead, type HeadReport } from '../federatio
 import { compareManifest, parseManifest, readManifestBytes, SEALED_FOLDERS, takeManifest } from '../federation/manifest.ts'
 import { openLedgerDir, type Block, type Ledger } from '../ledger/index.ts'
 import { createHeliaStore, verifyStoreDir } from '../storage/helia.ts'
+import { createKuboStore } from '../storage/kubo.ts'
 
 export interface AuditRunOptions {
   /** The head id the ledger must have: kept from the end of the run (`conclave run` prints it). */
   head?: string
   /** Another copy of the same run (another member's directory): both ledgers must hold the same blocks. */
   against?: string
+  /**
+   * The kubo node (RPC URL) that holds the run's content, for a member's directory of a
+   * federation across machines: replayed against it, with only `ledger/` in the directory.
+   */
+  kubo?: string
 }
 
 /** What `conclave audit DIR` reports: the replay, and the head the ledger and files make (null when the replay failed first). */
@@ -31,11 +37,12 @@ type Failure = NonNullable<AuditReport['firstFailure']>
  */
 export async function auditRunDir (dir: string, options: AuditRunOptions = {}): Promise<RunAuditReport> {
   for (const part of SEALED_FOLDERS) {
+    if (part === 'store' && options.kubo !== undefined) continue
     if (!await isFolder(join(dir, part))) throw new ConfigError(`${dir} is not a Conclave run directory: it has no ${part}/`)
   }
   const ledger = await openOrEmpty(join(dir, 'ledger'))
   if (ledger instanceof EmptyLedgerError) return failed(emptyReport(), failureAfter(0, ledger), null)
-  const store = await createHeliaStore({ dir: join(dir, 'store'), readOnly: true })
+  const store = options.kubo === undefined ? await createHeliaStore({ dir: join(dir, 'store'), readOnly: true }) : createKuboStore({ url: options.kubo })
   try {
     const { report, charter } = await replay(ledger, store)
     if (!report.ok || charter === undefined || report.modelHash === null) return { ...report, head: null }
@@ -57,7 +64,8 @@ export async function auditRunDir (dir: string, options: AuditRunOptions = {}): 
       if (apart !== undefined) return failed(report, apart, unsigned)
       const missing = compareManifest(parseManifest(manifestBytes), await takeManifest(dir))
       if (missing !== undefined) throw missing
-      const corrupt = await verifyStoreDir(join(dir, 'store'))
+      // Content on kubo is checked as the replay reads it: every model and update against its signed hash.
+      const corrupt = options.kubo === undefined ? await verifyStoreDir(join(dir, 'store')) : []
       if (corrupt.length > 0) throw new ContentMismatchError(`store blocks ${corrupt.join(', ')} do not hash to their CIDs`)
       const signedBy = await checkHeadFile(dir, head, new Set(charter.members))
       return { ...report, head: { ...unsigned, signedBy } }

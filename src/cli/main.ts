@@ -15,6 +15,7 @@ import { exportCommand, predictCommand } from './export.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 import { parseMemberConfig, runMember, type MemberReport } from '../federation/member.ts'
 import { preflight } from '../federation/preflight.ts'
+import { ServiceUrl } from '../core/secret.ts'
 
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
@@ -23,8 +24,9 @@ Usage:
   conclave run   --resume DIR [--verbose]
   conclave dashboard DIR [--port P]
   conclave agent --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--stay] [--verbose]
+  conclave agent --lobby --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--verbose]
   conclave key   FILE
-  conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--json]
+  conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--kubo URL] [--json]
   conclave export DIR [--round R] --out DIR2 [--force]
   conclave predict DIR2 [--in FILE.jsonl] [--out FILE.jsonl]
   conclave chat  DIR [--agent NAME] [--llm policy|ollama:M|gguf:PATH]
@@ -49,11 +51,16 @@ agent   One member of a federation as its own process (one per machine): shares 
         (Matrix) and the content store (kubo) with the others, keeps its own copy of the
         ledger (ledger.kind replica), runs its rounds, then audits its copy. --stay keeps it
         in the room answering researchers until Ctrl-C.
+        --lobby: no federation yet; the agent waits in the room (the config's federation, with
+        no members) until an allow-listed researcher types !federate task=classify rounds=2,
+        federates with the agents that answer, posts the result in the call's thread, and
+        waits for the next call until Ctrl-C.
 key     Creates a keystore at FILE if there is none, and prints its DID (for members: lists).
 audit   Replays DIR's ledger and store, re-derives every decision and the model hash, and
         checks that nothing under ledger/ and store/ is missing, extra or changed since the
         run signed its head. --head ID: the ledger must end at that head (as \`run\` printed it);
         --against: another copy of the run must hold the same ledger, not more and not less.
+        --kubo URL: the content is on that kubo node (a member's directory of \`conclave agent\`).
         Reads only. Exits 0 only when everything verifies; names the first thing that does not.
 export  Writes the global model of round R (default: the last checkpoint) to DIR2, with all a
         predictor needs: model.safetensors (its sha-256 is the run's model hash), predictor.json
@@ -205,12 +212,13 @@ async function baseline (args: string[]): Promise<number> {
 async function agentCommand (args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { config: { type: 'string' }, llm: { type: 'string' }, autopilot: { type: 'boolean', default: false }, stay: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } },
+    options: { config: { type: 'string' }, llm: { type: 'string' }, autopilot: { type: 'boolean', default: false }, stay: { type: 'boolean', default: false }, lobby: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } },
     strict: true
   })
   if (values.config === undefined) throw new ConfigError('usage: conclave agent --config FILE (member, members, key, dir, and the run settings; see README "Run a federation across machines")')
   const fromFile = await readConfigFile(values.config) as Record<string, unknown>
   const agent = { ...(fromFile.agent as object | undefined), ...(values.llm === undefined ? {} : { llm: values.llm }), ...(values.autopilot ? { driver: 'autopilot' } : {}) }
+  if (values.lobby) return lobbyCommand({ ...fromFile, agent }, values.config, values.verbose)
   const config = parseMemberConfig({ ...fromFile, agent }, dirname(resolve(values.config)))
   await preflight(config.run)
   const logger = values.verbose ? consoleLogger : silentLogger
@@ -232,6 +240,25 @@ async function agentCommand (args: string[]): Promise<number> {
   return report.audit.ok ? 0 : 1
 }
 
+/** `conclave agent --lobby`: waits in the room for researchers' calls until stopped. */
+async function lobbyCommand (settings: Record<string, unknown>, configPath: string, verbose: boolean): Promise<number> {
+  const { parseLobbyConfig, runLobby } = await import('../federation/lobby/lobby-member.ts')
+  const config = parseLobbyConfig(settings, dirname(resolve(configPath)))
+  await preflight(config.run)
+  const logger = verbose ? consoleLogger : silentLogger
+  const driver = config.run.agent.driver === 'autopilot' ? undefined : await agentsFor(config.run, configPath, logger)
+  const stop = new AbortController()
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { stop.abort(signal) })
+  const say = (line: string): void => { process.stderr.write(`${line}\n`) }
+  try {
+    await runLobby(config, { logger, driver, say, signal: stop.signal })
+  } catch (err) {
+    if (!stop.signal.aborted) throw err
+  }
+  say(`conclave agent: ${config.name} left the lobby on ${String(stop.signal.reason)}; its federations are in ${config.dir}`)
+  return 0
+}
+
 async function keyCommand (args: string[]): Promise<number> {
   const { positionals } = parseArgs({ args, allowPositionals: true, strict: true })
   if (positionals.length !== 1) throw new ConfigError('usage: conclave key FILE')
@@ -243,13 +270,15 @@ async function keyCommand (args: string[]): Promise<number> {
 async function auditCommand (args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { json: { type: 'boolean', default: false }, head: { type: 'string' }, against: { type: 'string' } },
+    options: { json: { type: 'boolean', default: false }, head: { type: 'string' }, against: { type: 'string' }, kubo: { type: 'string' } },
     allowPositionals: true,
     strict: true
   })
   const dir = positionals[0]
-  if (dir === undefined || positionals.length > 1) throw new ConfigError('usage: conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--json]')
-  const report = await auditRunDir(resolve(dir), { head: values.head, against: values.against === undefined ? undefined : resolve(values.against) })
+  if (dir === undefined || positionals.length > 1) throw new ConfigError('usage: conclave audit DIR [--head ID] [--against OTHER_RUN_DIR] [--kubo URL] [--json]')
+  const kubo = values.kubo === undefined ? undefined : ServiceUrl.safeParse(values.kubo).data
+  if (values.kubo !== undefined && kubo === undefined) throw new ConfigError(`--kubo ${values.kubo} is not a service URL (http://127.0.0.1:5001)`)
+  const report = await auditRunDir(resolve(dir), { head: values.head, against: values.against === undefined ? undefined : resolve(values.against), kubo })
   if (values.json) {
     const { checkpoints: _checkpoints, ...contract } = report
     process.stdout.write(JSON.stringify(contract, null, 2) + '\n')

@@ -25,6 +25,10 @@ export class ConfigError extends ConclaveError {}
  * or an earlier run that `--force` was not given to replace.
  */
 export class RunDirectoryError extends ConfigError {}
+/** A command typed in a room (`!federate …`) that does not say what to do: its reply names what is wrong. */
+export class BadCommandError extends ConclaveError {}
+/** A call to federate that too few agents answered. */
+export class NotEnoughAgentsError extends ConclaveError {}
 /** A record or message that does not parse or does not match its schema. */
 export class InvalidRecordError extends ConclaveError {}
 /** A JWT whose signature does not verify against its issuer's DID. */
@@ -59,6 +63,8 @@ export class NotAnchoredError extends ConclaveError {}
 export class ProtocolViolationError extends ConclaveError {}
 /** Nothing happens before the charter: a record ahead of it on the ledger, or a step before the member applied it. */
 export class NoCharterError extends ProtocolViolationError {}
+/** A charter that is not the one the member agreed to (a lobby's call: its members, task, seed or quorum). */
+export class UnexpectedCharterError extends ProtocolViolationError {}
 /** A second charter for a federation that has one. */
 export class CharterExistsError extends ProtocolViolationError {}
 /** A record naming another federation. */

@@ -27,6 +27,8 @@ export interface Enrolment {
   store: ContentStore
   ledger: Ledger
   bus: Bus
+  /** The bus room the federation talks in. @default the federation's id */
+  room?: string
   task: Task
   shard: Shard
   /** The task's teacher (tasks learned by distillation); each member gets its own cache and budget. */
@@ -54,7 +56,7 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
     store: parts.store,
     ledger: parts.ledger,
     bus: parts.bus,
-    room: config.federation,
+    room: parts.room ?? config.federation,
     task: parts.task,
     shard: parts.shard,
     teacher,

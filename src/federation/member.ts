@@ -3,13 +3,13 @@ import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { BackendUnavailableError, ConfigError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
-import { Did } from '../core/records.ts'
+import { Did, type Charter } from '../core/records.ts'
 import { loadOrCreateKeystore } from '../identity/index.ts'
 import { createLedger } from '../ledger/index.ts'
-import { evalExamples, loadTask } from '../ml/task.ts'
+import { evalExamples, loadTask, type Task } from '../ml/task.ts'
 import { createContentStore } from '../storage/index.ts'
 import { createTeacher } from '../teachers/index.ts'
-import { createMemberBuses } from '../transport/members.ts'
+import { createMemberBuses, type MemberBuses } from '../transport/members.ts'
 import { audit, type AuditReport } from './audit.ts'
 import { memberName, parseRunConfig, type RunConfig } from './config.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
@@ -21,7 +21,7 @@ import { RoundLoop, wallClock, type RoundOutcome, type RoundProgress } from './r
  * What one member process needs beyond a run config: who it is among the members, its key
  * and where its state lives. The run config's `agents` is the number of members.
  */
-const MemberPart = z.object({
+export const MemberPart = z.object({
   /** My 1-based position in `members`: it picks my share of the data and names me agent-N. */
   member: z.number().int().min(1),
   /** Every member's DID, in order; the first founds the federation (anchors its charter). */
@@ -37,6 +37,8 @@ const MemberPart = z.object({
 export interface MemberConfig extends z.infer<typeof MemberPart> {
   run: RunConfig
   name: string
+  /** The bus room the federation talks in. @default its federation's id (a lobby's federations talk in the lobby's room) */
+  room?: string
 }
 
 /** Validates a member config: the member part, then the rest as a run config with `agents` = the number of members. */
@@ -75,6 +77,10 @@ export interface MemberOptions {
   say?: (line: string) => void
   /** Keep serving chat (and the room) after the last round until the signal aborts. */
   stay?: boolean
+  /** The room's buses, opened (and closed) by the caller: a lobby's, which outlives its federations. @default opened here */
+  buses?: MemberBuses
+  /** Throws (a ConclaveError) on a charter the member did not agree to, before any round. @default any charter its founder anchors */
+  expect?: (charter: Charter, task: Task) => void
 }
 
 /**
@@ -97,13 +103,13 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   if (shard === undefined) throw new ConfigError(`the task gave no share for member ${config.member}`)
   const store = await createContentStore(run.store, { dir: join(config.dir, 'store'), logger })
   const names = new Map(config.members.map((did, i) => [did, memberName(i)]))
-  const buses = await createMemberBuses(run.bus, { federation: run.federation, names: config.members.map((_, i) => memberName(i)), mine: [config.member - 1], researchers: run.researchers, nameOf: did => names.get(did), logger })
+  const buses = options.buses ?? await createMemberBuses(run.bus, { federation: run.federation, names: config.members.map((_, i) => memberName(i)), mine: [config.member - 1], researchers: run.researchers, nameOf: did => names.get(did), logger })
   const bus = buses.of(config.member - 1)
-  const room = run.federation
+  const room = config.room ?? run.federation
   // The first member anchors the charter: until then, my copy keeps only its blocks.
   const ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, founder: config.members[0], logger })
   const teacher = task.teaching === undefined ? undefined : await createTeacher(run.teacher, task.teaching.pairs)
-  const participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
+  const participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, room, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
   const chat = { steer: new Set([...run.researchers, ...buses.accounts]), limit: run.agent.chatLimit }
   const driver = await (options.driver ?? autopilot)(participant, { ledger, bus, room, nameOf: did => names.get(did) ?? did, dir: join(config.dir, 'agents', config.name), chat, rounds: run.rounds })
   const clock = wallClock(participant)
@@ -132,7 +138,9 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
       clearInterval(greeter)
       hello.unsubscribe()
     }
-    say(`${config.name}: federation ${room} chartered; ${run.rounds} rounds`)
+    const charter = participant.state.charter
+    if (charter !== undefined) options.expect?.(charter.record, task)
+    say(`${config.name}: federation ${run.federation} chartered; ${run.rounds} rounds`)
 
     const rounds: MemberRound[] = []
     const loop = new RoundLoop({ seats: () => [{ participant, driver }], members: config.members.length, windowSeconds: run.windowSeconds, clock })
@@ -161,7 +169,7 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   } finally {
     await driver.close()
     participant.stop()
-    await buses.close()
+    if (options.buses === undefined) await buses.close()
     await ledger.close()
     await store.close()
     task.dispose()

@@ -58,6 +58,26 @@ export const BusMessage = z.discriminatedUnion('kind', [
   }).strict(),
   z.object({
     /**
+     * An agent in a lobby answers a researcher's `!federate` (src/federation/lobby/): `jwt`
+     * is its DID's signature over the call and the account it talks as, so the room's word
+     * for the sender binds the account to the DID.
+     */
+    kind: z.literal('enrol'),
+    /** The account that sent it, as the room names it (a Matrix id; as published on the local bus). */
+    from: z.string().min(1).max(255),
+    /** The `!federate` message answered (its id). */
+    call: z.string().min(1).max(255),
+    jwt: z.string().min(1).max(MAX_RECORD_BYTES)
+  }).strict(),
+  z.object({
+    /** Who of those that answered a call federate, in charter order: sent once by the agent that answered first. */
+    kind: z.literal('roster'),
+    from: z.string().min(1).max(255),
+    call: z.string().min(1).max(255),
+    members: z.array(Did).min(2).max(64)
+  }).strict(),
+  z.object({
+    /**
      * Presence: a process says it after subscribing, so a founder can wait until every
      * member listens (a Matrix room delivers only what comes after one joined).
      */

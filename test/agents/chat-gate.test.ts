@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ChatGate } from '../../agents/chat-gate.ts'
+import { ChatGate } from '../../src/federation/chat-gate.ts'
 
 // The clock is a number the test moves: no test here waits on time.
 describe('the door between a room and an agent', () => {

@@ -51,6 +51,8 @@ describe('chat with a live agent', () => {
     await sim.settle()
     expect(agent2.activity().toolCalls.anchor).toBe(2)
     expect(await agent2.chat('!frobnicate')).toMatch(/Unknown command/)
+    // A new federation is called in a lobby, once this one ends: it is no unknown command.
+    expect(await agent2.chat('!federate task=classify rounds=2')).toMatch(/^I am agent-2 of a federation that is running: a new one is called with !federate in a lobby/)
   })
 
   it('in the room: a mention gets its agent\'s answer, a broadcast one reply per agent naming it, an unknown agent one reply naming the members', async () => {

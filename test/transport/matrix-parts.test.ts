@@ -97,6 +97,15 @@ describe('how bus messages show in a Matrix room', () => {
     expect(fromEvent({ type: 'm.room.message', event_id: '$3', sender: '@m:x', content: { [CONTENT_KEY]: { kind: 'gossip' } } }).success).toBe(false)
   })
 
+  it('an enrolment and a roster are from their Matrix sender, whoever they claim (a stranger cannot answer a call as an agent), and go into the call\'s thread', () => {
+    const enrol: BusMessage = { kind: 'enrol', from: '@lab.agent-1:x', call: '$call', jwt: 'e.y.j' }
+    const roster: BusMessage = { kind: 'roster', from: '@lab.agent-1:x', call: '$call', members: ['did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK', 'did:key:z6MkjchhfUsD6mmvni8mCdXHw216Xrm9bQe2mBH1P5RDjVJG'] }
+    for (const message of [enrol, roster]) {
+      expect(fromEvent({ type: 'm.room.message', event_id: '$e', sender: '@mallory:x', content: { [CONTENT_KEY]: message, body: '' } })).toMatchObject({ success: true, data: { ...message, from: '@mallory:x' } })
+      expect(notice(message, new Threads()).content['m.relates_to']).toMatchObject({ rel_type: 'm.thread', event_id: '$call' })
+    }
+  })
+
   it('a chat message is from its Matrix sender, whoever it claims to be from (a stranger cannot speak as a researcher)', () => {
     const forged = { kind: 'chat', from: '@researcher:x', body: '!pause', id: 'f1' }
     expect(fromEvent({ type: 'm.room.message', event_id: '$4', sender: '@stranger:x', content: { [CONTENT_KEY]: forged, body: '!pause' } }))

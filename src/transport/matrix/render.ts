@@ -53,18 +53,20 @@ export class Threads {
 export function notice (message: BusMessage, threads: Threads, nameOf: NameOf = () => undefined): { content: Record<string, unknown>, reaction?: { root: string, key: string } } {
   const { record, issuer } = message.kind === 'record' ? peekRecord(message.jwt) : { record: null, issuer: null }
   const root = threads.rootOf(record)
-  const replyTo = message.kind === 'chat' && message.inReplyTo?.startsWith('$') === true ? message.inReplyTo : undefined
+  // Answers go into the thread of what they answer: a person's message, or the `!federate` an enrolment or roster answers.
+  const answered = message.kind === 'chat' ? message.inReplyTo : message.kind === 'enrol' || message.kind === 'roster' ? message.call : undefined
+  const replyTo = answered?.startsWith('$') === true ? answered : undefined
   const thread = root?.event ?? replyTo
   const relation = thread === undefined ? {} : { 'm.relates_to': { rel_type: 'm.thread', event_id: thread, is_falling_back: true, 'm.in_reply_to': { event_id: thread } } }
   const name = (did: string | null | undefined): string => (did === null || did === undefined ? undefined : nameOf(did)) ?? (did === null || did === undefined ? 'a member' : `${did.slice(0, 16)}…`)
-  const line = describe(message, record, { author: name(issuer), proposer: name(root?.proposer ?? (record?.type === 'decision' ? record.proposer : undefined)) })
+  const line = describe(message, record, { author: name(issuer), proposer: name(root?.proposer ?? (record?.type === 'decision' ? record.proposer : undefined)) }, nameOf)
   const content = { [CONTENT_KEY]: message, msgtype: 'm.notice', body: line.text, format: 'org.matrix.custom.html', formatted_body: line.html, ...relation }
   return root !== undefined && record?.type === 'vote' ? { content, reaction: { root: root.event, key: record.accept ? '👍' : '👎' } } : { content }
 }
 
 /**
  * The bus message a room message carries, or a person's own message as a chat message (its
- * event id is its id). A chat message is from its Matrix sender, whatever it says: the
+ * event id is its id). A chat message, an enrolment and a roster are from their Matrix sender, whatever they say: the
  * homeserver vouches for the sender, nobody for the text.
  */
 export function fromEvent (event: TimelineEvent): ReturnType<typeof BusMessage.safeParse> {
@@ -73,7 +75,7 @@ export function fromEvent (event: TimelineEvent): ReturnType<typeof BusMessage.s
     const carried = content[CONTENT_KEY] as { kind?: unknown } | null
     // A reaction is only ever the room's own m.reaction event: one carried in a message is someone's claim.
     if (carried?.kind === 'reaction') return BusMessage.safeParse(null)
-    return BusMessage.safeParse(carried?.kind === 'chat' ? { ...carried, from: event.sender } : carried)
+    return BusMessage.safeParse(carried?.kind === 'chat' || carried?.kind === 'enrol' || carried?.kind === 'roster' ? { ...carried, from: event.sender } : carried)
   }
   const body = typeof content.body === 'string' ? content.body.trim() : ''
   const relates = content['m.relates_to'] as { rel_type?: string, event_id?: string } | undefined
@@ -110,13 +112,15 @@ function escapeHtml (text: string): string {
 const signed = (n: number): string => `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(4)}`
 
 /** The line a person reads in Element for each protocol event. */
-function describe (message: BusMessage, record: PeekedRecord, who: { author: string, proposer: string }): Line {
+function describe (message: BusMessage, record: PeekedRecord, who: { author: string, proposer: string }, nameOf: NameOf): Line {
   const author = { value: who.author, bold: true }
   switch (message.kind) {
     case 'chat': return { text: message.body, html: escapeHtml(message.body).replace(/\n/g, '<br>') }
     // Ledger plumbing, once per record and per member: one short line each, for people to skim past.
     case 'block': return line(['⛓ block ', { value: message.block.id.slice(0, 8), code: true }])
     case 'hello': return line(['👋 ', { value: message.name, bold: true }, ' is listening'])
+    case 'enrol': return line(['✍️ ', { value: message.from, bold: true }, ' answers the call to federate'])
+    case 'roster': return line(['📋 ', { value: message.from, bold: true }, ` calls the federation: ${message.members.length} members, `, message.members.map(d => nameOf(d) ?? `${d.slice(0, 16)}…`).join(', ')])
     case 'reaction': return line([message.key])
   }
   if (record === null) return line(['record ', { value: message.block, code: true }])

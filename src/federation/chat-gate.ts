@@ -1,5 +1,5 @@
-import { BoundedMap } from '../src/core/bounded-map.ts'
-import type { ChatRules } from '../src/federation/driver.ts'
+import { BoundedMap } from '../core/bounded-map.ts'
+import type { ChatRules } from './driver.ts'
 
 /** Commands that change what an agent does; the others (`!status`, `!tools`) only read. */
 export const ACTING_COMMANDS: ReadonlySet<string> = new Set(['pause', 'resume', 'propose', 'federate'])

@@ -1,0 +1,156 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { ConfigError } from '../../../src/core/errors.ts'
+import { Call, enrolment, federationOf } from '../../../src/federation/lobby/call.ts'
+import { Lobby, type Start } from '../../../src/federation/lobby/lobby.ts'
+import { createIdentity } from '../../../src/identity/index.ts'
+import { randomSecretKey } from '../../../src/identity/did-key.ts'
+import { createLocalBus } from '../../../src/transport/local.ts'
+import type { Bus, BusMessage } from '../../../src/transport/index.ts'
+
+const ROOM = 'lab-lobby'
+const AGENTS = ['@lab.agent-1:lab', '@lab.agent-2:lab', '@lab.agent-3:lab']
+const ALICE = '@alice:lab'
+const MALLORY = '@mallory:lab'
+
+/** Lobbies of the given agents (by 0-based position) on one in-process bus, and everything said in the room. */
+async function lobbies (present = [0, 1, 2], check: (call: Call, members: number) => void = () => {}) {
+  const bus = createLocalBus()
+  const heard: BusMessage[] = []
+  await bus.subscribe(ROOM, m => { heard.push(m) })
+  const agents = await Promise.all(present.map(async i => {
+    const identity = createIdentity(randomSecretKey())
+    const lobby = new Lobby({ identity, bus, room: ROOM, agents: AGENTS, account: AGENTS[i] as string, name: `agent-${i + 1}`, chat: { steer: new Set([ALICE, ...AGENTS]), limit: { messages: 6, seconds: 60 } }, check })
+    await lobby.listen()
+    return { identity, lobby }
+  }))
+  let n = 0
+  const say = async (from: string, body: string): Promise<string> => {
+    const id = `$event-${n++}`
+    await bus.publish(ROOM, { kind: 'chat', from, body, id })
+    await settle(bus)
+    return id
+  }
+  return { bus, heard, agents, say }
+}
+
+/** Lets every queued delivery, and what it publishes in turn, run. */
+async function settle (bus: Bus): Promise<void> {
+  for (let i = 0; i < 20; i++) { await bus.settled?.(); await vi.advanceTimersByTimeAsync(0) }
+}
+
+const replies = (heard: BusMessage[], to: string): Array<{ from: string, body: string }> =>
+  heard.flatMap(m => m.kind === 'chat' && m.inReplyTo === to ? [{ from: m.from, body: m.body }] : [])
+const kinds = (heard: BusMessage[]): string[] => heard.map(m => m.kind)
+
+describe('agents in a lobby, called to federate from the room', () => {
+  beforeEach(() => { vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] }) })
+  afterEach(() => { vi.useRealTimers() })
+
+  it('a researcher\'s !federate: every agent present signs, the first convenes, and all start the same federation, founder first', async () => {
+    const { heard, agents, say, bus } = await lobbies()
+    const starts = agents.map(async a => a.lobby.next())
+    const call = await say(ALICE, '!federate task=classify rounds=2')
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['federating', 'federating', 'federating'])
+    const started: Start[] = await Promise.all(starts)
+    const dids = agents.map(a => a.identity.did)
+    for (const s of started) expect({ federation: s.federation, members: s.members, call: s.call.id, request: s.call.request }).toEqual({ federation: federationOf(ROOM, call), members: dids, call, request: { task: 'classify', rounds: 2, wait: 30 } })
+    expect(kinds(heard)).toEqual(['chat', 'enrol', 'enrol', 'enrol', 'roster'])
+    expect(heard.at(-1)).toMatchObject({ kind: 'roster', from: AGENTS[0], call, members: dids })
+    // Back in the lobby once it ends: the next call starts another federation.
+    for (const a of agents) a.lobby.finished()
+    expect(agents.map(a => a.lobby.phase)).toEqual(['idle', 'idle', 'idle'])
+    const again = await say(ALICE, '!federate task=ner rounds=1')
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['federating', 'federating', 'federating'])
+    expect(federationOf(ROOM, again)).not.toBe(federationOf(ROOM, call))
+  })
+
+  it('a stranger\'s !federate and !pause are refused once, by the lobby\'s first agent, and change nothing', async () => {
+    const { heard, agents, say } = await lobbies()
+    const federate = await say(MALLORY, '!federate task=classify rounds=2')
+    const pause = await say(MALLORY, '!pause')
+    expect(replies(heard, federate)).toEqual([{ from: 'agent-1', body: "agent-1: sorry, I take !federate only from this federation's researchers. You can still ask me !status." }])
+    expect(replies(heard, pause)).toEqual([]) // one refusal per sender and window; then silence
+    expect(agents.map(a => a.lobby.phase)).toEqual(['idle', 'idle', 'idle'])
+    expect(kinds(heard).filter(k => k !== 'chat')).toEqual([])
+    const other = await say('@eve:lab', '@agent-2 !pause')
+    expect(replies(heard, other)).toEqual([{ from: 'agent-2', body: "agent-2: sorry, I take !pause only from this federation's researchers. You can still ask me !status." }])
+  })
+
+  it('a bad command gets one reply naming what is wrong, and nobody enrols', async () => {
+    const { heard, agents, say } = await lobbies()
+    const bad = await say(ALICE, '!federate task=classify rounds=zero colour=red')
+    expect(replies(heard, bad)).toEqual([{ from: 'agent-1', body: expect.stringMatching(/^agent-1: I cannot start that federation: unknown setting colour .*rounds: expected a whole number/) }])
+    expect(agents.map(a => a.lobby.phase)).toEqual(['idle', 'idle', 'idle'])
+  })
+
+  it('starts with the agents that answered within the call\'s wait, and names them in lobby order', async () => {
+    const { heard, agents, say, bus } = await lobbies([2, 0])
+    const call = await say(ALICE, '!federate task=classify rounds=1 wait=20')
+    expect(agents.map(a => a.lobby.phase)).toEqual(['enrolling', 'enrolling'])
+    expect(kinds(heard)).toEqual(['chat', 'enrol', 'enrol'])
+    await vi.advanceTimersByTimeAsync(20_000)
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['federating', 'federating'])
+    // agent-3 answered first (it convenes), but agent-1 comes first in the lobby: it founds.
+    expect(heard.at(-1)).toMatchObject({ kind: 'roster', from: AGENTS[2], call, members: [agents[1]?.identity.did, agents[0]?.identity.did] })
+  })
+
+  it('a call the members could not run is answered with why, and everyone is back in the lobby', async () => {
+    const check = (_: Call, members: number): void => { if (members < 4) throw new ConfigError(`a quorum of 3 accepts can never be met with ${members} members`) }
+    const { heard, agents, say, bus } = await lobbies([0, 1, 2], check)
+    const call = await say(ALICE, '!federate task=classify rounds=1 quorum=3')
+    expect(replies(heard, call)).toEqual([{ from: 'agent-1', body: 'agent-1: I cannot start that federation: a quorum of 3 accepts can never be met with 3 members' }])
+    expect(agents.map(a => a.lobby.phase)).toEqual(['idle', 'enrolling', 'enrolling'])
+    await vi.advanceTimersByTimeAsync(90_000) // the call's wait and the grace for its roster
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['idle', 'idle', 'idle'])
+    expect(kinds(heard).filter(k => k === 'roster')).toEqual([])
+  })
+
+  it('a researcher\'s second call while one is gathering is told the lobby is busy; while one runs, the lobby leaves the room to the federation', async () => {
+    const { heard, agents, say, bus } = await lobbies([0, 1])
+    await say(ALICE, '!federate task=classify rounds=2 wait=20')
+    const second = await say(ALICE, '!federate task=ner rounds=5')
+    expect(replies(heard, second)).toEqual([{ from: 'agent-1', body: expect.stringMatching(/^agent-1: busy: agent-1 has answered the call to federate lab-lobby\.f[0-9a-f]{10}, and waits for its roster\./) }])
+    await vi.advanceTimersByTimeAsync(20_000)
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['federating', 'federating'])
+    const third = await say(ALICE, '!federate task=ner rounds=5')
+    const stranger = await say(MALLORY, '!federate task=ner rounds=5')
+    expect([...replies(heard, third), ...replies(heard, stranger)]).toEqual([])
+    expect(agents.map(a => a.lobby.phase)).toEqual(['federating', 'federating'])
+  })
+})
+
+describe('a call checks who answers it and who convenes', () => {
+  const request = { task: 'classify' as const, rounds: 2, wait: 30 }
+  const [a1, a2, stranger] = [createIdentity(randomSecretKey()), createIdentity(randomSecretKey()), createIdentity(randomSecretKey())]
+
+  it('takes enrolments only from the lobby\'s accounts, signed for this call and that account', async () => {
+    const call = new Call('$c', request, AGENTS)
+    await expect(call.enrol(await enrolment(stranger, '$c', MALLORY))).rejects.toMatchObject({ name: 'NotMemberError' })
+    // An agent's account passing on someone else's signature: signed for another account.
+    await expect(call.enrol({ ...await enrolment(stranger, '$c', MALLORY), from: AGENTS[1] as string })).rejects.toMatchObject({ name: 'InvalidRecordError' })
+    await expect(call.enrol({ ...await enrolment(a1, '$other', AGENTS[0] as string), call: '$c' })).rejects.toMatchObject({ name: 'InvalidRecordError' })
+    expect(await call.enrol(await enrolment(a1, '$other', AGENTS[0] as string))).toBeUndefined() // another call's
+    expect(await call.enrol(await enrolment(a2, '$c', AGENTS[1] as string))).toBe(a2.did)
+    await expect(call.enrol(await enrolment(a2, '$c', AGENTS[2] as string))).rejects.toMatchObject({ name: 'InvalidRecordError' }) // one DID, two accounts
+    expect(await call.enrol(await enrolment(a1, '$c', AGENTS[0] as string))).toBe(a1.did)
+    expect({ convener: call.convener, draft: call.draft(), complete: call.complete }).toEqual({ convener: AGENTS[1], draft: [a1.did, a2.did], complete: false })
+  })
+
+  it('takes one roster, from the convener, listing only who enrolled, in lobby order', async () => {
+    const call = new Call('$c', request, AGENTS)
+    await call.enrol(await enrolment(a2, '$c', AGENTS[1] as string))
+    await call.enrol(await enrolment(a1, '$c', AGENTS[0] as string))
+    const roster = (from: string, members: string[]): Extract<BusMessage, { kind: 'roster' }> => ({ kind: 'roster', from, call: '$c', members })
+    expect(() => call.accept(roster(AGENTS[0] as string, [a1.did, a2.did]))).toThrow(expect.objectContaining({ name: 'NotMemberError' }))
+    expect(() => call.accept(roster(AGENTS[1] as string, [a1.did, stranger.did]))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
+    expect(() => call.accept(roster(AGENTS[1] as string, [a2.did, a1.did]))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
+    expect(() => call.accept(roster(AGENTS[1] as string, [a1.did, a1.did]))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
+    expect(call.accept(roster(AGENTS[1] as string, [a1.did, a2.did]))).toEqual([a1.did, a2.did])
+    expect(() => call.accept(roster(AGENTS[1] as string, [a1.did, a2.did]))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
+  })
+})
