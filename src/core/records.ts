@@ -57,11 +57,14 @@ export const MAX_COMMITTEE = 64
  * The genesis of a federation: who is a member, how decisions are made, and the model
  * everyone starts from. The audit trusts the first charter on the ledger as its root.
  */
+/** The most members a charter names. */
+export const MAX_MEMBERS = 256
+
 export const Charter = z.object({
   type: z.literal('charter'),
   federation: FederationId,
   round: z.literal(0),
-  members: z.array(Did).min(1).max(256)
+  members: z.array(Did).min(1).max(MAX_MEMBERS)
     .refine(m => new Set(m).size === m.length, 'members must be unique'),
   quorum: QuorumRule,
   windowSeconds: z.number().int().positive().max(86_400),

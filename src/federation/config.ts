@@ -3,7 +3,7 @@ import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import { assertReachable, parseQuorum, QuorumRule } from '../core/quorum.ts'
-import { AggregationRule, HumanVotes, Judgement, MAX_COMMITTEE, MatrixUserId } from '../core/records.ts'
+import { AggregationRule, HumanVotes, Judgement, MAX_COMMITTEE, MAX_MEMBERS, MatrixUserId } from '../core/records.ts'
 import { LedgerConfig } from '../ledger/index.ts'
 import { LlmSpec } from '../llm/spec.ts'
 import { TaskConfig } from '../ml/task.ts'
@@ -17,12 +17,15 @@ import { Robustness } from './robust-acceptance.ts'
 /** `4`, `0.75`, `majority` or the full object. */
 const QuorumInput = z.union([QuorumRule, z.string().transform(s => parseQuorum(s)), z.number().transform(n => parseQuorum(String(n)))])
 
+/** Without a committee every peer judges each proposal, and its decision lists each of their votes: 127 of them still fit in one record. */
+export const MAX_AGENTS_WITHOUT_COMMITTEE = 128
+
 /** Everything `conclave run` needs; every field has a documented default. */
 export const RunConfig = z.object({
   /** The federation's id, used as its room name. @default "conclave-local" */
   federation: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/).default('conclave-local'),
-  /** Participants in this process. @default 5 */
-  agents: z.number().int().min(2).max(64).default(5),
+  /** Participants in this process; beyond MAX_AGENTS_WITHOUT_COMMITTEE only with a committee. @default 5 */
+  agents: z.number().int().min(2).max(MAX_MEMBERS).default(5),
   /** Rounds to run. @default 3 */
   rounds: z.number().int().min(1).max(1000).default(3),
   /** Seeds partitioning, initial weights and every agent's training. @default 42 */
@@ -148,6 +151,9 @@ export const RunConfig = z.object({
     }).strict().prefault({})
   }).strict().prefault({})
 }).strict().superRefine((config, ctx) => {
+  if (config.committee === undefined && config.agents > MAX_AGENTS_WITHOUT_COMMITTEE) {
+    ctx.addIssue({ code: 'custom', path: ['agents'], message: `more than ${MAX_AGENTS_WITHOUT_COMMITTEE} agents need a committee: a decision names every judge's vote, and one naming ${config.agents - 1} would not fit in a record` })
+  }
   const agents = config.attacks.map(a => a.agent)
   if (agents.some(a => a > config.agents)) ctx.addIssue({ code: 'custom', path: ['attacks'], message: `attacks name agents beyond the ${config.agents} in this run` })
   if (new Set(agents).size !== agents.length) ctx.addIssue({ code: 'custom', path: ['attacks'], message: 'an agent can carry one attack' })

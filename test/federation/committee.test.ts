@@ -50,6 +50,17 @@ describe('the committee setting of a run config', () => {
     expect(() => parseRunConfig({ agents: 5, committee: 0 })).toThrow(ConfigError)
   })
 
+  it('is needed beyond 128 agents, and with it a run may have up to 256; 127 peers\' votes still sign as one decision', async () => {
+    expect(parseRunConfig({ agents: 100, committee: 5 }).agents).toBe(100)
+    expect(parseRunConfig({ agents: 128 }).agents).toBe(128)
+    expect(() => parseRunConfig({ agents: 129 })).toThrow(/more than 128 agents need a committee/)
+    expect(() => parseRunConfig({ agents: 257, committee: 5 })).toThrow(ConfigError)
+    const recorder = createIdentity(new Uint8Array(32).fill(98))
+    const votes = Array.from({ length: 127 }, (_, i) => i.toString(16).padStart(64, 'c'))
+    const jwt = await recorder.sign({ type: 'decision', federation: 'conclave-local', round: 1000, proposal: 'b'.repeat(64), proposer: recorder.did, accepted: true, accepts: 127, rejects: 0, required: 127, votes })
+    expect(jwt.length).toBeLessThan(MAX_RECORD_BYTES)
+  })
+
   it('is at most MAX_COMMITTEE, so a decision naming a full committee and its votes still signs as one record', async () => {
     const recorder = createIdentity(new Uint8Array(32).fill(99))
     const committee = Array.from({ length: MAX_COMMITTEE }, (_, i) => createIdentity(new Uint8Array(32).fill(i + 100)).did)
