@@ -13,6 +13,7 @@ import { Conduct } from './attacks.ts'
 import type { Draft, Evaluation, ParticipantEvents, ParticipantInit, StepContext, StepOptions } from './context.ts'
 import type { Distillation } from './distill.ts'
 import { PhaseTimer } from './phases.ts'
+import { Residuals } from './residuals.ts'
 import { FederationState, type ProposalEntry } from './state.ts'
 import { anchorRecord } from './steps/anchor.ts'
 import { closeRound } from './steps/close-round.ts'
@@ -62,7 +63,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       timer: this.timer,
       logger: init.logger ?? silentLogger,
       now: () => Math.floor(clock?.() ?? Date.now() / 1000),
-      held: { shard: init.shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), prepared: new Map(), sketches: [] }
+      held: { shard: init.shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), prepared: new Map(), residuals: new Residuals(init.dir), sketches: [] }
     }
   }
 

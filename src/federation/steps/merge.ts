@@ -2,9 +2,9 @@ import { DerivationMismatchError } from '../../core/errors.ts'
 import type { AbortOptions } from '../../core/options.ts'
 import type { Checkpoint } from '../../core/records.ts'
 import { weightsSha256 } from '../../ml/weights.ts'
-import { fetchModel } from '../content.ts'
 import { requireGlobal, type StepContext } from '../context.ts'
 import { mergeRound, trustOf, type GlobalModel } from '../merge.ts'
+import { fetchProposed } from './fetch-update.ts'
 
 export type MergeContext = Pick<StepContext, 'name' | 'held' | 'state' | 'store' | 'timer'>
 
@@ -14,7 +14,7 @@ export async function merge (ctx: MergeContext, { round }: { round: number }, op
   return ctx.timer.time('merge', async () => {
     const accepted = []
     for (const entry of ctx.state.accepted(round)) {
-      const delta = ctx.held.deltas.get(entry.block) ?? await fetchModel(ctx.store, entry.signed.record.delta, options)
+      const delta = ctx.held.deltas.get(entry.block) ?? await fetchProposed(ctx, entry, options)
       accepted.push({ delta, numSamples: entry.signed.record.numSamples, trust: trustOf(entry) })
     }
     return mergeRound(global, accepted, ctx.state, round)
