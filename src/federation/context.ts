@@ -17,7 +17,7 @@ import type { Attack, Conduct } from './attacks.ts'
 import type { Geometry } from './robust-acceptance.ts'
 import type { GlobalModel } from './merge.ts'
 import type { PhaseTimer } from './phases.ts'
-import type { Residuals } from './residuals.ts'
+import { Residuals } from './residuals.ts'
 import type { FederationState } from './state.ts'
 
 /** What a participant is made of: its services, data, settings and, for experiments, its attack. */
@@ -149,6 +149,11 @@ export interface Holdings {
   readonly residuals: Residuals
   /** Sketches of every update I have seen: a re-sent one is nearly parallel to its original. */
   readonly sketches: Array<{ round: number, block: BlockId, sketch: Float32Array, merged?: boolean }>
+}
+
+/** What a member holds when it starts: its data, and what its compressed updates still owe (kept in `dir`). */
+export function freshHoldings (shard: Shard, dir?: string): Holdings {
+  return { shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), prepared: new Map(), residuals: new Residuals(dir), sketches: [] }
 }
 
 /**
