@@ -21,3 +21,12 @@ export const TABLE1_SETTINGS = [
   { name: 'clean', hostile: 0, attacks: [] },
   { name: '1 of 5 hostile', hostile: 1, attacks: [{ kind: 'sign-flip', agent: 5, scale: 5 }] }
 ] as const
+
+/**
+ * The compression rows' settings, beside Conclave's uncompressed rows: int8, and topk with
+ * error feedback at the fraction chosen on the dev split (docs/results/topk-selection.md).
+ */
+export const TABLE1_COMPRESSION = {
+  'conclave-int8': { kind: 'int8' },
+  'conclave-topk': { kind: 'topk', fraction: 0.1 }
+} as const

@@ -14,7 +14,9 @@
  * agent 1 alone, the `local` row). `--tasks qa` runs only those tasks and replaces their rows in
  * the existing table. Results are written after every row, so a long run keeps what it has.
  * Each row records the command that made it, and the markdown says which rows came from
- * which command. `--render` rewrites the markdown and plots from the JSON, running nothing.
+ * which command. `--methods conclave-int8,conclave-topk` adds Conclave under a charter's
+ * compression (table1-setting.ts), with the bytes each update took; `--hostile 0` runs only
+ * the clean rows. `--render` rewrites the markdown and plots from the JSON, running nothing.
  */
 import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -32,9 +34,10 @@ import type { Task } from '../src/ml/task.ts'
 import type { QaExample } from '../src/ml/tasks/qa.ts'
 import type { Weights } from '../src/ml/weights.ts'
 import { radarAxes, radarSvg } from './table1-radar.ts'
-import { TABLE1_BASE, TABLE1_SCHEDULE, TABLE1_SETTINGS } from './table1-setting.ts'
+import { TABLE1_BASE, TABLE1_COMPRESSION, TABLE1_SCHEDULE, TABLE1_SETTINGS } from './table1-setting.ts'
+import { meanUpdateBytes } from './update-bytes.ts'
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' }, tasks: { type: 'string', default: 'classify,ner,qa' }, methods: { type: 'string', default: 'centralized,fedavg,conclave,local' }, seeds: { type: 'string' }, render: { type: 'boolean', default: false } } })
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' }, tasks: { type: 'string', default: 'classify,ner,qa' }, methods: { type: 'string', default: 'centralized,fedavg,conclave,local' }, seeds: { type: 'string' }, hostile: { type: 'string', default: '0,1' }, render: { type: 'boolean', default: false } } })
 const quick = values.quick
 // QA's full rows cost about 7 minutes a run on 2 cores, so they may be run on fewer seeds (--seeds 1).
 const seeds = values.seeds?.split(',').map(Number) ?? (quick ? [1] : [1, 2, 3])
@@ -48,18 +51,22 @@ const methods = new Set(values.methods.split(','))
 const tasks = (quick
   ? [{ kind: 'classify', trainLimit: 1200, testLimit: 800 } as const, { kind: 'ner', trainLimit: 1000, testLimit: 500 } as const, { kind: 'qa', trainLimit: 600, testLimit: 100 } as const]
   : [{ kind: 'classify' } as const, { kind: 'ner' } as const, { kind: 'qa' } as const]).filter(t => wanted.has(t.kind))
-const settings = TABLE1_SETTINGS
+// Only the clean rows (--hostile 0), or only the hostile ones (--hostile 1); the others are kept.
+const hostileCounts = new Set(values.hostile.split(',').map(Number))
+const settings = TABLE1_SETTINGS.filter(s => hostileCounts.has(s.hostile))
+/** Conclave under each compression the charter may set (run only when --methods names them). */
+const COMPRESSED = Object.keys(TABLE1_COMPRESSION) as Array<keyof typeof TABLE1_COMPRESSION>
 /** Test questions whose answers are embedded (the same fixed sample for every run). */
 const EMBEDDED_QUESTIONS = quick ? 50 : 200
 
 interface Extra { mean: number, std: number, values: number[], questions: number }
 /** `command`, `madeAt`: what made the row, and when (rows from before they were recorded have neither). */
-interface Entry { task: string, setting: string, hostile: number, metric: string, mean: number, std: number, seeds: number[], values: number[], embedding?: Extra, slices?: Extra, rejectionRate: number | null, wallSeconds: number, curve?: number[][], command?: string, madeAt?: string }
+interface Entry { task: string, setting: string, hostile: number, metric: string, mean: number, std: number, seeds: number[], values: number[], embedding?: Extra, slices?: Extra, rejectionRate: number | null, wallSeconds: number, curve?: number[][], command?: string, madeAt?: string, /** Mean bytes of a proposal's update as stored (compression rows). */ bytesPerUpdate?: number }
 const name = quick ? 'table1-quick' : 'table1'
-const flags = [...(quick ? ['--quick'] : []), ...(values.seeds === undefined ? [] : ['--seeds', values.seeds]), ...(values.tasks === 'classify,ner,qa' ? [] : ['--tasks', values.tasks]), ...(values.methods === 'centralized,fedavg,conclave,local' ? [] : ['--methods', values.methods])]
+const flags = [...(quick ? ['--quick'] : []), ...(values.seeds === undefined ? [] : ['--seeds', values.seeds]), ...(values.tasks === 'classify,ner,qa' ? [] : ['--tasks', values.tasks]), ...(values.methods === 'centralized,fedavg,conclave,local' ? [] : ['--methods', values.methods]), ...(values.hostile === '0,1' ? [] : ['--hostile', values.hostile])]
 const command = `npm run bench:table1${flags.length > 0 ? ` -- ${flags.join(' ')}` : ''}`
 // Rows of tasks not run now are kept from the last full table (all of them when rendering).
-const kept: Entry[] = quick && !values.render ? [] : await readFile(join(values.out, `${name}.json`), 'utf8').then(t => (JSON.parse(t) as { entries: Entry[] }).entries.filter(e => values.render || !wanted.has(e.task) || !methods.has(e.setting)), () => [])
+const kept: Entry[] = quick && !values.render ? [] : await readFile(join(values.out, `${name}.json`), 'utf8').then(t => (JSON.parse(t) as { entries: Entry[] }).entries.filter(e => values.render || !wanted.has(e.task) || !methods.has(e.setting) || !hostileCounts.has(e.hostile)), () => [])
 if (values.render && kept.length === 0) throw new Error(`--render needs ${join(values.out, `${name}.json`)}`)
 const entries: Entry[] = []
 const encoder = !values.render && tasks.some(t => t.kind === 'qa') ? await SentenceEncoder.load((await promisify(execFile)('scripts/models/minilm.sh')).stdout.trim().split('\n').at(-1) as string) : undefined
@@ -91,13 +98,14 @@ const stats = (xs: number[]): { mean: number, std: number } => {
 
 for (const task of values.render ? [] : tasks) {
 for (const setting of settings) {
-  for (const method of ['centralized', 'fedavg', 'conclave', ...(task.kind === 'qa' ? ['local'] as const : [])] as const) {
+  for (const method of ['centralized', 'fedavg', 'conclave', ...COMPRESSED, ...(task.kind === 'qa' ? ['local'] as const : [])] as const) {
     if (!methods.has(method)) continue
     if ((method === 'centralized' || method === 'local') && setting.hostile > 0) continue // pooled data, or agent 1 alone: no hostile agent
     const finals: number[] = []
     const curves: number[][] = []
     const rejections: number[] = []
     const similarities: number[] = []
+    const bytes: number[] = []
     const slices: number[] = []
     // QA only: the final model's answers, embedded and compared with the references.
     const onModel = task.kind === 'qa'
@@ -110,14 +118,16 @@ for (const setting of settings) {
     let config: RunConfig
     let wall = 0
     for (const seed of seeds) {
-      config = parseRunConfig({ ...TABLE1_BASE, ...schedule(task.kind), seed, task, attacks: setting.attacks } as unknown as RunConfigInput)
+      const compression = method === 'conclave-int8' || method === 'conclave-topk' ? { compression: TABLE1_COMPRESSION[method] } : {}
+      config = parseRunConfig({ ...TABLE1_BASE, ...schedule(task.kind), seed, task, attacks: setting.attacks, ...compression } as unknown as RunConfigInput)
       const started = performance.now()
       let curve: number[]
-      if (method === 'conclave') {
+      if (method === 'conclave' || method === 'conclave-int8' || method === 'conclave-topk') {
         const out = await mkdtemp(join(tmpdir(), 'conclave-table1-'))
         const report = await runFederation(config, { out, force: true, onModel })
         curve = report.rounds.map(r => r.metric.value)
         rejections.push(report.rejectionRate)
+        if (method !== 'conclave') bytes.push(await meanUpdateBytes(out))
         await rm(out, { recursive: true, force: true })
       } else {
         curve = (await runBaseline(method, config, { onModel })).rounds.map(r => r.metric.value)
@@ -131,6 +141,7 @@ for (const setting of settings) {
       task: task.kind, setting: method, hostile: setting.hostile, metric: metricOf(task.kind), ...stats(finals), seeds, values: finals,
       ...(similarities.length > 0 ? { embedding: { ...stats(similarities), values: similarities, questions: EMBEDDED_QUESTIONS }, slices: { ...stats(slices), values: slices, questions: SLICE_QUESTIONS } } : {}),
       rejectionRate: rejections.length > 0 ? stats(rejections).mean : null, wallSeconds: wall / seeds.length,
+      ...(bytes.length > 0 ? { bytesPerUpdate: stats(bytes).mean } : {}),
       curve: curves[0]?.map((_, r) => curves.reduce((s, c) => s + (c[r] as number), 0) / curves.length).map(v => [v]) ?? [],
       command,
       madeAt: new Date().toISOString()
@@ -144,12 +155,12 @@ if (values.render) await write()
 
 /** Writes the table so far: JSON, markdown and one learning-curve plot per task run now. */
 async function write (): Promise<void> {
-  const order = (e: Entry): number => ['classify', 'ner', 'qa'].indexOf(e.task) * 100 + e.hostile * 10 + ['centralized', 'fedavg', 'conclave', 'local'].indexOf(e.setting)
+  const order = (e: Entry): number => ['classify', 'ner', 'qa'].indexOf(e.task) * 100 + e.hostile * 10 + ['centralized', 'fedavg', 'conclave', ...COMPRESSED, 'local'].indexOf(e.setting)
   const all = [...kept, ...entries].sort((a, b) => order(a) - order(b))
   const pct = (m: number, sd: number): string => `${(100 * m).toFixed(2)} ± ${(100 * sd).toFixed(2)}`
-  const lines = ['| task | hostile | method | metric | mean ± std (%) | qa: embedding similarity (%) | qa: BLEU-4 on agents 2–5\'s questions (%) | rejected | s / run |', '|---|---:|---|---|---:|---:|---:|---:|---:|']
+  const lines = ['| task | hostile | method | metric | mean ± std (%) | qa: embedding similarity (%) | qa: BLEU-4 on agents 2–5\'s questions (%) | rejected | s / run | KiB / update |', '|---|---:|---|---|---:|---:|---:|---:|---:|---:|']
   const extra = (x: Extra | undefined): string => x === undefined ? '—' : pct(x.mean, x.std)
-  for (const e of all) lines.push(`| ${e.task} | ${e.hostile} of 5 | ${e.setting} | ${e.metric} | ${pct(e.mean, e.std)} | ${extra(e.embedding)} | ${extra(e.slices)} | ${e.rejectionRate === null ? '—' : `${(100 * e.rejectionRate).toFixed(1)}%`} | ${e.wallSeconds.toFixed(0)} |`)
+  for (const e of all) lines.push(`| ${e.task} | ${e.hostile} of 5 | ${e.setting} | ${e.metric} | ${pct(e.mean, e.std)} | ${extra(e.embedding)} | ${extra(e.slices)} | ${e.rejectionRate === null ? '—' : `${(100 * e.rejectionRate).toFixed(1)}%`} | ${e.wallSeconds.toFixed(0)} | ${e.bytesPerUpdate === undefined ? '—' : (e.bytesPerUpdate / 1024).toFixed(1)} |`)
   const table = lines.join('\n')
   const setting = `${provenance(all)}seeds ${seeds.join(', ')} · rounds (server momentum): ${KINDS.map(k => `${k} ${schedule(k).rounds} (${schedule(k).momentum})`).join(', ')} · 5 agents · quorum 4 of 5 · Dirichlet(α = 1) · hostile: agent 5 sign-flips its update ×5 · qa embedding similarity: all-MiniLM-L6-v2 cosine on a fixed sample of ${EMBEDDED_QUESTIONS} test questions; agents 2–5's questions: a fixed sample of ${SLICE_QUESTIONS} of their training questions, teacher's answers as references; local: agent 1 alone`
   process.stdout.write(`\n${table}\n\n${setting}\n`)

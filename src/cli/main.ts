@@ -20,7 +20,7 @@ import { ServiceUrl } from '../core/secret.ts'
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
 Usage:
-  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--committee K] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose] [--dashboard [--port P]]
+  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--committee K] [--compression none|int8|topk[:F]] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose] [--dashboard [--port P]]
   conclave run   --resume DIR [--verbose]
   conclave dashboard DIR [--port P]
   conclave agent --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--stay] [--verbose]
@@ -37,6 +37,8 @@ run     N participants in this process: train, publish, anchor, vote, merge; the
         --quorum takes a count (4), a fraction of the peers (0.75) or "majority".
         --committee K: each proposal is judged by K peers drawn from the ledger, the
         quorum counted among them (docs/committees.md).
+        --compression: how updates travel, fixed in the charter: none, int8, or topk:F
+        (each tensor's largest F of coordinates, with error feedback; docs/compression.md).
         Each participant is a LangGraph agent; --llm picks the model behind its loop
         (default: policy, the deterministic protocol policy); --autopilot runs plain code instead.
         --task picks the learning task; --data points it at your own dataset folder
@@ -112,6 +114,13 @@ export async function main (argv: string[]): Promise<number> {
   }
 }
 
+/** `--compression none|int8|topk|topk:F` as the config's setting (the config's schema checks it). */
+function compressionFlag (flag: string | undefined): Pick<RunConfigInput, 'compression'> {
+  if (flag === undefined) return {}
+  const topk = /^topk:(.+)$/.exec(flag)
+  return { compression: topk === null ? flag as RunConfigInput['compression'] : { kind: 'topk', fraction: Number(topk[1]) } }
+}
+
 async function run (args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -121,6 +130,7 @@ async function run (args: string[]): Promise<number> {
       seed: { type: 'string' },
       quorum: { type: 'string' },
       committee: { type: 'string' },
+      compression: { type: 'string' },
       out: { type: 'string', default: 'runs/latest' },
       config: { type: 'string' },
       task: { type: 'string' },
@@ -137,7 +147,7 @@ async function run (args: string[]): Promise<number> {
   })
   if (values.port !== undefined && !values.dashboard) throw new ConfigError('--port sets the dashboard\'s port: give --dashboard too')
   if (values.resume !== undefined) {
-    const mixed = (['agents', 'rounds', 'seed', 'quorum', 'committee', 'config', 'task', 'data', 'llm', 'autopilot', 'force'] as const).filter(k => values[k] !== undefined && values[k] !== false)
+    const mixed = (['agents', 'rounds', 'seed', 'quorum', 'committee', 'compression', 'config', 'task', 'data', 'llm', 'autopilot', 'force'] as const).filter(k => values[k] !== undefined && values[k] !== false)
     if (mixed.length > 0) throw new ConfigError(`--resume continues a run as its config.json says; drop --${mixed.join(', --')}`)
   }
   const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
@@ -152,6 +162,7 @@ async function run (args: string[]): Promise<number> {
       ...integer('seed', values.seed),
       ...(values.quorum === undefined ? {} : { quorum: values.quorum }),
       ...integer('committee', values.committee),
+      ...compressionFlag(values.compression),
       agent
     })
   const out = resolve(values.resume ?? values.out)

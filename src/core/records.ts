@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { AcceptanceTerms, Judgement, VoteMeasurement } from '../federation/acceptance-terms.ts'
 
 export { Judgement }
+import { Compression } from '../ml/compression.ts'
 import { QuorumRule } from './quorum.ts'
 
 /** did:key with a multibase base58btc key (Ed25519 keys start with z6Mk). */
@@ -95,7 +96,12 @@ export const Charter = z.object({
    * model and the proposer (src/federation/committee.ts), and the quorum counts within them.
    * Absent: every peer judges every proposal.
    */
-  committee: z.number().int().positive().max(MAX_COMMITTEE).optional()
+  committee: z.number().int().positive().max(MAX_COMMITTEE).optional(),
+  /**
+   * How each proposal's Δw is encoded (src/ml/compression.ts): every peer and the audit
+   * decode it by this, and refuse bytes that do not follow it. Absent: none (F32).
+   */
+  compression: Compression.optional()
 }).strict()
   .refine(c => c.samples === undefined || c.samples.length === c.members.length, { message: 'samples must give one count per member', path: ['samples'] })
   .refine(c => c.committee === undefined || c.committee < c.members.length, { message: 'a committee holds at most the proposer\'s peers: fewer than the members', path: ['committee'] })

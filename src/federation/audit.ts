@@ -10,7 +10,7 @@ import { peekRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
 import { weightsSha256, type Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
-import { decodeModel, fetchModel, MAX_MODEL_BYTES } from './content.ts'
+import { decodeUpdateBytes, fetchModel, MAX_MODEL_BYTES, type UpdateFormat } from './content.ts'
 import { mergeRound, trustOf, type GlobalModel } from './merge.ts'
 import { FederationState } from './state.ts'
 
@@ -129,7 +129,8 @@ export async function replay (ledger: Ledger, store: ContentStore, options: Audi
           break
         case 'proposal':
           counts.proposals++
-          usable.set(block.id, await readUpdate(store, record.delta))
+          // The charter and its initial model come first, or the proposal was refused above.
+          usable.set(block.id, await readUpdate(store, record.delta, { compression: state.charter?.record.compression, layout: (global as GlobalModel).weights }))
           break
         case 'vote':
           counts.votes++
@@ -165,11 +166,12 @@ export function failureAfter (seq: number, err: ConclaveError, block: string | n
 }
 
 /**
- * A proposer may publish unusable content (missing, mislabelled, NaN): that is legitimate
+ * A proposer may publish unusable content (missing, mislabelled, NaN, not the charter's
+ * compression of the model): that is legitimate
  * history as long as nobody merged it. A store block that no longer matches its CID is
  * not: the store's ContentMismatchError ends the audit.
  */
-async function readUpdate (store: ContentStore, ref: ModelRef): Promise<Weights | ConclaveError> {
+async function readUpdate (store: ContentStore, ref: ModelRef, format: UpdateFormat): Promise<Weights | ConclaveError> {
   let bytes: Uint8Array
   try {
     bytes = await store.get(ref.cid, { maxBytes: MAX_MODEL_BYTES })
@@ -178,7 +180,7 @@ async function readUpdate (store: ContentStore, ref: ModelRef): Promise<Weights 
     throw err
   }
   try {
-    return decodeModel(bytes, ref)
+    return decodeUpdateBytes(bytes, ref, format)
   } catch (err) {
     if (err instanceof ConclaveError) return err
     throw err

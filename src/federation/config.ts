@@ -6,6 +6,7 @@ import { assertReachable, parseQuorum, QuorumRule } from '../core/quorum.ts'
 import { AggregationRule, HumanVotes, Judgement, MAX_COMMITTEE, MAX_MEMBERS, MatrixUserId } from '../core/records.ts'
 import { LedgerConfig } from '../ledger/index.ts'
 import { LlmSpec } from '../llm/spec.ts'
+import { Compression } from '../ml/compression.ts'
 import { TaskConfig } from '../ml/task.ts'
 import { StoreConfig } from '../storage/index.ts'
 import { TeacherConfig } from '../teachers/index.ts'
@@ -13,6 +14,9 @@ import { BusConfig } from '../transport/index.ts'
 import { AcceptanceRuleName } from './acceptance.ts'
 import { Attack } from './attacks.ts'
 import { Robustness } from './robust-acceptance.ts'
+
+/** topk's share of coordinates sent when none is given. */
+export const DEFAULT_TOPK_FRACTION = 0.1
 
 /** `4`, `0.75`, `majority` or the full object. */
 const QuorumInput = z.union([QuorumRule, z.string().transform(s => parseQuorum(s)), z.number().transform(n => parseQuorum(String(n)))])
@@ -104,6 +108,17 @@ export const RunConfig = z.object({
    * checkpoints before. A round that merges nothing does not move, and restarts it. @default 0
    */
   momentum: z.number().min(0).lt(1).default(0),
+  /**
+   * How members' updates travel, written into the charter: `none` (F32), `int8` (a quarter
+   * of the bytes) or `{ kind: topk, fraction }` (the largest ⌈fraction · n⌉ coordinates of
+   * each tensor; what is not sent is added to the member's next update). `int8` and `topk`
+   * alone stand for their defaults. @default none
+   */
+  compression: z.union([
+    z.enum(['none', 'int8']).transform(kind => ({ kind })),
+    z.literal('topk').transform(() => ({ kind: 'topk' as const, fraction: DEFAULT_TOPK_FRACTION })),
+    Compression
+  ]).default({ kind: 'none' }),
   task: TaskConfig.prefault({ kind: 'classify' }),
   /** Who answers the questions of a task learned by distillation (qa). @default the dataset's own answers */
   teacher: TeacherConfig.prefault({ kind: 'dataset' }),
@@ -253,6 +268,10 @@ partition: { kind: iid, alpha: 1 }
 # How accepted updates merge, and the server momentum on each round's step (0: none).
 aggregation: fedavg
 momentum: 0
+# How members' updates travel (the charter fixes it): none (F32), int8 (a quarter of the
+# bytes), or { kind: topk, fraction: 0.1 } (each tensor's largest 10% of coordinates; what is
+# not sent is added to the member's next update). Peers and the audit refuse other bytes.
+compression: none
 # The learning task. data: a folder with train.jsonl / test.jsonl (and labels.json).
 task:
   kind: classify

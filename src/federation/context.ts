@@ -5,6 +5,7 @@ import type { BlockId, Did, ModelRef, RecordType } from '../core/records.ts'
 import type { SerialQueue } from '../core/serial-queue.ts'
 import type { Identity } from '../identity/index.ts'
 import type { Ledger } from '../ledger/index.ts'
+import { NO_COMPRESSION, type Compression } from '../ml/compression.ts'
 import type { Shard, Task } from '../ml/task.ts'
 import type { Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
@@ -16,6 +17,7 @@ import type { Attack, Conduct } from './attacks.ts'
 import type { Geometry } from './robust-acceptance.ts'
 import type { GlobalModel } from './merge.ts'
 import type { PhaseTimer } from './phases.ts'
+import { Residuals } from './residuals.ts'
 import type { SharedWork } from './shared-work.ts'
 import type { FederationState } from './state.ts'
 
@@ -39,6 +41,8 @@ export interface ParticipantInit {
   teacher?: { cache: CachedTeacher, /** Most tokens one answer may cost. */ maxTokens: number }
   /** Base seed of this participant's training; each round derives its own from it. */
   seed: number
+  /** Where this participant keeps its own state (what its compressed updates have not sent yet). @default memory only */
+  dir?: string
   /**
    * When I accept a peer's update, from what I measured of it: the terms I found a federation
    * with. A charter's own terms override them; I follow these only under a charter that
@@ -144,8 +148,15 @@ export interface Holdings {
   readonly referenceScores: Map<number, { model: string, score: number }>
   /** An update trained for a round before I drafted it (as my reference when judging a peer): my draft takes it rather than train twice. */
   readonly prepared: Map<number, Draft>
+  /** What my compressed updates have not sent yet, owed to my next one (error feedback). */
+  readonly residuals: Residuals
   /** Sketches of every update I have seen: a re-sent one is nearly parallel to its original. */
   readonly sketches: Array<{ round: number, block: BlockId, sketch: Float32Array, merged?: boolean }>
+}
+
+/** What a member holds when it starts: its data, and what its compressed updates still owe (kept in `dir`). */
+export function freshHoldings (shard: Shard, dir?: string): Holdings {
+  return { shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), prepared: new Map(), residuals: new Residuals(dir), sketches: [] }
 }
 
 /**
@@ -196,6 +207,11 @@ export function federationOf ({ name, state }: Pick<StepContext, 'name' | 'state
 export function requireDraft ({ name, held }: Pick<StepContext, 'name' | 'held'>): Draft {
   if (held.draft === undefined) throw new NoDraftError(`${name} has no trained draft: train first`)
   return held.draft
+}
+
+/** How the charter has members' updates encoded: none before there is a charter, or where it states none. */
+export function compressionOf ({ state }: Pick<StepContext, 'state'>): Compression {
+  return state.charter?.record.compression ?? NO_COMPRESSION
 }
 
 /** The acceptance terms I judge by: the charter's, or my own under a charter that states none. */

@@ -33,7 +33,7 @@ export interface Enrolment {
   shard: Shard
   /** The task's teacher (tasks learned by distillation); each member gets its own cache and budget. */
   teacher?: Teacher
-  /** Where the member's own files go: its teacher cache index under `agents/<name>/`. */
+  /** Where the member's own files go, under `agents/<name>/`: its teacher cache index, what its compressed updates owe. */
   dir: string
   /** Who decides for it: the autopilot judges and votes by itself, an agent through tools. */
   driver?: DriverFactory
@@ -61,6 +61,7 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
     shard: parts.shard,
     teacher,
     seed: memberSeed(config, index),
+    dir: join(parts.dir, 'agents', name),
     terms: termsOf(config, judgeOf(parts.task)),
     attack: config.attacks.find(a => a.agent === index + 1),
     allies: config.attacks.filter(a => a.kind === 'collude').map(a => a.agent),
@@ -80,5 +81,7 @@ export async function charterOf (config: RunConfig, task: Task, store: ContentSt
   // Researchers, and what their reactions weigh, only where there are some: a charter without them is the one runs always wrote.
   const people = config.researchers.length === 0 ? {} : { researchers: config.researchers, humanVotes: config.humanVotes }
   const committee = config.committee === undefined ? {} : { committee: config.committee }
-  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial, samples, acceptance: termsOf({ ...config, judgement: config.agent.judgement }, judgeOf(task)), ...committee, ...people }
+  // No compression stays off the record: the charter runs always wrote.
+  const compression = config.compression.kind === 'none' ? {} : { compression: config.compression }
+  return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial, samples, acceptance: termsOf({ ...config, judgement: config.agent.judgement }, judgeOf(task)), ...committee, ...compression, ...people }
 }

@@ -10,7 +10,7 @@ import type { Weights } from '../ml/weights.ts'
 import type { Subscription } from '../transport/index.ts'
 import { termsOf } from './acceptance-terms.ts'
 import { Conduct } from './attacks.ts'
-import type { Draft, Evaluation, ParticipantEvents, ParticipantInit, StepContext, StepOptions } from './context.ts'
+import { freshHoldings, type Draft, type Evaluation, type ParticipantEvents, type ParticipantInit, type StepContext, type StepOptions } from './context.ts'
 import type { Distillation } from './distill.ts'
 import { PhaseTimer } from './phases.ts'
 import { FederationState, type ProposalEntry } from './state.ts'
@@ -63,7 +63,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       shared: init.shared,
       logger: init.logger ?? silentLogger,
       now: () => Math.floor(clock?.() ?? Date.now() / 1000),
-      held: { shard: init.shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), prepared: new Map(), sketches: [] }
+      held: freshHoldings(init.shard, init.dir)
     }
   }
 

@@ -1,10 +1,6 @@
 import { createHash } from 'node:crypto'
 import { BoundedMap } from '../core/bounded-map.ts'
-import type { AbortOptions } from '../core/options.ts'
-import type { ModelRef } from '../core/records.ts'
 import type { Weights } from '../ml/weights.ts'
-import type { ContentStore } from '../storage/index.ts'
-import { fetchModel } from './content.ts'
 import type { GlobalModel } from './merge.ts'
 
 /** Merges remembered: every participant of a round asks for the same one, a late or restarted one a round or two later. */
@@ -53,7 +49,7 @@ class Once<T> {
  */
 export class SharedWork {
   readonly merges = new Once<GlobalModel>(MERGES_KEPT)
-  /** Decoded Δw by CID and the sha-256 its record claims: about a round's proposals. */
+  /** Decoded Δw, by their bytes and how they are read: about a round's proposals. */
   readonly models: Once<Weights>
 
   /** `members`: how many share this; a round's updates are kept for them. */
@@ -63,16 +59,15 @@ export class SharedWork {
 
   /** The merge `inputs` name (everything the merge reads), done once. */
   async merge (inputs: unknown, compute: () => Promise<GlobalModel>): Promise<GlobalModel> {
-    return this.merges.get(createHash('sha256').update(JSON.stringify(inputs)).digest('hex'), compute)
+    return this.merges.get(keyOf(inputs), compute)
   }
 
-  /** A model from the shared store, fetched, checked and decoded once. */
-  async fetchModel (store: ContentStore, ref: ModelRef, options: AbortOptions = {}): Promise<Weights> {
-    return this.models.get(`${ref.cid} ${ref.sha256}`, async () => fetchModel(store, ref, options))
+  /** The update `inputs` name (its bytes' CID and sha-256, and how they are decoded), fetched, checked and decoded once. */
+  async update (inputs: unknown, compute: () => Promise<Weights>): Promise<Weights> {
+    return this.models.get(keyOf(inputs), compute)
   }
 }
 
-/** `fetchModel`, through the process's shared work where there is one. */
-export async function fetchShared (ctx: { shared?: SharedWork, store: ContentStore }, ref: ModelRef, options: AbortOptions = {}): Promise<Weights> {
-  return ctx.shared === undefined ? fetchModel(ctx.store, ref, options) : ctx.shared.fetchModel(ctx.store, ref, options)
+function keyOf (inputs: unknown): string {
+  return createHash('sha256').update(JSON.stringify(inputs)).digest('hex')
 }

@@ -4,7 +4,7 @@ import { InvalidWeightsError } from '../core/errors.ts'
 /**
  * The safetensors format (huggingface/safetensors): an 8-byte little-endian header length,
  * a JSON header naming each tensor's dtype, shape and byte range, then the raw data.
- * We write F32 only, tensors sorted by name and the header space-padded to 8 bytes, so
+ * We write F32 weights (and I8, I32 in compressed updates), tensors sorted by name and the header space-padded to 8 bytes, so
  * the same weights always give the same bytes (and hash), and PyTorch/HF tools read them.
  */
 export interface Tensor {
@@ -24,16 +24,36 @@ const TensorInfo = z.object({
   data_offsets: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])
 }).strict()
 const Header = z.record(z.string(), z.unknown())
+const Metadata = z.record(z.string(), z.string())
+const WRITTEN: ReadonlySet<string> = new Set<Dtype>(['F32', 'I8', 'I32'])
+
+/** The dtypes Conclave writes: F32 weights, and the I8 and I32 parts of a compressed update. */
+export type Dtype = 'F32' | 'I8' | 'I32'
+
+/** One tensor as stored: its dtype, shape and little-endian bytes. */
+export interface RawTensor {
+  dtype: Dtype
+  shape: number[]
+  bytes: Uint8Array
+}
 
 export function encodeSafetensors (weights: Weights, metadata: Record<string, string> = {}): Uint8Array {
-  const names = [...weights.keys()].sort()
+  const raw = new Map<string, RawTensor>()
+  // Float32Array is platform-endian; every platform Node runs on is little-endian, as the format requires.
+  for (const [name, t] of weights) raw.set(name, { dtype: 'F32', shape: t.shape, bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) })
+  return encodeRawSafetensors(raw, metadata)
+}
+
+/** Any of Conclave's dtypes, tensors sorted by name: the same tensors always give the same bytes. */
+export function encodeRawSafetensors (tensors: ReadonlyMap<string, RawTensor>, metadata: Record<string, string> = {}): Uint8Array {
+  const names = [...tensors.keys()].sort()
   const header: Record<string, unknown> = {}
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata
   let offset = 0
   for (const name of names) {
-    const t = weights.get(name) as Tensor
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] }
-    offset += t.data.byteLength
+    const t = tensors.get(name) as RawTensor
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.bytes.byteLength] }
+    offset += t.bytes.byteLength
   }
   const json = new TextEncoder().encode(JSON.stringify(header))
   // Pad by bytes, not UTF-16 units: a non-ASCII tensor name takes several bytes.
@@ -44,10 +64,9 @@ export function encodeSafetensors (weights: Weights, metadata: Record<string, st
   out.set(headerBytes, 8)
   let at = 8 + headerBytes.length
   for (const name of names) {
-    const t = weights.get(name) as Tensor
-    // Float32Array is platform-endian; every platform Node runs on is little-endian, as the format requires.
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at)
-    at += t.data.byteLength
+    const t = tensors.get(name) as RawTensor
+    out.set(t.bytes, at)
+    at += t.bytes.byteLength
   }
   return out
 }
@@ -59,6 +78,20 @@ export interface DecodeOptions {
 
 /** Decodes and validates a safetensors file into F32 weights; every inconsistency is an InvalidWeightsError. */
 export function decodeSafetensors (bytes: Uint8Array, options: DecodeOptions = {}): Weights {
+  const weights: Weights = new Map()
+  for (const [name, t] of decodeRawSafetensors(bytes, options).tensors) {
+    if (t.dtype !== 'F32') throw new InvalidWeightsError(`tensor "${name}" is ${t.dtype}; Conclave exchanges F32 weights`)
+    weights.set(name, { shape: t.shape, data: new Float32Array(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength / 4) })
+  }
+  return weights
+}
+
+/**
+ * Decodes and validates a safetensors file's layout: its metadata and its tensors in name
+ * order, each in bytes of its own (aligned for a typed array over them). Only the dtypes
+ * Conclave writes are accepted; every inconsistency is an InvalidWeightsError.
+ */
+export function decodeRawSafetensors (bytes: Uint8Array, options: DecodeOptions = {}): { metadata: Record<string, string>, tensors: Map<string, RawTensor> } {
   const maxBytes = options.maxBytes ?? 256 * 1024 * 1024
   if (bytes.length > maxBytes) throw new InvalidWeightsError(`safetensors file of ${bytes.length} bytes exceeds ${maxBytes}`)
   if (bytes.length < 8) throw new InvalidWeightsError('safetensors file shorter than its 8-byte header length')
@@ -71,6 +104,8 @@ export function decodeSafetensors (bytes: Uint8Array, options: DecodeOptions = {
   } catch (err) {
     throw new InvalidWeightsError('safetensors header is not a JSON object', { cause: err })
   }
+  const metadata = Metadata.safeParse(header.__metadata__ ?? {})
+  if (!metadata.success) throw new InvalidWeightsError('safetensors __metadata__ is not a map of strings')
   const dataStart = 8 + headerLength
   const dataLength = bytes.length - dataStart
   const entries = Object.entries(header).filter(([name]) => name !== '__metadata__')
@@ -81,17 +116,16 @@ export function decodeSafetensors (bytes: Uint8Array, options: DecodeOptions = {
     })
     .sort((a, b) => a.data_offsets[0] - b.data_offsets[0])
   let expected = 0
-  const weights: Weights = new Map()
+  const tensors = new Map<string, RawTensor>()
   for (const e of entries) {
     const [begin, end] = e.data_offsets
     const elements = e.shape.reduce((n, d) => n * d, 1)
     if (begin !== expected || end < begin || end > dataLength) throw new InvalidWeightsError(`tensor "${e.name}" has offsets [${begin}, ${end}] that are not contiguous and in bounds`)
     if (end - begin !== elements * DTYPE_BYTES[e.dtype]) throw new InvalidWeightsError(`tensor "${e.name}" has ${end - begin} bytes for shape [${e.shape.join(', ')}] of ${e.dtype}`)
-    if (e.dtype !== 'F32') throw new InvalidWeightsError(`tensor "${e.name}" is ${e.dtype}; Conclave exchanges F32 weights`)
-    const copy = bytes.slice(dataStart + begin, dataStart + end)
-    weights.set(e.name, { shape: e.shape, data: new Float32Array(copy.buffer, copy.byteOffset, elements) })
+    if (!WRITTEN.has(e.dtype)) throw new InvalidWeightsError(`tensor "${e.name}" is ${e.dtype}; Conclave exchanges ${[...WRITTEN].join(', ')} tensors`)
+    tensors.set(e.name, { dtype: e.dtype as Dtype, shape: e.shape, bytes: bytes.slice(dataStart + begin, dataStart + end) })
     expected = end
   }
   if (expected !== dataLength) throw new InvalidWeightsError(`safetensors data has ${dataLength - expected} trailing bytes no tensor claims`)
-  return new Map([...weights].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+  return { metadata: metadata.data, tensors: new Map([...tensors].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) }
 }

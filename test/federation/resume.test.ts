@@ -17,9 +17,13 @@ quorum: majority
 ledger: { kind: tangle, difficulty: 4 }
 task: { kind: classify, trainLimit: 300, testLimit: 200, features: 512 }
 `
-/** Both drivers: the autopilot, and LangGraph agents (the policy model) with their memory files. */
+/**
+ * Both drivers: the autopilot, and LangGraph agents (the policy model) with their memory
+ * files; and the autopilot under topk compression, whose members keep what they did not send.
+ */
 const DRIVERS = [
   { driver: 'autopilot', config: `${CONFIG}agent: { driver: autopilot }\n`, seed: 1 },
+  { driver: 'autopilot under topk', config: `${CONFIG}agent: { driver: autopilot }\ncompression: { kind: topk, fraction: 0.1 }\n`, seed: 3 },
   { driver: 'agents', config: CONFIG, seed: 2 }
 ] as const
 

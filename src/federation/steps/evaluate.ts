@@ -5,9 +5,9 @@ import { applyDelta, type Weights } from '../../ml/weights.ts'
 import type { Measurement } from '../acceptance.ts'
 import { ruleOf, ruling, VoteMeasurement, type Measured } from '../acceptance-terms.ts'
 import { requireGlobal, termsFor, type Evaluation, type HeldModel, type StepContext, type StepOptions } from '../context.ts'
-import { fetchShared } from '../shared-work.ts'
 import type { ProposalEntry } from '../state.ts'
 import { assertTaught, autoDistil } from './distill.ts'
+import { fetchProposed } from './fetch-update.ts'
 import { measureGeometry, ownUpdate, type GeometryContext } from './geometry.ts'
 
 export type EvaluateContext = GeometryContext & Pick<StepContext, 'store' | 'state' | 'identity' | 'terms' | 'shared'>
@@ -40,7 +40,7 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
   const base = { proposal: entry.block, proposer: entry.signed.issuer, round: entry.signed.record.round }
   let evaluation: Evaluation
   try {
-    const delta = await ctx.timer.time('fetchVerify', () => fetchShared(ctx, entry.signed.record.delta, options))
+    const delta = await ctx.timer.time('fetchVerify', () => fetchProposed(ctx, entry, options))
     // Held at once, so a member training its reference now reads it as the round's.
     held.deltas.set(entry.block, delta)
     const terms = termsFor(ctx)

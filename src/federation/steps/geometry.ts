@@ -2,9 +2,9 @@ import { ConclaveError } from '../../core/errors.ts'
 import type { Weights } from '../../ml/weights.ts'
 import { cosine, l2Norm, sketch, sketchCosine } from '../../ml/similarity.ts'
 import type { StepContext, StepOptions } from '../context.ts'
-import { fetchModel } from '../content.ts'
 import type { Geometry } from '../robust-acceptance.ts'
 import type { ProposalEntry } from '../state.ts'
+import { fetchProposed } from './fetch-update.ts'
 import { prepareUpdate, type TrainContext } from './train.ts'
 
 export type GeometryContext = TrainContext & Pick<StepContext, 'state'>
@@ -37,12 +37,12 @@ export async function measureGeometry (ctx: GeometryContext, { entry, delta }: {
  * was proposed or judged, so that I measure what comes after it as a member never stopped
  * would (a re-sent copy of it, a direction only its merge explains).
  */
-export async function recallSketch (ctx: Pick<StepContext, 'held' | 'store'>, entry: ProposalEntry, options: StepOptions = {}): Promise<void> {
+export async function recallSketch (ctx: Pick<StepContext, 'name' | 'held' | 'state' | 'store'>, entry: ProposalEntry, options: StepOptions = {}): Promise<void> {
   const { held } = ctx
   if (held.sketches.some(s => s.block === entry.block)) return
   let delta: Weights
   try {
-    delta = await fetchModel(ctx.store, entry.signed.record.delta, options)
+    delta = await fetchProposed(ctx, entry, options)
   } catch (err) {
     if (!(err instanceof ConclaveError)) throw err
     return // unusable: judged as such, it was never sketched

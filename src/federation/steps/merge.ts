@@ -4,7 +4,7 @@ import type { Checkpoint } from '../../core/records.ts'
 import { weightsSha256 } from '../../ml/weights.ts'
 import { requireGlobal, type StepContext } from '../context.ts'
 import { mergeRound, trustOf, type GlobalModel } from '../merge.ts'
-import { fetchShared } from '../shared-work.ts'
+import { fetchProposed } from './fetch-update.ts'
 
 export type MergeContext = Pick<StepContext, 'name' | 'held' | 'state' | 'store' | 'timer' | 'shared'>
 
@@ -19,7 +19,7 @@ export async function merge (ctx: MergeContext, { round }: { round: number }, op
     const compute = async (): Promise<GlobalModel> => {
       const accepted = []
       for (const entry of entries) {
-        const delta = ctx.held.deltas.get(entry.block) ?? await fetchShared(ctx, entry.signed.record.delta, options)
+        const delta = ctx.held.deltas.get(entry.block) ?? await fetchProposed(ctx, entry, options)
         accepted.push({ delta, numSamples: entry.signed.record.numSamples, trust: trustOf(entry) })
       }
       return mergeRound(global, accepted, ctx.state, round)

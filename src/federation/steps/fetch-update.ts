@@ -1,0 +1,17 @@
+import type { AbortOptions } from '../../core/options.ts'
+import type { Weights } from '../../ml/weights.ts'
+import { fetchUpdate } from '../content.ts'
+import { compressionOf, requireGlobal, type StepContext } from '../context.ts'
+import type { ProposalEntry } from '../state.ts'
+
+/**
+ * The Δw a proposal points to, as every peer and the audit decode it: by the charter's
+ * compression, for the federation's model. Members of one process decode it once for all.
+ */
+export async function fetchProposed (ctx: Pick<StepContext, 'name' | 'held' | 'state' | 'store' | 'shared'>, entry: ProposalEntry, options: AbortOptions = {}): Promise<Weights> {
+  const ref = entry.signed.record.delta
+  const format = { compression: compressionOf(ctx), layout: requireGlobal(ctx).weights }
+  const fetch = async (): Promise<Weights> => fetchUpdate(ctx.store, ref, format, options)
+  if (ctx.shared === undefined) return fetch()
+  return ctx.shared.update([ref.cid, ref.sha256, format.compression ?? null, [...format.layout].map(([name, t]) => [name, t.shape])], fetch)
+}

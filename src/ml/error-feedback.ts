@@ -1,0 +1,26 @@
+import { decodeUpdate, encodeUpdate, type Compression } from './compression.ts'
+import { applyDelta, delta, type Weights } from './weights.ts'
+
+/** An update as it travels under a compression, and what the sender keeps for next time. */
+export interface Compressed {
+  /** The bytes published. */
+  bytes: Uint8Array
+  /** The Δw every peer decodes from them. */
+  sent: Weights
+  /** What was trained (plus what was owed) but not sent; absent when nothing is lost (`none`). */
+  residual?: Weights
+}
+
+/**
+ * Compression with error feedback (Stich et al. 2018, Karimireddy et al. 2019): the member
+ * adds what it did not send last time to its update, sends the compressed sum, and keeps
+ * the rest. Over rounds everything trained is sent, only later: Σ sent + residual = Σ updates.
+ * `sent` is decoded from the published bytes, as every peer decodes it.
+ */
+export function compressWithFeedback (update: Weights, owed: Weights | undefined, compression: Compression): Compressed {
+  if (compression.kind === 'none') return { bytes: encodeUpdate(update, compression), sent: update }
+  const total = owed === undefined ? update : applyDelta(update, owed)
+  const bytes = encodeUpdate(total, compression)
+  const sent = decodeUpdate(bytes, compression, total)
+  return { bytes, sent, residual: delta(total, sent) }
+}
