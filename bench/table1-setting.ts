@@ -23,10 +23,13 @@ export const TABLE1_SETTINGS = [
 ] as const
 
 /**
- * The compression rows' settings, beside Conclave's uncompressed rows: int8, and topk with
- * error feedback at the fraction chosen on the dev split (docs/results/topk-selection.md).
+ * Conclave's variant rows, beside its plain rows: a charter's compression (int8, and topk
+ * with error feedback at the fraction chosen on the dev split, docs/results/topk-selection.md),
+ * and a committee (each proposal judged by 3 of the 4 peers drawn from the ledger, merged only
+ * if all 3 accept, as quorum 4 of 5 asks every peer without one).
  */
-export const TABLE1_COMPRESSION = {
-  'conclave-int8': { kind: 'int8' },
-  'conclave-topk': { kind: 'topk', fraction: 0.1 }
+export const TABLE1_VARIANTS = {
+  'conclave-int8': { compression: { kind: 'int8' } },
+  'conclave-topk': { compression: { kind: 'topk', fraction: 0.1 } },
+  'conclave-committee': { committee: 3, quorum: 3 }
 } as const

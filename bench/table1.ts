@@ -14,8 +14,8 @@
  * agent 1 alone, the `local` row). `--tasks qa` runs only those tasks and replaces their rows in
  * the existing table. Results are written after every row, so a long run keeps what it has.
  * Each row records the command that made it, and the markdown says which rows came from
- * which command. `--methods conclave-int8,conclave-topk` adds Conclave under a charter's
- * compression (table1-setting.ts), with the bytes each update took; `--hostile 0` runs only
+ * which command. `--methods conclave-int8,conclave-topk,conclave-committee` adds Conclave under a charter's
+ * compression or committee (table1-setting.ts), with the bytes each compressed update took; `--hostile 0` runs only
  * the clean rows. `--render` rewrites the markdown and plots from the JSON, running nothing.
  */
 import { execFile } from 'node:child_process'
@@ -34,7 +34,7 @@ import type { Task } from '../src/ml/task.ts'
 import type { QaExample } from '../src/ml/tasks/qa.ts'
 import type { Weights } from '../src/ml/weights.ts'
 import { radarAxes, radarSvg } from './table1-radar.ts'
-import { TABLE1_BASE, TABLE1_COMPRESSION, TABLE1_SCHEDULE, TABLE1_SETTINGS } from './table1-setting.ts'
+import { TABLE1_BASE, TABLE1_SCHEDULE, TABLE1_SETTINGS, TABLE1_VARIANTS } from './table1-setting.ts'
 import { meanUpdateBytes } from './update-bytes.ts'
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' }, tasks: { type: 'string', default: 'classify,ner,qa' }, methods: { type: 'string', default: 'centralized,fedavg,conclave,local' }, seeds: { type: 'string' }, hostile: { type: 'string', default: '0,1' }, render: { type: 'boolean', default: false } } })
@@ -54,8 +54,9 @@ const tasks = (quick
 // Only the clean rows (--hostile 0), or only the hostile ones (--hostile 1); the others are kept.
 const hostileCounts = new Set(values.hostile.split(',').map(Number))
 const settings = TABLE1_SETTINGS.filter(s => hostileCounts.has(s.hostile))
-/** Conclave under each compression the charter may set (run only when --methods names them). */
-const COMPRESSED = Object.keys(TABLE1_COMPRESSION) as Array<keyof typeof TABLE1_COMPRESSION>
+/** Conclave under a charter's compression or committee (run only when --methods names them). */
+const VARIANTS = Object.keys(TABLE1_VARIANTS) as Array<keyof typeof TABLE1_VARIANTS>
+const isVariant = (method: string): method is keyof typeof TABLE1_VARIANTS => method in TABLE1_VARIANTS
 /** Test questions whose answers are embedded (the same fixed sample for every run). */
 const EMBEDDED_QUESTIONS = quick ? 50 : 200
 
@@ -98,7 +99,7 @@ const stats = (xs: number[]): { mean: number, std: number } => {
 
 for (const task of values.render ? [] : tasks) {
 for (const setting of settings) {
-  for (const method of ['centralized', 'fedavg', 'conclave', ...COMPRESSED, ...(task.kind === 'qa' ? ['local'] as const : [])] as const) {
+  for (const method of ['centralized', 'fedavg', 'conclave', ...VARIANTS, ...(task.kind === 'qa' ? ['local'] as const : [])] as const) {
     if (!methods.has(method)) continue
     if ((method === 'centralized' || method === 'local') && setting.hostile > 0) continue // pooled data, or agent 1 alone: no hostile agent
     const finals: number[] = []
@@ -118,16 +119,16 @@ for (const setting of settings) {
     let config: RunConfig
     let wall = 0
     for (const seed of seeds) {
-      const compression = method === 'conclave-int8' || method === 'conclave-topk' ? { compression: TABLE1_COMPRESSION[method] } : {}
-      config = parseRunConfig({ ...TABLE1_BASE, ...schedule(task.kind), seed, task, attacks: setting.attacks, ...compression } as unknown as RunConfigInput)
+      const variant = isVariant(method) ? TABLE1_VARIANTS[method] : {}
+      config = parseRunConfig({ ...TABLE1_BASE, ...schedule(task.kind), seed, task, attacks: setting.attacks, ...variant } as unknown as RunConfigInput)
       const started = performance.now()
       let curve: number[]
-      if (method === 'conclave' || method === 'conclave-int8' || method === 'conclave-topk') {
+      if (method === 'conclave' || isVariant(method)) {
         const out = await mkdtemp(join(tmpdir(), 'conclave-table1-'))
         const report = await runFederation(config, { out, force: true, onModel })
         curve = report.rounds.map(r => r.metric.value)
         rejections.push(report.rejectionRate)
-        if (method !== 'conclave') bytes.push(await meanUpdateBytes(out))
+        if (isVariant(method) && 'compression' in TABLE1_VARIANTS[method]) bytes.push(await meanUpdateBytes(out))
         await rm(out, { recursive: true, force: true })
       } else {
         curve = (await runBaseline(method, config, { onModel })).rounds.map(r => r.metric.value)
@@ -155,7 +156,7 @@ if (values.render) await write()
 
 /** Writes the table so far: JSON, markdown and one learning-curve plot per task run now. */
 async function write (): Promise<void> {
-  const order = (e: Entry): number => ['classify', 'ner', 'qa'].indexOf(e.task) * 100 + e.hostile * 10 + ['centralized', 'fedavg', 'conclave', ...COMPRESSED, 'local'].indexOf(e.setting)
+  const order = (e: Entry): number => ['classify', 'ner', 'qa'].indexOf(e.task) * 100 + e.hostile * 10 + ['centralized', 'fedavg', 'conclave', ...VARIANTS, 'local'].indexOf(e.setting)
   const all = [...kept, ...entries].sort((a, b) => order(a) - order(b))
   const pct = (m: number, sd: number): string => `${(100 * m).toFixed(2)} ± ${(100 * sd).toFixed(2)}`
   const lines = ['| task | hostile | method | metric | mean ± std (%) | qa: embedding similarity (%) | qa: BLEU-4 on agents 2–5\'s questions (%) | rejected | s / run | KiB / update |', '|---|---:|---|---|---:|---:|---:|---:|---:|---:|']
