@@ -119,6 +119,8 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   try {
     await participant.start()
     await participant.catchUp()
+    // My copy already held the charter: I was restarted, and owe what I had not done when I stopped.
+    const restarted = participant.state.charter !== undefined
     const heard = new Set<string>([identity.did])
     const hello = await bus.subscribe(room, m => { if (m.kind === 'hello') heard.add(m.did) })
     // Say hello until the charter is anchored: a member that joins later than my first hello still hears one.
@@ -140,6 +142,7 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
     }
     const charter = participant.state.charter
     if (charter !== undefined) options.expect?.(charter.record, task)
+    if (restarted) await driver.resume?.()
     say(`${config.name}: federation ${run.federation} chartered; ${run.rounds} rounds`)
 
     const rounds: MemberRound[] = []
