@@ -346,6 +346,8 @@ describe('tool errors', () => {
       { name: 'picky', status: 'error' }, { name: 'train', status: 'success' }, { name: 'publish', status: 'success' }, { name: 'anchor', status: 'success' },
       { name: 'evaluate', status: 'success' }, { name: 'vote', status: 'success' }, { name: 'evaluate', status: 'success' }, { name: 'vote', status: 'success' }
     ])
+    // each step's decider is in the memory a restarted agent resumes from: a vote it then casts is recorded as that decider's
+    expect(new Set((await federation.memory()).filter(m => m.type === 'ai').map(m => m.name))).toEqual(new Set(['scripted']))
     expect(sim.participants[0]?.state.rounds.get(1)?.proposals).toHaveLength(3)
     expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
   })
