@@ -49,17 +49,18 @@ describe('a plugin tool on a real GGUF model (Gemma 3 270M)', () => {
       const agent = sim.drivers[0] as ParticipantAgent
       process.stderr.write(`gguf plugin agent: ${JSON.stringify(agent.activity())}\n`)
 
-      // From its memory: on a proposal's turn it called ledger_stats, and the tool answered with the tally.
+      // From its memory: on a proposal's turn it called ledger_stats, the model being the step's author, and the tool answered with the tally.
       const saved = await (await FileCheckpointSaver.open(join(gemma?.dir as string, 'memory.json'))).getTuple({ configurable: { thread_id: gemma?.did } })
       const messages = (saved?.checkpoint.channel_values.messages ?? []) as BaseMessage[]
       let event: ReturnType<typeof parseEvent>
-      const calls: Array<{ event?: string, id?: string }> = []
+      const calls: Array<{ event?: string, by?: string, id?: string }> = []
       for (const m of messages) {
         if (m.type === 'human') event = parseEvent(textOf(m))
-        if (m.type === 'ai') for (const c of (m as AIMessage).tool_calls ?? []) if (c.name === 'ledger_stats') calls.push({ event: event?.type, id: c.id })
+        if (m.type === 'ai') for (const c of (m as AIMessage).tool_calls ?? []) if (c.name === 'ledger_stats') calls.push({ event: event?.type, by: m.name, id: c.id })
       }
       const onProposal = calls.filter(c => c.event === 'proposal')
       expect(onProposal.length).toBeGreaterThanOrEqual(1)
+      expect(calls.every(c => c.by === 'gguf:gemma-3-270m-q4_k_m.gguf')).toBe(true)
       const answered = messages.filter((m): m is ToolMessage => m.type === 'tool' && onProposal.some(c => c.id === (m as ToolMessage).tool_call_id))
       expect(answered.length).toBe(onProposal.length)
       for (const result of answered) {
