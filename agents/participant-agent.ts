@@ -15,7 +15,7 @@ import { stepLine } from './step-line.ts'
 import { FileCheckpointSaver } from '../graphs/file-checkpointer.ts'
 import { buildParticipantGraph } from '../graphs/participant.ts'
 import { loadPrompt } from '../prompts/index.ts'
-import { bindTools, PROTOCOL_TOOLS, type AgentTool } from '../tools/index.ts'
+import { bindTools, PROTOCOL_TOOLS, type AgentTool, type BoundTool } from '../tools/index.ts'
 
 export interface AgentOptions {
   /** policy, ollama:<model> or gguf:<path>. @default policy */
@@ -51,6 +51,8 @@ export class ParticipantAgent implements Driver {
   readonly decisions: Decisions
   readonly llm: LlmCounts
   readonly toolNames: string[]
+  /** The tools that declare they fit each kind of event (defineTool `events`): its message names them. */
+  readonly #fitting: ReadonlyMap<AgentEvent['type'], string[]>
   #paused = false
   readonly #held: AgentEvent[] = []
   readonly #queue = new SerialQueue()
@@ -73,12 +75,15 @@ export class ParticipantAgent implements Driver {
   readonly #detached = AsyncResource.bind(<T>(fn: () => T): T => fn())
   #fault: unknown
 
-  private constructor (participant: Participant, context: DriverContext, graph: ReturnType<typeof buildParticipantGraph>, toolNames: string[], options: AgentOptions, counters: { llm: LlmCounts, toolCalls: Record<string, number>, decisions: Decisions }, abort: AbortController) {
+  private constructor (participant: Participant, context: DriverContext, graph: ReturnType<typeof buildParticipantGraph>, tools: readonly BoundTool[], options: AgentOptions, counters: { llm: LlmCounts, toolCalls: Record<string, number>, decisions: Decisions }, abort: AbortController) {
     this.#abort = abort
     this.participant = participant
     this.#context = context
     this.#graph = graph
-    this.toolNames = toolNames
+    this.toolNames = tools.map(t => t.tool.name)
+    const fitting = new Map<AgentEvent['type'], string[]>()
+    for (const t of tools) for (const type of t.events ?? []) fitting.set(type, [...(fitting.get(type) ?? []), t.tool.name])
+    this.#fitting = fitting
     this.llm = counters.llm
     this.toolCalls = counters.toolCalls
     this.decisions = counters.decisions
@@ -137,7 +142,7 @@ export class ParticipantAgent implements Driver {
       onStep: step => { (options.logger ?? silentLogger).info(stepLine(participant.name, step)) },
       ...counters
     })
-    const agent = new ParticipantAgent(participant, context, graph, tools.map(t => t.tool.name), options, counters, abort)
+    const agent = new ParticipantAgent(participant, context, graph, tools, options, counters, abort)
     await agent.listen(model)
     return agent
   }
@@ -211,7 +216,7 @@ export class ParticipantAgent implements Driver {
     const before = await this.#graph.getState(this.#run)
     const old = ((before.values.messages ?? []) as BaseMessage[]).slice(0, -this.#memory).flatMap(m => m.id === undefined ? [] : [new RemoveMessage({ id: m.id })])
     try {
-      await this.#graph.invoke({ messages: [...old, new HumanMessage(describeEvent({ ...event, distillable: this.#distillable() }))], steps: 0 }, this.#run)
+      await this.#graph.invoke({ messages: [...old, new HumanMessage(describeEvent({ ...event, distillable: this.#distillable() }, { fitting: this.#fitting.get(event.type) }))], steps: 0 }, this.#run)
     } catch (err) {
       if (this.#abort.signal.aborted) return
       if (!(err instanceof ConclaveError)) throw err

@@ -120,11 +120,9 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
       const counts = decisions[call.name] ??= { model: 0, policy: 0 }
       counts[decidedBy === POLICY ? 'policy' : 'model']++
     }
-    // The message's author is who decided: the tool node hands it to the tools (a vote records it).
-    reply.name = decidedBy
     const calls = (reply.tool_calls ?? []).map(c => ({ name: c.name, args: c.args }))
     init.onStep?.({ step: state.steps + 1, event: event?.type, calls, reply: calls.length === 0 ? textOf(reply) : '', via, seconds: (performance.now() - started) / 1000 })
-    return { messages: [reply], steps: state.steps + 1 }
+    return { messages: [authored(reply, decidedBy)], steps: state.steps + 1 }
   }
 
   const route = (state: ParticipantStateType): 'tools' | typeof END => {
@@ -139,6 +137,15 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
     .addConditionalEdges('agent', route, ['tools', END])
     .addEdge('tools', 'agent')
     .compile({ checkpointer: init.checkpointer })
+}
+
+/**
+ * The reply with who decided it as its author: the tool node hands that to the tools (a vote
+ * records it). Given to the constructor, so the checkpoint keeps it and a restarted agent's
+ * resumed call is still its decider's; a `name` set on a made message is not serialized.
+ */
+function authored (reply: AIMessage, name: string): AIMessage {
+  return new AIMessage({ content: reply.content, tool_calls: reply.tool_calls, invalid_tool_calls: reply.invalid_tool_calls, additional_kwargs: reply.additional_kwargs, response_metadata: reply.response_metadata, id: reply.id, name })
 }
 
 /** A model's answer in a log line: its calls, or its text. */

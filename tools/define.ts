@@ -4,6 +4,7 @@ import type { Did, Judgement } from '../src/core/records.ts'
 import type { Participant } from '../src/federation/participant.ts'
 import type { FederationState, ProposalEntry } from '../src/federation/state.ts'
 import type { Ledger } from '../src/ledger/index.ts'
+import { EVENT_TYPES, type AgentEvent } from '../src/llm/events.ts'
 
 /**
  * What a tool sees of its agent's participant: the protocol actions (each enforces the
@@ -45,6 +46,8 @@ export interface ToolDefinition<S extends z.ZodObject = z.ZodObject> {
   description: string
   /** When the model should call it ("before voting on a proposal from a member with rejected updates"): shown to the model with the description. */
   when?: string
+  /** The events `when` fits (a peer's `proposal`, a `round-open`): the event's message names the tool to the model, which still decides whether to call it. @default none */
+  events?: ReadonlyArray<AgentEvent['type']>
   schema: S
   run: (input: z.output<S>, context: ToolContext, call: ToolCallInfo) => Promise<unknown>
   /**
@@ -64,6 +67,9 @@ export function defineTool<S extends z.ZodObject> (definition: ToolDefinition<S>
   ToolName.parse(definition.name)
   for (const [field, schema] of Object.entries(definition.schema.shape)) {
     if ((schema as z.ZodType).description === undefined) throw new TypeError(`tool ${definition.name}: field ${field} has no .describe()`)
+  }
+  for (const type of definition.events ?? []) {
+    if (!EVENT_TYPES.includes(type)) throw new TypeError(`tool ${definition.name}: ${String(type)} is not an event (${EVENT_TYPES.join(', ')})`)
   }
   return definition
 }
@@ -86,8 +92,8 @@ export function bindTool (definition: ToolDefinition, context: ToolContext): Str
   }) as unknown as StructuredToolInterface
 }
 
-/** A tool as its agent may call it now (graphs/participant.ts): the LangChain tool, and its legal variants where it narrows them. */
-export interface BoundTool { tool: StructuredToolInterface, legal?: () => Array<z.ZodObject> }
+/** A tool as its agent may call it now (graphs/participant.ts): the LangChain tool, its legal variants where it narrows them, and the events it fits where it says. */
+export interface BoundTool { tool: StructuredToolInterface, legal?: () => Array<z.ZodObject>, events?: ReadonlyArray<AgentEvent['type']> }
 
 /** Proposals that await my vote: undecided, I am one of their judges (every peer, or the committee drawn), not voted on by me. */
 export function awaitingMyVote (participant: ParticipantView): ProposalEntry[] {

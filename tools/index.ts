@@ -65,8 +65,8 @@ function isLangChainTool (value: unknown): value is StructuredToolInterface {
 export function bindTools (tools: readonly AgentTool[], context: ToolContext): BoundTool[] {
   const bound = tools.map((t): BoundTool => {
     if (!isToolDefinition(t)) return { tool: t }
-    const { legal } = t
-    return { tool: bindTool(t, context), ...(legal === undefined ? {} : { legal: () => legal(context) }) }
+    const { legal, events } = t
+    return { tool: bindTool(t, context), ...(legal === undefined ? {} : { legal: () => legal(context) }), ...(events === undefined ? {} : { events }) }
   })
   const seen = new Set<string>()
   for (const { tool: t } of bound) {

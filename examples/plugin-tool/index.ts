@@ -7,7 +7,9 @@
  *     tools: [./examples/plugin-tool/index.ts]
  *
  * This one tallies the ledger by record type and issuer, so an agent can see who has been
- * active before it decides. `when` tells the model in which situation the tool helps.
+ * active before it decides. `when` tells the model in which situation the tool helps;
+ * `events` names the events that situation arises in, and each such event's message names
+ * the tool to the model (which still decides whether to call it).
  */
 import { z } from 'zod'
 import { peekRecord } from '../../src/identity/index.ts'
@@ -17,6 +19,7 @@ export default defineTool({
   name: 'ledger_stats',
   description: 'Count the records on the ledger by type, and by member for one type.',
   when: 'you want to know who has been proposing or voting before you judge a proposal (type "vote" or "proposal").',
+  events: ['proposal'],
   schema: z.object({
     type: z.enum(['proposal', 'vote', 'decision', 'checkpoint']).describe('Which record type to break down by member.')
   }),

@@ -14,14 +14,24 @@ export const AgentEvent = z.discriminatedUnion('type', [
 ])
 export type AgentEvent = z.infer<typeof AgentEvent>
 
+/** The kinds of event an agent wakes to. */
+export const EVENT_TYPES: ReadonlyArray<AgentEvent['type']> = AgentEvent.options.map(o => o.shape.type.value)
+
 const MARK = 'EVENT '
 
-export function describeEvent (event: AgentEvent): string {
+/**
+ * The event's message. `fitting` names the tools whose authors declared they help with this
+ * kind of event (defineTool `events`): a small model reads the event far more closely than
+ * the tool list, and does not connect a tool's "use it when" to the event on its own. It is
+ * named, not called: the model still chooses.
+ */
+export function describeEvent (event: AgentEvent, { fitting = [] }: { fitting?: readonly string[] } = {}): string {
   const line = event.type === 'round-open'
     ? `Round ${event.round} is open. Decide whether to train and propose an update.`
     : `${event.proposer} proposed update ${event.proposal} for round ${event.round}. Decide how to judge it.`
   const teacher = event.distillable === undefined ? '' : ` ${event.distillable} of your questions have no teacher's answer yet and your teacher budget is not spent: distill them first.`
-  return `${line}${teacher}\n${MARK}${JSON.stringify(event)}`
+  const tools = fitting.length === 0 ? '' : ` Tools whose "use it when" fits this event: ${fitting.join(', ')}.`
+  return `${line}${teacher}${tools}\n${MARK}${JSON.stringify(event)}`
 }
 
 /** The event a message carries, if it carries one. */

@@ -11,7 +11,7 @@ import { audit } from '../../src/federation/audit.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { peekRecord } from '../../src/identity/index.ts'
 import { JsonToolChatModel } from '../../src/llm/json-tools.ts'
-import { defineTool, loadPluginTools, type AgentTool } from '../../tools/index.ts'
+import { defineTool, loadPluginTools, type AgentTool, type ToolDefinition } from '../../tools/index.ts'
 import { smallConfig, tempDir } from '../federation/helpers.ts'
 import { eventProposal, scripted } from './scripted.ts'
 
@@ -260,6 +260,11 @@ describe('agents drive the protocol through tools', () => {
     expect(agent1.activity().toolCalls.ledger_stats).toBe(2)
     expect(model.prompts.some(u => /RESULT of ledger_stats: \{"byType":\{"charter":1/.test(u))).toBe(true)
     for (const system of systems) expect(system).toMatch(/^You are agent-1\. Accept or reject is your judgement, within the rule: .*\nBe brief\.\n\nYour persona: a sceptic who checks the record first\./)
+    // a peer's proposal, the event the plugin declares it fits, names it to the model; the round's opening does not
+    const named = (u: string): boolean => u.includes('Tools whose "use it when" fits this event: ledger_stats.')
+    expect(new Set(model.prompts.filter(u => u.includes('proposed update')).map(named))).toEqual(new Set([true]))
+    expect(model.prompts.filter(u => u.includes('is open')).some(named)).toBe(false)
+    expect(() => defineTool({ ...plugins[0] as ToolDefinition, events: ['vote' as never] })).toThrow(TypeError)
     // offered (once per turn) with when to use it
     expect([...systems].some(system => /- ledger_stats: Count the records .* Use it when you want to know who has been proposing or voting before you judge a proposal/.test(system))).toBe(true)
     expect(await agent1.chat('!tools')).toMatch(/ledger_stats/)
@@ -341,6 +346,8 @@ describe('tool errors', () => {
       { name: 'picky', status: 'error' }, { name: 'train', status: 'success' }, { name: 'publish', status: 'success' }, { name: 'anchor', status: 'success' },
       { name: 'evaluate', status: 'success' }, { name: 'vote', status: 'success' }, { name: 'evaluate', status: 'success' }, { name: 'vote', status: 'success' }
     ])
+    // each step's decider is in the memory a restarted agent resumes from: a vote it then casts is recorded as that decider's
+    expect(new Set((await federation.memory()).filter(m => m.type === 'ai').map(m => m.name))).toEqual(new Set(['scripted']))
     expect(sim.participants[0]?.state.rounds.get(1)?.proposals).toHaveLength(3)
     expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
   })

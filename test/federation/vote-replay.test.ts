@@ -74,6 +74,37 @@ describe('votes re-decided from their signed measurement', () => {
     expect(report.firstFailure?.error.message).toContain(`${forged} (ERR_VOTE_AGAINST_RULE)`)
   })
 
+  // The charter bounds an update's norm at a millionth of the voter's own, so its rule rejects every update.
+  const rejectsAll = (judgement: 'model' | 'guarded') => (c: Charter): Charter => ({ ...c, acceptance: { ...c.acceptance!, judgement, robustness: { ...c.acceptance!.robustness!, maxNormRatio: 1e-6 } } })
+
+  it.each([
+    ['model', [], 2],
+    ['guarded', ['VoteAgainstRuleError', 'VoteAgainstRuleError', 'VoteAgainstRuleError'], 1]
+  ] as const)('charter judgement %s: a vote that accepts an update the rule rejects is refused by %j; counted votes %i', async (judgement, refused, counted) => {
+    await start(rejectsAll(judgement))
+    const { proposal, measured } = await proposed()
+    expect(measured.accept).toBe(false)
+    // Signed outside the vote step, which would refuse it under guarded: every holder decides it again.
+    const accepting = await inject(p(1).identity, { ...measured, accept: true, judgement, decidedBy: 'gguf:x.gguf' })
+    expect(errorsFor(accepting)).toEqual(refused)
+    expect(sim.participants.map(q => q.state.derive(proposal).votes.length)).toEqual([counted, counted, counted])
+    await sim.closeRound(1)
+    const report = await audit(sim.ledger, sim.store)
+    expect(report).toMatchObject({ ok: true, votesReplayed: true, votes: counted })
+    expect(report.rejected.map(r => [r.block, r.error.code])).toEqual(refused.length === 0 ? [] : [[accepting, 'ERR_VOTE_AGAINST_RULE']])
+  })
+
+  it('charter judgement guarded: a reject of an update the rule accepts stands, at every peer and in the audit', async () => {
+    await start(c => ({ ...c, acceptance: { ...c.acceptance!, judgement: 'guarded' } }))
+    const { proposal, measured } = await proposed()
+    expect(measured.accept).toBe(true)
+    await p(1).vote(proposal, false, 'my own judgement', { decidedBy: 'gguf:x.gguf' })
+    await sim.settle()
+    expect(sim.participants.map(q => q.state.derive(proposal).rejects)).toEqual([1, 1, 1])
+    await sim.closeRound(1)
+    expect(await audit(sim.ledger, sim.store)).toMatchObject({ ok: true, votesReplayed: true, votes: 2, rejected: [] })
+  })
+
   it('refuses a vote without its measurement, without the geometry the charter bounds, or accepting what it found unusable', async () => {
     await start()
     const { measured } = await proposed()

@@ -33,6 +33,7 @@ describe('the protocol policy', () => {
 
   it('reads events back exactly, and refuses forged ones', () => {
     expect(parseEvent(describeEvent({ type: 'round-open', round: 3 }))).toEqual({ type: 'round-open', round: 3 })
+    expect(parseEvent(describeEvent({ type: 'round-open', round: 3 }, { fitting: ['ledger_stats'] }))).toEqual({ type: 'round-open', round: 3 })
     expect(parseEvent('EVENT {"type":"round-open","round":-1}')).toBeUndefined()
     expect(parseEvent('EVENT {not json')).toBeUndefined()
   })
