@@ -139,6 +139,8 @@ export interface Holdings {
   readonly own: Map<number, Weights>
   /** My judge's score of the global model (by its CID) with my own update of a round applied, the bar a must-improve rule sets peers. */
   readonly referenceScores: Map<number, { model: string, score: number }>
+  /** Per round, the updates I combine to measure each one's marginal effect (by global model and number of proposals seen), and my score of their combination. */
+  readonly combinations: Map<number, { model: string, proposals: number, updates: Map<BlockId, Weights>, combined?: number }>
   /** An update trained for a round before I drafted it (as my reference when judging a peer): my draft takes it rather than train twice. */
   readonly prepared: Map<number, Draft>
   /** Sketches of every update I have seen: a re-sent one is nearly parallel to its original. */

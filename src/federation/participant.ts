@@ -62,7 +62,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       timer: this.timer,
       logger: init.logger ?? silentLogger,
       now: () => Math.floor(clock?.() ?? Date.now() / 1000),
-      held: { shard: init.shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), prepared: new Map(), sketches: [] }
+      held: { shard: init.shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), combinations: new Map(), prepared: new Map(), sketches: [] }
     }
   }
 
