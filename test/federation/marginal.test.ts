@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { acceptanceRule, marginalRule } from '../../src/federation/acceptance.ts'
 import { AcceptanceTerms, assertFollowsTerms, ruleOf, termsOf } from '../../src/federation/acceptance-terms.ts'
 import type { Evaluation } from '../../src/federation/participant.ts'
+import { forgedMeasurement } from '../../src/federation/attacks.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { smallConfig, tempDir } from './helpers.ts'
@@ -100,4 +101,19 @@ describe('the marginal rule in a run', () => {
       await sim.close()
     }
   }, 240_000)
+})
+
+describe('a colluder\'s forged measurement', () => {
+  it('is decided as its vote says under every rule, so hostile voters\' votes count as cast', () => {
+    const judge = { tolerance: 0.1, relativeTolerance: 0.1 }
+    // an update that gains nothing alone and lowers the combination, while the voter's own update gains 0.5
+    const measured = { before: -1, after: -1.3, initial: -2, reference: -0.5, combined: -0.8, without: -0.6, geometry: { normRatio: 5, cosine: -1, earlierCosine: -1, historyCosine: -1 } }
+    for (const acceptance of ['tolerance', 'improve', 'marginal'] as const) {
+      const terms = AcceptanceTerms.parse({ ...termsOf({ acceptance, voteScale: 'share' }, judge), robustness: { maxNormRatio: 3, minCosine: 0.03, minHistoryCosine: 0.3, maxEarlierCosine: 0.99 } })
+      for (const accept of [true, false]) {
+        const vote = { type: 'vote', federation: 'f', round: 1, proposal: 'p', accept, score: 0, rationale: '', measurement: forgedMeasurement(measured, accept) } as never
+        expect(() => { assertFollowsTerms(terms, vote, `${acceptance} ${accept}`) }).not.toThrow()
+      }
+    }
+  })
 })
