@@ -3,12 +3,12 @@ import type { BlockId } from '../../core/records.ts'
 import type { Judge } from '../../ml/task.ts'
 import { applyDelta, assertFinite, type Weights } from '../../ml/weights.ts'
 import { fetchModel } from '../content.ts'
-import type { HeldModel, StepContext, StepOptions } from '../context.ts'
+import type { HeldModel, StepOptions } from '../context.ts'
 import { robustVerdict, type Robustness } from '../robust-acceptance.ts'
 import type { ProposalEntry } from '../state.ts'
 import { measureGeometry, type GeometryContext } from './geometry.ts'
 
-export type MarginalContext = GeometryContext & Pick<StepContext, 'store'>
+export type MarginalContext = GeometryContext
 
 export interface MarginalParams {
   entry: ProposalEntry
