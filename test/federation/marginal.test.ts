@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest'
 import { acceptanceRule, marginalRule } from '../../src/federation/acceptance.ts'
 import { AcceptanceTerms, assertFollowsTerms, ruleOf, termsOf } from '../../src/federation/acceptance-terms.ts'
 import type { Evaluation } from '../../src/federation/participant.ts'
-import { forgedMeasurement } from '../../src/federation/attacks.ts'
+import { forgedMeasurement, littleIsEnough } from '../../src/federation/attacks.ts'
+import { fetchModel } from '../../src/federation/content.ts'
+import type { Weights } from '../../src/ml/weights.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { smallConfig, tempDir } from './helpers.ts'
@@ -116,4 +118,32 @@ describe('a colluder\'s forged measurement', () => {
       }
     }
   })
+})
+
+describe('a hostile member under the marginal rule', () => {
+  /** Round 1's proposed Δw per member, in member order. */
+  const proposed = async (attacks: unknown[]): Promise<Weights[]> => {
+    const config = smallConfig({ rounds: 1, acceptance: 'marginal', quorum: { kind: 'fraction', fraction: 0.5 }, attacks } as never)
+    const sim = await Simulation.create(config, { dir: await tempDir() })
+    try {
+      await sim.charter()
+      await sim.propose(1)
+      const state = sim.participants[0]?.state
+      return await Promise.all(sim.participants.map(async p => {
+        const id = (state?.rounds.get(1)?.proposals ?? []).find(b => state?.proposals.get(b)?.signed.issuer === p.did)
+        return await fetchModel(sim.store, state?.proposals.get(id ?? '')?.signed.record.delta as never)
+      }))
+    } finally {
+      await sim.close()
+    }
+  }
+
+  it('reads the round\'s updates from the store though nobody has judged them yet: ALIE is μ − z·σ of them and its own', async () => {
+    const honest = await proposed([])
+    const attacked = await proposed([{ kind: 'alie', agent: 3, z: 1 }])
+    // the first two members are honest in both runs, and train alike (training is seeded by the round)
+    expect(attacked.slice(0, 2)).toEqual(honest.slice(0, 2))
+    expect(attacked[2]).toEqual(littleIsEnough([honest[2], honest[0], honest[1]] as Weights[], 1))
+    expect(attacked[2]).not.toEqual(honest[2])
+  }, 240_000)
 })
