@@ -33,7 +33,7 @@ export const AcceptanceTerms = z.object({
   tolerance: z.number().min(0).max(1),
   /** On top: the share of what the federation has taught the voter that an update may undo. */
   relativeTolerance: z.number().min(0).max(1),
-  /** For the improve rule: the share of what a voter's own update gains it that an update must gain it too. */
+  /** For the improve rule: the share of what a voter's own update gains it that an update must gain it too; for marginal, the share of what the round's combined update gains it. */
   minGain: z.number().min(0).max(1).optional(),
   /** What is scored: global + Δw (`full`) or global + Δw / N (`share`). */
   scale: z.enum(['full', 'share']),
@@ -72,7 +72,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
     rule: config.acceptance,
     tolerance: config.tolerance ?? judge.tolerance,
     relativeTolerance: config.relativeTolerance ?? judge.relativeTolerance ?? 0,
-    ...(config.acceptance === 'improve' ? { minGain: config.minGain ?? DEFAULT_MIN_GAIN } : {}),
+    ...(config.acceptance === 'tolerance' ? {} : { minGain: config.minGain ?? DEFAULT_MIN_GAIN[config.acceptance] }),
     scale: config.voteScale,
     ...(config.robustness === undefined || config.robustness === false ? {} : { robustness: config.robustness }),
     // `rule` is what a charter without judgement means: it stays off the record, as before modes existed.

@@ -18,7 +18,15 @@ export const Measurement = z.object({
    * scale (trained from the same global model on its own data, as FLTrust's server trains on
    * its root set); absent when it has none (it cannot train yet, or the round has passed).
    */
-  reference: z.number().optional()
+  reference: z.number().optional(),
+  /**
+   * For the marginal rule, measured once the round's proposals are in: its score of the
+   * global model with the round's combined update applied (every update of the round that
+   * I can use and my geometry bounds admit, my own included, this one too, each at its share)…
+   */
+  combined: z.number().optional(),
+  /** …and of the same combination without this update. */
+  without: z.number().optional()
 }).strict()
 export type Measurement = z.infer<typeof Measurement>
 
@@ -87,7 +95,25 @@ export function improveRule ({ minGain }: ImproveSettings): AcceptanceRule {
   }
 }
 
-export const AcceptanceRuleName = z.enum(['tolerance', 'improve'])
+/**
+ * Accept an update only if the round's combined update is better with it than without it,
+ * by at least `minGain` times what the whole combination gains (trust-design R5: judge the
+ * candidate aggregate). Judged alone, a label-flipped update still improves shared features,
+ * and an honest non-IID one may lower a voter's score; against the rest of the round, what
+ * counts is whether it adds to what the others already bring.
+ */
+export function marginalRule ({ minGain }: ImproveSettings): AcceptanceRule {
+  return {
+    name: 'marginal',
+    needs: ['combined', 'without'],
+    decide: ({ before, combined = before, without = before }) => {
+      const allowance = -minGain * Math.max(0, combined - before)
+      return { accept: combined - without >= -allowance, allowance }
+    }
+  }
+}
+
+export const AcceptanceRuleName = z.enum(['tolerance', 'improve', 'marginal'])
 export type AcceptanceRuleName = z.infer<typeof AcceptanceRuleName>
 
 /** What a run config says about acceptance; unset tolerances come from the task's judge. */
@@ -98,13 +124,14 @@ export interface AcceptanceConfig {
   minGain?: number
 }
 
-/** `minGain` as chosen on classify's dev split (docs/results/robustness-selection.md). */
-export const DEFAULT_MIN_GAIN = 0.1
+/** `minGain` as chosen on classify's dev split, per rule (docs/results/robustness-selection.md). */
+export const DEFAULT_MIN_GAIN = { improve: 0.1, marginal: 0 } as const
 
 /** The rule a run config names, with the task's judge filling in what the config leaves out. */
 export function acceptanceRule (config: AcceptanceConfig, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance'>): AcceptanceRule {
   switch (config.acceptance) {
     case 'tolerance': return toleranceRule({ tolerance: config.tolerance ?? judge.tolerance, relativeTolerance: config.relativeTolerance ?? judge.relativeTolerance ?? 0 })
-    case 'improve': return improveRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN })
+    case 'improve': return improveRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.improve })
+    case 'marginal': return marginalRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.marginal })
   }
 }

@@ -138,11 +138,20 @@ export class Conduct<E = unknown> {
 }
 
 /**
- * What a colluder signs as measured so that its vote looks like the rule's: an accept claims
- * the update changed nothing and lies along its own; a reject claims it ruined the model.
- * The numbers come from its own data, so nobody can tell them from honest ones.
+ * What a colluder signs as measured so that its vote looks like every rule's: an accept claims
+ * the update changed nothing, its own update and the round's combination neither (so no gain
+ * is asked of it), and that it lies along its own; a reject claims it ruined the model and
+ * the round's combination. The numbers come from its own data, so nobody can tell them from honest ones.
  */
 export function forgedMeasurement (measured: Measured, accept: boolean): Measured {
-  if (!accept) return { ...measured, after: -MEASURED_LIMIT, initial: measured.before }
-  return { ...measured, after: measured.before, initial: measured.before, ...(measured.geometry === undefined ? {} : { geometry: { normRatio: 1, cosine: 1, earlierCosine: -1, historyCosine: 1 } }) }
+  const { before } = measured
+  if (!accept) return { ...measured, after: -MEASURED_LIMIT, initial: before, ...(measured.combined === undefined ? {} : { combined: -MEASURED_LIMIT, without: before }) }
+  return {
+    ...measured,
+    after: before,
+    initial: before,
+    ...(measured.reference === undefined ? {} : { reference: before }),
+    ...(measured.combined === undefined ? {} : { combined: before, without: before }),
+    ...(measured.geometry === undefined ? {} : { geometry: { normRatio: 1, cosine: 1, earlierCosine: -1, historyCosine: 1 } })
+  }
 }

@@ -56,7 +56,9 @@ export const RunConfig = z.object({
    * How a peer decides on an update from what it measured (src/federation/acceptance.ts):
    * `tolerance` accepts within `tolerance` plus `relativeTolerance`; `improve` accepts an
    * update that gains at least `minGain` of what the peer's own update of the round gains
-   * it. The founder writes this,
+   * it; `marginal` judges once the round's proposals are in (or its proposal window, the
+   * first half of `windowSeconds`, has passed) and accepts an update the round's combined
+   * update is better with than without, by `minGain` of what the combination gains. The founder writes this,
    * the two tolerances, `voteScale` and `robustness` into the charter; every member then
    * judges by the charter's terms, whatever its own config says. @default tolerance
    */
@@ -77,8 +79,9 @@ export const RunConfig = z.object({
   relativeTolerance: z.number().min(0).max(1).optional(),
   /**
    * For `acceptance: improve`: the share of what a peer's own update of the round gains it
-   * on its validation examples that another member's update must gain it too.
-   * @default 0.1 (chosen on classify's dev split: docs/results/robustness-selection.md)
+   * on its validation examples that another member's update must gain it too; for
+   * `marginal`: the share of what the round's combined update gains it that an update must add.
+   * @default 0.1 for improve, 0 for marginal (chosen on classify's dev split: docs/results/robustness-selection.md)
    */
   minGain: z.number().min(0).max(1).optional(),
   /**
@@ -244,7 +247,9 @@ quorum: { kind: fraction, fraction: 0.5 }
 windowSeconds: 600
 # How a peer decides on an update from what it measured: tolerance (the two settings below),
 # or improve: an update must gain the peer at least minGain times what its own update of the
-# round gains it (keeps label-flipped updates out; stricter on honest non-IID ones).
+# round gains it (keeps label-flipped updates out; stricter on honest non-IID ones),
+# or marginal: once the round's proposals are in, an update must make the round's combined
+# update better than it is without it (by minGain of what the combination gains).
 # The founder writes these acceptance terms (with voteScale and robustness) into the charter;
 # every member judges by the charter's, and each vote signs what it measured, so the audit
 # decides every vote again.

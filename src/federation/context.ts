@@ -146,6 +146,8 @@ export interface Holdings {
   readonly own: Map<number, Weights>
   /** My judge's score of the global model (by its CID) with my own update of a round applied, the bar a must-improve rule sets peers. */
   readonly referenceScores: Map<number, { model: string, score: number }>
+  /** Per round, the updates I combine to measure each one's marginal effect (by global model and number of proposals seen), and my score of their combination. */
+  readonly combinations: Map<number, { model: string, proposals: number, updates: Map<BlockId, Weights>, combined?: number }>
   /** An update trained for a round before I drafted it (as my reference when judging a peer): my draft takes it rather than train twice. */
   readonly prepared: Map<number, Draft>
   /** What my compressed updates have not sent yet, owed to my next one (error feedback). */
@@ -156,7 +158,7 @@ export interface Holdings {
 
 /** What a member holds when it starts: its data, and what its compressed updates still owe (kept in `dir`). */
 export function freshHoldings (shard: Shard, dir?: string): Holdings {
-  return { shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), prepared: new Map(), residuals: new Residuals(dir), sketches: [] }
+  return { shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), combinations: new Map(), prepared: new Map(), residuals: new Residuals(dir), sketches: [] }
 }
 
 /**

@@ -28,6 +28,8 @@ export interface Driver {
   activity?(): Activity
   /** After a restart: finishes what the driver was doing when it stopped. */
   resume?(): Promise<boolean>
+  /** The round's proposal window closed with members silent: judges what came (a rule that judges against the round waits for it). */
+  proposalsClosed?(round: number): Promise<void>
   /** Stops at once, as a crash would (agents only; for restart tests and operators). */
   kill?(): void
   close(): Promise<void>
@@ -68,15 +70,22 @@ export type DriverFactory = (participant: Participant, context: DriverContext) =
  */
 export const autopilot: DriverFactory = async (participant) => ({
   openRound: async (round) => { if (!participant.hasProposed(round)) await participant.propose(round) },
-  resume: async () => {
-    const owed = unjudged(participant)
-    for (const { block } of owed) await participant.vote(block, (await participant.evaluate(block)).passes, undefined, { decidedBy: POLICY, judgement: 'rule' })
-    return owed.length > 0
-  },
+  resume: async () => (await judgeOwed(participant)) > 0,
+  proposalsClosed: async () => { await judgeOwed(participant) },
   busy: false,
   idle: async () => {},
   close: async () => {}
 })
+
+/** Judges by the rule every proposal of the open round I owe a vote (one judged meanwhile on its arrival is skipped); returns how many. */
+async function judgeOwed (participant: Participant): Promise<number> {
+  const owed = unjudged(participant)
+  for (const { block } of owed) {
+    const { passes } = await participant.evaluate(block)
+    if (!participant.hasVoted(block)) await participant.vote(block, passes, undefined, { decidedBy: POLICY, judgement: 'rule' })
+  }
+  return owed.length
+}
 
 /**
  * Proposals of the open round that I judge (their committee, or every member but the

@@ -109,12 +109,23 @@ export class RoundLoop {
   /** The round's second half: waits for its votes, closes it everywhere, and waits for its checkpoint. */
   async close (round: number, options: AbortOptions = {}): Promise<{ full: boolean }> {
     const { seats, windowSeconds, clock } = this.#init
-    const full = await clock.until(() => this.#complete(round) && seats().every(s => !s.driver.busy), windowSeconds, options)
+    const start = performance.now()
+    // Its first half is the proposal window: a rule that judges updates against their round waits for no one longer.
+    if (!await clock.until(() => this.#proposed(round), windowSeconds / 2, options)) {
+      for (const { driver } of seats()) await driver.proposalsClosed?.(round)
+    }
+    const left = Math.max(0, windowSeconds - (performance.now() - start) / 1000)
+    const full = await clock.until(() => this.#complete(round) && seats().every(s => !s.driver.busy), left, options)
     for (const { driver } of seats()) await driver.idle()
     for (const { participant } of seats()) await participant.closeRound(round, options)
     const checkpointed = (): boolean => seats().some(s => (s.participant.state.global?.round ?? 0) >= round)
     if (!await clock.until(checkpointed, windowSeconds, options)) throw new NoCheckpointError(`round ${round} got no checkpoint from its recorder within ${windowSeconds} s`)
     return { full }
+  }
+
+  /** Every member proposed. */
+  #proposed (round: number): boolean {
+    return (this.#init.seats()[0]?.participant.state.rounds.get(round)?.proposals.length ?? 0) === this.#init.members
   }
 
   /** Every member proposed, and every judge (each peer, or its committee) voted on every proposal. */

@@ -9,6 +9,7 @@ import type { ProposalEntry } from '../state.ts'
 import { assertTaught, autoDistil } from './distill.ts'
 import { fetchProposed } from './fetch-update.ts'
 import { measureGeometry, ownUpdate, type GeometryContext } from './geometry.ts'
+import { marginalScores } from './marginal.ts'
 
 export type EvaluateContext = GeometryContext & Pick<StepContext, 'store' | 'state' | 'identity' | 'terms' | 'shared'>
 
@@ -56,6 +57,7 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
       const mine = await ownUpdate(ctx, round, options)
       if (mine !== undefined) scores.reference = await referenceScore(ctx, { round, global, mine, scale, judge })
     }
+    if (needs.includes('combined')) Object.assign(scores, await marginalScores(ctx, { entry, delta, global, scale, judge, robustness: terms.robustness }, options))
     const geometry = terms.robustness === undefined ? undefined : await measureGeometry(ctx, { entry, delta }, options)
     const measurement = signable(geometry === undefined ? scores : { ...scores, geometry })
     const verdict = ruling(terms, measurement)
@@ -79,8 +81,10 @@ function signable (measurement: Measured): Measured {
   return measurement
 }
 
-function mineSummary ({ before, reference }: Measurement): string {
-  return reference === undefined ? '' : `my own update ${reference - before >= 0 ? '+' : ''}${(reference - before).toFixed(4)}; `
+function mineSummary ({ before, reference, combined, without }: Measurement): string {
+  const signed = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(4)}`
+  const own = reference === undefined ? '' : `my own update ${signed(reference - before)}; `
+  return own + (combined === undefined || without === undefined ? '' : `the round's combined update ${signed(combined - before)}, ${signed(combined - without)} of it this one's; `)
 }
 
 /** My judge's score of the global model with my own update of `round` applied as a peer's would be, measured once per round. */

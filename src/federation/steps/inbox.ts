@@ -12,7 +12,7 @@ import { evaluate, type EvaluateContext } from './evaluate.ts'
 import { recallSketch } from './geometry.ts'
 import { confirmReaction } from './human-vote.ts'
 import { checkMerge } from './merge.ts'
-import { vote, type VoteContext } from './vote.ts'
+import { hasVoted, vote, type VoteContext } from './vote.ts'
 
 export type InboxContext = CloseContext & EvaluateContext & VoteContext & Pick<StepContext, 'collusion'>
 
@@ -92,8 +92,8 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
     // What I sketched before the restart: my own proposals and those I judged.
     const mine = signed.issuer === ctx.identity.did || state.judges(block).includes(ctx.identity.did)
     if (mine && termsFor(ctx).robustness !== undefined) await recallSketch(ctx, state.proposals.get(block) as ProposalEntry, options)
-  } else if (record.type === 'proposal' && ctx.autoVote && state.judges(block).includes(ctx.identity.did)) {
-    await judge(ctx, state.proposals.get(block) as ProposalEntry, options)
+  } else if (record.type === 'proposal' && ctx.autoVote) {
+    await judgeArrival(ctx, state.proposals.get(block) as ProposalEntry, options)
   } else if (record.type === 'decision' && !held.replaying && state.recorder(record.round) === ctx.identity.did && roundDecided(ctx, record.round)) {
     await recordCheckpoint(ctx, { round: record.round }, options)
   } else if (record.type === 'human-vote' && !held.replaying) {
@@ -102,12 +102,33 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
     held.global = { ref: record.model, ...ownMerge }
     held.own.delete(record.round)
     held.referenceScores.delete(record.round)
+    held.combinations.delete(record.round)
     held.prepared.delete(record.round)
     held.merged.delete(record.round)
     // A merged round's Δw are on the store under their CIDs: memory stays flat however long the run.
     for (const id of state.rounds.get(record.round)?.proposals ?? []) held.deltas.delete(id)
     for (const s of held.sketches) if (record.merged.includes(s.block)) s.merged = true
     options.onProgress?.({ type: 'conclave:checkpoint', detail: { round: record.round, model: record.model } })
+  }
+}
+
+/**
+ * The autopilot judges a proposal as it arrives; under a rule that judges an update against
+ * its round (marginal), it judges the round's proposals once every member's is in. A round
+ * a member stays silent in is judged when its proposal window closes (the round loop asks
+ * the driver: autopilot's `proposalsClosed`), so waiting never outlasts the window.
+ */
+async function judgeArrival (ctx: InboxContext, entry: ProposalEntry, options: StepOptions): Promise<void> {
+  const { state } = ctx
+  if (!ruleOf(termsFor(ctx)).needs.includes('combined')) {
+    if (state.judges(entry.block).includes(ctx.identity.did)) await judge(ctx, entry, options)
+    return
+  }
+  const ids = state.rounds.get(entry.signed.record.round)?.proposals ?? []
+  if (ids.length < state.members.size) return
+  for (const id of ids) {
+    const owed = state.proposals.get(id)
+    if (owed !== undefined && state.judges(id).includes(ctx.identity.did) && owed.decision === undefined && !hasVoted(ctx, id)) await judge(ctx, owed, options)
   }
 }
 

@@ -1,8 +1,10 @@
-import { AlreadyProposedError, DraftExistsError } from '../../core/errors.ts'
+import { AlreadyProposedError, ConclaveError, DraftExistsError } from '../../core/errors.ts'
+import type { Weights } from '../../ml/weights.ts'
 import { requireGlobal, type Draft, type StepContext, type StepOptions } from '../context.ts'
 import { assertTaught, autoDistil, type DistilContext } from './distill.ts'
+import { fetchProposed } from './fetch-update.ts'
 
-export type TrainContext = DistilContext & Pick<StepContext, 'identity' | 'state' | 'conduct'>
+export type TrainContext = DistilContext & Pick<StepContext, 'identity' | 'state' | 'conduct' | 'store'>
 
 /** Whether my proposal for `round` is anchored and applied. */
 export function hasProposed ({ state, identity }: Pick<StepContext, 'state' | 'identity'>, round: number): boolean {
@@ -36,12 +38,31 @@ export async function prepareUpdate (ctx: TrainContext, round: number, options: 
   await autoDistil(ctx, options)
   assertTaught(ctx, held.shard.train, 'training', 'distil first')
   const shard = held.shard
-  // What a hostile member may read of the round: the updates already proposed in it.
-  const seen = (state.rounds.get(round)?.proposals ?? []).map(id => held.deltas.get(id)).filter(d => d !== undefined)
+  // What a hostile member may read of the round: the updates already proposed in it, fetched from the
+  // store as anyone can (it need not have judged them: under the marginal rule nobody judges before all are in).
+  const seen = ctx.conduct.attack === undefined ? [] : await readRound(ctx, round, options)
   const update = await ctx.timer.time('train', () => ctx.conduct.update(shard, global.weights, round, seen))
   const draft = { round, delta: update.delta, numSamples: update.numSamples, loss: update.loss }
   held.prepared.set(round, draft)
   // Hostile members still judge by what they trained: the attack is in what they publish.
   held.own.set(round, update.trained ?? update.delta)
   return draft
+}
+
+/** The Δw of every proposal of `round` anchored so far that can be read; one that cannot is skipped. */
+async function readRound (ctx: TrainContext, round: number, options: StepOptions): Promise<Weights[]> {
+  const { held, state } = ctx
+  const seen: Weights[] = []
+  for (const id of state.rounds.get(round)?.proposals ?? []) {
+    const entry = state.proposals.get(id)
+    if (entry === undefined) continue
+    try {
+      const delta = held.deltas.get(id) ?? await fetchProposed(ctx, entry, options)
+      held.deltas.set(id, delta)
+      seen.push(delta)
+    } catch (err) {
+      if (!(err instanceof ConclaveError)) throw err
+    }
+  }
+  return seen
 }
