@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { ConclaveError, ConfigError } from '../core/errors.ts'
 import { ObservedRun } from '../federation/observer.ts'
 import type { Participant } from '../federation/participant.ts'
+import type { TeacherUse } from '../federation/steps/distill.ts'
 import type { AgentChat as AgentChatType } from '../../agents/agent-chat.ts'
 
 export interface ChatIo {
@@ -53,7 +54,7 @@ export async function chatCommand (args: string[], io: ChatIo): Promise<number> 
       if (known?.participant === participant) return known.chat
       const done = run.report?.agents.find(a => a.name === name)
       const chat = await AgentChat.create({
-        participant,
+        participant: done?.teacher === undefined || participant.teacherUse !== undefined ? participant : withReportedTeacher(participant, done.teacher, run.config.teacher.budgetTokens),
         ledger: run.ledger,
         nameOf: did => run.nameOf(did),
         plannedRounds: run.config.rounds,
@@ -98,4 +99,21 @@ export async function chatCommand (args: string[], io: ChatIo): Promise<number> 
   } finally {
     await run.close()
   }
+}
+
+/**
+ * A finished run's member with its teacher's spend as the run reported it: a member loaded
+ * read-only has no teacher of its own (nothing may be asked or paid for), and would answer
+ * that it never had one. `budget`: the run's per-member cap (undefined: none).
+ */
+function withReportedTeacher (participant: Participant, spent: TeacherUse, budget: number | undefined): Participant {
+  return new Proxy(participant, {
+    get (target, key) {
+      if (key === 'teacherUse') return spent
+      if (key === 'teacherBudget') return budget === undefined ? Number.POSITIVE_INFINITY : Math.max(0, budget - spent.tokens)
+      const value: unknown = Reflect.get(target, key, target)
+      // Its methods run on the member itself, whose private state a proxy cannot reach.
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+    }
+  })
 }

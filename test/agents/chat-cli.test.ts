@@ -185,3 +185,19 @@ describe('conclave chat DIR: a run still going', () => {
     }
   })
 })
+
+describe('conclave chat DIR on a run that learned from teachers', () => {
+  it('tells each agent\'s teacher spend as the run reported it, not that it had no teacher', async () => {
+    const dir = join(await tempDir('conclave-chat-qa-'), 'run')
+    const qa = { kind: 'qa', trainLimit: 300, testLimit: 40, features: 4096, hidden: 32, maxWords: 300 } as const
+    await runFederation(smallConfig({ rounds: 1, task: qa, teacher: { kind: 'dataset', budgetTokens: 100_000 } }), { out: dir })
+    const report = RunReport.parse(JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')))
+    const spent = report.agents[1]?.teacher
+    expect(spent?.tokens).toBeGreaterThan(0)
+    const { code, out } = await converse([dir, '--agent', 'agent-2'], ['how much did your teacher cost?', '/quit'])
+    expect(code).toBe(0)
+    const [answer] = out.split('\n').filter(l => l.startsWith('agent-2: '))
+    expect(answer).toContain(`My teacher answered ${spent?.asked} questions (${spent?.cached} more from the cache) for ${spent?.tokens} tokens`)
+    expect(answer).toContain(`budget left: ${100_000 - (spent?.tokens ?? 0)} tokens`)
+  }, 300_000)
+})
