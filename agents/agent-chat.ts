@@ -117,7 +117,7 @@ export class AgentChat {
       if (message.kind !== 'chat') return
       const members = this.members()
       if ([me, this.#member.participant.did, bus.sender, ...members].includes(message.from)) return
-      const reply = this.#replyTo(message.body, message.from, members, gate, rules)
+      const reply = this.#replyTo(message.body, message.from, members, gate)
       if (reply === undefined) return
       void reply
         .then(body => bus.publish(room, { kind: 'chat', from: me, body: (body.startsWith(`${me} `) ? body : `${me}: ${body}`).slice(0, 8000), inReplyTo: message.id, id: randomUUID() }))
@@ -125,7 +125,7 @@ export class AgentChat {
     })
   }
 
-  #replyTo (body: string, from: string, members: readonly string[], gate: ChatGate, rules: ChatRules): Promise<string> | undefined {
+  #replyTo (body: string, from: string, members: readonly string[], gate: ChatGate): Promise<string> | undefined {
     const mentioned = mentions(body).includes(this.name)
     const founder = members[0] === this.name
     const strangers = strangersIn(body, members)
@@ -135,8 +135,7 @@ export class AgentChat {
     const command = mentioned || broadcast ? /^!\s*(\S+)/.exec(text)?.[1]?.toLowerCase() : undefined
     const admission = gate.admit(from, command)
     if (admission === 'ignore' || (admission !== 'answer' && !mentioned && !founder)) return undefined
-    if (admission === 'refuse') return Promise.resolve(`sorry, I take !${command} only from this federation's researchers. You can still ask me questions, or !status.`)
-    if (admission === 'wait') return Promise.resolve(`you have sent me ${rules.limit.messages} messages within ${rules.limit.seconds} s; I will answer again once that window has room.`)
+    if (admission !== 'answer') return Promise.resolve(gate.note(admission, command, 'questions, or !status'))
     return mentioned || broadcast ? this.answer(body) : Promise.resolve(strangersReply(strangers, members))
   }
 

@@ -42,6 +42,12 @@ export class ChatGate {
     return 'answer'
   }
 
+  /** What a `refuse` or `wait` admission tells the sender of `command`; `open`: what it may still ask, as a phrase. */
+  note (admission: 'refuse' | 'wait', command: string | undefined, open: string): string {
+    if (admission === 'refuse') return `sorry, I take !${command} only from this federation's researchers. You can still ask me ${open}.`
+    return `you have sent me ${this.#rules.limit.messages} messages within ${this.#rules.limit.seconds} s; I will answer again once that window has room.`
+  }
+
   /** The note, if `from` has not had this one within the window; else silence. */
   #note (note: 'refuse' | 'wait', from: string, now: number, windowMs: number): Admission {
     const key = `${note} ${from}`

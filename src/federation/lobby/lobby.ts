@@ -117,8 +117,7 @@ export class Lobby {
     const speaker = agents[0] === account || mention !== null
     const admission = this.#gate.admit(message.from, command?.toLowerCase())
     if (admission === 'ignore' || (admission !== 'answer' && !speaker)) return
-    if (admission === 'refuse') return this.#reply(message.id, `sorry, I take !${command} only from this federation's researchers. You can still ask me !status.`)
-    if (admission === 'wait') return this.#reply(message.id, `you have sent me ${this.#init.chat.limit.messages} messages within ${this.#init.chat.limit.seconds} s; I will answer again once that window has room.`)
+    if (admission !== 'answer') return this.#reply(message.id, this.#gate.note(admission, command, '!status'))
     switch (command?.toLowerCase()) {
       case 'federate': return this.#federate(message.id, args, speaker)
       case 'status': return this.#reply(message.id, this.#status())
