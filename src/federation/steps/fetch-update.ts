@@ -5,10 +5,13 @@ import { compressionOf, requireGlobal, type StepContext } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
 
 /**
- * The Δw a proposal points to, as every peer and the audit decode it: by the charter's
- * compression, for the federation's model. Members of one process decode it once for all.
+ * The Δw a proposal points to, as every peer and the audit decode it: the one I hold, or
+ * fetched and decoded by the charter's compression for the federation's model. Members of
+ * one process decode it once for all.
  */
 export async function fetchProposed (ctx: Pick<StepContext, 'name' | 'held' | 'state' | 'store' | 'shared'>, entry: ProposalEntry, options: AbortOptions = {}): Promise<Weights> {
+  const held = ctx.held.deltas.get(entry.block)
+  if (held !== undefined) return held
   const ref = entry.signed.record.delta
   const format = { compression: compressionOf(ctx), layout: requireGlobal(ctx).weights }
   const fetch = async (): Promise<Weights> => fetchUpdate(ctx.store, ref, format, options)

@@ -65,7 +65,7 @@ async function admitted (ctx: MarginalContext, { entry, global, robustness }: Ma
 /** A proposal's Δw if it can be applied to the global model, else undefined (it is judged unusable on its own). */
 async function usable (ctx: MarginalContext, entry: ProposalEntry, global: HeldModel, options: StepOptions): Promise<Weights | undefined> {
   try {
-    const delta = ctx.held.deltas.get(entry.block) ?? await fetchProposed(ctx, entry, options)
+    const delta = await fetchProposed(ctx, entry, options)
     assertFinite(applyDelta(global.weights, delta))
     ctx.held.deltas.set(entry.block, delta)
     return delta

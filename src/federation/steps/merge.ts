@@ -19,7 +19,7 @@ export async function merge (ctx: MergeContext, { round }: { round: number }, op
     const compute = async (): Promise<GlobalModel> => {
       const accepted = []
       for (const entry of entries) {
-        const delta = ctx.held.deltas.get(entry.block) ?? await fetchProposed(ctx, entry, options)
+        const delta = await fetchProposed(ctx, entry, options)
         accepted.push({ delta, numSamples: entry.signed.record.numSamples, trust: trustOf(entry) })
       }
       return mergeRound(global, accepted, ctx.state, round)

@@ -57,7 +57,7 @@ async function readRound (ctx: TrainContext, round: number, options: StepOptions
     const entry = state.proposals.get(id)
     if (entry === undefined) continue
     try {
-      const delta = held.deltas.get(id) ?? await fetchProposed(ctx, entry, options)
+      const delta = await fetchProposed(ctx, entry, options)
       held.deltas.set(id, delta)
       seen.push(delta)
     } catch (err) {
