@@ -1,6 +1,6 @@
 import type { Weights } from './weights.ts'
 
-/** Length of an update's count sketch: cosines from sketches are within ~1/√SKETCH of the exact ones. */
+/** Length of an update's count sketch (a power of two: a bucket is the hash's low bits): cosines from sketches are within ~1/√SKETCH of the exact ones. */
 export const SKETCH_SIZE = 4096
 
 /** Euclidean norm of all values, tensor by tensor in name order (the same float order everywhere). */
@@ -38,12 +38,18 @@ export function cosine (a: Weights, b: Weights): number {
   return ratio(acc)
 }
 
+/** Sketches already taken, by the update they were taken of: in-process members share a decoded update, and its sketch with it. */
+const sketches = new WeakMap<Weights, Float32Array>()
+
 /**
  * A count sketch of an update (each value added, with a hashed sign, into one of
  * SKETCH_SIZE hashed buckets): inner products survive in expectation, so a peer can keep
  * every update it has seen at 16 KiB each and still tell a re-sent one from a new one.
+ * Taken once per update object (updates are never changed in place); callers only read it.
  */
 export function sketch (w: Weights): Float32Array {
+  const known = sketches.get(w)
+  if (known !== undefined) return known
   const out = new Float32Array(SKETCH_SIZE)
   let salt = 0
   for (const t of w.values()) {
@@ -51,10 +57,11 @@ export function sketch (w: Weights): Float32Array {
     for (let i = 0; i < t.data.length; i++) {
       const h = Math.imul((i ^ salt) >>> 0, 0x85ebca6b) ^ Math.imul(i >>> 16, 0xc2b2ae35)
       const mixed = (h ^ (h >>> 13)) >>> 0
-      const bucket = mixed % SKETCH_SIZE
+      const bucket = mixed & (SKETCH_SIZE - 1)
       out[bucket] = (out[bucket] as number) + ((mixed & 0x80000000) === 0 ? 1 : -1) * (t.data[i] as number)
     }
   }
+  sketches.set(w, out)
   return out
 }
 

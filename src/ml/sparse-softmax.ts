@@ -249,26 +249,53 @@ function targets (batch: readonly number[], labels: readonly number[], classes: 
   return tf.tensor2d(y, [batch.length, classes])
 }
 
-/** The most likely class of each row. */
+/** The most likely class of each row (the first of equal scores, as argMax takes it). */
 export function predictSoftmax (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[]): number[] {
-  const out: number[] = []
-  withBatches(shape, weights, rows, (params, x) => {
-    const ids = tf.tidy(() => forward(shape, params, x).argMax(1))
-    out.push(...(ids.dataSync() as Int32Array))
-    ids.dispose()
+  const logits = softmaxLogits(shape, weights, rows)
+  return rows.map((_, r) => {
+    let best = 0
+    for (let c = 1; c < shape.classes; c++) if ((logits[r * shape.classes + c] as number) > (logits[r * shape.classes + best] as number)) best = c
+    return best
   })
-  return out
 }
 
-/** Every class's logit for each row, row-major (rows × classes): for decoders that constrain the choice. */
+/**
+ * Every class's logit for each row, row-major (rows × classes): for decoders that constrain
+ * the choice. Computed in plain Float32 over the sparse rows rather than on the backend:
+ * scoring reads only the rows of the first kernel that the examples' features hit, where
+ * the backend would first copy every weight in (a judge scores a model per update, and a
+ * 2²⁰-feature NER model is 20 MiB). The first layer adds rounded products in row order, as
+ * training's gather and scatterND do.
+ */
 export function softmaxLogits (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[]): Float32Array {
+  const dense = layers(shape).map(([fanIn, fanOut], l) => ({ fanIn, fanOut, kernel: tensorData(weights, `dense${l}.kernel`, fanIn * fanOut), bias: tensorData(weights, `dense${l}.bias`, fanOut) }))
   const out = new Float32Array(rows.length * shape.classes)
-  let at = 0
-  withBatches(shape, weights, rows, (params, x) => {
-    const logits = tf.tidy(() => forward(shape, params, x))
-    out.set(logits.dataSync() as Float32Array, at)
-    at += logits.size
-    logits.dispose()
+  const first = dense[0] as (typeof dense)[number]
+  const hidden = dense.map(d => new Float32Array(d.fanOut))
+  rows.forEach((row, r) => {
+    const h = hidden[0] as Float32Array
+    h.fill(0)
+    for (let k = 0; k < row.indices.length; k++) {
+      const feature = row.indices[k] as number
+      if (!(feature >= 0 && feature < shape.features)) throw new RangeError(`feature ${feature} is outside the model's ${shape.features}`)
+      const value = row.values[k] as number
+      const at = feature * first.fanOut
+      for (let j = 0; j < first.fanOut; j++) h[j] = (h[j] as number) + Math.fround(value * (first.kernel[at + j] as number))
+    }
+    for (let j = 0; j < first.fanOut; j++) h[j] = (h[j] as number) + (first.bias[j] as number)
+    for (let l = 1; l < dense.length; l++) {
+      const { fanIn, fanOut, kernel, bias } = dense[l] as (typeof dense)[number]
+      const input = hidden[l - 1] as Float32Array
+      const next = hidden[l] as Float32Array
+      next.fill(0)
+      for (let i = 0; i < fanIn; i++) {
+        const a = Math.max(0, input[i] as number)
+        if (a === 0) continue
+        for (let o = 0; o < fanOut; o++) next[o] = (next[o] as number) + a * (kernel[i * fanOut + o] as number)
+      }
+      for (let o = 0; o < fanOut; o++) next[o] = (next[o] as number) + (bias[o] as number)
+    }
+    out.set(hidden[dense.length - 1] as Float32Array, r * shape.classes)
   })
   return out
 }
@@ -280,30 +307,25 @@ export function softmaxLogLikelihood (shape: SoftmaxShape, weights: Weights, row
 
 /** Each row's log-probability of its label. */
 export function softmaxLogProbs (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[], labels: readonly number[]): Float64Array {
+  const logits = softmaxLogits(shape, weights, rows)
   const out = new Float64Array(rows.length)
-  let at = 0
-  withBatches(shape, weights, rows, (params, x) => {
-    const n = x.size
-    const picked = tf.tidy(() => {
-      const logp = tf.logSoftmax(forward(shape, params, x))
-      return tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(labels.slice(at, at + n), 'int32'), shape.classes)), 1)
-    })
-    out.set(picked.dataSync() as Float32Array, at)
-    picked.dispose()
-    at += n
-  })
+  for (let r = 0; r < rows.length; r++) {
+    const at = r * shape.classes
+    let max = -Infinity
+    for (let c = 0; c < shape.classes; c++) max = Math.max(max, logits[at + c] as number)
+    let sum = 0
+    for (let c = 0; c < shape.classes; c++) sum += Math.exp((logits[at + c] as number) - max)
+    const label = labels[r] as number
+    if (!(label >= 0 && label < shape.classes)) throw new RangeError(`label ${label} is outside the model's ${shape.classes} classes`)
+    out[r] = (logits[at + label] as number) - max - Math.log(sum)
+  }
   return out
 }
 
-/** Runs `fn` over batches of 512 rows with the weights loaded once, disposing everything. */
-function withBatches (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[], fn: (params: tf.Tensor[], x: SparseBatch) => void): void {
-  const params = toTensors(shape, weights)
-  try {
-    for (let i = 0; i < rows.length; i += 512) {
-      const x = sparseBatch(rows.slice(i, i + 512))
-      try { fn(params, x) } finally { tf.dispose([x.feature, x.row, x.value]) }
-    }
-  } finally {
-    tf.dispose(params)
-  }
+/** A tensor's values, checked to be there at the size the shape needs. */
+function tensorData (weights: Weights, name: string, size: number): Float32Array {
+  const t = weights.get(name)
+  if (t === undefined) throw new InvalidWeightsError(`weights lack tensor ${name}`)
+  if (t.data.length !== size) throw new InvalidWeightsError(`tensor ${name} has ${t.data.length} values, not the ${size} the model needs`)
+  return t.data
 }

@@ -58,7 +58,7 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
       if (mine !== undefined) scores.reference = await referenceScore(ctx, { round, global, mine, scale, judge })
     }
     if (needs.includes('combined')) Object.assign(scores, await marginalScores(ctx, { entry, delta, global, scale, judge, robustness: terms.robustness }, options))
-    const geometry = terms.robustness === undefined ? undefined : await measureGeometry(ctx, { entry, delta }, options)
+    const geometry = terms.robustness === undefined ? undefined : await ctx.timer.time('evaluate', () => measureGeometry(ctx, { entry, delta }, options))
     const measurement = signable(geometry === undefined ? scores : { ...scores, geometry })
     const verdict = ruling(terms, measurement)
     const score = after - before

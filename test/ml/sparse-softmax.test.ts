@@ -1,0 +1,63 @@
+import * as tf from '@tensorflow/tfjs'
+import fc from 'fast-check'
+import { beforeAll, describe, expect, it } from 'vitest'
+import type { SparseVector } from '../../src/data/features.ts'
+import { initBackend } from '../../src/ml/backend.ts'
+import { initSoftmax, predictSoftmax, softmaxLogits, softmaxLogProbs, type SoftmaxShape } from '../../src/ml/sparse-softmax.ts'
+import type { Weights } from '../../src/ml/weights.ts'
+
+/** The model's forward pass as dense backend ops on densified rows: what scoring computed before it ran in plain Float32. */
+function denseLogits (shape: SoftmaxShape, w: Weights, rows: readonly SparseVector[]): Float32Array {
+  return tf.tidy(() => {
+    const x = new Float32Array(rows.length * shape.features)
+    rows.forEach((row, r) => row.indices.forEach((f, k) => { x[r * shape.features + f] = (x[r * shape.features + f] as number) + (row.values[k] as number) }))
+    const param = (name: string): tf.Tensor => tf.tensor((w.get(name) as { data: Float32Array }).data, (w.get(name) as { shape: number[] }).shape)
+    let h = tf.add(tf.matMul(tf.tensor2d(x, [rows.length, shape.features]), param('dense0.kernel') as tf.Tensor2D), param('dense0.bias'))
+    if (shape.hidden > 0) h = tf.add(tf.matMul(tf.relu(h) as tf.Tensor2D, param('dense1.kernel') as tf.Tensor2D), param('dense1.bias'))
+    return h.dataSync() as Float32Array
+  })
+}
+
+const rowsOf = (features: number) => fc.array(fc.array(fc.tuple(fc.nat(features - 1), fc.float({ min: -2, max: 2, noNaN: true })), { maxLength: 12 }).map(pairs => ({
+  indices: Int32Array.from(pairs.map(([f]) => f)),
+  values: Float32Array.from(pairs.map(([, v]) => v))
+})), { minLength: 1, maxLength: 6 })
+
+describe('scoring in plain Float32 (softmaxLogits)', () => {
+  beforeAll(async () => { await initBackend() })
+
+  it('gives the dense forward pass\'s logits, repeated features summed, with and without a hidden layer', () => {
+    fc.assert(fc.property(fc.constantFrom(0, 5), fc.nat(1000), rowsOf(40), (hidden, seed, rows) => {
+      const shape = { features: 40, hidden, classes: 4 }
+      const w = initSoftmax(shape, seed)
+      const ours = softmaxLogits(shape, w, rows)
+      const theirs = denseLogits(shape, w, rows)
+      expect(ours.length).toBe(rows.length * 4)
+      ours.forEach((v, i) => { expect(Math.abs(v - (theirs[i] as number))).toBeLessThan(1e-4) })
+    }), { numRuns: 200, seed: 11 })
+  })
+
+  it('picks the argmax and the label\'s log-softmax from those logits', () => {
+    const shape = { features: 30, hidden: 4, classes: 3 }
+    const w = initSoftmax(shape, 3)
+    const rows: SparseVector[] = [{ indices: Int32Array.of(1, 7, 29), values: Float32Array.of(1, -0.5, 2) }, { indices: Int32Array.of(), values: Float32Array.of() }]
+    const logits = softmaxLogits(shape, w, rows)
+    const logp = softmaxLogProbs(shape, w, rows, [2, 0])
+    rows.forEach((_, r) => {
+      const z = [...logits.slice(r * 3, r * 3 + 3)]
+      expect(predictSoftmax(shape, w, rows)[r]).toBe(z.indexOf(Math.max(...z)))
+      const label = r === 0 ? 2 : 0
+      expect(logp[r]).toBeCloseTo((z[label] as number) - Math.log(z.reduce((s, v) => s + Math.exp(v), 0)), 6)
+    })
+  })
+
+  it('refuses a feature or label outside the model, and weights of the wrong size', () => {
+    const shape = { features: 10, hidden: 0, classes: 2 }
+    const w = initSoftmax(shape, 1)
+    expect(() => softmaxLogits(shape, w, [{ indices: Int32Array.of(10), values: Float32Array.of(1) }])).toThrow(/feature 10 is outside/)
+    expect(() => softmaxLogProbs(shape, w, [{ indices: Int32Array.of(1), values: Float32Array.of(1) }], [2])).toThrow(/label 2 is outside/)
+    const short = new Map(w)
+    short.set('dense0.kernel', { shape: [5, 2], data: new Float32Array(10) })
+    expect(() => softmaxLogits(shape, short, [])).toThrow(/has 10 values, not the 20/)
+  })
+})
