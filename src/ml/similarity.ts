@@ -3,11 +3,18 @@ import type { Weights } from './weights.ts'
 /** Length of an update's count sketch (a power of two: a bucket is the hash's low bits): cosines from sketches are within ~1/√SKETCH of the exact ones. */
 export const SKETCH_SIZE = 4096
 
+/** Norms already taken, by the weights they were taken of (weights are never changed in place). */
+const norms = new WeakMap<Weights, number>()
+
 /** Euclidean norm of all values, tensor by tensor in name order (the same float order everywhere). */
 export function l2Norm (w: Weights): number {
+  const known = norms.get(w)
+  if (known !== undefined) return known
   let sum = 0
   for (const t of w.values()) for (let i = 0; i < t.data.length; i++) sum += (t.data[i] as number) ** 2
-  return Math.sqrt(sum)
+  const norm = Math.sqrt(sum)
+  norms.set(w, norm)
+  return norm
 }
 
 interface Sums { dot: number, na: number, nb: number }

@@ -3,7 +3,7 @@ import { InvalidWeightsError } from '../core/errors.ts'
 import type { SparseVector } from '../data/features.ts'
 import { mixSeed, Rng } from '../data/rng.ts'
 import { chainNll, type Chain, type ChainScores } from './crf.ts'
-import { assertCompatible, type Weights } from './weights.ts'
+import { assertCompatible, ShiftedTensor, type Tensor, type Weights } from './weights.ts'
 
 /**
  * Sparse features → optional hidden ReLU layer → softmax: the model under the classify, NER
@@ -268,9 +268,10 @@ export function predictSoftmax (shape: SoftmaxShape, weights: Weights, rows: rea
  * training's gather and scatterND do.
  */
 export function softmaxLogits (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[]): Float32Array {
-  const dense = layers(shape).map(([fanIn, fanOut], l) => ({ fanIn, fanOut, kernel: tensorData(weights, `dense${l}.kernel`, fanIn * fanOut), bias: tensorData(weights, `dense${l}.bias`, fanOut) }))
+  const dense = layers(shape).map(([fanIn, fanOut], l) => ({ fanIn, fanOut, kernel: tensorOf(weights, `dense${l}.kernel`, fanIn * fanOut), bias: tensorOf(weights, `dense${l}.bias`, fanOut).data }))
   const out = new Float32Array(rows.length * shape.classes)
   const first = dense[0] as (typeof dense)[number]
+  const kernelRow = rowReader(first.kernel, first.fanOut)
   const hidden = dense.map(d => new Float32Array(d.fanOut))
   rows.forEach((row, r) => {
     const h = hidden[0] as Float32Array
@@ -279,12 +280,13 @@ export function softmaxLogits (shape: SoftmaxShape, weights: Weights, rows: read
       const feature = row.indices[k] as number
       if (!(feature >= 0 && feature < shape.features)) throw new RangeError(`feature ${feature} is outside the model's ${shape.features}`)
       const value = row.values[k] as number
-      const at = feature * first.fanOut
-      for (let j = 0; j < first.fanOut; j++) h[j] = (h[j] as number) + Math.fround(value * (first.kernel[at + j] as number))
+      const { data, at } = kernelRow(feature)
+      for (let j = 0; j < first.fanOut; j++) h[j] = (h[j] as number) + Math.fround(value * (data[at + j] as number))
     }
     for (let j = 0; j < first.fanOut; j++) h[j] = (h[j] as number) + (first.bias[j] as number)
     for (let l = 1; l < dense.length; l++) {
-      const { fanIn, fanOut, kernel, bias } = dense[l] as (typeof dense)[number]
+      const { fanIn, fanOut, bias } = dense[l] as (typeof dense)[number]
+      const kernel = (dense[l] as (typeof dense)[number]).kernel.data
       const input = hidden[l - 1] as Float32Array
       const next = hidden[l] as Float32Array
       next.fill(0)
@@ -298,6 +300,16 @@ export function softmaxLogits (shape: SoftmaxShape, weights: Weights, rows: read
     out.set(hidden[dense.length - 1] as Float32Array, r * shape.classes)
   })
   return out
+}
+
+/** A kernel's row by feature: in place for stored weights, computed into one buffer for a shifted model (only the rows read are computed). */
+function rowReader (kernel: Tensor, width: number): (feature: number) => { data: Float32Array, at: number } {
+  if (!(kernel instanceof ShiftedTensor)) {
+    const stored = { data: kernel.data, at: 0 }
+    return feature => { stored.at = feature * width; return stored }
+  }
+  const computed = { data: new Float32Array(width), at: 0 }
+  return feature => { kernel.read(feature * width, width, computed.data); return computed }
 }
 
 /** Mean log-probability of each row's label (≤ 0; higher is better), e.g. of a teacher's tokens under teacher forcing. */
@@ -322,10 +334,11 @@ export function softmaxLogProbs (shape: SoftmaxShape, weights: Weights, rows: re
   return out
 }
 
-/** A tensor's values, checked to be there at the size the shape needs. */
-function tensorData (weights: Weights, name: string, size: number): Float32Array {
+/** A tensor, checked to be there at the size the shape needs. */
+function tensorOf (weights: Weights, name: string, size: number): Tensor {
   const t = weights.get(name)
   if (t === undefined) throw new InvalidWeightsError(`weights lack tensor ${name}`)
-  if (t.data.length !== size) throw new InvalidWeightsError(`tensor ${name} has ${t.data.length} values, not the ${size} the model needs`)
-  return t.data
+  const values = t.shape.reduce((a, b) => a * b, 1)
+  if (values !== size) throw new InvalidWeightsError(`tensor ${name} has ${values} values, not the ${size} the model needs`)
+  return t
 }

@@ -31,6 +31,58 @@ export function applyDelta (base: Weights, d: Weights, scale = 1): Weights {
   })
 }
 
+/**
+ * base + scale · delta as applyDelta computes it, but only where it is read: a judge scores a
+ * candidate model per update, and reads a few rows of a wide kernel (softmaxLogits reads
+ * them through `read`), where applyDelta would write every value of a 20 MiB model first.
+ * Reading `data` computes the whole tensor once, with the same Float32 values.
+ */
+export class ShiftedTensor implements Tensor {
+  readonly shape: number[]
+  readonly #base: Tensor
+  readonly #delta: Float32Array
+  readonly #scale: number
+  #data: Float32Array | undefined
+
+  constructor (base: Tensor, delta: Float32Array, scale: number) {
+    this.shape = [...base.shape]
+    this.#base = base
+    this.#delta = delta
+    this.#scale = scale
+  }
+
+  get data (): Float32Array {
+    if (this.#data === undefined) {
+      const out = new Float32Array(this.#delta.length)
+      this.read(0, out.length, out)
+      this.#data = out
+    }
+    return this.#data
+  }
+
+  /** Values `at` … `at + n − 1` into `out` (from index 0). */
+  read (at: number, n: number, out: Float32Array): void {
+    if (this.#data !== undefined) { out.set(this.#data.subarray(at, at + n)); return }
+    const d = this.#delta
+    const scale = this.#scale
+    if (this.#base instanceof ShiftedTensor) {
+      this.#base.read(at, n, out)
+      for (let j = 0; j < n; j++) out[j] = (out[j] as number) + scale * (d[at + j] as number)
+    } else {
+      const b = this.#base.data
+      for (let j = 0; j < n; j++) out[j] = (b[at + j] as number) + scale * (d[at + j] as number)
+    }
+  }
+}
+
+/** base + scale · delta, each value computed when read (ShiftedTensor): for scoring a candidate model, not for keeping one. */
+export function shiftedModel (base: Weights, d: Weights, scale = 1): Weights {
+  assertCompatible(base, d)
+  const out: Weights = new Map()
+  for (const [name, t] of base) out.set(name, new ShiftedTensor(t, (d.get(name) as Tensor).data, scale))
+  return out
+}
+
 /** Same tensor names and shapes, or InvalidWeightsError naming the first difference. */
 export function assertCompatible (a: Weights, b: Weights): void {
   const names = [...a.keys()]

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import type { SparseVector } from '../../src/data/features.ts'
 import { initBackend } from '../../src/ml/backend.ts'
 import { initSoftmax, predictSoftmax, softmaxLogits, softmaxLogProbs, type SoftmaxShape } from '../../src/ml/sparse-softmax.ts'
-import type { Weights } from '../../src/ml/weights.ts'
+import { applyDelta, ShiftedTensor, shiftedModel, weightsSha256, type Weights } from '../../src/ml/weights.ts'
 
 /** The model's forward pass as dense backend ops on densified rows: what scoring computed before it ran in plain Float32. */
 function denseLogits (shape: SoftmaxShape, w: Weights, rows: readonly SparseVector[]): Float32Array {
@@ -59,5 +59,32 @@ describe('scoring in plain Float32 (softmaxLogits)', () => {
     const short = new Map(w)
     short.set('dense0.kernel', { shape: [5, 2], data: new Float32Array(10) })
     expect(() => softmaxLogits(shape, short, [])).toThrow(/has 10 values, not the 20/)
+  })
+})
+
+describe('a shifted model (base + scale · Δ computed where read)', () => {
+  it('scores as the applied model does, bit for bit, chained as the marginal rule chains them, without computing the whole kernel', () => {
+    fc.assert(fc.property(fc.constantFrom(0, 3), fc.nat(1000), fc.double({ min: -2, max: 2, noNaN: true }), rowsOf(40), (hidden, seed, scale, rows) => {
+      const shape = { features: 40, hidden, classes: 4 }
+      const base = initSoftmax(shape, seed)
+      const d1 = initSoftmax(shape, seed + 1)
+      const d2 = initSoftmax(shape, seed + 2)
+      const applied = applyDelta(applyDelta(base, d1, scale), d2, scale)
+      const shifted = shiftedModel(shiftedModel(base, d1, scale), d2, scale)
+      expect([...softmaxLogits(shape, shifted, rows)]).toEqual([...softmaxLogits(shape, applied, rows)])
+      expect(weightsSha256(shifted)).toBe(weightsSha256(applied))
+    }), { numRuns: 100, seed: 12 })
+  })
+
+  it('reads only the kernel rows the examples hit until someone asks for every value', () => {
+    const shape = { features: 1000, hidden: 0, classes: 2 }
+    const base = initSoftmax(shape, 1)
+    const kernel = shiftedModel(base, base, 0.5).get('dense0.kernel') as ShiftedTensor
+    const reads: number[] = []
+    const read = kernel.read.bind(kernel)
+    kernel.read = (at, n, out) => { reads.push(at); read(at, n, out) }
+    softmaxLogits(shape, new Map([...shiftedModel(base, base, 0.5)].map(([name, t]) => [name, name === 'dense0.kernel' ? kernel : t])), [{ indices: Int32Array.of(3, 999), values: Float32Array.of(1, 1) }])
+    expect(reads).toEqual([6, 1998])
+    expect(kernel.data[1998]).toBe(Math.fround((base.get('dense0.kernel')?.data[1998] as number) * 1.5))
   })
 })

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { ConclaveError, NotOnCommitteeError, UnmeasurableUpdateError } from '../../core/errors.ts'
 import { judgeOf, type Judge } from '../../ml/task.ts'
-import { applyDelta, type Weights } from '../../ml/weights.ts'
+import { shiftedModel, type Weights } from '../../ml/weights.ts'
 import type { Measurement } from '../acceptance.ts'
 import { ruleOf, ruling, VoteMeasurement, type Measured } from '../acceptance-terms.ts'
 import { requireGlobal, termsFor, type Evaluation, type HeldModel, type StepContext, type StepOptions } from '../context.ts'
@@ -48,7 +48,7 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
     const scale = terms.scale === 'share' ? 1 / Math.max(1, ctx.state.members.size) : 1
     const judge = judgeOf(task)
     const before = await judged(ctx, global, judge)
-    const after = await ctx.timer.time('evaluate', () => judge.score(applyDelta(global.weights, delta, scale), shard.val))
+    const after = await ctx.timer.time('evaluate', () => judge.score(shiftedModel(global.weights, delta, scale), shard.val))
     const scores: Measurement = { before, after }
     const needs = ruleOf(terms).needs
     if (needs.includes('initial') && held.initial !== undefined) scores.initial = await judged(ctx, held.initial, judge)
@@ -91,7 +91,7 @@ function mineSummary ({ before, reference, combined, without }: Measurement): st
 async function referenceScore (ctx: Pick<StepContext, 'held' | 'timer'>, { round, global, mine, scale, judge }: { round: number, global: HeldModel, mine: Weights, scale: number, judge: Judge<unknown> }): Promise<number> {
   const known = ctx.held.referenceScores.get(round)
   if (known?.model === global.ref.cid) return known.score
-  const score = await ctx.timer.time('evaluate', () => judge.score(applyDelta(global.weights, mine, scale), ctx.held.shard.val))
+  const score = await ctx.timer.time('evaluate', () => judge.score(shiftedModel(global.weights, mine, scale), ctx.held.shard.val))
   ctx.held.referenceScores.set(round, { model: global.ref.cid, score })
   return score
 }

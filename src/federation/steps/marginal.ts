@@ -1,7 +1,7 @@
 import { ConclaveError } from '../../core/errors.ts'
 import type { BlockId } from '../../core/records.ts'
 import type { Judge } from '../../ml/task.ts'
-import { applyDelta, assertFinite, type Weights } from '../../ml/weights.ts'
+import { applyDelta, assertFinite, shiftedModel, type Weights } from '../../ml/weights.ts'
 import type { HeldModel, StepOptions } from '../context.ts'
 import { robustVerdict, type Robustness } from '../robust-acceptance.ts'
 import type { ProposalEntry } from '../state.ts'
@@ -32,7 +32,7 @@ export async function marginalScores (ctx: MarginalContext, params: MarginalPara
   const round = await admitted(ctx, params, options)
   const others = [...round.updates].filter(([block]) => block !== entry.block).map(([, d]) => d)
   const score = async (updates: readonly Weights[]): Promise<number> =>
-    await ctx.timer.time('evaluate', () => judge.score(updates.reduce((w, d) => applyDelta(w, d, scale), global.weights), ctx.held.shard.val))
+    await ctx.timer.time('evaluate', () => judge.score(updates.reduce((w, d) => shiftedModel(w, d, scale), global.weights), ctx.held.shard.val))
   round.combined ??= await score([...round.updates.values()])
   const combined = round.updates.has(entry.block) ? round.combined : await score([...others, delta])
   const without = await score(others)
