@@ -122,9 +122,16 @@ export function fromSafetensors (bytes: Uint8Array, options: DecodeOptions = {})
   return w
 }
 
-/** sha-256 (hex) of the weights' safetensors encoding: the model hash. */
+/** Hashes already taken, by the weights they were taken of (weights are never changed in place). */
+const hashes = new WeakMap<Weights, string>()
+
+/** sha-256 (hex) of the weights' safetensors encoding: the model hash. Taken once per weights object: a process's members check one shared merge. */
 export function weightsSha256 (w: Weights): string {
-  return createHash('sha256').update(toSafetensors(w)).digest('hex')
+  const known = hashes.get(w)
+  if (known !== undefined) return known
+  const hash = createHash('sha256').update(toSafetensors(w)).digest('hex')
+  hashes.set(w, hash)
+  return hash
 }
 
 /** Total number of parameters. */
