@@ -6,7 +6,7 @@ import { createHeliaLight, type GraphNode, type GraphWalkerFactory, type Helia }
 import { exporter } from 'ipfs-unixfs-exporter'
 import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
-import { readFile } from 'node:fs/promises'
+import { open, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BoundedMap } from '../core/bounded-map.ts'
 import { ConclaveError, ConfigError, ContentMismatchError, ContentNotFoundError, InvalidRecordError, PayloadTooLargeError } from '../core/errors.ts'
@@ -89,7 +89,7 @@ class HeliaStore implements ContentStore {
     const cid = parseCid(text)
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
     options.signal?.throwIfAborted()
-    return await this.#read(text, async () => await readUnixfsFile(cid, (block, o) => this.#blocks.read(block, o), { maxBytes, signal: options.signal }))
+    return await this.#read(text, async () => await readUnixfsFile(cid, (block, o, into) => this.#blocks.read(block, o, into), { maxBytes, signal: options.signal }))
   }
 
   async has (text: string, options: AbortOptions = {}): Promise<boolean> {
@@ -200,19 +200,45 @@ class VerifyingFsBlockstore extends FsBlockstore {
     yield await this.read(cid, options)
   }
 
-  /** The block's bytes, whole, once they hash to its CID. */
-  async read (cid: CID, options?: AbortOptions): Promise<Uint8Array> {
+  /**
+   * The block's bytes, whole, once they hash to its CID. Given `into`, a block of exactly
+   * `into.length` bytes is read straight into it and checked there (a file's leaves land in
+   * the file's buffer without another copy); `into` then holds unchecked bytes if this
+   * throws. A block of any other size is read and returned as without `into`.
+   */
+  async read (cid: CID, options?: AbortOptions, into?: Uint8Array): Promise<Uint8Array> {
     const { dir, file } = this.#sharding.encode(cid)
+    const path = join(this.path, dir, file)
     let bytes: Uint8Array
     try {
-      const read = await readFile(join(this.path, dir, file), { signal: options?.signal })
-      bytes = new Uint8Array(read.buffer, read.byteOffset, read.length) // a plain view, not a Buffer
+      bytes = (into === undefined ? undefined : await readExactly(path, into, options)) ?? await readWhole(path, options)
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err
       throw new ContentNotFoundError(`block ${cid} is not in the store`, { cause: err })
     }
-    if (!await blockMatches(cid.multihash, bytes)) throw new ContentMismatchError(`block ${cid} does not hash to its CID: the store is damaged`)
+    if (!blockMatches(cid.multihash, bytes)) throw new ContentMismatchError(`block ${cid} does not hash to its CID: the store is damaged`)
     return bytes
+  }
+}
+
+async function readWhole (path: string, options?: AbortOptions): Promise<Uint8Array> {
+  const read = await readFile(path, { signal: options?.signal })
+  return new Uint8Array(read.buffer, read.byteOffset, read.length) // a plain view, not a Buffer
+}
+
+/**
+ * The file's bytes in `into` when it holds exactly `into.length` of them, undefined when
+ * it holds another number: the read asks for one byte more, so a longer file shows.
+ */
+async function readExactly (path: string, into: Uint8Array, options?: AbortOptions): Promise<Uint8Array | undefined> {
+  options?.signal?.throwIfAborted()
+  const file = await open(path, 'r')
+  try {
+    const { bytesRead } = await file.readv([into, new Uint8Array(1)], 0)
+    options?.signal?.throwIfAborted()
+    return bytesRead === into.length ? into : undefined
+  } finally {
+    await file.close()
   }
 }
 

@@ -55,6 +55,20 @@ describe('helia store: damage on disk', () => {
     await store.close()
   })
 
+  it('refuses content when a leaf block file is one byte longer or shorter than its block, however its first bytes read (ContentMismatchError)', async () => {
+    const { store, dir } = await openHelia()
+    const bytes = pseudoRandom(3 * 262_144, 22)
+    const cid = await store.put(bytes)
+    const leaf = (await storeFiles(dir, 'blocks')).find(f => f.bytes.length === 262_144) as StoreFile
+    for (const damaged of [Buffer.concat([leaf.bytes, Buffer.of(0)]), leaf.bytes.subarray(0, -1)]) {
+      await writeFile(leaf.file, damaged)
+      await expect(store.get(cid)).rejects.toMatchObject({ name: 'ContentMismatchError' })
+    }
+    await writeFile(leaf.file, leaf.bytes)
+    expect(await store.get(cid)).toEqual(bytes)
+    await store.close()
+  })
+
   it('refuses a dag-pb block that hashes right but does not decode, or is not UnixFS (ContentMismatchError)', async () => {
     const { store, dir } = await openHelia()
     const blocks = new FsBlockstore(join(dir, 'blocks'))
