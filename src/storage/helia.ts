@@ -1,7 +1,6 @@
 import { unixfs, type UnixFS } from '@helia/unixfs'
 import { FsBlockstore } from 'blockstore-fs'
 import { NextToLast } from 'blockstore-fs/sharding'
-import { FsDatastore } from 'datastore-fs'
 import { createHeliaLight, type GraphNode, type GraphWalkerFactory, type Helia } from 'helia'
 import { exporter } from 'ipfs-unixfs-exporter'
 import type { CID } from 'multiformats/cid'
@@ -9,11 +8,13 @@ import * as raw from 'multiformats/codecs/raw'
 import { open, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BoundedMap } from '../core/bounded-map.ts'
+import { mapConcurrently } from '../core/concurrently.ts'
 import { ConclaveError, ConfigError, ContentMismatchError, ContentNotFoundError, InvalidRecordError, PayloadTooLargeError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { blockMatches } from './helia-verify.ts'
 import type { ContentStore, GetOptions } from './index.ts'
+import { PinDatastore } from './pin-datastore.ts'
 import { readUnixfsFile } from './unixfs-reader.ts'
 import { DEFAULT_MAX_BYTES, importerOptions, parseCid } from './unixfs-settings.ts'
 
@@ -48,36 +49,42 @@ export async function createHeliaStore (options: HeliaStoreOptions): Promise<Con
     const blocks = new ReadOnlyBlockstore(join(options.dir, 'blocks'))
     const helia = createHeliaLight({ blockstore: blocks })
     await helia.start()
-    return new HeliaStore(helia, blocks, logger, true)
+    return new HeliaStore(helia, blocks, logger)
   }
   const blockstore = new VerifyingFsBlockstore(join(options.dir, 'blocks'))
-  const datastore = new FsDatastore(join(options.dir, 'datastore'))
+  const datastore = new PinDatastore(join(options.dir, 'datastore'))
   await blockstore.open()
   await datastore.open()
   const helia = createHeliaLight({ blockstore, datastore })
   await helia.start()
-  return new HeliaStore(helia, blockstore, logger, false)
+  return new HeliaStore(helia, blockstore, logger, datastore)
 }
+
+/** Raw leaves a pin checks at once. */
+const LEAVES_IN_FLIGHT = 16
 
 class HeliaStore implements ContentStore {
   readonly #helia: Helia
   readonly #fs: UnixFS
   readonly #blocks: VerifyingFsBlockstore
   readonly #logger: Logger
-  readonly #readOnly: boolean
+  /** Where Helia records pins; undefined when the store was opened read-only. */
+  readonly #pins: PinDatastore | undefined
+  /** The pin running, if any; settled either way. */
+  #pinning: Promise<void> = Promise.resolve()
   /** Roots this store wrote itself: their blocks were hashed from the caller's bytes as they were stored. */
   readonly #written = new BoundedMap<string, true>(256)
 
-  constructor (helia: Helia, blocks: VerifyingFsBlockstore, logger: Logger, readOnly: boolean) {
+  constructor (helia: Helia, blocks: VerifyingFsBlockstore, logger: Logger, pins?: PinDatastore) {
     this.#helia = helia
     this.#fs = unixfs(helia)
     this.#blocks = blocks
     this.#logger = logger
-    this.#readOnly = readOnly
+    this.#pins = pins
   }
 
   async put (bytes: Uint8Array, options: AbortOptions = {}): Promise<string> {
-    this.#assertWritable()
+    this.#writable()
     if (!(bytes instanceof Uint8Array)) throw new InvalidRecordError('put takes a Uint8Array')
     options.signal?.throwIfAborted()
     const cid = await this.#fs.addBytes(bytes, { ...importerOptions, signal: options.signal })
@@ -99,30 +106,60 @@ class HeliaStore implements ContentStore {
   }
 
   async pin (text: string, options: AbortOptions = {}): Promise<void> {
-    this.#assertWritable()
+    const pins = this.#writable()
     const cid = parseCid(text)
+    options.signal?.throwIfAborted()
+    // One pin at a time: Helia's pin reads each block's record and writes it back with its
+    // own name added, so two pins sharing a block would each drop the other's name; and a
+    // block record that fails to be written belongs to the one pin running.
+    const run = this.#pinning.then(async () => { await this.#pin(cid, text, pins, options) })
+    this.#pinning = run.catch(() => {})
+    await run
+  }
+
+  async #pin (cid: CID, text: string, pins: PinDatastore, options: AbortOptions): Promise<void> {
     options.signal?.throwIfAborted()
     if (await this.#pinned(cid, options)) return
     await this.#read(text, async () => {
-      // Helia's pin walker records a DAG with missing blocks as pinned (its failed reads
-      // become unhandled rejections), so the whole DAG is read and verified first, once:
-      // Helia's pin then walks the list made here instead of reading every block again.
-      // The raw leaves of a DAG this store just wrote are only checked to be there, not
-      // read: they were hashed from the caller's bytes on the way in.
-      const own = this.#written.has(text)
-      const dag: CID[] = []
-      const todo = [cid]
-      for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
-        dag.push(next)
-        if (own && next.code === raw.code) {
-          if (!await this.#helia.blockstore.has(next, options)) throw new ContentNotFoundError(`the store does not hold ${text} (block ${next} is missing)`)
-          continue
-        }
-        const entry = await exporter(next, this.#helia.blockstore, { offline: true, signal: options.signal } as AbortOptions)
-        if (entry.type === 'file' || entry.type === 'directory') todo.push(...entry.node.Links.map(link => link.Hash))
+      const dag = await this.#verifiedDag(cid, this.#written.has(text), options)
+      try {
+        for await (const _ of this.#helia.pins.add(cid, { signal: options.signal, offline: true, walker: listed(dag) } as AbortOptions)) { /* records every block as pinned */ }
+      } catch (err) {
+        // A pin stopped part-way still waits for the block records it began, so none is
+        // written after it returns; its own failure is the one reported.
+        await pins.settle().catch(() => {})
+        throw err
       }
-      for await (const _ of this.#helia.pins.add(cid, { signal: options.signal, offline: true, walker: listed(dag) } as AbortOptions)) { /* records every block as pinned */ }
     })
+  }
+
+  /**
+   * Every block of `root`'s DAG, read and verified, for a pin: Helia's pin walker records
+   * a DAG with missing blocks as pinned (its failed reads become unhandled rejections), so
+   * the DAG is read here first, once, and Helia's pin walks this list instead of reading
+   * every block again. The raw leaves of a DAG this store wrote itself (`own`) are only
+   * checked to be there, not read: they were hashed from the caller's bytes on the way in.
+   * Raw leaves are checked LEAVES_IN_FLIGHT at once, after the nodes above them.
+   */
+  async #verifiedDag (root: CID, own: boolean, options: AbortOptions): Promise<CID[]> {
+    const read = { offline: true, signal: options.signal } as AbortOptions
+    const dag: CID[] = []
+    const leaves: CID[] = []
+    const todo = [root]
+    for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+      dag.push(next)
+      if (next.code === raw.code) {
+        leaves.push(next)
+        continue
+      }
+      const entry = await exporter(next, this.#helia.blockstore, read)
+      if (entry.type === 'file' || entry.type === 'directory') todo.push(...entry.node.Links.map(link => link.Hash))
+    }
+    await mapConcurrently(leaves, LEAVES_IN_FLIGHT, async leaf => {
+      if (!own) await exporter(leaf, this.#helia.blockstore, read)
+      else if (!await this.#helia.blockstore.has(leaf, options)) throw new ContentNotFoundError(`the store does not hold ${root} (block ${leaf} is missing)`)
+    })
+    return dag
   }
 
   async isPinned (text: string, options: AbortOptions = {}): Promise<boolean> {
@@ -150,8 +187,9 @@ class HeliaStore implements ContentStore {
     await this.#helia.stop()
   }
 
-  #assertWritable (): void {
-    if (this.#readOnly) throw new ConfigError('this store was opened read-only')
+  #writable (): PinDatastore {
+    if (this.#pins === undefined) throw new ConfigError('this store was opened read-only')
+    return this.#pins
   }
 
   /** Maps whatever Helia throws on a missing, damaged or undecodable block to the store's named errors. */

@@ -1,10 +1,11 @@
 import * as dagPb from '@ipld/dag-pb'
 import { FsBlockstore } from 'blockstore-fs'
 import { UnixFS } from 'ipfs-unixfs'
+import { base36 } from 'multiformats/bases/base36'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createHeliaStore, inspectStoreDir, verifyAllBlocks } from '../../src/storage/helia.ts'
@@ -122,6 +123,27 @@ describe('helia store: damage on disk', () => {
     expect(await store.isPinned(cid)).toBe(true)
     await store.close()
     expect(await inspectStoreDir(dir)).toEqual([])
+  })
+
+  it('pins made at once of content sharing blocks each record their name on every shared block', async () => {
+    const { store, dir } = await openHelia()
+    const shared = pseudoRandom(4 * 262_144, 24)
+    const cids = await Promise.all([25, 26, 27].map(seed => store.put(Buffer.concat([shared, pseudoRandom(262_144 + seed, seed)]))))
+    await Promise.all(cids.map(cid => store.pin(cid)))
+    await store.close()
+    expect(await inspectStoreDir(dir)).toEqual([])
+  })
+
+  it('a pin whose block record cannot be written fails, and no pin is recorded (the records are written several at once)', async () => {
+    const { store, dir } = await openHelia()
+    const cid = await store.put(pseudoRandom(40 * 262_144, 23))
+    const leaf = (await storeFiles(dir, 'blocks')).find(f => f.bytes.length === 262_144) as StoreFile
+    // A directory where the record's temporary file goes: its write fails, after Helia's pin has moved on.
+    await mkdir(join(dir, 'datastore', 'pinned-block', `.${base36.encode(CID.parse(leaf.cid).multihash.bytes)}.data.tmp`), { recursive: true })
+    await expect(store.pin(cid)).rejects.toMatchObject({ cause: { name: 'PutFailedError' } })
+    expect(await store.isPinned(cid)).toBe(false)
+    await expect(readdir(join(dir, 'datastore', 'pin'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await store.close()
   })
 
   it('a pin killed after its blocks were recorded as pinned, before its own record, is not taken as done: pinning again completes it', async () => {
