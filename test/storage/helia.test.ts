@@ -134,6 +134,18 @@ describe('helia store: damage on disk', () => {
     expect(await inspectStoreDir(dir)).toEqual([])
   })
 
+  it('a pin made after reopening the store keeps the names that earlier pins recorded on shared blocks', async () => {
+    const { store, dir } = await openHelia()
+    const shared = pseudoRandom(4 * 262_144, 28)
+    const [first, second] = [29, 30].map(seed => Buffer.concat([shared, pseudoRandom(262_144 + seed, seed)]))
+    await store.pin(await store.put(first as Buffer))
+    await store.close()
+    const reopened = await open(dir)
+    await reopened.pin(await reopened.put(second as Buffer))
+    await reopened.close()
+    expect(await inspectStoreDir(dir)).toEqual([])
+  })
+
   it('a pin whose block record cannot be written fails, and no pin is recorded (the records are written several at once)', async () => {
     const { store, dir } = await openHelia()
     const cid = await store.put(pseudoRandom(40 * 262_144, 23))
