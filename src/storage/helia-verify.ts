@@ -8,6 +8,7 @@ import * as Digest from 'multiformats/hashes/digest'
 import type { MultihashDigest } from 'multiformats/hashes/interface'
 import { identity } from 'multiformats/hashes/identity'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { hash } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import { join, sep } from 'node:path'
 import { mapConcurrently } from '../core/concurrently.ts'
@@ -39,10 +40,13 @@ export interface VerifyStoreOptions extends AbortOptions {
   sha256?: ReadonlyMap<string, string>
 }
 
-/** Whether `bytes` hash to `digest` (sha2-256, or identity for inline CIDs). */
-export async function blockMatches (digest: MultihashDigest, bytes: Uint8Array): Promise<boolean> {
-  if (digest.code === sha256.code) return equals((await sha256.digest(bytes)).bytes, digest.bytes)
-  if (digest.code === identity.code) return equals(identity.digest(bytes).bytes, digest.bytes)
+/**
+ * Whether `bytes` hash to `digest` (sha2-256, or identity for inline CIDs). One-shot
+ * `crypto.hash`: no Hash object, no multihash built around the result.
+ */
+export function blockMatches (digest: MultihashDigest, bytes: Uint8Array): boolean {
+  if (digest.code === sha256.code) return equals(hash('sha256', bytes, 'buffer'), digest.digest)
+  if (digest.code === identity.code) return equals(bytes, digest.digest)
   return false
 }
 
@@ -110,7 +114,7 @@ async function inspectBlocks (dir: string, options: VerifyStoreOptions): Promise
     const digest = parts.length === 3 && name.endsWith('.data') && stem.endsWith(parts[1] as string) ? decodeDigest(() => base32upper.decode(stem)) : undefined
     if (digest === undefined) return { where: rel, problem: 'not a block file name' }
     const taken = digest.code === sha256.code ? options.sha256?.get(rel) : undefined
-    if (taken === undefined ? await blockMatches(digest, await readFile(join(dir, rel))) : taken === Buffer.from(digest.digest).toString('hex')) return stem
+    if (taken === undefined ? blockMatches(digest, await readFile(join(dir, rel))) : taken === Buffer.from(digest.digest).toString('hex')) return stem
     return { where: CID.createV1(raw.code, digest).toString(), problem: `${rel} does not hash to its name` }
   })
   for (const f of found) {
@@ -216,7 +220,7 @@ async function * readIntact (dir: string, intact: Set<string>, cid: CID): AsyncG
   const stem = base32upper.encode(cid.multihash.bytes)
   const bytes = intact.has(stem) ? await readFile(join(dir, 'blocks', stem.slice(-2), `${stem}.data`)) : undefined
   // Re-checked: the file may have changed since the scan.
-  if (bytes === undefined || !await blockMatches(cid.multihash, bytes)) throw new Error(`block ${cid} is missing or damaged`)
+  if (bytes === undefined || !blockMatches(cid.multihash, bytes)) throw new Error(`block ${cid} is missing or damaged`)
   yield bytes
 }
 

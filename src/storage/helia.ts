@@ -1,19 +1,20 @@
 import { unixfs, type UnixFS } from '@helia/unixfs'
 import { FsBlockstore } from 'blockstore-fs'
 import { NextToLast } from 'blockstore-fs/sharding'
-import { FsDatastore } from 'datastore-fs'
 import { createHeliaLight, type GraphNode, type GraphWalkerFactory, type Helia } from 'helia'
 import { exporter } from 'ipfs-unixfs-exporter'
 import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
-import { readFile } from 'node:fs/promises'
+import { open, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BoundedMap } from '../core/bounded-map.ts'
+import { mapConcurrently } from '../core/concurrently.ts'
 import { ConclaveError, ConfigError, ContentMismatchError, ContentNotFoundError, InvalidRecordError, PayloadTooLargeError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { blockMatches } from './helia-verify.ts'
 import type { ContentStore, GetOptions } from './index.ts'
+import { PinDatastore } from './pin-datastore.ts'
 import { readUnixfsFile } from './unixfs-reader.ts'
 import { DEFAULT_MAX_BYTES, importerOptions, parseCid } from './unixfs-settings.ts'
 
@@ -48,36 +49,42 @@ export async function createHeliaStore (options: HeliaStoreOptions): Promise<Con
     const blocks = new ReadOnlyBlockstore(join(options.dir, 'blocks'))
     const helia = createHeliaLight({ blockstore: blocks })
     await helia.start()
-    return new HeliaStore(helia, blocks, logger, true)
+    return new HeliaStore(helia, blocks, logger)
   }
   const blockstore = new VerifyingFsBlockstore(join(options.dir, 'blocks'))
-  const datastore = new FsDatastore(join(options.dir, 'datastore'))
+  const datastore = new PinDatastore(join(options.dir, 'datastore'))
   await blockstore.open()
   await datastore.open()
   const helia = createHeliaLight({ blockstore, datastore })
   await helia.start()
-  return new HeliaStore(helia, blockstore, logger, false)
+  return new HeliaStore(helia, blockstore, logger, datastore)
 }
+
+/** Raw leaves a pin checks at once. */
+const LEAVES_IN_FLIGHT = 16
 
 class HeliaStore implements ContentStore {
   readonly #helia: Helia
   readonly #fs: UnixFS
   readonly #blocks: VerifyingFsBlockstore
   readonly #logger: Logger
-  readonly #readOnly: boolean
+  /** Where Helia records pins; undefined when the store was opened read-only. */
+  readonly #pins: PinDatastore | undefined
+  /** The pin running, if any; settled either way. */
+  #pinning: Promise<void> = Promise.resolve()
   /** Roots this store wrote itself: their blocks were hashed from the caller's bytes as they were stored. */
   readonly #written = new BoundedMap<string, true>(256)
 
-  constructor (helia: Helia, blocks: VerifyingFsBlockstore, logger: Logger, readOnly: boolean) {
+  constructor (helia: Helia, blocks: VerifyingFsBlockstore, logger: Logger, pins?: PinDatastore) {
     this.#helia = helia
     this.#fs = unixfs(helia)
     this.#blocks = blocks
     this.#logger = logger
-    this.#readOnly = readOnly
+    this.#pins = pins
   }
 
   async put (bytes: Uint8Array, options: AbortOptions = {}): Promise<string> {
-    this.#assertWritable()
+    this.#writable()
     if (!(bytes instanceof Uint8Array)) throw new InvalidRecordError('put takes a Uint8Array')
     options.signal?.throwIfAborted()
     const cid = await this.#fs.addBytes(bytes, { ...importerOptions, signal: options.signal })
@@ -89,7 +96,7 @@ class HeliaStore implements ContentStore {
     const cid = parseCid(text)
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
     options.signal?.throwIfAborted()
-    return await this.#read(text, async () => await readUnixfsFile(cid, (block, o) => this.#blocks.read(block, o), { maxBytes, signal: options.signal }))
+    return await this.#read(text, async () => await readUnixfsFile(cid, (block, o, into) => this.#blocks.read(block, o, into), { maxBytes, signal: options.signal }))
   }
 
   async has (text: string, options: AbortOptions = {}): Promise<boolean> {
@@ -99,30 +106,60 @@ class HeliaStore implements ContentStore {
   }
 
   async pin (text: string, options: AbortOptions = {}): Promise<void> {
-    this.#assertWritable()
+    const pins = this.#writable()
     const cid = parseCid(text)
+    options.signal?.throwIfAborted()
+    // One pin at a time: Helia's pin reads each block's record and writes it back with its
+    // own name added, so two pins sharing a block would each drop the other's name; and a
+    // block record that fails to be written belongs to the one pin running.
+    const run = this.#pinning.then(async () => { await this.#pin(cid, text, pins, options) })
+    this.#pinning = run.catch(() => {})
+    await run
+  }
+
+  async #pin (cid: CID, text: string, pins: PinDatastore, options: AbortOptions): Promise<void> {
     options.signal?.throwIfAborted()
     if (await this.#pinned(cid, options)) return
     await this.#read(text, async () => {
-      // Helia's pin walker records a DAG with missing blocks as pinned (its failed reads
-      // become unhandled rejections), so the whole DAG is read and verified first, once:
-      // Helia's pin then walks the list made here instead of reading every block again.
-      // The raw leaves of a DAG this store just wrote are only checked to be there, not
-      // read: they were hashed from the caller's bytes on the way in.
-      const own = this.#written.has(text)
-      const dag: CID[] = []
-      const todo = [cid]
-      for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
-        dag.push(next)
-        if (own && next.code === raw.code) {
-          if (!await this.#helia.blockstore.has(next, options)) throw new ContentNotFoundError(`the store does not hold ${text} (block ${next} is missing)`)
-          continue
-        }
-        const entry = await exporter(next, this.#helia.blockstore, { offline: true, signal: options.signal } as AbortOptions)
-        if (entry.type === 'file' || entry.type === 'directory') todo.push(...entry.node.Links.map(link => link.Hash))
+      const dag = await this.#verifiedDag(cid, this.#written.has(text), options)
+      try {
+        for await (const _ of this.#helia.pins.add(cid, { signal: options.signal, offline: true, walker: listed(dag) } as AbortOptions)) { /* records every block as pinned */ }
+      } catch (err) {
+        // A pin stopped part-way still waits for the block records it began, so none is
+        // written after it returns; its own failure is the one reported.
+        await pins.settle().catch(() => {})
+        throw err
       }
-      for await (const _ of this.#helia.pins.add(cid, { signal: options.signal, offline: true, walker: listed(dag) } as AbortOptions)) { /* records every block as pinned */ }
     })
+  }
+
+  /**
+   * Every block of `root`'s DAG, read and verified, for a pin: Helia's pin walker records
+   * a DAG with missing blocks as pinned (its failed reads become unhandled rejections), so
+   * the DAG is read here first, once, and Helia's pin walks this list instead of reading
+   * every block again. The raw leaves of a DAG this store wrote itself (`own`) are only
+   * checked to be there, not read: they were hashed from the caller's bytes on the way in.
+   * Raw leaves are checked LEAVES_IN_FLIGHT at once, after the nodes above them.
+   */
+  async #verifiedDag (root: CID, own: boolean, options: AbortOptions): Promise<CID[]> {
+    const read = { offline: true, signal: options.signal } as AbortOptions
+    const dag: CID[] = []
+    const leaves: CID[] = []
+    const todo = [root]
+    for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+      dag.push(next)
+      if (next.code === raw.code) {
+        leaves.push(next)
+        continue
+      }
+      const entry = await exporter(next, this.#helia.blockstore, read)
+      if (entry.type === 'file' || entry.type === 'directory') todo.push(...entry.node.Links.map(link => link.Hash))
+    }
+    await mapConcurrently(leaves, LEAVES_IN_FLIGHT, async leaf => {
+      if (!own) await exporter(leaf, this.#helia.blockstore, read)
+      else if (!await this.#helia.blockstore.has(leaf, options)) throw new ContentNotFoundError(`the store does not hold ${root} (block ${leaf} is missing)`)
+    })
+    return dag
   }
 
   async isPinned (text: string, options: AbortOptions = {}): Promise<boolean> {
@@ -150,8 +187,9 @@ class HeliaStore implements ContentStore {
     await this.#helia.stop()
   }
 
-  #assertWritable (): void {
-    if (this.#readOnly) throw new ConfigError('this store was opened read-only')
+  #writable (): PinDatastore {
+    if (this.#pins === undefined) throw new ConfigError('this store was opened read-only')
+    return this.#pins
   }
 
   /** Maps whatever Helia throws on a missing, damaged or undecodable block to the store's named errors. */
@@ -200,19 +238,45 @@ class VerifyingFsBlockstore extends FsBlockstore {
     yield await this.read(cid, options)
   }
 
-  /** The block's bytes, whole, once they hash to its CID. */
-  async read (cid: CID, options?: AbortOptions): Promise<Uint8Array> {
+  /**
+   * The block's bytes, whole, once they hash to its CID. Given `into`, a block of exactly
+   * `into.length` bytes is read straight into it and checked there (a file's leaves land in
+   * the file's buffer without another copy); `into` then holds unchecked bytes if this
+   * throws. A block of any other size is read and returned as without `into`.
+   */
+  async read (cid: CID, options?: AbortOptions, into?: Uint8Array): Promise<Uint8Array> {
     const { dir, file } = this.#sharding.encode(cid)
+    const path = join(this.path, dir, file)
     let bytes: Uint8Array
     try {
-      const read = await readFile(join(this.path, dir, file), { signal: options?.signal })
-      bytes = new Uint8Array(read.buffer, read.byteOffset, read.length) // a plain view, not a Buffer
+      bytes = (into === undefined ? undefined : await readExactly(path, into, options)) ?? await readWhole(path, options)
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err
       throw new ContentNotFoundError(`block ${cid} is not in the store`, { cause: err })
     }
-    if (!await blockMatches(cid.multihash, bytes)) throw new ContentMismatchError(`block ${cid} does not hash to its CID: the store is damaged`)
+    if (!blockMatches(cid.multihash, bytes)) throw new ContentMismatchError(`block ${cid} does not hash to its CID: the store is damaged`)
     return bytes
+  }
+}
+
+async function readWhole (path: string, options?: AbortOptions): Promise<Uint8Array> {
+  const read = await readFile(path, { signal: options?.signal })
+  return new Uint8Array(read.buffer, read.byteOffset, read.length) // a plain view, not a Buffer
+}
+
+/**
+ * The file's bytes in `into` when it holds exactly `into.length` of them, undefined when
+ * it holds another number: the read asks for one byte more, so a longer file shows.
+ */
+async function readExactly (path: string, into: Uint8Array, options?: AbortOptions): Promise<Uint8Array | undefined> {
+  options?.signal?.throwIfAborted()
+  const file = await open(path, 'r')
+  try {
+    const { bytesRead } = await file.readv([into, new Uint8Array(1)], 0)
+    options?.signal?.throwIfAborted()
+    return bytesRead === into.length ? into : undefined
+  } finally {
+    await file.close()
   }
 }
 

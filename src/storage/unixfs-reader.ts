@@ -6,8 +6,11 @@ import { mapConcurrently } from '../core/concurrently.ts'
 import { ContentMismatchError, PayloadTooLargeError } from '../core/errors.ts'
 import type { AbortOptions } from '../core/options.ts'
 
-/** Where a file DAG's blocks come from: each one whole and already checked against its CID. */
-export type ReadBlock = (cid: CID, options: AbortOptions) => Promise<Uint8Array>
+/**
+ * Where a file DAG's blocks come from: each one whole and already checked against its CID.
+ * Given `into`, a block of exactly that many bytes may be read into it and returned as it.
+ */
+export type ReadBlock = (cid: CID, options: AbortOptions, into?: Uint8Array) => Promise<Uint8Array>
 
 export interface ReadFileOptions extends AbortOptions {
   maxBytes: number
@@ -16,8 +19,8 @@ export interface ReadFileOptions extends AbortOptions {
 }
 
 /**
- * A UnixFS file, read into one buffer: each leaf lands at its offset straight from its
- * verified block (the generic exporter copies every block twice more on the way). The
+ * A UnixFS file, read into one buffer: each leaf is read from disk straight to its offset
+ * and verified there (the generic exporter copies every block twice more on the way). The
  * root says the size, so a file over `maxBytes` is refused before any leaf is read; every
  * node's sizes must add up to what its parent says, so the DAG cannot place bytes twice
  * or leave a gap.
@@ -49,9 +52,10 @@ export async function readUnixfsFile (root: CID, readBlock: ReadBlock, options: 
   }
   await place(root, top, 0, size)
   await mapConcurrently(leaves, options.concurrency ?? 8, async leaf => {
-    const bytes = await readBlock(leaf.cid, options)
+    const into = out.subarray(leaf.at, leaf.at + leaf.size)
+    const bytes = await readBlock(leaf.cid, options, into)
     if (bytes.length !== leaf.size) throw new ContentMismatchError(`leaf ${leaf.cid} has ${bytes.length} bytes where its parent says ${leaf.size}`)
-    out.set(bytes, leaf.at)
+    if (bytes !== into) into.set(bytes)
   })
   return out
 }

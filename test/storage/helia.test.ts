@@ -1,10 +1,11 @@
 import * as dagPb from '@ipld/dag-pb'
 import { FsBlockstore } from 'blockstore-fs'
 import { UnixFS } from 'ipfs-unixfs'
+import { base36 } from 'multiformats/bases/base36'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createHeliaStore, inspectStoreDir, verifyAllBlocks } from '../../src/storage/helia.ts'
@@ -52,6 +53,20 @@ describe('helia store: damage on disk', () => {
     }
     expect(await failures(store, [bigCid, smallCid])).toEqual(['ok', 'ok'])
     expect(await verifyAllBlocks(dir)).toEqual([])
+    await store.close()
+  })
+
+  it('refuses content when a leaf block file is one byte longer or shorter than its block, however its first bytes read (ContentMismatchError)', async () => {
+    const { store, dir } = await openHelia()
+    const bytes = pseudoRandom(3 * 262_144, 22)
+    const cid = await store.put(bytes)
+    const leaf = (await storeFiles(dir, 'blocks')).find(f => f.bytes.length === 262_144) as StoreFile
+    for (const damaged of [Buffer.concat([leaf.bytes, Buffer.of(0)]), leaf.bytes.subarray(0, -1)]) {
+      await writeFile(leaf.file, damaged)
+      await expect(store.get(cid)).rejects.toMatchObject({ name: 'ContentMismatchError' })
+    }
+    await writeFile(leaf.file, leaf.bytes)
+    expect(await store.get(cid)).toEqual(bytes)
     await store.close()
   })
 
@@ -108,6 +123,39 @@ describe('helia store: damage on disk', () => {
     expect(await store.isPinned(cid)).toBe(true)
     await store.close()
     expect(await inspectStoreDir(dir)).toEqual([])
+  })
+
+  it('pins made at once of content sharing blocks each record their name on every shared block', async () => {
+    const { store, dir } = await openHelia()
+    const shared = pseudoRandom(4 * 262_144, 24)
+    const cids = await Promise.all([25, 26, 27].map(seed => store.put(Buffer.concat([shared, pseudoRandom(262_144 + seed, seed)]))))
+    await Promise.all(cids.map(cid => store.pin(cid)))
+    await store.close()
+    expect(await inspectStoreDir(dir)).toEqual([])
+  })
+
+  it('a pin made after reopening the store keeps the names that earlier pins recorded on shared blocks', async () => {
+    const { store, dir } = await openHelia()
+    const shared = pseudoRandom(4 * 262_144, 28)
+    const [first, second] = [29, 30].map(seed => Buffer.concat([shared, pseudoRandom(262_144 + seed, seed)]))
+    await store.pin(await store.put(first as Buffer))
+    await store.close()
+    const reopened = await open(dir)
+    await reopened.pin(await reopened.put(second as Buffer))
+    await reopened.close()
+    expect(await inspectStoreDir(dir)).toEqual([])
+  })
+
+  it('a pin whose block record cannot be written fails, and no pin is recorded (the records are written several at once)', async () => {
+    const { store, dir } = await openHelia()
+    const cid = await store.put(pseudoRandom(40 * 262_144, 23))
+    const leaf = (await storeFiles(dir, 'blocks')).find(f => f.bytes.length === 262_144) as StoreFile
+    // A directory where the record's temporary file goes: its write fails, after Helia's pin has moved on.
+    await mkdir(join(dir, 'datastore', 'pinned-block', `.${base36.encode(CID.parse(leaf.cid).multihash.bytes)}.data.tmp`), { recursive: true })
+    await expect(store.pin(cid)).rejects.toMatchObject({ cause: { name: 'PutFailedError' } })
+    expect(await store.isPinned(cid)).toBe(false)
+    await expect(readdir(join(dir, 'datastore', 'pin'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await store.close()
   })
 
   it('a pin killed after its blocks were recorded as pinned, before its own record, is not taken as done: pinning again completes it', async () => {
