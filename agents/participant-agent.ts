@@ -42,8 +42,9 @@ export interface AgentOptions {
  * A participant driven by a LangGraph agent. Events (a round opens, a peer proposes) wake
  * it; its ReAct graph decides which protocol tools to call; the participant enforces the
  * protocol whatever the model says. Its graph state is checkpointed to
- * `<dir>/memory.json`, so a killed agent restarted on the same directory resumes its
- * unfinished turn, and the ledger (not its memory) stops it from voting twice.
+ * `<dir>/memory.json` and the log beside it, so a killed agent restarted on the same
+ * directory resumes its unfinished turn, and the ledger (not its memory) stops it from
+ * voting twice.
  */
 export class ParticipantAgent implements Driver {
   readonly participant: Participant

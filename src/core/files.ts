@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
 /** A file's bytes, or undefined when it does not exist (any other error is thrown). */
@@ -11,11 +11,38 @@ export async function readIfExists (path: string): Promise<Buffer | undefined> {
 
 /**
  * Replaces a small state file so that a crash leaves the old version or the new one, never
- * half of one: write beside it, then rename over it.
+ * half of one: write beside it, then rename over it. `sync` also makes the new version
+ * durable before this resolves (the file, then its directory entry), so a later write that
+ * depends on it cannot reach the disk first.
  */
-export async function writeAtomic (path: string, data: string | Uint8Array, options: { mode?: number } = {}): Promise<void> {
+export async function writeAtomic (path: string, data: string | Uint8Array, options: { mode?: number, sync?: boolean } = {}): Promise<void> {
   await mkdir(dirname(path), { recursive: true })
   const tmp = `${path}.tmp`
-  await writeFile(tmp, data, { mode: options.mode })
+  if (options.sync !== true) {
+    await writeFile(tmp, data, { mode: options.mode })
+    await rename(tmp, path)
+    return
+  }
+  const file = await open(tmp, 'w', options.mode)
+  try {
+    await file.writeFile(data)
+    await file.sync()
+  } finally {
+    await file.close()
+  }
   await rename(tmp, path)
+  await syncDir(dirname(path))
+}
+
+/** Makes a new file's directory entry durable (best effort where directories cannot be opened). */
+export async function syncDir (dir: string): Promise<void> {
+  const handle = await open(dir, 'r').catch(() => undefined)
+  if (handle === undefined) return
+  try {
+    await handle.sync()
+  } catch {
+    // Some platforms refuse fsync on a directory; the file itself is synced.
+  } finally {
+    await handle.close()
+  }
 }

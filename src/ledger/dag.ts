@@ -3,7 +3,7 @@ import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { BlockNotFoundError, ConclaveError, ConfigError, EmptyLedgerError, LedgerCorruptError } from '../core/errors.ts'
-import { readIfExists } from '../core/files.ts'
+import { readIfExists, syncDir } from '../core/files.ts'
 import type { Logger } from '../core/logger.ts'
 import { preverifyRecords, verifyRecord } from '../identity/index.ts'
 import { Block, type LedgerVerification } from './index.ts'
@@ -394,18 +394,5 @@ function parseJson (text: string | undefined): unknown {
     return JSON.parse(text)
   } catch {
     return undefined
-  }
-}
-
-/** Makes a new file's directory entry durable (best effort where directories cannot be opened). */
-async function syncDir (dir: string): Promise<void> {
-  const handle = await open(dir, 'r').catch(() => undefined)
-  if (handle === undefined) return
-  try {
-    await handle.sync()
-  } catch {
-    // Some platforms refuse fsync on a directory; the file itself is synced.
-  } finally {
-    await handle.close()
   }
 }

@@ -14,8 +14,9 @@ Object.assign(globalThis, { afterAll, afterEach, beforeAll, beforeEach, describe
 const memoryFile = async (): Promise<string> => join(await tempDir('conclave-memory-'), 'memory.json')
 
 /**
- * Writes through one saver and reads through a fresh one opened on the same file each
- * time, so the suite checks what a restarted agent finds on disk.
+ * Writes through one saver and reads through a fresh one opened on the same files each
+ * time, so the suite checks what a restarted agent finds on disk: the snapshot and the log
+ * replayed on it.
  */
 class ReopenedCheckpointSaver extends BaseCheckpointSaver {
   readonly writer: FileCheckpointSaver
@@ -41,7 +42,12 @@ const reopened: CheckpointSaverTestInitializer<BaseCheckpointSaver> = {
   createCheckpointer: async () => new ReopenedCheckpointSaver(await FileCheckpointSaver.open(await memoryFile()))
 }
 
-for (const initializer of [fileSaver, reopened]) {
+const compacting: CheckpointSaverTestInitializer<BaseCheckpointSaver> = {
+  checkpointerName: 'FileCheckpointSaver rewriting its snapshot after every change, read back from its file',
+  createCheckpointer: async () => new ReopenedCheckpointSaver(await FileCheckpointSaver.open(await memoryFile(), { compaction: { factor: 0, floor: 0 } }))
+}
+
+for (const initializer of [fileSaver, reopened, compacting]) {
   specTest(initializer)
   deltaChannelHistoryTests(initializer) // opt-in upstream: the walk LangGraph's DeltaChannel resumes from
 }

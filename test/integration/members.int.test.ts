@@ -1,62 +1,10 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { mkdtemp, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { MemberReport } from '../../src/federation/member.ts'
-import { loadOrCreateKeystore } from '../../src/identity/index.ts'
+import { reportsOf, start, threeMembers, until, type Member } from './members.ts'
 import { newMatrixUser, synapseUrl, uniqueName } from './synapse.ts'
-
-const kuboUrl = `http://127.0.0.1:${process.env.KUBO_API_PORT ?? '5001'}`
-
-interface Member { child: ChildProcess, output: string[], exited: Promise<number | null> }
-
-/** `conclave agent --config FILE` as its own OS process, its output kept for failures. */
-function start (config: string, flags: string[] = []): Member {
-  const child = spawn('node_modules/.bin/node', ['bin/conclave.js', 'agent', '--config', config, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const output: string[] = []
-  child.stdout?.on('data', (d: Buffer) => output.push(d.toString()))
-  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()))
-  return { child, output, exited: new Promise(resolve => child.on('exit', code => { resolve(code) })) }
-}
-
-async function until<T> (what: string, probe: () => Promise<T | undefined>, members: Member[], seconds = 300): Promise<T> {
-  for (let i = 0; i < seconds * 2; i++) {
-    const value = await probe().catch(() => undefined)
-    if (value !== undefined) return value
-    if (members.some(m => m.child.exitCode !== null)) break
-    await new Promise(resolve => setTimeout(resolve, 500))
-  }
-  throw new Error(`${what}: gave up.\n${members.map((m, i) => `--- agent-${i + 1} (exit ${m.child.exitCode}):\n${m.output.join('').slice(-3000)}`).join('\n')}`)
-}
-
-/**
- * Three members' config files (keys, Matrix accounts, directories) under `root`, for 2 rounds.
- * Each lists every member's account (its own with its token), so whoever creates the
- * invite-only room invites the others and the researchers.
- */
-async function threeMembers (root: string, federation: string, driver: 'agents' | 'autopilot', researchers: string[] = []): Promise<string[]> {
-  const keys = [1, 2, 3].map(i => join(root, `agent-${i}.key.json`))
-  const members = await Promise.all(keys.map(async k => (await loadOrCreateKeystore(k)).did))
-  const accounts = await Promise.all([1, 2, 3].map(async i => newMatrixUser(`member${i}`)))
-  const configs: string[] = []
-  for (const [i, key] of keys.entries()) {
-    const config = {
-      member: i + 1, members, key, dir: join(root, `agent-${i + 1}`), joinSeconds: 120,
-      federation, rounds: 2, seed: 5, quorum: 'majority', windowSeconds: 300,
-      task: { kind: 'classify', trainLimit: 600, testLimit: 200 },
-      attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }],
-      store: { kind: 'kubo', url: kuboUrl },
-      ledger: { kind: 'replica', difficulty: 4 },
-      bus: { kind: 'matrix', baseUrl: synapseUrl, accounts: accounts.map((a, j) => j === i ? a : { userId: a.userId }) },
-      researchers,
-      agent: { driver, llm: 'policy' }
-    }
-    configs.push(join(root, `agent-${i + 1}.json`))
-    await writeFile(configs.at(-1) as string, JSON.stringify(config, null, 2))
-  }
-  return configs
-}
 
 /**
  * No member's access token (given in its config file) is anywhere in what it wrote (its
@@ -74,7 +22,6 @@ async function expectNoTokenLeft (root: string, members: Member[]): Promise<void
   }
 }
 
-const reportsOf = async (root: string): Promise<MemberReport[]> => Promise.all([1, 2, 3].map(async i => JSON.parse(await readFile(join(root, `agent-${i}`, 'report.json'), 'utf8')) as MemberReport))
 
 /**
  * Three members as three OS processes, as on three machines: a Matrix room on a real Synapse
@@ -86,7 +33,7 @@ describe('a federation across processes (Synapse + kubo)', () => {
     const root = await mkdtemp(join(tmpdir(), 'conclave-members-'))
     const federation = uniqueName('fed')
     const researcher = await newMatrixUser('alice')
-    const running = (await threeMembers(root, federation, 'agents', [researcher.userId])).map(c => start(c, ['--stay']))
+    const running = (await threeMembers(root, federation, 'agents', { researchers: [researcher.userId] })).map(c => start(c, ['--stay']))
     try {
       const reports = await until('every member writes its report', async () => reportsOf(root), running)
       for (const report of reports) {

@@ -1,0 +1,91 @@
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { peekRecord } from '../../src/identity/index.ts'
+import { reportsOf, start, threeMembers, until } from './members.ts'
+import { client, newMatrixUser, uniqueName } from './synapse.ts'
+
+/** Far longer than the test may take: a round that closes did so because every vote was in, not because its window ran out. */
+const WINDOW_SECONDS = 1800
+
+interface Anchored { id: string, issuer: string | null, type?: string, round?: number, proposal?: string }
+
+/** The records in member `n`'s copy of the ledger (`<dir>/ledger/replica.jsonl`, after its header line). */
+async function copyOf (root: string, n: number): Promise<Anchored[]> {
+  const lines = (await readFile(join(root, `agent-${n}`, 'ledger', 'replica.jsonl'), 'utf8')).split('\n').slice(1).filter(line => line.endsWith('}'))
+  return lines.map(line => {
+    const block = JSON.parse(line) as { id: string, record: string }
+    const { issuer, record } = peekRecord(block.record)
+    return { id: block.id, issuer, type: record?.type, round: record !== null && 'round' in record ? record.round : undefined, proposal: record?.type === 'vote' ? record.proposal : undefined }
+  })
+}
+
+const dids = async (configs: string[]): Promise<string[]> => (JSON.parse(await readFile(configs[0] as string, 'utf8')) as { members: string[] }).members
+
+/**
+ * `conclave agent` (policy agents) killed with SIGKILL while its peers' proposals were in its
+ * copy of the ledger and it had not voted on them (a researcher had paused it: it held the
+ * events), and after its room's sync token had moved past them, then started again on its
+ * own directory: the round completes with the votes it owed, long before the window would
+ * close it. Which part of the restart casts them: with `driver.resume` taken out of runMember
+ * this test still passes, because the agent's `conclave:record:applied` listener hears the
+ * proposals again as catchUp replays its copy (it does not check `replaying`). The autopilot
+ * does not react to replayed proposals and relies on resume; its kill window (between a
+ * proposal reaching its copy and its vote) is too short to hit from outside, so it is not
+ * tested here.
+ */
+describe('a member process killed before it voted, restarted on its own directory (Synapse + kubo)', () => {
+  it('casts the votes it owed: the round completes with its votes on every copy of the ledger, and every audit passes', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'conclave-member-restart-'))
+    const federation = uniqueName('fed')
+    const researcher = await newMatrixUser('alice')
+    const configs = await threeMembers(root, federation, 'agents', { rounds: 1, windowSeconds: WINDOW_SECONDS, hostile: false, researchers: [researcher.userId] })
+    const [, , victim] = await dids(configs)
+    const running = configs.map(c => start(c))
+    try {
+      // The researcher pauses agent-3 as soon as the room exists, before its peers can propose.
+      const alice = client(researcher)
+      const roomId = await until('the room exists', async () => (await alice.json<{ room_id: string }>('POST', `/_matrix/client/v3/join/${encodeURIComponent(`#${federation}:localhost`)}`, {})).room_id, running, 120)
+      const pause = await alice.send(roomId, { msgtype: 'm.text', body: '@agent-3 !pause' })
+      // (Before the charter its peers know no agent-3 and say so; only agent-3's own reply matters here.)
+      const replies = await until('agent-3 answers', async () => {
+        const mine = (await alice.relations(roomId, pause, 'm.thread')).map(e => String(e.content.body)).filter(body => body.startsWith('agent-3'))
+        return mine.length > 0 ? mine : undefined
+      }, running, 120)
+      expect(replies).toEqual(['agent-3 paused: I will not propose or vote until !resume.'])
+      // Its peers propose; each proposal needs its vote to reach the quorum (2 of 3). Both reach its copy.
+      const open = await until('agent-3 holds agent-1 and agent-2 proposals', async () => {
+        const proposals = (await copyOf(root, 3)).filter(r => r.type === 'proposal' && r.round === 1 && r.issuer !== victim)
+        return proposals.length === 2 ? proposals.map(p => p.id).sort() : undefined
+      }, running, 240)
+      // Killed only once its room's sync token (saved after each batch it handled) has moved past them and past its peers'
+      // votes on each other's proposals: the restarted process is not handed them again as news.
+      await until('agent-3 holds its peers\' votes on each other', async () => (await copyOf(root, 3)).filter(r => r.type === 'vote' && r.issuer !== victim).length === 2 ? true : undefined, running, 120)
+      const token = join(root, 'agent-3', 'sync-token')
+      const seen = await readFile(token, 'utf8')
+      await until('agent-3 handles one more batch from the room', async () => await readFile(token, 'utf8') !== seen ? true : undefined, running, 120)
+      const killed = running[2] as (typeof running)[number]
+      killed.child.kill('SIGKILL')
+      expect(await killed.exited).toBe(null) // ended by the signal, with no exit code of its own
+      // What it held when it died: the proposals, and no vote of its own.
+      expect((await copyOf(root, 3)).filter(r => r.type === 'vote' && r.issuer === victim)).toEqual([])
+
+      running[2] = start(configs[2] as string)
+      const reports = await until('every member writes its report', async () => reportsOf(root), running, 240)
+      for (const report of reports) {
+        expect(report.rounds.map(r => ({ round: r.round, decided: r.accepts + r.rejects }))).toEqual([{ round: 1, decided: 3 }])
+        expect(report.audit.ok).toBe(true)
+      }
+      expect(new Set(reports.map(r => r.audit.modelHash)).size).toBe(1)
+      for (const n of [1, 2, 3]) {
+        const votes = (await copyOf(root, n)).filter(r => r.type === 'vote' && r.issuer === victim && open.includes(r.proposal as string))
+        expect(votes.map(v => v.proposal).sort()).toEqual(open)
+      }
+      expect(running[2]?.output.join('')).not.toContain('window closed before every vote was in')
+    } finally {
+      for (const m of running) if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGTERM')
+    }
+    expect(await Promise.all(running.map(m => m.exited))).toEqual([0, 0, 0])
+  }, 600_000)
+})

@@ -1,0 +1,61 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { MemberReport } from '../../src/federation/member.ts'
+import { loadOrCreateKeystore } from '../../src/identity/index.ts'
+import { newMatrixUser, synapseUrl } from './synapse.ts'
+
+const kuboUrl = `http://127.0.0.1:${process.env.KUBO_API_PORT ?? '5001'}`
+
+export interface Member { child: ChildProcess, output: string[], exited: Promise<number | null> }
+
+/** `conclave agent --config FILE` as its own OS process, its output kept for failures. */
+export function start (config: string, flags: string[] = []): Member {
+  const child = spawn('node_modules/.bin/node', ['bin/conclave.js', 'agent', '--config', config, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const output: string[] = []
+  child.stdout?.on('data', (d: Buffer) => output.push(d.toString()))
+  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()))
+  return { child, output, exited: new Promise(resolve => child.on('exit', code => { resolve(code) })) }
+}
+
+export async function until<T> (what: string, probe: () => Promise<T | undefined>, members: Member[], seconds = 300): Promise<T> {
+  for (let i = 0; i < seconds * 2; i++) {
+    const value = await probe().catch(() => undefined)
+    if (value !== undefined) return value
+    if (members.some(m => m.child.exitCode !== null)) break
+    await new Promise(resolve => setTimeout(resolve, 500))
+  }
+  throw new Error(`${what}: gave up.\n${members.map((m, i) => `--- agent-${i + 1} (exit ${m.child.exitCode}):\n${m.output.join('').slice(-3000)}`).join('\n')}`)
+}
+
+/**
+ * Three members' config files (keys, Matrix accounts, directories) under `root`: by default for
+ * 2 rounds with a 300 s window, agent-3 hostile (a sign flip).
+ * Each lists every member's account (its own with its token), so whoever creates the
+ * invite-only room invites the others and the researchers.
+ */
+export async function threeMembers (root: string, federation: string, driver: 'agents' | 'autopilot', options: { researchers?: string[], rounds?: number, windowSeconds?: number, hostile?: boolean } = {}): Promise<string[]> {
+  const { researchers = [], rounds = 2, windowSeconds = 300, hostile = true } = options
+  const keys = [1, 2, 3].map(i => join(root, `agent-${i}.key.json`))
+  const members = await Promise.all(keys.map(async k => (await loadOrCreateKeystore(k)).did))
+  const accounts = await Promise.all([1, 2, 3].map(async i => newMatrixUser(`member${i}`)))
+  const configs: string[] = []
+  for (const [i, key] of keys.entries()) {
+    const config = {
+      member: i + 1, members, key, dir: join(root, `agent-${i + 1}`), joinSeconds: 120,
+      federation, rounds, seed: 5, quorum: 'majority', windowSeconds,
+      task: { kind: 'classify', trainLimit: 600, testLimit: 200 },
+      attacks: hostile ? [{ kind: 'sign-flip', agent: 3, scale: 5 }] : [],
+      store: { kind: 'kubo', url: kuboUrl },
+      ledger: { kind: 'replica', difficulty: 4 },
+      bus: { kind: 'matrix', baseUrl: synapseUrl, accounts: accounts.map((a, j) => j === i ? a : { userId: a.userId }) },
+      researchers,
+      agent: { driver, llm: 'policy' }
+    }
+    configs.push(join(root, `agent-${i + 1}.json`))
+    await writeFile(configs.at(-1) as string, JSON.stringify(config, null, 2))
+  }
+  return configs
+}
+
+export const reportsOf = async (root: string): Promise<MemberReport[]> => Promise.all([1, 2, 3].map(async i => JSON.parse(await readFile(join(root, `agent-${i}`, 'report.json'), 'utf8')) as MemberReport))
