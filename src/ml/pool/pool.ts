@@ -2,9 +2,9 @@ import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { BadPoolMessageError, TrainPoolClosedError, TrainWorkerCrashedError } from '../../core/errors.ts'
 import type { SparseVector } from '../../data/features.ts'
-import type { SoftmaxShape, SoftmaxTraining } from '../sparse-softmax.ts'
+import type { SoftmaxShape, SoftmaxTraining, trainSoftmax } from '../sparse-softmax.ts'
 import { assertCompatible, type Weights } from '../weights.ts'
-import { packJob, unpackWeights, WorkerReply, type TrainJob } from './job.ts'
+import { packJob, unpackWeights, WorkerReply } from './job.ts'
 import { rebuildError } from './rebuild-error.ts'
 
 export interface TrainPoolOptions {
@@ -15,10 +15,9 @@ export interface TrainPoolOptions {
 }
 
 interface Job {
-  job: TrainJob
-  transfer: ArrayBuffer[]
-  base: Weights
-  options: SoftmaxTraining
+  id: number
+  /** trainSoftmax's arguments, packed only once a worker takes the job: a waiting job holds no copy of its base. */
+  args: Parameters<typeof trainSoftmax>
   resolve: (result: { weights: Weights, loss: number }) => void
   reject: (err: unknown) => void
   /** Stops listening to the caller's signal. */
@@ -61,9 +60,8 @@ export class TrainPool {
   readonly train = async (shape: SoftmaxShape, base: Weights, rows: readonly SparseVector[], labels: readonly number[], options: SoftmaxTraining): Promise<{ weights: Weights, loss: number }> => {
     if (this.#closed) throw new TrainPoolClosedError('the training pool is closed')
     options.signal?.throwIfAborted()
-    const { job, transfer } = packJob(this.#ids++, shape, base, rows, labels, options)
     return new Promise((resolve, reject) => {
-      const entry: Job = { job, transfer, base, options, resolve, reject, release: () => {} }
+      const entry: Job = { id: this.#ids++, args: [shape, base, rows, labels, options], resolve, reject, release: () => {} }
       const signal = options.signal
       if (signal !== undefined) {
         const onAbort = (): void => { this.#abort(entry, signal.reason) }
@@ -90,9 +88,15 @@ export class TrainPool {
       const slot = [...this.#slots].find(s => s.job === undefined && s.retired === undefined) ?? (this.#slots.size < this.size ? this.#spawn() : undefined)
       if (slot === undefined) return
       const entry = this.#waiting.shift() as Job
+      try {
+        const { job, transfer } = packJob(entry.id, ...entry.args)
+        slot.worker.postMessage(job, transfer)
+      } catch (err) {
+        this.#settle(entry, err)
+        continue
+      }
       slot.job = entry
       slot.worker.ref()
-      slot.worker.postMessage(entry.job, entry.transfer)
     }
   }
 
@@ -111,13 +115,13 @@ export class TrainPool {
     const entry = slot.job
     if (entry === undefined) return
     const parsed = WorkerReply.safeParse(message)
-    if (!parsed.success || (parsed.data.id !== undefined && parsed.data.id !== entry.job.id)) {
+    if (!parsed.success || (parsed.data.id !== undefined && parsed.data.id !== entry.id)) {
       this.#settle(entry, new BadPoolMessageError(`a training worker's reply does not parse as one for its job: ${parsed.error?.issues[0]?.message ?? 'another job\'s id'}`))
       void this.#retire(slot)
       return
     }
     const reply = parsed.data
-    if (reply.kind === 'epoch') { entry.options.onEpoch?.(reply.epoch, reply.loss); return }
+    if (reply.kind === 'epoch') { entry.args[4].onEpoch?.(reply.epoch, reply.loss); return }
     if (reply.kind === 'failed') this.#settle(entry, rebuildError(reply.error))
     else this.#finish(entry, unpackWeights(reply.weights), reply.loss)
     slot.job = undefined
@@ -128,7 +132,7 @@ export class TrainPool {
   /** The weights that came back must be the model that went: same tensors, same shapes. */
   #finish (entry: Job, weights: Weights, loss: number): void {
     try {
-      assertCompatible(weights, entry.base)
+      assertCompatible(weights, entry.args[1])
       entry.release()
       entry.resolve({ weights, loss })
     } catch (err) {
