@@ -27,7 +27,7 @@ interface Job {
 interface Slot {
   worker: Worker
   job?: Job
-  /** Why the worker stopped, where the pool stopped it (its job is already settled). */
+  /** Set when the pool stops the worker itself (its job already settled): its exit is no crash. */
   retired?: true
   /** Its uncaught error, if it threw one before exiting. */
   fault?: Error
