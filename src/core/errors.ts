@@ -178,5 +178,7 @@ export class ReadOnlyMemberError extends ConclaveError {}
 export class TrainWorkerCrashedError extends ConclaveError {}
 /** A job given to a training pool that was closed, or still waiting or running when it closed. */
 export class TrainPoolClosedError extends ConclaveError {}
+/** A training worker on another TF.js backend than the thread that asked: its weights would not be the ones training there gives. */
+export class TrainBackendMismatchError extends ConclaveError {}
 /** A message across the training pool's thread boundary (a job, or a worker's reply) that does not parse. */
 export class BadPoolMessageError extends ConclaveError {}

@@ -30,7 +30,7 @@ describe('a training job across the thread boundary', () => {
     fc.assert(fc.property(fc.nat(), fc.array(fc.nat(4), { maxLength: 3 }), fc.nat(30), (id, shape, n) => {
       // Weights whose values do not fill their shapes are refused, whatever the counts.
       const size = shape.reduce((a, b) => a * b, 1)
-      const reply = { kind: 'done', id, loss: 0, weights: { names: ['w'], shapes: [shape], data: new Float32Array(n) } }
+      const reply = { kind: 'done', id, loss: 0, backend: 'wasm', weights: { names: ['w'], shapes: [shape], data: new Float32Array(n) } }
       expect(WorkerReply.safeParse(reply).success).toBe(size === n)
     }), runs)
   })

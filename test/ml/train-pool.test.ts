@@ -98,6 +98,12 @@ describe('TrainPool', () => {
     await expect(pool.train(shape, initSoftmax(shape, 9), rows, labels, options)).resolves.toMatchObject({ loss: expect.any(Number) })
   })
 
+  it('refuses weights a worker trained on another backend than this thread\'s with TrainBackendMismatchError', async () => {
+    const { shape, options } = cases[0] as (typeof cases)[number]
+    const pool = poolOf({ size: 1, worker: faulty })
+    await expect(pool.train(shape, initSoftmax(shape, 9), rows, labels, { ...options, seed: 668 })).rejects.toMatchObject({ name: 'TrainBackendMismatchError' })
+  })
+
   it('closes: waiting and running jobs fail with TrainPoolClosedError, and later ones are refused', async () => {
     const { shape, options } = cases[0] as (typeof cases)[number]
     const pool = new TrainPool({ size: 1 })

@@ -66,7 +66,8 @@ export const FailedJob = z.object({ name: z.string(), message: z.string() }).str
 /** What a worker posts back: progress, then the trained weights or the failure. */
 export const WorkerReply = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('epoch'), id: count, epoch: count, loss: z.number() }).strict(),
-  z.object({ kind: z.literal('done'), id: count, weights: PackedWeights, loss: z.number() }).strict(),
+  /** `backend`: the TF.js backend that trained, which must be the asking thread's for the same bits. */
+  z.object({ kind: z.literal('done'), id: count, weights: PackedWeights, loss: z.number(), backend: z.string() }).strict(),
   /** `id` absent: the job did not parse far enough to have one. */
   z.object({ kind: z.literal('failed'), id: count.optional(), error: FailedJob }).strict()
 ])

@@ -1,8 +1,10 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { BadPoolMessageError, TrainPoolClosedError, TrainWorkerCrashedError } from '../../core/errors.ts'
+import * as tf from '@tensorflow/tfjs'
+import { BadPoolMessageError, TrainBackendMismatchError, TrainPoolClosedError, TrainWorkerCrashedError } from '../../core/errors.ts'
 import type { SparseVector } from '../../data/features.ts'
 import type { SoftmaxShape, SoftmaxTraining, trainSoftmax } from '../sparse-softmax.ts'
+import { initBackend } from '../backend.ts'
 import { assertCompatible, type Weights } from '../weights.ts'
 import { packJob, unpackWeights, WorkerReply } from './job.ts'
 import { rebuildError } from './rebuild-error.ts'
@@ -58,6 +60,7 @@ export class TrainPool {
 
   /** trainSoftmax in a worker: the same arguments, the same result, the same error classes. */
   readonly train = async (shape: SoftmaxShape, base: Weights, rows: readonly SparseVector[], labels: readonly number[], options: SoftmaxTraining): Promise<{ weights: Weights, loss: number }> => {
+    await initBackend() // as the workers do, so that this thread, where nothing chose one yet, agrees with them
     if (this.#closed) throw new TrainPoolClosedError('the training pool is closed')
     options.signal?.throwIfAborted()
     return new Promise((resolve, reject) => {
@@ -123,15 +126,20 @@ export class TrainPool {
     const reply = parsed.data
     if (reply.kind === 'epoch') { entry.args[4].onEpoch?.(reply.epoch, reply.loss); return }
     if (reply.kind === 'failed') this.#settle(entry, rebuildError(reply.error))
-    else this.#finish(entry, unpackWeights(reply.weights), reply.loss)
+    else this.#finish(entry, unpackWeights(reply.weights), reply.loss, reply.backend)
     slot.job = undefined
     slot.worker.unref()
     this.#dispatch()
   }
 
-  /** The weights that came back must be the model that went: same tensors, same shapes. */
-  #finish (entry: Job, weights: Weights, loss: number): void {
+  /**
+   * The weights that came back must be the model that went (same tensors, same shapes),
+   * trained on this thread's backend: a worker where a native backend does not load falls
+   * back to another, whose arithmetic differs.
+   */
+  #finish (entry: Job, weights: Weights, loss: number, backend: string): void {
     try {
+      if (backend !== tf.getBackend()) throw new TrainBackendMismatchError(`a training worker trained on TF.js backend ${backend}, this thread on ${tf.getBackend()}: the weights would differ from training here (train with one worker)`)
       assertCompatible(weights, entry.args[1])
       entry.release()
       entry.resolve({ weights, loss })

@@ -1,4 +1,5 @@
 import { parentPort } from 'node:worker_threads'
+import * as tf from '@tensorflow/tfjs'
 import { BadPoolMessageError } from '../../core/errors.ts'
 import { initBackend } from '../backend.ts'
 import { trainSoftmax } from '../sparse-softmax.ts'
@@ -25,7 +26,7 @@ async function serve (message: unknown): Promise<void> {
     const { shape, base, rows, labels, options } = unpackJob(parsed.data)
     const { weights, loss } = await trainSoftmax(shape, base, rows, labels, { ...options, onEpoch: (epoch, l) => { post({ kind: 'epoch', id: parsed.data.id, epoch, loss: l }) } })
     const packed = packWeights(weights)
-    post({ kind: 'done', id: parsed.data.id, weights: packed, loss }, [packed.data.buffer as ArrayBuffer])
+    post({ kind: 'done', id: parsed.data.id, weights: packed, loss, backend: tf.getBackend() }, [packed.data.buffer as ArrayBuffer])
   } catch (err) {
     const error = err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) }
     post({ kind: 'failed', ...(typeof id === 'number' ? { id } : {}), error })
