@@ -160,6 +160,14 @@ export class ParticipantAgent implements Driver {
     this.notify({ type: 'round-open', round })
   }
 
+  /**
+   * My model decides whether I train, but an update trained ahead is the one my turn would
+   * train (same model, shard and seed), so starting it on a spare core costs only that core.
+   */
+  async prepareRound (round: number): Promise<void> {
+    if (!this.#paused && !this.participant.hasProposed(round)) await this.participant.trainAhead(round)
+  }
+
   /** Wakes the agent with an event (held while it is paused). */
   notify (event: AgentEvent): void {
     if (this.#paused) {

@@ -1,5 +1,6 @@
 import { access, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
+import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { ConclaveError, ConfigError } from '../core/errors.ts'
 import { consoleLogger, silentLogger, type Logger } from '../core/logger.ts'
@@ -20,8 +21,8 @@ import { ServiceUrl } from '../core/secret.ts'
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
 Usage:
-  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--committee K] [--compression none|int8|topk[:F]] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--force] [--verbose] [--dashboard [--port P]]
-  conclave run   --resume DIR [--verbose]
+  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--committee K] [--compression none|int8|topk[:F]] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--workers W] [--force] [--verbose] [--dashboard [--port P]]
+  conclave run   --resume DIR [--workers W] [--verbose]
   conclave dashboard DIR [--port P]
   conclave agent --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--stay] [--verbose]
   conclave agent --lobby --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--verbose]
@@ -44,6 +45,8 @@ run     N participants in this process: train, publish, anchor, vote, merge; the
         --task picks the learning task; --data points it at your own dataset folder
         (classify: train.jsonl/test.jsonl; ner: train.conll/test.conll).
         --resume DIR continues a run that was stopped, from its ledger, with its config.json.
+        --workers W: threads that train the participants' models at once (default: the
+        cores Node sees; 1 trains on the main thread). The same model either way.
         --dashboard serves the run's dashboard while it runs, and after it until Ctrl-C.
 dashboard  A read-only page on 127.0.0.1 (default port 8787) that follows a run directory as
         its records land: the round timeline, each proposal with its votes and rationales,
@@ -137,6 +140,7 @@ async function run (args: string[]): Promise<number> {
       data: { type: 'string' },
       llm: { type: 'string' },
       autopilot: { type: 'boolean', default: false },
+      workers: { type: 'string' },
       force: { type: 'boolean', default: false },
       resume: { type: 'string' },
       verbose: { type: 'boolean', default: false },
@@ -146,6 +150,8 @@ async function run (args: string[]): Promise<number> {
     strict: true
   })
   if (values.port !== undefined && !values.dashboard) throw new ConfigError('--port sets the dashboard\'s port: give --dashboard too')
+  const trainWorkers = integer('workers', values.workers).workers ?? availableParallelism()
+  if (trainWorkers < 1) throw new ConfigError('--workers must be at least 1')
   if (values.resume !== undefined) {
     const mixed = (['agents', 'rounds', 'seed', 'quorum', 'committee', 'compression', 'config', 'task', 'data', 'llm', 'autopilot', 'force'] as const).filter(k => values[k] !== undefined && values[k] !== false)
     if (mixed.length > 0) throw new ConfigError(`--resume continues a run as its config.json says; drop --${mixed.join(', --')}`)
@@ -172,7 +178,7 @@ async function run (args: string[]): Promise<number> {
   process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)}${config.committee === undefined ? '' : ` within committees of ${config.committee}`} → ${out}\n`)
   const dashboard = values.dashboard ? await dashboardForRun(out, values.port) : undefined
   try {
-    const code = await runAndAudit(config, { out, shownOut: values.out, force: values.force, resume: values.resume !== undefined, logger, verbose: values.verbose, driver })
+    const code = await runAndAudit(config, { out, shownOut: values.out, force: values.force, resume: values.resume !== undefined, logger, verbose: values.verbose, driver, trainWorkers })
     if (dashboard !== undefined) {
       process.stderr.write(`dashboard: still at ${dashboard.url} (Ctrl-C to stop)\n`)
       await untilStopped()
@@ -183,9 +189,9 @@ async function run (args: string[]): Promise<number> {
   }
 }
 
-async function runAndAudit (config: RunConfig, options: { out: string, shownOut: string, force: boolean, resume: boolean, logger: Logger, verbose: boolean, driver?: DriverFactory }): Promise<number> {
+async function runAndAudit (config: RunConfig, options: { out: string, shownOut: string, force: boolean, resume: boolean, logger: Logger, verbose: boolean, driver?: DriverFactory, trainWorkers: number }): Promise<number> {
   const { out } = options
-  const report = await runFederation(config, { out, force: options.force, resume: options.resume, logger: options.logger, onProgress: progress(options.verbose), driver: options.driver })
+  const report = await runFederation(config, { out, force: options.force, resume: options.resume, logger: options.logger, onProgress: progress(options.verbose), driver: options.driver, trainWorkers: options.trainWorkers })
   process.stdout.write(`\n${roundTable(report)}\n\nrejection rate ${(100 * report.rejectionRate).toFixed(1)}% · backend ${report.backend} · ${report.wallSeconds.toFixed(1)} s · model sha-256 ${report.modelHash}\n`)
 
   process.stderr.write('auditing the run directory…\n')

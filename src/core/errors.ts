@@ -174,3 +174,11 @@ export class LedgerBehindError extends ConclaveError {}
 export class LedgerDivergedError extends ConclaveError {}
 /** An action asked of a member loaded read-only (`conclave chat` over a run directory): it may read the record, never add to it. */
 export class ReadOnlyMemberError extends ConclaveError {}
+/** A training worker thread that died (crashed, ran out of memory) while it held a job; the pool starts another in its place. */
+export class TrainWorkerCrashedError extends ConclaveError {}
+/** A job given to a training pool that was closed, or still waiting or running when it closed. */
+export class TrainPoolClosedError extends ConclaveError {}
+/** A training worker on another TF.js backend than the thread that asked: its weights would not be the ones training there gives. */
+export class TrainBackendMismatchError extends ConclaveError {}
+/** A message across the training pool's thread boundary (a job, or a worker's reply) that does not parse. */
+export class BadPoolMessageError extends ConclaveError {}

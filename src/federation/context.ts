@@ -150,6 +150,8 @@ export interface Holdings {
   readonly combinations: Map<number, { model: string, proposals: number, updates: Map<BlockId, Weights>, combined?: number }>
   /** An update trained for a round before I drafted it (as my reference when judging a peer): my draft takes it rather than train twice. */
   readonly prepared: Map<number, Draft>
+  /** An update for a round still training, started before my turn (trainAhead): my draft and my reference take it when it is done. */
+  readonly training: Map<number, Promise<Draft>>
   /** What my compressed updates have not sent yet, owed to my next one (error feedback). */
   readonly residuals: Residuals
   /** Sketches of every update I have seen: a re-sent one is nearly parallel to its original. */
@@ -158,7 +160,7 @@ export interface Holdings {
 
 /** What a member holds when it starts: its data, and what its compressed updates still owe (kept in `dir`). */
 export function freshHoldings (shard: Shard, dir?: string): Holdings {
-  return { shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), combinations: new Map(), prepared: new Map(), residuals: new Residuals(dir), sketches: [] }
+  return { shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), combinations: new Map(), prepared: new Map(), training: new Map(), residuals: new Residuals(dir), sketches: [] }
 }
 
 /**

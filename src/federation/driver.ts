@@ -20,6 +20,8 @@ export interface Activity { toolCalls: Record<string, number>, llm: LlmCounts, d
  */
 export interface Driver {
   openRound(round: number): Promise<void>
+  /** Before any member's driver opens `round`: starts the work that waits on no one (training), so members' training can overlap. */
+  prepareRound?(round: number): Promise<void>
   /** True while the driver has work queued or running. */
   readonly busy: boolean
   /** Resolves when the driver has nothing left to do. */
@@ -70,6 +72,7 @@ export type DriverFactory = (participant: Participant, context: DriverContext) =
  */
 export const autopilot: DriverFactory = async (participant) => ({
   openRound: async (round) => { if (!participant.hasProposed(round)) await participant.propose(round) },
+  prepareRound: async (round) => { if (!participant.hasProposed(round)) await participant.trainAhead(round) },
   resume: async () => (await judgeOwed(participant)) > 0,
   proposalsClosed: async () => { await judgeOwed(participant) },
   busy: false,

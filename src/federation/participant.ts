@@ -22,7 +22,7 @@ import { catchUp, receive } from './steps/inbox.ts'
 import { proposeDraft } from './steps/propose.ts'
 import { publishDraft } from './steps/publish.ts'
 import { scoreModel, type ModelScore } from './steps/score.ts'
-import { hasProposed, train } from './steps/train.ts'
+import { hasProposed, train, trainAhead } from './steps/train.ts'
 import { hasVoted, vote, type VoteParams } from './steps/vote.ts'
 import { recordReaction } from './steps/human-vote.ts'
 
@@ -88,9 +88,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     handling.catch((err: unknown) => { this.#fault ??= err })
   }
 
-  stop (): void {
-    this.#subscription?.unsubscribe()
-  }
+  stop (): void { this.#subscription?.unsubscribe() }
 
   /** True while received messages wait to be handled. */
   get busy (): boolean { return this.#queue.busy }
@@ -117,9 +115,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   hasProposed (round: number): boolean { return hasProposed(this.#ctx, round) }
 
   /** Trains on the current global model and keeps the update as my draft for `round`. */
-  async train (round: number, options: AbortOptions = {}): Promise<Draft> {
-    return this.#run(o => train(this.#ctx, { round }, o), options)
-  }
+  async train (round: number, options: AbortOptions = {}): Promise<Draft> { return this.#run(o => train(this.#ctx, { round }, o), options) }
+
+  /** Starts training my update for `round` in my turn, and returns without waiting for it (steps/train.ts says when it does). */
+  async trainAhead (round: number): Promise<void> { return this.#run(async o => { trainAhead(this.#ctx, round, o) }) }
 
   /** Puts my draft's Δw in the content store (safetensors); its CID goes in the proposal. */
   async publishDraft (options: AbortOptions = {}): Promise<ModelRef> {

@@ -64,6 +64,8 @@ export interface RoundLoopInit {
   /** How long a round waits for its proposals' votes, and then for its checkpoint. */
   windowSeconds: number
   clock: Clock
+  /** Have every proposer's driver prepare the round before the first opens it: where training runs on worker threads, members then train at once. @default false */
+  ahead?: boolean
 }
 
 /**
@@ -98,8 +100,9 @@ export class RoundLoop {
 
   /** The round's first half: each proposer's driver opens it, one after another. */
   async open (round: number, options: RoundOptions & { proposers?: readonly Participant[] } = {}): Promise<void> {
-    for (const { participant, driver } of this.#init.seats()) {
-      if (options.proposers !== undefined && !options.proposers.includes(participant)) continue
+    const seats = this.#init.seats().filter(s => options.proposers === undefined || options.proposers.includes(s.participant))
+    if (this.#init.ahead === true) for (const { driver } of seats) await driver.prepareRound?.(round)
+    for (const { participant, driver } of seats) {
       options.onProgress?.({ type: 'conclave:round:propose', round, agent: participant.name })
       await driver.openRound(round)
       await this.#init.clock.settle()

@@ -29,6 +29,8 @@ export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
   logger?: Logger
   /** What decides for each participant (agents/ builds one per LangGraph agent). @default the autopilot */
   driver?: DriverFactory
+  /** Worker threads that train the members' models (Simulation's trainWorkers). @default 1 */
+  trainWorkers?: number
   /** Called with the final global model while the task is still loaded, for callers that score it further. */
   onModel?: (weights: Weights, task: Task) => Promise<void>
 }
@@ -46,7 +48,7 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
   const backend = await initBackend({ logger })
   options.onProgress?.({ type: 'conclave:run:start', agents: config.agents, rounds: config.rounds, backend: backend.backend })
 
-  const sim = await Simulation.create(config, { dir: options.out, logger, driver: options.driver, resume: options.resume })
+  const sim = await Simulation.create(config, { dir: options.out, logger, driver: options.driver, resume: options.resume, trainWorkers: options.trainWorkers })
   let report: RunReport
   try {
     const rounds = await sim.history()

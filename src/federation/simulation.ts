@@ -4,6 +4,7 @@ import { silentLogger, type Logger } from '../core/logger.ts'
 import { POLICY } from '../core/records.ts'
 import { loadOrCreateKeystore } from '../identity/index.ts'
 import { createLedger, type Ledger } from '../ledger/index.ts'
+import { createTrainer, type Trainer } from '../ml/pool/index.ts'
 import { evalExamples, loadTask, type Shard, type Task } from '../ml/task.ts'
 import { createContentStore, type ContentStore } from '../storage/index.ts'
 import { createTeacher, type Teacher } from '../teachers/index.ts'
@@ -28,6 +29,12 @@ export interface SimulationOptions {
   driver?: DriverFactory
   /** Continue the run `dir` holds: participants catch up from its ledger, drivers from their memory. @default a new run */
   resume?: boolean
+  /**
+   * Worker threads that train the members' models, each one member's at a time, every
+   * member's training started at once (src/ml/pool/); 1 trains on this thread, one member
+   * after another. The same model either way. @default 1
+   */
+  trainWorkers?: number
 }
 
 interface SimulationParts {
@@ -42,6 +49,7 @@ interface SimulationParts {
   shards: Shard[]
   /** The teacher every participant asks through its own cache and budget (tasks learned by distillation). */
   teacher?: Teacher
+  trainer: Trainer
   options: SimulationOptions
 }
 
@@ -76,6 +84,7 @@ export class Simulation {
   readonly shared: SharedWork
   readonly #names: Map<string, string>
   readonly #loop: RoundLoop
+  readonly #trainer: Trainer
 
   private constructor (parts: SimulationParts) {
     this.config = parts.config
@@ -90,7 +99,9 @@ export class Simulation {
     this.shards = parts.shards
     this.teacher = parts.teacher
     this.#options = parts.options
+    this.#trainer = parts.trainer
     this.#loop = new RoundLoop({
+      ahead: parts.trainer.parallel,
       seats: () => this.participants.map((participant, i) => ({ participant, driver: this.drivers[i] as Driver })),
       members: this.config.agents,
       windowSeconds: this.config.windowSeconds,
@@ -101,7 +112,8 @@ export class Simulation {
   static async create (config: RunConfig, options: SimulationOptions): Promise<Simulation> {
     const logger = options.logger ?? silentLogger
     options = { ...options, logger }
-    const task = await loadTask(config.task, { logger })
+    const trainer = createTrainer({ workers: options.trainWorkers ?? 1 })
+    const task = await loadTask(config.task, { logger, trainer: trainer.train })
     const shards = task.shards(config.agents, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })
     const store = await createContentStore(config.store, { dir: join(options.dir, 'store'), logger })
     const ledger = await createLedger(config.ledger, { dir: join(options.dir, 'ledger'), logger })
@@ -110,7 +122,7 @@ export class Simulation {
     const members = Array.from({ length: config.agents }, (_, i) => memberName(i))
     const buses = await createMemberBuses(config.bus, { federation: config.federation, names: members, mine: members.map((_, i) => i), researchers: config.researchers, nameOf: did => names.get(did), logger })
     const teacher = task.teaching === undefined ? undefined : await createTeacher(config.teacher, task.teaching.pairs)
-    const sim = new Simulation({ config, task, store, ledger, buses, names, participants: [], drivers: [], shards, teacher, options })
+    const sim = new Simulation({ config, task, store, ledger, buses, names, participants: [], drivers: [], shards, teacher, trainer, options })
     for (let i = 0; i < config.agents; i++) sim.participants.push(await sim.#participant(i))
     for (const p of sim.participants) sim.#names.set(p.did, p.name)
     const resume = options.resume === true
@@ -221,6 +233,7 @@ export class Simulation {
   async close (): Promise<void> {
     for (const d of this.drivers) await d.close()
     for (const p of this.participants) p.stop()
+    await this.#trainer.close()
     await this.buses.close()
     await this.ledger.close()
     await this.store.close()

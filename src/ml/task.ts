@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import type { TeacherAnswer } from '../teachers/index.ts'
+import type { SoftmaxTrainer } from './pool/index.ts'
 import type { PredictorSpec } from './predictor.ts'
 import type { SoftmaxTraining } from './sparse-softmax.ts'
 import type { Weights } from './weights.ts'
@@ -261,7 +262,13 @@ export const QaConfig = z.object({
 export const TaskConfig = z.discriminatedUnion('kind', [ClassifyConfig, NerConfig, QaConfig])
 export type TaskConfig = z.infer<typeof TaskConfig>
 
-export async function loadTask (config: TaskConfig, options: { logger?: Logger } = {}): Promise<Task> {
+export interface TaskOptions {
+  logger?: Logger
+  /** Where the task's model trains: a TrainPool's `train` puts it on worker threads. @default trainSoftmax, on this thread */
+  trainer?: SoftmaxTrainer
+}
+
+export async function loadTask (config: TaskConfig, options: TaskOptions = {}): Promise<Task> {
   switch (config.kind) {
     case 'classify': return (await import('./tasks/classify.ts')).createClassifyTask(config, options) as Promise<Task>
     case 'ner': return (await import('./tasks/ner.ts')).createNerTask(config, options) as Promise<Task>

@@ -37,6 +37,7 @@ describe('conclave CLI', () => {
   it('gives clear errors and exit codes for bad input', async () => {
     expect((await capture(['run', '--agents', 'five'])).code).toBe(1)
     expect((await capture(['run', '--agents', '3', '--quorum', '3'])).err).toMatch(/ConfigError/)
+    expect((await capture(['run', '--workers', '0'])).err).toMatch(/ConfigError/)
     expect((await capture(['run', '--bogus'])).code).toBe(2)
     expect((await capture(['audit', '/nonexistent/dir'])).err).toMatch(/ConfigError.*not a Conclave run directory/)
     expect((await capture(['frobnicate'])).code).toBe(2)

@@ -1,7 +1,7 @@
 import { AlreadyProposedError, ConclaveError, DraftExistsError } from '../../core/errors.ts'
 import type { Weights } from '../../ml/weights.ts'
 import { requireGlobal, type Draft, type StepContext, type StepOptions } from '../context.ts'
-import { assertTaught, autoDistil, type DistilContext } from './distill.ts'
+import { assertTaught, autoDistil, distillable, type DistilContext } from './distill.ts'
 import { fetchProposed } from './fetch-update.ts'
 
 export type TrainContext = DistilContext & Pick<StepContext, 'identity' | 'state' | 'conduct' | 'store'>
@@ -31,8 +31,28 @@ export async function trainDraft (ctx: TrainContext, round: number, options: Ste
   return held.draft
 }
 
-/** Trains my update for `round` and keeps it as prepared, and what I trained as my reference for judging the round's peers. */
+/**
+ * Starts training my update for `round` without waiting for it, where it depends on no one
+ * else: I am honest (an attack may read the round's earlier updates) and have nothing left
+ * to distil (distilling changes my shard, and asks a teacher others ask too; a task learned
+ * from labels never has). With training on worker threads, every member starts before the
+ * first proposes, so their training overlaps; the update is the one my turn would have
+ * trained (the same global model, shard and seed).
+ */
+export function trainAhead (ctx: TrainContext, round: number, options: StepOptions = {}): void {
+  const { held } = ctx
+  if (ctx.conduct.attack !== undefined || distillable(ctx) > 0 || held.prepared.has(round) || held.training.has(round) || hasProposed(ctx, round)) return
+  const training = trainUpdate(ctx, round, options).finally(() => { held.training.delete(round) })
+  training.catch(() => {}) // a failure is whoever takes the update's to see
+  held.training.set(round, training)
+}
+
+/** My update for `round`: the one training ahead, or trained now; kept as prepared, and what I trained as my reference for judging the round's peers. */
 export async function prepareUpdate (ctx: TrainContext, round: number, options: StepOptions = {}): Promise<Draft> {
+  return ctx.held.training.get(round) ?? trainUpdate(ctx, round, options)
+}
+
+async function trainUpdate (ctx: TrainContext, round: number, options: StepOptions): Promise<Draft> {
   const { held, state } = ctx
   const global = requireGlobal(ctx)
   await autoDistil(ctx, options)

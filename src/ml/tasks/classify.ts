@@ -1,6 +1,6 @@
 import type { z } from 'zod'
 import { DatasetError } from '../../core/errors.ts'
-import { silentLogger, type Logger } from '../../core/logger.ts'
+import { silentLogger } from '../../core/logger.ts'
 import { loadClassification, type Example } from '../../data/classification.ts'
 import { hashFeatures, type SparseVector } from '../../data/features.ts'
 import { fixedSubset, splitShards } from '../../data/partition.ts'
@@ -8,7 +8,7 @@ import { Rng } from '../../data/rng.ts'
 import { fitTfidf } from '../../data/tokenizer.ts'
 import { classificationScores } from '../../metrics/classification.ts'
 import { initBackend } from '../backend.ts'
-import type { ClassifyConfig, EvalResult, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
+import type { ClassifyConfig, EvalResult, Shard, ShardOptions, Task, TaskOptions, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
 import { initSoftmax, predictSoftmax, softmaxLogLikelihood, trainSoftmax } from '../sparse-softmax.ts'
 import type { PredictorSpec } from '../predictor.ts'
@@ -25,9 +25,10 @@ interface Featurized extends Example {
  * Text classification (the first task: OHSUMED-23 disease categories): TF-IDF (or hashed)
  * word features into the shared sparse-softmax model.
  */
-export async function createClassifyTask (config: Config, options: { logger?: Logger } = {}): Promise<Task<Featurized>> {
+export async function createClassifyTask (config: Config, options: TaskOptions = {}): Promise<Task<Featurized>> {
   await initBackend(options)
   const logger = options.logger ?? silentLogger
+  const trainModel = options.trainer ?? trainSoftmax
   const data = await loadClassification(config.data, { devFraction: config.devFraction })
   const trainRaw = fixedSubset(data.train, config.trainLimit)
   const { features, vector, spec } = featurizer(config, trainRaw.map(e => e.text))
@@ -51,7 +52,7 @@ export async function createClassifyTask (config: Config, options: { logger?: Lo
     },
 
     async train (base: Weights, shard: Shard<Featurized>, options: TrainOptions): Promise<TrainResult> {
-      const { weights, loss } = await trainSoftmax(shape, base, shard.train.map(e => e.x), shard.train.map(e => e.label), softmaxTraining(config, options))
+      const { weights, loss } = await trainModel(shape, base, shard.train.map(e => e.x), shard.train.map(e => e.label), softmaxTraining(config, options))
       return { weights, numSamples: shard.train.length, loss }
     },
 

@@ -2,7 +2,7 @@ import { access } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { z } from 'zod'
 import { DatasetError } from '../../core/errors.ts'
-import { silentLogger, type Logger } from '../../core/logger.ts'
+import { silentLogger } from '../../core/logger.ts'
 import { readConll, type TaggedSentence } from '../../data/conll.ts'
 import type { SparseVector } from '../../data/features.ts'
 import { fixedSubset, splitShards } from '../../data/partition.ts'
@@ -13,7 +13,7 @@ import { entityScores } from '../../metrics/entities.ts'
 import { initBackend } from '../backend.ts'
 import { bioChain, chainDecode, chainNll, zeroScores, type Chain } from '../crf.ts'
 import { chainScores, initSoftmax, softmaxLogits, softmaxLogLikelihood, trainSoftmax, type SoftmaxShape } from '../sparse-softmax.ts'
-import type { EvalResult, NerConfig, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
+import type { EvalResult, NerConfig, Shard, ShardOptions, Task, TaskOptions, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
 import type { Weights } from '../weights.ts'
 
@@ -31,9 +31,10 @@ interface Sentence extends TaggedSentence {
  * with entity-level micro F1 (seqeval conventions). Shards are split by sentence; non-IID
  * partitions use each sentence's first entity type.
  */
-export async function createNerTask (config: Config, options: { logger?: Logger } = {}): Promise<Task<Sentence>> {
+export async function createNerTask (config: Config, options: TaskOptions = {}): Promise<Task<Sentence>> {
   await initBackend(options)
   const logger = options.logger ?? silentLogger
+  const trainModel = options.trainer ?? trainSoftmax
   const devPath = join(config.data, 'dev.conll')
   const hasDev = await access(devPath).then(() => true, () => false)
   const [trainRaw, testRaw, devRaw] = await Promise.all([readConll(join(config.data, 'train.conll')), readConll(join(config.data, 'test.conll')), hasDev ? readConll(devPath) : Promise.resolve([])])
@@ -85,7 +86,7 @@ export async function createNerTask (config: Config, options: { logger?: Logger 
 
     async train (base: Weights, shard: Shard<Sentence>, options: TrainOptions): Promise<TrainResult> {
       const sequences = shard.train.map(s => s.tokens.length)
-      const { weights, loss } = await trainSoftmax(shape, base, shard.train.flatMap(s => s.x), shard.train.flatMap(s => s.labels), { ...softmaxTraining(config, options), sequences })
+      const { weights, loss } = await trainModel(shape, base, shard.train.flatMap(s => s.x), shard.train.flatMap(s => s.labels), { ...softmaxTraining(config, options), sequences })
       return { weights, numSamples: shard.train.reduce((n, s) => n + s.tokens.length, 0), loss }
     },
 

@@ -1,6 +1,6 @@
 import type { z } from 'zod'
 import { UntaughtError } from '../../core/errors.ts'
-import { silentLogger, type Logger } from '../../core/logger.ts'
+import { silentLogger } from '../../core/logger.ts'
 import { fixedSubset, splitShards } from '../../data/partition.ts'
 import { loadQa, type QaPair } from '../../data/qa.ts'
 import { Rng } from '../../data/rng.ts'
@@ -8,7 +8,7 @@ import { corpusBleu, tokenize13a } from '../../metrics/bleu.ts'
 import { initBackend } from '../backend.ts'
 import { answerRows, classCount, fitVocabulary, greedyDecode, readQuestion, softTargets, type Question, type SoftTarget } from '../qa-student.ts'
 import { initSoftmax, softmaxLogits, softmaxLogLikelihood, trainSoftmax } from '../sparse-softmax.ts'
-import type { EvalResult, QaConfig, Shard, ShardOptions, Task, TrainOptions, TrainResult } from '../task.ts'
+import type { EvalResult, QaConfig, Shard, ShardOptions, Task, TaskOptions, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
 import type { Weights } from '../weights.ts'
 
@@ -31,9 +31,10 @@ export interface QaExample extends QaPair {
  * participant learns is what its teacher said. Test and dev keep the dataset's answers as
  * references; their foci never occur in train.
  */
-export async function createQaTask (config: Config, options: { logger?: Logger } = {}): Promise<Task<QaExample>> {
+export async function createQaTask (config: Config, options: TaskOptions = {}): Promise<Task<QaExample>> {
   await initBackend(options)
   const logger = options.logger ?? silentLogger
+  const trainModel = options.trainer ?? trainSoftmax
   const data = await loadQa(config.data, { devFraction: config.devFraction })
   const trainPairs = fixedSubset(data.train, config.trainLimit)
   const vocabulary = fitVocabulary(trainPairs.map(p => tokenize13a(p.answer).slice(0, config.answerTokens)), config)
@@ -73,7 +74,7 @@ export async function createQaTask (config: Config, options: { logger?: Logger }
       const taught = shard.train.filter(e => e.target !== undefined)
       if (taught.length === 0) throw new UntaughtError('none of these questions has a teacher\'s answer yet: distil before training')
       const { x, y, soft } = rowsOf(taught)
-      const { weights, loss } = await trainSoftmax(shape, base, x, y, { ...softmaxTraining(config, options), soft: { targets: soft, weight: config.kl } })
+      const { weights, loss } = await trainModel(shape, base, x, y, { ...softmaxTraining(config, options), soft: { targets: soft, weight: config.kl } })
       return { weights, numSamples: taught.length, loss }
     },
 
