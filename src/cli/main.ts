@@ -1,6 +1,5 @@
 import { access, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { ConclaveError, ConfigError } from '../core/errors.ts'
 import { consoleLogger, silentLogger, type Logger } from '../core/logger.ts'
@@ -45,8 +44,8 @@ run     N participants in this process: train, publish, anchor, vote, merge; the
         --task picks the learning task; --data points it at your own dataset folder
         (classify: train.jsonl/test.jsonl; ner: train.conll/test.conll).
         --resume DIR continues a run that was stopped, from its ledger, with its config.json.
-        --workers W: threads that train the participants' models at once (default: the
-        cores Node sees; 1 trains on the main thread). The same model either way.
+        --workers W: threads that train the participants' models at once (default 1: on
+        the main thread; try the cores Node sees where they are free). The same model either way.
         --dashboard serves the run's dashboard while it runs, and after it until Ctrl-C.
 dashboard  A read-only page on 127.0.0.1 (default port 8787) that follows a run directory as
         its records land: the round timeline, each proposal with its votes and rationales,
@@ -150,7 +149,7 @@ async function run (args: string[]): Promise<number> {
     strict: true
   })
   if (values.port !== undefined && !values.dashboard) throw new ConfigError('--port sets the dashboard\'s port: give --dashboard too')
-  const trainWorkers = integer('workers', values.workers).workers ?? availableParallelism()
+  const trainWorkers = integer('workers', values.workers).workers ?? 1
   if (trainWorkers < 1) throw new ConfigError('--workers must be at least 1')
   if (values.resume !== undefined) {
     const mixed = (['agents', 'rounds', 'seed', 'quorum', 'committee', 'compression', 'config', 'task', 'data', 'llm', 'autopilot', 'force'] as const).filter(k => values[k] !== undefined && values[k] !== false)

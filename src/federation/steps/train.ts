@@ -49,7 +49,9 @@ export function trainAhead (ctx: TrainContext, round: number, options: StepOptio
 
 /** My update for `round`: the one training ahead, or trained now; kept as prepared, and what I trained as my reference for judging the round's peers. */
 export async function prepareUpdate (ctx: TrainContext, round: number, options: StepOptions = {}): Promise<Draft> {
-  return ctx.held.training.get(round) ?? trainUpdate(ctx, round, options)
+  const training = ctx.held.training.get(round)
+  // Waiting for my update to finish training is training time, whichever step waits for it.
+  return training === undefined ? trainUpdate(ctx, round, options) : ctx.timer.time('train', () => training)
 }
 
 async function trainUpdate (ctx: TrainContext, round: number, options: StepOptions): Promise<Draft> {
