@@ -1,6 +1,6 @@
 /**
  * `npm run bench:robustness -- [--tasks classify,ner] [--seeds 1,2,3] [--hostile 1,2] [--attacks all|a,b]
- *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve|marginal] [--out DIR] [--render]`: every attack of the harness against a 5-member
+ *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve|marginal|classwise] [--out DIR] [--render]` (`--hostile 0 --attacks none`: no attack): every attack of the harness against a 5-member
  * federation with its last h members hostile, next to the same federation with those members simply
  * absent (FedAvg of the honest members' updates: what a vote that keeps exactly the hostile updates out
  * ends with, model for model). Per cell: the final metric, the gap to the absent-hostile run, the share of
@@ -21,7 +21,8 @@ import { memberName, parseRunConfig, type RunConfigInput } from '../src/federati
 import { runFederation } from '../src/federation/run.ts'
 import { TABLE1_BASE } from './table1-setting.ts'
 
-const ATTACKS = ['scale', 'random-noise', 'sign-flip', 'label-flip', 'label-noise', 'free-ride', 'stale', 'inflate-samples', 'collude', 'alie'] as const
+/** `none` (with --hostile 0): the federation without an attack, for how many honest updates the rule rejects. */
+const ATTACKS = ['none', 'scale', 'random-noise', 'sign-flip', 'label-flip', 'label-noise', 'free-ride', 'stale', 'inflate-samples', 'collude', 'alie'] as const
 const { values } = parseArgs({
   options: {
     tasks: { type: 'string', default: 'classify,ner' },
@@ -39,9 +40,10 @@ const AGENTS = 5
 const tasks = values.tasks.split(',')
 const seeds = values.seeds.split(',').map(Number)
 const hostiles = values.hostile.split(',').map(Number)
-const attacks = values.attacks === 'all' ? [...ATTACKS] : values.attacks.split(',')
+const attacks = values.attacks === 'all' ? ATTACKS.filter(a => a !== 'none') : values.attacks.split(',')
 const rounds = Number(values.rounds)
 const acceptance = AcceptanceRuleName.parse(values.acceptance)
+if (attacks.includes('none') !== hostiles.every(h => h === 0)) throw new Error('--attacks none goes with --hostile 0, and only it')
 const command = `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}`
 
 interface Row {
@@ -114,7 +116,7 @@ function cells (): Cell[] {
           const rs = rows.filter(r => r.task === task && ruleOf(r) === rule && r.hostile === hostile && r.attack === attack)
           if (rs.length === 0) continue
           const gap = 100 * rs.reduce((s, r) => s + (r.metric - r.absent), 0) / rs.length
-          const merged = rs.reduce((s, r) => s + r.hostileMerged, 0) / rs.reduce((s, r) => s + r.hostileProposed, 0)
+          const merged = rs.reduce((s, r) => s + r.hostileMerged, 0) / Math.max(1, rs.reduce((s, r) => s + r.hostileProposed, 0))
           const rejected = rs.reduce((s, r) => s + r.honestRejected, 0) / rs.reduce((s, r) => s + r.honestProposed, 0)
           // ALIE's single updates may be indistinguishable from honest ones: judged by the final metric alone.
           const pass = gap >= -1 && (attack === 'alie' || merged <= 0.05) && rejected <= 0.05

@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { UnmeasuredVoteError, UnusableUpdateError, VoteAgainstRuleError } from '../core/errors.ts'
 import type { Vote } from '../core/records.ts'
 import type { Judge } from '../ml/task.ts'
-import { acceptanceRule, AcceptanceRuleName, DEFAULT_MIN_GAIN, Measurement, type AcceptanceConfig, type AcceptanceRule, type Verdict } from './acceptance.ts'
+import { acceptanceRule, AcceptanceRuleName, DEFAULT_CLASS_RATIO, DEFAULT_MIN_GAIN, Measurement, type AcceptanceConfig, type AcceptanceRule, type Verdict } from './acceptance.ts'
 import { Geometry, Robustness, robustVerdict } from './robust-acceptance.ts'
 
 /**
@@ -35,6 +35,8 @@ export const AcceptanceTerms = z.object({
   relativeTolerance: z.number().min(0).max(1),
   /** For the improve rule: the share of what a voter's own update gains it that an update must gain it too; for marginal, the share of what the round's combined update gains it. */
   minGain: z.number().min(0).max(1).optional(),
+  /** For the classwise rule: how many times what an update costs the classes it hurts it must bring the classes it helps. */
+  classRatio: z.number().min(1).max(100).optional(),
   /** What is scored: global + Δw (`full`) or global + Δw / N (`share`). */
   scale: z.enum(['full', 'share']),
   /** Bounds on an update's geometry against the voter's own update; absent: none. */
@@ -73,6 +75,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
     tolerance: config.tolerance ?? judge.tolerance,
     relativeTolerance: config.relativeTolerance ?? judge.relativeTolerance ?? 0,
     ...(config.acceptance === 'tolerance' ? {} : { minGain: config.minGain ?? DEFAULT_MIN_GAIN[config.acceptance] }),
+    ...(config.acceptance === 'classwise' ? { classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO } : {}),
     scale: config.voteScale,
     ...(config.robustness === undefined || config.robustness === false ? {} : { robustness: config.robustness }),
     // `rule` is what a charter without judgement means: it stays off the record, as before modes existed.
@@ -82,7 +85,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
 
 /** The rule the terms name, ready to decide. */
 export function ruleOf (terms: AcceptanceTerms): AcceptanceRule {
-  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain }, terms)
+  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain, classRatio: terms.classRatio }, terms)
 }
 
 export interface Ruling extends Verdict {

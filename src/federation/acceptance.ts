@@ -1,6 +1,9 @@
 import { z } from 'zod'
 import type { Judge } from '../ml/task.ts'
 
+/** Most classes a vote may measure one by one (classify's corpus has 23; a record holds 16 KiB). */
+export const MAX_CLASSES = 64
+
 /**
  * What a peer measured of one update on its own validation examples, in its judge's units:
  * everything an acceptance rule may look at, so that whoever holds the numbers (the audit,
@@ -26,7 +29,17 @@ export const Measurement = z.object({
    */
   combined: z.number().optional(),
   /** …and of the same combination without this update. */
-  without: z.number().optional()
+  without: z.number().optional(),
+  /**
+   * For the classwise rule: `combined` and `without` class by class, each label of my
+   * validation examples with their number and its mean score under either combination.
+   */
+  classes: z.array(z.object({
+    label: z.number().int().min(0),
+    n: z.number().int().positive(),
+    combined: z.number(),
+    without: z.number()
+  }).strict()).max(MAX_CLASSES).optional()
 }).strict()
 export type Measurement = z.infer<typeof Measurement>
 
@@ -113,7 +126,45 @@ export function marginalRule ({ minGain }: ImproveSettings): AcceptanceRule {
   }
 }
 
-export const AcceptanceRuleName = z.enum(['tolerance', 'improve', 'marginal'])
+export interface ClasswiseSettings extends ImproveSettings {
+  /** How many times what the update costs the classes it hurts it must bring the classes it helps, with the rest of the round. */
+  classRatio: number
+}
+
+/**
+ * What an update does to the round's combination class by class, each class weighted by its
+ * examples among mine: what it brings the classes it helps, and what it costs the classes
+ * it hurts (as a positive number). Their difference is the marginal rule's `combined − without`.
+ */
+export function classEffects (classes: NonNullable<Measurement['classes']>): { helps: number, hurts: number } {
+  const n = classes.reduce((s, c) => s + c.n, 0)
+  const sum = (part: (x: number) => number): number => n === 0 ? 0 : classes.reduce((s, c) => s + c.n * part(c.combined - c.without), 0) / n
+  return { helps: sum(x => Math.max(0, x)), hurts: sum(x => Math.max(0, -x)) }
+}
+
+/**
+ * The marginal rule, and on top: with the update in the round's combination, the classes
+ * of my validation examples it helps must gain at least `classRatio` times what the classes
+ * it hurts lose. An honest non-IID update lifts the classes its data holds and costs the
+ * others a little; a label-flipped one teaches each class's examples to be another class,
+ * so what it costs comes close to what it brings even where the sum stays positive
+ * (classify's dev split: docs/results/robustness-selection.md). `classRatio` 1 is the
+ * marginal rule itself.
+ */
+export function classwiseRule ({ minGain, classRatio }: ClasswiseSettings): AcceptanceRule {
+  const marginal = marginalRule({ minGain })
+  return {
+    name: 'classwise',
+    needs: ['combined', 'without', 'classes'],
+    decide: (measurement) => {
+      const verdict = marginal.decide(measurement)
+      const { helps, hurts } = classEffects(measurement.classes ?? [])
+      return { accept: verdict.accept && helps >= classRatio * hurts, allowance: verdict.allowance }
+    }
+  }
+}
+
+export const AcceptanceRuleName = z.enum(['tolerance', 'improve', 'marginal', 'classwise'])
 export type AcceptanceRuleName = z.infer<typeof AcceptanceRuleName>
 
 /** What a run config says about acceptance; unset tolerances come from the task's judge. */
@@ -122,10 +173,14 @@ export interface AcceptanceConfig {
   tolerance?: number
   relativeTolerance?: number
   minGain?: number
+  classRatio?: number
 }
 
 /** `minGain` as chosen on classify's dev split, per rule (docs/results/robustness-selection.md). */
-export const DEFAULT_MIN_GAIN = { improve: 0.1, marginal: 0 } as const
+export const DEFAULT_MIN_GAIN = { improve: 0.1, marginal: 0, classwise: 0 } as const
+
+/** `classRatio` as chosen on classify's dev split (docs/results/robustness-selection.md). */
+export const DEFAULT_CLASS_RATIO = 1.8
 
 /** The rule a run config names, with the task's judge filling in what the config leaves out. */
 export function acceptanceRule (config: AcceptanceConfig, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance'>): AcceptanceRule {
@@ -133,5 +188,6 @@ export function acceptanceRule (config: AcceptanceConfig, judge: Pick<Judge<unkn
     case 'tolerance': return toleranceRule({ tolerance: config.tolerance ?? judge.tolerance, relativeTolerance: config.relativeTolerance ?? judge.relativeTolerance ?? 0 })
     case 'improve': return improveRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.improve })
     case 'marginal': return marginalRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.marginal })
+    case 'classwise': return classwiseRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.classwise, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO })
   }
 }

@@ -152,6 +152,7 @@ export function forgedMeasurement (measured: Measured, accept: boolean): Measure
     initial: before,
     ...(measured.reference === undefined ? {} : { reference: before }),
     ...(measured.combined === undefined ? {} : { combined: before, without: before }),
+    ...(measured.classes === undefined ? {} : { classes: measured.classes.map(c => ({ ...c, combined: c.without })) }),
     ...(measured.geometry === undefined ? {} : { geometry: { normRatio: 1, cosine: 1, earlierCosine: -1, historyCosine: 1 } })
   }
 }

@@ -58,7 +58,9 @@ export const RunConfig = z.object({
    * update that gains at least `minGain` of what the peer's own update of the round gains
    * it; `marginal` judges once the round's proposals are in (or its proposal window, the
    * first half of `windowSeconds`, has passed) and accepts an update the round's combined
-   * update is better with than without, by `minGain` of what the combination gains. The founder writes this,
+   * update is better with than without, by `minGain` of what the combination gains; `classwise`
+   * asks the same and, class by class over the peer's validation examples, that the classes the
+   * update helps gain `classRatio` times what the classes it hurts lose. The founder writes this,
    * the two tolerances, `voteScale` and `robustness` into the charter; every member then
    * judges by the charter's terms, whatever its own config says. @default tolerance
    */
@@ -84,6 +86,13 @@ export const RunConfig = z.object({
    * @default 0.1 for improve, 0 for marginal (chosen on classify's dev split: docs/results/robustness-selection.md)
    */
   minGain: z.number().min(0).max(1).optional(),
+  /**
+   * For `acceptance: classwise`: with an update in the round's combination, how many times what
+   * the classes of a peer's validation examples it hurts lose (weighted by their examples) the
+   * classes it helps must gain. 1 is the marginal rule.
+   * @default 1.8 (chosen on classify's dev split: docs/results/robustness-selection.md)
+   */
+  classRatio: z.number().min(1).max(100).optional(),
   /**
    * How a peer measures an update: `full` scores global + Δw (as if the update replaced the
    * round), `share` scores global + Δw / N, the share one of N members' updates gets in a
@@ -249,7 +258,9 @@ windowSeconds: 600
 # or improve: an update must gain the peer at least minGain times what its own update of the
 # round gains it (keeps label-flipped updates out; stricter on honest non-IID ones),
 # or marginal: once the round's proposals are in, an update must make the round's combined
-# update better than it is without it (by minGain of what the combination gains).
+# update better than it is without it (by minGain of what the combination gains),
+# or classwise: marginal, and the classes of the peer's validation examples the update helps
+# must gain classRatio times what the classes it hurts lose (stricter on label-flipped updates).
 # The founder writes these acceptance terms (with voteScale and robustness) into the charter;
 # every member judges by the charter's, and each vote signs what it measured, so the audit
 # decides every vote again.

@@ -6,7 +6,7 @@ import type { SerialQueue } from '../core/serial-queue.ts'
 import type { Identity } from '../identity/index.ts'
 import type { Ledger } from '../ledger/index.ts'
 import { NO_COMPRESSION, type Compression } from '../ml/compression.ts'
-import type { Shard, Task } from '../ml/task.ts'
+import type { ClassScore, Shard, Task } from '../ml/task.ts'
 import type { Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
 import type { CachedTeacher } from '../teachers/cache.ts'
@@ -147,7 +147,7 @@ export interface Holdings {
   /** My judge's score of the global model (by its CID) with my own update of a round applied, the bar a must-improve rule sets peers. */
   readonly referenceScores: Map<number, { model: string, score: number }>
   /** Per round, the updates I combine to measure each one's marginal effect (by global model and number of proposals seen), and my score of their combination. */
-  readonly combinations: Map<number, { model: string, proposals: number, updates: Map<BlockId, Weights>, combined?: number }>
+  readonly combinations: Map<number, { model: string, proposals: number, updates: Map<BlockId, Weights>, combined?: { score: number, classes?: ClassScore[] } }>
   /** An update trained for a round before I drafted it (as my reference when judging a peer): my draft takes it rather than train twice. */
   readonly prepared: Map<number, Draft>
   /** An update for a round still training, started before my turn (trainAhead): my draft and my reference take it when it is done. */

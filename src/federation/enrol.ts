@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { ConfigError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import type { Charter, Did } from '../core/records.ts'
 import type { SerialQueue } from '../core/serial-queue.ts'
@@ -75,6 +76,8 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
 
 /** The charter the founder anchors: the members, the rules (acceptance terms included), and the initial model (put in the store). */
 export async function charterOf (config: RunConfig, task: Task, store: ContentStore, members: Did[]): Promise<Charter> {
+  // Members could not measure what the rule decides from, and would refuse their own votes.
+  if (config.acceptance === 'classwise' && judgeOf(task).byClass === undefined) throw new ConfigError(`acceptance: classwise needs a judge that scores class by class, which ${task.name}'s has not (classify with judge: logLikelihood has)`)
   const initial = await putModel(store, task.initialWeights(config.seed))
   // Every member's share is derived from the run's seed, so the founder can state what each trains on.
   const samples = task.shards(members.length, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha }).map(s => task.samples(s))

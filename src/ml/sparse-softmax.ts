@@ -342,3 +342,16 @@ function tensorOf (weights: Weights, name: string, size: number): Tensor {
   if (values !== size) throw new InvalidWeightsError(`tensor ${name} has ${values} values, not the ${size} the model needs`)
   return t
 }
+
+/** Each label's number of rows and mean log-probability of it, in label order (labels without rows left out): an update's effect class by class. */
+export function softmaxClassLogLikelihoods (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[], labels: readonly number[]): Array<{ label: number, n: number, mean: number }> {
+  const logProbs = softmaxLogProbs(shape, weights, rows, labels)
+  const sums = new Map<number, { n: number, sum: number }>()
+  labels.forEach((label, i) => {
+    const class_ = sums.get(label) ?? { n: 0, sum: 0 }
+    class_.n += 1
+    class_.sum += logProbs[i] as number
+    sums.set(label, class_)
+  })
+  return [...sums].sort(([a], [b]) => a - b).map(([label, { n, sum }]) => ({ label, n, mean: sum / n }))
+}

@@ -92,7 +92,15 @@ export interface Judge<Example> {
    * not say. @default 0
    */
   relativeTolerance?: number
+  /**
+   * The score class by class, for judges whose score is a mean over labelled examples:
+   * each label's examples and their mean score. Absent: the task has no per-class effects.
+   */
+  byClass?(weights: Weights, examples: Example[]): Promise<ClassScore[]>
 }
+
+/** One label's share of a judge's score: its examples among mine and their mean score. */
+export interface ClassScore { label: number, n: number, mean: number }
 
 /** The task's judge, or its reported metric with a tolerance of 0.01 (one point). */
 export function judgeOf<E> (task: Task<E>): Judge<E> {

@@ -10,25 +10,37 @@ const runs = { seed: 1415, numRuns: 1000 }
 
 const score = fc.double({ min: -100, max: 100, noNaN: true })
 const cosine = fc.double({ min: -1, max: 1, noNaN: true })
-const Terms = fc.record({
+const Robustness = fc.option(fc.record({
+  maxNormRatio: fc.double({ min: 0.1, max: 10, noNaN: true }),
+  minCosine: cosine,
+  minHistoryCosine: cosine,
+  maxEarlierCosine: cosine
+}), { nil: undefined })
+const ToleranceTerms = fc.record({
   rule: fc.constant('tolerance' as const),
   tolerance: fc.double({ min: 0, max: 1, noNaN: true }),
   relativeTolerance: fc.oneof(fc.constant(0), fc.double({ min: 0, max: 1, noNaN: true })),
   scale: fc.constantFrom('full' as const, 'share' as const),
-  robustness: fc.option(fc.record({
-    maxNormRatio: fc.double({ min: 0.1, max: 10, noNaN: true }),
-    minCosine: cosine,
-    minHistoryCosine: cosine,
-    maxEarlierCosine: cosine
-  }), { nil: undefined })
+  robustness: Robustness
 }, { requiredKeys: ['rule', 'tolerance', 'relativeTolerance', 'scale'] })
+const ClasswiseTerms = fc.record({
+  rule: fc.constant('classwise' as const),
+  tolerance: fc.double({ min: 0, max: 1, noNaN: true }),
+  relativeTolerance: fc.constant(0),
+  minGain: fc.double({ min: 0, max: 1, noNaN: true }),
+  classRatio: fc.double({ min: 1, max: 100, noNaN: true }),
+  scale: fc.constantFrom('full' as const, 'share' as const),
+  robustness: Robustness
+}, { requiredKeys: ['rule', 'tolerance', 'relativeTolerance', 'minGain', 'classRatio', 'scale'] })
+const Terms = fc.oneof(ToleranceTerms, ClasswiseTerms)
 const Geometry = fc.record({
   normRatio: fc.double({ min: 0, max: 100, noNaN: true }),
   cosine,
   earlierCosine: cosine,
   historyCosine: cosine
 }, { requiredKeys: ['earlierCosine', 'historyCosine'] })
-const MeasuredArb: fc.Arbitrary<Measured> = fc.record({ before: score, after: score, initial: score, geometry: Geometry }, { requiredKeys: ['before', 'after'] })
+const Classes = fc.array(fc.record({ label: fc.nat(63), n: fc.integer({ min: 1, max: 500 }), combined: score, without: score }), { maxLength: 64 })
+const MeasuredArb: fc.Arbitrary<Measured> = fc.record({ before: score, after: score, initial: score, combined: score, without: score, classes: Classes, geometry: Geometry }, { requiredKeys: ['before', 'after'] })
 /** A value no vote may sign: not a number JSON carries, or beyond the limit. */
 const unsignable = fc.oneof(fc.constantFrom(Number.NaN, Infinity, -Infinity), fc.tuple(fc.double({ min: MEASURED_LIMIT * 1.0001, noDefaultInfinity: true, noNaN: true }), fc.boolean()).map(([x, negative]) => negative ? -x : x))
 
@@ -47,8 +59,10 @@ describe('acceptance terms and signed measurements (fuzz)', () => {
   })
 
   it('refuse NaN, infinite and huge values in every measured field, and unknown fields', () => {
-    fc.assert(fc.property(MeasuredArb, fc.constantFrom('before', 'after', 'initial', 'normRatio'), unsignable, (measured, field, bad) => {
-      const damaged = field === 'normRatio' ? { ...measured, geometry: { earlierCosine: -1, historyCosine: -1, ...measured.geometry, normRatio: bad } } : { ...measured, [field]: bad }
+    fc.assert(fc.property(MeasuredArb, fc.constantFrom('before', 'after', 'initial', 'combined', 'without', 'normRatio', 'class'), unsignable, (measured, field, bad) => {
+      const damaged = field === 'normRatio'
+        ? { ...measured, geometry: { earlierCosine: -1, historyCosine: -1, ...measured.geometry, normRatio: bad } }
+        : field === 'class' ? { ...measured, classes: [...(measured.classes ?? []).slice(0, 63), { label: 0, n: 1, combined: bad, without: 0 }] } : { ...measured, [field]: bad }
       expect(VoteMeasurement.safeParse(damaged).success).toBe(false)
       expect(VoteMeasurement.safeParse({ ...measured, accept: true }).success).toBe(false)
     }), runs)
@@ -56,7 +70,10 @@ describe('acceptance terms and signed measurements (fuzz)', () => {
 
   it('a vote follows the terms exactly when its accept is what they decide from its measurement', () => {
     fc.assert(fc.property(Terms, MeasuredArb, fc.boolean(), (terms, measured, accept) => {
-      const needed = (terms.relativeTolerance === 0 || measured.initial !== undefined) && (terms.robustness === undefined || measured.geometry !== undefined)
+      const scores = terms.rule === 'classwise'
+        ? measured.combined !== undefined && measured.without !== undefined && measured.classes !== undefined
+        : terms.relativeTolerance === 0 || measured.initial !== undefined
+      const needed = scores && (terms.robustness === undefined || measured.geometry !== undefined)
       const decided = ruling(terms, measured).accept
       let refusal: string | undefined
       try {

@@ -56,6 +56,32 @@ describe('votes re-decided from their signed measurement', () => {
     expect(report.rejected.map(r => [r.block, r.type, r.error.code])).toEqual([[forged, 'vote', 'ERR_VOTE_AGAINST_RULE']])
   })
 
+  it('under the classwise rule, refuses at every peer and in the audit an accept whose signed classes the rule rejects, and counts one they pass', async () => {
+    await start(c => ({ ...c, acceptance: { ...c.acceptance!, rule: 'classwise', minGain: 0, classRatio: 1.8 } }))
+    const { proposal, measured } = await proposed()
+    const m = measured.measurement
+    if (m === undefined || 'unusable' in m || m.classes === undefined || m.without === undefined) throw new Error('agent-3 signed no class scores')
+    const without = m.without
+    // Geometry within bounds and the round's combination better with it: only the classes decide.
+    const signed = (gains: [number, number]): Vote => ({
+      ...measured,
+      accept: true,
+      measurement: { ...m, combined: without + (3 * gains[0] + gains[1]) / 4, classes: [{ label: 0, n: 3, combined: gains[0], without: 0 }, { label: 1, n: 1, combined: gains[1], without: 0 }], geometry: { normRatio: 1, cosine: 0.5, earlierCosine: -1, historyCosine: -1 } }
+    })
+    // label 0 gains 0.2 on 3 examples, label 1 loses 0.4 on 1: helps 0.15 < 1.8 × hurts 0.1 (the marginal rule would accept it)
+    const flipped = await inject(p(1).identity, signed([0.2, -0.4]))
+    expect(errorsFor(flipped)).toEqual(['VoteAgainstRuleError', 'VoteAgainstRuleError', 'VoteAgainstRuleError'])
+    // helps 0.15 ≥ 1.8 × hurts 0.05: counted
+    const counted = await inject(p(1).identity, signed([0.2, -0.2]))
+    expect(errorsFor(counted)).toEqual([])
+    expect(sim.participants.map(q => q.state.derive(proposal).votes.length)).toEqual([2, 2, 2])
+
+    await sim.closeRound(1)
+    const report = await audit(sim.ledger, sim.store)
+    expect(report).toMatchObject({ ok: true, votesReplayed: true, votes: 2 })
+    expect(report.rejected.map(r => [r.block, r.error.code])).toEqual([[flipped, 'ERR_VOTE_AGAINST_RULE']])
+  })
+
   it('fails the audit at a decision that counts such a vote, naming the vote', async () => {
     await start()
     const { proposal, measured } = await proposed()

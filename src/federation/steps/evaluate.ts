@@ -57,7 +57,7 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
       const mine = await ownUpdate(ctx, round, options)
       if (mine !== undefined) scores.reference = await referenceScore(ctx, { round, global, mine, scale, judge })
     }
-    if (needs.includes('combined')) Object.assign(scores, await marginalScores(ctx, { entry, delta, global, scale, judge, robustness: terms.robustness }, options))
+    if (needs.includes('combined')) Object.assign(scores, await marginalScores(ctx, { entry, delta, global, scale, judge, robustness: terms.robustness, byClass: needs.includes('classes') }, options))
     const geometry = terms.robustness === undefined ? undefined : await ctx.timer.time('evaluate', () => measureGeometry(ctx, { entry, delta }, options))
     const measurement = signable(geometry === undefined ? scores : { ...scores, geometry })
     const verdict = ruling(terms, measurement)

@@ -1,6 +1,7 @@
 import { ConclaveError } from '../../core/errors.ts'
 import type { BlockId } from '../../core/records.ts'
-import type { Judge } from '../../ml/task.ts'
+import type { ClassScore, Judge } from '../../ml/task.ts'
+import type { Measurement } from '../acceptance.ts'
 import { applyDelta, assertFinite, shiftedModel, type Weights } from '../../ml/weights.ts'
 import type { HeldModel, StepOptions } from '../context.ts'
 import { robustVerdict, type Robustness } from '../robust-acceptance.ts'
@@ -18,6 +19,8 @@ export interface MarginalParams {
   scale: number
   judge: Judge<unknown>
   robustness: Robustness | undefined
+  /** Whether the rule asks the scores class by class too (where the judge can give them). */
+  byClass: boolean
 }
 
 /**
@@ -27,20 +30,33 @@ export interface MarginalParams {
  * Updates the bounds refuse (scaled, noise, re-sent) stay out, so they cannot make every
  * other update look good or bad against them.
  */
-export async function marginalScores (ctx: MarginalContext, params: MarginalParams, options: StepOptions = {}): Promise<{ combined: number, without: number }> {
-  const { entry, delta, global, scale, judge } = params
+export async function marginalScores (ctx: MarginalContext, params: MarginalParams, options: StepOptions = {}): Promise<Pick<Measurement, 'combined' | 'without' | 'classes'>> {
+  const { entry, delta, global, scale, judge, byClass } = params
   const round = await admitted(ctx, params, options)
   const others = [...round.updates].filter(([block]) => block !== entry.block).map(([, d]) => d)
-  const score = async (updates: readonly Weights[]): Promise<number> =>
-    await ctx.timer.time('evaluate', () => judge.score(updates.reduce((w, d) => shiftedModel(w, d, scale), global.weights), ctx.held.shard.val))
+  const score = async (updates: readonly Weights[]): Promise<Scored> => await ctx.timer.time('evaluate', async () => {
+    const weights = updates.reduce((w, d) => shiftedModel(w, d, scale), global.weights)
+    const examples = ctx.held.shard.val
+    if (!byClass || judge.byClass === undefined) return { score: await judge.score(weights, examples) }
+    const classes = await judge.byClass(weights, examples)
+    // One pass gives both: the score is the examples' mean, however they fall into classes.
+    return { score: classes.reduce((s, c) => s + c.n * c.mean, 0) / Math.max(1, examples.length), classes }
+  })
   round.combined ??= await score([...round.updates.values()])
   const combined = round.updates.has(entry.block) ? round.combined : await score([...others, delta])
   const without = await score(others)
-  return { combined, without }
+  return { combined: combined.score, without: without.score, ...(combined.classes === undefined ? {} : { classes: classwise(combined.classes, without.classes ?? []) }) }
+}
+
+interface Scored { score: number, classes?: ClassScore[] }
+
+/** Each label's mean score under the combination with and without the update (both measured on the same examples, so the labels agree). */
+function classwise (combined: readonly ClassScore[], without: readonly ClassScore[]): NonNullable<Measurement['classes']> {
+  return combined.map((c, i) => ({ label: c.label, n: c.n, combined: c.mean, without: without[i]?.mean ?? c.mean }))
 }
 
 /** The round's updates I admit to the combination, gathered once per global model and number of proposals. */
-async function admitted (ctx: MarginalContext, { entry, global, robustness }: MarginalParams, options: StepOptions): Promise<{ updates: Map<BlockId, Weights>, combined?: number }> {
+async function admitted (ctx: MarginalContext, { entry, global, robustness }: MarginalParams, options: StepOptions): Promise<{ updates: Map<BlockId, Weights>, combined?: Scored }> {
   const { held, state } = ctx
   const round = entry.signed.record.round
   const ids = state.rounds.get(round)?.proposals ?? []

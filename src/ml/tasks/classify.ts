@@ -10,7 +10,7 @@ import { classificationScores } from '../../metrics/classification.ts'
 import { initBackend } from '../backend.ts'
 import type { ClassifyConfig, EvalResult, Shard, ShardOptions, Task, TaskOptions, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
-import { initSoftmax, predictSoftmax, softmaxLogLikelihood, trainSoftmax } from '../sparse-softmax.ts'
+import { initSoftmax, predictSoftmax, softmaxClassLogLikelihoods, softmaxLogLikelihood, trainSoftmax } from '../sparse-softmax.ts'
 import type { PredictorSpec } from '../predictor.ts'
 import type { Weights } from '../weights.ts'
 
@@ -63,7 +63,15 @@ export async function createClassifyTask (config: Config, options: TaskOptions =
     },
 
     ...(config.judge === 'logLikelihood'
-      ? { judge: { name: 'logLikelihood', score: async (weights: Weights, rows: Featurized[]) => softmaxLogLikelihood(shape, weights, rows.map(r => r.x), rows.map(r => r.label)), tolerance: 0.1, relativeTolerance: 0.1 } }
+      ? {
+          judge: {
+            name: 'logLikelihood',
+            score: async (weights: Weights, rows: Featurized[]) => softmaxLogLikelihood(shape, weights, rows.map(r => r.x), rows.map(r => r.label)),
+            byClass: async (weights: Weights, rows: Featurized[]) => softmaxClassLogLikelihoods(shape, weights, rows.map(r => r.x), rows.map(r => r.label)),
+            tolerance: 0.1,
+            relativeTolerance: 0.1
+          }
+        }
       : {}),
 
     samples (shard) { return shard.train.length },
