@@ -1,6 +1,6 @@
 /**
  * `npm run bench:robustness -- [--tasks classify,ner] [--seeds 1,2,3] [--hostile 1,2] [--attacks all|a,b]
- *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve|marginal|classwise] [--out DIR] [--render]` (`--hostile 0 --attacks none`: no attack): every attack of the harness against a 5-member
+ *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve|marginal|classwise|standing] [--out DIR] [--render]` (`--hostile 0 --attacks none`: no attack): every attack of the harness against a 5-member
  * federation with its last h members hostile, next to the same federation with those members simply
  * absent (FedAvg of the honest members' updates: what a vote that keeps exactly the hostile updates out
  * ends with, model for model). Per cell: the final metric, the gap to the absent-hostile run, the share of

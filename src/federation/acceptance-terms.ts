@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { UnmeasuredVoteError, UnusableUpdateError, VoteAgainstRuleError } from '../core/errors.ts'
 import type { Vote } from '../core/records.ts'
 import type { Judge } from '../ml/task.ts'
-import { acceptanceRule, AcceptanceRuleName, DEFAULT_CLASS_RATIO, DEFAULT_MIN_GAIN, Measurement, type AcceptanceConfig, type AcceptanceRule, type Verdict } from './acceptance.ts'
+import { acceptanceRule, AcceptanceRuleName, DEFAULT_CLASS_RATIO, DEFAULT_MIN_GAIN, Measurement, type AcceptanceConfig, type AcceptanceRule, type Standing, type Verdict } from './acceptance.ts'
 import { Geometry, Robustness, robustVerdict } from './robust-acceptance.ts'
 
 /**
@@ -35,7 +35,7 @@ export const AcceptanceTerms = z.object({
   relativeTolerance: z.number().min(0).max(1),
   /** For the improve rule: the share of what a voter's own update gains it that an update must gain it too; for marginal, the share of what the round's combined update gains it. */
   minGain: z.number().min(0).max(1).optional(),
-  /** For the classwise rule: how many times what an update costs the classes it hurts it must bring the classes it helps. */
+  /** For the classwise rule (and the standing rule's strict side): how many times what an update costs the classes it hurts it must bring the classes it helps. */
   classRatio: z.number().min(1).max(100).optional(),
   /** What is scored: global + Δw (`full`) or global + Δw / N (`share`). */
   scale: z.enum(['full', 'share']),
@@ -75,7 +75,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
     tolerance: config.tolerance ?? judge.tolerance,
     relativeTolerance: config.relativeTolerance ?? judge.relativeTolerance ?? 0,
     ...(config.acceptance === 'tolerance' ? {} : { minGain: config.minGain ?? DEFAULT_MIN_GAIN[config.acceptance] }),
-    ...(config.acceptance === 'classwise' ? { classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO } : {}),
+    ...(config.acceptance === 'classwise' || config.acceptance === 'standing' ? { classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO } : {}),
     scale: config.voteScale,
     ...(config.robustness === undefined || config.robustness === false ? {} : { robustness: config.robustness }),
     // `rule` is what a charter without judgement means: it stays off the record, as before modes existed.
@@ -93,21 +93,21 @@ export interface Ruling extends Verdict {
   geometry: string
 }
 
-/** What the terms decide of a measurement: the rule's verdict on the scores, and the geometry bounds on top. */
-export function ruling (terms: AcceptanceTerms, measured: Measured): Ruling {
-  const verdict = ruleOf(terms).decide(measured)
+/** What the terms decide of a measurement of a proposer in `standing`: the rule's verdict on the scores, and the geometry bounds on top. */
+export function ruling (terms: AcceptanceTerms, measured: Measured, standing?: Standing): Ruling {
+  const verdict = ruleOf(terms).decide(measured, standing)
   const bounded = measured.geometry === undefined ? { passes: true, summary: '' } : robustVerdict(measured.geometry, terms.robustness)
   return { accept: verdict.accept && bounded.passes, allowance: verdict.allowance, geometry: bounded.summary }
 }
 
 /**
  * Throws unless `vote` (`which` names it in errors) is what the charter's terms decide from
- * the measurement it carries.
+ * the measurement it carries, for a proposer in `standing` (as the record gives it).
  * Whether the measurement is true cannot be checked: it was taken on the voter's own data.
  * Where a later `judgement` setting lets a model decide, this is where it relaxes: under a
  * model only the unusable check stays; under a guarded model only an accept must follow.
  */
-export function assertFollowsTerms (terms: AcceptanceTerms, vote: Vote, which: string): void {
+export function assertFollowsTerms (terms: AcceptanceTerms, vote: Vote, which: string, standing?: Standing): void {
   const measured = vote.measurement
   if (measured === undefined) throw new UnmeasuredVoteError(`${which} carries no measurement for the charter's ${terms.rule} rule to decide from`)
   if ('unusable' in measured) {
@@ -116,9 +116,10 @@ export function assertFollowsTerms (terms: AcceptanceTerms, vote: Vote, which: s
   }
   const missing = [...ruleOf(terms).needs.filter(key => measured[key] === undefined), ...(terms.robustness !== undefined && measured.geometry === undefined ? ['geometry'] : [])]
   if (missing.length > 0) throw new UnmeasuredVoteError(`${which} lacks ${missing.join(', ')}, which the charter's terms decide from`)
-  const { accept } = ruling(terms, measured)
+  const { accept } = ruling(terms, measured, standing)
   const judgement = terms.judgement ?? 'rule'
   if (!allowedAccepts(judgement, accept).includes(vote.accept)) {
-    throw new VoteAgainstRuleError(`${which} ${vote.accept ? 'accepts' : 'rejects'} an update its own signed measurement makes the charter's ${terms.rule} rule ${accept ? 'accept' : 'reject'}, and the charter's judgement is ${judgement}`)
+    const whose = terms.rule === 'standing' ? ` for a proposer in ${standing ?? '?'} standing` : ''
+    throw new VoteAgainstRuleError(`${which} ${vote.accept ? 'accepts' : 'rejects'} an update its own signed measurement makes the charter's ${terms.rule} rule ${accept ? 'accept' : 'reject'}${whose}, and the charter's judgement is ${judgement}`)
   }
 }

@@ -52,12 +52,20 @@ export interface Verdict {
   allowance: number
 }
 
+/**
+ * Whether the federation has rejected one of the proposer's updates in an earlier round:
+ * derived from the decision records alone (FederationState.standing), so every peer and the
+ * audit give a vote the same one. No voter says it, so none can claim it.
+ */
+export type Standing = 'good' | 'bad'
+
 /** When a peer accepts an update: one hook, as a federated-learning strategy overrides one method. */
 export interface AcceptanceRule {
   readonly name: AcceptanceRuleName
   /** The measurements `decide` reads beyond `before` and `after`. */
   readonly needs: readonly Extra[]
-  decide(measurement: Measurement): Verdict
+  /** `standing` is the proposer's; only a rule that reads it (standing) needs it. */
+  decide(measurement: Measurement, standing?: Standing): Verdict
 }
 
 export interface ToleranceSettings {
@@ -164,7 +172,29 @@ export function classwiseRule ({ minGain, classRatio }: ClasswiseSettings): Acce
   }
 }
 
-export const AcceptanceRuleName = z.enum(['tolerance', 'improve', 'marginal', 'classwise'])
+/**
+ * Reputation from the record: a proposer in good standing is judged by the marginal rule; one
+ * the federation has rejected in an earlier round, by the classwise rule. The marginal rule
+ * rejects few honest updates but lets a label-flipped one through now and then; the classwise
+ * rule keeps flipped updates out but rejects honest ones too (classify, test split,
+ * docs/results/robustness.md). A member whose update was rejected once has shown what it
+ * sends; only it pays the stricter test's cost. Votes sign the class scores always, so
+ * whoever replays a vote needs nothing the record does not hold.
+ */
+export function standingRule (settings: ClasswiseSettings): AcceptanceRule {
+  const lenient = marginalRule(settings)
+  const strict = classwiseRule(settings)
+  return {
+    name: 'standing',
+    needs: strict.needs,
+    decide: (measurement, standing) => {
+      if (standing === undefined) throw new TypeError('the standing rule decides by the proposer\'s standing, and none was given')
+      return (standing === 'good' ? lenient : strict).decide(measurement)
+    }
+  }
+}
+
+export const AcceptanceRuleName = z.enum(['tolerance', 'improve', 'marginal', 'classwise', 'standing'])
 export type AcceptanceRuleName = z.infer<typeof AcceptanceRuleName>
 
 /** What a run config says about acceptance; unset tolerances come from the task's judge. */
@@ -177,9 +207,9 @@ export interface AcceptanceConfig {
 }
 
 /** `minGain` as chosen on classify's dev split, per rule (docs/results/robustness-selection.md). */
-export const DEFAULT_MIN_GAIN = { improve: 0.1, marginal: 0, classwise: 0 } as const
+export const DEFAULT_MIN_GAIN = { improve: 0.1, marginal: 0, classwise: 0, standing: 0 } as const
 
-/** `classRatio` as chosen on classify's dev split (docs/results/robustness-selection.md). */
+/** `classRatio` as chosen on classify's dev split (docs/results/robustness-selection.md), for the classwise rule; the standing rule takes it as it is. */
 export const DEFAULT_CLASS_RATIO = 1.8
 
 /** The rule a run config names, with the task's judge filling in what the config leaves out. */
@@ -189,5 +219,6 @@ export function acceptanceRule (config: AcceptanceConfig, judge: Pick<Judge<unkn
     case 'improve': return improveRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.improve })
     case 'marginal': return marginalRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.marginal })
     case 'classwise': return classwiseRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.classwise, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO })
+    case 'standing': return standingRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.standing, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO })
   }
 }

@@ -10,6 +10,7 @@ import type {
 import { assertReachable, requiredAccepts } from '../core/quorum.ts'
 import { NonceRegistry, verifyRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
+import type { Standing } from './acceptance.ts'
 import { assertFollowsTerms } from './acceptance-terms.ts'
 import { drawCommittee } from './committee.ts'
 import { recorderOf, tally, type Tally } from './tally.ts'
@@ -97,6 +98,18 @@ export class FederationState {
   }
 
   has (block: BlockId): boolean { return this.#applied.has(block) }
+
+  /**
+   * The proposer's standing as its proposal's votes are judged: bad once a decision record
+   * has rejected one of its proposals of an earlier round. Every earlier round is decided
+   * before this one's proposals (a checkpoint needs every decision, a proposal the
+   * checkpoint), so every peer and the audit derive the same standing for every vote.
+   */
+  standing (proposal: BlockId): Standing {
+    const { signed } = this.#proposal(proposal)
+    const rejected = [...this.proposals.values()].some(p => p.signed.issuer === signed.issuer && p.signed.record.round < signed.record.round && p.decision?.record.accepted === false)
+    return rejected ? 'bad' : 'good'
+  }
 
   /** Verifies the block's record and applies it; throws a named error and changes nothing if invalid. */
   async apply (block: Block, options: ApplyOptions): Promise<SignedRecord> {
@@ -192,7 +205,7 @@ export class FederationState {
     if (record.round !== entry.signed.record.round) throw new WrongRoundError(`vote says round ${record.round}, its proposal is in round ${entry.signed.record.round}`)
     await this.#assertInWindow(entry, block, ledger, 'vote')
     const terms = this.#charter().record.acceptance
-    if (terms !== undefined) assertFollowsTerms(terms, record, `vote in block ${block.id}`)
+    if (terms !== undefined) assertFollowsTerms(terms, record, `vote in block ${block.id}`, this.standing(entry.block))
   }
 
   /**

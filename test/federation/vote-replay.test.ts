@@ -82,6 +82,43 @@ describe('votes re-decided from their signed measurement', () => {
     expect(report.rejected.map(r => [r.block, r.error.code])).toEqual([[flipped, 'ERR_VOTE_AGAINST_RULE']])
   })
 
+  it('under the standing rule, holds a proposer rejected in an earlier round to the classwise rule, at every peer and in the audit', async () => {
+    await start(c => ({ ...c, acceptance: { ...c.acceptance!, rule: 'standing', minGain: 0, classRatio: 1.8 } }))
+    // Round 1: agent-2 signs that the round's combination is worse with agent-1's update, and rejects it.
+    const first = await proposed()
+    const m1 = first.measured.measurement
+    if (m1 === undefined || 'unusable' in m1 || m1.without === undefined) throw new Error('agent-2 measured nothing')
+    const rejecting = await inject(p(1).identity, { ...first.measured, accept: false, measurement: { ...m1, combined: m1.without - 0.1 } })
+    expect(errorsFor(rejecting)).toEqual([])
+    await sim.closeRound(1)
+    expect(sim.participants.map(q => q.state.proposals.get(first.proposal)?.decision?.record.accepted)).toEqual([false, false, false])
+
+    // Round 2: agent-1 is in bad standing on every peer, agent-3 in good.
+    await sim.propose(2, [p(0), p(2)])
+    const [flipper, honest] = [p(0), p(2)].map(q => [...p(1).state.proposals.values()].find(e => e.signed.record.round === 2 && e.signed.issuer === q.did)?.block as string)
+    expect(sim.participants.map(q => [q.state.standing(flipper as string), q.state.standing(honest as string)])).toEqual([['bad', 'good'], ['bad', 'good'], ['bad', 'good']])
+    const measure = async (proposal: string): Promise<Vote> => {
+      const evaluation = await p(1).evaluate(proposal)
+      const m = evaluation.measurement
+      if (m === undefined || 'unusable' in m || m.without === undefined) throw new Error('agent-2 measured nothing')
+      // label 0 gains 0.2 on 3 examples, label 1 loses 0.4 on 1: the marginal rule accepts (+0.05), the classwise rejects (helps 0.15 < 1.8 × hurts 0.1)
+      const measurement = { ...m, combined: m.without + 0.05, classes: [{ label: 0, n: 3, combined: 0.2, without: 0 }, { label: 1, n: 1, combined: -0.4, without: 0 }], geometry: { normRatio: 1, cosine: 0.5, earlierCosine: -1, historyCosine: -1 } }
+      return { type: 'vote', federation: sim.config.federation, round: 2, proposal, accept: true, score: evaluation.score, rationale: 'the marginal rule passes it', measurement }
+    }
+    // agent-2 applies the lenient rule to agent-1: refused everywhere; the same numbers for agent-3 are counted.
+    const lenient = await inject(p(1).identity, await measure(flipper as string))
+    expect(errorsFor(lenient)).toEqual(['VoteAgainstRuleError', 'VoteAgainstRuleError', 'VoteAgainstRuleError'])
+    expect(sim.rejections.get(p(0).name)?.find(r => r.block === lenient)?.error.message).toMatch(/for a proposer in bad standing/)
+    const counted = await inject(p(1).identity, await measure(honest as string))
+    expect(errorsFor(counted)).toEqual([])
+    expect(sim.participants.map(q => [q.state.derive(flipper as string).votes.length, q.state.derive(honest as string).votes.length])).toEqual([[0, 1], [0, 1], [0, 1]])
+
+    await sim.closeRound(2)
+    const report = await audit(sim.ledger, sim.store)
+    expect(report).toMatchObject({ ok: true, votesReplayed: true })
+    expect(report.rejected.map(r => [r.block, r.error.code])).toEqual([[lenient, 'ERR_VOTE_AGAINST_RULE']])
+  })
+
   it('fails the audit at a decision that counts such a vote, naming the vote', async () => {
     await start()
     const { proposal, measured } = await proposed()

@@ -60,7 +60,7 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
     if (needs.includes('combined')) Object.assign(scores, await marginalScores(ctx, { entry, delta, global, scale, judge, robustness: terms.robustness, byClass: needs.includes('classes') }, options))
     const geometry = terms.robustness === undefined ? undefined : await ctx.timer.time('evaluate', () => measureGeometry(ctx, { entry, delta }, options))
     const measurement = signable(geometry === undefined ? scores : { ...scores, geometry })
-    const verdict = ruling(terms, measurement)
+    const verdict = ruling(terms, measurement, ctx.state.standing(entry.block))
     const score = after - before
     const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}; ${mineSummary(scores)}may fall ${verdict.allowance.toFixed(4)})${verdict.geometry}`
     evaluation = { ...base, before, after, score, passes: verdict.accept, summary, measurement, verdict: { accept: verdict.accept, allowance: verdict.allowance }, geometry }

@@ -53,7 +53,7 @@ export async function vote (ctx: VoteContext, { entry, accept, reason, measureme
   }
   // Every peer refuses a vote the charter's terms do not decide as it says: I anchor none.
   const terms = ctx.state.charter?.record.acceptance
-  if (terms !== undefined) assertFollowsTerms(terms, record, `my vote on ${entry.block}`)
+  if (terms !== undefined) assertFollowsTerms(terms, record, `my vote on ${entry.block}`, ctx.state.standing(entry.block))
   const block = await ctx.timer.time('vote', () => anchorRecord(ctx, record, options))
   ctx.held.cast.add(entry.block)
   options.onProgress?.({ type: 'conclave:vote:cast', detail: { proposal: entry.block, accept, score, rationale } })

@@ -1,0 +1,74 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { acceptanceRule, classwiseRule, marginalRule, type Measurement, standingRule } from '../../src/federation/acceptance.ts'
+import { AcceptanceTerms, assertFollowsTerms, ruleOf, ruling, termsOf } from '../../src/federation/acceptance-terms.ts'
+import { Simulation } from '../../src/federation/simulation.ts'
+import { smallConfig, tempDir } from './helpers.ts'
+
+/** Two classes of my validation examples: 3 of label 0, 1 of label 2. */
+const classes = (zero: number, two: number): Measurement['classes'] => [
+  { label: 0, n: 3, combined: -1 + zero, without: -1 },
+  { label: 2, n: 1, combined: -2 + two, without: -2 }
+]
+// label 0 gains 0.2 on 3 of 4 examples, label 2 loses 0.4 on 1: helps 0.15, hurts 0.1 (1.5×), the round's combination +0.05 with it
+const flippedShape = { before: -1.5, after: -1.4, combined: -1.25, without: -1.3, classes: classes(0.2, -0.4) }
+// label 2 loses 0.2: helps 0.15, hurts 0.05 (3×), +0.1
+const honestShape = { before: -1.5, after: -1.4, combined: -1.2, without: -1.3, classes: classes(0.2, -0.2) }
+// the round's combination is worse with it: -0.05
+const harmfulShape = { before: -1.5, after: -1.4, combined: -1.35, without: -1.3, classes: classes(0.1, -0.5) }
+
+describe('the standing rule', () => {
+  const rule = standingRule({ minGain: 0, classRatio: 1.8 })
+
+  it('judges a proposer in good standing by the marginal rule and one in bad standing by the classwise rule', () => {
+    expect(rule.needs).toEqual(['combined', 'without', 'classes'])
+    expect(rule.decide(flippedShape, 'good')).toEqual({ accept: true, allowance: -0 })
+    expect(rule.decide(flippedShape, 'bad').accept).toBe(false)
+    expect(rule.decide(honestShape, 'good').accept).toBe(true)
+    expect(rule.decide(honestShape, 'bad').accept).toBe(true)
+    expect(rule.decide(harmfulShape, 'good').accept).toBe(false)
+    expect(rule.decide(harmfulShape, 'bad').accept).toBe(false)
+  })
+
+  it('decides nothing without the proposer\'s standing', () => {
+    expect(() => rule.decide(flippedShape)).toThrow(/standing rule decides by the proposer's standing/)
+  })
+
+  it('is the marginal rule in good standing and the classwise rule in bad, for any measurement', () => {
+    const score = fc.double({ min: -20, max: 20, noNaN: true })
+    const klass = fc.record({ label: fc.nat(22), n: fc.integer({ min: 1, max: 40 }), combined: score, without: score })
+    fc.assert(fc.property(fc.double({ min: 1, max: 5, noNaN: true }), score, score, score, score, fc.array(klass, { minLength: 1, maxLength: 23 }), (classRatio, before, after, combined, without, measured) => {
+      const m = { before, after, combined, without, classes: measured }
+      const standing = standingRule({ minGain: 0, classRatio })
+      expect(standing.decide(m, 'good')).toEqual(marginalRule({ minGain: 0 }).decide(m))
+      expect(standing.decide(m, 'bad')).toEqual(classwiseRule({ minGain: 0, classRatio }).decide(m))
+    }), { seed: 29, numRuns: 1000 })
+  })
+
+  it('is chosen by the run config with the settings chosen on dev, and the charter\'s terms hold a vote to the proposer\'s standing', () => {
+    const judge = { tolerance: 0.1 }
+    expect(acceptanceRule({ acceptance: 'standing' }, judge).name).toBe('standing')
+    const terms = AcceptanceTerms.parse(termsOf({ acceptance: 'standing', voteScale: 'share' }, judge))
+    expect(terms).toMatchObject({ rule: 'standing', minGain: 0, classRatio: 1.8 })
+    expect(ruleOf(terms).needs).toEqual(['combined', 'without', 'classes'])
+    expect(ruling(terms, flippedShape, 'good').accept).toBe(true)
+    expect(ruling(terms, flippedShape, 'bad').accept).toBe(false)
+    const vote = { type: 'vote', federation: 'f', round: 2, proposal: 'p', accept: true, score: 0.1, rationale: '', measurement: flippedShape } as never
+    expect(() => { assertFollowsTerms(terms, vote, 'the vote', 'good') }).not.toThrow()
+    expect(() => { assertFollowsTerms(terms, vote, 'the vote', 'bad') }).toThrow(/accepts an update its own signed measurement makes the charter's standing rule reject for a proposer in bad standing/)
+    expect(() => { assertFollowsTerms(terms, { ...(vote as object), accept: false } as never, 'the vote', 'bad') }).not.toThrow()
+    // the class scores are signed whatever the standing: a vote without them is refused in good standing too
+    const { classes: _, ...classless } = flippedShape
+    expect(() => { assertFollowsTerms(terms, { ...(vote as object), measurement: classless } as never, 'the vote', 'good') }).toThrow(/lacks classes/)
+  })
+
+  it('cannot be chartered for a judge that does not score class by class', async () => {
+    const config = smallConfig({ rounds: 1, acceptance: 'standing', task: { kind: 'classify', trainLimit: 900, testLimit: 400, features: 2048, judge: 'accuracy' } } as never)
+    const sim = await Simulation.create(config, { dir: await tempDir() })
+    try {
+      await expect(sim.charter()).rejects.toMatchObject({ name: 'ConfigError', message: expect.stringMatching(/standing needs a judge that scores class by class/) })
+    } finally {
+      await sim.close()
+    }
+  }, 240_000)
+})
