@@ -1,6 +1,7 @@
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { afterAll } from 'vitest'
 import { parseRunConfig, type RunConfig, type RunConfigInput } from '../../src/federation/config.ts'
 import type { Simulation } from '../../src/federation/simulation.ts'
 import type { Identity } from '../../src/identity/index.ts'
@@ -31,8 +32,14 @@ export async function tinyDataset (): Promise<string> {
   return data
 }
 
+/** Directories this test file made, removed once its tests are done (a run of the suite made ~25,000). */
+const made: string[] = []
+afterAll(async () => { await Promise.all(made.splice(0).map(async dir => rm(dir, { recursive: true, force: true }))) })
+
 export async function tempDir (prefix = 'conclave-run-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix))
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  made.push(dir)
+  return dir
 }
 
 /** Signs, anchors and announces a record as `who`, like any peer could, and waits until every participant handled it. */
