@@ -7,7 +7,7 @@
  * Writes scale.{json,md} (scale-TASK.* for a task other than classify) and a plot; prints figures, asserts nothing.
  */
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
@@ -62,6 +62,7 @@ const steps = rows.slice(1).map((r, i) => {
   return { from: p.agents, to: r.agents, wall: Math.log(r.roundSeconds / p.roundSeconds) / Math.log(r.agents / p.agents), cpu: Math.log(r.cpuSeconds / p.cpuSeconds) / Math.log(r.agents / p.agents) }
 })
 const command = `npm run bench:scale -- --agents ${sizes.join(',')} --rounds ${rounds} --committee ${k} --seed ${seed}${task === 'classify' ? '' : ` --task ${task}`}${values.autopilot ? ' --autopilot' : ''}`
+await mkdir(values.out, { recursive: true })
 const load = (await readFile('/proc/loadavg', 'utf8').catch(() => '')).split(' ').slice(0, 3).join(' ')
 await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, node: process.version, rounds, committee: k, seed, driver, loadAverageAtEnd: load, exponent, steps, rows }, null, 2) + '\n')
 const spec: TopLevelSpec = {
