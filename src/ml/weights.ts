@@ -22,13 +22,8 @@ export function delta (next: Weights, prev: Weights): Weights {
 /** base + scale · delta */
 export function applyDelta (base: Weights, d: Weights, scale = 1): Weights {
   assertCompatible(base, d)
-  return map(base, (name, t) => {
-    const dd = (d.get(name) as Tensor).data
-    const b = t.data
-    const out = new Float32Array(b.length)
-    for (let i = 0; i < b.length; i++) out[i] = (b[i] as number) + scale * (dd[i] as number)
-    return out
-  })
+  // One loop for base + scale · delta, eager here and row by row in a shifted model.
+  return map(base, (name, t) => new ShiftedTensor(t, (d.get(name) as Tensor).data, scale).data)
 }
 
 /**
