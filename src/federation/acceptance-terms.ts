@@ -37,6 +37,8 @@ export const AcceptanceTerms = z.object({
   minGain: z.number().min(0).max(1).optional(),
   /** For the classwise rule (and the standing rule's strict side): how many times what an update costs the classes it hurts it must bring the classes it helps. */
   classRatio: z.number().min(1).max(100).optional(),
+  /** For the probation rule: the share of what a voter's own update gains it that a newcomer's update must gain it too. */
+  probationGain: z.number().min(0).max(1).optional(),
   /** What is scored: global + Δw (`full`) or global + Δw / N (`share`). */
   scale: z.enum(['full', 'share']),
   /** Bounds on an update's geometry against the voter's own update; absent: none. */
@@ -75,7 +77,8 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
     tolerance: config.tolerance ?? judge.tolerance,
     relativeTolerance: config.relativeTolerance ?? judge.relativeTolerance ?? 0,
     ...(config.acceptance === 'tolerance' ? {} : { minGain: config.minGain ?? DEFAULT_MIN_GAIN[config.acceptance] }),
-    ...(config.acceptance === 'classwise' || config.acceptance === 'standing' ? { classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO } : {}),
+    ...(config.acceptance === 'classwise' || config.acceptance === 'standing' || config.acceptance === 'probation' ? { classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO } : {}),
+    ...(config.acceptance === 'probation' ? { probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve } : {}),
     scale: config.voteScale,
     ...(config.robustness === undefined || config.robustness === false ? {} : { robustness: config.robustness }),
     // `rule` is what a charter without judgement means: it stays off the record, as before modes existed.
@@ -85,7 +88,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
 
 /** The rule the terms name, ready to decide. */
 export function ruleOf (terms: AcceptanceTerms): AcceptanceRule {
-  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain, classRatio: terms.classRatio }, terms)
+  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain, classRatio: terms.classRatio, probationGain: terms.probationGain }, terms)
 }
 
 export interface Ruling extends Verdict {
@@ -119,7 +122,7 @@ export function assertFollowsTerms (terms: AcceptanceTerms, vote: Vote, which: s
   const { accept } = ruling(terms, measured, standing)
   const judgement = terms.judgement ?? 'rule'
   if (!allowedAccepts(judgement, accept).includes(vote.accept)) {
-    const whose = terms.rule === 'standing' ? ` for a proposer in ${standing ?? '?'} standing` : ''
+    const whose = terms.rule === 'standing' || terms.rule === 'probation' ? ` for a proposer in ${standing ?? '?'} standing` : ''
     throw new VoteAgainstRuleError(`${which} ${vote.accept ? 'accepts' : 'rejects'} an update its own signed measurement makes the charter's ${terms.rule} rule ${accept ? 'accept' : 'reject'}${whose}, and the charter's judgement is ${judgement}`)
   }
 }

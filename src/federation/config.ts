@@ -94,6 +94,12 @@ export const RunConfig = z.object({
    */
   classRatio: z.number().min(1).max(100).optional(),
   /**
+   * For `acceptance: probation` (the standing rule, plus a probation): the share of what a
+   * peer's own update gains it that the update of a member none of whose updates has been
+   * decided yet must gain it too. @default 0.1 (the improve rule's, chosen on classify's dev split)
+   */
+  probationGain: z.number().min(0).max(1).optional(),
+  /**
    * How a peer measures an update: `full` scores global + Δw (as if the update replaced the
    * round), `share` scores global + Δw / N, the share one of N members' updates gets in a
    * FedAvg merge. Chosen on the dev split (docs/results/vote-rule-selection.md): `full`
@@ -260,7 +266,10 @@ windowSeconds: 600
 # or marginal: once the round's proposals are in, an update must make the round's combined
 # update better than it is without it (by minGain of what the combination gains),
 # or classwise: marginal, and the classes of the peer's validation examples the update helps
-# must gain classRatio times what the classes it hurts lose (stricter on label-flipped updates).
+# must gain classRatio times what the classes it hurts lose (stricter on label-flipped updates),
+# or standing: marginal, but classwise for a member the federation rejected in an earlier round,
+# or probation: standing, and a member none of whose updates is decided yet must also pass
+# improve with minGain probationGain (keeps a label-flipper out from its first round).
 # The founder writes these acceptance terms (with voteScale and robustness) into the charter;
 # every member judges by the charter's, and each vote signs what it measured, so the audit
 # decides every vote again.

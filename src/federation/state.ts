@@ -101,14 +101,16 @@ export class FederationState {
 
   /**
    * The proposer's standing as its proposal's votes are judged: bad once a decision record
-   * has rejected one of its proposals of an earlier round. Every earlier round is decided
-   * before this one's proposals (a checkpoint needs every decision, a proposal the
-   * checkpoint), so every peer and the audit derive the same standing for every vote.
+   * has rejected one of its proposals of an earlier round, new while none of them is decided.
+   * Every earlier round is decided before this one's proposals (a checkpoint needs every
+   * decision, a proposal the checkpoint), so every peer and the audit derive the same
+   * standing for every vote.
    */
   standing (proposal: BlockId): Standing {
     const { signed } = this.#proposal(proposal)
-    const rejected = [...this.proposals.values()].some(p => p.signed.issuer === signed.issuer && p.signed.record.round < signed.record.round && p.decision?.record.accepted === false)
-    return rejected ? 'bad' : 'good'
+    const decided = [...this.proposals.values()].filter(p => p.signed.issuer === signed.issuer && p.signed.record.round < signed.record.round && p.decision !== undefined)
+    if (decided.some(p => p.decision?.record.accepted === false)) return 'bad'
+    return decided.length === 0 ? 'new' : 'good'
   }
 
   /** Verifies the block's record and applies it; throws a named error and changes nothing if invalid. */

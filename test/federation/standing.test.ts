@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { acceptanceRule, classwiseRule, marginalRule, type Measurement, standingRule } from '../../src/federation/acceptance.ts'
+import { acceptanceRule, classwiseRule, improveRule, marginalRule, type Measurement, probationRule, standingRule } from '../../src/federation/acceptance.ts'
 import { AcceptanceTerms, assertFollowsTerms, ruleOf, ruling, termsOf } from '../../src/federation/acceptance-terms.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { smallConfig, tempDir } from './helpers.ts'
@@ -62,6 +62,10 @@ describe('the standing rule', () => {
     expect(() => { assertFollowsTerms(terms, { ...(vote as object), measurement: classless } as never, 'the vote', 'good') }).toThrow(/lacks classes/)
   })
 
+  it('judges a new proposer as one in good standing', () => {
+    for (const m of [flippedShape, honestShape, harmfulShape]) expect(rule.decide(m, 'new')).toEqual(rule.decide(m, 'good'))
+  })
+
   it('cannot be chartered for a judge that does not score class by class', async () => {
     const config = smallConfig({ rounds: 1, acceptance: 'standing', task: { kind: 'classify', trainLimit: 900, testLimit: 400, features: 2048, judge: 'accuracy' } } as never)
     const sim = await Simulation.create(config, { dir: await tempDir() })
@@ -71,4 +75,43 @@ describe('the standing rule', () => {
       await sim.close()
     }
   }, 240_000)
+})
+
+describe('the probation rule', () => {
+  const rule = probationRule({ minGain: 0, classRatio: 1.8, probationGain: 0.1 })
+  // my own update gains me 0.3: a newcomer's must gain me 0.03 or more
+  const gaining = (gain: number): Measurement => ({ ...flippedShape, reference: flippedShape.before + 0.3, after: flippedShape.before + gain })
+
+  it('holds a new proposer to the improve rule on top of the marginal rule, and is the standing rule once its updates are decided', () => {
+    expect(rule.needs).toEqual(['combined', 'without', 'classes', 'reference'])
+    // the flipped shape passes the marginal rule; gaining me 0.02 of my 0.3 it fails the probation, 0.05 passes
+    expect(rule.decide(gaining(0.02), 'new').accept).toBe(false)
+    expect(rule.decide(gaining(0.05), 'new').accept).toBe(true)
+    expect(rule.decide(gaining(0.02), 'good').accept).toBe(true)
+    expect(rule.decide(gaining(0.05), 'bad').accept).toBe(false)
+    expect(rule.decide({ ...harmfulShape, reference: -1.2 }, 'new').accept).toBe(false)
+  })
+
+  it('is, for any measurement, the standing rule and for a newcomer also the improve rule', () => {
+    const score = fc.double({ min: -20, max: 20, noNaN: true })
+    const klass = fc.record({ label: fc.nat(22), n: fc.integer({ min: 1, max: 40 }), combined: score, without: score })
+    const standing = fc.constantFrom('new', 'good', 'bad') as fc.Arbitrary<'new' | 'good' | 'bad'>
+    fc.assert(fc.property(fc.double({ min: 0, max: 1, noNaN: true }), score, score, score, score, score, fc.array(klass, { minLength: 1, maxLength: 23 }), standing, (probationGain, before, after, reference, combined, without, measured, given) => {
+      const m = { before, after, reference, combined, without, classes: measured }
+      const standingVerdict = standingRule({ minGain: 0, classRatio: 1.8 }).decide(m, given)
+      const expected = given === 'new' ? standingVerdict.accept && improveRule({ minGain: probationGain }).decide(m).accept : standingVerdict.accept
+      expect(probationRule({ minGain: 0, classRatio: 1.8, probationGain }).decide(m, given)).toEqual({ accept: expected, allowance: standingVerdict.allowance })
+    }), { seed: 31, numRuns: 1000 })
+  })
+
+  it('is chartered with its probation gain, and the charter\'s terms hold a vote on a newcomer to it', () => {
+    const judge = { tolerance: 0.1 }
+    const terms = AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share' }, judge))
+    expect(terms).toMatchObject({ rule: 'probation', minGain: 0, classRatio: 1.8, probationGain: 0.1 })
+    const vote = { type: 'vote', federation: 'f', round: 1, proposal: 'p', accept: true, score: 0.1, rationale: '', measurement: gaining(0.02) } as never
+    expect(() => { assertFollowsTerms(terms, vote, 'the vote', 'good') }).not.toThrow()
+    expect(() => { assertFollowsTerms(terms, vote, 'the vote', 'new') }).toThrow(/makes the charter's probation rule reject for a proposer in new standing/)
+    const { reference: _, ...unreferenced } = gaining(0.02)
+    expect(() => { assertFollowsTerms(terms, { ...(vote as object), measurement: unreferenced } as never, 'the vote', 'good') }).toThrow(/lacks reference/)
+  })
 })

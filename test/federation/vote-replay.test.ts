@@ -93,10 +93,10 @@ describe('votes re-decided from their signed measurement', () => {
     await sim.closeRound(1)
     expect(sim.participants.map(q => q.state.proposals.get(first.proposal)?.decision?.record.accepted)).toEqual([false, false, false])
 
-    // Round 2: agent-1 is in bad standing on every peer, agent-3 in good.
+    // Round 2: agent-1 is in bad standing on every peer; agent-3, none of whose updates is decided yet, new (judged as good).
     await sim.propose(2, [p(0), p(2)])
     const [flipper, honest] = [p(0), p(2)].map(q => [...p(1).state.proposals.values()].find(e => e.signed.record.round === 2 && e.signed.issuer === q.did)?.block as string)
-    expect(sim.participants.map(q => [q.state.standing(flipper as string), q.state.standing(honest as string)])).toEqual([['bad', 'good'], ['bad', 'good'], ['bad', 'good']])
+    expect(sim.participants.map(q => [q.state.standing(flipper as string), q.state.standing(honest as string)])).toEqual([['bad', 'new'], ['bad', 'new'], ['bad', 'new']])
     const measure = async (proposal: string): Promise<Vote> => {
       const evaluation = await p(1).evaluate(proposal)
       const m = evaluation.measurement
