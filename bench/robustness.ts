@@ -1,6 +1,6 @@
 /**
  * `npm run bench:robustness -- [--tasks classify,ner] [--seeds 1,2,3] [--hostile 1,2] [--attacks all|a,b]
- *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve|marginal|classwise|standing] [--out DIR] [--render]` (`--hostile 0 --attacks none`: no attack): every attack of the harness against a 5-member
+ *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve|marginal|classwise|standing|probation] [--min-gain G] [--out DIR] [--render]` (`--hostile 0 --attacks none`: no attack): every attack of the harness against a 5-member
  * federation with its last h members hostile, next to the same federation with those members simply
  * absent (FedAvg of the honest members' updates: what a vote that keeps exactly the hostile updates out
  * ends with, model for model). Per cell: the final metric, the gap to the absent-hostile run, the share of
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     split: { type: 'string', default: 'test' },
     acceptance: { type: 'string', default: 'tolerance' },
+    'min-gain': { type: 'string' },
     out: { type: 'string', default: 'docs/results' },
     render: { type: 'boolean', default: false }
   }
@@ -43,13 +44,17 @@ const hostiles = values.hostile.split(',').map(Number)
 const attacks = values.attacks === 'all' ? ATTACKS.filter(a => a !== 'none') : values.attacks.split(',')
 const rounds = Number(values.rounds)
 const acceptance = AcceptanceRuleName.parse(values.acceptance)
+/** The rule's minGain where the command sets it (a row records it); else the rule's default. */
+const minGain = values['min-gain'] === undefined ? undefined : Number(values['min-gain'])
 if (attacks.includes('none') !== hostiles.every(h => h === 0)) throw new Error('--attacks none goes with --hostile 0, and only it')
-const command = `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}`
+const command = `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain ${minGain}`}`
 
 interface Row {
   task: string, seed: number, hostile: number, attack: string, rounds: number, split: string
   /** The members' acceptance rule (rows written before rules were named: tolerance). */
   acceptance?: AcceptanceRuleName
+  /** The rule's minGain where the command set it (absent: the rule's default). */
+  minGain?: number
   /** Final metric of the federation under attack, and of the same federation with the hostile members absent. */
   metric: number, absent: number
   hostileMerged: number, hostileProposed: number, honestRejected: number, honestProposed: number
@@ -57,7 +62,7 @@ interface Row {
 const jsonPath = join(values.out, 'robustness.json')
 const saved: Row[] = await readFile(jsonPath, 'utf8').then(t => (JSON.parse(t) as { rows: Row[] }).rows, () => [])
 const rows = saved
-const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}`
+const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance' | 'minGain'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}${r.minGain === undefined ? '' : `/${r.minGain}`}`
 const done = new Set(rows.map(key))
 const ruleOf = (r: Row): AcceptanceRuleName => r.acceptance ?? 'tolerance'
 
@@ -66,10 +71,10 @@ if (!values.render) {
     for (const seed of seeds) {
       for (const hostile of hostiles) {
         const bad = Array.from({ length: hostile }, (_, i) => AGENTS - i)
-        const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: 0.5 }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0, acceptance } as unknown as RunConfigInput
+        const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: 0.5 }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0, acceptance, ...(minGain === undefined ? {} : { minGain }) } as unknown as RunConfigInput
         let absent: number | undefined
         for (const attack of attacks) {
-          const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance }
+          const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance, ...(minGain === undefined ? {} : { minGain }) }
           if (done.has(key(cell))) continue
           absent ??= (await runBaseline('fedavg', parseRunConfig(base), { absent: bad })).rounds.at(-1)?.metric.value ?? Number.NaN
           const out = await mkdtemp(join(tmpdir(), 'conclave-robustness-'))
@@ -131,7 +136,7 @@ function cells (): Cell[] {
 function markdown (): string {
   const table = ['| task | acceptance rule | hostile of 5 | attack | seeds | metric − absent (points) | hostile merged | honest rejected | bar met |', '|---|---|---:|---|---:|---:|---:|---:|---|']
   for (const c of cells()) table.push(`| ${c.task} | ${c.rule} | ${c.hostile} | ${c.attack} | ${c.seeds} | ${c.gap >= 0 ? '+' : ''}${c.gap.toFixed(2)} | ${(100 * c.merged).toFixed(1)}% | ${(100 * c.rejected).toFixed(1)}% | ${c.pass ? 'yes' : '**no**'} |`)
-  return `# Robustness: every attack against a 5-member federation\n\nMade by \`${command}\` (rows accumulate across commands; each row in robustness.json names its seed, rounds and split).\nSetting: Table 1's partition (Dirichlet α = 1), quorum ⌈(N−1)/2⌉ = 2 of 4 peers, the members' acceptance rule as the table says (src/federation/acceptance.ts; robustness-selection.md says how its settings were chosen), the last h members hostile; "absent" is FedAvg of the honest members alone (the federation with the hostile members simply absent). The bar: metric within 1.0 point of absent, hostile updates merged ≤ 5% (ALIE: the metric alone), honest updates rejected ≤ 5%.\n\n${table.join('\n')}\n\n![gap to the absent-hostile federation](robustness-heatmap.svg)\n`
+  return `# Robustness: every attack against a 5-member federation\n\nMade by \`npm run bench:robustness\`, one command per rule and grid (robustness-selection.md names each; rows accumulate, and each row in robustness.json names its seed, rounds, split and rule; the last command: \`${command}\`).\nSetting: Table 1's partition (Dirichlet α = 1), quorum ⌈(N−1)/2⌉ = 2 of 4 peers, the members' acceptance rule as the table says (src/federation/acceptance.ts; robustness-selection.md says how its settings were chosen), the last h members hostile; "absent" is FedAvg of the honest members alone (the federation with the hostile members simply absent). The bar: metric within 1.0 point of absent, hostile updates merged ≤ 5% (ALIE: the metric alone), honest updates rejected ≤ 5%.\n\n${table.join('\n')}\n\n![gap to the absent-hostile federation](robustness-heatmap.svg)\n`
 }
 
 async function heatmap (): Promise<string> {

@@ -34,7 +34,7 @@ export const AcceptanceTerms = z.object({
   /** On top: the share of what the federation has taught the voter that an update may undo. */
   relativeTolerance: z.number().min(0).max(1),
   /** For the improve rule: the share of what a voter's own update gains it that an update must gain it too; for marginal, the share of what the round's combined update gains it. */
-  minGain: z.number().min(0).max(1).optional(),
+  minGain: z.number().min(-1).max(1).optional(),
   /** For the classwise rule (and the standing rule's strict side): how many times what an update costs the classes it hurts it must bring the classes it helps. */
   classRatio: z.number().min(1).max(100).optional(),
   /** For the probation rule: the share of what a voter's own update gains it that a newcomer's update must gain it too. */

@@ -83,9 +83,10 @@ export const RunConfig = z.object({
    * For `acceptance: improve`: the share of what a peer's own update of the round gains it
    * on its validation examples that another member's update must gain it too; for
    * `marginal`: the share of what the round's combined update gains it that an update must add.
+   * Negative: the share it may cost (a slack for honest updates that pull against each other).
    * @default 0.1 for improve, 0 for marginal (chosen on classify's dev split: docs/results/robustness-selection.md)
    */
-  minGain: z.number().min(0).max(1).optional(),
+  minGain: z.number().min(-1).max(1).optional(),
   /**
    * For `acceptance: classwise`: with an update in the round's combination, how many times what
    * the classes of a peer's validation examples it hurts lose (weighted by their examples) the

@@ -77,7 +77,7 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
 /** The charter the founder anchors: the members, the rules (acceptance terms included), and the initial model (put in the store). */
 export async function charterOf (config: RunConfig, task: Task, store: ContentStore, members: Did[]): Promise<Charter> {
   // Members could not measure what the rule decides from, and would refuse their own votes.
-  if ((config.acceptance === 'classwise' || config.acceptance === 'standing' || config.acceptance === 'probation') && judgeOf(task).byClass === undefined) throw new ConfigError(`acceptance: ${config.acceptance} needs a judge that scores class by class, which ${task.name}'s has not (classify with judge: logLikelihood has)`)
+  if ((config.acceptance === 'classwise' || config.acceptance === 'standing' || config.acceptance === 'probation') && judgeOf(task).byClass === undefined) throw new ConfigError(`acceptance: ${config.acceptance} needs a judge that scores class by class, which ${task.name}'s has not (classify's and ner's with judge: logLikelihood have; sentences class by their first entity)`)
   const initial = await putModel(store, task.initialWeights(config.seed))
   // Every member's share is derived from the run's seed, so the founder can state what each trains on.
   const samples = task.shards(members.length, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha }).map(s => task.samples(s))

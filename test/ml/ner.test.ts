@@ -80,6 +80,29 @@ describe('NER task (BC5CDR)', () => {
     expect(task.judge.tolerance).toBe(0.01)
   })
 
+  it('scores sentence class by class (its first entity\'s tag): the classes\' means weighted by their tokens are the score, with the CRF and without', async () => {
+    for (const crf of [true, false]) {
+      const task = await loadTask(TaskConfig.parse({ ...config, crf }))
+      const [shard] = task.shards(1, { seed: 1, partition: 'iid' })
+      if (shard === undefined || task.judge?.byClass === undefined) throw new Error('no shard or class scores')
+      const trained = (await task.train(task.initialWeights(1), shard, { seed: 3 })).weights
+      const val = shard.val as Array<{ tokens: string[], tags: string[] }>
+      const classes = await task.judge.byClass(trained, val)
+      const tokens = val.reduce((n, s) => n + s.tokens.length, 0)
+      expect(classes.reduce((n, c) => n + c.n, 0)).toBe(tokens)
+      expect(classes.reduce((sum, c) => sum + c.n * c.mean, 0) / tokens).toBeCloseTo(await task.judge.score(trained, val), 10)
+      // sentences without an entity are class 0; every other class is a B- tag's
+      expect(classes.map(c => c.label)).toContain(0)
+      expect(classes.length).toBeGreaterThan(2)
+      // one sentence alone is its class
+      const one = val.find(s => s.tags.some(t => t !== 'O'))
+      if (one === undefined) throw new Error('no sentence with an entity')
+      const [only] = await task.judge.byClass(trained, [one])
+      expect(only?.n).toBe(one.tokens.length)
+      expect(only?.mean).toBeCloseTo(await task.judge.score(trained, [one]), 10)
+    }
+  })
+
   it('partitions by sentence, non-IID by first entity type, every part non-empty', async () => {
     const task = await loadTask(config)
     const shards = task.shards(4, { seed: 2, partition: 'dirichlet', alpha: 0.3 })

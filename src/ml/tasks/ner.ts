@@ -12,8 +12,8 @@ import { tokenFeatures } from '../../data/token-features.ts'
 import { entityScores } from '../../metrics/entities.ts'
 import { initBackend } from '../backend.ts'
 import { bioChain, chainDecode, chainNll, zeroScores, type Chain } from '../crf.ts'
-import { chainScores, initSoftmax, softmaxLogits, softmaxLogLikelihood, trainSoftmax, type SoftmaxShape } from '../sparse-softmax.ts'
-import type { EvalResult, NerConfig, Shard, ShardOptions, Task, TaskOptions, TrainOptions, TrainResult } from '../task.ts'
+import { chainScores, initSoftmax, softmaxLogits, softmaxLogLikelihood, softmaxLogProbs, trainSoftmax, type SoftmaxShape } from '../sparse-softmax.ts'
+import type { ClassScore, EvalResult, NerConfig, Shard, ShardOptions, Task, TaskOptions, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
 import type { Weights } from '../weights.ts'
 
@@ -60,17 +60,45 @@ export async function createNerTask (config: Config, options: TaskOptions = {}):
   const dev = subset(devRaw, config.testLimit, 'dev.conll')
   const chain = bioChain(tags)
   const shape = { features: config.features, hidden: config.hidden, classes: tags.length, ...(config.crf ? { chain } : {}) }
-  /** Mean log-probability per token of the gold tags: of each sentence's whole sequence under the CRF, else of each tag. */
-  const logLikelihood = async (weights: Weights, rows: Sentence[]): Promise<number> => {
+  /** Each sentence's log-probability of its gold tags: its whole sequence under the CRF, else the sum of its tags'. */
+  const sentenceLogLikelihoods = (weights: Weights, rows: Sentence[]): Float64Array => {
     const x = rows.flatMap(s => s.x)
-    if (!config.crf) return softmaxLogLikelihood(shape, weights, x, rows.flatMap(s => s.labels))
+    const out = new Float64Array(rows.length)
+    let at = 0
+    if (!config.crf) {
+      const tokens = softmaxLogProbs(shape, weights, x, rows.flatMap(s => s.labels))
+      rows.forEach((s, i) => { for (let t = 0; t < s.tokens.length; t++) out[i] = (out[i] as number) + (tokens[at + t] as number); at += s.tokens.length })
+      return out
+    }
     const logits = softmaxLogits(shape, weights, x)
     const scores = chainScores(weights)
-    let nll = 0
-    let at = 0
-    for (const s of rows) { nll += chainNll(chain, logits, at, s.labels, scores); at += s.tokens.length }
-    return -nll / Math.max(1, at)
+    rows.forEach((s, i) => { out[i] = -chainNll(chain, logits, at, s.labels, scores); at += s.tokens.length })
+    return out
   }
+  /** Mean log-probability per token of the gold tags (without the CRF: summed tag by tag, in the order scores were always summed). */
+  const logLikelihood = async (weights: Weights, rows: Sentence[]): Promise<number> => {
+    if (!config.crf) return softmaxLogLikelihood(shape, weights, rows.flatMap(s => s.x), rows.flatMap(s => s.labels))
+    const tokens = rows.reduce((n, s) => n + s.tokens.length, 0)
+    return sentenceLogLikelihoods(weights, rows).reduce((a, b) => a + b, 0) / Math.max(1, tokens)
+  }
+  /**
+   * The same, sentence class by sentence class: a sentence's class is its first entity's tag
+   * (0: none), the label its shard was drawn by; `n` counts tokens, so the classes' means
+   * weighted by `n` are the overall score.
+   */
+  const classLogLikelihoods = async (weights: Weights, rows: Sentence[]): Promise<ClassScore[]> => {
+    const sentences = sentenceLogLikelihoods(weights, rows)
+    const sums = new Map<number, { n: number, sum: number }>()
+    rows.forEach((s, i) => {
+      const label = sentenceClass(s)
+      const class_ = sums.get(label) ?? { n: 0, sum: 0 }
+      class_.n += s.tokens.length
+      class_.sum += sentences[i] as number
+      sums.set(label, class_)
+    })
+    return [...sums].filter(([, { n }]) => n > 0).sort(([a], [b]) => a - b).map(([label, { n, sum }]) => ({ label, n, mean: sum / n }))
+  }
+  const sentenceClass = (s: Sentence): number => { const t = s.tags.find(tag => tag !== 'O'); return t === undefined ? 0 : 1 + (index.get(t) as number) }
   logger.info('ner task loaded', { train: train.length, test: test.length, tags })
 
   return {
@@ -80,8 +108,7 @@ export async function createNerTask (config: Config, options: TaskOptions = {}):
     initialWeights: seed => initSoftmax(shape, seed),
 
     shards (parts: number, options: ShardOptions): Array<Shard<Sentence>> {
-      const firstType = train.map(s => { const t = s.tags.find(tag => tag !== 'O'); return t === undefined ? 0 : 1 + (index.get(t) as number) })
-      return splitShards(train, firstType, parts, { ...options, valFraction: config.valFraction })
+      return splitShards(train, train.map(sentenceClass), parts, { ...options, valFraction: config.valFraction })
     },
 
     async train (base: Weights, shard: Shard<Sentence>, options: TrainOptions): Promise<TrainResult> {
@@ -97,7 +124,7 @@ export async function createNerTask (config: Config, options: TaskOptions = {}):
       return { metric: scores.f1, metricName: 'entityF1', details: { precision: scores.precision, recall: scores.recall, f1: scores.f1, sentences: rows.length } }
     },
 
-    ...(config.judge === 'logLikelihood' ? { judge: { name: 'logLikelihood', score: logLikelihood, tolerance: config.tolerance } } : {}),
+    ...(config.judge === 'logLikelihood' ? { judge: { name: 'logLikelihood', score: logLikelihood, byClass: classLogLikelihoods, tolerance: config.tolerance } } : {}),
 
     samples (shard) { return shard.train.reduce((n, s) => n + s.tokens.length, 0) },
 
