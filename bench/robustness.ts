@@ -47,7 +47,7 @@ const acceptance = AcceptanceRuleName.parse(values.acceptance)
 /** The rule's minGain where the command sets it (a row records it); else the rule's default. */
 const minGain = values['min-gain'] === undefined ? undefined : Number(values['min-gain'])
 if (attacks.includes('none') !== hostiles.every(h => h === 0)) throw new Error('--attacks none goes with --hostile 0, and only it')
-const command = `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain ${minGain}`}`
+const command = values.render ? 'npm run bench:robustness -- --render' : `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain=${minGain}`}`
 
 interface Row {
   task: string, seed: number, hostile: number, attack: string, rounds: number, split: string
@@ -65,6 +65,8 @@ const rows = saved
 const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance' | 'minGain'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}${r.minGain === undefined ? '' : `/${r.minGain}`}`
 const done = new Set(rows.map(key))
 const ruleOf = (r: Row): AcceptanceRuleName => r.acceptance ?? 'tolerance'
+/** A rule as the tables name it: with its minGain where a command set one. */
+const ruleLabel = (r: Row): string => r.minGain === undefined ? ruleOf(r) : `${ruleOf(r)} (minGain ${r.minGain})`
 
 if (!values.render) {
   for (const task of tasks) {
@@ -111,14 +113,15 @@ async function save (): Promise<void> {
   await writeFile(join(values.out, 'robustness-heatmap.svg'), await heatmap())
 }
 
-interface Cell { task: string, rule: AcceptanceRuleName, hostile: number, attack: string, seeds: number, gap: number, merged: number, rejected: number, pass: boolean }
+interface Cell { task: string, rule: string, hostile: number, attack: string, seeds: number, gap: number, merged: number, rejected: number, pass: boolean }
 function cells (): Cell[] {
   const out: Cell[] = []
   for (const task of [...new Set(rows.map(r => r.task))]) {
-    for (const rule of AcceptanceRuleName.options.filter(a => rows.some(r => ruleOf(r) === a))) {
+    const labels = [...new Set(rows.map(ruleLabel))].sort((a, b) => AcceptanceRuleName.options.indexOf(a.split(' ')[0] as AcceptanceRuleName) - AcceptanceRuleName.options.indexOf(b.split(' ')[0] as AcceptanceRuleName) || a.localeCompare(b))
+    for (const rule of labels) {
       for (const hostile of [...new Set(rows.map(r => r.hostile))].sort()) {
         for (const attack of ATTACKS) {
-          const rs = rows.filter(r => r.task === task && ruleOf(r) === rule && r.hostile === hostile && r.attack === attack)
+          const rs = rows.filter(r => r.task === task && ruleLabel(r) === rule && r.hostile === hostile && r.attack === attack)
           if (rs.length === 0) continue
           const gap = 100 * rs.reduce((s, r) => s + (r.metric - r.absent), 0) / rs.length
           const merged = rs.reduce((s, r) => s + r.hostileMerged, 0) / Math.max(1, rs.reduce((s, r) => s + r.hostileProposed, 0))
