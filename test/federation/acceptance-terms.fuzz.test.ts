@@ -27,7 +27,7 @@ const ClasswiseTerms = fc.record({
   rule: fc.constant('classwise' as const),
   tolerance: fc.double({ min: 0, max: 1, noNaN: true }),
   relativeTolerance: fc.constant(0),
-  minGain: fc.double({ min: 0, max: 1, noNaN: true }),
+  minGain: fc.double({ min: -1, max: 1, noNaN: true }),
   classRatio: fc.double({ min: 1, max: 100, noNaN: true }),
   scale: fc.constantFrom('full' as const, 'share' as const),
   robustness: Robustness
@@ -83,6 +83,30 @@ describe('acceptance terms and signed measurements (fuzz)', () => {
         refusal = err.name
       }
       expect(refusal).toBe(!needed ? 'UnmeasuredVoteError' : accept === decided ? undefined : 'VoteAgainstRuleError')
+    }), runs)
+  })
+
+  it('under the probation rule, a vote follows the terms exactly when its accept is what they decide for the proposer\'s standing', () => {
+    const ProbationTerms = fc.record({
+      rule: fc.constant('probation' as const),
+      tolerance: fc.constant(0.1),
+      relativeTolerance: fc.constant(0),
+      minGain: fc.double({ min: -1, max: 1, noNaN: true }),
+      classRatio: fc.double({ min: 1, max: 100, noNaN: true }),
+      probationGain: fc.double({ min: 0, max: 1, noNaN: true }),
+      scale: fc.constant('share' as const)
+    })
+    const WithReference = fc.tuple(MeasuredArb, fc.option(score, { nil: undefined })).map(([m, reference]) => reference === undefined ? m : { ...m, reference })
+    fc.assert(fc.property(ProbationTerms, WithReference, fc.constantFrom('new' as const, 'good' as const, 'bad' as const), fc.boolean(), (terms, measured, standing, accept) => {
+      const needed = measured.combined !== undefined && measured.without !== undefined && measured.classes !== undefined && measured.reference !== undefined
+      let refusal: string | undefined
+      try {
+        assertFollowsTerms(terms, vote(accept, measured), 'the vote', standing)
+      } catch (err) {
+        if (!(err instanceof ConclaveError)) throw err
+        refusal = err.name
+      }
+      expect(refusal).toBe(!needed ? 'UnmeasuredVoteError' : accept === ruling(terms, measured, standing).accept ? undefined : 'VoteAgainstRuleError')
     }), runs)
   })
 

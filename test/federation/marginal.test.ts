@@ -24,13 +24,17 @@ describe('the marginal rule', () => {
     expect(rule.decide({ before: -1, after: -0.95, combined: -0.7, without: -0.6 }).accept).toBe(false)
     // lowers the score alone (a non-IID honest update) yet adds to the combination
     expect(marginalRule({ minGain: 0 }).decide({ before: -1, after: -1.05, combined: -0.7, without: -0.75 }).accept).toBe(true)
+    // a negative minGain is a slack: the update may cost a share of what the combination gains (here 0.3; it costs 0.02)
+    expect(marginalRule({ minGain: 0 }).decide({ before: -1, after: -1.05, combined: -0.7, without: -0.68 }).accept).toBe(false)
+    expect(marginalRule({ minGain: -0.1 }).decide({ before: -1, after: -1.05, combined: -0.7, without: -0.68 }).accept).toBe(true)
+    expect(marginalRule({ minGain: -0.05 }).decide({ before: -1, after: -1.05, combined: -0.7, without: -0.68 }).accept).toBe(false)
     // a combination that loses asks no gain: not making it worse is enough
     expect(rule.decide({ before: -1, after: -1, combined: -1.2, without: -1.2 })).toEqual({ accept: true, allowance: -0 })
   })
 
   it('accepts exactly when combined − without ≥ minGain × max(0, combined − before)', () => {
     const score = fc.double({ min: -50, max: 50, noNaN: true })
-    fc.assert(fc.property(fc.double({ min: 0, max: 1, noNaN: true }), score, score, score, score, (minGain, before, after, combined, without) => {
+    fc.assert(fc.property(fc.double({ min: -1, max: 1, noNaN: true }), score, score, score, score, (minGain, before, after, combined, without) => {
       const verdict = marginalRule({ minGain }).decide({ before, after, combined, without })
       expect(verdict.accept).toBe(combined - without >= minGain * Math.max(0, combined - before))
       // what the update does alone never decides
