@@ -236,7 +236,7 @@ export interface AcceptanceConfig {
 }
 
 /** `minGain` as chosen on classify's dev split, per rule (docs/results/robustness-selection.md). */
-export const DEFAULT_MIN_GAIN = { improve: 0.1, marginal: 0, classwise: 0, standing: 0, probation: 0 } as const
+export const DEFAULT_MIN_GAIN = { improve: 0.1, marginal: 0, classwise: 0, standing: 0, probation: -0.1 } as const
 
 /** `classRatio` as chosen on classify's dev split (docs/results/robustness-selection.md), for the classwise rule; the standing rule takes it as it is. */
 export const DEFAULT_CLASS_RATIO = 1.8

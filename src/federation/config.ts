@@ -84,7 +84,7 @@ export const RunConfig = z.object({
    * on its validation examples that another member's update must gain it too; for
    * `marginal`: the share of what the round's combined update gains it that an update must add.
    * Negative: the share it may cost (a slack for honest updates that pull against each other).
-   * @default 0.1 for improve, 0 for marginal (chosen on classify's dev split: docs/results/robustness-selection.md)
+   * @default 0.1 for improve, 0 for marginal, classwise and standing, −0.1 for probation (chosen on classify's dev split: docs/results/robustness-selection.md)
    */
   minGain: z.number().min(-1).max(1).optional(),
   /**

@@ -107,7 +107,7 @@ describe('the probation rule', () => {
   it('is chartered with its probation gain, and the charter\'s terms hold a vote on a newcomer to it', () => {
     const judge = { tolerance: 0.1 }
     const terms = AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share' }, judge))
-    expect(terms).toMatchObject({ rule: 'probation', minGain: 0, classRatio: 1.8, probationGain: 0.1 })
+    expect(terms).toMatchObject({ rule: 'probation', minGain: -0.1, classRatio: 1.8, probationGain: 0.1 })
     const vote = { type: 'vote', federation: 'f', round: 1, proposal: 'p', accept: true, score: 0.1, rationale: '', measurement: gaining(0.02) } as never
     expect(() => { assertFollowsTerms(terms, vote, 'the vote', 'good') }).not.toThrow()
     expect(() => { assertFollowsTerms(terms, vote, 'the vote', 'new') }).toThrow(/makes the charter's probation rule reject for a proposer in new standing/)
