@@ -61,6 +61,30 @@ describe('a charter\'s compression', () => {
     expect(last.accepts).toBeGreaterThan(0)
   })
 
+  it('under topk, a voter measures a peer\'s update against its own as topk sends it: norms and directions like with like', async () => {
+    const sim = await federation(TOPK)
+    await sim.charter()
+    await sim.round(1)
+    await sim.round(2)
+    const state = sim.participants[0]?.state
+    const geometry = new Map<string, { normRatio?: number, cosine?: number }>()
+    for (const p of state?.proposals.values() ?? []) {
+      for (const [voter, { signed }] of p.votes) {
+        const m = signed.record.measurement
+        if (m === undefined || 'unusable' in m || m.geometry === undefined) throw new Error('a vote without geometry')
+        geometry.set(`${p.signed.record.round} ${voter} ${p.signed.issuer}`, m.geometry)
+      }
+    }
+    expect(geometry.size).toBe(12)
+    for (const [key, there] of geometry) {
+      const [round, voter, owner] = key.split(' ')
+      const back = geometry.get(`${round} ${owner} ${voter}`)
+      // ‖a‖/‖b‖ · ‖b‖/‖a‖ = 1 and cos(a, b) = cos(b, a) only when both sides compare the forms sent
+      expect((there.normRatio ?? 0) * (back?.normRatio ?? 0)).toBeCloseTo(1, 6)
+      expect(there.cosine).toBeCloseTo(back?.cosine ?? Number.NaN, 6)
+    }
+  })
+
   it('no compression stays off the charter: the charter runs always wrote', async () => {
     const sim = await federation({ kind: 'none' })
     const charter = await charterOf(sim.config, sim.task, sim.store, sim.participants.map(p => p.did))
