@@ -47,6 +47,9 @@ describe('a member process killed before it voted, restarted on its own director
       // The researcher pauses agent-3 as soon as the room exists, before its peers can propose.
       const alice = client(researcher)
       const roomId = await until('the room exists', async () => (await alice.json<{ room_id: string }>('POST', `/_matrix/client/v3/join/${encodeURIComponent(`#${federation}:localhost`)}`, {})).room_id, running, 120)
+      // Only once agent-3 is in the room: a message sent before it joined is history to it, not news (on a busy machine it joins late).
+      const agent3 = (JSON.parse(await readFile(configs[2] as string, 'utf8')) as { bus: { accounts: Array<{ userId: string }> } }).bus.accounts[2]?.userId as string
+      await until('agent-3 joins the room', async () => agent3 in (await alice.json<{ joined: Record<string, unknown> }>('GET', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/joined_members`)).joined ? true : undefined, running, 120)
       const pause = await alice.send(roomId, { msgtype: 'm.text', body: '@agent-3 !pause' })
       // (Before the charter its peers know no agent-3 and say so; only agent-3's own reply matters here.)
       const replies = await until('agent-3 answers', async () => {
