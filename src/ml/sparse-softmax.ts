@@ -345,13 +345,20 @@ function tensorOf (weights: Weights, name: string, size: number): Tensor {
 
 /** Each label's number of rows and mean log-probability of it, in label order (labels without rows left out): an update's effect class by class. */
 export function softmaxClassLogLikelihoods (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[], labels: readonly number[]): Array<{ label: number, n: number, mean: number }> {
-  const logProbs = softmaxLogProbs(shape, weights, rows, labels)
+  return meansByClass(labels, softmaxLogProbs(shape, weights, rows, labels))
+}
+
+/**
+ * Each label's mean of `values` (summed in the order given), by label: `counts[i]` is how
+ * many units `values[i]` sums (default 1); a label counting none is left out.
+ */
+export function meansByClass (labels: readonly number[], values: ArrayLike<number>, counts?: readonly number[]): Array<{ label: number, n: number, mean: number }> {
   const sums = new Map<number, { n: number, sum: number }>()
   labels.forEach((label, i) => {
     const class_ = sums.get(label) ?? { n: 0, sum: 0 }
-    class_.n += 1
-    class_.sum += logProbs[i] as number
+    class_.n += counts?.[i] ?? 1
+    class_.sum += values[i] as number
     sums.set(label, class_)
   })
-  return [...sums].sort(([a], [b]) => a - b).map(([label, { n, sum }]) => ({ label, n, mean: sum / n }))
+  return [...sums].filter(([, { n }]) => n > 0).sort(([a], [b]) => a - b).map(([label, { n, sum }]) => ({ label, n, mean: sum / n }))
 }

@@ -12,7 +12,7 @@ import { tokenFeatures } from '../../data/token-features.ts'
 import { entityScores } from '../../metrics/entities.ts'
 import { initBackend } from '../backend.ts'
 import { bioChain, chainDecode, chainNll, zeroScores, type Chain } from '../crf.ts'
-import { chainScores, initSoftmax, softmaxLogits, softmaxLogLikelihood, softmaxLogProbs, trainSoftmax, type SoftmaxShape } from '../sparse-softmax.ts'
+import { chainScores, initSoftmax, meansByClass, softmaxLogits, softmaxLogLikelihood, softmaxLogProbs, trainSoftmax, type SoftmaxShape } from '../sparse-softmax.ts'
 import type { ClassScore, EvalResult, NerConfig, Shard, ShardOptions, Task, TaskOptions, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
 import type { Weights } from '../weights.ts'
@@ -86,18 +86,8 @@ export async function createNerTask (config: Config, options: TaskOptions = {}):
    * (0: none), the label its shard was drawn by; `n` counts tokens, so the classes' means
    * weighted by `n` are the overall score.
    */
-  const classLogLikelihoods = async (weights: Weights, rows: Sentence[]): Promise<ClassScore[]> => {
-    const sentences = sentenceLogLikelihoods(weights, rows)
-    const sums = new Map<number, { n: number, sum: number }>()
-    rows.forEach((s, i) => {
-      const label = sentenceClass(s)
-      const class_ = sums.get(label) ?? { n: 0, sum: 0 }
-      class_.n += s.tokens.length
-      class_.sum += sentences[i] as number
-      sums.set(label, class_)
-    })
-    return [...sums].filter(([, { n }]) => n > 0).sort(([a], [b]) => a - b).map(([label, { n, sum }]) => ({ label, n, mean: sum / n }))
-  }
+  const classLogLikelihoods = async (weights: Weights, rows: Sentence[]): Promise<ClassScore[]> =>
+    meansByClass(rows.map(sentenceClass), sentenceLogLikelihoods(weights, rows), rows.map(s => s.tokens.length))
   const sentenceClass = (s: Sentence): number => { const t = s.tags.find(tag => tag !== 'O'); return t === undefined ? 0 : 1 + (index.get(t) as number) }
   logger.info('ner task loaded', { train: train.length, test: test.length, tags })
 
