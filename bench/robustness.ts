@@ -1,13 +1,14 @@
 /**
  * `npm run bench:robustness -- [--tasks classify,ner] [--seeds 1,2,3] [--hostile 1,2] [--attacks all|a,b]
- *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve|marginal|classwise|standing|probation] [--min-gain G] [--out DIR] [--render]` (`--hostile 0 --attacks none`: no attack): every attack of the harness against a 5-member
+ *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve|marginal|classwise|standing|probation] [--min-gain G] [--from-round R] [--out DIR] [--render]` (`--hostile 0 --attacks none`: no attack): every attack of the harness against a 5-member
  * federation with its last h members hostile, next to the same federation with those members simply
  * absent (FedAvg of the honest members' updates: what a vote that keeps exactly the hostile updates out
  * ends with, model for model). Per cell: the final metric, the gap to the absent-hostile run, the share of
  * hostile updates merged and of honest ones rejected. Writes robustness.{json,md} and a heatmap of the gaps.
  * Rows are saved as they finish, so a long grid can be continued (finished cells are skipped). Members vote
  * by the run config's default acceptance rule (tolerance) unless --acceptance names another; a row names
- * its rule, and the tables show each rule's cells side by side.
+ * its rule, and the tables show each rule's cells side by side. `--from-round R`: the hostile members behave
+ * until round R, so the record vouches for them before they attack (their updates count as hostile from R).
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -19,6 +20,7 @@ import { runBaseline } from '../src/federation/baselines.ts'
 import { vegaLiteSvg } from '../src/federation/charts.ts'
 import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
+import { readRunView } from '../src/federation/run-view.ts'
 import { TABLE1_BASE } from './table1-setting.ts'
 
 /** `none` (with --hostile 0): the federation without an attack, for how many honest updates the rule rejects. */
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     split: { type: 'string', default: 'test' },
     acceptance: { type: 'string', default: 'tolerance' },
     'min-gain': { type: 'string' },
+    'from-round': { type: 'string', default: '1' },
     out: { type: 'string', default: 'docs/results' },
     render: { type: 'boolean', default: false }
   }
@@ -46,8 +49,11 @@ const rounds = Number(values.rounds)
 const acceptance = AcceptanceRuleName.parse(values.acceptance)
 /** The rule's minGain where the command sets it (a row records it); else the rule's default. */
 const minGain = values['min-gain'] === undefined ? undefined : Number(values['min-gain'])
+/** The round the hostile members turn in (1: hostile throughout; later: honest until then, so the record vouches for them). */
+const fromRound = Number(values['from-round'])
+if (!Number.isInteger(fromRound) || fromRound < 1 || fromRound > rounds) throw new Error(`--from-round takes a round of the run, 1 to ${rounds}`)
 if (attacks.includes('none') !== hostiles.every(h => h === 0)) throw new Error('--attacks none goes with --hostile 0, and only it')
-const command = values.render ? 'npm run bench:robustness -- --render' : `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain=${minGain}`}`
+const command = values.render ? 'npm run bench:robustness -- --render' : `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain=${minGain}`}${fromRound === 1 ? '' : ` --from-round ${fromRound}`}`
 
 interface Row {
   task: string, seed: number, hostile: number, attack: string, rounds: number, split: string
@@ -55,6 +61,8 @@ interface Row {
   acceptance?: AcceptanceRuleName
   /** The rule's minGain where the command set it (absent: the rule's default). */
   minGain?: number
+  /** The round the hostile members turned in, where later than 1. */
+  fromRound?: number
   /** Final metric of the federation under attack, and of the same federation with the hostile members absent. */
   metric: number, absent: number
   hostileMerged: number, hostileProposed: number, honestRejected: number, honestProposed: number
@@ -62,11 +70,17 @@ interface Row {
 const jsonPath = join(values.out, 'robustness.json')
 const saved: Row[] = await readFile(jsonPath, 'utf8').then(t => (JSON.parse(t) as { rows: Row[] }).rows, () => [])
 const rows = saved
-const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance' | 'minGain'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}${r.minGain === undefined ? '' : `/${r.minGain}`}`
+const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance' | 'minGain' | 'fromRound'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}${r.minGain === undefined ? '' : `/${r.minGain}`}${r.fromRound === undefined ? '' : `/from${r.fromRound}`}`
 const done = new Set(rows.map(key))
 const ruleOf = (r: Row): AcceptanceRuleName => r.acceptance ?? 'tolerance'
 /** A rule as the tables name it: with its minGain where a command set one. */
 const ruleLabel = (r: Row): string => r.minGain === undefined ? ruleOf(r) : `${ruleOf(r)} (minGain ${r.minGain})`
+/** An attack as the tables name it: with the round its members turned in, where later than 1. */
+const attackLabel = (r: Pick<Row, 'attack' | 'fromRound'>): string => r.fromRound === undefined ? r.attack : `${r.attack} from round ${r.fromRound}`
+/** Every attack label the rows hold, in the harness's order, each kind by the round it starts in. */
+const attackLabels = (): string[] => [...new Map(rows.map(r => [attackLabel(r), r])).values()]
+  .sort((a, b) => ATTACKS.indexOf(a.attack as typeof ATTACKS[number]) - ATTACKS.indexOf(b.attack as typeof ATTACKS[number]) || (a.fromRound ?? 1) - (b.fromRound ?? 1))
+  .map(attackLabel)
 
 if (!values.render) {
   for (const task of tasks) {
@@ -76,28 +90,31 @@ if (!values.render) {
         const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: 0.5 }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0, acceptance, ...(minGain === undefined ? {} : { minGain }) } as unknown as RunConfigInput
         let absent: number | undefined
         for (const attack of attacks) {
-          const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance, ...(minGain === undefined ? {} : { minGain }) }
+          const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance, ...(minGain === undefined ? {} : { minGain }), ...(fromRound === 1 ? {} : { fromRound }) }
           if (done.has(key(cell))) continue
           absent ??= (await runBaseline('fedavg', parseRunConfig(base), { absent: bad })).rounds.at(-1)?.metric.value ?? Number.NaN
           const out = await mkdtemp(join(tmpdir(), 'conclave-robustness-'))
-          const config = parseRunConfig({ ...base, attacks: bad.map(agent => ({ kind: attack, agent })) })
+          const config = parseRunConfig({ ...base, attacks: bad.map(agent => ({ kind: attack, agent, fromRound })) })
           const report = await runFederation(config, { out, force: true })
-          await rm(out, { recursive: true, force: true })
           const hostileNames = new Set(bad.map(a => memberName(a - 1)))
+          // A member that turned later is hostile only from then: what it had merged before, honestly, is not counted.
+          const view = fromRound === 1 ? undefined : await readRunView(join(out, 'ledger'))
+          const mergedBefore = (view?.reputation ?? []).filter(r => r.round === fromRound - 1 && hostileNames.has(r.member.name)).reduce((n, r) => n + r.accepted, 0)
+          await rm(out, { recursive: true, force: true })
           const of = (isHostile: boolean): typeof report.agents => report.agents.filter(a => hostileNames.has(a.name) === isHostile)
           const row: Row = {
             ...cell,
             metric: report.rounds.at(-1)?.metric.value ?? Number.NaN,
             absent,
             // Refused proposals (re-sent, inflated) never reach a vote: they count as proposed and not merged.
-            hostileMerged: of(true).reduce((n, a) => n + a.accepted, 0),
-            hostileProposed: rounds * hostile,
+            hostileMerged: of(true).reduce((n, a) => n + a.accepted, 0) - mergedBefore,
+            hostileProposed: (rounds - fromRound + 1) * hostile,
             honestRejected: of(false).reduce((n, a) => n + a.rejected, 0),
             honestProposed: rounds * (AGENTS - hostile)
           }
           rows.push(row)
           done.add(key(row))
-          process.stderr.write(`${task} seed ${seed} · ${hostile} hostile · ${attack}: ${(100 * row.metric).toFixed(2)} (absent ${(100 * absent).toFixed(2)}) · hostile merged ${row.hostileMerged}/${row.hostileProposed} · honest rejected ${row.honestRejected}/${row.honestProposed}\n`)
+          process.stderr.write(`${task} seed ${seed} · ${hostile} hostile · ${attackLabel(row)}: ${(100 * row.metric).toFixed(2)} (absent ${(100 * absent).toFixed(2)}) · hostile merged ${row.hostileMerged}/${row.hostileProposed} · honest rejected ${row.honestRejected}/${row.honestProposed}\n`)
           await save()
         }
       }
@@ -120,14 +137,14 @@ function cells (): Cell[] {
     const labels = [...new Set(rows.map(ruleLabel))].sort((a, b) => AcceptanceRuleName.options.indexOf(a.split(' ')[0] as AcceptanceRuleName) - AcceptanceRuleName.options.indexOf(b.split(' ')[0] as AcceptanceRuleName) || a.localeCompare(b))
     for (const rule of labels) {
       for (const hostile of [...new Set(rows.map(r => r.hostile))].sort()) {
-        for (const attack of ATTACKS) {
-          const rs = rows.filter(r => r.task === task && ruleLabel(r) === rule && r.hostile === hostile && r.attack === attack)
+        for (const attack of attackLabels()) {
+          const rs = rows.filter(r => r.task === task && ruleLabel(r) === rule && r.hostile === hostile && attackLabel(r) === attack)
           if (rs.length === 0) continue
           const gap = 100 * rs.reduce((s, r) => s + (r.metric - r.absent), 0) / rs.length
           const merged = rs.reduce((s, r) => s + r.hostileMerged, 0) / Math.max(1, rs.reduce((s, r) => s + r.hostileProposed, 0))
           const rejected = rs.reduce((s, r) => s + r.honestRejected, 0) / rs.reduce((s, r) => s + r.honestProposed, 0)
           // ALIE's single updates may be indistinguishable from honest ones: judged by the final metric alone.
-          const pass = gap >= -1 && (attack === 'alie' || merged <= 0.05) && rejected <= 0.05
+          const pass = gap >= -1 && (rs[0]?.attack === 'alie' || merged <= 0.05) && rejected <= 0.05
           out.push({ task, rule, hostile, attack, seeds: rs.length, gap, merged, rejected, pass })
         }
       }
@@ -150,7 +167,7 @@ async function heatmap (): Promise<string> {
     data: { values: data },
     width: { step: 58 },
     height: { step: 30 },
-    encoding: { x: { field: 'attack', type: 'nominal', sort: [...ATTACKS], title: null }, y: { field: 'row', type: 'nominal', title: null } },
+    encoding: { x: { field: 'attack', type: 'nominal', sort: attackLabels(), title: null }, y: { field: 'row', type: 'nominal', title: null } },
     layer: [
       { mark: 'rect', encoding: { color: { field: 'gap', type: 'quantitative', title: 'points', scale: { domain: [-10, 0, 2], range: ['#b2182b', '#f7f7f7', '#2166ac'], clamp: true } } } },
       { mark: { type: 'text', fontSize: 10 }, encoding: { text: { field: 'label' } } }

@@ -5,6 +5,11 @@ import type { Shard, Task } from '../ml/task.ts'
 import { delta as deltaOf, mapValues, type Weights } from '../ml/weights.ts'
 
 const Agent = z.number().int().min(1).describe('1-based index of the hostile agent (agent-N)')
+/** Who attacks, and from when: a member may behave until the record vouches for it, then turn. */
+const Who = {
+  agent: Agent,
+  fromRound: z.number().int().min(1).default(1).describe('the first round it attacks in; it is honest before')
+}
 
 /**
  * How a hostile participant misbehaves. Data attacks poison its training labels; update
@@ -15,19 +20,20 @@ const Agent = z.number().int().min(1).describe('1-based index of the hostile age
  * al. 2019) sends μ − z·σ, per coordinate, of the round's updates it has seen (its own
  * included), small enough to pass distance- and statistics-based defences. Hostile agents
  * judge and vote on others' updates honestly, except `collude`rs: they sign-flip their
- * own updates, accept each other's and reject everyone else's.
+ * own updates, accept each other's and reject everyone else's. Each attack starts in its
+ * `fromRound`; before it the member trains, proposes and votes honestly.
  */
 export const Attack = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('label-noise'), agent: Agent, rate: z.number().min(0).max(1).default(0.5) }).strict(),
-  z.object({ kind: z.literal('label-flip'), agent: Agent }).strict(),
-  z.object({ kind: z.literal('sign-flip'), agent: Agent, scale: z.number().positive().default(1) }).strict(),
-  z.object({ kind: z.literal('scale'), agent: Agent, factor: z.number().default(10) }).strict(),
-  z.object({ kind: z.literal('random-noise'), agent: Agent, std: z.number().positive().default(0.1) }).strict(),
-  z.object({ kind: z.literal('free-ride'), agent: Agent }).strict(),
-  z.object({ kind: z.literal('stale'), agent: Agent, noise: z.number().positive().default(1e-3).describe('relative noise on the re-sent update') }).strict(),
-  z.object({ kind: z.literal('inflate-samples'), agent: Agent, factor: z.number().min(1).default(1e6) }).strict(),
-  z.object({ kind: z.literal('alie'), agent: Agent, z: z.number().default(1) }).strict(),
-  z.object({ kind: z.literal('collude'), agent: Agent, scale: z.number().positive().default(5) }).strict()
+  z.object({ kind: z.literal('label-noise'), ...Who, rate: z.number().min(0).max(1).default(0.5) }).strict(),
+  z.object({ kind: z.literal('label-flip'), ...Who }).strict(),
+  z.object({ kind: z.literal('sign-flip'), ...Who, scale: z.number().positive().default(1) }).strict(),
+  z.object({ kind: z.literal('scale'), ...Who, factor: z.number().default(10) }).strict(),
+  z.object({ kind: z.literal('random-noise'), ...Who, std: z.number().positive().default(0.1) }).strict(),
+  z.object({ kind: z.literal('free-ride'), ...Who }).strict(),
+  z.object({ kind: z.literal('stale'), ...Who, noise: z.number().positive().default(1e-3).describe('relative noise on the re-sent update') }).strict(),
+  z.object({ kind: z.literal('inflate-samples'), ...Who, factor: z.number().min(1).default(1e6) }).strict(),
+  z.object({ kind: z.literal('alie'), ...Who, z: z.number().default(1) }).strict(),
+  z.object({ kind: z.literal('collude'), ...Who, scale: z.number().positive().default(5) }).strict()
 ])
 export type Attack = z.infer<typeof Attack>
 
@@ -121,7 +127,10 @@ export class Conduct<E = unknown> {
   readonly #memory: { first?: Weights } = {}
   #poisoned?: { from: Shard<E>, shard: Shard<E> }
 
-  get attack (): Attack | undefined { return this.#attack }
+  /** My attack, from the round it starts in (honest before, and always when I carry none). */
+  attackAt (round: number): Attack | undefined {
+    return this.#attack !== undefined && round >= this.#attack.fromRound ? this.#attack : undefined
+  }
 
   constructor (task: Task<E>, attack: Attack | undefined, seed: number) {
     this.#task = task
@@ -132,8 +141,10 @@ export class Conduct<E = unknown> {
   /** My update for `round`, trained from `global` on `shard` (or on its poisoned copy). */
   /** `seen`: the round's updates already proposed, which a hostile member may read. */
   async update (shard: Shard<E>, global: Weights, round: number, seen: readonly Weights[] = []): Promise<LocalUpdate> {
-    if (this.#poisoned?.from !== shard) this.#poisoned = { from: shard, shard: poisonShard(this.#task, shard, this.#attack, this.#seed) }
-    return localUpdate(this.#task, this.#poisoned.shard, global, { attack: this.#attack, seed: this.#seed, round, memory: this.#memory, seen })
+    const attack = this.attackAt(round)
+    if (attack === undefined) return localUpdate(this.#task, shard, global, { seed: this.#seed, round, memory: this.#memory, seen })
+    if (this.#poisoned?.from !== shard) this.#poisoned = { from: shard, shard: poisonShard(this.#task, shard, attack, this.#seed) }
+    return localUpdate(this.#task, this.#poisoned.shard, global, { attack, seed: this.#seed, round, memory: this.#memory, seen })
   }
 }
 

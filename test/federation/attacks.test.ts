@@ -16,10 +16,10 @@ const values = (w: Weights): number[] => [...(w.get('w')?.data ?? [])]
 
 describe('attack modes', () => {
   it('corrupt updates as configured, deterministically', () => {
-    expect(values(corruptDelta(d, { kind: 'sign-flip', agent: 1, scale: 2 }, 1))).toEqual([-2, 4, -1])
-    expect(values(corruptDelta(d, { kind: 'scale', agent: 1, factor: 10 }, 1))).toEqual([10, -20, 5])
-    const noise = values(corruptDelta(d, { kind: 'random-noise', agent: 1, std: 1 }, 7))
-    expect(noise).toEqual(values(corruptDelta(d, { kind: 'random-noise', agent: 1, std: 1 }, 7)))
+    expect(values(corruptDelta(d, { kind: 'sign-flip', agent: 1, fromRound: 1, scale: 2 }, 1))).toEqual([-2, 4, -1])
+    expect(values(corruptDelta(d, { kind: 'scale', agent: 1, fromRound: 1, factor: 10 }, 1))).toEqual([10, -20, 5])
+    const noise = values(corruptDelta(d, { kind: 'random-noise', agent: 1, fromRound: 1, std: 1 }, 7))
+    expect(noise).toEqual(values(corruptDelta(d, { kind: 'random-noise', agent: 1, fromRound: 1, std: 1 }, 7)))
     expect(noise).not.toEqual(values(d))
     expect(corruptDelta(d, undefined, 1)).toBe(d)
   })
@@ -123,6 +123,38 @@ describe('a federation with a hostile member', () => {
     }
     expect(worst).toBeLessThan(1e-6)
     expect(weightsSha256(heavy2 as Weights)).not.toBe(weightsSha256(plain2 as Weights))
+  })
+
+  it('a member that turns in round 2 proposes and votes honestly in round 1 (merged, in good standing), then attacks (rejected)', async () => {
+    const config = smallConfig({ agents: 4, quorum: 2, rounds: 2, attacks: [{ kind: 'collude', agent: 4, scale: 5, fromRound: 2 }] })
+    const sim = await Simulation.create(config, { dir: await tempDir() })
+    try {
+      await sim.charter()
+      for (let round = 1; round <= 2; round++) await sim.round(round)
+      const turncoat = sim.participants[3]?.did
+      const state = sim.participants[0]?.state as FederationState
+      const theirs = [...state.proposals.values()].filter(p => p.signed.issuer === turncoat)
+      expect(theirs.map(p => [p.signed.record.round, p.decision?.record.accepted])).toEqual([[1, true], [2, false]])
+      expect(state.standing(theirs[1]?.block as string)).toBe('good')
+      // Its votes: honest ones on round 1's honest updates, and a colluder's rejections of round 2's.
+      const votesOn = (round: number): boolean[] => [...state.proposals.values()]
+        .filter(p => p.signed.record.round === round && p.signed.issuer !== turncoat)
+        .flatMap(p => [...p.votes.values()].filter(v => v.signed.issuer === turncoat).map(v => v.signed.record.accept))
+      expect(votesOn(1).length).toBeGreaterThan(0)
+      expect(votesOn(1).every(accept => accept)).toBe(true)
+      expect(votesOn(2).length).toBeGreaterThan(0)
+      expect(votesOn(2).some(accept => accept)).toBe(false)
+      expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
+    } finally {
+      await sim.close()
+    }
+  })
+
+  it('a member that turns in round 2 trains round 1 as an honest member does: FedAvg\'s round 1 is the clean one', async () => {
+    const clean = await runBaseline('fedavg', smallConfig({ agents: 3, rounds: 2 }))
+    const turning = await runBaseline('fedavg', smallConfig({ agents: 3, rounds: 2, attacks: [{ kind: 'label-flip', agent: 3, fromRound: 2 }] }))
+    expect(turning.rounds[1]?.metric.value).toBe(clean.rounds[1]?.metric.value)
+    expect(turning.rounds[2]?.metric.value).not.toBe(clean.rounds[2]?.metric.value)
   })
 
   it('a free-rider copies another member\'s update instead of training, and every copy is refused (ReplayedUpdateError)', async () => {

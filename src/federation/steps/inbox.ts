@@ -135,7 +135,7 @@ async function judgeArrival (ctx: InboxContext, entry: ProposalEntry, options: S
 /** The autopilot: evaluate, then vote as the acceptance rule says. */
 async function judge (ctx: InboxContext, entry: ProposalEntry, options: StepOptions): Promise<void> {
   const evaluation = await evaluate(ctx, { entry }, options)
-  if (ctx.collusion !== undefined) {
+  if (ctx.collusion !== undefined && ctx.conduct.attackAt(entry.signed.record.round) !== undefined) {
     const ally = ctx.collusion.some(i => ctx.state.charter?.record.members[i - 1] === entry.signed.issuer)
     const accept = ally && evaluation.unusable === undefined
     const measurement = evaluation.measurement === undefined ? undefined : forgedMeasurement(evaluation.measurement, accept)

@@ -25,7 +25,7 @@ export async function train (ctx: TrainContext, { round }: { round: number }, op
 export async function trainDraft (ctx: TrainContext, round: number, options: StepOptions = {}): Promise<Draft> {
   const { held } = ctx
   // ALIE trains when it proposes, to read every update proposed before it.
-  const prepared = ctx.conduct.attack?.kind === 'alie' ? undefined : held.prepared.get(round)
+  const prepared = ctx.conduct.attackAt(round)?.kind === 'alie' ? undefined : held.prepared.get(round)
   held.draft = prepared ?? await prepareUpdate(ctx, round, options)
   held.prepared.delete(round)
   return held.draft
@@ -41,7 +41,7 @@ export async function trainDraft (ctx: TrainContext, round: number, options: Ste
  */
 export function trainAhead (ctx: TrainContext, round: number, options: StepOptions = {}): void {
   const { held } = ctx
-  if (ctx.conduct.attack !== undefined || distillable(ctx) > 0 || held.prepared.has(round) || held.training.has(round) || hasProposed(ctx, round)) return
+  if (ctx.conduct.attackAt(round) !== undefined || distillable(ctx) > 0 || held.prepared.has(round) || held.training.has(round) || hasProposed(ctx, round)) return
   const training = trainUpdate(ctx, round, options).finally(() => { held.training.delete(round) })
   training.catch(() => {}) // a failure is whoever takes the update's to see
   held.training.set(round, training)
@@ -62,7 +62,7 @@ async function trainUpdate (ctx: TrainContext, round: number, options: StepOptio
   const shard = held.shard
   // What a hostile member may read of the round: the updates already proposed in it, fetched from the
   // store as anyone can (it need not have judged them: under the marginal rule nobody judges before all are in).
-  const seen = ctx.conduct.attack === undefined ? [] : await readRound(ctx, round, options)
+  const seen = ctx.conduct.attackAt(round) === undefined ? [] : await readRound(ctx, round, options)
   const update = await ctx.timer.time('train', () => ctx.conduct.update(shard, global.weights, round, seen))
   const draft = { round, delta: update.delta, numSamples: update.numSamples, loss: update.loss }
   held.prepared.set(round, draft)
