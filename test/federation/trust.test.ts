@@ -8,7 +8,7 @@ import { createIdentity, type Identity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import type { Block } from '../../src/ledger/index.ts'
 import { Rng } from '../../src/data/rng.ts'
-import { cosine, l2Norm, sketch, sketchCosine } from '../../src/ml/similarity.ts'
+import { cosine, l2Norm, sketch, sketchCosine, supportCosine } from '../../src/ml/similarity.ts'
 import type { Weights } from '../../src/ml/weights.ts'
 
 const bounds = Robustness.parse({})
@@ -52,6 +52,14 @@ describe('update similarity', () => {
     const other: Weights = new Map([['x', { shape: [2], data: Float32Array.from([4, 3]) }]])
     expect(l2Norm(two)).toBe(5)
     expect(cosine(two, other)).toBeCloseTo(24 / 25, 6)
+  })
+  it('measures a sparse update\'s direction where it sends: the other vector\'s coordinates where it is zero do not count', () => {
+    const sparse: Weights = new Map([['x', { shape: [4], data: Float32Array.from([3, 0, 4, 0]) }]])
+    const dense: Weights = new Map([['x', { shape: [4], data: Float32Array.from([4, 100, 3, -100]) }]])
+    expect(supportCosine(sparse, dense)).toBeCloseTo(24 / 25, 6)
+    expect(cosine(sparse, dense)).toBeLessThan(0.2)
+    expect(supportCosine(dense, dense)).toBeCloseTo(1, 6)
+    expect(supportCosine(new Map([['x', { shape: [4], data: new Float32Array(4) }]]), dense)).toBe(0)
   })
   it('sketches keep cosines: unrelated updates near 0, a re-sent one with 0.1% noise above 0.99', () => {
     const resent: Weights = new Map([...a].map(([k, t]) => [k, { shape: t.shape, data: t.data.map(v => v * (1 + 1e-3 * rng.normal())) }]))

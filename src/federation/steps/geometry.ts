@@ -1,7 +1,7 @@
 import { ConclaveError } from '../../core/errors.ts'
 import { compressWithFeedback } from '../../ml/error-feedback.ts'
-import type { Weights } from '../../ml/weights.ts'
-import { cosine, l2Norm, sketch, sketchCosine } from '../../ml/similarity.ts'
+import { applyDelta, type Weights } from '../../ml/weights.ts'
+import { cosine, l2Norm, sketch, sketchCosine, supportCosine } from '../../ml/similarity.ts'
 import { compressionOf, type StepContext, type StepOptions } from '../context.ts'
 import type { Geometry } from '../robust-acceptance.ts'
 import type { ProposalEntry } from '../state.ts'
@@ -30,28 +30,32 @@ export async function measureGeometry (ctx: GeometryContext, { entry, delta }: {
   // Only what the federation merged can explain a direction: a rejected member's own history cannot vouch for it.
   const historyCosine = likeness(held.sketches.filter(s => s.merged === true && s.round < round))
   if (mine === undefined) return { earlierCosine, historyCosine }
-  const norm = l2Norm(mine)
-  return { earlierCosine, historyCosine, normRatio: norm === 0 ? Number.POSITIVE_INFINITY : l2Norm(delta) / norm, cosine: cosine(delta, mine) }
+  const norm = l2Norm(mine.sent)
+  // A sparse update is compared where it sends, with all I would send before choosing mine.
+  const direction = compressionOf(ctx).kind === 'topk' ? supportCosine(delta, mine.total) : cosine(delta, mine.sent)
+  return { earlierCosine, historyCosine, normRatio: norm === 0 ? Number.POSITIVE_INFINITY : l2Norm(delta) / norm, cosine: direction }
 }
 
 /** My own updates as my compression sends them, by the update (what is owed to a round does not change once it is open). */
-const sentForms = new WeakMap<Weights, Weights>()
+const sentForms = new WeakMap<Weights, { sent: Weights, total: Weights }>()
 
 /**
  * My own update of `round` as the charter's compression sends it, with what my earlier updates
  * left unsent: the form every peer's update arrives in, so norms and directions are compared like
- * with like. Under topk with error feedback a sent update carries its sender's backlog, and its
- * norm against my uncompressed update grew round by round (0.5–1.2× in round 1 to 1.4–2.4× in
+ * with like (`total`: with what was owed, before compressing). Under topk with error feedback
+ * a sent update carries its sender's backlog, and its norm against my uncompressed update grew round by round (0.5–1.2× in round 1 to 1.4–2.4× in
  * round 4, classify dev, seed 1) towards the bound every honest update must stay under.
  */
-async function asSent (ctx: GeometryContext, round: number, own: Weights): Promise<Weights> {
+async function asSent (ctx: GeometryContext, round: number, own: Weights): Promise<{ sent: Weights, total: Weights }> {
   const compression = compressionOf(ctx)
-  if (compression.kind === 'none') return own
+  if (compression.kind === 'none') return { sent: own, total: own }
   const known = sentForms.get(own)
   if (known !== undefined) return known
-  const { sent } = compressWithFeedback(own, await ctx.held.residuals.owed(round), compression)
-  sentForms.set(own, sent)
-  return sent
+  const owed = await ctx.held.residuals.owed(round)
+  const { sent } = compressWithFeedback(own, owed, compression)
+  const forms = { sent, total: owed === undefined ? own : applyDelta(own, owed) }
+  sentForms.set(own, forms)
+  return forms
 }
 
 /**
