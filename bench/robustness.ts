@@ -1,6 +1,6 @@
 /**
  * `npm run bench:robustness -- [--tasks classify,ner] [--seeds 1,2,3] [--hostile 1,2] [--attacks all|a,b]
- *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve|marginal|classwise|standing|probation] [--min-gain G] [--from-round R] [--out DIR] [--render]` (`--hostile 0 --attacks none`: no attack): every attack of the harness against a 5-member
+ *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve|marginal|classwise|standing|probation] [--min-gain G] [--from-round R] [--exclude-rejected] [--out DIR] [--render]` (`--hostile 0 --attacks none`: no attack): every attack of the harness against a 5-member
  * federation with its last h members hostile, next to the same federation with those members simply
  * absent (FedAvg of the honest members' updates: what a vote that keeps exactly the hostile updates out
  * ends with, model for model). Per cell: the final metric, the gap to the absent-hostile run, the share of
@@ -36,6 +36,7 @@ const { values } = parseArgs({
     acceptance: { type: 'string', default: 'tolerance' },
     'min-gain': { type: 'string' },
     'from-round': { type: 'string', default: '1' },
+    'exclude-rejected': { type: 'boolean', default: false },
     out: { type: 'string', default: 'docs/results' },
     render: { type: 'boolean', default: false }
   }
@@ -51,9 +52,10 @@ const acceptance = AcceptanceRuleName.parse(values.acceptance)
 const minGain = values['min-gain'] === undefined ? undefined : Number(values['min-gain'])
 /** The round the hostile members turn in (1: hostile throughout; later: honest until then, so the record vouches for them). */
 const fromRound = Number(values['from-round'])
+const excludeRejected = values['exclude-rejected']
 if (!Number.isInteger(fromRound) || fromRound < 1 || fromRound > rounds) throw new Error(`--from-round takes a round of the run, 1 to ${rounds}`)
 if (attacks.includes('none') !== hostiles.every(h => h === 0)) throw new Error('--attacks none goes with --hostile 0, and only it')
-const command = values.render ? 'npm run bench:robustness -- --render' : `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain=${minGain}`}${fromRound === 1 ? '' : ` --from-round ${fromRound}`}`
+const command = values.render ? 'npm run bench:robustness -- --render' : `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain=${minGain}`}${fromRound === 1 ? '' : ` --from-round ${fromRound}`}${excludeRejected ? ' --exclude-rejected' : ''}`
 
 interface Row {
   task: string, seed: number, hostile: number, attack: string, rounds: number, split: string
@@ -63,6 +65,8 @@ interface Row {
   minGain?: number
   /** The round the hostile members turned in, where later than 1. */
   fromRound?: number
+  /** Whether the votes of members rejected in an earlier round stopped counting (excludeRejected). */
+  excludeRejected?: true
   /** Final metric of the federation under attack, and of the same federation with the hostile members absent. */
   metric: number, absent: number
   hostileMerged: number, hostileProposed: number, honestRejected: number, honestProposed: number
@@ -70,11 +74,11 @@ interface Row {
 const jsonPath = join(values.out, 'robustness.json')
 const saved: Row[] = await readFile(jsonPath, 'utf8').then(t => (JSON.parse(t) as { rows: Row[] }).rows, () => [])
 const rows = saved
-const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance' | 'minGain' | 'fromRound'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}${r.minGain === undefined ? '' : `/${r.minGain}`}${r.fromRound === undefined ? '' : `/from${r.fromRound}`}`
+const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance' | 'minGain' | 'fromRound' | 'excludeRejected'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}${r.minGain === undefined ? '' : `/${r.minGain}`}${r.fromRound === undefined ? '' : `/from${r.fromRound}`}${r.excludeRejected === true ? '/excluding' : ''}`
 const done = new Set(rows.map(key))
 const ruleOf = (r: Row): AcceptanceRuleName => r.acceptance ?? 'tolerance'
 /** A rule as the tables name it: with its minGain where a command set one. */
-const ruleLabel = (r: Row): string => r.minGain === undefined ? ruleOf(r) : `${ruleOf(r)} (minGain ${r.minGain})`
+const ruleLabel = (r: Row): string => `${ruleOf(r)}${r.minGain === undefined ? '' : ` (minGain ${r.minGain})`}${r.excludeRejected === true ? ', rejected members\' votes dropped' : ''}`
 /** An attack as the tables name it: with the round its members turned in, where later than 1. */
 const attackLabel = (r: Pick<Row, 'attack' | 'fromRound'>): string => r.fromRound === undefined ? r.attack : `${r.attack} from round ${r.fromRound}`
 /** Every attack label the rows hold, in the harness's order, each kind by the round it starts in. */
@@ -87,10 +91,10 @@ if (!values.render) {
     for (const seed of seeds) {
       for (const hostile of hostiles) {
         const bad = Array.from({ length: hostile }, (_, i) => AGENTS - i)
-        const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: 0.5 }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0, acceptance, ...(minGain === undefined ? {} : { minGain }) } as unknown as RunConfigInput
+        const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: 0.5 }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0, acceptance, excludeRejected, ...(minGain === undefined ? {} : { minGain }) } as unknown as RunConfigInput
         let absent: number | undefined
         for (const attack of attacks) {
-          const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance, ...(minGain === undefined ? {} : { minGain }), ...(fromRound === 1 ? {} : { fromRound }) }
+          const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance, ...(minGain === undefined ? {} : { minGain }), ...(fromRound === 1 ? {} : { fromRound }), ...(excludeRejected ? { excludeRejected: true as const } : {}) }
           if (done.has(key(cell))) continue
           absent ??= (await runBaseline('fedavg', parseRunConfig(base), { absent: bad })).rounds.at(-1)?.metric.value ?? Number.NaN
           const out = await mkdtemp(join(tmpdir(), 'conclave-robustness-'))
@@ -134,7 +138,7 @@ interface Cell { task: string, rule: string, hostile: number, attack: string, se
 function cells (): Cell[] {
   const out: Cell[] = []
   for (const task of [...new Set(rows.map(r => r.task))]) {
-    const labels = [...new Set(rows.map(ruleLabel))].sort((a, b) => AcceptanceRuleName.options.indexOf(a.split(' ')[0] as AcceptanceRuleName) - AcceptanceRuleName.options.indexOf(b.split(' ')[0] as AcceptanceRuleName) || a.localeCompare(b))
+    const labels = [...new Set(rows.map(ruleLabel))].sort((a, b) => AcceptanceRuleName.options.indexOf(a.split(/[ ,]/)[0] as AcceptanceRuleName) - AcceptanceRuleName.options.indexOf(b.split(/[ ,]/)[0] as AcceptanceRuleName) || a.localeCompare(b))
     for (const rule of labels) {
       for (const hostile of [...new Set(rows.map(r => r.hostile))].sort()) {
         for (const attack of attackLabels()) {

@@ -22,7 +22,11 @@ function eligibleVoters (members: number, committee?: number): number {
 
 /** Accepts needed among `members` participants (judged by a `committee` of k, if set): a count, ⌈f·(N−1)⌉ (⌈f·k⌉), or ⌈N/2⌉ (⌊k/2⌋ + 1). */
 export function requiredAccepts (rule: QuorumRule, members: number, committee?: number): number {
-  const voters = eligibleVoters(members, committee)
+  return requiredOf(rule, eligibleVoters(members, committee))
+}
+
+/** Accepts needed among `voters`: a count, ⌈f·voters⌉, or a strict majority of them. */
+export function requiredOf (rule: QuorumRule, voters: number): number {
   switch (rule.kind) {
     case 'count': return rule.count
     // Rounded to 1e-9 first, so 0.75 × 4 is 3 and not 3.0000000000000004 → 4.

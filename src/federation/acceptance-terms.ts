@@ -39,6 +39,8 @@ export const AcceptanceTerms = z.object({
   classRatio: z.number().min(1).max(100).optional(),
   /** For the probation rule: the share of what a voter's own update gains it that a newcomer's update must gain it too. */
   probationGain: z.number().min(0).max(1).optional(),
+  /** The votes of a member the federation rejected in an earlier round (standing `bad`) do not count, nor does it in the quorum. Absent: every vote counts. */
+  excludeRejected: z.literal(true).optional(),
   /** What is scored: global + Δw (`full`) or global + Δw / N (`share`). */
   scale: z.enum(['full', 'share']),
   /** Bounds on an update's geometry against the voter's own update; absent: none. */
@@ -71,7 +73,7 @@ export type VoteMeasurement = z.infer<typeof VoteMeasurement>
 export type Measured = Exclude<VoteMeasurement, { unusable: string }>
 
 /** The terms a run config states (the founder writes them into the charter); unset tolerances come from the task's judge. */
-export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms['scale'], robustness?: Robustness | false, judgement?: Judgement }, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance'>): AcceptanceTerms {
+export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms['scale'], robustness?: Robustness | false, judgement?: Judgement, excludeRejected?: boolean }, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance'>): AcceptanceTerms {
   return {
     rule: config.acceptance,
     tolerance: config.tolerance ?? judge.tolerance,
@@ -79,6 +81,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
     ...(config.acceptance === 'tolerance' ? {} : { minGain: config.minGain ?? DEFAULT_MIN_GAIN[config.acceptance] }),
     ...(config.acceptance === 'classwise' || config.acceptance === 'standing' || config.acceptance === 'probation' ? { classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO } : {}),
     ...(config.acceptance === 'probation' ? { probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve } : {}),
+    ...(config.excludeRejected === true ? { excludeRejected: true } : {}),
     scale: config.voteScale,
     ...(config.robustness === undefined || config.robustness === false ? {} : { robustness: config.robustness }),
     // `rule` is what a charter without judgement means: it stays off the record, as before modes existed.

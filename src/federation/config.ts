@@ -101,6 +101,15 @@ export const RunConfig = z.object({
    */
   probationGain: z.number().min(0).max(1).optional(),
   /**
+   * Whether the votes of a member whose update the federation rejected in an earlier round stop
+   * counting, and the quorum is then a share of the peers whose votes count (its `count`, all of
+   * them where fewer count). With two of five members hostile and quorum 2 of 4, their rejects
+   * leave an honest update needing both other honest peers; once their own updates were rejected,
+   * one of the two suffices. Derived from decision records, so every peer and the audit count alike.
+   * @default false
+   */
+  excludeRejected: z.boolean().default(false),
+  /**
    * How a peer measures an update: `full` scores global + Δw (as if the update replaced the
    * round), `share` scores global + Δw / N, the share one of N members' updates gets in a
    * FedAvg merge. Chosen on the dev split (docs/results/vote-rule-selection.md): `full`
@@ -291,7 +300,9 @@ voteScale: share
 evalSplit: test
 # How each agent's share of the training data is drawn: iid, or dirichlet (non-IID by label).
 partition: { kind: iid, alpha: 1 }
-# How accepted updates merge, and the server momentum on each round's step (0: none).
+# How accepted updates merge (fedavg, fedavg-share, fedavg-sparse: each coordinate over the
+# updates that send it, for topk; median, trimmed-mean, krum, multi-krum, trust-weighted),
+# and the server momentum on each round's step (0: none).
 aggregation: fedavg
 momentum: 0
 # How members' updates travel (the charter fixes it): none (F32), int8 (a quarter of the

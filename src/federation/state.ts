@@ -7,7 +7,7 @@ import {
 import type {
   BlockId, Charter, Checkpoint, Decision, Did, HumanVote, ModelRef, Proposal, SignedRecord, Vote
 } from '../core/records.ts'
-import { assertReachable, requiredAccepts } from '../core/quorum.ts'
+import { assertReachable, requiredAccepts, requiredOf } from '../core/quorum.ts'
 import { NonceRegistry, verifyRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
 import type { Standing } from './acceptance.ts'
@@ -108,7 +108,12 @@ export class FederationState {
    */
   standing (proposal: BlockId): Standing {
     const { signed } = this.#proposal(proposal)
-    const decided = [...this.proposals.values()].filter(p => p.signed.issuer === signed.issuer && p.signed.record.round < signed.record.round && p.decision !== undefined)
+    return this.memberStanding(signed.issuer, signed.record.round)
+  }
+
+  /** A member's standing as round `round` is judged: from the decisions of its proposals of earlier rounds. */
+  memberStanding (member: Did, round: number): Standing {
+    const decided = [...this.proposals.values()].filter(p => p.signed.issuer === member && p.signed.record.round < round && p.decision !== undefined)
     if (decided.some(p => p.decision?.record.accepted === false)) return 'bad'
     return decided.length === 0 ? 'new' : 'good'
   }
@@ -138,11 +143,18 @@ export class FederationState {
    */
   derive (proposal: BlockId): Tally {
     const entry = this.#proposal(proposal)
-    const ballots = [...entry.votes.entries()].map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
-    const humans = this.#charter().record.humanVotes === 'counted'
+    const charter = this.#charter().record
+    const round = entry.signed.record.round
+    // Under excludeRejected, a member the record has rejected neither votes nor counts in the quorum.
+    const counts = (member: Did): boolean => charter.acceptance?.excludeRejected !== true || this.memberStanding(member, round) !== 'bad'
+    const ballots = [...entry.votes.entries()].filter(([voter]) => counts(voter)).map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
+    const humans = charter.humanVotes === 'counted'
       ? [...entry.humans.entries()].map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
       : []
-    return tally([...ballots, ...humans], this.required, entry.committee)
+    // Of the peers that count: a count larger than they are asks all of them (and never none).
+    const counted = this.judges(proposal).filter(counts).length
+    const required = charter.acceptance?.excludeRejected === true ? Math.max(1, Math.min(requiredOf(charter.quorum, counted), counted)) : this.required
+    return tally([...ballots, ...humans], required, entry.committee)
   }
 
   /**
