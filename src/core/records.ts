@@ -48,7 +48,7 @@ export const Metric = z.object({
 }).strict()
 
 /** How accepted deltas merge; voting decides which, the rule decides how. */
-export const AggregationRule = z.enum(['fedavg', 'fedavg-share', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'trust-weighted'])
+export const AggregationRule = z.enum(['fedavg', 'fedavg-share', 'fedavg-sparse', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'trust-weighted'])
 export type AggregationRule = z.infer<typeof AggregationRule>
 
 /** Largest committee: a decision lists its committee and votes, 11.4 KiB signed at 64 (under MAX_RECORD_BYTES), too large at 96. */

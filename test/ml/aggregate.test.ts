@@ -53,6 +53,17 @@ describe('robust aggregation rules', () => {
     expect(() => aggregate([up([2], 5)], { rule: 'fedavg-share', proposedSamples: 4 })).toThrow(expect.objectContaining({ name: 'InvalidWeightsError' }))
   })
 
+  it('fedavg-sparse averages each coordinate over the updates that send it, and is FedAvg on dense updates', () => {
+    // Coordinate 0: 2 (1 sample) and 4 (3 samples); coordinate 1: only the first sends 6; coordinate 2: nobody.
+    expect(values(aggregate([up([2, 6, 0], 1), up([4, 0, 0], 3)], { rule: 'fedavg-sparse' }))).toEqual([3.5, 6, 0])
+    // FedAvg would move coordinate 1 a quarter as far: 1·6 / 4.
+    expect(values(aggregate([up([2, 6, 0], 1), up([4, 0, 0], 3)], { rule: 'fedavg' }))).toEqual([3.5, 1.5, 0])
+    const dense = honest.map((v, i) => up(v, i + 1))
+    const sparse = values(aggregate(dense, { rule: 'fedavg-sparse' }))
+    values(aggregate(dense, { rule: 'fedavg' })).forEach((v, i) => { expect(sparse[i]).toBeCloseTo(v, 6) })
+    expect(() => aggregate([up([1], 0)], { rule: 'fedavg-sparse' })).toThrow(expect.objectContaining({ name: 'InvalidWeightsError' }))
+  })
+
   it('is selectable by name, and each rule resists the attacker where FedAvg does not', () => {
     const updates = [...honest, attacker].map(v => up(v))
     const fed = values(aggregate(updates, { rule: 'fedavg' }))

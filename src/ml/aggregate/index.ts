@@ -3,6 +3,7 @@ import type { AggregationRule } from '../../core/records.ts'
 import type { Weights } from '../weights.ts'
 import { fedavg } from './fedavg.ts'
 import { fedavgShare } from './fedavg-share.ts'
+import { fedavgSparse } from './fedavg-sparse.ts'
 import { krum, multiKrum } from './krum.ts'
 import { median } from './median.ts'
 import { trimmedMean } from './trimmed-mean.ts'
@@ -22,6 +23,7 @@ export type AggregationFn = (updates: readonly Update[], round: { proposedSample
 const RULES: Record<AggregationRule, AggregationFn> = {
   fedavg,
   'fedavg-share': (u, round) => fedavgShare(u, round.proposedSamples),
+  'fedavg-sparse': fedavgSparse,
   median,
   'trimmed-mean': u => trimmedMean(u, 0.2),
   krum: u => krum(u, Math.floor((u.length - 1) / 3)),
