@@ -1,6 +1,6 @@
 /**
  * `npm run bench:robustness -- [--tasks classify,ner] [--seeds 1,2,3] [--hostile 1,2] [--attacks all|a,b]
- *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve|marginal|classwise|standing|probation] [--min-gain G] [--from-round R] [--exclude-rejected] [--out DIR] [--render]` (`--hostile 0 --attacks none`: no attack): every attack of the harness against a 5-member
+ *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve|marginal|classwise|standing|probation] [--min-gain G] [--from-round R] [--attack-args k=v,…] [--quorum F] [--exclude-rejected] [--out DIR] [--render]` (`--hostile 0 --attacks none`: no attack): every attack of the harness against a 5-member
  * federation with its last h members hostile, next to the same federation with those members simply
  * absent (FedAvg of the honest members' updates: what a vote that keeps exactly the hostile updates out
  * ends with, model for model). Per cell: the final metric, the gap to the absent-hostile run, the share of
@@ -9,6 +9,8 @@
  * by the run config's default acceptance rule (tolerance) unless --acceptance names another; a row names
  * its rule, and the tables show each rule's cells side by side. `--from-round R`: the hostile members behave
  * until round R, so the record vouches for them before they attack (their updates count as hostile from R).
+ * `--attack-args rate=1`: the attacks' own settings (attacks.ts), instead of their defaults. `--quorum F`:
+ * the share of the peers that must accept (default 0.5; Table 1's is 1, every peer).
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -37,6 +39,8 @@ const { values } = parseArgs({
     'min-gain': { type: 'string' },
     'from-round': { type: 'string', default: '1' },
     'exclude-rejected': { type: 'boolean', default: false },
+    'attack-args': { type: 'string' },
+    quorum: { type: 'string', default: '0.5' },
     out: { type: 'string', default: 'docs/results' },
     render: { type: 'boolean', default: false }
   }
@@ -53,9 +57,13 @@ const minGain = values['min-gain'] === undefined ? undefined : Number(values['mi
 /** The round the hostile members turn in (1: hostile throughout; later: honest until then, so the record vouches for them). */
 const fromRound = Number(values['from-round'])
 const excludeRejected = values['exclude-rejected']
+const quorum = Number(values.quorum)
+if (!(quorum > 0 && quorum <= 1)) throw new Error('--quorum takes the share of the peers that must accept, in (0, 1]')
+/** An attack's own settings where the command sets them (`rate=1`), recorded per row. */
+const args = values['attack-args'] === undefined ? undefined : Object.fromEntries(values['attack-args'].split(',').map(kv => kv.split('=')).map(([k, v]) => [k, Number(v)]))
 if (!Number.isInteger(fromRound) || fromRound < 1 || fromRound > rounds) throw new Error(`--from-round takes a round of the run, 1 to ${rounds}`)
 if (attacks.includes('none') !== hostiles.every(h => h === 0)) throw new Error('--attacks none goes with --hostile 0, and only it')
-const command = values.render ? 'npm run bench:robustness -- --render' : `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain=${minGain}`}${fromRound === 1 ? '' : ` --from-round ${fromRound}`}${excludeRejected ? ' --exclude-rejected' : ''}`
+const command = values.render ? 'npm run bench:robustness -- --render' : `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain=${minGain}`}${fromRound === 1 ? '' : ` --from-round ${fromRound}`}${excludeRejected ? ' --exclude-rejected' : ''}${values['attack-args'] === undefined ? '' : ` --attack-args ${values['attack-args']}`}${quorum === 0.5 ? '' : ` --quorum ${quorum}`}`
 
 interface Row {
   task: string, seed: number, hostile: number, attack: string, rounds: number, split: string
@@ -67,6 +75,10 @@ interface Row {
   fromRound?: number
   /** Whether the votes of members rejected in an earlier round stopped counting (excludeRejected). */
   excludeRejected?: true
+  /** The attack's own settings, where the command set them. */
+  args?: Record<string, number>
+  /** The share of the peers that had to accept, where not 0.5. */
+  quorum?: number
   /** Final metric of the federation under attack, and of the same federation with the hostile members absent. */
   metric: number, absent: number
   hostileMerged: number, hostileProposed: number, honestRejected: number, honestProposed: number
@@ -74,16 +86,16 @@ interface Row {
 const jsonPath = join(values.out, 'robustness.json')
 const saved: Row[] = await readFile(jsonPath, 'utf8').then(t => (JSON.parse(t) as { rows: Row[] }).rows, () => [])
 const rows = saved
-const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance' | 'minGain' | 'fromRound' | 'excludeRejected'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}${r.minGain === undefined ? '' : `/${r.minGain}`}${r.fromRound === undefined ? '' : `/from${r.fromRound}`}${r.excludeRejected === true ? '/excluding' : ''}`
+const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance' | 'minGain' | 'fromRound' | 'excludeRejected' | 'args' | 'quorum'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}${r.minGain === undefined ? '' : `/${r.minGain}`}${r.fromRound === undefined ? '' : `/from${r.fromRound}`}${r.excludeRejected === true ? '/excluding' : ''}${r.args === undefined ? '' : `/${JSON.stringify(r.args)}`}${r.quorum === undefined ? '' : `/q${r.quorum}`}`
 const done = new Set(rows.map(key))
 const ruleOf = (r: Row): AcceptanceRuleName => r.acceptance ?? 'tolerance'
 /** A rule as the tables name it: with its minGain where a command set one. */
-const ruleLabel = (r: Row): string => `${ruleOf(r)}${r.minGain === undefined ? '' : ` (minGain ${r.minGain})`}${r.excludeRejected === true ? ', rejected members\' votes dropped' : ''}`
+const ruleLabel = (r: Row): string => `${ruleOf(r)}${r.minGain === undefined ? '' : ` (minGain ${r.minGain})`}${r.excludeRejected === true ? ', rejected members\' votes dropped' : ''}${r.quorum === undefined ? '' : `, quorum ${r.quorum} of the peers`}`
 /** An attack as the tables name it: with the round its members turned in, where later than 1. */
-const attackLabel = (r: Pick<Row, 'attack' | 'fromRound'>): string => r.fromRound === undefined ? r.attack : `${r.attack} from round ${r.fromRound}`
+const attackLabel = (r: Pick<Row, 'attack' | 'fromRound' | 'args'>): string => `${r.attack}${r.args === undefined ? '' : ` (${Object.entries(r.args).map(([k, v]) => `${k} ${v}`).join(', ')})`}${r.fromRound === undefined ? '' : ` from round ${r.fromRound}`}`
 /** Every attack label the rows hold, in the harness's order, each kind by the round it starts in. */
 const attackLabels = (): string[] => [...new Map(rows.map(r => [attackLabel(r), r])).values()]
-  .sort((a, b) => ATTACKS.indexOf(a.attack as typeof ATTACKS[number]) - ATTACKS.indexOf(b.attack as typeof ATTACKS[number]) || (a.fromRound ?? 1) - (b.fromRound ?? 1))
+  .sort((a, b) => ATTACKS.indexOf(a.attack as typeof ATTACKS[number]) - ATTACKS.indexOf(b.attack as typeof ATTACKS[number]) || (a.fromRound ?? 1) - (b.fromRound ?? 1) || JSON.stringify(a.args ?? {}).localeCompare(JSON.stringify(b.args ?? {})))
   .map(attackLabel)
 
 if (!values.render) {
@@ -91,14 +103,14 @@ if (!values.render) {
     for (const seed of seeds) {
       for (const hostile of hostiles) {
         const bad = Array.from({ length: hostile }, (_, i) => AGENTS - i)
-        const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: 0.5 }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0, acceptance, excludeRejected, ...(minGain === undefined ? {} : { minGain }) } as unknown as RunConfigInput
+        const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: quorum }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0, acceptance, excludeRejected, ...(minGain === undefined ? {} : { minGain }) } as unknown as RunConfigInput
         let absent: number | undefined
         for (const attack of attacks) {
-          const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance, ...(minGain === undefined ? {} : { minGain }), ...(fromRound === 1 ? {} : { fromRound }), ...(excludeRejected ? { excludeRejected: true as const } : {}) }
+          const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance, ...(minGain === undefined ? {} : { minGain }), ...(fromRound === 1 ? {} : { fromRound }), ...(excludeRejected ? { excludeRejected: true as const } : {}), ...(args === undefined ? {} : { args }), ...(quorum === 0.5 ? {} : { quorum }) }
           if (done.has(key(cell))) continue
           absent ??= (await runBaseline('fedavg', parseRunConfig(base), { absent: bad })).rounds.at(-1)?.metric.value ?? Number.NaN
           const out = await mkdtemp(join(tmpdir(), 'conclave-robustness-'))
-          const config = parseRunConfig({ ...base, attacks: bad.map(agent => ({ kind: attack, agent, fromRound })) })
+          const config = parseRunConfig({ ...base, attacks: bad.map(agent => ({ kind: attack, agent, fromRound, ...args })) })
           const report = await runFederation(config, { out, force: true })
           const hostileNames = new Set(bad.map(a => memberName(a - 1)))
           // A member that turned later is hostile only from then: what it had merged before, honestly, is not counted.
@@ -160,7 +172,7 @@ function cells (): Cell[] {
 function markdown (): string {
   const table = ['| task | acceptance rule | hostile of 5 | attack | seeds | metric − absent (points) | hostile merged | honest rejected | bar met |', '|---|---|---:|---|---:|---:|---:|---:|---|']
   for (const c of cells()) table.push(`| ${c.task} | ${c.rule} | ${c.hostile} | ${c.attack} | ${c.seeds} | ${c.gap >= 0 ? '+' : ''}${c.gap.toFixed(2)} | ${(100 * c.merged).toFixed(1)}% | ${(100 * c.rejected).toFixed(1)}% | ${c.pass ? 'yes' : '**no**'} |`)
-  return `# Robustness: every attack against a 5-member federation\n\nMade by \`npm run bench:robustness\`, one command per rule and grid (robustness-selection.md names each; rows accumulate, and each row in robustness.json names its seed, rounds, split and rule; the last command: \`${command}\`).\nSetting: Table 1's partition (Dirichlet α = 1), quorum ⌈(N−1)/2⌉ = 2 of 4 peers, the members' acceptance rule as the table says (src/federation/acceptance.ts; robustness-selection.md says how its settings were chosen), the last h members hostile; "absent" is FedAvg of the honest members alone (the federation with the hostile members simply absent). The bar: metric within 1.0 point of absent, hostile updates merged ≤ 5% (ALIE: the metric alone), honest updates rejected ≤ 5%.\n\n${table.join('\n')}\n\n![gap to the absent-hostile federation](robustness-heatmap.svg)\n`
+  return `# Robustness: every attack against a 5-member federation\n\nMade by \`npm run bench:robustness\`, one command per rule and grid (robustness-selection.md names each; rows accumulate, and each row in robustness.json names its seed, rounds, split and rule; the last command: \`${command}\`).\nSetting: Table 1's partition (Dirichlet α = 1), quorum ⌈(N−1)/2⌉ = 2 of 4 peers unless the rule's label names another, the members' acceptance rule as the table says (src/federation/acceptance.ts; robustness-selection.md says how its settings were chosen), the last h members hostile; "absent" is FedAvg of the honest members alone (the federation with the hostile members simply absent). The bar: metric within 1.0 point of absent, hostile updates merged ≤ 5% (ALIE: the metric alone), honest updates rejected ≤ 5%.\n\n${table.join('\n')}\n\n![gap to the absent-hostile federation](robustness-heatmap.svg)\n`
 }
 
 async function heatmap (): Promise<string> {
