@@ -150,7 +150,9 @@ interface Cell { task: string, rule: string, hostile: number, attack: string, se
 function cells (): Cell[] {
   const out: Cell[] = []
   for (const task of [...new Set(rows.map(r => r.task))]) {
-    const labels = [...new Set(rows.map(ruleLabel))].sort((a, b) => AcceptanceRuleName.options.indexOf(a.split(/[ ,]/)[0] as AcceptanceRuleName) - AcceptanceRuleName.options.indexOf(b.split(/[ ,]/)[0] as AcceptanceRuleName) || a.localeCompare(b))
+    // Rules in the order they are defined, each by its settings; labels only name them.
+    const byRule = (a: Row, b: Row): number => AcceptanceRuleName.options.indexOf(ruleOf(a)) - AcceptanceRuleName.options.indexOf(ruleOf(b)) || ruleLabel(a).localeCompare(ruleLabel(b))
+    const labels = [...new Set([...rows].sort(byRule).map(ruleLabel))]
     for (const rule of labels) {
       for (const hostile of [...new Set(rows.map(r => r.hostile))].sort()) {
         for (const attack of attackLabels()) {
