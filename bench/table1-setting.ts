@@ -24,12 +24,13 @@ export const TABLE1_SETTINGS = [
 
 /**
  * Conclave's variant rows, beside its plain rows: a charter's compression (int8, and topk
- * with error feedback at the fraction chosen on the dev split, docs/results/topk-selection.md),
+ * with error feedback at the fraction chosen on the dev split, merged coordinate by coordinate
+ * over the updates that send it, as chosen there too: docs/results/topk-selection.md),
  * and a committee (each proposal judged by 3 of the 4 peers drawn from the ledger, merged only
  * if all 3 accept, as quorum 4 of 5 asks every peer without one).
  */
 export const TABLE1_VARIANTS = {
   'conclave-int8': { compression: { kind: 'int8' } },
-  'conclave-topk': { compression: { kind: 'topk', fraction: 0.1 } },
+  'conclave-topk': { compression: { kind: 'topk', fraction: 0.1 }, aggregation: 'fedavg-sparse' },
   'conclave-committee': { committee: 3, quorum: 3 }
 } as const
