@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Vote } from '../../src/core/records.ts'
 import { peekRecord } from '../../src/identity/index.ts'
+import { autopilot, type DriverFactory } from '../../src/federation/driver.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
@@ -38,5 +39,34 @@ describe('a member restarted mid-run', () => {
     const [whole, restarted] = runs
     expect(whole?.votes.filter(v => v.round === 2 && v.measurement !== undefined && 'geometry' in v.measurement && v.measurement.geometry?.normRatio !== undefined)).toHaveLength(2)
     expect(restarted).toEqual(whole)
+  })
+
+  it('casts the votes it owes through its driver\'s resume: an autopilot down while its peers proposed votes on them once restarted, and not without resume', async () => {
+    const victim = 1
+    const owed: number[] = []
+    for (const withResume of [true, false]) {
+      // The autopilot as it is, or without its resume: what the restart alone (catching up from the ledger) does.
+      const driver: DriverFactory = async (participant, options) => {
+        const { resume, ...rest } = await autopilot(participant, options)
+        return withResume ? { ...rest, resume } : rest
+      }
+      const sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver })
+      sims.push(sim)
+      await sim.charter()
+      const down = sim.participants[victim]!
+      down.stop()
+      const peers = sim.participants.filter((_, i) => i !== victim)
+      await sim.propose(1, peers)
+      expect(await votesOf(sim, down.did)).toEqual([])
+      await sim.restart(victim)
+      const votes = await votesOf(sim, down.did)
+      owed.push(votes.length)
+      if (withResume) {
+        expect(votes.map(v => v.proposal).sort()).toEqual([...sim.participants[0]!.state.proposals.keys()].sort())
+        const report = await sim.closeRound(1)
+        expect(report.proposals).toBe(peers.length)
+      }
+    }
+    expect(owed).toEqual([2, 0])
   })
 })

@@ -32,8 +32,9 @@ const dids = async (configs: string[]): Promise<string[]> => (JSON.parse(await r
  * this test still passes, because the agent's `conclave:record:applied` listener hears the
  * proposals again as catchUp replays its copy (it does not check `replaying`). The autopilot
  * does not react to replayed proposals and relies on resume; its kill window (between a
- * proposal reaching its copy and its vote) is too short to hit from outside, so it is not
- * tested here.
+ * proposal reaching its copy and its vote) is too short to hit from outside, so it is
+ * tested in process instead (test/federation/restart.test.ts: down while its peers propose,
+ * restarted, it votes through resume, and casts nothing with resume taken out).
  */
 describe('a member process killed before it voted, restarted on its own directory (Synapse + kubo)', () => {
   it('casts the votes it owed: the round completes with its votes on every copy of the ledger, and every audit passes', async () => {
