@@ -27,7 +27,7 @@ export interface ChatMember {
   /** The agent's tools, and its tool and model calls so far. */
   activity: () => { tools: readonly string[], toolCalls: Record<string, number>, llm?: LlmCounts }
   /** Commands that act (!pause, !resume, !propose); absent: the agent is read-only (a finished run's). */
-  control?: { pause: () => string, resume: () => string, propose: () => string, paused: () => boolean }
+  control?: { pause: () => Promise<string>, resume: () => Promise<string>, propose: () => string, paused: () => boolean }
 }
 
 export interface AgentChatOptions {

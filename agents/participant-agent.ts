@@ -1,4 +1,5 @@
 import { AsyncResource } from 'node:async_hooks'
+import { access, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
 import { HumanMessage, RemoveMessage, type BaseMessage } from '@langchain/core/messages'
@@ -144,6 +145,8 @@ export class ParticipantAgent implements Driver {
       ...counters
     })
     const agent = new ParticipantAgent(participant, context, graph, tools, options, counters, abort)
+    // A researcher's !pause outlives the process: restarted, I stay paused until !resume.
+    agent.#paused = await access(agent.#pauseFile).then(() => true, () => false)
     await agent.listen(model)
     return agent
   }
@@ -238,13 +241,19 @@ export class ParticipantAgent implements Driver {
     return this.participant.distillable > 0 ? this.participant.distillable : undefined
   }
 
-  #pause (): string {
+  /** Where a pause is kept while it lasts (my directory; no secret in it). */
+  get #pauseFile (): string { return join(this.#context.dir, 'paused.json') }
+
+  async #pause (): Promise<string> {
     this.#paused = true
+    await mkdir(this.#context.dir, { recursive: true })
+    await writeFile(this.#pauseFile, JSON.stringify({ pausedAt: new Date().toISOString() }) + '\n')
     return `${this.participant.name} paused: I will not propose or vote until !resume.`
   }
 
-  #resume (): string {
+  async #resume (): Promise<string> {
     this.#paused = false
+    await rm(this.#pauseFile, { force: true })
     const held = this.#held.splice(0)
     for (const e of held) this.notify(e)
     return `${this.participant.name} resumed${held.length > 0 ? `, catching up on ${held.length} events` : ''}.`

@@ -55,6 +55,26 @@ describe('chat with a live agent', () => {
     expect(await agent2.chat('!federate task=classify rounds=2')).toMatch(/^I am agent-2 of a federation that is running: a new one is called with !federate in a lobby/)
   })
 
+  it('stays paused across a restart until !resume, holding the votes it owes meanwhile', async () => {
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: agentDriver() })
+    await sim.charter()
+    expect(await agentOf(sim, 1).chat('!pause')).toMatch(/paused/)
+    await sim.restart(1)
+    const fresh = agentOf(sim, 1)
+    expect(fresh.paused).toBe(true)
+    expect(await fresh.chat('!status')).toMatch(/I am paused/)
+    const votesOf = (did: string): number => [...(sim?.participants[0]?.state.proposals.values() ?? [])].filter(p => p.votes.has(did)).length
+    await sim.propose(1, sim.participants.filter((_, i) => i !== 1))
+    await sim.settle()
+    expect(votesOf(fresh.participant.did)).toBe(0)
+    expect(await fresh.chat('!resume')).toMatch(/resumed, catching up on 2 events/)
+    await sim.settle()
+    expect(votesOf(fresh.participant.did)).toBe(2)
+    // Resumed is resumed for good: a second restart finds no pause.
+    await sim.restart(1)
+    expect(agentOf(sim, 1).paused).toBe(false)
+  })
+
   it('in the room: a mention gets its agent\'s answer, a broadcast one reply per agent naming it, an unknown agent one reply naming the members', async () => {
     sim = await Simulation.create(smallConfig({ rounds: 1, attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }], researchers: ['@alice:lab'] }), { dir: await tempDir(), driver: agentDriver() })
     await sim.charter()
