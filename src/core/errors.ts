@@ -119,6 +119,8 @@ export class NotOnCommitteeError extends ProtocolViolationError {}
 export class ContentMismatchError extends ConclaveError {}
 /** A CID the store does not hold. */
 export class ContentNotFoundError extends ConclaveError {}
+/** A store that could not record what it was asked to keep (a pin's records): its disk, not the content. */
+export class StoreWriteError extends ConclaveError {}
 /** A payload larger than the configured limit. */
 export class PayloadTooLargeError extends ConclaveError {}
 /** A backend (daemon, node, homeserver) that cannot be reached. */

@@ -9,7 +9,7 @@ import { open, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BoundedMap } from '../core/bounded-map.ts'
 import { mapConcurrently } from '../core/concurrently.ts'
-import { ConclaveError, ConfigError, ContentMismatchError, ContentNotFoundError, InvalidRecordError, PayloadTooLargeError } from '../core/errors.ts'
+import { ConclaveError, ConfigError, ContentMismatchError, ContentNotFoundError, InvalidRecordError, PayloadTooLargeError, StoreWriteError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { blockMatches } from './helia-verify.ts'
@@ -120,17 +120,18 @@ class HeliaStore implements ContentStore {
   async #pin (cid: CID, text: string, pins: PinDatastore, options: AbortOptions): Promise<void> {
     options.signal?.throwIfAborted()
     if (await this.#pinned(cid, options)) return
-    await this.#read(text, async () => {
-      const dag = await this.#verifiedDag(cid, this.#written.has(text), options)
-      try {
-        for await (const _ of this.#helia.pins.add(cid, { signal: options.signal, offline: true, walker: listed(dag) } as AbortOptions)) { /* records every block as pinned */ }
-      } catch (err) {
-        // A pin stopped part-way still waits for the block records it began, so none is
-        // written after it returns; its own failure is the one reported.
-        await pins.settle().catch(() => {})
-        throw err
-      }
-    })
+    const dag = await this.#read(text, async () => await this.#verifiedDag(cid, this.#written.has(text), options))
+    try {
+      for await (const _ of this.#helia.pins.add(cid, { signal: options.signal, offline: true, walker: listed(dag) } as AbortOptions)) { /* records every block as pinned */ }
+    } catch (err) {
+      // A pin stopped part-way still waits for the block records it began, so none is
+      // written after it returns; its own failure is the one reported.
+      await pins.settle().catch(() => {})
+      const name = (err as Error).name
+      if (name === 'AbortError' || name === 'TimeoutError' || err instanceof ConclaveError) throw err
+      // Its blocks were read and verified above: what failed is recording the pin.
+      throw new StoreWriteError(`pinning ${text}: the store could not record it (${name}: ${(err as Error).message})`, { cause: err })
+    }
   }
 
   /**

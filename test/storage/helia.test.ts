@@ -152,7 +152,7 @@ describe('helia store: damage on disk', () => {
     const leaf = (await storeFiles(dir, 'blocks')).find(f => f.bytes.length === 262_144) as StoreFile
     // A directory where the record's temporary file goes: its write fails, after Helia's pin has moved on.
     await mkdir(join(dir, 'datastore', 'pinned-block', `.${base36.encode(CID.parse(leaf.cid).multihash.bytes)}.data.tmp`), { recursive: true })
-    await expect(store.pin(cid)).rejects.toMatchObject({ cause: { name: 'PutFailedError' } })
+    await expect(store.pin(cid)).rejects.toMatchObject({ name: 'StoreWriteError', cause: { name: 'PutFailedError' } })
     expect(await store.isPinned(cid)).toBe(false)
     await expect(readdir(join(dir, 'datastore', 'pin'))).rejects.toMatchObject({ code: 'ENOENT' })
     await store.close()
