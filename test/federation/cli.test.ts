@@ -21,6 +21,20 @@ describe('conclave CLI', () => {
     expect(run.out).toContain(`head ${(JSON.parse(audit.out) as { head: { id: string } }).head.id}`)
   })
 
+  it('--compression topk:F merges by fedavg-sparse, unless the config file names an aggregation', async () => {
+    const data = await tinyDataset()
+    const root = await mkdtemp(join(tmpdir(), 'conclave-cli-'))
+    const aggregationOf = async (dir: string): Promise<unknown> => (JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as { aggregation: unknown }).aggregation
+    const flagged = await capture(['run', '--agents', '3', '--rounds', '1', '--quorum', 'majority', '--data', data, '--compression', 'topk:0.2', '--out', join(root, 'a')])
+    expect(flagged.code).toBe(0)
+    expect(await aggregationOf(join(root, 'a'))).toBe('fedavg-sparse')
+    const config = join(root, 'median.json')
+    await writeFile(config, JSON.stringify({ aggregation: 'median' }))
+    const named = await capture(['run', '--config', config, '--agents', '3', '--rounds', '1', '--quorum', 'majority', '--data', data, '--compression', 'topk:0.2', '--out', join(root, 'b')])
+    expect(named.code).toBe(0)
+    expect(await aggregationOf(join(root, 'b'))).toBe('median')
+  })
+
   it('runs a baseline for another task on its own data (--task ner --data), and refuses unknown tasks', async () => {
     const data = await mkdtemp(join(tmpdir(), 'conclave-ner-'))
     const sentence = (i: number): string => `Aspirin\tB-Chemical\ncaused\tO\nulcer\tB-Disease\nin\tO\npatient\tO\n${i}\tO\n\n`
