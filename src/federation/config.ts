@@ -285,6 +285,9 @@ windowSeconds: 600
 # decides every vote again.
 acceptance: tolerance
 # minGain: 0.1
+# Whether the votes of a member the federation rejected in an earlier round stop counting, the
+# quorum then a share of the peers that still count (measured with probation: robustness.md).
+excludeRejected: false
 # A peer accepts an update that lowers its judge's score on its validation examples by at
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
 # 0.1 nats, ner and qa by log-likelihood with 0.01 nats per token).
