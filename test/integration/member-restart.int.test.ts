@@ -27,8 +27,8 @@ const dids = async (configs: string[]): Promise<string[]> => (JSON.parse(await r
  * `conclave agent` (policy agents) killed with SIGKILL while its peers' proposals were in its
  * copy of the ledger and it had not voted on them (a researcher had paused it: it held the
  * events), and after its room's sync token had moved past them, then started again on its
- * own directory: the round completes with the votes it owed, long before the window would
- * close it. Which part of the restart casts them: with `driver.resume` taken out of runMember
+ * own directory, still paused until the researcher's !resume: the round completes with the
+ * votes it owed, long before the window would close it. Which part of the restart casts them: with `driver.resume` taken out of runMember
  * this test still passes, because the agent's `conclave:record:applied` listener hears the
  * proposals again as catchUp replays its copy (it does not check `replaying`). The autopilot
  * does not react to replayed proposals and relies on resume; its kill window (between a
@@ -76,6 +76,20 @@ describe('a member process killed before it voted, restarted on its own director
       expect((await copyOf(root, 3)).filter(r => r.type === 'vote' && r.issuer === victim)).toEqual([])
 
       running[2] = start(configs[2] as string)
+      // Restarted, it is still paused (the pause outlives the process) until the researcher resumes it. One !resume
+      // sent right after the restart went unanswered (probably handed over before the new process's chat listened),
+      // so the researcher asks again every 15 s until agent-3 answers.
+      const asked: string[] = []
+      let last = 0
+      const resumed = await until('agent-3 resumes', async () => {
+        if (Date.now() - last > 15_000) {
+          asked.push(await alice.send(roomId, { msgtype: 'm.text', body: '@agent-3 !resume' }))
+          last = Date.now()
+        }
+        const mine = (await Promise.all(asked.map(async e => await alice.relations(roomId, e, 'm.thread')))).flat().map(e => String(e.content.body)).filter(body => body.startsWith('agent-3'))
+        return mine.length > 0 ? mine : undefined
+      }, running, 180)
+      expect(resumed[0]).toMatch(/^agent-3 resumed, catching up on \d+ events\.$/)
       const reports = await until('every member writes its report', async () => reportsOf(root), running, 240)
       for (const report of reports) {
         expect(report.rounds.map(r => ({ round: r.round, decided: r.accepts + r.rejects }))).toEqual([{ round: 1, decided: 3 }])
