@@ -144,16 +144,17 @@ export class FederationState {
   derive (proposal: BlockId): Tally {
     const entry = this.#proposal(proposal)
     const charter = this.#charter().record
-    const round = entry.signed.record.round
-    // Under excludeRejected, a member the record has rejected neither votes nor counts in the quorum.
-    const counts = (member: Did): boolean => charter.acceptance?.excludeRejected !== true || this.memberStanding(member, round) !== 'bad'
-    const ballots = [...entry.votes.entries()].filter(([voter]) => counts(voter)).map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
+    const excluding = charter.acceptance?.excludeRejected === true
+    // Under excludeRejected, a member the record has rejected neither votes nor counts in the quorum (votes come from judges only).
+    const judges = this.judges(proposal)
+    const rejected = new Set(excluding ? judges.filter(m => this.memberStanding(m, entry.signed.record.round) === 'bad') : [])
+    const ballots = [...entry.votes.entries()].filter(([voter]) => !rejected.has(voter)).map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
     const humans = charter.humanVotes === 'counted'
       ? [...entry.humans.entries()].map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
       : []
     // Of the peers that count: a count larger than they are asks all of them (and never none).
-    const counted = this.judges(proposal).filter(counts).length
-    const required = charter.acceptance?.excludeRejected === true ? Math.max(1, Math.min(requiredOf(charter.quorum, counted), counted)) : this.required
+    const counted = judges.length - rejected.size
+    const required = excluding ? Math.max(1, Math.min(requiredOf(charter.quorum, counted), counted)) : this.required
     return tally([...ballots, ...humans], required, entry.committee)
   }
 

@@ -7,6 +7,8 @@ export interface Compressed {
   bytes: Uint8Array
   /** The Δw every peer decodes from them. */
   sent: Weights
+  /** What was compressed: the update plus what was owed. */
+  total: Weights
   /** What was trained (plus what was owed) but not sent; absent when nothing is lost (`none`). */
   residual?: Weights
 }
@@ -18,9 +20,9 @@ export interface Compressed {
  * `sent` is decoded from the published bytes, as every peer decodes it.
  */
 export function compressWithFeedback (update: Weights, owed: Weights | undefined, compression: Compression): Compressed {
-  if (compression.kind === 'none') return { bytes: encodeUpdate(update, compression), sent: update }
+  if (compression.kind === 'none') return { bytes: encodeUpdate(update, compression), sent: update, total: update }
   const total = owed === undefined ? update : applyDelta(update, owed)
   const bytes = encodeUpdate(total, compression)
   const sent = decodeUpdate(bytes, compression, total)
-  return { bytes, sent, residual: delta(total, sent) }
+  return { bytes, sent, total, residual: delta(total, sent) }
 }

@@ -1,6 +1,6 @@
 import { ConclaveError } from '../../core/errors.ts'
 import { compressWithFeedback } from '../../ml/error-feedback.ts'
-import { applyDelta, type Weights } from '../../ml/weights.ts'
+import type { Weights } from '../../ml/weights.ts'
 import { cosine, l2Norm, sketch, sketchCosine, supportCosine } from '../../ml/similarity.ts'
 import { compressionOf, type StepContext, type StepOptions } from '../context.ts'
 import type { Geometry } from '../robust-acceptance.ts'
@@ -43,17 +43,17 @@ const sentForms = new WeakMap<Weights, { sent: Weights, total: Weights }>()
  * My own update of `round` as the charter's compression sends it, with what my earlier updates
  * left unsent: the form every peer's update arrives in, so norms and directions are compared like
  * with like (`total`: with what was owed, before compressing). Under topk with error feedback
- * a sent update carries its sender's backlog, and its norm against my uncompressed update grew round by round (0.5–1.2× in round 1 to 1.4–2.4× in
- * round 4, classify dev, seed 1) towards the bound every honest update must stay under.
+ * a sent update carries its sender's backlog, and its norm against my uncompressed update grew
+ * round by round (0.5–1.2× in round 1 to 1.4–2.4× in round 4, classify dev, seed 1) towards
+ * the bound every honest update must stay under.
  */
 async function asSent (ctx: GeometryContext, round: number, own: Weights): Promise<{ sent: Weights, total: Weights }> {
   const compression = compressionOf(ctx)
   if (compression.kind === 'none') return { sent: own, total: own }
   const known = sentForms.get(own)
   if (known !== undefined) return known
-  const owed = await ctx.held.residuals.owed(round)
-  const { sent } = compressWithFeedback(own, owed, compression)
-  const forms = { sent, total: owed === undefined ? own : applyDelta(own, owed) }
+  const { sent, total } = compressWithFeedback(own, await ctx.held.residuals.owed(round), compression)
+  const forms = { sent, total }
   sentForms.set(own, forms)
   return forms
 }
