@@ -122,7 +122,7 @@ export class AgentChat {
       void reply
         .then(body => bus.publish(room, { kind: 'chat', from: me, body: (body.startsWith(`${me} `) ? body : `${me}: ${body}`).slice(0, 8000), inReplyTo: message.id, id: randomUUID() }))
         .catch((err: unknown) => { this.#logger.warn(`${me}: could not answer chat`, { error: (err as Error).message }) })
-    })
+    }, { kinds: ['chat'] })
   }
 
   #replyTo (body: string, from: string, members: readonly string[], gate: ChatGate): Promise<string> | undefined {

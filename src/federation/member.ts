@@ -122,7 +122,7 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
     // My copy already held the charter: I was restarted, and owe what I had not done when I stopped.
     const restarted = participant.state.charter !== undefined
     const heard = new Set<string>([identity.did])
-    const hello = await bus.subscribe(room, m => { if (m.kind === 'hello') heard.add(m.did) })
+    const hello = await bus.subscribe(room, m => { if (m.kind === 'hello') heard.add(m.did) }, { kinds: ['hello'] })
     // Say hello until the charter is anchored: a member that joins later than my first hello still hears one.
     const greet = async (): Promise<void> => { await bus.publish(room, { kind: 'hello', did: identity.did, name: config.name }) }
     await greet()

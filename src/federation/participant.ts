@@ -80,7 +80,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       // A block not here yet is waited for off my queue; its record is handled in turn once it comes (or the wait ends).
       const defer = (arrival: Promise<unknown>): void => { this.#handle(arrival.then(async () => this.#run(o => receive(this.#ctx, message, o)))) }
       this.#handle(this.#run(o => receive(this.#ctx, { ...message, defer }, o)))
-    })
+    }, { kinds: ['record', 'reaction'] })
   }
 
   /** A bug (not a ConclaveError) in handling a message must not vanish as an unhandled rejection: idle() rethrows it. */

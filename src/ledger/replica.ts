@@ -194,7 +194,7 @@ class Replica implements Ledger {
       this.#ingest.run(() => this.#receive(message.block)).catch((err: unknown) => {
         this.#logger.warn('replica ingestion failed', { id: (message.block as { id?: unknown } | null)?.id, error: (err as Error).message })
       })
-    })
+    }, { kinds: ['block'] })
     this.#bus = { bus, room, subscription }
   }
 

@@ -89,6 +89,15 @@ export const BusMessage = z.discriminatedUnion('kind', [
 export type BusMessage = z.infer<typeof BusMessage>
 
 export type BusHandler = (message: BusMessage) => void | Promise<void>
+export type MessageKind = BusMessage['kind']
+
+export interface SubscribeOptions extends AbortOptions {
+  /**
+   * Only messages of these kinds reach the handler (absent: every kind). A bus that holds
+   * messages for late subscribers (Matrix) holds a message until someone listens for its kind.
+   */
+  kinds?: readonly MessageKind[]
+}
 
 export interface Subscription {
   unsubscribe(): void
@@ -106,7 +115,7 @@ export interface Bus {
    */
   readonly sender?: string
   publish(room: string, message: BusMessage, options?: AbortOptions): Promise<void>
-  subscribe(room: string, handler: BusHandler, options?: AbortOptions): Promise<Subscription>
+  subscribe(room: string, handler: BusHandler, options?: SubscribeOptions): Promise<Subscription>
   /**
    * Resolves once every message this bus published has been delivered to its subscribers
    * (for a network bus: once each has come back through the network). A simulation waits on

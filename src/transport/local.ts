@@ -33,7 +33,8 @@ export function createLocalBus (): Bus {
       RoomId.parse(room)
       let set = rooms.get(room)
       if (set === undefined) rooms.set(room, set = new Set())
-      const wrapped: BusHandler = (m) => handler(m)
+      const kinds = options.kinds === undefined ? undefined : new Set(options.kinds)
+      const wrapped: BusHandler = (m) => kinds === undefined || kinds.has(m.kind) ? handler(m) : undefined
       set.add(wrapped)
       return { unsubscribe: () => { set.delete(wrapped) } }
     },

@@ -125,7 +125,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
     },
     async subscribe (room, handler, opts = {}) {
       opts.signal?.throwIfAborted()
-      const subscription = subscribers.add(await roomFor(room), handler)
+      const subscription = subscribers.add(await roomFor(room), handler, opts.kinds)
       sync.start(receive) // the sync loop starts with the first subscription
       return subscription
     },

@@ -64,6 +64,22 @@ export function busTests (name: string, factory: BusFactory): void {
       } finally { await factory.teardown(buses) }
     })
 
+    it('hands a subscriber for some kinds only messages of those kinds', async () => {
+      const buses = await factory.setup()
+      try {
+        const [records, chat] = [newInbox(), newInbox()]
+        await buses.b.subscribe('room-1', records.handler, { kinds: ['record'] })
+        await buses.b.subscribe('room-1', chat.handler, { kinds: ['chat'] })
+        const said: BusMessage = { kind: 'chat', from: 'agent-1', body: 'hello', id: 'c1' }
+        await buses.a.publish('room-1', said)
+        await buses.a.publish('room-1', record(1)) // the witness: the chat subscriber never hears it
+        await buses.a.publish('room-1', { ...said, body: 'again', id: 'c2' })
+        await Promise.all([records.arrived(1), chat.arrived(2)])
+        expect(records.messages).toEqual([record(1)])
+        expect(chat.messages.map(m => m.kind === 'chat' ? m.body : m.kind)).toEqual(['hello', 'again'])
+      } finally { await factory.teardown(buses) }
+    })
+
     it('refuses malformed messages and bad room ids with InvalidRecordError', async () => {
       const buses = await factory.setup()
       try {

@@ -151,6 +151,38 @@ describe('a Matrix room\'s subscribers', () => {
     expect({ first, second }).toEqual({ first: [1, 2, 3, 4].map(record), second: [record(4)] })
   })
 
+  it('holds a message until someone listens for its kind: a researcher\'s chat sent while a restarted member opens its ledger copy reaches its agent', async () => {
+    const subscribers = new Subscribers()
+    const chat = (body: string): BusMessage => ({ kind: 'chat', from: '@alice:localhost', body, id: body })
+    const block = (n: number): BusMessage => ({ kind: 'block', block: { id: `b${n}` } } as never)
+    const ledger: BusMessage[] = []
+    const agent: BusMessage[] = []
+    const everything: BusMessage[] = []
+    subscribers.deliver('!room', block(1))
+    subscribers.add('!room', m => { ledger.push(m) }, ['block'])
+    subscribers.deliver('!room', chat('@agent-3 !resume'))
+    subscribers.deliver('!room', block(2))
+    subscribers.deliver('!room', chat('@agent-3 !status'))
+    subscribers.add('!room', m => { agent.push(m) }, ['chat'])
+    subscribers.deliver('!room', chat('@agent-3 hello'))
+    subscribers.add('!room', m => { everything.push(m) })
+    subscribers.deliver('!room', block(3))
+    await subscribers.idle()
+    expect(ledger).toEqual([block(1), block(2), block(3)])
+    expect(agent).toEqual([chat('@agent-3 !resume'), chat('@agent-3 !status'), chat('@agent-3 hello')])
+    expect(everything).toEqual([block(3)])
+  })
+
+  it('a subscriber for every kind takes what is held of any kind', async () => {
+    const subscribers = new Subscribers()
+    const agent: BusMessage[] = []
+    subscribers.add('!room', () => {})
+    subscribers.deliver('!room', { kind: 'chat', from: '@alice:localhost', body: '!resume', id: 'x' })
+    subscribers.add('!room', m => { agent.push(m) }, ['chat'])
+    await subscribers.idle()
+    expect(agent).toEqual([])
+  })
+
   it('goes on delivering when a handler throws, and stops after unsubscribe', async () => {
     const subscribers = new Subscribers()
     const seen: BusMessage[] = []

@@ -72,7 +72,7 @@ export class Lobby {
   get phase (): LobbyPhase { return this.#phase }
 
   async listen (): Promise<Subscription> {
-    const subscription = await this.#init.bus.subscribe(this.#init.room, async m => this.#receive(m))
+    const subscription = await this.#init.bus.subscribe(this.#init.room, async m => this.#receive(m), { kinds: ['chat', 'enrol', 'roster'] })
     return { unsubscribe: () => { subscription.unsubscribe(); this.#clearTimers() } }
   }
 
