@@ -126,13 +126,14 @@ export class ParticipantAgent implements Driver {
     const counters = { llm: { calls: 0, valid: 0, retried: 0, fallback: 0 }, toolCalls: {} as Record<string, number>, decisions: {} as Decisions }
     const abort = new AbortController()
     const tools = bindTools([...PROTOCOL_TOOLS, ...(options.plugins ?? [])], { participant, ledger: context.ledger, nameOf: context.nameOf, signal: abort.signal, judgement: options.judgement ?? 'rule' })
+    const checkpointer = await FileCheckpointSaver.open(join(context.dir, 'memory.json'))
     const graph = buildParticipantGraph({
       model,
       fallback: new ProtocolPolicyChatModel(),
       tools,
       systemPrompt: await systemPrompt(participant.name, options),
       maxSteps: options.maxSteps ?? 8,
-      checkpointer: await FileCheckpointSaver.open(join(context.dir, 'memory.json')),
+      checkpointer,
       signal: abort.signal,
       decider: deciderOf(model),
       logger: options.logger,
@@ -216,6 +217,8 @@ export class ParticipantAgent implements Driver {
   async close (): Promise<void> {
     await this.#queue.idle().catch(() => undefined)
     this.#stopListening()
+    const memory = this.#graph.checkpointer
+    if (memory instanceof FileCheckpointSaver) await memory.close()
   }
 
   #stopListening (): void {

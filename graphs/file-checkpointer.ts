@@ -165,6 +165,11 @@ export class FileCheckpointSaver extends MemorySaver {
     await this.#file.append(JSON.stringify({ ...step, dropped }, replace), () => JSON.stringify({ version: 2, storage: this.storage, writes: this.writes, blobs: this.blobs }, replace))
   }
 
+  /** Closes the memory's files once every change is written; a later change opens them again. */
+  async close (): Promise<void> {
+    await this.#changes.run(async () => { await this.#file.close() })
+  }
+
   /** Replays one logged change: what `put`, `putWrites`, `deleteThread` and `#commit` did to memory. */
   async #apply (step: z.infer<typeof Step>): Promise<void> {
     if (step.checkpoint !== undefined) {

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto'
-import { open } from 'node:fs/promises'
+import { open, type FileHandle } from 'node:fs/promises'
 import { z } from 'zod'
 import { DamagedFileError } from './errors.ts'
 import { readIfExists, writeAtomic } from './files.ts'
+
+/** How long the log stays open after an append. */
+const IDLE_CLOSE_MS = 1000
 
 /** The log's first line: the sha-256 of the snapshot its records go on top of. */
 const Header = z.strictObject({ snapshot: z.string().regex(/^[0-9a-f]{64}$/) })
@@ -46,6 +49,12 @@ export class SnapshotLog {
   #logBytes: number | undefined
   /** Bytes past `#logBytes` that the next append must cut off (a torn record). */
   #torn: boolean
+  /**
+   * The log, kept open between appends (an agent appends at every step: opening and closing
+   * the file each time cost more than the write) and closed once no append came for a while.
+   */
+  #handle?: FileHandle
+  #idle?: NodeJS.Timeout
 
   private constructor (path: string, options: SnapshotLogOptions, snapshotBytes: number, logBytes: number | undefined, torn: boolean) {
     this.path = path
@@ -81,23 +90,29 @@ export class SnapshotLog {
     if (this.#logBytes === undefined) return this.rewrite(snapshot())
     const bytes = Buffer.from(record + '\n')
     const at = this.#logBytes
+    clearTimeout(this.#idle)
     this.#logBytes = undefined // until the record is durable: a failed append leaves the state to a rewrite
-    const file = await open(this.logPath, 'r+')
     try {
+      const file = this.#handle ??= await open(this.logPath, 'r+')
       await file.write(bytes, 0, bytes.length, at)
       if (this.#torn) await file.truncate(at + bytes.length)
       await file.datasync()
-    } finally {
-      await file.close()
+    } catch (err) {
+      await this.close().catch(() => {})
+      throw err
     }
     this.#torn = false
     this.#logBytes = at + bytes.length
+    // Unref'd: it keeps no process alive, and holds me until it closes the file (never left to the garbage collector).
+    this.#idle = setTimeout(() => { this.close().catch(() => {}) }, IDLE_CLOSE_MS).unref()
     if (this.#logBytes > this.#compaction.factor * this.#snapshotBytes + this.#compaction.floor) await this.rewrite(snapshot())
   }
 
   /** Replaces the snapshot with the whole state, then starts an empty log after it. */
   async rewrite (snapshot: string): Promise<void> {
     this.#logBytes = undefined
+    // The log is replaced by a new file: the open one would go on writing to the old.
+    await this.close()
     const bytes = Buffer.from(snapshot)
     await writeAtomic(this.path, bytes, { mode: this.#mode, sync: true })
     const header = Buffer.from(JSON.stringify({ snapshot: sha256(bytes) }) + '\n')
@@ -105,6 +120,14 @@ export class SnapshotLog {
     this.#snapshotBytes = bytes.length
     this.#logBytes = header.length
     this.#torn = false
+  }
+
+  /** Closes the log if it is open; a later append opens it again. */
+  async close (): Promise<void> {
+    clearTimeout(this.#idle)
+    const handle = this.#handle
+    this.#handle = undefined
+    await handle?.close()
   }
 }
 
