@@ -16,7 +16,7 @@ import { vegaLiteSvg } from '../src/federation/charts.ts'
 import type { RunReport } from '../src/federation/report.ts'
 import { slope } from './fit.ts'
 
-const { values } = parseArgs({ options: { agents: { type: 'string', default: '5,10,20,50,100' }, rounds: { type: 'string', default: '2' }, committee: { type: 'string', default: '5' }, seed: { type: 'string', default: '11' }, task: { type: 'string', default: 'classify' }, autopilot: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/results' } } })
+const { values } = parseArgs({ options: { agents: { type: 'string', default: '5,10,20,50,100' }, rounds: { type: 'string', default: '2' }, committee: { type: 'string', default: '5' }, seed: { type: 'string', default: '11' }, task: { type: 'string', default: 'classify' }, autopilot: { type: 'boolean', default: false }, 'phase-timing': { type: 'string', default: 'innermost' }, out: { type: 'string', default: 'docs/results' } } })
 const sizes = values.agents.split(',').map(Number)
 const rounds = Number(values.rounds)
 const k = Number(values.committee)
@@ -33,7 +33,7 @@ for (const agents of sizes) {
   const dir = await mkdtemp(join(tmpdir(), 'conclave-scale-'))
   process.stderr.write(`N = ${agents}, committee ${committee}: running ${rounds} rounds…\n`)
   try {
-    const args = ['bin/conclave.js', 'run', '--agents', String(agents), '--rounds', String(rounds), '--committee', String(committee), '--quorum', 'majority', '--seed', String(seed), '--task', task, '--out', dir, '--force', ...(values.autopilot ? ['--autopilot'] : [])]
+    const args = ['bin/conclave.js', 'run', '--agents', String(agents), '--rounds', String(rounds), '--committee', String(committee), '--quorum', 'majority', '--seed', String(seed), '--task', task, '--out', dir, '--force', ...(values.autopilot ? ['--autopilot'] : []), '--phase-timing', values['phase-timing']]
     // bash's `time` reports the child's CPU seconds, which a loaded machine does not inflate as it does wall time.
     const child = await promisify(execFile)('bash', ['-c', 'TIMEFORMAT="cpu %U %S"; time "$0" "$@"', process.execPath, ...args], { maxBuffer: 64 * 2 ** 20 })
     const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as RunReport
@@ -61,7 +61,7 @@ const steps = rows.slice(1).map((r, i) => {
   const p = rows[i] as Row
   return { from: p.agents, to: r.agents, wall: Math.log(r.roundSeconds / p.roundSeconds) / Math.log(r.agents / p.agents), cpu: Math.log(r.cpuSeconds / p.cpuSeconds) / Math.log(r.agents / p.agents) }
 })
-const command = `npm run bench:scale -- --agents ${sizes.join(',')} --rounds ${rounds} --committee ${k} --seed ${seed}${task === 'classify' ? '' : ` --task ${task}`}${values.autopilot ? ' --autopilot' : ''}`
+const command = `npm run bench:scale -- --agents ${sizes.join(',')} --rounds ${rounds} --committee ${k} --seed ${seed}${task === 'classify' ? '' : ` --task ${task}`}${values.autopilot ? ' --autopilot' : ''}${values['phase-timing'] === 'innermost' ? '' : ` --phase-timing ${values['phase-timing']}`}`
 await mkdir(values.out, { recursive: true })
 const load = (await readFile('/proc/loadavg', 'utf8').catch(() => '')).split(' ').slice(0, 3).join(' ')
 await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, node: process.version, rounds, committee: k, seed, driver, loadAverageAtEnd: load, exponent, steps, rows }, null, 2) + '\n')
@@ -77,6 +77,6 @@ const spec: TopLevelSpec = {
 await writeFile(join(values.out, `${name}.svg`), await vegaLiteSvg(spec))
 const table = rows.map(r => `| ${r.agents} | ${r.committee} | ${r.roundSeconds.toFixed(1)} | ${(r.cpuSeconds / rounds).toFixed(1)} | ${r.trainSeconds.toFixed(1)} | ${r.protocolSeconds.toFixed(1)} (${(100 * r.protocolShare).toFixed(0)}%) | ${r.peakRssMiB.toFixed(0)} | ${r.rssPerAgentMiB.toFixed(1)} | ${r.metric.toFixed(4)} | ${r.audit ? 'ok' : 'FAILED'} |`).join('\n')
 const phaseTable = `| N | ${PROTOCOL.join(' | ')} |\n|---:|${PROTOCOL.map(() => '---:').join('|')}|\n${rows.map(r => `| ${r.agents} | ${PROTOCOL.map(p => (r.phases[p] ?? 0).toFixed(2)).join(' | ')} |`).join('\n')}`
-const md = `# Scale: seconds per round from ${sizes[0]} to ${sizes.at(-1)} agents\n\nMade by \`${command}\` (Node ${process.version}; load average ${load} at the end, on a shared 2-core machine: wall seconds include waiting for the CPU, CPU seconds do not). Each N is a fresh \`conclave run\` process: ${task}, ${driver}, each proposal judged by a committee of min(${k}, N−1) peers and merged on a majority of it; figures are the mean over rounds 1–${rounds}.\n\n| N | committee | wall s / round | CPU s / round | train s | protocol s (share) | peak RSS MiB | per agent | ${rows[0]?.metricName ?? 'metric'} | audit |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n${table}\n\nThe protocol's phases, seconds per round (the run's shared phase timer: each instant is charged to one phase):\n\n${phaseTable}${rows.length < 2 ? '' : `\n\nRound time ∝ N^b, least squares on log–log: b = ${exponent.wall.toFixed(2)} (wall), ${exponent.cpu.toFixed(2)} (CPU). Between neighbours: ${steps.map(s => `${s.from}→${s.to}: ${s.wall.toFixed(2)} wall, ${s.cpu.toFixed(2)} CPU`).join('; ')}.`}\n\n![seconds per round against N](${name}.svg)\n`
+const md = `# Scale: seconds per round from ${sizes[0]} to ${sizes.at(-1)} agents\n\nMade by \`${command}\` (Node ${process.version}; load average ${load} at the end, on a shared 2-core machine: wall seconds include waiting for the CPU, CPU seconds do not). Each N is a fresh \`conclave run\` process: ${task}, ${driver}, each proposal judged by a committee of min(${k}, N−1) peers and merged on a majority of it; figures are the mean over rounds 1–${rounds}.\n\n| N | committee | wall s / round | CPU s / round | train s | protocol s (share) | peak RSS MiB | per agent | ${rows[0]?.metricName ?? 'metric'} | audit |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n${table}\n\nThe protocol's phases, seconds per round (the run's shared phase timer, ${values['phase-timing'] === 'precise' ? 'precise: each instant charged to the member code that ran in it, waits to the phase opened last (a run under its hooks is about a fifth slower)' : 'innermost: each instant charged to the phase opened last'}):\n\n${phaseTable}${rows.length < 2 ? '' : `\n\nRound time ∝ N^b, least squares on log–log: b = ${exponent.wall.toFixed(2)} (wall), ${exponent.cpu.toFixed(2)} (CPU). Between neighbours: ${steps.map(s => `${s.from}→${s.to}: ${s.wall.toFixed(2)} wall, ${s.cpu.toFixed(2)} CPU`).join('; ')}.`}\n\n![seconds per round against N](${name}.svg)\n`
 await writeFile(join(values.out, `${name}.md`), md)
 process.stdout.write(md)

@@ -15,12 +15,13 @@ import { exportCommand, predictCommand } from './export.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 import { parseMemberConfig, runMember, type MemberReport } from '../federation/member.ts'
 import { preflight } from '../federation/preflight.ts'
+import type { PhaseAttribution } from '../federation/phases.ts'
 import { ServiceUrl } from '../core/secret.ts'
 
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
 Usage:
-  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--committee K] [--compression none|int8|topk[:F]] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--workers W] [--force] [--verbose] [--dashboard [--port P]]
+  conclave run   [--agents N] [--rounds R] [--seed S] [--quorum Q] [--committee K] [--compression none|int8|topk[:F]] [--out DIR] [--config FILE] [--task classify|ner|qa] [--data DIR] [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--workers W] [--phase-timing innermost|precise] [--force] [--verbose] [--dashboard [--port P]]
   conclave run   --resume DIR [--workers W] [--verbose]
   conclave dashboard DIR [--port P]
   conclave agent --config FILE [--llm policy|ollama:M|gguf:PATH] [--autopilot] [--stay] [--verbose]
@@ -46,6 +47,9 @@ run     N participants in this process: train, publish, anchor, vote, merge; the
         --resume DIR continues a run that was stopped, from its ledger, with its config.json.
         --workers W: threads that train the participants' models at once (default 1: on
         the main thread; try the cores Node sees where they are free). The same model either way.
+        --phase-timing precise charges each instant of report.json's phases to the member code
+        that ran in it (async hooks: a run takes about a fifth longer); innermost (default)
+        charges it to the phase opened last, which overlapping members blur.
         --dashboard serves the run's dashboard while it runs, and after it until Ctrl-C.
 dashboard  A read-only page on 127.0.0.1 (default port 8787) that follows a run directory as
         its records land: the round timeline, each proposal with its votes and rationales,
@@ -145,6 +149,7 @@ async function run (args: string[]): Promise<number> {
       llm: { type: 'string' },
       autopilot: { type: 'boolean', default: false },
       workers: { type: 'string' },
+      'phase-timing': { type: 'string' },
       force: { type: 'boolean', default: false },
       resume: { type: 'string' },
       verbose: { type: 'boolean', default: false },
@@ -156,6 +161,8 @@ async function run (args: string[]): Promise<number> {
   if (values.port !== undefined && !values.dashboard) throw new ConfigError('--port sets the dashboard\'s port: give --dashboard too')
   const trainWorkers = integer('workers', values.workers).workers ?? 1
   if (trainWorkers < 1) throw new ConfigError('--workers must be at least 1')
+  const phaseAttribution = values['phase-timing'] ?? 'innermost'
+  if (phaseAttribution !== 'innermost' && phaseAttribution !== 'precise') throw new ConfigError('--phase-timing takes innermost or precise')
   if (values.resume !== undefined) {
     const mixed = (['agents', 'rounds', 'seed', 'quorum', 'committee', 'compression', 'config', 'task', 'data', 'llm', 'autopilot', 'force'] as const).filter(k => values[k] !== undefined && values[k] !== false)
     if (mixed.length > 0) throw new ConfigError(`--resume continues a run as its config.json says; drop --${mixed.join(', --')}`)
@@ -182,7 +189,7 @@ async function run (args: string[]): Promise<number> {
   process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)}${config.committee === undefined ? '' : ` within committees of ${config.committee}`} → ${out}\n`)
   const dashboard = values.dashboard ? await dashboardForRun(out, values.port) : undefined
   try {
-    const code = await runAndAudit(config, { out, shownOut: values.out, force: values.force, resume: values.resume !== undefined, logger, verbose: values.verbose, driver, trainWorkers })
+    const code = await runAndAudit(config, { out, shownOut: values.out, force: values.force, resume: values.resume !== undefined, logger, verbose: values.verbose, driver, trainWorkers, phaseAttribution })
     if (dashboard !== undefined) {
       process.stderr.write(`dashboard: still at ${dashboard.url} (Ctrl-C to stop)\n`)
       await untilStopped()
@@ -193,9 +200,9 @@ async function run (args: string[]): Promise<number> {
   }
 }
 
-async function runAndAudit (config: RunConfig, options: { out: string, shownOut: string, force: boolean, resume: boolean, logger: Logger, verbose: boolean, driver?: DriverFactory, trainWorkers: number }): Promise<number> {
+async function runAndAudit (config: RunConfig, options: { out: string, shownOut: string, force: boolean, resume: boolean, logger: Logger, verbose: boolean, driver?: DriverFactory, trainWorkers: number, phaseAttribution: PhaseAttribution }): Promise<number> {
   const { out } = options
-  const report = await runFederation(config, { out, force: options.force, resume: options.resume, logger: options.logger, onProgress: progress(options.verbose), driver: options.driver, trainWorkers: options.trainWorkers })
+  const report = await runFederation(config, { out, force: options.force, resume: options.resume, logger: options.logger, onProgress: progress(options.verbose), driver: options.driver, trainWorkers: options.trainWorkers, phaseAttribution: options.phaseAttribution })
   process.stdout.write(`\n${roundTable(report)}\n\nrejection rate ${(100 * report.rejectionRate).toFixed(1)}% · backend ${report.backend} · ${report.wallSeconds.toFixed(1)} s · model sha-256 ${report.modelHash}\n`)
 
   process.stderr.write('auditing the run directory…\n')

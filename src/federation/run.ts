@@ -13,6 +13,7 @@ import { reportFiles, type RoundReport, type RunReport } from './report.ts'
 import { readRunView } from './run-view.ts'
 import type { RoundProgress } from './round-loop.ts'
 import { Simulation } from './simulation.ts'
+import type { PhaseAttribution } from './phases.ts'
 
 export type RunProgress =
   | { type: 'conclave:run:start', agents: number, rounds: number, backend: string }
@@ -31,6 +32,8 @@ export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
   driver?: DriverFactory
   /** Worker threads that train the members' models (Simulation's trainWorkers). @default 1 */
   trainWorkers?: number
+  /** How the phase timer charges overlapping spans (Simulation's phaseAttribution). @default innermost */
+  phaseAttribution?: PhaseAttribution
   /** Called with the final global model while the task is still loaded, for callers that score it further. */
   onModel?: (weights: Weights, task: Task) => Promise<void>
 }
@@ -48,7 +51,7 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
   const backend = await initBackend({ logger })
   options.onProgress?.({ type: 'conclave:run:start', agents: config.agents, rounds: config.rounds, backend: backend.backend })
 
-  const sim = await Simulation.create(config, { dir: options.out, logger, driver: options.driver, resume: options.resume, trainWorkers: options.trainWorkers })
+  const sim = await Simulation.create(config, { dir: options.out, logger, driver: options.driver, resume: options.resume, trainWorkers: options.trainWorkers, phaseAttribution: options.phaseAttribution })
   let report: RunReport
   try {
     const rounds = await sim.history()

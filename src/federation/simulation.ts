@@ -16,7 +16,7 @@ import { autopilot, type Driver, type DriverFactory } from './driver.ts'
 import type { Participant } from './participant.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
 import { SharedWork } from './shared-work.ts'
-import { PhaseTimer, zeroPhases, type PhaseSeconds } from './phases.ts'
+import { PhaseTimer, zeroPhases, type PhaseAttribution, type PhaseSeconds } from './phases.ts'
 import type { RoundReport } from './report.ts'
 import { fetchModel } from './content.ts'
 import { RoundLoop, settlingClock, type RoundOptions, type RoundOutcome } from './round-loop.ts'
@@ -35,6 +35,8 @@ export interface SimulationOptions {
    * after another. The same model either way. @default 1
    */
   trainWorkers?: number
+  /** How the shared phase timer charges overlapping spans (phases.ts). @default innermost */
+  phaseAttribution?: PhaseAttribution
 }
 
 interface SimulationParts {
@@ -79,7 +81,7 @@ export class Simulation {
    * One clock for everyone: agents wait on their models off the queue, while others work,
    * and each instant is counted once, by the phase that began last.
    */
-  readonly #timer = new PhaseTimer()
+  readonly #timer: PhaseTimer
   /** Merges of the same inputs and decoded updates, done once for everyone. */
   readonly shared: SharedWork
   readonly #names: Map<string, string>
@@ -89,6 +91,7 @@ export class Simulation {
   private constructor (parts: SimulationParts) {
     this.config = parts.config
     this.shared = new SharedWork(parts.config.agents)
+    this.#timer = new PhaseTimer(parts.options.phaseAttribution)
     this.task = parts.task
     this.store = parts.store
     this.ledger = parts.ledger

@@ -52,6 +52,7 @@ describe('conclave CLI', () => {
     expect((await capture(['run', '--agents', 'five'])).code).toBe(1)
     expect((await capture(['run', '--agents', '3', '--quorum', '3'])).err).toMatch(/ConfigError/)
     expect((await capture(['run', '--workers', '0'])).err).toMatch(/ConfigError/)
+    expect((await capture(['run', '--phase-timing', 'exact'])).err).toMatch(/ConfigError.*--phase-timing takes innermost or precise/)
     expect((await capture(['run', '--bogus'])).code).toBe(2)
     expect((await capture(['audit', '/nonexistent/dir'])).err).toMatch(/ConfigError.*not a Conclave run directory/)
     expect((await capture(['frobnicate'])).code).toBe(2)

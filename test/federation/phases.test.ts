@@ -53,6 +53,58 @@ describe('phase timer', () => {
   })
 })
 
+describe('phase attribution when participants share a thread', () => {
+  /** A member trains (its span opened first) and, after another opened an anchor span that only waits, computes for 80 ms. */
+  async function overlap (timer: PhaseTimer): Promise<{ busy: number, taken: PhaseSeconds, wall: number }> {
+    let busy = 0
+    const wall = await timed(async () => {
+      const training = timer.time('train', async () => {
+        await sleep(5)
+        const start = performance.now()
+        while (performance.now() - start < 80) { /* training's own arithmetic */ }
+        busy = (performance.now() - start) / 1000
+      })
+      const anchoring = timer.time('anchor', async () => { await sleep(100) })
+      await Promise.all([training, anchoring])
+    })
+    return { busy, taken: timer.take(), wall }
+  }
+
+  it('innermost: one member\'s training, resumed while another\'s anchor span is open, is charged to the anchor', async () => {
+    const { busy, taken, wall } = await overlap(new PhaseTimer())
+    expect(taken.anchor).toBeGreaterThanOrEqual(busy)
+    expect(taken.train).toBeLessThan(busy)
+    expect(total(taken)).toBeLessThanOrEqual(wall)
+  })
+
+  it('precise: each span is charged the time its own code runs, and the anchor only the waiting nobody ran through', async () => {
+    const { busy, taken, wall } = await overlap(new PhaseTimer('precise'))
+    expect(taken.train).toBeGreaterThanOrEqual(busy)
+    // the anchor waited 100 ms, 80 of them while training ran
+    expect(taken.anchor).toBeLessThan(busy)
+    expect(total(taken)).toBeLessThanOrEqual(wall)
+  })
+
+  it('precise: a phase inside another still gets its own time, and code outside every span is nobody\'s', async () => {
+    const timer = new PhaseTimer('precise')
+    let outside = 0
+    const wall = await timed(async () => {
+      await timer.time('vote', () => timer.time('anchor', async () => {
+        await sleep(5)
+        const start = performance.now()
+        while (performance.now() - start < 20) { /* signing, mining */ }
+      }))
+      const start = performance.now()
+      while (performance.now() - start < 20) { /* an agent's graph, timed by nobody */ }
+      outside = (performance.now() - start) / 1000
+    })
+    const taken = timer.take()
+    expect(taken.anchor).toBeGreaterThanOrEqual(0.02)
+    expect(taken.vote).toBeLessThan(taken.anchor)
+    expect(total(taken)).toBeLessThanOrEqual(wall - outside)
+  })
+})
+
 describe('phases in a run', () => {
   it('add up to no more than each round\'s wall time, with every phase of the protocol measured', async () => {
     // votes anchor and announce inside their own phase; peers merge while they verify the checkpoint
