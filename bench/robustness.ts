@@ -39,7 +39,6 @@ const { values } = parseArgs({
     'min-gain': { type: 'string' },
     'from-round': { type: 'string', default: '1' },
     'exclude-rejected': { type: 'boolean', default: false },
-    'improve-floor': { type: 'boolean', default: false },
     'attack-args': { type: 'string' },
     quorum: { type: 'string', default: '0.5' },
     out: { type: 'string', default: 'docs/results' },
@@ -58,14 +57,13 @@ const minGain = values['min-gain'] === undefined ? undefined : Number(values['mi
 /** The round the hostile members turn in (1: hostile throughout; later: honest until then, so the record vouches for them). */
 const fromRound = Number(values['from-round'])
 const excludeRejected = values['exclude-rejected']
-const improveFloor = values['improve-floor']
 const quorum = Number(values.quorum)
 if (!(quorum > 0 && quorum <= 1)) throw new Error('--quorum takes the share of the peers that must accept, in (0, 1]')
 /** An attack's own settings where the command sets them (`rate=1`), recorded per row. */
 const args = values['attack-args'] === undefined ? undefined : Object.fromEntries(values['attack-args'].split(',').map(kv => kv.split('=')).map(([k, v]) => [k, Number(v)]))
 if (!Number.isInteger(fromRound) || fromRound < 1 || fromRound > rounds) throw new Error(`--from-round takes a round of the run, 1 to ${rounds}`)
 if (attacks.includes('none') !== hostiles.every(h => h === 0)) throw new Error('--attacks none goes with --hostile 0, and only it')
-const command = values.render ? 'npm run bench:robustness -- --render' : `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain=${minGain}`}${fromRound === 1 ? '' : ` --from-round ${fromRound}`}${excludeRejected ? ' --exclude-rejected' : ''}${improveFloor ? ' --improve-floor' : ''}${values['attack-args'] === undefined ? '' : ` --attack-args ${values['attack-args']}`}${quorum === 0.5 ? '' : ` --quorum ${quorum}`}`
+const command = values.render ? 'npm run bench:robustness -- --render' : `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain=${minGain}`}${fromRound === 1 ? '' : ` --from-round ${fromRound}`}${excludeRejected ? ' --exclude-rejected' : ''}${values['attack-args'] === undefined ? '' : ` --attack-args ${values['attack-args']}`}${quorum === 0.5 ? '' : ` --quorum ${quorum}`}`
 
 interface Row {
   task: string, seed: number, hostile: number, attack: string, rounds: number, split: string
@@ -77,8 +75,6 @@ interface Row {
   fromRound?: number
   /** Whether the votes of members rejected in an earlier round stopped counting (excludeRejected). */
   excludeRejected?: true
-  /** Whether the improve test's bar stopped at not lowering the voter's score (improveFloor). */
-  improveFloor?: true
   /** The attack's own settings, where the command set them. */
   args?: Record<string, number>
   /** The share of the peers that had to accept, where not 0.5. */
@@ -90,11 +86,11 @@ interface Row {
 const jsonPath = join(values.out, 'robustness.json')
 const saved: Row[] = await readFile(jsonPath, 'utf8').then(t => (JSON.parse(t) as { rows: Row[] }).rows, () => [])
 const rows = saved
-const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance' | 'minGain' | 'fromRound' | 'excludeRejected' | 'improveFloor' | 'args' | 'quorum'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}${r.minGain === undefined ? '' : `/${r.minGain}`}${r.fromRound === undefined ? '' : `/from${r.fromRound}`}${r.excludeRejected === true ? '/excluding' : ''}${r.improveFloor === true ? '/floor' : ''}${r.args === undefined ? '' : `/${JSON.stringify(r.args)}`}${r.quorum === undefined ? '' : `/q${r.quorum}`}`
+const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance' | 'minGain' | 'fromRound' | 'excludeRejected' | 'args' | 'quorum'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}${r.minGain === undefined ? '' : `/${r.minGain}`}${r.fromRound === undefined ? '' : `/from${r.fromRound}`}${r.excludeRejected === true ? '/excluding' : ''}${r.args === undefined ? '' : `/${JSON.stringify(r.args)}`}${r.quorum === undefined ? '' : `/q${r.quorum}`}`
 const done = new Set(rows.map(key))
 const ruleOf = (r: Row): AcceptanceRuleName => r.acceptance ?? 'tolerance'
 /** A rule as the tables name it: with its minGain where a command set one. */
-const ruleLabel = (r: Row): string => `${ruleOf(r)}${r.minGain === undefined ? '' : ` (minGain ${r.minGain})`}${r.excludeRejected === true ? ', rejected members\' votes dropped' : ''}${r.improveFloor === true ? ', improve floored' : ''}${r.quorum === undefined ? '' : `, quorum ${r.quorum} of the peers`}`
+const ruleLabel = (r: Row): string => `${ruleOf(r)}${r.minGain === undefined ? '' : ` (minGain ${r.minGain})`}${r.excludeRejected === true ? ', rejected members\' votes dropped' : ''}${r.quorum === undefined ? '' : `, quorum ${r.quorum} of the peers`}`
 /** An attack as the tables name it: with the round its members turned in, where later than 1. */
 const attackLabel = (r: Pick<Row, 'attack' | 'fromRound' | 'args'>): string => `${r.attack}${r.args === undefined ? '' : ` (${Object.entries(r.args).map(([k, v]) => `${k} ${v}`).join(', ')})`}${r.fromRound === undefined ? '' : ` from round ${r.fromRound}`}`
 /** Every attack label the rows hold, in the harness's order, each kind by the round it starts in. */
@@ -107,10 +103,10 @@ if (!values.render) {
     for (const seed of seeds) {
       for (const hostile of hostiles) {
         const bad = Array.from({ length: hostile }, (_, i) => AGENTS - i)
-        const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: quorum }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0, acceptance, excludeRejected, improveFloor, ...(minGain === undefined ? {} : { minGain }) } as unknown as RunConfigInput
+        const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: quorum }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0, acceptance, excludeRejected, ...(minGain === undefined ? {} : { minGain }) } as unknown as RunConfigInput
         let absent: number | undefined
         for (const attack of attacks) {
-          const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance, ...(minGain === undefined ? {} : { minGain }), ...(fromRound === 1 ? {} : { fromRound }), ...(excludeRejected ? { excludeRejected: true as const } : {}), ...(improveFloor ? { improveFloor: true as const } : {}), ...(args === undefined ? {} : { args }), ...(quorum === 0.5 ? {} : { quorum }) }
+          const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance, ...(minGain === undefined ? {} : { minGain }), ...(fromRound === 1 ? {} : { fromRound }), ...(excludeRejected ? { excludeRejected: true as const } : {}), ...(args === undefined ? {} : { args }), ...(quorum === 0.5 ? {} : { quorum }) }
           if (done.has(key(cell))) continue
           absent ??= (await runBaseline('fedavg', parseRunConfig(base), { absent: bad })).rounds.at(-1)?.metric.value ?? Number.NaN
           const out = await mkdtemp(join(tmpdir(), 'conclave-robustness-'))

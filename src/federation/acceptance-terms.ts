@@ -39,8 +39,6 @@ export const AcceptanceTerms = z.object({
   classRatio: z.number().min(1).max(100).optional(),
   /** For the probation rule: the share of what a voter's own update gains it that a newcomer's update must gain it too. */
   probationGain: z.number().min(0).max(1).optional(),
-  /** For improve and probation: the improve test's bar never falls below not lowering the voter's score, even where the voter's own update lowers it. Absent: the bar follows the voter's update down. */
-  improveFloor: z.literal(true).optional(),
   /** The votes of a member the federation rejected in an earlier round (standing `bad`) do not count, nor does it in the quorum. Absent: every vote counts. */
   excludeRejected: z.literal(true).optional(),
   /** What is scored: global + Δw (`full`) or global + Δw / N (`share`). */
@@ -83,7 +81,6 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
     ...(config.acceptance === 'tolerance' ? {} : { minGain: config.minGain ?? DEFAULT_MIN_GAIN[config.acceptance] }),
     ...(config.acceptance === 'classwise' || config.acceptance === 'standing' || config.acceptance === 'probation' ? { classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO } : {}),
     ...(config.acceptance === 'probation' ? { probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve } : {}),
-    ...(config.improveFloor === true && (config.acceptance === 'improve' || config.acceptance === 'probation') ? { improveFloor: true } : {}),
     ...(config.excludeRejected === true ? { excludeRejected: true } : {}),
     scale: config.voteScale,
     ...(config.robustness === undefined || config.robustness === false ? {} : { robustness: config.robustness }),
@@ -94,7 +91,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
 
 /** The rule the terms name, ready to decide. */
 export function ruleOf (terms: AcceptanceTerms): AcceptanceRule {
-  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain, classRatio: terms.classRatio, probationGain: terms.probationGain, improveFloor: terms.improveFloor }, terms)
+  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain, classRatio: terms.classRatio, probationGain: terms.probationGain }, terms)
 }
 
 export interface Ruling extends Verdict {

@@ -96,12 +96,6 @@ export function toleranceRule ({ tolerance, relativeTolerance }: ToleranceSettin
 export interface ImproveSettings {
   /** The share of what my own update gains me that a peer's update must gain me too. */
   minGain: number
-  /**
-   * Where my own update lowers my score, the bar is still not to lower it: a voter whose own
-   * update loses (a member training on noise) otherwise lets through updates that lose it a
-   * share of that, such as another noisy member's. Absent: the bar follows my update down.
-   */
-  floor?: boolean
 }
 
 /**
@@ -113,13 +107,12 @@ export interface ImproveSettings {
  * voter's bar kept it out while two peers of four still accepted each honest update. With
  * no update of my own (I cannot train yet) the bar is not to lower my score.
  */
-export function improveRule ({ minGain, floor = false }: ImproveSettings): AcceptanceRule {
+export function improveRule ({ minGain }: ImproveSettings): AcceptanceRule {
   return {
     name: 'improve',
     needs: ['reference'],
     decide: ({ before, after, reference }) => {
-      const mine = reference ?? before
-      const allowance = minGain * (before - (floor ? Math.max(mine, before) : mine))
+      const allowance = minGain * (before - (reference ?? before))
       return { accept: after - before >= -allowance, allowance }
     }
   }
@@ -206,8 +199,6 @@ export function standingRule (settings: ClasswiseSettings): AcceptanceRule {
 export interface ProbationSettings extends ClasswiseSettings {
   /** For a newcomer: the share of what the voter's own update gains it that its update must gain it too (the improve rule's minGain). */
   probationGain: number
-  /** The improve rule's floor, for a newcomer's update. */
-  improveFloor?: boolean
 }
 
 /**
@@ -220,7 +211,7 @@ export interface ProbationSettings extends ClasswiseSettings {
  */
 export function probationRule (settings: ProbationSettings): AcceptanceRule {
   const standing = standingRule(settings)
-  const improve = improveRule({ minGain: settings.probationGain, floor: settings.improveFloor })
+  const improve = improveRule({ minGain: settings.probationGain })
   return {
     name: 'probation',
     needs: [...standing.needs, ...improve.needs],
@@ -242,8 +233,6 @@ export interface AcceptanceConfig {
   minGain?: number
   classRatio?: number
   probationGain?: number
-  /** For improve and probation: the improve test's bar never falls below not lowering the voter's score. */
-  improveFloor?: boolean
 }
 
 /** `minGain` as chosen on classify's dev split, per rule (docs/results/robustness-selection.md). */
@@ -256,10 +245,10 @@ export const DEFAULT_CLASS_RATIO = 1.8
 export function acceptanceRule (config: AcceptanceConfig, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance'>): AcceptanceRule {
   switch (config.acceptance) {
     case 'tolerance': return toleranceRule({ tolerance: config.tolerance ?? judge.tolerance, relativeTolerance: config.relativeTolerance ?? judge.relativeTolerance ?? 0 })
-    case 'improve': return improveRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.improve, floor: config.improveFloor })
+    case 'improve': return improveRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.improve })
     case 'marginal': return marginalRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.marginal })
     case 'classwise': return classwiseRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.classwise, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO })
     case 'standing': return standingRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.standing, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO })
-    case 'probation': return probationRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.probation, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO, probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve, improveFloor: config.improveFloor })
+    case 'probation': return probationRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.probation, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO, probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve })
   }
 }

@@ -101,13 +101,6 @@ export const RunConfig = z.object({
    */
   probationGain: z.number().min(0).max(1).optional(),
   /**
-   * For `acceptance: improve` and `probation`: the improve test's bar never falls below not
-   * lowering the peer's score. Without it, a peer whose own update of the round lowers its
-   * score (a member training on random labels) accepts an update that lowers it by less, such
-   * as another noisy member's. @default false
-   */
-  improveFloor: z.boolean().default(false),
-  /**
    * Whether the votes of a member whose update the federation rejected in an earlier round stop
    * counting, and the quorum is then a share of the peers whose votes count (its `count`, all of
    * them where fewer count). With two of five members hostile and quorum 2 of 4, their rejects
@@ -292,9 +285,6 @@ windowSeconds: 600
 # decides every vote again.
 acceptance: tolerance
 # minGain: 0.1
-# For improve and probation: the bar is never below not lowering the peer's score, even where
-# its own update of the round lowers it (measured with probation: robustness.md).
-improveFloor: false
 # Whether the votes of a member the federation rejected in an earlier round stop counting, the
 # quorum then a share of the peers that still count (measured with probation: robustness.md).
 excludeRejected: false
