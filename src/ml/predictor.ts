@@ -4,7 +4,7 @@ import { tfidfOf } from '../data/tokenizer.ts'
 import { initBackend } from './backend.ts'
 import { bioChain } from './crf.ts'
 import { classCount, greedyDecode, readQuestion, vocabularyOf } from './qa-student.ts'
-import { initSoftmax, predictSoftmax, softmaxLogits, type SoftmaxShape } from './sparse-softmax.ts'
+import { predictSoftmax, softmaxLayout, softmaxLogits, type SoftmaxShape } from './sparse-softmax.ts'
 import { sentenceFeatures, tagSentences } from './tasks/ner.ts'
 import { assertCompatible, type Weights } from './weights.ts'
 
@@ -126,5 +126,5 @@ function classifyFeatures (featurizer: z.infer<typeof ClassifyPredictor>['featur
 
 /** The weights have the tensors, and the shapes, of the model the spec describes. */
 function fits (shape: SoftmaxShape, weights: Weights): void {
-  assertCompatible(weights, initSoftmax(shape, 0))
+  assertCompatible(weights, softmaxLayout(shape))
 }

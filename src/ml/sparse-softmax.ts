@@ -49,18 +49,30 @@ const names = (shape: SoftmaxShape): string[] => [
   ...(shape.chain === undefined ? [] : ['crf.start', 'crf.transitions'])
 ]
 
+/** Each tensor's shape, by name: what a model of `shape` must hold (checked without building one). */
+export function softmaxLayout (shape: SoftmaxShape): Map<string, { shape: number[] }> {
+  const layout = new Map<string, { shape: number[] }>()
+  layers(shape).forEach(([fanIn, fanOut], l) => {
+    layout.set(`dense${l}.kernel`, { shape: [fanIn, fanOut] })
+    layout.set(`dense${l}.bias`, { shape: [fanOut] })
+  })
+  if (shape.chain !== undefined) {
+    layout.set('crf.start', { shape: [shape.classes] })
+    layout.set('crf.transitions', { shape: [shape.classes, shape.classes] })
+  }
+  return layout
+}
+
 /** Glorot-uniform kernels, zero biases and chain scores, from a seeded stream; tensors in name order. */
 export function initSoftmax (shape: SoftmaxShape, seed: number): Weights {
   const rng = new Rng(mixSeed(seed, 0x1417))
   const w: Weights = new Map()
-  layers(shape).forEach(([fanIn, fanOut], l) => {
+  // Kernels draw from the stream in layer order; everything else starts at zero.
+  for (const [name, { shape: dims }] of softmaxLayout(shape)) {
+    const [fanIn = 0, fanOut = 0] = dims
     const limit = Math.sqrt(6 / (fanIn + fanOut))
-    w.set(`dense${l}.kernel`, { shape: [fanIn, fanOut], data: Float32Array.from({ length: fanIn * fanOut }, () => (2 * rng.next() - 1) * limit) })
-    w.set(`dense${l}.bias`, { shape: [fanOut], data: new Float32Array(fanOut) })
-  })
-  if (shape.chain !== undefined) {
-    w.set('crf.start', { shape: [shape.classes], data: new Float32Array(shape.classes) })
-    w.set('crf.transitions', { shape: [shape.classes, shape.classes], data: new Float32Array(shape.classes ** 2) })
+    const size = dims.reduce((a, b) => a * b, 1)
+    w.set(name, { shape: dims, data: name.endsWith('.kernel') ? Float32Array.from({ length: size }, () => (2 * rng.next() - 1) * limit) : new Float32Array(size) })
   }
   return new Map([...w].sort(([a], [b]) => a < b ? -1 : 1))
 }
@@ -124,7 +136,7 @@ function forward (shape: SoftmaxShape, params: tf.Tensor[], x: SparseBatch): tf.
 
 /** Local training from `base`; returns the new weights and the last epoch's mean loss (per row). */
 export async function trainSoftmax (shape: SoftmaxShape, base: Weights, rows: readonly SparseVector[], labels: readonly number[], options: SoftmaxTraining): Promise<{ weights: Weights, loss: number }> {
-  assertCompatible(base, initSoftmax(shape, 0))
+  assertCompatible(base, softmaxLayout(shape))
   const rng = new Rng(options.seed)
   const params = toTensors(shape, base).map(t => { const v = tf.variable(t); t.dispose(); return v })
   const optimizer = tf.train.adam(options.learningRate, 0.9, 0.999, options.epsilon ?? 1e-7)

@@ -79,7 +79,7 @@ export function shiftedModel (base: Weights, d: Weights, scale = 1): Weights {
 }
 
 /** Same tensor names and shapes, or InvalidWeightsError naming the first difference. */
-export function assertCompatible (a: Weights, b: Weights): void {
+export function assertCompatible (a: ReadonlyMap<string, Pick<Tensor, 'shape'>>, b: ReadonlyMap<string, Pick<Tensor, 'shape'>>): void {
   const names = [...a.keys()]
   const other = [...b.keys()]
   if (names.length !== other.length || names.some(n => !b.has(n))) {

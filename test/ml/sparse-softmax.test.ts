@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { SparseVector } from '../../src/data/features.ts'
 import { initBackend } from '../../src/ml/backend.ts'
-import { initSoftmax, predictSoftmax, softmaxLogits, softmaxLogProbs, type SoftmaxShape } from '../../src/ml/sparse-softmax.ts'
+import { initSoftmax, predictSoftmax, softmaxLayout, softmaxLogits, softmaxLogProbs, type SoftmaxShape } from '../../src/ml/sparse-softmax.ts'
 import { applyDelta, ShiftedTensor, shiftedModel, weightsSha256, type Weights } from '../../src/ml/weights.ts'
 
 /** The model's forward pass as dense backend ops on densified rows: what scoring computed before it ran in plain Float32. */
@@ -86,5 +86,17 @@ describe('a shifted model (base + scale · Δ computed where read)', () => {
     softmaxLogits(shape, new Map([...shiftedModel(base, base, 0.5)].map(([name, t]) => [name, name === 'dense0.kernel' ? kernel : t])), [{ indices: Int32Array.of(3, 999), values: Float32Array.of(1, 1) }])
     expect(reads).toEqual([6, 1998])
     expect(kernel.data[1998]).toBe(Math.fround((base.get('dense0.kernel')?.data[1998] as number) * 1.5))
+  })
+})
+
+describe('a model shape\'s layout', () => {
+  it('names every tensor an initial model holds, with its shape, for any shape (with or without a hidden layer or a chain)', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 6 }), fc.integer({ min: 2, max: 9 }), fc.boolean(), (features, hidden, classes, chain) => {
+      const shape = { features, hidden, classes, ...(chain ? { chain: {} } : {}) } as unknown as SoftmaxShape
+      const init = initSoftmax(shape, 1)
+      const layout = softmaxLayout(shape)
+      expect([...layout.keys()].sort()).toEqual([...init.keys()])
+      for (const [name, { shape: dims }] of layout) expect(init.get(name)?.shape).toEqual(dims)
+    }), { seed: 41, numRuns: 200 })
   })
 })
