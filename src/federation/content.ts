@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto'
 import { ContentMismatchError } from '../core/errors.ts'
 import type { AbortOptions } from '../core/options.ts'
 import type { ModelRef } from '../core/records.ts'
-import { decodeUpdate, NO_COMPRESSION, type Compression, type Layout } from '../ml/compression.ts'
-import { fromSafetensors, toSafetensors, type Weights } from '../ml/weights.ts'
+import { decodeUpdate, NO_COMPRESSION, type Compression } from '../ml/compression.ts'
+import { fromSafetensors, toSafetensors, type Layout, type Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
 
 /** Largest model or delta a participant will fetch from a peer. */

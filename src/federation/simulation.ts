@@ -79,7 +79,8 @@ export class Simulation {
   readonly #queue = new SerialQueue()
   /**
    * One clock for everyone: agents wait on their models off the queue, while others work,
-   * and each instant is counted once, by the phase that began last.
+   * and each instant is counted once (by the phase that began last, or under `precise` by
+   * the member code that ran in it).
    */
   readonly #timer: PhaseTimer
   /** Merges of the same inputs and decoded updates, done once for everyone. */

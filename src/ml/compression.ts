@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { InvalidWeightsError } from '../core/errors.ts'
-import { decodeRawSafetensors, encodeRawSafetensors, type DecodeOptions, type RawTensor, type Tensor, type Weights } from './safetensors.ts'
-import { assertFinite, toSafetensors } from './weights.ts'
+import { decodeRawSafetensors, encodeRawSafetensors, type DecodeOptions, type RawTensor, type Weights } from './safetensors.ts'
+import { assertFinite, toSafetensors, type Layout } from './weights.ts'
 
 /**
  * How a member's update Δw travels, as the charter fixes it: `none` (F32 safetensors, the
@@ -22,9 +22,6 @@ export const Compression = z.discriminatedUnion('kind', [
 export type Compression = z.infer<typeof Compression>
 
 export const NO_COMPRESSION: Compression = { kind: 'none' }
-
-/** The names and shapes an update must have: those of the model it applies to. */
-export type Layout = ReadonlyMap<string, Pick<Tensor, 'shape'>>
 
 const SCALE = '#scale'
 const INDICES = '#indices'

@@ -43,13 +43,8 @@ function layers (shape: SoftmaxShape): Array<[number, number]> {
   return shape.hidden === 0 ? [[shape.features, shape.classes]] : [[shape.features, shape.hidden], [shape.hidden, shape.classes]]
 }
 
-/** The dense layers' tensors, then the chain's: the order params come in. */
-const names = (shape: SoftmaxShape): string[] => [
-  ...layers(shape).flatMap((_, l) => [`dense${l}.kernel`, `dense${l}.bias`]),
-  ...(shape.chain === undefined ? [] : ['crf.start', 'crf.transitions'])
-]
 
-/** Each tensor's shape, by name: what a model of `shape` must hold (checked without building one). */
+/** Each tensor's shape, by name: what a model of `shape` must hold (checked without building one); the dense layers' tensors, then the chain's. */
 export function softmaxLayout (shape: SoftmaxShape): Map<string, { shape: number[] }> {
   const layout = new Map<string, { shape: number[] }>()
   layers(shape).forEach(([fanIn, fanOut], l) => {
@@ -62,6 +57,9 @@ export function softmaxLayout (shape: SoftmaxShape): Map<string, { shape: number
   }
   return layout
 }
+
+/** The order params come in: the layout's. */
+const names = (shape: SoftmaxShape): string[] => [...softmaxLayout(shape).keys()]
 
 /** Glorot-uniform kernels, zero biases and chain scores, from a seeded stream; tensors in name order. */
 export function initSoftmax (shape: SoftmaxShape, seed: number): Weights {

@@ -4,6 +4,9 @@ import { decodeSafetensors, encodeSafetensors, type DecodeOptions, type Tensor, 
 
 export type { Tensor, Weights } from './safetensors.ts'
 
+/** The names and shapes an update must have: those of the model it applies to. */
+export type Layout = ReadonlyMap<string, Pick<Tensor, 'shape'>>
+
 /**
  * Weight arithmetic in plain Float32 with a fixed element order, so every participant
  * computes bit-identical results: the model hash is reproducible and auditable.
@@ -79,7 +82,7 @@ export function shiftedModel (base: Weights, d: Weights, scale = 1): Weights {
 }
 
 /** Same tensor names and shapes, or InvalidWeightsError naming the first difference. */
-export function assertCompatible (a: ReadonlyMap<string, Pick<Tensor, 'shape'>>, b: ReadonlyMap<string, Pick<Tensor, 'shape'>>): void {
+export function assertCompatible (a: Layout, b: Layout): void {
   const names = [...a.keys()]
   const other = [...b.keys()]
   if (names.length !== other.length || names.some(n => !b.has(n))) {

@@ -91,6 +91,9 @@ export type BusMessage = z.infer<typeof BusMessage>
 export type BusHandler = (message: BusMessage) => void | Promise<void>
 export type MessageKind = BusMessage['kind']
 
+/** Whether a subscriber for `kinds` (absent: every kind) takes `message`. */
+export const wantsKind = (kinds: ReadonlySet<MessageKind> | undefined, message: BusMessage): boolean => kinds?.has(message.kind) ?? true
+
 export interface SubscribeOptions extends AbortOptions {
   /**
    * Only messages of these kinds reach the handler (absent: every kind). A bus that holds

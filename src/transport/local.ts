@@ -1,5 +1,5 @@
 import { InvalidRecordError } from '../core/errors.ts'
-import { BusMessage, RoomId, type Bus, type BusHandler } from './index.ts'
+import { BusMessage, RoomId, wantsKind, type Bus, type BusHandler } from './index.ts'
 
 /**
  * In-process bus for one machine. Delivery runs through one promise chain, so handlers
@@ -34,7 +34,7 @@ export function createLocalBus (): Bus {
       let set = rooms.get(room)
       if (set === undefined) rooms.set(room, set = new Set())
       const kinds = options.kinds === undefined ? undefined : new Set(options.kinds)
-      const wrapped: BusHandler = (m) => kinds === undefined || kinds.has(m.kind) ? handler(m) : undefined
+      const wrapped: BusHandler = (m) => wantsKind(kinds, m) ? handler(m) : undefined
       set.add(wrapped)
       return { unsubscribe: () => { set.delete(wrapped) } }
     },

@@ -1,11 +1,11 @@
-import type { BusHandler, BusMessage, MessageKind, Subscription } from '../index.ts'
+import { wantsKind, type BusHandler, type BusMessage, type MessageKind, type Subscription } from '../index.ts'
 
 /** Messages held for a room until someone listens for their kind, at most this many. */
 const HELD_PER_ROOM = 10_000
 
 interface Subscriber { handler: BusHandler, kinds?: ReadonlySet<MessageKind> }
 
-const wants = (s: Subscriber, m: BusMessage): boolean => s.kinds?.has(m.kind) ?? true
+const wants = (s: Subscriber, m: BusMessage): boolean => wantsKind(s.kinds, m)
 
 /**
  * Each room's subscribers, served one message at a time in timeline order through one
@@ -36,7 +36,7 @@ export class Subscribers {
   add (roomId: string, handler: BusHandler, kinds?: readonly MessageKind[]): Subscription {
     let set = this.#subscribers.get(roomId)
     if (set === undefined) this.#subscribers.set(roomId, set = new Set())
-    const subscriber: Subscriber = { handler: m => handler(m), ...(kinds === undefined ? {} : { kinds: new Set(kinds) }) }
+    const subscriber: Subscriber = { handler, ...(kinds === undefined ? {} : { kinds: new Set(kinds) }) }
     set.add(subscriber)
     const held = this.#held.get(roomId) ?? []
     const mine = held.filter(m => wants(subscriber, m))
