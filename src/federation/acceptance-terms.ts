@@ -41,6 +41,8 @@ export const AcceptanceTerms = z.object({
   probationGain: z.number().min(0).max(1).optional(),
   /** The votes of a member the federation rejected in an earlier round (standing `bad`) do not count, nor does it in the quorum. Absent: every vote counts. */
   excludeRejected: z.literal(true).optional(),
+  /** For the standing and probation rules: how many rejected updates of earlier rounds put a member in bad standing. Absent: one. */
+  strikes: z.number().int().min(2).max(100).optional(),
   /** What is scored: global + Δw (`full`) or global + Δw / N (`share`). */
   scale: z.enum(['full', 'share']),
   /** Bounds on an update's geometry against the voter's own update; absent: none. */
@@ -73,7 +75,7 @@ export type VoteMeasurement = z.infer<typeof VoteMeasurement>
 export type Measured = Exclude<VoteMeasurement, { unusable: string }>
 
 /** The terms a run config states (the founder writes them into the charter); unset tolerances come from the task's judge. */
-export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms['scale'], robustness?: Robustness | false, judgement?: Judgement, excludeRejected?: boolean }, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance'>): AcceptanceTerms {
+export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms['scale'], robustness?: Robustness | false, judgement?: Judgement, excludeRejected?: boolean, strikes?: number }, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance'>): AcceptanceTerms {
   return {
     rule: config.acceptance,
     tolerance: config.tolerance ?? judge.tolerance,
@@ -82,6 +84,8 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
     ...(config.acceptance === 'classwise' || config.acceptance === 'standing' || config.acceptance === 'probation' ? { classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO } : {}),
     ...(config.acceptance === 'probation' ? { probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve } : {}),
     ...(config.excludeRejected === true ? { excludeRejected: true } : {}),
+    // One strike is what a charter without the term means: it stays off the record, as before the term existed.
+    ...((config.acceptance === 'standing' || config.acceptance === 'probation') && config.strikes !== undefined && config.strikes > 1 ? { strikes: config.strikes } : {}),
     scale: config.voteScale,
     ...(config.robustness === undefined || config.robustness === false ? {} : { robustness: config.robustness }),
     // `rule` is what a charter without judgement means: it stays off the record, as before modes existed.

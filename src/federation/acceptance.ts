@@ -206,8 +206,9 @@ export interface ProbationSettings extends ClasswiseSettings {
  * must also pass the improve rule. Under the standing rule alone a label-flipped update
  * merged in round 1 now and then (classify, test: 1 of 9), before any rejection was on the
  * record; in round 1 a flipped update gains an honest voter nothing, while honest ones gain
- * it a tenth of what its own does and more (dev split, robustness-selection.md). Once its
- * first update is rejected, a hostile member is judged by the classwise rule from then on.
+ * it a tenth of what its own does and more (dev split, robustness-selection.md). Once as many
+ * of its updates are rejected as the charter's strikes, a member is judged by the classwise
+ * rule from then on; before that, one never merged is on probation again.
  */
 export function probationRule (settings: ProbationSettings): AcceptanceRule {
   const standing = standingRule(settings)

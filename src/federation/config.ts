@@ -110,6 +110,14 @@ export const RunConfig = z.object({
    */
   excludeRejected: z.boolean().default(false),
   /**
+   * For the standing and probation rules: how many of a member's updates the federation must
+   * have rejected before it is judged by the strict (classwise) rule. With 2, a member rejected
+   * once and never merged stays on probation, one merged since stays in good standing: one false
+   * rejection of an honest update no longer costs it the rest of the run. `excludeRejected`
+   * still drops the votes of a member rejected once. @default 1
+   */
+  strikes: z.number().int().min(1).max(100).default(1),
+  /**
    * How a peer measures an update: `full` scores global + Δw (as if the update replaced the
    * round), `share` scores global + Δw / N, the share one of N members' updates gets in a
    * FedAvg merge. Chosen on the dev split (docs/results/vote-rule-selection.md): `full`
@@ -200,6 +208,7 @@ export const RunConfig = z.object({
   const agents = config.attacks.map(a => a.agent)
   if (agents.some(a => a > config.agents)) ctx.addIssue({ code: 'custom', path: ['attacks'], message: `attacks name agents beyond the ${config.agents} in this run` })
   if (new Set(agents).size !== agents.length) ctx.addIssue({ code: 'custom', path: ['attacks'], message: 'an agent can carry one attack' })
+  if (config.strikes > 1 && config.acceptance !== 'standing' && config.acceptance !== 'probation') ctx.addIssue({ code: 'custom', path: ['strikes'], message: `strikes applies to the standing and probation rules, not to ${config.acceptance}` })
 })
 export type RunConfig = z.infer<typeof RunConfig>
 export type RunConfigInput = z.input<typeof RunConfig>
@@ -288,6 +297,8 @@ acceptance: tolerance
 # Whether the votes of a member the federation rejected in an earlier round stop counting, the
 # quorum then a share of the peers that still count (measured with probation: robustness.md).
 excludeRejected: false
+# standing and probation: how many rejected updates put a member under the strict (classwise) rule.
+strikes: 1
 # A peer accepts an update that lowers its judge's score on its validation examples by at
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
 # 0.1 nats, ner and qa by log-likelihood with 0.01 nats per token).

@@ -100,11 +100,11 @@ export class FederationState {
   has (block: BlockId): boolean { return this.#applied.has(block) }
 
   /**
-   * The proposer's standing as its proposal's votes are judged: bad once a decision record
-   * has rejected one of its proposals of an earlier round, new while none of them is decided.
-   * Every earlier round is decided before this one's proposals (a checkpoint needs every
-   * decision, a proposal the checkpoint), so every peer and the audit derive the same
-   * standing for every vote.
+   * The proposer's standing as its proposal's votes are judged: bad once decision records have
+   * rejected as many of its proposals of earlier rounds as the charter's strikes (one unless
+   * set), new while none of them is merged, good after. Every earlier round is decided before
+   * this one's proposals (a checkpoint needs every decision, a proposal the checkpoint), so
+   * every peer and the audit derive the same standing for every vote.
    */
   standing (proposal: BlockId): Standing {
     const { signed } = this.#proposal(proposal)
@@ -113,9 +113,21 @@ export class FederationState {
 
   /** A member's standing as round `round` is judged: from the decisions of its proposals of earlier rounds. */
   memberStanding (member: Did, round: number): Standing {
-    const decided = [...this.proposals.values()].filter(p => p.signed.issuer === member && p.signed.record.round < round && p.decision !== undefined)
-    if (decided.some(p => p.decision?.record.accepted === false)) return 'bad'
-    return decided.length === 0 ? 'new' : 'good'
+    const { merged, rejected } = this.#decided(member, round)
+    if (rejected >= (this.#charter().record.acceptance?.strikes ?? 1)) return 'bad'
+    return merged === 0 ? 'new' : 'good'
+  }
+
+  /** How many of a member's proposals of rounds before `round` the record has merged and rejected. */
+  #decided (member: Did, round: number): { merged: number, rejected: number } {
+    let merged = 0
+    let rejected = 0
+    for (const p of this.proposals.values()) {
+      if (p.signed.issuer !== member || p.signed.record.round >= round || p.decision === undefined) continue
+      if (p.decision.record.accepted) merged++
+      else rejected++
+    }
+    return { merged, rejected }
   }
 
   /** Verifies the block's record and applies it; throws a named error and changes nothing if invalid. */
@@ -147,7 +159,7 @@ export class FederationState {
     const excluding = charter.acceptance?.excludeRejected === true
     // Under excludeRejected, a member the record has rejected neither votes nor counts in the quorum (votes come from judges only).
     const judges = this.judges(proposal)
-    const rejected = new Set(excluding ? judges.filter(m => this.memberStanding(m, entry.signed.record.round) === 'bad') : [])
+    const rejected = new Set(excluding ? judges.filter(m => this.#decided(m, entry.signed.record.round).rejected > 0) : [])
     const ballots = [...entry.votes.entries()].filter(([voter]) => !rejected.has(voter)).map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
     const humans = charter.humanVotes === 'counted'
       ? [...entry.humans.entries()].map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
