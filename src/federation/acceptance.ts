@@ -199,6 +199,8 @@ export function standingRule (settings: ClasswiseSettings): AcceptanceRule {
 export interface ProbationSettings extends ClasswiseSettings {
   /** For a newcomer: the share of what the voter's own update gains it that its update must gain it too (the improve rule's minGain). */
   probationGain: number
+  /** Only a voter whose own update of the round raises its score may accept a newcomer's update. */
+  gainingVouchers?: boolean
 }
 
 /**
@@ -218,9 +220,22 @@ export function probationRule (settings: ProbationSettings): AcceptanceRule {
     needs: [...standing.needs, ...improve.needs],
     decide: (measurement, given) => {
       const verdict = standing.decide(measurement, given)
-      return given === 'new' ? { accept: verdict.accept && improve.decide(measurement).accept, allowance: verdict.allowance } : verdict
+      if (given !== 'new') return verdict
+      return { accept: verdict.accept && improve.decide(measurement).accept && (settings.gainingVouchers !== true || vouches(measurement)), allowance: verdict.allowance }
     }
   }
+}
+
+/**
+ * Whether a voter may vouch for a newcomer: the improve test's yardstick is what the voter's
+ * own update gains it, and a voter whose own update loses it score has none (its data or its
+ * training is off: random labels do this), so under `gainingVouchers` it may not accept a
+ * newcomer. Two members training on random labels otherwise accept each other's round-1
+ * updates against their own losing yardsticks (robustness-selection.md). A voter with no
+ * update of its own (it cannot train yet) judges by the improve test's bar alone.
+ */
+function vouches ({ before, reference }: Measurement): boolean {
+  return reference === undefined || reference > before
 }
 
 export const AcceptanceRuleName = z.enum(['tolerance', 'improve', 'marginal', 'classwise', 'standing', 'probation'])
@@ -234,6 +249,7 @@ export interface AcceptanceConfig {
   minGain?: number
   classRatio?: number
   probationGain?: number
+  gainingVouchers?: boolean
 }
 
 /** `minGain` as chosen on classify's dev split, per rule (docs/results/robustness-selection.md). */
@@ -250,6 +266,6 @@ export function acceptanceRule (config: AcceptanceConfig, judge: Pick<Judge<unkn
     case 'marginal': return marginalRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.marginal })
     case 'classwise': return classwiseRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.classwise, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO })
     case 'standing': return standingRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.standing, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO })
-    case 'probation': return probationRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.probation, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO, probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve })
+    case 'probation': return probationRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.probation, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO, probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve, gainingVouchers: config.gainingVouchers })
   }
 }

@@ -104,6 +104,34 @@ describe('the probation rule', () => {
     }), { seed: 31, numRuns: 1000 })
   })
 
+  it('under gainingVouchers, lets only a voter whose own update gains it accept a newcomer', () => {
+    const vouched = probationRule({ minGain: 0, classRatio: 1.8, probationGain: 0.1, gainingVouchers: true })
+    // Two random-label members: my own update lost me 0.006, the other's gains me 0.009. The improve test's bar is then below zero, so it passes.
+    const losing: Measurement = { ...flippedShape, reference: flippedShape.before - 0.006, after: flippedShape.before + 0.009 }
+    expect(rule.decide(losing, 'new').accept).toBe(true)
+    expect(vouched.decide(losing, 'new').accept).toBe(false)
+    // Once the proposer is decided, the vouching test is off; with my own update gaining me, it asks nothing more.
+    expect(vouched.decide(losing, 'good').accept).toBe(true)
+    expect(vouched.decide(gaining(0.05), 'new').accept).toBe(true)
+    // With no update of my own the improve test's bar (do not lower my score) is all.
+    const { reference: _, ...unreferenced } = gaining(0.05)
+    expect(vouched.decide(unreferenced, 'new').accept).toBe(true)
+    const score = fc.double({ min: -20, max: 20, noNaN: true })
+    fc.assert(fc.property(score, score, score, score, score, fc.constantFrom('new', 'good', 'bad') as fc.Arbitrary<'new' | 'good' | 'bad'>, (before, after, reference, combined, without, given) => {
+      const m = { before, after, reference, combined, without, classes: classes(0.2, -0.2) }
+      const plain = rule.decide(m, given)
+      expect(vouched.decide(m, given)).toEqual({ accept: plain.accept && (given !== 'new' || reference > before), allowance: plain.allowance })
+    }), { seed: 32, numRuns: 1000 })
+    const judge = { tolerance: 0.1 }
+    const terms = AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share', gainingVouchers: true }, judge))
+    expect(terms).toMatchObject({ gainingVouchers: true })
+    expect('gainingVouchers' in termsOf({ acceptance: 'probation', voteScale: 'share', gainingVouchers: false }, judge)).toBe(false)
+    const vote = { type: 'vote', federation: 'f', round: 1, proposal: 'p', accept: true, score: 0.1, rationale: '', measurement: losing } as never
+    expect(() => { assertFollowsTerms(terms, vote, 'the vote', 'new') }).toThrow(/makes the charter's probation rule reject for a proposer in new standing/)
+    expect(() => { assertFollowsTerms(AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share' }, judge)), vote, 'the vote', 'new') }).not.toThrow()
+    expect(() => smallConfig({ acceptance: 'marginal', gainingVouchers: true })).toThrow(/gainingVouchers applies to the probation rule/)
+  })
+
   it('is chartered with its probation gain, and the charter\'s terms hold a vote on a newcomer to it', () => {
     const judge = { tolerance: 0.1 }
     const terms = AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share' }, judge))
