@@ -14,6 +14,7 @@ import { join, sep } from 'node:path'
 import { mapConcurrently } from '../core/concurrently.ts'
 import type { Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
+import { BLOCK_RECORD, parsePinLog, PIN_LOG, type PinLogLine } from './pin-datastore.ts'
 
 /** Store files read at once: a store holds thousands of small ones. */
 const READS_IN_FLIGHT = 32
@@ -63,11 +64,15 @@ export async function verifyAllBlocks (dir: string, options: VerifyStoreOptions 
  *   blocks/<XY>/B<BASE32 multihash>.data   one block, keyed by multihash; XY = last 2 chars
  *   datastore/version.data                 "1"
  *   datastore/pin/<base36 CID>.data        cbor { depth: Infinity, metadata: {} }
- *   datastore/pinned-block/<base36 multihash>.data   cbor { pinCount, pinnedBy: [CID bytes] }
+ *   datastore/pinned-blocks.log            one line per block record written, in order:
+ *                                          `/pinned-block/<base36 multihash> <base64url cbor { pinCount, pinnedBy: [CID bytes] }, or -> <check>`
+ *   datastore/pinned-block/<base36 multihash>.data   the same record as a file (stores written before the log)
  *
  * Every file is checked byte for byte: a block must hash to the multihash its name spells
  * (so a flipped byte in its name or its body shows); a datastore value must decode and
- * re-encode to exactly its bytes, with the only shapes this store writes. Then the pins
+ * re-encode to exactly its bytes, with the only shapes this store writes; each line of the
+ * pin log must pass its check, which chains over the lines before it (the last line for a
+ * block is its record; it replaces a file of the same block). Then the pins
  * are checked against the blocks: each pin's DAG is walked (dag-pb nodes decoded from
  * verified bytes) and every block in it must be present and have a pinned-block record
  * naming that pin, and every pinned-block record must name exactly the pins whose DAGs
@@ -136,6 +141,7 @@ const PIN_RECORD = cborg.encode({ depth: Infinity, metadata: {} })
 
 async function inspectDatastore (dir: string, options: AbortOptions): Promise<PinScan> {
   const scan: PinScan = { damage: [], pins: new Map(), records: new Map() }
+  let logged: { rel: string, bytes: Buffer } | undefined
   const bad = (where: string, problem: string): void => { scan.damage.push({ where, problem }) }
   const entries = await listTree(join(dir, 'datastore'), 'datastore')
   const contents = await mapConcurrently(entries, READS_IN_FLIGHT, async ({ rel, isFile }) => isFile ? readFile(join(dir, rel)) : undefined)
@@ -148,7 +154,9 @@ async function inspectDatastore (dir: string, options: AbortOptions): Promise<Pi
       continue
     }
     const name = (parts.at(-1) ?? '').replace(/\.data$/, '')
-    if (rel === 'datastore/version.data') {
+    if (rel === `datastore/${PIN_LOG}`) {
+      logged = { rel, bytes }
+    } else if (rel === 'datastore/version.data') {
       if (new TextDecoder().decode(bytes) !== '1') bad(rel, 'datastore version is not 1')
     } else if (parts.length === 3 && parts[1] === 'pin' && rel.endsWith('.data')) {
       const cid = parseBase36Cid(name)
@@ -156,16 +164,40 @@ async function inspectDatastore (dir: string, options: AbortOptions): Promise<Pi
       else if (!equals(bytes, PIN_RECORD)) bad(rel, 'pin record is not { depth: Infinity, metadata: {} }')
       else scan.pins.set(cid.toString(), rel)
     } else if (parts.length === 3 && parts[1] === 'pinned-block' && rel.endsWith('.data')) {
-      const digest = decodeDigest(() => base36.decode(name))
-      const pinnedBy = digest === undefined ? undefined : decodePinnedBlock(bytes)
-      if (digest === undefined || base36.encode(digest.bytes) !== name) bad(rel, 'pinned-block key is not a base36 multihash')
-      else if (pinnedBy === undefined) bad(rel, 'pinned-block record does not decode to { pinCount, pinnedBy }')
-      else scan.records.set(name, { pinnedBy, rel })
+      blockRecord(name, bytes, rel)
     } else {
       bad(rel, 'not a datastore record this store writes')
     }
   }
+  // The log's records replace the files' of the same block (PinDatastore moves a record there when it writes it).
+  if (logged !== undefined) inspectPinLog(logged.rel, logged.bytes, scan, blockRecord)
   return scan
+
+  function blockRecord (name: string, bytes: Uint8Array, rel: string): void {
+    const digest = decodeDigest(() => base36.decode(name))
+    const pinnedBy = digest === undefined ? undefined : decodePinnedBlock(bytes)
+    if (digest === undefined || base36.encode(digest.bytes) !== name) bad(rel, 'pinned-block key is not a base36 multihash')
+    else if (pinnedBy === undefined) bad(rel, 'pinned-block record does not decode to { pinCount, pinnedBy }')
+    else scan.records.set(name, { pinnedBy, rel })
+  }
+}
+
+/** The pin log's records, line by line in order (a line's check covers every line before it); a torn last line is damage here, as nothing may be left unfinished in a store the audit reads. */
+function inspectPinLog (rel: string, bytes: Buffer, scan: PinScan, blockRecord: (name: string, bytes: Uint8Array, rel: string) => void): void {
+  let lines: PinLogLine[]
+  let complete: number
+  try {
+    ({ lines, complete } = parsePinLog(bytes, rel))
+  } catch (err) {
+    scan.damage.push({ where: rel, problem: (err as Error).message })
+    return
+  }
+  if (complete < bytes.length) scan.damage.push({ where: rel, problem: 'its last line is torn (a write that did not finish)' })
+  const last = new Map(lines.map(l => [l.name.slice(BLOCK_RECORD.length), l.value]))
+  for (const [name, value] of last) {
+    if (value === undefined) scan.records.delete(name)
+    else blockRecord(name, value, rel)
+  }
 }
 
 /** Walks every pin's DAG and compares it with the pinned-block records. */
@@ -209,7 +241,7 @@ async function checkPinnedBlocks (dir: string, intact: Set<string>, scan: PinSca
     const missing = [...want].filter(p => !have.has(p))
     const extra = [...have].filter(p => !want.has(p) && !incomplete.has(p))
     if (missing.length + extra.length > 0) {
-      damage.push({ where: record?.rel ?? `datastore/pinned-block/${key}.data`, problem: `pinned-block record lacks pins [${missing.join(', ')}] and names pins [${extra.join(', ')}] whose DAGs do not hold it` })
+      damage.push({ where: record?.rel ?? `datastore/${PIN_LOG}`, problem: `pinned-block record lacks pins [${missing.join(', ')}] and names pins [${extra.join(', ')}] whose DAGs do not hold it` })
     }
   }
   return damage

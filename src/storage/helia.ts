@@ -186,6 +186,8 @@ class HeliaStore implements ContentStore {
 
   async close (): Promise<void> {
     await this.#helia.stop()
+    // Helia leaves its stores open: the pin log's file is mine to sync and close.
+    await this.#pins?.close()
   }
 
   #writable (): PinDatastore {

@@ -126,7 +126,7 @@ describe('the audit of a run directory proves completeness', () => {
     }
     const files = await filesOf(run.dir)
     const pin = files.find(f => f.startsWith('store/datastore/pin/')) as string
-    const pinned = files.find(f => f.startsWith('store/datastore/pinned-block/')) as string
+    const pinned = files.find(f => f === 'store/datastore/pinned-blocks.log') as string
     expected[pin] = 'MissingFileError'
     expected[pinned] = 'MissingFileError'
     for (const block of files.filter(f => f.startsWith('store/blocks/'))) expected[block] = 'any'

@@ -146,16 +146,22 @@ describe('helia store: damage on disk', () => {
     expect(await inspectStoreDir(dir)).toEqual([])
   })
 
-  it('a pin whose block record cannot be written fails, and no pin is recorded (the records are written several at once)', async () => {
+  it('a pin whose block records cannot be written fails, no pin is recorded, and the store refuses to pin again until reopened', async () => {
     const { store, dir } = await openHelia()
     const cid = await store.put(pseudoRandom(40 * 262_144, 23))
-    const leaf = (await storeFiles(dir, 'blocks')).find(f => f.bytes.length === 262_144) as StoreFile
-    // A directory where the record's temporary file goes: its write fails, after Helia's pin has moved on.
-    await mkdir(join(dir, 'datastore', 'pinned-block', `.${base36.encode(CID.parse(leaf.cid).multihash.bytes)}.data.tmp`), { recursive: true })
-    await expect(store.pin(cid)).rejects.toMatchObject({ name: 'StoreWriteError', cause: { name: 'PutFailedError' } })
+    // A directory where the pin log goes: its first append fails, after Helia's pin has moved on.
+    await mkdir(join(dir, 'datastore', 'pinned-blocks.log'))
+    await expect(store.pin(cid)).rejects.toMatchObject({ name: 'StoreWriteError', cause: { code: 'EISDIR' } })
     expect(await store.isPinned(cid)).toBe(false)
     await expect(readdir(join(dir, 'datastore', 'pin'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(store.pin(cid)).rejects.toMatchObject({ name: 'StoreWriteError', message: expect.stringContaining('reopen the store') })
     await store.close()
+    await rm(join(dir, 'datastore', 'pinned-blocks.log'), { recursive: true })
+    const reopened = await open(dir)
+    await reopened.pin(cid)
+    expect(await reopened.isPinned(cid)).toBe(true)
+    await reopened.close()
+    expect(await inspectStoreDir(dir)).toEqual([])
   })
 
   it('a pin killed after its blocks were recorded as pinned, before its own record, is not taken as done: pinning again completes it', async () => {
