@@ -106,8 +106,12 @@ describe('the classwise rule in a run', () => {
   }, 240_000)
 
 
-  it('signs each class of the voter\'s validation examples with its vote, and the audit decides every vote again', async () => {
-    const config = smallConfig({ rounds: 1, acceptance: 'classwise', quorum: { kind: 'fraction', fraction: 0.5 } } as never)
+  // NER's classes are sentences by their first entity, each weighing its tokens: its combined score is per token, as `before` is.
+  it.each([
+    ['classify', { kind: 'classify', trainLimit: 900, testLimit: 400, features: 2048 }],
+    ['ner', { kind: 'ner', trainLimit: 400, testLimit: 150, features: 4096, epochs: 2, batchSize: 64, learningRate: 0.02, judge: 'logLikelihood' }]
+  ])('%s: signs each class of the voter\'s validation examples with its vote, and the audit decides every vote again', async (_, task) => {
+    const config = smallConfig({ rounds: 1, acceptance: 'classwise', quorum: { kind: 'fraction', fraction: 0.5 }, task } as never)
     const sim = await Simulation.create(config, { dir: await tempDir() })
     try {
       await sim.charter()

@@ -39,8 +39,8 @@ export async function marginalScores (ctx: MarginalContext, params: MarginalPara
     const examples = ctx.held.shard.val
     if (!byClass || judge.byClass === undefined) return { score: await judge.score(weights, examples) }
     const classes = await judge.byClass(weights, examples)
-    // One pass gives both: the score is the examples' mean, however they fall into classes.
-    return { score: classes.reduce((s, c) => s + c.n * c.mean, 0) / Math.max(1, examples.length), classes }
+    // One pass gives both: the classes' means weighted by what each counts (examples; NER's, tokens) are the score.
+    return { score: classes.reduce((s, c) => s + c.n * c.mean, 0) / Math.max(1, classes.reduce((n, c) => n + c.n, 0)), classes }
   })
   round.combined ??= await score([...round.updates.values()])
   const combined = round.updates.has(entry.block) ? round.combined : await score([...others, delta])
