@@ -64,7 +64,8 @@ export function parsePinLog (bytes: Buffer, path: string): { lines: PinLogLine[]
  * writes after all its blocks', first appends what is pending and syncs the log once, and
  * fails if that failed, so a pin is still recorded only once its blocks are. A torn last
  * line (a kill mid-append) is no record and the next append writes over it. Block records
- * that earlier versions wrote as files are still read, and moved to the log when written.
+ * that earlier versions wrote as files are still read; once the log has a record of the
+ * same block (written later), the log's wins and the file is left as it was.
  * A store whose log could not be written refuses every later write: reopen it.
  */
 export class PinDatastore extends FsDatastore {
