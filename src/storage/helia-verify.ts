@@ -169,7 +169,7 @@ async function inspectDatastore (dir: string, options: AbortOptions): Promise<Pi
       bad(rel, 'not a datastore record this store writes')
     }
   }
-  // The log's records replace the files' of the same block (PinDatastore moves a record there when it writes it).
+  // The log's records replace the files' of the same block: PinDatastore writes a block's later record to the log and leaves the file.
   if (logged !== undefined) inspectPinLog(logged.rel, logged.bytes, scan, blockRecord)
   return scan
 
