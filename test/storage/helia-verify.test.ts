@@ -1,7 +1,10 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import * as cborg from 'cborg'
+import { CID } from 'multiformats/cid'
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyStoreDir } from '../../src/storage/helia.ts'
+import { lineCheck, parsePinLog } from '../../src/storage/pin-datastore.ts'
 import { pseudoRandom } from '../conformance/content-store.ts'
 import { flip, openHelia, storeFiles } from './helia-helpers.ts'
 
@@ -71,4 +74,34 @@ describe('verifyStoreDir: every byte of a Helia store directory', () => {
     const damaged = await verifyStoreDir(dir)
     for (const expected of [...stray, record.rel, leaf.cid, smallCid]) expect(damaged).toContain(expected)
   })
+
+  it('reads block records an earlier version wrote as files beside the log, the log\'s record of a block winning over its file', async () => {
+    const { dir } = await fixture()
+    const log = join(dir, 'datastore', 'pinned-blocks.log')
+    const lines = parsePinLog(await readFile(log), log).lines
+    const [first, ...rest] = lines
+    if (first === undefined || first.value === undefined) throw new Error('fixture changed')
+    // As an earlier version left it: the first block's record a file, the log without it (its checks chained again).
+    const file = join(dir, 'datastore', `${first.name}.data`)
+    await mkdir(dirname(file), { recursive: true })
+    await writeFile(file, first.value)
+    const rechained = (entries: typeof lines): string => {
+      let check = ''
+      return entries.map(l => {
+        const body = `${l.name} ${l.value === undefined ? '-' : Buffer.from(l.value).toString('base64url')}`
+        check = lineCheck(check, body)
+        return `${body} ${check}\n`
+      }).join('')
+    }
+    await writeFile(log, rechained(rest), 'latin1')
+    expect(await verifyStoreDir(dir)).toEqual([])
+    // A stale file under a later record in the log: the log's counts.
+    await writeFile(file, cborg.encode({ pinCount: 1, pinnedBy: [CID.parse('bafkqaaa').bytes] }))
+    await writeFile(log, rechained(lines), 'latin1')
+    expect(await verifyStoreDir(dir)).toEqual([])
+    // Without the log's record, the stale file is the record, and it names a pin that does not hold the block.
+    await writeFile(log, rechained(rest), 'latin1')
+    expect(await verifyStoreDir(dir)).toContain(`datastore${first.name}.data`)
+  })
 })
+
