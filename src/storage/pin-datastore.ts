@@ -26,8 +26,15 @@ class NotFoundError extends Error {
 }
 
 /** A log line's check, chained: a line moved, dropped from the middle or changed fails every check after it. */
-export function lineCheck (previous: string, body: string): string {
+function lineCheck (previous: string, body: string): string {
   return createHash('sha256').update(previous).update(' ').update(body).digest('hex').slice(0, CHECK_HEX)
+}
+
+/** The log's line for a block record (`value` undefined: deleted) after the line whose check is `previous`, newline included, and its check. */
+export function pinLogLine (previous: string, name: string, value: Uint8Array | undefined): { text: string, check: string } {
+  const body = `${name} ${value === undefined ? DELETED : Buffer.from(value).toString('base64url')}`
+  const check = lineCheck(previous, body)
+  return { text: `${body} ${check}\n`, check }
 }
 
 /** One complete line of the log: `<key> <value in base64url, or -> <check>`. */
@@ -173,9 +180,9 @@ export class PinDatastore extends FsDatastore {
   }
 
   #record (name: string, value: Uint8Array | undefined): void {
-    const body = `${name} ${value === undefined ? DELETED : Buffer.from(value).toString('base64url')}`
-    this.#check = lineCheck(this.#check, body)
-    this.#pending.push(`${body} ${this.#check}\n`)
+    const { text, check } = pinLogLine(this.#check, name, value)
+    this.#check = check
+    this.#pending.push(text)
     this.#log.set(name, value)
     // Appended together with the records written in the same tick: Helia writes a pin's one after another.
     if (this.#pending.length === 1) setImmediate(() => { this.#flush() })

@@ -4,7 +4,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyStoreDir } from '../../src/storage/helia.ts'
-import { lineCheck, parsePinLog } from '../../src/storage/pin-datastore.ts'
+import { parsePinLog, pinLogLine } from '../../src/storage/pin-datastore.ts'
 import { pseudoRandom } from '../conformance/content-store.ts'
 import { flip, openHelia, storeFiles } from './helia-helpers.ts'
 
@@ -88,9 +88,9 @@ describe('verifyStoreDir: every byte of a Helia store directory', () => {
     const rechained = (entries: typeof lines): string => {
       let check = ''
       return entries.map(l => {
-        const body = `${l.name} ${l.value === undefined ? '-' : Buffer.from(l.value).toString('base64url')}`
-        check = lineCheck(check, body)
-        return `${body} ${check}\n`
+        const line = pinLogLine(check, l.name, l.value)
+        check = line.check
+        return line.text
       }).join('')
     }
     await writeFile(log, rechained(rest), 'latin1')

@@ -1,7 +1,6 @@
 import * as dagPb from '@ipld/dag-pb'
 import { FsBlockstore } from 'blockstore-fs'
 import { UnixFS } from 'ipfs-unixfs'
-import { base36 } from 'multiformats/bases/base36'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
