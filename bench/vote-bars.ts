@@ -18,11 +18,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { requiredOf } from '../src/core/quorum.ts'
+import { requiredAmongCounted, requiredOf } from '../src/core/quorum.ts'
 import { classEffects, type Standing } from '../src/federation/acceptance.ts'
 import { AcceptanceTerms, ruling, type Measured } from '../src/federation/acceptance-terms.ts'
 import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
+import { standingOf } from '../src/federation/state.ts'
 import { TABLE1_BASE } from './table1-setting.ts'
 
 const { values } = parseArgs({
@@ -158,13 +159,13 @@ function redecide (terms: AcceptanceTerms, votes: CastVote[]): Array<{ proposal:
       const [first] = ballots
       if (first === undefined) continue
       const record = decided.get(first.proposer) ?? { merged: 0, rejected: 0 }
-      const standing: Standing = record.rejected >= (terms.strikes ?? 1) ? 'bad' : record.merged === 0 ? 'new' : 'good'
+      const standing = standingOf(record, terms.strikes)
       const excluded = (voter: string): boolean => terms.excludeRejected === true && (decided.get(voter)?.rejected ?? 0) > 0
       // A colluder's forged vote stands as cast; every other vote is what the rule decides from its numbers.
       const decide = (v: CastVote): boolean => 'unusable' in v.measurement ? false : (v.voterHostile && v.setting.startsWith('collude')) ? v.accept : ruling(terms, v.measurement, standing).accept
       const counted = ballots.filter(v => !excluded(v.voter))
       const judges = AGENTS - 1 - [...decided].filter(([m, r]) => m !== first.proposer && terms.excludeRejected === true && r.rejected > 0).length
-      const required = terms.excludeRejected === true ? Math.max(1, Math.min(requiredOf(QUORUM, judges), judges)) : requiredOf(QUORUM, AGENTS - 1)
+      const required = terms.excludeRejected === true ? requiredAmongCounted(QUORUM, judges) : requiredOf(QUORUM, AGENTS - 1)
       const merged = counted.filter(decide).length >= required
       outcomes.push({ proposer: first.proposer, merged })
       out.push({ proposal: first.proposal, standing, hostile: first.proposerHostile, merged, honestVotes: ballots.filter(v => !v.voterHostile).map(decide) })

@@ -36,6 +36,11 @@ export function requiredOf (rule: QuorumRule, voters: number): number {
   }
 }
 
+/** Accepts needed among the `counted` voters whose votes still count (excludeRejected): a count larger than they are asks all of them, and never none. */
+export function requiredAmongCounted (rule: QuorumRule, counted: number): number {
+  return Math.max(1, Math.min(requiredOf(rule, counted), counted))
+}
+
 /** Throws when the rule can never be met, since a proposer does not vote on its own update (and only its committee does). */
 export function assertReachable (rule: QuorumRule, members: number, committee?: number): void {
   const required = requiredAccepts(rule, members, committee)

@@ -7,7 +7,7 @@ import {
 import type {
   BlockId, Charter, Checkpoint, Decision, Did, HumanVote, ModelRef, Proposal, SignedRecord, Vote
 } from '../core/records.ts'
-import { assertReachable, requiredAccepts, requiredOf } from '../core/quorum.ts'
+import { assertReachable, requiredAccepts, requiredAmongCounted } from '../core/quorum.ts'
 import { NonceRegistry, verifyRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
 import type { Standing } from './acceptance.ts'
@@ -56,6 +56,12 @@ export interface ApplyOptions {
    * need content, such as re-computing a checkpoint's merge. If it throws, nothing changes.
    */
   beforeCommit?: (signed: SignedRecord) => Promise<void>
+}
+
+/** A member's standing from the decisions of its proposals of earlier rounds: bad after `strikes` (one unless set) rejected, new while none merged, good after. */
+export function standingOf ({ merged, rejected }: { merged: number, rejected: number }, strikes = 1): Standing {
+  if (rejected >= strikes) return 'bad'
+  return merged === 0 ? 'new' : 'good'
 }
 
 /**
@@ -113,9 +119,7 @@ export class FederationState {
 
   /** A member's standing as round `round` is judged: from the decisions of its proposals of earlier rounds. */
   memberStanding (member: Did, round: number): Standing {
-    const { merged, rejected } = this.#decided(member, round)
-    if (rejected >= (this.#charter().record.acceptance?.strikes ?? 1)) return 'bad'
-    return merged === 0 ? 'new' : 'good'
+    return standingOf(this.#decided(member, round), this.#charter().record.acceptance?.strikes)
   }
 
   /** How many of a member's proposals of rounds before `round` the record has merged and rejected. */
@@ -164,9 +168,7 @@ export class FederationState {
     const humans = charter.humanVotes === 'counted'
       ? [...entry.humans.entries()].map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
       : []
-    // Of the peers that count: a count larger than they are asks all of them (and never none).
-    const counted = judges.length - rejected.size
-    const required = excluding ? Math.max(1, Math.min(requiredOf(charter.quorum, counted), counted)) : this.required
+    const required = excluding ? requiredAmongCounted(charter.quorum, judges.length - rejected.size) : this.required
     return tally([...ballots, ...humans], required, entry.committee)
   }
 
