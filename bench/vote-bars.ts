@@ -1,12 +1,13 @@
 /**
  * `node bench/vote-bars.ts [--task classify|ner] [--seeds 11,12,13] [--settings clean,label-flip:1,label-flip:2]
  *  [--acceptance classwise|probation|…] [--class-ratio K] [--min-gain G] [--probation-gain P] [--exclude-rejected]
- *  [--strikes S] [--gaining-vouchers] [--votes FILE[,FILE…]] [--no-collect] [--bar classRatio|minGain|probationGain] [--bars 1,1.4,1.8]`:
+ *  [--strikes S] [--gaining-vouchers] [--bad-on-probation] [--votes FILE[,FILE…]] [--no-collect] [--bar classRatio|minGain|probationGain] [--bars 1,1.4,1.8]`:
  * chooses a vote rule's bar on the DEV split only (the test split is never read).
  * Runs the task as the robustness bench does (5 members, quorum 2 of 4, 3 rounds, the last h members
  * hostile) under the given rule and settings (by default `classwise` with ratio 1: the runs decide as
  * the marginal rule does, and sign each class's scores), keeps every vote with the measurement it signs,
- * and writes them to --votes (--no-collect reads them from there instead, several files joined). Then
+ * and writes them to --votes (--no-collect reads them from there instead, several files joined, and the
+ * rule's flags given replace the collected terms' for the re-decision). Then
  * prints, per setting, what honest voters measured, and re-decides every vote offline at each candidate
  * value of --bar, round by round: each proposer's standing and, under excludeRejected, whose votes
  * count follow from the re-decided rounds before (an honest voter, or a label-flipper voting by the
@@ -36,8 +37,9 @@ const { values } = parseArgs({
     'min-gain': { type: 'string' },
     'probation-gain': { type: 'string' },
     'exclude-rejected': { type: 'boolean', default: false },
-    strikes: { type: 'string', default: '1' },
+    strikes: { type: 'string' },
     'gaining-vouchers': { type: 'boolean', default: false },
+    'bad-on-probation': { type: 'boolean', default: false },
     votes: { type: 'string', default: '/tmp/classwise-votes.json' },
     bar: { type: 'string', default: 'classRatio' },
     bars: { type: 'string', default: '1,1.2,1.4,1.5,1.6,1.8,2,2.5' },
@@ -73,7 +75,7 @@ async function collect (): Promise<Collected> {
       const config = parseRunConfig({
         ...TABLE1_BASE, agents: AGENTS, quorum: QUORUM, rounds: 3, seed, task: { kind: values.task }, evalSplit: 'dev', momentum: values.task === 'classify' ? 0.5 : 0,
         acceptance: values.acceptance, classRatio: Number(values['class-ratio']), ...optional('min-gain', 'minGain'), ...optional('probation-gain', 'probationGain'),
-        excludeRejected: values['exclude-rejected'], strikes: Number(values.strikes), gainingVouchers: values['gaining-vouchers'],
+        excludeRejected: values['exclude-rejected'], strikes: Number(values.strikes ?? 1), gainingVouchers: values['gaining-vouchers'], badOnProbation: values['bad-on-probation'],
         attacks: attack === 'clean' ? [] : bad.map(agent => ({ kind: attack, agent }))
       } as unknown as RunConfigInput)
       const out = await mkdtemp(join(tmpdir(), 'conclave-vote-bars-'))
@@ -115,6 +117,16 @@ async function load (): Promise<Collected> {
 
 const collected: Collected = values.collect ? await collect() : await load()
 if (values.collect) await writeFile(values.votes, JSON.stringify(collected))
+/** The terms each bar is re-decided under: the live runs' terms, with what the command sets explicitly in their place. */
+const decidedTerms: AcceptanceTerms = AcceptanceTerms.parse({
+  ...collected.terms,
+  ...(values['min-gain'] === undefined ? {} : { minGain: Number(values['min-gain']) }),
+  ...(values['probation-gain'] === undefined ? {} : { probationGain: Number(values['probation-gain']) }),
+  ...(values.strikes === undefined || Number(values.strikes) === 1 ? {} : { strikes: Number(values.strikes) }),
+  ...(values['exclude-rejected'] ? { excludeRejected: true } : {}),
+  ...(values['gaining-vouchers'] ? { gainingVouchers: true } : {}),
+  ...(values['bad-on-probation'] ? { badOnProbation: true } : {})
+})
 
 /** What honest voters measured, for the selection table: per vote, the worst class's fall, what the helped classes gain over what the hurt ones lose, and the improve and marginal tests' shares. */
 const worstFall = (m: Measured): number => (m.classes ?? []).reduce((min, c) => Math.min(min, c.combined - c.without), 0)
@@ -144,7 +156,9 @@ for (const group of [...new Set(measured.map(groupOf))].sort()) {
 }
 
 /** Each run's proposals re-decided under `terms`, round by round: standing and counted voters from the rounds before. */
-function redecide (terms: AcceptanceTerms, votes: CastVote[]): Array<{ proposal: string, standing: Standing, hostile: boolean, merged: boolean, honestVotes: boolean[] }> {
+interface Redecided { proposal: string, round: number, standing: Standing, hostile: boolean, merged: boolean, honestVotes: boolean[] }
+
+function redecide (terms: AcceptanceTerms, votes: CastVote[]): Redecided[] {
   const byRound = new Map<number, Map<string, CastVote[]>>()
   for (const v of votes) {
     const round = byRound.get(v.round) ?? new Map<string, CastVote[]>()
@@ -152,7 +166,7 @@ function redecide (terms: AcceptanceTerms, votes: CastVote[]): Array<{ proposal:
     byRound.set(v.round, round)
   }
   const decided = new Map<string, { merged: number, rejected: number }>()
-  const out: Array<{ proposal: string, standing: Standing, hostile: boolean, merged: boolean, honestVotes: boolean[] }> = []
+  const out: Redecided[] = []
   for (const round of [...byRound.keys()].sort((a, b) => a - b)) {
     const outcomes: Array<{ proposer: string, merged: boolean }> = []
     for (const ballots of byRound.get(round)?.values() ?? []) {
@@ -168,7 +182,7 @@ function redecide (terms: AcceptanceTerms, votes: CastVote[]): Array<{ proposal:
       const required = terms.excludeRejected === true ? requiredAmongCounted(QUORUM, judges) : requiredOf(QUORUM, AGENTS - 1)
       const merged = counted.filter(decide).length >= required
       outcomes.push({ proposer: first.proposer, merged })
-      out.push({ proposal: first.proposal, standing, hostile: first.proposerHostile, merged, honestVotes: ballots.filter(v => !v.voterHostile).map(decide) })
+      out.push({ proposal: first.proposal, round, standing, hostile: first.proposerHostile, merged, honestVotes: ballots.filter(v => !v.voterHostile).map(decide) })
     }
     for (const { proposer, merged } of outcomes) {
       const record = decided.get(proposer) ?? { merged: 0, rejected: 0 }
@@ -179,11 +193,13 @@ function redecide (terms: AcceptanceTerms, votes: CastVote[]): Array<{ proposal:
 }
 
 for (const value of values.bars.split(',').map(Number)) {
-  const terms = withBar(collected.terms, value)
-  const counts = new Map<string, { hostileMerged: number, hostile: number, honestRejected: number, honest: number, honestVotesRejecting: number, honestVotes: number }>()
+  const terms = withBar(decidedTerms, value)
+  const counts = new Map<string, { hostileMerged: number, hostile: number, honestRejected: number, honest: number, honestVotesRejecting: number, honestVotes: number, where: string[] }>()
   for (const run of collected.runs) {
-    const c = counts.get(run.setting) ?? { hostileMerged: 0, hostile: 0, honestRejected: 0, honest: 0, honestVotesRejecting: 0, honestVotes: 0 }
+    const c = counts.get(run.setting) ?? { hostileMerged: 0, hostile: 0, honestRejected: 0, honest: 0, honestVotesRejecting: 0, honestVotes: 0, where: [] }
     for (const p of redecide(terms, collected.votes.filter(v => v.setting === run.setting && v.seed === run.seed))) {
+      // Where the bar lets a hostile update through, or keeps an honest one out: seed, round, the proposer's standing.
+      if (p.hostile === p.merged) c.where.push(`${p.hostile ? 'hostile merged' : 'honest rejected'} seed ${run.seed} round ${p.round} (${p.standing})`)
       if (p.hostile) { c.hostile++; if (p.merged) c.hostileMerged++ } else {
         c.honest++
         if (!p.merged) c.honestRejected++
@@ -194,4 +210,5 @@ for (const value of values.bars.split(',').map(Number)) {
     counts.set(run.setting, c)
   }
   console.log(`${bar} ${value}: ${[...counts].map(([s, c]) => `${s}: hostile merged ${c.hostileMerged}/${c.hostile}, honest rejected ${c.honestRejected}/${c.honest}, honest votes rejecting ${c.honestVotesRejecting}/${c.honestVotes}`).join(' | ')}`)
+  for (const [s, c] of counts) if (c.where.length > 0) console.log(`  ${s}: ${c.where.join('; ')}`)
 }

@@ -43,6 +43,8 @@ export const AcceptanceTerms = z.object({
   excludeRejected: z.literal(true).optional(),
   /** For the probation rule: only a voter whose own update of the round raises its score may accept a newcomer's update. Absent: any voter may. */
   gainingVouchers: z.literal(true).optional(),
+  /** For the probation rule: a member in bad standing must pass the newcomer's test too. Absent: the classwise rule alone judges it. */
+  badOnProbation: z.literal(true).optional(),
   /** For the standing and probation rules: how many rejected updates of earlier rounds put a member in bad standing. Absent: one. */
   strikes: z.number().int().min(2).max(100).optional(),
   /** What is scored: global + Δw (`full`) or global + Δw / N (`share`). */
@@ -86,6 +88,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
     ...(config.acceptance === 'classwise' || config.acceptance === 'standing' || config.acceptance === 'probation' ? { classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO } : {}),
     ...(config.acceptance === 'probation' ? { probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve } : {}),
     ...(config.acceptance === 'probation' && config.gainingVouchers === true ? { gainingVouchers: true } : {}),
+    ...(config.acceptance === 'probation' && config.badOnProbation === true ? { badOnProbation: true } : {}),
     ...(config.excludeRejected === true ? { excludeRejected: true } : {}),
     // One strike is what a charter without the term means: it stays off the record, as before the term existed.
     ...((config.acceptance === 'standing' || config.acceptance === 'probation') && config.strikes !== undefined && config.strikes > 1 ? { strikes: config.strikes } : {}),
@@ -98,7 +101,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
 
 /** The rule the terms name, ready to decide. */
 export function ruleOf (terms: AcceptanceTerms): AcceptanceRule {
-  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain, classRatio: terms.classRatio, probationGain: terms.probationGain, gainingVouchers: terms.gainingVouchers }, terms)
+  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain, classRatio: terms.classRatio, probationGain: terms.probationGain, gainingVouchers: terms.gainingVouchers, badOnProbation: terms.badOnProbation }, terms)
 }
 
 export interface Ruling extends Verdict {

@@ -201,6 +201,8 @@ export interface ProbationSettings extends ClasswiseSettings {
   probationGain: number
   /** Only a voter whose own update of the round raises its score may accept a newcomer's update. */
   gainingVouchers?: boolean
+  /** A member in bad standing must pass the newcomer's test too, on top of the classwise rule. */
+  badOnProbation?: boolean
 }
 
 /**
@@ -210,7 +212,10 @@ export interface ProbationSettings extends ClasswiseSettings {
  * record; in round 1 a flipped update gains an honest voter nothing, while honest ones gain
  * it a tenth of what its own does and more (dev split, robustness-selection.md). Once as many
  * of its updates are rejected as the charter's strikes, a member is judged by the classwise
- * rule from then on; before that, one never merged is on probation again.
+ * rule from then on; before that, one never merged is on probation again. Under
+ * `badOnProbation` a member in bad standing must also pass the newcomer's test: the classwise
+ * rule alone asks nothing of what an update gains, and an update on half-random NER tags that
+ * failed probation twice then passed it in round 3 (dev split, robustness-selection.md).
  */
 export function probationRule (settings: ProbationSettings): AcceptanceRule {
   const standing = standingRule(settings)
@@ -220,7 +225,7 @@ export function probationRule (settings: ProbationSettings): AcceptanceRule {
     needs: [...standing.needs, ...improve.needs],
     decide: (measurement, given) => {
       const verdict = standing.decide(measurement, given)
-      if (given !== 'new') return verdict
+      if (given === 'good' || (given === 'bad' && settings.badOnProbation !== true)) return verdict
       return { accept: verdict.accept && improve.decide(measurement).accept && (settings.gainingVouchers !== true || vouches(measurement)), allowance: verdict.allowance }
     }
   }
@@ -250,6 +255,7 @@ export interface AcceptanceConfig {
   classRatio?: number
   probationGain?: number
   gainingVouchers?: boolean
+  badOnProbation?: boolean
 }
 
 /** `minGain` as chosen on classify's dev split, per rule (docs/results/robustness-selection.md). */
@@ -266,6 +272,6 @@ export function acceptanceRule (config: AcceptanceConfig, judge: Pick<Judge<unkn
     case 'marginal': return marginalRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.marginal })
     case 'classwise': return classwiseRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.classwise, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO })
     case 'standing': return standingRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.standing, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO })
-    case 'probation': return probationRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.probation, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO, probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve, gainingVouchers: config.gainingVouchers })
+    case 'probation': return probationRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.probation, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO, probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve, gainingVouchers: config.gainingVouchers, badOnProbation: config.badOnProbation })
   }
 }

@@ -107,6 +107,11 @@ export const RunConfig = z.object({
    */
   gainingVouchers: z.boolean().default(false),
   /**
+   * For `acceptance: probation`: a member in bad standing (its `strikes` updates rejected) must
+   * pass the test a member on probation passes, besides the classwise rule. @default false
+   */
+  badOnProbation: z.boolean().default(false),
+  /**
    * Whether the votes of a member whose update the federation rejected in an earlier round stop
    * counting, and the quorum is then a share of the peers whose votes count (its `count`, all of
    * them where fewer count). With two of five members hostile and quorum 2 of 4, their rejects
@@ -215,6 +220,7 @@ export const RunConfig = z.object({
   if (agents.some(a => a > config.agents)) ctx.addIssue({ code: 'custom', path: ['attacks'], message: `attacks name agents beyond the ${config.agents} in this run` })
   if (new Set(agents).size !== agents.length) ctx.addIssue({ code: 'custom', path: ['attacks'], message: 'an agent can carry one attack' })
   if (config.gainingVouchers && config.acceptance !== 'probation') ctx.addIssue({ code: 'custom', path: ['gainingVouchers'], message: `gainingVouchers applies to the probation rule, not to ${config.acceptance}` })
+  if (config.badOnProbation && config.acceptance !== 'probation') ctx.addIssue({ code: 'custom', path: ['badOnProbation'], message: `badOnProbation applies to the probation rule, not to ${config.acceptance}` })
   if (config.strikes > 1 && config.acceptance !== 'standing' && config.acceptance !== 'probation') ctx.addIssue({ code: 'custom', path: ['strikes'], message: `strikes applies to the standing and probation rules, not to ${config.acceptance}` })
 })
 export type RunConfig = z.infer<typeof RunConfig>
@@ -308,6 +314,8 @@ excludeRejected: false
 strikes: 1
 # probation: only a peer whose own update of the round gains it may accept a member on probation.
 gainingVouchers: false
+# probation: a member in bad standing must pass the probation test too, besides the classwise rule.
+badOnProbation: false
 # A peer accepts an update that lowers its judge's score on its validation examples by at
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
 # 0.1 nats, ner and qa by log-likelihood with 0.01 nats per token).

@@ -132,6 +132,35 @@ describe('the probation rule', () => {
     expect(() => smallConfig({ acceptance: 'marginal', gainingVouchers: true })).toThrow(/gainingVouchers applies to the probation rule/)
   })
 
+  it('under badOnProbation, holds a member in bad standing to the newcomer\'s test too', () => {
+    const strict = probationRule({ minGain: 0, classRatio: 1.8, probationGain: 0.5, gainingVouchers: true, badOnProbation: true })
+    const plain = probationRule({ minGain: 0, classRatio: 1.8, probationGain: 0.5, gainingVouchers: true })
+    // A member twice rejected on probation, its update trained on half-random tags: its classes pass the classwise test
+    // (helps 3× what it hurts), and it gains me 0.1 where my own update gains me 0.3, under half of it.
+    const noisy: Measurement = { ...honestShape, reference: honestShape.before + 0.3, after: honestShape.before + 0.1 }
+    expect(plain.decide(noisy, 'bad').accept).toBe(true)
+    expect(strict.decide(noisy, 'bad').accept).toBe(false)
+    expect(strict.decide(noisy, 'new').accept).toBe(false)
+    // In good standing nothing more is asked; in bad standing an update gaining me as much as my own passes.
+    expect(strict.decide(noisy, 'good').accept).toBe(true)
+    expect(strict.decide({ ...noisy, after: noisy.before + 0.3 }, 'bad').accept).toBe(true)
+    const score = fc.double({ min: -20, max: 20, noNaN: true })
+    fc.assert(fc.property(score, score, score, score, score, fc.constantFrom('new', 'good', 'bad') as fc.Arbitrary<'new' | 'good' | 'bad'>, (before, after, reference, combined, without, given) => {
+      const m = { before, after, reference, combined, without, classes: classes(0.2, -0.2) }
+      const verdict = plain.decide(m, given)
+      // In bad standing: the classwise verdict, the improve test at the probation gain, and a voter whose own update gains it.
+      expect(strict.decide(m, given)).toEqual(given === 'bad' ? { accept: verdict.accept && improveRule({ minGain: 0.5 }).decide(m).accept && reference > before, allowance: verdict.allowance } : verdict)
+    }), { seed: 33, numRuns: 1000 })
+    const judge = { tolerance: 0.1 }
+    const terms = AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share', probationGain: 0.5, badOnProbation: true }, judge))
+    expect(terms).toMatchObject({ badOnProbation: true })
+    expect('badOnProbation' in termsOf({ acceptance: 'probation', voteScale: 'share', badOnProbation: false }, judge)).toBe(false)
+    const vote = { type: 'vote', federation: 'f', round: 3, proposal: 'p', accept: true, score: 0.1, rationale: '', measurement: noisy } as never
+    expect(() => { assertFollowsTerms(terms, vote, 'the vote', 'bad') }).toThrow(/makes the charter's probation rule reject for a proposer in bad standing/)
+    expect(() => { assertFollowsTerms(AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share', probationGain: 0.5 }, judge)), vote, 'the vote', 'bad') }).not.toThrow()
+    expect(() => smallConfig({ acceptance: 'standing', badOnProbation: true })).toThrow(/badOnProbation applies to the probation rule/)
+  })
+
   it('is chartered with its probation gain, and the charter\'s terms hold a vote on a newcomer to it', () => {
     const judge = { tolerance: 0.1 }
     const terms = AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share' }, judge))
