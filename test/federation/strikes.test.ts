@@ -17,13 +17,14 @@ describe('strikes: how many rejected updates put a member in bad standing', () =
     expect(() => smallConfig({ acceptance: 'probation', strikes: 1.5 })).toThrow(ConfigError)
   })
 
-  for (const strikes of [1, 2]) {
-    it(`with ${strikes} strike${strikes === 1 ? '' : 's'}, an honest member whose first update colluders rejected is ${strikes === 1 ? 'judged by the strict rule' : 'on probation again'}; the audit agrees`, async () => {
+  for (const [strikes, badOnProbation] of [[1, false], [2, false], [1, true]] as const) {
+    it(`with ${strikes} strike${strikes === 1 ? '' : 's'}${badOnProbation ? ' and bad standing on probation' : ''}, an honest member whose first update colluders rejected is ${strikes === 1 ? 'judged by the strict rule' : 'on probation again'}; the audit agrees`, async () => {
       // Two of five collude and every peer must accept: in round 1 their rejects sink every honest update.
-      const config = smallConfig({ agents: 5, rounds: 2, quorum: { kind: 'count', count: 4 }, acceptance: 'probation', excludeRejected: true, strikes, attacks: [{ kind: 'collude', agent: 4 }, { kind: 'collude', agent: 5 }] } as never)
+      const config = smallConfig({ agents: 5, rounds: 2, quorum: { kind: 'count', count: 4 }, acceptance: 'probation', excludeRejected: true, strikes, badOnProbation, attacks: [{ kind: 'collude', agent: 4 }, { kind: 'collude', agent: 5 }] } as never)
       const sim = await Simulation.create(config, { dir: await tempDir() })
       try {
         await sim.charter()
+        expect('badOnProbation' in (sim.participants[0]?.state.charter?.record.acceptance ?? {})).toBe(badOnProbation)
         await sim.round(1)
         const state = (sim.participants[0] as Participant).state
         const [honest, , , colluder] = sim.participants.map(p => p.did)
