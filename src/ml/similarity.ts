@@ -3,18 +3,25 @@ import type { Weights } from './weights.ts'
 /** Length of an update's count sketch (a power of two: a bucket is the hash's low bits): cosines from sketches are within ~1/√SKETCH of the exact ones. */
 export const SKETCH_SIZE = 4096
 
-/** Norms already taken, by the weights they were taken of (weights are never changed in place). */
-const norms = new WeakMap<Weights, number>()
+/** Sums of squares already taken, by the weights they were taken of (weights are never changed in place). */
+const squares = new WeakMap<Weights, number>()
+
+/** Σ v² over all values, tensor by tensor in the map's order (the same float order everywhere). */
+function sumOfSquares (w: Weights): number {
+  const known = squares.get(w)
+  if (known !== undefined) return known
+  let sum = 0
+  for (const t of w.values()) {
+    const data = t.data
+    for (let i = 0; i < data.length; i++) sum += (data[i] as number) * (data[i] as number)
+  }
+  squares.set(w, sum)
+  return sum
+}
 
 /** Euclidean norm of all values, tensor by tensor in name order (the same float order everywhere). */
 export function l2Norm (w: Weights): number {
-  const known = norms.get(w)
-  if (known !== undefined) return known
-  let sum = 0
-  for (const t of w.values()) for (let i = 0; i < t.data.length; i++) sum += (t.data[i] as number) ** 2
-  const norm = Math.sqrt(sum)
-  norms.set(w, norm)
-  return norm
+  return Math.sqrt(sumOfSquares(w))
 }
 
 interface Sums { dot: number, na: number, nb: number }
@@ -42,11 +49,20 @@ export function vectorCosine (a: Float32Array, b: Float32Array): number {
   return ratio(accumulate(a, b, { dot: 0, na: 0, nb: 0 }))
 }
 
-/** cos(a, b) over all tensors; 0 when either is all zeros. Both must have the same tensors (assertCompatible first). */
+/**
+ * cos(a, b) over all tensors; 0 when either is all zeros. Both must have the same tensors
+ * (assertCompatible first). Only the dot product is summed here: each side's sum of squares
+ * is taken once per update (a judge takes the norms anyway), the same floats as summing all
+ * three together where both hold their tensors in the same order, as every update of a model does.
+ */
 export function cosine (a: Weights, b: Weights): number {
-  const acc = { dot: 0, na: 0, nb: 0 }
-  for (const [name, t] of a) accumulate(t.data, (b.get(name) as { data: Float32Array }).data, acc)
-  return ratio(acc)
+  let dot = 0
+  for (const [name, t] of a) {
+    const u = t.data
+    const v = (b.get(name) as { data: Float32Array }).data
+    for (let i = 0; i < u.length; i++) dot += (u[i] as number) * (v[i] as number)
+  }
+  return ratio({ dot, na: sumOfSquares(a), nb: sumOfSquares(b) })
 }
 
 /**

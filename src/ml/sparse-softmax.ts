@@ -281,7 +281,7 @@ export function softmaxLogits (shape: SoftmaxShape, weights: Weights, rows: read
   const dense = layers(shape).map(([fanIn, fanOut], l) => ({ fanIn, fanOut, kernel: tensorOf(weights, `dense${l}.kernel`, fanIn * fanOut), bias: tensorOf(weights, `dense${l}.bias`, fanOut).data }))
   const out = new Float32Array(rows.length * shape.classes)
   const first = dense[0] as (typeof dense)[number]
-  const kernelRow = rowReader(first.kernel, first.fanOut)
+  const kernelRow = rowReader(first.kernel, first.fanOut, rows, shape.features)
   const hidden = dense.map(d => new Float32Array(d.fanOut))
   rows.forEach((row, r) => {
     const h = hidden[0] as Float32Array
@@ -312,14 +312,29 @@ export function softmaxLogits (shape: SoftmaxShape, weights: Weights, rows: read
   return out
 }
 
-/** A kernel's row by feature: in place for stored weights, computed into one buffer for a shifted model (only the rows read are computed). */
-function rowReader (kernel: Tensor, width: number): (feature: number) => { data: Float32Array, at: number } {
+/**
+ * A kernel's row by feature: in place for stored weights; for a shifted model, the rows
+ * `rows` hit, each computed once (a judge's examples share most of their words).
+ */
+function rowReader (kernel: Tensor, width: number, rows: readonly SparseVector[], features: number): (feature: number) => { data: Float32Array, at: number } {
   if (!(kernel instanceof ShiftedTensor)) {
     const stored = { data: kernel.data, at: 0 }
     return feature => { stored.at = feature * width; return stored }
   }
-  const computed = { data: new Float32Array(width), at: 0 }
-  return feature => { kernel.read(feature * width, width, computed.data); return computed }
+  const slot = new Int32Array(features).fill(-1)
+  let hit = 0
+  for (const row of rows) {
+    for (const feature of row.indices) {
+      // Out of range: left for the caller, which names it.
+      if (feature >= 0 && feature < features && slot[feature] === -1) slot[feature] = hit++
+    }
+  }
+  const computed = { data: new Float32Array(hit * width), at: 0 }
+  for (let feature = 0; feature < features; feature++) {
+    const at = slot[feature] as number
+    if (at !== -1) kernel.read(feature * width, width, computed.data.subarray(at * width, (at + 1) * width))
+  }
+  return feature => { computed.at = (slot[feature] as number) * width; return computed }
 }
 
 /** Mean log-probability of each row's label (≤ 0; higher is better), e.g. of a teacher's tokens under teacher forcing. */

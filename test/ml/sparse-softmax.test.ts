@@ -76,14 +76,14 @@ describe('a shifted model (base + scale · Δ computed where read)', () => {
     }), { numRuns: 100, seed: 12 })
   })
 
-  it('reads only the kernel rows the examples hit until someone asks for every value', () => {
+  it('reads only the kernel rows the examples hit, each once however many examples hit it, until someone asks for every value', () => {
     const shape = { features: 1000, hidden: 0, classes: 2 }
     const base = initSoftmax(shape, 1)
     const kernel = shiftedModel(base, base, 0.5).get('dense0.kernel') as ShiftedTensor
     const reads: number[] = []
     const read = kernel.read.bind(kernel)
     kernel.read = (at, n, out) => { reads.push(at); read(at, n, out) }
-    softmaxLogits(shape, new Map([...shiftedModel(base, base, 0.5)].map(([name, t]) => [name, name === 'dense0.kernel' ? kernel : t])), [{ indices: Int32Array.of(3, 999), values: Float32Array.of(1, 1) }])
+    softmaxLogits(shape, new Map([...shiftedModel(base, base, 0.5)].map(([name, t]) => [name, name === 'dense0.kernel' ? kernel : t])), [{ indices: Int32Array.of(999, 3), values: Float32Array.of(1, 1) }, { indices: Int32Array.of(3, 999, 3), values: Float32Array.of(2, 1, 1) }])
     expect(reads).toEqual([6, 1998])
     expect(kernel.data[1998]).toBe(Math.fround((base.get('dense0.kernel')?.data[1998] as number) * 1.5))
   })
