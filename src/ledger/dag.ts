@@ -176,6 +176,11 @@ export class BlockFile {
   readonly #format: BlockFormat
   readonly #logger: Logger
   #size: number
+  /** The datasync running (settled either way), and the one that will run after it for the lines written since it started. */
+  #syncing: Promise<void> = Promise.resolve()
+  #nextSync?: Promise<void>
+  /** The first block written since the last sync started: what a failed sync may have lost. */
+  #unsyncedFrom?: number
   /**
    * The first damage found (on opening, by `verify`, or a failed write that could not be
    * taken back off): the file must not be extended.
@@ -231,11 +236,20 @@ export class BlockFile {
   }
 
   async append (block: Block): Promise<void> {
+    await this.write(block)
+    await this.durable()
+  }
+
+  /**
+   * Appends a block's line without waiting for the disk: `durable` then waits for it. The
+   * lines written meanwhile (other appends) share one datasync, and a later line is never
+   * durable before an earlier one (one file, synced in order).
+   */
+  async write (block: Block): Promise<void> {
     const file = this.assertExtendable()
     const bytes = Buffer.from(blockLine(block))
     try {
       await file.appendFile(bytes)
-      await file.datasync()
     } catch (err) {
       // Take a partial line back off, or refuse further appends if even that fails.
       await file.truncate(this.#size).catch((truncateError: unknown) => {
@@ -245,6 +259,30 @@ export class BlockFile {
       throw err
     }
     this.#size += bytes.length
+    this.#unsyncedFrom ??= block.seq
+  }
+
+  /**
+   * Resolves once every line written so far is on the disk: by a datasync started after the
+   * last write, shared by the writes made while the one before it ran. A failed sync leaves
+   * the file damaged (the lines may or may not be there), and every waiter gets its error.
+   */
+  async durable (): Promise<void> {
+    const file = this.assertExtendable()
+    this.#nextSync ??= this.#syncing.then(async () => {
+      this.#nextSync = undefined
+      const from = this.#unsyncedFrom
+      this.#unsyncedFrom = undefined
+      try {
+        await file.datasync()
+      } catch (err) {
+        this.damage ??= { seq: from ?? 0, error: new LedgerCorruptError('the block file could not be synced: its newest blocks may be lost', { cause: err }) }
+        throw err
+      }
+    })
+    const sync = this.#nextSync
+    this.#syncing = sync.catch(() => {})
+    await sync
   }
 
   /** Re-reads and re-checks the whole file; also checks it still holds the blocks in `held`, in order. */
@@ -257,6 +295,7 @@ export class BlockFile {
   }
 
   async close (): Promise<void> {
+    await this.#syncing
     await this.#file?.close()
   }
 }

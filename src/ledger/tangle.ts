@@ -28,8 +28,11 @@ export { leadingZeroBits, tipSelection } from './dag.ts'
  * - Proof of work: the id must have `difficulty` leading zero bits (rate-limits spam;
  *   integrity comes from the hashes and signatures).
  * - Appends are serialised in-process (a promise chain), so many participants can share
- *   one tangle; each line is appended and fdatasync'ed before `append` resolves, and a
- *   failed write is truncated away. One process writes a file at a time.
+ *   one tangle; each line is fdatasync'ed before `append` resolves, the lines appended while
+ *   a sync runs sharing the next one (a block is held, and may be approved, once written:
+ *   a block is never durable before the blocks it approves, which come before it in the
+ *   file). A failed write is truncated away; a failed sync leaves the file damaged. One
+ *   process writes a file at a time.
  *
  * Damage is reported by `verify()`, never by `openTangle`: a damaged file still opens,
  * `verify()` names the first bad block (its seq, and its id when the line still shows
@@ -77,7 +80,7 @@ class Tangle implements Ledger {
 
   async append (jwt: string, options: AppendOptions = {}): Promise<Block> {
     options.signal?.throwIfAborted()
-    return this.#exclusive(async () => {
+    const block = await this.#exclusive(async () => {
       options.signal?.throwIfAborted()
       if (this.#closed) throw new BackendUnavailableError('the tangle is closed')
       this.#file.assertExtendable()
@@ -87,10 +90,13 @@ class Tangle implements Ledger {
       const seq = this.#held.blocks.length
       const { id, pow } = await mine([seq, parents, jwt, time], this.#difficulty, options.signal)
       const block: Block = { id, seq, parents, record: jwt, time, pow }
-      await this.#file.append(block)
+      await this.#file.write(block)
       this.#held.add(block)
       return block
     })
+    // Outside the lock: the appends that come meanwhile are mined and written, and share the next sync.
+    await this.#file.durable()
+    return block
   }
 
   async get (id: string): Promise<Block | undefined> {

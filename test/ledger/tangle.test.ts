@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { mkdtemp, readFile, truncate, writeFile } from 'node:fs/promises'
+import { fstatSync } from 'node:fs'
+import { mkdtemp, open, readFile, truncate, writeFile, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -210,6 +211,58 @@ describe('tangle damage', () => {
     // A whole-line truncation is a valid shorter tangle, but not the one this ledger holds.
     expect(await held.verify()).toMatchObject({ ok: false, blocks: 2, failure: { seq: 2, id: blocks[2]?.id } })
     await held.close()
+  })
+})
+
+/** Runs `body` with every FileHandle's datasync replaced by `wrap(original)`. */
+async function withDatasync<T> (wrap: (original: FileHandle['datasync']) => FileHandle['datasync'], body: () => Promise<T>): Promise<T> {
+  const probe = await open(join(await tempDir(), 'probe'), 'w')
+  const proto = Object.getPrototypeOf(probe) as FileHandle
+  await probe.close()
+  const original = proto.datasync
+  proto.datasync = wrap(original)
+  try {
+    return await body()
+  } finally {
+    proto.datasync = original
+  }
+}
+
+describe('tangle durability', () => {
+  it('resolves each append only once its line is on the disk, the appends made during a sync sharing the next one', async () => {
+    const dir = await tempDir()
+    let syncs = 0
+    /** File bytes a finished datasync covers: the size when it started. */
+    let synced = 0
+    const ledger = await openTangle({ dir, difficulty: 2 })
+    const jwts = await Promise.all(Array.from({ length: 12 }, async (_, i) => who.sign(vote(i))))
+    const settled = await withDatasync(original => async function (this: FileHandle) {
+      const size = fstatSync(this.fd).size
+      syncs++
+      await original.call(this)
+      synced = Math.max(synced, size)
+    }, async () => Promise.all(jwts.map(async jwt => ledger.append(jwt).then(block => ({ block, synced })))))
+    const text = await readFile(join(dir, 'tangle.jsonl'), 'utf8')
+    for (const { block, synced } of settled) {
+      const end = text.indexOf(block.id) + text.slice(text.indexOf(block.id)).indexOf('\n') + 1
+      expect(end).toBeLessThanOrEqual(synced)
+    }
+    // One sync per append would be 12.
+    expect(syncs).toBeLessThan(12)
+    expect(syncs).toBeGreaterThan(0)
+    await ledger.close()
+  })
+
+  it('fails every append waiting on a sync that fails, and then refuses to extend the file', async () => {
+    const dir = await tempDir()
+    const ledger = await openTangle({ dir, difficulty: 2 })
+    await ledger.append(await who.sign(vote(0)))
+    const jwts = await Promise.all([1, 2, 3].map(async i => who.sign(vote(i))))
+    const results = await withDatasync(() => async () => { throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }) },
+      async () => Promise.allSettled(jwts.map(async jwt => ledger.append(jwt))))
+    expect(results.map(r => r.status)).toEqual(['rejected', 'rejected', 'rejected'])
+    await expect(ledger.append(await who.sign(vote(4)))).rejects.toMatchObject({ name: 'LedgerCorruptError', message: expect.stringMatching(/damaged at block 1/) })
+    await ledger.close()
   })
 })
 
