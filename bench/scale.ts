@@ -6,14 +6,13 @@
  * peak RSS. Fits round time ∝ N^b by least squares on log–log, and b between neighbours.
  * Writes scale.{json,md} (scale-TASK.* for a task other than classify) and a plot; prints figures, asserts nothing.
  */
-import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs, promisify } from 'node:util'
+import { parseArgs } from 'node:util'
 import type { TopLevelSpec } from 'vega-lite'
 import { vegaLiteSvg } from '../src/federation/charts.ts'
-import type { RunReport } from '../src/federation/report.ts'
+import { PROTOCOL, protocolSeconds, runConclave } from './conclave-child.ts'
 import { slope } from './fit.ts'
 
 const { values } = parseArgs({ options: { agents: { type: 'string', default: '5,10,20,50,100' }, rounds: { type: 'string', default: '2' }, committee: { type: 'string', default: '5' }, seed: { type: 'string', default: '11' }, task: { type: 'string', default: 'classify' }, autopilot: { type: 'boolean', default: false }, 'phase-timing': { type: 'string', default: 'innermost' }, out: { type: 'string', default: 'docs/results' } } })
@@ -24,7 +23,6 @@ const seed = Number(values.seed)
 const task = values.task
 const name = task === 'classify' ? 'scale' : `scale-${task}`
 const driver = values.autopilot ? 'the protocol autopilot' : 'policy agents'
-const PROTOCOL = ['publish', 'anchor', 'announce', 'fetchVerify', 'evaluate', 'vote', 'merge'] as const
 
 interface Row { agents: number, committee: number, roundSeconds: number, trainSeconds: number, protocolSeconds: number, protocolShare: number, peakRssMiB: number, rssPerAgentMiB: number, cpuSeconds: number, metricName: string, metric: number, phases: Record<string, number>, audit: boolean, modelHash: string }
 const rows: Row[] = []
@@ -33,26 +31,17 @@ for (const agents of sizes) {
   const dir = await mkdtemp(join(tmpdir(), 'conclave-scale-'))
   process.stderr.write(`N = ${agents}, committee ${committee}: running ${rounds} rounds…\n`)
   try {
-    const args = ['bin/conclave.js', 'run', '--agents', String(agents), '--rounds', String(rounds), '--committee', String(committee), '--quorum', 'majority', '--seed', String(seed), '--task', task, '--out', dir, '--force', ...(values.autopilot ? ['--autopilot'] : []), '--phase-timing', values['phase-timing']]
-    // bash's `time` reports the child's CPU seconds, which a loaded machine does not inflate as it does wall time.
-    const child = await promisify(execFile)('bash', ['-c', 'TIMEFORMAT="cpu %U %S"; time "$0" "$@"', process.execPath, ...args], { maxBuffer: 64 * 2 ** 20 })
-    const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as RunReport
+    const { report, cpuSeconds } = await runConclave(['--agents', String(agents), '--rounds', String(rounds), '--committee', String(committee), '--quorum', 'majority', '--seed', String(seed), '--task', task, ...(values.autopilot ? ['--autopilot'] : []), '--phase-timing', values['phase-timing']], dir)
     const trained = report.rounds.filter(r => r.round >= 1)
     const mean = (f: (r: typeof trained[number]) => number): number => trained.reduce((s, r) => s + f(r), 0) / trained.length
-    const protocol = mean(r => PROTOCOL.reduce((s, p) => s + (r.phases[p] ?? 0), 0))
+    const protocol = mean(r => protocolSeconds(r.phases))
     const roundSeconds = mean(r => r.wallSeconds)
     const peak = Math.max(...report.rounds.map(r => r.peakRssMiB ?? 0))
-    rows.push({ agents, committee, roundSeconds, trainSeconds: mean(r => r.phases.train), protocolSeconds: protocol, protocolShare: protocol / roundSeconds, peakRssMiB: peak, rssPerAgentMiB: peak / agents, cpuSeconds: childCpu(child.stderr), metricName: report.rounds.at(-1)?.metric.name ?? 'metric', metric: report.rounds.at(-1)?.metric.value ?? Number.NaN, phases: Object.fromEntries(Object.keys(trained[0]?.phases ?? {}).map(p => [p, mean(r => (r.phases as Record<string, number>)[p] ?? 0)])), audit: report.audit?.ok === true, modelHash: report.modelHash })
+    rows.push({ agents, committee, roundSeconds, trainSeconds: mean(r => r.phases.train), protocolSeconds: protocol, protocolShare: protocol / roundSeconds, peakRssMiB: peak, rssPerAgentMiB: peak / agents, cpuSeconds, metricName: report.rounds.at(-1)?.metric.name ?? 'metric', metric: report.rounds.at(-1)?.metric.value ?? Number.NaN, phases: Object.fromEntries(Object.keys(trained[0]?.phases ?? {}).map(p => [p, mean(r => (r.phases as Record<string, number>)[p] ?? 0)])), audit: report.audit?.ok === true, modelHash: report.modelHash })
     process.stderr.write(`  ${roundSeconds.toFixed(1)} s per round, protocol ${(100 * protocol / roundSeconds).toFixed(0)}%, peak RSS ${peak.toFixed(0)} MiB (${(peak / agents).toFixed(1)} per agent), audit ${report.audit?.ok === true ? 'ok' : 'FAILED'}\n`)
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
-}
-
-/** The child's user + system CPU seconds, from bash's `time` line. */
-function childCpu (stderr: string): number {
-  const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(stderr)
-  return m === null ? Number.NaN : Number(m[1]) + Number(m[2])
 }
 
 const logPoints = (f: (r: Row) => number): Array<[number, number]> => rows.map(r => [Math.log(r.agents), Math.log(f(r))])

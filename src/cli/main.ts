@@ -15,7 +15,7 @@ import { exportCommand, predictCommand } from './export.ts'
 import { BaselineKind, runBaseline } from '../federation/baselines.ts'
 import { parseMemberConfig, runMember, type MemberReport } from '../federation/member.ts'
 import { preflight } from '../federation/preflight.ts'
-import type { PhaseAttribution } from '../federation/phases.ts'
+import { PhaseAttribution } from '../federation/phases.ts'
 import { ServiceUrl } from '../core/secret.ts'
 
 const USAGE = `conclave — federations of agents that train models together, with no central server
@@ -161,8 +161,8 @@ async function run (args: string[]): Promise<number> {
   if (values.port !== undefined && !values.dashboard) throw new ConfigError('--port sets the dashboard\'s port: give --dashboard too')
   const trainWorkers = integer('workers', values.workers).workers ?? 1
   if (trainWorkers < 1) throw new ConfigError('--workers must be at least 1')
-  const phaseAttribution = values['phase-timing'] ?? 'innermost'
-  if (phaseAttribution !== 'innermost' && phaseAttribution !== 'precise') throw new ConfigError('--phase-timing takes innermost or precise')
+  const phaseAttribution = PhaseAttribution.safeParse(values['phase-timing'] ?? 'innermost').data
+  if (phaseAttribution === undefined) throw new ConfigError('--phase-timing takes innermost or precise')
   if (values.resume !== undefined) {
     const mixed = (['agents', 'rounds', 'seed', 'quorum', 'committee', 'compression', 'config', 'task', 'data', 'llm', 'autopilot', 'force'] as const).filter(k => values[k] !== undefined && values[k] !== false)
     if (mixed.length > 0) throw new ConfigError(`--resume continues a run as its config.json says; drop --${mixed.join(', --')}`)

@@ -29,7 +29,8 @@ export function zeroPhases (): PhaseSeconds {
 }
 
 /** How a timer charges the instants when spans of several phases are open at once (participants of one process overlap). */
-export type PhaseAttribution = 'innermost' | 'precise'
+export const PhaseAttribution = z.enum(['innermost', 'precise'])
+export type PhaseAttribution = z.infer<typeof PhaseAttribution>
 
 /**
  * Accumulates time per phase, so the protocol's overhead is measured, not guessed. Phases
