@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { UnmeasuredVoteError, UnusableUpdateError, VoteAgainstRuleError } from '../core/errors.ts'
+import { ConfigError, UnmeasuredVoteError, UnusableUpdateError, VoteAgainstRuleError } from '../core/errors.ts'
 import type { Vote } from '../core/records.ts'
 import type { Judge } from '../ml/task.ts'
 import { acceptanceRule, AcceptanceRuleName, DEFAULT_CLASS_RATIO, DEFAULT_MIN_GAIN, Measurement, type AcceptanceConfig, type AcceptanceRule, type Standing, type Verdict } from './acceptance.ts'
@@ -45,6 +45,8 @@ export const AcceptanceTerms = z.object({
   gainingVouchers: z.literal(true).optional(),
   /** For the probation rule: a member in bad standing must pass the newcomer's test too. Absent: the classwise rule alone judges it. */
   badOnProbation: z.literal(true).optional(),
+  /** For the probation rule: the share of what a voter's own update sharpens its predictions that a newcomer's update must sharpen them too. Absent: not asked. */
+  minSharpening: z.number().min(0).max(1).optional(),
   /** For the standing and probation rules: how many rejected updates of earlier rounds put a member in bad standing. Absent: one. */
   strikes: z.number().int().min(2).max(100).optional(),
   /** What is scored: global + Δw (`full`) or global + Δw / N (`share`). */
@@ -79,7 +81,7 @@ export type VoteMeasurement = z.infer<typeof VoteMeasurement>
 export type Measured = Exclude<VoteMeasurement, { unusable: string }>
 
 /** The terms a run config states (the founder writes them into the charter); unset tolerances come from the task's judge. */
-export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms['scale'], robustness?: Robustness | false, judgement?: Judgement, excludeRejected?: boolean, strikes?: number }, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance'>): AcceptanceTerms {
+export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms['scale'], robustness?: Robustness | false, judgement?: Judgement, excludeRejected?: boolean, strikes?: number }, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance' | 'entropy'>): AcceptanceTerms {
   return {
     rule: config.acceptance,
     tolerance: config.tolerance ?? judge.tolerance,
@@ -89,6 +91,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
     ...(config.acceptance === 'probation' ? { probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve } : {}),
     ...(config.acceptance === 'probation' && config.gainingVouchers === true ? { gainingVouchers: true } : {}),
     ...(config.acceptance === 'probation' && config.badOnProbation === true ? { badOnProbation: true } : {}),
+    ...(config.acceptance === 'probation' && config.minSharpening !== undefined ? { minSharpening: sharpeningTerm(config.minSharpening, judge) } : {}),
     ...(config.excludeRejected === true ? { excludeRejected: true } : {}),
     // One strike is what a charter without the term means: it stays off the record, as before the term existed.
     ...((config.acceptance === 'standing' || config.acceptance === 'probation') && config.strikes !== undefined && config.strikes > 1 ? { strikes: config.strikes } : {}),
@@ -99,9 +102,15 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
   }
 }
 
+/** The minSharpening term, for a judge that can measure how sure a model is; ConfigError for one that cannot. */
+function sharpeningTerm (share: number, judge: Pick<Judge<unknown>, 'entropy'>): number {
+  if (judge.entropy === undefined) throw new ConfigError('minSharpening needs a judge that measures how sure the model is of its predictions (classify\'s logLikelihood judge); this task\'s judge does not')
+  return share
+}
+
 /** The rule the terms name, ready to decide. */
 export function ruleOf (terms: AcceptanceTerms): AcceptanceRule {
-  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain, classRatio: terms.classRatio, probationGain: terms.probationGain, gainingVouchers: terms.gainingVouchers, badOnProbation: terms.badOnProbation }, terms)
+  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain, classRatio: terms.classRatio, probationGain: terms.probationGain, gainingVouchers: terms.gainingVouchers, badOnProbation: terms.badOnProbation, minSharpening: terms.minSharpening }, terms)
 }
 
 export interface Ruling extends Verdict {

@@ -39,7 +39,17 @@ export const Measurement = z.object({
     n: z.number().int().positive(),
     combined: z.number(),
     without: z.number()
-  }).strict()).max(MAX_CLASSES).optional()
+  }).strict()).max(MAX_CLASSES).optional(),
+  /**
+   * For the `minSharpening` term: the mean entropy of the model's predictions over my
+   * validation examples (how unsure it is) with the global model, with this update applied,
+   * and with my own update of the round applied at the same scale (absent when I have none).
+   */
+  entropy: z.object({
+    before: z.number(),
+    after: z.number(),
+    reference: z.number().optional()
+  }).strict().optional()
 }).strict()
 export type Measurement = z.infer<typeof Measurement>
 
@@ -203,6 +213,8 @@ export interface ProbationSettings extends ClasswiseSettings {
   gainingVouchers?: boolean
   /** A member in bad standing must pass the newcomer's test too, on top of the classwise rule. */
   badOnProbation?: boolean
+  /** For a newcomer: the share of what the voter's own update sharpens its predictions (lowers their mean entropy) that its update must sharpen them too. */
+  minSharpening?: number
 }
 
 /**
@@ -220,15 +232,32 @@ export interface ProbationSettings extends ClasswiseSettings {
 export function probationRule (settings: ProbationSettings): AcceptanceRule {
   const standing = standingRule(settings)
   const improve = improveRule({ minGain: settings.probationGain })
+  const { minSharpening } = settings
   return {
     name: 'probation',
-    needs: [...standing.needs, ...improve.needs],
+    needs: [...standing.needs, ...improve.needs, ...(minSharpening === undefined ? [] : ['entropy' as const])],
     decide: (measurement, given) => {
       const verdict = standing.decide(measurement, given)
       if (given === 'good' || (given === 'bad' && settings.badOnProbation !== true)) return verdict
-      return { accept: verdict.accept && improve.decide(measurement).accept && (settings.gainingVouchers !== true || vouches(measurement)), allowance: verdict.allowance }
+      return { accept: verdict.accept && improve.decide(measurement).accept && (settings.gainingVouchers !== true || vouches(measurement)) && (minSharpening === undefined || sharpens(measurement, minSharpening)), allowance: verdict.allowance }
     }
   }
+}
+
+/**
+ * Whether a newcomer's update makes the voter's model at least `share` as much surer of its
+ * predictions as the voter's own update does. An update trained on half-random labels
+ * teaches the model to be unsure: on classify's dev split it sharpened an honest voter's
+ * predictions 0.16–0.60 times as much as the voter's own update did in round 1, honest
+ * updates 0.46–1.97 times, where the gain share overlapped far more (robustness-selection.md).
+ * A voter whose own update does not sharpen its model has no yardstick, and does not refuse
+ * for it; nor does one that measured no entropy (the term is refused at charter time for a
+ * judge that cannot).
+ */
+function sharpens ({ entropy }: Measurement, share: number): boolean {
+  if (entropy?.reference === undefined) return true
+  const own = entropy.before - entropy.reference
+  return own <= 0 || entropy.before - entropy.after >= share * own
 }
 
 /**
@@ -256,6 +285,7 @@ export interface AcceptanceConfig {
   probationGain?: number
   gainingVouchers?: boolean
   badOnProbation?: boolean
+  minSharpening?: number
 }
 
 /** `minGain` as chosen on classify's dev split, per rule (docs/results/robustness-selection.md). */
@@ -272,6 +302,6 @@ export function acceptanceRule (config: AcceptanceConfig, judge: Pick<Judge<unkn
     case 'marginal': return marginalRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.marginal })
     case 'classwise': return classwiseRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.classwise, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO })
     case 'standing': return standingRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.standing, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO })
-    case 'probation': return probationRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.probation, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO, probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve, gainingVouchers: config.gainingVouchers, badOnProbation: config.badOnProbation })
+    case 'probation': return probationRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.probation, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO, probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve, gainingVouchers: config.gainingVouchers, badOnProbation: config.badOnProbation, minSharpening: config.minSharpening })
   }
 }

@@ -112,6 +112,13 @@ export const RunConfig = z.object({
    */
   badOnProbation: z.boolean().default(false),
   /**
+   * For `acceptance: probation`: the share of what a peer's own update sharpens its model's
+   * predictions on its validation examples (lowers their mean entropy) that the update of a
+   * member on probation must sharpen them too; updates on half-random labels teach the model to
+   * be unsure. Needs a judge that measures it (classify's). Omitted: not asked.
+   */
+  minSharpening: z.number().min(0).max(1).optional(),
+  /**
    * Whether the votes of a member whose update the federation rejected in an earlier round stop
    * counting, and the quorum is then a share of the peers whose votes count (its `count`, all of
    * them where fewer count). With two of five members hostile and quorum 2 of 4, their rejects
@@ -221,6 +228,7 @@ export const RunConfig = z.object({
   if (new Set(agents).size !== agents.length) ctx.addIssue({ code: 'custom', path: ['attacks'], message: 'an agent can carry one attack' })
   if (config.gainingVouchers && config.acceptance !== 'probation') ctx.addIssue({ code: 'custom', path: ['gainingVouchers'], message: `gainingVouchers applies to the probation rule, not to ${config.acceptance}` })
   if (config.badOnProbation && config.acceptance !== 'probation') ctx.addIssue({ code: 'custom', path: ['badOnProbation'], message: `badOnProbation applies to the probation rule, not to ${config.acceptance}` })
+  if (config.minSharpening !== undefined && config.acceptance !== 'probation') ctx.addIssue({ code: 'custom', path: ['minSharpening'], message: `minSharpening applies to the probation rule, not to ${config.acceptance}` })
   if (config.strikes > 1 && config.acceptance !== 'standing' && config.acceptance !== 'probation') ctx.addIssue({ code: 'custom', path: ['strikes'], message: `strikes applies to the standing and probation rules, not to ${config.acceptance}` })
 })
 export type RunConfig = z.infer<typeof RunConfig>
@@ -316,6 +324,9 @@ strikes: 1
 gainingVouchers: false
 # probation: a member in bad standing must pass the probation test too, besides the classwise rule.
 badOnProbation: false
+# probation (classify): a member on probation's update must sharpen a peer's predictions at least
+# this share of what the peer's own update does (keeps half-random labels out; not chosen yet).
+# minSharpening: 0.45
 # A peer accepts an update that lowers its judge's score on its validation examples by at
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
 # 0.1 nats, ner and qa by log-likelihood with 0.01 nats per token).

@@ -118,8 +118,8 @@ export type StepProgress = { [K in keyof ParticipantEvents]: { type: K, detail: 
 /** Every step takes these last. */
 export interface StepOptions extends AbortOptions, ProgressOptions<StepProgress> {}
 
-/** The global model as I hold it; `judged`: my judge's score of it on my validation examples, measured once per model. */
-export type HeldModel = GlobalModel & { ref: ModelRef, judged?: number }
+/** The global model as I hold it; `judged`: my judge's score of it on my validation examples, and `unsure`: the mean entropy of its predictions there, each measured once per model. */
+export type HeldModel = GlobalModel & { ref: ModelRef, judged?: number, unsure?: number }
 
 /** What one member holds between steps: its own, changed only by its steps. */
 export interface Holdings {
@@ -145,7 +145,7 @@ export interface Holdings {
   /** My own trained update per round, the reference I measure peers' updates against; dropped once its round is merged. */
   readonly own: Map<number, Weights>
   /** My judge's score of the global model (by its CID) with my own update of a round applied, the bar a must-improve rule sets peers. */
-  readonly referenceScores: Map<number, { model: string, score: number }>
+  readonly referenceScores: Map<number, { model: string, score: number, unsure?: number }>
   /** Per round, the updates I combine to measure each one's marginal effect (by global model and number of proposals seen), and my score of their combination. */
   readonly combinations: Map<number, { model: string, proposals: number, updates: Map<BlockId, Weights>, combined?: { score: number, classes?: ClassScore[] } }>
   /** An update trained for a round before I drafted it (as my reference when judging a peer): my draft takes it rather than train twice. */

@@ -342,6 +342,29 @@ export function softmaxLogLikelihood (shape: SoftmaxShape, weights: Weights, row
   return rows.length === 0 ? 0 : softmaxLogProbs(shape, weights, rows, labels).reduce((a, b) => a + b, 0) / rows.length
 }
 
+/** The mean entropy (nats) of the model's predicted class distribution over the rows (0 for none). */
+export function softmaxMeanEntropy (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[]): number {
+  if (rows.length === 0) return 0
+  const logits = softmaxLogits(shape, weights, rows)
+  let total = 0
+  for (let r = 0; r < rows.length; r++) {
+    const at = r * shape.classes
+    let max = -Infinity
+    for (let c = 0; c < shape.classes; c++) max = Math.max(max, logits[at + c] as number)
+    let sum = 0
+    let weighted = 0
+    for (let c = 0; c < shape.classes; c++) {
+      const z = (logits[at + c] as number) - max
+      const e = Math.exp(z)
+      sum += e
+      weighted += e * z
+    }
+    // H = −Σ p log p with p = e^z / S: log S − Σ e^z z / S.
+    total += Math.log(sum) - weighted / sum
+  }
+  return total / rows.length
+}
+
 /** Each row's log-probability of its label. */
 export function softmaxLogProbs (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[], labels: readonly number[]): Float64Array {
   const logits = softmaxLogits(shape, weights, rows)

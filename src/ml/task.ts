@@ -97,6 +97,11 @@ export interface Judge<Example> {
    * each label's examples and their mean score. Absent: the task has no per-class effects.
    */
   byClass?(weights: Weights, examples: Example[]): Promise<ClassScore[]>
+  /**
+   * The mean entropy (nats) of the model's predicted distribution over the examples: how
+   * unsure it is. Absent: the task's judge cannot tell (the `minSharpening` term needs it).
+   */
+  entropy?(weights: Weights, examples: Example[]): Promise<number>
 }
 
 /** One label's share of a judge's score: its examples among mine and their mean score. */

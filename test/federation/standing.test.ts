@@ -161,6 +161,46 @@ describe('the probation rule', () => {
     expect(() => smallConfig({ acceptance: 'standing', badOnProbation: true })).toThrow(/badOnProbation applies to the probation rule/)
   })
 
+  it('under minSharpening, refuses a newcomer whose update leaves my model as unsure as half-random labels do', () => {
+    const strict = probationRule({ minGain: 0, classRatio: 1.8, probationGain: 0.1, gainingVouchers: true, minSharpening: 0.45 })
+    const plain = probationRule({ minGain: 0, classRatio: 1.8, probationGain: 0.1, gainingVouchers: true })
+    expect(strict.needs).toContain('entropy')
+    expect(plain.needs).not.toContain('entropy')
+    // Round 1, an update on half-random labels (classify dev, seed 11): it gains me a quarter of what my own update
+    // gains me, over the probation gain, and helps more classes than it hurts; it lowers my model's mean entropy by
+    // 0.0027 nats where my own update lowers it by 0.0074 (0.36 of it).
+    const noisy: Measurement = { ...honestShape, reference: honestShape.before + 0.4, after: honestShape.before + 0.1, entropy: { before: 3.1, after: 3.1 - 0.0027, reference: 3.1 - 0.0074 } }
+    expect(plain.decide(noisy, 'new').accept).toBe(true)
+    expect(strict.decide(noisy, 'new').accept).toBe(false)
+    // An honest newcomer sharpening it 0.0068 (0.92 of mine) passes; in good standing nothing more is asked.
+    expect(strict.decide({ ...noisy, entropy: { before: 3.1, after: 3.1 - 0.0068, reference: 3.1 - 0.0074 } }, 'new').accept).toBe(true)
+    expect(strict.decide(noisy, 'good').accept).toBe(true)
+    // A voter whose own update does not sharpen its model, or that has none, has no yardstick and does not refuse for it.
+    expect(strict.decide({ ...noisy, entropy: { before: 3.1, after: 3.2, reference: 3.15 } }, 'new').accept).toBe(true)
+    expect(strict.decide({ ...noisy, entropy: { before: 3.1, after: 3.2 } }, 'new').accept).toBe(true)
+    const value = fc.double({ min: -20, max: 20, noNaN: true })
+    fc.assert(fc.property(value, value, value, value, value, value, value, fc.constantFrom('new', 'good', 'bad') as fc.Arbitrary<'new' | 'good' | 'bad'>, (before, after, reference, combined, without, e0, e1, given) => {
+      const m = { before, after, reference, combined, without, classes: classes(0.2, -0.2), entropy: { before: 3, after: 3 + e0 / 10, reference: 3 + e1 / 10 } }
+      const verdict = plain.decide(m, given)
+      const own = m.entropy.before - m.entropy.reference
+      const sharp = own <= 0 || m.entropy.before - m.entropy.after >= 0.45 * own
+      // On probation: everything the plain rule asks, and the sharpening test; otherwise the plain rule's verdict.
+      expect(strict.decide(m, given)).toEqual(given === 'new' ? { accept: verdict.accept && sharp, allowance: verdict.allowance } : verdict)
+    }), { seed: 34, numRuns: 1000 })
+    const judge = { tolerance: 0.1, entropy: async () => 0 }
+    const terms = AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share', minSharpening: 0.45 }, judge))
+    expect(terms).toMatchObject({ minSharpening: 0.45 })
+    expect('minSharpening' in termsOf({ acceptance: 'probation', voteScale: 'share' }, judge)).toBe(false)
+    // The audit holds a vote to it: accepting the noisy newcomer goes against the charter; a vote lacking the entropies is unmeasured.
+    const vote = { type: 'vote', federation: 'f', round: 1, proposal: 'p', accept: true, score: 0.1, rationale: '', measurement: noisy } as never
+    expect(() => { assertFollowsTerms(terms, vote, 'the vote', 'new') }).toThrow(/makes the charter's probation rule reject for a proposer in new standing/)
+    const { entropy: _, ...unmeasured } = noisy
+    expect(() => { assertFollowsTerms(terms, { ...(vote as object), measurement: unmeasured } as never, 'the vote', 'new') }).toThrow(/lacks entropy/)
+    // Refused for a judge that cannot measure it, and for another rule.
+    expect(() => termsOf({ acceptance: 'probation', voteScale: 'share', minSharpening: 0.45 }, { tolerance: 0.1 })).toThrow(/minSharpening needs a judge/)
+    expect(() => smallConfig({ acceptance: 'standing', minSharpening: 0.45 })).toThrow(/minSharpening applies to the probation rule/)
+  })
+
   it('is chartered with its probation gain, and the charter\'s terms hold a vote on a newcomer to it', () => {
     const judge = { tolerance: 0.1 }
     const terms = AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share' }, judge))

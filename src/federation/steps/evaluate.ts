@@ -57,6 +57,7 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
       const mine = await ownUpdate(ctx, round, options)
       if (mine !== undefined) scores.reference = await referenceScore(ctx, { round, global, mine, scale, judge })
     }
+    if (needs.includes('entropy') && judge.entropy !== undefined) scores.entropy = await entropies(ctx, { round: entry.signed.record.round, global, delta, scale, entropy: judge.entropy.bind(judge) }, options)
     if (needs.includes('combined')) Object.assign(scores, await marginalScores(ctx, { entry, delta, global, scale, judge, robustness: terms.robustness, byClass: needs.includes('classes') }, options))
     const geometry = terms.robustness === undefined ? undefined : await ctx.timer.time('evaluate', () => measureGeometry(ctx, { entry, delta }, options))
     const measurement = signable(geometry === undefined ? scores : { ...scores, geometry })
@@ -94,6 +95,23 @@ async function referenceScore (ctx: Pick<StepContext, 'held' | 'timer'>, { round
   const score = await ctx.timer.time('evaluate', () => judge.score(shiftedModel(global.weights, mine, scale), ctx.held.shard.val))
   ctx.held.referenceScores.set(round, { model: global.ref.cid, score })
   return score
+}
+
+/**
+ * How unsure my model is of its predictions on my validation examples (mean entropy): the
+ * global model's (once per model), with this update, and with my own update of its round
+ * (once per round and model, beside its score).
+ */
+async function entropies (ctx: EvaluateContext, { round, global, delta, scale, entropy }: { round: number, global: HeldModel, delta: Weights, scale: number, entropy: (w: Weights, rows: unknown[]) => Promise<number> }, options: StepOptions): Promise<NonNullable<Measurement['entropy']>> {
+  const val = ctx.held.shard.val
+  global.unsure ??= await ctx.timer.time('evaluate', () => entropy(global.weights, val))
+  const after = await ctx.timer.time('evaluate', () => entropy(shiftedModel(global.weights, delta, scale), val))
+  const mine = await ownUpdate(ctx, round, options)
+  if (mine === undefined) return { before: global.unsure, after }
+  const known = ctx.held.referenceScores.get(round)
+  const reference = known?.model === global.ref.cid && known.unsure !== undefined ? known.unsure : await ctx.timer.time('evaluate', () => entropy(shiftedModel(global.weights, mine, scale), val))
+  if (known?.model === global.ref.cid) known.unsure = reference
+  return { before: global.unsure, after, reference }
 }
 
 /** My judge's score of `model` on my validation examples, measured once until they change. */

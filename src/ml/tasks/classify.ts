@@ -10,7 +10,7 @@ import { classificationScores } from '../../metrics/classification.ts'
 import { initBackend } from '../backend.ts'
 import type { ClassifyConfig, EvalResult, Shard, ShardOptions, Task, TaskOptions, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
-import { initSoftmax, predictSoftmax, softmaxClassLogLikelihoods, softmaxLogLikelihood, trainSoftmax } from '../sparse-softmax.ts'
+import { initSoftmax, predictSoftmax, softmaxClassLogLikelihoods, softmaxLogLikelihood, softmaxMeanEntropy, trainSoftmax } from '../sparse-softmax.ts'
 import type { PredictorSpec } from '../predictor.ts'
 import type { Weights } from '../weights.ts'
 
@@ -67,6 +67,7 @@ export async function createClassifyTask (config: Config, options: TaskOptions =
           judge: {
             name: 'logLikelihood',
             score: async (weights: Weights, rows: Featurized[]) => softmaxLogLikelihood(shape, weights, rows.map(r => r.x), rows.map(r => r.label)),
+            entropy: async (weights: Weights, rows: Featurized[]) => softmaxMeanEntropy(shape, weights, rows.map(r => r.x)),
             byClass: async (weights: Weights, rows: Featurized[]) => softmaxClassLogLikelihoods(shape, weights, rows.map(r => r.x), rows.map(r => r.label)),
             tolerance: 0.1,
             relativeTolerance: 0.1
