@@ -1,10 +1,18 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll } from 'vitest'
+import { afterAll, expect } from 'vitest'
+import { audit } from '../../src/federation/audit.ts'
 import { parseRunConfig, type RunConfig, type RunConfigInput } from '../../src/federation/config.ts'
 import type { Simulation } from '../../src/federation/simulation.ts'
 import type { Identity } from '../../src/identity/index.ts'
+
+/** Audits a simulation's ledger and store: every record passes, no vote refused. */
+export async function expectAuditClean (sim: Simulation): Promise<void> {
+  const result = await audit(sim.ledger, sim.store)
+  expect(result.ok).toBe(true)
+  expect(result.rejected).toEqual([])
+}
 
 /** A federation small enough for tests: few agents, a slice of OHSUMED, few rounds. */
 export function smallConfig (overrides: RunConfigInput = {}): RunConfig {

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { peekRecord } from '../../src/identity/index.ts'
-import { audit } from '../../src/federation/audit.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { smallConfig, tempDir } from './helpers.ts'
+import { expectAuditClean, smallConfig, tempDir } from './helpers.ts'
 
 describe('minSharpening: a newcomer must make a voter\'s model surer, as the voter\'s own update does', () => {
   it('is chartered, every vote on a newcomer signs the three entropies it was decided by, and the audit replays each vote', async () => {
@@ -26,9 +25,7 @@ describe('minSharpening: a newcomer must make a voter\'s model surer, as the vot
         for (const v of [entropy?.before, entropy?.after, entropy?.reference]) expect(v).toBeGreaterThanOrEqual(0)
         expect(entropy?.before).toBeLessThanOrEqual(Math.log(23) + 1e-9)
       }
-      const result = await audit(sim.ledger, sim.store)
-      expect(result.ok).toBe(true)
-      expect(result.rejected).toEqual([])
+      await expectAuditClean(sim)
     } finally {
       await sim.close()
     }

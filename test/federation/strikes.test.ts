@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/core/errors.ts'
 import { AcceptanceTerms, termsOf } from '../../src/federation/acceptance-terms.ts'
-import { audit } from '../../src/federation/audit.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { smallConfig, tempDir } from './helpers.ts'
+import { expectAuditClean, smallConfig, tempDir } from './helpers.ts'
 
 describe('strikes: how many rejected updates put a member in bad standing', () => {
   it('is a charter term of the standing rules only, and off the record at one', () => {
@@ -38,9 +37,7 @@ describe('strikes: how many rejected updates put a member in bad standing', () =
         expect(twice).toContain(colluder)
         for (const did of twice) expect(state.memberStanding(did, 3)).toBe('bad')
         // The votes of round 2 were judged by the standing the record gives; the audit replays each one.
-        const result = await audit(sim.ledger, sim.store)
-        expect(result.ok).toBe(true)
-        expect(result.rejected).toEqual([])
+        await expectAuditClean(sim)
       } finally {
         await sim.close()
       }
