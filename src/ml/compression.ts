@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { InvalidWeightsError } from '../core/errors.ts'
 import { decodeRawSafetensors, encodeRawSafetensors, type DecodeOptions, type RawTensor, type Weights } from './safetensors.ts'
-import { assertFinite, toSafetensors, type Layout } from './weights.ts'
+import { assertFinite, assertFiniteValues, toSafetensors, type Layout } from './weights.ts'
 
 /**
  * How a member's update Δw travels, as the charter fixes it: `none` (F32 safetensors, the
@@ -98,7 +98,7 @@ function assertShape (name: string, t: RawTensor, dtype: RawTensor['dtype'], sha
 function dense (name: string, t: RawTensor, shape: readonly number[]): Float32Array {
   assertShape(name, t, 'F32', shape)
   const data = new Float32Array(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength / 4)
-  assertFiniteArray(name, data)
+  assertFiniteValues(name, data)
   return data
 }
 
@@ -159,7 +159,7 @@ function scatter (name: string, indexTensor: RawTensor, valueTensor: RawTensor, 
   assertShape(name + VALUES, valueTensor, 'F32', [k])
   const indices = new Int32Array(indexTensor.bytes.buffer, indexTensor.bytes.byteOffset, k)
   const values = new Float32Array(valueTensor.bytes.buffer, valueTensor.bytes.byteOffset, k)
-  assertFiniteArray(name + VALUES, values)
+  assertFiniteValues(name + VALUES, values)
   const out = new Float32Array(n)
   let previous = -1
   for (let j = 0; j < k; j++) {
@@ -170,11 +170,4 @@ function scatter (name: string, indexTensor: RawTensor, valueTensor: RawTensor, 
     previous = i
   }
   return out
-}
-
-function assertFiniteArray (name: string, data: Float32Array): void {
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i] as number
-    if (v - v !== 0) throw new InvalidWeightsError(`tensor "${name}" has a non-finite value (${v}) at index ${i}`)
-  }
 }

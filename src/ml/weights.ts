@@ -99,13 +99,15 @@ export function assertCompatible (a: Layout, b: Layout): void {
 
 /** NaN or ±Infinity anywhere is an InvalidWeightsError naming the tensor and index. */
 export function assertFinite (w: Weights): void {
-  for (const [name, t] of w) {
-    const data = t.data
-    // v − v is 0 for every finite v and NaN for NaN and ±Infinity: one subtraction per value, no call.
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i] as number
-      if (v - v !== 0) throw new InvalidWeightsError(`tensor "${name}" has a non-finite value (${v}) at index ${i}`)
-    }
+  for (const [name, t] of w) assertFiniteValues(name, t.data)
+}
+
+/** One tensor's values (a function of its own so V8 optimises the loop whole, not on-stack per tensor). */
+export function assertFiniteValues (name: string, data: Float32Array): void {
+  // v − v is 0 for every finite v and NaN for NaN and ±Infinity: one subtraction per value, no call.
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i] as number
+    if (v - v !== 0) throw new InvalidWeightsError(`tensor "${name}" has a non-finite value (${v}) at index ${i}`)
   }
 }
 
