@@ -124,6 +124,35 @@ describe('helia store: damage on disk', () => {
     expect(await inspectStoreDir(dir)).toEqual([])
   })
 
+  it('writes a block its content repeats once, and any number of puts of the same content at once leave whole blocks and no temporary file', async () => {
+    const { store, dir } = await openHelia()
+    // Eight identical zero chunks and three copies of a random chunk: one leaf file each, whatever the interleaving.
+    const chunk = pseudoRandom(262_144, 41)
+    const bytes = Buffer.concat([Buffer.alloc(8 * 262_144), chunk, chunk, chunk, pseudoRandom(1000, 42)])
+    const cids = await Promise.all(Array.from({ length: 4 }, async () => store.put(bytes)))
+    expect(new Set(cids).size).toBe(1)
+    await store.pin(cids[0] as string)
+    expect(Buffer.from(await store.get(cids[0] as string))).toEqual(bytes)
+    const files = await storeFiles(dir, 'blocks')
+    expect(files.filter(f => f.rel.endsWith('.tmp'))).toEqual([])
+    // zero leaf, random leaf, the short tail and the root: every file's bytes hash to a distinct block.
+    expect(files.filter(f => f.bytes.length === 262_144).map(f => f.cid).sort()).toEqual([...new Set(files.filter(f => f.bytes.length === 262_144).map(f => f.cid))].sort())
+    expect(files.filter(f => f.bytes.length === 262_144)).toHaveLength(2)
+    await store.close()
+    expect(await inspectStoreDir(dir)).toEqual([])
+  })
+
+  it('puts again after its block folders were removed by hand: the folders are made again', async () => {
+    const { store, dir } = await openHelia()
+    const bytes = pseudoRandom(3 * 262_144 + 5, 43)
+    const cid = await store.put(bytes)
+    for (const entry of await readdir(join(dir, 'blocks'))) await rm(join(dir, 'blocks', entry), { recursive: true })
+    expect(await store.put(bytes)).toBe(cid)
+    await store.pin(cid)
+    expect(Buffer.from(await store.get(cid))).toEqual(Buffer.from(bytes))
+    await store.close()
+  })
+
   it('pins made at once of content sharing blocks each record their name on every shared block', async () => {
     const { store, dir } = await openHelia()
     const shared = pseudoRandom(4 * 262_144, 24)
