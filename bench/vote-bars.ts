@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util'
 import { requiredAmongCounted, requiredOf } from '../src/core/quorum.ts'
 import { classEffects, type Standing } from '../src/federation/acceptance.ts'
 import { AcceptanceTerms, ruling, type Measured } from '../src/federation/acceptance-terms.ts'
-import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
+import { memberName, parseRunConfig, RULE_SETTINGS, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
 import { standingOf } from '../src/federation/state.ts'
 import { TABLE1_BASE } from './table1-setting.ts'
@@ -74,7 +74,7 @@ async function collect (): Promise<Collected> {
       const bad = Array.from({ length: Number(h) }, (_, i) => AGENTS - i)
       const config = parseRunConfig({
         ...TABLE1_BASE, agents: AGENTS, quorum: QUORUM, rounds: 3, seed, task: { kind: values.task }, evalSplit: 'dev', momentum: values.task === 'classify' ? 0.5 : 0,
-        acceptance: values.acceptance, classRatio: Number(values['class-ratio']), ...optional('min-gain', 'minGain'), ...optional('probation-gain', 'probationGain'),
+        acceptance: values.acceptance, ...((RULE_SETTINGS.classRatio as readonly string[]).includes(values.acceptance) ? { classRatio: Number(values['class-ratio']) } : {}), ...optional('min-gain', 'minGain'), ...optional('probation-gain', 'probationGain'),
         excludeRejected: values['exclude-rejected'], strikes: Number(values.strikes ?? 1), gainingVouchers: values['gaining-vouchers'], badOnProbation: values['bad-on-probation'],
         attacks: attack === 'clean' ? [] : bad.map(agent => ({ kind: attack, agent }))
       } as unknown as RunConfigInput)

@@ -110,4 +110,24 @@ describe('config parsing under fuzzing: nothing but ConfigError, and valid confi
       if (input.bus?.kind === 'matrix' && input.bus.accessToken !== undefined) expect(written).not.toContain(input.bus.accessToken)
     }), runs)
   })
+
+  it('an acceptance setting the chosen rule does not read is refused, naming it and the rules that read it; one it reads parses', () => {
+    // Which rule reads which setting, as src/federation/acceptance.ts builds each rule.
+    const readBy: Record<string, { value: unknown, rules: string[] }> = {
+      minGain: { value: 0.2, rules: ['improve', 'marginal', 'classwise', 'standing', 'probation'] },
+      classRatio: { value: 2, rules: ['classwise', 'standing', 'probation'] },
+      probationGain: { value: 0.3, rules: ['probation'] },
+      gainingVouchers: { value: true, rules: ['probation'] },
+      badOnProbation: { value: true, rules: ['probation'] },
+      minSharpening: { value: 0.4, rules: ['probation'] },
+      strikes: { value: 2, rules: ['standing', 'probation'] }
+    }
+    const rules = ['tolerance', 'improve', 'marginal', 'classwise', 'standing', 'probation']
+    fc.assert(fc.property(fc.constantFrom(...rules), fc.constantFrom(...Object.keys(readBy)), (rule, setting) => {
+      const { value, rules: readers } = readBy[setting] as { value: unknown, rules: string[] }
+      const parse = (): RunConfig => parseRunConfig({ federation: 'f', agents: 5, acceptance: rule, [setting]: value })
+      if (readers.includes(rule)) expect(parse()[setting as keyof RunConfig]).toEqual(value)
+      else expect(parse).toThrow(`${setting} applies to the ${readers.length > 1 ? `${readers.slice(0, -1).join(', ')} and ${readers.at(-1) as string} rules` : `${readers[0] as string} rule`}, not to ${rule}\n  → at ${setting}`)
+    }), { seed: 1415, numRuns: 200 })
+  })
 })
