@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { ConfigError, UnmeasuredVoteError, UnusableUpdateError, VoteAgainstRuleError } from '../core/errors.ts'
 import type { Vote } from '../core/records.ts'
 import type { Judge } from '../ml/task.ts'
-import { acceptanceRule, AcceptanceRuleName, DEFAULT_CLASS_RATIO, DEFAULT_MIN_GAIN, Measurement, type AcceptanceConfig, type AcceptanceRule, type Standing, type Verdict } from './acceptance.ts'
+import { acceptanceRule, AcceptanceRuleName, DEFAULT_CLASS_RATIO, DEFAULT_MIN_GAIN, Measurement, RULE_SETTINGS, unreadSetting, type AcceptanceConfig, type AcceptanceRule, type Standing, type Verdict } from './acceptance.ts'
 import { Geometry, Robustness, robustVerdict } from './robust-acceptance.ts'
 
 /**
@@ -55,7 +55,13 @@ export const AcceptanceTerms = z.object({
   robustness: Robustness.optional(),
   /** Who decides a vote's accept; every peer and the audit hold each vote to it. Absent: the rule. */
   judgement: Judgement.optional()
-}).strict()
+}).strict().superRefine((terms, ctx) => {
+  // A charter naming a term its rule does not read was not written by termsOf: refused, not ignored.
+  for (const setting of Object.keys(RULE_SETTINGS) as (keyof typeof RULE_SETTINGS)[]) {
+    const unread = terms[setting] === undefined ? undefined : unreadSetting(setting, terms.rule)
+    if (unread !== undefined) ctx.addIssue({ code: 'custom', path: [setting], message: unread })
+  }
+})
 export type AcceptanceTerms = z.infer<typeof AcceptanceTerms>
 
 /**

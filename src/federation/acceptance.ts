@@ -288,6 +288,24 @@ export interface AcceptanceConfig {
   minSharpening?: number
 }
 
+/** The acceptance settings only some rules read (`acceptanceRule` below), and those rules. */
+export const RULE_SETTINGS = {
+  minGain: ['improve', 'marginal', 'classwise', 'standing', 'probation'],
+  classRatio: ['classwise', 'standing', 'probation'],
+  probationGain: ['probation'],
+  gainingVouchers: ['probation'],
+  badOnProbation: ['probation'],
+  minSharpening: ['probation'],
+  strikes: ['standing', 'probation']
+} as const satisfies Record<string, readonly AcceptanceRuleName[]>
+
+/** Why naming `setting` under `rule` is a mistake (the rule does not read it); undefined where the rule reads it. */
+export function unreadSetting (setting: keyof typeof RULE_SETTINGS, rule: AcceptanceRuleName): string | undefined {
+  const rules: readonly AcceptanceRuleName[] = RULE_SETTINGS[setting]
+  if (rules.includes(rule)) return undefined
+  return `${setting} applies to the ${rules.length > 1 ? `${rules.slice(0, -1).join(', ')} and ${rules.at(-1) as string} rules` : `${rules[0] as string} rule`}, not to ${rule}`
+}
+
 /** `minGain` as chosen on classify's dev split, per rule (docs/results/robustness-selection.md). */
 export const DEFAULT_MIN_GAIN = { improve: 0.1, marginal: 0, classwise: 0, standing: 0, probation: -0.1 } as const
 

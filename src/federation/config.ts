@@ -11,7 +11,7 @@ import { TaskConfig } from '../ml/task.ts'
 import { StoreConfig } from '../storage/index.ts'
 import { TeacherConfig } from '../teachers/index.ts'
 import { BusConfig } from '../transport/index.ts'
-import { AcceptanceRuleName } from './acceptance.ts'
+import { AcceptanceRuleName, RULE_SETTINGS, unreadSetting } from './acceptance.ts'
 import { Attack } from './attacks.ts'
 import { Robustness } from './robust-acceptance.ts'
 
@@ -25,17 +25,6 @@ const QuorumInput = z.union([QuorumRule, z.string().transform(s => parseQuorum(s
 export const MAX_AGENTS_WITHOUT_COMMITTEE = 128
 
 /** Everything `conclave run` needs; every field has a documented default. */
-/** The acceptance settings only some rules read (src/federation/acceptance.ts `acceptanceRule`), and those rules. */
-export const RULE_SETTINGS = {
-  minGain: ['improve', 'marginal', 'classwise', 'standing', 'probation'],
-  classRatio: ['classwise', 'standing', 'probation'],
-  probationGain: ['probation'],
-  gainingVouchers: ['probation'],
-  badOnProbation: ['probation'],
-  minSharpening: ['probation'],
-  strikes: ['standing', 'probation']
-} as const satisfies Record<string, readonly AcceptanceRuleName[]>
-
 export const RunConfig = z.object({
   /** The federation's id, used as its room name. @default "conclave-local" */
   federation: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/).default('conclave-local'),
@@ -238,10 +227,11 @@ export const RunConfig = z.object({
   if (agents.some(a => a > config.agents)) ctx.addIssue({ code: 'custom', path: ['attacks'], message: `attacks name agents beyond the ${config.agents} in this run` })
   if (new Set(agents).size !== agents.length) ctx.addIssue({ code: 'custom', path: ['attacks'], message: 'an agent can carry one attack' })
   // A setting the chosen rule does not read is a mistake to name, not a setting to drop in silence.
-  for (const [setting, rules] of Object.entries(RULE_SETTINGS) as [keyof typeof RULE_SETTINGS, readonly AcceptanceRuleName[]][]) {
+  for (const setting of Object.keys(RULE_SETTINGS) as (keyof typeof RULE_SETTINGS)[]) {
     const value = config[setting]
     const named = setting === 'strikes' ? value !== 1 : value !== undefined && value !== false
-    if (named && !rules.includes(config.acceptance)) ctx.addIssue({ code: 'custom', path: [setting], message: `${setting} applies to the ${rules.length > 1 ? `${rules.slice(0, -1).join(', ')} and ${rules.at(-1) as string} rules` : `${rules[0] as string} rule`}, not to ${config.acceptance}` })
+    const unread = named ? unreadSetting(setting, config.acceptance) : undefined
+    if (unread !== undefined) ctx.addIssue({ code: 'custom', path: [setting], message: unread })
   }
 })
 export type RunConfig = z.infer<typeof RunConfig>
