@@ -339,21 +339,30 @@ function rowReader (kernel: Tensor, width: number, rows: readonly SparseVector[]
 
 /** Mean log-probability of each row's label (≤ 0; higher is better), e.g. of a teacher's tokens under teacher forcing. */
 export function softmaxLogLikelihood (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[], labels: readonly number[]): number {
-  return rows.length === 0 ? 0 : softmaxLogProbs(shape, weights, rows, labels).reduce((a, b) => a + b, 0) / rows.length
+  return meanLogLikelihoodOf(softmaxLogits(shape, weights, rows), shape.classes, labels)
+}
+
+/** The mean of each row's log-probability of its label, from the rows' logits (0 for no rows). */
+export function meanLogLikelihoodOf (logits: Float32Array, classes: number, labels: readonly number[]): number {
+  return labels.length === 0 ? 0 : logProbsOf(logits, classes, labels).reduce((a, b) => a + b, 0) / labels.length
 }
 
 /** The mean entropy (nats) of the model's predicted class distribution over the rows (0 for none). */
 export function softmaxMeanEntropy (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[]): number {
-  if (rows.length === 0) return 0
-  const logits = softmaxLogits(shape, weights, rows)
+  return meanEntropyOf(softmaxLogits(shape, weights, rows), shape.classes)
+}
+
+/** The mean entropy (nats) of the class distributions that rows' logits (rows × classes, row-major) give (0 for none). */
+export function meanEntropyOf (logits: Float32Array, classes: number): number {
+  const rows = logits.length / classes
+  if (rows === 0) return 0
   let total = 0
-  for (let r = 0; r < rows.length; r++) {
-    const at = r * shape.classes
-    let max = -Infinity
-    for (let c = 0; c < shape.classes; c++) max = Math.max(max, logits[at + c] as number)
+  for (let r = 0; r < rows; r++) {
+    const at = r * classes
+    const max = rowMax(logits, at, classes)
     let sum = 0
     let weighted = 0
-    for (let c = 0; c < shape.classes; c++) {
+    for (let c = 0; c < classes; c++) {
       const z = (logits[at + c] as number) - max
       const e = Math.exp(z)
       sum += e
@@ -362,24 +371,35 @@ export function softmaxMeanEntropy (shape: SoftmaxShape, weights: Weights, rows:
     // H = −Σ p log p with p = e^z / S: log S − Σ e^z z / S.
     total += Math.log(sum) - weighted / sum
   }
-  return total / rows.length
+  return total / rows
 }
 
 /** Each row's log-probability of its label. */
 export function softmaxLogProbs (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[], labels: readonly number[]): Float64Array {
-  const logits = softmaxLogits(shape, weights, rows)
-  const out = new Float64Array(rows.length)
-  for (let r = 0; r < rows.length; r++) {
-    const at = r * shape.classes
-    let max = -Infinity
-    for (let c = 0; c < shape.classes; c++) max = Math.max(max, logits[at + c] as number)
+  return logProbsOf(softmaxLogits(shape, weights, rows), shape.classes, labels)
+}
+
+/** Each row's log-probability of its label, from the rows' logits (rows × classes, row-major). */
+function logProbsOf (logits: Float32Array, classes: number, labels: readonly number[]): Float64Array {
+  if (labels.length * classes !== logits.length) throw new RangeError(`${labels.length} labels for ${logits.length / classes} rows`)
+  const out = new Float64Array(labels.length)
+  for (let r = 0; r < labels.length; r++) {
+    const at = r * classes
+    const max = rowMax(logits, at, classes)
     let sum = 0
-    for (let c = 0; c < shape.classes; c++) sum += Math.exp((logits[at + c] as number) - max)
+    for (let c = 0; c < classes; c++) sum += Math.exp((logits[at + c] as number) - max)
     const label = labels[r] as number
-    if (!(label >= 0 && label < shape.classes)) throw new RangeError(`label ${label} is outside the model's ${shape.classes} classes`)
+    if (!(label >= 0 && label < classes)) throw new RangeError(`label ${label} is outside the model's ${classes} classes`)
     out[r] = (logits[at + label] as number) - max - Math.log(sum)
   }
   return out
+}
+
+/** The largest of a row's logits: subtracted before exponentiating, so no e^z overflows. */
+function rowMax (logits: Float32Array, at: number, classes: number): number {
+  let max = -Infinity
+  for (let c = 0; c < classes; c++) max = Math.max(max, logits[at + c] as number)
+  return max
 }
 
 /** A tensor, checked to be there at the size the shape needs. */

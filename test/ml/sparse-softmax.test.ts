@@ -56,6 +56,9 @@ describe('scoring in plain Float32 (softmaxLogits)', () => {
     const w = initSoftmax(shape, 1)
     expect(() => softmaxLogits(shape, w, [{ indices: Int32Array.of(10), values: Float32Array.of(1) }])).toThrow(/feature 10 is outside/)
     expect(() => softmaxLogProbs(shape, w, [{ indices: Int32Array.of(1), values: Float32Array.of(1) }], [2])).toThrow(/label 2 is outside/)
+    // A label missing or one too many: never a mean over fewer rows, or a NaN from reading past them.
+    expect(() => softmaxLogProbs(shape, w, [{ indices: Int32Array.of(1), values: Float32Array.of(1) }], [])).toThrow(/0 labels for 1 rows/)
+    expect(() => softmaxLogProbs(shape, w, [{ indices: Int32Array.of(1), values: Float32Array.of(1) }], [0, 1])).toThrow(/2 labels for 1 rows/)
     const short = new Map(w)
     short.set('dense0.kernel', { shape: [5, 2], data: new Float32Array(10) })
     expect(() => softmaxLogits(shape, short, [])).toThrow(/has 10 values, not the 20/)

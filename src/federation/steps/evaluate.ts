@@ -48,7 +48,8 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
     const scale = terms.scale === 'share' ? 1 / Math.max(1, ctx.state.members.size) : 1
     const judge = judgeOf(task)
     const before = await judged(ctx, global, judge)
-    const after = await ctx.timer.time('evaluate', () => judge.score(shiftedModel(global.weights, delta, scale), shard.val))
+    const shifted = shiftedModel(global.weights, delta, scale)
+    const after = await ctx.timer.time('evaluate', () => judge.score(shifted, shard.val))
     const scores: Measurement = { before, after }
     const needs = ruleOf(terms).needs
     if (needs.includes('initial') && held.initial !== undefined) scores.initial = await judged(ctx, held.initial, judge)
@@ -57,7 +58,7 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
       const mine = await ownUpdate(ctx, round, options)
       if (mine !== undefined) scores.reference = await referenceScore(ctx, { round, global, mine, scale, judge })
     }
-    if (needs.includes('entropy') && judge.entropy !== undefined) scores.entropy = await entropies(ctx, { round: entry.signed.record.round, global, delta, scale, entropy: judge.entropy.bind(judge) }, options)
+    if (needs.includes('entropy') && judge.entropy !== undefined) scores.entropy = await entropies(ctx, { round: entry.signed.record.round, global, shifted, scale, entropy: judge.entropy.bind(judge) }, options)
     if (needs.includes('combined')) Object.assign(scores, await marginalScores(ctx, { entry, delta, global, scale, judge, robustness: terms.robustness, byClass: needs.includes('classes') }, options))
     const geometry = terms.robustness === undefined ? undefined : await ctx.timer.time('evaluate', () => measureGeometry(ctx, { entry, delta }, options))
     const measurement = signable(geometry === undefined ? scores : { ...scores, geometry })
@@ -102,10 +103,11 @@ async function referenceScore (ctx: Pick<StepContext, 'held' | 'timer'>, { round
  * global model's (once per model), with this update, and with my own update of its round
  * (once per round and model, beside its score).
  */
-async function entropies (ctx: EvaluateContext, { round, global, delta, scale, entropy }: { round: number, global: HeldModel, delta: Weights, scale: number, entropy: (w: Weights, rows: unknown[]) => Promise<number> }, options: StepOptions): Promise<NonNullable<Measurement['entropy']>> {
+async function entropies (ctx: EvaluateContext, { round, global, shifted, scale, entropy }: { round: number, global: HeldModel, shifted: Weights, scale: number, entropy: (w: Weights, rows: unknown[]) => Promise<number> }, options: StepOptions): Promise<NonNullable<Measurement['entropy']>> {
   const val = ctx.held.shard.val
   global.unsure ??= await ctx.timer.time('evaluate', () => entropy(global.weights, val))
-  const after = await ctx.timer.time('evaluate', () => entropy(shiftedModel(global.weights, delta, scale), val))
+  // The model with the update, as its score was measured: a judge that keeps its forward pass answers from it.
+  const after = await ctx.timer.time('evaluate', () => entropy(shifted, val))
   const mine = await ownUpdate(ctx, round, options)
   if (mine === undefined) return { before: global.unsure, after }
   const known = ctx.held.referenceScores.get(round)

@@ -10,7 +10,7 @@ import { classificationScores } from '../../metrics/classification.ts'
 import { initBackend } from '../backend.ts'
 import type { ClassifyConfig, EvalResult, Shard, ShardOptions, Task, TaskOptions, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
-import { initSoftmax, predictSoftmax, softmaxClassLogLikelihoods, softmaxLogLikelihood, softmaxMeanEntropy, trainSoftmax } from '../sparse-softmax.ts'
+import { initSoftmax, meanEntropyOf, meanLogLikelihoodOf, predictSoftmax, softmaxClassLogLikelihoods, softmaxLogits, trainSoftmax } from '../sparse-softmax.ts'
 import type { PredictorSpec } from '../predictor.ts'
 import type { Weights } from '../weights.ts'
 
@@ -39,6 +39,15 @@ export async function createClassifyTask (config: Config, options: TaskOptions =
   const classes = data.labels.length
   logger.info('classify task loaded', { train: train.length, dev: dev.length, test: test.length, classes, featurizer: config.featurizer, features })
   const shape = { features, hidden: config.hidden, classes }
+  // A judge asks a model's score and then how sure it is (minSharpening): one forward pass serves both. Weak: a model no one holds is not kept for this.
+  const logits = new WeakMap<Weights, { rows: Featurized[], logits: Float32Array }>()
+  const logitsOf = (weights: Weights, rows: Featurized[]): Float32Array => {
+    const known = logits.get(weights)
+    if (known?.rows === rows) return known.logits
+    const computed = softmaxLogits(shape, weights, rows.map(r => r.x))
+    logits.set(weights, { rows, logits: computed })
+    return computed
+  }
 
   return {
     name: 'classify',
@@ -66,8 +75,8 @@ export async function createClassifyTask (config: Config, options: TaskOptions =
       ? {
           judge: {
             name: 'logLikelihood',
-            score: async (weights: Weights, rows: Featurized[]) => softmaxLogLikelihood(shape, weights, rows.map(r => r.x), rows.map(r => r.label)),
-            entropy: async (weights: Weights, rows: Featurized[]) => softmaxMeanEntropy(shape, weights, rows.map(r => r.x)),
+            score: async (weights: Weights, rows: Featurized[]) => meanLogLikelihoodOf(logitsOf(weights, rows), classes, rows.map(r => r.label)),
+            entropy: async (weights: Weights, rows: Featurized[]) => meanEntropyOf(logitsOf(weights, rows), classes),
             byClass: async (weights: Weights, rows: Featurized[]) => softmaxClassLogLikelihoods(shape, weights, rows.map(r => r.x), rows.map(r => r.label)),
             tolerance: 0.1,
             relativeTolerance: 0.1
