@@ -315,7 +315,8 @@ windowSeconds: 600
 # improve with minGain probationGain (keeps a label-flipper out from its first round).
 # The founder writes these acceptance terms (with voteScale and robustness) into the charter;
 # every member judges by the charter's, and each vote signs what it measured, so the audit
-# decides every vote again.
+# decides every vote again. A setting the chosen rule does not read is refused, not ignored
+# (minGain is for every rule but tolerance).
 acceptance: tolerance
 # minGain: 0.1
 # Whether the votes of a member the federation rejected in an earlier round stop counting, the
