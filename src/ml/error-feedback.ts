@@ -21,8 +21,19 @@ export interface Compressed {
  */
 export function compressWithFeedback (update: Weights, owed: Weights | undefined, compression: Compression): Compressed {
   if (compression.kind === 'none') return { bytes: encodeUpdate(update, compression), sent: update, total: update }
+  const known = made.get(update)
+  if (known !== undefined && known.owed === owed && JSON.stringify(known.compression) === JSON.stringify(compression)) return known.compressed
   const total = owed === undefined ? update : applyDelta(update, owed)
   const bytes = encodeUpdate(total, compression)
   const sent = decodeUpdate(bytes, compression, total)
-  return { bytes, sent, total, residual: delta(total, sent) }
+  const compressed = { bytes, sent, total, residual: delta(total, sent) }
+  made.set(update, { owed, compression, compressed })
+  return compressed
 }
+
+/**
+ * Lossy compressions made, by the update (updates and what is owed are never changed in
+ * place): a member compresses its own update to publish it and again to compare peers'
+ * updates with it as sent; the second is the first. Weak: kept only while the update is.
+ */
+const made = new WeakMap<Weights, { owed: Weights | undefined, compression: Compression, compressed: Compressed }>()

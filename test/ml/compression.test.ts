@@ -61,6 +61,18 @@ describe('update compression', () => {
     expect(second.residual).toEqual(w([0, 0, 0, 0, 0, 0], [0, 0]))
   })
 
+  it('compresses an update once for the same owed and compression (publish, then geometry), and again for other ones', () => {
+    const owed = w([0, 0, 0.3, 0, 0, 0], [0, 0])
+    const once = compressWithFeedback(update, owed, TOPK)
+    expect(compressWithFeedback(update, owed, { kind: 'topk', fraction: 0.34 })).toBe(once)
+    // Another owed (equal values, another object: a residual reloaded after a restart), or another compression: computed, the same values where they agree.
+    const reloaded = compressWithFeedback(update, w([0, 0, 0.3, 0, 0, 0], [0, 0]), TOPK)
+    expect(reloaded).not.toBe(once)
+    expect(reloaded).toEqual(once)
+    expect(compressWithFeedback(update, undefined, TOPK).total).toBe(update)
+    expect(compressWithFeedback(update, owed, INT8).bytes).toEqual(encodeUpdate(applyDelta(update, owed), INT8))
+  })
+
   it('over rounds, Σ sent + the residual is Σ updates (nothing dropped, only delayed)', () => {
     fc.assert(fc.property(fc.array(fc.array(fc.float({ min: -1, max: 1, noNaN: true }), { minLength: 8, maxLength: 8 }), { minLength: 1, maxLength: 6 }), fc.constantFrom<Compression>(INT8, TOPK), (rounds, compression) => {
       let owed: Weights | undefined

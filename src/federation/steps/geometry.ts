@@ -36,26 +36,18 @@ export async function measureGeometry (ctx: GeometryContext, { entry, delta }: {
   return { earlierCosine, historyCosine, normRatio: norm === 0 ? Number.POSITIVE_INFINITY : l2Norm(delta) / norm, cosine: direction }
 }
 
-/** My own updates as my compression sends them, by the update (what is owed to a round does not change once it is open). */
-const sentForms = new WeakMap<Weights, { sent: Weights, total: Weights }>()
-
 /**
  * My own update of `round` as the charter's compression sends it, with what my earlier updates
  * left unsent: the form every peer's update arrives in, so norms and directions are compared like
  * with like (`total`: with what was owed, before compressing). Under topk with error feedback
  * a sent update carries its sender's backlog, and its norm against my uncompressed update grew
  * round by round (0.5–1.2× in round 1 to 1.4–2.4× in round 4, classify dev, seed 1) towards
- * the bound every honest update must stay under.
+ * the bound every honest update must stay under. The compression my publish made (or will make) of it.
  */
 async function asSent (ctx: GeometryContext, round: number, own: Weights): Promise<{ sent: Weights, total: Weights }> {
   const compression = compressionOf(ctx)
   if (compression.kind === 'none') return { sent: own, total: own }
-  const known = sentForms.get(own)
-  if (known !== undefined) return known
-  const { sent, total } = compressWithFeedback(own, await ctx.held.residuals.owed(round), compression)
-  const forms = { sent, total }
-  sentForms.set(own, forms)
-  return forms
+  return compressWithFeedback(own, await ctx.held.residuals.owed(round), compression)
 }
 
 /**
