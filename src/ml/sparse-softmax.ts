@@ -344,7 +344,8 @@ export function softmaxLogLikelihood (shape: SoftmaxShape, weights: Weights, row
 
 /** The mean of each row's log-probability of its label, from the rows' logits (0 for no rows). */
 export function meanLogLikelihoodOf (logits: Float32Array, classes: number, labels: readonly number[]): number {
-  return labels.length === 0 ? 0 : logProbsOf(logits, classes, labels).reduce((a, b) => a + b, 0) / labels.length
+  const logProbs = logProbsOf(logits, classes, labels)
+  return logProbs.length === 0 ? 0 : logProbs.reduce((a, b) => a + b, 0) / logProbs.length
 }
 
 /** The mean entropy (nats) of the model's predicted class distribution over the rows (0 for none). */

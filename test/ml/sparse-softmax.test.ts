@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { SparseVector } from '../../src/data/features.ts'
 import { initBackend } from '../../src/ml/backend.ts'
-import { initSoftmax, predictSoftmax, softmaxLayout, softmaxLogits, softmaxLogProbs, softmaxMeanEntropy, type SoftmaxShape } from '../../src/ml/sparse-softmax.ts'
+import { initSoftmax, predictSoftmax, softmaxLayout, softmaxLogits, softmaxLogLikelihood, softmaxLogProbs, softmaxMeanEntropy, type SoftmaxShape } from '../../src/ml/sparse-softmax.ts'
 import { applyDelta, ShiftedTensor, shiftedModel, weightsSha256, type Weights } from '../../src/ml/weights.ts'
 
 /** The model's forward pass as dense backend ops on densified rows: what scoring computed before it ran in plain Float32. */
@@ -59,6 +59,8 @@ describe('scoring in plain Float32 (softmaxLogits)', () => {
     // A label missing or one too many: never a mean over fewer rows, or a NaN from reading past them.
     expect(() => softmaxLogProbs(shape, w, [{ indices: Int32Array.of(1), values: Float32Array.of(1) }], [])).toThrow(/0 labels for 1 rows/)
     expect(() => softmaxLogProbs(shape, w, [{ indices: Int32Array.of(1), values: Float32Array.of(1) }], [0, 1])).toThrow(/2 labels for 1 rows/)
+    expect(() => softmaxLogLikelihood(shape, w, [{ indices: Int32Array.of(1), values: Float32Array.of(1) }], [])).toThrow(/0 labels for 1 rows/)
+    expect(softmaxLogLikelihood(shape, w, [], [])).toBe(0)
     const short = new Map(w)
     short.set('dense0.kernel', { shape: [5, 2], data: new Float32Array(10) })
     expect(() => softmaxLogits(shape, short, [])).toThrow(/has 10 values, not the 20/)
