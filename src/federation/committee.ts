@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { Cid, Did } from '../core/records.ts'
 
 /** What a proposal's committee is drawn from: nothing its proposer chooses in the round. */
@@ -26,18 +26,30 @@ const DOMAIN = 'conclave/committee/v1'
  */
 export function drawCommittee (slot: CommitteeSlot, members: readonly Did[], size: number): Did[] {
   const seed = sha256(DOMAIN, slot.federation, String(slot.round), slot.base)
-  return members
+  // Every participant in a process draws every proposal's committee from the same inputs.
+  const key = [seed, slot.proposer, String(size), ...members].join('\0')
+  const known = draws.get(key)
+  if (known !== undefined) return [...known]
+  const drawn = members
     .filter(m => m !== slot.proposer)
     .map(member => ({ member, rank: sha256(seed, slot.proposer, member) }))
     // Ranks are sha-256 digests: equal ones would be a collision, so the DID order below never decides.
     .sort((a, b) => a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : a.member < b.member ? -1 : 1)
     .slice(0, size)
     .map(r => r.member)
+  draws.set(key, drawn)
+  for (const oldest of draws.keys()) {
+    if (draws.size <= DRAWS_KEPT) break
+    draws.delete(oldest)
+  }
+  return [...drawn]
 }
+
+/** Draws made in this process, by all their inputs, oldest first: a round of 100 members draws 100. */
+const draws = new Map<string, readonly Did[]>()
+const DRAWS_KEPT = 1024
 
 /** sha-256 of the parts, each ended by a NUL so no two lists of parts hash the same text. */
 function sha256 (...parts: string[]): string {
-  const hash = createHash('sha256')
-  for (const part of parts) hash.update(part).update('\0')
-  return hash.digest('hex')
+  return hash('sha256', parts.join('\0') + '\0', 'hex')
 }

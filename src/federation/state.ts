@@ -89,8 +89,16 @@ export class FederationState {
   global?: { round: number, model: ModelRef }
   readonly #nonces = new NonceRegistry()
   readonly #applied = new Set<BlockId>()
+  /** The charter's members as a set, made once per charter: every record applied asks it. */
+  #memberSet?: { of: SignedRecord<Charter>, members: ReadonlySet<Did> }
+  /** Each member's decided proposals, (round, merged): standing is asked of every vote, and a scan of every proposal grew with the ledger. */
+  readonly #decisions = new Map<Did, Array<{ round: number, merged: boolean }>>()
 
-  get members (): ReadonlySet<Did> { return new Set(this.charter?.record.members ?? []) }
+  get members (): ReadonlySet<Did> {
+    if (this.charter === undefined) return new Set()
+    if (this.#memberSet?.of !== this.charter) this.#memberSet = { of: this.charter, members: new Set(this.charter.record.members) }
+    return this.#memberSet.members
+  }
   /** Accepts that merge a proposal: of every peer, or of its committee where the charter sets one. */
   get required (): number {
     const charter = this.#charter()
@@ -126,9 +134,9 @@ export class FederationState {
   #decided (member: Did, round: number): { merged: number, rejected: number } {
     let merged = 0
     let rejected = 0
-    for (const p of this.proposals.values()) {
-      if (p.signed.issuer !== member || p.signed.record.round >= round || p.decision === undefined) continue
-      if (p.decision.record.accepted) merged++
+    for (const d of this.#decisions.get(member) ?? []) {
+      if (d.round >= round) continue
+      if (d.merged) merged++
       else rejected++
     }
     return { merged, rejected }
@@ -323,7 +331,11 @@ export class FederationState {
         this.#reactions.add(record.event)
         return
       case 'decision': {
-        this.#proposal(record.proposal).decision = { block: block.id, record }
+        const entry = this.#proposal(record.proposal)
+        entry.decision = { block: block.id, record }
+        const decided = this.#decisions.get(entry.signed.issuer) ?? []
+        decided.push({ round: entry.signed.record.round, merged: record.accepted })
+        this.#decisions.set(entry.signed.issuer, decided)
         const rep = this.#reputation(record.proposer)
         if (record.accepted) rep.accepted++
         else rep.rejected++

@@ -70,7 +70,7 @@ export class Jwt {
     if (verified.has(this.text)) return true
     const input = this.#signingInput()
     const good = input !== undefined && verifyEd25519(input.key, input.data, input.signature)
-    if (good) verified.add(this.text)
+    if (good) verified.add(this.text, true)
     return good
   }
 
@@ -90,7 +90,7 @@ export class Jwt {
         if (err instanceof InvalidRecordError) return
         throw err
       }
-      if (input !== undefined && await verifyEd25519Async(input.key, input.data, input.signature)) verified.add(text)
+      if (input !== undefined && await verifyEd25519Async(input.key, input.data, input.signature)) verified.add(text, true)
     })
   }
 

@@ -7,10 +7,10 @@
  * Bounded both ways, oldest forgotten first: at most `limit` texts and `budget` characters
  * in all, so a flood of valid signatures from throwaway keys costs re-checks, never memory.
  */
-export class VerifiedJwts {
+export class VerifiedJwts<V = true> {
   readonly limit: number
   readonly budget: number
-  readonly #texts = new Set<string>()
+  readonly #texts = new Map<string, V>()
   #characters = 0
 
   constructor (limit: number, budget: number) {
@@ -26,13 +26,16 @@ export class VerifiedJwts {
 
   has (text: string): boolean { return this.#texts.has(text) }
 
-  /** Remembers `text` as verified (as the newest), forgetting the oldest past either bound. */
-  add (text: string): void {
+  /** What was remembered with `text`, or undefined when it is not (or no longer) known. */
+  get (text: string): V | undefined { return this.#texts.get(text) }
+
+  /** Remembers `text` as verified (as the newest), with what it says, forgetting the oldest past either bound. */
+  add (text: string, value: V): void {
     if (text.length > this.budget) return
     if (this.#texts.delete(text)) this.#characters -= text.length
-    this.#texts.add(text)
+    this.#texts.set(text, value)
     this.#characters += text.length
-    for (const oldest of this.#texts) {
+    for (const oldest of this.#texts.keys()) {
       if (this.#texts.size <= this.limit && this.#characters <= this.budget) break
       this.#texts.delete(oldest)
       this.#characters -= oldest.length

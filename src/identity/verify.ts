@@ -5,6 +5,7 @@ import {
 } from '../core/errors.ts'
 import { Claims, MAX_RECORD_BYTES, Record, type SignedRecord } from '../core/records.ts'
 import { Jwt } from './jwt.ts'
+import { VerifiedJwts } from './verified-jwts.ts'
 
 /** Clock skew tolerated between peers, in seconds. */
 const SKEW_SECONDS = 60
@@ -22,13 +23,37 @@ export interface VerifyOptions {
  * Checks, in order: size, JWT structure, record schema, EdDSA signature against the
  * issuer's did:key, membership, validity times, and the nonce. Each failure has its own
  * error class, so a peer's bad record is rejected by name and the federation goes on.
- * The signature of a given text is checked once per process (jwt.ts); everything that
- * depends on the options is checked on every call.
+ * What depends on the text alone (its structure, schema and signature) is checked once per
+ * process and the result shared, frozen, by every participant that verifies the same text;
+ * everything that depends on the options is checked on every call.
  */
 export async function verifyRecord (jwt: string, options: VerifyOptions = {}): Promise<SignedRecord> {
   if (jwt.length > MAX_RECORD_BYTES) {
     throw new PayloadTooLargeError(`record of ${jwt.length} bytes exceeds the ${MAX_RECORD_BYTES}-byte limit`)
   }
+  const signed = parsed.get(jwt) ?? parseSigned(jwt)
+  if (options.members !== undefined && !options.members.has(signed.issuer)) {
+    throw new NotMemberError(`${signed.issuer} is not a member of federation ${signed.record.federation}`)
+  }
+  const now = options.now ?? Math.floor(Date.now() / 1000)
+  if (signed.issuedAt > now + SKEW_SECONDS || signed.expiresAt < now - SKEW_SECONDS || signed.expiresAt <= signed.issuedAt) {
+    throw new ExpiredRecordError(`${signed.record.type} record from ${signed.issuer} is valid ${signed.issuedAt}..${signed.expiresAt}, not at ${now}`)
+  }
+  options.nonces?.claim(signed.issuer, signed.nonce)
+  return signed
+}
+
+/**
+ * Records whose text passed structure, schema and signature, as parsed: in a process of N
+ * participants each record is applied N times, and its decoding and schema checks cost more
+ * than its (already shared) signature check. Frozen, as every holder shares one object.
+ * Kept for the records of about one round of a large federation (a round of 100 members
+ * anchors ~700), so the cache stays small when runs are long.
+ */
+const parsed = new VerifiedJwts<SignedRecord>(1024, 4 * 2 ** 20)
+
+/** Decodes a record's text and checks its structure, schema and signature; remembers it when all pass. */
+function parseSigned (jwt: string): SignedRecord {
   const decoded = Jwt.decode(jwt)
   const { payload, header } = decoded
   if (header.alg !== 'EdDSA') throw new InvalidRecordError(`records are signed with EdDSA, not ${String(header.alg)}`)
@@ -36,19 +61,20 @@ export async function verifyRecord (jwt: string, options: VerifyOptions = {}): P
   const record = Record.safeParse(withoutClaims(payload))
   if (!claims.success) throw new InvalidRecordError(`bad JWT claims: ${z.prettifyError(claims.error)}`)
   if (!record.success) throw new InvalidRecordError(`bad record: ${z.prettifyError(record.error)}`)
-
   if (!decoded.signedByIssuer()) {
     throw new BadSignatureError(`signature of a ${record.data.type} record does not verify for ${claims.data.iss}`)
   }
-  if (options.members !== undefined && !options.members.has(claims.data.iss)) {
-    throw new NotMemberError(`${claims.data.iss} is not a member of federation ${record.data.federation}`)
+  const signed = deepFreeze({ jwt, issuer: claims.data.iss, issuedAt: claims.data.iat, expiresAt: claims.data.exp, nonce: claims.data.jti, record: record.data })
+  parsed.add(jwt, signed)
+  return signed
+}
+
+function deepFreeze<T> (value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const inner of Object.values(value)) deepFreeze(inner)
   }
-  const now = options.now ?? Math.floor(Date.now() / 1000)
-  if (claims.data.iat > now + SKEW_SECONDS || claims.data.exp < now - SKEW_SECONDS || claims.data.exp <= claims.data.iat) {
-    throw new ExpiredRecordError(`${record.data.type} record from ${claims.data.iss} is valid ${claims.data.iat}..${claims.data.exp}, not at ${now}`)
-  }
-  options.nonces?.claim(claims.data.iss, claims.data.jti)
-  return { jwt, issuer: claims.data.iss, issuedAt: claims.data.iat, expiresAt: claims.data.exp, nonce: claims.data.jti, record: record.data }
+  return value
 }
 
 /**

@@ -24,6 +24,18 @@ describe('the committee draw', () => {
     expect(drawCommittee(slot, members, 7).slice(0, 5)).toEqual(committee)
   })
 
+  it('draws what it drew before this process shared its draws (seats fixed by sha-256, asked again and again)', () => {
+    const seats = (d: readonly string[]): number[] => d.map(m => members.indexOf(m))
+    for (let asked = 0; asked < 3; asked++) {
+      expect(seats(drawCommittee(slot, members, 5))).toEqual([2, 19, 3, 11, 14])
+      expect(seats(drawCommittee({ ...slot, round: 4 }, members, 5))).toEqual([15, 12, 6, 5, 13])
+    }
+    // A caller that changes what it was given changes nobody else's draw.
+    const mine = drawCommittee(slot, members, 5)
+    mine.splice(0, 5, members[0] as string)
+    expect(seats(drawCommittee(slot, members, 5))).toEqual([2, 19, 3, 11, 14])
+  })
+
   it('draws anew for another round, base model, proposer or federation', () => {
     const committee = drawCommittee(slot, members, 5)
     const others = [{ round: 4 }, { base: 'bafkreiaxnnnb7qz2focittuqq3ya25q7rcv3bqynnczfzako47346wosmu' }, { proposer: members[5] as string }, { federation: 'other' }]

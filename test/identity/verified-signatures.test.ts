@@ -91,6 +91,19 @@ describe('a remembered signature lets no other text through', () => {
   })
 })
 
+describe('a record parsed once per process', () => {
+  it('is one frozen object for every holder: nobody can change what the next one reads as signed', async () => {
+    const alice = createIdentity(randomSecretKey())
+    const jwt = await alice.sign(vote)
+    const first = await verifyRecord(jwt)
+    const second = await verifyRecord(jwt, { members: new Set([alice.did]) })
+    expect(second).toBe(first)
+    expect(() => { (first.record as { round: number }).round = 2 }).toThrow(TypeError)
+    expect(() => { (first as { issuer: string }).issuer = 'did:key:z6Mkother' }).toThrow(TypeError)
+    expect((await verifyRecord(jwt)).record).toEqual(vote)
+  })
+})
+
 describe('signatures checked ahead, many at once', () => {
   it('remembers only the texts that verify: forged, garbled and foreign-key texts still fail in their turn', async () => {
     const alice = createIdentity(randomSecretKey())
@@ -109,20 +122,20 @@ describe('signatures checked ahead, many at once', () => {
 describe('the memory of verified texts is bounded', () => {
   it('keeps at most `limit` texts, oldest forgotten first, and a text seen again counts as new', () => {
     const kept = new VerifiedJwts(3, 1000)
-    for (const t of ['a', 'b', 'c']) kept.add(t)
-    kept.add('a')
-    kept.add('d')
+    for (const t of ['a', 'b', 'c']) kept.add(t, true)
+    kept.add('a', true)
+    kept.add('d', true)
     expect(['a', 'b', 'c', 'd'].filter(t => kept.has(t))).toEqual(['a', 'c', 'd'])
     expect({ size: kept.size, characters: kept.characters }).toEqual({ size: 3, characters: 3 })
   })
 
   it('keeps at most `budget` characters, and never a text longer than the budget', () => {
     const kept = new VerifiedJwts(100, 10)
-    kept.add('aaaa')
-    kept.add('bbbb')
-    kept.add('cccc')
+    kept.add('aaaa', true)
+    kept.add('bbbb', true)
+    kept.add('cccc', true)
     expect(['aaaa', 'bbbb', 'cccc'].filter(t => kept.has(t))).toEqual(['bbbb', 'cccc'])
-    kept.add('x'.repeat(11))
+    kept.add('x'.repeat(11), true)
     expect({ size: kept.size, characters: kept.characters, long: kept.has('x'.repeat(11)) }).toEqual({ size: 2, characters: 8, long: false })
     expect(() => new VerifiedJwts(0, 10)).toThrow(RangeError)
   })
