@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto'
+import { BoundedMap } from '../core/bounded-map.ts'
 import type { Cid, Did } from '../core/records.ts'
 
 /** What a proposal's committee is drawn from: nothing its proposer chooses in the round. */
@@ -26,9 +27,10 @@ const DOMAIN = 'conclave/committee/v1'
  */
 export function drawCommittee (slot: CommitteeSlot, members: readonly Did[], size: number): Did[] {
   const seed = sha256(DOMAIN, slot.federation, String(slot.round), slot.base)
-  // Every participant in a process draws every proposal's committee from the same inputs.
-  const key = [seed, slot.proposer, String(size), ...members].join('\0')
-  const known = draws.get(key)
+  // Every participant of a process draws every proposal's committee from the charter's one (frozen) member list.
+  const kept = Object.isFrozen(members) ? draws.get(members) ?? new BoundedMap<string, readonly Did[]>(DRAWS_KEPT) : undefined
+  const key = `${seed}\0${slot.proposer}\0${size}`
+  const known = kept?.get(key)
   if (known !== undefined) return [...known]
   const drawn = members
     .filter(m => m !== slot.proposer)
@@ -37,16 +39,13 @@ export function drawCommittee (slot: CommitteeSlot, members: readonly Did[], siz
     .sort((a, b) => a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : a.member < b.member ? -1 : 1)
     .slice(0, size)
     .map(r => r.member)
-  draws.set(key, drawn)
-  for (const oldest of draws.keys()) {
-    if (draws.size <= DRAWS_KEPT) break
-    draws.delete(oldest)
-  }
+  if (kept !== undefined) draws.set(members, kept.set(key, drawn))
   return [...drawn]
 }
 
-/** Draws made in this process, by all their inputs, oldest first: a round of 100 members draws 100. */
-const draws = new Map<string, readonly Did[]>()
+/** Draws made in this process, by member list (frozen, so its contents are part of the key) and slot, oldest first. */
+const draws = new WeakMap<readonly Did[], BoundedMap<string, readonly Did[]>>()
+/** Per member list: a round of 100 members draws 100. */
 const DRAWS_KEPT = 1024
 
 /** sha-256 of the parts, each ended by a NUL so no two lists of parts hash the same text. */

@@ -13,7 +13,7 @@ import type { Block, Ledger } from '../ledger/index.ts'
 import type { Standing } from './acceptance.ts'
 import { assertFollowsTerms } from './acceptance-terms.ts'
 import { drawCommittee } from './committee.ts'
-import { recorderOf, tally, type Tally } from './tally.ts'
+import { recorderInTurn, tally, type Tally } from './tally.ts'
 
 export interface ProposalEntry {
   block: BlockId
@@ -27,6 +27,8 @@ export interface ProposalEntry {
   committee?: Did[]
   decision?: { block: BlockId, record: Decision }
 }
+
+interface Roster { of: SignedRecord<Charter>, members: ReadonlySet<Did>, sorted: readonly Did[] }
 
 export interface RoundEntry {
   proposals: BlockId[]
@@ -89,15 +91,15 @@ export class FederationState {
   global?: { round: number, model: ModelRef }
   readonly #nonces = new NonceRegistry()
   readonly #applied = new Set<BlockId>()
-  /** The charter's members as a set, made once per charter: every record applied asks it. */
-  #memberSet?: { of: SignedRecord<Charter>, members: ReadonlySet<Did> }
+  /** The charter's members as a set and in DID order, made once per charter: every record applied asks them. */
+  #roster?: Roster
+  /** Who has proposed in each round: a second proposal is refused without a scan of the round's. */
+  readonly #proposers = new Map<number, Set<Did>>()
   /** Each member's decided proposals, (round, merged): standing is asked of every vote, and a scan of every proposal grew with the ledger. */
   readonly #decisions = new Map<Did, Array<{ round: number, merged: boolean }>>()
 
   get members (): ReadonlySet<Did> {
-    if (this.charter === undefined) return new Set()
-    if (this.#memberSet?.of !== this.charter) this.#memberSet = { of: this.charter, members: new Set(this.charter.record.members) }
-    return this.#memberSet.members
+    return this.charter === undefined ? new Set() : this.#rosterOf(this.charter).members
   }
   /** Accepts that merge a proposal: of every peer, or of its committee where the charter sets one. */
   get required (): number {
@@ -192,7 +194,7 @@ export class FederationState {
       .sort((a, b) => key(a) < key(b) ? -1 : 1)
   }
 
-  recorder (round: number): Did { return recorderOf(this.#charter().record.members, round) }
+  recorder (round: number): Did { return recorderInTurn(this.#rosterOf(this.#charter()).sorted, round) }
   currentRound (): number { return (this.global?.round ?? 0) + 1 }
 
   async #check (signed: SignedRecord, block: Block, ledger: ApplyOptions['ledger']): Promise<void> {
@@ -221,8 +223,7 @@ export class FederationState {
     const round = this.currentRound()
     if (record.round !== round) throw new WrongRoundError(`proposal for round ${record.round} while round ${round} is open`)
     if (record.base !== this.global?.model.cid) throw new WrongBaseModelError(`proposal trained from ${record.base}, not the global model ${this.global?.model.cid}`)
-    const mine = (this.rounds.get(round)?.proposals ?? []).some(id => this.#proposal(id).signed.issuer === issuer)
-    if (mine) throw new AlreadyProposedError(`${issuer} already proposed in round ${round}`)
+    if (this.#proposers.get(round)?.has(issuer) === true) throw new AlreadyProposedError(`${issuer} already proposed in round ${round}`)
     const charter = this.#charter().record
     const declared = charter.samples?.[charter.members.indexOf(issuer)]
     if (declared !== undefined && record.numSamples > declared) throw new InflatedSamplesError(`${issuer} claims ${record.numSamples} samples, it declared ${declared} in the charter`)
@@ -317,6 +318,7 @@ export class FederationState {
           ...(committee === undefined ? {} : { committee: drawCommittee(slot, members, committee) })
         })
         this.#byContent.set(record.delta.sha256, block.id).set(record.delta.cid, block.id)
+        this.#proposers.set(record.round, (this.#proposers.get(record.round) ?? new Set()).add(signed.issuer))
         const round = this.rounds.get(record.round) ?? { proposals: [] }
         round.proposals.push(block.id)
         this.rounds.set(record.round, round)
@@ -353,6 +355,11 @@ export class FederationState {
   #assertRecorder (issuer: Did, round: number, what: string): void {
     const recorder = this.recorder(round)
     if (issuer !== recorder) throw new NotRecorderError(`${issuer} anchored a ${what} for round ${round}, whose recorder is ${recorder}`)
+  }
+
+  #rosterOf (charter: SignedRecord<Charter>): Roster {
+    if (this.#roster?.of !== charter) this.#roster = { of: charter, members: new Set(charter.record.members), sorted: [...charter.record.members].sort() }
+    return this.#roster
   }
 
   #charter (): SignedRecord<Charter> {

@@ -36,7 +36,11 @@ export function tally (ballots: readonly Ballot[], required: number, committee?:
  * Everyone else derives the same records and checks the recorder's against their own.
  */
 export function recorderOf (members: readonly Did[], round: number): Did {
-  const sorted = [...members].sort()
+  return recorderInTurn([...members].sort(), round)
+}
+
+/** recorderOf for members already in DID order. */
+export function recorderInTurn (sorted: readonly Did[], round: number): Did {
   const recorder = sorted[(round - 1) % sorted.length]
   if (recorder === undefined) throw new RangeError('a federation has at least one member')
   return recorder

@@ -3,6 +3,7 @@ import {
   BadSignatureError, ExpiredRecordError, InvalidRecordError, NotMemberError,
   PayloadTooLargeError, ReplayedNonceError
 } from '../core/errors.ts'
+import { deepFreeze } from '../core/freeze.ts'
 import { Claims, MAX_RECORD_BYTES, Record, type SignedRecord } from '../core/records.ts'
 import { Jwt } from './jwt.ts'
 import { VerifiedJwts } from './verified-jwts.ts'
@@ -67,14 +68,6 @@ function parseSigned (jwt: string): SignedRecord {
   const signed = deepFreeze({ jwt, issuer: claims.data.iss, issuedAt: claims.data.iat, expiresAt: claims.data.exp, nonce: claims.data.jti, record: record.data })
   parsed.add(jwt, signed)
   return signed
-}
-
-function deepFreeze<T> (value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const inner of Object.values(value)) deepFreeze(inner)
-  }
-  return value
 }
 
 /**

@@ -101,6 +101,22 @@ export function busTests (name: string, factory: BusFactory): void {
       } finally { await factory.teardown(buses) }
     })
 
+    it('lets neither the publisher nor a handler change what another handler sees', async () => {
+      const buses = await factory.setup()
+      try {
+        const seen = newInbox()
+        await buses.b.subscribe('room-1', (m) => {
+          // Refused (a shared, frozen message) or made on a copy of its own: either way no one else sees it.
+          try { (m as { block: string }).block = 'block-evil' } catch {}
+        })
+        await buses.b.subscribe('room-1', seen.handler)
+        const sent = record(8)
+        await buses.a.publish('room-1', sent)
+        sent.block = 'block-late'
+        expect(await seen.arrived(1)).toEqual([record(8)])
+      } finally { await factory.teardown(buses) }
+    })
+
     it('stops delivering after unsubscribe', async () => {
       const buses = await factory.setup()
       try {
