@@ -35,10 +35,15 @@ export interface Checked { difficulty: number, blocks: Block[], failure?: Failur
  * and the newest other block; at genesis, none. Never the same block twice.
  */
 export function tipSelection (blocks: readonly Block[], tips: ReadonlySet<string>): string[] {
+  return selectTips(blocks.filter(b => tips.has(b.id)), blocks)
+}
+
+/** tipSelection, given the tips in the blocks' order (only the first two are read) and the blocks (only the newest two are read). */
+function selectTips (tips: Iterable<Block>, blocks: readonly Block[]): string[] {
   const parents: string[] = []
-  for (const block of blocks) {
+  for (const tip of tips) {
     if (parents.length === 2) break
-    if (tips.has(block.id)) parents.push(block.id)
+    parents.push(tip.id)
   }
   if (parents.length === 1) {
     const other = blocks.findLast(b => b.id !== parents[0])
@@ -52,8 +57,8 @@ export class BlockIndex {
   readonly #blocks: Block[] = []
   readonly #byId = new Map<string, Block>()
   readonly #records = new Set<string>()
-  /** Blocks nobody approves yet. */
-  readonly #tips = new Set<string>()
+  /** Blocks nobody approves yet, in the order they were added (a Map keeps it): the oldest are found without a scan of every block. */
+  readonly #tips = new Map<string, Block>()
   #latest?: number
 
   constructor (blocks: Iterable<Block>) {
@@ -70,7 +75,7 @@ export class BlockIndex {
     this.#byId.set(block.id, block)
     this.#records.add(block.record)
     for (const parent of block.parents) this.#tips.delete(parent)
-    this.#tips.add(block.id)
+    this.#tips.set(block.id, block)
     this.#latest = Math.max(this.#latest ?? block.time, block.time)
   }
 
@@ -86,10 +91,10 @@ export class BlockIndex {
    * held block is a tip or below one); dated `now`, or its newest parent's time if later.
    */
   next (now: number, after?: string): { parents: string[], time: number } {
-    const parents = tipSelection(this.#blocks, this.#tips)
+    const parents = selectTips(this.#tips.values(), this.#blocks)
     if (after !== undefined && !parents.some(p => p === after || this.descends(p, after))) {
       if (!this.has(after)) throw new BlockNotFoundError(`block ${after}, which the new block must descend from, is not held here`)
-      const tip = this.#blocks.find(b => this.#tips.has(b.id) && (b.id === after || this.descends(b.id, after))) as Block
+      const tip = [...this.#tips.values()].find(b => b.id === after || this.descends(b.id, after)) as Block
       parents.splice(1, 1, tip.id)
     }
     return { parents, time: Math.max(now, ...parents.map(p => this.#byId.get(p)?.time ?? now)) }

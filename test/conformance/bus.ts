@@ -112,7 +112,7 @@ export function busTests (name: string, factory: BusFactory): void {
         await buses.b.subscribe('room-1', seen.handler)
         const sent = record(8)
         await buses.a.publish('room-1', sent)
-        sent.block = 'block-late'
+        ;(sent as { block: string }).block = 'block-late'
         expect(await seen.arrived(1)).toEqual([record(8)])
       } finally { await factory.teardown(buses) }
     })
