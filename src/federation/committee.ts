@@ -28,7 +28,7 @@ const DOMAIN = 'conclave/committee/v1'
 export function drawCommittee (slot: CommitteeSlot, members: readonly Did[], size: number): Did[] {
   const seed = sha256(DOMAIN, slot.federation, String(slot.round), slot.base)
   // Every participant of a process draws every proposal's committee from the charter's one (frozen) member list.
-  const kept = Object.isFrozen(members) ? draws.get(members) ?? new BoundedMap<string, readonly Did[]>(DRAWS_KEPT) : undefined
+  const kept = keptDraws(members)
   const key = `${seed}\0${slot.proposer}\0${size}`
   const known = kept?.get(key)
   if (known !== undefined) return [...known]
@@ -39,11 +39,19 @@ export function drawCommittee (slot: CommitteeSlot, members: readonly Did[], siz
     .sort((a, b) => a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : a.member < b.member ? -1 : 1)
     .slice(0, size)
     .map(r => r.member)
-  if (kept !== undefined) draws.set(members, kept.set(key, drawn))
+  kept?.set(key, drawn)
   return [...drawn]
 }
 
-/** Draws made in this process, by member list (frozen, so its contents are part of the key) and slot, oldest first. */
+/** The draws kept for a frozen member list (its contents are then part of the key); none for a list that may still change. */
+function keptDraws (members: readonly Did[]): BoundedMap<string, readonly Did[]> | undefined {
+  if (!Object.isFrozen(members)) return undefined
+  let kept = draws.get(members)
+  if (kept === undefined) draws.set(members, kept = new BoundedMap(DRAWS_KEPT))
+  return kept
+}
+
+/** Draws made in this process, by member list and slot, oldest first. */
 const draws = new WeakMap<readonly Did[], BoundedMap<string, readonly Did[]>>()
 /** Per member list: a round of 100 members draws 100. */
 const DRAWS_KEPT = 1024
