@@ -1,7 +1,7 @@
 /**
  * `node bench/vote-bars.ts [--task classify|ner] [--seeds 11,12,13] [--settings clean,label-flip:1,label-flip:2]
  *  [--acceptance classwise|probation|…] [--class-ratio K] [--min-gain G] [--probation-gain P] [--exclude-rejected]
- *  [--strikes S] [--gaining-vouchers] [--bad-on-probation] [--votes FILE[,FILE…]] [--no-collect] [--bar classRatio|minGain|probationGain] [--bars 1,1.4,1.8]`:
+ *  [--strikes S] [--gaining-vouchers] [--bad-on-probation] [--min-sharpening T] [--votes FILE[,FILE…]] [--no-collect] [--bar classRatio|minGain|probationGain|minSharpening] [--bars 1,1.4,1.8]`:
  * chooses a vote rule's bar on the DEV split only (the test split is never read).
  * Runs the task as the robustness bench does (5 members, quorum 2 of 4, 3 rounds, the last h members
  * hostile) under the given rule and settings (by default `classwise` with ratio 1: the runs decide as
@@ -40,6 +40,7 @@ const { values } = parseArgs({
     strikes: { type: 'string' },
     'gaining-vouchers': { type: 'boolean', default: false },
     'bad-on-probation': { type: 'boolean', default: false },
+    'min-sharpening': { type: 'string' },
     votes: { type: 'string', default: '/tmp/classwise-votes.json' },
     bar: { type: 'string', default: 'classRatio' },
     bars: { type: 'string', default: '1,1.2,1.4,1.5,1.6,1.8,2,2.5' },
@@ -49,7 +50,7 @@ const { values } = parseArgs({
 })
 const AGENTS = 5
 const QUORUM = { kind: 'fraction', fraction: 0.5 } as const
-const BARS = ['classRatio', 'minGain', 'probationGain', 'robustness.maxNormRatio', 'robustness.minCosine', 'robustness.minHistoryCosine'] as const
+const BARS = ['classRatio', 'minGain', 'probationGain', 'minSharpening', 'robustness.maxNormRatio', 'robustness.minCosine', 'robustness.minHistoryCosine'] as const
 const bar = values.bar as typeof BARS[number]
 if (!BARS.includes(bar)) throw new Error(`--bar takes one of ${BARS.join(', ')}`)
 /** The terms with the bar under selection set to `value` (a geometry bound inside `robustness`). */
@@ -67,14 +68,14 @@ async function collect (): Promise<Collected> {
   const votes: CastVote[] = []
   const runs: Collected['runs'] = []
   let terms: AcceptanceTerms | undefined
-  const optional = (name: 'min-gain' | 'probation-gain', key: string): Record<string, number> => values[name] === undefined ? {} : { [key]: Number(values[name]) }
+  const optional = (name: 'min-gain' | 'probation-gain' | 'min-sharpening', key: string): Record<string, number> => values[name] === undefined ? {} : { [key]: Number(values[name]) }
   for (const seed of values.seeds.split(',').map(Number)) {
     for (const setting of values.settings.split(',')) {
       const [attack, h = '0'] = setting.split(':')
       const bad = Array.from({ length: Number(h) }, (_, i) => AGENTS - i)
       const config = parseRunConfig({
         ...TABLE1_BASE, agents: AGENTS, quorum: QUORUM, rounds: 3, seed, task: { kind: values.task }, evalSplit: 'dev', momentum: values.task === 'classify' ? 0.5 : 0,
-        acceptance: values.acceptance, ...((RULE_SETTINGS.classRatio as readonly string[]).includes(values.acceptance) ? { classRatio: Number(values['class-ratio']) } : {}), ...optional('min-gain', 'minGain'), ...optional('probation-gain', 'probationGain'),
+        acceptance: values.acceptance, ...((RULE_SETTINGS.classRatio as readonly string[]).includes(values.acceptance) ? { classRatio: Number(values['class-ratio']) } : {}), ...optional('min-gain', 'minGain'), ...optional('probation-gain', 'probationGain'), ...optional('min-sharpening', 'minSharpening'),
         excludeRejected: values['exclude-rejected'], strikes: Number(values.strikes ?? 1), gainingVouchers: values['gaining-vouchers'], badOnProbation: values['bad-on-probation'],
         attacks: attack === 'clean' ? [] : bad.map(agent => ({ kind: attack, agent }))
       } as unknown as RunConfigInput)
@@ -125,7 +126,8 @@ const decidedTerms: AcceptanceTerms = AcceptanceTerms.parse({
   ...(values.strikes === undefined || Number(values.strikes) === 1 ? {} : { strikes: Number(values.strikes) }),
   ...(values['exclude-rejected'] ? { excludeRejected: true } : {}),
   ...(values['gaining-vouchers'] ? { gainingVouchers: true } : {}),
-  ...(values['bad-on-probation'] ? { badOnProbation: true } : {})
+  ...(values['bad-on-probation'] ? { badOnProbation: true } : {}),
+  ...(values['min-sharpening'] === undefined ? {} : { minSharpening: Number(values['min-sharpening']) })
 })
 
 /** What honest voters measured, for the selection table: per vote, the worst class's fall, what the helped classes gain over what the hurt ones lose, and the improve and marginal tests' shares. */
@@ -138,6 +140,10 @@ const ratio = (m: Measured): number => {
 const gainShare = (m: Measured): number => m.reference === undefined ? Number.NaN : (m.after - m.before) / (m.reference - m.before)
 /** The update's marginal effect as a share of what the whole combination gains (the marginal test's quantity). */
 const marginalShare = (m: Measured): number => m.combined === undefined || m.without === undefined ? Number.NaN : (m.combined - m.without) / Math.max(0, m.combined - m.before)
+/** How much the update lowers the mean entropy of the voter's predictions (sharpens them), absolute and as a share of what the voter's own update lowers it. */
+const sharpening = (m: Measured): number => m.entropy === undefined ? Number.NaN : m.entropy.before - m.entropy.after
+const ownSharpening = (m: Measured): number => m.entropy?.reference === undefined ? Number.NaN : m.entropy.before - m.entropy.reference
+const sharpeningShare = (m: Measured): number => sharpening(m) / ownSharpening(m)
 /** Each proposal's standing as the collected terms decide the rounds before it. */
 const liveStanding = new Map(collected.runs.flatMap(run => redecide(collected.terms, collected.votes.filter(v => v.setting === run.setting && v.seed === run.seed)).map(p => [`${run.setting}/${run.seed}/${p.proposal}`, p.standing] as const)))
 const measured = collected.votes.filter((v): v is CastVote & { measurement: Measured } => !('unusable' in v.measurement) && !v.voterHostile)
@@ -152,7 +158,7 @@ for (const group of [...new Set(measured.map(groupOf))].sort()) {
   const geometry = (pick: (g: NonNullable<Measured['geometry']>) => number | undefined): string => spread(votes.map(v => v.measurement.geometry === undefined ? Number.NaN : pick(v.measurement.geometry) ?? Number.NaN))
   // Why the collected terms reject (the proposer's standing taken as the live run had it: re-derived with the terms).
   const why = votes.map(v => ruling(collected.terms, v.measurement, liveStanding.get(`${v.setting}/${v.seed}/${v.proposal}`)))
-  console.log(`${group}: ${votes.length} votes; at the collected terms ${why.filter(r => !r.accept).length} reject, ${why.filter(r => r.geometry.includes('fails')).length} of them by geometry (${[...new Set(why.map(r => r.geometry.split('fails: ')[1]?.split(':')[0]).filter(x => x !== undefined))].join('; ')})\n  norm ratio ${geometry(g => g.normRatio)}\n  cosine with the voter's ${geometry(g => g.cosine)}\n  cosine with merged ${geometry(g => g.historyCosine)}\n  worst class's fall ${spread(votes.map(v => worstFall(v.measurement)))}\n  helps / hurts ${spread(votes.map(v => ratio(v.measurement)))}\n  gain / own update's gain ${spread(votes.map(v => gainShare(v.measurement)))}\n  marginal / combination's gain ${spread(votes.map(v => marginalShare(v.measurement)))}\n  own update's gain ${spread(votes.map(v => (v.measurement.reference ?? Number.NaN) - v.measurement.before))}`)
+  console.log(`${group}: ${votes.length} votes; at the collected terms ${why.filter(r => !r.accept).length} reject, ${why.filter(r => r.geometry.includes('fails')).length} of them by geometry (${[...new Set(why.map(r => r.geometry.split('fails: ')[1]?.split(':')[0]).filter(x => x !== undefined))].join('; ')})\n  norm ratio ${geometry(g => g.normRatio)}\n  cosine with the voter's ${geometry(g => g.cosine)}\n  cosine with merged ${geometry(g => g.historyCosine)}\n  worst class's fall ${spread(votes.map(v => worstFall(v.measurement)))}\n  helps / hurts ${spread(votes.map(v => ratio(v.measurement)))}\n  gain / own update's gain ${spread(votes.map(v => gainShare(v.measurement)))}\n  marginal / combination's gain ${spread(votes.map(v => marginalShare(v.measurement)))}\n  own update's gain ${spread(votes.map(v => (v.measurement.reference ?? Number.NaN) - v.measurement.before))}\n  sharpening ${spread(votes.map(v => sharpening(v.measurement)))}\n  own update's sharpening ${spread(votes.map(v => ownSharpening(v.measurement)))}\n  sharpening / own update's ${spread(votes.map(v => sharpeningShare(v.measurement)))}`)
 }
 
 /** Each run's proposals re-decided under `terms`, round by round: standing and counted voters from the rounds before. */
