@@ -84,6 +84,15 @@ export class PhaseTimer {
     }
   }
 
+  /**
+   * Done with: a precise timer stops being charged and lets the process's hook go (disabled
+   * once no precise timer is left, so a long-lived process that runs federation after
+   * federation keeps neither the timers nor the hook's cost on every callback).
+   */
+  close (): void {
+    if (this.#precise) precise.release(this)
+  }
+
   /** Returns the time spent since the last call and starts again from zero. */
   take (): PhaseSeconds {
     if (this.#precise) precise.settle()
@@ -147,6 +156,22 @@ const precise = new (class {
     }).enable()
   }
 
+  release (timer: PhaseTimer): void {
+    this.settle()
+    this.#timers.delete(timer)
+    if (this.#timers.size > 0) return
+    this.#hook?.disable()
+    this.#hook = undefined
+    // Nothing is attributed until a precise span opens again, and then from scratch.
+    this.#running = IDLE
+    this.#stack.length = 0
+  }
+
+  /** How many precise timers the hook serves now (0: none, and the hook is off). */
+  get timers (): number {
+    return this.#timers.size
+  }
+
   /** Runs what follows for `span` (synchronously, until the caller switches back); returns what ran before. */
   enter (span: Span | typeof OUTSIDE | typeof IDLE): Span | typeof OUTSIDE | typeof IDLE {
     const before = this.#running
@@ -169,3 +194,8 @@ const precise = new (class {
     else if (was !== OUTSIDE) was.timer.charge(was.phase, ms)
   }
 })()
+
+/** How many precise timers this process's async hook serves (0: the hook is off). */
+export function preciseTimersOpen (): number {
+  return precise.timers
+}

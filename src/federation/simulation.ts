@@ -242,6 +242,7 @@ export class Simulation {
     await this.ledger.close()
     await this.store.close()
     this.task.dispose()
+    this.#timer.close()
   }
 
   /**

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
-import { PHASES, PhaseTimer, type PhaseSeconds } from '../../src/federation/phases.ts'
+import { PHASES, PhaseTimer, preciseTimersOpen, type PhaseSeconds } from '../../src/federation/phases.ts'
 import { runFederation } from '../../src/federation/run.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
@@ -78,7 +78,9 @@ describe('phase attribution when participants share a thread', () => {
   })
 
   it('precise: each span is charged the time its own code runs, and the anchor only the waiting nobody ran through', async () => {
-    const { busy, taken, wall } = await overlap(new PhaseTimer('precise'))
+    const timer = new PhaseTimer('precise')
+    const { busy, taken, wall } = await overlap(timer)
+    timer.close()
     expect(taken.train).toBeGreaterThanOrEqual(busy)
     // the anchor waited 100 ms, 80 of them while training ran
     expect(taken.anchor).toBeLessThan(busy)
@@ -99,9 +101,44 @@ describe('phase attribution when participants share a thread', () => {
       outside = (performance.now() - start) / 1000
     })
     const taken = timer.take()
+    timer.close()
     expect(taken.anchor).toBeGreaterThanOrEqual(0.02)
     expect(taken.vote).toBeLessThan(taken.anchor)
     expect(total(taken)).toBeLessThanOrEqual(wall - outside)
+  })
+})
+
+describe('precise timers are released', () => {
+  it('a closed timer is charged nothing more, and once none is left the process keeps no hook', async () => {
+    const first = new PhaseTimer('precise')
+    const second = new PhaseTimer('precise')
+    await first.time('anchor', async () => { await sleep(5) })
+    await second.time('vote', async () => { await sleep(5) })
+    expect(preciseTimersOpen()).toBe(2)
+    first.close()
+    expect(preciseTimersOpen()).toBe(1)
+    first.take()
+    // second's span waits; first, closed, is no longer charged for the waiting
+    await second.time('anchor', async () => { await sleep(20) })
+    expect(total(first.take())).toBe(0)
+    expect(second.take().anchor).toBeGreaterThan(0.015)
+    second.close()
+    expect(preciseTimersOpen()).toBe(0)
+    // a timer opened afterwards gets a hook again and is charged as before
+    const third = new PhaseTimer('precise')
+    await third.time('train', async () => {
+      await sleep(1)
+      const start = performance.now()
+      while (performance.now() - start < 15) { /* its own arithmetic */ }
+    })
+    expect(third.take().train).toBeGreaterThanOrEqual(0.015)
+    third.close()
+    expect(preciseTimersOpen()).toBe(0)
+  })
+
+  it('a run with precise phase timing leaves no timer behind', async () => {
+    await runFederation(smallConfig({ rounds: 1 }), { out: await tempDir(), force: true, phaseAttribution: 'precise' })
+    expect(preciseTimersOpen()).toBe(0)
   })
 })
 
