@@ -2,12 +2,13 @@ import fc from 'fast-check'
 import { MatrixError } from 'matrix-js-sdk'
 import { describe, expect, it } from 'vitest'
 import { BoundedMap } from '../../src/core/bounded-map.ts'
+import { MAX_RECORD_BYTES } from '../../src/core/records.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import type { BusMessage } from '../../src/transport/index.ts'
 import { CONTENT_KEY, fromEvent, notice, reactionOf, Threads } from '../../src/transport/matrix/render.ts'
 import { request } from '../../src/transport/matrix/requests.ts'
-import { Subscribers } from '../../src/transport/matrix/subscribers.ts'
+import { HELD_BYTES_PER_ROOM, Subscribers } from '../../src/transport/matrix/subscribers.ts'
 
 // The Matrix bus's parts that need no homeserver; the bus itself runs against a real
 // Synapse in test/integration/matrix.int.test.ts.
@@ -171,6 +172,25 @@ describe('a Matrix room\'s subscribers', () => {
     expect(ledger).toEqual([block(1), block(2), block(3)])
     expect(agent).toEqual([chat('@agent-3 !resume'), chat('@agent-3 !status'), chat('@agent-3 hello')])
     expect(everything).toEqual([block(3)])
+  })
+
+  it('holds a bounded number of bytes for kinds nobody listens for: a flood of full-size records keeps the earliest few MiB', async () => {
+    const subscribers = new Subscribers()
+    subscribers.add('!room', () => {}, ['block'])
+    // 2,000 records of the largest size a bus message may carry, which nobody in the room listens for (32 MiB)
+    const big = (n: number): BusMessage => ({ kind: 'record', block: `block-${n}`, jwt: `${n}.`.padEnd(MAX_RECORD_BYTES, 'x') })
+    for (let n = 0; n < 2000; n++) subscribers.deliver('!room', big(n))
+    subscribers.deliver('!room', { kind: 'chat', from: '@alice:localhost', body: '@agent-3 !resume', id: 'late' })
+    const got: BusMessage[] = []
+    subscribers.add('!room', m => { got.push(m) })
+    await subscribers.idle()
+    const bytes = got.reduce((n, m) => n + JSON.stringify(m).length, 0)
+    expect(bytes).toBeLessThanOrEqual(HELD_BYTES_PER_ROOM)
+    expect(bytes).toBeGreaterThan(HELD_BYTES_PER_ROOM - 2 * MAX_RECORD_BYTES)
+    // the earliest records, in order; the researcher's small message sent after the flood still fits beside them
+    const records = got.length - 1
+    expect(records).toBeLessThan(2000)
+    expect(got.map(m => m.kind === 'record' ? m.block : m.kind)).toEqual([...Array.from({ length: records }, (_, n) => `block-${n}`), 'chat'])
   })
 
   it('a subscriber for every kind takes what is held of any kind', async () => {

@@ -1,7 +1,9 @@
 import { wantsKind, type BusHandler, type BusMessage, type MessageKind, type Subscription } from '../index.ts'
 
-/** Messages held for a room until someone listens for their kind, at most this many. */
+/** Messages held for a room until someone listens for their kind, at most this many… */
 const HELD_PER_ROOM = 10_000
+/** …and at most this many bytes (as JSON): 10,000 full-size records would be 160 MiB a room. */
+export const HELD_BYTES_PER_ROOM = 8 * 1024 * 1024
 
 interface Subscriber { handler: BusHandler, kinds?: ReadonlySet<MessageKind> }
 
@@ -17,7 +19,7 @@ const wants = (s: Subscriber, m: BusMessage): boolean => wantsKind(s.kinds, m)
  */
 export class Subscribers {
   readonly #subscribers = new Map<string, Set<Subscriber>>() // Matrix room id → subscribers
-  readonly #held = new Map<string, BusMessage[]>()
+  readonly #held = new Map<string, { messages: BusMessage[], bytes: number }>()
   #delivery: Promise<void> = Promise.resolve()
 
   listening (roomId: string): boolean {
@@ -27,8 +29,13 @@ export class Subscribers {
   deliver (roomId: string, message: BusMessage): void {
     const targets = [...this.#subscribers.get(roomId) ?? []].filter(s => wants(s, message))
     if (targets.length > 0) return this.#queue(targets, [message])
-    const held = this.#held.get(roomId) ?? []
-    if (held.length < HELD_PER_ROOM) held.push(message)
+    const held = this.#held.get(roomId) ?? { messages: [], bytes: 0 }
+    const bytes = JSON.stringify(message).length
+    // The earliest are kept (a `!resume` sent before a flood still reaches the agent); what does not fit is dropped.
+    if (held.messages.length < HELD_PER_ROOM && held.bytes + bytes <= HELD_BYTES_PER_ROOM) {
+      held.messages.push(message)
+      held.bytes += bytes
+    }
     this.#held.set(roomId, held)
   }
 
@@ -38,10 +45,10 @@ export class Subscribers {
     if (set === undefined) this.#subscribers.set(roomId, set = new Set())
     const subscriber: Subscriber = { handler, ...(kinds === undefined ? {} : { kinds: new Set(kinds) }) }
     set.add(subscriber)
-    const held = this.#held.get(roomId) ?? []
+    const held = this.#held.get(roomId)?.messages ?? []
     const mine = held.filter(m => wants(subscriber, m))
     const left = held.filter(m => !wants(subscriber, m))
-    if (left.length > 0) this.#held.set(roomId, left)
+    if (left.length > 0) this.#held.set(roomId, { messages: left, bytes: left.reduce((n, m) => n + JSON.stringify(m).length, 0) })
     else this.#held.delete(roomId)
     if (mine.length > 0) this.#queue([subscriber], mine)
     return { unsubscribe: () => { set.delete(subscriber) } }
