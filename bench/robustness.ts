@@ -8,7 +8,8 @@
  * Rows are saved as they finish, so a long grid can be continued (finished cells are skipped). Members vote
  * by the run config's default acceptance rule (tolerance) unless --acceptance names another; a row names
  * its rule, and the tables show each rule's cells side by side. `--from-round R`: the hostile members behave
- * until round R, so the record vouches for them before they attack (their updates count as hostile from R).
+ * until round R, so the record vouches for them before they attack (their updates count as hostile from R),
+ * and the absent federation is the one they took part in honestly until R and left from R.
  * `--attack-args rate=1`: the attacks' own settings (attacks.ts), instead of their defaults. `--quorum F`:
  * the share of the peers that must accept (default 0.5; Table 1's is 1, every peer).
  */
@@ -130,7 +131,7 @@ if (!values.render) {
         for (const attack of attacks) {
           const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance, ...(minGain === undefined ? {} : { minGain }), ...(fromRound === 1 ? {} : { fromRound }), ...(excludeRejected ? { excludeRejected: true as const } : {}), ...(strikes === 1 ? {} : { strikes }), ...(gainingVouchers ? { gainingVouchers: true as const } : {}), ...(probationGain === undefined ? {} : { probationGain }), ...(badOnProbation ? { badOnProbation: true as const } : {}), ...(minSharpening === undefined ? {} : { minSharpening }), ...(args === undefined ? {} : { args }), ...(quorum === 0.5 ? {} : { quorum }) }
           if (done.has(key(cell))) continue
-          absent ??= (await runBaseline('fedavg', parseRunConfig(base), { absent: bad })).rounds.at(-1)?.metric.value ?? Number.NaN
+          absent ??= (await runBaseline('fedavg', parseRunConfig(base), { absent: bad, absentFrom: fromRound })).rounds.at(-1)?.metric.value ?? Number.NaN
           const out = await mkdtemp(join(tmpdir(), 'conclave-robustness-'))
           const config = parseRunConfig({ ...base, attacks: bad.map(agent => ({ kind: attack, agent, fromRound, ...args })) })
           const report = await runFederation(config, { out, force: true })

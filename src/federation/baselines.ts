@@ -36,6 +36,12 @@ export interface BaselineOptions {
   onModel?: (weights: Weights, task: Task) => Promise<void>
   /** 1-based members that take no part (fedavg): the federation as it would be with them simply absent. */
   absent?: readonly number[]
+  /**
+   * The first round they are absent from (default 1). A member whose attack starts in a later
+   * round behaved until then and had its updates merged; the federation without it is the one
+   * where it took part honestly until that round.
+   */
+  absentFrom?: number
 }
 
 /**
@@ -74,7 +80,7 @@ export async function runBaseline (kind: BaselineKind, config: RunConfig, option
         const updates = []
         const seen = []
         for (const [i, shard] of shards.entries()) {
-          if (options.absent?.includes(i + 1) === true) continue
+          if (options.absent?.includes(i + 1) === true && round >= (options.absentFrom ?? 1)) continue
           const update = await (conducts[i] as Conduct).update(shard, global, round, seen)
           seen.push(update.delta)
           updates.push(update)

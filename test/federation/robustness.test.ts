@@ -64,3 +64,29 @@ describe('two hostile members: label-flip (trained on wrong labels, vote honestl
     expect(modelHash).toBe(absent.modelHash)
   }, 240_000)
 })
+
+/**
+ * Members that turn hostile in round 2 behaved in round 1, and their round-1 updates were
+ * merged: the federation "with them simply absent" is the one they left in round 2, not the
+ * one they never joined.
+ */
+describe('two members that turn hostile in round 2 (updates ×10 from then on)', () => {
+  it('ends at the model of the federation they took part in honestly for round 1 and left for round 2', async () => {
+    const input: RunConfigInput = { agents: 5, rounds: 2, quorum: { kind: 'fraction', fraction: 0.5 } }
+    const config = smallConfig({ ...input, attacks: [4, 5].map(agent => ({ kind: 'scale', agent, fromRound: 2 })) } as RunConfigInput)
+    const out = await tempDir()
+    try {
+      const report = await runFederation(config, { out, force: true })
+      const hostile = report.agents.filter(a => a.name === 'agent-4' || a.name === 'agent-5')
+      const honest = report.agents.filter(a => !hostile.includes(a))
+      expect(hostile.map(a => [a.accepted, a.rejected])).toEqual([[1, 1], [1, 1]])
+      expect(honest.map(a => [a.accepted, a.rejected])).toEqual([[2, 0], [2, 0], [2, 0]])
+      const left = await runBaseline('fedavg', smallConfig(input), { absent: [4, 5], absentFrom: 2 })
+      const never = await runBaseline('fedavg', smallConfig(input), { absent: [4, 5] })
+      expect(report.modelHash).toBe(left.modelHash)
+      expect(never.modelHash).not.toBe(left.modelHash)
+    } finally {
+      await rm(out, { recursive: true, force: true })
+    }
+  }, 240_000)
+})
