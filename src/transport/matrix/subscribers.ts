@@ -2,8 +2,12 @@ import { wantsKind, type BusHandler, type BusMessage, type MessageKind, type Sub
 
 /** Messages held for a room until someone listens for their kind, at most this many… */
 const HELD_PER_ROOM = 10_000
-/** …and at most this many bytes (as JSON): 10,000 full-size records would be 160 MiB a room. */
-export const HELD_BYTES_PER_ROOM = 8 * 1024 * 1024
+/**
+ * …and at most this many bytes (as JSON): 10,000 full-size records would be 160 MiB a room.
+ * Room for the count's worth of ordinary blocks (~1.5 KiB each), so only a flood of large
+ * messages meets this bound first.
+ */
+export const HELD_BYTES_PER_ROOM = 32 * 1024 * 1024
 
 interface Subscriber { handler: BusHandler, kinds?: ReadonlySet<MessageKind> }
 
