@@ -23,7 +23,7 @@ const wants = (s: Subscriber, m: BusMessage): boolean => wantsKind(s.kinds, m)
  */
 export class Subscribers {
   readonly #subscribers = new Map<string, Set<Subscriber>>() // Matrix room id → subscribers
-  readonly #held = new Map<string, { messages: BusMessage[], bytes: number }>()
+  readonly #held = new Map<string, { messages: Array<{ message: BusMessage, bytes: number }>, bytes: number }>()
   #delivery: Promise<void> = Promise.resolve()
 
   listening (roomId: string): boolean {
@@ -34,13 +34,13 @@ export class Subscribers {
     const targets = [...this.#subscribers.get(roomId) ?? []].filter(s => wants(s, message))
     if (targets.length > 0) return this.#queue(targets, [message])
     const held = this.#held.get(roomId) ?? { messages: [], bytes: 0 }
-    const bytes = JSON.stringify(message).length
-    // The earliest are kept (a `!resume` sent before a flood still reaches the agent); what does not fit is dropped.
-    if (held.messages.length < HELD_PER_ROOM && held.bytes + bytes <= HELD_BYTES_PER_ROOM) {
-      held.messages.push(message)
-      held.bytes += bytes
-    }
     this.#held.set(roomId, held)
+    // The earliest are kept (a `!resume` sent before a flood still reaches the agent); what does not fit is dropped.
+    if (held.messages.length >= HELD_PER_ROOM) return
+    const bytes = JSON.stringify(message).length
+    if (held.bytes + bytes > HELD_BYTES_PER_ROOM) return
+    held.messages.push({ message, bytes })
+    held.bytes += bytes
   }
 
   /** Adds a subscriber for `kinds` (absent: every kind); what was held for those kinds goes to it first, in order. */
@@ -50,9 +50,9 @@ export class Subscribers {
     const subscriber: Subscriber = { handler, ...(kinds === undefined ? {} : { kinds: new Set(kinds) }) }
     set.add(subscriber)
     const held = this.#held.get(roomId)?.messages ?? []
-    const mine = held.filter(m => wants(subscriber, m))
-    const left = held.filter(m => !wants(subscriber, m))
-    if (left.length > 0) this.#held.set(roomId, { messages: left, bytes: left.reduce((n, m) => n + JSON.stringify(m).length, 0) })
+    const mine = held.filter(h => wants(subscriber, h.message)).map(h => h.message)
+    const left = held.filter(h => !wants(subscriber, h.message))
+    if (left.length > 0) this.#held.set(roomId, { messages: left, bytes: left.reduce((n, h) => n + h.bytes, 0) })
     else this.#held.delete(roomId)
     if (mine.length > 0) this.#queue([subscriber], mine)
     return { unsubscribe: () => { set.delete(subscriber) } }
