@@ -9,6 +9,9 @@ import type { ChatRules } from '../driver.ts'
 import { Call, enrolment, federationOf } from './call.ts'
 import { FEDERATE_USAGE, parseFederate } from './federate-command.ts'
 
+/** A mention at the start of a message (`@agent-2`, `@agent-2:`, `@agent-2,`), with the space after it. */
+const LEADING_MENTION = /^\s*@([\w.:-]+?)[,:]?\s+/
+
 /** What an agent in a lobby is doing: waiting for a call, answering one, or federating. */
 export type LobbyPhase = 'idle' | 'enrolling' | 'federating'
 
@@ -109,12 +112,17 @@ export class Lobby {
     if (agents.includes(message.from) || message.from === account || message.from === name) return
     // While I federate, my agent answers the room (a new !federate included); an autopilot is silent.
     if (this.#phase === 'federating') return
-    const mention = /^\s*@([\w.:-]+?)[,:]?\s+/.exec(message.body)
-    if (mention !== null && mention[1] !== name) return // addressed to someone else
-    const text = message.body.slice(mention?.[0].length ?? 0).trim()
-    const [, command, args = ''] = /^!\s*(\S+)\s*([\s\S]*)$/.exec(text) ?? []
-    if (command === undefined && mention === null) return // talk among people
-    const speaker = agents[0] === account || mention !== null
+    // Every leading mention: `@agent-2 @agent-3 !status` is addressed to both.
+    const addressed: string[] = []
+    let text = message.body
+    for (let m = LEADING_MENTION.exec(text); m !== null; m = LEADING_MENTION.exec(text)) {
+      addressed.push(m[1] as string)
+      text = text.slice(m[0].length)
+    }
+    if (addressed.length > 0 && !addressed.includes(name)) return // addressed to someone else
+    const [, command, args = ''] = /^!\s*(\S+)\s*([\s\S]*)$/.exec(text.trim()) ?? []
+    if (command === undefined && addressed.length === 0) return // talk among people
+    const speaker = agents[0] === account || addressed.length > 0
     const admission = this.#gate.admit(message.from, command?.toLowerCase())
     if (admission === 'ignore' || (admission !== 'answer' && !speaker)) return
     if (admission !== 'answer') return this.#reply(message.id, this.#gate.note(admission, command, '!status'))

@@ -78,6 +78,14 @@ describe('agents in a lobby, called to federate from the room', () => {
     expect(replies(heard, other)).toEqual([{ from: 'agent-2', body: "agent-2: sorry, I take !pause only from this federation's researchers. You can still ask me !status." }])
   })
 
+  it('a message addressed to two agents is answered by both, and by no other', async () => {
+    const { heard, say } = await lobbies()
+    const both = await say(ALICE, '@agent-2 @agent-3: !status')
+    expect(replies(heard, both).map(r => r.from).sort()).toEqual(['agent-2', 'agent-3'])
+    const one = await say(ALICE, '@agent-3, !status')
+    expect(replies(heard, one).map(r => r.from)).toEqual(['agent-3'])
+  })
+
   it('a bad command gets one reply naming what is wrong, and nobody enrols', async () => {
     const { heard, agents, say } = await lobbies()
     const bad = await say(ALICE, '!federate task=classify rounds=zero colour=red')
