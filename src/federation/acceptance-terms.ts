@@ -110,7 +110,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
 
 /** The minSharpening term, for a judge that can measure how sure a model is; ConfigError for one that cannot. */
 function sharpeningTerm (share: number, judge: Pick<Judge<unknown>, 'entropy'>): number {
-  if (judge.entropy === undefined) throw new ConfigError('minSharpening needs a judge that measures how sure the model is of its predictions (classify\'s logLikelihood judge); this task\'s judge does not')
+  if (judge.entropy === undefined) throw new ConfigError('minSharpening needs a judge that measures how sure the model is of its predictions (classify\'s and ner\'s logLikelihood judges); this task\'s judge does not')
   return share
 }
 

@@ -328,7 +328,7 @@ strikes: 1
 gainingVouchers: false
 # probation: a member in bad standing must pass the probation test too, besides the classwise rule.
 badOnProbation: false
-# probation (classify): a member on probation's update must sharpen a peer's predictions at least
+# probation (classify, ner): a member on probation's update must sharpen a peer's predictions at least
 # this share of what the peer's own update does (keeps half-random labels out; not chosen yet).
 # minSharpening: 0.45
 # A peer accepts an update that lowers its judge's score on its validation examples by at

@@ -55,6 +55,40 @@ function transitionScore (chain: Chain, scores: ChainScores): (p: number, c: num
   return (p, c) => (chain.follows[p] as readonly boolean[])[c] === true ? scores.transitions[p * C + c] as number : -Infinity
 }
 
+/** Forward scores (log-space, n × C): alpha[t][c] sums every admitted prefix ending in tag c at t. */
+function forward (chain: Chain, emit: (t: number, c: number) => number, n: number, move: (p: number, c: number) => number, scores: ChainScores): Float64Array {
+  const C = chain.classes
+  const alpha = new Float64Array(n * C)
+  const terms = new Float64Array(C)
+  for (let c = 0; c < C; c++) alpha[c] = chain.first[c] === true ? (scores.start[c] as number) + emit(0, c) : -Infinity
+  for (let t = 1; t < n; t++) {
+    for (let c = 0; c < C; c++) {
+      for (let p = 0; p < C; p++) terms[p] = (alpha[(t - 1) * C + p] as number) + move(p, c)
+      alpha[t * C + c] = logSumExp(terms) + emit(t, c)
+    }
+  }
+  return alpha
+}
+
+/** Backward scores (log-space, n × C): beta[t][p] sums every admitted suffix after tag p at t. */
+function backward (chain: Chain, emit: (t: number, c: number) => number, n: number, move: (p: number, c: number) => number): Float64Array {
+  const C = chain.classes
+  const beta = new Float64Array(n * C)
+  const terms = new Float64Array(C)
+  for (let t = n - 2; t >= 0; t--) {
+    for (let p = 0; p < C; p++) {
+      for (let c = 0; c < C; c++) terms[c] = move(p, c) + emit(t + 1, c) + (beta[(t + 1) * C + c] as number)
+      beta[t * C + p] = logSumExp(terms)
+    }
+  }
+  return beta
+}
+
+/** Row reader over `emissions` for the sequence that starts at row `from`. */
+function emitter (emissions: ArrayLike<number>, from: number, classes: number): (t: number, c: number) => number {
+  return (t, c) => emissions[(from + t) * classes + c] as number
+}
+
 /**
  * Negative log-likelihood of one sequence's `labels` (rows from … from + labels.length − 1 of
  * `emissions`); with `grad`, adds its gradient with respect to emissions, start and
@@ -65,28 +99,14 @@ export function chainNll (chain: Chain, emissions: ArrayLike<number>, from: numb
   const n = labels.length
   if (n === 0) return 0
   const move = transitionScore(chain, scores)
-  const emit = (t: number, c: number): number => emissions[(from + t) * C + c] as number
-  const alpha = new Float64Array(n * C)
-  const terms = new Float64Array(C)
-  for (let c = 0; c < C; c++) alpha[c] = chain.first[c] === true ? (scores.start[c] as number) + emit(0, c) : -Infinity
-  for (let t = 1; t < n; t++) {
-    for (let c = 0; c < C; c++) {
-      for (let p = 0; p < C; p++) terms[p] = (alpha[(t - 1) * C + p] as number) + move(p, c)
-      alpha[t * C + c] = logSumExp(terms) + emit(t, c)
-    }
-  }
+  const emit = emitter(emissions, from, C)
+  const alpha = forward(chain, emit, n, move, scores)
   const logZ = logSumExp(alpha.subarray((n - 1) * C))
   let gold = (scores.start[labels[0] as number] as number) + emit(0, labels[0] as number)
   for (let t = 1; t < n; t++) gold += move(labels[t - 1] as number, labels[t] as number) + emit(t, labels[t] as number)
   if (!Number.isFinite(gold)) throw new RangeError('labels break the chain\'s rule (e.g. an I- tag with no B- before it)')
   if (grad === undefined) return logZ - gold
-  const beta = new Float64Array(n * C)
-  for (let t = n - 2; t >= 0; t--) {
-    for (let p = 0; p < C; p++) {
-      for (let c = 0; c < C; c++) terms[c] = move(p, c) + emit(t + 1, c) + (beta[(t + 1) * C + c] as number)
-      beta[t * C + p] = logSumExp(terms)
-    }
-  }
+  const beta = backward(chain, emit, n, move)
   // Gradients: expected counts under the model minus the gold sequence's counts.
   for (let t = 0; t < n; t++) {
     for (let c = 0; c < C; c++) {
@@ -109,6 +129,29 @@ export function chainNll (chain: Chain, emissions: ArrayLike<number>, from: numb
     grad.transitions[at] = (grad.transitions[at] as number) - 1
   }
   return logZ - gold
+}
+
+/**
+ * How unsure the chain is of each tag of one sequence (rows from … from + length − 1): the
+ * entropy (nats) of each token's marginal tag distribution under the chain, summed over the
+ * tokens. A model taught half-random tags spreads these marginals; an honest one narrows them.
+ */
+export function chainTokenEntropy (chain: Chain, emissions: ArrayLike<number>, from: number, length: number, scores: ChainScores): number {
+  const C = chain.classes
+  if (length === 0) return 0
+  const move = transitionScore(chain, scores)
+  const emit = emitter(emissions, from, C)
+  const alpha = forward(chain, emit, length, move, scores)
+  const beta = backward(chain, emit, length, move)
+  const logZ = logSumExp(alpha.subarray((length - 1) * C))
+  let total = 0
+  for (let t = 0; t < length; t++) {
+    for (let c = 0; c < C; c++) {
+      const logP = (alpha[t * C + c] as number) + (beta[t * C + c] as number) - logZ
+      if (logP !== -Infinity) total -= Math.exp(logP) * logP
+    }
+  }
+  return total
 }
 
 /** The highest-scoring sequence the rule admits for rows from … from + length − 1 (Viterbi), as tag indices. */

@@ -348,9 +348,20 @@ export function meanLogLikelihoodOf (logits: Float32Array, classes: number, labe
   return logProbs.length === 0 ? 0 : logProbs.reduce((a, b) => a + b, 0) / logProbs.length
 }
 
-/** The mean entropy (nats) of the model's predicted class distribution over the rows (0 for none). */
-export function softmaxMeanEntropy (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[]): number {
-  return meanEntropyOf(softmaxLogits(shape, weights, rows), shape.classes)
+/**
+ * `compute` remembered for the last rows asked of each model: a judge asks a model's score
+ * and then how sure it is (minSharpening), and one forward pass serves both. Weak: a model no
+ * one holds is not kept for this.
+ */
+export function rememberLogits<Row> (compute: (weights: Weights, rows: Row[]) => Float32Array): (weights: Weights, rows: Row[]) => Float32Array {
+  const known = new WeakMap<Weights, { rows: Row[], logits: Float32Array }>()
+  return (weights, rows) => {
+    const hit = known.get(weights)
+    if (hit?.rows === rows) return hit.logits
+    const logits = compute(weights, rows)
+    known.set(weights, { rows, logits })
+    return logits
+  }
 }
 
 /** The mean entropy (nats) of the class distributions that rows' logits (rows × classes, row-major) give (0 for none). */

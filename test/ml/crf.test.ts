@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs'
 import { describe, expect, it } from 'vitest'
 import { Rng } from '../../src/data/rng.ts'
-import { bioChain, chainDecode, chainNll, type ChainScores } from '../../src/ml/crf.ts'
+import { bioChain, chainDecode, chainNll, chainTokenEntropy, type ChainScores } from '../../src/ml/crf.ts'
 import { chainScores, initSoftmax, softmaxLogits, trainSoftmax } from '../../src/ml/sparse-softmax.ts'
 import { initBackend } from '../../src/ml/backend.ts'
 
@@ -90,6 +90,31 @@ describe('linear-chain CRF', () => {
     // Without learnt scores it only enforces BIO: a per-token argmax of I-Disease, I-Chemical is invalid.
     expect(chainDecode(chain, Float32Array.from([0, 1, 0, 3, 0, 0, 0, 2, 1.5, 0]), 0, 2).map(i => tags[i])).toEqual(['B-Disease', 'I-Disease'])
     expect(chainDecode(chain, new Float32Array(0), 0, 0)).toEqual([])
+  })
+
+  it('measures how unsure it is of each tag: the entropies of the tokens\' marginals, as enumeration gives them', () => {
+    for (let trial = 0; trial < 10; trial++) {
+      const n = 1 + (trial % 4)
+      const e = random(rng, n * C)
+      const s = { start: random(rng, C), transitions: random(rng, C * C) }
+      const all = enumerate(e, n, s)
+      const logZ = logSumExp(all.map(a => a.score))
+      let expected = 0
+      for (let t = 0; t < n; t++) {
+        for (let c = 0; c < C; c++) {
+          const p = all.filter(a => a.path[t] === c).reduce((sum, a) => sum + Math.exp(a.score - logZ), 0)
+          if (p > 0) expected -= p * Math.log(p)
+        }
+      }
+      // A sequence starting at a later row reads its own rows.
+      expect(chainTokenEntropy(chain, Float32Array.from([...random(rng, C), ...e]), 1, n, s)).toBeCloseTo(expected, 5)
+    }
+    // One token, no learnt scores, equal emissions: every tag BIO lets start (B-Chemical, B-Disease, O) is equally likely.
+    expect(chainTokenEntropy(chain, new Float32Array(C), 0, 1, { start: new Float32Array(C), transitions: new Float32Array(C * C) })).toBeCloseTo(Math.log(3), 12)
+    // A chain sure of every tag is sure: near 0.
+    const sure = Float32Array.from({ length: 3 * C }, (_, i) => i % C === 4 ? 50 : 0)
+    expect(chainTokenEntropy(chain, sure, 0, 3, { start: new Float32Array(C), transitions: new Float32Array(C * C) })).toBeLessThan(1e-15)
+    expect(chainTokenEntropy(chain, emissions, 0, 0, scores)).toBe(0)
   })
 
   it('refuses gold tags that break the rule', () => {

@@ -103,6 +103,26 @@ describe('NER task (BC5CDR)', () => {
     }
   })
 
+  it('measures how unsure the model is of its tags: surer after training on true tags than on half-random ones, with the CRF and without', async () => {
+    for (const crf of [true, false]) {
+      const task = await loadTask(TaskConfig.parse({ ...config, crf }))
+      const [shard] = task.shards(1, { seed: 1, partition: 'iid' })
+      if (shard === undefined || task.judge?.entropy === undefined) throw new Error('no shard or entropy')
+      const base = task.initialWeights(1)
+      const noisy = task.poison(shard.train, { kind: 'noise', rate: 0.5, seed: 2 })
+      const [honest, taughtNoise] = await Promise.all([shard.train, noisy].map(async train => (await task.train(base, { ...shard, train }, { seed: 3 })).weights))
+      const [untrained, sure, unsure] = await Promise.all([base, honest, taughtNoise].map(async w => task.judge?.entropy?.(w, shard.val) as Promise<number>))
+      expect(sure).toBeLessThan(unsure as number)
+      expect(sure).toBeLessThan(untrained as number)
+      // Never more than a uniform choice among the five tags, never below 0.
+      for (const h of [untrained, sure, unsure]) { expect(h).toBeGreaterThan(0); expect(h).toBeLessThanOrEqual(Math.log(5)) }
+      // The score asked first reuses the forward pass; the entropy is the same asked alone.
+      await task.judge.score(honest, shard.val)
+      expect(await task.judge.entropy(honest, shard.val)).toBe(sure)
+      expect(await task.judge.entropy(honest, [])).toBe(0)
+    }
+  })
+
   it('partitions by sentence, non-IID by first entity type, every part non-empty', async () => {
     const task = await loadTask(config)
     const shards = task.shards(4, { seed: 2, partition: 'dirichlet', alpha: 0.3 })

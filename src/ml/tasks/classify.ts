@@ -10,7 +10,7 @@ import { classificationScores } from '../../metrics/classification.ts'
 import { initBackend } from '../backend.ts'
 import type { ClassifyConfig, EvalResult, Shard, ShardOptions, Task, TaskOptions, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
-import { initSoftmax, meanEntropyOf, meanLogLikelihoodOf, predictSoftmax, softmaxClassLogLikelihoods, softmaxLogits, trainSoftmax } from '../sparse-softmax.ts'
+import { initSoftmax, meanEntropyOf, meanLogLikelihoodOf, predictSoftmax, rememberLogits, softmaxClassLogLikelihoods, softmaxLogits, trainSoftmax } from '../sparse-softmax.ts'
 import type { PredictorSpec } from '../predictor.ts'
 import type { Weights } from '../weights.ts'
 
@@ -39,15 +39,7 @@ export async function createClassifyTask (config: Config, options: TaskOptions =
   const classes = data.labels.length
   logger.info('classify task loaded', { train: train.length, dev: dev.length, test: test.length, classes, featurizer: config.featurizer, features })
   const shape = { features, hidden: config.hidden, classes }
-  // A judge asks a model's score and then how sure it is (minSharpening): one forward pass serves both. Weak: a model no one holds is not kept for this.
-  const logits = new WeakMap<Weights, { rows: Featurized[], logits: Float32Array }>()
-  const logitsOf = (weights: Weights, rows: Featurized[]): Float32Array => {
-    const known = logits.get(weights)
-    if (known?.rows === rows) return known.logits
-    const computed = softmaxLogits(shape, weights, rows.map(r => r.x))
-    logits.set(weights, { rows, logits: computed })
-    return computed
-  }
+  const logitsOf = rememberLogits((weights: Weights, rows: Featurized[]) => softmaxLogits(shape, weights, rows.map(r => r.x)))
 
   return {
     name: 'classify',

@@ -11,8 +11,8 @@ import { abbreviations } from '../../data/abbreviations.ts'
 import { tokenFeatures } from '../../data/token-features.ts'
 import { entityScores } from '../../metrics/entities.ts'
 import { initBackend } from '../backend.ts'
-import { bioChain, chainDecode, chainNll, zeroScores, type Chain } from '../crf.ts'
-import { chainScores, initSoftmax, meansByClass, softmaxLogits, softmaxLogLikelihood, softmaxLogProbs, trainSoftmax, type SoftmaxShape } from '../sparse-softmax.ts'
+import { bioChain, chainDecode, chainNll, chainTokenEntropy, zeroScores, type Chain } from '../crf.ts'
+import { chainScores, initSoftmax, meanEntropyOf, meansByClass, rememberLogits, softmaxLogits, softmaxLogLikelihood, softmaxLogProbs, trainSoftmax, type SoftmaxShape } from '../sparse-softmax.ts'
 import type { ClassScore, EvalResult, NerConfig, Shard, ShardOptions, Task, TaskOptions, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
 import type { Weights } from '../weights.ts'
@@ -61,16 +61,16 @@ export async function createNerTask (config: Config, options: TaskOptions = {}):
   const chain = bioChain(tags)
   const shape = { features: config.features, hidden: config.hidden, classes: tags.length, ...(config.crf ? { chain } : {}) }
   /** Each sentence's log-probability of its gold tags: its whole sequence under the CRF, else the sum of its tags'. */
+  const logitsOf = rememberLogits((weights: Weights, rows: Sentence[]) => softmaxLogits(shape, weights, rows.flatMap(s => s.x)))
   const sentenceLogLikelihoods = (weights: Weights, rows: Sentence[]): Float64Array => {
-    const x = rows.flatMap(s => s.x)
     const out = new Float64Array(rows.length)
     let at = 0
     if (!config.crf) {
-      const tokens = softmaxLogProbs(shape, weights, x, rows.flatMap(s => s.labels))
+      const tokens = softmaxLogProbs(shape, weights, rows.flatMap(s => s.x), rows.flatMap(s => s.labels))
       rows.forEach((s, i) => { for (let t = 0; t < s.tokens.length; t++) out[i] = (out[i] as number) + (tokens[at + t] as number); at += s.tokens.length })
       return out
     }
-    const logits = softmaxLogits(shape, weights, x)
+    const logits = logitsOf(weights, rows)
     const scores = chainScores(weights)
     rows.forEach((s, i) => { out[i] = -chainNll(chain, logits, at, s.labels, scores); at += s.tokens.length })
     return out
@@ -80,6 +80,16 @@ export async function createNerTask (config: Config, options: TaskOptions = {}):
     if (!config.crf) return softmaxLogLikelihood(shape, weights, rows.flatMap(s => s.x), rows.flatMap(s => s.labels))
     const tokens = rows.reduce((n, s) => n + s.tokens.length, 0)
     return sentenceLogLikelihoods(weights, rows).reduce((a, b) => a + b, 0) / Math.max(1, tokens)
+  }
+  /** Mean entropy per token of the model's tag distribution: each token's marginal under the CRF, else its own softmax. */
+  const entropy = async (weights: Weights, rows: Sentence[]): Promise<number> => {
+    const logits = logitsOf(weights, rows)
+    if (!config.crf) return meanEntropyOf(logits, tags.length)
+    const scores = chainScores(weights)
+    let total = 0
+    let at = 0
+    for (const s of rows) { total += chainTokenEntropy(chain, logits, at, s.tokens.length, scores); at += s.tokens.length }
+    return total / Math.max(1, at)
   }
   /**
    * The same, sentence class by sentence class: a sentence's class is its first entity's tag
@@ -114,7 +124,7 @@ export async function createNerTask (config: Config, options: TaskOptions = {}):
       return { metric: scores.f1, metricName: 'entityF1', details: { precision: scores.precision, recall: scores.recall, f1: scores.f1, sentences: rows.length } }
     },
 
-    ...(config.judge === 'logLikelihood' ? { judge: { name: 'logLikelihood', score: logLikelihood, byClass: classLogLikelihoods, tolerance: config.tolerance } } : {}),
+    ...(config.judge === 'logLikelihood' ? { judge: { name: 'logLikelihood', score: logLikelihood, entropy, byClass: classLogLikelihoods, tolerance: config.tolerance } } : {}),
 
     samples (shard) { return shard.train.reduce((n, s) => n + s.tokens.length, 0) },
 
