@@ -10,8 +10,9 @@ import type { ChatRules, LlmCounts } from '../src/federation/driver.ts'
 import type { Ledger } from '../src/ledger/index.ts'
 import { ChatPolicyChatModel } from '../src/llm/chat-policy.ts'
 import type { Bus, Subscription } from '../src/transport/index.ts'
-import { answerOf, buildChatGraph, stripMention } from '../graphs/chat.ts'
+import { answerOf, buildChatGraph } from '../graphs/chat.ts'
 import { ChatGate } from '../src/federation/chat-gate.ts'
+import { leadingMentions, mentions } from '../src/federation/mentions.ts'
 import { loadPrompt } from '../prompts/index.ts'
 import { bindTools, CHAT_TOOLS, chatToolsNow, type ParticipantView, type ToolDefinition } from '../tools/index.ts'
 
@@ -81,7 +82,7 @@ export class AgentChat {
 
   /** Answers a researcher's message (a question, or a `!command`) from the record as it stands now. */
   async answer (body: string): Promise<string> {
-    const text = stripMention(body)
+    const { text } = leadingMentions(body)
     await this.#member.sync()
     if (text.startsWith('!')) {
       const [name = '', ...rest] = text.slice(1).trim().split(/\s+/)
@@ -131,7 +132,7 @@ export class AgentChat {
     const strangers = strangersIn(body, members)
     const broadcast = mentions(body).length === 0 && body.trim().startsWith('!')
     if (!mentioned && !broadcast && (strangers.length === 0 || !founder)) return undefined
-    const text = stripMention(body)
+    const { text } = leadingMentions(body)
     const command = mentioned || broadcast ? /^!\s*(\S+)/.exec(text)?.[1]?.toLowerCase() : undefined
     const admission = gate.admit(from, command)
     if (admission === 'ignore' || (admission !== 'answer' && !mentioned && !founder)) return undefined
@@ -170,11 +171,6 @@ export class AgentChat {
 
 /** Member names look like this; a mention of such a name that is no member gets told who is. */
 const AGENT_NAME = /^agent-[\w-]+$/i
-
-/** Names mentioned with `@` (`@agent-2`, `@agent-2:`); a Matrix id `@alice:lab` gives `alice`. */
-export function mentions (body: string): string[] {
-  return [...body.matchAll(/(?:^|\s)@([A-Za-z][\w-]*)/g)].map(m => m[1] as string)
-}
 
 /** What a message addressed only to agents that are not members gets. */
 export function strangersReply (strangers: readonly string[], members: readonly string[]): string {

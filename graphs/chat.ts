@@ -110,8 +110,3 @@ export function answerOf (state: ChatStateType): string {
   const last = state.messages.at(-1)
   return last === undefined ? '' : textOf(last).trim()
 }
-
-/** Drops a leading `@agent-2:` style mention. */
-export function stripMention (body: string): string {
-  return body.replace(/^\s*@[\w.:-]+[,:]?\s*/, '').trim()
-}

@@ -90,6 +90,8 @@ describe('chat with a live agent', () => {
     await expect.poll(() => replies.filter(r => r.inReplyTo === 'q3').length, { timeout: 60_000 }).toBe(3)
     await ask('q5', '@agent-1 !status')
     await expect.poll(() => replies.filter(r => r.inReplyTo === 'q5').length, { timeout: 60_000 }).toBe(1)
+    await ask('q6', '@agent-2 @agent-3: !status') // a command for two agents: each runs it (before: taken as a question)
+    await expect.poll(() => replies.filter(r => r.inReplyTo === 'q6').length, { timeout: 60_000 }).toBe(2)
 
     expect(replies.filter(r => r.inReplyTo === 'q1')).toEqual([expect.objectContaining({ from: 'agent-2', body: expect.stringContaining(vote?.rationale as string) })])
     // Before: no reply at all.
@@ -103,6 +105,7 @@ describe('chat with a live agent', () => {
     expect(new Set(broadcast.map(r => r.body)).size).toBe(3)
     expect(replies.filter(r => r.inReplyTo === 'q4')).toEqual([])
     expect(replies.filter(r => r.inReplyTo === 'q5')).toEqual([expect.objectContaining({ from: 'agent-1', body: expect.stringMatching(/^agent-1: The run has ended/) })])
+    expect(replies.filter(r => r.inReplyTo === 'q6').map(r => r.body).sort()).toEqual([expect.stringMatching(/^agent-2: The run has ended.* I made 1 proposals/), expect.stringMatching(/^agent-3: The run has ended.* I made 1 proposals/)])
 
     // Who may steer: a stranger's !pause, meant for every agent, gets one refusal (from the
     // founder, for all) and pauses nobody, twice over; the researcher's pauses every agent.

@@ -6,7 +6,7 @@ import { abbreviations } from '../../src/data/abbreviations.ts'
 import { tokenFeatures } from '../../src/data/token-features.ts'
 import { loadTask, TaskConfig } from '../../src/ml/task.ts'
 import { iob2 } from '../../src/ml/tasks/ner.ts'
-import { applyDelta, delta, weightsSha256 } from '../../src/ml/weights.ts'
+import { applyDelta, delta, weightsSha256, type Weights } from '../../src/ml/weights.ts'
 
 const config = TaskConfig.parse({ kind: 'ner', trainLimit: 400, testLimit: 150, features: 4096, epochs: 2, batchSize: 64, learningRate: 0.02 })
 
@@ -110,8 +110,10 @@ describe('NER task (BC5CDR)', () => {
       if (shard === undefined || task.judge?.entropy === undefined) throw new Error('no shard or entropy')
       const base = task.initialWeights(1)
       const noisy = task.poison(shard.train, { kind: 'noise', rate: 0.5, seed: 2 })
-      const [honest, taughtNoise] = await Promise.all([shard.train, noisy].map(async train => (await task.train(base, { ...shard, train }, { seed: 3 })).weights))
-      const [untrained, sure, unsure] = await Promise.all([base, honest, taughtNoise].map(async w => task.judge?.entropy?.(w, shard.val) as Promise<number>))
+      const taught = async (train: typeof noisy): Promise<Weights> => (await task.train(base, { ...shard, train }, { seed: 3 })).weights
+      const honest = await taught(shard.train)
+      const measure = task.judge.entropy
+      const [untrained, sure, unsure] = await Promise.all([base, honest, await taught(noisy)].map(async w => measure(w, shard.val)))
       expect(sure).toBeLessThan(unsure as number)
       expect(sure).toBeLessThan(untrained as number)
       // Never more than a uniform choice among the five tags, never below 0.

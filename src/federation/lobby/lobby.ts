@@ -6,11 +6,9 @@ import type { Identity } from '../../identity/index.ts'
 import type { Bus, BusMessage, Subscription } from '../../transport/index.ts'
 import { ChatGate } from '../chat-gate.ts'
 import type { ChatRules } from '../driver.ts'
+import { leadingMentions } from '../mentions.ts'
 import { Call, enrolment, federationOf } from './call.ts'
 import { FEDERATE_USAGE, parseFederate } from './federate-command.ts'
-
-/** A mention at the start of a message (`@agent-2`, `@agent-2:`, `@agent-2,`), with the space after it. */
-const LEADING_MENTION = /^\s*@([\w.:-]+?)[,:]?\s+/
 
 /** What an agent in a lobby is doing: waiting for a call, answering one, or federating. */
 export type LobbyPhase = 'idle' | 'enrolling' | 'federating'
@@ -112,13 +110,7 @@ export class Lobby {
     if (agents.includes(message.from) || message.from === account || message.from === name) return
     // While I federate, my agent answers the room (a new !federate included); an autopilot is silent.
     if (this.#phase === 'federating') return
-    // Every leading mention: `@agent-2 @agent-3 !status` is addressed to both.
-    const addressed: string[] = []
-    let text = message.body
-    for (let m = LEADING_MENTION.exec(text); m !== null; m = LEADING_MENTION.exec(text)) {
-      addressed.push(m[1] as string)
-      text = text.slice(m[0].length)
-    }
+    const { names: addressed, text } = leadingMentions(message.body)
     if (addressed.length > 0 && !addressed.includes(name)) return // addressed to someone else
     const [, command, args = ''] = /^!\s*(\S+)\s*([\s\S]*)$/.exec(text.trim()) ?? []
     if (command === undefined && addressed.length === 0) return // talk among people
