@@ -1,7 +1,7 @@
 /**
  * Who a chat message addresses. A name is `@agent-2`; a Matrix id (`@alice:lab.org`,
- * `@agent-2:localhost:8008`) names its localpart. The lobby and a federation's agents read messages by these two functions alone,
- * so a message means the same to both.
+ * `@agent-2:localhost:8008`) names its localpart. The lobby and a federation's agents read
+ * messages by these two functions alone, so a message means the same to both.
  */
 // The server part of a Matrix id is a dotted host or localhost, with any port (`@agent-2:why` is a name and a question).
 const NAME = '@([A-Za-z][\\w-]*)(?::(?:localhost|[\\w-]+(?:\\.[\\w-]+)+)(?::\\d+)?)?'
