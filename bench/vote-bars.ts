@@ -5,7 +5,7 @@
  * chooses a vote rule's bar on the DEV split only (the test split is never read).
  * Runs the task as the robustness bench does (5 members, quorum 2 of 4, 3 rounds, the last h members
  * hostile) under the given rule and settings (by default `classwise` with ratio 1: the runs decide as
- * the marginal rule does, and sign each class's scores), keeps every vote with the measurement it signs,
+ * the marginal rule does, and sign each class's scores; standing and probation take the rule's classRatio, 1.8, unless given), keeps every vote with the measurement it signs,
  * and writes them to --votes (--no-collect reads them from there instead, several files joined, and the
  * rule's flags given replace the collected terms' for the re-decision). Then
  * prints, per setting, what honest voters measured, and re-decides every vote offline at each candidate
@@ -33,7 +33,7 @@ const { values } = parseArgs({
     seeds: { type: 'string', default: '11,12,13' },
     settings: { type: 'string', default: 'clean,label-flip:1,label-flip:2' },
     acceptance: { type: 'string', default: 'classwise' },
-    'class-ratio': { type: 'string', default: '1' },
+    'class-ratio': { type: 'string' },
     'min-gain': { type: 'string' },
     'probation-gain': { type: 'string' },
     'exclude-rejected': { type: 'boolean', default: false },
@@ -64,6 +64,17 @@ const withBar = (terms: AcceptanceTerms, value: number): AcceptanceTerms => {
 interface CastVote { setting: string, seed: number, round: number, proposal: string, proposer: string, voter: string, proposerHostile: boolean, voterHostile: boolean, accept: boolean, measurement: Measured | { unusable: string } }
 interface Collected { terms: AcceptanceTerms, votes: CastVote[], runs: Array<{ setting: string, seed: number, metric: number, hostileMerged: number, honestRejected: number }> }
 
+/**
+ * The classRatio the live runs decide by: the command's; else 1 under classwise (its runs then decide as the
+ * marginal rule does, and sign each class's scores for the ratio's selection), and the rule's default (1.8) under
+ * standing and probation, as `conclave run` and the robustness bench use it (before 2026-12-04 these got 1 too).
+ */
+function classRatioOf (acceptance: string): { classRatio?: number } {
+  if (!(RULE_SETTINGS.classRatio as readonly string[]).includes(acceptance)) return {}
+  if (values['class-ratio'] !== undefined) return { classRatio: Number(values['class-ratio']) }
+  return acceptance === 'classwise' ? { classRatio: 1 } : {}
+}
+
 async function collect (): Promise<Collected> {
   const votes: CastVote[] = []
   const runs: Collected['runs'] = []
@@ -75,7 +86,7 @@ async function collect (): Promise<Collected> {
       const bad = Array.from({ length: Number(h) }, (_, i) => AGENTS - i)
       const config = parseRunConfig({
         ...TABLE1_BASE, agents: AGENTS, quorum: QUORUM, rounds: 3, seed, task: { kind: values.task }, evalSplit: 'dev', momentum: values.task === 'classify' ? 0.5 : 0,
-        acceptance: values.acceptance, ...((RULE_SETTINGS.classRatio as readonly string[]).includes(values.acceptance) ? { classRatio: Number(values['class-ratio']) } : {}), ...optional('min-gain', 'minGain'), ...optional('probation-gain', 'probationGain'), ...optional('min-sharpening', 'minSharpening'),
+        acceptance: values.acceptance, ...classRatioOf(values.acceptance), ...optional('min-gain', 'minGain'), ...optional('probation-gain', 'probationGain'), ...optional('min-sharpening', 'minSharpening'),
         excludeRejected: values['exclude-rejected'], strikes: Number(values.strikes ?? 1), gainingVouchers: values['gaining-vouchers'], badOnProbation: values['bad-on-probation'],
         attacks: attack === 'clean' ? [] : bad.map(agent => ({ kind: attack, agent }))
       } as unknown as RunConfigInput)
@@ -121,6 +132,7 @@ if (values.collect) await writeFile(values.votes, JSON.stringify(collected))
 /** The terms each bar is re-decided under: the live runs' terms, with what the command sets explicitly in their place. */
 const decidedTerms: AcceptanceTerms = AcceptanceTerms.parse({
   ...collected.terms,
+  ...(values['class-ratio'] === undefined ? {} : { classRatio: Number(values['class-ratio']) }),
   ...(values['min-gain'] === undefined ? {} : { minGain: Number(values['min-gain']) }),
   ...(values['probation-gain'] === undefined ? {} : { probationGain: Number(values['probation-gain']) }),
   ...(values.strikes === undefined || Number(values.strikes) === 1 ? {} : { strikes: Number(values.strikes) }),
