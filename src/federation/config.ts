@@ -329,8 +329,10 @@ gainingVouchers: false
 # probation: a member in bad standing must pass the probation test too, besides the classwise rule.
 badOnProbation: false
 # probation (classify, ner): a member on probation's update must sharpen a peer's predictions at least
-# this share of what the peer's own update does (keeps half-random labels out; not chosen yet).
-# minSharpening: 0.45
+# this share of what the peer's own update does. NER's chosen terms use 0 with badOnProbation (an
+# update on half-random tags leaves a peer's tags less sure from round 2 on; examples/hardened/ner.yaml);
+# on classify no share keeps half-random labels out without refusing honest newcomers (robustness-selection.md).
+# minSharpening: 0
 # A peer accepts an update that lowers its judge's score on its validation examples by at
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
 # 0.1 nats, ner and qa by log-likelihood with 0.01 nats per token).

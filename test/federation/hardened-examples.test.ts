@@ -1,0 +1,43 @@
+import { readFile } from 'node:fs/promises'
+import { describe, expect, it } from 'vitest'
+import { parseRunConfig, readConfigFile, type RunConfig } from '../../src/federation/config.ts'
+
+/** Every attack of the harness (bench/robustness.ts), each run with 1 and with 2 of 5 members hostile. */
+const ATTACKS = ['scale', 'random-noise', 'sign-flip', 'label-flip', 'label-noise', 'free-ride', 'stale', 'inflate-samples', 'collude', 'alie']
+
+interface Row { task: string, seed: number, hostile: number, attack: string, split: string, fromRound?: number, args?: unknown, quorum?: number, acceptance?: string, minGain?: number, probationGain?: number, minSharpening?: number, strikes?: number, excludeRejected?: boolean, gainingVouchers?: boolean, badOnProbation?: boolean }
+
+/** A run's acceptance terms as a robustness row names them (a default is left out). */
+const termsOf = (c: RunConfig | Row): Record<string, unknown> => ({
+  acceptance: c.acceptance ?? 'tolerance',
+  minGain: c.minGain,
+  probationGain: c.probationGain,
+  minSharpening: c.minSharpening,
+  strikes: c.strikes === 1 ? undefined : c.strikes,
+  excludeRejected: c.excludeRejected === true ? true : undefined,
+  gainingVouchers: c.gainingVouchers === true ? true : undefined,
+  badOnProbation: c.badOnProbation === true ? true : undefined
+})
+
+/**
+ * Cells (hostile/attack) of an example's terms not run in every seed yet, named so the gap is on the record: NER's
+ * minSharpening 0 was chosen on 2026-12-04 and its grid run as far as that session allowed (robustness-selection.md).
+ */
+const NOT_MEASURED: Record<string, string[]> = {
+  classify: [],
+  ner: ['1/scale', '1/random-noise', '2/random-noise', '1/sign-flip', '2/sign-flip', '1/free-ride', '2/free-ride', '1/stale', '2/stale', '1/inflate-samples', '2/inflate-samples']
+}
+
+describe('the hardened examples (examples/hardened)', () => {
+  it.each(['classify', 'ner'])('%s: its terms are the ones robustness.json measured against every attack, 1 and 2 of 5 hostile, seeds 1-3 on test, and with no attack', async task => {
+    const config = parseRunConfig(await readConfigFile(`examples/hardened/${task}.yaml`))
+    expect(config.task.kind).toBe(task)
+    expect(config.quorum).toEqual({ kind: 'fraction', fraction: 0.5 })
+    const { rows } = JSON.parse(await readFile('docs/results/robustness.json', 'utf8')) as { rows: Row[] }
+    const measured = rows.filter(r => r.task === task && r.split === 'test' && r.fromRound === undefined && r.args === undefined && r.quorum === undefined &&
+      JSON.stringify(termsOf(r)) === JSON.stringify(termsOf(config)))
+    const cells = new Set(measured.map(r => `${r.hostile}/${r.attack}/${r.seed}`))
+    const missing = [[0, 'none'], ...ATTACKS.flatMap(a => [[1, a], [2, a]])].map(([h, a]) => `${h as number}/${a as string}`).filter(c => [1, 2, 3].some(seed => !cells.has(`${c}/${seed}`)))
+    expect(missing).toEqual(NOT_MEASURED[task])
+  })
+})
