@@ -25,7 +25,7 @@ const termsOf = (c: RunConfig | Row): Record<string, unknown> => ({
  */
 const NOT_MEASURED: Record<string, string[]> = {
   classify: [],
-  ner: ['1/scale', '1/random-noise', '2/random-noise', '1/sign-flip', '2/sign-flip', '1/free-ride', '2/free-ride', '1/stale', '2/stale', '1/inflate-samples', '2/inflate-samples']
+  ner: ['1/scale', '1/random-noise', '1/sign-flip', '1/free-ride', '1/stale', '1/inflate-samples']
 }
 
 describe('the hardened examples (examples/hardened)', () => {
