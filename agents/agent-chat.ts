@@ -127,10 +127,11 @@ export class AgentChat {
   }
 
   #replyTo (body: string, from: string, members: readonly string[], gate: ChatGate): Promise<string> | undefined {
-    const mentioned = mentions(body).includes(this.name)
+    const addressed = mentions(body)
+    const mentioned = addressed.includes(this.name)
     const founder = members[0] === this.name
     const strangers = strangersIn(body, members)
-    const broadcast = mentions(body).length === 0 && body.trim().startsWith('!')
+    const broadcast = addressed.length === 0 && body.trim().startsWith('!')
     if (!mentioned && !broadcast && (strangers.length === 0 || !founder)) return undefined
     const { text } = leadingMentions(body)
     const command = mentioned || broadcast ? /^!\s*(\S+)/.exec(text)?.[1]?.toLowerCase() : undefined

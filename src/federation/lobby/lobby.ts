@@ -112,7 +112,7 @@ export class Lobby {
     if (this.#phase === 'federating') return
     const { names: addressed, text } = leadingMentions(message.body)
     if (addressed.length > 0 && !addressed.includes(name)) return // addressed to someone else
-    const [, command, args = ''] = /^!\s*(\S+)\s*([\s\S]*)$/.exec(text.trim()) ?? []
+    const [, command, args = ''] = /^!\s*(\S+)\s*([\s\S]*)$/.exec(text) ?? []
     if (command === undefined && addressed.length === 0) return // talk among people
     const speaker = agents[0] === account || addressed.length > 0
     const admission = this.#gate.admit(message.from, command?.toLowerCase())

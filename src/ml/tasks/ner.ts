@@ -60,8 +60,8 @@ export async function createNerTask (config: Config, options: TaskOptions = {}):
   const dev = subset(devRaw, config.testLimit, 'dev.conll')
   const chain = bioChain(tags)
   const shape = { features: config.features, hidden: config.hidden, classes: tags.length, ...(config.crf ? { chain } : {}) }
-  /** Each sentence's log-probability of its gold tags: its whole sequence under the CRF, else the sum of its tags'. */
   const logitsOf = rememberLogits((weights: Weights, rows: Sentence[]) => softmaxLogits(shape, weights, rows.flatMap(s => s.x)))
+  /** Each sentence's log-probability of its gold tags: its whole sequence under the CRF, else the sum of its tags'. */
   const sentenceLogLikelihoods = (weights: Weights, rows: Sentence[]): Float64Array => {
     const out = new Float64Array(rows.length)
     let at = 0
