@@ -5,6 +5,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     exclude: ['test/integration/**', 'node_modules/**'],
+    globalSetup: ['test/scratch-tmpdir.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks'

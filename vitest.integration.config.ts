@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/integration/**/*.int.test.ts'],
-    globalSetup: ['test/integration/setup.ts'],
+    // Services start first, so they keep the machine's temporary directory, not the run's.
+    globalSetup: ['test/integration/setup.ts', 'test/scratch-tmpdir.ts'],
     testTimeout: 120_000,
     hookTimeout: 1_800_000,
     pool: 'forks',
