@@ -1,7 +1,7 @@
 /**
  * `node bench/vote-bars.ts [--task classify|ner] [--seeds 11,12,13] [--settings clean,label-flip:1,label-flip:2]
  *  [--acceptance classwise|probation|…] [--class-ratio K] [--min-gain G] [--probation-gain P] [--exclude-rejected]
- *  [--strikes S] [--gaining-vouchers] [--bad-on-probation] [--min-sharpening T] [--votes FILE[,FILE…]] [--no-collect] [--bar classRatio|minGain|probationGain|minSharpening] [--bars 1,1.4,1.8]`:
+ *  [--strikes S] [--gaining-vouchers] [--bad-on-probation] [--min-sharpening T] [--sharpening-yardstick round] [--votes FILE[,FILE…]] [--no-collect] [--bar classRatio|minGain|probationGain|minSharpening] [--bars 1,1.4,1.8]`:
  * chooses a vote rule's bar on the DEV split only (the test split is never read).
  * Runs the task as the robustness bench does (5 members, quorum 2 of 4, 3 rounds, the last h members
  * hostile) under the given rule and settings (by default `classwise` with ratio 1: the runs decide as
@@ -19,6 +19,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { z } from 'zod'
 import { requiredAmongCounted, requiredOf } from '../src/core/quorum.ts'
 import { classEffects, RULE_SETTINGS, type Standing } from '../src/federation/acceptance.ts'
 import { AcceptanceTerms, ruling, type Measured } from '../src/federation/acceptance-terms.ts'
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     'gaining-vouchers': { type: 'boolean', default: false },
     'bad-on-probation': { type: 'boolean', default: false },
     'min-sharpening': { type: 'string' },
+    'sharpening-yardstick': { type: 'string' },
     votes: { type: 'string', default: '/tmp/classwise-votes.json' },
     bar: { type: 'string', default: 'classRatio' },
     bars: { type: 'string', default: '1,1.2,1.4,1.5,1.6,1.8,2,2.5' },
@@ -75,6 +77,9 @@ function classRatioOf (acceptance: string): { classRatio?: number } {
   return acceptance === 'classwise' ? { classRatio: 1 } : {}
 }
 
+/** What minSharpening measures against where the command says `round`; else the voter's own update. */
+const yardstick = values['sharpening-yardstick'] === undefined ? {} : { sharpeningYardstick: z.literal('round').parse(values['sharpening-yardstick']) }
+
 async function collect (): Promise<Collected> {
   const votes: CastVote[] = []
   const runs: Collected['runs'] = []
@@ -87,7 +92,7 @@ async function collect (): Promise<Collected> {
       const config = parseRunConfig({
         ...TABLE1_BASE, agents: AGENTS, quorum: QUORUM, rounds: 3, seed, task: { kind: values.task }, evalSplit: 'dev', momentum: values.task === 'classify' ? 0.5 : 0,
         acceptance: values.acceptance, ...classRatioOf(values.acceptance), ...optional('min-gain', 'minGain'), ...optional('probation-gain', 'probationGain'), ...optional('min-sharpening', 'minSharpening'),
-        excludeRejected: values['exclude-rejected'], strikes: Number(values.strikes ?? 1), gainingVouchers: values['gaining-vouchers'], badOnProbation: values['bad-on-probation'],
+        excludeRejected: values['exclude-rejected'], strikes: Number(values.strikes ?? 1), gainingVouchers: values['gaining-vouchers'], badOnProbation: values['bad-on-probation'], ...yardstick,
         attacks: attack === 'clean' ? [] : bad.map(agent => ({ kind: attack, agent }))
       } as unknown as RunConfigInput)
       const out = await mkdtemp(join(tmpdir(), 'conclave-vote-bars-'))
@@ -139,7 +144,8 @@ const decidedTerms: AcceptanceTerms = AcceptanceTerms.parse({
   ...(values['exclude-rejected'] ? { excludeRejected: true } : {}),
   ...(values['gaining-vouchers'] ? { gainingVouchers: true } : {}),
   ...(values['bad-on-probation'] ? { badOnProbation: true } : {}),
-  ...(values['min-sharpening'] === undefined ? {} : { minSharpening: Number(values['min-sharpening']) })
+  ...(values['min-sharpening'] === undefined ? {} : { minSharpening: Number(values['min-sharpening']) }),
+  ...yardstick
 })
 
 /** What honest voters measured, for the selection table: per vote, the worst class's fall, what the helped classes gain over what the hurt ones lose, and the improve and marginal tests' shares. */

@@ -47,6 +47,8 @@ export const AcceptanceTerms = z.object({
   badOnProbation: z.literal(true).optional(),
   /** For the probation rule: the share of what a voter's own update sharpens its predictions that a newcomer's update must sharpen them too. Absent: not asked. */
   minSharpening: z.number().min(0).max(1).optional(),
+  /** For minSharpening: measured against the round's median update as the voter measures it (`round`). Absent: against the voter's own update. */
+  sharpeningYardstick: z.literal('round').optional(),
   /** For the standing and probation rules: how many rejected updates of earlier rounds put a member in bad standing. Absent: one. */
   strikes: z.number().int().min(2).max(100).optional(),
   /** What is scored: global + Δw (`full`) or global + Δw / N (`share`). */
@@ -98,6 +100,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
     ...(config.acceptance === 'probation' && config.gainingVouchers === true ? { gainingVouchers: true } : {}),
     ...(config.acceptance === 'probation' && config.badOnProbation === true ? { badOnProbation: true } : {}),
     ...(config.acceptance === 'probation' && config.minSharpening !== undefined ? { minSharpening: sharpeningTerm(config.minSharpening, judge) } : {}),
+    ...(config.acceptance === 'probation' && config.sharpeningYardstick === 'round' ? { sharpeningYardstick: yardstickTerm(config) } : {}),
     ...(config.excludeRejected === true ? { excludeRejected: true } : {}),
     // One strike is what a charter without the term means: it stays off the record, as before the term existed.
     ...((config.acceptance === 'standing' || config.acceptance === 'probation') && config.strikes !== undefined && config.strikes > 1 ? { strikes: config.strikes } : {}),
@@ -114,9 +117,15 @@ function sharpeningTerm (share: number, judge: Pick<Judge<unknown>, 'entropy'>):
   return share
 }
 
+/** The round yardstick, for a charter that asks minSharpening; ConfigError for one that does not (it would measure for nothing). */
+function yardstickTerm (config: Pick<AcceptanceConfig, 'minSharpening'>): 'round' {
+  if (config.minSharpening === undefined) throw new ConfigError('sharpeningYardstick: round says what minSharpening measures against, and minSharpening is not set')
+  return 'round'
+}
+
 /** The rule the terms name, ready to decide. */
 export function ruleOf (terms: AcceptanceTerms): AcceptanceRule {
-  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain, classRatio: terms.classRatio, probationGain: terms.probationGain, gainingVouchers: terms.gainingVouchers, badOnProbation: terms.badOnProbation, minSharpening: terms.minSharpening }, terms)
+  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain, classRatio: terms.classRatio, probationGain: terms.probationGain, gainingVouchers: terms.gainingVouchers, badOnProbation: terms.badOnProbation, minSharpening: terms.minSharpening, sharpeningYardstick: terms.sharpeningYardstick }, terms)
 }
 
 export interface Ruling extends Verdict {

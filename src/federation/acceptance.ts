@@ -4,6 +4,9 @@ import type { Judge } from '../ml/task.ts'
 /** Most classes a vote may measure one by one (classify's corpus has 23; a record holds 16 KiB). */
 export const MAX_CLASSES = 64
 
+/** Most other updates of a round a vote measures: one per member, at most core/records.ts's MAX_MEMBERS (not imported: records.ts imports this module). */
+const MAX_ROUND_UPDATES = 256
+
 /**
  * What a peer measured of one update on its own validation examples, in its judge's units:
  * everything an acceptance rule may look at, so that whoever holds the numbers (the audit,
@@ -43,12 +46,15 @@ export const Measurement = z.object({
   /**
    * For the `minSharpening` term: the mean entropy of the model's predictions over my
    * validation examples (how unsure it is) with the global model, with this update applied,
-   * and with my own update of the round applied at the same scale (absent when I have none).
+   * and with my own update of the round applied at the same scale (absent when I have none);
+   * under `sharpeningYardstick: round`, also with each other update of the round I combine
+   * (`combined`'s, this one and mine excepted), at the same scale.
    */
   entropy: z.object({
     before: z.number(),
     after: z.number(),
-    reference: z.number().optional()
+    reference: z.number().optional(),
+    round: z.array(z.number()).max(MAX_ROUND_UPDATES).optional()
   }).strict().optional()
 }).strict()
 export type Measurement = z.infer<typeof Measurement>
@@ -215,6 +221,8 @@ export interface ProbationSettings extends ClasswiseSettings {
   badOnProbation?: boolean
   /** For a newcomer: the share of what the voter's own update sharpens its predictions (lowers their mean entropy) that its update must sharpen them too. */
   minSharpening?: number
+  /** What minSharpening measures against: the voter's own update (absent), or the round's median update as the voter measures it (`round`). */
+  sharpeningYardstick?: 'round'
 }
 
 /**
@@ -239,7 +247,7 @@ export function probationRule (settings: ProbationSettings): AcceptanceRule {
     decide: (measurement, given) => {
       const verdict = standing.decide(measurement, given)
       if (given === 'good' || (given === 'bad' && settings.badOnProbation !== true)) return verdict
-      return { accept: verdict.accept && improve.decide(measurement).accept && (settings.gainingVouchers !== true || vouches(measurement)) && (minSharpening === undefined || sharpens(measurement, minSharpening)), allowance: verdict.allowance }
+      return { accept: verdict.accept && improve.decide(measurement).accept && (settings.gainingVouchers !== true || vouches(measurement)) && (minSharpening === undefined || (settings.sharpeningYardstick === 'round' ? sharpensLikeTheRound : sharpens)(measurement, minSharpening)), allowance: verdict.allowance }
     }
   }
 }
@@ -258,6 +266,32 @@ function sharpens ({ entropy }: Measurement, share: number): boolean {
   if (entropy?.reference === undefined) return true
   const own = entropy.before - entropy.reference
   return own <= 0 || entropy.before - entropy.after >= share * own
+}
+
+/**
+ * Whether a newcomer's update sharpens the voter's predictions like the round's typical update:
+ * at least the median of what the round's updates do (the voter's own and every other it
+ * combines), short of it by at most `1 − share` of its size. Where the median flattens them
+ * (a model overconfident after the last merge: every update of classify's third round did on
+ * the dev split), the update may flatten them by at most `2 − share` times as much. The voter's
+ * own update alone is one member's data: on classify's dev split, in round 1, honest newcomers
+ * sharpened as little as 0.42 of it and half-random labels up to 0.60; of the round's median,
+ * honest 0.60 and up, noisy 0.52 at most; and a median of five measurements of which at most two
+ * are hostile lies between honest ones (robustness-selection.md). A voter with nothing measured
+ * has no yardstick, and does not refuse for it.
+ */
+function sharpensLikeTheRound ({ entropy }: Measurement, share: number): boolean {
+  if (entropy === undefined) return true
+  const sharpenings = [...(entropy.reference === undefined ? [] : [entropy.reference]), ...(entropy.round ?? [])].map(e => entropy.before - e)
+  if (sharpenings.length === 0) return true
+  const typical = median(sharpenings)
+  return entropy.before - entropy.after >= typical - (1 - share) * Math.abs(typical)
+}
+
+function median (xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
 /**
@@ -286,6 +320,7 @@ export interface AcceptanceConfig {
   gainingVouchers?: boolean
   badOnProbation?: boolean
   minSharpening?: number
+  sharpeningYardstick?: 'round'
 }
 
 /** The acceptance settings only some rules read (`acceptanceRule` below), and those rules. */
@@ -296,6 +331,7 @@ export const RULE_SETTINGS = {
   gainingVouchers: ['probation'],
   badOnProbation: ['probation'],
   minSharpening: ['probation'],
+  sharpeningYardstick: ['probation'],
   strikes: ['standing', 'probation']
 } as const satisfies Record<string, readonly AcceptanceRuleName[]>
 
@@ -320,6 +356,6 @@ export function acceptanceRule (config: AcceptanceConfig, judge: Pick<Judge<unkn
     case 'marginal': return marginalRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.marginal })
     case 'classwise': return classwiseRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.classwise, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO })
     case 'standing': return standingRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.standing, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO })
-    case 'probation': return probationRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.probation, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO, probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve, gainingVouchers: config.gainingVouchers, badOnProbation: config.badOnProbation, minSharpening: config.minSharpening })
+    case 'probation': return probationRule({ minGain: config.minGain ?? DEFAULT_MIN_GAIN.probation, classRatio: config.classRatio ?? DEFAULT_CLASS_RATIO, probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve, gainingVouchers: config.gainingVouchers, badOnProbation: config.badOnProbation, minSharpening: config.minSharpening, sharpeningYardstick: config.sharpeningYardstick })
   }
 }

@@ -119,6 +119,13 @@ export const RunConfig = z.object({
    */
   minSharpening: z.number().min(0).max(1).optional(),
   /**
+   * For `minSharpening`: `round` measures a member on probation's update against the round's
+   * median update as the peer measures it (its own and every other it combines), and where that
+   * flattens the predictions, lets the update flatten them at most `2 − minSharpening` times as
+   * much. Omitted: against the peer's own update, and no refusal where that does not sharpen.
+   */
+  sharpeningYardstick: z.literal('round').optional(),
+  /**
    * Whether the votes of a member whose update the federation rejected in an earlier round stop
    * counting, and the quorum is then a share of the peers whose votes count (its `count`, all of
    * them where fewer count). With two of five members hostile and quorum 2 of 4, their rejects
@@ -333,6 +340,10 @@ badOnProbation: false
 # update on half-random tags leaves a peer's tags less sure from round 2 on; examples/hardened/ner.yaml);
 # on classify no share keeps half-random labels out without refusing honest newcomers (robustness-selection.md).
 # minSharpening: 0
+# probation: measure minSharpening against the round's median update as the peer measures it, not the
+# peer's own update alone (on classify it keeps half-random labels out with 1 of 5 members hostile, and
+# refuses honest newcomers with 2: robustness-selection.md).
+# sharpeningYardstick: round
 # A peer accepts an update that lowers its judge's score on its validation examples by at
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
 # 0.1 nats, ner and qa by log-likelihood with 0.01 nats per token).

@@ -120,6 +120,7 @@ describe('config parsing under fuzzing: nothing but ConfigError, and valid confi
       gainingVouchers: { value: true, rules: ['probation'] },
       badOnProbation: { value: true, rules: ['probation'] },
       minSharpening: { value: 0.4, rules: ['probation'] },
+      sharpeningYardstick: { value: 'round', rules: ['probation'] },
       strikes: { value: 2, rules: ['standing', 'probation'] }
     }
     const rules = ['tolerance', 'improve', 'marginal', 'classwise', 'standing', 'probation']

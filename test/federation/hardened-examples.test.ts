@@ -5,7 +5,7 @@ import { parseRunConfig, readConfigFile, type RunConfig } from '../../src/federa
 /** Every attack of the harness (bench/robustness.ts), each run with 1 and with 2 of 5 members hostile. */
 const ATTACKS = ['scale', 'random-noise', 'sign-flip', 'label-flip', 'label-noise', 'free-ride', 'stale', 'inflate-samples', 'collude', 'alie']
 
-interface Row { task: string, seed: number, hostile: number, attack: string, split: string, fromRound?: number, args?: unknown, quorum?: number, acceptance?: string, minGain?: number, probationGain?: number, minSharpening?: number, strikes?: number, excludeRejected?: boolean, gainingVouchers?: boolean, badOnProbation?: boolean }
+interface Row { task: string, seed: number, hostile: number, attack: string, split: string, fromRound?: number, args?: unknown, quorum?: number, acceptance?: string, minGain?: number, probationGain?: number, minSharpening?: number, sharpeningYardstick?: string, strikes?: number, excludeRejected?: boolean, gainingVouchers?: boolean, badOnProbation?: boolean }
 
 /** A run's acceptance terms as a robustness row names them (a default is left out). */
 const termsOf = (c: RunConfig | Row): Record<string, unknown> => ({
@@ -13,6 +13,7 @@ const termsOf = (c: RunConfig | Row): Record<string, unknown> => ({
   minGain: c.minGain,
   probationGain: c.probationGain,
   minSharpening: c.minSharpening,
+  sharpeningYardstick: c.sharpeningYardstick,
   strikes: c.strikes === 1 ? undefined : c.strikes,
   excludeRejected: c.excludeRejected === true ? true : undefined,
   gainingVouchers: c.gainingVouchers === true ? true : undefined,

@@ -201,6 +201,46 @@ describe('the probation rule', () => {
     expect(() => smallConfig({ acceptance: 'standing', minSharpening: 0.45 })).toThrow(/minSharpening applies to the probation rule/)
   })
 
+  it('under sharpeningYardstick round, measures a newcomer against the round\'s median update, flattening included', () => {
+    const own = probationRule({ minGain: 0, classRatio: 1.8, probationGain: 0.1, gainingVouchers: true, minSharpening: 0.6 })
+    const round = probationRule({ minGain: 0, classRatio: 1.8, probationGain: 0.1, gainingVouchers: true, minSharpening: 0.6, sharpeningYardstick: 'round' })
+    expect(round.needs).toEqual(own.needs)
+    const at = (after: number, reference: number | undefined, others: number[]): Measurement => ({ ...honestShape, reference: honestShape.before + 0.4, after: honestShape.before + 0.1, entropy: { before: 3, after: 3 - after, ...(reference === undefined ? {} : { reference: 3 - reference }), round: others.map(e => 3 - e) } })
+    // Round 1: my own update sharpens my model by 0.011, the round's others by 0.005, 0.006 and 0.0027 (median 0.0055).
+    // An honest newcomer's 0.005 is 0.45 of mine, refused against my own update alone, 0.91 of the round's median.
+    expect(own.decide(at(0.005, 0.011, [0.005, 0.006, 0.0027]), 'new').accept).toBe(false)
+    expect(round.decide(at(0.005, 0.011, [0.005, 0.006, 0.0027]), 'new').accept).toBe(true)
+    // Half-random labels' 0.0027 is 0.49 of it: refused.
+    expect(round.decide(at(0.0027, 0.011, [0.005, 0.006, 0.005]), 'new').accept).toBe(false)
+    // Round 3: every update flattens my model (median −0.055). My own update is no yardstick; the round's median is:
+    // flattening by 0.07 is within 1.4 times it, by 0.12 is not.
+    expect(own.decide(at(-0.12, -0.05, [-0.04, -0.06, -0.07]), 'new').accept).toBe(true)
+    expect(round.decide(at(-0.07, -0.05, [-0.04, -0.06, -0.12]), 'new').accept).toBe(true)
+    expect(round.decide(at(-0.12, -0.05, [-0.04, -0.06, -0.07]), 'new').accept).toBe(false)
+    // In good standing nothing more is asked; with nothing measured to compare, nothing is refused.
+    expect(round.decide(at(-0.12, -0.05, [-0.04, -0.06, -0.07]), 'good').accept).toBe(true)
+    expect(round.decide(at(-0.12, undefined, []), 'new').accept).toBe(true)
+    const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m] as number : ((s[m - 1] as number) + (s[m] as number)) / 2 }
+    const value = fc.double({ min: -1, max: 1, noNaN: true })
+    fc.assert(fc.property(value, fc.option(value, { nil: undefined }), fc.array(value, { maxLength: 6 }), fc.constantFrom('new', 'good', 'bad') as fc.Arbitrary<'new' | 'good' | 'bad'>, (after, reference, others, given) => {
+      const m = at(after, reference, others)
+      const plain = probationRule({ minGain: 0, classRatio: 1.8, probationGain: 0.1, gainingVouchers: true }).decide(m, given)
+      const sharpenings = [...(m.entropy?.reference === undefined ? [] : [3 - m.entropy.reference]), ...(m.entropy?.round ?? []).map(e => 3 - e)]
+      const typical = median(sharpenings)
+      const sharp = sharpenings.length === 0 || 3 - (m.entropy?.after ?? 3) >= typical - 0.4 * Math.abs(typical)
+      expect(round.decide(m, given)).toEqual(given === 'new' ? { accept: plain.accept && sharp, allowance: plain.allowance } : plain)
+    }), { seed: 35, numRuns: 1000 })
+    // Chartered only beside minSharpening and for probation; the audit holds a vote to it.
+    const judge = { tolerance: 0.1, entropy: async () => 0 }
+    const terms = AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share', minSharpening: 0.6, sharpeningYardstick: 'round' }, judge))
+    expect(terms).toMatchObject({ minSharpening: 0.6, sharpeningYardstick: 'round' })
+    expect(() => termsOf({ acceptance: 'probation', voteScale: 'share', sharpeningYardstick: 'round' }, judge)).toThrow(/minSharpening is not set/)
+    expect(() => smallConfig({ acceptance: 'standing', sharpeningYardstick: 'round' } as never)).toThrow(/sharpeningYardstick applies to the probation rule/)
+    const vote = { type: 'vote', federation: 'f', round: 3, proposal: 'p', accept: true, score: 0.1, rationale: '', measurement: at(-0.12, -0.05, [-0.04, -0.06, -0.07]) } as never
+    expect(() => { assertFollowsTerms(terms, vote, 'the vote', 'new') }).toThrow(/makes the charter's probation rule reject for a proposer in new standing/)
+    expect(() => { assertFollowsTerms(AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share', minSharpening: 0.6 }, judge)), vote, 'the vote', 'new') }).not.toThrow()
+  })
+
   it('is chartered with its probation gain, and the charter\'s terms hold a vote on a newcomer to it', () => {
     const judge = { tolerance: 0.1 }
     const terms = AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share' }, judge))

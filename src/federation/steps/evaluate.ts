@@ -9,7 +9,7 @@ import type { ProposalEntry } from '../state.ts'
 import { assertTaught, autoDistil } from './distill.ts'
 import { fetchProposed } from './fetch-update.ts'
 import { measureGeometry, ownUpdate, type GeometryContext } from './geometry.ts'
-import { marginalScores } from './marginal.ts'
+import { marginalScores, roundEntropies } from './marginal.ts'
 
 export type EvaluateContext = GeometryContext & Pick<StepContext, 'store' | 'state' | 'identity' | 'terms' | 'shared'>
 
@@ -58,8 +58,13 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
       const mine = await ownUpdate(ctx, round, options)
       if (mine !== undefined) scores.reference = await referenceScore(ctx, { round, global, mine, scale, judge })
     }
-    if (needs.includes('entropy') && judge.entropy !== undefined) scores.entropy = await entropies(ctx, { round: entry.signed.record.round, global, shifted, scale, entropy: judge.entropy.bind(judge) }, options)
-    if (needs.includes('combined')) Object.assign(scores, await marginalScores(ctx, { entry, delta, global, scale, judge, robustness: terms.robustness, byClass: needs.includes('classes') }, options))
+    const marginal = { entry, delta, global, scale, judge, robustness: terms.robustness, byClass: needs.includes('classes') }
+    if (needs.includes('entropy') && judge.entropy !== undefined) {
+      const entropy = judge.entropy.bind(judge)
+      scores.entropy = await entropies(ctx, { round: entry.signed.record.round, global, shifted, scale, entropy }, options)
+      if (terms.sharpeningYardstick === 'round') scores.entropy.round = await roundEntropies(ctx, { ...marginal, entropy }, options)
+    }
+    if (needs.includes('combined')) Object.assign(scores, await marginalScores(ctx, marginal, options))
     const geometry = terms.robustness === undefined ? undefined : await ctx.timer.time('evaluate', () => measureGeometry(ctx, { entry, delta }, options))
     const measurement = signable(geometry === undefined ? scores : { ...scores, geometry })
     const verdict = ruling(terms, measurement, ctx.state.standing(entry.block))
