@@ -272,13 +272,14 @@ function sharpens ({ entropy }: Measurement, share: number): boolean {
  * Whether a newcomer's update sharpens the voter's predictions like the round's typical update:
  * at least the median of what the round's updates do (the voter's own and every other it
  * combines), short of it by at most `1 − share` of its size. Where the median flattens them
- * (a model overconfident after the last merge: every update of classify's third round did on
- * the dev split), the update may flatten them by at most `2 − share` times as much. The voter's
- * own update alone is one member's data: on classify's dev split, in round 1, honest newcomers
+ * (a model overconfident after the last merge: in every vote of classify's third round on the
+ * dev split), the update may flatten them by at most `2 − share` times as much. The voter's own
+ * update alone is one member's data: on classify's dev split, in round 1, honest newcomers
  * sharpened as little as 0.42 of it and half-random labels up to 0.60; of the round's median,
  * honest 0.60 and up, noisy 0.52 at most; and a median of five measurements of which at most two
- * are hostile lies between honest ones (robustness-selection.md). A voter with nothing measured
- * has no yardstick, and does not refuse for it.
+ * are hostile lies between honest ones. On test, with two of five hostile, it still refused
+ * honest newcomers that both honest peers had to accept (robustness-selection.md). A voter with
+ * nothing measured has no yardstick, and does not refuse for it.
  */
 function sharpensLikeTheRound ({ entropy }: Measurement, share: number): boolean {
   if (entropy === undefined) return true
