@@ -111,6 +111,8 @@ interface Row {
   /** Final metric of the federation under attack, and of the same federation with the hostile members absent. */
   metric: number, absent: number
   hostileMerged: number, hostileProposed: number, honestRejected: number, honestProposed: number
+  /** The same counts round by round, as the ledger decided them (the hostile members' merges from round 1, whatever fromRound); rows written before 2026-12-04 evening lack them. */
+  byRound?: Array<{ round: number, hostileMerged: number, honestRejected: number }>
 }
 const jsonPath = join(values.out, 'robustness.json')
 const saved: Row[] = await readFile(jsonPath, 'utf8').then(t => (JSON.parse(t) as { rows: Row[] }).rows, () => [])
@@ -142,9 +144,12 @@ if (!values.render) {
           const config = parseRunConfig({ ...base, attacks: bad.map(agent => ({ kind: attack, agent, fromRound, ...args })) })
           const report = await runFederation(config, { out, force: true })
           const hostileNames = new Set(bad.map(a => memberName(a - 1)))
+          const { reputation } = await readRunView(join(out, 'ledger'))
+          /** The hostile (or honest) members' merged (or rejected) updates up to `round`, as the ledger decided them. */
+          const upTo = (round: number, isHostile: boolean, field: 'accepted' | 'rejected'): number => reputation.filter(r => r.round === round && hostileNames.has(r.member.name) === isHostile).reduce((n, r) => n + r[field], 0)
+          const byRound = Array.from({ length: rounds }, (_, i) => i + 1).map(round => ({ round, hostileMerged: upTo(round, true, 'accepted') - upTo(round - 1, true, 'accepted'), honestRejected: upTo(round, false, 'rejected') - upTo(round - 1, false, 'rejected') }))
           // A member that turned later is hostile only from then: what it had merged before, honestly, is not counted.
-          const view = fromRound === 1 ? undefined : await readRunView(join(out, 'ledger'))
-          const mergedBefore = (view?.reputation ?? []).filter(r => r.round === fromRound - 1 && hostileNames.has(r.member.name)).reduce((n, r) => n + r.accepted, 0)
+          const mergedBefore = fromRound === 1 ? 0 : upTo(fromRound - 1, true, 'accepted')
           await rm(out, { recursive: true, force: true })
           const of = (isHostile: boolean): typeof report.agents => report.agents.filter(a => hostileNames.has(a.name) === isHostile)
           const row: Row = {
@@ -155,7 +160,8 @@ if (!values.render) {
             hostileMerged: of(true).reduce((n, a) => n + a.accepted, 0) - mergedBefore,
             hostileProposed: (rounds - fromRound + 1) * hostile,
             honestRejected: of(false).reduce((n, a) => n + a.rejected, 0),
-            honestProposed: rounds * (AGENTS - hostile)
+            honestProposed: rounds * (AGENTS - hostile),
+            byRound
           }
           rows.push(row)
           done.add(key(row))
