@@ -130,7 +130,7 @@ export class AgentChat {
     const addressed = mentions(body)
     const mentioned = addressed.includes(this.name)
     const founder = members[0] === this.name
-    const strangers = strangersIn(body, members)
+    const strangers = strangersIn(addressed, members)
     const broadcast = addressed.length === 0 && body.trim().startsWith('!')
     if (!mentioned && !broadcast && (strangers.length === 0 || !founder)) return undefined
     const { text } = leadingMentions(body)
@@ -178,9 +178,8 @@ export function strangersReply (strangers: readonly string[], members: readonly 
   return `There is no ${strangers.join(' or ')} in this federation. Its members are ${members.join(', ')}: ask one with @${members[0]}, or send a !command to all.`
 }
 
-/** Mentions of agents that are not members, when the message mentions no member. */
-export function strangersIn (body: string, members: readonly string[]): string[] {
-  const addressed = mentions(body)
+/** Of a message's mentions (`mentions(body)`), those of agents that are not members, when it mentions no member. */
+export function strangersIn (addressed: readonly string[], members: readonly string[]): string[] {
   if (addressed.some(n => members.includes(n))) return []
   return addressed.filter(n => AGENT_NAME.test(n))
 }

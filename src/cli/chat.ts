@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { ConclaveError, ConfigError } from '../core/errors.ts'
+import { mentions } from '../federation/mentions.ts'
 import { ObservedRun } from '../federation/observer.ts'
 import type { Participant } from '../federation/participant.ts'
 import type { TeacherUse } from '../federation/steps/distill.ts'
@@ -83,8 +84,9 @@ export async function chatCommand (args: string[], io: ChatIo): Promise<number> 
         } else say(`There is no ${name === '' ? 'agent by that name' : name}; the members are ${run.names.join(', ')}.`)
       } else if (line.startsWith('/')) say(`Unknown command ${line.split(/\s+/)[0]}; /help lists them.`)
       else if (line !== '') {
-        const strangers = strangersIn(line, run.names)
-        const addressed = run.names.find(n => new RegExp(`(^|\\s)@${n}\\b`).test(line)) ?? current
+        const named = mentions(line)
+        const strangers = strangersIn(named, run.names)
+        const addressed = named.find(n => run.names.includes(n)) ?? current
         try {
           say(strangers.length > 0 ? strangersReply(strangers, run.names) : `${addressed}: ${await (await chatWith(addressed)).answer(line)}`)
         } catch (err) {

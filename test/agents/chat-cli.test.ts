@@ -136,8 +136,8 @@ describe('conclave chat DIR: talking to the agents of a finished run', () => {
     expect(await snapshot(dir)).toEqual(before)
   })
 
-  it('/agent switches agents, @agent-N asks another once, an unknown agent is told the members, /help helps', async () => {
-    const { out } = await converse([dir, '--agent', 'agent-2'], ['!status', '/agent agent-3', 'what did round 1 merge?', '@agent-1 !status', '@agent-9 hello?', '/agent agent-7', '/help', '/bogus'])
+  it('/agent switches agents, @agent-N asks another once (the first named of several), an unknown agent is told the members, /help helps', async () => {
+    const { out } = await converse([dir, '--agent', 'agent-2'], ['!status', '/agent agent-3', 'what did round 1 merge?', '@agent-1 !status', '@agent-9 hello?', '/agent agent-7', '/help', '/bogus', '/agent agent-2', '@agent-3 @agent-1 !status'])
     const lines = out.split('\n')
     expect(lines).toContainEqual(expect.stringMatching(/^agent-2: The run has ended: all 2 planned rounds are merged/))
     expect(lines).toContain('Now talking to agent-3.')
@@ -147,6 +147,8 @@ describe('conclave chat DIR: talking to the agents of a finished run', () => {
     expect(lines).toContain('There is no agent-7; the members are agent-1, agent-2, agent-3.')
     expect(out).toContain('/agent NAME    talk to another agent from now on')
     expect(lines).toContain('Unknown command /bogus; /help lists them.')
+    // Two mentions: the first named answers, as mentions are read in the room (src/federation/mentions.ts).
+    expect(lines).toContainEqual(expect.stringMatching(/^agent-3: The run has ended/))
   })
 
   it('refuses what is not a run directory, and an agent the run does not have', async () => {
