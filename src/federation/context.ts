@@ -119,7 +119,8 @@ export type StepProgress = { [K in keyof ParticipantEvents]: { type: K, detail: 
 export interface StepOptions extends AbortOptions, ProgressOptions<StepProgress> {}
 
 /** The global model as I hold it; `judged`: my judge's score of it on my validation examples, and `unsure`: the mean entropy of its predictions there, each measured once per model. */
-export type HeldModel = GlobalModel & { ref: ModelRef, judged?: number, unsure?: number }
+/** A global model as I hold it, with what I measured of it on my validation examples: its score, its mean entropy, and its mean entropy with each update of its round applied at its share (by proposal). */
+export type HeldModel = GlobalModel & { ref: ModelRef, judged?: number, unsure?: number, unsureWith?: Map<BlockId, number> }
 
 /** What one member holds between steps: its own, changed only by its steps. */
 export interface Holdings {
@@ -146,8 +147,8 @@ export interface Holdings {
   readonly own: Map<number, Weights>
   /** My judge's score of the global model (by its CID) with my own update of a round applied, the bar a must-improve rule sets peers. */
   readonly referenceScores: Map<number, { model: string, score: number, unsure?: number }>
-  /** Per round, the updates I combine to measure each one's marginal effect (by global model and number of proposals seen), my score of their combination, and how unsure each leaves my model (sharpeningYardstick: round). */
-  readonly combinations: Map<number, { model: string, proposals: number, updates: Map<BlockId, Weights>, combined?: { score: number, classes?: ClassScore[] }, unsure?: Map<BlockId, number> }>
+  /** Per round, the updates I combine to measure each one's marginal effect (by global model and number of proposals seen), and my score of their combination. */
+  readonly combinations: Map<number, { model: string, proposals: number, updates: Map<BlockId, Weights>, combined?: { score: number, classes?: ClassScore[] } }>
   /** An update trained for a round before I drafted it (as my reference when judging a peer): my draft takes it rather than train twice. */
   readonly prepared: Map<number, Draft>
   /** An update for a round still training, started before my turn (trainAhead): my draft and my reference take it when it is done. */

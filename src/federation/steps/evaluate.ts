@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { ConclaveError, NotOnCommitteeError, UnmeasurableUpdateError } from '../../core/errors.ts'
+import type { BlockId } from '../../core/records.ts'
 import { judgeOf, type Judge } from '../../ml/task.ts'
 import { shiftedModel, type Weights } from '../../ml/weights.ts'
 import type { Measurement } from '../acceptance.ts'
@@ -9,7 +10,7 @@ import type { ProposalEntry } from '../state.ts'
 import { assertTaught, autoDistil } from './distill.ts'
 import { fetchProposed } from './fetch-update.ts'
 import { measureGeometry, ownUpdate, type GeometryContext } from './geometry.ts'
-import { marginalScores, roundEntropies } from './marginal.ts'
+import { admitted, marginalScores, type MarginalParams } from './marginal.ts'
 
 export type EvaluateContext = GeometryContext & Pick<StepContext, 'store' | 'state' | 'identity' | 'terms' | 'shared'>
 
@@ -61,7 +62,7 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
     const marginal = { entry, delta, global, scale, judge, robustness: terms.robustness, byClass: needs.includes('classes') }
     if (needs.includes('entropy') && judge.entropy !== undefined) {
       const entropy = judge.entropy.bind(judge)
-      scores.entropy = await entropies(ctx, { round: entry.signed.record.round, global, shifted, scale, entropy }, options)
+      scores.entropy = await entropies(ctx, { entry, global, shifted, scale, entropy }, options)
       if (terms.sharpeningYardstick === 'round') scores.entropy.round = await roundEntropies(ctx, { ...marginal, entropy }, options)
     }
     if (needs.includes('combined')) Object.assign(scores, await marginalScores(ctx, marginal, options))
@@ -103,22 +104,50 @@ async function referenceScore (ctx: Pick<StepContext, 'held' | 'timer'>, { round
   return score
 }
 
+type Entropy = (weights: Weights, rows: unknown[]) => Promise<number>
+
 /**
  * How unsure my model is of its predictions on my validation examples (mean entropy): the
  * global model's (once per model), with this update, and with my own update of its round
  * (once per round and model, beside its score).
  */
-async function entropies (ctx: EvaluateContext, { round, global, shifted, scale, entropy }: { round: number, global: HeldModel, shifted: Weights, scale: number, entropy: (w: Weights, rows: unknown[]) => Promise<number> }, options: StepOptions): Promise<NonNullable<Measurement['entropy']>> {
+async function entropies (ctx: EvaluateContext, { entry, global, shifted, scale, entropy }: { entry: ProposalEntry, global: HeldModel, shifted: Weights, scale: number, entropy: Entropy }, options: StepOptions): Promise<NonNullable<Measurement['entropy']>> {
   const val = ctx.held.shard.val
   global.unsure ??= await ctx.timer.time('evaluate', () => entropy(global.weights, val))
   // The model with the update, as its score was measured: a judge that keeps its forward pass answers from it.
-  const after = await ctx.timer.time('evaluate', () => entropy(shifted, val))
-  const mine = await ownUpdate(ctx, round, options)
+  const after = await unsureWith(ctx, global, entry.block, () => shifted, entropy)
+  const mine = await ownUpdate(ctx, entry.signed.record.round, options)
   if (mine === undefined) return { before: global.unsure, after }
-  const known = ctx.held.referenceScores.get(round)
+  const known = ctx.held.referenceScores.get(entry.signed.record.round)
   const reference = known?.model === global.ref.cid && known.unsure !== undefined ? known.unsure : await ctx.timer.time('evaluate', () => entropy(shiftedModel(global.weights, mine, scale), val))
   if (known?.model === global.ref.cid) known.unsure = reference
   return { before: global.unsure, after, reference }
+}
+
+/**
+ * How unsure my model is with each other update of the round I combine applied at its share,
+ * `entry`'s and mine excepted (those are the vote's `after` and `reference`): the round's
+ * yardstick for `sharpeningYardstick: round`.
+ */
+async function roundEntropies (ctx: EvaluateContext, params: MarginalParams & { entropy: Entropy }, options: StepOptions): Promise<number[]> {
+  const { entry, global, scale, entropy } = params
+  const { updates } = await admitted(ctx, params, options)
+  const entropies: number[] = []
+  for (const [block, delta] of updates) {
+    if (block === entry.block || ctx.state.proposals.get(block)?.signed.issuer === ctx.identity.did) continue
+    entropies.push(await unsureWith(ctx, global, block, () => shiftedModel(global.weights, delta, scale), entropy))
+  }
+  return entropies
+}
+
+/** How unsure my model is with `block`'s update applied (`shifted`), measured once per global model: a vote's `after`, and the round's yardstick in the votes on the round's other updates. */
+async function unsureWith (ctx: Pick<StepContext, 'held' | 'timer'>, global: HeldModel, block: BlockId, shifted: () => Weights, entropy: Entropy): Promise<number> {
+  global.unsureWith ??= new Map()
+  const known = global.unsureWith.get(block)
+  if (known !== undefined) return known
+  const unsure = await ctx.timer.time('evaluate', () => entropy(shifted(), ctx.held.shard.val))
+  global.unsureWith.set(block, unsure)
+  return unsure
 }
 
 /** My judge's score of `model` on my validation examples, measured once until they change. */

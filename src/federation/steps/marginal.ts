@@ -50,36 +50,13 @@ export async function marginalScores (ctx: MarginalContext, params: MarginalPara
 
 interface Scored { score: number, classes?: ClassScore[] }
 
-/**
- * How unsure my model is (mean entropy on my validation examples) with each other update of the
- * round I combine applied at its share, `entry`'s and mine excepted (those are the vote's `after`
- * and `reference`): the round's yardstick for `sharpeningYardstick: round`. Each measured once per
- * global model and number of proposals, as the combination is.
- */
-export async function roundEntropies (ctx: MarginalContext, params: MarginalParams & { entropy: (weights: Weights, rows: unknown[]) => Promise<number> }, options: StepOptions = {}): Promise<number[]> {
-  const { entry, global, scale, entropy } = params
-  const round = await admitted(ctx, params, options)
-  round.unsure ??= new Map()
-  const entropies: number[] = []
-  for (const [block, delta] of round.updates) {
-    if (block === entry.block || ctx.state.proposals.get(block)?.signed.issuer === ctx.identity.did) continue
-    let unsure = round.unsure.get(block)
-    if (unsure === undefined) {
-      unsure = await ctx.timer.time('evaluate', () => entropy(shiftedModel(global.weights, delta, scale), ctx.held.shard.val))
-      round.unsure.set(block, unsure)
-    }
-    entropies.push(unsure)
-  }
-  return entropies
-}
-
 /** Each label's mean score under the combination with and without the update (both measured on the same examples, so the labels agree). */
 function classwise (combined: readonly ClassScore[], without: readonly ClassScore[]): NonNullable<Measurement['classes']> {
   return combined.map((c, i) => ({ label: c.label, n: c.n, combined: c.mean, without: without[i]?.mean ?? c.mean }))
 }
 
 /** The round's updates I admit to the combination, gathered once per global model and number of proposals. */
-async function admitted (ctx: MarginalContext, { entry, global, robustness }: MarginalParams, options: StepOptions): Promise<{ updates: Map<BlockId, Weights>, combined?: Scored, unsure?: Map<BlockId, number> }> {
+export async function admitted (ctx: MarginalContext, { entry, global, robustness }: MarginalParams, options: StepOptions): Promise<{ updates: Map<BlockId, Weights>, combined?: Scored }> {
   const { held, state } = ctx
   const round = entry.signed.record.round
   const ids = state.rounds.get(round)?.proposals ?? []
