@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { medianOf } from '../ml/aggregate/median.ts'
 import type { Judge } from '../ml/task.ts'
 
 /** Most classes a vote may measure one by one (classify's corpus has 23; a record holds 16 KiB). */
@@ -285,14 +286,8 @@ function sharpensLikeTheRound ({ entropy }: Measurement, share: number): boolean
   if (entropy === undefined) return true
   const sharpenings = [...(entropy.reference === undefined ? [] : [entropy.reference]), ...(entropy.round ?? [])].map(e => entropy.before - e)
   if (sharpenings.length === 0) return true
-  const typical = median(sharpenings)
+  const typical = medianOf(sharpenings)
   return entropy.before - entropy.after >= typical - (1 - share) * Math.abs(typical)
-}
-
-function median (xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
 /**
