@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
+import { Attack } from '../../src/federation/attacks.ts'
 import { parseRunConfig, readConfigFile, type RunConfig } from '../../src/federation/config.ts'
 
-/** Every attack of the harness (bench/robustness.ts), each run with 1 and with 2 of 5 members hostile. */
-const ATTACKS = ['scale', 'random-noise', 'sign-flip', 'label-flip', 'label-noise', 'free-ride', 'stale', 'inflate-samples', 'collude', 'alie']
+/** Every attack the harness knows (bench/robustness.ts runs each), each run with 1 and with 2 of 5 members hostile. */
+const ATTACKS = Attack.options.map(a => a.shape.kind.value)
 
 interface Row { task: string, seed: number, hostile: number, attack: string, split: string, fromRound?: number, args?: unknown, quorum?: number, acceptance?: string, minGain?: number, probationGain?: number, minSharpening?: number, sharpeningYardstick?: string, strikes?: number, excludeRejected?: boolean, gainingVouchers?: boolean, badOnProbation?: boolean }
 
