@@ -10,6 +10,8 @@ import { join } from 'node:path'
  */
 export default async function setup (): Promise<() => Promise<void>> {
   const dir = await mkdtemp(join(tmpdir(), 'conclave-test-run-'))
+  // A server a test restarts outlives the run: it is started in the machine's (test/integration/synapse.ts).
+  process.env.CONCLAVE_MACHINE_TMPDIR ??= tmpdir()
   process.env.TMPDIR = dir
   return async () => { await rm(dir, { recursive: true, force: true }) }
 }

@@ -1,11 +1,10 @@
-import { execFileSync } from 'node:child_process'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { BusMessage } from '../../src/transport/index.ts'
 import { createMatrixBus } from '../../src/transport/matrix.ts'
-import { newMatrixUser, synapseUrl } from './synapse.ts'
+import { newMatrixUser, restartSynapse, synapseUrl } from './synapse.ts'
 import { busTests } from '../conformance/bus.ts'
 import { silentLogger } from '../../src/core/logger.ts'
 import { createIdentity } from '../../src/identity/index.ts'
@@ -163,8 +162,7 @@ describe('Matrix bus: restarts lose and duplicate nothing', () => {
     await a.publish(room, record(1))
     await a.publish(room, record(2))
     await until(() => seen.length === 2)
-    execFileSync('scripts/services/synapse.sh', ['down'], { stdio: 'inherit' })
-    execFileSync('scripts/services/synapse.sh', ['up'], { stdio: 'inherit' })
+    restartSynapse()
     await a.publish(room, record(3))
     await a.publish(room, record(4))
     await until(() => seen.length >= 4, 60_000)

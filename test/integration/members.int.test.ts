@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process'
 import { mkdtemp, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { reportsOf, start, threeMembers, until, type Member } from './members.ts'
-import { newMatrixUser, synapseUrl, uniqueName } from './synapse.ts'
+import { newMatrixUser, restartSynapse, synapseUrl, uniqueName } from './synapse.ts'
 
 /**
  * No member's access token (given in its config file) is anywhere in what it wrote (its
@@ -76,8 +75,7 @@ describe('a homeserver restart during a federation across processes', () => {
       await until('every member has the charter', async () => running.every(m => m.output.join('').includes('chartered')) ? true : undefined, running, 180)
       // The restart falls inside the federation: nobody has finished its last round.
       expect(running.filter(m => m.output.join('').includes('round 2:'))).toEqual([])
-      execFileSync('scripts/services/synapse.sh', ['down'], { stdio: 'inherit' })
-      execFileSync('scripts/services/synapse.sh', ['up'], { stdio: 'inherit' })
+      restartSynapse()
       expect(await Promise.all(running.map(m => m.exited))).toEqual([0, 0, 0])
       const reports = await reportsOf(root)
       for (const report of reports) expect(report.audit).toMatchObject({ ok: true, records: 27 }) // charter + 2 × (3 proposals, 6 votes, 3 decisions, 1 checkpoint)

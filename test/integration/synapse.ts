@@ -1,8 +1,19 @@
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { registerWithSharedSecret } from '../../src/transport/matrix-admin.ts'
 
 /** The Synapse that test/integration/setup.ts started (scripts/services/synapse.sh). */
 export const synapseUrl = `http://127.0.0.1:${process.env.SYNAPSE_PORT ?? '8008'}`
+
+/**
+ * Stops and starts that Synapse, as an operator would. It outlives the test run, so it gets the
+ * machine's temporary directory, not the run's (test/scratch-tmpdir.ts removes that at the end).
+ */
+export function restartSynapse (): void {
+  const env = { ...process.env, TMPDIR: process.env.CONCLAVE_MACHINE_TMPDIR ?? process.env.TMPDIR }
+  execFileSync('scripts/services/synapse.sh', ['down'], { stdio: 'inherit', env })
+  execFileSync('scripts/services/synapse.sh', ['up'], { stdio: 'inherit', env })
+}
 
 /** A unique, lower-case name with `prefix`, for users, rooms and federations that must not collide across runs. */
 export function uniqueName (prefix: string): string {
