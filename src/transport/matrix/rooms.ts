@@ -58,9 +58,10 @@ async function ensureRoom (client: MatrixClient, alias: string, room: string, se
       await inviteMissing(client, id, settings.invite ?? [], signal)
       return id
     } catch (err) {
-      // A room being created has its alias before its join rule and its invites: wait for them.
-      if (err instanceof MatrixError && err.errcode === 'M_FORBIDDEN') {
-        if (attempt === 9) throw new ConfigError(`${client.getUserId() ?? 'this account'} may not join ${alias}: the room is invite-only and nobody invited it (list every member's account in bus.accounts, or register them with bus.registrationSecret)`, { cause: err })
+      // A room being created has its alias before its creator, its join rule and its invites: wait for them.
+      // (Before its creator is in it, Synapse answers a join 404 M_UNKNOWN: no server in the room is known.)
+      if (err instanceof MatrixError && (err.errcode === 'M_FORBIDDEN' || (err.errcode === 'M_UNKNOWN' && err.httpStatus === 404))) {
+        if (attempt === 9 && err.errcode === 'M_FORBIDDEN') throw new ConfigError(`${client.getUserId() ?? 'this account'} may not join ${alias}: the room is invite-only and nobody invited it (list every member's account in bus.accounts, or register them with bus.registrationSecret)`, { cause: err })
         await pause(JOIN_RULE_MS, undefined, { signal })
         continue
       }
