@@ -1,4 +1,5 @@
 import { AsyncResource } from 'node:async_hooks'
+import { setTimeout as pause } from 'node:timers/promises'
 import { access, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
@@ -67,6 +68,8 @@ export class ParticipantAgent implements Driver {
   readonly #logger: Logger
   readonly #listener: (e: { block: BlockId, type: string, issuer: string }) => void
   readonly #abort: AbortController
+  /** Ends the waits between turns on a vote owed (close). */
+  readonly #closing = new AbortController()
   #chatSubscription?: Subscription
   /**
    * Runs in the context the agent was created in. An event often arrives while another
@@ -138,7 +141,7 @@ export class ParticipantAgent implements Driver {
       decider: deciderOf(model),
       logger: options.logger,
       // Abstaining starves the quorum: a turn on a peer's proposal ends only once I voted on it.
-      duty: event => event.type === 'proposal' && !participant.hasVoted(event.proposal) && participant.state.proposals.get(event.proposal)?.decision === undefined
+      duty: event => event.type === 'proposal' && owesVote(participant, event.proposal)
         ? `you must vote on ${event.proposal} before ending this turn (evaluate it first if you have not)`
         : undefined,
       think: call => participant.timer.time('model', call),
@@ -154,6 +157,7 @@ export class ParticipantAgent implements Driver {
 
   get paused (): boolean { return this.#paused }
   get busy (): boolean { return this.#queue.busy }
+  get failure (): unknown { return this.#fault }
 
   async idle (): Promise<void> {
     await this.#queue.idle()
@@ -215,6 +219,7 @@ export class ParticipantAgent implements Driver {
   }
 
   async close (): Promise<void> {
+    this.#closing.abort()
     await this.#queue.idle().catch(() => undefined)
     this.#stopListening()
     const memory = this.#graph.checkpointer
@@ -226,7 +231,34 @@ export class ParticipantAgent implements Driver {
     this.#chatSubscription?.unsubscribe()
   }
 
+  /**
+   * A turn on the event; one on a peer's proposal that ended without the vote it owes (a
+   * tool failed: kubo slow to answer, a ledger busy) is taken again after a pause, a few
+   * times: otherwise the round waits out its window for a vote that never comes.
+   */
   async #turn (event: AgentEvent): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      await this.#once(event)
+      if (event.type !== 'proposal' || this.#abort.signal.aborted || !owesVote(this.participant, event.proposal)) return
+      const name = this.participant.name
+      if (attempt > VOTE_RETRIES) {
+        this.#logger.warn(`${name}: gave up voting on ${event.proposal} after ${attempt} turns`)
+        return
+      }
+      const seconds = 2 ** (attempt - 1)
+      this.#logger.warn(`${name}: turn on ${event.proposal} ended without my vote; trying again in ${seconds} s`, { attempt })
+      const stop = AbortSignal.any([this.#abort.signal, this.#closing.signal])
+      await pause(seconds * 1000, undefined, { signal: stop }).catch(() => undefined)
+      if (stop.aborted) return
+      // Paused meanwhile: the event waits for !resume with the rest.
+      if (this.#paused) {
+        this.#held.push(event)
+        return
+      }
+    }
+  }
+
+  async #once (event: AgentEvent): Promise<void> {
     if (this.#abort.signal.aborted) return
     const before = await this.#graph.getState(this.#run)
     const old = ((before.values.messages ?? []) as BaseMessage[]).slice(0, -this.#memory).flatMap(m => m.id === undefined ? [] : [new RemoveMessage({ id: m.id })])
@@ -271,6 +303,14 @@ export class ParticipantAgent implements Driver {
     this.notify({ type: 'round-open', round })
     return `Training and proposing an update for round ${round}.`
   }
+}
+
+/** Turns taken again on a proposal whose turn ended without my vote (waiting 1, 2, 4, 8, 16 s before each). */
+const VOTE_RETRIES = 5
+
+/** I have not voted on the proposal and it is not decided yet. */
+function owesVote (participant: Participant, proposal: BlockId): boolean {
+  return !participant.hasVoted(proposal) && participant.state.proposals.get(proposal)?.decision === undefined
 }
 
 /** The model's name on the record: its spec (`gguf:<file name>`, `ollama:<model>`), or `policy`. */

@@ -2,7 +2,7 @@ import { access, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConclaveError, ConfigError } from '../core/errors.ts'
-import { consoleLogger, silentLogger, type Logger } from '../core/logger.ts'
+import { consoleLogger, warningLogger, type Logger } from '../core/logger.ts'
 import { CONFIG_TEMPLATE, parseRunConfig, readConfigFile, type RunConfig, type RunConfigInput } from '../federation/config.ts'
 import type { DriverFactory } from '../federation/driver.ts'
 import { roundTable } from '../federation/report.ts'
@@ -184,7 +184,7 @@ async function run (args: string[]): Promise<number> {
     })
   const out = resolve(values.resume ?? values.out)
   await preflight(config)
-  const logger = values.verbose ? consoleLogger : silentLogger
+  const logger = values.verbose ? consoleLogger : warningLogger
   const driver = config.agent.driver === 'autopilot' ? undefined : await agentsFor(config, values.config, logger)
   process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)}${config.committee === undefined ? '' : ` within committees of ${config.committee}`} → ${out}\n`)
   const dashboard = values.dashboard ? await dashboardForRun(out, values.port) : undefined
@@ -249,7 +249,7 @@ async function agentCommand (args: string[]): Promise<number> {
   if (values.lobby) return lobbyCommand({ ...fromFile, agent }, values.config, values.verbose)
   const config = parseMemberConfig({ ...fromFile, agent }, dirname(resolve(values.config)))
   await preflight(config.run)
-  const logger = values.verbose ? consoleLogger : silentLogger
+  const logger = values.verbose ? consoleLogger : warningLogger
   const driver = config.run.agent.driver === 'autopilot' ? undefined : await agentsFor(config.run, values.config, logger)
   const stop = new AbortController()
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { stop.abort(signal) })
@@ -273,7 +273,7 @@ async function lobbyCommand (settings: Record<string, unknown>, configPath: stri
   const { parseLobbyConfig, runLobby } = await import('../federation/lobby/lobby-member.ts')
   const config = parseLobbyConfig(settings, dirname(resolve(configPath)))
   await preflight(config.run)
-  const logger = verbose ? consoleLogger : silentLogger
+  const logger = verbose ? consoleLogger : warningLogger
   const driver = config.run.agent.driver === 'autopilot' ? undefined : await agentsFor(config.run, configPath, logger)
   const stop = new AbortController()
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { stop.abort(signal) })

@@ -15,6 +15,12 @@ export const consoleLogger: Logger = {
   warn (message, fields) { process.stderr.write(format('warn', message, fields)) }
 }
 
+/** Warnings only (to stderr): what the CLI prints without --verbose, so a member that cannot do its part says why. */
+export const warningLogger: Logger = {
+  info () {},
+  warn: consoleLogger.warn
+}
+
 function format (level: string, message: string, fields?: object): string {
   return `[${level}] ${message}${fields === undefined ? '' : ' ' + JSON.stringify(fields)}\n`
 }

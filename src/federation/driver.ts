@@ -24,8 +24,10 @@ export interface Driver {
   prepareRound?(round: number): Promise<void>
   /** True while the driver has work queued or running. */
   readonly busy: boolean
-  /** Resolves when the driver has nothing left to do. */
+  /** Resolves when the driver has nothing left to do; rejects with its failure, if any. */
   idle(): Promise<void>
+  /** What made the driver fail (an error none of its turns could handle), once it has. */
+  readonly failure?: unknown
   /** What the driver did, for the run report (agents only). */
   activity?(): Activity
   /** After a restart: finishes what the driver was doing when it stopped. */

@@ -112,7 +112,7 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   const participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, room, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
   const chat = { steer: new Set([...run.researchers, ...buses.accounts]), limit: run.agent.chatLimit }
   const driver = await (options.driver ?? autopilot)(participant, { ledger, bus, room, nameOf: did => names.get(did) ?? did, dir: join(config.dir, 'agents', config.name), chat, rounds: run.rounds })
-  const clock = wallClock(participant)
+  const clock = wallClock(participant, { driver })
   const until = async (done: () => boolean, seconds: number): Promise<boolean> => clock.until(done, seconds, { signal: options.signal })
   const log = (event: RoundProgress): void => { logger.info(`${config.name}: ${event.type}`, { ...event }) }
 

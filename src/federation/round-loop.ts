@@ -27,14 +27,19 @@ export function settlingClock (settle: () => Promise<void>): Clock {
   }
 }
 
-/** The clock of a member process: polls every `pollMs` (rethrowing the participant's faults) until done or the time is up. */
-export function wallClock (participant: Pick<Participant, 'idle'>, { pollMs = 200 } = {}): Clock {
+/**
+ * The clock of a member process: polls every `pollMs` until done or the time is up,
+ * rethrowing the participant's faults and its driver's failure as soon as they happen (not
+ * once the window has passed: a member whose agent broke ends instead of waiting it out).
+ */
+export function wallClock (participant: Pick<Participant, 'idle'>, { pollMs = 200, driver }: { pollMs?: number, driver?: Pick<Driver, 'failure'> } = {}): Clock {
   return {
     settle: async () => {}, // the other members run on their own
     until: async (done, seconds, { signal } = {}) => {
       const deadline = Date.now() + seconds * 1000
       while (!done()) {
         signal?.throwIfAborted()
+        if (driver?.failure !== undefined) throw driver.failure
         await participant.idle()
         if (Date.now() > deadline) return false
         await sleep(pollMs, undefined, { signal }).catch(() => signal?.throwIfAborted())

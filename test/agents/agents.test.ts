@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { ParticipantAgent, agentDriver } from '../../agents/index.ts'
 import { FileCheckpointSaver } from '../../graphs/file-checkpointer.ts'
-import { ConclaveError } from '../../src/core/errors.ts'
+import { BackendUnavailableError, ConclaveError } from '../../src/core/errors.ts'
 import type { Vote } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
@@ -349,6 +349,38 @@ describe('tool errors', () => {
     // each step's decider is in the memory a restarted agent resumes from: a vote it then casts is recorded as that decider's
     expect(new Set((await federation.memory()).filter(m => m.type === 'ai').map(m => m.name))).toEqual(new Set(['scripted']))
     expect(sim.participants[0]?.state.rounds.get(1)?.proposals).toHaveLength(3)
+    expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
+  })
+})
+
+describe('a turn that ends without the vote it owes', () => {
+  let sim: Simulation | undefined
+  afterEach(async () => { await sim?.close(); sim = undefined })
+
+  // kubo that gives no answer in time, once: the policy stops the turn on the tool's error, and the vote would never come.
+  it('is taken again, and the vote is cast: a store that failed once costs no vote', async () => {
+    let failures = 0
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), {
+      dir: await tempDir(),
+      driver: async (participant, context) => {
+        if (participant.name === 'agent-1') {
+          const evaluate = participant.evaluate.bind(participant)
+          participant.evaluate = async (...args) => {
+            if (failures++ === 0) throw new BackendUnavailableError('kubo at http://127.0.0.1:5001 gave no answer to cat within 30000 ms')
+            return evaluate(...args)
+          }
+        }
+        return ParticipantAgent.create(participant, context)
+      }
+    })
+    await sim.charter()
+    await sim.round(1)
+    const agent1 = sim.participants[0]?.did
+    const judged = (await votesOnLedger(sim)).filter(v => v.issuer === agent1).map(v => v.vote.proposal)
+    const peers = (sim.participants[0]?.state.rounds.get(1)?.proposals ?? []).filter(id => sim?.participants[0]?.state.proposals.get(id)?.signed.issuer !== agent1)
+    expect(failures).toBeGreaterThan(1)
+    expect(judged.sort()).toEqual(peers.sort())
+    expect(agentOf(sim, 0).toolCalls.evaluate).toBe(3) // one failed, then one per peer
     expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
   })
 })
