@@ -99,7 +99,8 @@ export class Sync {
       try {
         const batch = await request(() => this.#client.http.authedRequest<SyncResponse>(Method.Get, '/sync', { since: this.#since, timeout: String(pollMs), filter: TIMELINE_FILTER }), { signal })
         for (const [roomId, joined] of Object.entries(batch.rooms?.join ?? {})) {
-          if (joined.timeline?.limited === true) logger.warn('the homeserver left events out of a sync batch: more than the timeline limit happened at once', { roomId, limit: TIMELINE_LIMIT })
+          // A room I have just joined comes limited (its history before my join left out), which I do not count anyway.
+          if (joined.timeline?.limited === true && this.#live.has(roomId)) logger.warn('the homeserver left events out of a sync batch: more than the timeline limit happened at once', { roomId, limit: TIMELINE_LIMIT })
           // My join before this batch's timeline: everything in it comes after.
           if ((joined.state?.events ?? []).some(e => this.#isMyJoin(e))) this.#live.add(roomId)
           for (const event of joined.timeline?.events ?? []) this.#take(roomId, event, deliver)
