@@ -65,7 +65,7 @@ describe('a member process killed before it voted, restarted on its own director
       }, running, 240)
       // Killed only once its room's sync token (saved after each batch it handled) has moved past them and past its peers'
       // votes on each other's proposals: the restarted process is not handed them again as news.
-      await until('agent-3 holds its peers\' votes on each other', async () => (await copyOf(root, 3)).filter(r => r.type === 'vote' && r.issuer !== victim).length === 2 ? true : undefined, running, 120)
+      await until('agent-3 holds its peers\' votes on each other', async () => (await copyOf(root, 3)).filter(r => r.type === 'vote' && r.issuer !== victim).length === 2 ? true : undefined, running, 300)
       const token = join(root, 'agent-3', 'sync-token')
       const seen = await readFile(token, 'utf8')
       await until('agent-3 handles one more batch from the room', async () => await readFile(token, 'utf8') !== seen ? true : undefined, running, 120)
