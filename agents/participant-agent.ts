@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
 import { HumanMessage, RemoveMessage, type BaseMessage } from '@langchain/core/messages'
 import { ConclaveError } from '../src/core/errors.ts'
+import { RETRY_WAITS_S } from '../src/core/retry.ts'
 import { silentLogger, type Logger } from '../src/core/logger.ts'
 import { POLICY, type BlockId, type Judgement } from '../src/core/records.ts'
 import { unjudged, type Activity, type Decisions, type Driver, type DriverContext, type LlmCounts } from '../src/federation/driver.ts'
@@ -233,19 +234,19 @@ export class ParticipantAgent implements Driver {
 
   /**
    * A turn on the event; one on a peer's proposal that ended without the vote it owes (a
-   * tool failed: kubo slow to answer, a ledger busy) is taken again after a pause, a few
-   * times: otherwise the round waits out its window for a vote that never comes.
+   * tool failed: kubo slow to answer, a ledger busy) is taken again after each of
+   * RETRY_WAITS_S: otherwise the round waits out its window for a vote that never comes.
    */
   async #turn (event: AgentEvent): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       await this.#once(event)
       if (event.type !== 'proposal' || this.#abort.signal.aborted || !owesVote(this.participant, event.proposal)) return
       const name = this.participant.name
-      if (attempt > VOTE_RETRIES) {
+      const seconds = RETRY_WAITS_S[attempt - 1]
+      if (seconds === undefined) {
         this.#logger.warn(`${name}: gave up voting on ${event.proposal} after ${attempt} turns`)
         return
       }
-      const seconds = 2 ** (attempt - 1)
       this.#logger.warn(`${name}: turn on ${event.proposal} ended without my vote; trying again in ${seconds} s`, { attempt })
       const stop = AbortSignal.any([this.#abort.signal, this.#closing.signal])
       await pause(seconds * 1000, undefined, { signal: stop }).catch(() => undefined)
@@ -304,9 +305,6 @@ export class ParticipantAgent implements Driver {
     return `Training and proposing an update for round ${round}.`
   }
 }
-
-/** Turns taken again on a proposal whose turn ended without my vote (waiting 1, 2, 4, 8, 16 s before each). */
-const VOTE_RETRIES = 5
 
 /** I have not voted on the proposal and it is not decided yet. */
 function owesVote (participant: Participant, proposal: BlockId): boolean {

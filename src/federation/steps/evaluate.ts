@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { ConclaveError, NotOnCommitteeError, UnmeasurableUpdateError } from '../../core/errors.ts'
+import { BackendUnavailableError, ConclaveError, NotOnCommitteeError, TrainPoolClosedError, TrainWorkerCrashedError, UnmeasurableUpdateError } from '../../core/errors.ts'
 import type { BlockId } from '../../core/records.ts'
 import { judgeOf, type Judge } from '../../ml/task.ts'
 import { shiftedModel, type Weights } from '../../ml/weights.ts'
@@ -24,10 +24,14 @@ export function assertJudge ({ state, identity }: Pick<StepContext, 'state' | 'i
   }
 }
 
+/** Failures of the voter's own means (a store or ledger that does not answer, its training workers), not of the update. */
+const MINE = [BackendUnavailableError, TrainWorkerCrashedError, TrainPoolClosedError]
+
 /**
  * Fetches a peer's Δw, checks it, measures global + Δw (or its share) against global on my
  * validation data and asks the charter's acceptance terms. An update that cannot be used is evaluated
- * as such, never thrown: the only vote on it is reject. Measured once per proposal.
+ * as such, never thrown: the only vote on it is reject. A failure of my own means is thrown (MINE).
+ * Measured once per proposal.
  */
 export async function evaluate (ctx: EvaluateContext, { entry }: { entry: ProposalEntry }, options: StepOptions = {}): Promise<Evaluation> {
   const { held, task } = ctx
@@ -73,7 +77,8 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
     const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}; ${mineSummary(scores)}may fall ${verdict.allowance.toFixed(4)})${verdict.geometry}`
     evaluation = { ...base, before, after, score, passes: verdict.accept, summary, measurement, verdict: { accept: verdict.accept, allowance: verdict.allowance }, geometry }
   } catch (err) {
-    if (!(err instanceof ConclaveError)) throw err
+    // My store or my training failing is no fault of the update: I judge it once they work.
+    if (!(err instanceof ConclaveError) || MINE.some(kind => err instanceof kind)) throw err
     options.onProgress?.({ type: 'conclave:record:rejected', detail: { block: entry.block, error: err } })
     evaluation = { ...base, before: Number.NaN, after: Number.NaN, score: 0, passes: false, summary: `cannot use this update: ${err.code}`, unusable: err.code }
   }
