@@ -8,7 +8,7 @@ import { ConclaveError } from '../src/core/errors.ts'
 import { RETRY_WAITS_S } from '../src/core/retry.ts'
 import { silentLogger, type Logger } from '../src/core/logger.ts'
 import { POLICY, type BlockId, type Judgement } from '../src/core/records.ts'
-import { unjudged, type Activity, type Decisions, type Driver, type DriverContext, type LlmCounts } from '../src/federation/driver.ts'
+import { owesVote, unjudged, type Activity, type Decisions, type Driver, type DriverContext, type LlmCounts } from '../src/federation/driver.ts'
 import type { Participant } from '../src/federation/participant.ts'
 import { SerialQueue } from '../src/core/serial-queue.ts'
 import type { Subscription } from '../src/transport/index.ts'
@@ -142,7 +142,7 @@ export class ParticipantAgent implements Driver {
       decider: deciderOf(model),
       logger: options.logger,
       // Abstaining starves the quorum: a turn on a peer's proposal ends only once I voted on it.
-      duty: event => event.type === 'proposal' && owesVote(participant, event.proposal)
+      duty: event => event.type === 'proposal' && owed(participant, event.proposal)
         ? `you must vote on ${event.proposal} before ending this turn (evaluate it first if you have not)`
         : undefined,
       think: call => participant.timer.time('model', call),
@@ -240,7 +240,7 @@ export class ParticipantAgent implements Driver {
   async #turn (event: AgentEvent): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       await this.#once(event)
-      if (event.type !== 'proposal' || this.#abort.signal.aborted || !owesVote(this.participant, event.proposal)) return
+      if (event.type !== 'proposal' || this.#abort.signal.aborted || !owed(this.participant, event.proposal)) return
       const name = this.participant.name
       const seconds = RETRY_WAITS_S[attempt - 1]
       if (seconds === undefined) {
@@ -306,9 +306,10 @@ export class ParticipantAgent implements Driver {
   }
 }
 
-/** I have not voted on the proposal and it is not decided yet. */
-function owesVote (participant: Participant, proposal: BlockId): boolean {
-  return !participant.hasVoted(proposal) && participant.state.proposals.get(proposal)?.decision === undefined
+/** The proposal's event owes my vote (a proposal event names one I hold: I was woken for it). */
+function owed (participant: Participant, proposal: BlockId): boolean {
+  const entry = participant.state.proposals.get(proposal)
+  return entry !== undefined && owesVote(participant, entry)
 }
 
 /** The model's name on the record: its spec (`gguf:<file name>`, `ollama:<model>`), or `policy`. */

@@ -118,7 +118,6 @@ export type StepProgress = { [K in keyof ParticipantEvents]: { type: K, detail: 
 /** Every step takes these last. */
 export interface StepOptions extends AbortOptions, ProgressOptions<StepProgress> {}
 
-/** The global model as I hold it; `judged`: my judge's score of it on my validation examples, and `unsure`: the mean entropy of its predictions there, each measured once per model. */
 /** A global model as I hold it, with what I measured of it on my validation examples: its score, its mean entropy, and its mean entropy with each update of its round applied at its share (by proposal). */
 export type HeldModel = GlobalModel & { ref: ModelRef, judged?: number, unsure?: number, unsureWith?: Map<BlockId, number> }
 

@@ -102,5 +102,10 @@ export function unjudged (participant: Pick<Participant, 'state' | 'did' | 'hasV
   const { state } = participant
   if (state.charter === undefined) return []
   return (state.rounds.get(state.currentRound())?.proposals ?? []).flatMap(id => state.proposals.get(id) ?? [])
-    .filter(e => state.judges(e.block).includes(participant.did) && e.decision === undefined && !participant.hasVoted(e.block))
+    .filter(e => owesVote(participant, e))
+}
+
+/** I judge the proposal (its committee, or every member but the proposer), it is undecided, and I have not voted on it. */
+export function owesVote (participant: Pick<Participant, 'state' | 'did' | 'hasVoted'>, entry: ProposalEntry): boolean {
+  return participant.state.judges(entry.block).includes(participant.did) && entry.decision === undefined && !participant.hasVoted(entry.block)
 }

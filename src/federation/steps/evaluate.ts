@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { BackendUnavailableError, ConclaveError, NotOnCommitteeError, TrainPoolClosedError, TrainWorkerCrashedError, UnmeasurableUpdateError } from '../../core/errors.ts'
 import type { BlockId } from '../../core/records.ts'
+import { whileUnavailable } from '../../core/retry.ts'
 import { judgeOf, type Judge } from '../../ml/task.ts'
 import { shiftedModel, type Weights } from '../../ml/weights.ts'
 import type { Measurement } from '../acceptance.ts'
@@ -30,10 +31,18 @@ const MINE = [BackendUnavailableError, TrainWorkerCrashedError, TrainPoolClosedE
 /**
  * Fetches a peer's Δw, checks it, measures global + Δw (or its share) against global on my
  * validation data and asks the charter's acceptance terms. An update that cannot be used is evaluated
- * as such, never thrown: the only vote on it is reject. A failure of my own means is thrown (MINE).
+ * as such, never thrown: the only vote on it is reject. A failure of my own means (MINE) is no
+ * fault of the update: evaluated again while my store or ledger does not answer, then thrown.
  * Measured once per proposal.
  */
 export async function evaluate (ctx: EvaluateContext, { entry }: { entry: ProposalEntry }, options: StepOptions = {}): Promise<Evaluation> {
+  return whileUnavailable(async () => evaluateOnce(ctx, entry, options), {
+    signal: options.signal,
+    onRetry: (err, seconds) => { ctx.logger.warn(`${ctx.name} could not evaluate ${entry.block} yet; trying again in ${seconds} s`, { reason: err.message }) }
+  })
+}
+
+async function evaluateOnce (ctx: EvaluateContext, entry: ProposalEntry, options: StepOptions): Promise<Evaluation> {
   const { held, task } = ctx
   const known = held.evaluations.get(entry.block)
   if (known !== undefined) return known
@@ -77,7 +86,6 @@ export async function evaluate (ctx: EvaluateContext, { entry }: { entry: Propos
     const summary = `${judge.name} on my ${shard.val.length} validation examples: ${before.toFixed(4)} → ${after.toFixed(4)} (${score >= 0 ? '+' : ''}${score.toFixed(4)}; ${mineSummary(scores)}may fall ${verdict.allowance.toFixed(4)})${verdict.geometry}`
     evaluation = { ...base, before, after, score, passes: verdict.accept, summary, measurement, verdict: { accept: verdict.accept, allowance: verdict.allowance }, geometry }
   } catch (err) {
-    // My store or my training failing is no fault of the update: I judge it once they work.
     if (!(err instanceof ConclaveError) || MINE.some(kind => err instanceof kind)) throw err
     options.onProgress?.({ type: 'conclave:record:rejected', detail: { block: entry.block, error: err } })
     evaluation = { ...base, before: Number.NaN, after: Number.NaN, score: 0, passes: false, summary: `cannot use this update: ${err.code}`, unusable: err.code }

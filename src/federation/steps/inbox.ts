@@ -1,7 +1,6 @@
 import { ruleOf } from '../acceptance-terms.ts'
 import { termsFor, type StepContext } from '../context.ts'
 import { ConclaveError, NotAnchoredError } from '../../core/errors.ts'
-import { whileUnavailable } from '../../core/retry.ts'
 import { POLICY, type BlockId, type SignedRecord } from '../../core/records.ts'
 import { forgedMeasurement } from '../attacks.ts'
 import { fetchModel } from '../content.ts'
@@ -133,12 +132,9 @@ async function judgeArrival (ctx: InboxContext, entry: ProposalEntry, options: S
   }
 }
 
-/** The autopilot: evaluate (again while my store does not answer), then vote as the acceptance rule says. */
+/** The autopilot: evaluate, then vote as the acceptance rule says. */
 async function judge (ctx: InboxContext, entry: ProposalEntry, options: StepOptions): Promise<void> {
-  const evaluation = await whileUnavailable(async () => evaluate(ctx, { entry }, options), {
-    signal: options.signal,
-    onRetry: (err, seconds) => { ctx.logger.warn(`${ctx.name} could not evaluate ${entry.block} yet; trying again in ${seconds} s`, { reason: err.message }) }
-  })
+  const evaluation = await evaluate(ctx, { entry }, options)
   if (ctx.collusion !== undefined && ctx.conduct.attackAt(entry.signed.record.round) !== undefined) {
     const ally = ctx.collusion.some(i => ctx.state.charter?.record.members[i - 1] === entry.signed.issuer)
     const accept = ally && evaluation.unusable === undefined
