@@ -14,6 +14,7 @@ import { SerialQueue } from '../src/core/serial-queue.ts'
 import type { Subscription } from '../src/transport/index.ts'
 import { createChatModel, describeEvent, JsonToolChatModel, ProtocolPolicyChatModel, type AgentEvent } from '../src/llm/index.ts'
 import { AgentChat } from './agent-chat.ts'
+import { Pause } from './pause.ts'
 import { stepLine } from './step-line.ts'
 import { FileCheckpointSaver } from '../graphs/file-checkpointer.ts'
 import { buildParticipantGraph } from '../graphs/participant.ts'
@@ -57,7 +58,7 @@ export class ParticipantAgent implements Driver {
   readonly toolNames: string[]
   /** The tools that declare they fit each kind of event (defineTool `events`): its message names them. */
   readonly #fitting: ReadonlyMap<AgentEvent['type'], string[]>
-  #paused = false
+  readonly #pause: Pause
   readonly #held: AgentEvent[] = []
   readonly #queue = new SerialQueue()
   readonly #graph: ReturnType<typeof buildParticipantGraph>
@@ -81,8 +82,9 @@ export class ParticipantAgent implements Driver {
   readonly #detached = AsyncResource.bind(<T>(fn: () => T): T => fn())
   #fault: unknown
 
-  private constructor (participant: Participant, context: DriverContext, graph: ReturnType<typeof buildParticipantGraph>, tools: readonly BoundTool[], options: AgentOptions, counters: { llm: LlmCounts, toolCalls: Record<string, number>, decisions: Decisions }, abort: AbortController) {
+  private constructor (participant: Participant, context: DriverContext, graph: ReturnType<typeof buildParticipantGraph>, tools: readonly BoundTool[], options: AgentOptions, counters: { llm: LlmCounts, toolCalls: Record<string, number>, decisions: Decisions }, abort: AbortController, pause: Pause) {
     this.#abort = abort
+    this.#pause = pause
     this.participant = participant
     this.#context = context
     this.#graph = graph
@@ -120,7 +122,7 @@ export class ParticipantAgent implements Driver {
       // Live: what the ledger holds and I have not applied yet is handled as if it had just come on the bus.
       sync: () => p.catchUp({ react: true }),
       activity: () => ({ tools: this.toolNames, ...this.activity() }),
-      control: { pause: () => this.#pause(), resume: () => this.#resume(), propose: () => this.#propose(), paused: () => this.#paused }
+      control: { pause: () => this.#pauseNow(), resume: () => this.#resume(), propose: () => this.#propose(), paused: () => this.#pause.on }
     }, { model: model instanceof ProtocolPolicyChatModel ? undefined : model, logger: this.#logger })
     this.#chatSubscription = await this.#chat.listen(this.#context.bus, this.#context.room, this.#context.chat)
   }
@@ -129,7 +131,8 @@ export class ParticipantAgent implements Driver {
     const model = options.model ?? await createChatModel(options.llm ?? 'policy', { seed: options.seed })
     const counters = { llm: { calls: 0, valid: 0, retried: 0, fallback: 0 }, toolCalls: {} as Record<string, number>, decisions: {} as Decisions }
     const abort = new AbortController()
-    const tools = bindTools([...PROTOCOL_TOOLS, ...(options.plugins ?? [])], { participant, ledger: context.ledger, nameOf: context.nameOf, signal: abort.signal, judgement: options.judgement ?? 'rule' })
+    const pause = new Pause(participant.name)
+    const tools = bindTools([...PROTOCOL_TOOLS, ...(options.plugins ?? [])], { participant, ledger: context.ledger, nameOf: context.nameOf, signal: abort.signal, judgement: options.judgement ?? 'rule', guard: pause.guard })
     const checkpointer = await FileCheckpointSaver.open(join(context.dir, 'memory.json'))
     const graph = buildParticipantGraph({
       model,
@@ -139,6 +142,7 @@ export class ParticipantAgent implements Driver {
       maxSteps: options.maxSteps ?? 8,
       checkpointer,
       signal: abort.signal,
+      paused: () => pause.on,
       decider: deciderOf(model),
       logger: options.logger,
       // Abstaining starves the quorum: a turn on a peer's proposal ends only once I voted on it.
@@ -149,14 +153,14 @@ export class ParticipantAgent implements Driver {
       onStep: step => { (options.logger ?? silentLogger).info(stepLine(participant.name, step)) },
       ...counters
     })
-    const agent = new ParticipantAgent(participant, context, graph, tools, options, counters, abort)
+    const agent = new ParticipantAgent(participant, context, graph, tools, options, counters, abort, pause)
     // A researcher's !pause outlives the process: restarted, I stay paused until !resume.
-    agent.#paused = await access(agent.#pauseFile).then(() => true, () => false)
+    pause.on = await access(agent.#pauseFile).then(() => true, () => false)
     await agent.listen(model)
     return agent
   }
 
-  get paused (): boolean { return this.#paused }
+  get paused (): boolean { return this.#pause.on }
   get busy (): boolean { return this.#queue.busy }
   get failure (): unknown { return this.#fault }
 
@@ -174,12 +178,12 @@ export class ParticipantAgent implements Driver {
    * train (same model, shard and seed), so starting it on a spare core costs only that core.
    */
   async prepareRound (round: number): Promise<void> {
-    if (!this.#paused && !this.participant.hasProposed(round)) await this.participant.trainAhead(round)
+    if (!this.#pause.on && !this.participant.hasProposed(round)) await this.participant.trainAhead(round)
   }
 
   /** Wakes the agent with an event (held while it is paused). */
   notify (event: AgentEvent): void {
-    if (this.#paused) {
+    if (this.#pause.on) {
       this.#held.push(event)
       return
     }
@@ -236,10 +240,13 @@ export class ParticipantAgent implements Driver {
    * A turn on the event; one on a peer's proposal that ended without the vote it owes (a
    * tool failed: kubo slow to answer, a ledger busy) is taken again after each of
    * RETRY_WAITS_S: otherwise the round waits out its window for a vote that never comes.
+   * A pause holds the event for !resume: one queued when it came, or whose turn it cut short.
    */
   async #turn (event: AgentEvent): Promise<void> {
     for (let attempt = 1; ; attempt++) {
+      if (this.#pause.on) return this.#hold(event)
       await this.#once(event)
+      if (this.#pause.on) return this.#hold(event)
       if (event.type !== 'proposal' || this.#abort.signal.aborted || !owed(this.participant, event.proposal)) return
       const name = this.participant.name
       const seconds = RETRY_WAITS_S[attempt - 1]
@@ -251,12 +258,13 @@ export class ParticipantAgent implements Driver {
       const stop = AbortSignal.any([this.#abort.signal, this.#closing.signal])
       await pause(seconds * 1000, undefined, { signal: stop }).catch(() => undefined)
       if (stop.aborted) return
-      // Paused meanwhile: the event waits for !resume with the rest.
-      if (this.#paused) {
-        this.#held.push(event)
-        return
-      }
     }
+  }
+
+  /** Keeps an event for !resume, unless what it asks of me is done (my proposal anchored, my vote cast). */
+  #hold (event: AgentEvent): void {
+    const done = event.type === 'proposal' ? !owed(this.participant, event.proposal) : this.participant.hasProposed(event.round)
+    if (!done) this.#held.push(event)
   }
 
   async #once (event: AgentEvent): Promise<void> {
@@ -280,15 +288,17 @@ export class ParticipantAgent implements Driver {
   /** Where a pause is kept while it lasts (my directory; no secret in it). */
   get #pauseFile (): string { return join(this.#context.dir, 'paused.json') }
 
-  async #pause (): Promise<string> {
-    this.#paused = true
+  /** Pauses at once; answers once the tool call under way, if any, has ended, since nothing is done after that. */
+  async #pauseNow (): Promise<string> {
+    this.#pause.on = true
     await mkdir(this.#context.dir, { recursive: true })
     await writeFile(this.#pauseFile, JSON.stringify({ pausedAt: new Date().toISOString() }) + '\n')
+    await this.#pause.settled()
     return `${this.participant.name} paused: I will not propose or vote until !resume.`
   }
 
   async #resume (): Promise<string> {
-    this.#paused = false
+    this.#pause.on = false
     await rm(this.#pauseFile, { force: true })
     const held = this.#held.splice(0)
     for (const e of held) this.notify(e)
@@ -300,7 +310,7 @@ export class ParticipantAgent implements Driver {
     const round = p.state.currentRound()
     const already = (p.state.rounds.get(round)?.proposals ?? []).some(id => p.state.proposals.get(id)?.signed.issuer === p.did)
     if (already) return `I have already proposed an update for round ${round}.`
-    if (this.#paused) return 'I am paused; !resume first.'
+    if (this.#pause.on) return 'I am paused; !resume first.'
     this.notify({ type: 'round-open', round })
     return `Training and proposing an update for round ${round}.`
   }

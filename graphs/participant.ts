@@ -38,6 +38,8 @@ export interface ParticipantGraphInit {
   checkpointer?: BaseCheckpointSaver
   /** Stops the agent between steps (a kill): no further model call or tool runs. */
   signal?: AbortSignal
+  /** True while the agent is paused (a researcher's `!pause`): its turn ends before the next model step. */
+  paused?: () => boolean
   /** Hears each invalid model step and why (the counts say how many; this says what). */
   logger?: Logger
   /** What an event still requires before the turn may end (a vote on a peer's proposal), or undefined. */
@@ -78,6 +80,7 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
   async function agent (state: ParticipantStateType, config: { signal?: AbortSignal }): Promise<Partial<ParticipantStateType>> {
     init.signal?.throwIfAborted()
     if (state.steps >= maxSteps) return { messages: [new AIMessage(`Step cap of ${maxSteps} reached; ending this turn.`)] }
+    if (init.paused?.() === true) return { messages: [new AIMessage('Paused by a researcher; ending this turn until !resume.')] }
     const turn = currentTurn(state.messages)
     const event = turn[0]?.type === 'human' ? parseEvent(textOf(turn[0])) : undefined
     const owed = event === undefined ? undefined : init.duty?.(event)

@@ -29,6 +29,8 @@ export interface ToolContext {
   signal?: AbortSignal
   /** Who may decide a vote's accept (records.ts Judgement). @default rule */
   judgement?: Judgement
+  /** Runs each call of a tool: the agent's own hold on what it does (a paused agent refuses them). @default runs it */
+  guard?: <T>(call: () => Promise<T>) => Promise<T>
 }
 
 /** About the one call a tool is running: who decided it (the model's spec, or `policy`), as the graph recorded. */
@@ -84,7 +86,8 @@ export function bindTool (definition: ToolDefinition, context: ToolContext): Str
   return tool(async (input: Record<string, unknown>, config?: { configurable?: { decidedBy?: unknown } }) => {
     context.signal?.throwIfAborted() // a stopped agent takes no further action
     const decidedBy = config?.configurable?.decidedBy
-    return JSON.stringify(await definition.run(definition.schema.parse(input), context, { decidedBy: typeof decidedBy === 'string' ? decidedBy : undefined }))
+    const call = async (): Promise<string> => JSON.stringify(await definition.run(definition.schema.parse(input), context, { decidedBy: typeof decidedBy === 'string' ? decidedBy : undefined }))
+    return context.guard === undefined ? call() : context.guard(call)
   }, {
     name: definition.name,
     description: definition.when === undefined ? definition.description : `${definition.description} Use it when ${definition.when.replace(/^use it when /i, '')}`,

@@ -174,6 +174,8 @@ export class HeadMismatchError extends ConclaveError {}
 export class LedgerBehindError extends ConclaveError {}
 /** Two copies of one ledger that part ways: neither is a prefix of the other. */
 export class LedgerDivergedError extends ConclaveError {}
+/** A tool call by an agent a researcher paused (`!pause`): it takes no action until `!resume`. */
+export class AgentPausedError extends ConclaveError {}
 /** An action asked of a member loaded read-only (`conclave chat` over a run directory): it may read the record, never add to it. */
 export class ReadOnlyMemberError extends ConclaveError {}
 /** A training worker thread that died (crashed, ran out of memory) while it held a job; the pool starts another in its place. */

@@ -13,11 +13,14 @@ export type PolicyStep = { tool: string, args: Record<string, unknown> } | { rep
  * model and does not reason; it is the embedded default when no model is configured or
  * reachable, and the fallback when a real model's call is invalid twice in a row.
  *
- *   round opens        → train, publish, anchor
+ *   round opens        → train, publish, anchor (each unless done before the turn: a turn a
+ *                        pause cut short left a draft, which `offered` no longer lists train for)
  *   a peer's proposal  → evaluate, then vote as the acceptance rule recommends
  *   either, while questions wait for a teacher's answer and budget remains → distill first
+ *
+ * `offered`: the tools the step may call (as bound); absent, any.
  */
-export function policyStep (messages: readonly BaseMessage[]): PolicyStep {
+export function policyStep (messages: readonly BaseMessage[], offered?: ReadonlySet<string>): PolicyStep {
   const start = messages.findLastIndex(m => m.type === 'human')
   const event = start < 0 ? undefined : parseEvent(textOf(messages[start] as BaseMessage))
   if (event === undefined) return { reply: 'No protocol event to act on.' }
@@ -31,10 +34,9 @@ export function policyStep (messages: readonly BaseMessage[]): PolicyStep {
   }
   if (event.distillable !== undefined && !results.has('distill')) return { tool: 'distill', args: {} }
   if (event.type === 'round-open') {
-    if (!results.has('train')) return { tool: 'train', args: {} }
-    if (!results.has('publish')) return { tool: 'publish', args: {} }
-    if (!results.has('anchor')) return { tool: 'anchor', args: {} }
-    return { reply: `Proposed my round ${event.round} update.` }
+    const next = PROPOSING.find(tool => !results.has(tool) && (offered?.has(tool) ?? true))
+    if (next !== undefined) return { tool: next, args: {} }
+    return { reply: results.has('anchor') ? `Proposed my round ${event.round} update.` : `Nothing left to do for round ${event.round}.` }
   }
   if (!results.has('evaluate')) return { tool: 'evaluate', args: { proposal: event.proposal } }
   const evaluation = results.get('evaluate') as { passesRule?: boolean, summary?: string }
@@ -45,19 +47,27 @@ export function policyStep (messages: readonly BaseMessage[]): PolicyStep {
   return { reply: `Voted on ${event.proposal}.` }
 }
 
+/** A round's steps to a proposal, in order. */
+const PROPOSING = ['train', 'publish', 'anchor'] as const
+
 export class ProtocolPolicyChatModel extends BaseChatModel {
-  constructor (fields: BaseChatModelParams = {}) {
+  readonly #offered?: ReadonlySet<string>
+
+  constructor (fields: BaseChatModelParams = {}, offered?: ReadonlySet<string>) {
     super(fields)
+    this.#offered = offered
   }
 
   _llmType (): string { return 'conclave-protocol-policy' }
 
-  override bindTools (_tools: BindToolsInput[]): this {
-    return this // the policy knows the protocol tools by name; binding changes nothing
+  /** The policy knows the protocol tools by name; bound, it calls only those offered. */
+  override bindTools (tools: BindToolsInput[]): this {
+    const names = tools.flatMap(t => typeof (t as { name?: unknown }).name === 'string' ? [(t as { name: string }).name] : [])
+    return new ProtocolPolicyChatModel({}, new Set(names)) as this
   }
 
   async _generate (messages: BaseMessage[]): Promise<ChatResult> {
-    return stepResult(policyStep(messages), 'policy')
+    return stepResult(policyStep(messages, this.#offered), 'policy')
   }
 }
 

@@ -75,6 +75,35 @@ describe('chat with a live agent', () => {
     expect(agentOf(sim, 1).paused).toBe(false)
   })
 
+  it('a !pause that comes while a turn is under way stops the turn before its next action: it proposes nothing until !resume', async () => {
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: agentDriver() })
+    await sim.charter()
+    const [early, late] = [agentOf(sim, 1), agentOf(sim, 2)]
+    // The round opens and the turn starts; the researcher's !pause lands before its first step.
+    await early.openRound(1)
+    expect(early.busy).toBe(true)
+    expect(await early.chat('!pause')).toBe('agent-2 paused: I will not propose or vote until !resume.')
+    // This one is training when the !pause lands: the answer waits for the training to end.
+    const training = Promise.withResolvers<void>()
+    const train = late.participant.train.bind(late.participant)
+    late.participant.train = async (...args) => { training.resolve(); return train(...args) }
+    await late.openRound(1)
+    await training.promise
+    expect(await late.chat('!pause')).toBe('agent-3 paused: I will not propose or vote until !resume.')
+    expect(late.participant.draft?.round).toBe(1)
+    await sim.settle()
+    // Before: each turn went on to train, publish and anchor, after its agent had said it would not.
+    for (const agent of [early, late]) {
+      expect(agent.participant.hasProposed(1)).toBe(false)
+      expect(agent.activity().toolCalls.anchor ?? 0).toBe(0)
+      expect(await agent.chat('!resume')).toMatch(/resumed, catching up on 1 events/)
+    }
+    await sim.settle()
+    expect([early, late].map(a => a.participant.hasProposed(1))).toEqual([true, true])
+    // The update trained before the pause is the one proposed: it was not trained again.
+    expect(late.activity().toolCalls.train).toBe(1)
+  })
+
   it('in the room: a mention gets its agent\'s answer, a broadcast one reply per agent naming it, an unknown agent one reply naming the members', async () => {
     sim = await Simulation.create(smallConfig({ rounds: 1, attacks: [{ kind: 'sign-flip', agent: 3, scale: 5 }], researchers: ['@alice:lab'] }), { dir: await tempDir(), driver: agentDriver() })
     await sim.charter()

@@ -31,6 +31,13 @@ describe('the protocol policy', () => {
     expect(policyStep([new HumanMessage('hello')])).toHaveProperty('reply')
   })
 
+  it('skips a round\'s steps done before the turn: offered publish and anchor only (a draft is held), it publishes', () => {
+    const open = new HumanMessage(describeEvent({ type: 'round-open', round: 1 }))
+    expect(policyStep([open], new Set(['publish', 'anchor', 'evaluate']))).toEqual({ tool: 'publish', args: {} })
+    expect(policyStep([open, call('publish', {}), result('publish', '{}')], new Set(['anchor']))).toEqual({ tool: 'anchor', args: {} })
+    expect(policyStep([open], new Set(['evaluate']))).toEqual({ reply: 'Nothing left to do for round 1.' })
+  })
+
   it('reads events back exactly, and refuses forged ones', () => {
     expect(parseEvent(describeEvent({ type: 'round-open', round: 3 }))).toEqual({ type: 'round-open', round: 3 })
     expect(parseEvent(describeEvent({ type: 'round-open', round: 3 }, { fitting: ['ledger_stats'] }))).toEqual({ type: 'round-open', round: 3 })
