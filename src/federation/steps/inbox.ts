@@ -34,6 +34,9 @@ export interface Announcement {
  */
 export async function receive (ctx: InboxContext, { block: blockId, jwt, defer }: Announcement, options: StepOptions = {}): Promise<void> {
   if (ctx.state.has(blockId)) return // at-least-once delivery: seen it
+  // A checkpoint must match my own merge before it may move my global model.
+  let ownMerge: GlobalModel | undefined
+  let signed: SignedRecord
   try {
     const block = await ctx.timer.time('fetchVerify', () => ctx.ledger.get(blockId, { ...options, wait: false }))
     if (block === undefined && defer !== undefined) {
@@ -42,21 +45,26 @@ export async function receive (ctx: InboxContext, { block: blockId, jwt, defer }
       return
     }
     if (block?.record !== jwt) throw new NotAnchoredError(`announced record is not what block ${blockId} anchors`)
-    // A checkpoint must match my own merge before it may move my global model.
-    let ownMerge: GlobalModel | undefined
-    const signed = await ctx.timer.time('fetchVerify', () => ctx.state.apply(block, {
+    signed = await ctx.timer.time('fetchVerify', () => ctx.state.apply(block, {
       ledger: ctx.ledger,
       now: ctx.now(),
       beforeCommit: async ({ record }) => {
         if (record.type === 'checkpoint') ownMerge = await checkMerge(ctx, { checkpoint: record }, options)
       }
     }))
-    options.onProgress?.({ type: 'conclave:record:applied', detail: { block: blockId, type: signed.record.type, issuer: signed.issuer } })
-    await react(ctx, { signed, block: blockId, ownMerge }, options)
   } catch (err) {
     if (!(err instanceof ConclaveError)) throw err
     ctx.logger.warn(`${ctx.name} rejected block ${blockId}`, { error: err.name, reason: err.message })
     options.onProgress?.({ type: 'conclave:record:rejected', detail: { block: blockId, error: err } })
+    return
+  }
+  options.onProgress?.({ type: 'conclave:record:applied', detail: { block: blockId, type: signed.record.type, issuer: signed.issuer } })
+  try {
+    await react(ctx, { signed, block: blockId, ownMerge }, options)
+  } catch (err) {
+    // The record stands (applied above); only what I would have done on it is missing, e.g. my vote when my store did not answer.
+    if (!(err instanceof ConclaveError)) throw err
+    ctx.logger.warn(`${ctx.name} applied block ${blockId} but could not act on it`, { error: err.name, reason: err.message })
   }
 }
 
