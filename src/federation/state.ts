@@ -46,7 +46,7 @@ export interface Reputation {
  * mining and delivery take seconds. Beyond it the signer's clock, not the ledger's, would be
  * telling when the record was made.
  */
-const ANCHOR_SKEW_SECONDS = 60
+export const ANCHOR_SKEW_SECONDS = 60
 
 export interface ApplyOptions {
   /** The ledger the block is on: it orders blocks (a vote must descend from its proposal's block). */

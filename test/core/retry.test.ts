@@ -19,4 +19,12 @@ describe('whileUnavailable', () => {
     const waiting = whileUnavailable(async () => { throw new BackendUnavailableError('no answer') }, { signal: stop.signal, onRetry: () => { stop.abort() } })
     await expect(waiting).rejects.toMatchObject({ name: 'AbortError' })
   })
+
+  it('throws the failure after which the next try would start too late', async () => {
+    let calls = 0
+    const late = whileUnavailable(async () => { calls++; throw new BackendUnavailableError(`no answer ${calls}`) }, { lastTryBy: Date.now() + 2500 })
+    // Tries at 0 s and 1 s; the next would start at 3 s.
+    await expect(late).rejects.toThrow('no answer 2')
+    expect(calls).toBe(2)
+  })
 })

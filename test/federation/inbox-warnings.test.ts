@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { BackendUnavailableError } from '../../src/core/errors.ts'
+import { LedgerCorruptError } from '../../src/core/errors.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { peekRecord } from '../../src/identity/index.ts'
 import { smallConfig, tempDir } from './helpers.ts'
@@ -23,7 +23,7 @@ describe('a member that applied a proposal and could not vote on it', () => {
     sim.ledger.append = async (jwt, options) => {
       if (failed === 0 && peekRecord(jwt).record?.type === 'vote') {
         failed++
-        throw new BackendUnavailableError('the ledger gave no answer in time')
+        throw new LedgerCorruptError('this copy of the ledger is damaged: it is not extended')
       }
       return append(jwt, options)
     }

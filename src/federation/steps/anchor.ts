@@ -1,15 +1,50 @@
+import { BackendUnavailableError, DuplicateRecordError } from '../../core/errors.ts'
 import type { AbortOptions } from '../../core/options.ts'
 import type { BlockId, Record } from '../../core/records.ts'
+import { whileUnavailable } from '../../core/retry.ts'
+import type { Block, Ledger } from '../../ledger/index.ts'
 import type { StepContext } from '../context.ts'
+import { ANCHOR_SKEW_SECONDS } from '../state.ts'
 
-export type AnchorContext = Pick<StepContext, 'identity' | 'ledger' | 'bus' | 'room' | 'timer' | 'now'>
+export type AnchorContext = Pick<StepContext, 'name' | 'identity' | 'ledger' | 'bus' | 'room' | 'timer' | 'now' | 'logger'>
 
-/** Signs a record, anchors it on the ledger and announces it on the bus; returns its block id. */
+/** How long after signing a record its anchoring may still be tried: its block must be dated within ANCHOR_SKEW_SECONDS of it, with time to mine and deliver. */
+const ANCHOR_TRIES_SECONDS = ANCHOR_SKEW_SECONDS - 15
+
+/**
+ * Signs a record, anchors it on the ledger and announces it on the bus; returns its block id.
+ * A ledger that gives no answer in time (a replica whose block has not come back through the
+ * bus) is asked again with the same signed record while its block would still be dated near
+ * it: every ledger anchors a signed record once, so an append that went through and whose
+ * answer was lost is found, never anchored twice.
+ */
 export async function anchorRecord (ctx: AnchorContext, record: Record, options: AbortOptions = {}): Promise<BlockId> {
   options.signal?.throwIfAborted()
-  const jwt = await ctx.identity.sign(record, { now: ctx.now() })
+  const signedAt = ctx.now()
+  const jwt = await ctx.identity.sign(record, { now: signedAt })
   // A vote is timed from its proposal's block, so it must descend from it.
-  const block = await ctx.timer.time('anchor', () => ctx.ledger.append(jwt, { ...options, after: record.type === 'vote' || record.type === 'human-vote' ? record.proposal : undefined }))
+  const after = record.type === 'vote' || record.type === 'human-vote' ? record.proposal : undefined
+  let tries = 0
+  const block = await ctx.timer.time('anchor', () => whileUnavailable(async () => {
+    tries++
+    try {
+      return await ctx.ledger.append(jwt, { ...options, after })
+    } catch (err) {
+      // Asked again, "already anchored" means the try before went through.
+      if (tries > 1 && err instanceof DuplicateRecordError) return anchored(ctx.ledger, jwt, err)
+      throw err
+    }
+  }, {
+    signal: options.signal,
+    lastTryBy: Date.now() + (ANCHOR_TRIES_SECONDS - (ctx.now() - signedAt)) * 1000,
+    onRetry: (err, seconds) => { ctx.logger.warn(`${ctx.name}: the ledger did not anchor my ${record.type} yet; trying again in ${seconds} s`, { reason: err.message }) }
+  }))
   await ctx.timer.time('announce', () => ctx.bus.publish(ctx.room, { kind: 'record', block: block.id, jwt }, options))
   return block.id
+}
+
+/** The block that anchors `jwt`, found by reading the ledger; else the error that said it was anchored. */
+async function anchored (ledger: Ledger, jwt: string, err: DuplicateRecordError): Promise<Block> {
+  for await (const block of ledger.blocks()) if (block.record === jwt) return block
+  throw new BackendUnavailableError('the ledger says this record is anchored, but holds no block for it yet', { cause: err })
 }
