@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { BackendUnavailableError } from '../../src/core/errors.ts'
+import { BackendUnavailableError, LedgerCorruptError } from '../../src/core/errors.ts'
 import type { Vote } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { PhaseTimer } from '../../src/federation/phases.ts'
@@ -7,11 +7,30 @@ import { Simulation } from '../../src/federation/simulation.ts'
 import { anchorRecord } from '../../src/federation/steps/anchor.ts'
 import { createIdentity, peekRecord } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
+import type { AppendOptions, Ledger } from '../../src/ledger/index.ts'
 import { openReplica } from '../../src/ledger/replica.ts'
 import type { Bus } from '../../src/transport/index.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import { all, charterOf } from '../ledger/helpers.ts'
 import { smallConfig, tempDir } from './helpers.ts'
+
+/**
+ * A chartered federation of 3 whose ledger fails the first vote appended to it by `fail`
+ * (given the real append and the vote); the warnings its members logged.
+ */
+async function failingFirstVote (fail: (append: Ledger['append'], jwt: string, options?: AppendOptions) => Promise<never>): Promise<{ sim: Simulation, warnings: string[], failed: () => number }> {
+  const warnings: string[] = []
+  const sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), logger: { info () {}, warn (message) { warnings.push(message) } } })
+  await sim.charter()
+  const append = sim.ledger.append.bind(sim.ledger)
+  let failed = 0
+  sim.ledger.append = async (jwt, options) => {
+    if (failed > 0 || peekRecord(jwt).record?.type !== 'vote') return append(jwt, options)
+    failed++
+    return fail(append, jwt, options)
+  }
+  return { sim, warnings, failed: () => failed }
+}
 
 /**
  * A ledger that gives no answer in time (a replica whose block has not come back through the
@@ -27,21 +46,13 @@ describe('a vote whose ledger gives no answer in time', () => {
     ['fails before anchoring', false],
     ['anchors, and its answer is lost', true]
   ] as const)('one that %s is anchored once, and the round is decided by every vote', async (_, through) => {
-    const warnings: string[] = []
-    sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), logger: { info () {}, warn (message) { warnings.push(message) } } })
-    await sim.charter()
-    const append = sim.ledger.append.bind(sim.ledger)
-    let failed = 0
-    sim.ledger.append = async (jwt, options) => {
-      if (failed === 0 && peekRecord(jwt).record?.type === 'vote') {
-        failed++
-        if (through) await append(jwt, options)
-        throw new BackendUnavailableError('block did not come back through bus room within 30000 ms')
-      }
-      return append(jwt, options)
-    }
+    const run = await failingFirstVote(async (append, jwt, options) => {
+      if (through) await append(jwt, options)
+      throw new BackendUnavailableError('block did not come back through bus room within 30000 ms')
+    })
+    sim = run.sim
     const report = await sim.round(1)
-    expect(failed).toBe(1)
+    expect(run.failed()).toBe(1)
     const votes: Array<{ issuer: string | null, vote: Vote }> = []
     for await (const block of sim.ledger.blocks()) {
       const { issuer, record } = peekRecord(block.record)
@@ -51,9 +62,32 @@ describe('a vote whose ledger gives no answer in time', () => {
     expect(votes).toHaveLength(6)
     expect(new Set(votes.map(v => `${v.issuer} ${v.vote.proposal}`)).size).toBe(6)
     expect(report.accepts + report.rejects).toBe(3)
-    expect(warnings.filter(w => w.includes('did not anchor my vote yet; trying again in 1 s'))).toHaveLength(1)
+    expect(run.warnings.filter(w => w.includes('did not anchor my vote yet; trying again in 1 s'))).toHaveLength(1)
     expect([...sim.rejections.values()].flat()).toEqual([])
     expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
+  })
+})
+
+/**
+ * A record a member applied stands, even when what it does on it fails (its vote could not be
+ * anchored): it is not reported as a rejected record, and the warning says what failed.
+ * Before, the proposal was logged and counted as rejected by the member that had applied it.
+ */
+describe('a member that applied a proposal and could not vote on it', () => {
+  let sim: Simulation | undefined
+  afterEach(async () => { await sim?.close(); sim = undefined })
+
+  it('does not call the proposal rejected, and warns that it could not act on it', async () => {
+    const run = await failingFirstVote(async () => { throw new LedgerCorruptError('this copy of the ledger is damaged: it is not extended') })
+    sim = run.sim
+    await sim.propose(1)
+    await sim.settle()
+    expect(run.failed()).toBe(1)
+    expect([...sim.rejections.values()].flat()).toEqual([])
+    expect(run.warnings.filter(w => w.includes('rejected block'))).toEqual([])
+    expect(run.warnings.filter(w => w.includes('could not act on it'))).toHaveLength(1)
+    // Every member holds every proposal: the one whose vote failed applied it too.
+    for (const p of sim.participants) expect(p.state.rounds.get(1)?.proposals).toHaveLength(3)
   })
 })
 
