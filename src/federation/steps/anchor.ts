@@ -43,7 +43,7 @@ export async function anchorRecord (ctx: AnchorContext, record: Record, options:
   return block.id
 }
 
-/** The block that anchors `jwt`, found by reading the ledger; else the error that said it was anchored. */
+/** The block that anchors `jwt`, found by reading the ledger; not there yet (a copy still catching up), the ledger is asked again. */
 async function anchored (ledger: Ledger, jwt: string, err: DuplicateRecordError): Promise<Block> {
   for await (const block of ledger.blocks()) if (block.record === jwt) return block
   throw new BackendUnavailableError('the ledger says this record is anchored, but holds no block for it yet', { cause: err })
