@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { BaseChatModel, type BaseChatModelParams, type BindToolsInput } from '@langchain/core/language_models/chat_models'
 import { AIMessage, type BaseMessage, type ToolCall, type ToolMessage } from '@langchain/core/messages'
 import type { ChatResult } from '@langchain/core/outputs'
+import type { StructuredToolInterface } from '@langchain/core/tools'
 import { parseEvent } from './events.ts'
 
 /** A tool call the policy wants next, or the text that ends the turn. */
@@ -62,8 +63,7 @@ export class ProtocolPolicyChatModel extends BaseChatModel {
 
   /** The policy knows the protocol tools by name; bound, it calls only those offered. */
   override bindTools (tools: BindToolsInput[]): this {
-    const names = tools.flatMap(t => typeof (t as { name?: unknown }).name === 'string' ? [(t as { name: string }).name] : [])
-    return new ProtocolPolicyChatModel({}, new Set(names)) as this
+    return new ProtocolPolicyChatModel({}, new Set((tools as StructuredToolInterface[]).map(t => t.name))) as this
   }
 
   async _generate (messages: BaseMessage[]): Promise<ChatResult> {

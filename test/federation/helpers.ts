@@ -5,13 +5,24 @@ import { afterAll, expect } from 'vitest'
 import { audit } from '../../src/federation/audit.ts'
 import { parseRunConfig, type RunConfig, type RunConfigInput } from '../../src/federation/config.ts'
 import type { Simulation } from '../../src/federation/simulation.ts'
-import type { Identity } from '../../src/identity/index.ts'
+import type { Vote } from '../../src/core/records.ts'
+import { peekRecord, type Identity } from '../../src/identity/index.ts'
 
 /** Audits a simulation's ledger and store: every record passes, no vote refused. */
 export async function expectAuditClean (sim: Simulation): Promise<void> {
   const result = await audit(sim.ledger, sim.store)
   expect(result.ok).toBe(true)
   expect(result.rejected).toEqual([])
+}
+
+/** The votes a simulation's ledger holds, in ledger order, with who signed each. */
+export async function votesIn (sim: Simulation): Promise<Array<{ issuer: string | null, vote: Vote }>> {
+  const votes: Array<{ issuer: string | null, vote: Vote }> = []
+  for await (const block of sim.ledger.blocks()) {
+    const { issuer, record } = peekRecord(block.record)
+    if (record?.type === 'vote') votes.push({ issuer, vote: record })
+  }
+  return votes
 }
 
 /** A federation small enough for tests: few agents, a slice of OHSUMED, few rounds. */

@@ -1,7 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { BackendUnavailableError, LedgerCorruptError } from '../../src/core/errors.ts'
-import type { Vote } from '../../src/core/records.ts'
-import { audit } from '../../src/federation/audit.ts'
 import { PhaseTimer } from '../../src/federation/phases.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { anchorRecord } from '../../src/federation/steps/anchor.ts'
@@ -12,7 +10,7 @@ import { openReplica } from '../../src/ledger/replica.ts'
 import type { Bus } from '../../src/transport/index.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import { all, charterOf } from '../ledger/helpers.ts'
-import { smallConfig, tempDir } from './helpers.ts'
+import { expectAuditClean, smallConfig, tempDir, votesIn } from './helpers.ts'
 
 /**
  * A chartered federation of 3 whose ledger fails the first vote appended to it by `fail`
@@ -53,18 +51,14 @@ describe('a vote whose ledger gives no answer in time', () => {
     sim = run.sim
     const report = await sim.round(1)
     expect(run.failed()).toBe(1)
-    const votes: Array<{ issuer: string | null, vote: Vote }> = []
-    for await (const block of sim.ledger.blocks()) {
-      const { issuer, record } = peekRecord(block.record)
-      if (record?.type === 'vote') votes.push({ issuer, vote: record })
-    }
+    const votes = await votesIn(sim)
     // 3 proposals × 2 peers, each voter once per proposal.
     expect(votes).toHaveLength(6)
     expect(new Set(votes.map(v => `${v.issuer} ${v.vote.proposal}`)).size).toBe(6)
     expect(report.accepts + report.rejects).toBe(3)
     expect(run.warnings.filter(w => w.includes('did not anchor my vote yet; trying again in 1 s'))).toHaveLength(1)
     expect([...sim.rejections.values()].flat()).toEqual([])
-    expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
+    await expectAuditClean(sim)
   })
 })
 

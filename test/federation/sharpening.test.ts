@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { peekRecord } from '../../src/identity/index.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { expectAuditClean, smallConfig, tempDir } from './helpers.ts'
+import { expectAuditClean, smallConfig, tempDir, votesIn } from './helpers.ts'
 
 interface Entropy { before: number, after: number, reference?: number, round?: number[] }
 
@@ -17,11 +16,7 @@ async function signedEntropies (terms: Record<string, unknown>): Promise<{ chart
     const chartered = sim.participants[0]?.state.charter?.record.acceptance
     await sim.round(1)
     await sim.round(2)
-    const entropies = []
-    for await (const block of sim.ledger.blocks()) {
-      const { record } = peekRecord(block.record)
-      if (record?.type === 'vote') entropies.push((record.measurement as { entropy?: Entropy }).entropy)
-    }
+    const entropies = (await votesIn(sim)).map(({ vote }) => (vote.measurement as { entropy?: Entropy }).entropy)
     await expectAuditClean(sim)
     return { chartered, entropies }
   } finally {

@@ -1,21 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { agentDriver } from '../../agents/index.ts'
 import { BackendUnavailableError } from '../../src/core/errors.ts'
-import type { Vote } from '../../src/core/records.ts'
-import { audit } from '../../src/federation/audit.ts'
 import type { DriverFactory } from '../../src/federation/driver.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { peekRecord } from '../../src/identity/index.ts'
-import { smallConfig, tempDir } from './helpers.ts'
-
-async function votes (sim: Simulation): Promise<Vote[]> {
-  const out: Vote[] = []
-  for await (const block of sim.ledger.blocks()) {
-    const { record } = peekRecord(block.record)
-    if (record?.type === 'vote') out.push(record)
-  }
-  return out
-}
+import { expectAuditClean, smallConfig, tempDir, votesIn } from './helpers.ts'
 
 /** One round of a clean federation whose store, once chartered, fails the first `failures` reads as a kubo that gave no answer in time would. */
 async function roundWithOutage (driver: DriverFactory | undefined, failures: number): Promise<{ sim: Simulation, failed: number }> {
@@ -48,10 +36,10 @@ describe('a voter whose store fails for a moment', () => {
     const outage = await roundWithOutage(driver, 2)
     sims = [clean.sim, outage.sim]
     expect(outage.failed).toBe(2)
-    const cast = await votes(outage.sim)
+    const cast = (await votesIn(outage.sim)).map(v => v.vote)
     expect(cast.filter(v => !v.accept)).toEqual([])
     expect(cast).toHaveLength(6)
     expect(outage.sim.participants[0]?.globalModel?.ref.sha256).toBe(clean.sim.participants[0]?.globalModel?.ref.sha256)
-    expect((await audit(outage.sim.ledger, outage.sim.store)).ok).toBe(true)
+    await expectAuditClean(outage.sim)
   })
 })

@@ -20,8 +20,8 @@ const ANCHOR_TRIES_SECONDS = ANCHOR_SKEW_SECONDS - 15
  */
 export async function anchorRecord (ctx: AnchorContext, record: Record, options: AbortOptions = {}): Promise<BlockId> {
   options.signal?.throwIfAborted()
-  const signedAt = ctx.now()
-  const jwt = await ctx.identity.sign(record, { now: signedAt })
+  const lastTryBy = Date.now() + ANCHOR_TRIES_SECONDS * 1000
+  const jwt = await ctx.identity.sign(record, { now: ctx.now() })
   // A vote is timed from its proposal's block, so it must descend from it.
   const after = record.type === 'vote' || record.type === 'human-vote' ? record.proposal : undefined
   let tries = 0
@@ -36,7 +36,7 @@ export async function anchorRecord (ctx: AnchorContext, record: Record, options:
     }
   }, {
     signal: options.signal,
-    lastTryBy: Date.now() + (ANCHOR_TRIES_SECONDS - (ctx.now() - signedAt)) * 1000,
+    lastTryBy,
     onRetry: (err, seconds) => { ctx.logger.warn(`${ctx.name}: the ledger did not anchor my ${record.type} yet; trying again in ${seconds} s`, { reason: err.message }) }
   }))
   await ctx.timer.time('announce', () => ctx.bus.publish(ctx.room, { kind: 'record', block: block.id, jwt }, options))
