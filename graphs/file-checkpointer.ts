@@ -5,6 +5,7 @@ import { decodeDelta, DeltaPart, encodeDelta, inserted } from '../src/core/byte-
 import { DamagedFileError } from '../src/core/errors.ts'
 import { SerialQueue } from '../src/core/serial-queue.ts'
 import { SnapshotLog, type SnapshotLogOptions } from '../src/core/snapshot-log.ts'
+import { MessageListSerializer } from './message-serde.ts'
 
 const KEEP = 3
 const Bytes = z.object({ $bytes: z.base64() })
@@ -61,7 +62,7 @@ export class FileCheckpointSaver extends MemorySaver {
   readonly #latest = new Map<string, string>()
 
   private constructor (path: string, file: SnapshotLog) {
-    super()
+    super(new MessageListSerializer())
     this.path = path
     this.#file = file
   }
