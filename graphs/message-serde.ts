@@ -14,8 +14,9 @@ const encoder = new TextEncoder()
  * every step serialised every message again (the agent layer's largest cost in a run:
  * ≈ 1.5 s of 60 for 5 agents over 10 classify rounds). The bytes are JsonPlusSerializer's own
  * (JSON.stringify writes a list as its elements' JSON joined by commas). A message is not
- * changed once it is in the state; an element whose serialised fields were reassigned since
- * is serialised again all the same.
+ * changed once it is in the state, but one may be serialised before it is (a node's pending
+ * write, before LangGraph's messages reducer gives it an id, in place): an element whose
+ * constructor arguments were added to or reassigned since is serialised again.
  */
 export class MessageListSerializer extends JsonPlusSerializer {
   readonly #known = new WeakMap<object, Serialised>()
@@ -27,8 +28,9 @@ export class MessageListSerializer extends JsonPlusSerializer {
 
   #json (element: SerializableLike): string {
     const known = this.#known.get(element)
-    if (known !== undefined && known.from.every(([key, v]) => read(element, key) === v)) return known.json
-    const from = Object.keys(element.lc_kwargs).map((key): [string, unknown] => [key, read(element, key)])
+    const keys = Object.keys(element.lc_kwargs)
+    if (known !== undefined && known.from.length === keys.length && known.from.every(([key, v], i) => keys[i] === key && read(element, key) === v)) return known.json
+    const from = keys.map((key): [string, unknown] => [key, read(element, key)])
     const json = new TextDecoder().decode(this._dumps(element))
     this.#known.set(element, { json, from })
     return json

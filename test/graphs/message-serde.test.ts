@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages'
 import { JsonPlusSerializer } from '@langchain/langgraph-checkpoint'
+import { messagesStateReducer } from '@langchain/langgraph'
 import { MessageListSerializer } from '../../graphs/message-serde.ts'
 
 const text = fc.string({ unit: 'binary', maxLength: 40 })
@@ -38,6 +39,17 @@ describe('MessageListSerializer: a conversation serialised message by message', 
     m.content = 'second'
     expect(await bytes(kept, [m])).toBe(await bytes(new JsonPlusSerializer(), [m]))
     expect(await bytes(kept, [m])).toContain('second')
+  })
+
+  it('serialises a message again once LangGraph\'s messages reducer gave it an id in place (it was serialised without, as a pending write)', async () => {
+    const kept = new MessageListSerializer()
+    const tool = new ToolMessage({ content: 'done', tool_call_id: 'call-1' })
+    await kept.dumpsTyped([tool])
+    const [reduced] = messagesStateReducer([], [tool])
+    expect(reduced).toBe(tool) // the same object, its id added
+    expect(tool.id).toBeDefined()
+    expect(await bytes(kept, [tool])).toBe(await bytes(new JsonPlusSerializer(), [tool]))
+    expect(await bytes(kept, [tool])).toContain(tool.id as string)
   })
 
   it('leaves what is not a list of LangChain objects to JsonPlusSerializer (plain values, Maps, a mixed list)', async () => {
