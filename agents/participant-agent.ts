@@ -67,6 +67,12 @@ export class ParticipantAgent implements Driver {
   /** How every run of the graph goes: my thread, stoppable by kill(), bounded, checkpointed as it goes. */
   readonly #run: { configurable: { thread_id: string }, signal: AbortSignal, recursionLimit: number, durability: 'sync' }
   readonly #memory: number
+  /**
+   * My conversation's message ids as my last turn left it (what trimming it needs), so a turn
+   * does not read the whole conversation back from memory first; undefined until read once,
+   * and after a turn that did not end.
+   */
+  #conversation?: Array<string | undefined>
   readonly #logger: Logger
   readonly #listener: (e: { block: BlockId, type: string, issuer: string }) => void
   readonly #abort: AbortController
@@ -199,7 +205,12 @@ export class ParticipantAgent implements Driver {
   async resume (): Promise<boolean> {
     const state = await this.#graph.getState(this.#run)
     const unfinished = state.next.length > 0
-    if (unfinished) await this.#detached(() => this.#queue.run(() => this.#graph.invoke(null, this.#run)))
+    if (unfinished) {
+      await this.#detached(() => this.#queue.run(async () => {
+        this.#conversation = undefined
+        await this.#graph.invoke(null, this.#run)
+      }))
+    }
     const owed = unjudged(this.participant)
     for (const entry of owed) {
       this.notify({ type: 'proposal', round: entry.signed.record.round, proposal: entry.block, proposer: this.#context.nameOf(entry.signed.issuer) })
@@ -269,10 +280,12 @@ export class ParticipantAgent implements Driver {
 
   async #once (event: AgentEvent): Promise<void> {
     if (this.#abort.signal.aborted) return
-    const before = await this.#graph.getState(this.#run)
-    const old = ((before.values.messages ?? []) as BaseMessage[]).slice(0, -this.#memory).flatMap(m => m.id === undefined ? [] : [new RemoveMessage({ id: m.id })])
+    const ids = this.#conversation ?? messageIds((await this.#graph.getState(this.#run)).values)
+    this.#conversation = undefined
+    const old = ids.slice(0, -this.#memory).flatMap(id => id === undefined ? [] : [new RemoveMessage({ id })])
     try {
-      await this.#graph.invoke({ messages: [...old, new HumanMessage(describeEvent({ ...event, distillable: this.#distillable() }, { fitting: this.#fitting.get(event.type) }))], steps: 0 }, this.#run)
+      const after = await this.#graph.invoke({ messages: [...old, new HumanMessage(describeEvent({ ...event, distillable: this.#distillable() }, { fitting: this.#fitting.get(event.type) }))], steps: 0 }, this.#run)
+      this.#conversation = messageIds(after)
     } catch (err) {
       if (this.#abort.signal.aborted) return
       if (!(err instanceof ConclaveError)) throw err
@@ -314,6 +327,10 @@ export class ParticipantAgent implements Driver {
     this.notify({ type: 'round-open', round })
     return `Training and proposing an update for round ${round}.`
   }
+}
+
+function messageIds (values: { messages?: BaseMessage[] }): Array<string | undefined> {
+  return (values.messages ?? []).map(m => m.id)
 }
 
 /** The proposal's event owes my vote (a proposal event names one I hold: I was woken for it). */

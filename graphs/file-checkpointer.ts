@@ -60,6 +60,7 @@ export class FileCheckpointSaver extends MemorySaver {
   readonly #file: SnapshotLog
   /** The blob last written for each `[thread, namespace, channel]`: the next value of that channel is logged against it. */
   readonly #latest = new Map<string, string>()
+  readonly #channelVersions = new WeakMap<Uint8Array, ChannelVersions>()
 
   private constructor (path: string, file: SnapshotLog) {
     super(new MessageListSerializer())
@@ -220,13 +221,21 @@ export class FileCheckpointSaver extends MemorySaver {
         const ids = Object.keys(checkpoints).sort()
         for (const id of ids.slice(0, -KEEP)) dropped.checkpoints.push([thread, ns, id])
         for (const id of ids.slice(-KEEP)) {
-          const { channel_versions: versions } = await this.serde.loadsTyped('json', checkpoints[id]?.[0] as Uint8Array) as Checkpoint
-          for (const [channel, version] of Object.entries(versions)) kept.add(blobKey(thread, ns, channel, version))
+          for (const [channel, version] of Object.entries(await this.#versions(checkpoints[id]?.[0] as Uint8Array))) kept.add(blobKey(thread, ns, channel, version))
         }
       }
     }
     dropped.blobs = Object.keys(this.blobs).filter(key => !kept.has(key))
     return dropped
+  }
+
+  /** A stored checkpoint's channel versions, read once per checkpoint (its bytes are never changed): every change asks them of the kept checkpoints. */
+  async #versions (bytes: Uint8Array): Promise<ChannelVersions> {
+    const known = this.#channelVersions.get(bytes)
+    if (known !== undefined) return known
+    const { channel_versions: versions } = await this.serde.loadsTyped('json', bytes) as Checkpoint
+    this.#channelVersions.set(bytes, versions)
+    return versions
   }
 
   /** Synchronous, so a read never sees a checkpoint without its values. */

@@ -64,6 +64,30 @@ describe('agents drive the protocol through tools', () => {
     expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
   })
 
+  it('an agent\'s memory keeps its last `memory` messages between turns, turn after turn, as a restarted agent reads them back', async () => {
+    const dirs = new Map<string, { dir: string, did: string }>()
+    sim = await Simulation.create(smallConfig({ rounds: 2 }), {
+      dir: await tempDir(),
+      driver: async (participant, context) => {
+        dirs.set(participant.name, { dir: context.dir, did: participant.did })
+        return ParticipantAgent.create(participant, context, { memory: 5 })
+      }
+    })
+    await sim.charter()
+    for (const round of [1, 2]) await sim.round(round)
+    for (const { dir, did } of dirs.values()) {
+      const saver = await FileCheckpointSaver.open(join(dir, 'memory.json'))
+      const turns: BaseMessage[][] = []
+      // Each checkpoint that starts a turn (its last message the event) holds what the turn before it kept.
+      for await (const tuple of saver.list({ configurable: { thread_id: did } })) turns.push((tuple.checkpoint.channel_values.messages ?? []) as BaseMessage[])
+      const last = turns[0] ?? []
+      const event = last.findLastIndex(m => m.type === 'human')
+      expect(event).toBe(5) // 5 messages kept from before this turn, then its event
+      expect(last.slice(event).length).toBeGreaterThan(1)
+      expect(last.filter(m => m.id === undefined)).toEqual([]) // each kept with the id its turn gave it, so a later turn can let it go
+    }
+  })
+
   it('with committees, an agent is woken for, evaluates and votes on only the proposals it was drawn to judge', async () => {
     sim = await Simulation.create(smallConfig({ agents: 4, committee: 2, rounds: 1 }), { dir: await tempDir(), driver: agentDriver() })
     await sim.charter()
