@@ -41,6 +41,18 @@ describe('weights', () => {
     }), { seed: 17, numRuns: 2000 })
   })
 
+  it('fuzz: one NaN or ±Infinity anywhere among finite values of any size is refused, by the index of the first', () => {
+    const finite = fc.float32Array({ noNaN: true, noDefaultInfinity: true, minLength: 1, maxLength: 300 })
+    fc.assert(fc.property(finite, fc.nat(), fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY), fc.constantFrom(0, 1, 2), (values, at, bad, count) => {
+      const data = values.slice()
+      const first = at % data.length
+      for (let k = 0; k < count; k++) data[Math.min(data.length - 1, first + k * 7)] = bad
+      const one: Weights = new Map([['t', { shape: [data.length], data }]])
+      if (count === 0) expect(() => assertFinite(one)).not.toThrow()
+      else expect(() => assertFinite(one)).toThrow(`has a non-finite value (${bad}) at index ${first}`)
+    }), { seed: 23, numRuns: 3000 })
+  })
+
   it('hashes the safetensors encoding: equal weights, equal hash', () => {
     expect(weightsSha256(w([1, 2, 3, 4], [0]))).toBe(weightsSha256(new Map([...w([1, 2, 3, 4], [0])].reverse())))
     expect(weightsSha256(w([1, 2, 3, 4], [0]))).not.toBe(weightsSha256(w([1, 2, 3, 4.0001], [0])))
