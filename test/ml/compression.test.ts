@@ -90,6 +90,19 @@ describe('update compression', () => {
     }))
   })
 
+  it('refuses a dense update with NaN or ±Infinity anywhere, written by hand (encodeUpdate would not write it), and names where', () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      for (const [tensor, at] of [['b', 1], ['k', 4]] as const) {
+        const raw = new Map<string, RawTensor>([...update].map(([name, t]) => {
+          const data = t.data.slice()
+          if (name === tensor) data[at] = bad
+          return [name, { dtype: 'F32', shape: t.shape, bytes: new Uint8Array(data.buffer) }]
+        }))
+        expect(() => decodeUpdate(encodeRawSafetensors(raw), { kind: 'none' }, update)).toThrow(`tensor "${tensor}" has a non-finite value (${bad}) at index ${at}`)
+      }
+    }
+  })
+
   it('refuses a topk update that sends a coordinate twice (it would amplify it) or more than k of them', () => {
     // Honest: 3 of k's 6 coordinates, 1 of b's 2.
     expect(decodeUpdate(handTopk({ indices: [0, 2, 5], values: [1, 2, 3] }), TOPK, update).get('k')?.data).toEqual(Float32Array.from([1, 0, 2, 0, 0, 3]))
