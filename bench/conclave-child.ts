@@ -24,3 +24,13 @@ export async function runConclave (args: readonly string[], dir: string): Promis
   const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(child.stderr)
   return { report, cpuSeconds: m === null ? Number.NaN : Number(m[1]) + Number(m[2]) }
 }
+
+/** The machine's load average over 1, 5 and 15 minutes as /proc/loadavg gives it ('' where there is none): benches print it beside their figures. */
+export async function loadAverage (): Promise<string> {
+  return (await readFile('/proc/loadavg', 'utf8').catch(() => '')).split(' ').slice(0, 3).join(' ')
+}
+
+/** A share as a percentage with one decimal. */
+export function percent (x: number): string {
+  return `${(100 * x).toFixed(1)}%`
+}

@@ -21,7 +21,7 @@ import { main } from '../src/cli/main.ts'
 import { vegaLiteSvg } from '../src/federation/charts.ts'
 import { PhaseTimer, type Phase } from '../src/federation/phases.ts'
 import type { RunReport } from '../src/federation/report.ts'
-import { PROTOCOL, protocolSeconds } from './conclave-child.ts'
+import { loadAverage, percent, PROTOCOL, protocolSeconds } from './conclave-child.ts'
 
 const { values } = parseArgs({ options: { task: { type: 'string', default: 'classify' }, agents: { type: 'string', default: '5' }, rounds: { type: 'string', default: '10' }, seed: { type: 'string', default: '11' }, out: { type: 'string', default: 'docs/results' } } })
 const agents = Number(values.agents)
@@ -42,20 +42,18 @@ interface Frame { functionName: string, url: string }
 interface ProfileNode { id: number, callFrame: Frame, children?: number[] }
 interface Profile { nodes: ProfileNode[], startTime: number, samples: number[], timeDeltas: number[] }
 
-// Each change of the innermost open span, on the profiler's clock (µs, monotonic): the timer's own rule, observed from outside.
+// The innermost span each time a span opens or closes, on the profiler's clock (µs, monotonic).
 const changes: Array<{ at: number, phase: Phase | undefined }> = []
-const open: Array<{ phase: Phase }> = []
 const now = (): number => Number(process.hrtime.bigint() / 1000n)
 const time = PhaseTimer.prototype.time
 PhaseTimer.prototype.time = async function <T>(this: PhaseTimer, phase: Phase, work: () => Promise<T> | T): Promise<T> {
-  const span = { phase }
-  open.push(span)
+  // Noted before `time` runs: a span opened is the innermost at once, and its work may run a
+  // long way before its first await (a training, for one). Once it has closed, the timer says which is.
   changes.push({ at: now(), phase })
   try {
     return await time.call(this, phase, work) as T
   } finally {
-    open.splice(open.indexOf(span), 1)
-    changes.push({ at: now(), phase: open.at(-1)?.phase })
+    changes.push({ at: now(), phase: this.innermost })
   }
 }
 
@@ -112,9 +110,8 @@ const byKind = Object.fromEntries(KIND_NAMES.map(k => [k, rows.reduce((s, r) => 
 const trained = report.rounds.filter(r => r.round >= 1)
 const wall = trained.reduce((s, r) => s + r.wallSeconds, 0)
 const share = trained.reduce((s, r) => s + protocolSeconds(r.phases), 0) / wall
-const pct = (x: number): string => `${(100 * x).toFixed(1)}%`
 const command = `node bench/phase-profile.ts --task ${values.task} --agents ${agents} --rounds ${values.rounds} --seed ${values.seed}`
-const load = (await readFile('/proc/loadavg', 'utf8').catch(() => '')).split(' ').slice(0, 3).join(' ')
+const load = await loadAverage()
 
 await mkdir(values.out, { recursive: true })
 await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, node: process.version, loadAverageAtEnd: load, modelHash: report.modelHash, shareUnderProfiler: share, protocolSeconds: protocol, byKind, rows }, null, 2) + '\n')
@@ -132,11 +129,11 @@ const spec: TopLevelSpec = {
   }
 }
 await writeFile(join(values.out, `${name}.svg`), await vegaLiteSvg(spec))
-const table = rows.map(r => `| ${r.phase} | ${r.seconds.toFixed(2)} | ${KIND_NAMES.map(k => `${r.kinds[k].toFixed(2)} (${pct(r.kinds[k] / Math.max(r.seconds, 1e-9))})`).join(' | ')} |`).join('\n')
-const sum = `| all protocol phases | ${protocol.toFixed(2)} | ${KIND_NAMES.map(k => `${byKind[k].toFixed(2)} (${pct(byKind[k] / protocol)})`).join(' | ')} |`
+const table = rows.map(r => `| ${r.phase} | ${r.seconds.toFixed(2)} | ${KIND_NAMES.map(k => `${r.kinds[k].toFixed(2)} (${percent(r.kinds[k] / Math.max(r.seconds, 1e-9))})`).join(' | ')} |`).join('\n')
+const sum = `| all protocol phases | ${protocol.toFixed(2)} | ${KIND_NAMES.map(k => `${byKind[k].toFixed(2)} (${percent(byKind[k] / protocol)})`).join(' | ')} |`
 const md = `# What the innermost phase timer charges to the protocol (${values.task}, N = ${agents})
 
-Made by \`${command}\` (Node ${process.version}; load average ${load} at the end, on a shared 2-core machine). One \`conclave run\` in the bench's process (policy agents, each proposal judged by the other ${agents - 1} and merged on a majority of them, ${values.rounds} rounds, seed ${values.seed}; model ${report.modelHash}) under V8's sampling CPU profiler, with every span of the members' shared phase timer noted as it opened and closed. Each sample is charged to the phase the innermost timer charged that instant to, and sorted by its stack: training (the softmax's training loop), the agent layer (LangGraph, LangChain, agent memory, tools and models: any member's), garbage collection, waiting (no JavaScript ran: the disk, say), and the rest, protocol code. Seconds are the profile's, over all rounds and the charter; the profiler slows the run (protocol share of the round under it: ${pct(share)}), so read the shares of each row.
+Made by \`${command}\` (Node ${process.version}; load average ${load} at the end, on a shared 2-core machine). One \`conclave run\` in the bench's process (policy agents, each proposal judged by the other ${agents - 1} and merged on a majority of them, ${values.rounds} rounds, seed ${values.seed}; model ${report.modelHash}) under V8's sampling CPU profiler, with every span of the members' shared phase timer noted as it opened and closed. Each sample is charged to the phase the innermost timer charged that instant to, and sorted by its stack: training (the softmax's training loop), the agent layer (LangGraph, LangChain, agent memory, tools and models: any member's), garbage collection, waiting (no JavaScript ran: the disk, say), and the rest, protocol code. Seconds are the profile's, over all rounds and the charter; the profiler slows the run (protocol share of the round under it: ${percent(share)}), so read the shares of each row.
 
 | phase | seconds | ${KIND_NAMES.join(' | ')} |
 |---|---:|${KIND_NAMES.map(() => '---:').join('|')}|

@@ -9,14 +9,14 @@
  * they run) and in rounds 2..R. Writes protocol-share{-TASK}.{json,md} and a plot of each
  * round's share; prints figures, asserts nothing.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { TopLevelSpec } from 'vega-lite'
 import { vegaLiteSvg } from '../src/federation/charts.ts'
 import { PhaseAttribution } from '../src/federation/phases.ts'
-import { PROTOCOL, protocolSeconds, runConclave } from './conclave-child.ts'
+import { loadAverage, percent, PROTOCOL, protocolSeconds, runConclave } from './conclave-child.ts'
 
 const { values } = parseArgs({ options: { task: { type: 'string', default: 'classify' }, agents: { type: 'string', default: '5' }, rounds: { type: 'string', default: '10' }, repeats: { type: 'string', default: '3' }, seed: { type: 'string', default: '11' }, timings: { type: 'string', default: 'innermost,precise' }, out: { type: 'string', default: 'docs/results' } } })
 const agents = Number(values.agents)
@@ -40,18 +40,17 @@ for (const timing of timings) {
       const phases = Object.fromEntries(PROTOCOL.map(p => [p, trained.reduce((s, r) => s + r.phases[p], 0) / trained.length]))
       const run: Run = { timing, repeat, modelHash: report.modelHash, cpuSeconds, all: share(trained), first: share(trained.slice(0, 1)), later: share(trained.slice(1)), perRound: trained.map(r => share([r])), phases, roundSeconds: trained.reduce((s, r) => s + r.wallSeconds, 0) / trained.length }
       runs.push(run)
-      process.stderr.write(`${timing} #${repeat}: protocol ${pct(run.all)} of the round (round 1 ${pct(run.first)}, ${later} ${pct(run.later)}), ${run.roundSeconds.toFixed(2)} s per round, model ${report.modelHash.slice(0, 12)}\n`)
+      process.stderr.write(`${timing} #${repeat}: protocol ${percent(run.all)} of the round (round 1 ${percent(run.first)}, ${later} ${percent(run.later)}), ${run.roundSeconds.toFixed(2)} s per round, model ${report.modelHash.slice(0, 12)}\n`)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
   }
 }
 
-function pct (x: number): string { return `${(100 * x).toFixed(1)}%` }
-const spread = (xs: number[]): string => `${pct(xs.reduce((a, b) => a + b, 0) / xs.length)} (${pct(Math.min(...xs))}–${pct(Math.max(...xs))})`
+const spread = (xs: number[]): string => `${percent(xs.reduce((a, b) => a + b, 0) / xs.length)} (${percent(Math.min(...xs))}–${percent(Math.max(...xs))})`
 
 const command = `npm run bench:share -- --task ${values.task} --agents ${agents} --rounds ${rounds} --repeats ${repeats} --seed ${values.seed} --timings ${timings.join(',')}`
-const load = (await readFile('/proc/loadavg', 'utf8').catch(() => '')).split(' ').slice(0, 3).join(' ')
+const load = await loadAverage()
 await mkdir(values.out, { recursive: true })
 await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, node: process.version, loadAverageAtEnd: load, runs }, null, 2) + '\n')
 const spec: TopLevelSpec = {

@@ -6,13 +6,13 @@
  * peak RSS. Fits round time ∝ N^b by least squares on log–log, and b between neighbours.
  * Writes scale.{json,md} (scale-TASK.* for a task other than classify) and a plot; prints figures, asserts nothing.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { TopLevelSpec } from 'vega-lite'
 import { vegaLiteSvg } from '../src/federation/charts.ts'
-import { PROTOCOL, protocolSeconds, runConclave } from './conclave-child.ts'
+import { loadAverage, PROTOCOL, protocolSeconds, runConclave } from './conclave-child.ts'
 import { slope } from './fit.ts'
 
 const { values } = parseArgs({ options: { agents: { type: 'string', default: '5,10,20,50,100' }, rounds: { type: 'string', default: '2' }, committee: { type: 'string', default: '5' }, seed: { type: 'string', default: '11' }, task: { type: 'string', default: 'classify' }, autopilot: { type: 'boolean', default: false }, 'phase-timing': { type: 'string', default: 'innermost' }, out: { type: 'string', default: 'docs/results' } } })
@@ -52,7 +52,7 @@ const steps = rows.slice(1).map((r, i) => {
 })
 const command = `npm run bench:scale -- --agents ${sizes.join(',')} --rounds ${rounds} --committee ${k} --seed ${seed}${task === 'classify' ? '' : ` --task ${task}`}${values.autopilot ? ' --autopilot' : ''}${values['phase-timing'] === 'innermost' ? '' : ` --phase-timing ${values['phase-timing']}`}`
 await mkdir(values.out, { recursive: true })
-const load = (await readFile('/proc/loadavg', 'utf8').catch(() => '')).split(' ').slice(0, 3).join(' ')
+const load = await loadAverage()
 await writeFile(join(values.out, `${name}.json`), JSON.stringify({ command, node: process.version, rounds, committee: k, seed, driver, loadAverageAtEnd: load, exponent, steps, rows }, null, 2) + '\n')
 const spec: TopLevelSpec = {
   $schema: 'https://vega.github.io/schema/vega-lite/v5.json',

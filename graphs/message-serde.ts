@@ -7,6 +7,7 @@ interface SerializableLike { lc_serializable: true, lc_kwargs: Record<string, un
 interface Serialised { json: string, from: ReadonlyArray<[string, unknown]> }
 
 const encoder = new TextEncoder()
+const decoder = new TextDecoder()
 
 /**
  * LangGraph's JSON+ serialiser that writes a list (a conversation) element by element and
@@ -31,7 +32,7 @@ export class MessageListSerializer extends JsonPlusSerializer {
     const keys = Object.keys(element.lc_kwargs)
     if (known !== undefined && known.from.length === keys.length && known.from.every(([key, v], i) => keys[i] === key && read(element, key) === v)) return known.json
     const from = keys.map((key): [string, unknown] => [key, read(element, key)])
-    const json = new TextDecoder().decode(this._dumps(element))
+    const json = decoder.decode(this._dumps(element))
     this.#known.set(element, { json, from })
     return json
   }

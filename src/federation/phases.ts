@@ -84,6 +84,11 @@ export class PhaseTimer {
     }
   }
 
+  /** The phase of the span opened last that is still open: the one the innermost rule charges now. */
+  get innermost (): Phase | undefined {
+    return this.#open.at(-1)?.phase
+  }
+
   /**
    * Done with: a precise timer stops being charged and lets the process's hook go (disabled
    * once no precise timer is left, so a long-lived process that runs federation after

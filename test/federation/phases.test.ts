@@ -38,6 +38,23 @@ describe('phase timer', () => {
     expect(total(timer.take())).toBeLessThanOrEqual(wall)
   })
 
+  it('innermost names the span opened last that is still open, whichever closes first', async () => {
+    const timer = new PhaseTimer()
+    expect(timer.innermost).toBeUndefined()
+    let releaseFirst = (): void => {}
+    let releaseSecond = (): void => {}
+    const first = timer.time('fetchVerify', () => new Promise<void>(resolve => { releaseFirst = resolve }))
+    expect(timer.innermost).toBe('fetchVerify')
+    const second = timer.time('merge', () => new Promise<void>(resolve => { releaseSecond = resolve }))
+    expect(timer.innermost).toBe('merge')
+    releaseFirst()
+    await first
+    expect(timer.innermost).toBe('merge')
+    releaseSecond()
+    await second
+    expect(timer.innermost).toBeUndefined()
+  })
+
   it('take() returns what was counted since the last take, including a phase still running', async () => {
     const timer = new PhaseTimer()
     let middle: PhaseSeconds | undefined
