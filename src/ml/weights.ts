@@ -97,7 +97,7 @@ export function assertCompatible (a: Layout, b: Layout): void {
   }
 }
 
-/** Weights found finite, checked once (weights are never changed in place): a decoded update is checked again when merged. */
+/** Weights found finite, each checked once (weights are never changed in place): the merge asks again of every update it adds, decoded ones checked already. */
 const finite = new WeakSet<Weights>()
 
 /** NaN or ±Infinity anywhere is an InvalidWeightsError naming the tensor and index. */
