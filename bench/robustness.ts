@@ -1,6 +1,6 @@
 /**
  * `npm run bench:robustness -- [--tasks classify,ner] [--seeds 1,2,3] [--hostile 1,2] [--attacks all|a,b]
- *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve|marginal|classwise|standing|probation] [--min-gain G] [--from-round R] [--attack-args k=v,…] [--quorum F] [--exclude-rejected] [--strikes S] [--gaining-vouchers] [--probation-gain P] [--bad-on-probation] [--min-sharpening S] [--sharpening-yardstick round] [--out DIR] [--render]` (`--hostile 0 --attacks none`: no attack): every attack of the harness against a 5-member
+ *  [--rounds R] [--split test|dev] [--acceptance tolerance|improve|marginal|classwise|standing|probation] [--min-gain G] [--from-round R] [--attack-args k=v,…] [--quorum F] [--exclude-rejected] [--strikes S] [--gaining-vouchers] [--probation-gain P] [--bad-on-probation] [--min-sharpening S] [--sharpening-yardstick round] [--min-movement M] [--out DIR] [--render]` (`--hostile 0 --attacks none`: no attack): every attack of the harness against a 5-member
  * federation with its last h members hostile, next to the same federation with those members simply
  * absent (FedAvg of the honest members' updates: what a vote that keeps exactly the hostile updates out
  * ends with, model for model). Per cell: the final metric, the gap to the absent-hostile run, the share of
@@ -47,6 +47,7 @@ const { values } = parseArgs({
     'bad-on-probation': { type: 'boolean', default: false },
     'min-sharpening': { type: 'string' },
     'sharpening-yardstick': { type: 'string' },
+    'min-movement': { type: 'string' },
     'attack-args': { type: 'string' },
     quorum: { type: 'string', default: '0.5' },
     out: { type: 'string', default: 'docs/results' },
@@ -74,13 +75,15 @@ const badOnProbation = values['bad-on-probation']
 const minSharpening = values['min-sharpening'] === undefined ? undefined : Number(values['min-sharpening'])
 /** What minSharpening measures against where the command says `round` (a row records it); else the voter's own update. */
 const sharpeningYardstick = values['sharpening-yardstick'] === undefined ? undefined : z.literal('round').parse(values['sharpening-yardstick'])
+/** The probation rule's minMovement where the command sets it (a row records it); else not asked. */
+const minMovement = values['min-movement'] === undefined ? undefined : Number(values['min-movement'])
 const quorum = Number(values.quorum)
 if (!(quorum > 0 && quorum <= 1)) throw new Error('--quorum takes the share of the peers that must accept, in (0, 1]')
 /** An attack's own settings where the command sets them (`rate=1`), recorded per row. */
 const args = values['attack-args'] === undefined ? undefined : Object.fromEntries(values['attack-args'].split(',').map(kv => kv.split('=')).map(([k, v]) => [k, Number(v)]))
 if (!Number.isInteger(fromRound) || fromRound < 1 || fromRound > rounds) throw new Error(`--from-round takes a round of the run, 1 to ${rounds}`)
 if (attacks.includes('none') !== hostiles.every(h => h === 0)) throw new Error('--attacks none goes with --hostile 0, and only it')
-const command = values.render ? 'npm run bench:robustness -- --render' : `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain=${minGain}`}${fromRound === 1 ? '' : ` --from-round ${fromRound}`}${excludeRejected ? ' --exclude-rejected' : ''}${strikes === 1 ? '' : ` --strikes ${strikes}`}${gainingVouchers ? ' --gaining-vouchers' : ''}${probationGain === undefined ? '' : ` --probation-gain ${probationGain}`}${badOnProbation ? ' --bad-on-probation' : ''}${minSharpening === undefined ? '' : ` --min-sharpening ${minSharpening}`}${sharpeningYardstick === undefined ? '' : ' --sharpening-yardstick round'}${values['attack-args'] === undefined ? '' : ` --attack-args ${values['attack-args']}`}${quorum === 0.5 ? '' : ` --quorum ${quorum}`}`
+const command = values.render ? 'npm run bench:robustness -- --render' : `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain=${minGain}`}${fromRound === 1 ? '' : ` --from-round ${fromRound}`}${excludeRejected ? ' --exclude-rejected' : ''}${strikes === 1 ? '' : ` --strikes ${strikes}`}${gainingVouchers ? ' --gaining-vouchers' : ''}${probationGain === undefined ? '' : ` --probation-gain ${probationGain}`}${badOnProbation ? ' --bad-on-probation' : ''}${minSharpening === undefined ? '' : ` --min-sharpening ${minSharpening}`}${sharpeningYardstick === undefined ? '' : ' --sharpening-yardstick round'}${minMovement === undefined ? '' : ` --min-movement ${minMovement}`}${values['attack-args'] === undefined ? '' : ` --attack-args ${values['attack-args']}`}${quorum === 0.5 ? '' : ` --quorum ${quorum}`}`
 
 interface Row {
   task: string, seed: number, hostile: number, attack: string, rounds: number, split: string
@@ -104,6 +107,8 @@ interface Row {
   minSharpening?: number
   /** What minSharpening measured against where the command said `round` (absent: the voter's own update). */
   sharpeningYardstick?: 'round'
+  /** The probation rule's minMovement where the command set it (absent: not asked). */
+  minMovement?: number
   /** The attack's own settings, where the command set them. */
   args?: Record<string, number>
   /** The share of the peers that had to accept, where not 0.5. */
@@ -117,11 +122,11 @@ interface Row {
 const jsonPath = join(values.out, 'robustness.json')
 const saved: Row[] = await readFile(jsonPath, 'utf8').then(t => (JSON.parse(t) as { rows: Row[] }).rows, () => [])
 const rows = saved
-const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance' | 'minGain' | 'fromRound' | 'excludeRejected' | 'strikes' | 'gainingVouchers' | 'probationGain' | 'badOnProbation' | 'minSharpening' | 'sharpeningYardstick' | 'args' | 'quorum'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}${r.minGain === undefined ? '' : `/${r.minGain}`}${r.fromRound === undefined ? '' : `/from${r.fromRound}`}${r.excludeRejected === true ? '/excluding' : ''}${r.strikes === undefined ? '' : `/strikes${r.strikes}`}${r.gainingVouchers === true ? '/vouching' : ''}${r.probationGain === undefined ? '' : `/pg${r.probationGain}`}${r.badOnProbation === true ? '/badprobation' : ''}${r.minSharpening === undefined ? '' : `/ms${r.minSharpening}`}${r.sharpeningYardstick === undefined ? '' : '/round'}${r.args === undefined ? '' : `/${JSON.stringify(r.args)}`}${r.quorum === undefined ? '' : `/q${r.quorum}`}`
+const key = (r: Pick<Row, 'task' | 'seed' | 'hostile' | 'attack' | 'rounds' | 'split' | 'acceptance' | 'minGain' | 'fromRound' | 'excludeRejected' | 'strikes' | 'gainingVouchers' | 'probationGain' | 'badOnProbation' | 'minSharpening' | 'sharpeningYardstick' | 'minMovement' | 'args' | 'quorum'>): string => `${r.task}/${r.seed}/${r.hostile}/${r.attack}/${r.rounds}/${r.split}/${r.acceptance ?? 'tolerance'}${r.minGain === undefined ? '' : `/${r.minGain}`}${r.fromRound === undefined ? '' : `/from${r.fromRound}`}${r.excludeRejected === true ? '/excluding' : ''}${r.strikes === undefined ? '' : `/strikes${r.strikes}`}${r.gainingVouchers === true ? '/vouching' : ''}${r.probationGain === undefined ? '' : `/pg${r.probationGain}`}${r.badOnProbation === true ? '/badprobation' : ''}${r.minSharpening === undefined ? '' : `/ms${r.minSharpening}`}${r.sharpeningYardstick === undefined ? '' : '/round'}${r.minMovement === undefined ? '' : `/mm${r.minMovement}`}${r.args === undefined ? '' : `/${JSON.stringify(r.args)}`}${r.quorum === undefined ? '' : `/q${r.quorum}`}`
 const done = new Set(rows.map(key))
 const ruleOf = (r: Row): AcceptanceRuleName => r.acceptance ?? 'tolerance'
 /** A rule as the tables name it: with its minGain where a command set one. */
-const ruleLabel = (r: Row): string => `${ruleOf(r)}${r.minGain === undefined && r.probationGain === undefined ? '' : ` (${[r.minGain === undefined ? undefined : `minGain ${r.minGain}`, r.probationGain === undefined ? undefined : `probationGain ${r.probationGain}`].filter(x => x !== undefined).join(', ')})`}${r.excludeRejected === true ? ', rejected members\' votes dropped' : ''}${r.strikes === undefined ? '' : `, ${r.strikes} strikes`}${r.gainingVouchers === true ? ', gaining vouchers' : ''}${r.badOnProbation === true ? ', bad standing on probation' : ''}${r.minSharpening === undefined ? '' : `, sharpening ${r.minSharpening}${r.sharpeningYardstick === undefined ? '' : ' of the round\'s median'}`}${r.quorum === undefined ? '' : `, quorum ${r.quorum} of the peers`}`
+const ruleLabel = (r: Row): string => `${ruleOf(r)}${r.minGain === undefined && r.probationGain === undefined ? '' : ` (${[r.minGain === undefined ? undefined : `minGain ${r.minGain}`, r.probationGain === undefined ? undefined : `probationGain ${r.probationGain}`].filter(x => x !== undefined).join(', ')})`}${r.excludeRejected === true ? ', rejected members\' votes dropped' : ''}${r.strikes === undefined ? '' : `, ${r.strikes} strikes`}${r.gainingVouchers === true ? ', gaining vouchers' : ''}${r.badOnProbation === true ? ', bad standing on probation' : ''}${r.minSharpening === undefined ? '' : `, sharpening ${r.minSharpening}${r.sharpeningYardstick === undefined ? '' : ' of the round\'s median'}`}${r.minMovement === undefined ? '' : `, movement ${r.minMovement} of the round's median`}${r.quorum === undefined ? '' : `, quorum ${r.quorum} of the peers`}`
 /** An attack as the tables name it: with the round its members turned in, where later than 1. */
 const attackLabel = (r: Pick<Row, 'attack' | 'fromRound' | 'args'>): string => `${r.attack}${r.args === undefined ? '' : ` (${Object.entries(r.args).map(([k, v]) => `${k} ${v}`).join(', ')})`}${r.fromRound === undefined ? '' : ` from round ${r.fromRound}`}`
 /** Every attack label the rows hold, in the harness's order, each kind by the round it starts in. */
@@ -134,10 +139,10 @@ if (!values.render) {
     for (const seed of seeds) {
       for (const hostile of hostiles) {
         const bad = Array.from({ length: hostile }, (_, i) => AGENTS - i)
-        const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: quorum }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0, acceptance, excludeRejected, strikes, gainingVouchers, badOnProbation, ...(minGain === undefined ? {} : { minGain }), ...(probationGain === undefined ? {} : { probationGain }), ...(minSharpening === undefined ? {} : { minSharpening }), ...(sharpeningYardstick === undefined ? {} : { sharpeningYardstick }) } as unknown as RunConfigInput
+        const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: quorum }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0, acceptance, excludeRejected, strikes, gainingVouchers, badOnProbation, ...(minGain === undefined ? {} : { minGain }), ...(probationGain === undefined ? {} : { probationGain }), ...(minSharpening === undefined ? {} : { minSharpening }), ...(sharpeningYardstick === undefined ? {} : { sharpeningYardstick }), ...(minMovement === undefined ? {} : { minMovement }) } as unknown as RunConfigInput
         let absent: number | undefined
         for (const attack of attacks) {
-          const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance, ...(minGain === undefined ? {} : { minGain }), ...(fromRound === 1 ? {} : { fromRound }), ...(excludeRejected ? { excludeRejected: true as const } : {}), ...(strikes === 1 ? {} : { strikes }), ...(gainingVouchers ? { gainingVouchers: true as const } : {}), ...(probationGain === undefined ? {} : { probationGain }), ...(badOnProbation ? { badOnProbation: true as const } : {}), ...(minSharpening === undefined ? {} : { minSharpening }), ...(sharpeningYardstick === undefined ? {} : { sharpeningYardstick }), ...(args === undefined ? {} : { args }), ...(quorum === 0.5 ? {} : { quorum }) }
+          const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance, ...(minGain === undefined ? {} : { minGain }), ...(fromRound === 1 ? {} : { fromRound }), ...(excludeRejected ? { excludeRejected: true as const } : {}), ...(strikes === 1 ? {} : { strikes }), ...(gainingVouchers ? { gainingVouchers: true as const } : {}), ...(probationGain === undefined ? {} : { probationGain }), ...(badOnProbation ? { badOnProbation: true as const } : {}), ...(minSharpening === undefined ? {} : { minSharpening }), ...(sharpeningYardstick === undefined ? {} : { sharpeningYardstick }), ...(minMovement === undefined ? {} : { minMovement }), ...(args === undefined ? {} : { args }), ...(quorum === 0.5 ? {} : { quorum }) }
           if (done.has(key(cell))) continue
           absent ??= (await runBaseline('fedavg', parseRunConfig(base), { absent: bad, absentFrom: fromRound })).rounds.at(-1)?.metric.value ?? Number.NaN
           const out = await mkdtemp(join(tmpdir(), 'conclave-robustness-'))

@@ -1,7 +1,7 @@
 /**
  * `node bench/vote-bars.ts [--task classify|ner] [--seeds 11,12,13] [--settings clean,label-flip:1,label-flip:2]
  *  [--acceptance classwise|probation|…] [--class-ratio K] [--min-gain G] [--probation-gain P] [--exclude-rejected]
- *  [--strikes S] [--gaining-vouchers] [--bad-on-probation] [--min-sharpening T] [--sharpening-yardstick round] [--votes FILE[,FILE…]] [--no-collect] [--bar classRatio|minGain|probationGain|minSharpening] [--bars 1,1.4,1.8]`:
+ *  [--strikes S] [--gaining-vouchers] [--bad-on-probation] [--min-sharpening T] [--sharpening-yardstick round] [--min-movement M] [--votes FILE[,FILE…]] [--no-collect] [--bar classRatio|minGain|probationGain|minSharpening|minMovement] [--bars 1,1.4,1.8]`:
  * chooses a vote rule's bar on the DEV split only (the test split is never read).
  * Runs the task as the robustness bench does (5 members, quorum 2 of 4, 3 rounds, the last h members
  * hostile) under the given rule and settings (by default `classwise` with ratio 1: the runs decide as
@@ -21,6 +21,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { requiredAmongCounted, requiredOf } from '../src/core/quorum.ts'
+import { medianOf } from '../src/ml/aggregate/median.ts'
 import { classEffects, RULE_SETTINGS, type Standing } from '../src/federation/acceptance.ts'
 import { AcceptanceTerms, ruling, type Measured } from '../src/federation/acceptance-terms.ts'
 import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
@@ -43,6 +44,7 @@ const { values } = parseArgs({
     'bad-on-probation': { type: 'boolean', default: false },
     'min-sharpening': { type: 'string' },
     'sharpening-yardstick': { type: 'string' },
+    'min-movement': { type: 'string' },
     votes: { type: 'string', default: '/tmp/classwise-votes.json' },
     bar: { type: 'string', default: 'classRatio' },
     bars: { type: 'string', default: '1,1.2,1.4,1.5,1.6,1.8,2,2.5' },
@@ -52,7 +54,7 @@ const { values } = parseArgs({
 })
 const AGENTS = 5
 const QUORUM = { kind: 'fraction', fraction: 0.5 } as const
-const BARS = ['classRatio', 'minGain', 'probationGain', 'minSharpening', 'robustness.maxNormRatio', 'robustness.minCosine', 'robustness.minHistoryCosine'] as const
+const BARS = ['classRatio', 'minGain', 'probationGain', 'minSharpening', 'minMovement', 'robustness.maxNormRatio', 'robustness.minCosine', 'robustness.minHistoryCosine'] as const
 const bar = values.bar as typeof BARS[number]
 if (!BARS.includes(bar)) throw new Error(`--bar takes one of ${BARS.join(', ')}`)
 /** The terms with the bar under selection set to `value` (a geometry bound inside `robustness`). */
@@ -84,14 +86,14 @@ async function collect (): Promise<Collected> {
   const votes: CastVote[] = []
   const runs: Collected['runs'] = []
   let terms: AcceptanceTerms | undefined
-  const optional = (name: 'min-gain' | 'probation-gain' | 'min-sharpening', key: string): Record<string, number> => values[name] === undefined ? {} : { [key]: Number(values[name]) }
+  const optional = (name: 'min-gain' | 'probation-gain' | 'min-sharpening' | 'min-movement', key: string): Record<string, number> => values[name] === undefined ? {} : { [key]: Number(values[name]) }
   for (const seed of values.seeds.split(',').map(Number)) {
     for (const setting of values.settings.split(',')) {
       const [attack, h = '0'] = setting.split(':')
       const bad = Array.from({ length: Number(h) }, (_, i) => AGENTS - i)
       const config = parseRunConfig({
         ...TABLE1_BASE, agents: AGENTS, quorum: QUORUM, rounds: 3, seed, task: { kind: values.task }, evalSplit: 'dev', momentum: values.task === 'classify' ? 0.5 : 0,
-        acceptance: values.acceptance, ...classRatioOf(values.acceptance), ...optional('min-gain', 'minGain'), ...optional('probation-gain', 'probationGain'), ...optional('min-sharpening', 'minSharpening'),
+        acceptance: values.acceptance, ...classRatioOf(values.acceptance), ...optional('min-gain', 'minGain'), ...optional('probation-gain', 'probationGain'), ...optional('min-sharpening', 'minSharpening'), ...optional('min-movement', 'minMovement'),
         excludeRejected: values['exclude-rejected'], strikes: Number(values.strikes ?? 1), gainingVouchers: values['gaining-vouchers'], badOnProbation: values['bad-on-probation'], ...yardstick,
         attacks: attack === 'clean' ? [] : bad.map(agent => ({ kind: attack, agent }))
       } as unknown as RunConfigInput)
@@ -145,6 +147,7 @@ const decidedTerms: AcceptanceTerms = AcceptanceTerms.parse({
   ...(values['gaining-vouchers'] ? { gainingVouchers: true } : {}),
   ...(values['bad-on-probation'] ? { badOnProbation: true } : {}),
   ...(values['min-sharpening'] === undefined ? {} : { minSharpening: Number(values['min-sharpening']) }),
+  ...(values['min-movement'] === undefined ? {} : { minMovement: Number(values['min-movement']) }),
   ...yardstick
 })
 
@@ -162,6 +165,18 @@ const marginalShare = (m: Measured): number => m.combined === undefined || m.wit
 const sharpening = (m: Measured): number => m.entropy === undefined ? Number.NaN : m.entropy.before - m.entropy.after
 const ownSharpening = (m: Measured): number => m.entropy?.reference === undefined ? Number.NaN : m.entropy.before - m.entropy.reference
 const sharpeningShare = (m: Measured): number => sharpening(m) / ownSharpening(m)
+/** How much the update sharpens the voter's predictions as a share of what the round's median update does (the round yardstick's quantity). */
+const roundSharpeningShare = (m: Measured): number => {
+  if (m.entropy === undefined) return Number.NaN
+  const sharpenings = [...(m.entropy.reference === undefined ? [] : [m.entropy.reference]), ...(m.entropy.round ?? [])].map(e => (m.entropy?.before ?? 0) - e)
+  return sharpenings.length === 0 || m.entropy.round === undefined ? Number.NaN : sharpening(m) / medianOf(sharpenings)
+}
+/** How far the update moves the voter's predictions as a share of the round's median movement (the minMovement test's quantity). */
+const movementShare = (m: Measured): number => {
+  if (m.movement === undefined) return Number.NaN
+  const moves = [...(m.movement.reference === undefined ? [] : [m.movement.reference]), ...m.movement.round]
+  return moves.length === 0 ? Number.NaN : m.movement.after / medianOf(moves)
+}
 /** Each proposal's standing as the collected terms decide the rounds before it. */
 const liveStanding = new Map(collected.runs.flatMap(run => redecide(collected.terms, collected.votes.filter(v => v.setting === run.setting && v.seed === run.seed)).map(p => [`${run.setting}/${run.seed}/${p.proposal}`, p.standing] as const)))
 const measured = collected.votes.filter((v): v is CastVote & { measurement: Measured } => !('unusable' in v.measurement) && !v.voterHostile)
@@ -176,7 +191,7 @@ for (const group of [...new Set(measured.map(groupOf))].sort()) {
   const geometry = (pick: (g: NonNullable<Measured['geometry']>) => number | undefined): string => spread(votes.map(v => v.measurement.geometry === undefined ? Number.NaN : pick(v.measurement.geometry) ?? Number.NaN))
   // Why the collected terms reject (the proposer's standing taken as the live run had it: re-derived with the terms).
   const why = votes.map(v => ruling(collected.terms, v.measurement, liveStanding.get(`${v.setting}/${v.seed}/${v.proposal}`)))
-  console.log(`${group}: ${votes.length} votes; at the collected terms ${why.filter(r => !r.accept).length} reject, ${why.filter(r => r.geometry.includes('fails')).length} of them by geometry (${[...new Set(why.map(r => r.geometry.split('fails: ')[1]?.split(':')[0]).filter(x => x !== undefined))].join('; ')})\n  norm ratio ${geometry(g => g.normRatio)}\n  cosine with the voter's ${geometry(g => g.cosine)}\n  cosine with merged ${geometry(g => g.historyCosine)}\n  worst class's fall ${spread(votes.map(v => worstFall(v.measurement)))}\n  helps / hurts ${spread(votes.map(v => ratio(v.measurement)))}\n  gain / own update's gain ${spread(votes.map(v => gainShare(v.measurement)))}\n  marginal / combination's gain ${spread(votes.map(v => marginalShare(v.measurement)))}\n  own update's gain ${spread(votes.map(v => (v.measurement.reference ?? Number.NaN) - v.measurement.before))}\n  sharpening ${spread(votes.map(v => sharpening(v.measurement)))}\n  own update's sharpening ${spread(votes.map(v => ownSharpening(v.measurement)))}\n  sharpening / own update's ${spread(votes.map(v => sharpeningShare(v.measurement)))}`)
+  console.log(`${group}: ${votes.length} votes; at the collected terms ${why.filter(r => !r.accept).length} reject, ${why.filter(r => r.geometry.includes('fails')).length} of them by geometry (${[...new Set(why.map(r => r.geometry.split('fails: ')[1]?.split(':')[0]).filter(x => x !== undefined))].join('; ')})\n  norm ratio ${geometry(g => g.normRatio)}\n  cosine with the voter's ${geometry(g => g.cosine)}\n  cosine with merged ${geometry(g => g.historyCosine)}\n  worst class's fall ${spread(votes.map(v => worstFall(v.measurement)))}\n  helps / hurts ${spread(votes.map(v => ratio(v.measurement)))}\n  gain / own update's gain ${spread(votes.map(v => gainShare(v.measurement)))}\n  marginal / combination's gain ${spread(votes.map(v => marginalShare(v.measurement)))}\n  own update's gain ${spread(votes.map(v => (v.measurement.reference ?? Number.NaN) - v.measurement.before))}\n  sharpening ${spread(votes.map(v => sharpening(v.measurement)))}\n  own update's sharpening ${spread(votes.map(v => ownSharpening(v.measurement)))}\n  sharpening / own update's ${spread(votes.map(v => sharpeningShare(v.measurement)))}\n  sharpening / the round's median ${spread(votes.map(v => roundSharpeningShare(v.measurement)))}\n  movement / the round's median ${spread(votes.map(v => movementShare(v.measurement)))}`)
 }
 
 /** Each run's proposals re-decided under `terms`, round by round: standing and counted voters from the rounds before. */

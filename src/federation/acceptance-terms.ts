@@ -49,6 +49,8 @@ export const AcceptanceTerms = z.object({
   minSharpening: z.number().min(0).max(1).optional(),
   /** For minSharpening: measured against the round's median update as the voter measures it (`round`). Absent: against the voter's own update. */
   sharpeningYardstick: z.literal('round').optional(),
+  /** For the probation rule: the share of the round's median movement of a voter's predictions that a newcomer's update must move them too. Absent: not asked. */
+  minMovement: z.number().gt(0).max(1).optional(),
   /** For the standing and probation rules: how many rejected updates of earlier rounds put a member in bad standing. Absent: one. */
   strikes: z.number().int().min(2).max(100).optional(),
   /** What is scored: global + Δw (`full`) or global + Δw / N (`share`). */
@@ -89,7 +91,7 @@ export type VoteMeasurement = z.infer<typeof VoteMeasurement>
 export type Measured = Exclude<VoteMeasurement, { unusable: string }>
 
 /** The terms a run config states (the founder writes them into the charter); unset tolerances come from the task's judge. */
-export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms['scale'], robustness?: Robustness | false, judgement?: Judgement, excludeRejected?: boolean, strikes?: number }, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance' | 'entropy'>): AcceptanceTerms {
+export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms['scale'], robustness?: Robustness | false, judgement?: Judgement, excludeRejected?: boolean, strikes?: number }, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance' | 'entropy' | 'movement'>): AcceptanceTerms {
   return {
     rule: config.acceptance,
     tolerance: config.tolerance ?? judge.tolerance,
@@ -101,6 +103,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
     ...(config.acceptance === 'probation' && config.badOnProbation === true ? { badOnProbation: true } : {}),
     ...(config.acceptance === 'probation' && config.minSharpening !== undefined ? { minSharpening: sharpeningTerm(config.minSharpening, judge) } : {}),
     ...(config.acceptance === 'probation' && config.sharpeningYardstick === 'round' ? { sharpeningYardstick: yardstickTerm(config) } : {}),
+    ...(config.acceptance === 'probation' && config.minMovement !== undefined ? { minMovement: movementTerm(config.minMovement, judge) } : {}),
     ...(config.excludeRejected === true ? { excludeRejected: true } : {}),
     // One strike is what a charter without the term means: it stays off the record, as before the term existed.
     ...((config.acceptance === 'standing' || config.acceptance === 'probation') && config.strikes !== undefined && config.strikes > 1 ? { strikes: config.strikes } : {}),
@@ -117,6 +120,12 @@ function sharpeningTerm (share: number, judge: Pick<Judge<unknown>, 'entropy'>):
   return share
 }
 
+/** The minMovement term, for a judge that can measure how far an update moves a model's predictions; ConfigError for one that cannot. */
+function movementTerm (share: number, judge: Pick<Judge<unknown>, 'movement'>): number {
+  if (judge.movement === undefined) throw new ConfigError('minMovement needs a judge that measures how far an update moves the model\'s predictions (classify\'s logLikelihood judge); this task\'s judge does not')
+  return share
+}
+
 /** The round yardstick, for a charter that asks minSharpening; ConfigError for one that does not (it would measure for nothing). */
 function yardstickTerm (config: Pick<AcceptanceConfig, 'minSharpening'>): 'round' {
   if (config.minSharpening === undefined) throw new ConfigError('sharpeningYardstick: round says what minSharpening measures against, and minSharpening is not set')
@@ -125,7 +134,7 @@ function yardstickTerm (config: Pick<AcceptanceConfig, 'minSharpening'>): 'round
 
 /** The rule the terms name, ready to decide. */
 export function ruleOf (terms: AcceptanceTerms): AcceptanceRule {
-  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain, classRatio: terms.classRatio, probationGain: terms.probationGain, gainingVouchers: terms.gainingVouchers, badOnProbation: terms.badOnProbation, minSharpening: terms.minSharpening, sharpeningYardstick: terms.sharpeningYardstick }, terms)
+  return acceptanceRule({ acceptance: terms.rule, tolerance: terms.tolerance, relativeTolerance: terms.relativeTolerance, minGain: terms.minGain, classRatio: terms.classRatio, probationGain: terms.probationGain, gainingVouchers: terms.gainingVouchers, badOnProbation: terms.badOnProbation, minSharpening: terms.minSharpening, sharpeningYardstick: terms.sharpeningYardstick, minMovement: terms.minMovement }, terms)
 }
 
 export interface Ruling extends Verdict {

@@ -126,6 +126,14 @@ export const RunConfig = z.object({
    */
   sharpeningYardstick: z.literal('round').optional(),
   /**
+   * For `acceptance: probation`: the share of the round's median movement of a peer's predictions
+   * on its validation examples (the mean KL divergence from the global model's; its own update's
+   * and every other it combines) that the update of a member on probation must move them too;
+   * updates on half-random labels carry half the signal and move them less. Needs a judge that
+   * measures it (classify's). Omitted: not asked.
+   */
+  minMovement: z.number().gt(0).max(1).optional(),
+  /**
    * Whether the votes of a member whose update the federation rejected in an earlier round stop
    * counting, and the quorum is then a share of the peers whose votes count (its `count`, all of
    * them where fewer count). With two of five members hostile and quorum 2 of 4, their rejects
@@ -344,6 +352,11 @@ badOnProbation: false
 # peer's own update alone (on classify it keeps half-random labels out with 1 of 5 members hostile, and
 # refuses honest newcomers with 2: robustness-selection.md).
 # sharpeningYardstick: round
+# probation (classify): a member on probation's update must move a peer's predictions (the mean KL
+# divergence from the global model's) at least this share of the round's median movement; updates on
+# half-random labels carry half the signal and move them less. With minSharpening 0 against the round it
+# keeps them all out on test, and with 2 of 5 members hostile refuses honest newcomers (robustness-selection.md).
+# minMovement: 0.54
 # A peer accepts an update that lowers its judge's score on its validation examples by at
 # most this much (omitted: the task's own; classify judges by labels' log-likelihood with
 # 0.1 nats, ner and qa by log-likelihood with 0.01 nats per token).

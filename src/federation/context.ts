@@ -118,8 +118,8 @@ export type StepProgress = { [K in keyof ParticipantEvents]: { type: K, detail: 
 /** Every step takes these last. */
 export interface StepOptions extends AbortOptions, ProgressOptions<StepProgress> {}
 
-/** A global model as I hold it, with what I measured of it on my validation examples: its score, its mean entropy, and its mean entropy with each update of its round applied at its share (by proposal). */
-export type HeldModel = GlobalModel & { ref: ModelRef, judged?: number, unsure?: number, unsureWith?: Map<BlockId, number> }
+/** A global model as I hold it, with what I measured of it on my validation examples: its score, its mean entropy, and its mean entropy with each update of its round applied at its share and how far that moves its predictions (by proposal). */
+export type HeldModel = GlobalModel & { ref: ModelRef, judged?: number, unsure?: number, unsureWith?: Map<BlockId, number>, movedBy?: Map<BlockId, number> }
 
 /** What one member holds between steps: its own, changed only by its steps. */
 export interface Holdings {
@@ -145,7 +145,7 @@ export interface Holdings {
   /** My own trained update per round, the reference I measure peers' updates against; dropped once its round is merged. */
   readonly own: Map<number, Weights>
   /** My judge's score of the global model (by its CID) with my own update of a round applied, the bar a must-improve rule sets peers. */
-  readonly referenceScores: Map<number, { model: string, score: number, unsure?: number }>
+  readonly referenceScores: Map<number, { model: string, score: number, unsure?: number, moved?: number }>
   /** Per round, the updates I combine to measure each one's marginal effect (by global model and number of proposals seen), and my score of their combination. */
   readonly combinations: Map<number, { model: string, proposals: number, updates: Map<BlockId, Weights>, combined?: { score: number, classes?: ClassScore[] } }>
   /** An update trained for a round before I drafted it (as my reference when judging a peer): my draft takes it rather than train twice. */

@@ -386,6 +386,36 @@ export function meanEntropyOf (logits: Float32Array, classes: number): number {
   return total / rows
 }
 
+/**
+ * The mean KL divergence (nats) of the class distributions that `to`'s logits give from those
+ * `from`'s give, row by row (rows × classes, row-major; 0 for none).
+ */
+export function meanKlOf (to: Float32Array, from: Float32Array, classes: number): number {
+  if (to.length !== from.length) throw new RangeError(`${to.length / classes} rows against ${from.length / classes}`)
+  const rows = to.length / classes
+  if (rows === 0) return 0
+  let total = 0
+  for (let r = 0; r < rows; r++) {
+    const at = r * classes
+    const maxTo = rowMax(to, at, classes)
+    const maxFrom = rowMax(from, at, classes)
+    let sumTo = 0
+    let sumFrom = 0
+    let weighted = 0
+    for (let c = 0; c < classes; c++) {
+      const zt = (to[at + c] as number) - maxTo
+      const zf = (from[at + c] as number) - maxFrom
+      const e = Math.exp(zt)
+      sumTo += e
+      sumFrom += Math.exp(zf)
+      weighted += e * (zt - zf)
+    }
+    // KL(p‖q) = Σ p (log p − log q) with p = e^zt / St, q = e^zf / Sf: Σ e^zt (zt − zf) / St − log St + log Sf.
+    total += Math.max(0, weighted / sumTo - Math.log(sumTo) + Math.log(sumFrom))
+  }
+  return total / rows
+}
+
 /** Each row's log-probability of its label. */
 export function softmaxLogProbs (shape: SoftmaxShape, weights: Weights, rows: readonly SparseVector[], labels: readonly number[]): Float64Array {
   return logProbsOf(softmaxLogits(shape, weights, rows), shape.classes, labels)

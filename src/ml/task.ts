@@ -102,6 +102,12 @@ export interface Judge<Example> {
    * unsure it is. Absent: the task's judge cannot tell (the `minSharpening` term needs it).
    */
   entropy?(weights: Weights, examples: Example[]): Promise<number>
+  /**
+   * How far the model's predictions over the examples move from `from` to `to`: the mean KL
+   * divergence (nats) of the predicted distribution at `to` from the one at `from`. Absent: the
+   * task's judge cannot tell (the `minMovement` term needs it).
+   */
+  movement?(from: Weights, to: Weights, examples: Example[]): Promise<number>
 }
 
 /** One label's share of a judge's score: its examples among mine and their mean score. */

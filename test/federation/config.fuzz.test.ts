@@ -121,6 +121,7 @@ describe('config parsing under fuzzing: nothing but ConfigError, and valid confi
       badOnProbation: { value: true, rules: ['probation'] },
       minSharpening: { value: 0.4, rules: ['probation'] },
       sharpeningYardstick: { value: 'round', rules: ['probation'] },
+      minMovement: { value: 0.5, rules: ['probation'] },
       strikes: { value: 2, rules: ['standing', 'probation'] }
     }
     const rules = ['tolerance', 'improve', 'marginal', 'classwise', 'standing', 'probation']

@@ -3,12 +3,13 @@ import { Simulation } from '../../src/federation/simulation.ts'
 import { expectAuditClean, smallConfig, tempDir, votesIn } from './helpers.ts'
 
 interface Entropy { before: number, after: number, reference?: number, round?: number[] }
+interface Movement { after: number, reference?: number, round: number[] }
 
 /**
  * Two rounds of four members under probation with `terms`, one training on half-random labels: the
- * charter's acceptance terms and the entropies every vote signed, once the audit has replayed each vote.
+ * charter's acceptance terms and the measurements every vote signed, once the audit has replayed each vote.
  */
-async function signedEntropies (terms: Record<string, unknown>): Promise<{ chartered: unknown, entropies: Array<Entropy | undefined> }> {
+async function signed (terms: Record<string, unknown>): Promise<{ chartered: unknown, votes: Array<{ entropy?: Entropy, movement?: Movement }> }> {
   const config = smallConfig({ agents: 4, rounds: 2, acceptance: 'probation', excludeRejected: true, strikes: 2, gainingVouchers: true, ...terms, attacks: [{ kind: 'label-noise', agent: 4 }] } as never)
   const sim = await Simulation.create(config, { dir: await tempDir() })
   try {
@@ -16,9 +17,9 @@ async function signedEntropies (terms: Record<string, unknown>): Promise<{ chart
     const chartered = sim.participants[0]?.state.charter?.record.acceptance
     await sim.round(1)
     await sim.round(2)
-    const entropies = (await votesIn(sim)).map(({ vote }) => (vote.measurement as { entropy?: Entropy }).entropy)
+    const votes = (await votesIn(sim)).map(({ vote }) => vote.measurement as { entropy?: Entropy, movement?: Movement })
     await expectAuditClean(sim)
-    return { chartered, entropies }
+    return { chartered, votes }
   } finally {
     await sim.close()
   }
@@ -32,7 +33,8 @@ const expectEntropy = (value: number | undefined): void => {
 
 describe('minSharpening: a newcomer must make a voter\'s model surer, as the voter\'s own update does', () => {
   it('is chartered, every vote on a newcomer signs the three entropies it was decided by, and the audit replays each vote', async () => {
-    const { chartered, entropies } = await signedEntropies({ minSharpening: 0.45 })
+    const { chartered, votes } = await signed({ minSharpening: 0.45 })
+    const entropies = votes.map(v => v.entropy)
     expect(chartered).toMatchObject({ rule: 'probation', minSharpening: 0.45 })
     expect(entropies.length).toBeGreaterThan(0)
     for (const entropy of entropies) {
@@ -42,13 +44,29 @@ describe('minSharpening: a newcomer must make a voter\'s model surer, as the vot
   }, 240_000)
 
   it('under sharpeningYardstick round, every vote signs its entropy with each other update of the round, and the audit replays each vote', async () => {
-    const { chartered, entropies } = await signedEntropies({ badOnProbation: true, minSharpening: 0.6, sharpeningYardstick: 'round' })
+    const { chartered, votes } = await signed({ badOnProbation: true, minSharpening: 0.6, sharpeningYardstick: 'round' })
+    const entropies = votes.map(v => v.entropy)
     expect(chartered).toMatchObject({ rule: 'probation', minSharpening: 0.6, sharpeningYardstick: 'round' })
     expect(entropies.length).toBeGreaterThan(0)
     for (const entropy of entropies) {
       // Four proposals a round: the one judged and the voter's own aside, two others.
       expect(entropy?.round).toHaveLength(2)
       for (const v of entropy?.round ?? []) expectEntropy(v)
+    }
+  }, 240_000)
+})
+
+describe('minMovement: a newcomer must move a voter\'s predictions like the round\'s updates do', () => {
+  it('is chartered, every vote on a newcomer signs how far it, the voter\'s own update and each other of the round move the voter\'s predictions, and the audit replays each vote', async () => {
+    const { chartered, votes } = await signed({ badOnProbation: true, minMovement: 0.54 })
+    expect(chartered).toMatchObject({ rule: 'probation', minMovement: 0.54 })
+    expect(votes.length).toBeGreaterThan(0)
+    for (const { movement } of votes) {
+      expect(movement?.round).toHaveLength(2)
+      for (const v of [movement?.after, movement?.reference, ...(movement?.round ?? [])]) {
+        expect(v).toBeGreaterThan(0)
+        expect(v).toBeLessThan(Math.log(23))
+      }
     }
   }, 240_000)
 })

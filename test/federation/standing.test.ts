@@ -17,6 +17,9 @@ const honestShape = { before: -1.5, after: -1.4, combined: -1.2, without: -1.3, 
 // the round's combination is worse with it: -0.05
 const harmfulShape = { before: -1.5, after: -1.4, combined: -1.35, without: -1.3, classes: classes(0.1, -0.5) }
 
+/** The median as the round yardsticks take it, written out again for the properties below. */
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m] as number : ((s[m - 1] as number) + (s[m] as number)) / 2 }
+
 describe('the standing rule', () => {
   const rule = standingRule({ minGain: 0, classRatio: 1.8 })
 
@@ -220,7 +223,6 @@ describe('the probation rule', () => {
     // In good standing nothing more is asked; with nothing measured to compare, nothing is refused.
     expect(round.decide(at(-0.12, -0.05, [-0.04, -0.06, -0.07]), 'good').accept).toBe(true)
     expect(round.decide(at(-0.12, undefined, []), 'new').accept).toBe(true)
-    const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m] as number : ((s[m - 1] as number) + (s[m] as number)) / 2 }
     const value = fc.double({ min: -1, max: 1, noNaN: true })
     fc.assert(fc.property(value, fc.option(value, { nil: undefined }), fc.array(value, { maxLength: 6 }), fc.constantFrom('new', 'good', 'bad') as fc.Arbitrary<'new' | 'good' | 'bad'>, (after, reference, others, given) => {
       const m = at(after, reference, others)
@@ -239,6 +241,42 @@ describe('the probation rule', () => {
     const vote = { type: 'vote', federation: 'f', round: 3, proposal: 'p', accept: true, score: 0.1, rationale: '', measurement: at(-0.12, -0.05, [-0.04, -0.06, -0.07]) } as never
     expect(() => { assertFollowsTerms(terms, vote, 'the vote', 'new') }).toThrow(/makes the charter's probation rule reject for a proposer in new standing/)
     expect(() => { assertFollowsTerms(AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share', minSharpening: 0.6 }, judge)), vote, 'the vote', 'new') }).not.toThrow()
+  })
+
+  it('under minMovement, refuses a newcomer whose update moves my predictions less than that share of the round\'s median movement', () => {
+    const rule = probationRule({ minGain: 0, classRatio: 1.8, probationGain: 0.1, gainingVouchers: true, minMovement: 0.54 })
+    expect(rule.needs).toContain('movement')
+    const at = (after: number, reference: number | undefined, round: number[]): Measurement => ({ ...honestShape, reference: honestShape.before + 0.4, after: honestShape.before + 0.1, movement: { after, ...(reference === undefined ? {} : { reference }), round } })
+    // Round 1 on classify's dev split: my own update moves my predictions by 0.010, the round's others by 0.008, 0.012, 0.004 (median 0.009).
+    // Half-random labels' 0.0044 is 0.49 of it: refused; an honest newcomer's 0.0055 (0.61) is not.
+    expect(rule.decide(at(0.0044, 0.010, [0.008, 0.012, 0.004]), 'new').accept).toBe(false)
+    expect(rule.decide(at(0.0055, 0.010, [0.008, 0.012, 0.004]), 'new').accept).toBe(true)
+    // In good standing nothing more is asked; in bad standing only under badOnProbation; with nothing measured to compare, nothing is refused.
+    expect(rule.decide(at(0.0044, 0.010, [0.008, 0.012, 0.004]), 'good').accept).toBe(true)
+    expect(rule.decide(at(0.0044, undefined, []), 'new').accept).toBe(true)
+    const bad = { ...at(0.0044, 0.010, [0.008, 0.012, 0.004]), classes: classes(0.3, -0.1) }
+    expect(rule.decide(bad, 'bad').accept).toBe(true)
+    expect(probationRule({ minGain: 0, classRatio: 1.8, probationGain: 0.1, gainingVouchers: true, badOnProbation: true, minMovement: 0.54 }).decide(bad, 'bad').accept).toBe(false)
+    const value = fc.double({ min: 0, max: 1, noNaN: true })
+    fc.assert(fc.property(value, fc.option(value, { nil: undefined }), fc.array(value, { maxLength: 6 }), fc.constantFrom('new', 'good', 'bad') as fc.Arbitrary<'new' | 'good' | 'bad'>, (after, reference, others, given) => {
+      const m = at(after, reference, others)
+      const plain = probationRule({ minGain: 0, classRatio: 1.8, probationGain: 0.1, gainingVouchers: true }).decide(m, given)
+      const moves = [...(reference === undefined ? [] : [reference]), ...others]
+      const moved = moves.length === 0 || after >= 0.54 * median(moves)
+      expect(rule.decide(m, given)).toEqual(given === 'new' ? { accept: plain.accept && moved, allowance: plain.allowance } : plain)
+    }), { seed: 36, numRuns: 1000 })
+    // Chartered for probation with a judge that measures it; the audit holds a vote to it.
+    const judge = { tolerance: 0.1, movement: async () => 0 }
+    const terms = AcceptanceTerms.parse(termsOf({ acceptance: 'probation', voteScale: 'share', minMovement: 0.54 }, judge))
+    expect(terms).toMatchObject({ minMovement: 0.54 })
+    expect('minMovement' in termsOf({ acceptance: 'probation', voteScale: 'share' }, judge)).toBe(false)
+    expect(() => termsOf({ acceptance: 'probation', voteScale: 'share', minMovement: 0.54 }, { tolerance: 0.1 })).toThrow(/minMovement needs a judge/)
+    expect(() => smallConfig({ acceptance: 'standing', minMovement: 0.54 } as never)).toThrow(/minMovement applies to the probation rule/)
+    expect(() => smallConfig({ acceptance: 'probation', minMovement: 0 } as never)).toThrow()
+    const vote = { type: 'vote', federation: 'f', round: 1, proposal: 'p', accept: true, score: 0.1, rationale: '', measurement: at(0.0044, 0.010, [0.008, 0.012, 0.004]) } as never
+    expect(() => { assertFollowsTerms(terms, vote, 'the vote', 'new') }).toThrow(/makes the charter's probation rule reject for a proposer in new standing/)
+    const { movement: _, ...unmeasured } = at(0.0044, 0.010, [0.008, 0.012, 0.004])
+    expect(() => { assertFollowsTerms(terms, { ...(vote as object), measurement: unmeasured } as never, 'the vote', 'new') }).toThrow(/lacks movement/)
   })
 
   it('is chartered with its probation gain, and the charter\'s terms hold a vote on a newcomer to it', () => {

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { SparseVector } from '../../src/data/features.ts'
 import { initBackend } from '../../src/ml/backend.ts'
-import { initSoftmax, predictSoftmax, softmaxLayout, softmaxLogits, softmaxLogLikelihood, softmaxLogProbs, meanEntropyOf, type SoftmaxShape } from '../../src/ml/sparse-softmax.ts'
+import { initSoftmax, predictSoftmax, softmaxLayout, softmaxLogits, softmaxLogLikelihood, softmaxLogProbs, meanEntropyOf, meanKlOf, type SoftmaxShape } from '../../src/ml/sparse-softmax.ts'
 import { applyDelta, ShiftedTensor, shiftedModel, weightsSha256, type Weights } from '../../src/ml/weights.ts'
 
 /** The model's forward pass as dense backend ops on densified rows: what scoring computed before it ran in plain Float32. */
@@ -83,6 +83,29 @@ describe('how unsure a model is (meanEntropyOf its logits)', () => {
       expect(meanEntropyOf(softmaxLogits(shape, zero, rows), 4)).toBeCloseTo(Math.log(4), 12)
     }), { numRuns: 200, seed: 13 })
     expect(meanEntropyOf(new Float32Array(0), 2)).toBe(0)
+  })
+})
+
+describe('how far predictions move (meanKlOf two models\' logits)', () => {
+  it('is the mean of Σ p log(p / q) over the rows, p the moved model\'s distribution: 0 between a model and itself, never negative', () => {
+    fc.assert(fc.property(fc.constantFrom(0, 3), fc.nat(1000), rowsOf(40), (hidden, seed, rows) => {
+      const shape = { features: 40, hidden, classes: 4 }
+      const from = softmaxLogits(shape, initSoftmax(shape, seed), rows)
+      const to = softmaxLogits(shape, initSoftmax(shape, seed + 1), rows)
+      const probs = (z: Float32Array, r: number): number[] => {
+        const row = Array.from(z.subarray(r * 4, r * 4 + 4))
+        const total = row.reduce((a, v) => a + Math.exp(v), 0)
+        return row.map(v => Math.exp(v) / total)
+      }
+      const kls = rows.map((_, r) => { const p = probs(to, r); const q = probs(from, r); return p.reduce((a, pc, c) => a + pc * Math.log(pc / (q[c] as number)), 0) })
+      expect(meanKlOf(to, from, 4)).toBeCloseTo(kls.reduce((a, b) => a + b, 0) / rows.length, 9)
+      expect(meanKlOf(to, from, 4)).toBeGreaterThanOrEqual(0)
+      expect(meanKlOf(from, from, 4)).toBe(0)
+      // Logits shifted by a constant per row give the same distributions.
+      expect(meanKlOf(from.map((v, i) => v + Math.floor(i / 4)), from, 4)).toBeCloseTo(0, 5)
+    }), { numRuns: 200, seed: 14 })
+    expect(meanKlOf(new Float32Array(0), new Float32Array(0), 2)).toBe(0)
+    expect(() => meanKlOf(new Float32Array(4), new Float32Array(2), 2)).toThrow(RangeError)
   })
 })
 

@@ -78,6 +78,7 @@ async function evaluateOnce (ctx: EvaluateContext, entry: ProposalEntry, options
       scores.entropy = await entropies(ctx, { entry, global, shifted, scale, entropy }, options)
       if (terms.sharpeningYardstick === 'round') scores.entropy.round = await roundEntropies(ctx, { ...marginal, entropy }, options)
     }
+    if (needs.includes('movement') && judge.movement !== undefined) scores.movement = await movements(ctx, { ...marginal, shifted, movement: judge.movement.bind(judge) }, options)
     if (needs.includes('combined')) Object.assign(scores, await marginalScores(ctx, marginal, options))
     const geometry = terms.robustness === undefined ? undefined : await ctx.timer.time('evaluate', () => measureGeometry(ctx, { entry, delta }, options))
     const measurement = signable(geometry === undefined ? scores : { ...scores, geometry })
@@ -143,24 +144,56 @@ async function entropies (ctx: EvaluateContext, { entry, global, shifted, scale,
  * yardstick for `sharpeningYardstick: round`.
  */
 async function roundEntropies (ctx: EvaluateContext, params: MarginalParams & { entropy: Entropy }, options: StepOptions): Promise<number[]> {
-  const { entry, global, scale, entropy } = params
-  const { updates } = await admitted(ctx, params, options)
+  const { global, scale, entropy } = params
   const entropies: number[] = []
-  for (const [block, delta] of updates) {
-    if (block === entry.block || ctx.state.proposals.get(block)?.signed.issuer === ctx.identity.did) continue
+  for (const [block, delta] of await othersOfRound(ctx, params, options)) {
     entropies.push(await unsureWith(ctx, global, block, () => shiftedModel(global.weights, delta, scale), entropy))
   }
   return entropies
 }
 
+/** The round's updates I combine, but for `entry`'s and mine: the round's yardstick beside a vote's `after` and `reference`. */
+async function othersOfRound (ctx: EvaluateContext, params: MarginalParams, options: StepOptions): Promise<Array<[BlockId, Weights]>> {
+  const { updates } = await admitted(ctx, params, options)
+  return [...updates].filter(([block]) => block !== params.entry.block && ctx.state.proposals.get(block)?.signed.issuer !== ctx.identity.did)
+}
+
 /** How unsure my model is with `block`'s update applied (`shifted`), measured once per global model: a vote's `after`, and the round's yardstick in the votes on the round's other updates. */
 async function unsureWith (ctx: Pick<StepContext, 'held' | 'timer'>, global: HeldModel, block: BlockId, shifted: () => Weights, entropy: Entropy): Promise<number> {
-  global.unsureWith ??= new Map()
-  const known = global.unsureWith.get(block)
-  if (known !== undefined) return known
-  const unsure = await ctx.timer.time('evaluate', () => entropy(shifted(), ctx.held.shard.val))
-  global.unsureWith.set(block, unsure)
-  return unsure
+  return onceFor(ctx, global.unsureWith ??= new Map(), block, async () => entropy(shifted(), ctx.held.shard.val))
+}
+
+type Movement = (from: Weights, to: Weights, rows: unknown[]) => Promise<number>
+
+/**
+ * How far this update, my own of its round and each other update of the round I combine, each
+ * applied at its share, move my model's predictions on my validation examples from the global
+ * model's: for the `minMovement` term (each measured once per global model).
+ */
+async function movements (ctx: EvaluateContext, params: MarginalParams & { shifted: Weights, movement: Movement }, options: StepOptions): Promise<NonNullable<Measurement['movement']>> {
+  const { entry, global, scale, shifted, movement } = params
+  const val = ctx.held.shard.val
+  const moved = global.movedBy ??= new Map()
+  const after = await onceFor(ctx, moved, entry.block, async () => movement(global.weights, shifted, val))
+  const round: number[] = []
+  for (const [block, delta] of await othersOfRound(ctx, params, options)) {
+    round.push(await onceFor(ctx, moved, block, async () => movement(global.weights, shiftedModel(global.weights, delta, scale), val)))
+  }
+  const mine = await ownUpdate(ctx, entry.signed.record.round, options)
+  if (mine === undefined) return { after, round }
+  const known = ctx.held.referenceScores.get(entry.signed.record.round)
+  const reference = known?.model === global.ref.cid && known.moved !== undefined ? known.moved : await ctx.timer.time('evaluate', () => movement(global.weights, shiftedModel(global.weights, mine, scale), val))
+  if (known?.model === global.ref.cid) known.moved = reference
+  return { after, reference, round }
+}
+
+/** `measure` of `block`'s update, from `known` if measured on this global model already. */
+async function onceFor (ctx: Pick<StepContext, 'timer'>, known: Map<BlockId, number>, block: BlockId, measure: () => Promise<number>): Promise<number> {
+  const hit = known.get(block)
+  if (hit !== undefined) return hit
+  const value = await ctx.timer.time('evaluate', measure)
+  known.set(block, value)
+  return value
 }
 
 /** My judge's score of `model` on my validation examples, measured once until they change. */

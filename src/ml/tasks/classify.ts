@@ -10,7 +10,7 @@ import { classificationScores } from '../../metrics/classification.ts'
 import { initBackend } from '../backend.ts'
 import type { ClassifyConfig, EvalResult, Shard, ShardOptions, Task, TaskOptions, TrainOptions, TrainResult } from '../task.ts'
 import { softmaxTraining } from '../task.ts'
-import { initSoftmax, meanEntropyOf, meanLogLikelihoodOf, predictSoftmax, rememberLogits, softmaxClassLogLikelihoods, softmaxLogits, trainSoftmax } from '../sparse-softmax.ts'
+import { initSoftmax, meanEntropyOf, meanKlOf, meanLogLikelihoodOf, predictSoftmax, rememberLogits, softmaxClassLogLikelihoods, softmaxLogits, trainSoftmax } from '../sparse-softmax.ts'
 import type { PredictorSpec } from '../predictor.ts'
 import type { Weights } from '../weights.ts'
 
@@ -69,6 +69,7 @@ export async function createClassifyTask (config: Config, options: TaskOptions =
             name: 'logLikelihood',
             score: async (weights: Weights, rows: Featurized[]) => meanLogLikelihoodOf(logitsOf(weights, rows), classes, rows.map(r => r.label)),
             entropy: async (weights: Weights, rows: Featurized[]) => meanEntropyOf(logitsOf(weights, rows), classes),
+            movement: async (from: Weights, to: Weights, rows: Featurized[]) => meanKlOf(logitsOf(to, rows), logitsOf(from, rows), classes),
             byClass: async (weights: Weights, rows: Featurized[]) => softmaxClassLogLikelihoods(shape, weights, rows.map(r => r.x), rows.map(r => r.label)),
             tolerance: 0.1,
             relativeTolerance: 0.1
