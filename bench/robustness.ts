@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util'
 import type { TopLevelSpec } from 'vega-lite'
 import { z } from 'zod'
 import { AcceptanceRuleName } from '../src/federation/acceptance.ts'
+import { Attack } from '../src/federation/attacks.ts'
 import { runBaseline } from '../src/federation/baselines.ts'
 import { vegaLiteSvg } from '../src/federation/charts.ts'
 import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
@@ -27,8 +28,14 @@ import { runFederation } from '../src/federation/run.ts'
 import { readRunView } from '../src/federation/run-view.ts'
 import { TABLE1_BASE } from './table1-setting.ts'
 
-/** `none` (with --hostile 0): the federation without an attack, for how many honest updates the rule rejects. */
-const ATTACKS = ['none', 'scale', 'random-noise', 'sign-flip', 'label-flip', 'label-noise', 'free-ride', 'stale', 'inflate-samples', 'collude', 'alie'] as const
+/**
+ * Every attack of the harness in the tables' order (the issue's: update attacks, then data, then the rest), and
+ * `none` (with --hostile 0): the federation without an attack, for how many honest updates the rule rejects.
+ */
+const ATTACKS = ['none', 'scale', 'random-noise', 'sign-flip', 'label-flip', 'label-noise', 'free-ride', 'stale', 'inflate-samples', 'collude', 'alie'] as const satisfies ReadonlyArray<'none' | Attack['kind']>
+// An attack added to the harness and not here would be left out of `--attacks all` without a word.
+const unlisted = Attack.options.map(a => a.shape.kind.value).filter(kind => !(ATTACKS as readonly string[]).includes(kind))
+if (unlisted.length > 0) throw new Error(`bench/robustness.ts does not list the harness's ${unlisted.join(', ')}`)
 const { values } = parseArgs({
   options: {
     tasks: { type: 'string', default: 'classify,ner' },
