@@ -89,6 +89,14 @@ function emitter (emissions: ArrayLike<number>, from: number, classes: number): 
   return (t, c) => emissions[(from + t) * classes + c] as number
 }
 
+/** One sequence's forward scores and log-partition, with the readers they were made with (a backward pass takes the same). */
+function lattice (chain: Chain, emissions: ArrayLike<number>, from: number, n: number, scores: ChainScores): { move: (p: number, c: number) => number, emit: (t: number, c: number) => number, alpha: Float64Array, logZ: number } {
+  const move = transitionScore(chain, scores)
+  const emit = emitter(emissions, from, chain.classes)
+  const alpha = forward(chain, emit, n, move, scores)
+  return { move, emit, alpha, logZ: logSumExp(alpha.subarray((n - 1) * chain.classes)) }
+}
+
 /**
  * Negative log-likelihood of one sequence's `labels` (rows from … from + labels.length − 1 of
  * `emissions`); with `grad`, adds its gradient with respect to emissions, start and
@@ -98,10 +106,7 @@ export function chainNll (chain: Chain, emissions: ArrayLike<number>, from: numb
   const C = chain.classes
   const n = labels.length
   if (n === 0) return 0
-  const move = transitionScore(chain, scores)
-  const emit = emitter(emissions, from, C)
-  const alpha = forward(chain, emit, n, move, scores)
-  const logZ = logSumExp(alpha.subarray((n - 1) * C))
+  const { move, emit, alpha, logZ } = lattice(chain, emissions, from, n, scores)
   let gold = (scores.start[labels[0] as number] as number) + emit(0, labels[0] as number)
   for (let t = 1; t < n; t++) gold += move(labels[t - 1] as number, labels[t] as number) + emit(t, labels[t] as number)
   if (!Number.isFinite(gold)) throw new RangeError('labels break the chain\'s rule (e.g. an I- tag with no B- before it)')
@@ -139,11 +144,8 @@ export function chainNll (chain: Chain, emissions: ArrayLike<number>, from: numb
 export function chainTokenEntropy (chain: Chain, emissions: ArrayLike<number>, from: number, length: number, scores: ChainScores): number {
   const C = chain.classes
   if (length === 0) return 0
-  const move = transitionScore(chain, scores)
-  const emit = emitter(emissions, from, C)
-  const alpha = forward(chain, emit, length, move, scores)
+  const { move, emit, alpha, logZ } = lattice(chain, emissions, from, length, scores)
   const beta = backward(chain, emit, length, move)
-  const logZ = logSumExp(alpha.subarray((length - 1) * C))
   let total = 0
   for (let t = 0; t < length; t++) {
     for (let c = 0; c < C; c++) {
