@@ -21,8 +21,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { requiredAmongCounted, requiredOf } from '../src/core/quorum.ts'
-import { medianOf } from '../src/ml/aggregate/median.ts'
-import { classEffects, RULE_SETTINGS, type Standing } from '../src/federation/acceptance.ts'
+import { classEffects, roundMovement, roundSharpening, RULE_SETTINGS, type Standing } from '../src/federation/acceptance.ts'
 import { AcceptanceTerms, ruling, type Measured } from '../src/federation/acceptance-terms.ts'
 import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
@@ -166,17 +165,9 @@ const sharpening = (m: Measured): number => m.entropy === undefined ? Number.NaN
 const ownSharpening = (m: Measured): number => m.entropy?.reference === undefined ? Number.NaN : m.entropy.before - m.entropy.reference
 const sharpeningShare = (m: Measured): number => sharpening(m) / ownSharpening(m)
 /** How much the update sharpens the voter's predictions as a share of what the round's median update does (the round yardstick's quantity). */
-const roundSharpeningShare = (m: Measured): number => {
-  if (m.entropy === undefined) return Number.NaN
-  const sharpenings = [...(m.entropy.reference === undefined ? [] : [m.entropy.reference]), ...(m.entropy.round ?? [])].map(e => (m.entropy?.before ?? 0) - e)
-  return sharpenings.length === 0 || m.entropy.round === undefined ? Number.NaN : sharpening(m) / medianOf(sharpenings)
-}
+const roundSharpeningShare = (m: Measured): number => m.entropy?.round === undefined ? Number.NaN : sharpening(m) / (roundSharpening(m.entropy) ?? Number.NaN)
 /** How far the update moves the voter's predictions as a share of the round's median movement (the minMovement test's quantity). */
-const movementShare = (m: Measured): number => {
-  if (m.movement === undefined) return Number.NaN
-  const moves = [...(m.movement.reference === undefined ? [] : [m.movement.reference]), ...m.movement.round]
-  return moves.length === 0 ? Number.NaN : m.movement.after / medianOf(moves)
-}
+const movementShare = (m: Measured): number => m.movement === undefined ? Number.NaN : m.movement.after / (roundMovement(m.movement) ?? Number.NaN)
 /** Each proposal's standing as the collected terms decide the rounds before it. */
 const liveStanding = new Map(collected.runs.flatMap(run => redecide(collected.terms, collected.votes.filter(v => v.setting === run.setting && v.seed === run.seed)).map(p => [`${run.setting}/${run.seed}/${p.proposal}`, p.standing] as const)))
 const measured = collected.votes.filter((v): v is CastVote & { measurement: Measured } => !('unusable' in v.measurement) && !v.voterHostile)

@@ -284,9 +284,14 @@ export function probationRule (settings: ProbationSettings): AcceptanceRule {
  */
 function movesLikeTheRound ({ movement }: Measurement, share: number): boolean {
   if (movement === undefined) return true
-  const moves = [...(movement.reference === undefined ? [] : [movement.reference]), ...movement.round]
-  if (moves.length === 0) return true
-  return movement.after >= share * medianOf(moves)
+  const typical = roundMovement(movement)
+  return typical === undefined || movement.after >= share * typical
+}
+
+/** The round's median movement of the voter's predictions (its own update's and every other's it combines); undefined with none measured. */
+export function roundMovement ({ reference, round }: NonNullable<Measurement['movement']>): number | undefined {
+  const moves = [...(reference === undefined ? [] : [reference]), ...round]
+  return moves.length === 0 ? undefined : medianOf(moves)
 }
 
 /**
@@ -320,10 +325,14 @@ function sharpens ({ entropy }: Measurement, share: number): boolean {
  */
 function sharpensLikeTheRound ({ entropy }: Measurement, share: number): boolean {
   if (entropy === undefined) return true
-  const sharpenings = [...(entropy.reference === undefined ? [] : [entropy.reference]), ...(entropy.round ?? [])].map(e => entropy.before - e)
-  if (sharpenings.length === 0) return true
-  const typical = medianOf(sharpenings)
-  return entropy.before - entropy.after >= typical - (1 - share) * Math.abs(typical)
+  const typical = roundSharpening(entropy)
+  return typical === undefined || entropy.before - entropy.after >= typical - (1 - share) * Math.abs(typical)
+}
+
+/** The round's median sharpening of the voter's predictions (its own update's and every other's it combines); undefined with none measured. */
+export function roundSharpening ({ before, reference, round }: NonNullable<Measurement['entropy']>): number | undefined {
+  const sharpenings = [...(reference === undefined ? [] : [reference]), ...(round ?? [])].map(e => before - e)
+  return sharpenings.length === 0 ? undefined : medianOf(sharpenings)
 }
 
 /**

@@ -132,9 +132,7 @@ async function entropies (ctx: EvaluateContext, { entry, global, shifted, scale,
   const after = await unsureWith(ctx, global, entry.block, () => shifted, entropy)
   const mine = await ownUpdate(ctx, entry.signed.record.round, options)
   if (mine === undefined) return { before: global.unsure, after }
-  const known = ctx.held.referenceScores.get(entry.signed.record.round)
-  const reference = known?.model === global.ref.cid && known.unsure !== undefined ? known.unsure : await ctx.timer.time('evaluate', () => entropy(shiftedModel(global.weights, mine, scale), val))
-  if (known?.model === global.ref.cid) known.unsure = reference
+  const reference = await ownOnce(ctx, entry.signed.record.round, global, 'unsure', async () => entropy(shiftedModel(global.weights, mine, scale), val))
   return { before: global.unsure, after, reference }
 }
 
@@ -181,10 +179,18 @@ async function movements (ctx: EvaluateContext, params: MarginalParams & { shift
   }
   const mine = await ownUpdate(ctx, entry.signed.record.round, options)
   if (mine === undefined) return { after, round }
-  const known = ctx.held.referenceScores.get(entry.signed.record.round)
-  const reference = known?.model === global.ref.cid && known.moved !== undefined ? known.moved : await ctx.timer.time('evaluate', () => movement(global.weights, shiftedModel(global.weights, mine, scale), val))
-  if (known?.model === global.ref.cid) known.moved = reference
+  const reference = await ownOnce(ctx, entry.signed.record.round, global, 'moved', async () => movement(global.weights, shiftedModel(global.weights, mine, scale), val))
   return { after, reference, round }
+}
+
+/** `measure` of my own update of `round`, kept beside its score for this global model (once per round and model). */
+async function ownOnce (ctx: Pick<StepContext, 'held' | 'timer'>, round: number, global: HeldModel, key: 'unsure' | 'moved', measure: () => Promise<number>): Promise<number> {
+  const known = ctx.held.referenceScores.get(round)
+  const kept = known?.model === global.ref.cid ? known[key] : undefined
+  if (kept !== undefined) return kept
+  const value = await ctx.timer.time('evaluate', measure)
+  if (known?.model === global.ref.cid) known[key] = value
+  return value
 }
 
 /** `measure` of `block`'s update, from `known` if measured on this global model already. */
