@@ -1,7 +1,7 @@
 /**
  * `node bench/vote-bars.ts [--task classify|ner] [--seeds 11,12,13] [--settings clean,label-flip:1,label-flip:2]
  *  [--acceptance classwise|probation|…] [--class-ratio K] [--min-gain G] [--probation-gain P] [--exclude-rejected]
- *  [--strikes S] [--gaining-vouchers] [--bad-on-probation] [--min-sharpening T] [--sharpening-yardstick round] [--min-movement M] [--votes FILE[,FILE…]] [--no-collect] [--bar classRatio|minGain|probationGain|minSharpening|minMovement] [--bars 1,1.4,1.8]`:
+ *  [--strikes S] [--gaining-vouchers] [--bad-on-probation] [--probation-once] [--min-sharpening T] [--sharpening-yardstick round] [--min-movement M] [--votes FILE[,FILE…]] [--no-collect] [--bar classRatio|minGain|probationGain|minSharpening|minMovement] [--bars 1,1.4,1.8]`:
  * chooses a vote rule's bar on the DEV split only (the test split is never read).
  * Runs the task as the robustness bench does (5 members, quorum 2 of 4, 3 rounds, the last h members
  * hostile) under the given rule and settings (by default `classwise` with ratio 1: the runs decide as
@@ -41,6 +41,7 @@ const { values } = parseArgs({
     strikes: { type: 'string' },
     'gaining-vouchers': { type: 'boolean', default: false },
     'bad-on-probation': { type: 'boolean', default: false },
+    'probation-once': { type: 'boolean', default: false },
     'min-sharpening': { type: 'string' },
     'sharpening-yardstick': { type: 'string' },
     'min-movement': { type: 'string' },
@@ -93,7 +94,7 @@ async function collect (): Promise<Collected> {
       const config = parseRunConfig({
         ...TABLE1_BASE, agents: AGENTS, quorum: QUORUM, rounds: 3, seed, task: { kind: values.task }, evalSplit: 'dev', momentum: values.task === 'classify' ? 0.5 : 0,
         acceptance: values.acceptance, ...classRatioOf(values.acceptance), ...optional('min-gain', 'minGain'), ...optional('probation-gain', 'probationGain'), ...optional('min-sharpening', 'minSharpening'), ...optional('min-movement', 'minMovement'),
-        excludeRejected: values['exclude-rejected'], strikes: Number(values.strikes ?? 1), gainingVouchers: values['gaining-vouchers'], badOnProbation: values['bad-on-probation'], ...yardstick,
+        excludeRejected: values['exclude-rejected'], strikes: Number(values.strikes ?? 1), gainingVouchers: values['gaining-vouchers'], badOnProbation: values['bad-on-probation'], probationOnce: values['probation-once'], ...yardstick,
         attacks: attack === 'clean' ? [] : bad.map(agent => ({ kind: attack, agent }))
       } as unknown as RunConfigInput)
       const out = await mkdtemp(join(tmpdir(), 'conclave-vote-bars-'))
@@ -145,6 +146,7 @@ const decidedTerms: AcceptanceTerms = AcceptanceTerms.parse({
   ...(values['exclude-rejected'] ? { excludeRejected: true } : {}),
   ...(values['gaining-vouchers'] ? { gainingVouchers: true } : {}),
   ...(values['bad-on-probation'] ? { badOnProbation: true } : {}),
+  ...(values['probation-once'] ? { probationOnce: true } : {}),
   ...(values['min-sharpening'] === undefined ? {} : { minSharpening: Number(values['min-sharpening']) }),
   ...(values['min-movement'] === undefined ? {} : { minMovement: Number(values['min-movement']) }),
   ...yardstick
@@ -203,7 +205,7 @@ function redecide (terms: AcceptanceTerms, votes: CastVote[]): Redecided[] {
       const [first] = ballots
       if (first === undefined) continue
       const record = decided.get(first.proposer) ?? { merged: 0, rejected: 0 }
-      const standing = standingOf(record, terms.strikes)
+      const standing = standingOf(record, terms)
       const excluded = (voter: string): boolean => terms.excludeRejected === true && (decided.get(voter)?.rejected ?? 0) > 0
       // A colluder's forged vote stands as cast; every other vote is what the rule decides from its numbers.
       const decide = (v: CastVote): boolean => 'unusable' in v.measurement ? false : (v.voterHostile && v.setting.startsWith('collude')) ? v.accept : ruling(terms, v.measurement, standing).accept

@@ -45,6 +45,8 @@ export const AcceptanceTerms = z.object({
   gainingVouchers: z.literal(true).optional(),
   /** For the probation rule: a member in bad standing must pass the newcomer's test too. Absent: the classwise rule alone judges it. */
   badOnProbation: z.literal(true).optional(),
+  /** For the probation rule with strikes: a member refused on probation, short of its strikes and never merged, is in good standing. Absent: on probation again. */
+  probationOnce: z.literal(true).optional(),
   /** For the probation rule: the share of what a voter's own update sharpens its predictions that a newcomer's update must sharpen them too. Absent: not asked. */
   minSharpening: z.number().min(0).max(1).optional(),
   /** For minSharpening: measured against the round's median update as the voter measures it (`round`). Absent: against the voter's own update. */
@@ -65,6 +67,8 @@ export const AcceptanceTerms = z.object({
     const unread = terms[setting] === undefined ? undefined : unreadSetting(setting, terms.rule)
     if (unread !== undefined) ctx.addIssue({ code: 'custom', path: [setting], message: unread })
   }
+  // Nor does it write probationOnce without the strikes that leave a refused member short of bad standing.
+  if (terms.probationOnce === true && terms.strikes === undefined) ctx.addIssue({ code: 'custom', path: ['probationOnce'], message: 'probationOnce needs strikes of 2 or more' })
 })
 export type AcceptanceTerms = z.infer<typeof AcceptanceTerms>
 
@@ -91,7 +95,7 @@ export type VoteMeasurement = z.infer<typeof VoteMeasurement>
 export type Measured = Exclude<VoteMeasurement, { unusable: string }>
 
 /** The terms a run config states (the founder writes them into the charter); unset tolerances come from the task's judge. */
-export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms['scale'], robustness?: Robustness | false, judgement?: Judgement, excludeRejected?: boolean, strikes?: number }, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance' | 'entropy' | 'movement'>): AcceptanceTerms {
+export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms['scale'], robustness?: Robustness | false, judgement?: Judgement, excludeRejected?: boolean, strikes?: number, probationOnce?: boolean }, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance' | 'entropy' | 'movement'>): AcceptanceTerms {
   return {
     rule: config.acceptance,
     tolerance: config.tolerance ?? judge.tolerance,
@@ -101,6 +105,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
     ...(config.acceptance === 'probation' ? { probationGain: config.probationGain ?? DEFAULT_MIN_GAIN.improve } : {}),
     ...(config.acceptance === 'probation' && config.gainingVouchers === true ? { gainingVouchers: true } : {}),
     ...(config.acceptance === 'probation' && config.badOnProbation === true ? { badOnProbation: true } : {}),
+    ...(config.acceptance === 'probation' && config.probationOnce === true ? { probationOnce: onceTerm(config) } : {}),
     ...(config.acceptance === 'probation' && config.minSharpening !== undefined ? { minSharpening: sharpeningTerm(config.minSharpening, judge) } : {}),
     ...(config.acceptance === 'probation' && config.sharpeningYardstick === 'round' ? { sharpeningYardstick: yardstickTerm(config) } : {}),
     ...(config.acceptance === 'probation' && config.minMovement !== undefined ? { minMovement: movementTerm(config.minMovement, judge) } : {}),
@@ -124,6 +129,12 @@ function sharpeningTerm (share: number, judge: Pick<Judge<unknown>, 'entropy'>):
 function movementTerm (share: number, judge: Pick<Judge<unknown>, 'movement'>): number {
   if (judge.movement === undefined) throw new ConfigError('minMovement needs a judge that measures how far an update moves the model\'s predictions (classify\'s logLikelihood judge); this task\'s judge does not')
   return share
+}
+
+/** The probationOnce term, for a charter whose strikes leave a refused member short of bad standing; ConfigError for one that does not (it would change nothing). */
+function onceTerm (config: { strikes?: number }): true {
+  if ((config.strikes ?? 1) < 2) throw new ConfigError('probationOnce judges a member refused once, short of its strikes, as in good standing; with one strike that member is in bad standing: set strikes to 2 or more')
+  return true
 }
 
 /** The round yardstick, for a charter that asks minSharpening; ConfigError for one that does not (it would measure for nothing). */

@@ -82,8 +82,9 @@ export interface Verdict {
 
 /**
  * What the record says of the proposer before this round: `bad` once the federation has
- * rejected one of its updates in an earlier round, `new` while none of its updates of an
- * earlier round has been decided, `good` otherwise. Derived from the decision records alone
+ * rejected as many of its updates of earlier rounds as the charter's strikes (one unless set),
+ * `new` while none of them has been merged (under the charter's `probationOnce`: nor
+ * rejected), `good` otherwise. Derived from the decision records alone
  * (FederationState.standing), so every peer and the audit give a vote the same one. No voter
  * says it, so none can claim it.
  */
@@ -372,6 +373,7 @@ export const RULE_SETTINGS = {
   probationGain: ['probation'],
   gainingVouchers: ['probation'],
   badOnProbation: ['probation'],
+  probationOnce: ['probation'],
   minSharpening: ['probation'],
   sharpeningYardstick: ['probation'],
   minMovement: ['probation'],

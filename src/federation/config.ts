@@ -112,6 +112,14 @@ export const RunConfig = z.object({
    */
   badOnProbation: z.boolean().default(false),
   /**
+   * For `acceptance: probation` with `strikes` 2 or more: a member whose update was refused on
+   * probation, short of its strikes and never merged, is judged as in good standing (by the
+   * marginal rule) rather than on probation again. The probation test refuses small honest
+   * members round after round; one refusal on the record is its whole cost, and a second
+   * rejection still puts the member in bad standing. @default false
+   */
+  probationOnce: z.boolean().default(false),
+  /**
    * For `acceptance: probation`: the share of what a peer's own update sharpens its model's
    * predictions on its validation examples (lowers their mean entropy) that the update of a
    * member on probation must sharpen them too; updates on half-random labels teach the model to
@@ -343,6 +351,9 @@ strikes: 1
 gainingVouchers: false
 # probation: a member in bad standing must pass the probation test too, besides the classwise rule.
 badOnProbation: false
+# probation, with 2 strikes or more: a member refused on probation and never merged is judged as in
+# good standing from then on, not on probation again (a second rejection still puts it in bad standing).
+probationOnce: false
 # probation (classify, ner): a member on probation's update must sharpen a peer's predictions at least
 # this share of what the peer's own update does. NER's chosen terms use 0 with badOnProbation (an
 # update on half-random tags leaves a peer's tags less sure from round 2 on; examples/hardened/ner.yaml);

@@ -11,7 +11,7 @@ import { assertReachable, requiredAccepts, requiredAmongCounted } from '../core/
 import { NonceRegistry, verifyRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
 import type { Standing } from './acceptance.ts'
-import { assertFollowsTerms } from './acceptance-terms.ts'
+import { assertFollowsTerms, type AcceptanceTerms } from './acceptance-terms.ts'
 import { drawCommittee } from './committee.ts'
 import { recorderInTurn, tally, type Tally } from './tally.ts'
 
@@ -60,10 +60,14 @@ export interface ApplyOptions {
   beforeCommit?: (signed: SignedRecord) => Promise<void>
 }
 
-/** A member's standing from the decisions of its proposals of earlier rounds: bad after `strikes` (one unless set) rejected, new while none merged, good after. */
-export function standingOf ({ merged, rejected }: { merged: number, rejected: number }, strikes = 1): Standing {
+/**
+ * A member's standing from the decisions of its proposals of earlier rounds: bad after `strikes`
+ * (one unless set) rejected, new while none merged, good after; under `probationOnce`, good too
+ * once one was rejected (short of the strikes), merged or not.
+ */
+export function standingOf ({ merged, rejected }: { merged: number, rejected: number }, { strikes = 1, probationOnce }: Pick<AcceptanceTerms, 'strikes' | 'probationOnce'> = {}): Standing {
   if (rejected >= strikes) return 'bad'
-  return merged === 0 ? 'new' : 'good'
+  return merged === 0 && (rejected === 0 || probationOnce !== true) ? 'new' : 'good'
 }
 
 /**
@@ -118,7 +122,8 @@ export class FederationState {
   /**
    * The proposer's standing as its proposal's votes are judged: bad once decision records have
    * rejected as many of its proposals of earlier rounds as the charter's strikes (one unless
-   * set), new while none of them is merged, good after. Every earlier round is decided before
+   * set), new while none of them is merged (unless the charter's probationOnce and one was
+   * rejected), good after. Every earlier round is decided before
    * this one's proposals (a checkpoint needs every decision, a proposal the checkpoint), so
    * every peer and the audit derive the same standing for every vote.
    */
@@ -129,7 +134,7 @@ export class FederationState {
 
   /** A member's standing as round `round` is judged: from the decisions of its proposals of earlier rounds. */
   memberStanding (member: Did, round: number): Standing {
-    return standingOf(this.#decided(member, round), this.#charter().record.acceptance?.strikes)
+    return standingOf(this.#decided(member, round), this.#charter().record.acceptance)
   }
 
   /** How many of a member's proposals of rounds before `round` the record has merged and rejected. */

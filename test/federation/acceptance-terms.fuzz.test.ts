@@ -136,11 +136,12 @@ describe('acceptance terms and signed measurements (fuzz)', () => {
     expect(Charter.safeParse({ ...base, acceptance: { rule: 'tolerance', tolerance: 2, relativeTolerance: 0, scale: 'full' } }).success).toBe(false)
     // A term its rule does not read: no founder's termsOf writes it, so no peer takes it.
     const tolerance = { rule: 'tolerance', tolerance: 0.1, relativeTolerance: 0, scale: 'full' }
-    for (const [rule, term] of [['tolerance', { minGain: 0.1 }], ['improve', { classRatio: 2 }], ['classwise', { probationGain: 0.1 }], ['standing', { minSharpening: 0.4 }], ['classwise', { sharpeningYardstick: 'round' }], ['standing', { minMovement: 0.5 }], ['marginal', { strikes: 2 }], ['standing', { gainingVouchers: true }]] as const) {
+    for (const [rule, term] of [['tolerance', { minGain: 0.1 }], ['improve', { classRatio: 2 }], ['classwise', { probationGain: 0.1 }], ['standing', { minSharpening: 0.4 }], ['classwise', { sharpeningYardstick: 'round' }], ['standing', { minMovement: 0.5 }], ['marginal', { strikes: 2 }], ['standing', { gainingVouchers: true }], ['standing', { probationOnce: true, strikes: 2 }]] as const) {
       const parsed = AcceptanceTerms.safeParse({ ...tolerance, rule, ...term })
       expect(parsed.success).toBe(false)
       expect(parsed.error?.issues[0]?.message).toMatch(new RegExp(`^${Object.keys(term)[0] as string} applies to the .*, not to ${rule}$`))
     }
-    expect(AcceptanceTerms.safeParse({ ...tolerance, rule: 'probation', minGain: -0.1, classRatio: 1.8, probationGain: 0.5, strikes: 2, gainingVouchers: true, badOnProbation: true, minSharpening: 0.45, sharpeningYardstick: 'round', minMovement: 0.54 }).success).toBe(true)
+    expect(AcceptanceTerms.safeParse({ ...tolerance, rule: 'probation', minGain: -0.1, classRatio: 1.8, probationGain: 0.5, strikes: 2, gainingVouchers: true, badOnProbation: true, probationOnce: true, minSharpening: 0.45, sharpeningYardstick: 'round', minMovement: 0.54 }).success).toBe(true)
+    expect(AcceptanceTerms.safeParse({ ...tolerance, rule: 'probation', minGain: -0.1, classRatio: 1.8, probationGain: 0.5, probationOnce: true }).success).toBe(false)
   })
 })

@@ -119,6 +119,7 @@ describe('config parsing under fuzzing: nothing but ConfigError, and valid confi
       probationGain: { value: 0.3, rules: ['probation'] },
       gainingVouchers: { value: true, rules: ['probation'] },
       badOnProbation: { value: true, rules: ['probation'] },
+      probationOnce: { value: true, rules: ['probation'] },
       minSharpening: { value: 0.4, rules: ['probation'] },
       sharpeningYardstick: { value: 'round', rules: ['probation'] },
       minMovement: { value: 0.5, rules: ['probation'] },

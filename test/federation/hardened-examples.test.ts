@@ -6,7 +6,7 @@ import { parseRunConfig, readConfigFile, type RunConfig } from '../../src/federa
 /** Every attack the harness knows (bench/robustness.ts runs each), each run with 1 and with 2 of 5 members hostile. */
 const ATTACKS = Attack.options.map(a => a.shape.kind.value)
 
-interface Row { task: string, seed: number, hostile: number, attack: string, split: string, fromRound?: number, args?: unknown, quorum?: number, acceptance?: string, minGain?: number, probationGain?: number, minSharpening?: number, sharpeningYardstick?: string, minMovement?: number, strikes?: number, excludeRejected?: boolean, gainingVouchers?: boolean, badOnProbation?: boolean }
+interface Row { task: string, seed: number, hostile: number, attack: string, split: string, fromRound?: number, args?: unknown, quorum?: number, acceptance?: string, minGain?: number, probationGain?: number, minSharpening?: number, sharpeningYardstick?: string, minMovement?: number, strikes?: number, excludeRejected?: boolean, gainingVouchers?: boolean, badOnProbation?: boolean, probationOnce?: boolean }
 
 /** A run's acceptance terms as a robustness row names them (a default is left out). */
 const termsOf = (c: RunConfig | Row): Record<string, unknown> => ({
@@ -19,7 +19,8 @@ const termsOf = (c: RunConfig | Row): Record<string, unknown> => ({
   strikes: c.strikes === 1 ? undefined : c.strikes,
   excludeRejected: c.excludeRejected === true ? true : undefined,
   gainingVouchers: c.gainingVouchers === true ? true : undefined,
-  badOnProbation: c.badOnProbation === true ? true : undefined
+  badOnProbation: c.badOnProbation === true ? true : undefined,
+  probationOnce: c.probationOnce === true ? true : undefined
 })
 
 describe('the hardened examples (examples/hardened)', () => {
