@@ -115,8 +115,9 @@ export const RunConfig = z.object({
    * For `acceptance: probation` with `strikes` 2 or more: a member whose update was refused on
    * probation, short of its strikes and never merged, is judged as in good standing (by the
    * marginal rule) rather than on probation again. The probation test refuses small honest
-   * members round after round; one refusal on the record is its whole cost, and a second
-   * rejection still puts the member in bad standing. @default false
+   * members round after round (classify's dev split: robustness-selection.md); with the term one
+   * refusal is its whole cost. A hostile member refused once is then judged by the marginal rule
+   * alone until a second rejection puts it in bad standing. @default false
    */
   probationOnce: z.boolean().default(false),
   /**
