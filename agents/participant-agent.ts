@@ -1,10 +1,11 @@
 import { AsyncResource } from 'node:async_hooks'
 import { setTimeout as pause } from 'node:timers/promises'
-import { access, mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
 import { HumanMessage, RemoveMessage, type BaseMessage } from '@langchain/core/messages'
-import { ConclaveError } from '../src/core/errors.ts'
+import { z } from 'zod'
+import { ConclaveError, ConfigError } from '../src/core/errors.ts'
 import { RETRY_WAITS_S } from '../src/core/retry.ts'
 import { silentLogger, type Logger } from '../src/core/logger.ts'
 import { POLICY, type BlockId, type Judgement } from '../src/core/records.ts'
@@ -12,7 +13,7 @@ import { owesVote, unjudged, type Activity, type Decisions, type Driver, type Dr
 import type { Participant } from '../src/federation/participant.ts'
 import { SerialQueue } from '../src/core/serial-queue.ts'
 import type { Subscription } from '../src/transport/index.ts'
-import { createChatModel, describeEvent, JsonToolChatModel, ProtocolPolicyChatModel, type AgentEvent } from '../src/llm/index.ts'
+import { AgentEvent, createChatModel, describeEvent, JsonToolChatModel, ProtocolPolicyChatModel } from '../src/llm/index.ts'
 import { AgentChat } from './agent-chat.ts'
 import { Pause } from './pause.ts'
 import { stepLine } from './step-line.ts'
@@ -59,7 +60,12 @@ export class ParticipantAgent implements Driver {
   /** The tools that declare they fit each kind of event (defineTool `events`): its message names them. */
   readonly #fitting: ReadonlyMap<AgentEvent['type'], string[]>
   readonly #pause: Pause
-  readonly #held: AgentEvent[] = []
+  #held: AgentEvent[] = []
+  #pausedAt = ''
+  /** A turn a restart cut short while I was paused: taken up at !resume, not run under the pause. */
+  #cutTurn = false
+  /** Writes of the pause file, in order: a hold's write never lands after !resume removed it. */
+  #saving: Promise<void> = Promise.resolve()
   readonly #queue = new SerialQueue()
   readonly #graph: ReturnType<typeof buildParticipantGraph>
   #chat?: AgentChat
@@ -160,8 +166,11 @@ export class ParticipantAgent implements Driver {
       ...counters
     })
     const agent = new ParticipantAgent(participant, context, graph, tools, options, counters, abort, pause)
-    // A researcher's !pause outlives the process: restarted, I stay paused until !resume.
-    pause.on = await access(agent.#pauseFile).then(() => true, () => false)
+    // A researcher's !pause outlives the process, and so does what it held: restarted, I stay paused until !resume.
+    const paused = await readPause(agent.#pauseFile)
+    pause.on = paused !== undefined
+    agent.#held = paused?.held ?? []
+    agent.#pausedAt = paused?.pausedAt ?? ''
     await agent.listen(model)
     return agent
   }
@@ -190,14 +199,15 @@ export class ParticipantAgent implements Driver {
   /** Wakes the agent with an event (held while it is paused). */
   notify (event: AgentEvent): void {
     if (this.#pause.on) {
-      this.#held.push(event)
+      this.#hold(event)
       return
     }
     this.#detached(() => { this.#queue.run(() => this.#turn(event)).catch((err: unknown) => { this.#fault ??= err }) })
   }
 
   /**
-   * After a restart: finishes the turn the agent was in when it stopped, if any, then hears
+   * After a restart: finishes the turn the agent was in when it stopped, if any (paused, at
+   * !resume: under the pause its every action would be refused and the turn lost), then hears
    * again of every open proposal it has not voted on. Those events were lost with the
    * process (queued behind that turn, or announced while it was down), and without the
    * votes they owed, the round would be decided differently from a run never stopped.
@@ -205,12 +215,8 @@ export class ParticipantAgent implements Driver {
   async resume (): Promise<boolean> {
     const state = await this.#graph.getState(this.#run)
     const unfinished = state.next.length > 0
-    if (unfinished) {
-      await this.#detached(() => this.#queue.run(async () => {
-        this.#conversation = undefined
-        await this.#graph.invoke(null, this.#run)
-      }))
-    }
+    if (unfinished && this.#pause.on) this.#cutTurn = true
+    else if (unfinished) await this.#finishCutTurn()
     const owed = unjudged(this.participant)
     for (const entry of owed) {
       this.notify({ type: 'proposal', round: entry.signed.record.round, proposal: entry.block, proposer: this.#context.nameOf(entry.signed.issuer) })
@@ -272,10 +278,35 @@ export class ParticipantAgent implements Driver {
     }
   }
 
-  /** Keeps an event for !resume, unless what it asks of me is done (my proposal anchored, my vote cast). */
+  /** The turn a restart cut short, from its last checkpoint. */
+  async #finishCutTurn (): Promise<void> {
+    await this.#detached(() => this.#queue.run(async () => {
+      this.#conversation = undefined
+      await this.#graph.invoke(null, this.#run)
+    }))
+  }
+
+  /**
+   * Keeps an event for !resume, once, unless what it asks of me is done (my proposal anchored,
+   * my vote cast); kept in the pause file too, so a restart does not lose it.
+   */
   #hold (event: AgentEvent): void {
     const done = event.type === 'proposal' ? !owed(this.participant, event.proposal) : this.participant.hasProposed(event.round)
-    if (!done) this.#held.push(event)
+    // A killed agent holds nothing: its restarted self reads the pause file, and takes up the cut turn itself.
+    if (done || this.#abort.signal.aborted || this.#held.some(e => heldAs(e) === heldAs(event))) return
+    this.#held.push(event)
+    this.#savePause().catch((err: unknown) => { this.#logger.warn(`${this.participant.name}: could not keep a held event in ${this.#pauseFile}`, { reason: String(err) }) })
+  }
+
+  /** The pause file as the pause stands now: written while paused (with what it holds), removed once resumed. */
+  async #savePause (): Promise<void> {
+    this.#saving = this.#saving.catch(() => undefined).then(async () => {
+      if (!this.#pause.on) return rm(this.#pauseFile, { force: true })
+      await mkdir(this.#context.dir, { recursive: true })
+      const paused: PauseFile = { pausedAt: this.#pausedAt, held: this.#held }
+      await writeFile(this.#pauseFile, JSON.stringify(paused) + '\n')
+    })
+    return this.#saving
   }
 
   async #once (event: AgentEvent): Promise<void> {
@@ -304,18 +335,23 @@ export class ParticipantAgent implements Driver {
   /** Pauses at once; answers once the tool call under way, if any, has ended, since nothing is done after that. */
   async #pauseNow (): Promise<string> {
     this.#pause.on = true
-    await mkdir(this.#context.dir, { recursive: true })
-    await writeFile(this.#pauseFile, JSON.stringify({ pausedAt: new Date().toISOString() }) + '\n')
+    this.#pausedAt = new Date().toISOString()
+    await this.#savePause()
     await this.#pause.settled()
     return `${this.participant.name} paused: I will not propose or vote until !resume.`
   }
 
   async #resume (): Promise<string> {
     this.#pause.on = false
-    await rm(this.#pauseFile, { force: true })
+    await this.#savePause()
+    const cut = this.#cutTurn
+    this.#cutTurn = false
+    // The cut turn first: it is the oldest thing I owe, and the queue keeps the order.
+    if (cut) this.#finishCutTurn().catch((err: unknown) => { this.#fault ??= err })
     const held = this.#held.splice(0)
     for (const e of held) this.notify(e)
-    return `${this.participant.name} resumed${held.length > 0 ? `, catching up on ${held.length} events` : ''}.`
+    const owed = held.length + (cut ? 1 : 0)
+    return `${this.participant.name} resumed${owed > 0 ? `, catching up on ${owed} events` : ''}.`
   }
 
   #propose (): string {
@@ -363,4 +399,24 @@ async function systemPrompt (name: string, options: AgentOptions): Promise<strin
     judgement: JUDGEMENT_GUIDE[options.judgement ?? 'rule']
   })
   return persona === undefined || text.includes(persona) ? text : `${text}\n\nYour persona: ${persona}`
+}
+
+/** What an event asks of me, once: the same proposal's vote, or the same round's proposal. */
+function heldAs (event: AgentEvent): string {
+  return event.type === 'proposal' ? `vote ${event.proposal}` : `propose ${event.round}`
+}
+
+/** What `paused.json` keeps: when the pause came and the events it holds (a file of an older version holds none). */
+const PauseFile = z.object({ pausedAt: z.string(), held: z.array(AgentEvent).default([]) })
+type PauseFile = z.infer<typeof PauseFile>
+
+/** The pause kept in `file`, or undefined with none; a file that is not one is a clear error, never taken as no pause. */
+async function readPause (file: string): Promise<PauseFile | undefined> {
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return undefined; throw err })
+  if (text === undefined) return undefined
+  let json: unknown
+  try { json = JSON.parse(text) } catch { json = undefined }
+  const parsed = PauseFile.safeParse(json)
+  if (!parsed.success) throw new ConfigError(`${file} is not a pause this agent wrote (${z.prettifyError(parsed.error)}): remove it to unpause, or fix it`)
+  return parsed.data
 }

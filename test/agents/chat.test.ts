@@ -1,3 +1,5 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AgentChat } from '../../agents/agent-chat.ts'
 import { ParticipantAgent, agentDriver } from '../../agents/index.ts'
@@ -102,6 +104,55 @@ describe('chat with a live agent', () => {
     expect([early, late].map(a => a.participant.hasProposed(1))).toEqual([true, true])
     // The update trained before the pause is the one proposed: it was not trained again.
     expect(late.activity().toolCalls.train).toBe(1)
+  })
+
+  it('what it held while paused outlives a restart: the round it was paused in is caught up at !resume', async () => {
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: agentDriver() })
+    await sim.charter()
+    const agent = agentOf(sim, 1)
+    await agent.openRound(1)
+    expect(agent.busy).toBe(true)
+    expect(await agent.chat('!pause')).toMatch(/paused/)
+    await sim.restart(1)
+    const fresh = agentOf(sim, 1)
+    expect(fresh.paused).toBe(true)
+    await sim.settle()
+    expect(fresh.participant.hasProposed(1)).toBe(false)
+    expect(fresh.activity().toolCalls.train ?? 0).toBe(0)
+    expect(await fresh.chat('!resume')).toMatch(/resumed, catching up/)
+    await sim.settle()
+    expect(fresh.participant.hasProposed(1)).toBe(true)
+  })
+
+  it('a turn a restart cuts short while paused is taken up at !resume, not run under the pause', async () => {
+    const dir = await tempDir()
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir, driver: agentDriver() })
+    await sim.charter()
+    const agent = agentOf(sim, 1)
+    // Its training never ends in this process: the !pause waits on it, and the restart cuts the turn there.
+    const training = Promise.withResolvers<void>()
+    agent.participant.train = async () => { training.resolve(); return new Promise(() => undefined) }
+    await agent.openRound(1)
+    await training.promise
+    void agent.chat('!pause')
+    await expect.poll(async () => readFile(join(dir, 'agents', 'agent-2', 'paused.json'), 'utf8').catch(() => '')).toMatch(/pausedAt/)
+    await sim.restart(1)
+    const fresh = agentOf(sim, 1)
+    expect(fresh.paused).toBe(true)
+    expect(fresh.participant.hasProposed(1)).toBe(false)
+    expect(fresh.activity().toolCalls.train ?? 0).toBe(0)
+    expect(await fresh.chat('!resume')).toBe('agent-2 resumed, catching up on 1 events.')
+    await sim.settle()
+    expect(fresh.participant.hasProposed(1)).toBe(true)
+  })
+
+  it('the pause file it keeps is checked when it restarts: one it did not write is a clear error, not taken as no pause', async () => {
+    const dir = await tempDir()
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir, driver: agentDriver() })
+    await sim.charter()
+    await mkdir(join(dir, 'agents', 'agent-2'), { recursive: true })
+    await writeFile(join(dir, 'agents', 'agent-2', 'paused.json'), '{"pausedAt": 7, "held": [{"type": "round-open"}]}\n')
+    await expect(sim.restart(1)).rejects.toThrow(/paused\.json is not a pause this agent wrote .*remove it to unpause/s)
   })
 
   it('in the room: a mention gets its agent\'s answer, a broadcast one reply per agent naming it, an unknown agent one reply naming the members', async () => {
