@@ -1,11 +1,9 @@
 import { AsyncResource } from 'node:async_hooks'
 import { setTimeout as pause } from 'node:timers/promises'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
 import { HumanMessage, RemoveMessage, type BaseMessage } from '@langchain/core/messages'
-import { z } from 'zod'
-import { ConclaveError, ConfigError } from '../src/core/errors.ts'
+import { ConclaveError } from '../src/core/errors.ts'
 import { RETRY_WAITS_S } from '../src/core/retry.ts'
 import { silentLogger, type Logger } from '../src/core/logger.ts'
 import { POLICY, type BlockId, type Judgement } from '../src/core/records.ts'
@@ -13,9 +11,9 @@ import { owesVote, unjudged, type Activity, type Decisions, type Driver, type Dr
 import type { Participant } from '../src/federation/participant.ts'
 import { SerialQueue } from '../src/core/serial-queue.ts'
 import type { Subscription } from '../src/transport/index.ts'
-import { AgentEvent, createChatModel, describeEvent, JsonToolChatModel, ProtocolPolicyChatModel } from '../src/llm/index.ts'
+import { createChatModel, describeEvent, JsonToolChatModel, ProtocolPolicyChatModel, type AgentEvent } from '../src/llm/index.ts'
 import { AgentChat } from './agent-chat.ts'
-import { Pause } from './pause.ts'
+import { heldAs, Pause, readPause, writePause } from './pause.ts'
 import { stepLine } from './step-line.ts'
 import { FileCheckpointSaver } from '../graphs/file-checkpointer.ts'
 import { buildParticipantGraph } from '../graphs/participant.ts'
@@ -300,12 +298,7 @@ export class ParticipantAgent implements Driver {
 
   /** The pause file as the pause stands now: written while paused (with what it holds), removed once resumed. */
   async #savePause (): Promise<void> {
-    this.#saving = this.#saving.catch(() => undefined).then(async () => {
-      if (!this.#pause.on) return rm(this.#pauseFile, { force: true })
-      await mkdir(this.#context.dir, { recursive: true })
-      const paused: PauseFile = { pausedAt: this.#pausedAt, held: this.#held }
-      await writeFile(this.#pauseFile, JSON.stringify(paused) + '\n')
-    })
+    this.#saving = this.#saving.catch(() => undefined).then(async () => writePause(this.#pauseFile, this.#pause.on ? { pausedAt: this.#pausedAt, held: this.#held } : undefined))
     return this.#saving
   }
 
@@ -399,24 +392,4 @@ async function systemPrompt (name: string, options: AgentOptions): Promise<strin
     judgement: JUDGEMENT_GUIDE[options.judgement ?? 'rule']
   })
   return persona === undefined || text.includes(persona) ? text : `${text}\n\nYour persona: ${persona}`
-}
-
-/** What an event asks of me, once: the same proposal's vote, or the same round's proposal. */
-function heldAs (event: AgentEvent): string {
-  return event.type === 'proposal' ? `vote ${event.proposal}` : `propose ${event.round}`
-}
-
-/** What `paused.json` keeps: when the pause came and the events it holds (a file of an older version holds none). */
-const PauseFile = z.object({ pausedAt: z.string(), held: z.array(AgentEvent).default([]) })
-type PauseFile = z.infer<typeof PauseFile>
-
-/** The pause kept in `file`, or undefined with none; a file that is not one is a clear error, never taken as no pause. */
-async function readPause (file: string): Promise<PauseFile | undefined> {
-  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return undefined; throw err })
-  if (text === undefined) return undefined
-  let json: unknown
-  try { json = JSON.parse(text) } catch { json = undefined }
-  const parsed = PauseFile.safeParse(json)
-  if (!parsed.success) throw new ConfigError(`${file} is not a pause this agent wrote (${z.prettifyError(parsed.error)}): remove it to unpause, or fix it`)
-  return parsed.data
 }

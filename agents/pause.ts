@@ -1,4 +1,8 @@
-import { AgentPausedError } from '../src/core/errors.ts'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { z } from 'zod'
+import { AgentPausedError, ConfigError } from '../src/core/errors.ts'
+import { AgentEvent } from '../src/llm/events.ts'
 
 /**
  * A researcher's `!pause` as the agent's tools see it: while it lasts every tool call is
@@ -29,4 +33,31 @@ export class Pause {
   async settled (): Promise<void> {
     await Promise.allSettled([...this.#running])
   }
+}
+
+/** What `paused.json` keeps: when the pause came and the events it holds (a file of an older version holds none). */
+export const PauseFile = z.object({ pausedAt: z.string(), held: z.array(AgentEvent).default([]) }).strict()
+export type PauseFile = z.infer<typeof PauseFile>
+
+/** The pause kept in `file`, or undefined with none; a file that is not one is a clear error, never taken as no pause. */
+export async function readPause (file: string): Promise<PauseFile | undefined> {
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return undefined; throw err })
+  if (text === undefined) return undefined
+  let json: unknown
+  try { json = JSON.parse(text) } catch { json = undefined }
+  const parsed = PauseFile.safeParse(json)
+  if (!parsed.success) throw new ConfigError(`${file} is not a pause this agent wrote (${z.prettifyError(parsed.error)}): remove it to unpause, or fix it`)
+  return parsed.data
+}
+
+/** Keeps the pause in `file` (no secret in it), or removes the file once there is none. */
+export async function writePause (file: string, pause: PauseFile | undefined): Promise<void> {
+  if (pause === undefined) return rm(file, { force: true })
+  await mkdir(dirname(file), { recursive: true })
+  await writeFile(file, JSON.stringify(pause) + '\n')
+}
+
+/** What an event asks of an agent, once: the same proposal's vote, or the same round's proposal. */
+export function heldAs (event: AgentEvent): string {
+  return event.type === 'proposal' ? `vote ${event.proposal}` : `propose ${event.round}`
 }
