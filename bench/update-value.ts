@@ -1,6 +1,6 @@
 /**
  * `node bench/update-value.ts [--config examples/hardened/classify.yaml] [--seeds 11,12,13]
- *  [--settings clean,label-noise:1,label-noise:2,random-labels:1,random-labels:2] [--out docs/results] [--render]`:
+ *  [--settings clean,label-noise:1,label-noise:2,random-labels:1,random-labels:2] [--out docs/results] [--name update-value] [--render]`:
  * what each update teaches an honest voter, on the DEV split only (the test split is never read).
  * Runs the config's federation (its charter terms; the last h members hostile by the setting's
  * attack; `random-labels` is label-noise at rate 1) round by round in one process, and after each
@@ -9,8 +9,8 @@
  * log-likelihood (what the improve test scores), by the task's own metric (how well the model
  * ranks the classes: accuracy or F1, no confidence in it) and by how much surer it leaves the
  * model (mean entropy, where the judge measures it), each over the same gain of the voter's own
- * update. Writes update-value.{json,md} and update-value.svg; `--render` remakes the last two
- * from the JSON.
+ * update. Writes NAME.{json,md} and NAME.svg (NAME: `--name`, update-value by default; update-value-ner
+ * for NER's); `--render` remakes the last two from the JSON.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -31,6 +31,7 @@ const { values } = parseArgs({
     seeds: { type: 'string', default: '11,12,13' },
     settings: { type: 'string', default: 'clean,label-noise:1,label-noise:2,random-labels:1,random-labels:2' },
     out: { type: 'string', default: 'docs/results' },
+    name: { type: 'string', default: 'update-value' },
     render: { type: 'boolean', default: false }
   }
 })
@@ -56,7 +57,7 @@ const MEASURES = [
   { key: 'sharpening', label: 'sharpening (mean entropy lowered)' }
 ] as const
 
-const jsonPath = join(values.out, 'update-value.json')
+const jsonPath = join(values.out, `${values.name}.json`)
 
 async function collect (): Promise<Row[]> {
   const rows: Row[] = []
@@ -148,7 +149,7 @@ function markdown ({ config, seeds, settings, rows }: Results): string {
     }
     lines.push('')
   }
-  lines.push('![round 1: each update\'s gain over the voter\'s own, by group](update-value.svg)', '')
+  lines.push(`![round 1: each update's gain over the voter's own, by group](${values.name}.svg)`, '')
   return lines.join('\n')
 }
 
@@ -178,6 +179,6 @@ interface Results { config: string, seeds: string, settings: string, rows: Row[]
 const results: Results = values.render ? JSON.parse(await readFile(jsonPath, 'utf8')) as Results : { config: values.config, seeds: values.seeds, settings: values.settings, rows: await collect() }
 // Five significant digits: the measurements' own noise is far above that.
 if (!values.render) await writeFile(jsonPath, JSON.stringify(results, (_, v: unknown) => typeof v === 'number' ? Number(v.toPrecision(5)) : v) + '\n')
-await writeFile(join(values.out, 'update-value.md'), markdown(results))
-await writeFile(join(values.out, 'update-value.svg'), await chart(results.rows))
+await writeFile(join(values.out, `${values.name}.md`), markdown(results))
+await writeFile(join(values.out, `${values.name}.svg`), await chart(results.rows))
 console.log(markdown(results))
