@@ -366,11 +366,7 @@ export function rememberLogits<Row> (compute: (weights: Weights, rows: Row[]) =>
 
 /** The mean entropy (nats) of the class distributions that rows' logits (rows × classes, row-major) give (0 for none). */
 export function meanEntropyOf (logits: Float32Array, classes: number): number {
-  const rows = logits.length / classes
-  if (rows === 0) return 0
-  let total = 0
-  for (let r = 0; r < rows; r++) {
-    const at = r * classes
+  return meanOverRows(logits.length, classes, at => {
     const max = rowMax(logits, at, classes)
     let sum = 0
     let weighted = 0
@@ -381,9 +377,8 @@ export function meanEntropyOf (logits: Float32Array, classes: number): number {
       weighted += e * z
     }
     // H = −Σ p log p with p = e^z / S: log S − Σ e^z z / S.
-    total += Math.log(sum) - weighted / sum
-  }
-  return total / rows
+    return Math.log(sum) - weighted / sum
+  })
 }
 
 /**
@@ -392,11 +387,7 @@ export function meanEntropyOf (logits: Float32Array, classes: number): number {
  */
 export function meanKlOf (to: Float32Array, from: Float32Array, classes: number): number {
   if (to.length !== from.length) throw new RangeError(`${to.length / classes} rows against ${from.length / classes}`)
-  const rows = to.length / classes
-  if (rows === 0) return 0
-  let total = 0
-  for (let r = 0; r < rows; r++) {
-    const at = r * classes
+  return meanOverRows(to.length, classes, at => {
     const maxTo = rowMax(to, at, classes)
     const maxFrom = rowMax(from, at, classes)
     let sumTo = 0
@@ -411,8 +402,16 @@ export function meanKlOf (to: Float32Array, from: Float32Array, classes: number)
       weighted += e * (zt - zf)
     }
     // KL(p‖q) = Σ p (log p − log q) with p = e^zt / St, q = e^zf / Sf: Σ e^zt (zt − zf) / St − log St + log Sf.
-    total += Math.max(0, weighted / sumTo - Math.log(sumTo) + Math.log(sumFrom))
-  }
+    return Math.max(0, weighted / sumTo - Math.log(sumTo) + Math.log(sumFrom))
+  })
+}
+
+/** The mean over rows (`length` values, rows × classes, row-major) of what `row` gives for each row's first offset (0 for none). */
+function meanOverRows (length: number, classes: number, row: (at: number) => number): number {
+  const rows = length / classes
+  if (rows === 0) return 0
+  let total = 0
+  for (let r = 0; r < rows; r++) total += row(r * classes)
   return total / rows
 }
 
