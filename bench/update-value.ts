@@ -43,13 +43,15 @@ interface Row {
   round: number
   voter: string
   proposer: string
-  /** honest (on probation: none of its earlier updates merged), honest (merged before), or the setting's attack. */
+  /** `honest, new`, `honest, good standing` or `honest, bad standing` (the proposer's standing as the record gives it), or the setting's attack. */
   group: string
   merged: boolean
   gain: Gains
   own?: Gains
 }
 interface Gains { logLikelihood: number, metric: number, sharpening?: number }
+
+const STANDING = { new: 'honest, new', good: 'honest, good standing', bad: 'honest, bad standing' } as const
 
 const MEASURES = [
   { key: 'logLikelihood', label: 'log-likelihood gain' },
@@ -103,7 +105,7 @@ async function collect (): Promise<Row[]> {
               if (entry.signed.issuer === voter.did) continue
               const index = charter.members.indexOf(entry.signed.issuer)
               const gain = await gainOf(deltas.get(entry.signed.issuer)) as Gains
-              const group = bad.includes(index + 1) ? name : state.standing(entry.block) === 'good' ? 'honest, merged before' : 'honest, on probation'
+              const group = bad.includes(index + 1) ? name : STANDING[state.standing(entry.block)]
               rows.push({ seed, setting, round, voter: voter.name, proposer: memberName(index), group, merged: entry.decision?.record.accepted === true, gain, ...(own === undefined ? {} : { own }) })
             }
           }
@@ -137,7 +139,7 @@ function markdown ({ config, seeds, settings, rows }: Results): string {
   const lines = [
     '# What each update teaches an honest voter (dev split)',
     '',
-    `Made by \`node bench/update-value.ts --config ${config} --seeds ${seeds} --settings ${settings}\` (the config's federation, its charter terms live; the last h members hostile; \`random-labels\`: label-noise at rate 1). For every honest voter and every peer's update, on the voter's validation examples: the update's gain at its share over the voter's own update's gain, 10% · 25% · median · 75% · 90% (votes whose own update gained nothing by that measure are left out). "On probation": an honest member none of whose earlier updates merged.`,
+    `Made by \`node bench/update-value.ts --config ${config} --seeds ${seeds} --settings ${settings}\` (the config's federation, its charter terms live; the last h members hostile; \`random-labels\`: label-noise at rate 1). For every honest voter and every peer's update, on the voter's validation examples: the update's gain at its share over the voter's own update's gain, 10% · 25% · median · 75% · 90% (votes whose own update gained nothing by that measure are left out). An honest proposer's group is its standing as the record gives it when the update is judged: new (on probation under the probation rule), good or bad.`,
     ''
   ]
   for (const round of rounds) {
