@@ -1,7 +1,7 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { rm } from 'node:fs/promises'
 import { z } from 'zod'
 import { AgentPausedError, ConfigError } from '../src/core/errors.ts'
+import { readIfExists, writeAtomic } from '../src/core/files.ts'
 import { AgentEvent } from '../src/llm/events.ts'
 
 /**
@@ -41,20 +41,23 @@ export type PauseFile = z.infer<typeof PauseFile>
 
 /** The pause kept in `file`, or undefined with none; a file that is not one is a clear error, never taken as no pause. */
 export async function readPause (file: string): Promise<PauseFile | undefined> {
-  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return undefined; throw err })
-  if (text === undefined) return undefined
+  const bytes = await readIfExists(file)
+  if (bytes === undefined) return undefined
   let json: unknown
-  try { json = JSON.parse(text) } catch { json = undefined }
+  try { json = JSON.parse(bytes.toString('utf8')) } catch { json = undefined }
   const parsed = PauseFile.safeParse(json)
   if (!parsed.success) throw new ConfigError(`${file} is not a pause this agent wrote (${z.prettifyError(parsed.error)}): remove it to unpause, or fix it`)
   return parsed.data
 }
 
-/** Keeps the pause in `file` (no secret in it), or removes the file once there is none. */
+/**
+ * Keeps the pause in `file` (no secret in it), or removes the file once there is none. Written
+ * beside and renamed over: an agent killed mid-write leaves the old pause or the new one, never
+ * a torn file that would stop it from starting again.
+ */
 export async function writePause (file: string, pause: PauseFile | undefined): Promise<void> {
   if (pause === undefined) return rm(file, { force: true })
-  await mkdir(dirname(file), { recursive: true })
-  await writeFile(file, JSON.stringify(pause) + '\n')
+  await writeAtomic(file, JSON.stringify(pause) + '\n')
 }
 
 /** What an event asks of an agent, once: the same proposal's vote, or the same round's proposal. */
