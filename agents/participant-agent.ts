@@ -6,7 +6,7 @@ import { HumanMessage, RemoveMessage, type BaseMessage } from '@langchain/core/m
 import { ConclaveError } from '../src/core/errors.ts'
 import { RETRY_WAITS_S } from '../src/core/retry.ts'
 import { silentLogger, type Logger } from '../src/core/logger.ts'
-import { POLICY, type BlockId, type Judgement } from '../src/core/records.ts'
+import { POLICY, type BlockId } from '../src/core/records.ts'
 import { owesVote, unjudged, type Activity, type Decisions, type Driver, type DriverContext, type LlmCounts } from '../src/federation/driver.ts'
 import type { Participant } from '../src/federation/participant.ts'
 import { SerialQueue } from '../src/core/serial-queue.ts'
@@ -19,6 +19,7 @@ import { FileCheckpointSaver } from '../graphs/file-checkpointer.ts'
 import { buildParticipantGraph } from '../graphs/participant.ts'
 import { loadPrompt } from '../prompts/index.ts'
 import { bindTools, PROTOCOL_TOOLS, type AgentTool, type BoundTool } from '../tools/index.ts'
+import type { Judgement } from '../src/core/terms.ts'
 
 export interface AgentOptions {
   /** policy, ollama:<model> or gguf:<path>. @default policy */

@@ -13,11 +13,12 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { agentDriver, type ParticipantAgent } from '../agents/index.ts'
 import { consoleLogger } from '../src/core/logger.ts'
-import { Judgement, POLICY } from '../src/core/records.ts'
+import { POLICY } from '../src/core/records.ts'
 import { audit } from '../src/federation/audit.ts'
 import { parseRunConfig } from '../src/federation/config.ts'
 import { Simulation } from '../src/federation/simulation.ts'
 import { unloadGguf } from '../src/llm/gguf.ts'
+import { Judgement } from '../src/core/terms.ts'
 
 const { values } = parseArgs({
   options: {

@@ -19,7 +19,6 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { TopLevelSpec } from 'vega-lite'
 import { z } from 'zod'
-import { AcceptanceRuleName } from '../src/federation/acceptance.ts'
 import { Attack } from '../src/federation/attacks.ts'
 import { runBaseline } from '../src/federation/baselines.ts'
 import { vegaLiteSvg } from '../src/federation/charts.ts'
@@ -27,6 +26,7 @@ import { memberName, parseRunConfig, type RunConfigInput } from '../src/federati
 import { runFederation } from '../src/federation/run.ts'
 import { readRunView } from '../src/federation/run-view.ts'
 import { TABLE1_BASE } from './table1-setting.ts'
+import { AcceptanceRuleName } from '../src/core/terms.ts'
 
 /**
  * Every attack of the harness in the tables' order (the issue's: update attacks, then data, then the rest), and

@@ -21,12 +21,13 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { requiredAmongCounted, requiredOf } from '../src/core/quorum.ts'
-import { classEffects, roundMovement, roundSharpening, RULE_SETTINGS, type Standing } from '../src/federation/acceptance.ts'
-import { AcceptanceTerms, ruling, type Measured } from '../src/federation/acceptance-terms.ts'
+import { classEffects, roundMovement, roundSharpening, type Standing } from '../src/federation/acceptance.ts'
+import { ruling } from '../src/federation/acceptance-terms.ts'
 import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
 import { standingOf } from '../src/federation/state.ts'
 import { TABLE1_BASE } from './table1-setting.ts'
+import { AcceptanceTerms, type Measured, RULE_SETTINGS } from '../src/core/terms.ts'
 
 const { values } = parseArgs({
   options: {

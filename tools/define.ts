@@ -1,10 +1,11 @@
 import { tool, type StructuredToolInterface } from '@langchain/core/tools'
 import { z } from 'zod'
-import type { Did, Judgement } from '../src/core/records.ts'
+import type { Did } from '../src/core/records.ts'
 import type { Participant } from '../src/federation/participant.ts'
 import type { FederationState, ProposalEntry } from '../src/federation/state.ts'
 import type { Ledger } from '../src/ledger/index.ts'
 import { EVENT_TYPES, type AgentEvent } from '../src/llm/events.ts'
+import type { Judgement } from '../src/core/terms.ts'
 
 /**
  * What a tool sees of its agent's participant: the protocol actions (each enforces the

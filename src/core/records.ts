@@ -1,9 +1,7 @@
 import { z } from 'zod'
-import { AcceptanceTerms, Judgement, VoteMeasurement } from '../federation/acceptance-terms.ts'
-
-export { Judgement }
-import { Compression } from '../ml/compression.ts'
+import { MAX_MEMBERS } from './limits.ts'
 import { QuorumRule } from './quorum.ts'
+import { AcceptanceTerms, Compression, Judgement, VoteMeasurement } from './terms.ts'
 
 /** did:key with a multibase base58btc key (Ed25519 keys start with z6Mk). */
 export const Did = z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$/, 'expected a did:key DID')
@@ -58,9 +56,6 @@ export const MAX_COMMITTEE = 64
  * The genesis of a federation: who is a member, how decisions are made, and the model
  * everyone starts from. The audit trusts the first charter on the ledger as its root.
  */
-/** The most members a charter names. */
-export const MAX_MEMBERS = 256
-
 export const Charter = z.object({
   type: z.literal('charter'),
   federation: FederationId,

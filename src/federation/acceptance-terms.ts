@@ -1,23 +1,9 @@
-import { z } from 'zod'
 import { ConfigError, UnmeasuredVoteError, UnusableUpdateError, VoteAgainstRuleError } from '../core/errors.ts'
 import type { Vote } from '../core/records.ts'
 import type { Judge } from '../ml/task.ts'
-import { acceptanceRule, AcceptanceRuleName, DEFAULT_CLASS_RATIO, DEFAULT_MIN_GAIN, Measurement, RULE_SETTINGS, unreadSetting, type AcceptanceConfig, type AcceptanceRule, type Standing, type Verdict } from './acceptance.ts'
-import { Geometry, Robustness, robustVerdict } from './robust-acceptance.ts'
-
-/**
- * How the federation decides on an update, written in its charter: every member judges by
- * these terms whatever its own config says, and anyone holding a vote (a peer, the audit)
- * can decide it again from the measurement it carries. A later setting for who decides
- * (the rule, an agent's model, or a model the rule guards) sits beside these.
- */
-/**
- * Who may decide a vote's accept: `rule` (the acceptance rule decides; the voter only
- * explains), `model` (the voter's model decides; the protocol alone binds it) or `guarded`
- * (the model decides, but cannot accept what the rule rejects).
- */
-export const Judgement = z.enum(['rule', 'model', 'guarded'])
-export type Judgement = z.infer<typeof Judgement>
+import { acceptanceRule, DEFAULT_CLASS_RATIO, DEFAULT_MIN_GAIN, type AcceptanceConfig, type AcceptanceRule, type Standing, type Verdict } from './acceptance.ts'
+import { robustVerdict } from './robust-acceptance.ts'
+import type { AcceptanceTerms, Judgement, Measured, Robustness } from '../core/terms.ts'
 
 /** The accepts a judgement mode allows, given whether the update passes the acceptance rule. */
 export function allowedAccepts (judgement: Judgement, passes: boolean): boolean[] {
@@ -25,74 +11,6 @@ export function allowedAccepts (judgement: Judgement, passes: boolean): boolean[
   if (judgement === 'guarded') return passes ? [true, false] : [false]
   return [passes]
 }
-
-export const AcceptanceTerms = z.object({
-  /** The rule a measurement is decided by (acceptance.ts). */
-  rule: AcceptanceRuleName,
-  /** How far an update may lower a voter's judge's score. */
-  tolerance: z.number().min(0).max(1),
-  /** On top: the share of what the federation has taught the voter that an update may undo. */
-  relativeTolerance: z.number().min(0).max(1),
-  /** For the improve rule: the share of what a voter's own update gains it that an update must gain it too; for marginal, the share of what the round's combined update gains it. */
-  minGain: z.number().min(-1).max(1).optional(),
-  /** For the classwise rule (and the standing rule's strict side): how many times what an update costs the classes it hurts it must bring the classes it helps. */
-  classRatio: z.number().min(1).max(100).optional(),
-  /** For the probation rule: the share of what a voter's own update gains it that a newcomer's update must gain it too. */
-  probationGain: z.number().min(0).max(1).optional(),
-  /** The votes of a member the federation rejected in an earlier round (standing `bad`) do not count, nor does it in the quorum. Absent: every vote counts. */
-  excludeRejected: z.literal(true).optional(),
-  /** For the probation rule: only a voter whose own update of the round raises its score may accept a newcomer's update. Absent: any voter may. */
-  gainingVouchers: z.literal(true).optional(),
-  /** For the probation rule: a member in bad standing must pass the newcomer's test too. Absent: the classwise rule alone judges it. */
-  badOnProbation: z.literal(true).optional(),
-  /** For the probation rule with strikes: a member refused on probation, short of its strikes and never merged, is in good standing. Absent: on probation again. */
-  probationOnce: z.literal(true).optional(),
-  /** For the probation rule: the share of what a voter's own update sharpens its predictions that a newcomer's update must sharpen them too. Absent: not asked. */
-  minSharpening: z.number().min(0).max(1).optional(),
-  /** For minSharpening: measured against the round's median update as the voter measures it (`round`). Absent: against the voter's own update. */
-  sharpeningYardstick: z.literal('round').optional(),
-  /** For the probation rule: the share of the round's median movement of a voter's predictions that a newcomer's update must move them too. Absent: not asked. */
-  minMovement: z.number().gt(0).max(1).optional(),
-  /** For the standing and probation rules: how many rejected updates of earlier rounds put a member in bad standing. Absent: one. */
-  strikes: z.number().int().min(2).max(100).optional(),
-  /** What is scored: global + Δw (`full`) or global + Δw / N (`share`). */
-  scale: z.enum(['full', 'share']),
-  /** Bounds on an update's geometry against the voter's own update; absent: none. */
-  robustness: Robustness.optional(),
-  /** Who decides a vote's accept; every peer and the audit hold each vote to it. Absent: the rule. */
-  judgement: Judgement.optional()
-}).strict().superRefine((terms, ctx) => {
-  // A charter naming a term its rule does not read was not written by termsOf: refused, not ignored.
-  for (const setting of Object.keys(RULE_SETTINGS) as (keyof typeof RULE_SETTINGS)[]) {
-    const unread = terms[setting] === undefined ? undefined : unreadSetting(setting, terms.rule)
-    if (unread !== undefined) ctx.addIssue({ code: 'custom', path: [setting], message: unread })
-  }
-  // Nor does it write probationOnce without the strikes that leave a refused member short of bad standing.
-  if (terms.probationOnce === true && terms.strikes === undefined) ctx.addIssue({ code: 'custom', path: ['probationOnce'], message: 'probationOnce needs strikes of 2 or more' })
-})
-export type AcceptanceTerms = z.infer<typeof AcceptanceTerms>
-
-/**
- * Largest magnitude of a value a vote may sign. A judge's score beyond it (or NaN) says
- * only that the update is unusable; it never passes as a number anyone must compute with.
- */
-export const MEASURED_LIMIT = 1e9
-
-const withinLimit = (value: unknown): boolean =>
-  typeof value === 'number' ? Math.abs(value) <= MEASURED_LIMIT : typeof value !== 'object' || value === null || Object.values(value).every(withinLimit)
-
-/**
- * What a voter measured of an update and signs with its vote: its judge's scores (every
- * field of Measurement, whatever rules it grows for) and, where the charter bounds it, the
- * update's geometry. Or, for an update it could not use, why.
- */
-export const VoteMeasurement = z.union([
-  Measurement.extend({ geometry: Geometry.optional() })
-    .refine(withinLimit, `a measured value beyond ±${MEASURED_LIMIT}`),
-  z.object({ unusable: z.string().regex(/^ERR_[A-Z0-9_]{1,64}$/, 'expected an error code') }).strict()
-])
-export type VoteMeasurement = z.infer<typeof VoteMeasurement>
-export type Measured = Exclude<VoteMeasurement, { unusable: string }>
 
 /** The terms a run config states (the founder writes them into the charter); unset tolerances come from the task's judge. */
 export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms['scale'], robustness?: Robustness | false, judgement?: Judgement, excludeRejected?: boolean, strikes?: number, probationOnce?: boolean }, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance' | 'entropy' | 'movement'>): AcceptanceTerms {

@@ -1,78 +1,6 @@
-import { z } from 'zod'
 import { medianOf } from '../ml/aggregate/median.ts'
 import type { Judge } from '../ml/task.ts'
-
-/** Most classes a vote may measure one by one (classify's corpus has 23; a record holds 16 KiB). */
-export const MAX_CLASSES = 64
-
-/** Most other updates of a round a vote measures: one per member, at most core/records.ts's MAX_MEMBERS (not imported: records.ts imports this module). */
-const MAX_ROUND_UPDATES = 256
-
-/**
- * What a peer measured of one update on its own validation examples, in its judge's units:
- * everything an acceptance rule may look at, so that whoever holds the numbers (the audit,
- * once votes sign them) reaches the same verdict. A rule that needs more adds a field here.
- */
-export const Measurement = z.object({
-  /** The judge's score of the global model. */
-  before: z.number(),
-  /** Its score of the global model with the update applied (in full, or as one member's share). */
-  after: z.number(),
-  /** Its score of the charter's initial model; measured only for a rule that needs it. */
-  initial: z.number().optional(),
-  /**
-   * Its score of the global model with its own update of the round applied at the same
-   * scale (trained from the same global model on its own data, as FLTrust's server trains on
-   * its root set); absent when it has none (it cannot train yet, or the round has passed).
-   */
-  reference: z.number().optional(),
-  /**
-   * For the marginal rule, measured once the round's proposals are in: its score of the
-   * global model with the round's combined update applied (every update of the round that
-   * I can use and my geometry bounds admit, my own included, this one too, each at its share)…
-   */
-  combined: z.number().optional(),
-  /** …and of the same combination without this update. */
-  without: z.number().optional(),
-  /**
-   * For the classwise rule: `combined` and `without` class by class, each label of my
-   * validation examples with their number and its mean score under either combination.
-   */
-  classes: z.array(z.object({
-    label: z.number().int().min(0),
-    n: z.number().int().positive(),
-    combined: z.number(),
-    without: z.number()
-  }).strict()).max(MAX_CLASSES).optional(),
-  /**
-   * For the `minSharpening` term: the mean entropy of the model's predictions over my
-   * validation examples (how unsure it is) with the global model, with this update applied,
-   * and with my own update of the round applied at the same scale (absent when I have none);
-   * under `sharpeningYardstick: round`, also with each other update of the round I combine
-   * (`combined`'s, this one and mine excepted), at the same scale.
-   */
-  entropy: z.object({
-    before: z.number(),
-    after: z.number(),
-    reference: z.number().optional(),
-    round: z.array(z.number()).max(MAX_ROUND_UPDATES).optional()
-  }).strict().optional(),
-  /**
-   * For the `minMovement` term: how far this update, applied at its share, moves the model's
-   * predictions over my validation examples (the mean KL divergence from the global model's),
-   * how far my own update of the round does (absent when I have none), and how far each other
-   * update of the round I combine does (`combined`'s, this one and mine excepted).
-   */
-  movement: z.object({
-    after: z.number().min(0),
-    reference: z.number().min(0).optional(),
-    round: z.array(z.number().min(0)).max(MAX_ROUND_UPDATES)
-  }).strict().optional()
-}).strict()
-export type Measurement = z.infer<typeof Measurement>
-
-/** What a rule may ask to be measured beyond `before` and `after` (each costs a pass of the judge). */
-export type Extra = Exclude<keyof Measurement, 'before' | 'after'>
+import type { AcceptanceRuleName, Extra, Measurement } from '../core/terms.ts'
 
 export interface Verdict {
   accept: boolean
@@ -348,9 +276,6 @@ function vouches ({ before, reference }: Measurement): boolean {
   return reference === undefined || reference > before
 }
 
-export const AcceptanceRuleName = z.enum(['tolerance', 'improve', 'marginal', 'classwise', 'standing', 'probation'])
-export type AcceptanceRuleName = z.infer<typeof AcceptanceRuleName>
-
 /** What a run config says about acceptance; unset tolerances come from the task's judge. */
 export interface AcceptanceConfig {
   acceptance: AcceptanceRuleName
@@ -364,27 +289,6 @@ export interface AcceptanceConfig {
   minSharpening?: number
   sharpeningYardstick?: 'round'
   minMovement?: number
-}
-
-/** The acceptance settings only some rules read (`acceptanceRule` below), and those rules. */
-export const RULE_SETTINGS = {
-  minGain: ['improve', 'marginal', 'classwise', 'standing', 'probation'],
-  classRatio: ['classwise', 'standing', 'probation'],
-  probationGain: ['probation'],
-  gainingVouchers: ['probation'],
-  badOnProbation: ['probation'],
-  probationOnce: ['probation'],
-  minSharpening: ['probation'],
-  sharpeningYardstick: ['probation'],
-  minMovement: ['probation'],
-  strikes: ['standing', 'probation']
-} as const satisfies Record<string, readonly AcceptanceRuleName[]>
-
-/** Why naming `setting` under `rule` is a mistake (the rule does not read it); undefined where the rule reads it. */
-export function unreadSetting (setting: keyof typeof RULE_SETTINGS, rule: AcceptanceRuleName): string | undefined {
-  const rules: readonly AcceptanceRuleName[] = RULE_SETTINGS[setting]
-  if (rules.includes(rule)) return undefined
-  return `${setting} applies to the ${rules.length > 1 ? `${rules.slice(0, -1).join(', ')} and ${rules.at(-1) as string} rules` : `${rules[0] as string} rule`}, not to ${rule}`
 }
 
 /** `minGain` as chosen on classify's dev split, per rule (docs/results/robustness-selection.md). */

@@ -1,8 +1,8 @@
 import { z } from 'zod'
 import { mixSeed, Rng } from '../data/rng.ts'
-import { MEASURED_LIMIT, type Measured } from './acceptance-terms.ts'
 import type { Shard, Task } from '../ml/task.ts'
 import { delta as deltaOf, mapValues, type Weights } from '../ml/weights.ts'
+import { type Measured, MEASURED_LIMIT } from '../core/terms.ts'
 
 const Agent = z.number().int().min(1).describe('1-based index of the hostile agent (agent-N)')
 /** Who attacks, and from when: a member may behave until the record vouches for it, then turn. */

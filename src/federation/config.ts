@@ -3,17 +3,17 @@ import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
 import { assertReachable, parseQuorum, QuorumRule } from '../core/quorum.ts'
-import { AggregationRule, HumanVotes, Judgement, MAX_COMMITTEE, MAX_MEMBERS, MatrixUserId } from '../core/records.ts'
+import { AggregationRule, HumanVotes, MAX_COMMITTEE, MatrixUserId } from '../core/records.ts'
 import { LedgerConfig } from '../ledger/index.ts'
 import { LlmSpec } from '../llm/spec.ts'
-import { Compression } from '../ml/compression.ts'
 import { TaskConfig } from '../ml/task.ts'
 import { StoreConfig } from '../storage/index.ts'
 import { TeacherConfig } from '../teachers/index.ts'
 import { BusConfig } from '../transport/index.ts'
-import { AcceptanceRuleName, RULE_SETTINGS, unreadSetting } from './acceptance.ts'
 import { Attack } from './attacks.ts'
-import { Robustness } from './robust-acceptance.ts'
+import { AcceptanceRuleName, Compression, Judgement, Robustness, RULE_SETTINGS, unreadSetting } from '../core/terms.ts'
+import { MAX_MEMBERS } from '../core/limits.ts'
+
 
 /** topk's share of coordinates sent when none is given. */
 export const DEFAULT_TOPK_FRACTION = 0.1

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto'
 import { ContentMismatchError } from '../core/errors.ts'
 import type { AbortOptions } from '../core/options.ts'
 import type { ModelRef } from '../core/records.ts'
-import { decodeUpdate, NO_COMPRESSION, type Compression } from '../ml/compression.ts'
+import { decodeUpdate, NO_COMPRESSION } from '../ml/compression.ts'
 import { fromSafetensors, toSafetensors, type Layout, type Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
+import type { Compression } from '../core/terms.ts'
 
 /** Largest model or delta a participant will fetch from a peer. */
 export const MAX_MODEL_BYTES = 64 * 1024 * 1024

@@ -1,38 +1,4 @@
-import { z } from 'zod'
-
-/**
- * How a peer's update lies against the voter's own update of the same round (trained from
- * the same global model on the voter's own data, as FLTrust's server does on its root set)
- * and against every earlier update the voter has seen.
- */
-export const Geometry = z.object({
-  /** ‖Δ_peer‖ / ‖Δ_mine‖; absent when I have no update of my own for the round. */
-  normRatio: z.number().nonnegative().optional(),
-  /** cos(Δ_peer, Δ_mine); absent likewise. */
-  cosine: z.number().min(-1).max(1).optional(),
-  /** The largest cosine with any update seen before it, of this round or an earlier one (−1: none): a re-sent update is ≈ 1. */
-  earlierCosine: z.number().min(-1).max(1),
-  /** The largest cosine with an update the federation merged in an earlier round (−1: none). */
-  historyCosine: z.number().min(-1).max(1)
-}).strict()
-export type Geometry = z.infer<typeof Geometry>
-
-/** Bounds on an update's geometry, on top of the judge's score (docs/results/robustness.md says how they were chosen). */
-export const Robustness = z.object({
-  /** Largest ‖Δ_peer‖ / ‖Δ_mine‖ accepted: a scaled or noise update is many times an honest one. */
-  maxNormRatio: z.number().positive().default(3),
-  /**
-   * An update must be explained: along my own update by at least this cosine, or along an
-   * update the federation merged in an earlier round by `minHistoryCosine`. Honest updates
-   * are (cosine ≥ 0.07 with a peer's in round 1, ≥ 0.72 with the proposer's previous one
-   * after it, on classify's dev split); noise is not (≤ 0.02 with either).
-   */
-  minCosine: z.number().min(-1).max(1).default(0.03),
-  minHistoryCosine: z.number().min(-1).max(1).default(0.3),
-  /** Largest cosine with an earlier update accepted: above it the update is a re-sent one. */
-  maxEarlierCosine: z.number().min(-1).max(1).default(0.99)
-}).strict()
-export type Robustness = z.infer<typeof Robustness>
+import type { Geometry, Robustness } from '../core/terms.ts'
 
 /** Whether the geometry passes the bounds, and what failed, for the vote's rationale. */
 export function robustVerdict (g: Geometry, bounds: Robustness | undefined): { passes: boolean, summary: string } {

@@ -11,9 +11,10 @@ import { assertReachable, requiredAccepts, requiredAmongCounted } from '../core/
 import { NonceRegistry, verifyRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
 import type { Standing } from './acceptance.ts'
-import { assertFollowsTerms, type AcceptanceTerms } from './acceptance-terms.ts'
+import { assertFollowsTerms } from './acceptance-terms.ts'
 import { drawCommittee } from './committee.ts'
 import { recorderInTurn, tally, type Tally } from './tally.ts'
+import type { AcceptanceTerms } from '../core/terms.ts'
 
 export interface ProposalEntry {
   block: BlockId

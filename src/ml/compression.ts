@@ -1,25 +1,7 @@
-import { z } from 'zod'
 import { InvalidWeightsError } from '../core/errors.ts'
+import type { Compression } from '../core/terms.ts'
 import { decodeRawSafetensors, encodeRawSafetensors, type DecodeOptions, type RawTensor, type Weights } from './safetensors.ts'
 import { assertFinite, assertFiniteValues, toSafetensors, type Layout } from './weights.ts'
-
-/**
- * How a member's update Δw travels, as the charter fixes it: `none` (F32 safetensors, the
- * bytes runs always wrote), `int8` (each tensor as int8 with one symmetric F32 scale) or
- * `topk` (each tensor's `fraction` largest-magnitude coordinates, as indices and values).
- * Every peer and the audit decode the same bytes to the same Δw; bytes that do not follow
- * the charter's compression exactly are refused.
- */
-export const Compression = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('none') }).strict(),
-  z.object({ kind: z.literal('int8') }).strict(),
-  z.object({
-    kind: z.literal('topk'),
-    /** Share of each tensor's coordinates sent: ⌈fraction · n⌉ of them (at least one). */
-    fraction: z.number().gt(0).max(1)
-  }).strict()
-])
-export type Compression = z.infer<typeof Compression>
 
 export const NO_COMPRESSION: Compression = { kind: 'none' }
 

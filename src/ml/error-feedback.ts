@@ -1,5 +1,6 @@
-import { decodeUpdate, encodeUpdate, type Compression } from './compression.ts'
+import { decodeUpdate, encodeUpdate } from './compression.ts'
 import { applyDelta, delta, type Weights } from './weights.ts'
+import type { Compression } from '../core/terms.ts'
 
 /** An update as it travels under a compression, and what the sender keeps for next time. */
 export interface Compressed {

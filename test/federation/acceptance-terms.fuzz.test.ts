@@ -2,9 +2,10 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ConclaveError } from '../../src/core/errors.ts'
 import { Charter, type Vote } from '../../src/core/records.ts'
-import { AcceptanceTerms, assertFollowsTerms, MEASURED_LIMIT, ruling, VoteMeasurement, type Measured } from '../../src/federation/acceptance-terms.ts'
+import { assertFollowsTerms, ruling } from '../../src/federation/acceptance-terms.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { createIdentity, verifyRecord } from '../../src/identity/index.ts'
+import { AcceptanceTerms, type Measured, MEASURED_LIMIT, VoteMeasurement } from '../../src/core/terms.ts'
 
 const runs = { seed: 1415, numRuns: 1000 }
 

@@ -1,13 +1,14 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { acceptanceRule, classEffects, classwiseRule, marginalRule, Measurement } from '../../src/federation/acceptance.ts'
-import { AcceptanceTerms, assertFollowsTerms, ruleOf, termsOf } from '../../src/federation/acceptance-terms.ts'
+import { acceptanceRule, classEffects, classwiseRule, marginalRule } from '../../src/federation/acceptance.ts'
+import { assertFollowsTerms, ruleOf, termsOf } from '../../src/federation/acceptance-terms.ts'
 import { forgedMeasurement } from '../../src/federation/attacks.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { initBackend } from '../../src/ml/backend.ts'
 import { initSoftmax, softmaxClassLogLikelihoods, softmaxLogLikelihood } from '../../src/ml/sparse-softmax.ts'
 import { smallConfig, tempDir } from './helpers.ts'
+import { AcceptanceTerms, Measurement } from '../../src/core/terms.ts'
 
 /** Two classes of my validation examples: 3 of label 0, 1 of label 2. */
 const classes = (zero: number, two: number): Measurement['classes'] => [

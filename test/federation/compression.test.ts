@@ -8,11 +8,12 @@ import type { DriverFactory } from '../../src/federation/driver.ts'
 import { charterOf } from '../../src/federation/enrol.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { decodeUpdate, topkCount, type Compression } from '../../src/ml/compression.ts'
+import { decodeUpdate, topkCount } from '../../src/ml/compression.ts'
 import { supportCosine } from '../../src/ml/similarity.ts'
 import { encodeRawSafetensors, type RawTensor } from '../../src/ml/safetensors.ts'
 import { toSafetensors, type Weights } from '../../src/ml/weights.ts'
 import { errorsFor, inject, smallConfig, tempDir } from './helpers.ts'
+import type { Compression } from '../../src/core/terms.ts'
 
 const TOPK: Compression = { kind: 'topk', fraction: 0.05 }
 

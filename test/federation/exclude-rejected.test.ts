@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import { requiredAccepts, requiredOf } from '../../src/core/quorum.ts'
 import type { Decision } from '../../src/core/records.ts'
-import { AcceptanceTerms, termsOf } from '../../src/federation/acceptance-terms.ts'
+import { termsOf } from '../../src/federation/acceptance-terms.ts'
 import { audit } from '../../src/federation/audit.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { errorsFor, inject, smallConfig, tempDir } from './helpers.ts'
+import { AcceptanceTerms } from '../../src/core/terms.ts'
 
 describe('a quorum of the members the record has not rejected (excludeRejected)', () => {
   it('counts a share of the peers whose votes count; a count asks all of them where fewer count', () => {

@@ -1,11 +1,12 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { acceptanceRule, improveRule, Measurement, toleranceRule } from '../../src/federation/acceptance.ts'
-import { AcceptanceTerms, allowedAccepts, assertFollowsTerms, ruleOf, termsOf } from '../../src/federation/acceptance-terms.ts'
+import { acceptanceRule, improveRule, toleranceRule } from '../../src/federation/acceptance.ts'
+import { allowedAccepts, assertFollowsTerms, ruleOf, termsOf } from '../../src/federation/acceptance-terms.ts'
 import type { Evaluation, Participant } from '../../src/federation/participant.ts'
 import type { DriverFactory } from '../../src/federation/driver.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { smallConfig, tempDir } from './helpers.ts'
+import { AcceptanceTerms, Measurement } from '../../src/core/terms.ts'
 
 describe('the tolerance rule', () => {
   it('accepts an update that lowers the score by at most the tolerance', () => {

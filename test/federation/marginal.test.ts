@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { acceptanceRule, marginalRule } from '../../src/federation/acceptance.ts'
-import { AcceptanceTerms, assertFollowsTerms, ruleOf, termsOf } from '../../src/federation/acceptance-terms.ts'
+import { assertFollowsTerms, ruleOf, termsOf } from '../../src/federation/acceptance-terms.ts'
 import type { Evaluation } from '../../src/federation/participant.ts'
 import { forgedMeasurement, littleIsEnough } from '../../src/federation/attacks.ts'
 import { fetchModel } from '../../src/federation/content.ts'
@@ -9,6 +9,7 @@ import type { Weights } from '../../src/ml/weights.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { smallConfig, tempDir } from './helpers.ts'
+import { AcceptanceTerms } from '../../src/core/terms.ts'
 
 describe('the marginal rule', () => {
   it('accepts an update the round\'s combined update is better with than without, by minGain of what the combination gains', () => {

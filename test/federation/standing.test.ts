@@ -1,9 +1,10 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { acceptanceRule, classwiseRule, improveRule, marginalRule, type Measurement, probationRule, standingRule } from '../../src/federation/acceptance.ts'
-import { AcceptanceTerms, assertFollowsTerms, ruleOf, ruling, termsOf } from '../../src/federation/acceptance-terms.ts'
+import { acceptanceRule, classwiseRule, improveRule, marginalRule, probationRule, standingRule } from '../../src/federation/acceptance.ts'
+import { assertFollowsTerms, ruleOf, ruling, termsOf } from '../../src/federation/acceptance-terms.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { smallConfig, tempDir } from './helpers.ts'
+import { AcceptanceTerms, type Measurement } from '../../src/core/terms.ts'
 
 /** Two classes of my validation examples: 3 of label 0, 1 of label 2. */
 const classes = (zero: number, two: number): Measurement['classes'] => [

@@ -1,11 +1,12 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/core/errors.ts'
-import { AcceptanceTerms, assertFollowsTerms, termsOf } from '../../src/federation/acceptance-terms.ts'
+import { assertFollowsTerms, termsOf } from '../../src/federation/acceptance-terms.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { standingOf } from '../../src/federation/state.ts'
 import { expectAuditClean, smallConfig, tempDir } from './helpers.ts'
+import { AcceptanceTerms } from '../../src/core/terms.ts'
 
 describe('strikes: how many rejected updates put a member in bad standing', () => {
   it('is a charter term of the standing rules only, and off the record at one', () => {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import type { Record as ConclaveRecord } from '../../src/core/records.ts'
 import { littleIsEnough } from '../../src/federation/attacks.ts'
-import { Robustness, robustVerdict } from '../../src/federation/robust-acceptance.ts'
+import { robustVerdict } from '../../src/federation/robust-acceptance.ts'
 import { FederationState } from '../../src/federation/state.ts'
 import { createIdentity, type Identity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
@@ -10,6 +10,7 @@ import type { Block } from '../../src/ledger/index.ts'
 import { Rng } from '../../src/data/rng.ts'
 import { cosine, l2Norm, sketch, sketchCosine, supportCosine } from '../../src/ml/similarity.ts'
 import type { Weights } from '../../src/ml/weights.ts'
+import { Robustness } from '../../src/core/terms.ts'
 
 const bounds = Robustness.parse({})
 /** Hand-made blocks carry no votes, so no ancestry is ever asked. */

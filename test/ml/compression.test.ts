@@ -1,9 +1,10 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { decodeUpdate, encodeUpdate, topkCount, type Compression } from '../../src/ml/compression.ts'
+import { decodeUpdate, encodeUpdate, topkCount } from '../../src/ml/compression.ts'
 import { compressWithFeedback } from '../../src/ml/error-feedback.ts'
 import { encodeRawSafetensors, type RawTensor } from '../../src/ml/safetensors.ts'
 import { applyDelta, toSafetensors, type Weights } from '../../src/ml/weights.ts'
+import type { Compression } from '../../src/core/terms.ts'
 
 const w = (kernel: number[], bias: number[]): Weights => new Map([
   ['b', { shape: [bias.length], data: Float32Array.from(bias) }],

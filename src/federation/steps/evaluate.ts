@@ -4,14 +4,14 @@ import type { BlockId } from '../../core/records.ts'
 import { whileUnavailable } from '../../core/retry.ts'
 import { judgeOf, type Judge } from '../../ml/task.ts'
 import { shiftedModel, type Weights } from '../../ml/weights.ts'
-import type { Measurement } from '../acceptance.ts'
-import { ruleOf, ruling, VoteMeasurement, type Measured } from '../acceptance-terms.ts'
+import { ruleOf, ruling } from '../acceptance-terms.ts'
 import { requireGlobal, termsFor, type Evaluation, type HeldModel, type StepContext, type StepOptions } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
 import { assertTaught, autoDistil } from './distill.ts'
 import { fetchProposed } from './fetch-update.ts'
 import { measureGeometry, ownUpdate, type GeometryContext } from './geometry.ts'
 import { admitted, marginalScores, type MarginalParams } from './marginal.ts'
+import { type Measured, type Measurement, VoteMeasurement } from '../../core/terms.ts'
 
 export type EvaluateContext = GeometryContext & Pick<StepContext, 'store' | 'state' | 'identity' | 'terms' | 'shared'>
 

@@ -3,10 +3,10 @@ import { compressWithFeedback } from '../../ml/error-feedback.ts'
 import type { Weights } from '../../ml/weights.ts'
 import { cosine, l2Norm, sketch, sketchCosine, supportCosine } from '../../ml/similarity.ts'
 import { compressionOf, type StepContext, type StepOptions } from '../context.ts'
-import type { Geometry } from '../robust-acceptance.ts'
 import type { ProposalEntry } from '../state.ts'
 import { fetchProposed } from './fetch-update.ts'
 import { prepareUpdate, type TrainContext } from './train.ts'
+import type { Geometry } from '../../core/terms.ts'
 
 export type GeometryContext = TrainContext & Pick<StepContext, 'state'>
 

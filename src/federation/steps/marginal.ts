@@ -1,13 +1,13 @@
 import { ConclaveError } from '../../core/errors.ts'
 import type { BlockId } from '../../core/records.ts'
 import type { ClassScore, Judge } from '../../ml/task.ts'
-import type { Measurement } from '../acceptance.ts'
 import { applyDelta, assertFinite, shiftedModel, type Weights } from '../../ml/weights.ts'
 import type { HeldModel, StepOptions } from '../context.ts'
-import { robustVerdict, type Robustness } from '../robust-acceptance.ts'
+import { robustVerdict } from '../robust-acceptance.ts'
 import type { ProposalEntry } from '../state.ts'
 import { fetchProposed } from './fetch-update.ts'
 import { measureGeometry, type GeometryContext } from './geometry.ts'
+import type { Measurement, Robustness } from '../../core/terms.ts'
 
 export type MarginalContext = GeometryContext
 

@@ -15,7 +15,7 @@ export function hasProposed ({ state, identity }: Pick<StepContext, 'state' | 'i
 export async function train (ctx: TrainContext, { round }: { round: number }, options: StepOptions = {}): Promise<Draft> {
   options.signal?.throwIfAborted()
   const { held } = ctx
-  const global = requireGlobal(ctx)
+  requireGlobal(ctx)
   if (held.draft?.round === round) throw new DraftExistsError(`I already trained a draft for round ${round}: ${held.draft.ref === undefined ? 'publish' : 'anchor'} it next`)
   if (hasProposed(ctx, round)) throw new AlreadyProposedError(`I already proposed an update for round ${round}`)
   return trainDraft(ctx, round, options)
@@ -55,7 +55,7 @@ export async function prepareUpdate (ctx: TrainContext, round: number, options: 
 }
 
 async function trainUpdate (ctx: TrainContext, round: number, options: StepOptions): Promise<Draft> {
-  const { held, state } = ctx
+  const { held } = ctx
   const global = requireGlobal(ctx)
   await autoDistil(ctx, options)
   assertTaught(ctx, held.shard.train, 'training', 'distil first')

@@ -1,10 +1,11 @@
 import { DuplicateVoteError, NoEvaluationError, UnusableUpdateError, VoteAgainstRuleError } from '../../core/errors.ts'
-import type { BlockId, Judgement, Vote } from '../../core/records.ts'
-import { allowedAccepts, assertFollowsTerms, type VoteMeasurement } from '../acceptance-terms.ts'
+import type { BlockId, Vote } from '../../core/records.ts'
+import { allowedAccepts, assertFollowsTerms } from '../acceptance-terms.ts'
 import { federationOf, type StepContext, type StepOptions } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
 import { anchorRecord, type AnchorContext } from './anchor.ts'
 import { assertJudge } from './evaluate.ts'
+import type { Judgement, VoteMeasurement } from '../../core/terms.ts'
 
 export type VoteContext = AnchorContext & Pick<StepContext, 'name' | 'held' | 'state'>
 
