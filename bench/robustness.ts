@@ -32,7 +32,7 @@ import { AcceptanceRuleName } from '../src/core/terms.ts'
  * Every attack of the harness in the tables' order (the issue's: update attacks, then data, then the rest), and
  * `none` (with --hostile 0): the federation without an attack, for how many honest updates the rule rejects.
  */
-const ATTACKS = ['none', 'scale', 'random-noise', 'sign-flip', 'label-flip', 'label-noise', 'free-ride', 'stale', 'inflate-samples', 'collude', 'alie'] as const satisfies ReadonlyArray<'none' | Attack['kind']>
+const ATTACKS = ['none', 'scale', 'random-noise', 'sign-flip', 'label-flip', 'label-noise', 'free-ride', 'stale', 'inflate-samples', 'collude', 'alie', 'min-max', 'adaptive-flip'] as const satisfies ReadonlyArray<'none' | Attack['kind']>
 // An attack added to the harness and not here would be left out of `--attacks all` without a word.
 const unlisted = Attack.options.map(a => a.shape.kind.value).filter(kind => !(ATTACKS as readonly string[]).includes(kind))
 if (unlisted.length > 0) throw new Error(`bench/robustness.ts does not list the harness's ${unlisted.join(', ')}`)
@@ -88,8 +88,8 @@ const sharpeningYardstick = values['sharpening-yardstick'] === undefined ? undef
 const minMovement = values['min-movement'] === undefined ? undefined : Number(values['min-movement'])
 const quorum = Number(values.quorum)
 if (!(quorum > 0 && quorum <= 1)) throw new Error('--quorum takes the share of the peers that must accept, in (0, 1]')
-/** An attack's own settings where the command sets them (`rate=1`), recorded per row. */
-const args = values['attack-args'] === undefined ? undefined : Object.fromEntries(values['attack-args'].split(',').map(kv => kv.split('=')).map(([k, v]) => [k, Number(v)]))
+/** An attack's own settings where the command sets them (`rate=1`, `perturbation=std`), recorded per row. */
+const args = values['attack-args'] === undefined ? undefined : Object.fromEntries(values['attack-args'].split(',').map(kv => kv.split('=')).map(([k, v]) => [k, v === undefined || v === '' || Number.isNaN(Number(v)) ? v : Number(v)]))
 if (!Number.isInteger(fromRound) || fromRound < 1 || fromRound > rounds) throw new Error(`--from-round takes a round of the run, 1 to ${rounds}`)
 if (attacks.includes('none') !== hostiles.every(h => h === 0)) throw new Error('--attacks none goes with --hostile 0, and only it')
 const command = values.render ? 'npm run bench:robustness -- --render' : `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain=${minGain}`}${fromRound === 1 ? '' : ` --from-round ${fromRound}`}${excludeRejected ? ' --exclude-rejected' : ''}${strikes === 1 ? '' : ` --strikes ${strikes}`}${gainingVouchers ? ' --gaining-vouchers' : ''}${probationGain === undefined ? '' : ` --probation-gain ${probationGain}`}${badOnProbation ? ' --bad-on-probation' : ''}${probationOnce ? ' --probation-once' : ''}${minSharpening === undefined ? '' : ` --min-sharpening ${minSharpening}`}${sharpeningYardstick === undefined ? '' : ' --sharpening-yardstick round'}${minMovement === undefined ? '' : ` --min-movement ${minMovement}`}${values['attack-args'] === undefined ? '' : ` --attack-args ${values['attack-args']}`}${quorum === 0.5 ? '' : ` --quorum ${quorum}`}`
@@ -121,7 +121,7 @@ interface Row {
   /** The probation rule's minMovement where the command set it (absent: not asked). */
   minMovement?: number
   /** The attack's own settings, where the command set them. */
-  args?: Record<string, number>
+  args?: Record<string, number | string>
   /** The share of the peers that had to accept, where not 0.5. */
   quorum?: number
   /** Final metric of the federation under attack, and of the same federation with the hostile members absent. */

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { mixSeed, Rng } from '../data/rng.ts'
-import type { Shard, Task } from '../ml/task.ts'
-import { delta as deltaOf, mapValues, type Weights } from '../ml/weights.ts'
+import { judgeOf, type Judge, type Shard, type Task } from '../ml/task.ts'
+import { applyDelta, delta as deltaOf, mapValues, type Weights } from '../ml/weights.ts'
 import { type Measured, MEASURED_LIMIT } from '../core/terms.ts'
 
 const Agent = z.number().int().min(1).describe('1-based index of the hostile agent (agent-N)')
@@ -18,7 +18,15 @@ const Who = {
  * re-posts it disguised by a little noise; `inflate-samples`
  * claims far more training examples than it has; `alie` ("A Little Is Enough", Baruch et
  * al. 2019) sends μ − z·σ, per coordinate, of the round's updates it has seen (its own
- * included), small enough to pass distance- and statistics-based defences. Hostile agents
+ * included), small enough to pass distance- and statistics-based defences; `min-max`
+ * (Shejwalkar and Houmansadr, NDSS 2021) sends the mean of those updates pushed against a
+ * perturbation (the mean's own direction, its sign, or the updates' spread) as far as it can
+ * go while no update it has seen lies farther from it than any two of them lie from each
+ * other: the largest harm a distance-based defence cannot tell from an honest update;
+ * `adaptive-flip` knows that voters judge on validation data and judges itself first: it
+ * trains on its true labels and on flipped ones and sends the blend with the most flipped
+ * update that still gains its own validation examples `keep` of what its honest update
+ * gains them (the attack a validation-based defence must bound). Hostile agents
  * judge and vote on others' updates honestly, except `collude`rs: they sign-flip their
  * own updates, accept each other's and reject everyone else's. Each attack starts in its
  * `fromRound`; before it the member trains, proposes and votes honestly.
@@ -33,6 +41,13 @@ export const Attack = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('stale'), ...Who, noise: z.number().positive().default(1e-3).describe('relative noise on the re-sent update') }).strict(),
   z.object({ kind: z.literal('inflate-samples'), ...Who, factor: z.number().min(1).default(1e6) }).strict(),
   z.object({ kind: z.literal('alie'), ...Who, z: z.number().default(1) }).strict(),
+  z.object({ kind: z.literal('min-max'), ...Who, perturbation: z.enum(['unit', 'sign', 'std']).default('unit') }).strict(),
+  z.object({
+    kind: z.literal('adaptive-flip'),
+    ...Who,
+    keep: z.number().min(0).max(1).default(0.25).describe('the share of its honest update\'s gain on its own validation examples the blend must keep'),
+    share: z.number().gt(0).max(1).default(0.2).describe('the scale it judges the blend at, as voters apply an update (1/N)')
+  }).strict(),
   z.object({ kind: z.literal('collude'), ...Who, scale: z.number().positive().default(5) }).strict()
 ])
 export type Attack = z.infer<typeof Attack>
@@ -40,7 +55,7 @@ export type Attack = z.infer<typeof Attack>
 /** The shard a hostile agent actually trains on. */
 function poisonShard<E> (task: Task<E>, shard: Shard<E>, attack: Attack | undefined, seed: number): Shard<E> {
   if (attack?.kind === 'label-noise') return { ...shard, train: task.poison(shard.train, { kind: 'noise', rate: attack.rate, seed }) }
-  if (attack?.kind === 'label-flip') return { ...shard, train: task.poison(shard.train, { kind: 'flip', rate: 1, seed }) }
+  if (attack?.kind === 'label-flip' || attack?.kind === 'adaptive-flip') return { ...shard, train: task.poison(shard.train, { kind: 'flip', rate: 1, seed }) }
   return shard
 }
 
@@ -49,6 +64,7 @@ export function corruptDelta (delta: Weights, attack: Attack | undefined, seed: 
   switch (attack?.kind) {
     case 'sign-flip': case 'collude': return mapValues(delta, v => -attack.scale * v)
     case 'alie': return littleIsEnough([delta, ...seen], attack.z)
+    case 'min-max': return minMax([delta, ...seen], attack.perturbation)
     case 'scale': return mapValues(delta, v => attack.factor * v)
     case 'random-noise': {
       const rng = new Rng(seed)
@@ -83,6 +99,66 @@ export function littleIsEnough (updates: readonly Weights[], z: number): Weights
   return out
 }
 
+/** Whether `attack` builds its update from the round's updates proposed before it (it trains when it proposes, to read them all). */
+export const readsRound = (attack: Attack | undefined): boolean => attack?.kind === 'alie' || attack?.kind === 'min-max'
+
+/**
+ * Min-max over `updates`: μ − γ·p, with p the perturbation (`unit`: μ/‖μ‖, `sign`: sign(μ),
+ * `std`: the per-coordinate sample standard deviation) and γ ≥ 0 the largest for which
+ * max_i ‖μ − γp − u_i‖ ≤ max_{i,j} ‖u_i − u_j‖. Each distance is a quadratic in γ, so γ is
+ * solved for exactly rather than searched as the paper's code does; γ = 0 always qualifies
+ * (the mean lies no farther from any update than the farthest pair).
+ */
+export function minMax (updates: readonly Weights[], perturbation: 'unit' | 'sign' | 'std'): Weights {
+  const [first] = updates
+  if (first === undefined) throw new RangeError('min-max needs at least one update')
+  const flat = updates.map(u => flatten(first, u))
+  const n = flat.length
+  const mean = new Float64Array((flat[0] as Float64Array).length)
+  for (const u of flat) u.forEach((v, i) => { mean[i] = (mean[i] as number) + v / n })
+  const norm = Math.sqrt(dot(mean, mean)) || 1
+  const p = perturbation === 'unit'
+    ? mean.map(v => v / norm)
+    : perturbation === 'sign'
+      ? mean.map(Math.sign)
+      : mean.map((m, i) => n < 2 ? 0 : Math.sqrt(flat.reduce((sum, u) => sum + ((u[i] as number) - m) ** 2, 0) / (n - 1)))
+  const offsets = flat.map(u => mean.map((m, i) => m - (u[i] as number)))
+  const squares = offsets.map(o => dot(o, o))
+  let spread = 0
+  offsets.forEach((a, i) => offsets.forEach((b, j) => { if (j > i) spread = Math.max(spread, (squares[i] as number) + (squares[j] as number) - 2 * dot(a, b)) }))
+  // ‖o_i − γp‖² ≤ D² ⇔ γ²‖p‖² − 2γ⟨o_i, p⟩ + ‖o_i‖² − D² ≤ 0: γ up to the larger root, for every i.
+  const e = dot(p, p)
+  const gamma = e === 0 ? 0 : Math.max(0, Math.min(...offsets.map((o, i) => {
+    const c = dot(o, p)
+    return (c + Math.sqrt(Math.max(0, c * c - e * ((squares[i] as number) - spread)))) / e
+  })))
+  let at = 0
+  const out: Weights = new Map()
+  for (const [name, t] of first) {
+    out.set(name, { shape: [...t.shape], data: Float32Array.from(t.data, (_, i) => (mean[at + i] as number) - gamma * (p[at + i] as number)) })
+    at += t.data.length
+  }
+  return out
+}
+
+/** `u`'s values in `layout`'s tensor order, one vector (a tensor `u` lacks counts as zeros). */
+function flatten (layout: Weights, u: Weights): Float64Array {
+  const out = new Float64Array([...layout.values()].reduce((sum, t) => sum + t.data.length, 0))
+  let at = 0
+  for (const [name, t] of layout) {
+    const data = u.get(name)?.data
+    if (data !== undefined) out.set(data, at)
+    at += t.data.length
+  }
+  return out
+}
+
+function dot (a: Float64Array, b: Float64Array): number {
+  let sum = 0
+  for (let i = 0; i < a.length; i++) sum += (a[i] as number) * (b[i] as number)
+  return sum
+}
+
 export interface LocalUpdate {
   delta: Weights
   /** The Δw the member trained, before any attack replaced it (absent when it did not train). */
@@ -96,7 +172,7 @@ export interface LocalUpdate {
  * poisoned) shard and publish Δw, unless it is hostile. `memory` keeps a free-rider's
  * first update between rounds.
  */
-async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: Weights, options: { attack?: Attack, seed: number, round: number, memory: { first?: Weights }, seen?: readonly Weights[] }): Promise<LocalUpdate> {
+async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: Weights, options: { attack?: Attack, seed: number, round: number, memory: { first?: Weights }, seen?: readonly Weights[], clean?: Shard<E> }): Promise<LocalUpdate> {
   const seed = mixSeed(options.seed, options.round)
   const { attack, memory } = options
   // A free-rider never trains when it can copy: the first update of the round it has read, then that one again.
@@ -106,12 +182,46 @@ async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: Weights, 
     const delta = attack.kind === 'free-ride' ? memory.first : mapValues(memory.first, v => v * (1 + attack.noise * rng.normal()))
     return { delta, numSamples: task.samples(shard), loss: 0 }
   }
+  if (attack?.kind === 'adaptive-flip') {
+    const clean = options.clean ?? shard
+    const trained = await task.train(global, clean, { seed, round: options.round })
+    const honest = deltaOf(trained.weights, global)
+    const flipped = deltaOf((await task.train(global, shard, { seed, round: options.round })).weights, global)
+    const delta = await mostFlippedPassing(judgeOf(task), global, honest, flipped, clean.val, attack)
+    return { delta, trained: honest, numSamples: trained.numSamples, loss: trained.loss }
+  }
   const trained = await task.train(global, shard, { seed, round: options.round })
   const honest = deltaOf(trained.weights, global)
   const delta = corruptDelta(honest, attack, seed, options.seen)
   memory.first ??= delta
   const numSamples = attack?.kind === 'inflate-samples' ? Math.min(2 ** 31 - 1, Math.round(trained.numSamples * attack.factor)) : trained.numSamples
   return { delta, trained: honest, numSamples, loss: trained.loss }
+}
+
+/** Bisection steps over the blend's share of the flipped update: to within 2⁻¹⁰. */
+const BLEND_STEPS = 10
+
+/**
+ * (1 − β)·honest + β·flipped with the largest β in [0, 1] whose gain on `val` at `share` is at
+ * least `keep` of the honest update's gain there (β = 0, the honest update, when that gains nothing).
+ */
+export async function mostFlippedPassing<E> (judge: Judge<E>, global: Weights, honest: Weights, flipped: Weights, val: E[], { keep, share }: { keep: number, share: number }): Promise<Weights> {
+  const blend = (beta: number): Weights => new Map([...honest].map(([name, t]) => {
+    const f = (flipped.get(name) as { data: Float32Array }).data
+    return [name, { shape: [...t.shape], data: t.data.map((v, i) => (1 - beta) * v + beta * (f[i] as number)) }]
+  }))
+  const before = await judge.score(global, val)
+  const gainOf = async (d: Weights): Promise<number> => await judge.score(applyDelta(global, d, share), val) - before
+  const bar = keep * await gainOf(honest)
+  if (!(bar > 0)) return honest
+  let [passing, failing] = [0, 1]
+  if (await gainOf(flipped) >= bar) return flipped
+  for (let step = 0; step < BLEND_STEPS; step++) {
+    const beta = (passing + failing) / 2
+    if (await gainOf(blend(beta)) >= bar) passing = beta
+    else failing = beta
+  }
+  return blend(passing)
 }
 
 /**
@@ -144,7 +254,7 @@ export class Conduct<E = unknown> {
     const attack = this.attackAt(round)
     if (attack === undefined) return localUpdate(this.#task, shard, global, { seed: this.#seed, round, memory: this.#memory, seen })
     if (this.#poisoned?.from !== shard) this.#poisoned = { from: shard, shard: poisonShard(this.#task, shard, attack, this.#seed) }
-    return localUpdate(this.#task, this.#poisoned.shard, global, { attack, seed: this.#seed, round, memory: this.#memory, seen })
+    return localUpdate(this.#task, this.#poisoned.shard, global, { attack, seed: this.#seed, round, memory: this.#memory, seen, clean: shard })
   }
 }
 

@@ -1,6 +1,7 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { audit } from '../../src/federation/audit.ts'
-import { corruptDelta } from '../../src/federation/attacks.ts'
+import { corruptDelta, minMax, mostFlippedPassing } from '../../src/federation/attacks.ts'
 import { runBaseline } from '../../src/federation/baselines.ts'
 import { parseRunConfig } from '../../src/federation/config.ts'
 import { mergeRound } from '../../src/federation/merge.ts'
@@ -34,6 +35,62 @@ describe('attack modes', () => {
     const changed = noisy.filter((e, i) => e.label !== (train[i] as { label: number }).label).length / train.length
     expect(changed).toBeGreaterThan(0.3)
     expect(changed).toBeLessThan(0.6)
+  })
+
+  it('min-max: the mean pushed against the perturbation until it is as far from one update as the farthest pair', () => {
+    const u = (...v: number[]): Weights => new Map([['w', { shape: [v.length], data: Float32Array.from(v) }]])
+    // (2, 0) and (0, 2) lie √8 apart; their mean (1, 1) pushed by γ against its unit direction is √(2 + γ²)
+    // from either, so γ = √6 and the update is (1 − √3, 1 − √3).
+    const out = values(minMax([u(2, 0), u(0, 2)], 'unit'))
+    for (const v of out) expect(v).toBeCloseTo(1 - Math.sqrt(3), 5)
+    // One update alone: no spread, so no room to push it.
+    expect(values(minMax([u(1, -2, 0.5)], 'std'))).toEqual([1, -2, 0.5])
+    expect(values(corruptDelta(u(2, 0), { kind: 'min-max', agent: 1, fromRound: 1, perturbation: 'sign' }, 1, [u(0, 2)]))).toEqual(values(minMax([u(2, 0), u(0, 2)], 'sign')))
+  })
+
+  it('fuzz: min-max is the mean minus γ times its perturbation, within the farthest pair\'s distance of every update, and γ is the largest that is', () => {
+    const distance = (a: number[], b: number[]): number => Math.hypot(...a.map((v, i) => v - (b[i] as number)))
+    const dotOf = (a: number[], b: number[]): number => a.reduce((s, v, i) => s + v * (b[i] as number), 0)
+    const vector = (n: number): fc.Arbitrary<number[]> => fc.array(fc.float({ min: -10, max: 10, noNaN: true, noDefaultInfinity: true }), { minLength: n, maxLength: n })
+    const perturbations = fc.constantFrom('unit', 'sign', 'std') as fc.Arbitrary<'unit' | 'sign' | 'std'>
+    fc.assert(fc.property(fc.integer({ min: 1, max: 6 }).chain(dim => fc.tuple(fc.array(vector(dim), { minLength: 1, maxLength: 6 }), perturbations)), ([rows, perturbation]) => {
+      const flat = rows.map(r => [...Float32Array.from(r)])
+      const n = flat.length
+      const mean = (flat[0] as number[]).map((_, i) => flat.reduce((s, f) => s + (f[i] as number), 0) / n)
+      const p = perturbation === 'unit'
+        ? mean.map(v => v / (Math.hypot(...mean) || 1))
+        : perturbation === 'sign' ? mean.map(Math.sign) : mean.map((m, i) => n < 2 ? 0 : Math.sqrt(flat.reduce((s, f) => s + ((f[i] as number) - m) ** 2, 0) / (n - 1)))
+      const spread = Math.max(...flat.flatMap(a => flat.map(b => distance(a, b))))
+      const out = values(minMax(flat.map(f => new Map([['w', { shape: [f.length], data: Float32Array.from(f) }]])), perturbation))
+      const tolerance = 1e-3 * (1 + spread)
+      for (const f of flat) expect(distance(out, f)).toBeLessThanOrEqual(spread + tolerance)
+      const e = dotOf(p, p)
+      if (e === 0) {
+        expect(distance(out, mean)).toBeLessThanOrEqual(tolerance)
+        return
+      }
+      const gamma = dotOf(mean.map((m, i) => m - (out[i] as number)), p) / e
+      expect(gamma).toBeGreaterThanOrEqual(-tolerance)
+      expect(distance(out, mean.map((m, i) => m - gamma * (p[i] as number)))).toBeLessThanOrEqual(tolerance)
+      // A hundredth of the spread further along the perturbation, one update would lie beyond the farthest pair.
+      const further = mean.map((m, i) => m - (gamma + (spread / 100 + 2 * tolerance) / Math.sqrt(e)) * (p[i] as number))
+      expect(Math.max(...flat.map(f => distance(further, f)))).toBeGreaterThan(spread)
+    }), { numRuns: 1000, seed: 41 })
+  })
+
+  it('adaptive-flip: the most flipped blend whose gain on its own validation examples keeps `keep` of the honest one\'s', async () => {
+    const u = (v: number): Weights => new Map([['w', { shape: [1], data: Float32Array.from([v]) }]])
+    const w = (x: Weights): number => values(x)[0] as number
+    // A judge whose score is the weight itself: honest +1 gains 1, the flipped −1 loses 1, the blend β gains 1 − 2β.
+    const judge = { name: 'w', tolerance: 0, score: async (x: Weights) => w(x) }
+    const blend = w(await mostFlippedPassing(judge, u(0), u(1), u(-1), [], { keep: 0.25, share: 1 }))
+    expect(blend).toBeGreaterThanOrEqual(0.25)
+    expect(blend).toBeLessThan(0.25 + 2 ** -8)
+    // At a share the gains scale alike, so the blend is the same.
+    expect(w(await mostFlippedPassing(judge, u(0), u(1), u(-1), [], { keep: 0.25, share: 0.2 }))).toBeCloseTo(blend, 6)
+    // An honest update that gains nothing leaves nothing to hide behind: it is sent as it is; a flipped one that passes is sent whole.
+    expect(w(await mostFlippedPassing(judge, u(0), u(-0.5), u(-1), [], { keep: 0.25, share: 1 }))).toBe(-0.5)
+    expect(w(await mostFlippedPassing(judge, u(0), u(1), u(0.5), [], { keep: 0.25, share: 1 }))).toBe(0.5)
   })
 
   it('refuses attacks on agents the run does not have', () => {

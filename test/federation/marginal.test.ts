@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { acceptanceRule, marginalRule } from '../../src/federation/acceptance.ts'
 import { assertFollowsTerms, ruleOf, termsOf } from '../../src/federation/acceptance-terms.ts'
 import type { Evaluation } from '../../src/federation/participant.ts'
-import { forgedMeasurement, littleIsEnough } from '../../src/federation/attacks.ts'
+import { forgedMeasurement, littleIsEnough, minMax } from '../../src/federation/attacks.ts'
 import { fetchModel } from '../../src/federation/content.ts'
 import type { Weights } from '../../src/ml/weights.ts'
 import { audit } from '../../src/federation/audit.ts'
@@ -149,6 +149,14 @@ describe('a hostile member under the marginal rule', () => {
     // the first two members are honest in both runs, and train alike (training is seeded by the round)
     expect(attacked.slice(0, 2)).toEqual(honest.slice(0, 2))
     expect(attacked[2]).toEqual(littleIsEnough([honest[2], honest[0], honest[1]] as Weights[], 1))
+    expect(attacked[2]).not.toEqual(honest[2])
+  }, 240_000)
+
+  it('min-max builds its update from the same reading: the mean of them and its own, pushed as far as the farthest pair allows', async () => {
+    const honest = await proposed([])
+    const attacked = await proposed([{ kind: 'min-max', agent: 3 }])
+    expect(attacked.slice(0, 2)).toEqual(honest.slice(0, 2))
+    expect(attacked[2]).toEqual(minMax([honest[2], honest[0], honest[1]] as Weights[], 'unit'))
     expect(attacked[2]).not.toEqual(honest[2])
   }, 240_000)
 })

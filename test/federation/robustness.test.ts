@@ -12,7 +12,8 @@ import { smallConfig, tempDir } from './helpers.ts'
 describe.each([
   { attack: 'collude', why: 'sign-flipped updates, colluding votes: accept each other, reject the honest' },
   { attack: 'scale', why: 'updates ×10' },
-  { attack: 'inflate-samples', why: 'honest updates claiming 10⁶ times their samples' }
+  { attack: 'inflate-samples', why: 'honest updates claiming 10⁶ times their samples' },
+  { attack: 'min-max', why: 'the round\'s mean pushed against itself as far as the farthest pair of updates allows' }
 ])('two hostile members: $attack ($why)', ({ attack }) => {
   it('merges no hostile update, rejects no honest one, and ends at the honest members\' model', async () => {
     const input: RunConfigInput = { agents: 5, rounds: 2, quorum: { kind: 'fraction', fraction: 0.5 } }

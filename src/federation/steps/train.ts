@@ -1,6 +1,7 @@
 import { AlreadyProposedError, ConclaveError, DraftExistsError } from '../../core/errors.ts'
 import type { Weights } from '../../ml/weights.ts'
 import { requireGlobal, type Draft, type StepContext, type StepOptions } from '../context.ts'
+import { readsRound } from '../attacks.ts'
 import { assertTaught, autoDistil, distillable, type DistilContext } from './distill.ts'
 import { fetchProposed } from './fetch-update.ts'
 
@@ -24,8 +25,7 @@ export async function train (ctx: TrainContext, { round }: { round: number }, op
 /** Trains my draft for `round` (the checks are the caller's), or takes the update I trained for it as my reference. */
 export async function trainDraft (ctx: TrainContext, round: number, options: StepOptions = {}): Promise<Draft> {
   const { held } = ctx
-  // ALIE trains when it proposes, to read every update proposed before it.
-  const prepared = ctx.conduct.attackAt(round)?.kind === 'alie' ? undefined : held.prepared.get(round)
+  const prepared = readsRound(ctx.conduct.attackAt(round)) ? undefined : held.prepared.get(round)
   held.draft = prepared ?? await prepareUpdate(ctx, round, options)
   held.prepared.delete(round)
   return held.draft
