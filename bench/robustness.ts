@@ -25,7 +25,7 @@ import { vegaLiteSvg } from '../src/federation/charts.ts'
 import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
 import { readRunView } from '../src/federation/run-view.ts'
-import { TABLE1_BASE } from './table1-setting.ts'
+import { AGENTS, attackArgs, hostileMembers, robustnessBase } from './robustness-setting.ts'
 import { AcceptanceRuleName } from '../src/core/terms.ts'
 
 /**
@@ -62,7 +62,6 @@ const { values } = parseArgs({
     render: { type: 'boolean', default: false }
   }
 })
-const AGENTS = 5
 const tasks = values.tasks.split(',')
 const seeds = values.seeds.split(',').map(Number)
 const hostiles = values.hostile.split(',').map(Number)
@@ -89,7 +88,7 @@ const minMovement = values['min-movement'] === undefined ? undefined : Number(va
 const quorum = Number(values.quorum)
 if (!(quorum > 0 && quorum <= 1)) throw new Error('--quorum takes the share of the peers that must accept, in (0, 1]')
 /** An attack's own settings where the command sets them (`rate=1`, `perturbation=std`), recorded per row. */
-const args = values['attack-args'] === undefined ? undefined : Object.fromEntries(values['attack-args'].split(',').map(kv => kv.split('=')).map(([k, v]) => [k, v === undefined || v === '' || Number.isNaN(Number(v)) ? v : Number(v)]))
+const args = attackArgs(values['attack-args'])
 if (!Number.isInteger(fromRound) || fromRound < 1 || fromRound > rounds) throw new Error(`--from-round takes a round of the run, 1 to ${rounds}`)
 if (attacks.includes('none') !== hostiles.every(h => h === 0)) throw new Error('--attacks none goes with --hostile 0, and only it')
 const command = values.render ? 'npm run bench:robustness -- --render' : `npm run bench:robustness -- --tasks ${values.tasks} --seeds ${values.seeds} --hostile ${values.hostile} --attacks ${values.attacks} --rounds ${rounds} --split ${values.split} --acceptance ${acceptance}${minGain === undefined ? '' : ` --min-gain=${minGain}`}${fromRound === 1 ? '' : ` --from-round ${fromRound}`}${excludeRejected ? ' --exclude-rejected' : ''}${strikes === 1 ? '' : ` --strikes ${strikes}`}${gainingVouchers ? ' --gaining-vouchers' : ''}${probationGain === undefined ? '' : ` --probation-gain ${probationGain}`}${badOnProbation ? ' --bad-on-probation' : ''}${probationOnce ? ' --probation-once' : ''}${minSharpening === undefined ? '' : ` --min-sharpening ${minSharpening}`}${sharpeningYardstick === undefined ? '' : ' --sharpening-yardstick round'}${minMovement === undefined ? '' : ` --min-movement ${minMovement}`}${values['attack-args'] === undefined ? '' : ` --attack-args ${values['attack-args']}`}${quorum === 0.5 ? '' : ` --quorum ${quorum}`}`
@@ -149,8 +148,8 @@ if (!values.render) {
   for (const task of tasks) {
     for (const seed of seeds) {
       for (const hostile of hostiles) {
-        const bad = Array.from({ length: hostile }, (_, i) => AGENTS - i)
-        const base = { ...TABLE1_BASE, agents: AGENTS, quorum: { kind: 'fraction', fraction: quorum }, rounds, seed, task: { kind: task }, evalSplit: values.split, momentum: task === 'classify' ? 0.5 : 0, acceptance, excludeRejected, strikes, gainingVouchers, badOnProbation, probationOnce, ...(minGain === undefined ? {} : { minGain }), ...(probationGain === undefined ? {} : { probationGain }), ...(minSharpening === undefined ? {} : { minSharpening }), ...(sharpeningYardstick === undefined ? {} : { sharpeningYardstick }), ...(minMovement === undefined ? {} : { minMovement }) } as unknown as RunConfigInput
+        const bad = hostileMembers(hostile)
+        const base = { ...robustnessBase({ task, seed, rounds, split: values.split }), quorum: { kind: 'fraction', fraction: quorum }, acceptance, excludeRejected, strikes, gainingVouchers, badOnProbation, probationOnce, ...(minGain === undefined ? {} : { minGain }), ...(probationGain === undefined ? {} : { probationGain }), ...(minSharpening === undefined ? {} : { minSharpening }), ...(sharpeningYardstick === undefined ? {} : { sharpeningYardstick }), ...(minMovement === undefined ? {} : { minMovement }) } as unknown as RunConfigInput
         let absent: number | undefined
         for (const attack of attacks) {
           const cell = { task, seed, hostile, attack, rounds, split: values.split, acceptance, ...(minGain === undefined ? {} : { minGain }), ...(fromRound === 1 ? {} : { fromRound }), ...(excludeRejected ? { excludeRejected: true as const } : {}), ...(strikes === 1 ? {} : { strikes }), ...(gainingVouchers ? { gainingVouchers: true as const } : {}), ...(probationGain === undefined ? {} : { probationGain }), ...(badOnProbation ? { badOnProbation: true as const } : {}), ...(probationOnce ? { probationOnce: true as const } : {}), ...(minSharpening === undefined ? {} : { minSharpening }), ...(sharpeningYardstick === undefined ? {} : { sharpeningYardstick }), ...(minMovement === undefined ? {} : { minMovement }), ...(args === undefined ? {} : { args }), ...(quorum === 0.5 ? {} : { quorum }) }

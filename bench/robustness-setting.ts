@@ -1,0 +1,21 @@
+/**
+ * The setting bench:robustness and bench:undefended share, so that "the same federation with
+ * the hostile members absent" means one thing in both: Table 1's partition, 5 members, the
+ * last h of them hostile, server momentum 0.5 for classify (Table 1's schedule).
+ */
+import type { RunConfigInput } from '../src/federation/config.ts'
+import { TABLE1_BASE } from './table1-setting.ts'
+
+export const AGENTS = 5
+
+/** The hostile members' 1-based indices: the last h. */
+export const hostileMembers = (hostile: number): number[] => Array.from({ length: hostile }, (_, i) => AGENTS - i)
+
+/** The run config both benches start from; the robustness bench adds its acceptance terms. */
+export const robustnessBase = ({ task, seed, rounds, split }: { task: string, seed: number, rounds: number, split: string }): RunConfigInput =>
+  ({ ...TABLE1_BASE, agents: AGENTS, rounds, seed, task: { kind: task }, evalSplit: split, momentum: task === 'classify' ? 0.5 : 0 }) as unknown as RunConfigInput
+
+/** An attack's own settings as a command gives them (`rate=1,perturbation=std`): numbers where they read as numbers. */
+export const attackArgs = (text: string | undefined): Record<string, number | string> | undefined => text === undefined
+  ? undefined
+  : Object.fromEntries(text.split(',').map(kv => kv.split('=')).map(([k, v]) => [k, v === undefined || v === '' || Number.isNaN(Number(v)) ? v ?? '' : Number(v)]))
