@@ -25,8 +25,9 @@ const Who = {
  * other: the largest harm a distance-based defence cannot tell from an honest update;
  * `adaptive-flip` knows that voters judge on validation data and judges itself first: it
  * trains on its true labels and on flipped ones and sends the blend with the most flipped
- * update that still gains its own validation examples `keep` of what its honest update
- * gains them (the attack a validation-based defence must bound). Hostile agents
+ * update that still gains its own validation examples `keep` of what its cover gains them
+ * (its honest update, or under `cover: round` the mean of the round's updates it has read
+ * and its own): the attack a validation-based defence must bound. Hostile agents
  * judge and vote on others' updates honestly, except `collude`rs: they sign-flip their
  * own updates, accept each other's and reject everyone else's. Each attack starts in its
  * `fromRound`; before it the member trains, proposes and votes honestly.
@@ -45,8 +46,9 @@ export const Attack = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('adaptive-flip'),
     ...Who,
-    keep: z.number().min(0).max(1).default(0.25).describe('the share of its honest update\'s gain on its own validation examples the blend must keep'),
-    share: z.number().gt(0).max(1).default(0.2).describe('the scale it judges the blend at, as voters apply an update (1/N)')
+    keep: z.number().min(0).max(1).default(0.25).describe('the share of its cover\'s gain on its own validation examples the blend must keep'),
+    share: z.number().gt(0).max(1).default(0.2).describe('the scale it judges the blend at, as voters apply an update (1/N)'),
+    cover: z.enum(['own', 'round']).default('own').describe('what the flipped update hides behind: its honest update, or the mean of the round\'s updates it has read and its own')
   }).strict(),
   z.object({ kind: z.literal('collude'), ...Who, scale: z.number().positive().default(5) }).strict()
 ])
@@ -100,7 +102,7 @@ export function littleIsEnough (updates: readonly Weights[], z: number): Weights
 }
 
 /** Whether `attack` builds its update from the round's updates proposed before it (it trains when it proposes, to read them all). */
-export const readsRound = (attack: Attack | undefined): boolean => attack?.kind === 'alie' || attack?.kind === 'min-max'
+export const readsRound = (attack: Attack | undefined): boolean => attack?.kind === 'alie' || attack?.kind === 'min-max' || (attack?.kind === 'adaptive-flip' && attack.cover === 'round')
 
 /**
  * Min-max over `updates`: μ − γ·p, with p the perturbation (`unit`: μ/‖μ‖, `sign`: sign(μ),
@@ -187,7 +189,9 @@ async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: Weights, 
     const trained = await task.train(global, clean, { seed, round: options.round })
     const honest = deltaOf(trained.weights, global)
     const flipped = deltaOf((await task.train(global, shard, { seed, round: options.round })).weights, global)
-    const delta = await mostFlippedPassing(judgeOf(task), global, honest, flipped, clean.val, attack)
+    // The round's mean is μ − 0·σ.
+    const cover = attack.cover === 'round' ? littleIsEnough([honest, ...options.seen ?? []], 0) : honest
+    const delta = await mostFlippedPassing(judgeOf(task), global, cover, flipped, clean.val, attack)
     return { delta, trained: honest, numSamples: trained.numSamples, loss: trained.loss }
   }
   const trained = await task.train(global, shard, { seed, round: options.round })
@@ -202,18 +206,18 @@ async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: Weights, 
 const BLEND_STEPS = 10
 
 /**
- * (1 − β)·honest + β·flipped with the largest β in [0, 1] whose gain on `val` at `share` is at
- * least `keep` of the honest update's gain there (β = 0, the honest update, when that gains nothing).
+ * (1 − β)·cover + β·flipped with the largest β in [0, 1] whose gain on `val` at `share` is at
+ * least `keep` of the cover's gain there (β = 0, the cover, when that gains nothing).
  */
-export async function mostFlippedPassing<E> (judge: Judge<E>, global: Weights, honest: Weights, flipped: Weights, val: E[], { keep, share }: { keep: number, share: number }): Promise<Weights> {
-  const blend = (beta: number): Weights => new Map([...honest].map(([name, t]) => {
+export async function mostFlippedPassing<E> (judge: Judge<E>, global: Weights, cover: Weights, flipped: Weights, val: E[], { keep, share }: { keep: number, share: number }): Promise<Weights> {
+  const blend = (beta: number): Weights => new Map([...cover].map(([name, t]) => {
     const f = (flipped.get(name) as { data: Float32Array }).data
     return [name, { shape: [...t.shape], data: t.data.map((v, i) => (1 - beta) * v + beta * (f[i] as number)) }]
   }))
   const before = await judge.score(global, val)
   const gainOf = async (d: Weights): Promise<number> => await judge.score(applyDelta(global, d, share), val) - before
-  const bar = keep * await gainOf(honest)
-  if (!(bar > 0)) return honest
+  const bar = keep * await gainOf(cover)
+  if (!(bar > 0)) return cover
   let [passing, failing] = [0, 1]
   if (await gainOf(flipped) >= bar) return flipped
   for (let step = 0; step < BLEND_STEPS; step++) {

@@ -429,7 +429,7 @@ robustness: { maxNormRatio: 3, minCosine: 0.03, minHistoryCosine: 0.3, maxEarlie
 # Hostile agents for robustness experiments, e.g. [{ kind: sign-flip, agent: 5, scale: 5 }].
 # Kinds: label-noise (rate), label-flip, sign-flip (scale), scale (factor), random-noise (std),
 # free-ride, stale (noise), inflate-samples (factor), alie (z), min-max (perturbation: unit,
-# sign or std), adaptive-flip (keep, share), collude (scale; colluders
+# sign or std), adaptive-flip (keep, share, cover: own or round), collude (scale; colluders
 # accept each other's updates and reject everyone else's). Each may take fromRound: honest
 # until that round, so the record vouches for the member before it attacks.
 attacks: []

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { audit } from '../../src/federation/audit.ts'
-import { corruptDelta, minMax, mostFlippedPassing } from '../../src/federation/attacks.ts'
+import { Attack, corruptDelta, minMax, mostFlippedPassing, readsRound } from '../../src/federation/attacks.ts'
 import { runBaseline } from '../../src/federation/baselines.ts'
 import { parseRunConfig } from '../../src/federation/config.ts'
 import { mergeRound } from '../../src/federation/merge.ts'
@@ -91,6 +91,9 @@ describe('attack modes', () => {
     // An honest update that gains nothing leaves nothing to hide behind: it is sent as it is; a flipped one that passes is sent whole.
     expect(w(await mostFlippedPassing(judge, u(0), u(-0.5), u(-1), [], { keep: 0.25, share: 1 }))).toBe(-0.5)
     expect(w(await mostFlippedPassing(judge, u(0), u(1), u(0.5), [], { keep: 0.25, share: 1 }))).toBe(0.5)
+    // Hiding behind the round's mean, it must read the round first, as ALIE and min-max do.
+    expect(readsRound(Attack.parse({ kind: 'adaptive-flip', agent: 1, cover: 'round' }))).toBe(true)
+    expect(readsRound(Attack.parse({ kind: 'adaptive-flip', agent: 1 }))).toBe(false)
   })
 
   it('refuses attacks on agents the run does not have', () => {
