@@ -106,7 +106,7 @@ const spec: TopLevelSpec = {
     height: { step: 14 },
     layer: [
       { mark: { type: 'rule', color: '#888' }, encoding: { x: { datum: 0 } } },
-      { mark: { type: 'point', filled: true }, encoding: { y: { field: 'attack', type: 'nominal', title: null }, x: { field: 'gap', type: 'quantitative', title: 'undefended − absent (points)' } } }
+      { mark: { type: 'point', filled: true }, encoding: { y: { field: 'attack', type: 'nominal', title: null, axis: { labelLimit: 320 } }, x: { field: 'gap', type: 'quantitative', title: 'undefended − absent (points)' } } }
     ]
   },
   resolve: { scale: { y: 'independent' } }
