@@ -8,8 +8,8 @@ import { TABLE1_BASE } from './table1-setting.ts'
 
 export const AGENTS = 5
 
-/** The hostile members' 1-based indices: the last h. */
-export const hostileMembers = (hostile: number): number[] => Array.from({ length: hostile }, (_, i) => AGENTS - i)
+/** The hostile members' 1-based indices: the last h of `agents`. */
+export const hostileMembers = (hostile: number, agents = AGENTS): number[] => Array.from({ length: hostile }, (_, i) => agents - i)
 
 /** The run config both benches start from; the robustness bench adds its acceptance terms. */
 export const robustnessBase = ({ task, seed, rounds, split }: { task: string, seed: number, rounds: number, split: string }): RunConfigInput =>
@@ -19,3 +19,7 @@ export const robustnessBase = ({ task, seed, rounds, split }: { task: string, se
 export const attackArgs = (text: string | undefined): Record<string, number | string> | undefined => text === undefined
   ? undefined
   : Object.fromEntries(text.split(',').map(kv => kv.split('=')).map(([k, v]) => [k, v === undefined || v === '' || Number.isNaN(Number(v)) ? v ?? '' : Number(v)]))
+
+/** How a row names its attack: the kind, its own settings where set, and the round it turned in where later than 1. */
+export const attackLabel = (r: { attack: string, args?: Record<string, number | string>, fromRound?: number }): string =>
+  `${r.attack}${r.args === undefined ? '' : ` (${Object.entries(r.args).map(([k, v]) => `${k} ${v}`).join(', ')})`}${r.fromRound === undefined ? '' : ` from round ${r.fromRound}`}`

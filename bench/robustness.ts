@@ -25,7 +25,7 @@ import { vegaLiteSvg } from '../src/federation/charts.ts'
 import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
 import { readRunView } from '../src/federation/run-view.ts'
-import { AGENTS, attackArgs, hostileMembers, robustnessBase } from './robustness-setting.ts'
+import { AGENTS, attackArgs, attackLabel, hostileMembers, robustnessBase } from './robustness-setting.ts'
 import { AcceptanceRuleName } from '../src/core/terms.ts'
 
 /**
@@ -138,7 +138,6 @@ const ruleOf = (r: Row): AcceptanceRuleName => r.acceptance ?? 'tolerance'
 /** A rule as the tables name it: with its minGain where a command set one. */
 const ruleLabel = (r: Row): string => `${ruleOf(r)}${r.minGain === undefined && r.probationGain === undefined ? '' : ` (${[r.minGain === undefined ? undefined : `minGain ${r.minGain}`, r.probationGain === undefined ? undefined : `probationGain ${r.probationGain}`].filter(x => x !== undefined).join(', ')})`}${r.excludeRejected === true ? ', rejected members\' votes dropped' : ''}${r.strikes === undefined ? '' : `, ${r.strikes} strikes`}${r.gainingVouchers === true ? ', gaining vouchers' : ''}${r.badOnProbation === true ? ', bad standing on probation' : ''}${r.probationOnce === true ? ', probation once' : ''}${r.minSharpening === undefined ? '' : `, sharpening ${r.minSharpening}${r.sharpeningYardstick === undefined ? '' : ' of the round\'s median'}`}${r.minMovement === undefined ? '' : `, movement ${r.minMovement} of the round's median`}${r.quorum === undefined ? '' : `, quorum ${r.quorum} of the peers`}`
 /** An attack as the tables name it: with the round its members turned in, where later than 1. */
-const attackLabel = (r: Pick<Row, 'attack' | 'fromRound' | 'args'>): string => `${r.attack}${r.args === undefined ? '' : ` (${Object.entries(r.args).map(([k, v]) => `${k} ${v}`).join(', ')})`}${r.fromRound === undefined ? '' : ` from round ${r.fromRound}`}`
 /** Every attack label the rows hold, in the harness's order, each kind by the round it starts in. */
 const attackLabels = (): string[] => [...new Map(rows.map(r => [attackLabel(r), r])).values()]
   .sort((a, b) => ATTACKS.indexOf(a.attack as typeof ATTACKS[number]) - ATTACKS.indexOf(b.attack as typeof ATTACKS[number]) || (a.fromRound ?? 1) - (b.fromRound ?? 1) || JSON.stringify(a.args ?? {}).localeCompare(JSON.stringify(b.args ?? {})))

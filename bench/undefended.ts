@@ -17,7 +17,7 @@ import { Attack } from '../src/federation/attacks.ts'
 import { runBaseline } from '../src/federation/baselines.ts'
 import { vegaLiteSvg } from '../src/federation/charts.ts'
 import { parseRunConfig } from '../src/federation/config.ts'
-import { attackArgs, hostileMembers, robustnessBase } from './robustness-setting.ts'
+import { attackArgs, attackLabel, hostileMembers, robustnessBase } from './robustness-setting.ts'
 
 const { values } = parseArgs({
   options: {
@@ -45,7 +45,6 @@ interface Row {
   undefended: number, absent: number
 }
 const key = (r: Omit<Row, 'undefended' | 'absent'>): string => JSON.stringify([r.task, r.seed, r.hostile, r.attack, r.args ?? {}, r.split, r.rounds])
-const label = (r: Pick<Row, 'attack' | 'args'>): string => `${r.attack}${r.args === undefined ? '' : ` (${Object.entries(r.args).map(([k, v]) => `${k} ${v}`).join(', ')})`}`
 
 await mkdir(values.out, { recursive: true })
 const jsonPath = join(values.out, 'undefended.json')
@@ -67,16 +66,17 @@ for (const task of values.tasks.split(',')) {
         const row = { ...cell, undefended, absent }
         rows.push(row)
         done.set(key(row), row)
-        console.log(`${task} seed ${seed} · ${hostile} hostile · ${label(row)}: ${(100 * undefended).toFixed(2)} undefended (absent ${(100 * absent).toFixed(2)})`)
+        console.log(`${task} seed ${seed} · ${hostile} hostile · ${attackLabel(row)}: ${(100 * undefended).toFixed(2)} undefended (absent ${(100 * absent).toFixed(2)})`)
         await writeFile(jsonPath, JSON.stringify({ rows }, null, 1) + '\n')
       }
     }
   }
 }
 
-/** Rows grouped by task, split, h and attack with its settings. */
-const groups = [...Map.groupBy(rows, r => JSON.stringify([r.task, r.split, r.hostile, label(r)])).values()]
-  .sort((a, b) => (a[0] as Row).task.localeCompare((b[0] as Row).task) || (a[0] as Row).split.localeCompare((b[0] as Row).split) || (a[0] as Row).hostile - (b[0] as Row).hostile || KINDS.indexOf((a[0] as Row).attack as typeof KINDS[number]) - KINDS.indexOf((b[0] as Row).attack as typeof KINDS[number]) || label(a[0] as Row).localeCompare(label(b[0] as Row)))
+/** Rows grouped by task, split, h and attack with its settings, in that order (attacks in the harness's). */
+const groups = ([...Map.groupBy(rows, r => JSON.stringify([r.task, r.split, r.hostile, attackLabel(r)])).values()] as Array<[Row, ...Row[]]>)
+  .sort(([a], [b]) => a.task.localeCompare(b.task) || a.split.localeCompare(b.split) || a.hostile - b.hostile ||
+    KINDS.indexOf(a.attack as typeof KINDS[number]) - KINDS.indexOf(b.attack as typeof KINDS[number]) || attackLabel(a).localeCompare(attackLabel(b)))
 const points = (r: Row): number => 100 * (r.undefended - r.absent)
 const fmt = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(2)}`
 
@@ -88,9 +88,9 @@ const markdown = [
   '| task | split | hostile of 5 | attack | seeds | undefended − absent (points), mean | per seed |',
   '|---|---|---:|---|---|---:|---|',
   ...groups.map(g => {
-    const [r] = g as [Row]
+    const [r] = g
     const gaps = g.map(points)
-    return `| ${r.task} | ${r.split} | ${r.hostile} | ${label(r)} | ${g.map(x => x.seed).join(' · ')} | ${fmt(gaps.reduce((s, x) => s + x, 0) / gaps.length)} | ${gaps.map(fmt).join(' · ')} |`
+    return `| ${r.task} | ${r.split} | ${r.hostile} | ${attackLabel(r)} | ${g.map(x => x.seed).join(' · ')} | ${fmt(gaps.reduce((s, x) => s + x, 0) / gaps.length)} | ${gaps.map(fmt).join(' · ')} |`
   }),
   ''
 ].join('\n')
@@ -99,7 +99,7 @@ await writeFile(join(values.out, 'undefended.md'), markdown)
 const spec: TopLevelSpec = {
   $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
   title: 'Undefended: final metric − absent (points), every update merged',
-  data: { values: rows.map(r => ({ task: `${r.task} (${r.split})`, attack: label(r), hostile: `${r.hostile} of 5 hostile`, gap: points(r) })) },
+  data: { values: rows.map(r => ({ task: `${r.task} (${r.split})`, attack: attackLabel(r), hostile: `${r.hostile} of 5 hostile`, gap: points(r) })) },
   facet: { row: { field: 'task', type: 'nominal', title: null }, column: { field: 'hostile', type: 'nominal', title: null } },
   spec: {
     width: 260,

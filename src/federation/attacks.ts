@@ -218,8 +218,8 @@ export async function mostFlippedPassing<E> (judge: Judge<E>, global: Weights, c
   const gainOf = async (d: Weights): Promise<number> => await judge.score(applyDelta(global, d, share), val) - before
   const bar = keep * await gainOf(cover)
   if (!(bar > 0)) return cover
-  let [passing, failing] = [0, 1]
   if (await gainOf(flipped) >= bar) return flipped
+  let [passing, failing] = [0, 1]
   for (let step = 0; step < BLEND_STEPS; step++) {
     const beta = (passing + failing) / 2
     if (await gainOf(blend(beta)) >= bar) passing = beta

@@ -14,7 +14,6 @@ import { Attack } from './attacks.ts'
 import { AcceptanceRuleName, Compression, Judgement, Robustness, RULE_SETTINGS, unreadSetting } from '../core/terms.ts'
 import { MAX_MEMBERS } from '../core/limits.ts'
 
-
 /** topk's share of coordinates sent when none is given. */
 export const DEFAULT_TOPK_FRACTION = 0.1
 
