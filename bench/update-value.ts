@@ -24,6 +24,7 @@ import { Simulation } from '../src/federation/simulation.ts'
 import { NO_COMPRESSION } from '../src/ml/compression.ts'
 import { judgeOf } from '../src/ml/task.ts'
 import { shiftedModel, type Weights } from '../src/ml/weights.ts'
+import { hostileMembers } from './robustness-setting.ts'
 
 const { values } = parseArgs({
   options: {
@@ -68,7 +69,7 @@ async function collect (): Promise<Row[]> {
     for (const setting of values.settings.split(',')) {
       const [name = 'clean', h = '0'] = setting.split(':')
       const agents = Number(input.agents ?? 5)
-      const bad = Array.from({ length: Number(h) }, (_, i) => agents - i)
+      const bad = hostileMembers(Number(h), agents)
       const attack = name === 'random-labels' ? { kind: 'label-noise', rate: 1 } : { kind: name }
       const config = parseRunConfig({ ...input, seed, evalSplit: 'dev', attacks: name === 'clean' ? [] : bad.map(agent => ({ ...attack, agent })) } as typeof input)
       const dir = await mkdtemp(join(tmpdir(), 'conclave-update-value-'))
@@ -178,9 +179,11 @@ async function chart (rows: Row[]): Promise<string> {
 /** What update-value.json holds: the command's settings (so `--render` redraws what they made) and every row. */
 interface Results { config: string, seeds: string, settings: string, rows: Row[] }
 
-const results: Results = values.render ? JSON.parse(await readFile(jsonPath, 'utf8')) as Results : { config: values.config, seeds: values.seeds, settings: values.settings, rows: await collect() }
-// Five significant digits: the measurements' own noise is far above that.
-if (!values.render) await writeFile(jsonPath, JSON.stringify(results, (_, v: unknown) => typeof v === 'number' ? Number(v.toPrecision(5)) : v) + '\n')
+// Five significant digits: the measurements' own noise is far above that. The tables are drawn from the JSON as kept, so `--render` redraws them exactly.
+const kept = (results: Results): string => JSON.stringify(results, (_, v: unknown) => typeof v === 'number' ? Number(v.toPrecision(5)) : v) + '\n'
+const text = values.render ? await readFile(jsonPath, 'utf8') : kept({ config: values.config, seeds: values.seeds, settings: values.settings, rows: await collect() })
+if (!values.render) await writeFile(jsonPath, text)
+const results = JSON.parse(text) as Results
 await writeFile(join(values.out, `${values.name}.md`), markdown(results))
 await writeFile(join(values.out, `${values.name}.svg`), await chart(results.rows))
 console.log(markdown(results))
