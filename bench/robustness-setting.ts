@@ -8,6 +8,18 @@ import { TABLE1_BASE } from './table1-setting.ts'
 
 export const AGENTS = 5
 
+/** The grid both benches take from the command line: tasks, seeds, h, attacks and their settings, split, rounds, where the rows go. */
+export const GRID_OPTIONS = {
+  tasks: { type: 'string', default: 'classify,ner' },
+  seeds: { type: 'string', default: '1,2,3' },
+  hostile: { type: 'string', default: '1,2' },
+  attacks: { type: 'string', default: 'all' },
+  'attack-args': { type: 'string' },
+  rounds: { type: 'string', default: '3' },
+  split: { type: 'string', default: 'test' },
+  out: { type: 'string', default: 'docs/results' }
+} as const
+
 /** The hostile members' 1-based indices: the last h of `agents`. */
 export const hostileMembers = (hostile: number, agents = AGENTS): number[] => Array.from({ length: hostile }, (_, i) => agents - i)
 

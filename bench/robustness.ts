@@ -25,7 +25,7 @@ import { vegaLiteSvg } from '../src/federation/charts.ts'
 import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
 import { readRunView } from '../src/federation/run-view.ts'
-import { AGENTS, attackArgs, attackLabel, hostileMembers, robustnessBase } from './robustness-setting.ts'
+import { AGENTS, attackArgs, attackLabel, GRID_OPTIONS, hostileMembers, robustnessBase } from './robustness-setting.ts'
 import { AcceptanceRuleName } from '../src/core/terms.ts'
 
 /**
@@ -38,12 +38,7 @@ const unlisted = Attack.options.map(a => a.shape.kind.value).filter(kind => !(AT
 if (unlisted.length > 0) throw new Error(`bench/robustness.ts does not list the harness's ${unlisted.join(', ')}`)
 const { values } = parseArgs({
   options: {
-    tasks: { type: 'string', default: 'classify,ner' },
-    seeds: { type: 'string', default: '1,2,3' },
-    hostile: { type: 'string', default: '1,2' },
-    attacks: { type: 'string', default: 'all' },
-    rounds: { type: 'string', default: '3' },
-    split: { type: 'string', default: 'test' },
+    ...GRID_OPTIONS,
     acceptance: { type: 'string', default: 'tolerance' },
     'min-gain': { type: 'string' },
     'from-round': { type: 'string', default: '1' },
@@ -56,9 +51,7 @@ const { values } = parseArgs({
     'min-sharpening': { type: 'string' },
     'sharpening-yardstick': { type: 'string' },
     'min-movement': { type: 'string' },
-    'attack-args': { type: 'string' },
     quorum: { type: 'string', default: '0.5' },
-    out: { type: 'string', default: 'docs/results' },
     render: { type: 'boolean', default: false }
   }
 })

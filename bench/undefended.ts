@@ -17,20 +17,9 @@ import { Attack } from '../src/federation/attacks.ts'
 import { runBaseline } from '../src/federation/baselines.ts'
 import { vegaLiteSvg } from '../src/federation/charts.ts'
 import { parseRunConfig } from '../src/federation/config.ts'
-import { attackArgs, attackLabel, hostileMembers, robustnessBase } from './robustness-setting.ts'
+import { attackArgs, attackLabel, GRID_OPTIONS, hostileMembers, robustnessBase } from './robustness-setting.ts'
 
-const { values } = parseArgs({
-  options: {
-    tasks: { type: 'string', default: 'classify,ner' },
-    seeds: { type: 'string', default: '1,2,3' },
-    hostile: { type: 'string', default: '1,2' },
-    attacks: { type: 'string', default: 'all' },
-    'attack-args': { type: 'string' },
-    split: { type: 'string', default: 'test' },
-    rounds: { type: 'string', default: '3' },
-    out: { type: 'string', default: 'docs/results' }
-  }
-})
+const { values } = parseArgs({ options: GRID_OPTIONS })
 const KINDS = Attack.options.map(a => a.shape.kind.value)
 const attacks = values.attacks === 'all' ? KINDS : values.attacks.split(',')
 const unknown = attacks.filter(a => !(KINDS as string[]).includes(a))
