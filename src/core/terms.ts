@@ -116,7 +116,9 @@ export const Geometry = z.object({
   /** The largest cosine with any update seen before it, of this round or an earlier one (−1: none): a re-sent update is ≈ 1. */
   earlierCosine: z.number().min(-1).max(1),
   /** The largest cosine with an update the federation merged in an earlier round (−1: none). */
-  historyCosine: z.number().min(-1).max(1)
+  historyCosine: z.number().min(-1).max(1),
+  /** The cosine with the mean of the round's updates anchored before it; absent when none was. A copy of the round's mean hiding something is ≈ 1, where no single earlier update is. */
+  roundCosine: z.number().min(-1).max(1).optional()
 }).strict()
 export type Geometry = z.infer<typeof Geometry>
 
@@ -133,7 +135,14 @@ export const Robustness = z.object({
   minCosine: z.number().min(-1).max(1).default(0.03),
   minHistoryCosine: z.number().min(-1).max(1).default(0.3),
   /** Largest cosine with an earlier update accepted: above it the update is a re-sent one. */
-  maxEarlierCosine: z.number().min(-1).max(1).default(0.99)
+  maxEarlierCosine: z.number().min(-1).max(1).default(0.99),
+  /**
+   * Largest cosine with the mean of the round's earlier updates accepted: above it the update
+   * is mostly a copy of what others already sent, a cover for whatever it carries besides.
+   * Absent: not asked. How close an honest update lies to that mean grows with how many came
+   * before it (robustness-selection.md), so a bound is chosen for a federation's size.
+   */
+  maxRoundCosine: z.number().min(-1).max(1).optional()
 }).strict()
 export type Robustness = z.infer<typeof Robustness>
 

@@ -3,6 +3,7 @@ import { mixSeed, Rng } from '../data/rng.ts'
 import { judgeOf, type Judge, type Shard, type Task } from '../ml/task.ts'
 import { applyDelta, delta as deltaOf, mapValues, type Weights } from '../ml/weights.ts'
 import { type Measured, MEASURED_LIMIT } from '../core/terms.ts'
+import { meanSketch, sketch, sketchCosine } from '../ml/similarity.ts'
 
 const Agent = z.number().int().min(1).describe('1-based index of the hostile agent (agent-N)')
 /** Who attacks, and from when: a member may behave until the record vouches for it, then turn. */
@@ -27,7 +28,9 @@ const Who = {
  * trains on its true labels and on flipped ones and sends the blend with the most flipped
  * update that still gains its own validation examples `keep` of what its cover gains them
  * (its honest update, or under `cover: round` the mean of the round's updates it has read
- * and its own): the attack a validation-based defence must bound. Hostile agents
+ * and its own): the attack a validation-based defence must bound; told the charter's bound
+ * on how close an update may lie to the round's mean (`under`), it moves its cover towards its
+ * own update as far as the bound needs. Hostile agents
  * judge and vote on others' updates honestly, except `collude`rs: they sign-flip their
  * own updates, accept each other's and reject everyone else's. Each attack starts in its
  * `fromRound`; before it the member trains, proposes and votes honestly.
@@ -48,7 +51,8 @@ export const Attack = z.discriminatedUnion('kind', [
     ...Who,
     keep: z.number().min(0).max(1).default(0.25).describe('the share of its cover\'s gain on its own validation examples the blend must keep'),
     share: z.number().gt(0).max(1).default(0.2).describe('the scale it judges the blend at, as voters apply an update (1/N)'),
-    cover: z.enum(['own', 'round']).default('own').describe('what the flipped update hides behind: its honest update, or the mean of the round\'s updates it has read and its own')
+    cover: z.enum(['own', 'round']).default('own').describe('what the flipped update hides behind: its honest update, or the mean of the round\'s updates it has read and its own'),
+    under: z.number().min(-1).max(1).optional().describe('the charter\'s maxRoundCosine, read as every member reads it: under `cover: round` the blend keeps its cosine with the mean of the round\'s earlier updates at most this, its cover moved towards its own update as far as that needs')
   }).strict(),
   z.object({ kind: z.literal('collude'), ...Who, scale: z.number().positive().default(5) }).strict()
 ])
@@ -189,9 +193,10 @@ async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: Weights, 
     const trained = await task.train(global, clean, { seed, round: options.round })
     const honest = deltaOf(trained.weights, global)
     const flipped = deltaOf((await task.train(global, shard, { seed, round: options.round })).weights, global)
+    const hide = (cover: Weights): Promise<Weights> => mostFlippedPassing(judgeOf(task), global, cover, flipped, clean.val, attack)
+    const read = options.seen ?? []
     // The round's mean is μ − 0·σ.
-    const cover = attack.cover === 'round' ? littleIsEnough([honest, ...options.seen ?? []], 0) : honest
-    const delta = await mostFlippedPassing(judgeOf(task), global, cover, flipped, clean.val, attack)
+    const delta = attack.cover === 'own' ? await hide(honest) : await hiddenUnder(hide, honest, littleIsEnough([honest, ...read], 0), read, attack.under)
     return { delta, trained: honest, numSamples: trained.numSamples, loss: trained.loss }
   }
   const trained = await task.train(global, shard, { seed, round: options.round })
@@ -205,15 +210,43 @@ async function localUpdate<E> (task: Task<E>, shard: Shard<E>, global: Weights, 
 /** Bisection steps over the blend's share of the flipped update: to within 2⁻¹⁰. */
 const BLEND_STEPS = 10
 
+/** (1 − β)·a + β·b. */
+function blendOf (a: Weights, b: Weights, beta: number): Weights {
+  return new Map([...a].map(([name, t]) => {
+    const other = (b.get(name) as { data: Float32Array }).data
+    return [name, { shape: [...t.shape], data: t.data.map((v, i) => (1 - beta) * v + beta * (other[i] as number)) }]
+  }))
+}
+
+/**
+ * The flipped update hidden behind the round's mean, and, with a bound on how close an update
+ * may lie to the mean of the round's earlier updates, behind a cover moved from that mean
+ * towards the attacker's own update (bisection) as little as keeps the blend under it. The
+ * cosine is taken as voters take it, between sketches: of the updates it read, which are those
+ * anchored before its own. Its own update as the cover when nothing else keeps under the bound.
+ */
+async function hiddenUnder (hide: (cover: Weights) => Promise<Weights>, own: Weights, roundMean: Weights, read: readonly Weights[], under: number | undefined): Promise<Weights> {
+  const full = await hide(roundMean)
+  if (under === undefined || read.length === 0) return full
+  const earlier = meanSketch(read.map(sketch))
+  const hides = (d: Weights): boolean => sketchCosine(sketch(d), earlier) <= under
+  if (hides(full)) return full
+  let [best, passing, failing] = [await hide(own), 0, 1]
+  for (let step = 0; step < BLEND_STEPS; step++) {
+    const lambda = (passing + failing) / 2
+    const blend = await hide(blendOf(own, roundMean, lambda))
+    if (hides(blend)) [best, passing] = [blend, lambda]
+    else failing = lambda
+  }
+  return best
+}
+
 /**
  * (1 − β)·cover + β·flipped with the largest β in [0, 1] whose gain on `val` at `share` is at
  * least `keep` of the cover's gain there (β = 0, the cover, when that gains nothing).
  */
 export async function mostFlippedPassing<E> (judge: Judge<E>, global: Weights, cover: Weights, flipped: Weights, val: E[], { keep, share }: { keep: number, share: number }): Promise<Weights> {
-  const blend = (beta: number): Weights => new Map([...cover].map(([name, t]) => {
-    const f = (flipped.get(name) as { data: Float32Array }).data
-    return [name, { shape: [...t.shape], data: t.data.map((v, i) => (1 - beta) * v + beta * (f[i] as number)) }]
-  }))
+  const blend = (beta: number): Weights => blendOf(cover, flipped, beta)
   const before = await judge.score(global, val)
   const gainOf = async (d: Weights): Promise<number> => await judge.score(applyDelta(global, d, share), val) - before
   const bar = keep * await gainOf(cover)

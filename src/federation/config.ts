@@ -423,12 +423,13 @@ humanVotes: advisory
 # Bounds a peer puts on an update before its judge's score counts (false: none): its norm at
 # most maxNormRatio times the peer's own update's, along the peer's update (cosine at least
 # minCosine) or along an earlier update (minHistoryCosine), and no re-sent update (cosine with
-# an earlier one above maxEarlierCosine).
+# an earlier one above maxEarlierCosine). maxRoundCosine (unset: not asked): no update lying
+# closer than this cosine to the mean of its round's earlier updates, a cover for something else.
 robustness: { maxNormRatio: 3, minCosine: 0.03, minHistoryCosine: 0.3, maxEarlierCosine: 0.99 }
 # Hostile agents for robustness experiments, e.g. [{ kind: sign-flip, agent: 5, scale: 5 }].
 # Kinds: label-noise (rate), label-flip, sign-flip (scale), scale (factor), random-noise (std),
 # free-ride, stale (noise), inflate-samples (factor), alie (z), min-max (perturbation: unit,
-# sign or std), adaptive-flip (keep, share, cover: own or round), collude (scale; colluders
+# sign or std), adaptive-flip (keep, share, cover: own or round, under), collude (scale; colluders
 # accept each other's updates and reject everyone else's). Each may take fromRound: honest
 # until that round, so the record vouches for the member before it attacks.
 attacks: []

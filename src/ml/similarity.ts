@@ -133,3 +133,14 @@ function addToSketch (out: Float32Array, salt: number, data: Float32Array): void
 
 /** cos of two sketches (0 when either is all zeros). */
 export const sketchCosine = vectorCosine
+
+/**
+ * The sketch of several updates' mean: the mean of their sketches, a count sketch being
+ * linear. Summed in doubles in the order given, so whoever sums the same sketches in the same
+ * order (every voter, in the ledger's order) gets the same bits.
+ */
+export function meanSketch (sketches: readonly Float32Array[]): Float32Array {
+  const sum = new Float64Array(SKETCH_SIZE)
+  for (const s of sketches) for (let i = 0; i < SKETCH_SIZE; i++) sum[i] = (sum[i] as number) + (s[i] as number)
+  return Float32Array.from(sum, v => v / sketches.length)
+}

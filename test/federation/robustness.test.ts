@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest'
 import { runBaseline } from '../../src/federation/baselines.ts'
 import type { RunConfigInput } from '../../src/federation/config.ts'
 import { runFederation } from '../../src/federation/run.ts'
+import { audit } from '../../src/federation/audit.ts'
+import { Simulation } from '../../src/federation/simulation.ts'
+import type { FederationState } from '../../src/federation/state.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
 /**
@@ -89,5 +92,65 @@ describe('two members that turn hostile in round 2 (updates ×10 from then on)',
     } finally {
       await rm(out, { recursive: true, force: true })
     }
+  }, 240_000)
+})
+
+/**
+ * Two of five members hide a label-flipped update behind the mean of the round's updates they
+ * read (adaptive-flip, `cover: round`): each blend still gains every voter, so classify's
+ * hardened terms merge it. Every voter signs how close an update lies to the mean of the
+ * round's updates anchored before it; under `maxRoundCosine` a copy of that mean is refused,
+ * and the audit decides it again from the signed cosine. An attacker told the bound keeps
+ * under it, hiding behind its own update more: what that costs is measured in
+ * robustness-selection.md, not here.
+ */
+describe('two hostile members hiding behind the round\'s mean (adaptive-flip, cover: round)', () => {
+  const hardened = { agents: 5, rounds: 1, quorum: { kind: 'fraction', fraction: 0.5 }, acceptance: 'probation', probationGain: 0.02, strikes: 2, probationOnce: true, gainingVouchers: true, excludeRejected: true }
+  /** Round 1 as the honest members' votes say it: each proposer's cosine with the round's earlier mean, and whether it merged. */
+  const round1 = async (robustness: Record<string, number>, attack: Record<string, number | string>): Promise<{ cosines: Map<string, number | undefined>, merged: string[], audited: boolean }> => {
+    const config = smallConfig({ ...hardened, robustness, attacks: [4, 5].map(agent => ({ kind: 'adaptive-flip', agent, cover: 'round', keep: 0.1, ...attack })) } as RunConfigInput)
+    const sim = await Simulation.create(config, { dir: await tempDir() })
+    try {
+      await sim.charter()
+      await sim.round(1)
+      const state = sim.participants[0]?.state as FederationState
+      const name = (did: string): string => `agent-${sim.participants.findIndex(p => p.did === did) + 1}`
+      const cosines = new Map<string, number | undefined>()
+      const merged: string[] = []
+      for (const block of state.rounds.get(1)?.proposals ?? []) {
+        const entry = state.proposals.get(block)
+        const proposer = name(entry?.signed.issuer ?? '')
+        // Every voter measures the same anchored order, so the same cosine.
+        const measured = new Set([...entry?.votes.values() ?? []].map(v => { const m = v.signed.record.measurement; return m !== undefined && 'geometry' in m ? m.geometry?.roundCosine : undefined }))
+        expect(measured.size).toBe(1)
+        cosines.set(proposer, [...measured][0])
+        if (state.derive(block).accepted) merged.push(proposer)
+      }
+      return { cosines, merged: merged.sort(), audited: (await audit(sim.ledger, sim.store)).ok }
+    } finally {
+      await sim.close()
+    }
+  }
+
+  it('merges its blends without the bound; under maxRoundCosine 0.3 refuses them and no honest update; told the bound, it keeps under it', async () => {
+    const open = await round1({}, {})
+    expect(open.merged).toEqual(['agent-1', 'agent-2', 'agent-3', 'agent-4', 'agent-5'])
+    const honest = ['agent-2', 'agent-3'].map(a => open.cosines.get(a) as number)
+    const hostile = ['agent-4', 'agent-5'].map(a => open.cosines.get(a) as number)
+    // The first proposal has nothing before it; the honest ones lie below the bound, the covers above.
+    expect(open.cosines.get('agent-1')).toBeUndefined()
+    expect(Math.max(...honest)).toBeLessThan(0.3)
+    expect(Math.min(...hostile)).toBeGreaterThan(0.3)
+
+    const bounded = await round1({ maxRoundCosine: 0.3 }, {})
+    expect(bounded.merged).toEqual(['agent-1', 'agent-2', 'agent-3'])
+    expect(bounded.audited).toBe(true)
+
+    const adapted = await round1({ maxRoundCosine: 0.3 }, { under: 0.3 })
+    // The first attacker reads what every voter measures against, and lies at the bound.
+    expect(adapted.cosines.get('agent-4')).toBeLessThanOrEqual(0.3)
+    expect(adapted.cosines.get('agent-4')).toBeGreaterThan(0.25)
+    expect(adapted.merged).toContain('agent-4')
+    expect(adapted.audited).toBe(true)
   }, 240_000)
 })

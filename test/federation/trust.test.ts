@@ -35,6 +35,17 @@ describe('the geometry bounds on an update', () => {
   it('is at the bounds inclusive: exactly maxNormRatio and minCosine pass', () => {
     expect(robustVerdict({ normRatio: 3, cosine: 0.03, earlierCosine: -1, historyCosine: -1 }, bounds).passes).toBe(true)
   })
+  it('rejects, under maxRoundCosine, an update lying closer to the mean of the round\'s earlier updates than the bound (a cover), inclusive; absent bound or no earlier update: not asked', () => {
+    const honest = { normRatio: 1.1, cosine: 0.1, earlierCosine: 0.15, historyCosine: -1, roundCosine: 0.22 }
+    const cover = { ...honest, roundCosine: 0.45 }
+    const withBound = { ...bounds, maxRoundCosine: 0.3 }
+    expect(robustVerdict(honest, withBound).passes).toBe(true)
+    expect(robustVerdict({ ...honest, roundCosine: 0.3 }, withBound).passes).toBe(true)
+    expect(robustVerdict(cover, withBound)).toMatchObject({ passes: false, summary: expect.stringContaining('a cover: cosine 0.450 with the mean of the round\'s earlier updates (at most 0.3)') })
+    expect(robustVerdict(cover, bounds).passes).toBe(true)
+    const { roundCosine: _, ...first } = cover
+    expect(robustVerdict(first, withBound).passes).toBe(true)
+  })
   it('passes everything when no bounds are set', () => {
     expect(robustVerdict({ normRatio: 100, cosine: -1, earlierCosine: 1, historyCosine: 1 }, undefined).passes).toBe(true)
   })

@@ -1,7 +1,7 @@
 import { ConclaveError } from '../../core/errors.ts'
 import { compressWithFeedback } from '../../ml/error-feedback.ts'
 import type { Weights } from '../../ml/weights.ts'
-import { cosine, l2Norm, sketch, sketchCosine, supportCosine } from '../../ml/similarity.ts'
+import { cosine, l2Norm, meanSketch, sketch, sketchCosine, supportCosine } from '../../ml/similarity.ts'
 import { compressionOf, type StepContext, type StepOptions } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
 import { fetchProposed } from './fetch-update.ts'
@@ -26,14 +26,18 @@ export async function measureGeometry (ctx: GeometryContext, { entry, delta }: {
   const order = state.rounds.get(round)?.proposals ?? []
   const before = (s: { round: number, block: string }): boolean => s.round < round || (s.round === round && order.includes(s.block) && order.indexOf(s.block) < order.indexOf(entry.block))
   const likeness = (list: ReadonlyArray<{ sketch: Float32Array }>): number => list.reduce((max, s) => Math.max(max, sketchCosine(sk, s.sketch)), -1)
-  const earlierCosine = likeness(held.sketches.filter(before))
+  const earlier = held.sketches.filter(before)
+  const earlierCosine = likeness(earlier)
+  const thisRound = earlier.filter(s => s.round === round).sort((a, b) => order.indexOf(a.block) - order.indexOf(b.block))
+  // Rounding can carry a mean's cosine with its own copy past 1, which a vote's schema refuses.
+  const roundCosine = thisRound.length === 0 ? {} : { roundCosine: Math.min(1, Math.max(-1, sketchCosine(sk, meanSketch(thisRound.map(s => s.sketch))))) }
   // Only what the federation merged can explain a direction: a rejected member's own history cannot vouch for it.
   const historyCosine = likeness(held.sketches.filter(s => s.merged === true && s.round < round))
-  if (mine === undefined) return { earlierCosine, historyCosine }
+  if (mine === undefined) return { earlierCosine, historyCosine, ...roundCosine }
   const norm = l2Norm(mine.sent)
   // A sparse update is compared where it sends, with all I would send before choosing mine.
   const direction = compressionOf(ctx).kind === 'topk' ? supportCosine(delta, mine.total) : cosine(delta, mine.sent)
-  return { earlierCosine, historyCosine, normRatio: norm === 0 ? Number.POSITIVE_INFINITY : l2Norm(delta) / norm, cosine: direction }
+  return { earlierCosine, historyCosine, ...roundCosine, normRatio: norm === 0 ? Number.POSITIVE_INFINITY : l2Norm(delta) / norm, cosine: direction }
 }
 
 /**
