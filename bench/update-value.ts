@@ -1,9 +1,9 @@
 /**
  * `node bench/update-value.ts [--config examples/hardened/classify.yaml] [--seeds 11,12,13]
- *  [--settings clean,label-noise:1,label-noise:2,random-labels:1,random-labels:2] [--out docs/results] [--name update-value] [--render]`:
+ *  [--settings clean,label-noise:1,label-noise:2,random-labels:1,random-labels:2] [--attack-args k=v,…] [--out docs/results] [--name update-value] [--render]`:
  * what each update teaches an honest voter, on the DEV split only (the test split is never read).
  * Runs the config's federation (its charter terms; the last h members hostile by the setting's
- * attack; `random-labels` is label-noise at rate 1) round by round in one process, and after each
+ * attack, with `--attack-args` as its own settings; `random-labels` is label-noise at rate 1) round by round in one process, and after each
  * round measures, for every honest voter and every peer's update of the round, on the voter's
  * validation examples: the gain of the global model with the update at its share, by the judge's
  * log-likelihood (what the improve test scores), by the task's own metric (how well the model
@@ -24,13 +24,14 @@ import { Simulation } from '../src/federation/simulation.ts'
 import { NO_COMPRESSION } from '../src/ml/compression.ts'
 import { judgeOf } from '../src/ml/task.ts'
 import { shiftedModel, type Weights } from '../src/ml/weights.ts'
-import { hostileMembers } from './robustness-setting.ts'
+import { attackArgs, hostileMembers } from './robustness-setting.ts'
 
 const { values } = parseArgs({
   options: {
     config: { type: 'string', default: 'examples/hardened/classify.yaml' },
     seeds: { type: 'string', default: '11,12,13' },
     settings: { type: 'string', default: 'clean,label-noise:1,label-noise:2,random-labels:1,random-labels:2' },
+    'attack-args': { type: 'string' },
     out: { type: 'string', default: 'docs/results' },
     name: { type: 'string', default: 'update-value' },
     render: { type: 'boolean', default: false }
@@ -70,7 +71,7 @@ async function collect (): Promise<Row[]> {
       const [name = 'clean', h = '0'] = setting.split(':')
       const agents = Number(input.agents ?? 5)
       const bad = hostileMembers(Number(h), agents)
-      const attack = name === 'random-labels' ? { kind: 'label-noise', rate: 1 } : { kind: name }
+      const attack = { ...(name === 'random-labels' ? { kind: 'label-noise', rate: 1 } : { kind: name }), ...attackArgs(values['attack-args']) }
       const config = parseRunConfig({ ...input, seed, evalSplit: 'dev', attacks: name === 'clean' ? [] : bad.map(agent => ({ ...attack, agent })) } as typeof input)
       const dir = await mkdtemp(join(tmpdir(), 'conclave-update-value-'))
       const sim = await Simulation.create(config, { dir })
@@ -134,13 +135,13 @@ function quantiles (xs: number[]): string {
   return sorted.length === 0 ? '—' : [0.1, 0.25, 0.5, 0.75, 0.9].map(at).join(' · ')
 }
 
-function markdown ({ config, seeds, settings, rows }: Results): string {
+function markdown ({ config, seeds, settings, args, rows }: Results): string {
   const groups = [...new Set(rows.map(r => r.group))].sort()
   const rounds = [...new Set(rows.map(r => r.round))].sort((a, b) => a - b)
   const lines = [
     '# What each update teaches an honest voter (dev split)',
     '',
-    `Made by \`node bench/update-value.ts --config ${config} --seeds ${seeds} --settings ${settings}\` (the config's federation, its charter terms live; the last h members hostile; \`random-labels\`: label-noise at rate 1). For every honest voter and every peer's update, on the voter's validation examples: the update's gain at its share over the voter's own update's gain, 10% · 25% · median · 75% · 90% (votes whose own update gained nothing by that measure are left out). An honest proposer's group is its standing as the record gives it when the update is judged: new (on probation under the probation rule), good or bad.`,
+    `Made by \`node bench/update-value.ts --config ${config} --seeds ${seeds} --settings ${settings}${args === undefined ? '' : ` --attack-args ${args}`}\` (the config's federation, its charter terms live; the last h members hostile; \`random-labels\`: label-noise at rate 1). For every honest voter and every peer's update, on the voter's validation examples: the update's gain at its share over the voter's own update's gain, 10% · 25% · median · 75% · 90% (votes whose own update gained nothing by that measure are left out). An honest proposer's group is its standing as the record gives it when the update is judged: new (on probation under the probation rule), good or bad.`,
     ''
   ]
   for (const round of rounds) {
@@ -177,11 +178,11 @@ async function chart (rows: Row[]): Promise<string> {
 }
 
 /** What update-value.json holds: the command's settings (so `--render` redraws what they made) and every row. */
-interface Results { config: string, seeds: string, settings: string, rows: Row[] }
+interface Results { config: string, seeds: string, settings: string, args?: string, rows: Row[] }
 
 // Five significant digits: the measurements' own noise is far above that. The tables are drawn from the JSON as kept, so `--render` redraws them exactly.
 const kept = (results: Results): string => JSON.stringify(results, (_, v: unknown) => typeof v === 'number' ? Number(v.toPrecision(5)) : v) + '\n'
-const text = values.render ? await readFile(jsonPath, 'utf8') : kept({ config: values.config, seeds: values.seeds, settings: values.settings, rows: await collect() })
+const text = values.render ? await readFile(jsonPath, 'utf8') : kept({ config: values.config, seeds: values.seeds, settings: values.settings, ...(values['attack-args'] === undefined ? {} : { args: values['attack-args'] }), rows: await collect() })
 if (!values.render) await writeFile(jsonPath, text)
 const results = JSON.parse(text) as Results
 await writeFile(join(values.out, `${values.name}.md`), markdown(results))

@@ -6,7 +6,7 @@ import { parseRunConfig, readConfigFile, type RunConfig } from '../../src/federa
 /** Every attack the harness knows (bench/robustness.ts runs each), each run with 1 and with 2 of 5 members hostile. */
 const ATTACKS = Attack.options.map(a => a.shape.kind.value)
 
-interface Row { task: string, seed: number, hostile: number, attack: string, split: string, fromRound?: number, args?: unknown, quorum?: number, acceptance?: string, minGain?: number, probationGain?: number, minSharpening?: number, sharpeningYardstick?: string, minMovement?: number, strikes?: number, excludeRejected?: boolean, gainingVouchers?: boolean, badOnProbation?: boolean, probationOnce?: boolean }
+interface Row { task: string, seed: number, hostile: number, attack: string, split: string, fromRound?: number, args?: unknown, quorum?: number, acceptance?: string, minGain?: number, probationGain?: number, minSharpening?: number, sharpeningYardstick?: string, minMovement?: number, strikes?: number, excludeRejected?: boolean, gainingVouchers?: boolean, badOnProbation?: boolean, probationOnce?: boolean, maxRoundCosine?: number }
 
 /** A run's acceptance terms as a robustness row names them (a default is left out). */
 const termsOf = (c: RunConfig | Row): Record<string, unknown> => ({
@@ -20,7 +20,9 @@ const termsOf = (c: RunConfig | Row): Record<string, unknown> => ({
   excludeRejected: c.excludeRejected === true ? true : undefined,
   gainingVouchers: c.gainingVouchers === true ? true : undefined,
   badOnProbation: c.badOnProbation === true ? true : undefined,
-  probationOnce: c.probationOnce === true ? true : undefined
+  probationOnce: c.probationOnce === true ? true : undefined,
+  // The one geometry bound a row names; the others are the config's defaults in every row.
+  maxRoundCosine: 'robustness' in c ? (c.robustness === false ? undefined : c.robustness.maxRoundCosine) : c.maxRoundCosine
 })
 
 describe('the hardened examples (examples/hardened)', () => {
