@@ -231,14 +231,15 @@ async function hiddenUnder (hide: (cover: Weights) => Promise<Weights>, own: Wei
   const earlier = meanSketch(read.map(sketch))
   const hides = (d: Weights): boolean => sketchCosine(sketch(d), earlier) <= under
   if (hides(full)) return full
-  let [best, passing, failing] = [await hide(own), 0, 1]
+  let best: Weights | undefined
+  let [passing, failing] = [0, 1]
   for (let step = 0; step < BLEND_STEPS; step++) {
     const lambda = (passing + failing) / 2
     const blend = await hide(blendOf(own, roundMean, lambda))
     if (hides(blend)) [best, passing] = [blend, lambda]
     else failing = lambda
   }
-  return best
+  return best ?? await hide(own)
 }
 
 /**

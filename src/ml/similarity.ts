@@ -140,6 +140,7 @@ export const sketchCosine = vectorCosine
  * order (every voter, in the ledger's order) gets the same bits.
  */
 export function meanSketch (sketches: readonly Float32Array[]): Float32Array {
+  if (sketches.length === 0) throw new RangeError('the mean of no sketches')
   const sum = new Float64Array(SKETCH_SIZE)
   for (const s of sketches) for (let i = 0; i < SKETCH_SIZE; i++) sum[i] = (sum[i] as number) + (s[i] as number)
   return Float32Array.from(sum, v => v / sketches.length)

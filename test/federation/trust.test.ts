@@ -8,7 +8,7 @@ import { createIdentity, type Identity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import type { Block } from '../../src/ledger/index.ts'
 import { Rng } from '../../src/data/rng.ts'
-import { cosine, l2Norm, sketch, sketchCosine, supportCosine } from '../../src/ml/similarity.ts'
+import { cosine, l2Norm, meanSketch, sketch, sketchCosine, supportCosine } from '../../src/ml/similarity.ts'
 import type { Weights } from '../../src/ml/weights.ts'
 import { Robustness } from '../../src/core/terms.ts'
 
@@ -64,6 +64,13 @@ describe('update similarity', () => {
     const other: Weights = new Map([['x', { shape: [2], data: Float32Array.from([4, 3]) }]])
     expect(l2Norm(two)).toBe(5)
     expect(cosine(two, other)).toBeCloseTo(24 / 25, 6)
+  })
+  it('sketches the mean of updates as the mean of their sketches: a copy of the mean lies at cosine ≈ 1 with it, each update far below', () => {
+    const mean: Weights = new Map([...a].map(([name, t]) => [name, { shape: t.shape, data: t.data.map((v, i) => (v + (b.get(name)?.data[i] as number)) / 2) }]))
+    const sketched = meanSketch([sketch(a), sketch(b)])
+    expect(sketchCosine(sketch(mean), sketched)).toBeGreaterThan(0.9999)
+    expect(sketchCosine(sketch(a), sketched)).toBeCloseTo(cosine(a, mean), 1)
+    expect(() => meanSketch([])).toThrow(RangeError)
   })
   it('measures a sparse update\'s direction where it sends: the other vector\'s coordinates where it is zero do not count', () => {
     const sparse: Weights = new Map([['x', { shape: [4], data: Float32Array.from([3, 0, 4, 0]) }]])
