@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { mixSeed, Rng } from '../data/rng.ts'
 import { judgeOf, type Judge, type Shard, type Task } from '../ml/task.ts'
-import { applyDelta, delta as deltaOf, mapValues, type Weights } from '../ml/weights.ts'
+import { applyDelta, delta as deltaOf, mapValues, size, type Weights } from '../ml/weights.ts'
 import { type Measured, MEASURED_LIMIT } from '../core/terms.ts'
 import { meanSketch, sketch, sketchCosine } from '../ml/similarity.ts'
 
@@ -149,7 +149,7 @@ export function minMax (updates: readonly Weights[], perturbation: 'unit' | 'sig
 
 /** `u`'s values in `layout`'s tensor order, one vector (a tensor `u` lacks counts as zeros). */
 function flatten (layout: Weights, u: Weights): Float64Array {
-  const out = new Float64Array([...layout.values()].reduce((sum, t) => sum + t.data.length, 0))
+  const out = new Float64Array(size(layout))
   let at = 0
   for (const [name, t] of layout) {
     const data = u.get(name)?.data
