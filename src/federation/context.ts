@@ -57,6 +57,13 @@ export interface ParticipantInit {
   timer?: PhaseTimer
   /** Work done once for every participant of this process (a simulation's); absent: all my own. */
   shared?: SharedWork
+  /**
+   * Whether my autopilot fetches a peer's Δw off my queue before judging it (steps/fetch-ahead.ts):
+   * a peer on another machine may withhold it. A simulation's members put every Δw in the one
+   * store they share and judge each in the turn of its record, as their committed figures were
+   * measured. @default true
+   */
+  fetchAhead?: boolean
   /** Makes this participant hostile, for robustness experiments. @default honest */
   attack?: Attack
   /** Fellow colluders (1-based positions in the charter's members), whose updates a colluding member accepts while it rejects everyone else's. */
@@ -155,11 +162,17 @@ export interface Holdings {
   readonly residuals: Residuals
   /** Sketches of every update I have seen: a re-sent one is nearly parallel to its original. */
   readonly sketches: Array<{ round: number, block: BlockId, sketch: Float32Array, merged?: boolean }>
+  /** The last of the peers' Δw fetched ahead of judging (steps/fetch-ahead.ts): settles once it and every one before it is fetched or given up. */
+  ahead: Promise<void>
+  /** How many Δw are being fetched ahead of judging now. */
+  fetchingAhead: number
+  /** Proposals whose Δw my store gave me in no try ahead of judging: neither judged by my autopilot nor combined, until their round is merged. */
+  readonly unfetched: Set<BlockId>
 }
 
 /** What a member holds when it starts: its data, and what its compressed updates still owe (kept in `dir`). */
 export function freshHoldings (shard: Shard, dir?: string): Holdings {
-  return { shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), combinations: new Map(), prepared: new Map(), training: new Map(), residuals: new Residuals(dir), sketches: [] }
+  return { shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), combinations: new Map(), prepared: new Map(), training: new Map(), residuals: new Residuals(dir), sketches: [], ahead: Promise.resolve(), fetchingAhead: 0, unfetched: new Set() }
 }
 
 /**

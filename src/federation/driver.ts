@@ -84,7 +84,9 @@ export const autopilot: DriverFactory = async (participant) => ({
 
 /** Judges by the rule every proposal of the open round I owe a vote (one judged meanwhile on its arrival is skipped); returns how many. */
 async function judgeOwed (participant: Participant): Promise<number> {
-  const owed = unjudged(participant)
+  // A Δw my store gave me in no try ahead of judging would hold up my turn as long again.
+  const unfetched = await participant.fetchedAhead()
+  const owed = unjudged(participant).filter(e => !unfetched.has(e.block))
   for (const { block } of owed) {
     const { passes } = await participant.evaluate(block)
     if (!participant.hasVoted(block)) await participant.vote(block, passes, undefined, { decidedBy: POLICY, judgement: 'rule' })

@@ -42,6 +42,7 @@ export interface Enrolment {
   queue?: SerialQueue
   timer?: PhaseTimer
   shared?: SharedWork
+  fetchAhead?: boolean
 }
 
 /** Member `index` (0-based, named agent-N) of a run: the config sets its seed, vote rule, attack and teacher budget. */
@@ -70,7 +71,8 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
     logger: parts.logger,
     queue: parts.queue,
     timer: parts.timer,
-    shared: parts.shared
+    shared: parts.shared,
+    fetchAhead: parts.fetchAhead
   })
 }
 

@@ -18,7 +18,7 @@ import { anchorRecord } from './steps/anchor.ts'
 import { closeRound } from './steps/close-round.ts'
 import { distill, distillable, teacherUse, undistilled, type TeacherUse } from './steps/distill.ts'
 import { evaluate } from './steps/evaluate.ts'
-import { catchUp, receive } from './steps/inbox.ts'
+import { catchUp, receive, type Later } from './steps/inbox.ts'
 import { proposeDraft } from './steps/propose.ts'
 import { publishDraft } from './steps/publish.ts'
 import { scoreModel, type ModelScore } from './steps/score.ts'
@@ -42,6 +42,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly timer: PhaseTimer
   readonly #ctx: StepContext
   readonly #queue: SerialQueue
+  /** How my records' reactions wait for what they need; absent: in the record's own turn. */
+  readonly #later: Later | undefined
   #fault: unknown
   #subscription?: Subscription
 
@@ -52,6 +54,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#queue = init.queue ?? new SerialQueue()
     this.timer = init.timer ?? new PhaseTimer()
     const { name, identity, store, ledger, bus, room, task, teacher, clock } = init
+    this.#later = init.fetchAhead === false ? undefined : this.#deferred
     this.#ctx = {
       name, identity, store, ledger, bus, room, task, teacher,
       terms: init.terms ?? termsOf({ acceptance: 'tolerance', voteScale: 'full' }, judgeOf(task)),
@@ -78,10 +81,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       if (message.kind === 'reaction') return this.#handle(this.#run(o => recordReaction(this.#ctx, message, o)))
       if (message.kind !== 'record') return
       // A block not here yet is waited for off my queue; its record is handled in turn once it comes (or the wait ends).
-      const defer = (arrival: Promise<unknown>): void => { this.#handle(arrival.then(async () => this.#run(o => receive(this.#ctx, message, o)))) }
-      this.#handle(this.#run(o => receive(this.#ctx, { ...message, defer }, o)))
+      const defer = (arrival: Promise<unknown>): void => { this.#handle(arrival.then(async () => this.#run(o => receive(this.#ctx, { ...message, later: this.#later }, o)))) }
+      this.#handle(this.#run(o => receive(this.#ctx, { ...message, defer, later: this.#later }, o)))
     }, { kinds: ['record', 'reaction'] })
   }
+
+  /** What a record has me do once something comes (a peer's Δw): in my turn then, not waited for in this one. */
+  #deferred: Later = (arrival, then) => { this.#handle(arrival.then(async () => this.#run(then))) }
 
   /** A bug (not a ConclaveError) in handling a message must not vanish as an unhandled rejection: idle() rethrows it. */
   #handle (handling: Promise<void>): void {
@@ -93,10 +99,16 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   /** True while received messages wait to be handled. */
   get busy (): boolean { return this.#queue.busy }
 
-  /** Resolves once every message received so far has been handled. */
+  /** Resolves once every message received so far has been handled (what waits for a block or a Δw to come may still be waiting). */
   async idle (): Promise<void> {
     await this.#queue.idle()
     if (this.#fault !== undefined) throw this.#fault
+  }
+
+  /** Resolves once every peer's Δw fetched ahead of judging so far is held or given up; the proposals whose Δw my store gave me in no try. */
+  async fetchedAhead (): Promise<ReadonlySet<BlockId>> {
+    await this.#ctx.held.ahead
+    return this.#ctx.held.unfetched
   }
 
   /** Signs a record, anchors it and announces it; returns its block id. */

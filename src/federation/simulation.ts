@@ -155,7 +155,7 @@ export class Simulation {
     this.rejections.set(name, list)
     const participant = await enrol(config, index, {
       identity, store, ledger, bus, task, shard: this.shards[index] as Shard, teacher: this.teacher,
-      dir: this.#options.dir, driver: this.#options.driver, logger: this.#options.logger, queue: this.#queue, timer: this.#timer, shared: this.shared
+      dir: this.#options.dir, driver: this.#options.driver, logger: this.#options.logger, queue: this.#queue, timer: this.#timer, shared: this.shared, fetchAhead: false
     })
     participant.on('conclave:record:rejected', e => { list.push(e) })
     return participant

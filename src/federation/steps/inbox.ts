@@ -9,6 +9,7 @@ import type { GlobalModel } from '../merge.ts'
 import type { ProposalEntry } from '../state.ts'
 import { recordCheckpoint, roundDecided, type CloseContext } from './close-round.ts'
 import { evaluate, type EvaluateContext } from './evaluate.ts'
+import { fetchAhead } from './fetch-ahead.ts'
 import { recallSketch } from './geometry.ts'
 import { confirmReaction } from './human-vote.ts'
 import { checkMerge } from './merge.ts'
@@ -25,14 +26,22 @@ export interface Announcement {
    * handled meanwhile. Absent, or on that second try: the record is judged as it stands.
    */
   defer?: (arrival: Promise<unknown>) => void
+  /**
+   * Runs `then` in my turn once `arrival` settles, handling the records that come meanwhile:
+   * how my autopilot waits for a peer's Δw (steps/fetch-ahead.ts). Absent (catching up, or
+   * a caller of my own), it waits in the record's turn.
+   */
+  later?: Later
 }
+
+export type Later = (arrival: Promise<unknown>, then: (options: StepOptions) => Promise<void>) => void
 
 /**
  * Handles a record announced on the bus: checks that the ledger anchors it, applies it to
  * my state (which checks it against the protocol) and reacts. A record the protocol
  * refuses is reported and dropped; anything else that goes wrong is a bug and is thrown.
  */
-export async function receive (ctx: InboxContext, { block: blockId, jwt, defer }: Announcement, options: StepOptions = {}): Promise<void> {
+export async function receive (ctx: InboxContext, { block: blockId, jwt, defer, later }: Announcement, options: StepOptions = {}): Promise<void> {
   if (ctx.state.has(blockId)) return // at-least-once delivery: seen it
   // A checkpoint must match my own merge before it may move my global model.
   let ownMerge: GlobalModel | undefined
@@ -59,12 +68,16 @@ export async function receive (ctx: InboxContext, { block: blockId, jwt, defer }
     return
   }
   options.onProgress?.({ type: 'conclave:record:applied', detail: { block: blockId, type: signed.record.type, issuer: signed.issuer } })
+  await actingOn(ctx, blockId, async () => react(ctx, { signed, block: blockId, ownMerge, later }, options))
+}
+
+/** What I do on a record I applied: the record stands whatever befalls it; only what I would have done on it is missing (e.g. my vote when my ledger did not answer). */
+async function actingOn (ctx: Pick<InboxContext, 'name' | 'logger'>, block: BlockId, act: () => Promise<void>): Promise<void> {
   try {
-    await react(ctx, { signed, block: blockId, ownMerge }, options)
+    await act()
   } catch (err) {
-    // The record stands (applied above); only what I would have done on it is missing, e.g. my vote when my store did not answer.
     if (!(err instanceof ConclaveError)) throw err
-    ctx.logger.warn(`${ctx.name} applied block ${blockId} but could not act on it`, { error: err.name, reason: err.message })
+    ctx.logger.warn(`${ctx.name} applied block ${block} but could not act on it`, { error: err.name, reason: err.message })
   }
 }
 
@@ -89,7 +102,7 @@ export async function catchUp (ctx: InboxContext, { react }: { react: boolean },
 }
 
 /** What an applied record makes me do: hold the charter's model, judge a peer's proposal (if I am one of its judges), anchor a checkpoint, move to the next model. */
-async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: SignedRecord, block: BlockId, ownMerge?: GlobalModel }, options: StepOptions): Promise<void> {
+async function react (ctx: InboxContext, { signed, block, ownMerge, later }: { signed: SignedRecord, block: BlockId, ownMerge?: GlobalModel, later?: Later }, options: StepOptions): Promise<void> {
   const { record } = signed
   const { held, state } = ctx
   if (record.type === 'charter') {
@@ -101,7 +114,12 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
     const mine = signed.issuer === ctx.identity.did || state.judges(block).includes(ctx.identity.did)
     if (mine && termsFor(ctx).robustness !== undefined) await recallSketch(ctx, state.proposals.get(block) as ProposalEntry, options)
   } else if (record.type === 'proposal' && ctx.autoVote) {
-    await judgeArrival(ctx, state.proposals.get(block) as ProposalEntry, options)
+    const entry = state.proposals.get(block) as ProposalEntry
+    // A Δw I neither judge nor combine with the ones I judge is not fetched at all (a committee's outsiders).
+    const wanted = state.judges(block).includes(ctx.identity.did) || ruleOf(termsFor(ctx)).needs.includes('combined')
+    if (later === undefined || !wanted) await judgeArrival(ctx, entry, options)
+    // Judged in my turn once its Δw and every earlier one's is fetched or given up, unless its round was merged meanwhile.
+    else later(fetchAhead(ctx, entry, options), async o => { if (record.round >= state.currentRound()) await actingOn(ctx, block, async () => judgeArrival(ctx, entry, o)) })
   } else if (record.type === 'decision' && !held.replaying && state.recorder(record.round) === ctx.identity.did && roundDecided(ctx, record.round)) {
     await recordCheckpoint(ctx, { round: record.round }, options)
   } else if (record.type === 'human-vote' && !held.replaying) {
@@ -114,7 +132,10 @@ async function react (ctx: InboxContext, { signed, block, ownMerge }: { signed: 
     held.prepared.delete(record.round)
     held.merged.delete(record.round)
     // A merged round's Δw are on the store under their CIDs: memory stays flat however long the run.
-    for (const id of state.rounds.get(record.round)?.proposals ?? []) held.deltas.delete(id)
+    for (const id of state.rounds.get(record.round)?.proposals ?? []) {
+      held.deltas.delete(id)
+      held.unfetched.delete(id)
+    }
     for (const s of held.sketches) if (record.merged.includes(s.block)) s.merged = true
     options.onProgress?.({ type: 'conclave:checkpoint', detail: { round: record.round, model: record.model } })
   }
@@ -133,7 +154,8 @@ async function judgeArrival (ctx: InboxContext, entry: ProposalEntry, options: S
     return
   }
   const ids = state.rounds.get(entry.signed.record.round)?.proposals ?? []
-  if (ids.length < state.members.size) return
+  // Each update is judged against the round's combination: once every Δw fetched ahead is in (the last to come judges them all).
+  if (ids.length < state.members.size || ctx.held.fetchingAhead > 0) return
   for (const id of ids) {
     const owed = state.proposals.get(id)
     if (owed !== undefined && state.judges(id).includes(ctx.identity.did) && owed.decision === undefined && !hasVoted(ctx, id)) await judge(ctx, owed, options)
@@ -142,6 +164,7 @@ async function judgeArrival (ctx: InboxContext, entry: ProposalEntry, options: S
 
 /** The autopilot: evaluate, then vote as the acceptance rule says. */
 async function judge (ctx: InboxContext, entry: ProposalEntry, options: StepOptions): Promise<void> {
+  if (ctx.held.unfetched.has(entry.block)) return // fetch-ahead said why
   const evaluation = await evaluate(ctx, { entry }, options)
   if (ctx.collusion !== undefined && ctx.conduct.attackAt(entry.signed.record.round) !== undefined) {
     const ally = ctx.collusion.some(i => ctx.state.charter?.record.members[i - 1] === entry.signed.issuer)

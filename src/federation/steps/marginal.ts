@@ -80,6 +80,8 @@ export async function admitted (ctx: MarginalContext, { entry, global, robustnes
 
 /** A proposal's Δw if it can be applied to the global model, else undefined (it is judged unusable on its own). */
 async function usable (ctx: MarginalContext, entry: ProposalEntry, global: HeldModel, options: StepOptions): Promise<Weights | undefined> {
+  // My store gave me none of it ahead of judging: asked again here, it would hold up my turn as long.
+  if (ctx.held.unfetched.has(entry.block)) return undefined
   try {
     const delta = await fetchProposed(ctx, entry, options)
     assertFinite(applyDelta(global.weights, delta))
