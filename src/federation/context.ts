@@ -164,15 +164,15 @@ export interface Holdings {
   readonly sketches: Array<{ round: number, block: BlockId, sketch: Float32Array, merged?: boolean }>
   /** The last of the peers' Δw fetched ahead of judging (steps/fetch-ahead.ts): settles once it and every one before it is fetched or given up. */
   ahead: Promise<void>
-  /** How many Δw are being fetched ahead of judging now. */
-  fetchingAhead: number
+  /** The Δw being fetched ahead of judging now, each settling (never rejecting) once held or given up. */
+  readonly fetching: Map<BlockId, Promise<void>>
   /** Proposals whose Δw my store gave me in no try ahead of judging: neither judged by my autopilot nor combined, until their round is merged. */
   readonly unfetched: Set<BlockId>
 }
 
 /** What a member holds when it starts: its data, and what its compressed updates still owe (kept in `dir`). */
 export function freshHoldings (shard: Shard, dir?: string): Holdings {
-  return { shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), combinations: new Map(), prepared: new Map(), training: new Map(), residuals: new Residuals(dir), sketches: [], ahead: Promise.resolve(), fetchingAhead: 0, unfetched: new Set() }
+  return { shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), combinations: new Map(), prepared: new Map(), training: new Map(), residuals: new Residuals(dir), sketches: [], ahead: Promise.resolve(), fetching: new Map(), unfetched: new Set() }
 }
 
 /**

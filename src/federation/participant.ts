@@ -172,6 +172,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** Fetches a peer's Δw, checks it, and measures global + Δw against global on my validation data. */
   async evaluate (proposal: BlockId, options: AbortOptions = {}): Promise<Evaluation> {
+    // Its Δw, if being fetched ahead, comes outside my turn (steps/fetch-ahead.ts).
+    await this.#ctx.held.fetching.get(proposal)
     return this.#run(o => evaluate(this.#ctx, { entry: this.#peerProposal(proposal) }, o), options)
   }
 

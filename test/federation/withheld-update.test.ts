@@ -4,6 +4,7 @@ import { BackendUnavailableError } from '../../src/core/errors.ts'
 import type { BlockId, Proposal } from '../../src/core/records.ts'
 import { putModel } from '../../src/federation/content.ts'
 import type { RunConfig } from '../../src/federation/config.ts'
+import type { DriverFactory } from '../../src/federation/driver.ts'
 import { charterOf, enrol } from '../../src/federation/enrol.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { createIdentity, type Identity } from '../../src/identity/index.ts'
@@ -33,7 +34,7 @@ interface Federation {
  * behaves as a kubo node asked for a block no peer provides: no answer until its timeout,
  * here until the test says so (`answers: 'never'`: at once, as every try after the timeout).
  */
-async function withWithholder (config: RunConfig, answers: 'on release' | 'never', body: (f: Federation) => Promise<void>): Promise<void> {
+async function withWithholder (config: RunConfig, answers: 'on release' | 'never', body: (f: Federation) => Promise<void>, driver?: DriverFactory): Promise<void> {
   const room = config.federation
   const dir = await tempDir()
   const task = await loadTask(config.task)
@@ -58,7 +59,7 @@ async function withWithholder (config: RunConfig, answers: 'on release' | 'never
   const ids: Record<'me' | 'withholder' | 'peer', Identity> = { me: createIdentity(randomSecretKey()), withholder: createIdentity(randomSecretKey()), peer: createIdentity(randomSecretKey()) }
   const shard = task.shards(3, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })[0]
   if (shard === undefined) throw new Error('no shard')
-  const participant = await enrol(config, 0, { identity: ids.me, store, ledger, bus, task, shard, dir })
+  const participant = await enrol(config, 0, { identity: ids.me, store, ledger, bus, task, shard, dir, driver })
   const votedOn = new Map<BlockId, boolean>()
   participant.on('conclave:vote:cast', e => { votedOn.set(e.proposal, e.accept) })
   const voted = async (proposal: BlockId): Promise<void> => { await new Promise<void>(resolve => { if (votedOn.has(proposal)) resolve(); else participant.on('conclave:vote:cast', e => { if (e.proposal === proposal) resolve() }) }) }
@@ -112,6 +113,22 @@ describe('a participant waiting for a peer\'s update', () => {
       await voted(open)
       expect([...votedOn.keys()]).toEqual([hidden, open])
     })
+  })
+
+  it('lets an agent that asked for the withheld one evaluate the others meanwhile, and that one once its store answers', { timeout: 60_000 }, async () => {
+    // An agent's driver: it evaluates when its model says, here when the test does.
+    const byHand: DriverFactory = async () => ({ openRound: async () => {}, busy: false, idle: async () => {}, close: async () => {} })
+    await withWithholder(smallConfig({ agents: 3, rounds: 1 }), 'on release', async ({ participant, propose, asked, release }) => {
+      const hidden = await propose('withholder', 1e-4)
+      const open = await propose('peer', 2e-4)
+      await participant.idle()
+      // Its model asks for the withheld one first: the wait is the agent's, not the member's.
+      const waiting = participant.evaluate(hidden)
+      expect((await participant.evaluate(open)).unusable).toBeUndefined()
+      expect(asked()).toBe(1)
+      release()
+      expect((await waiting).unusable).toBeUndefined()
+    }, byHand)
   })
 
   it('gives up on a Δw its store never gives it, and judges the rest of the round against their combination without it', { timeout: 90_000 }, async () => {

@@ -36,6 +36,8 @@ const MINE = [BackendUnavailableError, TrainWorkerCrashedError, TrainPoolClosedE
  * Measured once per proposal.
  */
 export async function evaluate (ctx: EvaluateContext, { entry }: { entry: ProposalEntry }, options: StepOptions = {}): Promise<Evaluation> {
+  // Asked for in every try ahead of judging: asking again in my turn would hold it up as long.
+  if (ctx.held.unfetched.has(entry.block)) throw new BackendUnavailableError(`my store gave me the update of ${entry.block} in no try; it stays unjudged until its round is merged`)
   return whileUnavailable(async () => evaluateOnce(ctx, entry, options), {
     signal: options.signal,
     onRetry: (err, seconds) => { ctx.logger.warn(`${ctx.name} could not evaluate ${entry.block} yet; trying again in ${seconds} s`, { reason: err.message }) }

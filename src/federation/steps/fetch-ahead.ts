@@ -18,19 +18,20 @@ export type FetchAheadContext = Pick<StepContext, 'name' | 'held' | 'state' | 's
  */
 export function fetchAhead (ctx: FetchAheadContext, entry: ProposalEntry, options: StepOptions = {}): Promise<void> {
   const { held, state, logger, name } = ctx
-  held.fetchingAhead++
+  // A round merged meanwhile needs it no more: what I hold of a round goes when it is merged.
+  const open = (): boolean => entry.signed.record.round >= state.currentRound()
   const fetched = whileUnavailable(async () => fetchProposed(ctx, entry, options), {
     signal: options.signal,
     onRetry: (err, seconds) => { logger.warn(`${name} could not fetch the update of ${entry.block} yet; trying again in ${seconds} s`, { reason: err.message }) }
   }).then(delta => {
-    // A round merged meanwhile no longer needs it: held deltas are the open round's only.
-    if (entry.signed.record.round >= state.currentRound()) held.deltas.set(entry.block, delta)
+    if (open()) held.deltas.set(entry.block, delta)
   }, (err: unknown) => {
     if (err instanceof BackendUnavailableError) {
-      held.unfetched.add(entry.block)
+      if (open()) held.unfetched.add(entry.block)
       logger.warn(`${name} could not fetch the update of ${entry.block}; not judging it`, { reason: err.message })
     } else if (!(err instanceof ConclaveError) && options.signal?.aborted !== true) throw err
-  }).finally(() => { held.fetchingAhead-- })
+  }).finally(() => { held.fetching.delete(entry.block) })
+  held.fetching.set(entry.block, fetched.catch(() => undefined))
   const turn = Promise.all([held.ahead, fetched]).then(() => undefined)
   held.ahead = turn.catch(() => undefined)
   return turn

@@ -113,13 +113,19 @@ async function react (ctx: InboxContext, { signed, block, ownMerge, later }: { s
     // What I sketched before the restart: my own proposals and those I judged.
     const mine = signed.issuer === ctx.identity.did || state.judges(block).includes(ctx.identity.did)
     if (mine && termsFor(ctx).robustness !== undefined) await recallSketch(ctx, state.proposals.get(block) as ProposalEntry, options)
-  } else if (record.type === 'proposal' && ctx.autoVote) {
+  } else if (record.type === 'proposal') {
     const entry = state.proposals.get(block) as ProposalEntry
     // A Δw I neither judge nor combine with the ones I judge is not fetched at all (a committee's outsiders).
     const wanted = state.judges(block).includes(ctx.identity.did) || ruleOf(termsFor(ctx)).needs.includes('combined')
-    if (later === undefined || !wanted) await judgeArrival(ctx, entry, options)
-    // Judged in my turn once its Δw and every earlier one's is fetched or given up, unless its round was merged meanwhile.
-    else later(fetchAhead(ctx, entry, options), async o => { if (record.round >= state.currentRound()) await actingOn(ctx, block, async () => judgeArrival(ctx, entry, o)) })
+    if (later === undefined || !wanted) {
+      if (ctx.autoVote) await judgeArrival(ctx, entry, options)
+    } else if (ctx.autoVote) {
+      // Judged in my turn once its Δw and every earlier one's is fetched or given up, unless its round was merged meanwhile.
+      later(fetchAhead(ctx, entry, options), async o => { if (record.round >= state.currentRound()) await actingOn(ctx, block, async () => judgeArrival(ctx, entry, o)) })
+    } else {
+      // An agent judges when its model says; its evaluate call waits for this fetch outside my turn (participant.ts).
+      later(fetchAhead(ctx, entry, options), async () => {})
+    }
   } else if (record.type === 'decision' && !held.replaying && state.recorder(record.round) === ctx.identity.did && roundDecided(ctx, record.round)) {
     await recordCheckpoint(ctx, { round: record.round }, options)
   } else if (record.type === 'human-vote' && !held.replaying) {
@@ -155,7 +161,7 @@ async function judgeArrival (ctx: InboxContext, entry: ProposalEntry, options: S
   }
   const ids = state.rounds.get(entry.signed.record.round)?.proposals ?? []
   // Each update is judged against the round's combination: once every Δw fetched ahead is in (the last to come judges them all).
-  if (ids.length < state.members.size || ctx.held.fetchingAhead > 0) return
+  if (ids.length < state.members.size || ctx.held.fetching.size > 0) return
   for (const id of ids) {
     const owed = state.proposals.get(id)
     if (owed !== undefined && state.judges(id).includes(ctx.identity.did) && owed.decision === undefined && !hasVoted(ctx, id)) await judge(ctx, owed, options)
