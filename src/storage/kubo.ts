@@ -11,9 +11,10 @@ export interface KuboStoreOptions {
   /** kubo's RPC API, e.g. http://127.0.0.1:5001 */
   url: string
   /**
-   * How long one RPC call may take before the daemon counts as unavailable. Missing
-   * content does not wait for it: every lookup is sent `offline`, so kubo answers "not
-   * found" at once instead of searching the network. @default 30000
+   * How long one RPC call may take before the daemon counts as unavailable. `has`, `pin`
+   * and `isPinned` ask the node alone (`offline`: "not found" at once); `get` asks the
+   * node's peers for content the node lacks, as a member fetches another machine's Δw, and
+   * content no peer provides gets no answer within it. @default 30000
    */
   timeoutMs?: number
   /** @default silentLogger */
@@ -66,13 +67,18 @@ class KuboStore implements ContentStore {
   async get (text: string, options: GetOptions = {}): Promise<Uint8Array> {
     const cid = parseCid(text)
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
-    const stat = await this.#call('files/stat', cid, signal => this.#client.files.stat(`/ipfs/${cid}`, { signal, offline: true } as AbortOptions), options.signal)
+    const statOn = async (offline: boolean): Promise<{ size: number | bigint }> => await this.#call('files/stat', cid, signal => this.#client.files.stat(`/ipfs/${cid}`, { signal, offline } as AbortOptions), options.signal)
+    // My node first, where "not found" comes at once; then its peers (an offline daemon says "not found" again at once).
+    const stat = await statOn(true).catch(async (err: unknown) => {
+      if (!(err instanceof ContentNotFoundError)) throw err
+      return statOn(false)
+    })
     const size = Number(stat.size)
     if (size > maxBytes) throw new PayloadTooLargeError(`content ${text} has ${size} bytes, over the ${maxBytes}-byte limit`)
     const bytes = await this.#call('cat', cid, async signal => {
       const chunks: Uint8Array[] = []
       let total = 0
-      for await (const chunk of this.#client.cat(cid, { signal, offline: true } as AbortOptions)) {
+      for await (const chunk of this.#client.cat(cid, { signal } as AbortOptions)) {
         total += chunk.length
         if (total > maxBytes) throw new PayloadTooLargeError(`content ${text} exceeds the ${maxBytes}-byte limit`)
         chunks.push(chunk)

@@ -1,44 +1,20 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { BackendUnavailableError } from '../../src/core/errors.ts'
-import type { BlockId, Proposal } from '../../src/core/records.ts'
-import { putModel } from '../../src/federation/content.ts'
 import type { RunConfig } from '../../src/federation/config.ts'
 import type { DriverFactory } from '../../src/federation/driver.ts'
-import { charterOf, enrol } from '../../src/federation/enrol.ts'
-import type { Participant } from '../../src/federation/participant.ts'
-import { createIdentity, type Identity } from '../../src/identity/index.ts'
-import { randomSecretKey } from '../../src/identity/did-key.ts'
-import { createLedger } from '../../src/ledger/index.ts'
-import { loadTask } from '../../src/ml/task.ts'
-import { mapValues } from '../../src/ml/weights.ts'
-import { createContentStore } from '../../src/storage/index.ts'
-import { createLocalBus } from '../../src/transport/local.ts'
+import { createContentStore, type ContentStore } from '../../src/storage/index.ts'
 import { smallConfig, tempDir } from './helpers.ts'
-
-interface Federation {
-  participant: Participant
-  /** A peer's proposal of a small update (`nudge` in every weight), anchored and announced; its Δw withheld from my store if it is the withholder's. */
-  propose: (who: 'withholder' | 'peer', nudge: number) => Promise<BlockId>
-  /** My votes so far, by proposal, in the order cast. */
-  votedOn: Map<BlockId, boolean>
-  voted: (proposal: BlockId) => Promise<void>
-  /** How often my store was asked for the withheld Δw. */
-  asked: () => number
-  /** Lets my store answer for the withheld Δw from now on (the asks waiting now fail). */
-  release: () => void
-}
+import { withWithholder, type Withholding } from './withholder.ts'
 
 /**
- * Me, the withholder and a peer, chartered by me; my store asked for the withholder's Δw
- * behaves as a kubo node asked for a block no peer provides: no answer until its timeout,
- * here until the test says so (`answers: 'never'`: at once, as every try after the timeout).
+ * My store (embedded), asked for a Δw the withholder put in it, behaves as a kubo node asked for
+ * a block no peer provides: no answer until its timeout, here until the test says so
+ * (`answers: 'never'`: at once, as every try after the timeout does).
+ * test/integration/withheld-kubo.int.test.ts has two real kubo nodes do it.
  */
-async function withWithholder (config: RunConfig, answers: 'on release' | 'never', body: (f: Federation) => Promise<void>, driver?: DriverFactory): Promise<void> {
-  const room = config.federation
-  const dir = await tempDir()
-  const task = await loadTask(config.task)
-  const store = await createContentStore(config.store, { dir: join(dir, 'store') })
+async function withheldIn (answers: 'on release' | 'never'): Promise<{ store: ContentStore, withholder: ContentStore, asked: () => number, release: () => void }> {
+  const store = await createContentStore({ kind: 'helia' }, { dir: join(await tempDir(), 'store') })
   const withheld = new Set<string>()
   const waiting = new Set<() => void>()
   const get = store.get.bind(store)
@@ -49,43 +25,30 @@ async function withWithholder (config: RunConfig, answers: 'on release' | 'never
     if (answers === 'on release') await new Promise<void>(resolve => { waiting.add(resolve) })
     throw new BackendUnavailableError(`kubo at http://127.0.0.1:5001 gave no answer to cat ${cid} within 30000 ms`)
   }
+  // The withholder's store is mine, but what it puts there my store will not give me.
+  const withholder: ContentStore = {
+    put: async (bytes, options) => { const cid = await store.put(bytes, options); withheld.add(cid); return cid },
+    get: async (cid, options) => store.get(cid, options),
+    has: async (cid, options) => store.has(cid, options),
+    pin: async (cid, options) => { await store.pin(cid, options) },
+    isPinned: async (cid, options) => store.isPinned(cid, options),
+    close: async () => {}
+  }
   const release = (): void => {
     withheld.clear()
     for (const r of waiting) r()
     waiting.clear()
   }
-  const bus = createLocalBus()
-  const ledger = await createLedger({ kind: 'tangle', difficulty: 4 }, { dir: join(dir, 'ledger') })
-  const ids: Record<'me' | 'withholder' | 'peer', Identity> = { me: createIdentity(randomSecretKey()), withholder: createIdentity(randomSecretKey()), peer: createIdentity(randomSecretKey()) }
-  const shard = task.shards(3, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })[0]
-  if (shard === undefined) throw new Error('no shard')
-  const participant = await enrol(config, 0, { identity: ids.me, store, ledger, bus, task, shard, dir, driver })
-  const votedOn = new Map<BlockId, boolean>()
-  participant.on('conclave:vote:cast', e => { votedOn.set(e.proposal, e.accept) })
-  const voted = async (proposal: BlockId): Promise<void> => { await new Promise<void>(resolve => { if (votedOn.has(proposal)) resolve(); else participant.on('conclave:vote:cast', e => { if (e.proposal === proposal) resolve() }) }) }
+  return { store, withholder, asked: () => asked, release }
+}
+
+async function withheldRun (config: RunConfig, answers: 'on release' | 'never', body: (f: Withholding & { asked: () => number, release: () => void }) => Promise<void>, driver?: DriverFactory): Promise<void> {
+  const { store, withholder, asked, release } = await withheldIn(answers)
   try {
-    await participant.start()
-    await participant.publishRecord(await charterOf(config, task, store, [ids.me.did, ids.withholder.did, ids.peer.did]))
-    await participant.idle()
-    const global = participant.globalModel
-    if (global === undefined) throw new Error('no global model')
-    const propose = async (who: 'withholder' | 'peer', nudge: number): Promise<BlockId> => {
-      const delta = await putModel(store, mapValues(global.weights, () => nudge))
-      if (who === 'withholder') withheld.add(delta.cid)
-      const proposal: Proposal = { type: 'proposal', federation: room, round: 1, base: global.ref.cid, delta, numSamples: 100 }
-      const jwt = await ids[who].sign(proposal)
-      const block = await ledger.append(jwt)
-      await bus.publish(room, { kind: 'record', block: block.id, jwt })
-      return block.id
-    }
-    await body({ participant, propose, votedOn, voted, asked: () => asked, release })
+    await withWithholder(config, { mine: store, withholder }, async f => { await body({ ...f, asked, release }) }, driver)
   } finally {
     release()
-    participant.stop()
-    await ledger.close()
-    await bus.close()
     await store.close()
-    task.dispose()
   }
 }
 
@@ -99,7 +62,7 @@ async function withWithholder (config: RunConfig, answers: 'on release' | 'never
  */
 describe('a participant waiting for a peer\'s update', () => {
   it('handles the records announced after a proposal whose Δw its store cannot fetch, trains and proposes meanwhile, and judges them in order once it can', { timeout: 60_000 }, async () => {
-    await withWithholder(smallConfig({ agents: 3, rounds: 1 }), 'on release', async ({ participant, propose, votedOn, voted, asked, release }) => {
+    await withheldRun(smallConfig({ agents: 3, rounds: 1 }), 'on release', async ({ participant, propose, votedOn, voted, asked, release }) => {
       const hidden = await propose('withholder', 1e-4)
       const open = await propose('peer', 2e-4)
       const mine = await participant.propose(1)
@@ -118,7 +81,7 @@ describe('a participant waiting for a peer\'s update', () => {
   it('lets an agent that asked for the withheld one evaluate the others meanwhile, and that one once its store answers', { timeout: 60_000 }, async () => {
     // An agent's driver: it evaluates when its model says, here when the test does.
     const byHand: DriverFactory = async () => ({ openRound: async () => {}, busy: false, idle: async () => {}, close: async () => {} })
-    await withWithholder(smallConfig({ agents: 3, rounds: 1 }), 'on release', async ({ participant, propose, asked, release }) => {
+    await withheldRun(smallConfig({ agents: 3, rounds: 1 }), 'on release', async ({ participant, propose, asked, release }) => {
       const hidden = await propose('withholder', 1e-4)
       const open = await propose('peer', 2e-4)
       await participant.idle()
@@ -132,7 +95,7 @@ describe('a participant waiting for a peer\'s update', () => {
   })
 
   it('gives up on a Δw its store never gives it, and judges the rest of the round against their combination without it', { timeout: 90_000 }, async () => {
-    await withWithholder(smallConfig({ agents: 3, rounds: 1, acceptance: 'marginal' }), 'never', async ({ participant, propose, votedOn, voted, asked }) => {
+    await withheldRun(smallConfig({ agents: 3, rounds: 1, acceptance: 'marginal' }), 'never', async ({ participant, propose, votedOn, voted, asked }) => {
       const hidden = await propose('withholder', 1e-4)
       const open = await propose('peer', 2e-4)
       await participant.propose(1)
