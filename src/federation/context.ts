@@ -58,8 +58,8 @@ export interface ParticipantInit {
   /** Work done once for every participant of this process (a simulation's); absent: all my own. */
   shared?: SharedWork
   /**
-   * Whether my autopilot fetches a peer's Δw off my queue before judging it (steps/fetch-ahead.ts):
-   * a peer on another machine may withhold it. A simulation's members put every Δw in the one
+   * Whether I fetch a peer's Δw off my queue before judging it (steps/fetch-ahead.ts): a peer
+   * on another machine may withhold it. A simulation's members put every Δw in the one
    * store they share and judge each in the turn of its record, as their committed figures were
    * measured. @default true
    */

@@ -8,9 +8,9 @@ import type { Identity } from '../identity/index.ts'
 import { judgeOf } from '../ml/task.ts'
 import type { Weights } from '../ml/weights.ts'
 import type { Subscription } from '../transport/index.ts'
-import { termsOf } from './acceptance-terms.ts'
+import { ruleOf, termsOf } from './acceptance-terms.ts'
 import { Conduct } from './attacks.ts'
-import { freshHoldings, type Draft, type Evaluation, type ParticipantEvents, type ParticipantInit, type StepContext, type StepOptions } from './context.ts'
+import { freshHoldings, termsFor, type Draft, type Evaluation, type ParticipantEvents, type ParticipantInit, type StepContext, type StepOptions } from './context.ts'
 import type { Distillation } from './distill.ts'
 import { PhaseTimer } from './phases.ts'
 import { FederationState, type ProposalEntry } from './state.ts'
@@ -172,8 +172,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** Fetches a peer's Δw, checks it, and measures global + Δw against global on my validation data. */
   async evaluate (proposal: BlockId, options: AbortOptions = {}): Promise<Evaluation> {
-    // Its Δw, if being fetched ahead, comes outside my turn (steps/fetch-ahead.ts).
-    await this.#ctx.held.fetching.get(proposal)
+    // Its Δw, if being fetched ahead, comes outside my turn (steps/fetch-ahead.ts); under a rule that judges the round's combination, every one fetched ahead so far.
+    const { held } = this.#ctx
+    await (ruleOf(termsFor(this.#ctx)).needs.includes('combined') ? held.ahead : held.fetching.get(proposal))
     return this.#run(o => evaluate(this.#ctx, { entry: this.#peerProposal(proposal) }, o), options)
   }
 

@@ -30,12 +30,13 @@ export async function until<T> (what: string, probe: () => Promise<T | undefined
 
 /**
  * Three members' config files (keys, Matrix accounts, directories) under `root`: by default for
- * 2 rounds with a 300 s window, agent-3 hostile (a sign flip).
+ * 2 rounds with a 300 s window, agent-3 hostile (a sign flip), all on the suite's kubo daemon
+ * (`kubo`: each member's own node's URL).
  * Each lists every member's account (its own with its token), so whoever creates the
  * invite-only room invites the others and the researchers.
  */
-export async function threeMembers (root: string, federation: string, driver: 'agents' | 'autopilot', options: { researchers?: string[], rounds?: number, windowSeconds?: number, hostile?: boolean } = {}): Promise<string[]> {
-  const { researchers = [], rounds = 2, windowSeconds = 300, hostile = true } = options
+export async function threeMembers (root: string, federation: string, driver: 'agents' | 'autopilot', options: { researchers?: string[], rounds?: number, windowSeconds?: number, hostile?: boolean, kubo?: readonly string[] } = {}): Promise<string[]> {
+  const { researchers = [], rounds = 2, windowSeconds = 300, hostile = true, kubo = [kuboUrl, kuboUrl, kuboUrl] } = options
   const keys = [1, 2, 3].map(i => join(root, `agent-${i}.key.json`))
   const members = await Promise.all(keys.map(async k => (await loadOrCreateKeystore(k)).did))
   const accounts = await Promise.all([1, 2, 3].map(async i => newMatrixUser(`member${i}`)))
@@ -46,7 +47,7 @@ export async function threeMembers (root: string, federation: string, driver: 'a
       federation, rounds, seed: 5, quorum: 'majority', windowSeconds,
       task: { kind: 'classify', trainLimit: 600, testLimit: 200 },
       attacks: hostile ? [{ kind: 'sign-flip', agent: 3, scale: 5 }] : [],
-      store: { kind: 'kubo', url: kuboUrl },
+      store: { kind: 'kubo', url: kubo[i] },
       ledger: { kind: 'replica', difficulty: 4 },
       bus: { kind: 'matrix', baseUrl: synapseUrl, accounts: accounts.map((a, j) => j === i ? a : { userId: a.userId }) },
       researchers,
