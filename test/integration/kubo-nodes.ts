@@ -19,6 +19,8 @@ export async function kuboNode (): Promise<KuboNode> {
   const daemon = spawn(BIN, ['daemon'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   await new Promise<void>((resolve, reject) => {
     let out = ''
+    // Both streams read to the end, so a chatty daemon never blocks on a full pipe.
+    daemon.stderr?.on('data', (chunk: Buffer) => { out += chunk.toString() })
     daemon.stdout?.on('data', (chunk: Buffer) => { out += chunk.toString(); if (out.includes('Daemon is ready')) resolve() })
     daemon.on('exit', code => { reject(new Error(`kubo daemon exited (${String(code)}) before it was ready: ${out}`)) })
   })
@@ -32,10 +34,11 @@ export async function kuboNode (): Promise<KuboNode> {
 
 /** Stops the node and removes its repository (made by kuboNode). */
 export async function stop (node: KuboNode): Promise<void> {
-  if (node.daemon.exitCode !== null) return
-  const exited = new Promise(resolve => node.daemon.on('exit', resolve))
-  node.daemon.kill('SIGTERM')
-  await exited
+  if (node.daemon.exitCode === null && node.daemon.signalCode === null) {
+    const exited = new Promise(resolve => node.daemon.on('exit', resolve))
+    node.daemon.kill('SIGTERM')
+    await exited
+  }
   await rm(node.env.IPFS_PATH as string, { recursive: true, force: true })
 }
 
