@@ -67,12 +67,8 @@ class KuboStore implements ContentStore {
   async get (text: string, options: GetOptions = {}): Promise<Uint8Array> {
     const cid = parseCid(text)
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
-    const statOn = async (offline: boolean): Promise<{ size: number | bigint }> => await this.#call('files/stat', cid, signal => this.#client.files.stat(`/ipfs/${cid}`, { signal, offline } as AbortOptions), options.signal)
-    // My node first, where "not found" comes at once; then its peers (an offline daemon says "not found" again at once).
-    const stat = await statOn(true).catch(async (err: unknown) => {
-      if (!(err instanceof ContentNotFoundError)) throw err
-      return statOn(false)
-    })
+    // Content my node holds answers at once; what it lacks it asks its peers for (an offline daemon says "not found" at once).
+    const stat = await this.#call('files/stat', cid, signal => this.#client.files.stat(`/ipfs/${cid}`, { signal }), options.signal)
     const size = Number(stat.size)
     if (size > maxBytes) throw new PayloadTooLargeError(`content ${text} has ${size} bytes, over the ${maxBytes}-byte limit`)
     const bytes = await this.#call('cat', cid, async signal => {
