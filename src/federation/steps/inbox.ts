@@ -117,15 +117,11 @@ async function react (ctx: InboxContext, { signed, block, ownMerge, later }: { s
     const entry = state.proposals.get(block) as ProposalEntry
     // A Δw I neither judge nor combine with the ones I judge is not fetched at all (a committee's outsiders).
     const wanted = state.judges(block).includes(ctx.identity.did) || ruleOf(termsFor(ctx)).needs.includes('combined')
-    if (later === undefined || !wanted) {
-      if (ctx.autoVote) await judgeArrival(ctx, entry, options)
-    } else if (ctx.autoVote) {
-      // Judged in my turn once its Δw and every earlier one's is fetched or given up, unless its round was merged meanwhile.
-      later(fetchAhead(ctx, entry, options), async o => { if (record.round >= state.currentRound()) await actingOn(ctx, block, async () => judgeArrival(ctx, entry, o)) })
-    } else {
-      // An agent judges when its model says; its evaluate call waits for this fetch outside my turn (participant.ts).
-      later(fetchAhead(ctx, entry, options), async () => {})
-    }
+    if (later !== undefined && wanted) {
+      // My autopilot judges it in my turn once its Δw and every earlier one's is fetched or given up, unless its round was
+      // merged meanwhile; an agent judges when its model says, its evaluate call waiting for this fetch outside my turn (participant.ts).
+      later(fetchAhead(ctx, entry, options), async o => { if (ctx.autoVote && record.round >= state.currentRound()) await actingOn(ctx, block, async () => judgeArrival(ctx, entry, o)) })
+    } else if (ctx.autoVote) await judgeArrival(ctx, entry, options)
   } else if (record.type === 'decision' && !held.replaying && state.recorder(record.round) === ctx.identity.did && roundDecided(ctx, record.round)) {
     await recordCheckpoint(ctx, { round: record.round }, options)
   } else if (record.type === 'human-vote' && !held.replaying) {
