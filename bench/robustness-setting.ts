@@ -35,3 +35,24 @@ export const attackArgs = (text: string | undefined): Record<string, number | st
 /** How a row names its attack: the kind, its own settings where set, and the round it turned in where later than 1. */
 export const attackLabel = (r: { attack: string, args?: Record<string, number | string>, fromRound?: number }): string =>
   `${r.attack}${r.args === undefined ? '' : ` (${Object.entries(r.args).map(([k, v]) => `${k} ${v}`).join(', ')})`}${r.fromRound === undefined ? '' : ` from round ${r.fromRound}`}`
+
+/** What a run's or a robustness row's acceptance terms are, as a row names them (a default left out): rows measured under a config's terms match it. */
+export interface MeasuredTerms {
+  acceptance?: string, minGain?: number, probationGain?: number, minSharpening?: number, sharpeningYardstick?: string, minMovement?: number,
+  strikes?: number, excludeRejected?: boolean, gainingVouchers?: boolean, badOnProbation?: boolean, probationOnce?: boolean
+}
+export const termsOf = (c: MeasuredTerms & ({ robustness: false | { maxRoundCosine?: number } } | { maxRoundCosine?: number })): string => JSON.stringify({
+  acceptance: c.acceptance ?? 'tolerance',
+  minGain: c.minGain,
+  probationGain: c.probationGain,
+  minSharpening: c.minSharpening,
+  sharpeningYardstick: c.sharpeningYardstick,
+  minMovement: c.minMovement,
+  strikes: c.strikes === 1 ? undefined : c.strikes,
+  excludeRejected: c.excludeRejected === true ? true : undefined,
+  gainingVouchers: c.gainingVouchers === true ? true : undefined,
+  badOnProbation: c.badOnProbation === true ? true : undefined,
+  probationOnce: c.probationOnce === true ? true : undefined,
+  // The one geometry bound a row names; the others are the config's defaults in every row.
+  maxRoundCosine: 'robustness' in c ? (c.robustness === false ? undefined : c.robustness.maxRoundCosine) : c.maxRoundCosine
+})

@@ -22,10 +22,10 @@ import { z } from 'zod'
 import { Attack } from '../src/federation/attacks.ts'
 import { runBaseline } from '../src/federation/baselines.ts'
 import { vegaLiteSvg } from '../src/federation/charts.ts'
-import { memberName, parseRunConfig, type RunConfigInput } from '../src/federation/config.ts'
+import { memberName, parseRunConfig, readConfigFile, type RunConfigInput } from '../src/federation/config.ts'
 import { runFederation } from '../src/federation/run.ts'
 import { readRunView } from '../src/federation/run-view.ts'
-import { AGENTS, attackArgs, attackLabel, GRID_OPTIONS, hostileMembers, robustnessBase } from './robustness-setting.ts'
+import { AGENTS, attackArgs, attackLabel, GRID_OPTIONS, hostileMembers, robustnessBase, termsOf } from './robustness-setting.ts'
 import { AcceptanceRuleName } from '../src/core/terms.ts'
 
 /**
@@ -33,6 +33,8 @@ import { AcceptanceRuleName } from '../src/core/terms.ts'
  * `none` (with --hostile 0): the federation without an attack, for how many honest updates the rule rejects.
  */
 const ATTACKS = ['none', 'scale', 'random-noise', 'sign-flip', 'label-flip', 'label-noise', 'free-ride', 'stale', 'inflate-samples', 'collude', 'alie', 'min-max', 'adaptive-flip'] as const satisfies ReadonlyArray<'none' | Attack['kind']>
+/** The attacks the issue's bar names (with no attack: how many honest updates a rule rejects); the harness's others go beyond it. */
+const ISSUE_GRID: readonly string[] = ['none', 'scale', 'random-noise', 'sign-flip', 'label-flip', 'label-noise', 'free-ride', 'stale', 'inflate-samples', 'collude', 'alie']
 // An attack added to the harness and not here would be left out of `--attacks all` without a word.
 const unlisted = Attack.options.map(a => a.shape.kind.value).filter(kind => !(ATTACKS as readonly string[]).includes(kind))
 if (unlisted.length > 0) throw new Error(`bench/robustness.ts does not list the harness's ${unlisted.join(', ')}`)
@@ -189,7 +191,7 @@ await save()
 async function save (): Promise<void> {
   await mkdir(values.out, { recursive: true })
   await writeFile(jsonPath, JSON.stringify({ command, agents: AGENTS, rows }, null, 2) + '\n')
-  await writeFile(join(values.out, 'robustness.md'), markdown())
+  await writeFile(join(values.out, 'robustness.md'), markdown(await hardened()))
   await writeFile(join(values.out, 'robustness-heatmap.svg'), await heatmap())
 }
 
@@ -218,10 +220,34 @@ function cells (): Cell[] {
   return out
 }
 
-function markdown (): string {
+/**
+ * Each task's hardened terms (examples/hardened/<task>.yaml) against the issue's grid (its attacks at their own
+ * defaults from round 1, seeds 1-3 on test, and no attack) and against whatever else was run under the same terms.
+ */
+async function hardened (): Promise<string[]> {
+  const lines: string[] = []
+  const describe = (c: Cell): string => `${c.attack} with ${c.hostile} hostile (${signed(c.gap)} points, ${percent(c.merged)} hostile merged, ${percent(c.rejected)} honest rejected)`
+  for (const task of [...new Set(rows.map(r => r.task))]) {
+    const path = `examples/hardened/${task}.yaml`
+    const terms = termsOf(parseRunConfig(await readConfigFile(path)))
+    const measured = rows.find(r => r.split === 'test' && r.quorum === undefined && termsOf(r) === terms)
+    if (measured === undefined) continue
+    const all = cells().filter(c => c.task === task && c.rule === ruleLabel(measured))
+    const grid = all.filter(c => ISSUE_GRID.includes(c.attack))
+    const beyond = all.filter(c => !ISSUE_GRID.includes(c.attack))
+    const missed = grid.filter(c => !c.pass).map(describe)
+    lines.push(`- **${task}**, \`${path}\` (${ruleLabel(measured)}): **${grid.length - missed.length} of ${grid.length} of the issue's cells meet the bar**${missed.length === 0 ? '' : `; not met: ${missed.join('; ')}`}. Beyond the issue's list: ${beyond.map(c => `${describe(c)}${c.pass ? '' : ' ✗'}`).join('; ')}.`)
+  }
+  return lines
+}
+
+function signed (gap: number): string { return `${gap >= 0 ? '+' : ''}${gap.toFixed(2)}` }
+function percent (share: number): string { return `${(100 * share).toFixed(1)}%` }
+
+function markdown (headline: string[]): string {
   const table = ['| task | acceptance rule | hostile of 5 | attack | seeds | metric − absent (points) | hostile merged | honest rejected | bar met |', '|---|---|---:|---|---:|---:|---:|---:|---|']
-  for (const c of cells()) table.push(`| ${c.task} | ${c.rule} | ${c.hostile} | ${c.attack} | ${c.seeds} | ${c.gap >= 0 ? '+' : ''}${c.gap.toFixed(2)} | ${(100 * c.merged).toFixed(1)}% | ${(100 * c.rejected).toFixed(1)}% | ${c.pass ? 'yes' : '**no**'} |`)
-  return `# Robustness: every attack against a 5-member federation\n\nMade by \`npm run bench:robustness\`, one command per rule and grid (robustness-selection.md names each; rows accumulate, and each row in robustness.json names its seed, rounds, split and rule; the last command: \`${command}\`).\nSetting: Table 1's partition (Dirichlet α = 1), quorum ⌈(N−1)/2⌉ = 2 of 4 peers unless the rule's label names another, the members' acceptance rule as the table says (src/federation/acceptance.ts; robustness-selection.md says how its settings were chosen), the last h members hostile; "absent" is FedAvg of the honest members alone (the federation with the hostile members simply absent). The bar: metric within 1.0 point of absent, hostile updates merged ≤ 5% (ALIE: the metric alone), honest updates rejected ≤ 5%.\n\n${table.join('\n')}\n\n![gap to the absent-hostile federation](robustness-heatmap.svg)\n`
+  for (const c of cells()) table.push(`| ${c.task} | ${c.rule} | ${c.hostile} | ${c.attack} | ${c.seeds} | ${signed(c.gap)} | ${percent(c.merged)} | ${percent(c.rejected)} | ${c.pass ? 'yes' : '**no**'} |`)
+  return `# Robustness: every attack against a 5-member federation\n\nMade by \`npm run bench:robustness\`, one command per rule and grid (robustness-selection.md names each; rows accumulate, and each row in robustness.json names its seed, rounds, split and rule; the last command: \`${command}\`).\nSetting: Table 1's partition (Dirichlet α = 1), quorum ⌈(N−1)/2⌉ = 2 of 4 peers unless the rule's label names another, the members' acceptance rule as the table says (src/federation/acceptance.ts; robustness-selection.md says how its settings were chosen), the last h members hostile; "absent" is FedAvg of the honest members alone (the federation with the hostile members simply absent). The bar: metric within 1.0 point of absent, hostile updates merged ≤ 5% (ALIE: the metric alone), honest updates rejected ≤ 5%.\n\n${headline.length === 0 ? '' : `## The hardened terms\n\nThe terms examples/hardened/ charters (chosen on dev: robustness-selection.md), with 1 and 2 of 5 members hostile, seeds 1–3 on test (✗: bar not met):\n\n${headline.join('\n')}\n\n## Every rule measured\n\n`}${table.join('\n')}\n\n![gap to the absent-hostile federation](robustness-heatmap.svg)\n`
 }
 
 async function heatmap (): Promise<string> {
