@@ -54,7 +54,7 @@ export async function writeLongLedger (dir: string, options: LongLedgerOptions):
     if (anchored === records) return undefined
     now += TICK
     const block = await ledger.append(await signer.sign(record, { now }))
-    await state.apply(block, { ledger, now: block.time })
+    await state.apply(block, { ledger })
     anchored++
     return block.id
   }

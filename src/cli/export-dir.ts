@@ -123,7 +123,7 @@ async function checkpointsOf (dir: string): Promise<{ charter: Charter, checkpoi
   const state = new FederationState()
   for (const block of blocks) {
     try {
-      await state.apply(block, { ledger, now: block.time })
+      await state.apply(block, { ledger })
     } catch (err) {
       // A record the protocol refuses (the audit listed it) holds no checkpoint anyone follows.
       if (!(err instanceof ConclaveError)) throw err

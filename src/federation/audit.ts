@@ -101,7 +101,6 @@ export async function replay (ledger: Ledger, store: ContentStore, options: Audi
     try {
       signed = await state.apply(block, {
         ledger,
-        now: block.time,
         beforeCommit: async ({ record }) => {
           if (record.type !== 'checkpoint' || global === undefined) return
           const accepted = state.accepted(record.round).map(p => ({ delta: usableDelta(usable, p.block), numSamples: p.signed.record.numSamples, trust: trustOf(p) }))

@@ -110,7 +110,7 @@ export class RunViewBuilder {
   async apply (block: Block, ledger: Pick<Ledger, 'descends'>): Promise<Applied> {
     let signed: SignedRecord
     try {
-      signed = await this.#state.apply(block, { ledger, now: block.time })
+      signed = await this.#state.apply(block, { ledger })
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err
       const type = peekRecord(block.record).record?.type ?? null

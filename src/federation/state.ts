@@ -52,8 +52,6 @@ export const ANCHOR_SKEW_SECONDS = 60
 export interface ApplyOptions {
   /** The ledger the block is on: it orders blocks (a vote must descend from its proposal's block). */
   ledger: Pick<Ledger, 'descends'>
-  /** Unix seconds to check validity times against: now when live, the block's time in an audit. */
-  now?: number
   /**
    * Runs after every protocol check passed and before anything changes: for checks that
    * need content, such as re-computing a checkpoint's merge. If it throws, nothing changes.
@@ -155,7 +153,9 @@ export class FederationState {
     if (this.#applied.has(block.id)) throw new AlreadyAppliedError(`block ${block.id} was already applied`)
     const signed = await verifyRecord(block.record, {
       members: this.charter === undefined ? undefined : this.members,
-      now: options.now
+      // Valid when the ledger anchored it (its iat is held to that time below), as the audit
+      // replays it: a member catching up hours later, or a short-lived record, gets the same answer.
+      now: block.time
     })
     if (Math.abs(signed.issuedAt - block.time) > ANCHOR_SKEW_SECONDS) {
       throw new RecordTimeMismatchError(`${signed.record.type} record in block ${block.id} is signed at ${signed.issuedAt} but anchored at ${block.time}, more than ${ANCHOR_SKEW_SECONDS} s apart`)

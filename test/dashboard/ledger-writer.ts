@@ -86,7 +86,7 @@ export class LedgerWriter {
   }
 
   async #apply (block: Block): Promise<void> {
-    const signed = await this.#state.apply(block, { ledger: this.#ledger, now: block.time })
+    const signed = await this.#state.apply(block, { ledger: this.#ledger })
     this.#federation = signed.record.federation
   }
 }

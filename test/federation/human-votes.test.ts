@@ -50,7 +50,7 @@ describe.each<[HumanVotes | undefined]>([[undefined], ['advisory'], ['counted']]
   const counted = humanVotes === 'counted'
   const human = (proposal: string, researcher = ALICE, event = '$reaction1', accept = true): ConclaveRecord =>
     ({ type: 'human-vote', federation: 'fed', round: 1, proposal, accept, researcher, event })
-  const apply = async (b: Block, now = T0) => state.apply(b, { now, ledger })
+  const apply = async (b: Block) => state.apply(b, { ledger })
   let proposal: Block
 
   beforeEach(async () => {
@@ -98,7 +98,7 @@ describe.each<[HumanVotes | undefined]>([[undefined], ['advisory'], ['counted']]
   })
 
   it('refuses a reaction anchored after the decision or past the window (VoteOutsideWindowError), and one anchored by a non-member (NotMemberError)', async () => {
-    await expect(apply(await block(member(1), human(proposal.id), T0 + 601), T0 + 601)).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
+    await expect(apply(await block(member(1), human(proposal.id), T0 + 601))).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
     await expect(apply(await block(createIdentity(randomSecretKey()), human(proposal.id)))).rejects.toMatchObject({ name: 'NotMemberError' })
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
     await apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: proposal.id, proposer: member(0).did, ...state.derive(proposal.id) }))
@@ -115,10 +115,10 @@ describe('a charter that names no researcher', () => {
     dag = new BlockIndex([])
     const [a, b] = [createIdentity(randomSecretKey()), createIdentity(randomSecretKey())]
     const state = new FederationState()
-    await state.apply(await block(a, { type: 'charter', federation: 'fed', round: 0, members: [a.did, b.did], quorum: { kind: 'count', count: 1 }, windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') } }), { now: T0, ledger })
+    await state.apply(await block(a, { type: 'charter', federation: 'fed', round: 0, members: [a.did, b.did], quorum: { kind: 'count', count: 1 }, windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') } }), { ledger })
     const p = await block(a, { type: 'proposal', federation: 'fed', round: 1, base: CID_A, delta: { cid: CID_B, sha256: sha('delta') }, numSamples: 10 })
-    await state.apply(p, { now: T0, ledger })
-    await expect(state.apply(await block(b, { type: 'human-vote', federation: 'fed', round: 1, proposal: p.id, accept: true, researcher: ALICE, event: '$r' }), { now: T0, ledger }))
+    await state.apply(p, { ledger })
+    await expect(state.apply(await block(b, { type: 'human-vote', federation: 'fed', round: 1, proposal: p.id, accept: true, researcher: ALICE, event: '$r' }), { ledger }))
       .rejects.toMatchObject({ name: 'NotResearcherError' })
   })
 })

@@ -47,7 +47,7 @@ describe('FederationState', () => {
     await state.apply(await block(member(a), {
       type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'count', count: 2 },
       windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') }
-    }), { now: T0, ledger })
+    }), { ledger })
   })
 
   it('starts from the charter: members, quorum, global model', () => {
@@ -58,122 +58,122 @@ describe('FederationState', () => {
 
   it('tallies votes into a decision and tracks reputation', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0, ledger })
+    await state.apply(p, { ledger })
     const v1 = await block(member(b), vote(p.id))
     const v2 = await block(member(c), vote(p.id))
-    await state.apply(v1, { now: T0, ledger })
-    await state.apply(v2, { now: T0, ledger })
+    await state.apply(v1, { ledger })
+    await state.apply(v2, { ledger })
     expect(state.derive(p.id)).toEqual({ accepted: true, accepts: 2, rejects: 0, required: 2, votes: [v1.id, v2.id].sort() })
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
-    await state.apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) }), { now: T0, ledger })
+    await state.apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) }), { ledger })
     expect(state.reputation.get(member(a).did)).toEqual({ accepted: 1, rejected: 0, votes: 0 })
     expect(state.accepted(1).map(e => e.block)).toEqual([p.id])
   })
 
   it('rejects a vote signed by a non-member (NotMemberError)', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0, ledger })
+    await state.apply(p, { ledger })
     const stranger = createIdentity(randomSecretKey())
-    await expect(state.apply(await block(stranger, vote(p.id)), { now: T0, ledger })).rejects.toMatchObject({ name: 'NotMemberError' })
+    await expect(state.apply(await block(stranger, vote(p.id)), { ledger })).rejects.toMatchObject({ name: 'NotMemberError' })
   })
 
   it('rejects a replayed vote, the same signed record anchored again (ReplayedNonceError)', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0, ledger })
+    await state.apply(p, { ledger })
     const v = await block(member(b), vote(p.id))
-    await state.apply(v, { now: T0, ledger })
-    await expect(state.apply(blockOf(v.record), { now: T0, ledger })).rejects.toMatchObject({ name: 'ReplayedNonceError' })
+    await state.apply(v, { ledger })
+    await expect(state.apply(blockOf(v.record), { ledger })).rejects.toMatchObject({ name: 'ReplayedNonceError' })
   })
 
   it('rejects a second vote by the same DID (DuplicateVoteError)', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0, ledger })
-    await state.apply(await block(member(b), vote(p.id, true)), { now: T0, ledger })
-    await expect(state.apply(await block(member(b), vote(p.id, false)), { now: T0, ledger })).rejects.toMatchObject({ name: 'DuplicateVoteError' })
+    await state.apply(p, { ledger })
+    await state.apply(await block(member(b), vote(p.id, true)), { ledger })
+    await expect(state.apply(await block(member(b), vote(p.id, false)), { ledger })).rejects.toMatchObject({ name: 'DuplicateVoteError' })
     expect(state.derive(p.id).accepts).toBe(1)
   })
 
   it('rejects a vote on an unknown proposal (UnknownProposalError)', async () => {
-    await expect(state.apply(await block(member(b), vote('f'.repeat(64))), { now: T0, ledger })).rejects.toMatchObject({ name: 'UnknownProposalError' })
+    await expect(state.apply(await block(member(b), vote('f'.repeat(64))), { ledger })).rejects.toMatchObject({ name: 'UnknownProposalError' })
   })
 
   it('rejects a vote on one\'s own proposal (SelfVoteError)', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0, ledger })
-    await expect(state.apply(await block(member(a), vote(p.id)), { now: T0, ledger })).rejects.toMatchObject({ name: 'SelfVoteError' })
+    await state.apply(p, { ledger })
+    await expect(state.apply(await block(member(a), vote(p.id)), { ledger })).rejects.toMatchObject({ name: 'SelfVoteError' })
   })
 
   it('rejects a vote after the validation window (VoteOutsideWindowError)', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0, ledger })
+    await state.apply(p, { ledger })
     const late = T0 + 601
-    await expect(state.apply(await block(member(b), vote(p.id), late), { now: late, ledger })).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
+    await expect(state.apply(await block(member(b), vote(p.id), late), { ledger })).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
   })
 
   it('times a vote by the blocks, not by its signer: one anchored 2,000 s after its proposal but signed as if 10 s after is refused (RecordTimeMismatchError)', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0, ledger })
+    await state.apply(p, { ledger })
     const late = T0 + 2000
     const backdated = await block(member(b), vote(p.id), late, { signedAt: T0 + 10 })
-    await expect(state.apply(backdated, { now: late, ledger })).rejects.toMatchObject({ name: 'RecordTimeMismatchError', code: 'ERR_RECORD_TIME_MISMATCH' })
+    await expect(state.apply(backdated, { ledger })).rejects.toMatchObject({ name: 'RecordTimeMismatchError', code: 'ERR_RECORD_TIME_MISMATCH' })
     expect(state.derive(p.id).votes).toEqual([])
   })
 
-  it('refuses any record signed further from its block\'s time than the skew allows, either way (RecordTimeMismatchError)', async () => {
-    await expect(state.apply(await block(member(a), proposal(), T0, { signedAt: T0 - 3000 }), { now: T0, ledger })).rejects.toMatchObject({ name: 'RecordTimeMismatchError' })
-    await expect(state.apply(await block(member(a), proposal(), T0, { signedAt: T0 + 61 }), { now: T0 + 61, ledger })).rejects.toMatchObject({ name: 'RecordTimeMismatchError' })
-    await state.apply(await block(member(a), proposal(), T0 + 30, { signedAt: T0 }), { now: T0 + 30, ledger })
+  it('refuses any record signed further from its block\'s time than the skew allows, either way (RecordTimeMismatchError; signed after it: not yet valid when anchored, ExpiredRecordError)', async () => {
+    await expect(state.apply(await block(member(a), proposal(), T0, { signedAt: T0 - 3000 }), { ledger })).rejects.toMatchObject({ name: 'RecordTimeMismatchError' })
+    await expect(state.apply(await block(member(a), proposal(), T0, { signedAt: T0 + 61 }), { ledger })).rejects.toMatchObject({ name: 'ExpiredRecordError' })
+    await state.apply(await block(member(a), proposal(), T0 + 30, { signedAt: T0 }), { ledger })
   })
 
   it('counts a vote only when its block descends from its proposal\'s block and comes within the window of it (VoteOutsideWindowError)', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0, ledger })
+    await state.apply(p, { ledger })
     // A sibling of the proposal's block: not ordered after it by the ledger.
     const beside = await block(member(b), vote(p.id), T0, { parents: p.parents })
-    await expect(state.apply(beside, { now: T0, ledger })).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
+    await expect(state.apply(beside, { ledger })).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
     const last = T0 + 600
-    await state.apply(await block(member(c), vote(p.id), last, { parents: [beside.id, p.id] }), { now: last, ledger })
+    await state.apply(await block(member(c), vote(p.id), last, { parents: [beside.id, p.id] }), { ledger })
     expect(state.derive(p.id).accepts).toBe(1)
   })
 
   it('rejects a proposal for another round, from another base model, or a second one by the same member', async () => {
-    await expect(state.apply(await block(member(a), proposal(2)), { now: T0, ledger })).rejects.toMatchObject({ name: 'WrongRoundError', code: 'ERR_WRONG_ROUND' })
-    await expect(state.apply(await block(member(a), { ...proposal(), base: CID_B } as ConclaveRecord), { now: T0, ledger })).rejects.toMatchObject({ name: 'WrongBaseModelError', code: 'ERR_WRONG_BASE_MODEL' })
-    await state.apply(await block(member(a), proposal()), { now: T0, ledger })
-    await expect(state.apply(await block(member(a), proposal()), { now: T0, ledger })).rejects.toMatchObject({ name: 'AlreadyProposedError', code: 'ERR_ALREADY_PROPOSED' })
+    await expect(state.apply(await block(member(a), proposal(2)), { ledger })).rejects.toMatchObject({ name: 'WrongRoundError', code: 'ERR_WRONG_ROUND' })
+    await expect(state.apply(await block(member(a), { ...proposal(), base: CID_B } as ConclaveRecord), { ledger })).rejects.toMatchObject({ name: 'WrongBaseModelError', code: 'ERR_WRONG_BASE_MODEL' })
+    await state.apply(await block(member(a), proposal()), { ledger })
+    await expect(state.apply(await block(member(a), proposal()), { ledger })).rejects.toMatchObject({ name: 'AlreadyProposedError', code: 'ERR_ALREADY_PROPOSED' })
   })
 
   it('rejects a decision that the votes do not imply (DerivationMismatchError) or from a non-recorder', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0, ledger })
-    await state.apply(await block(member(b), vote(p.id, false)), { now: T0, ledger })
+    await state.apply(p, { ledger })
+    await state.apply(await block(member(b), vote(p.id, false)), { ledger })
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
     const other = members.find(m => m.did !== state.recorder(1)) as Identity
     const lie = { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id), accepted: true } as ConclaveRecord
-    await expect(state.apply(await block(recorder, lie), { now: T0, ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
+    await expect(state.apply(await block(recorder, lie), { ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
     const honest = { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) } as ConclaveRecord
-    await expect(state.apply(await block(other, honest), { now: T0, ledger })).rejects.toMatchObject({ name: 'NotRecorderError', code: 'ERR_NOT_RECORDER' })
-    await state.apply(await block(recorder, honest), { now: T0, ledger })
+    await expect(state.apply(await block(other, honest), { ledger })).rejects.toMatchObject({ name: 'NotRecorderError', code: 'ERR_NOT_RECORDER' })
+    await state.apply(await block(recorder, honest), { ledger })
     expect(state.proposals.get(p.id)?.decision?.record.accepted).toBe(false)
   })
 
   it('refuses a checkpoint before every proposal is decided, or one that merges the wrong set', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0, ledger })
+    await state.apply(p, { ledger })
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
     const checkpoint = (merged: string[]): ConclaveRecord => ({ type: 'checkpoint', federation: 'fed', round: 1, parent: CID_A, model: { cid: CID_B, sha256: sha('next') }, merged })
-    await expect(state.apply(await block(recorder, checkpoint([])), { now: T0, ledger })).rejects.toMatchObject({ name: 'UndecidedRoundError', code: 'ERR_UNDECIDED_ROUND' })
-    await state.apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) }), { now: T0, ledger })
-    await expect(state.apply(await block(recorder, checkpoint([p.id])), { now: T0, ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
-    await state.apply(await block(recorder, checkpoint([])), { now: T0, ledger })
+    await expect(state.apply(await block(recorder, checkpoint([])), { ledger })).rejects.toMatchObject({ name: 'UndecidedRoundError', code: 'ERR_UNDECIDED_ROUND' })
+    await state.apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) }), { ledger })
+    await expect(state.apply(await block(recorder, checkpoint([p.id])), { ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
+    await state.apply(await block(recorder, checkpoint([])), { ledger })
     expect(state.global).toEqual({ round: 1, model: { cid: CID_B, sha256: sha('next') } })
   })
 
   it('changes nothing when a record is rejected', async () => {
     const p = await block(member(a), proposal())
-    await state.apply(p, { now: T0, ledger })
+    await state.apply(p, { ledger })
     const before = JSON.stringify([...state.reputation], null, 0) + state.derive(p.id).votes.length
-    await state.apply(await block(member(b), vote('e'.repeat(64))), { now: T0, ledger }).catch(() => undefined)
+    await state.apply(await block(member(b), vote('e'.repeat(64))), { ledger }).catch(() => undefined)
     expect(JSON.stringify([...state.reputation], null, 0) + state.derive(p.id).votes.length).toBe(before)
   })
 })
@@ -195,13 +195,13 @@ describe('FederationState with a committee', () => {
       type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'fraction', fraction: 0.5 }, committee: 3,
       windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') }
     })
-    await state.apply(charter, { now: T0, ledger })
+    await state.apply(charter, { ledger })
   })
 
   /** Member 0's proposal, its committee, and the peers left out of it. */
   async function proposed (): Promise<{ p: Block, committee: string[], outside: Identity[] }> {
     const p = await block(members[0] as Identity, proposal)
-    await state.apply(p, { now: T0, ledger })
+    await state.apply(p, { ledger })
     const committee = state.judges(p.id)
     return { p, committee, outside: members.slice(1).filter(m => !committee.includes(m.did)) }
   }
@@ -217,21 +217,21 @@ describe('FederationState with a committee', () => {
   it('refuses a vote by a member the committee was not drawn from (NotOnCommitteeError), and counts the committee\'s', async () => {
     const { p, committee, outside } = await proposed()
     const intruder = await block(outside[0] as Identity, vote(p.id))
-    await expect(state.apply(intruder, { now: T0, ledger })).rejects.toMatchObject({ name: 'NotOnCommitteeError', code: 'ERR_NOT_ON_COMMITTEE' })
-    for (const did of committee) await state.apply(await block(who(did), vote(p.id)), { now: T0, ledger })
+    await expect(state.apply(intruder, { ledger })).rejects.toMatchObject({ name: 'NotOnCommitteeError', code: 'ERR_NOT_ON_COMMITTEE' })
+    for (const did of committee) await state.apply(await block(who(did), vote(p.id)), { ledger })
     expect(state.derive(p.id)).toMatchObject({ accepted: true, accepts: 3, required: 2, committee })
   })
 
   it('refuses a decision that names another committee than the draw (DerivationMismatchError)', async () => {
     const { p, committee, outside } = await proposed()
-    await state.apply(await block(who(committee[0] as string), vote(p.id)), { now: T0, ledger })
+    await state.apply(await block(who(committee[0] as string), vote(p.id)), { ledger })
     const recorder = who(state.recorder(1))
     const decision = { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: members[0]?.did, ...state.derive(p.id) }
     const forged = { ...decision, committee: [committee[0], ...outside.map(m => m.did)] } as ConclaveRecord
-    await expect(state.apply(await block(recorder, forged), { now: T0, ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
+    await expect(state.apply(await block(recorder, forged), { ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
     const unnamed = { ...decision, committee: undefined } as ConclaveRecord
-    await expect(state.apply(await block(recorder, unnamed), { now: T0, ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
-    await state.apply(await block(recorder, decision as ConclaveRecord), { now: T0, ledger })
+    await expect(state.apply(await block(recorder, unnamed), { ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
+    await state.apply(await block(recorder, decision as ConclaveRecord), { ledger })
     expect(state.proposals.get(p.id)?.decision?.record.committee).toEqual(committee)
   })
 
@@ -239,9 +239,9 @@ describe('FederationState with a committee', () => {
     const drawn = new Set<string>()
     for (let i = 0; i < 30; i++) {
       const fresh = new FederationState()
-      await fresh.apply(charter, { now: T0, ledger })
+      await fresh.apply(charter, { ledger })
       const variant = await block(members[0] as Identity, { ...proposal, delta: { cid: CID_B, sha256: sha(`delta ${i}`) }, numSamples: 10 + i } as ConclaveRecord)
-      await fresh.apply(variant, { now: T0, ledger })
+      await fresh.apply(variant, { ledger })
       drawn.add(fresh.judges(variant.id).join(' '))
     }
     expect(drawn.size).toBe(1)

@@ -115,7 +115,7 @@ describe('proposals the protocol refuses before any vote', () => {
     await state.apply(await block(members[0] as Identity, {
       type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'count', count: 1 },
       windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') }, samples: [100, 200, 300]
-    }), { now: T0, ledger })
+    }), { ledger })
     return { state, members }
   }
   const proposal = (cid: string, digest: string, numSamples: number): ConclaveRecord =>
@@ -123,16 +123,16 @@ describe('proposals the protocol refuses before any vote', () => {
 
   it('refuses a proposal claiming more samples than its proposer declared (InflatedSamplesError)', async () => {
     const { state, members } = await setup()
-    await expect(state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 201)), { now: T0, ledger })).rejects.toMatchObject({ name: 'InflatedSamplesError', code: 'ERR_INFLATED_SAMPLES' })
-    await expect(state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 200)), { now: T0, ledger })).resolves.toMatchObject({ issuer: members[1]?.did })
+    await expect(state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 201)), { ledger })).rejects.toMatchObject({ name: 'InflatedSamplesError', code: 'ERR_INFLATED_SAMPLES' })
+    await expect(state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 200)), { ledger })).resolves.toMatchObject({ issuer: members[1]?.did })
   })
 
   it('refuses a proposal that re-sends an update already proposed, by anyone (ReplayedUpdateError)', async () => {
     const { state, members } = await setup()
-    await state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 10)), { now: T0, ledger })
-    await expect(state.apply(await block(members[2] as Identity, proposal(CID_B, 'b', 10)), { now: T0, ledger })).rejects.toMatchObject({ name: 'ReplayedUpdateError', code: 'ERR_REPLAYED_UPDATE' })
-    await expect(state.apply(await block(members[2] as Identity, proposal(CID_C, 'b', 10)), { now: T0, ledger })).rejects.toMatchObject({ name: 'ReplayedUpdateError' })
-    await expect(state.apply(await block(members[2] as Identity, proposal(CID_B, 'c', 10)), { now: T0, ledger })).rejects.toMatchObject({ name: 'ReplayedUpdateError' })
-    await expect(state.apply(await block(members[2] as Identity, proposal(CID_C, 'c', 10)), { now: T0, ledger })).resolves.toMatchObject({ issuer: members[2]?.did })
+    await state.apply(await block(members[1] as Identity, proposal(CID_B, 'b', 10)), { ledger })
+    await expect(state.apply(await block(members[2] as Identity, proposal(CID_B, 'b', 10)), { ledger })).rejects.toMatchObject({ name: 'ReplayedUpdateError', code: 'ERR_REPLAYED_UPDATE' })
+    await expect(state.apply(await block(members[2] as Identity, proposal(CID_C, 'b', 10)), { ledger })).rejects.toMatchObject({ name: 'ReplayedUpdateError' })
+    await expect(state.apply(await block(members[2] as Identity, proposal(CID_B, 'c', 10)), { ledger })).rejects.toMatchObject({ name: 'ReplayedUpdateError' })
+    await expect(state.apply(await block(members[2] as Identity, proposal(CID_C, 'c', 10)), { ledger })).resolves.toMatchObject({ issuer: members[2]?.did })
   })
 })

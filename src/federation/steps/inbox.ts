@@ -56,7 +56,6 @@ export async function receive (ctx: InboxContext, { block: blockId, jwt, defer, 
     if (block?.record !== jwt) throw new NotAnchoredError(`announced record is not what block ${blockId} anchors`)
     signed = await ctx.timer.time('fetchVerify', () => ctx.state.apply(block, {
       ledger: ctx.ledger,
-      now: ctx.now(),
       beforeCommit: async ({ record }) => {
         if (record.type === 'checkpoint') ownMerge = await checkMerge(ctx, { checkpoint: record }, options)
       }
