@@ -79,6 +79,8 @@ export class AlreadyProposedError extends ProtocolViolationError {}
 export class NotRecorderError extends ProtocolViolationError {}
 /** A second decision on one proposal. */
 export class AlreadyDecidedError extends ProtocolViolationError {}
+/** A decision anchored while its proposal's window is open and some of its judges have not voted: it would cut their votes off. */
+export class PrematureDecisionError extends ProtocolViolationError {}
 /** A checkpoint anchored before every proposal of its round was decided. */
 export class UndecidedRoundError extends ProtocolViolationError {}
 /** A block applied a second time to the same state. */

@@ -43,6 +43,8 @@ export interface Enrolment {
   timer?: PhaseTimer
   shared?: SharedWork
   fetchAhead?: boolean
+  /** Unix seconds, for record times. @default the system clock */
+  clock?: () => number
 }
 
 /** Member `index` (0-based, named agent-N) of a run: the config sets its seed, vote rule, attack and teacher budget. */
@@ -72,7 +74,8 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
     queue: parts.queue,
     timer: parts.timer,
     shared: parts.shared,
-    fetchAhead: parts.fetchAhead
+    fetchAhead: parts.fetchAhead,
+    clock: parts.clock
   })
 }
 

@@ -3,6 +3,7 @@ import { NoCheckpointError } from '../core/errors.ts'
 import type { AbortOptions, ProgressOptions } from '../core/options.ts'
 import type { Driver } from './driver.ts'
 import type { Participant } from './participant.ts'
+import type { ProposalEntry } from './state.ts'
 
 /**
  * When a round moves on. In one process (`conclave run`) all work is this process's own,
@@ -10,20 +11,38 @@ import type { Participant } from './participant.ts'
  * clock for the other members' records to arrive.
  */
 export interface Clock {
+  /** Unix seconds: what records are signed at and blocks dated by. */
+  now(): number
   /** Lets the work just started run its course before the next proposer starts. */
   settle(): Promise<void>
   /** Resolves true once `done()` holds, or false once `seconds` passed without it. */
   until(done: () => boolean, seconds: number, options?: AbortOptions): Promise<boolean>
 }
 
-/** The clock of a federation in one process: nothing happens unless this process does it, so once settled, what has not happened will not. */
-export function settlingClock (settle: () => Promise<void>): Clock {
+/** A settling clock, which can be set forward to a time (the newest block's, on resuming). */
+export interface SettlingClock extends Clock {
+  notBefore(seconds: number): void
+}
+
+/**
+ * The clock of a federation in one process: nothing happens unless this process does it, so
+ * once settled, what has not happened will not, and the time waited for passes at once: the
+ * clock moves on by it (the ledger's and the records' times with it), so a window that ran out
+ * unfilled has run out on the ledger too.
+ */
+export function settlingClock (settle: () => Promise<void>): SettlingClock {
+  let ahead = 0
+  const now = (): number => Math.floor(Date.now() / 1000) + ahead
   return {
+    now,
     settle,
-    until: async (done) => {
+    until: async (done, seconds) => {
       await settle()
-      return done()
-    }
+      if (done()) return true
+      ahead += Math.ceil(seconds)
+      return false
+    },
+    notBefore: seconds => { ahead += Math.max(0, seconds - now()) }
   }
 }
 
@@ -34,6 +53,7 @@ export function settlingClock (settle: () => Promise<void>): Clock {
  */
 export function wallClock (participant: Pick<Participant, 'idle'>, { pollMs = 200, driver }: { pollMs?: number, driver?: Pick<Driver, 'failure'> } = {}): Clock {
   return {
+    now: () => Math.floor(Date.now() / 1000),
     settle: async () => {}, // the other members run on their own
     until: async (done, seconds, { signal } = {}) => {
       const deadline = Date.now() + seconds * 1000
@@ -123,7 +143,11 @@ export class RoundLoop {
       for (const { driver } of seats()) await driver.proposalsClosed?.(round)
     }
     const left = Math.max(0, windowSeconds - (performance.now() - start) / 1000)
-    const full = await clock.until(() => this.#complete(round) && seats().every(s => !s.driver.busy), left, options)
+    const complete = (): boolean => this.#complete(round) && seats().every(s => !s.driver.busy)
+    let full = await clock.until(complete, left, options)
+    // A decision inside a proposal's window needs every judge's vote (state.ts): with some missing, wait out the last proposal's window.
+    const due = Math.max(0, ...this.#proposals(round).map(e => e.time + windowSeconds + 1)) - clock.now()
+    if (!full && due > 0) full = await clock.until(complete, due, options)
     for (const { driver } of seats()) await driver.idle()
     for (const { participant } of seats()) await participant.closeRound(round, options)
     const checkpointed = (): boolean => seats().some(s => (s.participant.state.global?.round ?? 0) >= round)
@@ -134,6 +158,12 @@ export class RoundLoop {
   /** Every member proposed. */
   #proposed (round: number): boolean {
     return (this.#init.seats()[0]?.participant.state.rounds.get(round)?.proposals.length ?? 0) === this.#init.members
+  }
+
+  /** The round's proposals, as the first seat holds them. */
+  #proposals (round: number): ProposalEntry[] {
+    const state = this.#init.seats()[0]?.participant.state
+    return (state?.rounds.get(round)?.proposals ?? []).flatMap(id => state?.proposals.get(id) ?? [])
   }
 
   /** Every member proposed, and every judge (each peer, or its committee) voted on every proposal. */

@@ -19,7 +19,7 @@ import { SharedWork } from './shared-work.ts'
 import { PhaseTimer, zeroPhases, type PhaseAttribution, type PhaseSeconds } from './phases.ts'
 import type { RoundReport } from './report.ts'
 import { fetchModel } from './content.ts'
-import { RoundLoop, settlingClock, type RoundOptions, type RoundOutcome } from './round-loop.ts'
+import { RoundLoop, settlingClock, type RoundOptions, type RoundOutcome, type SettlingClock } from './round-loop.ts'
 
 export interface SimulationOptions {
   /** The run directory: `ledger/`, `store/` and `keys/` go under it. */
@@ -52,6 +52,7 @@ interface SimulationParts {
   /** The teacher every participant asks through its own cache and budget (tasks learned by distillation). */
   teacher?: Teacher
   trainer: Trainer
+  clock: SettlingClock
   options: SimulationOptions
 }
 
@@ -87,6 +88,8 @@ export class Simulation {
   readonly shared: SharedWork
   readonly #names: Map<string, string>
   readonly #loop: RoundLoop
+  /** Everyone's time, the ledger's included: a window that runs out unfilled passes at once. */
+  readonly #clock: SettlingClock
   readonly #trainer: Trainer
 
   private constructor (parts: SimulationParts) {
@@ -104,12 +107,13 @@ export class Simulation {
     this.teacher = parts.teacher
     this.#options = parts.options
     this.#trainer = parts.trainer
+    this.#clock = parts.clock
     this.#loop = new RoundLoop({
       ahead: parts.trainer.parallel,
       seats: () => this.participants.map((participant, i) => ({ participant, driver: this.drivers[i] as Driver })),
       members: this.config.agents,
       windowSeconds: this.config.windowSeconds,
-      clock: settlingClock(() => this.settle())
+      clock: parts.clock
     })
   }
 
@@ -120,18 +124,24 @@ export class Simulation {
     const task = await loadTask(config.task, { logger, trainer: trainer.train })
     const shards = task.shards(config.agents, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })
     const store = await createContentStore(config.store, { dir: join(options.dir, 'store'), logger })
-    const ledger = await createLedger(config.ledger, { dir: join(options.dir, 'ledger'), logger })
+    let sim: Simulation | undefined
+    const clock = settlingClock(async () => sim?.settle())
+    const ledger = await createLedger(config.ledger, { dir: join(options.dir, 'ledger'), logger, clock: clock.now })
     if (shards.length < config.agents) throw new ConfigError(`task gave ${shards.length} shards for ${config.agents} agents`)
     const names = new Map<string, string>() // DID → agent-N, filled in as participants enrol
     const members = Array.from({ length: config.agents }, (_, i) => memberName(i))
     const buses = await createMemberBuses(config.bus, { federation: config.federation, names: members, mine: members.map((_, i) => i), researchers: config.researchers, nameOf: did => names.get(did), logger })
     const teacher = task.teaching === undefined ? undefined : await createTeacher(config.teacher, task.teaching.pairs)
-    const sim = new Simulation({ config, task, store, ledger, buses, names, participants: [], drivers: [], shards, teacher, trainer, options })
+    sim = new Simulation({ config, task, store, ledger, buses, names, participants: [], drivers: [], shards, teacher, trainer, clock, options })
     for (let i = 0; i < config.agents; i++) sim.participants.push(await sim.#participant(i))
     for (const p of sim.participants) sim.#names.set(p.did, p.name)
     const resume = options.resume === true
     // Resuming, as restarted processes would: all catch up from the ledger (which makes no records) before any driver wakes.
-    if (resume) for (const p of sim.participants) { await p.start(); await p.catchUp() }
+    if (resume) {
+      // The run's clock went on past what it waited for: its records are dated no earlier than its newest block.
+      for await (const block of ledger.blocks()) clock.notBefore(block.time)
+      for (const p of sim.participants) { await p.start(); await p.catchUp() }
+    }
     for (const [i, p] of sim.participants.entries()) sim.drivers.push(await sim.#driver(p, i))
     if (!resume) for (const p of sim.participants) await p.start()
     // Then each driver finishes what it left undone: the autopilot judges what arrived while it was down.
@@ -141,6 +151,11 @@ export class Simulation {
   }
 
   /** Participant `index` (agent-N) with its key from the run directory. */
+  /** Unix seconds on the federation's clock, which runs ahead of the system's by every window that ran out unfilled: what a record signed now says. */
+  now (): number {
+    return this.#clock.now()
+  }
+
   /** The first participant's bus: what it publishes comes from agent-1. */
   get bus (): Bus {
     return this.buses.of(0)
@@ -155,7 +170,7 @@ export class Simulation {
     this.rejections.set(name, list)
     const participant = await enrol(config, index, {
       identity, store, ledger, bus, task, shard: this.shards[index] as Shard, teacher: this.teacher,
-      dir: this.#options.dir, driver: this.#options.driver, logger: this.#options.logger, queue: this.#queue, timer: this.#timer, shared: this.shared, fetchAhead: false
+      dir: this.#options.dir, driver: this.#options.driver, logger: this.#options.logger, queue: this.#queue, timer: this.#timer, shared: this.shared, fetchAhead: false, clock: this.#clock.now
     })
     participant.on('conclave:record:rejected', e => { list.push(e) })
     return participant

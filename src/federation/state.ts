@@ -1,7 +1,7 @@
 import {
   AlreadyAppliedError, AlreadyDecidedError, AlreadyProposedError, InflatedSamplesError, ReplayedUpdateError, CharterExistsError, DerivationMismatchError,
   DuplicateVoteError, NoCharterError, NotMemberError, NotOnCommitteeError, NotRecorderError, NotResearcherError, RecordTimeMismatchError, SelfVoteError,
-  UndecidedRoundError, UnknownProposalError, VoteOutsideWindowError, WrongBaseModelError, WrongFederationError,
+  PrematureDecisionError, UndecidedRoundError, UnknownProposalError, VoteOutsideWindowError, WrongBaseModelError, WrongFederationError,
   WrongRoundError
 } from '../core/errors.ts'
 import type {
@@ -292,6 +292,12 @@ export class FederationState {
     const claimed = { accepted: record.accepted, accepts: record.accepts, rejects: record.rejects, required: record.required, votes: record.votes, committee: record.committee, proposer: record.proposer, round: record.round }
     if (JSON.stringify(claimed) !== JSON.stringify(derived)) {
       throw new DerivationMismatchError(`decision in block ${block.id} says ${JSON.stringify(claimed)}, the anchored votes give ${JSON.stringify(derived)}`)
+    }
+    // A recorder may not cut off the votes still due: it decides once every judge voted, or once no vote can come.
+    const judges = this.judges(entry.block)
+    const window = this.#charter().record.windowSeconds
+    if (block.time <= entry.time + window && !judges.every(j => entry.votes.has(j))) {
+      throw new PrematureDecisionError(`decision in block ${block.id} came ${block.time - entry.time} s after its proposal, inside its ${window} s window, with ${judges.filter(j => entry.votes.has(j)).length} of its ${judges.length} judges' votes in`)
     }
   }
 

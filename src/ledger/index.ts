@@ -100,16 +100,18 @@ export interface CreateLedgerOptions {
   /** The DID that anchors the charter: a replica keeps only its blocks until it holds the charter. */
   founder?: string
   logger?: Logger
+  /** Unix seconds, what an embedded ledger dates new blocks by. @default the system clock */
+  clock?: () => number
 }
 
 /** The only place a ledger backend is constructed; call sites pick one by config. */
 export async function createLedger (config: LedgerConfig, options: CreateLedgerOptions): Promise<Ledger> {
   switch (config.kind) {
-    case 'tangle': return (await import('./tangle.ts')).openTangle({ dir: options.dir, difficulty: config.difficulty, logger: options.logger })
+    case 'tangle': return (await import('./tangle.ts')).openTangle({ dir: options.dir, difficulty: config.difficulty, logger: options.logger, clock: options.clock })
     case 'replica': {
       // A copy without a bus would fail only at its first append; a read-only copy is openReplica's (audit-dir.ts).
       if (options.bus === undefined || options.room === undefined) throw new ConfigError('ledger.kind replica needs the federation\'s bus and room')
-      return (await import('./replica.ts')).openReplica({ dir: options.dir, bus: options.bus, room: options.room, founder: options.founder, difficulty: config.difficulty, logger: options.logger })
+      return (await import('./replica.ts')).openReplica({ dir: options.dir, bus: options.bus, room: options.room, founder: options.founder, difficulty: config.difficulty, logger: options.logger, clock: options.clock })
     }
     case 'iota': return (await import('./iota.ts')).createIotaLedger({ ...config, identity: options.identity, logger: options.logger })
   }

@@ -63,7 +63,7 @@ export async function tempDir (prefix = 'conclave-run-'): Promise<string> {
 
 /** Signs, anchors and announces a record as `who`, like any peer could, and waits until every participant handled it. */
 export async function inject (sim: Simulation, who: Identity, record: Parameters<Identity['sign']>[0]): Promise<string> {
-  const jwt = await who.sign(record)
+  const jwt = await who.sign(record, { now: sim.now() })
   const block = await sim.ledger.append(jwt)
   await sim.bus.publish(sim.config.federation, { kind: 'record', block: block.id, jwt })
   await sim.settle()

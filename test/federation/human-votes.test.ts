@@ -79,9 +79,9 @@ describe.each<[HumanVotes | undefined]>([[undefined], ['advisory'], ['counted']]
     // A recorder who counts the other way is caught, as the audit would.
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
     const other = counted ? { accepted: false, accepts: 1, votes: [v.id] } : { accepted: true, accepts: 2, votes: [h.id, v.id].sort() }
-    await expect(apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: proposal.id, proposer: member(0).did, ...expected, ...other })))
+    await expect(apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: proposal.id, proposer: member(0).did, ...expected, ...other }, T0 + 601)))
       .rejects.toMatchObject({ name: 'DerivationMismatchError' })
-    await apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: proposal.id, proposer: member(0).did, ...expected }))
+    await apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: proposal.id, proposer: member(0).did, ...expected }, T0 + 601))
     expect(state.proposals.get(proposal.id)?.decision?.record.accepted).toBe(counted)
   })
 
@@ -101,7 +101,7 @@ describe.each<[HumanVotes | undefined]>([[undefined], ['advisory'], ['counted']]
     await expect(apply(await block(member(1), human(proposal.id), T0 + 601))).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
     await expect(apply(await block(createIdentity(randomSecretKey()), human(proposal.id)))).rejects.toMatchObject({ name: 'NotMemberError' })
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
-    await apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: proposal.id, proposer: member(0).did, ...state.derive(proposal.id) }))
+    await apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: proposal.id, proposer: member(0).did, ...state.derive(proposal.id) }, T0 + 601))
     await expect(apply(await block(member(1), human(proposal.id)))).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
   })
 

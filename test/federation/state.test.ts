@@ -11,6 +11,8 @@ const CID_A = 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i'
 const CID_B = 'bafkreiaxnnnb7qz2focittuqq3ya25q7rcv3bqynnczfzako47346wosmu'
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex')
 const T0 = 1_800_000_000
+/** Past the charter's 600 s window of a proposal anchored at T0: a decision may come then whoever has voted. */
+const CLOSED = T0 + 601
 
 /**
  * Blocks by hand: the reducer's rules do not depend on which ledger produced them. Each
@@ -150,10 +152,11 @@ describe('FederationState', () => {
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
     const other = members.find(m => m.did !== state.recorder(1)) as Identity
     const lie = { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id), accepted: true } as ConclaveRecord
-    await expect(state.apply(await block(recorder, lie), { ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
+    await expect(state.apply(await block(recorder, lie, CLOSED), { ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
     const honest = { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) } as ConclaveRecord
-    await expect(state.apply(await block(other, honest), { ledger })).rejects.toMatchObject({ name: 'NotRecorderError', code: 'ERR_NOT_RECORDER' })
-    await state.apply(await block(recorder, honest), { ledger })
+    await expect(state.apply(await block(other, honest, CLOSED), { ledger })).rejects.toMatchObject({ name: 'NotRecorderError', code: 'ERR_NOT_RECORDER' })
+    await expect(state.apply(await block(recorder, honest, T0 + 600), { ledger })).rejects.toMatchObject({ name: 'PrematureDecisionError', code: 'ERR_PREMATURE_DECISION' })
+    await state.apply(await block(recorder, honest, CLOSED), { ledger })
     expect(state.proposals.get(p.id)?.decision?.record.accepted).toBe(false)
   })
 
@@ -163,9 +166,9 @@ describe('FederationState', () => {
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
     const checkpoint = (merged: string[]): ConclaveRecord => ({ type: 'checkpoint', federation: 'fed', round: 1, parent: CID_A, model: { cid: CID_B, sha256: sha('next') }, merged })
     await expect(state.apply(await block(recorder, checkpoint([])), { ledger })).rejects.toMatchObject({ name: 'UndecidedRoundError', code: 'ERR_UNDECIDED_ROUND' })
-    await state.apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) }), { ledger })
-    await expect(state.apply(await block(recorder, checkpoint([p.id])), { ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
-    await state.apply(await block(recorder, checkpoint([])), { ledger })
+    await state.apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) }, CLOSED), { ledger })
+    await expect(state.apply(await block(recorder, checkpoint([p.id]), CLOSED), { ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
+    await state.apply(await block(recorder, checkpoint([]), CLOSED), { ledger })
     expect(state.global).toEqual({ round: 1, model: { cid: CID_B, sha256: sha('next') } })
   })
 
@@ -228,10 +231,10 @@ describe('FederationState with a committee', () => {
     const recorder = who(state.recorder(1))
     const decision = { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: members[0]?.did, ...state.derive(p.id) }
     const forged = { ...decision, committee: [committee[0], ...outside.map(m => m.did)] } as ConclaveRecord
-    await expect(state.apply(await block(recorder, forged), { ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
+    await expect(state.apply(await block(recorder, forged, CLOSED), { ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
     const unnamed = { ...decision, committee: undefined } as ConclaveRecord
-    await expect(state.apply(await block(recorder, unnamed), { ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
-    await state.apply(await block(recorder, decision as ConclaveRecord), { ledger })
+    await expect(state.apply(await block(recorder, unnamed, CLOSED), { ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
+    await state.apply(await block(recorder, decision as ConclaveRecord, CLOSED), { ledger })
     expect(state.proposals.get(p.id)?.decision?.record.committee).toEqual(committee)
   })
 
