@@ -1,10 +1,10 @@
-import { stat } from 'node:fs/promises'
+import { lstat, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ConclaveError, ConfigError, ContentMismatchError, EmptyLedgerError, HeadMismatchError, LedgerBehindError, LedgerCorruptError, LedgerDivergedError } from '../core/errors.ts'
+import { ConclaveError, ConfigError, ContentMismatchError, EmptyLedgerError, HeadMismatchError, LedgerBehindError, LedgerCorruptError, LedgerDivergedError, StrayFileError } from '../core/errors.ts'
 import { failureAfter, replay, type AuditReport } from '../federation/audit.ts'
 import { sha256Hex } from '../federation/content.ts'
-import { checkHeadFile, headId, ledgerHead, type HeadReport } from '../federation/head.ts'
-import { compareManifest, parseManifest, readManifestBytes, SEALED_FOLDERS, takeManifest } from '../federation/manifest.ts'
+import { checkHeadFile, HEAD_FILE, headId, ledgerHead, type HeadReport } from '../federation/head.ts'
+import { compareManifest, MANIFEST_FILE, parseManifest, readManifestBytes, SEALED_FOLDERS, takeManifest } from '../federation/manifest.ts'
 import { openLedgerDir, type Block, type Ledger } from '../ledger/index.ts'
 import { createHeliaStore, verifyStoreDir } from '../storage/helia.ts'
 import { createKuboStore } from '../storage/kubo.ts'
@@ -36,10 +36,12 @@ type Failure = NonNullable<AuditReport['firstFailure']>
  * copy (`against`), catches a suffix dropped by someone who could also re-sign.
  */
 export async function auditRunDir (dir: string, options: AuditRunOptions = {}): Promise<RunAuditReport> {
-  for (const part of SEALED_FOLDERS) {
-    if (part === 'store' && options.kubo !== undefined) continue
-    if (!await isFolder(join(dir, part))) throw new ConfigError(`${dir} is not a Conclave run directory: it has no ${part}/`)
+  const sealed = SEALED_FOLDERS.filter(part => part !== 'store' || options.kubo === undefined)
+  for (const part of sealed) {
+    if (!await exists(join(dir, part))) throw new ConfigError(`${dir} is not a Conclave run directory: it has no ${part}/`)
   }
+  const unread = await notPlain(dir, sealed)
+  if (unread !== undefined) return failed(emptyReport(), failureAfter(0, unread), null)
   const ledger = await openOrEmpty(join(dir, 'ledger'))
   if (ledger instanceof EmptyLedgerError) return failed(emptyReport(), failureAfter(0, ledger), null)
   const store = options.kubo === undefined ? await createHeliaStore({ dir: join(dir, 'store'), readOnly: true }) : createKuboStore({ url: options.kubo })
@@ -87,6 +89,8 @@ export async function auditRunDir (dir: string, options: AuditRunOptions = {}): 
  * when one copy is a strict prefix of the other, the first block the shorter one lacks.
  */
 async function compareCopies (dir: string, mine: readonly Block[], otherDir: string): Promise<Failure | undefined> {
+  const unread = await lstat(join(otherDir, 'ledger')).then(() => notPlain(otherDir, ['ledger']), () => undefined)
+  if (unread !== undefined) return failureAfter(0, new StrayFileError(`in the copy in ${otherDir}: ${unread.message}`))
   const other = await openOrEmpty(join(otherDir, 'ledger'))
   let theirs: Block[] = []
   if (!(other instanceof EmptyLedgerError)) {
@@ -133,6 +137,25 @@ async function all (ledger: Ledger): Promise<Block[]> {
   return blocks
 }
 
-async function isFolder (path: string): Promise<boolean> {
-  return stat(path).then(s => s.isDirectory(), () => false)
+async function exists (path: string): Promise<boolean> {
+  return lstat(path).then(() => true, () => false)
+}
+
+/**
+ * The first thing the audit would read that is not a plain file or folder a run made: a link
+ * (to /dev/zero, it would fill memory; to a folder elsewhere, it would vouch for that), a
+ * FIFO (the read would never end), a socket or a device. Found before anything is opened.
+ */
+async function notPlain (dir: string, sealed: readonly string[]): Promise<StrayFileError | undefined> {
+  for (const part of sealed) {
+    if (!(await lstat(join(dir, part))).isDirectory()) return new StrayFileError(`${part}/ is not a folder (a link, or a file): the audit reads only what a run made`)
+    for (const e of await readdir(join(dir, part), { withFileTypes: true, recursive: true })) {
+      if (!e.isFile() && !e.isDirectory()) return new StrayFileError(`${join(e.parentPath, e.name).slice(dir.length + 1)} is not a plain file or folder (a link, a FIFO, a socket or a device): the audit reads only what a run made`)
+    }
+  }
+  for (const file of [MANIFEST_FILE, HEAD_FILE]) {
+    const kind = await lstat(join(dir, file)).catch(() => undefined)
+    if (kind !== undefined && !kind.isFile()) return new StrayFileError(`${file} is not a plain file: the audit reads only what a run made`)
+  }
+  return undefined
 }

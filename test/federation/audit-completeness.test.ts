@@ -1,4 +1,5 @@
-import { copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { copyFile, mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { auditRunDir } from '../../src/cli/audit-dir.ts'
@@ -158,6 +159,30 @@ describe('the audit of a run directory proves completeness', () => {
       await stray(dir)
       expect(await auditRunDir(dir), `stray ${i}`).toMatchObject(failure('StrayFileError'))
     }
+  })
+
+  it('fails, before reading it, anything it would read that is not a plain file or folder: a FIFO (the read never ended), a link to /dev/zero (memory grew without bound), a linked sealed folder', async () => {
+    const files = await filesOf(run.dir)
+    const block = files.find(f => f.startsWith('store/blocks/')) as string
+    const fifo = async (dir: string, path: string): Promise<void> => { await rm(join(dir, path), { force: true }); execFileSync('mkfifo', [join(dir, path)]) }
+    const damages: Array<[string, (dir: string) => Promise<void>]> = [
+      ['the ledger a FIFO', async dir => { await fifo(dir, 'ledger/tangle.jsonl') }],
+      ['an extra replica file a FIFO', async dir => { await fifo(dir, 'ledger/replica.jsonl') }],
+      ['a store block a FIFO', async dir => { await fifo(dir, block) }],
+      ['the manifest a FIFO', async dir => { await fifo(dir, 'manifest.json') }],
+      ['the head a FIFO', async dir => { await fifo(dir, 'head.json') }],
+      ['an extra replica file a link to /dev/zero', async dir => { await symlink('/dev/zero', join(dir, 'ledger', 'replica.jsonl')) }],
+      ['the manifest a link to /dev/zero', async dir => { await rm(join(dir, 'manifest.json')); await symlink('/dev/zero', join(dir, 'manifest.json')) }],
+      ['store/ a link to an identical folder elsewhere', async dir => { await rename(join(dir, 'store'), join(dir, '..', `${dir.split('/').at(-1) as string}-store`)); await symlink(join(dir, '..', `${dir.split('/').at(-1) as string}-store`), join(dir, 'store')) }]
+    ]
+    for (const [what, damage] of damages) {
+      const dir = await copyRun(run.dir)
+      await damage(dir)
+      expect(await auditRunDir(dir), what).toMatchObject(failure('StrayFileError'))
+    }
+    const other = await copyRun(run.dir)
+    await fifo(other, 'ledger/tangle.jsonl')
+    expect(await auditRunDir(run.dir, { against: other }), 'the other copy\'s ledger a FIFO').toMatchObject(failure('StrayFileError'))
   })
 
   it('fails a manifest or head that was changed, and a head signed by someone who is not a member', async () => {
