@@ -299,7 +299,10 @@ export function parseConfigText (text: string, source: string): RunConfigInput {
     if (problem !== undefined) throw problem
     value = doc.toJS() ?? {}
   } catch (err) {
-    throw new ConfigError(`${source} is not valid YAML: ${(err as Error).message}`, { cause: err })
+    // Where, never what: the parser's message quotes the lines around the fault, which may hold a token.
+    const at = (err as { linePos?: Array<{ line: number, col: number }> }).linePos?.[0]
+    const what = (err as { code?: string }).code ?? 'unreadable'
+    throw new ConfigError(`${source} is not valid YAML (${what})${at === undefined ? '' : ` at line ${at.line}, column ${at.col}`}`)
   }
   if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${source} must hold a mapping of settings`)
   return value as RunConfigInput

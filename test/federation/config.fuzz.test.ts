@@ -94,6 +94,22 @@ describe('config parsing under fuzzing: nothing but ConfigError, and valid confi
     fc.assert(fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), damagedYaml), text => onlyConfigErrors(() => parseRunConfig(parseConfigText(text, 'fuzz.yaml')))), runs)
   })
 
+  it('a config file whose YAML is broken names where, never what: no secret on a line near the fault reaches the error', () => {
+    const SECRET = 'syt_SUPERSECRET_TOKEN_123'
+    const lines = ['bus:', '  kind: matrix', '  baseUrl: http://127.0.0.1:8008', '  userId: "@conclave:localhost"', `  accessToken: ${SECRET}`, `  registrationSecret: ${SECRET}`, '  public: false']
+    const broken = fc.record({ line: fc.nat({ max: lines.length - 1 }), damage: fc.constantFrom('   ', '\t', ': :', '[', '{', '"', '&', '*x', '!!bad ', '- ') })
+    fc.assert(fc.property(broken, ({ line, damage }) => {
+      const text = lines.map((l, i) => i === line ? damage + l : l).join('\n')
+      let message = ''
+      try {
+        parseRunConfig(parseConfigText(text, 'secret.yaml'))
+      } catch (err) {
+        for (let e: unknown = err; e instanceof Error; e = e.cause) message += `${e.message}\n${e.stack ?? ''}\n`
+      }
+      return !message.includes('SUPERSECRET')
+    }), runs)
+  })
+
   it('any value, or a damaged valid one, as a member config', () => {
     const member = validInput.map(input => ({ ...input, member: 1, members: [DID, DID.replace('K', 'L')], key: 'k.json', dir: 'd' }))
     const damaged = fc.tuple(member, fc.constantFrom(...PATHS, ['member'], ['members'], ['members', '1'], ['key'], ['dir'], ['joinSeconds']), fc.oneof(fc.jsonValue(), fc.constant(undefined)))
