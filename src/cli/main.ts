@@ -189,7 +189,7 @@ async function run (args: string[]): Promise<number> {
   process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)}${config.committee === undefined ? '' : ` within committees of ${config.committee}`} → ${out}\n`)
   const dashboard = values.dashboard ? await dashboardForRun(out, values.port) : undefined
   try {
-    const code = await runAndAudit(config, { out, shownOut: values.out, force: values.force, resume: values.resume !== undefined, logger, verbose: values.verbose, driver, trainWorkers, phaseAttribution })
+    const code = await runAndAudit(config, { out, shownOut: values.resume ?? values.out, force: values.force, resume: values.resume !== undefined, logger, verbose: values.verbose, driver, trainWorkers, phaseAttribution })
     if (dashboard !== undefined) {
       process.stderr.write(`dashboard: still at ${dashboard.url} (Ctrl-C to stop)\n`)
       await untilStopped()

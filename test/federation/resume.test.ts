@@ -40,10 +40,16 @@ function killMoments (seed: number): Array<{ records: number, delayMs: number }>
 
 interface Ended { code: number | null, signal: NodeJS.Signals | null }
 
+/** What `conclave` printed, by the command's arguments (one run per argument list in these tests). */
+const printed = new Map<string, string>()
+
 /** `conclave ARGS` as its own process; `kill` sends it SIGKILL `delayMs` after its ledger holds `records` records. */
 async function conclave (args: string[], kill?: { dir: string, records: number, delayMs: number }): Promise<Ended> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: 'ignore' })
-  const ended = new Promise<Ended>(resolve => child.on('exit', (code, signal) => { resolve({ code, signal }) }))
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'ignore'] })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  child.stdout.on('end', () => printed.set(args.join(' '), out))
+  const ended = new Promise<Ended>(resolve => child.on('close', (code, signal) => { resolve({ code, signal }) })) // after its output ended
   if (kill !== undefined) {
     let done = false
     void ended.then(() => { done = true })
@@ -86,6 +92,8 @@ describe.each(DRIVERS)('conclave run --resume, $driver', ({ driver, config: text
     expect(await records(dir)).toBeGreaterThanOrEqual(moment.records)
     expect(await conclave(['run', '--resume', dir])).toEqual({ code: 0, signal: null })
     expect(await finalReport(dir)).toEqual(reference)
+    // The head to keep, with the directory it checks: the one resumed.
+    expect(printed.get(`run --resume ${dir}`)).toContain(`conclave audit ${dir} --head `)
   })
 
   if (driver === 'autopilot') {
