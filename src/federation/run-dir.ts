@@ -11,11 +11,14 @@ import { MANIFEST_FILE } from './manifest.ts'
  */
 export const RUN_MARKER = '.conclave-run'
 
+/** The file a run holds while it writes its directory: its process id, so that no second process writes there at once. */
+export const RUN_LOCK = '.conclave-lock'
+
 /**
  * Everything a run writes at the top of its directory (besides the marker). `--force`
  * removes these and nothing else; a directory holding anything more is refused.
  */
-export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'config.json', 'report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg', MANIFEST_FILE, HEAD_FILE]
+export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'config.json', 'report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg', MANIFEST_FILE, HEAD_FILE, RUN_LOCK]
 
 /** What Conclave makes a directory for: a run (`conclave run`) or a model taken out of one (`conclave export`). */
 export interface DirOwner {
@@ -58,6 +61,46 @@ export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { 
   }
   if (written.length > 0 && options.force !== true) throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}; pass --force to replace it, or choose another --out`)
   for (const entry of written) await rm(join(dir, entry), { recursive: true, force: true })
+}
+
+/**
+ * Refuses a directory another live process is running in (two writers of one ledger file
+ * damaged it for good: found red-teaming two `--resume`s of one directory).
+ */
+export async function assertNotInUse (dir: string): Promise<void> {
+  const holder = await lockHolder(dir)
+  if (holder !== undefined && holder !== process.pid && alive(holder)) {
+    throw new RunDirectoryError(`${dir} is in use: process ${holder} is running in it (its ${RUN_LOCK}); wait for it to end or stop it, then run again`)
+  }
+}
+
+/**
+ * Takes `dir` for this process until the returned release is called: refused while another
+ * live process holds it; the lock of a process that is gone (a killed run) is taken over.
+ */
+export async function lockRunDir (dir: string): Promise<() => Promise<void>> {
+  const path = join(dir, RUN_LOCK)
+  const mine = `${process.pid}\n`
+  await writeFile(path, mine, { flag: 'wx' }).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err
+    await assertNotInUse(dir)
+    await writeFile(path, mine)
+  })
+  return async () => { if (await lockHolder(dir) === process.pid) await rm(path, { force: true }) }
+}
+
+async function lockHolder (dir: string): Promise<number | undefined> {
+  const pid = Number.parseInt(await readFile(join(dir, RUN_LOCK), 'utf8').catch(() => ''), 10)
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined
+}
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' // someone else's process, running
+  }
 }
 
 /** Refuses to resume a directory that holds no run: a run made it (its marker) and its config and ledger are there. */

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -97,6 +97,20 @@ describe.each(DRIVERS)('conclave run --resume, $driver', ({ driver, config: text
   })
 
   if (driver === 'autopilot') {
+    it('refuses a second process on a directory a run is writing (a resume, or a new run with --force), and the run goes on to its model', async () => {
+      const dir = join(root, 'busy')
+      const long = join(root, 'long.yaml')
+      await writeFile(long, text.replace('rounds: 2', 'rounds: 30')) // long enough to outlast two other processes' start
+      const first = conclave(['run', '--config', long, '--out', dir])
+      while (await records(dir) < 3) await sleep(10)
+      expect(await conclave(['run', '--resume', dir])).toEqual({ code: 1, signal: null })
+      expect(await conclave(['run', '--config', config, '--out', dir, '--force'])).toEqual({ code: 1, signal: null })
+      expect(await records(dir)).toBeLessThan(30 * 13 + 1) // both refused while it ran
+      expect(await first).toEqual({ code: 0, signal: null })
+      expect((await finalReport(dir)).audit).toEqual({ ok: true, records: 30 * 13 + 1 })
+      expect(await readdir(dir)).not.toContain('.conclave-lock')
+    }, 300_000)
+
     it('refuses a directory that holds no run, and flags that would change the run it continues, changing nothing', async () => {
       await expect(readRunConfig(await tempDir())).rejects.toMatchObject({ name: 'RunDirectoryError', code: 'ERR_RUN_DIRECTORY' })
       const whole = join(root, 'whole')
