@@ -79,6 +79,8 @@ export class AlreadyProposedError extends ProtocolViolationError {}
 export class NotRecorderError extends ProtocolViolationError {}
 /** A second decision on one proposal. */
 export class AlreadyDecidedError extends ProtocolViolationError {}
+/** A proposal anchored after its round's first decision: the round is closing, and its checkpoint would wait for a decision nobody makes. */
+export class RoundClosingError extends ProtocolViolationError {}
 /** A decision anchored while its proposal's window is open and some of its judges have not voted: it would cut their votes off. */
 export class PrematureDecisionError extends ProtocolViolationError {}
 /** A checkpoint anchored before every proposal of its round was decided. */

@@ -1,7 +1,7 @@
 import {
   AlreadyAppliedError, AlreadyDecidedError, AlreadyProposedError, InflatedSamplesError, ReplayedUpdateError, CharterExistsError, DerivationMismatchError,
   DuplicateVoteError, NoCharterError, NotMemberError, NotOnCommitteeError, NotRecorderError, NotResearcherError, RecordTimeMismatchError, SelfVoteError,
-  PrematureDecisionError, UndecidedRoundError, UnknownProposalError, VoteOutsideWindowError, WrongBaseModelError, WrongFederationError,
+  PrematureDecisionError, RoundClosingError, UndecidedRoundError, UnknownProposalError, VoteOutsideWindowError, WrongBaseModelError, WrongFederationError,
   WrongRoundError
 } from '../core/errors.ts'
 import type {
@@ -230,6 +230,9 @@ export class FederationState {
     if (record.round !== round) throw new WrongRoundError(`proposal for round ${record.round} while round ${round} is open`)
     if (record.base !== this.global?.model.cid) throw new WrongBaseModelError(`proposal trained from ${record.base}, not the global model ${this.global?.model.cid}`)
     if (this.#proposers.get(round)?.has(issuer) === true) throw new AlreadyProposedError(`${issuer} already proposed in round ${round}`)
+    if ((this.rounds.get(round)?.proposals ?? []).some(id => this.proposals.get(id)?.decision !== undefined)) {
+      throw new RoundClosingError(`proposal for round ${round} after its first decision: the round is closing`)
+    }
     const charter = this.#charter().record
     const declared = charter.samples?.[charter.members.indexOf(issuer)]
     if (declared !== undefined && record.numSamples > declared) throw new InflatedSamplesError(`${issuer} claims ${record.numSamples} samples, it declared ${declared} in the charter`)
