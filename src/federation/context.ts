@@ -137,6 +137,8 @@ export interface Holdings {
   initial?: { weights: Weights, judged?: number }
   /** True while catching up from the ledger: replayed records cause no new ones. */
   replaying: boolean
+  /** The last position of my ledger I handled (applied or refused): blocks are handled in the ledger's order, whatever order the bus brings them in. */
+  handled: number
   /** Δw of proposals I made or fetched, by proposal block. */
   readonly deltas: Map<BlockId, Weights>
   readonly evaluations: Map<BlockId, Evaluation>
@@ -172,7 +174,7 @@ export interface Holdings {
 
 /** What a member holds when it starts: its data, and what its compressed updates still owe (kept in `dir`). */
 export function freshHoldings (shard: Shard, dir?: string): Holdings {
-  return { shard, replaying: false, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), combinations: new Map(), prepared: new Map(), training: new Map(), residuals: new Residuals(dir), sketches: [], ahead: Promise.resolve(), fetching: new Map(), unfetched: new Set() }
+  return { shard, replaying: false, handled: -1, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), combinations: new Map(), prepared: new Map(), training: new Map(), residuals: new Residuals(dir), sketches: [], ahead: Promise.resolve(), fetching: new Map(), unfetched: new Set() }
 }
 
 /**

@@ -193,7 +193,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** Called by the round loop when the validation window closes (the round's recorder anchors its records). */
   async closeRound (round: number, options: AbortOptions = {}): Promise<void> {
-    return this.#run(o => closeRound(this.#ctx, { round }, o), options)
+    // Decided from every record my ledger holds, announced or not, as every peer and the audit will check it.
+    return this.#run(async o => { await catchUp(this.#ctx, { react: true }, o); await closeRound(this.#ctx, { round }, o) }, options)
   }
 
   /** Runs a step in my queue, its progress reported as my events. */

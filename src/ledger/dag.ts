@@ -121,8 +121,8 @@ export class BlockIndex {
   }
 
   /** The blocks held now, in order (not those added while iterating). */
-  async * snapshot (signal?: AbortSignal): AsyncIterable<Block> {
-    for (const block of this.#blocks.slice()) {
+  async * snapshot (signal?: AbortSignal, from = 0): AsyncIterable<Block> {
+    for (const block of this.#blocks.slice(from)) {
       signal?.throwIfAborted()
       yield block
     }

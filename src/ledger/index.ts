@@ -40,6 +40,11 @@ export interface AppendOptions extends AbortOptions {
   after?: string
 }
 
+export interface BlocksOptions extends AbortOptions {
+  /** The first position (`seq`) wanted: earlier blocks are skipped. @default 0 */
+  from?: number
+}
+
 export interface GetOptions extends AbortOptions {
   /** Wait for a block that has not arrived yet (only a replica ever waits). @default true */
   wait?: boolean
@@ -55,8 +60,8 @@ export interface Ledger {
   get(id: string, options?: GetOptions): Promise<Block | undefined>
   /** Whether block `ancestor` is reachable from block `id` through parents: the ledger's order. False when either is not held. */
   descends(id: string, ancestor: string, options?: AbortOptions): Promise<boolean>
-  /** Blocks in append order; a block's parents always come before it. */
-  blocks(options?: AbortOptions): AsyncIterable<Block>
+  /** Blocks in append order from `from` on; a block's parents always come before it. */
+  blocks(options?: BlocksOptions): AsyncIterable<Block>
   /** Re-checks every block: hash, parents, proof of work, signature. Names the first failure. */
   verify(options?: AbortOptions): Promise<LedgerVerification>
   close(): Promise<void>

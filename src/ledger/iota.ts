@@ -10,7 +10,7 @@ import {
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { verifyRecord, type Identity } from '../identity/index.ts'
-import type { Block, Ledger, LedgerVerification } from './index.ts'
+import type { Block, BlocksOptions, Ledger, LedgerVerification } from './index.ts'
 
 /**
  * The IOTA Rebased ledger (`@iota/iota-sdk`; the older `@iota/sdk` served the retired
@@ -246,9 +246,9 @@ class IotaRebasedLedger implements IotaLedger {
     return block !== undefined && earlier !== undefined && earlier.seq < block.seq
   }
 
-  async * blocks (options: AbortOptions = {}): AsyncIterable<Block> {
+  async * blocks (options: BlocksOptions = {}): AsyncIterable<Block> {
     await this.#exclusive(async () => this.#sync(this.#view, options))
-    for (const block of this.#view.blocks.slice()) {
+    for (const block of this.#view.blocks.slice(options.from ?? 0)) {
       options.signal?.throwIfAborted()
       yield block
     }

@@ -9,7 +9,7 @@ import { SerialQueue } from '../core/serial-queue.ts'
 import { peekRecord, verifyRecord } from '../identity/index.ts'
 import { ReplicaBlock, type Bus, type Subscription } from '../transport/index.ts'
 import { BlockFile, BlockIndex, hashId, mine, proofFault, type BlockFormat, type Checked } from './dag.ts'
-import type { AppendOptions, Block, GetOptions, Ledger, LedgerVerification } from './index.ts'
+import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVerification } from './index.ts'
 
 /**
  * The replicated tangle: one ledger shared by processes on different machines, with no
@@ -249,9 +249,9 @@ class Replica implements Ledger {
   }
 
   /** Blocks in this copy's ingest order, after what has arrived so far is ingested. */
-  async * blocks (options: AbortOptions = {}): AsyncIterable<Block> {
+  async * blocks (options: BlocksOptions = {}): AsyncIterable<Block> {
     await this.#ingest.run(async () => {})
-    yield * this.#held.snapshot(options.signal)
+    yield * this.#held.snapshot(options.signal, options.from)
   }
 
   /** Re-reads `replica.jsonl` and re-checks every line; also checks it still holds what this copy ingested. */

@@ -3,7 +3,7 @@ import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { verifyRecord } from '../identity/index.ts'
 import { BlockFile, BlockIndex, hashId, mine, type BlockFormat, type Checked } from './dag.ts'
-import type { AppendOptions, Block, Ledger, LedgerVerification } from './index.ts'
+import type { AppendOptions, Block, BlocksOptions, Ledger, LedgerVerification } from './index.ts'
 
 // The tangle's own API since before dag.ts: its callers and tests import them from here.
 export { leadingZeroBits, tipSelection } from './dag.ts'
@@ -107,8 +107,8 @@ class Tangle implements Ledger {
     return this.#held.descends(id, ancestor)
   }
 
-  async * blocks (options: AbortOptions = {}): AsyncIterable<Block> {
-    yield * this.#held.snapshot(options.signal)
+  async * blocks (options: BlocksOptions = {}): AsyncIterable<Block> {
+    yield * this.#held.snapshot(options.signal, options.from)
   }
 
   /** Re-reads `tangle.jsonl` and re-checks every line; also checks it still holds what this ledger appended. */

@@ -7,6 +7,7 @@ import { fetchModel } from '../content.ts'
 import type { StepOptions } from '../context.ts'
 import type { GlobalModel } from '../merge.ts'
 import type { ProposalEntry } from '../state.ts'
+import type { Block } from '../../ledger/index.ts'
 import { recordCheckpoint, roundDecided, type CloseContext } from './close-round.ts'
 import { evaluate, type EvaluateContext } from './evaluate.ts'
 import { fetchAhead } from './fetch-ahead.ts'
@@ -37,23 +38,55 @@ export interface Announcement {
 export type Later = (arrival: Promise<unknown>, then: (options: StepOptions) => Promise<void>) => void
 
 /**
- * Handles a record announced on the bus: checks that the ledger anchors it, applies it to
- * my state (which checks it against the protocol) and reacts. A record the protocol
- * refuses is reported and dropped; anything else that goes wrong is a bug and is thrown.
+ * Handles a record announced on the bus: checks that the ledger anchors it, then handles
+ * every block my ledger holds before it that I have not, in the ledger's order, and then
+ * it. The ledger's order decides, not the bus's: a record anchored and never announced, or
+ * announced out of turn, counts where the audit counts it (found red-teaming: a vote anchored
+ * and never announced was counted by the audit and by no live member).
  */
 export async function receive (ctx: InboxContext, { block: blockId, jwt, defer, later }: Announcement, options: StepOptions = {}): Promise<void> {
   if (ctx.state.has(blockId)) return // at-least-once delivery: seen it
-  // A checkpoint must match my own merge before it may move my global model.
-  let ownMerge: GlobalModel | undefined
-  let signed: SignedRecord
+  let block: Block | undefined
   try {
-    const block = await ctx.timer.time('fetchVerify', () => ctx.ledger.get(blockId, { ...options, wait: false }))
+    block = await ctx.timer.time('fetchVerify', () => ctx.ledger.get(blockId, { ...options, wait: false }))
     if (block === undefined && defer !== undefined) {
       // The lookup on the second try reports whatever made the wait fail.
       defer(ctx.ledger.get(blockId, options).catch(() => undefined))
       return
     }
     if (block?.record !== jwt) throw new NotAnchoredError(`announced record is not what block ${blockId} anchors`)
+  } catch (err) {
+    refused(ctx, blockId, err, options)
+    return
+  }
+  if (block.seq <= ctx.held.handled) return // handled in the ledger's order already
+  await inLedgerOrder(ctx, { before: block.seq, later }, options)
+  await handle(ctx, block, { later }, options)
+}
+
+/** Handles the blocks of my ledger I have not handled, in its order, up to (not including) position `before`, or all. */
+async function inLedgerOrder (ctx: InboxContext, { before, later }: { before?: number, later?: Later }, options: StepOptions): Promise<number> {
+  let applied = 0
+  for await (const block of ctx.ledger.blocks({ ...options, from: ctx.held.handled + 1 })) {
+    if (before !== undefined && block.seq >= before) break
+    if (block.seq <= ctx.held.handled) continue
+    if (await handle(ctx, block, { later }, options)) applied++
+  }
+  return applied
+}
+
+/**
+ * Applies a block to my state (which checks it against the protocol) and reacts. A record
+ * the protocol refuses is reported and dropped; anything else that goes wrong is a bug and
+ * is thrown. Whether it was applied.
+ */
+async function handle (ctx: InboxContext, block: Block, { later }: { later?: Later }, options: StepOptions): Promise<boolean> {
+  ctx.held.handled = Math.max(ctx.held.handled, block.seq)
+  if (ctx.state.has(block.id)) return false
+  // A checkpoint must match my own merge before it may move my global model.
+  let ownMerge: GlobalModel | undefined
+  let signed: SignedRecord
+  try {
     signed = await ctx.timer.time('fetchVerify', () => ctx.state.apply(block, {
       ledger: ctx.ledger,
       beforeCommit: async ({ record }) => {
@@ -61,13 +94,18 @@ export async function receive (ctx: InboxContext, { block: blockId, jwt, defer, 
       }
     }))
   } catch (err) {
-    if (!(err instanceof ConclaveError)) throw err
-    ctx.logger.warn(`${ctx.name} rejected block ${blockId}`, { error: err.name, reason: err.message })
-    options.onProgress?.({ type: 'conclave:record:rejected', detail: { block: blockId, error: err } })
-    return
+    refused(ctx, block.id, err, options)
+    return false
   }
-  options.onProgress?.({ type: 'conclave:record:applied', detail: { block: blockId, type: signed.record.type, issuer: signed.issuer } })
-  await actingOn(ctx, blockId, async () => react(ctx, { signed, block: blockId, ownMerge, later }, options))
+  options.onProgress?.({ type: 'conclave:record:applied', detail: { block: block.id, type: signed.record.type, issuer: signed.issuer } })
+  await actingOn(ctx, block.id, async () => react(ctx, { signed, block: block.id, ownMerge, later }, options))
+  return true
+}
+
+function refused (ctx: InboxContext, block: BlockId, err: unknown, options: StepOptions): void {
+  if (!(err instanceof ConclaveError)) throw err
+  ctx.logger.warn(`${ctx.name} rejected block ${block}`, { error: err.name, reason: err.message })
+  options.onProgress?.({ type: 'conclave:record:rejected', detail: { block, error: err } })
 }
 
 /** What I do on a record I applied: the record stands whatever befalls it; only what I would have done on it is missing (e.g. my vote when my ledger did not answer). */
@@ -81,23 +119,17 @@ async function actingOn (ctx: Pick<InboxContext, 'name' | 'logger'>, block: Bloc
 }
 
 /**
- * Applies the ledger's blocks I have not applied. After a restart they are replayed without
- * reacting by new records; `react` handles each as if it had just come on the bus (a live
- * member catching up before it answers: the recorder still anchors what a decision calls for).
+ * Handles the ledger's blocks I have not, in its order. After a restart they are replayed
+ * without reacting by new records; `react` handles each as if it had just come on the bus (a
+ * live member catching up before it answers: the recorder still anchors what a decision calls for).
  */
 export async function catchUp (ctx: InboxContext, { react }: { react: boolean }, options: StepOptions = {}): Promise<number> {
-  let applied = 0
   ctx.held.replaying = !react
   try {
-    for await (const block of ctx.ledger.blocks(options)) {
-      if (ctx.state.has(block.id)) continue
-      await receive(ctx, { block: block.id, jwt: block.record }, options)
-      applied++
-    }
+    return await inLedgerOrder(ctx, {}, options)
   } finally {
     ctx.held.replaying = false
   }
-  return applied
 }
 
 /** What an applied record makes me do: hold the charter's model, judge a peer's proposal (if I am one of its judges), anchor a checkpoint, move to the next model. */
