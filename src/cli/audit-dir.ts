@@ -1,6 +1,6 @@
 import { lstat, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ConclaveError, ConfigError, ContentMismatchError, EmptyLedgerError, HeadMismatchError, LedgerBehindError, LedgerCorruptError, LedgerDivergedError, StrayFileError } from '../core/errors.ts'
+import { AlteredFileError, ConclaveError, ConfigError, ContentMismatchError, EmptyLedgerError, HeadMismatchError, LedgerBehindError, LedgerCorruptError, LedgerDivergedError, StrayFileError } from '../core/errors.ts'
 import { failureAfter, replay, type AuditReport } from '../federation/audit.ts'
 import { sha256Hex } from '../federation/content.ts'
 import { checkHeadFile, HEAD_FILE, headId, ledgerHead, type HeadReport } from '../federation/head.ts'
@@ -36,6 +36,17 @@ type Failure = NonNullable<AuditReport['firstFailure']>
  * copy (`against`), catches a suffix dropped by someone who could also re-sign.
  */
 export async function auditRunDir (dir: string, options: AuditRunOptions = {}): Promise<RunAuditReport> {
+  try {
+    return await auditDir(dir, options)
+  } catch (err) {
+    // A file the audit cannot read as a run writes it (a folder where the ledger file was): a failed audit, reported like the others.
+    const code = (err as NodeJS.ErrnoException).code
+    if (typeof code !== 'string' || err instanceof ConclaveError) throw err
+    return failed(emptyReport(), failureAfter(0, new AlteredFileError(`${(err as NodeJS.ErrnoException).path ?? dir} cannot be read as a run writes it (${code})`)), null)
+  }
+}
+
+async function auditDir (dir: string, options: AuditRunOptions): Promise<RunAuditReport> {
   const sealed = SEALED_FOLDERS.filter(part => part !== 'store' || options.kubo === undefined)
   for (const part of sealed) {
     if (!await exists(join(dir, part))) throw new ConfigError(`${dir} is not a Conclave run directory: it has no ${part}/`)

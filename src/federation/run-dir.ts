@@ -107,7 +107,9 @@ function alive (pid: number): boolean {
 export async function assertResumable (dir: string): Promise<void> {
   const entries = await entriesOf(dir) ?? []
   const missing = [RUN_MARKER, 'config.json', 'ledger'].filter(e => !entries.includes(e))
-  if (missing.length > 0) throw new RunDirectoryError(`${dir} holds no run to resume: it has no ${missing.join(', ')}`)
+  // A run killed in its first seconds has its marker and config but no ledger yet: nothing to continue, so start it again.
+  const unstarted = missing.length === 1 && missing[0] === 'ledger'
+  if (missing.length > 0) throw new RunDirectoryError(`${dir} holds no run to resume: it has no ${missing.join(', ')}${unstarted ? '; it was stopped before its first record: run it again with --config DIR/config.json --out DIR --force' : ''}`)
   await assertKnownMarker(dir, RUN_OWNER)
 }
 

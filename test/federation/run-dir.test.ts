@@ -47,6 +47,15 @@ describe('the run directory: --force replaces only what a Conclave run made', ()
     expect(await readdir(out)).toEqual(expect.arrayContaining(['.conclave-run', 'config.json', 'ledger', 'report.json']))
   })
 
+  it('says how to start again a run killed before its first record, which --resume cannot continue, and that --force then takes it', async () => {
+    const out = await tempDir()
+    await writeFile(join(out, '.conclave-run'), JSON.stringify({ conclave: 'run', version: 1 }))
+    await writeFile(join(out, 'config.json'), '{}')
+    await expect(runFederation(tiny, { out, resume: true })).rejects.toMatchObject({ ...refused, message: expect.stringContaining('stopped before its first record: run it again with --config DIR/config.json --out DIR --force') })
+    await runFederation(tiny, { out, force: true })
+    expect(await readdir(out)).toEqual(expect.arrayContaining(['ledger', 'report.json']))
+  })
+
   it('refuses a marker it does not know (another format version) and a path that is a file', async () => {
     const out = await tempDir()
     await writeFile(join(out, '.conclave-run'), JSON.stringify({ conclave: 'run', version: 99 }))
