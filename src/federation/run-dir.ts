@@ -1,7 +1,9 @@
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { RunDirectoryError } from '../core/errors.ts'
+import { writeAtomic } from '../core/files.ts'
 import { HEAD_FILE } from './head.ts'
 import { MANIFEST_FILE } from './manifest.ts'
 
@@ -31,7 +33,18 @@ export interface DirOwner {
 
 export const RUN_OWNER: DirOwner = { kind: 'run', marker: RUN_MARKER, entries: RUN_ENTRIES }
 
-const Marker = z.object({ conclave: z.enum(['run', 'export']), version: z.literal(1) }).strict()
+const Marker = z.object({
+  conclave: z.enum(['run', 'export']),
+  version: z.literal(1),
+  /** A run's config.json as it began (sha-256): --resume continues that run, not one with other settings. */
+  config: z.string().regex(/^[0-9a-f]{64}$/).optional()
+}).strict()
+
+/** Records in the marker what `config.json` holds as the run begins, so that a resume can tell it was not changed since. */
+export async function markRunConfig (dir: string): Promise<void> {
+  const config = createHash('sha256').update(await readFile(join(dir, 'config.json'))).digest('hex')
+  await writeAtomic(join(dir, RUN_MARKER), JSON.stringify({ conclave: 'run', version: 1, config }) + '\n')
+}
 
 /**
  * Makes `dir` ready for a new run: creates it (or takes it empty) and marks it. A directory
@@ -110,7 +123,11 @@ export async function assertResumable (dir: string): Promise<void> {
   // A run killed in its first seconds has its marker and config but no ledger yet: nothing to continue, so start it again.
   const unstarted = missing.length === 1 && missing[0] === 'ledger'
   if (missing.length > 0) throw new RunDirectoryError(`${dir} holds no run to resume: it has no ${missing.join(', ')}${unstarted ? '; it was stopped before its first record: run it again with --config DIR/config.json --out DIR --force' : ''}`)
-  await assertKnownMarker(dir, RUN_OWNER)
+  const { config } = await assertKnownMarker(dir, RUN_OWNER)
+  const now = createHash('sha256').update(await readFile(join(dir, 'config.json'))).digest('hex')
+  if (config !== undefined && config !== now) {
+    throw new RunDirectoryError(`${dir}/config.json changed since the run began: a resume continues the run with the settings it began with (its first rounds ran by them); put them back, or start a new run`)
+  }
 }
 
 /** The names in `dir`, or undefined when there is no such directory. */
@@ -124,7 +141,7 @@ async function entriesOf (dir: string): Promise<string[] | undefined> {
   return readdir(dir)
 }
 
-async function assertKnownMarker (dir: string, owner: DirOwner): Promise<void> {
+async function assertKnownMarker (dir: string, owner: DirOwner): Promise<z.infer<typeof Marker>> {
   const text = await readFile(join(dir, owner.marker), 'utf8').catch(() => '')
   let marker: unknown
   try { marker = JSON.parse(text) } catch { marker = undefined }
@@ -132,4 +149,5 @@ async function assertKnownMarker (dir: string, owner: DirOwner): Promise<void> {
   if (!known.success || known.data.conclave !== owner.kind) {
     throw new RunDirectoryError(`${join(dir, owner.marker)} is not a ${owner.kind} marker this Conclave knows (format version 1); a newer Conclave may have made ${dir}: use that, or choose another --out`)
   }
+  return known.data
 }

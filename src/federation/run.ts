@@ -8,7 +8,7 @@ import type { Weights } from '../ml/weights.ts'
 import { parseRunConfig, readConfigFile, type RunConfig } from './config.ts'
 import type { DriverFactory } from './driver.ts'
 import { sealRunDir } from './head.ts'
-import { assertNotInUse, assertResumable, lockRunDir, prepareRunDir } from './run-dir.ts'
+import { assertNotInUse, assertResumable, lockRunDir, markRunConfig, prepareRunDir } from './run-dir.ts'
 import { reportFiles, type RoundReport, type RunReport } from './report.ts'
 import { readRunView } from './run-view.ts'
 import type { RoundProgress } from './round-loop.ts'
@@ -56,7 +56,10 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
 }
 
 async function runLocked (config: RunConfig, options: RunOptions, { started, startedAt }: { started: number, startedAt: string }): Promise<RunReport> {
-  if (options.resume !== true) await writeRunConfig(options.out, config)
+  if (options.resume !== true) {
+    await writeRunConfig(options.out, config)
+    await markRunConfig(options.out)
+  }
   const logger = options.logger ?? silentLogger
   const backend = await initBackend({ logger })
   options.onProgress?.({ type: 'conclave:run:start', agents: config.agents, rounds: config.rounds, backend: backend.backend })

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { runFederation } from '../../src/federation/run.ts'
+import { readRunConfig, runFederation } from '../../src/federation/run.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
 const refused = { name: 'RunDirectoryError', code: 'ERR_RUN_DIRECTORY' }
@@ -54,6 +54,19 @@ describe('the run directory: --force replaces only what a Conclave run made', ()
     await expect(runFederation(tiny, { out, resume: true })).rejects.toMatchObject({ ...refused, message: expect.stringContaining('stopped before its first record: run it again with --config DIR/config.json --out DIR --force') })
     await runFederation(tiny, { out, force: true })
     expect(await readdir(out)).toEqual(expect.arrayContaining(['ledger', 'report.json']))
+  })
+
+  it('refuses to resume a run whose config.json was changed since it began (its first rounds ran by the old settings), changing nothing', async () => {
+    const out = await tempDir()
+    await runFederation(tiny, { out })
+    const text = await readFile(join(out, 'config.json'), 'utf8')
+    const report = await readFile(join(out, 'report.json'))
+    await writeFile(join(out, 'config.json'), text.replace(/"seed": \d+/, '"seed": 43'))
+    await expect(readRunConfig(out)).rejects.toMatchObject({ ...refused, message: expect.stringContaining('config.json changed since the run began') })
+    await expect(runFederation(tiny, { out, resume: true })).rejects.toMatchObject(refused)
+    expect(await readFile(join(out, 'report.json'))).toEqual(report)
+    await writeFile(join(out, 'config.json'), text)
+    expect((await readRunConfig(out)).seed).toBe(tiny.seed)
   })
 
   it('refuses a marker it does not know (another format version) and a path that is a file', async () => {
