@@ -1,11 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { Vote } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
-import { type DriverFactory } from '../../src/federation/driver.ts'
-import { charterOf } from '../../src/federation/enrol.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { smallConfig, tempDir } from './helpers.ts'
+import { chartered, measuredVote, smallConfig, tempDir } from './helpers.ts'
 
 /**
  * A record is valid if it was valid when the ledger anchored it, for a live member, a member
@@ -15,18 +12,14 @@ import { smallConfig, tempDir } from './helpers.ts'
 describe('record lifetimes are checked at the block\'s time, live and on catching up', () => {
   let sim: Simulation
   const p = (i: number): Participant => sim.participants[i] as Participant
-  const byHand: DriverFactory = async participant => ({ openRound: async (round) => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
   afterEach(async () => { vi.restoreAllMocks(); await sim?.close() })
 
   it('a vote signed to live 61 s, counted live and by the audit, is counted by a member that catches up 10 minutes later', async () => {
-    sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: byHand })
-    await p(0).publishRecord(await charterOf(sim.config, sim.task, sim.store, sim.participants.map(q => q.did)))
-    await sim.settle()
+    sim = await chartered({ rounds: 1 })
     await sim.propose(1, [p(0)])
     const proposal = p(0).state.rounds.get(1)?.proposals[0] as string
     await p(2).vote(proposal, (await p(2).evaluate(proposal)).passes)
-    const evaluation = await p(1).evaluate(proposal)
-    const vote: Vote = { type: 'vote', federation: sim.config.federation, round: 1, proposal, accept: evaluation.passes, score: evaluation.score, rationale: 'short-lived', measurement: evaluation.measurement }
+    const vote = await measuredVote(sim, p(1), proposal, 'short-lived')
     const jwt = await p(1).identity.sign(vote, { expiresIn: 61 })
     const block = await sim.ledger.append(jwt, { after: proposal })
     await sim.bus.publish(sim.config.federation, { kind: 'record', block: block.id, jwt })

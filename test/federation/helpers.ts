@@ -4,8 +4,11 @@ import { join } from 'node:path'
 import { afterAll, expect } from 'vitest'
 import { audit } from '../../src/federation/audit.ts'
 import { parseRunConfig, type RunConfig, type RunConfigInput } from '../../src/federation/config.ts'
-import type { Simulation } from '../../src/federation/simulation.ts'
-import type { Vote } from '../../src/core/records.ts'
+import { Simulation } from '../../src/federation/simulation.ts'
+import type { Charter, Vote } from '../../src/core/records.ts'
+import type { DriverFactory } from '../../src/federation/driver.ts'
+import { charterOf } from '../../src/federation/enrol.ts'
+import type { Participant } from '../../src/federation/participant.ts'
 import { peekRecord, type Identity } from '../../src/identity/index.ts'
 
 /** Audits a simulation's ledger and store: every record passes, no vote refused. */
@@ -73,4 +76,24 @@ export async function inject (sim: Simulation, who: Identity, record: Parameters
 /** The errors by which the participants refused `block`, one per participant that did. */
 export function errorsFor (sim: Simulation, block: string): string[] {
   return sim.participants.flatMap(q => (sim.rejections.get(q.name) ?? []).filter(r => r.block === block).map(r => r.error.name))
+}
+
+/** A driver that proposes when its round opens and nothing more: the test casts every vote itself. */
+export const byHand: DriverFactory = async participant => ({ openRound: async round => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
+
+/** A small federation driven by hand, its charter (as `edit` leaves it) anchored by agent-1. */
+export async function chartered (overrides: RunConfigInput = {}, edit: (charter: Charter) => Charter = c => c): Promise<Simulation> {
+  const sim = await Simulation.create(smallConfig(overrides), { dir: await tempDir(), driver: byHand })
+  const founder = sim.participants[0] as Participant
+  await founder.publishRecord(edit(await charterOf(sim.config, sim.task, sim.store, sim.participants.map(q => q.did))))
+  await sim.settle()
+  return sim
+}
+
+/** The vote `voter` would cast on `proposal` as it measured it, not cast. */
+export async function measuredVote (sim: Simulation, voter: Participant, proposal: string, rationale: string): Promise<Vote> {
+  const evaluation = await voter.evaluate(proposal)
+  await sim.settle()
+  const round = voter.state.proposals.get(proposal)?.signed.record.round ?? 0
+  return { type: 'vote', federation: sim.config.federation, round, proposal, accept: evaluation.passes, score: evaluation.score, rationale, measurement: evaluation.measurement }
 }

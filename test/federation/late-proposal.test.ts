@@ -1,11 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Proposal } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
-import type { DriverFactory } from '../../src/federation/driver.ts'
-import { charterOf } from '../../src/federation/enrol.ts'
 import type { Participant } from '../../src/federation/participant.ts'
-import { Simulation } from '../../src/federation/simulation.ts'
-import { errorsFor, smallConfig, tempDir } from './helpers.ts'
+import type { Simulation } from '../../src/federation/simulation.ts'
+import { chartered, errorsFor } from './helpers.ts'
 
 /**
  * A member that did not propose waits for the recorder's decisions and anchors a proposal
@@ -15,14 +13,11 @@ import { errorsFor, smallConfig, tempDir } from './helpers.ts'
  */
 describe('a proposal anchored after its round\'s decisions', () => {
   let sim: Simulation
-  const byHand: DriverFactory = async participant => ({ openRound: async round => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
   afterEach(async () => { await sim?.close() })
 
   it('is refused by every peer and listed by the audit; the round gets its checkpoint', async () => {
-    sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: byHand })
+    sim = await chartered({ rounds: 1 })
     const [founder] = sim.participants as [Participant]
-    await founder.publishRecord(await charterOf(sim.config, sim.task, sim.store, sim.participants.map(q => q.did)))
-    await sim.settle()
     const recorder = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
     const [honest, hostile] = sim.participants.filter(q => q !== recorder) as [Participant, Participant]
     await sim.propose(1, [honest])

@@ -1,11 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Decision } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
-import type { DriverFactory } from '../../src/federation/driver.ts'
-import { charterOf } from '../../src/federation/enrol.ts'
 import type { Participant } from '../../src/federation/participant.ts'
-import { Simulation } from '../../src/federation/simulation.ts'
-import { errorsFor, inject, smallConfig, tempDir } from './helpers.ts'
+import type { Simulation } from '../../src/federation/simulation.ts'
+import { chartered, errorsFor, inject } from './helpers.ts'
 
 /**
  * The round's recorder, hostile, decides an honest proposal at once, before any vote: the
@@ -16,14 +14,11 @@ import { errorsFor, inject, smallConfig, tempDir } from './helpers.ts'
  */
 describe('a decision anchored inside its proposal\'s window before every judge voted', () => {
   let sim: Simulation
-  const byHand: DriverFactory = async participant => ({ openRound: async round => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
   afterEach(async () => { await sim?.close() })
 
   it('is refused by every peer and listed by the audit (PrematureDecisionError); the votes then cast count, and the recorder decides by them', async () => {
-    sim = await Simulation.create(smallConfig({ rounds: 1, agents: 3 }), { dir: await tempDir(), driver: byHand })
+    sim = await chartered({ rounds: 1, agents: 3 })
     const [founder] = sim.participants as [Participant]
-    await founder.publishRecord(await charterOf(sim.config, sim.task, sim.store, sim.participants.map(q => q.did)))
-    await sim.settle()
     const recorder = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
     const proposer = sim.participants.find(q => q !== recorder) as Participant
     await sim.propose(1, [proposer])
@@ -44,10 +39,8 @@ describe('a decision anchored inside its proposal\'s window before every judge v
   }, 240_000)
 
   it('is taken once the window has run out, whoever voted: a round whose judge never votes still closes', async () => {
-    sim = await Simulation.create(smallConfig({ rounds: 1, agents: 3 }), { dir: await tempDir(), driver: byHand })
+    sim = await chartered({ rounds: 1, agents: 3 })
     const [founder] = sim.participants as [Participant]
-    await founder.publishRecord(await charterOf(sim.config, sim.task, sim.store, sim.participants.map(q => q.did)))
-    await sim.settle()
     await sim.propose(1, [founder])
     const proposal = founder.state.rounds.get(1)?.proposals[0] as string
     const [, voter] = sim.participants as [Participant, Participant]

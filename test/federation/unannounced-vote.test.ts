@@ -1,11 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Vote } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
-import { type DriverFactory } from '../../src/federation/driver.ts'
-import { charterOf } from '../../src/federation/enrol.ts'
 import type { Participant } from '../../src/federation/participant.ts'
-import { Simulation } from '../../src/federation/simulation.ts'
-import { smallConfig, tempDir } from './helpers.ts'
+import type { Simulation } from '../../src/federation/simulation.ts'
+import { chartered, measuredVote } from './helpers.ts'
 
 /**
  * A member anchors a valid, in-window vote and never announces it on the bus, or announces
@@ -17,21 +15,15 @@ import { smallConfig, tempDir } from './helpers.ts'
 describe('records anchored but not announced, or announced out of the ledger\'s order', () => {
   let sim: Simulation
   const p = (i: number): Participant => sim.participants[i] as Participant
-  const byHand: DriverFactory = async participant => ({ openRound: async (round) => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
   afterEach(async () => { await sim?.close() })
 
   it('a vote anchored and never announced is counted by the recorder, every peer and the audit alike', async () => {
-    sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: byHand })
-    await p(0).publishRecord(await charterOf(sim.config, sim.task, sim.store, sim.participants.map(q => q.did)))
-    await sim.settle()
+    sim = await chartered({ rounds: 1 })
     await sim.propose(1, [p(0)])
     const proposal = p(0).state.rounds.get(1)?.proposals[0] as string
-    // agent-3 votes honestly (anchored + announced)
+    // agent-3 votes, anchored and announced; agent-2 anchors a vote as it measured and announces nothing
     await p(2).vote(proposal, (await p(2).evaluate(proposal)).passes)
-    // agent-2 (hostile) measures honestly, signs a legal vote, anchors it, but does NOT announce it
-    const evaluation = await p(1).evaluate(proposal)
-    await sim.settle()
-    const vote: Vote = { type: 'vote', federation: sim.config.federation, round: 1, proposal, accept: evaluation.passes, score: evaluation.score, rationale: 'silent', measurement: evaluation.measurement }
+    const vote = await measuredVote(sim, p(1), proposal, 'silent')
     const jwt = await p(1).identity.sign(vote)
     const block = await sim.ledger.append(jwt, { after: proposal })
     await sim.settle()
@@ -44,16 +36,11 @@ describe('records anchored but not announced, or announced out of the ledger\'s 
   }, 240_000)
 
   it('two votes by one voter announced in the reverse of the ledger\'s order: every member counts the first anchored, as the audit does', async () => {
-    sim = await Simulation.create(smallConfig({ rounds: 1, agents: 4, quorum: { kind: 'count', count: 1 } }), { dir: await tempDir(), driver: byHand })
-    const c = await charterOf(sim.config, sim.task, sim.store, sim.participants.map(q => q.did))
-    // a judgement under which the voter may vote either way from the same measurement
-    await p(0).publishRecord({ ...c, acceptance: { ...c.acceptance!, judgement: 'model' } })
-    await sim.settle()
+    // A judgement under which the voter may vote either way from the same measurement.
+    sim = await chartered({ rounds: 1, agents: 4, quorum: { kind: 'count', count: 1 } }, c => ({ ...c, acceptance: { ...c.acceptance!, judgement: 'model' } }))
     await sim.propose(1, [p(0)])
     const proposal = p(0).state.rounds.get(1)?.proposals[0] as string
-    const evaluation = await p(1).evaluate(proposal)
-    await sim.settle()
-    const base: Vote = { type: 'vote', federation: sim.config.federation, round: 1, proposal, accept: true, score: evaluation.score, rationale: 'x', measurement: evaluation.measurement, judgement: 'model' }
+    const base: Vote = { ...await measuredVote(sim, p(1), proposal, 'x'), judgement: 'model' }
     const accept = await p(1).identity.sign({ ...base, accept: true })
     const reject = await p(1).identity.sign({ ...base, accept: false })
     const a = await sim.ledger.append(accept, { after: proposal })
