@@ -42,8 +42,11 @@ const Marker = z.object({
 
 /** Records in the marker what `config.json` holds as the run begins, so that a resume can tell it was not changed since. */
 export async function markRunConfig (dir: string): Promise<void> {
-  const config = createHash('sha256').update(await readFile(join(dir, 'config.json'))).digest('hex')
-  await writeAtomic(join(dir, RUN_MARKER), JSON.stringify({ conclave: 'run', version: 1, config }) + '\n')
+  await writeAtomic(join(dir, RUN_MARKER), JSON.stringify({ conclave: 'run', version: 1, config: await configHash(dir) }) + '\n')
+}
+
+async function configHash (dir: string): Promise<string> {
+  return createHash('sha256').update(await readFile(join(dir, 'config.json'))).digest('hex')
 }
 
 /**
@@ -124,8 +127,7 @@ export async function assertResumable (dir: string): Promise<void> {
   const unstarted = missing.length === 1 && missing[0] === 'ledger'
   if (missing.length > 0) throw new RunDirectoryError(`${dir} holds no run to resume: it has no ${missing.join(', ')}${unstarted ? '; it was stopped before its first record: run it again with --config DIR/config.json --out DIR --force' : ''}`)
   const { config } = await assertKnownMarker(dir, RUN_OWNER)
-  const now = createHash('sha256').update(await readFile(join(dir, 'config.json'))).digest('hex')
-  if (config !== undefined && config !== now) {
+  if (config !== undefined && config !== await configHash(dir)) {
     throw new RunDirectoryError(`${dir}/config.json changed since the run began: a resume continues the run with the settings it began with (its first rounds ran by them); put them back, or start a new run`)
   }
 }

@@ -150,7 +150,6 @@ export class Simulation {
     return sim
   }
 
-  /** Participant `index` (agent-N) with its key from the run directory. */
   /** Unix seconds on the federation's clock, which runs ahead of the system's by every window that ran out unfilled: what a record signed now says. */
   now (): number {
     return this.#clock.now()
@@ -161,6 +160,7 @@ export class Simulation {
     return this.buses.of(0)
   }
 
+  /** Participant `index` (agent-N) with its key from the run directory. */
   async #participant (index: number): Promise<Participant> {
     const { config, task, store, ledger } = this
     const bus = this.buses.of(index)
