@@ -58,6 +58,10 @@ export function ledgerTests (name: string, factory: LedgerFactory): void {
         const blocks = await all(ledger)
         expect(blocks).toEqual(appended)
         expect(blocks.map(b => b.record)).toEqual(jwts)
+        // From a position on: what a member handles next, in the ledger's order.
+        const from5: Block[] = []
+        for await (const b of ledger.blocks({ from: 5 })) from5.push(b)
+        expect(from5).toEqual(appended.slice(5))
         const position = new Map(blocks.map((b, i) => [b.id, i]))
         blocks.forEach((b, i) => {
           expect(b.seq).toBe(i)
