@@ -20,7 +20,7 @@ export const RUN_LOCK = '.conclave-lock'
  * Everything a run writes at the top of its directory (besides the marker). `--force`
  * removes these and nothing else; a directory holding anything more is refused.
  */
-export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'config.json', 'report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg', MANIFEST_FILE, HEAD_FILE, RUN_LOCK]
+export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'config.json', 'report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg', MANIFEST_FILE, HEAD_FILE, RUN_LOCK, `${RUN_MARKER}.tmp`]
 
 /** What Conclave makes a directory for: a run (`conclave run`) or a model taken out of one (`conclave export`). */
 export interface DirOwner {

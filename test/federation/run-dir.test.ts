@@ -69,6 +69,14 @@ describe('the run directory: --force replaces only what a Conclave run made', ()
     expect((await readRunConfig(out)).seed).toBe(tiny.seed)
   })
 
+  it('takes with --force a run killed as it re-wrote its marker (the marker\'s half-written copy beside it)', async () => {
+    const out = await tempDir()
+    await writeFile(join(out, '.conclave-run'), JSON.stringify({ conclave: 'run', version: 1 }))
+    await writeFile(join(out, '.conclave-run.tmp'), '{"conclave":"ru')
+    await runFederation(tiny, { out, force: true })
+    expect(await readdir(out)).not.toContain('.conclave-run.tmp')
+  })
+
   it('refuses a marker it does not know (another format version) and a path that is a file', async () => {
     const out = await tempDir()
     await writeFile(join(out, '.conclave-run'), JSON.stringify({ conclave: 'run', version: 99 }))
