@@ -1,9 +1,9 @@
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { RunDirectoryError } from '../core/errors.ts'
 import { writeAtomic } from '../core/files.ts'
+import { sha256Hex } from './content.ts'
 import { HEAD_FILE } from './head.ts'
 import { MANIFEST_FILE } from './manifest.ts'
 
@@ -40,13 +40,18 @@ const Marker = z.object({
   config: z.string().regex(/^[0-9a-f]{64}$/).optional()
 }).strict()
 
+/** The marker's text: who made the directory, and for a run what its config.json held as it began. */
+function markerText (marker: z.infer<typeof Marker>): string {
+  return JSON.stringify(marker) + '\n'
+}
+
 /** Records in the marker what `config.json` holds as the run begins, so that a resume can tell it was not changed since. */
 export async function markRunConfig (dir: string): Promise<void> {
-  await writeAtomic(join(dir, RUN_MARKER), JSON.stringify({ conclave: 'run', version: 1, config: await configHash(dir) }) + '\n')
+  await writeAtomic(join(dir, RUN_MARKER), markerText({ conclave: 'run', version: 1, config: await configHash(dir) }))
 }
 
 async function configHash (dir: string): Promise<string> {
-  return createHash('sha256').update(await readFile(join(dir, 'config.json'))).digest('hex')
+  return sha256Hex(await readFile(join(dir, 'config.json')))
 }
 
 /**
@@ -63,7 +68,7 @@ export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { 
   const entries = await entriesOf(dir)
   if (entries === undefined || entries.length === 0) {
     await mkdir(dir, { recursive: true })
-    await writeFile(join(dir, owner.marker), JSON.stringify({ conclave: owner.kind, version: 1 }) + '\n')
+    await writeFile(join(dir, owner.marker), markerText({ conclave: owner.kind, version: 1 }))
     return
   }
   if (!entries.includes(owner.marker)) {
