@@ -2,12 +2,11 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Vote } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { putModel } from '../../src/federation/content.ts'
-import type { DriverFactory } from '../../src/federation/driver.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { createIdentity, type Identity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
-import { errorsFor as refusals, inject as injectAs, smallConfig, tempDir } from './helpers.ts'
+import { byHand, errorsFor as refusals, inject as injectAs, smallConfig, tempDir } from './helpers.ts'
 
 /**
  * Hostile input arrives while a real (embedded) federation runs a round. Each bad record
@@ -110,7 +109,6 @@ describe('votes timed by the ledger, not by their signers', () => {
   let sim: Simulation
   const p = (i: number): Participant => sim.participants[i] as Participant
   /** Every participant votes only when told: nobody's honest vote gets in the way of a late one. */
-  const byHand: DriverFactory = async participant => ({ openRound: async (round) => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
 
   beforeEach(async () => {
     sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: byHand })

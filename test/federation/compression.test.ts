@@ -12,7 +12,7 @@ import { decodeUpdate, topkCount } from '../../src/ml/compression.ts'
 import { supportCosine } from '../../src/ml/similarity.ts'
 import { encodeRawSafetensors, type RawTensor } from '../../src/ml/safetensors.ts'
 import { toSafetensors, type Weights } from '../../src/ml/weights.ts'
-import { errorsFor, inject, smallConfig, tempDir } from './helpers.ts'
+import { byHand, errorsFor, inject, smallConfig, tempDir } from './helpers.ts'
 import type { Compression } from '../../src/core/terms.ts'
 
 const TOPK: Compression = { kind: 'topk', fraction: 0.05 }
@@ -115,7 +115,6 @@ describe('a charter\'s compression', () => {
 
   describe('an update whose bytes break the compression', () => {
     /** Every participant votes only when told. */
-    const byHand: DriverFactory = async participant => ({ openRound: async (round) => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
 
     it('is judged unusable by every peer, and fails the audit once a decision merges it', async () => {
       const sim = await federation(TOPK, { driver: byHand })

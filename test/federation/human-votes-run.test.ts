@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { HumanVotes } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
-import type { DriverFactory } from '../../src/federation/driver.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { inject, smallConfig, tempDir } from './helpers.ts'
+import { byHand, inject, smallConfig, tempDir } from './helpers.ts'
 
 const ALICE = '@alice:localhost'
 
@@ -17,7 +16,6 @@ describe.each<[HumanVotes]>([['advisory'], ['counted']])('human votes in a run, 
   let sim: Simulation
   const p = (i: number): Participant => sim.participants[i] as Participant
   /** Nobody votes unless told: the test decides what each vote says. */
-  const byHand: DriverFactory = async participant => ({ openRound: async (round) => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
   afterEach(async () => { await sim?.close() })
 
   async function proposed (): Promise<string> {
@@ -74,7 +72,6 @@ describe.each<[HumanVotes]>([['advisory'], ['counted']])('human votes in a run, 
 
 describe('an advisory human vote counted by the recorder', () => {
   it('fails the audit at that decision', async () => {
-    const byHand: DriverFactory = async participant => ({ openRound: async (round) => { await participant.propose(round) }, busy: false, idle: async () => {}, close: async () => {} })
     const sim = await Simulation.create(smallConfig({ rounds: 1, researchers: [ALICE] }), { dir: await tempDir(), driver: byHand })
     try {
       await sim.charter()
