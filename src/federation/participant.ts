@@ -193,8 +193,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** Called by the round loop when the validation window closes (the round's recorder anchors its records). */
   async closeRound (round: number, options: AbortOptions = {}): Promise<void> {
-    // Decided from every record my ledger holds, announced or not, as every peer and the audit will check it.
-    return this.#run(async o => { await catchUp(this.#ctx, { react: true }, o); await closeRound(this.#ctx, { round }, o) }, options)
+    return this.#run(async o => {
+      // The recorder decides from every record its ledger holds, announced or not, as every peer and the audit will check
+      // it; the others handle its decisions as they come (a member that stopped hearing the bus stays behind).
+      if (this.state.recorder(round) === this.did) await catchUp(this.#ctx, { react: true }, o)
+      await closeRound(this.#ctx, { round }, o)
+    }, options)
   }
 
   /** Runs a step in my queue, its progress reported as my events. */
