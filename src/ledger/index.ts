@@ -104,6 +104,8 @@ export interface CreateLedgerOptions {
   room?: string
   /** The DID that anchors the charter: a replica keeps only its blocks until it holds the charter. */
   founder?: string
+  /** The members the run names: a replica holds only their blocks while it waits for the charter. */
+  members?: readonly string[]
   logger?: Logger
   /** Unix seconds, what an embedded ledger dates new blocks by. @default the system clock */
   clock?: () => number
@@ -116,7 +118,7 @@ export async function createLedger (config: LedgerConfig, options: CreateLedgerO
     case 'replica': {
       // A copy without a bus would fail only at its first append; a read-only copy is openReplica's (audit-dir.ts).
       if (options.bus === undefined || options.room === undefined) throw new ConfigError('ledger.kind replica needs the federation\'s bus and room')
-      return (await import('./replica.ts')).openReplica({ dir: options.dir, bus: options.bus, room: options.room, founder: options.founder, difficulty: config.difficulty, logger: options.logger, clock: options.clock })
+      return (await import('./replica.ts')).openReplica({ dir: options.dir, bus: options.bus, room: options.room, founder: options.founder, members: options.members, difficulty: config.difficulty, logger: options.logger, clock: options.clock })
     }
     case 'iota': return (await import('./iota.ts')).createIotaLedger({ ...config, identity: options.identity, logger: options.logger })
   }

@@ -35,10 +35,11 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   bad block is logged and never written, with a named error; ingestion of good ones goes on.
  * - Members: once this copy holds a charter, only blocks its members signed are kept; before
  *   it, only the founder's (`founder`). A block that waits for its parents before the charter
- *   is held whoever signed it (a bus may deliver a member's block early) and judged when it
- *   is kept; once the charter is kept, non-members' waiting blocks are refused. A copy opened
- *   without a founder keeps any signer's blocks until a charter arrives, and the first charter
- *   decides (tests; not for a federation).
+ *   may be a member's that came early (a bus may reorder): it is held if its signer is one of
+ *   the members this copy's run names (`members`), or whoever signed it when the run names
+ *   none, and judged when it is kept; once the charter is kept, non-members' waiting blocks
+ *   are refused. A copy opened without a founder keeps any signer's blocks until a charter
+ *   arrives, and the first charter decides (tests; not for a federation).
  * - Time: a block dated more than `aheadSeconds` ahead of this copy's clock, more than
  *   `lagSeconds` before the newest block this copy holds, or before any block it approves is
  *   refused (ImplausibleBlockTimeError). A live copy's newest block is about its clock, so a
@@ -48,8 +49,9 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  * - Orphans: a block whose parents have not arrived waits, at most MAX_ORPHANS_PER_SENDER per
  *   signer (OrphanLimitError beyond: a flood fills only its own sender's share, so it can
  *   neither evict nor crowd out another member's early block), and is ingested right after
- *   them. While the members are not known, at most MAX_ORPHANS wait in all, the founder's
- *   aside. A refused block's waiting descendants are refused with it.
+ *   them. While no members are known (no charter, and the run names none), at most MAX_ORPHANS
+ *   wait in all, the founder's aside: throwaway keys can fill that, so a federation names its
+ *   members. A refused block's waiting descendants are refused with it.
  * - Copies agree on the set of blocks as long as they all receive the same blocks; they
  *   agree on the order too when the bus delivers in one order to everyone (a Matrix room's
  *   timeline does). Where two blocks anchor the same record, the first delivered wins.
@@ -90,6 +92,12 @@ export interface ReplicaOptions {
    * blocks are kept until the first charter arrives.
    */
   founder?: string
+  /**
+   * The members this copy's run names (its config's): before the charter, only their blocks
+   * may wait for parents, so strangers' orphans cannot crowd out a member's early block. The
+   * charter, once kept, decides who is a member. Leave out where none are known in advance.
+   */
+  members?: readonly string[]
   /** How far ahead of this copy's clock a block may be dated, in seconds. @default 60 */
   aheadSeconds?: number
   /** How far before the newest block this copy holds an arriving block may be dated, in seconds. @default 300 */
@@ -102,7 +110,7 @@ const DEFAULT_AHEAD_SECONDS = 60
 const DEFAULT_LAG_SECONDS = 300
 /** Blocks held for missing parents per signer; beyond this a new one of theirs is refused (a flood, or a parent that never comes). */
 export const MAX_ORPHANS_PER_SENDER = 256
-/** Blocks held for missing parents in all, while the members are not known (no founder, no charter yet). */
+/** Blocks held for missing parents in all, while no members are known (no charter yet, none named by the run). */
 const MAX_ORPHANS = 10_000
 
 const REPLICA: BlockFormat = { name: 'replica', id: replicaId }
@@ -126,6 +134,7 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
     waitMs: options.waitMs ?? DEFAULT_WAIT_MS,
     clock: options.clock ?? ((): number => Math.floor(Date.now() / 1000)),
     founder: options.founder,
+    expected: options.members === undefined ? undefined : new Set(options.members),
     aheadSeconds: options.aheadSeconds ?? DEFAULT_AHEAD_SECONDS,
     lagSeconds: options.lagSeconds ?? DEFAULT_LAG_SECONDS
   })
@@ -143,7 +152,7 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
 /** What a caller waiting on a block id learns: the block, or why it was refused. */
 type Outcome = Block | ConclaveError
 
-interface Settings { waitMs: number, clock: () => number, founder?: string, aheadSeconds: number, lagSeconds: number }
+interface Settings { waitMs: number, clock: () => number, founder?: string, expected?: ReadonlySet<string>, aheadSeconds: number, lagSeconds: number }
 
 /** A checked block waiting for its parents, and who signed it. */
 interface Orphan { block: ReplicaBlock, signer: string }
@@ -290,7 +299,7 @@ class Replica implements Ledger {
     // Before the charter, a block waiting for parents may be a member's that came early (a
     // bus may reorder): its signer is judged when it is kept, once the charter is known.
     const judged = this.#members !== undefined || missing.length === 0
-    const outsider = judged ? this.#outsider(b.id, issuer) : undefined
+    const outsider = judged ? this.#outsider(b.id, issuer) : this.#unexpected(b.id, issuer)
     if (outsider !== undefined) { this.#refuse(b.id, outsider); return }
     if (this.#held.anchors(b.record)) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already anchored under another block`)); return }
     const full = missing.length > 0 ? this.#orphanLimit(issuer) : undefined
@@ -323,6 +332,13 @@ class Replica implements Ledger {
     return new NotMemberError(`block ${id} is signed by ${signer}, who is not ${this.#members === undefined ? 'the founder' : 'a member'}`)
   }
 
+  /** Why block `id`, waiting for parents before the charter, may not wait: its signer is not one the run names. */
+  #unexpected (id: string, signer: string): NotMemberError | undefined {
+    const { expected, founder } = this.#settings
+    if (expected === undefined || expected.has(signer) || signer === founder) return undefined
+    return new NotMemberError(`block ${id} waits for parents before the charter, signed by ${signer}, whom this copy's run does not name`)
+  }
+
   /** Why a block's time is implausible to this copy on arrival, or undefined. Its parents' times are checked when it is kept. */
   #timeFault (b: ReplicaBlock): string | undefined {
     const { clock, aheadSeconds, lagSeconds } = this.#settings
@@ -336,7 +352,7 @@ class Replica implements Ledger {
   /** Why `signer` may not have one more block wait for its parents, or undefined. */
   #orphanLimit (signer: string): string | undefined {
     if ((this.#waiting.get(signer) ?? 0) >= MAX_ORPHANS_PER_SENDER) return `${MAX_ORPHANS_PER_SENDER} blocks of its signer already do`
-    if (this.#members === undefined && signer !== this.#settings.founder && this.#pending.size >= MAX_ORPHANS) return `${MAX_ORPHANS} blocks already do`
+    if (this.#members === undefined && this.#settings.expected === undefined && signer !== this.#settings.founder && this.#pending.size >= MAX_ORPHANS) return `${MAX_ORPHANS} blocks already do`
     return undefined
   }
 

@@ -7,7 +7,7 @@ import type { Logger } from '../../src/core/logger.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import type { Ledger } from '../../src/ledger/index.ts'
-import { MAX_ORPHANS_PER_SENDER, openReplica } from '../../src/ledger/replica.ts'
+import { MAX_ORPHANS_PER_SENDER, openReplica, type ReplicaOptions } from '../../src/ledger/replica.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import type { Bus, ReplicaBlock } from '../../src/transport/index.ts'
 import { all, charterOf, forge, vote } from './helpers.ts'
@@ -57,13 +57,18 @@ async function flood (jwt: string): Promise<ReplicaBlock[]> {
 }
 
 describe('a replica under a flood of orphan blocks', () => {
-  async function chartered (logger: Logger): Promise<{ bus: Bus, ledger: Ledger, genesis: ReplicaBlock, close: () => Promise<void> }> {
+  async function opened (logger: Logger, options: Partial<ReplicaOptions> = {}): Promise<{ bus: Bus, ledger: Ledger, close: () => Promise<void> }> {
     const bus = createLocalBus()
-    const ledger = await openReplica({ dir: await mkdtemp(join(tmpdir(), 'conclave-flood-')), bus, room: ROOM, difficulty: 4, founder: founder.did, logger })
+    const ledger = await openReplica({ dir: await mkdtemp(join(tmpdir(), 'conclave-flood-')), bus, room: ROOM, difficulty: 4, founder: founder.did, logger, ...options })
+    return { bus, ledger, close: async () => { await ledger.close(); await bus.close() } }
+  }
+
+  async function chartered (logger: Logger): Promise<{ bus: Bus, ledger: Ledger, genesis: ReplicaBlock, close: () => Promise<void> }> {
+    const { bus, ledger, close } = await opened(logger)
     const genesis = await forge(await founder.sign(charter))
     await bus.publish(ROOM, { kind: 'block', block: genesis })
     expect(await ledger.get(genesis.id)).toBeDefined()
-    return { bus, ledger, genesis, close: async () => { await ledger.close(); await bus.close() } }
+    return { bus, ledger, genesis, close }
   }
 
   /** A member's block that arrives before its parent, after the flood; then the parent. */
@@ -102,6 +107,28 @@ describe('a replica under a flood of orphan blocks', () => {
       expect((await all(ledger)).map(b => b.id)).toEqual([genesis.id, ...kept])
       expect(Object.fromEntries(logger.refused)).toEqual({ OrphanLimitError: FLOOD - MAX_ORPHANS_PER_SENDER })
       expect(await ledger.verify()).toEqual({ ok: true, blocks: 3 })
+    } finally { await close() }
+  })
+
+  it(`before the charter, refuses orphans from signers its run does not name (${FLOOD} from 40 throwaway keys) and keeps a member's early block`, async () => {
+    const logger = tally()
+    const { bus, ledger, close } = await opened(logger, { members: [founder.did, honest.did, hostile.did] })
+    try {
+      // A flood sent before the federation starts: 40 keys, a share each, enough to fill any cap on all senders.
+      const keys = Array.from({ length: 40 }, () => createIdentity(randomSecretKey()))
+      const perKey = Math.ceil(FLOOD / keys.length)
+      for (const key of keys) {
+        const jwt = await key.sign(vote(0))
+        for (let i = 0; i < perKey; i++) await bus.publish(ROOM, { kind: 'block', block: await forge(jwt, [randomBytes(32).toString('hex')]) })
+      }
+      // Then a member's block overtakes the charter it descends from.
+      const genesis = await forge(await founder.sign(charter))
+      const early = await forge(await honest.sign(vote(1)), [genesis.id])
+      await bus.publish(ROOM, { kind: 'block', block: early })
+      await bus.publish(ROOM, { kind: 'block', block: genesis })
+      expect(await ledger.get(early.id)).toBeDefined()
+      expect((await all(ledger)).map(b => b.id)).toEqual([genesis.id, early.id])
+      expect(Object.fromEntries(logger.refused)).toEqual({ NotMemberError: perKey * keys.length })
     } finally { await close() }
   })
 })
