@@ -15,7 +15,7 @@ import type { Distillation } from './distill.ts'
 import { PhaseTimer } from './phases.ts'
 import { FederationState, type ProposalEntry } from './state.ts'
 import { anchorRecord } from './steps/anchor.ts'
-import { closeRound } from './steps/close-round.ts'
+import { closeRound, isMyTurn } from './steps/close-round.ts'
 import { distill, distillable, teacherUse, undistilled, type TeacherUse } from './steps/distill.ts'
 import { evaluate } from './steps/evaluate.ts'
 import { catchUp, receive, type Later } from './steps/inbox.ts'
@@ -191,13 +191,14 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   /** My judge's score of a stored model (a checkpoint) on my validation examples. */
   async score (model: ModelRef, options: AbortOptions = {}): Promise<ModelScore> { return this.#run(o => scoreModel(this.#ctx, { model }, o), options) }
 
-  /** Called by the round loop when the validation window closes (the round's recorder anchors its records). */
-  async closeRound (round: number, options: AbortOptions = {}): Promise<void> {
+  /** Called by the round loop when the validation window closes (the round's recorder anchors its records), and as the standby of `rank` gets its turn. */
+  async closeRound (round: number, options: AbortOptions & { rank?: number } = {}): Promise<void> {
+    const rank = options.rank ?? 0
     return this.#run(async o => {
       // The recorder decides from every record its ledger holds, announced or not, as every peer and the audit will check
       // it; the others handle its decisions as they come (a member that stopped hearing the bus stays behind).
-      if (this.state.recorder(round) === this.did) await catchUp(this.#ctx, { react: true }, o)
-      await closeRound(this.#ctx, { round }, o)
+      if (isMyTurn(this.#ctx, round, rank)) await catchUp(this.#ctx, { react: true }, o)
+      await closeRound(this.#ctx, { round, rank }, o)
     }, options)
   }
 

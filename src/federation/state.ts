@@ -98,6 +98,8 @@ export class FederationState {
   #roster?: Roster
   /** Who has proposed in each round: a second proposal is refused without a scan of the round's. */
   readonly #proposers = new Map<number, Set<Did>>()
+  /** When the current round opened: its charter's or the last checkpoint's block time (standbyAt). */
+  #openedAt = 0
   /** Each member's decided proposals, (round, merged): standing is asked of every vote, and a scan of every proposal grew with the ledger. */
   readonly #decisions = new Map<Did, Array<{ round: number, merged: boolean }>>()
 
@@ -201,6 +203,35 @@ export class FederationState {
   }
 
   recorder (round: number): Did { return recorderInTurn(this.#rosterOf(this.#charter()).sorted, round) }
+
+  /** The member `rank` places after round `round`'s recorder in DID order (rank 0: the recorder), who stands in for it in turn. */
+  standby (round: number, rank: number): Did {
+    const { sorted } = this.#rosterOf(this.#charter())
+    return recorderInTurn(sorted, round + rank)
+  }
+
+  /**
+   * From when the standby of `rank` may record the current round `round`: a window past its
+   * last proposal's window (or its opening, without proposals) for each rank, as the ledger
+   * dates blocks; undefined once every member has had its turn. A recorder that never records
+   * would otherwise stop the federation: no one else may record its round.
+   */
+  standbyAt (round: number, rank: number): number | undefined {
+    const { members, windowSeconds } = this.#charter().record
+    if (rank < 1 || rank >= members.length) return undefined
+    const due = Math.max(this.#openedAt, ...(this.rounds.get(round)?.proposals ?? []).map(id => this.#proposal(id).time + windowSeconds))
+    return due + rank * windowSeconds
+  }
+
+  /** Whether `member` may record round `round` in a block dated `time`: its recorder, or a standby whose turn has come. */
+  mayRecord (member: Did, round: number, time: number): boolean {
+    if (member === this.recorder(round)) return true
+    const { members } = this.#charter().record
+    for (let rank = 1; rank < members.length; rank++) {
+      if (this.standby(round, rank) === member) return time >= (this.standbyAt(round, rank) ?? Infinity)
+    }
+    return false
+  }
   currentRound (): number { return (this.global?.round ?? 0) + 1 }
 
   async #check (signed: SignedRecord, block: Block, ledger: ApplyOptions['ledger']): Promise<void> {
@@ -220,7 +251,7 @@ export class FederationState {
       case 'vote': return this.#checkVote(signed as SignedRecord<Vote>, block, ledger)
       case 'human-vote': return this.#checkHumanVote(signed as SignedRecord<HumanVote>, block, ledger)
       case 'decision': return this.#checkDecision(signed as SignedRecord<Decision>, block)
-      case 'checkpoint': return this.#checkCheckpoint(signed as SignedRecord<Checkpoint>)
+      case 'checkpoint': return this.#checkCheckpoint(signed as SignedRecord<Checkpoint>, block)
     }
   }
 
@@ -286,7 +317,7 @@ export class FederationState {
 
   #checkDecision (signed: SignedRecord<Decision>, block: Block): void {
     const { record, issuer } = signed
-    this.#assertRecorder(issuer, record.round, 'decision')
+    this.#assertRecorder(issuer, record.round, 'decision', block)
     const entry = this.proposals.get(record.proposal)
     if (entry === undefined) throw new UnknownProposalError(`decision on ${record.proposal}, which is not an anchored proposal`)
     if (entry.decision !== undefined) throw new AlreadyDecidedError(`${record.proposal} was already decided`)
@@ -304,9 +335,9 @@ export class FederationState {
     }
   }
 
-  #checkCheckpoint (signed: SignedRecord<Checkpoint>): void {
+  #checkCheckpoint (signed: SignedRecord<Checkpoint>, block: Block): void {
     const { record, issuer } = signed
-    this.#assertRecorder(issuer, record.round, 'checkpoint')
+    this.#assertRecorder(issuer, record.round, 'checkpoint', block)
     if (record.round !== this.currentRound()) throw new WrongRoundError(`checkpoint for round ${record.round} while round ${this.currentRound()} is open`)
     if (record.parent !== this.global?.model.cid) throw new WrongBaseModelError(`checkpoint parent ${record.parent} is not the global model`)
     const undecided = (this.rounds.get(record.round)?.proposals ?? []).filter(id => this.#proposal(id).decision === undefined)
@@ -323,6 +354,7 @@ export class FederationState {
       case 'charter':
         this.charter = signed as SignedRecord<Charter>
         this.global = { round: 0, model: record.initial }
+        this.#openedAt = block.time
         for (const m of record.members) this.reputation.set(m, { accepted: 0, rejected: 0, votes: 0 })
         return
       case 'proposal': {
@@ -363,13 +395,14 @@ export class FederationState {
         round.checkpoint = { block: block.id, record }
         this.rounds.set(record.round, round)
         this.global = { round: record.round, model: record.model }
+        this.#openedAt = block.time
       }
     }
   }
 
-  #assertRecorder (issuer: Did, round: number, what: string): void {
-    const recorder = this.recorder(round)
-    if (issuer !== recorder) throw new NotRecorderError(`${issuer} anchored a ${what} for round ${round}, whose recorder is ${recorder}`)
+  #assertRecorder (issuer: Did, round: number, what: string, block: Block): void {
+    if (this.mayRecord(issuer, round, block.time)) return
+    throw new NotRecorderError(`${issuer} anchored a ${what} for round ${round} at ${block.time}, whose recorder is ${this.recorder(round)} and whose standbys' turns have not come to it`)
   }
 
   #rosterOf (charter: SignedRecord<Charter>): Roster {

@@ -160,6 +160,22 @@ describe('FederationState', () => {
     expect(state.proposals.get(p.id)?.decision?.record.accepted).toBe(false)
   })
 
+  it('lets the members after the recorder record in turn, a window apart, once its round is a window past its last proposal\'s (NotRecorderError before)', async () => {
+    const p = await block(member(a), proposal())
+    await state.apply(p, { ledger })
+    expect([state.standbyAt(1, 1), state.standbyAt(1, 2), state.standbyAt(1, 3)]).toEqual([T0 + 1200, T0 + 1800, undefined])
+    const [first, second] = [1, 2].map(rank => members.find(m => m.did === state.standby(1, rank)) as Identity) as [Identity, Identity]
+    expect(new Set([state.recorder(1), first.did, second.did]).size).toBe(3)
+    const decision = { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) } as ConclaveRecord
+    await expect(state.apply(await block(first, decision, T0 + 1199), { ledger })).rejects.toMatchObject({ name: 'NotRecorderError' })
+    await expect(state.apply(await block(second, decision, T0 + 1200), { ledger })).rejects.toMatchObject({ name: 'NotRecorderError' })
+    await state.apply(await block(first, decision, T0 + 1200), { ledger })
+    const checkpoint: ConclaveRecord = { type: 'checkpoint', federation: 'fed', round: 1, parent: CID_A, model: { cid: CID_B, sha256: sha('next') }, merged: [] }
+    await state.apply(await block(second, checkpoint, T0 + 1800), { ledger })
+    // Round 2 opened at T0 + 1800: its standbys' turns count from there.
+    expect(state.standbyAt(2, 1)).toBe(T0 + 2400)
+  })
+
   it('refuses a checkpoint before every proposal is decided, or one that merges the wrong set', async () => {
     const p = await block(member(a), proposal())
     await state.apply(p, { ledger })

@@ -9,11 +9,12 @@ export type CloseContext = AnchorContext & MergeContext
 /**
  * When the validation window closes, the round's recorder anchors a decision per open
  * proposal, then (once they are applied: see recordCheckpoint) the checkpoint; everyone
- * else derives the same records and checks the recorder's against their own.
+ * else derives the same records and checks the recorder's against their own. Called for
+ * a standby's turn (`rank`, state.ts standbyAt), that standby records what is still open.
  */
-export async function closeRound (ctx: CloseContext, { round }: { round: number }, options: AbortOptions = {}): Promise<void> {
+export async function closeRound (ctx: CloseContext, { round, rank = 0 }: { round: number, rank?: number }, options: AbortOptions = {}): Promise<void> {
   const { state } = ctx
-  if (state.recorder(round) !== ctx.identity.did) return
+  if (!isMyTurn(ctx, round, rank)) return
   const open = (state.rounds.get(round)?.proposals ?? []).flatMap(id => state.proposals.get(id) ?? []).filter(e => e.decision === undefined)
   if (open.length === 0) return recordCheckpoint(ctx, { round }, options)
   for (const entry of open) {
@@ -21,7 +22,13 @@ export async function closeRound (ctx: CloseContext, { round }: { round: number 
   }
 }
 
-/** Whether every proposal of the round has its decision: then the recorder anchors the checkpoint. */
+/** Whether I am the round's recorder (rank 0) or its standby of `rank` and may record now: one member at a time, so none anchors a twin. */
+export function isMyTurn (ctx: Pick<CloseContext, 'state' | 'identity' | 'now'>, round: number, rank: number): boolean {
+  const me = ctx.identity.did
+  return ctx.state.standby(round, rank) === me && ctx.state.mayRecord(me, round, ctx.now())
+}
+
+/** Whether every proposal of the round has its decision: then whoever anchored the last one anchors the checkpoint. */
 export function roundDecided ({ state }: Pick<StepContext, 'state'>, round: number): boolean {
   return (state.rounds.get(round)?.proposals ?? []).every(id => state.proposals.get(id)?.decision !== undefined)
 }

@@ -153,7 +153,7 @@ async function react (ctx: InboxContext, { signed, block, ownMerge, later }: { s
       // merged meanwhile; an agent judges when its model says, its evaluate call waiting for this fetch outside my turn (participant.ts).
       later(fetchAhead(ctx, entry, options), async o => { if (ctx.autoVote && record.round >= state.currentRound()) await actingOn(ctx, block, async () => judgeArrival(ctx, entry, o)) })
     } else if (ctx.autoVote) await judgeArrival(ctx, entry, options)
-  } else if (record.type === 'decision' && !held.replaying && state.recorder(record.round) === ctx.identity.did && roundDecided(ctx, record.round)) {
+  } else if (record.type === 'decision' && !held.replaying && signed.issuer === ctx.identity.did && roundDecided(ctx, record.round)) {
     await recordCheckpoint(ctx, { round: record.round }, options)
   } else if (record.type === 'human-vote' && !held.replaying) {
     await confirmReaction(ctx, { block, record }, options)
