@@ -4,7 +4,7 @@ import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 // The binary scripts/services/kubo.sh built and cached (the suite's setup runs it first).
-const BIN = join(process.env.CONCLAVE_CACHE ?? join(homedir(), '.cache', 'conclave'), 'bin', `ipfs-${process.env.KUBO_VERSION ?? 'v0.43.0'}`)
+export const BIN = join(process.env.CONCLAVE_CACHE ?? join(homedir(), '.cache', 'conclave'), 'bin', `ipfs-${process.env.KUBO_VERSION ?? 'v0.43.0'}`)
 
 export interface KuboNode { url: string, swarm: string, env: NodeJS.ProcessEnv, daemon: ChildProcess }
 

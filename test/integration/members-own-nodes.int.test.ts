@@ -1,8 +1,10 @@
+import { execFile, execFileSync } from 'node:child_process'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { connect, kuboNode, stop, type KuboNode } from './kubo-nodes.ts'
+import { promisify } from 'node:util'
+import { BIN, connect, kuboNode, stop, type KuboNode } from './kubo-nodes.ts'
 import { reportsOf, start, threeMembers, until, type Member } from './members.ts'
 import { uniqueName } from './synapse.ts'
 
@@ -30,6 +32,16 @@ describe('a federation whose members each have their own kubo node (Synapse + th
         expect(report.rounds.map(r => [r.accepts, r.rejects])).toEqual([[2, 1], [2, 1]])
       }
       expect(new Set(reports.map(r => r.audit.modelHash)).size).toBe(1)
+
+      // Later, alone: the others' machines are gone and its node collected its garbage. Its
+      // copy must still prove the run: the peers' Δw it judged and merged, and the charter's
+      // model, are pinned on its own node (before, they were fetched unpinned, and gc dropped them).
+      for (const n of nodes.slice(0, 2)) await stop(n)
+      const [, , own] = nodes as [KuboNode, KuboNode, KuboNode]
+      execFileSync(BIN, ['repo', 'gc'], { env: own.env, stdio: 'ignore' })
+      // A failed audit exits 1: its report is on stdout all the same.
+      const { stdout } = await promisify(execFile)('node_modules/.bin/node', ['bin/conclave.js', 'audit', join(root, 'agent-3'), '--kubo', own.url, '--json']).catch((err: { stdout: string }) => err)
+      expect(JSON.parse(stdout)).toMatchObject({ ok: true, modelHash: reports[2]?.audit.modelHash })
     } finally {
       for (const m of running) m.child.kill('SIGTERM')
       await Promise.all(running.map(async m => m.exited))

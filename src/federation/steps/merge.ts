@@ -2,6 +2,7 @@ import { DerivationMismatchError } from '../../core/errors.ts'
 import type { AbortOptions } from '../../core/options.ts'
 import type { Checkpoint } from '../../core/records.ts'
 import { weightsSha256 } from '../../ml/weights.ts'
+import { putModel } from '../content.ts'
 import { requireGlobal, type StepContext } from '../context.ts'
 import { mergeRound, trustOf, type GlobalModel } from '../merge.ts'
 import { fetchProposed } from './fetch-update.ts'
@@ -37,12 +38,17 @@ export async function merge (ctx: MergeContext, { round }: { round: number }, op
   })
 }
 
-/** My merge of a checkpoint's round, which must hash to the model the recorder anchored before it may become my global model. */
+/**
+ * My merge of a checkpoint's round, which must hash to the model the recorder anchored before
+ * it may become my global model. It is then put on my store, pinned, unless it is there: my
+ * copy of the run must replay the checkpoint when the recorder's node is gone.
+ */
 export async function checkMerge (ctx: MergeContext, { checkpoint }: { checkpoint: Checkpoint }, options: AbortOptions = {}): Promise<GlobalModel> {
   const merged = ctx.held.merged.get(checkpoint.round) ?? await merge(ctx, { round: checkpoint.round }, options)
   const sha256 = weightsSha256(merged.weights)
   if (sha256 !== checkpoint.model.sha256) {
     throw new DerivationMismatchError(`checkpoint of round ${checkpoint.round} claims model ${checkpoint.model.sha256}, my merge of the accepted updates gives ${sha256}`)
   }
+  if (!await ctx.store.isPinned(checkpoint.model.cid, options)) await putModel(ctx.store, merged.weights, options)
   return merged
 }
