@@ -64,6 +64,12 @@ export interface ParticipantInit {
    * measured. @default true
    */
   fetchAhead?: boolean
+  /**
+   * Pin on my store what my copy of the run needs to be audited later: the charter's model,
+   * every Δw I fetch, each checkpoint's model. Off for a run replayed read-only (conclave
+   * chat), which writes nothing. @default true
+   */
+  keepContent?: boolean
   /** Makes this participant hostile, for robustness experiments. @default honest */
   attack?: Attack
   /** Fellow colluders (1-based positions in the charter's members), whose updates a colluding member accepts while it rejects everyone else's. */
@@ -200,6 +206,8 @@ export interface StepContext {
   readonly collusion?: readonly number[]
   /** Judge, vote and distil by myself (the autopilot), rather than wait for an agent to. */
   readonly autoVote: boolean
+  /** Pin what my copy of the run needs (ParticipantInit.keepContent). */
+  readonly keepContent: boolean
   readonly state: FederationState
   readonly timer: PhaseTimer
   /** Work shared with the other participants of this process, where there are any. */

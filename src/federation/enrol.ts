@@ -43,6 +43,8 @@ export interface Enrolment {
   timer?: PhaseTimer
   shared?: SharedWork
   fetchAhead?: boolean
+  /** Pin what this member's copy needs (ParticipantInit.keepContent). @default true */
+  keepContent?: boolean
   /** Unix seconds, for record times. @default the system clock */
   clock?: () => number
 }
@@ -75,6 +77,7 @@ export async function enrol (config: RunConfig, index: number, parts: Enrolment)
     timer: parts.timer,
     shared: parts.shared,
     fetchAhead: parts.fetchAhead,
+    keepContent: parts.keepContent,
     clock: parts.clock
   })
 }

@@ -82,7 +82,7 @@ export class ObservedRun {
     if (member === undefined) {
       const { task, shards } = await this.#loadTask()
       const identity = watchOnlyIdentity(this.#dids[index] as Did)
-      member = await enrol(this.config, index, { identity, store: this.#store, ledger: this.#ledger, bus: createLocalBus(), task, shard: shards[index] as Shard, dir: this.dir, logger: this.#logger })
+      member = await enrol(this.config, index, { identity, store: this.#store, ledger: this.#ledger, bus: createLocalBus(), task, shard: shards[index] as Shard, dir: this.dir, logger: this.#logger, keepContent: false })
       this.#members.set(name, member)
     }
     await member.catchUp()

@@ -61,6 +61,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       conduct: new Conduct(task, init.attack, init.seed),
       collusion: init.attack?.kind === 'collude' ? init.allies ?? [] : undefined,
       autoVote: init.autoVote !== false,
+      keepContent: init.keepContent !== false,
       state: this.state,
       timer: this.timer,
       shared: init.shared,

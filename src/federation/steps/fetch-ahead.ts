@@ -2,9 +2,9 @@ import { BackendUnavailableError, ConclaveError } from '../../core/errors.ts'
 import { whileUnavailable } from '../../core/retry.ts'
 import type { StepContext, StepOptions } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
-import { fetchProposed } from './fetch-update.ts'
+import { fetchProposed, type FetchContext } from './fetch-update.ts'
 
-export type FetchAheadContext = Pick<StepContext, 'name' | 'held' | 'state' | 'store' | 'shared' | 'logger'>
+export type FetchAheadContext = FetchContext & Pick<StepContext, 'logger'>
 
 /**
  * Fetches a proposal's Δw before I judge it, outside my message queue: a member may anchor a

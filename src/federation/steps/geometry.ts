@@ -4,7 +4,7 @@ import type { Weights } from '../../ml/weights.ts'
 import { cosine, l2Norm, meanSketch, sketch, sketchCosine, supportCosine } from '../../ml/similarity.ts'
 import { compressionOf, type StepContext, type StepOptions } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
-import { fetchProposed } from './fetch-update.ts'
+import { fetchProposed, type FetchContext } from './fetch-update.ts'
 import { prepareUpdate, type TrainContext } from './train.ts'
 import type { Geometry } from '../../core/terms.ts'
 
@@ -59,7 +59,7 @@ async function asSent (ctx: GeometryContext, round: number, own: Weights): Promi
  * was proposed or judged, so that I measure what comes after it as a member never stopped
  * would (a re-sent copy of it, a direction only its merge explains).
  */
-export async function recallSketch (ctx: Pick<StepContext, 'name' | 'held' | 'state' | 'store'>, entry: ProposalEntry, options: StepOptions = {}): Promise<void> {
+export async function recallSketch (ctx: FetchContext, entry: ProposalEntry, options: StepOptions = {}): Promise<void> {
   const { held } = ctx
   if (held.sketches.some(s => s.block === entry.block)) return
   let delta: Weights

@@ -139,7 +139,7 @@ async function react (ctx: InboxContext, { signed, block, ownMerge, later }: { s
   if (record.type === 'charter') {
     const weights = await fetchModel(ctx.store, record.initial, options)
     // Pinned, as the peers' Δw I fetch are (fetch-update.ts): my copy of the run starts from it.
-    await ctx.store.pin(record.initial.cid, options)
+    if (ctx.keepContent) await ctx.store.pin(record.initial.cid, options)
     held.global = { ref: record.initial, weights }
     if (ruleOf(termsFor(ctx)).needs.includes('initial')) held.initial = { weights }
   } else if (record.type === 'proposal' && held.replaying) {

@@ -7,7 +7,7 @@ import { requireGlobal, type StepContext } from '../context.ts'
 import { mergeRound, trustOf, type GlobalModel } from '../merge.ts'
 import { fetchProposed } from './fetch-update.ts'
 
-export type MergeContext = Pick<StepContext, 'name' | 'held' | 'state' | 'store' | 'timer' | 'shared'>
+export type MergeContext = Pick<StepContext, 'name' | 'held' | 'state' | 'store' | 'timer' | 'shared' | 'keepContent'>
 
 /**
  * The next global model as I derive it from the round's accepted proposals; where I share
@@ -49,6 +49,6 @@ export async function checkMerge (ctx: MergeContext, { checkpoint }: { checkpoin
   if (sha256 !== checkpoint.model.sha256) {
     throw new DerivationMismatchError(`checkpoint of round ${checkpoint.round} claims model ${checkpoint.model.sha256}, my merge of the accepted updates gives ${sha256}`)
   }
-  if (!await ctx.store.isPinned(checkpoint.model.cid, options)) await putModel(ctx.store, merged.weights, options)
+  if (ctx.keepContent && !await ctx.store.isPinned(checkpoint.model.cid, options)) await putModel(ctx.store, merged.weights, options)
   return merged
 }

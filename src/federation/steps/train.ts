@@ -5,7 +5,7 @@ import { readsRound } from '../attacks.ts'
 import { assertTaught, autoDistil, distillable, type DistilContext } from './distill.ts'
 import { fetchProposed } from './fetch-update.ts'
 
-export type TrainContext = DistilContext & Pick<StepContext, 'identity' | 'state' | 'conduct' | 'store'>
+export type TrainContext = DistilContext & Pick<StepContext, 'identity' | 'state' | 'conduct' | 'store' | 'keepContent'>
 
 /** Whether my proposal for `round` is anchored and applied. */
 export function hasProposed ({ state, identity }: Pick<StepContext, 'state' | 'identity'>, round: number): boolean {
