@@ -151,14 +151,24 @@ export class RoundLoop {
     for (const { driver } of seats()) await driver.idle()
     for (const { participant } of seats()) await participant.closeRound(round, options)
     const checkpointed = (): boolean => seats().some(s => (s.participant.state.global?.round ?? 0) >= round)
-    // A recorder that never records is stood in for by the members after it, each in its turn (state.ts standbyAt).
-    for (let rank = 1; ; rank++) {
-      const turn = seats()[0]?.participant.state.standbyAt(round, rank)
-      if (await clock.until(checkpointed, Math.max(0, (turn ?? clock.now() + windowSeconds) - clock.now()), options)) break
-      if (turn === undefined) throw new NoCheckpointError(`round ${round} got no checkpoint from its recorder or any member standing in for it`)
-      for (const { participant } of seats()) await participant.closeRound(round, { ...options, rank })
+    // A recorder that never records is stood in for by the members after it, each from its turn (state.ts standbyAt).
+    // Every turn that has come is offered again each time: a late proposal moves the turns past an earlier offer.
+    for (let everyTurnOffered = false; ;) {
+      const next = this.#turns(round).find(turn => turn > clock.now())
+      const wait = next !== undefined ? next - clock.now() : everyTurnOffered ? windowSeconds : 0
+      if (await clock.until(checkpointed, wait, options)) break
+      if (next === undefined && everyTurnOffered) throw new NoCheckpointError(`round ${round} got no checkpoint from its recorder or any member standing in for it`)
+      const come = this.#turns(round).flatMap((turn, i) => turn <= clock.now() ? [i + 1] : [])
+      for (const rank of come) for (const { participant } of seats()) await participant.closeRound(round, { ...options, rank })
+      everyTurnOffered = come.length === this.#init.members - 1
     }
     return { full }
+  }
+
+  /** From when each standby (rank 1, 2, …) may record the round, as the first seat's state has it. */
+  #turns (round: number): number[] {
+    const state = this.#init.seats()[0]?.participant.state
+    return Array.from({ length: this.#init.members - 1 }, (_, i) => state?.standbyAt(round, i + 1) ?? Infinity)
   }
 
   /** Every member proposed. */

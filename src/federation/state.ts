@@ -212,14 +212,15 @@ export class FederationState {
 
   /**
    * From when the standby of `rank` may record the current round `round`: a window past its
-   * last proposal's window (or its opening, without proposals) for each rank, as the ledger
-   * dates blocks; undefined once every member has had its turn. A recorder that never records
+   * last proposal's window for each rank, as the ledger dates blocks, and never before the
+   * round has been open a window (or a standby could close a round whose members are still
+   * training); undefined once every member has had its turn. A recorder that never records
    * would otherwise stop the federation: no one else may record its round.
    */
   standbyAt (round: number, rank: number): number | undefined {
     const { members, windowSeconds } = this.#charter().record
     if (rank < 1 || rank >= members.length) return undefined
-    const due = Math.max(this.#openedAt, ...(this.rounds.get(round)?.proposals ?? []).map(id => this.#proposal(id).time + windowSeconds))
+    const due = Math.max(this.#openedAt + windowSeconds, ...(this.rounds.get(round)?.proposals ?? []).map(id => this.#proposal(id).time + windowSeconds))
     return due + rank * windowSeconds
   }
 

@@ -48,4 +48,46 @@ describe('a recorder that never records', () => {
     expect(result.ok).toBe(true)
     expect(result.rejected).toEqual([])
   }, 240_000)
+
+  // Found red-teaming the standbys: the round loop offered each turn once, so a proposal the
+  // silent recorder anchored just before the first standby's turn moved that turn past its
+  // offer; the loop went on to a second silent member and gave up (NoCheckpointError).
+  it('still gives way to an honest standby whose turn a late proposal moved', async () => {
+    sim = await Simulation.create(smallConfig({ rounds: 1, agents: 3 }), { dir: await tempDir() })
+    await sim.charter()
+    const silent = silence(1)
+    const state = silent.state
+    const first = sim.participants.find(q => q.did === state.standby(1, 1)) as Participant
+    const second = sim.participants.find(q => q.did === state.standby(1, 2)) as Participant
+    vi.spyOn(second, 'closeRound').mockResolvedValue()
+    const close = first.closeRound.bind(first)
+    let late = false
+    vi.spyOn(first, 'closeRound').mockImplementation(async (round, options) => {
+      if (options?.rank === 1 && !late) {
+        late = true
+        await silent.propose(round) // its withheld proposal lands just before the first standby's turn
+        await sim.settle()
+      }
+      return close(round, options)
+    })
+    await sim.propose(1, [first, second])
+    await sim.closeRound(1)
+    expect(late).toBe(true)
+    expect(await recordersOf(1)).toEqual([first.did])
+    expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
+  }, 240_000)
+
+  // Found red-teaming the standbys: a recorder late by a window, and honest, recorded once its
+  // standby had checkpointed the round, and every peer refused its second checkpoint.
+  it('and is late rather than silent leaves no record for the others to refuse', async () => {
+    sim = await Simulation.create(smallConfig({ rounds: 1, agents: 3 }), { dir: await tempDir() })
+    await sim.charter()
+    const [founder] = sim.participants as [Participant]
+    const late = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
+    const close = late.closeRound.bind(late)
+    vi.spyOn(late, 'closeRound').mockImplementation(async (round, options) => { if ((options?.rank ?? 0) >= 1) await close(round, { ...options, rank: 0 }) })
+    await sim.round(1)
+    expect([...sim.rejections.values()].flat().map(r => r.error.name)).toEqual([])
+    expect((await audit(sim.ledger, sim.store)).rejected).toEqual([])
+  }, 240_000)
 })

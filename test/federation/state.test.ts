@@ -172,8 +172,8 @@ describe('FederationState', () => {
     await state.apply(await block(first, decision, T0 + 1200), { ledger })
     const checkpoint: ConclaveRecord = { type: 'checkpoint', federation: 'fed', round: 1, parent: CID_A, model: { cid: CID_B, sha256: sha('next') }, merged: [] }
     await state.apply(await block(second, checkpoint, T0 + 1800), { ledger })
-    // Round 2 opened at T0 + 1800: its standbys' turns count from there.
-    expect(state.standbyAt(2, 1)).toBe(T0 + 2400)
+    // Round 2 opened at T0 + 1800: with no proposal yet, its first standby waits a window for them and a window after.
+    expect(state.standbyAt(2, 1)).toBe(T0 + 3000)
   })
 
   it('refuses a checkpoint before every proposal is decided, or one that merges the wrong set', async () => {

@@ -1,8 +1,7 @@
 import type { AbortOptions } from '../../core/options.ts'
-import { putModel } from '../content.ts'
 import { federationOf, requireGlobal, type StepContext } from '../context.ts'
 import { anchorRecord, type AnchorContext } from './anchor.ts'
-import { merge, type MergeContext } from './merge.ts'
+import { merge, storeMerged, type MergeContext } from './merge.ts'
 
 export type CloseContext = AnchorContext & MergeContext
 
@@ -14,7 +13,8 @@ export type CloseContext = AnchorContext & MergeContext
  */
 export async function closeRound (ctx: CloseContext, { round, rank = 0 }: { round: number, rank?: number }, options: AbortOptions = {}): Promise<void> {
   const { state } = ctx
-  if (!isMyTurn(ctx, round, rank)) return
+  // Offered again (round-loop.ts), a round another member checkpointed meanwhile is left alone.
+  if (state.currentRound() !== round || !isMyTurn(ctx, round, rank)) return
   const open = (state.rounds.get(round)?.proposals ?? []).flatMap(id => state.proposals.get(id) ?? []).filter(e => e.decision === undefined)
   if (open.length === 0) return recordCheckpoint(ctx, { round }, options)
   for (const entry of open) {
@@ -38,6 +38,6 @@ export async function recordCheckpoint (ctx: CloseContext, { round }: { round: n
   const parent = requireGlobal(ctx)
   const merged = await merge(ctx, { round }, options)
   ctx.held.merged.set(round, merged)
-  const model = await ctx.timer.time('publish', () => putModel(ctx.store, merged.weights, options))
+  const model = await ctx.timer.time('publish', () => storeMerged(ctx, merged, options))
   await anchorRecord(ctx, { type: 'checkpoint', federation: federationOf(ctx), round, parent: parent.ref.cid, model, merged: ctx.state.accepted(round).map(p => p.block) }, options)
 }

@@ -1,7 +1,8 @@
 import { DerivationMismatchError } from '../../core/errors.ts'
 import type { AbortOptions } from '../../core/options.ts'
-import type { Checkpoint } from '../../core/records.ts'
-import { weightsSha256 } from '../../ml/weights.ts'
+import type { Checkpoint, ModelRef } from '../../core/records.ts'
+import { weightsSha256, type Weights } from '../../ml/weights.ts'
+import type { ContentStore } from '../../storage/index.ts'
 import { putModel } from '../content.ts'
 import { requireGlobal, type StepContext } from '../context.ts'
 import { mergeRound, trustOf, type GlobalModel } from '../merge.ts'
@@ -40,8 +41,9 @@ export async function merge (ctx: MergeContext, { round }: { round: number }, op
 
 /**
  * My merge of a checkpoint's round, which must hash to the model the recorder anchored before
- * it may become my global model. It is then put on my store, pinned, unless it is there: my
- * copy of the run must replay the checkpoint when the recorder's node is gone.
+ * it may become my global model. It is put on my store, pinned, and must be stored under the
+ * CID the checkpoint names: my copy of the run replays the checkpoint by that CID when the
+ * recorder's node is gone (a read-only replay, which stores nothing, checks the hash only).
  */
 export async function checkMerge (ctx: MergeContext, { checkpoint }: { checkpoint: Checkpoint }, options: AbortOptions = {}): Promise<GlobalModel> {
   const merged = ctx.held.merged.get(checkpoint.round) ?? await merge(ctx, { round: checkpoint.round }, options)
@@ -49,6 +51,25 @@ export async function checkMerge (ctx: MergeContext, { checkpoint }: { checkpoin
   if (sha256 !== checkpoint.model.sha256) {
     throw new DerivationMismatchError(`checkpoint of round ${checkpoint.round} claims model ${checkpoint.model.sha256}, my merge of the accepted updates gives ${sha256}`)
   }
-  if (ctx.keepContent && !await ctx.store.isPinned(checkpoint.model.cid, options)) await putModel(ctx.store, merged.weights, options)
+  if (!ctx.keepContent) return merged
+  const { cid } = await storeMerged(ctx, merged, options)
+  if (cid !== checkpoint.model.cid) throw new DerivationMismatchError(`checkpoint of round ${checkpoint.round} names model ${checkpoint.model.cid}, my merge of the accepted updates is ${cid}`)
   return merged
+}
+
+/** Each store's merged models, by their weights: members of one process share a merge's weights (SharedWork), so it is put once. */
+const stored = new WeakMap<ContentStore, WeakMap<Weights, Promise<ModelRef>>>()
+
+/** Puts a merged model on my store, pinned, once per store and model; its reference. */
+export async function storeMerged (ctx: Pick<MergeContext, 'store'>, merged: GlobalModel, options: AbortOptions = {}): Promise<ModelRef> {
+  const models = stored.get(ctx.store) ?? new WeakMap<Weights, Promise<ModelRef>>()
+  stored.set(ctx.store, models)
+  let ref = models.get(merged.weights)
+  if (ref === undefined) {
+    ref = putModel(ctx.store, merged.weights, options)
+    models.set(merged.weights, ref)
+    // A put that failed is tried again by the next caller.
+    ref.catch(() => { models.delete(merged.weights) })
+  }
+  return ref
 }

@@ -1,0 +1,45 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { audit } from '../../src/federation/audit.ts'
+import type { Participant } from '../../src/federation/participant.ts'
+import { Simulation } from '../../src/federation/simulation.ts'
+import { smallConfig, tempDir } from './helpers.ts'
+
+/**
+ * The recorder anchors the right checkpoint under another model's CID (the charter's, which
+ * every member holds), keeping the merge's sha-256: every peer compared the hash only and took
+ * it, the federation went on from a checkpoint its members' copies could not replay, and only
+ * the audit, which reads the checkpoint by its CID, found it (found red-teaming). Each member
+ * now stores its own merge, and the CID must be the one named.
+ */
+describe('a checkpoint that names another model\'s CID', () => {
+  let sim: Simulation
+  afterEach(async () => { vi.restoreAllMocks(); await sim?.close() })
+
+  it('is refused by every peer (DerivationMismatchError), a standby records the round, and the audit names the recorder\'s record', async () => {
+    sim = await Simulation.create(smallConfig({ rounds: 2, agents: 3 }), { dir: await tempDir() })
+    await sim.charter()
+    const [founder] = sim.participants as [Participant]
+    const recorder = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
+    const initial = founder.state.charter?.record.initial.cid as string
+    const sign = recorder.identity.sign.bind(recorder.identity)
+    let forged: string | undefined
+    vi.spyOn(recorder.identity, 'sign').mockImplementation(async (record, options) => {
+      if (record.type !== 'checkpoint' || forged !== undefined) return sign(record, options)
+      forged = record.model.cid
+      return sign({ ...record, model: { ...record.model, cid: initial } }, options)
+    })
+    await sim.round(1)
+    expect(forged).toBeDefined()
+    const refused = [...sim.rejections.values()].flat()
+    expect(refused.map(r => r.error.name)).toEqual(['DerivationMismatchError', 'DerivationMismatchError', 'DerivationMismatchError'])
+    const bad = refused[0]?.block
+    expect(sim.participants.map(q => q.state.rounds.get(1)?.checkpoint?.record.model.cid)).toEqual([forged, forged, forged])
+    vi.restoreAllMocks()
+    await sim.round(2)
+    expect(new Set(sim.participants.map(q => q.state.global?.model.cid)).size).toBe(1)
+    // A recorder's wrong record fails the audit, as a wrong decision does (audit.ts), naming it.
+    const report = await audit(sim.ledger, sim.store)
+    expect(report.ok).toBe(false)
+    expect(report.firstFailure).toMatchObject({ block: bad, type: 'checkpoint', issuer: recorder.did, error: { name: 'ContentMismatchError' } })
+  }, 240_000)
+})
