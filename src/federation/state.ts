@@ -211,9 +211,9 @@ export class FederationState {
   }
 
   /**
-   * From when the standby of `rank` may record the current round `round`: a window past its
-   * last proposal's window for each rank, as the ledger dates blocks, and never before the
-   * round has been open a window (or a standby could close a round whose members are still
+   * From when the standby of `rank` may record the current round `round`: `rank` windows past
+   * its last proposal's window, as the ledger dates blocks, or past a window after the round
+   * opened if that is later (or a standby could close a round whose members are still
    * training); undefined once every member has had its turn. A recorder that never records
    * would otherwise stop the federation: no one else may record its round.
    */
@@ -233,6 +233,7 @@ export class FederationState {
     }
     return false
   }
+
   currentRound (): number { return (this.global?.round ?? 0) + 1 }
 
   async #check (signed: SignedRecord, block: Block, ledger: ApplyOptions['ledger']): Promise<void> {

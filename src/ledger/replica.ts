@@ -47,8 +47,10 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   from its saved sync token what was published meanwhile) measures each block against the
  *   history it has ingested so far, in the order every copy ingested it, so history still syncs.
  * - Orphans: a block whose parents have not arrived waits, at most MAX_ORPHANS_PER_SENDER per
- *   signer (OrphanLimitError beyond: a flood fills only its own sender's share, so it can
- *   neither evict nor crowd out another member's early block), and is ingested right after
+ *   signer of its record (OrphanLimitError beyond: a flood fills only the share of the signer
+ *   whose records it carries, so it can neither evict nor crowd out another member's early
+ *   block; but whoever re-wraps a member's records not yet on the ledger fills that member's
+ *   share, as the README says), and is ingested right after
  *   them. While no members are known (no charter, and the run names none), at most MAX_ORPHANS
  *   wait in all, the founder's aside: throwaway keys can fill that, so a federation names its
  *   members. A refused block's waiting descendants are refused with it.
