@@ -49,8 +49,9 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  * - Orphans: a block whose parents have not arrived waits, at most MAX_ORPHANS_PER_SENDER per
  *   signer of its record (OrphanLimitError beyond: a flood fills only the share of the signer
  *   whose records it carries, so it can neither evict nor crowd out another member's early
- *   block; but whoever re-wraps a member's records not yet on the ledger fills that member's
- *   share, as the README says), and is ingested right after
+ *   block), and one per record (DuplicateRecordError: a record re-wrapped by whoever saw it go
+ *   by takes no share; records not yet on this ledger, held elsewhere, still do: README), and
+ *   is ingested right after
  *   them. While no members are known (no charter, and the run names none), at most MAX_ORPHANS
  *   wait in all, the founder's aside: throwaway keys can fill that, so a federation names its
  *   members. A refused block's waiting descendants are refused with it.
@@ -173,10 +174,11 @@ class Replica implements Ledger {
   readonly #held: BlockIndex
   /** The members of the charter this copy holds. */
   #members?: ReadonlySet<string>
-  /** Checked blocks waiting for parents, by id; per missing parent, the ids that wait on it; per signer, how many wait. */
+  /** Checked blocks waiting for parents, by id; per missing parent, the ids that wait on it; per signer, how many wait; per record, the block it waits in. */
   readonly #pending = new Map<string, Orphan>()
   readonly #orphans = new Map<string, string[]>()
   readonly #waiting = new Map<string, number>()
+  readonly #waitingRecords = new Map<string, string>()
   /** Callers waiting for a block id to be ingested or refused. */
   readonly #watchers = new Map<string, Set<(outcome: Outcome) => void>>()
   /** Ingestion, one block at a time; `verify` runs on it too, so it never reads a half-written line. */
@@ -304,6 +306,9 @@ class Replica implements Ledger {
     const outsider = judged ? this.#outsider(b.id, issuer) : this.#unexpected(b.id, issuer)
     if (outsider !== undefined) { this.#refuse(b.id, outsider); return }
     if (this.#held.anchors(b.record)) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already anchored under another block`)); return }
+    // One waiting block per record: whoever re-wraps a record it saw go by takes none of its signer's share.
+    const twin = missing.length > 0 ? this.#waitingRecords.get(b.record) : undefined
+    if (twin !== undefined) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already waiting for its parents under block ${twin}`)); return }
     const full = missing.length > 0 ? this.#orphanLimit(issuer) : undefined
     if (full !== undefined) { this.#refuse(b.id, new OrphanLimitError(`block ${b.id} waits for parents while ${full}`)); return }
     try {
@@ -315,6 +320,7 @@ class Replica implements Ledger {
     if (missing.length === 0) return this.#keepWithDescendants({ block: b, signer: issuer })
     this.#pending.set(b.id, { block: b, signer: issuer })
     this.#waiting.set(issuer, (this.#waiting.get(issuer) ?? 0) + 1)
+    this.#waitingRecords.set(b.record, b.id)
     for (const parent of missing) {
       const children = this.#orphans.get(parent)
       if (children === undefined) this.#orphans.set(parent, [b.id])
@@ -409,6 +415,7 @@ class Replica implements Ledger {
     const orphan = this.#pending.get(id)
     if (orphan === undefined) return undefined
     this.#pending.delete(id)
+    this.#waitingRecords.delete(orphan.block.record)
     const left = (this.#waiting.get(orphan.signer) ?? 1) - 1
     if (left === 0) this.#waiting.delete(orphan.signer)
     else this.#waiting.set(orphan.signer, left)

@@ -47,12 +47,12 @@ function tally (): Logger & { refused: Map<string, number> } {
 }
 
 /**
- * A flood of blocks whose parents never come, from one signer: one signed record under
- * FLOOD different (never published) parents, each block honestly mined.
+ * A flood of blocks whose parents never come, from one signer: FLOOD records it signed (made
+ * by `record`), each under a different (never published) parent, each block honestly mined.
  */
-async function flood (jwt: string): Promise<ReplicaBlock[]> {
+async function flood (record: (i: number) => Promise<string>): Promise<ReplicaBlock[]> {
   const blocks: ReplicaBlock[] = []
-  for (let i = 0; i < FLOOD; i++) blocks.push(await forge(jwt, [randomBytes(32).toString('hex')]))
+  for (let i = 0; i < FLOOD; i++) blocks.push(await forge(await record(i), [randomBytes(32).toString('hex')]))
   return blocks
 }
 
@@ -85,7 +85,8 @@ describe('a replica under a flood of orphan blocks', () => {
     const logger = tally()
     const { bus, ledger, genesis, close } = await chartered(logger)
     try {
-      const blocks = await flood(await stranger.sign(vote(0)))
+      const jwt = await stranger.sign(vote(0))
+      const blocks = await flood(async () => jwt)
       const before = signatures.checked
       for (const block of blocks) await bus.publish(ROOM, { kind: 'block', block })
       const kept = await lateParent(bus, ledger, genesis)
@@ -99,7 +100,7 @@ describe('a replica under a flood of orphan blocks', () => {
     const logger = tally()
     const { bus, ledger, genesis, close } = await chartered(logger)
     try {
-      const blocks = await flood(await hostile.sign(vote(0)))
+      const blocks = await flood(async i => hostile.sign(vote(1000 + i)))
       const before = signatures.checked
       for (const block of blocks) await bus.publish(ROOM, { kind: 'block', block })
       const kept = await lateParent(bus, ledger, genesis)
@@ -107,6 +108,25 @@ describe('a replica under a flood of orphan blocks', () => {
       expect((await all(ledger)).map(b => b.id)).toEqual([genesis.id, ...kept])
       expect(Object.fromEntries(logger.refused)).toEqual({ OrphanLimitError: FLOOD - MAX_ORPHANS_PER_SENDER })
       expect(await ledger.verify()).toEqual({ ok: true, blocks: 3 })
+    } finally { await close() }
+  })
+
+  // Found red-teaming: the share is counted by the record's signer, so a stranger re-wrapping
+  // one of a member's records it saw go by filled that member's share with one signature.
+  it(`holds one waiting block per record: a stranger re-wrapping a member's waiting record ${MAX_ORPHANS_PER_SENDER} times does not fill the member's share`, async () => {
+    const logger = tally()
+    const { bus, ledger, genesis, close } = await chartered(logger)
+    try {
+      const parent = await forge(await honest.sign(vote(1)), [genesis.id])
+      const early = await forge(await honest.sign(vote(2)), [parent.id])
+      await bus.publish(ROOM, { kind: 'block', block: early })
+      for (let i = 0; i < MAX_ORPHANS_PER_SENDER; i++) await bus.publish(ROOM, { kind: 'block', block: await forge(early.record, [randomBytes(32).toString('hex')]) })
+      const later = await forge(await honest.sign(vote(3)), [early.id])
+      await bus.publish(ROOM, { kind: 'block', block: later })
+      await bus.publish(ROOM, { kind: 'block', block: parent })
+      expect(await ledger.get(later.id)).toBeDefined()
+      expect((await all(ledger)).map(b => b.id)).toEqual([genesis.id, parent.id, early.id, later.id])
+      expect(Object.fromEntries(logger.refused)).toEqual({ DuplicateRecordError: MAX_ORPHANS_PER_SENDER })
     } finally { await close() }
   })
 
