@@ -51,8 +51,7 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   whose records it carries, so it can neither evict nor crowd out another member's early
  *   block), and one per record (DuplicateRecordError: a record re-wrapped by whoever saw it go
  *   by takes no share; records not yet on this ledger, held elsewhere, still do: README), and
- *   is ingested right after
- *   them. While no members are known (no charter, and the run names none), at most MAX_ORPHANS
+ *   is ingested right after them. While no members are known (no charter, and the run names none), at most MAX_ORPHANS
  *   wait in all, the founder's aside: throwaway keys can fill that, so a federation names its
  *   members. A refused block's waiting descendants are refused with it.
  * - Copies agree on the set of blocks as long as they all receive the same blocks; they
