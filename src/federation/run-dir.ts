@@ -1,11 +1,12 @@
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { join, relative, sep } from 'node:path'
 import { z } from 'zod'
 import { RunDirectoryError } from '../core/errors.ts'
 import { writeAtomic } from '../core/files.ts'
 import { sha256Hex } from './content.ts'
 import { HEAD_FILE } from './head.ts'
 import { MANIFEST_FILE } from './manifest.ts'
+import { runWrites } from './run-layout.ts'
 
 /**
  * The file that says "a Conclave run made this directory". It is written before anything
@@ -18,7 +19,8 @@ export const RUN_LOCK = '.conclave-lock'
 
 /**
  * Everything a run writes at the top of its directory (besides the marker). `--force`
- * removes these and nothing else; a directory holding anything more is refused.
+ * removes these and nothing else; a directory holding anything more, at the top or inside
+ * these folders (run-layout.ts), is refused.
  */
 export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'config.json', 'report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg', MANIFEST_FILE, HEAD_FILE, RUN_LOCK, `${RUN_MARKER}.tmp`]
 
@@ -29,9 +31,11 @@ export interface DirOwner {
   marker: string
   /** Everything it writes at the top of its directory (besides the marker): what `force` removes. */
   entries: readonly string[]
+  /** Whether it writes a path inside one of its folders (`/`-separated, from the directory); without it, it writes no folder. */
+  writes?: (path: string, folder: boolean) => boolean
 }
 
-export const RUN_OWNER: DirOwner = { kind: 'run', marker: RUN_MARKER, entries: RUN_ENTRIES }
+export const RUN_OWNER: DirOwner = { kind: 'run', marker: RUN_MARKER, entries: RUN_ENTRIES, writes: runWrites }
 
 const Marker = z.object({
   conclave: z.enum(['run', 'export']),
@@ -81,7 +85,26 @@ export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { 
     throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}, and also ${unknown.map(e => `"${e}"`).join(', ')}, which no ${owner.kind} made; move ${unknown.length === 1 ? 'it' : 'them'} away, then ${owner.kind} again`)
   }
   if (written.length > 0 && options.force !== true) throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}; pass --force to replace it, or choose another --out`)
+  // Everything is looked at before anything is removed, so a refusal leaves the directory as it was.
+  const strays = (await Promise.all(written.map(async entry => strayPaths(dir, entry, owner)))).flat().sort()
+  if (strays.length > 0) {
+    const named = strays.slice(0, 5).map(p => `"${p}"`).join(', ') + (strays.length > 5 ? ` and ${strays.length - 5} more` : '')
+    throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}, and inside its folders ${named}, which no ${owner.kind} made; move ${strays.length === 1 ? 'it' : 'them'} away, then ${owner.kind} again`)
+  }
   for (const entry of written) await rm(join(dir, entry), { recursive: true, force: true })
+}
+
+/** What under a top-level entry its owner did not write: a link or other special file, or a path it never writes. */
+async function strayPaths (dir: string, entry: string, owner: DirOwner): Promise<string[]> {
+  const info = await lstat(join(dir, entry))
+  if (info.isFile()) return []
+  if (!info.isDirectory() || owner.writes === undefined) return [entry]
+  const strays: string[] = []
+  for (const e of await readdir(join(dir, entry), { withFileTypes: true, recursive: true })) {
+    const path = relative(dir, join(e.parentPath, e.name)).split(sep).join('/')
+    if (!((e.isFile() || e.isDirectory()) && owner.writes(path, e.isDirectory()))) strays.push(path)
+  }
+  return strays
 }
 
 /**

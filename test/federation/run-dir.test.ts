@@ -1,10 +1,16 @@
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { agentDriver } from '../../agents/index.ts'
 import { readRunConfig, runFederation } from '../../src/federation/run.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
 const refused = { name: 'RunDirectoryError', code: 'ERR_RUN_DIRECTORY' }
+/** Every path under `dir`, sorted. */
+async function tree (dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true })).sort()
+}
+
 const tiny = smallConfig({ agents: 2, rounds: 1, quorum: 1, agent: { driver: 'autopilot' }, task: { kind: 'classify', trainLimit: 200, testLimit: 100, features: 512 } })
 
 describe('the run directory: --force replaces only what a Conclave run made', () => {
@@ -27,17 +33,59 @@ describe('the run directory: --force replaces only what a Conclave run made', ()
     expect(await readFile(join(out, 'notes.txt'), 'utf8')).toBe('my notes')
   })
 
+  it('refuses with --force a run directory with a file someone put inside one of its folders, and removes nothing', async () => {
+    const out = await tempDir()
+    await runFederation(tiny, { out })
+    const before = await tree(out)
+    for (const path of ['ledger/notes.txt', 'store/blocks/my-backup.car', 'keys/README', 'store/datastore/pin/mine/x.data', 'agents/agent-1/notebook.ipynb']) {
+      const made = await mkdir(dirname(join(out, path)), { recursive: true })
+      await writeFile(join(out, path), 'mine')
+      await expect(runFederation(tiny, { out, force: true })).rejects.toMatchObject({ ...refused, message: expect.stringContaining(`"${path}"`) })
+      expect(await readFile(join(out, path), 'utf8')).toBe('mine')
+      await rm(made ?? join(out, path), { recursive: true })
+      expect(await tree(out)).toEqual(before)
+    }
+  })
+
+  it('refuses with --force a run directory whose folders hold a link, and leaves where it points alone', async () => {
+    const out = await tempDir()
+    const elsewhere = await tempDir()
+    await writeFile(join(elsewhere, 'thesis.tex'), 'mine')
+    await runFederation(tiny, { out })
+    await mkdir(join(out, 'agents', 'agent-2'), { recursive: true })
+    await symlink(elsewhere, join(out, 'agents', 'agent-2', 'thesis'))
+    await expect(runFederation(tiny, { out, force: true })).rejects.toMatchObject({ ...refused, message: expect.stringContaining('"agents/agent-2/thesis"') })
+    await rm(join(out, 'agents', 'agent-2', 'thesis'))
+    await rm(join(out, 'store'), { recursive: true })
+    await symlink(elsewhere, join(out, 'store'))
+    await expect(runFederation(tiny, { out, force: true })).rejects.toMatchObject({ ...refused, message: expect.stringContaining('"store"') })
+    expect(await readdir(elsewhere)).toEqual(['thesis.tex'])
+  })
+
   it('refuses an earlier run without --force, and replaces it with --force', async () => {
     const out = await tempDir()
     const first = await runFederation(tiny, { out })
     await expect(runFederation(tiny, { out })).rejects.toMatchObject(refused)
-    // What lies inside the folders a run made goes with them.
-    await writeFile(join(out, 'ledger', 'stale.jsonl'), 'from the earlier run')
+    // Half-written copies a run killed mid-write leaves go with it, and what agents that think write.
+    await mkdir(join(out, 'agents', 'agent-1'), { recursive: true })
+    for (const file of ['memory.json', 'memory.json.log', 'memory.json.tmp', 'paused.json', 'teacher-index.json', 'residual-2.safetensors', '.residual-3.safetensors.tmp']) await writeFile(join(out, 'agents', 'agent-1', file), '{')
+    const block = (await readdir(join(out, 'store', 'blocks'), { recursive: true })).find(p => p.endsWith('.data')) as string
+    await writeFile(join(out, 'store', 'blocks', dirname(block), `.${basename(block)}.tmp`), 'half')
     const second = await runFederation(tiny, { out, force: true })
     expect(second.modelHash).toBe(first.modelHash)
     expect(second.startedAt).not.toBe(first.startedAt)
     expect(await readdir(join(out, 'ledger'))).toEqual(['tangle.jsonl'])
     expect(JSON.parse(await readFile(join(out, 'report.json'), 'utf8'))).toMatchObject({ startedAt: second.startedAt })
+  })
+
+  it('replaces with --force what runs of every kind write: agents\' memory, a teacher\'s cache, compression\'s residuals', async () => {
+    const out = await tempDir()
+    const qa = { kind: 'qa', trainLimit: 120, testLimit: 20, features: 1024, hidden: 16, maxWords: 200 } as const
+    await runFederation(smallConfig({ agents: 2, rounds: 1, quorum: 1, task: qa, teacher: { kind: 'dataset', budgetTokens: 200, maxTokens: 10 }, compression: { kind: 'topk', fraction: 0.1 } }), { out, driver: agentDriver() })
+    const written = await tree(join(out, 'agents'))
+    expect(written).toEqual(expect.arrayContaining([join('agent-1', 'memory.json'), join('agent-1', 'teacher-index.json'), expect.stringMatching(/residual-\d+\.safetensors$/)]))
+    await runFederation(tiny, { out, force: true })
+    expect(await readdir(out)).not.toContain('agents')
   })
 
   it('takes a directory that holds only the marker (a run killed as it began) without --force', async () => {

@@ -1,0 +1,27 @@
+import { basename, dirname } from 'node:path/posix'
+
+/** The files a run writes under its folders, as `/`-separated paths from the run directory. */
+const FILES = [
+  /^ledger\/(tangle|replica)\.jsonl$/,
+  // blockstore-fs: blocks/<next-to-last two>/B<base32 multihash>.data; helia's pins beside it (storage/helia-verify.ts).
+  /^store\/blocks\/[A-Z2-7]{2}\/B[A-Z2-7]+\.data$/,
+  /^store\/datastore\/(version\.data|pinned-blocks\.log)$/,
+  /^store\/datastore\/(pin|pinned-block)\/[a-z0-9]+\.data$/,
+  /^keys\/[\w.-]+\.key\.json$/,
+  /^agents\/[\w.-]+\/(memory\.json|memory\.json\.log|paused\.json|teacher-index\.json|residual-\d+\.safetensors)$/
+]
+
+const FOLDERS = [/^store\/blocks(\/[A-Z2-7]{2})?$/, /^store\/datastore(\/(pin|pinned-block))?$/, /^agents\/[\w.-]+$/]
+
+/**
+ * Whether a run writes `path` (a file, or a folder when `folder`): `--force` removes a
+ * run's folders only when everything in them is, so a file someone put there is never
+ * removed. A run killed mid-write leaves its half-written copy beside the file: `x.tmp`
+ * (core/files.ts) or `.x.tmp` (the stores' atomic writes).
+ */
+export function runWrites (path: string, folder: boolean): boolean {
+  if (folder) return FOLDERS.some(shape => shape.test(path))
+  const name = basename(path)
+  const written = /^\.(.+)\.tmp$/.exec(name)?.[1] ?? /^(.+)\.tmp$/.exec(name)?.[1] ?? name
+  return FILES.some(shape => shape.test(`${dirname(path)}/${written}`))
+}
