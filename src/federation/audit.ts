@@ -10,7 +10,7 @@ import { peekRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
 import { weightsSha256, type Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
-import { decodeUpdateBytes, fetchModel, MAX_MODEL_BYTES, type UpdateFormat } from './content.ts'
+import { decodeUpdateBytes, fetchModel, MAX_MODEL_BYTES, modelRef, type UpdateFormat } from './content.ts'
 import { mergeRound, trustOf, type GlobalModel } from './merge.ts'
 import { FederationState } from './state.ts'
 
@@ -58,7 +58,7 @@ type Rejection = z.infer<typeof AuditFailure>
 
 /** Errors by which the protocol refuses a record; anything else is damage. */
 function isProtocolRejection (err: ConclaveError): boolean {
-  return [NotMemberError, ReplayedNonceError, DuplicateVoteError, SelfVoteError, UnknownProposalError,
+  return [NotMemberError, ReplayedNonceError, DuplicateVoteError, SelfVoteError, UnknownProposalError, DerivationMismatchError,
     VoteOutsideWindowError, RecordTimeMismatchError, ProtocolViolationError, ExpiredRecordError, InvalidRecordError].some(kind => err instanceof kind)
 }
 
@@ -67,10 +67,10 @@ export type AuditOptions = AbortOptions & ProgressOptions<{ type: 'conclave:audi
 /**
  * Replays the ledger from its charter: re-verifies every block and signature, re-applies
  * every protocol rule, re-derives every decision and re-computes every merge from the
- * stored deltas. Records the protocol refuses are listed, as participants refused them;
- * the audit fails at the first block that is damaged, whose content is broken, or whose
- * recorder's decision or checkpoint does not follow from the records, and names it. A
- * ledger with no block, or with no charter to start from, fails too.
+ * stored deltas. Records the protocol refuses are listed, as participants refused them,
+ * a recorder's decision or checkpoint that does not follow from the records among them;
+ * the audit fails at the first block that is damaged or whose content is broken, and
+ * names it. A ledger with no block, or with no charter to start from, fails too.
  */
 export async function audit (ledger: Ledger, store: ContentStore, options: AuditOptions = {}): Promise<AuditReport> {
   return (await replay(ledger, store, options)).report
@@ -109,15 +109,21 @@ export async function replay (ledger: Ledger, store: ContentStore, options: Audi
           if (merged !== record.model.sha256) {
             throw new DerivationMismatchError(`the accepted updates of round ${record.round} merge to ${merged}, the checkpoint says ${record.model.sha256}`)
           }
+          // Members refuse a checkpoint that names another model's CID (steps/merge.ts), so the replay does too.
+          const { cid } = await modelRef(next.weights)
+          if (cid !== record.model.cid) {
+            throw new DerivationMismatchError(`checkpoint of round ${record.round} names model ${record.model.cid}, the merge of its accepted updates is ${cid}`)
+          }
           step = next.step
         }
       })
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err
-      // What honest participants also refuse is history, not damage; a recorder's wrong
-      // decision or checkpoint, or broken content, is.
-      if (err instanceof DerivationMismatchError || !isProtocolRejection(err)) return report(failureAt(block, err, rejected), null, rejected)
-      rejected.push(failureAt(block, err))
+      // What honest participants also refuse is history, not damage: a recorder's wrong
+      // decision or checkpoint among it, which a standby's then replaces (or the run's head,
+      // which members signed for the model they hold, no longer matches). Broken content is damage.
+      if (!isProtocolRejection(err)) return report(failureAt(block, err, rejected), null, rejected)
+      rejected.push(failureAt(block, err, rejected))
       continue
     }
     try {
@@ -157,6 +163,19 @@ export async function replay (ledger: Ledger, store: ContentStore, options: Audi
     return report(failureAfter(counts.records, err), null, rejected)
   }
   return { ...report(null, global.ref.sha256, rejected), charter: charter.record }
+}
+
+/**
+ * The records the audit refused, as members did, in lines a person reads: up to `max`, then
+ * how many more (none: no line). A hostile member's refused record leaves the audit ok, so
+ * it is shown, not only counted.
+ */
+export function refusedLines (report: Pick<AuditReport, 'rejected'>, max = 5): string[] {
+  const { rejected } = report
+  if (rejected.length === 0) return []
+  const lines = rejected.slice(0, max).map(r => `  record ${r.seq} (${r.type ?? 'unknown type'}${r.issuer === null ? '' : ` by ${r.issuer}`}): ${r.error.name}: ${r.error.message}`)
+  if (rejected.length > max) lines.push(`  and ${rejected.length - max} more (--json lists them)`)
+  return [`${rejected.length} record${rejected.length === 1 ? '' : 's'} refused, as every member refused ${rejected.length === 1 ? 'it' : 'them'}:`, ...lines]
 }
 
 /** A failure that is no record's: in the files around the ledger (at `seq`, its record count), or between two copies of it. */

@@ -5,6 +5,7 @@ import type { ModelRef } from '../core/records.ts'
 import { decodeUpdate, NO_COMPRESSION } from '../ml/compression.ts'
 import { fromSafetensors, toSafetensors, type Layout, type Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
+import { contentCid } from '../storage/unixfs-settings.ts'
 import type { Compression } from '../core/terms.ts'
 
 /** Largest model or delta a participant will fetch from a peer. */
@@ -17,6 +18,12 @@ export function sha256Hex (bytes: Uint8Array): string {
 /** Stores weights as safetensors, pinned, and returns the reference records carry. */
 export async function putModel (store: ContentStore, weights: Weights, options: AbortOptions = {}): Promise<ModelRef> {
   return putBytes(store, toSafetensors(weights), options)
+}
+
+/** The reference `putModel` would give these weights, computed without a store (the audit writes nothing). */
+export async function modelRef (weights: Weights): Promise<ModelRef> {
+  const bytes = toSafetensors(weights)
+  return { cid: await contentCid(bytes), sha256: sha256Hex(bytes) }
 }
 
 /** Stores bytes (a model, or an update as the charter's compression encodes it), pinned, and returns the reference records carry. */

@@ -1,3 +1,4 @@
+import { importBytes } from 'ipfs-unixfs-importer'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced } from 'ipfs-unixfs-importer/layout'
 import { CID } from 'multiformats/cid'
@@ -13,6 +14,12 @@ export const importerOptions = {
   reduceSingleLeafToSelf: true,
   chunker: fixedSize({ chunkSize: CHUNK_BYTES }),
   layout: balanced({ maxChildrenPerNode: MAX_LINKS })
+}
+
+/** The CID a store would give `bytes` (Helia's and kubo's alike), computed without storing anything. */
+export async function contentCid (bytes: Uint8Array): Promise<string> {
+  const { cid } = await importBytes(bytes, { put: async cid => cid }, importerOptions)
+  return cid.toString()
 }
 
 /** @default 64 MiB */

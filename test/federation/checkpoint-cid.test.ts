@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { audit } from '../../src/federation/audit.ts'
+import { audit, refusedLines, type AuditReport } from '../../src/federation/audit.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { smallConfig, tempDir } from './helpers.ts'
@@ -15,7 +15,7 @@ describe('a checkpoint that names another model\'s CID', () => {
   let sim: Simulation
   afterEach(async () => { vi.restoreAllMocks(); await sim?.close() })
 
-  it('is refused by every peer (DerivationMismatchError), a standby records the round, and the audit names the recorder\'s record', async () => {
+  it('is refused by every peer (DerivationMismatchError), a standby records the round, and the audit refuses it too, ending with the members\' model', async () => {
     sim = await Simulation.create(smallConfig({ rounds: 2, agents: 3 }), { dir: await tempDir() })
     await sim.charter()
     const [founder] = sim.participants as [Participant]
@@ -37,9 +37,13 @@ describe('a checkpoint that names another model\'s CID', () => {
     vi.restoreAllMocks()
     await sim.round(2)
     expect(new Set(sim.participants.map(q => q.state.global?.model.cid)).size).toBe(1)
-    // A recorder's wrong record fails the audit, as a wrong decision does (audit.ts), naming it.
+    // The audit refuses the recorder's checkpoint as every peer did, names it, and ends with the members' model.
     const report = await audit(sim.ledger, sim.store)
-    expect(report.ok).toBe(false)
-    expect(report.firstFailure).toMatchObject({ block: bad, type: 'checkpoint', issuer: recorder.did, error: { name: 'ContentMismatchError' } })
+    expect(report).toMatchObject({ ok: true, checkpoints: 2, modelHash: sim.participants[0]?.state.global?.model.sha256 })
+    expect(report.rejected).toEqual([expect.objectContaining({ block: bad, type: 'checkpoint', issuer: recorder.did, error: expect.objectContaining({ name: 'DerivationMismatchError' }) })])
+    // `conclave audit` prints it beside "ok", so an ok audit does not hide who was refused.
+    expect(refusedLines(report)).toEqual(['1 record refused, as every member refused it:', expect.stringContaining(`(checkpoint by ${recorder.did}): DerivationMismatchError: checkpoint of round 1 names model ${initial}`)])
+    const many = { rejected: Array.from({ length: 7 }, () => report.rejected[0] as AuditReport['rejected'][number]) }
+    expect(refusedLines(many).at(-1)).toBe('  and 2 more (--json lists them)')
   }, 240_000)
 })
