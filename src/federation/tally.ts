@@ -32,14 +32,9 @@ export function tally (ballots: readonly Ballot[], required: number, committee?:
 }
 
 /**
- * Who anchors round r's decisions and checkpoint: members in DID order, taking turns.
- * Everyone else derives the same records and checks the recorder's against their own.
+ * Who anchors round r's decisions and checkpoint, of the members in DID order (`sorted`):
+ * they take turns. Everyone else derives the same records and checks the recorder's against their own.
  */
-export function recorderOf (members: readonly Did[], round: number): Did {
-  return recorderInTurn([...members].sort(), round)
-}
-
-/** recorderOf for members already in DID order. */
 export function recorderInTurn (sorted: readonly Did[], round: number): Did {
   const recorder = sorted[(round - 1) % sorted.length]
   if (recorder === undefined) throw new RangeError('a federation has at least one member')

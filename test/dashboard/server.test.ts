@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.ts'
 import { RunView } from '../../src/federation/run-view.ts'
-import { recorderOf } from '../../src/federation/tally.ts'
+import { recorderInTurn } from '../../src/federation/tally.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { tempDir } from '../federation/helpers.ts'
@@ -72,7 +72,7 @@ describe('conclave dashboard: the server', () => {
     const state = RunView.extend({ seq: RunView.shape.required }).parse(JSON.parse(res.body))
     expect(state.seq).toBe(14)
     expect(state.rounds.map(r => ({ round: r.round, proposals: r.proposals.length, accepted: r.accepted, rejected: r.rejected }))).toEqual([{ round: 1, proposals: 3, accepted: 2, rejected: 1 }])
-    const recorder = recorderOf(writer.members.map(m => m.did), 1)
+    const recorder = recorderInTurn(writer.members.map(m => m.did).sort(), 1)
     expect(state.proposals.map(p => ({ proposer: p.proposer.name, decision: p.decision?.accepted, by: p.decision?.by.did }))).toEqual([
       { proposer: 'agent-1', decision: true, by: recorder },
       { proposer: 'agent-2', decision: true, by: recorder },
