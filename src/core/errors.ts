@@ -83,6 +83,8 @@ export class AlreadyDecidedError extends ProtocolViolationError {}
 export class RoundClosingError extends ProtocolViolationError {}
 /** A decision anchored while its proposal's window is open and some of its judges have not voted: it would cut their votes off. */
 export class PrematureDecisionError extends ProtocolViolationError {}
+/** A decision or checkpoint anchored before every member proposed and before its round had been open a window: it would cut off the proposals still due. */
+export class PrematureCloseError extends ProtocolViolationError {}
 /** A checkpoint anchored before every proposal of its round was decided. */
 export class UndecidedRoundError extends ProtocolViolationError {}
 /** A block applied a second time to the same state. */

@@ -1,7 +1,7 @@
 import {
   AlreadyAppliedError, AlreadyDecidedError, AlreadyProposedError, InflatedSamplesError, ReplayedUpdateError, CharterExistsError, DerivationMismatchError,
   DuplicateVoteError, NoCharterError, NotMemberError, NotOnCommitteeError, NotRecorderError, NotResearcherError, RecordTimeMismatchError, SelfVoteError,
-  PrematureDecisionError, RoundClosingError, UndecidedRoundError, UnknownProposalError, VoteOutsideWindowError, WrongBaseModelError, WrongFederationError,
+  PrematureCloseError, PrematureDecisionError, RoundClosingError, UndecidedRoundError, UnknownProposalError, VoteOutsideWindowError, WrongBaseModelError, WrongFederationError,
   WrongRoundError
 } from '../core/errors.ts'
 import type {
@@ -224,6 +224,17 @@ export class FederationState {
     return due + rank * windowSeconds
   }
 
+  /**
+   * From when the current round `round` may be closed (a decision or its checkpoint), as the
+   * ledger dates blocks: at once when every member has proposed, else a window after it
+   * opened. A recorder that closed it sooner would cut off the proposals still due: a
+   * proposal after its round's first decision is refused.
+   */
+  closableAt (round: number): number {
+    const { members, windowSeconds } = this.#charter().record
+    return (this.rounds.get(round)?.proposals.length ?? 0) >= members.length ? -Infinity : this.#openedAt + windowSeconds
+  }
+
   /** Whether `member` may record round `round` in a block dated `time`: its recorder, or a standby whose turn has come. */
   mayRecord (member: Did, round: number, time: number): boolean {
     if (member === this.recorder(round)) return true
@@ -329,6 +340,7 @@ export class FederationState {
     if (JSON.stringify(claimed) !== JSON.stringify(derived)) {
       throw new DerivationMismatchError(`decision in block ${block.id} says ${JSON.stringify(claimed)}, the anchored votes give ${JSON.stringify(derived)}`)
     }
+    this.#assertClosable(record.round, block, 'decision')
     // A recorder may not cut off the votes still due: it decides once every judge voted, or once no vote can come.
     const judges = this.judges(entry.block)
     const window = this.#charter().record.windowSeconds
@@ -337,10 +349,19 @@ export class FederationState {
     }
   }
 
+  #assertClosable (round: number, block: Block, what: string): void {
+    const at = this.closableAt(round)
+    if (block.time < at) {
+      const { members, windowSeconds } = this.#charter().record
+      throw new PrematureCloseError(`${what} in block ${block.id} closes round ${round} ${block.time - this.#openedAt} s after it opened, inside its ${windowSeconds} s window, with ${this.rounds.get(round)?.proposals.length ?? 0} of its ${members.length} members' proposals in`)
+    }
+  }
+
   #checkCheckpoint (signed: SignedRecord<Checkpoint>, block: Block): void {
     const { record, issuer } = signed
     this.#assertRecorder(issuer, record.round, 'checkpoint', block)
     if (record.round !== this.currentRound()) throw new WrongRoundError(`checkpoint for round ${record.round} while round ${this.currentRound()} is open`)
+    this.#assertClosable(record.round, block, 'checkpoint')
     if (record.parent !== this.global?.model.cid) throw new WrongBaseModelError(`checkpoint parent ${record.parent} is not the global model`)
     const undecided = (this.rounds.get(record.round)?.proposals ?? []).filter(id => this.#proposal(id).decision === undefined)
     if (undecided.length > 0) throw new UndecidedRoundError(`checkpoint before proposals ${undecided.join(', ')} were decided`)

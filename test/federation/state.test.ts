@@ -6,6 +6,7 @@ import { createIdentity, type Identity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { BlockIndex } from '../../src/ledger/dag.ts'
 import type { Block } from '../../src/ledger/index.ts'
+import { contentCid } from '../../src/storage/unixfs-settings.ts'
 
 const CID_A = 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i'
 const CID_B = 'bafkreiaxnnnb7qz2focittuqq3ya25q7rcv3bqynnczfzako47346wosmu'
@@ -67,7 +68,7 @@ describe('FederationState', () => {
     await state.apply(v2, { ledger })
     expect(state.derive(p.id)).toEqual({ accepted: true, accepts: 2, rejects: 0, required: 2, votes: [v1.id, v2.id].sort() })
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
-    await state.apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) }), { ledger })
+    await state.apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) }, CLOSED), { ledger })
     expect(state.reputation.get(member(a).did)).toEqual({ accepted: 1, rejected: 0, votes: 0 })
     expect(state.accepted(1).map(e => e.block)).toEqual([p.id])
   })
@@ -181,11 +182,29 @@ describe('FederationState', () => {
     await state.apply(p, { ledger })
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
     const checkpoint = (merged: string[]): ConclaveRecord => ({ type: 'checkpoint', federation: 'fed', round: 1, parent: CID_A, model: { cid: CID_B, sha256: sha('next') }, merged })
-    await expect(state.apply(await block(recorder, checkpoint([])), { ledger })).rejects.toMatchObject({ name: 'UndecidedRoundError', code: 'ERR_UNDECIDED_ROUND' })
+    await expect(state.apply(await block(recorder, checkpoint([]), CLOSED), { ledger })).rejects.toMatchObject({ name: 'UndecidedRoundError', code: 'ERR_UNDECIDED_ROUND' })
     await state.apply(await block(recorder, { type: 'decision', federation: 'fed', round: 1, proposal: p.id, proposer: member(a).did, ...state.derive(p.id) }, CLOSED), { ledger })
     await expect(state.apply(await block(recorder, checkpoint([p.id]), CLOSED), { ledger })).rejects.toMatchObject({ name: 'DerivationMismatchError' })
     await state.apply(await block(recorder, checkpoint([]), CLOSED), { ledger })
     expect(state.global).toEqual({ round: 1, model: { cid: CID_B, sha256: sha('next') } })
+  })
+
+  it('refuses a decision or checkpoint before every member proposed and before the round has been open a window (PrematureCloseError); once all proposed, at once', async () => {
+    const recorder = members.find(m => m.did === state.recorder(1)) as Identity
+    const empty: ConclaveRecord = { type: 'checkpoint', federation: 'fed', round: 1, parent: CID_A, model: { cid: CID_A, sha256: sha('initial') }, merged: [] }
+    await expect(state.apply(await block(recorder, empty), { ledger })).rejects.toMatchObject({ name: 'PrematureCloseError', code: 'ERR_PREMATURE_CLOSE' })
+    const own = async (i: number): Promise<ConclaveRecord> => ({ ...proposal(), delta: { cid: await contentCid(Buffer.from(`delta ${i}`)), sha256: sha(`delta ${i}`) } })
+    const [p, q, r] = [await block(member(a), await own(a)), await block(member(b), await own(b)), await block(member(c), await own(c))]
+    await state.apply(p, { ledger })
+    const decision = (id: string, proposer: Identity): ConclaveRecord => ({ type: 'decision', federation: 'fed', round: 1, proposal: id, proposer: proposer.did, ...state.derive(id) })
+    for (const [voter, at] of [[member(b), T0], [member(c), T0]] as const) await state.apply(await block(voter, vote(p.id), at), { ledger })
+    await expect(state.apply(await block(recorder, decision(p.id, member(a))), { ledger })).rejects.toMatchObject({ name: 'PrematureCloseError' })
+    expect(state.closableAt(1)).toBeGreaterThan(T0)
+    await state.apply(q, { ledger })
+    await state.apply(r, { ledger })
+    expect(state.closableAt(1)).toBe(-Infinity)
+    await state.apply(await block(recorder, decision(p.id, member(a))), { ledger })
+    expect(state.proposals.get(p.id)?.decision).toBeDefined()
   })
 
   it('changes nothing when a record is rejected', async () => {

@@ -22,10 +22,14 @@ export async function closeRound (ctx: CloseContext, { round, rank = 0 }: { roun
   }
 }
 
-/** Whether I am the round's recorder (rank 0) or its standby of `rank` and may record now: one member at a time, so none anchors a twin. */
+/**
+ * Whether I am the round's recorder (rank 0) or its standby of `rank` and may record now:
+ * one member at a time, so none anchors a twin, and not before the round may close.
+ */
 export function isMyTurn (ctx: Pick<CloseContext, 'state' | 'identity' | 'now'>, round: number, rank: number): boolean {
   const me = ctx.identity.did
-  return ctx.state.standby(round, rank) === me && ctx.state.mayRecord(me, round, ctx.now())
+  const now = ctx.now()
+  return ctx.state.standby(round, rank) === me && ctx.state.mayRecord(me, round, now) && now >= ctx.state.closableAt(round)
 }
 
 /** Whether every proposal of the round has its decision: then whoever anchored the last one anchors the checkpoint. */
