@@ -193,7 +193,7 @@ describe('FederationState', () => {
     const recorder = members.find(m => m.did === state.recorder(1)) as Identity
     const empty: ConclaveRecord = { type: 'checkpoint', federation: 'fed', round: 1, parent: CID_A, model: { cid: CID_A, sha256: sha('initial') }, merged: [] }
     await expect(state.apply(await block(recorder, empty), { ledger })).rejects.toMatchObject({ name: 'PrematureCloseError', code: 'ERR_PREMATURE_CLOSE' })
-    const own = async (i: number): Promise<ConclaveRecord> => ({ ...proposal(), delta: { cid: await contentCid(Buffer.from(`delta ${i}`)), sha256: sha(`delta ${i}`) } })
+    const own = async (i: number): Promise<ConclaveRecord> => ({ type: 'proposal', federation: 'fed', round: 1, base: CID_A, delta: { cid: await contentCid(Buffer.from(`delta ${i}`)), sha256: sha(`delta ${i}`) }, numSamples: 10 })
     const [p, q, r] = [await block(member(a), await own(a)), await block(member(b), await own(b)), await block(member(c), await own(c))]
     await state.apply(p, { ledger })
     const decision = (id: string, proposer: Identity): ConclaveRecord => ({ type: 'decision', federation: 'fed', round: 1, proposal: id, proposer: proposer.did, ...state.derive(id) })
