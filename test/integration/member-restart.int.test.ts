@@ -2,26 +2,11 @@ import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { peekRecord } from '../../src/identity/index.ts'
-import { reportsOf, start, threeMembers, until } from './members.ts'
+import { copyOf, dids, reportsOf, start, threeMembers, until } from './members.ts'
 import { client, newMatrixUser, uniqueName } from './synapse.ts'
 
 /** Far longer than the test may take: a round that closes did so because every vote was in, not because its window ran out. */
 const WINDOW_SECONDS = 1800
-
-interface Anchored { id: string, issuer: string | null, type?: string, round?: number, proposal?: string }
-
-/** The records in member `n`'s copy of the ledger (`<dir>/ledger/replica.jsonl`, after its header line). */
-async function copyOf (root: string, n: number): Promise<Anchored[]> {
-  const lines = (await readFile(join(root, `agent-${n}`, 'ledger', 'replica.jsonl'), 'utf8')).split('\n').slice(1).filter(line => line.endsWith('}'))
-  return lines.map(line => {
-    const block = JSON.parse(line) as { id: string, record: string }
-    const { issuer, record } = peekRecord(block.record)
-    return { id: block.id, issuer, type: record?.type, round: record !== null && 'round' in record ? record.round : undefined, proposal: record?.type === 'vote' ? record.proposal : undefined }
-  })
-}
-
-const dids = async (configs: string[]): Promise<string[]> => (JSON.parse(await readFile(configs[0] as string, 'utf8')) as { members: string[] }).members
 
 /**
  * `conclave agent` (policy agents) killed with SIGKILL while its peers' proposals were in its

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { MemberReport } from '../../src/federation/member.ts'
-import { loadOrCreateKeystore } from '../../src/identity/index.ts'
+import { loadOrCreateKeystore, peekRecord } from '../../src/identity/index.ts'
 import { newMatrixUser, synapseUrl } from './synapse.ts'
 
 const kuboUrl = `http://127.0.0.1:${process.env.KUBO_API_PORT ?? '5001'}`
@@ -22,7 +22,8 @@ export async function until<T> (what: string, probe: () => Promise<T | undefined
   for (let i = 0; i < seconds * 2; i++) {
     const value = await probe().catch(() => undefined)
     if (value !== undefined) return value
-    if (members.some(m => m.child.exitCode !== null)) break
+    // A member that failed ends the wait; one that finished (exit 0) may be waiting for the others' work.
+    if (members.some(m => m.child.exitCode !== null && m.child.exitCode !== 0) || members.every(m => m.child.exitCode !== null)) break
     await new Promise(resolve => setTimeout(resolve, 500))
   }
   throw new Error(`${what}: gave up.\n${members.map((m, i) => `--- agent-${i + 1} (exit ${m.child.exitCode}):\n${m.output.join('').slice(-3000)}`).join('\n')}`)
@@ -60,3 +61,17 @@ export async function threeMembers (root: string, federation: string, driver: 'a
 }
 
 export const reportsOf = async (root: string): Promise<MemberReport[]> => Promise.all([1, 2, 3].map(async i => JSON.parse(await readFile(join(root, `agent-${i}`, 'report.json'), 'utf8')) as MemberReport))
+
+export interface Anchored { id: string, issuer: string | null, type?: string, round?: number, proposal?: string }
+
+/** The records in member `n`'s copy of the ledger (`<dir>/ledger/replica.jsonl`, after its header line). */
+export async function copyOf (root: string, n: number): Promise<Anchored[]> {
+  const lines = (await readFile(join(root, `agent-${n}`, 'ledger', 'replica.jsonl'), 'utf8')).split('\n').slice(1).filter(line => line.endsWith('}'))
+  return lines.map(line => {
+    const block = JSON.parse(line) as { id: string, record: string }
+    const { issuer, record } = peekRecord(block.record)
+    return { id: block.id, issuer, type: record?.type, round: record !== null && 'round' in record ? record.round : undefined, proposal: record?.type === 'vote' ? record.proposal : undefined }
+  })
+}
+
+export const dids = async (configs: string[]): Promise<string[]> => (JSON.parse(await readFile(configs[0] as string, 'utf8')) as { members: string[] }).members
