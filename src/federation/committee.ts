@@ -14,11 +14,14 @@ export interface CommitteeSlot {
   proposer: Did
 }
 
-const DOMAIN = 'conclave/committee/v1'
+const DOMAIN = 'conclave/committee/v2'
 
 /**
  * The k members who judge the proposal in `slot`, in draw order: the other members ranked
- * by sha-256(seed ‖ proposer ‖ member), seed = sha-256(domain ‖ federation ‖ round ‖ base).
+ * by sha-256(seed ‖ proposer ‖ member), seed = sha-256(domain ‖ federation ‖ round ‖ base),
+ * each member named by its place in the charter's list. Not by its DID: a simulation's
+ * members get fresh keys every run, and committees drawn by DID made two runs of one seed
+ * judge (and merge) differently.
  *
  * The slot is (round, proposer), never the proposal's content or block id: a proposer who
  * could re-roll its committee by re-encoding its update (flipping a low bit of Δw is free)
@@ -32,9 +35,10 @@ export function drawCommittee (slot: CommitteeSlot, members: readonly Did[], siz
   const key = `${seed}\0${slot.proposer}\0${size}`
   const known = kept?.get(key)
   if (known !== undefined) return [...known]
+  const proposer = String(members.indexOf(slot.proposer))
   const drawn = members
-    .filter(m => m !== slot.proposer)
-    .map(member => ({ member, rank: sha256(seed, slot.proposer, member) }))
+    .map((member, place) => ({ member, rank: sha256(seed, proposer, String(place)) }))
+    .filter(r => r.member !== slot.proposer)
     // Ranks are sha-256 digests: equal ones would be a collision, so the DID order below never decides.
     .sort((a, b) => a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : a.member < b.member ? -1 : 1)
     .slice(0, size)
