@@ -232,6 +232,8 @@ export class FederationState {
    */
   closableAt (round: number): number {
     const { members, windowSeconds } = this.#charter().record
+    // A round already checkpointed (a peer recorded it while I waited) keeps no one waiting: its opening time is gone.
+    if (round !== this.currentRound()) return -Infinity
     return (this.rounds.get(round)?.proposals.length ?? 0) >= members.length ? -Infinity : this.#openedAt + windowSeconds
   }
 
