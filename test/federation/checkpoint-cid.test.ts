@@ -1,5 +1,8 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { audit, refusedLines, type AuditReport } from '../../src/federation/audit.ts'
+import { ObservedRun } from '../../src/federation/observer.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { smallConfig, tempDir } from './helpers.ts'
@@ -16,7 +19,8 @@ describe('a checkpoint that names another model\'s CID', () => {
   afterEach(async () => { vi.restoreAllMocks(); await sim?.close() })
 
   it('is refused by every peer (DerivationMismatchError), a standby records the round, and the audit refuses it too, ending with the members\' model', async () => {
-    sim = await Simulation.create(smallConfig({ rounds: 2, agents: 3 }), { dir: await tempDir() })
+    const dir = await tempDir()
+    sim = await Simulation.create(smallConfig({ rounds: 2, agents: 3 }), { dir })
     await sim.charter()
     const [founder] = sim.participants as [Participant]
     const recorder = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
@@ -37,6 +41,14 @@ describe('a checkpoint that names another model\'s CID', () => {
     vi.restoreAllMocks()
     await sim.round(2)
     expect(new Set(sim.participants.map(q => q.state.global?.model.cid)).size).toBe(1)
+    // `conclave chat`'s read-only replay, which stores nothing, refuses it too: it took it, then refused the standby's and stayed in round 1 (found red-teaming).
+    await writeFile(join(dir, 'config.json'), JSON.stringify(sim.config))
+    const observed = await ObservedRun.open(dir)
+    try {
+      expect((await observed.member('agent-1')).state.global).toEqual(sim.participants[0]?.state.global)
+    } finally {
+      await observed.close()
+    }
     // The audit refuses the recorder's checkpoint as every peer did, names it, and ends with the members' model.
     const report = await audit(sim.ledger, sim.store)
     expect(report).toMatchObject({ ok: true, checkpoints: 2, modelHash: sim.participants[0]?.state.global?.model.sha256 })

@@ -3,7 +3,7 @@ import type { AbortOptions } from '../../core/options.ts'
 import type { Checkpoint, ModelRef } from '../../core/records.ts'
 import { weightsSha256, type Weights } from '../../ml/weights.ts'
 import type { ContentStore } from '../../storage/index.ts'
-import { putModel } from '../content.ts'
+import { modelRef, putModel } from '../content.ts'
 import { requireGlobal, type StepContext } from '../context.ts'
 import { mergeRound, trustOf, type GlobalModel } from '../merge.ts'
 import { fetchProposed } from './fetch-update.ts'
@@ -43,7 +43,7 @@ export async function merge (ctx: MergeContext, { round }: { round: number }, op
  * My merge of a checkpoint's round, which must hash to the model the recorder anchored before
  * it may become my global model. It is put on my store, pinned, and must be stored under the
  * CID the checkpoint names: my copy of the run replays the checkpoint by that CID when the
- * recorder's node is gone (a read-only replay, which stores nothing, checks the hash only).
+ * recorder's node is gone (a read-only replay stores nothing: it computes the CID, as the audit does).
  */
 export async function checkMerge (ctx: MergeContext, { checkpoint }: { checkpoint: Checkpoint }, options: AbortOptions = {}): Promise<GlobalModel> {
   const merged = ctx.held.merged.get(checkpoint.round) ?? await merge(ctx, { round: checkpoint.round }, options)
@@ -51,8 +51,7 @@ export async function checkMerge (ctx: MergeContext, { checkpoint }: { checkpoin
   if (sha256 !== checkpoint.model.sha256) {
     throw new DerivationMismatchError(`checkpoint of round ${checkpoint.round} claims model ${checkpoint.model.sha256}, my merge of the accepted updates gives ${sha256}`)
   }
-  if (!ctx.keepContent) return merged
-  const { cid } = await storeMerged(ctx, merged, options)
+  const { cid } = ctx.keepContent ? await storeMerged(ctx, merged, options) : await modelRef(merged.weights)
   if (cid !== checkpoint.model.cid) throw new DerivationMismatchError(`checkpoint of round ${checkpoint.round} names model ${checkpoint.model.cid}, my merge of the accepted updates is ${cid}`)
   return merged
 }
