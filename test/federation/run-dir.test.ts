@@ -37,7 +37,9 @@ describe('the run directory: --force replaces only what a Conclave run made', ()
     const out = await tempDir()
     await runFederation(tiny, { out })
     const before = await tree(out)
-    for (const path of ['ledger/notes.txt', 'store/blocks/my-backup.car', 'keys/README', 'store/datastore/pin/mine/x.data', 'agents/agent-1/notebook.ipynb']) {
+    // Also names shaped like a run's, where a run never writes them (found red-teaming): a key not named for a member, a block outside its shard, another ledger.
+    for (const path of ['ledger/notes.txt', 'store/blocks/my-backup.car', 'keys/README', 'store/datastore/pin/mine/x.data', 'agents/agent-1/notebook.ipynb',
+      'keys/my-real-identity.key.json', 'store/blocks/AA/BMYBACKUP.data', 'agents/notes/memory.json', 'ledger/replica.jsonl']) {
       const made = await mkdir(dirname(join(out, path)), { recursive: true })
       await writeFile(join(out, path), 'mine')
       await expect(runFederation(tiny, { out, force: true })).rejects.toMatchObject({ ...refused, message: expect.stringContaining(`"${path}"`) })
