@@ -93,6 +93,11 @@ export const Charter = z.object({
    */
   committee: z.number().int().positive().max(MAX_COMMITTEE).optional(),
   /**
+   * How the committee draw names members: `place`, by their place in `members`. Absent: by
+   * their DIDs, as charters were drawn before it (their runs audit and resume as they ran).
+   */
+  committeeDraw: z.literal('place').optional(),
+  /**
    * How each proposal's Δw is encoded (src/ml/compression.ts): every peer and the audit
    * decode it by this, and refuse bytes that do not follow it. Absent: none (F32).
    */
@@ -100,6 +105,7 @@ export const Charter = z.object({
 }).strict()
   .refine(c => c.samples === undefined || c.samples.length === c.members.length, { message: 'samples must give one count per member', path: ['samples'] })
   .refine(c => c.committee === undefined || c.committee < c.members.length, { message: 'a committee holds at most the proposer\'s peers: fewer than the members', path: ['committee'] })
+  .refine(c => c.committeeDraw === undefined || c.committee !== undefined, { message: 'a committee draw needs a committee', path: ['committeeDraw'] })
 export type Charter = z.infer<typeof Charter>
 
 /** "Here is my update Δw = w_t − w_{t−1}, trained from `base`." */

@@ -14,30 +14,34 @@ export interface CommitteeSlot {
   proposer: Did
 }
 
-const DOMAIN = 'conclave/committee/v2'
+/** How the draw names members: by place in the charter's list, or (charters from before it) by DID. */
+export type CommitteeDraw = 'place' | 'did'
+
+const DOMAIN: Record<CommitteeDraw, string> = { did: 'conclave/committee/v1', place: 'conclave/committee/v2' }
 
 /**
  * The k members who judge the proposal in `slot`, in draw order: the other members ranked
  * by sha-256(seed ‖ proposer ‖ member), seed = sha-256(domain ‖ federation ‖ round ‖ base),
- * each member named by its place in the charter's list. Not by its DID: a simulation's
- * members get fresh keys every run, and committees drawn by DID made two runs of one seed
- * judge (and merge) differently.
+ * each member named by its place in the charter's list (`by: place`). Charters from before
+ * that named them by DID: a simulation's members get fresh keys every run, and committees
+ * drawn by DID made two runs of one seed judge (and merge) differently.
  *
  * The slot is (round, proposer), never the proposal's content or block id: a proposer who
  * could re-roll its committee by re-encoding its update (flipping a low bit of Δw is free)
  * would try until it drew friends. Its only lever left is the base model, which it shares
  * with every merged proposer of the round before (docs/committees.md bounds what that buys).
  */
-export function drawCommittee (slot: CommitteeSlot, members: readonly Did[], size: number): Did[] {
-  const seed = sha256(DOMAIN, slot.federation, String(slot.round), slot.base)
+export function drawCommittee (slot: CommitteeSlot, members: readonly Did[], size: number, by: CommitteeDraw = 'place'): Did[] {
+  const seed = sha256(DOMAIN[by], slot.federation, String(slot.round), slot.base)
   // Every participant of a process draws every proposal's committee from the charter's one (frozen) member list.
   const kept = keptDraws(members)
   const key = `${seed}\0${slot.proposer}\0${size}`
   const known = kept?.get(key)
   if (known !== undefined) return [...known]
-  const proposer = String(members.indexOf(slot.proposer))
+  const name = (member: Did, place: number): string => by === 'place' ? String(place) : member
+  const proposer = name(slot.proposer, members.indexOf(slot.proposer))
   const drawn = members
-    .map((member, place) => ({ member, rank: sha256(seed, proposer, String(place)) }))
+    .map((member, place) => ({ member, rank: sha256(seed, proposer, name(member, place)) }))
     .filter(r => r.member !== slot.proposer)
     // Ranks are sha-256 digests: equal ones would be a collision, so the DID order below never decides.
     .sort((a, b) => a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : a.member < b.member ? -1 : 1)

@@ -146,7 +146,7 @@ export class RoundLoop {
     const complete = (): boolean => this.#complete(round) && seats().every(s => !s.driver.busy)
     let full = await clock.until(complete, left, options)
     // A decision inside a proposal's window needs every judge's vote (state.ts): with some missing, wait out the last proposal's window.
-    // Nor may the round close before it has been open a window, unless every member proposed (as a full round did).
+    // Nor may the round close before it has been open a window, unless every member proposed (state.ts closableAt).
     const closable = this.#init.seats()[0]?.participant.state.closableAt(round) ?? 0
     const due = Math.max(0, closable + 1, ...this.#proposals(round).map(e => e.time + windowSeconds + 1)) - clock.now()
     if (!full && due > 0) full = await clock.until(complete, due, options)

@@ -383,11 +383,11 @@ export class FederationState {
         for (const m of record.members) this.reputation.set(m, { accepted: 0, rejected: 0, votes: 0 })
         return
       case 'proposal': {
-        const { committee, members } = this.#charter().record
+        const { committee, committeeDraw, members } = this.#charter().record
         const slot = { federation: record.federation, round: record.round, base: record.base, proposer: signed.issuer }
         this.proposals.set(block.id, {
           block: block.id, time: block.time, signed: signed as SignedRecord<Proposal>, votes: new Map(), humans: new Map(),
-          ...(committee === undefined ? {} : { committee: drawCommittee(slot, members, committee) })
+          ...(committee === undefined ? {} : { committee: drawCommittee(slot, members, committee, committeeDraw ?? 'did') })
         })
         this.#byContent.set(record.delta.sha256, block.id).set(record.delta.cid, block.id)
         this.#proposers.set(record.round, (this.#proposers.get(record.round) ?? new Set()).add(signed.issuer))

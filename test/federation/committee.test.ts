@@ -8,7 +8,7 @@ import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import { charterOf } from '../ledger/helpers.ts'
-import { errorsFor, inject, smallConfig, tempDir } from './helpers.ts'
+import { chartered, errorsFor, inject, smallConfig, tempDir } from './helpers.ts'
 
 const members = Array.from({ length: 20 }, (_, i) => createIdentity(new Uint8Array(32).fill(i + 1)).did)
 const slot: CommitteeSlot = { federation: 'fed', round: 3, base: 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i', proposer: members[4] as string }
@@ -41,6 +41,13 @@ describe('the committee draw', () => {
       mine.splice(0, 5, members[0] as string)
       expect(seats(drawCommittee(slot, list, 5))).toEqual([7, 17, 14, 11, 3])
     }
+  })
+
+  it('draws by DID, as before places, under a charter that names no draw: the same seats as then', () => {
+    const seats = (d: readonly string[]): number[] => d.map(m => members.indexOf(m))
+    expect(seats(drawCommittee(slot, members, 5, 'did'))).toEqual([2, 19, 3, 11, 14])
+    expect(seats(drawCommittee({ ...slot, round: 4 }, members, 5, 'did'))).toEqual([15, 12, 6, 5, 13])
+    expect(drawCommittee(slot, members, 5, 'did')).not.toEqual(drawCommittee(slot, members, 5))
   })
 
   it('draws anew for another round, base model, proposer or federation', () => {
@@ -96,6 +103,36 @@ describe('the committee setting of a run config', () => {
  * only, a vote from anyone else is refused by every member and listed by the audit, and
  * the audit re-derives every draw, so a recorder's decision naming another committee fails it.
  */
+/**
+ * A run made before committees were drawn by place: its charter names no draw, and every
+ * member and the audit draw by DID, as it ran (found red-teaming: switching the draw made
+ * every such run's honest votes "not on the committee", and its audit fail).
+ */
+describe('a federation whose charter is from before the draw by place', () => {
+  it('judges by committees drawn by DID, and its audit passes', async () => {
+    const sim = await chartered({ agents: 5, committee: 2, rounds: 1 }, c => { const { committeeDraw: _, ...before } = c; return before })
+    try {
+      expect(sim.participants[0]?.state.charter?.record.committeeDraw).toBeUndefined()
+      await sim.propose(1)
+      const observer = sim.participants[0] as Participant
+      const members = observer.state.charter?.record.members as string[]
+      for (const entry of observer.state.proposals.values()) {
+        const slot = { federation: sim.config.federation, round: 1, base: entry.signed.record.base, proposer: entry.signed.issuer }
+        expect(entry.committee).toEqual(drawCommittee(slot, members, 2, 'did'))
+        for (const judge of entry.committee ?? []) {
+          const voter = sim.participants.find(q => q.did === judge) as Participant
+          await voter.vote(entry.block, (await voter.evaluate(entry.block)).passes)
+        }
+      }
+      const report = await sim.closeRound(1)
+      expect(report.accepts + report.rejects).toBe(5)
+      expect(await audit(sim.ledger, sim.store)).toMatchObject({ ok: true, rejected: [], modelHash: report.modelHash })
+    } finally {
+      await sim.close()
+    }
+  }, 240_000)
+})
+
 describe('a federation with committees', () => {
   let sim: Simulation
   const vote = (proposal: string): Vote => ({ type: 'vote', federation: sim.config.federation, round: 1, proposal, accept: true, score: 0.5, rationale: 'not drawn, voting anyway' })
@@ -111,6 +148,7 @@ describe('a federation with committees', () => {
   it('completes a round in which only the committees judge and vote, refuses an outsider\'s vote, merges, and passes the audit', async () => {
     await sim.propose(1)
     const observer = sim.participants[0] as Participant
+    expect(observer.state.charter?.record.committeeDraw).toBe('place')
     const proposals = [...observer.state.proposals.values()]
     expect(proposals).toHaveLength(10)
     for (const entry of proposals) {
