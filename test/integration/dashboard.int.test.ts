@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.ts'
 import { runFederation } from '../../src/federation/run.ts'
 import type { RunView } from '../../src/federation/run-view.ts'
+import type { Block } from '../../src/ledger/index.ts'
 import { LedgerWriter } from '../dashboard/ledger-writer.ts'
 import { smallConfig, tempDir } from '../federation/helpers.ts'
 
@@ -60,14 +61,15 @@ describe('conclave dashboard in headless Chromium', () => {
   it('updates when records land, and shows a rationale as text, never as markup', async () => {
     const writer = await LedgerWriter.extend(dir)
     try {
-      const proposal = await writer.propose(0)
+      // Every member proposes, so the recorder may decide the first at once (a round closes once all proposed, or a window on).
+      const [proposal] = [await writer.propose(0), await writer.propose(1), await writer.propose(2)] as [Block, Block, Block]
       await page.waitForSelector(`[data-proposal="${proposal.id}"][data-decision="undecided"]`)
       const hostile = '<img src=x onerror="window.pwned = true">'
       await writer.vote(1, proposal, false, hostile)
       await writer.vote(2, proposal, true)
       await writer.decide(proposal)
       await page.waitForSelector(`[data-proposal="${proposal.id}"][data-decision="rejected"]`)
-      expect(await page.locator('[data-proposal]').count()).toBe(7)
+      expect(await page.locator('[data-proposal]').count()).toBe(9)
       const rationales = await page.locator(`[data-proposal="${proposal.id}"] td.rationale`).allTextContents()
       expect(rationales).toEqual([hostile, 'better on my data'])
       expect(await page.evaluate(() => (window as unknown as { pwned?: boolean }).pwned)).toBeUndefined()
