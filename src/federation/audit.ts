@@ -8,7 +8,7 @@ import type { AbortOptions, ProgressOptions } from '../core/options.ts'
 import type { Charter, ModelRef, SignedRecord } from '../core/records.ts'
 import { peekRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
-import { weightsSha256, type Weights } from '../ml/weights.ts'
+import type { Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
 import { decodeUpdateBytes, fetchModel, MAX_MODEL_BYTES, modelRef, type UpdateFormat } from './content.ts'
 import { mergeRound, trustOf, type GlobalModel } from './merge.ts'
@@ -105,14 +105,14 @@ export async function replay (ledger: Ledger, store: ContentStore, options: Audi
           if (record.type !== 'checkpoint' || global === undefined) return
           const accepted = state.accepted(record.round).map(p => ({ delta: usableDelta(usable, p.block), numSamples: p.signed.record.numSamples, trust: trustOf(p) }))
           const next = mergeRound(global, accepted, state, record.round)
-          const merged = weightsSha256(next.weights)
-          if (merged !== record.model.sha256) {
-            throw new DerivationMismatchError(`the accepted updates of round ${record.round} merge to ${merged}, the checkpoint says ${record.model.sha256}`)
+          // One encoding of the merge gives both its sha-256 and its CID.
+          const merged = await modelRef(next.weights)
+          if (merged.sha256 !== record.model.sha256) {
+            throw new DerivationMismatchError(`the accepted updates of round ${record.round} merge to ${merged.sha256}, the checkpoint says ${record.model.sha256}`)
           }
           // Members refuse a checkpoint that names another model's CID (steps/merge.ts), so the replay does too.
-          const { cid } = await modelRef(next.weights)
-          if (cid !== record.model.cid) {
-            throw new DerivationMismatchError(`checkpoint of round ${record.round} names model ${record.model.cid}, the merge of its accepted updates is ${cid}`)
+          if (merged.cid !== record.model.cid) {
+            throw new DerivationMismatchError(`checkpoint of round ${record.round} names model ${record.model.cid}, the merge of its accepted updates is ${merged.cid}`)
           }
           step = next.step
         }
