@@ -79,7 +79,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   async start (): Promise<void> {
     this.#subscription = await this.#ctx.bus.subscribe(this.#ctx.room, (message) => {
-      if (message.kind === 'reaction') return this.#handle(this.#run(o => recordReaction(this.#ctx, message, o)))
+      if (message.kind === 'reaction') return this.#handle(this.#run(o => recordReaction(this.#ctx, message, { ...o, later: this.#deferred })))
       if (message.kind !== 'record') return
       // A block not here yet is waited for off my queue; its record is handled in turn once it comes (or the wait ends).
       const defer = (arrival: Promise<unknown>): void => { this.#handle(arrival.then(async () => this.#run(o => receive(this.#ctx, { ...message, later: this.#later }, o)))) }

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { HumanVotes } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
 import type { Participant } from '../../src/federation/participant.ts'
@@ -91,4 +91,33 @@ describe('an advisory human vote counted by the recorder', () => {
       await sim.close()
     }
   })
+})
+
+/**
+ * Only the round's recorder anchored a researcher's reaction, so a silent recorder dropped
+ * it, and a hostile one could drop just the votes it disliked (found red-teaming). Each
+ * standby in turn now anchors it too, once its wait is over, if nobody has by then.
+ */
+describe('a reaction the round\'s recorder never anchors', () => {
+  it('is anchored by the first standby once its wait is over, and counts', async () => {
+    const sim = await Simulation.create(smallConfig({ rounds: 1, researchers: [ALICE], humanVotes: 'counted', windowSeconds: 20 }), { dir: await tempDir(), driver: byHand })
+    try {
+      await sim.charter()
+      const p = (i: number): Participant => sim.participants[i] as Participant
+      await sim.propose(1, [p(0)])
+      const proposal = p(0).state.rounds.get(1)?.proposals[0] as string
+      const [recorder, standby] = [0, 1].map(rank => sim.participants.find(q => q.did === p(0).state.standby(1, rank)) as Participant) as [Participant, Participant]
+      recorder.stop() // hears no reaction, anchors nothing
+      await sim.bus.publish(sim.config.federation, { kind: 'reaction', from: ALICE, key: '👎', event: '$a1', proposal })
+      await sim.settle()
+      expect(standby.state.proposals.get(proposal)?.humans.size).toBe(0) // the recorder's turn first
+      await vi.waitFor(() => {
+        expect([...standby.state.proposals.get(proposal)?.humans.values() ?? []].map(h => [h.signed.record.researcher, h.signed.record.accept, h.signed.issuer])).toEqual([[ALICE, false, standby.did]])
+      }, { timeout: 20_000, interval: 200 })
+      await sim.settle()
+      expect(sim.participants.filter(q => q !== recorder).map(q => q.state.derive(proposal).rejects)).toEqual([1, 1])
+    } finally {
+      await sim.close()
+    }
+  }, 60_000)
 })

@@ -1,32 +1,51 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { ConclaveError } from '../../core/errors.ts'
 import type { BlockId, HumanVote } from '../../core/records.ts'
 import type { BusMessage } from '../../transport/index.ts'
 import { federationOf, type StepContext, type StepOptions } from '../context.ts'
 import { anchorRecord, type AnchorContext } from './anchor.ts'
+import type { Later } from './inbox.ts'
 
-export type ReactionContext = AnchorContext & Pick<StepContext, 'name' | 'held' | 'state' | 'logger'>
+export type ReactionContext = AnchorContext & Pick<StepContext, 'name' | 'held' | 'state' | 'logger' | 'now'>
+type Reaction = Extract<BusMessage, { kind: 'reaction' }>
 
 /** The reactions that are votes; Element may add the emoji presentation selector (U+FE0F). */
 const VOTES: ReadonlyMap<string, boolean> = new Map([['👍', true], ['👎', false]])
 const voteOf = (key: string): boolean | undefined => VOTES.get(key.replace(/\uFE0F/g, ''))
 
 /**
- * Anchors a researcher's 👍/👎 on a proposal as a human vote, if I am the recorder of the
- * proposal's round (one member anchors it, so it is anchored once). Only the charter's
- * researchers, only while the proposal is undecided, and only their first reaction on it:
- * the ledger refuses the rest anyway (state.ts), so they are not anchored to be refused.
- * Whether it counts toward the quorum is the charter's `humanVotes`.
+ * Anchors a researcher's 👍/👎 on a proposal as a human vote. The recorder of the proposal's
+ * round anchors it at once; its standby of rank k does so k waits later (a tenth of the
+ * window, at most 30 s) if nobody has by then: one member anchors it in the usual case, and a
+ * recorder that is silent, or drops the votes it dislikes, drops none. Only the charter's
+ * researchers, only while the proposal is undecided and inside its window, and only their
+ * first reaction on it: the ledger refuses the rest anyway (state.ts), so they are not
+ * anchored to be refused. Whether it counts toward the quorum is the charter's `humanVotes`.
  */
-export async function recordReaction (ctx: ReactionContext, reaction: Extract<BusMessage, { kind: 'reaction' }>, options: StepOptions = {}): Promise<void> {
+export async function recordReaction (ctx: ReactionContext, reaction: Reaction, { later, ...options }: StepOptions & { later?: Later } = {}): Promise<void> {
   const accept = voteOf(reaction.key)
   const charter = ctx.state.charter?.record
   const entry = ctx.state.proposals.get(reaction.proposal)
-  if (accept === undefined || charter === undefined || entry === undefined || entry.decision !== undefined) return
-  if (!(charter.researchers ?? []).includes(reaction.from)) return
+  if (accept === undefined || charter === undefined || entry === undefined || !(charter.researchers ?? []).includes(reaction.from)) return
   const round = entry.signed.record.round
+  const rank = charter.members.findIndex((_, k) => ctx.state.standby(round, k) === ctx.identity.did)
+  if (rank > 0 && later !== undefined) {
+    later(sleep(rank * standInSeconds(charter.windowSeconds) * 1000, undefined, { ref: false }), async o => { await anchorReaction(ctx, reaction, accept, o) })
+  } else if (rank === 0) await anchorReaction(ctx, reaction, accept, options)
+}
+
+/** How long each standby waits, per rank, before it anchors a reaction nobody has: a tenth of the window, at most 30 s. */
+export function standInSeconds (windowSeconds: number): number {
+  return Math.min(30, windowSeconds / 10)
+}
+
+async function anchorReaction (ctx: ReactionContext, reaction: Reaction, accept: boolean, options: StepOptions): Promise<void> {
+  const entry = ctx.state.proposals.get(reaction.proposal)
+  const window = ctx.state.charter?.record.windowSeconds
+  if (entry === undefined || window === undefined || entry.decision !== undefined || ctx.now() > entry.time + window) return
   const key = `${entry.block} ${reaction.from}`
-  if (ctx.state.recorder(round) !== ctx.identity.did || entry.humans.has(reaction.from) || ctx.held.reacted.has(key)) return
-  const record: HumanVote = { type: 'human-vote', federation: federationOf(ctx), round, proposal: entry.block, accept, researcher: reaction.from, event: reaction.event }
+  if (entry.humans.has(reaction.from) || ctx.held.reacted.has(key)) return
+  const record: HumanVote = { type: 'human-vote', federation: federationOf(ctx), round: entry.signed.record.round, proposal: entry.block, accept, researcher: reaction.from, event: reaction.event }
   ctx.held.reacted.add(key)
   try {
     await anchorRecord(ctx, record, options)
