@@ -46,10 +46,12 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   block from the past is refused; a copy catching up after a restart (the Matrix bus delivers
  *   from its saved sync token what was published meanwhile) measures each block against the
  *   history it has ingested so far, in the order every copy ingested it, so history still syncs.
- *   A block dated ahead, within `aheadSeconds`, waits until this copy's clock reaches its date
- *   (on its signer's share, as an orphan does) and is then ingested afresh, after what arrived
- *   meanwhile: the ledger's time, which closes rounds (state.closableAt), never runs ahead of
- *   this copy, so a recorder dating its record ahead cannot close its round early.
+ *   A block dated more than `skewSeconds` ahead (and within `aheadSeconds`) waits until it no
+ *   longer is (on its signer's share, as an orphan does) and is then ingested afresh, after what
+ *   arrived meanwhile: the ledger's time, which closes rounds (state.closableAt), runs at most
+ *   `skewSeconds` ahead of this copy, so a recorder dating its record ahead closes its round at
+ *   most that much early. Not 0: honest clocks differ a little, and a copy holding an honest
+ *   block for a second would order it after the blocks of that second, unlike the others.
  * - Orphans: a block whose parents have not arrived waits, at most MAX_ORPHANS_PER_SENDER per
  *   signer of its record (OrphanLimitError beyond: a flood fills only the share of the signer
  *   whose records it carries, so it can neither evict nor crowd out another member's early
@@ -60,8 +62,8 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   members. A refused block's waiting descendants are refused with it.
  * - Copies agree on the set of blocks as long as they all receive the same blocks; they
  *   agree on the order too when the bus delivers in one order to everyone (a Matrix room's
- *   timeline does), and their clocks agree to the second: a block dated ahead of one copy's
- *   clock and not another's comes later in the first. Where two blocks anchor the same
+ *   timeline does), and their clocks agree within `skewSeconds`: a block dated beyond it for
+ *   one copy's clock and not another's comes later in the first. Where two blocks anchor the same
  *   record, the first delivered wins. The future bound depends on each copy's clock and is hygiene, not agreement: a copy that
  *   was down may keep a block others refused as dated ahead, if by its return it no longer is.
  * - A copy only sees blocks published while it is subscribed: every copy must listen before
@@ -107,6 +109,14 @@ export interface ReplicaOptions {
   members?: readonly string[]
   /** How far ahead of this copy's clock a block may be dated, in seconds. @default 60 */
   aheadSeconds?: number
+  /**
+   * How far ahead of this copy's clock a block may be dated and still be kept on arrival, in
+   * seconds; one dated further ahead (up to `aheadSeconds`) waits until it no longer is. Honest
+   * members' clocks must agree this closely: within it, every copy keeps blocks in the bus's
+   * order; beyond it, a copy whose clock is behind keeps a block later than the others do.
+   * @default 10
+   */
+  skewSeconds?: number
   /** How far before the newest block this copy holds an arriving block may be dated, in seconds. @default 300 */
   lagSeconds?: number
 }
@@ -114,6 +124,7 @@ export interface ReplicaOptions {
 const DEFAULT_DIFFICULTY = 8
 const DEFAULT_WAIT_MS = 30_000
 const DEFAULT_AHEAD_SECONDS = 60
+const DEFAULT_SKEW_SECONDS = 10
 const DEFAULT_LAG_SECONDS = 300
 /** Blocks held for missing parents per signer; beyond this a new one of theirs is refused (a flood, or a parent that never comes). */
 export const MAX_ORPHANS_PER_SENDER = 256
@@ -143,6 +154,7 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
     founder: options.founder,
     expected: options.members === undefined ? undefined : new Set(options.members),
     aheadSeconds: options.aheadSeconds ?? DEFAULT_AHEAD_SECONDS,
+    skewSeconds: options.skewSeconds ?? DEFAULT_SKEW_SECONDS,
     lagSeconds: options.lagSeconds ?? DEFAULT_LAG_SECONDS
   })
   if (options.bus !== undefined && options.room !== undefined) {
@@ -159,7 +171,7 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
 /** What a caller waiting on a block id learns: the block, or why it was refused. */
 type Outcome = Block | ConclaveError
 
-interface Settings { waitMs: number, clock: () => number, founder?: string, expected?: ReadonlySet<string>, aheadSeconds: number, lagSeconds: number }
+interface Settings { waitMs: number, clock: () => number, founder?: string, expected?: ReadonlySet<string>, aheadSeconds: number, skewSeconds: number, lagSeconds: number }
 
 /** A checked block waiting for its parents, and who signed it. */
 interface Orphan { block: ReplicaBlock, signer: string }
@@ -312,7 +324,7 @@ class Replica implements Ledger {
     const { issuer } = peekRecord(b.record)
     if (issuer === null) { this.#refuse(b.id, new InvalidRecordError(`block ${b.id} does not carry a signed record`)); return }
     const missing = b.parents.filter(p => !this.#held.has(p))
-    const early = b.time > this.#settings.clock()
+    const early = b.time > this.#settings.clock() + this.#settings.skewSeconds
     // Before the charter, a block waiting for parents may be a member's that came early (a
     // bus may reorder): its signer is judged when it is kept, once the charter is known.
     const judged = this.#members !== undefined || missing.length === 0
@@ -440,7 +452,7 @@ class Replica implements Ledger {
     this.#dateTimer = setTimeout(() => {
       this.#dateTimer = undefined
       this.#ingest.run(async () => {
-        const now = this.#settings.clock()
+        const now = this.#settings.clock() + this.#settings.skewSeconds
         const due = [...this.#early.values()].filter(o => o.block.time <= now).sort((x, y) => x.block.time - y.block.time)
         for (const { block } of due) {
           this.#release(block.id)

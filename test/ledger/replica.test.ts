@@ -348,7 +348,7 @@ describe('replica membership and time', () => {
 
   // A round closes by the ledger's time: a copy keeping a block dated ahead let a recorder
   // close its round up to a minute early (found red-teaming; test/federation/dated-ahead.test.ts).
-  it('keeps a block dated ahead of its clock only once its date comes: blocks arriving meanwhile come first, and its descendants after it', async () => {
+  it('keeps a block dated over 10 s ahead of its clock only once it no longer is: blocks arriving meanwhile come first, and its descendants after it; one within 10 s at once', async () => {
     let now = 1_800_000_000
     const logger = recording()
     const { bus, ledger: l, close } = await copies(1, { clock: () => now, logger })
@@ -366,11 +366,16 @@ describe('replica membership and time', () => {
       expect((await all(l)).map(b => b.id)).toEqual([genesis.id, meanwhile.id])
       expect(await l.get(early.id, { wait: false })).toBeUndefined()
       const kept = l.get(early.id)
-      now += 20
+      now += 9
+      await new Promise(resolve => setTimeout(resolve, 1500))
+      expect((await all(l)).map(b => b.id)).toEqual([genesis.id, meanwhile.id])
+      now += 1 // 10 s ahead: within the skew
       expect(await kept).toMatchObject({ id: early.id, seq: 2 })
-      expect((await all(l)).map(b => b.id)).toEqual([genesis.id, meanwhile.id, early.id, child.id])
+      const skewed = await forge(await sign(4, now + 10), [genesis.id], { time: now + 10 })
+      await publish(bus, skewed)
+      expect((await all(l)).map(b => b.id)).toEqual([genesis.id, meanwhile.id, early.id, child.id, skewed.id])
       expect(logger.refused).toEqual([])
-      expect(await l.verify()).toEqual({ ok: true, blocks: 4 })
+      expect(await l.verify()).toEqual({ ok: true, blocks: 5 })
     } finally { await close() }
   })
 
@@ -381,7 +386,7 @@ describe('replica membership and time', () => {
     try {
       const genesis = await forge(await sign(0, now), [], { time: now })
       await publish(bus, genesis)
-      for (let n = 1; n <= MAX_ORPHANS_PER_SENDER + 3; n++) await publish(bus, await forge(await sign(n, now + 5), [genesis.id], { time: now + 5 }))
+      for (let n = 1; n <= MAX_ORPHANS_PER_SENDER + 3; n++) await publish(bus, await forge(await sign(n, now + 30), [genesis.id], { time: now + 30 }))
       expect((await all(l)).map(b => b.id)).toEqual([genesis.id])
       expect(logger.refused).toEqual(['OrphanLimitError', 'OrphanLimitError', 'OrphanLimitError'])
     } finally { await close() }
