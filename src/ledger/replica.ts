@@ -63,9 +63,10 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  * - Copies agree on the set of blocks as long as they all receive the same blocks; they
  *   agree on the order too when the bus delivers in one order to everyone (a Matrix room's
  *   timeline does), and their clocks agree within `skewSeconds`: a block dated beyond it for
- *   one copy's clock and not another's comes later in the first. Where two blocks anchor the same
- *   record, the first delivered wins. The future bound depends on each copy's clock and is hygiene, not agreement: a copy that
- *   was down may keep a block others refused as dated ahead, if by its return it no longer is.
+ *   one copy's clock and not another's comes later in the first. Where two blocks anchor the
+ *   same record, the first delivered wins. The future bound depends on each copy's clock and
+ *   is hygiene, not agreement: a copy that was down may keep a block others refused as dated
+ *   ahead, if by its return it no longer is.
  * - A copy only sees blocks published while it is subscribed: every copy must listen before
  *   the first block (hence the bus's 'hello'). Nor does a restarted copy ask others for what
  *   it missed while down; the Matrix bus, though, resumes from its saved sync token, so a
@@ -191,8 +192,8 @@ class Replica implements Ledger {
   /** The members of the charter this copy holds. */
   #members?: ReadonlySet<string>
   /**
-   * Checked blocks waiting for parents, by id, and blocks dated ahead of this copy's clock,
-   * waiting for their date; per missing parent, the ids that wait on it; per signer, how many
+   * Checked blocks waiting for parents, by id, and blocks dated over `skewSeconds` ahead of
+   * this copy's clock, waiting until they no longer are; per missing parent, the ids that wait on it; per signer, how many
    * wait either way; per record, the block it waits in.
    */
   readonly #pending = new Map<string, Orphan>()
@@ -207,7 +208,7 @@ class Replica implements Ledger {
   /** This copy's appends, one at a time, so each new block sees the one before it. */
   readonly #appends = new SerialQueue()
   #bus?: { bus: Bus, room: string, subscription: Subscription }
-  /** Set while blocks wait for their date: the next look at whether it has come. */
+  /** Set while blocks wait for their date: the next look at whether it is near enough. */
   #dateTimer?: ReturnType<typeof setTimeout>
   #closed = false
 
@@ -443,9 +444,9 @@ class Replica implements Ledger {
   }
 
   /**
-   * Looks every second, while blocks wait for their date, for those whose date has come, and
-   * ingests them afresh, earliest first: so a block is never kept before this copy's clock
-   * reaches its date, and the ledger's time, which closes rounds, never runs ahead of a copy.
+   * Looks every second, while blocks wait for their date, for those now dated at most
+   * `skewSeconds` ahead, and ingests them afresh, earliest first: so the ledger's time, which
+   * closes rounds, runs at most that much ahead of this copy.
    */
   #awaitDates (): void {
     if (this.#dateTimer !== undefined || this.#early.size === 0 || this.#closed) return
