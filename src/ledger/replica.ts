@@ -334,7 +334,11 @@ class Replica implements Ledger {
     if (this.#held.anchors(b.record)) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already anchored under another block`)); return }
     // One waiting block per record: whoever re-wraps a record it saw go by takes none of its signer's share.
     const waits = missing.length > 0 || early
-    const twin = waits ? this.#waitingRecords.get(b.record) : undefined
+    // A record waiting for its date was delivered first: a twin kept meanwhile would be kept
+    // here and refused where the first was not held (found red-teaming). One waiting for
+    // parents that may never come gives way to a twin that need not wait.
+    const waiting = this.#waitingRecords.get(b.record)
+    const twin = waits || (waiting !== undefined && this.#early.has(waiting)) ? waiting : undefined
     if (twin !== undefined) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already waiting under block ${twin}`)); return }
     const full = waits ? this.#orphanLimit(issuer) : undefined
     if (full !== undefined) { this.#refuse(b.id, new OrphanLimitError(`block ${b.id} waits ${early ? 'for its date' : 'for parents'} while ${full}`)); return }
@@ -386,7 +390,7 @@ class Replica implements Ledger {
   /** Why `signer` may not have one more block wait for its parents, or undefined. */
   #orphanLimit (signer: string): string | undefined {
     if ((this.#waiting.get(signer) ?? 0) >= MAX_ORPHANS_PER_SENDER) return `${MAX_ORPHANS_PER_SENDER} blocks of its signer already do`
-    if (this.#members === undefined && this.#settings.expected === undefined && signer !== this.#settings.founder && this.#pending.size >= MAX_ORPHANS) return `${MAX_ORPHANS} blocks already do`
+    if (this.#members === undefined && this.#settings.expected === undefined && signer !== this.#settings.founder && this.#pending.size + this.#early.size >= MAX_ORPHANS) return `${MAX_ORPHANS} blocks already do`
     return undefined
   }
 

@@ -379,6 +379,34 @@ describe('replica membership and time', () => {
     } finally { await close() }
   })
 
+  // Found red-teaming: a twin (the record re-wrapped by whoever saw it go by) dated within the
+  // skew was kept while the member's block waited for its date, which was then refused here and
+  // kept by a copy whose clock was ahead: the copies held different blocks, and every later
+  // block descending from the member's was lost here.
+  it('refuses a twin of a record waiting for its date, so copies whose clocks differ keep the same blocks', { timeout: 30_000 }, async () => {
+    const T = 1_800_000_000
+    let behind = T
+    const bus = createLocalBus()
+    const ahead = await openReplica({ dir: await tempDir(), bus, room: ROOM, difficulty: 4, waitMs: 5000, clock: () => T + 11 })
+    const copy = await openReplica({ dir: await tempDir(), bus, room: ROOM, difficulty: 4, waitMs: 5000, clock: () => behind })
+    try {
+      const genesis = await forge(await sign(0, T), [], { time: T })
+      await publish(bus, genesis)
+      expect(await copy.get(genesis.id)).toBeDefined()
+      const a = await ahead.append(await sign(1, T + 11)) // 11 s ahead of the copy behind: it waits there
+      await publish(bus, await forge(a.record, a.parents, { time: T + 10 })) // a twin within the skew
+      behind = T + 1
+      const b = await ahead.append(await sign(2, T + 11))
+      expect(await copy.get(b.id)).toBeDefined()
+      expect((await all(copy)).map(x => x.id)).toEqual((await all(ahead)).map(x => x.id))
+      expect((await all(copy)).map(x => x.id)).toEqual([genesis.id, a.id, b.id])
+    } finally {
+      await ahead.close()
+      await copy.close()
+      await bus.close()
+    }
+  })
+
   it(`holds at most ${MAX_ORPHANS_PER_SENDER} of a signer's blocks dated ahead, on the share of its orphans`, async () => {
     const now = 1_800_000_000
     const logger = recording()
