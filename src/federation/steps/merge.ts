@@ -46,7 +46,10 @@ export async function merge (ctx: MergeContext, { round }: { round: number }, op
  * recorder's node is gone (a read-only replay stores nothing: it computes the CID, as the audit does).
  */
 export async function checkMerge (ctx: MergeContext, { checkpoint }: { checkpoint: Checkpoint }, options: AbortOptions = {}): Promise<GlobalModel> {
-  const merged = ctx.held.merged.get(checkpoint.round) ?? await merge(ctx, { round: checkpoint.round }, options)
+  // The merge I kept for my own checkpoint, unless the round changed since (a proposal anchored
+  // before my checkpoint: that one is refused, and a standby's, with the proposal, is not).
+  const kept = ctx.held.merged.get(checkpoint.round)
+  const merged = kept !== undefined && weightsSha256(kept.weights) === checkpoint.model.sha256 ? kept : await merge(ctx, { round: checkpoint.round }, options)
   const sha256 = weightsSha256(merged.weights)
   if (sha256 !== checkpoint.model.sha256) {
     throw new DerivationMismatchError(`checkpoint of round ${checkpoint.round} claims model ${checkpoint.model.sha256}, my merge of the accepted updates gives ${sha256}`)
