@@ -154,23 +154,31 @@ export class RoundLoop {
     for (const { participant } of seats()) await participant.closeRound(round, options)
     const checkpointed = (): boolean => seats().some(s => (s.participant.state.global?.round ?? 0) >= round)
     // A recorder that never records is stood in for by the members after it, each from its turn (state.ts standbyAt).
-    // Every turn that has come is offered again each time: a late proposal moves the turns past an earlier offer.
+    // Every turn that has come is offered again each time: a late proposal moves the turns past an earlier offer, and
+    // the recorder's own turn comes again once a proposal anchored as it closed the round may be decided.
     for (let everyTurnOffered = false; ;) {
       const next = this.#turns(round).find(turn => turn > clock.now())
       const wait = next !== undefined ? next - clock.now() : everyTurnOffered ? windowSeconds : 0
       if (await clock.until(checkpointed, wait, options)) break
       if (next === undefined && everyTurnOffered) throw new NoCheckpointError(`round ${round} got no checkpoint from its recorder or any member standing in for it`)
-      const come = this.#turns(round).flatMap((turn, i) => turn <= clock.now() ? [i + 1] : [])
+      const come = this.#turns(round).flatMap((turn, rank) => turn <= clock.now() ? [rank] : [])
       for (const rank of come) for (const { participant } of seats()) await participant.closeRound(round, { ...options, rank })
-      everyTurnOffered = come.length === this.#init.members - 1
+      everyTurnOffered = come.length === this.#init.members
     }
     return { full }
   }
 
-  /** From when each standby (rank 1, 2, …) may record the round, as the first seat's state has it. */
+  /**
+   * From when each may record the round, by rank, as the first seat's state has it: the
+   * recorder (rank 0) once every open proposal may be decided, each standby (rank 1, 2, …)
+   * from its turn.
+   */
   #turns (round: number): number[] {
     const state = this.#init.seats()[0]?.participant.state
-    return Array.from({ length: this.#init.members - 1 }, (_, i) => state?.standbyAt(round, i + 1) ?? Infinity)
+    if (state === undefined) return Array.from({ length: this.#init.members }, () => Infinity)
+    const open = this.#proposals(round).filter(e => e.decision === undefined)
+    const recorder = Math.max(state.closableAt(round), ...open.map(e => state.decidableAt(e.block)))
+    return [recorder, ...Array.from({ length: this.#init.members - 1 }, (_, i) => state.standbyAt(round, i + 1) ?? Infinity)]
   }
 
   /** Every member proposed. */

@@ -237,6 +237,16 @@ export class FederationState {
     return (this.rounds.get(round)?.proposals.length ?? 0) >= members.length ? -Infinity : this.#openedAt + windowSeconds
   }
 
+  /**
+   * From when proposal `id` may be decided, as the ledger dates blocks: at once when every
+   * judge has voted on it, else once its window is over. A recorder deciding sooner would cut
+   * off the votes still due (PrematureDecisionError).
+   */
+  decidableAt (id: BlockId): number {
+    const entry = this.#proposal(id)
+    return this.judges(id).every(j => entry.votes.has(j)) ? -Infinity : entry.time + this.#charter().record.windowSeconds + 1
+  }
+
   /** Whether `member` may record round `round` in a block dated `time`: its recorder, or a standby whose turn has come. */
   mayRecord (member: Did, round: number, time: number): boolean {
     if (member === this.recorder(round)) return true
@@ -346,7 +356,7 @@ export class FederationState {
     // A recorder may not cut off the votes still due: it decides once every judge voted, or once no vote can come.
     const judges = this.judges(entry.block)
     const window = this.#charter().record.windowSeconds
-    if (block.time <= entry.time + window && !judges.every(j => entry.votes.has(j))) {
+    if (block.time < this.decidableAt(entry.block)) {
       throw new PrematureDecisionError(`decision in block ${block.id} came ${block.time - entry.time} s after its proposal, inside its ${window} s window, with ${judges.filter(j => entry.votes.has(j)).length} of its ${judges.length} judges' votes in`)
     }
   }

@@ -17,7 +17,9 @@ export async function closeRound (ctx: CloseContext, { round, rank = 0 }: { roun
   if (state.currentRound() !== round || !isMyTurn(ctx, round, rank)) return
   const open = (state.rounds.get(round)?.proposals ?? []).flatMap(id => state.proposals.get(id) ?? []).filter(e => e.decision === undefined)
   if (open.length === 0) return recordCheckpoint(ctx, { round }, options)
-  for (const entry of open) {
+  // A proposal anchored as the round closed is decided once its judges voted or its window is over (offered again: round-loop.ts).
+  const now = ctx.now()
+  for (const entry of open.filter(e => now >= state.decidableAt(e.block))) {
     await anchorRecord(ctx, { type: 'decision', federation: federationOf(ctx), round, proposal: entry.block, proposer: entry.signed.issuer, ...state.derive(entry.block) }, options)
   }
 }
