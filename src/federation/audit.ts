@@ -141,7 +141,8 @@ export async function replay (ledger: Ledger, store: ContentStore, options: Audi
           counts.votes++
           break
         case 'human-vote':
-          counts.humanVotes++
+          // A copy of one already counted (state.ts) is not another vote.
+          if (state.proposals.get(record.proposal)?.humans.get(record.researcher)?.block === block.id) counts.humanVotes++
           break
         case 'decision':
           counts.decisions++

@@ -313,8 +313,8 @@ export class FederationState {
 
   /**
    * A researcher's vote, anchored by a member: only for the charter's researchers, one per
-   * researcher and proposal and one per reaction event, in the proposal's window like a
-   * member's vote. That the researcher made the reaction is not on the ledger: the room
+   * researcher and proposal and one per reaction event (the same anchored again is a copy,
+   * counted once), in the proposal's window like a member's vote. That the researcher made the reaction is not on the ledger: the room
    * holds the event (human-votes.ts checks it there).
    */
   async #checkHumanVote (signed: SignedRecord<HumanVote>, block: Block, ledger: ApplyOptions['ledger']): Promise<void> {
@@ -322,7 +322,11 @@ export class FederationState {
     if (!(this.#charter().record.researchers ?? []).includes(record.researcher)) throw new NotResearcherError(`${record.researcher} is not among the charter's researchers`)
     const entry = this.proposals.get(record.proposal)
     if (entry === undefined) throw new UnknownProposalError(`human vote on ${record.proposal}, which is not an anchored proposal`)
-    if (entry.humans.has(record.researcher)) throw new DuplicateVoteError(`${record.researcher} already voted on ${record.proposal}`)
+    const first = entry.humans.get(record.researcher)?.signed.record
+    // The same reaction anchored again (a standby's, while the recorder's was on its way) is a copy: kept, counted once.
+    const copy = first !== undefined && first.event === record.event && first.accept === record.accept && first.round === record.round
+    if (first !== undefined && !copy) throw new DuplicateVoteError(`${record.researcher} already voted on ${record.proposal}`)
+    if (copy) return this.#assertInWindow(entry, block, ledger, 'human vote')
     if (this.#reactions.has(record.event)) throw new DuplicateVoteError(`reaction ${record.event} already backs a human vote`)
     if (record.round !== entry.signed.record.round) throw new WrongRoundError(`human vote says round ${record.round}, its proposal is in round ${entry.signed.record.round}`)
     await this.#assertInWindow(entry, block, ledger, 'human vote')
@@ -410,10 +414,13 @@ export class FederationState {
         this.#proposal(record.proposal).votes.set(signed.issuer, { block: block.id, signed: signed as SignedRecord<Vote> })
         this.#reputation(signed.issuer).votes++
         return
-      case 'human-vote':
-        this.#proposal(record.proposal).humans.set(record.researcher, { block: block.id, signed: signed as SignedRecord<HumanVote> })
+      case 'human-vote': {
+        const { humans } = this.#proposal(record.proposal)
+        // A copy of the researcher's vote (#checkHumanVote) changes nothing.
+        if (!humans.has(record.researcher)) humans.set(record.researcher, { block: block.id, signed: signed as SignedRecord<HumanVote> })
         this.#reactions.add(record.event)
         return
+      }
       case 'decision': {
         const entry = this.#proposal(record.proposal)
         entry.decision = { block: block.id, record }

@@ -97,6 +97,20 @@ describe.each<[HumanVotes | undefined]>([[undefined], ['advisory'], ['counted']]
     expect([...state.proposals.get(proposal.id)?.humans.values() ?? []].map(h => h.signed.record.accept)).toEqual([true])
   })
 
+  // A standby anchors a reaction it has not seen anchored after its wait (steps/human-vote.ts);
+  // the recorder's may still have been on its way. Refused, the honest standby was listed by
+  // the audit as if it had forged a vote (found red-teaming).
+  it('keeps the same reaction anchored again, by another member, as a copy that counts once; any other difference is still refused', async () => {
+    const first = await block(member(1), human(proposal.id, ALICE, '$first'))
+    await apply(first)
+    await apply(await block(member(2), human(proposal.id, ALICE, '$first')))
+    await expect(apply(await block(member(2), human(proposal.id, ALICE, '$first', false)))).rejects.toMatchObject({ name: 'DuplicateVoteError' })
+    expect([...state.proposals.get(proposal.id)?.humans.values() ?? []].map(h => h.block)).toEqual([first.id])
+    const v = await block(member(2), { type: 'vote', federation: 'fed', round: 1, proposal: proposal.id, accept: true, score: 0.1, rationale: 'better' })
+    await apply(v)
+    expect(state.derive(proposal.id)).toMatchObject({ accepts: counted ? 2 : 1, votes: counted ? [first.id, v.id].sort() : [v.id] })
+  })
+
   it('refuses a reaction anchored after the decision or past the window (VoteOutsideWindowError), and one anchored by a non-member (NotMemberError)', async () => {
     await expect(apply(await block(member(1), human(proposal.id), T0 + 601))).rejects.toMatchObject({ name: 'VoteOutsideWindowError' })
     await expect(apply(await block(createIdentity(randomSecretKey()), human(proposal.id)))).rejects.toMatchObject({ name: 'NotMemberError' })
