@@ -46,12 +46,6 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   block from the past is refused; a copy catching up after a restart (the Matrix bus delivers
  *   from its saved sync token what was published meanwhile) measures each block against the
  *   history it has ingested so far, in the order every copy ingested it, so history still syncs.
- *   A block dated more than `skewSeconds` ahead (and within `aheadSeconds`) waits until it no
- *   longer is (on its signer's share, as an orphan does) and is then ingested afresh, after what
- *   arrived meanwhile: the ledger's time, which closes rounds (state.closableAt), runs at most
- *   `skewSeconds` ahead of this copy, so a recorder dating its record ahead closes its round at
- *   most that much early. Not 0: honest clocks differ a little, and a copy holding an honest
- *   block for a second would order it after the blocks of that second, unlike the others.
  * - Orphans: a block whose parents have not arrived waits, at most MAX_ORPHANS_PER_SENDER per
  *   signer of its record (OrphanLimitError beyond: a flood fills only the share of the signer
  *   whose records it carries, so it can neither evict nor crowd out another member's early
@@ -62,11 +56,9 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   members. A refused block's waiting descendants are refused with it.
  * - Copies agree on the set of blocks as long as they all receive the same blocks; they
  *   agree on the order too when the bus delivers in one order to everyone (a Matrix room's
- *   timeline does), and their clocks agree within `skewSeconds`: a block dated beyond it for
- *   one copy's clock and not another's comes later in the first. Where two blocks anchor the
- *   same record, the first delivered wins. The future bound depends on each copy's clock and
- *   is hygiene, not agreement: a copy that was down may keep a block others refused as dated
- *   ahead, if by its return it no longer is.
+ *   timeline does). Where two blocks anchor the same record, the first delivered wins.
+ *   The future bound depends on each copy's clock and is hygiene, not agreement: a copy that
+ *   was down may keep a block others refused as dated ahead, if by its return it no longer is.
  * - A copy only sees blocks published while it is subscribed: every copy must listen before
  *   the first block (hence the bus's 'hello'). Nor does a restarted copy ask others for what
  *   it missed while down; the Matrix bus, though, resumes from its saved sync token, so a
@@ -110,14 +102,6 @@ export interface ReplicaOptions {
   members?: readonly string[]
   /** How far ahead of this copy's clock a block may be dated, in seconds. @default 60 */
   aheadSeconds?: number
-  /**
-   * How far ahead of this copy's clock a block may be dated and still be kept on arrival, in
-   * seconds; one dated further ahead (up to `aheadSeconds`) waits until it no longer is. Honest
-   * members' clocks must agree this closely: within it, every copy keeps blocks in the bus's
-   * order; beyond it, a copy whose clock is behind keeps a block later than the others do.
-   * @default 10
-   */
-  skewSeconds?: number
   /** How far before the newest block this copy holds an arriving block may be dated, in seconds. @default 300 */
   lagSeconds?: number
 }
@@ -125,7 +109,6 @@ export interface ReplicaOptions {
 const DEFAULT_DIFFICULTY = 8
 const DEFAULT_WAIT_MS = 30_000
 const DEFAULT_AHEAD_SECONDS = 60
-const DEFAULT_SKEW_SECONDS = 10
 const DEFAULT_LAG_SECONDS = 300
 /** Blocks held for missing parents per signer; beyond this a new one of theirs is refused (a flood, or a parent that never comes). */
 export const MAX_ORPHANS_PER_SENDER = 256
@@ -155,7 +138,6 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
     founder: options.founder,
     expected: options.members === undefined ? undefined : new Set(options.members),
     aheadSeconds: options.aheadSeconds ?? DEFAULT_AHEAD_SECONDS,
-    skewSeconds: options.skewSeconds ?? DEFAULT_SKEW_SECONDS,
     lagSeconds: options.lagSeconds ?? DEFAULT_LAG_SECONDS
   })
   if (options.bus !== undefined && options.room !== undefined) {
@@ -172,7 +154,7 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
 /** What a caller waiting on a block id learns: the block, or why it was refused. */
 type Outcome = Block | ConclaveError
 
-interface Settings { waitMs: number, clock: () => number, founder?: string, expected?: ReadonlySet<string>, aheadSeconds: number, skewSeconds: number, lagSeconds: number }
+interface Settings { waitMs: number, clock: () => number, founder?: string, expected?: ReadonlySet<string>, aheadSeconds: number, lagSeconds: number }
 
 /** A checked block waiting for its parents, and who signed it. */
 interface Orphan { block: ReplicaBlock, signer: string }
@@ -191,13 +173,8 @@ class Replica implements Ledger {
   readonly #held: BlockIndex
   /** The members of the charter this copy holds. */
   #members?: ReadonlySet<string>
-  /**
-   * Checked blocks waiting for parents, by id, and blocks dated over `skewSeconds` ahead of
-   * this copy's clock, waiting until they no longer are; per missing parent, the ids that wait on it; per signer, how many
-   * wait either way; per record, the block it waits in.
-   */
+  /** Checked blocks waiting for parents, by id; per missing parent, the ids that wait on it; per signer, how many wait; per record, the block it waits in. */
   readonly #pending = new Map<string, Orphan>()
-  readonly #early = new Map<string, Orphan>()
   readonly #orphans = new Map<string, string[]>()
   readonly #waiting = new Map<string, number>()
   readonly #waitingRecords = new Map<string, string>()
@@ -208,8 +185,6 @@ class Replica implements Ledger {
   /** This copy's appends, one at a time, so each new block sees the one before it. */
   readonly #appends = new SerialQueue()
   #bus?: { bus: Bus, room: string, subscription: Subscription }
-  /** Set while blocks wait for their date: the next look at whether it is near enough. */
-  #dateTimer?: ReturnType<typeof setTimeout>
   #closed = false
 
   constructor (file: BlockFile, checked: Checked, logger: Logger, settings: Settings) {
@@ -300,7 +275,6 @@ class Replica implements Ledger {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    clearTimeout(this.#dateTimer)
     this.#bus?.subscription.unsubscribe()
     for (const id of [...this.#watchers.keys()]) this.#settle(id, new BackendUnavailableError('the replica closed before the block arrived'))
     await this.#appends.run(async () => {})
@@ -314,7 +288,7 @@ class Replica implements Ledger {
     const parsed = ReplicaBlock.safeParse(raw)
     if (!parsed.success) { this.#refuse(undefined, new InvalidRecordError(`not a replica block: ${parsed.error.issues[0]?.message ?? 'invalid'}`)); return }
     const b = parsed.data
-    if (this.#held.has(b.id) || this.#pending.has(b.id) || this.#early.has(b.id)) return
+    if (this.#held.has(b.id) || this.#pending.has(b.id)) return
     const fault = proofFault(b.id, replicaId(b, this.#difficulty), this.#difficulty)
     // Not the block its id names, so nobody waiting on that id hears of it.
     if (fault !== undefined) { this.#refuse(b.id, new LedgerCorruptError(`block ${b.id}: ${fault} (difficulty ${this.#difficulty})`), false); return }
@@ -325,7 +299,6 @@ class Replica implements Ledger {
     const { issuer } = peekRecord(b.record)
     if (issuer === null) { this.#refuse(b.id, new InvalidRecordError(`block ${b.id} does not carry a signed record`)); return }
     const missing = b.parents.filter(p => !this.#held.has(p))
-    const early = b.time > this.#settings.clock() + this.#settings.skewSeconds
     // Before the charter, a block waiting for parents may be a member's that came early (a
     // bus may reorder): its signer is judged when it is kept, once the charter is known.
     const judged = this.#members !== undefined || missing.length === 0
@@ -333,24 +306,20 @@ class Replica implements Ledger {
     if (outsider !== undefined) { this.#refuse(b.id, outsider); return }
     if (this.#held.anchors(b.record)) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already anchored under another block`)); return }
     // One waiting block per record: whoever re-wraps a record it saw go by takes none of its signer's share.
-    const waits = missing.length > 0 || early
-    // A record waiting for its date was delivered first: a twin kept meanwhile would be kept
-    // here and refused where the first was not held (found red-teaming). One waiting for
-    // parents that may never come gives way to a twin that need not wait.
-    const waiting = this.#waitingRecords.get(b.record)
-    const twin = waits || (waiting !== undefined && this.#early.has(waiting)) ? waiting : undefined
-    if (twin !== undefined) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already waiting under block ${twin}`)); return }
-    const full = waits ? this.#orphanLimit(issuer) : undefined
-    if (full !== undefined) { this.#refuse(b.id, new OrphanLimitError(`block ${b.id} waits ${early ? 'for its date' : 'for parents'} while ${full}`)); return }
+    const twin = missing.length > 0 ? this.#waitingRecords.get(b.record) : undefined
+    if (twin !== undefined) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already waiting for its parents under block ${twin}`)); return }
+    const full = missing.length > 0 ? this.#orphanLimit(issuer) : undefined
+    if (full !== undefined) { this.#refuse(b.id, new OrphanLimitError(`block ${b.id} waits for parents while ${full}`)); return }
     try {
       await verifyRecord(b.record, { now: b.time, members: judged ? this.#signers() : undefined })
     } catch (err) {
       this.#refuse(b.id, err instanceof ConclaveError ? err : new LedgerCorruptError(`block ${b.id}: its record does not verify`, { cause: err }))
       return
     }
-    if (early) { this.#hold(this.#early, { block: b, signer: issuer }); this.#awaitDates(); return }
     if (missing.length === 0) return this.#keepWithDescendants({ block: b, signer: issuer })
-    this.#hold(this.#pending, { block: b, signer: issuer })
+    this.#pending.set(b.id, { block: b, signer: issuer })
+    this.#waiting.set(issuer, (this.#waiting.get(issuer) ?? 0) + 1)
+    this.#waitingRecords.set(b.record, b.id)
     for (const parent of missing) {
       const children = this.#orphans.get(parent)
       if (children === undefined) this.#orphans.set(parent, [b.id])
@@ -390,7 +359,7 @@ class Replica implements Ledger {
   /** Why `signer` may not have one more block wait for its parents, or undefined. */
   #orphanLimit (signer: string): string | undefined {
     if ((this.#waiting.get(signer) ?? 0) >= MAX_ORPHANS_PER_SENDER) return `${MAX_ORPHANS_PER_SENDER} blocks of its signer already do`
-    if (this.#members === undefined && this.#settings.expected === undefined && signer !== this.#settings.founder && this.#pending.size + this.#early.size >= MAX_ORPHANS) return `${MAX_ORPHANS} blocks already do`
+    if (this.#members === undefined && this.#settings.expected === undefined && signer !== this.#settings.founder && this.#pending.size >= MAX_ORPHANS) return `${MAX_ORPHANS} blocks already do`
     return undefined
   }
 
@@ -440,42 +409,11 @@ class Replica implements Ledger {
     }
   }
 
-  /** Holds a checked block aside (waiting for parents, or for its date), on its signer's share. */
-  #hold (aside: Map<string, Orphan>, orphan: Orphan): void {
-    aside.set(orphan.block.id, orphan)
-    this.#waiting.set(orphan.signer, (this.#waiting.get(orphan.signer) ?? 0) + 1)
-    this.#waitingRecords.set(orphan.block.record, orphan.block.id)
-  }
-
-  /**
-   * Looks every second, while blocks wait for their date, for those now dated at most
-   * `skewSeconds` ahead, and ingests them afresh, earliest first: so the ledger's time, which
-   * closes rounds, runs at most that much ahead of this copy.
-   */
-  #awaitDates (): void {
-    if (this.#dateTimer !== undefined || this.#early.size === 0 || this.#closed) return
-    this.#dateTimer = setTimeout(() => {
-      this.#dateTimer = undefined
-      this.#ingest.run(async () => {
-        const now = this.#settings.clock() + this.#settings.skewSeconds
-        const due = [...this.#early.values()].filter(o => o.block.time <= now).sort((x, y) => x.block.time - y.block.time)
-        for (const { block } of due) {
-          this.#release(block.id)
-          await this.#receive(block)
-        }
-      }).catch((err: unknown) => {
-        this.#logger.warn('replica ingestion failed', { error: (err as Error).message })
-      }).finally(() => { this.#awaitDates() })
-    }, 1000)
-    this.#dateTimer.unref()
-  }
-
-  /** Takes a block off the orphans or the early blocks, and off its signer's share. */
+  /** Takes a block off the orphans, and off its signer's share. */
   #release (id: string): Orphan | undefined {
-    const orphan = this.#pending.get(id) ?? this.#early.get(id)
+    const orphan = this.#pending.get(id)
     if (orphan === undefined) return undefined
     this.#pending.delete(id)
-    this.#early.delete(id)
     this.#waitingRecords.delete(orphan.block.record)
     const left = (this.#waiting.get(orphan.signer) ?? 1) - 1
     if (left === 0) this.#waiting.delete(orphan.signer)

@@ -8,7 +8,7 @@ import { createIdentity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { hashId, leadingZeroBits } from '../../src/ledger/dag.ts'
 import { createLedger, LedgerConfig, type Block, type Ledger } from '../../src/ledger/index.ts'
-import { MAX_ORPHANS_PER_SENDER, openReplica, REPLICA_FILE, type ReplicaOptions } from '../../src/ledger/replica.ts'
+import { openReplica, REPLICA_FILE, type ReplicaOptions } from '../../src/ledger/replica.ts'
 import { createHeliaStore } from '../../src/storage/helia.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import type { Bus, ReplicaBlock } from '../../src/transport/index.ts'
@@ -339,84 +339,10 @@ describe('replica membership and time', () => {
         await at(4, now - 10)
       ]
       for (const block of bad) await publish(bus, block)
-      const good = [await at(5, now), await at(6, now - 200, [])]
+      const good = [await at(5, now + 30), await at(6, now - 200, [])]
       for (const block of good) await publish(bus, block)
       expect((await all(l)).map(b => b.id)).toEqual([genesis.id, ...good.map(b => b.id)])
       expect(logger.refused).toEqual(bad.map(() => 'ImplausibleBlockTimeError'))
-    } finally { await close() }
-  })
-
-  // A round closes by the ledger's time: a copy keeping a block dated ahead let a recorder
-  // close its round up to a minute early (found red-teaming; test/federation/dated-ahead.test.ts).
-  it('keeps a block dated over 10 s ahead of its clock only once it no longer is: blocks arriving meanwhile come first, and its descendants after it; one within 10 s at once', async () => {
-    let now = 1_800_000_000
-    const logger = recording()
-    const { bus, ledger: l, close } = await copies(1, { clock: () => now, logger })
-    try {
-      const genesis = await forge(await sign(0, now), [], { time: now })
-      await publish(bus, genesis)
-      const early = await forge(await sign(1, now + 30), [genesis.id], { time: now + 30 })
-      const child = await forge(await sign(2, now + 30), [early.id], { time: now + 30 })
-      await publish(bus, early)
-      await publish(bus, child)
-      await publish(bus, early) // delivered twice: still one
-      now += 10
-      const meanwhile = await forge(await sign(3, now), [genesis.id], { time: now })
-      await publish(bus, meanwhile)
-      expect((await all(l)).map(b => b.id)).toEqual([genesis.id, meanwhile.id])
-      expect(await l.get(early.id, { wait: false })).toBeUndefined()
-      const kept = l.get(early.id)
-      now += 9
-      await new Promise(resolve => setTimeout(resolve, 1500))
-      expect((await all(l)).map(b => b.id)).toEqual([genesis.id, meanwhile.id])
-      now += 1 // 10 s ahead: within the skew
-      expect(await kept).toMatchObject({ id: early.id, seq: 2 })
-      const skewed = await forge(await sign(4, now + 10), [genesis.id], { time: now + 10 })
-      await publish(bus, skewed)
-      expect((await all(l)).map(b => b.id)).toEqual([genesis.id, meanwhile.id, early.id, child.id, skewed.id])
-      expect(logger.refused).toEqual([])
-      expect(await l.verify()).toEqual({ ok: true, blocks: 5 })
-    } finally { await close() }
-  })
-
-  // Found red-teaming: a twin (the record re-wrapped by whoever saw it go by) dated within the
-  // skew was kept while the member's block waited for its date, which was then refused here and
-  // kept by a copy whose clock was ahead: the copies held different blocks, and every later
-  // block descending from the member's was lost here.
-  it('refuses a twin of a record waiting for its date, so copies whose clocks differ keep the same blocks', { timeout: 30_000 }, async () => {
-    const T = 1_800_000_000
-    let behind = T
-    const bus = createLocalBus()
-    const ahead = await openReplica({ dir: await tempDir(), bus, room: ROOM, difficulty: 4, waitMs: 5000, clock: () => T + 11 })
-    const copy = await openReplica({ dir: await tempDir(), bus, room: ROOM, difficulty: 4, waitMs: 5000, clock: () => behind })
-    try {
-      const genesis = await forge(await sign(0, T), [], { time: T })
-      await publish(bus, genesis)
-      expect(await copy.get(genesis.id)).toBeDefined()
-      const a = await ahead.append(await sign(1, T + 11)) // 11 s ahead of the copy behind: it waits there
-      await publish(bus, await forge(a.record, a.parents, { time: T + 10 })) // a twin within the skew
-      behind = T + 1
-      const b = await ahead.append(await sign(2, T + 11))
-      expect(await copy.get(b.id)).toBeDefined()
-      expect((await all(copy)).map(x => x.id)).toEqual((await all(ahead)).map(x => x.id))
-      expect((await all(copy)).map(x => x.id)).toEqual([genesis.id, a.id, b.id])
-    } finally {
-      await ahead.close()
-      await copy.close()
-      await bus.close()
-    }
-  })
-
-  it(`holds at most ${MAX_ORPHANS_PER_SENDER} of a signer's blocks dated ahead, on the share of its orphans`, async () => {
-    const now = 1_800_000_000
-    const logger = recording()
-    const { bus, ledger: l, close } = await copies(1, { clock: () => now, logger })
-    try {
-      const genesis = await forge(await sign(0, now), [], { time: now })
-      await publish(bus, genesis)
-      for (let n = 1; n <= MAX_ORPHANS_PER_SENDER + 3; n++) await publish(bus, await forge(await sign(n, now + 30), [genesis.id], { time: now + 30 }))
-      expect((await all(l)).map(b => b.id)).toEqual([genesis.id])
-      expect(logger.refused).toEqual(['OrphanLimitError', 'OrphanLimitError', 'OrphanLimitError'])
     } finally { await close() }
   })
 
