@@ -1,7 +1,7 @@
 import type { AbortOptions } from '../../core/options.ts'
 import { federationOf, requireGlobal, type StepContext } from '../context.ts'
 import { anchorRecord, type AnchorContext } from './anchor.ts'
-import { merge, storeMerged, type MergeContext } from './merge.ts'
+import { merge, mergeInputs, storeMerged, type MergeContext } from './merge.ts'
 
 export type CloseContext = AnchorContext & MergeContext
 
@@ -43,7 +43,7 @@ export function roundDecided ({ state }: Pick<StepContext, 'state'>, round: numb
 export async function recordCheckpoint (ctx: CloseContext, { round }: { round: number }, options: AbortOptions = {}): Promise<void> {
   const parent = requireGlobal(ctx)
   const merged = await merge(ctx, { round }, options)
-  ctx.held.merged.set(round, merged)
+  ctx.held.merged.set(round, { model: merged, inputs: mergeInputs(ctx, round) })
   const model = await ctx.timer.time('publish', () => storeMerged(ctx, merged, options))
   await anchorRecord(ctx, { type: 'checkpoint', federation: federationOf(ctx), round, parent: parent.ref.cid, model, merged: ctx.state.accepted(round).map(p => p.block) }, options)
 }

@@ -27,15 +27,19 @@ export async function merge (ctx: MergeContext, { round }: { round: number }, op
       return mergeRound(global, accepted, ctx.state, round)
     }
     if (ctx.shared === undefined) return compute()
-    // Everything mergeRound reads: the charter (rule, momentum), the parent and its step, each accepted update and its weight, the round's proposed samples.
-    const inputs = {
-      charter: ctx.state.charter?.jwt,
-      parent: global.ref.cid,
-      step: global.step === undefined ? null : weightsSha256(global.step),
-      accepted: entries.map(e => [e.signed.record.delta.cid, e.signed.record.numSamples, trustOf(e)]),
-      proposed: (ctx.state.rounds.get(round)?.proposals ?? []).map(id => ctx.state.proposals.get(id)?.signed.record.numSamples ?? 0)
-    }
-    return ctx.shared.merge(inputs, compute)
+    return ctx.shared.merge(mergeInputs(ctx, round), compute)
+  })
+}
+
+/** Everything my merge of round `round` reads: the charter (rule, momentum), the parent and its step, each accepted update and its weight, the round's proposed samples. */
+export function mergeInputs (ctx: Pick<MergeContext, 'name' | 'held' | 'state'>, round: number): string {
+  const global = requireGlobal(ctx)
+  return JSON.stringify({
+    charter: ctx.state.charter?.jwt,
+    parent: global.ref.cid,
+    step: global.step === undefined ? null : weightsSha256(global.step),
+    accepted: ctx.state.accepted(round).map(e => [e.signed.record.delta.cid, e.signed.record.numSamples, trustOf(e)]),
+    proposed: (ctx.state.rounds.get(round)?.proposals ?? []).map(id => ctx.state.proposals.get(id)?.signed.record.numSamples ?? 0)
   })
 }
 
@@ -46,10 +50,10 @@ export async function merge (ctx: MergeContext, { round }: { round: number }, op
  * recorder's node is gone (a read-only replay stores nothing: it computes the CID, as the audit does).
  */
 export async function checkMerge (ctx: MergeContext, { checkpoint }: { checkpoint: Checkpoint }, options: AbortOptions = {}): Promise<GlobalModel> {
-  // The merge I kept for my own checkpoint, unless the round changed since (a proposal anchored
-  // before my checkpoint: that one is refused, and a standby's, with the proposal, is not).
+  // The merge I kept for my own checkpoint, if the round still reads the same: a proposal
+  // anchored before my checkpoint got that one refused, and a standby's merges it too.
   const kept = ctx.held.merged.get(checkpoint.round)
-  const merged = kept !== undefined && weightsSha256(kept.weights) === checkpoint.model.sha256 ? kept : await merge(ctx, { round: checkpoint.round }, options)
+  const merged = kept !== undefined && kept.inputs === mergeInputs(ctx, checkpoint.round) ? kept.model : await merge(ctx, { round: checkpoint.round }, options)
   const sha256 = weightsSha256(merged.weights)
   if (sha256 !== checkpoint.model.sha256) {
     throw new DerivationMismatchError(`checkpoint of round ${checkpoint.round} claims model ${checkpoint.model.sha256}, my merge of the accepted updates gives ${sha256}`)
