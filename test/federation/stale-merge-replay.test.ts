@@ -56,7 +56,7 @@ describe('a standby replaying the recorder\'s refused checkpoint model', () => {
     expect(report.rejected.filter(r => r.block === forged).map(r => r.error.name)).toEqual(['DerivationMismatchError'])
     const honest = sim.participants.find(q => q !== hostile && q !== recorder) as Participant
     expect((sim.rejections.get(honest.name) ?? []).filter(r => r.block === forged).map(r => r.error.name)).toEqual(['DerivationMismatchError'])
-    // So should the recorder: today it takes it, since the stale merge it kept has the forged checkpoint's sha-256.
+    // So does the recorder: it took it while the merge it kept had the forged checkpoint's sha-256.
     expect((sim.rejections.get(recorder.name) ?? []).filter(r => r.block === forged).map(r => r.error.name)).toEqual(['DerivationMismatchError'])
     expect(recorder.state.rounds.get(1)?.checkpoint?.block).not.toBe(forged)
     expect(recorder.globalModel?.ref.sha256).not.toBe(stale?.model.sha256)

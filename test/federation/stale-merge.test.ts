@@ -45,7 +45,7 @@ describe('a proposal slipped in between the recorder\'s merge and its checkpoint
     expect(sim.participants.map(q => q.state.proposals.get(slipped as string)?.decision?.record.accepted)).toEqual([true, true, true])
     const report = await audit(sim.ledger, sim.store)
     expect(report.ok).toBe(true)
-    // The recorder should refuse only its own checkpoint (the proposal was undecided); today it also refuses the standby's (DerivationMismatchError).
+    // The recorder refuses only its own checkpoint (the proposal was undecided); it refused the standby's too (DerivationMismatchError) while it trusted the merge it kept.
     expect((sim.rejections.get(recorder.name) ?? []).map(r => r.error.name)).toEqual(['UndecidedRoundError'])
     // Every member should hold the audited model; the recorder refused the standby's checkpoint.
     expect(sim.participants.map(q => q.state.global?.round)).toEqual([1, 1, 1])
