@@ -151,21 +151,22 @@ export class RoundLoop {
     const due = Math.max(0, closable + 1, ...this.#proposals(round).map(e => e.time + windowSeconds + 1)) - clock.now()
     if (!full && due > 0) full = await clock.until(complete, due, options)
     for (const { driver } of seats()) await driver.idle()
+    // Taken before each offer: a record applied while the turns are offered (a vote, another seat's close) wakes the wait after it.
+    let offered = this.#progress(round)
     for (const { participant } of seats()) await participant.closeRound(round, options)
     const checkpointed = (): boolean => seats().some(s => (s.participant.state.global?.round ?? 0) >= round)
     // A recorder that never records is stood in for by the members after it, each from its turn (state.ts standbyAt).
     // Every turn that has come is offered again each time: a late proposal moves the turns past an earlier offer, and
     // the recorder's own turn comes again once a proposal anchored as it closed the round may be decided. A record
     // applied meanwhile (the votes on such a proposal) ends the wait: a turn may have come with it.
-    let offered = this.#progress(round)
     for (let everyTurnOffered = false; ;) {
       const next = this.#turns(round).find(turn => turn > clock.now())
       const wait = next !== undefined ? next - clock.now() : everyTurnOffered ? windowSeconds : 0
       if (await clock.until(() => checkpointed() || this.#progress(round) !== offered, wait, options) && checkpointed()) break
       if (next === undefined && everyTurnOffered && this.#progress(round) === offered) throw new NoCheckpointError(`round ${round} got no checkpoint from its recorder or any member standing in for it`)
       const come = this.#turns(round).flatMap((turn, rank) => turn <= clock.now() ? [rank] : [])
-      for (const rank of come) for (const { participant } of seats()) await participant.closeRound(round, { ...options, rank })
       offered = this.#progress(round)
+      for (const rank of come) for (const { participant } of seats()) await participant.closeRound(round, { ...options, rank })
       everyTurnOffered = come.length === this.#init.members
     }
     return { full }
