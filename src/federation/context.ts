@@ -152,8 +152,8 @@ export interface Holdings {
   readonly cast: Set<BlockId>
   /** Researchers' reactions I anchored as human votes (`proposal researcher`), before they come back from the bus. */
   readonly reacted: Set<string>
-  /** The recorder's own merge and what it read (mergeInputs), so checking its checkpoint does not merge twice. */
-  readonly merged: Map<number, { model: GlobalModel, inputs: string }>
+  /** The recorder's own merge, what it read (mergeInputs) and whether its checkpoint is anchored: checking it does not merge twice, nor is it anchored twice. */
+  readonly merged: Map<number, { model: GlobalModel, inputs: string, anchored: boolean }>
   /** Questions my teacher could not answer: not asked again. */
   readonly unanswerable: Set<string>
   /** My own trained update per round, the reference I measure peers' updates against; dropped once its round is merged. */

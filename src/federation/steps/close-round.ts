@@ -39,11 +39,21 @@ export function roundDecided ({ state }: Pick<StepContext, 'state'>, round: numb
   return (state.rounds.get(round)?.proposals ?? []).every(id => state.proposals.get(id)?.decision !== undefined)
 }
 
-/** The recorder merges the round's accepted updates, stores the model and anchors the checkpoint. */
+/**
+ * The recorder merges the round's accepted updates, stores the model and anchors the
+ * checkpoint: once per merge. Offered its turn again before the checkpoint it anchored came
+ * back to it (its own decisions first applied while catching up, their announcements late),
+ * it anchored a second, which every peer refused (found red-teaming).
+ */
 export async function recordCheckpoint (ctx: CloseContext, { round }: { round: number }, options: AbortOptions = {}): Promise<void> {
   const parent = requireGlobal(ctx)
+  const inputs = mergeInputs(ctx, round)
+  const kept = ctx.held.merged.get(round)
+  if (kept?.anchored === true && kept.inputs === inputs) return
   const merged = await merge(ctx, { round }, options)
-  ctx.held.merged.set(round, { model: merged, inputs: mergeInputs(ctx, round) })
+  const mine = { model: merged, inputs, anchored: false }
+  ctx.held.merged.set(round, mine)
   const model = await ctx.timer.time('publish', () => storeMerged(ctx, merged, options))
   await anchorRecord(ctx, { type: 'checkpoint', federation: federationOf(ctx), round, parent: parent.ref.cid, model, merged: ctx.state.accepted(round).map(p => p.block) }, options)
+  mine.anchored = true
 }
