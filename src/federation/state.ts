@@ -239,16 +239,16 @@ export class FederationState {
 
   /**
    * From when proposal `id` may be decided, as the ledger dates blocks: at once when every
-   * judge has voted on it (and, where the charter counts researchers' votes, every
-   * researcher), else once its window is over. A recorder deciding sooner would cut off the
-   * votes still due (PrematureDecisionError): under `counted`, the researcher's reaction it
-   * leaves out, before a standby anchors it (found red-teaming).
+   * judge has voted on it, else once its window is over; where the charter counts researchers'
+   * votes, always once its window is over, since a researcher may react until then. A recorder
+   * deciding sooner would cut off the votes still due (PrematureDecisionError): under
+   * `counted`, a reaction it leaves out before a standby anchors it, or, waiting only for every
+   * researcher's vote, one it forges to have them all (both found red-teaming).
    */
   decidableAt (id: BlockId): number {
     const entry = this.#proposal(id)
-    const { windowSeconds, humanVotes, researchers = [] } = this.#charter().record
-    const humansIn = humanVotes !== 'counted' || researchers.every(r => entry.humans.has(r))
-    return humansIn && this.judges(id).every(j => entry.votes.has(j)) ? -Infinity : entry.time + windowSeconds + 1
+    const { windowSeconds, humanVotes } = this.#charter().record
+    return humanVotes !== 'counted' && this.judges(id).every(j => entry.votes.has(j)) ? -Infinity : entry.time + windowSeconds + 1
   }
 
   /** Whether `member` may record round `round` in a block dated `time`: its recorder, or a standby whose turn has come. */

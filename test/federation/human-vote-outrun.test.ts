@@ -43,4 +43,28 @@ describe('a hostile recorder leaving a researcher\'s reaction out', () => {
       await sim.close()
     }
   }, 60_000)
+
+  // Found red-teaming the first fix, which let a proposal be decided early once every researcher had voted.
+  it('nor once it forged the researcher\'s vote itself, to have every vote in', async () => {
+    const sim = await Simulation.create(smallConfig({ rounds: 1, researchers: [ALICE], humanVotes: 'counted', windowSeconds: 20 }), { dir: await tempDir(), driver: byHand })
+    try {
+      await sim.charter()
+      const p = (i: number): Participant => sim.participants[i] as Participant
+      const recorder = sim.participants.find(q => q.did === p(0).state.recorder(1)) as Participant
+      const proposer = sim.participants.find(q => q !== recorder) as Participant
+      await sim.propose(1)
+      const proposal = (proposer.state.rounds.get(1)?.proposals ?? []).find(id => proposer.state.proposals.get(id)?.signed.issuer === proposer.did) as string
+      recorder.stop()
+      // Alice's 👍, anchored by the recorder as a 👎 under her event: the ledger cannot tell (README).
+      const forged = await inject(sim, recorder.identity, { type: 'human-vote', federation: sim.config.federation, round: 1, proposal, accept: false, researcher: ALICE, event: '$a1' })
+      expect(errorsFor(sim, forged)).toEqual([])
+      const judges = sim.participants.filter(q => q !== proposer)
+      for (const judge of judges) expect(errorsFor(sim, await inject(sim, judge.identity, await measuredVote(sim, judge, proposal, 'measured')))).toEqual([])
+      const honest = judges.find(q => q !== recorder) as Participant
+      const early = await inject(sim, recorder.identity, { type: 'decision', federation: sim.config.federation, round: 1, proposal, proposer: proposer.did, ...honest.state.derive(proposal) })
+      expect(errorsFor(sim, early)).toEqual(['PrematureDecisionError', 'PrematureDecisionError'])
+    } finally {
+      await sim.close()
+    }
+  }, 60_000)
 })
