@@ -12,7 +12,8 @@ export type AnchorContext = Pick<StepContext, 'name' | 'identity' | 'ledger' | '
 const ANCHOR_TRIES_SECONDS = ANCHOR_SKEW_SECONDS - 15
 
 /**
- * Signs a record, anchors it on the ledger and announces it on the bus; returns its block id.
+ * Signs a record, anchors it on the ledger and announces it on the bus (both tried again
+ * while unavailable); returns its block id.
  * A ledger that gives no answer in time (a replica whose block has not come back through the
  * bus) is asked again with the same signed record while its block would still be dated near
  * it: every ledger anchors a signed record once, so an append that went through and whose
@@ -39,7 +40,11 @@ export async function anchorRecord (ctx: AnchorContext, record: Record, options:
     lastTryBy,
     onRetry: (err, seconds) => { ctx.logger.warn(`${ctx.name}: the ledger did not anchor my ${record.type} yet; trying again in ${seconds} s`, { reason: err.message }) }
   }))
-  await ctx.timer.time('announce', () => ctx.bus.publish(ctx.room, { kind: 'record', block: block.id, jwt }, options))
+  // Unannounced, the record is applied by the others only once a later record brings them to it: none follows a run's last checkpoint.
+  await ctx.timer.time('announce', () => whileUnavailable(async () => ctx.bus.publish(ctx.room, { kind: 'record', block: block.id, jwt }, options), {
+    signal: options.signal,
+    onRetry: (err, seconds) => { ctx.logger.warn(`${ctx.name}: the bus did not take the announcement of my ${record.type} yet; trying again in ${seconds} s`, { reason: err.message }) }
+  }))
   return block.id
 }
 
