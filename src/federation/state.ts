@@ -318,8 +318,8 @@ export class FederationState {
   /**
    * A researcher's vote, anchored by a member: only for the charter's researchers, one per
    * researcher and proposal and one per reaction event (the same anchored again is a copy,
-   * counted once), in the proposal's window like a member's vote. That the researcher made the reaction is not on the ledger: the room
-   * holds the event (human-votes.ts checks it there).
+   * counted once), in the proposal's window like a member's vote. That the researcher made
+   * the reaction is not on the ledger: the room holds the event (human-votes.ts checks it there).
    */
   async #checkHumanVote (signed: SignedRecord<HumanVote>, block: Block, ledger: ApplyOptions['ledger']): Promise<void> {
     const { record } = signed
@@ -365,7 +365,8 @@ export class FederationState {
     const judges = this.judges(entry.block)
     const window = this.#charter().record.windowSeconds
     if (block.time < this.decidableAt(entry.block)) {
-      throw new PrematureDecisionError(`decision in block ${block.id} came ${block.time - entry.time} s after its proposal, inside its ${window} s window, with ${judges.filter(j => entry.votes.has(j)).length} of its ${judges.length} judges' votes in`)
+      const waits = this.#charter().record.humanVotes === 'counted' ? ', which a charter counting researchers\' votes waits out' : ''
+      throw new PrematureDecisionError(`decision in block ${block.id} came ${block.time - entry.time} s after its proposal, inside its ${window} s window${waits}, with ${judges.filter(j => entry.votes.has(j)).length} of its ${judges.length} judges' votes in`)
     }
   }
 
