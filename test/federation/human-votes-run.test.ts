@@ -99,46 +99,40 @@ describe('an advisory human vote counted by the recorder', () => {
  * standby in turn now anchors it too, once its wait is over, if nobody has by then.
  */
 describe('a reaction the round\'s recorder never anchors', () => {
+  let sim: Simulation
+  afterEach(async () => { await sim?.close() })
+
+  /** Round 1 under counted researchers' votes, agent-1's proposal in, the recorder silenced (it hears no reaction, anchors nothing). */
+  async function silenced (): Promise<{ proposal: string, recorder: Participant, standby: Participant }> {
+    sim = await Simulation.create(smallConfig({ rounds: 1, researchers: [ALICE], humanVotes: 'counted', windowSeconds: 20 }), { dir: await tempDir(), driver: byHand })
+    await sim.charter()
+    const first = sim.participants[0] as Participant
+    await sim.propose(1, [first])
+    const [recorder, standby] = [0, 1].map(rank => sim.participants.find(q => q.did === first.state.standby(1, rank)) as Participant) as [Participant, Participant]
+    recorder.stop()
+    return { proposal: first.state.rounds.get(1)?.proposals[0] as string, recorder, standby }
+  }
+
   it('is anchored by the first standby once its wait is over, and counts', async () => {
-    const sim = await Simulation.create(smallConfig({ rounds: 1, researchers: [ALICE], humanVotes: 'counted', windowSeconds: 20 }), { dir: await tempDir(), driver: byHand })
-    try {
-      await sim.charter()
-      const p = (i: number): Participant => sim.participants[i] as Participant
-      await sim.propose(1, [p(0)])
-      const proposal = p(0).state.rounds.get(1)?.proposals[0] as string
-      const [recorder, standby] = [0, 1].map(rank => sim.participants.find(q => q.did === p(0).state.standby(1, rank)) as Participant) as [Participant, Participant]
-      recorder.stop() // hears no reaction, anchors nothing
-      await sim.bus.publish(sim.config.federation, { kind: 'reaction', from: ALICE, key: '👎', event: '$a1', proposal })
-      await sim.settle()
-      expect(standby.state.proposals.get(proposal)?.humans.size).toBe(0) // the recorder's turn first
-      await vi.waitFor(() => {
-        expect([...standby.state.proposals.get(proposal)?.humans.values() ?? []].map(h => [h.signed.record.researcher, h.signed.record.accept, h.signed.issuer])).toEqual([[ALICE, false, standby.did]])
-      }, { timeout: 20_000, interval: 200 })
-      await sim.settle()
-      expect(sim.participants.filter(q => q !== recorder).map(q => q.state.derive(proposal).rejects)).toEqual([1, 1])
-    } finally {
-      await sim.close()
-    }
+    const { proposal, recorder, standby } = await silenced()
+    await sim.bus.publish(sim.config.federation, { kind: 'reaction', from: ALICE, key: '👎', event: '$a1', proposal })
+    await sim.settle()
+    expect(standby.state.proposals.get(proposal)?.humans.size).toBe(0) // the recorder's turn first
+    await vi.waitFor(() => {
+      expect([...standby.state.proposals.get(proposal)?.humans.values() ?? []].map(h => [h.signed.record.researcher, h.signed.record.accept, h.signed.issuer])).toEqual([[ALICE, false, standby.did]])
+    }, { timeout: 20_000, interval: 200 })
+    await sim.settle()
+    expect(sim.participants.filter(q => q !== recorder).map(q => q.state.derive(proposal).rejects)).toEqual([1, 1])
   }, 60_000)
 
   it('anchored by the recorder too, its record on the way while the standby\'s wait ran out: a copy, refused by nobody, counted once by the audit', async () => {
-    const sim = await Simulation.create(smallConfig({ rounds: 1, researchers: [ALICE], humanVotes: 'counted', windowSeconds: 20 }), { dir: await tempDir(), driver: byHand })
-    try {
-      await sim.charter()
-      const p = (i: number): Participant => sim.participants[i] as Participant
-      await sim.propose(1, [p(0)])
-      const proposal = p(0).state.rounds.get(1)?.proposals[0] as string
-      const [recorder, standby] = [0, 1].map(rank => sim.participants.find(q => q.did === p(0).state.standby(1, rank)) as Participant) as [Participant, Participant]
-      recorder.stop() // its human vote is late: it comes after the standby's
-      await sim.bus.publish(sim.config.federation, { kind: 'reaction', from: ALICE, key: '👍', event: '$a1', proposal })
-      await vi.waitFor(() => { expect(standby.state.proposals.get(proposal)?.humans.size).toBe(1) }, { timeout: 20_000, interval: 200 })
-      await sim.settle()
-      const late = await inject(sim, recorder.identity, { type: 'human-vote', federation: sim.config.federation, round: 1, proposal, accept: true, researcher: ALICE, event: '$a1' })
-      expect(errorsFor(sim, late)).toEqual([])
-      expect(sim.participants.filter(q => q !== recorder).map(q => [...q.state.proposals.get(proposal)?.humans.values() ?? []].map(h => h.signed.issuer))).toEqual([[standby.did], [standby.did]])
-      expect(await audit(sim.ledger, sim.store)).toMatchObject({ ok: true, humanVotes: 1, rejected: [] })
-    } finally {
-      await sim.close()
-    }
+    const { proposal, recorder, standby } = await silenced() // its human vote comes after the standby's
+    await sim.bus.publish(sim.config.federation, { kind: 'reaction', from: ALICE, key: '👍', event: '$a1', proposal })
+    await vi.waitFor(() => { expect(standby.state.proposals.get(proposal)?.humans.size).toBe(1) }, { timeout: 20_000, interval: 200 })
+    await sim.settle()
+    const late = await inject(sim, recorder.identity, { type: 'human-vote', federation: sim.config.federation, round: 1, proposal, accept: true, researcher: ALICE, event: '$a1' })
+    expect(errorsFor(sim, late)).toEqual([])
+    expect(sim.participants.filter(q => q !== recorder).map(q => [...q.state.proposals.get(proposal)?.humans.values() ?? []].map(h => h.signed.issuer))).toEqual([[standby.did], [standby.did]])
+    expect(await audit(sim.ledger, sim.store)).toMatchObject({ ok: true, humanVotes: 1, rejected: [] })
   }, 60_000)
 })

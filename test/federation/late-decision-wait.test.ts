@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { Proposal } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { peekRecord } from '../../src/identity/index.ts'
 import { smallConfig, tempDir } from './helpers.ts'
+import { slipBeforeCheckpoint, withheldProposal } from './late-proposals.ts'
 
 /**
  * A proposal anchored just before the recorder's checkpoint (as in stale-merge.test.ts), whose
@@ -23,18 +22,9 @@ describe('a late proposal whose judges all voted at once', () => {
     const [founder] = sim.participants as [Participant]
     const recorder = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
     const late = sim.participants.find(q => q !== recorder) as Participant
-    const draft = await late.train(1)
-    const proposal: Proposal = { type: 'proposal', federation: sim.config.federation, round: 1, base: late.state.global?.model.cid as string, delta: await late.publishDraft(), numSamples: draft.numSamples, metric: { name: 'loss', value: draft.loss } }
-    const append = sim.ledger.append.bind(sim.ledger)
-    let slipped: string | undefined
-    vi.spyOn(sim.ledger, 'append').mockImplementation(async (jwt, options) => {
-      const { record, issuer } = peekRecord(jwt)
-      if (slipped === undefined && record?.type === 'checkpoint' && issuer === recorder.did) {
-        slipped = (await append(await late.identity.sign(proposal, { now: sim.now() }))).id
-      }
-      return append(jwt, options)
-    })
+    const slippedIn = slipBeforeCheckpoint(sim, { recorder, by: late, proposal: await withheldProposal(sim, late) })
     await sim.closeRound(1)
+    const slipped = slippedIn()
     expect(slipped).toBeDefined()
     const report = await audit(sim.ledger, sim.store)
     expect(report.ok).toBe(true)

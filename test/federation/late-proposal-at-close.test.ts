@@ -1,9 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { Proposal } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
-import type { Participant } from '../../src/federation/participant.ts'
 import type { Simulation } from '../../src/federation/simulation.ts'
-import { chartered } from './helpers.ts'
+import { oneWithheld } from './late-proposals.ts'
 
 /**
  * A hostile member withholds its proposal and anchors it just as the honest recorder closes
@@ -16,19 +14,9 @@ describe('a proposal anchored just as the recorder closes its round', () => {
   afterEach(async () => { vi.restoreAllMocks(); await sim?.close() })
 
   it('does not get an honest recorder\'s decision refused', async () => {
-    sim = await chartered({ rounds: 1, agents: 3 })
-    const [founder] = sim.participants as [Participant]
-    const recorder = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
-    const [honest, hostile] = sim.participants.filter(q => q !== recorder) as [Participant, Participant]
-    await sim.propose(1, [recorder, honest])
-    for (const id of recorder.state.rounds.get(1)?.proposals ?? []) {
-      const voter = recorder.state.proposals.get(id)?.signed.issuer === recorder.did ? honest : recorder
-      await voter.vote(id, (await voter.evaluate(id)).passes)
-    }
-    await sim.settle()
-    // The hostile member trains and stores its update, and withholds its proposal (and its votes).
-    const draft = await hostile.train(1)
-    const late: Proposal = { type: 'proposal', federation: sim.config.federation, round: 1, base: hostile.state.global?.model.cid as string, delta: await hostile.publishDraft(), numSamples: draft.numSamples }
+    const withheld = await oneWithheld()
+    sim = withheld.sim
+    const { recorder, hostile, late } = withheld
     const close = recorder.closeRound.bind(recorder)
     let slipped: string | undefined
     vi.spyOn(recorder, 'closeRound').mockImplementation(async (round, options) => {

@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { Checkpoint, Proposal } from '../../src/core/records.ts'
+import type { Checkpoint } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { peekRecord } from '../../src/identity/index.ts'
 import { smallConfig, tempDir } from './helpers.ts'
+import { slipBeforeCheckpoint, withheldProposal } from './late-proposals.ts'
 
 /**
  * As stale-merge.test.ts, but the member that slips the proposal in is the round's first
@@ -23,31 +24,24 @@ describe('a standby replaying the recorder\'s refused checkpoint model', () => {
     const [founder] = sim.participants as [Participant]
     const recorder = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
     const hostile = sim.participants.find(q => q.did === founder.state.standby(1, 1)) as Participant
-    const draft = await hostile.train(1)
-    const delta = await hostile.publishDraft()
-    const late: Proposal = { type: 'proposal', federation: sim.config.federation, round: 1, base: hostile.state.global?.model.cid as string, delta, numSamples: draft.numSamples, metric: { name: 'loss', value: draft.loss } }
-    const append = sim.ledger.append.bind(sim.ledger)
-    let slipped: string | undefined
+    const slippedIn = slipBeforeCheckpoint(sim, { recorder, by: hostile, proposal: await withheldProposal(sim, hostile) })
+    // The recorder's checkpoint, which every peer refuses: its model is the merge without the slipped proposal.
     let stale: Checkpoint | undefined
-    let forged: string | undefined
-    vi.spyOn(sim.ledger, 'append').mockImplementation(async (jwt, options) => {
-      const { record, issuer } = peekRecord(jwt)
-      if (slipped === undefined && record?.type === 'checkpoint' && issuer === recorder.did) {
-        // Anchored just before the recorder's checkpoint, after the recorder merged (as stale-merge.test.ts).
-        stale = record as Checkpoint
-        slipped = (await append(await hostile.identity.sign(late, { now: sim.now() }))).id
-      }
-      const block = await append(jwt, options)
-      if (forged === undefined && record?.type === 'checkpoint' && issuer === hostile.did) forged = block.id
-      return block
-    })
+    const signs = recorder.identity.sign.bind(recorder.identity)
+    vi.spyOn(recorder.identity, 'sign').mockImplementation(async (record, options) => { if (record.type === 'checkpoint') stale ??= record; return signs(record, options) })
     // The recorder goes quiet after its refused checkpoint (its node lost the ledger for a while, say): it anchors nothing more this round, and still receives every block.
     const close = recorder.closeRound.bind(recorder)
-    vi.spyOn(recorder, 'closeRound').mockImplementation(async (round, options) => { if (slipped === undefined) await close(round, options) })
+    vi.spyOn(recorder, 'closeRound').mockImplementation(async (round, options) => { if (slippedIn() === undefined) await close(round, options) })
     // The hostile standby's checkpoint lists its proposal as merged, but names the recorder's stale model.
     const sign = hostile.identity.sign.bind(hostile.identity)
     vi.spyOn(hostile.identity, 'sign').mockImplementation(async (record, options) => sign(record.type === 'checkpoint' && stale !== undefined ? { ...record, model: stale.model } : record, options))
     await sim.closeRound(1).catch(() => undefined)
+    const slipped = slippedIn()
+    let forged: string | undefined
+    for await (const block of sim.ledger.blocks()) {
+      const { record, issuer } = peekRecord(block.record)
+      if (record?.type === 'checkpoint' && issuer === hostile.did) forged = block.id
+    }
     expect(slipped).toBeDefined()
     expect(forged).toBeDefined()
     expect(sim.participants.map(q => q.state.proposals.get(slipped as string)?.decision?.record.accepted)).toEqual([true, true, true])

@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { Proposal } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { peekRecord } from '../../src/identity/index.ts'
 import { smallConfig, tempDir } from './helpers.ts'
+import { slipBeforeCheckpoint, withheldProposal } from './late-proposals.ts'
 
 /**
  * The recorder closes a round nobody proposed in: it merges (nothing), keeps that merge
@@ -25,21 +24,10 @@ describe('a proposal slipped in between the recorder\'s merge and its checkpoint
     const recorder = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
     const hostile = sim.participants.find(q => q !== recorder) as Participant
     // The hostile member trains and stores its update, and withholds its proposal.
-    const draft = await hostile.train(1)
-    const delta = await hostile.publishDraft()
-    const late: Proposal = { type: 'proposal', federation: sim.config.federation, round: 1, base: hostile.state.global?.model.cid as string, delta, numSamples: draft.numSamples, metric: { name: 'loss', value: draft.loss } }
-    const append = sim.ledger.append.bind(sim.ledger)
-    let slipped: string | undefined
-    vi.spyOn(sim.ledger, 'append').mockImplementation(async (jwt, options) => {
-      const { record, issuer } = peekRecord(jwt)
-      if (slipped === undefined && record?.type === 'checkpoint' && issuer === recorder.did) {
-        // Anchored just before the recorder's checkpoint, after the recorder merged.
-        slipped = (await append(await hostile.identity.sign(late, { now: sim.now() }))).id
-      }
-      return append(jwt, options)
-    })
+    const slippedIn = slipBeforeCheckpoint(sim, { recorder, by: hostile, proposal: await withheldProposal(sim, hostile) })
     // No honest member proposes this round (an agent may sit a round out); the recorder closes it once its window is out.
     await sim.closeRound(1).catch(() => undefined)
+    const slipped = slippedIn()
     expect(slipped).toBeDefined()
     // Precondition: the proposal was taken, and merged by the standby's checkpoint.
     expect(sim.participants.map(q => q.state.proposals.get(slipped as string)?.decision?.record.accepted)).toEqual([true, true, true])

@@ -1,10 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { Proposal } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
-import type { Participant } from '../../src/federation/participant.ts'
 import type { Simulation } from '../../src/federation/simulation.ts'
 import { peekRecord } from '../../src/identity/index.ts'
-import { chartered } from './helpers.ts'
+import { oneWithheld } from './late-proposals.ts'
 
 const W = 600
 
@@ -20,18 +18,9 @@ describe('votes on a proposal anchored as the round closed, applied before the l
   afterEach(async () => { vi.restoreAllMocks(); await sim?.close() })
 
   it('get it decided once they are in, not two windows on', async () => {
-    sim = await chartered({ rounds: 1, agents: 3, windowSeconds: W })
-    const [founder] = sim.participants as [Participant]
-    const recorder = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
-    const [honest, hostile] = sim.participants.filter(q => q !== recorder) as [Participant, Participant]
-    await sim.propose(1, [recorder, honest])
-    for (const id of recorder.state.rounds.get(1)?.proposals ?? []) {
-      const voter = recorder.state.proposals.get(id)?.signed.issuer === recorder.did ? honest : recorder
-      await voter.vote(id, (await voter.evaluate(id)).passes)
-    }
-    await sim.settle()
-    const draft = await hostile.train(1)
-    const late: Proposal = { type: 'proposal', federation: sim.config.federation, round: 1, base: hostile.state.global?.model.cid as string, delta: await hostile.publishDraft(), numSamples: draft.numSamples }
+    const withheld = await oneWithheld(W)
+    sim = withheld.sim
+    const { recorder, honest, hostile, late } = withheld
     const close = recorder.closeRound.bind(recorder)
     let slipped: string | undefined
     vi.spyOn(recorder, 'closeRound').mockImplementation(async (round, options) => {
