@@ -141,8 +141,7 @@ export async function replay (ledger: Ledger, store: ContentStore, options: Audi
           counts.votes++
           break
         case 'human-vote':
-          // A copy of one already counted (state.ts) is not another vote.
-          if (state.proposals.get(record.proposal)?.humans.get(record.researcher)?.block === block.id) counts.humanVotes++
+          if (state.countsAsHumanVote(block.id, record)) counts.humanVotes++
           break
         case 'decision':
           counts.decisions++

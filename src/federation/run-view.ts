@@ -141,7 +141,7 @@ export class RunViewBuilder {
         break
       }
       case 'human-vote':
-        if (this.#state.proposals.get(record.proposal)?.humans.get(record.researcher)?.block !== block.id) break // a copy (state.ts)
+        if (!this.#state.countsAsHumanVote(block.id, record)) break // a copy
         this.#view.humanVotes.push({ ...at, proposal: record.proposal, researcher: record.researcher, accept: record.accept, event: record.event, recordedBy: this.#member(signed.issuer), counted: this.#state.charter?.record.humanVotes === 'counted' })
         break
       case 'decision': {

@@ -251,6 +251,11 @@ export class FederationState {
     return humanVotes !== 'counted' && this.judges(id).every(j => entry.votes.has(j)) ? -Infinity : entry.time + windowSeconds + 1
   }
 
+  /** Whether the human vote in `block` is the one counted for its researcher, not a copy of it (#checkHumanVote). */
+  countsAsHumanVote (block: BlockId, { proposal, researcher }: Pick<HumanVote, 'proposal' | 'researcher'>): boolean {
+    return this.proposals.get(proposal)?.humans.get(researcher)?.block === block
+  }
+
   /** Whether `member` may record round `round` in a block dated `time`: its recorder, or a standby whose turn has come. */
   mayRecord (member: Did, round: number, time: number): boolean {
     if (member === this.recorder(round)) return true
