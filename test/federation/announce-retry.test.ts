@@ -3,7 +3,7 @@ import { BackendUnavailableError } from '../../src/core/errors.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import type { Simulation } from '../../src/federation/simulation.ts'
 import { peekRecord } from '../../src/identity/index.ts'
-import { chartered } from './helpers.ts'
+import { chartered, judged } from './helpers.ts'
 
 /**
  * The recorder's checkpoint was anchored, but its announcement on the bus failed once and was
@@ -18,8 +18,7 @@ describe('an announcement the bus fails once', () => {
   it('is tried again: every member ends the round on the recorder\'s checkpoint', async () => {
     sim = await chartered({ rounds: 1, agents: 3 })
     await sim.propose(1)
-    for (const q of sim.participants) for (const id of q.state.rounds.get(1)?.proposals ?? []) if (q.state.judges(id).includes(q.did)) await q.vote(id, (await q.evaluate(id)).passes)
-    await sim.settle()
+    await judged(sim, 1)
     const publish = sim.bus.publish.bind(sim.bus)
     let failed = false
     vi.spyOn(sim.bus, 'publish').mockImplementation(async (room, message, options) => {

@@ -1,9 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { audit } from '../../src/federation/audit.ts'
-import type { Participant } from '../../src/federation/participant.ts'
 import type { Simulation } from '../../src/federation/simulation.ts'
 import { peekRecord } from '../../src/identity/index.ts'
-import { chartered } from './helpers.ts'
+import { chartered, judged, recorderOf } from './helpers.ts'
 
 /**
  * The round loop offers the recorder its turn again while the round is open (round-loop.ts).
@@ -17,11 +16,9 @@ describe('a recorder offered its turn again before its own decisions came back',
 
   it('anchors one checkpoint, and the audit lists nothing refused', async () => {
     sim = await chartered({ rounds: 1, agents: 3 })
-    const [founder] = sim.participants as [Participant]
-    const recorder = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
+    const recorder = recorderOf(sim, 1)
     await sim.propose(1)
-    for (const q of sim.participants) for (const id of q.state.rounds.get(1)?.proposals ?? []) if (q.state.judges(id).includes(q.did)) await q.vote(id, (await q.evaluate(id)).passes)
-    await sim.settle()
+    await judged(sim, 1)
     const publish = sim.bus.publish.bind(sim.bus)
     let late = true
     vi.spyOn(sim.bus, 'publish').mockImplementation(async (room, message, options) => {

@@ -3,7 +3,7 @@ import type { Checkpoint, Decision } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import type { Simulation } from '../../src/federation/simulation.ts'
-import { chartered, errorsFor, inject } from './helpers.ts'
+import { chartered, errorsFor, inject, recorderOf } from './helpers.ts'
 
 /**
  * The round's recorder, hostile, closes its round before the others could propose: it
@@ -17,18 +17,13 @@ describe('a recorder that closes its round before the others could propose', () 
   let sim: Simulation
   afterEach(async () => { await sim?.close() })
 
-  const recorderOf = (round: number): Participant => {
-    const [founder] = sim.participants as [Participant]
-    return sim.participants.find(q => q.did === founder.state.recorder(round)) as Participant
-  }
-
   it('an empty checkpoint at once: refused by every peer and listed by the audit; the round then merges every member\'s update', async () => {
     sim = await chartered({ rounds: 1, agents: 3 })
     const [founder] = sim.participants as [Participant]
     const initial = founder.state.global?.model
     if (initial === undefined) throw new Error('no charter model')
     const empty: Checkpoint = { type: 'checkpoint', federation: sim.config.federation, round: 1, parent: initial.cid, model: initial, merged: [] }
-    const early = await inject(sim, recorderOf(1).identity, empty)
+    const early = await inject(sim, recorderOf(sim, 1).identity, empty)
     expect(errorsFor(sim, early)).toEqual(['PrematureCloseError', 'PrematureCloseError', 'PrematureCloseError'])
     expect(sim.participants.map(q => q.state.global?.round)).toEqual([0, 0, 0])
 
@@ -42,7 +37,7 @@ describe('a recorder that closes its round before the others could propose', () 
 
   it('the first proposal decided once its judges voted: refused by every peer, so the later proposals count', async () => {
     sim = await chartered({ rounds: 1, agents: 3 })
-    const recorder = recorderOf(1)
+    const recorder = recorderOf(sim, 1)
     const [first, later] = sim.participants.filter(q => q !== recorder) as [Participant, Participant]
     await sim.propose(1, [first])
     const proposal = first.state.rounds.get(1)?.proposals[0] as string

@@ -90,6 +90,20 @@ export async function chartered (overrides: RunConfigInput = {}, edit: (charter:
   return sim
 }
 
+/** The participant that records `round`, as the first participant's state has it. */
+export function recorderOf (sim: Simulation, round: number): Participant {
+  const [first] = sim.participants as [Participant]
+  return sim.participants.find(q => q.did === first.state.recorder(round)) as Participant
+}
+
+/** Every judge of every proposal of `round` votes as it measured, and the votes are handled. */
+export async function judged (sim: Simulation, round: number): Promise<void> {
+  for (const q of sim.participants) {
+    for (const id of q.state.rounds.get(round)?.proposals ?? []) if (q.state.judges(id).includes(q.did)) await q.vote(id, (await q.evaluate(id)).passes)
+  }
+  await sim.settle()
+}
+
 /** The vote `voter` would cast on `proposal` as it measured it, not cast. */
 export async function measuredVote (sim: Simulation, voter: Participant, proposal: string, rationale: string): Promise<Vote> {
   const evaluation = await voter.evaluate(proposal)

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { audit } from '../../src/federation/audit.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { byHand, errorsFor, inject, measuredVote, smallConfig, tempDir } from './helpers.ts'
+import { byHand, errorsFor, inject, measuredVote, recorderOf, smallConfig, tempDir } from './helpers.ts'
 
 const ALICE = '@alice:localhost'
 
@@ -24,8 +24,7 @@ describe('a hostile recorder leaving a researcher\'s reaction out', () => {
   async function everyoneProposed (): Promise<{ proposal: string, recorder: Participant, proposer: Participant, judges: Participant[], honest: Participant }> {
     sim = await Simulation.create(smallConfig({ rounds: 1, researchers: [ALICE], humanVotes: 'counted', windowSeconds: 20 }), { dir: await tempDir(), driver: byHand })
     await sim.charter()
-    const first = sim.participants[0] as Participant
-    const recorder = sim.participants.find(q => q.did === first.state.recorder(1)) as Participant
+    const recorder = recorderOf(sim, 1)
     const proposer = sim.participants.find(q => q !== recorder) as Participant
     await sim.propose(1)
     recorder.stop()

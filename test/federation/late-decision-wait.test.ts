@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { audit } from '../../src/federation/audit.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { smallConfig, tempDir } from './helpers.ts'
+import { recorderOf, smallConfig, tempDir } from './helpers.ts'
 import { slipBeforeCheckpoint, withheldProposal } from './late-proposals.ts'
 
 /**
@@ -19,8 +19,7 @@ describe('a late proposal whose judges all voted at once', () => {
   it('is decided by the recorder without waiting out its window', async () => {
     sim = await Simulation.create(smallConfig({ rounds: 1, agents: 3 }), { dir: await tempDir() })
     await sim.charter()
-    const [founder] = sim.participants as [Participant]
-    const recorder = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
+    const recorder = recorderOf(sim, 1)
     const late = sim.participants.find(q => q !== recorder) as Participant
     const slippedIn = slipBeforeCheckpoint(sim, { recorder, by: late, proposal: await withheldProposal(sim, late) })
     await sim.closeRound(1)

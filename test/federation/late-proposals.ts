@@ -3,7 +3,7 @@ import type { Proposal } from '../../src/core/records.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import type { Simulation } from '../../src/federation/simulation.ts'
 import { peekRecord } from '../../src/identity/index.ts'
-import { chartered } from './helpers.ts'
+import { chartered, recorderOf } from './helpers.ts'
 
 /** The proposal `member` would anchor for `round`: its update trained and stored, the proposal withheld until a test anchors it. */
 export async function withheldProposal (sim: Simulation, member: Participant, round = 1): Promise<Proposal> {
@@ -36,8 +36,7 @@ export function slipBeforeCheckpoint (sim: Simulation, { recorder, by, proposal 
  */
 export async function oneWithheld (windowSeconds?: number): Promise<{ sim: Simulation, recorder: Participant, honest: Participant, hostile: Participant, late: Proposal }> {
   const sim = await chartered({ rounds: 1, agents: 3, ...(windowSeconds === undefined ? {} : { windowSeconds }) })
-  const [founder] = sim.participants as [Participant]
-  const recorder = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
+  const recorder = recorderOf(sim, 1)
   const [honest, hostile] = sim.participants.filter(q => q !== recorder) as [Participant, Participant]
   await sim.propose(1, [recorder, honest])
   for (const id of recorder.state.rounds.get(1)?.proposals ?? []) {

@@ -4,7 +4,7 @@ import { audit } from '../../src/federation/audit.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { peekRecord } from '../../src/identity/index.ts'
-import { smallConfig, tempDir } from './helpers.ts'
+import { recorderOf, smallConfig, tempDir } from './helpers.ts'
 import { slipBeforeCheckpoint, withheldProposal } from './late-proposals.ts'
 
 /**
@@ -21,9 +21,8 @@ describe('a standby replaying the recorder\'s refused checkpoint model', () => {
   it('is refused by the recorder as by every peer and the audit', async () => {
     sim = await Simulation.create(smallConfig({ rounds: 1, agents: 3 }), { dir: await tempDir() })
     await sim.charter()
-    const [founder] = sim.participants as [Participant]
-    const recorder = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
-    const hostile = sim.participants.find(q => q.did === founder.state.standby(1, 1)) as Participant
+    const recorder = recorderOf(sim, 1)
+    const hostile = sim.participants.find(q => q.did === recorder.state.standby(1, 1)) as Participant
     const slippedIn = slipBeforeCheckpoint(sim, { recorder, by: hostile, proposal: await withheldProposal(sim, hostile) })
     // The recorder's checkpoint, which every peer refuses: its model is the merge without the slipped proposal.
     let stale: Checkpoint | undefined

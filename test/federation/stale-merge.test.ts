@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { audit } from '../../src/federation/audit.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
-import { smallConfig, tempDir } from './helpers.ts'
+import { recorderOf, smallConfig, tempDir } from './helpers.ts'
 import { slipBeforeCheckpoint, withheldProposal } from './late-proposals.ts'
 
 /**
@@ -20,8 +20,7 @@ describe('a proposal slipped in between the recorder\'s merge and its checkpoint
   it('leaves every honest member on the same model', async () => {
     sim = await Simulation.create(smallConfig({ rounds: 1, agents: 3 }), { dir: await tempDir() })
     await sim.charter()
-    const [founder] = sim.participants as [Participant]
-    const recorder = sim.participants.find(q => q.did === founder.state.recorder(1)) as Participant
+    const recorder = recorderOf(sim, 1)
     const hostile = sim.participants.find(q => q !== recorder) as Participant
     // The hostile member trains and stores its update, and withholds its proposal.
     const slippedIn = slipBeforeCheckpoint(sim, { recorder, by: hostile, proposal: await withheldProposal(sim, hostile) })
