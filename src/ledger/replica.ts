@@ -9,6 +9,7 @@ import { SerialQueue } from '../core/serial-queue.ts'
 import { peekRecord, verifyRecord } from '../identity/index.ts'
 import { ReplicaBlock, type Bus, type Subscription } from '../transport/index.ts'
 import { BlockFile, BlockIndex, hashId, mine, proofFault, type BlockFormat, type Checked } from './dag.ts'
+import { Gaps, type Gap } from './gaps.ts'
 import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVerification } from './index.ts'
 
 /**
@@ -60,9 +61,13 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   The future bound depends on each copy's clock and is hygiene, not agreement: a copy that
  *   was down may keep a block others refused as dated ahead, if by its return it no longer is.
  * - A copy only sees blocks published while it is subscribed: every copy must listen before
- *   the first block (hence the bus's 'hello'). Nor does a restarted copy ask others for what
- *   it missed while down; the Matrix bus, though, resumes from its saved sync token, so a
- *   process that keeps its token does receive what was published meanwhile.
+ *   the first block (hence the bus's 'hello'). A block whose parent this copy lacks (it missed
+ *   it, or refused it as dated ahead of its clock when copies with clocks a second ahead kept
+ *   it) waits, and the copy asks the room for the parent (gaps.ts); copies that hold it publish
+ *   it again, and it is checked as any block, so it is kept once no longer dated ahead, right
+ *   before the blocks that waited for it. Such a copy then holds that block later in its order
+ *   than the others do. The Matrix bus also resumes from its saved sync token, so a process
+ *   that keeps its token receives what was published while it was down.
  * - Without a bus the copy is read-only (an audit of a run directory): its file must exist
  *   and is never written, `append` throws ConfigError, and `get` does not wait for blocks
  *   that cannot arrive.
@@ -104,12 +109,15 @@ export interface ReplicaOptions {
   aheadSeconds?: number
   /** How far before the newest block this copy holds an arriving block may be dated, in seconds. @default 300 */
   lagSeconds?: number
+  /** How often this copy asks the room for parents it lacks (gaps.ts), and the first wait before it does. @default 2_000 */
+  askMs?: number
 }
 
 const DEFAULT_DIFFICULTY = 8
 const DEFAULT_WAIT_MS = 30_000
 const DEFAULT_AHEAD_SECONDS = 60
 const DEFAULT_LAG_SECONDS = 300
+const DEFAULT_ASK_MS = 2_000
 /** Blocks held for missing parents per signer; beyond this a new one of theirs is refused (a flood, or a parent that never comes). */
 export const MAX_ORPHANS_PER_SENDER = 256
 /** Blocks held for missing parents in all, while no members are known (no charter yet, none named by the run). */
@@ -142,7 +150,7 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
   })
   if (options.bus !== undefined && options.room !== undefined) {
     try {
-      await replica.listen(options.bus, options.room)
+      await replica.listen(options.bus, options.room, options.askMs ?? DEFAULT_ASK_MS)
     } catch (err) {
       await replica.close()
       throw err
@@ -184,7 +192,7 @@ class Replica implements Ledger {
   readonly #ingest = new SerialQueue()
   /** This copy's appends, one at a time, so each new block sees the one before it. */
   readonly #appends = new SerialQueue()
-  #bus?: { bus: Bus, room: string, subscription: Subscription }
+  #bus?: { bus: Bus, room: string, subscription: Subscription, gaps: Gaps }
   #closed = false
 
   constructor (file: BlockFile, checked: Checked, logger: Logger, settings: Settings) {
@@ -199,15 +207,22 @@ class Replica implements Ledger {
     }
   }
 
-  async listen (bus: Bus, room: string): Promise<void> {
+  async listen (bus: Bus, room: string, askMs: number): Promise<void> {
+    const gaps = new Gaps({ askMs, publish: async message => bus.publish(room, message), logger: this.#logger }, () => this.#lacking())
     const subscription = await bus.subscribe(room, message => {
-      // Queued, not awaited: the bus goes on delivering while blocks are checked.
+      // Queued, not awaited: the bus goes on delivering while blocks are checked. A want is
+      // answered from what arrived before it.
+      if (message.kind === 'want') {
+        gaps.heard(message.block)
+        void this.#ingest.run(async () => { gaps.answer(this.#held.get(message.block)) })
+        return
+      }
       if (message.kind !== 'block') return
       this.#ingest.run(() => this.#receive(message.block)).catch((err: unknown) => {
         this.#logger.warn('replica ingestion failed', { id: (message.block as { id?: unknown } | null)?.id, error: (err as Error).message })
       })
-    }, { kinds: ['block'] })
-    this.#bus = { bus, room, subscription }
+    }, { kinds: ['block', 'want'] }).catch((err: unknown) => { gaps.close(); throw err })
+    this.#bus = { bus, room, subscription, gaps }
   }
 
   async append (jwt: string, options: AppendOptions = {}): Promise<Block> {
@@ -276,6 +291,7 @@ class Replica implements Ledger {
     if (this.#closed) return
     this.#closed = true
     this.#bus?.subscription.unsubscribe()
+    this.#bus?.gaps.close()
     for (const id of [...this.#watchers.keys()]) this.#settle(id, new BackendUnavailableError('the replica closed before the block arrived'))
     await this.#appends.run(async () => {})
     await this.#ingest.run(async () => {})
@@ -324,6 +340,14 @@ class Replica implements Ledger {
       const children = this.#orphans.get(parent)
       if (children === undefined) this.#orphans.set(parent, [b.id])
       else children.push(b.id)
+    }
+  }
+
+  /** The parents this copy's waiting blocks lack that are not waiting themselves, and who signed a block that waits: what it asks the room for. */
+  * #lacking (): Iterable<Gap> {
+    for (const [parent, children] of this.#orphans) {
+      const signer = this.#pending.get(children[0] as string)?.signer
+      if (signer !== undefined && !this.#held.has(parent) && !this.#pending.has(parent)) yield { id: parent, signer }
     }
   }
 

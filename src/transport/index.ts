@@ -42,6 +42,8 @@ export const BusMessage = z.discriminatedUnion('kind', [
     id: z.string().min(1).max(255)
   }).strict(),
   z.object({ kind: z.literal('block'), block: ReplicaBlock }).strict(),
+  /** A replica lacks this block, a parent of blocks it holds waiting: copies that hold it publish it again. */
+  z.object({ kind: z.literal('want'), block: BlockId }).strict(),
   z.object({
     /**
      * A person's reaction on a proposal's notice, as the room saw it: only a room makes one

@@ -8,11 +8,11 @@ const did = createIdentity(randomSecretKey()).did
 const block = { id: 'a'.repeat(64), parents: ['b'.repeat(64), 'c'.repeat(64)], record: 'h.p.s', time: 1_700_000_000, pow: 12 }
 
 describe('bus messages of the replicated ledger and of presence', () => {
-  it('the local bus delivers block and hello messages as they were sent', async () => {
+  it('the local bus delivers block, want and hello messages as they were sent', async () => {
     const bus = createLocalBus()
     const seen: BusMessage[] = []
     await bus.subscribe('fed-1', m => { seen.push(m) })
-    const sent: BusMessage[] = [{ kind: 'hello', did, name: 'agent-2' }, { kind: 'block', block }]
+    const sent: BusMessage[] = [{ kind: 'hello', did, name: 'agent-2' }, { kind: 'block', block }, { kind: 'want', block: block.id }]
     for (const m of sent) await bus.publish('fed-1', m)
     await bus.close()
     expect(seen).toEqual(sent)
@@ -24,6 +24,8 @@ describe('bus messages of the replicated ledger and of presence', () => {
     ['a block without a pow', { kind: 'block', block: { ...block, pow: undefined } }],
     ['a block with a time of 0', { kind: 'block', block: { ...block, time: 0 } }],
     ['a block with an oversized record', { kind: 'block', block: { ...block, record: 'x'.repeat(20_000) } }],
+    ['a want for something that is no block id', { kind: 'want', block: 'not a block!' }],
+    ['a want with an extra field', { kind: 'want', block: block.id, from: 'agent-1' }],
     ['a hello from a DID that is not a did:key', { kind: 'hello', did: 'did:web:example.com', name: 'agent-1' }],
     ['a hello with an empty name', { kind: 'hello', did, name: '' }],
     ['a hello with a 65-character name', { kind: 'hello', did, name: 'n'.repeat(65) }],

@@ -118,6 +118,7 @@ function describe (message: BusMessage, record: PeekedRecord, who: { author: str
     case 'chat': return { text: message.body, html: escapeHtml(message.body).replace(/\n/g, '<br>') }
     // Ledger plumbing, once per record and per member: one short line each, for people to skim past.
     case 'block': return line(['⛓ block ', { value: message.block.id.slice(0, 8), code: true }])
+    case 'want': return line(['⛓ wants block ', { value: message.block.slice(0, 8), code: true }])
     case 'hello': return line(['👋 ', { value: message.name, bold: true }, ' is listening'])
     case 'enrol': return line(['✍️ ', { value: message.from, bold: true }, ' answers the call to federate'])
     case 'roster': return line(['📋 ', { value: message.from, bold: true }, ` calls the federation: ${message.members.length} members, `, message.members.map(d => nameOf(d) ?? `${d.slice(0, 16)}…`).join(', ')])

@@ -1,0 +1,98 @@
+import type { Logger } from '../core/logger.ts'
+import type { BusMessage } from '../transport/index.ts'
+import type { Block } from './index.ts'
+
+/** How many times a copy asks for one missing parent, the waits doubling, before it gives up. */
+export const MAX_ASKS = 6
+/**
+ * Asks per interval at most, in all and for the blocks of one signer: a member whose blocks
+ * name parents nobody holds gets only its share of the asks, and other members' gaps are
+ * asked for meanwhile.
+ */
+const MAX_ASKS_PER_TICK = 16
+const MAX_ASKS_PER_SIGNER = 2
+/** Blocks a copy publishes again per interval at most: a flood of wants costs it a bounded number of messages. */
+const MAX_ANSWERS_PER_TICK = 64
+
+/** A parent a copy lacks, and who signed a block that waits for it. */
+export interface Gap { id: string, signer: string }
+
+export interface GapOptions {
+  /** How often the copy looks for parents it lacks, and the first wait before it asks for one. */
+  askMs: number
+  publish: (message: BusMessage) => Promise<void>
+  logger: Logger
+}
+
+/**
+ * How a copy of the replicated tangle fills its gaps. A block whose parent the copy lacks
+ * (never delivered to it, or refused as dated ahead of its clock when others kept it) waits;
+ * the copy then asks the room for that parent (`{ kind: 'want', block }`), and each copy
+ * that holds it publishes it again, which every receiver checks as any block. Without this,
+ * copies whose clocks differ by a second split for good over a block dated at their bound:
+ * the honest blocks that approve it never reach the copies that refused it.
+ *
+ * Asks wait one interval (a parent delivered out of order comes by itself), then double, and
+ * stop after MAX_ASKS; a copy that hears another ask for a parent it lacks waits again, so
+ * copies missing the same block ask about once per interval between them. Each copy answers
+ * a block at most once per interval, and at most MAX_ANSWERS_PER_TICK blocks per interval.
+ */
+export class Gaps {
+  readonly #options: GapOptions
+  /** Per parent this copy lacks: how often it asked, and how many intervals until it asks next. */
+  readonly #asks = new Map<string, { tries: number, wait: number }>()
+  /** Blocks answered this interval. */
+  readonly #answered = new Set<string>()
+  readonly #timer: NodeJS.Timeout
+
+  /** `lacking` yields the parents this copy's waiting blocks lack, each once. */
+  constructor (options: GapOptions, lacking: () => Iterable<Gap>) {
+    this.#options = options
+    this.#timer = setInterval(() => { this.#tick(lacking()) }, options.askMs)
+    this.#timer.unref()
+  }
+
+  /** Publishes `block` for a copy that asked for it, unless answered already this interval. */
+  answer (block: Block | undefined): void {
+    if (block === undefined || this.#answered.has(block.id) || this.#answered.size >= MAX_ANSWERS_PER_TICK) return
+    this.#answered.add(block.id)
+    const { id, parents, record, time, pow } = block
+    this.#send({ kind: 'block', block: { id, parents, record, time, pow } })
+  }
+
+  /** Another copy asked for `id` (or this one's ask came back): this copy waits again before it asks. */
+  heard (id: string): void {
+    const ask = this.#asks.get(id)
+    if (ask !== undefined) ask.wait = 2 ** ask.tries
+  }
+
+  close (): void {
+    clearInterval(this.#timer)
+  }
+
+  #tick (lacking: Iterable<Gap>): void {
+    this.#answered.clear()
+    const still = new Map([...lacking].map(gap => [gap.id, gap.signer]))
+    for (const id of this.#asks.keys()) if (!still.has(id)) this.#asks.delete(id)
+    let asked = 0
+    const bySigner = new Map<string, number>()
+    for (const [id, signer] of still) {
+      const ask = this.#asks.get(id)
+      if (ask === undefined) { this.#asks.set(id, { tries: 0, wait: 1 }); continue }
+      if (ask.tries >= MAX_ASKS || --ask.wait > 0) continue
+      const theirs = bySigner.get(signer) ?? 0
+      if (asked >= MAX_ASKS_PER_TICK || theirs >= MAX_ASKS_PER_SIGNER) { ask.wait = 1; continue }
+      bySigner.set(signer, theirs + 1)
+      ask.tries++
+      ask.wait = 2 ** ask.tries
+      asked++
+      this.#send({ kind: 'want', block: id })
+    }
+  }
+
+  #send (message: BusMessage): void {
+    this.#options.publish(message).catch((err: unknown) => {
+      this.#options.logger.warn('replica could not publish', { kind: message.kind, error: (err as Error).message })
+    })
+  }
+}

@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { Logger } from '../../src/core/logger.ts'
+import { createIdentity } from '../../src/identity/index.ts'
+import { randomSecretKey } from '../../src/identity/did-key.ts'
+import type { Ledger } from '../../src/ledger/index.ts'
+import { MAX_ASKS } from '../../src/ledger/gaps.ts'
+import { openReplica, type ReplicaOptions } from '../../src/ledger/replica.ts'
+import { createLocalBus } from '../../src/transport/local.ts'
+import type { Bus, BusMessage, ReplicaBlock } from '../../src/transport/index.ts'
+import { all, forge, vote } from './helpers.ts'
+
+const ROOM = 'fed-fetch'
+const who = createIdentity(randomSecretKey())
+const sign = async (n: number, now?: number): Promise<string> => who.sign(vote(n), { now })
+const publish = async (bus: Bus, block: ReplicaBlock): Promise<void> => { await bus.publish(ROOM, { kind: 'block', block }) }
+const quiet: Logger = { info () {}, warn () {} }
+
+/** A copy on `bus` whose clock reads `clock()`, asking for missing parents every 50 ms. */
+async function copyOn (bus: Bus, clock: () => number, options: Partial<ReplicaOptions> = {}): Promise<Ledger> {
+  const dir = await mkdtemp(join(tmpdir(), 'conclave-fetch-'))
+  return openReplica({ dir, bus, room: ROOM, difficulty: 4, clock, askMs: 50, logger: quiet, ...options })
+}
+
+/** Polls `check` until it holds or `ms` pass. */
+async function eventually (check: () => Promise<boolean>, ms = 5000): Promise<boolean> {
+  for (const until = Date.now() + ms; Date.now() < until;) {
+    if (await check()) return true
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  return check()
+}
+
+/** Every message published on `bus`, as it goes by. */
+async function tap (bus: Bus): Promise<BusMessage[]> {
+  const seen: BusMessage[] = []
+  await bus.subscribe(ROOM, m => { seen.push(m) })
+  return seen
+}
+
+describe('replicas fetch parents they lack from each other', () => {
+  it('a block dated right at the 60 s bound no longer splits copies whose clocks differ by a second', async () => {
+    const bus = createLocalBus()
+    let now = 1_800_000_000
+    const ahead = await copyOn(bus, () => now)
+    const behind = await copyOn(bus, () => now - 1)
+    try {
+      const genesis = await forge(await sign(0, now), [], { time: now })
+      await publish(bus, genesis)
+      // One member dates its block exactly at the bound of the copy whose clock is ahead:
+      // that copy keeps it, the one a second behind refuses it as dated 61 s ahead.
+      const edge = await forge(await sign(1, now + 60), [genesis.id], { time: now + 60 })
+      await publish(bus, edge)
+      expect((await all(ahead)).map(b => b.id)).toEqual([genesis.id, edge.id])
+      expect((await all(behind)).map(b => b.id)).toEqual([genesis.id])
+      // Seconds later an honest member's copy appends: its block approves the edge block.
+      now += 5
+      const honest = await ahead.append(await sign(2, now))
+      expect(honest.parents).toContain(edge.id)
+      // The copy behind asks the room for the parent it lacks, by now no longer dated ahead of it.
+      expect(await eventually(async () => (await all(behind)).length === 3)).toBe(true)
+      expect((await all(behind)).map(b => b.id)).toEqual([genesis.id, edge.id, honest.id])
+      expect(await behind.verify()).toMatchObject({ ok: true })
+    } finally {
+      await ahead.close()
+      await behind.close()
+      await bus.close()
+    }
+  })
+
+  it('asks MAX_ASKS times for a parent nobody holds, the waits doubling, then gives up', async () => {
+    const bus = createLocalBus()
+    const seen = await tap(bus)
+    const now = Math.floor(Date.now() / 1000)
+    const copies = [await copyOn(bus, () => now, { askMs: 5 }), await copyOn(bus, () => now, { askMs: 5 })]
+    try {
+      const nowhere = 'f'.repeat(64)
+      await publish(bus, await forge(await sign(1, now), [nowhere], { time: now }))
+      // 1 + 2 + 4 + … + 32 intervals of 5 ms: each copy's last ask comes after about 0.3 s,
+      // or later where one waits again on hearing the other's ask.
+      const wants = (): BusMessage[] => seen.filter(m => m.kind === 'want')
+      expect(await eventually(async () => wants().length === 2 * MAX_ASKS, 20_000)).toBe(true)
+      await new Promise(resolve => setTimeout(resolve, 1000))
+      expect(wants()).toHaveLength(2 * MAX_ASKS)
+      expect(wants().every(m => m.kind === 'want' && m.block === nowhere)).toBe(true)
+    } finally {
+      for (const c of copies) await c.close()
+      await bus.close()
+    }
+  })
+
+  it('asks for a member\'s gap while another member\'s blocks name 100 parents nobody holds', async () => {
+    const bus = createLocalBus()
+    const seen = await tap(bus)
+    let now = 1_800_000_000
+    const ahead = await copyOn(bus, () => now)
+    const behind = await copyOn(bus, () => now - 1)
+    const flooder = createIdentity(randomSecretKey())
+    try {
+      const genesis = await forge(await sign(0, now), [], { time: now })
+      await publish(bus, genesis)
+      for (let i = 0; i < 100; i++) await publish(bus, await forge(await flooder.sign(vote(100 + i), { now }), [randomBytes(32).toString('hex')], { time: now }))
+      const edge = await forge(await sign(1, now + 60), [genesis.id], { time: now + 60 })
+      await publish(bus, edge)
+      expect(await behind.get(edge.id, { wait: false })).toBeUndefined()
+      expect(await ahead.get(edge.id, { wait: false })).toBeDefined()
+      now += 5
+      const honest = await ahead.append(await sign(2, now))
+      expect(await eventually(async () => (await behind.get(honest.id, { wait: false })) !== undefined)).toBe(true)
+      // The flooder's blocks get two asks an interval from each copy: the honest gap is asked
+      // for in the first interval that asks, not after the flooder's hundred.
+      const wants = seen.flatMap(m => m.kind === 'want' ? [m.block] : [])
+      expect(wants.indexOf(edge.id)).toBeGreaterThanOrEqual(0)
+      expect(wants.indexOf(edge.id)).toBeLessThan(6)
+    } finally {
+      await ahead.close()
+      await behind.close()
+      await bus.close()
+    }
+  })
+
+  it('answers a flood of wants for a block with one copy of it per copy and interval', async () => {
+    const bus = createLocalBus()
+    const seen = await tap(bus)
+    const now = Math.floor(Date.now() / 1000)
+    const copies = [await copyOn(bus, () => now, { askMs: 60_000 }), await copyOn(bus, () => now, { askMs: 60_000 })]
+    try {
+      const genesis = await forge(await sign(0, now), [], { time: now })
+      await publish(bus, genesis)
+      for (let i = 0; i < 200; i++) await bus.publish(ROOM, { kind: 'want', block: genesis.id })
+      for (let i = 0; i < 200; i++) await bus.publish(ROOM, { kind: 'want', block: 'e'.repeat(64) })
+      expect(await eventually(async () => seen.filter(m => m.kind === 'block').length === 3)).toBe(true)
+      await new Promise(resolve => setTimeout(resolve, 200))
+      expect(seen.filter(m => m.kind === 'block').map(m => m.kind === 'block' && m.block.id)).toEqual([genesis.id, genesis.id, genesis.id])
+    } finally {
+      for (const c of copies) await c.close()
+      await bus.close()
+    }
+  })
+})
