@@ -106,6 +106,8 @@ export interface CreateLedgerOptions {
   founder?: string
   /** The members the run names: a replica holds only their blocks while it waits for the charter. */
   members?: readonly string[]
+  /** The federation's id: a replica refuses blocks whose records name another. */
+  federation?: string
   logger?: Logger
   /** Unix seconds, what an embedded ledger dates new blocks by. @default the system clock */
   clock?: () => number
@@ -118,7 +120,7 @@ export async function createLedger (config: LedgerConfig, options: CreateLedgerO
     case 'replica': {
       // A copy without a bus would fail only at its first append; a read-only copy is openReplica's (audit-dir.ts).
       if (options.bus === undefined || options.room === undefined) throw new ConfigError('ledger.kind replica needs the federation\'s bus and room')
-      return (await import('./replica.ts')).openReplica({ dir: options.dir, bus: options.bus, room: options.room, founder: options.founder, members: options.members, difficulty: config.difficulty, logger: options.logger, clock: options.clock })
+      return (await import('./replica.ts')).openReplica({ dir: options.dir, bus: options.bus, room: options.room, founder: options.founder, members: options.members, federation: options.federation, difficulty: config.difficulty, logger: options.logger, clock: options.clock })
     }
     case 'iota': return (await import('./iota.ts')).createIotaLedger({ ...config, identity: options.identity, logger: options.logger })
   }

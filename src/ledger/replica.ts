@@ -1,9 +1,10 @@
 import { join } from 'node:path'
 import {
   BackendUnavailableError, ConclaveError, ConfigError, DuplicateRecordError, ImplausibleBlockTimeError, InvalidRecordError,
-  LedgerCorruptError, NotMemberError, OrphanLimitError
+  LedgerCorruptError, NotMemberError, OrphanLimitError, WrongFederationError
 } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
+import type { Record } from '../core/records.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
 import { peekRecord, verifyRecord } from '../identity/index.ts'
@@ -29,8 +30,9 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   are serialised: each new block sees the one before it. Aborting while the block is on its
  *   way stops the wait, not the block: it may still be anchored.
  * - Ingestion runs one block at a time, cheapest checks first, so a flood costs little: the
- *   schema, the id hash (which covers the difficulty) and proof of work, the time, the signer
- *   named in the record against the members, the signer's share of held orphans, and only
+ *   schema, the id hash (which covers the difficulty) and proof of work, the time, the
+ *   federation the record names (`federation`), its signer against the members, the signer's
+ *   share of held orphans, and only
  *   then the record's signature (as of the block's time: an old block is not refused for
  *   having expired since). A block already known is ignored (delivery is at-least-once). A
  *   bad block is logged and never written, with a named error; ingestion of good ones goes on.
@@ -51,7 +53,8 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   signer of its record (OrphanLimitError beyond: a flood fills only the share of the signer
  *   whose records it carries, so it can neither evict nor crowd out another member's early
  *   block), and one per record (DuplicateRecordError: a record re-wrapped by whoever saw it go
- *   by takes no share; records not yet on this ledger, held elsewhere, still do: README), and
+ *   by takes no share; another federation's records are refused before they wait; this one's
+ *   not yet on this ledger, held elsewhere, still take one: README), and
  *   is ingested right after them. While no members are known (no charter, and the run names none), at most MAX_ORPHANS
  *   wait in all, the founder's aside: throwaway keys can fill that, so a federation names its
  *   members. A refused block's waiting descendants are refused with it.
@@ -105,6 +108,13 @@ export interface ReplicaOptions {
    * charter, once kept, decides who is a member. Leave out where none are known in advance.
    */
   members?: readonly string[]
+  /**
+   * The federation's id, as its records name it: a block carrying another federation's record
+   * is refused on arrival, before it may wait, so a member's records from elsewhere (the same
+   * key in another federation) cannot fill its share of waiting blocks. Once the charter is
+   * kept, its federation is taken. Leave out where none is known in advance.
+   */
+  federation?: string
   /** How far ahead of this copy's clock a block may be dated, in seconds. @default 60 */
   aheadSeconds?: number
   /** How far before the newest block this copy holds an arriving block may be dated, in seconds. @default 300 */
@@ -145,6 +155,7 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
     clock: options.clock ?? ((): number => Math.floor(Date.now() / 1000)),
     founder: options.founder,
     expected: options.members === undefined ? undefined : new Set(options.members),
+    federation: options.federation,
     aheadSeconds: options.aheadSeconds ?? DEFAULT_AHEAD_SECONDS,
     lagSeconds: options.lagSeconds ?? DEFAULT_LAG_SECONDS
   })
@@ -162,15 +173,15 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
 /** What a caller waiting on a block id learns: the block, or why it was refused. */
 type Outcome = Block | ConclaveError
 
-interface Settings { waitMs: number, clock: () => number, founder?: string, expected?: ReadonlySet<string>, aheadSeconds: number, lagSeconds: number }
+interface Settings { waitMs: number, clock: () => number, founder?: string, expected?: ReadonlySet<string>, federation?: string, aheadSeconds: number, lagSeconds: number }
 
 /** A checked block waiting for its parents, and who signed it. */
 interface Orphan { block: ReplicaBlock, signer: string }
 
-/** The members a charter record names, or undefined when the record is no charter. */
-function charterMembers (record: string): ReadonlySet<string> | undefined {
+/** The federation and members a charter record names, or undefined when the record is no charter. */
+function charterOf (record: string): { federation: string, members: ReadonlySet<string> } | undefined {
   const { record: parsed } = peekRecord(record)
-  return parsed?.type === 'charter' ? new Set(parsed.members) : undefined
+  return parsed?.type === 'charter' ? { federation: parsed.federation, members: new Set(parsed.members) } : undefined
 }
 
 class Replica implements Ledger {
@@ -181,6 +192,8 @@ class Replica implements Ledger {
   readonly #held: BlockIndex
   /** The members of the charter this copy holds. */
   #members?: ReadonlySet<string>
+  /** The federation whose records this copy keeps: its charter's, or the one it was opened for. */
+  #federation?: string
   /** Checked blocks waiting for parents, by id; per missing parent, the ids that wait on it; per signer, how many wait; per record, the block it waits in. */
   readonly #pending = new Map<string, Orphan>()
   readonly #orphans = new Map<string, string[]>()
@@ -201,9 +214,9 @@ class Replica implements Ledger {
     this.#logger = logger
     this.#settings = settings
     this.#held = new BlockIndex(checked.blocks)
+    this.#federation = settings.federation
     for (const block of checked.blocks) {
-      this.#members = charterMembers(block.record)
-      if (this.#members !== undefined) break
+      if (this.#learnCharter(block.record)) break
     }
   }
 
@@ -312,8 +325,10 @@ class Replica implements Ledger {
     const implausible = this.#timeFault(b)
     if (implausible !== undefined) { this.#refuse(b.id, new ImplausibleBlockTimeError(`block ${b.id} is dated ${implausible}`)); return }
     // Who the record says signed it, unverified: enough to refuse what verifying would refuse too.
-    const { issuer } = peekRecord(b.record)
+    const { issuer, record } = peekRecord(b.record)
     if (issuer === null) { this.#refuse(b.id, new InvalidRecordError(`block ${b.id} does not carry a signed record`)); return }
+    const foreign = this.#foreign(b.id, record)
+    if (foreign !== undefined) { this.#refuse(b.id, foreign); return }
     const missing = b.parents.filter(p => !this.#held.has(p))
     // Before the charter, a block waiting for parents may be a member's that came early (a
     // bus may reorder): its signer is judged when it is kept, once the charter is known.
@@ -419,18 +434,31 @@ class Replica implements Ledger {
     }
     this.#held.add(block)
     this.#settle(block.id, block)
-    if (this.#members === undefined) this.#learnMembers(block.record)
+    if (this.#members === undefined && this.#learnCharter(block.record)) this.#refuseOutsiders()
     return true
   }
 
-  /** Takes the members from a charter record once one is kept, and refuses the waiting blocks of anyone else. */
-  #learnMembers (record: string): void {
-    this.#members = charterMembers(record)
-    if (this.#members === undefined) return
-    const outsiders = [...this.#pending.values()].filter(o => this.#members?.has(o.signer) !== true)
-    for (const { block, signer } of outsiders) {
-      if (this.#release(block.id) !== undefined) this.#refuse(block.id, this.#outsider(block.id, signer) as NotMemberError)
+  /** Takes the federation and members from a charter record; false when the record is no charter. */
+  #learnCharter (record: string): boolean {
+    const charter = charterOf(record)
+    if (charter === undefined) return false
+    this.#members = charter.members
+    this.#federation = charter.federation
+    return true
+  }
+
+  /** Refuses the waiting blocks of anyone the charter does not name, or of another federation, once it is kept. */
+  #refuseOutsiders (): void {
+    for (const { block, signer } of [...this.#pending.values()]) {
+      const reason = this.#outsider(block.id, signer) ?? this.#foreign(block.id, peekRecord(block.record).record)
+      if (reason !== undefined && this.#release(block.id) !== undefined) this.#refuse(block.id, reason)
     }
+  }
+
+  /** Why block `id`, carrying `record`, belongs to another federation than this copy's, or undefined. */
+  #foreign (id: string, record: Record | null): WrongFederationError | undefined {
+    if (this.#federation === undefined || record?.federation === this.#federation) return undefined
+    return new WrongFederationError(`block ${id} carries ${record === null ? 'no valid record' : `a record of federation ${record.federation}`}, not of ${this.#federation}`)
   }
 
   /** Takes a block off the orphans, and off its signer's share. */

@@ -10,7 +10,10 @@ import type { Ledger } from '../../src/ledger/index.ts'
 import { MAX_ORPHANS_PER_SENDER, openReplica, type ReplicaOptions } from '../../src/ledger/replica.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import type { Bus, ReplicaBlock } from '../../src/transport/index.ts'
+import { peekRecord } from '../../src/identity/verify.ts'
 import { all, charterOf, forge, vote } from './helpers.ts'
+
+const peekFederation = (jwt: string): string | undefined => peekRecord(jwt).record?.federation
 
 /** How many signatures the replica checked: the cost of ingesting a block, counted rather than timed. */
 const signatures = vi.hoisted(() => ({ checked: 0 }))
@@ -128,6 +131,43 @@ describe('a replica under a flood of orphan blocks', () => {
       expect((await all(ledger)).map(b => b.id)).toEqual([genesis.id, parent.id, early.id, later.id])
       expect(Object.fromEntries(logger.refused)).toEqual({ DuplicateRecordError: MAX_ORPHANS_PER_SENDER })
     } finally { await close() }
+  })
+
+  // Found red-teaming: a stranger holding a member's signed records that are not on this
+  // ledger (from another federation the member's key is in) filled the member's share.
+  it(`refuses blocks carrying another federation's records before they wait: ${MAX_ORPHANS_PER_SENDER} of a member's records from elsewhere do not fill its share`, async () => {
+    const logger = tally()
+    const { bus, ledger, genesis, close } = await chartered(logger)
+    try {
+      const elsewhere = async (n: number): Promise<string> => honest.sign({ ...vote(n), federation: 'another' })
+      const checked = signatures.checked
+      for (let i = 0; i < MAX_ORPHANS_PER_SENDER; i++) await bus.publish(ROOM, { kind: 'block', block: await forge(await elsewhere(i), [randomBytes(32).toString('hex')]) })
+      expect(await lateParent(bus, ledger, genesis)).toHaveLength(2)
+      expect(Object.fromEntries(logger.refused)).toEqual({ WrongFederationError: MAX_ORPHANS_PER_SENDER })
+      expect(signatures.checked - checked).toBe(2)
+      // Nor is one kept whose parents are held.
+      await bus.publish(ROOM, { kind: 'block', block: await forge(await elsewhere(999), [genesis.id]) })
+      expect((await all(ledger)).map(b => peekFederation(b.record))).toEqual(['test', 'test', 'test'])
+    } finally { await close() }
+  })
+
+  it('opened for a federation, refuses another\'s records before the charter; opened for none, refuses those waiting once the charter names its own', async () => {
+    const elsewhere = async (n: number): Promise<string> => honest.sign({ ...vote(n), federation: 'another' })
+    const genesis = await forge(await founder.sign(charter))
+    for (const federation of ['test', undefined]) {
+      const logger = tally()
+      const { bus, ledger, close } = await opened(logger, { members: [founder.did, honest.did, hostile.did], federation })
+      try {
+        const early = await forge(await honest.sign(vote(1)), [genesis.id])
+        const foreign = await forge(await elsewhere(2), [genesis.id])
+        await bus.publish(ROOM, { kind: 'block', block: foreign })
+        await bus.publish(ROOM, { kind: 'block', block: early })
+        await bus.publish(ROOM, { kind: 'block', block: genesis })
+        expect(await ledger.get(early.id)).toBeDefined()
+        expect((await all(ledger)).map(b => b.id)).toEqual([genesis.id, early.id])
+        expect(Object.fromEntries(logger.refused)).toEqual({ WrongFederationError: 1 })
+      } finally { await close() }
+    }
   })
 
   it(`before the charter, refuses orphans from signers its run does not name (${FLOOD} from 40 throwaway keys) and keeps a member's early block`, async () => {
