@@ -122,6 +122,17 @@ describe('FederationState', () => {
     expect(state.derive(p.id).votes).toEqual([])
   })
 
+  // Found red-teaming: a replica keeps a block dated up to 300 s before its newest one, so a
+  // vote anchored after its window, dated back into it (over old parents), counted.
+  it('times a vote by the ledger\'s clock as its order runs: one anchored after a block dated past its window, dated back into it, is refused (VoteOutsideWindowError)', async () => {
+    const p = await block(member(a), proposal())
+    await state.apply(p, { ledger })
+    await state.apply(await block(member(c), { type: 'proposal', federation: 'fed', round: 1, base: CID_A, delta: { cid: CID_A, sha256: sha('other') }, numSamples: 10 }, T0 + 700), { ledger })
+    const backdated = await block(member(b), vote(p.id), T0 + 500, { parents: [p.id] })
+    await expect(state.apply(backdated, { ledger })).rejects.toMatchObject({ name: 'VoteOutsideWindowError', message: expect.stringContaining('700 s after') })
+    expect(state.derive(p.id).votes).toEqual([])
+  })
+
   it('refuses any record signed further from its block\'s time than the skew allows, either way (RecordTimeMismatchError; signed after it: not yet valid when anchored, ExpiredRecordError)', async () => {
     await expect(state.apply(await block(member(a), proposal(), T0, { signedAt: T0 - 3000 }), { ledger })).rejects.toMatchObject({ name: 'RecordTimeMismatchError' })
     await expect(state.apply(await block(member(a), proposal(), T0, { signedAt: T0 + 61 }), { ledger })).rejects.toMatchObject({ name: 'ExpiredRecordError' })
