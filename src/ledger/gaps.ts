@@ -5,17 +5,18 @@ import type { Block } from './index.ts'
 /** How many times a copy asks for one missing parent, the waits doubling, before it gives up. */
 export const MAX_ASKS = 6
 /**
- * Asks per interval at most, in all and for the blocks of one signer: a member whose blocks
- * name parents nobody holds gets only its share of the asks, and other members' gaps are
- * asked for meanwhile.
+ * Asks per interval at most, in all and on behalf of one signer: a member whose blocks name
+ * parents nobody holds gets only its share of the asks, and other members' gaps are asked for
+ * meanwhile. A gap is asked for on behalf of any signer whose block waits for it, so a member
+ * that makes one of its blocks wait on an honest gap cannot spend that gap's asks.
  */
 const MAX_ASKS_PER_TICK = 16
 const MAX_ASKS_PER_SIGNER = 2
 /** Blocks a copy publishes again per interval at most: a flood of wants costs it a bounded number of messages. */
 const MAX_ANSWERS_PER_TICK = 64
 
-/** A parent a copy lacks, and who signed a block that waits for it. */
-export interface Gap { id: string, signer: string }
+/** A parent a copy lacks, and who signed the blocks that wait for it. */
+export interface Gap { id: string, signers: ReadonlySet<string> }
 
 export interface GapOptions {
   /** How often the copy looks for parents it lacks, and the first wait before it asks for one. */
@@ -33,9 +34,10 @@ export interface GapOptions {
  * the honest blocks that approve it never reach the copies that refused it.
  *
  * Asks wait one interval (a parent delivered out of order comes by itself), then double, and
- * stop after MAX_ASKS; a copy that hears another ask for a parent it lacks waits again, so
- * copies missing the same block ask about once per interval between them. Each copy answers
- * a block at most once per interval, and at most MAX_ANSWERS_PER_TICK blocks per interval.
+ * stop after MAX_ASKS, about 2 minutes at the default interval: a parent fetched later than
+ * the lag bound (300 s before the copy's newest block) would be refused anyway. Each copy
+ * answers a block at most once per interval, and at most MAX_ANSWERS_PER_TICK blocks per
+ * interval. Another copy's ask never postpones this copy's own: anyone in the room may ask.
  */
 export class Gaps {
   readonly #options: GapOptions
@@ -60,29 +62,23 @@ export class Gaps {
     this.#send({ kind: 'block', block: { id, parents, record, time, pow } })
   }
 
-  /** Another copy asked for `id` (or this one's ask came back): this copy waits again before it asks. */
-  heard (id: string): void {
-    const ask = this.#asks.get(id)
-    if (ask !== undefined) ask.wait = 2 ** ask.tries
-  }
-
   close (): void {
     clearInterval(this.#timer)
   }
 
   #tick (lacking: Iterable<Gap>): void {
     this.#answered.clear()
-    const still = new Map([...lacking].map(gap => [gap.id, gap.signer]))
+    const still = new Map([...lacking].map(gap => [gap.id, gap.signers]))
     for (const id of this.#asks.keys()) if (!still.has(id)) this.#asks.delete(id)
     let asked = 0
     const bySigner = new Map<string, number>()
-    for (const [id, signer] of still) {
+    for (const [id, signers] of still) {
       const ask = this.#asks.get(id)
       if (ask === undefined) { this.#asks.set(id, { tries: 0, wait: 1 }); continue }
       if (ask.tries >= MAX_ASKS || --ask.wait > 0) continue
-      const theirs = bySigner.get(signer) ?? 0
-      if (asked >= MAX_ASKS_PER_TICK || theirs >= MAX_ASKS_PER_SIGNER) { ask.wait = 1; continue }
-      bySigner.set(signer, theirs + 1)
+      const signer = [...signers].find(s => (bySigner.get(s) ?? 0) < MAX_ASKS_PER_SIGNER)
+      if (asked >= MAX_ASKS_PER_TICK || signer === undefined) { ask.wait = 1; continue }
+      bySigner.set(signer, (bySigner.get(signer) ?? 0) + 1)
       ask.tries++
       ask.wait = 2 ** ask.tries
       asked++

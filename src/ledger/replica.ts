@@ -66,10 +66,11 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  * - A copy only sees blocks published while it is subscribed: every copy must listen before
  *   the first block (hence the bus's 'hello'). A block whose parent this copy lacks (it missed
  *   it, or refused it as dated ahead of its clock when copies with clocks a second ahead kept
- *   it) waits, and the copy asks the room for the parent (gaps.ts); copies that hold it publish
- *   it again, and it is checked as any block, so it is kept once no longer dated ahead, right
- *   before the blocks that waited for it. Such a copy then holds that block later in its order
- *   than the others do. The Matrix bus also resumes from its saved sync token, so a process
+ *   it) waits, and the copy asks the room for the parent (gaps.ts), and for a block a caller
+ *   waits for (`get`: an announced record's); copies that hold it publish it again, and it is
+ *   checked as any block, so it is kept once no longer dated ahead, right before the blocks
+ *   that waited for it. A block refused as dated ahead is not yet refused for those waiting:
+ *   they go on waiting. Such a copy then holds that block later in its order than the others. The Matrix bus also resumes from its saved sync token, so a process
  *   that keeps its token receives what was published while it was down.
  * - Without a bus the copy is read-only (an audit of a run directory): its file must exist
  *   and is never written, `append` throws ConfigError, and `get` does not wait for blocks
@@ -130,6 +131,8 @@ const DEFAULT_LAG_SECONDS = 300
 const DEFAULT_ASK_MS = 2_000
 /** Blocks held for missing parents per signer; beyond this a new one of theirs is refused (a flood, or a parent that never comes). */
 export const MAX_ORPHANS_PER_SENDER = 256
+/** Whom a block a caller waits for is asked for on behalf of (Gaps' share per signer): nobody's. */
+const WAITED_FOR: ReadonlySet<string> = new Set([''])
 /** Blocks held for missing parents in all, while no members are known (no charter yet, none named by the run). */
 const MAX_ORPHANS = 10_000
 
@@ -225,11 +228,7 @@ class Replica implements Ledger {
     const subscription = await bus.subscribe(room, message => {
       // Queued, not awaited: the bus goes on delivering while blocks are checked. A want is
       // answered from what arrived before it.
-      if (message.kind === 'want') {
-        gaps.heard(message.block)
-        void this.#ingest.run(async () => { gaps.answer(this.#held.get(message.block)) })
-        return
-      }
+      if (message.kind === 'want') { void this.#ingest.run(async () => { gaps.answer(this.#held.get(message.block)) }); return }
       if (message.kind !== 'block') return
       this.#ingest.run(() => this.#receive(message.block)).catch((err: unknown) => {
         this.#logger.warn('replica ingestion failed', { id: (message.block as { id?: unknown } | null)?.id, error: (err as Error).message })
@@ -323,7 +322,9 @@ class Replica implements Ledger {
     if (fault !== undefined) { this.#refuse(b.id, new LedgerCorruptError(`block ${b.id}: ${fault} (difficulty ${this.#difficulty})`), false); return }
     if (new Set(b.parents).size !== b.parents.length) { this.#refuse(b.id, new LedgerCorruptError(`block ${b.id} names the same parent twice`)); return }
     const implausible = this.#timeFault(b)
-    if (implausible !== undefined) { this.#refuse(b.id, new ImplausibleBlockTimeError(`block ${b.id} is dated ${implausible}`)); return }
+    // Dated ahead is "not yet": whoever waits for the block, and the blocks waiting for it, go on
+    // waiting, and it is asked for again (gaps.ts). Dated back is for good.
+    if (implausible !== undefined) { this.#refuse(b.id, new ImplausibleBlockTimeError(`block ${b.id} is dated ${implausible.fault}`), !implausible.ahead); return }
     // Who the record says signed it, unverified: enough to refuse what verifying would refuse too.
     const { issuer, record } = peekRecord(b.record)
     if (issuer === null) { this.#refuse(b.id, new InvalidRecordError(`block ${b.id} does not carry a signed record`)); return }
@@ -358,12 +359,20 @@ class Replica implements Ledger {
     }
   }
 
-  /** The parents this copy's waiting blocks lack that are not waiting themselves, and who signed a block that waits: what it asks the room for. */
+  /**
+   * What this copy asks the room for: the parents its waiting blocks lack that are not waiting
+   * themselves, with who signed the blocks that wait; and the blocks a caller waits for (`get`:
+   * an announced record's block, perhaps refused as dated ahead when it came), on behalf of no
+   * signer, so they share one signer's asks.
+   */
   * #lacking (): Iterable<Gap> {
+    const missing = (id: string): boolean => !this.#held.has(id) && !this.#pending.has(id)
     for (const [parent, children] of this.#orphans) {
-      const signer = this.#pending.get(children[0] as string)?.signer
-      if (signer !== undefined && !this.#held.has(parent) && !this.#pending.has(parent)) yield { id: parent, signer }
+      if (!missing(parent)) continue
+      const signers = new Set(children.flatMap(child => this.#pending.get(child)?.signer ?? []))
+      if (signers.size > 0) yield { id: parent, signers }
     }
+    for (const id of this.#watchers.keys()) if (missing(id) && !this.#orphans.has(id)) yield { id, signers: WAITED_FOR }
   }
 
   /** Who may sign the blocks this copy keeps: the charter's members, or its founder before it; undefined: anyone. */
@@ -386,12 +395,12 @@ class Replica implements Ledger {
   }
 
   /** Why a block's time is implausible to this copy on arrival, or undefined. Its parents' times are checked when it is kept. */
-  #timeFault (b: ReplicaBlock): string | undefined {
+  #timeFault (b: ReplicaBlock): { fault: string, ahead: boolean } | undefined {
     const { clock, aheadSeconds, lagSeconds } = this.#settings
     const now = clock()
-    if (b.time > now + aheadSeconds) return `${b.time - now} s ahead of this copy's clock`
+    if (b.time > now + aheadSeconds) return { fault: `${b.time - now} s ahead of this copy's clock`, ahead: true }
     const latest = this.#held.latest
-    if (latest !== undefined && b.time < latest - lagSeconds) return `${latest - b.time} s before the newest block this copy holds`
+    if (latest !== undefined && b.time < latest - lagSeconds) return { fault: `${latest - b.time} s before the newest block this copy holds`, ahead: false }
     return undefined
   }
 
@@ -473,7 +482,11 @@ class Replica implements Ledger {
     return orphan
   }
 
-  /** Logs a refusal and tells whoever waits on the block; the blocks held for it are refused in turn (they can never be kept). */
+  /**
+   * Logs a refusal and tells whoever waits on the block; the blocks held for it are refused in
+   * turn (they can never be kept). Without `tellWaiting` (a block dated ahead, which may yet be
+   * kept; one that is not the block its id names) only the log hears of it.
+   */
   #refuse (id: string | undefined, error: ConclaveError, tellWaiting = true): false {
     const refused: Array<[string | undefined, ConclaveError]> = [[id, error]]
     for (let next = refused.shift(); next !== undefined; next = refused.shift()) {
