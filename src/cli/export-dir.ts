@@ -8,7 +8,7 @@ import { evalExamples, loadTask, TaskConfig } from '../ml/task.ts'
 import { createHeliaStore } from '../storage/helia.ts'
 import { decodeModel, MAX_MODEL_BYTES } from '../federation/content.ts'
 import { memberName } from '../federation/config.ts'
-import { prepareOwnedDir, type DirOwner } from '../federation/run-dir.ts'
+import { noteWritten, prepareOwnedDir, type DirOwner } from '../federation/run-dir.ts'
 import { readRunReport } from '../federation/report.ts'
 import { readRunConfig } from '../federation/run.ts'
 import { readLedgerDir } from '../federation/run-view.ts'
@@ -114,6 +114,7 @@ export async function exportRun (runDir: string, options: ExportOptions): Promis
     metric,
     labels: 'labels' in spec ? spec.labels : 'tags' in spec ? spec.tags : undefined
   }))
+  await noteWritten(out, EXPORT_OWNER, Object.values(EXPORT_FILES))
   return { round, modelHash: ref.sha256, metric, head: audit.head.id }
 }
 

@@ -2,7 +2,8 @@ import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/pr
 import { join, relative, sep } from 'node:path'
 import { z } from 'zod'
 import { RunDirectoryError } from '../core/errors.ts'
-import { writeAtomic } from '../core/files.ts'
+import { readIfExists, writeAtomic } from '../core/files.ts'
+import { Sha256Hex } from '../core/records.ts'
 import { sha256Hex } from './content.ts'
 import { HEAD_FILE } from './head.ts'
 import { MANIFEST_FILE } from './manifest.ts'
@@ -41,17 +42,40 @@ const Marker = z.object({
   conclave: z.enum(['run', 'export']),
   version: z.literal(1),
   /** A run's config.json as it began (sha-256): --resume continues that run, not one with other settings. */
-  config: z.string().regex(/^[0-9a-f]{64}$/).optional()
+  config: Sha256Hex.optional(),
+  /**
+   * Each file it wrote at the top of the directory, as it wrote it (sha-256): `--force` removes
+   * a file there only as it was written, never one changed since or put there under its name.
+   * Absent from markers made before it, which are taken by names alone.
+   */
+  files: z.record(z.string().min(1).max(255), Sha256Hex).optional()
 }).strict()
+type Marker = z.infer<typeof Marker>
 
-/** The marker's text: who made the directory, and for a run what its config.json held as it began. */
-function markerText (marker: z.infer<typeof Marker>): string {
+/** The marker's text: who made the directory, for a run what its config.json held as it began, and the files it wrote. */
+function markerText (marker: Marker): string {
   return JSON.stringify(marker) + '\n'
 }
 
 /** Records in the marker what `config.json` holds as the run begins, so that a resume can tell it was not changed since. */
 export async function markRunConfig (dir: string): Promise<void> {
-  await writeAtomic(join(dir, RUN_MARKER), markerText({ conclave: 'run', version: 1, config: await configHash(dir) }))
+  const marker = await assertKnownMarker(dir, RUN_OWNER)
+  await writeAtomic(join(dir, RUN_MARKER), markerText({ ...marker, config: await configHash(dir) }))
+}
+
+/**
+ * Records in the owner's marker the files `names` (at the top of `dir`) as they are now, just
+ * written by it. Nothing where the directory has no marker (a member's own directory) or one
+ * from before markers named files.
+ */
+export async function noteWritten (dir: string, owner: DirOwner, names: readonly string[]): Promise<void> {
+  const text = await readIfExists(join(dir, owner.marker))
+  if (text === undefined) return
+  const marker = await assertKnownMarker(dir, owner)
+  if (marker.files === undefined) return
+  const files = { ...marker.files }
+  for (const name of names) files[name] = sha256Hex(await readFile(join(dir, name)))
+  await writeAtomic(join(dir, owner.marker), markerText({ ...marker, files }))
 }
 
 async function configHash (dir: string): Promise<string> {
@@ -72,13 +96,13 @@ export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { 
   const entries = await entriesOf(dir)
   if (entries === undefined || entries.length === 0) {
     await mkdir(dir, { recursive: true })
-    await writeFile(join(dir, owner.marker), markerText({ conclave: owner.kind, version: 1 }))
+    await writeFile(join(dir, owner.marker), markerText({ conclave: owner.kind, version: 1, files: {} }))
     return
   }
   if (!entries.includes(owner.marker)) {
     throw new RunDirectoryError(`${dir} is not empty and has no ${owner.marker} marker, so nothing says a Conclave ${owner.kind} made it${owner.kind === 'run' ? ' (a run from before the marker has none either)' : ''}: choose another --out, or empty it yourself`)
   }
-  await assertKnownMarker(dir, owner)
+  const marker = await assertKnownMarker(dir, owner)
   const written = entries.filter(e => e !== owner.marker)
   const unknown = written.filter(e => !owner.entries.includes(e))
   if (unknown.length > 0) {
@@ -86,12 +110,34 @@ export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { 
   }
   if (written.length > 0 && options.force !== true) throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}; pass --force to replace it, or choose another --out`)
   // Everything is looked at before anything is removed, so a refusal leaves the directory as it was.
+  const changed = await changedFiles(dir, written, owner, marker)
+  if (changed.length > 0) {
+    throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}, and ${changed.map(e => `"${e}"`).join(', ')}, which it did not write as ${changed.length === 1 ? 'it is' : 'they are'} now (changed since, or put there; a ${owner.kind} killed as it wrote one leaves one too); move ${changed.length === 1 ? 'it' : 'them'} away, then ${owner.kind} again`)
+  }
   const strays = (await Promise.all(written.map(async entry => strayPaths(dir, entry, owner)))).flat().sort()
   if (strays.length > 0) {
     const named = strays.slice(0, 5).map(p => `"${p}"`).join(', ') + (strays.length > 5 ? ` and ${strays.length - 5} more` : '')
     throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}, and inside its folders ${named}, which no ${owner.kind} made; move ${strays.length === 1 ? 'it' : 'them'} away, then ${owner.kind} again`)
   }
   for (const entry of written) await rm(join(dir, entry), { recursive: true, force: true })
+}
+
+/**
+ * The files at the top of `dir` the marker does not name as they are: changed since they were
+ * written, or never written by the owner. Not the lock and the marker's half-written copy
+ * (a killed process's), nor config.json, which a run started again reads (`--config
+ * DIR/config.json`) and writes anew. None for a marker from before markers named files.
+ */
+async function changedFiles (dir: string, entries: readonly string[], owner: DirOwner, marker: Marker): Promise<string[]> {
+  const { files } = marker
+  if (files === undefined) return []
+  const unchecked = new Set([RUN_LOCK, 'config.json', `${owner.marker}.tmp`])
+  const changed: string[] = []
+  for (const entry of entries) {
+    if (unchecked.has(entry) || !(await lstat(join(dir, entry))).isFile()) continue
+    if (files[entry] !== sha256Hex(await readFile(join(dir, entry)))) changed.push(entry)
+  }
+  return changed.sort()
 }
 
 /** What under a top-level entry its owner did not write: a link or other special file, or a path it never writes. */

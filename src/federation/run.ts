@@ -7,8 +7,9 @@ import type { Task } from '../ml/task.ts'
 import type { Weights } from '../ml/weights.ts'
 import { parseRunConfig, readConfigFile, type RunConfig } from './config.ts'
 import type { DriverFactory } from './driver.ts'
-import { sealRunDir } from './head.ts'
-import { assertNotInUse, assertResumable, lockRunDir, markRunConfig, prepareRunDir } from './run-dir.ts'
+import { HEAD_FILE, sealRunDir } from './head.ts'
+import { MANIFEST_FILE } from './manifest.ts'
+import { assertNotInUse, assertResumable, lockRunDir, markRunConfig, noteWritten, prepareRunDir, RUN_OWNER } from './run-dir.ts'
 import { reportFiles, type RoundReport, type RunReport } from './report.ts'
 import { readRunView } from './run-view.ts'
 import type { RoundProgress } from './round-loop.ts'
@@ -109,7 +110,10 @@ async function runLocked (config: RunConfig, options: RunOptions, { started, sta
     await sim.close()
   }
   // What the run made, signed by every participant once its ledger and store are closed (an embedded ledger only: IOTA's is not in the directory).
-  if (config.ledger.kind !== 'iota') await sealRunDir(options.out, { federation: config.federation, model: report.modelHash, signers: sim.participants.map(p => p.identity) })
+  if (config.ledger.kind !== 'iota') {
+    await sealRunDir(options.out, { federation: config.federation, model: report.modelHash, signers: sim.participants.map(p => p.identity) })
+    await noteWritten(options.out, RUN_OWNER, [MANIFEST_FILE, HEAD_FILE])
+  }
   return report
 }
 
@@ -129,5 +133,7 @@ export async function writeRunConfig (dir: string, config: RunConfig): Promise<v
 
 export async function writeReport (dir: string, report: RunReport): Promise<void> {
   await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n', { mode: 0o600 })
-  for (const [file, text] of await reportFiles(report, await readRunView(join(dir, 'ledger')))) await writeFile(join(dir, file), text)
+  const files = await reportFiles(report, await readRunView(join(dir, 'ledger')))
+  for (const [file, text] of files) await writeFile(join(dir, file), text)
+  await noteWritten(dir, RUN_OWNER, ['report.json', ...files.keys()])
 }

@@ -135,6 +135,10 @@ describe('conclave export and predict', () => {
     expect((await capture(['export', run, '--out', earlier])).code).toBe(0)
     expect((await capture(['export', run, '--out', earlier])).err).toMatch(/RunDirectoryError/)
     expect((await capture(['export', run, '--out', earlier, '--force'])).code).toBe(0)
+    // Nor does --force remove a model card someone rewrote since: it names it, and it stays.
+    await writeFile(join(earlier, 'README.md'), 'my own notes on this model')
+    expect((await capture(['export', run, '--out', earlier, '--force'])).err).toMatch(/RunDirectoryError.*"README\.md"/)
+    expect(await readFile(join(earlier, 'README.md'), 'utf8')).toBe('my own notes on this model')
     expect((await capture(['export', run, '--out', join(run, 'model')])).err).toMatch(/ConfigError/)
   }, 300_000)
 

@@ -33,6 +33,23 @@ describe('the run directory: --force replaces only what a Conclave run made', ()
     expect(await readFile(join(out, 'notes.txt'), 'utf8')).toBe('my notes')
   })
 
+  // Found red-teaming: --force went by names at the top of the directory, so a file of the
+  // user's named like one a run writes there (their own report.md) was removed with the run.
+  it('refuses with --force a run directory whose report someone rewrote, and keeps it; replaces the run once it is moved away', async () => {
+    const out = await tempDir()
+    await runFederation(tiny, { out })
+    for (const file of ['report.md', 'votes.svg', 'manifest.json']) {
+      const theirs = await readFile(join(out, file))
+      await writeFile(join(out, file), 'my notes')
+      const before = await tree(out)
+      await expect(runFederation(tiny, { out, force: true })).rejects.toMatchObject({ ...refused, message: expect.stringContaining(`"${file}"`) })
+      expect(await readFile(join(out, file), 'utf8')).toBe('my notes')
+      expect(await tree(out)).toEqual(before)
+      await writeFile(join(out, file), theirs)
+    }
+    await runFederation(tiny, { out, force: true })
+  })
+
   it('refuses with --force a run directory with a file someone put inside one of its folders, and removes nothing', async () => {
     const out = await tempDir()
     await runFederation(tiny, { out })
