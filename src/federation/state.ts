@@ -76,9 +76,8 @@ export function standingOf ({ merged, rejected }: { merged: number, rejected: nu
  *
  * Time is the ledger's: a record must be signed within ANCHOR_SKEW_SECONDS of its block's
  * time, and a vote counts only if its block descends from its proposal's block and is dated
- * at most the charter's window after it, its date taken no earlier than any block applied
- * before it. Block times never go back along parents, so a vote cannot be dated before the
- * proposal it follows, and a signer's backdated `iat`, or block, buys nothing.
+ * at most the charter's window after it. Block times never go back along parents, so a vote
+ * cannot be dated before the proposal it follows, and a signer's backdated `iat` buys nothing.
  * Under a charter that states its acceptance terms, a vote counts only if they decide, from
  * the measurement it signs, what it says.
  */
@@ -101,11 +100,6 @@ export class FederationState {
   readonly #proposers = new Map<number, Set<Did>>()
   /** When the current round opened: its charter's or the last checkpoint's block time (standbyAt). */
   #openedAt = 0
-  /**
-   * The ledger's clock as its order runs: the latest time of the blocks applied so far, refused
-   * records' included. A vote is anchored no earlier than this, whatever its own block says.
-   */
-  #clock = -Infinity
   /** Each member's decided proposals, (round, merged): standing is asked of every vote, and a scan of every proposal grew with the ledger. */
   readonly #decisions = new Map<Did, Array<{ round: number, merged: boolean }>>()
 
@@ -159,8 +153,6 @@ export class FederationState {
   /** Verifies the block's record and applies it; throws a named error and changes nothing if invalid. */
   async apply (block: Block, options: ApplyOptions): Promise<SignedRecord> {
     if (this.#applied.has(block.id)) throw new AlreadyAppliedError(`block ${block.id} was already applied`)
-    const clock = this.#clock
-    this.#clock = Math.max(clock, block.time)
     const signed = await verifyRecord(block.record, {
       members: this.charter === undefined ? undefined : this.members,
       // Valid when the ledger anchored it (its iat is held to that time below), as the audit
@@ -171,7 +163,7 @@ export class FederationState {
       throw new RecordTimeMismatchError(`${signed.record.type} record in block ${block.id} is signed at ${signed.issuedAt} but anchored at ${block.time}, more than ${ANCHOR_SKEW_SECONDS} s apart`)
     }
     this.#nonces.assertFresh(signed.issuer, signed.nonce)
-    await this.#check(signed, block, options.ledger, clock)
+    await this.#check(signed, block, options.ledger)
     await options.beforeCommit?.(signed)
     this.#nonces.claim(signed.issuer, signed.nonce)
     this.#commit(signed, block)
@@ -276,8 +268,7 @@ export class FederationState {
 
   currentRound (): number { return (this.global?.round ?? 0) + 1 }
 
-  /** `clock`: the ledger's clock before this block (#clock). */
-  async #check (signed: SignedRecord, block: Block, ledger: ApplyOptions['ledger'], clock: number): Promise<void> {
+  async #check (signed: SignedRecord, block: Block, ledger: ApplyOptions['ledger']): Promise<void> {
     const record = signed.record
     if (record.type === 'charter') {
       if (this.charter !== undefined) throw new CharterExistsError('the federation already has a charter')
@@ -291,8 +282,8 @@ export class FederationState {
     }
     switch (record.type) {
       case 'proposal': return this.#checkProposal(signed as SignedRecord<Proposal>)
-      case 'vote': return this.#checkVote(signed as SignedRecord<Vote>, block, ledger, clock)
-      case 'human-vote': return this.#checkHumanVote(signed as SignedRecord<HumanVote>, block, ledger, clock)
+      case 'vote': return this.#checkVote(signed as SignedRecord<Vote>, block, ledger)
+      case 'human-vote': return this.#checkHumanVote(signed as SignedRecord<HumanVote>, block, ledger)
       case 'decision': return this.#checkDecision(signed as SignedRecord<Decision>, block)
       case 'checkpoint': return this.#checkCheckpoint(signed as SignedRecord<Checkpoint>, block)
     }
@@ -314,7 +305,7 @@ export class FederationState {
     if (earlier !== undefined) throw new ReplayedUpdateError(`${issuer} re-sends the update of proposal ${earlier.block} (round ${earlier.signed.record.round})`)
   }
 
-  async #checkVote (signed: SignedRecord<Vote>, block: Block, ledger: ApplyOptions['ledger'], clock: number): Promise<void> {
+  async #checkVote (signed: SignedRecord<Vote>, block: Block, ledger: ApplyOptions['ledger']): Promise<void> {
     const { record, issuer } = signed
     const entry = this.proposals.get(record.proposal)
     if (entry === undefined) throw new UnknownProposalError(`vote on ${record.proposal}, which is not an anchored proposal`)
@@ -324,7 +315,7 @@ export class FederationState {
     }
     if (entry.votes.has(issuer)) throw new DuplicateVoteError(`${issuer} already voted on ${record.proposal}`)
     if (record.round !== entry.signed.record.round) throw new WrongRoundError(`vote says round ${record.round}, its proposal is in round ${entry.signed.record.round}`)
-    await this.#assertInWindow(entry, block, ledger, clock, 'vote')
+    await this.#assertInWindow(entry, block, ledger, 'vote')
     const terms = this.#charter().record.acceptance
     if (terms !== undefined) assertFollowsTerms(terms, record, `vote in block ${block.id}`, this.standing(entry.block))
   }
@@ -335,7 +326,7 @@ export class FederationState {
    * counted once), in the proposal's window like a member's vote. That the researcher made
    * the reaction is not on the ledger: the room holds the event (human-votes.ts checks it there).
    */
-  async #checkHumanVote (signed: SignedRecord<HumanVote>, block: Block, ledger: ApplyOptions['ledger'], clock: number): Promise<void> {
+  async #checkHumanVote (signed: SignedRecord<HumanVote>, block: Block, ledger: ApplyOptions['ledger']): Promise<void> {
     const { record } = signed
     if (!(this.#charter().record.researchers ?? []).includes(record.researcher)) throw new NotResearcherError(`${record.researcher} is not among the charter's researchers`)
     const entry = this.proposals.get(record.proposal)
@@ -344,27 +335,21 @@ export class FederationState {
     // The same reaction anchored again (a standby's, while the recorder's was on its way) is a copy: kept, counted once.
     const copy = first !== undefined && first.event === record.event && first.accept === record.accept && first.round === record.round
     if (first !== undefined && !copy) throw new DuplicateVoteError(`${record.researcher} already voted on ${record.proposal}`)
-    if (copy) return this.#assertInWindow(entry, block, ledger, clock, 'human vote')
+    if (copy) return this.#assertInWindow(entry, block, ledger, 'human vote')
     if (this.#reactions.has(record.event)) throw new DuplicateVoteError(`reaction ${record.event} already backs a human vote`)
     if (record.round !== entry.signed.record.round) throw new WrongRoundError(`human vote says round ${record.round}, its proposal is in round ${entry.signed.record.round}`)
-    await this.#assertInWindow(entry, block, ledger, clock, 'human vote')
+    await this.#assertInWindow(entry, block, ledger, 'human vote')
   }
 
-  /**
-   * A vote counts only before its proposal's decision, after its proposal on the ledger, and
-   * within the charter's window as the ledger's order dates it: no earlier than the blocks
-   * before it (`clock`), since a copy of a replicated ledger keeps blocks dated a little back.
-   */
-  async #assertInWindow (entry: ProposalEntry, block: Block, ledger: ApplyOptions['ledger'], clock: number, what: string): Promise<void> {
+  /** A vote counts only before its proposal's decision, after its proposal on the ledger, and within the charter's window. */
+  async #assertInWindow (entry: ProposalEntry, block: Block, ledger: ApplyOptions['ledger'], what: string): Promise<void> {
     if (entry.decision !== undefined) throw new VoteOutsideWindowError(`${what} on ${entry.block} came after its decision`)
     if (!await ledger.descends(block.id, entry.block)) {
       throw new VoteOutsideWindowError(`${what} in block ${block.id} does not descend from its proposal's block ${entry.block}: the ledger does not order it after the proposal`)
     }
     const window = this.#charter().record.windowSeconds
-    const at = Math.max(block.time, clock)
-    if (at > entry.time + window) {
-      const after = at === block.time ? '' : ` (dated ${block.time - entry.time} s after it, but after a block dated ${at - entry.time} s after it in the ledger's order)`
-      throw new VoteOutsideWindowError(`${what} on ${entry.block} was anchored ${at - entry.time} s after it${after}, past its ${window} s window`)
+    if (block.time > entry.time + window) {
+      throw new VoteOutsideWindowError(`${what} on ${entry.block} was anchored ${block.time - entry.time} s after it, past its ${window} s window`)
     }
   }
 
