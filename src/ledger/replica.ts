@@ -49,6 +49,9 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   block from the past is refused; a copy catching up after a restart (the Matrix bus delivers
  *   from its saved sync token what was published meanwhile) measures each block against the
  *   history it has ingested so far, in the order every copy ingested it, so history still syncs.
+ *   Both bounds are this copy's own, so a block right at one splits copies: dated ahead, it is
+ *   refused for now and asked for again (gaps.ts); dated back, it is refused for good unless
+ *   another signer's block waits for it (that signer's copy kept it within its own bound).
  * - Orphans: a block whose parents have not arrived waits, at most MAX_ORPHANS_PER_SENDER per
  *   signer of its record (OrphanLimitError beyond: a flood fills only the share of the signer
  *   whose records it carries, so it can neither evict nor crowd out another member's early
@@ -321,12 +324,12 @@ class Replica implements Ledger {
     // Not the block its id names, so nobody waiting on that id hears of it.
     if (fault !== undefined) { this.#refuse(b.id, new LedgerCorruptError(`block ${b.id}: ${fault} (difficulty ${this.#difficulty})`), false); return }
     if (new Set(b.parents).size !== b.parents.length) { this.#refuse(b.id, new LedgerCorruptError(`block ${b.id} names the same parent twice`)); return }
-    const implausible = this.#timeFault(b)
+    // Who the record says signed it, unverified: enough to refuse what verifying would refuse too.
+    const { issuer, record } = peekRecord(b.record)
+    const implausible = this.#timeFault(b, issuer)
     // Dated ahead is "not yet": whoever waits for the block, and the blocks waiting for it, go on
     // waiting, and it is asked for again (gaps.ts). Dated back is for good.
     if (implausible !== undefined) { this.#refuse(b.id, new ImplausibleBlockTimeError(`block ${b.id} is dated ${implausible.fault}`), !implausible.ahead); return }
-    // Who the record says signed it, unverified: enough to refuse what verifying would refuse too.
-    const { issuer, record } = peekRecord(b.record)
     if (issuer === null) { this.#refuse(b.id, new InvalidRecordError(`block ${b.id} does not carry a signed record`)); return }
     const foreign = this.#foreign(b.id, record)
     if (foreign !== undefined) { this.#refuse(b.id, foreign); return }
@@ -394,14 +397,20 @@ class Replica implements Ledger {
     return new NotMemberError(`block ${id} waits for parents before the charter, signed by ${signer}, whom this copy's run does not name`)
   }
 
-  /** Why a block's time is implausible to this copy on arrival, or undefined. Its parents' times are checked when it is kept. */
-  #timeFault (b: ReplicaBlock): { fault: string, ahead: boolean } | undefined {
+  /**
+   * Why a block's time is implausible to this copy on arrival, or undefined. Its parents' times
+   * are checked when it is kept. The lag bound is waived for a parent that another signer's
+   * waiting block approves: the bound is measured from this copy's newest block, so that
+   * signer's copy may have kept it within its own, and refusing it would split the copies.
+   */
+  #timeFault (b: ReplicaBlock, issuer: string | null): { fault: string, ahead: boolean } | undefined {
     const { clock, aheadSeconds, lagSeconds } = this.#settings
     const now = clock()
     if (b.time > now + aheadSeconds) return { fault: `${b.time - now} s ahead of this copy's clock`, ahead: true }
     const latest = this.#held.latest
-    if (latest !== undefined && b.time < latest - lagSeconds) return { fault: `${latest - b.time} s before the newest block this copy holds`, ahead: false }
-    return undefined
+    if (latest === undefined || b.time >= latest - lagSeconds) return undefined
+    const vouched = (this.#orphans.get(b.id) ?? []).some(child => { const signer = this.#pending.get(child)?.signer; return signer !== undefined && signer !== issuer })
+    return vouched ? undefined : { fault: `${latest - b.time} s before the newest block this copy holds`, ahead: false }
   }
 
   /** Why `signer` may not have one more block wait for its parents, or undefined. */

@@ -97,6 +97,49 @@ describe('replicas fetch parents they lack from each other', () => {
     }
   })
 
+  // Found red-teaming: the lag bound is measured from each copy's newest block, so a block
+  // dated 301 s before one at the ahead bound was refused for good by the copies that held
+  // that one, and kept by the others, whose honest blocks then approved it.
+  it('takes a parent dated past its lag bound when another member\'s block waits for it: a block at the lag edge no longer splits copies for good', async () => {
+    const bus = createLocalBus()
+    const hostile = createIdentity(randomSecretKey())
+    let now = 1_800_000_000
+    const ahead = await copyOn(bus, () => now)
+    const behind = await copyOn(bus, () => now - 1)
+    try {
+      const genesis = await forge(await sign(0, now - 400), [], { time: now - 400 })
+      await publish(bus, genesis)
+      const recent = await forge(await sign(1, now), [genesis.id], { time: now })
+      await publish(bus, recent)
+      const edge = await forge(await hostile.sign(vote(2), { now: now + 60 }), [recent.id], { time: now + 60 })
+      await publish(bus, edge)
+      // 301 s before the edge block: past the lag bound of the copy that holds it, not of the other.
+      const back = await forge(await hostile.sign(vote(3), { now: now - 241 }), [genesis.id], { time: now - 241 })
+      await publish(bus, back)
+      expect(await ahead.get(back.id, { wait: false })).toBeUndefined()
+      expect(await behind.get(back.id, { wait: false })).toBeDefined()
+      now += 5
+      const honest = await behind.append(await sign(4, now - 1))
+      expect(honest.parents).toContain(back.id)
+      expect(await eventually(async () => (await ahead.get(honest.id, { wait: false })) !== undefined)).toBe(true)
+      // The next block of the copy ahead approves the edge block, which the copy behind then takes.
+      const next = await ahead.append(await sign(7, now))
+      expect(await eventually(async () => (await behind.get(next.id, { wait: false })) !== undefined)).toBe(true)
+      const sorted = async (l: Ledger): Promise<string[]> => (await all(l)).map(b => b.id).sort()
+      expect(await sorted(ahead)).toEqual(await sorted(behind))
+      // A block dated back that only its own signer's blocks wait for is still refused.
+      const again = await forge(await hostile.sign(vote(5), { now: now - 400 }), [genesis.id], { time: now - 400 })
+      const child = await forge(await hostile.sign(vote(6), { now }), [again.id], { time: now })
+      await publish(bus, child)
+      await publish(bus, again)
+      expect(await ahead.get(again.id, { wait: false })).toBeUndefined()
+    } finally {
+      await ahead.close()
+      await behind.close()
+      await bus.close()
+    }
+  })
+
   it('asks MAX_ASKS times for a parent nobody holds, the waits doubling, then gives up', async () => {
     const bus = createLocalBus()
     const seen = await tap(bus)
