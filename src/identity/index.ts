@@ -1,5 +1,5 @@
 export { createIdentity, watchOnlyIdentity, type Identity, type SignOptions } from './identity.ts'
 export { loadOrCreateKeystore } from './keystore.ts'
-export { verifyRecord, preverifyRecords, peekRecord, NonceRegistry, type VerifyOptions } from './verify.ts'
+export { verifyRecord, verifiedSigner, preverifyRecords, peekRecord, NonceRegistry, type VerifyOptions } from './verify.ts'
 export { signClaims, verifyClaims } from './claims.ts'
 export { didFromPublicKey } from './did-key.ts'

@@ -29,18 +29,32 @@ export interface VerifyOptions {
  * everything that depends on the options is checked on every call.
  */
 export async function verifyRecord (jwt: string, options: VerifyOptions = {}): Promise<SignedRecord> {
-  if (jwt.length > MAX_RECORD_BYTES) {
-    throw new PayloadTooLargeError(`record of ${jwt.length} bytes exceeds the ${MAX_RECORD_BYTES}-byte limit`)
-  }
-  const signed = parsed.get(jwt) ?? parseSigned(jwt)
-  if (options.members !== undefined && !options.members.has(signed.issuer)) {
-    throw new NotMemberError(`${signed.issuer} is not a member of federation ${signed.record.federation}`)
-  }
+  const signed = checkedText(jwt, options.members)
   const now = options.now ?? Math.floor(Date.now() / 1000)
   if (signed.issuedAt > now + SKEW_SECONDS || signed.expiresAt < now - SKEW_SECONDS || signed.expiresAt <= signed.issuedAt) {
     throw new ExpiredRecordError(`${signed.record.type} record from ${signed.issuer} is valid ${signed.issuedAt}..${signed.expiresAt}, not at ${now}`)
   }
   options.nonces?.claim(signed.issuer, signed.nonce)
+  return signed
+}
+
+/**
+ * Who signed a record, checked (structure, schema, signature and, given `members`, membership)
+ * but not its times: for one that is not yet anchored, whose block's time is not known.
+ */
+export function verifiedSigner (jwt: string, members?: ReadonlySet<string>): string {
+  return checkedText(jwt, members).issuer
+}
+
+/** What depends on a record's text and the members: its size, structure, schema, signature and signer. */
+function checkedText (jwt: string, members?: ReadonlySet<string>): SignedRecord {
+  if (jwt.length > MAX_RECORD_BYTES) {
+    throw new PayloadTooLargeError(`record of ${jwt.length} bytes exceeds the ${MAX_RECORD_BYTES}-byte limit`)
+  }
+  const signed = parsed.get(jwt) ?? parseSigned(jwt)
+  if (members !== undefined && !members.has(signed.issuer)) {
+    throw new NotMemberError(`${signed.issuer} is not a member of federation ${signed.record.federation}`)
+  }
   return signed
 }
 

@@ -48,6 +48,12 @@ export interface BlocksOptions extends AbortOptions {
 export interface GetOptions extends AbortOptions {
   /** Wait for a block that has not arrived yet (only a replica ever waits). @default true */
   wait?: boolean
+  /**
+   * Who signed the record in the block waited for (its announcement's, verified): a replica
+   * asks the room for the block on that signer's share, so one member's announcements of
+   * made-up blocks cannot crowd out another's.
+   */
+  signer?: string
 }
 
 /**

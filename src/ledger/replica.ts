@@ -134,8 +134,8 @@ const DEFAULT_LAG_SECONDS = 300
 const DEFAULT_ASK_MS = 2_000
 /** Blocks held for missing parents per signer; beyond this a new one of theirs is refused (a flood, or a parent that never comes). */
 export const MAX_ORPHANS_PER_SENDER = 256
-/** Whom a block a caller waits for is asked for on behalf of (Gaps' share per signer): nobody's. */
-const WAITED_FOR: ReadonlySet<string> = new Set([''])
+/** On whose behalf a block a caller waits for on nobody's is asked for (Gaps' share per signer). */
+const NOBODY = ''
 /** Blocks held for missing parents in all, while no members are known (no charter yet, none named by the run). */
 const MAX_ORPHANS = 10_000
 
@@ -205,8 +205,8 @@ class Replica implements Ledger {
   readonly #orphans = new Map<string, string[]>()
   readonly #waiting = new Map<string, number>()
   readonly #waitingRecords = new Map<string, string>()
-  /** Callers waiting for a block id to be ingested or refused. */
-  readonly #watchers = new Map<string, Set<(outcome: Outcome) => void>>()
+  /** Callers waiting for a block id to be ingested or refused, and on whose behalf (GetOptions.signer). */
+  readonly #watchers = new Map<string, Map<(outcome?: Outcome) => void, string | undefined>>()
   /** Ingestion, one block at a time; `verify` runs on it too, so it never reads a half-written line. */
   readonly #ingest = new SerialQueue()
   /** This copy's appends, one at a time, so each new block sees the one before it. */
@@ -281,7 +281,7 @@ class Replica implements Ledger {
     await this.#ingest.run(async () => {})
     const known = this.#held.get(id)
     if (known !== undefined || options.wait === false || this.#bus === undefined || this.#closed) return known
-    const outcome = await this.#watch(id, options.signal).arrival
+    const outcome = await this.#watch(id, options.signal, options.signer).arrival
     return outcome instanceof ConclaveError ? undefined : outcome
   }
 
@@ -365,8 +365,8 @@ class Replica implements Ledger {
   /**
    * What this copy asks the room for: the parents its waiting blocks lack that are not waiting
    * themselves, with who signed the blocks that wait; and the blocks a caller waits for (`get`:
-   * an announced record's block, perhaps refused as dated ahead when it came), on behalf of no
-   * signer, so they share one signer's asks.
+   * an announced record's block, perhaps refused as dated ahead when it came), on behalf of the
+   * signer each is waited for, those waited for on nobody's behalf sharing one signer's asks.
    */
   * #lacking (): Iterable<Gap> {
     const missing = (id: string): boolean => !this.#held.has(id) && !this.#pending.has(id)
@@ -375,7 +375,9 @@ class Replica implements Ledger {
       const signers = new Set(children.flatMap(child => this.#pending.get(child)?.signer ?? []))
       if (signers.size > 0) yield { id: parent, signers }
     }
-    for (const id of this.#watchers.keys()) if (missing(id) && !this.#orphans.has(id)) yield { id, signers: WAITED_FOR }
+    for (const [id, waiting] of this.#watchers) {
+      if (missing(id) && !this.#orphans.has(id)) yield { id, signers: new Set([...waiting.values()].map(signer => signer ?? NOBODY)) }
+    }
   }
 
   /** Who may sign the blocks this copy keeps: the charter's members, or its founder before it; undefined: anyone. */
@@ -512,9 +514,9 @@ class Replica implements Ledger {
   }
 
   /** Resolves with the block once `id` is ingested, the error if it is refused, or undefined after `waitMs`. */
-  #watch (id: string, signal?: AbortSignal): { arrival: Promise<Outcome | undefined>, cancel: () => void } {
+  #watch (id: string, signal?: AbortSignal, signer?: string): { arrival: Promise<Outcome | undefined>, cancel: () => void } {
     const { promise, resolve, reject } = Promise.withResolvers<Outcome | undefined>()
-    const waiting = this.#watchers.get(id) ?? new Set()
+    const waiting = this.#watchers.get(id) ?? new Map()
     this.#watchers.set(id, waiting)
     const stop = (): void => {
       clearTimeout(timer)
@@ -526,12 +528,12 @@ class Replica implements Ledger {
     const abort = (): void => { stop(); reject(signal?.reason) }
     const timer = setTimeout(settle, this.#settings.waitMs)
     signal?.addEventListener('abort', abort, { once: true })
-    waiting.add(settle)
+    waiting.set(settle, signer)
     if (signal?.aborted === true) abort()
     return { arrival: promise, cancel: () => { settle() } }
   }
 
   #settle (id: string, outcome: Outcome): void {
-    for (const settle of [...this.#watchers.get(id) ?? []]) settle(outcome)
+    for (const settle of [...this.#watchers.get(id)?.keys() ?? []]) settle(outcome)
   }
 }

@@ -39,6 +39,11 @@ describe('a participant waiting for a block', () => {
       const global = participant.globalModel?.ref.cid as string
       const proposal = (n: '1' | '2'): Proposal => ({ type: 'proposal', federation: room, round: 1, base: global, delta: { cid: CIDS[n], sha256: n.repeat(64) }, numSamples: 10 })
 
+      // A stranger's record announced under a block nobody holds is refused at once, not waited for.
+      const refusedNow = new Promise<string>(resolve => { participant.on('conclave:record:rejected', e => { resolve(e.error.name) }) })
+      await bus.publish(room, { kind: 'record', block: 'f'.repeat(64), jwt: await createIdentity(randomSecretKey()).sign(proposal('1')) })
+      expect(await refusedNow).toBe('NotMemberError')
+
       // The peer's proposal is announced before its block reached my copy.
       const jwt = await peer.sign(proposal('1'))
       const time = Math.floor(Date.now() / 1000)

@@ -140,6 +140,42 @@ describe('replicas fetch parents they lack from each other', () => {
     }
   })
 
+  // Found red-teaming: every waited-for block was asked for on one shared share, so ten
+  // announcements of made-up block ids an interval kept the member from asking for the one it needed.
+  it('asks for a waited-for block on behalf of the signer it is waited for: a member waiting on ten made-up ids an interval does not starve it', async () => {
+    const bus = createLocalBus()
+    let now = 1_800_000_000
+    const ahead = await copyOn(bus, () => now)
+    const behind = await copyOn(bus, () => now - 5, { waitMs: 1500 })
+    let stop = false
+    try {
+      const genesis = await forge(await sign(0, now), [], { time: now })
+      await publish(bus, genesis)
+      await publish(bus, await forge(await sign(1, now + 60), [genesis.id], { time: now + 60 }))
+      const last = await ahead.append(await sign(2, now))
+      expect(await behind.get(last.id, { wait: false })).toBeUndefined()
+      // A hostile member announces records of its own under block ids nobody holds.
+      const fakes = (async () => {
+        while (!stop) {
+          for (let i = 0; i < 10; i++) void behind.get(randomBytes(32).toString('hex'), { signer: 'hostile' })
+          await new Promise(resolve => setTimeout(resolve, 50))
+        }
+      })()
+      await new Promise(resolve => setTimeout(resolve, 500))
+      const waited = behind.get(last.id, { signer: who.did })
+      now += 10
+      const got = await waited
+      stop = true
+      await fakes
+      expect(got).toMatchObject({ id: last.id })
+    } finally {
+      stop = true
+      await ahead.close()
+      await behind.close()
+      await bus.close()
+    }
+  })
+
   it('asks MAX_ASKS times for a parent nobody holds, the waits doubling, then gives up', async () => {
     const bus = createLocalBus()
     const seen = await tap(bus)

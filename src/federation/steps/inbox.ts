@@ -2,6 +2,7 @@ import { ruleOf } from '../acceptance-terms.ts'
 import { termsFor, type StepContext } from '../context.ts'
 import { ConclaveError, NotAnchoredError } from '../../core/errors.ts'
 import { POLICY, type BlockId, type SignedRecord } from '../../core/records.ts'
+import { verifiedSigner } from '../../identity/index.ts'
 import { forgedMeasurement } from '../attacks.ts'
 import { fetchModel } from '../content.ts'
 import type { StepOptions } from '../context.ts'
@@ -50,8 +51,11 @@ export async function receive (ctx: InboxContext, { block: blockId, jwt, defer, 
   try {
     block = await ctx.timer.time('fetchVerify', () => ctx.ledger.get(blockId, { ...options, wait: false }))
     if (block === undefined && defer !== undefined) {
+      // Only a member's signed record is waited for, on its signer's behalf: a replica asks the
+      // room for the block on that signer's share (ledger/gaps.ts).
+      const signer = verifiedSigner(jwt, ctx.state.charter === undefined ? undefined : ctx.state.members)
       // The lookup on the second try reports whatever made the wait fail.
-      defer(ctx.ledger.get(blockId, options).catch(() => undefined))
+      defer(ctx.ledger.get(blockId, { ...options, signer }).catch(() => undefined))
       return
     }
     if (block?.record !== jwt) throw new NotAnchoredError(`announced record is not what block ${blockId} anchors`)
