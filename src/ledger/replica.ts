@@ -51,7 +51,8 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   history it has ingested so far, in the order every copy ingested it, so history still syncs.
  *   Both bounds are this copy's own, so a block right at one splits copies: dated ahead, it is
  *   refused for now and asked for again (gaps.ts); dated back, it is refused for good unless
- *   another signer's block waits for it (that signer's copy kept it within its own bound).
+ *   another signer's waiting block descends from it (that signer's copy kept it within its own
+ *   bound) and it is within two ahead bounds more of this copy's.
  * - Orphans: a block whose parents have not arrived waits, at most MAX_ORPHANS_PER_SENDER per
  *   signer of its record (OrphanLimitError beyond: a flood fills only the share of the signer
  *   whose records it carries, so it can neither evict nor crowd out another member's early
@@ -401,9 +402,11 @@ class Replica implements Ledger {
 
   /**
    * Why a block's time is implausible to this copy on arrival, or undefined. Its parents' times
-   * are checked when it is kept. The lag bound is waived for a parent that another signer's
-   * waiting block approves: the bound is measured from this copy's newest block, so that
-   * signer's copy may have kept it within its own, and refusing it would split the copies.
+   * are checked when it is kept. The lag bound is measured from this copy's newest block, so
+   * another copy may have kept a block this one finds too old: it is waived for a block that
+   * another signer's waiting block descends from (that signer's copy kept it within its own
+   * bound), by as much as copies' newest blocks may differ (two ahead bounds), or the copies
+   * would split for good.
    */
   #timeFault (b: ReplicaBlock, issuer: string | null): { fault: string, ahead: boolean } | undefined {
     const { clock, aheadSeconds, lagSeconds } = this.#settings
@@ -411,8 +414,24 @@ class Replica implements Ledger {
     if (b.time > now + aheadSeconds) return { fault: `${b.time - now} s ahead of this copy's clock`, ahead: true }
     const latest = this.#held.latest
     if (latest === undefined || b.time >= latest - lagSeconds) return undefined
-    const vouched = (this.#orphans.get(b.id) ?? []).some(child => { const signer = this.#pending.get(child)?.signer; return signer !== undefined && signer !== issuer })
-    return vouched ? undefined : { fault: `${latest - b.time} s before the newest block this copy holds`, ahead: false }
+    const waived = b.time >= latest - lagSeconds - 2 * aheadSeconds && this.#awaitedByAnother(b.id, issuer)
+    return waived ? undefined : { fault: `${latest - b.time} s before the newest block this copy holds`, ahead: false }
+  }
+
+  /** Whether a waiting block signed by someone other than `signer` descends from block `id`, through waiting blocks. */
+  #awaitedByAnother (id: string, signer: string | null): boolean {
+    const seen = new Set<string>()
+    const next = [id]
+    for (let at = next.pop(); at !== undefined; at = next.pop()) {
+      for (const child of this.#orphans.get(at) ?? []) {
+        const waiting = this.#pending.get(child)
+        if (waiting === undefined || seen.has(child)) continue
+        if (waiting.signer !== signer) return true
+        seen.add(child)
+        next.push(child)
+      }
+    }
+    return false
   }
 
   /** Why `signer` may not have one more block wait for its parents, or undefined. */
