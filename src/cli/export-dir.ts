@@ -19,7 +19,9 @@ import { modelCard } from './model-card.ts'
 /** The files an export holds: everything `conclave predict` needs, and nothing from the run directory besides. */
 export const EXPORT_FILES = { model: 'model.safetensors', predictor: 'predictor.json', task: 'task.json', card: 'README.md' } as const
 
-export const EXPORT_OWNER: DirOwner = { kind: 'export', marker: '.conclave-export', entries: Object.values(EXPORT_FILES) }
+const EXPORT_MARKER = '.conclave-export'
+/** Its files, and the marker's half-written copy an export killed as it noted them leaves. */
+export const EXPORT_OWNER: DirOwner = { kind: 'export', marker: EXPORT_MARKER, entries: [...Object.values(EXPORT_FILES), `${EXPORT_MARKER}.tmp`] }
 
 /** `predictor.json`: which model the export holds, and what a predictor needs besides its weights. */
 export const ExportedPredictor = z.object({

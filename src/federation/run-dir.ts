@@ -40,7 +40,8 @@ export const RUN_OWNER: DirOwner = { kind: 'run', marker: RUN_MARKER, entries: R
 
 const Marker = z.object({
   conclave: z.enum(['run', 'export']),
-  version: z.literal(1),
+  /** 2 names the files it wrote (`files`); 1 came before, and is taken by names alone. */
+  version: z.union([z.literal(1), z.literal(2)]),
   /** A run's config.json as it began (sha-256): --resume continues that run, not one with other settings. */
   config: Sha256Hex.optional(),
   /**
@@ -96,7 +97,7 @@ export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { 
   const entries = await entriesOf(dir)
   if (entries === undefined || entries.length === 0) {
     await mkdir(dir, { recursive: true })
-    await writeFile(join(dir, owner.marker), markerText({ conclave: owner.kind, version: 1, files: {} }))
+    await writeFile(join(dir, owner.marker), markerText(freshMarker(owner)))
     return
   }
   if (!entries.includes(owner.marker)) {
@@ -120,6 +121,13 @@ export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { 
     throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}, and inside its folders ${named}, which no ${owner.kind} made; move ${strays.length === 1 ? 'it' : 'them'} away, then ${owner.kind} again`)
   }
   for (const entry of written) await rm(join(dir, entry), { recursive: true, force: true })
+  // What it writes next is noted in a marker of today's format, whatever the earlier one was.
+  await writeAtomic(join(dir, owner.marker), markerText(freshMarker(owner)))
+}
+
+/** The marker of a directory an owner has just taken: it names no file yet. */
+function freshMarker (owner: DirOwner): Marker {
+  return { conclave: owner.kind, version: 2, files: {} }
 }
 
 /**
@@ -223,7 +231,7 @@ async function assertKnownMarker (dir: string, owner: DirOwner): Promise<z.infer
   try { marker = JSON.parse(text) } catch { marker = undefined }
   const known = Marker.safeParse(marker)
   if (!known.success || known.data.conclave !== owner.kind) {
-    throw new RunDirectoryError(`${join(dir, owner.marker)} is not a ${owner.kind} marker this Conclave knows (format version 1); a newer Conclave may have made ${dir}: use that, or choose another --out`)
+    throw new RunDirectoryError(`${join(dir, owner.marker)} is not a ${owner.kind} marker this Conclave knows (format version 1 or 2); a newer Conclave may have made ${dir}: use that, or choose another --out`)
   }
   return known.data
 }

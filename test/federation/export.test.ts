@@ -139,6 +139,10 @@ describe('conclave export and predict', () => {
     await writeFile(join(earlier, 'README.md'), 'my own notes on this model')
     expect((await capture(['export', run, '--out', earlier, '--force'])).err).toMatch(/RunDirectoryError.*"README\.md"/)
     expect(await readFile(join(earlier, 'README.md'), 'utf8')).toBe('my own notes on this model')
+    // An export killed as it noted its files leaves the marker's half-written copy: --force takes that.
+    await rm(join(earlier, 'README.md'))
+    await writeFile(join(earlier, '.conclave-export.tmp'), '{"conclave":"exp')
+    expect((await capture(['export', run, '--out', earlier, '--force'])).code).toBe(0)
     expect((await capture(['export', run, '--out', join(run, 'model')])).err).toMatch(/ConfigError/)
   }, 300_000)
 

@@ -50,6 +50,16 @@ describe('the run directory: --force replaces only what a Conclave run made', ()
     await runFederation(tiny, { out, force: true })
   })
 
+  it('takes with --force a run of an older Conclave, whose marker names no files, by names, and marks it anew: its next --force checks the report', async () => {
+    const out = await tempDir()
+    await runFederation(tiny, { out })
+    await writeFile(join(out, '.conclave-run'), JSON.stringify({ conclave: 'run', version: 1 }) + '\n')
+    await runFederation(tiny, { out, force: true })
+    expect(JSON.parse(await readFile(join(out, '.conclave-run'), 'utf8'))).toMatchObject({ conclave: 'run', version: 2, files: { 'report.md': expect.stringMatching(/^[0-9a-f]{64}$/) } })
+    await writeFile(join(out, 'report.md'), 'my notes')
+    await expect(runFederation(tiny, { out, force: true })).rejects.toMatchObject({ ...refused, message: expect.stringContaining('"report.md"') })
+  })
+
   it('refuses with --force a run directory with a file someone put inside one of its folders, and removes nothing', async () => {
     const out = await tempDir()
     await runFederation(tiny, { out })
