@@ -506,6 +506,14 @@ class Replica implements Ledger {
     if (orphan === undefined) return undefined
     this.#pending.delete(id)
     this.#waitingRecords.delete(orphan.block.record)
+    // Off the lists of its other missing parents too: a block refused through one of them would
+    // stay on the others' for good (copies, not in place: a caller may be walking one of them).
+    for (const parent of orphan.block.parents) {
+      const children = this.#orphans.get(parent)?.filter(child => child !== id)
+      if (children === undefined) continue
+      if (children.length === 0) this.#orphans.delete(parent)
+      else this.#orphans.set(parent, children)
+    }
     const left = (this.#waiting.get(orphan.signer) ?? 1) - 1
     if (left === 0) this.#waiting.delete(orphan.signer)
     else this.#waiting.set(orphan.signer, left)

@@ -197,6 +197,29 @@ describe('replicas fetch parents they lack from each other', () => {
     }
   })
 
+  it('forgets a refused waiting block on every parent it waited for: a block then waited for is still asked for', async () => {
+    const bus = createLocalBus()
+    const seen = await tap(bus)
+    const now = Math.floor(Date.now() / 1000)
+    const copy = await copyOn(bus, () => now, { founder: who.did })
+    try {
+      const genesis = await forge(await sign(0, now), [], { time: now })
+      await publish(bus, genesis)
+      // A block waiting for two parents, one of which comes and is refused (a stranger's): it is refused with it.
+      const stranger = await forge(await createIdentity(randomSecretKey()).sign(vote(1), { now }), [genesis.id], { time: now })
+      const other = 'c'.repeat(64)
+      await publish(bus, await forge(await sign(2, now), [stranger.id, other], { time: now }))
+      await publish(bus, stranger)
+      expect(await copy.get(stranger.id, { wait: false })).toBeUndefined()
+      // Someone then waits for the other parent: the copy asks the room for it.
+      void copy.get(other, { signer: who.did })
+      expect(await eventually(async () => seen.some(m => m.kind === 'want' && m.block === other), 2000)).toBe(true)
+    } finally {
+      await copy.close()
+      await bus.close()
+    }
+  })
+
   it('asks MAX_ASKS times for a parent nobody holds, the waits doubling, then gives up', async () => {
     const bus = createLocalBus()
     const seen = await tap(bus)
