@@ -52,7 +52,7 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   Both bounds are this copy's own, so a block right at one splits copies: dated ahead, it is
  *   refused for now and asked for again (gaps.ts); dated back, it is refused for good unless
  *   another signer's waiting block descends from it (that signer's copy kept it within its own
- *   bound) and it is within two ahead bounds more of this copy's.
+ *   bound).
  * - Orphans: a block whose parents have not arrived waits, at most MAX_ORPHANS_PER_SENDER per
  *   signer of its record (OrphanLimitError beyond: a flood fills only the share of the signer
  *   whose records it carries, so it can neither evict nor crowd out another member's early
@@ -403,10 +403,11 @@ class Replica implements Ledger {
   /**
    * Why a block's time is implausible to this copy on arrival, or undefined. Its parents' times
    * are checked when it is kept. The lag bound is measured from this copy's newest block, so
-   * another copy may have kept a block this one finds too old: it is waived for a block that
-   * another signer's waiting block descends from (that signer's copy kept it within its own
-   * bound), by as much as copies' newest blocks may differ (two ahead bounds), or the copies
-   * would split for good.
+   * another copy may have kept a block this one finds too old (its newest block older, after a
+   * quiet spell, or without a block dated ahead that this one keeps): it is waived for a block
+   * that another signer's waiting block descends from (that signer's copy kept it within its
+   * own bound), however far back, or the copies would split for good. Two colluding members can
+   * so have a block dated far back kept: README.
    */
   #timeFault (b: ReplicaBlock, issuer: string | null): { fault: string, ahead: boolean } | undefined {
     const { clock, aheadSeconds, lagSeconds } = this.#settings
@@ -414,8 +415,7 @@ class Replica implements Ledger {
     if (b.time > now + aheadSeconds) return { fault: `${b.time - now} s ahead of this copy's clock`, ahead: true }
     const latest = this.#held.latest
     if (latest === undefined || b.time >= latest - lagSeconds) return undefined
-    const waived = b.time >= latest - lagSeconds - 2 * aheadSeconds && this.#awaitedByAnother(b.id, issuer)
-    return waived ? undefined : { fault: `${latest - b.time} s before the newest block this copy holds`, ahead: false }
+    return this.#awaitedByAnother(b.id, issuer) ? undefined : { fault: `${latest - b.time} s before the newest block this copy holds`, ahead: false }
   }
 
   /** Whether a waiting block signed by someone other than `signer` descends from block `id`, through waiting blocks. */
