@@ -23,7 +23,9 @@ export const RUN_LOCK = '.conclave-lock'
  * removes these and nothing else; a directory holding anything more, at the top or inside
  * these folders (run-layout.ts), is refused.
  */
-export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'config.json', 'report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg', MANIFEST_FILE, HEAD_FILE, RUN_LOCK, `${RUN_MARKER}.tmp`]
+export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'config.json', 'report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg', MANIFEST_FILE, HEAD_FILE, RUN_LOCK,
+  // The half-written copies a run killed as it sealed the directory or noted a file leaves.
+  `${RUN_MARKER}.tmp`, `${MANIFEST_FILE}.tmp`, `${HEAD_FILE}.tmp`]
 
 /** What Conclave makes a directory for: a run (`conclave run`) or a model taken out of one (`conclave export`). */
 export interface DirOwner {
@@ -139,7 +141,7 @@ function freshMarker (owner: DirOwner): Marker {
 async function changedFiles (dir: string, entries: readonly string[], owner: DirOwner, marker: Marker): Promise<string[]> {
   const { files } = marker
   if (files === undefined) return []
-  const unchecked = new Set([RUN_LOCK, 'config.json', `${owner.marker}.tmp`])
+  const unchecked = new Set([RUN_LOCK, 'config.json', ...entries.filter(e => e.endsWith('.tmp') && owner.entries.includes(e))])
   const changed: string[] = []
   for (const entry of entries) {
     if (unchecked.has(entry) || !(await lstat(join(dir, entry))).isFile()) continue

@@ -154,6 +154,16 @@ describe('the run directory: --force replaces only what a Conclave run made', ()
     expect(await readdir(out)).not.toContain('.conclave-run.tmp')
   })
 
+  it('takes with --force a run killed as it sealed its directory (the manifest\'s and the head\'s half-written copies beside them)', async () => {
+    const out = await tempDir()
+    await runFederation(tiny, { out })
+    await writeFile(join(out, 'manifest.json.tmp'), '{"manif')
+    await writeFile(join(out, 'head.json.tmp'), '{"he')
+    await runFederation(tiny, { out, force: true })
+    expect(await readdir(out)).not.toEqual(expect.arrayContaining(['manifest.json.tmp']))
+    expect(await readdir(out)).not.toEqual(expect.arrayContaining(['head.json.tmp']))
+  })
+
   it('refuses a marker it does not know (another format version) and a path that is a file', async () => {
     const out = await tempDir()
     await writeFile(join(out, '.conclave-run'), JSON.stringify({ conclave: 'run', version: 99 }))
