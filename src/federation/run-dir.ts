@@ -72,8 +72,7 @@ export async function markRunConfig (dir: string): Promise<void> {
  * from before markers named files.
  */
 export async function noteWritten (dir: string, owner: DirOwner, names: readonly string[]): Promise<void> {
-  const text = await readIfExists(join(dir, owner.marker))
-  if (text === undefined) return
+  if (await readIfExists(join(dir, owner.marker)) === undefined) return
   const marker = await assertKnownMarker(dir, owner)
   if (marker.files === undefined) return
   const files = { ...marker.files }
@@ -134,8 +133,8 @@ function freshMarker (owner: DirOwner): Marker {
 
 /**
  * The files at the top of `dir` the marker does not name as they are: changed since they were
- * written, or never written by the owner. Not the lock and the marker's half-written copy
- * (a killed process's), nor config.json, which a run started again reads (`--config
+ * written, or never written by the owner. Not the lock and the half-written copies of its
+ * files a killed process leaves, nor config.json, which a run started again reads (`--config
  * DIR/config.json`) and writes anew. None for a marker from before markers named files.
  */
 async function changedFiles (dir: string, entries: readonly string[], owner: DirOwner, marker: Marker): Promise<string[]> {

@@ -34,10 +34,9 @@ export interface GapOptions {
  * the honest blocks that approve it never reach the copies that refused it.
  *
  * Asks wait one interval (a parent delivered out of order comes by itself), then double, and
- * stop after MAX_ASKS, about 2 minutes at the default interval: a parent fetched later than
- * the lag bound (300 s before the copy's newest block) would be refused anyway. Each copy
- * answers a block at most once per interval, and at most MAX_ANSWERS_PER_TICK blocks per
- * interval. Another copy's ask never postpones this copy's own: anyone in the room may ask.
+ * stop after MAX_ASKS, about 2 minutes at the default interval. Each copy answers a block at
+ * most once per interval, and at most MAX_ANSWERS_PER_TICK blocks per interval. Another
+ * copy's ask never postpones this copy's own: anyone in the room may ask.
  */
 export class Gaps {
   readonly #options: GapOptions

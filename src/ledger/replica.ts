@@ -32,9 +32,8 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  * - Ingestion runs one block at a time, cheapest checks first, so a flood costs little: the
  *   schema, the id hash (which covers the difficulty) and proof of work, the time, the
  *   federation the record names (`federation`), its signer against the members, the signer's
- *   share of held orphans, and only
- *   then the record's signature (as of the block's time: an old block is not refused for
- *   having expired since). A block already known is ignored (delivery is at-least-once). A
+ *   share of held orphans, and only then the record's signature (as of the block's time: an
+ *   old block is not refused for having expired since). A block already known is ignored (delivery is at-least-once). A
  *   bad block is logged and never written, with a named error; ingestion of good ones goes on.
  * - Members: once this copy holds a charter, only blocks its members signed are kept; before
  *   it, only the founder's (`founder`). A block that waits for its parents before the charter
@@ -74,8 +73,9 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   waits for (`get`: an announced record's); copies that hold it publish it again, and it is
  *   checked as any block, so it is kept once no longer dated ahead, right before the blocks
  *   that waited for it. A block refused as dated ahead is not yet refused for those waiting:
- *   they go on waiting. Such a copy then holds that block later in its order than the others. The Matrix bus also resumes from its saved sync token, so a process
- *   that keeps its token receives what was published while it was down.
+ *   they go on waiting. Such a copy then holds that block later in its order than the others.
+ *   The Matrix bus also resumes from its saved sync token, so a process that keeps its token
+ *   receives what was published while it was down.
  * - Without a bus the copy is read-only (an audit of a run directory): its file must exist
  *   and is never written, `append` throws ConfigError, and `get` does not wait for blocks
  *   that cannot arrive.
