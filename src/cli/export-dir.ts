@@ -20,8 +20,9 @@ import { modelCard } from './model-card.ts'
 export const EXPORT_FILES = { model: 'model.safetensors', predictor: 'predictor.json', task: 'task.json', card: 'README.md' } as const
 
 const EXPORT_MARKER = '.conclave-export'
-/** Its files, and the marker's half-written copy an export killed as it noted them leaves. */
-export const EXPORT_OWNER: DirOwner = { kind: 'export', marker: EXPORT_MARKER, entries: [...Object.values(EXPORT_FILES), `${EXPORT_MARKER}.tmp`] }
+/** The marker's half-written copy an export killed as it noted its files leaves. */
+const EXPORT_UNNOTED = [`${EXPORT_MARKER}.tmp`]
+export const EXPORT_OWNER: DirOwner = { kind: 'export', marker: EXPORT_MARKER, entries: [...Object.values(EXPORT_FILES), ...EXPORT_UNNOTED], unnoted: EXPORT_UNNOTED }
 
 /** `predictor.json`: which model the export holds, and what a predictor needs besides its weights. */
 export const ExportedPredictor = z.object({

@@ -23,9 +23,13 @@ export const RUN_LOCK = '.conclave-lock'
  * removes these and nothing else; a directory holding anything more, at the top or inside
  * these folders (run-layout.ts), is refused.
  */
-export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'config.json', 'report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg', MANIFEST_FILE, HEAD_FILE, RUN_LOCK,
-  // The half-written copies a run killed as it sealed the directory or noted a file leaves.
-  `${RUN_MARKER}.tmp`, `${MANIFEST_FILE}.tmp`, `${HEAD_FILE}.tmp`]
+/**
+ * What a run writes at the top whose content its marker does not name: its lock, the
+ * half-written copies a run killed as it sealed the directory or noted a file leaves, and
+ * config.json, which a run started again reads (`--config DIR/config.json`) and writes anew.
+ */
+const RUN_UNNOTED: readonly string[] = [RUN_LOCK, 'config.json', `${RUN_MARKER}.tmp`, `${MANIFEST_FILE}.tmp`, `${HEAD_FILE}.tmp`]
+export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg', MANIFEST_FILE, HEAD_FILE, ...RUN_UNNOTED]
 
 /** What Conclave makes a directory for: a run (`conclave run`) or a model taken out of one (`conclave export`). */
 export interface DirOwner {
@@ -34,11 +38,13 @@ export interface DirOwner {
   marker: string
   /** Everything it writes at the top of its directory (besides the marker): what `force` removes. */
   entries: readonly string[]
+  /** Those of its files whose content its marker does not name (`noteWritten`): `force` removes them by name. */
+  unnoted: readonly string[]
   /** Whether it writes a path inside one of its folders (`/`-separated, from the directory); without it, it writes no folder. */
   writes?: (path: string, folder: boolean) => boolean
 }
 
-export const RUN_OWNER: DirOwner = { kind: 'run', marker: RUN_MARKER, entries: RUN_ENTRIES, writes: runWrites }
+export const RUN_OWNER: DirOwner = { kind: 'run', marker: RUN_MARKER, entries: RUN_ENTRIES, unnoted: RUN_UNNOTED, writes: runWrites }
 
 const Marker = z.object({
   conclave: z.enum(['run', 'export']),
@@ -72,9 +78,8 @@ export async function markRunConfig (dir: string): Promise<void> {
  * from before markers named files.
  */
 export async function noteWritten (dir: string, owner: DirOwner, names: readonly string[]): Promise<void> {
-  if (await readIfExists(join(dir, owner.marker)) === undefined) return
-  const marker = await assertKnownMarker(dir, owner)
-  if (marker.files === undefined) return
+  const marker = await markerOf(dir, owner)
+  if (marker?.files === undefined) return
   const files = { ...marker.files }
   for (const name of names) files[name] = sha256Hex(await readFile(join(dir, name)))
   await writeAtomic(join(dir, owner.marker), markerText({ ...marker, files }))
@@ -133,17 +138,15 @@ function freshMarker (owner: DirOwner): Marker {
 
 /**
  * The files at the top of `dir` the marker does not name as they are: changed since they were
- * written, or never written by the owner. Not the lock and the half-written copies of its
- * files a killed process leaves, nor config.json, which a run started again reads (`--config
- * DIR/config.json`) and writes anew. None for a marker from before markers named files.
+ * written, or never written by the owner; not those it does not note (`unnoted`). None for a
+ * marker from before markers named files.
  */
 async function changedFiles (dir: string, entries: readonly string[], owner: DirOwner, marker: Marker): Promise<string[]> {
   const { files } = marker
   if (files === undefined) return []
-  const unchecked = new Set([RUN_LOCK, 'config.json', ...entries.filter(e => e.endsWith('.tmp') && owner.entries.includes(e))])
   const changed: string[] = []
   for (const entry of entries) {
-    if (unchecked.has(entry) || !(await lstat(join(dir, entry))).isFile()) continue
+    if (owner.unnoted.includes(entry) || !(await lstat(join(dir, entry))).isFile()) continue
     if (files[entry] !== sha256Hex(await readFile(join(dir, entry)))) changed.push(entry)
   }
   return changed.sort()
@@ -226,13 +229,20 @@ async function entriesOf (dir: string): Promise<string[] | undefined> {
   return readdir(dir)
 }
 
-async function assertKnownMarker (dir: string, owner: DirOwner): Promise<z.infer<typeof Marker>> {
-  const text = await readFile(join(dir, owner.marker), 'utf8').catch(() => '')
+async function assertKnownMarker (dir: string, owner: DirOwner): Promise<Marker> {
+  return await markerOf(dir, owner) ?? unknownMarker(dir, owner)
+}
+
+/** The owner's marker in `dir`, or undefined when there is none; one this Conclave does not know is refused. */
+async function markerOf (dir: string, owner: DirOwner): Promise<Marker | undefined> {
+  const bytes = await readIfExists(join(dir, owner.marker)).catch(() => Buffer.alloc(0))
+  if (bytes === undefined) return undefined
   let marker: unknown
-  try { marker = JSON.parse(text) } catch { marker = undefined }
+  try { marker = JSON.parse(bytes.toString('utf8')) } catch { marker = undefined }
   const known = Marker.safeParse(marker)
-  if (!known.success || known.data.conclave !== owner.kind) {
-    throw new RunDirectoryError(`${join(dir, owner.marker)} is not a ${owner.kind} marker this Conclave knows (format version 1 or 2); a newer Conclave may have made ${dir}: use that, or choose another --out`)
-  }
-  return known.data
+  return known.success && known.data.conclave === owner.kind ? known.data : unknownMarker(dir, owner)
+}
+
+function unknownMarker (dir: string, owner: DirOwner): never {
+  throw new RunDirectoryError(`${join(dir, owner.marker)} is not a ${owner.kind} marker this Conclave knows (format version 1 or 2); a newer Conclave may have made ${dir}: use that, or choose another --out`)
 }
