@@ -61,6 +61,10 @@ export class ParticipantAgent implements Driver {
   readonly #pause: Pause
   #held: AgentEvent[] = []
   #pausedAt = ''
+  /** The event whose turn is under way, if any; a restart while paused reads it from the pause file. */
+  #current?: AgentEvent
+  /** The event a pause found under way in the process before mine, if it left one. */
+  #pausedTurn?: AgentEvent
   /** A turn a restart cut short while I was paused: taken up at !resume, not run under the pause. */
   #cutTurn = false
   /** Writes of the pause file, in order: a hold's write never lands after !resume removed it. */
@@ -170,6 +174,7 @@ export class ParticipantAgent implements Driver {
     pause.on = paused !== undefined
     agent.#held = paused?.held ?? []
     agent.#pausedAt = paused?.pausedAt ?? ''
+    agent.#pausedTurn = paused?.turn
     await agent.listen(model)
     return agent
   }
@@ -216,6 +221,9 @@ export class ParticipantAgent implements Driver {
     const unfinished = state.next.length > 0
     if (unfinished && this.#pause.on) this.#cutTurn = true
     else if (unfinished) await this.#finishCutTurn()
+    // A turn that ended under the pause but died before holding its event: held now.
+    else if (this.#pausedTurn !== undefined && this.#pause.on) this.#hold(this.#pausedTurn)
+    this.#pausedTurn = undefined
     const owed = unjudged(this.participant)
     for (const entry of owed) {
       this.notify({ type: 'proposal', round: entry.signed.record.round, proposal: entry.block, proposer: this.#context.nameOf(entry.signed.issuer) })
@@ -261,7 +269,12 @@ export class ParticipantAgent implements Driver {
   async #turn (event: AgentEvent): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       if (this.#pause.on) return this.#hold(event)
-      await this.#once(event)
+      this.#current = event
+      try {
+        await this.#once(event)
+      } finally {
+        this.#current = undefined
+      }
       if (this.#pause.on) return this.#hold(event)
       if (event.type !== 'proposal' || this.#abort.signal.aborted || !owed(this.participant, event.proposal)) return
       const name = this.participant.name
@@ -299,7 +312,7 @@ export class ParticipantAgent implements Driver {
 
   /** The pause file as the pause stands now: written while paused (with what it holds), removed once resumed. */
   async #savePause (): Promise<void> {
-    this.#saving = this.#saving.catch(() => undefined).then(async () => writePause(this.#pauseFile, this.#pause.on ? { pausedAt: this.#pausedAt, held: this.#held } : undefined))
+    this.#saving = this.#saving.catch(() => undefined).then(async () => writePause(this.#pauseFile, this.#pause.on ? { pausedAt: this.#pausedAt, held: this.#held, turn: this.#current } : undefined))
     return this.#saving
   }
 

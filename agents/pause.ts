@@ -35,8 +35,12 @@ export class Pause {
   }
 }
 
-/** What `paused.json` keeps: when the pause came and the events it holds (a file of an older version holds none). */
-export const PauseFile = z.object({ pausedAt: z.string(), held: z.array(AgentEvent).default([]) }).strict()
+/**
+ * What `paused.json` keeps: when the pause came, the events it holds (a file of an older
+ * version holds none), and the event whose turn was under way, until that turn has ended and
+ * holds it: a process killed in between still owes it.
+ */
+export const PauseFile = z.object({ pausedAt: z.string(), held: z.array(AgentEvent).default([]), turn: AgentEvent.optional() }).strict()
 export type PauseFile = z.infer<typeof PauseFile>
 
 /** The pause kept in `file`, or undefined with none; a file that is not one is a clear error, never taken as no pause. */

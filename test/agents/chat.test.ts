@@ -124,6 +124,26 @@ describe('chat with a live agent', () => {
     expect(fresh.participant.hasProposed(1)).toBe(true)
   })
 
+  it('a process killed just as its paused turn ends, before it could hold the turn\'s event, still owes that event at !resume', async () => {
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir: await tempDir(), driver: agentDriver() })
+    await sim.charter()
+    const agent = agentOf(sim, 1)
+    await agent.openRound(1)
+    expect(await agent.chat('!pause')).toMatch(/paused/)
+    // The turn's end asks whether its work is done before holding its event: the process dies there.
+    const hasProposed = agent.participant.hasProposed.bind(agent.participant)
+    const ended = Promise.withResolvers<void>()
+    agent.participant.hasProposed = (round: number) => { agent.kill(); ended.resolve(); return hasProposed(round) }
+    await ended.promise
+    await sim.restart(1)
+    const fresh = agentOf(sim, 1)
+    expect(fresh.paused).toBe(true)
+    expect(fresh.participant.hasProposed(1)).toBe(false)
+    expect(await fresh.chat('!resume')).toBe('agent-2 resumed, catching up on 1 events.')
+    await sim.settle()
+    expect(fresh.participant.hasProposed(1)).toBe(true)
+  })
+
   it('a turn a restart cuts short while paused is taken up at !resume, not run under the pause', async () => {
     const dir = await tempDir()
     sim = await Simulation.create(smallConfig({ rounds: 1 }), { dir, driver: agentDriver() })

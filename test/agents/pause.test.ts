@@ -14,11 +14,11 @@ const event: fc.Arbitrary<AgentEvent> = fc.oneof(
 )
 
 describe('the pause file (paused.json)', () => {
-  it('gives back the pause it kept, events and all, and keeps none once removed', async () => {
+  it('gives back the pause it kept, events and all (the turn under way too), and keeps none once removed', async () => {
     const dir = await tempDir()
     const file = join(dir, 'agent-2', 'paused.json')
-    await fc.assert(fc.asyncProperty(fc.array(event, { maxLength: 8 }), async held => {
-      const pause = { pausedAt: new Date(0).toISOString(), held }
+    await fc.assert(fc.asyncProperty(fc.array(event, { maxLength: 8 }), fc.option(event, { nil: undefined }), async (held, turn) => {
+      const pause = { pausedAt: new Date(0).toISOString(), held, ...(turn === undefined ? {} : { turn }) }
       await writePause(file, pause)
       expect(await readPause(file)).toEqual(pause)
       await writePause(file, undefined)
@@ -29,7 +29,7 @@ describe('the pause file (paused.json)', () => {
   it('reads whatever else is in the file as a ConfigError naming the file, never as no pause', async () => {
     const dir = await tempDir()
     const file = join(dir, 'paused.json')
-    const content = fc.oneof(fc.string(), fc.jsonValue().map(v => JSON.stringify(v)), fc.record({ pausedAt: fc.anything(), held: fc.anything() }).map(v => JSON.stringify(v)))
+    const content = fc.oneof(fc.string(), fc.jsonValue().map(v => JSON.stringify(v)), fc.record({ pausedAt: fc.anything(), held: fc.anything(), turn: fc.anything() }, { requiredKeys: ['pausedAt'] }).map(v => JSON.stringify(v)))
     await fc.assert(fc.asyncProperty(content, async text => {
       await writeFile(file, text)
       const read = await readPause(file).then(p => ({ p }), (err: unknown) => ({ err }))
