@@ -7,6 +7,7 @@ import {
 import type {
   BlockId, Charter, Checkpoint, Decision, Did, HumanVote, ModelRef, Proposal, SignedRecord, Vote
 } from '../core/records.ts'
+import { ANCHOR_SKEW_SECONDS } from '../core/limits.ts'
 import { assertReachable, requiredAccepts, requiredAmongCounted } from '../core/quorum.ts'
 import { NonceRegistry, verifyRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
@@ -42,12 +43,6 @@ export interface Reputation {
   votes: number
 }
 
-/**
- * How far a record's signed time (`iat`) may lie from its block's time, either way: signing,
- * mining and delivery take seconds. Beyond it the signer's clock, not the ledger's, would be
- * telling when the record was made.
- */
-export const ANCHOR_SKEW_SECONDS = 60
 
 export interface ApplyOptions {
   /** The ledger the block is on: it orders blocks (a vote must descend from its proposal's block). */

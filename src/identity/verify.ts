@@ -97,13 +97,13 @@ export async function preverifyRecords (jwts: Iterable<string>): Promise<void> {
  * What a JWT claims to carry, unverified: only for deciding what to prepare before
  * verification, or for naming a record that failed it. Never for trusting it.
  */
-export function peekRecord (jwt: string): { issuer: string | null, record: Record | null } {
+export function peekRecord (jwt: string): { issuer: string | null, record: Record | null, issuedAt: number | null } {
   try {
     const payload = Jwt.decode(jwt).payload
     const result = Record.safeParse(withoutClaims(payload))
-    return { issuer: typeof payload.iss === 'string' ? payload.iss : null, record: result.success ? result.data : null }
+    return { issuer: typeof payload.iss === 'string' ? payload.iss : null, record: result.success ? result.data : null, issuedAt: typeof payload.iat === 'number' ? payload.iat : null }
   } catch {
-    return { issuer: null, record: null }
+    return { issuer: null, record: null, issuedAt: null }
   }
 }
 

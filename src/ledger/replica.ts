@@ -1,8 +1,9 @@
 import { join } from 'node:path'
 import {
   BackendUnavailableError, ConclaveError, ConfigError, DuplicateRecordError, ImplausibleBlockTimeError, InvalidRecordError,
-  LedgerCorruptError, NotMemberError, OrphanLimitError, WrongFederationError
+  LedgerCorruptError, NotMemberError, OrphanLimitError, RecordTimeMismatchError, WrongFederationError
 } from '../core/errors.ts'
+import { ANCHOR_SKEW_SECONDS } from '../core/limits.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { Record } from '../core/records.ts'
 import type { AbortOptions } from '../core/options.ts'
@@ -183,7 +184,12 @@ type Outcome = Block | ConclaveError
 interface Settings { waitMs: number, clock: () => number, founder?: string, expected?: ReadonlySet<string>, federation?: string, aheadSeconds: number, lagSeconds: number }
 
 /** A checked block waiting for its parents, and who signed it. */
-interface Orphan { block: ReplicaBlock, signer: string }
+/**
+ * A checked block waiting for its parents: who signed it, and whose share of waiting blocks and
+ * asks it takes (its signer's, or, for one whose record may not wait on its own, the signer of
+ * the waiting block that approves it).
+ */
+interface Orphan { block: ReplicaBlock, signer: string, charged: string }
 
 /** The federation and members a charter record names, or undefined when the record is no charter. */
 function charterOf (record: string): { federation: string, members: ReadonlySet<string> } | undefined {
@@ -197,8 +203,9 @@ class Replica implements Ledger {
   readonly #logger: Logger
   readonly #settings: Settings
   readonly #held: BlockIndex
-  /** The members of the charter this copy holds. */
+  /** The members of the charter this copy holds, and its block's time: no block of the federation is dated before it. */
   #members?: ReadonlySet<string>
+  #charteredAt?: number
   /** The federation whose records this copy keeps: its charter's, or the one it was opened for. */
   #federation?: string
   /** Checked blocks waiting for parents, by id; per missing parent, the ids that wait on it; per signer, how many wait; per record, the block it waits in. */
@@ -223,7 +230,7 @@ class Replica implements Ledger {
     this.#held = new BlockIndex(checked.blocks)
     this.#federation = settings.federation
     for (const block of checked.blocks) {
-      if (this.#learnCharter(block.record)) break
+      if (this.#learnCharter(block)) break
     }
   }
 
@@ -326,7 +333,7 @@ class Replica implements Ledger {
     if (fault !== undefined) { this.#refuse(b.id, new LedgerCorruptError(`block ${b.id}: ${fault} (difficulty ${this.#difficulty})`), false); return }
     if (new Set(b.parents).size !== b.parents.length) { this.#refuse(b.id, new LedgerCorruptError(`block ${b.id} names the same parent twice`)); return }
     // Who the record says signed it, unverified: enough to refuse what verifying would refuse too.
-    const { issuer, record } = peekRecord(b.record)
+    const { issuer, record, issuedAt } = peekRecord(b.record)
     const implausible = this.#timeFault(b, issuer)
     // Dated ahead is "not yet": whoever waits for the block, and the blocks waiting for it, go on
     // waiting, and it is asked for again (gaps.ts). Dated back is for good.
@@ -344,7 +351,18 @@ class Replica implements Ledger {
     // One waiting block per record: whoever re-wraps a record it saw go by takes none of its signer's share.
     const twin = missing.length > 0 ? this.#waitingRecords.get(b.record) : undefined
     if (twin !== undefined) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already waiting for its parents under block ${twin}`)); return }
-    const full = missing.length > 0 ? this.#orphanLimit(issuer) : undefined
+    // The federation refuses a record signed far from its block's time (state.ts), so such a block
+    // may not wait for parents (re-dated records of a member's from an earlier run under this id
+    // filled its share), unless another signer's waiting block approves it: then it takes that
+    // block's share, not its signer's. Not for good: with its parents held it is kept, a block
+    // others may approve, its record refused by the federation.
+    const skewed = missing.length > 0 && issuedAt !== null && Math.abs(issuedAt - b.time) > ANCHOR_SKEW_SECONDS
+    const charged = skewed ? this.#awaitedByAnother(b.id, issuer) : issuer
+    if (charged === undefined) {
+      this.#refuse(b.id, new RecordTimeMismatchError(`block ${b.id} is dated ${b.time}, ${b.time - (issuedAt ?? 0)} s from its record's signing, and may not wait for parents`), false)
+      return
+    }
+    const full = missing.length > 0 ? this.#orphanLimit(charged) : undefined
     if (full !== undefined) { this.#refuse(b.id, new OrphanLimitError(`block ${b.id} waits for parents while ${full}`)); return }
     try {
       await verifyRecord(b.record, { now: b.time, members: judged ? this.#signers() : undefined })
@@ -352,9 +370,9 @@ class Replica implements Ledger {
       this.#refuse(b.id, err instanceof ConclaveError ? err : new LedgerCorruptError(`block ${b.id}: its record does not verify`, { cause: err }))
       return
     }
-    if (missing.length === 0) return this.#keepWithDescendants({ block: b, signer: issuer })
-    this.#pending.set(b.id, { block: b, signer: issuer })
-    this.#waiting.set(issuer, (this.#waiting.get(issuer) ?? 0) + 1)
+    if (missing.length === 0) return this.#keepWithDescendants({ block: b, signer: issuer, charged })
+    this.#pending.set(b.id, { block: b, signer: issuer, charged })
+    this.#waiting.set(charged, (this.#waiting.get(charged) ?? 0) + 1)
     this.#waitingRecords.set(b.record, b.id)
     for (const parent of missing) {
       const children = this.#orphans.get(parent)
@@ -373,7 +391,7 @@ class Replica implements Ledger {
     const missing = (id: string): boolean => !this.#held.has(id) && !this.#pending.has(id)
     for (const [parent, children] of this.#orphans) {
       if (!missing(parent)) continue
-      const signers = new Set(children.flatMap(child => this.#pending.get(child)?.signer ?? []))
+      const signers = new Set(children.flatMap(child => this.#pending.get(child)?.charged ?? []))
       if (signers.size > 0) yield { id: parent, signers }
     }
     for (const [id, waiting] of this.#watchers) {
@@ -413,25 +431,30 @@ class Replica implements Ledger {
     const { clock, aheadSeconds, lagSeconds } = this.#settings
     const now = clock()
     if (b.time > now + aheadSeconds) return { fault: `${b.time - now} s ahead of this copy's clock`, ahead: true }
+    // Every block descends from the charter and is dated no earlier than what it approves.
+    if (this.#charteredAt !== undefined && b.time < this.#charteredAt) return { fault: `${this.#charteredAt - b.time} s before the charter`, ahead: false }
     const latest = this.#held.latest
     if (latest === undefined || b.time >= latest - lagSeconds) return undefined
-    return this.#awaitedByAnother(b.id, issuer) ? undefined : { fault: `${latest - b.time} s before the newest block this copy holds`, ahead: false }
+    return this.#awaitedByAnother(b.id, issuer) !== undefined ? undefined : { fault: `${latest - b.time} s before the newest block this copy holds`, ahead: false }
   }
 
-  /** Whether a waiting block signed by someone other than `signer` descends from block `id`, through waiting blocks. */
-  #awaitedByAnother (id: string, signer: string | null): boolean {
+  /**
+   * Whether a waiting block signed by someone other than `signer` descends from block `id`,
+   * through waiting blocks: whose share that block takes, or undefined when none does.
+   */
+  #awaitedByAnother (id: string, signer: string | null): string | undefined {
     const seen = new Set<string>()
     const next = [id]
     for (let at = next.pop(); at !== undefined; at = next.pop()) {
       for (const child of this.#orphans.get(at) ?? []) {
         const waiting = this.#pending.get(child)
         if (waiting === undefined || seen.has(child)) continue
-        if (waiting.signer !== signer) return true
+        if (waiting.signer !== signer) return waiting.charged
         seen.add(child)
         next.push(child)
       }
     }
-    return false
+    return undefined
   }
 
   /** Why `signer` may not have one more block wait for its parents, or undefined. */
@@ -473,15 +496,16 @@ class Replica implements Ledger {
     }
     this.#held.add(block)
     this.#settle(block.id, block)
-    if (this.#members === undefined && this.#learnCharter(block.record)) this.#refuseOutsiders()
+    if (this.#members === undefined && this.#learnCharter(block)) this.#refuseOutsiders()
     return true
   }
 
-  /** Takes the federation and members from a charter record; false when the record is no charter. */
-  #learnCharter (record: string): boolean {
-    const charter = charterOf(record)
+  /** Takes the federation, members and start from a charter's block; false when the block holds no charter. */
+  #learnCharter (block: Block): boolean {
+    const charter = charterOf(block.record)
     if (charter === undefined) return false
     this.#members = charter.members
+    this.#charteredAt = block.time
     this.#federation = charter.federation
     return true
   }
@@ -514,9 +538,9 @@ class Replica implements Ledger {
       if (children.length === 0) this.#orphans.delete(parent)
       else this.#orphans.set(parent, children)
     }
-    const left = (this.#waiting.get(orphan.signer) ?? 1) - 1
-    if (left === 0) this.#waiting.delete(orphan.signer)
-    else this.#waiting.set(orphan.signer, left)
+    const left = (this.#waiting.get(orphan.charged) ?? 1) - 1
+    if (left === 0) this.#waiting.delete(orphan.charged)
+    else this.#waiting.set(orphan.charged, left)
     return orphan
   }
 

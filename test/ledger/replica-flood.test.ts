@@ -151,6 +151,61 @@ describe('a replica under a flood of orphan blocks', () => {
     } finally { await close() }
   })
 
+  // Found red-teaming: a member's records from an earlier run under this federation id and the
+  // same key (signed before this charter, within their hour) filled the member's share, re-wrapped
+  // in blocks dated now, or dated when they were signed, within the lag bound.
+  it(`refuses blocks whose record is not signed at their time, or that are dated before the charter: ${MAX_ORPHANS_PER_SENDER} of a member's records from an earlier run do not fill its share`, async () => {
+    const logger = tally()
+    const { bus, ledger, genesis, close } = await chartered(logger)
+    try {
+      const half = MAX_ORPHANS_PER_SENDER / 2
+      const earlier = async (n: number, at: number): Promise<string> => honest.sign(vote(n), { now: at })
+      const checked = signatures.checked
+      // Signed 20 minutes before the charter, re-dated now.
+      for (let i = 0; i < half; i++) await bus.publish(ROOM, { kind: 'block', block: await forge(await earlier(i, genesis.time - 1200), [randomBytes(32).toString('hex')]) })
+      // Signed 2 minutes before the charter, dated as signed (within the lag bound of the charter).
+      for (let i = half; i < 2 * half; i++) await bus.publish(ROOM, { kind: 'block', block: await forge(await earlier(i, genesis.time - 120), [randomBytes(32).toString('hex')], { time: genesis.time - 120 }) })
+      expect(await lateParent(bus, ledger, genesis)).toHaveLength(2)
+      expect(Object.fromEntries(logger.refused)).toEqual({ RecordTimeMismatchError: half, ImplausibleBlockTimeError: half })
+      expect(signatures.checked - checked).toBe(2)
+    } finally { await close() }
+  })
+
+  it(`charges a block whose record is signed far from its time, waiting because a member's block approves it, to that member: ${MAX_ORPHANS_PER_SENDER} re-dated records of another's do not fill the other's share`, async () => {
+    const logger = tally()
+    const { bus, ledger, genesis, close } = await chartered(logger)
+    try {
+      const rewraps = await Promise.all(Array.from({ length: MAX_ORPHANS_PER_SENDER }, async (_, i) => forge(await honest.sign(vote(i), { now: genesis.time - 1200 }), [randomBytes(32).toString('hex')])))
+      // The hostile member approves them two by two, then sends them.
+      for (let i = 0; i < rewraps.length; i += 2) {
+        await bus.publish(ROOM, { kind: 'block', block: await forge(await hostile.sign(vote(1000 + i)), [rewraps[i]?.id ?? '', rewraps[i + 1]?.id ?? '']) })
+      }
+      for (const block of rewraps) await bus.publish(ROOM, { kind: 'block', block })
+      expect(await lateParent(bus, ledger, genesis)).toHaveLength(2)
+      // The hostile member's share ran out (a refused re-wrap refuses the hostile block approving it, freeing a place).
+      expect(logger.refused.get('OrphanLimitError')).toBeGreaterThanOrEqual(MAX_ORPHANS_PER_SENDER / 4)
+    } finally { await close() }
+  })
+
+  it('still keeps a block whose record is signed far from its time once its parents are held, and lets it wait when another member\'s block approves it: its record is the federation\'s to refuse', async () => {
+    const logger = tally()
+    const { bus, ledger, genesis, close } = await chartered(logger)
+    try {
+      const gap = await forge(await honest.sign(vote(1)), [genesis.id])
+      const skewed = await forge(await hostile.sign(vote(2), { now: genesis.time - 100 }), [gap.id])
+      const child = await forge(await honest.sign(vote(3)), [skewed.id])
+      // Alone it may not wait; refused not for good, so when it comes again with its parents held it is kept.
+      await bus.publish(ROOM, { kind: 'block', block: skewed })
+      await bus.publish(ROOM, { kind: 'block', block: child })
+      // An honest block waits for it, so now it may wait too.
+      await bus.publish(ROOM, { kind: 'block', block: skewed })
+      await bus.publish(ROOM, { kind: 'block', block: gap })
+      expect(await ledger.get(child.id)).toBeDefined()
+      expect((await all(ledger)).map(b => b.id)).toEqual([genesis.id, gap.id, skewed.id, child.id])
+      expect(Object.fromEntries(logger.refused)).toEqual({ RecordTimeMismatchError: 1 })
+    } finally { await close() }
+  })
+
   it('opened for a federation, refuses another\'s records before the charter; opened for none, refuses those waiting once the charter names its own', async () => {
     const elsewhere = async (n: number): Promise<string> => honest.sign({ ...vote(n), federation: 'another' })
     const genesis = await forge(await founder.sign(charter))

@@ -1,10 +1,10 @@
 import { BackendUnavailableError, DuplicateRecordError } from '../../core/errors.ts'
+import { ANCHOR_SKEW_SECONDS } from '../../core/limits.ts'
 import type { AbortOptions } from '../../core/options.ts'
 import type { BlockId, Record } from '../../core/records.ts'
 import { whileUnavailable } from '../../core/retry.ts'
 import type { Block, Ledger } from '../../ledger/index.ts'
 import type { StepContext } from '../context.ts'
-import { ANCHOR_SKEW_SECONDS } from '../state.ts'
 
 export type AnchorContext = Pick<StepContext, 'name' | 'identity' | 'ledger' | 'bus' | 'room' | 'timer' | 'now' | 'logger'>
 
