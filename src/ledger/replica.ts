@@ -43,30 +43,34 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   none, and judged when it is kept; once the charter is kept, non-members' waiting blocks
  *   are refused. A copy opened without a founder keeps any signer's blocks until a charter
  *   arrives, and the first charter decides (tests; not for a federation).
- * - Time: a block dated more than `aheadSeconds` ahead of this copy's clock, more than
- *   `lagSeconds` before the newest block this copy holds, or before any block it approves is
- *   refused (ImplausibleBlockTimeError). A live copy's newest block is about its clock, so a
- *   block from the past is refused; a copy catching up after a restart (the Matrix bus delivers
- *   from its saved sync token what was published meanwhile) measures each block against the
- *   history it has ingested so far, in the order every copy ingested it, so history still syncs.
- *   Both bounds are this copy's own, so a block right at one splits copies: dated ahead, it is
- *   refused for now and asked for again (gaps.ts); dated back, it is refused for good unless
- *   another signer's waiting block descends from it (that signer's copy kept it within its own
- *   bound).
+ * - Time: a block dated more than `aheadSeconds` ahead of when the room took it (where the
+ *   bus says: a Matrix room's homeserver time, the same for every copy, unless it runs over
+ *   ROOM_TIME_TOLERANCE_SECONDS ahead of this copy's clock; else this copy's clock), more than `lagSeconds` before the newest block this copy holds, before the charter,
+ *   or before any block it approves is refused (ImplausibleBlockTimeError). A live copy's
+ *   newest block is about its clock, so a block from the past is refused; a copy catching up
+ *   after a restart (the Matrix bus delivers from its saved sync token what was published
+ *   meanwhile) measures each block against the history it has ingested so far, in the order
+ *   every copy ingested it, so history still syncs. Judged by the room's time, a block dated
+ *   ahead is refused by every copy alike, and taken by all at the same place when it comes
+ *   again; judged by copies' clocks, a block right at the bound splits copies: it is refused
+ *   for now and asked for again (gaps.ts). The lag bound is this copy's own: a block dated
+ *   back right at it is refused for good unless another signer's waiting block descends from
+ *   it (that signer's copy kept it within its own bound).
  * - Orphans: a block whose parents have not arrived waits, at most MAX_ORPHANS_PER_SENDER per
  *   signer of its record (OrphanLimitError beyond: a flood fills only the share of the signer
  *   whose records it carries, so it can neither evict nor crowd out another member's early
  *   block), and one per record (DuplicateRecordError: a record re-wrapped by whoever saw it go
- *   by takes no share; another federation's records are refused before they wait; this one's
- *   not yet on this ledger, held elsewhere, still take one: README), and
+ *   by takes no share; another federation's records are refused before they wait, and so is a
+ *   record signed more than ANCHOR_SKEW_SECONDS from its block's time, unless another signer's
+ *   waiting block approves it, whose share it then takes), and
  *   is ingested right after them. While no members are known (no charter, and the run names none), at most MAX_ORPHANS
  *   wait in all, the founder's aside: throwaway keys can fill that, so a federation names its
  *   members. A refused block's waiting descendants are refused with it.
  * - Copies agree on the set of blocks as long as they all receive the same blocks; they
  *   agree on the order too when the bus delivers in one order to everyone (a Matrix room's
  *   timeline does). Where two blocks anchor the same record, the first delivered wins.
- *   The future bound depends on each copy's clock and is hygiene, not agreement: a copy that
- *   was down may keep a block others refused as dated ahead, if by its return it no longer is.
+ *   Judged by copies' clocks, the future bound is hygiene, not agreement: a copy may keep a
+ *   block others refused as dated ahead, and take it at another place in its order.
  * - A copy only sees blocks published while it is subscribed: every copy must listen before
  *   the first block (hence the bus's 'hello'). A block whose parent this copy lacks (it missed
  *   it, or refused it as dated ahead of its clock when copies with clocks a second ahead kept
@@ -98,7 +102,7 @@ export interface ReplicaOptions {
    */
   difficulty?: number
   logger?: Logger
-  /** Unix seconds: the time a new block carries, and what arriving blocks' times are judged by. @default the system clock */
+  /** Unix seconds: the time a new block carries, and what arriving blocks' times are judged by where the bus does not say when the room took them. @default the system clock */
   clock?: () => number
   /** How long `append` waits for its block to come back, and `get` for an unknown block to arrive. @default 30_000 */
   waitMs?: number
@@ -121,7 +125,7 @@ export interface ReplicaOptions {
    * kept, its federation is taken. Leave out where none is known in advance.
    */
   federation?: string
-  /** How far ahead of this copy's clock a block may be dated, in seconds. @default 60 */
+  /** How far ahead of when the room took it (where the bus says; else of this copy's clock) a block may be dated, in seconds. @default 60 */
   aheadSeconds?: number
   /** How far before the newest block this copy holds an arriving block may be dated, in seconds. @default 300 */
   lagSeconds?: number
@@ -134,6 +138,13 @@ const DEFAULT_WAIT_MS = 30_000
 const DEFAULT_AHEAD_SECONDS = 60
 const DEFAULT_LAG_SECONDS = 300
 const DEFAULT_ASK_MS = 2_000
+/**
+ * How far ahead of this copy's clock the room's time for a block may be and still be what the
+ * block's date is judged by; beyond, the copy judges by its own clock. Honest clocks agree to
+ * a second or so; a homeserver run ahead gains its members' blocks at most this much.
+ */
+const ROOM_TIME_TOLERANCE_SECONDS = 10
+
 /** Blocks held for missing parents per signer; beyond this a new one of theirs is refused (a flood, or a parent that never comes). */
 export const MAX_ORPHANS_PER_SENDER = 256
 /** On whose behalf a block a caller waits for on nobody's is asked for (Gaps' share per signer). */
@@ -236,12 +247,12 @@ class Replica implements Ledger {
 
   async listen (bus: Bus, room: string, askMs: number): Promise<void> {
     const gaps = new Gaps({ askMs, publish: async message => bus.publish(room, message), logger: this.#logger }, () => this.#lacking())
-    const subscription = await bus.subscribe(room, message => {
+    const subscription = await bus.subscribe(room, (message, delivery) => {
       // Queued, not awaited: the bus goes on delivering while blocks are checked. A want is
       // answered from what arrived before it.
       if (message.kind === 'want') { void this.#ingest.run(async () => { gaps.answer(this.#held.get(message.block)) }); return }
       if (message.kind !== 'block') return
-      this.#ingest.run(() => this.#receive(message.block)).catch((err: unknown) => {
+      this.#ingest.run(() => this.#receive(message.block, delivery?.at)).catch((err: unknown) => {
         this.#logger.warn('replica ingestion failed', { id: (message.block as { id?: unknown } | null)?.id, error: (err as Error).message })
       })
     }, { kinds: ['block', 'want'] }).catch((err: unknown) => { gaps.close(); throw err })
@@ -321,8 +332,11 @@ class Replica implements Ledger {
     await this.#file.close()
   }
 
-  /** Checks a block from the bus, cheapest checks first; keeps it, holds it for its parents, or refuses it. */
-  async #receive (raw: unknown): Promise<void> {
+  /**
+   * Checks a block from the bus, cheapest checks first; keeps it, holds it for its parents, or
+   * refuses it. `at`: when the room took it, where the bus says (see #timeFault).
+   */
+  async #receive (raw: unknown, at?: number): Promise<void> {
     if (this.#closed) return
     const parsed = ReplicaBlock.safeParse(raw)
     if (!parsed.success) { this.#refuse(undefined, new InvalidRecordError(`not a replica block: ${parsed.error.issues[0]?.message ?? 'invalid'}`)); return }
@@ -334,7 +348,7 @@ class Replica implements Ledger {
     if (new Set(b.parents).size !== b.parents.length) { this.#refuse(b.id, new LedgerCorruptError(`block ${b.id} names the same parent twice`)); return }
     // Who the record says signed it, unverified: enough to refuse what verifying would refuse too.
     const { issuer, record, issuedAt } = peekRecord(b.record)
-    const implausible = this.#timeFault(b, issuer)
+    const implausible = this.#timeFault(b, issuer, at)
     // Dated ahead is "not yet": whoever waits for the block, and the blocks waiting for it, go on
     // waiting, and it is asked for again (gaps.ts). Dated back is for good.
     if (implausible !== undefined) { this.#refuse(b.id, new ImplausibleBlockTimeError(`block ${b.id} is dated ${implausible.fault}`), !implausible.ahead); return }
@@ -420,17 +434,22 @@ class Replica implements Ledger {
 
   /**
    * Why a block's time is implausible to this copy on arrival, or undefined. Its parents' times
-   * are checked when it is kept. The lag bound is measured from this copy's newest block, so
+   * are checked when it is kept. Dated ahead is judged by when the room took the block, where
+   * the bus says (`at`), so every copy reading the room takes it at the same place in its order,
+   * whatever its clock; else by this copy's clock. The lag bound is measured from this copy's newest block, so
    * another copy may have kept a block this one finds too old (its newest block older, after a
    * quiet spell, or without a block dated ahead that this one keeps): it is waived for a block
    * that another signer's waiting block descends from (that signer's copy kept it within its
    * own bound), however far back, or the copies would split for good. Two colluding members can
    * so have a block dated far back kept: README.
    */
-  #timeFault (b: ReplicaBlock, issuer: string | null): { fault: string, ahead: boolean } | undefined {
+  #timeFault (b: ReplicaBlock, issuer: string | null, at: number | undefined): { fault: string, ahead: boolean } | undefined {
     const { clock, aheadSeconds, lagSeconds } = this.#settings
-    const now = clock()
-    if (b.time > now + aheadSeconds) return { fault: `${b.time - now} s ahead of this copy's clock`, ahead: true }
+    const mine = clock()
+    // A room's time ahead of this clock (a member's own homeserver running ahead) would let its blocks be dated further ahead.
+    const room = at !== undefined && at <= mine + ROOM_TIME_TOLERANCE_SECONDS
+    const now = room ? at : mine
+    if (b.time > now + aheadSeconds) return { fault: `${b.time - now} s ahead of ${room ? 'when the room took it' : 'this copy\'s clock'}`, ahead: true }
     // Every block descends from the charter and is dated no earlier than what it approves.
     if (this.#charteredAt !== undefined && b.time < this.#charteredAt) return { fault: `${this.#charteredAt - b.time} s before the charter`, ahead: false }
     const latest = this.#held.latest

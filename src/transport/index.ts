@@ -90,7 +90,14 @@ export const BusMessage = z.discriminatedUnion('kind', [
 ])
 export type BusMessage = z.infer<typeof BusMessage>
 
-export type BusHandler = (message: BusMessage) => void | Promise<void>
+/**
+ * What the bus says of one delivery. `at`: when the room took the message, in Unix seconds,
+ * the same for every subscriber (a Matrix room: the homeserver's time for the event); absent
+ * on a bus that keeps no such time.
+ */
+export interface Delivery { at?: number }
+
+export type BusHandler = (message: BusMessage, delivery?: Delivery) => void | Promise<void>
 export type MessageKind = BusMessage['kind']
 
 /** Whether a subscriber for `kinds` (absent: every kind) takes `message`. */

@@ -4,11 +4,12 @@ import { BusMessage, RoomId, wantsKind, type Bus, type BusHandler } from './inde
 
 /**
  * In-process bus for one machine. Delivery runs through one promise chain, so handlers
- * see messages one at a time in publish order, as a Matrix timeline would.
+ * see messages one at a time in publish order, as a Matrix timeline would. Given a `clock`
+ * (Unix seconds), each delivery says when the bus took its message, as a Matrix room does.
  */
-export function createLocalBus (): Bus {
+export function createLocalBus ({ clock }: { clock?: () => number } = {}): Bus {
   const rooms = new Map<string, Set<BusHandler>>()
-  let delivery: Promise<void> = Promise.resolve()
+  let delivered: Promise<void> = Promise.resolve()
   let closed = false
 
   return {
@@ -19,12 +20,13 @@ export function createLocalBus (): Bus {
       // the schema's parse builds it anew from the publisher's object, field by field, so neither
       // the publisher nor a handler can change what the others see.
       const valid = deepFreeze(parse(room, message))
+      const delivery = clock === undefined ? undefined : { at: clock() }
       const handlers = [...rooms.get(room) ?? []]
       // Queued, not awaited: a handler that publishes in turn must not wait on itself.
-      delivery = delivery.then(async () => {
+      delivered = delivered.then(async () => {
         for (const handler of handlers) {
           try {
-            await handler(valid)
+            await handler(valid, delivery)
           } catch {
             // A failing handler is the subscriber's problem; the others still get the message.
           }
@@ -37,14 +39,14 @@ export function createLocalBus (): Bus {
       let set = rooms.get(room)
       if (set === undefined) rooms.set(room, set = new Set())
       const kinds = options.kinds === undefined ? undefined : new Set(options.kinds)
-      const wrapped: BusHandler = (m) => wantsKind(kinds, m) ? handler(m) : undefined
+      const wrapped: BusHandler = (m, delivery) => wantsKind(kinds, m) ? handler(m, delivery) : undefined
       set.add(wrapped)
       return { unsubscribe: () => { set.delete(wrapped) } }
     },
     async close () {
       closed = true
       rooms.clear()
-      await delivery
+      await delivered
     }
   }
 }

@@ -3,7 +3,7 @@ import { Method } from 'matrix-js-sdk'
 import { InvalidRecordError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { BusMessage, RoomId, type Bus } from './index.ts'
-import { fromEvent, notice, reactionOf, Threads, type NameOf } from './matrix/render.ts'
+import { deliveryOf, fromEvent, notice, reactionOf, Threads, type NameOf } from './matrix/render.ts'
 import { matrixClient, request } from './matrix/requests.ts'
 import { roomDirectory, type RoomSettings } from './matrix/rooms.ts'
 import { Subscribers } from './matrix/subscribers.ts'
@@ -81,7 +81,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   const receive = (roomId: string, event: TimelineEvent): void => {
     if (event.type === 'm.reaction') {
       const reaction = reactionOf(event, threads)
-      if (reaction !== undefined) subscribers.deliver(roomId, reaction)
+      if (reaction !== undefined) subscribers.deliver(roomId, reaction, deliveryOf(event))
       return
     }
     if (event.type !== 'm.room.message') return
@@ -91,7 +91,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       return
     }
     threads.note(parsed.data, event.event_id)
-    subscribers.deliver(roomId, parsed.data)
+    subscribers.deliver(roomId, parsed.data, deliveryOf(event))
   }
 
   return {

@@ -71,6 +71,104 @@ describe('replicas fetch parents they lack from each other', () => {
     }
   })
 
+  // Found red-teaming: a copy that refused a block as dated ahead took it later, when it came
+  // again, so copies whose clocks differ held it at different places in their order; where the
+  // order decides (a vote before or after its decision) they could disagree. On a bus that says
+  // when the room took each message (a Matrix room: the homeserver's time), every copy judges a
+  // block's date by that time, so each takes it at the same place.
+  it.each([
+    ['the room\'s time at the copy ahead: both keep it when it first comes', 0],
+    ['the room\'s time a second behind: both refuse it, and both keep it when it comes again', -1]
+  ])('a block dated at the 60 s bound lands at one place in every copy\'s order, on a bus that gives the room\'s time (%s)', async (_, offset) => {
+    let now = 1_800_000_000
+    const bus = createLocalBus({ clock: () => now + offset })
+    const ahead = await copyOn(bus, () => now)
+    const behind = await copyOn(bus, () => now - 1)
+    const seen = await tap(bus)
+    // Each block delivered and ingested by both copies before the next, and before time moves on.
+    const deliver = async (block: ReplicaBlock): Promise<void> => {
+      const count = seen.length + 1
+      await publish(bus, block)
+      expect(await eventually(async () => seen.length === count)).toBe(true)
+      for (const copy of [ahead, behind]) await copy.get(block.id, { wait: false })
+    }
+    try {
+      const genesis = await forge(await sign(0, now), [], { time: now })
+      await deliver(genesis)
+      const edge = await forge(await sign(1, now + 60), [genesis.id], { time: now + 60 })
+      await deliver(edge)
+      const beside = await forge(await sign(2, now), [genesis.id], { time: now })
+      await deliver(beside)
+      // Seconds later the edge block comes again (a copy holding it answers a want).
+      now += 5
+      await deliver(edge)
+      const order = async (copy: Ledger): Promise<string[]> => (await all(copy)).map(b => b.id)
+      expect(await order(ahead)).toEqual(offset === 0 ? [genesis.id, edge.id, beside.id] : [genesis.id, beside.id, edge.id])
+      expect(await order(behind)).toEqual(await order(ahead))
+    } finally {
+      await ahead.close()
+      await behind.close()
+      await bus.close()
+    }
+  })
+
+  it('judges by its own clock where the room\'s time runs more than 10 s ahead of it (a member\'s own homeserver run ahead), and by the room\'s time within that, also for what it catches up on', async () => {
+    let now = 1_800_000_000
+    let room = now + 100
+    const bus = createLocalBus({ clock: () => room })
+    const copy = await copyOn(bus, () => now)
+    const seen = await tap(bus)
+    const deliver = async (block: ReplicaBlock): Promise<string[]> => {
+      const count = seen.length + 1
+      await publish(bus, block)
+      expect(await eventually(async () => seen.length === count)).toBe(true)
+      await copy.get(block.id, { wait: false })
+      return (await all(copy)).map(b => b.id)
+    }
+    try {
+      const genesis = await forge(await sign(0, now), [], { time: now })
+      expect(await deliver(genesis)).toEqual([genesis.id])
+      // 150 s ahead of the copy's clock, 50 s ahead of a room 100 s ahead: refused.
+      const far = await forge(await sign(1, now + 150), [genesis.id], { time: now + 150 })
+      expect(await deliver(far)).toEqual([genesis.id])
+      // 65 s ahead of the copy's clock, 60 s ahead of a room 5 s ahead: kept.
+      room = now + 5
+      const near = await forge(await sign(2, now + 65), [genesis.id], { time: now + 65 })
+      expect(await deliver(near)).toEqual([genesis.id, near.id])
+    } finally {
+      await copy.close()
+      await bus.close()
+    }
+  })
+
+  it('catching up on what the room took an hour ago, judges each block\'s date by the room\'s time then, as the copies that were live did', async () => {
+    const now = 1_800_000_000
+    let room = now - 3700
+    const bus = createLocalBus({ clock: () => room })
+    const copy = await copyOn(bus, () => now)
+    const seen = await tap(bus)
+    const deliver = async (block: ReplicaBlock): Promise<string[]> => {
+      const count = seen.length + 1
+      await publish(bus, block)
+      expect(await eventually(async () => seen.length === count)).toBe(true)
+      await copy.get(block.id, { wait: false })
+      return (await all(copy)).map(b => b.id)
+    }
+    try {
+      const genesis = await forge(await sign(0, room), [], { time: room })
+      expect(await deliver(genesis)).toEqual([genesis.id])
+      room += 100
+      // 61 s ahead of the room's time then: refused; 60 s: kept (the copy's clock, an hour later, would keep both).
+      const over = await forge(await sign(1, room + 61), [genesis.id], { time: room + 61 })
+      expect(await deliver(over)).toEqual([genesis.id])
+      const at = await forge(await sign(2, room + 60), [genesis.id], { time: room + 60 })
+      expect(await deliver(at)).toEqual([genesis.id, at.id])
+    } finally {
+      await copy.close()
+      await bus.close()
+    }
+  })
+
   it('asks for a block someone waits on (an announced record\'s) that it refused as dated ahead, once it no longer is', async () => {
     const bus = createLocalBus()
     let now = 1_800_000_000

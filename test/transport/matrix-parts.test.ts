@@ -5,8 +5,8 @@ import { BoundedMap } from '../../src/core/bounded-map.ts'
 import { MAX_RECORD_BYTES } from '../../src/core/records.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { createIdentity } from '../../src/identity/index.ts'
-import type { BusMessage } from '../../src/transport/index.ts'
-import { CONTENT_KEY, fromEvent, notice, reactionOf, Threads } from '../../src/transport/matrix/render.ts'
+import type { BusMessage, Delivery } from '../../src/transport/index.ts'
+import { CONTENT_KEY, deliveryOf, fromEvent, notice, reactionOf, Threads } from '../../src/transport/matrix/render.ts'
 import { request } from '../../src/transport/matrix/requests.ts'
 import { HELD_BYTES_PER_ROOM, Subscribers } from '../../src/transport/matrix/subscribers.ts'
 
@@ -150,6 +150,19 @@ describe('a Matrix room\'s subscribers', () => {
     subscribers.deliver('!room', record(4))
     await subscribers.idle()
     expect({ first, second }).toEqual({ first: [1, 2, 3, 4].map(record), second: [record(4)] })
+  })
+
+  it('hands each message over with when the homeserver took it, also one held until someone listens: every member judges a block\'s date by one time', async () => {
+    const subscribers = new Subscribers()
+    const event = (n: number, ts: unknown): { type: string, event_id: string, sender: string, content: unknown, origin_server_ts: unknown } => ({ type: 'm.room.message', event_id: `$${n}`, sender: '@a:x', content: {}, origin_server_ts: ts })
+    subscribers.deliver('!room', record(1), deliveryOf(event(1, 1_800_000_000_999)))
+    const got: Array<[BusMessage, Delivery | undefined]> = []
+    subscribers.add('!room', (m, d) => { got.push([m, d]) })
+    subscribers.deliver('!room', record(2), deliveryOf(event(2, 1_800_000_001_000)))
+    await subscribers.idle()
+    expect(got).toEqual([[record(1), { at: 1_800_000_000 }], [record(2), { at: 1_800_000_001 }]])
+    // A server time that is not one says nothing; the copy then judges by its own clock.
+    for (const ts of [undefined, '1800000000000', -5, 0, 1.5e300, Number.NaN]) expect(deliveryOf(event(3, ts))).toBeUndefined()
   })
 
   it('holds a message until someone listens for its kind: a researcher\'s chat sent while a restarted member opens its ledger copy reaches its agent', async () => {

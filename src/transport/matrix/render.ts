@@ -1,7 +1,7 @@
 import { BoundedMap } from '../../core/bounded-map.ts'
 import type { BlockId } from '../../core/records.ts'
 import { peekRecord } from '../../identity/index.ts'
-import { BusMessage } from '../index.ts'
+import { BusMessage, type Delivery } from '../index.ts'
 import type { TimelineEvent } from './sync.ts'
 
 /**
@@ -137,4 +137,10 @@ function describe (message: BusMessage, record: PeekedRecord, who: { author: str
     case 'charter': return line(['📜 ', author, ` charters the federation: ${record.members.length} members, task ${record.task}, votes counted for ${record.windowSeconds} s after each proposal`])
     case 'checkpoint': return line([`✅ round ${record.round} checkpoint by `, author, `: ${record.merged.length} update${record.merged.length === 1 ? '' : 's'} merged, model `, { value: record.model.sha256.slice(0, 12), code: true }])
   }
+}
+
+/** When the homeserver took the event (its `origin_server_ts`, in Unix seconds): one time for every member reading the room. */
+export function deliveryOf (event: TimelineEvent): Delivery | undefined {
+  const ts = event.origin_server_ts
+  return typeof ts === 'number' && Number.isSafeInteger(ts) && ts > 0 ? { at: Math.floor(ts / 1000) } : undefined
 }

@@ -1,4 +1,4 @@
-import { wantsKind, type BusHandler, type BusMessage, type MessageKind, type Subscription } from '../index.ts'
+import { wantsKind, type BusHandler, type BusMessage, type Delivery, type MessageKind, type Subscription } from '../index.ts'
 
 /** Messages held for a room until someone listens for their kind, at most this many… */
 const HELD_PER_ROOM = 10_000
@@ -10,6 +10,7 @@ const HELD_PER_ROOM = 10_000
 export const HELD_BYTES_PER_ROOM = 32 * 1024 * 1024
 
 interface Subscriber { handler: BusHandler, kinds?: ReadonlySet<MessageKind> }
+interface Held { message: BusMessage, delivery?: Delivery }
 
 const wants = (s: Subscriber, m: BusMessage): boolean => wantsKind(s.kinds, m)
 
@@ -23,23 +24,23 @@ const wants = (s: Subscriber, m: BusMessage): boolean => wantsKind(s.kinds, m)
  */
 export class Subscribers {
   readonly #subscribers = new Map<string, Set<Subscriber>>() // Matrix room id → subscribers
-  readonly #held = new Map<string, { messages: Array<{ message: BusMessage, bytes: number }>, bytes: number }>()
+  readonly #held = new Map<string, { messages: Array<Held & { bytes: number }>, bytes: number }>()
   #delivery: Promise<void> = Promise.resolve()
 
   listening (roomId: string): boolean {
     return (this.#subscribers.get(roomId)?.size ?? 0) > 0
   }
 
-  deliver (roomId: string, message: BusMessage): void {
+  deliver (roomId: string, message: BusMessage, delivery?: Delivery): void {
     const targets = [...this.#subscribers.get(roomId) ?? []].filter(s => wants(s, message))
-    if (targets.length > 0) return this.#queue(targets, [message])
+    if (targets.length > 0) return this.#queue(targets, [{ message, delivery }])
     const held = this.#held.get(roomId) ?? { messages: [], bytes: 0 }
     this.#held.set(roomId, held)
     // The earliest are kept (a `!resume` sent before a flood still reaches the agent); what does not fit is dropped.
     if (held.messages.length >= HELD_PER_ROOM) return
     const bytes = JSON.stringify(message).length
     if (held.bytes + bytes > HELD_BYTES_PER_ROOM) return
-    held.messages.push({ message, bytes })
+    held.messages.push({ message, delivery, bytes })
     held.bytes += bytes
   }
 
@@ -50,7 +51,7 @@ export class Subscribers {
     const subscriber: Subscriber = { handler, ...(kinds === undefined ? {} : { kinds: new Set(kinds) }) }
     set.add(subscriber)
     const held = this.#held.get(roomId)?.messages ?? []
-    const mine = held.filter(h => wants(subscriber, h.message)).map(h => h.message)
+    const mine = held.filter(h => wants(subscriber, h.message))
     const left = held.filter(h => !wants(subscriber, h.message))
     if (left.length > 0) this.#held.set(roomId, { messages: left, bytes: left.reduce((n, h) => n + h.bytes, 0) })
     else this.#held.delete(roomId)
@@ -63,10 +64,10 @@ export class Subscribers {
     await this.#delivery
   }
 
-  #queue (targets: Subscriber[], messages: BusMessage[]): void {
+  #queue (targets: Subscriber[], messages: Held[]): void {
     this.#delivery = this.#delivery.then(async () => {
-      for (const m of messages) {
-        for (const { handler } of targets) { try { await handler(structuredClone(m)) } catch { /* the subscriber's problem */ } }
+      for (const { message, delivery } of messages) {
+        for (const { handler } of targets) { try { await handler(structuredClone(message), delivery) } catch { /* the subscriber's problem */ } }
       }
     })
   }

@@ -6,7 +6,7 @@ import { readIfExists, writeAtomic } from '../../core/files.ts'
 import type { Logger } from '../../core/logger.ts'
 import { request, RETRY_MS } from './requests.ts'
 
-export interface TimelineEvent { type: string, event_id: string, sender: string, state_key?: string, content: unknown }
+export interface TimelineEvent { type: string, event_id: string, sender: string, state_key?: string, content: unknown, origin_server_ts?: unknown }
 
 interface SyncResponse {
   next_batch: string
