@@ -60,12 +60,17 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   signer of its record (OrphanLimitError beyond: a flood fills only the share of the signer
  *   whose records it carries, so it can neither evict nor crowd out another member's early
  *   block), and one per record (DuplicateRecordError: a record re-wrapped by whoever saw it go
- *   by takes no share; another federation's records are refused before they wait, and so is a
- *   record signed more than ANCHOR_SKEW_SECONDS from its block's time, unless another signer's
- *   waiting block approves it, whose share it then takes), and
- *   is ingested right after them. While no members are known (no charter, and the run names none), at most MAX_ORPHANS
- *   wait in all, the founder's aside: throwaway keys can fill that, so a federation names its
- *   members. A refused block's waiting descendants are refused with it.
+ *   by takes no share, and a waiting re-wrap is refused once the record's own block is kept).
+ *   Another federation's records are refused before they wait, as are blocks dated before the
+ *   charter (those that waited before it came too), and a record signed more than
+ *   ANCHOR_SKEW_SECONDS from its block's time may wait only for a waiting block that approves
+ *   it, MAX_SKEWED_PER_SIGNER of a signer's at once: so a member's records from an earlier run
+ *   under this federation id fill no share. A waiting block is ingested right after its
+ *   parents. While no members are known (no charter, and the run names none), at most
+ *   MAX_ORPHANS wait in all, the founder's aside: throwaway keys can fill that, so a federation
+ *   names its members. A refused block's waiting descendants are refused with it.
+ * - Roots: a federation's copy (one given its `founder`) keeps one block that approves none,
+ *   its charter, so every block it keeps descends from the charter.
  * - Copies agree on the set of blocks as long as they all receive the same blocks; they
  *   agree on the order too when the bus delivers in one order to everyone (a Matrix room's
  *   timeline does). Where two blocks anchor the same record, the first delivered wins.
@@ -138,6 +143,9 @@ const DEFAULT_WAIT_MS = 30_000
 const DEFAULT_AHEAD_SECONDS = 60
 const DEFAULT_LAG_SECONDS = 300
 const DEFAULT_ASK_MS = 2_000
+/** Blocks per signer whose record is signed far from their time that may wait, each for a waiting block that approves it. */
+const MAX_SKEWED_PER_SIGNER = 8
+
 /**
  * How far ahead of this copy's clock the room's time for a block may be and still be what the
  * block's date is judged by; beyond, the copy judges by its own clock. Honest clocks agree to
@@ -195,12 +203,8 @@ type Outcome = Block | ConclaveError
 interface Settings { waitMs: number, clock: () => number, founder?: string, expected?: ReadonlySet<string>, federation?: string, aheadSeconds: number, lagSeconds: number }
 
 /** A checked block waiting for its parents, and who signed it. */
-/**
- * A checked block waiting for its parents: who signed it, and whose share of waiting blocks and
- * asks it takes (its signer's, or, for one whose record may not wait on its own, the signer of
- * the waiting block that approves it).
- */
-interface Orphan { block: ReplicaBlock, signer: string, charged: string }
+/** A checked block waiting for its parents, who signed it, and whether its record is signed far from its time. */
+interface Orphan { block: ReplicaBlock, signer: string, skewed?: true }
 
 /** The federation and members a charter record names, or undefined when the record is no charter. */
 function charterOf (record: string): { federation: string, members: ReadonlySet<string> } | undefined {
@@ -223,6 +227,8 @@ class Replica implements Ledger {
   readonly #pending = new Map<string, Orphan>()
   readonly #orphans = new Map<string, string[]>()
   readonly #waiting = new Map<string, number>()
+  /** Of those, per signer, how many carry a record signed far from their time. */
+  readonly #skewed = new Map<string, number>()
   readonly #waitingRecords = new Map<string, string>()
   /** Callers waiting for a block id to be ingested or refused, and on whose behalf (GetOptions.signer). */
   readonly #watchers = new Map<string, Map<(outcome?: Outcome) => void, string | undefined>>()
@@ -361,22 +367,27 @@ class Replica implements Ledger {
     const judged = this.#members !== undefined || missing.length === 0
     const outsider = judged ? this.#outsider(b.id, issuer) : this.#unexpected(b.id, issuer)
     if (outsider !== undefined) { this.#refuse(b.id, outsider); return }
+    // A federation's copy has one root, its charter, so every block it keeps descends from it.
+    if (b.parents.length === 0 && this.#settings.founder !== undefined && (this.#charteredAt !== undefined || record?.type !== 'charter')) {
+      this.#refuse(b.id, new LedgerCorruptError(`block ${b.id} approves no block: only the federation's charter may, as this copy's first`))
+      return
+    }
     if (this.#held.anchors(b.record)) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already anchored under another block`)); return }
     // One waiting block per record: whoever re-wraps a record it saw go by takes none of its signer's share.
     const twin = missing.length > 0 ? this.#waitingRecords.get(b.record) : undefined
     if (twin !== undefined) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already waiting for its parents under block ${twin}`)); return }
     // The federation refuses a record signed far from its block's time (state.ts), so such a block
-    // may not wait for parents (re-dated records of a member's from an earlier run under this id
-    // filled its share), unless another signer's waiting block approves it: then it takes that
-    // block's share, not its signer's. Not for good: with its parents held it is kept, a block
-    // others may approve, its record refused by the federation.
+    // may not wait for parents on its own: re-dated records of a member's from an earlier run under
+    // this id filled its share. A waiting block that approves it may have it wait (an honest block
+    // approving one its copy held: the federation refuses its record, not the block), MAX_SKEWED of
+    // a signer's at most, so a member approving another's cannot fill the other's share either.
+    // Not for good: with its parents held it is kept, as before.
     const skewed = missing.length > 0 && issuedAt !== null && Math.abs(issuedAt - b.time) > ANCHOR_SKEW_SECONDS
-    const charged = skewed ? this.#awaitedByAnother(b.id, issuer) : issuer
-    if (charged === undefined) {
-      this.#refuse(b.id, new RecordTimeMismatchError(`block ${b.id} is dated ${b.time}, ${b.time - (issuedAt ?? 0)} s from its record's signing, and may not wait for parents`), false)
+    if (skewed && (!this.#awaited(b.id) || (this.#skewed.get(issuer) ?? 0) >= MAX_SKEWED_PER_SIGNER)) {
+      this.#refuse(b.id, new RecordTimeMismatchError(`block ${b.id} is dated ${b.time}, ${b.time - (issuedAt ?? 0)} s from its record's signing, and may not wait for parents (no waiting block needs it, or ${MAX_SKEWED_PER_SIGNER} such blocks of its signer already wait)`), false)
       return
     }
-    const full = missing.length > 0 ? this.#orphanLimit(charged) : undefined
+    const full = missing.length > 0 ? this.#orphanLimit(issuer) : undefined
     if (full !== undefined) { this.#refuse(b.id, new OrphanLimitError(`block ${b.id} waits for parents while ${full}`)); return }
     try {
       await verifyRecord(b.record, { now: b.time, members: judged ? this.#signers() : undefined })
@@ -384,9 +395,10 @@ class Replica implements Ledger {
       this.#refuse(b.id, err instanceof ConclaveError ? err : new LedgerCorruptError(`block ${b.id}: its record does not verify`, { cause: err }))
       return
     }
-    if (missing.length === 0) return this.#keepWithDescendants({ block: b, signer: issuer, charged })
-    this.#pending.set(b.id, { block: b, signer: issuer, charged })
-    this.#waiting.set(charged, (this.#waiting.get(charged) ?? 0) + 1)
+    if (missing.length === 0) return this.#keepWithDescendants({ block: b, signer: issuer })
+    this.#pending.set(b.id, { block: b, signer: issuer, ...(skewed ? { skewed: true } : {}) })
+    this.#waiting.set(issuer, (this.#waiting.get(issuer) ?? 0) + 1)
+    if (skewed) this.#skewed.set(issuer, (this.#skewed.get(issuer) ?? 0) + 1)
     this.#waitingRecords.set(b.record, b.id)
     for (const parent of missing) {
       const children = this.#orphans.get(parent)
@@ -405,7 +417,7 @@ class Replica implements Ledger {
     const missing = (id: string): boolean => !this.#held.has(id) && !this.#pending.has(id)
     for (const [parent, children] of this.#orphans) {
       if (!missing(parent)) continue
-      const signers = new Set(children.flatMap(child => this.#pending.get(child)?.charged ?? []))
+      const signers = new Set(children.flatMap(child => this.#pending.get(child)?.signer ?? []))
       if (signers.size > 0) yield { id: parent, signers }
     }
     for (const [id, waiting] of this.#watchers) {
@@ -454,26 +466,28 @@ class Replica implements Ledger {
     if (this.#charteredAt !== undefined && b.time < this.#charteredAt) return { fault: `${this.#charteredAt - b.time} s before the charter`, ahead: false }
     const latest = this.#held.latest
     if (latest === undefined || b.time >= latest - lagSeconds) return undefined
-    return this.#awaitedByAnother(b.id, issuer) !== undefined ? undefined : { fault: `${latest - b.time} s before the newest block this copy holds`, ahead: false }
+    return this.#awaitedByAnother(b.id, issuer) ? undefined : { fault: `${latest - b.time} s before the newest block this copy holds`, ahead: false }
   }
 
-  /**
-   * Whether a waiting block signed by someone other than `signer` descends from block `id`,
-   * through waiting blocks: whose share that block takes, or undefined when none does.
-   */
-  #awaitedByAnother (id: string, signer: string | null): string | undefined {
+  /** Whether a waiting block approves block `id`. */
+  #awaited (id: string): boolean {
+    return (this.#orphans.get(id) ?? []).some(child => this.#pending.has(child))
+  }
+
+  /** Whether a waiting block signed by someone other than `signer` descends from block `id`, through waiting blocks. */
+  #awaitedByAnother (id: string, signer: string | null): boolean {
     const seen = new Set<string>()
     const next = [id]
     for (let at = next.pop(); at !== undefined; at = next.pop()) {
       for (const child of this.#orphans.get(at) ?? []) {
         const waiting = this.#pending.get(child)
         if (waiting === undefined || seen.has(child)) continue
-        if (waiting.signer !== signer) return waiting.charged
+        if (waiting.signer !== signer) return true
         seen.add(child)
         next.push(child)
       }
     }
-    return undefined
+    return false
   }
 
   /** Why `signer` may not have one more block wait for its parents, or undefined. */
@@ -515,6 +529,9 @@ class Replica implements Ledger {
     }
     this.#held.add(block)
     this.#settle(block.id, block)
+    // A re-wrap of its record that came first and waits for made-up parents would take its signer's share for good.
+    const twin = this.#waitingRecords.get(block.record)
+    if (twin !== undefined && this.#release(twin) !== undefined) this.#refuse(twin, new DuplicateRecordError(`block ${twin} anchors a record now anchored under block ${block.id}`))
     if (this.#members === undefined && this.#learnCharter(block)) this.#refuseOutsiders()
     return true
   }
@@ -529,10 +546,13 @@ class Replica implements Ledger {
     return true
   }
 
-  /** Refuses the waiting blocks of anyone the charter does not name, or of another federation, once it is kept. */
+  /** Refuses the waiting blocks of anyone the charter does not name, of another federation, or dated before it, once it is kept. */
   #refuseOutsiders (): void {
     for (const { block, signer } of [...this.#pending.values()]) {
-      const reason = this.#outsider(block.id, signer) ?? this.#foreign(block.id, peekRecord(block.record).record)
+      const early = this.#charteredAt !== undefined && block.time < this.#charteredAt
+        ? new ImplausibleBlockTimeError(`block ${block.id} is dated ${this.#charteredAt - block.time} s before the charter`)
+        : undefined
+      const reason = this.#outsider(block.id, signer) ?? this.#foreign(block.id, peekRecord(block.record).record) ?? early
       if (reason !== undefined && this.#release(block.id) !== undefined) this.#refuse(block.id, reason)
     }
   }
@@ -557,9 +577,11 @@ class Replica implements Ledger {
       if (children.length === 0) this.#orphans.delete(parent)
       else this.#orphans.set(parent, children)
     }
-    const left = (this.#waiting.get(orphan.charged) ?? 1) - 1
-    if (left === 0) this.#waiting.delete(orphan.charged)
-    else this.#waiting.set(orphan.charged, left)
+    for (const counts of orphan.skewed === true ? [this.#waiting, this.#skewed] : [this.#waiting]) {
+      const left = (counts.get(orphan.signer) ?? 1) - 1
+      if (left === 0) counts.delete(orphan.signer)
+      else counts.set(orphan.signer, left)
+    }
     return orphan
   }
 

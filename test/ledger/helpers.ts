@@ -1,3 +1,4 @@
+import type { Logger } from '../../src/core/logger.ts'
 import type { Charter, Did, Vote } from '../../src/core/records.ts'
 import { mine } from '../../src/ledger/dag.ts'
 import type { Block, Ledger } from '../../src/ledger/index.ts'
@@ -27,4 +28,26 @@ export function charterOf (members: Did[]): Charter {
     windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify',
     initial: { cid: 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i', sha256: 'a'.repeat(64) }
   }
+}
+
+/** A logger that counts the errors of the blocks a replica refuses, by name. */
+export function refusals (): Logger & { refused: Map<string, number> } {
+  const refused = new Map<string, number>()
+  return {
+    refused,
+    info () {},
+    warn (_message, fields) {
+      const name = (fields as { error: string }).error
+      refused.set(name, (refused.get(name) ?? 0) + 1)
+    }
+  }
+}
+
+/** Polls `check` until it holds or `ms` pass. */
+export async function eventually (check: () => Promise<boolean>, ms = 5000): Promise<boolean> {
+  for (const until = Date.now() + ms; Date.now() < until;) {
+    if (await check()) return true
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  return check()
 }

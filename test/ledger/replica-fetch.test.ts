@@ -11,7 +11,7 @@ import { Gaps, MAX_ASKS, type Gap } from '../../src/ledger/gaps.ts'
 import { openReplica, type ReplicaOptions } from '../../src/ledger/replica.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import type { Bus, BusMessage, ReplicaBlock } from '../../src/transport/index.ts'
-import { all, forge, vote } from './helpers.ts'
+import { all, eventually, forge, vote } from './helpers.ts'
 
 const ROOM = 'fed-fetch'
 const who = createIdentity(randomSecretKey())
@@ -23,15 +23,6 @@ const quiet: Logger = { info () {}, warn () {} }
 async function copyOn (bus: Bus, clock: () => number, options: Partial<ReplicaOptions> = {}): Promise<Ledger> {
   const dir = await mkdtemp(join(tmpdir(), 'conclave-fetch-'))
   return openReplica({ dir, bus, room: ROOM, difficulty: 4, clock, askMs: 50, logger: quiet, ...options })
-}
-
-/** Polls `check` until it holds or `ms` pass. */
-async function eventually (check: () => Promise<boolean>, ms = 5000): Promise<boolean> {
-  for (const until = Date.now() + ms; Date.now() < until;) {
-    if (await check()) return true
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-  return check()
 }
 
 /** Every message published on `bus`, as it goes by. */
