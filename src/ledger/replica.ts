@@ -44,16 +44,17 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   are refused. A copy opened without a founder keeps any signer's blocks until a charter
  *   arrives, and the first charter decides (tests; not for a federation).
  * - Time: a block dated more than `aheadSeconds` ahead of when the room took it (where the
- *   bus says: a Matrix room's homeserver time, the same for every copy, unless it runs over
- *   ROOM_TIME_TOLERANCE_SECONDS ahead of this copy's clock; else this copy's clock), more than `lagSeconds` before the newest block this copy holds, before the charter,
- *   or before any block it approves is refused (ImplausibleBlockTimeError). A live copy's
- *   newest block is about its clock, so a block from the past is refused; a copy catching up
- *   after a restart (the Matrix bus delivers from its saved sync token what was published
- *   meanwhile) measures each block against the history it has ingested so far, in the order
- *   every copy ingested it, so history still syncs. Judged by the room's time, a block dated
- *   ahead is refused by every copy alike, and taken by all at the same place when it comes
- *   again; judged by copies' clocks, a block right at the bound splits copies: it is refused
- *   for now and asked for again (gaps.ts). The lag bound is this copy's own: a block dated
+ *   bus says: a Matrix room's time, as the homeserver of this copy's account took an event its
+ *   own users sent, the same for every copy on that homeserver; else this copy's clock), more
+ *   than `lagSeconds` before the newest block this copy holds, before the charter, or before
+ *   any block it approves is refused (ImplausibleBlockTimeError). A live copy's newest block
+ *   is about its clock, so a block from the past is refused; a copy catching up after a
+ *   restart (the Matrix bus delivers from its saved sync token what was published meanwhile)
+ *   measures each block against the history it has ingested so far, in the order every copy
+ *   ingested it, so history still syncs. Judged by the room's time, a block dated ahead is
+ *   refused by every copy alike, and taken by all at the same place when it comes again;
+ *   judged by copies' clocks, a block right at the bound splits copies: it is refused for now
+ *   and asked for again (gaps.ts). The lag bound is this copy's own: a block dated
  *   back right at it is refused for good unless another signer's waiting block descends from
  *   it (that signer's copy kept it within its own bound).
  * - Orphans: a block whose parents have not arrived waits, at most MAX_ORPHANS_PER_SENDER per
@@ -64,13 +65,14 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   Another federation's records are refused before they wait, as are blocks dated before the
  *   charter (those that waited before it came too), and a record signed more than
  *   ANCHOR_SKEW_SECONDS from its block's time may wait only for a waiting block that approves
- *   it, MAX_SKEWED_PER_SIGNER of a signer's at once: so a member's records from an earlier run
- *   under this federation id fill no share. A waiting block is ingested right after its
+ *   it: a waiting block of the same signer whose own record is not so signed. So a member's
+ *   records from an earlier run under this federation id fill no share. A waiting block is ingested right after its
  *   parents. While no members are known (no charter, and the run names none), at most
  *   MAX_ORPHANS wait in all, the founder's aside: throwaway keys can fill that, so a federation
  *   names its members. A refused block's waiting descendants are refused with it.
  * - Roots: a federation's copy (one given its `founder`) keeps one block that approves none,
- *   its charter, so every block it keeps descends from the charter.
+ *   its charter, so every block it keeps descends from the charter; where the run names its
+ *   members, only a charter naming them (not an earlier run's under this id, replayed first).
  * - Copies agree on the set of blocks as long as they all receive the same blocks; they
  *   agree on the order too when the bus delivers in one order to everyone (a Matrix room's
  *   timeline does). Where two blocks anchor the same record, the first delivered wins.
@@ -143,15 +145,6 @@ const DEFAULT_WAIT_MS = 30_000
 const DEFAULT_AHEAD_SECONDS = 60
 const DEFAULT_LAG_SECONDS = 300
 const DEFAULT_ASK_MS = 2_000
-/** Blocks per signer whose record is signed far from their time that may wait, each for a waiting block that approves it. */
-const MAX_SKEWED_PER_SIGNER = 8
-
-/**
- * How far ahead of this copy's clock the room's time for a block may be and still be what the
- * block's date is judged by; beyond, the copy judges by its own clock. Honest clocks agree to
- * a second or so; a homeserver run ahead gains its members' blocks at most this much.
- */
-const ROOM_TIME_TOLERANCE_SECONDS = 10
 
 /** Blocks held for missing parents per signer; beyond this a new one of theirs is refused (a flood, or a parent that never comes). */
 export const MAX_ORPHANS_PER_SENDER = 256
@@ -202,7 +195,6 @@ type Outcome = Block | ConclaveError
 
 interface Settings { waitMs: number, clock: () => number, founder?: string, expected?: ReadonlySet<string>, federation?: string, aheadSeconds: number, lagSeconds: number }
 
-/** A checked block waiting for its parents, and who signed it. */
 /** A checked block waiting for its parents, who signed it, and whether its record is signed far from its time. */
 interface Orphan { block: ReplicaBlock, signer: string, skewed?: true }
 
@@ -218,8 +210,9 @@ class Replica implements Ledger {
   readonly #logger: Logger
   readonly #settings: Settings
   readonly #held: BlockIndex
-  /** The members of the charter this copy holds, and its block's time: no block of the federation is dated before it. */
+  /** The members of the charter this copy holds. */
   #members?: ReadonlySet<string>
+  /** Its block's time: no block of the federation is dated before it. */
   #charteredAt?: number
   /** The federation whose records this copy keeps: its charter's, or the one it was opened for. */
   #federation?: string
@@ -227,8 +220,6 @@ class Replica implements Ledger {
   readonly #pending = new Map<string, Orphan>()
   readonly #orphans = new Map<string, string[]>()
   readonly #waiting = new Map<string, number>()
-  /** Of those, per signer, how many carry a record signed far from their time. */
-  readonly #skewed = new Map<string, number>()
   readonly #waitingRecords = new Map<string, string>()
   /** Callers waiting for a block id to be ingested or refused, and on whose behalf (GetOptions.signer). */
   readonly #watchers = new Map<string, Map<(outcome?: Outcome) => void, string | undefined>>()
@@ -372,19 +363,25 @@ class Replica implements Ledger {
       this.#refuse(b.id, new LedgerCorruptError(`block ${b.id} approves no block: only the federation's charter may, as this copy's first`))
       return
     }
+    // Nor one naming other members than the run does (an earlier run's charter under this id, replayed first).
+    const expected = this.#settings.expected
+    if (record?.type === 'charter' && expected !== undefined && (new Set(record.members).size !== expected.size || record.members.some(m => !expected.has(m)))) {
+      this.#refuse(b.id, new WrongFederationError(`block ${b.id} carries a charter naming other members than this copy's run: ${record.members.join(', ')}`))
+      return
+    }
     if (this.#held.anchors(b.record)) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already anchored under another block`)); return }
     // One waiting block per record: whoever re-wraps a record it saw go by takes none of its signer's share.
     const twin = missing.length > 0 ? this.#waitingRecords.get(b.record) : undefined
     if (twin !== undefined) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already waiting for its parents under block ${twin}`)); return }
     // The federation refuses a record signed far from its block's time (state.ts), so such a block
     // may not wait for parents on its own: re-dated records of a member's from an earlier run under
-    // this id filled its share. A waiting block that approves it may have it wait (an honest block
-    // approving one its copy held: the federation refuses its record, not the block), MAX_SKEWED of
-    // a signer's at most, so a member approving another's cannot fill the other's share either.
+    // this id filled its share. Its signer's next block, waiting and signed in time, may have it
+    // wait (an honest block dated behind a parent dated ahead, then approved by its own next one);
+    // another member's block may not, or that member could fill the signer's share with them.
     // Not for good: with its parents held it is kept, as before.
     const skewed = missing.length > 0 && issuedAt !== null && Math.abs(issuedAt - b.time) > ANCHOR_SKEW_SECONDS
-    if (skewed && (!this.#awaited(b.id) || (this.#skewed.get(issuer) ?? 0) >= MAX_SKEWED_PER_SIGNER)) {
-      this.#refuse(b.id, new RecordTimeMismatchError(`block ${b.id} is dated ${b.time}, ${b.time - (issuedAt ?? 0)} s from its record's signing, and may not wait for parents (no waiting block needs it, or ${MAX_SKEWED_PER_SIGNER} such blocks of its signer already wait)`), false)
+    if (skewed && !this.#awaitedByOwn(b.id, issuer)) {
+      this.#refuse(b.id, new RecordTimeMismatchError(`block ${b.id} is dated ${b.time}, ${b.time - (issuedAt ?? 0)} s from its record's signing, and may not wait for parents unless its signer's next block waits for it`), false)
       return
     }
     const full = missing.length > 0 ? this.#orphanLimit(issuer) : undefined
@@ -398,7 +395,6 @@ class Replica implements Ledger {
     if (missing.length === 0) return this.#keepWithDescendants({ block: b, signer: issuer })
     this.#pending.set(b.id, { block: b, signer: issuer, ...(skewed ? { skewed: true } : {}) })
     this.#waiting.set(issuer, (this.#waiting.get(issuer) ?? 0) + 1)
-    if (skewed) this.#skewed.set(issuer, (this.#skewed.get(issuer) ?? 0) + 1)
     this.#waitingRecords.set(b.record, b.id)
     for (const parent of missing) {
       const children = this.#orphans.get(parent)
@@ -447,21 +443,18 @@ class Replica implements Ledger {
   /**
    * Why a block's time is implausible to this copy on arrival, or undefined. Its parents' times
    * are checked when it is kept. Dated ahead is judged by when the room took the block, where
-   * the bus says (`at`), so every copy reading the room takes it at the same place in its order,
-   * whatever its clock; else by this copy's clock. The lag bound is measured from this copy's newest block, so
-   * another copy may have kept a block this one finds too old (its newest block older, after a
-   * quiet spell, or without a block dated ahead that this one keeps): it is waived for a block
-   * that another signer's waiting block descends from (that signer's copy kept it within its
-   * own bound), however far back, or the copies would split for good. Two colluding members can
-   * so have a block dated far back kept: README.
+   * the bus says (`at`), so every copy reading the room takes it at the same place in its
+   * order, whatever its clock; else by this copy's clock. The lag bound is measured from this
+   * copy's newest block, so another copy may have kept a block this one finds too old (its
+   * newest block older, after a quiet spell, or without a block dated ahead that this one
+   * keeps): it is waived for a block that another signer's waiting block descends from (that
+   * signer's copy kept it within its own bound), however far back, or the copies would split
+   * for good. Two colluding members can so have a block dated far back kept: README.
    */
   #timeFault (b: ReplicaBlock, issuer: string | null, at: number | undefined): { fault: string, ahead: boolean } | undefined {
     const { clock, aheadSeconds, lagSeconds } = this.#settings
-    const mine = clock()
-    // A room's time ahead of this clock (a member's own homeserver running ahead) would let its blocks be dated further ahead.
-    const room = at !== undefined && at <= mine + ROOM_TIME_TOLERANCE_SECONDS
-    const now = room ? at : mine
-    if (b.time > now + aheadSeconds) return { fault: `${b.time - now} s ahead of ${room ? 'when the room took it' : 'this copy\'s clock'}`, ahead: true }
+    const now = at ?? clock()
+    if (b.time > now + aheadSeconds) return { fault: `${b.time - now} s ahead of ${at === undefined ? 'this copy\'s clock' : 'when the room took it'}`, ahead: true }
     // Every block descends from the charter and is dated no earlier than what it approves.
     if (this.#charteredAt !== undefined && b.time < this.#charteredAt) return { fault: `${this.#charteredAt - b.time} s before the charter`, ahead: false }
     const latest = this.#held.latest
@@ -469,9 +462,12 @@ class Replica implements Ledger {
     return this.#awaitedByAnother(b.id, issuer) ? undefined : { fault: `${latest - b.time} s before the newest block this copy holds`, ahead: false }
   }
 
-  /** Whether a waiting block approves block `id`. */
-  #awaited (id: string): boolean {
-    return (this.#orphans.get(id) ?? []).some(child => this.#pending.has(child))
+  /** Whether a waiting block of `signer`'s, its record signed in time, approves block `id`. */
+  #awaitedByOwn (id: string, signer: string): boolean {
+    return (this.#orphans.get(id) ?? []).some(child => {
+      const waiting = this.#pending.get(child)
+      return waiting !== undefined && waiting.signer === signer && waiting.skewed !== true
+    })
   }
 
   /** Whether a waiting block signed by someone other than `signer` descends from block `id`, through waiting blocks. */
@@ -577,11 +573,9 @@ class Replica implements Ledger {
       if (children.length === 0) this.#orphans.delete(parent)
       else this.#orphans.set(parent, children)
     }
-    for (const counts of orphan.skewed === true ? [this.#waiting, this.#skewed] : [this.#waiting]) {
-      const left = (counts.get(orphan.signer) ?? 1) - 1
-      if (left === 0) counts.delete(orphan.signer)
-      else counts.set(orphan.signer, left)
-    }
+    const left = (this.#waiting.get(orphan.signer) ?? 1) - 1
+    if (left === 0) this.#waiting.delete(orphan.signer)
+    else this.#waiting.set(orphan.signer, left)
     return orphan
   }
 

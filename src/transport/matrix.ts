@@ -68,7 +68,8 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   const client = matrixClient({ ...options, pollMs, logger })
   const closing = new AbortController()
   const sync = await Sync.open(client, { userId: options.userId, tokenFile: options.syncTokenFile, pollMs, logger, signal: closing.signal })
-  const roomFor = roomDirectory(client, options.userId.split(':').slice(1).join(':'), options.room ?? {}, closing.signal)
+  const server = options.userId.split(':').slice(1).join(':')
+  const roomFor = roomDirectory(client, server, options.room ?? {}, closing.signal)
   const threads = new Threads()
   const subscribers = new Subscribers()
   const peers = options.peers ?? new EchoGroup()
@@ -81,7 +82,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   const receive = (roomId: string, event: TimelineEvent): void => {
     if (event.type === 'm.reaction') {
       const reaction = reactionOf(event, threads)
-      if (reaction !== undefined) subscribers.deliver(roomId, reaction, deliveryOf(event))
+      if (reaction !== undefined) subscribers.deliver(roomId, reaction, deliveryOf(event, server))
       return
     }
     if (event.type !== 'm.room.message') return
@@ -91,7 +92,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       return
     }
     threads.note(parsed.data, event.event_id)
-    subscribers.deliver(roomId, parsed.data, deliveryOf(event))
+    subscribers.deliver(roomId, parsed.data, deliveryOf(event, server))
   }
 
   return {

@@ -103,31 +103,42 @@ describe('replicas fetch parents they lack from each other', () => {
     }
   })
 
-  it('judges by its own clock where the room\'s time runs more than 10 s ahead of it (a member\'s own homeserver run ahead), and by the room\'s time within that, also for what it catches up on', async () => {
+  // Found red-teaming: a first version judged by its own clock where the room's time ran over
+  // 10 s ahead of it, so copies a second apart on either side of that line split again.
+  it.each([
+    ['the room 10 s ahead of copies a second apart', 10, 0, -1],
+    ['the room in time, one copy 11 s behind it', 0, 0, -11],
+    ['the room a minute behind both copies', -60, 0, -1]
+  ])('judges a block\'s date by the room\'s time whatever its own clock: %s', async (_, roomOffset, aOffset, bOffset) => {
     let now = 1_800_000_000
-    let room = now + 100
-    const bus = createLocalBus({ clock: () => room })
-    const copy = await copyOn(bus, () => now)
+    const bus = createLocalBus({ clock: () => now + roomOffset })
+    const a = await copyOn(bus, () => now + aOffset)
+    const b = await copyOn(bus, () => now + bOffset)
     const seen = await tap(bus)
-    const deliver = async (block: ReplicaBlock): Promise<string[]> => {
+    const deliver = async (block: ReplicaBlock): Promise<void> => {
       const count = seen.length + 1
       await publish(bus, block)
       expect(await eventually(async () => seen.length === count)).toBe(true)
-      await copy.get(block.id, { wait: false })
-      return (await all(copy)).map(b => b.id)
+      for (const copy of [a, b]) await copy.get(block.id, { wait: false })
     }
     try {
-      const genesis = await forge(await sign(0, now), [], { time: now })
-      expect(await deliver(genesis)).toEqual([genesis.id])
-      // 150 s ahead of the copy's clock, 50 s ahead of a room 100 s ahead: refused.
-      const far = await forge(await sign(1, now + 150), [genesis.id], { time: now + 150 })
-      expect(await deliver(far)).toEqual([genesis.id])
-      // 65 s ahead of the copy's clock, 60 s ahead of a room 5 s ahead: kept.
-      room = now + 5
-      const near = await forge(await sign(2, now + 65), [genesis.id], { time: now + 65 })
-      expect(await deliver(near)).toEqual([genesis.id, near.id])
+      const genesis = await forge(await sign(0, now + roomOffset), [], { time: now + roomOffset })
+      await deliver(genesis)
+      const t = now + roomOffset + 60
+      const edge = await forge(await sign(1, t), [genesis.id], { time: t })
+      await deliver(edge)
+      const over = await forge(await sign(2, t + 1), [genesis.id], { time: t + 1 })
+      await deliver(over)
+      const order = async (copy: Ledger): Promise<string[]> => (await all(copy)).map(x => x.id)
+      expect(await order(a)).toEqual([genesis.id, edge.id])
+      expect(await order(b)).toEqual(await order(a))
+      now += 20
+      await deliver(over)
+      expect(await order(a)).toEqual([genesis.id, edge.id, over.id])
+      expect(await order(b)).toEqual(await order(a))
     } finally {
-      await copy.close()
+      await a.close()
+      await b.close()
       await bus.close()
     }
   })

@@ -67,8 +67,8 @@ describe('replica blocks that may not wait for parents on their own', () => {
       await publish(bus, await forge(await honest.sign(vote(1)), [chain.at(-1)?.id ?? '']))
       for (const block of [...chain].reverse()) await publish(bus, block)
       expect(await honestRoom(bus, ledger, refused)).toBe(MAX_ORPHANS_PER_SENDER - 1)
-      // Of a skewed chain, 8 wait: each for the block after it.
-      if (skewed) expect(refused.get('RecordTimeMismatchError')).toBe(MAX_ORPHANS_PER_SENDER - 1 - 8)
+      // A skewed block waits only for its signer's next block signed in time: none of this chain does.
+      if (skewed) expect(refused.get('RecordTimeMismatchError')).toBe(MAX_ORPHANS_PER_SENDER - 1)
     } finally { await close() }
   })
 
@@ -153,26 +153,70 @@ describe('replica blocks that may not wait for parents on their own', () => {
     } finally { await ledger.close(); await bus.close() }
   })
 
-  it('a skewed chain an honest block waited for, once that block is refused, leaves the honest member\'s share whole; kept, it leaves the hostile member\'s whole', async () => {
+  it('a skewed block that waited for its signer\'s next block is kept with it once its parent comes, and leaves its signer\'s share whole', async () => {
     const { bus, ledger, genesis, refused, close } = await chartered()
     try {
-      // Kept: a hostile root, a skewed chain of 8 over it and an honest block over that, sent newest first.
-      const root = await forge(await hostile.sign(vote(1)), [genesis.id])
-      const chain = await hostileChain(8, root.id, genesis.time, true)
-      const kept = await forge(await honest.sign(vote(2)), [chain.at(-1)?.id ?? ''])
-      for (const block of [kept, ...[...chain].reverse(), root]) await publish(bus, block)
-      expect(await ledger.get(kept.id)).toBeDefined()
-      // Refused: an honest block over a skewed chain and a hostile block refused for good (the hostile share full).
-      const branch = await hostileChain(8, made(), genesis.time, true)
-      const q = await forge(await hostile.sign(vote(3)), [made()])
-      const w = await forge(await honest.sign(vote(4)), [branch.at(-1)?.id ?? '', q.id])
-      await publish(bus, w)
-      for (const block of [...branch].reverse()) await publish(bus, block)
-      for (let i = 0; i < MAX_ORPHANS_PER_SENDER; i++) await publish(bus, await forge(await hostile.sign(vote(50_000 + i)), [made()]))
-      await publish(bus, q)
-      expect(await ledger.get(w.id, { wait: false })).toBeUndefined()
+      const parent = await forge(await hostile.sign(vote(1)), [genesis.id])
+      const skewed = await forge(await honest.sign(vote(2), { now: genesis.time - 100 }), [parent.id])
+      const next = await forge(await honest.sign(vote(3)), [skewed.id])
+      for (const block of [next, skewed, parent]) await publish(bus, block)
+      expect(await ledger.get(next.id)).toBeDefined()
+      expect((await all(ledger)).map(b => b.id)).toEqual([genesis.id, parent.id, skewed.id, next.id])
       expect(await honestRoom(bus, ledger, refused)).toBe(MAX_ORPHANS_PER_SENDER)
     } finally { await close() }
+  })
+
+  // Found red-teaming: a first version let any waiting block have a skewed one wait (8 of a
+  // signer's at once), so a hostile member approving 8 re-wraps of a member's old records took
+  // those places, and the member's own skewed block, refused each time it came, was lost.
+  it('another member\'s blocks approving re-wraps of a member\'s old records do not have them wait: the member\'s own skewed block still waits for its next, and is not lost at a copy a second behind', async () => {
+    const logger = refusals()
+    const bus = createLocalBus()
+    let now = 1_800_000_000
+    const third = createIdentity(randomSecretKey())
+    const ahead = await copyOn(bus, logger, { clock: () => now, founder: undefined })
+    const behind = await copyOn(bus, logger, { clock: () => now - 1, founder: undefined })
+    try {
+      const genesis = await forge(await honest.sign(vote(0), { now }), [], { time: now })
+      await publish(bus, genesis)
+      for (let i = 0; i < 8; i++) {
+        const rewrap = await forge(await honest.sign(vote(700 + i), { now: now - 1000 }), [made()], { time: now })
+        await publish(bus, await forge(await hostile.sign(vote(800 + i), { now }), [rewrap.id], { time: now }))
+        await publish(bus, rewrap)
+      }
+      const edge = await forge(await hostile.sign(vote(1), { now: now + 60 }), [genesis.id], { time: now + 60 })
+      await publish(bus, edge)
+      const other = await forge(await third.sign(vote(9), { now }), [genesis.id], { time: now })
+      await publish(bus, other)
+      const first = await ahead.append(await honest.sign(vote(2), { now: now - 2 }))
+      now += 5
+      const next = await ahead.append(await honest.sign(vote(3), { now }))
+      expect(next.parents).toEqual([first.id, other.id])
+      expect(await eventually(async () => (await behind.get(next.id, { wait: false })) !== undefined, 4000)).toBe(true)
+      expect((await all(behind)).map(b => b.id).sort()).toEqual((await all(ahead)).map(b => b.id).sort())
+    } finally {
+      await ahead.close()
+      await behind.close()
+      await bus.close()
+    }
+  })
+
+  // Found red-teaming: the first charter a copy got became its root, so anyone replaying an
+  // earlier run's charter under this id, naming other members, took the federation over.
+  it('refuses a charter naming other members than its run names: an earlier run\'s, replayed before this run\'s, does not become its root', async () => {
+    const logger = refusals()
+    const bus = createLocalBus()
+    const copy = await copyOn(bus, logger, { members: [founder.did, honest.did, hostile.did], federation: 'test' })
+    try {
+      const now = Math.floor(Date.now() / 1000)
+      const old = await forge(await founder.sign(charterOf([founder.did, createIdentity(randomSecretKey()).did]), { now: now - 600 }), [], { time: now - 600 })
+      await publish(bus, old)
+      const current = await forge(await founder.sign(charter), [], { time: now })
+      await publish(bus, current)
+      expect(await copy.get(current.id)).toBeDefined()
+      expect((await all(copy)).map(b => b.id)).toEqual([current.id])
+      expect(Object.fromEntries(logger.refused)).toEqual({ WrongFederationError: 1 })
+    } finally { await copy.close(); await bus.close() }
   })
 
   it('a stranger\'s re-wrap of a record, waiting for made-up parents, is refused once the record\'s own block is kept: it takes none of the signer\'s share', async () => {

@@ -152,17 +152,19 @@ describe('a Matrix room\'s subscribers', () => {
     expect({ first, second }).toEqual({ first: [1, 2, 3, 4].map(record), second: [record(4)] })
   })
 
-  it('hands each message over with when the homeserver took it, also one held until someone listens: every member judges a block\'s date by one time', async () => {
+  it('hands each message over with when my homeserver took it, also one held until someone listens: every member there judges a block\'s date by one time', async () => {
     const subscribers = new Subscribers()
-    const event = (n: number, ts: unknown): { type: string, event_id: string, sender: string, content: unknown, origin_server_ts: unknown } => ({ type: 'm.room.message', event_id: `$${n}`, sender: '@a:x', content: {}, origin_server_ts: ts })
-    subscribers.deliver('!room', record(1), deliveryOf(event(1, 1_800_000_000_999)))
+    const event = (n: number, ts: unknown, sender = '@a:lab.example:8448'): { type: string, event_id: string, sender: string, content: unknown, origin_server_ts: unknown } => ({ type: 'm.room.message', event_id: `$${n}`, sender, content: {}, origin_server_ts: ts })
+    subscribers.deliver('!room', record(1), deliveryOf(event(1, 1_800_000_000_999), 'lab.example:8448'))
     const got: Array<[BusMessage, Delivery | undefined]> = []
     subscribers.add('!room', (m, d) => { got.push([m, d]) })
-    subscribers.deliver('!room', record(2), deliveryOf(event(2, 1_800_000_001_000)))
+    subscribers.deliver('!room', record(2), deliveryOf(event(2, 1_800_000_001_000), 'lab.example:8448'))
     await subscribers.idle()
     expect(got).toEqual([[record(1), { at: 1_800_000_000 }], [record(2), { at: 1_800_000_001 }]])
     // A server time that is not one says nothing; the copy then judges by its own clock.
-    for (const ts of [undefined, '1800000000000', -5, 0, 1.5e300, Number.NaN]) expect(deliveryOf(event(3, ts))).toBeUndefined()
+    for (const ts of [undefined, '1800000000000', -5, 0, 1.5e300, Number.NaN]) expect(deliveryOf(event(3, ts), 'lab.example:8448')).toBeUndefined()
+    // Nor does another homeserver's (a member's own could set it as it likes).
+    for (const sender of ['@a:evil.example', '@a:lab.example', '@a:lab.example:8449']) expect(deliveryOf(event(4, 1_800_000_000_000, sender), 'lab.example:8448')).toBeUndefined()
   })
 
   it('holds a message until someone listens for its kind: a researcher\'s chat sent while a restarted member opens its ledger copy reaches its agent', async () => {

@@ -139,8 +139,13 @@ function describe (message: BusMessage, record: PeekedRecord, who: { author: str
   }
 }
 
-/** When the homeserver took the event (its `origin_server_ts`, in Unix seconds): one time for every member reading the room. */
-export function deliveryOf (event: TimelineEvent): Delivery | undefined {
+/**
+ * When my homeserver (`server`) took an event one of its users sent (its `origin_server_ts`, in
+ * Unix seconds): one time for every member reading the room there. Another homeserver's time
+ * is not taken: a member running its own could set it as it likes.
+ */
+export function deliveryOf (event: TimelineEvent, server: string): Delivery | undefined {
+  if (event.sender.split(':').slice(1).join(':') !== server) return undefined
   const ts = event.origin_server_ts
   return typeof ts === 'number' && Number.isSafeInteger(ts) && ts > 0 ? { at: Math.floor(ts / 1000) } : undefined
 }
