@@ -89,13 +89,18 @@ export class BlockIndex {
    * The parents and time of the next block: tip selection over what is held, with a tip that
    * descends from `after` in place of the second parent when neither selected one does (every
    * held block is a tip or below one); dated `now`, or its newest parent's time if later.
+   * Given `notAfter`, blocks dated later are passed over (tips first, then the newest blocks
+   * dated in time, and `after` itself), so the new block is dated no later than it unless `now` is.
    */
-  next (now: number, after?: string): { parents: string[], time: number } {
-    const parents = selectTips(this.#tips.values(), this.#blocks)
+  next (now: number, after?: string, notAfter?: number): { parents: string[], time: number } {
+    const inTime = (b: Block): boolean => notAfter === undefined || b.time <= notAfter
+    const tips = [...this.#tips.values()]
+    const parents = tips.every(inTime) ? selectTips(tips, this.#blocks) : selectTips(tips.filter(inTime), this.#blocks.filter(inTime))
     if (after !== undefined && !parents.some(p => p === after || this.descends(p, after))) {
       if (!this.has(after)) throw new BlockNotFoundError(`block ${after}, which the new block must descend from, is not held here`)
-      const tip = [...this.#tips.values()].find(b => b.id === after || this.descends(b.id, after)) as Block
-      parents.splice(1, 1, tip.id)
+      const tip = tips.find(b => inTime(b) && (b.id === after || this.descends(b.id, after)))?.id ?? after
+      if (parents.length < 2) parents.push(tip)
+      else parents.splice(1, 1, tip)
     }
     return { parents, time: Math.max(now, ...parents.map(p => this.#byId.get(p)?.time ?? now)) }
   }

@@ -266,7 +266,9 @@ class Replica implements Ledger {
       if (this.#closed) throw new BackendUnavailableError('the replica is closed')
       this.#file.assertExtendable()
       if (this.#held.anchors(jwt)) throw new DuplicateRecordError('this signed record is already anchored')
-      const { parents, time } = this.#held.next(this.#settings.clock(), options.after)
+      // Approving a block dated ahead would date mine over ANCHOR_SKEW_SECONDS after my record's signing, and the federation would refuse it.
+      const signedAt = peekRecord(jwt).issuedAt
+      const { parents, time } = this.#held.next(this.#settings.clock(), options.after, signedAt === null ? undefined : signedAt + ANCHOR_SKEW_SECONDS)
       await verifyRecord(jwt, { now: time })
       const { id, pow } = await mine([parents, jwt, time], this.#difficulty, options.signal)
       if (this.#closed) throw new BackendUnavailableError('the replica is closed')

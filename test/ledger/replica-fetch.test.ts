@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import type { Logger } from '../../src/core/logger.ts'
-import { createIdentity } from '../../src/identity/index.ts'
+import { createIdentity, peekRecord } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import type { Ledger } from '../../src/ledger/index.ts'
 import { Gaps, MAX_ASKS, type Gap } from '../../src/ledger/gaps.ts'
@@ -139,6 +139,37 @@ describe('replicas fetch parents they lack from each other', () => {
     } finally {
       await a.close()
       await b.close()
+      await bus.close()
+    }
+  })
+
+  // Found red-teaming: a member's block was dated as its newest parent, so one member dating a
+  // block at the room's bound made the next block of a member whose clock runs a second behind
+  // the room's lie 61 s after its record's signing: kept, and its record refused by the federation.
+  it('a member\'s block approves no block dated past its record\'s signing + 60 s, so the federation does not refuse its record for a parent dated ahead', async () => {
+    const now = 1_800_000_000
+    const bus = createLocalBus({ clock: () => now })
+    const copy = await copyOn(bus, () => now - 1)
+    const hostile = createIdentity(randomSecretKey())
+    const seen = await tap(bus)
+    try {
+      const genesis = await forge(await sign(0, now - 1), [], { time: now - 1 })
+      await publish(bus, genesis)
+      const proposal = await forge(await sign(1, now - 1), [genesis.id], { time: now - 1 })
+      await publish(bus, proposal)
+      const edge = await forge(await hostile.sign(vote(2), { now: now + 60 }), [proposal.id], { time: now + 60 })
+      await publish(bus, edge)
+      expect(await eventually(async () => seen.length === 3)).toBe(true)
+      expect((await all(copy)).map(b => b.id)).toEqual([genesis.id, proposal.id, edge.id])
+      for (const after of [undefined, proposal.id]) {
+        const jwt = await sign(3 + (after === undefined ? 0 : 1), now - 1)
+        const block = await copy.append(jwt, { after })
+        expect(block.parents).not.toContain(edge.id)
+        expect(block.time - (peekRecord(jwt).issuedAt ?? 0)).toBeLessThanOrEqual(60)
+        if (after !== undefined) expect(block.parents.some(p => p === after) || (await copy.descends(block.id, after))).toBe(true)
+      }
+    } finally {
+      await copy.close()
       await bus.close()
     }
   })
