@@ -32,6 +32,20 @@ async function tap (bus: Bus): Promise<BusMessage[]> {
   return seen
 }
 
+/**
+ * Publishes each block given it on `bus` and waits until `copies` (subscribed before this is
+ * called) have ingested it, before the next block and before time moves on.
+ */
+async function delivering (bus: Bus, ...copies: Ledger[]): Promise<(block: ReplicaBlock) => Promise<void>> {
+  const seen = await tap(bus)
+  return async block => {
+    const count = seen.length + 1
+    await publish(bus, block)
+    expect(await eventually(async () => seen.length === count)).toBe(true)
+    for (const copy of copies) await copy.get(block.id, { wait: false })
+  }
+}
+
 describe('replicas fetch parents they lack from each other', () => {
   it('a block dated right at the 60 s bound no longer splits copies whose clocks differ by a second', async () => {
     const bus = createLocalBus()
@@ -75,14 +89,7 @@ describe('replicas fetch parents they lack from each other', () => {
     const bus = createLocalBus({ clock: () => now + offset })
     const ahead = await copyOn(bus, () => now)
     const behind = await copyOn(bus, () => now - 1)
-    const seen = await tap(bus)
-    // Each block delivered and ingested by both copies before the next, and before time moves on.
-    const deliver = async (block: ReplicaBlock): Promise<void> => {
-      const count = seen.length + 1
-      await publish(bus, block)
-      expect(await eventually(async () => seen.length === count)).toBe(true)
-      for (const copy of [ahead, behind]) await copy.get(block.id, { wait: false })
-    }
+    const deliver = await delivering(bus, ahead, behind)
     try {
       const genesis = await forge(await sign(0, now), [], { time: now })
       await deliver(genesis)
@@ -114,13 +121,7 @@ describe('replicas fetch parents they lack from each other', () => {
     const bus = createLocalBus({ clock: () => now + roomOffset })
     const a = await copyOn(bus, () => now + aOffset)
     const b = await copyOn(bus, () => now + bOffset)
-    const seen = await tap(bus)
-    const deliver = async (block: ReplicaBlock): Promise<void> => {
-      const count = seen.length + 1
-      await publish(bus, block)
-      expect(await eventually(async () => seen.length === count)).toBe(true)
-      for (const copy of [a, b]) await copy.get(block.id, { wait: false })
-    }
+    const deliver = await delivering(bus, a, b)
     try {
       const genesis = await forge(await sign(0, now + roomOffset), [], { time: now + roomOffset })
       await deliver(genesis)
@@ -179,12 +180,9 @@ describe('replicas fetch parents they lack from each other', () => {
     let room = now - 3700
     const bus = createLocalBus({ clock: () => room })
     const copy = await copyOn(bus, () => now)
-    const seen = await tap(bus)
+    const delivered = await delivering(bus, copy)
     const deliver = async (block: ReplicaBlock): Promise<string[]> => {
-      const count = seen.length + 1
-      await publish(bus, block)
-      expect(await eventually(async () => seen.length === count)).toBe(true)
-      await copy.get(block.id, { wait: false })
+      await delivered(block)
       return (await all(copy)).map(b => b.id)
     }
     try {
