@@ -43,7 +43,6 @@ export interface Reputation {
   votes: number
 }
 
-
 export interface ApplyOptions {
   /** The ledger the block is on: it orders blocks (a vote must descend from its proposal's block). */
   ledger: Pick<Ledger, 'descends'>

@@ -94,11 +94,12 @@ export class BlockIndex {
    */
   next (now: number, after?: string, notAfter?: number): { parents: string[], time: number } {
     const inTime = (b: Block): boolean => notAfter === undefined || b.time <= notAfter
-    const tips = [...this.#tips.values()]
-    const parents = tips.every(inTime) ? selectTips(tips, this.#blocks) : selectTips(tips.filter(inTime), this.#blocks.filter(inTime))
+    // Filtered only where a tip is dated too late: the tips are few, the blocks many.
+    const late = notAfter !== undefined && [...this.#tips.values()].some(b => !inTime(b))
+    const parents = late ? selectTips([...this.#tips.values()].filter(inTime), this.#blocks.filter(inTime)) : selectTips(this.#tips.values(), this.#blocks)
     if (after !== undefined && !parents.some(p => p === after || this.descends(p, after))) {
       if (!this.has(after)) throw new BlockNotFoundError(`block ${after}, which the new block must descend from, is not held here`)
-      const tip = tips.find(b => inTime(b) && (b.id === after || this.descends(b.id, after)))?.id ?? after
+      const tip = [...this.#tips.values()].find(b => inTime(b) && (b.id === after || this.descends(b.id, after)))?.id ?? after
       if (parents.length < 2) parents.push(tip)
       else parents.splice(1, 1, tip)
     }
