@@ -457,11 +457,16 @@ class Replica implements Ledger {
     const { clock, aheadSeconds, lagSeconds } = this.#settings
     const now = at ?? clock()
     if (b.time > now + aheadSeconds) return { fault: `${b.time - now} s ahead of ${at === undefined ? 'this copy\'s clock' : 'when the room took it'}`, ahead: true }
-    // Every block descends from the charter and is dated no earlier than what it approves.
-    if (this.#charteredAt !== undefined && b.time < this.#charteredAt) return { fault: `${this.#charteredAt - b.time} s before the charter`, ahead: false }
+    const early = this.#beforeCharter(b.time)
+    if (early !== undefined) return { fault: early, ahead: false }
     const latest = this.#held.latest
     if (latest === undefined || b.time >= latest - lagSeconds) return undefined
     return this.#awaitedByAnother(b.id, issuer) ? undefined : { fault: `${latest - b.time} s before the newest block this copy holds`, ahead: false }
+  }
+
+  /** How long before the charter `time` lies, as a fault, or undefined: every block descends from the charter and is dated no earlier than what it approves. */
+  #beforeCharter (time: number): string | undefined {
+    return this.#charteredAt !== undefined && time < this.#charteredAt ? `${this.#charteredAt - time} s before the charter` : undefined
   }
 
   /** Whether a waiting block of `signer`'s, its record signed in time, approves block `id`. */
@@ -547,10 +552,9 @@ class Replica implements Ledger {
   /** Refuses the waiting blocks of anyone the charter does not name, of another federation, or dated before it, once it is kept. */
   #refuseOutsiders (): void {
     for (const { block, signer } of [...this.#pending.values()]) {
-      const early = this.#charteredAt !== undefined && block.time < this.#charteredAt
-        ? new ImplausibleBlockTimeError(`block ${block.id} is dated ${this.#charteredAt - block.time} s before the charter`)
-        : undefined
-      const reason = this.#outsider(block.id, signer) ?? this.#foreign(block.id, peekRecord(block.record).record) ?? early
+      const early = this.#beforeCharter(block.time)
+      const reason = this.#outsider(block.id, signer) ?? this.#foreign(block.id, peekRecord(block.record).record) ??
+        (early === undefined ? undefined : new ImplausibleBlockTimeError(`block ${block.id} is dated ${early}`))
       if (reason !== undefined && this.#release(block.id) !== undefined) this.#refuse(block.id, reason)
     }
   }
