@@ -23,6 +23,11 @@ const FiniteNumber = z.number().refine(Number.isFinite, 'expected a finite numbe
 
 /** A person's Matrix account, e.g. @alice:example.org. */
 export const MatrixUserId = z.string().max(255).regex(/^@[^:\s]+:\S+$/, 'expected a Matrix user id like @name:server')
+
+/** The server name of a Matrix id: all after its first colon (`@name:host:8448` → `host:8448`; a localpart holds no colon). */
+export function serverOf (id: string): string {
+  return id.split(':').slice(1).join(':')
+}
 /** A Matrix event id (room versions 4 and later: `$` and url-safe base64). */
 export const MatrixEventId = z.string().regex(/^\$[A-Za-z0-9+/=_.:-]{1,254}$/, 'expected a Matrix event id')
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { Method } from 'matrix-js-sdk'
 import { InvalidRecordError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
+import { serverOf } from '../core/records.ts'
 import { BusMessage, RoomId, type Bus } from './index.ts'
 import { deliveryOf, fromEvent, notice, reactionOf, Threads, type NameOf } from './matrix/render.ts'
 import { matrixClient, request } from './matrix/requests.ts'
@@ -68,7 +69,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   const client = matrixClient({ ...options, pollMs, logger })
   const closing = new AbortController()
   const sync = await Sync.open(client, { userId: options.userId, tokenFile: options.syncTokenFile, pollMs, logger, signal: closing.signal })
-  const server = options.userId.split(':').slice(1).join(':')
+  const server = serverOf(options.userId)
   const roomFor = roomDirectory(client, server, options.room ?? {}, closing.signal)
   const threads = new Threads()
   const subscribers = new Subscribers()

@@ -1,5 +1,6 @@
 import { ConfigError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
+import { serverOf } from '../core/records.ts'
 import { createBus, matrixStartError, type Bus, type BusConfig, type MatrixBusConfig } from './index.ts'
 import type { MatrixAccount } from './matrix-admin.ts'
 
@@ -119,7 +120,8 @@ async function openAccount (config: MatrixBusConfig, init: MemberBusesInit, inde
 
 /** Every member's Matrix id that can be known here: listed, opened, or registered on the same server as mine. */
 function memberIds (config: MatrixBusConfig, init: MemberBusesInit, opened: ReadonlyMap<number, MatrixAccount>): string[] {
-  const server = [...opened.values()][0]?.userId.split(':').slice(1).join(':')
+  const first = [...opened.values()][0]
+  const server = first === undefined ? undefined : serverOf(first.userId)
   const secret = registrationSecret(config) !== undefined
   return init.names.flatMap((_, index) => {
     const id = opened.get(index)?.userId ?? config.accounts?.[index]?.userId ?? (secret && server !== undefined ? `@${localpart(init, index)}:${server}` : undefined)

@@ -1,5 +1,5 @@
 import { BoundedMap } from '../../core/bounded-map.ts'
-import type { BlockId } from '../../core/records.ts'
+import { serverOf, type BlockId } from '../../core/records.ts'
 import { peekRecord } from '../../identity/index.ts'
 import { BusMessage, type Delivery } from '../index.ts'
 import type { TimelineEvent } from './sync.ts'
@@ -145,7 +145,7 @@ function describe (message: BusMessage, record: PeekedRecord, who: { author: str
  * is not taken: a member running its own could set it as it likes.
  */
 export function deliveryOf (event: TimelineEvent, server: string): Delivery | undefined {
-  if (event.sender.split(':').slice(1).join(':') !== server) return undefined
+  if (serverOf(event.sender) !== server) return undefined
   const ts = event.origin_server_ts
   return typeof ts === 'number' && Number.isSafeInteger(ts) && ts > 0 ? { at: Math.floor(ts / 1000) } : undefined
 }
