@@ -12,6 +12,7 @@ import { peekRecord, verifyRecord } from '../identity/index.ts'
 import { ReplicaBlock, type Bus, type Subscription } from '../transport/index.ts'
 import { BlockFile, BlockIndex, hashId, mine, proofFault, type BlockFormat, type Checked } from './dag.ts'
 import { Gaps, type Gap } from './gaps.ts'
+import { WaitingFile } from './waiting.ts'
 import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVerification } from './index.ts'
 
 /**
@@ -88,8 +89,12 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   they go on waiting. Such a copy then holds that block later in its order than the others.
  *   The Matrix bus also resumes from its saved sync token, so a process that keeps its token
  *   receives what was published while it was down.
+ * - Restarts: the blocks waiting for parents are kept in `${dir}/waiting.jsonl` (waiting.ts) and
+ *   taken back when the copy opens, and each block is acked to the bus (Delivery.ack) once it is
+ *   kept, refused or noted as waiting, so the bus resumes before one that was not: a copy
+ *   restarted between a block and its parent keeps the block where the others do.
  * - Without a bus the copy is read-only (an audit of a run directory): its file must exist
- *   and is never written, `append` throws ConfigError, and `get` does not wait for blocks
+ *   and is never written, its waiting blocks are not read, `append` throws ConfigError, and `get` does not wait for blocks
  *   that cannot arrive.
  * - Damage is reported as the tangle reports it: the file still opens, `verify()` names the
  *   first bad block and `blocks()` yields the good prefix; the copy is then neither extended
@@ -170,7 +175,8 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
     await file.close()
     throw new ConfigError(`${join(options.dir, REPLICA_FILE)} has difficulty ${checked.difficulty}, not ${options.difficulty}: every copy must use the same`)
   }
-  const replica = new Replica(file, checked, logger, {
+  const waiting = options.bus === undefined ? undefined : await WaitingFile.open(options.dir, logger)
+  const replica = new Replica(file, checked, logger, waiting?.file, {
     waitMs: options.waitMs ?? DEFAULT_WAIT_MS,
     clock: options.clock ?? ((): number => Math.floor(Date.now() / 1000)),
     founder: options.founder,
@@ -181,6 +187,7 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
   })
   if (options.bus !== undefined && options.room !== undefined) {
     try {
+      await replica.restore(waiting?.blocks ?? [])
       await replica.listen(options.bus, options.room, options.askMs ?? DEFAULT_ASK_MS)
     } catch (err) {
       await replica.close()
@@ -210,6 +217,10 @@ class Replica implements Ledger {
   readonly #logger: Logger
   readonly #settings: Settings
   readonly #held: BlockIndex
+  /** Where the blocks waiting for parents are kept across a restart; undefined when read-only. */
+  readonly #waitingFile?: WaitingFile
+  /** Blocks that stopped waiting since the file last heard (#tidy). */
+  #stopped: string[] = []
   /** The members of the charter this copy holds. */
   #members?: ReadonlySet<string>
   /** Its block's time: no block of the federation is dated before it. */
@@ -230,8 +241,9 @@ class Replica implements Ledger {
   #bus?: { bus: Bus, room: string, subscription: Subscription, gaps: Gaps }
   #closed = false
 
-  constructor (file: BlockFile, checked: Checked, logger: Logger, settings: Settings) {
+  constructor (file: BlockFile, checked: Checked, logger: Logger, waitingFile: WaitingFile | undefined, settings: Settings) {
     this.#file = file
+    this.#waitingFile = waitingFile
     this.#difficulty = checked.difficulty
     this.#logger = logger
     this.#settings = settings
@@ -249,11 +261,26 @@ class Replica implements Ledger {
       // answered from what arrived before it.
       if (message.kind === 'want') { void this.#ingest.run(async () => { gaps.answer(this.#held.get(message.block)) }); return }
       if (message.kind !== 'block') return
-      this.#ingest.run(() => this.#receive(message.block, delivery?.at)).catch((err: unknown) => {
+      const ingested = this.#ingest.run(async () => { await this.#receive(message.block, delivery?.at); await this.#tidy() }).catch((err: unknown) => {
         this.#logger.warn('replica ingestion failed', { id: (message.block as { id?: unknown } | null)?.id, error: (err as Error).message })
       })
+      // A bus that resumes after a restart resumes before a block this copy had not yet kept, or noted as waiting.
+      delivery?.ack?.(ingested)
     }, { kinds: ['block', 'want'] }).catch((err: unknown) => { gaps.close(); throw err })
     this.#bus = { bus, room, subscription, gaps }
+  }
+
+  /**
+   * Takes back the blocks that waited for parents when this copy last stopped (WaitingFile), in
+   * the order they began to wait, before anything new arrives. Checked again, but not for their
+   * time: that was judged as they arrived, and judged now a block the other copies hold waiting
+   * could be refused here.
+   */
+  async restore (blocks: readonly ReplicaBlock[]): Promise<void> {
+    await this.#ingest.run(async () => {
+      for (const block of blocks) await this.#receive(block, undefined, true)
+      await this.#tidy()
+    })
   }
 
   async append (jwt: string, options: AppendOptions = {}): Promise<Block> {
@@ -333,9 +360,10 @@ class Replica implements Ledger {
 
   /**
    * Checks a block from the bus, cheapest checks first; keeps it, holds it for its parents, or
-   * refuses it. `at`: when the room took it, where the bus says (see #timeFault).
+   * refuses it. `at`: when the room took it, where the bus says (see #timeFault). `restored`: it
+   * waited when this copy last stopped (restore).
    */
-  async #receive (raw: unknown, at?: number): Promise<void> {
+  async #receive (raw: unknown, at?: number, restored = false): Promise<void> {
     if (this.#closed) return
     const parsed = ReplicaBlock.safeParse(raw)
     if (!parsed.success) { this.#refuse(undefined, new InvalidRecordError(`not a replica block: ${parsed.error.issues[0]?.message ?? 'invalid'}`)); return }
@@ -347,7 +375,7 @@ class Replica implements Ledger {
     if (new Set(b.parents).size !== b.parents.length) { this.#refuse(b.id, new LedgerCorruptError(`block ${b.id} names the same parent twice`)); return }
     // Who the record says signed it, unverified: enough to refuse what verifying would refuse too.
     const { issuer, record, issuedAt } = peekRecord(b.record)
-    const implausible = this.#timeFault(b, issuer, at)
+    const implausible = restored ? undefined : this.#timeFault(b, issuer, at)
     // Dated ahead is "not yet": whoever waits for the block, and the blocks waiting for it, go on
     // waiting, and it is asked for again (gaps.ts). Dated back is for good.
     if (implausible !== undefined) { this.#refuse(b.id, new ImplausibleBlockTimeError(`block ${b.id} is dated ${implausible.fault}`), !implausible.ahead); return }
@@ -382,7 +410,7 @@ class Replica implements Ledger {
     // another member's block may not, or that member could fill the signer's share with them.
     // Not for good: with its parents held it is kept, as before.
     const skewed = missing.length > 0 && issuedAt !== null && Math.abs(issuedAt - b.time) > ANCHOR_SKEW_SECONDS
-    if (skewed && !this.#awaitedByOwn(b.id, issuer)) {
+    if (skewed && !restored && !this.#awaitedByOwn(b.id, issuer)) {
       this.#refuse(b.id, new RecordTimeMismatchError(`block ${b.id} is dated ${b.time}, ${b.time - (issuedAt ?? 0)} s from its record's signing, and may not wait for parents unless its signer's next block waits for it`), false)
       return
     }
@@ -403,6 +431,14 @@ class Replica implements Ledger {
       if (children === undefined) this.#orphans.set(parent, [b.id])
       else children.push(b.id)
     }
+    if (!restored) await this.#waitingFile?.add(b)
+  }
+
+  /** Tells the waiting blocks' file which blocks stopped waiting (kept or refused). */
+  async #tidy (): Promise<void> {
+    const stopped = this.#stopped
+    this.#stopped = []
+    await this.#waitingFile?.settle(stopped, this.#pending.size, () => [...this.#pending.values()].map(orphan => orphan.block))
   }
 
   /**
@@ -570,6 +606,7 @@ class Replica implements Ledger {
     const orphan = this.#pending.get(id)
     if (orphan === undefined) return undefined
     this.#pending.delete(id)
+    this.#stopped.push(id)
     this.#waitingRecords.delete(orphan.block.record)
     // Off the lists of its other missing parents too: a block refused through one of them would
     // stay on the others' for good (copies, not in place: a caller may be walking one of them).

@@ -68,11 +68,11 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   const pollMs = options.pollMs ?? 5000
   const client = matrixClient({ ...options, pollMs, logger })
   const closing = new AbortController()
-  const sync = await Sync.open(client, { userId: options.userId, tokenFile: options.syncTokenFile, pollMs, logger, signal: closing.signal })
+  const subscribers = new Subscribers()
+  const sync = await Sync.open(client, { userId: options.userId, tokenFile: options.syncTokenFile, handled: async () => subscribers.handled(), pollMs, logger, signal: closing.signal })
   const server = serverOf(options.userId)
   const roomFor = roomDirectory(client, server, options.room ?? {}, closing.signal)
   const threads = new Threads()
-  const subscribers = new Subscribers()
   const peers = options.peers ?? new EchoGroup()
   peers.join((roomId, eventId) => { if (subscribers.listening(roomId)) sync.sent(eventId) })
   if (options.name !== undefined) {

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { Logger } from '../../src/core/logger.ts'
+import { silentLogger, type Logger } from '../../src/core/logger.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import type { Ledger } from '../../src/ledger/index.ts'
 import { MAX_ORPHANS_PER_SENDER, openReplica, type ReplicaOptions } from '../../src/ledger/replica.ts'
+import { WAITING_FILE, WaitingFile } from '../../src/ledger/waiting.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import type { Bus, ReplicaBlock } from '../../src/transport/index.ts'
 import { all, charterOf, eventually, forge, refusals, vote } from './helpers.ts'
@@ -206,5 +207,72 @@ describe('replica blocks that may not wait for parents on their own', () => {
       expect(refused.get('DuplicateRecordError')).toBe(8)
       expect(await honestRoom(bus, ledger, refused)).toBe(MAX_ORPHANS_PER_SENDER)
     } finally { await close() }
+  })
+})
+
+describe('a copy restarted while blocks wait for their parents', () => {
+  // Waiting blocks lived in memory only: a copy restarted between a block and its parent lost the
+  // block (the Matrix bus resumes after it), and took it later, when a block approving it had it
+  // asked for, at another place in its order than the other copies.
+  it('keeps what waited: once the parent comes, the block is kept right after it, where a copy that ran on keeps it', async () => {
+    const logger = refusals()
+    const bus = createLocalBus()
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-waiting-'))
+    let restarted = await copyOn(bus, logger, { dir })
+    const ranOn = await copyOn(bus, logger)
+    try {
+      const genesis = await forge(await founder.sign(charter))
+      await publish(bus, genesis)
+      const parent = await forge(await honest.sign(vote(1)), [genesis.id])
+      const child = await forge(await honest.sign(vote(2)), [parent.id])
+      await publish(bus, child)
+      // One more waits, and is refused with its parent, a stranger's: it is not taken back.
+      const strangers = await forge(await createIdentity(randomSecretKey()).sign(vote(5)), [genesis.id])
+      await publish(bus, await forge(await honest.sign(vote(6)), [strangers.id]))
+      await publish(bus, strangers)
+      expect(await restarted.get(child.id, { wait: false })).toBeUndefined()
+      await restarted.close()
+      expect((await WaitingFile.open(dir, silentLogger)).blocks).toEqual([child])
+      // Its copy, opened read-only as an audit opens it, neither holds nor rewrites what waits.
+      const audit = await openReplica({ dir })
+      expect((await all(audit)).map(b => b.id)).toEqual([genesis.id])
+      await audit.close()
+      restarted = await copyOn(bus, logger, { dir })
+      const later = await forge(await hostile.sign(vote(3)), [genesis.id])
+      await publish(bus, later)
+      await publish(bus, parent)
+      const next = await forge(await hostile.sign(vote(4)), [later.id])
+      await publish(bus, next)
+      expect(await restarted.get(next.id)).toBeDefined()
+      const order = async (ledger: Ledger): Promise<string[]> => (await all(ledger)).map(b => b.id)
+      expect(await order(restarted)).toEqual([genesis.id, later.id, parent.id, child.id, next.id])
+      expect(await order(restarted)).toEqual(await order(ranOn))
+      // Nothing waits any more, and the file says so.
+      expect(await readFile(join(dir, WAITING_FILE), 'utf8')).toBe('')
+    } finally {
+      await restarted.close()
+      await ranOn.close()
+      await bus.close()
+    }
+  })
+
+  it('acks each block to the bus only once it is kept or noted as waiting, so a bus resuming after a restart resumes before it', async () => {
+    const local = createLocalBus()
+    const acked: Array<Promise<unknown>> = []
+    const bus: Bus = { ...local, subscribe: async (room, handler, options) => local.subscribe(room, async (m, d) => handler(m, { ...d, ack: work => { acked.push(work) } }), options) }
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-waiting-'))
+    const ledger = await copyOn(bus, refusals(), { dir })
+    try {
+      const genesis = await forge(await founder.sign(charter))
+      const child = await forge(await honest.sign(vote(1)), [made()])
+      for (const block of [genesis, child]) await local.publish(ROOM, { kind: 'block', block })
+      expect(await eventually(async () => acked.length === 2)).toBe(true)
+      await Promise.all(acked)
+      expect(await ledger.get(genesis.id, { wait: false })).toBeDefined()
+      expect((await readFile(join(dir, WAITING_FILE), 'utf8')).trim()).toBe(JSON.stringify(child))
+    } finally {
+      await ledger.close()
+      await local.close()
+    }
   })
 })

@@ -1,7 +1,11 @@
 import fc from 'fast-check'
-import { MatrixError } from 'matrix-js-sdk'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MatrixError, type MatrixClient } from 'matrix-js-sdk'
 import { describe, expect, it } from 'vitest'
 import { BoundedMap } from '../../src/core/bounded-map.ts'
+import { silentLogger } from '../../src/core/logger.ts'
 import { MAX_RECORD_BYTES } from '../../src/core/records.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { createIdentity } from '../../src/identity/index.ts'
@@ -9,6 +13,7 @@ import type { BusMessage, Delivery } from '../../src/transport/index.ts'
 import { CONTENT_KEY, deliveryOf, fromEvent, notice, reactionOf, Threads } from '../../src/transport/matrix/render.ts'
 import { request } from '../../src/transport/matrix/requests.ts'
 import { HELD_BYTES_PER_ROOM, Subscribers } from '../../src/transport/matrix/subscribers.ts'
+import { Sync } from '../../src/transport/matrix/sync.ts'
 
 // The Matrix bus's parts that need no homeserver; the bus itself runs against a real
 // Synapse in test/integration/matrix.int.test.ts.
@@ -157,7 +162,7 @@ describe('a Matrix room\'s subscribers', () => {
     const event = (n: number, ts: unknown, sender = '@a:lab.example:8448'): { type: string, event_id: string, sender: string, content: unknown, origin_server_ts: unknown } => ({ type: 'm.room.message', event_id: `$${n}`, sender, content: {}, origin_server_ts: ts })
     subscribers.deliver('!room', record(1), deliveryOf(event(1, 1_800_000_000_999), 'lab.example:8448'))
     const got: Array<[BusMessage, Delivery | undefined]> = []
-    subscribers.add('!room', (m, d) => { got.push([m, d]) })
+    subscribers.add('!room', (m, d) => { got.push([m, d?.at === undefined ? undefined : { at: d.at }]) })
     subscribers.deliver('!room', record(2), deliveryOf(event(2, 1_800_000_001_000), 'lab.example:8448'))
     await subscribers.idle()
     expect(got).toEqual([[record(1), { at: 1_800_000_000 }], [record(2), { at: 1_800_000_001 }]])
@@ -240,5 +245,54 @@ describe('a Matrix room\'s subscribers', () => {
     subscribers.deliver('!room', record(2))
     await subscribers.idle()
     expect(seen).toEqual([record(1)])
+  })
+
+  it('counts a message handled once its handler returned and the work it acked has settled', async () => {
+    const subscribers = new Subscribers()
+    const work = Promise.withResolvers<void>()
+    subscribers.add('!room', (_m, d) => { d?.ack?.(work.promise) })
+    subscribers.deliver('!room', record(1))
+    let handled = false
+    const done = subscribers.handled().then(() => { handled = true })
+    await subscribers.idle()
+    await new Promise(resolve => setTimeout(resolve, 20))
+    expect(handled).toBe(false)
+    // Work that fails is handled too: the subscriber logged it.
+    work.reject(new Error('ingestion failed'))
+    await done
+    expect(handled).toBe(true)
+  })
+})
+
+describe('the Matrix /sync loop', () => {
+  // The token was saved as soon as a batch was handed to the subscribers, before a replica had
+  // kept its blocks: a process killed in between resumed after them, and lost them.
+  it('saves a batch\'s sync token only once its events have been handled', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-sync-'))
+    const tokenFile = join(dir, 'sync-token')
+    await writeFile(tokenFile, 't0')
+    const event = { type: 'm.room.message', event_id: '$1', sender: '@b:localhost', content: {} }
+    const client = {
+      http: {
+        authedRequest: async (_method: string, path: string, query?: { since?: string }) => {
+          if (path === '/joined_rooms') return { joined_rooms: ['!room'] }
+          if (query?.since === 't0') return { next_batch: 't1', rooms: { join: { '!room': { timeline: { events: [event] } } } } }
+          await new Promise(resolve => setTimeout(resolve, 20))
+          return { next_batch: query?.since }
+        }
+      }
+    } as unknown as MatrixClient
+    const handling = Promise.withResolvers<void>()
+    const closing = new AbortController()
+    const sync = await Sync.open(client, { userId: '@a:localhost', tokenFile, handled: async () => handling.promise, pollMs: 10, logger: silentLogger, signal: closing.signal })
+    const delivered: string[] = []
+    sync.start((_room, e) => { delivered.push(e.event_id) })
+    await new Promise(resolve => setTimeout(resolve, 200))
+    expect(delivered).toEqual(['$1'])
+    expect(await readFile(tokenFile, 'utf8')).toBe('t0')
+    handling.resolve()
+    closing.abort()
+    await sync.stopped()
+    expect(await readFile(tokenFile, 'utf8')).toBe('t1')
   })
 })

@@ -26,6 +26,8 @@ export class Subscribers {
   readonly #subscribers = new Map<string, Set<Subscriber>>() // Matrix room id → subscribers
   readonly #held = new Map<string, { messages: Array<Held & { bytes: number }>, bytes: number }>()
   #delivery: Promise<void> = Promise.resolve()
+  /** Work subscribers acked (Delivery.ack) that has not settled yet. */
+  readonly #acked = new Set<Promise<void>>()
 
   listening (roomId: string): boolean {
     return (this.#subscribers.get(roomId)?.size ?? 0) > 0
@@ -64,10 +66,22 @@ export class Subscribers {
     await this.#delivery
   }
 
+  /** Resolves when every message handed over so far has been delivered, and the work subscribers acked for them has settled. */
+  async handled (): Promise<void> {
+    await this.#delivery
+    await Promise.all([...this.#acked])
+  }
+
+  readonly #ack = (work: Promise<unknown>): void => {
+    const settled = work.then(() => {}, () => {})
+    this.#acked.add(settled)
+    void settled.then(() => this.#acked.delete(settled))
+  }
+
   #queue (targets: Subscriber[], messages: Held[]): void {
     this.#delivery = this.#delivery.then(async () => {
       for (const { message, delivery } of messages) {
-        for (const { handler } of targets) { try { await handler(structuredClone(message), delivery) } catch { /* the subscriber's problem */ } }
+        for (const { handler } of targets) { try { await handler(structuredClone(message), { ...delivery, ack: this.#ack }) } catch { /* the subscriber's problem */ } }
       }
     })
   }

@@ -28,6 +28,11 @@ export interface SyncOptions {
   userId: string
   /** Where the sync token is kept, so a restart resumes after the last event it saw. */
   tokenFile?: string
+  /**
+   * Resolves once what was delivered so far has been handled (subscribers.ts `handled`): a
+   * batch's token is saved only then. @default at once
+   */
+  handled?: () => Promise<void>
   /** Long-poll timeout of one /sync, in ms. */
   pollMs: number
   logger: Logger
@@ -37,8 +42,10 @@ export interface SyncOptions {
 
 /**
  * The /sync long-poll loop: new timeline events, in order, each once (deduplicated by event
- * id). The sync token is saved after every batch, so after a restart (of this process or of
- * the homeserver) the loop resumes where it stopped: nothing is lost or seen twice. A room's
+ * id). A batch's sync token is saved once its events have been handled (`handled`), without
+ * holding up the next /sync, so after a restart (of this process or of the homeserver) the
+ * loop resumes where it stopped: nothing is lost, and what a killed process had not finished
+ * with is handed over again. A room's
  * history from before I joined is not mine to replay: in a room I join, events count from my
  * own join event; rooms joined before a restart count at once. Also tells when the events
  * this process sent have come back (`echoed`).
@@ -52,6 +59,8 @@ export class Sync {
   readonly #echoes = new EventTarget()
   #since: string
   #loop?: Promise<void>
+  /** The token saves under way, in order. */
+  #saving: Promise<void> = Promise.resolve()
 
   private constructor (client: MatrixClient, options: SyncOptions, since: string, live: Set<string>) {
     this.#client = client
@@ -88,9 +97,10 @@ export class Sync {
     while (this.#outstanding.size > 0 && !signal.aborted) await once(this.#echoes, 'echo', { signal }).catch(() => undefined)
   }
 
-  /** Resolves when the loop has stopped (after the signal aborted). */
+  /** Resolves when the loop has stopped (after the signal aborted) and the last token it took is saved. */
   async stopped (): Promise<void> {
     await this.#loop?.catch(() => undefined)
+    await this.#saving
   }
 
   async #run (deliver: (roomId: string, event: TimelineEvent) => void): Promise<void> {
@@ -106,7 +116,7 @@ export class Sync {
           for (const event of joined.timeline?.events ?? []) this.#take(roomId, event, deliver)
         }
         this.#since = batch.next_batch
-        if (tokenFile !== undefined) await writeAtomic(tokenFile, this.#since)
+        if (tokenFile !== undefined) this.#save(tokenFile, batch.next_batch)
       } catch (err) {
         if (signal.aborted) return
         // The homeserver is down or restarting: keep the token and try again.
@@ -114,6 +124,18 @@ export class Sync {
         await pause(RETRY_MS, undefined, { signal }).catch(() => undefined)
       }
     }
+  }
+
+  /** Saves `token` once what was delivered before it has been handled, after the saves before it. */
+  #save (tokenFile: string, token: string): void {
+    const handled = this.#options.handled?.() ?? Promise.resolve()
+    this.#saving = this.#saving.then(async () => {
+      await handled
+      await writeAtomic(tokenFile, token)
+    }).catch((err: unknown) => {
+      // The next batch's save tries again; meanwhile a restart resumes from an older token and is handed some events twice.
+      this.#options.logger.warn('could not save the matrix sync token', { file: tokenFile, error: (err as Error).message })
+    })
   }
 
   #take (roomId: string, event: TimelineEvent, deliver: (roomId: string, event: TimelineEvent) => void): void {

@@ -1,0 +1,92 @@
+import { appendFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { readIfExists, writeAtomic } from '../core/files.ts'
+import type { Logger } from '../core/logger.ts'
+import { ReplicaBlock } from '../transport/index.ts'
+
+/** The file a replica keeps its waiting blocks in, beside its copy. */
+export const WAITING_FILE = 'waiting.jsonl'
+
+/** Lines kept beyond twice the blocks still waiting before the file is written anew. */
+const SLACK_LINES = 64
+
+/** A line: a block that began to wait, or the id of one that no longer does (kept or refused). */
+const Line = z.union([ReplicaBlock, z.object({ gone: z.string() }).strict()])
+
+/**
+ * A replica's blocks that wait for their parents, kept on disk so that a copy restarted before
+ * a parent comes still holds them: the bus resumes after them (the Matrix sync token), and a
+ * block taken again later, when one approving it has it asked for, lands at another place in
+ * this copy's order than in the others'. One JSON line per block that begins to wait, and one
+ * naming each that stops (so a block refused while it waited is not taken back); the file is
+ * written anew once nothing waits or most of its lines are of blocks that no longer do. Appends
+ * survive the process being killed; the file is a copy's own memory, and what it gives back is
+ * checked again as any block.
+ */
+export class WaitingFile {
+  readonly #path: string
+  #lines: number
+
+  private constructor (path: string, lines: number) {
+    this.#path = path
+    this.#lines = lines
+  }
+
+  /**
+   * Opens `dir`'s file for a copy that writes it, with the blocks still waiting in it, in the
+   * order they began to (a line that is neither is logged and left out).
+   */
+  static async open (dir: string, logger: Logger): Promise<{ file: WaitingFile, blocks: ReplicaBlock[] }> {
+    const path = join(dir, WAITING_FILE)
+    const text = (await readIfExists(path))?.toString('utf8') ?? ''
+    const lines = text.split('\n').filter(line => line.length > 0)
+    const waiting = new Map<string, ReplicaBlock>()
+    for (const line of lines) {
+      const parsed = Line.safeParse(parseJson(line))
+      if (!parsed.success) logger.warn('left out a line of the waiting blocks that is neither a block nor a block gone', { file: path })
+      else if ('gone' in parsed.data) waiting.delete(parsed.data.gone)
+      else waiting.set(parsed.data.id, parsed.data)
+    }
+    const blocks = [...waiting.values()]
+    // A line a crash cut short would swallow the next one appended after it.
+    if (text.length > 0 && !text.endsWith('\n')) {
+      await writeAtomic(path, blocks.map(line => JSON.stringify(line) + '\n').join(''))
+      return { file: new WaitingFile(path, blocks.length), blocks }
+    }
+    return { file: new WaitingFile(path, lines.length), blocks }
+  }
+
+  /** Notes a block that begins to wait. */
+  async add (block: ReplicaBlock): Promise<void> {
+    await this.#append([block])
+  }
+
+  /**
+   * Notes the blocks that stopped waiting (`gone`); writes the file anew, with `waiting()`, once
+   * nothing waits (`count` 0) or most of its lines are of blocks that no longer wait.
+   */
+  async settle (gone: readonly string[], count: number, waiting: () => ReplicaBlock[]): Promise<void> {
+    const lines = this.#lines + gone.length
+    if (lines === 0) return
+    if (count === 0 || lines > 2 * count + SLACK_LINES) {
+      await writeAtomic(this.#path, waiting().map(line => JSON.stringify(line) + '\n').join(''))
+      this.#lines = count
+      return
+    }
+    if (gone.length > 0) await this.#append(gone.map(id => ({ gone: id })))
+  }
+
+  async #append (lines: ReadonlyArray<z.infer<typeof Line>>): Promise<void> {
+    await appendFile(this.#path, lines.map(line => JSON.stringify(line) + '\n').join(''))
+    this.#lines += lines.length
+  }
+}
+
+function parseJson (line: string): unknown {
+  try {
+    return JSON.parse(line)
+  } catch {
+    return undefined
+  }
+}
