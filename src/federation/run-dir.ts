@@ -138,13 +138,15 @@ function freshMarker (owner: DirOwner): Marker {
 
 /**
  * The files at the top of `dir` the marker does not name as they are: changed since they were
- * written, or never written by the owner; not those it does not note (`unnoted`). None for a
- * marker from before markers named files.
+ * written, or never written by the owner; not those it does not note (`unnoted`), but a run's
+ * config.json, which the marker notes apart, as the run began (markRunConfig): changed since,
+ * it holds someone's edits. None for a marker from before markers named files.
  */
 async function changedFiles (dir: string, entries: readonly string[], owner: DirOwner, marker: Marker): Promise<string[]> {
   const { files } = marker
   if (files === undefined) return []
   const changed: string[] = []
+  if (owner.kind === 'run' && marker.config !== undefined && entries.includes('config.json') && marker.config !== await configHash(dir)) changed.push('config.json')
   for (const entry of entries) {
     if (owner.unnoted.includes(entry) || !(await lstat(join(dir, entry))).isFile()) continue
     if (files[entry] !== sha256Hex(await readFile(join(dir, entry)))) changed.push(entry)

@@ -35,10 +35,11 @@ describe('the run directory: --force replaces only what a Conclave run made', ()
 
   // Found red-teaming: --force went by names at the top of the directory, so a file of the
   // user's named like one a run writes there (their own report.md) was removed with the run.
-  it('refuses with --force a run directory whose report someone rewrote, and keeps it; replaces the run once it is moved away', async () => {
+  // And config.json, which each run writes anew, went by name: someone's edits to it were removed.
+  it('refuses with --force a run directory whose report or config someone rewrote, and keeps it; replaces the run once it is moved away', async () => {
     const out = await tempDir()
     await runFederation(tiny, { out })
-    for (const file of ['report.md', 'votes.svg', 'manifest.json']) {
+    for (const file of ['report.md', 'votes.svg', 'manifest.json', 'config.json']) {
       const theirs = await readFile(join(out, file))
       await writeFile(join(out, file), 'my notes')
       const before = await tree(out)
