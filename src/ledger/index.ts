@@ -54,6 +54,12 @@ export interface GetOptions extends AbortOptions {
    * made-up blocks cannot crowd out another's.
    */
   signer?: string
+  /**
+   * The record the caller expects the block to anchor (its announcement's): a replica that
+   * holds that record under another block, kept or waiting, does not wait for this one, so
+   * whoever re-announces a member's record under made-up ids takes none of its asks.
+   */
+  record?: string
 }
 
 /**

@@ -53,6 +53,12 @@ describe('a participant waiting for a block', () => {
       const mine_ = await participant.publishRecord(proposal('2'))
       await participant.idle()
       expect(applied).toEqual([charter, mine_])
+      // Anyone may re-announce a record it saw go by, under a made-up block: my copy holds it
+      // under its own, so it is refused at once, not waited for on my share of asks.
+      const madeUp = 'e'.repeat(64)
+      const refusedAgain = new Promise<string>(resolve => { participant.on('conclave:record:rejected', e => { if (e.block === madeUp) resolve(e.error.name) }) })
+      await bus.publish(room, { kind: 'record', block: madeUp, jwt: (await ledger.get(mine_))?.record ?? '' })
+      expect(await refusedAgain).toBe('NotAnchoredError')
 
       await bus.publish(room, { kind: 'block', block: { id, parents: [charter], record: jwt, time, pow } })
       await new Promise<void>(resolve => { participant.on('conclave:record:applied', e => { if (e.block === id) resolve() }) })

@@ -328,7 +328,12 @@ describe('replicas fetch parents they lack from each other', () => {
 
   // Found red-teaming: every waited-for block was asked for on one shared share, so ten
   // announcements of made-up block ids an interval kept the member from asking for the one it needed.
-  it('asks for a waited-for block on behalf of the signer it is waited for: a member waiting on ten made-up ids an interval does not starve it', async () => {
+  // Found red-teaming: a stranger re-announcing records of the member's it saw go by, under
+  // made-up block ids, had them waited for on the member's share, as its own genuine gap was.
+  it.each([
+    ['a member waiting on ten made-up ids an interval', false],
+    ['anyone re-announcing ten of the member\'s records this copy holds under made-up ids an interval', true]
+  ])('asks for a waited-for block on behalf of the signer it is waited for: %s does not starve it', async (_attack, rewrapped) => {
     const bus = createLocalBus()
     let now = 1_800_000_000
     const ahead = await copyOn(bus, () => now)
@@ -340,10 +345,12 @@ describe('replicas fetch parents they lack from each other', () => {
       await publish(bus, await forge(await sign(1, now + 60), [genesis.id], { time: now + 60 }))
       const last = await ahead.append(await sign(2, now))
       expect(await behind.get(last.id, { wait: false })).toBeUndefined()
-      // A hostile member announces records of its own under block ids nobody holds.
+      // A hostile member announces records of its own under block ids nobody holds, or anyone
+      // announces the member's records this copy holds (its participant waits on the record's signer's behalf).
+      const fake = rewrapped ? { signer: who.did, record: genesis.record } : { signer: 'hostile' }
       const fakes = (async () => {
         while (!stop) {
-          for (let i = 0; i < 10; i++) void behind.get(randomBytes(32).toString('hex'), { signer: 'hostile' })
+          for (let i = 0; i < 10; i++) void behind.get(randomBytes(32).toString('hex'), fake)
           await new Promise(resolve => setTimeout(resolve, 50))
         }
       })()

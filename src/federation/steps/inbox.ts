@@ -52,10 +52,11 @@ export async function receive (ctx: InboxContext, { block: blockId, jwt, defer, 
     block = await ctx.timer.time('fetchVerify', () => ctx.ledger.get(blockId, { ...options, wait: false }))
     if (block === undefined && defer !== undefined) {
       // Only a member's signed record is waited for, on its signer's behalf: a replica asks the
-      // room for the block on that signer's share (ledger/gaps.ts).
+      // room for the block on that signer's share (ledger/gaps.ts), unless it holds the record
+      // under another block (anyone may re-announce a record it saw go by).
       const signer = verifiedSigner(jwt, ctx.state.charter === undefined ? undefined : ctx.state.members)
       // The lookup on the second try reports whatever made the wait fail.
-      defer(ctx.ledger.get(blockId, { ...options, signer }).catch(() => undefined))
+      defer(ctx.ledger.get(blockId, { ...options, signer, record: jwt }).catch(() => undefined))
       return
     }
     if (block?.record !== jwt) throw new NotAnchoredError(`announced record is not what block ${blockId} anchors`)
