@@ -272,15 +272,53 @@ class Replica implements Ledger {
 
   /**
    * Takes back the blocks that waited for parents when this copy last stopped (WaitingFile), in
-   * the order they began to wait, before anything new arrives. Checked again, but not for their
-   * time: that was judged as they arrived, and judged now a block the other copies hold waiting
-   * could be refused here.
+   * the order they began to wait, before anything new arrives. Checked again, but for their time
+   * only against the charter: the rest was judged as they arrived, and judged now a block the
+   * other copies hold waiting could be refused here. A copy killed while it kept a block and
+   * the blocks that waited for it (#keepWithDescendants) kept some of them: the others are kept
+   * now, in the order that would have kept them.
    */
   async restore (blocks: readonly ReplicaBlock[]): Promise<void> {
     await this.#ingest.run(async () => {
+      const kept = blocks.flatMap(b => this.#held.get(b.id) ?? [])
+      // The block whose keeping was cut short: the one written right before the first of them, or the newest.
+      const from = kept.length > 0 ? Math.min(...kept.map(b => b.seq)) - 1 : this.#held.blocks.length - 1
       for (const block of blocks) await this.#receive(block, undefined, true)
+      const root = this.#held.blocks[from]
+      if (root !== undefined) await this.#resumeKeeping(root, blocks)
+      // Waiting blocks whose parents are all held, which the cut-short keeping did not reach (none, unless the file was damaged).
+      for (const [id, orphan] of [...this.#pending]) {
+        if (this.#pending.has(id) && orphan.block.parents.every(p => this.#held.has(p))) await this.#keepWithDescendants(this.#release(id) ?? orphan)
+      }
       await this.#tidy()
     })
+  }
+
+  /**
+   * Keeps the blocks of `waited` (the file's, in the order they began to wait) that
+   * #keepWithDescendants(root) would have, in its order (breadth first, each once all its
+   * parents are held), going through those it kept before it was cut short.
+   */
+  async #resumeKeeping (root: Block, waited: readonly ReplicaBlock[]): Promise<void> {
+    const children = new Map<string, ReplicaBlock[]>()
+    for (const block of waited) {
+      for (const parent of block.parents) children.set(parent, [...children.get(parent) ?? [], block])
+    }
+    // Held as the keeping went: before it began (up to the root), or kept by it since.
+    const done = new Set<string>()
+    const heldThen = (id: string): boolean => done.has(id) || (this.#held.get(id)?.seq ?? Infinity) <= root.seq
+    const queued = new Set<string>([root.id])
+    const ready: Array<{ id: string, orphan?: Orphan }> = [{ id: root.id }]
+    for (let next = ready.shift(); next !== undefined; next = ready.shift()) {
+      if (next.orphan !== undefined && !await this.#keep(next.orphan)) continue
+      done.add(next.id)
+      for (const child of children.get(next.id) ?? []) {
+        if (queued.has(child.id) || !child.parents.every(heldThen)) continue
+        queued.add(child.id)
+        const orphan = this.#held.has(child.id) ? undefined : this.#release(child.id)
+        if (this.#held.has(child.id) || orphan !== undefined) ready.push({ id: child.id, orphan })
+      }
+    }
   }
 
   async append (jwt: string, options: AppendOptions = {}): Promise<Block> {
@@ -382,7 +420,8 @@ class Replica implements Ledger {
     if (new Set(b.parents).size !== b.parents.length) { this.#refuse(b.id, new LedgerCorruptError(`block ${b.id} names the same parent twice`)); return }
     // Who the record says signed it, unverified: enough to refuse what verifying would refuse too.
     const { issuer, record, issuedAt } = peekRecord(b.record)
-    const implausible = restored ? undefined : this.#timeFault(b, issuer, at)
+    const early = restored ? this.#beforeCharter(b.time) : undefined
+    const implausible = restored ? (early === undefined ? undefined : { fault: early, ahead: false }) : this.#timeFault(b, issuer, at)
     // Dated ahead is "not yet": whoever waits for the block, and the blocks waiting for it, go on
     // waiting, and it is asked for again (gaps.ts). Dated back is for good.
     if (implausible !== undefined) { this.#refuse(b.id, new ImplausibleBlockTimeError(`block ${b.id} is dated ${implausible.fault}`), !implausible.ahead); return }
@@ -429,7 +468,8 @@ class Replica implements Ledger {
       this.#refuse(b.id, err instanceof ConclaveError ? err : new LedgerCorruptError(`block ${b.id}: its record does not verify`, { cause: err }))
       return
     }
-    if (missing.length === 0) return this.#keepWithDescendants({ block: b, signer: issuer })
+    // Taken back with its parents held, it waits to be kept in its place (restore).
+    if (missing.length === 0 && !restored) return this.#keepWithDescendants({ block: b, signer: issuer })
     this.#pending.set(b.id, { block: b, signer: issuer, ...(skewed ? { skewed: true } : {}) })
     this.#waiting.set(issuer, (this.#waiting.get(issuer) ?? 0) + 1)
     this.#waitingRecords.set(b.record, b.id)
