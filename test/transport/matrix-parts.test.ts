@@ -295,4 +295,43 @@ describe('the Matrix /sync loop', () => {
     await sync.stopped()
     expect(await readFile(tokenFile, 'utf8')).toBe('t1')
   })
+
+  // Found red-teaming: the token moved on a batch at a time, so a process killed in the middle of
+  // one was handed all of it again, and a block its copy had refused was judged again against
+  // the blocks that came after it, and kept.
+  it('hands over again, after a kill in the middle of a batch, only the events not yet handled', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-sync-'))
+    const tokenFile = join(dir, 'sync-token')
+    await writeFile(tokenFile, 't0')
+    const event = (n: number): { type: string, event_id: string, sender: string, content: unknown } => ({ type: 'm.room.message', event_id: `$${n}`, sender: '@b:localhost', content: {} })
+    const client = {
+      http: {
+        authedRequest: async (_method: string, path: string, query?: { since?: string }) => {
+          if (path === '/joined_rooms') return { joined_rooms: ['!room'] }
+          if (query?.since === 't0') return { next_batch: 't1', rooms: { join: { '!room': { timeline: { events: [event(1), event(2), event(3)] } } } } }
+          await new Promise(resolve => setTimeout(resolve, 20))
+          return { next_batch: query?.since }
+        }
+      }
+    } as unknown as MatrixClient
+    // The first run handles $1, then is killed while it handles $2.
+    const gates = [Promise.resolve(), new Promise<void>(() => {})]
+    const first: string[] = []
+    const killing = new AbortController()
+    const killed = await Sync.open(client, { userId: '@a:localhost', tokenFile, handled: async () => gates[Math.min(first.length, 2) - 1], pollMs: 10, logger: silentLogger, signal: killing.signal })
+    killed.start((_room, e) => { first.push(e.event_id) })
+    await new Promise(resolve => setTimeout(resolve, 200))
+    killing.abort()
+    expect(first).toEqual(['$1', '$2', '$3'])
+    expect(await readFile(tokenFile, 'utf8')).toBe('t0')
+    const again: string[] = []
+    const closing = new AbortController()
+    const restarted = await Sync.open(client, { userId: '@a:localhost', tokenFile, pollMs: 10, logger: silentLogger, signal: closing.signal })
+    restarted.start((_room, e) => { again.push(e.event_id) })
+    await new Promise(resolve => setTimeout(resolve, 200))
+    closing.abort()
+    await restarted.stopped()
+    expect(again).toEqual(['$2', '$3'])
+    expect(await readFile(tokenFile, 'utf8')).toBe('t1')
+  })
 })

@@ -1,4 +1,5 @@
 import { once } from 'node:events'
+import { appendFile, writeFile } from 'node:fs/promises'
 import { setTimeout as pause } from 'node:timers/promises'
 import { Method, type MatrixClient } from 'matrix-js-sdk'
 import { BoundedMap } from '../../core/bounded-map.ts'
@@ -24,13 +25,16 @@ const TIMELINE_FILTER = JSON.stringify({ room: { timeline: { limit: TIMELINE_LIM
 /** Event ids remembered to deliver each event once: far more than one /sync batch holds, which is where repeats come from. */
 const SEEN_KEPT = 10_000
 
+/** Beside the token file: the ids of the events handled since the token was saved, so a restart does not hand them over again. */
+const HANDLED_SUFFIX = '.handled'
+
 export interface SyncOptions {
   userId: string
-  /** Where the sync token is kept, so a restart resumes after the last event it saw. */
+  /** Where the sync token is kept, so a restart resumes after the last event it saw; beside it, `${tokenFile}.handled`. */
   tokenFile?: string
   /**
    * Resolves once what was delivered so far has been handled (subscribers.ts `handled`): a
-   * batch's token is saved only then. @default at once
+   * batch's token is saved only then, and each event noted handled only then. @default at once
    */
   handled?: () => Promise<void>
   /** Long-poll timeout of one /sync, in ms. */
@@ -43,9 +47,11 @@ export interface SyncOptions {
 /**
  * The /sync long-poll loop: new timeline events, in order, each once (deduplicated by event
  * id). A batch's sync token is saved once its events have been handled (`handled`), without
- * holding up the next /sync, so after a restart (of this process or of the homeserver) the
- * loop resumes where it stopped: nothing is lost, and what a killed process had not finished
- * with is handed over again. A room's
+ * holding up the next /sync, and each event of the batch is noted as handled meanwhile, so
+ * after a restart (of this process or of the homeserver) the loop resumes where it stopped:
+ * what a killed process had not finished with is handed over again, and only that (handled
+ * again, a block refused for good could be kept against later state). A message held for a
+ * kind nobody listens for yet counts as handled (subscribers.ts). A room's
  * history from before I joined is not mine to replay: in a room I join, events count from my
  * own join event; rooms joined before a restart count at once. Also tells when the events
  * this process sent have come back (`echoed`).
@@ -73,12 +79,18 @@ export class Sync {
   static async open (client: MatrixClient, options: SyncOptions): Promise<Sync> {
     const { signal, tokenFile } = options
     const saved = tokenFile === undefined ? undefined : (await readIfExists(tokenFile))?.toString('utf8').trim() || undefined
-    if (saved !== undefined) {
+    if (saved !== undefined && tokenFile !== undefined) {
       const joined = await request(() => client.http.authedRequest<{ joined_rooms: string[] }>(Method.Get, '/joined_rooms'), { signal })
-      return new Sync(client, options, saved, new Set(joined.joined_rooms))
+      const sync = new Sync(client, options, saved, new Set(joined.joined_rooms))
+      const handled = (await readIfExists(tokenFile + HANDLED_SUFFIX))?.toString('utf8').split('\n').filter(id => id.length > 0) ?? []
+      for (const id of handled) sync.#seen.set(id, '')
+      return sync
     }
     const first = await request(() => client.http.authedRequest<SyncResponse>(Method.Get, '/sync', { filter: JSON.stringify({ room: { timeline: { limit: 0 } } }), timeout: '0' }), { signal })
-    if (tokenFile !== undefined) await writeAtomic(tokenFile, first.next_batch)
+    if (tokenFile !== undefined) {
+      await writeAtomic(tokenFile, first.next_batch)
+      await writeFile(tokenFile + HANDLED_SUFFIX, '')
+    }
     return new Sync(client, options, first.next_batch, new Set())
   }
 
@@ -126,15 +138,28 @@ export class Sync {
     }
   }
 
-  /** Saves `token` once what was delivered before it has been handled, after the saves before it. */
+  /** Saves `token` once what was delivered before it has been handled, after the saves before it; the events noted handled are then behind it. */
   #save (tokenFile: string, token: string): void {
+    this.#afterHandled(async () => {
+      await writeAtomic(tokenFile, token)
+      await writeFile(tokenFile + HANDLED_SUFFIX, '')
+    }, 'could not save the matrix sync token')
+  }
+
+  /** Notes event `id` as handled once it is, so a restart before its batch's token is saved skips it. */
+  #handled (tokenFile: string, id: string): void {
+    this.#afterHandled(async () => { await appendFile(tokenFile + HANDLED_SUFFIX, id + '\n') }, 'could not note a matrix event as handled')
+  }
+
+  /** Runs `write` once what was delivered so far has been handled, after the writes before it. */
+  #afterHandled (write: () => Promise<void>, failure: string): void {
     const handled = this.#options.handled?.() ?? Promise.resolve()
     this.#saving = this.#saving.then(async () => {
       await handled
-      await writeAtomic(tokenFile, token)
+      await write()
     }).catch((err: unknown) => {
-      // The next batch's save tries again; meanwhile a restart resumes from an older token and is handed some events twice.
-      this.#options.logger.warn('could not save the matrix sync token', { file: tokenFile, error: (err as Error).message })
+      // A restart then resumes from an older token, or without this note, and is handed some events again.
+      this.#options.logger.warn(failure, { file: this.#options.tokenFile, error: (err as Error).message })
     })
   }
 
@@ -147,6 +172,7 @@ export class Sync {
       return
     }
     deliver(roomId, event)
+    if (this.#options.tokenFile !== undefined) this.#handled(this.#options.tokenFile, event.event_id)
   }
 
   #isMyJoin (event: TimelineEvent): boolean {
