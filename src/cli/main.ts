@@ -189,7 +189,7 @@ async function run (args: string[]): Promise<number> {
   process.stderr.write(`conclave run: ${config.agents} ${config.agent.driver === 'agents' ? `agents (model: ${config.agent.llm})` : 'participants on autopilot'}, ${config.rounds} rounds, seed ${config.seed}, quorum ${JSON.stringify(config.quorum)}${config.committee === undefined ? '' : ` within committees of ${config.committee}`} → ${out}\n`)
   const dashboard = values.dashboard ? await dashboardForRun(out, values.port) : undefined
   try {
-    const code = await runAndAudit(config, { out, shownOut: values.resume ?? values.out, force: values.force, resume: values.resume !== undefined, logger, verbose: values.verbose, driver, trainWorkers, phaseAttribution })
+    const code = await runAndAudit(config, { out, shownOut: values.resume ?? values.out, force: values.force, resume: values.resume !== undefined, configFile: values.config, logger, verbose: values.verbose, driver, trainWorkers, phaseAttribution })
     if (dashboard !== undefined) {
       process.stderr.write(`dashboard: still at ${dashboard.url} (Ctrl-C to stop)\n`)
       await untilStopped()
@@ -200,9 +200,9 @@ async function run (args: string[]): Promise<number> {
   }
 }
 
-async function runAndAudit (config: RunConfig, options: { out: string, shownOut: string, force: boolean, resume: boolean, logger: Logger, verbose: boolean, driver?: DriverFactory, trainWorkers: number, phaseAttribution: PhaseAttribution }): Promise<number> {
+async function runAndAudit (config: RunConfig, options: { out: string, shownOut: string, force: boolean, resume: boolean, configFile?: string, logger: Logger, verbose: boolean, driver?: DriverFactory, trainWorkers: number, phaseAttribution: PhaseAttribution }): Promise<number> {
   const { out } = options
-  const report = await runFederation(config, { out, force: options.force, resume: options.resume, logger: options.logger, onProgress: progress(options.verbose), driver: options.driver, trainWorkers: options.trainWorkers, phaseAttribution: options.phaseAttribution })
+  const report = await runFederation(config, { out, force: options.force, resume: options.resume, configFile: options.configFile, logger: options.logger, onProgress: progress(options.verbose), driver: options.driver, trainWorkers: options.trainWorkers, phaseAttribution: options.phaseAttribution })
   process.stdout.write(`\n${roundTable(report)}\n\nrejection rate ${(100 * report.rejectionRate).toFixed(1)}% · backend ${report.backend} · ${report.wallSeconds.toFixed(1)} s · model sha-256 ${report.modelHash}\n`)
 
   process.stderr.write('auditing the run directory…\n')

@@ -1,5 +1,5 @@
 import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { join, relative, sep } from 'node:path'
+import { join, relative, resolve, sep } from 'node:path'
 import { z } from 'zod'
 import { RunDirectoryError } from '../core/errors.ts'
 import { readIfExists, writeAtomic } from '../core/files.ts'
@@ -94,12 +94,12 @@ async function configHash (dir: string): Promise<string> {
  * that holds an earlier run is emptied of what that run wrote when `force` is given;
  * anything else in it is never touched: the run is refused and the error says what to do.
  */
-export async function prepareRunDir (dir: string, options: { force?: boolean } = {}): Promise<void> {
+export async function prepareRunDir (dir: string, options: { force?: boolean, configFile?: string } = {}): Promise<void> {
   await prepareOwnedDir(dir, RUN_OWNER, options)
 }
 
 /** prepareRunDir for any owner: a directory this owner did not mark is never written into. */
-export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { force?: boolean } = {}): Promise<void> {
+export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { force?: boolean, configFile?: string } = {}): Promise<void> {
   const entries = await entriesOf(dir)
   if (entries === undefined || entries.length === 0) {
     await mkdir(dir, { recursive: true })
@@ -117,9 +117,12 @@ export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { 
   }
   if (written.length > 0 && options.force !== true) throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}; pass --force to replace it, or choose another --out`)
   // Everything is looked at before anything is removed, so a refusal leaves the directory as it was.
-  const changed = await changedFiles(dir, written, owner, marker)
+  // The new run's settings were read from the earlier run's config.json (`--config DIR/config.json`): it writes them anew.
+  const rerun = options.configFile !== undefined && resolve(options.configFile) === resolve(dir, 'config.json')
+  const changed = await changedFiles(dir, written, owner, marker, rerun)
   if (changed.length > 0) {
-    throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}, and ${changed.map(e => `"${e}"`).join(', ')}, which it did not write as ${changed.length === 1 ? 'it is' : 'they are'} now (changed since, or put there; a ${owner.kind} killed as it wrote one leaves one too); move ${changed.length === 1 ? 'it' : 'them'} away, then ${owner.kind} again`)
+    const edited = changed.includes('config.json') ? ' (to run the settings of an edited config.json, pass it as --config)' : ''
+    throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}, and ${changed.map(e => `"${e}"`).join(', ')}, which it did not write as ${changed.length === 1 ? 'it is' : 'they are'} now (changed since, or put there; a ${owner.kind} killed as it wrote one leaves one too); move ${changed.length === 1 ? 'it' : 'them'} away, then ${owner.kind} again${edited}`)
   }
   const strays = (await Promise.all(written.map(async entry => strayPaths(dir, entry, owner)))).flat().sort()
   if (strays.length > 0) {
@@ -142,14 +145,15 @@ function freshMarker (owner: DirOwner): Marker {
  * config.json, which the marker notes apart, as the run began (markRunConfig): changed since,
  * it holds someone's edits. None for a marker from before markers named files.
  */
-async function changedFiles (dir: string, entries: readonly string[], owner: DirOwner, marker: Marker): Promise<string[]> {
+async function changedFiles (dir: string, entries: readonly string[], owner: DirOwner, marker: Marker, rerun: boolean): Promise<string[]> {
   const { files } = marker
   if (files === undefined) return []
   const changed: string[] = []
-  if (owner.kind === 'run' && marker.config !== undefined && entries.includes('config.json') && marker.config !== await configHash(dir)) changed.push('config.json')
   for (const entry of entries) {
-    if (owner.unnoted.includes(entry) || !(await lstat(join(dir, entry))).isFile()) continue
-    if (files[entry] !== sha256Hex(await readFile(join(dir, entry)))) changed.push(entry)
+    if (!(await lstat(join(dir, entry))).isFile()) continue
+    const config = owner.kind === 'run' && entry === 'config.json'
+    if (config ? rerun || marker.config === undefined : owner.unnoted.includes(entry)) continue
+    if ((config ? marker.config : files[entry]) !== sha256Hex(await readFile(join(dir, entry)))) changed.push(entry)
   }
   return changed.sort()
 }

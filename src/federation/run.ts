@@ -28,6 +28,8 @@ export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
   force?: boolean
   /** Continue the killed run in `out` from its ledger, to the same model a run that was never stopped ends with. */
   resume?: boolean
+  /** The file `config` was read from (`--config`): `out`'s own config.json, edited, is then this run's settings, and `force` takes it. */
+  configFile?: string
   logger?: Logger
   /** What decides for each participant (agents/ builds one per LangGraph agent). @default the autopilot */
   driver?: DriverFactory
@@ -46,7 +48,7 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
   if (options.resume === true) await assertResumable(options.out)
   else {
     await assertNotInUse(options.out)
-    await prepareRunDir(options.out, { force: options.force })
+    await prepareRunDir(options.out, { force: options.force, configFile: options.configFile })
   }
   const release = await lockRunDir(options.out)
   try {

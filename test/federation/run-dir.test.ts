@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/
 import { basename, dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { agentDriver } from '../../agents/index.ts'
+import { parseRunConfig, readConfigFile } from '../../src/federation/config.ts'
 import { readRunConfig, runFederation } from '../../src/federation/run.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
@@ -49,6 +50,24 @@ describe('the run directory: --force replaces only what a Conclave run made', ()
       await writeFile(join(out, file), theirs)
     }
     await runFederation(tiny, { out, force: true })
+  })
+
+  // Found red-teaming that: the settings of an edited config.json, given as --config, were refused
+  // (they are this run's, written anew), and a folder where config.json was gave EISDIR.
+  it('runs with --force the settings of an edited config.json given as --config, and refuses a folder where config.json was, naming it', async () => {
+    const out = await tempDir()
+    await runFederation(tiny, { out })
+    const path = join(out, 'config.json')
+    await writeFile(path, (await readFile(path, 'utf8')).replace(/"seed": \d+/, `"seed": ${tiny.seed + 1}`))
+    await expect(runFederation(tiny, { out, force: true })).rejects.toMatchObject({ ...refused, message: expect.stringContaining('pass it as --config') })
+    const report = await runFederation(parseRunConfig(await readConfigFile(path)), { out, force: true, configFile: path }) // as `--config DIR/config.json`
+    expect(report.seed).toBe(tiny.seed + 1)
+    expect(JSON.parse(await readFile(path, 'utf8')).seed).toBe(tiny.seed + 1)
+    await rm(path)
+    await mkdir(path)
+    await writeFile(join(path, 'mine.txt'), 'my notes')
+    await expect(runFederation(tiny, { out, force: true })).rejects.toMatchObject({ ...refused, message: expect.stringContaining('config.json') })
+    expect(await readdir(path)).toEqual(['mine.txt'])
   })
 
   it('takes with --force a run of an older Conclave, whose marker names no files, by names, and marks it anew: its next --force checks the report', async () => {
