@@ -56,8 +56,8 @@ export interface GetOptions extends AbortOptions {
   signer?: string
   /**
    * The record the caller expects the block to anchor (its announcement's): a replica that
-   * holds that record under another block, kept or waiting, does not wait for this one, so
-   * whoever re-announces a member's record under made-up ids takes none of its asks.
+   * keeps that record under another block does not wait for this one, so whoever re-announces
+   * a member's record under made-up ids takes none of its asks.
    */
   record?: string
 }

@@ -364,15 +364,10 @@ class Replica implements Ledger {
     await this.#ingest.run(async () => {})
     const known = this.#held.get(id)
     if (known !== undefined || options.wait === false || this.#bus === undefined || this.#closed) return known
-    if (options.record !== undefined && this.#anchorsElsewhere(options.record, id)) return undefined
+    // Kept under another block, it is not in this one; waiting under another, that one may be a re-wrap.
+    if (options.record !== undefined && this.#held.anchors(options.record)) return undefined
     const outcome = await this.#watch(id, options.signal, options.signer).arrival
     return outcome instanceof ConclaveError ? undefined : outcome
-  }
-
-  /** Whether this copy holds `record` under another block than `id`, kept or waiting for parents. */
-  #anchorsElsewhere (record: string, id: string): boolean {
-    const waiting = this.#waitingRecords.get(record)
-    return this.#held.anchors(record) || (waiting !== undefined && waiting !== id)
   }
 
   /** Over the blocks this copy holds (all of a held block's ancestors are held). */

@@ -59,6 +59,11 @@ describe('a participant waiting for a block', () => {
       const refusedAgain = new Promise<string>(resolve => { participant.on('conclave:record:rejected', e => { if (e.block === madeUp) resolve(e.error.name) }) })
       await bus.publish(room, { kind: 'record', block: madeUp, jwt: (await ledger.get(mine_))?.record ?? '' })
       expect(await refusedAgain).toBe('NotAnchoredError')
+      // Nor is a member's record of another federation (its key may be in several), which no copy of this one will hold.
+      const elsewhere = 'd'.repeat(64)
+      const refusedElsewhere = new Promise<string>(resolve => { participant.on('conclave:record:rejected', e => { if (e.block === elsewhere) resolve(e.error.name) }) })
+      await bus.publish(room, { kind: 'record', block: elsewhere, jwt: await peer.sign({ ...proposal('1'), federation: `${room}-other` }) })
+      expect(await refusedElsewhere).toBe('WrongFederationError')
 
       await bus.publish(room, { kind: 'block', block: { id, parents: [charter], record: jwt, time, pow } })
       await new Promise<void>(resolve => { participant.on('conclave:record:applied', e => { if (e.block === id) resolve() }) })

@@ -369,6 +369,31 @@ describe('replicas fetch parents they lack from each other', () => {
     }
   })
 
+  // Found red-teaming the first version, which also took a record waiting under another block
+  // as held: a stranger's re-wrap of a record, waiting in a copy that refused the record's own
+  // block as dated ahead, then had that block's announcement refused, and never asked for.
+  it('still asks for an announced record\'s block that it refused as dated ahead while a stranger\'s re-wrap of the record waits', async () => {
+    const bus = createLocalBus()
+    let now = 1_800_000_000
+    const ahead = await copyOn(bus, () => now)
+    const behind = await copyOn(bus, () => now - 1, { waitMs: 2000 })
+    try {
+      const genesis = await forge(await sign(0, now), [], { time: now })
+      await publish(bus, genesis)
+      const genuine = await forge(await sign(1, now + 60), [genesis.id], { time: now + 60 })
+      await publish(bus, genuine)
+      expect(await behind.get(genuine.id, { wait: false })).toBeUndefined()
+      await publish(bus, await forge(genuine.record, [randomBytes(32).toString('hex')], { time: now }))
+      const waited = behind.get(genuine.id, { signer: who.did, record: genuine.record })
+      now += 5
+      expect(await waited).toMatchObject({ id: genuine.id })
+    } finally {
+      await ahead.close()
+      await behind.close()
+      await bus.close()
+    }
+  })
+
   it('forgets a refused waiting block on every parent it waited for: a block then waited for is still asked for', async () => {
     const bus = createLocalBus()
     const seen = await tap(bus)

@@ -1,8 +1,9 @@
 import { ruleOf } from '../acceptance-terms.ts'
 import { termsFor, type StepContext } from '../context.ts'
-import { ConclaveError, NotAnchoredError } from '../../core/errors.ts'
-import { POLICY, type BlockId, type SignedRecord } from '../../core/records.ts'
-import { verifiedSigner } from '../../identity/index.ts'
+import { ConclaveError, NotAnchoredError, RecordTimeMismatchError, WrongFederationError } from '../../core/errors.ts'
+import { ANCHOR_SKEW_SECONDS } from '../../core/limits.ts'
+import { POLICY, type BlockId, type Charter, type SignedRecord } from '../../core/records.ts'
+import { peekRecord, verifiedSigner } from '../../identity/index.ts'
 import { forgedMeasurement } from '../attacks.ts'
 import { fetchModel } from '../content.ts'
 import type { StepOptions } from '../context.ts'
@@ -55,6 +56,8 @@ export async function receive (ctx: InboxContext, { block: blockId, jwt, defer, 
       // room for the block on that signer's share (ledger/gaps.ts), unless it holds the record
       // under another block (anyone may re-announce a record it saw go by).
       const signer = verifiedSigner(jwt, ctx.state.charter === undefined ? undefined : ctx.state.members)
+      const never = neverThisRun(ctx.state.charter, jwt)
+      if (never !== undefined) throw never
       // The lookup on the second try reports whatever made the wait fail.
       defer(ctx.ledger.get(blockId, { ...options, signer, record: jwt }).catch(() => undefined))
       return
@@ -67,6 +70,20 @@ export async function receive (ctx: InboxContext, { block: blockId, jwt, defer, 
   if (block.seq <= ctx.held.handled) return // handled in the ledger's order already
   await inLedgerOrder(ctx, { before: block.seq, later }, options)
   await handle(ctx, block, { later }, options)
+}
+
+/**
+ * Why a member's record can never be anchored in this run, or undefined: it is another
+ * federation's, or signed so long before the charter that no block of this run may carry it
+ * (none is dated before the charter's, and each within ANCHOR_SKEW_SECONDS of its record). No
+ * copy will ever hold its block, so it is not waited for on its signer's share of asks.
+ */
+function neverThisRun (charter: SignedRecord<Charter> | undefined, jwt: string): ConclaveError | undefined {
+  if (charter === undefined) return undefined
+  const { record, issuedAt } = peekRecord(jwt)
+  if (record?.federation !== charter.record.federation) return new WrongFederationError(`announced record is of federation ${record?.federation ?? '?'}, not ${charter.record.federation}`)
+  if (issuedAt !== null && issuedAt < charter.issuedAt - 2 * ANCHOR_SKEW_SECONDS) return new RecordTimeMismatchError(`announced record was signed ${charter.issuedAt - issuedAt} s before the charter`)
+  return undefined
 }
 
 /** Handles the blocks of my ledger I have not handled, in its order, up to (not including) position `before`, or all. */
