@@ -334,4 +334,43 @@ describe('the Matrix /sync loop', () => {
     expect(again).toEqual(['$2', '$3'])
     expect(await readFile(tokenFile, 'utf8')).toBe('t1')
   })
+
+  // Found red-teaming that: the events before my join in the batch I joined a room in were not
+  // noted, so a restart (which counts a joined room at once) handed over that history.
+  it('does not hand over, after a kill in the middle of the batch I joined a room in, the room\'s events from before my join', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-sync-'))
+    const tokenFile = join(dir, 'sync-token')
+    await writeFile(tokenFile, 't0')
+    const join_ = { type: 'm.room.member', event_id: '$join', sender: '@a:localhost', state_key: '@a:localhost', content: { membership: 'join' } }
+    let joined = false
+    const client = {
+      http: {
+        authedRequest: async (_method: string, path: string, query?: { since?: string }) => {
+          if (path === '/joined_rooms') return { joined_rooms: joined ? ['!room'] : [] }
+          if (query?.since === 't0') {
+            joined = true
+            return { next_batch: 't1', rooms: { join: { '!room': { timeline: { events: [{ type: 'm.room.message', event_id: '$1', sender: '@b:localhost', content: {} }, join_, { type: 'm.room.message', event_id: '$2', sender: '@b:localhost', content: {} }], limited: true } } } } }
+          }
+          await new Promise(resolve => setTimeout(resolve, 20))
+          return { next_batch: query?.since }
+        }
+      }
+    } as unknown as MatrixClient
+    // Killed while it handles $2, the first event after my join.
+    const first: string[] = []
+    const killing = new AbortController()
+    const killed = await Sync.open(client, { userId: '@a:localhost', tokenFile, handled: async () => first.length === 0 ? undefined : new Promise<void>(() => {}), pollMs: 10, logger: silentLogger, signal: killing.signal })
+    killed.start((_room, e) => { first.push(e.event_id) })
+    await new Promise(resolve => setTimeout(resolve, 200))
+    killing.abort()
+    expect(first).toEqual(['$2'])
+    const again: string[] = []
+    const closing = new AbortController()
+    const restarted = await Sync.open(client, { userId: '@a:localhost', tokenFile, pollMs: 10, logger: silentLogger, signal: closing.signal })
+    restarted.start((_room, e) => { again.push(e.event_id) })
+    await new Promise(resolve => setTimeout(resolve, 200))
+    closing.abort()
+    await restarted.stopped()
+    expect(again).toEqual(['$2'])
+  })
 })

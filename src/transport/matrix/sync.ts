@@ -167,11 +167,9 @@ export class Sync {
     if (this.#seen.has(event.event_id)) return
     this.#seen.set(event.event_id, roomId)
     if (this.#outstanding.delete(event.event_id)) this.#echoes.dispatchEvent(new Event('echo'))
-    if (!this.#live.has(roomId)) {
-      if (this.#isMyJoin(event)) this.#live.add(roomId)
-      return
-    }
-    deliver(roomId, event)
+    if (this.#live.has(roomId)) deliver(roomId, event)
+    else if (this.#isMyJoin(event)) this.#live.add(roomId)
+    // Also one not mine to deliver (before my join): a restart mid-batch counts the room at once, and would hand it over.
     if (this.#options.tokenFile !== undefined) this.#handled(this.#options.tokenFile, event.event_id)
   }
 
