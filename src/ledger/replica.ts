@@ -284,8 +284,16 @@ class Replica implements Ledger {
       // The block whose keeping was cut short: the one written right before the first of them, or the newest.
       const from = kept.length > 0 ? Math.min(...kept.map(b => b.seq)) - 1 : this.#held.blocks.length - 1
       for (const block of blocks) await this.#receive(block, undefined, true)
+      // Refused as it was taken back: the blocks taken back after it that wait for it go with it, as they did on copies that ran on.
+      for (const { id } of blocks) {
+        if (!this.#held.has(id) && !this.#pending.has(id)) this.#refuseWaitingOn(id)
+      }
       const root = this.#held.blocks[from]
       if (root !== undefined) await this.#resumeKeeping(root, blocks)
+      // The file hears of every block of it that no longer waits, kept before the kill or refused now.
+      for (const { id } of blocks) {
+        if (!this.#pending.has(id)) this.#stopped.push(id)
+      }
       // Waiting blocks whose parents are all held, which the cut-short keeping did not reach (none, unless the file was damaged).
       for (const [id, orphan] of [...this.#pending]) {
         if (this.#pending.has(id) && orphan.block.parents.every(p => this.#held.has(p))) await this.#keepWithDescendants(this.#release(id) ?? orphan)
@@ -670,18 +678,26 @@ class Replica implements Ledger {
    * kept; one that is not the block its id names) only the log hears of it.
    */
   #refuse (id: string | undefined, error: ConclaveError, tellWaiting = true): false {
-    const refused: Array<[string | undefined, ConclaveError]> = [[id, error]]
-    for (let next = refused.shift(); next !== undefined; next = refused.shift()) {
-      const [blockId, reason] = next
-      this.#logger.warn('replica refused a block', { id: blockId, error: reason.name, reason: reason.message })
-      if (blockId === undefined || !tellWaiting) continue
-      this.#settle(blockId, reason)
-      for (const child of this.#orphans.get(blockId) ?? []) {
-        if (this.#release(child) !== undefined) refused.push([child, new LedgerCorruptError(`block ${child} approves block ${blockId}, which this replica refused`)])
-      }
-      this.#orphans.delete(blockId)
-    }
+    this.#logger.warn('replica refused a block', { id, error: error.name, reason: error.message })
+    if (id === undefined || !tellWaiting) return false
+    this.#settle(id, error)
+    this.#refuseWaitingOn(id)
     return false
+  }
+
+  /** Refuses the blocks waiting for refused block `id`, and theirs in turn. */
+  #refuseWaitingOn (id: string): void {
+    const refused = [id]
+    for (let parent = refused.shift(); parent !== undefined; parent = refused.shift()) {
+      for (const child of this.#orphans.get(parent) ?? []) {
+        if (this.#release(child) === undefined) continue
+        const reason = new LedgerCorruptError(`block ${child} approves block ${parent}, which this replica refused`)
+        this.#logger.warn('replica refused a block', { id: child, error: reason.name, reason: reason.message })
+        this.#settle(child, reason)
+        refused.push(child)
+      }
+      this.#orphans.delete(parent)
+    }
   }
 
   /** Resolves with the block once `id` is ingested, the error if it is refused, or undefined after `waitMs`. */

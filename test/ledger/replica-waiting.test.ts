@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { silentLogger, type Logger } from '../../src/core/logger.ts'
+import type { Logger } from '../../src/core/logger.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import type { Ledger } from '../../src/ledger/index.ts'
-import { MAX_ORPHANS_PER_SENDER, openReplica, REPLICA_FILE, type ReplicaOptions } from '../../src/ledger/replica.ts'
-import { WAITING_FILE, WaitingFile } from '../../src/ledger/waiting.ts'
+import { MAX_ORPHANS_PER_SENDER, openReplica, type ReplicaOptions } from '../../src/ledger/replica.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import type { Bus, ReplicaBlock } from '../../src/transport/index.ts'
 import { all, charterOf, eventually, forge, refusals, vote } from './helpers.ts'
@@ -207,142 +206,5 @@ describe('replica blocks that may not wait for parents on their own', () => {
       expect(refused.get('DuplicateRecordError')).toBe(8)
       expect(await honestRoom(bus, ledger, refused)).toBe(MAX_ORPHANS_PER_SENDER)
     } finally { await close() }
-  })
-})
-
-describe('a copy restarted while blocks wait for their parents', () => {
-  // Waiting blocks lived in memory only: a copy restarted between a block and its parent lost the
-  // block (the Matrix bus resumes after it), and took it later, when a block approving it had it
-  // asked for, at another place in its order than the other copies.
-  it('keeps what waited: once the parent comes, the block is kept right after it, where a copy that ran on keeps it', async () => {
-    const logger = refusals()
-    const bus = createLocalBus()
-    const dir = await mkdtemp(join(tmpdir(), 'conclave-waiting-'))
-    let restarted = await copyOn(bus, logger, { dir })
-    const ranOn = await copyOn(bus, logger)
-    try {
-      const genesis = await forge(await founder.sign(charter))
-      await publish(bus, genesis)
-      const parent = await forge(await honest.sign(vote(1)), [genesis.id])
-      const child = await forge(await honest.sign(vote(2)), [parent.id])
-      await publish(bus, child)
-      // One more waits, and is refused with its parent, a stranger's: it is not taken back.
-      const strangers = await forge(await createIdentity(randomSecretKey()).sign(vote(5)), [genesis.id])
-      await publish(bus, await forge(await honest.sign(vote(6)), [strangers.id]))
-      await publish(bus, strangers)
-      expect(await restarted.get(child.id, { wait: false })).toBeUndefined()
-      await restarted.close()
-      expect((await WaitingFile.open(dir, silentLogger)).blocks).toEqual([child])
-      // Its copy, opened read-only as an audit opens it, neither holds nor rewrites what waits.
-      const audit = await openReplica({ dir })
-      expect((await all(audit)).map(b => b.id)).toEqual([genesis.id])
-      await audit.close()
-      restarted = await copyOn(bus, logger, { dir })
-      const later = await forge(await hostile.sign(vote(3)), [genesis.id])
-      await publish(bus, later)
-      await publish(bus, parent)
-      const next = await forge(await hostile.sign(vote(4)), [later.id])
-      await publish(bus, next)
-      expect(await restarted.get(next.id)).toBeDefined()
-      const order = async (ledger: Ledger): Promise<string[]> => (await all(ledger)).map(b => b.id)
-      expect(await order(restarted)).toEqual([genesis.id, later.id, parent.id, child.id, next.id])
-      expect(await order(restarted)).toEqual(await order(ranOn))
-      // Nothing waits any more, and the file says so.
-      expect(await readFile(join(dir, WAITING_FILE), 'utf8')).toBe('')
-    } finally {
-      await restarted.close()
-      await ranOn.close()
-      await bus.close()
-    }
-  })
-
-  it('acks each block to the bus only once it is kept or noted as waiting, so a bus resuming after a restart resumes before it', async () => {
-    const local = createLocalBus()
-    const acked: Array<Promise<unknown>> = []
-    const bus: Bus = { ...local, subscribe: async (room, handler, options) => local.subscribe(room, async (m, d) => handler(m, { ...d, ack: work => { acked.push(work) } }), options) }
-    const dir = await mkdtemp(join(tmpdir(), 'conclave-waiting-'))
-    const ledger = await copyOn(bus, refusals(), { dir })
-    try {
-      const genesis = await forge(await founder.sign(charter))
-      const child = await forge(await honest.sign(vote(1)), [made()])
-      for (const block of [genesis, child]) await local.publish(ROOM, { kind: 'block', block })
-      expect(await eventually(async () => acked.length === 2)).toBe(true)
-      await Promise.all(acked)
-      expect(await ledger.get(genesis.id, { wait: false })).toBeDefined()
-      expect((await readFile(join(dir, WAITING_FILE), 'utf8')).trim()).toBe(JSON.stringify(child))
-    } finally {
-      await ledger.close()
-      await local.close()
-    }
-  })
-
-  // Found red-teaming: a copy killed while it kept a parent and the blocks that waited for it
-  // (one line at a time, breadth first; the file hears they stopped waiting only after) took the
-  // rest back in the order they began to wait, each kept at once if its parents were held.
-  it.each([0, 1, 2])('killed while it kept a parent and the blocks waiting for it (%i of them kept), keeps the rest where the copies that ran on do', async (keptBeforeKill) => {
-    const bus = createLocalBus()
-    const dir = await mkdtemp(join(tmpdir(), 'conclave-waiting-'))
-    let killed = await copyOn(bus, refusals(), { dir, askMs: 60_000 })
-    const ranOn = await copyOn(bus, refusals(), { askMs: 60_000 })
-    const order = async (ledger: Ledger): Promise<string[]> => (await all(ledger)).map(b => b.id)
-    try {
-      const genesis = await forge(await founder.sign(charter))
-      await publish(bus, genesis)
-      const parent = await forge(await founder.sign(vote(1)), [genesis.id])
-      const [c1, c2] = [await forge(await honest.sign(vote(2)), [parent.id]), await forge(await hostile.sign(vote(3)), [parent.id])]
-      const g = await forge(await honest.sign(vote(4)), [c1.id])
-      for (const block of [g, c1, c2]) await publish(bus, block)
-      const waitingFile = async (): Promise<string> => readFile(join(dir, WAITING_FILE), 'utf8').catch(() => '')
-      expect(await eventually(async () => (await waitingFile()).trim().split('\n').length === 3)).toBe(true)
-      const waiting = await waitingFile()
-      await publish(bus, parent)
-      expect(await eventually(async () => (await order(killed)).length === 5 && (await order(ranOn)).length === 5)).toBe(true)
-      expect(await order(ranOn)).toEqual([genesis, parent, c1, c2, g].map(b => b.id))
-      await killed.close()
-      // What a kill leaves: the copy's file up to the parent and `keptBeforeKill` of the blocks after it, the waiting file not yet told.
-      const lines = (await readFile(join(dir, REPLICA_FILE), 'utf8')).split('\n')
-      await writeFile(join(dir, REPLICA_FILE), lines.slice(0, 3 + keptBeforeKill).join('\n') + '\n')
-      await writeFile(join(dir, WAITING_FILE), waiting)
-      killed = await copyOn(bus, refusals(), { dir, askMs: 60_000 })
-      expect(await order(killed)).toEqual(await order(ranOn))
-    } finally {
-      await killed.close()
-      await ranOn.close()
-      await bus.close()
-    }
-  })
-
-  // Found red-teaming: taken back without its time judged, a block that waited before the charter
-  // came (refused then, but killed before the file heard) waited again, and had a block dated back
-  // past the lag bound that it approves kept by this copy alone (#awaitedByAnother).
-  it('refuses again a block taken back that is dated before the charter', async () => {
-    const bus = createLocalBus()
-    const dir = await mkdtemp(join(tmpdir(), 'conclave-waiting-'))
-    let killed = await copyOn(bus, refusals(), { dir, askMs: 60_000 })
-    const ranOn = await copyOn(bus, refusals(), { askMs: 60_000 })
-    const now = Math.floor(Date.now() / 1000)
-    const order = async (ledger: Ledger): Promise<string[]> => (await all(ledger)).map(b => b.id)
-    try {
-      const genesis = await forge(await founder.sign(charter, { now: now - 1000 }), [], { time: now - 1000 })
-      const latest = await forge(await founder.sign(vote(1)), [genesis.id], { time: now })
-      const back = await forge(await honest.sign(vote(2), { now: now - 400 }), [genesis.id], { time: now - 400 })
-      const early = await forge(await hostile.sign(vote(3), { now: now - 1100 }), [back.id], { time: now - 1100 })
-      await publish(bus, early)
-      await killed.get(early.id, { wait: false })
-      const waiting = await readFile(join(dir, WAITING_FILE), 'utf8')
-      await publish(bus, genesis)
-      await killed.get(genesis.id)
-      await killed.close()
-      await writeFile(join(dir, WAITING_FILE), waiting)
-      killed = await copyOn(bus, refusals(), { dir, askMs: 60_000 })
-      for (const block of [latest, back]) await publish(bus, block)
-      await killed.get(back.id, { wait: false })
-      expect(await order(killed)).toEqual([genesis.id, latest.id])
-      expect(await order(ranOn)).toEqual([genesis.id, latest.id])
-    } finally {
-      await killed.close()
-      await ranOn.close()
-      await bus.close()
-    }
   })
 })
