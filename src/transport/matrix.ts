@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { Method } from 'matrix-js-sdk'
-import { InvalidRecordError } from '../core/errors.ts'
+import { ConfigError, InvalidRecordError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { serverOf } from '../core/records.ts'
 import { BusMessage, RoomId, type Bus } from './index.ts'
@@ -68,6 +68,10 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   const pollMs = options.pollMs ?? 5000
   const client = matrixClient({ ...options, pollMs, logger })
   const closing = new AbortController()
+  // The bus is the token's account: another id here (another case, a delegated host) would never
+  // count its own join, so it would hear nothing, and would judge room times by the wrong server.
+  const { user_id: account } = await request(() => client.http.authedRequest<{ user_id: string }>(Method.Get, '/account/whoami'), { logger, signal: closing.signal })
+  if (account !== options.userId) throw new ConfigError(`the access token is ${account}'s, not ${options.userId}'s: set the bus's userId to ${account}`)
   const subscribers = new Subscribers()
   const sync = await Sync.open(client, { userId: options.userId, tokenFile: options.syncTokenFile, handled: async () => subscribers.handled(), pollMs, logger, signal: closing.signal })
   const server = serverOf(options.userId)

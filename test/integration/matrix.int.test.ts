@@ -134,6 +134,19 @@ describe('Matrix bus: rate limits', () => {
   }, 60_000)
 })
 
+describe('Matrix bus: whose account it is', () => {
+  // The bus is the access token's account: a userId written otherwise (another case, another
+  // member's id) once opened a bus that never counted its own join, so it heard nothing, and judged
+  // room times by the wrong server.
+  it('refuses a userId that is not the access token\'s account, naming the account', async () => {
+    const [alice, bob] = [await user(), await user()]
+    for (const userId of [alice.userId.toUpperCase().replace(':LOCALHOST', ':localhost'), bob.userId]) {
+      await expect(createMatrixBus({ baseUrl, userId, accessToken: alice.accessToken, pollMs: 500, room: open }))
+        .rejects.toThrow(`the access token is ${alice.userId}'s, not ${userId}'s`)
+    }
+  }, 60_000)
+})
+
 describe('Matrix bus: restarts lose and duplicate nothing', () => {
   it('a subscriber that stops and comes back with its sync token gets exactly what it missed', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'conclave-matrix-'))
