@@ -13,7 +13,7 @@ import type { BusMessage, Delivery } from '../../src/transport/index.ts'
 import { CONTENT_KEY, deliveryOf, fromEvent, notice, reactionOf, Threads } from '../../src/transport/matrix/render.ts'
 import { request } from '../../src/transport/matrix/requests.ts'
 import { HELD_BYTES_PER_ROOM, Subscribers } from '../../src/transport/matrix/subscribers.ts'
-import { Sync } from '../../src/transport/matrix/sync.ts'
+import { Sync, type TimelineEvent } from '../../src/transport/matrix/sync.ts'
 
 // The Matrix bus's parts that need no homeserver; the bus itself runs against a real
 // Synapse in test/integration/matrix.int.test.ts.
@@ -265,26 +265,56 @@ describe('a Matrix room\'s subscribers', () => {
 })
 
 describe('the Matrix /sync loop', () => {
-  // The token was saved as soon as a batch was handed to the subscribers, before a replica had
-  // kept its blocks: a process killed in between resumed after them, and lost them.
-  it('saves a batch\'s sync token only once its events have been handled', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'conclave-sync-'))
-    const tokenFile = join(dir, 'sync-token')
-    await writeFile(tokenFile, 't0')
-    const event = { type: 'm.room.message', event_id: '$1', sender: '@b:localhost', content: {} }
-    const client = {
+  const message = (id: string): TimelineEvent => ({ type: 'm.room.message', event_id: id, sender: '@b:localhost', content: {} })
+  const myJoin: TimelineEvent = { type: 'm.room.member', event_id: '$join', sender: '@a:localhost', state_key: '@a:localhost', content: { membership: 'join' } }
+
+  /**
+   * A homeserver whose /sync after token t0 hands `timelines` (token t1), then nothing new;
+   * /joined_rooms names their rooms, but `joining` only once that batch has been handed out.
+   */
+  function homeserver (timelines: Record<string, TimelineEvent[]>, joining?: string): MatrixClient {
+    const join = Object.fromEntries(Object.entries(timelines).map(([room, events]) => [room, { timeline: { events, limited: true } }]))
+    let served = false
+    return {
       http: {
         authedRequest: async (_method: string, path: string, query?: { since?: string }) => {
-          if (path === '/joined_rooms') return { joined_rooms: ['!room'] }
-          if (query?.since === 't0') return { next_batch: 't1', rooms: { join: { '!room': { timeline: { events: [event] } } } } }
+          if (path === '/joined_rooms') return { joined_rooms: Object.keys(timelines).filter(room => served || room !== joining) }
+          if (query?.since === 't0') { served = true; return { next_batch: 't1', rooms: { join } } }
           await new Promise(resolve => setTimeout(resolve, 20))
           return { next_batch: query?.since }
         }
       }
     } as unknown as MatrixClient
+  }
+
+  /** Runs a Sync from `tokenFile` for 200 ms, then stops it, or kills it when `handled` is given (its handling may never end); what it delivered. */
+  async function syncing (client: MatrixClient, tokenFile: string, handled?: (delivered: string[]) => Promise<void>): Promise<string[]> {
+    const delivered: string[] = []
+    const closing = new AbortController()
+    const sync = await Sync.open(client, { userId: '@a:localhost', tokenFile, ...(handled === undefined ? {} : { handled: async () => handled(delivered) }), pollMs: 10, logger: silentLogger, signal: closing.signal })
+    sync.start((_room, e) => { delivered.push(e.event_id) })
+    await new Promise(resolve => setTimeout(resolve, 200))
+    closing.abort()
+    // A run whose handling never ends is killed: nothing waits for it.
+    if (handled === undefined) await sync.stopped()
+    return delivered
+  }
+
+  async function tokenAt (token: string): Promise<string> {
+    const tokenFile = join(await mkdtemp(join(tmpdir(), 'conclave-sync-')), 'sync-token')
+    await writeFile(tokenFile, token)
+    return tokenFile
+  }
+
+  const never = new Promise<void>(() => {})
+
+  // The token was saved as soon as a batch was handed to the subscribers, before a replica had
+  // kept its blocks: a process killed in between resumed after them, and lost them.
+  it('saves a batch\'s sync token only once its events have been handled', async () => {
+    const tokenFile = await tokenAt('t0')
     const handling = Promise.withResolvers<void>()
     const closing = new AbortController()
-    const sync = await Sync.open(client, { userId: '@a:localhost', tokenFile, handled: async () => handling.promise, pollMs: 10, logger: silentLogger, signal: closing.signal })
+    const sync = await Sync.open(homeserver({ '!room': [message('$1')] }), { userId: '@a:localhost', tokenFile, handled: async () => handling.promise, pollMs: 10, logger: silentLogger, signal: closing.signal })
     const delivered: string[] = []
     sync.start((_room, e) => { delivered.push(e.event_id) })
     await new Promise(resolve => setTimeout(resolve, 200))
@@ -300,77 +330,37 @@ describe('the Matrix /sync loop', () => {
   // one was handed all of it again, and a block its copy had refused was judged again against
   // the blocks that came after it, and kept.
   it('hands over again, after a kill in the middle of a batch, only the events not yet handled', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'conclave-sync-'))
-    const tokenFile = join(dir, 'sync-token')
-    await writeFile(tokenFile, 't0')
-    const event = (n: number): { type: string, event_id: string, sender: string, content: unknown } => ({ type: 'm.room.message', event_id: `$${n}`, sender: '@b:localhost', content: {} })
-    const client = {
-      http: {
-        authedRequest: async (_method: string, path: string, query?: { since?: string }) => {
-          if (path === '/joined_rooms') return { joined_rooms: ['!room'] }
-          if (query?.since === 't0') return { next_batch: 't1', rooms: { join: { '!room': { timeline: { events: [event(1), event(2), event(3)] } } } } }
-          await new Promise(resolve => setTimeout(resolve, 20))
-          return { next_batch: query?.since }
-        }
-      }
-    } as unknown as MatrixClient
-    // The first run handles $1, then is killed while it handles $2.
-    const gates = [Promise.resolve(), new Promise<void>(() => {})]
-    const first: string[] = []
-    const killing = new AbortController()
-    const killed = await Sync.open(client, { userId: '@a:localhost', tokenFile, handled: async () => gates[Math.min(first.length, 2) - 1], pollMs: 10, logger: silentLogger, signal: killing.signal })
-    killed.start((_room, e) => { first.push(e.event_id) })
-    await new Promise(resolve => setTimeout(resolve, 200))
-    killing.abort()
-    expect(first).toEqual(['$1', '$2', '$3'])
+    const tokenFile = await tokenAt('t0')
+    const client = homeserver({ '!room': [message('$1'), message('$2'), message('$3')] })
+    // Killed while it handles $2.
+    expect(await syncing(client, tokenFile, async delivered => delivered.length <= 1 ? undefined : never)).toEqual(['$1', '$2', '$3'])
     expect(await readFile(tokenFile, 'utf8')).toBe('t0')
-    const again: string[] = []
-    const closing = new AbortController()
-    const restarted = await Sync.open(client, { userId: '@a:localhost', tokenFile, pollMs: 10, logger: silentLogger, signal: closing.signal })
-    restarted.start((_room, e) => { again.push(e.event_id) })
-    await new Promise(resolve => setTimeout(resolve, 200))
-    closing.abort()
-    await restarted.stopped()
-    expect(again).toEqual(['$2', '$3'])
+    expect(await syncing(client, tokenFile)).toEqual(['$2', '$3'])
     expect(await readFile(tokenFile, 'utf8')).toBe('t1')
   })
 
   // Found red-teaming that: the events before my join in the batch I joined a room in were not
-  // noted, so a restart (which counts a joined room at once) handed over that history.
-  it('does not hand over, after a kill in the middle of the batch I joined a room in, the room\'s events from before my join', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'conclave-sync-'))
-    const tokenFile = join(dir, 'sync-token')
-    await writeFile(tokenFile, 't0')
-    const join_ = { type: 'm.room.member', event_id: '$join', sender: '@a:localhost', state_key: '@a:localhost', content: { membership: 'join' } }
-    let joined = false
-    const client = {
-      http: {
-        authedRequest: async (_method: string, path: string, query?: { since?: string }) => {
-          if (path === '/joined_rooms') return { joined_rooms: joined ? ['!room'] : [] }
-          if (query?.since === 't0') {
-            joined = true
-            return { next_batch: 't1', rooms: { join: { '!room': { timeline: { events: [{ type: 'm.room.message', event_id: '$1', sender: '@b:localhost', content: {} }, join_, { type: 'm.room.message', event_id: '$2', sender: '@b:localhost', content: {} }], limited: true } } } } }
-          }
-          await new Promise(resolve => setTimeout(resolve, 20))
-          return { next_batch: query?.since }
-        }
-      }
-    } as unknown as MatrixClient
-    // Killed while it handles $2, the first event after my join.
-    const first: string[] = []
-    const killing = new AbortController()
-    const killed = await Sync.open(client, { userId: '@a:localhost', tokenFile, handled: async () => first.length === 0 ? undefined : new Promise<void>(() => {}), pollMs: 10, logger: silentLogger, signal: killing.signal })
-    killed.start((_room, e) => { first.push(e.event_id) })
-    await new Promise(resolve => setTimeout(resolve, 200))
-    killing.abort()
-    expect(first).toEqual(['$2'])
-    const again: string[] = []
-    const closing = new AbortController()
-    const restarted = await Sync.open(client, { userId: '@a:localhost', tokenFile, pollMs: 10, logger: silentLogger, signal: closing.signal })
-    restarted.start((_room, e) => { again.push(e.event_id) })
-    await new Promise(resolve => setTimeout(resolve, 200))
-    closing.abort()
-    await restarted.stopped()
-    expect(again).toEqual(['$2'])
+  // noted, so a restart (which counts a joined room at once) handed over that history; nor were
+  // they when an event of another room ahead of them was still being handled; nor is anything
+  // noted when the process is killed after it joined and before the /sync that carries its join.
+  it.each([
+    ['killed while it handles the first event after my join', { '!room': [message('$old'), myJoin, message('$2')] }, ['$2']],
+    ['killed while it handles another room\'s event ahead of the batch I joined in', { '!lobby': [message('$L')], '!room': [message('$old'), myJoin, message('$2')] }, ['$L', '$2']]
+  ])('does not hand over a room\'s events from before my join after a restart: %s', async (_case, timelines, firstRun) => {
+    const tokenFile = await tokenAt('t0')
+    const client = homeserver(timelines, '!room')
+    expect(await syncing(client, tokenFile, async delivered => delivered.length === 0 ? undefined : never)).toEqual(firstRun)
+    expect(await syncing(client, tokenFile)).not.toContain('$old')
+  })
+
+  it('does not hand over a room\'s events from before my join after a kill between joining it and the /sync that carries my join', async () => {
+    const tokenFile = await tokenAt('t0')
+    // The room counts at once (it is among my rooms): my join is handed over as any event there, and what came before it is not.
+    expect(await syncing(homeserver({ '!room': [message('$old'), myJoin, message('$2')] }), tokenFile)).toEqual(['$join', '$2'])
+  })
+
+  it('takes a change of my display name for no join: what came before it in the batch is handed over', async () => {
+    const renamed: TimelineEvent = { ...myJoin, event_id: '$renamed', unsigned: { prev_content: { membership: 'join' } } }
+    expect(await syncing(homeserver({ '!room': [message('$1'), renamed, message('$2')] }), await tokenAt('t0'))).toEqual(['$1', '$renamed', '$2'])
   })
 })

@@ -7,7 +7,7 @@ import { readIfExists, writeAtomic } from '../../core/files.ts'
 import type { Logger } from '../../core/logger.ts'
 import { request, RETRY_MS } from './requests.ts'
 
-export interface TimelineEvent { type: string, event_id: string, sender: string, state_key?: string, content: unknown, origin_server_ts?: unknown }
+export interface TimelineEvent { type: string, event_id: string, sender: string, state_key?: string, content: unknown, origin_server_ts?: unknown, unsigned?: { prev_content?: { membership?: unknown } } }
 
 interface SyncResponse {
   next_batch: string
@@ -65,7 +65,7 @@ export class Sync {
   readonly #echoes = new EventTarget()
   #since: string
   #loop?: Promise<void>
-  /** The token saves under way, in order. */
+  /** The token saves and the notes of events handled, in order. */
   #saving: Promise<void> = Promise.resolve()
 
   private constructor (client: MatrixClient, options: SyncOptions, since: string, live: Set<string>) {
@@ -125,7 +125,11 @@ export class Sync {
           if (joined.timeline?.limited === true && this.#live.has(roomId)) logger.warn('the homeserver left events out of a sync batch: more than the timeline limit happened at once', { roomId, limit: TIMELINE_LIMIT })
           // My join before this batch's timeline: everything in it comes after.
           if ((joined.state?.events ?? []).some(e => this.#isMyJoin(e))) this.#live.add(roomId)
-          for (const event of joined.timeline?.events ?? []) this.#take(roomId, event, deliver)
+          // My join in this batch: what came before it is the room's history, not mine, also in a room that
+          // counts already (a restart from a token saved before I joined, when the room is among my rooms).
+          const events = joined.timeline?.events ?? []
+          const joinedAt = events.findLastIndex(e => this.#isMyJoin(e) && (e.unsigned?.prev_content?.membership !== 'join'))
+          for (const [i, event] of events.entries()) this.#take(roomId, event, deliver, i < joinedAt)
         }
         this.#since = batch.next_batch
         if (tokenFile !== undefined) this.#save(tokenFile, batch.next_batch)
@@ -163,11 +167,11 @@ export class Sync {
     })
   }
 
-  #take (roomId: string, event: TimelineEvent, deliver: (roomId: string, event: TimelineEvent) => void): void {
+  #take (roomId: string, event: TimelineEvent, deliver: (roomId: string, event: TimelineEvent) => void, beforeMyJoin: boolean): void {
     if (this.#seen.has(event.event_id)) return
     this.#seen.set(event.event_id, roomId)
     if (this.#outstanding.delete(event.event_id)) this.#echoes.dispatchEvent(new Event('echo'))
-    if (this.#live.has(roomId)) deliver(roomId, event)
+    if (this.#live.has(roomId) && !beforeMyJoin) deliver(roomId, event)
     else if (this.#isMyJoin(event)) this.#live.add(roomId)
     // Also one not mine to deliver (before my join): a restart mid-batch counts the room at once, and would hand it over.
     if (this.#options.tokenFile !== undefined) this.#handled(this.#options.tokenFile, event.event_id)
