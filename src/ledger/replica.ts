@@ -94,8 +94,8 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   kept, refused or noted as waiting, so the bus resumes before one that was not: a copy
  *   restarted between a block and its parent keeps the block where the others do.
  * - Without a bus the copy is read-only (an audit of a run directory): its file must exist
- *   and is never written, its waiting blocks are not read, `append` throws ConfigError, and `get` does not wait for blocks
- *   that cannot arrive.
+ *   and is never written, its waiting blocks are not read, `append` throws ConfigError, and
+ *   `get` does not wait for blocks that cannot arrive.
  * - Damage is reported as the tangle reports it: the file still opens, `verify()` names the
  *   first bad block and `blocks()` yields the good prefix; the copy is then neither extended
  *   by `append` nor by ingestion.
@@ -220,7 +220,7 @@ class Replica implements Ledger {
   /** Where the blocks waiting for parents are kept across a restart; undefined when read-only. */
   readonly #waitingFile?: WaitingFile
   /** Blocks that stopped waiting since the file last heard (#tidy). */
-  #stopped: string[] = []
+  readonly #stopped = new Set<string>()
   /** The members of the charter this copy holds. */
   #members?: ReadonlySet<string>
   /** Its block's time: no block of the federation is dated before it. */
@@ -279,20 +279,23 @@ class Replica implements Ledger {
    * now, in the order that would have kept them.
    */
   async restore (blocks: readonly ReplicaBlock[]): Promise<void> {
+    // A damaged copy keeps nothing (it is not extended): what waits stays in the file for the copy once mended.
+    if (this.#file.damage !== undefined) return
     await this.#ingest.run(async () => {
       const kept = blocks.flatMap(b => this.#held.get(b.id) ?? [])
       // The block whose keeping was cut short: the one written right before the first of them, or the newest.
       const from = kept.length > 0 ? Math.min(...kept.map(b => b.seq)) - 1 : this.#held.blocks.length - 1
       for (const block of blocks) await this.#receive(block, undefined, true)
-      // Refused as it was taken back: the blocks taken back after it that wait for it go with it, as they did on copies that ran on.
-      for (const { id } of blocks) {
-        if (!this.#held.has(id) && !this.#pending.has(id)) this.#refuseWaitingOn(id)
+      // Refused as it was taken back: the blocks taken back after it that wait for it go with it, as they did on copies that
+      // ran on; not for a line that is not the block its id names (damage), whose block may yet come.
+      for (const block of blocks) {
+        if (!this.#held.has(block.id) && !this.#pending.has(block.id) && proofFault(block.id, replicaId(block, this.#difficulty), this.#difficulty) === undefined) this.#refuseWaitingOn(block.id)
       }
       const root = this.#held.blocks[from]
       if (root !== undefined) await this.#resumeKeeping(root, blocks)
       // The file hears of every block of it that no longer waits, kept before the kill or refused now.
       for (const { id } of blocks) {
-        if (!this.#pending.has(id)) this.#stopped.push(id)
+        if (!this.#pending.has(id)) this.#stopped.add(id)
       }
       // Waiting blocks whose parents are all held, which the cut-short keeping did not reach (none, unless the file was damaged).
       for (const [id, orphan] of [...this.#pending]) {
@@ -310,7 +313,11 @@ class Replica implements Ledger {
   async #resumeKeeping (root: Block, waited: readonly ReplicaBlock[]): Promise<void> {
     const children = new Map<string, ReplicaBlock[]>()
     for (const block of waited) {
-      for (const parent of block.parents) children.set(parent, [...children.get(parent) ?? [], block])
+      for (const parent of block.parents) {
+        const siblings = children.get(parent)
+        if (siblings === undefined) children.set(parent, [block])
+        else siblings.push(block)
+      }
     }
     // Held as the keeping went: before it began (up to the root), or kept by it since.
     const done = new Set<string>()
@@ -486,8 +493,8 @@ class Replica implements Ledger {
 
   /** Tells the waiting blocks' file which blocks stopped waiting (kept or refused). */
   async #tidy (): Promise<void> {
-    const stopped = this.#stopped
-    this.#stopped = []
+    const stopped = [...this.#stopped]
+    this.#stopped.clear()
     await this.#waitingFile?.settle(stopped, this.#pending.size, () => [...this.#pending.values()].map(orphan => orphan.block))
   }
 
@@ -656,7 +663,7 @@ class Replica implements Ledger {
     const orphan = this.#pending.get(id)
     if (orphan === undefined) return undefined
     this.#pending.delete(id)
-    this.#stopped.push(id)
+    this.#stopped.add(id)
     this.#waitingRecords.delete(orphan.block.record)
     // Off the lists of its other missing parents too: a block refused through one of them would
     // stay on the others' for good (copies, not in place: a caller may be walking one of them).

@@ -313,4 +313,73 @@ describe('a copy restarted while blocks wait for their parents', () => {
       await bus.close()
     }
   })
+
+  // Found red-teaming: a copy whose last line a kill tore is damaged and keeps nothing; taking its
+  // waiting blocks back, it refused the ready ones (the write failed) and noted them gone, so once
+  // its file was mended by hand they were lost.
+  it('opened damaged (a torn last line), leaves what waits in the file, and keeps it once the file is mended', async () => {
+    const bus = createLocalBus()
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-restart-'))
+    let killed = await copyOn(bus, { dir })
+    const ranOn = await copyOn(bus)
+    try {
+      const genesis = await forge(await founder.sign(charter))
+      await publish(bus, genesis)
+      const parent = await forge(await founder.sign(vote(1)), [genesis.id])
+      const [c1, c2] = [await forge(await honest.sign(vote(2)), [parent.id]), await forge(await hostile.sign(vote(3)), [parent.id])]
+      for (const block of [c1, c2]) await publish(bus, block)
+      const waitingFile = async (): Promise<string> => readFile(join(dir, WAITING_FILE), 'utf8').catch(() => '')
+      expect(await eventually(async () => (await waitingFile()).includes(c2.id))).toBe(true)
+      const waiting = await waitingFile()
+      await publish(bus, parent)
+      expect(await eventually(async () => (await order(killed)).length === 4 && (await order(ranOn)).length === 4)).toBe(true)
+      await killed.close()
+      // Killed while it wrote c1's line: half of it reached the file.
+      const lines = (await readFile(join(dir, REPLICA_FILE), 'utf8')).split('\n')
+      const at = lines.findIndex(line => line.includes(c1.id))
+      await writeFile(join(dir, REPLICA_FILE), lines.slice(0, at).join('\n') + '\n' + (lines[at] ?? '').slice(0, 40))
+      await writeFile(join(dir, WAITING_FILE), waiting)
+      killed = await copyOn(bus, { dir })
+      await killed.close()
+      expect((await WaitingFile.open(dir, silentLogger)).blocks).toEqual([c1, c2])
+      await writeFile(join(dir, REPLICA_FILE), lines.slice(0, at).join('\n') + '\n')
+      killed = await copyOn(bus, { dir })
+      expect(await order(killed)).toEqual(await order(ranOn))
+    } finally {
+      await killed.close()
+      await ranOn.close()
+      await bus.close()
+    }
+  })
+
+  // Found red-teaming: a line damaged but still a block (a digit changed) was refused as it was
+  // taken back, as not the block its id names, and the blocks waiting for that id with it.
+  it('leaves waiting the blocks that wait for a damaged line\'s block, which may yet come', async () => {
+    const bus = createLocalBus()
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-restart-'))
+    let restarted = await copyOn(bus, { dir })
+    const ranOn = await copyOn(bus)
+    try {
+      const genesis = await forge(await founder.sign(charter))
+      await publish(bus, genesis)
+      const p = await forge(await founder.sign(vote(1)), [genesis.id])
+      const c = await forge(await honest.sign(vote(2)), [p.id])
+      const g = await forge(await hostile.sign(vote(3)), [c.id])
+      for (const block of [c, g]) await publish(bus, block)
+      const waitingFile = async (): Promise<string> => readFile(join(dir, WAITING_FILE), 'utf8').catch(() => '')
+      expect(await eventually(async () => (await waitingFile()).includes(g.id))).toBe(true)
+      await restarted.close()
+      await writeFile(join(dir, WAITING_FILE), (await waitingFile()).replace(`"time":${c.time}`, `"time":${c.time + 1}`))
+      restarted = await copyOn(bus, { dir })
+      for (const block of [p, c]) await publish(bus, block)
+      await ranOn.get(g.id)
+      await restarted.get(g.id)
+      expect(await order(ranOn)).toEqual([genesis, p, c, g].map(b => b.id))
+      expect(await order(restarted)).toEqual(await order(ranOn))
+    } finally {
+      await restarted.close()
+      await ranOn.close()
+      await bus.close()
+    }
+  })
 })
