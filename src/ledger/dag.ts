@@ -438,7 +438,8 @@ function idOf (json: unknown, line: Buffer): string | undefined {
   return /^\{"id":"([0-9a-f]{64})"/.exec(line.toString('latin1'))?.[1]
 }
 
-function parseJson (text: string | undefined): unknown {
+/** `text` as JSON, or undefined when it is none (or missing). */
+export function parseJson (text: string | undefined): unknown {
   if (text === undefined) return undefined
   try {
     return JSON.parse(text)

@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { readIfExists, writeAtomic } from '../core/files.ts'
 import type { Logger } from '../core/logger.ts'
 import { ReplicaBlock } from '../transport/index.ts'
+import { parseJson } from './dag.ts'
 
 /** The file a replica keeps its waiting blocks in, beside its copy. */
 export const WAITING_FILE = 'waiting.jsonl'
@@ -13,6 +14,9 @@ const SLACK_LINES = 64
 
 /** A line: a block that began to wait, or the id of one that no longer does (kept or refused). */
 const Line = z.union([ReplicaBlock, z.object({ gone: z.string() }).strict()])
+type Line = z.infer<typeof Line>
+
+const asLines = (lines: readonly Line[]): string => lines.map(line => JSON.stringify(line) + '\n').join('')
 
 /**
  * A replica's blocks that wait for their parents, kept on disk so that a copy restarted before
@@ -49,12 +53,10 @@ export class WaitingFile {
       else waiting.set(parsed.data.id, parsed.data)
     }
     const blocks = [...waiting.values()]
+    const file = new WaitingFile(path, lines.length)
     // A line a crash cut short would swallow the next one appended after it.
-    if (text.length > 0 && !text.endsWith('\n')) {
-      await writeAtomic(path, blocks.map(line => JSON.stringify(line) + '\n').join(''))
-      return { file: new WaitingFile(path, blocks.length), blocks }
-    }
-    return { file: new WaitingFile(path, lines.length), blocks }
+    if (text.length > 0 && !text.endsWith('\n')) await file.#rewrite(blocks)
+    return { file, blocks }
   }
 
   /** Notes a block that begins to wait. */
@@ -69,24 +71,17 @@ export class WaitingFile {
   async settle (gone: readonly string[], count: number, waiting: () => ReplicaBlock[]): Promise<void> {
     const lines = this.#lines + gone.length
     if (lines === 0) return
-    if (count === 0 || lines > 2 * count + SLACK_LINES) {
-      await writeAtomic(this.#path, waiting().map(line => JSON.stringify(line) + '\n').join(''))
-      this.#lines = count
-      return
-    }
-    if (gone.length > 0) await this.#append(gone.map(id => ({ gone: id })))
+    if (count === 0 || lines > 2 * count + SLACK_LINES) await this.#rewrite(waiting())
+    else if (gone.length > 0) await this.#append(gone.map(id => ({ gone: id })))
   }
 
-  async #append (lines: ReadonlyArray<z.infer<typeof Line>>): Promise<void> {
-    await appendFile(this.#path, lines.map(line => JSON.stringify(line) + '\n').join(''))
+  async #append (lines: readonly Line[]): Promise<void> {
+    await appendFile(this.#path, asLines(lines))
     this.#lines += lines.length
   }
-}
 
-function parseJson (line: string): unknown {
-  try {
-    return JSON.parse(line)
-  } catch {
-    return undefined
+  async #rewrite (blocks: readonly ReplicaBlock[]): Promise<void> {
+    await writeAtomic(this.#path, asLines(blocks))
+    this.#lines = blocks.length
   }
 }

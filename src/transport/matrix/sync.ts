@@ -87,10 +87,7 @@ export class Sync {
       return sync
     }
     const first = await request(() => client.http.authedRequest<SyncResponse>(Method.Get, '/sync', { filter: JSON.stringify({ room: { timeline: { limit: 0 } } }), timeout: '0' }), { signal })
-    if (tokenFile !== undefined) {
-      await writeAtomic(tokenFile, first.next_batch)
-      await writeFile(tokenFile + HANDLED_SUFFIX, '')
-    }
+    if (tokenFile !== undefined) await saveToken(tokenFile, first.next_batch)
     return new Sync(client, options, first.next_batch, new Set())
   }
 
@@ -144,10 +141,7 @@ export class Sync {
 
   /** Saves `token` once what was delivered before it has been handled, after the saves before it; the events noted handled are then behind it. */
   #save (tokenFile: string, token: string): void {
-    this.#afterHandled(async () => {
-      await writeAtomic(tokenFile, token)
-      await writeFile(tokenFile + HANDLED_SUFFIX, '')
-    }, 'could not save the matrix sync token')
+    this.#afterHandled(async () => { await saveToken(tokenFile, token) }, 'could not save the matrix sync token')
   }
 
   /** Notes event `id` as handled once it is, so a restart before its batch's token is saved skips it. */
@@ -180,4 +174,10 @@ export class Sync {
   #isMyJoin (event: TimelineEvent): boolean {
     return event.type === 'm.room.member' && event.state_key === this.#options.userId && (event.content as { membership?: string }).membership === 'join'
   }
+}
+
+/** Saves a sync token; the events noted handled before it are behind it now. */
+async function saveToken (tokenFile: string, token: string): Promise<void> {
+  await writeAtomic(tokenFile, token)
+  await writeFile(tokenFile + HANDLED_SUFFIX, '')
 }
