@@ -230,9 +230,9 @@ export class BlockFile {
         await syncDir(dir)
         return { file: new BlockFile(path, handle, format, header.length, logger), checked: { difficulty, blocks: [] } }
       }
-      const checked = await checkFile(existing, format)
+      const { bytes, checked } = await dropUnfinished(existing, format, handle, logger)
       if (checked.failure !== undefined) logger.warn(`${format.name} does not verify`, { seq: checked.failure.seq, id: checked.failure.id, error: checked.failure.error.name })
-      return { file: new BlockFile(path, handle, format, existing.length, logger, checked.failure), checked }
+      return { file: new BlockFile(path, handle, format, bytes, logger, checked.failure), checked }
     } catch (err) {
       await handle.close()
       throw err
@@ -309,6 +309,25 @@ export class BlockFile {
     await this.#syncing
     await this.#file?.close()
   }
+}
+
+/**
+ * Checks a file opened to be written, first taking off a last line with no newline when all
+ * before it checks: a write a kill or a power cut stopped. Its block was never durable, so
+ * nothing approved it or acted on it, and whoever sent it sends it again (a replica acks a
+ * block once durable). Anything else stays, and a file damaged before that line is kept as
+ * it is. Read-only (an audit), such a line is damage: checkFile reports it.
+ * Returns the file's size once done and what it holds.
+ */
+async function dropUnfinished (existing: Buffer, format: BlockFormat, handle: FileHandle, logger: Logger): Promise<{ bytes: number, checked: Checked }> {
+  const end = existing.lastIndexOf(0x0a) + 1
+  if (end === 0 || end === existing.length) return { bytes: existing.length, checked: await checkFile(existing, format) }
+  const checked = await checkFile(existing.subarray(0, end), format)
+  if (checked.failure !== undefined) return { bytes: existing.length, checked }
+  await handle.truncate(end)
+  await handle.datasync()
+  logger.warn(`${format.name}: dropped an unfinished last line (a write cut short when the process stopped)`, { seq: checked.blocks.length, id: idOf(undefined, existing.subarray(end)), bytes: existing.length - end })
+  return { bytes: end, checked }
 }
 
 /** The hash state after `[...head,`: the id preimage less `pow,difficulty]`. */

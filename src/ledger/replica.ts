@@ -98,7 +98,8 @@ import type { AppendOptions, Block, BlocksOptions, GetOptions, Ledger, LedgerVer
  *   `get` does not wait for blocks that cannot arrive.
  * - Damage is reported as the tangle reports it: the file still opens, `verify()` names the
  *   first bad block and `blocks()` yields the good prefix; the copy is then neither extended
- *   by `append` nor by ingestion.
+ *   by `append` nor by ingestion. A half-written last line (a kill in the middle of a write) is
+ *   dropped as the copy opens, as the tangle drops it: the bus hands that block over again.
  */
 export interface ReplicaOptions {
   /** Folder that holds `replica.jsonl`; created when missing. */

@@ -34,6 +34,8 @@ export { leadingZeroBits, tipSelection } from './dag.ts'
  *   file). A failed write is truncated away; a failed sync leaves the file damaged. One
  *   process writes a file at a time.
  *
+ * A last line with no newline is a write a kill or power cut stopped: opened to be written,
+ * the file drops it when all before it checks (dag.ts `dropUnfinished`); read-only, it is damage.
  * Damage is reported by `verify()`, never by `openTangle`: a damaged file still opens,
  * `verify()` names the first bad block (its seq, and its id when the line still shows
  * one; header damage is reported as seq 0 without an id), `blocks()` yields only the

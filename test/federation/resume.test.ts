@@ -111,6 +111,19 @@ describe.each(DRIVERS)('conclave run --resume, $driver', ({ driver, config: text
       expect(await readdir(dir)).not.toContain('.conclave-lock')
     }, 300_000)
 
+    // A kill (or a power cut) in the middle of a block's write leaves half a line: the tangle was
+    // damaged for good, and the run could not be resumed.
+    it('killed in the middle of writing a block, it drops the half-written line and resumes to the model of the run never stopped', async () => {
+      const dir = join(root, 'torn')
+      expect(await conclave(['run', '--config', config, '--out', dir], { dir, records: 12, delayMs: 0 })).toEqual({ code: null, signal: 'SIGKILL' })
+      const file = join(dir, 'ledger', 'tangle.jsonl')
+      const lines = (await readFile(file, 'utf8')).split('\n').slice(0, -1)
+      const last = lines.pop() ?? ''
+      await writeFile(file, [...lines, last.slice(0, last.length >> 1)].join('\n'))
+      expect(await conclave(['run', '--resume', dir])).toEqual({ code: 0, signal: null })
+      expect(await finalReport(dir)).toEqual(reference)
+    })
+
     it('refuses a directory that holds no run, and flags that would change the run it continues, changing nothing', async () => {
       await expect(readRunConfig(await tempDir())).rejects.toMatchObject({ name: 'RunDirectoryError', code: 'ERR_RUN_DIRECTORY' })
       const whole = join(root, 'whole')

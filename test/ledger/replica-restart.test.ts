@@ -32,11 +32,13 @@ async function copyOn (bus: Bus, options: Partial<ReplicaOptions> = {}): Promise
   return openReplica({ dir: await mkdtemp(join(tmpdir(), 'conclave-restart-')), bus, room: ROOM, difficulty: 4, founder: founder.did, askMs: 60_000, logger: refusals(), ...options })
 }
 
+interface Copies { bus: Bus, dir: string, ranOn: Ledger, current: () => Ledger, reopen: (options?: Partial<ReplicaOptions>) => Promise<Ledger>, waitingFile: () => Promise<string> }
+
 /**
  * Two copies on one bus: one in `dir` (`current()`), which a test stops, or kills by putting its
  * files back as they stood at a moment, and opens again (`reopen`); and `ranOn`, which runs on.
  */
-async function copies (test: (c: { bus: Bus, dir: string, ranOn: Ledger, current: () => Ledger, reopen: (options?: Partial<ReplicaOptions>) => Promise<Ledger>, waitingFile: () => Promise<string> }) => Promise<void>): Promise<void> {
+async function copies (test: (c: Copies) => Promise<void>): Promise<void> {
   const bus = createLocalBus()
   const dir = await mkdtemp(join(tmpdir(), 'conclave-restart-'))
   let killed = await copyOn(bus, { dir })
@@ -55,6 +57,24 @@ async function copies (test: (c: { bus: Bus, dir: string, ranOn: Ledger, current
     await ranOn.close()
     await bus.close()
   }
+}
+
+/**
+ * Two blocks wait for a parent, then come with it, on both copies: the copy's file then (its
+ * lines), the line of the first of them (`at`), and the waiting file as it stood before.
+ */
+async function keptAfterWaiting ({ bus, dir, ranOn, current, waitingFile }: Copies): Promise<{ lines: string[], at: number, waiting: string }> {
+  const genesis = await forge(await founder.sign(charter))
+  await publish(bus, genesis)
+  const parent = await forge(await founder.sign(vote(1)), [genesis.id])
+  const [c1, c2] = [await forge(await honest.sign(vote(2)), [parent.id]), await forge(await hostile.sign(vote(3)), [parent.id])]
+  for (const block of [c1, c2]) await publish(bus, block)
+  expect(await eventually(async () => (await waitingFile()).includes(c2.id))).toBe(true)
+  const waiting = await waitingFile()
+  await publish(bus, parent)
+  expect(await eventually(async () => (await order(current())).length === 4 && (await order(ranOn)).length === 4)).toBe(true)
+  const lines = (await readFile(join(dir, REPLICA_FILE), 'utf8')).split('\n')
+  return { lines, at: lines.findIndex(line => line.includes(c1.id)), waiting }
 }
 
 describe('a copy restarted while blocks wait for their parents', () => {
@@ -286,29 +306,36 @@ describe('a copy restarted while blocks wait for their parents', () => {
     })
   })
 
-  // Found red-teaming: a copy whose last line a kill tore is damaged and keeps nothing; taking its
-  // waiting blocks back, it refused the ready ones (the write failed) and noted them gone, so once
-  // its file was mended by hand they were lost.
-  it('opened damaged (a torn last line), leaves what waits in the file, and keeps it once the file is mended', async () => {
-    await copies(async ({ bus, dir, ranOn, current, reopen, waitingFile }) => {
-      const genesis = await forge(await founder.sign(charter))
-      await publish(bus, genesis)
-      const parent = await forge(await founder.sign(vote(1)), [genesis.id])
-      const [c1, c2] = [await forge(await honest.sign(vote(2)), [parent.id]), await forge(await hostile.sign(vote(3)), [parent.id])]
-      for (const block of [c1, c2]) await publish(bus, block)
-      expect(await eventually(async () => (await waitingFile()).includes(c2.id))).toBe(true)
-      const waiting = await waitingFile()
-      await publish(bus, parent)
-      expect(await eventually(async () => (await order(current())).length === 4 && (await order(ranOn)).length === 4)).toBe(true)
+  // A kill that tore a line left the copy damaged for good: it kept nothing more, and what waited
+  // stayed waiting until the file was mended by hand.
+  it('opened after a kill tore its last line, drops the unfinished line and keeps what waited in its place', async () => {
+    await copies(async (c) => {
+      const { dir, ranOn, current, reopen } = c
+      const { lines, at, waiting } = await keptAfterWaiting(c)
       await current().close()
       // Killed while it wrote c1's line: half of it reached the file.
-      const lines = (await readFile(join(dir, REPLICA_FILE), 'utf8')).split('\n')
-      const at = lines.findIndex(line => line.includes(c1.id))
       await writeFile(join(dir, REPLICA_FILE), lines.slice(0, at).join('\n') + '\n' + (lines[at] ?? '').slice(0, 40))
       await writeFile(join(dir, WAITING_FILE), waiting)
       await reopen()
+      expect(await order(current())).toEqual(await order(ranOn))
+      expect(await current().verify()).toEqual({ ok: true, blocks: 4 })
+    })
+  })
+
+  // Found red-teaming: a damaged copy keeps nothing; taking its waiting blocks back, it refused
+  // the ready ones (the write failed) and noted them gone, so once its file was mended by hand
+  // they were lost.
+  it('opened damaged, leaves what waits in the file, and keeps it once the file is mended', async () => {
+    await copies(async (c) => {
+      const { dir, ranOn, current, reopen } = c
+      const { lines, at, waiting } = await keptAfterWaiting(c)
       await current().close()
-      expect((await WaitingFile.open(dir, silentLogger)).blocks).toEqual([c1, c2])
+      const damaged = [...lines.slice(0, at - 1), (lines[at - 1] ?? '').replace('"time":', '"time": '), '']
+      await writeFile(join(dir, REPLICA_FILE), damaged.join('\n'))
+      await writeFile(join(dir, WAITING_FILE), waiting)
+      await reopen()
+      await current().close()
+      expect((await WaitingFile.open(dir, silentLogger)).blocks.map(b => b.id)).toEqual(waiting.split('\n').filter(Boolean).map(line => (JSON.parse(line) as { id: string }).id))
       await writeFile(join(dir, REPLICA_FILE), lines.slice(0, at).join('\n') + '\n')
       await reopen()
       expect(await order(current())).toEqual(await order(ranOn))

@@ -4,7 +4,9 @@ import { mkdtemp, open, readFile, truncate, writeFile, type FileHandle } from 'n
 import { tmpdir } from 'node:os'
 import { setTimeout } from 'node:timers/promises'
 import { join } from 'node:path'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { silentLogger } from '../../src/core/logger.ts'
 import type { Vote } from '../../src/core/records.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
@@ -199,12 +201,12 @@ describe('tangle damage', () => {
     await ledger.close()
   })
 
-  it('reports a torn last line and lost blocks at their seq', async () => {
+  it('reports a torn last line to an audit, and lost blocks at their seq', async () => {
     const { dir, file, blocks } = await tangleFile(3)
     const held = await openTangle({ dir })
     const size = (await readFile(file)).length
     await truncate(file, size - 20)
-    const torn = await openTangle({ dir })
+    const torn = await openTangle({ dir, readOnly: true })
     expect(await torn.verify()).toMatchObject({ ok: false, blocks: 2, failure: { seq: 2, id: blocks[2]?.id } })
     await torn.close()
     const lines = (await readFile(file, 'utf8')).split('\n')
@@ -212,6 +214,45 @@ describe('tangle damage', () => {
     // A whole-line truncation is a valid shorter tangle, but not the one this ledger holds.
     expect(await held.verify()).toMatchObject({ ok: false, blocks: 2, failure: { seq: 2, id: blocks[2]?.id } })
     await held.close()
+  })
+})
+
+describe('a tangle a kill stopped in the middle of an append', () => {
+  // A kill (or a power cut) in the middle of a line's write leaves a last line with no newline:
+  // its block was never durable, so nothing approved it or acted on it. Found trying `conclave
+  // run --resume` on such a run: the tangle was damaged for good and the run could not go on.
+  it('drops the unfinished last line when opened to be written, logged, and goes on from the block before it', async () => {
+    await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), async (n, cut) => {
+      const { dir, file, blocks } = await tangleFile(n)
+      const whole = await readFile(file)
+      const last = whole.lastIndexOf(0x0a, whole.length - 2) + 1
+      await truncate(file, last + 1 + Math.floor(cut * (whole.length - last - 1))) // from one byte of it to all but its newline
+      const audited = await openTangle({ dir, readOnly: true })
+      expect(await audited.verify()).toMatchObject({ ok: false, failure: { seq: n - 1 } })
+      await audited.close()
+      const warned: Array<{ message: string, fields?: object }> = []
+      const ledger = await openTangle({ dir, logger: { ...silentLogger, warn: (message, fields) => { warned.push({ message, fields }) } } })
+      expect(warned).toEqual([{ message: 'tangle: dropped an unfinished last line (a write cut short when the process stopped)', fields: expect.objectContaining({ seq: n - 1 }) }])
+      expect(await readFile(file)).toEqual(whole.subarray(0, last))
+      expect(await all(ledger)).toEqual(blocks.slice(0, -1))
+      await ledger.append(await who.sign(vote(n - 1)))
+      expect(await ledger.verify()).toEqual({ ok: true, blocks: n })
+      await ledger.close()
+    }), { seed: 41, numRuns: 20 })
+  })
+
+  it('leaves the file as it is, damaged, when a line before the unfinished one is damaged too', async () => {
+    const { dir, file, blocks } = await tangleFile(3)
+    const bytes = await readFile(file)
+    const second = bytes.indexOf(blocks[1]?.id as string) + 3
+    bytes[second] = (bytes[second] as number) ^ 0x01
+    const torn = bytes.subarray(0, bytes.length - 20)
+    await writeFile(file, torn)
+    const ledger = await openTangle({ dir })
+    expect(await ledger.verify()).toMatchObject({ ok: false, failure: { seq: 1 } })
+    await expect(ledger.append(await who.sign(vote(9)))).rejects.toMatchObject({ name: 'LedgerCorruptError' })
+    await ledger.close()
+    expect(await readFile(file)).toEqual(torn)
   })
 })
 
