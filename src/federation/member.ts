@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { BackendUnavailableError, ConfigError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { Did, type Charter } from '../core/records.ts'
-import { loadOrCreateKeystore } from '../identity/index.ts'
+import { loadOrCreateKeystore, type Identity } from '../identity/index.ts'
 import { createLedger } from '../ledger/index.ts'
 import { evalExamples, loadTask, type Task } from '../ml/task.ts'
 import { createContentStore } from '../storage/index.ts'
@@ -16,6 +16,7 @@ import { autopilot, type DriverFactory } from './driver.ts'
 import { charterOf, enrol } from './enrol.ts'
 import { sealRunDir } from './head.ts'
 import { RoundLoop, wallClock, type RoundOutcome, type RoundProgress } from './round-loop.ts'
+import { lockRunDir } from './run-dir.ts'
 
 /**
  * What one member process needs beyond a run config: who it is among the members, its key
@@ -89,15 +90,26 @@ export interface MemberOptions {
  * runs the round loop on a wall clock. A round closes, for me, when every member's
  * proposal and every peer's vote on it is in, or when the validation window has passed;
  * the round's recorder then anchors the decisions and checkpoint, which everyone checks
- * against their own merge.
+ * against their own merge. While it runs it holds `.conclave-lock` in its dir (run-dir.ts), so
+ * a second process there is refused; a killed one's lock is taken over.
  */
 export async function runMember (config: MemberConfig, options: MemberOptions = {}): Promise<MemberReport> {
-  const { run } = config
-  const logger = options.logger ?? silentLogger
-  const say = options.say ?? (() => {})
   const identity = await loadOrCreateKeystore(config.key)
   if (identity.did !== config.members[config.member - 1]) throw new ConfigError(`${config.key} holds ${identity.did}, but member ${config.member} is ${config.members[config.member - 1]}`)
   await mkdir(config.dir, { recursive: true })
+  // One process at a time: two would interleave their lines in the ledger copy and damage it for good.
+  const release = await lockRunDir(config.dir)
+  try {
+    return await runLocked(config, identity, options)
+  } finally {
+    await release()
+  }
+}
+
+async function runLocked (config: MemberConfig, identity: Identity, options: MemberOptions): Promise<MemberReport> {
+  const { run } = config
+  const logger = options.logger ?? silentLogger
+  const say = options.say ?? (() => {})
   const task = await loadTask(run.task, { logger })
   const shard = task.shards(config.members.length, { seed: run.seed, partition: run.partition.kind, alpha: run.partition.alpha })[config.member - 1]
   if (shard === undefined) throw new ConfigError(`the task gave no share for member ${config.member}`)
