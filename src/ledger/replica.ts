@@ -230,7 +230,7 @@ class Replica implements Ledger {
   #federation?: string
   /** Checked blocks waiting for parents, by id; per missing parent, the ids that wait on it; per signer, how many wait; per record, the block it waits in. */
   readonly #pending = new Map<string, Orphan>()
-  readonly #orphans = new Map<string, string[]>()
+  readonly #orphans = new Map<string, Set<string>>()
   readonly #waiting = new Map<string, number>()
   readonly #waitingRecords = new Map<string, string>()
   /** Callers waiting for a block id to be ingested or refused, and on whose behalf (GetOptions.signer). */
@@ -486,8 +486,8 @@ class Replica implements Ledger {
     this.#waitingRecords.set(b.record, b.id)
     for (const parent of missing) {
       const children = this.#orphans.get(parent)
-      if (children === undefined) this.#orphans.set(parent, [b.id])
-      else children.push(b.id)
+      if (children === undefined) this.#orphans.set(parent, new Set([b.id]))
+      else children.add(b.id)
     }
     if (!restored) await this.#waitingFile?.add(b)
   }
@@ -509,7 +509,7 @@ class Replica implements Ledger {
     const missing = (id: string): boolean => !this.#held.has(id) && !this.#pending.has(id)
     for (const [parent, children] of this.#orphans) {
       if (!missing(parent)) continue
-      const signers = new Set(children.flatMap(child => this.#pending.get(child)?.signer ?? []))
+      const signers = new Set([...children].flatMap(child => this.#pending.get(child)?.signer ?? []))
       if (signers.size > 0) yield { id: parent, signers }
     }
     for (const [id, waiting] of this.#watchers) {
@@ -565,7 +565,7 @@ class Replica implements Ledger {
 
   /** Whether a waiting block of `signer`'s, its record signed in time, approves block `id`. */
   #awaitedByOwn (id: string, signer: string): boolean {
-    return (this.#orphans.get(id) ?? []).some(child => {
+    return [...this.#orphans.get(id) ?? []].some(child => {
       const waiting = this.#pending.get(child)
       return waiting !== undefined && waiting.signer === signer && waiting.skewed !== true
     })
@@ -667,12 +667,12 @@ class Replica implements Ledger {
     this.#stopped.add(id)
     this.#waitingRecords.delete(orphan.block.record)
     // Off the lists of its other missing parents too: a block refused through one of them would
-    // stay on the others' for good (copies, not in place: a caller may be walking one of them).
+    // stay on the others' for good. A caller walking one of them skips it (a Set's walk does).
     for (const parent of orphan.block.parents) {
-      const children = this.#orphans.get(parent)?.filter(child => child !== id)
+      const children = this.#orphans.get(parent)
       if (children === undefined) continue
-      if (children.length === 0) this.#orphans.delete(parent)
-      else this.#orphans.set(parent, children)
+      children.delete(id)
+      if (children.size === 0) this.#orphans.delete(parent)
     }
     const left = (this.#waiting.get(orphan.signer) ?? 1) - 1
     if (left === 0) this.#waiting.delete(orphan.signer)
