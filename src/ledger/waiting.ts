@@ -1,4 +1,4 @@
-import { appendFile } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { readIfExists, writeAtomic } from '../core/files.ts'
@@ -24,9 +24,9 @@ const asLines = (lines: readonly Line[]): string => lines.map(line => JSON.strin
  * block taken again later, when one approving it has it asked for, lands at another place in
  * this copy's order than in the others'. One JSON line per block that begins to wait, and one
  * naming each that stops (so a block refused while it waited is not taken back); the file is
- * written anew once nothing waits or most of its lines are of blocks that no longer do. Appends
- * survive the process being killed; the file is a copy's own memory, and what it gives back is
- * checked again as any block.
+ * written anew once nothing waits or most of its lines are of blocks that no longer do. Each
+ * write is on the disk before it resolves, so it survives a kill or a power cut; the file is a
+ * copy's own memory, and what it gives back is checked again as any block.
  */
 export class WaitingFile {
   readonly #path: string
@@ -75,13 +75,21 @@ export class WaitingFile {
     else if (gone.length > 0) await this.#append(gone.map(id => ({ gone: id })))
   }
 
+  // Synced before they resolve: the copy acks a block to the bus once noted, and a power cut
+  // must not leave the bus's saved place past a block whose line was lost.
   async #append (lines: readonly Line[]): Promise<void> {
-    await appendFile(this.#path, asLines(lines))
+    const file = await open(this.#path, 'a')
+    try {
+      await file.appendFile(asLines(lines))
+      await file.datasync()
+    } finally {
+      await file.close()
+    }
     this.#lines += lines.length
   }
 
   async #rewrite (blocks: readonly ReplicaBlock[]): Promise<void> {
-    await writeAtomic(this.#path, asLines(blocks))
+    await writeAtomic(this.#path, asLines(blocks), { sync: true })
     this.#lines = blocks.length
   }
 }
