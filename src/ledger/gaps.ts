@@ -14,6 +14,11 @@ const MAX_ASKS_PER_TICK = 16
 const MAX_ASKS_PER_SIGNER = 2
 /** Blocks a copy publishes again per interval at most: a flood of wants costs it a bounded number of messages. */
 const MAX_ANSWERS_PER_TICK = 64
+/**
+ * Of those, for one asker the bus names (a Matrix account): as many as a copy asks for in an
+ * interval (MAX_ASKS_PER_TICK), so one account flooding wants leaves the rest to the others.
+ */
+const MAX_ANSWERS_PER_ASKER = MAX_ASKS_PER_TICK
 
 /** A parent a copy lacks, and who signed the blocks that wait for it. */
 export interface Gap { id: string, signers: ReadonlySet<string> }
@@ -35,8 +40,9 @@ export interface GapOptions {
  *
  * Asks wait one interval (a parent delivered out of order comes by itself), then double, and
  * stop after MAX_ASKS, about 2 minutes at the default interval. Each copy answers a block at
- * most once per interval, and at most MAX_ANSWERS_PER_TICK blocks per interval. Another
- * copy's ask never postpones this copy's own: anyone in the room may ask.
+ * most once per interval, at most MAX_ANSWERS_PER_TICK blocks per interval, and at most
+ * MAX_ANSWERS_PER_ASKER of them to one account. Another copy's ask never postpones this
+ * copy's own: anyone in the room may ask.
  */
 export class Gaps {
   readonly #options: GapOptions
@@ -44,6 +50,8 @@ export class Gaps {
   readonly #asks = new Map<string, { tries: number, wait: number }>()
   /** Blocks answered this interval. */
   readonly #answered = new Set<string>()
+  /** How many of them each asker had. */
+  readonly #answeredFor = new Map<string, number>()
   readonly #timer: NodeJS.Timeout
 
   /** `lacking` yields the parents this copy's waiting blocks lack, each once. */
@@ -53,9 +61,15 @@ export class Gaps {
     this.#timer.unref()
   }
 
-  /** Publishes `block` for a copy that asked for it, unless answered already this interval. */
-  answer (block: Block | undefined): void {
+  /**
+   * Publishes `block` for a copy that asked for it (`asker`, where the bus names it), unless
+   * answered already this interval, or this interval's answers, or the asker's, are used up.
+   */
+  answer (block: Block | undefined, asker?: string): void {
     if (block === undefined || this.#answered.has(block.id) || this.#answered.size >= MAX_ANSWERS_PER_TICK) return
+    const before = asker === undefined ? 0 : this.#answeredFor.get(asker) ?? 0
+    if (before >= MAX_ANSWERS_PER_ASKER) return
+    if (asker !== undefined) this.#answeredFor.set(asker, before + 1)
     this.#answered.add(block.id)
     const { id, parents, record, time, pow } = block
     this.#send({ kind: 'block', block: { id, parents, record, time, pow } })
@@ -67,6 +81,7 @@ export class Gaps {
 
   #tick (lacking: Iterable<Gap>): void {
     this.#answered.clear()
+    this.#answeredFor.clear()
     const still = new Map([...lacking].map(gap => [gap.id, gap.signers]))
     for (const id of this.#asks.keys()) if (!still.has(id)) this.#asks.delete(id)
     let asked = 0

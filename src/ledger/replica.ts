@@ -260,7 +260,7 @@ class Replica implements Ledger {
     const subscription = await bus.subscribe(room, (message, delivery) => {
       // Queued, not awaited: the bus goes on delivering while blocks are checked. A want is
       // answered from what arrived before it.
-      if (message.kind === 'want') { void this.#ingest.run(async () => { gaps.answer(this.#held.get(message.block)) }); return }
+      if (message.kind === 'want') { void this.#ingest.run(async () => { gaps.answer(this.#held.get(message.block), delivery?.from) }); return }
       if (message.kind !== 'block') return
       const ingested = this.#ingest.run(async () => { await this.#receive(message.block, delivery?.at); await this.#tidy() }).catch((err: unknown) => {
         this.#logger.warn('replica ingestion failed', { id: (message.block as { id?: unknown } | null)?.id, error: (err as Error).message })

@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest'
 import type { Logger } from '../../src/core/logger.ts'
 import { createIdentity, peekRecord } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
-import type { Ledger } from '../../src/ledger/index.ts'
+import type { Block, Ledger } from '../../src/ledger/index.ts'
 import { Gaps, MAX_ASKS, type Gap } from '../../src/ledger/gaps.ts'
 import { openReplica, type ReplicaOptions } from '../../src/ledger/replica.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
@@ -486,6 +486,27 @@ describe('replicas fetch parents they lack from each other', () => {
       // an interval. The honest gap is asked again two intervals later.
       expect(asked.filter(a => a.id === 'edge')).toEqual([{ tick: 2, id: 'edge' }, { tick: 4, id: 'edge' }])
       expect(asked.filter(a => a.id !== 'edge' && a.tick === 2)).toHaveLength(2)
+    } finally { vi.useRealTimers() }
+  })
+
+  // Anyone in the room asking for 64 held blocks an interval used up every copy's answers (64 an
+  // interval) while it went on, so a copy that lacked a parent never got it from anyone.
+  it('answers one asker at most 16 blocks an interval: a flood from one account leaves the rest for the other copies\' asks', async () => {
+    vi.useFakeTimers()
+    try {
+      const sent: string[] = []
+      const gaps = new Gaps({ askMs: 2000, logger: quiet, publish: async m => { if (m.kind === 'block') sent.push(m.block.id) } }, () => [])
+      const held = (n: number): Block => ({ id: n.toString(16).padStart(64, '0'), seq: n, parents: [], record: `r${n}`, time: 1, pow: 0 })
+      for (let n = 1; n <= 64; n++) gaps.answer(held(n), '@flood:lab')
+      gaps.answer(held(100), '@agent-2:lab')
+      expect(sent).toHaveLength(17)
+      expect(sent.at(-1)).toBe(held(100).id)
+      // The flooder's next ones wait for the next interval; an asker the bus does not name shares only the interval's 64.
+      await vi.advanceTimersByTimeAsync(2000)
+      for (let n = 17; n <= 40; n++) gaps.answer(held(n), '@flood:lab')
+      for (let n = 200; n < 300; n++) gaps.answer(held(n))
+      expect(sent).toHaveLength(17 + 16 + 48)
+      gaps.close()
     } finally { vi.useRealTimers() }
   })
 

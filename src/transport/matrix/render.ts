@@ -140,12 +140,12 @@ function describe (message: BusMessage, record: PeekedRecord, who: { author: str
 }
 
 /**
- * When my homeserver (`server`) took an event one of its users sent (its `origin_server_ts`, in
- * Unix seconds): one time for every member reading the room there. Another homeserver's time
- * is not taken: a member running its own could set it as it likes.
+ * Who sent an event, and when my homeserver (`server`) took it if one of its users sent it
+ * (its `origin_server_ts`, in Unix seconds): one time for every member reading the room there.
+ * Another homeserver's time is not taken: a member running its own could set it as it likes.
  */
-export function deliveryOf (event: TimelineEvent, server: string): Delivery | undefined {
-  if (serverOf(event.sender) !== server) return undefined
+export function deliveryOf (event: TimelineEvent, server: string): Delivery {
   const ts = event.origin_server_ts
-  return typeof ts === 'number' && Number.isSafeInteger(ts) && ts > 0 ? { at: Math.floor(ts / 1000) } : undefined
+  const at = serverOf(event.sender) === server && typeof ts === 'number' && Number.isSafeInteger(ts) && ts > 0 ? Math.floor(ts / 1000) : undefined
+  return { from: event.sender, ...(at === undefined ? {} : { at }) }
 }
