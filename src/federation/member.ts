@@ -16,7 +16,7 @@ import { autopilot, type DriverFactory } from './driver.ts'
 import { charterOf, enrol } from './enrol.ts'
 import { sealRunDir } from './head.ts'
 import { RoundLoop, wallClock, type RoundOutcome, type RoundProgress } from './round-loop.ts'
-import { lockRunDir } from './run-dir.ts'
+import { lockRunDir } from './dir-lock.ts'
 
 /**
  * What one member process needs beyond a run config: who it is among the members, its key
@@ -90,8 +90,8 @@ export interface MemberOptions {
  * runs the round loop on a wall clock. A round closes, for me, when every member's
  * proposal and every peer's vote on it is in, or when the validation window has passed;
  * the round's recorder then anchors the decisions and checkpoint, which everyone checks
- * against their own merge. While it runs it holds `.conclave-lock` in its dir (run-dir.ts), so
- * a second process there is refused; a killed one's lock is taken over.
+ * against their own merge. While it runs it holds its dir (dir-lock.ts), so a second process
+ * there is refused; a killed one's lock is free.
  */
 export async function runMember (config: MemberConfig, options: MemberOptions = {}): Promise<MemberReport> {
   const identity = await loadOrCreateKeystore(config.key)

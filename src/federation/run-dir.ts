@@ -7,6 +7,7 @@ import { Sha256Hex } from '../core/records.ts'
 import { sha256Hex } from './content.ts'
 import { HEAD_FILE } from './head.ts'
 import { MANIFEST_FILE } from './manifest.ts'
+import { RUN_LOCK } from './dir-lock.ts'
 import { runWrites } from './run-layout.ts'
 
 /**
@@ -15,20 +16,18 @@ import { runWrites } from './run-layout.ts'
  */
 export const RUN_MARKER = '.conclave-run'
 
-/** The file a run holds while it writes its directory: its process id, so that no second process writes there at once. */
-export const RUN_LOCK = '.conclave-lock'
-
 /**
  * Everything a run writes at the top of its directory (besides the marker). `--force`
  * removes these and nothing else; a directory holding anything more, at the top or inside
  * these folders (run-layout.ts), is refused.
  */
 /**
- * What a run writes at the top whose content its marker does not name: its lock, the
- * half-written copies a run killed as it sealed the directory or noted a file leaves, and
- * config.json, which a run started again reads (`--config DIR/config.json`) and writes anew.
+ * What a run writes at the top whose content its marker does not name: the half-written
+ * copies a run killed as it sealed the directory or noted a file leaves, and config.json,
+ * which a run started again reads (`--config DIR/config.json`) and writes anew. (Its lock,
+ * dir-lock.ts, is not the run's content: `--force` leaves it, held by the run that replaces.)
  */
-const RUN_UNNOTED: readonly string[] = [RUN_LOCK, 'config.json', `${RUN_MARKER}.tmp`, `${MANIFEST_FILE}.tmp`, `${HEAD_FILE}.tmp`]
+const RUN_UNNOTED: readonly string[] = ['config.json', `${RUN_MARKER}.tmp`, `${MANIFEST_FILE}.tmp`, `${HEAD_FILE}.tmp`]
 export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg', MANIFEST_FILE, HEAD_FILE, ...RUN_UNNOTED]
 
 /** What Conclave makes a directory for: a run (`conclave run`) or a model taken out of one (`conclave export`). */
@@ -100,14 +99,11 @@ export async function prepareRunDir (dir: string, options: { force?: boolean, co
 
 /** prepareRunDir for any owner: a directory this owner did not mark is never written into. */
 export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { force?: boolean, configFile?: string } = {}): Promise<void> {
-  const entries = await entriesOf(dir)
-  if (entries === undefined || entries.length === 0) {
+  const entries = await assertTakeable(dir, owner)
+  if (entries.length === 0) {
     await mkdir(dir, { recursive: true })
     await writeFile(join(dir, owner.marker), markerText(freshMarker(owner)))
     return
-  }
-  if (!entries.includes(owner.marker)) {
-    throw new RunDirectoryError(`${dir} is not empty and has no ${owner.marker} marker, so nothing says a Conclave ${owner.kind} made it${owner.kind === 'run' ? ' (a run from before the marker has none either)' : ''}: choose another --out, or empty it yourself`)
   }
   const marker = await assertKnownMarker(dir, owner)
   const written = entries.filter(e => e !== owner.marker)
@@ -132,6 +128,21 @@ export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { 
   for (const entry of written) await rm(join(dir, entry), { recursive: true, force: true })
   // What it writes next is noted in a marker of today's format, whatever the earlier one was.
   await writeAtomic(join(dir, owner.marker), markerText(freshMarker(owner)))
+}
+
+/**
+ * Refuses, reading only, a directory the owner may not take: one that is not empty (but for a
+ * run's lock) and has no marker of the owner's, or one of another format. Returns its entries,
+ * less the lock.
+ */
+export async function assertTakeable (dir: string, owner: DirOwner): Promise<string[]> {
+  const entries = (await entriesOf(dir) ?? []).filter(e => e !== RUN_LOCK)
+  if (entries.length === 0) return entries
+  if (!entries.includes(owner.marker)) {
+    throw new RunDirectoryError(`${dir} is not empty and has no ${owner.marker} marker, so nothing says a Conclave ${owner.kind} made it${owner.kind === 'run' ? ' (a run from before the marker has none either)' : ''}: choose another --out, or empty it yourself`)
+  }
+  await assertKnownMarker(dir, owner)
+  return entries
 }
 
 /** The marker of a directory an owner has just taken: it names no file yet. */
@@ -169,46 +180,6 @@ async function strayPaths (dir: string, entry: string, owner: DirOwner): Promise
     if (!((e.isFile() || e.isDirectory()) && owner.writes(path, e.isDirectory()))) strays.push(path)
   }
   return strays
-}
-
-/**
- * Refuses a directory another live process is running in (two writers of one ledger file
- * damaged it for good: found red-teaming two `--resume`s of one directory).
- */
-export async function assertNotInUse (dir: string): Promise<void> {
-  const holder = await lockHolder(dir)
-  if (holder !== undefined && holder !== process.pid && alive(holder)) {
-    throw new RunDirectoryError(`${dir} is in use: process ${holder} is running in it (its ${RUN_LOCK}); wait for it to end or stop it, then run again`)
-  }
-}
-
-/**
- * Takes `dir` for this process until the returned release is called: refused while another
- * live process holds it; the lock of a process that is gone (a killed run) is taken over.
- */
-export async function lockRunDir (dir: string): Promise<() => Promise<void>> {
-  const path = join(dir, RUN_LOCK)
-  const mine = `${process.pid}\n`
-  await writeFile(path, mine, { flag: 'wx' }).catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST') throw err
-    await assertNotInUse(dir)
-    await writeFile(path, mine)
-  })
-  return async () => { if (await lockHolder(dir) === process.pid) await rm(path, { force: true }) }
-}
-
-async function lockHolder (dir: string): Promise<number | undefined> {
-  const pid = Number.parseInt(await readFile(join(dir, RUN_LOCK), 'utf8').catch(() => ''), 10)
-  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined
-}
-
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' // someone else's process, running
-  }
 }
 
 /** Refuses to resume a directory that holds no run: a run made it (its marker) and its config and ledger are there. */

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions, ProgressOptions } from '../core/options.ts'
@@ -6,10 +6,11 @@ import { initBackend } from '../ml/backend.ts'
 import type { Task } from '../ml/task.ts'
 import type { Weights } from '../ml/weights.ts'
 import { parseRunConfig, readConfigFile, type RunConfig } from './config.ts'
+import { lockRunDir } from './dir-lock.ts'
 import type { DriverFactory } from './driver.ts'
 import { HEAD_FILE, sealRunDir } from './head.ts'
 import { MANIFEST_FILE } from './manifest.ts'
-import { assertNotInUse, assertResumable, lockRunDir, markRunConfig, noteWritten, prepareRunDir, RUN_OWNER } from './run-dir.ts'
+import { assertResumable, assertTakeable, markRunConfig, noteWritten, prepareRunDir, RUN_OWNER } from './run-dir.ts'
 import { reportFiles, type RoundReport, type RunReport } from './report.ts'
 import { readRunView } from './run-view.ts'
 import type { RoundProgress } from './round-loop.ts'
@@ -45,13 +46,13 @@ export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
 export async function runFederation (config: RunConfig, options: RunOptions): Promise<RunReport> {
   const started = performance.now()
   const startedAt = new Date().toISOString()
+  // Checked before the lock is taken (a directory that is not a run's gets no lock file), and again under it.
   if (options.resume === true) await assertResumable(options.out)
-  else {
-    await assertNotInUse(options.out)
-    await prepareRunDir(options.out, { force: options.force, configFile: options.configFile })
-  }
+  else await assertTakeable(options.out, RUN_OWNER)
+  await mkdir(options.out, { recursive: true })
   const release = await lockRunDir(options.out)
   try {
+    if (options.resume !== true) await prepareRunDir(options.out, { force: options.force, configFile: options.configFile })
     return await runLocked(config, options, { started, startedAt })
   } finally {
     await release()

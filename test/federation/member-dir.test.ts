@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process'
-import { mkdir, readdir, writeFile } from 'node:fs/promises'
+import { mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { lockRunDir } from '../../src/federation/dir-lock.ts'
 import { parseMemberConfig, runMember, type MemberConfig } from '../../src/federation/member.ts'
-import { RUN_LOCK } from '../../src/federation/run-dir.ts'
 import { createIdentity, loadOrCreateKeystore } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { tempDir } from './helpers.ts'
@@ -17,33 +16,19 @@ async function founderIn (root: string): Promise<MemberConfig> {
   }, root)
 }
 
-/** A process that runs until killed, and one that has ended: their ids. */
-async function processes (): Promise<{ live: number, gone: number, stop: () => void }> {
-  const live = spawn('sleep', ['60'])
-  const ended = spawn('true')
-  await new Promise(resolve => ended.on('exit', resolve))
-  return { live: live.pid as number, gone: ended.pid as number, stop: () => live.kill() }
-}
-
 describe('a member\'s directory: one process at a time', () => {
   // Two `conclave agent` processes on one directory (a second start by mistake, a restart while
   // the first still ran) both opened its ledger copy, store and sync token to write: their lines
-  // interleave and the copy is damaged for good.
-  it('refuses a directory another live member process holds, writing nothing there, and takes over a killed one\'s', async () => {
-    const root = await tempDir()
-    const config = await founderIn(root)
-    const { live, gone, stop } = await processes()
-    try {
-      await mkdir(config.dir)
-      await writeFile(join(config.dir, RUN_LOCK), `${live}\n`)
-      await expect(runMember(config)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining(`process ${live} is running in it`) })
-      expect(await readdir(config.dir)).toEqual([RUN_LOCK])
-      // A killed member's lock: taken over, and given back as the process ends (here: nobody else came).
-      await writeFile(join(config.dir, RUN_LOCK), `${gone}\n`)
-      await expect(runMember(config)).rejects.toMatchObject({ name: 'BackendUnavailableError', message: expect.stringContaining('said hello') })
-      expect(await readdir(config.dir)).not.toContain(RUN_LOCK)
-    } finally {
-      stop()
-    }
+  // interleave and the copy is damaged for good. (The lock itself, between processes: dir-lock.test.ts.)
+  it('refuses a directory someone holds, writing nothing there, and runs once it is free', async () => {
+    const config = await founderIn(await tempDir())
+    await mkdir(config.dir)
+    const release = await lockRunDir(config.dir)
+    const before = await readdir(config.dir)
+    await expect(runMember(config)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining('is in use') })
+    expect(await readdir(config.dir)).toEqual(before)
+    await release()
+    // Free: it runs (and stops here as nobody else came).
+    await expect(runMember(config)).rejects.toMatchObject({ name: 'BackendUnavailableError', message: expect.stringContaining('said hello') })
   }, 60_000)
 })

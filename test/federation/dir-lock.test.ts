@@ -1,0 +1,87 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { lockRunDir, RUN_LOCK } from '../../src/federation/dir-lock.ts'
+import { tempDir } from './helpers.ts'
+
+// The lock a run or a member process holds on its directory (src/federation/dir-lock.ts).
+// Found red-teaming the pid file it was: a dead holder's lock was read, then written over, so
+// processes started together all took it; one created but not yet written was taken; and a
+// pid says nothing across containers sharing a volume.
+
+const MODULE = join(import.meta.dirname, '../../src/federation/dir-lock.ts')
+
+/**
+ * A process that takes `dir`'s lock at `at` (ms since the epoch) and says HELD or REFUSED, then
+ * holds it until killed, or for `holdMs`.
+ */
+function holder (dir: string, at = 0, holdMs = 60_000): { child: ChildProcess, said: Promise<string> } {
+  const script = `import { lockRunDir } from ${JSON.stringify(MODULE)}
+    while (Date.now() < ${at}) {}
+    try { const release = await lockRunDir(${JSON.stringify(dir)}); console.log('HELD'); setTimeout(() => { void release() }, ${holdMs}) } catch (err) { console.log('REFUSED ' + err.message) }`
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const said = new Promise<string>(resolve => { child.stdout?.once('data', (d: Buffer) => { resolve(d.toString().trim()) }) })
+  return { child, said }
+}
+
+async function killed (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const gone = new Promise(resolve => child.once('exit', resolve))
+  child.kill('SIGKILL')
+  await gone
+}
+
+describe('the lock on a run\'s or a member\'s directory', () => {
+  it('lets one of eight processes started together take the lock a killed process left, and refuses the others', async () => {
+    for (let trial = 0; trial < 6; trial++) {
+      const dir = await tempDir()
+      const dead = holder(dir)
+      expect(await dead.said).toBe('HELD')
+      await killed(dead.child)
+      const at = Date.now() + 800
+      const racers = Array.from({ length: 8 }, () => holder(dir, at, 1500))
+      const said = await Promise.all(racers.map(async r => r.said))
+      expect(said.filter(s => s === 'HELD')).toHaveLength(1)
+      for (const r of racers) await killed(r.child)
+    }
+  }, 120_000)
+
+  it('refuses a directory a live process holds, naming it, and takes it at once once that process is killed', async () => {
+    const dir = await tempDir()
+    const other = holder(dir)
+    expect(await other.said).toBe('HELD')
+    await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining(`process ${other.child.pid} is running in it`) })
+    await killed(other.child)
+    const release = await lockRunDir(dir)
+    await release()
+    // The file stays (its holder's pid in it): removing it would let a process that opened it just before hold a lock of no file.
+    expect(await readdir(dir)).toEqual([RUN_LOCK])
+  }, 30_000)
+
+  it('refuses a second lock of a directory this process holds, and the first release frees it for the next', async () => {
+    const dir = await tempDir()
+    const release = await lockRunDir(dir)
+    await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError' })
+    const other = holder(dir)
+    expect(await other.said).toMatch(/^REFUSED/)
+    await release()
+    const next = holder(dir)
+    expect(await next.said).toBe('HELD')
+    await killed(next.child)
+    await killed(other.child)
+  }, 30_000)
+
+  it('reads the lock file of an earlier Conclave (a process id): refused while that process lives, taken once it is gone', async () => {
+    const dir = await tempDir()
+    const live = spawn('sleep', ['60'])
+    try {
+      await writeFile(join(dir, RUN_LOCK), `${live.pid}\n`)
+      await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining(`process ${live.pid} is running in it`) })
+    } finally {
+      await killed(live)
+    }
+    const release = await lockRunDir(dir)
+    await release()
+  }, 30_000)
+})
