@@ -1,9 +1,11 @@
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { charterOf } from '../../../src/federation/enrol.ts'
 import { Call, federationOf } from '../../../src/federation/lobby/call.ts'
 import { parseFederate } from '../../../src/federation/lobby/federate-command.ts'
-import { expectCharter, memberConfigOf, parseLobbyConfig } from '../../../src/federation/lobby/lobby-member.ts'
+import { expectCharter, memberConfigOf, parseLobbyConfig, runLobby } from '../../../src/federation/lobby/lobby-member.ts'
+import { lockRunDir } from '../../../src/federation/dir-lock.ts'
 import { createIdentity } from '../../../src/identity/index.ts'
 import { randomSecretKey } from '../../../src/identity/did-key.ts'
 import { loadTask } from '../../../src/ml/task.ts'
@@ -66,6 +68,20 @@ describe('a lobby agent\'s config, and the member config a call makes of it', ()
     } finally {
       await store.close()
       task.dispose()
+    }
+  })
+
+  // Found red-teaming: two lobby processes on one config shared its sync token and both answered
+  // its calls (the refused one telling the call's thread it failed, while the other ran it).
+  it('refuses to open a lobby whose directory another process holds, before it joins the room', async () => {
+    const root = await tempDir()
+    const lobby = parseLobbyConfig(settings(), root)
+    await mkdir(lobby.dir, { recursive: true })
+    const release = await lockRunDir(lobby.dir)
+    try {
+      await expect(runLobby(lobby)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining('is in use') })
+    } finally {
+      await release()
     }
   })
 })
