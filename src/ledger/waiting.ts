@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { z } from 'zod'
-import { readIfExists, writeAtomic } from '../core/files.ts'
+import { readIfExists, syncDir, writeAtomic } from '../core/files.ts'
 import type { Logger } from '../core/logger.ts'
 import { ReplicaBlock } from '../transport/index.ts'
 import { parseJson } from './dag.ts'
@@ -31,10 +31,13 @@ const asLines = (lines: readonly Line[]): string => lines.map(line => JSON.strin
 export class WaitingFile {
   readonly #path: string
   #lines: number
+  /** Whether the file is named in its folder on the disk: the first append syncs the folder too. */
+  #named: boolean
 
-  private constructor (path: string, lines: number) {
+  private constructor (path: string, lines: number, named: boolean) {
     this.#path = path
     this.#lines = lines
+    this.#named = named
   }
 
   /**
@@ -43,7 +46,8 @@ export class WaitingFile {
    */
   static async open (dir: string, logger: Logger): Promise<{ file: WaitingFile, blocks: ReplicaBlock[] }> {
     const path = join(dir, WAITING_FILE)
-    const text = (await readIfExists(path))?.toString('utf8') ?? ''
+    const bytes = await readIfExists(path)
+    const text = bytes?.toString('utf8') ?? ''
     const lines = text.split('\n').filter(line => line.length > 0)
     const waiting = new Map<string, ReplicaBlock>()
     for (const line of lines) {
@@ -53,7 +57,7 @@ export class WaitingFile {
       else waiting.set(parsed.data.id, parsed.data)
     }
     const blocks = [...waiting.values()]
-    const file = new WaitingFile(path, lines.length)
+    const file = new WaitingFile(path, lines.length, bytes !== undefined)
     // A line a crash cut short would swallow the next one appended after it.
     if (text.length > 0 && !text.endsWith('\n')) await file.#rewrite(blocks)
     return { file, blocks }
@@ -85,11 +89,14 @@ export class WaitingFile {
     } finally {
       await file.close()
     }
+    if (!this.#named) await syncDir(dirname(this.#path))
+    this.#named = true
     this.#lines += lines.length
   }
 
   async #rewrite (blocks: readonly ReplicaBlock[]): Promise<void> {
     await writeAtomic(this.#path, asLines(blocks), { sync: true })
+    this.#named = true
     this.#lines = blocks.length
   }
 }

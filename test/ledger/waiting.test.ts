@@ -59,6 +59,8 @@ describe('the waiting blocks\' file', () => {
     await withSyncs(handle => { const { ino, size } = fstatSync(handle.fd); synced.push({ ino, size }) }, async () => {
       await file.add(a)
       expect(synced).toContainEqual({ ino: statSync(path).ino, size: statSync(path).size })
+      // The file was new: its name in the folder is synced too.
+      expect(synced.map(s => s.ino)).toContain(statSync(dir).ino)
       await file.add(b)
       await file.settle([a.id], 1, () => [b])
       expect(synced).toContainEqual({ ino: statSync(path).ino, size: statSync(path).size })
