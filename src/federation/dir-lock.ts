@@ -1,99 +1,74 @@
-import { readFile, rm, stat } from 'node:fs/promises'
+import { lstat, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { RunDirectoryError } from '../core/errors.ts'
 
-/** The file a run or a member process holds while it writes its directory, so that no second process writes there at once. */
-export const RUN_LOCK = '.conclave-lock'
+/** The lock a run or a member process holds while it writes its directory: an empty SQLite file. */
+export const LOCK_FILE = '.conclave-lock.db'
+/** Beside it while held: the holder's process id, for the refusal (an earlier Conclave's lock had only this). */
+export const LOCK_HOLDER_FILE = '.conclave-lock'
 
 const SQLITE_BUSY = 5
-const SQLITE_NOTADB = 26
-/** Where a SQLite file's header keeps its user_version: here the holder's process id, for the refusal. */
-const USER_VERSION_AT = 60
-const SQLITE_HEADER = 'SQLite format 3\0'
 
 /** The lock files this process holds, by device and inode. */
 const held = new Set<string>()
+/** Takes in this process, one at a time: a second take of a directory then finds the first in `held`. */
+let taking: Promise<unknown> = Promise.resolve()
 
 /**
  * Takes `dir` (which must exist) for this process until the returned release is called; refused
- * (RunDirectoryError, naming the holder's process id) while another process, or another call in
+ * (RunDirectoryError, naming the holder's process id) while another process, or another take in
  * this one, holds it.
  *
- * The lock is the operating system's: SQLite's exclusive lock on `.conclave-lock` (fcntl). It is
- * one process's at a time, also between containers sharing a volume, where process ids mean
- * nothing, and the system lets it go however the process ends, so a killed process's lock is
- * free at once. A pid file was read, then written over: processes started together after a kill
- * all took it (found red-teaming). The file stays when released (removing it would let a process
- * that opened it just before take a lock of no file), and the process holding it never opens it
- * otherwise: closing any descriptor of a file lets go of the process's fcntl locks on it.
+ * The lock is the operating system's: SQLite's exclusive lock (fcntl) on `.conclave-lock.db`,
+ * held in a transaction that writes nothing, so the file stays empty and no crash can leave it
+ * damaged. It is one process's at a time, also between containers sharing a volume, where
+ * process ids mean nothing, and the system lets it go however the process ends, so a killed
+ * process's directory is free at once. The process-id file it was before was read, then written
+ * over: processes started together after a kill all took it (found red-teaming). The lock file
+ * stays when released (removing it would let a process that opened it just before hold a lock
+ * of no file), and its holder never opens it otherwise: closing any descriptor of a file lets go
+ * of the process's fcntl locks on it.
  */
 export async function lockRunDir (dir: string): Promise<() => Promise<void>> {
-  const path = join(dir, RUN_LOCK)
-  const before = await inodeOf(path)
-  if (before !== undefined && held.has(before)) throw inUse(dir, process.pid)
-  for (let tries = 0; tries < 2; tries++) {
-    const db = new DatabaseSync(path, { timeout: 0 })
-    try {
-      db.exec('PRAGMA locking_mode = EXCLUSIVE') // kept after the commit below, until closed
-      db.exec('PRAGMA journal_mode = MEMORY') // no journal file beside it
-      db.exec('BEGIN EXCLUSIVE')
-      db.exec(`PRAGMA user_version = ${process.pid}`)
-      db.exec('COMMIT')
-    } catch (err) {
-      db.close()
-      const code = (err as { errcode?: number }).errcode
-      if (code === SQLITE_BUSY) throw inUse(dir, await holderOf(path))
-      if (code !== SQLITE_NOTADB || tries > 0) throw new RunDirectoryError(`cannot take ${path}: ${(err as Error).message}`, { cause: err })
-      await takeEarlierLock(dir, path)
-      continue
-    }
-    const inode = await inodeOf(path) ?? ''
-    held.add(inode)
-    return async () => {
-      held.delete(inode)
-      db.close()
-    }
+  const take = taking.then(async () => lock(dir))
+  taking = take.catch(() => {})
+  return take
+}
+
+async function lock (dir: string): Promise<() => Promise<void>> {
+  const path = join(dir, LOCK_FILE)
+  const before = await lstat(path).catch(() => undefined)
+  if (before !== undefined && !before.isFile()) throw new RunDirectoryError(`${path} is not a plain file (a link, a folder…), so it is not Conclave's lock: move it away, then run again`)
+  if (before !== undefined && held.has(`${before.dev}:${before.ino}`)) throw inUse(dir, process.pid)
+  const db = new DatabaseSync(path, { timeout: 0 })
+  try {
+    db.exec('PRAGMA locking_mode = EXCLUSIVE')
+    db.exec('PRAGMA journal_mode = MEMORY') // no journal file beside it: nothing is written
+    db.exec('BEGIN EXCLUSIVE') // held until the release
+  } catch (err) {
+    db.close()
+    if ((err as { errcode?: number }).errcode === SQLITE_BUSY) throw inUse(dir, await holderOf(dir))
+    throw new RunDirectoryError(`cannot take ${path} (${(err as Error).message}): if it is not Conclave's lock, move it away, then run again`, { cause: err })
   }
-  throw new RunDirectoryError(`cannot take ${path}`)
+  const info = await lstat(path)
+  const inode = `${info.dev}:${info.ino}`
+  held.add(inode)
+  await writeFile(join(dir, LOCK_HOLDER_FILE), `${process.pid}\n`)
+  return async () => {
+    await rm(join(dir, LOCK_HOLDER_FILE), { force: true })
+    held.delete(inode)
+    db.close()
+  }
 }
 
 function inUse (dir: string, holder: number | undefined): RunDirectoryError {
   const who = holder === process.pid ? 'this process' : holder === undefined ? 'another process' : `process ${holder}`
-  return new RunDirectoryError(`${dir} is in use: ${who} is running in it (it holds ${RUN_LOCK}); wait for it to end or stop it, then run again`)
+  return new RunDirectoryError(`${dir} is in use: ${who} is running in it (it holds ${LOCK_FILE}); wait for it to end or stop it, then run again`)
 }
 
-/** A file's device and inode, without opening it; undefined when there is none. */
-async function inodeOf (path: string): Promise<string | undefined> {
-  const info = await stat(path).catch(() => undefined)
-  return info === undefined ? undefined : `${info.dev}:${info.ino}`
-}
-
-/** The process id a lock file names: a SQLite lock's header, or an earlier Conclave's text. Never read by its holder. */
-async function holderOf (path: string): Promise<number | undefined> {
-  const bytes = await readFile(path).catch(() => undefined)
-  if (bytes === undefined) return undefined
-  const pid = bytes.subarray(0, SQLITE_HEADER.length).toString('latin1') === SQLITE_HEADER
-    ? (bytes.length >= USER_VERSION_AT + 4 ? bytes.readInt32BE(USER_VERSION_AT) : 0)
-    : Number.parseInt(bytes.toString('utf8'), 10)
+/** The process id the holder wrote beside the lock, if it did yet. */
+async function holderOf (dir: string): Promise<number | undefined> {
+  const pid = Number.parseInt(await readFile(join(dir, LOCK_HOLDER_FILE), 'utf8').catch(() => ''), 10)
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined
-}
-
-/**
- * A lock file that is no SQLite file: an earlier Conclave's, its process id as text. Refused
- * while that process lives; otherwise removed.
- */
-async function takeEarlierLock (dir: string, path: string): Promise<void> {
-  const holder = await holderOf(path)
-  if (holder !== undefined && holder !== process.pid && alive(holder)) throw inUse(dir, holder)
-  await rm(path, { force: true })
-}
-
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' // someone else's process, running
-  }
 }

@@ -7,7 +7,7 @@ import { Sha256Hex } from '../core/records.ts'
 import { sha256Hex } from './content.ts'
 import { HEAD_FILE } from './head.ts'
 import { MANIFEST_FILE } from './manifest.ts'
-import { RUN_LOCK } from './dir-lock.ts'
+import { LOCK_FILE, LOCK_HOLDER_FILE } from './dir-lock.ts'
 import { runWrites } from './run-layout.ts'
 
 /**
@@ -132,11 +132,11 @@ export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { 
 
 /**
  * Refuses, reading only, a directory the owner may not take: one that is not empty (but for a
- * run's lock) and has no marker of the owner's, or one of another format. Returns its entries,
- * less the lock.
+ * run's lock, dir-lock.ts) and has no marker of the owner's, or one of another format. Returns
+ * its entries, less a run's lock.
  */
 export async function assertTakeable (dir: string, owner: DirOwner): Promise<string[]> {
-  const entries = (await entriesOf(dir) ?? []).filter(e => e !== RUN_LOCK)
+  const entries = (await entriesOf(dir) ?? []).filter(e => owner.kind !== 'run' || (e !== LOCK_FILE && e !== LOCK_HOLDER_FILE))
   if (entries.length === 0) return entries
   if (!entries.includes(owner.marker)) {
     throw new RunDirectoryError(`${dir} is not empty and has no ${owner.marker} marker, so nothing says a Conclave ${owner.kind} made it${owner.kind === 'run' ? ' (a run from before the marker has none either)' : ''}: choose another --out, or empty it yourself`)

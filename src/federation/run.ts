@@ -52,7 +52,8 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
   await mkdir(options.out, { recursive: true })
   const release = await lockRunDir(options.out)
   try {
-    if (options.resume !== true) await prepareRunDir(options.out, { force: options.force, configFile: options.configFile })
+    if (options.resume === true) await assertResumable(options.out)
+    else await prepareRunDir(options.out, { force: options.force, configFile: options.configFile })
     return await runLocked(config, options, { started, startedAt })
   } finally {
     await release()

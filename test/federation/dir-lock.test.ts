@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readdir, writeFile } from 'node:fs/promises'
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { lockRunDir, RUN_LOCK } from '../../src/federation/dir-lock.ts'
+import { LOCK_FILE, LOCK_HOLDER_FILE, lockRunDir } from '../../src/federation/dir-lock.ts'
 import { tempDir } from './helpers.ts'
 
 // The lock a run or a member process holds on its directory (src/federation/dir-lock.ts).
@@ -25,6 +25,15 @@ function holder (dir: string, at = 0, holdMs = 60_000): { child: ChildProcess, s
   return { child, said }
 }
 
+/** Eight processes that take `dir` at one moment and hold it 1.5 s: how many held it. */
+async function race (dir: string): Promise<number> {
+  const at = Date.now() + 800
+  const racers = Array.from({ length: 8 }, () => holder(dir, at, 1500))
+  const said = await Promise.all(racers.map(async r => r.said))
+  for (const r of racers) await killed(r.child)
+  return said.filter(s => s === 'HELD').length
+}
+
 async function killed (child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const gone = new Promise(resolve => child.once('exit', resolve))
@@ -39,11 +48,17 @@ describe('the lock on a run\'s or a member\'s directory', () => {
       const dead = holder(dir)
       expect(await dead.said).toBe('HELD')
       await killed(dead.child)
-      const at = Date.now() + 800
-      const racers = Array.from({ length: 8 }, () => holder(dir, at, 1500))
-      const said = await Promise.all(racers.map(async r => r.said))
-      expect(said.filter(s => s === 'HELD')).toHaveLength(1)
-      for (const r of racers) await killed(r.child)
+      expect(await race(dir)).toBe(1)
+    }
+  }, 120_000)
+
+  // Found red-teaming the first OS lock: an earlier Conclave's lock file (a dead process's id) was
+  // removed by whoever read it, also once another racer had put its held lock there.
+  it('the same where an earlier Conclave left its lock file, naming a process that is gone', async () => {
+    for (let trial = 0; trial < 6; trial++) {
+      const dir = await tempDir()
+      await writeFile(join(dir, LOCK_HOLDER_FILE), '2147483\n')
+      expect(await race(dir)).toBe(1)
     }
   }, 120_000)
 
@@ -55,8 +70,8 @@ describe('the lock on a run\'s or a member\'s directory', () => {
     await killed(other.child)
     const release = await lockRunDir(dir)
     await release()
-    // The file stays (its holder's pid in it): removing it would let a process that opened it just before hold a lock of no file.
-    expect(await readdir(dir)).toEqual([RUN_LOCK])
+    // The lock file stays: removing it would let a process that opened it just before hold a lock of no file.
+    expect(await readdir(dir)).toEqual([LOCK_FILE])
   }, 30_000)
 
   it('refuses a second lock of a directory this process holds, and the first release frees it for the next', async () => {
@@ -72,16 +87,24 @@ describe('the lock on a run\'s or a member\'s directory', () => {
     await killed(other.child)
   }, 30_000)
 
-  it('reads the lock file of an earlier Conclave (a process id): refused while that process lives, taken once it is gone', async () => {
+  // Found red-teaming: a second take started while the first was under way got past the check of
+  // what this process holds, and its refusal read the lock file, which let go of the first's lock.
+  it('refuses the second of two takes started together in one process, and still holds the directory', async () => {
     const dir = await tempDir()
-    const live = spawn('sleep', ['60'])
-    try {
-      await writeFile(join(dir, RUN_LOCK), `${live.pid}\n`)
-      await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining(`process ${live.pid} is running in it`) })
-    } finally {
-      await killed(live)
-    }
-    const release = await lockRunDir(dir)
-    await release()
+    const [first, second] = await Promise.allSettled([lockRunDir(dir), lockRunDir(dir)])
+    expect([first.status, second.status]).toEqual(['fulfilled', 'rejected'])
+    const other = holder(dir)
+    expect(await other.said).toMatch(/^REFUSED/)
+    await killed(other.child)
+    if (first.status === 'fulfilled') await first.value()
   }, 30_000)
+
+  it('refuses a lock file that is a link, and writes nothing where it points', async () => {
+    const dir = await tempDir()
+    const outside = join(await tempDir(), 'notes.txt')
+    await writeFile(outside, '')
+    await symlink(outside, join(dir, LOCK_FILE))
+    await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining('not a plain file') })
+    expect(await readFile(outside, 'utf8')).toBe('')
+  })
 })
