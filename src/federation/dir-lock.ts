@@ -1,4 +1,5 @@
-import { lstat, readFile, rm, writeFile } from 'node:fs/promises'
+import { constants, type Stats } from 'node:fs'
+import { lstat, open, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { RunDirectoryError } from '../core/errors.ts'
@@ -38,29 +39,61 @@ export async function lockRunDir (dir: string): Promise<() => Promise<void>> {
 
 async function lock (dir: string): Promise<() => Promise<void>> {
   const path = join(dir, LOCK_FILE)
+  const holderPath = join(dir, LOCK_HOLDER_FILE)
   const before = await lstat(path).catch(() => undefined)
-  if (before !== undefined && !before.isFile()) throw new RunDirectoryError(`${path} is not a plain file (a link, a folder…), so it is not Conclave's lock: move it away, then run again`)
-  if (before !== undefined && held.has(`${before.dev}:${before.ino}`)) throw inUse(dir, process.pid)
-  const db = new DatabaseSync(path, { timeout: 0 })
+  if (before !== undefined && held.has(inodeKey(before))) throw inUse(dir, process.pid)
+  // Opened to be written first (nothing is held yet, so closing it lets go of nothing): SQLite
+  // opens a file it cannot write read-only, and there its exclusive lock is a shared one that
+  // any number of processes hold at once (found red-teaming: a group's shared run directory).
+  await (await openPlain(path, constants.O_RDWR | constants.O_CREAT).catch((err: unknown) => { throw notOurs(path, err) })).close()
+  let db: DatabaseSync | undefined
   try {
+    db = new DatabaseSync(path, { timeout: 0 })
     db.exec('PRAGMA locking_mode = EXCLUSIVE')
     db.exec('PRAGMA journal_mode = MEMORY') // no journal file beside it: nothing is written
     db.exec('BEGIN EXCLUSIVE') // held until the release
   } catch (err) {
-    db.close()
-    if ((err as { errcode?: number }).errcode === SQLITE_BUSY) throw inUse(dir, await holderOf(dir))
-    throw new RunDirectoryError(`cannot take ${path} (${(err as Error).message}): if it is not Conclave's lock, move it away, then run again`, { cause: err })
+    db?.close()
+    if ((err as { errcode?: number }).errcode === SQLITE_BUSY) throw inUse(dir, await holderOf(holderPath))
+    throw notOurs(path, err)
   }
-  const info = await lstat(path)
-  const inode = `${info.dev}:${info.ino}`
+  const inode = inodeKey(await lstat(path))
   held.add(inode)
-  await writeFile(join(dir, LOCK_HOLDER_FILE), `${process.pid}\n`)
-  return async () => {
-    await rm(join(dir, LOCK_HOLDER_FILE), { force: true })
+  const letGo = (): void => {
     held.delete(inode)
     db.close()
   }
+  try {
+    const file = await openPlain(holderPath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC)
+    try {
+      await file.writeFile(`${process.pid}\n`)
+    } finally {
+      await file.close()
+    }
+  } catch (err) {
+    letGo()
+    throw notOurs(holderPath, err)
+  }
+  return async () => {
+    await rm(holderPath, { force: true })
+    letGo()
+  }
 }
+
+/** Opens one of the lock's files: never through a link, never waiting on a FIFO, and only a plain file. */
+async function openPlain (path: string, flags: number): Promise<FileHandle> {
+  const file = await open(path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o666)
+  if ((await file.stat()).isFile()) return file
+  await file.close()
+  throw new Error('not a plain file')
+}
+
+function notOurs (path: string, err: unknown): RunDirectoryError {
+  const why = (err as NodeJS.ErrnoException).code === 'ELOOP' ? 'a link' : (err as Error).message
+  return new RunDirectoryError(`cannot take ${path} (${why}): it must be a plain file this process can write; if it is not Conclave's, move it away, then run again`, { cause: err })
+}
+
+const inodeKey = (info: Stats): string => `${info.dev}:${info.ino}`
 
 function inUse (dir: string, holder: number | undefined): RunDirectoryError {
   const who = holder === process.pid ? 'this process' : holder === undefined ? 'another process' : `process ${holder}`
@@ -68,7 +101,9 @@ function inUse (dir: string, holder: number | undefined): RunDirectoryError {
 }
 
 /** The process id the holder wrote beside the lock, if it did yet. */
-async function holderOf (dir: string): Promise<number | undefined> {
-  const pid = Number.parseInt(await readFile(join(dir, LOCK_HOLDER_FILE), 'utf8').catch(() => ''), 10)
+async function holderOf (path: string): Promise<number | undefined> {
+  const file = await openPlain(path, constants.O_RDONLY).catch(() => undefined)
+  const text = await file?.readFile('utf8').catch(() => '').finally(() => file.close())
+  const pid = Number.parseInt(text ?? '', 10)
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined
 }

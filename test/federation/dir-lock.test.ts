@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { LOCK_FILE, LOCK_HOLDER_FILE, lockRunDir } from '../../src/federation/dir-lock.ts'
@@ -16,11 +17,12 @@ const MODULE = join(import.meta.dirname, '../../src/federation/dir-lock.ts')
  * A process that takes `dir`'s lock at `at` (ms since the epoch) and says HELD or REFUSED, then
  * holds it until killed, or for `holdMs`.
  */
-function holder (dir: string, at = 0, holdMs = 60_000): { child: ChildProcess, said: Promise<string> } {
+function holder (dir: string, at = 0, holdMs = 60_000, uid?: number): { child: ChildProcess, said: Promise<string> } {
   const script = `import { lockRunDir } from ${JSON.stringify(MODULE)}
+    process.umask(0o002)
     while (Date.now() < ${at}) {}
     try { const release = await lockRunDir(${JSON.stringify(dir)}); console.log('HELD'); setTimeout(() => { void release() }, ${holdMs}) } catch (err) { console.log('REFUSED ' + err.message) }`
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], ...(uid === undefined ? {} : { uid, gid: 100 }) })
   const said = new Promise<string>(resolve => { child.stdout?.once('data', (d: Buffer) => { resolve(d.toString().trim()) }) })
   return { child, said }
 }
@@ -104,7 +106,58 @@ describe('the lock on a run\'s or a member\'s directory', () => {
     const outside = join(await tempDir(), 'notes.txt')
     await writeFile(outside, '')
     await symlink(outside, join(dir, LOCK_FILE))
-    await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining('not a plain file') })
+    await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining('a link') })
     expect(await readFile(outside, 'utf8')).toBe('')
   })
+
+  // Found red-teaming: SQLite opens a file it cannot write read-only, where its exclusive lock is
+  // a shared one: in a group's run directory (umask 002) two members resuming together both held it.
+  it('refuses a lock file it cannot write rather than sharing it, and makes it writable by the group', async () => {
+    if (process.getuid?.() === 0) {
+      const dir = await mkdtemp('/tmp/conclave-group-')
+      await chown(dir, 0, 100)
+      await chmod(dir, 0o2775)
+      const first = holder(dir, 0, 100, 1001)
+      expect(await first.said).toBe('HELD')
+      await new Promise(resolve => { first.child.once('exit', resolve) })
+      const [a, b] = [holder(dir, 0, 3000, 1002), holder(dir, 0, 3000, 1003)]
+      expect((await Promise.all([a.said, b.said])).filter(said => said === 'HELD')).toHaveLength(1)
+      for (const h of [a, b]) await killed(h.child)
+    } else {
+      const dir = await tempDir()
+      await (await lockRunDir(dir))()
+      await chmod(join(dir, LOCK_FILE), 0o444)
+      await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining('this process can write') })
+    }
+  }, 30_000)
+
+  // Found red-teaming: the holder's process id was written through a link, over the file it
+  // pointed to; a failed write of it kept the lock; a FIFO there hung every later take.
+  it('writes the holder\'s id only into a plain file of its own, and lets go of the lock when it cannot', async () => {
+    const dir = await tempDir()
+    const outside = join(await tempDir(), 'notes.txt')
+    await writeFile(outside, 'precious\n')
+    await symlink(outside, join(dir, LOCK_HOLDER_FILE))
+    await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining('a link') })
+    expect(await readFile(outside, 'utf8')).toBe('precious\n')
+    await rm(join(dir, LOCK_HOLDER_FILE))
+    await mkdir(join(dir, LOCK_HOLDER_FILE))
+    await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError' })
+    await rm(join(dir, LOCK_HOLDER_FILE), { recursive: true })
+    execFileSync('mkfifo', [join(dir, LOCK_HOLDER_FILE)])
+    await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError' })
+    await rm(join(dir, LOCK_HOLDER_FILE))
+    await (await lockRunDir(dir))()
+  })
+
+  it('never waits on a FIFO where the holder\'s id should be, and takes of other directories go on', async () => {
+    const dir = await tempDir()
+    const other = holder(dir)
+    expect(await other.said).toBe('HELD')
+    await rm(join(dir, LOCK_HOLDER_FILE))
+    execFileSync('mkfifo', [join(dir, LOCK_HOLDER_FILE)])
+    await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining('another process') })
+    await (await lockRunDir(await tempDir()))()
+    await killed(other.child)
+  }, 30_000)
 })
