@@ -101,13 +101,16 @@ describe('the lock on a run\'s or a member\'s directory', () => {
     if (first.status === 'fulfilled') await first.value()
   }, 30_000)
 
-  it('refuses a lock file that is a link, and writes nothing where it points', async () => {
-    const dir = await tempDir()
-    const outside = join(await tempDir(), 'notes.txt')
-    await writeFile(outside, '')
-    await symlink(outside, join(dir, LOCK_FILE))
-    await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining('a link') })
-    expect(await readFile(outside, 'utf8')).toBe('')
+  // Found red-teaming: through a link, SQLite wrote its header, and the holder its process id, over the file it pointed to.
+  it('refuses a lock file, or a holder\'s id file, that is a link, and writes nothing where it points', async () => {
+    for (const name of [LOCK_FILE, LOCK_HOLDER_FILE]) {
+      const dir = await tempDir()
+      const outside = join(await tempDir(), 'notes.txt')
+      await writeFile(outside, 'precious\n')
+      await symlink(outside, join(dir, name))
+      await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining('a link') })
+      expect(await readFile(outside, 'utf8')).toBe('precious\n')
+    }
   })
 
   // Found red-teaming: SQLite opens a file it cannot write read-only, where its exclusive lock is
@@ -131,16 +134,9 @@ describe('the lock on a run\'s or a member\'s directory', () => {
     }
   }, 30_000)
 
-  // Found red-teaming: the holder's process id was written through a link, over the file it
-  // pointed to; a failed write of it kept the lock; a FIFO there hung every later take.
-  it('writes the holder\'s id only into a plain file of its own, and lets go of the lock when it cannot', async () => {
+  // Found red-teaming: a failed write of the holder's id kept the lock; a FIFO there hung every later take.
+  it('writes the holder\'s id only into a plain file, and lets go of the lock when it cannot', async () => {
     const dir = await tempDir()
-    const outside = join(await tempDir(), 'notes.txt')
-    await writeFile(outside, 'precious\n')
-    await symlink(outside, join(dir, LOCK_HOLDER_FILE))
-    await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError', message: expect.stringContaining('a link') })
-    expect(await readFile(outside, 'utf8')).toBe('precious\n')
-    await rm(join(dir, LOCK_HOLDER_FILE))
     await mkdir(join(dir, LOCK_HOLDER_FILE))
     await expect(lockRunDir(dir)).rejects.toMatchObject({ name: 'RunDirectoryError' })
     await rm(join(dir, LOCK_HOLDER_FILE), { recursive: true })
