@@ -12,11 +12,11 @@ import { createTeacher } from '../teachers/index.ts'
 import { createMemberBuses, type MemberBuses } from '../transport/members.ts'
 import { audit, type AuditReport } from './audit.ts'
 import { memberName, parseRunConfig, type RunConfig } from './config.ts'
+import { lockRunDir } from './dir-lock.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
 import { charterOf, enrol } from './enrol.ts'
 import { sealRunDir } from './head.ts'
 import { RoundLoop, wallClock, type RoundOutcome, type RoundProgress } from './round-loop.ts'
-import { lockRunDir } from './dir-lock.ts'
 
 /**
  * What one member process needs beyond a run config: who it is among the members, its key

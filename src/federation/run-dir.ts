@@ -5,9 +5,9 @@ import { RunDirectoryError } from '../core/errors.ts'
 import { readIfExists, writeAtomic } from '../core/files.ts'
 import { Sha256Hex } from '../core/records.ts'
 import { sha256Hex } from './content.ts'
+import { LOCK_FILE, LOCK_HOLDER_FILE } from './dir-lock.ts'
 import { HEAD_FILE } from './head.ts'
 import { MANIFEST_FILE } from './manifest.ts'
-import { LOCK_FILE, LOCK_HOLDER_FILE } from './dir-lock.ts'
 import { runWrites } from './run-layout.ts'
 
 /**

@@ -94,10 +94,10 @@ export type BusMessage = z.infer<typeof BusMessage>
  * What the bus says of one delivery. `at`: when the room took the message, in Unix seconds,
  * the same for every subscriber (a Matrix room: the homeserver's time for the event); absent
  * on a bus that keeps no such time. `from`: who sent it, as the room vouches (a Matrix
- * account); absent on a bus that cannot tell (in-process). `ack`: a subscriber that finishes with the message after
- * its handler returns (queued work) hands that work here; a bus that resumes after a restart
- * (Matrix's sync token) resumes before a message whose work had not settled, so a process
- * killed meanwhile is handed it again. Absent on a bus that does not resume.
+ * account); absent on a bus that cannot tell (in-process). `ack`: a subscriber that finishes
+ * with the message after its handler returns (queued work) hands that work here; a bus that
+ * resumes after a restart (Matrix's sync token) resumes before a message whose work had not
+ * settled, so a process killed meanwhile is handed it again. Absent on a bus that does not resume.
  */
 export interface Delivery { at?: number, from?: string, ack?: (work: Promise<unknown>) => void }
 
