@@ -1,5 +1,5 @@
 import { constants, type Stats } from 'node:fs'
-import { lstat, open, rm, type FileHandle } from 'node:fs/promises'
+import { lstat, mkdir, open, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { RunDirectoryError } from '../core/errors.ts'
@@ -35,6 +35,17 @@ export async function lockRunDir (dir: string): Promise<() => Promise<void>> {
   const take = taking.then(async () => lock(dir))
   taking = take.catch(() => {})
   return take
+}
+
+/** Runs `body` holding `dir` (made when missing), and lets go of it however `body` ends. */
+export async function holdingDir<T> (dir: string, body: () => Promise<T>): Promise<T> {
+  await mkdir(dir, { recursive: true })
+  const release = await lockRunDir(dir)
+  try {
+    return await body()
+  } finally {
+    await release()
+  }
 }
 
 async function lock (dir: string): Promise<() => Promise<void>> {

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { BackendUnavailableError, ConfigError } from '../core/errors.ts'
@@ -12,7 +12,7 @@ import { createTeacher } from '../teachers/index.ts'
 import { createMemberBuses, type MemberBuses } from '../transport/members.ts'
 import { audit, type AuditReport } from './audit.ts'
 import { memberName, parseRunConfig, type RunConfig } from './config.ts'
-import { lockRunDir } from './dir-lock.ts'
+import { holdingDir } from './dir-lock.ts'
 import { autopilot, type DriverFactory } from './driver.ts'
 import { charterOf, enrol } from './enrol.ts'
 import { sealRunDir } from './head.ts'
@@ -96,14 +96,8 @@ export interface MemberOptions {
 export async function runMember (config: MemberConfig, options: MemberOptions = {}): Promise<MemberReport> {
   const identity = await loadOrCreateKeystore(config.key)
   if (identity.did !== config.members[config.member - 1]) throw new ConfigError(`${config.key} holds ${identity.did}, but member ${config.member} is ${config.members[config.member - 1]}`)
-  await mkdir(config.dir, { recursive: true })
   // One process at a time: two would interleave their lines in the ledger copy and damage it for good.
-  const release = await lockRunDir(config.dir)
-  try {
-    return await runLocked(config, identity, options)
-  } finally {
-    await release()
-  }
+  return await holdingDir(config.dir, async () => runLocked(config, identity, options))
 }
 
 async function runLocked (config: MemberConfig, identity: Identity, options: MemberOptions): Promise<MemberReport> {

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions, ProgressOptions } from '../core/options.ts'
@@ -6,7 +6,7 @@ import { initBackend } from '../ml/backend.ts'
 import type { Task } from '../ml/task.ts'
 import type { Weights } from '../ml/weights.ts'
 import { parseRunConfig, readConfigFile, type RunConfig } from './config.ts'
-import { lockRunDir } from './dir-lock.ts'
+import { holdingDir } from './dir-lock.ts'
 import type { DriverFactory } from './driver.ts'
 import { HEAD_FILE, sealRunDir } from './head.ts'
 import { MANIFEST_FILE } from './manifest.ts'
@@ -49,15 +49,11 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
   // Checked before the lock is taken (a directory that is not a run's gets no lock file), and again under it.
   if (options.resume === true) await assertResumable(options.out)
   else await assertTakeable(options.out, RUN_OWNER)
-  await mkdir(options.out, { recursive: true })
-  const release = await lockRunDir(options.out)
-  try {
+  return await holdingDir(options.out, async () => {
     if (options.resume === true) await assertResumable(options.out)
     else await prepareRunDir(options.out, { force: options.force, configFile: options.configFile })
     return await runLocked(config, options, { started, startedAt })
-  } finally {
-    await release()
-  }
+  })
 }
 
 async function runLocked (config: RunConfig, options: RunOptions, { started, startedAt }: { started: number, startedAt: string }): Promise<RunReport> {

@@ -12,7 +12,7 @@ import { tempDir } from './helpers.ts'
 const swap = vi.hoisted(() => ({ before: undefined as undefined | (() => Promise<void>) }))
 vi.mock('../../src/federation/dir-lock.ts', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../src/federation/dir-lock.ts')>()
-  return { ...real, lockRunDir: async (dir: string) => { await swap.before?.(); return real.lockRunDir(dir) } }
+  return { ...real, holdingDir: async <T>(dir: string, body: () => Promise<T>) => { await swap.before?.(); return real.holdingDir(dir, body) } }
 })
 
 const BIN = join(import.meta.dirname, '../../bin/conclave.js')

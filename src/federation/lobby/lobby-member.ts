@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import { z } from 'zod'
@@ -11,7 +10,7 @@ import { silentLogger } from '../../core/logger.ts'
 import { loadOrCreateKeystore } from '../../identity/index.ts'
 import { createMemberBuses, type MemberBuses } from '../../transport/members.ts'
 import { memberName, parseRunConfig, type RunConfig } from '../config.ts'
-import { lockRunDir } from '../dir-lock.ts'
+import { holdingDir } from '../dir-lock.ts'
 import { MemberPart, runMember, type MemberConfig, type MemberOptions, type MemberReport } from '../member.ts'
 import type { Call } from './call.ts'
 import { Lobby, type Start } from './lobby.ts'
@@ -108,13 +107,7 @@ export function expectCharter (run: RunConfig, members: readonly Did[]): (charte
  */
 export async function runLobby (config: LobbyConfig, options: MemberOptions = {}): Promise<MemberReport[]> {
   // One process at a time: a second would share the lobby's sync token and answer its calls too.
-  await mkdir(config.dir, { recursive: true })
-  const release = await lockRunDir(config.dir)
-  try {
-    return await lobbyLocked(config, options)
-  } finally {
-    await release()
-  }
+  return await holdingDir(config.dir, async () => lobbyLocked(config, options))
 }
 
 async function lobbyLocked (config: LobbyConfig, options: MemberOptions): Promise<MemberReport[]> {
