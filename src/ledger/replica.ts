@@ -565,10 +565,11 @@ class Replica implements Ledger {
 
   /** Whether a waiting block of `signer`'s, its record signed in time, approves block `id`. */
   #awaitedByOwn (id: string, signer: string): boolean {
-    return [...this.#orphans.get(id) ?? []].some(child => {
+    for (const child of this.#orphans.get(id) ?? []) {
       const waiting = this.#pending.get(child)
-      return waiting !== undefined && waiting.signer === signer && waiting.skewed !== true
-    })
+      if (waiting !== undefined && waiting.signer === signer && waiting.skewed !== true) return true
+    }
+    return false
   }
 
   /** Whether a waiting block signed by someone other than `signer` descends from block `id`, through waiting blocks. */
