@@ -5,7 +5,7 @@ import { ConclaveError, ConfigError } from '../core/errors.ts'
 import { consoleLogger, warningLogger, type Logger } from '../core/logger.ts'
 import { CONFIG_TEMPLATE, parseRunConfig, readConfigFile, type RunConfig, type RunConfigInput } from '../federation/config.ts'
 import type { DriverFactory } from '../federation/driver.ts'
-import { roundTable } from '../federation/report.ts'
+import { roundTable, type RunReport } from '../federation/report.ts'
 import { readRunConfig, runFederation, writeReport, type RunProgress } from '../federation/run.ts'
 import { refusedLines, type AuditReport } from '../federation/audit.ts'
 import { auditRunDir } from './audit-dir.ts'
@@ -202,22 +202,26 @@ async function run (args: string[]): Promise<number> {
 
 async function runAndAudit (config: RunConfig, options: { out: string, shownOut: string, force: boolean, resume: boolean, configFile?: string, logger: Logger, verbose: boolean, driver?: DriverFactory, trainWorkers: number, phaseAttribution: PhaseAttribution }): Promise<number> {
   const { out } = options
-  const report = await runFederation(config, { out, force: options.force, resume: options.resume, configFile: options.configFile, logger: options.logger, onProgress: progress(options.verbose), driver: options.driver, trainWorkers: options.trainWorkers, phaseAttribution: options.phaseAttribution })
-  process.stdout.write(`\n${roundTable(report)}\n\nrejection rate ${(100 * report.rejectionRate).toFixed(1)}% · backend ${report.backend} · ${report.wallSeconds.toFixed(1)} s · model sha-256 ${report.modelHash}\n`)
-
-  process.stderr.write('auditing the run directory…\n')
-  const audit = await auditRunDir(out)
-  await writeReport(out, { ...report, audit })
-  if (!audit.ok) {
-    process.stdout.write(`audit FAILED at record ${audit.firstFailure?.seq}: ${audit.firstFailure?.error.name}: ${audit.firstFailure?.error.message}\n`)
-    return 1
+  let code = 1
+  // Audited while the run still holds its directory: a process started there meanwhile would have been audited, its report written over.
+  const onSealed = async (report: RunReport): Promise<void> => {
+    process.stdout.write(`\n${roundTable(report)}\n\nrejection rate ${(100 * report.rejectionRate).toFixed(1)}% · backend ${report.backend} · ${report.wallSeconds.toFixed(1)} s · model sha-256 ${report.modelHash}\n`)
+    process.stderr.write('auditing the run directory…\n')
+    const audit = await auditRunDir(out)
+    await writeReport(out, { ...report, audit })
+    if (!audit.ok) {
+      process.stdout.write(`audit FAILED at record ${audit.firstFailure?.seq}: ${audit.firstFailure?.error.name}: ${audit.firstFailure?.error.message}\n`)
+      return
+    }
+    const same = audit.modelHash === report.modelHash
+    process.stdout.write(`audit ok: ${audit.records} records (${audit.proposals} proposals, ${audit.votes} votes, ${audit.decisions} decisions), ${replayedVotes(audit)}, replayed model ${same ? 'matches' : 'DIFFERS FROM'} the run's\n`)
+    for (const line of refusedLines(audit)) process.stdout.write(line + '\n')
+    process.stdout.write(`head ${audit.head?.id}: keep it to check this directory later with conclave audit ${options.shownOut} --head ${audit.head?.id}\n`)
+    process.stdout.write(`report: ${join(out, 'report.md')} · ${join(out, 'report.json')} · ${join(out, 'learning-curve.svg')}\n`)
+    code = same ? 0 : 1
   }
-  const same = audit.modelHash === report.modelHash
-  process.stdout.write(`audit ok: ${audit.records} records (${audit.proposals} proposals, ${audit.votes} votes, ${audit.decisions} decisions), ${replayedVotes(audit)}, replayed model ${same ? 'matches' : 'DIFFERS FROM'} the run's\n`)
-  for (const line of refusedLines(audit)) process.stdout.write(line + '\n')
-  process.stdout.write(`head ${audit.head?.id}: keep it to check this directory later with conclave audit ${options.shownOut} --head ${audit.head?.id}\n`)
-  process.stdout.write(`report: ${join(out, 'report.md')} · ${join(out, 'report.json')} · ${join(out, 'learning-curve.svg')}\n`)
-  return same ? 0 : 1
+  await runFederation(config, { out, force: options.force, resume: options.resume, configFile: options.configFile, logger: options.logger, onProgress: progress(options.verbose), driver: options.driver, trainWorkers: options.trainWorkers, phaseAttribution: options.phaseAttribution, onSealed })
+  return code
 }
 
 async function baseline (args: string[]): Promise<number> {

@@ -40,6 +40,12 @@ export interface RunOptions extends AbortOptions, ProgressOptions<RunProgress> {
   phaseAttribution?: PhaseAttribution
   /** Called with the final global model while the task is still loaded, for callers that score it further. */
   onModel?: (weights: Weights, task: Task) => Promise<void>
+  /**
+   * Called with the report once the run is sealed, still holding `out`: `conclave run` audits the
+   * directory there and writes the audit into its report, which no process started meanwhile may see
+   * half done or have written over.
+   */
+  onSealed?: (report: RunReport) => Promise<void>
 }
 
 /** `conclave run`: a simulated federation on this machine, with its report written to `out`. */
@@ -114,6 +120,7 @@ async function runLocked (config: RunConfig, options: RunOptions, { started, sta
     await sealRunDir(options.out, { federation: config.federation, model: report.modelHash, signers: sim.participants.map(p => p.identity) })
     await noteWritten(options.out, RUN_OWNER, [MANIFEST_FILE, HEAD_FILE])
   }
+  await options.onSealed?.(report)
   return report
 }
 
