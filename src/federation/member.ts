@@ -5,17 +5,18 @@ import { BackendUnavailableError, ConfigError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { Did, type Charter } from '../core/records.ts'
 import { loadOrCreateKeystore, type Identity } from '../identity/index.ts'
-import { createLedger } from '../ledger/index.ts'
+import { createLedger, type Ledger } from '../ledger/index.ts'
 import { evalExamples, loadTask, type Task } from '../ml/task.ts'
-import { createContentStore } from '../storage/index.ts'
+import { createContentStore, type ContentStore } from '../storage/index.ts'
 import { createTeacher } from '../teachers/index.ts'
 import { createMemberBuses, type MemberBuses } from '../transport/members.ts'
 import { audit, type AuditReport } from './audit.ts'
 import { memberName, parseRunConfig, type RunConfig } from './config.ts'
 import { holdingDir } from './dir-lock.ts'
-import { autopilot, type DriverFactory } from './driver.ts'
+import { autopilot, type Driver, type DriverFactory } from './driver.ts'
 import { charterOf, enrol } from './enrol.ts'
 import { sealRunDir } from './head.ts'
+import type { Participant } from './participant.ts'
 import { RoundLoop, wallClock, type RoundOutcome, type RoundProgress } from './round-loop.ts'
 
 /**
@@ -104,25 +105,28 @@ async function runLocked (config: MemberConfig, identity: Identity, options: Mem
   const { run } = config
   const logger = options.logger ?? silentLogger
   const say = options.say ?? (() => {})
-  const task = await loadTask(run.task, { logger })
-  const shard = task.shards(config.members.length, { seed: run.seed, partition: run.partition.kind, alpha: run.partition.alpha })[config.member - 1]
-  if (shard === undefined) throw new ConfigError(`the task gave no share for member ${config.member}`)
-  const store = await createContentStore(run.store, { dir: join(config.dir, 'store'), logger })
-  const names = new Map(config.members.map((did, i) => [did, memberName(i)]))
-  const buses = options.buses ?? await createMemberBuses(run.bus, { federation: run.federation, names: config.members.map((_, i) => memberName(i)), mine: [config.member - 1], researchers: run.researchers, nameOf: did => names.get(did), logger })
-  const bus = buses.of(config.member - 1)
-  const room = config.room ?? run.federation
-  // The first member anchors the charter: until then, my copy keeps only its blocks, and holds only the named members' early ones.
-  const ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, founder: config.members[0], members: config.members, federation: run.federation, logger })
-  const teacher = task.teaching === undefined ? undefined : await createTeacher(run.teacher, task.teaching.pairs)
-  const participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, room, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
-  const chat = { steer: new Set([...run.researchers, ...buses.accounts]), limit: run.agent.chatLimit }
-  const driver = await (options.driver ?? autopilot)(participant, { ledger, bus, room, nameOf: did => names.get(did) ?? did, dir: join(config.dir, 'agents', config.name), chat, rounds: run.rounds })
-  const clock = wallClock(participant, { driver })
-  const until = async (done: () => boolean, seconds: number): Promise<boolean> => clock.until(done, seconds, { signal: options.signal })
-  const log = (event: RoundProgress): void => { logger.info(`${config.name}: ${event.type}`, { ...event }) }
-
+  // What this member has opened, closed however far the opening got: on Matrix a bus left
+  // open keeps the process running after its error.
+  const opened: { task?: Task, store?: ContentStore, buses?: MemberBuses, ledger?: Ledger, participant?: Participant, driver?: Driver } = {}
   try {
+    const task = opened.task = await loadTask(run.task, { logger })
+    const shard = task.shards(config.members.length, { seed: run.seed, partition: run.partition.kind, alpha: run.partition.alpha })[config.member - 1]
+    if (shard === undefined) throw new ConfigError(`the task gave no share for member ${config.member}`)
+    const store = opened.store = await createContentStore(run.store, { dir: join(config.dir, 'store'), logger })
+    const names = new Map(config.members.map((did, i) => [did, memberName(i)]))
+    const buses = options.buses ?? (opened.buses = await createMemberBuses(run.bus, { federation: run.federation, names: config.members.map((_, i) => memberName(i)), mine: [config.member - 1], researchers: run.researchers, nameOf: did => names.get(did), logger }))
+    const bus = buses.of(config.member - 1)
+    const room = config.room ?? run.federation
+    // The first member anchors the charter: until then, my copy keeps only its blocks, and holds only the named members' early ones.
+    const ledger = opened.ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, founder: config.members[0], members: config.members, federation: run.federation, logger })
+    const teacher = task.teaching === undefined ? undefined : await createTeacher(run.teacher, task.teaching.pairs)
+    const participant = opened.participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, room, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
+    const chat = { steer: new Set([...run.researchers, ...buses.accounts]), limit: run.agent.chatLimit }
+    const driver = opened.driver = await (options.driver ?? autopilot)(participant, { ledger, bus, room, nameOf: did => names.get(did) ?? did, dir: join(config.dir, 'agents', config.name), chat, rounds: run.rounds })
+    const clock = wallClock(participant, { driver })
+    const until = async (done: () => boolean, seconds: number): Promise<boolean> => clock.until(done, seconds, { signal: options.signal })
+    const log = (event: RoundProgress): void => { logger.info(`${config.name}: ${event.type}`, { ...event }) }
+
     await participant.start()
     await participant.catchUp()
     // My copy already held the charter: I was restarted, and owe what I had not done when I stopped.
@@ -176,11 +180,11 @@ async function runLocked (config: MemberConfig, identity: Identity, options: Mem
     }
     return report
   } finally {
-    await driver.close()
-    participant.stop()
-    if (options.buses === undefined) await buses.close()
-    await ledger.close()
-    await store.close()
-    task.dispose()
+    await opened.driver?.close()
+    opened.participant?.stop()
+    await opened.buses?.close()
+    await opened.ledger?.close()
+    await opened.store?.close()
+    opened.task?.dispose()
   }
 }
