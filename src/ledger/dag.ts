@@ -211,28 +211,46 @@ export class BlockFile {
    * Opens `${dir}/${format.name}.jsonl`, creating it with `difficulty` when missing or empty; an existing file keeps its own.
    * `readOnly` reads an existing file and never creates, opens for writing or extends anything (an audit).
    */
-  static async open (dir: string, format: BlockFormat, difficulty: number, logger: Logger, options: { readOnly?: boolean } = {}): Promise<{ file: BlockFile, checked: Checked }> {
+  static async open (dir: string, format: BlockFormat, difficulty: number, logger: Logger, options: { readOnly?: boolean, sameDifficulty?: boolean } = {}): Promise<{ file: BlockFile, checked: Checked }> {
     const path = join(dir, `${format.name}.jsonl`)
+    // Refused before anything is written: a copy of another difficulty is not this one's to mend.
+    const refuseOther = (checked: Checked): void => {
+      if (options.sameDifficulty === true && checked.failure === undefined && checked.difficulty !== difficulty) {
+        throw new ConfigError(`${path} has difficulty ${checked.difficulty}, not ${difficulty}: every copy must use the same`)
+      }
+    }
     if (options.readOnly === true) {
       const existing = await readIfExists(path)
       if (existing === undefined) throw new EmptyLedgerError(`${path} does not exist: the ledger holds no block`)
       const checked = await checkFile(existing, format)
+      refuseOther(checked)
       return { file: new BlockFile(path, undefined, format, existing.length, logger, checked.failure), checked }
     }
     await mkdir(dir, { recursive: true })
     const existing = await readIfExists(path)
     const handle = await open(path, 'a')
     try {
-      if (existing === undefined || existing.length === 0) {
+      if (existing === undefined || existing.length === 0 || cutHeader(existing, format)) {
+        if (existing !== undefined && existing.length > 0) {
+          // A power cut in the file's first write: the header, synced before any block, so it held none.
+          await handle.truncate(0)
+          logger.warn(`${format.name}: wrote again a header cut short as the file was created`, { bytes: existing.length })
+        }
         const header = Buffer.from(headerLine(format, difficulty))
         await handle.appendFile(header)
         await handle.datasync()
         await syncDir(dir)
         return { file: new BlockFile(path, handle, format, header.length, logger), checked: { difficulty, blocks: [] } }
       }
-      const { bytes, checked } = await dropUnfinished(existing, format, handle, logger)
+      const { checked, unfinished } = await checkUnfinished(existing, format)
+      refuseOther(checked)
+      if (unfinished !== undefined) {
+        await handle.truncate(unfinished)
+        await handle.datasync()
+        logger.warn(`${format.name}: dropped an unfinished last line (a write cut short when the process stopped)`, { seq: checked.blocks.length, id: idOf(undefined, existing.subarray(unfinished)), bytes: existing.length - unfinished })
+      }
       if (checked.failure !== undefined) logger.warn(`${format.name} does not verify`, { seq: checked.failure.seq, id: checked.failure.id, error: checked.failure.error.name })
-      return { file: new BlockFile(path, handle, format, bytes, logger, checked.failure), checked }
+      return { file: new BlockFile(path, handle, format, unfinished ?? existing.length, logger, checked.failure), checked }
     } catch (err) {
       await handle.close()
       throw err
@@ -312,22 +330,25 @@ export class BlockFile {
 }
 
 /**
- * Checks a file opened to be written, first taking off a last line with no newline when all
- * before it checks: a write a kill or a power cut stopped. Its block was never durable, so
- * nothing approved it or acted on it, and whoever sent it sends it again (a replica acks a
- * block once durable). Anything else stays, and a file damaged before that line is kept as
- * it is. Read-only (an audit), such a line is damage: checkFile reports it.
- * Returns the file's size once done and what it holds.
+ * Checks a file opened to be written. A last line with no newline, when all before it checks, is
+ * a write a kill or a power cut stopped: its block was never durable, so nothing approved it or
+ * acted on it, and whoever sent it sends it again (a replica acks a block once durable).
+ * `unfinished` is then where the file ends without it; a file damaged before that line is kept
+ * as it is. Read-only (an audit), such a line is damage: checkFile reports it.
  */
-async function dropUnfinished (existing: Buffer, format: BlockFormat, handle: FileHandle, logger: Logger): Promise<{ bytes: number, checked: Checked }> {
+async function checkUnfinished (existing: Buffer, format: BlockFormat): Promise<{ checked: Checked, unfinished?: number }> {
   const end = existing.lastIndexOf(0x0a) + 1
-  if (end === 0 || end === existing.length) return { bytes: existing.length, checked: await checkFile(existing, format) }
+  if (end === 0 || end === existing.length) return { checked: await checkFile(existing, format) }
   const checked = await checkFile(existing.subarray(0, end), format)
-  if (checked.failure !== undefined) return { bytes: existing.length, checked }
-  await handle.truncate(end)
-  await handle.datasync()
-  logger.warn(`${format.name}: dropped an unfinished last line (a write cut short when the process stopped)`, { seq: checked.blocks.length, id: idOf(undefined, existing.subarray(end)), bytes: existing.length - end })
-  return { bytes: end, checked }
+  return checked.failure === undefined ? { checked, unfinished: end } : { checked }
+}
+
+/** Whether `bytes` are the beginning of a header line of this format, of some difficulty, and no more. */
+function cutHeader (bytes: Buffer, format: BlockFormat): boolean {
+  if (bytes.includes(0x0a)) return false
+  const text = bytes.toString('latin1')
+  for (let difficulty = 0; difficulty <= 64; difficulty++) if (headerLine(format, difficulty).startsWith(text)) return true
+  return false
 }
 
 /** The hash state after `[...head,`: the id preimage less `pow,difficulty]`. */

@@ -1,4 +1,3 @@
-import { join } from 'node:path'
 import {
   BackendUnavailableError, ConclaveError, ConfigError, DuplicateRecordError, ImplausibleBlockTimeError, InvalidRecordError,
   LedgerCorruptError, NotMemberError, OrphanLimitError, RecordTimeMismatchError, WrongFederationError
@@ -171,11 +170,7 @@ function replicaId (b: ReplicaBlock, difficulty: number): string {
 export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
   if ((options.bus === undefined) !== (options.room === undefined)) throw new ConfigError('a replica needs both a bus and a room, or neither (read-only)')
   const logger = options.logger ?? silentLogger
-  const { file, checked } = await BlockFile.open(options.dir, REPLICA, options.difficulty ?? DEFAULT_DIFFICULTY, logger, { readOnly: options.bus === undefined })
-  if (options.difficulty !== undefined && checked.failure === undefined && checked.difficulty !== options.difficulty) {
-    await file.close()
-    throw new ConfigError(`${join(options.dir, REPLICA_FILE)} has difficulty ${checked.difficulty}, not ${options.difficulty}: every copy must use the same`)
-  }
+  const { file, checked } = await BlockFile.open(options.dir, REPLICA, options.difficulty ?? DEFAULT_DIFFICULTY, logger, { readOnly: options.bus === undefined, sameDifficulty: options.difficulty !== undefined })
   const waiting = options.bus === undefined ? undefined : await WaitingFile.open(options.dir, logger)
   const replica = new Replica(file, checked, logger, waiting?.file, {
     waitMs: options.waitMs ?? DEFAULT_WAIT_MS,

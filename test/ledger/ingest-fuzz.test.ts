@@ -217,18 +217,21 @@ describe('fuzzed tangle', () => {
       const dir = await tempDir()
       const file = join(dir, 'tangle.jsonl')
       await writeFile(file, damagedBytes)
-      // Read-only (an audit), then to be written (a resume), which may take a half-written last line off, or give an empty file its header.
+      // Read-only (an audit), then to be written (a resume), which may take a half-written last line off, or give a file
+      // with no more than part of a header (or nothing) a header of its own, at the default difficulty.
+      const headerCut = !damagedBytes.includes(0x0a) && header.startsWith(damagedBytes.toString('latin1'))
       for (const readOnly of [true, false]) {
         const ledger = await openTangle({ dir, readOnly })
         try {
           const onDisk = await readFile(file)
           const cut = damagedBytes.subarray(0, damagedBytes.lastIndexOf(0x0a) + 1)
-          expect(onDisk.equals(damagedBytes) || (!readOnly && (damagedBytes.length === 0 ? onDisk.toString() === header : onDisk.equals(cut)))).toBe(true)
+          const fresh = !readOnly && headerCut
+          expect(onDisk.equals(damagedBytes) || (!readOnly && (headerCut ? onDisk.toString() === '{"tangle":1,"difficulty":8}\n' : onDisk.equals(cut)))).toBe(true)
           const held = await all(ledger)
           expect(held).toEqual(blocks.slice(0, held.length))
           const verified = await ledger.verify()
           // A file cut after a whole line is a shorter ledger: the audit's head, not the file, tells.
-          expect(verified.ok).toBe(onDisk.equals(Buffer.from(header + held.map(blockLine).join(''))))
+          expect(verified.ok).toBe(fresh || onDisk.equals(Buffer.from(header + held.map(blockLine).join(''))))
           if (!verified.ok) expect(verified.failure.error).toBeInstanceOf(ConclaveError)
         } finally {
           await ledger.close()

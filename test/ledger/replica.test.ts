@@ -1,4 +1,4 @@
-import { access, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises'
+import { access, appendFile, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -458,6 +458,16 @@ describe('replica file', () => {
     const { dir } = await replicaFile()
     await expect(openReplica({ dir, difficulty: 8 })).rejects.toMatchObject({ name: 'ConfigError' })
     await expect(openReplica({ dir, bus: createLocalBus() })).rejects.toMatchObject({ name: 'ConfigError' })
+  })
+
+  // Found red-teaming: a copy opened to be written with another difficulty dropped a half-written
+  // last line before it refused. Nothing durable was lost, but a refused open had written.
+  it('refuses another difficulty before it changes a byte of the file', async () => {
+    const { dir, file } = await replicaFile()
+    await appendFile(file, '{"seq":3,"par')
+    const before = await readFile(file)
+    await expect(openReplica({ dir, difficulty: 8, bus: createLocalBus(), room: 'r' })).rejects.toMatchObject({ name: 'ConfigError' })
+    expect(await readFile(file)).toEqual(before)
   })
 })
 

@@ -241,6 +241,31 @@ describe('a tangle a kill stopped in the middle of an append', () => {
     }), { seed: 41, numRuns: 20 })
   })
 
+  // A power cut in the file's first write (its header, synced before anything else) left part of
+  // the header and no newline: the ledger was damaged for good, though it never held a block.
+  it('writes the header again over one cut short as the file was created, and over nothing else', async () => {
+    const header = '{"tangle":1,"difficulty":4}'
+    await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: header.length }), async (cut) => {
+      const dir = await tempDir()
+      await writeFile(join(dir, 'tangle.jsonl'), header.slice(0, cut))
+      const warned: string[] = []
+      const ledger = await openTangle({ dir, difficulty: 4, logger: { ...silentLogger, warn: message => { warned.push(message) } } })
+      expect(warned).toEqual(['tangle: wrote again a header cut short as the file was created'])
+      await ledger.append(await who.sign(vote(0)))
+      expect(await ledger.verify()).toEqual({ ok: true, blocks: 1 })
+      await ledger.close()
+    }), { seed: 43, numRuns: 12 })
+    // Not a header's beginning: not this ledger's to write over.
+    for (const text of ['{"tangle":2', '{"replica":1,', 'x', '{"tangle":1,"difficulty":4}x']) {
+      const dir = await tempDir()
+      await writeFile(join(dir, 'tangle.jsonl'), text)
+      const ledger = await openTangle({ dir, difficulty: 4 })
+      expect(await ledger.verify()).toMatchObject({ ok: false, failure: { seq: 0 } })
+      await ledger.close()
+      expect(await readFile(join(dir, 'tangle.jsonl'), 'utf8')).toBe(text)
+    }
+  })
+
   it('leaves the file as it is, damaged, when a line before the unfinished one is damaged too', async () => {
     const { dir, file, blocks } = await tangleFile(3)
     const bytes = await readFile(file)
