@@ -34,6 +34,21 @@ export async function writeAtomic (path: string, data: string | Uint8Array, opti
   await syncDir(dirname(path))
 }
 
+/**
+ * Appends `data` to `path` and resolves once it is on the disk (a datasync); `named` also syncs
+ * the directory entry, for a file this append may have created.
+ */
+export async function appendSynced (path: string, data: string | Uint8Array, options: { named?: boolean } = {}): Promise<void> {
+  const file = await open(path, 'a')
+  try {
+    await file.appendFile(data)
+    await file.datasync()
+  } finally {
+    await file.close()
+  }
+  if (options.named === true) await syncDir(dirname(path))
+}
+
 /** Makes a new file's directory entry durable (best effort where directories cannot be opened). */
 export async function syncDir (dir: string): Promise<void> {
   const handle = await open(dir, 'r').catch(() => undefined)

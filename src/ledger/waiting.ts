@@ -1,7 +1,6 @@
-import { open } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { z } from 'zod'
-import { readIfExists, syncDir, writeAtomic } from '../core/files.ts'
+import { appendSynced, readIfExists, writeAtomic } from '../core/files.ts'
 import type { Logger } from '../core/logger.ts'
 import { ReplicaBlock } from '../transport/index.ts'
 import { parseJson } from './dag.ts'
@@ -82,14 +81,7 @@ export class WaitingFile {
   // Synced before they resolve: the copy acks a block to the bus once noted, and a power cut
   // must not leave the bus's saved place past a block whose line was lost.
   async #append (lines: readonly Line[]): Promise<void> {
-    const file = await open(this.#path, 'a')
-    try {
-      await file.appendFile(asLines(lines))
-      await file.datasync()
-    } finally {
-      await file.close()
-    }
-    if (!this.#named) await syncDir(dirname(this.#path))
+    await appendSynced(this.#path, asLines(lines), { named: !this.#named })
     this.#named = true
     this.#lines += lines.length
   }

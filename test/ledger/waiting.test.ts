@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { fstatSync, statSync } from 'node:fs'
-import { appendFile, mkdtemp, open, writeFile, type FileHandle } from 'node:fs/promises'
+import { appendFile, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -8,6 +8,7 @@ import type { Logger } from '../../src/core/logger.ts'
 import { silentLogger } from '../../src/core/logger.ts'
 import { WAITING_FILE, WaitingFile } from '../../src/ledger/waiting.ts'
 import type { ReplicaBlock } from '../../src/transport/index.ts'
+import { withSyncs } from '../core/file-syncs.ts'
 
 // The file a replica keeps its waiting blocks in (src/ledger/waiting.ts): a copy's own memory,
 // but read back after a crash that may have cut a line short, so whatever it holds is checked.
@@ -69,18 +70,3 @@ describe('the waiting blocks\' file', () => {
     })
   })
 })
-
-/** Runs `body` with every FileHandle's sync and datasync first calling `seen` with the handle. */
-async function withSyncs<T> (seen: (handle: FileHandle) => void, body: () => Promise<T>): Promise<T> {
-  const probe = await open(join(await mkdtemp(join(tmpdir(), 'conclave-probe-')), 'probe'), 'w')
-  const proto = Object.getPrototypeOf(probe) as FileHandle
-  await probe.close()
-  const { sync, datasync } = proto
-  proto.sync = async function (this: FileHandle) { seen(this); await sync.call(this) }
-  proto.datasync = async function (this: FileHandle) { seen(this); await datasync.call(this) }
-  try {
-    return await body()
-  } finally {
-    Object.assign(proto, { sync, datasync })
-  }
-}

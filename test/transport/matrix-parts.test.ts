@@ -1,7 +1,8 @@
 import fc from 'fast-check'
+import { fstatSync, statSync } from 'node:fs'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { MatrixError, type MatrixClient } from 'matrix-js-sdk'
 import { describe, expect, it } from 'vitest'
 import { BoundedMap } from '../../src/core/bounded-map.ts'
@@ -14,6 +15,7 @@ import { CONTENT_KEY, deliveryOf, fromEvent, notice, reactionOf, Threads } from 
 import { request } from '../../src/transport/matrix/requests.ts'
 import { HELD_BYTES_PER_ROOM, Subscribers } from '../../src/transport/matrix/subscribers.ts'
 import { Sync, type TimelineEvent } from '../../src/transport/matrix/sync.ts'
+import { withSyncs } from '../core/file-syncs.ts'
 
 // The Matrix bus's parts that need no homeserver; the bus itself runs against a real
 // Synapse in test/integration/matrix.int.test.ts.
@@ -324,6 +326,21 @@ describe('the Matrix /sync loop', () => {
     closing.abort()
     await sync.stopped()
     expect(await readFile(tokenFile, 'utf8')).toBe('t1')
+  })
+
+  // The token and the notes were written without a sync: after a power cut (not a kill) the notes
+  // of a batch's handled events could be lost, or the token's new name reach the disk before its
+  // bytes, and events handled before were handed over again.
+  it('syncs each note of a handled event, and the token it saves, before what follows depends on them', async () => {
+    const tokenFile = await tokenAt('t0')
+    const synced: Array<{ ino: number, size: number }> = []
+    await withSyncs(handle => { const { ino, size } = fstatSync(handle.fd); synced.push({ ino, size }) }, async () => {
+      expect(await syncing(homeserver({ '!room': [message('$1')] }), tokenFile)).toEqual(['$1'])
+    })
+    // The note of $1 (its line), the token (as written beside it, then renamed) and its folder.
+    expect(synced).toContainEqual({ ino: statSync(tokenFile + '.handled').ino, size: '$1\n'.length })
+    expect(synced).toContainEqual({ ino: statSync(tokenFile).ino, size: 't1'.length })
+    expect(synced.map(s => s.ino)).toContain(statSync(dirname(tokenFile)).ino)
   })
 
   // Found red-teaming: the token moved on a batch at a time, so a process killed in the middle of

@@ -1,9 +1,9 @@
 import { once } from 'node:events'
-import { appendFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { setTimeout as pause } from 'node:timers/promises'
 import { Method, type MatrixClient } from 'matrix-js-sdk'
 import { BoundedMap } from '../../core/bounded-map.ts'
-import { readIfExists, writeAtomic } from '../../core/files.ts'
+import { appendSynced, readIfExists, writeAtomic } from '../../core/files.ts'
 import type { Logger } from '../../core/logger.ts'
 import { request, RETRY_MS } from './requests.ts'
 
@@ -67,6 +67,8 @@ export class Sync {
   #loop?: Promise<void>
   /** The token saves and the notes of events handled, in order. */
   #saving: Promise<void> = Promise.resolve()
+  /** Whether I have noted an event handled yet: the first note may create the notes file, whose name is then synced too. */
+  #noted = false
 
   private constructor (client: MatrixClient, options: SyncOptions, since: string, live: Set<string>) {
     this.#client = client
@@ -144,9 +146,16 @@ export class Sync {
     this.#afterHandled(async () => { await saveToken(tokenFile, token) }, 'could not save the matrix sync token')
   }
 
-  /** Notes event `id` as handled once it is, so a restart before its batch's token is saved skips it. */
+  /**
+   * Notes event `id` as handled once it is, so a restart before its batch's token is saved skips
+   * it. Synced, as the token is: a power cut must not leave what the event did on the disk and
+   * the note that it was done lost.
+   */
   #handled (tokenFile: string, id: string): void {
-    this.#afterHandled(async () => { await appendFile(tokenFile + HANDLED_SUFFIX, id + '\n') }, 'could not note a matrix event as handled')
+    this.#afterHandled(async () => {
+      await appendSynced(tokenFile + HANDLED_SUFFIX, id + '\n', { named: !this.#noted })
+      this.#noted = true
+    }, 'could not note a matrix event as handled')
   }
 
   /** Runs `write` once what was delivered so far has been handled, after the writes before it. */
@@ -176,8 +185,12 @@ export class Sync {
   }
 }
 
-/** Saves a sync token; the events noted handled before it are behind it now. */
+/**
+ * Saves a sync token; the events noted handled before it are behind it now. The token is on the
+ * disk before the notes are cleared: after a power cut either the old token and its notes, or
+ * the new one.
+ */
 async function saveToken (tokenFile: string, token: string): Promise<void> {
-  await writeAtomic(tokenFile, token)
+  await writeAtomic(tokenFile, token, { sync: true })
   await writeFile(tokenFile + HANDLED_SUFFIX, '')
 }
