@@ -9,6 +9,7 @@ import type { AbortOptions } from '../core/options.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
 import { peekRecord, verifyRecord } from '../identity/index.ts'
 import { ReplicaBlock, type Bus, type Subscription } from '../transport/index.ts'
+import { copyMadeAt } from './copy-made.ts'
 import { BlockFile, BlockIndex, hashId, mine, proofFault, type BlockFormat, type Checked } from './dag.ts'
 import { Gaps, type Gap } from './gaps.ts'
 import { WaitingFile } from './waiting.ts'
@@ -171,10 +172,16 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
   if ((options.bus === undefined) !== (options.room === undefined)) throw new ConfigError('a replica needs both a bus and a room, or neither (read-only)')
   const logger = options.logger ?? silentLogger
   const { file, checked } = await BlockFile.open(options.dir, REPLICA, options.difficulty ?? DEFAULT_DIFFICULTY, logger, { readOnly: options.bus === undefined, sameDifficulty: options.difficulty !== undefined })
+  const clock = options.clock ?? ((): number => Math.floor(Date.now() / 1000))
+  // A federation's copy with no charter yet judges one by when the copy was made (copy-made.ts).
+  const madeAt = options.bus !== undefined && options.founder !== undefined && checked.blocks.length === 0
+    ? await copyMadeAt(options.dir, clock).catch(async (err: unknown) => { await file.close(); throw err })
+    : undefined
   const waiting = options.bus === undefined ? undefined : await WaitingFile.open(options.dir, logger)
   const replica = new Replica(file, checked, logger, waiting?.file, {
     waitMs: options.waitMs ?? DEFAULT_WAIT_MS,
-    clock: options.clock ?? ((): number => Math.floor(Date.now() / 1000)),
+    clock,
+    madeAt,
     founder: options.founder,
     expected: options.members === undefined ? undefined : new Set(options.members),
     federation: options.federation,
@@ -196,7 +203,7 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
 /** What a caller waiting on a block id learns: the block, or why it was refused. */
 type Outcome = Block | ConclaveError
 
-interface Settings { waitMs: number, clock: () => number, founder?: string, expected?: ReadonlySet<string>, federation?: string, aheadSeconds: number, lagSeconds: number }
+interface Settings { waitMs: number, clock: () => number, madeAt?: number, founder?: string, expected?: ReadonlySet<string>, federation?: string, aheadSeconds: number, lagSeconds: number }
 
 /** A checked block waiting for its parents, who signed it, and whether its record is signed far from its time. */
 interface Orphan { block: ReplicaBlock, signer: string, skewed?: true }
@@ -449,6 +456,13 @@ class Replica implements Ledger {
     const expected = this.#settings.expected
     if (record?.type === 'charter' && expected !== undefined && (new Set(record.members).size !== expected.size || record.members.some(m => !expected.has(m)))) {
       this.#refuse(b.id, new WrongFederationError(`block ${b.id} carries a charter naming other members than this copy's run: ${record.members.join(', ')}`))
+      return
+    }
+    // Nor one from before this copy was made: an earlier run's naming the same members (copy-made.ts).
+    const { madeAt } = this.#settings
+    const chartered = Math.min(b.time, issuedAt ?? b.time)
+    if (record?.type === 'charter' && madeAt !== undefined && chartered < madeAt - ANCHOR_SKEW_SECONDS) {
+      this.#refuse(b.id, new WrongFederationError(`block ${b.id} carries a charter signed or dated ${madeAt - chartered} s before this copy was made: an earlier run's`))
       return
     }
     if (this.#held.anchors(b.record)) { this.#refuse(b.id, new DuplicateRecordError(`block ${b.id} anchors a record already anchored under another block`)); return }

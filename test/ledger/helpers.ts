@@ -1,5 +1,9 @@
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Logger } from '../../src/core/logger.ts'
 import type { Charter, Did, Vote } from '../../src/core/records.ts'
+import { COPY_MADE_FILE } from '../../src/ledger/copy-made.ts'
 import { mine } from '../../src/ledger/dag.ts'
 import type { Block, Ledger } from '../../src/ledger/index.ts'
 import type { ReplicaBlock } from '../../src/transport/index.ts'
@@ -50,4 +54,14 @@ export async function eventually (check: () => Promise<boolean>, ms = 5000): Pro
     await new Promise(resolve => setTimeout(resolve, 20))
   }
   return check()
+}
+
+/**
+ * A folder for a replica copy made at `madeAt` (unix seconds), for a test whose charter is dated
+ * further back than a copy made now would take: every copy of a run is made before its charter.
+ */
+export async function copyDirMadeAt (madeAt: number): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'conclave-copy-'))
+  await writeFile(join(dir, COPY_MADE_FILE), JSON.stringify({ madeAt }) + '\n')
+  return dir
 }

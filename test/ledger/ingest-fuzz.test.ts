@@ -13,7 +13,7 @@ import { openReplica } from '../../src/ledger/replica.ts'
 import { openTangle } from '../../src/ledger/tangle.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import { BusMessage, type Bus, type BusHandler, type ReplicaBlock } from '../../src/transport/index.ts'
-import { all, charterOf, forge, vote } from './helpers.ts'
+import { all, charterOf, copyDirMadeAt, forge, vote } from './helpers.ts'
 
 /**
  * Property-based tests of what a ledger takes from outside: blocks from the bus (a replica),
@@ -113,7 +113,7 @@ describe('fuzzed replica ingestion', () => {
         const bus = rawBus()
         const logger = watching()
         // The clock stands a minute after the last honest block.
-        const ledger = await openReplica({ dir: await tempDir(), bus, room: ROOM, difficulty: 4, founder: founder.did, logger, clock: () => T + 100 })
+        const ledger = await openReplica({ dir: await copyDirMadeAt(T), bus, room: ROOM, difficulty: 4, founder: founder.did, logger, clock: () => T + 100 })
         try {
           const hostileValid = new Set<string>()
           const sent: Array<[number, unknown]> = history.map((b, i) => [honestAt[i] as number, b])
@@ -149,7 +149,7 @@ describe('fuzzed replica ingestion', () => {
     const history = await honest
     const bus = rawBus()
     const logger = watching()
-    const ledger = await openReplica({ dir: await tempDir(), bus, room: ROOM, difficulty: 4, founder: founder.did, logger, clock: () => T + 100 })
+    const ledger = await openReplica({ dir: await copyDirMadeAt(T), bus, room: ROOM, difficulty: 4, founder: founder.did, logger, clock: () => T + 100 })
     try {
       bus.deliver(history[0])
       const block = fc.oneof(

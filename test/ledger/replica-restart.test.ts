@@ -11,7 +11,7 @@ import { openReplica, REPLICA_FILE, type ReplicaOptions } from '../../src/ledger
 import { WAITING_FILE, WaitingFile } from '../../src/ledger/waiting.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import type { Bus, ReplicaBlock } from '../../src/transport/index.ts'
-import { all, charterOf, eventually, forge, refusals, vote } from './helpers.ts'
+import { all, charterOf, copyDirMadeAt, eventually, forge, refusals, vote } from './helpers.ts'
 
 // A replica copy restarted, or killed and started again, while blocks wait for their parents
 // (src/ledger/waiting.ts, Replica.restore): it keeps what the copies that ran on keep, in their
@@ -38,11 +38,12 @@ interface Copies { bus: Bus, dir: string, ranOn: Ledger, current: () => Ledger, 
  * Two copies on one bus: one in `dir` (`current()`), which a test stops, or kills by putting its
  * files back as they stood at a moment, and opens again (`reopen`); and `ranOn`, which runs on.
  */
-async function copies (test: (c: Copies) => Promise<void>): Promise<void> {
+async function copies (test: (c: Copies) => Promise<void>, { madeAt }: { madeAt?: number } = {}): Promise<void> {
   const bus = createLocalBus()
-  const dir = await mkdtemp(join(tmpdir(), 'conclave-restart-'))
+  const folder = async (): Promise<string> => madeAt === undefined ? mkdtemp(join(tmpdir(), 'conclave-restart-')) : copyDirMadeAt(madeAt)
+  const dir = await folder()
   let killed = await copyOn(bus, { dir })
-  const ranOn = await copyOn(bus)
+  const ranOn = await copyOn(bus, { dir: await folder() })
   try {
     await test({
       bus,
@@ -181,7 +182,7 @@ describe('a copy restarted while blocks wait for their parents', () => {
       await current().get(back.id, { wait: false })
       expect(await order(current())).toEqual([genesis.id, latest.id])
       expect(await order(ranOn)).toEqual([genesis.id, latest.id])
-    })
+    }, { madeAt: Math.floor(Date.now() / 1000) - 1200 })
   })
 
   // Found red-teaming the fix above: a block kept before a kill was taken back as held, and never

@@ -193,6 +193,45 @@ describe('replica blocks that may not wait for parents on their own', () => {
     } finally { await copy.close(); await bus.close() }
   })
 
+  // Found red-teaming, and left open until now: the same members under the same id (a run started
+  // again with its config unchanged) passed that check, and the earlier run's charter, replayed
+  // first, became the copy's root; the run's own charter was then refused. Every copy is made
+  // before the founder charters (it waits for every member's hello), so a charter signed or dated
+  // before the copy was made, by more than clocks may differ, is an earlier run's.
+  it.each([
+    ['as it was anchored then', { signed: -600, dated: -600 }],
+    ['re-wrapped in a block dated now', { signed: -600, dated: 0 }]
+  ])('refuses a charter naming the same members from before the copy was made: %s', async (_case, { signed, dated }) => {
+    const logger = refusals()
+    const bus = createLocalBus()
+    const copy = await copyOn(bus, logger, { members: [founder.did, honest.did, hostile.did], federation: 'test' })
+    try {
+      const now = Math.floor(Date.now() / 1000)
+      const old = await forge(await founder.sign(charter, { now: now + signed }), [], { time: now + dated })
+      await publish(bus, old)
+      const current = await forge(await founder.sign(charter), [], { time: now })
+      await publish(bus, current)
+      expect(await copy.get(current.id)).toBeDefined()
+      expect((await all(copy)).map(b => b.id)).toEqual([current.id])
+      expect(Object.fromEntries(logger.refused)).toEqual({ WrongFederationError: 1 })
+    } finally { await copy.close(); await bus.close() }
+  })
+
+  it('still takes this run\'s charter once restarted long after it was made, before the charter came', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-waiting-'))
+    const bus = createLocalBus()
+    const members = { members: [founder.did, honest.did, hostile.did], federation: 'test' }
+    const made = Math.floor(Date.now() / 1000)
+    await (await copyOn(bus, refusals(), { dir, ...members })).close()
+    // Restarted ten minutes on (its clock says so), the founder's charter signed in between.
+    const current = await forge(await founder.sign(charter, { now: made + 300 }), [], { time: made + 300 })
+    const copy = await copyOn(bus, refusals(), { dir, ...members, clock: () => made + 600 })
+    try {
+      await publish(bus, current)
+      expect(await copy.get(current.id)).toBeDefined()
+    } finally { await copy.close(); await bus.close() }
+  })
+
   it('a stranger\'s re-wrap of a record, waiting for made-up parents, is refused once the record\'s own block is kept: it takes none of the signer\'s share', async () => {
     const { bus, ledger, genesis, refused, close } = await chartered()
     try {
