@@ -12,11 +12,16 @@ export const MAX_ASKS = 6
  */
 const MAX_ASKS_PER_TICK = 16
 const MAX_ASKS_PER_SIGNER = 2
-/** Blocks a copy publishes again per interval at most: a flood of wants costs it a bounded number of messages. */
+/**
+ * Blocks a copy publishes again per interval for askers other than the federation's own
+ * accounts, all together: any number of accounts flooding wants costs it a bounded number of
+ * messages, and takes nothing from the members'.
+ */
 const MAX_ANSWERS_PER_TICK = 64
 /**
- * Of those, for one asker the bus names (a Matrix account): as many as a copy asks for in an
- * interval (MAX_ASKS_PER_TICK), so one account flooding wants leaves the rest to the others.
+ * For one asker the bus names (a Matrix account): as many as a copy asks for in an interval
+ * (MAX_ASKS_PER_TICK). A member account has that many of its own, beside the others' 64, so no
+ * flood, a hostile member's included, leaves a member's copy without the parents it asks for.
  */
 const MAX_ANSWERS_PER_ASKER = MAX_ASKS_PER_TICK
 
@@ -28,6 +33,8 @@ export interface GapOptions {
   askMs: number
   publish: (message: BusMessage) => Promise<void>
   logger: Logger
+  /** The federation's own accounts, as the bus names askers: each is answered beside the others' share. */
+  members?: readonly string[]
 }
 
 /**
@@ -40,16 +47,19 @@ export interface GapOptions {
  *
  * Asks wait one interval (a parent delivered out of order comes by itself), then double, and
  * stop after MAX_ASKS, about 2 minutes at the default interval. Each copy answers a block at
- * most once per interval, at most MAX_ANSWERS_PER_TICK blocks per interval, and at most
- * MAX_ANSWERS_PER_ASKER of them to one account. Another copy's ask never postpones this
- * copy's own: anyone in the room may ask.
+ * most once per interval, at most MAX_ANSWERS_PER_ASKER blocks to one account, and at most
+ * MAX_ANSWERS_PER_TICK to all but the federation's own accounts together. Another copy's ask
+ * never postpones this copy's own: anyone in the room may ask.
  */
 export class Gaps {
   readonly #options: GapOptions
   /** Per parent this copy lacks: how often it asked, and how many intervals until it asks next. */
   readonly #asks = new Map<string, { tries: number, wait: number }>()
+  readonly #members: ReadonlySet<string>
   /** Blocks answered this interval. */
   readonly #answered = new Set<string>()
+  /** How many of them askers other than the members had, all together. */
+  #answeredOthers = 0
   /** How many of them each asker had. */
   readonly #answeredFor = new Map<string, number>()
   readonly #timer: NodeJS.Timeout
@@ -57,19 +67,24 @@ export class Gaps {
   /** `lacking` yields the parents this copy's waiting blocks lack, each once. */
   constructor (options: GapOptions, lacking: () => Iterable<Gap>) {
     this.#options = options
+    this.#members = new Set(options.members)
     this.#timer = setInterval(() => { this.#tick(lacking()) }, options.askMs)
     this.#timer.unref()
   }
 
   /**
    * Publishes `block` for a copy that asked for it (`asker`, where the bus names it), unless
-   * answered already this interval, or this interval's answers, or the asker's, are used up.
+   * answered already this interval, or the asker's answers this interval are used up: its own
+   * for a member account, else its own and the others' share.
    */
   answer (block: Block | undefined, asker?: string): void {
-    if (block === undefined || this.#answered.has(block.id) || this.#answered.size >= MAX_ANSWERS_PER_TICK) return
+    if (block === undefined || this.#answered.has(block.id)) return
+    const member = asker !== undefined && this.#members.has(asker)
+    if (!member && this.#answeredOthers >= MAX_ANSWERS_PER_TICK) return
     const before = asker === undefined ? 0 : this.#answeredFor.get(asker) ?? 0
     if (before >= MAX_ANSWERS_PER_ASKER) return
     if (asker !== undefined) this.#answeredFor.set(asker, before + 1)
+    if (!member) this.#answeredOthers++
     this.#answered.add(block.id)
     const { id, parents, record, time, pow } = block
     this.#send({ kind: 'block', block: { id, parents, record, time, pow } })
@@ -81,6 +96,7 @@ export class Gaps {
 
   #tick (lacking: Iterable<Gap>): void {
     this.#answered.clear()
+    this.#answeredOthers = 0
     this.#answeredFor.clear()
     const still = new Map([...lacking].map(gap => [gap.id, gap.signers]))
     for (const id of this.#asks.keys()) if (!still.has(id)) this.#asks.delete(id)

@@ -120,6 +120,8 @@ export interface CreateLedgerOptions {
   members?: readonly string[]
   /** The federation's id: a replica refuses blocks whose records name another. */
   federation?: string
+  /** The federation's accounts on the bus: a replica answers each one's wants beside everyone else's share. */
+  accounts?: readonly string[]
   logger?: Logger
   /** Unix seconds, what an embedded ledger dates new blocks by. @default the system clock */
   clock?: () => number
@@ -132,7 +134,7 @@ export async function createLedger (config: LedgerConfig, options: CreateLedgerO
     case 'replica': {
       // A copy without a bus would fail only at its first append; a read-only copy is openReplica's (audit-dir.ts).
       if (options.bus === undefined || options.room === undefined) throw new ConfigError('ledger.kind replica needs the federation\'s bus and room')
-      return (await import('./replica.ts')).openReplica({ dir: options.dir, bus: options.bus, room: options.room, founder: options.founder, members: options.members, federation: options.federation, difficulty: config.difficulty, logger: options.logger, clock: options.clock })
+      return (await import('./replica.ts')).openReplica({ dir: options.dir, bus: options.bus, room: options.room, founder: options.founder, members: options.members, federation: options.federation, accounts: options.accounts, difficulty: config.difficulty, logger: options.logger, clock: options.clock })
     }
     case 'iota': return (await import('./iota.ts')).createIotaLedger({ ...config, identity: options.identity, logger: options.logger })
   }

@@ -144,6 +144,8 @@ export interface ReplicaOptions {
   lagSeconds?: number
   /** How often this copy asks the room for parents it lacks (gaps.ts), and the first wait before it does. @default 2_000 */
   askMs?: number
+  /** The federation's accounts on the bus (its members' Matrix accounts): each has answers to its wants of its own, whoever else floods (gaps.ts). */
+  accounts?: readonly string[]
 }
 
 const DEFAULT_DIFFICULTY = 8
@@ -191,7 +193,7 @@ export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
   if (options.bus !== undefined && options.room !== undefined) {
     try {
       await replica.restore(waiting?.blocks ?? [])
-      await replica.listen(options.bus, options.room, options.askMs ?? DEFAULT_ASK_MS)
+      await replica.listen(options.bus, options.room, options.askMs ?? DEFAULT_ASK_MS, options.accounts)
     } catch (err) {
       await replica.close()
       throw err
@@ -257,8 +259,8 @@ class Replica implements Ledger {
     }
   }
 
-  async listen (bus: Bus, room: string, askMs: number): Promise<void> {
-    const gaps = new Gaps({ askMs, publish: async message => bus.publish(room, message), logger: this.#logger }, () => this.#lacking())
+  async listen (bus: Bus, room: string, askMs: number, accounts?: readonly string[]): Promise<void> {
+    const gaps = new Gaps({ askMs, publish: async message => bus.publish(room, message), logger: this.#logger, members: accounts }, () => this.#lacking())
     const subscription = await bus.subscribe(room, (message, delivery) => {
       // Queued, not awaited: the bus goes on delivering while blocks are checked. A want is
       // answered from what arrived before it.

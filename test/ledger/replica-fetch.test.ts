@@ -510,6 +510,26 @@ describe('replicas fetch parents they lack from each other', () => {
     } finally { vi.useRealTimers() }
   })
 
+  // Found on the "not stopped" list: four or more accounts flooding wants together used up a
+  // copy's 64 answers an interval, and a member's copy that lacked a parent got it from nobody.
+  // The federation's own accounts now each keep their 16, whoever else floods.
+  it('keeps each member account\'s 16 answers an interval whoever else floods: strangers share 64, a hostile member has its own 16', async () => {
+    vi.useFakeTimers()
+    try {
+      const sent: string[] = []
+      const members = ['@agent-1:lab', '@agent-2:lab', '@agent-3:lab']
+      const gaps = new Gaps({ askMs: 2000, logger: quiet, publish: async m => { if (m.kind === 'block') sent.push(m.block.id) }, members }, () => [])
+      const held = (n: number): Block => ({ id: n.toString(16).padStart(64, '0'), seq: n, parents: [], record: `r${n}`, time: 1, pow: 0 })
+      // Ten strangers' accounts and a hostile member each ask for 40 blocks, then an honest member for 16.
+      for (let a = 0; a < 10; a++) for (let n = 0; n < 40; n++) gaps.answer(held(1000 * (a + 1) + n), `@flood-${a}:lab`)
+      for (let n = 0; n < 40; n++) gaps.answer(held(20_000 + n), '@agent-3:lab')
+      for (let n = 0; n < 16; n++) gaps.answer(held(30_000 + n), '@agent-2:lab')
+      expect(sent).toHaveLength(64 + 16 + 16)
+      expect(sent.slice(-16)).toEqual(Array.from({ length: 16 }, (_, n) => held(30_000 + n).id))
+      gaps.close()
+    } finally { vi.useRealTimers() }
+  })
+
   it('answers a flood of wants for a block with one copy of it per copy and interval', async () => {
     const bus = createLocalBus()
     const seen = await tap(bus)
