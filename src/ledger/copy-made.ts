@@ -4,26 +4,28 @@ import { LedgerCorruptError } from '../core/errors.ts'
 import { readIfExists, writeAtomic } from '../core/files.ts'
 import { parseJson } from './dag.ts'
 
-/** Beside a replica copy that had no charter when first opened: when it was made, by its clock. */
+/**
+ * Beside a replica copy that had no charter when first opened: when it was made, by its clock.
+ * Every copy of a run is made before the founder charters it (the founder waits for every
+ * member's hello, sent once the copy is open), so a charter from well before then is an earlier
+ * run's, replayed.
+ */
 export const COPY_MADE_FILE = 'replica-made.json'
 
 const CopyMade = z.strictObject({ madeAt: z.number().int().nonnegative() })
 
-/**
- * When the copy in `dir` was made (unix seconds), noted on the disk the first time it is asked
- * for, so a copy restarted before its charter came still judges by the first time. Every copy of
- * a run is made before the founder charters it (the founder waits for every member's hello), so
- * a charter from before then is an earlier run's, replayed.
- */
-export async function copyMadeAt (dir: string, clock: () => number): Promise<number> {
+/** When the copy in `dir` was noted as made (unix seconds), or undefined when it was not; LedgerCorruptError when the note is damaged. */
+export async function readCopyMade (dir: string): Promise<number | undefined> {
   const path = join(dir, COPY_MADE_FILE)
   const bytes = await readIfExists(path)
-  if (bytes === undefined) {
-    const madeAt = clock()
-    await writeAtomic(path, JSON.stringify({ madeAt }) + '\n', { sync: true })
-    return madeAt
-  }
+  if (bytes === undefined) return undefined
   const parsed = CopyMade.safeParse(parseJson(bytes.toString('utf8')))
   if (!parsed.success) throw new LedgerCorruptError(`${path} is damaged: it should say when this copy was made, as {"madeAt": unix seconds}`)
   return parsed.data.madeAt
+}
+
+/** Notes the copy in `dir` as made at `madeAt`, on the disk before this resolves, so a copy restarted before its charter came judges by the first time. */
+export async function noteCopyMade (dir: string, madeAt: number): Promise<number> {
+  await writeAtomic(join(dir, COPY_MADE_FILE), JSON.stringify({ madeAt }) + '\n', { sync: true })
+  return madeAt
 }

@@ -9,7 +9,7 @@ import type { AbortOptions } from '../core/options.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
 import { peekRecord, verifyRecord } from '../identity/index.ts'
 import { ReplicaBlock, type Bus, type Subscription } from '../transport/index.ts'
-import { copyMadeAt } from './copy-made.ts'
+import { noteCopyMade, readCopyMade } from './copy-made.ts'
 import { BlockFile, BlockIndex, hashId, mine, proofFault, type BlockFormat, type Checked } from './dag.ts'
 import { Gaps, type Gap } from './gaps.ts'
 import { WaitingFile } from './waiting.ts'
@@ -173,11 +173,13 @@ function replicaId (b: ReplicaBlock, difficulty: number): string {
 export async function openReplica (options: ReplicaOptions): Promise<Ledger> {
   if ((options.bus === undefined) !== (options.room === undefined)) throw new ConfigError('a replica needs both a bus and a room, or neither (read-only)')
   const logger = options.logger ?? silentLogger
+  // Read before anything is written: a damaged note refuses the open as it finds the folder.
+  const noted = options.bus === undefined ? undefined : await readCopyMade(options.dir)
   const { file, checked } = await BlockFile.open(options.dir, REPLICA, options.difficulty ?? DEFAULT_DIFFICULTY, logger, { readOnly: options.bus === undefined, sameDifficulty: options.difficulty !== undefined })
   const clock = options.clock ?? ((): number => Math.floor(Date.now() / 1000))
   // A federation's copy with no charter yet judges one by when the copy was made (copy-made.ts).
   const madeAt = options.bus !== undefined && options.founder !== undefined && checked.blocks.length === 0
-    ? await copyMadeAt(options.dir, clock).catch(async (err: unknown) => { await file.close(); throw err })
+    ? noted ?? await noteCopyMade(options.dir, clock()).catch(async (err: unknown) => { await file.close(); throw err })
     : undefined
   const waiting = options.bus === undefined ? undefined : await WaitingFile.open(options.dir, logger)
   const replica = new Replica(file, checked, logger, waiting?.file, {
@@ -460,10 +462,12 @@ class Replica implements Ledger {
       this.#refuse(b.id, new WrongFederationError(`block ${b.id} carries a charter naming other members than this copy's run: ${record.members.join(', ')}`))
       return
     }
-    // Nor one from before this copy was made: an earlier run's naming the same members (copy-made.ts).
-    const { madeAt } = this.#settings
+    // Nor one from well before this copy was made: an earlier run's naming the same members
+    // (copy-made.ts). As far back as the copy takes any block (its lag bound): the founder's
+    // clock may be behind this copy's.
+    const { madeAt, lagSeconds } = this.#settings
     const chartered = Math.min(b.time, issuedAt ?? b.time)
-    if (record?.type === 'charter' && madeAt !== undefined && chartered < madeAt - ANCHOR_SKEW_SECONDS) {
+    if (record?.type === 'charter' && madeAt !== undefined && chartered < madeAt - lagSeconds) {
       this.#refuse(b.id, new WrongFederationError(`block ${b.id} carries a charter signed or dated ${madeAt - chartered} s before this copy was made: an earlier run's`))
       return
     }

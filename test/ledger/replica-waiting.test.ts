@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { Logger } from '../../src/core/logger.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { createIdentity } from '../../src/identity/index.ts'
+import { COPY_MADE_FILE } from '../../src/ledger/copy-made.ts'
 import type { Ledger } from '../../src/ledger/index.ts'
 import { MAX_ORPHANS_PER_SENDER, openReplica, type ReplicaOptions } from '../../src/ledger/replica.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
@@ -215,6 +216,29 @@ describe('replica blocks that may not wait for parents on their own', () => {
       expect((await all(copy)).map(b => b.id)).toEqual([current.id])
       expect(Object.fromEntries(logger.refused)).toEqual({ WrongFederationError: 1 })
     } finally { await copy.close(); await bus.close() }
+  })
+
+  // Found red-teaming the first version, which allowed 60 s: a founder whose clock ran 90 s behind
+  // the member's had this run's own charter refused by every copy, for good.
+  it.each([[90, true], [290, true], [400, false]])('takes this run\'s charter from a founder whose clock is %i s behind the copy\'s: %s', async (behind, kept) => {
+    const logger = refusals()
+    const bus = createLocalBus()
+    const copy = await copyOn(bus, logger, { members: [founder.did, honest.did, hostile.did], federation: 'test' })
+    try {
+      const at = Math.floor(Date.now() / 1000) - behind
+      const current = await forge(await founder.sign(charter, { now: at }), [], { time: at })
+      await publish(bus, current)
+      if (kept) expect(await copy.get(current.id)).toBeDefined()
+      else expect(await eventually(async () => logger.refused.get('WrongFederationError') === 1)).toBe(true)
+      expect(Object.fromEntries(logger.refused)).toEqual(kept ? {} : { WrongFederationError: 1 })
+    } finally { await copy.close(); await bus.close() }
+  })
+
+  it('refuses to open with its note of when it was made damaged, naming it, before it writes anything', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-waiting-'))
+    await writeFile(join(dir, COPY_MADE_FILE), '{"madeAt": "yesterday"}\n')
+    await expect(copyOn(createLocalBus(), refusals(), { dir })).rejects.toMatchObject({ name: 'LedgerCorruptError', message: expect.stringContaining(COPY_MADE_FILE) })
+    expect(await readdir(dir)).toEqual([COPY_MADE_FILE])
   })
 
   it('still takes this run\'s charter once restarted long after it was made, before the charter came', async () => {
