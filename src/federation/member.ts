@@ -132,7 +132,15 @@ async function runLocked (config: MemberConfig, identity: Identity, options: Mem
     // My copy already held the charter: I was restarted, and owe what I had not done when I stopped.
     const restarted = participant.state.charter !== undefined
     const heard = new Set<string>([identity.did])
-    const hello = await bus.subscribe(room, m => { if (m.kind === 'hello') heard.add(m.did) }, { kinds: ['hello'] })
+    // Hellos are not signed, but a room that names who sent them (Matrix) vouches: a member
+    // listens only when its own account says so. Anyone's hello for a member would otherwise have
+    // the founder charter before that member's copy was made, which then refuses the charter.
+    const accountOf = new Map((buses.byMember ?? []).map((account, i) => [config.members[i], account]))
+    const hello = await bus.subscribe(room, (m, delivery) => {
+      if (m.kind !== 'hello') return
+      const account = accountOf.get(m.did)
+      if (account === undefined || delivery?.from === undefined || delivery.from === account) heard.add(m.did)
+    }, { kinds: ['hello'] })
     // Say hello until the charter is anchored: a member that joins later than my first hello still hears one.
     const greet = async (): Promise<void> => { await bus.publish(room, { kind: 'hello', did: identity.did, name: config.name }) }
     await greet()

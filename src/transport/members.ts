@@ -24,6 +24,8 @@ export interface MemberBuses {
   of(index: number): Bus
   /** Every member's account on the bus, where it has one (Matrix ids): whose messages are a member's. */
   readonly accounts: readonly string[]
+  /** The same in member order, where every member has one: whose is whose (absent where the order is another's, a lobby's). */
+  readonly byMember?: readonly string[]
   /** Resolves when everything any of these buses sent has reached every one of them. */
   settled(): Promise<void>
   close(): Promise<void>
@@ -73,6 +75,7 @@ export async function createMemberBuses (config: BusConfig, init: MemberBusesIni
       return bus
     },
     accounts,
+    byMember: accounts.length === init.names.length ? accounts : undefined,
     settled: async () => { for (const bus of buses.values()) await bus.settled?.() },
     close: async () => {
       for (const bus of buses.values()) await bus.close()

@@ -1,0 +1,56 @@
+import { join } from 'node:path'
+import { expect, it } from 'vitest'
+import { parseMemberConfig, runMember } from '../../src/federation/member.ts'
+import { createIdentity, loadOrCreateKeystore } from '../../src/identity/index.ts'
+import { randomSecretKey } from '../../src/identity/did-key.ts'
+import type { Bus, BusHandler, BusMessage } from '../../src/transport/index.ts'
+import type { MemberBuses } from '../../src/transport/members.ts'
+import { tempDir } from './helpers.ts'
+
+/** A room whose deliveries name the account that sent each message, as a Matrix room does. */
+function room (): { as: (account: string) => Bus, sent: Array<{ from: string, message: BusMessage }> } {
+  const handlers = new Set<BusHandler>()
+  const sent: Array<{ from: string, message: BusMessage }> = []
+  return {
+    sent,
+    as: account => ({
+      sender: account,
+      async publish (_room, message) {
+        sent.push({ from: account, message })
+        for (const h of [...handlers]) await h(message, { from: account })
+      },
+      async subscribe (_room, handler) { handlers.add(handler); return { unsubscribe: () => { handlers.delete(handler) } } },
+      async close () {}
+    })
+  }
+}
+
+// Hellos are not signed: on Matrix anyone in the room could say one for a member, and the founder
+// then chartered before that member listened, or had made its ledger copy, which then refuses a
+// charter from before it was made (copy-made.ts) and could never join. The room vouches for who
+// sent a hello: only a member's own account may say that member listens.
+it('the founder counts a member as listening only on a hello from that member\'s own account', async () => {
+  const root = await tempDir()
+  const me = await loadOrCreateKeystore(join(root, 'keys', 'agent-1.json'))
+  const other = createIdentity(randomSecretKey())
+  const config = parseMemberConfig({
+    member: 1, members: [me.did, other.did], key: 'keys/agent-1.json', dir: 'state', joinSeconds: 2,
+    federation: 'hello-from', seed: 3, rounds: 1, task: { kind: 'classify', trainLimit: 100, testLimit: 50, features: 256 }
+  }, root)
+  const shared = room()
+  const buses: MemberBuses = { of: () => shared.as('@agent-1:lab'), accounts: ['@agent-1:lab', '@agent-2:lab'], byMember: ['@agent-1:lab', '@agent-2:lab'], settled: async () => {}, close: async () => {} }
+  const stop = new AbortController()
+  const stopping = setTimeout(() => { stop.abort() }, 8000)
+  const running = runMember(config, { buses, signal: stop.signal })
+  // Another account in the room says agent-2 listens, again and again.
+  const mallory = shared.as('@mallory:lab')
+  const saying = setInterval(() => { void mallory.publish('r', { kind: 'hello', did: other.did, name: 'agent-2' }) }, 200)
+  try {
+    await expect(running).rejects.toMatchObject({ name: 'BackendUnavailableError', message: expect.stringContaining('agent-2 missing') })
+  } finally {
+    clearInterval(saying)
+    clearTimeout(stopping)
+  }
+  expect(shared.sent.filter(s => s.from === '@agent-1:lab').map(s => s.message.kind)).toEqual(expect.arrayContaining(['hello']))
+  expect(shared.sent.filter(s => s.from === '@agent-1:lab' && s.message.kind !== 'hello')).toEqual([])
+}, 60_000)
