@@ -74,6 +74,13 @@ export class Call {
     return this.#agents.flatMap(a => this.#enrolled.get(a) ?? [])
   }
 
+  /** The account each of `members` enrolled from (the room vouches for it), in their order; undefined when one did not enrol. */
+  accountsOf (members: readonly Did[]): string[] | undefined {
+    const byDid = new Map([...this.#enrolled].map(([account, did]) => [did, account]))
+    const accounts = members.map(did => byDid.get(did))
+    return accounts.every((a): a is string => a !== undefined) ? accounts : undefined
+  }
+
   /** The roster once accepted. */
   get roster (): readonly Did[] | undefined {
     return this.#roster

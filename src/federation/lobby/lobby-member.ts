@@ -141,7 +141,9 @@ async function lobbyLocked (config: LobbyConfig, options: MemberOptions): Promis
       say(`${config.name}: called to ${start.federation} with ${start.members.length} members`)
       try {
         const member = memberConfigOf(config, start, identity.did)
-        const report = await runMember(member, { ...options, buses: mine, stay: false, expect: expectCharter(member.run, start.members) })
+        // Whose hello is whose: the accounts the members enrolled from, in the charter's order.
+        const ours = { ...mine, byMember: start.call.accountsOf(start.members) }
+        const report = await runMember(member, { ...options, buses: ours, stay: false, expect: expectCharter(member.run, start.members) })
         reports.push(report)
         // The founder adds the round table: one copy in the thread, not one per member.
         const table = start.members[0] === identity.did ? `\n${roundLines(report)}` : ''

@@ -147,6 +147,9 @@ describe('a call checks who answers it and who convenes', () => {
     await expect(call.enrol(await enrolment(a2, '$c', AGENTS[2] as string))).rejects.toMatchObject({ name: 'InvalidRecordError' }) // one DID, two accounts
     expect(await call.enrol(await enrolment(a1, '$c', AGENTS[0] as string))).toBe(a1.did)
     expect({ convener: call.convener, draft: call.draft(), complete: call.complete }).toEqual({ convener: AGENTS[1], draft: [a1.did, a2.did], complete: false })
+    // Whose hello is whose in the federation it starts (member.ts): the accounts the members enrolled from, in the charter's order.
+    expect(call.accountsOf([a2.did, a1.did])).toEqual([AGENTS[1], AGENTS[0]])
+    expect(call.accountsOf([a1.did, stranger.did])).toBeUndefined()
   })
 
   it('takes one roster, from the convener, listing only who enrolled, in lobby order', async () => {
