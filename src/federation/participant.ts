@@ -78,12 +78,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   get holding (): { updates: number, merges: number } { return { updates: this.#ctx.held.deltas.size, merges: this.#ctx.held.merged.size } }
 
   async start (): Promise<void> {
-    this.#subscription = await this.#ctx.bus.subscribe(this.#ctx.room, (message) => {
+    this.#subscription = await this.#ctx.bus.subscribe(this.#ctx.room, (message, delivery) => {
       if (message.kind === 'reaction') return this.#handle(this.#run(o => recordReaction(this.#ctx, message, { ...o, later: this.#deferred })))
       if (message.kind !== 'record') return
+      const announced = { ...message, from: delivery?.from }
       // A block not here yet is waited for off my queue; its record is handled in turn once it comes (or the wait ends).
-      const defer = (arrival: Promise<unknown>): void => { this.#handle(arrival.then(async () => this.#run(o => receive(this.#ctx, { ...message, later: this.#later }, o)))) }
-      this.#handle(this.#run(o => receive(this.#ctx, { ...message, defer, later: this.#later }, o)))
+      const defer = (arrival: Promise<unknown>): void => { this.#handle(arrival.then(async () => this.#run(o => receive(this.#ctx, { ...announced, later: this.#later }, o)))) }
+      this.#handle(this.#run(o => receive(this.#ctx, { ...announced, defer, later: this.#later }, o)))
     }, { kinds: ['record', 'reaction'] })
   }
 

@@ -49,9 +49,9 @@ export interface GetOptions extends AbortOptions {
   /** Wait for a block that has not arrived yet (only a replica ever waits). @default true */
   wait?: boolean
   /**
-   * Who signed the record in the block waited for (its announcement's, verified): a replica
-   * asks the room for the block on that signer's share, so one member's announcements of
-   * made-up blocks cannot crowd out another's.
+   * On whose behalf the block is waited for: who announced its record (the account the room
+   * names), or who signed it (verified) where the room names nobody. A replica asks the room
+   * for the block on that share, so one's announcements of made-up blocks cannot crowd out another's.
    */
   signer?: string
   /**

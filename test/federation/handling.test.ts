@@ -10,7 +10,7 @@ import { openReplica } from '../../src/ledger/replica.ts'
 import { loadTask } from '../../src/ml/task.ts'
 import { createContentStore } from '../../src/storage/index.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
-import { smallConfig, tempDir } from './helpers.ts'
+import { namedRoom, smallConfig, tempDir } from './helpers.ts'
 
 // Two proposals' contents: the same content proposed twice is a replay, refused.
 const CIDS = { '1': 'bafkreiaxnnnb7qz2focittuqq3ya25q7rcv3bqynnczfzako47346wosmu', '2': 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i' }
@@ -70,6 +70,48 @@ describe('a participant waiting for a block', () => {
       await participant.idle()
       expect(applied).toEqual([charter, mine_, id])
       expect(participant.state.rounds.get(1)?.proposals).toEqual([mine_, id])
+    } finally {
+      participant.stop()
+      await ledger.close()
+      await bus.close()
+      await store.close()
+      task.dispose()
+    }
+  })
+
+  // Found on the "not stopped" list: anyone re-announcing a member's record it saw, under made-up
+  // block ids, had a copy that did not hold the record yet (one that lags) wait for those ids on
+  // the member's share of asks, so the member's own gaps were asked for late. Where the room names
+  // who announced (Matrix), the wait goes on the announcer's share.
+  it('waits for an announced record\'s block on the share of whoever announced it where the room names them', { timeout: 60_000 }, async () => {
+    const config = smallConfig({ agents: 2, rounds: 1 })
+    const room = config.federation
+    const dir = await tempDir()
+    const task = await loadTask(config.task)
+    const store = await createContentStore(config.store, { dir: join(dir, 'store') })
+    const named = namedRoom()
+    const bus = named.as('@agent-1:lab')
+    const ledger = await openReplica({ dir: join(dir, 'ledger'), bus, room, difficulty: 4, waitMs: 3_600_000 })
+    const waitedFor: Array<{ id: string, signer?: string }> = []
+    const get = ledger.get.bind(ledger)
+    ledger.get = async (id, options) => { if (options?.wait !== false) waitedFor.push({ id, signer: options?.signer }); return get(id, options) }
+    const [me, peer] = [createIdentity(randomSecretKey()), createIdentity(randomSecretKey())]
+    const byHand: DriverFactory = async () => ({ openRound: async () => {}, busy: false, idle: async () => {}, close: async () => {} })
+    const shard = task.shards(2, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })[0]
+    if (shard === undefined) throw new Error('no shard')
+    const participant = await enrol(config, 0, { identity: me, store, ledger, bus, task, shard, dir, driver: byHand })
+    try {
+      await participant.start()
+      await participant.publishRecord(await charterOf(config, task, store, [me.did, peer.did]))
+      await participant.idle()
+      const global = participant.globalModel?.ref.cid as string
+      const jwt = await peer.sign({ type: 'proposal', federation: room, round: 1, base: global, delta: { cid: CIDS['1'], sha256: '1'.repeat(64) }, numSamples: 10 })
+      // The peer's record, announced by another account under a block nobody holds, then by the peer under its own.
+      await named.as('@mallory:lab').publish(room, { kind: 'record', block: 'e'.repeat(64), jwt })
+      await named.as('@agent-2:lab').publish(room, { kind: 'record', block: 'f'.repeat(64), jwt })
+      await bus.settled?.()
+      await participant.idle()
+      expect(waitedFor).toEqual([{ id: 'e'.repeat(64), signer: '@mallory:lab' }, { id: 'f'.repeat(64), signer: '@agent-2:lab' }])
     } finally {
       participant.stop()
       await ledger.close()

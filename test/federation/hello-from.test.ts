@@ -3,27 +3,8 @@ import { expect, it } from 'vitest'
 import { parseMemberConfig, runMember } from '../../src/federation/member.ts'
 import { createIdentity, loadOrCreateKeystore } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
-import type { Bus, BusHandler, BusMessage } from '../../src/transport/index.ts'
 import type { MemberBuses } from '../../src/transport/members.ts'
-import { tempDir } from './helpers.ts'
-
-/** A room whose deliveries name the account that sent each message, as a Matrix room does. */
-function room (): { as: (account: string) => Bus, sent: Array<{ from: string, message: BusMessage }> } {
-  const handlers = new Set<BusHandler>()
-  const sent: Array<{ from: string, message: BusMessage }> = []
-  return {
-    sent,
-    as: account => ({
-      sender: account,
-      async publish (_room, message) {
-        sent.push({ from: account, message })
-        for (const h of [...handlers]) await h(message, { from: account })
-      },
-      async subscribe (_room, handler) { handlers.add(handler); return { unsubscribe: () => { handlers.delete(handler) } } },
-      async close () {}
-    })
-  }
-}
+import { namedRoom, tempDir } from './helpers.ts'
 
 // Hellos are not signed: on Matrix anyone in the room could say one for a member, and the founder
 // then chartered before that member listened, or had made its ledger copy, which then refuses a
@@ -37,7 +18,7 @@ it('the founder counts a member as listening only on a hello from that member\'s
     member: 1, members: [me.did, other.did], key: 'keys/agent-1.json', dir: 'state', joinSeconds: 2,
     federation: 'hello-from', seed: 3, rounds: 1, task: { kind: 'classify', trainLimit: 100, testLimit: 50, features: 256 }
   }, root)
-  const shared = room()
+  const shared = namedRoom()
   const buses: MemberBuses = { of: () => shared.as('@agent-1:lab'), accounts: ['@agent-1:lab', '@agent-2:lab'], byMember: ['@agent-1:lab', '@agent-2:lab'], settled: async () => {}, close: async () => {} }
   const stop = new AbortController()
   const stopping = setTimeout(() => { stop.abort() }, 8000)

@@ -10,6 +10,7 @@ import type { DriverFactory } from '../../src/federation/driver.ts'
 import { charterOf } from '../../src/federation/enrol.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { peekRecord, type Identity } from '../../src/identity/index.ts'
+import type { Bus, BusHandler, BusMessage } from '../../src/transport/index.ts'
 
 /** Audits a simulation's ledger and store: every record passes, no vote refused. */
 export async function expectAuditClean (sim: Simulation): Promise<void> {
@@ -110,4 +111,29 @@ export async function measuredVote (sim: Simulation, voter: Participant, proposa
   await sim.settle()
   const round = voter.state.proposals.get(proposal)?.signed.record.round ?? 0
   return { type: 'vote', federation: sim.config.federation, round, proposal, accept: evaluation.passes, score: evaluation.score, rationale, measurement: evaluation.measurement }
+}
+
+/**
+ * A room whose deliveries name the account that sent each message, as a Matrix room does
+ * (the local bus names nobody): `as(account)` is that account's bus. Delivered one at a time,
+ * in publish order, through one queue, as the local bus does.
+ */
+export function namedRoom (): { as: (account: string) => Bus, sent: Array<{ from: string, message: BusMessage }> } {
+  const handlers = new Set<BusHandler>()
+  const sent: Array<{ from: string, message: BusMessage }> = []
+  let delivered: Promise<void> = Promise.resolve()
+  return {
+    sent,
+    as: account => ({
+      sender: account,
+      async publish (_room, message) {
+        sent.push({ from: account, message })
+        const now = [...handlers]
+        delivered = delivered.then(async () => { for (const h of now) await Promise.resolve(h(message, { from: account })).catch(() => {}) })
+      },
+      async subscribe (_room, handler) { handlers.add(handler); return { unsubscribe: () => { handlers.delete(handler) } } },
+      async settled () { await delivered },
+      async close () { await delivered }
+    })
+  }
 }

@@ -23,6 +23,8 @@ export type InboxContext = CloseContext & EvaluateContext & VoteContext & Pick<S
 export interface Announcement {
   block: BlockId
   jwt: string
+  /** Who announced it, as the room vouches (a Matrix account); absent on a bus that cannot tell. */
+  from?: string
   /**
    * Called with the wait for a block the ledger does not hold yet, instead of waiting: the
    * caller handles the record again once that wait ends, so records announced after it are
@@ -46,20 +48,22 @@ export type Later = (arrival: Promise<unknown>, then: (options: StepOptions) => 
  * announced out of turn, counts where the audit counts it (found red-teaming: a vote anchored
  * and never announced was counted by the audit and by no live member).
  */
-export async function receive (ctx: InboxContext, { block: blockId, jwt, defer, later }: Announcement, options: StepOptions = {}): Promise<void> {
+export async function receive (ctx: InboxContext, { block: blockId, jwt, from, defer, later }: Announcement, options: StepOptions = {}): Promise<void> {
   if (ctx.state.has(blockId)) return // at-least-once delivery: seen it
   let block: Block | undefined
   try {
     block = await ctx.timer.time('fetchVerify', () => ctx.ledger.get(blockId, { ...options, wait: false }))
     if (block === undefined && defer !== undefined) {
-      // Only a member's signed record is waited for, on its signer's behalf: a replica asks the
-      // room for the block on that signer's share (ledger/gaps.ts), unless it holds the record
-      // under another block (anyone may re-announce a record it saw go by).
+      // Only a member's signed record is waited for: a replica asks the room for the block on
+      // the share (ledger/gaps.ts) of whoever announced it where the room says who (anyone may
+      // re-announce a record it saw go by, and under made-up ids would otherwise spend its
+      // signer's share at a copy that does not hold it yet), else on its signer's; not at all
+      // when it holds the record under another block.
       const signer = verifiedSigner(jwt, ctx.state.charter === undefined ? undefined : ctx.state.members)
       const never = neverThisRun(ctx.state.charter, jwt)
       if (never !== undefined) throw never
       // The lookup on the second try reports whatever made the wait fail.
-      defer(ctx.ledger.get(blockId, { ...options, signer, record: jwt }).catch(() => undefined))
+      defer(ctx.ledger.get(blockId, { ...options, signer: from ?? signer, record: jwt }).catch(() => undefined))
       return
     }
     if (block?.record !== jwt) throw new NotAnchoredError(`announced record is not what block ${blockId} anchors`)
