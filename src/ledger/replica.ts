@@ -466,8 +466,8 @@ class Replica implements Ledger {
     // (copy-made.ts). As far back as the copy takes any block (its lag bound): the founder's
     // clock may be behind this copy's.
     const { madeAt, lagSeconds } = this.#settings
-    const chartered = Math.min(b.time, issuedAt ?? b.time)
-    if (record?.type === 'charter' && madeAt !== undefined && chartered < madeAt - lagSeconds) {
+    const chartered = record?.type === 'charter' ? Math.min(b.time, issuedAt ?? b.time) : undefined
+    if (chartered !== undefined && madeAt !== undefined && chartered < madeAt - lagSeconds) {
       this.#refuse(b.id, new WrongFederationError(`block ${b.id} carries a charter signed or dated ${madeAt - chartered} s before this copy was made: an earlier run's`))
       return
     }

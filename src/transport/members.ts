@@ -24,7 +24,7 @@ export interface MemberBuses {
   of(index: number): Bus
   /** Every member's account on the bus, where it has one (Matrix ids): whose messages are a member's. */
   readonly accounts: readonly string[]
-  /** The same in member order, where every member has one: whose is whose (absent where the order is another's, a lobby's). */
+  /** The same in member order, where every member has one: whose is whose (absent where the order is not the members': a lobby's own buses, which each federation it starts sets from its enrolments). */
   readonly byMember?: readonly string[]
   /** Resolves when everything any of these buses sent has reached every one of them. */
   settled(): Promise<void>

@@ -1,35 +1,45 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { BlockId, Proposal } from '../../src/core/records.ts'
+import type { RunConfig } from '../../src/federation/config.ts'
 import type { DriverFactory } from '../../src/federation/driver.ts'
 import { charterOf, enrol } from '../../src/federation/enrol.ts'
-import { createIdentity } from '../../src/identity/index.ts'
+import type { Participant } from '../../src/federation/participant.ts'
+import { createIdentity, type Identity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { mine } from '../../src/ledger/dag.ts'
+import type { Ledger } from '../../src/ledger/index.ts'
 import { openReplica } from '../../src/ledger/replica.ts'
-import { loadTask } from '../../src/ml/task.ts'
-import { createContentStore } from '../../src/storage/index.ts'
+import { loadTask, type Task } from '../../src/ml/task.ts'
+import { createContentStore, type ContentStore } from '../../src/storage/index.ts'
+import type { Bus } from '../../src/transport/index.ts'
 import { createLocalBus } from '../../src/transport/local.ts'
 import { namedRoom, smallConfig, tempDir } from './helpers.ts'
 
 // Two proposals' contents: the same content proposed twice is a replay, refused.
 const CIDS = { '1': 'bafkreiaxnnnb7qz2focittuqq3ya25q7rcv3bqynnczfzako47346wosmu', '2': 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i' }
 
+/** Member 1 of two, on `bus`, on a replica copy, deciding nothing by itself, and its peer's identity. */
+async function memberOn (bus: Bus): Promise<{ config: RunConfig, room: string, task: Task, store: ContentStore, ledger: Ledger, participant: Participant, me: Identity, peer: Identity }> {
+  const config = smallConfig({ agents: 2, rounds: 1 })
+  const room = config.federation
+  const dir = await tempDir()
+  const task = await loadTask(config.task)
+  const store = await createContentStore(config.store, { dir: join(dir, 'store') })
+  // A wait far longer than a test may take: a record that waited for it would never be handled in time.
+  const ledger = await openReplica({ dir: join(dir, 'ledger'), bus, room, difficulty: 4, waitMs: 3_600_000 })
+  const [me, peer] = [createIdentity(randomSecretKey()), createIdentity(randomSecretKey())]
+  const byHand: DriverFactory = async () => ({ openRound: async () => {}, busy: false, idle: async () => {}, close: async () => {} })
+  const shard = task.shards(2, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })[0]
+  if (shard === undefined) throw new Error('no shard')
+  const participant = await enrol(config, 0, { identity: me, store, ledger, bus, task, shard, dir, driver: byHand })
+  return { config, room, task, store, ledger, participant, me, peer }
+}
+
 describe('a participant waiting for a block', () => {
   it('handles records announced after one whose block has not arrived, and that one once its block comes', { timeout: 60_000 }, async () => {
-    const config = smallConfig({ agents: 2, rounds: 1 })
-    const room = config.federation
-    const dir = await tempDir()
-    const task = await loadTask(config.task)
-    const store = await createContentStore(config.store, { dir: join(dir, 'store') })
     const bus = createLocalBus()
-    // A wait far longer than this test may take: a record that waited for it would never be handled in time.
-    const ledger = await openReplica({ dir: join(dir, 'ledger'), bus, room, difficulty: 4, waitMs: 3_600_000 })
-    const [me, peer] = [createIdentity(randomSecretKey()), createIdentity(randomSecretKey())]
-    const byHand: DriverFactory = async () => ({ openRound: async () => {}, busy: false, idle: async () => {}, close: async () => {} })
-    const shard = task.shards(2, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })[0]
-    if (shard === undefined) throw new Error('no shard')
-    const participant = await enrol(config, 0, { identity: me, store, ledger, bus, task, shard, dir, driver: byHand })
+    const { config, room, task, store, ledger, participant, me, peer } = await memberOn(bus)
     const applied: BlockId[] = []
     participant.on('conclave:record:applied', e => { applied.push(e.block) })
     try {
@@ -84,22 +94,12 @@ describe('a participant waiting for a block', () => {
   // the member's share of asks, so the member's own gaps were asked for late. Where the room names
   // who announced (Matrix), the wait goes on the announcer's share.
   it('waits for an announced record\'s block on the share of whoever announced it where the room names them', { timeout: 60_000 }, async () => {
-    const config = smallConfig({ agents: 2, rounds: 1 })
-    const room = config.federation
-    const dir = await tempDir()
-    const task = await loadTask(config.task)
-    const store = await createContentStore(config.store, { dir: join(dir, 'store') })
     const named = namedRoom()
     const bus = named.as('@agent-1:lab')
-    const ledger = await openReplica({ dir: join(dir, 'ledger'), bus, room, difficulty: 4, waitMs: 3_600_000 })
+    const { config, room, task, store, ledger, participant, me, peer } = await memberOn(bus)
     const waitedFor: Array<{ id: string, signer?: string }> = []
     const get = ledger.get.bind(ledger)
     ledger.get = async (id, options) => { if (options?.wait !== false) waitedFor.push({ id, signer: options?.signer }); return get(id, options) }
-    const [me, peer] = [createIdentity(randomSecretKey()), createIdentity(randomSecretKey())]
-    const byHand: DriverFactory = async () => ({ openRound: async () => {}, busy: false, idle: async () => {}, close: async () => {} })
-    const shard = task.shards(2, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })[0]
-    if (shard === undefined) throw new Error('no shard')
-    const participant = await enrol(config, 0, { identity: me, store, ledger, bus, task, shard, dir, driver: byHand })
     try {
       await participant.start()
       await participant.publishRecord(await charterOf(config, task, store, [me.did, peer.did]))
