@@ -20,7 +20,7 @@ import { namedRoom, smallConfig, tempDir } from './helpers.ts'
 const CIDS = { '1': 'bafkreiaxnnnb7qz2focittuqq3ya25q7rcv3bqynnczfzako47346wosmu', '2': 'bafkreigyghlpe6l7tbxlkrj6upeg4g3ky7vmss5dl3oro4ylsoktmbm27i' }
 
 /** Member 1 of two, on `bus`, on a replica copy, deciding nothing by itself, and its peer's identity. */
-async function memberOn (bus: Bus): Promise<{ config: RunConfig, room: string, task: Task, store: ContentStore, ledger: Ledger, participant: Participant, me: Identity, peer: Identity }> {
+async function memberOn (bus: Bus): Promise<{ config: RunConfig, room: string, task: Task, store: ContentStore, ledger: Ledger, participant: Participant, me: Identity, peer: Identity, close: () => Promise<void> }> {
   const config = smallConfig({ agents: 2, rounds: 1 })
   const room = config.federation
   const dir = await tempDir()
@@ -33,13 +33,20 @@ async function memberOn (bus: Bus): Promise<{ config: RunConfig, room: string, t
   const shard = task.shards(2, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha })[0]
   if (shard === undefined) throw new Error('no shard')
   const participant = await enrol(config, 0, { identity: me, store, ledger, bus, task, shard, dir, driver: byHand })
-  return { config, room, task, store, ledger, participant, me, peer }
+  const close = async (): Promise<void> => {
+    participant.stop()
+    await ledger.close()
+    await bus.close()
+    await store.close()
+    task.dispose()
+  }
+  return { config, room, task, store, ledger, participant, me, peer, close }
 }
 
 describe('a participant waiting for a block', () => {
   it('handles records announced after one whose block has not arrived, and that one once its block comes', { timeout: 60_000 }, async () => {
     const bus = createLocalBus()
-    const { config, room, task, store, ledger, participant, me, peer } = await memberOn(bus)
+    const { config, room, task, store, ledger, participant, me, peer, close } = await memberOn(bus)
     const applied: BlockId[] = []
     participant.on('conclave:record:applied', e => { applied.push(e.block) })
     try {
@@ -81,11 +88,7 @@ describe('a participant waiting for a block', () => {
       expect(applied).toEqual([charter, mine_, id])
       expect(participant.state.rounds.get(1)?.proposals).toEqual([mine_, id])
     } finally {
-      participant.stop()
-      await ledger.close()
-      await bus.close()
-      await store.close()
-      task.dispose()
+      await close()
     }
   })
 
@@ -96,7 +99,7 @@ describe('a participant waiting for a block', () => {
   it('waits for an announced record\'s block on the share of whoever announced it where the room names them', { timeout: 60_000 }, async () => {
     const named = namedRoom()
     const bus = named.as('@agent-1:lab')
-    const { config, room, task, store, ledger, participant, me, peer } = await memberOn(bus)
+    const { config, room, task, store, ledger, participant, me, peer, close } = await memberOn(bus)
     const waitedFor: Array<{ id: string, signer?: string }> = []
     const get = ledger.get.bind(ledger)
     ledger.get = async (id, options) => { if (options?.wait !== false) waitedFor.push({ id, signer: options?.signer }); return get(id, options) }
@@ -113,11 +116,7 @@ describe('a participant waiting for a block', () => {
       await participant.idle()
       expect(waitedFor).toEqual([{ id: 'e'.repeat(64), signer: '@mallory:lab' }, { id: 'f'.repeat(64), signer: '@agent-2:lab' }])
     } finally {
-      participant.stop()
-      await ledger.close()
-      await bus.close()
-      await store.close()
-      task.dispose()
+      await close()
     }
   })
 })
