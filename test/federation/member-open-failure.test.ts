@@ -9,30 +9,24 @@ import { tempDir } from './helpers.ts'
 // runMember opened its store, buses and ledger copy before its try: when one of them failed to
 // open (its folder a file), those opened before it stayed open. On Matrix the bus's sync loop
 // then kept `conclave agent` running after it had printed its error. What was opened is recorded.
-const opened = vi.hoisted(() => ({ store: 'never' as 'never' | 'open' | 'closed', buses: 'never' as 'never' | 'open' | 'closed' }))
+const { opened, tracked } = vi.hoisted(() => {
+  const opened = { store: 'never' as 'never' | 'open' | 'closed', buses: 'never' as 'never' | 'open' | 'closed' }
+  /** Notes `part` as open, and as closed once its close is called. */
+  const tracked = <T extends { close: () => Promise<void> }>(part: keyof typeof opened, made: T): T => {
+    opened[part] = 'open'
+    const close = made.close.bind(made)
+    made.close = async () => { opened[part] = 'closed'; await close() }
+    return made
+  }
+  return { opened, tracked }
+})
 vi.mock('../../src/storage/index.ts', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../src/storage/index.ts')>()
-  return {
-    ...real,
-    createContentStore: async (...args: Parameters<typeof real.createContentStore>) => {
-      const store = await real.createContentStore(...args)
-      opened.store = 'open'
-      const close = store.close.bind(store)
-      store.close = async () => { opened.store = 'closed'; await close() }
-      return store
-    }
-  }
+  return { ...real, createContentStore: async (...args: Parameters<typeof real.createContentStore>) => tracked('store', await real.createContentStore(...args)) }
 })
 vi.mock('../../src/transport/members.ts', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../src/transport/members.ts')>()
-  return {
-    ...real,
-    createMemberBuses: async (...args: Parameters<typeof real.createMemberBuses>) => {
-      const buses = await real.createMemberBuses(...args)
-      opened.buses = 'open'
-      return { ...buses, close: async () => { opened.buses = 'closed'; await buses.close() } }
-    }
-  }
+  return { ...real, createMemberBuses: async (...args: Parameters<typeof real.createMemberBuses>) => tracked('buses', await real.createMemberBuses(...args)) }
 })
 
 it('a member whose ledger copy cannot be opened closes the store and buses it had opened', async () => {
