@@ -10,6 +10,13 @@ export const LOCK_FILE = '.conclave-lock.db'
 export const LOCK_HOLDER_FILE = '.conclave-lock'
 
 const SQLITE_BUSY = 5
+/**
+ * How long a take waits on another's before it is refused. Not 0: two takes at one moment both
+ * hold SQLite's shared lock on the way to the exclusive one, and with no wait both gave up, so
+ * neither held the directory (found flaking in dir-lock.test.ts: 2 of 3 runs). With a wait,
+ * SQLite refuses the one that would deadlock at once, and the other goes on to hold it.
+ */
+const BUSY_WAIT_MS = 1000
 
 /** The lock files this process holds, by device and inode. */
 const held = new Set<string>()
@@ -59,7 +66,7 @@ async function lock (dir: string): Promise<() => Promise<void>> {
   await (await openPlain(path, constants.O_RDWR | constants.O_CREAT).catch((err: unknown) => { throw notOurs(path, err) })).close()
   let db: DatabaseSync | undefined
   try {
-    db = new DatabaseSync(path, { timeout: 0 })
+    db = new DatabaseSync(path, { timeout: BUSY_WAIT_MS })
     db.exec('PRAGMA locking_mode = EXCLUSIVE')
     db.exec('PRAGMA journal_mode = MEMORY') // no journal file beside it: nothing is written
     db.exec('BEGIN EXCLUSIVE') // held until the release
