@@ -1,14 +1,15 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { expect, it, vi } from 'vitest'
+import { beforeEach, expect, it, vi } from 'vitest'
 import { parseMemberConfig } from '../../src/federation/member.ts'
 import { createIdentity, loadOrCreateKeystore } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { tempDir } from './helpers.ts'
 
-// runMember opened its store, buses and ledger copy before its try: when one of them failed to
-// open (its folder a file), those opened before it stayed open. On Matrix the bus's sync loop
-// then kept `conclave agent` running after it had printed its error. What was opened is recorded.
+// runMember opened its store, buses and ledger copy before its try, and runLobby listened to its
+// room after opening its buses, outside its try: when one of them failed to open (its folder a
+// file, the room refused), those opened before it stayed open. On Matrix the bus's sync loop then
+// kept `conclave agent` running after it had printed its error. What was opened is recorded.
 const { opened, tracked } = vi.hoisted(() => {
   const opened = { store: 'never' as 'never' | 'open' | 'closed', buses: 'never' as 'never' | 'open' | 'closed' }
   /** Notes `part` as open, and as closed once its close is called. */
@@ -26,8 +27,18 @@ vi.mock('../../src/storage/index.ts', async (importOriginal) => {
 })
 vi.mock('../../src/transport/members.ts', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../src/transport/members.ts')>()
-  return { ...real, createMemberBuses: async (...args: Parameters<typeof real.createMemberBuses>) => tracked('buses', await real.createMemberBuses(...args)) }
+  // A lobby's Matrix buses stand in as ones that open, and whose room refuses to be listened to.
+  const refusing = async (): Promise<never> => { throw new Error('the homeserver refused the room') }
+  const lobbyBuses = (): Awaited<ReturnType<typeof real.createMemberBuses>> => ({
+    of: () => ({ sender: '@lab.agent-1:lab', publish: async () => {}, subscribe: refusing, settled: async () => {}, close: async () => {} }),
+    accounts: ['@lab.agent-1:lab'],
+    settled: async () => {},
+    close: async () => {}
+  })
+  return { ...real, createMemberBuses: async (...args: Parameters<typeof real.createMemberBuses>) => tracked('buses', args[0].kind === 'matrix' ? lobbyBuses() : await real.createMemberBuses(...args)) }
 })
+
+beforeEach(() => { Object.assign(opened, { store: 'never', buses: 'never' }) })
 
 it('a member whose ledger copy cannot be opened closes the store and buses it had opened', async () => {
   const { runMember } = await import('../../src/federation/member.ts')
@@ -42,4 +53,16 @@ it('a member whose ledger copy cannot be opened closes the store and buses it ha
   await writeFile(join(config.dir, 'ledger'), 'not a folder\n')
   await expect(runMember(config)).rejects.toMatchObject({ code: 'EEXIST' })
   expect(opened).toEqual({ store: 'closed', buses: 'closed' })
+}, 60_000)
+
+it('a lobby agent whose room cannot be listened to closes the buses it had opened', async () => {
+  const { parseLobbyConfig, runLobby } = await import('../../src/federation/lobby/lobby-member.ts')
+  const root = await tempDir()
+  const config = parseLobbyConfig({
+    member: 1, key: 'keys/agent-1.json', dir: 'state', federation: 'lobby-open', seed: 3,
+    task: { kind: 'classify', trainLimit: 100, testLimit: 50 },
+    bus: { kind: 'matrix', baseUrl: 'http://127.0.0.1:9', accounts: ['@lab.agent-1:lab', '@lab.agent-2:lab'].map(userId => ({ userId, accessToken: 'not-used' })) }
+  }, root)
+  await expect(runLobby(config)).rejects.toThrow('the homeserver refused the room')
+  expect(opened.buses).toBe('closed')
 }, 60_000)

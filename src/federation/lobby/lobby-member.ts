@@ -8,6 +8,7 @@ import { toSafetensors } from '../../ml/weights.ts'
 import { sha256Hex } from '../content.ts'
 import { silentLogger } from '../../core/logger.ts'
 import { loadOrCreateKeystore } from '../../identity/index.ts'
+import type { Subscription } from '../../transport/index.ts'
 import { createMemberBuses, type MemberBuses } from '../../transport/members.ts'
 import { memberName, parseRunConfig, type RunConfig } from '../config.ts'
 import { holdingDir } from '../dir-lock.ts'
@@ -127,12 +128,14 @@ async function lobbyLocked (config: LobbyConfig, options: MemberOptions): Promis
     chat: { steer: new Set([...run.researchers, ...buses.accounts]), limit: run.agent.chatLimit },
     check: (call, members) => { federationConfig(config, call, run.federation, members) }
   })
-  const subscription = await lobby.listen()
-  // The federation talks on my lobby bus, whatever its roster calls me.
-  const mine: MemberBuses = { of: () => bus, accounts: buses.accounts, settled: buses.settled, close: async () => {} }
-  const reports: MemberReport[] = []
-  const stopped = (): boolean => options.signal?.aborted === true
+  // Inside the try: buses left open when the room cannot be listened to keep the process running.
+  let subscription: Subscription | undefined
   try {
+    subscription = await lobby.listen()
+    // The federation talks on my lobby bus, whatever its roster calls me.
+    const mine: MemberBuses = { of: () => bus, accounts: buses.accounts, settled: buses.settled, close: async () => {} }
+    const reports: MemberReport[] = []
+    const stopped = (): boolean => options.signal?.aborted === true
     say(`${config.name}: in the lobby ${run.federation}, waiting for a researcher's !federate`)
     while (!stopped()) {
       const start = await lobby.next({ signal: options.signal })
@@ -158,7 +161,7 @@ async function lobbyLocked (config: LobbyConfig, options: MemberOptions): Promis
     }
     return reports
   } finally {
-    subscription.unsubscribe()
+    subscription?.unsubscribe()
     await buses.close()
   }
 
