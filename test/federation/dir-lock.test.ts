@@ -28,13 +28,12 @@ function holder (dir: string, at = 0, holdMs = 60_000, uid?: number): { child: C
 }
 
 /**
- * Eight processes that take `dir` at one moment and hold it until all have said: how many held it.
- * Held until then, not for a set time: under load a racer started late found an earlier holder's
- * time up and took the lock too (1 run in 12 failed so).
+ * `n` processes that take `dir` at one moment and hold it until all have said: how many held it.
+ * Held until then, not for a set time: a racer started late would find an earlier holder's time up.
  */
-async function race (dir: string): Promise<number> {
+async function race (dir: string, n = 8): Promise<number> {
   const at = Date.now() + 800
-  const racers = Array.from({ length: 8 }, () => holder(dir, at))
+  const racers = Array.from({ length: n }, () => holder(dir, at))
   const said = await Promise.all(racers.map(async r => r.said))
   for (const r of racers) await killed(r.child)
   return said.filter(s => s === 'HELD').length
@@ -56,6 +55,15 @@ describe('the lock on a run\'s or a member\'s directory', () => {
       await killed(dead.child)
       expect(await race(dir)).toBe(1)
     }
+  }, 120_000)
+
+  // Found flaking: in SQLite's exclusive locking mode, a take refused the reserved lock kept its
+  // shared one while it waited, and the other waited for it to go: both were refused (two takers
+  // at one moment: 6 of 15 trials).
+  it('lets one of two processes started together take a free directory, again and again', async () => {
+    const held: number[] = []
+    for (let trial = 0; trial < 10; trial++) held.push(await race(await tempDir(), 2))
+    expect(held).toEqual(Array(10).fill(1))
   }, 120_000)
 
   // Found red-teaming the first OS lock: an earlier Conclave's lock file (a dead process's id) was
