@@ -118,7 +118,8 @@ async function runLocked (config: MemberConfig, identity: Identity, options: Mem
     const bus = buses.of(config.member - 1)
     const room = config.room ?? run.federation
     // The first member anchors the charter: until then, my copy keeps only its blocks, and holds only the named members' early ones.
-    const ledger = opened.ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, founder: config.members[0], members: config.members, federation: run.federation, accounts: buses.accounts, logger })
+    // Members' accounts have wants answered beside others' (gaps.ts): a lobby's agents outside the roster are others.
+    const ledger = opened.ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, founder: config.members[0], members: config.members, federation: run.federation, accounts: buses.byMember ?? buses.accounts, logger })
     const teacher = task.teaching === undefined ? undefined : await createTeacher(run.teacher, task.teaching.pairs)
     const participant = opened.participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, room, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
     const chat = { steer: new Set([...run.researchers, ...buses.accounts]), limit: run.agent.chatLimit }
