@@ -101,6 +101,12 @@ export async function runMember (config: MemberConfig, options: MemberOptions = 
   return await holdingDir(config.dir, async () => runLocked(config, identity, options))
 }
 
+/**
+ * A copy made after the charter refuses it as an earlier run's (copy-made.ts), so a member whose
+ * directory was lost waits in vain: it starts again from a peer's copy, which it checks as it opens.
+ */
+const LOST_COPY_HINT = '; if it was chartered before this directory was made (the directory lost), copy a peer\'s ledger/ folder into it and start again (README, "Run a federation across machines")'
+
 async function runLocked (config: MemberConfig, identity: Identity, options: MemberOptions): Promise<MemberReport> {
   const { run } = config
   const logger = options.logger ?? silentLogger
@@ -154,7 +160,7 @@ async function runLocked (config: MemberConfig, identity: Identity, options: Mem
         }
         await participant.publishRecord(await charterOf(run, task, store, config.members))
       }
-      if (!await until(() => participant.globalModel !== undefined, config.joinSeconds)) throw new BackendUnavailableError(`no charter from ${names.get(config.members[0] as string)} within ${config.joinSeconds} s`)
+      if (!await until(() => participant.globalModel !== undefined, config.joinSeconds)) throw new BackendUnavailableError(`no charter from ${names.get(config.members[0] as string)} within ${config.joinSeconds} s${config.member === 1 ? '' : LOST_COPY_HINT}`)
     } finally {
       clearInterval(greeter)
       hello.unsubscribe()
