@@ -92,6 +92,11 @@ export const Charter = z.object({
   /** Whether those human votes count toward the quorum. Absent: advisory. */
   humanVotes: HumanVotes.optional(),
   /**
+   * How many members must anchor a reaction before it is its researcher's vote: the researcher
+   * signs nothing, so one member's word would do, and a forged 👍 could buy a merge. Absent: one.
+   */
+  humanWitnesses: z.number().int().positive().max(MAX_MEMBERS).optional(),
+  /**
    * k: each proposal is judged by k of its proposer's peers, drawn from the round's base
    * model and the proposer (src/federation/committee.ts), and the quorum counts within them.
    * Absent: every peer judges every proposal.
@@ -111,6 +116,7 @@ export const Charter = z.object({
   .refine(c => c.samples === undefined || c.samples.length === c.members.length, { message: 'samples must give one count per member', path: ['samples'] })
   .refine(c => c.committee === undefined || c.committee < c.members.length, { message: 'a committee holds at most the proposer\'s peers: fewer than the members', path: ['committee'] })
   .refine(c => c.committeeDraw === undefined || c.committee !== undefined, { message: 'a committee draw needs a committee', path: ['committeeDraw'] })
+  .refine(c => c.humanWitnesses === undefined || c.humanWitnesses <= c.members.length, { message: 'a reaction has at most as many witnesses as there are members', path: ['humanWitnesses'] })
 export type Charter = z.infer<typeof Charter>
 
 /** "Here is my update Δw = w_t − w_{t−1}, trained from `base`." */

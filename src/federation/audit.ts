@@ -30,7 +30,7 @@ export const AuditReport = z.object({
   records: z.number().int(),
   proposals: z.number().int(),
   votes: z.number().int(),
-  /** Researchers' reactions members anchored as human votes (refused ones not included). */
+  /** Researchers' votes: reactions as many members as the charter's `humanWitnesses` anchored (refused ones, and ones too few anchored, not included). */
   humanVotes: z.number().int(),
   /**
    * Whether the charter counts human votes toward the quorum (then every decision was

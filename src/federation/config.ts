@@ -214,6 +214,13 @@ export const RunConfig = z.object({
    * states it, with the researchers. @default advisory
    */
   humanVotes: HumanVotes.default('advisory'),
+  /**
+   * How many members must anchor a researcher's reaction before it is their vote: a reaction
+   * is on one member's word otherwise, and under `counted` a forged 👍 buys a merge. Fewer
+   * hostile members than this forge none. The charter states it.
+   * @default 2 where researchers' votes are counted (and there are two members), else 1
+   */
+  humanWitnesses: z.number().int().positive().optional(),
   /** Hostile agents, for robustness experiments. @default none */
   attacks: z.array(Attack).default([]),
   /** Who drives each participant. */
@@ -245,6 +252,9 @@ export const RunConfig = z.object({
 }).strict().superRefine((config, ctx) => {
   if (config.committee === undefined && config.agents > MAX_AGENTS_WITHOUT_COMMITTEE) {
     ctx.addIssue({ code: 'custom', path: ['agents'], message: `more than ${MAX_AGENTS_WITHOUT_COMMITTEE} agents need a committee: a decision names every judge's vote, and one naming ${config.agents - 1} would not fit in a record` })
+  }
+  if (config.humanWitnesses !== undefined && config.humanWitnesses > config.agents) {
+    ctx.addIssue({ code: 'custom', path: ['humanWitnesses'], message: `a reaction has at most as many witnesses as the ${config.agents} members` })
   }
   const agents = config.attacks.map(a => a.agent)
   if (agents.some(a => a > config.agents)) ctx.addIssue({ code: 'custom', path: ['attacks'], message: `attacks name agents beyond the ${config.agents} in this run` })
@@ -423,6 +433,9 @@ researchers: []
 # Their 👍/👎 on a proposal is anchored as a human vote: advisory (beside the agents' votes)
 # or counted (toward the quorum, like a member's).
 humanVotes: advisory
+# How many members must anchor a reaction before it is the researcher's vote (unset: 2 where
+# counted, else 1): fewer hostile members than this cannot forge one.
+# humanWitnesses: 2
 # Bounds a peer puts on an update before its judge's score counts (false: none): its norm at
 # most maxNormRatio times the peer's own update's, along the peer's update (cosine at least
 # minCosine) or along an earlier update (minHistoryCosine), and no re-sent update (cosine with

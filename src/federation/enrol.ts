@@ -90,9 +90,15 @@ export async function charterOf (config: RunConfig, task: Task, store: ContentSt
   // Every member's share is derived from the run's seed, so the founder can state what each trains on.
   const samples = task.shards(members.length, { seed: config.seed, partition: config.partition.kind, alpha: config.partition.alpha }).map(s => task.samples(s))
   // Researchers, and what their reactions weigh, only where there are some: a charter without them is the one runs always wrote.
-  const people = config.researchers.length === 0 ? {} : { researchers: config.researchers, humanVotes: config.humanVotes }
+  const people = config.researchers.length === 0 ? {} : { researchers: config.researchers, humanVotes: config.humanVotes, ...witnessesOf(config, members.length) }
   const committee = config.committee === undefined ? {} : { committee: config.committee, committeeDraw: 'place' as const }
   // No compression stays off the record: the charter runs always wrote.
   const compression = config.compression.kind === 'none' ? {} : { compression: config.compression }
   return { type: 'charter', federation: config.federation, round: 0, members, quorum: config.quorum, windowSeconds: config.windowSeconds, aggregation: config.aggregation, momentum: config.momentum, task: task.name, initial, samples, acceptance: termsOf({ ...config, judgement: config.agent.judgement }, judgeOf(task)), ...committee, ...compression, ...people }
+}
+
+/** The charter's `humanWitnesses`: the config's, else two where researchers' votes are counted; one is left off (the charter runs wrote before it). */
+function witnessesOf (config: Pick<RunConfig, 'humanVotes' | 'humanWitnesses'>, members: number): { humanWitnesses?: number } {
+  const witnesses = config.humanWitnesses ?? (config.humanVotes === 'counted' ? Math.min(2, members) : 1)
+  return witnesses === 1 ? {} : { humanWitnesses: witnesses }
 }

@@ -23,7 +23,7 @@ export interface ProposalEntry {
   time: number
   signed: SignedRecord<Proposal>
   votes: Map<Did, { block: BlockId, signed: SignedRecord<Vote> }>
-  /** Researchers' votes by their Matrix id, each anchored by the member named in `signed`. */
+  /** Researchers' votes by their Matrix id: the first reaction of theirs the charter's `humanWitnesses` members anchored, the first of them named in `signed`. */
   humans: Map<string, { block: BlockId, signed: SignedRecord<HumanVote> }>
   /** Who was drawn to judge it, in draw order, where the charter sets a committee. */
   committee?: Did[]
@@ -82,8 +82,15 @@ export class FederationState {
   readonly reputation = new Map<Did, Reputation>()
   /** Every proposal by its Δw's sha-256 and by its CID: a re-sent update is found without a scan. */
   readonly #byContent = new Map<string, BlockId>()
-  /** Every human vote's Matrix event: one reaction backs one human vote, whoever anchors it. */
-  readonly #reactions = new Set<string>()
+  /**
+   * Every anchored reaction by its Matrix event, with the members that anchored it: one reaction
+   * backs one human vote, and is its researcher's vote once the charter's `humanWitnesses` have.
+   */
+  readonly #reactions = new Map<string, { block: BlockId, signed: SignedRecord<HumanVote>, witnesses: Set<Did> }>()
+  /** Which reaction each member anchored for a researcher on a proposal: one each. */
+  readonly #witnessed = new Map<string, string>()
+  /** The block whose anchoring made a reaction its researcher's vote on a proposal. */
+  readonly #witnessedEnough = new Map<string, BlockId>()
   /** The model everyone trains from: the charter's, then each round's checkpoint. */
   global?: { round: number, model: ModelRef }
   readonly #nonces = new NonceRegistry()
@@ -245,9 +252,9 @@ export class FederationState {
     return humanVotes !== 'counted' && this.judges(id).every(j => entry.votes.has(j)) ? -Infinity : entry.time + windowSeconds + 1
   }
 
-  /** Whether the human vote in `block` is the one counted for its researcher, not a copy of it (#checkHumanVote). */
+  /** Whether the human vote in `block` made its reaction its researcher's vote (the charter's `humanWitnesses`-th to anchor it), not a copy (#checkHumanVote). */
   countsAsHumanVote (block: BlockId, { proposal, researcher }: Pick<HumanVote, 'proposal' | 'researcher'>): boolean {
-    return this.proposals.get(proposal)?.humans.get(researcher)?.block === block
+    return this.#witnessedEnough.get(`${proposal} ${researcher}`) === block
   }
 
   /** Whether `member` may record round `round` in a block dated `time`: its recorder, or a standby whose turn has come. */
@@ -317,20 +324,28 @@ export class FederationState {
   /**
    * A researcher's vote, anchored by a member: only for the charter's researchers, one per
    * researcher and proposal and one per reaction event (the same anchored again is a copy,
-   * counted once), in the proposal's window like a member's vote. That the researcher made
-   * the reaction is not on the ledger: the room holds the event (human-votes.ts checks it there).
+   * counted once: a witness), in the proposal's window like a member's vote. That the
+   * researcher made the reaction is not on the ledger: the room holds the event (human-votes.ts
+   * checks it there). So a reaction is the researcher's vote only once the charter's
+   * `humanWitnesses` members have anchored it; until then another of theirs may be anchored
+   * (a forged one anchored first keeps out no real one), one per member.
    */
   async #checkHumanVote (signed: SignedRecord<HumanVote>, block: Block, ledger: ApplyOptions['ledger']): Promise<void> {
-    const { record } = signed
+    const { record, issuer } = signed
     if (!(this.#charter().record.researchers ?? []).includes(record.researcher)) throw new NotResearcherError(`${record.researcher} is not among the charter's researchers`)
     const entry = this.proposals.get(record.proposal)
     if (entry === undefined) throw new UnknownProposalError(`human vote on ${record.proposal}, which is not an anchored proposal`)
-    const first = entry.humans.get(record.researcher)?.signed.record
-    // The same reaction anchored again (a standby's, while the recorder's was on its way) is a copy: kept, counted once.
-    const copy = first !== undefined && first.event === record.event && first.accept === record.accept && first.round === record.round
-    if (first !== undefined && !copy) throw new DuplicateVoteError(`${record.researcher} already voted on ${record.proposal}`)
-    if (copy) return this.#assertInWindow(entry, block, ledger, 'human vote')
-    if (this.#reactions.has(record.event)) throw new DuplicateVoteError(`reaction ${record.event} already backs a human vote`)
+    const mine = this.#witnessed.get(witnessKey(record, issuer))
+    if (mine !== undefined && mine !== record.event) throw new DuplicateVoteError(`${issuer} already anchored ${record.researcher}'s vote on ${record.proposal}, as reaction ${mine}`)
+    const known = this.#reactions.get(record.event)?.signed.record
+    if (known !== undefined) {
+      // The same reaction anchored again (a standby's, while the recorder's was on its way; another witness) is a copy.
+      if (known.proposal !== record.proposal || known.researcher !== record.researcher || known.accept !== record.accept || known.round !== record.round) {
+        throw new DuplicateVoteError(`reaction ${record.event} already backs another human vote`)
+      }
+      return this.#assertInWindow(entry, block, ledger, 'human vote')
+    }
+    if (entry.humans.has(record.researcher)) throw new DuplicateVoteError(`${record.researcher} already voted on ${record.proposal}`)
     if (record.round !== entry.signed.record.round) throw new WrongRoundError(`human vote says round ${record.round}, its proposal is in round ${entry.signed.record.round}`)
     await this.#assertInWindow(entry, block, ledger, 'human vote')
   }
@@ -420,9 +435,15 @@ export class FederationState {
         return
       case 'human-vote': {
         const { humans } = this.#proposal(record.proposal)
-        // A copy of the researcher's vote (#checkHumanVote) changes nothing.
-        if (!humans.has(record.researcher)) humans.set(record.researcher, { block: block.id, signed: signed as SignedRecord<HumanVote> })
-        this.#reactions.add(record.event)
+        const reaction = this.#reactions.get(record.event) ?? { block: block.id, signed: signed as SignedRecord<HumanVote>, witnesses: new Set<Did>() }
+        this.#reactions.set(record.event, reaction)
+        reaction.witnesses.add(signed.issuer)
+        this.#witnessed.set(witnessKey(record, signed.issuer), record.event)
+        // The researcher's vote is the first reaction of theirs enough members anchored; more copies change nothing.
+        if (!humans.has(record.researcher) && reaction.witnesses.size >= (this.#charter().record.humanWitnesses ?? 1)) {
+          humans.set(record.researcher, { block: reaction.block, signed: reaction.signed })
+          this.#witnessedEnough.set(`${record.proposal} ${record.researcher}`, block.id)
+        }
         return
       }
       case 'decision': {
@@ -473,3 +494,6 @@ export class FederationState {
     return rep
   }
 }
+
+/** A member's anchoring of a researcher's vote on a proposal: one reaction each. */
+const witnessKey = ({ proposal, researcher }: Pick<HumanVote, 'proposal' | 'researcher'>, member: Did): string => `${proposal} ${researcher} ${member}`

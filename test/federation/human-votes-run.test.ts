@@ -30,16 +30,19 @@ describe.each<[HumanVotes]>([['advisory'], ['counted']])('human votes in a run, 
   }
   const humans = (proposal: string): Array<[string, boolean, string]> =>
     [...p(2).state.proposals.get(proposal)?.humans.values() ?? []].map(h => [h.signed.record.researcher, h.signed.record.accept, h.signed.issuer])
+  /** Who anchors a reaction at once: the round's recorder, and under `counted` its first standby too (two witnesses by default). */
+  const anchorers = (): string[] => (humanVotes === 'counted' ? [0, 1] : [0]).map(k => p(0).state.standby(1, k) as string)
+  /** Anchored first by one of them: which one lands first is the bus's. */
+  const byAnchorer = (): unknown => expect.toSatisfy((did: string) => anchorers().includes(did))
 
-  it('anchors a researcher\'s 👍 once, by the round\'s recorder; a stranger\'s reaction, a second reaction and any other emoji change nothing', async () => {
+  it(`anchors a researcher's 👍 once, by the round's recorder${humanVotes === 'counted' ? ' and its first standby' : ''}; a stranger's reaction, a second reaction and any other emoji change nothing`, async () => {
     const proposal = await proposed()
     expect(p(0).state.charter?.record).toMatchObject({ researchers: [ALICE], humanVotes })
     await react('@mallory:localhost', '👍', '$m1', proposal)
     await react(ALICE, '🎉', '$a0', proposal)
     await react(ALICE, '👍️', '$a1', proposal) // with the presentation selector Element adds
     await react(ALICE, '👎', '$a2', proposal)
-    const recorder = p(0).state.recorder(1)
-    expect(humans(proposal)).toEqual([[ALICE, true, recorder]])
+    expect(humans(proposal)).toEqual([[ALICE, true, byAnchorer()]])
     expect(sim.participants.map(q => q.state.proposals.get(proposal)?.humans.size)).toEqual([1, 1, 1])
 
     await p(1).vote(proposal, (await p(1).evaluate(proposal)).passes)
@@ -62,7 +65,7 @@ describe.each<[HumanVotes]>([['advisory'], ['counted']])('human votes in a run, 
     const stranger = await inject(sim, p(1).identity, { ...forged, researcher: '@mallory:localhost' })
     await react(ALICE, '👎', '$a1', proposal)
     const twice = await inject(sim, p(1).identity, { ...forged, researcher: ALICE })
-    expect(humans(proposal)).toEqual([[ALICE, false, p(0).state.recorder(1)]])
+    expect(humans(proposal)).toEqual([[ALICE, false, byAnchorer()]])
     await sim.closeRound(1)
     const report = await audit(sim.ledger, sim.store)
     expect(report).toMatchObject({ ok: true, humanVotes: 1 })
@@ -134,5 +137,28 @@ describe('a reaction the round\'s recorder never anchors', () => {
     expect(errorsFor(sim, late)).toEqual([])
     expect(sim.participants.filter(q => q !== recorder).map(q => [...q.state.proposals.get(proposal)?.humans.values() ?? []].map(h => h.signed.issuer))).toEqual([[standby.did], [standby.did]])
     expect(await audit(sim.ledger, sim.store)).toMatchObject({ ok: true, humanVotes: 1, rejected: [] })
+  }, 60_000)
+})
+
+// Under `counted`, one member's word made a reaction its researcher's vote: a member that
+// anchored a 👍 she never made bought a merge (README's threat model). By default a charter
+// counting researchers' votes now asks two members to witness each reaction.
+describe.each<[number | undefined, number]>([[1, 1], [undefined, 0]])('a member forging a researcher\'s 👍 under counted, humanWitnesses %s', (humanWitnesses, counts) => {
+  it(`counts it ${counts === 1 ? 'as her vote: one member\'s word is enough' : 'for nothing: no second member saw it'}, and the audit agrees`, async () => {
+    const sim = await Simulation.create(smallConfig({ rounds: 1, researchers: [ALICE], humanVotes: 'counted', ...(humanWitnesses === undefined ? {} : { humanWitnesses }) }), { dir: await tempDir(), driver: byHand })
+    try {
+      await sim.charter()
+      const p = (i: number): Participant => sim.participants[i] as Participant
+      expect(p(0).state.charter?.record.humanWitnesses).toBe(humanWitnesses === undefined ? 2 : undefined)
+      await sim.propose(1, [p(0)])
+      const proposal = p(0).state.rounds.get(1)?.proposals[0] as string
+      const forged = await inject(sim, p(1).identity, { type: 'human-vote', federation: sim.config.federation, round: 1, proposal, accept: true, researcher: ALICE, event: '$never' })
+      expect(errorsFor(sim, forged)).toEqual([])
+      // Nobody else has voted: the forged 👍 is every accept there is.
+      expect(sim.participants.map(q => q.state.derive(proposal).accepts)).toEqual(sim.participants.map(() => counts))
+      expect(await audit(sim.ledger, sim.store)).toMatchObject({ ok: true, humanVotes: counts, rejected: [] })
+    } finally {
+      await sim.close()
+    }
   }, 60_000)
 })

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { HumanVote, type Record as ConclaveRecord, type HumanVotes } from '../../src/core/records.ts'
+import { Charter, HumanVote, type Record as ConclaveRecord, type HumanVotes } from '../../src/core/records.ts'
 import { silentLogger } from '../../src/core/logger.ts'
 import { FederationState } from '../../src/federation/state.ts'
 import { confirmReaction } from '../../src/federation/steps/human-vote.ts'
@@ -121,6 +121,78 @@ describe.each<[HumanVotes | undefined]>([[undefined], ['advisory'], ['counted']]
 
   it('refuses a reaction on an unknown proposal (UnknownProposalError)', async () => {
     await expect(apply(await block(member(1), human('e'.repeat(64))))).rejects.toMatchObject({ name: 'UnknownProposalError' })
+  })
+})
+
+/**
+ * Under `counted`, one member that anchors a 👍 its researcher never made bought a merge: the
+ * researcher signs nothing, so a human vote was counted on one member's word. With
+ * `humanWitnesses` w, a reaction counts as its researcher's vote only once w members have
+ * anchored it, each of them having seen it in the room: fewer than w hostile members cannot
+ * forge one, nor, by anchoring a forged reaction first, keep out the researcher's own.
+ */
+describe('human votes under a charter that asks two members to witness each (humanWitnesses: 2)', () => {
+  let members: Identity[]
+  let state: FederationState
+  let proposal: Block
+  const member = (i: number): Identity => members[i] as Identity
+  const human = (event: string, accept = true, researcher = ALICE): ConclaveRecord =>
+    ({ type: 'human-vote', federation: 'fed', round: 1, proposal: proposal.id, accept, researcher, event })
+  const apply = async (b: Block) => state.apply(b, { ledger })
+  const vote = async (i: number): Promise<Block> => block(member(i), { type: 'vote', federation: 'fed', round: 1, proposal: proposal.id, accept: false, score: -0.1, rationale: 'worse' })
+
+  beforeEach(async () => {
+    dag = new BlockIndex([])
+    members = [0, 1, 2, 3].map(() => createIdentity(randomSecretKey()))
+    state = new FederationState()
+    await apply(await block(member(0), {
+      type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'count', count: 2 },
+      windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') },
+      researchers: [ALICE, BOB], humanVotes: 'counted', humanWitnesses: 2
+    }))
+    proposal = await block(member(0), { type: 'proposal', federation: 'fed', round: 1, base: CID_A, delta: { cid: CID_B, sha256: sha('delta') }, numSamples: 10 })
+    await apply(proposal)
+  })
+
+  it('counts a reaction only once two members have anchored it: one hostile member\'s forged 👍 counts for nothing', async () => {
+    const forged = await block(member(3), human('$forged'))
+    await apply(forged)
+    const against = await vote(1)
+    await apply(against)
+    expect(state.derive(proposal.id)).toEqual({ accepted: false, accepts: 0, rejects: 1, required: 2, votes: [against.id] })
+    // A second member anchoring the same reaction makes it the researcher's vote, counted once.
+    const second = await block(member(2), human('$forged'))
+    await apply(second)
+    const third = await block(member(1), human('$forged'))
+    await apply(third)
+    expect(state.derive(proposal.id)).toEqual({ accepted: false, accepts: 1, rejects: 1, required: 2, votes: [forged.id, against.id].sort() })
+    // The audit counts the human vote once, at the anchoring that made it one.
+    expect([forged, second, third].map(b => state.countsAsHumanVote(b.id, { proposal: proposal.id, researcher: ALICE }))).toEqual([false, true, false])
+  })
+
+  it('a forged reaction anchored first does not keep out the researcher\'s own, which two honest members anchor after it', async () => {
+    await apply(await block(member(3), human('$forged', false)))
+    const real = await block(member(1), human('$real'))
+    await apply(real)
+    await apply(await block(member(2), human('$real')))
+    expect([...state.proposals.get(proposal.id)?.humans.values() ?? []].map(h => h.signed.record.event)).toEqual(['$real'])
+    expect(state.derive(proposal.id)).toMatchObject({ accepts: 1, rejects: 0, votes: [real.id] })
+    // Once the researcher's vote stands, no other reaction of theirs on the proposal is taken.
+    await expect(apply(await block(member(3), human('$late')))).rejects.toMatchObject({ name: 'DuplicateVoteError' })
+  })
+
+  it('refuses a member\'s second, different reaction for one researcher on one proposal, and one reaction cited for two votes (DuplicateVoteError)', async () => {
+    await apply(await block(member(3), human('$forged-1')))
+    await expect(apply(await block(member(3), human('$forged-2')))).rejects.toMatchObject({ name: 'DuplicateVoteError' })
+    await expect(apply(await block(member(2), human('$forged-1', false)))).rejects.toMatchObject({ name: 'DuplicateVoteError' })
+    await expect(apply(await block(member(2), human('$forged-1', true, BOB)))).rejects.toMatchObject({ name: 'DuplicateVoteError' })
+  })
+
+  it('is a charter term no larger than the members', async () => {
+    const charter = { type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'count', count: 2 }, windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') } }
+    expect(Charter.safeParse({ ...charter, humanWitnesses: 4 }).success).toBe(true)
+    expect(Charter.safeParse({ ...charter, humanWitnesses: 5 }).success).toBe(false)
+    expect(Charter.safeParse({ ...charter, humanWitnesses: 0 }).success).toBe(false)
   })
 })
 
