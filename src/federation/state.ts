@@ -83,11 +83,15 @@ export class FederationState {
   /** Every proposal by its Δw's sha-256 and by its CID: a re-sent update is found without a scan. */
   readonly #byContent = new Map<string, BlockId>()
   /**
-   * Every anchored reaction by its Matrix event, with the members that anchored it: one reaction
-   * backs one human vote, and is its researcher's vote once the charter's `humanWitnesses` have.
+   * Every anchored citation of a reaction (its event, proposal, researcher, 👍/👎 and round),
+   * with the members that anchored it: it is its researcher's vote once the charter's
+   * `humanWitnesses` have. By the whole citation, not the event: a hostile member citing a real
+   * event otherwise first would keep out the honest members' copies (found red-teaming).
    */
-  readonly #reactions = new Map<string, { block: BlockId, signed: SignedRecord<HumanVote>, witnesses: Set<Did> }>()
-  /** Which reaction each member anchored for a researcher on a proposal: one each. */
+  readonly #citations = new Map<string, { block: BlockId, signed: SignedRecord<HumanVote>, witnesses: Set<Did> }>()
+  /** The citation each reaction that is a researcher's vote backs: one reaction backs one human vote. */
+  readonly #votedEvents = new Map<string, string>()
+  /** Which citation each member anchored for a researcher on a proposal: one each. */
   readonly #witnessed = new Map<string, string>()
   /** The block whose anchoring made a reaction its researcher's vote on a proposal. */
   readonly #witnessedEnough = new Map<string, BlockId>()
@@ -335,16 +339,13 @@ export class FederationState {
     if (!(this.#charter().record.researchers ?? []).includes(record.researcher)) throw new NotResearcherError(`${record.researcher} is not among the charter's researchers`)
     const entry = this.proposals.get(record.proposal)
     if (entry === undefined) throw new UnknownProposalError(`human vote on ${record.proposal}, which is not an anchored proposal`)
+    const citation = citationKey(record)
     const mine = this.#witnessed.get(witnessKey(record, issuer))
-    if (mine !== undefined && mine !== record.event) throw new DuplicateVoteError(`${issuer} already anchored ${record.researcher}'s vote on ${record.proposal}, as reaction ${mine}`)
-    const known = this.#reactions.get(record.event)?.signed.record
-    if (known !== undefined) {
-      // The same reaction anchored again (a standby's, while the recorder's was on its way; another witness) is a copy.
-      if (known.proposal !== record.proposal || known.researcher !== record.researcher || known.accept !== record.accept || known.round !== record.round) {
-        throw new DuplicateVoteError(`reaction ${record.event} already backs another human vote`)
-      }
-      return this.#assertInWindow(entry, block, ledger, 'human vote')
-    }
+    if (mine !== undefined && mine !== citation) throw new DuplicateVoteError(`${issuer} already anchored another reaction as ${record.researcher}'s vote on ${record.proposal}`)
+    const voted = this.#votedEvents.get(record.event)
+    if (voted !== undefined && voted !== citation) throw new DuplicateVoteError(`reaction ${record.event} already backs another human vote`)
+    // The same reaction anchored again (a standby's, while the recorder's was on its way; another witness) is a copy.
+    if (this.#citations.has(citation)) return this.#assertInWindow(entry, block, ledger, 'human vote')
     if (entry.humans.has(record.researcher)) throw new DuplicateVoteError(`${record.researcher} already voted on ${record.proposal}`)
     if (record.round !== entry.signed.record.round) throw new WrongRoundError(`human vote says round ${record.round}, its proposal is in round ${entry.signed.record.round}`)
     await this.#assertInWindow(entry, block, ledger, 'human vote')
@@ -435,13 +436,15 @@ export class FederationState {
         return
       case 'human-vote': {
         const { humans } = this.#proposal(record.proposal)
-        const reaction = this.#reactions.get(record.event) ?? { block: block.id, signed: signed as SignedRecord<HumanVote>, witnesses: new Set<Did>() }
-        this.#reactions.set(record.event, reaction)
-        reaction.witnesses.add(signed.issuer)
-        this.#witnessed.set(witnessKey(record, signed.issuer), record.event)
-        // The researcher's vote is the first reaction of theirs enough members anchored; more copies change nothing.
-        if (!humans.has(record.researcher) && reaction.witnesses.size >= (this.#charter().record.humanWitnesses ?? 1)) {
-          humans.set(record.researcher, { block: reaction.block, signed: reaction.signed })
+        const citation = citationKey(record)
+        const cited = this.#citations.get(citation) ?? { block: block.id, signed: signed as SignedRecord<HumanVote>, witnesses: new Set<Did>() }
+        this.#citations.set(citation, cited)
+        cited.witnesses.add(signed.issuer)
+        this.#witnessed.set(witnessKey(record, signed.issuer), citation)
+        // The researcher's vote is the first citation of theirs enough members anchored, of a reaction backing no other; more copies change nothing.
+        if (!humans.has(record.researcher) && !this.#votedEvents.has(record.event) && cited.witnesses.size >= (this.#charter().record.humanWitnesses ?? 1)) {
+          humans.set(record.researcher, { block: cited.block, signed: cited.signed })
+          this.#votedEvents.set(record.event, citation)
           this.#witnessedEnough.set(`${record.proposal} ${record.researcher}`, block.id)
         }
         return
@@ -497,3 +500,6 @@ export class FederationState {
 
 /** A member's anchoring of a researcher's vote on a proposal: one reaction each. */
 const witnessKey = ({ proposal, researcher }: Pick<HumanVote, 'proposal' | 'researcher'>, member: Did): string => `${proposal} ${researcher} ${member}`
+
+/** What a human vote says of its reaction: witnesses anchor the same citation. */
+const citationKey = ({ event, proposal, researcher, accept, round }: HumanVote): string => JSON.stringify([event, proposal, researcher, accept, round])

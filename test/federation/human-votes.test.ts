@@ -181,11 +181,32 @@ describe('human votes under a charter that asks two members to witness each (hum
     await expect(apply(await block(member(3), human('$late')))).rejects.toMatchObject({ name: 'DuplicateVoteError' })
   })
 
+  // Found red-teaming: reactions were known by their event alone, so a hostile member citing the
+  // real event first, as another 👍/👎, researcher or proposal, had both honest copies refused.
+  it.each([
+    ['as a 👍 where it is a 👎', { accept: true }],
+    ['for another researcher', { researcher: BOB }],
+    ['on another proposal', { proposal: 'other' }]
+  ])('a hostile member citing the real reaction first %s keeps out neither it nor its honest witnesses', async (_case, poison: { accept?: boolean, researcher?: string, proposal?: string }) => {
+    const other = await block(member(1), { type: 'proposal', federation: 'fed', round: 1, base: CID_A, delta: { cid: CID_A, sha256: sha('other delta') }, numSamples: 10 })
+    await apply(other)
+    const poisoned = human('$real', poison.accept ?? false, poison.researcher ?? ALICE)
+    await apply(await block(member(3), { ...poisoned, ...(poison.proposal === undefined ? {} : { proposal: other.id }) }))
+    const real = await block(member(1), human('$real', false))
+    await apply(real)
+    await apply(await block(member(2), human('$real', false)))
+    expect([...state.proposals.get(proposal.id)?.humans.entries() ?? []].map(([who, h]) => [who, h.signed.record.event, h.signed.record.accept])).toEqual([[ALICE, '$real', false]])
+    expect(state.derive(proposal.id)).toMatchObject({ accepts: 0, rejects: 1, votes: [real.id] })
+  })
+
   it('refuses a member\'s second, different reaction for one researcher on one proposal, and one reaction cited for two votes (DuplicateVoteError)', async () => {
     await apply(await block(member(3), human('$forged-1')))
     await expect(apply(await block(member(3), human('$forged-2')))).rejects.toMatchObject({ name: 'DuplicateVoteError' })
-    await expect(apply(await block(member(2), human('$forged-1', false)))).rejects.toMatchObject({ name: 'DuplicateVoteError' })
-    await expect(apply(await block(member(2), human('$forged-1', true, BOB)))).rejects.toMatchObject({ name: 'DuplicateVoteError' })
+    await expect(apply(await block(member(3), human('$forged-1', false)))).rejects.toMatchObject({ name: 'DuplicateVoteError' })
+    // A reaction that is a researcher's vote backs no other.
+    await apply(await block(member(1), human('$real')))
+    await apply(await block(member(2), human('$real')))
+    await expect(apply(await block(member(1), human('$real', true, BOB)))).rejects.toMatchObject({ name: 'DuplicateVoteError' })
   })
 
   it('is a charter term no larger than the members', async () => {
