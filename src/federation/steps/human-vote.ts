@@ -14,14 +14,16 @@ const VOTES: ReadonlyMap<string, boolean> = new Map([['👍', true], ['👎', fa
 const voteOf = (key: string): boolean | undefined => VOTES.get(key.replace(/\uFE0F/g, ''))
 
 /**
- * Anchors a researcher's 👍/👎 on a proposal as a human vote. The recorder of the proposal's
- * round and the standbys after it, as many as the charter's `humanWitnesses` (one unless set),
- * anchor it at once; the standby of rank k beyond them does so k − w + 1 waits later (a tenth
- * of the window, at most 30 s) if it is not the researcher's vote by then: w members anchor it
- * in the usual case, and a recorder that is silent, or drops the votes it dislikes, drops none.
- * Only the charter's researchers, only while the proposal is undecided and inside its window,
- * and only their first reaction on it: the ledger refuses the rest anyway (state.ts), so they
- * are not anchored to be refused. Whether it counts toward the quorum is the charter's `humanVotes`.
+ * Anchors a researcher's 👍/👎 on a proposal as a human vote. Where the charter asks for w
+ * witnesses (`humanWitnesses`, one unless set), the recorder of the proposal's round and the
+ * standbys after it, 2w − 1 in all, anchor it at once, so that w − 1 hostile members among them
+ * keeping silent still leave w (found red-teaming: with w at once, one silent member among them
+ * left a reaction late in the window one witness short). The standby of rank k beyond them does
+ * so k − 2w + 2 waits later (a tenth of the window, at most 30 s) if it is not the researcher's
+ * vote by then: a recorder that is silent, or drops the votes it dislikes, drops none. Only the
+ * charter's researchers, only while the proposal is undecided and inside its window, and only
+ * their first reaction on it: the ledger refuses the rest anyway (state.ts), so they are not
+ * anchored to be refused. Whether it counts toward the quorum is the charter's `humanVotes`.
  */
 export async function recordReaction (ctx: ReactionContext, reaction: Reaction, { later, ...options }: StepOptions & { later?: Later } = {}): Promise<void> {
   const accept = voteOf(reaction.key)
@@ -30,14 +32,14 @@ export async function recordReaction (ctx: ReactionContext, reaction: Reaction, 
   if (accept === undefined || charter === undefined || entry === undefined || !(charter.researchers ?? []).includes(reaction.from)) return
   const round = entry.signed.record.round
   const rank = charter.members.findIndex((_, k) => ctx.state.standby(round, k) === ctx.identity.did)
-  const waits = rank - (charter.humanWitnesses ?? 1) + 1
+  const waits = rank - 2 * (charter.humanWitnesses ?? 1) + 2
   if (rank >= 0 && waits <= 0) await anchorReaction(ctx, reaction, accept, options)
   else if (rank > 0 && later !== undefined) {
     later(sleep(waits * standInSeconds(charter.windowSeconds) * 1000, undefined, { ref: false }), async o => { await anchorReaction(ctx, reaction, accept, o) })
   }
 }
 
-/** How long each standby beyond the first witnesses waits, per rank, before it anchors a reaction not yet its researcher's vote: a tenth of the window, at most 30 s. */
+/** How long each standby beyond those anchoring at once waits, per rank, before it anchors a reaction not yet its researcher's vote: a tenth of the window, at most 30 s. */
 export function standInSeconds (windowSeconds: number): number {
   return Math.min(30, windowSeconds / 10)
 }
