@@ -35,10 +35,10 @@ describe('a member process whose directory is lost after the charter (Synapse + 
       expect((await readdir(join(root, 'agent-3'))).sort()).toEqual(['ledger'])
       running[2] = start(configs[2] as string)
       const reports = await until('all three write their reports', async () => reportsOf(root), running)
-      for (const report of reports) {
-        expect(report.rounds.map(r => r.round)).toEqual([1, 2])
-        expect(report.audit.ok).toBe(true)
-      }
+      for (const report of reports) expect(report.audit.ok).toBe(true)
+      // agent-3 reports the rounds it ran after it came back: round 1 too, unless it had cast its votes before it died
+      // and the round closed while it was down (seen in one run of the suite).
+      expect(reports.map(r => r.rounds.map(round => round.round))).toEqual([[1, 2], [1, 2], expect.toSatisfy((rounds: number[]) => rounds.at(-1) === 2)])
       expect(new Set(reports.map(r => r.audit.modelHash)).size).toBe(1)
       // Every round closed with agent-3's votes: with the window this long, nothing else closes one.
       const copy = await copyOf(root, 2)
