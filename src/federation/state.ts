@@ -23,8 +23,12 @@ export interface ProposalEntry {
   time: number
   signed: SignedRecord<Proposal>
   votes: Map<Did, { block: BlockId, signed: SignedRecord<Vote> }>
-  /** Researchers' votes by their Matrix id: the first reaction of theirs the charter's `humanWitnesses` members anchored, the first of them named in `signed`. */
-  humans: Map<string, { block: BlockId, signed: SignedRecord<HumanVote> }>
+  /**
+   * Researchers' votes by their Matrix id: the first reaction of theirs the charter's
+   * `humanWitnesses` members anchored, the first of them named in `signed`; `countedAt` is the
+   * block whose anchoring made it her vote (the w-th), where the audit counts it.
+   */
+  humans: Map<string, { block: BlockId, signed: SignedRecord<HumanVote>, countedAt: BlockId }>
   /** Who was drawn to judge it, in draw order, where the charter sets a committee. */
   committee?: Did[]
   decision?: { block: BlockId, record: Decision }
@@ -93,8 +97,6 @@ export class FederationState {
   readonly #votedEvents = new Map<string, string>()
   /** Which citation each member anchored for a researcher on a proposal: one each. */
   readonly #witnessed = new Map<string, string>()
-  /** The block whose anchoring made a reaction its researcher's vote on a proposal. */
-  readonly #witnessedEnough = new Map<string, BlockId>()
   /** The model everyone trains from: the charter's, then each round's checkpoint. */
   global?: { round: number, model: ModelRef }
   readonly #nonces = new NonceRegistry()
@@ -258,7 +260,7 @@ export class FederationState {
 
   /** Whether the human vote in `block` made its reaction its researcher's vote (the charter's `humanWitnesses`-th to anchor it), not a copy (#checkHumanVote). */
   countsAsHumanVote (block: BlockId, { proposal, researcher }: Pick<HumanVote, 'proposal' | 'researcher'>): boolean {
-    return this.#witnessedEnough.get(`${proposal} ${researcher}`) === block
+    return this.proposals.get(proposal)?.humans.get(researcher)?.countedAt === block
   }
 
   /** Whether `member` may record round `round` in a block dated `time`: its recorder, or a standby whose turn has come. */
@@ -443,9 +445,8 @@ export class FederationState {
         this.#witnessed.set(witnessKey(record, signed.issuer), citation)
         // The researcher's vote is the first citation of theirs enough members anchored, of a reaction backing no other; more copies change nothing.
         if (!humans.has(record.researcher) && !this.#votedEvents.has(record.event) && cited.witnesses.size >= (this.#charter().record.humanWitnesses ?? 1)) {
-          humans.set(record.researcher, { block: cited.block, signed: cited.signed })
+          humans.set(record.researcher, { block: cited.block, signed: cited.signed, countedAt: block.id })
           this.#votedEvents.set(record.event, citation)
-          this.#witnessedEnough.set(`${record.proposal} ${record.researcher}`, block.id)
         }
         return
       }
