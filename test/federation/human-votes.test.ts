@@ -28,6 +28,22 @@ async function block (who: Identity, record: ConclaveRecord, at = T0): Promise<B
 }
 const ledger = { descends: async (id: string, ancestor: string) => dag.descends(id, ancestor) }
 
+/** A fresh ledger and state holding the charter of `n` members (researchers Alice and Bob, `terms` added) and member 0's round-1 proposal. */
+async function proposed (n: number, terms: Partial<Charter>): Promise<{ members: Identity[], state: FederationState, proposal: Block }> {
+  dag = new BlockIndex([])
+  const members = Array.from({ length: n }, () => createIdentity(randomSecretKey()))
+  const state = new FederationState()
+  const founder = members[0] as Identity
+  await state.apply(await block(founder, {
+    type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'count', count: 2 },
+    windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') },
+    researchers: [ALICE, BOB], ...terms
+  }), { ledger })
+  const proposal = await block(founder, { type: 'proposal', federation: 'fed', round: 1, base: CID_A, delta: { cid: CID_B, sha256: sha('delta') }, numSamples: 10 })
+  await state.apply(proposal, { ledger })
+  return { members, state, proposal }
+}
+
 describe('HumanVote record', () => {
   it('names a researcher\'s Matrix account and the reaction\'s event; anything else is refused', () => {
     const vote = { type: 'human-vote', federation: 'fed', round: 1, proposal: 'f'.repeat(64), accept: true, researcher: ALICE, event: '$abc_DEF-123' }
@@ -54,16 +70,7 @@ describe.each<[HumanVotes | undefined]>([[undefined], ['advisory'], ['counted']]
   let proposal: Block
 
   beforeEach(async () => {
-    dag = new BlockIndex([])
-    members = [0, 1, 2].map(() => createIdentity(randomSecretKey()))
-    state = new FederationState()
-    await apply(await block(member(0), {
-      type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'count', count: 2 },
-      windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') },
-      researchers: [ALICE, BOB], ...(humanVotes === undefined ? {} : { humanVotes })
-    }))
-    proposal = await block(member(0), { type: 'proposal', federation: 'fed', round: 1, base: CID_A, delta: { cid: CID_B, sha256: sha('delta') }, numSamples: 10 })
-    await apply(proposal)
+    ({ members, state, proposal } = await proposed(3, humanVotes === undefined ? {} : { humanVotes }))
   })
 
   it(`a researcher's 👍 anchored by a member is on the proposal; ${counted ? 'it counts toward the quorum' : 'it counts for nothing'}, and the decision must say so`, async () => {
@@ -142,16 +149,7 @@ describe('human votes under a charter that asks two members to witness each (hum
   const vote = async (i: number): Promise<Block> => block(member(i), { type: 'vote', federation: 'fed', round: 1, proposal: proposal.id, accept: false, score: -0.1, rationale: 'worse' })
 
   beforeEach(async () => {
-    dag = new BlockIndex([])
-    members = [0, 1, 2, 3].map(() => createIdentity(randomSecretKey()))
-    state = new FederationState()
-    await apply(await block(member(0), {
-      type: 'charter', federation: 'fed', round: 0, members: members.map(m => m.did), quorum: { kind: 'count', count: 2 },
-      windowSeconds: 600, aggregation: 'fedavg', momentum: 0, task: 'classify', initial: { cid: CID_A, sha256: sha('initial') },
-      researchers: [ALICE, BOB], humanVotes: 'counted', humanWitnesses: 2
-    }))
-    proposal = await block(member(0), { type: 'proposal', federation: 'fed', round: 1, base: CID_A, delta: { cid: CID_B, sha256: sha('delta') }, numSamples: 10 })
-    await apply(proposal)
+    ({ members, state, proposal } = await proposed(4, { humanVotes: 'counted', humanWitnesses: 2 }))
   })
 
   it('counts a reaction only once two members have anchored it: one hostile member\'s forged 👍 counts for nothing', async () => {
