@@ -1,23 +1,15 @@
-import { join } from 'node:path'
 import { expect, it } from 'vitest'
-import { parseMemberConfig, runMember } from '../../src/federation/member.ts'
-import { createIdentity, loadOrCreateKeystore } from '../../src/identity/index.ts'
-import { randomSecretKey } from '../../src/identity/did-key.ts'
+import { runMember } from '../../src/federation/member.ts'
 import type { MemberBuses } from '../../src/transport/members.ts'
-import { namedRoom, tempDir } from './helpers.ts'
+import { memberOfTwo, namedRoom, tempDir } from './helpers.ts'
 
 // Hellos are not signed: on Matrix anyone in the room could say one for a member, and the founder
 // then chartered before that member listened, or had made its ledger copy, which then refuses a
 // charter from before it was made (copy-made.ts) and could never join. The room vouches for who
 // sent a hello: only a member's own account may say that member listens.
 it('the founder counts a member as listening only on a hello from that member\'s own account', async () => {
-  const root = await tempDir()
-  const me = await loadOrCreateKeystore(join(root, 'keys', 'agent-1.json'))
-  const other = createIdentity(randomSecretKey())
-  const config = parseMemberConfig({
-    member: 1, members: [me.did, other.did], key: 'keys/agent-1.json', dir: 'state', joinSeconds: 2,
-    federation: 'hello-from', seed: 3, rounds: 1, task: { kind: 'classify', trainLimit: 100, testLimit: 50, features: 256 }
-  }, root)
+  const config = await memberOfTwo(await tempDir(), 1, { federation: 'hello-from', joinSeconds: 2 })
+  const other = config.members[1] as string
   const shared = namedRoom()
   const buses: MemberBuses = { of: () => shared.as('@agent-1:lab'), accounts: ['@agent-1:lab', '@agent-2:lab'], byMember: ['@agent-1:lab', '@agent-2:lab'], settled: async () => {}, close: async () => {} }
   const stop = new AbortController()
@@ -25,7 +17,7 @@ it('the founder counts a member as listening only on a hello from that member\'s
   const running = runMember(config, { buses, signal: stop.signal })
   // Another account in the room says agent-2 listens, again and again.
   const mallory = shared.as('@mallory:lab')
-  const saying = setInterval(() => { void mallory.publish('r', { kind: 'hello', did: other.did, name: 'agent-2' }) }, 200)
+  const saying = setInterval(() => { void mallory.publish('r', { kind: 'hello', did: other, name: 'agent-2' }) }, 200)
   try {
     await expect(running).rejects.toMatchObject({ name: 'BackendUnavailableError', message: expect.stringContaining('agent-2 missing') })
   } finally {

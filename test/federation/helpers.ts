@@ -9,7 +9,9 @@ import type { Charter, Vote } from '../../src/core/records.ts'
 import type { DriverFactory } from '../../src/federation/driver.ts'
 import { charterOf } from '../../src/federation/enrol.ts'
 import type { Participant } from '../../src/federation/participant.ts'
-import { peekRecord, type Identity } from '../../src/identity/index.ts'
+import { parseMemberConfig, type MemberConfig } from '../../src/federation/member.ts'
+import { createIdentity, loadOrCreateKeystore, peekRecord, type Identity } from '../../src/identity/index.ts'
+import { randomSecretKey } from '../../src/identity/did-key.ts'
 import type { Bus, BusHandler, BusMessage } from '../../src/transport/index.ts'
 
 /** Audits a simulation's ledger and store: every record passes, no vote refused. */
@@ -136,4 +138,19 @@ export function namedRoom (): { as: (account: string) => Bus, sent: Array<{ from
       async close () { await delivered }
     })
   }
+}
+
+/**
+ * Member `member` of a two-member classify federation (one round, little data) under `root`: its
+ * key made in `root/keys`, the other member a stranger's DID, its directory `state`, waiting a
+ * second for the other; `settings` override any of it.
+ */
+export async function memberOfTwo (root: string, member: 1 | 2, settings: Record<string, unknown>): Promise<MemberConfig> {
+  const key = `keys/agent-${member}.json`
+  const me = (await loadOrCreateKeystore(join(root, key))).did
+  const other = createIdentity(randomSecretKey()).did
+  return parseMemberConfig({
+    member, members: member === 1 ? [me, other] : [other, me], key, dir: 'state', joinSeconds: 1,
+    seed: 3, rounds: 1, task: { kind: 'classify', trainLimit: 100, testLimit: 50, features: 256 }, ...settings
+  }, root)
 }

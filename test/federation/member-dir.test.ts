@@ -1,19 +1,12 @@
 import { mkdir, readdir } from 'node:fs/promises'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { lockRunDir } from '../../src/federation/dir-lock.ts'
-import { parseMemberConfig, runMember, type MemberConfig } from '../../src/federation/member.ts'
-import { createIdentity, loadOrCreateKeystore } from '../../src/identity/index.ts'
-import { randomSecretKey } from '../../src/identity/did-key.ts'
-import { tempDir } from './helpers.ts'
+import { runMember, type MemberConfig } from '../../src/federation/member.ts'
+import { memberOfTwo, tempDir } from './helpers.ts'
 
 /** Member 1 of two in `root/state`, on a bus of its own: it waits a second for the other, which never says hello. */
 async function founderIn (root: string): Promise<MemberConfig> {
-  const me = await loadOrCreateKeystore(join(root, 'keys', 'agent-1.json'))
-  return parseMemberConfig({
-    member: 1, members: [me.did, createIdentity(randomSecretKey()).did], key: 'keys/agent-1.json', dir: 'state', joinSeconds: 1,
-    federation: 'member-dir', seed: 3, rounds: 1, task: { kind: 'classify', trainLimit: 100, testLimit: 50, features: 256 }
-  }, root)
+  return memberOfTwo(root, 1, { federation: 'member-dir' })
 }
 
 describe('a member\'s directory', () => {
@@ -35,12 +28,7 @@ describe('a member\'s directory', () => {
   // A member whose directory was lost after the charter made a new, empty copy, which refuses the
   // charter as an earlier run's: it waited out joinSeconds and said only that no charter came.
   it('tells a member that got no charter how to start again if its directory was lost', async () => {
-    const root = await tempDir()
-    const me = await loadOrCreateKeystore(join(root, 'keys', 'agent-2.json'))
-    const config = parseMemberConfig({
-      member: 2, members: [createIdentity(randomSecretKey()).did, me.did], key: 'keys/agent-2.json', dir: 'state', joinSeconds: 1,
-      federation: 'member-dir', seed: 3, rounds: 1, task: { kind: 'classify', trainLimit: 100, testLimit: 50, features: 256 }
-    }, root)
+    const config = await memberOfTwo(await tempDir(), 2, { federation: 'member-dir' })
     await expect(runMember(config)).rejects.toMatchObject({ name: 'BackendUnavailableError', message: expect.stringContaining('copy a peer\'s ledger/ folder into it') })
   }, 60_000)
 })

@@ -1,10 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeEach, expect, it, vi } from 'vitest'
-import { parseMemberConfig } from '../../src/federation/member.ts'
-import { createIdentity, loadOrCreateKeystore } from '../../src/identity/index.ts'
-import { randomSecretKey } from '../../src/identity/did-key.ts'
-import { tempDir } from './helpers.ts'
+import { memberOfTwo, tempDir } from './helpers.ts'
 
 // runMember opened its store, buses and ledger copy before its try, and runLobby listened to its
 // room after opening its buses, outside its try: when one of them failed to open (its folder a
@@ -42,12 +39,7 @@ beforeEach(() => { Object.assign(opened, { store: 'never', buses: 'never' }) })
 
 it('a member whose ledger copy cannot be opened closes the store and buses it had opened', async () => {
   const { runMember } = await import('../../src/federation/member.ts')
-  const root = await tempDir()
-  const me = await loadOrCreateKeystore(join(root, 'keys', 'agent-1.json'))
-  const config = parseMemberConfig({
-    member: 1, members: [me.did, createIdentity(randomSecretKey()).did], key: 'keys/agent-1.json', dir: 'state', joinSeconds: 1,
-    federation: 'member-open', seed: 3, rounds: 1, task: { kind: 'classify', trainLimit: 100, testLimit: 50, features: 256 }
-  }, root)
+  const config = await memberOfTwo(await tempDir(), 1, { federation: 'member-open' })
   // A file where its ledger copy's folder belongs: the ledger is the third thing it opens.
   await mkdir(config.dir)
   await writeFile(join(config.dir, 'ledger'), 'not a folder\n')

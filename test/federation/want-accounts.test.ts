@@ -1,10 +1,6 @@
-import { join } from 'node:path'
 import { expect, it, vi } from 'vitest'
-import { parseMemberConfig } from '../../src/federation/member.ts'
-import { createIdentity, loadOrCreateKeystore } from '../../src/identity/index.ts'
-import { randomSecretKey } from '../../src/identity/did-key.ts'
 import type { MemberBuses } from '../../src/transport/members.ts'
-import { namedRoom, tempDir } from './helpers.ts'
+import { memberOfTwo, namedRoom, tempDir } from './helpers.ts'
 
 // A copy answers each of the federation's own accounts its own share of wants (gaps.ts). A member
 // of a federation started in a lobby gave its copy every lobby agent's account as the federation's,
@@ -17,13 +13,7 @@ vi.mock('../../src/ledger/index.ts', async (importOriginal) => {
 
 it('a member\'s copy counts as the federation\'s accounts its members\' only, where the bus knows whose is whose', async () => {
   const { runMember } = await import('../../src/federation/member.ts')
-  const root = await tempDir()
-  const me = await loadOrCreateKeystore(join(root, 'keys', 'agent-1.json'))
-  const config = parseMemberConfig({
-    member: 1, members: [me.did, createIdentity(randomSecretKey()).did], key: 'keys/agent-1.json', dir: 'state', joinSeconds: 1,
-    federation: 'want-accounts', seed: 3, rounds: 1, ledger: { kind: 'replica', difficulty: 4 },
-    task: { kind: 'classify', trainLimit: 100, testLimit: 50, features: 256 }
-  }, root)
+  const config = await memberOfTwo(await tempDir(), 1, { federation: 'want-accounts', ledger: { kind: 'replica', difficulty: 4 } })
   // A lobby of three agents; the federation's roster is the first and the third.
   const lobby = ['@lab.agent-1:lab', '@lab.agent-2:lab', '@lab.agent-3:lab']
   const buses: MemberBuses = { of: () => namedRoom().as('@lab.agent-1:lab'), accounts: lobby, byMember: ['@lab.agent-1:lab', '@lab.agent-3:lab'], settled: async () => {}, close: async () => {} }
