@@ -139,7 +139,7 @@ function failed (report: AuditReport, firstFailure: Failure, head: HeadReport | 
 }
 
 function emptyReport (): AuditReport {
-  return { ok: false, records: 0, proposals: 0, votes: 0, humanVotes: 0, humanVotesCounted: false, decisions: 0, checkpoints: 0, modelHash: null, votesReplayed: false, firstFailure: null, rejected: [] }
+  return { ok: false, records: 0, proposals: 0, votes: 0, humanVotes: 0, humanVotesCounted: false, humanVotesUncounted: [], decisions: 0, checkpoints: 0, modelHash: null, votesReplayed: false, firstFailure: null, rejected: [] }
 }
 
 async function all (ledger: Ledger): Promise<Block[]> {

@@ -7,7 +7,7 @@ import { CONFIG_TEMPLATE, parseRunConfig, readConfigFile, type RunConfig, type R
 import type { DriverFactory } from '../federation/driver.ts'
 import { roundTable, type RunReport } from '../federation/report.ts'
 import { readRunConfig, runFederation, writeReport, type RunProgress } from '../federation/run.ts'
-import { refusedLines, type AuditReport } from '../federation/audit.ts'
+import { refusedLines, uncountedLines, type AuditReport } from '../federation/audit.ts'
 import { auditRunDir } from './audit-dir.ts'
 import { chatCommand } from './chat.ts'
 import { dashboardCommand, dashboardForRun, untilStopped } from './dashboard.ts'
@@ -215,7 +215,7 @@ async function runAndAudit (config: RunConfig, options: { out: string, shownOut:
     }
     const same = audit.modelHash === report.modelHash
     process.stdout.write(`audit ok: ${audit.records} records (${audit.proposals} proposals, ${audit.votes} votes, ${audit.decisions} decisions), ${replayedVotes(audit)}, replayed model ${same ? 'matches' : 'DIFFERS FROM'} the run's\n`)
-    for (const line of refusedLines(audit)) process.stdout.write(line + '\n')
+    for (const line of [...refusedLines(audit), ...uncountedLines(audit)]) process.stdout.write(line + '\n')
     process.stdout.write(`head ${audit.head?.id}: keep it to check this directory later with conclave audit ${options.shownOut} --head ${audit.head?.id}\n`)
     process.stdout.write(`report: ${join(out, 'report.md')} · ${join(out, 'report.json')} · ${join(out, 'learning-curve.svg')}\n`)
     code = same ? 0 : 1
@@ -317,7 +317,7 @@ async function auditCommand (args: string[]): Promise<number> {
     process.stdout.write(JSON.stringify(contract, null, 2) + '\n')
   } else if (report.ok) {
     process.stdout.write(`ok: ${report.records} records, ${report.proposals} proposals, ${report.votes} votes, ${humanVotes(report)}${report.decisions} decisions, ${report.checkpoints} checkpoints\n${replayedVotes(report)}\nmodel sha-256 ${report.modelHash}\nhead ${report.head?.id} (signed by ${report.head?.signedBy.length} members)\n`)
-    for (const line of refusedLines(report)) process.stdout.write(line + '\n')
+    for (const line of [...refusedLines(report), ...uncountedLines(report)]) process.stdout.write(line + '\n')
   } else {
     const f = report.firstFailure
     const where = f?.type === null && f.issuer === null ? `after record ${f.seq}${f.block === null ? '' : ` (block ${f.block})`}` : `at record ${f?.seq} (block ${f?.block ?? 'unparseable'}, ${f?.type ?? 'unknown type'}${f?.issuer ? ` by ${f.issuer}` : ''})`

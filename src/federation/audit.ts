@@ -38,6 +38,20 @@ export const AuditReport = z.object({
    * really made the reaction a human vote names is in the Matrix room, not on the ledger.
    */
   humanVotesCounted: z.boolean(),
+  /**
+   * Reactions members anchored as researchers' votes that count for nothing, with who anchored
+   * each: fewer members than the charter's `humanWitnesses` (a forged 👍, or one the other
+   * witnesses missed), or not the researcher's vote on that proposal (hers was another reaction).
+   * Whether she made it is in the room: its event id is there to check.
+   */
+  humanVotesUncounted: z.array(z.object({
+    block: z.string(),
+    event: z.string(),
+    proposal: z.string(),
+    researcher: z.string(),
+    accept: z.boolean(),
+    witnesses: z.array(z.string())
+  })),
   decisions: z.number().int(),
   checkpoints: z.number().int(),
   /** sha-256 of the final global model's safetensors bytes. */
@@ -81,7 +95,7 @@ export async function replay (ledger: Ledger, store: ContentStore, options: Audi
   const counts = { records: 0, proposals: 0, votes: 0, humanVotes: 0, decisions: 0, checkpoints: 0 }
   const state = new FederationState()
   const report = (firstFailure: AuditReport['firstFailure'], modelHash: string | null, rejected: Rejection[] = []): { report: AuditReport } =>
-    ({ report: { ok: firstFailure === null, ...counts, humanVotesCounted: state.charter?.record.humanVotes === 'counted', modelHash, votesReplayed: state.charter?.record.acceptance !== undefined, firstFailure, rejected } })
+    ({ report: { ok: firstFailure === null, ...counts, humanVotesCounted: state.charter?.record.humanVotes === 'counted', humanVotesUncounted: uncounted(state), modelHash, votesReplayed: state.charter?.record.acceptance !== undefined, firstFailure, rejected } })
 
   const structural = await ledger.verify(options)
   if (!structural.ok) {
@@ -176,6 +190,20 @@ export function refusedLines (report: Pick<AuditReport, 'rejected'>, max = 5): s
   const lines = rejected.slice(0, max).map(r => `  record ${r.seq} (${r.type ?? 'unknown type'}${r.issuer === null ? '' : ` by ${r.issuer}`}): ${r.error.name}: ${r.error.message}`)
   if (rejected.length > max) lines.push(`  and ${rejected.length - max} more (--json lists them)`)
   return [`${rejected.length} record${rejected.length === 1 ? '' : 's'} refused, as every member refused ${rejected.length === 1 ? 'it' : 'them'}:`, ...lines]
+}
+
+/** The reactions anchored as researchers' votes that count for nothing, in lines a person reads: up to `max`, then how many more. */
+export function uncountedLines (report: Pick<AuditReport, 'humanVotesUncounted'>, max = 5): string[] {
+  const uncounted = report.humanVotesUncounted
+  if (uncounted.length === 0) return []
+  const lines = uncounted.slice(0, max).map(u => `  ${u.accept ? '👍' : '👎'} of ${u.researcher} on ${u.proposal} (event ${u.event}), anchored by ${u.witnesses.join(', ')}`)
+  if (uncounted.length > max) lines.push(`  and ${uncounted.length - max} more (--json lists them)`)
+  return [`${uncounted.length} reaction${uncounted.length === 1 ? '' : 's'} anchored as a researcher's vote count${uncounted.length === 1 ? 's' : ''} for nothing (too few members anchored ${uncounted.length === 1 ? 'it' : 'them'}, or the researcher's vote was another reaction):`, ...lines]
+}
+
+function uncounted (state: FederationState): AuditReport['humanVotesUncounted'] {
+  return state.uncountedCitations().map(({ block, record, witnesses }) =>
+    ({ block, event: record.event, proposal: record.proposal, researcher: record.researcher, accept: record.accept, witnesses }))
 }
 
 /** A failure that is no record's: in the files around the ledger (at `seq`, its record count), or between two copies of it. */

@@ -263,6 +263,16 @@ export class FederationState {
     return this.proposals.get(proposal)?.humans.get(researcher)?.countedAt === block
   }
 
+  /**
+   * Reactions anchored as researchers' votes that count for nothing, in the order they were
+   * first anchored, with who anchored each: fewer members than the charter's `humanWitnesses`
+   * (a forged one, or one the other witnesses missed), or not her vote on that proposal.
+   */
+  uncountedCitations (): Array<{ block: BlockId, record: HumanVote, witnesses: Did[] }> {
+    return [...this.#citations].filter(([key, { signed }]) => this.#votedEvents.get(signed.record.event) !== key)
+      .map(([, { block, signed, witnesses }]) => ({ block, record: signed.record, witnesses: [...witnesses] }))
+  }
+
   /** Whether `member` may record round `round` in a block dated `time`: its recorder, or a standby whose turn has come. */
   mayRecord (member: Did, round: number, time: number): boolean {
     if (member === this.recorder(round)) return true

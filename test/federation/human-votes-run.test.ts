@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { HumanVotes } from '../../src/core/records.ts'
-import { audit } from '../../src/federation/audit.ts'
+import { audit, uncountedLines } from '../../src/federation/audit.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { byHand, errorsFor, inject, smallConfig, tempDir } from './helpers.ts'
@@ -156,7 +156,14 @@ describe.each<[number | undefined, number]>([[1, 1], [undefined, 0]])('a member 
       expect(errorsFor(sim, forged)).toEqual([])
       // Nobody else has voted: the forged 👍 is every accept there is.
       expect(sim.participants.map(q => q.state.derive(proposal).accepts)).toEqual(sim.participants.map(() => counts))
-      expect(await audit(sim.ledger, sim.store)).toMatchObject({ ok: true, humanVotes: counts, rejected: [] })
+      // Counted or not, the audit names what was anchored: uncounted, with its one witness.
+      const report = await audit(sim.ledger, sim.store)
+      expect(report).toMatchObject({ ok: true, humanVotes: counts, rejected: [] })
+      expect(report.humanVotesUncounted).toEqual(counts === 1 ? [] : [{ block: forged, event: '$never', proposal, researcher: ALICE, accept: true, witnesses: [p(1).identity.did] }])
+      expect(uncountedLines(report)).toEqual(counts === 1 ? [] : [
+        "1 reaction anchored as a researcher's vote counts for nothing (too few members anchored it, or the researcher's vote was another reaction):",
+        `  👍 of ${ALICE} on ${proposal} (event $never), anchored by ${p(1).identity.did}`
+      ])
     } finally {
       await sim.close()
     }

@@ -82,6 +82,8 @@ describe('researchers\' reactions on Matrix become human votes, checked against 
       const audited = await audit(sim.ledger, sim.store)
       // The audit, with no room to ask, cannot tell a forged vote from a real one; it counts the one two members anchored.
       expect(audited).toMatchObject({ ok: true, humanVotes: 1, humanVotesCounted: true, rejected: [] })
+      // It names the forged one, uncounted, with its one witness: the room check above says whose reaction it cites.
+      expect(audited.humanVotesUncounted).toEqual([{ block: forged, event: malloryReaction, proposal: blockOf(second), researcher: researcher.userId, accept: true, witnesses: [(sim.participants[1] as Participant).identity.did] }])
       let charters = 0
       for await (const b of sim.ledger.blocks()) if (peekRecord(b.record).record?.type === 'charter') charters++
       expect(charters).toBe(1)
