@@ -41,13 +41,19 @@ export interface Driver {
 
 /** Who may steer an agent through its room, and how often anyone may make it answer. */
 export interface ChatRules {
-  /**
-   * Senders whose commands that act (`!pause`, `!resume`, `!propose`) are obeyed: the run's
-   * researchers and the members' own accounts, as the bus names senders (Matrix ids).
-   */
+  /** Senders whose commands that act (`!pause`, `!resume`, `!propose`, `!federate`) are obeyed, as the bus names senders (Matrix ids). */
   steer: ReadonlySet<string>
   /** At most `messages` answers per sender in any `seconds`. */
   limit: { messages: number, seconds: number }
+}
+
+/**
+ * A run's chat rules: its researchers steer, nobody else. Not the members' own accounts: a
+ * hostile member's agent would pause the honest ones, which then neither propose nor vote, or
+ * resume one a researcher paused (found red-teaming).
+ */
+export function chatRules (run: { researchers: readonly string[], agent: { chatLimit: ChatRules['limit'] } }): ChatRules {
+  return { steer: new Set(run.researchers), limit: run.agent.chatLimit }
 }
 
 export interface DriverContext {

@@ -13,7 +13,7 @@ import { createMemberBuses, type MemberBuses } from '../transport/members.ts'
 import { audit, type AuditReport } from './audit.ts'
 import { memberName, parseRunConfig, type RunConfig } from './config.ts'
 import { holdingDir } from './dir-lock.ts'
-import { autopilot, type Driver, type DriverFactory } from './driver.ts'
+import { autopilot, chatRules, type Driver, type DriverFactory } from './driver.ts'
 import { charterOf, enrol } from './enrol.ts'
 import { sealRunDir } from './head.ts'
 import type { Participant } from './participant.ts'
@@ -128,7 +128,7 @@ async function runLocked (config: MemberConfig, identity: Identity, options: Mem
     const ledger = opened.ledger = await createLedger(run.ledger, { dir: join(config.dir, 'ledger'), bus, room, identity, founder: config.members[0], members: config.members, federation: run.federation, accounts: buses.byMember ?? buses.accounts, logger })
     const teacher = task.teaching === undefined ? undefined : await createTeacher(run.teacher, task.teaching.pairs)
     const participant = opened.participant = await enrol(run, config.member - 1, { identity, store, ledger, bus, room, task, shard, teacher, dir: config.dir, driver: options.driver, logger })
-    const chat = { steer: new Set([...run.researchers, ...buses.accounts]), limit: run.agent.chatLimit }
+    const chat = chatRules(run)
     const driver = opened.driver = await (options.driver ?? autopilot)(participant, { ledger, bus, room, nameOf: did => names.get(did) ?? did, dir: join(config.dir, 'agents', config.name), chat, rounds: run.rounds })
     const clock = wallClock(participant, { driver })
     const until = async (done: () => boolean, seconds: number): Promise<boolean> => clock.until(done, seconds, { signal: options.signal })

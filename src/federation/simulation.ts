@@ -12,7 +12,7 @@ import type { Bus } from '../transport/index.ts'
 import { createMemberBuses, type MemberBuses } from '../transport/members.ts'
 import { memberName, type RunConfig } from './config.ts'
 import { charterOf, enrol } from './enrol.ts'
-import { autopilot, type Driver, type DriverFactory } from './driver.ts'
+import { autopilot, chatRules, type Driver, type DriverFactory } from './driver.ts'
 import type { Participant } from './participant.ts'
 import { SerialQueue } from '../core/serial-queue.ts'
 import { SharedWork } from './shared-work.ts'
@@ -178,7 +178,7 @@ export class Simulation {
 
   async #driver (participant: Participant, index: number): Promise<Driver> {
     const nameOf = (did: string): string => this.#names.get(did) ?? did
-    const chat = { steer: new Set([...this.config.researchers, ...this.buses.accounts]), limit: this.config.agent.chatLimit }
+    const chat = chatRules(this.config)
     return (this.#options.driver ?? autopilot)(participant, { ledger: this.ledger, bus: this.buses.of(index), room: this.config.federation, nameOf, dir: join(this.#options.dir, 'agents', participant.name), chat, rounds: this.config.rounds })
   }
 

@@ -17,7 +17,7 @@ describe('conclave CLI', () => {
 
     const audit = await capture(['audit', out, '--json'])
     expect(audit.code).toBe(0)
-    expect(Object.keys(JSON.parse(audit.out) as object)).toEqual(['ok', 'records', 'proposals', 'votes', 'humanVotes', 'decisions', 'humanVotesCounted', 'modelHash', 'votesReplayed', 'firstFailure', 'rejected', 'head'])
+    expect(Object.keys(JSON.parse(audit.out) as object)).toEqual(['ok', 'records', 'proposals', 'votes', 'humanVotes', 'decisions', 'humanVotesCounted', 'humanVotesUncounted', 'modelHash', 'votesReplayed', 'firstFailure', 'rejected', 'head'])
     expect(run.out).toContain(`head ${(JSON.parse(audit.out) as { head: { id: string } }).head.id}`)
   })
 

@@ -12,6 +12,7 @@ import type { Subscription } from '../../transport/index.ts'
 import { createMemberBuses, type MemberBuses } from '../../transport/members.ts'
 import { memberName, parseRunConfig, type RunConfig } from '../config.ts'
 import { holdingDir } from '../dir-lock.ts'
+import { chatRules } from '../driver.ts'
 import { MemberPart, runMember, type MemberConfig, type MemberOptions, type MemberReport } from '../member.ts'
 import type { Call } from './call.ts'
 import { Lobby, type Start } from './lobby.ts'
@@ -125,7 +126,7 @@ async function lobbyLocked (config: LobbyConfig, options: MemberOptions): Promis
   const account = bus.sender ?? config.name
   const lobby = new Lobby({
     identity, bus, room: run.federation, agents: buses.accounts, account, name: config.name, logger,
-    chat: { steer: new Set([...run.researchers, ...buses.accounts]), limit: run.agent.chatLimit },
+    chat: chatRules(run),
     check: (call, members) => { federationConfig(config, call, run.federation, members) }
   })
   // Inside the try: buses left open when the room cannot be listened to keep the process running.
