@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events'
 import { unwatchFile, watchFile, type Stats } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { REPLICA_FILE } from '../ledger/replica.ts'
 import { RunReport } from '../federation/report.ts'
+import { createHeliaStore } from '../storage/helia.ts'
+import type { ContentStore } from '../storage/index.ts'
 import { readLedgerDir, RunViewBuilder, type Applied, type RunView } from '../federation/run-view.ts'
 
 export interface LiveRunEvents {
@@ -36,16 +38,20 @@ export class LiveRun extends EventEmitter<LiveRunEvents> {
   readonly #logger: Logger
   readonly #intervalMs: number
   readonly #watched: string[]
-  #builder = new RunViewBuilder()
+  /** The run's own store, read-only, to derive each checkpoint's model again; none where its content is elsewhere (kubo). */
+  readonly #store?: ContentStore
+  #builder: RunViewBuilder
   /** What each block read so far became, in ledger order. */
   #seen: Applied[] = []
   #report?: RunReport
   #refresh: Promise<void> = Promise.resolve()
   #pending = false
 
-  private constructor (dir: string, options: LiveRunOptions) {
+  private constructor (dir: string, options: LiveRunOptions, store: ContentStore | undefined) {
     super()
     this.dir = dir
+    this.#store = store
+    this.#builder = new RunViewBuilder({ store })
     this.#logger = options.logger ?? silentLogger
     this.#intervalMs = options.intervalMs ?? 1000
     this.#watched = [join(dir, 'ledger', 'tangle.jsonl'), join(dir, 'ledger', REPLICA_FILE), join(dir, 'report.json')]
@@ -53,7 +59,9 @@ export class LiveRun extends EventEmitter<LiveRunEvents> {
 
   /** Reads what the directory holds now, then follows it until `close`. */
   static async open (dir: string, options: LiveRunOptions = {}): Promise<LiveRun> {
-    const live = new LiveRun(dir, options)
+    const storeDir = join(dir, 'store')
+    const store = await stat(storeDir).then(s => s.isDirectory(), () => false) ? await createHeliaStore({ dir: storeDir, readOnly: true }) : undefined
+    const live = new LiveRun(dir, options, store)
     // Watch first: a block that lands while the first read runs is then a change, not missed.
     for (const file of live.#watched) watchFile(file, { interval: live.#intervalMs, persistent: false }, live.#changed)
     await live.refresh()
@@ -82,6 +90,7 @@ export class LiveRun extends EventEmitter<LiveRunEvents> {
   async close (): Promise<void> {
     for (const file of this.#watched) unwatchFile(file, this.#changed)
     await this.#refresh
+    await this.#store?.close()
   }
 
   readonly #changed = (current: Stats, previous: Stats): void => {
@@ -91,7 +100,7 @@ export class LiveRun extends EventEmitter<LiveRunEvents> {
   async #readLedger (): Promise<void> {
     const { blocks, ledger } = await readLedgerDir(join(this.dir, 'ledger'))
     if (blocks.length < this.#seen.length || this.#seen.some((applied, seq) => blocks[seq]?.id !== applied.block)) {
-      this.#builder = new RunViewBuilder()
+      this.#builder = new RunViewBuilder({ store: this.#store })
       this.#seen = []
       this.emit('reset')
     }

@@ -1,17 +1,15 @@
 import { z } from 'zod'
 import {
-  ConclaveError, ContentNotFoundError, DerivationMismatchError, DuplicateVoteError, EmptyLedgerError,
-  ExpiredRecordError, InvalidRecordError, InvalidWeightsError, MissingCharterError, NotMemberError, PayloadTooLargeError,
+  ConclaveError, DerivationMismatchError, DuplicateVoteError, EmptyLedgerError,
+  ExpiredRecordError, InvalidRecordError, MissingCharterError, NotMemberError,
   ProtocolViolationError, RecordTimeMismatchError, ReplayedNonceError, SelfVoteError, UnknownProposalError, VoteOutsideWindowError
 } from '../core/errors.ts'
 import type { AbortOptions, ProgressOptions } from '../core/options.ts'
-import type { Charter, ModelRef, SignedRecord } from '../core/records.ts'
+import type { Charter, SignedRecord } from '../core/records.ts'
 import { peekRecord } from '../identity/index.ts'
 import type { Block, Ledger } from '../ledger/index.ts'
-import type { Weights } from '../ml/weights.ts'
 import type { ContentStore } from '../storage/index.ts'
-import { decodeUpdateBytes, fetchModel, MAX_MODEL_BYTES, modelRef, type UpdateFormat } from './content.ts'
-import { mergeRound, trustOf, type GlobalModel } from './merge.ts'
+import { MergeReplay } from './merge-replay.ts'
 import { FederationState } from './state.ts'
 
 /** A record is named by where it sits on the ledger, what it claims to be and who signed it. */
@@ -102,35 +100,15 @@ export async function replay (ledger: Ledger, store: ContentStore, options: Audi
     return report({ seq: structural.failure.seq, block: structural.failure.id ?? null, type: null, issuer: null, error: describe(structural.failure.error) }, null)
   }
 
-  const usable = new Map<string, Weights | ConclaveError>()
+  const merges = new MergeReplay(store, state)
   const rejected: Rejection[] = []
-  let global: GlobalModel & { ref: ModelRef } | undefined
-  // The step of the checkpoint being applied, as derived in its beforeCommit: the next round's momentum.
-  let step: Weights | undefined
   for await (const block of ledger.blocks(options)) {
     options.signal?.throwIfAborted()
     options.onProgress?.({ type: 'conclave:audit:block', seq: block.seq })
     counts.records++
     let signed: SignedRecord
     try {
-      signed = await state.apply(block, {
-        ledger,
-        beforeCommit: async ({ record }) => {
-          if (record.type !== 'checkpoint' || global === undefined) return
-          const accepted = state.accepted(record.round).map(p => ({ delta: usableDelta(usable, p.block), numSamples: p.signed.record.numSamples, trust: trustOf(p) }))
-          const next = mergeRound(global, accepted, state, record.round)
-          // One encoding of the merge gives both its sha-256 and its CID.
-          const merged = await modelRef(next.weights)
-          if (merged.sha256 !== record.model.sha256) {
-            throw new DerivationMismatchError(`the accepted updates of round ${record.round} merge to ${merged.sha256}, the checkpoint says ${record.model.sha256}`)
-          }
-          // Members refuse a checkpoint that names another model's CID (steps/merge.ts), so the replay does too.
-          if (merged.cid !== record.model.cid) {
-            throw new DerivationMismatchError(`checkpoint of round ${record.round} names model ${record.model.cid}, the merge of its accepted updates is ${merged.cid}`)
-          }
-          step = next.step
-        }
-      })
+      signed = await state.apply(block, { ledger, beforeCommit: merges.beforeCommit })
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err
       // What honest participants also refuse is history, not damage: a recorder's wrong
@@ -143,28 +121,13 @@ export async function replay (ledger: Ledger, store: ContentStore, options: Audi
     try {
       const record = signed.record
       switch (record.type) {
-        case 'charter':
-          global = { ref: record.initial, weights: await fetchModel(store, record.initial) }
-          break
-        case 'proposal':
-          counts.proposals++
-          // The charter and its initial model come first, or the proposal was refused above.
-          usable.set(block.id, await readUpdate(store, record.delta, { compression: state.charter?.record.compression, layout: (global as GlobalModel).weights }))
-          break
-        case 'vote':
-          counts.votes++
-          break
-        case 'human-vote':
-          if (state.countsAsHumanVote(block.id, record)) counts.humanVotes++
-          break
-        case 'decision':
-          counts.decisions++
-          if (record.accepted) usableDelta(usable, record.proposal)
-          break
-        case 'checkpoint':
-          counts.checkpoints++
-          global = { ref: record.model, weights: await fetchModel(store, record.model), step }
+        case 'proposal': counts.proposals++; break
+        case 'vote': counts.votes++; break
+        case 'human-vote': if (state.countsAsHumanVote(block.id, record)) counts.humanVotes++; break
+        case 'decision': counts.decisions++; break
+        case 'checkpoint': counts.checkpoints++
       }
+      await merges.applied(record, block.id)
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err
       return report(failureAt(block, err), null, rejected)
@@ -172,11 +135,12 @@ export async function replay (ledger: Ledger, store: ContentStore, options: Audi
   }
 
   const charter = state.charter
-  if (charter === undefined || global === undefined) {
+  const model = merges.model
+  if (charter === undefined || model === undefined) {
     const err = counts.records === 0 ? new EmptyLedgerError('the ledger holds no block') : new MissingCharterError(`none of the ledger's ${counts.records} records is a charter the federation starts from`)
     return report(failureAfter(counts.records, err), null, rejected)
   }
-  return { ...report(null, global.ref.sha256, rejected), charter: charter.record }
+  return { ...report(null, model.sha256, rejected), charter: charter.record }
 }
 
 /**
@@ -209,35 +173,6 @@ function uncounted (state: FederationState): AuditReport['humanVotesUncounted'] 
 /** A failure that is no record's: in the files around the ledger (at `seq`, its record count), or between two copies of it. */
 export function failureAfter (seq: number, err: ConclaveError, block: string | null = null): Rejection {
   return { seq, block, type: null, issuer: null, error: describe(err) }
-}
-
-/**
- * A proposer may publish unusable content (missing, mislabelled, NaN, not the charter's
- * compression of the model): that is legitimate
- * history as long as nobody merged it. A store block that no longer matches its CID is
- * not: the store's ContentMismatchError ends the audit.
- */
-async function readUpdate (store: ContentStore, ref: ModelRef, format: UpdateFormat): Promise<Weights | ConclaveError> {
-  let bytes: Uint8Array
-  try {
-    bytes = await store.get(ref.cid, { maxBytes: MAX_MODEL_BYTES })
-  } catch (err) {
-    if (err instanceof ContentNotFoundError || err instanceof PayloadTooLargeError) return err
-    throw err
-  }
-  try {
-    return decodeUpdateBytes(bytes, ref, format)
-  } catch (err) {
-    if (err instanceof ConclaveError) return err
-    throw err
-  }
-}
-
-function usableDelta (usable: Map<string, Weights | ConclaveError>, proposal: string): Weights {
-  const delta = usable.get(proposal)
-  if (delta === undefined) throw new ContentNotFoundError(`no update content was read for proposal ${proposal}`)
-  if (delta instanceof ConclaveError) throw new InvalidWeightsError(`proposal ${proposal} was accepted but its update is unusable (${delta.code})`, { cause: delta })
-  return delta
 }
 
 /** The failure at `block`; a decision that counts votes the protocol refused (`rejected` so far) names them and why. */

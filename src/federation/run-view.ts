@@ -1,10 +1,12 @@
 import { z } from 'zod'
-import { ConclaveError, EmptyLedgerError } from '../core/errors.ts'
+import { ConclaveError, DerivationMismatchError, EmptyLedgerError } from '../core/errors.ts'
 import type { SignedRecord } from '../core/records.ts'
 import { peekRecord } from '../identity/index.ts'
 import { BlockIndex } from '../ledger/dag.ts'
 import { openLedgerDir, type Block, type Ledger } from '../ledger/index.ts'
+import type { ContentStore } from '../storage/index.ts'
 import { memberName } from './config.ts'
+import { MergeReplay } from './merge-replay.ts'
 import { FederationState } from './state.ts'
 
 const Member = z.object({ did: z.string(), name: z.string() })
@@ -44,6 +46,12 @@ export const RunView = z.object({
     closedAt: z.number().int().nullable(),
     model: z.string().nullable()
   })),
+  /**
+   * Whether each checkpoint's model was derived again from the round's accepted updates, as
+   * every member and the audit derive it (a recorder's made-up model is then refused, and the
+   * standby's stands); `why` not, where it was not: the models are then as the recorders signed them.
+   */
+  checkpoints: z.object({ rederived: z.boolean(), why: z.string().nullable() }),
   proposals: z.array(z.object({
     block: z.string(),
     seq: z.number().int(),
@@ -98,19 +106,29 @@ export type Applied = { seq: number, block: string, type: string, round: number,
 /**
  * Builds a RunView block by block, in ledger order, through the protocol's own reducer: a
  * record appears only once its signature, its signer's membership and every protocol rule
- * have been checked (as the audit does, without re-deriving merges from content).
+ * have been checked, as the audit does. Given the run's content store, each checkpoint's
+ * model is derived again from the accepted updates too; without one, or once content it
+ * needs cannot be read, the models are shown as signed and the view says why.
  */
 export class RunViewBuilder {
   readonly #state = new FederationState()
-  readonly #view: Omit<RunView, 'reputation' | 'rounds' | 'federation' | 'members' | 'required'> = { proposals: [], votes: [], humanVotes: [], decisions: [], blocks: [], refused: [] }
+  readonly #view: Omit<RunView, 'reputation' | 'rounds' | 'federation' | 'members' | 'required' | 'checkpoints'> = { proposals: [], votes: [], humanVotes: [], decisions: [], blocks: [], refused: [] }
   readonly #closed = new Map<number, { time: number, model: string }>()
   #charterTime = 0
+  #merges?: MergeReplay
+  #unchecked: string | null
+
+  constructor (options: { store?: ContentStore } = {}) {
+    this.#merges = options.store === undefined ? undefined : new MergeReplay(options.store, this.#state)
+    this.#unchecked = options.store === undefined ? 'no content store to derive them from' : null
+  }
 
   /** Applies the next block; a block the protocol refuses is listed as refused and changes nothing else. */
   async apply (block: Block, ledger: Pick<Ledger, 'descends'>): Promise<Applied> {
     let signed: SignedRecord
     try {
-      signed = await this.#state.apply(block, { ledger })
+      signed = await this.#state.apply(block, { ledger, beforeCommit: this.#checkMerge })
+      await this.#merges?.applied(signed.record, block.id).catch(this.#stopChecking)
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err
       const type = peekRecord(block.record).record?.type ?? null
@@ -158,6 +176,20 @@ export class RunViewBuilder {
     return { seq: block.seq, block: block.id, type: record.type, round: record.round }
   }
 
+  /** A checkpoint naming another model than the merge is refused; content the merge cannot read stops the checking, not the view. */
+  readonly #checkMerge = async (signed: SignedRecord): Promise<void> => {
+    await this.#merges?.beforeCommit(signed).catch((err: unknown) => {
+      if (err instanceof DerivationMismatchError) throw err
+      this.#stopChecking(err)
+    })
+  }
+
+  readonly #stopChecking = (err: unknown): void => {
+    if (!(err instanceof ConclaveError)) throw err
+    this.#merges = undefined
+    this.#unchecked = `${err.name}: ${err.message}`
+  }
+
   view (): RunView {
     const charter = this.#state.charter?.record
     const rounds = [...this.#state.rounds.keys()].sort((a, b) => a - b).map(round => {
@@ -178,6 +210,7 @@ export class RunViewBuilder {
       members: (charter?.members ?? []).map(did => this.#member(did)),
       required: charter === undefined ? null : this.#state.required,
       rounds,
+      checkpoints: { rederived: this.#unchecked === null, why: this.#unchecked },
       ...structuredClone(this.#view),
       reputation: this.#reputation(rounds.map(r => r.round))
     }

@@ -51,6 +51,8 @@ describe('conclave dashboard in headless Chromium', () => {
     const expected = state.proposals.map(p => [p.block, p.decision?.accepted === true ? 'accepted' : 'rejected', 2])
     expect(shown.sort()).toEqual(expected.sort())
     expect(expected.filter(([, decision]) => decision === 'rejected')).toHaveLength(2)
+    // The run's store is there: every checkpoint's model was derived again, as the audit does.
+    expect(await page.locator('#status').textContent()).toContain("each round's model derived again from its accepted updates")
     for (const chart of ['timeline', 'learning', 'votes', 'reputation', 'dag']) {
       expect(await page.locator(`#chart-${chart} svg`).count(), chart).toBeGreaterThan(0)
     }

@@ -38,8 +38,9 @@ function proposalCard (p, votes) {
 function drawState (state) {
   document.getElementById('federation').textContent = state.federation ?? '(no charter yet)'
   const finished = state.report === null ? 'running or stopped (no report yet)' : `finished, model ${state.report.modelHash.slice(0, 12)}…`
+  const models = state.checkpoints.rederived ? 'each round\'s model derived again from its accepted updates' : `round models as their recorders signed them, not derived again (${state.checkpoints.why})`
   document.getElementById('status').textContent =
-    `${state.seq} records · ${state.proposals.length} proposals · ${state.votes.length} votes · ${state.decisions.length} decisions · ${state.refused.length} refused · ${finished}`
+    `${state.seq} records · ${state.proposals.length} proposals · ${state.votes.length} votes · ${state.decisions.length} decisions · ${state.refused.length} refused · ${finished} · ${models}`
   document.body.dataset.seq = String(state.seq)
   const cards = [...state.proposals].reverse().map(p => proposalCard(p, state.votes.filter(v => v.proposal === p.block)))
   document.getElementById('proposals').replaceChildren(...cards)
