@@ -242,11 +242,14 @@ export const RunConfig = z.object({
     /**
      * Messages an agent answers per sender (each may cost a model call): at most `messages` in
      * any `seconds`; past that, one note that the sender must wait, then silence until the
-     * window has room. @default 6 per 60 s
+     * window has room. `others`: answers in the same window to everyone but the researchers
+     * together, so a flood from many accounts neither spends the agent's model without bound
+     * nor crowds out the researchers (past it, one note a window). @default 6 per 60 s, 30 others
      */
     chatLimit: z.object({
       messages: z.number().int().min(1).max(10_000).default(6),
-      seconds: z.number().int().min(1).max(86_400).default(60)
+      seconds: z.number().int().min(1).max(86_400).default(60),
+      others: z.number().int().min(1).max(100_000).default(30)
     }).strict().prefault({})
   }).strict().prefault({})
 }).strict().superRefine((config, ctx) => {
@@ -455,8 +458,9 @@ attacks: []
 # judgement: who decides a vote's accept: rule (the acceptance rule), model (the agent's model),
 # or guarded (the model, but it cannot accept what the rule rejects); every vote records it.
 # prompt: a system prompt template file (default prompts/participant.md); personas: { agent-2: … }.
-# chatLimit: answers per sender in the room (each may cost a model call), at most messages per seconds.
+# chatLimit: answers per sender in the room (each may cost a model call), at most messages per seconds,
+# and others in all to everyone but the researchers.
 # --verbose prints each agent step; LANGSMITH_TRACING=true with LANGSMITH_API_KEY traces every
 # model and tool call to LangSmith (README, "Trace agents with LangSmith").
-agent: { driver: agents, llm: policy, tools: [], maxSteps: 8, judgement: rule, personas: {}, chatLimit: { messages: 6, seconds: 60 } }
+agent: { driver: agents, llm: policy, tools: [], maxSteps: 8, judgement: rule, personas: {}, chatLimit: { messages: 6, seconds: 60, others: 30 } }
 `

@@ -43,8 +43,8 @@ export interface Driver {
 export interface ChatRules {
   /** Senders whose commands that act (`!pause`, `!resume`, `!propose`, `!federate`) are obeyed, as the bus names senders (Matrix ids). */
   steer: ReadonlySet<string>
-  /** At most `messages` answers per sender in any `seconds`. */
-  limit: { messages: number, seconds: number }
+  /** At most `messages` answers per sender in any `seconds`, and `others` to everyone but `steer` together. */
+  limit: { messages: number, seconds: number, others: number }
 }
 
 /**

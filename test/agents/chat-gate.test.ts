@@ -3,13 +3,13 @@ import { ChatGate } from '../../src/federation/chat-gate.ts'
 
 // The clock is a number the test moves: no test here waits on time.
 describe('the door between a room and an agent', () => {
-  const rules = { steer: new Set(['@alice:lab', '@fed.agent-1:lab']), limit: { messages: 3, seconds: 60 } }
+  const rules = { steer: new Set(['@alice:lab', '@carol:lab']), limit: { messages: 3, seconds: 60, others: 100 } }
 
   it('obeys commands that act only from those who may steer; a stranger is refused once per window, then ignored', () => {
     let now = 0
     const gate = new ChatGate(rules, () => now)
     expect(gate.admit('@alice:lab', 'pause')).toBe('answer')
-    expect(gate.admit('@fed.agent-1:lab', 'resume')).toBe('answer')
+    expect(gate.admit('@carol:lab', 'resume')).toBe('answer')
     expect(['pause', 'propose', 'resume', 'pause'].map(c => gate.admit('@mallory:lab', c))).toEqual(['refuse', 'ignore', 'ignore', 'ignore'])
     now = 60_000
     expect(gate.admit('@mallory:lab', 'pause')).toBe('refuse')
@@ -37,6 +37,20 @@ describe('the door between a room and an agent', () => {
     expect(gate.admit('@mallory:lab', undefined)).toBe('ignore') // the answers at 100 and 200 are still in it; the note at 300 too
   })
 
+  // Found red-teaming: the limit was per sender only, so 100 accounts sending 6 messages each
+  // to three agents got 1,800 answers, all started at once.
+  it('answers everyone but the researchers `others` times per window in all: many accounts get no more than that, one note says so, and the researchers are still answered', () => {
+    let now = 0
+    const gate = new ChatGate({ ...rules, limit: { messages: 3, seconds: 60, others: 5 } }, () => now)
+    const flood = Array.from({ length: 40 }, (_, i) => gate.admit(`@sock-${i % 20}:lab`, undefined))
+    expect(flood.filter(a => a === 'answer')).toHaveLength(5)
+    expect(flood.filter(a => a === 'busy')).toHaveLength(1)
+    expect(gate.note('busy', undefined, '')).toMatch(/^I have answered 5 messages within 60 s, as many as I answer then to anyone but this federation's researchers/)
+    expect([gate.admit('@alice:lab', undefined), gate.admit('@alice:lab', 'pause'), gate.admit('@carol:lab', undefined)]).toEqual(['answer', 'answer', 'answer'])
+    now = 60_000 // the window has room again
+    expect(gate.admit('@sock-30:lab', undefined)).toBe('answer')
+  })
+
   it('the researchers are rate-limited like anyone: the limit is on model calls, not on trust', () => {
     const gate = new ChatGate(rules, () => 0)
     expect([1, 2, 3, 4].map(() => gate.admit('@alice:lab', undefined))).toEqual(['answer', 'answer', 'answer', 'wait'])
@@ -46,7 +60,7 @@ describe('the door between a room and an agent', () => {
 describe('the door\'s notes', () => {
   it('a refusal does not use up the note to wait, nor the other way round', () => {
     let now = 0
-    const gate = new ChatGate({ steer: new Set(), limit: { messages: 1, seconds: 60 } }, () => now++)
+    const gate = new ChatGate({ steer: new Set(), limit: { messages: 1, seconds: 60, others: 100 } }, () => now++)
     expect(['pause', undefined, undefined, 'pause', undefined].map(c => gate.admit('@mallory:lab', c))).toEqual(['refuse', 'answer', 'wait', 'ignore', 'ignore'])
   })
 })

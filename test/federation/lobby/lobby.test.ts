@@ -19,7 +19,7 @@ async function lobbies (present = [0, 1, 2], check: (call: Call, members: number
   await bus.subscribe(ROOM, m => { heard.push(m) })
   const agents = await Promise.all(present.map(async i => {
     const identity = createIdentity(randomSecretKey())
-    const lobby = new Lobby({ identity, bus, room: ROOM, agents: AGENTS, account: AGENTS[i] as string, name: `agent-${i + 1}`, chat: { steer: new Set([ALICE, ...AGENTS]), limit: { messages: 6, seconds: 60 } }, check })
+    const lobby = new Lobby({ identity, bus, room: ROOM, agents: AGENTS, account: AGENTS[i] as string, name: `agent-${i + 1}`, chat: { steer: new Set([ALICE, ...AGENTS]), limit: { messages: 6, seconds: 60, others: 30 } }, check })
     await lobby.listen()
     return { identity, lobby }
   }))
