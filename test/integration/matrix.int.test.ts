@@ -169,6 +169,30 @@ describe('Matrix bus: restarts lose and duplicate nothing', () => {
     await b.close()
   }, 60_000)
 
+  // Found red-teaming: more than one /sync batch holds (1,000 events) came `limited`, its earlier
+  // events left out and lost; a flood could hide a researcher's command or reaction that way.
+  it('a subscriber away while more than one batch holds was sent gets every message, once, in order', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-matrix-'))
+    const [alice, bob] = [await user(), await user()]
+    const room = `flood-${Date.now().toString(36)}`
+    const a = await createMatrixBus({ baseUrl, ...alice, pollMs: 500, room: open })
+    const seen: BusMessage[] = []
+    let b = await createMatrixBus({ baseUrl, ...bob, pollMs: 500, room: open, syncTokenFile: join(dir, 'sync-token') })
+    await b.subscribe(room, m => { seen.push(m) })
+    await a.publish(room, record(1))
+    await until(() => seen.length === 1)
+    await b.close()
+    const sent = Array.from({ length: 1200 }, (_, i) => i + 2)
+    for (const n of sent) await a.publish(room, record(n))
+    b = await createMatrixBus({ baseUrl, ...bob, pollMs: 500, room: open, syncTokenFile: join(dir, 'sync-token') })
+    await b.subscribe(room, m => { seen.push(m) })
+    await until(() => seen.length >= 1201, 60_000).catch((e: Error) => { throw new Error(`after restart (seen ${seen.length}): ${e.message}`) })
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    expect(seen).toEqual([1, ...sent].map(record))
+    await a.close()
+    await b.close()
+  }, 180_000)
+
   it('a homeserver restart mid-stream: every message arrives once, in order', async () => {
     const [alice, bob] = [await user(), await user()]
     const room = `synapse-restart-${Date.now().toString(36)}`

@@ -11,8 +11,11 @@ export interface TimelineEvent { type: string, event_id: string, sender: string,
 
 interface SyncResponse {
   next_batch: string
-  rooms?: { join?: Record<string, { state?: { events?: TimelineEvent[] }, timeline?: { events?: TimelineEvent[], limited?: boolean } }> }
+  rooms?: { join?: Record<string, { state?: { events?: TimelineEvent[] }, timeline?: { events?: TimelineEvent[], limited?: boolean, prev_batch?: string } }> }
 }
+
+/** A page of a room's history, newest first (dir=b), and where the next older page starts. */
+interface MessagesResponse { chunk?: TimelineEvent[], end?: string }
 
 /**
  * Events one /sync may hand over per room. Synapse's default is 10: a busier batch comes
@@ -21,6 +24,13 @@ interface SyncResponse {
  */
 const TIMELINE_LIMIT = 1000
 const TIMELINE_FILTER = JSON.stringify({ room: { timeline: { limit: TIMELINE_LIMIT } } })
+
+/**
+ * Events a batch left out (`limited`) that are fetched from the room's history, at most: a
+ * flood of more than the timeline limit must not hide a researcher's command or reaction sent
+ * in it, nor may it make the gap's pages unbounded.
+ */
+const GAP_KEPT = 10_000
 
 /** Event ids remembered to deliver each event once: far more than one /sync batch holds, which is where repeats come from. */
 const SEEN_KEPT = 10_000
@@ -120,14 +130,17 @@ export class Sync {
       try {
         const batch = await request(() => this.#client.http.authedRequest<SyncResponse>(Method.Get, '/sync', { since: this.#since, timeout: String(pollMs), filter: TIMELINE_FILTER }), { signal })
         for (const [roomId, joined] of Object.entries(batch.rooms?.join ?? {})) {
-          // A room I have just joined comes limited (its history before my join left out), which I do not count anyway.
-          if (joined.timeline?.limited === true && this.#live.has(roomId)) logger.warn('the homeserver left events out of a sync batch: more than the timeline limit happened at once', { roomId, limit: TIMELINE_LIMIT })
+          const counted = this.#live.has(roomId)
           // My join before this batch's timeline: everything in it comes after.
           if ((joined.state?.events ?? []).some(e => this.#isMyJoin(e))) this.#live.add(roomId)
           // My join in this batch: what came before it is the room's history, not mine, also in a room that
           // counts already (a restart from a token saved before I joined, when the room is among my rooms).
-          const events = joined.timeline?.events ?? []
+          let events = joined.timeline?.events ?? []
           const joinedAt = events.findLastIndex(e => this.#isMyJoin(e) && (e.unsigned?.prev_content?.membership !== 'join'))
+          // More happened in a room I count than one batch holds: what it left out comes from the room's history
+          // first (a room I have just joined comes limited too, its history before my join not mine to count).
+          const { limited, prev_batch: previous } = joined.timeline ?? {}
+          if (limited === true && counted && joinedAt < 0 && previous !== undefined) events = [...await this.#leftOut(roomId, previous), ...events]
           for (const [i, event] of events.entries()) this.#take(roomId, event, deliver, i < joinedAt)
         }
         this.#since = batch.next_batch
@@ -139,6 +152,27 @@ export class Sync {
         await pause(RETRY_MS, undefined, { signal }).catch(() => undefined)
       }
     }
+  }
+
+  /**
+   * The events of `roomId` between the last batch (`this.#since`) and `from` (a limited
+   * batch's `prev_batch`), oldest first: paged back through the room's history until an
+   * event already seen, the last batch, or GAP_KEPT events (then the older ones are left out, and said so).
+   */
+  async #leftOut (roomId: string, from: string): Promise<TimelineEvent[]> {
+    const { signal, logger } = this.#options
+    const missed: TimelineEvent[] = []
+    for (let page: string | undefined = from; page !== undefined && missed.length < GAP_KEPT;) {
+      const query: Record<string, string> = { dir: 'b', from: page, to: this.#since, limit: String(Math.min(TIMELINE_LIMIT, GAP_KEPT - missed.length)) }
+      const response: MessagesResponse = await request(async () => this.#client.http.authedRequest<MessagesResponse>(Method.Get, `/rooms/${encodeURIComponent(roomId)}/messages`, query), { signal })
+      const { chunk = [], end } = response
+      const seen = chunk.findIndex(e => this.#seen.has(e.event_id))
+      missed.push(...(seen < 0 ? chunk : chunk.slice(0, seen)))
+      if (seen >= 0 || chunk.length === 0) return missed.reverse()
+      page = end
+    }
+    if (missed.length >= GAP_KEPT) logger.warn('more happened in a room at once than I fetch back: its oldest events were left out', { roomId, kept: GAP_KEPT })
+    return missed.reverse()
   }
 
   /** Saves `token` once what was delivered before it has been handled, after the saves before it; the events noted handled are then behind it. */
