@@ -39,6 +39,7 @@ export const BusMessage = z.discriminatedUnion('kind', [
     body: z.string().min(1).max(8000),
     /** The message this one answers, for threads. */
     inReplyTo: z.string().max(255).optional(),
+    /** Its name, for answers to it: the sender's, or on a bus that vouches for senders the bus's own (on Matrix its event id). */
     id: z.string().min(1).max(255)
   }).strict(),
   z.object({ kind: z.literal('block'), block: ReplicaBlock }).strict(),

@@ -67,7 +67,8 @@ export function notice (message: BusMessage, threads: Threads, nameOf: NameOf = 
 /**
  * The bus message a room message carries, or a person's own message as a chat message (its
  * event id is its id). A chat message, an enrolment and a roster are from their Matrix sender, whatever they say: the
- * homeserver vouches for the sender, nobody for the text.
+ * homeserver vouches for the sender, nobody for the text. A carried chat message's id is its
+ * event's too: one naming another's event would have answers to it go into that one's thread.
  */
 export function fromEvent (event: TimelineEvent): ReturnType<typeof BusMessage.safeParse> {
   const content = (event.content ?? {}) as Record<string, unknown>
@@ -75,7 +76,8 @@ export function fromEvent (event: TimelineEvent): ReturnType<typeof BusMessage.s
     const carried = content[CONTENT_KEY] as { kind?: unknown } | null
     // A reaction is only ever the room's own m.reaction event: one carried in a message is someone's claim.
     if (carried?.kind === 'reaction') return BusMessage.safeParse(null)
-    return BusMessage.safeParse(carried?.kind === 'chat' || carried?.kind === 'enrol' || carried?.kind === 'roster' ? { ...carried, from: event.sender } : carried)
+    if (carried?.kind === 'chat') return BusMessage.safeParse({ ...carried, from: event.sender, id: event.event_id })
+    return BusMessage.safeParse(carried?.kind === 'enrol' || carried?.kind === 'roster' ? { ...carried, from: event.sender } : carried)
   }
   const body = typeof content.body === 'string' ? content.body.trim() : ''
   const relates = content['m.relates_to'] as { rel_type?: string, event_id?: string } | undefined
