@@ -1,3 +1,4 @@
+import { CID } from 'multiformats/cid'
 import { z } from 'zod'
 import { MAX_MEMBERS } from './limits.ts'
 import { QuorumRule } from './quorum.ts'
@@ -7,8 +8,12 @@ import { AcceptanceTerms, Compression, Judgement, VoteMeasurement } from './term
 export const Did = z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$/, 'expected a did:key DID')
 export type Did = z.infer<typeof Did>
 
-/** A CIDv1 in base32, as Helia and kubo print it. */
-export const Cid = z.string().regex(/^b[a-z2-7]{50,120}$/, 'expected a base32 CIDv1')
+/**
+ * A CIDv1 in base32, as Helia and kubo print it, and one that parses: a string of the right
+ * letters that names no CID would fail every store's read, and was taken for damage by the
+ * audit (found red-teaming: one member's proposal failed every audit of its run).
+ */
+export const Cid = z.string().regex(/^b[a-z2-7]{50,120}$/, 'expected a base32 CIDv1').refine(parses, 'expected a base32 CIDv1')
 export type Cid = z.infer<typeof Cid>
 
 export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex sha-256')
@@ -226,3 +231,10 @@ export interface SignedRecord<R extends Record = Record> {
 /** Upper bound on one record's JWT, so a peer cannot make others parse megabytes. */
 export const MAX_RECORD_BYTES = 16 * 1024
 
+function parses (text: string): boolean {
+  try {
+    return CID.parse(text).version === 1
+  } catch {
+    return false
+  }
+}

@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
+import { create as createDigest } from 'multiformats/hashes/digest'
 import type { Record as ConclaveRecord } from '../../src/core/records.ts'
 import { FederationState } from '../../src/federation/state.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
@@ -8,9 +10,8 @@ import { createIdentity, loadOrCreateKeystore, type Identity } from '../../src/i
 import type { Block, Ledger } from '../../src/ledger/index.ts'
 import { openTangle } from '../../src/ledger/tangle.ts'
 
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
-/** A fresh, well-formed CIDv1 (raw, sha-256) that names no content: the view never fetches content. */
-const randomCid = (): string => 'bafkrei' + [...randomBytes(52)].map(b => BASE32[b % 32]).join('')
+/** A fresh CIDv1 (raw, sha-256) that names no content: the view never fetches content. */
+const randomCid = (): string => CID.createV1(0x55, createDigest(0x12, randomBytes(32))).toString()
 const randomRef = (): { cid: string, sha256: string } => ({ cid: randomCid(), sha256: createHash('sha256').update(randomBytes(16)).digest('hex') })
 
 /**

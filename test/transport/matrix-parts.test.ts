@@ -384,26 +384,67 @@ describe('the Matrix /sync loop', () => {
 
   // Found red-teaming: a batch holding more than the timeline limit comes `limited`, its earlier
   // events left out, and they were lost with a warning: a flood hid a researcher's !pause or 👍.
-  it('fetches what a limited batch left out from the room\'s history, back to the last event it handled, and hands it over first, in order', async () => {
-    const tokenFile = await tokenAt('t0')
-    await writeFile(tokenFile + '.handled', '$1\n') // handled before a restart
-    const pages: Record<string, { chunk: TimelineEvent[], end?: string }> = {
-      p1: { chunk: [message('$3'), message('$2')], end: 'p2' },
-      p2: { chunk: [message('$1'), message('$0')], end: 'p3' }
-    }
-    const asked: unknown[] = []
-    const client = {
-      http: {
-        authedRequest: async (_method: string, path: string, query?: { since?: string, from?: string, to?: string, dir?: string }) => {
-          if (path === '/joined_rooms') return { joined_rooms: ['!room'] }
-          if (path === '/rooms/!room/messages') { asked.push(query); return pages[query?.from ?? ''] ?? { chunk: [] } }
-          if (query?.since === 't0') return { next_batch: 't1', rooms: { join: { '!room': { timeline: { events: [message('$4'), message('$5')], limited: true, prev_batch: 'p1' } } } } }
-          await new Promise(resolve => setTimeout(resolve, 20))
-          return { next_batch: query?.since }
+  describe('a batch that left events out (limited)', () => {
+    const flooded = (message: (id: string) => TimelineEvent) => ({ '!room': { timeline: { events: [message('$4'), message('$5')], limited: true, prev_batch: 'p1' } } })
+    /** A homeserver whose /sync after t0 is `join` (token t1), and whose /messages of !room pages forward from t0 through `pages` (keyed by `from`). */
+    function history (join: unknown, pages: Record<string, { chunk: TimelineEvent[], end?: string } | Error>, asked: unknown[] = []): MatrixClient {
+      return {
+        http: {
+          authedRequest: async (_method: string, path: string, query?: { since?: string, from?: string }) => {
+            if (path === '/joined_rooms') return { joined_rooms: ['!room', '!quiet'] }
+            if (path === '/rooms/!room/messages') {
+              asked.push(query)
+              const page = pages[query?.from ?? ''] ?? { chunk: [] }
+              if (page instanceof Error) throw page
+              return page
+            }
+            if (query?.since === 't0') return { next_batch: 't1', rooms: { join } }
+            await new Promise(resolve => setTimeout(resolve, 20))
+            return { next_batch: query?.since }
+          }
         }
-      }
-    } as unknown as MatrixClient
-    expect(await syncing(client, tokenFile)).toEqual(['$2', '$3', '$4', '$5'])
-    expect(asked).toEqual([{ dir: 'b', from: 'p1', to: 't0', limit: '1000' }, { dir: 'b', from: 'p2', to: 't0', limit: '1000' }])
+      } as unknown as MatrixClient
+    }
+
+    it('fetches what it left out from the room\'s history, from the last batch on, and hands over first, in order, what was not handled yet', async () => {
+      const tokenFile = await tokenAt('t0')
+      await writeFile(tokenFile + '.handled', '$1\n') // handled before a restart
+      const asked: unknown[] = []
+      const client = history(flooded(message), { t0: { chunk: [message('$0'), message('$1')], end: 'q1' }, q1: { chunk: [message('$2'), message('$3')], end: 'q2' } }, asked)
+      expect(await syncing(client, tokenFile)).toEqual(['$0', '$2', '$3', '$4', '$5'])
+      expect(asked).toEqual(['t0', 'q1', 'q2'].map(from => ({ dir: 'f', from, to: 'p1', limit: '1000' })))
+    })
+
+    // Found red-teaming the first version: after a restart a room I had joined counts at once,
+    // and the gap's pages went back past my join into the room's history before it.
+    it('hands over nothing from before my join in the gap, also in a room that counts at once after a restart', async () => {
+      const client = history(flooded(message), { t0: { chunk: [message('$before'), myJoin, message('$2')], end: 'q1' } })
+      expect(await syncing(client, await tokenAt('t0'))).toEqual(['$join', '$2', '$4', '$5'])
+    })
+
+    it('fetches the gap of a room whose join the batch names only in its state, from my join on', async () => {
+      const join = { '!room': { state: { events: [myJoin] }, timeline: { events: [message('$4')], limited: true, prev_batch: 'p1' } } }
+      const tokenFile = await tokenAt('t0')
+      const client = history(join, { t0: { chunk: [message('$before'), myJoin, message('$2')] } })
+      // A room not among my rooms yet when I started: it counts from my join.
+      const joinedLater = { http: { authedRequest: async (method: string, path: string, query?: object) => path === '/joined_rooms' ? { joined_rooms: [] } : (client.http.authedRequest as (...a: unknown[]) => Promise<unknown>)(method, path, query) } } as unknown as MatrixClient
+      expect(await syncing(joinedLater, tokenFile)).toEqual(['$join', '$2', '$4'])
+    })
+
+    // Found red-teaming the first version: one room's history failing to load held up every room and the token.
+    it('a gap that cannot be fetched holds up neither the batch, the other rooms nor the token: it is lost (a warning says so)', async () => {
+      const tokenFile = await tokenAt('t0')
+      const client = history({ ...flooded(message), '!quiet': { timeline: { events: [message('$resume')] } } }, { t0: new MatrixError({ errcode: 'M_UNKNOWN', error: 'boom' }, 500) })
+      expect(await syncing(client, tokenFile)).toEqual(['$4', '$5', '$resume'])
+      expect(await readFile(tokenFile, 'utf8')).toBe('t1')
+    })
+
+    it('keeps the earliest it left out, up to 10,000 events', async () => {
+      const pages = Object.fromEntries(Array.from({ length: 11 }, (_, p) => [p === 0 ? 't0' : `q${p}`, { chunk: Array.from({ length: 1000 }, (_, i) => message(`$f${p * 1000 + i}`)), end: `q${p + 1}` }]))
+      const delivered = await syncing(history(flooded(message), pages), await tokenAt('t0'))
+      expect(delivered.slice(0, 3)).toEqual(['$f0', '$f1', '$f2'])
+      expect(delivered).toHaveLength(10_002)
+      expect(delivered.slice(-3)).toEqual(['$f9999', '$4', '$5'])
+    })
   })
 })

@@ -26,11 +26,13 @@ const TIMELINE_LIMIT = 1000
 const TIMELINE_FILTER = JSON.stringify({ room: { timeline: { limit: TIMELINE_LIMIT } } })
 
 /**
- * Events a batch left out (`limited`) that are fetched from the room's history, at most: a
- * flood of more than the timeline limit must not hide a researcher's command or reaction sent
- * in it, nor may it make the gap's pages unbounded.
+ * Events a batch left out (`limited`) that are fetched from the room's history, at most, and
+ * their bytes (as JSON): a flood of more than the timeline limit must not hide a researcher's
+ * command or reaction sent before it, nor may it hold unbounded memory (the earliest are kept,
+ * as Subscribers keeps them).
  */
 const GAP_KEPT = 10_000
+const GAP_BYTES = 32 * 1024 * 1024
 
 /** Event ids remembered to deliver each event once: far more than one /sync batch holds, which is where repeats come from. */
 const SEEN_KEPT = 10_000
@@ -130,17 +132,24 @@ export class Sync {
       try {
         const batch = await request(() => this.#client.http.authedRequest<SyncResponse>(Method.Get, '/sync', { since: this.#since, timeout: String(pollMs), filter: TIMELINE_FILTER }), { signal })
         for (const [roomId, joined] of Object.entries(batch.rooms?.join ?? {})) {
-          const counted = this.#live.has(roomId)
           // My join before this batch's timeline: everything in it comes after.
           if ((joined.state?.events ?? []).some(e => this.#isMyJoin(e))) this.#live.add(roomId)
           // My join in this batch: what came before it is the room's history, not mine, also in a room that
           // counts already (a restart from a token saved before I joined, when the room is among my rooms).
           let events = joined.timeline?.events ?? []
-          const joinedAt = events.findLastIndex(e => this.#isMyJoin(e) && (e.unsigned?.prev_content?.membership !== 'join'))
-          // More happened in a room I count than one batch holds: what it left out comes from the room's history
-          // first (a room I have just joined comes limited too, its history before my join not mine to count).
+          let joinedAt = events.findLastIndex(e => this.#isJoining(e))
+          // More happened in a room I count than one batch holds: what it left out comes from the room's history first.
           const { limited, prev_batch: previous } = joined.timeline ?? {}
-          if (limited === true && counted && joinedAt < 0 && previous !== undefined) events = [...await this.#leftOut(roomId, previous), ...events]
+          if (limited === true && this.#live.has(roomId) && joinedAt < 0 && previous !== undefined) {
+            const missed = await this.#leftOut(roomId, previous).catch((err: unknown) => {
+              if (signal.aborted) throw err
+              // A room whose history cannot be read holds up neither the other rooms nor the token: its gap is lost, and said so.
+              logger.warn('the homeserver left events out of a sync batch, and they could not be fetched: they are lost', { roomId, error: (err as Error).message })
+              return []
+            })
+            events = [...missed, ...events]
+            joinedAt = events.findLastIndex(e => this.#isJoining(e))
+          }
           for (const [i, event] of events.entries()) this.#take(roomId, event, deliver, i < joinedAt)
         }
         this.#since = batch.next_batch
@@ -155,24 +164,33 @@ export class Sync {
   }
 
   /**
-   * The events of `roomId` between the last batch (`this.#since`) and `from` (a limited
-   * batch's `prev_batch`), oldest first: paged back through the room's history until an
-   * event already seen, the last batch, or GAP_KEPT events (then the older ones are left out, and said so).
+   * The events of `roomId` a limited batch left out: from the last batch (`this.#since`) up
+   * to `to` (its `prev_batch`), oldest first, those not handled yet; from my join on where
+   * my join is among them (what came before it is the room's history, not mine). At most
+   * GAP_KEPT events and GAP_BYTES: the earliest are kept, and the loss of the rest is said.
    */
-  async #leftOut (roomId: string, from: string): Promise<TimelineEvent[]> {
+  async #leftOut (roomId: string, to: string): Promise<TimelineEvent[]> {
     const { signal, logger } = this.#options
-    const missed: TimelineEvent[] = []
-    for (let page: string | undefined = from; page !== undefined && missed.length < GAP_KEPT;) {
-      const query: Record<string, string> = { dir: 'b', from: page, to: this.#since, limit: String(Math.min(TIMELINE_LIMIT, GAP_KEPT - missed.length)) }
+    let missed: TimelineEvent[] = []
+    let bytes = 0
+    for (let page: string | undefined = this.#since; page !== undefined;) {
+      const query: Record<string, string> = { dir: 'f', from: page, to, limit: String(TIMELINE_LIMIT) }
       const response: MessagesResponse = await request(async () => this.#client.http.authedRequest<MessagesResponse>(Method.Get, `/rooms/${encodeURIComponent(roomId)}/messages`, query), { signal })
       const { chunk = [], end } = response
-      const seen = chunk.findIndex(e => this.#seen.has(e.event_id))
-      missed.push(...(seen < 0 ? chunk : chunk.slice(0, seen)))
-      if (seen >= 0 || chunk.length === 0) return missed.reverse()
+      if (chunk.length === 0) break
+      for (const event of chunk) {
+        if (this.#isJoining(event)) ({ missed, bytes } = { missed: [], bytes: 0 })
+        if (this.#seen.has(event.event_id)) continue
+        bytes += JSON.stringify(event).length
+        if (missed.length >= GAP_KEPT || bytes > GAP_BYTES) {
+          logger.warn('more happened in a room at once than I fetch back: the latest events before the batch were left out', { roomId, kept: missed.length })
+          return missed
+        }
+        missed.push(event)
+      }
       page = end
     }
-    if (missed.length >= GAP_KEPT) logger.warn('more happened in a room at once than I fetch back: its oldest events were left out', { roomId, kept: GAP_KEPT })
-    return missed.reverse()
+    return missed
   }
 
   /** Saves `token` once what was delivered before it has been handled, after the saves before it; the events noted handled are then behind it. */
@@ -212,6 +230,11 @@ export class Sync {
     else if (this.#isMyJoin(event)) this.#live.add(roomId)
     // Also one not mine to deliver (before my join): a restart mid-batch counts the room at once, and would hand it over.
     if (this.#options.tokenFile !== undefined) this.#handled(this.#options.tokenFile, event.event_id)
+  }
+
+  /** My join, not a change of my display name or avatar (which is a join event too). */
+  #isJoining (event: TimelineEvent): boolean {
+    return this.#isMyJoin(event) && event.unsigned?.prev_content?.membership !== 'join'
   }
 
   #isMyJoin (event: TimelineEvent): boolean {
