@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Vote } from '../../src/core/records.ts'
 import { audit } from '../../src/federation/audit.ts'
@@ -6,6 +7,7 @@ import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { createIdentity, type Identity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
+import { signJwt } from '../../src/identity/jwt.ts'
 import { byHand, errorsFor as refusals, inject as injectAs, smallConfig, tempDir } from './helpers.ts'
 
 /**
@@ -98,6 +100,23 @@ describe('a federation under hostile records', () => {
     const result = await finishAndAudit()
     expect(result.ok).toBe(true)
     expect(p(agent1).state.proposals.get(block)?.decision?.record.accepted).toBe(false)
+  })
+
+  // Found red-teaming: a string of CID letters that names no CID passed the record's schema,
+  // and the audit took the failed read of its content for damage: one member's proposal failed
+  // every audit of its run, and export with it. Now no ledger anchors it (every copy verifies a
+  // record's schema as it takes a block), and the run goes on.
+  it('refuses to anchor a proposal naming a CID that does not parse (InvalidRecordError); the round and its audit go on', async () => {
+    await sim.propose(1, [p(agent1), p(agent2)])
+    const base = p(agent3).state.global?.model.cid as string
+    const record = { type: 'proposal', federation: sim.config.federation, round: 1, base, delta: { cid: 'b' + 'a'.repeat(58), sha256: 'a'.repeat(64) }, numSamples: 10 }
+    // Signed as a hostile member's own code would sign it: the library refuses to.
+    await expect(p(agent3).identity.sign(record as Parameters<Identity['sign']>[0])).rejects.toMatchObject({ name: 'ZodError' })
+    const iat = sim.now()
+    const jwt = await signJwt(p(agent3).identity, { ...record, iat, exp: iat + 3600, jti: randomBytes(16).toString('hex') })
+    await expect(sim.ledger.append(jwt)).rejects.toMatchObject({ name: 'InvalidRecordError', message: expect.stringContaining('expected a base32 CIDv1') })
+    const result = await finishAndAudit()
+    expect(result).toMatchObject({ ok: true, rejected: [] })
   })
 })
 
