@@ -6,11 +6,13 @@ import type { Charter, ModelRef } from '../core/records.ts'
 import { createPredictor, PredictorSpec } from '../ml/predictor.ts'
 import { evalExamples, loadTask, TaskConfig } from '../ml/task.ts'
 import { createHeliaStore } from '../storage/helia.ts'
+import type { ContentStore } from '../storage/index.ts'
 import { decodeModel, MAX_MODEL_BYTES } from '../federation/content.ts'
 import { memberName } from '../federation/config.ts'
 import { noteWritten, prepareOwnedDir, type DirOwner } from '../federation/run-dir.ts'
 import { readRunReport } from '../federation/report.ts'
 import { readRunConfig } from '../federation/run.ts'
+import { MergeReplay } from '../federation/merge-replay.ts'
 import { readLedgerDir } from '../federation/run-view.ts'
 import { FederationState } from '../federation/state.ts'
 import { auditRunDir } from './audit-dir.ts'
@@ -71,16 +73,8 @@ export async function exportRun (runDir: string, options: ExportOptions): Promis
     throw new AuditFailedError(`the audit of ${dir} fails at record ${f?.seq}: ${f?.error.name}: ${f?.error.message}; nothing was exported`)
   }
   const config = await readRunConfig(dir)
-  const { charter, checkpoints } = await checkpointsOf(dir)
-  const last = Math.max(0, ...checkpoints.keys())
-  if (checkpoints.get(last)?.sha256 !== audit.modelHash) throw new AuditFailedError(`the last checkpoint is not the model the audit replayed (${audit.modelHash})`)
-  const round = options.round ?? last
-  const ref = checkpoints.get(round)
-  if (ref === undefined) throw new NoCheckpointError(`the run has no checkpoint of round ${round}: its rounds are 0 (the initial model) to ${last}`)
+  const { charter, last, round, ref, bytes } = await chosenModel(dir, audit.modelHash, options.round)
   await prepareOwnedDir(out, EXPORT_OWNER, { force: options.force })
-
-  const store = await createHeliaStore({ dir: join(dir, 'store'), readOnly: true })
-  const bytes = await store.get(ref.cid, { maxBytes: MAX_MODEL_BYTES }).finally(() => store.close())
   const weights = decodeModel(bytes, ref)
 
   const task = await loadTask(config.task)
@@ -121,13 +115,35 @@ export async function exportRun (runDir: string, options: ExportOptions): Promis
   return { round, modelHash: ref.sha256, metric, head: audit.head.id }
 }
 
-/** The charter and each round's checkpoint (0: the charter's initial model), from the records the protocol applies. */
-async function checkpointsOf (dir: string): Promise<{ charter: Charter, checkpoints: Map<number, ModelRef> }> {
+/** The charter, the last round, and round `round`'s model (the last by default) with its bytes, from the run's read-only store. */
+async function chosenModel (dir: string, audited: string | null, round: number | undefined): Promise<{ charter: Charter, last: number, round: number, ref: ModelRef, bytes: Uint8Array }> {
+  const store = await createHeliaStore({ dir: join(dir, 'store'), readOnly: true })
+  try {
+    const { charter, checkpoints } = await checkpointsOf(dir, store)
+    const last = Math.max(0, ...checkpoints.keys())
+    if (checkpoints.get(last)?.sha256 !== audited) throw new AuditFailedError(`the last checkpoint is not the model the audit replayed (${audited})`)
+    const chosen = round ?? last
+    const ref = checkpoints.get(chosen)
+    if (ref === undefined) throw new NoCheckpointError(`the run has no checkpoint of round ${chosen}: its rounds are 0 (the initial model) to ${last}`)
+    return { charter, last, round: chosen, ref, bytes: await store.get(ref.cid, { maxBytes: MAX_MODEL_BYTES }) }
+  } finally {
+    await store.close()
+  }
+}
+
+/**
+ * The charter and each round's checkpoint (0: the charter's initial model), from the records
+ * the protocol applies, each checkpoint's model derived again from its round's accepted
+ * updates as the audit derives it (a recorder's made-up model is refused, and the right one after it stands).
+ */
+async function checkpointsOf (dir: string, store: ContentStore): Promise<{ charter: Charter, checkpoints: Map<number, ModelRef> }> {
   const { blocks, ledger } = await readLedgerDir(join(dir, 'ledger'))
   const state = new FederationState()
+  const merges = new MergeReplay(store, state)
   for (const block of blocks) {
     try {
-      await state.apply(block, { ledger })
+      const { record } = await state.apply(block, { ledger, beforeCommit: merges.beforeCommit })
+      await merges.applied(record, block.id)
     } catch (err) {
       // A record the protocol refuses (the audit listed it) holds no checkpoint anyone follows.
       if (!(err instanceof ConclaveError)) throw err

@@ -12,6 +12,7 @@ import { loadTask } from '../../src/ml/task.ts'
 import { createHeliaStore } from '../../src/storage/helia.ts'
 import { capture } from './capture.ts'
 import { tempDir } from './helpers.ts'
+import { forgedCheckpointRun } from './forged-checkpoint-run.ts'
 import { copyRun, treeOf } from './sealed-run.ts'
 
 const CLASSES = { flu: 'fever cough influenza virus chills', bone: 'fracture bone cast orthopedic splint', skin: 'rash skin itch dermatitis eczema' }
@@ -170,5 +171,20 @@ describe('conclave export and predict', () => {
     await writeFile(join(out, 'model.safetensors'), bytes)
     expect((await capture(['predict', out, '--in', input])).err).toMatch(/ContentMismatchError/)
     expect((await capture(['predict', run, '--in', input])).err).toMatch(/ConfigError.*not a Conclave export/)
+  }, 120_000)
+})
+
+// Found red-teaming: export took each round's checkpoint as the records applied without deriving
+// the merges, so a recorder's made-up model kept the right checkpoint after it out, and export
+// refused a run whose audit passes ("the last checkpoint is not the model the audit replayed").
+describe('conclave export of a run whose recorder anchored a made-up model before the right one', () => {
+  it('exports the right one, the model the audit replays', async () => {
+    const forged = await forgedCheckpointRun({ sealed: true })
+    const out = join(await tempDir('conclave-export-out-'), 'forged')
+    const result = await capture(['export', forged.dir, '--out', out])
+    expect(result.err).not.toMatch(/Error/)
+    expect(result.code).toBe(0)
+    const exported = JSON.parse(await readFile(join(out, 'predictor.json'), 'utf8')) as { model: { round: number, sha256: string } }
+    expect(exported.model).toMatchObject({ round: 1, sha256: forged.model })
   }, 120_000)
 })
