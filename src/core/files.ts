@@ -1,5 +1,7 @@
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { mkdir, open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { PayloadTooLargeError, StrayFileError } from './errors.ts'
 
 /** A file's bytes, or undefined when it does not exist (any other error is thrown). */
 export async function readIfExists (path: string): Promise<Buffer | undefined> {
@@ -7,6 +9,35 @@ export async function readIfExists (path: string): Promise<Buffer | undefined> {
     if (err.code === 'ENOENT') return undefined
     throw err
   })
+}
+
+/**
+ * A plain file's bytes, at most `maxBytes`; undefined where nothing is at `path`. Anything
+ * else there (a FIFO, a device, a link, a folder) is a StrayFileError and a larger file a
+ * PayloadTooLargeError: a directory others may write into must neither hang its reader (a
+ * FIFO opened to read waits for a writer) nor fill its memory (found red-teaming).
+ */
+export async function readPlainFile (path: string, maxBytes: number): Promise<Buffer | undefined> {
+  let handle: FileHandle
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return undefined
+    if (code === 'ELOOP') throw new StrayFileError(`${path} is a link, not a file`)
+    throw err
+  }
+  try {
+    const info = await handle.stat()
+    if (!info.isFile()) throw new StrayFileError(`${path} is not a plain file`)
+    const bytes = Buffer.alloc(Math.min(info.size, maxBytes) + 1)
+    let read = 0
+    for (let n = -1; n !== 0 && read < bytes.length;) read += n = (await handle.read(bytes, read, bytes.length - read, read)).bytesRead
+    if (read > maxBytes) throw new PayloadTooLargeError(`${path} is larger than ${maxBytes} bytes`)
+    return bytes.subarray(0, read)
+  } finally {
+    await handle.close()
+  }
 }
 
 /**

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events'
 import { unwatchFile, watchFile, type Stats } from 'node:fs'
-import { readFile, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { REPLICA_FILE } from '../ledger/replica.ts'
-import { RunReport } from '../federation/report.ts'
+import { readPlainFile } from '../core/files.ts'
+import { MAX_REPORT_BYTES, RunReport } from '../federation/report.ts'
 import { createHeliaStore } from '../storage/helia.ts'
 import type { ContentStore } from '../storage/index.ts'
 import { readLedgerDir, RunViewBuilder, type Applied, type RunView } from '../federation/run-view.ts'
@@ -112,7 +113,7 @@ export class LiveRun extends EventEmitter<LiveRunEvents> {
   }
 
   async #readReport (): Promise<void> {
-    const text = await readFile(join(this.dir, 'report.json'), 'utf8').catch(() => undefined)
+    const text = (await readPlainFile(join(this.dir, 'report.json'), MAX_REPORT_BYTES).catch(() => undefined))?.toString('utf8')
     let parsed: RunReport | undefined
     try {
       parsed = text === undefined ? undefined : RunReport.parse(JSON.parse(text))

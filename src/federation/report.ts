@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
+import { readPlainFile } from '../core/files.ts'
 import { AuditReport } from './audit.ts'
 import { chartSvg, runCharts, type ChartId } from './charts.ts'
 import { PHASES, PhaseSeconds } from './phases.ts'
@@ -58,9 +58,12 @@ export const RunReport = z.object({
 })
 export type RunReport = z.infer<typeof RunReport>
 
-/** DIR/report.json as a run wrote it; undefined when there is none yet, or it is half-written or not a Conclave report. */
+/** A run's report.json is read up to this size: a 100-agent run's is a few MiB. */
+export const MAX_REPORT_BYTES = 64 * 1024 * 1024
+
+/** DIR/report.json as a run wrote it; undefined when there is none yet, or it is half-written, not a plain file or not a Conclave report. */
 export async function readRunReport (dir: string): Promise<RunReport | undefined> {
-  const text = await readFile(join(dir, 'report.json'), 'utf8').catch(() => undefined)
+  const text = (await readPlainFile(join(dir, 'report.json'), MAX_REPORT_BYTES).catch(() => undefined))?.toString('utf8')
   if (text === undefined) return undefined
   try {
     return RunReport.safeParse(JSON.parse(text)).data

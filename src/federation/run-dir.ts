@@ -2,7 +2,7 @@ import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/pr
 import { join, relative, resolve, sep } from 'node:path'
 import { z } from 'zod'
 import { RunDirectoryError } from '../core/errors.ts'
-import { readIfExists, writeAtomic } from '../core/files.ts'
+import { readIfExists, readPlainFile, writeAtomic } from '../core/files.ts'
 import { Sha256Hex } from '../core/records.ts'
 import { sha256Hex } from './content.ts'
 import { LOCK_FILE, LOCK_HOLDER_FILE } from './dir-lock.ts'
@@ -85,7 +85,14 @@ export async function noteWritten (dir: string, owner: DirOwner, names: readonly
 }
 
 async function configHash (dir: string): Promise<string> {
-  return sha256Hex(await readFile(join(dir, 'config.json')))
+  return sha256Hex(await runConfigBytes(dir))
+}
+
+/** A run directory's config.json: a plain file of at most 1 MiB (a FIFO or a link planted there is refused, not read). */
+export async function runConfigBytes (dir: string): Promise<Buffer> {
+  const bytes = await readPlainFile(join(dir, 'config.json'), 1024 * 1024)
+  if (bytes === undefined) throw new RunDirectoryError(`${dir} has no config.json`)
+  return bytes
 }
 
 /**

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -99,6 +100,16 @@ describe('conclave export and predict', () => {
     expect(exported.model.sha256).not.toBe(modelHash)
     expect(createHash('sha256').update(await readFile(join(out, 'model.safetensors'))).digest('hex')).toBe(exported.model.sha256)
     expect((await capture(['export', run, '--round', '9', '--out', join(out, '..', 'r9')])).err).toMatch(/NoCheckpointError/)
+  }, 120_000)
+
+  // Found red-teaming: report.json is not sealed (a run rewrites it), and a FIFO planted there hung export after its audit passed.
+  it('exports a run whose report.json is a FIFO: it is no report, not a wait for a writer', async () => {
+    const copy = await copyRun(run)
+    await rm(join(copy, 'report.json'))
+    execFileSync('mkfifo', [join(copy, 'report.json')])
+    const out = join(await tempDir('conclave-export-out-'), 'fifo')
+    expect((await capture(['export', copy, '--out', out])).code).toBe(0)
+    expect((JSON.parse(await readFile(join(out, 'predictor.json'), 'utf8')) as { model: { sha256: string } }).model.sha256).toBe(modelHash)
   }, 120_000)
 
   it('refuses what is not an audited run, and never writes into a directory it did not make', async () => {
