@@ -49,10 +49,24 @@ describe('a researcher in the federation\'s Matrix room', () => {
       expect(answers[0]?.content.body).toContain(vote?.rationale)
 
       // the federation itself is readable in the room: proposals and decisions as notices
-      const { chunk } = await http<{ chunk: Array<{ type: string, content: { body?: string } }> }>('GET', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=100`)
+      const { chunk } = await http<{ chunk: Array<{ type: string, event_id: string, content: { body?: string } }> }>('GET', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=100`)
       const bodies = chunk.map(e => e.content.body ?? '')
       expect(bodies.filter(b => /^📦 agent-\d proposes its round 1 update/.test(b))).toHaveLength(3)
       expect(bodies.some(b => b.startsWith('⚖️ round 1:'))).toBe(true)
+
+      // Asked in the proposal's own thread, the answer comes in that thread, as a reply to the question (found
+      // red-teaming: the answer started a thread at the question, which the homeserver refused, and was lost).
+      const notice = chunk.find(e => (e.content.body ?? '').startsWith('📦 agent-3 proposes')) as { event_id: string }
+      const { event_id: inThread } = await http<{ event_id: string }>('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/q2-${Date.now()}`, {
+        msgtype: 'm.text', body: '@agent-2 why did you reject this update?', 'm.relates_to': { rel_type: 'm.thread', event_id: notice.event_id, is_falling_back: true, 'm.in_reply_to': { event_id: notice.event_id } }
+      })
+      let replies: Array<{ sender: string, content: { body: string, 'm.relates_to'?: { 'm.in_reply_to'?: { event_id: string } } } }> = []
+      for (let i = 0; i < 60 && replies.length === 0; i++) {
+        await new Promise(resolve => setTimeout(resolve, 500))
+        replies = (await http<{ chunk: typeof replies }>('GET', `/_matrix/client/v1/rooms/${encodeURIComponent(roomId)}/relations/${encodeURIComponent(notice.event_id)}/m.thread?limit=100`)).chunk
+          .filter(e => e.content['m.relates_to']?.['m.in_reply_to']?.event_id === inThread)
+      }
+      expect(replies.map(r => r.content.body)).toEqual([expect.stringMatching(/^agent-2: /)])
       expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
     } finally {
       await sim.close()

@@ -97,6 +97,16 @@ describe('how bus messages show in a Matrix room', () => {
     expect(notice(answer, new Threads()).content['m.relates_to']).toMatchObject({ rel_type: 'm.thread', event_id: '$question' })
   })
 
+  // Found red-teaming: an answer to a question asked in a proposal's thread started a thread at
+  // the question, an event in a thread, which a homeserver refuses: the answer was lost.
+  it('an answer to a question asked in a thread goes into that thread, as a reply to the question', () => {
+    const threads = new Threads()
+    const asked = fromEvent({ type: 'm.room.message', event_id: '$q', sender: '@alice:x', content: { body: '@agent-2 why?', 'm.relates_to': { rel_type: 'm.thread', event_id: '$proposal' } } })
+    threads.note(asked.data as BusMessage, '$q')
+    const answer: BusMessage = { kind: 'chat', from: 'agent-2', body: 'because', id: 'a1', inReplyTo: '$q' }
+    expect(notice(answer, threads).content['m.relates_to']).toEqual({ rel_type: 'm.thread', event_id: '$proposal', is_falling_back: false, 'm.in_reply_to': { event_id: '$q' } })
+  })
+
   it('reads a bus message back from its event, a person\'s message as chat, and refuses a malformed one', () => {
     const chat: BusMessage = { kind: 'chat', from: '@a:x', body: 'hi', id: 'm1' }
     expect(fromEvent({ type: 'm.room.message', event_id: '$1', sender: '@a:x', content: { [CONTENT_KEY]: chat, body: 'hi' } })).toMatchObject({ success: true, data: { ...chat, id: '$1' } })

@@ -18,18 +18,25 @@ type PeekedRecord = ReturnType<typeof peekRecord>['record']
 /** A member's name for its DID (`agent-2`), where the bus knows it. */
 export type NameOf = (did: string) => string | undefined
 
-/** Each proposal's event and proposer: the root of the thread its votes go into. */
+/** Each proposal's event and proposer: the root of the thread its votes go into; and the thread each message people wrote in one is in. */
 export class Threads {
   readonly #roots = new BoundedMap<BlockId, { event: string, proposer: string | null }>(THREADS_KEPT)
   readonly #proposals = new BoundedMap<string, BlockId>(THREADS_KEPT) // a proposal notice's event → the proposal
+  readonly #threadOf = new BoundedMap<string, string>(THREADS_KEPT) // a chat message's event, in a thread → the thread's root
 
-  /** Notes a message's event, sent or seen: a proposal's becomes its thread's root. */
+  /** Notes a message's event, sent or seen: a proposal's becomes its thread's root; a chat message in a thread is known to be there. */
   note (message: BusMessage, eventId: string): void {
+    if (message.kind === 'chat' && message.inReplyTo?.startsWith('$') === true) this.#threadOf.set(eventId, message.inReplyTo)
     if (message.kind !== 'record') return
     const { record, issuer } = peekRecord(message.jwt)
     if (record?.type !== 'proposal') return
     this.#roots.set(message.block, { event: eventId, proposer: issuer })
     this.#proposals.set(eventId, message.block)
+  }
+
+  /** The root of the thread the chat message `eventId` was written in, if it was in one. */
+  threadOf (eventId: string): string | undefined {
+    return this.#threadOf.get(eventId)
   }
 
   /** The proposal whose notice is the event `eventId`, if it is one. */
@@ -56,8 +63,12 @@ export function notice (message: BusMessage, threads: Threads, nameOf: NameOf = 
   // Answers go into the thread of what they answer: a person's message, or the `!federate` an enrolment or roster answers.
   const answered = message.kind === 'chat' ? message.inReplyTo : message.kind === 'enrol' || message.kind === 'roster' ? message.call : undefined
   const replyTo = answered?.startsWith('$') === true ? answered : undefined
-  const thread = root?.event ?? replyTo
-  const relation = thread === undefined ? {} : { 'm.relates_to': { rel_type: 'm.thread', event_id: thread, is_falling_back: true, 'm.in_reply_to': { event_id: thread } } }
+  // A question asked in a thread (a proposal's, say) is answered there: a thread cannot start at an event in one.
+  const within = replyTo === undefined ? undefined : threads.threadOf(replyTo)
+  const thread = root?.event ?? within ?? replyTo
+  const relation = thread === undefined
+    ? {}
+    : { 'm.relates_to': { rel_type: 'm.thread', event_id: thread, is_falling_back: within === undefined, 'm.in_reply_to': { event_id: within === undefined ? thread : replyTo } } }
   const name = (did: string | null | undefined): string => (did === null || did === undefined ? undefined : nameOf(did)) ?? (did === null || did === undefined ? 'a member' : `${did.slice(0, 16)}…`)
   const line = describe(message, record, { author: name(issuer), proposer: name(root?.proposer ?? (record?.type === 'decision' ? record.proposer : undefined)) }, nameOf)
   const content = { [CONTENT_KEY]: message, msgtype: 'm.notice', body: line.text, format: 'org.matrix.custom.html', formatted_body: line.html, ...relation }
