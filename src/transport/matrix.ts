@@ -30,6 +30,8 @@ export interface MatrixBusOptions {
   room?: RoomSettings
   /** The other buses of this process: a message one sends has settled once each of them has seen it. */
   peers?: EchoGroup
+  /** The federation's members' accounts: only their notices of proposals root vote threads and take reactions (absent: anyone's). */
+  members?: ReadonlySet<string>
 }
 
 /**
@@ -76,12 +78,27 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   const sync = await Sync.open(client, { userId: options.userId, tokenFile: options.syncTokenFile, handled: async () => subscribers.handled(), pollMs, logger, signal: closing.signal })
   const server = serverOf(options.userId)
   const roomFor = roomDirectory(client, server, options.room ?? {}, closing.signal)
-  const threads = new Threads()
+  const threads = new Threads(options.members)
   const peers = options.peers ?? new EchoGroup()
   peers.join((roomId, eventId) => { if (subscribers.listening(roomId)) sync.sent(eventId) })
   if (options.name !== undefined) {
     const name = options.name
     await request(() => client.setDisplayName(name), { logger, signal: closing.signal })
+  }
+
+  /**
+   * The thread the event a chat message answers is in, asked of the homeserver (answers are
+   * few: the chat gate bounds them), so the answer goes there: a thread cannot start at an
+   * event in one. Unknown where the homeserver does not say: the answer starts a thread at it.
+   */
+  const threadOfAnswered = async (roomId: string, message: BusMessage, signal: AbortSignal): Promise<string | undefined> => {
+    const answered = message.kind === 'chat' ? message.inReplyTo : undefined
+    if (answered?.startsWith('$') !== true) return undefined
+    const path = `/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(answered)}`
+    const event = await request(() => client.http.authedRequest<TimelineEvent>(Method.Get, path, undefined, undefined, { abortSignal: signal }), { logger, signal })
+      .catch((err: unknown) => { if (signal.aborted) throw err; return undefined })
+    const relates = relationOf(event?.content)
+    return relates?.rel_type === 'm.thread' && typeof relates.event_id === 'string' ? relates.event_id : undefined
   }
 
   const receive = (roomId: string, event: TimelineEvent): void => {
@@ -96,7 +113,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       logger.warn('ignored a malformed conclave event', { eventId: event.event_id, sender: event.sender })
       return
     }
-    threads.note(parsed.data, event.event_id)
+    threads.note(parsed.data, event.event_id, { sender: event.sender, threaded: relationOf(event.content) !== undefined })
     subscribers.deliver(roomId, parsed.data, deliveryOf(event, server))
   }
 
@@ -111,7 +128,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       if (parsed.data.kind === 'reaction') throw new InvalidRecordError('a reaction comes from the room, as its sender made it: nobody publishes one')
       const signal = opts.signal === undefined ? closing.signal : AbortSignal.any([closing.signal, opts.signal])
       const roomId = await roomFor(room)
-      const { content, reaction } = notice(parsed.data, threads, options.nameOf)
+      const { content, reaction } = notice(parsed.data, threads, options.nameOf, await threadOfAnswered(roomId, parsed.data, signal))
       const send = async (type: string, body: Record<string, unknown>): Promise<string> => {
         const txn = randomUUID() // the same transaction id on a retry: the server stores it once
         const path = `/rooms/${encodeURIComponent(roomId)}/send/${type}/${txn}`
@@ -119,7 +136,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       }
       const sent = await send('m.room.message', content)
       peers.sent(roomId, sent)
-      threads.note(parsed.data, sent)
+      threads.note(parsed.data, sent, { sender: options.userId, threaded: relationOf(content) !== undefined })
       if (reaction !== undefined) {
         // The reaction only shows the vote, which the notice above carries: failing to show it must
         // not fail the vote (a vote whose announce failed was once retried by every agent's model).
@@ -172,4 +189,10 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       client.stopClient()
     }
   }
+}
+
+/** An event's relation to another (a thread, a reply, an edit), if its content has one. */
+function relationOf (content: unknown): { rel_type?: unknown, event_id?: unknown } | undefined {
+  const relates = (content as { 'm.relates_to'?: unknown } | null | undefined)?.['m.relates_to']
+  return typeof relates === 'object' && relates !== null ? relates as { rel_type?: unknown, event_id?: unknown } : undefined
 }

@@ -59,6 +59,7 @@ export async function createMemberBuses (config: BusConfig, init: MemberBusesIni
       const syncTokenFile = config.syncTokenFile === undefined || init.mine.length === 1 ? config.syncTokenFile : `${config.syncTokenFile}.${name}`
       const bus = await createMatrixBus({
         baseUrl: config.baseUrl, userId: account.userId, accessToken: account.accessToken, syncTokenFile, name, nameOf: init.nameOf, peers, logger: init.logger,
+        ...(accounts.length === init.names.length ? { members: new Set(accounts) } : {}),
         room: { invite: [...accounts, ...init.researchers ?? []], public: config.public }
       }).catch((err: unknown) => { throw matrixStartError(err, { baseUrl: config.baseUrl, userId: account.userId }) })
       buses.set(index, bus)

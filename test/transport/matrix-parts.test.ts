@@ -68,7 +68,7 @@ describe('how bus messages show in a Matrix room', () => {
       body: `📦 agent-2 proposes its round 1 update: trained on 10 samples, loss 0.5000; Δw ${cid} in block ${block}`,
       formatted_body: `📦 <b>agent-2</b> proposes its round 1 update: trained on 10 samples, loss 0.5000; Δw <code>${cid}</code> in block <code>${block}</code>`
     })
-    threads.note(proposal, '$proposal')
+    threads.note(proposal, '$proposal', { sender: '@fed.agent-2:x', threaded: false })
     expect(notice(vote, threads, nameOf)).toEqual({
       content: {
         [CONTENT_KEY]: vote, msgtype: 'm.notice', ...html,
@@ -86,7 +86,7 @@ describe('how bus messages show in a Matrix room', () => {
     const decision: BusMessage = { kind: 'record', block: 'd'.repeat(64), jwt: await recorder.sign({ type: 'decision', federation: 'f', round: 2, proposal: block, proposer: proposer.did, accepted: false, accepts: 1, rejects: 3, required: 2, votes: [] }) }
     const names = new Map([[proposer.did, 'agent-2'], [recorder.did, 'agent-1']])
     const threads = new Threads()
-    threads.note(proposal, '$proposal')
+    threads.note(proposal, '$proposal', { sender: '@fed.agent-2:x', threaded: false })
     const { content, reaction } = notice(decision, threads, did => names.get(did))
     expect(content).toMatchObject({ body: "⚖️ round 2: agent-2's update rejected, 1 accepts and 3 rejects, 2 accepts needed (recorded by agent-1)", 'm.relates_to': { event_id: '$proposal' } })
     expect(reaction).toBeUndefined()
@@ -98,13 +98,30 @@ describe('how bus messages show in a Matrix room', () => {
   })
 
   // Found red-teaming: an answer to a question asked in a proposal's thread started a thread at
-  // the question, an event in a thread, which a homeserver refuses: the answer was lost.
+  // the question, an event in a thread, which a homeserver refuses: the answer was lost. The bus
+  // asks the homeserver which thread the question is in (`within`).
   it('an answer to a question asked in a thread goes into that thread, as a reply to the question', () => {
-    const threads = new Threads()
-    const asked = fromEvent({ type: 'm.room.message', event_id: '$q', sender: '@alice:x', content: { body: '@agent-2 why?', 'm.relates_to': { rel_type: 'm.thread', event_id: '$proposal' } } })
-    threads.note(asked.data as BusMessage, '$q')
     const answer: BusMessage = { kind: 'chat', from: 'agent-2', body: 'because', id: 'a1', inReplyTo: '$q' }
-    expect(notice(answer, threads).content['m.relates_to']).toEqual({ rel_type: 'm.thread', event_id: '$proposal', is_falling_back: false, 'm.in_reply_to': { event_id: '$q' } })
+    expect(notice(answer, new Threads(), undefined, '$proposal').content['m.relates_to']).toEqual({ rel_type: 'm.thread', event_id: '$proposal', is_falling_back: false, 'm.in_reply_to': { event_id: '$q' } })
+  })
+
+  // Found red-teaming: a stranger's copy of a proposal's notice, posted in a thread, became the
+  // proposal's root, and its votes went into that thread, where the homeserver refused them.
+  it('a proposal\'s thread is the first notice of it a member\'s account sent outside a thread: a copy, a stranger\'s or one in a thread, changes nothing', async () => {
+    const proposal: BusMessage = { kind: 'record', block, jwt: await proposer.sign({ type: 'proposal', federation: 'f', round: 1, base: cid, delta: { cid, sha256: 'a'.repeat(64) }, numSamples: 10 }) }
+    const vote: BusMessage = { kind: 'record', block: 'c'.repeat(64), jwt: await voter.sign({ type: 'vote', federation: 'f', round: 1, proposal: block, accept: true, score: 0.1, rationale: 'fine' }) }
+    const threads = new Threads(new Set(['@fed.agent-2:x', '@fed.agent-3:x']))
+    const rootOfVote = (): unknown => notice(vote, threads).reaction?.root
+    threads.note(proposal, '$stranger', { sender: '@mallory:x', threaded: false })
+    threads.note(proposal, '$threaded', { sender: '@fed.agent-3:x', threaded: true })
+    expect(rootOfVote()).toBeUndefined()
+    threads.note(proposal, '$proposal', { sender: '@fed.agent-2:x', threaded: false })
+    threads.note(proposal, '$copy', { sender: '@fed.agent-3:x', threaded: false })
+    expect(rootOfVote()).toBe('$proposal')
+    expect(threads.proposalAt('$proposal')).toBe(block)
+    // Copies under made-up block ids are a stranger's: they take no room from the real proposals.
+    for (let i = 0; i < 20; i++) threads.note({ ...proposal, block: `made-up-${i}` } as BusMessage, `$m${i}`, { sender: '@mallory:x', threaded: false })
+    expect(threads.proposalAt('$m0')).toBeUndefined()
   })
 
   it('reads a bus message back from its event, a person\'s message as chat, and refuses a malformed one', () => {
@@ -134,7 +151,7 @@ describe('how bus messages show in a Matrix room', () => {
   it('a person\'s reaction on a proposal\'s notice is a reaction message from its Matrix sender; one on anything else, or one carried in a message, is nothing', async () => {
     const proposal: BusMessage = { kind: 'record', block, jwt: await proposer.sign({ type: 'proposal', federation: 'f', round: 1, base: cid, delta: { cid, sha256: 'a'.repeat(64) }, numSamples: 10 }) }
     const threads = new Threads()
-    threads.note(proposal, '$proposal')
+    threads.note(proposal, '$proposal', { sender: '@fed.agent-2:x', threaded: false })
     const reaction = (on: string): Parameters<typeof reactionOf>[0] => ({ type: 'm.reaction', event_id: '$r1', sender: '@alice:x', content: { 'm.relates_to': { rel_type: 'm.annotation', event_id: on, key: '👍' } } })
     expect(reactionOf(reaction('$proposal'), threads)).toEqual({ kind: 'reaction', from: '@alice:x', key: '👍', event: '$r1', proposal: block })
     expect(reactionOf(reaction('$chat'), threads)).toBeUndefined()
@@ -147,7 +164,7 @@ describe('how bus messages show in a Matrix room', () => {
     const human: BusMessage = { kind: 'record', block: 'd'.repeat(64), jwt: await voter.sign({ type: 'human-vote', federation: 'f', round: 1, proposal: block, accept: false, researcher: '@alice:x', event: '$r1' }) }
     const names = new Map([[proposer.did, 'agent-2'], [voter.did, 'agent-3']])
     const threads = new Threads()
-    threads.note(proposal, '$proposal')
+    threads.note(proposal, '$proposal', { sender: '@fed.agent-2:x', threaded: false })
     const shown = notice(human, threads, did => names.get(did))
     expect(shown.reaction).toBeUndefined()
     expect(shown.content).toMatchObject({ body: "🧑‍🔬 👎 @alice:x rejects agent-2's round 1 update (reaction $r1, recorded by agent-3)", 'm.relates_to': { event_id: '$proposal' } })

@@ -18,25 +18,31 @@ type PeekedRecord = ReturnType<typeof peekRecord>['record']
 /** A member's name for its DID (`agent-2`), where the bus knows it. */
 export type NameOf = (did: string) => string | undefined
 
-/** Each proposal's event and proposer: the root of the thread its votes go into; and the thread each message people wrote in one is in. */
+/**
+ * Each proposal's event and proposer: the root of the thread its votes go into, and what a
+ * researcher's reaction is on. The first notice of a proposal a member's account sent, not
+ * in a thread: anyone may copy a notice (found red-teaming: a stranger's copy, posted in a
+ * thread, took the votes into it, where the homeserver refused them; copies under made-up
+ * block ids pushed the real proposals out).
+ */
 export class Threads {
   readonly #roots = new BoundedMap<BlockId, { event: string, proposer: string | null }>(THREADS_KEPT)
   readonly #proposals = new BoundedMap<string, BlockId>(THREADS_KEPT) // a proposal notice's event → the proposal
-  readonly #threadOf = new BoundedMap<string, string>(THREADS_KEPT) // a chat message's event, in a thread → the thread's root
+  readonly #members?: ReadonlySet<string>
 
-  /** Notes a message's event, sent or seen: a proposal's becomes its thread's root; a chat message in a thread is known to be there. */
-  note (message: BusMessage, eventId: string): void {
-    if (message.kind === 'chat' && message.inReplyTo?.startsWith('$') === true) this.#threadOf.set(eventId, message.inReplyTo)
-    if (message.kind !== 'record') return
+  /** `members`: the accounts whose notices may be a proposal's (absent: anyone's, where the bus does not know them). */
+  constructor (members?: ReadonlySet<string>) {
+    this.#members = members
+  }
+
+  /** Notes a message's event, sent or seen, from `sender`, `threaded` where the event is in a thread: a proposal's becomes its thread's root. */
+  note (message: BusMessage, eventId: string, { sender, threaded }: { sender: string, threaded: boolean }): void {
+    if (message.kind !== 'record' || threaded || this.#roots.has(message.block)) return
+    if (this.#members !== undefined && !this.#members.has(sender)) return
     const { record, issuer } = peekRecord(message.jwt)
     if (record?.type !== 'proposal') return
     this.#roots.set(message.block, { event: eventId, proposer: issuer })
     this.#proposals.set(eventId, message.block)
-  }
-
-  /** The root of the thread the chat message `eventId` was written in, if it was in one. */
-  threadOf (eventId: string): string | undefined {
-    return this.#threadOf.get(eventId)
   }
 
   /** The proposal whose notice is the event `eventId`, if it is one. */
@@ -55,16 +61,16 @@ export class Threads {
  * Element shows it) naming the member, the round and what was measured. A vote and its
  * proposal's decision go into the proposal's thread, a vote also as a 👍/👎 reaction on the
  * proposal (one per voter: each member has its own account); an answer to a person goes
- * into the thread of their message (Matrix event ids start with $).
+ * into the thread of their message (Matrix event ids start with $), or into the thread their
+ * message is in (`within`, which the bus asks the homeserver).
  */
-export function notice (message: BusMessage, threads: Threads, nameOf: NameOf = () => undefined): { content: Record<string, unknown>, reaction?: { root: string, key: string } } {
+export function notice (message: BusMessage, threads: Threads, nameOf: NameOf = () => undefined, within?: string): { content: Record<string, unknown>, reaction?: { root: string, key: string } } {
   const { record, issuer } = message.kind === 'record' ? peekRecord(message.jwt) : { record: null, issuer: null }
   const root = threads.rootOf(record)
   // Answers go into the thread of what they answer: a person's message, or the `!federate` an enrolment or roster answers.
   const answered = message.kind === 'chat' ? message.inReplyTo : message.kind === 'enrol' || message.kind === 'roster' ? message.call : undefined
   const replyTo = answered?.startsWith('$') === true ? answered : undefined
-  // A question asked in a thread (a proposal's, say) is answered there: a thread cannot start at an event in one.
-  const within = replyTo === undefined ? undefined : threads.threadOf(replyTo)
+  // A question asked in a thread (`within`, a proposal's, say) is answered there: a thread cannot start at an event in one.
   const thread = root?.event ?? within ?? replyTo
   const relation = thread === undefined
     ? {}
