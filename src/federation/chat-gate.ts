@@ -41,14 +41,17 @@ export class ChatGate {
     if (command !== undefined && ACTING_COMMANDS.has(command) && !this.#rules.steer.has(from)) return this.#note('refuse', from, now, windowMs)
     const recent = (this.#answered.get(from) ?? []).filter(t => now - t < windowMs)
     if (recent.length >= this.#rules.limit.messages) return this.#note('wait', from, now, windowMs)
-    const other = !this.#rules.steer.has(from)
-    if (other) {
-      this.#others = this.#others.filter(t => now - t < windowMs)
-      if (this.#others.length >= this.#rules.limit.others) return this.#note('busy', '', now, windowMs)
-      this.#others.push(now)
-    }
+    if (!this.#rules.steer.has(from) && !this.#spend(now, windowMs)) return this.#note('busy', '', now, windowMs)
     this.#answered.set(from, [...recent, now])
     return 'answer'
+  }
+
+  /** Takes one of the window's answers to everyone but `steer`, if one is left. */
+  #spend (now: number, windowMs: number): boolean {
+    this.#others = this.#others.filter(t => now - t < windowMs)
+    if (this.#others.length >= this.#rules.limit.others) return false
+    this.#others.push(now)
+    return true
   }
 
   /** What a `refuse`, `wait` or `busy` admission tells the sender of `command`; `open`: what it may still ask, as a phrase. */
@@ -58,11 +61,16 @@ export class ChatGate {
     return `you have sent me ${this.#rules.limit.messages} messages within ${this.#rules.limit.seconds} s; I will answer again once that window has room.`
   }
 
-  /** The note, if `from` (for `busy`: anyone) has not had this one within the window; else silence. */
+  /**
+   * The note, if `from` (for `busy`: anyone) has not had this one within the window; else
+   * silence. A note to someone not in `steer` is one of their answers too: many accounts
+   * each sent one refusal would keep the agents posting (found red-teaming).
+   */
   #note (note: 'refuse' | 'wait' | 'busy', from: string, now: number, windowMs: number): Admission {
     const key = `${note} ${from}`
     const last = this.#noted.get(key)
     if (last !== undefined && now - last < windowMs) return 'ignore'
+    if (note !== 'busy' && !this.#rules.steer.has(from) && !this.#spend(now, windowMs)) return this.#note('busy', '', now, windowMs)
     this.#noted.set(key, now)
     return note
   }

@@ -51,6 +51,15 @@ describe('the door between a room and an agent', () => {
     expect(gate.admit('@sock-30:lab', undefined)).toBe('answer')
   })
 
+  // Found red-teaming: refusals were per sender only, so 5,000 accounts each sending !pause got 5,000 notes.
+  it('a note to anyone but the researchers is one of the window\'s answers to them: many accounts\' refused commands get `others` notes in all, then one note that says so', () => {
+    const gate = new ChatGate({ ...rules, limit: { messages: 3, seconds: 60, others: 5 } }, () => 0)
+    const refused = Array.from({ length: 5000 }, (_, i) => gate.admit(`@sock-${i}:lab`, 'pause'))
+    expect(refused.filter(a => a === 'refuse')).toHaveLength(5)
+    expect(refused.filter(a => a === 'busy')).toHaveLength(1)
+    expect(gate.admit('@alice:lab', 'pause')).toBe('answer')
+  })
+
   it('the researchers are rate-limited like anyone: the limit is on model calls, not on trust', () => {
     const gate = new ChatGate(rules, () => 0)
     expect([1, 2, 3, 4].map(() => gate.admit('@alice:lab', undefined))).toEqual(['answer', 'answer', 'answer', 'wait'])
