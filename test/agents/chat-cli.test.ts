@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readdir, readFile } from 'node:fs/promises'
+import { cp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -154,6 +154,17 @@ describe('conclave chat DIR: talking to the agents of a finished run', () => {
   it('refuses what is not a run directory, and an agent the run does not have', async () => {
     await expect(chatCommand([await tempDir()], { input: Readable.from([]), output: new PassThrough() })).rejects.toMatchObject({ name: 'ConfigError' })
     await expect(chatCommand([dir, '--agent', 'agent-9'], { input: Readable.from([]), output: new PassThrough() })).rejects.toMatchObject({ name: 'ConfigError' })
+  })
+
+  // Found red-teaming: config.json was checked with stat (which follows links), then read whole.
+  it('refuses a config.json that is a link, and does not read it', async () => {
+    const copy = join(await tempDir('conclave-chat-link-'), 'run')
+    await cp(dir, copy, { recursive: true })
+    const elsewhere = join(await tempDir('conclave-chat-link-'), 'big.json')
+    await writeFile(elsewhere, Buffer.alloc(2 * 1024 * 1024, 0x20))
+    await rm(join(copy, 'config.json'))
+    await symlink(elsewhere, join(copy, 'config.json'))
+    await expect(chatCommand([copy], { input: Readable.from([]), output: new PassThrough() })).rejects.toMatchObject({ name: 'StrayFileError' })
   })
 })
 
