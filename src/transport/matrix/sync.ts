@@ -14,7 +14,7 @@ interface SyncResponse {
   rooms?: { join?: Record<string, { state?: { events?: TimelineEvent[] }, timeline?: { events?: TimelineEvent[], limited?: boolean, prev_batch?: string } }> }
 }
 
-/** A page of a room's history, newest first (dir=b), and where the next older page starts. */
+/** A page of a room's history, oldest first (dir=f), and where the next page starts. */
 interface MessagesResponse { chunk?: TimelineEvent[], end?: string }
 
 /**
