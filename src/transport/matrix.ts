@@ -4,7 +4,7 @@ import { ConfigError, InvalidRecordError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { serverOf } from '../core/records.ts'
 import { BusMessage, RoomId, type Bus } from './index.ts'
-import { deliveryOf, fromEvent, notice, reactionOf, Threads, type NameOf } from './matrix/render.ts'
+import { answeredBy, deliveryOf, fromEvent, notice, reactionOf, Threads, type NameOf } from './matrix/render.ts'
 import { matrixClient, request } from './matrix/requests.ts'
 import { roomDirectory, type RoomSettings } from './matrix/rooms.ts'
 import { Subscribers } from './matrix/subscribers.ts'
@@ -87,13 +87,13 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   }
 
   /**
-   * The thread the event a chat message answers is in, asked of the homeserver (answers are
-   * few: the chat gate bounds them), so the answer goes there: a thread cannot start at an
-   * event in one. Unknown where the homeserver does not say: the answer starts a thread at it.
+   * The thread the event a message answers is in (a question, a `!federate`), asked of the
+   * homeserver (answers are few: the chat gate bounds them), so the answer goes there: a thread
+   * cannot start at an event in one. Unknown where the homeserver does not say: the answer starts a thread at it.
    */
   const threadOfAnswered = async (roomId: string, message: BusMessage, signal: AbortSignal): Promise<string | undefined> => {
-    const answered = message.kind === 'chat' ? message.inReplyTo : undefined
-    if (answered?.startsWith('$') !== true) return undefined
+    const answered = answeredBy(message)
+    if (answered === undefined) return undefined
     const path = `/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(answered)}`
     const event = await request(() => client.http.authedRequest<TimelineEvent>(Method.Get, path, undefined, undefined, { abortSignal: signal }), { logger, signal })
       .catch((err: unknown) => { if (signal.aborted) throw err; return undefined })

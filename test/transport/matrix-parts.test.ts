@@ -103,6 +103,9 @@ describe('how bus messages show in a Matrix room', () => {
   it('an answer to a question asked in a thread goes into that thread, as a reply to the question', () => {
     const answer: BusMessage = { kind: 'chat', from: 'agent-2', body: 'because', id: 'a1', inReplyTo: '$q' }
     expect(notice(answer, new Threads(), undefined, '$proposal').content['m.relates_to']).toEqual({ rel_type: 'm.thread', event_id: '$proposal', is_falling_back: false, 'm.in_reply_to': { event_id: '$q' } })
+    // So does an enrolment answering a `!federate` sent in a thread.
+    const enrol: BusMessage = { kind: 'enrol', from: '@lab.agent-1:x', call: '$call', jwt: 'e.y.j' }
+    expect(notice(enrol, new Threads(), undefined, '$topic').content['m.relates_to']).toEqual({ rel_type: 'm.thread', event_id: '$topic', is_falling_back: false, 'm.in_reply_to': { event_id: '$call' } })
   })
 
   // Found red-teaming: a stranger's copy of a proposal's notice, posted in a thread, became the

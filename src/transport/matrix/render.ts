@@ -67,9 +67,7 @@ export class Threads {
 export function notice (message: BusMessage, threads: Threads, nameOf: NameOf = () => undefined, within?: string): { content: Record<string, unknown>, reaction?: { root: string, key: string } } {
   const { record, issuer } = message.kind === 'record' ? peekRecord(message.jwt) : { record: null, issuer: null }
   const root = threads.rootOf(record)
-  // Answers go into the thread of what they answer: a person's message, or the `!federate` an enrolment or roster answers.
-  const answered = message.kind === 'chat' ? message.inReplyTo : message.kind === 'enrol' || message.kind === 'roster' ? message.call : undefined
-  const replyTo = answered?.startsWith('$') === true ? answered : undefined
+  const replyTo = answeredBy(message)
   // A question asked in a thread (`within`, a proposal's, say) is answered there: a thread cannot start at an event in one.
   const thread = root?.event ?? within ?? replyTo
   const relation = thread === undefined
@@ -79,6 +77,12 @@ export function notice (message: BusMessage, threads: Threads, nameOf: NameOf = 
   const line = describe(message, record, { author: name(issuer), proposer: name(root?.proposer ?? (record?.type === 'decision' ? record.proposer : undefined)) }, nameOf)
   const content = { [CONTENT_KEY]: message, msgtype: 'm.notice', body: line.text, format: 'org.matrix.custom.html', formatted_body: line.html, ...relation }
   return root !== undefined && record?.type === 'vote' ? { content, reaction: { root: root.event, key: record.accept ? '👍' : '👎' } } : { content }
+}
+
+/** The event a message answers, where it answers one: a person's message, or the `!federate` an enrolment or roster answers. Its answer goes into that event's thread. */
+export function answeredBy (message: BusMessage): string | undefined {
+  const answered = message.kind === 'chat' ? message.inReplyTo : message.kind === 'enrol' || message.kind === 'roster' ? message.call : undefined
+  return answered?.startsWith('$') === true ? answered : undefined
 }
 
 /**
