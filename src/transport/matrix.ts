@@ -4,7 +4,7 @@ import { ConfigError, InvalidRecordError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { serverOf } from '../core/records.ts'
 import { BusMessage, RoomId, type Bus } from './index.ts'
-import { answeredBy, deliveryOf, fromEvent, notice, reactionOf, Threads, type NameOf } from './matrix/render.ts'
+import { answeredBy, deliveryOf, type AnswerPlace, fromEvent, notice, reactionOf, Threads, type NameOf } from './matrix/render.ts'
 import { matrixClient, request } from './matrix/requests.ts'
 import { roomDirectory, type RoomSettings } from './matrix/rooms.ts'
 import { Subscribers } from './matrix/subscribers.ts'
@@ -91,14 +91,15 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
    * homeserver (answers are few: the chat gate bounds them), so the answer goes there: a thread
    * cannot start at an event in one. Unknown where the homeserver does not say: the answer starts a thread at it.
    */
-  const threadOfAnswered = async (roomId: string, message: BusMessage, signal: AbortSignal): Promise<string | undefined> => {
+  const threadOfAnswered = async (roomId: string, message: BusMessage, signal: AbortSignal): Promise<AnswerPlace | undefined> => {
     const answered = answeredBy(message)
     if (answered === undefined) return undefined
     const path = `/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(answered)}`
     const event = await request(() => client.http.authedRequest<TimelineEvent>(Method.Get, path, undefined, undefined, { abortSignal: signal }), { logger, signal })
       .catch((err: unknown) => { if (signal.aborted) throw err; return undefined })
     const relates = relationOf(event?.content)
-    return relates?.rel_type === 'm.thread' && typeof relates.event_id === 'string' ? relates.event_id : undefined
+    if (relates?.rel_type === 'm.thread' && typeof relates.event_id === 'string') return { thread: relates.event_id }
+    return typeof relates?.rel_type === 'string' ? { related: true } : undefined
   }
 
   const receive = (roomId: string, event: TimelineEvent): void => {
@@ -108,6 +109,8 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       return
     }
     if (event.type !== 'm.room.message') return
+    // An edit is not a new message: the agents answered the message it edits (found red-teaming: an answer to an edit was refused).
+    if (relationOf(event.content)?.rel_type === 'm.replace') return
     const parsed = fromEvent(event)
     if (!parsed.success) {
       logger.warn('ignored a malformed conclave event', { eventId: event.event_id, sender: event.sender })

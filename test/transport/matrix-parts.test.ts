@@ -102,10 +102,10 @@ describe('how bus messages show in a Matrix room', () => {
   // asks the homeserver which thread the question is in (`within`).
   it('an answer to a question asked in a thread goes into that thread, as a reply to the question', () => {
     const answer: BusMessage = { kind: 'chat', from: 'agent-2', body: 'because', id: 'a1', inReplyTo: '$q' }
-    expect(notice(answer, new Threads(), undefined, '$proposal').content['m.relates_to']).toEqual({ rel_type: 'm.thread', event_id: '$proposal', is_falling_back: false, 'm.in_reply_to': { event_id: '$q' } })
+    expect(notice(answer, new Threads(), undefined, { thread: '$proposal' }).content['m.relates_to']).toEqual({ rel_type: 'm.thread', event_id: '$proposal', is_falling_back: false, 'm.in_reply_to': { event_id: '$q' } })
     // So does an enrolment answering a `!federate` sent in a thread.
     const enrol: BusMessage = { kind: 'enrol', from: '@lab.agent-1:x', call: '$call', jwt: 'e.y.j' }
-    expect(notice(enrol, new Threads(), undefined, '$topic').content['m.relates_to']).toEqual({ rel_type: 'm.thread', event_id: '$topic', is_falling_back: false, 'm.in_reply_to': { event_id: '$call' } })
+    expect(notice(enrol, new Threads(), undefined, { thread: '$topic' }).content['m.relates_to']).toEqual({ rel_type: 'm.thread', event_id: '$topic', is_falling_back: false, 'm.in_reply_to': { event_id: '$call' } })
   })
 
   // Found red-teaming: a stranger's copy of a proposal's notice, posted in a thread, became the
@@ -125,6 +125,17 @@ describe('how bus messages show in a Matrix room', () => {
     // Copies under made-up block ids are a stranger's: they take no room from the real proposals.
     for (let i = 0; i < 20; i++) threads.note({ ...proposal, block: `made-up-${i}` } as BusMessage, `$m${i}`, { sender: '@mallory:x', threaded: false })
     expect(threads.proposalAt('$m0')).toBeUndefined()
+    // Nor a member's, found red-teaming: 10,000 copies under made-up ids pushed the real proposals out. An account roots its latest 64.
+    for (let i = 0; i < 10_000; i++) threads.note({ ...proposal, block: i.toString(16).padStart(64, '0') } as BusMessage, `$c${i}`, { sender: '@fed.agent-3:x', threaded: false })
+    expect(rootOfVote()).toBe('$proposal')
+    expect(threads.proposalAt('$proposal')).toBe(block)
+    expect([threads.proposalAt('$c0'), threads.proposalAt('$c9999')]).toEqual([undefined, (9999).toString(16).padStart(64, '0')])
+  })
+
+  // Found red-teaming: an answer to an event related to another (an edit, a reference) started a thread there, which Synapse refuses.
+  it('an answer to an event related to another, not in a thread, is a plain reply to it', () => {
+    const answer: BusMessage = { kind: 'chat', from: 'agent-2', body: 'because', id: 'a1', inReplyTo: '$edit' }
+    expect(notice(answer, new Threads(), undefined, { related: true }).content['m.relates_to']).toEqual({ 'm.in_reply_to': { event_id: '$edit' } })
   })
 
   it('reads a bus message back from its event, a person\'s message as chat, and refuses a malformed one', () => {

@@ -12,6 +12,11 @@ export const CONTENT_KEY = 'org.conclave.message'
 
 /** Proposals whose thread votes go into, the latest this many: a vote on an older one goes unthreaded. */
 const THREADS_KEPT = 10_000
+/**
+ * Proposals one account's notices may root, its latest this many: a member has one a round,
+ * and one account's copies under made-up block ids must not push out the others' (found red-teaming).
+ */
+const ROOTS_PER_SENDER = 64
 
 type PeekedRecord = ReturnType<typeof peekRecord>['record']
 
@@ -28,6 +33,7 @@ export type NameOf = (did: string) => string | undefined
 export class Threads {
   readonly #roots = new BoundedMap<BlockId, { event: string, proposer: string | null }>(THREADS_KEPT)
   readonly #proposals = new BoundedMap<string, BlockId>(THREADS_KEPT) // a proposal notice's event → the proposal
+  readonly #bySender = new BoundedMap<string, BlockId[]>(THREADS_KEPT) // an account → the proposals its notices root, oldest first
   readonly #members?: ReadonlySet<string>
 
   /** `members`: the accounts whose notices may be a proposal's (absent: anyone's, where the bus does not know them). */
@@ -43,6 +49,14 @@ export class Threads {
     if (record?.type !== 'proposal') return
     this.#roots.set(message.block, { event: eventId, proposer: issuer })
     this.#proposals.set(eventId, message.block)
+    const rooted = this.#bySender.get(sender) ?? []
+    this.#bySender.set(sender, rooted)
+    rooted.push(message.block)
+    const oldest = rooted.length > ROOTS_PER_SENDER ? rooted.shift() : undefined
+    if (oldest !== undefined) {
+      this.#proposals.delete(this.#roots.get(oldest)?.event ?? '')
+      this.#roots.delete(oldest)
+    }
   }
 
   /** The proposal whose notice is the event `eventId`, if it is one. */
@@ -64,19 +78,33 @@ export class Threads {
  * into the thread of their message (Matrix event ids start with $), or into the thread their
  * message is in (`within`, which the bus asks the homeserver).
  */
-export function notice (message: BusMessage, threads: Threads, nameOf: NameOf = () => undefined, within?: string): { content: Record<string, unknown>, reaction?: { root: string, key: string } } {
+/**
+ * Where the event an answer answers is, as the homeserver says: in a thread (its root), or
+ * related to another event otherwise (an edit, say), where no thread may start: the answer is then a plain reply.
+ */
+export type AnswerPlace = { thread: string } | { related: true }
+
+export function notice (message: BusMessage, threads: Threads, nameOf: NameOf = () => undefined, place?: AnswerPlace): { content: Record<string, unknown>, reaction?: { root: string, key: string } } {
   const { record, issuer } = message.kind === 'record' ? peekRecord(message.jwt) : { record: null, issuer: null }
   const root = threads.rootOf(record)
-  const replyTo = answeredBy(message)
-  // A question asked in a thread (`within`, a proposal's, say) is answered there: a thread cannot start at an event in one.
-  const thread = root?.event ?? within ?? replyTo
-  const relation = thread === undefined
-    ? {}
-    : { 'm.relates_to': { rel_type: 'm.thread', event_id: thread, is_falling_back: within === undefined, 'm.in_reply_to': { event_id: within === undefined ? thread : replyTo } } }
+  const relation = relationFor(root?.event, answeredBy(message), place)
   const name = (did: string | null | undefined): string => (did === null || did === undefined ? undefined : nameOf(did)) ?? (did === null || did === undefined ? 'a member' : `${did.slice(0, 16)}…`)
   const line = describe(message, record, { author: name(issuer), proposer: name(root?.proposer ?? (record?.type === 'decision' ? record.proposer : undefined)) }, nameOf)
   const content = { [CONTENT_KEY]: message, msgtype: 'm.notice', body: line.text, format: 'org.matrix.custom.html', formatted_body: line.html, ...relation }
   return root !== undefined && record?.type === 'vote' ? { content, reaction: { root: root.event, key: record.accept ? '👍' : '👎' } } : { content }
+}
+
+/**
+ * A notice's relation: into its proposal's thread (`root`); an answer into the thread of what
+ * it answers, or, where that is in a thread already (a proposal's, say), into that thread as a
+ * reply to it (a thread cannot start at an event in one, nor at one related to another).
+ */
+function relationFor (root: string | undefined, replyTo: string | undefined, place: AnswerPlace | undefined): Record<string, unknown> {
+  if (root !== undefined) return { 'm.relates_to': { rel_type: 'm.thread', event_id: root, is_falling_back: true, 'm.in_reply_to': { event_id: root } } }
+  if (replyTo === undefined) return {}
+  if (place !== undefined && 'related' in place) return { 'm.relates_to': { 'm.in_reply_to': { event_id: replyTo } } }
+  if (place !== undefined) return { 'm.relates_to': { rel_type: 'm.thread', event_id: place.thread, is_falling_back: false, 'm.in_reply_to': { event_id: replyTo } } }
+  return { 'm.relates_to': { rel_type: 'm.thread', event_id: replyTo, is_falling_back: true, 'm.in_reply_to': { event_id: replyTo } } }
 }
 
 /** The event a message answers, where it answers one: a person's message, or the `!federate` an enrolment or roster answers. Its answer goes into that event's thread. */
