@@ -4,7 +4,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { MatrixError, type MatrixClient } from 'matrix-js-sdk'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { BoundedMap } from '../../src/core/bounded-map.ts'
 import { silentLogger } from '../../src/core/logger.ts'
 import { MAX_RECORD_BYTES } from '../../src/core/records.ts'
@@ -479,6 +479,32 @@ describe('the Matrix /sync loop', () => {
       expect(await syncing(client, tokenFile)).toEqual(['$4', '$5', '$resume'])
       expect(await readFile(tokenFile, 'utf8')).toBe('t1')
     })
+
+    // Found red-teaming the second version: a gap full before my join came was handed over, history and all.
+    it('hands over nothing from before my join however much came before it in the gap: 10,001 events, or 33 MiB', async () => {
+      const before = Array.from({ length: 10_001 }, (_, i) => message(`$pre${i}`))
+      const pages = Object.fromEntries(Array.from({ length: 11 }, (_, p) => [p === 0 ? 't0' : `q${p}`, { chunk: p < 10 ? before.slice(p * 1000, (p + 1) * 1000) : [...before.slice(10_000), myJoin, message('$after')], end: `q${p + 1}` }]))
+      expect(await syncing(history(flooded(message), pages), await tokenAt('t0'))).toEqual(['$join', '$after', '$4', '$5'])
+      const big = (id: string): TimelineEvent => ({ ...message(id), content: { body: 'x'.repeat(60_000) } })
+      const join = { '!room': { state: { events: [myJoin] }, timeline: { events: [message('$4')], limited: true, prev_batch: 'p1' } } }
+      const client = history(join, { t0: { chunk: [...Array.from({ length: 600 }, (_, i) => big(`$big${i}`)), myJoin, message('$after')] } })
+      const joinedLater = { http: { authedRequest: async (method: string, path: string, query?: object) => path === '/joined_rooms' ? { joined_rooms: [] } : (client.http.authedRequest as (...a: unknown[]) => Promise<unknown>)(method, path, query) } } as unknown as MatrixClient
+      expect(await syncing(joinedLater, await tokenAt('t0'))).toEqual(['$join', '$after', '$4'])
+    })
+
+    // Found red-teaming the second version: the ids reloaded from the notes after a kill were kept
+    // only up to 10,000, fewer than one batch and its gap hold, so the earliest handled came again.
+    it('after a kill in the middle of a batch with a full gap, hands over again only what was not handled', async () => {
+      const gap = Array.from({ length: 10_000 }, (_, i) => message(`$f${i}`))
+      const pages = Object.fromEntries(Array.from({ length: 10 }, (_, p) => [p === 0 ? 't0' : `q${p}`, { chunk: gap.slice(p * 1000, (p + 1) * 1000), end: `q${p + 1}` }]))
+      const tokenFile = await tokenAt('t0')
+      // Killed while it handles $5: every event before it was handled and noted.
+      const first = await syncing(history(flooded(message), pages), tokenFile, async delivered => delivered.length <= 10_001 ? undefined : never)
+      expect(first).toHaveLength(10_002)
+      await vi.waitFor(async () => { expect((await readFile(tokenFile + '.handled', 'utf8')).split('\n').filter(l => l.length > 0)).toHaveLength(10_001) }, { timeout: 60_000 })
+      expect(await readFile(tokenFile, 'utf8')).toBe('t0')
+      expect(await syncing(history(flooded(message), pages), tokenFile)).toEqual(['$5'])
+    }, 120_000)
 
     it('keeps the earliest it left out, up to 10,000 events', async () => {
       const pages = Object.fromEntries(Array.from({ length: 11 }, (_, p) => [p === 0 ? 't0' : `q${p}`, { chunk: Array.from({ length: 1000 }, (_, i) => message(`$f${p * 1000 + i}`)), end: `q${p + 1}` }]))
