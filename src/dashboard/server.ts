@@ -40,6 +40,8 @@ const EventsQuery = z.object({
 const LastEventId = z.string().regex(/^\d{1,9}$/).transform(s => Number(s) + 1)
 
 const SSE_KEEPALIVE_MS = 15_000
+/** Live pages open at once, at most: each holds a connection and gets every record (found red-teaming: 300 idle ones were all held). */
+export const MAX_STREAMS = 32
 
 /**
  * `conclave dashboard DIR`: a read-only page on 127.0.0.1 that follows a run as its records
@@ -78,6 +80,7 @@ export async function startDashboard (options: DashboardOptions): Promise<Dashbo
       case 'charts':
         return send(res, 200, 'application/json', JSON.stringify(runCharts(live.view, live.report)))
       case 'events': {
+        if (streams.size >= MAX_STREAMS) return send(res, 503, 'text/plain', `${MAX_STREAMS} live pages are open already: close one`, { 'retry-after': '10' })
         // A reconnecting EventSource names the last event it saw; that beats the first call's `since`.
         const since = lastEventId(req.headers['last-event-id']) ?? (parsed.data as z.infer<typeof EventsQuery>).since ?? live.seq
         return stream(res, since)

@@ -1,7 +1,7 @@
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { startDashboard, type Dashboard } from '../../src/dashboard/server.ts'
+import { MAX_STREAMS, startDashboard, type Dashboard } from '../../src/dashboard/server.ts'
 import { RunView } from '../../src/federation/run-view.ts'
 import { recorderInTurn } from '../../src/federation/tally.ts'
 import { createIdentity } from '../../src/identity/index.ts'
@@ -99,6 +99,19 @@ describe('conclave dashboard: the server', () => {
     expect(state.seq).toBe(17)
     expect(state.proposals.filter(p => p.round === 2).map(p => ({ proposer: p.proposer.name, decision: p.decision }))).toEqual([{ proposer: 'agent-1', decision: null }])
     expect(state.votes.filter(v => v.round === 2).map(v => v.rationale)).toEqual(['loss rose on my validation split', 'better on my data'])
+  })
+
+  // Found red-teaming: 300 idle live connections were all accepted and held.
+  it('holds at most MAX_STREAMS live pages open: one more is told to come back, and the state is still served', async () => {
+    const controllers = Array.from({ length: MAX_STREAMS }, () => new AbortController())
+    try {
+      const opened = await Promise.all(controllers.map(async c => fetch(`${dashboard.url}events`, { signal: c.signal })))
+      expect(opened.map(r => r.status)).toEqual(Array(MAX_STREAMS).fill(200))
+      expect((await get(`${dashboard.url}events`)).status).toBe(503)
+      expect((await get(`${dashboard.url}api/state`)).status).toBe(200)
+    } finally {
+      for (const c of controllers) c.abort()
+    }
   })
 
   it('replays the records after `since`, so a page that read the state misses none', async () => {
