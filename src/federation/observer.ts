@@ -9,8 +9,8 @@ import { loadTask, type Shard, type Task } from '../ml/task.ts'
 import { createContentStore, type ContentStore } from '../storage/index.ts'
 import { createHeliaStore } from '../storage/helia.ts'
 import { createLocalBus } from '../transport/local.ts'
-import { memberName, parseConfigText, parseRunConfig, type RunConfig } from './config.ts'
-import { runConfigBytes } from './run-dir.ts'
+import { memberName, type RunConfig } from './config.ts'
+import { runConfigIn } from './run-dir.ts'
 import { enrol } from './enrol.ts'
 import type { Participant } from './participant.ts'
 import { readRunReport, type RunReport } from './report.ts'
@@ -55,7 +55,7 @@ export class ObservedRun {
     if (!await stat(join(dir, 'config.json')).then(s => s.isFile(), () => false) || !await stat(folder).then(s => s.isDirectory(), () => false)) {
       throw new ConfigError(`${dir} is not a Conclave run directory: it needs config.json and ledger/ (made by conclave run)`)
     }
-    const config = parseRunConfig(parseConfigText((await runConfigBytes(dir)).toString('utf8'), join(dir, 'config.json')))
+    const config = await runConfigIn(dir)
     const stamp = await stampOf(folder)
     const ledger = await openLedger(folder, logger)
     const dids = await charterMembers(ledger).catch(async (err: unknown) => { await ledger.close(); throw err })

@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { RunDirectoryError } from '../core/errors.ts'
 import { readIfExists, readPlainFile, writeAtomic } from '../core/files.ts'
 import { Sha256Hex } from '../core/records.ts'
+import { parseConfigText, parseRunConfig, type RunConfig } from './config.ts'
 import { sha256Hex } from './content.ts'
 import { LOCK_FILE, LOCK_HOLDER_FILE } from './dir-lock.ts'
 import { HEAD_FILE } from './head.ts'
@@ -93,6 +94,11 @@ export async function runConfigBytes (dir: string): Promise<Buffer> {
   const bytes = await readPlainFile(join(dir, 'config.json'), 1024 * 1024)
   if (bytes === undefined) throw new RunDirectoryError(`${dir} has no config.json`)
   return bytes
+}
+
+/** The settings a run directory's config.json holds (runConfigBytes), parsed. */
+export async function runConfigIn (dir: string): Promise<RunConfig> {
+  return parseRunConfig(parseConfigText((await runConfigBytes(dir)).toString('utf8'), join(dir, 'config.json')))
 }
 
 /**

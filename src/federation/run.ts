@@ -5,12 +5,12 @@ import type { AbortOptions, ProgressOptions } from '../core/options.ts'
 import { initBackend } from '../ml/backend.ts'
 import type { Task } from '../ml/task.ts'
 import type { Weights } from '../ml/weights.ts'
-import { parseConfigText, parseRunConfig, type RunConfig } from './config.ts'
+import type { RunConfig } from './config.ts'
 import { holdingDir } from './dir-lock.ts'
 import type { DriverFactory } from './driver.ts'
 import { HEAD_FILE, sealRunDir } from './head.ts'
 import { MANIFEST_FILE } from './manifest.ts'
-import { assertResumable, assertTakeable, markRunConfig, noteWritten, prepareRunDir, RUN_OWNER, runConfigBytes } from './run-dir.ts'
+import { assertResumable, assertTakeable, markRunConfig, noteWritten, prepareRunDir, RUN_OWNER, runConfigIn } from './run-dir.ts'
 import { reportFiles, type RoundReport, type RunReport } from './report.ts'
 import { readRunView } from './run-view.ts'
 import type { RoundProgress } from './round-loop.ts'
@@ -127,7 +127,7 @@ async function runLocked (config: RunConfig, options: RunOptions, { started, sta
 /** Reads the config of the run `dir` holds, for `conclave run --resume`. */
 export async function readRunConfig (dir: string): Promise<RunConfig> {
   await assertResumable(dir)
-  return parseRunConfig(parseConfigText((await runConfigBytes(dir)).toString('utf8'), join(dir, 'config.json')))
+  return runConfigIn(dir)
 }
 
 /**
