@@ -1,12 +1,12 @@
 import { join } from 'node:path'
 import { z } from 'zod'
-import { ConfigError, HeadMismatchError, InvalidRecordError, MissingFileError, NotMemberError } from '../core/errors.ts'
-import { readIfExists, writeAtomic } from '../core/files.ts'
+import { ConfigError, HeadMismatchError, InvalidRecordError, NotMemberError } from '../core/errors.ts'
+import { writeAtomic } from '../core/files.ts'
 import { BlockId, Did, Sha256Hex } from '../core/records.ts'
 import { signClaims, verifyClaims, type Identity } from '../identity/index.ts'
 import { openLedgerDir, type Block } from '../ledger/index.ts'
 import { sha256Hex } from './content.ts'
-import { MANIFEST_FILE, manifestText, parseSealedFile, takeManifest } from './manifest.ts'
+import { MANIFEST_FILE, manifestText, parseSealedFile, readSealedFile, takeManifest } from './manifest.ts'
 
 export const HEAD_FILE = 'head.json'
 
@@ -24,6 +24,9 @@ export const RunHead = z.object({
   manifest: Sha256Hex
 }).strict()
 export type RunHead = z.infer<typeof RunHead>
+
+/** A head names at most 10,000 tips and holds a signature per member (MAX_MEMBERS). */
+const MAX_HEAD_BYTES = 4 * 1024 * 1024
 
 /** `DIR/head.json`: the head, its id, and one signature (a JWT over the id) per member that vouches for it. */
 const HeadFile = z.object({
@@ -87,8 +90,7 @@ export async function sealRunDir (dir: string, options: SealOptions): Promise<{ 
  * hash of it, and every signature a member's over that id. Returns the signers' DIDs.
  */
 export async function checkHeadFile (dir: string, derived: RunHead, members: ReadonlySet<string>): Promise<Did[]> {
-  const bytes = await readIfExists(join(dir, HEAD_FILE))
-  if (bytes === undefined) throw new MissingFileError(`${HEAD_FILE} is missing: the run did not end, or its signed head is gone`)
+  const bytes = await readSealedFile(dir, HEAD_FILE, MAX_HEAD_BYTES, 'its signed head')
   const file = parseSealedFile(bytes, { name: HEAD_FILE, what: 'a run head', schema: HeadFile, text: headFileText })
   if (headId(file.head) !== file.id) throw new HeadMismatchError(`${HEAD_FILE}'s id ${file.id} is not the hash of its head`)
   const id = headId(derived)

@@ -3,7 +3,7 @@ import { join, sep } from 'node:path'
 import { z } from 'zod'
 import { AlteredFileError, type ConclaveError, InvalidRecordError, MissingFileError, StrayFileError } from '../core/errors.ts'
 import { mapConcurrently } from '../core/concurrently.ts'
-import { readIfExists } from '../core/files.ts'
+import { readPlainFile } from '../core/files.ts'
 import { Sha256Hex } from '../core/records.ts'
 import { sha256Hex } from './content.ts'
 
@@ -59,10 +59,22 @@ export function manifestText (manifest: RunManifest): string {
   return JSON.stringify({ manifest: 1, dirs, files: files.map(f => ({ path: f.path, size: f.size, sha256: f.sha256 })) }, null, 2) + '\n'
 }
 
-/** Reads `DIR/manifest.json`: its bytes, or MissingFileError; InvalidRecordError unless it is a manifest in canonical form. */
+/** Reads `DIR/manifest.json`: its bytes, or MissingFileError. */
 export async function readManifestBytes (dir: string): Promise<Buffer> {
-  const bytes = await readIfExists(join(dir, MANIFEST_FILE))
-  if (bytes === undefined) throw new MissingFileError(`${MANIFEST_FILE} is missing: the run did not end, or its record of what it made is gone`)
+  return readSealedFile(dir, MANIFEST_FILE, MAX_MANIFEST_BYTES, 'its record of what it made')
+}
+
+/** A manifest lists a line per file; a run's store holds thousands, not millions. */
+const MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+/**
+ * A sealed file's bytes, read only as a plain file of at most `maxBytes`: a run directory
+ * may come from anyone, and a huge or special file there must not fill the audit's memory
+ * or hang it (found red-teaming).
+ */
+export async function readSealedFile (dir: string, name: string, maxBytes: number, what: string): Promise<Buffer> {
+  const bytes = await readPlainFile(join(dir, name), maxBytes)
+  if (bytes === undefined) throw new MissingFileError(`${name} is missing: the run did not end, or ${what} is gone`)
   return bytes
 }
 

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { copyFile, mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, readdir, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { auditRunDir } from '../../src/cli/audit-dir.ts'
@@ -187,6 +187,14 @@ describe('the audit of a run directory proves completeness', () => {
     const other = await copyRun(run.dir)
     await fifo(other, 'ledger/tangle.jsonl')
     expect(await auditRunDir(run.dir, { against: other }), 'the other copy\'s ledger a FIFO').toMatchObject(failure('StrayFileError'))
+  })
+
+  it('fails a manifest or head too large to be one without reading it whole (a 100 MiB file was read into memory, then taken for a bad record)', async () => {
+    for (const file of ['manifest.json', 'head.json']) {
+      const dir = await copyRun(run.dir)
+      await truncate(join(dir, file), 100 * 1024 * 1024)
+      expect(await auditRunDir(dir), file).toMatchObject(failure('PayloadTooLargeError'))
+    }
   })
 
   it('fails a manifest or head that was changed, and a head signed by someone who is not a member', async () => {
