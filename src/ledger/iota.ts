@@ -3,7 +3,6 @@ import { IotaClient, IotaHTTPStatusError, IotaHTTPTransport, type CoinStruct, ty
 import { Ed25519Keypair } from '@iota/iota-sdk/keypairs/ed25519'
 import { Transaction, TransactionDataBuilder } from '@iota/iota-sdk/transactions'
 import { fromBase58, fromBase64, normalizeIotaAddress } from '@iota/iota-sdk/utils'
-import { decodeJWT } from 'did-jwt'
 import {
   BackendUnavailableError, ConclaveError, ConfigError, DuplicateRecordError, KeystoreError, LedgerCorruptError
 } from '../core/errors.ts'
@@ -227,7 +226,7 @@ class IotaRebasedLedger implements IotaLedger {
       await this.#reach(() => this.#client.waitForTransaction({ digest, signal, timeout: this.#options.requestTimeoutMs ?? 30_000, pollInterval: this.#options.pollIntervalMs ?? 1_000 }), options)
       await this.#sync(this.#view, options)
       const block = this.#view.byId.get(digest)
-      if (block === undefined) throw new BackendUnavailableError(`the node executed ${digest} but does not list its Anchored event`)
+      if (block === undefined) throw new BackendUnavailableError(`the node executed ${digest} but does not list its Anchored event with a time yet`)
       this.#logger.info('anchored on IOTA', { digest, seq: block.seq })
       return block
     })
@@ -290,6 +289,10 @@ class IotaRebasedLedger implements IotaLedger {
     for (;;) {
       const page = await this.#reach(() => this.#client.queryEvents({ query, cursor: view.cursor, order: 'ascending', signal: options.signal }), options)
       for (const event of page.data) {
+        const time = timeOf(event)
+        // Until the node dates an event it is not read, nor anything after it (the order
+        // must hold): a time taken from the record would be the signer's to choose.
+        if (time === undefined) return
         view.cursor = event.id
         const record = anchoredRecord(event)
         if (view.records.has(record)) {
@@ -297,7 +300,7 @@ class IotaRebasedLedger implements IotaLedger {
           continue
         }
         const id = event.id.eventSeq === '0' ? event.id.txDigest : `${event.id.txDigest}:${event.id.eventSeq}`
-        const block: Block = { id, seq: view.blocks.length, parents: view.blocks.slice(-2).map(b => b.id).reverse(), record, time: timeOf(event, record), pow: 0 }
+        const block: Block = { id, seq: view.blocks.length, parents: view.blocks.slice(-2).map(b => b.id).reverse(), record, time, pow: 0 }
         view.blocks.push(block)
         view.byId.set(id, block)
         view.records.add(record)
@@ -329,14 +332,8 @@ function withTimeout (signal: AbortSignal | null | undefined, ms: number): Abort
   return signal == null ? timeout : AbortSignal.any([signal, timeout])
 }
 
-/** The checkpoint's time in Unix seconds; the record's own `iat` when the node gives none. */
-function timeOf (event: IotaEvent, record: string): number {
+/** The checkpoint's time in Unix seconds; undefined while the node gives none. */
+function timeOf (event: IotaEvent): number | undefined {
   const ms = Number(event.timestampMs ?? NaN)
-  if (Number.isFinite(ms) && ms >= 1000) return Math.floor(ms / 1000)
-  try {
-    const iat = decodeJWT(record).payload.iat
-    return typeof iat === 'number' && Number.isInteger(iat) && iat > 0 ? iat : 1
-  } catch {
-    return 1
-  }
+  return Number.isFinite(ms) && ms >= 1000 ? Math.floor(ms / 1000) : undefined
 }

@@ -20,8 +20,10 @@ export interface FakeIotaNode {
   packageId: string
   /** Gives `address` one coin of `balance` nanos. */
   fund(address: string, balance: bigint): void
-  /** Emits an Anchored event as if `sender` had anchored `record` (another client). */
-  anchorAs(sender: string, record: string | Uint8Array): string
+  /** Emits an Anchored event as if `sender` had anchored `record` (another client); `undated` leaves out its time until `date`. */
+  anchorAs(sender: string, record: string | Uint8Array, options?: { undated?: boolean }): string
+  /** Gives the undated event of transaction `digest` the node's time now. */
+  date(digest: string): void
   /** Methods called so far, in order. */
   calls: string[]
   close(): Promise<void>
@@ -40,7 +42,7 @@ export async function startFakeIotaNode (options: { packageId?: string, pageSize
   const calls: string[] = []
   let counter = 0
 
-  const emit = (digest: string, sender: string, record: Uint8Array): void => {
+  const emit = (digest: string, sender: string, record: Uint8Array, undated = false): void => {
     events.push({
       id: { txDigest: digest, eventSeq: '0' },
       packageId,
@@ -50,7 +52,7 @@ export async function startFakeIotaNode (options: { packageId?: string, pageSize
       parsedJson: { sender, record: Array.from(record) },
       bcs: toBase64(Anchored.serialize({ sender, record }).toBytes()),
       bcsEncoding: 'base64',
-      timestampMs: String(Date.now())
+      ...(undated ? {} : { timestampMs: String(Date.now()) })
     })
     transactions.add(digest)
   }
@@ -119,10 +121,13 @@ export async function startFakeIotaNode (options: { packageId?: string, pageSize
       list.push({ coinObjectId: objectId, version: '1', digest: digestOf(objectId, '1'), balance: String(balance), coinType: '0x2::iota::IOTA', previousTransaction: digestOf('genesis') })
       coins.set(address, list)
     },
-    anchorAs (sender, record) {
+    anchorAs (sender, record, options = {}) {
       const digest = digestOf('foreign', String(counter++))
-      emit(digest, normalizeIotaAddress(sender), typeof record === 'string' ? new TextEncoder().encode(record) : record)
+      emit(digest, normalizeIotaAddress(sender), typeof record === 'string' ? new TextEncoder().encode(record) : record, options.undated)
       return digest
+    },
+    date (digest) {
+      for (const event of events) if (event.id.txDigest === digest) event.timestampMs = String(Date.now())
     },
     async close () {
       server.closeAllConnections()

@@ -152,4 +152,16 @@ describe('IOTA Rebased adapter, against the stand-in node', () => {
     const junk = node.anchorAs('0x' + '44'.repeat(32), Uint8Array.of(0xff, 0xfe))
     expect(await ledger.verify()).toMatchObject({ ok: false, blocks: before + 2, failure: { seq: before + 2, id: junk, error: { name: 'InvalidRecordError' } } })
   })
+
+  it('dates a block by the node alone: an event the node lists without a time waits, and a backdated record is never dated by its own iat', async () => {
+    const signer = createIdentity(randomSecretKey())
+    const ledger = await iotaOn(node)
+    const hourAgo = Math.floor(Date.now() / 1000) - 3600
+    const backdated = await signer.sign(vote(4), { now: hourAgo, expiresIn: 7200 })
+    const id = node.anchorAs('0x' + '45'.repeat(32), backdated, { undated: true })
+    expect(await ledger.get(id), 'listed before the node dated it (it took the signer\'s iat, an hour back)').toBeUndefined()
+    node.date(id)
+    const block = await ledger.get(id)
+    expect(block?.time).toBeGreaterThanOrEqual(hourAgo + 3000)
+  })
 })
