@@ -43,7 +43,27 @@ function ed25519KeyBytes (did: string): Uint8Array {
   if (bytes.length !== ED25519_PUB.length + PUBLIC_KEY_BYTES || bytes[0] !== ED25519_PUB[0] || bytes[1] !== ED25519_PUB[1]) {
     throw new InvalidRecordError(`${did} does not name an Ed25519 key`)
   }
-  return bytes.subarray(ED25519_PUB.length)
+  const key = bytes.subarray(ED25519_PUB.length)
+  const y = weakKeyY(key)
+  if (y !== undefined) throw new InvalidRecordError(`${did} names a weak Ed25519 key (${y})`)
+  return key
+}
+
+const P = 2n ** 255n - 19n
+
+/**
+ * The y coordinates (sign bit aside) of the curve's points of small order: 0, 1, p − 1 and
+ * the two of order 8. For such a key some signature verifies over any message under the
+ * lenient (ZIP-215) rules; OpenSSL refuses them today, but a DID must not depend on which
+ * verifier checks it (found red-teaming).
+ */
+const SMALL_ORDER_Y = new Set([0n, 1n, P - 1n, ...['7a03ac9277fdc74ec6cc392cfa53202a0f67100d760b3cba4fd84d3d706a17c7', '05fc536d880238b13933c6d305acdfd5f098eff289f4c345b027b2c28f95e826'].map(hex => BigInt('0x' + hex))])
+
+/** Why a 32-byte public key is weak (small order, or y ≥ p: not canonical); undefined for a sound one. */
+function weakKeyY (key: Uint8Array): string | undefined {
+  const y = BigInt('0x' + Buffer.from(key).reverse().toString('hex')) & (2n ** 255n - 1n)
+  if (y >= P) return 'not canonical'
+  return SMALL_ORDER_Y.has(y) ? 'small order' : undefined
 }
 
 export function publicKeyFromSecret (secretKey: Uint8Array): Uint8Array {

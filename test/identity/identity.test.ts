@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { decodeJWT } from 'did-jwt'
 import type { Vote } from '../../src/core/records.ts'
 import { createIdentity, loadOrCreateKeystore, NonceRegistry, signClaims, verifyClaims, verifyRecord, watchOnlyIdentity } from '../../src/identity/index.ts'
-import { publicKeyFromDid, randomSecretKey } from '../../src/identity/did-key.ts'
+import { didFromPublicKey, publicKeyFromDid, randomSecretKey } from '../../src/identity/did-key.ts'
 
 const vote: Vote = { type: 'vote', federation: 'test', round: 1, proposal: 'a'.repeat(64), accept: true, score: 0.01, rationale: 'improves my validation accuracy' }
 
@@ -23,6 +23,24 @@ describe('identity', () => {
     const a = createIdentity(key)
     expect(a.did).toMatch(/^did:key:z6Mk/)
     expect(createIdentity(key).did).toBe(a.did)
+  })
+
+  it('names no key of small order and no non-canonical encoding: such a DID is refused (any signature verifies for some of them under ZIP-215 rules; found red-teaming)', () => {
+    const p = 2n ** 255n - 19n
+    const le = (y: bigint, sign = false): Uint8Array => {
+      const bytes = Uint8Array.from(Buffer.from(y.toString(16).padStart(64, '0'), 'hex').reverse())
+      if (sign) bytes[31] = (bytes[31] as number) | 0x80
+      return bytes
+    }
+    const order8 = ['c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05']
+      .map(hex => Uint8Array.from(Buffer.from(hex, 'hex')))
+    const bad = [le(0n), le(0n, true), le(1n), le(1n, true), le(p - 1n), le(p - 1n, true), ...order8, ...order8.map(b => { const c = Uint8Array.from(b); c[31] = (c[31] as number) | 0x80; return c }), le(p), le(p + 1n), le(2n ** 255n - 1n)]
+    for (const key of bad) {
+      const did = didFromPublicKey(key)
+      expect(() => publicKeyFromDid(did), Buffer.from(key).toString('hex')).toThrow(/weak|small order|not canonical/)
+    }
+    const good = createIdentity(randomSecretKey())
+    expect(publicKeyFromDid(good.did)).toHaveLength(32)
   })
 
   it('signs records that verify, with issuer, times and nonce', async () => {
