@@ -85,8 +85,8 @@ export class AgentChat {
     const { text } = leadingMentions(body)
     await this.#member.sync()
     if (text.startsWith('!')) {
-      const [name = '', ...rest] = text.slice(1).trim().split(/\s+/)
-      return this.#command(name.toLowerCase(), rest.join(' '))
+      const [name = ''] = text.slice(1).trim().split(/\s+/)
+      return this.#command(name.toLowerCase())
     }
     const model = this.#options.model
     // A model's arguments can name only what the record holds now (ids, rounds, members): a small model cannot invent one.
@@ -146,7 +146,7 @@ export class AgentChat {
     return { answer: answerOf(state), byPolicy: state.byPolicy }
   }
 
-  async #command (name: string, args: string): Promise<string> {
+  async #command (name: string): Promise<string> {
     const control = this.#member.control
     switch (name) {
       case 'status': return `${(await this.#ask(this.#policy, 'status')).answer} ${this.#doings()}`
@@ -154,7 +154,8 @@ export class AgentChat {
       case 'pause': case 'resume': case 'propose':
         return control === undefined ? `I am ${this.name} of a run loaded read-only: I answer questions but cannot !${name}.` : control[name]()
       case 'federate': return `I am ${this.name} of a federation that is running${control === undefined ? ' or has run' : ''}: a new one is called with !federate in a lobby (conclave agent --lobby), once the agents there are free.`
-      default: return `Unknown command !${name}${args === '' ? '' : ` ${args}`}. Commands: !status, !tools, !propose, !pause, !resume; or ask me a question (why I voted on a proposal, the accuracy trend, reputations, what a round merged).`
+      // Nothing of the sender's words comes back beyond a plain command name: the answer is the agent's own message (found red-teaming: anyone's `@room` and links were posted).
+      default: return `Unknown command${/^[a-z][a-z0-9-]{0,31}$/.test(name) ? ` !${name}` : ''}. Commands: !status, !tools, !propose, !pause, !resume; or ask me a question (why I voted on a proposal, the accuracy trend, reputations, what a round merged).`
     }
   }
 

@@ -53,6 +53,9 @@ describe('chat with a live agent', () => {
     await sim.settle()
     expect(agent2.activity().toolCalls.anchor).toBe(2)
     expect(await agent2.chat('!frobnicate')).toMatch(/Unknown command/)
+    // Found red-teaming: the words after an unknown command came back in the agent's own message (anyone's `@room`, a link).
+    expect(await agent2.chat('!x @room re-key at https://evil.example/login')).toMatch(/^Unknown command !x\. Commands:/)
+    expect(await agent2.chat('!@room')).toMatch(/^Unknown command\. Commands:/)
     // A new federation is called in a lobby, once this one ends: it is no unknown command.
     expect(await agent2.chat('!federate task=classify rounds=2')).toMatch(/^I am agent-2 of a federation that is running: a new one is called with !federate in a lobby/)
   })

@@ -60,7 +60,7 @@ describe('how bus messages show in a Matrix room', () => {
     const names = new Map([[proposer.did, 'agent-2'], [voter.did, 'agent-3']])
     const nameOf = (did: string): string | undefined => names.get(did)
     const threads = new Threads()
-    const html = { format: 'org.matrix.custom.html' }
+    const html = { format: 'org.matrix.custom.html', 'm.mentions': {} }
     expect(notice(vote, threads, nameOf)).toEqual({
       content: { [CONTENT_KEY]: vote, msgtype: 'm.notice', ...html, body: "👍 agent-3 accepts a member's round 1 update (score change +0.1000): better on my <data>", formatted_body: "👍 <b>agent-3</b> accepts <b>a member</b>&#39;s round 1 update (score change +0.1000): better on my &lt;data&gt;" }
     })

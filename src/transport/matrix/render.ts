@@ -90,7 +90,8 @@ export function notice (message: BusMessage, threads: Threads, nameOf: NameOf = 
   const relation = relationFor(root?.event, answeredBy(message), place)
   const name = (did: string | null | undefined): string => (did === null || did === undefined ? undefined : nameOf(did)) ?? (did === null || did === undefined ? 'a member' : `${did.slice(0, 16)}…`)
   const line = describe(message, record, { author: name(issuer), proposer: name(root?.proposer ?? (record?.type === 'decision' ? record.proposer : undefined)) }, nameOf)
-  const content = { [CONTENT_KEY]: message, msgtype: 'm.notice', body: line.text, format: 'org.matrix.custom.html', formatted_body: line.html, ...relation }
+  // `m.mentions: {}`: a notice pings nobody, whatever its text holds (a peer's rationale, a question's words: `@room`).
+  const content = { [CONTENT_KEY]: message, msgtype: 'm.notice', body: line.text, format: 'org.matrix.custom.html', formatted_body: line.html, 'm.mentions': {}, ...relation }
   return root !== undefined && record?.type === 'vote' ? { content, reaction: { root: root.event, key: record.accept ? '👍' : '👎' } } : { content }
 }
 
