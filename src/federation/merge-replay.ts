@@ -26,6 +26,9 @@ export class MergeReplay {
     this.#state = state
   }
 
+  /** How many proposals' updates (or why they are unusable) the replay holds now. */
+  get held (): number { return this.#usable.size }
+
   /** The global model so far: the charter's, then each checkpoint's. */
   get model (): ModelRef | undefined { return this.#global?.ref }
 
@@ -66,6 +69,9 @@ export class MergeReplay {
         return
       case 'checkpoint':
         this.#global = { ref: record.model, weights: await fetchModel(this.#store, record.model), step: this.#step }
+        // The round is merged, and the state refuses any later record of it: its updates are
+        // let go, so a replay's memory is one round's, not the run's (found red-teaming).
+        for (const proposal of this.#state.rounds.get(record.round)?.proposals ?? []) this.#usable.delete(proposal)
     }
   }
 
