@@ -5,6 +5,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { mapConcurrently } from '../core/concurrently.ts'
 import { ContentMismatchError, PayloadTooLargeError } from '../core/errors.ts'
 import type { AbortOptions } from '../core/options.ts'
+import { CHUNK_BYTES, MAX_LINKS } from './unixfs-settings.ts'
 
 /**
  * Where a file DAG's blocks come from: each one whole and already checked against its CID.
@@ -24,6 +25,12 @@ export interface ReadFileOptions extends AbortOptions {
  * root says the size, so a file over `maxBytes` is refused before any leaf is read; every
  * node's sizes must add up to what its parent says, so the DAG cannot place bytes twice
  * or leave a gap.
+ *
+ * Only the layout the importer writes is read (unixfs-settings.ts): no link of 0 bytes, at
+ * most MAX_LINKS links a node, no raw leaf over a chunk, and no more blocks than a balanced
+ * tree of the file's size has. A leaf linked many times is read as often as it is placed,
+ * so without these a few small nodes linking one shared leaf over and over cost
+ * links^depth reads before the content's hash is ever checked.
  */
 export async function readUnixfsFile (root: CID, readBlock: ReadBlock, options: ReadFileOptions): Promise<Uint8Array> {
   const top = await readBlock(root, options)
@@ -35,18 +42,31 @@ export async function readUnixfsFile (root: CID, readBlock: ReadBlock, options: 
   if (size > options.maxBytes) throw new PayloadTooLargeError(`content ${root} has ${size} bytes, over the ${options.maxBytes}-byte limit`)
   const out = new Uint8Array(size)
   const leaves: Array<{ cid: CID, at: number, size: number }> = []
+  // Counted as each link is followed, before its block is read: the root is read already.
+  const most = layoutBlocks(size)
+  let blocks = 1
+  const follow = (cid: CID): void => {
+    if (++blocks > most) throw new ContentMismatchError(`content ${root} links more than the ${most} blocks a file of ${size} bytes is stored in (at ${cid})`)
+  }
   const place = async (cid: CID, bytes: Uint8Array, at: number, expected: number): Promise<void> => {
     const { node, unixfs } = decodeFile(cid, bytes)
     const inline = unixfs.data ?? new Uint8Array(0)
     if (node.Links.length !== unixfs.blockSizes.length) throw new ContentMismatchError(`node ${cid} has ${node.Links.length} links but ${unixfs.blockSizes.length} block sizes`)
+    if (node.Links.length > MAX_LINKS) throw new ContentMismatchError(`node ${cid} has ${node.Links.length} links, more than the ${MAX_LINKS} a node holds`)
     const total = inline.length + unixfs.blockSizes.reduce((sum, s) => sum + Number(s), 0)
     if (total !== expected) throw new ContentMismatchError(`node ${cid} holds ${total} bytes where its parent says ${expected}`)
     out.set(inline, at)
     let offset = at + inline.length
     for (const [i, link] of node.Links.entries()) {
       const childSize = Number(unixfs.blockSizes[i])
-      if (link.Hash.code === raw.code) leaves.push({ cid: link.Hash, at: offset, size: childSize })
-      else await place(link.Hash, await readBlock(link.Hash, options), offset, childSize)
+      if (childSize === 0) throw new ContentMismatchError(`node ${cid} links ${link.Hash} for 0 bytes`)
+      follow(link.Hash)
+      if (link.Hash.code === raw.code) {
+        if (childSize > CHUNK_BYTES) throw new ContentMismatchError(`node ${cid} links a raw leaf of ${childSize} bytes, more than a ${CHUNK_BYTES}-byte chunk`)
+        leaves.push({ cid: link.Hash, at: offset, size: childSize })
+      } else {
+        await place(link.Hash, await readBlock(link.Hash, options), offset, childSize)
+      }
       offset += childSize
     }
   }
@@ -58,6 +78,21 @@ export async function readUnixfsFile (root: CID, readBlock: ReadBlock, options: 
     if (bytes !== into) into.set(bytes)
   })
   return out
+}
+
+/**
+ * Blocks in the importer's balanced tree for a file of `size` bytes under a dag-pb root:
+ * its chunks, then each level of nodes over them up to the root. At least two (a root over
+ * one leaf) and at most ceil(size/CHUNK)·(1 + 1/(MAX_LINKS − 1)) + depth + 1.
+ */
+export function layoutBlocks (size: number): number {
+  const chunks = Math.max(1, Math.ceil(size / CHUNK_BYTES))
+  let blocks = chunks
+  for (let level = chunks; level > 1;) {
+    level = Math.ceil(level / MAX_LINKS)
+    blocks += level
+  }
+  return Math.max(blocks, 2)
 }
 
 /** The size a file DAG's root declares (ContentMismatchError when it is not a UnixFS file). */

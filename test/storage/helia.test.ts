@@ -81,7 +81,7 @@ describe('helia store: damage on disk', () => {
     await store.close()
   })
 
-  it('refuses a file DAG whose sizes do not add up: a leaf longer than its parent says, or links without sizes (ContentMismatchError)', async () => {
+  it('refuses a file DAG whose sizes do not add up: a leaf longer than its parent says, or links without sizes, and one of more blocks than its size is stored in (ContentMismatchError)', async () => {
     const { store, dir } = await openHelia()
     const blocks = new FsBlockstore(join(dir, 'blocks'))
     await blocks.open()
@@ -98,8 +98,11 @@ describe('helia store: damage on disk', () => {
     }
     const a = await leaf(new Uint8Array(10).fill(1))
     const b = await leaf(new Uint8Array(11).fill(2))
-    expect(await store.get(await root([a, a], [10n, 10n]))).toEqual(new Uint8Array(20).fill(1))
-    for (const bad of [await root([a, b], [10n, 10n]), await root([a, b], [10n]), await root([a], [10n, 11n])]) {
+    // A chunk linked twice, as the importer writes a file of two equal chunks.
+    const chunk = await leaf(new Uint8Array(262_144).fill(1))
+    expect(await store.get(await root([chunk, chunk], [262_144n, 262_144n]))).toEqual(new Uint8Array(524_288).fill(1))
+    // Two leaves for 20 bytes: more blocks than the importer stores a file of that size in (unixfs-reader.test.ts).
+    for (const bad of [await root([a, a], [10n, 10n]), await root([a, b], [10n, 10n]), await root([a, b], [10n]), await root([a], [10n, 11n])]) {
       await expect(store.get(bad)).rejects.toMatchObject({ name: 'ContentMismatchError', code: 'ERR_CONTENT_MISMATCH' })
     }
     await store.close()
