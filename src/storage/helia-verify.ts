@@ -9,12 +9,13 @@ import type { MultihashDigest } from 'multiformats/hashes/interface'
 import { identity } from 'multiformats/hashes/identity'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { hash } from 'node:crypto'
-import { readdir, readFile } from 'node:fs/promises'
+import { open, readdir, readFile } from 'node:fs/promises'
 import { join, sep } from 'node:path'
 import { mapConcurrently } from '../core/concurrently.ts'
 import type { Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { BLOCK_RECORD, parsePinLog, PIN_LOG, type PinLogLine } from './pin-datastore.ts'
+import { MAX_BLOCK_BYTES } from './unixfs-settings.ts'
 
 /** Store files read at once: a store holds thousands of small ones. */
 const READS_IN_FLIGHT = 32
@@ -49,6 +50,27 @@ export function blockMatches (digest: MultihashDigest, bytes: Uint8Array): boole
   if (digest.code === sha256.code) return equals(hash('sha256', bytes, 'buffer'), digest.digest)
   if (digest.code === identity.code) return equals(bytes, digest.digest)
   return false
+}
+
+/**
+ * A block file's bytes, read from the opened file once its size is known; undefined, unread,
+ * when it is larger than any block the importer writes (MAX_BLOCK_BYTES): a damaged or
+ * planted file of a gigabyte would otherwise be read whole before its hash refused it.
+ */
+export async function readBlockFile (path: string, options: AbortOptions = {}): Promise<Uint8Array | undefined> {
+  options.signal?.throwIfAborted()
+  const file = await open(path, 'r')
+  try {
+    const { size } = await file.stat()
+    if (size > MAX_BLOCK_BYTES) return undefined
+    const bytes = new Uint8Array(size)
+    // A file that shrank since is short here and fails its hash; one that grew is read only to its size.
+    const { bytesRead } = await file.read(bytes, 0, size, 0)
+    options.signal?.throwIfAborted()
+    return bytes.subarray(0, bytesRead)
+  } finally {
+    await file.close()
+  }
 }
 
 /** Re-hashes every file under `dir/blocks` and returns the damaged ones (CIDs, or paths for files that are not blocks). */
@@ -118,9 +140,12 @@ async function inspectBlocks (dir: string, options: VerifyStoreOptions): Promise
     const stem = name.slice(0, -'.data'.length)
     const digest = parts.length === 3 && name.endsWith('.data') && stem.endsWith(parts[1] as string) ? decodeDigest(() => base32upper.decode(stem)) : undefined
     if (digest === undefined) return { where: rel, problem: 'not a block file name' }
+    const where = CID.createV1(raw.code, digest).toString()
     const taken = digest.code === sha256.code ? options.sha256?.get(rel) : undefined
-    if (taken === undefined ? blockMatches(digest, await readFile(join(dir, rel))) : taken === Buffer.from(digest.digest).toString('hex')) return stem
-    return { where: CID.createV1(raw.code, digest).toString(), problem: `${rel} does not hash to its name` }
+    if (taken !== undefined) return taken === Buffer.from(digest.digest).toString('hex') ? stem : { where, problem: `${rel} does not hash to its name` }
+    const bytes = await readBlockFile(join(dir, rel), options)
+    if (bytes === undefined) return { where, problem: `${rel} is larger than any block this store writes (${MAX_BLOCK_BYTES} bytes)` }
+    return blockMatches(digest, bytes) ? stem : { where, problem: `${rel} does not hash to its name` }
   })
   for (const f of found) {
     if (typeof f === 'string') intact.add(f)
@@ -250,7 +275,7 @@ async function checkPinnedBlocks (dir: string, intact: Set<string>, scan: PinSca
 async function * readIntact (dir: string, intact: Set<string>, cid: CID): AsyncGenerator<Uint8Array> {
   if (cid.multihash.code === identity.code) { yield cid.multihash.digest; return }
   const stem = base32upper.encode(cid.multihash.bytes)
-  const bytes = intact.has(stem) ? await readFile(join(dir, 'blocks', stem.slice(-2), `${stem}.data`)) : undefined
+  const bytes = intact.has(stem) ? await readBlockFile(join(dir, 'blocks', stem.slice(-2), `${stem}.data`)) : undefined
   // Re-checked: the file may have changed since the scan.
   if (bytes === undefined || !blockMatches(cid.multihash, bytes)) throw new Error(`block ${cid} is missing or damaged`)
   yield bytes

@@ -6,18 +6,18 @@ import { exporter } from 'ipfs-unixfs-exporter'
 import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { existsSync } from 'node:fs'
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, open, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BoundedMap } from '../core/bounded-map.ts'
 import { mapConcurrently } from '../core/concurrently.ts'
 import { ConclaveError, ConfigError, ContentMismatchError, ContentNotFoundError, InvalidRecordError, PayloadTooLargeError, StoreWriteError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
-import { blockMatches } from './helia-verify.ts'
+import { blockMatches, readBlockFile } from './helia-verify.ts'
 import type { ContentStore, GetOptions } from './index.ts'
 import { PinDatastore } from './pin-datastore.ts'
 import { readUnixfsFile } from './unixfs-reader.ts'
-import { DEFAULT_MAX_BYTES, importerOptions, parseCid } from './unixfs-settings.ts'
+import { DEFAULT_MAX_BYTES, importerOptions, MAX_BLOCK_BYTES, parseCid } from './unixfs-settings.ts'
 
 export { inspectStoreDir, verifyAllBlocks, verifyStoreDir, type StoreDamage, type VerifyStoreOptions } from './helia-verify.ts'
 
@@ -229,7 +229,8 @@ function listed (dag: readonly CID[]): GraphWalkerFactory {
 /**
  * A file blockstore that re-hashes each block it reads (blockstore-fs itself trusts its
  * disk). A block is read whole, in one call: blockstore-fs streams it in 64 KiB pieces
- * that would only be joined again here.
+ * that would only be joined again here; one larger than any block the importer writes is
+ * refused by its size, unread.
  */
 class VerifyingFsBlockstore extends FsBlockstore {
   readonly #sharding = new NextToLast()
@@ -301,21 +302,18 @@ class VerifyingFsBlockstore extends FsBlockstore {
   async read (cid: CID, options?: AbortOptions, into?: Uint8Array): Promise<Uint8Array> {
     const { dir, file } = this.#sharding.encode(cid)
     const path = join(this.path, dir, file)
-    let bytes: Uint8Array
+    let bytes: Uint8Array | undefined
     try {
-      bytes = (into === undefined ? undefined : await readExactly(path, into, options)) ?? await readWhole(path, options)
+      bytes = (into === undefined ? undefined : await readExactly(path, into, options)) ?? await readBlockFile(path, options)
     } catch (err) {
-      if ((err as Error).name === 'AbortError') throw err
+      const name = (err as Error).name
+      if (name === 'AbortError' || name === 'TimeoutError') throw err
       throw new ContentNotFoundError(`block ${cid} is not in the store`, { cause: err })
     }
+    if (bytes === undefined) throw new ContentMismatchError(`block ${cid} is larger than any block this store writes (${MAX_BLOCK_BYTES} bytes): the store is damaged`)
     if (!blockMatches(cid.multihash, bytes)) throw new ContentMismatchError(`block ${cid} does not hash to its CID: the store is damaged`)
     return bytes
   }
-}
-
-async function readWhole (path: string, options?: AbortOptions): Promise<Uint8Array> {
-  const read = await readFile(path, { signal: options?.signal })
-  return new Uint8Array(read.buffer, read.byteOffset, read.length) // a plain view, not a Buffer
 }
 
 /**

@@ -7,6 +7,8 @@ import { InvalidRecordError } from '../core/errors.ts'
 /** Chunk size and DAG width of `ipfs add --cid-version 1` (kubo's defaults), so Helia and kubo agree on CIDs. */
 export const CHUNK_BYTES = 262_144
 export const MAX_LINKS = 174
+/** The largest block the importer writes: a raw chunk (a node of MAX_LINKS links is some 12 KB). A block file any larger is refused by its size, unread. */
+export const MAX_BLOCK_BYTES = CHUNK_BYTES
 
 export const importerOptions = {
   cidVersion: 1 as const,

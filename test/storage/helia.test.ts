@@ -4,11 +4,12 @@ import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createHeliaStore, inspectStoreDir, verifyAllBlocks } from '../../src/storage/helia.ts'
 import type { ContentStore } from '../../src/storage/index.ts'
+import { MAX_BLOCK_BYTES } from '../../src/storage/unixfs-settings.ts'
 import { contentStoreTests, pseudoRandom } from '../conformance/content-store.ts'
 import { flip, openHelia, storeFiles, type StoreFile } from './helia-helpers.ts'
 
@@ -105,6 +106,23 @@ describe('helia store: damage on disk', () => {
     for (const bad of [await root([a, a], [10n, 10n]), await root([a, b], [10n, 10n]), await root([a, b], [10n]), await root([a], [10n, 11n])]) {
       await expect(store.get(bad)).rejects.toMatchObject({ name: 'ContentMismatchError', code: 'ERR_CONTENT_MISMATCH' })
     }
+    await store.close()
+  })
+
+  it('refuses a block file larger than any block the importer writes, by its size before reading it, even one hashing to its CID (ContentMismatchError); the audit names both', async () => {
+    const { store, dir } = await openHelia()
+    const blocks = new FsBlockstore(join(dir, 'blocks'))
+    await blocks.open()
+    const over = new Uint8Array(MAX_BLOCK_BYTES + 1).fill(3)
+    const overCid = CID.createV1(raw.code, await sha256.digest(over))
+    await blocks.put(overCid, over)
+    const hugeCid = await store.put(new TextEncoder().encode('grown on disk'))
+    const huge = (await storeFiles(dir, 'blocks')).find(f => f.cid === hugeCid) as StoreFile
+    await truncate(huge.file, 256 * 1024 * 1024) // sparse: read whole, it costs 256 MiB of memory
+    for (const cid of [overCid.toString(), hugeCid]) {
+      await expect(store.get(cid)).rejects.toMatchObject({ name: 'ContentMismatchError', message: expect.stringMatching(/larger than any block this store writes/) })
+    }
+    expect(await inspectStoreDir(dir)).toEqual(expect.arrayContaining([overCid, hugeCid].map(where => ({ where: where.toString(), problem: expect.stringMatching(/larger than any block this store writes/) }))))
     await store.close()
   })
 

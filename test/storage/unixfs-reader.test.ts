@@ -6,7 +6,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { describe, expect, it } from 'vitest'
 import { readUnixfsFile, type ReadBlock } from '../../src/storage/unixfs-reader.ts'
-import { CHUNK_BYTES, DEFAULT_MAX_BYTES, importerOptions, MAX_LINKS } from '../../src/storage/unixfs-settings.ts'
+import { CHUNK_BYTES, DEFAULT_MAX_BYTES, importerOptions, MAX_BLOCK_BYTES, MAX_LINKS } from '../../src/storage/unixfs-settings.ts'
 import { pseudoRandom } from '../conformance/content-store.ts'
 
 /** Blocks in memory, and a reader over them that counts its reads. */
@@ -88,6 +88,7 @@ describe('readUnixfsFile: only the layout this store\'s importer writes', () => 
       const read = await readUnixfsFile(cid, b.read, { maxBytes: DEFAULT_MAX_BYTES })
       expect(Buffer.from(read.buffer, read.byteOffset, read.length).equals(bytes), `${bytes.length} bytes`).toBe(true)
       expect(b.reads(), `${bytes.length} bytes`).toBe(placed)
+      for (const block of b.store.values()) expect(block.length).toBeLessThanOrEqual(MAX_BLOCK_BYTES)
     }
   })
 })
