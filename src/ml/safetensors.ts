@@ -99,11 +99,16 @@ export function decodeRawSafetensors (bytes: Uint8Array, options: DecodeOptions 
   const headerLength = Number(view.getBigUint64(0, true))
   if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > bytes.length) throw new InvalidWeightsError(`safetensors header length ${headerLength} does not fit the file`)
   let header: Record<string, unknown>
+  let json: string
   try {
-    header = Header.parse(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength))))
+    json = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength))
+    header = Header.parse(JSON.parse(json))
   } catch (err) {
     throw new InvalidWeightsError('safetensors header is not a JSON object', { cause: err })
   }
+  // JSON.parse keeps a repeated key's last value and other readers its first: one file would be two models.
+  const repeated = repeatedKey(json)
+  if (repeated !== undefined) throw new InvalidWeightsError(`safetensors header names "${repeated.slice(0, 80)}" twice in one object`)
   const metadata = Metadata.safeParse(header.__metadata__ ?? {})
   if (!metadata.success) throw new InvalidWeightsError('safetensors __metadata__ is not a map of strings')
   const dataStart = 8 + headerLength
@@ -128,4 +133,33 @@ export function decodeRawSafetensors (bytes: Uint8Array, options: DecodeOptions 
   }
   if (expected !== dataLength) throw new InvalidWeightsError(`safetensors data has ${dataLength - expected} trailing bytes no tensor claims`)
   return { metadata: metadata.data, tensors: new Map([...tensors].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) }
+}
+
+/**
+ * A key some object of `json` (text JSON.parse has accepted) holds twice, compared as the
+ * strings they decode to ("a" and "\\u0061" are one key); undefined when there is none.
+ */
+function repeatedKey (json: string): string | undefined {
+  // One set of keys per open object; undefined for an open array.
+  const open: Array<Set<string> | undefined> = []
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i]
+    if (c === '{') open.push(new Set())
+    else if (c === '[') open.push(undefined)
+    else if (c === '}' || c === ']') open.pop()
+    else if (c === '"') {
+      let end = i + 1
+      while (json[end] !== '"') end += json[end] === '\\' ? 2 : 1
+      let next = end + 1
+      while (json[next] === ' ' || json[next] === '\t' || json[next] === '\n' || json[next] === '\r') next++
+      const keys = open.at(-1)
+      if (json[next] === ':' && keys !== undefined) {
+        const key = JSON.parse(json.slice(i, end + 1)) as string
+        if (keys.has(key)) return key
+        keys.add(key)
+      }
+      i = end
+    }
+  }
+  return undefined
 }

@@ -66,6 +66,20 @@ describe('safetensors', () => {
     expect(() => decodeSafetensors(damage(toSafetensors(expected)))).toThrow(expect.objectContaining({ name: 'InvalidWeightsError' }))
   })
 
+  it.each([
+    ['tensor name', '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'],
+    ['tensor name spelt with an escape', '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"\\u0061":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'],
+    ['field of a tensor', '{"a":{"dtype":"F32","shape":[1],"shape":[2],"data_offsets":[0,8]}}'],
+    ['__metadata__ key', '{"__metadata__":{"format":"pt","format":"tf"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}']
+  ])('refuses a header naming a %s twice (JSON.parse keeps the last, another reader the first) with InvalidWeightsError', (_, json) => {
+    const header = new TextEncoder().encode(json)
+    const bytes = new Uint8Array(8 + header.length + 8)
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(header.length), true)
+    bytes.set(header, 8)
+    bytes.set(new Uint8Array(Float32Array.from([1, 2]).buffer), 8 + header.length)
+    expect(() => decodeSafetensors(bytes)).toThrow(expect.objectContaining({ name: 'InvalidWeightsError', message: expect.stringMatching(/twice/) }))
+  })
+
   it('refuses an oversized file and NaN or infinite weights with InvalidWeightsError', () => {
     const bytes = toSafetensors(expected)
     expect(() => fromSafetensors(bytes, { maxBytes: 16 })).toThrow(expect.objectContaining({ name: 'InvalidWeightsError' }))
