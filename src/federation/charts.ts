@@ -1,4 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite'
+import { Record } from '../core/records.ts'
 import type { RunReport } from './report.ts'
 import type { RunView } from './run-view.ts'
 
@@ -16,7 +17,8 @@ export type ChartId = 'timeline' | 'learning' | 'votes' | 'reputation' | 'dag' |
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json'
 const WIDTH = 500
-const RECORD_TYPES = ['charter', 'proposal', 'vote', 'decision', 'checkpoint']
+/** Every record type, in protocol order, from the schema: a scale that left one out drew its blocks at NaN (a researcher's 👍 did). */
+const RECORD_TYPES = Record.options.map(o => o.shape.type.value)
 const VOTE_COLOURS = { domain: ['accept', 'reject'], range: ['#1a9850', '#d73027'] }
 const DECISION_COLOURS = { domain: ['accepted', 'rejected', 'undecided'], range: ['#1a9850', '#d73027', '#999999'] }
 const DECISION_SHAPES = { domain: ['accepted', 'rejected', 'undecided'], range: ['circle', 'cross', 'triangle-up'] }
