@@ -91,6 +91,11 @@ export const RunView = z.object({
     recordedBy: Member,
     counted: z.boolean()
   })),
+  /**
+   * Reactions anchored as a researcher's vote that count for nothing, with the members that
+   * anchored each: fewer than the charter's `humanWitnesses` (a forged one, say), or not her vote on that proposal.
+   */
+  humanVotesUncounted: z.array(z.object({ block: z.string(), proposal: z.string(), researcher: z.string(), accept: z.boolean(), event: z.string(), witnesses: z.array(Member) })),
   decisions: z.array(Decided.extend({ block: z.string(), seq: z.number().int(), round: z.number().int(), proposal: z.string(), recorder: Member })),
   /** Each member's standing after each round: proposals accepted and rejected, votes cast (cumulative). */
   reputation: z.array(z.object({ round: z.number().int(), member: Member, accepted: z.number().int(), rejected: z.number().int(), votes: z.number().int() })),
@@ -112,7 +117,7 @@ export type Applied = { seq: number, block: string, type: string, round: number,
  */
 export class RunViewBuilder {
   readonly #state = new FederationState()
-  readonly #view: Omit<RunView, 'reputation' | 'rounds' | 'federation' | 'members' | 'required' | 'checkpoints'> = { proposals: [], votes: [], humanVotes: [], decisions: [], blocks: [], refused: [] }
+  readonly #view: Omit<RunView, 'reputation' | 'rounds' | 'federation' | 'members' | 'required' | 'checkpoints' | 'humanVotesUncounted'> = { proposals: [], votes: [], humanVotes: [], decisions: [], blocks: [], refused: [] }
   readonly #closed = new Map<number, { time: number, model: string }>()
   #charterTime = 0
   #merges?: MergeReplay
@@ -212,6 +217,8 @@ export class RunViewBuilder {
       rounds,
       checkpoints: { rederived: this.#unchecked === null, why: this.#unchecked },
       ...structuredClone(this.#view),
+      humanVotesUncounted: this.#state.uncountedCitations().map(({ block, record, witnesses }) =>
+        ({ block, proposal: record.proposal, researcher: record.researcher, accept: record.accept, event: record.event, witnesses: witnesses.map(did => this.#member(did)) })),
       reputation: this.#reputation(rounds.map(r => r.round))
     }
   }

@@ -24,6 +24,8 @@ export class LedgerWriter {
   readonly #ledger: Ledger
   readonly #state = new FederationState()
   #federation = ''
+  /** The latest block's time. */
+  #time = 0
 
   private constructor (ledger: Ledger, members: Identity[]) {
     this.#ledger = ledger
@@ -51,9 +53,13 @@ export class LedgerWriter {
 
   get round (): number { return this.#state.currentRound() }
 
+  get federation (): string { return this.#federation }
+
   /** Member `who` signs and anchors `record`. */
   async append (who: number, record: ConclaveRecord): Promise<Block> {
-    const block = await this.#ledger.append(await (this.members[who] as Identity).sign(record), record.type === 'vote' ? { after: record.proposal } : {})
+    // Signed at the ledger's time where it is ahead of the clock (a run whose members waited windows out on a simulated clock).
+    const now = Math.max(Math.floor(Date.now() / 1000), this.#time)
+    const block = await this.#ledger.append(await (this.members[who] as Identity).sign(record, { now }), record.type === 'vote' || record.type === 'human-vote' ? { after: record.proposal } : {})
     await this.#apply(block)
     return block
   }
@@ -89,6 +95,7 @@ export class LedgerWriter {
   async #apply (block: Block): Promise<void> {
     const signed = await this.#state.apply(block, { ledger: this.#ledger })
     this.#federation = signed.record.federation
+    this.#time = Math.max(this.#time, block.time)
   }
 }
 

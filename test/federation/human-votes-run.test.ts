@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { HumanVotes } from '../../src/core/records.ts'
 import { audit, uncountedLines } from '../../src/federation/audit.ts'
 import type { Participant } from '../../src/federation/participant.ts'
+import { RunViewBuilder } from '../../src/federation/run-view.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { byHand, errorsFor, inject, smallConfig, tempDir } from './helpers.ts'
 
@@ -164,6 +165,10 @@ describe.each<[number | undefined, number]>([[1, 1], [undefined, 0]])('a member 
         "1 reaction anchored as a researcher's vote counts for nothing (too few members anchored it, or the researcher's vote was another reaction):",
         `  👍 of ${ALICE} on ${proposal} (event $never), anchored by ${p(1).identity.did}`
       ])
+      // The dashboard shows it too, on its proposal (before 2026-12-07 only the audit named it).
+      const builder = new RunViewBuilder({ store: sim.store })
+      for await (const block of sim.ledger.blocks()) await builder.apply(block, sim.ledger)
+      expect(builder.view().humanVotesUncounted).toEqual(counts === 1 ? [] : [{ block: forged, proposal, researcher: ALICE, accept: true, event: '$never', witnesses: [{ did: p(1).identity.did, name: 'agent-2' }] }])
     } finally {
       await sim.close()
     }

@@ -13,6 +13,9 @@ import { smallConfig, tempDir } from '../federation/helpers.ts'
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium'
 /** Where to save a screenshot of the finished run's page (the README's docs/dashboard.png), when set. */
 const SCREENSHOT = process.env.DASHBOARD_SCREENSHOT
+const ALICE = '@alice:lab'
+/** A short window: a charter counting researchers' votes decides a proposal only once its window is over. */
+const WINDOW = 5
 
 /**
  * The dashboard in a real headless Chromium: a small finished run (3 agents, 2 rounds, the
@@ -29,7 +32,7 @@ describe('conclave dashboard in headless Chromium', () => {
   beforeAll(async () => {
     await access(CHROMIUM).catch(() => { throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM`) })
     dir = join(await tempDir('conclave-dashboard-'), 'run')
-    await runFederation(smallConfig({ rounds: 2, attacks: [{ kind: 'sign-flip', agent: 3 }] }), { out: dir })
+    await runFederation(smallConfig({ rounds: 2, attacks: [{ kind: 'sign-flip', agent: 3 }], researchers: [ALICE], humanVotes: 'counted', windowSeconds: WINDOW }), { out: dir })
     dashboard = await startDashboard({ dir, port: 0, intervalMs: 50 })
     // No sandbox: CI containers run as root, and the page is our own, on loopback.
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
@@ -69,11 +72,16 @@ describe('conclave dashboard in headless Chromium', () => {
       const hostile = '<img src=x onerror="window.pwned = true">'
       await writer.vote(1, proposal, false, hostile)
       await writer.vote(2, proposal, true)
+      // A member anchors a 👍 the researcher never made: one witness of the two the charter asks, so it counts for nothing, and the page says so.
+      const forged = await writer.append(1, { type: 'human-vote', federation: writer.federation, round: writer.round, proposal: proposal.id, researcher: ALICE, accept: true, event: '$never' })
+      await new Promise(resolve => setTimeout(resolve, (proposal.time + WINDOW + 1) * 1000 - Date.now()))
       await writer.decide(proposal)
       await page.waitForSelector(`[data-proposal="${proposal.id}"][data-decision="rejected"]`)
       expect(await page.locator('[data-proposal]').count()).toBe(9)
       const rationales = await page.locator(`[data-proposal="${proposal.id}"] td.rationale`).allTextContents()
       expect(rationales).toEqual([hostile, 'better on my data'])
+      expect(await page.locator(`[data-proposal="${proposal.id}"] [data-uncounted="${forged.id}"]`).textContent()).toBe(`⚠ a 👍 said to be ${ALICE}'s (reaction $never), anchored by agent-2 only: counts for nothing`)
+      expect(await page.locator('#status').textContent()).toContain("1 reactions anchored as researchers' votes count for nothing")
       expect(await page.evaluate(() => (window as unknown as { pwned?: boolean }).pwned)).toBeUndefined()
       expect(await page.locator('[data-proposal] img').count()).toBe(0)
     } finally {

@@ -16,7 +16,19 @@ function el (tag, attrs = {}, ...children) {
 
 const signed = value => (value >= 0 ? '+' : '') + value.toFixed(4)
 
-function proposalCard (p, votes) {
+const thumb = accept => accept ? '👍' : '👎'
+
+/** Researchers' reactions on a proposal: those the ledger holds as their votes, and those anchored that count for nothing. */
+function humanLines (humans, uncounted) {
+  return [
+    ...humans.map(h => el('p', { class: 'human', 'data-human': h.block },
+      `${thumb(h.accept)} from ${h.researcher} (reaction ${h.event}), anchored by ${h.recordedBy.name} · ${h.counted ? 'counts toward the quorum' : 'advisory, beside the members\' votes'}`)),
+    ...uncounted.map(u => el('p', { class: 'human uncounted', 'data-uncounted': u.block },
+      `⚠ a ${thumb(u.accept)} said to be ${u.researcher}'s (reaction ${u.event}), anchored by ${u.witnesses.map(w => w.name).join(', ')} only: counts for nothing`))
+  ]
+}
+
+function proposalCard (p, votes, humans = [], uncounted = []) {
   const state = p.decision === null ? 'undecided' : p.decision.accepted ? 'accepted' : 'rejected'
   const decision = p.decision === null
     ? `waiting for votes: ${votes.length} cast`
@@ -30,6 +42,7 @@ function proposalCard (p, votes) {
   return el('article', { class: `proposal ${state}`, 'data-proposal': p.block, 'data-decision': state },
     el('h3', {}, `Round ${p.round} · ${p.proposer.name} proposes an update `, el('code', {}, p.block.slice(0, 12))),
     el('p', { class: 'decision' }, decision, p.metric === null ? '' : ` · ${p.metric.name} ${p.metric.value.toFixed(4)} on its own data, ${p.numSamples} samples`),
+    ...humanLines(humans, uncounted),
     el('table', {},
       el('thead', {}, el('tr', {}, ...['voter', 'vote', 'change measured', 'rationale', 'decided by'].map(h => el('th', {}, h)))),
       el('tbody', {}, ...rows)))
@@ -40,9 +53,10 @@ function drawState (state) {
   const finished = state.report === null ? 'running or stopped (no report yet)' : `finished, model ${state.report.modelHash.slice(0, 12)}…`
   const models = state.checkpoints.rederived ? 'each round\'s model derived again from its accepted updates' : `round models as their recorders signed them, not derived again (${state.checkpoints.why})`
   document.getElementById('status').textContent =
-    `${state.seq} records · ${state.proposals.length} proposals · ${state.votes.length} votes · ${state.decisions.length} decisions · ${state.refused.length} refused · ${finished} · ${models}`
+    `${state.seq} records · ${state.proposals.length} proposals · ${state.votes.length} votes · ${state.decisions.length} decisions · ${state.refused.length} refused${state.humanVotesUncounted.length === 0 ? '' : ` · ${state.humanVotesUncounted.length} reactions anchored as researchers' votes count for nothing`} · ${finished} · ${models}`
   document.body.dataset.seq = String(state.seq)
-  const cards = [...state.proposals].reverse().map(p => proposalCard(p, state.votes.filter(v => v.proposal === p.block)))
+  const of = (list, p) => list.filter(x => x.proposal === p.block)
+  const cards = [...state.proposals].reverse().map(p => proposalCard(p, of(state.votes, p), of(state.humanVotes, p), of(state.humanVotesUncounted, p)))
   document.getElementById('proposals').replaceChildren(...cards)
 }
 
