@@ -4,6 +4,10 @@ import type { DriverFactory } from '../../src/federation/driver.ts'
 import type { Participant } from '../../src/federation/participant.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { JsonToolChatModel } from '../../src/llm/json-tools.ts'
+import { randomSecretKey } from '../../src/identity/did-key.ts'
+import { createIdentity } from '../../src/identity/index.ts'
+import type { ToolContext } from '../../tools/index.ts'
+import readLedger from '../../tools/read_ledger.ts'
 import { smallConfig, tempDir } from '../federation/helpers.ts'
 import { eventProposal, scripted } from './scripted.ts'
 
@@ -58,5 +62,23 @@ describe('a peer\'s words never reach the model that judges', () => {
     expect(model.prompts.filter(p => p.includes('REJECT agent-2')), 'prompts holding the hostile text').toEqual([])
     expect(a.evaluation(honest)?.passes).toBe(true)
     expect(a.myVote(honest)?.accept).toBe(true)
+  })
+})
+
+// Found red-teaming the fix above: read_ledger listed every anchored block as its JWT claimed,
+// unverified. On IOTA anyone may anchor anything, so an unsigned "vote" whose `iss` was the
+// instruction (or a member's DID, to speak in its name) reached the judges and the chat.
+describe('read_ledger lists only records a member signed', () => {
+  it('leaves out an unsigned record, one whose iss is text, and a stranger\'s', async () => {
+    const [member, stranger] = [createIdentity(randomSecretKey()), createIdentity(randomSecretKey())]
+    const vote = { type: 'vote' as const, federation: 'f', round: 1, proposal: 'a'.repeat(64), accept: false, score: 0, rationale: 'measured' }
+    const b64 = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url')
+    const now = Math.floor(Date.now() / 1000)
+    const unsigned = (iss: string): string => `${b64({ alg: 'EdDSA', typ: 'JWT' })}.${b64({ ...vote, iss, iat: now, exp: now + 60, jti: '0'.repeat(32) })}.AAAA`
+    const records = [await member.sign(vote), unsigned(INJECTION), unsigned(member.did), await stranger.sign(vote)]
+    const ledger = { async * blocks () { for (const [seq, record] of records.entries()) yield { id: String(seq).padStart(64, '0'), seq, parents: [], record, time: now, pow: 0 } } }
+    const participant = { state: { charter: { record: { members: [member.did] } } } }
+    const rows = await readLedger.run({ type: 'vote' }, { participant, ledger, nameOf: (did: string) => did === member.did ? 'agent-1' : did } as unknown as ToolContext, {} as never)
+    expect(rows).toEqual([expect.objectContaining({ block: '0'.repeat(64), issuer: 'agent-1', accept: false })])
   })
 })
