@@ -59,13 +59,36 @@ export function manifestText (manifest: RunManifest): string {
   return JSON.stringify({ manifest: 1, dirs, files: files.map(f => ({ path: f.path, size: f.size, sha256: f.sha256 })) }, null, 2) + '\n'
 }
 
-/** Reads `DIR/manifest.json`: its bytes, or MissingFileError. */
+/** Reads `DIR/manifest.json`: its bytes, or MissingFileError; PayloadTooLargeError when it is longer than a list of what is there could be. */
 export async function readManifestBytes (dir: string): Promise<Buffer> {
-  return readSealedFile(dir, MANIFEST_FILE, MAX_MANIFEST_BYTES, 'its record of what it made')
+  return readSealedFile(dir, MANIFEST_FILE, Math.max(MANIFEST_BYTES_KEPT, await listingBytes(dir)), 'its record of what it made')
 }
 
-/** A manifest lists a line per file; a run's store holds thousands, not millions. */
-const MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+/** What any manifest may take, however little is there now (files may be missing: that is named by path, later). */
+const MANIFEST_BYTES_KEPT = 64 * 1024 * 1024
+
+/**
+ * More than the manifest of what is under the sealed folders now takes: one entry each, its
+ * path as JSON and its size and hash. A long run's store holds a file per chunk of every
+ * update (16 members of a 64 MiB model: ~4,400 a round), so no fixed cap fits every honest run.
+ */
+async function listingBytes (dir: string): Promise<number> {
+  const paths: string[] = []
+  for (const folder of SEALED_FOLDERS) {
+    const entries = await readdir(join(dir, folder), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return []
+      throw err
+    })
+    paths.push(...entries.map(entry => `${folder}/${entry}`))
+  }
+  return manifestBound(paths)
+}
+
+/** The most bytes manifestText takes for entries (files or folders) at `paths`. */
+export function manifestBound (paths: readonly string[]): number {
+  // Beside each path as JSON: a file's indentation, keys, size (at most 16 digits) and hash come to under 130 bytes.
+  return paths.reduce((bytes, path) => bytes + Buffer.byteLength(JSON.stringify(path)) + 200, 1024)
+}
 
 /**
  * A sealed file's bytes, read only as a plain file of at most `maxBytes`: a run directory
