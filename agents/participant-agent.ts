@@ -242,9 +242,12 @@ export class ParticipantAgent implements Driver {
   }
 
   /** Stops at once, abandoning any turn in flight (its last checkpoint stays on disk). */
-  kill (): void {
+  async kill (): Promise<void> {
     this.#abort.abort(new Error(`${this.participant.name} was stopped`))
     this.#stopListening()
+    const memory = this.#graph.checkpointer
+    if (memory instanceof FileCheckpointSaver) await memory.kill()
+    await this.#saving.catch(() => undefined)
   }
 
   async close (): Promise<void> {

@@ -61,6 +61,7 @@ export class FileCheckpointSaver extends MemorySaver {
   /** The blob last written for each `[thread, namespace, channel]`: the next value of that channel is logged against it. */
   readonly #latest = new Map<string, string>()
   readonly #channelVersions = new WeakMap<Uint8Array, ChannelVersions>()
+  #killed = false
 
   private constructor (path: string, file: SnapshotLog) {
     super(new MessageListSerializer())
@@ -162,9 +163,19 @@ export class FileCheckpointSaver extends MemorySaver {
 
   /** Lets go of what no longer matters, then logs the change with what it let go. */
   async #commit (step: Step): Promise<void> {
+    if (this.#killed) throw new Error(`${this.path}: the agent was killed, and writes nothing more`)
     const dropped = await this.#unkept()
     this.#drop(dropped)
     await this.#file.append(JSON.stringify({ ...step, dropped }, replace), () => JSON.stringify({ version: 2, storage: this.storage, writes: this.writes, blobs: this.blobs }, replace))
+  }
+
+  /**
+   * Writes nothing more, as a killed process would not; resolves once the change in flight is
+   * on disk (a restart in the same process found its rewrite racing the new memory's).
+   */
+  async kill (): Promise<void> {
+    this.#killed = true
+    await this.#changes.idle()
   }
 
   /** Closes the memory's files once every change is written; a later change opens them again. */

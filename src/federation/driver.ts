@@ -34,8 +34,12 @@ export interface Driver {
   resume?(): Promise<boolean>
   /** The round's proposal window closed with members silent: judges what came (a rule that judges against the round waits for it). */
   proposalsClosed?(round: number): Promise<void>
-  /** Stops at once, as a crash would (agents only; for restart tests and operators). */
-  kill?(): void
+  /**
+   * Stops at once, as a crash would (agents only; for restart tests and operators): nothing
+   * more reaches the disk. Resolves once the write in flight has, so an agent restarted on the
+   * same directory in this process meets no write of its killed self.
+   */
+  kill?(): Promise<void>
   close(): Promise<void>
 }
 

@@ -268,7 +268,7 @@ export class Simulation {
   async restart (index: number): Promise<Participant> {
     const old = this.participants[index]
     if (old === undefined) throw new ConfigError(`no participant ${index + 1}`)
-    this.drivers[index]?.kill?.()
+    await this.drivers[index]?.kill?.()
     old.stop()
     const fresh = await this.#participant(index)
     await fresh.start()

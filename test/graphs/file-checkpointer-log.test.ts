@@ -77,6 +77,24 @@ describe('FileCheckpointSaver: a change costs what changed', () => {
   })
 })
 
+describe('FileCheckpointSaver: killed in a process that goes on', () => {
+  // Found in CI: a restart in the same process opened a new memory on the file while the killed
+  // agent's change was still being written, and their two rewrites raced (ENOENT on the rename).
+  it('writes nothing after kill (a change it had not begun is lost, as in a crash), and a new memory on the file reads what was written', async () => {
+    const path = await memoryFile()
+    const killed = await FileCheckpointSaver.open(path, { compaction: { factor: 1, floor: 0 } })
+    const config = await agentSteps(killed, { to: 3 })
+    const written = await contents(killed)
+    const late = agentSteps(killed, { from: 4, to: 4 })
+    await killed.kill()
+    await expect(late).rejects.toThrow(/killed/)
+    const files = [await readFile(path), await readFile(`${path}.log`)]
+    await expect(killed.putWrites(config, [['messages', []]], 'later')).rejects.toThrow(/killed/)
+    expect([await readFile(path), await readFile(`${path}.log`)]).toEqual(files)
+    expect(await contents(await FileCheckpointSaver.open(path))).toEqual(written)
+  })
+})
+
 describe('FileCheckpointSaver: a kill at any moment', () => {
   it.each(['a checkpoint', 'a pending write'])('cut anywhere in the last record (%s), the memory opens as of the change before, and the next change writes over the torn bytes', async last => {
     const path = await memoryFile()
