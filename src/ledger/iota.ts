@@ -3,6 +3,7 @@ import { IotaClient, IotaHTTPStatusError, IotaHTTPTransport, type CoinStruct, ty
 import { Ed25519Keypair } from '@iota/iota-sdk/keypairs/ed25519'
 import { Transaction, TransactionDataBuilder } from '@iota/iota-sdk/transactions'
 import { fromBase58, fromBase64, normalizeIotaAddress } from '@iota/iota-sdk/utils'
+import { BoundedMap } from '../core/bounded-map.ts'
 import {
   BackendUnavailableError, ConclaveError, ConfigError, DuplicateRecordError, KeystoreError, LedgerCorruptError
 } from '../core/errors.ts'
@@ -188,6 +189,8 @@ class IotaRebasedLedger implements IotaLedger {
   readonly #logger: Logger
   #view = emptyView()
   #lock: Promise<unknown> = Promise.resolve()
+  /** Records whose transaction the node executed but does not list yet, by their digest (found red-teaming: each retry paid gas again). */
+  readonly #sent = new BoundedMap<string, string>(1024)
 
   constructor (options: IotaLedgerOptions, keypair: Ed25519Keypair) {
     const timeout = options.requestTimeoutMs ?? 30_000
@@ -208,28 +211,43 @@ class IotaRebasedLedger implements IotaLedger {
     await verifyRecord(jwt)
     return this.#exclusive(async () => {
       await this.#sync(this.#view, options)
+      const sent = this.#sent.get(jwt)
+      const listed = sent === undefined ? undefined : this.#view.byId.get(sent)
+      if (listed !== undefined) return this.#anchored(jwt, listed)
       if (this.#view.records.has(jwt)) throw new DuplicateRecordError('this signed record is already anchored')
-      const { signal } = options
-      const budget = BigInt(this.#options.gasBudget)
-      const [gasPrice, coins] = await Promise.all([
-        this.#reach(() => this.#client.getReferenceGasPrice({ signal }), options),
-        this.#reach(() => this.#client.getCoins({ owner: this.address, coinType: IOTA_COIN, signal }), options)
-      ])
-      const gasPayment = selectGas(coins.data, budget)
-      if (gasPayment === undefined) throw new ConfigError(`IOTA address ${this.address} holds too little IOTA for a gas budget of ${budget} nanos; fund it`)
-      const bytes = await buildAnchorTransaction({ sender: this.address, packageId: this.#options.packageId, record: jwt, gasBudget: budget, gasPrice, gasPayment })
-      const { signature, digest } = await signAnchorTransaction(this.#keypair, bytes)
-      const result = await this.#reach(() => this.#client.executeTransactionBlock({ transactionBlock: bytes, signature, options: { showEffects: true }, signal }), options)
-      if (result.digest !== digest) throw new LedgerCorruptError(`the node executed ${result.digest}, not the signed transaction ${digest}`)
-      const status = result.effects?.status
-      if (status?.status !== 'success') throw new ConfigError(`anchor transaction ${digest} failed: ${status?.error ?? 'no effects returned'}`)
-      await this.#reach(() => this.#client.waitForTransaction({ digest, signal, timeout: this.#options.requestTimeoutMs ?? 30_000, pollInterval: this.#options.pollIntervalMs ?? 1_000 }), options)
+      const digest = sent ?? await this.#execute(jwt, options)
+      await this.#reach(() => this.#client.waitForTransaction({ digest, signal: options.signal, timeout: this.#options.requestTimeoutMs ?? 30_000, pollInterval: this.#options.pollIntervalMs ?? 1_000 }), options)
       await this.#sync(this.#view, options)
       const block = this.#view.byId.get(digest)
-      if (block === undefined) throw new BackendUnavailableError(`the node executed ${digest} but does not list its Anchored event with a time yet`)
-      this.#logger.info('anchored on IOTA', { digest, seq: block.seq })
-      return block
+      if (block === undefined) throw new BackendUnavailableError(`the node executed ${digest} but does not list its Anchored event with a time yet; a retry waits for it`)
+      return this.#anchored(jwt, block)
     })
+  }
+
+  #anchored (jwt: string, block: Block): Block {
+    this.#sent.delete(jwt)
+    this.#logger.info('anchored on IOTA', { digest: block.id, seq: block.seq })
+    return block
+  }
+
+  /** Pays for and executes the anchor transaction of `jwt`; its digest, kept until the node lists it (a retry waits, it does not pay again). */
+  async #execute (jwt: string, options: AbortOptions): Promise<string> {
+    const { signal } = options
+    const budget = BigInt(this.#options.gasBudget)
+    const [gasPrice, coins] = await Promise.all([
+      this.#reach(() => this.#client.getReferenceGasPrice({ signal }), options),
+      this.#reach(() => this.#client.getCoins({ owner: this.address, coinType: IOTA_COIN, signal }), options)
+    ])
+    const gasPayment = selectGas(coins.data, budget)
+    if (gasPayment === undefined) throw new ConfigError(`IOTA address ${this.address} holds too little IOTA for a gas budget of ${budget} nanos; fund it`)
+    const bytes = await buildAnchorTransaction({ sender: this.address, packageId: this.#options.packageId, record: jwt, gasBudget: budget, gasPrice, gasPayment })
+    const { signature, digest } = await signAnchorTransaction(this.#keypair, bytes)
+    const result = await this.#reach(() => this.#client.executeTransactionBlock({ transactionBlock: bytes, signature, options: { showEffects: true }, signal }), options)
+    if (result.digest !== digest) throw new LedgerCorruptError(`the node executed ${result.digest}, not the signed transaction ${digest}`)
+    const status = result.effects?.status
+    if (status?.status !== 'success') throw new ConfigError(`anchor transaction ${digest} failed: ${status?.error ?? 'no effects returned'}`)
+    this.#sent.set(jwt, digest)
+    return digest
   }
 
   async get (id: string, options: AbortOptions = {}): Promise<Block | undefined> {

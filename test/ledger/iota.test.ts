@@ -164,4 +164,19 @@ describe('IOTA Rebased adapter, against the stand-in node', () => {
     const block = await ledger.get(id)
     expect(block?.time).toBeGreaterThanOrEqual(hourAgo + 3000)
   })
+
+  it('pays once for a record the node executed but does not list yet: a retry waits for it, and gets its block once it is listed', async () => {
+    const [signer, other] = [createIdentity(randomSecretKey()), createIdentity(randomSecretKey())]
+    const ledger = await createIotaLedger({ url: node.url, packageId: PACKAGE, gasBudget: 10_000_000, identity: signer, pollIntervalMs: 10, requestTimeoutMs: 2_000 })
+    node.fund(ledger.address, 1_000_000_000n)
+    const ahead = node.anchorAs('0x' + '46'.repeat(32), await other.sign(vote(5)), { undated: true })
+    const jwt = await signer.sign(vote(6))
+    const executed = (): number => node.calls.filter(c => c === 'iota_executeTransactionBlock').length
+    const before = executed()
+    for (let i = 0; i < 3; i++) await expect(ledger.append(jwt)).rejects.toMatchObject({ name: 'BackendUnavailableError' })
+    expect(executed() - before, 'transactions paid for').toBe(1)
+    node.date(ahead)
+    expect(await ledger.append(jwt)).toMatchObject({ record: jwt })
+    expect(executed() - before).toBe(1)
+  })
 })
