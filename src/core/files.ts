@@ -40,6 +40,9 @@ export async function readPlainFile (path: string, maxBytes: number): Promise<Bu
   }
 }
 
+/** 'w', but a link planted where the half-written copy goes is refused (ELOOP), not written through. */
+const WRITE_NO_LINK = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW
+
 /**
  * Replaces a small state file so that a crash leaves the old version or the new one, never
  * half of one: write beside it, then rename over it. `sync` also makes the new version
@@ -50,11 +53,11 @@ export async function writeAtomic (path: string, data: string | Uint8Array, opti
   await mkdir(dirname(path), { recursive: true })
   const tmp = `${path}.tmp`
   if (options.sync !== true) {
-    await writeFile(tmp, data, { mode: options.mode })
+    await writeFile(tmp, data, { mode: options.mode, flag: WRITE_NO_LINK })
     await rename(tmp, path)
     return
   }
-  const file = await open(tmp, 'w', options.mode)
+  const file = await open(tmp, WRITE_NO_LINK, options.mode)
   try {
     await file.writeFile(data)
     await file.sync()

@@ -2,7 +2,7 @@ import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/pr
 import { join, relative, resolve, sep } from 'node:path'
 import { z } from 'zod'
 import { RunDirectoryError } from '../core/errors.ts'
-import { readIfExists, readPlainFile, writeAtomic } from '../core/files.ts'
+import { readPlainFile, writeAtomic } from '../core/files.ts'
 import { Sha256Hex } from '../core/records.ts'
 import { parseConfigText, parseRunConfig, type RunConfig } from './config.ts'
 import { sha256Hex } from './content.ts'
@@ -28,8 +28,9 @@ export const RUN_MARKER = '.conclave-run'
  * which a run started again reads (`--config DIR/config.json`) and writes anew. (Its lock,
  * dir-lock.ts, is not the run's content: `--force` leaves it, held by the run that replaces.)
  */
-const RUN_UNNOTED: readonly string[] = ['config.json', `${RUN_MARKER}.tmp`, `${MANIFEST_FILE}.tmp`, `${HEAD_FILE}.tmp`]
-export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', 'report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg', MANIFEST_FILE, HEAD_FILE, ...RUN_UNNOTED]
+const RUN_REPORTS: readonly string[] = ['report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg']
+const RUN_UNNOTED: readonly string[] = ['config.json', ...[RUN_MARKER, MANIFEST_FILE, HEAD_FILE, ...RUN_REPORTS].map(name => `${name}.tmp`)]
+export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', ...RUN_REPORTS, MANIFEST_FILE, HEAD_FILE, ...RUN_UNNOTED]
 
 /** What Conclave makes a directory for: a run (`conclave run`) or a model taken out of one (`conclave export`). */
 export interface DirOwner {
@@ -60,6 +61,8 @@ const Marker = z.object({
   files: z.record(z.string().min(1).max(255), Sha256Hex).optional()
 }).strict()
 type Marker = z.infer<typeof Marker>
+/** A marker names a run's dozen top-level files; anything near this is not one. */
+const MAX_MARKER_BYTES = 64 * 1024
 
 /** The marker's text: who made the directory, for a run what its config.json held as it began, and the files it wrote. */
 function markerText (marker: Marker): string {
@@ -120,27 +123,42 @@ export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { 
   }
   const marker = await assertKnownMarker(dir, owner)
   const written = entries.filter(e => e !== owner.marker)
-  const unknown = written.filter(e => !owner.entries.includes(e))
-  if (unknown.length > 0) {
-    throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}, and also ${unknown.map(e => `"${e}"`).join(', ')}, which no ${owner.kind} made; move ${unknown.length === 1 ? 'it' : 'them'} away, then ${owner.kind} again`)
-  }
+  assertNoUnknown(dir, owner, written)
   if (written.length > 0 && options.force !== true) throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}; pass --force to replace it, or choose another --out`)
   // Everything is looked at before anything is removed, so a refusal leaves the directory as it was.
   // The new run's settings were read from the earlier run's config.json (`--config DIR/config.json`): it writes them anew.
   const rerun = options.configFile !== undefined && resolve(options.configFile) === resolve(dir, 'config.json')
+  await assertAsWritten(dir, owner, written, marker, rerun)
+  for (const entry of written) await rm(join(dir, entry), { recursive: true, force: true })
+  // What it writes next is noted in a marker of today's format, whatever the earlier one was.
+  await writeAtomic(join(dir, owner.marker), markerText(freshMarker(owner)))
+}
+
+/** Refuses the entries at the top of `dir` (its marker aside) where one is a name its owner never writes there. */
+function assertNoUnknown (dir: string, owner: DirOwner, written: readonly string[]): void {
+  const unknown = written.filter(e => !owner.entries.includes(e))
+  if (unknown.length > 0) {
+    throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}, and also ${unknown.map(e => `"${e}"`).join(', ')}, which no ${owner.kind} made; move ${unknown.length === 1 ? 'it' : 'them'} away, then ${owner.kind} again`)
+  }
+}
+
+/** Refuses, reading only, entries its owner did not write as they are: a file changed since (or put there), or a stray (assertNoStrays). */
+async function assertAsWritten (dir: string, owner: DirOwner, written: readonly string[], marker: Marker, rerun: boolean): Promise<void> {
   const changed = await changedFiles(dir, written, owner, marker, rerun)
   if (changed.length > 0) {
     const edited = changed.includes('config.json') ? ' (to run the settings of an edited config.json, pass it as --config)' : ''
     throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}, and ${changed.map(e => `"${e}"`).join(', ')}, which it did not write as ${changed.length === 1 ? 'it is' : 'they are'} now (changed since, or put there; a ${owner.kind} killed as it wrote one leaves one too); move ${changed.length === 1 ? 'it' : 'them'} away, then ${owner.kind} again${edited}`)
   }
+  await assertNoStrays(dir, owner, written)
+}
+
+/** Refuses, reading only, entries that are a link or another special file, or folders holding one or a path the owner never writes. */
+async function assertNoStrays (dir: string, owner: DirOwner, written: readonly string[]): Promise<void> {
   const strays = (await Promise.all(written.map(async entry => strayPaths(dir, entry, owner)))).flat().sort()
   if (strays.length > 0) {
     const named = strays.slice(0, 5).map(p => `"${p}"`).join(', ') + (strays.length > 5 ? ` and ${strays.length - 5} more` : '')
     throw new RunDirectoryError(`${dir} holds an earlier ${owner.kind}, and inside its folders ${named}, which no ${owner.kind} made; move ${strays.length === 1 ? 'it' : 'them'} away, then ${owner.kind} again`)
   }
-  for (const entry of written) await rm(join(dir, entry), { recursive: true, force: true })
-  // What it writes next is noted in a marker of today's format, whatever the earlier one was.
-  await writeAtomic(join(dir, owner.marker), markerText(freshMarker(owner)))
 }
 
 /**
@@ -149,7 +167,7 @@ export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { 
  * its entries, less a run's lock.
  */
 export async function assertTakeable (dir: string, owner: DirOwner): Promise<string[]> {
-  const entries = (await entriesOf(dir) ?? []).filter(e => owner.kind !== 'run' || (e !== LOCK_FILE && e !== LOCK_HOLDER_FILE))
+  const entries = await ownEntries(dir, owner)
   if (entries.length === 0) return entries
   if (!entries.includes(owner.marker)) {
     throw new RunDirectoryError(`${dir} is not empty and has no ${owner.marker} marker, so nothing says a Conclave ${owner.kind} made it${owner.kind === 'run' ? ' (a run from before the marker has none either)' : ''}: choose another --out, or empty it yourself`)
@@ -195,6 +213,11 @@ async function strayPaths (dir: string, entry: string, owner: DirOwner): Promise
   return strays
 }
 
+/** A directory's entries, less a run's lock (dir-lock.ts), which is not the run's content. */
+async function ownEntries (dir: string, owner: DirOwner): Promise<string[]> {
+  return (await entriesOf(dir) ?? []).filter(e => owner.kind !== 'run' || (e !== LOCK_FILE && e !== LOCK_HOLDER_FILE))
+}
+
 /** Refuses to resume a directory that holds no run: a run made it (its marker) and its config and ledger are there. */
 export async function assertResumable (dir: string): Promise<void> {
   const entries = await entriesOf(dir) ?? []
@@ -206,6 +229,19 @@ export async function assertResumable (dir: string): Promise<void> {
   if (config !== undefined && config !== await configHash(dir)) {
     throw new RunDirectoryError(`${dir}/config.json changed since the run began: a resume continues the run with the settings it began with (its first rounds ran by them); put them back, or start a new run`)
   }
+}
+
+/**
+ * Refuses, reading only, to write into a run directory (a resume) that holds what its run did
+ * not write: a name it never writes, a link, a FIFO, a stray path; the check `--force` makes
+ * (found red-teaming: a report.md made a link to someone's file had that file overwritten).
+ * A file of the run's changed since is no refusal here, unlike for `--force`: a run killed as
+ * it wrote its report leaves one, and a resume replaces it whole, never writing through it.
+ */
+export async function assertRunOnly (dir: string): Promise<void> {
+  const written = (await ownEntries(dir, RUN_OWNER)).filter(e => e !== RUN_MARKER)
+  assertNoUnknown(dir, RUN_OWNER, written)
+  await assertNoStrays(dir, RUN_OWNER, written)
 }
 
 /** The names in `dir`, or undefined when there is no such directory. */
@@ -225,7 +261,8 @@ async function assertKnownMarker (dir: string, owner: DirOwner): Promise<Marker>
 
 /** The owner's marker in `dir`, or undefined when there is none; one this Conclave does not know is refused. */
 async function markerOf (dir: string, owner: DirOwner): Promise<Marker | undefined> {
-  const bytes = await readIfExists(join(dir, owner.marker)).catch(() => Buffer.alloc(0))
+  // A plain file only: a FIFO planted as the marker would hang the check, a link be followed.
+  const bytes = await readPlainFile(join(dir, owner.marker), MAX_MARKER_BYTES).catch(() => Buffer.alloc(0))
   if (bytes === undefined) return undefined
   let marker: unknown
   try { marker = JSON.parse(bytes.toString('utf8')) } catch { marker = undefined }

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { writeAtomic } from '../core/files.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions, ProgressOptions } from '../core/options.ts'
 import { initBackend } from '../ml/backend.ts'
@@ -10,7 +11,7 @@ import { holdingDir } from './dir-lock.ts'
 import type { DriverFactory } from './driver.ts'
 import { HEAD_FILE, sealRunDir } from './head.ts'
 import { MANIFEST_FILE } from './manifest.ts'
-import { assertResumable, assertTakeable, markRunConfig, noteWritten, prepareRunDir, RUN_OWNER, runConfigIn } from './run-dir.ts'
+import { assertResumable, assertRunOnly, assertTakeable, markRunConfig, noteWritten, prepareRunDir, RUN_OWNER, runConfigIn } from './run-dir.ts'
 import { reportFiles, type RoundReport, type RunReport } from './report.ts'
 import { readRunView } from './run-view.ts'
 import type { RoundProgress } from './round-loop.ts'
@@ -53,13 +54,19 @@ export async function runFederation (config: RunConfig, options: RunOptions): Pr
   const started = performance.now()
   const startedAt = new Date().toISOString()
   // Checked before the lock is taken (a directory that is not a run's gets no lock file), and again under it.
-  if (options.resume === true) await assertResumable(options.out)
+  if (options.resume === true) await assertResumableHere(options.out)
   else await assertTakeable(options.out, RUN_OWNER)
   return await holdingDir(options.out, async () => {
-    if (options.resume === true) await assertResumable(options.out)
+    if (options.resume === true) await assertResumableHere(options.out)
     else await prepareRunDir(options.out, { force: options.force, configFile: options.configFile })
     return await runLocked(config, options, { started, startedAt })
   })
+}
+
+/** A resume writes into `dir`: it holds a run, and nothing the run did not write (a link planted there is never written through). */
+async function assertResumableHere (dir: string): Promise<void> {
+  await assertResumable(dir)
+  await assertRunOnly(dir)
 }
 
 async function runLocked (config: RunConfig, options: RunOptions, { started, startedAt }: { started: number, startedAt: string }): Promise<RunReport> {
@@ -138,9 +145,10 @@ export async function writeRunConfig (dir: string, config: RunConfig): Promise<v
   await writeFile(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
 }
 
+/** The report and its plots, each replaced whole (writeAtomic renames over a link rather than writing through it). */
 export async function writeReport (dir: string, report: RunReport): Promise<void> {
-  await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n', { mode: 0o600 })
+  await writeAtomic(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n', { mode: 0o600 })
   const files = await reportFiles(report, await readRunView(join(dir, 'ledger')))
-  for (const [file, text] of files) await writeFile(join(dir, file), text)
+  for (const [file, text] of files) await writeAtomic(join(dir, file), text)
   await noteWritten(dir, RUN_OWNER, ['report.json', ...files.keys()])
 }

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process'
-import { mkdir, symlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { readPlainFile } from '../../src/core/files.ts'
+import { readPlainFile, writeAtomic } from '../../src/core/files.ts'
 import { tempDir } from '../federation/helpers.ts'
 
 describe('reading a plain file from a directory others may write into', () => {
@@ -25,5 +25,22 @@ describe('reading a plain file from a directory others may write into', () => {
     await expect(readPlainFile(join(dir, 'folder'), 100)).rejects.toMatchObject({ name: 'StrayFileError' })
     await expect(readPlainFile(join(dir, 'big'), 100)).rejects.toMatchObject({ name: 'PayloadTooLargeError' })
     expect(await readPlainFile(join(dir, 'big'), 101)).toHaveLength(101)
+  })
+})
+
+describe('replacing a file in a directory others may write into', () => {
+  // Found red-teaming: a resume wrote its report through a link planted in the run directory.
+  it('replaces a link at the path rather than writing through it, and refuses a link where its half-written copy goes', async () => {
+    const dir = await tempDir('conclave-files-')
+    const theirs = join(dir, 'theirs.txt')
+    await writeFile(theirs, 'mine')
+    await symlink(theirs, join(dir, 'report.md'))
+    await writeAtomic(join(dir, 'report.md'), 'report')
+    expect((await lstat(join(dir, 'report.md'))).isFile()).toBe(true)
+    expect(await readFile(join(dir, 'report.md'), 'utf8')).toBe('report')
+    await symlink(theirs, join(dir, 'votes.svg.tmp'))
+    await expect(writeAtomic(join(dir, 'votes.svg'), 'votes')).rejects.toMatchObject({ code: 'ELOOP' })
+    await expect(writeAtomic(join(dir, 'votes.svg'), 'votes', { sync: true })).rejects.toMatchObject({ code: 'ELOOP' })
+    expect(await readFile(theirs, 'utf8')).toBe('mine')
   })
 })

@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { agentDriver } from '../../agents/index.ts'
@@ -164,6 +165,40 @@ describe('the run directory: --force replaces only what a Conclave run made', ()
     expect(await readFile(join(out, 'report.json'))).toEqual(report)
     await writeFile(join(out, 'config.json'), text)
     expect((await readRunConfig(out)).seed).toBe(tiny.seed)
+  })
+
+  // Found red-teaming: --resume checked only the marker, config and ledger, and wrote its reports
+  // with a plain write: a report.md replaced by a link to someone's file had that file overwritten.
+  it('refuses to resume a run directory holding a link, a FIFO or a stray file, as --force does, and writes nowhere', async () => {
+    const out = await tempDir()
+    const elsewhere = await tempDir()
+    const victim = join(elsewhere, 'thesis.tex')
+    await writeFile(victim, 'mine')
+    await runFederation(tiny, { out })
+    const report = await readFile(join(out, 'report.json'))
+    const plant = [
+      { path: 'report.md', make: async (p: string) => { await rm(p); await symlink(victim, p) } },
+      { path: 'report.json.tmp', make: async (p: string) => symlink(victim, p) },
+      { path: 'agents/agent-1/memory.json', make: async (p: string) => { await mkdir(dirname(p), { recursive: true }); await symlink(victim, p) } },
+      { path: 'store/datastore/version.data', make: async (p: string) => { await rm(p); await symlink(victim, p) } },
+      { path: 'ledger/notes.txt', make: async (p: string) => writeFile(p, 'mine') },
+      { path: 'votes.svg', make: async (p: string) => { await rm(p); execFileSync('mkfifo', [p]) } }
+    ]
+    for (const { path, make } of plant) {
+      const full = join(out, path)
+      const theirs = await readFile(full).catch(() => undefined)
+      await make(full)
+      const before = await tree(out)
+      await expect(runFederation(tiny, { out, resume: true })).rejects.toMatchObject({ ...refused, message: expect.stringContaining(`"${path}"`) })
+      expect(await readFile(victim, 'utf8')).toBe('mine')
+      expect(await tree(out)).toEqual(before)
+      expect(await readFile(join(out, 'report.json'))).toEqual(report)
+      await rm(full)
+      if (theirs !== undefined) await writeFile(full, theirs)
+    }
+    await runFederation(tiny, { out, resume: true })
+    expect(await readFile(victim, 'utf8')).toBe('mine')
+    expect((await lstat(join(out, 'report.md'))).isFile()).toBe(true)
   })
 
   it('takes with --force a run killed as it re-wrote its marker (the marker\'s half-written copy beside it)', async () => {
