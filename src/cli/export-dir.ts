@@ -1,5 +1,5 @@
-import { writeFile } from 'node:fs/promises'
-import { join, relative, resolve, isAbsolute } from 'node:path'
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
+import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path'
 import { z } from 'zod'
 import { AuditFailedError, ConclaveError, ConfigError, DatasetError, NoCheckpointError } from '../core/errors.ts'
 import type { Charter, ModelRef } from '../core/records.ts'
@@ -9,7 +9,7 @@ import { createHeliaStore } from '../storage/helia.ts'
 import type { ContentStore } from '../storage/index.ts'
 import { decodeModel, MAX_MODEL_BYTES } from '../federation/content.ts'
 import { memberName } from '../federation/config.ts'
-import { noteWritten, prepareOwnedDir, type DirOwner } from '../federation/run-dir.ts'
+import { assertPreparable, noteWritten, prepareOwnedDir, type DirOwner } from '../federation/run-dir.ts'
 import { readRunReport } from '../federation/report.ts'
 import { readRunConfig } from '../federation/run.ts'
 import { MergeReplay } from '../federation/merge-replay.ts'
@@ -74,7 +74,8 @@ export async function exportRun (runDir: string, options: ExportOptions): Promis
   }
   const config = await readRunConfig(dir)
   const { charter, last, round, ref, bytes } = await chosenModel(dir, audit.modelHash, options.round)
-  await prepareOwnedDir(out, EXPORT_OWNER, { force: options.force })
+  // Refused now, before the work below; the earlier export goes only once all of it succeeded (placeExport).
+  await assertPreparable(out, EXPORT_OWNER, { force: options.force })
   const weights = decodeModel(bytes, ref)
 
   const task = await loadTask(config.task)
@@ -95,10 +96,11 @@ export async function exportRun (runDir: string, options: ExportOptions): Promis
   }
 
   const exported: ExportedPredictor = { format: 'conclave-predictor', version: 1, model: { round, ...ref }, predictor: spec }
-  await writeFile(join(out, EXPORT_FILES.model), bytes)
-  await writeFile(join(out, EXPORT_FILES.predictor), JSON.stringify(exported) + '\n')
-  await writeFile(join(out, EXPORT_FILES.task), JSON.stringify(TaskConfig.parse(config.task), null, 2) + '\n')
-  await writeFile(join(out, EXPORT_FILES.card), modelCard({
+  const files = new Map<string, string | Uint8Array>()
+  files.set(EXPORT_FILES.model, bytes)
+  files.set(EXPORT_FILES.predictor, JSON.stringify(exported) + '\n')
+  files.set(EXPORT_FILES.task, JSON.stringify(TaskConfig.parse(config.task), null, 2) + '\n')
+  files.set(EXPORT_FILES.card, modelCard({
     federation: charter.federation,
     task: config.task,
     round,
@@ -111,8 +113,26 @@ export async function exportRun (runDir: string, options: ExportOptions): Promis
     metric,
     labels: 'labels' in spec ? spec.labels : 'tags' in spec ? spec.tags : undefined
   }))
-  await noteWritten(out, EXPORT_OWNER, Object.values(EXPORT_FILES))
+  await placeExport(out, files, options.force)
   return { round, modelHash: ref.sha256, metric, head: audit.head.id }
+}
+
+/**
+ * Writes the export's files in a folder beside `out`, then takes `out` (an earlier export goes
+ * only now) and moves them in: a write that fails (a full disk) leaves the earlier export, or
+ * no `out` at all, and the folder beside it is removed either way.
+ */
+async function placeExport (out: string, files: ReadonlyMap<string, string | Uint8Array>, force: boolean | undefined): Promise<void> {
+  await mkdir(dirname(out), { recursive: true })
+  const staging = await mkdtemp(join(dirname(out), `.${basename(out)}.export-`))
+  try {
+    for (const [name, data] of files) await writeFile(join(staging, name), data, { flag: 'wx' })
+    await prepareOwnedDir(out, EXPORT_OWNER, { force })
+    for (const name of files.keys()) await rename(join(staging, name), join(out, name))
+  } finally {
+    await rm(staging, { recursive: true, force: true })
+  }
+  await noteWritten(out, EXPORT_OWNER, [...files.keys()])
 }
 
 /** The charter, the last round, and round `round`'s model (the last by default) with its bytes, from the run's read-only store. */

@@ -115,12 +115,25 @@ export async function prepareRunDir (dir: string, options: { force?: boolean, co
 
 /** prepareRunDir for any owner: a directory this owner did not mark is never written into. */
 export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { force?: boolean, configFile?: string } = {}): Promise<void> {
-  const entries = await assertTakeable(dir, owner)
-  if (entries.length === 0) {
+  const written = await assertPreparable(dir, owner, options)
+  if (written === undefined) {
     await mkdir(dir, { recursive: true })
     await writeFile(join(dir, owner.marker), markerText(freshMarker(owner)))
     return
   }
+  for (const entry of written) await rm(join(dir, entry), { recursive: true, force: true })
+  // What it writes next is noted in a marker of today's format, whatever the earlier one was.
+  await writeAtomic(join(dir, owner.marker), markerText(freshMarker(owner)))
+}
+
+/**
+ * Refuses, reading only, what prepareOwnedDir would refuse, so that a caller can check before
+ * work that may fail (an export) as well as under it. Returns what it would remove, or
+ * undefined where nothing is there (no directory, or an empty one).
+ */
+export async function assertPreparable (dir: string, owner: DirOwner, options: { force?: boolean, configFile?: string } = {}): Promise<string[] | undefined> {
+  const entries = await assertTakeable(dir, owner)
+  if (entries.length === 0) return undefined
   const marker = await assertKnownMarker(dir, owner)
   const written = entries.filter(e => e !== owner.marker)
   assertNoUnknown(dir, owner, written)
@@ -129,9 +142,7 @@ export async function prepareOwnedDir (dir: string, owner: DirOwner, options: { 
   // The new run's settings were read from the earlier run's config.json (`--config DIR/config.json`): it writes them anew.
   const rerun = options.configFile !== undefined && resolve(options.configFile) === resolve(dir, 'config.json')
   await assertAsWritten(dir, owner, written, marker, rerun)
-  for (const entry of written) await rm(join(dir, entry), { recursive: true, force: true })
-  // What it writes next is noted in a marker of today's format, whatever the earlier one was.
-  await writeAtomic(join(dir, owner.marker), markerText(freshMarker(owner)))
+  return written
 }
 
 /** Refuses the entries at the top of `dir` (its marker aside) where one is a name its owner never writes there. */

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { loadClassification } from '../../src/data/classification.ts'
@@ -156,6 +156,29 @@ describe('conclave export and predict', () => {
     await writeFile(join(earlier, '.conclave-export.tmp'), '{"conclave":"exp')
     expect((await capture(['export', run, '--out', earlier, '--force'])).code).toBe(0)
     expect((await capture(['export', run, '--out', join(run, 'model')])).err).toMatch(/ConfigError/)
+  }, 300_000)
+
+  // Found red-teaming: `export --force` removed the earlier export before it loaded the dataset
+  // and scored the model, so an export that then failed (the dataset moved away) left only the
+  // marker; and a failed export to a new folder left the folder behind, half made.
+  it('an export that fails leaves an earlier export as it was, and makes no folder where there was none', async () => {
+    const parent = await tempDir('conclave-export-out-')
+    const earlier = join(parent, 'model')
+    expect((await capture(['export', run, '--out', earlier])).code).toBe(0)
+    const before = await treeOf(earlier)
+    await rename(data, `${data}.away`)
+    try {
+      expect((await capture(['export', run, '--out', earlier, '--force'])).err).toMatch(/DatasetError \(ERR_DATASET\)/)
+      expect((await capture(['export', run, '--out', join(parent, 'fresh')])).err).toMatch(/DatasetError \(ERR_DATASET\)/)
+    } finally {
+      await rename(`${data}.away`, data)
+    }
+    expect(await treeOf(earlier)).toEqual(before)
+    expect(await readdir(parent)).toEqual(['model'])
+    // With its dataset back, --force replaces it, and leaves nothing beside it.
+    expect((await capture(['export', run, '--out', earlier, '--force'])).code).toBe(0)
+    expect(await treeOf(earlier)).toEqual(before)
+    expect(await readdir(parent)).toEqual(['model'])
   }, 300_000)
 
   it('predict names each bad line, loses no good one, and refuses a model that is not the one exported', async () => {
