@@ -1,3 +1,4 @@
+import { basename } from 'node:path'
 import type { ModelRef } from '../core/records.ts'
 import type { HeadReport } from '../federation/head.ts'
 import type { TaskConfig } from '../ml/task.ts'
@@ -30,19 +31,22 @@ const INPUTS: Record<TaskConfig['kind'], { input: string, output: string }> = {
 export function modelCard (facts: ModelCardFacts): string {
   const { audit, head, task } = facts
   const io = INPUTS[task.kind]
-  const output = task.kind === 'classify' && facts.labels?.[0] !== undefined ? io.output.replace('C14', facts.labels[0]) : io.output
+  // As JSON (a line break in a label is `\n`), through a function (no `$&` patterns): it stays on its indented code line.
+  const label = facts.labels?.[0]
+  const output = task.kind === 'classify' && label !== undefined ? io.output.replace('"C14"', () => JSON.stringify(label)) : io.output
+  // The settings are numbers, booleans and names the task schema bounds; the dataset, a local path, is named by its folder only.
   const { data, ...settings } = task
-  return `# ${task.kind} model from federation ${facts.federation}, round ${facts.round}
+  return `# ${task.kind} model from federation ${code(facts.federation)}, round ${facts.round}
 
 The global model ${facts.round === 0 ? 'the federation started from (its charter\'s initial model)' : `after round ${facts.round} of ${facts.lastRound}`}, taken out of a Conclave run by \`conclave export\`.
 
 | | |
 | --- | --- |
-| model sha-256 | \`${facts.model.sha256}\` (of \`model.safetensors\`, byte for byte) |
-| model CID | \`${facts.model.cid}\` |
-| ledger head | \`${head.id}\` (signed by ${head.signedBy.length} of ${facts.members.length} members; ${head.blocks} blocks) |
+| model sha-256 | ${cell(facts.model.sha256)} (of \`model.safetensors\`, byte for byte) |
+| model CID | ${cell(facts.model.cid)} |
+| ledger head | ${cell(head.id)} (signed by ${head.signedBy.length} of ${facts.members.length} members; ${head.blocks} blocks) |
 | audit | ok: ${audit.records} records, ${audit.proposals} proposals, ${audit.votes} votes, ${audit.decisions} decisions, ${audit.checkpoints} checkpoints; ${audit.votesReplayed ? 'every vote re-decided by the charter\'s acceptance terms' : 'votes not replayable (the charter states no acceptance terms)'}; ${audit.rejected.length} records refused by the protocol |
-| final model of the run | \`${audit.modelHash}\` |
+| final model of the run | ${cell(String(audit.modelHash))} |
 | ${facts.metric.name} (${facts.metric.split} split) | ${facts.metric.value.toFixed(4)} |
 | seed | ${facts.seed} |
 
@@ -52,13 +56,13 @@ model's hash on its ledger.
 
 ## Members
 
-${facts.members.map(m => `- ${m.name}: \`${m.did}\``).join('\n')}
+${facts.members.map(m => `- ${m.name}: ${code(m.did)}`).join('\n')}
 
 ## Task
 
-\`task.json\` holds the task config the run used (data: \`${data}\`). Settings:
+\`task.json\` holds the task config the run used (data: ${code(basename(data))}). Settings:
 ${Object.entries(settings).map(([k, v]) => `\`${k}\`: ${JSON.stringify(v)}`).join(' · ')}.
-${facts.labels === undefined ? '' : `\nLabels, by class id: ${facts.labels.map(l => `\`${l}\``).join(', ')}.\n`}
+${facts.labels === undefined ? '' : `\nLabels, by class id: ${facts.labels.map(l => code(l)).join(', ')}.\n`}
 \`predictor.json\` holds what the model needs besides its weights (vocabulary, feature
 settings, labels), materialised from the training split: nothing else is read at prediction.
 
@@ -77,4 +81,23 @@ ${task.kind === 'ner' ? '\nSentences are read in order as one text: an abbreviat
 In Python: \`safetensors.numpy.load_file("model.safetensors")\`; tensors \`dense{l}.kernel\`
 (features × units) and \`dense{l}.bias\`${task.kind === 'ner' && task.crf ? ', and the CRF\'s `crf.start` and `crf.transitions`' : ''}.
 `
+}
+
+/**
+ * `value` as a Markdown code span, whatever it holds (it may come from a dataset or a run
+ * directory someone else made): the fence is one backtick longer than the longest run inside
+ * (CommonMark), padded where the value starts or ends with one, and a line break, which could
+ * end the paragraph and start an HTML block, is a space (as a code span shows it anyway).
+ */
+export function code (value: string): string {
+  const text = value.replace(/\r\n|\r|\n/g, ' ')
+  const fence = '`'.repeat(1 + Math.max(0, ...(text.match(/`+/g) ?? []).map(run => run.length)))
+  // A space each side is stripped where both are there: also pad one that starts and ends with a space.
+  const pad = /^[` ]|[` ]$/.test(text) ? ' ' : ''
+  return `${fence}${pad}${text}${pad}${fence}`
+}
+
+/** A code span in a table cell: a `|` inside would end the cell (GFM splits cells before it reads spans). */
+function cell (value: string): string {
+  return code(value).replace(/\|/g, '\\|')
 }

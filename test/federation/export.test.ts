@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { loadClassification } from '../../src/data/classification.ts'
 import { fitTfidf } from '../../src/data/tokenizer.ts'
@@ -206,6 +206,36 @@ describe('conclave export and predict', () => {
     expect((await capture(['predict', out, '--in', input])).err).toMatch(/ContentMismatchError/)
     expect((await capture(['predict', run, '--in', input])).err).toMatch(/ConfigError.*not a Conclave export/)
   }, 120_000)
+})
+
+// Found red-teaming: the model card wrapped a dataset's labels in single backticks, so a label
+// holding one closed the code span and put its HTML and links into the card; a line break in one
+// started an HTML block. And the card named the dataset by its absolute local path.
+describe('the model card of a run whose dataset has hostile labels', () => {
+  const HOSTILE = 'flu` <img src=x onerror=alert(1)> [click](javascript:alert(1)) `x'
+  const LABELS = [HOSTILE, '`bone', 'skin\n\n<script>alert(1)</script>']
+
+  it('shows each label as code, whatever backticks or line breaks it holds, and the dataset by its folder\'s name only', async () => {
+    const data = await tempDir('conclave-export-data-')
+    const rows = (n: number, offset: number): string => jsonl(Array.from({ length: n }, (_, i) => {
+      const label = (i + offset) % 3
+      return { text: `${Object.values(CLASSES)[label]} patient case ${i}`, label: LABELS[label] }
+    }))
+    await writeFile(join(data, 'train.jsonl'), rows(90, 0))
+    await writeFile(join(data, 'test.jsonl'), rows(30, 1))
+    const run = join(await tempDir('conclave-export-run-'), 'run')
+    expect((await capture(['run', '--agents', '3', '--rounds', '1', '--quorum', 'majority', '--data', data, '--out', run])).code).toBe(0)
+    const out = join(await tempDir('conclave-export-out-'), 'model')
+    expect((await capture(['export', run, '--out', out])).code).toBe(0)
+    const card = await readFile(join(out, 'README.md'), 'utf8')
+    expect(card).toContain('``' + HOSTILE + '``')
+    expect(card).toContain('`` `bone ``')
+    expect(card).toContain('`skin  <script>alert(1)</script>`')
+    // Nothing from the dataset starts a line of its own (an HTML block, a heading).
+    expect(card.split('\n').filter(line => /^ {0,3}[<#]/.test(line) && !line.startsWith('# ') && !line.startsWith('## '))).toEqual([])
+    expect(card).not.toContain(data)
+    expect(card).toContain(`(data: \`${basename(data)}\`)`)
+  }, 300_000)
 })
 
 // Found red-teaming: export took each round's checkpoint as the records applied without deriving
