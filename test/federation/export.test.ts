@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { loadClassification } from '../../src/data/classification.ts'
@@ -205,6 +205,23 @@ describe('conclave export and predict', () => {
     await writeFile(join(out, 'model.safetensors'), bytes)
     expect((await capture(['predict', out, '--in', input])).err).toMatch(/ContentMismatchError/)
     expect((await capture(['predict', run, '--in', input])).err).toMatch(/ConfigError.*not a Conclave export/)
+  }, 120_000)
+
+  // Found red-teaming: predict read predictor.json and model.safetensors with a plain read, so a
+  // FIFO there (a tar carries one) hung it, and a link to /dev/zero would have filled its memory.
+  it('predict refuses an export whose predictor.json or model.safetensors is a FIFO or a link, at once and by name', async () => {
+    const input = join(await tempDir('conclave-export-in-'), 'in.jsonl')
+    await writeFile(input, '{"id":"a","text":"rash itch"}\n')
+    for (const [file, plant] of [['predictor.json', 'fifo'], ['model.safetensors', 'fifo'], ['model.safetensors', '/dev/zero'], ['predictor.json', '/dev/zero']] as const) {
+      const out = join(await tempDir('conclave-export-out-'), 'model')
+      expect((await capture(['export', run, '--out', out])).code).toBe(0)
+      await rm(join(out, file))
+      if (plant === 'fifo') execFileSync('mkfifo', [join(out, file)])
+      else await symlink(plant, join(out, file))
+      const result = await capture(['predict', out, '--in', input])
+      expect(result.code).toBe(1)
+      expect(result.err).toMatch(new RegExp(`StrayFileError.*${file.replace('.', '\\.')}`))
+    }
   }, 120_000)
 })
 
