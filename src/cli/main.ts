@@ -1,4 +1,4 @@
-import { access, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConclaveError, ConfigError } from '../core/errors.ts'
@@ -338,9 +338,10 @@ function replayedVotes (report: Pick<AuditReport, 'votesReplayed'>): string {
 
 async function init (args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { out: { type: 'string', default: 'conclave.yaml' } }, strict: true })
-  const exists = await access(values.out).then(() => true, () => false)
-  if (exists) throw new ConfigError(`${values.out} exists; not overwriting it`)
-  await writeFile(values.out, CONFIG_TEMPLATE)
+  // 'wx' (O_EXCL) refuses anything at the path, a link too: access() then a write followed a dangling link (found red-teaming).
+  await writeFile(values.out, CONFIG_TEMPLATE, { flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+    throw new ConfigError(err.code === 'EEXIST' ? `${values.out} exists; not overwriting it` : `cannot write ${values.out}: ${err.message}`)
+  })
   process.stdout.write(`wrote ${values.out}; run it with: conclave run --config ${values.out}\n`)
   return 0
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { lstat, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -70,5 +70,18 @@ describe('conclave CLI', () => {
     const { readConfigFile, parseRunConfig } = await import('../../src/federation/config.ts')
     expect(parseRunConfig(await readConfigFile(file))).toEqual(parseRunConfig({}))
     expect((await capture(['init', '--out', file])).code).toBe(1)
+  })
+
+  // Found red-teaming: init checked the path with access(), which follows a link and finds nothing
+  // at a dangling one, then wrote through it: the link's target was created.
+  it('init refuses a link at its path, dangling or not, and writes nowhere', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-init-'))
+    const target = join(dir, 'never-existed.sh')
+    await symlink(target, join(dir, 'conclave.yaml'))
+    const result = await capture(['init', '--out', join(dir, 'conclave.yaml')])
+    expect(result.code).toBe(1)
+    expect(result.err).toMatch(/ConfigError.*conclave\.yaml exists; not overwriting it/)
+    expect((await readdir(dir)).sort()).toEqual(['conclave.yaml'])
+    expect((await lstat(join(dir, 'conclave.yaml'))).isSymbolicLink()).toBe(true)
   })
 })
