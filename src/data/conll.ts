@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises'
 import { DatasetError } from '../core/errors.ts'
+import { readDatasetLines, type DatasetFileLimits } from './dataset-file.ts'
 
 export interface TaggedSentence {
   tokens: string[]
@@ -12,22 +12,18 @@ const TAG = /^(O|[BIES]-[A-Za-z][\w.-]*)$/
  * Reads a CoNLL-style BIO file: one `token<TAB>tag` per line (extra columns before the tag
  * are allowed; the last column is the tag), a blank line after each sentence,
  * `-DOCSTART-` lines skipped. Wrong columns, bad tags and an empty file are DatasetErrors
- * naming the file and line.
+ * naming the file and line. The file is read as `readDatasetLines` does: a plain file (or a
+ * link to one) within the caps.
  */
-export async function readConll (path: string): Promise<TaggedSentence[]> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    throw new DatasetError(`cannot read ${path}`, { cause: err })
-  }
+export async function readConll (path: string, limits: DatasetFileLimits = {}): Promise<TaggedSentence[]> {
+  const lines = await readDatasetLines(path, limits)
   const sentences: TaggedSentence[] = []
   let current: TaggedSentence = { tokens: [], tags: [] }
   const flush = (): void => {
     if (current.tokens.length > 0) sentences.push(current)
     current = { tokens: [], tags: [] }
   }
-  for (const [i, raw] of text.split('\n').entries()) {
+  for (const [i, raw] of lines.entries()) {
     const line = raw.replace(/\r$/, '')
     if (line.trim() === '') { flush(); continue }
     if (line.startsWith('-DOCSTART-')) continue

@@ -1,17 +1,14 @@
-import { readFile } from 'node:fs/promises'
 import type { z } from 'zod'
 import { DatasetError } from '../core/errors.ts'
+import { readDatasetLines, type DatasetFileLimits } from './dataset-file.ts'
 
-/** Reads a JSONL file, validating each line; a bad line is a DatasetError with its line number. */
-export async function readJsonl<S extends z.ZodType> (path: string, schema: S): Promise<Array<z.infer<S>>> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    throw new DatasetError(`cannot read ${path}`, { cause: err })
-  }
+/**
+ * Reads a JSONL file, validating each line; a bad line is a DatasetError with its line number.
+ * The file is read as `readDatasetLines` does: a plain file (or a link to one) within the caps.
+ */
+export async function readJsonl<S extends z.ZodType> (path: string, schema: S, limits: DatasetFileLimits = {}): Promise<Array<z.infer<S>>> {
   const rows: Array<z.infer<S>> = []
-  for (const [i, line] of text.split('\n').entries()) {
+  for (const [i, line] of (await readDatasetLines(path, limits)).entries()) {
     if (line.trim() === '') continue
     const row = parseJsonLine(line, schema, `${path}:${i + 1}`)
     if (row instanceof DatasetError) throw row

@@ -1,9 +1,12 @@
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { mkdtemp, readdir, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { loadClassification } from '../../src/data/classification.ts'
+import { readConll } from '../../src/data/conll.ts'
+import { MAX_DATASET_FILE_BYTES } from '../../src/data/dataset-file.ts'
 import { densify, hashFeatures } from '../../src/data/features.ts'
 import { readJsonl } from '../../src/data/jsonl.ts'
 import { dirichlet, iid } from '../../src/data/partition.ts'
@@ -149,5 +152,51 @@ describe('CoNLL BIO files', () => {
     const train = await readConll(new URL('../../data/bc5cdr/train.conll', import.meta.url).pathname)
     expect(train.length).toBe(4560)
     expect(train.reduce((n, s) => n + s.tokens.length, 0)).toBe(118170)
+  })
+})
+
+describe('dataset files: links, FIFOs, size and line caps', () => {
+  const Row = z.object({ text: z.string(), label: z.string() })
+  const ok = '{"text":"a","label":"x"}\n{"text":"b","label":"y"}\n'
+
+  it('refuses a FIFO, also behind a link, instead of hanging (DatasetError naming the file); follows a link to a plain file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-data-'))
+    execFileSync('mkfifo', [join(dir, 'fifo')])
+    await symlink(join(dir, 'fifo'), join(dir, 'linked.jsonl'))
+    for (const name of ['fifo', 'linked.jsonl']) {
+      await expect(readJsonl(join(dir, name), Row)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining(join(dir, name)) })
+    }
+    await writeFile(join(dir, 'a.conll'), 'a\tO\n')
+    execFileSync('mkfifo', [join(dir, 'b.conll')])
+    await expect(readConll(join(dir, 'b.conll'))).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('b.conll') })
+    await writeFile(join(dir, 'real.jsonl'), ok)
+    await symlink(join(dir, 'real.jsonl'), join(dir, 'train.jsonl'))
+    expect(await readJsonl(join(dir, 'train.jsonl'), Row)).toHaveLength(2)
+    await expect(readJsonl(join(dir, 'missing.jsonl'), Row)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('missing.jsonl') })
+  }, 3000)
+
+  it('refuses a file over the size cap and a line over the line cap, naming the file, the line and the cap', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-data-'))
+    const file = join(dir, 'x.jsonl')
+    await writeFile(file, ok.repeat(10))
+    await expect(readJsonl(file, Row, { maxBytes: 100 })).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/x\.jsonl is too large.* 100 bytes/) })
+    expect(await readJsonl(file, Row, { maxBytes: 1000 })).toHaveLength(20)
+    await writeFile(file, ok + JSON.stringify({ text: 'a'.repeat(100), label: 'x' }) + '\n')
+    await expect(readJsonl(file, Row, { maxLineChars: 50 })).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/x\.jsonl:3: line is too long.* 50 /) })
+    const conll = join(dir, 'x.conll')
+    await writeFile(conll, 'a\tO\n'.repeat(50) + 'b'.repeat(60) + '\tO\n')
+    await expect(readConll(conll, { maxBytes: 100 })).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('x.conll is too large') })
+    await expect(readConll(conll, { maxLineChars: 50 })).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('x.conll:51: line is too long') })
+  })
+
+  it('caps a file well above every bundled dataset file', async () => {
+    const root = new URL('../../data/', import.meta.url).pathname
+    let largest = 0
+    for (const set of await readdir(root, { withFileTypes: true })) {
+      if (!set.isDirectory()) continue
+      for (const f of await readdir(join(root, set.name))) largest = Math.max(largest, (await stat(join(root, set.name, f))).size)
+    }
+    expect(largest).toBeGreaterThan(1_000_000)
+    expect(MAX_DATASET_FILE_BYTES).toBeGreaterThan(20 * largest)
   })
 })

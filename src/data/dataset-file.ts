@@ -1,0 +1,61 @@
+import { realpath, stat } from 'node:fs/promises'
+import { readPlainFile } from '../core/files.ts'
+import { DatasetError, PayloadTooLargeError, StrayFileError } from '../core/errors.ts'
+
+/**
+ * The most bytes one dataset file may hold: 256 MiB, about 45 times the largest bundled file
+ * (OHSUMED-23's test.jsonl, 5.5 MB), yet a fraction of V8's longest string (~512 Mi chars), so
+ * a file within it always decodes (a larger one failed with a bare "Invalid string length").
+ */
+export const MAX_DATASET_FILE_BYTES = 256 * 1024 * 1024
+/**
+ * The most characters one line of a dataset file may hold: 1 Mi, far above any bundled line
+ * (4.5 k chars) and above the longest row the schemas allow, JSON-escaped.
+ */
+export const MAX_DATASET_LINE_CHARS = 1024 * 1024
+
+/** Caps on one dataset file; tests lower them. */
+export interface DatasetFileLimits {
+  /** @default MAX_DATASET_FILE_BYTES */
+  maxBytes?: number
+  /** @default MAX_DATASET_LINE_CHARS */
+  maxLineChars?: number
+}
+
+/**
+ * A dataset file's text, or undefined where nothing is at `path`. A link is followed to its
+ * target (users link datasets in), but the target must be a plain file: a FIFO would hang the
+ * reader and a device fill its memory. A file over `maxBytes` is refused before it is read.
+ * Every refusal is a DatasetError naming `path`.
+ */
+export async function readDatasetText (path: string, limits: DatasetFileLimits = {}): Promise<string | undefined> {
+  const maxBytes = limits.maxBytes ?? MAX_DATASET_FILE_BYTES
+  let bytes: Buffer | undefined
+  try {
+    const target = await realpath(path)
+    if ((await stat(target)).size > maxBytes) throw new PayloadTooLargeError(`${target} is larger than ${maxBytes} bytes`)
+    bytes = await readPlainFile(target, maxBytes)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    if (err instanceof PayloadTooLargeError) throw new DatasetError(`${path} is too large: a dataset file may hold at most ${maxBytes} bytes (${(maxBytes / 2 ** 20).toFixed(0)} MiB)`, { cause: err })
+    if (err instanceof StrayFileError) throw new DatasetError(`${path} is not a plain file (a FIFO, a device or a folder?)`, { cause: err })
+    throw new DatasetError(`cannot read ${path}: ${(err as Error).message}`, { cause: err })
+  }
+  if (bytes === undefined) return undefined
+  return bytes.toString('utf8')
+}
+
+/**
+ * A dataset file's lines (line n is at index n − 1, CR of CRLF kept), read as
+ * `readDatasetText` does; a missing file, or a line over `maxLineChars`, is a DatasetError
+ * naming the file (and the line).
+ */
+export async function readDatasetLines (path: string, limits: DatasetFileLimits = {}): Promise<string[]> {
+  const text = await readDatasetText(path, limits)
+  if (text === undefined) throw new DatasetError(`cannot read ${path}: no such file`)
+  const maxLineChars = limits.maxLineChars ?? MAX_DATASET_LINE_CHARS
+  const lines = text.split('\n')
+  const long = lines.findIndex(line => line.length > maxLineChars)
+  if (long !== -1) throw new DatasetError(`${path}:${long + 1}: line is too long: ${lines[long]?.length} characters, at most ${maxLineChars} allowed`)
+  return lines
+}
