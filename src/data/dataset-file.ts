@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { realpath, stat } from 'node:fs/promises'
 import { readPlainFile } from '../core/files.ts'
 import { DatasetError, PayloadTooLargeError, StrayFileError } from '../core/errors.ts'
@@ -25,8 +26,9 @@ export interface DatasetFileLimits {
 /**
  * A dataset file's text, or undefined where nothing is at `path`. A link is followed to its
  * target (users link datasets in), but the target must be a plain file: a FIFO would hang the
- * reader and a device fill its memory. A file over `maxBytes` is refused before it is read.
- * Every refusal is a DatasetError naming `path`.
+ * reader and a device fill its memory. A file over `maxBytes` is refused before it is read,
+ * and one that is not UTF-8 rather than decoded with U+FFFD in place of its bad bytes.
+ * Every refusal is a DatasetError naming `path` (and, for bad UTF-8, the line).
  */
 export async function readDatasetText (path: string, limits: DatasetFileLimits = {}): Promise<string | undefined> {
   const maxBytes = limits.maxBytes ?? MAX_DATASET_FILE_BYTES
@@ -42,7 +44,25 @@ export async function readDatasetText (path: string, limits: DatasetFileLimits =
     throw new DatasetError(`cannot read ${path}: ${(err as Error).message}`, { cause: err })
   }
   if (bytes === undefined) return undefined
-  return bytes.toString('utf8')
+  return decodeUtf8(path, bytes)
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+function decodeUtf8 (path: string, bytes: Buffer): string {
+  try {
+    return utf8.decode(bytes)
+  } catch (err) {
+    // Only on failure: find the line. A newline byte never sits inside a UTF-8 sequence.
+    let line = 1
+    for (let start = 0; start <= bytes.length; line++) {
+      const end = bytes.indexOf(0x0a, start)
+      const stop = end === -1 ? bytes.length : end
+      if (!isUtf8(bytes.subarray(start, stop))) break
+      start = stop + 1
+    }
+    throw new DatasetError(`${path}:${line}: not valid UTF-8`, { cause: err })
+  }
 }
 
 /**

@@ -199,4 +199,16 @@ describe('dataset files: links, FIFOs, size and line caps', () => {
     expect(largest).toBeGreaterThan(1_000_000)
     expect(MAX_DATASET_FILE_BYTES).toBeGreaterThan(20 * largest)
   })
+
+  it('refuses invalid UTF-8 instead of replacing it with U+FFFD, naming the file and line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-data-'))
+    const file = join(dir, 'x.jsonl')
+    await writeFile(file, Buffer.concat([Buffer.from(ok + '{"text":"a'), Buffer.from([0xff, 0xfe]), Buffer.from('","label":"x"}\n')]))
+    await expect(readJsonl(file, Row)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/x\.jsonl:3: not valid UTF-8/) })
+    const conll = join(dir, 'x.conll')
+    await writeFile(conll, Buffer.concat([Buffer.from('a\tO\n\nb'), Buffer.from([0xc3]), Buffer.from('\tO\n')]))
+    await expect(readConll(conll)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/x\.conll:3: not valid UTF-8/) })
+    await writeFile(file, '{"text":"caf\u00e9 \u{1F600}","label":"x"}\n')
+    expect(await readJsonl(file, Row)).toEqual([{ text: 'caf\u00e9 \u{1F600}', label: 'x' }])
+  })
 })
