@@ -27,7 +27,8 @@ export interface DatasetFileLimits {
  * A dataset file's text, or undefined where nothing is at `path`. A link is followed to its
  * target (users link datasets in), but the target must be a plain file: a FIFO would hang the
  * reader and a device fill its memory. A file over `maxBytes` is refused before it is read,
- * and one that is not UTF-8 rather than decoded with U+FFFD in place of its bad bytes.
+ * and one that is not UTF-8 rather than decoded with U+FFFD in place of its bad bytes; a
+ * leading byte order mark is dropped.
  * Every refusal is a DatasetError naming `path` (and, for bad UTF-8, the line).
  */
 export async function readDatasetText (path: string, limits: DatasetFileLimits = {}): Promise<string | undefined> {
@@ -47,7 +48,8 @@ export async function readDatasetText (path: string, limits: DatasetFileLimits =
   return decodeUtf8(path, bytes)
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+/** Strict UTF-8; a byte order mark at the start (some editors write one) is dropped, not text. */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
 
 function decodeUtf8 (path: string, bytes: Buffer): string {
   try {

@@ -211,4 +211,14 @@ describe('dataset files: links, FIFOs, size and line caps', () => {
     await writeFile(file, '{"text":"caf\u00e9 \u{1F600}","label":"x"}\n')
     expect(await readJsonl(file, Row)).toEqual([{ text: 'caf\u00e9 \u{1F600}', label: 'x' }])
   })
+
+  it('skips a UTF-8 byte order mark at the start of a file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-data-'))
+    await writeFile(join(dir, 'x.jsonl'), '\uFEFF' + ok)
+    expect(await readJsonl(join(dir, 'x.jsonl'), Row)).toEqual([{ text: 'a', label: 'x' }, { text: 'b', label: 'y' }])
+    await writeFile(join(dir, 'x.conll'), '\uFEFFEU\tB-ORG\r\nrejects\tO\r\n')
+    expect(await readConll(join(dir, 'x.conll'))).toEqual([{ tokens: ['EU', 'rejects'], tags: ['B-ORG', 'O'] }])
+    await writeFile(join(dir, 'x.jsonl'), ok + '\uFEFF' + ok)
+    await expect(readJsonl(join(dir, 'x.jsonl'), Row)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('x.jsonl:3') })
+  })
 })
