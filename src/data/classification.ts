@@ -2,7 +2,7 @@ import { access, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { DatasetError } from '../core/errors.ts'
-import { readJsonl } from './jsonl.ts'
+import { readJsonlRows } from './jsonl.ts'
 import { carveDev } from './partition.ts'
 
 const Row = z.object({ id: z.string().optional(), text: z.string().min(1), label: z.string().min(1) }).loose()
@@ -38,15 +38,15 @@ export async function loadClassification (dir: string, options: LoadClassificati
   const devFile = join(dir, 'dev.jsonl')
   const hasDev = await access(devFile).then(() => true, () => false)
   const [train, test, dev] = await Promise.all([
-    readJsonl(join(dir, 'train.jsonl'), Row),
-    readJsonl(join(dir, 'test.jsonl'), Row),
-    hasDev ? readJsonl(devFile, Row) : undefined
+    readJsonlRows(join(dir, 'train.jsonl'), Row),
+    readJsonlRows(join(dir, 'test.jsonl'), Row),
+    hasDev ? readJsonlRows(devFile, Row) : undefined
   ])
-  const labels = await readLabels(dir) ?? [...new Set(train.map(r => r.label))].sort()
+  const labels = await readLabels(dir) ?? [...new Set(train.map(r => r.value.label))].sort()
   const index = new Map(labels.map((l, i) => [l, i]))
-  const convert = (rows: typeof train, split: string): Example[] => rows.map((r, i) => {
+  const convert = (rows: typeof train, split: string): Example[] => rows.map(({ line, value: r }) => {
     const label = index.get(r.label)
-    if (label === undefined) throw new DatasetError(`${join(dir, `${split}.jsonl`)}:${i + 1}: unknown label "${r.label}"`)
+    if (label === undefined) throw new DatasetError(`${join(dir, `${split}.jsonl`)}:${line}: unknown label "${r.label}"`)
     return { text: r.text, label }
   })
   const all = convert(train, 'train')

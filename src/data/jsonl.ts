@@ -7,12 +7,17 @@ import { readDatasetLines, type DatasetFileLimits } from './dataset-file.ts'
  * The file is read as `readDatasetLines` does: a plain file (or a link to one) within the caps.
  */
 export async function readJsonl<S extends z.ZodType> (path: string, schema: S, limits: DatasetFileLimits = {}): Promise<Array<z.infer<S>>> {
-  const rows: Array<z.infer<S>> = []
+  return (await readJsonlRows(path, schema, limits)).map(r => r.value)
+}
+
+/** As `readJsonl`, each row with its line in the file (1-based), for errors found later. */
+export async function readJsonlRows<S extends z.ZodType> (path: string, schema: S, limits: DatasetFileLimits = {}): Promise<Array<{ line: number, value: z.infer<S> }>> {
+  const rows: Array<{ line: number, value: z.infer<S> }> = []
   for (const [i, line] of (await readDatasetLines(path, limits)).entries()) {
     if (line.trim() === '') continue
     const row = parseJsonLine(line, schema, `${path}:${i + 1}`)
     if (row instanceof DatasetError) throw row
-    rows.push(row)
+    rows.push({ line: i + 1, value: row })
   }
   if (rows.length === 0) throw new DatasetError(`${path} has no examples`)
   return rows

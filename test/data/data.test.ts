@@ -221,4 +221,14 @@ describe('dataset files: links, FIFOs, size and line caps', () => {
     await writeFile(join(dir, 'x.jsonl'), ok + '\uFEFF' + ok)
     await expect(readJsonl(join(dir, 'x.jsonl'), Row)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('x.jsonl:3') })
   })
+
+  it('names the file line, not the row index, of an unknown label', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-data-'))
+    await writeFile(join(dir, 'train.jsonl'), ok)
+    await writeFile(join(dir, 'test.jsonl'), '\n\n\n{"text":"a","label":"zz"}\n')
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('test.jsonl:4: unknown label "zz"') })
+    await writeFile(join(dir, 'test.jsonl'), ok)
+    await writeFile(join(dir, 'dev.jsonl'), '{"text":"a","label":"x"}\n\n{"text":"a","label":"zz"}\n')
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('dev.jsonl:3: unknown label "zz"') })
+  })
 })
