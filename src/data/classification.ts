@@ -1,7 +1,8 @@
-import { access, readFile } from 'node:fs/promises'
+import { access } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { DatasetError } from '../core/errors.ts'
+import { readDatasetText } from './dataset-file.ts'
 import { readJsonlRows } from './jsonl.ts'
 import { carveDev } from './partition.ts'
 
@@ -55,8 +56,9 @@ export async function loadClassification (dir: string, options: LoadClassificati
   return { labels, train: kept, dev: carved, test: convert(test, 'test') }
 }
 
+/** `labels.json`'s labels; undefined only where there is no such file (any other failure to read it is a DatasetError). */
 async function readLabels (dir: string): Promise<string[] | undefined> {
-  const text = await readFile(join(dir, 'labels.json'), 'utf8').catch(() => undefined)
+  const text = await readDatasetText(join(dir, 'labels.json'))
   if (text === undefined) return undefined
   let json: unknown
   try { json = JSON.parse(text) } catch { json = undefined }

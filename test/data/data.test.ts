@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, readdir, stat, symlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -231,4 +231,24 @@ describe('dataset files: links, FIFOs, size and line caps', () => {
     await writeFile(join(dir, 'dev.jsonl'), '{"text":"a","label":"x"}\n\n{"text":"a","label":"zz"}\n')
     await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('dev.jsonl:3: unknown label "zz"') })
   })
+
+  it('treats only a missing labels.json as absent: a folder, a FIFO or an unreadable one is a DatasetError naming it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-data-'))
+    await writeFile(join(dir, 'train.jsonl'), ok)
+    await writeFile(join(dir, 'test.jsonl'), ok)
+    expect((await loadClassification(dir)).labels).toEqual(['x', 'y'])
+    const labels = join(dir, 'labels.json')
+    await mkdir(labels)
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining(labels) })
+    await rm(labels, { recursive: true })
+    execFileSync('mkfifo', [labels])
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining(labels) })
+    await rm(labels)
+    await writeFile(labels, '\uFEFF["y","x"]')
+    expect((await loadClassification(dir)).labels).toEqual(['y', 'x'])
+    if (process.getuid?.() !== 0) { // root reads anything
+      await chmod(labels, 0)
+      await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining(labels) })
+    }
+  }, 3000)
 })
