@@ -6,9 +6,24 @@ import { readDatasetText } from './dataset-file.ts'
 import { readJsonlRows } from './jsonl.ts'
 import { carveDev } from './partition.ts'
 
-const Row = z.object({ id: z.string().optional(), text: z.string().min(1), label: z.string().min(1) }).loose()
+/**
+ * The longest text an example may have, in UTF-16 code units: 100 000, as a QA answer; about
+ * 35 times the longest bundled one (OHSUMED-23: 2 991). Featurising reads every character.
+ */
+export const MAX_TEXT_CHARS = 100_000
+/** The longest label: 256 characters, room for a descriptive label; the bundled ones are codes (C01…). */
+export const MAX_LABEL_CHARS = 256
+/**
+ * The most distinct labels a dataset may have: 1 000 (OHSUMED-23 has 23). Each is one output of
+ * the model, so its last layer grows with them (features × labels weights, 8 192 × 1 000 at the
+ * defaults), in every update every member sends.
+ */
+export const MAX_LABELS = 1000
+
+const Label = z.string().min(1).max(MAX_LABEL_CHARS)
+const Row = z.object({ id: z.string().optional(), text: z.string().min(1).max(MAX_TEXT_CHARS), label: Label }).loose()
 /** `labels.json`: a list of `{ label, name }` or of plain label strings. */
-const Labels = z.array(z.union([z.string(), z.object({ label: z.string(), name: z.string().optional() })]))
+const Labels = z.array(z.union([Label, z.object({ label: Label, name: z.string().max(1000).optional() })]))
 
 export interface Example {
   text: string
@@ -43,7 +58,10 @@ export async function loadClassification (dir: string, options: LoadClassificati
     readJsonlRows(join(dir, 'test.jsonl'), Row),
     hasDev ? readJsonlRows(devFile, Row) : undefined
   ])
-  const labels = await readLabels(dir) ?? [...new Set(train.map(r => r.value.label))].sort()
+  const listed = await readLabels(dir)
+  const labels = listed ?? [...new Set(train.map(r => r.value.label))].sort()
+  const distinct = new Set(labels).size
+  if (distinct > MAX_LABELS) throw new DatasetError(`${join(dir, listed === undefined ? 'train.jsonl' : 'labels.json')} has ${distinct} distinct labels, at most ${MAX_LABELS} allowed`)
   const index = new Map(labels.map((l, i) => [l, i]))
   const convert = (rows: typeof train, split: string): Example[] => rows.map(({ line, value: r }) => {
     const label = index.get(r.label)
@@ -63,6 +81,6 @@ async function readLabels (dir: string): Promise<string[] | undefined> {
   let json: unknown
   try { json = JSON.parse(text) } catch { json = undefined }
   const parsed = Labels.safeParse(json)
-  if (!parsed.success) throw new DatasetError(`${join(dir, 'labels.json')} is not a list of labels`)
+  if (!parsed.success) throw new DatasetError(`${join(dir, 'labels.json')} is not a list of labels${json === undefined ? ' (not JSON)' : `: ${parsed.error.issues.slice(0, 3).map(x => `${x.path.join('.') || 'list'} ${x.message}`).join('; ')}`}`, { cause: parsed.error })
   return parsed.data.map(v => typeof v === 'string' ? v : v.label)
 }

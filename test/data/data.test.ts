@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { loadClassification } from '../../src/data/classification.ts'
+import { loadClassification, MAX_LABEL_CHARS, MAX_LABELS, MAX_TEXT_CHARS } from '../../src/data/classification.ts'
 import { readConll } from '../../src/data/conll.ts'
 import { MAX_DATASET_FILE_BYTES } from '../../src/data/dataset-file.ts'
 import { densify, hashFeatures } from '../../src/data/features.ts'
@@ -251,4 +251,23 @@ describe('dataset files: links, FIFOs, size and line caps', () => {
       await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining(labels) })
     }
   }, 3000)
+
+  it('caps a text\'s and a label\'s length and the number of distinct labels, naming the file (and line)', async () => {
+    expect([MAX_TEXT_CHARS, MAX_LABEL_CHARS, MAX_LABELS]).toEqual([100_000, 256, 1000])
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-data-'))
+    const row = (text: string, label: string): string => JSON.stringify({ text, label }) + '\n'
+    await writeFile(join(dir, 'test.jsonl'), ok)
+    await writeFile(join(dir, 'train.jsonl'), ok + row('t'.repeat(MAX_TEXT_CHARS + 1), 'x'))
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/train\.jsonl:3: text .*100000/) })
+    await writeFile(join(dir, 'train.jsonl'), ok + row('t'.repeat(MAX_TEXT_CHARS), 'L'.repeat(MAX_LABEL_CHARS + 1)))
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/train\.jsonl:3: label .*256/) })
+    await writeFile(join(dir, 'train.jsonl'), ok + Array.from({ length: MAX_LABELS - 1 }, (_, i) => row('t', `l${i}`)).join(''))
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/train\.jsonl has 1001 distinct labels.* 1000/) })
+    await writeFile(join(dir, 'train.jsonl'), ok + Array.from({ length: MAX_LABELS - 2 }, (_, i) => row('t', `l${i}`)).join(''))
+    expect((await loadClassification(dir)).labels).toHaveLength(MAX_LABELS)
+    await writeFile(join(dir, 'labels.json'), JSON.stringify(['x', 'y', ...Array.from({ length: MAX_LABELS - 1 }, (_, i) => `l${i}`)]))
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/labels\.json has 1001 distinct labels/) })
+    await writeFile(join(dir, 'labels.json'), JSON.stringify(['x', 'y', 'L'.repeat(MAX_LABEL_CHARS + 1)]))
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('labels.json') })
+  })
 })
