@@ -270,4 +270,13 @@ describe('dataset files: links, FIFOs, size and line caps', () => {
     await writeFile(join(dir, 'labels.json'), JSON.stringify(['x', 'y', 'L'.repeat(MAX_LABEL_CHARS + 1)]))
     await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('labels.json') })
   })
+
+  it('refuses a CoNLL line whose columns differ in number from the file\'s first token line, naming file and line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-data-'))
+    const file = join(dir, 'x.conll')
+    await writeFile(file, '-DOCSTART-\tO\n\nEU\tNNP\tB-ORG\nrejects\tO\n\nx\tO\n')
+    await expect(readConll(file)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/x\.conll:4: 2 columns, but line 3 has 3/) })
+    await writeFile(file, 'EU\tNNP\tB-ORG\nrejects\tVBZ\tO\n\nx\tNN\tO\n')
+    expect(await readConll(file)).toEqual([{ tokens: ['EU', 'rejects'], tags: ['B-ORG', 'O'] }, { tokens: ['x'], tags: ['O'] }])
+  })
 })
