@@ -279,4 +279,18 @@ describe('dataset files: links, FIFOs, size and line caps', () => {
     await writeFile(file, 'EU\tNNP\tB-ORG\nrejects\tVBZ\tO\n\nx\tNN\tO\n')
     expect(await readConll(file)).toEqual([{ tokens: ['EU', 'rejects'], tags: ['B-ORG', 'O'] }, { tokens: ['x'], tags: ['O'] }])
   })
+
+  it('warns, without failing, how many test examples also appear in train', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-data-'))
+    await writeFile(join(dir, 'train.jsonl'), ok)
+    await writeFile(join(dir, 'test.jsonl'), ok + '{"text":"c","label":"x"}\n')
+    const warnings: Array<[string, object | undefined]> = []
+    const logger = { info () {}, warn (message: string, fields?: object) { warnings.push([message, fields]) } }
+    expect((await loadClassification(dir, { logger })).test).toHaveLength(3)
+    expect(warnings).toEqual([[expect.stringContaining('test.jsonl'), { file: join(dir, 'test.jsonl'), alsoInTrain: 2, examples: 3 }]])
+    await writeFile(join(dir, 'test.jsonl'), '{"text":"c","label":"x"}\n')
+    warnings.length = 0
+    await loadClassification(dir, { logger })
+    expect(warnings).toEqual([])
+  })
 })

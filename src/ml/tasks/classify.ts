@@ -29,7 +29,7 @@ export async function createClassifyTask (config: Config, options: TaskOptions =
   await initBackend(options)
   const logger = options.logger ?? silentLogger
   const trainModel = options.trainer ?? trainSoftmax
-  const data = await loadClassification(config.data, { devFraction: config.devFraction })
+  const data = await loadClassification(config.data, { devFraction: config.devFraction, logger })
   const trainRaw = fixedSubset(data.train, config.trainLimit)
   const { features, vector, spec } = featurizer(config, trainRaw.map(e => e.text))
   const featurize = (e: Example): Featurized => ({ ...e, x: vector(e.text) })
