@@ -47,19 +47,20 @@ export const FEDERATE_USAGE = '!federate task=classify|ner|qa rounds=N [seed=S] 
  * setting given twice, an unknown setting, a value out of bounds, one missing.
  */
 export function parseFederate (args: string): FederateRequest {
-  const settings: Record<string, string> = {}
+  // A Map, not an object: room text names the keys, and `__proto__=x` set on a plain object
+  // changes its prototype instead of adding a key, so it vanished instead of being refused.
+  const settings = new Map<string, string>()
   const problems: string[] = []
   for (const word of args.trim().split(/\s+/).filter(w => w !== '')) {
     const eq = word.indexOf('=')
     const key = word.slice(0, eq)
     if (eq <= 0) problems.push(`"${clip(word)}" is not key=value`)
-    else if (Object.hasOwn(settings, key)) problems.push(`${clip(key)} is given twice`)
-    else settings[key] = word.slice(eq + 1)
+    else if (settings.has(key)) problems.push(`${clip(key)} is given twice`)
+    else settings.set(key, word.slice(eq + 1))
   }
-  const unknown = Object.keys(settings).filter(k => !FEDERATE_SETTINGS.includes(k))
-  for (const key of unknown) delete settings[key]
+  const unknown = [...settings.keys()].filter(k => !FEDERATE_SETTINGS.includes(k))
   if (unknown.length > 0) problems.push(`unknown setting${unknown.length === 1 ? '' : 's'} ${unknown.map(clip).join(', ')} (settings: ${FEDERATE_SETTINGS.join(', ')})`)
-  const parsed = FederateRequest.safeParse(settings)
+  const parsed = FederateRequest.safeParse(Object.fromEntries(FEDERATE_SETTINGS.flatMap(k => settings.has(k) ? [[k, settings.get(k)]] : [])))
   if (!parsed.success) problems.push(...parsed.error.issues.map(i => `${i.path.join('.')}: ${i.message}`))
   if (problems.length > 0 || !parsed.success) throw new BadCommandError(`${problems.join('; ')}. Usage: ${FEDERATE_USAGE}`)
   return parsed.data

@@ -37,6 +37,14 @@ describe('!federate as a researcher types it', () => {
     expect(bad('task=classify rounds=1e3')).toMatch(/rounds: expected a whole number/)
   })
 
+  it('refuses __proto__, constructor and toString as unknown settings, like any other, and names them', () => {
+    for (const key of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      const r = refusal(`task=classify rounds=2 ${key}=x`)
+      expect(r === 'parsed' ? r : r.message).toMatch(new RegExp(`^unknown setting ${key} \\(settings: `))
+    }
+    expect(refusal('task=classify rounds=2 __proto__=x __proto__=y')).toMatchObject({ message: expect.stringMatching(/^__proto__ is given twice; unknown setting __proto__ /) })
+  })
+
   it('never throws anything but a BadCommandError, whatever the room sends (fuzzed)', () => {
     const word = fc.oneof(
       fc.string(),
