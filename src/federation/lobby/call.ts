@@ -25,10 +25,11 @@ export function federationOf (room: string, call: string): string {
 /**
  * One researcher's `!federate`, as the agents of a lobby answer it. Each agent present signs
  * an enrolment; the first to answer (in the room's order, the same for all) convenes: it
- * sends the roster, everyone who answered in time in the lobby's order, and the roster's
- * first member founds the federation (anchors the charter). Every agent checks the
- * roster against the enrolments it saw itself, so a convener can list no one who did not
- * sign, and only the lobby's own accounts are heard.
+ * sends the roster, everyone who answered in the lobby's order, once all have or the call's
+ * wait is over, and the roster's first member founds the federation (anchors the charter).
+ * Every agent checks the roster against the enrolments it saw itself, so a convener can
+ * list no one who did not sign nor leave out anyone who did, and only the lobby's own
+ * accounts are heard.
  */
 export class Call {
   readonly id: string
@@ -37,12 +38,25 @@ export class Call {
   /** Account → DID, in the order the room delivered the enrolments. */
   readonly #enrolled = new Map<string, Did>()
   #roster?: Did[]
+  /** When the room took the call (Unix seconds, its own time for every member), where it says. */
+  readonly at?: number
+  /** My own clock says the call's wait is over (less a tolerance for delivery skew): see accept. */
+  #waitOver = false
 
-  /** `agents`: the lobby's accounts, in lobby order (as the bus names senders). */
-  constructor (id: string, request: FederateRequest, agents: readonly string[]) {
+  /**
+   * `agents`: the lobby's accounts, in lobby order (as the bus names senders); `heard.at`:
+   * the room's time for the call (a Delivery's `at`), where the room dates it.
+   */
+  constructor (id: string, request: FederateRequest, agents: readonly string[], heard: { at?: number } = {}) {
     this.id = id
     this.request = request
     this.#agents = agents
+    if (heard.at !== undefined) this.at = heard.at
+  }
+
+  /** My own clock, counting from when I heard the call, says its wait is over. */
+  waitOver (): void {
+    this.#waitOver = true
   }
 
   /** Checks an enrolment and notes its DID; an answer to another call is none of mine (undefined). */
@@ -87,17 +101,30 @@ export class Call {
   }
 
   /**
-   * Takes the convener's roster: each member one I saw enrol, none twice, in lobby order.
-   * The first roster taken stands; a later one is refused.
+   * Takes the convener's roster (`at`: the room's time for it, where it dates it). It must
+   * be everyone who enrolled before it, in lobby order: every agent sees the room in the same
+   * order, so each one's draft when the roster arrives is the same, and a convener cannot
+   * leave an honest agent out nor pick the founder. And it must come once everyone has
+   * answered or the call's wait is over, so the convener cannot cut the wait short for an
+   * agent that has yet to answer.
+   *
+   * Why two clocks: where the room dates both the call and the roster (a Matrix homeserver's
+   * `origin_server_ts`, one clock for every member there), their difference is exact and
+   * nobody's to set; an honest convener, whose timer runs from when it heard the call, cannot
+   * be early by it. Where it does not (a researcher or convener on another homeserver, an
+   * in-process bus), only my own clock since I heard the call is left, and another agent may
+   * have heard it before me: the lobby calls waitOver a little before the wait is over by my
+   * clock (lobby.ts), as much skew as it forgives. The first roster taken stands; a later one is refused.
    */
-  accept (message: Roster): readonly Did[] | undefined {
+  accept (message: Roster, at?: number): readonly Did[] | undefined {
     if (message.call !== this.id) return undefined
     if (this.#roster !== undefined) throw new InvalidRecordError(`call ${this.id} has its roster already`)
     if (message.from !== this.convener) throw new NotMemberError(`${message.from} did not answer first, so it does not convene`)
-    const order = this.draft()
-    const positions = message.members.map(d => order.indexOf(d))
-    if (positions.some(p => p < 0)) throw new InvalidRecordError('the roster lists a DID that did not enrol')
-    if (positions.some((p, i) => i > 0 && p <= (positions[i - 1] as number))) throw new InvalidRecordError('the roster is not in lobby order, or lists a member twice')
+    const over = this.at !== undefined && at !== undefined ? at - this.at >= this.request.wait : this.#waitOver
+    if (!this.complete && !over) throw new InvalidRecordError(`the roster came before the call's ${this.request.wait} s wait was over, and not every agent has answered`)
+    const draft = this.draft()
+    if (message.members.some(d => !draft.includes(d))) throw new InvalidRecordError('the roster lists a DID that did not enrol')
+    if (message.members.length !== draft.length || message.members.some((d, i) => d !== draft[i])) throw new InvalidRecordError('the roster is not everyone who enrolled before it, in lobby order')
     this.#roster = [...message.members]
     return this.#roster
   }

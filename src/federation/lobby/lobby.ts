@@ -3,7 +3,7 @@ import { ConclaveError, NotEnoughAgentsError } from '../../core/errors.ts'
 import { silentLogger, type Logger } from '../../core/logger.ts'
 import type { Did } from '../../core/records.ts'
 import type { Identity } from '../../identity/index.ts'
-import type { Bus, BusMessage, Subscription } from '../../transport/index.ts'
+import type { Bus, BusMessage, Delivery, Subscription } from '../../transport/index.ts'
 import { ChatGate } from '../chat-gate.ts'
 import type { ChatRules } from '../driver.ts'
 import { leadingMentions } from '../mentions.ts'
@@ -58,6 +58,7 @@ export class Lobby {
   #phase: LobbyPhase = 'idle'
   #call?: Call
   #federation?: string
+  #waiting?: NodeJS.Timeout
   #convening?: NodeJS.Timeout
   #convened?: Call
   #givingUp?: NodeJS.Timeout
@@ -73,7 +74,7 @@ export class Lobby {
   get phase (): LobbyPhase { return this.#phase }
 
   async listen (): Promise<Subscription> {
-    const subscription = await this.#init.bus.subscribe(this.#init.room, async m => this.#receive(m), { kinds: ['chat', 'enrol', 'roster'] })
+    const subscription = await this.#init.bus.subscribe(this.#init.room, async (m, delivery) => this.#receive(m, delivery), { kinds: ['chat', 'enrol', 'roster'] })
     return { unsubscribe: () => { subscription.unsubscribe(); this.#clearTimers() } }
   }
 
@@ -94,18 +95,19 @@ export class Lobby {
     this.#reset()
   }
 
-  async #receive (message: BusMessage): Promise<void> {
+  async #receive (message: BusMessage, delivery?: Delivery): Promise<void> {
     try {
-      if (message.kind === 'chat') await this.#chat(message)
+      if (message.kind === 'chat') await this.#chat(message, delivery?.at)
       else if (message.kind === 'enrol') await this.#enrolled(message)
-      else if (message.kind === 'roster') await this.#rostered(message)
+      else if (message.kind === 'roster') await this.#rostered(message, delivery?.at)
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err
       this.#logger.warn(`${this.#init.name}: ignored a lobby message`, { kind: message.kind, error: err.name, reason: err.message })
     }
   }
 
-  async #chat (message: Extract<BusMessage, { kind: 'chat' }>): Promise<void> {
+  /** `at`: the room's time for the message, where it dates it. */
+  async #chat (message: Extract<BusMessage, { kind: 'chat' }>, at?: number): Promise<void> {
     const { agents, account, name } = this.#init
     if (agents.includes(message.from) || message.from === account || message.from === name) return
     // While I federate, my agent answers the room (a new !federate included); an autopilot is silent.
@@ -119,20 +121,20 @@ export class Lobby {
     if (admission === 'ignore' || (admission !== 'answer' && !speaker)) return
     if (admission !== 'answer') return this.#reply(message.id, this.#gate.note(admission, command, '!status'))
     switch (command?.toLowerCase()) {
-      case 'federate': return this.#federate(message.id, args, speaker)
+      case 'federate': return this.#federate(message.id, args, speaker, at)
       case 'status': return this.#reply(message.id, this.#status())
       default: if (speaker) await this.#reply(message.id, `I am in the lobby: ${this.#status()} Start a federation of the agents here with ${FEDERATE_USAGE}, or ask !status.`)
     }
   }
 
-  async #federate (id: string, args: string, speaker: boolean): Promise<void> {
+  async #federate (id: string, args: string, speaker: boolean, at?: number): Promise<void> {
     if (this.#phase !== 'idle') {
       if (speaker) await this.#reply(id, `busy: ${this.#status()} Call again once it ends.`)
       return
     }
     let call: Call
     try {
-      call = new Call(id, parseFederate(args), this.#init.agents)
+      call = new Call(id, parseFederate(args), this.#init.agents, { at })
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err
       if (speaker) await this.#reply(id, `I cannot start that federation: ${err.message}`)
@@ -141,6 +143,17 @@ export class Lobby {
     this.#phase = 'enrolling'
     this.#call = call
     this.#federation = federationOf(this.#init.room, id)
+    // Timers from when I heard the call, not from my own enrolment's return: a roster is
+    // taken once the wait is over since the call (call.ts), and an honest convener's must be.
+    // Where the room does not date the roster, I take its wait as over up to
+    // min(5 s, wait/10) early by my clock: an agent that heard the call before me sends
+    // its roster before my wait is over, and delivery to me is rarely seconds slower than to it.
+    const wait = call.request.wait * 1000
+    this.#waiting = setTimeout(() => { call.waitOver() }, wait - Math.min(5000, wait / 10))
+    this.#convening = setTimeout(() => {
+      if (call.convener !== this.#init.account) return
+      this.#convene(call).catch((err: unknown) => { this.#logger.warn(`${this.#init.name}: could not send the roster`, { error: (err as Error).message }) })
+    }, wait)
     this.#givingUp = setTimeout(() => {
       if (this.#call !== call || this.#phase !== 'enrolling') return
       this.#logger.warn(`${this.#init.name}: no roster for call ${id}; back in the lobby`)
@@ -152,9 +165,7 @@ export class Lobby {
   async #enrolled (message: Extract<BusMessage, { kind: 'enrol' }>): Promise<void> {
     const call = this.#call
     if (this.#phase !== 'enrolling' || call === undefined || await call.enrol(message) === undefined) return
-    if (call.convener !== this.#init.account) return
-    if (call.complete) return this.#convene(call)
-    this.#convening ??= setTimeout(() => { this.#convene(call).catch((err: unknown) => { this.#logger.warn(`${this.#init.name}: could not send the roster`, { error: (err as Error).message }) }) }, call.request.wait * 1000)
+    if (call.convener === this.#init.account && call.complete) return this.#convene(call)
   }
 
   /** As the convener: the roster of those who answered, once everyone has or the call's wait is over. */
@@ -174,10 +185,10 @@ export class Lobby {
     await this.#init.bus.publish(this.#init.room, { kind: 'roster', from: this.#init.account, call: call.id, members })
   }
 
-  async #rostered (message: Extract<BusMessage, { kind: 'roster' }>): Promise<void> {
+  async #rostered (message: Extract<BusMessage, { kind: 'roster' }>, at?: number): Promise<void> {
     const call = this.#call
     if (this.#phase !== 'enrolling' || call === undefined || this.#federation === undefined) return
-    const members = call.accept(message)
+    const members = call.accept(message, at)
     if (members === undefined) return
     if (!members.includes(this.#init.identity.did)) {
       this.#logger.warn(`${this.#init.name}: the roster of call ${call.id} does not list me; back in the lobby`)
@@ -215,8 +226,10 @@ export class Lobby {
   }
 
   #clearTimers (): void {
+    clearTimeout(this.#waiting)
     clearTimeout(this.#convening)
     clearTimeout(this.#givingUp)
+    this.#waiting = undefined
     this.#convening = undefined
     this.#givingUp = undefined
   }

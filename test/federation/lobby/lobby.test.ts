@@ -13,8 +13,8 @@ const ALICE = '@alice:lab'
 const MALLORY = '@mallory:lab'
 
 /** Lobbies of the given agents (by 0-based position) on one in-process bus, and everything said in the room. */
-async function lobbies (present = [0, 1, 2], check: (call: Call, members: number) => void = () => {}) {
-  const bus = createLocalBus()
+async function lobbies (present = [0, 1, 2], check: (call: Call, members: number) => void = () => {}, clock?: () => number) {
+  const bus = createLocalBus({ clock })
   const heard: BusMessage[] = []
   await bus.subscribe(ROOM, m => { heard.push(m) })
   const agents = await Promise.all(present.map(async i => {
@@ -132,6 +132,58 @@ describe('agents in a lobby, called to federate from the room', () => {
   })
 })
 
+describe('a hostile lobby agent that answers a call first', () => {
+  beforeEach(() => { vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] }) })
+  afterEach(() => { vi.useRealTimers() })
+  const evil = createIdentity(randomSecretKey())
+
+  it('cannot leave an honest agent out: a roster that is not everyone who enrolled before it is refused by all', async () => {
+    const { bus, agents } = await lobbies([0, 1])
+    const call = '$call'
+    await bus.publish(ROOM, { kind: 'chat', from: ALICE, body: '!federate task=classify rounds=2 wait=600', id: call })
+    await bus.publish(ROOM, await enrolment(evil, call, AGENTS[2] as string)) // it raced the honest agents, and answered first
+    await settle(bus)
+    const [d1, d2] = agents.map(a => a.identity.did) as [string, string]
+    await bus.publish(ROOM, { kind: 'roster', from: AGENTS[2] as string, call, members: [d1, evil.did] })
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['enrolling', 'enrolling'])
+    // Everyone answered, so the convener need not wait: the whole roster stands at once.
+    await bus.publish(ROOM, { kind: 'roster', from: AGENTS[2] as string, call, members: [d1, d2, evil.did] })
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['federating', 'federating'])
+  })
+
+  it('cannot cut the call\'s wait short while an agent of the lobby has not answered yet', async () => {
+    const { bus, agents } = await lobbies([0])
+    const call = '$call'
+    await bus.publish(ROOM, { kind: 'chat', from: ALICE, body: '!federate task=classify rounds=2 wait=600', id: call })
+    await bus.publish(ROOM, await enrolment(evil, call, AGENTS[2] as string))
+    await settle(bus)
+    const roster = { kind: 'roster' as const, from: AGENTS[2] as string, call, members: [agents[0]?.identity.did as string, evil.did] }
+    await bus.publish(ROOM, roster)
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['enrolling']) // agent-2 might still answer
+    await vi.advanceTimersByTimeAsync(600_000)
+    await bus.publish(ROOM, roster)
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['federating'])
+  })
+
+  it('on a room that dates its messages, the roster\'s time counts, and an honest convener\'s roster passes', async () => {
+    let now = 1_000_000
+    const advance = async (seconds: number): Promise<void> => { now += seconds; await vi.advanceTimersByTimeAsync(seconds * 1000) }
+    const { bus, heard, agents, say } = await lobbies([2, 0], () => {}, () => now)
+    await say(ALICE, '!federate task=classify rounds=1 wait=20')
+    await advance(19)
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['enrolling', 'enrolling'])
+    await advance(1)
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['federating', 'federating'])
+    expect(heard.at(-1)).toMatchObject({ kind: 'roster', from: AGENTS[2] })
+  })
+})
+
 describe('a call checks who answers it and who convenes', () => {
   const request = { task: 'classify' as const, rounds: 2, wait: 30 }
   const [a1, a2, stranger] = [createIdentity(randomSecretKey()), createIdentity(randomSecretKey()), createIdentity(randomSecretKey())]
@@ -152,15 +204,36 @@ describe('a call checks who answers it and who convenes', () => {
     expect(call.accountsOf([a1.did, stranger.did])).toBeUndefined()
   })
 
-  it('takes one roster, from the convener, listing only who enrolled, in lobby order', async () => {
+  it('takes a roster once the call\'s wait is over: by the room\'s time where it dates both, else once my own clock says so', async () => {
+    const dated = new Call('$c', request, AGENTS, { at: 1000 })
+    await dated.enrol(await enrolment(a2, '$c', AGENTS[1] as string))
+    await dated.enrol(await enrolment(a1, '$c', AGENTS[0] as string))
+    const roster = { kind: 'roster' as const, from: AGENTS[1] as string, call: '$c', members: [a1.did, a2.did] }
+    expect(() => dated.accept(roster, 1029)).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
+    expect(() => dated.accept(roster)).toThrow(expect.objectContaining({ name: 'InvalidRecordError' })) // undated: my clock has not said so
+    dated.waitOver()
+    expect(() => dated.accept(roster, 1029)).toThrow(expect.objectContaining({ name: 'InvalidRecordError' })) // the room's time counts where it has one
+    expect(dated.accept(roster, 1030)).toEqual([a1.did, a2.did])
+    const undated = new Call('$c', request, AGENTS)
+    await undated.enrol(await enrolment(a2, '$c', AGENTS[1] as string))
+    await undated.enrol(await enrolment(a1, '$c', AGENTS[0] as string))
+    expect(() => undated.accept(roster, 5000)).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
+    undated.waitOver()
+    expect(undated.accept(roster)).toEqual([a1.did, a2.did])
+  })
+
+  it('takes one roster, from the convener, listing everyone who enrolled and no one else, in lobby order', async () => {
     const call = new Call('$c', request, AGENTS)
     await call.enrol(await enrolment(a2, '$c', AGENTS[1] as string))
     await call.enrol(await enrolment(a1, '$c', AGENTS[0] as string))
+    call.waitOver()
     const roster = (from: string, members: string[]): Extract<BusMessage, { kind: 'roster' }> => ({ kind: 'roster', from, call: '$c', members })
     expect(() => call.accept(roster(AGENTS[0] as string, [a1.did, a2.did]))).toThrow(expect.objectContaining({ name: 'NotMemberError' }))
     expect(() => call.accept(roster(AGENTS[1] as string, [a1.did, stranger.did]))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
     expect(() => call.accept(roster(AGENTS[1] as string, [a2.did, a1.did]))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
     expect(() => call.accept(roster(AGENTS[1] as string, [a1.did, a1.did]))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
+    expect(() => call.accept(roster(AGENTS[1] as string, [a2.did]))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
+    expect(() => call.accept(roster(AGENTS[1] as string, [a1.did, a2.did, a1.did]))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
     expect(call.accept(roster(AGENTS[1] as string, [a1.did, a2.did]))).toEqual([a1.did, a2.did])
     expect(() => call.accept(roster(AGENTS[1] as string, [a1.did, a2.did]))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
   })
