@@ -40,23 +40,37 @@ export class Call {
   #roster?: Did[]
   /** When the room took the call (Unix seconds, its own time for every member), where it says. */
   readonly at?: number
-  /** My own clock says the call's wait is over (less a tolerance for delivery skew): see accept. */
-  #waitOver = false
+  /** Seconds between one convener's turn and the next's. */
+  readonly step: number
+  /** The turns my own clock says have come (less a tolerance for delivery skew): see accept. */
+  #come = 0
 
   /**
    * `agents`: the lobby's accounts, in lobby order (as the bus names senders); `heard.at`:
-   * the room's time for the call (a Delivery's `at`), where the room dates it.
+   * the room's time for the call (a Delivery's `at`), where the room dates it;
+   * `heard.stepSeconds`: how long each convener has for its turn (@default 30).
    */
-  constructor (id: string, request: FederateRequest, agents: readonly string[], heard: { at?: number } = {}) {
+  constructor (id: string, request: FederateRequest, agents: readonly string[], heard: { at?: number, stepSeconds?: number } = {}) {
     this.id = id
     this.request = request
     this.#agents = agents
     if (heard.at !== undefined) this.at = heard.at
+    this.step = heard.stepSeconds ?? 30
   }
 
-  /** My own clock, counting from when I heard the call, says its wait is over. */
-  waitOver (): void {
-    this.#waitOver = true
+  /** The accounts that answered, in the room's order: the k-th convenes in turn k (from 0). */
+  get conveners (): readonly string[] {
+    return [...this.#enrolled.keys()]
+  }
+
+  /** When turn `turn` comes, in seconds after the call: the first convener's once the wait is over, each next one a step later. */
+  turnAt (turn: number): number {
+    return this.request.wait + turn * this.step
+  }
+
+  /** My own clock, counting from when I heard the call, says turn `turn` has come. */
+  turnCome (turn: number): void {
+    this.#come = Math.max(this.#come, turn + 1)
   }
 
   /** Checks an enrolment and notes its DID; an answer to another call is none of mine (undefined). */
@@ -73,7 +87,7 @@ export class Call {
     return issuer
   }
 
-  /** The account that answered first: it sends the roster. */
+  /** The account that answered first: it sends the roster, or the next one if it does not in its turn. */
   get convener (): string | undefined {
     return this.#enrolled.keys().next().value
   }
@@ -106,22 +120,27 @@ export class Call {
    * order, so each one's draft when the roster arrives is the same, and a convener cannot
    * leave an honest agent out nor pick the founder. And it must come once everyone has
    * answered or the call's wait is over, so the convener cannot cut the wait short for an
-   * agent that has yet to answer.
+   * agent that has yet to answer. A convener that sends none does not stall the call: once
+   * its turn is over the next to answer convenes (turnAt), so a roster must come from the
+   * k-th account to answer, in turn k or later.
    *
    * Why two clocks: where the room dates both the call and the roster (a Matrix homeserver's
    * `origin_server_ts`, one clock for every member there), their difference is exact and
    * nobody's to set; an honest convener, whose timer runs from when it heard the call, cannot
    * be early by it. Where it does not (a researcher or convener on another homeserver, an
    * in-process bus), only my own clock since I heard the call is left, and another agent may
-   * have heard it before me: the lobby calls waitOver a little before the wait is over by my
+   * have heard it before me: the lobby calls turnCome a little before each turn comes by my
    * clock (lobby.ts), as much skew as it forgives. The first roster taken stands; a later one is refused.
    */
   accept (message: Roster, at?: number): readonly Did[] | undefined {
     if (message.call !== this.id) return undefined
     if (this.#roster !== undefined) throw new InvalidRecordError(`call ${this.id} has its roster already`)
-    if (message.from !== this.convener) throw new NotMemberError(`${message.from} did not answer first, so it does not convene`)
-    const over = this.at !== undefined && at !== undefined ? at - this.at >= this.request.wait : this.#waitOver
-    if (!this.complete && !over) throw new InvalidRecordError(`the roster came before the call's ${this.request.wait} s wait was over, and not every agent has answered`)
+    const turn = this.conveners.indexOf(message.from)
+    if (turn < 0) throw new NotMemberError(`${message.from} did not answer the call, so it does not convene`)
+    const come = this.at !== undefined && at !== undefined ? at - this.at >= this.turnAt(turn) : this.#come > turn
+    if (!come && !(turn === 0 && this.complete)) {
+      throw new InvalidRecordError(`${message.from} answered ${turn === 0 ? 'first' : `number ${turn + 1}`}, so it convenes ${this.turnAt(turn)} s after the call (at once if the first and every agent answered), and it sent the roster before`)
+    }
     const draft = this.draft()
     if (message.members.some(d => !draft.includes(d))) throw new InvalidRecordError('the roster lists a DID that did not enrol')
     if (message.members.length !== draft.length || message.members.some((d, i) => d !== draft[i])) throw new InvalidRecordError('the roster is not everyone who enrolled before it, in lobby order')

@@ -34,7 +34,10 @@ export interface LobbyInit {
    * with this many members: the convener checks before its roster, every member after it.
    */
   check: (call: Call, members: number) => void
-  /** Seconds after a call's `wait` that an agent waits for its roster before giving up. @default 60 */
+  /**
+   * Seconds after the last convener's turn that an agent waits for its roster before giving
+   * up; each convener after the first has min(this, 30 s) for its turn. @default 60
+   */
   graceSeconds?: number
   logger?: Logger
   /** Milliseconds since the epoch, for the chat gate's windows. @default Date.now */
@@ -134,7 +137,7 @@ export class Lobby {
     }
     let call: Call
     try {
-      call = new Call(id, parseFederate(args), this.#init.agents, { at })
+      call = new Call(id, parseFederate(args), this.#init.agents, { at, stepSeconds: Math.min(this.#grace, 30) })
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err
       if (speaker) await this.#reply(id, `I cannot start that federation: ${err.message}`)
@@ -143,22 +146,7 @@ export class Lobby {
     this.#phase = 'enrolling'
     this.#call = call
     this.#federation = federationOf(this.#init.room, id)
-    // Timers from when I heard the call, not from my own enrolment's return: a roster is
-    // taken once the wait is over since the call (call.ts), and an honest convener's must be.
-    // Where the room does not date the roster, I take its wait as over up to
-    // min(5 s, wait/10) early by my clock: an agent that heard the call before me sends
-    // its roster before my wait is over, and delivery to me is rarely seconds slower than to it.
-    const wait = call.request.wait * 1000
-    this.#waiting = setTimeout(() => { call.waitOver() }, wait - Math.min(5000, wait / 10))
-    this.#convening = setTimeout(() => {
-      if (call.convener !== this.#init.account) return
-      this.#convene(call).catch((err: unknown) => { this.#logger.warn(`${this.#init.name}: could not send the roster`, { error: (err as Error).message }) })
-    }, wait)
-    this.#givingUp = setTimeout(() => {
-      if (this.#call !== call || this.#phase !== 'enrolling') return
-      this.#logger.warn(`${this.#init.name}: no roster for call ${id}; back in the lobby`)
-      this.#reset()
-    }, (call.request.wait + (this.#init.graceSeconds ?? 60)) * 1000)
+    this.#turn(call, 0, call.request.wait * 1000)
     await this.#init.bus.publish(this.#init.room, await enrolment(this.#init.identity, id, this.#init.account))
   }
 
@@ -168,7 +156,40 @@ export class Lobby {
     if (call.convener === this.#init.account && call.complete) return this.#convene(call)
   }
 
-  /** As the convener: the roster of those who answered, once everyone has or the call's wait is over. */
+  /**
+   * Turn `turn` of the call's conveners comes in `delay` ms: its convener (the turn-th to
+   * answer) sends the roster unless one has come, and the next turn follows a step later;
+   * after the last, I give up a grace later. Timers run from when I heard the call, not from
+   * my own enrolment's return: a roster is taken once its turn has come since the call
+   * (call.ts), and an honest convener's must be. Where the room does not date the roster, I
+   * take a turn as come up to min(5 s, wait/10) early by my clock: an agent that heard the
+   * call before me sends its roster before my turn comes, and delivery to me is rarely
+   * seconds slower than to it.
+   */
+  #turn (call: Call, turn: number, delay: number): void {
+    const early = Math.min(5000, call.request.wait * 100)
+    this.#waiting = setTimeout(() => { call.turnCome(turn) }, Math.max(0, delay - early))
+    this.#convening = setTimeout(() => {
+      if (this.#call !== call || this.#phase !== 'enrolling') return
+      // The next turn first: convening may refuse the call and reset, clearing it.
+      if (turn + 1 < call.conveners.length) this.#turn(call, turn + 1, call.step * 1000)
+      else {
+        this.#givingUp = setTimeout(() => {
+          if (this.#call !== call || this.#phase !== 'enrolling') return
+          this.#logger.warn(`${this.#init.name}: no roster for call ${call.id}; back in the lobby`)
+          this.#reset()
+        }, this.#grace * 1000)
+      }
+      if (call.conveners[turn] !== this.#init.account) return
+      this.#convene(call).catch((err: unknown) => { this.#logger.warn(`${this.#init.name}: could not send the roster`, { error: (err as Error).message }) })
+    }, delay)
+  }
+
+  get #grace (): number {
+    return this.#init.graceSeconds ?? 60
+  }
+
+  /** As a convener: the roster of those who answered, once everyone has or my turn has come. */
   async #convene (call: Call): Promise<void> {
     if (this.#call !== call || this.#phase !== 'enrolling' || this.#convened === call) return
     this.#convened = call // the roster is sent (or the call refused) once
@@ -195,7 +216,7 @@ export class Lobby {
       return this.#reset()
     }
     this.#init.check(call, members.length)
-    clearTimeout(this.#givingUp)
+    this.#clearTimers()
     this.#phase = 'federating'
     const start = { call, federation: this.#federation, members }
     const waiter = this.#waiter

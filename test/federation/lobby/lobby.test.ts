@@ -169,6 +169,29 @@ describe('a hostile lobby agent that answers a call first', () => {
     expect(agents.map(a => a.lobby.phase)).toEqual(['federating'])
   })
 
+  it('cannot stall the call by keeping silent: after the wait and a step, the second to answer convenes, and so on', async () => {
+    const { bus, heard, agents, say } = await lobbies([0, 1])
+    const call = '$call'
+    await bus.publish(ROOM, { kind: 'chat', from: ALICE, body: '!federate task=classify rounds=2 wait=600', id: call })
+    await bus.publish(ROOM, await enrolment(evil, call, AGENTS[2] as string))
+    await settle(bus)
+    expect(heard.flatMap(m => m.kind === 'enrol' ? [m.from] : [])).toEqual([AGENTS[2], AGENTS[0], AGENTS[1]])
+    await vi.advanceTimersByTimeAsync(600_000)
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['enrolling', 'enrolling'])
+    // agent-2 answered third: its turn has not come, and agent-1's roster is refused before its own.
+    const [d1, d2] = agents.map(a => a.identity.did) as [string, string]
+    await bus.publish(ROOM, { kind: 'roster', from: AGENTS[1] as string, call, members: [d1, d2, evil.did] })
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['enrolling', 'enrolling'])
+    await vi.advanceTimersByTimeAsync(30_000) // min(grace, 30 s): agent-1's turn
+    await settle(bus)
+    expect(agents.map(a => a.lobby.phase)).toEqual(['federating', 'federating'])
+    expect(heard.filter(m => m.kind === 'roster').at(-1)).toMatchObject({ from: AGENTS[0], call, members: [d1, d2, evil.did] })
+    const retry = await say(ALICE, '!federate task=classify rounds=2')
+    expect(replies(heard, retry)).toEqual([]) // the lobby left the room to the federation
+  })
+
   it('on a room that dates its messages, the roster\'s time counts, and an honest convener\'s roster passes', async () => {
     let now = 1_000_000
     const advance = async (seconds: number): Promise<void> => { now += seconds; await vi.advanceTimersByTimeAsync(seconds * 1000) }
@@ -211,24 +234,43 @@ describe('a call checks who answers it and who convenes', () => {
     const roster = { kind: 'roster' as const, from: AGENTS[1] as string, call: '$c', members: [a1.did, a2.did] }
     expect(() => dated.accept(roster, 1029)).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
     expect(() => dated.accept(roster)).toThrow(expect.objectContaining({ name: 'InvalidRecordError' })) // undated: my clock has not said so
-    dated.waitOver()
+    dated.turnCome(0)
     expect(() => dated.accept(roster, 1029)).toThrow(expect.objectContaining({ name: 'InvalidRecordError' })) // the room's time counts where it has one
     expect(dated.accept(roster, 1030)).toEqual([a1.did, a2.did])
     const undated = new Call('$c', request, AGENTS)
     await undated.enrol(await enrolment(a2, '$c', AGENTS[1] as string))
     await undated.enrol(await enrolment(a1, '$c', AGENTS[0] as string))
     expect(() => undated.accept(roster, 5000)).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
-    undated.waitOver()
+    undated.turnCome(0)
     expect(undated.accept(roster)).toEqual([a1.did, a2.did])
+  })
+
+  it('passes convening on in the room\'s order of enrolment: the k-th to answer may send the roster once the wait and k steps are over', async () => {
+    const dated = new Call('$c', request, AGENTS, { at: 1000, stepSeconds: 20 })
+    await dated.enrol(await enrolment(a2, '$c', AGENTS[1] as string))
+    await dated.enrol(await enrolment(a1, '$c', AGENTS[0] as string))
+    const roster = (from: string): Extract<BusMessage, { kind: 'roster' }> => ({ kind: 'roster', from, call: '$c', members: [a1.did, a2.did] })
+    expect(() => dated.accept(roster(AGENTS[2] as string), 5000)).toThrow(expect.objectContaining({ name: 'NotMemberError' })) // did not answer
+    expect(() => dated.accept(roster(AGENTS[0] as string), 1030)).toThrow(expect.objectContaining({ name: 'InvalidRecordError' })) // the first's turn
+    expect(() => dated.accept(roster(AGENTS[0] as string), 1049)).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
+    expect(dated.accept(roster(AGENTS[0] as string), 1050)).toEqual([a1.did, a2.did])
+    const undated = new Call('$c', request, AGENTS, { stepSeconds: 20 })
+    await undated.enrol(await enrolment(a2, '$c', AGENTS[1] as string))
+    await undated.enrol(await enrolment(a1, '$c', AGENTS[0] as string))
+    undated.turnCome(0)
+    expect(() => undated.accept(roster(AGENTS[0] as string))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
+    undated.turnCome(1)
+    expect(undated.accept(roster(AGENTS[0] as string))).toEqual([a1.did, a2.did])
   })
 
   it('takes one roster, from the convener, listing everyone who enrolled and no one else, in lobby order', async () => {
     const call = new Call('$c', request, AGENTS)
     await call.enrol(await enrolment(a2, '$c', AGENTS[1] as string))
     await call.enrol(await enrolment(a1, '$c', AGENTS[0] as string))
-    call.waitOver()
+    call.turnCome(0)
     const roster = (from: string, members: string[]): Extract<BusMessage, { kind: 'roster' }> => ({ kind: 'roster', from, call: '$c', members })
-    expect(() => call.accept(roster(AGENTS[0] as string, [a1.did, a2.did]))).toThrow(expect.objectContaining({ name: 'NotMemberError' }))
+    expect(() => call.accept(roster(AGENTS[2] as string, [a1.did, a2.did]))).toThrow(expect.objectContaining({ name: 'NotMemberError' })) // did not answer
+    expect(() => call.accept(roster(AGENTS[0] as string, [a1.did, a2.did]))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' })) // answered second: not its turn yet
     expect(() => call.accept(roster(AGENTS[1] as string, [a1.did, stranger.did]))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
     expect(() => call.accept(roster(AGENTS[1] as string, [a2.did, a1.did]))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
     expect(() => call.accept(roster(AGENTS[1] as string, [a1.did, a1.did]))).toThrow(expect.objectContaining({ name: 'InvalidRecordError' }))
