@@ -1,5 +1,5 @@
 import { constants } from 'node:fs'
-import { mkdir, open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { PayloadTooLargeError, StrayFileError } from './errors.ts'
 
@@ -40,8 +40,15 @@ export async function readPlainFile (path: string, maxBytes: number): Promise<Bu
   }
 }
 
-/** 'w', but a link planted where the half-written copy goes is refused (ELOOP), not written through. */
-const WRITE_NO_LINK = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW
+/**
+ * The half-written copy is always a new file: whatever name is there first (a copy a crash
+ * left, or a link someone planted, symbolic or hard) is unlinked, which removes only the name,
+ * and O_EXCL makes the file anew (found red-teaming: O_TRUNC wrote through a hard link there).
+ */
+async function freshFile (tmp: string, mode?: number): Promise<FileHandle> {
+  await rm(tmp, { force: true })
+  return open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode)
+}
 
 /**
  * Replaces a small state file so that a crash leaves the old version or the new one, never
@@ -52,20 +59,15 @@ const WRITE_NO_LINK = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC
 export async function writeAtomic (path: string, data: string | Uint8Array, options: { mode?: number, sync?: boolean } = {}): Promise<void> {
   await mkdir(dirname(path), { recursive: true })
   const tmp = `${path}.tmp`
-  if (options.sync !== true) {
-    await writeFile(tmp, data, { mode: options.mode, flag: WRITE_NO_LINK })
-    await rename(tmp, path)
-    return
-  }
-  const file = await open(tmp, WRITE_NO_LINK, options.mode)
+  const file = await freshFile(tmp, options.mode)
   try {
     await file.writeFile(data)
-    await file.sync()
+    if (options.sync === true) await file.sync()
   } finally {
     await file.close()
   }
   await rename(tmp, path)
-  await syncDir(dirname(path))
+  if (options.sync === true) await syncDir(dirname(path))
 }
 
 /**

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { link, lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { readPlainFile, writeAtomic } from '../../src/core/files.ts'
@@ -30,7 +30,7 @@ describe('reading a plain file from a directory others may write into', () => {
 
 describe('replacing a file in a directory others may write into', () => {
   // Found red-teaming: a resume wrote its report through a link planted in the run directory.
-  it('replaces a link at the path rather than writing through it, and refuses a link where its half-written copy goes', async () => {
+  it('replaces a link at the path rather than writing through it', async () => {
     const dir = await tempDir('conclave-files-')
     const theirs = join(dir, 'theirs.txt')
     await writeFile(theirs, 'mine')
@@ -38,9 +38,21 @@ describe('replacing a file in a directory others may write into', () => {
     await writeAtomic(join(dir, 'report.md'), 'report')
     expect((await lstat(join(dir, 'report.md'))).isFile()).toBe(true)
     expect(await readFile(join(dir, 'report.md'), 'utf8')).toBe('report')
-    await symlink(theirs, join(dir, 'votes.svg.tmp'))
-    await expect(writeAtomic(join(dir, 'votes.svg'), 'votes')).rejects.toMatchObject({ code: 'ELOOP' })
-    await expect(writeAtomic(join(dir, 'votes.svg'), 'votes', { sync: true })).rejects.toMatchObject({ code: 'ELOOP' })
     expect(await readFile(theirs, 'utf8')).toBe('mine')
+  })
+
+  // Found red-teaming the first fix, which refused a symbolic link there (ELOOP): a hard link
+  // at the half-written copy's name was opened with O_TRUNC and the linked file overwritten.
+  it.each([['a symbolic link', symlink], ['a hard link', link]] as const)('writes nothing through %s where its half-written copy goes, and replaces the file', async (_, plant) => {
+    for (const sync of [false, true]) {
+      const dir = await tempDir('conclave-files-')
+      const theirs = join(dir, 'theirs.txt')
+      await writeFile(theirs, 'mine')
+      await plant(theirs, join(dir, 'votes.svg.tmp'))
+      await writeAtomic(join(dir, 'votes.svg'), 'votes', { sync })
+      expect(await readFile(theirs, 'utf8')).toBe('mine')
+      expect(await readFile(join(dir, 'votes.svg'), 'utf8')).toBe('votes')
+      expect((await lstat(join(dir, 'votes.svg'))).nlink).toBe(1)
+    }
   })
 })
