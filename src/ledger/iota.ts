@@ -216,7 +216,10 @@ class IotaRebasedLedger implements IotaLedger {
       const sent = this.#sent.get(jwt)
       const listed = sent === undefined ? undefined : this.#view.byId.get(sent)
       if (listed !== undefined) return this.#anchored(jwt, listed)
-      if (this.#view.records.has(jwt)) throw new DuplicateRecordError('this signed record is already anchored')
+      if (this.#view.records.has(jwt)) {
+        this.#sent.delete(jwt) // anchored by someone else first
+        throw new DuplicateRecordError('this signed record is already anchored')
+      }
       const digest = sent ?? await this.#execute(jwt, options)
       await this.#reach(() => this.#client.waitForTransaction({ digest, signal: options.signal, timeout: this.#options.requestTimeoutMs ?? 30_000, pollInterval: this.#options.pollIntervalMs ?? 1_000 }), options)
       await this.#sync(this.#view, options)

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { BackendUnavailableError, LedgerCorruptError } from '../../src/core/errors.ts'
+import { BackendUnavailableError, DuplicateRecordError, LedgerCorruptError } from '../../src/core/errors.ts'
 import { PhaseTimer } from '../../src/federation/phases.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { anchorRecord } from '../../src/federation/steps/anchor.ts'
@@ -57,6 +57,23 @@ describe('a vote whose ledger gives no answer in time', () => {
     expect(new Set(votes.map(v => `${v.issuer} ${v.vote.proposal}`)).size).toBe(6)
     expect(report.accepts + report.rejects).toBe(3)
     expect(run.warnings.filter(w => w.includes('did not anchor my vote yet; trying again in 1 s'))).toHaveLength(1)
+    expect([...sim.rejections.values()].flat()).toEqual([])
+    await expectAuditClean(sim)
+  })
+
+  // Found red-teaming the IOTA adapter: anyone may anchor there, and a node that saw my freshly
+  // signed vote in flight anchored it first; my first try got DuplicateRecordError and the vote was lost.
+  it('one that someone anchors first (seen in flight) is taken as anchored there, and counts', async () => {
+    const run = await failingFirstVote(async (append, jwt, options) => {
+      await append(jwt, options)
+      throw new DuplicateRecordError('this signed record is already anchored')
+    })
+    sim = run.sim
+    const report = await sim.round(1)
+    expect(run.failed()).toBe(1)
+    expect(run.warnings).toEqual([])
+    expect(await votesIn(sim)).toHaveLength(6)
+    expect(report.accepts + report.rejects).toBe(3)
     expect([...sim.rejections.values()].flat()).toEqual([])
     await expectAuditClean(sim)
   })

@@ -25,14 +25,13 @@ export async function anchorRecord (ctx: AnchorContext, record: Record, options:
   const jwt = await ctx.identity.sign(record, { now: ctx.now() })
   // A vote is timed from its proposal's block, so it must descend from it.
   const after = record.type === 'vote' || record.type === 'human-vote' ? record.proposal : undefined
-  let tries = 0
   const block = await ctx.timer.time('anchor', () => whileUnavailable(async () => {
-    tries++
     try {
       return await ctx.ledger.append(jwt, { ...options, after })
     } catch (err) {
-      // Asked again, "already anchored" means the try before went through.
-      if (tries > 1 && err instanceof DuplicateRecordError) return anchored(ctx.ledger, jwt, err)
+      // "Already anchored" means the try before went through, or someone who saw this freshly
+      // signed record in flight (an IOTA node) anchored it first: it is anchored all the same.
+      if (err instanceof DuplicateRecordError) return anchored(ctx.ledger, jwt, err)
       throw err
     }
   }, {
