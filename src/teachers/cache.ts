@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { BudgetExceededError, DamagedFileError } from '../core/errors.ts'
+import { BudgetExceededError, DamagedFileError, TeacherError } from '../core/errors.ts'
 import { readIfExists, writeAtomic } from '../core/files.ts'
 import type { ContentStore } from '../storage/index.ts'
 import { TeacherAnswer, type AskOptions, type Teacher } from './index.ts'
@@ -57,12 +57,12 @@ export class CachedTeacher implements Teacher {
     const cid = this.#index.get(key)
     if (cid !== undefined) {
       this.hits++
-      const answer = TeacherAnswer.parse(JSON.parse(new TextDecoder().decode(await this.#store.get(cid, options))))
+      const answer = usable(this.name, parseJson(new TextDecoder().decode(await this.#store.get(cid, options))), 'cached answer')
       return { ...answer, cid, cached: true }
     }
     const cap = options.maxTokens ?? 256
     if (cap > this.remaining) throw new BudgetExceededError(`asking ${this.name} may cost ${cap} tokens; ${Math.max(0, this.remaining)} of the budget are left`)
-    const answer = TeacherAnswer.parse(await this.#teacher.ask(question, options))
+    const answer = usable(this.name, await this.#teacher.ask(question, options), 'answer')
     this.misses++
     this.spent += answer.tokens
     const stored = await this.#store.put(new TextEncoder().encode(JSON.stringify(answer)), options)
@@ -77,5 +77,21 @@ export class CachedTeacher implements Teacher {
 
   async #save (): Promise<void> {
     await writeAtomic(this.#indexPath, JSON.stringify({ version: 1, answers: Object.fromEntries(this.#index) }))
+  }
+}
+
+/** An answer that fails TeacherAnswer is this question's failure (a TeacherError), never a bare ZodError that stops distillation. */
+function usable (teacher: string, value: unknown, what: string): TeacherAnswer {
+  const answer = TeacherAnswer.safeParse(value)
+  if (answer.success) return answer.data
+  const issue = answer.error.issues[0]
+  throw new TeacherError(`${teacher}'s ${what} is not usable: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim())
+}
+
+function parseJson (text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
   }
 }

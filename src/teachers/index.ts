@@ -5,7 +5,8 @@ import { ServiceUrl } from '../core/secret.ts'
 export const TeacherAnswer = z.object({
   teacher: z.string().min(1).max(200),
   question: z.string().min(1).max(4000),
-  text: z.string().max(100_000),
+  /** Never empty: an empty target would be cached and taught as the answer. */
+  text: z.string().min(1).max(100_000),
   /** Tokens the answer cost (the teacher's count when it gives one, else words). */
   tokens: z.number().int().nonnegative(),
   /**

@@ -1,6 +1,13 @@
 import { Ollama } from 'ollama'
+import { z } from 'zod'
 import { TeacherError } from '../core/errors.ts'
-import { countWords, type AskOptions, type Teacher, type TeacherAnswer } from './index.ts'
+import { countWords, TeacherAnswer, type AskOptions, type Teacher } from './index.ts'
+
+/** What this teacher reads of Ollama's /api/generate reply (it sends more, left alone). */
+const GenerateReply = z.object({
+  response: z.string(),
+  eval_count: z.number().int().nonnegative().optional()
+})
 
 export interface OllamaTeacherOptions {
   /** Any model the server has: the paper used LLaMA and BioGPT; BioGPT is not in Ollama's library, a biomedical substitute is meditron. */
@@ -46,7 +53,12 @@ export class OllamaTeacher implements Teacher {
       const explained = explainOllamaError(err, this.#options.model, this.#options.url ?? 'http://127.0.0.1:11434')
       throw new TeacherError(explained.message, { cause: explained })
     }
-    const text = (response.response ?? '').trim()
-    return { teacher: this.name, question, text, tokens: response.eval_count ?? countWords(text) }
+    // A server is no authority on its answer's shape: a reply that is not one is this question's failure.
+    const reply = GenerateReply.safeParse(response)
+    if (!reply.success) throw new TeacherError(`${this.name} gave no usable answer: ${reply.error.issues[0]?.message ?? 'not a generate reply'}`)
+    const text = reply.data.response.trim()
+    const answer = TeacherAnswer.safeParse({ teacher: this.name, question, text, tokens: reply.data.eval_count ?? countWords(text) })
+    if (!answer.success) throw new TeacherError(`${this.name} gave no usable answer: ${answer.error.issues[0]?.path.join('.')} ${answer.error.issues[0]?.message}`)
+    return answer.data
   }
 }

@@ -1,0 +1,85 @@
+import { createServer, type ServerResponse } from 'node:http'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { distil } from '../../src/federation/distill.ts'
+import type { Teaching } from '../../src/ml/task.ts'
+import { createContentStore, type ContentStore } from '../../src/storage/index.ts'
+import { CachedTeacher } from '../../src/teachers/cache.ts'
+import { OllamaTeacher } from '../../src/teachers/ollama.ts'
+import { tempDir } from '../federation/helpers.ts'
+
+interface Card { q: string, a?: string }
+const cards: Teaching<Card> = { question: c => c.q, learn: (c, a) => ({ ...c, a }), taught: c => c.a !== undefined, pairs: [] }
+
+const closing: Array<() => Promise<void>> = []
+afterEach(async () => { for (const close of closing.splice(0)) await close() })
+
+/** A stand-in for Ollama's /api/generate that answers every request with `handle`. */
+async function ollama (handle: (res: ServerResponse) => void): Promise<string> {
+  const server = createServer((req, res) => { req.resume(); req.on('end', () => handle(res)) })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  closing.push(async () => { server.closeAllConnections(); await new Promise(resolve => server.close(resolve)) })
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`
+}
+const generated = (fields: object): string => JSON.stringify({ model: 'm', created_at: '2025-01-01T00:00:00Z', done: true, response: 'an answer', eval_count: 2, ...fields })
+const replying = async (body: string): Promise<string> => ollama(res => { res.setHeader('content-type', 'application/json'); res.end(body) })
+
+async function cachedStore (): Promise<{ dir: string, store: ContentStore }> {
+  const dir = await tempDir()
+  const store = await createContentStore({ kind: 'helia' }, { dir: join(dir, 'store') })
+  closing.push(async () => { await store.close() })
+  return { dir, store }
+}
+
+describe('an Ollama teacher’s bad answers', () => {
+  const bad: Array<[string, string]> = [
+    ['an answer over 100 000 characters', generated({ response: 'x'.repeat(120_000) })],
+    ['a negative eval_count', generated({ eval_count: -5 })],
+    ['a fractional eval_count', generated({ eval_count: 1.5 })],
+    ['a response that is no string', generated({ response: 42 })],
+    ['an empty answer', generated({ response: '' })],
+    ['an answer of blanks', generated({ response: ' \n\t ' })],
+    ['a reply that is no JSON', '{nope']
+  ]
+  for (const [what, body] of bad) {
+    it(`${what} is a TeacherError: the question is noted as unanswerable, distillation goes on`, async () => {
+      const url = await replying(body)
+      await expect(new OllamaTeacher({ model: 'm', url }).ask('q')).rejects.toMatchObject({ name: 'TeacherError' })
+      const { dir, store } = await cachedStore()
+      const teacher = await CachedTeacher.open(new OllamaTeacher({ model: 'm', url }), store, join(dir, 'index.json'))
+      const failed = new Set<string>()
+      const { report, examples } = await distil(cards, [{ q: 'a' }, { q: 'b' }], teacher, { maxTokens: 8, failed })
+      expect(report).toMatchObject({ asked: 0, failed: 2, pending: 0 })
+      expect(failed).toEqual(new Set(['a', 'b']))
+      expect(examples.map(c => c.a)).toEqual([undefined, undefined])
+      // Nothing was cached or paid for: asked again later, the teacher is asked again.
+      expect(teacher.has('a', { maxTokens: 8 })).toBe(false)
+      expect(teacher.spent).toBe(0)
+    })
+  }
+
+  it('a cache answer that no longer passes the schema (an empty answer cached before) is a TeacherError, not a ZodError', async () => {
+    const { dir, store } = await cachedStore()
+    const lenient = { name: 't', ask: async (question: string) => ({ teacher: 't', question, text: 'fine', tokens: 1 }) }
+    const index = join(dir, 'index.json')
+    const first = await CachedTeacher.open(lenient, store, index)
+    await first.ask('q')
+    // The index now points at an answer; replace what it points at by an answer with an empty text.
+    const { readFile, writeFile } = await import('node:fs/promises')
+    const empty = await store.put(new TextEncoder().encode(JSON.stringify({ teacher: 't', question: 'q', text: '', tokens: 0 })))
+    const saved = JSON.parse(await readFile(index, 'utf8')) as { version: 1, answers: Record<string, string> }
+    for (const key of Object.keys(saved.answers)) saved.answers[key] = empty
+    await writeFile(index, JSON.stringify(saved))
+    const reopened = await CachedTeacher.open(lenient, store, index)
+    await expect(reopened.ask('q')).rejects.toMatchObject({ name: 'TeacherError' })
+  })
+
+  it('a good answer is still taught and cached', async () => {
+    const url = await replying(generated({ response: '  asthma is inflammation  ', eval_count: 3 }))
+    const { dir, store } = await cachedStore()
+    const teacher = await CachedTeacher.open(new OllamaTeacher({ model: 'm', url }), store, join(dir, 'index.json'))
+    const { report, examples } = await distil(cards, [{ q: 'a' }], teacher, { maxTokens: 8 })
+    expect(report).toMatchObject({ asked: 1, failed: 0, tokens: 3 })
+    expect(examples[0]?.a).toBe('asthma is inflammation')
+  })
+})
