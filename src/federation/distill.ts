@@ -31,7 +31,10 @@ export interface DistilOptions extends AbortOptions {
 /**
  * Gives each example without a target its teacher's answer, in order, until `limit`
  * questions were asked or the budget is spent. Returns the examples (answered ones
- * replaced, the rest as they were) and what it cost.
+ * replaced, the rest as they were) and what it cost. Only a TeacherError notes a question as one
+ * the teacher cannot answer; a teacher that is down or lacks its model (BackendUnavailableError,
+ * ModelNotFoundError) stops the distillation, thrown, and every question is asked again next time
+ * (those answered before it are cached: asking again costs nothing).
  */
 export async function distil<E> (teaching: Teaching<E>, examples: readonly E[], teacher: Teacher, options: DistilOptions): Promise<{ examples: E[], report: Distillation }> {
   const failed = options.failed ?? new Set<string>()

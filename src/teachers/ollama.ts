@@ -1,6 +1,6 @@
 import { Ollama } from 'ollama'
 import { z } from 'zod'
-import { TeacherError } from '../core/errors.ts'
+import { BackendUnavailableError, ModelNotFoundError, TeacherError } from '../core/errors.ts'
 import { countWords, TeacherAnswer, type AskOptions, type Teacher } from './index.ts'
 
 /** What this teacher reads of Ollama's /api/generate reply (it sends more, left alone). */
@@ -49,9 +49,7 @@ export class OllamaTeacher implements Teacher {
         options: { temperature: 0, seed: this.#options.seed ?? 0, num_predict: maxTokens }
       })
     } catch (err) {
-      const { explainOllamaError } = await import('../llm/ollama.ts')
-      const explained = explainOllamaError(err, this.#options.model, this.#options.url ?? 'http://127.0.0.1:11434')
-      throw new TeacherError(explained.message, { cause: explained })
+      throw await this.#failure(err, options.signal)
     }
     // A server is no authority on its answer's shape: a reply that is not one is this question's failure.
     const reply = GenerateReply.safeParse(response)
@@ -60,5 +58,25 @@ export class OllamaTeacher implements Teacher {
     const answer = TeacherAnswer.safeParse({ teacher: this.name, question, text, tokens: reply.data.eval_count ?? countWords(text) })
     if (!answer.success) throw new TeacherError(`${this.name} gave no usable answer: ${answer.error.issues[0]?.path.join('.')} ${answer.error.issues[0]?.message}`)
     return answer.data
+  }
+
+  /**
+   * Why the server gave no answer. A server that cannot be reached or fails itself (5xx), and a
+   * model it does not have, are the teacher's outage or the run's configuration: thrown as
+   * BackendUnavailableError / ModelNotFoundError, so distillation stops and asks again later. Only
+   * what the server refuses for this question (another 4xx, a reply that is no JSON) is a
+   * TeacherError: the question is noted as one it cannot answer.
+   */
+  async #failure (err: unknown, signal: AbortSignal | undefined): Promise<Error> {
+    if (signal?.aborted === true) return signal.reason instanceof Error ? signal.reason : new DOMException('aborted', 'AbortError')
+    const url = this.#options.url ?? 'http://127.0.0.1:11434'
+    const { explainOllamaError } = await import('../llm/ollama.ts')
+    const explained = explainOllamaError(err, this.#options.model, url)
+    if (explained instanceof BackendUnavailableError || explained instanceof ModelNotFoundError) return explained
+    const status = (err as { status_code?: unknown }).status_code
+    if (typeof status === 'number' && (status >= 500 || status === 408 || status === 429)) {
+      return new BackendUnavailableError(`Ollama at ${url} answered HTTP ${status} (${explained.message}): try again later`, { cause: err })
+    }
+    return new TeacherError(`${this.name} could not answer: ${explained.message}`, { cause: explained })
   }
 }

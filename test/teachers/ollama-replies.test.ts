@@ -2,6 +2,7 @@ import { createServer, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { distil } from '../../src/federation/distill.ts'
+import { autoDistil, undistilled } from '../../src/federation/steps/distill.ts'
 import type { Teaching } from '../../src/ml/task.ts'
 import { createContentStore, type ContentStore } from '../../src/storage/index.ts'
 import { CachedTeacher } from '../../src/teachers/cache.ts'
@@ -81,5 +82,51 @@ describe('an Ollama teacher’s bad answers', () => {
     const { report, examples } = await distil(cards, [{ q: 'a' }], teacher, { maxTokens: 8 })
     expect(report).toMatchObject({ asked: 1, failed: 0, tokens: 3 })
     expect(examples[0]?.a).toBe('asthma is inflammation')
+  })
+})
+
+describe('an Ollama teacher that is down or lacks the model', () => {
+  it('answers 5xx: BackendUnavailableError; a missing model: ModelNotFoundError; a 400 on one question: TeacherError', async () => {
+    const status = (code: number, error: string): Promise<string> => ollama(res => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify({ error })) })
+    await expect(new OllamaTeacher({ model: 'm', url: await status(503, 'server busy') }).ask('q')).rejects.toMatchObject({ name: 'BackendUnavailableError' })
+    await expect(new OllamaTeacher({ model: 'm', url: await status(500, 'llama runner process has terminated') }).ask('q')).rejects.toMatchObject({ name: 'BackendUnavailableError' })
+    await expect(new OllamaTeacher({ model: 'm', url: await status(404, "model 'm' not found") }).ask('q')).rejects.toMatchObject({ name: 'ModelNotFoundError', message: expect.stringContaining('ollama pull m') })
+    await expect(new OllamaTeacher({ model: 'm', url: await status(400, 'prompt too long') }).ask('q')).rejects.toMatchObject({ name: 'TeacherError' })
+  })
+
+  it('distil stops at an outage and notes no question as unanswerable: the next distil asks them all again', async () => {
+    const failed = new Set<string>()
+    const teacher = new OllamaTeacher({ model: 'm', url: 'http://127.0.0.1:9' })
+    await expect(distil(cards, [{ q: 'a' }, { q: 'b' }, { q: 'c' }], teacher, { maxTokens: 8, failed })).rejects.toMatchObject({ name: 'BackendUnavailableError' })
+    expect([...failed]).toEqual([])
+  })
+
+  it('an agent whose teacher is down goes on without distilling this time, with a warning, and distils once it is back', async () => {
+    let down = true
+    const url = await ollama(res => {
+      if (down) { res.writeHead(503); res.end(); return }
+      res.setHeader('content-type', 'application/json')
+      res.end(generated({ response: 'an answer', eval_count: 2 }))
+    })
+    const { dir, store } = await cachedStore()
+    const cache = await CachedTeacher.open(new OllamaTeacher({ model: 'm', url }), store, join(dir, 'index.json'))
+    const warnings: string[] = []
+    const ctx = {
+      name: 'agent-1',
+      task: { name: 'qa', teaching: cards },
+      teacher: { cache, maxTokens: 8 },
+      held: { shard: { val: [{ q: 'v1' }], train: [{ q: 't1' }, { q: 't2' }] }, unanswerable: new Set<string>() },
+      timer: { time: async <T>(_phase: string, work: () => Promise<T> | T) => work() },
+      logger: { info () {}, warn (message: string) { warnings.push(message) } },
+      autoVote: true
+    }
+    await autoDistil(ctx as never)
+    expect(warnings).toEqual([expect.stringContaining('teacher')])
+    expect(ctx.held.unanswerable.size).toBe(0)
+    expect(undistilled(ctx as never)).toBe(3)
+    down = false
+    await autoDistil(ctx as never)
+    expect(undistilled(ctx as never)).toBe(0)
+    expect([...ctx.held.shard.val, ...ctx.held.shard.train].map(c => (c as Card).a)).toEqual(['an answer', 'an answer', 'an answer'])
   })
 })

@@ -1,4 +1,4 @@
-import { NothingToDistilError, UntaughtError } from '../../core/errors.ts'
+import { BackendUnavailableError, NothingToDistilError, UntaughtError } from '../../core/errors.ts'
 import type { StepContext, StepOptions } from '../context.ts'
 import { distil, type Distillation } from '../distill.ts'
 
@@ -25,9 +25,19 @@ export async function distill (ctx: DistilContext, { limit }: { limit?: number }
   return report
 }
 
-/** The autopilot distils everything it can before it first trains or judges; an agent decides itself. */
+/**
+ * The autopilot distils everything it can before it first trains or judges; an agent decides itself.
+ * A teacher that does not answer now (BackendUnavailableError) costs this round its distillation,
+ * with a warning, not the run: it goes on with the answers it has and asks again next time.
+ */
 export async function autoDistil (ctx: DistilContext, options: StepOptions = {}): Promise<void> {
-  if (ctx.autoVote && distillable(ctx) > 0) await distill(ctx, {}, options)
+  if (!ctx.autoVote || distillable(ctx) === 0) return
+  try {
+    await distill(ctx, {}, options)
+  } catch (err) {
+    if (!(err instanceof BackendUnavailableError)) throw err
+    ctx.logger.warn(`${ctx.name} could not reach its teacher; it goes on without distilling this time and asks again next time`, { reason: err.message, undistilled: undistilled(ctx) })
+  }
 }
 
 /** Refuses work that needs some of `examples` answered by my teacher while none is (tasks learned by distillation). */
