@@ -1,6 +1,5 @@
-import { Ollama } from 'ollama'
 import { z } from 'zod'
-import { BackendUnavailableError, ModelNotFoundError, TeacherError } from '../core/errors.ts'
+import { BackendUnavailableError, ModelNotFoundError, PayloadTooLargeError, TeacherError } from '../core/errors.ts'
 import { countWords, TeacherAnswer, type AskOptions, type Teacher } from './index.ts'
 
 /** What this teacher reads of Ollama's /api/generate reply (it sends more, left alone). */
@@ -8,6 +7,12 @@ const GenerateReply = z.object({
   response: z.string(),
   eval_count: z.number().int().nonnegative().optional()
 })
+
+/**
+ * Most bytes a reply may take: an answer is at most 100 000 characters (TeacherAnswer), which
+ * JSON may spell in 6 bytes each, beside the token ids Ollama sends back as `context`.
+ */
+export const MAX_REPLY_BYTES = 4 << 20
 
 export interface OllamaTeacherOptions {
   /** Any model the server has: the paper used LLaMA and BioGPT; BioGPT is not in Ollama's library, a biomedical substitute is meditron. */
@@ -17,37 +22,51 @@ export interface OllamaTeacherOptions {
   /** Prepended to every question. */
   system?: string
   seed?: number
+  /** Longest one answer may take, loading the model included; a slower server is an outage (BackendUnavailableError). @default 300 000 (5 min) */
+  timeoutMs?: number
 }
 
 /**
- * A teacher served by Ollama (the `ollama` client), at temperature 0 with a seed. That is
+ * A teacher served by Ollama (its /api/generate), at temperature 0 with a seed. That is
  * nearly but not exactly deterministic: asked twice in a row, Ollama reuses its KV cache and
  * the rounding can tip greedy decoding onto another answer. What makes an answer stable is
  * the content-addressed cache (`CachedTeacher`): a question is asked once, then read back.
+ * Every ask ends: the caller's signal and `timeoutMs` abort it, and a reply is read only up
+ * to MAX_REPLY_BYTES.
  */
 export class OllamaTeacher implements Teacher {
   readonly name: string
-  readonly #client: Ollama
   readonly #options: OllamaTeacherOptions
 
   constructor (options: OllamaTeacherOptions) {
     this.name = `ollama:${options.model}`
     this.#options = options
-    this.#client = new Ollama({ host: options.url ?? 'http://127.0.0.1:11434' })
   }
+
+  get #url (): string { return this.#options.url ?? 'http://127.0.0.1:11434' }
+  get #timeoutMs (): number { return this.#options.timeoutMs ?? 300_000 }
 
   async ask (question: string, options: AskOptions = {}): Promise<TeacherAnswer> {
     options.signal?.throwIfAborted()
     const maxTokens = options.maxTokens ?? 256
-    let response: Awaited<ReturnType<Ollama['generate']>>
+    const signal = AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), ...(options.signal === undefined ? [] : [options.signal])])
+    let response: unknown
     try {
-      response = await this.#client.generate({
-        model: this.#options.model,
-        prompt: question,
-        system: this.#options.system ?? 'You are a medical expert. Answer the question accurately and concisely.',
-        stream: false,
-        options: { temperature: 0, seed: this.#options.seed ?? 0, num_predict: maxTokens }
+      const reply = await fetch(this.#url.replace(/\/+$/, '') + '/api/generate', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: this.#options.model,
+          prompt: question,
+          system: this.#options.system ?? 'You are a medical expert. Answer the question accurately and concisely.',
+          stream: false,
+          options: { temperature: 0, seed: this.#options.seed ?? 0, num_predict: maxTokens }
+        }),
+        signal
       })
+      const text = await readCapped(reply, reply.ok ? MAX_REPLY_BYTES : 64 << 10)
+      if (!reply.ok) throw new OllamaStatusError(reply.status, errorOf(text) ?? `HTTP ${reply.status}`)
+      response = JSON.parse(text)
     } catch (err) {
       throw await this.#failure(err, options.signal)
     }
@@ -61,15 +80,23 @@ export class OllamaTeacher implements Teacher {
   }
 
   /**
-   * Why the server gave no answer. A server that cannot be reached or fails itself (5xx), and a
-   * model it does not have, are the teacher's outage or the run's configuration: thrown as
-   * BackendUnavailableError / ModelNotFoundError, so distillation stops and asks again later. Only
-   * what the server refuses for this question (another 4xx, a reply that is no JSON) is a
-   * TeacherError: the question is noted as one it cannot answer.
+   * Why the server gave no answer. A server that cannot be reached, does not answer in time or
+   * fails itself (5xx), and a model it does not have, are the teacher's outage or the run's
+   * configuration: thrown as BackendUnavailableError / ModelNotFoundError, so distillation stops
+   * and asks again later. Only what concerns this question (another 4xx, a reply that is no
+   * JSON or too large) is a TeacherError: the question is noted as one it cannot answer. The
+   * caller's abort is its own reason, thrown as it is.
    */
   async #failure (err: unknown, signal: AbortSignal | undefined): Promise<Error> {
     if (signal?.aborted === true) return signal.reason instanceof Error ? signal.reason : new DOMException('aborted', 'AbortError')
-    const url = this.#options.url ?? 'http://127.0.0.1:11434'
+    const url = this.#url
+    if (err instanceof SyntaxError || err instanceof PayloadTooLargeError) return new TeacherError(`${this.name} gave no usable answer: ${err.message}`, { cause: err })
+    if ((err as Error | undefined)?.name === 'TimeoutError') {
+      return new BackendUnavailableError(`Ollama at ${url} gave ${this.name} no answer within ${this.#timeoutMs / 1000} s: a server that slow is down for now`, { cause: err })
+    }
+    if (err instanceof TypeError && !/fetch failed/.test(err.message)) {
+      return new BackendUnavailableError(`Ollama at ${url} broke off its reply (${err.message})`, { cause: err })
+    }
     const { explainOllamaError } = await import('../llm/ollama.ts')
     const explained = explainOllamaError(err, this.#options.model, url)
     if (explained instanceof BackendUnavailableError || explained instanceof ModelNotFoundError) return explained
@@ -79,4 +106,42 @@ export class OllamaTeacher implements Teacher {
     }
     return new TeacherError(`${this.name} could not answer: ${explained.message}`, { cause: explained })
   }
+}
+
+/** An HTTP status Ollama answered with, read as explainOllamaError reads the `ollama` client's ResponseError. */
+class OllamaStatusError extends Error {
+  readonly status_code: number
+  constructor (status: number, message: string) {
+    super(message)
+    this.status_code = status
+  }
+}
+
+/** Ollama's `{"error": "..."}` on a failure, if that is what it sent. */
+function errorOf (text: string): string | undefined {
+  try {
+    const error = (JSON.parse(text) as { error?: unknown } | null)?.error
+    return typeof error === 'string' ? error.slice(0, 500) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The reply's body as text, refused (PayloadTooLargeError) as soon as it passes `maxBytes`. */
+async function readCapped (response: Response, maxBytes: number): Promise<string> {
+  if (response.body === null) return ''
+  const reader = response.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {})
+      throw new PayloadTooLargeError(`the reply is larger than ${maxBytes} bytes`)
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }

@@ -130,3 +130,42 @@ describe('an Ollama teacher that is down or lacks the model', () => {
     expect([...ctx.held.shard.val, ...ctx.held.shard.train].map(c => (c as Card).a)).toEqual(['an answer', 'an answer', 'an answer'])
   })
 })
+
+describe('an Ollama teacher’s time and reply size are bounded', () => {
+  /** Sends the headers and a first byte of the reply, then nothing more. */
+  const stalling = async (): Promise<string> => ollama(res => { res.writeHead(200, { 'content-type': 'application/json' }); res.write('{') })
+
+  it('an abort stops a reply that never ends, at once', async () => {
+    const url = await stalling()
+    const started = Date.now()
+    await expect(new OllamaTeacher({ model: 'm', url }).ask('q', { signal: AbortSignal.timeout(300) })).rejects.toMatchObject({ name: expect.stringMatching(/^(AbortError|TimeoutError)$/) })
+    expect(Date.now() - started).toBeLessThan(3000)
+  }, 10_000)
+
+  it('a reply that takes longer than the teacher’s timeout is an outage (BackendUnavailableError), and the question is not noted as unanswerable', async () => {
+    const url = await stalling()
+    const started = Date.now()
+    await expect(new OllamaTeacher({ model: 'm', url, timeoutMs: 300 }).ask('q')).rejects.toMatchObject({ name: 'BackendUnavailableError', message: expect.stringContaining('0.3 s') })
+    expect(Date.now() - started).toBeLessThan(3000)
+    const failed = new Set<string>()
+    await expect(distil(cards, [{ q: 'a' }], new OllamaTeacher({ model: 'm', url, timeoutMs: 300 }), { maxTokens: 8, failed })).rejects.toMatchObject({ name: 'BackendUnavailableError' })
+    expect(failed.size).toBe(0)
+  }, 10_000)
+
+  it('a reply larger than any answer can be is cut off while it streams in: the question’s TeacherError', async () => {
+    const chunk = 'x'.repeat(1 << 20)
+    let sent = 0
+    const url = await ollama(res => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.write('{"done":true,"response":"')
+      const more = (): void => {
+        // 256 MiB in all, unless the client stops reading first.
+        while (sent < 256 && !res.destroyed) { sent++; if (!res.write(chunk)) { res.once('drain', more); return } }
+        if (!res.destroyed) res.end('"}')
+      }
+      more()
+    })
+    await expect(new OllamaTeacher({ model: 'm', url }).ask('q')).rejects.toMatchObject({ name: 'TeacherError', cause: { name: 'PayloadTooLargeError' } })
+    expect(sent).toBeLessThan(64)
+  }, 30_000)
+})
