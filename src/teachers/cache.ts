@@ -1,9 +1,15 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { BudgetExceededError, DamagedFileError, TeacherError } from '../core/errors.ts'
-import { readIfExists, writeAtomic } from '../core/files.ts'
+import { BudgetExceededError, DamagedFileError, PayloadTooLargeError, StrayFileError, TeacherError } from '../core/errors.ts'
+import { readPlainFile, writeAtomic } from '../core/files.ts'
 import type { ContentStore } from '../storage/index.ts'
 import { TeacherAnswer, type AskOptions, type Teacher } from './index.ts'
+
+/**
+ * Most bytes the index may take: an entry is ~140 bytes, so this holds ~480 000 answers, far
+ * more than an agent's questions at the few token caps a run uses.
+ */
+export const MAX_INDEX_BYTES = 64 << 20
 
 const Index = z.object({ version: z.literal(1), answers: z.record(z.string().regex(/^[0-9a-f]{64}$/), z.string().min(1)) }).strict()
 
@@ -35,10 +41,16 @@ export class CachedTeacher implements Teacher {
 
   /** `indexPath`: a JSON file mapping request hashes to answer CIDs (kept with the agent). */
   static async open (teacher: Teacher, store: ContentStore, indexPath: string, options: { budgetTokens?: number } = {}): Promise<CachedTeacher> {
-    const text = (await readIfExists(indexPath))?.toString('utf8')
     let index = new Map<string, string>()
+    const text = await readIndex(indexPath)
     if (text !== undefined) {
-      const parsed = Index.safeParse(JSON.parse(text))
+      let json: unknown
+      try {
+        json = JSON.parse(text)
+      } catch (err) {
+        throw new DamagedFileError(`teacher cache index ${indexPath} is damaged: it is not JSON (${(err as Error).message}): move it away`, { cause: err })
+      }
+      const parsed = Index.safeParse(json)
       if (!parsed.success) throw new DamagedFileError(`teacher cache index ${indexPath} is damaged: ${parsed.error.issues[0]?.message}`)
       index = new Map(Object.entries(parsed.data.answers))
     }
@@ -77,6 +89,19 @@ export class CachedTeacher implements Teacher {
 
   async #save (): Promise<void> {
     await writeAtomic(this.#indexPath, JSON.stringify({ version: 1, answers: Object.fromEntries(this.#index) }))
+  }
+}
+
+/**
+ * The index's text, if there is one: only a plain file up to MAX_INDEX_BYTES is read (a link is
+ * not followed, a FIFO not waited on); anything else in its place is a DamagedFileError naming it.
+ */
+async function readIndex (path: string): Promise<string | undefined> {
+  try {
+    return (await readPlainFile(path, MAX_INDEX_BYTES))?.toString('utf8')
+  } catch (err) {
+    if (err instanceof StrayFileError || err instanceof PayloadTooLargeError) throw new DamagedFileError(`teacher cache index ${path} is damaged: ${err.message}: move it away`, { cause: err })
+    throw err
   }
 }
 

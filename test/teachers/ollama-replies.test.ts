@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process'
+import { symlink, writeFile } from 'node:fs/promises'
 import { createServer, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -5,7 +7,7 @@ import { distil } from '../../src/federation/distill.ts'
 import { autoDistil, undistilled } from '../../src/federation/steps/distill.ts'
 import type { Teaching } from '../../src/ml/task.ts'
 import { createContentStore, type ContentStore } from '../../src/storage/index.ts'
-import { CachedTeacher } from '../../src/teachers/cache.ts'
+import { CachedTeacher, MAX_INDEX_BYTES } from '../../src/teachers/cache.ts'
 import { OllamaTeacher } from '../../src/teachers/ollama.ts'
 import { tempDir } from '../federation/helpers.ts'
 
@@ -66,7 +68,7 @@ describe('an Ollama teacher’s bad answers', () => {
     const first = await CachedTeacher.open(lenient, store, index)
     await first.ask('q')
     // The index now points at an answer; replace what it points at by an answer with an empty text.
-    const { readFile, writeFile } = await import('node:fs/promises')
+    const { readFile } = await import('node:fs/promises')
     const empty = await store.put(new TextEncoder().encode(JSON.stringify({ teacher: 't', question: 'q', text: '', tokens: 0 })))
     const saved = JSON.parse(await readFile(index, 'utf8')) as { version: 1, answers: Record<string, string> }
     for (const key of Object.keys(saved.answers)) saved.answers[key] = empty
@@ -168,4 +170,31 @@ describe('an Ollama teacher’s time and reply size are bounded', () => {
     await expect(new OllamaTeacher({ model: 'm', url }).ask('q')).rejects.toMatchObject({ name: 'TeacherError', cause: { name: 'PayloadTooLargeError' } })
     expect(sent).toBeLessThan(64)
   }, 30_000)
+})
+
+describe('the answer cache index is read as a file Conclave wrote, or refused by name', () => {
+  const lenient = { name: 't', ask: async (question: string) => ({ teacher: 't', question, text: 'hi', tokens: 1 }) }
+
+  it('an index that is not JSON is a DamagedFileError naming it', async () => {
+    const { dir, store } = await cachedStore()
+    const index = join(dir, 'index.json')
+    await writeFile(index, '{oops')
+    await expect(CachedTeacher.open(lenient, store, index)).rejects.toMatchObject({ name: 'DamagedFileError', message: expect.stringContaining(index) })
+  })
+
+  it('a FIFO, a link or an oversized file in its place is refused at once, not read', async () => {
+    const { dir, store } = await cachedStore()
+    const fifo = join(dir, 'fifo.json')
+    execFileSync('mkfifo', [fifo])
+    const started = Date.now()
+    await expect(CachedTeacher.open(lenient, store, fifo)).rejects.toMatchObject({ name: 'DamagedFileError', message: expect.stringContaining(fifo) })
+    expect(Date.now() - started).toBeLessThan(2000)
+    const real = join(dir, 'real.json')
+    await writeFile(real, JSON.stringify({ version: 1, answers: {} }))
+    await symlink(real, join(dir, 'link.json'))
+    await expect(CachedTeacher.open(lenient, store, join(dir, 'link.json'))).rejects.toMatchObject({ name: 'DamagedFileError', message: expect.stringContaining('link.json') })
+    const big = join(dir, 'big.json')
+    await writeFile(big, JSON.stringify({ version: 1, answers: {} }) + ' '.repeat(MAX_INDEX_BYTES))
+    await expect(CachedTeacher.open(lenient, store, big)).rejects.toMatchObject({ name: 'DamagedFileError', message: expect.stringContaining(big) })
+  }, 10_000)
 })
