@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { BackendUnavailableError, ModelNotFoundError, PayloadTooLargeError, TeacherError } from '../core/errors.ts'
-import { countWords, TeacherAnswer, type AskOptions, type Teacher } from './index.ts'
+import { countWords, firstWords, TeacherAnswer, type AskOptions, type Teacher } from './index.ts'
 
 /** What this teacher reads of Ollama's /api/generate reply (it sends more, left alone). */
 const GenerateReply = z.object({
@@ -73,8 +73,12 @@ export class OllamaTeacher implements Teacher {
     // A server is no authority on its answer's shape: a reply that is not one is this question's failure.
     const reply = GenerateReply.safeParse(response)
     if (!reply.success) throw new TeacherError(`${this.name} gave no usable answer: ${reply.error.issues[0]?.message ?? 'not a generate reply'}`)
-    const text = reply.data.response.trim()
-    const answer = TeacherAnswer.safeParse({ teacher: this.name, question, text, tokens: reply.data.eval_count ?? countWords(text) })
+    // Nor on its length or its cost: an answer is cut to its cap (Ollama's num_predict holds an
+    // honest one under it, a word being at least a token) and costs at least its words, at most the cap.
+    const said = reply.data.response.trim()
+    const text = countWords(said) > maxTokens ? firstWords(said, maxTokens) : said
+    const tokens = Math.min(maxTokens, Math.max(reply.data.eval_count ?? 0, countWords(text)))
+    const answer = TeacherAnswer.safeParse({ teacher: this.name, question, text, tokens })
     if (!answer.success) throw new TeacherError(`${this.name} gave no usable answer: ${answer.error.issues[0]?.path.join('.')} ${answer.error.issues[0]?.message}`)
     return answer.data
   }

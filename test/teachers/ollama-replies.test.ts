@@ -198,3 +198,24 @@ describe('the answer cache index is read as a file Conclave wrote, or refused by
     await expect(CachedTeacher.open(lenient, store, big)).rejects.toMatchObject({ name: 'DamagedFileError', message: expect.stringContaining(big) })
   }, 10_000)
 })
+
+describe('what an Ollama answer costs is not only what the server says', () => {
+  it('an answer longer than its token cap is cut to it, and costs at least its words: eval_count 0 pays for nothing no more', async () => {
+    const url = await replying(generated({ response: 'w '.repeat(5000), eval_count: 0 }))
+    const { dir, store } = await cachedStore()
+    const teacher = await CachedTeacher.open(new OllamaTeacher({ model: 'm', url }), store, join(dir, 'index.json'), { budgetTokens: 8 })
+    const answer = await teacher.ask('a', { maxTokens: 8 })
+    expect(answer.text).toBe('w w w w w w w w')
+    expect(answer.tokens).toBe(8)
+    expect(teacher.spent).toBe(8)
+    await expect(teacher.ask('b', { maxTokens: 8 })).rejects.toMatchObject({ name: 'BudgetExceededError' })
+  })
+
+  it('costs the larger of eval_count and its words, never more than the cap', async () => {
+    const ask = async (fields: object): Promise<number> => (await new OllamaTeacher({ model: 'm', url: await replying(generated(fields)) }).ask('q', { maxTokens: 8 })).tokens
+    expect(await ask({ response: 'a b c d e', eval_count: 3 })).toBe(5)
+    expect(await ask({ response: 'a b', eval_count: 7 })).toBe(7)
+    expect(await ask({ response: 'a b', eval_count: undefined })).toBe(2)
+    expect(await ask({ response: 'a b', eval_count: 1_000_000 })).toBe(8)
+  })
+})
