@@ -89,5 +89,12 @@ async function readLabels (dir: string): Promise<string[] | undefined> {
   try { json = JSON.parse(text) } catch { json = undefined }
   const parsed = Labels.safeParse(json)
   if (!parsed.success) throw new DatasetError(`${join(dir, 'labels.json')} is not a list of labels${json === undefined ? ' (not JSON)' : `: ${parsed.error.issues.slice(0, 3).map(x => `${x.path.join('.') || 'list'} ${x.message}`).join('; ')}`}`, { cause: parsed.error })
-  return parsed.data.map(v => typeof v === 'string' ? v : v.label)
+  const labels = parsed.data.map(v => typeof v === 'string' ? v : v.label)
+  // Each entry is an output of the model: one named twice is an output nothing trains.
+  const seen = new Set<string>()
+  for (const label of labels) {
+    if (seen.has(label)) throw new DatasetError(`${join(dir, 'labels.json')} names "${label.slice(0, 80)}" twice`)
+    seen.add(label)
+  }
+  return labels
 }

@@ -269,6 +269,13 @@ describe('dataset files: links, FIFOs, size and line caps', () => {
     await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/labels\.json has 1001 distinct labels/) })
     await writeFile(join(dir, 'labels.json'), JSON.stringify(['x', 'y', 'L'.repeat(MAX_LABEL_CHARS + 1)]))
     await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining('labels.json') })
+    // Found red-teaming the cap: it counted distinct labels, the model has one output per entry,
+    // so 200,000 entries repeating x and y passed (a last layer of 8192 × 200,000 weights).
+    await writeFile(join(dir, 'train.jsonl'), ok)
+    await writeFile(join(dir, 'labels.json'), JSON.stringify(Array.from({ length: 200_000 }, (_, i) => i % 2 === 0 ? 'x' : 'y')))
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/labels\.json names "x" twice/) })
+    await writeFile(join(dir, 'labels.json'), JSON.stringify(['x', 'y', 'x']))
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/labels\.json names "x" twice/) })
   })
 
   it('refuses a CoNLL line whose columns differ in number from the file\'s first token line, naming file and line', async () => {
