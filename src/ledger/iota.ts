@@ -301,6 +301,16 @@ class IotaRebasedLedger implements IotaLedger {
 
   /** Reads the package's Anchored events after `view.cursor` into `view`. */
   async #sync (view: View, options: AbortOptions): Promise<void> {
+    // One warning a read, not one an event: anyone may anchor thousands (found red-teaming).
+    const left = { again: 0, invalid: 0, first: '' }
+    try {
+      await this.#read(view, options, left)
+    } finally {
+      if (left.again + left.invalid > 0) this.#logger.warn('IOTA events left out: records anchored again (the first anchoring counts), or holding no record valid at its time', { again: left.again, invalid: left.invalid, first: left.first })
+    }
+  }
+
+  async #read (view: View, options: AbortOptions, left: { again: number, invalid: number, first: string }): Promise<void> {
     const query = { MoveEventType: anchoredEventType(this.#options.packageId) }
     for (;;) {
       const page = await this.#reach(() => this.#client.queryEvents({ query, cursor: view.cursor, order: 'ascending', signal: options.signal }), options)
@@ -311,18 +321,13 @@ class IotaRebasedLedger implements IotaLedger {
         if (time === undefined) return
         view.cursor = event.id
         const record = anchoredRecord(event)
-        if (view.records.has(record)) {
-          this.#logger.warn('record anchored again on IOTA; the first anchoring counts', { digest: event.id.txDigest, sender: event.sender })
-          continue
-        }
         // Anyone may call the package's anchor: an event holding no record its issuer signed,
         // valid at the event's time, is no block (found red-teaming: one stranger's junk failed every audit).
-        const unsigned = await verifyRecord(record, { now: time }).then(() => undefined, (err: unknown) => {
-          if (err instanceof ConclaveError) return err
-          throw err
-        })
-        if (unsigned !== undefined) {
-          this.#logger.warn('an Anchored event on IOTA holds no record valid at its time; it is left out', { digest: event.id.txDigest, sender: event.sender, reason: unsigned.code })
+        const again = view.records.has(record)
+        if (again || await invalidAt(record, time)) {
+          if (again) left.again++
+          else left.invalid++
+          left.first ||= event.id.txDigest
           continue
         }
         const id = event.id.eventSeq === '0' ? event.id.txDigest : `${event.id.txDigest}:${event.id.eventSeq}`
@@ -356,6 +361,14 @@ function unreachable (err: unknown): boolean {
 function withTimeout (signal: AbortSignal | null | undefined, ms: number): AbortSignal {
   const timeout = AbortSignal.timeout(ms)
   return signal == null ? timeout : AbortSignal.any([signal, timeout])
+}
+
+/** Whether `record` is no record its issuer signed, valid at `time`. */
+async function invalidAt (record: string, time: number): Promise<boolean> {
+  return verifyRecord(record, { now: time }).then(() => false, (err: unknown) => {
+    if (err instanceof ConclaveError) return true
+    throw err
+  })
 }
 
 /** The checkpoint's time in Unix seconds; undefined while the node gives none. */

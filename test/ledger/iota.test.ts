@@ -156,6 +156,11 @@ describe('IOTA Rebased adapter, against the stand-in node', () => {
     const last = await ledger.append(await signer.sign(vote(8)))
     expect(last.seq).toBe(before + 2)
     expect(await ledger.verify()).toEqual({ ok: true, blocks: before + 3 })
+    // One warning a read, however many events it leaves out (one each was a flood's log).
+    const warnings: Array<object | undefined> = []
+    const watched = await createIotaLedger({ url: node.url, packageId: node.packageId, gasBudget: 10_000_000, identity: signer, logger: { info () {}, warn (_, fields) { warnings.push(fields) } } })
+    expect(await watched.verify()).toEqual({ ok: true, blocks: before + 3 })
+    expect(warnings).toEqual([expect.objectContaining({ again: 1, invalid: 3 })])
   })
 
   it('dates a block by the node alone: an event the node lists without a time waits, and a backdated record is never dated by its own iat', async () => {
