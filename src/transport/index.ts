@@ -73,7 +73,7 @@ export const BusMessage = z.discriminatedUnion('kind', [
     jwt: z.string().min(1).max(MAX_RECORD_BYTES)
   }).strict(),
   z.object({
-    /** Who of those that answered a call federate, in charter order: sent once by the agent that answered first. */
+    /** Who of those that answered a call federate, in charter order: sent by the agent that answered first, or in its turn by the k-th (lobby/call.ts). */
     kind: z.literal('roster'),
     from: z.string().min(1).max(255),
     call: z.string().min(1).max(255),

@@ -7,6 +7,9 @@ import type { BusMessage } from '../../transport/index.ts'
 import type { FederateRequest } from './federate-command.ts'
 
 type Enrol = Extract<BusMessage, { kind: 'enrol' }>
+
+/** The longest a convener's turn lasts before the next one's comes (a call's wait, where shorter). */
+const MAX_STEP_SECONDS = 30
 type Roster = Extract<BusMessage, { kind: 'roster' }>
 
 /** What an agent signs to answer a call: the call, and the account it answers from. */
@@ -40,22 +43,21 @@ export class Call {
   #roster?: Did[]
   /** When the room took the call (Unix seconds, its own time for every member), where it says. */
   readonly at?: number
-  /** Seconds between one convener's turn and the next's. */
+  /** Seconds between one convener's turn and the next's: the call's, so the same for every agent (their own settings could split them). */
   readonly step: number
   /** The turns my own clock says have come (less a tolerance for delivery skew): see accept. */
   #come = 0
 
   /**
    * `agents`: the lobby's accounts, in lobby order (as the bus names senders); `heard.at`:
-   * the room's time for the call (a Delivery's `at`), where the room dates it;
-   * `heard.stepSeconds`: how long each convener has for its turn (@default 30).
+   * the room's time for the call (a Delivery's `at`), where the room dates it.
    */
-  constructor (id: string, request: FederateRequest, agents: readonly string[], heard: { at?: number, stepSeconds?: number } = {}) {
+  constructor (id: string, request: FederateRequest, agents: readonly string[], heard: { at?: number } = {}) {
     this.id = id
     this.request = request
     this.#agents = agents
     if (heard.at !== undefined) this.at = heard.at
-    this.step = heard.stepSeconds ?? 30
+    this.step = Math.min(request.wait, MAX_STEP_SECONDS)
   }
 
   /** The accounts that answered, in the room's order: the k-th convenes in turn k (from 0). */
@@ -85,11 +87,6 @@ export class Call {
     if ([...this.#enrolled.values()].includes(issuer)) throw new InvalidRecordError(`${issuer} answered from two accounts`)
     this.#enrolled.set(message.from, issuer)
     return issuer
-  }
-
-  /** The account that answered first: it sends the roster, or the next one if it does not in its turn. */
-  get convener (): string | undefined {
-    return this.#enrolled.keys().next().value
   }
 
   /** Every agent of the lobby answered: nobody is left to wait for. */

@@ -137,7 +137,7 @@ export class Lobby {
     }
     let call: Call
     try {
-      call = new Call(id, parseFederate(args), this.#init.agents, { at, stepSeconds: Math.min(this.#grace, 30) })
+      call = new Call(id, parseFederate(args), this.#init.agents, { at })
     } catch (err) {
       if (!(err instanceof ConclaveError)) throw err
       if (speaker) await this.#reply(id, `I cannot start that federation: ${err.message}`)
@@ -153,7 +153,7 @@ export class Lobby {
   async #enrolled (message: Extract<BusMessage, { kind: 'enrol' }>): Promise<void> {
     const call = this.#call
     if (this.#phase !== 'enrolling' || call === undefined || await call.enrol(message) === undefined) return
-    if (call.convener === this.#init.account && call.complete) return this.#convene(call)
+    if (call.conveners[0] === this.#init.account && call.complete) return this.#convene(call)
   }
 
   /**
@@ -192,8 +192,7 @@ export class Lobby {
   /** As a convener: the roster of those who answered, once everyone has or my turn has come. */
   async #convene (call: Call): Promise<void> {
     if (this.#call !== call || this.#phase !== 'enrolling' || this.#convened === call) return
-    this.#convened = call // the roster is sent (or the call refused) once
-    clearTimeout(this.#convening)
+    this.#convened = call // the roster is sent (or the call refused) once; the turns go on, should it not stand
     const members = call.draft()
     try {
       if (members.length < 2) throw new NotEnoughAgentsError(`only ${members.length} agent answered within ${call.request.wait} s, and a federation needs 2`)
