@@ -307,7 +307,8 @@ class VerifyingFsBlockstore extends FsBlockstore {
       bytes = (into === undefined ? undefined : await readExactly(path, into, options)) ?? await readBlockFile(path, options)
     } catch (err) {
       const name = (err as Error).name
-      if (name === 'AbortError' || name === 'TimeoutError') throw err
+      // An abort throws its signal's reason, whatever its name (an agent's kill gives an Error).
+      if (name === 'AbortError' || name === 'TimeoutError' || options?.signal?.aborted === true) throw err
       throw new ContentNotFoundError(`block ${cid} is not in the store`, { cause: err })
     }
     if (bytes === undefined) throw new ContentMismatchError(`block ${cid} is larger than any block this store writes (${MAX_BLOCK_BYTES} bytes): the store is damaged`)
