@@ -412,8 +412,10 @@ compression: none
 task:
   kind: classify
 # Who answers the questions of a task learned by distillation (task kind qa): dataset (the
-# dataset's own answers), ollama (model, url) or gguf (path: a GGUF file run in-process,
-# which also gives its token distributions, distilled as a KL term with weight task.kl).
+# dataset's own answers), ollama (model, url; timeoutSeconds bounds one answer, 300 by
+# default: a slower server counts as down, and the round goes on without distilling) or
+# gguf (path: a GGUF file run in-process, which also gives its token distributions,
+# distilled as a KL term with weight task.kl).
 # Each agent pays its own budgetTokens (omitted: no cap); answers are cached, never paid
 # for twice; maxTokens caps one answer.
 teacher: { kind: dataset, maxTokens: 64 }

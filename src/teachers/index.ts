@@ -57,6 +57,8 @@ export const TeacherConfig = z.discriminatedUnion('kind', [
     /** e.g. llama3.1:8b, meditron:7b (BioGPT is not in Ollama's library), or conclave-gemma3 from scripts/services/ollama.sh. */
     model: z.string().min(1).max(200),
     url: ServiceUrl.default('http://127.0.0.1:11434'),
+    /** Longest one answer may take, loading the model included; a slower server counts as down for the round. @default 300 */
+    timeoutSeconds: z.number().int().min(1).max(86_400).default(300),
     ...Budget
   }).strict(),
   z.object({
@@ -74,7 +76,7 @@ export type TeacherConfig = z.infer<typeof TeacherConfig>
 export async function createTeacher (config: TeacherConfig, pairs: Iterable<{ question: string, answer: string }>): Promise<Teacher> {
   switch (config.kind) {
     case 'dataset': return new (await import('./dataset.ts')).DatasetTeacher(pairs)
-    case 'ollama': return new (await import('./ollama.ts')).OllamaTeacher({ model: config.model, url: config.url })
+    case 'ollama': return new (await import('./ollama.ts')).OllamaTeacher({ model: config.model, url: config.url, timeoutMs: config.timeoutSeconds * 1000 })
     case 'gguf': return new (await import('./gguf.ts')).GgufTeacher({ path: config.path, topK: config.topK })
   }
 }
