@@ -308,7 +308,7 @@ describe('a killed agent restarts where it was', () => {
     const victim = 1
     const s = sim
     const moment = ({ 'before its turn on the proposal began': 'conclave:record:applied', 'after evaluating, before voting': 'conclave:evaluated', 'after voting, before its memory caught up': 'conclave:vote:cast' } as const)[when]
-    agentOf(sim, victim).participant.once(moment, () => { agentOf(s, victim).kill() })
+    agentOf(sim, victim).participant.once(moment, () => { void agentOf(s, victim).kill() })
     await sim.propose(1, [sim.participants[0]!])
     const proposal = sim.participants[0]?.state.rounds.get(1)?.proposals[0] as string
     const victimDid = sim.participants[victim]?.did

@@ -136,7 +136,7 @@ describe('chat with a live agent', () => {
     // The turn's end asks whether its work is done before holding its event: the process dies there.
     const hasProposed = agent.participant.hasProposed.bind(agent.participant)
     const ended = Promise.withResolvers<void>()
-    agent.participant.hasProposed = (round: number) => { agent.kill(); ended.resolve(); return hasProposed(round) }
+    agent.participant.hasProposed = (round: number) => { void agent.kill(); ended.resolve(); return hasProposed(round) }
     await ended.promise
     await sim.restart(1)
     const fresh = agentOf(sim, 1)
