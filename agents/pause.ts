@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises'
 import { z } from 'zod'
-import { AgentPausedError, ConfigError } from '../src/core/errors.ts'
-import { readIfExists, writeAtomic } from '../src/core/files.ts'
+import { AgentPausedError, ConfigError, PayloadTooLargeError, StrayFileError } from '../src/core/errors.ts'
+import { readPlainFile, writeAtomic } from '../src/core/files.ts'
 import { AgentEvent } from '../src/llm/events.ts'
 
 /**
@@ -43,9 +43,22 @@ export class Pause {
 export const PauseFile = z.object({ pausedAt: z.string(), held: z.array(AgentEvent).default([]), turn: AgentEvent.optional() }).strict()
 export type PauseFile = z.infer<typeof PauseFile>
 
-/** The pause kept in `file`, or undefined with none; a file that is not one is a clear error, never taken as no pause. */
+/**
+ * Most bytes a pause file may take: an event is ~200 bytes, so ~300 000 held events, far more
+ * than any pause holds (an event a round and a proposal).
+ */
+export const MAX_PAUSE_BYTES = 64 << 20
+
+/**
+ * The pause kept in `file`, or undefined with none; a file that is not one is a clear error, never
+ * taken as no pause. Only a plain file is read (writePause writes one): a link, a FIFO or a folder
+ * there is a ConfigError naming it, at once.
+ */
 export async function readPause (file: string): Promise<PauseFile | undefined> {
-  const bytes = await readIfExists(file)
+  const bytes = await readPlainFile(file, MAX_PAUSE_BYTES).catch((err: unknown) => {
+    if (err instanceof StrayFileError || err instanceof PayloadTooLargeError) throw new ConfigError(`${file} is not a pause this agent wrote (${err.message}): move it away to unpause`, { cause: err })
+    throw err
+  })
   if (bytes === undefined) return undefined
   let json: unknown
   try { json = JSON.parse(bytes.toString('utf8')) } catch { json = undefined }

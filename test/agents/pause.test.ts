@@ -1,5 +1,6 @@
 import fc from 'fast-check'
-import { readdir, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { readdir, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { heldAs, PauseFile, readPause, writePause } from '../../agents/pause.ts'
@@ -56,4 +57,25 @@ describe('the pause file (paused.json)', () => {
       expect(heldAs(a) === heldAs(b)).toBe(same)
     }), { seed: 31, numRuns: 500 })
   })
+
+  // Found in review: paused.json was read with readIfExists, which waited on a FIFO for good and
+  // followed a link, so a planted link made the agent take someone else's pause as its own.
+  it('refuses a FIFO at paused.json at once, naming it and what to do, not waiting on it', async () => {
+    const file = join(await tempDir(), 'paused.json')
+    execFileSync('mkfifo', [file])
+    const err = await readPause(file).catch((e: unknown) => e)
+    expect(err).toMatchObject({ name: 'ConfigError', message: expect.stringContaining(file) })
+    expect(String(err)).toContain('move it away')
+  }, 5_000)
+
+  it('refuses a link at paused.json, naming it, and reads nothing through it', async () => {
+    const dir = await tempDir()
+    const elsewhere = join(dir, 'elsewhere.json')
+    await writePause(elsewhere, { pausedAt: 'now', held: [] })
+    const file = join(dir, 'paused.json')
+    await symlink(elsewhere, file)
+    const err = await readPause(file).catch((e: unknown) => e)
+    expect(err).toMatchObject({ name: 'ConfigError', message: expect.stringContaining(file) })
+    expect(String(err)).toContain('move it away')
+  }, 5_000)
 })
