@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -225,6 +226,23 @@ describe('replica blocks that may not wait for parents on their own', () => {
     await expect(copyOn(createLocalBus(), refusals(), { dir })).rejects.toMatchObject({ name: 'LedgerCorruptError', message: expect.stringContaining(COPY_MADE_FILE) })
     expect(await readdir(dir)).toEqual([COPY_MADE_FILE])
   })
+
+  // Found in review: the note was read with readIfExists, which waited on a FIFO for good and
+  // followed a link to a note of another copy's making.
+  it('refuses to open with a FIFO or a link where its note of when it was made goes, naming it, at once', async () => {
+    for (const plant of ['fifo', 'link']) {
+      const dir = await mkdtemp(join(tmpdir(), 'conclave-waiting-'))
+      const path = join(dir, COPY_MADE_FILE)
+      if (plant === 'fifo') execFileSync('mkfifo', [path])
+      else {
+        await writeFile(join(dir, 'other.json'), '{"madeAt": 0}\n')
+        await symlink(join(dir, 'other.json'), path)
+      }
+      const err = await copyOn(createLocalBus(), refusals(), { dir }).catch((e: unknown) => e)
+      expect(err).toMatchObject({ name: 'LedgerCorruptError', message: expect.stringContaining(path) })
+      expect(String(err)).toContain('move it away')
+    }
+  }, 5_000)
 
   it('still takes this run\'s charter once restarted long after it was made, before the charter came', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'conclave-waiting-'))
