@@ -41,6 +41,55 @@ export async function readPlainFile (path: string, maxBytes: number): Promise<Bu
 }
 
 /**
+ * Opens a plain file with `flags` (O_NOFOLLOW and O_NONBLOCK added); undefined where nothing
+ * is at `path` and `flags` do not create it. A link, a FIFO, a device or a folder there is a
+ * StrayFileError naming it, at once: neither waited on nor followed. For files that may be
+ * large (a ledger, a log), which are read whole through the handle with no cap.
+ */
+export async function openPlainFile (path: string, flags: number, mode?: number): Promise<FileHandle | undefined> {
+  let handle: FileHandle
+  try {
+    handle = await open(path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK, mode)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' && (flags & constants.O_CREAT) === 0) return undefined
+    if (code === 'ELOOP') throw new StrayFileError(`${path} is a link, not a file`, { cause: err })
+    if (code === 'EISDIR') throw new StrayFileError(`${path} is a folder, not a file`, { cause: err })
+    throw err
+  }
+  const info = await handle.stat().catch(async (err: unknown) => { await handle.close(); throw err })
+  if (!info.isFile()) {
+    await handle.close()
+    throw new StrayFileError(`${path} is not a plain file`)
+  }
+  return handle
+}
+
+/** A plain file's bytes, whatever its size (see openPlainFile); undefined where nothing is at `path`. */
+export async function readPlainFileWhole (path: string): Promise<Buffer | undefined> {
+  const handle = await openPlainFile(path, constants.O_RDONLY)
+  if (handle === undefined) return undefined
+  try {
+    return await readFromStart(handle)
+  } finally {
+    await handle.close()
+  }
+}
+
+/** An open file's bytes from its start to its end (positioned reads: the handle's own offset is left as it is). */
+export async function readFromStart (handle: FileHandle): Promise<Buffer> {
+  // One byte more than its size now, so a file grown since shows, and is read on.
+  let bytes = Buffer.alloc((await handle.stat()).size + 1)
+  let at = 0
+  for (;;) {
+    if (at === bytes.length) bytes = Buffer.concat([bytes, Buffer.alloc(bytes.length)])
+    const { bytesRead } = await handle.read(bytes, at, bytes.length - at, at)
+    if (bytesRead === 0) return bytes.subarray(0, at)
+    at += bytesRead
+  }
+}
+
+/**
  * The half-written copy is always a new file: whatever name is there first (a copy a crash
  * left, or a link someone planted, symbolic or hard) is unlinked, which removes only the name,
  * and O_EXCL makes the file anew (found red-teaming: O_TRUNC wrote through a hard link there).

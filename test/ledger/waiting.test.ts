@@ -1,6 +1,7 @@
 import fc from 'fast-check'
+import { execFileSync } from 'node:child_process'
 import { fstatSync, statSync } from 'node:fs'
-import { appendFile, mkdtemp, writeFile } from 'node:fs/promises'
+import { appendFile, mkdtemp, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -69,4 +70,21 @@ describe('the waiting blocks\' file', () => {
       expect(synced).toContainEqual({ ino: statSync(path).ino, size: 0 })
     })
   })
+
+  // Found in review: the file was read with readIfExists, which waited on a FIFO for good and
+  // followed a link: blocks from another copy's file were taken back as this copy's.
+  it('refuses a FIFO or a link in its place at once, naming it', async () => {
+    for (const plant of ['fifo', 'link']) {
+      const dir = await mkdtemp(join(tmpdir(), 'conclave-waiting-file-'))
+      const path = join(dir, WAITING_FILE)
+      if (plant === 'fifo') execFileSync('mkfifo', [path])
+      else {
+        await writeFile(join(dir, 'other.jsonl'), lines(block(1)))
+        await symlink(join(dir, 'other.jsonl'), path)
+      }
+      const err = await WaitingFile.open(dir, silentLogger).catch((e: unknown) => e)
+      expect(err).toMatchObject({ name: 'LedgerCorruptError', message: expect.stringContaining(path) })
+      expect(String(err)).toContain('move it away')
+    }
+  }, 5_000)
 })
