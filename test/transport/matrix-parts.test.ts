@@ -1,6 +1,7 @@
 import fc from 'fast-check'
+import { execFileSync } from 'node:child_process'
 import { fstatSync, statSync } from 'node:fs'
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { MatrixError, type MatrixClient } from 'matrix-js-sdk'
@@ -384,6 +385,27 @@ describe('the Matrix /sync loop', () => {
     expect(synced).toContainEqual({ ino: statSync(tokenFile).ino, size: 't1'.length })
     expect(synced.map(s => s.ino)).toContain(statSync(dirname(tokenFile)).ino)
   })
+
+  // Found in review: the token and its notes were read with readIfExists, which waited on a FIFO
+  // for good and followed a link (another member's token, or notes that skip events never handled).
+  it('refuses a FIFO or a link in place of the sync token or its notes at once, naming it', async () => {
+    for (const at of ['', '.handled']) {
+      for (const plant of ['fifo', 'link']) {
+        const tokenFile = await tokenAt('t0')
+        const path = tokenFile + at
+        await rm(path, { force: true })
+        if (plant === 'fifo') execFileSync('mkfifo', [path])
+        else {
+          await writeFile(join(dirname(path), 'other'), at === '' ? 't0' : '$1\n')
+          await symlink(join(dirname(path), 'other'), path)
+        }
+        const closing = new AbortController()
+        const err = await Sync.open(homeserver({ '!room': [message('$1')] }), { userId: '@a:localhost', tokenFile, pollMs: 10, logger: silentLogger, signal: closing.signal }).catch((e: unknown) => e)
+        expect(err).toMatchObject({ name: 'DamagedFileError', message: expect.stringContaining(path) })
+        expect(String(err)).toContain('move it away')
+      }
+    }
+  }, 5_000)
 
   // Found red-teaming: the token moved on a batch at a time, so a process killed in the middle of
   // one was handed all of it again, and a block its copy had refused was judged again against
