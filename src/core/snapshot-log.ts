@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { open, type FileHandle } from 'node:fs/promises'
 import { z } from 'zod'
-import { DamagedFileError } from './errors.ts'
-import { readIfExists, writeAtomic } from './files.ts'
+import { DamagedFileError, StrayFileError } from './errors.ts'
+import { readPlainFileWhole, writeAtomic } from './files.ts'
 
 /** How long the log stays open after an append. */
 const IDLE_CLOSE_MS = 1000
@@ -68,8 +68,8 @@ export class SnapshotLog {
 
   /** Reads both files; writes nothing. Throws DamagedFileError for a log whose header is not one, or a log without its snapshot. */
   static async open (path: string, options: SnapshotLogOptions = {}): Promise<{ log: SnapshotLog, contents: SnapshotLogContents }> {
-    const snapshot = await readIfExists(path)
-    const log = await readIfExists(`${path}.log`)
+    const snapshot = await readOwn(path)
+    const log = await readOwn(`${path}.log`)
     const complete = log === undefined ? 0 : log.lastIndexOf(0x0a) + 1
     const lines = log === undefined ? [] : log.subarray(0, complete).toString('utf8').split('\n').slice(0, -1)
     const contents: SnapshotLogContents = { snapshot: snapshot?.toString('utf8'), records: [] }
@@ -128,6 +128,19 @@ export class SnapshotLog {
     const handle = this.#handle
     this.#handle = undefined
     await handle?.close()
+  }
+}
+
+/**
+ * One of the two files, whole (a log may be large: no cap), but only a plain file, as this class
+ * writes: a link or a FIFO there is neither followed nor waited on, but a DamagedFileError naming it.
+ */
+async function readOwn (path: string): Promise<Buffer | undefined> {
+  try {
+    return await readPlainFileWhole(path)
+  } catch (err) {
+    if (err instanceof StrayFileError) throw new DamagedFileError(`${path} is not a file this agent wrote (${err.message}): move it away`, { cause: err })
+    throw err
   }
 }
 

@@ -1,4 +1,5 @@
-import { readdir, readlink } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { SnapshotLog } from '../../src/core/snapshot-log.ts'
@@ -40,4 +41,28 @@ describe('a snapshot log', () => {
     await log.close()
     expect((await SnapshotLog.open(path)).contents).toEqual({ snapshot: '{"v":2}', records: ['{"n":2}'] })
   })
+
+  // Found in review: both files were read with readIfExists, which waited on a FIFO for good and
+  // followed a link (an agent's memory taken from someone else's file).
+  it('refuses a FIFO or a link in place of the snapshot or its log at once, naming it', async () => {
+    for (const at of ['', '.log']) {
+      for (const plant of ['fifo', 'link']) {
+        const dir = await tempDir()
+        const path = join(dir, 'memory.json')
+        const { log } = await SnapshotLog.open(path)
+        await log.rewrite('{"n":0}')
+        await log.close()
+        const stray = path + at
+        await rm(stray)
+        if (plant === 'fifo') execFileSync('mkfifo', [stray])
+        else {
+          await writeFile(join(dir, 'other'), at === '' ? '{"n":0}' : '')
+          await symlink(join(dir, 'other'), stray)
+        }
+        const err = await SnapshotLog.open(path).catch((e: unknown) => e)
+        expect(err).toMatchObject({ name: 'DamagedFileError', message: expect.stringContaining(stray) })
+        expect(String(err)).toContain('move it away')
+      }
+    }
+  }, 5_000)
 })
