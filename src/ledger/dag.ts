@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto'
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { mkdir, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
-import { BlockNotFoundError, ConclaveError, ConfigError, EmptyLedgerError, LedgerCorruptError } from '../core/errors.ts'
-import { readIfExists, syncDir } from '../core/files.ts'
+import { BlockNotFoundError, ConclaveError, ConfigError, EmptyLedgerError, LedgerCorruptError, StrayFileError } from '../core/errors.ts'
+import { openPlainFile, readFromStart, readPlainFileWhole, syncDir } from '../core/files.ts'
 import type { Logger } from '../core/logger.ts'
 import { preverifyRecords, verifyRecord } from '../identity/index.ts'
 import { Block, type LedgerVerification } from './index.ts'
@@ -220,18 +221,19 @@ export class BlockFile {
       }
     }
     if (options.readOnly === true) {
-      const existing = await readIfExists(path)
+      const existing = await ownFile(path, async () => readPlainFileWhole(path))
       if (existing === undefined) throw new EmptyLedgerError(`${path} does not exist: the ledger holds no block`)
       const checked = await checkFile(existing, format)
       refuseOther(checked)
       return { file: new BlockFile(path, undefined, format, existing.length, logger, checked.failure), checked }
     }
     await mkdir(dir, { recursive: true })
-    const existing = await readIfExists(path)
-    const handle = await open(path, 'a')
+    // Opened, then read through the handle it appends by: a file made now reads empty.
+    const handle = await ownFile(path, async () => openPlainFile(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o666)) as FileHandle
     try {
-      if (existing === undefined || existing.length === 0 || cutHeader(existing, format)) {
-        if (existing !== undefined && existing.length > 0) {
+      const existing = await readFromStart(handle)
+      if (existing.length === 0 || cutHeader(existing, format)) {
+        if (existing.length > 0) {
           // A power cut in the file's first write: the header, synced before any block, so it held none.
           await handle.truncate(0)
           logger.warn(`${format.name}: wrote again a header cut short as the file was created`, { bytes: existing.length })
@@ -316,7 +318,17 @@ export class BlockFile {
 
   /** Re-reads and re-checks the whole file; also checks it still holds the blocks in `held`, in order. */
   async verify (held: readonly Block[], signal?: AbortSignal): Promise<LedgerVerification> {
-    const checked = await checkFile(await readFile(this.#path), this.#format, signal, held)
+    let bytes: Buffer
+    try {
+      bytes = await ownFile(this.#path, async () => readPlainFileWhole(this.#path)) ?? Buffer.alloc(0)
+    } catch (err) {
+      // Something other than a plain file in its place since it was opened: the blocks are not there.
+      if (!(err instanceof LedgerCorruptError)) throw err
+      const failure = { seq: 0, error: err }
+      this.damage ??= failure
+      return { ok: false, blocks: 0, failure }
+    }
+    const checked = await checkFile(bytes, this.#format, signal, held)
     const failure = checked.failure ?? divergence(held, checked.blocks)
     if (failure === undefined) return { ok: true, blocks: checked.blocks.length }
     this.damage ??= failure
@@ -326,6 +338,21 @@ export class BlockFile {
   async close (): Promise<void> {
     await this.#syncing
     await this.#file?.close()
+  }
+}
+
+/**
+ * Reads or opens a block file only as a plain file (no cap: a ledger grows with its run): a link,
+ * a FIFO or a folder in its place is neither followed nor waited on, but a LedgerCorruptError
+ * naming it (found in review: readIfExists hung on a FIFO, and a link's target was read and
+ * appended to as this ledger).
+ */
+async function ownFile<T> (path: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read()
+  } catch (err) {
+    if (err instanceof StrayFileError) throw new LedgerCorruptError(`${path} is not a block file this ledger wrote (${err.message}): move it away`, { cause: err })
+    throw err
   }
 }
 

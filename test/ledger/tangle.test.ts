@@ -1,6 +1,7 @@
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { fstatSync, readFileSync } from 'node:fs'
-import { mkdtemp, open, readFile, truncate, writeFile, type FileHandle } from 'node:fs/promises'
+import { mkdtemp, open, readFile, rm, symlink, truncate, writeFile, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { setTimeout } from 'node:timers/promises'
 import { join } from 'node:path'
@@ -379,4 +380,36 @@ describe('tangle opened read-only (the audit)', () => {
     await expect(openTangle({ dir: nothing, readOnly: true })).rejects.toMatchObject({ name: 'EmptyLedgerError', code: 'ERR_EMPTY_LEDGER' })
     await expect(readFile(join(nothing, 'tangle.jsonl'))).rejects.toMatchObject({ code: 'ENOENT' })
   })
+})
+
+// Found in review: the file was read with readIfExists (and again by verify with readFile) and
+// opened with 'a': a FIFO there hung the open for good, and a link was followed, its target
+// read as this ledger and appended to.
+describe('a tangle file that is not a plain file', () => {
+  const refusedAt = (path: string) => ({ name: 'LedgerCorruptError', message: expect.stringContaining(path) })
+
+  it('is refused at once on opening, a FIFO or a link, to be written or read-only, and nothing is written through the link', async () => {
+    for (const readOnly of [false, true]) {
+      const fifoDir = await tempDir()
+      execFileSync('mkfifo', [join(fifoDir, 'tangle.jsonl')])
+      const err = await openTangle({ dir: fifoDir, readOnly }).catch((e: unknown) => e)
+      expect(err).toMatchObject(refusedAt(join(fifoDir, 'tangle.jsonl')))
+      expect(String(err)).toContain('move it away')
+      const { file } = await tangleFile(2)
+      const before = await readFile(file)
+      const linkDir = await tempDir()
+      await symlink(file, join(linkDir, 'tangle.jsonl'))
+      await expect(openTangle({ dir: linkDir, readOnly })).rejects.toMatchObject(refusedAt(join(linkDir, 'tangle.jsonl')))
+      expect(await readFile(file)).toEqual(before)
+    }
+  }, 5_000)
+
+  it('verify reports a FIFO put in its place after opening as damage, at once', async () => {
+    const { dir, file } = await tangleFile(2)
+    const ledger = await openTangle({ dir })
+    await rm(file)
+    execFileSync('mkfifo', [file])
+    expect(await ledger.verify()).toMatchObject({ ok: false, failure: { seq: 0, error: refusedAt(file) } })
+    await ledger.close()
+  }, 5_000)
 })
