@@ -1,4 +1,5 @@
-import { mkdtemp, stat, chmod, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { mkdtemp, stat, chmod, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -114,6 +115,32 @@ describe('keystore', () => {
     await writeFile(junk, '{"version":1}', { mode: 0o600 })
     await expect(loadOrCreateKeystore(junk)).rejects.toMatchObject({ name: 'KeystoreError' })
   })
+})
+
+// Found red-teaming: the keystore was stat'ed (following links) and read whole, so a link planted
+// in its place swapped the member's identity for the linked key's, silently, and a FIFO hung the start.
+describe('a keystore that is not a plain file', () => {
+  it('refuses a link to another keystore, naming the path, and does not take its identity', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-ks-'))
+    await loadOrCreateKeystore(join(dir, 'other.key.json'))
+    const path = join(dir, 'agent.key.json')
+    await symlink(join(dir, 'other.key.json'), path)
+    const err = await loadOrCreateKeystore(path).catch((e: unknown) => e)
+    expect(err).toMatchObject({ name: 'KeystoreError', message: expect.stringContaining(path) })
+    expect(String(err)).toContain('move it away')
+    await symlink(join(dir, 'none.key.json'), join(dir, 'dangling.key.json'))
+    await expect(loadOrCreateKeystore(join(dir, 'dangling.key.json'))).rejects.toMatchObject({ name: 'KeystoreError', message: expect.stringContaining('dangling.key.json') })
+  }, 5_000)
+
+  it('refuses a FIFO or a folder at once, naming the path', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-ks-'))
+    const path = join(dir, 'agent.key.json')
+    execFileSync('mkfifo', ['-m', '600', path])
+    await expect(loadOrCreateKeystore(path)).rejects.toMatchObject({ name: 'KeystoreError', message: expect.stringContaining(path) })
+    const folder = join(dir, 'folder.key.json')
+    execFileSync('mkdir', ['-m', '700', folder])
+    await expect(loadOrCreateKeystore(folder)).rejects.toMatchObject({ name: 'KeystoreError', message: expect.stringContaining(folder) })
+  }, 5_000)
 })
 
 describe('signed statements (a run\'s head)', () => {
