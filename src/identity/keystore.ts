@@ -19,8 +19,8 @@ const MAX_KEYSTORE_BYTES = 64 * 1024
 /**
  * Loads the agent's identity from `path`, creating a fresh Ed25519 key there (mode 0600)
  * when nothing is there. A file readable by group or others is refused, and so is anything
- * there but a plain file, a link above all (found red-teaming: a link planted there, followed,
- * silently swapped the member's identity for the linked key's; a FIFO hung the start).
+ * there but a plain file (found red-teaming: a FIFO hung the start). A link is followed to its
+ * file, as secret mounts link theirs: whoever may plant one there may as well put a key there.
  */
 export async function loadOrCreateKeystore (path: string, options: { secretKey?: Uint8Array } = {}): Promise<Identity> {
   const found = await lstat(path).catch((err: NodeJS.ErrnoException) => {
@@ -35,8 +35,7 @@ export async function loadOrCreateKeystore (path: string, options: { secretKey?:
     await chmod(path, 0o600)
     return createIdentity(secretKey)
   }
-  if (found.isSymbolicLink()) throw new KeystoreError(`keystore ${path} is a link, not the keystore itself: move it away, and put the keystore file there if it is this member's`)
-  if (!found.isFile()) throw new KeystoreError(`keystore ${path} is not a plain file: move it away`)
+  if (!found.isFile() && !found.isSymbolicLink()) throw new KeystoreError(`keystore ${path} is not a plain file: move it away`)
   const text = await readKeystore(path)
   let parsed: z.infer<typeof KeystoreFile>
   try {
@@ -52,12 +51,12 @@ export async function loadOrCreateKeystore (path: string, options: { secretKey?:
 }
 
 /**
- * The keystore's text, read from the plain file checked by its handle (no link followed, no FIFO
- * waited on, whatever was put there since the lstat), of at most MAX_KEYSTORE_BYTES; its mode too.
+ * The keystore's text, read from the plain file checked by its handle (no FIFO waited on,
+ * whatever was put there since the lstat), of at most MAX_KEYSTORE_BYTES; its mode too.
  */
 async function readKeystore (path: string): Promise<string> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
-    throw new KeystoreError(err.code === 'ELOOP' ? `keystore ${path} is a link, not the keystore itself: move it away` : `keystore ${path} cannot be read (${err.message})`, { cause: err })
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
+    throw new KeystoreError(err.code === 'ENOENT' ? `keystore ${path} is a link to nothing: move it away` : `keystore ${path} cannot be read (${err.message})`, { cause: err })
   })
   try {
     const info = await handle.stat()
