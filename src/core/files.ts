@@ -18,19 +18,10 @@ export async function readIfExists (path: string): Promise<Buffer | undefined> {
  * FIFO opened to read waits for a writer) nor fill its memory (found red-teaming).
  */
 export async function readPlainFile (path: string, maxBytes: number): Promise<Buffer | undefined> {
-  let handle: FileHandle
+  const handle = await openPlainFile(path, constants.O_RDONLY)
+  if (handle === undefined) return undefined
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return undefined
-    if (code === 'ELOOP') throw new StrayFileError(`${path} is a link, not a file`)
-    throw err
-  }
-  try {
-    const info = await handle.stat()
-    if (!info.isFile()) throw new StrayFileError(`${path} is not a plain file`)
-    const bytes = Buffer.alloc(Math.min(info.size, maxBytes) + 1)
+    const bytes = Buffer.alloc(Math.min((await handle.stat()).size, maxBytes) + 1)
     let read = 0
     for (let n = -1; n !== 0 && read < bytes.length;) read += n = (await handle.read(bytes, read, bytes.length - read, read)).bytesRead
     if (read > maxBytes) throw new PayloadTooLargeError(`${path} is larger than ${maxBytes} bytes`)
