@@ -54,7 +54,7 @@ async function auditDir (dir: string, options: AuditRunOptions): Promise<RunAudi
   const unread = await notPlain(dir, sealed)
   if (unread !== undefined) return failed(emptyReport(), failureAfter(0, unread), null)
   const ledger = await openOrEmpty(join(dir, 'ledger'))
-  if (ledger instanceof EmptyLedgerError) return failed(emptyReport(), failureAfter(0, ledger), null)
+  if (ledger instanceof ConclaveError) return failed(emptyReport(), failureAfter(0, ledger), null)
   const store = options.kubo === undefined ? await createHeliaStore({ dir: join(dir, 'store'), readOnly: true }) : createKuboStore({ url: options.kubo })
   try {
     const { report, charter } = await replay(ledger, store)
@@ -103,6 +103,7 @@ async function compareCopies (dir: string, mine: readonly Block[], otherDir: str
   const unread = await lstat(join(otherDir, 'ledger')).then(() => notPlain(otherDir, ['ledger']), () => undefined)
   if (unread !== undefined) return failureAfter(0, new StrayFileError(`in the copy in ${otherDir}: ${unread.message}`))
   const other = await openOrEmpty(join(otherDir, 'ledger'))
+  if (other instanceof LedgerCorruptError) return failureAfter(0, new LedgerCorruptError(`the copy in ${otherDir}: ${other.message}`, { cause: other }))
   let theirs: Block[] = []
   if (!(other instanceof EmptyLedgerError)) {
     try {
@@ -125,11 +126,12 @@ async function compareCopies (dir: string, mine: readonly Block[], otherDir: str
   return undefined
 }
 
-async function openOrEmpty (dir: string): Promise<Ledger | EmptyLedgerError> {
+/** The ledger in `dir`, or why there is none to audit: empty, or its file no block file (a folder, say). */
+async function openOrEmpty (dir: string): Promise<Ledger | EmptyLedgerError | LedgerCorruptError> {
   try {
     return await openLedgerDir(dir)
   } catch (err) {
-    if (err instanceof EmptyLedgerError) return err
+    if (err instanceof EmptyLedgerError || err instanceof LedgerCorruptError) return err
     throw err
   }
 }

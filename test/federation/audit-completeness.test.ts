@@ -183,7 +183,7 @@ describe('the audit of a run directory proves completeness', () => {
     const folder = await copyRun(run.dir)
     await rm(join(folder, 'ledger', 'tangle.jsonl'))
     await mkdir(join(folder, 'ledger', 'tangle.jsonl'))
-    expect(await auditRunDir(folder), 'a folder where the ledger file was (it threw EISDIR, and --json printed no JSON)').toMatchObject(failure('AlteredFileError'))
+    expect(await auditRunDir(folder), 'a folder where the ledger file was (it threw EISDIR, and --json printed no JSON)').toMatchObject(failure('LedgerCorruptError'))
     const other = await copyRun(run.dir)
     await fifo(other, 'ledger/tangle.jsonl')
     expect(await auditRunDir(run.dir, { against: other }), 'the other copy\'s ledger a FIFO').toMatchObject(failure('StrayFileError'))
