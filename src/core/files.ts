@@ -46,6 +46,8 @@ export async function openPlainFile (path: string, flags: number, mode?: number)
     if (code === 'ENOENT' && (flags & constants.O_CREAT) === 0) return undefined
     if (code === 'ELOOP') throw new StrayFileError(`${path} is a link, not a file`, { cause: err })
     if (code === 'EISDIR') throw new StrayFileError(`${path} is a folder, not a file`, { cause: err })
+    // A socket (or a device with nothing behind it) refuses to be opened at all.
+    if (code === 'ENXIO' || code === 'ENODEV') throw new StrayFileError(`${path} is not a plain file`, { cause: err })
     throw err
   }
   const info = await handle.stat().catch(async (err: unknown) => { await handle.close(); throw err })

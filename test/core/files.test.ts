@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
 import { link, lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -25,6 +27,18 @@ describe('reading a plain file from a directory others may write into', () => {
     await expect(readPlainFile(join(dir, 'folder'), 100)).rejects.toMatchObject({ name: 'StrayFileError' })
     await expect(readPlainFile(join(dir, 'big'), 100)).rejects.toMatchObject({ name: 'PayloadTooLargeError' })
     expect(await readPlainFile(join(dir, 'big'), 101)).toHaveLength(101)
+  })
+
+  // Found red-teaming the plain-file ledger open: a socket refuses open() with ENXIO, which came out raw.
+  it('refuses a socket by name', async () => {
+    const dir = await tempDir('conclave-files-')
+    const server = createServer().listen(join(dir, 'socket'))
+    await once(server, 'listening')
+    try {
+      await expect(readPlainFile(join(dir, 'socket'), 100)).rejects.toMatchObject({ name: 'StrayFileError', message: expect.stringContaining('socket') })
+    } finally {
+      server.close()
+    }
   })
 })
 
