@@ -1,8 +1,9 @@
-import { readdir, readFile, rm } from 'node:fs/promises'
+import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { DamagedFileError, InvalidWeightsError } from '../core/errors.ts'
-import { writeAtomic } from '../core/files.ts'
+import { DamagedFileError, InvalidWeightsError, PayloadTooLargeError, StrayFileError } from '../core/errors.ts'
+import { readPlainFile, writeAtomic } from '../core/files.ts'
 import { fromSafetensors, toSafetensors, type Weights } from '../ml/weights.ts'
+import { MAX_MODEL_BYTES } from './content.ts'
 
 const FILE = /^residual-(\d+)\.safetensors$/
 
@@ -47,16 +48,30 @@ export class Residuals {
     for (const name of names) {
       const round = FILE.exec(name)?.[1]
       if (round === undefined || this.#dir === undefined) continue
-      byRound.set(Number(round), await readResidual(join(this.#dir, name)))
+      const residual = await readResidual(join(this.#dir, name))
+      if (residual !== undefined) byRound.set(Number(round), residual)
     }
     this.#byRound = byRound
     return byRound
   }
 }
 
-async function readResidual (path: string): Promise<Weights> {
+/**
+ * A residual this member wrote, read back: only a plain file of at most MAX_MODEL_BYTES (no link
+ * followed, no FIFO waited on); anything else there is a DamagedFileError naming it. Undefined
+ * where it went since its folder was listed.
+ */
+async function readResidual (path: string): Promise<Weights | undefined> {
+  let bytes: Buffer | undefined
   try {
-    return fromSafetensors(await readFile(path))
+    bytes = await readPlainFile(path, MAX_MODEL_BYTES)
+  } catch (err) {
+    if (err instanceof StrayFileError || err instanceof PayloadTooLargeError) throw new DamagedFileError(`${path} is not the residual this member wrote (${err.message}): move it away`, { cause: err })
+    throw err
+  }
+  if (bytes === undefined) return undefined
+  try {
+    return fromSafetensors(bytes, { maxBytes: MAX_MODEL_BYTES })
   } catch (err) {
     if (err instanceof InvalidWeightsError) throw new DamagedFileError(`${path} is not the residual this member wrote: ${err.message}`, { cause: err })
     throw err
