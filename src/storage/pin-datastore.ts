@@ -1,10 +1,11 @@
 import { FsDatastore } from 'datastore-fs'
 import { Key } from 'interface-datastore'
 import { createHash } from 'node:crypto'
-import { open, type FileHandle } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { DamagedFileError, StoreWriteError } from '../core/errors.ts'
-import { readIfExists } from '../core/files.ts'
+import { DamagedFileError, StoreWriteError, StrayFileError } from '../core/errors.ts'
+import { openPlainFile, readPlainFileWhole } from '../core/files.ts'
 import type { AbortOptions } from '../core/options.ts'
 
 type Query = Parameters<FsDatastore['_all']>[0]
@@ -103,7 +104,7 @@ export class PinDatastore extends FsDatastore {
   override async open (): Promise<void> {
     await super.open()
     for await (const key of super.queryKeys({ prefix: BLOCK_RECORD })) this.#files.add(key.toString())
-    const bytes = await readIfExists(this.#logPath)
+    const bytes = await this.#readLog()
     if (bytes === undefined) return
     const { lines, complete } = parsePinLog(bytes, this.#logPath)
     for (const { name, value } of lines) this.#log.set(name, value)
@@ -195,13 +196,45 @@ export class PinDatastore extends FsDatastore {
     this.#pending = []
     this.#writing = this.#writing.then(async () => {
       if (this.#broken !== undefined) return
-      const file = this.#handle ??= await open(this.#logPath, this.#size === 0 && !this.#torn ? 'w' : 'r+')
+      const file = this.#handle ??= await this.#openLog()
       await file.write(bytes, 0, bytes.length, this.#size)
       if (this.#torn) await file.truncate(this.#size + bytes.length)
       this.#size += bytes.length
       this.#torn = false
       this.#unsynced = true
     }).catch((err: unknown) => { this.#fail(err) })
+  }
+
+  /**
+   * The log, whole (no cap: it grows with the pins), but only as a plain file, as this store
+   * writes it: a link or a FIFO there is neither followed nor waited on, but a DamagedFileError naming it.
+   */
+  async #readLog (): Promise<Buffer | undefined> {
+    try {
+      return await readPlainFileWhole(this.#logPath)
+    } catch (err) {
+      if (err instanceof StrayFileError) throw new DamagedFileError(`${this.#logPath} is not the pin log this store wrote (${err.message}): move it away`, { cause: err })
+      throw err
+    }
+  }
+
+  /**
+   * The log opened to write, a plain file only: a link, FIFO or folder put there since it was
+   * read is a StoreWriteError naming it, neither followed nor waited on. Made anew where it held
+   * no complete line, else opened as it is: a log gone since it was read is a StoreWriteError,
+   * not a new file with a hole where its lines were.
+   */
+  async #openLog (): Promise<FileHandle> {
+    const fresh = this.#size === 0 && !this.#torn
+    let file: FileHandle | undefined
+    try {
+      file = await openPlainFile(this.#logPath, fresh ? constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC : constants.O_RDWR)
+    } catch (err) {
+      if (err instanceof StrayFileError) throw new StoreWriteError(`the pin log ${this.#logPath} cannot be written (${err.message}): move it away`, { cause: err })
+      throw err
+    }
+    if (file === undefined) throw new StoreWriteError(`the pin log ${this.#logPath} went since the store opened: reopen the store`)
+    return file
   }
 
   #fail (err: unknown): void {

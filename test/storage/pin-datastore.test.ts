@@ -1,7 +1,8 @@
 import { FsDatastore } from 'datastore-fs'
 import fc from 'fast-check'
 import { Key } from 'interface-datastore'
-import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { appendFile, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -89,6 +90,53 @@ describe('the pin log', () => {
     const before = await readFile(logOf(dir))
     await expect(new PinDatastore(dir).open()).rejects.toMatchObject({ name: 'DamagedFileError', message: expect.stringContaining('line 1') })
     expect(await readFile(logOf(dir))).toEqual(before)
+  })
+
+  // Found in review: the log was read with readIfExists, which waited on a FIFO for good and
+  // followed a link (another store's records taken as this one's).
+  it('refuses a FIFO or a link in place of the log at open, at once, naming it', async () => {
+    for (const plant of ['fifo', 'link']) {
+      const dir = await datastore()
+      const store = new PinDatastore(dir)
+      await store.open()
+      await store.put(record(1), bytes)
+      await store.close()
+      const log = await readFile(logOf(dir))
+      await rm(logOf(dir))
+      if (plant === 'fifo') execFileSync('mkfifo', [logOf(dir)])
+      else {
+        await writeFile(join(dirname(dir), 'other'), log)
+        await symlink(join(dirname(dir), 'other'), logOf(dir))
+      }
+      const err = await new PinDatastore(dir).open().catch((e: unknown) => e)
+      expect(err).toMatchObject({ name: 'DamagedFileError', message: expect.stringContaining(logOf(dir)) })
+      expect(String(err)).toContain('move it away')
+    }
+  }, 5_000)
+
+  // Found in review: the log was opened to append with 'w' or 'r+', which follow a link put in
+  // its place after the store opened: the linked file was truncated or written into.
+  it('writes no record through a link put in place of the log after it opened', async () => {
+    for (const before of ['none', 'some']) {
+      const dir = await datastore()
+      if (before === 'some') {
+        const first = new PinDatastore(dir)
+        await first.open()
+        await first.put(record(1), bytes)
+        await first.close()
+      }
+      const store = new PinDatastore(dir)
+      await store.open()
+      const other = join(dirname(dir), 'other')
+      await writeFile(other, 'not a pin log\n')
+      await rm(logOf(dir), { force: true })
+      await symlink(other, logOf(dir))
+      await store.put(record(2), bytes)
+      await expect(store.settle()).rejects.toMatchObject({ name: 'StoreWriteError', message: expect.stringContaining(logOf(dir)), cause: { name: 'StrayFileError' } })
+      await expect(store.put(record(3), bytes)).rejects.toMatchObject({ name: 'StoreWriteError' })
+      expect(await readFile(other, 'latin1')).toBe('not a pin log\n')
+      await store.close().catch(() => {})
+    }
   })
 
   it('reads block records that earlier versions wrote as files, and its own record of a block wins over the file', async () => {
