@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { execFileSync } from 'node:child_process'
-import { fstatSync, statSync } from 'node:fs'
+import { fstatSync, lstatSync, statSync } from 'node:fs'
 import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -376,13 +376,14 @@ describe('the Matrix /sync loop', () => {
   // bytes, and events handled before were handed over again.
   it('syncs each note of a handled event, and the token it saves, before what follows depends on them', async () => {
     const tokenFile = await tokenAt('t0')
-    const synced: Array<{ ino: number, size: number }> = []
-    await withSyncs(handle => { const { ino, size } = fstatSync(handle.fd); synced.push({ ino, size }) }, async () => {
+    // Whether each file synced is the notes as they are then: saving a token makes them anew.
+    const synced: Array<{ ino: number, size: number, notes: boolean }> = []
+    await withSyncs(handle => { const { ino, size } = fstatSync(handle.fd); synced.push({ ino, size, notes: ino === statSync(tokenFile + '.handled', { throwIfNoEntry: false })?.ino }) }, async () => {
       expect(await syncing(homeserver({ '!room': [message('$1')] }), tokenFile)).toEqual(['$1'])
     })
     // The note of $1 (its line), the token (as written beside it, then renamed) and its folder.
-    expect(synced).toContainEqual({ ino: statSync(tokenFile + '.handled').ino, size: '$1\n'.length })
-    expect(synced).toContainEqual({ ino: statSync(tokenFile).ino, size: 't1'.length })
+    expect(synced).toContainEqual({ ino: expect.any(Number), size: '$1\n'.length, notes: true })
+    expect(synced).toContainEqual({ ino: statSync(tokenFile).ino, size: 't1'.length, notes: false })
     expect(synced.map(s => s.ino)).toContain(statSync(dirname(tokenFile)).ino)
   })
 
@@ -404,6 +405,26 @@ describe('the Matrix /sync loop', () => {
         expect(err).toMatchObject({ name: 'DamagedFileError', message: expect.stringContaining(path) })
         expect(String(err)).toContain('move it away')
       }
+    }
+  }, 5_000)
+
+  // Found in review: saving a token emptied its notes with writeFile, which waited for good on a
+  // FIFO there and followed a link, emptying the linked file.
+  it('empties the notes of handled events as a new file when it saves a token: a FIFO or a link there is replaced, neither waited on nor followed', async () => {
+    const first = { http: { authedRequest: async (_method: string, path: string) => path === '/sync' ? { next_batch: 't0' } : { joined_rooms: [] } } } as unknown as MatrixClient
+    for (const plant of ['fifo', 'link']) {
+      const tokenFile = join(await mkdtemp(join(tmpdir(), 'conclave-sync-')), 'sync-token')
+      const other = join(dirname(tokenFile), 'other')
+      if (plant === 'fifo') execFileSync('mkfifo', [tokenFile + '.handled'])
+      else {
+        await writeFile(other, '$1\n')
+        await symlink(other, tokenFile + '.handled')
+      }
+      await Sync.open(first, { userId: '@a:localhost', tokenFile, pollMs: 10, logger: silentLogger, signal: new AbortController().signal })
+      expect(await readFile(tokenFile, 'utf8')).toBe('t0')
+      expect(lstatSync(tokenFile + '.handled').isFile()).toBe(true)
+      expect(await readFile(tokenFile + '.handled', 'utf8')).toBe('')
+      if (plant === 'link') expect(await readFile(other, 'utf8')).toBe('$1\n')
     }
   }, 5_000)
 

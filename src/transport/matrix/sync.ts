@@ -1,5 +1,4 @@
 import { once } from 'node:events'
-import { writeFile } from 'node:fs/promises'
 import { setTimeout as pause } from 'node:timers/promises'
 import { Method, type MatrixClient } from 'matrix-js-sdk'
 import { BoundedMap } from '../../core/bounded-map.ts'
@@ -219,7 +218,11 @@ export class Sync {
 
   /** Saves `token` once what was delivered before it has been handled, after the saves before it; the events noted handled are then behind it. */
   #save (tokenFile: string, token: string): void {
-    this.#afterHandled(async () => { await saveToken(tokenFile, token) }, 'could not save the matrix sync token')
+    this.#afterHandled(async () => {
+      await saveToken(tokenFile, token)
+      // The notes are a new file now: the next note syncs its name too.
+      this.#noted = false
+    }, 'could not save the matrix sync token')
   }
 
   /**
@@ -269,9 +272,11 @@ export class Sync {
 /**
  * Saves a sync token; the events noted handled before it are behind it now. The token is on the
  * disk before the notes are cleared: after a power cut either the old token and its notes, or
- * the new one.
+ * the new one. The notes are cleared as a new empty file renamed over them, so whatever is
+ * there (a FIFO, a link, symbolic or hard) is replaced, neither waited on nor written through;
+ * the next note syncs its name.
  */
 async function saveToken (tokenFile: string, token: string): Promise<void> {
   await writeAtomic(tokenFile, token, { sync: true })
-  await writeFile(tokenFile + HANDLED_SUFFIX, '')
+  await writeAtomic(tokenFile + HANDLED_SUFFIX, '')
 }
