@@ -46,7 +46,8 @@ export async function openPlainFile (path: string, flags: number, mode?: number)
     if (code === 'ENOENT' && (flags & constants.O_CREAT) === 0) return undefined
     if (code === 'ELOOP') throw new StrayFileError(`${path} is a link, not a file`, { cause: err })
     if (code === 'EISDIR') throw new StrayFileError(`${path} is a folder, not a file`, { cause: err })
-    // A socket (or a device with nothing behind it) refuses to be opened at all.
+    // A socket (or a device with nothing behind it) refuses to be opened at all; so does a FIFO
+    // with no reader opened to write without blocking (appendSynced).
     if (code === 'ENXIO' || code === 'ENODEV') throw new StrayFileError(`${path} is not a plain file`, { cause: err })
     throw err
   }
@@ -113,11 +114,13 @@ export async function writeAtomic (path: string, data: string | Uint8Array, opti
 }
 
 /**
- * Appends `data` to `path` and resolves once it is on the disk (a datasync); `named` also syncs
- * the directory entry, for a file this append may have created.
+ * Appends `data` to the plain file at `path`, made (with `mode`) where there is none, and resolves
+ * once it is on the disk (a datasync); `named` also syncs the directory entry, for a file this
+ * append may have created. A link, a FIFO, a device or a folder there is a StrayFileError naming
+ * it (see openPlainFile): neither followed nor waited on.
  */
-export async function appendSynced (path: string, data: string | Uint8Array, options: { named?: boolean } = {}): Promise<void> {
-  const file = await open(path, 'a')
+export async function appendSynced (path: string, data: string | Uint8Array, options: { named?: boolean, mode?: number } = {}): Promise<void> {
+  const file = await openPlainFile(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, options.mode) as FileHandle
   try {
     await file.appendFile(data)
     await file.datasync()

@@ -4,7 +4,7 @@ import { createServer } from 'node:net'
 import { link, lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { readPlainFile, writeAtomic } from '../../src/core/files.ts'
+import { appendSynced, readPlainFile, writeAtomic } from '../../src/core/files.ts'
 import { tempDir } from '../federation/helpers.ts'
 
 describe('reading a plain file from a directory others may write into', () => {
@@ -69,4 +69,30 @@ describe('replacing a file in a directory others may write into', () => {
       expect((await lstat(join(dir, 'votes.svg'))).nlink).toBe(1)
     }
   })
+})
+
+describe('appending to a file in a directory others may write into', () => {
+  it('creates the file where there is none, and appends to it', async () => {
+    const dir = await tempDir('conclave-files-')
+    await appendSynced(join(dir, 'notes'), 'a\n', { named: true })
+    await appendSynced(join(dir, 'notes'), 'b\n')
+    expect(await readFile(join(dir, 'notes'), 'utf8')).toBe('a\nb\n')
+  })
+
+  // Found in review: appendSynced opened with 'a', which waited for good on a FIFO there (for a
+  // reader) and followed a link, appending to the linked file.
+  it('refuses a FIFO, a link and a folder at once, naming it, and writes nothing through the link', async () => {
+    const dir = await tempDir('conclave-files-')
+    const theirs = join(dir, 'theirs.txt')
+    await writeFile(theirs, 'mine')
+    execFileSync('mkfifo', [join(dir, 'fifo')])
+    await symlink(theirs, join(dir, 'link'))
+    await symlink(join(dir, 'nothing'), join(dir, 'dangling'))
+    await mkdir(join(dir, 'folder'))
+    for (const name of ['fifo', 'link', 'dangling', 'folder']) {
+      await expect(appendSynced(join(dir, name), 'x\n')).rejects.toMatchObject({ name: 'StrayFileError', message: expect.stringContaining(join(dir, name)) })
+    }
+    expect(await readFile(theirs, 'utf8')).toBe('mine')
+    await expect(lstat(join(dir, 'nothing'))).rejects.toMatchObject({ code: 'ENOENT' })
+  }, 5_000)
 })
