@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
-import { open, type FileHandle } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
 import { z } from 'zod'
 import { DamagedFileError, StrayFileError } from './errors.ts'
-import { readPlainFileWhole, writeAtomic } from './files.ts'
+import { openPlainFile, readPlainFileWhole, writeAtomic } from './files.ts'
 
 /** How long the log stays open after an append. */
 const IDLE_CLOSE_MS = 1000
@@ -93,7 +94,7 @@ export class SnapshotLog {
     clearTimeout(this.#idle)
     this.#logBytes = undefined // until the record is durable: a failed append leaves the state to a rewrite
     try {
-      const file = this.#handle ??= await open(this.logPath, 'r+')
+      const file = this.#handle ??= await openLog(this.logPath)
       await file.write(bytes, 0, bytes.length, at)
       if (this.#torn) await file.truncate(at + bytes.length)
       await file.datasync()
@@ -142,6 +143,23 @@ async function readOwn (path: string): Promise<Buffer | undefined> {
     if (err instanceof StrayFileError) throw new DamagedFileError(`${path} is not a file this agent wrote (${err.message}): move it away`, { cause: err })
     throw err
   }
+}
+
+/**
+ * The log opened again to append (after its idle close), a plain file only, as this class writes
+ * it: a link or a FIFO put there since is neither followed nor written to, but a DamagedFileError
+ * naming it; so is a log gone since (not made anew: its header would be missing).
+ */
+async function openLog (path: string): Promise<FileHandle> {
+  let file: FileHandle | undefined
+  try {
+    file = await openPlainFile(path, constants.O_RDWR)
+  } catch (err) {
+    if (err instanceof StrayFileError) throw new DamagedFileError(`${path} is not a file this agent wrote (${err.message}): move it away`, { cause: err })
+    throw err
+  }
+  if (file === undefined) throw new DamagedFileError(`${path} went while this agent appended to it`)
+  return file
 }
 
 function parseHeader (line: string, path: string): z.infer<typeof Header> {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises'
+import { readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { SnapshotLog } from '../../src/core/snapshot-log.ts'
@@ -63,6 +63,29 @@ describe('a snapshot log', () => {
         expect(err).toMatchObject({ name: 'DamagedFileError', message: expect.stringContaining(stray) })
         expect(String(err)).toContain('move it away')
       }
+    }
+  }, 5_000)
+
+  // Found in review: an append opened the log again (after its idle close) with 'r+', which
+  // followed a link put in its place and wrote the record into the linked file.
+  it('refuses a FIFO or a link put in place of the log before an append, naming it, and writes nothing through the link', async () => {
+    for (const plant of ['fifo', 'link']) {
+      const dir = await tempDir()
+      const path = join(dir, 'memory.json')
+      const { log } = await SnapshotLog.open(path)
+      await log.rewrite('{"n":0}')
+      await log.close()
+      const other = join(dir, 'other')
+      await writeFile(other, await readFile(`${path}.log`))
+      const before = await readFile(other)
+      await rm(`${path}.log`)
+      if (plant === 'fifo') execFileSync('mkfifo', [`${path}.log`])
+      else await symlink(other, `${path}.log`)
+      const err = await log.append('{"n":1}', () => '{"n":1}').catch((e: unknown) => e)
+      expect(err).toMatchObject({ name: 'DamagedFileError', message: expect.stringContaining(`${path}.log`) })
+      expect(String(err)).toContain('move it away')
+      expect(await readFile(other)).toEqual(before)
+      await log.close()
     }
   }, 5_000)
 })
