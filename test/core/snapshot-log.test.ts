@@ -42,16 +42,22 @@ describe('a snapshot log', () => {
     expect((await SnapshotLog.open(path)).contents).toEqual({ snapshot: '{"v":2}', records: ['{"n":2}'] })
   })
 
+  /** A memory of one snapshot and an empty log, closed (as after its idle close). */
+  const closedLog = async (): Promise<{ dir: string, path: string, log: SnapshotLog }> => {
+    const dir = await tempDir()
+    const path = join(dir, 'memory.json')
+    const { log } = await SnapshotLog.open(path)
+    await log.rewrite('{"n":0}')
+    await log.close()
+    return { dir, path, log }
+  }
+
   // Found in review: both files were read with readIfExists, which waited on a FIFO for good and
   // followed a link (an agent's memory taken from someone else's file).
   it('refuses a FIFO or a link in place of the snapshot or its log at once, naming it', async () => {
     for (const at of ['', '.log']) {
       for (const plant of ['fifo', 'link']) {
-        const dir = await tempDir()
-        const path = join(dir, 'memory.json')
-        const { log } = await SnapshotLog.open(path)
-        await log.rewrite('{"n":0}')
-        await log.close()
+        const { dir, path } = await closedLog()
         const stray = path + at
         await rm(stray)
         if (plant === 'fifo') execFileSync('mkfifo', [stray])
@@ -70,11 +76,7 @@ describe('a snapshot log', () => {
   // followed a link put in its place and wrote the record into the linked file.
   it('refuses a FIFO or a link put in place of the log before an append, naming it, and writes nothing through the link', async () => {
     for (const plant of ['fifo', 'link']) {
-      const dir = await tempDir()
-      const path = join(dir, 'memory.json')
-      const { log } = await SnapshotLog.open(path)
-      await log.rewrite('{"n":0}')
-      await log.close()
+      const { dir, path, log } = await closedLog()
       const other = join(dir, 'other')
       await writeFile(other, await readFile(`${path}.log`))
       const before = await readFile(other)
