@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises'
 import { z } from 'zod'
-import { AgentPausedError, ConfigError, PayloadTooLargeError, StrayFileError } from '../src/core/errors.ts'
-import { readPlainFile, writeAtomic } from '../src/core/files.ts'
+import { AgentPausedError, ConfigError } from '../src/core/errors.ts'
+import { readOwnFile, writeAtomic } from '../src/core/files.ts'
 import { AgentEvent } from '../src/llm/events.ts'
 
 /**
@@ -55,10 +55,7 @@ export const MAX_PAUSE_BYTES = 64 << 20
  * there is a ConfigError naming it, at once.
  */
 export async function readPause (file: string): Promise<PauseFile | undefined> {
-  const bytes = await readPlainFile(file, MAX_PAUSE_BYTES).catch((err: unknown) => {
-    if (err instanceof StrayFileError || err instanceof PayloadTooLargeError) throw new ConfigError(`${file} is not a pause this agent wrote (${err.message}): move it away to unpause`, { cause: err })
-    throw err
-  })
+  const bytes = await readOwnFile(file, { is: 'a pause this agent wrote', error: ConfigError, maxBytes: MAX_PAUSE_BYTES, then: ' to unpause' })
   if (bytes === undefined) return undefined
   let json: unknown
   try { json = JSON.parse(bytes.toString('utf8')) } catch { json = undefined }

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs'
 import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { PayloadTooLargeError, StrayFileError } from './errors.ts'
+import { type ConclaveError, PayloadTooLargeError, StrayFileError } from './errors.ts'
 
 /** A file's bytes, or undefined when it does not exist (any other error is thrown). */
 export async function readIfExists (path: string): Promise<Buffer | undefined> {
@@ -21,13 +21,42 @@ export async function readPlainFile (path: string, maxBytes: number): Promise<Bu
   const handle = await openPlainFile(path, constants.O_RDONLY)
   if (handle === undefined) return undefined
   try {
-    const bytes = Buffer.alloc(Math.min((await handle.stat()).size, maxBytes) + 1)
+    const { size } = await handle.stat()
+    // Refused by its size before a byte is read; one byte more is read to see a file grown since.
+    if (size > maxBytes) throw new PayloadTooLargeError(`${path} is larger than ${maxBytes} bytes`)
+    const bytes = Buffer.alloc(size + 1)
     let read = 0
     for (let n = -1; n !== 0 && read < bytes.length;) read += n = (await handle.read(bytes, read, bytes.length - read, read)).bytesRead
     if (read > maxBytes) throw new PayloadTooLargeError(`${path} is larger than ${maxBytes} bytes`)
     return bytes.subarray(0, read)
   } finally {
     await handle.close()
+  }
+}
+
+/** How a file Conclave wrote is named when something else is found in its place (readOwnFile). */
+export interface OwnFile {
+  /** What the file is, as in "`path` is not …" (`the pause this agent wrote`). */
+  is: string
+  /** The error that names the file found otherwise. */
+  error: new (message: string, options?: ErrorOptions) => ConclaveError
+  /** Most bytes it may take; read whole where there is no natural bound (a ledger, a log). */
+  maxBytes?: number
+  /** What moving it away does, after "move it away" (` to unpause`). */
+  then?: string
+}
+
+/**
+ * A file Conclave wrote, read back as a plain file (readPlainFile, or readPlainFileWhole without
+ * `maxBytes`): a link, a FIFO, a folder or a larger file in its place is `file.error`, naming it
+ * and saying to move it away; undefined where nothing is there.
+ */
+export async function readOwnFile (path: string, file: OwnFile): Promise<Buffer | undefined> {
+  try {
+    return file.maxBytes === undefined ? await readPlainFileWhole(path) : await readPlainFile(path, file.maxBytes)
+  } catch (err) {
+    if (err instanceof StrayFileError || err instanceof PayloadTooLargeError) throw new file.error(`${path} is not ${file.is} (${err.message}): move it away${file.then ?? ''}`, { cause: err })
+    throw err
   }
 }
 

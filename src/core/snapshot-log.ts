@@ -3,7 +3,7 @@ import { constants } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { z } from 'zod'
 import { DamagedFileError, StrayFileError } from './errors.ts'
-import { openPlainFile, readPlainFileWhole, writeAtomic } from './files.ts'
+import { openPlainFile, readOwnFile, writeAtomic } from './files.ts'
 
 /** How long the log stays open after an append. */
 const IDLE_CLOSE_MS = 1000
@@ -132,17 +132,9 @@ export class SnapshotLog {
   }
 }
 
-/**
- * One of the two files, whole (a log may be large: no cap), but only a plain file, as this class
- * writes: a link or a FIFO there is neither followed nor waited on, but a DamagedFileError naming it.
- */
+/** One of the two files, whole (a log may be large: no cap), but only as a plain file, as this class writes it. */
 async function readOwn (path: string): Promise<Buffer | undefined> {
-  try {
-    return await readPlainFileWhole(path)
-  } catch (err) {
-    if (err instanceof StrayFileError) throw new DamagedFileError(`${path} is not a file this agent wrote (${err.message}): move it away`, { cause: err })
-    throw err
-  }
+  return readOwnFile(path, { is: 'a file this agent wrote', error: DamagedFileError })
 }
 
 /**

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer'
-import { realpath, stat } from 'node:fs/promises'
+import { realpath } from 'node:fs/promises'
 import { readPlainFile } from '../core/files.ts'
 import { DatasetError, PayloadTooLargeError, StrayFileError } from '../core/errors.ts'
 
@@ -35,9 +35,7 @@ export async function readDatasetText (path: string, limits: DatasetFileLimits =
   const maxBytes = limits.maxBytes ?? MAX_DATASET_FILE_BYTES
   let bytes: Buffer | undefined
   try {
-    const target = await realpath(path)
-    if ((await stat(target)).size > maxBytes) throw new PayloadTooLargeError(`${target} is larger than ${maxBytes} bytes`)
-    bytes = await readPlainFile(target, maxBytes)
+    bytes = await readPlainFile(await realpath(path), maxBytes)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     if (err instanceof PayloadTooLargeError) throw new DatasetError(`${path} is too large: a dataset file may hold at most ${maxBytes} bytes (${(maxBytes / 2 ** 20).toFixed(0)} MiB)`, { cause: err })

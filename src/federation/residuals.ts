@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { DamagedFileError, InvalidWeightsError, PayloadTooLargeError, StrayFileError } from '../core/errors.ts'
-import { readPlainFile, writeAtomic } from '../core/files.ts'
+import { DamagedFileError, InvalidWeightsError } from '../core/errors.ts'
+import { readOwnFile, writeAtomic } from '../core/files.ts'
 import { fromSafetensors, toSafetensors, type Weights } from '../ml/weights.ts'
 import { MAX_MODEL_BYTES } from './content.ts'
 
@@ -62,13 +62,7 @@ export class Residuals {
  * where it went since its folder was listed.
  */
 async function readResidual (path: string): Promise<Weights | undefined> {
-  let bytes: Buffer | undefined
-  try {
-    bytes = await readPlainFile(path, MAX_MODEL_BYTES)
-  } catch (err) {
-    if (err instanceof StrayFileError || err instanceof PayloadTooLargeError) throw new DamagedFileError(`${path} is not the residual this member wrote (${err.message}): move it away`, { cause: err })
-    throw err
-  }
+  const bytes = await readOwnFile(path, { is: 'the residual this member wrote', error: DamagedFileError, maxBytes: MAX_MODEL_BYTES })
   if (bytes === undefined) return undefined
   try {
     return fromSafetensors(bytes, { maxBytes: MAX_MODEL_BYTES })

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { z } from 'zod'
-import { LedgerCorruptError, PayloadTooLargeError, StrayFileError } from '../core/errors.ts'
-import { readPlainFile, writeAtomic } from '../core/files.ts'
+import { LedgerCorruptError } from '../core/errors.ts'
+import { readOwnFile, writeAtomic } from '../core/files.ts'
 import { parseJson } from './dag.ts'
 
 /**
@@ -21,10 +21,7 @@ const CopyMade = z.strictObject({ madeAt: z.number().int().nonnegative() })
 export async function readCopyMade (dir: string): Promise<number | undefined> {
   const path = join(dir, COPY_MADE_FILE)
   // Only a plain file, as noteCopyMade writes (~20 bytes): a link or a FIFO there is neither read nor waited on.
-  const bytes = await readPlainFile(path, MAX_COPY_MADE_BYTES).catch((err: unknown) => {
-    if (err instanceof StrayFileError || err instanceof PayloadTooLargeError) throw new LedgerCorruptError(`${path} is not the note this copy wrote of when it was made (${err.message}): move it away`, { cause: err })
-    throw err
-  })
+  const bytes = await readOwnFile(path, { is: 'the note this copy wrote of when it was made', error: LedgerCorruptError, maxBytes: MAX_COPY_MADE_BYTES })
   if (bytes === undefined) return undefined
   const parsed = CopyMade.safeParse(parseJson(bytes.toString('utf8')))
   if (!parsed.success) throw new LedgerCorruptError(`${path} is damaged: it should say when this copy was made, as {"madeAt": unix seconds}`)

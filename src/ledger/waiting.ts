@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { z } from 'zod'
-import { LedgerCorruptError, StrayFileError } from '../core/errors.ts'
-import { appendSynced, readPlainFileWhole, writeAtomic } from '../core/files.ts'
+import { LedgerCorruptError } from '../core/errors.ts'
+import { appendSynced, readOwnFile, writeAtomic } from '../core/files.ts'
 import type { Logger } from '../core/logger.ts'
 import { ReplicaBlock } from '../transport/index.ts'
 import { parseJson } from './dag.ts'
@@ -48,10 +48,7 @@ export class WaitingFile {
     const path = join(dir, WAITING_FILE)
     // Whole, with no cap (up to 256 blocks of each member wait, of up to 16 KiB each), but only a
     // plain file, as this class writes: a link or a FIFO there is neither followed nor waited on.
-    const bytes = await readPlainFileWhole(path).catch((err: unknown) => {
-      if (err instanceof StrayFileError) throw new LedgerCorruptError(`${path} is not the file of waiting blocks this copy wrote (${err.message}): move it away`, { cause: err })
-      throw err
-    })
+    const bytes = await readOwnFile(path, { is: 'the file of waiting blocks this copy wrote', error: LedgerCorruptError })
     const text = bytes?.toString('utf8') ?? ''
     const lines = text.split('\n').filter(line => line.length > 0)
     const waiting = new Map<string, ReplicaBlock>()

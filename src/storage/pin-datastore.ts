@@ -5,7 +5,7 @@ import { constants } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DamagedFileError, StoreWriteError, StrayFileError } from '../core/errors.ts'
-import { openPlainFile, readPlainFileWhole } from '../core/files.ts'
+import { openPlainFile, readOwnFile } from '../core/files.ts'
 import type { AbortOptions } from '../core/options.ts'
 
 type Query = Parameters<FsDatastore['_all']>[0]
@@ -210,12 +210,7 @@ export class PinDatastore extends FsDatastore {
    * writes it: a link or a FIFO there is neither followed nor waited on, but a DamagedFileError naming it.
    */
   async #readLog (): Promise<Buffer | undefined> {
-    try {
-      return await readPlainFileWhole(this.#logPath)
-    } catch (err) {
-      if (err instanceof StrayFileError) throw new DamagedFileError(`${this.#logPath} is not the pin log this store wrote (${err.message}): move it away`, { cause: err })
-      throw err
-    }
+    return readOwnFile(this.#logPath, { is: 'the pin log this store wrote', error: DamagedFileError })
   }
 
   /**

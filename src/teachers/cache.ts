@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { BudgetExceededError, DamagedFileError, PayloadTooLargeError, StrayFileError, TeacherError } from '../core/errors.ts'
-import { readPlainFile, writeAtomic } from '../core/files.ts'
+import { BudgetExceededError, DamagedFileError, TeacherError } from '../core/errors.ts'
+import { readOwnFile, writeAtomic } from '../core/files.ts'
 import type { ContentStore } from '../storage/index.ts'
 import { TeacherAnswer, type AskOptions, type Teacher } from './index.ts'
 
@@ -42,7 +42,7 @@ export class CachedTeacher implements Teacher {
   /** `indexPath`: a JSON file mapping request hashes to answer CIDs (kept with the agent). */
   static async open (teacher: Teacher, store: ContentStore, indexPath: string, options: { budgetTokens?: number } = {}): Promise<CachedTeacher> {
     let index = new Map<string, string>()
-    const text = await readIndex(indexPath)
+    const text = (await readOwnFile(indexPath, { is: 'the teacher cache index this agent wrote', error: DamagedFileError, maxBytes: MAX_INDEX_BYTES }))?.toString('utf8')
     if (text !== undefined) {
       let json: unknown
       try {
@@ -89,19 +89,6 @@ export class CachedTeacher implements Teacher {
 
   async #save (): Promise<void> {
     await writeAtomic(this.#indexPath, JSON.stringify({ version: 1, answers: Object.fromEntries(this.#index) }))
-  }
-}
-
-/**
- * The index's text, if there is one: only a plain file up to MAX_INDEX_BYTES is read (a link is
- * not followed, a FIFO not waited on); anything else in its place is a DamagedFileError naming it.
- */
-async function readIndex (path: string): Promise<string | undefined> {
-  try {
-    return (await readPlainFile(path, MAX_INDEX_BYTES))?.toString('utf8')
-  } catch (err) {
-    if (err instanceof StrayFileError || err instanceof PayloadTooLargeError) throw new DamagedFileError(`teacher cache index ${path} is damaged: ${err.message}: move it away`, { cause: err })
-    throw err
   }
 }
 

@@ -2,8 +2,8 @@ import { once } from 'node:events'
 import { setTimeout as pause } from 'node:timers/promises'
 import { Method, type MatrixClient } from 'matrix-js-sdk'
 import { BoundedMap } from '../../core/bounded-map.ts'
-import { DamagedFileError, PayloadTooLargeError, StrayFileError } from '../../core/errors.ts'
-import { appendSynced, readPlainFile, writeAtomic } from '../../core/files.ts'
+import { DamagedFileError } from '../../core/errors.ts'
+import { appendSynced, readOwnFile, writeAtomic } from '../../core/files.ts'
 import type { Logger } from '../../core/logger.ts'
 import { request, RETRY_MS } from './requests.ts'
 
@@ -48,19 +48,6 @@ const HANDLED_SUFFIX = '.handled'
 const MAX_TOKEN_BYTES = 64 * 1024
 /** Most bytes the notes of handled events may take: an id a line (~50 bytes), cleared at each token saved; far more than a batch and its gap hold. */
 const MAX_HANDLED_BYTES = 64 << 20
-
-/**
- * A file this loop wrote, read back: only a plain file up to `maxBytes` (no link followed, no FIFO
- * waited on); anything else there is a DamagedFileError naming it.
- */
-async function readOwn (path: string, maxBytes: number, what: string): Promise<Buffer | undefined> {
-  try {
-    return await readPlainFile(path, maxBytes)
-  } catch (err) {
-    if (err instanceof StrayFileError || err instanceof PayloadTooLargeError) throw new DamagedFileError(`${path} is not the matrix ${what} this member wrote (${err.message}): move it away`, { cause: err })
-    throw err
-  }
-}
 
 export interface SyncOptions {
   userId: string
@@ -114,11 +101,11 @@ export class Sync {
   /** Picks up from the saved token; with none, starts now (a first sync without history). */
   static async open (client: MatrixClient, options: SyncOptions): Promise<Sync> {
     const { signal, tokenFile } = options
-    const saved = tokenFile === undefined ? undefined : (await readOwn(tokenFile, MAX_TOKEN_BYTES, 'sync token'))?.toString('utf8').trim() || undefined
+    const saved = tokenFile === undefined ? undefined : (await readOwnFile(tokenFile, { is: 'the matrix sync token this member wrote', error: DamagedFileError, maxBytes: MAX_TOKEN_BYTES }))?.toString('utf8').trim() || undefined
     if (saved !== undefined && tokenFile !== undefined) {
       const joined = await request(() => client.http.authedRequest<{ joined_rooms: string[] }>(Method.Get, '/joined_rooms'), { signal })
       const sync = new Sync(client, options, saved, new Set(joined.joined_rooms))
-      const handled = (await readOwn(tokenFile + HANDLED_SUFFIX, MAX_HANDLED_BYTES, 'notes of handled events'))?.toString('utf8').split('\n').filter(id => id.length > 0) ?? []
+      const handled = (await readOwnFile(tokenFile + HANDLED_SUFFIX, { is: 'the matrix notes of handled events this member wrote', error: DamagedFileError, maxBytes: MAX_HANDLED_BYTES }))?.toString('utf8').split('\n').filter(id => id.length > 0) ?? []
       for (const id of handled) sync.#seen.set(id, '')
       return sync
     }
