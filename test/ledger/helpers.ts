@@ -1,6 +1,8 @@
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { mkdtemp, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { expect } from 'vitest'
 import type { Logger } from '../../src/core/logger.ts'
 import type { Charter, Did, Vote } from '../../src/core/records.ts'
 import { COPY_MADE_FILE } from '../../src/ledger/copy-made.ts'
@@ -64,4 +66,24 @@ export async function copyDirMadeAt (madeAt: number): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'conclave-copy-'))
   await writeFile(join(dir, COPY_MADE_FILE), JSON.stringify({ madeAt }) + '\n')
   return dir
+}
+
+/**
+ * Puts a FIFO, then (in a fresh folder) a link to a file holding `linked`, where a copy's file
+ * `name` goes, and expects `open(dir)` to refuse each at once: a LedgerCorruptError naming it that
+ * says to move it away (a FIFO is not waited on, a link not followed).
+ */
+export async function expectRefusedInPlaceOf (name: string, linked: string, open: (dir: string) => Promise<unknown>): Promise<void> {
+  for (const plant of ['fifo', 'link']) {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-stray-'))
+    const path = join(dir, name)
+    if (plant === 'fifo') execFileSync('mkfifo', [path])
+    else {
+      await writeFile(join(dir, 'other'), linked)
+      await symlink(join(dir, 'other'), path)
+    }
+    const err = await open(dir).catch((e: unknown) => e)
+    expect(err, plant).toMatchObject({ name: 'LedgerCorruptError', message: expect.stringContaining(path) })
+    expect(String(err)).toContain('move it away')
+  }
 }

@@ -1,7 +1,6 @@
 import fc from 'fast-check'
-import { execFileSync } from 'node:child_process'
 import { fstatSync, statSync } from 'node:fs'
-import { appendFile, mkdtemp, symlink, writeFile } from 'node:fs/promises'
+import { appendFile, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -10,6 +9,7 @@ import { silentLogger } from '../../src/core/logger.ts'
 import { WAITING_FILE, WaitingFile } from '../../src/ledger/waiting.ts'
 import type { ReplicaBlock } from '../../src/transport/index.ts'
 import { withSyncs } from '../core/file-syncs.ts'
+import { expectRefusedInPlaceOf } from './helpers.ts'
 
 // The file a replica keeps its waiting blocks in (src/ledger/waiting.ts): a copy's own memory,
 // but read back after a crash that may have cut a line short, so whatever it holds is checked.
@@ -74,17 +74,6 @@ describe('the waiting blocks\' file', () => {
   // Found in review: the file was read with readIfExists, which waited on a FIFO for good and
   // followed a link: blocks from another copy's file were taken back as this copy's.
   it('refuses a FIFO or a link in its place at once, naming it', async () => {
-    for (const plant of ['fifo', 'link']) {
-      const dir = await mkdtemp(join(tmpdir(), 'conclave-waiting-file-'))
-      const path = join(dir, WAITING_FILE)
-      if (plant === 'fifo') execFileSync('mkfifo', [path])
-      else {
-        await writeFile(join(dir, 'other.jsonl'), lines(block(1)))
-        await symlink(join(dir, 'other.jsonl'), path)
-      }
-      const err = await WaitingFile.open(dir, silentLogger).catch((e: unknown) => e)
-      expect(err).toMatchObject({ name: 'LedgerCorruptError', message: expect.stringContaining(path) })
-      expect(String(err)).toContain('move it away')
-    }
+    await expectRefusedInPlaceOf(WAITING_FILE, lines(block(1)), async dir => WaitingFile.open(dir, silentLogger))
   }, 5_000)
 })
