@@ -6,6 +6,7 @@ import type { Identity } from '../identity/index.ts'
 import type { Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import { BlockId } from '../core/records.ts'
+import { ServiceUrl } from '../core/secret.ts'
 import type { Bus } from '../transport/index.ts'
 
 /**
@@ -97,7 +98,7 @@ export const LedgerConfig = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('iota'),
     /** IOTA Rebased JSON-RPC endpoint (devnet, testnet or a local node). */
-    url: z.url(),
+    url: ServiceUrl,
     /** Package that exposes the Conclave anchor Move module. */
     packageId: z.string().regex(/^0x[0-9a-f]{1,64}$/),
     /** Gas budget per transaction, in nanos. @default 10_000_000 */

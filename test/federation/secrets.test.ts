@@ -63,7 +63,8 @@ describe('secrets in the config never reach a file or a log', () => {
     for (const config of [
       { store: { kind: 'kubo', url: 'http://user:pw@127.0.0.1:5001' } },
       { bus: { kind: 'matrix', baseUrl: 'http://user:pw@127.0.0.1:8008', userId: '@a:b' } },
-      { task: { kind: 'qa' }, teacher: { kind: 'ollama', model: 'm', url: 'http://u:p@127.0.0.1:11434' } }
+      { task: { kind: 'qa' }, teacher: { kind: 'ollama', model: 'm', url: 'http://u:p@127.0.0.1:11434' } },
+      { ledger: { kind: 'iota', url: 'https://alice:S3CRET@127.0.0.1:9000/', packageId: '0x1' } }
     ]) expect(() => parseRunConfig(config)).toThrow(expect.objectContaining({ name: 'ConfigError', code: 'ERR_CONFIG' }))
   })
 })
