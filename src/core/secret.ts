@@ -42,10 +42,22 @@ export const SecretField = z.union([
   z.string().min(1).transform(value => new Secret(value))
 ]).optional()
 
-/** A service's URL: credentials in it would be written down with it (config.json, reports, logs), so it may carry none. */
-export const ServiceUrl = z.url().refine(url => {
-  // Refinements run even when the URL check failed: that failure is reported, not this one.
-  if (!URL.canParse(url)) return true
-  const { username, password } = new URL(url)
-  return username === '' && password === ''
-}, 'a service URL may not carry a user or password: they would be written to config.json and the reports')
+/** `url`'s parts, or undefined where it is no URL: that failure is the one reported, and refinements run after it all the same. */
+const parts = (url: string): URL | undefined => URL.canParse(url) ? new URL(url) : undefined
+
+/**
+ * A service's URL: credentials in it would be written down with it (config.json, reports,
+ * logs), so it may carry none: no user or password, and no query or fragment, where a
+ * proxy's `?token=` or a provider's `?apikey=` goes. Conclave addresses no service by a query:
+ * the Matrix, kubo and Ollama URLs are bases their API paths are appended to, which a query
+ * would break, and the IOTA URL is a node's JSON-RPC endpoint.
+ */
+export const ServiceUrl = z.url()
+  .refine(url => {
+    const u = parts(url)
+    return u === undefined || (u.username === '' && u.password === '')
+  }, 'a service URL may not carry a user or password: they would be written to config.json and the reports')
+  .refine(url => {
+    const u = parts(url)
+    return u === undefined || (u.search === '' && u.hash === '')
+  }, 'a service URL may not carry a query or fragment: it would be written to config.json and the reports; give a token in the environment as the README says (CONCLAVE_MATRIX_TOKEN), never in a URL')

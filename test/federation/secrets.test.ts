@@ -67,4 +67,14 @@ describe('secrets in the config never reach a file or a log', () => {
       { ledger: { kind: 'iota', url: 'https://alice:S3CRET@127.0.0.1:9000/', packageId: '0x1' } }
     ]) expect(() => parseRunConfig(config)).toThrow(expect.objectContaining({ name: 'ConfigError', code: 'ERR_CONFIG' }))
   })
+
+  it('refuses a query or fragment in a service URL, where a proxy token would be written down with it', () => {
+    for (const config of [
+      { store: { kind: 'kubo', url: 'http://127.0.0.1:5001/?token=S3CRET' } },
+      { store: { kind: 'kubo', url: 'http://127.0.0.1:5001/#S3CRET' } },
+      { bus: { kind: 'matrix', baseUrl: 'http://127.0.0.1:8008?access_token=S3CRET', userId: '@a:b' } },
+      { ledger: { kind: 'iota', url: 'https://127.0.0.1:9000/?apikey=S3CRET', packageId: '0x1' } }
+    ]) expect(() => parseRunConfig(config)).toThrow(expect.objectContaining({ name: 'ConfigError', code: 'ERR_CONFIG' }))
+    expect(parseRunConfig({ store: { kind: 'kubo', url: 'http://127.0.0.1:5001/kubo/' } }).store).toEqual({ kind: 'kubo', url: 'http://127.0.0.1:5001/kubo/' })
+  })
 })
