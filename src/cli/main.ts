@@ -168,7 +168,7 @@ async function run (args: string[]): Promise<number> {
     if (mixed.length > 0) throw new ConfigError(`--resume continues a run as its config.json says; drop --${mixed.join(', --')}`)
   }
   const fromFile: RunConfigInput = values.config === undefined ? {} : await readConfigFile(values.config)
-  const agent = { ...fromFile.agent, ...(values.llm === undefined ? {} : { llm: values.llm }), ...(values.autopilot ? { driver: 'autopilot' as const } : {}) }
+  const agent = agentFlags(fromFile.agent, values)
   const config = values.resume !== undefined
     ? await readRunConfig(resolve(values.resume))
     : parseRunConfig({
@@ -250,7 +250,7 @@ async function agentCommand (args: string[]): Promise<number> {
   })
   if (values.config === undefined) throw new ConfigError('usage: conclave agent --config FILE (member, members, key, dir, and the run settings; see README "Run a federation across machines")')
   const fromFile = await readConfigFile(values.config) as Record<string, unknown>
-  const agent = { ...(fromFile.agent as object | undefined), ...(values.llm === undefined ? {} : { llm: values.llm }), ...(values.autopilot ? { driver: 'autopilot' } : {}) }
+  const agent = agentFlags(fromFile.agent, values)
   if (values.lobby) return lobbyCommand({ ...fromFile, agent }, values.config, values.verbose)
   const config = parseMemberConfig({ ...fromFile, agent }, dirname(resolve(values.config)))
   await preflight(config.run)
@@ -355,6 +355,16 @@ function taskFlags (fromFile: RunConfigInput, kind: string | undefined, dir: str
   const base = fromFile.task ?? { kind: 'classify' }
   const task = kind === undefined || kind === base.kind ? base : { kind }
   return { task: { ...task, ...(dir === undefined ? {} : { data: resolve(dir) }) } as RunConfigInput['task'] }
+}
+
+/**
+ * `--llm` and `--autopilot` over the config file's agent section. A section that is not a
+ * mapping is left as it is for the schema to refuse ("expected object"): spread, `true` would
+ * vanish into the defaults and `autopilot` become keys "0" to "8".
+ */
+function agentFlags (section: unknown, flags: { llm?: string, autopilot: boolean }): unknown {
+  if (section !== undefined && (typeof section !== 'object' || section === null || Array.isArray(section))) return section
+  return { ...section, ...(flags.llm === undefined ? {} : { llm: flags.llm }), ...(flags.autopilot ? { driver: 'autopilot' } : {}) }
 }
 
 function integer (name: string, value: string | undefined): Record<string, number> {

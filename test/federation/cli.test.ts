@@ -84,4 +84,19 @@ describe('conclave CLI', () => {
     expect((await readdir(dir)).sort()).toEqual(['conclave.yaml'])
     expect((await lstat(join(dir, 'conclave.yaml'))).isSymbolicLink()).toBe(true)
   })
+
+  // Found red-teaming: the flags were spread into the file's agent section before the schema saw it,
+  // so `agent: true` ran with the defaults and `agent: autopilot` was refused as keys "0" to "8".
+  it('refuses an agent section that is not a mapping, in run and agent alike, as the schema words it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-cfg-'))
+    await writeFile(join(dir, 'flag.yaml'), 'agent: true\n')
+    const run = await capture(['run', '--autopilot', '--config', join(dir, 'flag.yaml'), '--agents', '2', '--rounds', '1', '--quorum', '1', '--data', await tinyDataset(), '--out', join(dir, 'run')])
+    expect(run.code).toBe(1)
+    expect(run.err).toMatch(/ConfigError[\s\S]*expected object, received boolean\s+→ at agent/)
+    const did = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'
+    await writeFile(join(dir, 'word.yaml'), `member: 1\nmembers: [${did}, ${did.replace('K', 'L')}]\nkey: k.json\ndir: d\nagent: autopilot\n`)
+    const member = await capture(['agent', '--autopilot', '--config', join(dir, 'word.yaml')])
+    expect(member.code).toBe(1)
+    expect(member.err).toMatch(/ConfigError[\s\S]*expected object, received string\s+→ at agent/)
+  })
 })
