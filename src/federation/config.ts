@@ -314,7 +314,10 @@ export function parseConfigText (text: string, source: string): RunConfigInput {
   } catch (err) {
     // Where, never what: the parser's message quotes the lines around the fault, which may hold a token.
     const at = (err as { linePos?: Array<{ line: number, col: number }> }).linePos?.[0]
-    const what = (err as { code?: string }).code ?? 'unreadable'
+    // toJS throws a ReferenceError, without a code or a place, only for an alias it will not expand;
+    // its message can name the alias, so the reason is given in our words.
+    const alias = err instanceof ReferenceError ? 'aliases that would expand past the limit kept against alias bombs, or an alias naming no anchor before it' : undefined
+    const what = (err as { code?: string }).code ?? alias ?? 'unreadable'
     throw new ConfigError(`${source} is not valid YAML (${what})${at === undefined ? '' : ` at line ${at.line}, column ${at.col}`}`)
   }
   if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${source} must hold a mapping of settings`)

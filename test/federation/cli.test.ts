@@ -62,6 +62,9 @@ describe('conclave CLI', () => {
     const bad = join(await mkdtemp(join(tmpdir(), 'conclave-cfg-')), 'bad.yaml')
     await writeFile(bad, 'agents: [1, 2\n')
     expect((await capture(['run', '--config', bad])).err).toMatch(/ConfigError/)
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdef'.split('').map((name, i) => `${name}: &${name} [${Array(9).fill(`*${'abcdef'[i]}`).join(', ')}]`), 'g: [*f, *f, *f, *f, *f, *f, *f, *f, *f]']
+    await writeFile(bad, levels.join('\n') + '\n')
+    expect((await capture(['run', '--config', bad])).err).toMatch(/ConfigError.*not valid YAML \(aliases that would expand/)
   })
 
   it('init writes a config that run accepts unchanged', async () => {
