@@ -11,6 +11,13 @@ export function iid (n: number, parts: number, rng: Rng): number[][] {
 }
 
 /**
+ * The largest Dirichlet α a config takes. By 1e6 each class is already split evenly among the
+ * parts, so a larger α changes nothing, until, from about 3.6e307, the gamma draws sum to
+ * Infinity and the split collapses onto one part.
+ */
+export const MAX_ALPHA = 1e6
+
+/**
  * Non-IID by label: for each class, its examples are split among the parts in
  * proportions drawn from Dirichlet(α) (small α → each part sees few classes). A part
  * left empty receives one example from the largest part, so every part can train.

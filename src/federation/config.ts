@@ -13,6 +13,7 @@ import { BusConfig } from '../transport/index.ts'
 import { Attack } from './attacks.ts'
 import { AcceptanceRuleName, Compression, Judgement, Robustness, RULE_SETTINGS, unreadSetting } from '../core/terms.ts'
 import { MAX_MEMBERS } from '../core/limits.ts'
+import { MAX_ALPHA } from '../data/partition.ts'
 
 /** topk's share of coordinates sent when none is given. */
 export const DEFAULT_TOPK_FRACTION = 0.1
@@ -176,7 +177,7 @@ export const RunConfig = z.object({
   /** How each agent's share of the training data is drawn. @default IID (dirichlet: non-IID by label, α = 1) */
   partition: z.object({
     kind: z.enum(['iid', 'dirichlet']).default('iid'),
-    alpha: z.number().positive().default(1)
+    alpha: z.number().positive().max(MAX_ALPHA, `α is at most ${MAX_ALPHA}: by then each label is already split evenly among the members`).default(1)
   }).strict().prefault({}),
   aggregation: AggregationRule.default('fedavg'),
   /**
@@ -400,7 +401,8 @@ probationOnce: false
 voteScale: share
 # Where reports score the global model: test, or dev while choosing settings.
 evalSplit: test
-# How each agent's share of the training data is drawn: iid, or dirichlet (non-IID by label).
+# How each agent's share of the training data is drawn: iid, or dirichlet (non-IID by label;
+# alpha above 0, smaller is more skewed; at most 1e6, where each label is split evenly).
 partition: { kind: iid, alpha: 1 }
 # How accepted updates merge (fedavg, fedavg-share, fedavg-sparse: each coordinate over the
 # updates that send it, for topk; median, trimmed-mean, krum, multi-krum, trust-weighted),

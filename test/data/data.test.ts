@@ -9,7 +9,7 @@ import { readConll } from '../../src/data/conll.ts'
 import { MAX_DATASET_FILE_BYTES } from '../../src/data/dataset-file.ts'
 import { densify, hashFeatures } from '../../src/data/features.ts'
 import { readJsonl } from '../../src/data/jsonl.ts'
-import { dirichlet, iid } from '../../src/data/partition.ts'
+import { dirichlet, iid, MAX_ALPHA } from '../../src/data/partition.ts'
 import { mixSeed, Rng } from '../../src/data/rng.ts'
 import { fitTfidf, tokenize } from '../../src/data/tokenizer.ts'
 
@@ -48,6 +48,11 @@ describe('partitioners', () => {
       return parts.reduce((s, p) => { const c = new Map<number, number>(); p.forEach(i => c.set(labels[i] as number, (c.get(labels[i] as number) ?? 0) + 1)); return s + Math.max(...c.values()) / p.length }, 0) / parts.length
     }
     expect(skew(0.1)).toBeGreaterThan(skew(100))
+  })
+
+  it('Dirichlet at MAX_ALPHA, the largest a config takes, splits each label evenly', () => {
+    const parts = dirichlet(labels, 5, MAX_ALPHA, new Rng(9))
+    expect(parts.map(p => [0, 1, 2, 3, 4, 5].map(label => p.filter(i => labels[i] === label).length))).toEqual(Array(5).fill(Array(6).fill(20)))
   })
 
   it('refuses more parts than examples (DatasetError)', () => {

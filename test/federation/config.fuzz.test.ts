@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { stringify as toYaml } from 'yaml'
+import { MAX_ALPHA } from '../../src/data/partition.ts'
 import { parseConfigText, parseRunConfig, type RunConfig } from '../../src/federation/config.ts'
 import { parseMemberConfig } from '../../src/federation/member.ts'
 
@@ -125,6 +126,12 @@ describe('config parsing under fuzzing: nothing but ConfigError, and valid confi
       expect(again).toEqual(withoutSecrets(config))
       if (input.bus?.kind === 'matrix' && input.bus.accessToken !== undefined) expect(written).not.toContain(input.bus.accessToken)
     }), runs)
+  })
+
+  // Found red-teaming: from α ≈ 3.6e307 the gamma draws sum to Infinity and a 1000-example set split [1, 1, 1, 1, 996].
+  it('a Dirichlet α above MAX_ALPHA is refused; MAX_ALPHA parses', () => {
+    for (const alpha of [MAX_ALPHA + 1, 3.6e307, Number.MAX_VALUE]) expect(() => parseRunConfig({ partition: { kind: 'dirichlet', alpha } })).toThrow(expect.objectContaining({ name: 'ConfigError', code: 'ERR_CONFIG' }))
+    expect(parseRunConfig({ partition: { kind: 'dirichlet', alpha: MAX_ALPHA } }).partition).toEqual({ kind: 'dirichlet', alpha: MAX_ALPHA })
   })
 
   it('an acceptance setting the chosen rule does not read is refused, naming it and the rules that read it; one it reads parses', () => {
