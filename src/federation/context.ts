@@ -2,6 +2,7 @@ import { NoCharterError, NoDraftError, type ConclaveError } from '../core/errors
 import type { Logger } from '../core/logger.ts'
 import type { AbortOptions, ProgressOptions } from '../core/options.ts'
 import type { BlockId, Did, ModelRef, RecordType } from '../core/records.ts'
+import { BoundedMap } from '../core/bounded-map.ts'
 import type { SerialQueue } from '../core/serial-queue.ts'
 import type { Identity } from '../identity/index.ts'
 import type { Ledger } from '../ledger/index.ts'
@@ -16,6 +17,7 @@ import type { Attack, Conduct } from './attacks.ts'
 import type { GlobalModel } from './merge.ts'
 import type { PhaseTimer } from './phases.ts'
 import { Residuals } from './residuals.ts'
+import type { ModelScore } from './steps/score.ts'
 import type { SharedWork } from './shared-work.ts'
 import type { FederationState } from './state.ts'
 import type { AcceptanceTerms, Compression, Geometry, Measured } from '../core/terms.ts'
@@ -168,6 +170,8 @@ export interface Holdings {
   readonly training: Map<number, Promise<Draft>>
   /** What my compressed updates have not sent yet, owed to my next one (error feedback). */
   readonly residuals: Residuals
+  /** My judge's score of a model, by its sha256: asked for the trend again and again (anyone in the room may ask), each round's model is scored once. */
+  readonly scores: BoundedMap<string, ModelScore>
   /** Sketches of every update I have seen: a re-sent one is nearly parallel to its original. */
   readonly sketches: Array<{ round: number, block: BlockId, sketch: Float32Array, merged?: boolean }>
   /** The last of the peers' Δw fetched ahead of judging (steps/fetch-ahead.ts): settles once it and every one before it is fetched or given up. */
@@ -178,9 +182,12 @@ export interface Holdings {
   readonly unfetched: Set<BlockId>
 }
 
+/** Global models whose scores a member keeps: more than a long run's rounds, a few bytes each. */
+const SCORES_KEPT = 4096
+
 /** What a member holds when it starts: its data, and what its compressed updates still owe (kept in `dir`). */
 export function freshHoldings (shard: Shard, dir?: string): Holdings {
-  return { shard, replaying: false, handled: -1, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), combinations: new Map(), prepared: new Map(), training: new Map(), residuals: new Residuals(dir), sketches: [], ahead: Promise.resolve(), fetching: new Map(), unfetched: new Set() }
+  return { shard, replaying: false, handled: -1, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), combinations: new Map(), prepared: new Map(), training: new Map(), residuals: new Residuals(dir), scores: new BoundedMap(SCORES_KEPT), sketches: [], ahead: Promise.resolve(), fetching: new Map(), unfetched: new Set() }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
@@ -18,5 +18,18 @@ describe('what a member holds between rounds', () => {
     const proposals = [...(sim.participants[0]?.state.proposals.values() ?? [])]
     expect(proposals).toHaveLength(9)
     for (const p of proposals) expect(await sim.store.has(p.signed.record.delta.cid)).toBe(true)
+  })
+
+  it('scores a global model once: asking about the trend again fetches nothing (an outsider\'s question would otherwise re-score every round\'s model)', async () => {
+    sim = await Simulation.create(smallConfig({ rounds: 2 }), { dir: await tempDir() })
+    await sim.charter()
+    for (let round = 1; round <= 2; round++) await sim.round(round)
+    const member = sim.participants[0]
+    const model = member?.state.global?.model
+    if (member === undefined || model === undefined) throw new Error('no global model after two rounds')
+    const first = await member.score(model)
+    const get = vi.spyOn(sim.store, 'get')
+    expect(await member.score(model)).toEqual(first)
+    expect(get).not.toHaveBeenCalled()
   })
 })
