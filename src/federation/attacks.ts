@@ -3,7 +3,7 @@ import { mixSeed, Rng } from '../data/rng.ts'
 import { judgeOf, type Judge, type Shard, type Task } from '../ml/task.ts'
 import { applyDelta, delta as deltaOf, mapValues, size, type Weights } from '../ml/weights.ts'
 import { type Measured, MEASURED_LIMIT } from '../core/terms.ts'
-import { meanSketch, sketch, sketchCosine } from '../ml/similarity.ts'
+import { meanSketch, sketch, sketchable, sketchCosine } from '../ml/similarity.ts'
 
 const Agent = z.number().int().min(1).describe('1-based index of the hostile agent (agent-N)')
 /** Who attacks, and from when: a member may behave until the record vouches for it, then turn. */
@@ -227,9 +227,11 @@ function blendOf (a: Weights, b: Weights, beta: number): Weights {
  */
 async function hiddenUnder (hide: (cover: Weights) => Promise<Weights>, own: Weights, roundMean: Weights, read: readonly Weights[], under: number | undefined): Promise<Weights> {
   const full = await hide(roundMean)
-  if (under === undefined || read.length === 0) return full
-  const earlier = meanSketch(read.map(sketch))
-  const hides = (d: Weights): boolean => sketchCosine(sketch(d), earlier) <= under
+  // Voters keep no sketch of an update none can be taken of (they measure nothing against it), and reject one as unmeasurable.
+  const sketched = read.filter(sketchable)
+  if (under === undefined || sketched.length === 0) return full
+  const earlier = meanSketch(sketched.map(sketch))
+  const hides = (d: Weights): boolean => sketchable(d) && sketchCosine(sketch(d), earlier) <= under
   if (hides(full)) return full
   let best: Weights | undefined
   let [passing, failing] = [0, 1]

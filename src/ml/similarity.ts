@@ -1,3 +1,4 @@
+import { UnmeasurableUpdateError } from '../core/errors.ts'
 import type { Weights } from './weights.ts'
 
 /** Length of an update's count sketch (a power of two: a bucket is the hash's low bits): cosines from sketches are within ~1/√SKETCH of the exact ones. */
@@ -100,16 +101,30 @@ export function supportCosine (a: Weights, b: Weights): number {
   return ratio({ dot, na, nb })
 }
 
-/** Sketches already taken, by the update they were taken of: in-process members share a decoded update, and its sketch with it. */
-const sketches = new WeakMap<Weights, Float32Array>()
+/** Sketches already taken, by the update they were taken of: in-process members share a decoded update, and its sketch with it. Null where none can be taken. */
+const sketches = new WeakMap<Weights, Float32Array | null>()
 
 /**
  * A count sketch of an update (each value added, with a hashed sign, into one of
  * SKETCH_SIZE hashed buckets): inner products survive in expectation, so a peer can keep
  * every update it has seen at 16 KiB each and still tell a re-sent one from a new one.
  * Taken once per update object (updates are never changed in place); callers only read it.
+ * Throws UnmeasurableUpdateError for an update no sketch can be taken of (`sketchable`).
  */
 export function sketch (w: Weights): Float32Array {
+  const taken = sketchOnce(w)
+  if (taken === null) throw new UnmeasurableUpdateError('the count sketch of this update overflows float32: its finite values sum past 3.4e38 in a bucket')
+  return taken
+}
+
+/**
+ * Whether an update's sketch can be taken. Finite values can still sum past float32's range
+ * in a bucket (an update of 3e38s): a bucket at ±Infinity makes every cosine with the sketch
+ * NaN, which no vote can sign, so whoever kept it could measure no later update (found red-teaming).
+ */
+export const sketchable = (w: Weights): boolean => sketchOnce(w) !== null
+
+function sketchOnce (w: Weights): Float32Array | null {
   const known = sketches.get(w)
   if (known !== undefined) return known
   const out = new Float32Array(SKETCH_SIZE)
@@ -118,8 +133,9 @@ export function sketch (w: Weights): Float32Array {
     salt = (salt + 0x9e3779b9) >>> 0
     addToSketch(out, salt, t.data)
   }
-  sketches.set(w, out)
-  return out
+  const taken = out.every(Number.isFinite) ? out : null
+  sketches.set(w, taken)
+  return taken
 }
 
 function addToSketch (out: Float32Array, salt: number, data: Float32Array): void {

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { cosine, l2Norm } from '../../src/ml/similarity.ts'
+import { cosine, l2Norm, sketch, sketchable } from '../../src/ml/similarity.ts'
 import type { Weights } from '../../src/ml/weights.ts'
 
 /** Two updates of one model: the same tensor names, in the same order, the same sizes. */
@@ -30,5 +30,19 @@ describe('cosine and norm of updates', () => {
       for (const t of a.values()) t.data.forEach(x => { sum += x * x })
       expect(l2Norm(a)).toBe(Math.sqrt(sum))
     }), { seed: 51, numRuns: 1000 })
+  })
+})
+
+describe('the count sketch of an update', () => {
+  const filled = (n: number, fill: (i: number) => number): Weights => new Map([['dense/kernel', { shape: [n], data: Float32Array.from({ length: n }, (_, i) => fill(i)) }]])
+
+  it('cannot be taken of an update whose finite values sum past float32 in a bucket: UnmeasurableUpdateError, as a judge would have to sign a NaN cosine with it', () => {
+    // Every value finite, as decodeUpdate asks; 16 to a bucket, each 3e38 (float32 ends at 3.4e38).
+    const huge = filled(65536, () => 3e38)
+    expect(sketchable(huge)).toBe(false)
+    expect(() => sketch(huge)).toThrow(expect.objectContaining({ name: 'UnmeasurableUpdateError', code: 'ERR_UNMEASURABLE_UPDATE' }))
+    const honest = filled(65536, i => Math.sin(i) * 0.01)
+    expect(sketchable(honest)).toBe(true)
+    expect(sketch(honest).every(Number.isFinite)).toBe(true)
   })
 })

@@ -1,8 +1,9 @@
 import { ConclaveError } from '../../core/errors.ts'
+import type { BlockId } from '../../core/records.ts'
 import { compressWithFeedback } from '../../ml/error-feedback.ts'
 import type { Weights } from '../../ml/weights.ts'
-import { cosine, l2Norm, meanSketch, sketch, sketchCosine, supportCosine } from '../../ml/similarity.ts'
-import { compressionOf, type StepContext, type StepOptions } from '../context.ts'
+import { cosine, l2Norm, meanSketch, sketch, sketchable, sketchCosine, supportCosine } from '../../ml/similarity.ts'
+import { compressionOf, type Holdings, type StepContext, type StepOptions } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
 import { fetchProposed, type FetchContext } from './fetch-update.ts'
 import { prepareUpdate, type TrainContext } from './train.ts'
@@ -20,6 +21,7 @@ export async function measureGeometry (ctx: GeometryContext, { entry, delta }: {
   const own = await ownUpdate(ctx, round, options)
   const mine = own === undefined ? undefined : await asSent(ctx, round, own)
   const known = held.sketches.find(s => s.block === entry.block)
+  // An update no sketch can be taken of is unmeasurable (thrown before it is kept): kept, it would make every later one so.
   const sk = known?.sketch ?? sketch(delta)
   if (known === undefined) held.sketches.push({ round, block: entry.block, sketch: sk })
   // Everything anchored before it counts, this round's proposals included: a copy comes after its original.
@@ -69,7 +71,12 @@ export async function recallSketch (ctx: FetchContext, entry: ProposalEntry, opt
     if (!(err instanceof ConclaveError)) throw err
     return // unusable: judged as such, it was never sketched
   }
-  held.sketches.push({ round: entry.signed.record.round, block: entry.block, sketch: sketch(delta) })
+  keepSketch(held, { round: entry.signed.record.round, block: entry.block, delta })
+}
+
+/** Keeps the sketch of `block`'s update, to measure what is anchored after it: none of one no sketch can be taken of, which every judge found unmeasurable and kept none of. */
+export function keepSketch (held: Pick<Holdings, 'sketches'>, { round, block, delta }: { round: number, block: BlockId, delta: Weights }): void {
+  if (sketchable(delta)) held.sketches.push({ round, block, sketch: sketch(delta) })
 }
 
 /**

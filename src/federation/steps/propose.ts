@@ -3,7 +3,7 @@ import type { AbortOptions } from '../../core/options.ts'
 import type { BlockId } from '../../core/records.ts'
 import { federationOf, requireDraft, requireGlobal, type StepContext } from '../context.ts'
 import { anchorRecord, type AnchorContext } from './anchor.ts'
-import { sketch } from '../../ml/similarity.ts'
+import { keepSketch } from './geometry.ts'
 
 /** Signs, anchors and announces a proposal of my published draft, which it then no longer is. */
 export async function proposeDraft (ctx: AnchorContext & Pick<StepContext, 'name' | 'held' | 'state'>, options: AbortOptions = {}): Promise<BlockId> {
@@ -20,7 +20,7 @@ export async function proposeDraft (ctx: AnchorContext & Pick<StepContext, 'name
     metric: { name: 'loss', value: draft.loss }
   }, options)
   ctx.held.deltas.set(block, draft.delta)
-  ctx.held.sketches.push({ round: draft.round, block, sketch: sketch(draft.delta) })
+  keepSketch(ctx.held, { round: draft.round, block, delta: draft.delta })
   ctx.held.draft = undefined
   return block
 }
