@@ -46,6 +46,13 @@ describe('the geometry bounds on an update', () => {
     const { roundCosine: _, ...first } = cover
     expect(robustVerdict(first, withBound).passes).toBe(true)
   })
+  it('fails closed: a measurement that is not a number fails the bound it is held to, though every comparison with NaN is false', () => {
+    const withBound = { ...bounds, maxRoundCosine: 0.3 }
+    const honest = { normRatio: 1.4, cosine: 0.07, earlierCosine: 0.2, historyCosine: 0.1, roundCosine: 0.2 }
+    expect(robustVerdict(honest, withBound).passes).toBe(true)
+    const failing = (['earlierCosine', 'roundCosine', 'normRatio', 'cosine'] as const).filter(key => !robustVerdict({ ...honest, [key]: Number.NaN }, withBound).passes)
+    expect(failing).toEqual(['earlierCosine', 'roundCosine', 'normRatio', 'cosine'])
+  })
   it('passes everything when no bounds are set', () => {
     expect(robustVerdict({ normRatio: 100, cosine: -1, earlierCosine: 1, historyCosine: 1 }, undefined).passes).toBe(true)
   })
