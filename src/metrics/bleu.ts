@@ -19,13 +19,25 @@ const RULES: Array<[RegExp, string]> = [
   [/([0-9])(-)/g, '$1 $2 ']
 ]
 
-/** sacrebleu's `13a` tokeniser. */
+/** Python's whitespace (str.isspace), which sacrebleu's rstrip and split use: JavaScript's \s lacks \x1c–\x1f and \x85 and has \ufeff. */
+const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000'
+const PY_SPLIT = new RegExp(`[${PY_SPACE}]+`)
+const PY_SPACE_CHAR = new RegExp(`^[${PY_SPACE}]$`)
+
+/** Python's rstrip(), by a loop: a `[…]+$` pattern retries every start in a long run of spaces (quadratic). */
+function rstrip (text: string): string {
+  let end = text.length
+  while (end > 0 && PY_SPACE_CHAR.test(text[end - 1] as string)) end--
+  return text.slice(0, end)
+}
+
+/** sacrebleu's `13a` tokeniser, on the segment rstripped as its BLEU does before tokenising. */
 export function tokenize13a (text: string): string[] {
-  let line = text.replaceAll('<skipped>', '').replaceAll('-\n', '').replaceAll('\n', ' ')
+  let line = rstrip(text).replaceAll('<skipped>', '').replaceAll('-\n', '').replaceAll('\n', ' ')
   if (line.includes('&')) line = line.replaceAll('&quot;', '"').replaceAll('&amp;', '&').replaceAll('&lt;', '<').replaceAll('&gt;', '>')
   line = ` ${line} `
   for (const [re, replacement] of RULES) line = line.replace(re, replacement)
-  return line.split(/\s+/).filter(t => t.length > 0)
+  return line.split(PY_SPLIT).filter(t => t.length > 0)
 }
 
 function ngrams (tokens: readonly string[], n: number): Map<string, number> {

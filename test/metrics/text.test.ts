@@ -41,6 +41,12 @@ describe('corpus BLEU-4 (sacrebleu conventions)', () => {
     expect(tokenize13a('Take 5-10 mg, twice (daily).')).toEqual(['Take', '5', '-', '10', 'mg', ',', 'twice', '(', 'daily', ')', '.'])
   })
 
+  it('splits where Python\'s str.split() does, after rstrip, as sacrebleu does (a teacher\'s text may hold any whitespace)', () => {
+    expect(tokenize13a('see\x85a\x1cdoctor\x1fnow')).toEqual(['see', 'a', 'doctor', 'now'])
+    expect(tokenize13a('the ra\ufeffsh')).toEqual(['the', 'ra\ufeffsh'])
+    expect(tokenize13a('the rash today-\n')).toEqual(['the', 'rash', 'today-'])
+  })
+
   it('agrees with sacrebleu to 0.01 (0–1 scale) on generated fixtures, and is 1 for identical text', () => {
     for (const c of fixtures.bleu) expect(Math.abs(corpusBleu(c.hypotheses, c.references).bleu - c.bleu)).toBeLessThan(0.0001)
     expect(corpusBleu(['the gene causes the disease .'], ['the gene causes the disease .']).bleu).toBeCloseTo(1, 12)
