@@ -3,6 +3,7 @@ import { BaseChatModel, type BaseChatModelParams, type BindToolsInput } from '@l
 import { AIMessage, type BaseMessage, type ToolCall, type ToolMessage } from '@langchain/core/messages'
 import type { ChatResult } from '@langchain/core/outputs'
 import type { StructuredToolInterface } from '@langchain/core/tools'
+import { z } from 'zod'
 import { parseEvent } from './events.ts'
 
 /** A tool call the policy wants next, or the text that ends the turn. */
@@ -16,7 +17,8 @@ export type PolicyStep = { tool: string, args: Record<string, unknown> } | { rep
  *
  *   round opens        → train, publish, anchor (each unless done before the turn: a turn a
  *                        pause cut short left a draft, which `offered` no longer lists train for)
- *   a peer's proposal  → evaluate, then vote as the acceptance rule recommends
+ *   a peer's proposal  → evaluate it (unless this turn did), then vote on it as the acceptance
+ *                        rule recommends by that evaluation (not another proposal's)
  *   either, while questions wait for a teacher's answer and budget remains → distill first
  *
  * `offered`: the tools the step may call (as bound); absent, any.
@@ -25,28 +27,39 @@ export function policyStep (messages: readonly BaseMessage[], offered?: Readonly
   const start = messages.findLastIndex(m => m.type === 'human')
   const event = start < 0 ? undefined : parseEvent(textOf(messages[start] as BaseMessage))
   if (event === undefined) return { reply: 'No protocol event to act on.' }
-  const results = new Map<string, unknown>()
+  const done = new Set<string>()
+  // Evaluations and votes by the proposal they name: a model may have evaluated (or voted on)
+  // another pending proposal in this turn, and the event's vote must rest on the event's own.
+  const evaluations = new Map<string, ProposalResult>()
+  const voted = new Set<string>()
   for (const m of messages.slice(start + 1)) {
     if (m.type !== 'tool') continue
     const name = (m as BaseMessage & { name?: string }).name ?? ''
     const text = textOf(m)
     if (refused(m)) return { reply: `Stopped: ${name} failed (${text.slice(0, 200)}).` }
-    results.set(name, safeJson(text))
+    done.add(name)
+    const about = ProposalResult.safeParse(safeJson(text))
+    if (about.success && name === 'evaluate') evaluations.set(about.data.proposal, about.data)
+    if (about.success && name === 'vote') voted.add(about.data.proposal)
   }
-  if (event.distillable !== undefined && !results.has('distill')) return { tool: 'distill', args: {} }
+  if (event.distillable !== undefined && !done.has('distill')) return { tool: 'distill', args: {} }
   if (event.type === 'round-open') {
-    const next = PROPOSING.find(tool => !results.has(tool) && (offered?.has(tool) ?? true))
+    const next = PROPOSING.find(tool => !done.has(tool) && (offered?.has(tool) ?? true))
     if (next !== undefined) return { tool: next, args: {} }
-    return { reply: results.has('anchor') ? `Proposed my round ${event.round} update.` : `Nothing left to do for round ${event.round}.` }
+    return { reply: done.has('anchor') ? `Proposed my round ${event.round} update.` : `Nothing left to do for round ${event.round}.` }
   }
-  if (!results.has('evaluate')) return { tool: 'evaluate', args: { proposal: event.proposal } }
-  const evaluation = results.get('evaluate') as { passesRule?: boolean, summary?: string }
-  if (!results.has('vote')) {
+  const evaluation = evaluations.get(event.proposal)
+  if (evaluation === undefined) return { tool: 'evaluate', args: { proposal: event.proposal } }
+  if (!voted.has(event.proposal)) {
     const accept = evaluation.passesRule === true
     return { tool: 'vote', args: { proposal: event.proposal, accept, rationale: `protocol policy: the update ${accept ? 'passes' : 'fails'} the federation's acceptance rule` } }
   }
   return { reply: `Voted on ${event.proposal}.` }
 }
+
+/** What the policy reads of an evaluate or vote result (tools/evaluate.ts, tools/vote.ts): the proposal it is about, and the rule's verdict. */
+const ProposalResult = z.object({ proposal: z.string(), passesRule: z.boolean().optional() })
+type ProposalResult = z.infer<typeof ProposalResult>
 
 /** A round's steps to a proposal, in order. */
 const PROPOSING = ['train', 'publish', 'anchor'] as const

@@ -18,9 +18,20 @@ describe('the protocol policy', () => {
 
   it('evaluates a peer proposal, then votes as the rule says, then stops', () => {
     expect(policyStep([event])).toEqual({ tool: 'evaluate', args: { proposal } })
-    const evaluated = [event, call('evaluate', { proposal }), result('evaluate', JSON.stringify({ passesRule: false }))]
+    const evaluated = [event, call('evaluate', { proposal }), result('evaluate', JSON.stringify({ proposal, passesRule: false }))]
     expect(policyStep(evaluated)).toMatchObject({ tool: 'vote', args: { proposal, accept: false } })
-    expect(policyStep([...evaluated, call('vote', {}), result('vote', '{}')])).toHaveProperty('reply')
+    expect(policyStep([...evaluated, call('vote', { proposal }), result('vote', JSON.stringify({ proposal, accept: false }))])).toHaveProperty('reply')
+  })
+
+  it('votes on the event\'s proposal by its own evaluation, not the turn\'s last one; evaluates it when the turn holds only another\'s', () => {
+    // A model that looked at another pending proposal too, then broke down: the policy takes the step.
+    const other = 'b'.repeat(64)
+    const evaluation = (of: string, passesRule: boolean): Array<AIMessage | ToolMessage> => [call('evaluate', { proposal: of }), result('evaluate', JSON.stringify({ proposal: of, passesRule }))]
+    expect(policyStep([event, ...evaluation(proposal, false), ...evaluation(other, true)])).toMatchObject({ tool: 'vote', args: { proposal, accept: false } })
+    expect(policyStep([event, ...evaluation(proposal, true), ...evaluation(other, false)])).toMatchObject({ tool: 'vote', args: { proposal, accept: true } })
+    expect(policyStep([event, ...evaluation(other, true)])).toEqual({ tool: 'evaluate', args: { proposal } })
+    const votedOther = [event, ...evaluation(proposal, false), call('vote', { proposal: other }), result('vote', JSON.stringify({ proposal: other, accept: true }))]
+    expect(policyStep(votedOther)).toMatchObject({ tool: 'vote', args: { proposal, accept: false } })
   })
 
   it('trains, publishes and anchors when a round opens; stops at a tool error; ignores messages without an event', () => {
