@@ -3,7 +3,7 @@ import { setTimeout as pause } from 'node:timers/promises'
 import { join } from 'node:path'
 import type { BaseChatModel } from '@langchain/core/language_models/chat_models'
 import { HumanMessage, RemoveMessage, type BaseMessage } from '@langchain/core/messages'
-import { ConclaveError } from '../src/core/errors.ts'
+import { ConclaveError, ConfigError } from '../src/core/errors.ts'
 import { RETRY_WAITS_S } from '../src/core/retry.ts'
 import { silentLogger, type Logger } from '../src/core/logger.ts'
 import { POLICY, type BlockId } from '../src/core/records.ts'
@@ -12,6 +12,7 @@ import type { Participant } from '../src/federation/participant.ts'
 import { SerialQueue } from '../src/core/serial-queue.ts'
 import type { Subscription } from '../src/transport/index.ts'
 import { createChatModel, describeEvent, JsonToolChatModel, ProtocolPolicyChatModel, type AgentEvent } from '../src/llm/index.ts'
+import { unrecordable } from '../src/llm/spec.ts'
 import { AgentChat } from './agent-chat.ts'
 import { heldAs, Pause, readPause, writePause } from './pause.ts'
 import { stepLine } from './step-line.ts'
@@ -144,6 +145,7 @@ export class ParticipantAgent implements Driver {
 
   static async create (participant: Participant, context: DriverContext, options: AgentOptions = {}): Promise<ParticipantAgent> {
     const model = options.model ?? await createChatModel(options.llm ?? 'policy', { seed: options.seed })
+    const decider = deciderOf(model)
     const counters = { llm: { calls: 0, valid: 0, retried: 0, fallback: 0 }, toolCalls: {} as Record<string, number>, decisions: {} as Decisions }
     const abort = new AbortController()
     const pause = new Pause(participant.name)
@@ -158,7 +160,7 @@ export class ParticipantAgent implements Driver {
       checkpointer,
       signal: abort.signal,
       paused: () => pause.on,
-      decider: deciderOf(model),
+      decider,
       logger: options.logger,
       // Abstaining starves the quorum: a turn on a peer's proposal ends only once I voted on it.
       duty: event => event.type === 'proposal' && owed(participant, event.proposal)
@@ -385,12 +387,17 @@ function owed (participant: Participant, proposal: BlockId): boolean {
   return entry !== undefined && owesVote(participant, entry)
 }
 
-/** The model's name on the record: its spec (`gguf:<file name>`, `ollama:<model>`), or `policy`. */
+/**
+ * The model's name on the record: its spec (`gguf:<file name>`, `ollama:<model>`), or `policy`.
+ * One no vote can hold is refused before the agent starts, not at its first vote.
+ */
 function deciderOf (model: BaseChatModel): string {
   if (model instanceof ProtocolPolicyChatModel) return POLICY
-  if (model instanceof JsonToolChatModel) return model.completer.name
   const served = (model as { model?: unknown }).model // ChatOllama and most providers name their model here
-  return `${model._llmType()}${typeof served === 'string' ? `:${served}` : ''}`
+  const name = model instanceof JsonToolChatModel ? model.completer.name : `${model._llmType()}${typeof served === 'string' ? `:${served}` : ''}`
+  const problem = unrecordable(name)
+  if (problem !== undefined) throw new ConfigError(problem)
+  return name
 }
 
 /** What each judgement mode tells the model it decides. */

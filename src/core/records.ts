@@ -137,7 +137,7 @@ export const Proposal = z.object({
 export type Proposal = z.infer<typeof Proposal>
 
 /** What took a vote's step: a model's spec (`ollama:qwen3`, `gguf:<file name>`) or `policy` (the protocol policy, the fallback). */
-export const DecidedBy = z.string().min(1).max(200).regex(/^[\w.:/@+-]+$/, 'expected a model spec or policy')
+export const DecidedBy = z.string().min(1).max(200).regex(/^[\w.:/@+-]+$/, 'expected a model spec or policy: letters, digits and . _ : / @ + - only')
 
 /** `decidedBy` of a step the protocol policy took (as an agent's fallback or its only model, or the autopilot). */
 export const POLICY = 'policy'

@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises'
-import { basename } from 'node:path'
 import { ModelNotFoundError } from '../core/errors.ts'
 import type { JsonCompleter, JsonSchema } from './json-tools.ts'
+import { ggufName } from './spec.ts'
 
 type NodeLlama = typeof import('node-llama-cpp')
 export type Loaded = { llama: Awaited<ReturnType<NodeLlama['getLlama']>>, model: Awaited<ReturnType<Awaited<ReturnType<NodeLlama['getLlama']>>['loadModel']>>, context: Awaited<ReturnType<Awaited<ReturnType<Awaited<ReturnType<NodeLlama['getLlama']>>['loadModel']>>['createContext']>> }
@@ -17,8 +17,7 @@ let chain: Promise<unknown> = Promise.resolve()
  */
 export function ggufCompleter (path: string, options: { maxTokens?: number, temperature?: number, seed?: number } = {}): JsonCompleter {
   return {
-    // The file's name, not its path: it goes on the ledger (`decidedBy`), where a local path means nothing.
-    name: `gguf:${basename(path)}`,
+    name: ggufName(path),
     async complete (prompt, schema, { signal } = {}) {
       return withGguf(path, async ({ llama, context }) => {
         const { LlamaChatSession } = await import('node-llama-cpp')

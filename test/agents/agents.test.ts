@@ -253,6 +253,21 @@ describe('agents drive the protocol through tools', () => {
     expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
   })
 
+  it('refuses at start-up a ready model whose name its votes could not record', async () => {
+    let refused: unknown
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), {
+      dir: await tempDir(),
+      driver: async (participant, context) => {
+        if (participant.name === 'agent-2') {
+          const model = new JsonToolChatModel({ ...scripted(p => sensible(p.user)), name: 'gguf:gemma-3-270m (1).gguf' })
+          refused = await ParticipantAgent.create(participant, context, { model }).then(() => undefined, (err: unknown) => err)
+        }
+        return ParticipantAgent.create(participant, context)
+      }
+    })
+    expect(refused).toMatchObject({ name: 'ConfigError', code: 'ERR_CONFIG' })
+  })
+
   it('loads a plugin tool from the config and an agent calls it; its prompt, persona and the tool\'s when-to-use reach the model', async () => {
     const dir = await tempDir()
     await writeFile(join(dir, 'conclave.yaml'), `agent:\n  tools: [${join(process.cwd(), 'examples/plugin-tool/index.ts')}]\n`)

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net'
 import { AIMessage, HumanMessage, ToolMessage } from '@langchain/core/messages'
 import { ChatOllama } from '@langchain/ollama'
 import { describe, expect, it } from 'vitest'
-import { createChatModel, describeEvent, parseEvent, policyStep } from '../../src/llm/index.ts'
+import { parseRunConfig } from '../../src/federation/config.ts'
+import { createChatModel, describeEvent, LlmSpec, parseEvent, policyStep } from '../../src/llm/index.ts'
 import { decisionSchema, JsonToolChatModel, simplify } from '../../src/llm/json-tools.ts'
 import { assertOllamaModel } from '../../src/llm/ollama.ts'
 import { bindTool } from '../../tools/index.ts'
@@ -76,6 +77,17 @@ describe('model specs', () => {
     await expect(createChatModel('gguf:/nonexistent/x.gguf')).rejects.toMatchObject({ name: 'ModelNotFoundError', code: 'ERR_MODEL_NOT_FOUND' })
     await expect(assertOllamaModel('gemma3', 'http://127.0.0.1:9')).rejects.toMatchObject({ name: 'BackendUnavailableError', code: 'ERR_BACKEND_UNAVAILABLE' })
     expect((await createChatModel('policy'))._llmType()).toBe('conclave-protocol-policy')
+  })
+})
+
+describe('a model\'s name on the record', () => {
+  it('a spec whose votes could not record the model is refused at start-up: a GGUF file named with a space (its folder may have one), an overlong name', async () => {
+    const spaced = 'gguf:/models/gemma-3-270m (1).gguf'
+    expect(LlmSpec.safeParse(spaced).success).toBe(false)
+    expect(LlmSpec.safeParse(`ollama:${'m'.repeat(200)}`).success).toBe(false)
+    expect(LlmSpec.safeParse('gguf:/my models/gemma-3-270m.gguf').success).toBe(true) // recorded as gguf:gemma-3-270m.gguf
+    await expect(createChatModel(spaced)).rejects.toMatchObject({ name: 'ConfigError', code: 'ERR_CONFIG' })
+    expect(() => parseRunConfig({ agent: { llm: spaced } })).toThrow(expect.objectContaining({ name: 'ConfigError', code: 'ERR_CONFIG' }))
   })
 })
 
