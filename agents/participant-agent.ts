@@ -31,6 +31,8 @@ export interface AgentOptions {
   plugins?: readonly AgentTool[]
   /** Most model steps per event. @default 8 */
   maxSteps?: number
+  /** Longest one model call may take; no answer by then counts as an invalid one (retried, then the policy). @default 300 000 (5 min) */
+  llmTimeoutMs?: number
   /** Who decides a vote's accept: the acceptance rule, the model, or the model within the rule (records.ts Judgement). @default rule */
   judgement?: Judgement
   /** The system prompt's template file ({name}, {persona}, {judgement}). @default prompts/participant.md */
@@ -157,6 +159,7 @@ export class ParticipantAgent implements Driver {
       tools,
       systemPrompt: await systemPrompt(participant.name, options),
       maxSteps: options.maxSteps ?? 8,
+      llmTimeoutMs: options.llmTimeoutMs,
       checkpointer,
       signal: abort.signal,
       paused: () => pause.on,

@@ -5,6 +5,7 @@ import { Annotation, END, MessagesAnnotation, START, StateGraph, type BaseCheckp
 import { z } from 'zod'
 import type { Decisions, LlmCounts } from '../src/federation/driver.ts'
 import type { Runnable } from '@langchain/core/runnables'
+import { abortable } from '../src/core/abortable.ts'
 import type { Logger } from '../src/core/logger.ts'
 import { POLICY } from '../src/core/records.ts'
 import { parseEvent, type AgentEvent } from '../src/llm/events.ts'
@@ -38,6 +39,8 @@ export interface ParticipantGraphInit {
   checkpointer?: BaseCheckpointSaver
   /** Stops the agent between steps (a kill): no further model call or tool runs. */
   signal?: AbortSignal
+  /** Longest one model call may take: one with no answer by then is an invalid answer (retried, then the policy). @default 300 000 (5 min) */
+  llmTimeoutMs?: number
   /** True while the agent is paused (a researcher's `!pause`): its turn ends before the next model step. */
   paused?: () => boolean
   /** Hears each invalid model step and why (the counts say how many; this says what). */
@@ -94,7 +97,8 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
     const think = init.think ?? (<T>(call: () => Promise<T>) => call())
     const started = performance.now()
     llm.calls++
-    const first = await think(() => ask(model, context, config.signal))
+    const asking = { signal: config.signal, timeoutMs: init.llmTimeoutMs ?? DEFAULT_LLM_TIMEOUT_MS }
+    const first = await think(() => ask(model, context, asking))
     const check = (reply: AIMessage | undefined): string | undefined => invalid(reply, byName, turn) ??
       (reply !== undefined && (reply.tool_calls ?? []).length === 0 && mustCall ? owed : undefined)
     const problem = check(first)
@@ -106,7 +110,7 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
     } else {
       llm.retried++
       via = 'retry'
-      const second = await think(() => ask(model, [...context, new SystemMessage(`Your last answer was invalid: ${problem}. Answer again with one valid tool call, or a reply if you are done.`)], config.signal))
+      const second = await think(() => ask(model, [...context, new SystemMessage(`Your last answer was invalid: ${problem}. Answer again with one valid tool call, or a reply if you are done.`)], asking))
       const again = check(second)
       init.logger?.info('invalid model step', { decider: init.decider, problem, retry: again ?? 'valid', answer: shown(first) })
       if (again === undefined && second !== undefined) {
@@ -194,12 +198,23 @@ const OFF_TOPIC: Record<string, string[]> = {
   none: ['train', 'publish', 'anchor', 'evaluate', 'vote']
 }
 
-async function ask (model: Runnable, messages: BaseMessage[], signal?: AbortSignal): Promise<AIMessage | undefined> {
+/** A model call's bound when the agent names none: a slow CPU's Gemma 3 270M step took up to 250 s (docs/results/llm-judges.md). */
+const DEFAULT_LLM_TIMEOUT_MS = 300_000
+
+/**
+ * The model's answer, or an invalid one when its call fails or gives no answer within
+ * `timeoutMs` (a stalled server): either way the step is retried, then goes to the policy.
+ * Only the turn's own signal (a kill) ends the run.
+ */
+async function ask (model: Runnable, messages: BaseMessage[], { signal, timeoutMs }: { signal?: AbortSignal, timeoutMs: number }): Promise<AIMessage | undefined> {
+  const deadline = AbortSignal.timeout(timeoutMs)
+  const bounded = signal === undefined ? deadline : AbortSignal.any([signal, deadline])
   try {
-    return await model.invoke(messages, { signal }) as AIMessage
+    return await abortable(model.invoke(messages, { signal: bounded }), bounded) as AIMessage
   } catch (err) {
     if (signal?.aborted === true) throw err
-    return new AIMessage({ content: '', invalid_tool_calls: [{ type: 'invalid_tool_call', id: 'error', name: undefined, args: undefined, error: `the model failed: ${(err as Error).message}` }] })
+    const why = deadline.aborted ? `no answer within ${timeoutMs / 1000} s` : (err as Error).message
+    return new AIMessage({ content: '', invalid_tool_calls: [{ type: 'invalid_tool_call', id: 'error', name: undefined, args: undefined, error: `the model failed: ${why}` }] })
   }
 }
 

@@ -234,6 +234,12 @@ export const RunConfig = z.object({
     tools: z.array(z.string().min(1)).default([]),
     /** Most model steps an agent takes for one event. @default 8 */
     maxSteps: z.number().int().min(1).max(64).default(8),
+    /**
+     * Longest one call of the agent's model may take, in seconds: no answer by then (a stalled
+     * server) counts as an invalid answer, retried once, then the protocol policy takes the step.
+     * @default 300 (a slow CPU's Gemma 3 270M step took up to 250 s)
+     */
+    llmTimeoutSeconds: z.number().int().min(1).max(86_400).default(300),
     /** Who decides a vote's accept: `rule` (the charter's acceptance rule), `model` (the agent's model; the protocol alone binds it) or `guarded` (the model, but never accepting what the rule rejects). Recorded in every vote. @default rule */
     judgement: Judgement.default('rule'),
     /** The agents' system prompt: a template file (relative to the config file) with {name}, {persona} and {judgement} placeholders. @default prompts/participant.md */
@@ -461,7 +467,9 @@ robustness: { maxNormRatio: 3, minCosine: 0.03, minHistoryCosine: 0.3, maxEarlie
 attacks: []
 # Who drives each participant: agents (a LangGraph agent per participant, deciding through
 # the protocol tools) or autopilot. llm: policy (deterministic protocol policy),
-# ollama:<model> or gguf:<path>. tools: plugin tool modules, e.g. [./examples/plugin-tool/index.ts].
+# ollama:<model> or gguf:<path>. llmTimeoutSeconds: the longest one model call may take; no
+# answer by then counts as an invalid one (retried once, then the protocol policy takes the step).
+# tools: plugin tool modules, e.g. [./examples/plugin-tool/index.ts].
 # judgement: who decides a vote's accept: rule (the acceptance rule), model (the agent's model),
 # or guarded (the model, but it cannot accept what the rule rejects); every vote records it.
 # prompt: a system prompt template file (default prompts/participant.md); personas: { agent-2: … }.
@@ -469,5 +477,5 @@ attacks: []
 # and others in all to everyone but the researchers.
 # --verbose prints each agent step; LANGSMITH_TRACING=true with LANGSMITH_API_KEY traces every
 # model and tool call to LangSmith (README, "Trace agents with LangSmith").
-agent: { driver: agents, llm: policy, tools: [], maxSteps: 8, judgement: rule, personas: {}, chatLimit: { messages: 6, seconds: 60, others: 30 } }
+agent: { driver: agents, llm: policy, llmTimeoutSeconds: 300, tools: [], maxSteps: 8, judgement: rule, personas: {}, chatLimit: { messages: 6, seconds: 60, others: 30 } }
 `

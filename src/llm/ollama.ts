@@ -13,7 +13,10 @@ export function ollamaCompleter (model: string, url = DEFAULT_OLLAMA_URL, option
   return {
     name: `ollama:${model}`,
     async complete (prompt, schema, { signal } = {}) {
-      const chat = new ChatOllama({ model, baseUrl: url, format: schema, temperature: options.temperature ?? 0, seed: options.seed ?? 0 })
+      // The call's signal reaches the request itself: ChatOllama heeds it only between streamed
+      // chunks, and a server that never answers would keep the connection open after the agent gave up.
+      const heeded: typeof fetch = async (input, init) => fetch(input, { ...init, signal: signal === undefined ? init?.signal : AbortSignal.any([signal, ...(init?.signal == null ? [] : [init.signal])]) })
+      const chat = new ChatOllama({ model, baseUrl: url, format: schema, temperature: options.temperature ?? 0, seed: options.seed ?? 0, fetch: heeded })
       try {
         const reply = await chat.invoke([['system', prompt.system], ['human', prompt.user]], { signal })
         return typeof reply.content === 'string' ? reply.content : JSON.stringify(reply.content)

@@ -253,6 +253,26 @@ describe('agents drive the protocol through tools', () => {
     expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
   })
 
+  it('bounds every model call: a model that never answers (a stalled server) is retried, then the policy votes in its place, on the record', async () => {
+    // agent-2's model proposes, then stalls on every call about a peer's proposal, deaf to any signal.
+    const stalled = { ...scripted(p => sensible(p.user)), name: 'ollama:stalled' }
+    const answer = stalled.complete.bind(stalled)
+    stalled.complete = async (prompt, schema, options) => eventProposal(prompt.user) === undefined ? answer(prompt, schema, options) : new Promise<string>(() => {})
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), {
+      dir: await tempDir(),
+      driver: async (participant, context) => ParticipantAgent.create(participant, context, participant.name === 'agent-2' ? { model: new JsonToolChatModel(stalled), llmTimeoutMs: 50 } : {})
+    })
+    await sim.charter()
+    await sim.round(1)
+    const agent = agentOf(sim, 1)
+    const { llm, decisions } = agent.activity()
+    // each of the 3 steps per peer proposal (evaluate, vote, end the turn): no answer, no answer to the retry, the policy
+    expect(llm).toEqual({ calls: 4 + 2 * 3, valid: 4, retried: 2 * 3, fallback: 2 * 3 })
+    expect(decisions).toEqual({ train: { model: 1, policy: 0 }, publish: { model: 1, policy: 0 }, anchor: { model: 1, policy: 0 }, evaluate: { model: 0, policy: 2 }, vote: { model: 0, policy: 2 } })
+    expect((await votesOnLedger(sim)).filter(v => v.issuer === agent.participant.did).map(v => v.vote.decidedBy)).toEqual(['policy', 'policy'])
+    expect(agent.busy).toBe(false)
+  })
+
   it('refuses at start-up a ready model whose name its votes could not record', async () => {
     let refused: unknown
     sim = await Simulation.create(smallConfig({ rounds: 1 }), {

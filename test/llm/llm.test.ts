@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { parseRunConfig } from '../../src/federation/config.ts'
 import { createChatModel, describeEvent, LlmSpec, parseEvent, policyStep } from '../../src/llm/index.ts'
 import { decisionSchema, JsonToolChatModel, simplify } from '../../src/llm/json-tools.ts'
-import { assertOllamaModel } from '../../src/llm/ollama.ts'
+import { assertOllamaModel, ollamaCompleter } from '../../src/llm/ollama.ts'
 import { bindTool } from '../../tools/index.ts'
 import vote from '../../tools/vote.ts'
 
@@ -109,6 +109,23 @@ describe('Ollama models', () => {
     try {
       expect(await createChatModel('ollama:qwen3:0.6b', { ollamaUrl })).toBeInstanceOf(ChatOllama)
       expect(await createChatModel('ollama:gemma3:270m', { ollamaUrl })).toBeInstanceOf(JsonToolChatModel)
+    } finally {
+      server.close()
+    }
+  })
+
+  it('a call given up on ends its request: a server that takes it and never answers sees the connection closed', async () => {
+    let closed!: Promise<void>
+    const server = createServer((_req, res) => { closed = new Promise(resolve => res.on('close', resolve)) })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const stalled = ollamaCompleter('gemma3:270m', `http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+      const giveUp = new AbortController()
+      const call = stalled.complete({ system: 's', user: 'u' }, { type: 'object' }, { signal: giveUp.signal })
+      await new Promise<void>(resolve => server.once('request', () => resolve()))
+      giveUp.abort()
+      await expect(call).rejects.toMatchObject({ name: 'AbortError' })
+      await closed
     } finally {
       server.close()
     }
