@@ -38,6 +38,8 @@ export interface AgentChatOptions {
   maxSteps?: number
   /** Tool results per question after which the model may only answer. @default 1 */
   maxTools?: number
+  /** Longest one model call may take (a stalled server): then the chat policy answers. @default 300 000 (5 min) */
+  llmTimeoutMs?: number
   logger?: Logger
 }
 
@@ -75,7 +77,7 @@ export class AgentChat {
   #build (model: BaseChatModel, tools: readonly ToolDefinition[]): ReturnType<typeof buildChatGraph> {
     const m = this.#member
     const bound = [...bindTools(tools, { participant: m.participant, ledger: m.ledger, nameOf: m.nameOf, plannedRounds: m.plannedRounds }).map(b => b.tool), myTools(m)]
-    return buildChatGraph({ model, fallback: new ChatPolicyChatModel(), tools: bound, systemPrompt: this.#systemPrompt, maxSteps: this.#options.maxSteps ?? 4, maxTools: this.#options.maxTools })
+    return buildChatGraph({ model, fallback: new ChatPolicyChatModel(), tools: bound, systemPrompt: this.#systemPrompt, maxSteps: this.#options.maxSteps ?? 4, maxTools: this.#options.maxTools, llmTimeoutMs: this.#options.llmTimeoutMs })
   }
 
   get name (): string { return this.#member.participant.name }

@@ -130,7 +130,7 @@ export class ParticipantAgent implements Driver {
    * with the agent's own model over read-only tools; the chat policy when the model is the
    * protocol policy.
    */
-  async listen (model: BaseChatModel): Promise<void> {
+  async listen (model: BaseChatModel, llmTimeoutMs?: number): Promise<void> {
     const p = this.participant
     this.#chat = await AgentChat.create({
       participant: p,
@@ -141,7 +141,7 @@ export class ParticipantAgent implements Driver {
       sync: () => p.catchUp({ react: true }),
       activity: () => ({ tools: this.toolNames, ...this.activity() }),
       control: { pause: () => this.#pauseNow(), resume: () => this.#resume(), propose: () => this.#propose(), paused: () => this.#pause.on }
-    }, { model: model instanceof ProtocolPolicyChatModel ? undefined : model, logger: this.#logger })
+    }, { model: model instanceof ProtocolPolicyChatModel ? undefined : model, llmTimeoutMs, logger: this.#logger })
     this.#chatSubscription = await this.#chat.listen(this.#context.bus, this.#context.room, this.#context.chat)
   }
 
@@ -180,7 +180,7 @@ export class ParticipantAgent implements Driver {
     agent.#held = paused?.held ?? []
     agent.#pausedAt = paused?.pausedAt ?? ''
     agent.#pausedTurn = paused?.turn
-    await agent.listen(model)
+    await agent.listen(model, options.llmTimeoutMs)
     return agent
   }
 

@@ -4,7 +4,7 @@ import type { Runnable } from '@langchain/core/runnables'
 import type { StructuredToolInterface } from '@langchain/core/tools'
 import { Annotation, END, MessagesAnnotation, START, StateGraph } from '@langchain/langgraph'
 import { textOf } from '../src/llm/policy.ts'
-import { invalid } from './participant.ts'
+import { ask, DEFAULT_LLM_TIMEOUT_MS, invalid } from './participant.ts'
 import { ConclaveToolNode } from './tool-node.ts'
 
 export const ChatState = Annotation.Root({
@@ -27,6 +27,8 @@ export interface ChatGraphInit {
   maxSteps: number
   /** Tool results after which the model may only answer (a small model otherwise calls on and on). @default 1 */
   maxTools?: number
+  /** Longest one model call may take: one with no answer by then is an invalid answer (retried, then the policy answers). @default 300 000 (5 min) */
+  llmTimeoutMs?: number
 }
 
 /** Steps the chat policy may need to finish an answer: one tool call and its reply. */
@@ -64,9 +66,10 @@ export function buildChatGraph (init: ChatGraphInit) {
     const check = (reply: AIMessage | undefined): string | undefined => invalid(reply, read ? new Map() : byName, state.messages) ?? ungrounded(reply, state.messages)
     const asking = read ? answering : model
     if (read) context.push(new SystemMessage(ANSWER_NOW))
-    const first = await ask(asking, context, config.signal)
+    const bounds = { signal: config.signal, timeoutMs: init.llmTimeoutMs ?? DEFAULT_LLM_TIMEOUT_MS }
+    const first = await ask(asking, context, bounds)
     if (check(first) === undefined && first !== undefined) return { messages: [first], steps }
-    const second = await ask(asking, [...context, new SystemMessage(`Your last answer was invalid: ${check(first)}. Answer again.`)], config.signal)
+    const second = await ask(asking, [...context, new SystemMessage(`Your last answer was invalid: ${check(first)}. Answer again.`)], bounds)
     if (check(second) === undefined && second !== undefined) return { messages: [second], steps }
     return byPolicy()
   }
@@ -94,15 +97,6 @@ function ungrounded (reply: AIMessage | undefined, messages: readonly BaseMessag
   if (results === '') return 'answer from the record: call one of the tools first, then reply with what it returned'
   const cites = (reply === undefined ? '' : textOf(reply)).split(/[^\w.-]+/).some(w => (w.length >= 6 || /^agent-\d+$|\d\d/.test(w)) && results.includes(w))
   return cites ? undefined : 'your answer names nothing the tool results hold: quote the members, rounds, ids or figures they give'
-}
-
-async function ask (model: Runnable, messages: BaseMessage[], signal?: AbortSignal): Promise<AIMessage | undefined> {
-  try {
-    return await model.invoke(messages, { signal }) as AIMessage
-  } catch (err) {
-    if (signal?.aborted === true) throw err
-    return undefined
-  }
 }
 
 /** The answer a finished chat graph holds: its last message's text. */

@@ -199,14 +199,14 @@ const OFF_TOPIC: Record<string, string[]> = {
 }
 
 /** A model call's bound when the agent names none: a slow CPU's Gemma 3 270M step took up to 250 s (docs/results/llm-judges.md). */
-const DEFAULT_LLM_TIMEOUT_MS = 300_000
+export const DEFAULT_LLM_TIMEOUT_MS = 300_000
 
 /**
  * The model's answer, or an invalid one when its call fails or gives no answer within
  * `timeoutMs` (a stalled server): either way the step is retried, then goes to the policy.
  * Only the turn's own signal (a kill) ends the run.
  */
-async function ask (model: Runnable, messages: BaseMessage[], { signal, timeoutMs }: { signal?: AbortSignal, timeoutMs: number }): Promise<AIMessage | undefined> {
+export async function ask (model: Runnable, messages: BaseMessage[], { signal, timeoutMs }: { signal?: AbortSignal, timeoutMs: number }): Promise<AIMessage | undefined> {
   const deadline = AbortSignal.timeout(timeoutMs)
   const bounded = signal === undefined ? deadline : AbortSignal.any([signal, deadline])
   try {

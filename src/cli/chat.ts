@@ -61,7 +61,7 @@ export async function chatCommand (args: string[], io: ChatIo): Promise<number> 
         plannedRounds: run.config.rounds,
         sync: () => participant.catchUp(),
         activity: () => ({ tools: [...new Set([...PROTOCOL_TOOLS.map(t => t.name), ...Object.keys(done?.toolCalls ?? {})])], toolCalls: done?.toolCalls ?? {}, llm: done?.llm })
-      }, { model: model instanceof ProtocolPolicyChatModel ? undefined : model })
+      }, { model: model instanceof ProtocolPolicyChatModel ? undefined : model, llmTimeoutMs: run.config.agent.llmTimeoutSeconds * 1000 })
       chats.set(name, { participant, chat })
       return chat
     }

@@ -297,5 +297,16 @@ describe('chat with a language model', () => {
     expect(await byMumbler.answer(question)).toContain(`I voted to reject agent-3's round 1 update (${hostile?.block.slice(0, 12)})`)
     expect(mumbler.prompts).toHaveLength(3)
     expect(byMumbler.answered).toEqual({ model: 0, policy: 1 })
+
+    // A model that takes the question and never answers, deaf to any signal (a stalled server): each call is given up after
+    // llmTimeoutMs, retried once, then the chat policy answers. Before, the question waited for ever.
+    const stalled = scripted(() => JSON.stringify({ reply: 'never sent' }))
+    stalled.complete = async () => new Promise<string>(() => {})
+    const byStalled = await AgentChat.create({
+      participant: p, ledger: s.ledger, nameOf: did => s.participants.find(q => q.did === did)?.name ?? did,
+      sync: () => p.catchUp({ react: true }), activity: () => ({ tools: [], toolCalls: {} })
+    }, { model: new JsonToolChatModel(stalled), llmTimeoutMs: 50 })
+    expect(await byStalled.answer(question)).toContain(`I voted to reject agent-3's round 1 update (${hostile?.block.slice(0, 12)})`)
+    expect(byStalled.answered).toEqual({ model: 0, policy: 1 })
   })
 })
