@@ -113,9 +113,9 @@ export const Geometry = z.object({
   normRatio: z.number().nonnegative().optional(),
   /** cos(Δ_peer, Δ_mine); absent likewise. */
   cosine: z.number().min(-1).max(1).optional(),
-  /** The largest cosine with any update seen before it, of this round or an earlier one (−1: none): a re-sent update is ≈ 1. */
+  /** The largest cosine with any update seen before it, of this round or one of the 16 before (SKETCH_ROUNDS; −1: none): a re-sent update is ≈ 1. */
   earlierCosine: z.number().min(-1).max(1),
-  /** The largest cosine with an update the federation merged in an earlier round (−1: none). */
+  /** The largest cosine with an update the federation merged in one of the 16 rounds before (−1: none). */
   historyCosine: z.number().min(-1).max(1),
   /** The cosine with the mean of the round's updates anchored before it; absent when none was. A copy of the round's mean hiding something is ≈ 1, where no single earlier update is. */
   roundCosine: z.number().min(-1).max(1).optional()

@@ -135,6 +135,16 @@ export interface StepOptions extends AbortOptions, ProgressOptions<StepProgress>
 /** A global model as I hold it, with what I measured of it on my validation examples: its score, its mean entropy, and its mean entropy with each update of its round applied at its share and how far that moves its predictions (by proposal). */
 export type HeldModel = GlobalModel & { ref: ModelRef, judged?: number, unsure?: number, unsureWith?: Map<BlockId, number>, movedBy?: Map<BlockId, number> }
 
+/** A count sketch of an update (ml/similarity.ts) with its Σ v² (sketchSquares), taken once: each cosine with it is one pass. */
+export interface HeldSketch {
+  readonly round: number
+  readonly block: BlockId
+  readonly sketch: Float32Array
+  readonly squares: number
+  /** Merged by its round's checkpoint: it may explain a later update's direction. */
+  merged?: boolean
+}
+
 /** What one member holds between steps: its own, changed only by its steps. */
 export interface Holdings {
   /** My data; distilling gives its questions their teacher's answers. */
@@ -172,8 +182,8 @@ export interface Holdings {
   readonly residuals: Residuals
   /** My judge's score of a model, by its sha256: asked for the trend again and again (anyone in the room may ask), each round's model is scored once. */
   readonly scores: BoundedMap<string, ModelScore>
-  /** Sketches of every update I have seen: a re-sent one is nearly parallel to its original. */
-  readonly sketches: Array<{ round: number, block: BlockId, sketch: Float32Array, merged?: boolean }>
+  /** Sketches of the updates I judged or proposed in the rounds my votes measure against (steps/geometry.ts): a re-sent one is nearly parallel to its original. */
+  readonly sketches: HeldSketch[]
   /** The last of the peers' Δw fetched ahead of judging (steps/fetch-ahead.ts): settles once it and every one before it is fetched or given up. */
   ahead: Promise<void>
   /** The Δw being fetched ahead of judging now, each settling (never rejecting) once held or given up. */

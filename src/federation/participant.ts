@@ -74,8 +74,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   get did (): Did { return this.identity.did }
   get globalModel (): { ref: ModelRef, weights: Weights } | undefined { return this.#ctx.held.global }
   get draft (): Draft | undefined { return this.#ctx.held.draft }
-  /** How many Δw and own merges this member holds in memory: only the open round's (the rest are on the store). */
-  get holding (): { updates: number, merges: number } { return { updates: this.#ctx.held.deltas.size, merges: this.#ctx.held.merged.size } }
+  /** How many Δw and own merges this member holds in memory (only the open round's: the rest are on the store), and the rounds it holds sketches of, ascending. */
+  get holding (): { updates: number, merges: number, sketchRounds: number[] } {
+    const { deltas, merged, sketches } = this.#ctx.held
+    return { updates: deltas.size, merges: merged.size, sketchRounds: [...new Set(sketches.map(s => s.round))].sort((a, b) => a - b) }
+  }
 
   async start (): Promise<void> {
     this.#subscription = await this.#ctx.bus.subscribe(this.#ctx.room, (message, delivery) => {

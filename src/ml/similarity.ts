@@ -150,6 +150,18 @@ function addToSketch (out: Float32Array, salt: number, data: Float32Array): void
 /** cos of two sketches (0 when either is all zeros). */
 export const sketchCosine = vectorCosine
 
+/** Σ v² of a sketch, summed in the order sketchCosine sums it: kept beside a sketch, each later cosine with it is one pass (knownSketchCosine). */
+export const sketchSquares = (s: Float32Array): number => addSquares(0, s)
+
+/**
+ * sketchCosine(a, b) from each side's sketchSquares, bit for bit: sketchCosine sums u·v, u·u
+ * and v·v side by side, each in index order, as this sums u·v alone and sketchSquares each
+ * side alone. One pass over the sketches instead of three sums.
+ */
+export function knownSketchCosine (a: Float32Array, aSquares: number, b: Float32Array, bSquares: number): number {
+  return ratio({ dot: addDot(0, a, b), na: aSquares, nb: bSquares })
+}
+
 /**
  * The sketch of several updates' mean: the mean of their sketches, a count sketch being
  * linear. Summed in doubles in the order given, so whoever sums the same sketches in the same

@@ -3,6 +3,7 @@ import type { Vote } from '../../src/core/records.ts'
 import { peekRecord } from '../../src/identity/index.ts'
 import { autopilot, type DriverFactory } from '../../src/federation/driver.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
+import { SKETCH_ROUNDS } from '../../src/federation/steps/geometry.ts'
 import { smallConfig, tempDir } from './helpers.ts'
 
 /** The votes `did` signed, in ledger order. */
@@ -40,6 +41,27 @@ describe('a member restarted mid-run', () => {
     expect(whole?.votes.filter(v => v.round === 2 && v.measurement !== undefined && 'geometry' in v.measurement && v.measurement.geometry?.normRatio !== undefined)).toHaveLength(2)
     expect(restarted).toEqual(whole)
   })
+
+  it('keeps the window of sketches a member never stopped keeps: restarted after SKETCH_ROUNDS + 2 rounds, it recalls none older, and signs the same measurements', async () => {
+    const victim = 1
+    const last = SKETCH_ROUNDS + 2
+    const runs = []
+    for (const restart of [false, true]) {
+      const sim = await Simulation.create(smallConfig({ rounds: last + 1, ledger: { kind: 'tangle', difficulty: 0 }, task: { kind: 'classify', trainLimit: 300, testLimit: 200, features: 512 } }), { dir: await tempDir() })
+      sims.push(sim)
+      await sim.charter()
+      for (let round = 1; round <= last; round++) await sim.round(round)
+      if (restart) await sim.restart(victim)
+      const held = sim.participants[victim]!.holding
+      await sim.round(last + 1)
+      const votes = (await votesOf(sim, sim.participants[victim]!.did)).filter(v => v.round === last + 1).map(v => ({ accept: v.accept, measurement: v.measurement }))
+      runs.push({ held, votes })
+    }
+    const [whole, restarted] = runs
+    expect(whole?.held).toEqual({ updates: 0, merges: 0, sketchRounds: Array.from({ length: SKETCH_ROUNDS }, (_, i) => 3 + i) })
+    expect(whole?.votes).toHaveLength(2)
+    expect(restarted).toEqual(whole)
+  }, 60_000)
 
   it('casts the votes it owes through its driver\'s resume: an autopilot down while its peers proposed votes on them once restarted, and not without resume', async () => {
     const victim = 1

@@ -8,7 +8,7 @@ import { createIdentity, type Identity } from '../../src/identity/index.ts'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import type { Block } from '../../src/ledger/index.ts'
 import { Rng } from '../../src/data/rng.ts'
-import { cosine, l2Norm, meanSketch, sketch, sketchCosine, supportCosine } from '../../src/ml/similarity.ts'
+import { cosine, knownSketchCosine, l2Norm, meanSketch, sketch, SKETCH_SIZE, sketchCosine, sketchSquares, supportCosine } from '../../src/ml/similarity.ts'
 import type { Weights } from '../../src/ml/weights.ts'
 import { Robustness } from '../../src/core/terms.ts'
 
@@ -92,6 +92,11 @@ describe('update similarity', () => {
     expect(Math.abs(sketchCosine(sketch(a), sketch(b)))).toBeLessThan(0.1)
     expect(sketchCosine(sketch(a), sketch(resent))).toBeGreaterThan(0.99)
     expect(Math.abs(sketchCosine(sketch(a), sketch(b)) - cosine(a, b))).toBeLessThan(0.1)
+  })
+  it('takes a sketch\'s cosine from its kept sum of squares bit for bit as from the sketches alone, zeros included', () => {
+    const sketches = [sketch(a), sketch(b), sketch(randomWeights(rng, [100])), new Float32Array(SKETCH_SIZE)]
+    const pairs = sketches.flatMap(u => sketches.map(v => [u, v] as const))
+    expect(pairs.map(([u, v]) => knownSketchCosine(u, sketchSquares(u), v, sketchSquares(v)))).toEqual(pairs.map(([u, v]) => sketchCosine(u, v)))
   })
 })
 

@@ -13,7 +13,7 @@ import type { Block } from '../../ledger/index.ts'
 import { recordCheckpoint, roundDecided, type CloseContext } from './close-round.ts'
 import { evaluate, type EvaluateContext } from './evaluate.ts'
 import { fetchAhead } from './fetch-ahead.ts'
-import { recallSketch } from './geometry.ts'
+import { recallSketch, settleSketches } from './geometry.ts'
 import { confirmReaction } from './human-vote.ts'
 import { checkMerge } from './merge.ts'
 import { hasVoted, vote, type VoteContext } from './vote.ts'
@@ -197,7 +197,7 @@ async function react (ctx: InboxContext, { signed, block, ownMerge, later }: { s
       held.deltas.delete(id)
       held.unfetched.delete(id)
     }
-    for (const s of held.sketches) if (record.merged.includes(s.block)) s.merged = true
+    settleSketches(held, { round: record.round, merged: record.merged })
     options.onProgress?.({ type: 'conclave:checkpoint', detail: { round: record.round, model: record.model } })
   }
 }
