@@ -5,7 +5,7 @@ import { Annotation, END, MessagesAnnotation, START, StateGraph, type BaseCheckp
 import { z } from 'zod'
 import type { Decisions, LlmCounts } from '../src/federation/driver.ts'
 import type { Runnable } from '@langchain/core/runnables'
-import { abortable } from '../src/core/abortable.ts'
+import { withDeadline } from '../src/core/abortable.ts'
 import type { Logger } from '../src/core/logger.ts'
 import { POLICY } from '../src/core/records.ts'
 import { parseEvent, type AgentEvent } from '../src/llm/events.ts'
@@ -207,14 +207,11 @@ export const DEFAULT_LLM_TIMEOUT_MS = 300_000
  * Only the turn's own signal (a kill) ends the run.
  */
 export async function ask (model: Runnable, messages: BaseMessage[], { signal, timeoutMs }: { signal?: AbortSignal, timeoutMs: number }): Promise<AIMessage | undefined> {
-  const deadline = AbortSignal.timeout(timeoutMs)
-  const bounded = signal === undefined ? deadline : AbortSignal.any([signal, deadline])
   try {
-    return await abortable(model.invoke(messages, { signal: bounded }), bounded) as AIMessage
+    return await withDeadline(timeoutMs, signal, async bounded => model.invoke(messages, { signal: bounded })) as AIMessage
   } catch (err) {
     if (signal?.aborted === true) throw err
-    const why = deadline.aborted ? `no answer within ${timeoutMs / 1000} s` : (err as Error).message
-    return new AIMessage({ content: '', invalid_tool_calls: [{ type: 'invalid_tool_call', id: 'error', name: undefined, args: undefined, error: `the model failed: ${why}` }] })
+    return new AIMessage({ content: '', invalid_tool_calls: [{ type: 'invalid_tool_call', id: 'error', name: undefined, args: undefined, error: `the model failed: ${(err as Error).message}` }] })
   }
 }
 
