@@ -222,7 +222,7 @@ function cells (): Cell[] {
 
 /**
  * Each task's hardened terms (examples/hardened/<task>.yaml) against the issue's grid (its attacks at their own
- * defaults from round 1, seeds 1-3 on test, and no attack) and against whatever else was run under the same terms.
+ * defaults from round 1, the rows' seeds on test, and no attack) and against whatever else was run under the same terms.
  */
 async function hardened (): Promise<string[]> {
   const lines: string[] = []
@@ -247,7 +247,7 @@ function percent (share: number): string { return `${(100 * share).toFixed(1)}%`
 function markdown (headline: string[]): string {
   const table = ['| task | acceptance rule | hostile of 5 | attack | seeds | metric − absent (points) | hostile merged | honest rejected | bar met |', '|---|---|---:|---|---:|---:|---:|---:|---|']
   for (const c of cells()) table.push(`| ${c.task} | ${c.rule} | ${c.hostile} | ${c.attack} | ${c.seeds} | ${signed(c.gap)} | ${percent(c.merged)} | ${percent(c.rejected)} | ${c.pass ? 'yes' : '**no**'} |`)
-  return `# Robustness: every attack against a 5-member federation\n\nMade by \`npm run bench:robustness\`, one command per rule and grid (robustness-selection.md names each; rows accumulate, and each row in robustness.json names its seed, rounds, split and rule; the last command: \`${command}\`).\nSetting: Table 1's partition (Dirichlet α = 1), quorum ⌈(N−1)/2⌉ = 2 of 4 peers unless the rule's label names another, the members' acceptance rule as the table says (src/federation/acceptance.ts; robustness-selection.md says how its settings were chosen), the last h members hostile; "absent" is FedAvg of the honest members alone (the federation with the hostile members simply absent). The bar: metric within 1.0 point of absent, hostile updates merged ≤ 5% (ALIE: the metric alone), honest updates rejected ≤ 5%.\n\n${headline.length === 0 ? '' : `## The hardened terms\n\nThe terms examples/hardened/ charters (chosen on dev: robustness-selection.md), with 1 and 2 of 5 members hostile, seeds 1–3 on test (✗: bar not met):\n\n${headline.join('\n')}\n\n## Every rule measured\n\n`}${table.join('\n')}\n\n![gap to the absent-hostile federation](robustness-heatmap.svg)\n`
+  return `# Robustness: every attack against a 5-member federation\n\nMade by \`npm run bench:robustness\`, one command per rule and grid (robustness-selection.md names each; rows accumulate, and each row in robustness.json names its seed, rounds, split and rule; the last command: \`${command}\`).\nSetting: Table 1's partition (Dirichlet α = 1), quorum ⌈(N−1)/2⌉ = 2 of 4 peers unless the rule's label names another, the members' acceptance rule as the table says (src/federation/acceptance.ts; robustness-selection.md says how its settings were chosen), the last h members hostile; "absent" is FedAvg of the honest members alone (the federation with the hostile members simply absent). The bar: metric within 1.0 point of absent, hostile updates merged ≤ 5% (ALIE: the metric alone), honest updates rejected ≤ 5%.\n\n${headline.length === 0 ? '' : `## The hardened terms\n\nThe terms examples/hardened/ charters (chosen on dev: robustness-selection.md), with 1 and 2 of 5 members hostile, seeds ${[...new Set(rows.filter(r => r.split === 'test').map(r => r.seed))].sort((a, b) => a - b).join(', ')} on test (✗: bar not met):\n\n${headline.join('\n')}\n\n## Every rule measured\n\n`}${table.join('\n')}\n\n![gap to the absent-hostile federation](robustness-heatmap.svg)\n`
 }
 
 async function heatmap (): Promise<string> {
