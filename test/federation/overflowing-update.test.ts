@@ -43,4 +43,19 @@ describe('one member proposing an update of huge finite values', () => {
     expect(votes.filter(v => !onHostile.includes(v)).map(({ vote }) => vote.accept)).toEqual(Array(18).fill(true))
     await expectAuditClean(sim)
   }, 120_000)
+
+  // Found reading it again: the rules that judge the round's combination measured every peer's update to admit it,
+  // and the unmeasurable one's error ended the judgement of whichever proposal was judged: every honest update rejected.
+  it('under a rule that judges the round\'s combination, leaves it out of the combination and merges every honest update', async () => {
+    const config = smallConfig({ agents: 4, rounds: 1, quorum: { kind: 'fraction', fraction: 0.5 }, acceptance: 'marginal', attacks: [{ kind: 'scale', agent: 4 }] })
+    sim = await Simulation.create(config, { dir: await tempDir() })
+    await sim.charter()
+    await sim.round(1)
+    const state = sim.participants[0]?.state as FederationState
+    const hostile = sim.participants[3]?.did
+    const votes = await votesIn(sim)
+    const onHonest = votes.filter(({ vote }) => state.proposals.get(vote.proposal)?.signed.issuer !== hostile)
+    expect(onHonest.map(({ vote }) => vote.accept)).toEqual(Array(9).fill(true))
+    await expectAuditClean(sim)
+  }, 120_000)
 })

@@ -2,6 +2,7 @@ import { ConclaveError } from '../../core/errors.ts'
 import type { BlockId } from '../../core/records.ts'
 import type { ClassScore, Judge } from '../../ml/task.ts'
 import { applyDelta, assertFinite, shiftedModel, type Weights } from '../../ml/weights.ts'
+import { sketchable } from '../../ml/similarity.ts'
 import type { HeldModel, StepOptions } from '../context.ts'
 import { robustVerdict } from '../robust-acceptance.ts'
 import type { ProposalEntry } from '../state.ts'
@@ -85,6 +86,8 @@ async function usable (ctx: MarginalContext, entry: ProposalEntry, global: HeldM
   try {
     const delta = await fetchProposed(ctx, entry, options)
     assertFinite(applyDelta(global.weights, delta))
+    // One whose sketch overflows cannot be measured for its bounds: left out, not allowed to end the judgement of another.
+    if (!sketchable(delta)) return undefined
     ctx.held.deltas.set(entry.block, delta)
     return delta
   } catch (err) {
