@@ -21,6 +21,7 @@ export async function distill (ctx: DistilContext, { limit }: { limit?: number }
   // My validation set changed, so the models' scores on it must be measured again.
   if (held.global !== undefined) held.global.judged = undefined
   if (held.initial !== undefined) held.initial.judged = undefined
+  held.scores.clear()
   ctx.logger.info(`${ctx.name} distilled`, { ...report })
   return report
 }
