@@ -4,7 +4,8 @@ import type { Runnable } from '@langchain/core/runnables'
 import type { StructuredToolInterface } from '@langchain/core/tools'
 import { Annotation, END, MessagesAnnotation, START, StateGraph } from '@langchain/langgraph'
 import { textOf } from '../src/llm/policy.ts'
-import { ask, DEFAULT_LLM_TIMEOUT_MS, invalid } from './participant.ts'
+import { ask, DEFAULT_LLM_TIMEOUT_MS } from './ask.ts'
+import { invalid } from './participant.ts'
 import { ConclaveToolNode } from './tool-node.ts'
 
 export const ChatState = Annotation.Root({

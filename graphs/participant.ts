@@ -5,12 +5,12 @@ import { Annotation, END, MessagesAnnotation, START, StateGraph, type BaseCheckp
 import { z } from 'zod'
 import type { Decisions, LlmCounts } from '../src/federation/driver.ts'
 import type { Runnable } from '@langchain/core/runnables'
-import { withDeadline } from '../src/core/abortable.ts'
 import type { Logger } from '../src/core/logger.ts'
 import { POLICY } from '../src/core/records.ts'
 import { parseEvent, type AgentEvent } from '../src/llm/events.ts'
 import { refused, textOf } from '../src/llm/policy.ts'
 import type { BoundTool } from '../tools/define.ts'
+import { ask, DEFAULT_LLM_TIMEOUT_MS } from './ask.ts'
 import { ConclaveToolNode } from './tool-node.ts'
 
 export const ParticipantState = Annotation.Root({
@@ -198,22 +198,6 @@ const OFF_TOPIC: Record<string, string[]> = {
   none: ['train', 'publish', 'anchor', 'evaluate', 'vote']
 }
 
-/** A model call's bound when the agent names none: a slow CPU's Gemma 3 270M step took up to 250 s (docs/results/llm-judges.md). */
-export const DEFAULT_LLM_TIMEOUT_MS = 300_000
-
-/**
- * The model's answer, or an invalid one when its call fails or gives no answer within
- * `timeoutMs` (a stalled server): either way the step is retried, then goes to the policy.
- * Only the turn's own signal (a kill) ends the run.
- */
-export async function ask (model: Runnable, messages: BaseMessage[], { signal, timeoutMs }: { signal?: AbortSignal, timeoutMs: number }): Promise<AIMessage | undefined> {
-  try {
-    return await withDeadline(timeoutMs, signal, async bounded => model.invoke(messages, { signal: bounded })) as AIMessage
-  } catch (err) {
-    if (signal?.aborted === true) throw err
-    return new AIMessage({ content: '', invalid_tool_calls: [{ type: 'invalid_tool_call', id: 'error', name: undefined, args: undefined, error: `the model failed: ${(err as Error).message}` }] })
-  }
-}
 
 /**
  * Whether `call` repeats one made this turn to no purpose: the same call succeeded already,

@@ -1,3 +1,5 @@
+import { DeadlineError } from './errors.ts'
+
 /**
  * `call`, settled as soon as `signal` aborts (rejecting with its reason), whether or not the
  * callee heeds the signal: ChatOllama reads its signal only between streamed chunks, so a
@@ -12,16 +14,6 @@ async function abortable<T> (call: Promise<T>, signal: AbortSignal): Promise<T> 
   })
 }
 
-/** Why a call bounded by `withDeadline` was given up: no answer within its time. */
-export class DeadlineError extends Error {
-  readonly ms: number
-  constructor (ms: number) {
-    super(`no answer within ${ms / 1000} s`)
-    this.name = 'DeadlineError'
-    this.ms = ms
-  }
-}
-
 /**
  * `call` given a signal that aborts when `signal` does or `ms` pass (a DeadlineError), and
  * settled then whether or not it heeds it. Its timer and its listener on `signal` end with the
@@ -32,7 +24,7 @@ export class DeadlineError extends Error {
 export async function withDeadline<T> (ms: number, signal: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
   signal?.throwIfAborted()
   const bound = new AbortController()
-  const timer = setTimeout(() => { bound.abort(new DeadlineError(ms)) }, ms)
+  const timer = setTimeout(() => { bound.abort(new DeadlineError(`no answer within ${ms / 1000} s`)) }, ms)
   const stop = (): void => { bound.abort(signal?.reason) }
   signal?.addEventListener('abort', stop, { once: true })
   try {

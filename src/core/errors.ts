@@ -116,6 +116,8 @@ export class VoteAgainstRuleError extends ProtocolViolationError {}
 export class NotResearcherError extends ProtocolViolationError {}
 /** An update my judge scores as NaN, infinite or beyond what a vote may sign: it cannot be judged, only rejected. */
 export class UnmeasurableUpdateError extends ConclaveError {}
+/** A call that gave no answer within its time (a model server that took the request and stalls). */
+export class DeadlineError extends ConclaveError {}
 /**
  * A vote on a proposal by a member its committee was not drawn from, or a member asked to
  * judge such a proposal: where the charter sets a committee, only the k members drawn vote.

@@ -1,6 +1,7 @@
 import { getEventListeners } from 'node:events'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { DeadlineError, withDeadline } from '../../src/core/abortable.ts'
+import { withDeadline } from '../../src/core/abortable.ts'
+import { DeadlineError } from '../../src/core/errors.ts'
 
 describe('withDeadline', () => {
   afterEach(() => { vi.useRealTimers() })

@@ -42,7 +42,7 @@ export async function measureGeometry (ctx: GeometryContext, { entry, delta }: {
   const own = await ownUpdate(ctx, round, options)
   const mine = own === undefined ? undefined : await asSent(ctx, round, own)
   // An update no sketch can be taken of is unmeasurable (thrown before it is kept): kept, it would make every later one so.
-  const sk = held.sketches.find(s => s.block === entry.block) ?? keptSketch(held, { round, block: entry.block, sketch: sketch(delta) })
+  const sk = held.sketches.find(s => s.block === entry.block) ?? holdSketch(held, { round, block: entry.block, sketch: sketch(delta) })
   // Everything anchored before it in the window counts, this round's proposals included: a copy comes after its original.
   const order = state.rounds.get(round)?.proposals ?? []
   const before = (s: HeldSketch): boolean => inWindow(s.round, round) && (s.round < round || (s.round === round && order.includes(s.block) && order.indexOf(s.block) < order.indexOf(entry.block)))
@@ -99,10 +99,10 @@ export async function recallSketch (ctx: FetchContext, entry: ProposalEntry, opt
 
 /** Keeps the sketch of `block`'s update, to measure what is anchored after it: none of one no sketch can be taken of, which every judge found unmeasurable and kept none of. */
 export function keepSketch (held: Pick<Holdings, 'sketches'>, { round, block, delta }: { round: number, block: BlockId, delta: Weights }): void {
-  if (sketchable(delta)) keptSketch(held, { round, block, sketch: sketch(delta) })
+  if (sketchable(delta)) holdSketch(held, { round, block, sketch: sketch(delta) })
 }
 
-function keptSketch (held: Pick<Holdings, 'sketches'>, { round, block, sketch }: { round: number, block: BlockId, sketch: Float32Array }): HeldSketch {
+function holdSketch (held: Pick<Holdings, 'sketches'>, { round, block, sketch }: { round: number, block: BlockId, sketch: Float32Array }): HeldSketch {
   const kept = { round, block, sketch, squares: sketchSquares(sketch) }
   held.sketches.push(kept)
   return kept
