@@ -30,6 +30,10 @@ secret () {
 
 # Rewritten on every `up` (ports may change); the secrets and the signing key persist.
 configure () {
+  # homeserver.yaml repeats the secrets (the shared one registers admins) and Synapse's database
+  # holds every account's access token: none of it for other local users, old installs included.
+  umask 077
+  chmod 700 "$STATE"
   mkdir -p "$STATE/data/media_store"
   local shared macaroon form
   shared=$(secret shared-secret)
@@ -114,6 +118,7 @@ rc_reports: $fast
 rc_user_directory: $fast
 rc_profile: $fast
 EOF
+  chmod 600 "$CONFIG"
   if [ ! -f "$STATE/data/localhost.signing.key" ]; then
     "$PY" -m synapse.app.homeserver -c "$CONFIG" --generate-keys >> "$LOG" 2>&1 || die "synapse --generate-keys failed"
   fi
