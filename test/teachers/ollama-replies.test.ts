@@ -117,7 +117,7 @@ describe('an Ollama teacher that is down or lacks the model', () => {
       name: 'agent-1',
       task: { name: 'qa', teaching: cards },
       teacher: { cache, maxTokens: 8 },
-      held: { shard: { val: [{ q: 'v1' }], train: [{ q: 't1' }, { q: 't2' }] }, unanswerable: new Set<string>() },
+      held: { shard: { val: [{ q: 'v1' }], train: [{ q: 't1' }, { q: 't2' }] }, unanswerable: new Set<string>(), scores: new Map() },
       timer: { time: async <T>(_phase: string, work: () => Promise<T> | T) => work() },
       logger: { info () {}, warn (message: string) { warnings.push(message) } },
       autoVote: true
