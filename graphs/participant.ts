@@ -198,7 +198,6 @@ const OFF_TOPIC: Record<string, string[]> = {
   none: ['train', 'publish', 'anchor', 'evaluate', 'vote']
 }
 
-
 /**
  * Whether `call` repeats one made this turn to no purpose: the same call succeeded already,
  * or it failed as the very last call (nothing changed since). A failed call may be made
