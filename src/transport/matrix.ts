@@ -4,7 +4,7 @@ import { ConfigError, InvalidRecordError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { serverOf } from '../core/records.ts'
 import { BusMessage, RoomId, type Bus } from './index.ts'
-import { answeredBy, deliveryOf, type AnswerPlace, fromEvent, notice, reactionOf, Threads, type NameOf } from './matrix/render.ts'
+import { type AccountOf, answeredBy, deliveryOf, type AnswerPlace, fromEvent, notice, reactionOf, Threads, type NameOf } from './matrix/render.ts'
 import { matrixClient, request } from './matrix/requests.ts'
 import { roomDirectory, type RoomSettings } from './matrix/rooms.ts'
 import { Subscribers } from './matrix/subscribers.ts'
@@ -30,8 +30,8 @@ export interface MatrixBusOptions {
   room?: RoomSettings
   /** The other buses of this process: a message one sends has settled once each of them has seen it. */
   peers?: EchoGroup
-  /** The federation's members' accounts: only their notices of proposals root vote threads and take reactions (absent: anyone's). */
-  members?: ReadonlySet<string>
+  /** The account each member's DID talks as (may fill in later): only a proposer's own notice of its proposal roots its vote thread and takes reactions (absent: anyone's). */
+  accountOf?: AccountOf
 }
 
 /**
@@ -78,7 +78,7 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
   const sync = await Sync.open(client, { userId: options.userId, tokenFile: options.syncTokenFile, handled: async () => subscribers.handled(), pollMs, logger, signal: closing.signal })
   const server = serverOf(options.userId)
   const roomFor = roomDirectory(client, server, options.room ?? {}, closing.signal)
-  const threads = new Threads(options.members)
+  const threads = new Threads({ accountOf: options.accountOf })
   const peers = options.peers ?? new EchoGroup()
   peers.join((roomId, eventId) => { if (subscribers.listening(roomId)) sync.sent(eventId) })
   if (options.name !== undefined) {
@@ -171,12 +171,12 @@ export async function createMatrixBus (options: MatrixBusOptions): Promise<Bus> 
       if (found?.type !== 'm.reaction') return undefined
       const relates = (found.content as { 'm.relates_to'?: { rel_type?: unknown, event_id?: unknown, key?: unknown } })['m.relates_to']
       if (relates?.rel_type !== 'm.annotation' || typeof relates.event_id !== 'string' || typeof relates.key !== 'string') return undefined
-      // The notice it reacts to names its proposal; one I have not seen is asked for.
+      // The notice it reacts to names its proposal; one I have not seen is asked for. A copy of it by another account names none.
       let proposal = threads.proposalAt(relates.event_id)
       if (proposal === undefined) {
         const target = await event(relates.event_id)
-        const carried = target === undefined ? undefined : fromEvent(target)
-        if (carried?.success === true && carried.data.kind === 'record') proposal = carried.data.block
+        const carried = target?.type === 'm.room.message' ? fromEvent(target) : undefined
+        if (carried?.success === true && target !== undefined && relationOf(target.content) === undefined) proposal = threads.proposalOf(carried.data, target.sender)
       }
       return { from: found.sender, key: relates.key, proposal }
     },

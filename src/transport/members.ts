@@ -15,6 +15,11 @@ export interface MemberBusesInit {
   researchers?: readonly string[]
   /** Members' names for their DIDs, for the notices people read (may fill in later). */
   nameOf?: (did: string) => string | undefined
+  /**
+   * The account each member's DID talks as (may fill in later): only a proposer's own notice of
+   * its proposal takes votes and reactions. @default the account, in member order, of the name `nameOf` gives it
+   */
+  accountOf?: (did: string) => string | undefined
   logger?: Logger
 }
 
@@ -50,6 +55,7 @@ export async function createMemberBuses (config: BusConfig, init: MemberBusesIni
     for (const account of opened.values()) if (account.session === true) await logout(config.baseUrl, account.accessToken).catch(() => {})
   }
   const accounts = memberIds(config, init, opened)
+  const accountOf = init.accountOf ?? (accounts.length === init.names.length ? (did: string) => accounts[init.names.indexOf(init.nameOf?.(did) ?? '')] : undefined)
   const peers = new EchoGroup()
   const buses = new Map<number, Bus>()
   try {
@@ -59,7 +65,7 @@ export async function createMemberBuses (config: BusConfig, init: MemberBusesIni
       const syncTokenFile = config.syncTokenFile === undefined || init.mine.length === 1 ? config.syncTokenFile : `${config.syncTokenFile}.${name}`
       const bus = await createMatrixBus({
         baseUrl: config.baseUrl, userId: account.userId, accessToken: account.accessToken, syncTokenFile, name, nameOf: init.nameOf, peers, logger: init.logger,
-        ...(accounts.length === init.names.length ? { members: new Set(accounts) } : {}),
+        ...(accountOf === undefined ? {} : { accountOf }),
         room: { invite: [...accounts, ...init.researchers ?? []], public: config.public }
       }).catch((err: unknown) => { throw matrixStartError(err, { baseUrl: config.baseUrl, userId: account.userId }) })
       buses.set(index, bus)

@@ -110,24 +110,30 @@ describe('how bus messages show in a Matrix room', () => {
   })
 
   // Found red-teaming: a stranger's copy of a proposal's notice, posted in a thread, became the
-  // proposal's root, and its votes went into that thread, where the homeserver refused them.
-  it('a proposal\'s thread is the first notice of it a member\'s account sent outside a thread: a copy, a stranger\'s or one in a thread, changes nothing', async () => {
+  // proposal's root, and its votes went into that thread, where the homeserver refused them; a
+  // member's copy, posted before the proposer's own notice, became the root for every bus but the proposer's.
+  it('a proposal\'s thread is the first notice of it its proposer\'s account sent outside a thread, carrying what its block anchors: a copy, another\'s, one in a thread or another record under its block, changes nothing', async () => {
     const proposal: BusMessage = { kind: 'record', block, jwt: await proposer.sign({ type: 'proposal', federation: 'f', round: 1, base: cid, delta: { cid, sha256: 'a'.repeat(64) }, numSamples: 10 }) }
     const vote: BusMessage = { kind: 'record', block: 'c'.repeat(64), jwt: await voter.sign({ type: 'vote', federation: 'f', round: 1, proposal: block, accept: true, score: 0.1, rationale: 'fine' }) }
-    const threads = new Threads(new Set(['@fed.agent-2:x', '@fed.agent-3:x']))
+    const accounts = new Map([[proposer.did, '@fed.agent-2:x'], [voter.did, '@fed.agent-3:x']])
+    const threads = new Threads({ accountOf: did => accounts.get(did) })
     const rootOfVote = (): unknown => notice(vote, threads).reaction?.root
+    // The proposer's block comes first: the notice must carry the record it anchors.
+    threads.note({ kind: 'block', block: { id: block, parents: [], record: proposal.jwt, time: 1, pow: 0 } }, '$block', { sender: '@fed.agent-2:x', threaded: false })
     threads.note(proposal, '$stranger', { sender: '@mallory:x', threaded: false })
-    threads.note(proposal, '$threaded', { sender: '@fed.agent-3:x', threaded: true })
-    expect(rootOfVote()).toBeUndefined()
-    threads.note(proposal, '$proposal', { sender: '@fed.agent-2:x', threaded: false })
     threads.note(proposal, '$copy', { sender: '@fed.agent-3:x', threaded: false })
+    threads.note({ ...proposal, jwt: await voter.sign({ type: 'proposal', federation: 'f', round: 1, base: cid, delta: { cid, sha256: 'a'.repeat(64) }, numSamples: 10 }) }, '$other', { sender: '@fed.agent-3:x', threaded: false })
+    threads.note({ ...proposal, jwt: await proposer.sign({ type: 'proposal', federation: 'f', round: 1, base: cid, delta: { cid, sha256: 'a'.repeat(64) }, numSamples: 11 }) }, '$changed', { sender: '@fed.agent-2:x', threaded: false })
+    threads.note(proposal, '$threaded', { sender: '@fed.agent-2:x', threaded: true })
+    expect(rootOfVote()).toBeUndefined()
+    expect(['$stranger', '$copy', '$other', '$changed', '$threaded'].map(e => threads.proposalAt(e))).toEqual([undefined, undefined, undefined, undefined, undefined])
+    threads.note(proposal, '$proposal', { sender: '@fed.agent-2:x', threaded: false })
+    threads.note(proposal, '$again', { sender: '@fed.agent-2:x', threaded: false })
     expect(rootOfVote()).toBe('$proposal')
-    expect(threads.proposalAt('$proposal')).toBe(block)
-    // Copies under made-up block ids are a stranger's: they take no room from the real proposals.
-    for (let i = 0; i < 20; i++) threads.note({ ...proposal, block: `made-up-${i}` } as BusMessage, `$m${i}`, { sender: '@mallory:x', threaded: false })
-    expect(threads.proposalAt('$m0')).toBeUndefined()
-    // Nor a member's, found red-teaming: 10,000 copies under made-up ids pushed the real proposals out. An account roots its latest 64.
-    for (let i = 0; i < 10_000; i++) threads.note({ ...proposal, block: i.toString(16).padStart(64, '0') } as BusMessage, `$c${i}`, { sender: '@fed.agent-3:x', threaded: false })
+    expect([threads.proposalAt('$proposal'), threads.proposalAt('$again')]).toEqual([block, undefined])
+    // Nor do a member's own proposals under made-up ids push the real ones out, found red-teaming: 10,000 did. An account roots its latest 64.
+    const own = await voter.sign({ type: 'proposal', federation: 'f', round: 1, base: cid, delta: { cid, sha256: 'a'.repeat(64) }, numSamples: 10 })
+    for (let i = 0; i < 10_000; i++) threads.note({ kind: 'record', block: i.toString(16).padStart(64, '0'), jwt: own }, `$c${i}`, { sender: '@fed.agent-3:x', threaded: false })
     expect(rootOfVote()).toBe('$proposal')
     expect(threads.proposalAt('$proposal')).toBe(block)
     expect([threads.proposalAt('$c0'), threads.proposalAt('$c9999')]).toEqual([undefined, (9999).toString(16).padStart(64, '0')])

@@ -120,8 +120,10 @@ async function lobbyLocked (config: LobbyConfig, options: MemberOptions): Promis
   const index = config.member - 1
   // Names in the room follow the federation's roster while one runs, the lobby's order otherwise.
   const names = new Map<string, string>()
+  // Whose account is whose: those the members enrolled from, while a federation runs (its roster's order is not the lobby's).
+  const accounts = new Map<string, string>()
   const lobbyNames = Array.from({ length: run.agents }, (_, i) => memberName(i))
-  const buses = await createMemberBuses(run.bus, { federation: run.federation, names: lobbyNames, mine: [index], researchers: run.researchers, nameOf: did => names.get(did), logger })
+  const buses = await createMemberBuses(run.bus, { federation: run.federation, names: lobbyNames, mine: [index], researchers: run.researchers, nameOf: did => names.get(did), accountOf: did => accounts.get(did), logger })
   const bus = buses.of(index)
   const account = bus.sender ?? config.name
   const lobby = new Lobby({
@@ -142,11 +144,14 @@ async function lobbyLocked (config: LobbyConfig, options: MemberOptions): Promis
       const start = await lobby.next({ signal: options.signal })
       names.clear()
       start.members.forEach((did, i) => names.set(did, memberName(i)))
+      const byMember = start.call.accountsOf(start.members)
+      accounts.clear()
+      byMember?.forEach((account, i) => accounts.set(start.members[i] as string, account))
       say(`${config.name}: called to ${start.federation} with ${start.members.length} members`)
       try {
         const member = memberConfigOf(config, start, identity.did)
         // Whose hello is whose: the accounts the members enrolled from, in the charter's order.
-        const ours = { ...mine, byMember: start.call.accountsOf(start.members) }
+        const ours = { ...mine, byMember }
         const report = await runMember(member, { ...options, buses: ours, stay: false, expect: expectCharter(member.run, start.members) })
         reports.push(report)
         // The founder adds the round table: one copy in the thread, not one per member.

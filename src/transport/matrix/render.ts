@@ -23,40 +23,40 @@ type PeekedRecord = ReturnType<typeof peekRecord>['record']
 /** A member's name for its DID (`agent-2`), where the bus knows it. */
 export type NameOf = (did: string) => string | undefined
 
+/** The account a member's DID talks as on the bus, where the bus knows it. */
+export type AccountOf = (did: string) => string | undefined
+
 /**
  * Each proposal's event and proposer: the root of the thread its votes go into, and what a
- * researcher's reaction is on. The first notice of a proposal a member's account sent, not
- * in a thread: anyone may copy a notice (found red-teaming: a stranger's copy, posted in a
- * thread, took the votes into it, where the homeserver refused them; copies under made-up
- * block ids pushed the real proposals out).
+ * researcher's reaction is on. The first notice of a proposal its proposer's own account sent,
+ * not in a thread, carrying the record its block anchors: anyone may copy a notice (found
+ * red-teaming: a stranger's copy, posted in a thread, took the votes into it, where the
+ * homeserver refused them; copies under made-up block ids pushed the real proposals out; a
+ * member's copy, posted before the proposer's own notice, took the reactions meant for the
+ * real one). Which record a block anchors is known where its block travels on the bus (replicas):
+ * the proposer sends it before its notice.
  */
 export class Threads {
-  readonly #roots = new BoundedMap<BlockId, { event: string, proposer: string | null }>(THREADS_KEPT)
+  readonly #roots = new BoundedMap<BlockId, { jwt: string, proposer: string, event?: string }>(THREADS_KEPT)
   readonly #proposals = new BoundedMap<string, BlockId>(THREADS_KEPT) // a proposal notice's event → the proposal
-  readonly #bySender = new BoundedMap<string, BlockId[]>(THREADS_KEPT) // an account → the proposals its notices root, oldest first
-  readonly #members?: ReadonlySet<string>
+  readonly #bySender = new BoundedMap<string, BlockId[]>(THREADS_KEPT) // an account → the proposals its blocks or notices name, oldest first
+  readonly #accountOf?: AccountOf
 
-  /** `members`: the accounts whose notices may be a proposal's (absent: anyone's, where the bus does not know them). */
-  constructor (members?: ReadonlySet<string>) {
-    this.#members = members
+  /** `accountOf`: whose account each proposer's is (absent: anyone's, where the bus does not know them). */
+  constructor ({ accountOf }: { accountOf?: AccountOf } = {}) {
+    this.#accountOf = accountOf
   }
 
-  /** Notes a message's event, sent or seen, from `sender`, `threaded` where the event is in a thread: a proposal's becomes its thread's root. */
+  /** Notes a message's event, sent or seen, from `sender`, `threaded` where the event is in a thread: a proposal's own notice becomes its thread's root, its block says what record the notice must carry. */
   note (message: BusMessage, eventId: string, { sender, threaded }: { sender: string, threaded: boolean }): void {
-    if (message.kind !== 'record' || threaded || this.#roots.has(message.block)) return
-    if (this.#members !== undefined && !this.#members.has(sender)) return
-    const { record, issuer } = peekRecord(message.jwt)
-    if (record?.type !== 'proposal') return
-    this.#roots.set(message.block, { event: eventId, proposer: issuer })
-    this.#proposals.set(eventId, message.block)
-    const rooted = this.#bySender.get(sender) ?? []
-    this.#bySender.set(sender, rooted)
-    rooted.push(message.block)
-    const oldest = rooted.length > ROOTS_PER_SENDER ? rooted.shift() : undefined
-    if (oldest !== undefined) {
-      this.#proposals.delete(this.#roots.get(oldest)?.event ?? '')
-      this.#roots.delete(oldest)
-    }
+    const carried = message.kind === 'block' ? { block: message.block.id, jwt: message.block.record } : message.kind === 'record' && !threaded ? message : undefined
+    if (carried === undefined || this.#roots.get(carried.block)?.event !== undefined) return
+    const proposer = this.#proposerOf(carried, sender)
+    if (proposer === undefined) return
+    const known = this.#roots.get(carried.block) ?? this.#add(carried, proposer, sender)
+    if (message.kind !== 'record') return
+    known.event = eventId
+    this.#proposals.set(eventId, carried.block)
   }
 
   /** The proposal whose notice is the event `eventId`, if it is one. */
@@ -64,9 +64,39 @@ export class Threads {
     return this.#proposals.get(eventId)
   }
 
+  /** The proposal a notice `message` from `sender` would root (one I no longer hold, say): where it is its proposer's own. */
+  proposalOf (message: BusMessage, sender: string): BlockId | undefined {
+    return message.kind === 'record' && this.#proposerOf(message, sender) !== undefined ? message.block : undefined
+  }
+
   /** The event of the proposal a vote or decision is about, and its proposer, if known. */
-  rootOf (record: PeekedRecord): { event: string, proposer: string | null } | undefined {
-    return record?.type === 'vote' || record?.type === 'human-vote' || record?.type === 'decision' ? this.#roots.get(record.proposal) : undefined
+  rootOf (record: PeekedRecord): { event: string, proposer: string } | undefined {
+    const root = record?.type === 'vote' || record?.type === 'human-vote' || record?.type === 'decision' ? this.#roots.get(record.proposal) : undefined
+    return root?.event === undefined ? undefined : { event: root.event, proposer: root.proposer }
+  }
+
+  /** The proposer of the proposal `carried` holds, where `sender` is its account and its block anchors it as far as I know. */
+  #proposerOf (carried: { block: BlockId, jwt: string }, sender: string): string | undefined {
+    const { record, issuer } = peekRecord(carried.jwt)
+    if (record?.type !== 'proposal' || issuer === null) return undefined
+    if (this.#accountOf !== undefined && this.#accountOf(issuer) !== sender) return undefined
+    const anchored = this.#roots.get(carried.block)?.jwt
+    return anchored === undefined || anchored === carried.jwt ? issuer : undefined
+  }
+
+  /** Holds a proposal `sender` named: each account its latest ROOTS_PER_SENDER. */
+  #add (carried: { block: BlockId, jwt: string }, proposer: string, sender: string): { jwt: string, proposer: string, event?: string } {
+    const root = { jwt: carried.jwt, proposer }
+    this.#roots.set(carried.block, root)
+    const named = this.#bySender.get(sender) ?? []
+    this.#bySender.set(sender, named)
+    named.push(carried.block)
+    const oldest = named.length > ROOTS_PER_SENDER ? named.shift() : undefined
+    if (oldest !== undefined) {
+      this.#proposals.delete(this.#roots.get(oldest)?.event ?? '')
+      this.#roots.delete(oldest)
+    }
+    return root
   }
 }
 
