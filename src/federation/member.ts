@@ -1,7 +1,7 @@
-import { writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { BackendUnavailableError, ConfigError } from '../core/errors.ts'
+import { writeAtomic } from '../core/files.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { Did, type Charter } from '../core/records.ts'
 import { loadOrCreateKeystore, type Identity } from '../identity/index.ts'
@@ -18,6 +18,7 @@ import { charterOf, enrol } from './enrol.ts'
 import { sealRunDir } from './head.ts'
 import type { Participant } from './participant.ts'
 import { RoundLoop, wallClock, type RoundOutcome, type RoundProgress } from './round-loop.ts'
+import { assertMemberDir, takeMemberDir } from './run-dir.ts'
 
 /**
  * What one member process needs beyond a run config: who it is among the members, its key
@@ -97,8 +98,13 @@ export interface MemberOptions {
 export async function runMember (config: MemberConfig, options: MemberOptions = {}): Promise<MemberReport> {
   const identity = await loadOrCreateKeystore(config.key)
   if (identity.did !== config.members[config.member - 1]) throw new ConfigError(`${config.key} holds ${identity.did}, but member ${config.member} is ${config.members[config.member - 1]}`)
+  // Checked before the lock is taken (a folder not the member's gets no lock file), and again under it.
+  await assertMemberDir(config.dir)
   // One process at a time: two would interleave their lines in the ledger copy and damage it for good.
-  return await holdingDir(config.dir, async () => runLocked(config, identity, options))
+  return await holdingDir(config.dir, async () => {
+    await takeMemberDir(config.dir)
+    return await runLocked(config, identity, options)
+  })
 }
 
 /**
@@ -187,7 +193,8 @@ async function runLocked (config: MemberConfig, identity: Identity, options: Mem
     // My copy as it ends, signed by me: what `conclave audit DIR` checks it against.
     const head = checked.modelHash === null || run.ledger.kind === 'iota' ? undefined : (await sealRunDir(config.dir, { federation: run.federation, model: checked.modelHash, signers: [identity] })).id
     const report: MemberReport = { name: config.name, did: identity.did, rounds, audit: checked, head }
-    await writeFile(join(config.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n')
+    // Replaced whole: a link planted there since the start is replaced, not written through.
+    await writeAtomic(join(config.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n')
     say(`${config.name}: audit of my ledger copy ${checked.ok ? 'ok' : `FAILED (${checked.firstFailure?.error.message})`}: ${checked.records} records, model ${checked.modelHash}${head === undefined ? '' : `, head ${head}`}`)
     if (options.stay === true && options.signal !== undefined && !options.signal.aborted) {
       say(`${config.name}: staying in the room to answer questions (stop with Ctrl-C)`)

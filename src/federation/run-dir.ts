@@ -32,9 +32,9 @@ const RUN_REPORTS: readonly string[] = ['report.json', 'report.md', 'learning-cu
 const RUN_UNNOTED: readonly string[] = ['config.json', ...[RUN_MARKER, MANIFEST_FILE, HEAD_FILE, ...RUN_REPORTS].map(name => `${name}.tmp`)]
 export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', ...RUN_REPORTS, MANIFEST_FILE, HEAD_FILE, ...RUN_UNNOTED]
 
-/** What Conclave makes a directory for: a run (`conclave run`) or a model taken out of one (`conclave export`). */
+/** What Conclave makes a directory for: a run (`conclave run`), a model taken out of one (`conclave export`), or a member's state (`conclave agent`). */
 export interface DirOwner {
-  kind: 'run' | 'export'
+  kind: 'run' | 'export' | 'member'
   /** The marker file, written first. */
   marker: string
   /** Everything it writes at the top of its directory (besides the marker): what `force` removes. */
@@ -47,8 +47,17 @@ export interface DirOwner {
 
 export const RUN_OWNER: DirOwner = { kind: 'run', marker: RUN_MARKER, entries: RUN_ENTRIES, unnoted: RUN_UNNOTED, writes: runWrites }
 
+/**
+ * What a member (`conclave agent`) replaces whole at the top of its dir, which may be a folder of
+ * the user's: its report and seal, and their half-written copies. Its folders and sync token are
+ * its own by name (README, "Run a federation across machines").
+ */
+const MEMBER_FILES: readonly string[] = ['report.json', MANIFEST_FILE, HEAD_FILE]
+const MEMBER_UNNOTED: readonly string[] = MEMBER_FILES.map(name => `${name}.tmp`)
+export const MEMBER_OWNER: DirOwner = { kind: 'member', marker: '.conclave-member', entries: [...MEMBER_FILES, ...MEMBER_UNNOTED], unnoted: MEMBER_UNNOTED }
+
 const Marker = z.object({
-  conclave: z.enum(['run', 'export']),
+  conclave: z.enum(['run', 'export', 'member']),
   /** 2 names the files it wrote (`files`); 1 came before, and is taken by names alone. */
   version: z.union([z.literal(1), z.literal(2)]),
   /** A run's config.json as it began (sha-256): --resume continues that run, not one with other settings. */
@@ -253,6 +262,29 @@ export async function assertRunOnly (dir: string): Promise<void> {
   const written = (await ownEntries(dir, RUN_OWNER)).filter(e => e !== RUN_MARKER)
   assertNoUnknown(dir, RUN_OWNER, written)
   await assertNoStrays(dir, RUN_OWNER, written)
+}
+
+/**
+ * Refuses, reading only, a member's dir where a file the member replaces is not the member's:
+ * any there before a member marked the folder (the user's own report.json), and in a marked one
+ * a link, a FIFO or a folder under its name (found red-teaming: a report.json made a link to
+ * someone's file had that file replaced by the report). Its own files, changed since or not, are
+ * no refusal, as for a resume (assertRunOnly): a member replaces them whole, never writing through them.
+ */
+export async function assertMemberDir (dir: string): Promise<void> {
+  const marked = await markerOf(dir, MEMBER_OWNER) !== undefined
+  const present = (await entriesOf(dir) ?? []).filter(e => MEMBER_OWNER.entries.includes(e))
+  const theirs = marked ? (await Promise.all(present.map(async e => strayPaths(dir, e, MEMBER_OWNER)))).flat().sort() : present
+  if (theirs.length === 0) return
+  const them = theirs.length === 1 ? 'it' : 'them'
+  const why = marked ? 'a link or other special file' : `there before a member marked the folder (${MEMBER_OWNER.marker})`
+  throw new RunDirectoryError(`${dir} holds ${theirs.map(e => `"${e}"`).join(', ')}, which a member would replace but did not make (${why}): move ${them} away, or choose another dir`)
+}
+
+/** Takes `dir` for a member: refuses what assertMemberDir refuses, then marks it, before the member writes anything else there. */
+export async function takeMemberDir (dir: string): Promise<void> {
+  await assertMemberDir(dir)
+  if (await markerOf(dir, MEMBER_OWNER) === undefined) await writeAtomic(join(dir, MEMBER_OWNER.marker), markerText(freshMarker(MEMBER_OWNER)))
 }
 
 /** The names in `dir`, or undefined when there is no such directory. */

@@ -1,4 +1,6 @@
-import { mkdir, readdir } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { lockRunDir } from '../../src/federation/dir-lock.ts'
 import { runMember, type MemberConfig } from '../../src/federation/member.ts'
@@ -30,5 +32,42 @@ describe('a member\'s directory', () => {
   it('tells a member that got no charter how to start again if its directory was lost', async () => {
     const config = await memberOfTwo(await tempDir(), 2, { federation: 'member-dir' })
     await expect(runMember(config)).rejects.toMatchObject({ name: 'BackendUnavailableError', message: expect.stringContaining('copy a peer\'s ledger/ folder into it') })
+  }, 60_000)
+
+  // Found red-teaming: a member wrote its report.json with a plain write, through a link planted
+  // there (the link's target, someone's file, became the report), and took any existing folder
+  // as its dir, replacing the owner's own report.json, manifest.json or head.json at the end.
+  it('is refused, before anything is written there, where a file it replaces is a link, a FIFO, or one it did not make', async () => {
+    const root = await tempDir()
+    const victim = join(root, 'thesis.tex')
+    await writeFile(victim, 'mine')
+    const refused = { name: 'RunDirectoryError', code: 'ERR_RUN_DIRECTORY' }
+    const plant = [
+      { path: 'report.json', make: async (p: string) => symlink(victim, p) },
+      { path: 'report.json.tmp', make: async (p: string) => symlink(victim, p) },
+      { path: 'head.json', make: async (p: string) => { execFileSync('mkfifo', [p]) } },
+      { path: 'manifest.json', make: async (p: string) => writeFile(p, 'my own manifest') },
+      { path: 'report.json', make: async (p: string) => writeFile(p, 'my own report') }
+    ]
+    const config = await founderIn(root)
+    for (const { path, make } of plant) {
+      await rm(config.dir, { recursive: true, force: true })
+      await mkdir(config.dir)
+      await writeFile(join(config.dir, 'notes.txt'), 'mine') // the user's folder, taken as the member's dir
+      await make(join(config.dir, path))
+      const before = (await readdir(config.dir)).sort()
+      await expect(runMember(config), path).rejects.toMatchObject({ ...refused, message: expect.stringContaining(`"${path}"`) })
+      expect((await readdir(config.dir)).sort()).toEqual(before)
+    }
+    expect(await readFile(victim, 'utf8')).toBe('mine')
+    // A folder the member marked holds its own files: taken (it stops as nobody else came), but never through a link.
+    await rm(config.dir, { recursive: true, force: true })
+    await expect(runMember(config)).rejects.toMatchObject({ name: 'BackendUnavailableError' })
+    await writeFile(join(config.dir, 'report.json'), 'an earlier report of the member')
+    await expect(runMember(config)).rejects.toMatchObject({ name: 'BackendUnavailableError' })
+    await rm(join(config.dir, 'report.json'))
+    await symlink(victim, join(config.dir, 'report.json'))
+    await expect(runMember(config)).rejects.toMatchObject({ ...refused, message: expect.stringContaining('"report.json"') })
+    expect(await readFile(victim, 'utf8')).toBe('mine')
   }, 60_000)
 })
