@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path'
 import { z } from 'zod'
 import { AuditFailedError, ConclaveError, ConfigError, DatasetError, NoCheckpointError } from '../core/errors.ts'
+import { realPathNear } from '../core/files.ts'
 import type { Charter, ModelRef } from '../core/records.ts'
 import { createPredictor, PredictorSpec } from '../ml/predictor.ts'
 import { evalExamples, loadTask, TaskConfig } from '../ml/task.ts'
@@ -65,7 +66,8 @@ export interface ExportResult {
 export async function exportRun (runDir: string, options: ExportOptions): Promise<ExportResult> {
   const dir = resolve(runDir)
   const out = resolve(options.out)
-  const inside = relative(dir, out)
+  // Where the paths lead, not how they are written: `models -> RUN/store` makes `--out models/final` a folder of the run's.
+  const inside = relative(await realPathNear(dir), await realPathNear(out))
   if (inside === '' || (!inside.startsWith('..') && !isAbsolute(inside))) throw new ConfigError(`--out ${out} is inside the run directory ${dir}, which an export never writes into`)
   const audit = await auditRunDir(dir)
   if (!audit.ok || audit.head === null) {

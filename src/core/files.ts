@@ -1,7 +1,22 @@
 import { constants } from 'node:fs'
-import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { mkdir, open, readFile, realpath, rename, rm, type FileHandle } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { type ConclaveError, PayloadTooLargeError, StrayFileError } from './errors.ts'
+
+/**
+ * Where an absolute `path` leads, links followed, though its end may not exist yet: the real
+ * path of its nearest existing ancestor, with the rest joined on.
+ */
+export async function realPathNear (path: string): Promise<string> {
+  try {
+    return await realpath(path)
+  } catch (err) {
+    const parent = dirname(path)
+    // Not there yet, or below a file: what is written there later fails, and says so.
+    if (!['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '') || parent === path) throw err
+    return join(await realPathNear(parent), basename(path))
+  }
+}
 
 /** A file's bytes, or undefined when it does not exist (any other error is thrown). */
 export async function readIfExists (path: string): Promise<Buffer | undefined> {

@@ -158,6 +158,22 @@ describe('conclave export and predict', () => {
     expect((await capture(['export', run, '--out', join(run, 'model')])).err).toMatch(/ConfigError/)
   }, 300_000)
 
+  // Found red-teaming: the check that --out is not inside the run directory compared the paths as
+  // written, so an --out reached through a link (`models -> RUN/store`) passed it: the export went
+  // into the run's sealed store, whose audit then failed on the stray files (StrayFileError).
+  it('refuses an --out that leads into the run directory through a link, and writes nothing there', async () => {
+    const copy = await copyRun(run)
+    const base = await tempDir('conclave-export-link-')
+    await symlink(join(copy, 'store'), join(base, 'models'))
+    await symlink(copy, join(base, 'alias'))
+    const before = await treeOf(copy)
+    for (const out of ['models/final', 'models/a/b', 'models', 'alias/model', 'alias']) {
+      expect((await capture(['export', copy, '--out', join(base, out)])).err, out).toMatch(/ConfigError \(ERR_CONFIG\)/)
+    }
+    expect(await treeOf(copy)).toEqual(before)
+    expect((await capture(['audit', copy])).code).toBe(0)
+  }, 120_000)
+
   // Found red-teaming: `export --force` removed the earlier export before it loaded the dataset
   // and scored the model, so an export that then failed (the dataset moved away) left only the
   // marker; and a failed export to a new folder left the folder behind, half made.
