@@ -7,6 +7,7 @@ import { ConclaveError, ConfigError } from '../src/core/errors.ts'
 import { RETRY_WAITS_S } from '../src/core/retry.ts'
 import { silentLogger, type Logger } from '../src/core/logger.ts'
 import { POLICY, type BlockId } from '../src/core/records.ts'
+import { judgementOf } from '../src/federation/acceptance-terms.ts'
 import { owesVote, unjudged, type Activity, type Decisions, type Driver, type DriverContext, type LlmCounts } from '../src/federation/driver.ts'
 import type { Participant } from '../src/federation/participant.ts'
 import { SerialQueue } from '../src/core/serial-queue.ts'
@@ -33,8 +34,6 @@ export interface AgentOptions {
   maxSteps?: number
   /** Longest one model call may take; no answer by then counts as an invalid one (retried, then the policy). @default 300 000 (5 min) */
   llmTimeoutMs?: number
-  /** Who decides a vote's accept: the acceptance rule, the model, or the model within the rule (records.ts Judgement). @default rule */
-  judgement?: Judgement
   /** The system prompt's template file ({name}, {persona}, {judgement}). @default prompts/participant.md */
   prompt?: string
   /** Personas by agent name, each put in that agent's prompt. @default none */
@@ -151,13 +150,15 @@ export class ParticipantAgent implements Driver {
     const counters = { llm: { calls: 0, valid: 0, retried: 0, fallback: 0 }, toolCalls: {} as Record<string, number>, decisions: {} as Decisions }
     const abort = new AbortController()
     const pause = new Pause(participant.name)
-    const tools = bindTools([...PROTOCOL_TOOLS, ...(options.plugins ?? [])], { participant, ledger: context.ledger, nameOf: context.nameOf, signal: abort.signal, judgement: options.judgement ?? 'rule', guard: pause.guard })
+    const tools = bindTools([...PROTOCOL_TOOLS, ...(options.plugins ?? [])], { participant, ledger: context.ledger, nameOf: context.nameOf, signal: abort.signal, guard: pause.guard })
     const checkpointer = await FileCheckpointSaver.open(join(context.dir, 'memory.json'))
+    const prompts = await systemPrompts(participant.name, options)
     const graph = buildParticipantGraph({
       model,
       fallback: new ProtocolPolicyChatModel(),
       tools,
-      systemPrompt: await systemPrompt(participant.name, options),
+      // Who decides a vote's accept is the charter's to say, not my config's: read at each step, once the charter is applied.
+      systemPrompt: () => prompts[judgementOf(participant.state.charter?.record.acceptance)],
       maxSteps: options.maxSteps ?? 8,
       llmTimeoutMs: options.llmTimeoutMs,
       checkpointer,
@@ -410,13 +411,16 @@ const JUDGEMENT_GUIDE: Record<Judgement, string> = {
   guarded: 'Accept or reject is your judgement, within the rule: you cannot accept an update that fails it (`passesRule` false), and you may reject one that passes when the evaluation gives you reason; say why in your rationale.'
 }
 
-/** The agent's system prompt: its template, its name, its persona and what its judgement mode lets it decide. */
-async function systemPrompt (name: string, options: AgentOptions): Promise<string> {
+/** The agent's system prompt under each judgement mode: its template, its name, its persona and what the mode lets it decide. */
+async function systemPrompts (name: string, options: AgentOptions): Promise<Record<Judgement, string>> {
   const persona = options.personas?.[name]
-  const text = await loadPrompt(options.prompt === undefined ? 'participant' : { path: options.prompt }, {
-    name,
-    persona: persona === undefined ? '' : `Your persona: ${persona}`,
-    judgement: JUDGEMENT_GUIDE[options.judgement ?? 'rule']
-  })
-  return persona === undefined || text.includes(persona) ? text : `${text}\n\nYour persona: ${persona}`
+  const prompt = async (judgement: Judgement): Promise<string> => {
+    const text = await loadPrompt(options.prompt === undefined ? 'participant' : { path: options.prompt }, {
+      name,
+      persona: persona === undefined ? '' : `Your persona: ${persona}`,
+      judgement: JUDGEMENT_GUIDE[judgement]
+    })
+    return persona === undefined || text.includes(persona) ? text : `${text}\n\nYour persona: ${persona}`
+  }
+  return { rule: await prompt('rule'), model: await prompt('model'), guarded: await prompt('guarded') }
 }

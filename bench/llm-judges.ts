@@ -40,7 +40,7 @@ const config = parseRunConfig({
   task: { kind: 'classify', trainLimit: 900, testLimit: 400 },
   agent: { llm: values.llm, judgement }
 })
-const sim = await Simulation.create(config, { dir: await mkdtemp(join(tmpdir(), 'conclave-llm-judges-')), driver: agentDriver({ llm: config.agent.llm, judgement, seed, logger: consoleLogger }) })
+const sim = await Simulation.create(config, { dir: await mkdtemp(join(tmpdir(), 'conclave-llm-judges-')), driver: agentDriver({ llm: config.agent.llm, seed, logger: consoleLogger }) })
 // What the rule said of each (voter, proposal), from each voter's own evaluation.
 const passes = new Map<string, boolean>()
 sim.participants.forEach(p => p.on('conclave:evaluated', e => { passes.set(`${p.did} ${e.proposal}`, e.passes) }))

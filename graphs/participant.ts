@@ -26,7 +26,8 @@ export interface ParticipantGraphInit {
   fallback: BaseChatModel
   /** Every tool the agent has, each with what it accepts now where it narrows that (tools/define.ts `legal`). */
   tools: readonly BoundTool[]
-  systemPrompt: string
+  /** Read at each step: what it says may follow state the agent learns as it goes (the charter's judgement). */
+  systemPrompt: () => string
   maxSteps: number
   /** Updated in place: how the model behaved. */
   llm: LlmCounts
@@ -93,7 +94,7 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
     const model: Runnable = init.model.bindTools?.(set, mustCall ? { tool_choice: 'any' } : {}) ?? init.model
     const fallback: Runnable = init.fallback.bindTools?.(set) ?? init.fallback
     const byName = new Map(set.map(t => [t.name, t]))
-    const context = [new SystemMessage(init.systemPrompt), ...turn]
+    const context = [new SystemMessage(init.systemPrompt()), ...turn]
     const think = init.think ?? (<T>(call: () => Promise<T>) => call())
     const started = performance.now()
     llm.calls++

@@ -5,7 +5,6 @@ import type { Participant } from '../src/federation/participant.ts'
 import type { FederationState, ProposalEntry } from '../src/federation/state.ts'
 import type { Ledger } from '../src/ledger/index.ts'
 import { EVENT_TYPES, type AgentEvent } from '../src/llm/events.ts'
-import type { Judgement } from '../src/core/terms.ts'
 
 /**
  * What a tool sees of its agent's participant: the protocol actions (each enforces the
@@ -28,8 +27,6 @@ export interface ToolContext {
   plannedRounds?: number
   /** Aborted when the agent is stopped. */
   signal?: AbortSignal
-  /** Who may decide a vote's accept (records.ts Judgement). @default rule */
-  judgement?: Judgement
   /** Runs each call of a tool: the agent's own hold on what it does (a paused agent refuses them). @default runs it */
   guard?: <T>(call: () => Promise<T>) => Promise<T>
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { BlockId } from '../src/core/records.ts'
-import { allowedAccepts } from '../src/federation/acceptance-terms.ts'
+import { allowedAccepts, judgementOf } from '../src/federation/acceptance-terms.ts'
 import { awaitingMyVote, defineTool } from './define.ts'
 
 export default defineTool({
@@ -11,19 +11,19 @@ export default defineTool({
     accept: z.boolean().describe('true to accept the update into the global model, false to reject it.'),
     rationale: z.string().max(500).describe('Why, in one sentence; stored in the signed vote.')
   }),
-  // One kind of call per evaluated proposal: its id, and the accepts my judgement mode leaves me (an unusable update: reject only).
-  legal: ({ participant, judgement }) => awaitingMyVote(participant).flatMap(({ block }) => {
+  // One kind of call per evaluated proposal: its id, and the accepts the charter's judgement leaves me (an unusable update: reject only).
+  legal: ({ participant }) => awaitingMyVote(participant).flatMap(({ block }) => {
     const evaluation = participant.evaluation(block)
     if (evaluation === undefined) return []
-    const accepts = evaluation.unusable !== undefined ? [false] : allowedAccepts(judgement ?? 'rule', evaluation.passes)
+    const accepts = evaluation.unusable !== undefined ? [false] : allowedAccepts(judgementOf(participant.state.charter?.record.acceptance), evaluation.passes)
     return [z.object({
       proposal: z.literal(block).describe('The proposal I evaluated.'),
       rationale: z.string().min(1).max(200).describe('Why, in one sentence; stored in the signed vote.'),
       accept: z.literal(accepts as [boolean, ...boolean[]]).describe('true to accept the update into the global model, false to reject it.')
     })]
   }),
-  run: async ({ proposal, accept, rationale }, { participant, judgement }, { decidedBy }) => {
-    const vote = await participant.vote(proposal, accept, rationale, { decidedBy, judgement: judgement ?? 'rule' })
+  run: async ({ proposal, accept, rationale }, { participant }, { decidedBy }) => {
+    const vote = await participant.vote(proposal, accept, rationale, { decidedBy })
     return { vote, proposal, accept }
   }
 })

@@ -399,7 +399,7 @@ async function agentsFor (config: RunConfig, configPath: string | undefined, log
   const { loadPluginTools } = await import('../../tools/index.ts')
   const base = configPath === undefined ? process.cwd() : dirname(resolve(configPath))
   const plugins = await loadPluginTools(config.agent.tools, base)
-  const { llm, llmTimeoutSeconds, maxSteps, judgement, personas } = config.agent
+  const { llm, llmTimeoutSeconds, maxSteps, personas } = config.agent
   const prompt = config.agent.prompt === undefined ? undefined : resolve(base, config.agent.prompt)
-  return agentDriver({ llm, llmTimeoutMs: llmTimeoutSeconds * 1000, plugins, maxSteps, judgement, prompt, personas, seed: config.seed, logger })
+  return agentDriver({ llm, llmTimeoutMs: llmTimeoutSeconds * 1000, plugins, maxSteps, prompt, personas, seed: config.seed, logger })
 }

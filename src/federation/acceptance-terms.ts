@@ -5,6 +5,11 @@ import { acceptanceRule, DEFAULT_CLASS_RATIO, DEFAULT_MIN_GAIN, type AcceptanceC
 import { robustVerdict } from './robust-acceptance.ts'
 import type { AcceptanceTerms, Judgement, Measured, Robustness } from '../core/terms.ts'
 
+/** The judgement a charter's votes fall under: its terms' (rule when they name none); model, the voter's own, under a charter without terms. */
+export function judgementOf (terms: AcceptanceTerms | undefined): Judgement {
+  return terms === undefined ? 'model' : terms.judgement ?? 'rule'
+}
+
 /** The accepts a judgement mode allows, given whether the update passes the acceptance rule. */
 export function allowedAccepts (judgement: Judgement, passes: boolean): boolean[] {
   if (judgement === 'model') return [true, false]
@@ -96,7 +101,7 @@ export function assertFollowsTerms (terms: AcceptanceTerms, vote: Vote, which: s
   const missing = [...ruleOf(terms).needs.filter(key => measured[key] === undefined), ...(terms.robustness !== undefined && measured.geometry === undefined ? ['geometry'] : [])]
   if (missing.length > 0) throw new UnmeasuredVoteError(`${which} lacks ${missing.join(', ')}, which the charter's terms decide from`)
   const { accept } = ruling(terms, measured, standing)
-  const judgement = terms.judgement ?? 'rule'
+  const judgement = judgementOf(terms)
   if (!allowedAccepts(judgement, accept).includes(vote.accept)) {
     const whose = terms.rule === 'standing' || terms.rule === 'probation' ? ` for a proposer in ${standing ?? '?'} standing` : ''
     throw new VoteAgainstRuleError(`${which} ${vote.accept ? 'accepts' : 'rejects'} an update its own signed measurement makes the charter's ${terms.rule} rule ${accept ? 'accept' : 'reject'}${whose}, and the charter's judgement is ${judgement}`)

@@ -4,6 +4,7 @@ import { AIMessage, type BaseMessage, type ToolCall, type ToolMessage } from '@l
 import type { ChatResult } from '@langchain/core/outputs'
 import type { StructuredToolInterface } from '@langchain/core/tools'
 import { z } from 'zod'
+import { POLICY } from '../core/records.ts'
 import { parseEvent } from './events.ts'
 
 /** A tool call the policy wants next, or the text that ends the turn. */
@@ -21,6 +22,8 @@ export type PolicyStep = { tool: string, args: Record<string, unknown> } | { rep
  *                        rule recommends by that evaluation (not another proposal's)
  *   either, while questions wait for a teacher's answer and budget remains → distill first
  *
+ * A refused tool call ends its turn, except a model's refused vote: the vote is still owed.
+ *
  * `offered`: the tools the step may call (as bound); absent, any.
  */
 export function policyStep (messages: readonly BaseMessage[], offered?: ReadonlySet<string>): PolicyStep {
@@ -36,7 +39,11 @@ export function policyStep (messages: readonly BaseMessage[], offered?: Readonly
     if (m.type !== 'tool') continue
     const name = (m as BaseMessage & { name?: string }).name ?? ''
     const text = textOf(m)
-    if (refused(m)) return { reply: `Stopped: ${name} failed (${text.slice(0, 200)}).` }
+    if (refused(m)) {
+      // A model's vote refused (one the charter's judgement does not allow) leaves the vote owed: the policy casts it by the rule.
+      if (name === 'vote' && !madeByPolicy(messages, m)) continue
+      return { reply: `Stopped: ${name} failed (${text.slice(0, 200)}).` }
+    }
     done.add(name)
     const about = ProposalResult.safeParse(safeJson(text))
     if (about.success && name === 'evaluate') evaluations.set(about.data.proposal, about.data)
@@ -55,6 +62,13 @@ export function policyStep (messages: readonly BaseMessage[], offered?: Readonly
     return { tool: 'vote', args: { proposal: event.proposal, accept, rationale: `protocol policy: the update ${accept ? 'passes' : 'fails'} the federation's acceptance rule` } }
   }
   return { reply: `Voted on ${event.proposal}.` }
+}
+
+/** Whether the call a tool message answers was the policy's own (graphs/participant.ts names each reply by who decided it). */
+function madeByPolicy (messages: readonly BaseMessage[], result: BaseMessage): boolean {
+  const id = (result as ToolMessage).tool_call_id
+  const call = messages.find(m => m.type === 'ai' && ((m as AIMessage).tool_calls ?? []).some(c => c.id === id))
+  return call?.name === POLICY
 }
 
 /** What the policy reads of an evaluate or vote result (tools/evaluate.ts, tools/vote.ts): the proposal it is about, and the rule's verdict. */

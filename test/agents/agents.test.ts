@@ -305,11 +305,11 @@ describe('agents drive the protocol through tools', () => {
       if (!p.user.includes('RESULT of vote')) return JSON.stringify({ tool: 'vote', args: { proposal, accept: /"passesRule":true/.test(p.user), rationale: 'checked the ledger and my validation data' } })
       return JSON.stringify({ reply: 'voted' })
     })
-    sim = await Simulation.create(smallConfig({ rounds: 1 }), {
+    sim = await Simulation.create(smallConfig({ rounds: 1, agent: { judgement: 'guarded' } }), {
       dir,
       driver: async (participant, context) => ParticipantAgent.create(participant, context, {
         plugins,
-        ...(participant.name === 'agent-1' ? { model: new JsonToolChatModel(model), prompt: join(dir, 'terse.md'), personas: { 'agent-1': 'a sceptic who checks the record first.' }, judgement: 'guarded' } : {})
+        ...(participant.name === 'agent-1' ? { model: new JsonToolChatModel(model), prompt: join(dir, 'terse.md'), personas: { 'agent-1': 'a sceptic who checks the record first.' } } : {})
       })
     })
     await sim.charter()

@@ -43,7 +43,7 @@ describe('a peer\'s words never reach the model that judges', () => {
     sim = await Simulation.create(smallConfig({ rounds: 1, agent: { judgement: 'guarded' } }), {
       dir: await tempDir(),
       driver: async (participant, context) => participant.name === 'agent-1'
-        ? ParticipantAgent.create(participant, context, { model: new JsonToolChatModel(model), judgement: 'guarded' })
+        ? ParticipantAgent.create(participant, context, { model: new JsonToolChatModel(model) })
         : byHand(participant, context)
     })
     await sim.charter()

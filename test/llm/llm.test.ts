@@ -4,6 +4,7 @@ import { AIMessage, HumanMessage, ToolMessage } from '@langchain/core/messages'
 import { ChatOllama } from '@langchain/ollama'
 import { describe, expect, it } from 'vitest'
 import { parseRunConfig } from '../../src/federation/config.ts'
+import { POLICY } from '../../src/core/records.ts'
 import { createChatModel, describeEvent, LlmSpec, parseEvent, policyStep } from '../../src/llm/index.ts'
 import { decisionSchema, JsonToolChatModel, simplify } from '../../src/llm/json-tools.ts'
 import { assertOllamaModel, ollamaCompleter } from '../../src/llm/ollama.ts'
@@ -33,6 +34,16 @@ describe('the protocol policy', () => {
     expect(policyStep([event, ...evaluation(other, true)])).toEqual({ tool: 'evaluate', args: { proposal } })
     const votedOther = [event, ...evaluation(proposal, false), call('vote', { proposal: other }), result('vote', JSON.stringify({ proposal: other, accept: true }))]
     expect(policyStep(votedOther)).toMatchObject({ tool: 'vote', args: { proposal, accept: false } })
+  })
+
+  it('votes by the rule after a model\'s vote was refused (against the charter\'s judgement), and stops when its own vote is refused', () => {
+    const evaluated = [event, call('evaluate', { proposal }), result('evaluate', JSON.stringify({ proposal, passesRule: true }))]
+    const refusedVote = (by: string): Array<AIMessage | ToolMessage> => [
+      new AIMessage({ content: '', name: by, tool_calls: [{ id: `${by}-vote`, name: 'vote', args: { proposal, accept: false, rationale: 'my own judgement' }, type: 'tool_call' }] }),
+      new ToolMessage({ content: 'VoteAgainstRuleError: under rule judgement it can only be accepted', name: 'vote', tool_call_id: `${by}-vote`, status: 'error' })
+    ]
+    expect(policyStep([...evaluated, ...refusedVote('ollama:qwen3')])).toMatchObject({ tool: 'vote', args: { proposal, accept: true } })
+    expect(policyStep([...evaluated, ...refusedVote(POLICY)])).toMatchObject({ reply: expect.stringMatching(/vote failed/) })
   })
 
   it('trains, publishes and anchors when a round opens; stops at a tool error; ignores messages without an event', () => {

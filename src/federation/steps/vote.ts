@@ -1,6 +1,6 @@
 import { DuplicateVoteError, NoEvaluationError, UnusableUpdateError, VoteAgainstRuleError } from '../../core/errors.ts'
 import type { BlockId, Vote } from '../../core/records.ts'
-import { allowedAccepts, assertFollowsTerms } from '../acceptance-terms.ts'
+import { allowedAccepts, assertFollowsTerms, judgementOf } from '../acceptance-terms.ts'
 import { federationOf, type StepContext, type StepOptions } from '../context.ts'
 import type { ProposalEntry } from '../state.ts'
 import { anchorRecord, type AnchorContext } from './anchor.ts'
@@ -34,7 +34,7 @@ export function hasVoted ({ held, state, identity }: Pick<StepContext, 'held' | 
  * rejected, and under a charter that states its acceptance terms the vote is what they
  * decide from my measurement.
  */
-export async function vote (ctx: VoteContext, { entry, accept, reason, measurement, decidedBy, judgement = judgementOf(ctx) }: VoteParams, options: StepOptions = {}): Promise<BlockId> {
+export async function vote (ctx: VoteContext, { entry, accept, reason, measurement, decidedBy, judgement = judgementOf(ctx.state.charter?.record.acceptance) }: VoteParams, options: StepOptions = {}): Promise<BlockId> {
   assertJudge(ctx, entry)
   const evaluation = ctx.held.evaluations.get(entry.block)
   if (evaluation === undefined) throw new NoEvaluationError(`no vote without an evaluation: evaluate ${entry.block} first`)
@@ -59,10 +59,4 @@ export async function vote (ctx: VoteContext, { entry, accept, reason, measureme
   ctx.held.cast.add(entry.block)
   options.onProgress?.({ type: 'conclave:vote:cast', detail: { proposal: entry.block, accept, score, rationale } })
   return block
-}
-
-/** The judgement a vote falls under unless its caller declares one: the charter's. */
-function judgementOf (ctx: Pick<VoteContext, 'state'>): Judgement {
-  const terms = ctx.state.charter?.record.acceptance
-  return terms === undefined ? 'model' : terms.judgement ?? 'rule'
 }
