@@ -112,6 +112,8 @@ export class InflatedSamplesError extends ProtocolViolationError {}
 export class UnmeasuredVoteError extends ProtocolViolationError {}
 /** A vote whose accept is not what the charter's rule decides from the measurement the voter signed with it. */
 export class VoteAgainstRuleError extends ProtocolViolationError {}
+/** A vote that declares a judgement mode other than the charter's: its label would say who may decide it falsely. */
+export class JudgementMismatchError extends ProtocolViolationError {}
 /** A human vote for someone the charter does not name as a researcher. */
 export class NotResearcherError extends ProtocolViolationError {}
 /** An update my judge scores as NaN, infinite or beyond what a vote may sign: it cannot be judged, only rejected. */

@@ -151,9 +151,9 @@ export const Vote = z.object({
   accept: z.boolean(),
   score: FiniteNumber,
   rationale: z.string().max(2000),
-  /** Who took the step. Absent: a vote from before it was recorded. */
+  /** Who took the step, as the voter says: `policy` is checked (it follows the rule), a model's name cannot be. Absent: a vote from before it was recorded. */
   decidedBy: DecidedBy.optional(),
-  /** The judgement mode the voter declared and the protocol enforced. Absent: before modes existed. */
+  /** The judgement mode the voter declared: every peer refuses one other than the charter's. Absent: before modes existed. */
   judgement: Judgement.optional(),
   /** What the voter measured and decided from: required under a charter that states its acceptance terms. */
   measurement: VoteMeasurement.optional()

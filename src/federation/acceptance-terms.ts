@@ -1,5 +1,5 @@
-import { ConfigError, UnmeasuredVoteError, UnusableUpdateError, VoteAgainstRuleError } from '../core/errors.ts'
-import type { Vote } from '../core/records.ts'
+import { ConfigError, JudgementMismatchError, UnmeasuredVoteError, UnusableUpdateError, VoteAgainstRuleError } from '../core/errors.ts'
+import { POLICY, type Vote } from '../core/records.ts'
 import type { Judge } from '../ml/task.ts'
 import { acceptanceRule, DEFAULT_CLASS_RATIO, DEFAULT_MIN_GAIN, type AcceptanceConfig, type AcceptanceRule, type Standing, type Verdict } from './acceptance.ts'
 import { robustVerdict } from './robust-acceptance.ts'
@@ -89,9 +89,13 @@ export function ruling (terms: AcceptanceTerms, measured: Measured, standing?: S
  * the measurement it carries, for a proposer in `standing` (as the record gives it).
  * Whether the measurement is true cannot be checked: it was taken on the voter's own data.
  * Where a later `judgement` setting lets a model decide, this is where it relaxes: under a
- * model only the unusable check stays; under a guarded model only an accept must follow.
+ * model only the unusable check stays; under a guarded model only an accept must follow;
+ * but a vote the policy decided (`decidedBy: policy`) always follows the rule. That a vote
+ * naming a model was decided by that model cannot be checked.
  */
 export function assertFollowsTerms (terms: AcceptanceTerms, vote: Vote, which: string, standing?: Standing): void {
+  const judgement = judgementOf(terms)
+  if (vote.judgement !== undefined && vote.judgement !== judgement) throw new JudgementMismatchError(`${which} declares ${vote.judgement} judgement, the charter's is ${judgement}`)
   const measured = vote.measurement
   if (measured === undefined) throw new UnmeasuredVoteError(`${which} carries no measurement for the charter's ${terms.rule} rule to decide from`)
   if ('unusable' in measured) {
@@ -101,9 +105,8 @@ export function assertFollowsTerms (terms: AcceptanceTerms, vote: Vote, which: s
   const missing = [...ruleOf(terms).needs.filter(key => measured[key] === undefined), ...(terms.robustness !== undefined && measured.geometry === undefined ? ['geometry'] : [])]
   if (missing.length > 0) throw new UnmeasuredVoteError(`${which} lacks ${missing.join(', ')}, which the charter's terms decide from`)
   const { accept } = ruling(terms, measured, standing)
-  const judgement = judgementOf(terms)
-  if (!allowedAccepts(judgement, accept).includes(vote.accept)) {
+  if (!allowedAccepts(vote.decidedBy === POLICY ? 'rule' : judgement, accept).includes(vote.accept)) {
     const whose = terms.rule === 'standing' || terms.rule === 'probation' ? ` for a proposer in ${standing ?? '?'} standing` : ''
-    throw new VoteAgainstRuleError(`${which} ${vote.accept ? 'accepts' : 'rejects'} an update its own signed measurement makes the charter's ${terms.rule} rule ${accept ? 'accept' : 'reject'}${whose}, and the charter's judgement is ${judgement}`)
+    throw new VoteAgainstRuleError(`${which} ${vote.accept ? 'accepts' : 'rejects'} an update its own signed measurement makes the charter's ${terms.rule} rule ${accept ? 'accept' : 'reject'}${whose}, and ${vote.decidedBy === POLICY ? 'the policy decided it' : `the charter's judgement is ${judgement}`}`)
   }
 }

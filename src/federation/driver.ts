@@ -99,7 +99,7 @@ async function judgeOwed (participant: Participant): Promise<number> {
   const owed = unjudged(participant).filter(e => !unfetched.has(e.block))
   for (const { block } of owed) {
     const { passes } = await participant.evaluate(block)
-    if (!participant.hasVoted(block)) await participant.vote(block, passes, undefined, { decidedBy: POLICY, judgement: 'rule' })
+    if (!participant.hasVoted(block)) await participant.vote(block, passes, undefined, { decidedBy: POLICY })
   }
   return owed.length
 }

@@ -231,7 +231,7 @@ async function judge (ctx: InboxContext, entry: ProposalEntry, options: StepOpti
     const ally = ctx.collusion.some(i => ctx.state.charter?.record.members[i - 1] === entry.signed.issuer)
     const accept = ally && evaluation.unusable === undefined
     const measurement = evaluation.measurement === undefined ? undefined : forgedMeasurement(evaluation.measurement, accept)
-    return vote(ctx, { entry, accept, measurement, decidedBy: POLICY, judgement: 'model' }, options).then(() => undefined)
+    return vote(ctx, { entry, accept, measurement, decidedBy: POLICY }, options).then(() => undefined)
   }
-  await vote(ctx, { entry, accept: evaluation.passes, decidedBy: POLICY, judgement: 'rule' }, options)
+  await vote(ctx, { entry, accept: evaluation.passes, decidedBy: POLICY }, options)
 }
