@@ -4,6 +4,8 @@ import { countWords, firstWords, TeacherAnswer, type AskOptions, type Teacher } 
 
 /** What this teacher reads of Ollama's /api/generate reply (it sends more, left alone). */
 const GenerateReply = z.object({
+  /** Ollama echoes the model asked; an answer from another is refused (sameModel), not cached under this one's name. */
+  model: z.string(),
   response: z.string(),
   eval_count: z.number().int().nonnegative().optional()
 })
@@ -32,7 +34,8 @@ export interface OllamaTeacherOptions {
  * the rounding can tip greedy decoding onto another answer. What makes an answer stable is
  * the content-addressed cache (`CachedTeacher`): a question is asked once, then read back.
  * Every ask ends: the caller's signal and `timeoutMs` abort it, and a reply is read only up
- * to MAX_REPLY_BYTES.
+ * to MAX_REPLY_BYTES. A question goes to `url` only (a redirect is refused), and an answer is
+ * taken only as strict UTF-8 from the model asked: anything else is a TeacherError.
  */
 export class OllamaTeacher implements Teacher {
   readonly name: string
@@ -62,10 +65,19 @@ export class OllamaTeacher implements Teacher {
           stream: false,
           options: { temperature: 0, seed: this.#options.seed ?? 0, num_predict: maxTokens }
         }),
+        // A question goes to this server only: followed, a redirect would re-send it (307, 308)
+        // to whatever the Location names, a service on this machine included, and take its answer.
+        redirect: 'manual',
         signal
       })
-      const text = await readCapped(reply, reply.ok ? MAX_REPLY_BYTES : 64 << 10)
-      if (!reply.ok) throw new OllamaStatusError(reply.status, errorOf(text) ?? `HTTP ${reply.status}`)
+      if (reply.status >= 300 && reply.status < 400) {
+        await reply.body?.cancel()
+        throw new TeacherError(`Ollama at ${this.#url} answered ${this.name}'s question with a redirect (HTTP ${reply.status} to ${reply.headers.get('location') ?? 'nowhere'}): refused, a question is sent to the configured URL only`)
+      }
+      const bytes = await readCapped(reply, reply.ok ? MAX_REPLY_BYTES : 64 << 10)
+      if (!reply.ok) throw new OllamaStatusError(reply.status, errorOf(bytes.toString('utf8')) ?? `HTTP ${reply.status}`)
+      const text = utf8(bytes)
+      if (text === undefined) throw new TeacherError(`${this.name} gave no usable answer: the reply is not UTF-8`)
       response = JSON.parse(text)
     } catch (err) {
       throw await this.#failure(err, options.signal)
@@ -73,6 +85,7 @@ export class OllamaTeacher implements Teacher {
     // A server is no authority on its answer's shape: a reply that is not one is this question's failure.
     const reply = GenerateReply.safeParse(response)
     if (!reply.success) throw new TeacherError(`${this.name} gave no usable answer: ${reply.error.issues[0]?.message ?? 'not a generate reply'}`)
+    if (!sameModel(reply.data.model, this.#options.model)) throw new TeacherError(`Ollama at ${this.#url} answered as ${reply.data.model}, not ${this.#options.model}: refused, not taken as ${this.name}'s answer`)
     // Nor on its length or its cost: an answer is cut to its cap (Ollama's num_predict holds an
     // honest one under it, a word being at least a token) and costs at least its words, at most the cap.
     const said = reply.data.response.trim()
@@ -93,6 +106,7 @@ export class OllamaTeacher implements Teacher {
    */
   async #failure (err: unknown, signal: AbortSignal | undefined): Promise<Error> {
     if (signal?.aborted === true) return signal.reason instanceof Error ? signal.reason : new DOMException('aborted', 'AbortError')
+    if (err instanceof TeacherError) return err
     const url = this.#url
     if (err instanceof SyntaxError || err instanceof PayloadTooLargeError) return new TeacherError(`${this.name} gave no usable answer: ${err.message}`, { cause: err })
     if ((err as Error | undefined)?.name === 'TimeoutError') {
@@ -131,9 +145,34 @@ function errorOf (text: string): string | undefined {
   }
 }
 
-/** The reply's body as text, refused (PayloadTooLargeError) as soon as it passes `maxBytes`. */
-async function readCapped (response: Response, maxBytes: number): Promise<string> {
-  if (response.body === null) return ''
+/**
+ * Whether a reply's `model` names the model asked. Ollama echoes the name as sent; where it
+ * is spelt otherwise, the same model may still be meant: without its source suffix (`:cloud`,
+ * `-cloud`, `:local`; ollama.com answers under the base name), with the default tag
+ * `:latest`, in another case (Ollama's names ignore case).
+ */
+function sameModel (said: string, asked: string): boolean {
+  const key = (name: string): string => {
+    const base = name.trim().toLowerCase().replace(/:(cloud|local)$/, '').replace(/(:[^:/]+)-cloud$/, '$1')
+    return /:[^/]*$/.test(base) ? base : `${base}:latest`
+  }
+  return key(said) === key(asked)
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** The bytes as text, or undefined where they are not UTF-8 (decoded leniently, each bad byte would be taught as U+FFFD). */
+function utf8 (bytes: Uint8Array): string | undefined {
+  try {
+    return strictUtf8.decode(bytes)
+  } catch {
+    return undefined
+  }
+}
+
+/** The reply's body, refused (PayloadTooLargeError) as soon as it passes `maxBytes`. */
+async function readCapped (response: Response, maxBytes: number): Promise<Buffer> {
+  if (response.body === null) return Buffer.alloc(0)
   const reader = response.body.getReader()
   const chunks: Uint8Array[] = []
   let size = 0
@@ -147,5 +186,5 @@ async function readCapped (response: Response, maxBytes: number): Promise<string
     }
     chunks.push(value)
   }
-  return Buffer.concat(chunks).toString('utf8')
+  return Buffer.concat(chunks)
 }

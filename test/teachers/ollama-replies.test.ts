@@ -25,7 +25,7 @@ async function ollama (handle: (res: ServerResponse) => void): Promise<string> {
   return `http://127.0.0.1:${(server.address() as { port: number }).port}`
 }
 const generated = (fields: object): string => JSON.stringify({ model: 'm', created_at: '2025-01-01T00:00:00Z', done: true, response: 'an answer', eval_count: 2, ...fields })
-const replying = async (body: string): Promise<string> => ollama(res => { res.setHeader('content-type', 'application/json'); res.end(body) })
+const replying = async (body: string | Buffer): Promise<string> => ollama(res => { res.setHeader('content-type', 'application/json'); res.end(body) })
 
 async function cachedStore (): Promise<{ dir: string, store: ContentStore }> {
   const dir = await tempDir()
@@ -35,14 +35,19 @@ async function cachedStore (): Promise<{ dir: string, store: ContentStore }> {
 }
 
 describe('an Ollama teacher’s bad answers', () => {
-  const bad: Array<[string, string]> = [
+  const bad: Array<[string, string | Buffer]> = [
     ['an answer over 100 000 characters', generated({ response: 'x'.repeat(120_000) })],
     ['a negative eval_count', generated({ eval_count: -5 })],
     ['a fractional eval_count', generated({ eval_count: 1.5 })],
     ['a response that is no string', generated({ response: 42 })],
     ['an empty answer', generated({ response: '' })],
     ['an answer of blanks', generated({ response: ' \n\t ' })],
-    ['a reply that is no JSON', '{nope']
+    ['a reply that is no JSON', '{nope'],
+    // Found red-teaming: a server answering for another model was taken (and cached) as ollama:m.
+    ['an answer for another model than asked', generated({ model: 'tinyllama:1.1b' })],
+    ['a reply that names no model', generated({ model: undefined })],
+    // Found red-teaming: invalid bytes were decoded to U+FFFD and taught.
+    ['an answer with bytes that are no UTF-8', Buffer.concat([Buffer.from('{"model":"m","done":true,"response":"bad '), Buffer.from([0xff, 0xfe]), Buffer.from(' bytes"}')])]
   ]
   for (const [what, body] of bad) {
     it(`${what} is a TeacherError: the question is noted as unanswerable, distillation goes on`, async () => {
@@ -84,6 +89,30 @@ describe('an Ollama teacher’s bad answers', () => {
     const { report, examples } = await distil(cards, [{ q: 'a' }], teacher, { maxTokens: 8 })
     expect(report).toMatchObject({ asked: 1, failed: 0, tokens: 3 })
     expect(examples[0]?.a).toBe('asthma is inflammation')
+  })
+})
+
+describe('an Ollama teacher asks only the server it is given', () => {
+  // Found red-teaming: fetch followed a 307 and re-POSTed the question to whatever the Location named (a local kubo RPC, say).
+  for (const status of [301, 302, 307, 308]) {
+    it(`a ${status} redirect is refused as a TeacherError naming the server; nothing reaches the Location`, async () => {
+      const reached: string[] = []
+      const elsewhere = await ollama(res => { reached.push('elsewhere'); res.setHeader('content-type', 'application/json'); res.end(generated({})) })
+      const url = await ollama(res => { res.writeHead(status, { location: `${elsewhere}/api/v0/shutdown` }); res.end() })
+      await expect(new OllamaTeacher({ model: 'm', url }).ask('q')).rejects.toMatchObject({ name: 'TeacherError', message: expect.stringContaining(url) })
+      expect(reached).toEqual([])
+    })
+  }
+
+  it('takes a reply naming the model asked as Ollama may spell it: with :latest, without a source suffix, in another case', async () => {
+    const answered = async (asked: string, said: string): Promise<string> => (await new OllamaTeacher({ model: asked, url: await replying(generated({ model: said })) }).ask('q')).text
+    expect(await answered('m', 'm:latest')).toBe('an answer')
+    expect(await answered('gemma3:270m', 'gemma3:270m')).toBe('an answer')
+    expect(await answered('gpt-oss:20b-cloud', 'gpt-oss:20b')).toBe('an answer')
+    expect(await answered('gpt-oss:20b:cloud', 'gpt-oss:20b')).toBe('an answer')
+    expect(await answered('Meditron', 'meditron:latest')).toBe('an answer')
+    await expect(answered('gemma3:270m', 'gemma3:270m-it')).rejects.toMatchObject({ name: 'TeacherError' })
+    await expect(answered('gemma3', 'gemma3:270m')).rejects.toMatchObject({ name: 'TeacherError' })
   })
 })
 
