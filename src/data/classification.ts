@@ -5,6 +5,7 @@ import { DatasetError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { readDatasetText } from './dataset-file.ts'
 import { readJsonlRows } from './jsonl.ts'
+import { warnTestInTrain } from './overlap.ts'
 import { carveDev } from './partition.ts'
 
 /**
@@ -71,10 +72,7 @@ export async function loadClassification (dir: string, options: LoadClassificati
     if (label === undefined) throw new DatasetError(`${join(dir, `${split}.jsonl`)}:${line}: unknown label "${r.label}"`)
     return { text: r.text, label }
   })
-  const trainTexts = new Set(train.map(r => r.value.text))
-  const alsoInTrain = test.filter(r => trainTexts.has(r.value.text)).length
-  const testFile = join(dir, 'test.jsonl')
-  if (alsoInTrain > 0) (options.logger ?? silentLogger).warn(`${testFile}: ${alsoInTrain} of ${test.length} test examples also appear in train.jsonl (same text); test scores will flatter the model`, { file: testFile, alsoInTrain, examples: test.length })
+  warnTestInTrain(join(dir, 'test.jsonl'), 'text', train.map(r => r.value.text), test.map(r => r.value.text), options.logger ?? silentLogger)
   const all = convert(train, 'train')
   if (dev !== undefined) return { labels, train: all, dev: convert(dev, 'dev'), test: convert(test, 'test') }
   const { train: kept, dev: carved } = carveDev(all, options.devFraction ?? 0.1, options.seed ?? 0)

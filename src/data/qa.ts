@@ -1,7 +1,9 @@
 import { access } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
+import { silentLogger, type Logger } from '../core/logger.ts'
 import { readJsonl } from './jsonl.ts'
+import { warnTestInTrain } from './overlap.ts'
 import { carveDev } from './partition.ts'
 
 const Row = z.object({
@@ -33,12 +35,14 @@ export interface QaData {
 
 /**
  * A folder with `train.jsonl` and `test.jsonl` of `{ question, answer, qtype?, focus? }`
- * lines (MedQuAD's shape), optionally `dev.jsonl`. Bad lines are named with their line number.
+ * lines (MedQuAD's shape), optionally `dev.jsonl`. Bad lines are named with their line number;
+ * test questions also in train are loaded, with one warning to `options.logger` that counts them.
  */
-export async function loadQa (dir: string, options: { devFraction?: number, seed?: number } = {}): Promise<QaData> {
+export async function loadQa (dir: string, options: { devFraction?: number, seed?: number, logger?: Logger } = {}): Promise<QaData> {
   const devFile = join(dir, 'dev.jsonl')
   const hasDev = await access(devFile).then(() => true, () => false)
   const [train, test, dev] = await Promise.all([readJsonl(join(dir, 'train.jsonl'), Row), readJsonl(join(dir, 'test.jsonl'), Row), hasDev ? readJsonl(devFile, Row) : undefined])
+  warnTestInTrain(join(dir, 'test.jsonl'), 'question', train.map(r => r.question), test.map(r => r.question), options.logger ?? silentLogger)
   const qtypes = [...new Set(train.map(r => r.qtype ?? 'any'))].sort()
   const index = new Map(qtypes.map((q, i) => [q, i]))
   // A qtype train never saw joins the first: it only steers non-IID partitions.

@@ -108,8 +108,22 @@ describe('QA data', () => {
     expect(data.train.map(p => p.focus)).toEqual(['what is a?', 'what is b?'])
   })
 
-  it('carves dev from train by whole foci on MedQuAD, so dev never asks about a train focus', async () => {
-    const data = await loadQa(TaskConfig.parse({ kind: 'qa' }).data as string)
+  // Found red-teaming: test.jsonl equal to train.jsonl loaded silently, so test BLEU measured memory (classification warned since 4c611ef).
+  it('warns once, without failing, how many test questions also appear in train', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-qa-'))
+    const train = '{"question":"What is flu?","answer":"A virus."}\n{"question":"What is gout?","answer":"Uric acid."}\n'
+    await writeFile(join(dir, 'train.jsonl'), train)
+    await writeFile(join(dir, 'test.jsonl'), train + '{"question":"What is ALS?","answer":"A disease."}\n')
+    const warnings: Array<[string, object | undefined]> = []
+    const logger = { info () {}, warn (message: string, fields?: object) { warnings.push([message, fields]) } }
+    expect((await loadQa(dir, { devFraction: 0, logger })).test).toHaveLength(3)
+    expect(warnings).toEqual([[expect.stringContaining('test.jsonl'), { file: join(dir, 'test.jsonl'), alsoInTrain: 2, examples: 3 }]])
+  })
+
+  it('carves dev from train by whole foci on MedQuAD, so dev never asks about a train focus; no test question is a train one', async () => {
+    const warnings: string[] = []
+    const data = await loadQa(TaskConfig.parse({ kind: 'qa' }).data as string, { logger: { info () {}, warn (message: string) { warnings.push(message) } } })
+    expect(warnings).toEqual([])
     const trainFoci = new Set(data.train.map(p => p.focus))
     expect(data.dev.length).toBeGreaterThan(100)
     expect(data.dev.some(p => trainFoci.has(p.focus))).toBe(false)

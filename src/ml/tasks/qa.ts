@@ -35,7 +35,7 @@ export async function createQaTask (config: Config, options: TaskOptions = {}): 
   await initBackend(options)
   const logger = options.logger ?? silentLogger
   const trainModel = options.trainer ?? trainSoftmax
-  const data = await loadQa(config.data, { devFraction: config.devFraction })
+  const data = await loadQa(config.data, { devFraction: config.devFraction, logger })
   const trainPairs = fixedSubset(data.train, config.trainLimit)
   const vocabulary = fitVocabulary(trainPairs.map(p => tokenize13a(p.answer).slice(0, config.answerTokens)), config)
   const referenced = (p: QaPair): QaExample => ({ ...p, q: readQuestion(p.question), target: tokenize13a(p.answer) })
