@@ -4,6 +4,9 @@ import type { JsonCompleter } from './json-tools.ts'
 
 export const DEFAULT_OLLAMA_URL = 'http://127.0.0.1:11434'
 
+/** fetch refusing redirects: followed, a 307 would re-send the agent's prompt to whatever the Location names. */
+const unredirected: typeof fetch = async (input, init) => fetch(input, { ...init, redirect: 'error' })
+
 /**
  * A model served by Ollama through ChatOllama, answering under Ollama's `format` JSON
  * schema: works for models without tool tags in their template (Gemma 3 answers 400
@@ -15,7 +18,7 @@ export function ollamaCompleter (model: string, url = DEFAULT_OLLAMA_URL, option
     async complete (prompt, schema, { signal } = {}) {
       // The call's signal reaches the request itself: ChatOllama heeds it only between streamed
       // chunks, and a server that never answers would keep the connection open after the agent gave up.
-      const heeded: typeof fetch = async (input, init) => fetch(input, { ...init, signal: signal === undefined ? init?.signal : AbortSignal.any([signal, ...(init?.signal == null ? [] : [init.signal])]) })
+      const heeded: typeof fetch = async (input, init) => unredirected(input, { ...init, signal: signal === undefined ? init?.signal : AbortSignal.any([signal, ...(init?.signal == null ? [] : [init.signal])]) })
       const chat = new ChatOllama({ model, baseUrl: url, format: schema, temperature: options.temperature ?? 0, seed: options.seed ?? 0, fetch: heeded })
       try {
         const reply = await chat.invoke([['system', prompt.system], ['human', prompt.user]], { signal })
@@ -29,7 +32,8 @@ export function ollamaCompleter (model: string, url = DEFAULT_OLLAMA_URL, option
 
 /** Turns "fetch failed" and 404s into errors that name the command that fixes them. */
 export function explainOllamaError (err: unknown, model: string, url: string): Error {
-  const e = err as { cause?: { code?: string }, status_code?: number, message?: string }
+  const e = err as { cause?: { code?: string, message?: string }, status_code?: number, message?: string }
+  if (e.cause?.message === 'unexpected redirect') return new BackendUnavailableError(`Ollama at ${url} answered with a redirect: refused, a prompt is sent to the configured URL only`, { cause: err })
   if (e.cause?.code === 'ECONNREFUSED' || /fetch failed/.test(e.message ?? '')) {
     return new BackendUnavailableError(`no Ollama server at ${url}: start one with \`npm run services:up\` (scripts/services/ollama.sh up)`, { cause: err })
   }
@@ -71,5 +75,5 @@ export async function ollamaSupportsTools (model: string, url = DEFAULT_OLLAMA_U
 
 /** A model served by Ollama with its native tool calling; the graph validates every call as it does for the others. */
 export function nativeOllama (model: string, url = DEFAULT_OLLAMA_URL, options: { temperature?: number, seed?: number } = {}): ChatOllama {
-  return new ChatOllama({ model, baseUrl: url, temperature: options.temperature ?? 0, seed: options.seed ?? 0 })
+  return new ChatOllama({ model, baseUrl: url, temperature: options.temperature ?? 0, seed: options.seed ?? 0, fetch: unredirected })
 }

@@ -125,6 +125,22 @@ describe('Ollama models', () => {
     }
   })
 
+  // Found red-teaming (as for the teacher): a 307 re-sent the agent's prompt to whatever the Location named.
+  it('a redirect is refused as an outage naming the server; the prompt reaches nothing else', async () => {
+    const reached: string[] = []
+    const elsewhere = createServer((req, res) => { reached.push(req.url ?? ''); res.end('{}') })
+    const server = createServer((_req, res) => { res.writeHead(307, { location: `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}/api/v0/shutdown` }); res.end() })
+    await Promise.all([elsewhere, server].map(async s => new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      await expect(ollamaCompleter('gemma3:270m', url).complete({ system: 's', user: 'u' }, { type: 'object' })).rejects.toMatchObject({ name: 'BackendUnavailableError', message: expect.stringContaining('redirect') })
+      expect(reached).toEqual([])
+    } finally {
+      server.close()
+      elsewhere.close()
+    }
+  })
+
   it('a call given up on ends its request: a server that takes it and never answers sees the connection closed', async () => {
     let closed!: Promise<void>
     const server = createServer((_req, res) => { closed = new Promise(resolve => res.on('close', resolve)) })
