@@ -39,7 +39,7 @@ export const attackLabel = (r: { attack: string, args?: Record<string, number | 
 /** What a run's or a robustness row's acceptance terms are, as a row names them (a default left out): rows measured under a config's terms match it. */
 export interface MeasuredTerms {
   acceptance?: string, minGain?: number, probationGain?: number, minSharpening?: number, sharpeningYardstick?: string, minMovement?: number,
-  strikes?: number, excludeRejected?: boolean, excludeRejectedInRound?: boolean, gainingVouchers?: boolean, badOnProbation?: boolean, probationOnce?: boolean
+  strikes?: number, excludeRejected?: boolean, gainingVouchers?: boolean, badOnProbation?: boolean, probationOnce?: boolean
 }
 export const termsOf = (c: MeasuredTerms & ({ robustness: false | { maxRoundCosine?: number } } | { maxRoundCosine?: number })): string => JSON.stringify({
   acceptance: c.acceptance ?? 'tolerance',
@@ -50,7 +50,6 @@ export const termsOf = (c: MeasuredTerms & ({ robustness: false | { maxRoundCosi
   minMovement: c.minMovement,
   strikes: c.strikes === 1 ? undefined : c.strikes,
   excludeRejected: c.excludeRejected === true ? true : undefined,
-  excludeRejectedInRound: c.excludeRejectedInRound === true ? true : undefined,
   gainingVouchers: c.gainingVouchers === true ? true : undefined,
   badOnProbation: c.badOnProbation === true ? true : undefined,
   probationOnce: c.probationOnce === true ? true : undefined,

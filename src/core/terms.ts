@@ -175,8 +175,6 @@ export const AcceptanceTerms = z.object({
   probationGain: z.number().min(0).max(1).optional(),
   /** The votes of a member the federation rejected in an earlier round (standing `bad`) do not count, nor does it in the quorum. Absent: every vote counts. */
   excludeRejected: z.literal(true).optional(),
-  /** Nor do the votes of a member whose own update of the same round fails its tally, its votes counted (state.ts derive), nor does it in that quorum; every proposal of the round is then decided once all its votes are in. Absent: only earlier rounds' rejections count. */
-  excludeRejectedInRound: z.literal(true).optional(),
   /** For the probation rule: only a voter whose own update of the round raises its score may accept a newcomer's update. Absent: any voter may. */
   gainingVouchers: z.literal(true).optional(),
   /** For the probation rule: a member in bad standing must pass the newcomer's test too. Absent: the classwise rule alone judges it. */

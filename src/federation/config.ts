@@ -152,14 +152,6 @@ export const RunConfig = z.object({
    */
   excludeRejected: z.boolean().default(false),
   /**
-   * Whether, besides, the votes of a member whose own update of the same round fails its tally
-   * stop counting on the round's other updates, the quorum a share of the peers that still count.
-   * In round 1 nobody has a record: with two of five members hostile, their rejects leave an
-   * honest update needing both other honest peers, and one false reject loses it. Every proposal
-   * of the round is then decided once all the round's votes are in. @default false
-   */
-  excludeRejectedInRound: z.boolean().default(false),
-  /**
    * For the standing and probation rules: how many of a member's updates the federation must
    * have rejected before it is judged by the strict (classwise) rule. With 2, a member rejected
    * once and never merged stays on probation, one merged since stays in good standing: one false
@@ -379,9 +371,6 @@ acceptance: tolerance
 # Whether the votes of a member the federation rejected in an earlier round stop counting, the
 # quorum then a share of the peers that still count (measured with probation: robustness.md).
 excludeRejected: false
-# Besides: the votes of a member whose update of the same round fails its tally stop counting on
-# the round's other updates (round 1 has no record to go by).
-excludeRejectedInRound: false
 # standing and probation: how many rejected updates put a member under the strict (classwise) rule.
 strikes: 1
 # probation: only a peer whose own update of the round gains it may accept a member on probation.

@@ -184,33 +184,16 @@ export class FederationState {
    */
   derive (proposal: BlockId): Tally {
     const entry = this.#proposal(proposal)
-    const acceptance = this.#charter().record.acceptance
-    const round = entry.signed.record.round
-    // Under excludeRejected, a member the record has rejected neither votes nor counts in the quorum (votes come from judges only).
-    const earlier = new Set(acceptance?.excludeRejected === true ? this.judges(proposal).filter(m => this.#decided(m, round).rejected > 0) : [])
-    if (acceptance?.excludeRejectedInRound !== true) return this.#tally(entry, earlier)
-    // Nor, under excludeRejectedInRound, does a member whose own update of this round fails its
-    // tally (every vote counted but those above): in round 1 nobody has a record yet, and two
-    // hostile members' rejects otherwise ask an honest update for both other honest peers. Every
-    // vote of the round is in by then (decidableAt).
-    const excluded = new Set(earlier)
-    for (const id of this.rounds.get(round)?.proposals ?? []) {
-      const other = this.#proposal(id)
-      if (id !== proposal && !this.#tally(other, earlier).accepted) excluded.add(other.signed.issuer)
-    }
-    return this.#tally(entry, excluded)
-  }
-
-  /** A proposal's tally with the votes of `excluded` left out, the quorum then a share of the judges that still count. */
-  #tally (entry: ProposalEntry, excluded: ReadonlySet<Did>): Tally {
     const charter = this.#charter().record
-    const judges = this.judges(entry.block)
-    const ballots = [...entry.votes.entries()].filter(([voter]) => !excluded.has(voter)).map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
+    const excluding = charter.acceptance?.excludeRejected === true
+    // Under excludeRejected, a member the record has rejected neither votes nor counts in the quorum (votes come from judges only).
+    const judges = this.judges(proposal)
+    const rejected = new Set(excluding ? judges.filter(m => this.#decided(m, entry.signed.record.round).rejected > 0) : [])
+    const ballots = [...entry.votes.entries()].filter(([voter]) => !rejected.has(voter)).map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
     const humans = charter.humanVotes === 'counted'
       ? [...entry.humans.entries()].map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
       : []
-    const counting = charter.acceptance?.excludeRejected === true || charter.acceptance?.excludeRejectedInRound === true
-    const required = counting ? requiredAmongCounted(charter.quorum, judges.filter(j => !excluded.has(j)).length) : this.required
+    const required = excluding ? requiredAmongCounted(charter.quorum, judges.length - rejected.size) : this.required
     return tally([...ballots, ...humans], required, entry.committee)
   }
 
@@ -270,16 +253,6 @@ export class FederationState {
    * researcher's vote, one it forges to have them all (both found red-teaming).
    */
   decidableAt (id: BlockId): number {
-    const entry = this.#proposal(id)
-    // Under excludeRejectedInRound a proposal's tally reads every tally of its round (derive): it waits for them all.
-    if (this.#charter().record.acceptance?.excludeRejectedInRound === true) {
-      return Math.max(...(this.rounds.get(entry.signed.record.round)?.proposals ?? [id]).map(p => this.#votesDueUntil(p)))
-    }
-    return this.#votesDueUntil(id)
-  }
-
-  /** Until when votes on proposal `id` may still come: -Infinity once every judge voted (and no researcher's vote counts). */
-  #votesDueUntil (id: BlockId): number {
     const entry = this.#proposal(id)
     const { windowSeconds, humanVotes } = this.#charter().record
     return humanVotes !== 'counted' && this.judges(id).every(j => entry.votes.has(j)) ? -Infinity : entry.time + windowSeconds + 1
