@@ -89,12 +89,11 @@ export function ruling (terms: AcceptanceTerms, measured: Measured, standing?: S
  * Whether the measurement is true cannot be checked: it was taken on the voter's own data.
  * Where a later `judgement` setting lets a model decide, this is where it relaxes: under a
  * model only the unusable check stays; under a guarded model only an accept must follow;
- * but a vote the policy decided (`decidedBy: policy`) always follows the rule. That a vote
- * naming a model was decided by that model cannot be checked.
+ * but a vote the policy decided (`decidedBy: policy`), or one declaring another judgement than the
+ * charter's, must follow the rule. That a vote naming a model was decided by that model cannot be checked.
  */
 export function assertFollowsTerms (terms: AcceptanceTerms, vote: Vote, which: string, standing?: Standing): void {
   const judgement = judgementOf(terms)
-  if (vote.judgement !== undefined && vote.judgement !== judgement) throw new JudgementMismatchError(`${which} declares ${vote.judgement} judgement, the charter's is ${judgement}`)
   const measured = vote.measurement
   if (measured === undefined) throw new UnmeasuredVoteError(`${which} carries no measurement for the charter's ${terms.rule} rule to decide from`)
   if ('unusable' in measured) {
@@ -104,6 +103,11 @@ export function assertFollowsTerms (terms: AcceptanceTerms, vote: Vote, which: s
   const missing = [...ruleOf(terms).needs.filter(key => measured[key] === undefined), ...(terms.robustness !== undefined && measured.geometry === undefined ? ['geometry'] : [])]
   if (missing.length > 0) throw new UnmeasuredVoteError(`${which} lacks ${missing.join(', ')}, which the charter's terms decide from`)
   const { accept } = ruling(terms, measured, standing)
+  // A label other than the charter's stands only on a vote the rule decides as it says (votes
+  // before 2026-12-07 took the member's own mode, or `rule` from the policy, whatever the charter's).
+  if (vote.judgement !== undefined && vote.judgement !== judgement && vote.accept !== accept) {
+    throw new JudgementMismatchError(`${which} declares ${vote.judgement} judgement, the charter's is ${judgement}, and ${vote.accept ? 'accepts' : 'rejects'} an update the rule would ${accept ? 'accept' : 'reject'}`)
+  }
   if (!allowedAccepts(vote.decidedBy === POLICY ? 'rule' : judgement, accept).includes(vote.accept)) {
     const whose = terms.rule === 'standing' || terms.rule === 'probation' ? ` for a proposer in ${standing ?? '?'} standing` : ''
     throw new VoteAgainstRuleError(`${which} ${vote.accept ? 'accepts' : 'rejects'} an update its own signed measurement makes the charter's ${terms.rule} rule ${accept ? 'accept' : 'reject'}${whose}, and ${vote.decidedBy === POLICY ? 'the policy decided it' : `the charter's judgement is ${judgement}`}`)

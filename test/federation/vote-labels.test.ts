@@ -27,7 +27,7 @@ describe('a vote\'s judgement and policy labels are checked', () => {
   it.each([
     ['a model charter, a vote declaring rule judgement', modelCharter, { decidedBy: 'policy', judgement: 'rule' }, true, 'ERR_JUDGEMENT_MISMATCH'],
     ['a model charter, a policy vote against the rule on its own measurement', modelCharter, { decidedBy: 'policy', judgement: 'model' }, true, 'ERR_VOTE_AGAINST_RULE'],
-    ['a rule charter, a vote declaring model judgement', (c: Charter) => c, { decidedBy: 'ollama:qwen3', judgement: 'model' }, false, 'ERR_JUDGEMENT_MISMATCH']
+    ['a rule charter, a vote declaring model judgement against the rule', (c: Charter) => c, { decidedBy: 'ollama:qwen3', judgement: 'model' }, true, 'ERR_JUDGEMENT_MISMATCH']
   ] as const)('under %s: every peer refuses it, none counts it, the audit names it', async (_, edit, label, flip, code) => {
     sim = await chartered({ rounds: 1 }, edit)
     const { forged, proposal } = await forge(label, flip)
@@ -36,6 +36,19 @@ describe('a vote\'s judgement and policy labels are checked', () => {
     await sim.closeRound(1)
     const report = await audit(sim.ledger, sim.store)
     expect(report.rejected.map(r => [r.block, r.error.code])).toEqual([[forged, code]])
+  })
+
+  // Votes before these checks took the member's own mode, or `rule` from the policy, whatever the charter's: an old run's audit still passes.
+  it.each([
+    ['a model charter, a policy vote declaring rule judgement as the rule decides', modelCharter, { decidedBy: 'policy', judgement: 'rule' }],
+    ['a rule charter, a vote declaring model judgement as the rule decides', (c: Charter) => c, { decidedBy: 'ollama:qwen3', judgement: 'model' }]
+  ] as const)('under %s: it stands', async (_, edit, label) => {
+    sim = await chartered({ rounds: 1 }, edit)
+    const { forged, proposal } = await forge(label, false)
+    expect(errorsFor(sim, forged)).toEqual([])
+    expect(sim.participants.map(q => q.state.derive(proposal).votes.length)).toEqual([1, 1, 1])
+    await sim.closeRound(1)
+    expect((await audit(sim.ledger, sim.store)).rejected).toEqual([])
   })
 
   it('under a model charter the policy\'s vote by the rule and a model\'s vote against it both stand', async () => {
