@@ -272,7 +272,8 @@ export async function assertRunOnly (dir: string): Promise<void> {
  * no refusal, as for a resume (assertRunOnly): a member replaces them whole, never writing through them.
  */
 export async function assertMemberDir (dir: string): Promise<void> {
-  const marked = await markerOf(dir, MEMBER_OWNER) !== undefined
+  // A member of a version before the marker left its ledger copy there: its dir too (upgraded, restarted in place).
+  const marked = await markerOf(dir, MEMBER_OWNER) !== undefined || (await lstat(join(dir, 'ledger')).catch(() => undefined))?.isDirectory() === true
   const present = (await entriesOf(dir) ?? []).filter(e => MEMBER_OWNER.entries.includes(e))
   const theirs = marked ? (await Promise.all(present.map(async e => strayPaths(dir, e, MEMBER_OWNER)))).flat().sort() : present
   if (theirs.length === 0) return

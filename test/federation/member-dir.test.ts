@@ -69,5 +69,11 @@ describe('a member\'s directory', () => {
     await symlink(victim, join(config.dir, 'report.json'))
     await expect(runMember(config)).rejects.toMatchObject({ ...refused, message: expect.stringContaining('"report.json"') })
     expect(await readFile(victim, 'utf8')).toBe('mine')
+    // A member dir of a version before the marker (its ledger copy and report, no marker) is taken, and marked.
+    await rm(config.dir, { recursive: true, force: true })
+    await mkdir(join(config.dir, 'ledger'), { recursive: true })
+    await writeFile(join(config.dir, 'report.json'), 'an earlier version\'s report')
+    await expect(runMember(config)).rejects.toMatchObject({ name: 'BackendUnavailableError' })
+    expect(await readdir(config.dir)).toContain('.conclave-member')
   }, 60_000)
 })
