@@ -19,7 +19,7 @@ import type { PhaseTimer } from './phases.ts'
 import { Residuals } from './residuals.ts'
 import type { ModelScore } from './steps/score.ts'
 import type { SharedWork } from './shared-work.ts'
-import type { FederationState } from './state.ts'
+import type { FederationState, ProposalEntry } from './state.ts'
 import type { AcceptanceTerms, Compression, Geometry, Measured } from '../core/terms.ts'
 
 /** What a participant is made of: its services, data, settings and, for experiments, its attack. */
@@ -145,6 +145,14 @@ export interface HeldSketch {
   merged?: boolean
 }
 
+/** A proposal replayed after a restart whose sketch I held before it, taken once the replay is done if its window still holds it (steps/geometry.ts recallSketches). */
+export interface RecalledSketch {
+  readonly round: number
+  readonly block: BlockId
+  readonly entry: ProposalEntry
+  merged?: boolean
+}
+
 /** What one member holds between steps: its own, changed only by its steps. */
 export interface Holdings {
   /** My data; distilling gives its questions their teacher's answers. */
@@ -184,6 +192,8 @@ export interface Holdings {
   readonly scores: BoundedMap<string, ModelScore>
   /** Sketches of the updates I judged or proposed in the rounds my votes measure against (steps/geometry.ts): a re-sent one is nearly parallel to its original. */
   readonly sketches: HeldSketch[]
+  /** The sketches a replay owes me, not fetched yet: its later checkpoints may let them go. */
+  readonly recalled: RecalledSketch[]
   /** The last of the peers' Δw fetched ahead of judging (steps/fetch-ahead.ts): settles once it and every one before it is fetched or given up. */
   ahead: Promise<void>
   /** The Δw being fetched ahead of judging now, each settling (never rejecting) once held or given up. */
@@ -197,7 +207,7 @@ const SCORES_KEPT = 4096
 
 /** What a member holds when it starts: its data, and what its compressed updates still owe (kept in `dir`). */
 export function freshHoldings (shard: Shard, dir?: string): Holdings {
-  return { shard, replaying: false, handled: -1, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), combinations: new Map(), prepared: new Map(), training: new Map(), residuals: new Residuals(dir), scores: new BoundedMap(SCORES_KEPT), sketches: [], ahead: Promise.resolve(), fetching: new Map(), unfetched: new Set() }
+  return { shard, replaying: false, handled: -1, deltas: new Map(), evaluations: new Map(), cast: new Set(), reacted: new Set(), merged: new Map(), unanswerable: new Set(), own: new Map(), referenceScores: new Map(), combinations: new Map(), prepared: new Map(), training: new Map(), residuals: new Residuals(dir), scores: new BoundedMap(SCORES_KEPT), sketches: [], recalled: [], ahead: Promise.resolve(), fetching: new Map(), unfetched: new Set() }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Vote } from '../../src/core/records.ts'
 import { peekRecord } from '../../src/identity/index.ts'
 import { autopilot, type DriverFactory } from '../../src/federation/driver.ts'
@@ -42,16 +42,27 @@ describe('a member restarted mid-run', () => {
     expect(restarted).toEqual(whole)
   })
 
-  it('keeps the window of sketches a member never stopped keeps: restarted after SKETCH_ROUNDS + 2 rounds, it recalls none older, and signs the same measurements', async () => {
+  it('keeps the window of sketches a member never stopped keeps: restarted after SKETCH_ROUNDS + 2 rounds, it recalls none older, reads none older, and signs the same measurements', async () => {
     const victim = 1
     const last = SKETCH_ROUNDS + 2
     const runs = []
     for (const restart of [false, true]) {
-      const sim = await Simulation.create(smallConfig({ rounds: last + 1, ledger: { kind: 'tangle', difficulty: 0 }, task: { kind: 'classify', trainLimit: 300, testLimit: 200, features: 512 } }), { dir: await tempDir() })
+      // Agent 3's update is rejected each round: only a sketch of it, not a merge, would read it again.
+      const sim = await Simulation.create(smallConfig({ rounds: last + 1, ledger: { kind: 'tangle', difficulty: 0 }, task: { kind: 'classify', trainLimit: 300, testLimit: 200, features: 512 }, attacks: [{ kind: 'scale', agent: 3 }] }), { dir: await tempDir() })
       sims.push(sim)
       await sim.charter()
       for (let round = 1; round <= last; round++) await sim.round(round)
-      if (restart) await sim.restart(victim)
+      if (restart) {
+        const reads = vi.spyOn(sim.store, 'get')
+        await sim.restart(victim)
+        // The rounds of the rejected updates its replay read: those of its window only (before: all 18, one a round).
+        const state = sim.participants[victim]!.state
+        const merged = new Set([...state.rounds.keys()].flatMap(round => state.accepted(round).map(e => e.block)))
+        const read = new Set(reads.mock.calls.map(([cid]) => cid))
+        const rejectedRead = [...state.proposals.values()].filter(e => !merged.has(e.block) && read.has(e.signed.record.delta.cid)).map(e => e.signed.record.round)
+        expect(rejectedRead.sort((a, b) => a - b)).toEqual(Array.from({ length: SKETCH_ROUNDS }, (_, i) => 3 + i))
+        reads.mockRestore()
+      }
       const held = sim.participants[victim]!.holding
       await sim.round(last + 1)
       const votes = (await votesOf(sim, sim.participants[victim]!.did)).filter(v => v.round === last + 1).map(v => ({ accept: v.accept, measurement: v.measurement }))

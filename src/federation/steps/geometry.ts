@@ -81,20 +81,31 @@ async function asSent (ctx: GeometryContext, round: number, own: Weights): Promi
 /**
  * A proposal replayed from the ledger after a restart: its sketch, as I had taken it when it
  * was proposed or judged, so that I measure what comes after it as a member never stopped
- * would (a re-sent copy of it, a direction only its merge explains). Replayed in its own
- * round, it is let go at the checkpoint that ends its window, as it was (settleSketches).
+ * would (a re-sent copy of it, a direction only its merge explains). Only noted while the
+ * replay goes on: its round's window may end at a later checkpoint (settleSketches), and a
+ * replay that fetched every judged Δw of the run read the whole run again to keep 16 rounds.
  */
-export async function recallSketch (ctx: FetchContext, entry: ProposalEntry, options: StepOptions = {}): Promise<void> {
-  const { held } = ctx
+export function recallSketch (held: Pick<Holdings, 'sketches' | 'recalled'>, entry: ProposalEntry): void {
   if (held.sketches.some(s => s.block === entry.block)) return
-  let delta: Weights
-  try {
-    delta = await fetchProposed(ctx, entry, options)
-  } catch (err) {
-    if (!(err instanceof ConclaveError)) throw err
-    return // unusable: judged as such, it was never sketched
+  held.recalled.push({ round: entry.signed.record.round, block: entry.block, entry })
+}
+
+/** Takes the sketches a replay recalled that its checkpoints kept, in the order it met them; one left when a fetch is aborted is taken by the next replay. */
+export async function recallSketches (ctx: FetchContext, options: StepOptions = {}): Promise<void> {
+  const { held } = ctx
+  for (let next = held.recalled[0]; next !== undefined; next = held.recalled[0]) {
+    let delta: Weights | undefined
+    try {
+      delta = await fetchProposed(ctx, next.entry, options)
+    } catch (err) {
+      if (!(err instanceof ConclaveError)) throw err
+      // unusable: judged as such, it was never sketched
+    }
+    held.recalled.shift()
+    if (delta === undefined || !sketchable(delta)) continue
+    const kept = holdSketch(held, { round: next.round, block: next.block, sketch: sketch(delta) })
+    if (next.merged === true) kept.merged = true
   }
-  keepSketch(held, { round: entry.signed.record.round, block: entry.block, delta })
 }
 
 /** Keeps the sketch of `block`'s update, to measure what is anchored after it: none of one no sketch can be taken of, which every judge found unmeasurable and kept none of. */
@@ -111,17 +122,22 @@ function holdSketch (held: Pick<Holdings, 'sketches'>, { round, block, sketch }:
 /**
  * What round `round`'s checkpoint does to my sketches: those it merged may now explain a later
  * update's direction, and those no later vote measures against (older than SKETCH_ROUNDS
- * before the next round) are let go. A restarted member replays the checkpoints too, so it
- * holds the same window as one never stopped.
+ * before the next round) are let go, recalled ones too. A restarted member replays the
+ * checkpoints too, so it holds the same window as one never stopped.
  */
-export function settleSketches (held: Pick<Holdings, 'sketches'>, { round, merged }: { round: number, merged: readonly BlockId[] }): void {
+export function settleSketches (held: Pick<Holdings, 'sketches' | 'recalled'>, { round, merged }: { round: number, merged: readonly BlockId[] }): void {
+  settle(held.sketches, { round, merged })
+  settle(held.recalled, { round, merged })
+}
+
+function settle (sketches: Array<{ readonly round: number, readonly block: BlockId, merged?: boolean }>, { round, merged }: { round: number, merged: readonly BlockId[] }): void {
   let kept = 0
-  for (const s of held.sketches) {
+  for (const s of sketches) {
     if (!inWindow(s.round, round + 1)) continue
     if (merged.includes(s.block)) s.merged = true
-    held.sketches[kept++] = s
+    sketches[kept++] = s
   }
-  held.sketches.length = kept
+  sketches.length = kept
 }
 
 /**

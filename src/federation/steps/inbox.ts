@@ -13,7 +13,7 @@ import type { Block } from '../../ledger/index.ts'
 import { recordCheckpoint, roundDecided, type CloseContext } from './close-round.ts'
 import { evaluate, type EvaluateContext } from './evaluate.ts'
 import { fetchAhead } from './fetch-ahead.ts'
-import { recallSketch, settleSketches } from './geometry.ts'
+import { recallSketch, recallSketches, settleSketches } from './geometry.ts'
 import { confirmReaction } from './human-vote.ts'
 import { checkMerge } from './merge.ts'
 import { hasVoted, vote, type VoteContext } from './vote.ts'
@@ -152,7 +152,9 @@ async function actingOn (ctx: Pick<InboxContext, 'name' | 'logger'>, block: Bloc
 export async function catchUp (ctx: InboxContext, { react }: { react: boolean }, options: StepOptions = {}): Promise<number> {
   ctx.held.replaying = !react
   try {
-    return await inLedgerOrder(ctx, {}, options)
+    const applied = await inLedgerOrder(ctx, {}, options)
+    await recallSketches(ctx, options)
+    return applied
   } finally {
     ctx.held.replaying = false
   }
@@ -169,9 +171,9 @@ async function react (ctx: InboxContext, { signed, block, ownMerge, later }: { s
     held.global = { ref: record.initial, weights }
     if (ruleOf(termsFor(ctx)).needs.includes('initial')) held.initial = { weights }
   } else if (record.type === 'proposal' && held.replaying) {
-    // What I sketched before the restart: my own proposals and those I judged.
+    // What I sketched before the restart: my own proposals and those I judged, fetched once the replay is done (catchUp).
     const mine = signed.issuer === ctx.identity.did || state.judges(block).includes(ctx.identity.did)
-    if (mine && termsFor(ctx).robustness !== undefined) await recallSketch(ctx, state.proposals.get(block) as ProposalEntry, options)
+    if (mine && termsFor(ctx).robustness !== undefined) recallSketch(held, state.proposals.get(block) as ProposalEntry)
   } else if (record.type === 'proposal') {
     const entry = state.proposals.get(block) as ProposalEntry
     // A Δw I neither judge nor combine with the ones I judge is not fetched at all (a committee's outsiders).
