@@ -32,7 +32,8 @@ const Who = {
  * on how close an update may lie to the round's mean (`under`), it moves its cover towards its
  * own update as far as the bound needs. Hostile agents
  * judge and vote on others' updates honestly, except `collude`rs: they sign-flip their
- * own updates, accept each other's and reject everyone else's. Each attack starts in its
+ * own updates (or, with `update: honest`, propose honest ones), accept each other's and
+ * reject everyone else's. Each attack starts in its
  * `fromRound`; before it the member trains, proposes and votes honestly.
  */
 export const Attack = z.discriminatedUnion('kind', [
@@ -54,7 +55,13 @@ export const Attack = z.discriminatedUnion('kind', [
     cover: z.enum(['own', 'round']).default('own').describe('what the flipped update hides behind: its honest update, or the mean of the round\'s updates it has read and its own'),
     under: z.number().min(-1).max(1).optional().describe('the charter\'s maxRoundCosine, read as every member reads it: under `cover: round` the blend keeps its cosine with the mean of the round\'s earlier updates at most this, its cover moved towards its own update as far as that needs')
   }).strict(),
-  z.object({ kind: z.literal('collude'), ...Who, scale: z.number().positive().default(5) }).strict()
+  z.object({
+    kind: z.literal('collude'),
+    ...Who,
+    scale: z.number().positive().default(5),
+    // `honest`: the colluders propose their honest updates, which pass, so no rule that drops a rejected member's votes ever drops theirs.
+    update: z.enum(['sign-flip', 'honest']).default('sign-flip').describe('what the colluders propose: their update sign-flipped ×scale, or their honest one')
+  }).strict()
 ])
 export type Attack = z.infer<typeof Attack>
 
@@ -68,7 +75,8 @@ function poisonShard<E> (task: Task<E>, shard: Shard<E>, attack: Attack | undefi
 /** The update a hostile agent publishes in place of its honest Δw; `seen`: the round's other updates it has read. */
 export function corruptDelta (delta: Weights, attack: Attack | undefined, seed: number, seen: readonly Weights[] = []): Weights {
   switch (attack?.kind) {
-    case 'sign-flip': case 'collude': return mapValues(delta, v => -attack.scale * v)
+    case 'sign-flip': return mapValues(delta, v => -attack.scale * v)
+    case 'collude': return attack.update === 'honest' ? delta : mapValues(delta, v => -attack.scale * v)
     case 'alie': return littleIsEnough([delta, ...seen], attack.z)
     case 'min-max': return minMax([delta, ...seen], attack.perturbation)
     case 'scale': return mapValues(delta, v => attack.factor * v)

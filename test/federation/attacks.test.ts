@@ -19,6 +19,9 @@ describe('attack modes', () => {
   it('corrupt updates as configured, deterministically', () => {
     expect(values(corruptDelta(d, { kind: 'sign-flip', agent: 1, fromRound: 1, scale: 2 }, 1))).toEqual([-2, 4, -1])
     expect(values(corruptDelta(d, { kind: 'scale', agent: 1, fromRound: 1, factor: 10 }, 1))).toEqual([10, -20, 5])
+    // Colluders sign-flip ×scale, or propose their honest update (`update: honest`) and only vote as colluders.
+    expect(values(corruptDelta(d, Attack.parse({ kind: 'collude', agent: 1 }), 1))).toEqual([-5, 10, -2.5])
+    expect(values(corruptDelta(d, Attack.parse({ kind: 'collude', agent: 1, update: 'honest' }), 1))).toEqual([1, -2, 0.5])
     const noise = values(corruptDelta(d, { kind: 'random-noise', agent: 1, fromRound: 1, std: 1 }, 7))
     expect(noise).toEqual(values(corruptDelta(d, { kind: 'random-noise', agent: 1, fromRound: 1, std: 1 }, 7)))
     expect(noise).not.toEqual(values(d))
