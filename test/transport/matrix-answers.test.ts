@@ -2,54 +2,33 @@ import { MatrixError } from 'matrix-js-sdk'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Bus, BusMessage } from '../../src/transport/index.ts'
 import type { TimelineEvent } from '../../src/transport/matrix/sync.ts'
+import type { FakeRoom } from './fake-homeserver.ts'
 
 // A homeserver with Synapse's rule for threads: none may start at an event that is in a thread
-// or related to another (`event_includes_relation`). Its first /sync batch after a bus starts holds `timeline`.
-const events = new Map<string, TimelineEvent>()
+// or related to another (`event_includes_relation`). Its first /sync batch after a bus starts holds `room.timeline`.
 const sent: Array<Record<string, unknown>> = []
-let timeline: TimelineEvent[] = []
+const room: FakeRoom = {
+  user: '@agent-1:x',
+  timeline: [],
+  events: new Map(),
+  send: body => {
+    const relates = body['m.relates_to'] as { rel_type?: string, event_id?: string } | undefined
+    const parent = relates?.rel_type === 'm.thread' ? room.events.get(relates.event_id ?? '') : undefined
+    if ((parent?.content as { 'm.relates_to'?: unknown } | undefined)?.['m.relates_to'] !== undefined) throw new MatrixError({ errcode: 'M_UNKNOWN', error: 'Cannot start threads from an event with a relation' }, 400)
+    sent.push(body)
+    return { event_id: `$sent${sent.length}` }
+  }
+}
 vi.mock('../../src/transport/matrix/requests.ts', async (original) => {
   const real = await original<typeof import('../../src/transport/matrix/requests.ts')>()
-  return {
-    ...real,
-    matrixClient: () => ({
-      getRoomIdForAlias: async () => ({ room_id: '!r:x' }),
-      joinRoom: async () => ({}),
-      setDisplayName: async () => ({}),
-      stopClient: () => {},
-      http: {
-        abort: () => {},
-        authedRequest: async (method: string, path: string, query: { since?: string } | undefined, body: Record<string, unknown>) => {
-          if (path === '/account/whoami') return { user_id: '@agent-1:x' }
-          if (path === '/sync') {
-            if (query?.since === undefined) return { next_batch: 't1' }
-            if (query.since !== 't1') { await new Promise(resolve => setTimeout(resolve, 20)); return { next_batch: query.since } }
-            return { next_batch: 't2', rooms: { join: { '!r:x': { state: { events: [{ type: 'm.room.member', event_id: '$join', sender: '@agent-1:x', state_key: '@agent-1:x', content: { membership: 'join' } }] }, timeline: { events: timeline } } } } }
-          }
-          const asked = /^\/rooms\/[^/]+\/event\/(.+)$/.exec(path)
-          if (asked !== null) {
-            const found = events.get(decodeURIComponent(asked[1] as string))
-            if (found === undefined) throw new MatrixError({ errcode: 'M_NOT_FOUND', error: 'no such event' }, 404)
-            return found
-          }
-          if (method === 'PUT' && path.includes('/send/')) {
-            const relates = body['m.relates_to'] as { rel_type?: string, event_id?: string } | undefined
-            const parent = relates?.rel_type === 'm.thread' ? events.get(relates.event_id ?? '') : undefined
-            if ((parent?.content as { 'm.relates_to'?: unknown } | undefined)?.['m.relates_to'] !== undefined) throw new MatrixError({ errcode: 'M_UNKNOWN', error: 'Cannot start threads from an event with a relation' }, 400)
-            sent.push(body)
-            return { event_id: `$sent${sent.length}` }
-          }
-          throw new Error(`unexpected ${method} ${path}`)
-        }
-      }
-    })
-  }
+  const { fakeMatrixClient } = await import('./fake-homeserver.ts')
+  return { ...real, matrixClient: () => fakeMatrixClient(room) }
 })
 
 const question: TimelineEvent = { type: 'm.room.message', event_id: '$q', sender: '@alice:x', content: { msgtype: 'm.text', body: '@agent-1 why?' } }
 const edit: TimelineEvent = { type: 'm.room.message', event_id: '$edit', sender: '@alice:x', content: { msgtype: 'm.text', body: '* @agent-1 why is the loss up?', 'm.new_content': { body: '@agent-1 why is the loss up?' }, 'm.relates_to': { rel_type: 'm.replace', event_id: '$q' } } }
 const inThread: TimelineEvent = { type: 'm.room.message', event_id: '$t', sender: '@alice:x', content: { msgtype: 'm.text', body: '@agent-1 and this one?', 'm.relates_to': { rel_type: 'm.thread', event_id: '$proposal' } } }
-for (const e of [question, edit, inThread]) events.set(e.event_id, e)
+for (const e of [question, edit, inThread]) room.events.set(e.event_id, e)
 
 describe('answers in a Matrix room, on a homeserver that refuses a thread at an event in one or related to another', () => {
   let bus: Bus | undefined
@@ -72,7 +51,7 @@ describe('answers in a Matrix room, on a homeserver that refuses a thread at an 
 
   // Found red-teaming: Element sends an edit as a message starting "* " with the mention in it; it was answered again, into a thread the homeserver refused.
   it('takes an edit for no new message: only the question it edits is heard', async () => {
-    timeline = [question, edit]
+    room.timeline = [question, edit]
     const bus = await open()
     const heard: string[] = []
     await bus.subscribe('fed', m => { if (m.kind === 'chat') heard.push(m.id) })

@@ -1,43 +1,17 @@
-import { MatrixError } from 'matrix-js-sdk'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { randomSecretKey } from '../../src/identity/did-key.ts'
 import { createIdentity } from '../../src/identity/index.ts'
 import type { Bus, BusMessage } from '../../src/transport/index.ts'
 import { CONTENT_KEY } from '../../src/transport/matrix/render.ts'
 import type { TimelineEvent } from '../../src/transport/matrix/sync.ts'
+import type { FakeRoom } from './fake-homeserver.ts'
 
-// A homeserver whose first /sync batch after a bus starts holds `timeline`, and which hands out any event of it.
-const events = new Map<string, TimelineEvent>()
-let timeline: TimelineEvent[] = []
+// A homeserver whose first /sync batch after a bus starts holds the room's timeline, and which hands out any event of it.
+const room: FakeRoom = { user: '@fed.agent-1:x', timeline: [], events: new Map() }
 vi.mock('../../src/transport/matrix/requests.ts', async (original) => {
   const real = await original<typeof import('../../src/transport/matrix/requests.ts')>()
-  return {
-    ...real,
-    matrixClient: () => ({
-      getRoomIdForAlias: async () => ({ room_id: '!r:x' }),
-      joinRoom: async () => ({}),
-      setDisplayName: async () => ({}),
-      stopClient: () => {},
-      http: {
-        abort: () => {},
-        authedRequest: async (method: string, path: string, query: { since?: string } | undefined) => {
-          if (path === '/account/whoami') return { user_id: '@fed.agent-1:x' }
-          if (path === '/sync') {
-            if (query?.since === undefined) return { next_batch: 't1' }
-            if (query.since !== 't1') { await new Promise(resolve => setTimeout(resolve, 20)); return { next_batch: query.since } }
-            return { next_batch: 't2', rooms: { join: { '!r:x': { state: { events: [{ type: 'm.room.member', event_id: '$join', sender: '@fed.agent-1:x', state_key: '@fed.agent-1:x', content: { membership: 'join' } }] }, timeline: { events: timeline } } } } }
-          }
-          const asked = /^\/rooms\/[^/]+\/event\/(.+)$/.exec(path)
-          if (asked !== null) {
-            const found = events.get(decodeURIComponent(asked[1] as string))
-            if (found === undefined) throw new MatrixError({ errcode: 'M_NOT_FOUND', error: 'no such event' }, 404)
-            return found
-          }
-          throw new Error(`unexpected ${method} ${path}`)
-        }
-      }
-    })
-  }
+  const { fakeMatrixClient } = await import('./fake-homeserver.ts')
+  return { ...real, matrixClient: () => fakeMatrixClient(room) }
 })
 
 const message = (id: string, sender: string, carried: BusMessage): TimelineEvent => ({ type: 'm.room.message', event_id: id, sender, content: { msgtype: 'm.notice', body: '📦', [CONTENT_KEY]: carried } })
@@ -62,14 +36,14 @@ describe('a researcher\'s reaction on a proposal, in a room where others front-r
     const anchoring: BusMessage = { kind: 'block', block: { id: block, parents: [], record: proposal.jwt, time: 1, pow: 0 } }
     // agent-3 saw the block go by: a copy of its notice, and its own proposal under its block, both from its own account.
     const own = message('$proposal', '@fed.agent-2:x', proposal)
-    timeline = [
+    room.timeline = [
       message('$block', '@fed.agent-2:x', anchoring),
       message('$copy', '@fed.agent-3:x', proposal),
       message('$other', '@fed.agent-3:x', { kind: 'record', block, jwt: await hostile.sign(update) }),
       own,
       thumbs('$r-copy', '$copy'), thumbs('$r-other', '$other'), thumbs('$r1', '$proposal')
     ]
-    for (const e of timeline) events.set(e.event_id, e)
+    for (const e of room.timeline) room.events.set(e.event_id, e)
 
     const { createMatrixBus } = await import('../../src/transport/matrix.ts')
     bus = await createMatrixBus({ baseUrl: 'http://x', userId: '@fed.agent-1:x', accessToken: 't', pollMs: 10, accountOf: did => accounts.get(did) })
