@@ -1,5 +1,5 @@
 import { aggregate } from '../ml/aggregate/index.ts'
-import { applyDelta, assertCompatible, assertFinite, type Tensor, type Weights } from '../ml/weights.ts'
+import { allFinite, applyDelta, assertCompatible, assertFinite, type Tensor, type Weights } from '../ml/weights.ts'
 import type { FederationState, ProposalEntry } from './state.ts'
 
 export interface AcceptedUpdate {
@@ -57,9 +57,7 @@ function finiteModel (parent: Weights, merged: Required<GlobalModel>): Required<
   const step: Weights = new Map(merged.step)
   for (const [name, t] of merged.weights) {
     const data = t.data
-    let bad = 0
-    for (let i = 0; i < data.length; i++) bad += (data[i] as number) - (data[i] as number)
-    if (bad === 0) continue
+    if (allFinite(data)) continue
     const before = (parent.get(name) as Tensor).data
     const moved = Float32Array.from((step.get(name) as Tensor).data)
     for (let i = 0; i < data.length; i++) {
