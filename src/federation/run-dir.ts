@@ -30,7 +30,8 @@ export const RUN_MARKER = '.conclave-run'
  */
 const RUN_REPORTS: readonly string[] = ['report.json', 'report.md', 'learning-curve.svg', 'votes.svg', 'reputation.svg']
 const RUN_UNNOTED: readonly string[] = ['config.json', ...[RUN_MARKER, MANIFEST_FILE, HEAD_FILE, ...RUN_REPORTS].map(name => `${name}.tmp`)]
-export const RUN_ENTRIES: readonly string[] = ['ledger', 'store', 'keys', 'agents', ...RUN_REPORTS, MANIFEST_FILE, HEAD_FILE, ...RUN_UNNOTED]
+const RUN_FOLDERS: readonly string[] = ['ledger', 'store', 'keys', 'agents']
+export const RUN_ENTRIES: readonly string[] = [...RUN_FOLDERS, ...RUN_REPORTS, MANIFEST_FILE, HEAD_FILE, ...RUN_UNNOTED]
 
 /** What Conclave makes a directory for: a run (`conclave run`), a model taken out of one (`conclave export`), or a member's state (`conclave agent`). */
 export interface DirOwner {
@@ -41,20 +42,30 @@ export interface DirOwner {
   entries: readonly string[]
   /** Those of its files whose content its marker does not name (`noteWritten`): `force` removes them by name. */
   unnoted: readonly string[]
-  /** Whether it writes a path inside one of its folders (`/`-separated, from the directory); without it, it writes no folder. */
-  writes?: (path: string, folder: boolean) => boolean
+  /** Those of its entries it writes as folders, and what it writes inside them; without it, it writes no folder. */
+  folders?: OwnFolders
 }
 
-export const RUN_OWNER: DirOwner = { kind: 'run', marker: RUN_MARKER, entries: RUN_ENTRIES, unnoted: RUN_UNNOTED, writes: runWrites }
+export interface OwnFolders {
+  names: readonly string[]
+  /** Whether it writes a path inside one of them (`/`-separated, from the directory), a folder when `folder`. */
+  writes: (path: string, folder: boolean) => boolean
+}
+
+export const RUN_OWNER: DirOwner = { kind: 'run', marker: RUN_MARKER, entries: RUN_ENTRIES, unnoted: RUN_UNNOTED, folders: { names: RUN_FOLDERS, writes: runWrites } }
 
 /**
- * What a member (`conclave agent`) replaces whole at the top of its dir, which may be a folder of
- * the user's: its report and seal, and their half-written copies. Its folders and sync token are
- * its own by name (README, "Run a federation across machines").
+ * What a member (`conclave agent`) writes at the top of its dir, which may be a folder of the
+ * user's: its report and seal (replaced whole), their half-written copies, and the folders of its
+ * ledger copy, store and agent (README, "Run a federation across machines"). What is inside those
+ * folders is its own by name, as its sync token is, but for a link or other special file: written
+ * into, it would have the member write through it (found red-teaming: a ledger/ made a link to
+ * someone's folder had the ledger copy written there).
  */
 const MEMBER_FILES: readonly string[] = ['report.json', MANIFEST_FILE, HEAD_FILE]
 const MEMBER_UNNOTED: readonly string[] = MEMBER_FILES.map(name => `${name}.tmp`)
-export const MEMBER_OWNER: DirOwner = { kind: 'member', marker: '.conclave-member', entries: [...MEMBER_FILES, ...MEMBER_UNNOTED], unnoted: MEMBER_UNNOTED }
+const MEMBER_FOLDERS: OwnFolders = { names: ['ledger', 'store', 'agents'], writes: () => true }
+export const MEMBER_OWNER: DirOwner = { kind: 'member', marker: '.conclave-member', entries: [...MEMBER_FILES, ...MEMBER_UNNOTED, ...MEMBER_FOLDERS.names], unnoted: MEMBER_UNNOTED, folders: MEMBER_FOLDERS }
 
 const Marker = z.object({
   conclave: z.enum(['run', 'export', 'member']),
@@ -220,15 +231,19 @@ async function changedFiles (dir: string, entries: readonly string[], owner: Dir
   return changed.sort()
 }
 
-/** What under a top-level entry its owner did not write: a link or other special file, or a path it never writes. */
+/**
+ * What under a top-level entry its owner did not write: a link or other special file, a file
+ * where it writes a folder (or a folder where it writes a file), or a path it never writes.
+ */
 async function strayPaths (dir: string, entry: string, owner: DirOwner): Promise<string[]> {
   const info = await lstat(join(dir, entry))
-  if (info.isFile()) return []
-  if (!info.isDirectory() || owner.writes === undefined) return [entry]
+  const folders = owner.folders?.names.includes(entry) === true ? owner.folders : undefined
+  if (folders === undefined) return info.isFile() ? [] : [entry]
+  if (!info.isDirectory()) return [entry]
   const strays: string[] = []
   for (const e of await readdir(join(dir, entry), { withFileTypes: true, recursive: true })) {
     const path = relative(dir, join(e.parentPath, e.name)).split(sep).join('/')
-    if (!((e.isFile() || e.isDirectory()) && owner.writes(path, e.isDirectory()))) strays.push(path)
+    if (!((e.isFile() || e.isDirectory()) && folders.writes(path, e.isDirectory()))) strays.push(path)
   }
   return strays
 }
@@ -278,7 +293,7 @@ export async function assertMemberDir (dir: string): Promise<void> {
   const theirs = marked ? (await Promise.all(present.map(async e => strayPaths(dir, e, MEMBER_OWNER)))).flat().sort() : present
   if (theirs.length === 0) return
   const them = theirs.length === 1 ? 'it' : 'them'
-  const why = marked ? 'a link or other special file' : `there before a member marked the folder (${MEMBER_OWNER.marker})`
+  const why = marked ? 'a link or other special file, or not a folder where the member writes one' : `there before a member marked the folder (${MEMBER_OWNER.marker})`
   throw new RunDirectoryError(`${dir} holds ${theirs.map(e => `"${e}"`).join(', ')}, which a member would replace but did not make (${why}): move ${them} away, or choose another dir`)
 }
 

@@ -76,4 +76,41 @@ describe('a member\'s directory', () => {
     await expect(runMember(config)).rejects.toMatchObject({ name: 'BackendUnavailableError' })
     expect(await readdir(config.dir)).toContain('.conclave-member')
   }, 60_000)
+
+  // Found red-teaming: only the files a member replaces at the top were checked, so a folder it
+  // writes into made a link to someone's folder (before its first start, or since) had the ledger
+  // copy, store blocks or agent memory written there, beside and over the owner's files.
+  it('is refused, before anything is written, where a folder it writes into (or one inside it) is a link or not a folder', async () => {
+    const root = await tempDir()
+    const victim = join(root, 'theirs')
+    const refused = { name: 'RunDirectoryError', code: 'ERR_RUN_DIRECTORY' }
+    const config = await founderIn(root)
+    const plant = [
+      { path: 'ledger', make: async (p: string) => symlink(victim, p) },
+      { path: 'store', make: async (p: string) => symlink(victim, p) },
+      { path: 'agents', make: async (p: string) => symlink(victim, p) },
+      { path: 'agents/agent-1', make: async (p: string) => { await mkdir(join(config.dir, 'agents'), { recursive: true }); await symlink(victim, p) } },
+      { path: 'store', make: async (p: string) => writeFile(p, 'a file, not the store') }
+    ]
+    for (const marked of [false, true]) {
+      for (const { path, make } of plant) {
+        await rm(config.dir, { recursive: true, force: true })
+        await rm(victim, { recursive: true, force: true })
+        await mkdir(victim)
+        await writeFile(join(victim, 'tangle.jsonl'), 'mine')
+        // Marked: the member ran there once (and stopped, as nobody else came); the link was made since.
+        if (marked) await expect(runMember(config)).rejects.toMatchObject({ name: 'BackendUnavailableError' })
+        else await mkdir(config.dir)
+        await rm(join(config.dir, path), { recursive: true, force: true })
+        await make(join(config.dir, path))
+        const before = (await readdir(config.dir, { recursive: true })).sort()
+        // Not marked, the member's folder there is the user's, whatever is inside it.
+        const top = path.split('/')[0] ?? path
+        await expect(runMember(config), `${path}, marked: ${marked}`).rejects.toMatchObject({ ...refused, message: expect.stringContaining(`"${marked ? path : top}"`) })
+        expect((await readdir(config.dir, { recursive: true })).sort()).toEqual(before)
+        expect(await readdir(victim)).toEqual(['tangle.jsonl'])
+        expect(await readFile(join(victim, 'tangle.jsonl'), 'utf8')).toBe('mine')
+      }
+    }
+  }, 120_000)
 })

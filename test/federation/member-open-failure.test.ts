@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeEach, expect, it, vi } from 'vitest'
 import { memberOfTwo, tempDir } from './helpers.ts'
@@ -40,10 +40,10 @@ beforeEach(() => { Object.assign(opened, { store: 'never', buses: 'never' }) })
 it('a member whose ledger copy cannot be opened closes the store and buses it had opened', async () => {
   const { runMember } = await import('../../src/federation/member.ts')
   const config = await memberOfTwo(await tempDir(), 1, { federation: 'member-open' })
-  // A file where its ledger copy's folder belongs: the ledger is the third thing it opens.
-  await mkdir(config.dir)
-  await writeFile(join(config.dir, 'ledger'), 'not a folder\n')
-  await expect(runMember(config)).rejects.toMatchObject({ code: 'EEXIST' })
+  // A folder where its ledger copy's file belongs: the ledger is the third thing it opens. (A
+  // file where its folder belongs is refused before anything opens: member-dir.test.ts.)
+  await mkdir(join(config.dir, 'ledger', 'tangle.jsonl'), { recursive: true })
+  await expect(runMember(config)).rejects.toMatchObject({ name: 'LedgerCorruptError', code: 'ERR_LEDGER_CORRUPT' })
   expect(opened).toEqual({ store: 'closed', buses: 'closed' })
 }, 60_000)
 
