@@ -143,6 +143,8 @@ export class DuplicateRecordError extends ConclaveError {}
 export class BlockNotFoundError extends ConclaveError {}
 /** Weights or deltas with NaN/Infinity values, unknown tensors or wrong shapes. */
 export class InvalidWeightsError extends ConclaveError {}
+/** My local training gave an update or loss with NaN/Infinity (bad features, a diverging learning rate): I do not propose it. */
+export class NonFiniteUpdateError extends ConclaveError {}
 /** A dataset file with wrong columns, bad tags or no examples. */
 export class DatasetError extends ConclaveError {}
 /** Training, judging or scoring on questions none of which has a teacher's answer yet. */

@@ -1,7 +1,7 @@
-import { AlreadyProposedError, ConclaveError, DraftExistsError } from '../../core/errors.ts'
-import type { Weights } from '../../ml/weights.ts'
+import { AlreadyProposedError, ConclaveError, DraftExistsError, InvalidWeightsError, NonFiniteUpdateError } from '../../core/errors.ts'
+import { assertFinite, type Weights } from '../../ml/weights.ts'
 import { requireGlobal, type Draft, type StepContext, type StepOptions } from '../context.ts'
-import { readsRound } from '../attacks.ts'
+import { readsRound, type LocalUpdate } from '../attacks.ts'
 import { assertTaught, autoDistil, distillable, type DistilContext } from './distill.ts'
 import { fetchProposed } from './fetch-update.ts'
 
@@ -64,11 +64,28 @@ async function trainUpdate (ctx: TrainContext, round: number, options: StepOptio
   // store as anyone can (it need not have judged them: under the marginal rule nobody judges before all are in).
   const seen = ctx.conduct.attackAt(round) === undefined ? [] : await readRound(ctx, round, options)
   const update = await ctx.timer.time('train', () => ctx.conduct.update(shard, global.weights, round, seen))
+  assertFiniteUpdate(ctx, round, update)
   const draft = { round, delta: update.delta, numSamples: update.numSamples, loss: update.loss }
   held.prepared.set(round, draft)
   // Hostile members still judge by what they trained: the attack is in what they publish.
   held.own.set(round, update.trained ?? update.delta)
   return draft
+}
+
+/**
+ * Refuses an update that training left NaN or ±Infinity (NaN in my features, a learning rate that
+ * diverged) before it becomes my draft: no record holds a NaN loss, no peer decodes a NaN Δw, so
+ * it is never stored or proposed.
+ */
+function assertFiniteUpdate ({ name }: Pick<TrainContext, 'name'>, round: number, { delta, loss }: LocalUpdate): void {
+  const refusal = (why: string): string => `${name}'s update for round ${round} is not finite (${why}): it will not propose it; check its training data and learning rate`
+  if (!Number.isFinite(loss)) throw new NonFiniteUpdateError(refusal(`loss ${loss}`))
+  try {
+    assertFinite(delta)
+  } catch (err) {
+    if (!(err instanceof InvalidWeightsError)) throw err
+    throw new NonFiniteUpdateError(refusal(err.message), { cause: err })
+  }
 }
 
 /** The Δw of every proposal of `round` anchored so far that can be read; one that cannot is skipped. */
