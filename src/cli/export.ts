@@ -1,7 +1,10 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ConfigError } from '../core/errors.ts'
+import { ConclaveError, ConfigError } from '../core/errors.ts'
+import { readStreamCapped } from '../core/files.ts'
+import { MAX_DATASET_FILE_BYTES } from '../data/dataset-file.ts'
 import { exportRun } from './export-dir.ts'
 import { loadExport, predictJsonl } from './predict-dir.ts'
 
@@ -29,7 +32,7 @@ export async function predictCommand (args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { in: { type: 'string' }, out: { type: 'string' } }, allowPositionals: true, strict: true })
   if (positionals.length !== 1) throw new ConfigError('usage: conclave predict DIR2 [--in FILE.jsonl] [--out FILE.jsonl]')
   const { predictor } = await loadExport(resolve(positionals[0] as string))
-  const text = values.in === undefined ? await readStdin() : await readFile(values.in, 'utf8').catch((err: Error) => { throw new ConfigError(`cannot read ${values.in}: ${err.message}`) })
+  const text = await readExamples(values.in)
   const { predictions, errors } = predictJsonl(predictor, text, values.in ?? 'stdin')
   const body = predictions.map(p => p + '\n').join('')
   if (values.out === undefined) process.stdout.write(body)
@@ -43,8 +46,16 @@ export async function predictCommand (args: string[]): Promise<number> {
   return errors.length === 0 ? 0 : 1
 }
 
-async function readStdin (): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks).toString('utf8')
+/** Examples to predict are read up to what a dataset file may hold; more, from a pipe or a file, is refused before it is all read. */
+const MAX_PREDICT_INPUT_BYTES = MAX_DATASET_FILE_BYTES
+
+/** The JSONL text at `path`, or on stdin, read as it comes (a FIFO or a pipe too); a refused stream is closed, left unread. */
+async function readExamples (path: string | undefined): Promise<string> {
+  const source = path === undefined ? process.stdin : createReadStream(path)
+  try {
+    return (await readStreamCapped(source, MAX_PREDICT_INPUT_BYTES, path ?? 'stdin')).toString('utf8')
+  } catch (err) {
+    if (err instanceof ConclaveError) throw err
+    throw new ConfigError(`cannot read ${path ?? 'stdin'}: ${(err as Error).message}`, { cause: err })
+  }
 }

@@ -76,8 +76,9 @@ export  Writes the global model of round R (default: the last checkpoint) to DIR
         head and the audit. Reads DIR only, and refuses it unless its audit passes. DIR2 must be
         new or empty; --force replaces an earlier export there, never anything else.
 predict Runs an export on JSONL examples, one per line ({"text"} for classify, {"tokens"} for
-        ner, {"question"} for qa; an "id" is copied through), from stdin or --in, to stdout or
-        --out. A bad line is named on stderr and skipped; the exit code is then 1.
+        ner, {"question"} for qa; an "id" is copied through), from stdin or --in (at most
+        256 MiB), to stdout or --out. A bad line is named on stderr and skipped; the exit code
+        is then 1.
 chat    Talk in the terminal to the agents of a run in DIR, finished or still going, loaded
         read-only (nothing is written into DIR): why an agent voted as it did, the accuracy
         trend, reputations, what a round merged, its tools, status. Answers come from the

@@ -49,6 +49,21 @@ export async function readPlainFile (path: string, maxBytes: number): Promise<Bu
   }
 }
 
+/**
+ * A stream's bytes, at most `maxBytes`: past them a PayloadTooLargeError naming `what`, and
+ * nothing more read (a pipe need never end, and buffered whole it would fill memory).
+ */
+export async function readStreamCapped (source: AsyncIterable<Uint8Array>, maxBytes: number, what: string): Promise<Buffer> {
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of source) {
+    size += chunk.length
+    if (size > maxBytes) throw new PayloadTooLargeError(`${what} is larger than ${maxBytes} bytes`)
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks)
+}
+
 /** How a file Conclave wrote is named when something else is found in its place (readOwnFile). */
 export interface OwnFile {
   /** What the file is, as in "`path` is not …" (`the pause this agent wrote`). */

@@ -4,7 +4,7 @@ import { createServer } from 'node:net'
 import { link, lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { appendSynced, readPlainFile, writeAtomic } from '../../src/core/files.ts'
+import { appendSynced, readPlainFile, readStreamCapped, writeAtomic } from '../../src/core/files.ts'
 import { tempDir } from '../federation/helpers.ts'
 
 describe('reading a plain file from a directory others may write into', () => {
@@ -39,6 +39,29 @@ describe('reading a plain file from a directory others may write into', () => {
     } finally {
       server.close()
     }
+  })
+})
+
+describe('reading a stream that need never end', () => {
+  /** Ten-byte chunks, `count` of them (endless by default), counting what was pulled. */
+  function chunks (count = Infinity): { source: AsyncIterable<Uint8Array>, pulled: () => number } {
+    let pulled = 0
+    async function * source (): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < count; i++) { pulled += 10; yield Buffer.alloc(10, i) }
+    }
+    return { source: source(), pulled: () => pulled }
+  }
+
+  it('reads a stream within the bound whole', async () => {
+    const { source } = chunks(3)
+    expect(await readStreamCapped(source, 30, 'stdin')).toEqual(Buffer.concat([0, 1, 2].map(i => Buffer.alloc(10, i))))
+  })
+
+  // Found red-teaming: `conclave predict` buffered all of stdin, so an endless pipe filled its memory.
+  it('refuses one past the bound, reading no chunk after the one that passes it', async () => {
+    const { source, pulled } = chunks()
+    await expect(readStreamCapped(source, 95, 'stdin')).rejects.toMatchObject({ name: 'PayloadTooLargeError', code: 'ERR_PAYLOAD_TOO_LARGE' })
+    expect(pulled()).toBe(100)
   })
 })
 

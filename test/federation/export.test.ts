@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { Readable } from 'node:stream'
+import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { loadClassification } from '../../src/data/classification.ts'
+import { MAX_DATASET_FILE_BYTES } from '../../src/data/dataset-file.ts'
 import { fitTfidf } from '../../src/data/tokenizer.ts'
 import { Rng } from '../../src/data/rng.ts'
 import { fetchModel } from '../../src/federation/content.ts'
@@ -238,6 +240,32 @@ describe('conclave export and predict', () => {
       expect(result.code).toBe(1)
       expect(result.err).toMatch(new RegExp(`StrayFileError.*${file.replace('.', '\\.')}`))
     }
+  }, 120_000)
+
+  // Found red-teaming: predict buffered all of stdin (and all of --in) before reading a line, so an
+  // endless pipe filled its memory. Refused past what a dataset file may hold, having read no more.
+  it('predict refuses input larger than a dataset file may be, from stdin or --in, before reading it all', async () => {
+    const out = join(await tempDir('conclave-export-out-'), 'model')
+    expect((await capture(['export', run, '--out', out])).code).toBe(0)
+    const chunk = Buffer.alloc(2 ** 20, '{"text":"rash itch"}\n')
+    let pulled = 0
+    const stdin = vi.spyOn(process, 'stdin', 'get').mockReturnValue(Readable.from((function * () {
+      for (let i = 0; i < 2 * MAX_DATASET_FILE_BYTES / chunk.length; i++) { pulled += chunk.length; yield chunk }
+    })()) as typeof process.stdin)
+    try {
+      const result = await capture(['predict', out])
+      expect(result).toMatchObject({ code: 1, out: '' })
+      expect(result.err).toMatch(/PayloadTooLargeError.*stdin/)
+      expect(pulled).toBeLessThanOrEqual(MAX_DATASET_FILE_BYTES + 2 * chunk.length)
+    } finally {
+      stdin.mockRestore()
+    }
+    const input = join(out, '..', 'huge.jsonl')
+    await writeFile(input, '')
+    await truncate(input, MAX_DATASET_FILE_BYTES + 1) // sparse: no disk taken
+    const result = await capture(['predict', out, '--in', input])
+    expect(result).toMatchObject({ code: 1, out: '' })
+    expect(result.err).toMatch(/PayloadTooLargeError.*huge\.jsonl/)
   }, 120_000)
 })
 
