@@ -24,7 +24,7 @@ export async function memberAccount (baseUrl: string, secret: string, user: stri
   const registered = await register(baseUrl, secret, user, password, false)
   if ('account' in registered) return registered.account
   if (registered.errcode !== 'M_USER_IN_USE') throw new BackendUnavailableError(`registering ${user} failed: ${registered.error}`)
-  const response = await fetch(new URL('/_matrix/client/v3/login', baseUrl), {
+  const response = await fromHomeserver(new URL('/_matrix/client/v3/login', baseUrl), {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ type: 'm.login.password', identifier: { type: 'm.id.user', user }, password, initial_device_display_name: 'conclave' })
@@ -37,19 +37,33 @@ export async function memberAccount (baseUrl: string, secret: string, user: stri
 
 /** Ends the session of a token Conclave got by registering or logging in, so runs leave no sessions behind. */
 export async function logout (baseUrl: string, accessToken: string): Promise<void> {
-  await fetch(new URL('/_matrix/client/v3/logout', baseUrl), { method: 'POST', headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' }, body: '{}' })
+  await fromHomeserver(new URL('/_matrix/client/v3/logout', baseUrl), { method: 'POST', headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' }, body: '{}' })
 }
 
 async function register (baseUrl: string, secret: string, user: string, password: string, admin: boolean): Promise<{ account: MatrixAccount } | { errcode?: string, error: string }> {
   const url = new URL('/_synapse/admin/v1/register', baseUrl)
-  const nonceResponse = await fetch(url)
+  const nonceResponse = await fromHomeserver(url)
   if (!nonceResponse.ok) throw new BackendUnavailableError(`${url} answered ${nonceResponse.status}; is Synapse up (npm run services:up)?`)
   const { nonce } = await nonceResponse.json() as { nonce: string }
   const mac = createHmac('sha1', secret).update([nonce, user, password, admin ? 'admin' : 'notadmin'].join('\0')).digest('hex')
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ nonce, username: user, password, admin, mac }) })
+  const response = await fromHomeserver(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ nonce, username: user, password, admin, mac }) })
   const body = await response.json() as { user_id?: string, access_token?: string, errcode?: string, error?: string }
   if (response.ok && body.access_token !== undefined && body.user_id !== undefined) return { account: { userId: body.user_id, accessToken: body.access_token } }
   // A wrong secret is the config's fault, not the server's.
   if (response.status === 403) throw new ConfigError(`${url} refused the registration shared secret: check bus.registrationSecret or CONCLAVE_MATRIX_REGISTRATION_SECRET`)
   return { errcode: body.errcode, error: body.error ?? String(response.status) }
+}
+
+/**
+ * The homeserver's answer to a request sent to `url` only: followed, a redirect (307, 308)
+ * would re-send the registration MAC, a member's password or its token to whatever the
+ * Location names, and take an account from it.
+ */
+async function fromHomeserver (url: URL, init: RequestInit = {}): Promise<Response> {
+  const response = await fetch(url, { ...init, redirect: 'manual' })
+  if (response.status >= 300 && response.status < 400) {
+    await response.body?.cancel()
+    throw new BackendUnavailableError(`the homeserver at ${url} answered with a redirect (HTTP ${response.status} to ${response.headers.get('location') ?? 'nowhere'}): refused, Matrix credentials go to the configured URL only`)
+  }
+  return response
 }
