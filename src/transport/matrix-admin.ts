@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto'
 import { BackendUnavailableError, ConfigError } from '../core/errors.ts'
+import { fromHomeserver } from './matrix/homeserver.ts'
 
 export interface MatrixAccount { userId: string, accessToken: string }
 
@@ -52,18 +53,4 @@ async function register (baseUrl: string, secret: string, user: string, password
   // A wrong secret is the config's fault, not the server's.
   if (response.status === 403) throw new ConfigError(`${url} refused the registration shared secret: check bus.registrationSecret or CONCLAVE_MATRIX_REGISTRATION_SECRET`)
   return { errcode: body.errcode, error: body.error ?? String(response.status) }
-}
-
-/**
- * The homeserver's answer to a request sent to `url` only: followed, a redirect (307, 308)
- * would re-send the registration MAC, a member's password or its token to whatever the
- * Location names, and take an account from it.
- */
-async function fromHomeserver (url: URL, init: RequestInit = {}): Promise<Response> {
-  const response = await fetch(url, { ...init, redirect: 'manual' })
-  if (response.status >= 300 && response.status < 400) {
-    await response.body?.cancel()
-    throw new BackendUnavailableError(`the homeserver at ${url} answered with a redirect (HTTP ${response.status} to ${response.headers.get('location') ?? 'nowhere'}): refused, Matrix credentials go to the configured URL only`)
-  }
-  return response
 }
