@@ -303,6 +303,22 @@ export async function takeMemberDir (dir: string): Promise<void> {
   if (await markerOf(dir, MEMBER_OWNER) === undefined) await writeAtomic(join(dir, MEMBER_OWNER.marker), markerText(freshMarker(MEMBER_OWNER)))
 }
 
+/**
+ * Makes the folder a lobby keeps one federation's member state in (`dir/<federation>`), or takes
+ * the one it made before; refused, writing nothing, where that name is a link or not a folder
+ * (found red-teaming: a link planted under a federation's name had the member write its lock,
+ * marker, ledger copy and store into the folder the link named).
+ */
+export async function makeFederationDir (dir: string): Promise<void> {
+  const made = await mkdir(dir).then(() => true, (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EEXIST') return false
+    throw new RunDirectoryError(`cannot make ${dir}: ${err.message}`, { cause: err })
+  })
+  if (made) return
+  const info = await lstat(dir)
+  if (!info.isDirectory()) throw new RunDirectoryError(`${dir} is ${info.isSymbolicLink() ? 'a link' : 'not a folder'}, where the lobby keeps this federation's state, and no lobby made it: move it away`)
+}
+
 /** The names in `dir`, or undefined when there is no such directory. */
 async function entriesOf (dir: string): Promise<string[] | undefined> {
   const info = await stat(dir).catch((err: NodeJS.ErrnoException) => {

@@ -14,6 +14,7 @@ import { memberName, parseRunConfig, type RunConfig } from '../config.ts'
 import { holdingDir } from '../dir-lock.ts'
 import { chatRules } from '../driver.ts'
 import { MemberPart, runMember, type MemberConfig, type MemberOptions, type MemberReport } from '../member.ts'
+import { makeFederationDir } from '../run-dir.ts'
 import type { Call } from './call.ts'
 import { Lobby, type Start } from './lobby.ts'
 
@@ -150,6 +151,7 @@ async function lobbyLocked (config: LobbyConfig, options: MemberOptions): Promis
       say(`${config.name}: called to ${start.federation} with ${start.members.length} members`)
       try {
         const member = memberConfigOf(config, start, identity.did)
+        await makeFederationDir(member.dir)
         // Whose hello is whose: the accounts the members enrolled from, in the charter's order.
         const ours = { ...mine, byMember }
         const report = await runMember(member, { ...options, buses: ours, stay: false, expect: expectCharter(member.run, start.members) })
