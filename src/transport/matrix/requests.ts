@@ -71,7 +71,7 @@ export function matrixClient (options: { baseUrl: string, userId: string, access
 /** The client's fetch: every request through fromHomeserver, a refusal noted for `request`, which gives up on it. */
 async function toHomeserver (resource: string | URL | Request, init?: RequestInit): Promise<Response> {
   try {
-    return await fromHomeserver(resource instanceof Request ? resource.url : resource, init)
+    return await fromHomeserver(resource, init)
   } catch (err) {
     const attempt = refusals.getStore()
     if (err instanceof BackendUnavailableError && attempt !== undefined) attempt.refused = err
