@@ -39,7 +39,7 @@ export const attackLabel = (r: { attack: string, args?: Record<string, number | 
 /** What a run's or a robustness row's acceptance terms are, as a row names them (a default left out): rows measured under a config's terms match it. */
 export interface MeasuredTerms {
   acceptance?: string, minGain?: number, probationGain?: number, minSharpening?: number, sharpeningYardstick?: string, minMovement?: number,
-  strikes?: number, excludeRejected?: boolean | 'confirmed', gainingVouchers?: boolean, badOnProbation?: boolean, probationOnce?: boolean
+  strikes?: number, excludeRejected?: boolean, gainingVouchers?: boolean, badOnProbation?: boolean, probationOnce?: boolean
 }
 export const termsOf = (c: MeasuredTerms & ({ robustness: false | { maxRoundCosine?: number } } | { maxRoundCosine?: number })): string => JSON.stringify({
   acceptance: c.acceptance ?? 'tolerance',
@@ -49,7 +49,7 @@ export const termsOf = (c: MeasuredTerms & ({ robustness: false | { maxRoundCosi
   sharpeningYardstick: c.sharpeningYardstick,
   minMovement: c.minMovement,
   strikes: c.strikes === 1 ? undefined : c.strikes,
-  excludeRejected: c.excludeRejected === true || c.excludeRejected === 'confirmed' ? c.excludeRejected : undefined,
+  excludeRejected: c.excludeRejected === true ? true : undefined,
   gainingVouchers: c.gainingVouchers === true ? true : undefined,
   badOnProbation: c.badOnProbation === true ? true : undefined,
   probationOnce: c.probationOnce === true ? true : undefined,

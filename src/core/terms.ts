@@ -173,12 +173,8 @@ export const AcceptanceTerms = z.object({
   classRatio: z.number().min(1).max(100).optional(),
   /** For the probation rule: the share of what a voter's own update gains it that a newcomer's update must gain it too. */
   probationGain: z.number().min(0).max(1).optional(),
-  /**
-   * The votes of a member the federation rejected in an earlier round do not count, nor does it in
-   * the quorum: `true`, after any rejection; `confirmed`, after a rejection that the votes of the
-   * members whose own update of that round merged uphold as well. Absent: every vote counts.
-   */
-  excludeRejected: z.union([z.literal(true), z.literal('confirmed')]).optional(),
+  /** The votes of a member the federation rejected in an earlier round (standing `bad`) do not count, nor does it in the quorum. Absent: every vote counts. */
+  excludeRejected: z.literal(true).optional(),
   /** For the probation rule: only a voter whose own update of the round raises its score may accept a newcomer's update. Absent: any voter may. */
   gainingVouchers: z.literal(true).optional(),
   /** For the probation rule: a member in bad standing must pass the newcomer's test too. Absent: the classwise rule alone judges it. */

@@ -18,7 +18,7 @@ export function allowedAccepts (judgement: Judgement, passes: boolean): boolean[
 }
 
 /** The terms a run config states (the founder writes them into the charter); unset tolerances come from the task's judge. */
-export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms['scale'], robustness?: Robustness | false, judgement?: Judgement, excludeRejected?: boolean | 'confirmed', strikes?: number, probationOnce?: boolean }, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance' | 'entropy' | 'movement'>): AcceptanceTerms {
+export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms['scale'], robustness?: Robustness | false, judgement?: Judgement, excludeRejected?: boolean, strikes?: number, probationOnce?: boolean }, judge: Pick<Judge<unknown>, 'tolerance' | 'relativeTolerance' | 'entropy' | 'movement'>): AcceptanceTerms {
   return {
     rule: config.acceptance,
     tolerance: config.tolerance ?? judge.tolerance,
@@ -32,7 +32,7 @@ export function termsOf (config: AcceptanceConfig & { voteScale: AcceptanceTerms
     ...(config.acceptance === 'probation' && config.minSharpening !== undefined ? { minSharpening: sharpeningTerm(config.minSharpening, judge) } : {}),
     ...(config.acceptance === 'probation' && config.sharpeningYardstick === 'round' ? { sharpeningYardstick: yardstickTerm(config) } : {}),
     ...(config.acceptance === 'probation' && config.minMovement !== undefined ? { minMovement: movementTerm(config.minMovement, judge) } : {}),
-    ...(config.excludeRejected === true || config.excludeRejected === 'confirmed' ? { excludeRejected: config.excludeRejected } : {}),
+    ...(config.excludeRejected === true ? { excludeRejected: true } : {}),
     // One strike is what a charter without the term means: it stays off the record, as before the term existed.
     ...((config.acceptance === 'standing' || config.acceptance === 'probation') && config.strikes !== undefined && config.strikes > 1 ? { strikes: config.strikes } : {}),
     scale: config.voteScale,

@@ -148,13 +148,9 @@ export const RunConfig = z.object({
    * them where fewer count). With two of five members hostile and quorum 2 of 4, their rejects
    * leave an honest update needing both other honest peers; once their own updates were rejected,
    * one of the two suffices. Derived from decision records, so every peer and the audit count alike.
-   * `confirmed`: only a rejection that the votes of the members whose own update of that round
-   * merged uphold too (tallied alone, by the same quorum) drops a member's votes; an honest update
-   * sunk by the hostile members' rejects and one honest voter's false reject then costs its
-   * member no vote, while a poisoner rejected by the honest members loses its own.
    * @default false
    */
-  excludeRejected: z.union([z.boolean(), z.literal('confirmed')]).default(false),
+  excludeRejected: z.boolean().default(false),
   /**
    * For the standing and probation rules: how many of a member's updates the federation must
    * have rejected before it is judged by the strict (classwise) rule. With 2, a member rejected

@@ -108,9 +108,7 @@ export class FederationState {
   /** When the current round opened: its charter's or the last checkpoint's block time (standbyAt). */
   #openedAt = 0
   /** Each member's decided proposals, (round, merged): standing is asked of every vote, and a scan of every proposal grew with the ledger. */
-  readonly #decisions = new Map<Did, Array<{ round: number, merged: boolean, proposal: BlockId }>>()
-  /** Under excludeRejected `confirmed`: whether each rejected proposal's rejection is upheld by the round's merged members (asked of every later vote). */
-  readonly #upheld = new Map<BlockId, boolean>()
+  readonly #decisions = new Map<Did, Array<{ round: number, merged: boolean }>>()
 
   get members (): ReadonlySet<Did> {
     return this.charter === undefined ? new Set() : this.#rosterOf(this.charter).members
@@ -187,42 +185,16 @@ export class FederationState {
   derive (proposal: BlockId): Tally {
     const entry = this.#proposal(proposal)
     const charter = this.#charter().record
-    const excluding = charter.acceptance?.excludeRejected !== undefined
+    const excluding = charter.acceptance?.excludeRejected === true
     // Under excludeRejected, a member the record has rejected neither votes nor counts in the quorum (votes come from judges only).
     const judges = this.judges(proposal)
-    const rejected = new Set(excluding ? judges.filter(m => this.#excluded(m, entry.signed.record.round)) : [])
+    const rejected = new Set(excluding ? judges.filter(m => this.#decided(m, entry.signed.record.round).rejected > 0) : [])
     const ballots = [...entry.votes.entries()].filter(([voter]) => !rejected.has(voter)).map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
     const humans = charter.humanVotes === 'counted'
       ? [...entry.humans.entries()].map(([voter, v]) => ({ block: v.block, voter, accept: v.signed.record.accept }))
       : []
     const required = excluding ? requiredAmongCounted(charter.quorum, judges.length - rejected.size) : this.required
     return tally([...ballots, ...humans], required, entry.committee)
-  }
-
-  /** Whether excludeRejected drops `member`'s votes on round `round`'s proposals: a rejection in an earlier round, upheld where the charter asks (`confirmed`). */
-  #excluded (member: Did, round: number): boolean {
-    const confirmed = this.#charter().record.acceptance?.excludeRejected === 'confirmed'
-    return (this.#decisions.get(member) ?? []).some(d => d.round < round && !d.merged && (!confirmed || this.#upholds(d.proposal)))
-  }
-
-  /**
-   * Whether the members whose own update of the proposal's round merged uphold its rejection:
-   * their votes that counted, tallied alone by the charter's quorum, do not accept it (none such:
-   * upheld). Hostile members reject honest updates and propose bad ones, which are rejected, so
-   * an honest update they sank with one honest voter's false reject is accepted by the merged
-   * members' votes; a bad update is rejected by them, the honest members whose updates merged.
-   * Every decision of that round precedes the later rounds' proposals, so all derive alike.
-   */
-  #upholds (proposal: BlockId): boolean {
-    const known = this.#upheld.get(proposal)
-    if (known !== undefined) return known
-    const entry = this.#proposal(proposal)
-    const round = entry.signed.record.round
-    const merged = this.judges(proposal).filter(m => !this.#excluded(m, round) && (this.#decisions.get(m) ?? []).some(d => d.round === round && d.merged))
-    const accepts = merged.filter(m => entry.votes.get(m)?.signed.record.accept === true).length
-    const upheld = accepts < requiredAmongCounted(this.#charter().record.quorum, merged.length)
-    this.#upheld.set(proposal, upheld)
-    return upheld
   }
 
   /**
@@ -492,7 +464,7 @@ export class FederationState {
         const entry = this.#proposal(record.proposal)
         entry.decision = { block: block.id, record }
         const decided = this.#decisions.get(entry.signed.issuer) ?? []
-        decided.push({ round: entry.signed.record.round, merged: record.accepted, proposal: record.proposal })
+        decided.push({ round: entry.signed.record.round, merged: record.accepted })
         this.#decisions.set(entry.signed.issuer, decided)
         const rep = this.#reputation(record.proposer)
         if (record.accepted) rep.accepted++
