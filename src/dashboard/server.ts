@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.ts'
@@ -48,7 +48,8 @@ export const MAX_STREAMS = 32
  * land. `GET /` the page, `GET /api/state` the RunView (with `seq`, the blocks read, and the
  * report once written), `GET /api/charts` its Vega-Lite specs, `GET /events` one
  * server-sent event per new record. Anything else is 404; a Host header that is not this
- * loopback address is refused (a web page cannot reach the dashboard by DNS rebinding).
+ * loopback address is refused (a web page cannot reach the dashboard by DNS rebinding), and so
+ * is a request another site's page makes from the researcher's browser (403).
  */
 export async function startDashboard (options: DashboardOptions): Promise<Dashboard> {
   const isDir = await stat(options.dir).then(s => s.isDirectory(), () => false)
@@ -67,6 +68,7 @@ export async function startDashboard (options: DashboardOptions): Promise<Dashbo
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', `http://${DASHBOARD_HOST}`)
     if (!allowedHost(req.headers.host, port)) return send(res, 421, 'text/plain', 'this dashboard answers only to 127.0.0.1 and localhost')
+    if (fromAnotherSite(req.headers, port)) return send(res, 403, 'text/plain', 'this dashboard answers only to its own page, not to another site\'s')
     if (req.method !== 'GET') return send(res, 405, 'text/plain', 'read-only: GET only', { allow: 'GET' })
     const query = Object.fromEntries(url.searchParams)
     const known = route(url.pathname)
@@ -157,9 +159,24 @@ function lastEventId (header: string | string[] | undefined): number | undefined
   return parsed.success ? parsed.data : undefined
 }
 
-/** Only this loopback address and port, by IP or by the name localhost. */
+/** This loopback address and port, by IP or by the name localhost. */
+const ownHosts = (port: number): string[] => [`${DASHBOARD_HOST}:${port}`, `localhost:${port}`]
+
 function allowedHost (host: string | undefined, port: number): boolean {
-  return host === `${DASHBOARD_HOST}:${port}` || host === `localhost:${port}`
+  return host !== undefined && ownHosts(port).includes(host)
+}
+
+/**
+ * A request a page on another site makes through the researcher's browser: its Host is ours,
+ * but the browser says where it comes from (Sec-Fetch-Site; Origin where that is not sent).
+ * Left unchecked, any site could hold every live stream open and lock the researcher's page
+ * out (found red-teaming). Our own page, a typed address and a direct client (curl) pass.
+ */
+function fromAnotherSite (headers: IncomingHttpHeaders, port: number): boolean {
+  const site = headers['sec-fetch-site']
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true
+  const origin = headers.origin
+  return origin !== undefined && !ownHosts(port).some(host => origin === `http://${host}`)
 }
 
 const PAGE_POLICY = "default-src 'none'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"

@@ -161,6 +161,40 @@ describe('conclave dashboard: the server', () => {
     expect((await get(`${dashboard.url}api/state`, { host: `localhost:${dashboard.port}` })).status).toBe(200)
   })
 
+  // Found red-teaming: a page on any web site could open MAX_STREAMS live streams from the researcher's browser (Host is ours) and lock their own page out.
+  it('refuses what another site\'s page asks (403), opening no stream, so the researcher\'s page still gets its own', async () => {
+    const crossSite = { origin: 'https://attacker.example', 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'no-cors' }
+    const controllers = Array.from({ length: MAX_STREAMS }, () => new AbortController())
+    try {
+      const refused = await Promise.all(controllers.map(async c => fetch(`${dashboard.url}events?since=0`, { headers: crossSite, signal: c.signal })))
+      expect(refused.map(r => r.status)).toEqual(Array(MAX_STREAMS).fill(403))
+      const own = await events(`${dashboard.url}events?since=13`, 1, async () => {})
+      expect(own.map(e => [e.id, (e.data as { type: string }).type])).toEqual([['13', 'checkpoint']])
+    } finally {
+      for (const c of controllers) c.abort()
+    }
+  })
+
+  it('tells another site\'s request (Sec-Fetch-Site, or an Origin not its own) from its own page\'s and a direct one', async () => {
+    const status = async (headers: Record<string, string>): Promise<number> => (await get(`${dashboard.url}api/state`, headers)).status
+    const own = `http://127.0.0.1:${dashboard.port}`
+    expect({
+      crossSite: await status({ 'sec-fetch-site': 'cross-site' }),
+      sameSite: await status({ 'sec-fetch-site': 'same-site' }),
+      foreignOrigin: await status({ origin: 'http://attacker.example' }),
+      otherPort: await status({ origin: `http://127.0.0.1:${dashboard.port === 1 ? 2 : dashboard.port - 1}` }),
+      opaqueOrigin: await status({ origin: 'null' }),
+      ownOriginCrossSite: await status({ origin: own, 'sec-fetch-site': 'cross-site' }),
+      ownPage: await status({ origin: own, 'sec-fetch-site': 'same-origin' }),
+      byLocalhost: await status({ host: `localhost:${dashboard.port}`, origin: `http://localhost:${dashboard.port}` }),
+      typedAddress: await status({ 'sec-fetch-site': 'none' }),
+      direct: await status({})
+    }).toEqual({
+      crossSite: 403, sameSite: 403, foreignOrigin: 403, otherPort: 403, opaqueOrigin: 403, ownOriginCrossSite: 403,
+      ownPage: 200, byLocalhost: 200, typedAddress: 200, direct: 200
+    })
+  })
+
   it('writes nothing into the run directory', async () => {
     const before = await treeOf(dir)
     await get(`${dashboard.url}api/state`)
