@@ -7,6 +7,7 @@ import type { Logger } from '../core/logger.ts'
 import { runCharts } from '../federation/charts.ts'
 import type { Applied } from '../federation/run-view.ts'
 import { asset, isAsset, type AssetName } from './assets.ts'
+import { EventStreams } from './event-streams.ts'
 import { LiveRun } from './live.ts'
 
 /** The dashboard only ever listens on loopback: it shows a run to the person at this machine. */
@@ -39,7 +40,6 @@ const EventsQuery = z.object({
 }).strict()
 const LastEventId = z.string().regex(/^\d{1,9}$/).transform(s => Number(s) + 1)
 
-const SSE_KEEPALIVE_MS = 15_000
 /** Live pages open at once, at most: each holds a connection and gets every record (found red-teaming: 300 idle ones were all held). */
 export const MAX_STREAMS = 32
 
@@ -55,7 +55,7 @@ export async function startDashboard (options: DashboardOptions): Promise<Dashbo
   const isDir = await stat(options.dir).then(s => s.isDirectory(), () => false)
   if (!isDir) throw new ConfigError(`${options.dir} is not a directory: give the run directory (conclave run --out)`)
   const live = await LiveRun.open(options.dir, { intervalMs: options.intervalMs, logger: options.logger })
-  const streams = new Set<ServerResponse>()
+  const streams = new EventStreams()
   let port = 0
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -96,19 +96,11 @@ export async function startDashboard (options: DashboardOptions): Promise<Dashbo
 
   function stream (res: ServerResponse, since: number): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
-    res.write('retry: 1000\n\n')
-    for (const applied of live.since(since)) res.write(recordEvent(applied))
-    streams.add(res)
-    const keepalive = setInterval(() => res.write(': keepalive\n\n'), SSE_KEEPALIVE_MS)
-    res.on('close', () => {
-      clearInterval(keepalive)
-      streams.delete(res)
-    })
+    streams.add(res, ['retry: 1000\n\n', ...live.since(since).map(recordEvent)])
   }
-  const broadcast = (text: string): void => { for (const res of streams) res.write(text) }
-  live.on('record', applied => { broadcast(recordEvent(applied)) })
-  live.on('report', () => { broadcast('event: report\ndata: {}\n\n') })
-  live.on('reset', () => { broadcast('event: reset\ndata: {}\n\n') })
+  live.on('record', applied => { streams.send(recordEvent(applied)) })
+  live.on('report', () => { streams.send('event: report\ndata: {}\n\n') })
+  live.on('reset', () => { streams.send('event: reset\ndata: {}\n\n') })
 
   const wanted = options.port ?? 8787
   try {
@@ -129,7 +121,7 @@ export async function startDashboard (options: DashboardOptions): Promise<Dashbo
     url: `http://${DASHBOARD_HOST}:${port}/`,
     port,
     async close () {
-      for (const res of streams) res.end()
+      streams.endAll()
       server.closeAllConnections()
       await new Promise<void>(resolve => server.close(() => { resolve() }))
       await live.close()

@@ -25,9 +25,9 @@ async function get (url: string, headers: Record<string, string> = {}, method = 
 }
 
 /** Reads server-sent events from `url` until `count` have arrived. */
-async function events (url: string, count: number, opened: () => Promise<void>): Promise<Array<{ id: string, event: string, data: unknown }>> {
+async function events (url: string, count: number, opened: () => Promise<void>, headers: Record<string, string> = {}): Promise<Array<{ id: string, event: string, data: unknown }>> {
   const controller = new AbortController()
-  const res = await fetch(url, { signal: controller.signal })
+  const res = await fetch(url, { headers, signal: controller.signal })
   const reader = (res.body as ReadableStream<Uint8Array>).getReader()
   const decoder = new TextDecoder()
   const got: Array<{ id: string, event: string, data: unknown }> = []
@@ -116,6 +116,12 @@ describe('conclave dashboard: the server', () => {
 
   it('replays the records after `since`, so a page that read the state misses none', async () => {
     const got = await events(`${dashboard.url}events?since=12`, 2, async () => {})
+    expect(got.map(e => [e.id, (e.data as { type: string }).type])).toEqual([['12', 'decision'], ['13', 'checkpoint']])
+  })
+
+  // A page dropped for falling behind (EventStreams) reconnects this way, its first URL's `since` unchanged.
+  it('resumes a reconnecting page after the last event it saw (Last-Event-ID), however far behind', async () => {
+    const got = await events(`${dashboard.url}events?since=0`, 2, async () => {}, { 'last-event-id': '11' })
     expect(got.map(e => [e.id, (e.data as { type: string }).type])).toEqual([['12', 'decision'], ['13', 'checkpoint']])
   })
 
