@@ -68,7 +68,7 @@ export async function startDashboard (options: DashboardOptions): Promise<Dashbo
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', `http://${DASHBOARD_HOST}`)
     if (!allowedHost(req.headers.host, port)) return send(res, 421, 'text/plain', 'this dashboard answers only to 127.0.0.1 and localhost')
-    if (fromAnotherSite(req.headers, port)) return send(res, 403, 'text/plain', 'this dashboard answers only to its own page, not to another site\'s')
+    if (fromAnotherSite(req.headers, port) && !openingThePage(req.headers, url.pathname)) return send(res, 403, 'text/plain', 'this dashboard answers only to its own page, not to another site\'s')
     if (req.method !== 'GET') return send(res, 405, 'text/plain', 'read-only: GET only', { allow: 'GET' })
     const query = Object.fromEntries(url.searchParams)
     const known = route(url.pathname)
@@ -169,6 +169,15 @@ function fromAnotherSite (headers: IncomingHttpHeaders, port: number): boolean {
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return true
   const origin = headers.origin
   return origin !== undefined && !ownHosts(port).some(host => origin === `http://${host}`)
+}
+
+/**
+ * A link to the page followed from elsewhere (a dashboard URL in a Matrix web client): a
+ * top-level navigation to `/` opens no stream and reads nothing another site can see, and the
+ * page's own requests then come from its own origin.
+ */
+function openingThePage (headers: IncomingHttpHeaders, path: string): boolean {
+  return path === '/' && headers['sec-fetch-mode'] === 'navigate' && headers['sec-fetch-dest'] === 'document'
 }
 
 const PAGE_POLICY = "default-src 'none'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"

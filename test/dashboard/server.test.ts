@@ -201,6 +201,14 @@ describe('conclave dashboard: the server', () => {
     })
   })
 
+  it('opens the page from a link followed on another site (a top-level navigation to /), and only the page', async () => {
+    const navigate = { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' }
+    expect((await get(dashboard.url, navigate)).status).toBe(200)
+    expect((await get(`${dashboard.url}api/state`, navigate)).status).toBe(403)
+    expect((await get(`${dashboard.url}events?since=0`, navigate)).status).toBe(403)
+    expect((await get(dashboard.url, { ...navigate, 'sec-fetch-dest': 'iframe' })).status).toBe(403)
+  })
+
   it('writes nothing into the run directory', async () => {
     const before = await treeOf(dir)
     await get(`${dashboard.url}api/state`)
