@@ -5,6 +5,7 @@ import { DatasetError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { readDatasetText } from './dataset-file.ts'
 import { readJsonlRows } from './jsonl.ts'
+import { assertOneSpellingPerLabel, type LabelSite } from './label-spellings.ts'
 import { warnTestInTrain } from './overlap.ts'
 import { carveDev } from './partition.ts'
 
@@ -63,6 +64,8 @@ export async function loadClassification (dir: string, options: LoadClassificati
     hasDev ? readJsonlRows(devFile, Row) : undefined
   ])
   const listed = await readLabels(dir)
+  const sites = (rows: typeof train | undefined, split: string): LabelSite[] => (rows ?? []).map(({ line, value }) => ({ label: value.label, where: `${join(dir, `${split}.jsonl`)}:${line}` }))
+  assertOneSpellingPerLabel([...(listed ?? []).map(label => ({ label, where: join(dir, 'labels.json') })), ...sites(train, 'train'), ...sites(dev, 'dev'), ...sites(test, 'test')])
   const labels = listed ?? [...new Set(train.map(r => r.value.label))].sort()
   const distinct = new Set(labels).size
   if (distinct > MAX_LABELS) throw new DatasetError(`${join(dir, listed === undefined ? 'train.jsonl' : 'labels.json')} has ${distinct} distinct labels, at most ${MAX_LABELS} allowed`)

@@ -144,7 +144,7 @@ describe('CoNLL BIO files', () => {
       { tokens: ['Aspirin', 'causes', 'ulcers'], tags: ['B-Chemical', 'O', 'B-Disease'] },
       { tokens: ['No'], tags: ['O'] }
     ])
-    for (const [content, line] of [['a\tO\nb\n', 2], ['a\tO\nb\tX-Chem\n', 2], ['a\tO\n\nb\tB-\n', 3]] as const) {
+    for (const [content, line] of [['a\tO\nb\n', 2], ['a\tO\nb\tX-Chem\n', 2], ['a\tO\n\nb\tB-\n', 3], ['a\tB-Chemical \n', 1], ['a\tB-Caf\u00e9\n', 1]] as const) {
       await writeFile(file, content)
       await expect(readConll(file)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringContaining(`x.conll:${line}`) })
     }
@@ -280,6 +280,30 @@ describe('dataset files: links, FIFOs, size and line caps', () => {
     await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/labels\.json names "x" twice/) })
     await writeFile(join(dir, 'labels.json'), JSON.stringify(['x', 'y', 'x']))
     await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/labels\.json names "x" twice/) })
+  })
+
+  it('refuses labels that differ only by surrounding whitespace or Unicode normalisation, naming both spellings and where each is', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-data-'))
+    const row = (text: string, label: string): string => JSON.stringify({ text, label }) + '\n'
+    await writeFile(join(dir, 'test.jsonl'), row('t', 'Cardiology'))
+    // Each would silently have become a class of its own, its examples split between two outputs.
+    await writeFile(join(dir, 'train.jsonl'), row('a', 'Cardiology') + row('b', 'Oncology') + row('c', 'Cardiology '))
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/"Cardiology" \(.*train\.jsonl:1\).*"Cardiology " \(.*train\.jsonl:3\)/) })
+    await writeFile(join(dir, 'train.jsonl'), row('a', 'Caf\u00e9') + row('b', 'Cafe\u0301'))
+    await writeFile(join(dir, 'test.jsonl'), row('t', 'Caf\u00e9'))
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/"Caf\\u00e9" \(.*train\.jsonl:1\).*"Cafe\\u0301" \(.*train\.jsonl:2\)/) })
+    // Across files too: test's spelling against labels.json's.
+    await writeFile(join(dir, 'train.jsonl'), row('a', 'Caf\u00e9') + row('b', 'x'))
+    await writeFile(join(dir, 'test.jsonl'), row('t', 'x') + row('u', '\u00a0x'))
+    await writeFile(join(dir, 'labels.json'), JSON.stringify(['Caf\u00e9', 'x']))
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/"x" \(.*labels\.json\).*"\\u00a0x" \(.*test\.jsonl:2\)/) })
+    await writeFile(join(dir, 'test.jsonl'), row('t', 'x'))
+    expect((await loadClassification(dir)).labels).toEqual(['Caf\u00e9', 'x'])
+  })
+
+  it('loads the bundled OHSUMED-23, whose labels are spelled one way each', async () => {
+    const data = await loadClassification(new URL('../../data/ohsumed23', import.meta.url).pathname)
+    expect(data.labels).toHaveLength(23)
   })
 
   it('refuses a CoNLL line whose columns differ in number from the file\'s first token line, naming file and line', async () => {
