@@ -75,7 +75,7 @@ export async function loadClassification (dir: string, options: LoadClassificati
     if (label === undefined) throw new DatasetError(`${join(dir, `${split}.jsonl`)}:${line}: unknown label "${r.label}"`)
     return { text: r.text, label }
   })
-  warnTestInTrain(join(dir, 'test.jsonl'), 'text', train.map(r => r.value.text), test.map(r => r.value.text), options.logger ?? silentLogger)
+  warnTestInTrain({ trainFile: join(dir, 'train.jsonl'), testFile: join(dir, 'test.jsonl'), what: 'text', train: train.map(r => r.value.text), test: test.map(r => r.value.text) }, options.logger ?? silentLogger)
   const all = convert(train, 'train')
   if (dev !== undefined) return { labels, train: all, dev: convert(dev, 'dev'), test: convert(test, 'test') }
   const { train: kept, dev: carved } = carveDev(all, options.devFraction ?? 0.1, options.seed ?? 0)

@@ -42,7 +42,7 @@ export async function loadQa (dir: string, options: { devFraction?: number, seed
   const devFile = join(dir, 'dev.jsonl')
   const hasDev = await access(devFile).then(() => true, () => false)
   const [train, test, dev] = await Promise.all([readJsonl(join(dir, 'train.jsonl'), Row), readJsonl(join(dir, 'test.jsonl'), Row), hasDev ? readJsonl(devFile, Row) : undefined])
-  warnTestInTrain(join(dir, 'test.jsonl'), 'question', train.map(r => r.question), test.map(r => r.question), options.logger ?? silentLogger)
+  warnTestInTrain({ trainFile: join(dir, 'train.jsonl'), testFile: join(dir, 'test.jsonl'), what: 'question', train: train.map(r => r.question), test: test.map(r => r.question) }, options.logger ?? silentLogger)
   const qtypes = [...new Set(train.map(r => r.qtype ?? 'any'))].sort()
   const index = new Map(qtypes.map((q, i) => [q, i]))
   // A qtype train never saw joins the first: it only steers non-IID partitions.

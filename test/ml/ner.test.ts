@@ -46,6 +46,21 @@ describe('NER task (BC5CDR)', () => {
     await expect(load('ulcer\tB-Disease\nsores\tI-Disease\nand\tO\nsalt\tI-Salt\n\n')).rejects.toMatchObject({ name: 'DatasetError', code: 'ERR_DATASET' })
   })
 
+  it('warns, in one line and without failing, how many test sentences have a token sequence also in train', async () => {
+    const data = await mkdtemp(join(tmpdir(), 'conclave-ner-overlap-'))
+    await writeFile(join(data, 'train.conll'), 'Aspirin\tB-Chemical\ncaused\tO\nulcer\tB-Disease\n\nNo\tO\neffect\tO\n\n')
+    // The same tokens count whatever their tags: test scores then measure memory.
+    await writeFile(join(data, 'test.conll'), 'No\tO\neffect\tO\n\nAspirin\tO\ncaused\tO\nulcer\tO\n\nAspirin\tB-Chemical\ncaused\tO\nsores\tO\n\n')
+    const warnings: Array<[string, object | undefined]> = []
+    const logger = { info () {}, warn (message: string, fields?: object) { warnings.push([message, fields]) } }
+    await loadTask(TaskConfig.parse({ kind: 'ner', data, features: 256 }), { logger })
+    expect(warnings).toEqual([[expect.stringMatching(/test\.conll.*train\.conll/), { file: join(data, 'test.conll'), alsoInTrain: 2, examples: 3 }]])
+    await writeFile(join(data, 'test.conll'), 'Aspirin\tB-Chemical\ncaused\tO\nsores\tO\n\n')
+    warnings.length = 0
+    await loadTask(TaskConfig.parse({ kind: 'ner', data, features: 256 }), { logger })
+    expect(warnings).toEqual([])
+  })
+
   it('trains reproducibly, finds entities better than the untrained model, and scores with entity F1', async () => {
     const task = await loadTask(config)
     const [shard] = task.shards(1, { seed: 1, partition: 'iid' })

@@ -5,6 +5,7 @@ import { DatasetError } from '../../core/errors.ts'
 import { silentLogger } from '../../core/logger.ts'
 import { readConll, type TaggedSentence } from '../../data/conll.ts'
 import type { SparseVector } from '../../data/features.ts'
+import { warnTestInTrain } from '../../data/overlap.ts'
 import { fixedSubset, splitShards } from '../../data/partition.ts'
 import { Rng } from '../../data/rng.ts'
 import { abbreviations } from '../../data/abbreviations.ts'
@@ -38,6 +39,9 @@ export async function createNerTask (config: Config, options: TaskOptions = {}):
   const devPath = join(config.data, 'dev.conll')
   const hasDev = await access(devPath).then(() => true, () => false)
   const [trainRaw, testRaw, devRaw] = await Promise.all([readConll(join(config.data, 'train.conll')), readConll(join(config.data, 'test.conll')), hasDev ? readConll(devPath) : Promise.resolve([])])
+  // Tokens hold no whitespace (readConll refuses it), so joined with spaces they are the sequence.
+  const sequence = (s: TaggedSentence): string => s.tokens.join(' ')
+  warnTestInTrain({ trainFile: join(config.data, 'train.conll'), testFile: join(config.data, 'test.conll'), what: 'token sequence', train: trainRaw.map(sequence), test: testRaw.map(sequence) }, logger)
   // With the tags IOB2 reading makes: a file that starts entities with I-X needs B-X.
   const tags = [...new Set(trainRaw.flatMap(s => [...s.tags, ...iob2(s.tags)]))].sort()
   const index = new Map(tags.map((t, i) => [t, i]))
