@@ -1,12 +1,12 @@
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
-import { parseArgs } from 'node:util'
 import { ConclaveError, ConfigError } from '../core/errors.ts'
 import { mentions } from '../federation/mentions.ts'
 import { ObservedRun } from '../federation/observer.ts'
 import type { Participant } from '../federation/participant.ts'
 import type { TeacherUse } from '../federation/steps/distill.ts'
 import type { AgentChat as AgentChatType } from '../../agents/agent-chat.ts'
+import { parseFlags } from './flags.ts'
 
 export interface ChatIo {
   input: NodeJS.ReadableStream
@@ -33,7 +33,7 @@ The run is read-only here: nothing is written into its directory.`
  * comes after the agent caught up with the ledger as it stands on disk.
  */
 export async function chatCommand (args: string[], io: ChatIo): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { agent: { type: 'string' }, llm: { type: 'string' } }, allowPositionals: true, strict: true })
+  const { values, positionals } = parseFlags({ args, options: { agent: { type: 'string' }, llm: { type: 'string' } }, allowPositionals: true, strict: true })
   const dir = positionals[0]
   if (dir === undefined || positionals.length > 1) throw new ConfigError(USAGE)
   const run = await ObservedRun.open(resolve(dir))

@@ -1,12 +1,12 @@
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import { ConfigError } from '../core/errors.ts'
 import { DashboardPort, startDashboard, type Dashboard } from '../dashboard/server.ts'
+import { parseFlags } from './flags.ts'
 
 /** `conclave dashboard DIR [--port P]`: serves DIR's run on 127.0.0.1 until Ctrl-C. */
 export async function dashboardCommand (args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { port: { type: 'string' } }, allowPositionals: true, strict: true })
+  const { values, positionals } = parseFlags({ args, options: { port: { type: 'string' } }, allowPositionals: true, strict: true })
   if (positionals.length !== 1) throw new ConfigError('usage: conclave dashboard DIR [--port P]')
   const dashboard = await startDashboard({ dir: resolve(positionals[0] as string), port: portOf(values.port) })
   process.stderr.write(`dashboard: ${dashboard.url} (read-only; Ctrl-C to stop)\n`)

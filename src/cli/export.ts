@@ -1,16 +1,16 @@
 import { createReadStream } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import { ConclaveError, ConfigError } from '../core/errors.ts'
 import { readStreamCapped } from '../core/files.ts'
 import { MAX_DATASET_FILE_BYTES } from '../data/dataset-file.ts'
 import { exportRun } from './export-dir.ts'
 import { loadExport, predictJsonl } from './predict-dir.ts'
+import { parseFlags } from './flags.ts'
 
 /** `conclave export DIR [--round R] --out DIR2 [--force]`: the round's global model, ready to use without the run. */
 export async function exportCommand (args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args,
     options: { out: { type: 'string' }, round: { type: 'string' }, force: { type: 'boolean', default: false } },
     allowPositionals: true,
@@ -29,7 +29,7 @@ export async function exportCommand (args: string[]): Promise<number> {
  * line is named on stderr and skipped; the exit code is 1 when there was one.
  */
 export async function predictCommand (args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { in: { type: 'string' }, out: { type: 'string' } }, allowPositionals: true, strict: true })
+  const { values, positionals } = parseFlags({ args, options: { in: { type: 'string' }, out: { type: 'string' } }, allowPositionals: true, strict: true })
   if (positionals.length !== 1) throw new ConfigError('usage: conclave predict DIR2 [--in FILE.jsonl] [--out FILE.jsonl]')
   const { predictor } = await loadExport(resolve(positionals[0] as string))
   const text = await readExamples(values.in)

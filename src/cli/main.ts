@@ -1,6 +1,5 @@
 import { writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import { ConclaveError, ConfigError } from '../core/errors.ts'
 import { consoleLogger, warningLogger, type Logger } from '../core/logger.ts'
 import { CONFIG_TEMPLATE, parseRunConfig, readConfigFile, type RunConfig, type RunConfigInput } from '../federation/config.ts'
@@ -17,6 +16,7 @@ import { parseMemberConfig, runMember, type MemberReport } from '../federation/m
 import { preflight } from '../federation/preflight.ts'
 import { PhaseAttribution } from '../federation/phases.ts'
 import { ServiceUrl } from '../core/secret.ts'
+import { parseFlags } from './flags.ts'
 
 const USAGE = `conclave — federations of agents that train models together, with no central server
 
@@ -134,7 +134,7 @@ function compressionFlag (flag: string | undefined, fromFile: RunConfigInput): P
 }
 
 async function run (args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseFlags({
     args,
     options: {
       agents: { type: 'string' },
@@ -226,7 +226,7 @@ async function runAndAudit (config: RunConfig, options: { out: string, shownOut:
 }
 
 async function baseline (args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args,
     options: { agents: { type: 'string' }, rounds: { type: 'string' }, seed: { type: 'string' }, config: { type: 'string' }, task: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean', default: false } },
     allowPositionals: true,
@@ -244,7 +244,7 @@ async function baseline (args: string[]): Promise<number> {
 }
 
 async function agentCommand (args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseFlags({
     args,
     options: { config: { type: 'string' }, llm: { type: 'string' }, autopilot: { type: 'boolean', default: false }, stay: { type: 'boolean', default: false }, lobby: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } },
     strict: true
@@ -294,7 +294,7 @@ async function lobbyCommand (settings: Record<string, unknown>, configPath: stri
 }
 
 async function keyCommand (args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, allowPositionals: true, strict: true })
+  const { positionals } = parseFlags({ args, allowPositionals: true, strict: true })
   if (positionals.length !== 1) throw new ConfigError('usage: conclave key FILE')
   const { loadOrCreateKeystore } = await import('../identity/index.ts')
   process.stdout.write(`${(await loadOrCreateKeystore(resolve(positionals[0] as string))).did}\n`)
@@ -302,7 +302,7 @@ async function keyCommand (args: string[]): Promise<number> {
 }
 
 async function auditCommand (args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args,
     options: { json: { type: 'boolean', default: false }, head: { type: 'string' }, against: { type: 'string' }, kubo: { type: 'string' } },
     allowPositionals: true,
@@ -338,7 +338,7 @@ function replayedVotes (report: Pick<AuditReport, 'votesReplayed'>): string {
 }
 
 async function init (args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { out: { type: 'string', default: 'conclave.yaml' } }, strict: true })
+  const { values } = parseFlags({ args, options: { out: { type: 'string', default: 'conclave.yaml' } }, strict: true })
   // 'wx' (O_EXCL) refuses anything at the path, a link too: access() then a write followed a dangling link (found red-teaming).
   await writeFile(values.out, CONFIG_TEMPLATE, { flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
     throw new ConfigError(err.code === 'EEXIST' ? `${values.out} exists; not overwriting it` : `cannot write ${values.out}: ${err.message}`)

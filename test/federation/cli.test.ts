@@ -2,6 +2,7 @@ import { lstat, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { parseFlags } from '../../src/cli/flags.ts'
 import { capture } from './capture.ts'
 import { tinyDataset } from './helpers.ts'
 
@@ -46,6 +47,30 @@ describe('conclave CLI', () => {
     expect(report.rounds.at(-1)?.metric.name).toBe('entityF1')
     expect(report.rounds.at(-1)?.metric.value).toBeGreaterThan(0.5)
     expect((await capture(['baseline', 'fedavg', '--task', 'summarise'])).err).toMatch(/ConfigError/)
+  })
+
+  it('refuses a flag given twice, naming it, in every subcommand: neither value silently wins', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-cli-twice-'))
+    const twice: Array<[string, string[]]> = [
+      ['--rounds', ['run', '--rounds', '3', '--rounds', '5', '--out', join(dir, 'run')]],
+      ['--out', ['run', '--out', join(dir, 'a'), '--out=' + join(dir, 'b')]],
+      ['--verbose', ['run', '--verbose', '--verbose', '--out', join(dir, 'run')]],
+      ['--seed', ['baseline', 'centralized', '--seed', '1', '--seed', '2']],
+      ['--config', ['agent', '--config', join(dir, 'a.yaml'), '--config', join(dir, 'b.yaml')]],
+      ['--head', ['audit', dir, '--head', 'a', '--head', 'b']],
+      ['--agent', ['chat', dir, '--agent', 'agent-0', '--agent', 'agent-1']],
+      ['--port', ['dashboard', dir, '--port', '1', '--port', '2']],
+      ['--round', ['export', dir, '--round', '1', '--round', '2', '--out', join(dir, 'e')]],
+      ['--in', ['predict', dir, '--in', join(dir, 'a.jsonl'), '--in', join(dir, 'b.jsonl')]],
+      ['--out', ['init', '--out', join(dir, 'a.yaml'), '--out', join(dir, 'b.yaml')]]
+    ]
+    for (const [flag, argv] of twice) {
+      const result = await capture(argv)
+      expect({ argv, code: result.code, err: result.err }).toEqual({ argv, code: 1, err: expect.stringMatching(new RegExp(`^conclave: ConfigError \\(ERR_CONFIG\\): ${flag} given twice`)) })
+    }
+    expect(await readdir(dir)).toEqual([])
+    // A flag meant to repeat still may.
+    expect(parseFlags({ args: ['--tag', 'a', '--tag', 'b'], options: { tag: { type: 'string', multiple: true } }, strict: true }).values).toEqual({ tag: ['a', 'b'] })
   })
 
   it('gives clear errors and exit codes for bad input', async () => {
