@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { ChatOllama } from '@langchain/ollama'
 import { BackendUnavailableError, ModelNotFoundError } from '../core/errors.ts'
 import type { JsonCompleter } from './json-tools.ts'
@@ -8,6 +9,15 @@ export const DEFAULT_OLLAMA_URL = 'http://127.0.0.1:11434'
 const unredirected: typeof fetch = async (input, init) => fetch(input, { ...init, redirect: 'error' })
 
 /**
+ * `unredirected`, its request also ended when `signal` (the model call's) aborts: ChatOllama
+ * heeds a call's signal only between streamed chunks, so a server that never answers would
+ * keep the connection open after the agent gave up, one more for every retried step.
+ */
+function heeding (signal: AbortSignal | undefined): typeof fetch {
+  return async (input, init) => unredirected(input, { ...init, signal: signal === undefined ? init?.signal : AbortSignal.any([signal, ...(init?.signal == null ? [] : [init.signal])]) })
+}
+
+/**
  * A model served by Ollama through ChatOllama, answering under Ollama's `format` JSON
  * schema: works for models without tool tags in their template (Gemma 3 answers 400
  * "does not support tools" when sent tools).
@@ -16,10 +26,7 @@ export function ollamaCompleter (model: string, url = DEFAULT_OLLAMA_URL, option
   return {
     name: `ollama:${model}`,
     async complete (prompt, schema, { signal } = {}) {
-      // The call's signal reaches the request itself: ChatOllama heeds it only between streamed
-      // chunks, and a server that never answers would keep the connection open after the agent gave up.
-      const heeded: typeof fetch = async (input, init) => unredirected(input, { ...init, signal: signal === undefined ? init?.signal : AbortSignal.any([signal, ...(init?.signal == null ? [] : [init.signal])]) })
-      const chat = new ChatOllama({ model, baseUrl: url, format: schema, temperature: options.temperature ?? 0, seed: options.seed ?? 0, fetch: heeded })
+      const chat = new ChatOllama({ model, baseUrl: url, format: schema, temperature: options.temperature ?? 0, seed: options.seed ?? 0, fetch: heeding(signal) })
       try {
         const reply = await chat.invoke([['system', prompt.system], ['human', prompt.user]], { signal })
         return typeof reply.content === 'string' ? reply.content : JSON.stringify(reply.content)
@@ -73,7 +80,17 @@ export async function ollamaSupportsTools (model: string, url = DEFAULT_OLLAMA_U
   }
 }
 
+/** The signal of the `invoke` in progress, for the fetch of a model built once and called many times. */
+const invokeSignal = new AsyncLocalStorage<AbortSignal | undefined>()
+
+/** ChatOllama whose requests end when the `invoke` that made them is aborted (a model call's timeout, a kill). */
+class AbortableChatOllama extends ChatOllama {
+  override async invoke (...[input, options]: Parameters<ChatOllama['invoke']>): ReturnType<ChatOllama['invoke']> {
+    return invokeSignal.run(options?.signal, async () => super.invoke(input, options))
+  }
+}
+
 /** A model served by Ollama with its native tool calling; the graph validates every call as it does for the others. */
 export function nativeOllama (model: string, url = DEFAULT_OLLAMA_URL, options: { temperature?: number, seed?: number } = {}): ChatOllama {
-  return new ChatOllama({ model, baseUrl: url, temperature: options.temperature ?? 0, seed: options.seed ?? 0, fetch: unredirected })
+  return new AbortableChatOllama({ model, baseUrl: url, temperature: options.temperature ?? 0, seed: options.seed ?? 0, fetch: async (input, init) => heeding(invokeSignal.getStore())(input, init) })
 }

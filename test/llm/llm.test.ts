@@ -1,13 +1,15 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { AIMessage, HumanMessage, ToolMessage } from '@langchain/core/messages'
+import type { Runnable } from '@langchain/core/runnables'
 import { ChatOllama } from '@langchain/ollama'
 import { describe, expect, it } from 'vitest'
 import { parseRunConfig } from '../../src/federation/config.ts'
 import { POLICY } from '../../src/core/records.ts'
 import { createChatModel, describeEvent, LlmSpec, parseEvent, policyStep } from '../../src/llm/index.ts'
 import { decisionSchema, JsonToolChatModel, simplify } from '../../src/llm/json-tools.ts'
-import { assertOllamaModel, ollamaCompleter } from '../../src/llm/ollama.ts'
+import { ask } from '../../graphs/ask.ts'
+import { assertOllamaModel, nativeOllama, ollamaCompleter } from '../../src/llm/ollama.ts'
 import { bindTool } from '../../tools/index.ts'
 import vote from '../../tools/vote.ts'
 
@@ -138,6 +140,26 @@ describe('Ollama models', () => {
     } finally {
       server.close()
       elsewhere.close()
+    }
+  })
+
+  // A model call past the agent's llmTimeoutMs is given up on; its request must end with it, or a
+  // stalled server gathers one open request per step the agent retries.
+  it.each([
+    ['native tool calling (ChatOllama)', (url: string): Runnable => nativeOllama('qwen3:0.6b', url).bindTools([bindTool(vote, {} as never)])],
+    ['a JSON schema (Gemma 3)', (url: string): Runnable => new JsonToolChatModel(ollamaCompleter('gemma3:270m', url)).bindTools([bindTool(vote, {} as never)])]
+  ])('a model call that times out ends its request, with %s: the stalled server sees the connection closed', async (_, modelAt) => {
+    let closed!: Promise<'closed'>
+    const server = createServer((_req, res) => { closed = new Promise(resolve => res.on('close', () => { resolve('closed') })) })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const reply = await ask(modelAt(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), [new HumanMessage('status?')], { timeoutMs: 300 })
+      expect(reply?.invalid_tool_calls).toEqual([expect.objectContaining({ error: expect.stringContaining('the model failed') })])
+      const open = new Promise<'open'>(resolve => setTimeout(() => { resolve('open') }, 2000).unref())
+      expect(await Promise.race([closed, open])).toBe('closed')
+    } finally {
+      server.closeAllConnections()
+      server.close()
     }
   })
 
