@@ -294,7 +294,7 @@ export async function assertMemberDir (dir: string): Promise<void> {
   if (theirs.length === 0) return
   const them = theirs.length === 1 ? 'it' : 'them'
   const why = marked ? 'a link or other special file, or not a folder where the member writes one' : `there before a member marked the folder (${MEMBER_OWNER.marker})`
-  throw new RunDirectoryError(`${dir} holds ${theirs.map(e => `"${e}"`).join(', ')}, which a member would replace but did not make (${why}): move ${them} away, or choose another dir`)
+  throw new RunDirectoryError(`${dir} holds ${theirs.map(e => `"${e}"`).join(', ')}, which a member would write into or replace but did not make (${why}): move ${them} away, or choose another dir`)
 }
 
 /** Takes `dir` for a member: refuses what assertMemberDir refuses, then marks it, before the member writes anything else there. */
