@@ -282,7 +282,7 @@ describe('dataset files: links, FIFOs, size and line caps', () => {
     await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/labels\.json names "x" twice/) })
   })
 
-  it('refuses labels that differ only by surrounding whitespace or Unicode normalisation, naming both spellings and where each is', async () => {
+  it('refuses labels that differ only by surrounding whitespace, invisible characters or Unicode normalisation, naming both spellings and where each is', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'conclave-data-'))
     const row = (text: string, label: string): string => JSON.stringify({ text, label }) + '\n'
     await writeFile(join(dir, 'test.jsonl'), row('t', 'Cardiology'))
@@ -297,6 +297,9 @@ describe('dataset files: links, FIFOs, size and line caps', () => {
     await writeFile(join(dir, 'test.jsonl'), row('t', 'x') + row('u', '\u00a0x'))
     await writeFile(join(dir, 'labels.json'), JSON.stringify(['Caf\u00e9', 'x']))
     await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/"x" \(.*labels\.json\).*"\\u00a0x" \(.*test\.jsonl:2\)/) })
+    // An invisible character (a zero-width space) is no new class either.
+    await writeFile(join(dir, 'test.jsonl'), row('t', 'x\u200b'))
+    await expect(loadClassification(dir)).rejects.toMatchObject({ name: 'DatasetError', message: expect.stringMatching(/"x" \(.*labels\.json\).*"x\\u200b" \(.*test\.jsonl:1\)/) })
     await writeFile(join(dir, 'test.jsonl'), row('t', 'x'))
     expect((await loadClassification(dir)).labels).toEqual(['Caf\u00e9', 'x'])
   })
