@@ -89,20 +89,25 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
     const event = turn[0]?.type === 'human' ? parseEvent(textOf(turn[0])) : undefined
     const owed = event === undefined ? undefined : init.duty?.(event)
     const set = offer(init.tools, { event: event?.type, turn, owed: owed !== undefined, stepsLeft: maxSteps - state.steps })
-    // A turn that owes a vote may not end while a tool can still serve it.
-    const mustCall = owed !== undefined && set.length > 0
-    const model: Runnable = init.model.bindTools?.(set, mustCall ? { tool_choice: 'any' } : {}) ?? init.model
     const fallback: Runnable = init.fallback.bindTools?.(set) ?? init.fallback
-    const byName = new Map(set.map(t => [t.name, t]))
+    /** The model bound to what `tools` allows, and the check of its answer against exactly that. */
+    const asked = (tools: Offered[]): { model: Runnable, check: (reply: AIMessage | undefined) => string | undefined } => {
+      // A turn that owes a vote may not end while a tool can still serve it.
+      const mustCall = owed !== undefined && tools.length > 0
+      const byName = new Map(tools.map(t => [t.name, t]))
+      return {
+        model: init.model.bindTools?.(tools, mustCall ? { tool_choice: 'any' } : {}) ?? init.model,
+        check: reply => invalid(reply, byName, turn) ?? (reply !== undefined && (reply.tool_calls ?? []).length === 0 && mustCall ? owed : undefined)
+      }
+    }
     const context = [new SystemMessage(init.systemPrompt()), ...turn]
     const think = init.think ?? (<T>(call: () => Promise<T>) => call())
     const started = performance.now()
     llm.calls++
     const asking = { signal: config.signal, timeoutMs: init.llmTimeoutMs ?? DEFAULT_LLM_TIMEOUT_MS }
-    const first = await think(() => ask(model, context, asking))
-    const check = (reply: AIMessage | undefined): string | undefined => invalid(reply, byName, turn) ??
-      (reply !== undefined && (reply.tool_calls ?? []).length === 0 && mustCall ? owed : undefined)
-    const problem = check(first)
+    const offered = asked(set)
+    const first = await think(() => ask(offered.model, context, asking))
+    const problem = offered.check(first)
     let reply: AIMessage
     let via: AgentStep['via'] = 'model'
     if (problem === undefined && first !== undefined) {
@@ -111,9 +116,10 @@ export function buildParticipantGraph (init: ParticipantGraphInit) {
     } else {
       llm.retried++
       via = 'retry'
-      const second = await think(() => ask(model, [...context, new SystemMessage(`Your last answer was invalid: ${problem}. Answer again with one valid tool call, or a reply if you are done.`)], asking))
-      const again = check(second)
-      init.logger?.info('invalid model step', { decider: init.decider, problem, retry: again ?? 'valid', answer: shown(first) })
+      const retry = asked(without(set, first))
+      const second = await think(() => ask(retry.model, [...context, new SystemMessage(`Your last answer was invalid: ${problem}. Answer again with one valid tool call, or a reply if you are done.`)], asking))
+      const again = retry.check(second)
+      init.logger?.info('invalid model step', { decider: init.decider, problem, retry: again ?? 'valid', answer: shown(first), second: shown(second) })
       if (again === undefined && second !== undefined) {
         reply = second
       } else {
@@ -160,6 +166,19 @@ function authored (reply: AIMessage, name: string): AIMessage {
 function shown (reply: AIMessage | undefined): string {
   const calls = reply?.tool_calls ?? []
   return (calls.length > 0 ? JSON.stringify(calls.map(c => ({ name: c.name, args: c.args }))) : reply === undefined ? '' : textOf(reply)).slice(0, 300)
+}
+
+/**
+ * What a retry offers: the step's offer less the tools the invalid answer called, unless
+ * nothing would be left. A small model answering at temperature 0 under the same grammar
+ * gives the same answer again (Gemma 3 270M repeated `read_ledger {"last": -1}`, a range its
+ * grammar cannot express, word for word), so the retry must leave that choice out to be a
+ * second chance at all; what the model may call stays a subset of what was legal.
+ */
+function without (set: readonly Offered[], reply: AIMessage | undefined): Offered[] {
+  const called = new Set((reply?.tool_calls ?? []).map(c => c.name))
+  const rest = set.filter(t => !called.has(t.name))
+  return rest.length > 0 ? rest : [...set]
 }
 
 /** The messages since the latest event: each turn is judged on its own. */

@@ -253,6 +253,26 @@ describe('agents drive the protocol through tools', () => {
     expect((await audit(sim.ledger, sim.store)).ok).toBe(true)
   })
 
+  it('a retry leaves out the tool of the invalid call: a model that repeats a call its grammar allows but its schema refuses (Gemma 3 270M: read_ledger last -1) still votes itself', async () => {
+    // Before voting, this model reaches for read_ledger with a count below its range whenever it is offered; told why, it answers the same.
+    const stubborn = scripted((p, n) => {
+      const offered = ((stubborn.schemas[n - 1] as { oneOf: Array<{ properties: { tool?: { const: string } } }> }).oneOf).map(b => b.properties.tool?.const)
+      const evaluated = eventProposal(p.user) !== undefined && p.user.includes('RESULT of evaluate') && !p.user.includes('RESULT of vote')
+      return evaluated && offered.includes('read_ledger') ? JSON.stringify({ tool: 'read_ledger', args: { last: -1, type: 'proposal' } }) : sensible(p.user)
+    })
+    sim = await Simulation.create(smallConfig({ rounds: 1 }), {
+      dir: await tempDir(),
+      driver: async (participant, context) => ParticipantAgent.create(participant, context, participant.name === 'agent-2' ? { model: new JsonToolChatModel(stubborn) } : {})
+    })
+    await sim.charter()
+    await sim.round(1)
+    const { llm, decisions } = agentOf(sim, 1).activity()
+    expect(llm).toEqual({ calls: llm.calls, valid: llm.calls - 2, retried: 2, fallback: 0 })
+    expect(decisions).toEqual({ train: { model: 1, policy: 0 }, publish: { model: 1, policy: 0 }, anchor: { model: 1, policy: 0 }, evaluate: { model: 2, policy: 0 }, vote: { model: 2, policy: 0 } })
+    expect(stubborn.prompts.some(u => u.includes('RESULT of read_ledger'))).toBe(false) // the refused call never ran
+    expect((await votesOnLedger(sim)).filter(v => v.issuer === sim?.participants[1]?.did).map(v => v.vote.decidedBy)).toEqual(['scripted', 'scripted'])
+  })
+
   it('bounds every model call: a model that never answers (a stalled server) is retried, then the policy votes in its place, on the record', async () => {
     // agent-2's model proposes, then stalls on every call about a peer's proposal, deaf to any signal.
     const stalled = { ...scripted(p => sensible(p.user)), name: 'ollama:stalled' }
