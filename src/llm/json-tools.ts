@@ -69,10 +69,22 @@ export function decisionSchema (tools: readonly Tool[], { mustCall = false }: { 
   }
 }
 
-/** Keeps what grammars support: types, properties (all required), enums, consts, arrays, lengths. */
+/** Most values an integer range may have to be offered as their list. */
+const LISTED_RANGE = 100
+
+/**
+ * Keeps what grammars support: types, properties (all required), enums, consts, arrays,
+ * lengths. Grammars have no numeric ranges, so a small integer range becomes the list of
+ * its values: otherwise the grammar lets a model answer what the schema then refuses
+ * (Gemma 3 270M asked read_ledger for the last -1 records).
+ */
 export function simplify (schema: JsonSchema): JsonSchema {
   const out: JsonSchema = {}
   for (const key of ['type', 'enum', 'const', 'description', 'maxLength', 'minLength']) if (schema[key] !== undefined) out[key] = schema[key]
+  const { minimum: low, maximum: high } = schema
+  if (schema.type === 'integer' && out.enum === undefined && Number.isInteger(low) && Number.isInteger(high) && (high as number) - (low as number) < LISTED_RANGE) {
+    out.enum = Array.from({ length: (high as number) - (low as number) + 1 }, (_, i) => (low as number) + i)
+  }
   if (schema.type === 'object') {
     const properties = Object.fromEntries(Object.entries((schema.properties ?? {}) as Record<string, JsonSchema>).map(([k, v]) => [k, simplify(v)]))
     out.properties = properties

@@ -11,6 +11,7 @@ import { decisionSchema, JsonToolChatModel, simplify } from '../../src/llm/json-
 import { ask } from '../../graphs/ask.ts'
 import { assertOllamaModel, nativeOllama, ollamaCompleter } from '../../src/llm/ollama.ts'
 import { bindTool } from '../../tools/index.ts'
+import readLedger from '../../tools/read_ledger.ts'
 import vote from '../../tools/vote.ts'
 
 const proposal = 'a'.repeat(64)
@@ -81,6 +82,14 @@ describe('constrained tool calls for small models', () => {
     expect(branch?.args?.properties?.proposal).not.toHaveProperty('pattern') // validated by zod after the call instead
     expect(simplify({ type: 'string', pattern: '^x$', format: 'uri', maxLength: 3 })).toEqual({ type: 'string', maxLength: 3 })
     expect((decisionSchema([bindTool(vote, {} as never)], { mustCall: true }) as { oneOf: unknown[] }).oneOf).toHaveLength(1) // a turn that must call a tool cannot reply
+  })
+})
+
+describe('what the grammar allows, the schema accepts', () => {
+  it('a small integer range is offered as its values: read_ledger cannot be asked for the last -1 records', () => {
+    const schema = decisionSchema([bindTool(readLedger, {} as never)], { mustCall: true }) as { oneOf: Array<{ properties: { args: { properties: Record<string, unknown> } } }> }
+    expect(schema.oneOf[0]?.properties.args.properties.last).toEqual({ type: 'integer', description: 'How many of the latest records; default 10.', enum: Array.from({ length: 50 }, (_, i) => i + 1) })
+    expect(simplify({ type: 'integer', exclusiveMinimum: 0, maximum: Number.MAX_SAFE_INTEGER })).toEqual({ type: 'integer' }) // too many to list: checked after the call
   })
 })
 
