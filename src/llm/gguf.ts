@@ -6,6 +6,9 @@ import { ggufName } from './spec.ts'
 type NodeLlama = typeof import('node-llama-cpp')
 export type Loaded = { llama: Awaited<ReturnType<NodeLlama['getLlama']>>, model: Awaited<ReturnType<Awaited<ReturnType<NodeLlama['getLlama']>>['loadModel']>>, context: Awaited<ReturnType<Awaited<ReturnType<Awaited<ReturnType<NodeLlama['getLlama']>>['loadModel']>>['createContext']>> }
 
+/** Most tokens one answer may take: more than the longest JSON reply its grammar allows. */
+export const GGUF_MAX_TOKENS = 400
+
 // One loaded model per file for the whole process: agents share it, one completion at a time.
 const loaded = new Map<string, Promise<Loaded>>()
 let chain: Promise<unknown> = Promise.resolve()
@@ -25,7 +28,7 @@ export function ggufCompleter (path: string, options: { maxTokens?: number, temp
         const sequence = context.getSequence()
         const session = new LlamaChatSession({ contextSequence: sequence, systemPrompt: prompt.system, autoDisposeSequence: false })
         try {
-          return await session.prompt(prompt.user, { grammar, maxTokens: options.maxTokens ?? 400, temperature: options.temperature ?? 0, seed: options.seed ?? 0, signal })
+          return await session.prompt(prompt.user, { grammar, maxTokens: options.maxTokens ?? GGUF_MAX_TOKENS, temperature: options.temperature ?? 0, seed: options.seed ?? 0, signal })
         } finally {
           // The sequence's disposal is asynchronous: awaited, so the next completion (a retry at
           // once) finds the context's only sequence free instead of failing "No sequences left".

@@ -54,9 +54,16 @@ export class JsonToolChatModel extends BaseChatModel {
 /** What the model needs of a tool: its name, what it is for, and the schema of its arguments. */
 type Tool = Pick<StructuredToolInterface, 'name' | 'description' | 'schema'>
 
+/**
+ * Longest reply the grammar allows. A completion is cut at its token budget, and a small
+ * model may spend a token a character (Gemma 3 270M wrote a reply of digits until it was cut): a reply
+ * this long still ends its JSON within the GGUF completer's budget.
+ */
+export const REPLY_MAX_LENGTH = 200
+
 /** `{"tool": …, "args": …}` per tool, or `{"reply": …}` unless a tool call is required. */
 export function decisionSchema (tools: readonly Tool[], { mustCall = false }: { mustCall?: boolean } = {}): JsonSchema {
-  const reply = { type: 'object', properties: { reply: { type: 'string', minLength: 1, maxLength: 400 } }, required: ['reply'] }
+  const reply = { type: 'object', properties: { reply: { type: 'string', minLength: 1, maxLength: REPLY_MAX_LENGTH } }, required: ['reply'] }
   return {
     oneOf: [
       ...tools.map(t => ({

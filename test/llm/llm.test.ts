@@ -9,6 +9,7 @@ import { POLICY } from '../../src/core/records.ts'
 import { createChatModel, describeEvent, LlmSpec, parseEvent, policyStep } from '../../src/llm/index.ts'
 import { decisionSchema, JsonToolChatModel, simplify } from '../../src/llm/json-tools.ts'
 import { ask } from '../../graphs/ask.ts'
+import { GGUF_MAX_TOKENS } from '../../src/llm/gguf.ts'
 import { assertOllamaModel, nativeOllama, ollamaCompleter } from '../../src/llm/ollama.ts'
 import { bindTool } from '../../tools/index.ts'
 import readLedger from '../../tools/read_ledger.ts'
@@ -90,6 +91,12 @@ describe('what the grammar allows, the schema accepts', () => {
     const schema = decisionSchema([bindTool(readLedger, {} as never)], { mustCall: true }) as { oneOf: Array<{ properties: { args: { properties: Record<string, unknown> } } }> }
     expect(schema.oneOf[0]?.properties.args.properties.last).toEqual({ type: 'integer', description: 'How many of the latest records; default 10.', enum: Array.from({ length: 50 }, (_, i) => i + 1) })
     expect(simplify({ type: 'integer', exclusiveMinimum: 0, maximum: Number.MAX_SAFE_INTEGER })).toEqual({ type: 'integer' }) // too many to list: checked after the call
+  })
+
+  it('the longest reply the grammar allows ends its JSON within the GGUF token budget, even at a token a character (Gemma 3 270M: a reply of digits, cut off)', () => {
+    const { oneOf } = decisionSchema([]) as { oneOf: Array<{ properties: { reply: { maxLength: number } } }> }
+    const longest = JSON.stringify({ reply: '0'.repeat(oneOf[0]?.properties.reply.maxLength ?? Infinity) }, null, 4)
+    expect(longest.length).toBeLessThan(GGUF_MAX_TOKENS)
   })
 })
 
