@@ -5,10 +5,17 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import { agentDriver, type ParticipantAgent } from '../../agents/index.ts'
+import { consoleLogger, type Logger } from '../../src/core/logger.ts'
 import { audit } from '../../src/federation/audit.ts'
 import { parseRunConfig } from '../../src/federation/config.ts'
 import { Simulation } from '../../src/federation/simulation.ts'
 import { unloadGguf } from '../../src/llm/gguf.ts'
+
+/** Each invalid model step and what the model answered, on stderr: a run under the bars says which answers cost it. */
+const mistakes: Logger = {
+  info (message, fields) { if (message === 'invalid model step') consoleLogger.info(message, fields) },
+  warn: consoleLogger.warn
+}
 
 /**
  * A real small model behind every agent: Gemma 3 270M (Q4_K_M GGUF from PyPI, installed by
@@ -26,7 +33,7 @@ describe('agents on a real GGUF model (Gemma 3 270M)', () => {
     expect(model).toMatch(/gemma-3-270m-q4_k_m\.gguf$/)
 
     const config = parseRunConfig({ agents: 3, rounds: 2, seed: 3, quorum: 2, ledger: { kind: 'tangle', difficulty: 4 }, task: { kind: 'classify', trainLimit: 900, testLimit: 400 }, agent: { llm: `gguf:${model}` } })
-    const sim = await Simulation.create(config, { dir: await mkdtemp(join(tmpdir(), 'conclave-gguf-')), driver: agentDriver({ llm: config.agent.llm, seed: 3 }) })
+    const sim = await Simulation.create(config, { dir: await mkdtemp(join(tmpdir(), 'conclave-gguf-')), driver: agentDriver({ llm: config.agent.llm, seed: 3, logger: mistakes }) })
     try {
       await sim.charter()
       for (const round of [1, 2]) {
