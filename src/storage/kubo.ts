@@ -2,6 +2,7 @@ import { importer } from 'ipfs-unixfs-importer'
 import { create, type KuboRPCClient } from 'kubo-rpc-client'
 import type { CID } from 'multiformats/cid'
 import { BackendUnavailableError, ConclaveError, ConfigError, ContentMismatchError, ContentNotFoundError, InvalidRecordError, PayloadTooLargeError } from '../core/errors.ts'
+import { readStreamCapped } from '../core/files.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import type { AbortOptions } from '../core/options.ts'
 import type { ContentStore, GetOptions } from './index.ts'
@@ -71,16 +72,7 @@ class KuboStore implements ContentStore {
     const stat = await this.#call('files/stat', cid, signal => this.#client.files.stat(`/ipfs/${cid}`, { signal }), options.signal)
     const size = Number(stat.size)
     if (size > maxBytes) throw new PayloadTooLargeError(`content ${text} has ${size} bytes, over the ${maxBytes}-byte limit`)
-    const bytes = await this.#call('cat', cid, async signal => {
-      const chunks: Uint8Array[] = []
-      let total = 0
-      for await (const chunk of this.#client.cat(cid, { signal } as AbortOptions)) {
-        total += chunk.length
-        if (total > maxBytes) throw new PayloadTooLargeError(`content ${text} exceeds the ${maxBytes}-byte limit`)
-        chunks.push(chunk)
-      }
-      return Buffer.concat(chunks)
-    }, options.signal)
+    const bytes = await this.#call('cat', cid, async signal => readStreamCapped(this.#client.cat(cid, { signal } as AbortOptions), maxBytes, `content ${text}`), options.signal)
     const rebuilt = await rootCid(bytes)
     if (rebuilt !== cid.toString()) {
       this.#logger.warn('content damaged', { cid: text, rebuilt })

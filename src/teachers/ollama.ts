@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { BackendUnavailableError, ModelNotFoundError, PayloadTooLargeError, TeacherError } from '../core/errors.ts'
+import { readStreamCapped } from '../core/files.ts'
 import { countWords, firstWords, TeacherAnswer, type AskOptions, type Teacher } from './index.ts'
 
 /** What this teacher reads of Ollama's /api/generate reply (it sends more, left alone). */
@@ -170,21 +171,7 @@ function utf8 (bytes: Uint8Array): string | undefined {
   }
 }
 
-/** The reply's body, refused (PayloadTooLargeError) as soon as it passes `maxBytes`. */
+/** The reply's body, refused (PayloadTooLargeError) as soon as it passes `maxBytes`; the rest is never read (leaving the loop cancels the body). */
 async function readCapped (response: Response, maxBytes: number): Promise<Buffer> {
-  if (response.body === null) return Buffer.alloc(0)
-  const reader = response.body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {})
-      throw new PayloadTooLargeError(`the reply is larger than ${maxBytes} bytes`)
-    }
-    chunks.push(value)
-  }
-  return Buffer.concat(chunks)
+  return response.body === null ? Buffer.alloc(0) : await readStreamCapped(response.body, maxBytes, 'the reply')
 }

@@ -103,6 +103,14 @@ describe('kubo store against a fake daemon', () => {
     await expect(store.get(HELLO, { maxBytes: hello.length - 1 })).rejects.toMatchObject({ name: 'PayloadTooLargeError' })
   })
 
+  it('refuses what cat streams past maxBytes when the node\'s stat said less', async () => {
+    const url = await fakeKubo({
+      '/api/v0/files/stat': () => ({ body: JSON.stringify({ Hash: HELLO, Size: 1, CumulativeSize: 1, Blocks: 0, Type: 'file' }) }),
+      '/api/v0/cat': () => ({ body: hello })
+    })
+    await expect(createKuboStore({ url }).get(HELLO, { maxBytes: hello.length - 1 })).rejects.toMatchObject({ name: 'PayloadTooLargeError', message: expect.stringContaining(`content ${HELLO}`) })
+  })
+
   it('checks the CID kubo gives an add against the one computed locally (ContentMismatchError)', async () => {
     const other = 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'
     const url = await fakeKubo({ '/api/v0/add': () => ({ body: JSON.stringify({ Name: other, Hash: other, Size: '16' }) + '\n' }) })
